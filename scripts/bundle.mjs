@@ -1,0 +1,13 @@
+// Rebuilds dist/: the action bundle (dist/index.js, main and post) and the CLI (dist/cli/index.js).
+// ncc emits ESM plus a package.json marking it as a module; both are committed.
+import { execFileSync } from 'node:child_process';
+import { rmSync, chmodSync, readFileSync, writeFileSync } from 'node:fs';
+
+const ncc = ['node_modules/@vercel/ncc/dist/ncc/cli.js', 'build', '--quiet', '--no-source-map-register', '--license', 'licenses.txt'];
+rmSync('dist', { recursive: true, force: true });
+execFileSync(process.execPath, [...ncc, 'src/action/index.ts', '-o', 'dist'], { stdio: 'inherit' });
+execFileSync(process.execPath, [...ncc, 'src/cli/index.ts', '-o', 'dist/cli'], { stdio: 'inherit' });
+const cli = 'dist/cli/index.js';
+const text = readFileSync(cli, 'utf8');
+if (!text.startsWith('#!')) writeFileSync(cli, '#!/usr/bin/env node\n' + text);
+chmodSync(cli, 0o755);

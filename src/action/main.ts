@@ -1,0 +1,146 @@
+import * as core from '@actions/core';
+import { parseDuration } from '../config/duration.js';
+import { ConfigError } from '../config/load.js';
+import { deploy } from '../engine/deploy.js';
+import { Layout } from '../engine/layout.js';
+import { describeHolder, forceRemoveLock, readLock } from '../engine/lock.js';
+import { formatStatus, status } from '../engine/status.js';
+import type { OperationReport } from '../engine/types.js';
+import { DeployError, describeError, exitCodeOf } from '../errors.js';
+import { postDeploymentStatus } from '../github/deployment-status.js';
+import { makeCiGate } from '../github/gate-adapter.js';
+import { renderSummary } from '../github/summary.js';
+import { Redactor } from '../log/redact.js';
+import { openSession, type Session } from '../session.js';
+import { ActionReporter } from './reporter.js';
+import { readInputs, splitList, type Inputs } from './inputs.js';
+import { STATE_SSH } from './post.js';
+
+/** The action's main step: inputs → session → engine → outputs, summary and deployment status. */
+export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const redactor = new Redactor();
+  redactor.setSink((s) => core.setSecret(s));
+  let session: Session | undefined;
+  let inputs: Inputs | undefined;
+  try {
+    inputs = readInputs(env);
+    redactor.add(inputs['ssh-private-key'].trim());
+    redactor.add(inputs['ssh-passphrase']);
+    redactor.add(inputs['github-token']);
+    const i = inputs;
+    session = openSession({
+      configPath: i.config,
+      environment: i.environment,
+      envFileContent: i['env-file'] || undefined,
+      credentials: { privateKey: i['ssh-private-key'], knownHosts: i['ssh-known-hosts'], passphrase: i['ssh-passphrase'] || undefined },
+      actor: env.GITHUB_ACTOR ? `${env.GITHUB_ACTOR} (GitHub Actions run ${env.GITHUB_RUN_ID ?? '?'})` : 'github-actions',
+      dryRun: i['dry-run'],
+      redactor,
+      makeReporter: (r) => new ActionReporter(r),
+      repoDir: env.GITHUB_WORKSPACE,
+      onSshPrepared: (host) => core.saveState(STATE_SSH, JSON.stringify(host.session)),
+    });
+    const { ctx } = session;
+    switch (i.command) {
+      case 'deploy': {
+        const gate = makeCiGate(env, ctx.reporter, { token: i['github-token'] || undefined, required: splitList(i['required-checks']), timeoutMs: parseDuration(i['ci-timeout']) });
+        if (!gate && !i['skip-ci-check']) {
+          throw new DeployError('ciGate', 'cannot check that this commit passed CI: no github-token or GITHUB_REPOSITORY', 'pass github-token (the default is the job token), or set skip-ci-check: true deliberately');
+        }
+        const report = await deploy(ctx, { version: i.version || env.GITHUB_SHA || 'HEAD', skipCiCheck: i['skip-ci-check'], skipMigrations: i['skip-migrations'], ciGate: gate });
+        await publish(report, env, inputs, redactor);
+        break;
+      }
+      case 'status': {
+        await session.host.connect();
+        const s = await status(ctx);
+        core.info(formatStatus(s));
+        core.setOutput('version', s.state.current?.version ?? '');
+        core.setOutput('colour', s.live ?? '');
+        core.setOutput('previous-version', s.state.previous?.version ?? '');
+        await core.summary.addHeading(`togather-deploy status: ${escapeHtml(i.environment)}`, 3).addCodeBlock(escapeHtml(redactor.redact(formatStatus(s)))).write();
+        break;
+      }
+      case 'unlock': {
+        await session.host.connect();
+        const layout = new Layout(ctx.cfg);
+        const holder = await readLock(ctx, layout);
+        if (!holder) {
+          core.info(`${i.environment} is not locked`);
+          break;
+        }
+        core.info(`lock held by ${describeHolder(holder)}`);
+        if (i.confirm !== i.environment) {
+          throw new DeployError('refused', 'unlock needs confirmation', `set confirm: ${i.environment} to remove this lock`);
+        }
+        if (!(await forceRemoveLock(ctx, layout, holder.lock_id))) throw new DeployError('lock', 'the lock changed meanwhile; nothing removed');
+        core.info(`lock removed by ${ctx.actor}`);
+        break;
+      }
+    }
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      for (const p of e.problems) {
+        core.error(redactor.redact(`${p.path ? `${p.path}: ` : ''}${p.message}${p.remedy ? ` — fix: ${p.remedy}` : ''}`), { title: 'togather-deploy configuration', file: p.file, startLine: p.line });
+      }
+    }
+    core.setFailed(redactor.redact(describeError(e)));
+    process.exitCode = exitCodeOf(e);
+    if (inputs?.command === 'deploy') await reportFailure(e, env, inputs, redactor).catch(() => undefined);
+  } finally {
+    await session?.host.close().catch(() => undefined);
+  }
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+function runUrl(env: NodeJS.ProcessEnv): string | undefined {
+  return env.GITHUB_SERVER_URL && env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID ? `${env.GITHUB_SERVER_URL}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}` : undefined;
+}
+
+async function publish(report: OperationReport, env: NodeJS.ProcessEnv, inputs: Inputs, redactor: Redactor): Promise<void> {
+  core.setOutput('deployment-id', report.deploymentId ?? '');
+  core.setOutput('version', report.version ?? '');
+  core.setOutput('colour', report.colour ?? '');
+  core.setOutput('previous-version', report.previousVersion ?? '');
+  core.setOutput('url', report.url ?? '');
+  core.setOutput('duration-seconds', (report.durationMs / 1000).toFixed(1));
+  await core.summary.addRaw(redactor.redact(renderSummary(report, { runUrl: runUrl(env) }))).write();
+  if (!inputs['dry-run']) await deploymentStatus('success', report.message, report.url, env, inputs, redactor);
+}
+
+async function reportFailure(e: unknown, env: NodeJS.ProcessEnv, inputs: Inputs, redactor: Redactor): Promise<void> {
+  const report: OperationReport = {
+    operation: 'deploy',
+    ok: false,
+    exitCode: exitCodeOf(e),
+    environment: inputs.environment,
+    durationMs: 0,
+    phases: [],
+    message: redactor.redact(describeError(e)),
+  };
+  await core.summary.addRaw(redactor.redact(renderSummary(report, { runUrl: runUrl(env) }))).write();
+  if (!inputs['dry-run'] && !(e instanceof ConfigError)) await deploymentStatus('failure', report.message, undefined, env, inputs, redactor);
+}
+
+async function deploymentStatus(state: 'success' | 'failure', message: string, url: string | undefined, env: NodeJS.ProcessEnv, inputs: Inputs, redactor: Redactor): Promise<void> {
+  const token = inputs['github-token'];
+  const [owner, repo] = (env.GITHUB_REPOSITORY ?? '').split('/');
+  if (!token || !owner || !repo || !env.GITHUB_SHA) return;
+  const r = await postDeploymentStatus({
+    apiUrl: env.GITHUB_API_URL ?? 'https://api.github.com',
+    token,
+    owner,
+    repo,
+    sha: env.GITHUB_SHA,
+    environment: inputs.environment,
+    state,
+    environmentUrl: url,
+    logUrl: runUrl(env),
+    description: message,
+    redact: (t) => redactor.redact(t),
+  });
+  if (r.warning) core.warning(redactor.redact(r.warning));
+}

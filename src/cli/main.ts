@@ -1,0 +1,188 @@
+import { userInfo, hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../config/load.js';
+import { deploy } from '../engine/deploy.js';
+import { Layout } from '../engine/layout.js';
+import { describeHolder, forceRemoveLock, readLock } from '../engine/lock.js';
+import { formatStatus, status } from '../engine/status.js';
+import type { OperationReport } from '../engine/types.js';
+import { DeployError, ExitCode, describeError, exitCodeOf } from '../errors.js';
+import { ConsoleReporter } from '../log/console-reporter.js';
+import { Redactor } from '../log/redact.js';
+import { openSession, type Session } from '../session.js';
+import { makeCiGate } from '../github/gate-adapter.js';
+
+const USAGE = `togather-deploy — zero-downtime blue-green deploys of the Togather server over SSH
+
+usage: togather-deploy <command> <environment> [options]
+
+commands:
+  deploy      build/ship the version, health-gate it, switch the proxy, retire the old colour
+  status      what serves now, previous version, proxy answer, lock holder (--json for machines)
+  unlock      remove a held lock after showing its holder (asks, or --yes)
+
+options:
+  -c, --config FILE        deployment.yml (default config/deployment.yml)
+      --version REF        commit SHA, tag or branch to deploy (default HEAD)
+      --env-file FILE      the environment's env file (default: environments.<env>.env_file)
+  -i, --identity FILE      SSH private key of the deploy user
+      --known-hosts FILE   known_hosts pinning the host key (required: unknown keys are refused)
+      --passphrase-env VAR read the key's passphrase from this environment variable
+      --set KEY=VALUE      override an app setting (repeatable; wins over env file and environment)
+      --repo DIR           the git clone to resolve and build versions from (default .)
+      --dry-run            validate, connect, preflight and print the plan; change nothing
+      --skip-ci-check      deploy without the CI check (recorded in the history)
+      --skip-migrations    do not run migrations (recorded in the history)
+      --force              redeploy a version that is already live
+      --json               machine-readable output (status)
+  -y, --yes                answer yes to confirmations
+  -h, --help               this text
+
+The CI check needs GITHUB_TOKEN and GITHUB_REPOSITORY (owner/repo) in the environment; without them a deploy
+is refused unless --skip-ci-check is given. Exit codes: docs/troubleshooting.md.`;
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c', default: 'config/deployment.yml' },
+        version: { type: 'string' },
+        'env-file': { type: 'string' },
+        identity: { type: 'string', short: 'i' },
+        'known-hosts': { type: 'string' },
+        'passphrase-env': { type: 'string' },
+        set: { type: 'string', multiple: true },
+        repo: { type: 'string' },
+        'dry-run': { type: 'boolean', default: false },
+        'skip-ci-check': { type: 'boolean', default: false },
+        'skip-migrations': { type: 'boolean', default: false },
+        force: { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        yes: { type: 'boolean', short: 'y', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+        verbose: { type: 'boolean', short: 'v', default: false },
+      },
+    });
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n\n${USAGE}\n`);
+    return ExitCode.config;
+  }
+  const { values: o, positionals } = parsed;
+  if (o.help || positionals.length === 0) {
+    process.stdout.write(USAGE + '\n');
+    return o.help ? 0 : ExitCode.config;
+  }
+  const [command, environment] = positionals;
+  if (!['deploy', 'status', 'unlock'].includes(command!)) {
+    process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
+    return ExitCode.config;
+  }
+  if (!environment) {
+    process.stderr.write(`${command}: name the environment, e.g. togather-deploy ${command} staging\n`);
+    return ExitCode.config;
+  }
+  const overrides: Record<string, string> = {};
+  for (const kv of o.set ?? []) {
+    const i = kv.indexOf('=');
+    if (i <= 0) {
+      process.stderr.write(`--set ${kv}: write KEY=VALUE\n`);
+      return ExitCode.config;
+    }
+    overrides[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  const redactor = new Redactor();
+  const passphrase = o['passphrase-env'] ? process.env[o['passphrase-env']] : undefined;
+  let session: Session | undefined;
+  try {
+    session = openSession({
+      configPath: o.config!,
+      environment,
+      envFilePath: o['env-file'],
+      overrides,
+      credentials: { privateKeyPath: o.identity, knownHostsPath: o['known-hosts'], passphrase },
+      actor: `${safeUser()}@${hostname()}`,
+      dryRun: o['dry-run']!,
+      redactor,
+      makeReporter: (r) => new ConsoleReporter(r, undefined, o.verbose),
+      repoDir: o.repo,
+    });
+    const { ctx } = session;
+    switch (command) {
+      case 'deploy': {
+        const gate = makeCiGate(process.env, ctx.reporter);
+        if (!gate && !o['skip-ci-check']) {
+          throw new DeployError('ciGate', 'cannot check that this commit passed CI: GITHUB_TOKEN and GITHUB_REPOSITORY are not set', 'set them, or pass --skip-ci-check to deploy an untested commit deliberately (it is recorded)');
+        }
+        const report = await deploy(ctx, {
+          version: o.version ?? 'HEAD',
+          skipCiCheck: o['skip-ci-check'],
+          skipMigrations: o['skip-migrations'],
+          force: o.force,
+          ciGate: gate,
+        });
+        printReport(report, o.json!);
+        return report.exitCode;
+      }
+      case 'status': {
+        await session.host.connect();
+        const s = await status(ctx);
+        process.stdout.write((o.json ? JSON.stringify(redactor.redactDeep(s), null, 2) : formatStatus(s)) + '\n');
+        return 0;
+      }
+      case 'unlock': {
+        await session.host.connect();
+        const layout = new Layout(ctx.cfg);
+        const holder = await readLock(ctx, layout);
+        if (!holder) {
+          process.stdout.write(`${environment} is not locked\n`);
+          return 0;
+        }
+        process.stdout.write(`lock held by ${describeHolder(holder)}\n`);
+        if (!o.yes && !(await confirm(`remove it? only if that operation is really gone [y/N] `))) {
+          process.stdout.write('left in place\n');
+          return ExitCode.refused;
+        }
+        const ok = await forceRemoveLock(ctx, layout, holder.lock_id);
+        process.stdout.write(ok ? `removed (by ${ctx.actor})\n` : 'the lock changed meanwhile; nothing removed\n');
+        return ok ? 0 : ExitCode.lock;
+      }
+    }
+    return 0;
+  } catch (e) {
+    const text = redactor.redact(describeError(e));
+    process.stderr.write(e instanceof ConfigError ? `${text}\n` : `\nerror: ${text}\n`);
+    return exitCodeOf(e);
+  } finally {
+    await session?.host.close().catch(() => undefined);
+  }
+}
+
+function printReport(r: OperationReport, json: boolean): void {
+  if (json) {
+    process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+    return;
+  }
+  const lines = [`${r.ok ? 'ok' : 'FAILED'}: ${r.message} (${(r.durationMs / 1000).toFixed(1)}s)`];
+  for (const p of r.phases) lines.push(`  ${p.ok ? '✔' : '✘'} ${p.name.padEnd(18)} ${(p.ms / 1000).toFixed(2)}s`);
+  if (r.url) lines.push(`  url: ${r.url}`);
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function confirm(question: string): Promise<boolean> {
+  if (!process.stdin.isTTY) return false;
+  process.stdout.write(question);
+  const answer = await new Promise<string>((res) => process.stdin.once('data', (d) => res(String(d))));
+  process.stdin.pause();
+  return /^y(es)?$/i.test(answer.trim());
+}

@@ -1,0 +1,206 @@
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+/**
+ * The schema of config/deployment.yml. Durations are written with units ("2s") and parsed to milliseconds.
+ * Names that reach the host (stack, paths, images, users) are restricted to safe character sets here, so no
+ * configured value can carry shell or path tricks to the host even before quoting.
+ */
+export const DURATION_RE = /^\s*\d+(?:\.\d+)?(?:ms|s|m|h)\s*$/;
+export const DURATION_HINT = 'write a number with a unit: 500ms, 2s, 10m or 1h';
+const durationText = z.string().regex(DURATION_RE, DURATION_HINT);
+const toMs = (s: string, ctx: { addIssue(issue: { code: 'custom'; message: string }): void }): number => {
+  const ms = parseDuration(s);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `"${s}" is not a duration; ${DURATION_HINT}` });
+    return z.NEVER;
+  }
+  return ms;
+};
+const duration = (def: string) => durationText.default(def).transform(toMs);
+/** a duration without a default, for per-environment overrides that must not mask the top-level value */
+const optionalDuration = () => durationText.optional().transform((s, ctx) => (s === undefined ? undefined : toMs(s, ctx)));
+
+export const NAME_RE = /^[a-z][a-z0-9-]{0,39}$/;
+const name = z.string().regex(NAME_RE, 'use lowercase letters, digits and "-", starting with a letter (max 40)');
+/** docker image reference without tag: registry/path/name */
+export const IMAGE_REPO_RE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
+/** a full image reference, tag or digest included, e.g. caddy:2.8 or postgis/postgis:16-3.4 */
+export const IMAGE_REF_RE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+const imageRef = z.string().regex(IMAGE_REF_RE, 'write a full image reference without shell characters, e.g. caddy:2.8');
+/** a POSIX path (absolute, or relative to the deploy user's home) without "..", whitespace or shell metacharacters */
+export const HOST_PATH_RE = /^\/?(?:[A-Za-z0-9_][A-Za-z0-9_.-]*\/)*[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+const hostPath = z
+  .string()
+  // the ".." check first: its message is the precise one when both fail (the loader keeps one issue per key)
+  .refine((p) => !p.split('/').includes('..'), 'remove "..": a path may not climb out of its directory')
+  .regex(HOST_PATH_RE, 'use letters, digits, "_", "-", "." and "/" only (a relative path starts in the deploy user\'s home)');
+export const HOSTNAME_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$|^\[?[0-9a-fA-F:.]+\]?$/;
+export const USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
+/** names of the app's environment variables */
+export const ENV_KEY_RE = /^[A-Z_][A-Z0-9_]*$/;
+const envKey = z.string().regex(ENV_KEY_RE, 'use capitals, digits and "_" (e.g. LOG_LEVEL)');
+/** a file or directory on the runner, relative to the config file's directory */
+const localPath = z
+  .string()
+  .min(1)
+  .refine((p) => !/[\0\r\n]/.test(p), 'write the path on one line');
+const urlPath = z.string().regex(/^\/[A-Za-z0-9_./-]*$/, 'write an absolute URL path such as /health');
+
+export const DEFAULT_REQUIRED_ENV = ['ENVIRONMENT', 'DATABASE_URL', 'JWT_SECRET'];
+export const DEFAULT_PUBLIC_ENV = ['ENVIRONMENT', 'LOG_LEVEL', 'TZ', 'PORT', 'SERVER_PORT', 'HOST'];
+
+export const HealthSchema = z
+  .object({
+    path: urlPath.default('/health').describe('health endpoint of the app (JSON with status and checks)'),
+    version_path: urlPath.default('/version').describe('endpoint reporting git_commit, used to verify the switch'),
+    interval: duration('500ms').describe('pause between health probes'),
+    timeout: duration('2s').describe('timeout of one health probe'),
+    consecutive: z.number().int().min(1).max(20).default(2).describe('how many passes in a row make a colour healthy'),
+    start_timeout: duration('60s').describe('the longest a new colour may take to become healthy, boot included'),
+    allow_degraded: z.boolean().default(false).describe('accept status "degraded" as healthy'),
+    required_checks: z
+      .array(z.string().regex(/^[a-z_]+$/, 'use lowercase letters and "_" (e.g. database)'))
+      .default([])
+      .describe('checks (by name in the /health "checks" object) that must be present and not "fail"'),
+  })
+  .strict();
+
+export const AppSchema = z
+  .object({
+    name: name.default('togather').describe('application name; the stack on the host is <name>-<environment>'),
+    port: z.number().int().min(1).max(65535).default(8080).describe('port the app listens on inside its container'),
+    image: z
+      .string()
+      .regex(IMAGE_REPO_RE, 'write an image repository without tag or shell characters, e.g. ghcr.io/togather/server (the tag is always the commit SHA)')
+      .describe('image repository; the tag is always the deployed commit\'s full SHA'),
+    build: z
+      .object({
+        context: z.string().min(1).default('.'),
+        dockerfile: z.string().min(1).default('docker/Dockerfile'),
+      })
+      .strict()
+      .optional()
+      .describe('build on the runner (and ship over SSH) when the image is not already there'),
+    pull: z.boolean().default(false).describe('pull on the host from a registry instead of shipping from the runner'),
+    health: HealthSchema.default(HealthSchema.parse({})),
+    env: z
+      .record(envKey, z.string())
+      .default({})
+      .describe('non-secret defaults for the app\'s environment; the env file and process env override them'),
+    required_env: z
+      .array(envKey)
+      .default(DEFAULT_REQUIRED_ENV)
+      .describe('keys the final app environment must define (with a value that is not a CHANGE_ME placeholder)'),
+    public_env: z
+      .array(envKey)
+      .default(DEFAULT_PUBLIC_ENV)
+      .describe('keys whose values are not secret; every other value of the app environment is masked in logs'),
+  })
+  .strict();
+
+export const DeploymentPolicySchema = z
+  .object({
+    drain_timeout: duration('30s').describe('after the switch, how long the old colour keeps its in-flight requests before it is stopped'),
+    switch_settle: duration('1200ms').describe('how long to wait for the proxy to see a gate flip (at least two of its health intervals)'),
+    verify_timeout: duration('15s').describe('how long verification through the proxy may take'),
+    lock: z
+      .object({
+        timeout: duration('30m').describe('a lock older than this is stale and may be taken over'),
+        wait: duration('0s').describe('wait this long for a held lock before failing; 0s fails at once'),
+      })
+      .strict()
+      .default({ timeout: 30 * 60_000, wait: 0 } as never),
+    keep_images: z.number().int().min(1).max(50).default(5).describe('how many earlier app images to keep on the host as rollback targets'),
+    history_limit: z.number().int().min(5).max(1000).default(50).describe('entries kept in state.json\'s history'),
+    min_free_mb: z.number().int().min(0).default(1024).describe('minimum free disk on the host\'s docker and deploy paths, in MiB'),
+  })
+  .strict();
+
+const domain = z.string().regex(/^[A-Za-z0-9.*-]+(?::[0-9]+)?$/, 'write a host name, optionally with :port (e.g. togather.example)');
+const port = z.number().int().min(1).max(65535);
+const bindAddress = z.string().regex(/^[0-9a-fA-F:.]+$/, 'write an IP address such as 0.0.0.0 or 127.0.0.1');
+
+export const ProxySchema = z
+  .object({
+    domains: z.array(domain).default([]).describe('public site addresses for Caddy (automatic HTTPS); empty serves plain HTTP on http_port'),
+    http_port: port.default(80),
+    https_port: port.default(443),
+    bind: bindAddress.default('0.0.0.0').describe('address Caddy\'s ports are published on; 0.0.0.0 for a public host'),
+    health_interval: duration('500ms').describe('interval of Caddy\'s active health check of each colour\'s gate'),
+    health_timeout: duration('400ms'),
+    caddyfile: localPath
+      .optional()
+      .describe('your own Caddyfile for the site (relative to the config file); it must import togather.caddy for the upstreams. Default: one generated from domains'),
+  })
+  .strict();
+
+/**
+ * Per-environment proxy overrides. Written out rather than ProxySchema.partial(): zod 4 still applies inner
+ * defaults under .partial(), so an override naming one field would reset every other to its default and mask
+ * the top-level settings.
+ */
+export const ProxyOverrideSchema = z
+  .object({
+    domains: z.array(domain).optional(),
+    http_port: port.optional(),
+    https_port: port.optional(),
+    bind: bindAddress.optional(),
+    health_interval: optionalDuration(),
+    health_timeout: optionalDuration(),
+    caddyfile: localPath.optional(),
+  })
+  .strict();
+
+export const ImagesSchema = z
+  .object({
+    caddy: imageRef.default('caddy:2.8'),
+    postgres: imageRef.default('postgis/postgis:16-3.4'),
+    gate: imageRef.default('busybox:1.36').describe('the per-colour gate: any image with busybox httpd'),
+  })
+  .strict();
+
+export const DatabaseSchema = z
+  .object({
+    managed: z.boolean().default(true).describe('run the bundled PostgreSQL service; false when DATABASE_URL points elsewhere'),
+    name: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'use lowercase letters, digits and "_"').default('togather'),
+    user: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'use lowercase letters, digits and "_"').default('togather'),
+    init_dir: localPath
+      .optional()
+      .describe('directory of SQL/shell scripts run when the database is first created (relative to the config file); default: the bundled one, which creates the extensions'),
+  })
+  .strict();
+
+export const EnvironmentSchema = z
+  .object({
+    host: z.string().regex(HOSTNAME_RE, 'write only a host name or IP address (the user goes in user:, the SSH port in port:)').describe('SSH host name or IP address'),
+    port: port.default(22).describe('SSH port'),
+    user: z.string().regex(USER_RE, 'write a POSIX user name: lowercase letters, digits, "_" and "-"').default('deploy').describe('SSH user on the host'),
+    path: hostPath.optional().describe('where this environment lives on the host; default togather/<environment> in the deploy user\'s home'),
+    env_file: localPath
+      .optional()
+      .describe('env file with the app\'s settings and secrets for this environment (relative to the config file)'),
+    url: z.url({ protocol: /^https?$/ }).optional().describe('public URL, reported as the deployment URL'),
+    proxy: ProxyOverrideSchema.optional().describe('overrides of the top-level proxy settings for this environment'),
+  })
+  .strict();
+
+export const ConfigSchema = z
+  .object({
+    app: AppSchema,
+    deployment: DeploymentPolicySchema.default(DeploymentPolicySchema.parse({})),
+    proxy: ProxySchema.default(ProxySchema.parse({})),
+    images: ImagesSchema.default(ImagesSchema.parse({})),
+    database: DatabaseSchema.default(DatabaseSchema.parse({})),
+    environments: z
+      .record(name, EnvironmentSchema)
+      .refine((e) => Object.keys(e).length > 0, 'define at least one environment'),
+  })
+  .strict();
+
+export type Config = z.output<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+export type EnvironmentConfig = z.output<typeof EnvironmentSchema>;
+export type HealthConfig = z.output<typeof HealthSchema>;
+export type ProxyConfig = z.output<typeof ProxySchema>;
+export type ProxyOverride = z.output<typeof ProxyOverrideSchema>;

@@ -1,0 +1,32 @@
+import type { ResolvedConfig } from '../config/load.js';
+import type { Host, Local } from '../host/host.js';
+import type { Redactor } from '../log/redact.js';
+import type { Reporter } from '../log/reporter.js';
+import type { HostLog } from './hostlog.js';
+
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const realClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+};
+
+/** Everything an engine operation needs, built by the adapters (action, CLI) and by tests. */
+export interface EngineContext {
+  cfg: ResolvedConfig;
+  host: Host;
+  local: Local;
+  reporter: Reporter;
+  redactor: Redactor;
+  clock: Clock;
+  /** who is deploying: GitHub actor, or user@machine for the CLI */
+  actor: string;
+  /** DOCKER_HOST etc. for the local docker client (the runner's engine) */
+  localDockerEnv?: Record<string, string>;
+  dryRun: boolean;
+  /** set once the deployment's host log exists */
+  hostLog?: HostLog;
+}

@@ -1,0 +1,228 @@
+import { ulid } from 'ulid';
+import { DeployError, describeError, exitCodeOf } from '../errors.js';
+import { quoteArgv } from '../util/shell.js';
+import { buildArgs } from './build-args.js';
+import { composeCmd, flagCmd, inspectStack, liveColour, startColour, stopColour, type StackFacts } from './colours.js';
+import type { EngineContext } from './context.js';
+import { healthGate } from './health.js';
+import { HostLog } from './hostlog.js';
+import { ensureImage, imageRef, pruneImages } from './image.js';
+import { Layout } from './layout.js';
+import { DeployLock, describeHolder, readLock } from './lock.js';
+import { Phases } from './phases.js';
+import { preflight, type HostFacts } from './preflight.js';
+import { provision } from './provision.js';
+import { applyRecord, readState, writeState } from './state.js';
+import { settleMs, switchTo, verifyThroughProxy } from './switch.js';
+import { otherColour, type Colour, type DeploymentRecord, type EnvironmentState, type OperationReport } from './types.js';
+import { resolveVersion } from './version.js';
+
+export interface DeployRequest {
+  version: string;
+  skipCiCheck?: boolean;
+  skipMigrations?: boolean;
+  /** redeploy even when the version is already live */
+  force?: boolean;
+  /** the CI gate, injected by the adapter (needs GitHub); runs before any host is touched */
+  ciGate?: (sha: string) => Promise<void>;
+}
+
+/**
+ * validate → CI gate → connect → preflight → lock → image → provision → start idle colour → health gate →
+ * switch → verify through the proxy → record → retire the old colour → prune → unlock.
+ * Any failure before the switch stops the new colour; a failed verification switches back. The old colour
+ * keeps serving in both cases.
+ */
+export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<OperationReport> {
+  const started = ctx.clock.now();
+  const phases = new Phases(ctx.reporter, ctx.clock);
+  const layout = new Layout(ctx.cfg);
+  const id = ulid();
+  const report = (partial: Partial<OperationReport> & { ok: boolean; message: string }): OperationReport => ({
+    operation: ctx.dryRun ? 'plan' : 'deploy',
+    exitCode: 0,
+    environment: ctx.cfg.environment,
+    deploymentId: id,
+    url: ctx.cfg.env.url,
+    durationMs: ctx.clock.now() - started,
+    phases: phases.timings,
+    ...partial,
+  });
+
+  const { sha, ref } = await phases.run('resolve version', () => resolveVersion(ctx.local, req.version));
+  if (req.skipCiCheck) ctx.reporter.warn(`CI check skipped for ${sha.slice(0, 12)} (skip-ci-check); recorded in the history`);
+  else if (req.ciGate) await phases.run('CI check', () => req.ciGate!(sha));
+  await phases.run('connect', () => ('connect' in ctx.host ? (ctx.host as { connect(): Promise<void> }).connect() : Promise.resolve()));
+  const facts = await phases.run('preflight', () => preflight(ctx, layout));
+
+  if (ctx.dryRun) return planOnly(ctx, layout, phases, facts, sha, report);
+
+  const lock = new DeployLock(ctx, layout);
+  await phases.run('lock', () => lock.acquire(id, 'deploy'));
+  const record: DeploymentRecord = {
+    id,
+    kind: 'deploy',
+    environment: ctx.cfg.environment,
+    version: sha,
+    ref,
+    image: imageRef(ctx.cfg.config.app.image, sha),
+    colour: 'blue',
+    deployed_at: new Date(started).toISOString(),
+    deployed_by: ctx.actor,
+    status: 'deploying',
+    health_status: 'unknown',
+    phases: phases.timings,
+    flags: { skip_ci_check: !!req.skipCiCheck, skip_migrations: !!req.skipMigrations, force: !!req.force },
+  };
+  ctx.hostLog = new HostLog(ctx.host, ctx.redactor, layout.path('logs', `${id}.jsonl`), id);
+  ctx.hostLog.add('deployment.started', { version: sha, ref, actor: ctx.actor, host: ctx.host.name });
+  let state: EnvironmentState | undefined;
+  let switched = false;
+  let target: Colour = 'blue';
+  let live: Colour | undefined;
+  try {
+    state = await readState(ctx, layout);
+    const stack = await inspectStack(ctx, layout);
+    live = liveColour(stack, state.current?.colour);
+    target = live ? otherColour(live) : 'blue';
+    record.colour = target;
+    record.previous_version = state.current?.version;
+    if (live && state.current?.version === sha && state.current.colour === live && !req.force) {
+      ctx.reporter.info(`${sha.slice(0, 12)} is already serving from ${live}; nothing to do (use --force to redeploy it)`);
+      return report({ ok: true, message: 'already deployed', version: sha, colour: live, previousVersion: state.previous?.version });
+    }
+    ctx.reporter.info(`deploying ${sha.slice(0, 12)}${ref ? ` (${ref})` : ''} to ${target}${live ? `; ${live} keeps serving until the switch` : ' (first deploy)'}`);
+
+    const image = await phases.run('image', () => ensureImage(ctx, sha, buildArgs(sha, ref ?? sha.slice(0, 7), new Date(started))));
+    ctx.hostLog.add('image', { ref: image.ref, how: image.how, bytes: image.bytes });
+    await phases.run('provision', () => provision(ctx, layout, facts.compose, stack, colourImages(stack, target, image.ref)));
+    await ctx.hostLog.flush();
+
+    await phases.run(`start ${target}`, () => startColour(ctx, layout, facts.compose, target));
+    try {
+      const verdict = await phases.run('health gate', () => healthGate(ctx, layout, target, sha));
+      record.health_status = verdict.status;
+    } catch (e) {
+      await stopColour(ctx, layout, target, 10_000);
+      throw e;
+    }
+    await ensureProxyRunning(ctx, layout);
+    try {
+      await phases.run('switch', async () => {
+        switched = true;
+        await switchTo(ctx, layout, target, live);
+        await verifyThroughProxy(ctx, layout, target, sha);
+      });
+    } catch (e) {
+      await switchBack(ctx, layout, target, live);
+      switched = false;
+      throw e;
+    }
+    ctx.hostLog.add('switched', { colour: target, from: live ?? null });
+
+    record.status = 'active';
+    record.duration_seconds = round((ctx.clock.now() - started) / 1000);
+    try {
+      await phases.run('record', () => writeState(ctx, layout, applyRecord(state!, record, ctx.cfg.config.deployment.history_limit), record));
+    } catch (e) {
+      // the switch happened: the new version serves. The gate flags are the truth the next deploy reads.
+      ctx.reporter.error(`the new version is live on ${target}, but recording it failed: ${describeError(e)}`);
+      throw new DeployError('state', `deployed and serving, but state.json could not be written: ${describeError(e)}`, 'fix the host path\'s permissions or disk; the next deploy reads the live colour from the proxy gates, not from state.json');
+    }
+    if (live) {
+      const from = live;
+      await phases.run(`retire ${from}`, () => stopColour(ctx, layout, from, ctx.cfg.config.deployment.drain_timeout));
+    }
+    await phases.run('prune images', async () => {
+      const keep = ctx.cfg.config.deployment.keep_images;
+      const protect = [sha, state!.current?.version, ...state!.history.filter((h) => h.status !== 'failed').slice(0, keep).map((h) => h.version)].filter((v): v is string => !!v);
+      const removed = await pruneImages(ctx, keep, protect);
+      if (removed.length) ctx.reporter.info(`removed ${removed.length} old image(s): ${removed.map((t) => t.slice(0, 12)).join(', ')}`);
+    });
+    ctx.hostLog.add('deployment.completed', { version: sha, colour: target, duration_seconds: round((ctx.clock.now() - started) / 1000) });
+    return report({ ok: true, message: `${sha.slice(0, 12)} is live on ${target}`, version: sha, colour: target, previousVersion: live ? state.current?.version : undefined, record });
+  } catch (e) {
+    record.status = 'failed';
+    record.health_status = record.health_status === 'unknown' ? 'unhealthy' : record.health_status;
+    record.failure = { class: e instanceof DeployError ? e.kind : 'unexpected', exit_code: exitCodeOf(e), message: ctx.redactor.redact(describeError(e)).slice(0, 2000) };
+    record.duration_seconds = round((ctx.clock.now() - started) / 1000);
+    ctx.hostLog.add('deployment.failed', { failure: record.failure, switched });
+    if (state && !(e instanceof DeployError && e.kind === 'state')) {
+      await writeState(ctx, layout, applyRecord(state, record, ctx.cfg.config.deployment.history_limit), record).catch((w: unknown) => ctx.reporter.warn(`could not record the failure: ${describeError(w)}`));
+    }
+    throw e;
+  } finally {
+    await ctx.hostLog.flush().catch(() => undefined);
+    await lock.release().catch((e: unknown) => ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));
+  }
+}
+
+function round(n: number): number {
+  return Math.round(n * 10) / 10;
+}
+
+/** compose's .env names both colours' images: the one being started gets the release, the other keeps its own */
+function colourImages(stack: StackFacts, target: Colour, ref: string): Record<Colour, string> {
+  const other = otherColour(target);
+  const otherImage = stack[other].image && stack[other].app !== 'absent' ? stack[other].image! : ref;
+  return { [target]: ref, [other]: otherImage } as Record<Colour, string>;
+}
+
+async function ensureProxyRunning(ctx: EngineContext, layout: Layout): Promise<void> {
+  const facts = await inspectStack(ctx, layout);
+  if (facts.caddy !== 'running') {
+    throw new DeployError('switch', `the proxy container ${layout.caddy} is ${facts.caddy}: switching now would route nothing`, `start it (docker start ${layout.caddy}) or look at its logs; nothing was switched`);
+  }
+}
+
+/** After a failed verification: the old colour takes the traffic back, then the new one is stopped. */
+async function switchBack(ctx: EngineContext, layout: Layout, target: Colour, live: Colour | undefined): Promise<void> {
+  try {
+    if (live) {
+      await ctx.host.run(flagCmd(layout, live, true));
+      await ctx.clock.sleep(settleMs(ctx));
+    }
+    await ctx.host.run(flagCmd(layout, target, false));
+    await ctx.clock.sleep(settleMs(ctx));
+    await stopColour(ctx, layout, target, ctx.cfg.config.deployment.drain_timeout);
+    ctx.reporter.warn(live ? `switched back to ${live}` : `took ${target} out of the proxy`);
+  } catch (e) {
+    ctx.reporter.error(`switching back failed: ${describeError(e)}`);
+  }
+}
+
+/** --dry-run: everything read-only ran for real; what would change is listed, nothing is run. */
+async function planOnly(
+  ctx: EngineContext,
+  layout: Layout,
+  phases: Phases,
+  facts: HostFacts,
+  sha: string,
+  report: (p: Partial<OperationReport> & { ok: boolean; message: string }) => OperationReport,
+): Promise<OperationReport> {
+  const holder = await readLock(ctx, layout);
+  if (holder) ctx.reporter.warn(`the environment is locked by ${describeHolder(holder)}: a real deploy would fail now`);
+  const state = await readState(ctx, layout);
+  const stack = await inspectStack(ctx, layout);
+  const live = liveColour(stack, state.current?.colour);
+  const target: Colour = live ? otherColour(live) : 'blue';
+  const image = await phases.run('image', () => ensureImage(ctx, sha, {}));
+  await provision(ctx, layout, facts.compose, stack, colourImages(stack, target, image.ref));
+  const c = (argv: readonly string[]) => ctx.redactor.redact(quoteArgv(argv));
+  const plan = [
+    `take the lock ${layout.lockDir}`,
+    image.how === 'present' ? `image ${image.ref} is already on the host` : `get ${image.ref} onto the host (${image.how})`,
+    `write compose.yml, .env, app.env (0600), caddy/, db-init/ under ${layout.root} and start missing services`,
+    c(composeCmd(facts.compose, layout, 'up', '-d', '--no-deps', '--force-recreate', layout.service(target)).argv),
+    `probe ${ctx.cfg.config.app.health.path} on ${target} until ${ctx.cfg.config.app.health.consecutive} passes in a row (at most ${ctx.cfg.config.app.health.start_timeout / 1000}s)`,
+    c(flagCmd(layout, target, true).argv),
+    ...(live ? [c(flagCmd(layout, live, false).argv)] : []),
+    `verify ${ctx.cfg.config.app.health.version_path} through the proxy reports ${sha.slice(0, 12)} from ${target}`,
+    `record the deployment in ${layout.stateFile}`,
+    ...(live ? [c(['docker', 'stop', '-t', String(Math.ceil(ctx.cfg.config.deployment.drain_timeout / 1000)), layout.app(live)])] : []),
+    `prune app images beyond the newest ${ctx.cfg.config.deployment.keep_images}`,
+    'release the lock',
+  ];
+  ctx.reporter.info(`plan for ${ctx.cfg.environment} (${sha.slice(0, 12)} → ${target}${live ? `, ${live} serving now` : ', first deploy'}):\n${plan.map((p, i) => `  ${i + 1}. ${p}`).join('\n')}`);
+  return report({ ok: true, message: 'dry run: nothing was changed', version: sha, colour: live, plan });
+}

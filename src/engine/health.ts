@@ -1,0 +1,171 @@
+import type { HealthConfig } from '../config/schema.js';
+import { DeployError } from '../errors.js';
+import { script } from '../host/host.js';
+import type { EngineContext } from './context.js';
+import type { Layout } from './layout.js';
+import type { Colour, HealthStatus } from './types.js';
+
+export interface ProbeResult {
+  /** HTTP status, 0 when no answer */
+  code: number;
+  body: string;
+  /** the app container: running, restarting, exited, absent … */
+  state: string;
+  exitCode?: number;
+  restarts?: number;
+  error?: string;
+}
+
+export interface HealthVerdict {
+  ok: boolean;
+  status: HealthStatus;
+  reason: string;
+  gitCommit?: string;
+}
+
+/*
+ * One round trip per probe: the app container's state, then its /health fetched from inside the colour's
+ * gate (which shares the app's network namespace, so the colour is probed on its own address, not through
+ * the proxy). busybox wget prints the status line with -S on stderr.
+ */
+const PROBE = `
+s=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}' -- "$1" 2>/dev/null) || s=absent
+echo "state=$s"
+docker exec "$2" wget -q -S -O - -T "$3" "http://127.0.0.1:$4$5" 2>&1; rc=$?
+echo; echo "rc=$rc"
+`;
+
+/** busybox wget -S output merged with the body: header lines start with two spaces, errors with "wget:" */
+export function parseWgetOutput(lines: string[]): { code: number; headers: Record<string, string>; body: string; error?: string } {
+  let code = 0;
+  const headers: Record<string, string> = {};
+  const body: string[] = [];
+  let error: string | undefined;
+  for (const line of lines) {
+    const status = /^\s+HTTP\/1\.[01] (\d{3})/.exec(line);
+    if (status) code = Number(status[1]);
+    else if (/^ {2}[A-Za-z0-9-]+: /.test(line)) {
+      const i = line.indexOf(':');
+      headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+    } else if (/^wget: /.test(line)) {
+      error = line.replace(/^wget: /, '');
+      const m = /HTTP\/1\.[01] (\d{3})/.exec(line);
+      if (m) code = Number(m[1]);
+    } else if (line.trim()) body.push(line);
+  }
+  return { code, headers, body: body.join('\n'), error };
+}
+
+export function parseProbe(stdout: string): ProbeResult {
+  const lines = stdout.split('\n');
+  const stateLine = lines[0] ?? '';
+  const [state = 'absent', exit, restarts] = stateLine.replace(/^state=/, '').trim().split(/\s+/);
+  const rcIdx = lines.findIndex((l) => /^rc=\d+$/.test(l));
+  const w = parseWgetOutput(lines.slice(1, rcIdx < 0 ? undefined : rcIdx));
+  return {
+    code: w.code,
+    body: w.body,
+    state,
+    exitCode: exit !== undefined ? Number(exit) : undefined,
+    restarts: restarts !== undefined ? Number(restarts) : undefined,
+    error: w.code === 0 ? w.error ?? 'no answer' : w.error,
+  };
+}
+
+/** Judges one /health answer by the app's contract (contracts.md): HTTP code + status + required checks. */
+export function judgeHealth(code: number, body: string, cfg: HealthConfig): HealthVerdict {
+  if (code === 0) return { ok: false, status: 'unknown', reason: 'no answer' };
+  let doc: { status?: unknown; git_commit?: unknown; checks?: Record<string, { status?: unknown; message?: unknown }> } = {};
+  try {
+    doc = JSON.parse(body) as typeof doc;
+  } catch {
+    if (code >= 200 && code < 300 && cfg.required_checks.length === 0) return { ok: true, status: 'healthy', reason: `HTTP ${code} (no JSON body)` };
+    return { ok: false, status: code >= 500 ? 'unhealthy' : 'unknown', reason: `HTTP ${code}, body is not the health JSON` };
+  }
+  const status = typeof doc.status === 'string' ? doc.status : '';
+  const gitCommit = typeof doc.git_commit === 'string' ? doc.git_commit : undefined;
+  if (code < 200 || code >= 300) return { ok: false, status: status === 'degraded' ? 'degraded' : 'unhealthy', reason: `HTTP ${code} status ${status || '?'}`, gitCommit };
+  const failing: string[] = [];
+  for (const name of cfg.required_checks) {
+    const c = doc.checks?.[name];
+    if (!c) failing.push(`${name} missing`);
+    else if (c.status === 'fail') failing.push(`${name} failing${typeof c.message === 'string' ? ` (${c.message.slice(0, 120)})` : ''}`);
+  }
+  if (failing.length) return { ok: false, status: 'unhealthy', reason: `required checks: ${failing.join(', ')}`, gitCommit };
+  if (status === 'healthy') return { ok: true, status: 'healthy', reason: 'healthy', gitCommit };
+  if (status === 'degraded') {
+    return cfg.allow_degraded
+      ? { ok: true, status: 'degraded', reason: 'degraded (allowed by health.allow_degraded)', gitCommit }
+      : { ok: false, status: 'degraded', reason: 'degraded (set health.allow_degraded to accept)', gitCommit };
+  }
+  return { ok: false, status: 'unhealthy', reason: `status "${status}"`, gitCommit };
+}
+
+export function commitMatches(reported: string | undefined, sha: string): boolean {
+  if (!reported) return true; // an app that does not say is judged by health alone
+  const r = reported.trim().toLowerCase();
+  if (!/^[0-9a-f]{7,40}$/.test(r)) return true; // a version name, not a commit: nothing to compare
+  return sha.startsWith(r);
+}
+
+export async function probeColour(ctx: EngineContext, layout: Layout, colour: Colour): Promise<ProbeResult> {
+  const h = ctx.cfg.config.app.health;
+  const timeoutS = String(Math.max(1, Math.ceil(h.timeout / 1000)));
+  const r = await ctx.host.run(script(PROBE, layout.app(colour), layout.gate(colour), timeoutS, String(ctx.cfg.config.app.port), h.path), {
+    check: false,
+    timeoutMs: h.timeout + 15_000,
+  });
+  return parseProbe(r.stdout);
+}
+
+/**
+ * Polls the new colour until it passes `consecutive` times in a row. Fails fast when the container has exited
+ * or is restart-looping (a crash at boot shows in under a second), else at start_timeout.
+ */
+export async function healthGate(ctx: EngineContext, layout: Layout, colour: Colour, sha: string): Promise<HealthVerdict> {
+  const h = ctx.cfg.config.app.health;
+  const deadline = ctx.clock.now() + h.start_timeout;
+  let passes = 0;
+  let last: HealthVerdict;
+  let probes = 0;
+  for (;;) {
+    const p = await probeColour(ctx, layout, colour);
+    probes++;
+    if (p.state === 'exited' || p.state === 'dead' || (p.restarts ?? 0) > 0 || p.state === 'restarting' || p.state === 'absent') {
+      const logs = await appLogs(ctx, layout, colour);
+      throw new DeployError(
+        'health',
+        `the new ${colour} colour ${p.state === 'absent' ? 'does not exist' : `crashed (state ${p.state}, exit code ${p.exitCode ?? '?'}, ${p.restarts ?? 0} restarts)`}; the old colour keeps serving.${logs ? `\n  last log lines:\n${logs}` : ''}`,
+        'fix the release and deploy again; the logs above come from the failed container',
+      );
+    }
+    last = judgeHealth(p.code, p.body, h);
+    if (last.ok && !commitMatches(last.gitCommit, sha)) {
+      throw new DeployError('health', `the new colour reports commit ${last.gitCommit}, not ${sha.slice(0, 12)}: the image is not the build of this commit`, 'rebuild the image from this commit');
+    }
+    passes = last.ok ? passes + 1 : 0;
+    if (passes >= h.consecutive) {
+      ctx.reporter.info(`${colour} is ${last.status} after ${probes} probes`);
+      return last;
+    }
+    if (ctx.clock.now() >= deadline) {
+      const logs = await appLogs(ctx, layout, colour);
+      throw new DeployError(
+        'health',
+        `the new ${colour} colour did not become healthy within ${Math.round(h.start_timeout / 1000)}s: ${p.error ?? last.reason}; the old colour keeps serving.${logs ? `\n  last log lines:\n${logs}` : ''}`,
+        'look at the app logs above; raise app.health.start_timeout only if the app is merely slow to start',
+      );
+    }
+    await ctx.clock.sleep(h.interval);
+  }
+}
+
+export async function appLogs(ctx: EngineContext, layout: Layout, colour: Colour, lines = 15): Promise<string> {
+  const r = await ctx.host.run({ argv: ['docker', 'logs', '--tail', String(lines), layout.app(colour)] }, { check: false, timeoutMs: 15_000 });
+  const text = ctx.redactor.redact((r.stdout + r.stderr).trim());
+  return text
+    .split('\n')
+    .slice(-lines)
+    .map((l) => `    ${l.slice(0, 300)}`)
+    .join('\n');
+}

@@ -1,0 +1,101 @@
+import { createGzip, constants as zc } from 'node:zlib';
+import { DeployError } from '../errors.js';
+import { cmd } from '../host/host.js';
+import type { EngineContext } from './context.js';
+
+export function imageRef(repo: string, sha: string): string {
+  return `${repo}:${sha}`;
+}
+
+export interface ImageOutcome {
+  ref: string;
+  how: 'present' | 'shipped' | 'pulled' | 'built+shipped';
+  bytes?: number;
+}
+
+async function hostHas(ctx: EngineContext, ref: string): Promise<boolean> {
+  const r = await ctx.host.run(cmd('docker', 'image', 'inspect', '--format', '{{.Id}}', ref), { check: false, timeoutMs: 30_000 });
+  return r.code === 0;
+}
+
+async function localHas(ctx: EngineContext, ref: string): Promise<boolean> {
+  const r = await ctx.local.run(cmd('docker', 'image', 'inspect', '--format', '{{.Id}}', ref), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
+  return r.code === 0;
+}
+
+/**
+ * Builds exactly the commit: its tree from `git archive` is the build context (never the working tree, which
+ * may hold other changes), with the version metadata as build args and OCI labels.
+ */
+export async function buildImage(ctx: EngineContext, ref: string, sha: string, buildArgs: Record<string, string>): Promise<void> {
+  const build = ctx.cfg.config.app.build;
+  if (!build) throw new DeployError('image', `image ${ref} is neither on the host nor on this machine, and app.build is not configured`, 'configure app.build, build and load the image here, or set app.pull with a registry image');
+  const context = build.context.replace(/^\.\/?/, '').replace(/\/$/, '');
+  const tree = context ? `${sha}:${context}` : `${sha}^{tree}`;
+  const archive = ctx.local.stream(cmd('git', 'archive', '--format=tar', tree));
+  const args = ['docker', 'build', '--file', build.dockerfile, '--tag', ref];
+  for (const [k, v] of Object.entries(buildArgs)) args.push('--build-arg', `${k}=${v}`);
+  args.push('--label', `org.opencontainers.image.revision=${sha}`, '--label', `org.togather.deploy.environment=${ctx.cfg.environment}`, '-');
+  const r = await ctx.local.run(cmd(...args), { stdin: archive.stdout, env: ctx.localDockerEnv, check: false, timeoutMs: 30 * 60_000 });
+  const g = await archive.done;
+  if (g.code !== 0) throw new DeployError('image', `git archive of ${sha.slice(0, 12)} failed: ${g.stderr.trim()}`, 'run the deploy from a clone that contains the commit (fetch-depth 0 or the commit fetched)');
+  if (r.code !== 0) throw new DeployError('image', `docker build of ${ref} failed:\n${ctx.redactor.redact((r.stdout + r.stderr).trim().split('\n').slice(-20).join('\n'))}`);
+}
+
+/** docker save on this machine, gzip in-process, docker load on the host: no registry, one stream. */
+export async function shipImage(ctx: EngineContext, ref: string): Promise<number> {
+  const save = ctx.local.stream(cmd('docker', 'save', ref), ctx.localDockerEnv);
+  const gzip = createGzip({ level: zc.Z_BEST_SPEED });
+  let bytes = 0;
+  gzip.on('data', (d: Buffer) => (bytes += d.length));
+  save.stdout.pipe(gzip);
+  const load = await ctx.host.run(cmd('docker', 'load', '--quiet'), { stdin: gzip, check: false, timeoutMs: 30 * 60_000 });
+  const saved = await save.done;
+  if (saved.code !== 0) throw new DeployError('image', `docker save ${ref} failed: ${saved.stderr.trim()}`);
+  if (load.code !== 0) throw new DeployError('image', `docker load on the host failed: ${ctx.redactor.redact(load.stderr.trim())}`, 'check free disk space on the host');
+  return bytes;
+}
+
+/** Gets the release image onto the host by the cheapest way that works; skipped when it is already there. */
+export async function ensureImage(ctx: EngineContext, sha: string, buildArgs: Record<string, string>): Promise<ImageOutcome> {
+  const ref = imageRef(ctx.cfg.config.app.image, sha);
+  if (await hostHas(ctx, ref)) return { ref, how: 'present' };
+  if (ctx.dryRun) {
+    ctx.reporter.info(`would get ${ref} onto the host (${ctx.cfg.config.app.pull ? 'docker pull' : 'build if needed, then docker save | docker load'})`);
+    return { ref, how: ctx.cfg.config.app.pull ? 'pulled' : 'shipped' };
+  }
+  if (ctx.cfg.config.app.pull) {
+    const r = await ctx.host.run(cmd('docker', 'pull', '--quiet', ref), { check: false, timeoutMs: 30 * 60_000 });
+    if (r.code !== 0) throw new DeployError('image', `docker pull ${ref} on the host failed: ${ctx.redactor.redact(r.stderr.trim())}`, 'check the registry credentials of the deploy user on the host (docker login) and that CI pushed this tag');
+    return { ref, how: 'pulled' };
+  }
+  let how: ImageOutcome['how'] = 'shipped';
+  if (!(await localHas(ctx, ref))) {
+    await buildImage(ctx, ref, sha, buildArgs);
+    how = 'built+shipped';
+  }
+  const bytes = await shipImage(ctx, ref);
+  if (!(await hostHas(ctx, ref))) throw new DeployError('image', `${ref} is not on the host after docker load`);
+  return { ref, how, bytes };
+}
+
+/** Removes app images beyond the newest `keep`, never one in `protect` (current, previous, rollback targets). */
+export async function pruneImages(ctx: EngineContext, keep: number, protect: string[]): Promise<string[]> {
+  const repo = ctx.cfg.config.app.image;
+  const r = await ctx.host.run(cmd('docker', 'image', 'ls', '--format', '{{.Tag}}\t{{.CreatedAt}}', repo), { check: false });
+  if (r.code !== 0) return [];
+  const tags = r.stdout
+    .split('\n')
+    .map((l) => l.split('\t'))
+    .filter((p): p is [string, string] => p.length === 2 && /^[0-9a-f]{40}$/.test(p[0]!))
+    .sort((a, b) => b[1].localeCompare(a[1]))
+    .map((p) => p[0]);
+  const removable = tags.slice(keep).filter((t) => !protect.includes(t));
+  const removed: string[] = [];
+  for (const tag of removable) {
+    // an image still used by a (stopped) container is refused by docker: that is the protection we want
+    const d = await ctx.host.run(cmd('docker', 'image', 'rm', imageRef(repo, tag)), { check: false });
+    if (d.code === 0) removed.push(tag);
+  }
+  return removed;
+}

@@ -1,0 +1,162 @@
+import { createHash } from 'node:crypto';
+import { isAbsolute, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { DeployError } from '../errors.js';
+import { cmd, script } from '../host/host.js';
+import { assetDir, readAsset, readDir } from './assets.js';
+import { renderDefaultSite, renderUpstreams } from './caddyfile.js';
+import type { StackFacts } from './colours.js';
+import { composeCmd } from './colours.js';
+import type { EngineContext } from './context.js';
+import type { Layout } from './layout.js';
+import type { Colour } from './types.js';
+
+export interface HostFile {
+  name: string; // relative to the environment's root
+  mode: '600' | '644';
+  content: string;
+}
+
+/** values compose reads from an env file literally: quote only when needed, single quotes stop interpolation */
+export function renderEnvFile(env: Record<string, string>): string {
+  const lines = Object.entries(env).map(([k, v]) => {
+    if (/[\n\r\0]/.test(v)) throw new DeployError('config', `the value of ${k} contains a line break, which an env file cannot carry`);
+    if (/^[A-Za-z0-9_./:@%+,=-]*$/.test(v)) return `${k}=${v}`;
+    if (!v.includes("'")) return `${k}='${v}'`;
+    return `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, '\\$')}"`;
+  });
+  return lines.join('\n') + '\n';
+}
+
+export function imagesEnv(ctx: EngineContext, layout: Layout, images: Record<Colour, string>): Record<string, string> {
+  const c = ctx.cfg.config;
+  const p = ctx.cfg.proxy;
+  return {
+    TOGATHER_STACK: layout.stack,
+    TOGATHER_APP_IMAGE_BLUE: images.blue,
+    TOGATHER_APP_IMAGE_GREEN: images.green,
+    TOGATHER_GATE_IMAGE: c.images.gate,
+    TOGATHER_CADDY_IMAGE: c.images.caddy,
+    TOGATHER_POSTGRES_IMAGE: c.images.postgres,
+    TOGATHER_BIND: p.bind,
+    TOGATHER_HTTP_PORT: String(p.http_port),
+    TOGATHER_HTTPS_PORT: String(p.https_port),
+    TOGATHER_DB_NAME: c.database.name,
+    TOGATHER_DB_USER: c.database.user,
+    // docker stop's grace must outlast the drain: the old colour finishes its in-flight requests first
+    TOGATHER_STOP_GRACE: `${Math.ceil(c.deployment.drain_timeout / 1000) + 5}s`,
+  };
+}
+
+function fromConfigDir(ctx: EngineContext, path: string): string {
+  return isAbsolute(path) ? path : join(ctx.cfg.configDir, path);
+}
+
+/** Everything the environment's directory holds besides state: compose, Caddy, db init scripts, env files. */
+export function hostFiles(ctx: EngineContext, layout: Layout, images: Record<Colour, string>): HostFile[] {
+  const c = ctx.cfg.config;
+  const p = ctx.cfg.proxy;
+  const files: HostFile[] = [
+    { name: 'compose.yml', mode: '644', content: readAsset('docker', 'compose.yml') },
+    { name: '.env', mode: '600', content: renderEnvFile(imagesEnv(ctx, layout, images)) },
+    { name: 'app.env', mode: '600', content: renderEnvFile(ctx.cfg.appEnv) },
+    {
+      name: 'caddy/togather.caddy',
+      mode: '644',
+      content: renderUpstreams({ appPort: c.app.port, healthInterval: formatGo(p.health_interval), healthTimeout: formatGo(p.health_timeout) }),
+    },
+    {
+      name: 'caddy/Caddyfile',
+      mode: '644',
+      content: p.caddyfile ? readFileSync(fromConfigDir(ctx, p.caddyfile), 'utf8') : renderDefaultSite({ domains: p.domains }),
+    },
+  ];
+  const initDir = c.database.init_dir ? fromConfigDir(ctx, c.database.init_dir) : join(assetDir(), 'docker', 'db-init');
+  for (const [name, content] of Object.entries(readDir(initDir))) files.push({ name: `db-init/${name}`, mode: '644', content });
+  return files;
+}
+
+/** Caddy durations: whole milliseconds are always valid */
+function formatGo(ms: number): string {
+  return `${ms}ms`;
+}
+
+// One round trip for every file: "name mode base64" per line; a file is replaced only when its bytes differ,
+// and each replaced file is named on stdout so the caller knows whether Caddy needs a reload.
+const WRITE_FILES = `
+set -e; umask 077; mkdir -p -- "$1"; cd -- "$1"
+while IFS=' ' read -r name mode data; do
+  [ -n "$name" ] || continue
+  mkdir -p -- "$(dirname -- "$name")"
+  t="$name.tmp.$$"
+  printf '%s' "$data" | base64 -d > "$t"
+  chmod "$mode" "$t"
+  if [ -f "$name" ] && cmp -s "$t" "$name"; then rm -f -- "$t"; else mv -f -- "$t" "$name"; echo "changed $name"; fi
+done
+mkdir -p -- logs snapshots gates/blue gates/green
+`;
+
+export function filesDigest(files: HostFile[]): string {
+  const h = createHash('sha256');
+  for (const f of files) h.update(`${f.name}\0${f.mode}\0${f.content}\0`);
+  return h.digest('hex');
+}
+
+export async function writeHostFiles(ctx: EngineContext, layout: Layout, files: HostFile[]): Promise<string[]> {
+  for (const f of files) if (!/^[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/.test(f.name) || f.name.includes('..')) throw new Error(`bad host file name ${f.name}`);
+  const stdin = files.map((f) => `${f.name} ${f.mode} ${Buffer.from(f.content, 'utf8').toString('base64')}`).join('\n') + '\n';
+  const r = await ctx.host.run(script(WRITE_FILES, layout.root), { stdin, check: false, timeoutMs: 60_000 });
+  if (r.code !== 0) throw new DeployError('preflight', `could not write the environment's files under ${layout.root}: ${ctx.redactor.redact(r.stderr.trim())}`, 'check that the deploy user may write there (environments.<env>.path)');
+  return r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('changed '))
+    .map((l) => l.slice(8));
+}
+
+/**
+ * Creates or updates the environment: files, network, volumes, the database, the proxy and both gates.
+ * Services are (re)started only when a file changed or a container is not running, so a routine deploy
+ * spends one round trip here.
+ */
+export async function provision(ctx: EngineContext, layout: Layout, compose: string[], facts: StackFacts, images: Record<Colour, string>): Promise<{ changed: string[] }> {
+  const files = hostFiles(ctx, layout, images);
+  if (ctx.dryRun) {
+    ctx.reporter.info(`would write ${files.map((f) => f.name).join(', ')} under ${layout.root}`);
+    return { changed: [] };
+  }
+  const changed = await writeHostFiles(ctx, layout, files);
+  const managedDb = ctx.cfg.config.database.managed;
+  const services = [...(managedDb ? ['db'] : []), 'caddy', 'gate-blue', 'gate-green'];
+  const notRunning = [
+    ...(managedDb && facts.db !== 'running' ? ['db'] : []),
+    ...(facts.caddy !== 'running' ? ['caddy'] : []),
+    ...(facts.blue.gate !== 'running' ? ['gate-blue'] : []),
+    ...(facts.green.gate !== 'running' ? ['gate-green'] : []),
+  ];
+  const composeChanged = changed.some((f) => f === 'compose.yml' || f === '.env' || f === 'app.env' || f.startsWith('db-init/'));
+  if (notRunning.length || composeChanged) {
+    const r = await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-color', ...services), { check: false, timeoutMs: 300_000 });
+    if (r.code !== 0) throw new DeployError('preflight', `starting the stack's services failed: ${ctx.redactor.redact(r.stderr.trim().split('\n').slice(-8).join('\n'))}`);
+  }
+  if (changed.some((f) => f.startsWith('caddy/')) && facts.caddy === 'running') {
+    // the one case that reloads Caddy: its configuration itself changed (not a colour switch)
+    ctx.reporter.warn('the Caddy configuration changed: reloading the proxy (requests on idle keep-alive connections may see a reset)');
+    await ctx.host.run(cmd('docker', 'exec', layout.caddy, 'caddy', 'reload', '--config', '/etc/caddy/Caddyfile', '--adapter', 'caddyfile'), { timeoutMs: 60_000 });
+  }
+  if (managedDb && facts.db !== 'running') await waitDbHealthy(ctx, layout);
+  return { changed };
+}
+
+const DB_HEALTH = `docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' -- "$1" 2>/dev/null || echo absent`;
+
+async function waitDbHealthy(ctx: EngineContext, layout: Layout): Promise<void> {
+  const deadline = ctx.clock.now() + 120_000;
+  let status = '';
+  while (ctx.clock.now() < deadline) {
+    status = (await ctx.host.run(script(DB_HEALTH, layout.db), { check: false })).stdout.trim();
+    if (status === 'healthy' || status === 'running') return;
+    await ctx.clock.sleep(500);
+  }
+  throw new DeployError('preflight', `the database service did not become healthy (status ${status}); nothing was switched`, `look at \`docker logs ${layout.db}\` on the host`);
+}
+

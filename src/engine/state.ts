@@ -1,0 +1,59 @@
+import { DeployError } from '../errors.js';
+import type { EngineContext } from './context.js';
+import { script } from '../host/host.js';
+import { readFileCmd } from './files.js';
+import type { Layout } from './layout.js';
+import type { DeploymentRecord, EnvironmentState } from './types.js';
+
+export function emptyState(environment: string): EnvironmentState {
+  return { schema: 1, environment, history: [], updated_at: new Date(0).toISOString() };
+}
+
+export async function readState(ctx: EngineContext, layout: Layout): Promise<EnvironmentState> {
+  const r = await ctx.host.run(readFileCmd(layout.stateFile), { check: false });
+  if (r.code === 3) return emptyState(ctx.cfg.environment);
+  if (r.code !== 0) throw new DeployError('state', `cannot read ${layout.stateFile}: ${ctx.redactor.redact(r.stderr.trim())}`);
+  try {
+    const s = JSON.parse(r.stdout) as EnvironmentState;
+    if (s.schema !== 1 || !Array.isArray(s.history)) throw new Error('unknown schema');
+    return s;
+  } catch (e) {
+    throw new DeployError('state', `${layout.stateFile} is not a valid state file (${(e as Error).message})`, 'restore it from history.jsonl beside it, or move it away to start a fresh history');
+  }
+}
+
+/**
+ * Applies a finished record to the state: pure, so the transitions are unit-tested.
+ * An active record supersedes the current one; a failed one leaves current/previous untouched.
+ */
+export function applyRecord(state: EnvironmentState, record: DeploymentRecord, historyLimit: number): EnvironmentState {
+  const history = [record, ...state.history.filter((h) => h.id !== record.id)];
+  let { current, previous } = state;
+  if (record.status === 'active') {
+    if (current && current.id !== record.id) {
+      const superseded = { ...current, status: current.status === 'active' ? ('superseded' as const) : current.status };
+      const i = history.findIndex((h) => h.id === superseded.id);
+      if (i >= 0) history[i] = superseded;
+      // after a rollback, "previous" stays the version before the rolled-back one; the abandoned release is not a target
+      previous = record.kind === 'rollback' ? findPreviousGood(history, record) : superseded;
+    }
+    current = record;
+  }
+  return { ...state, current, previous, history: history.slice(0, historyLimit), updated_at: new Date().toISOString() };
+}
+
+function findPreviousGood(history: DeploymentRecord[], record: DeploymentRecord): DeploymentRecord | undefined {
+  return history.find((h) => h.id !== record.id && h.version !== record.version && (h.status === 'superseded' || h.status === 'active'));
+}
+
+/** Writes state.json atomically and appends the record to history.jsonl; both redacted. */
+export async function writeState(ctx: EngineContext, layout: Layout, state: EnvironmentState, record: DeploymentRecord): Promise<void> {
+  // one round trip: the first stdin line is appended to history.jsonl, the rest replaces state.json atomically
+  const stdin = JSON.stringify(ctx.redactor.redactDeep(record)) + '\n' + JSON.stringify(ctx.redactor.redactDeep(state), null, 2) + '\n';
+  const r = await ctx.host.run(script(WRITE_STATE, layout.stateFile, layout.historyFile), { stdin, check: false });
+  if (r.code !== 0) throw new DeployError('state', `could not write ${layout.stateFile}: ${ctx.redactor.redact(r.stderr.trim())}`);
+}
+
+const WRITE_STATE = `set -e; umask 077; mkdir -p -- "$(dirname -- "$1")"
+IFS= read -r line; printf '%s\\n' "$line" >> "$2"
+t="$1.tmp.$$"; cat > "$t"; mv -f -- "$t" "$1"`;

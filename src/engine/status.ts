@@ -1,0 +1,58 @@
+import { script } from '../host/host.js';
+import { inspectStack, liveColour, type StackFacts } from './colours.js';
+import type { EngineContext } from './context.js';
+import { Layout } from './layout.js';
+import { readLock, type LockInfo } from './lock.js';
+import { readState } from './state.js';
+import { parseVerify } from './switch.js';
+import type { Colour, EnvironmentState } from './types.js';
+
+export interface EnvironmentStatus {
+  environment: string;
+  host: string;
+  live?: Colour;
+  /** what answers through the proxy right now */
+  proxy: { code: number; upstream?: string; commit?: string };
+  state: EnvironmentState;
+  stack: StackFacts;
+  lock?: LockInfo;
+  /** the state file and the proxy disagree (e.g. a deploy died after the switch): the proxy is the truth */
+  drift?: string;
+}
+
+const PROXY_PROBE = `
+echo "--- 1"
+docker exec "$1" wget -q -S -O - -T 3 "http://$2:8088$3" 2>&1 || true
+`;
+
+export async function status(ctx: EngineContext): Promise<EnvironmentStatus> {
+  const layout = new Layout(ctx.cfg);
+  const [state, stack, lock] = [await readState(ctx, layout), await inspectStack(ctx, layout), await readLock(ctx, layout)];
+  const live = liveColour(stack, state.current?.colour);
+  let proxy: EnvironmentStatus['proxy'] = { code: 0 };
+  const probeFrom = live ?? 'blue';
+  if (stack[probeFrom].gate === 'running') {
+    const r = await ctx.host.run(script(PROXY_PROBE, layout.gate(probeFrom), 'caddy', ctx.cfg.config.app.health.version_path), { check: false, timeoutMs: 20_000 });
+    const s = parseVerify(r.stdout)[0];
+    if (s) proxy = { code: s.code, upstream: s.upstream, commit: s.commit };
+  }
+  let drift: string | undefined;
+  if (state.current && live && state.current.colour !== live) drift = `state.json says ${state.current.colour} is live, the proxy routes to ${live}`;
+  if (state.current && !live) drift = 'state.json names a live deployment, but no colour is routed by the proxy';
+  return { environment: ctx.cfg.environment, host: ctx.host.name, live, proxy, state, stack, lock, drift };
+}
+
+export function formatStatus(s: EnvironmentStatus): string {
+  const cur = s.state.current;
+  const prev = s.state.previous;
+  const lines = [
+    `environment  ${s.environment} on ${s.host}`,
+    `serving      ${s.live ? `${s.live}` : 'nothing'}${cur ? ` — ${cur.version.slice(0, 12)}${cur.ref ? ` (${cur.ref})` : ''}, deployed ${cur.deployed_at} by ${cur.deployed_by}` : ''}`,
+    `previous     ${prev ? `${prev.version.slice(0, 12)}${prev.ref ? ` (${prev.ref})` : ''} (${prev.status})` : 'none'}`,
+    `proxy        ${s.proxy.code ? `HTTP ${s.proxy.code} from ${s.proxy.upstream ?? '?'}, commit ${s.proxy.commit?.slice(0, 12) ?? '?'}` : 'no answer'}`,
+    `containers   caddy ${s.stack.caddy}, db ${s.stack.db}, blue ${s.stack.blue.app}${s.stack.blue.flag ? ' (routed)' : ''}, green ${s.stack.green.app}${s.stack.green.flag ? ' (routed)' : ''}`,
+    `lock         ${s.lock ? `held by ${s.lock.acquired_by} (${s.lock.operation} ${s.lock.deployment_id}) until ${s.lock.expires_at}` : 'free'}`,
+  ];
+  if (s.drift) lines.push(`drift        ${s.drift}`);
+  return lines.join('\n');
+}

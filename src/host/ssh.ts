@@ -1,0 +1,241 @@
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { DeployError } from '../errors.js';
+import type { Redactor } from '../log/redact.js';
+import { quoteArgv } from '../util/shell.js';
+import { CommandFailed, type Command, type Host, type RunOptions, type RunResult } from './host.js';
+
+export interface SshTarget {
+  host: string;
+  port: number;
+  user: string;
+}
+
+export interface SshCredentials {
+  /** private key text (action input) or a path to an existing key file (CLI) */
+  privateKey?: string;
+  privateKeyPath?: string;
+  passphrase?: string;
+  /** known_hosts lines, or a path to a known_hosts file */
+  knownHosts?: string;
+  knownHostsPath?: string;
+}
+
+export interface SshOptions {
+  target: SshTarget;
+  credentials: SshCredentials;
+  redactor: Redactor;
+  /** directory for the key copy, known_hosts and control socket; created 0700, removed by close() */
+  workDir?: string;
+  connectTimeoutS?: number;
+  /** connection attempts before giving up (connection errors only, never host key failures) */
+  attempts?: number;
+  sleep?: (ms: number) => Promise<void>;
+  log?: (line: string) => void;
+  sshBinary?: string;
+}
+
+/** What the post step needs to clean up after a killed or finished main step. */
+export interface SshSession {
+  workDir: string;
+  controlPath: string;
+  target: SshTarget;
+}
+
+/**
+ * The OpenSSH client as a subprocess behind the Host port. One master connection per deploy (ControlMaster),
+ * every command a multiplexed session on it. The host key must be in the pinned known_hosts: unknown or changed
+ * keys are refused (StrictHostKeyChecking=yes, no global known_hosts, no TOFU).
+ */
+export class SshHost implements Host {
+  readonly name: string;
+  readonly session: SshSession;
+  private readonly baseArgs: string[];
+  private readonly ssh: string;
+  private connected = false;
+
+  private constructor(private readonly opts: SshOptions, session: SshSession, baseArgs: string[]) {
+    this.session = session;
+    this.baseArgs = baseArgs;
+    this.ssh = opts.sshBinary ?? 'ssh';
+    const t = opts.target;
+    this.name = `${t.user}@${t.host}:${t.port}`;
+  }
+
+  static prepare(opts: SshOptions): SshHost {
+    const workDir = opts.workDir ?? mkdtempSync(join(tmpdir(), 'tgd-'));
+    chmodSync(workDir, 0o700);
+    const cred = opts.credentials;
+    let keyPath = cred.privateKeyPath;
+    if (cred.privateKey) {
+      keyPath = join(workDir, 'id');
+      // a key pasted into a secret often loses its final newline; OpenSSH then calls the key invalid
+      writeFileSync(keyPath, cred.privateKey.replace(/\r\n/g, '\n').trimEnd() + '\n', { mode: 0o600 });
+      opts.redactor.add(cred.privateKey.trim());
+    }
+    if (!keyPath) throw new DeployError('connection', 'no SSH private key given', 'pass ssh-private-key (action) or --identity FILE (CLI)');
+    if (!existsSync(keyPath)) throw new DeployError('connection', `SSH private key file not found: ${keyPath}`);
+    let knownHostsPath = cred.knownHostsPath;
+    if (cred.knownHosts) {
+      knownHostsPath = join(workDir, 'known_hosts');
+      writeFileSync(knownHostsPath, cred.knownHosts.replace(/\r\n/g, '\n').trim() + '\n', { mode: 0o600 });
+    }
+    if (!knownHostsPath || !existsSync(knownHostsPath)) {
+      throw new DeployError(
+        'connection',
+        'no known_hosts given for the host: its key cannot be verified, so no connection is made',
+        'pass ssh-known-hosts (action) or --known-hosts FILE (CLI); produce the line with ssh-keyscan from a trusted network and compare its fingerprint with the host',
+      );
+    }
+    if (cred.passphrase) opts.redactor.add(cred.passphrase);
+    const controlPath = join(workDir, 'c');
+    const t = opts.target;
+    const baseArgs = [
+      '-F', '/dev/null',
+      '-o', `ControlPath=${controlPath}`,
+      '-o', 'StrictHostKeyChecking=yes',
+      '-o', `UserKnownHostsFile=${knownHostsPath}`,
+      '-o', 'GlobalKnownHostsFile=/dev/null',
+      '-o', 'UpdateHostKeys=no',
+      '-o', 'IdentitiesOnly=yes',
+      '-o', 'IdentityAgent=none',
+      '-o', 'PasswordAuthentication=no',
+      '-o', 'KbdInteractiveAuthentication=no',
+      '-o', `ConnectTimeout=${opts.connectTimeoutS ?? 10}`,
+      '-o', 'ServerAliveInterval=10',
+      '-o', 'ServerAliveCountMax=3',
+      '-o', 'LogLevel=ERROR',
+      '-i', keyPath,
+      '-p', String(t.port),
+      '-l', t.user,
+    ];
+    return new SshHost(opts, { workDir, controlPath, target: t }, baseArgs);
+  }
+
+  /** Open the master connection, retrying connection failures with backoff; host key failures are final. */
+  async connect(): Promise<void> {
+    const attempts = this.opts.attempts ?? 3;
+    const sleep = this.opts.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
+    let last = '';
+    for (let i = 1; i <= attempts; i++) {
+      const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' };
+      const args = [...this.baseArgs, '-M', '-N', '-f', '-o', 'ControlMaster=yes', '-o', 'ControlPersist=300'];
+      if (this.opts.credentials.passphrase) {
+        // OpenSSH reads a passphrase only from a tty or an askpass program; the program echoes an env var
+        const askpass = join(this.session.workDir, 'askpass');
+        writeFileSync(askpass, '#!/bin/sh\nprintf "%s\\n" "$TOGATHER_SSH_PASSPHRASE"\n', { mode: 0o700 });
+        Object.assign(env, { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: 'none', TOGATHER_SSH_PASSPHRASE: this.opts.credentials.passphrase });
+        args.push('-o', 'BatchMode=no', '-o', 'NumberOfPasswordPrompts=1');
+      } else {
+        args.push('-o', 'BatchMode=yes');
+      }
+      args.push(this.opts.target.host);
+      const r = await runProcess(this.ssh, args, { env, timeoutMs: ((this.opts.connectTimeoutS ?? 10) + 20) * 1000 });
+      if (r.code === 0) {
+        this.connected = true;
+        return;
+      }
+      last = this.opts.redactor.redact(r.stderr.trim());
+      if (/host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|no .* host key is known/i.test(last)) {
+        throw new DeployError(
+          'connection',
+          `the host key of ${this.name} is not the pinned one (${firstLine(last)}); nothing was run`,
+          'if the host was rebuilt, verify its new key out of band and update the known_hosts secret; otherwise treat this as an attack',
+        );
+      }
+      if (/permission denied|invalid format|bad passphrase|incorrect passphrase|load key/i.test(last)) {
+        throw new DeployError('connection', `SSH authentication to ${this.name} failed: ${firstLine(last)}`, 'check the private key (and passphrase) and the deploy user\'s authorized_keys on the host');
+      }
+      if (i < attempts) {
+        const wait = 1000 * 2 ** (i - 1);
+        this.opts.log?.(`ssh: connecting to ${this.name} failed (${firstLine(last)}); retrying in ${wait} ms (${i}/${attempts})`);
+        await sleep(wait);
+      }
+    }
+    throw new DeployError('connection', `cannot connect to ${this.name} after ${attempts} attempts: ${firstLine(last)}`, 'check that the host is up, the port is open and the host name resolves');
+  }
+
+  async run(command: Command, opts: RunOptions = {}): Promise<RunResult> {
+    if (!this.connected) await this.connect();
+    const remote = quoteArgv(command.argv);
+    const args = [...this.baseArgs, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-T', this.opts.target.host, '--', remote];
+    const r = await runProcess(this.ssh, args, { stdin: opts.stdin, timeoutMs: opts.timeoutMs, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' } });
+    if (r.code === 255 && /^(ssh|mux_client|Control socket|Connection|client_loop|Timeout)/im.test(r.stderr)) {
+      throw new DeployError('connection', `lost the SSH connection to ${this.name}: ${firstLine(this.opts.redactor.redact(r.stderr))}`);
+    }
+    if (r.code !== 0 && opts.check !== false) {
+      const red: RunResult = { ...r, stderr: this.opts.redactor.redact(r.stderr), stdout: this.opts.redactor.redact(r.stdout) };
+      throw new CommandFailed(command.argv, red, this.opts.redactor.redact(shortArgv(command.argv)));
+    }
+    return r;
+  }
+
+  async close(): Promise<void> {
+    await closeSession(this.session, this.ssh);
+  }
+}
+
+/** Ends the master connection and deletes key material; safe to call twice and from the post step. */
+export async function closeSession(session: SshSession, ssh = 'ssh'): Promise<void> {
+  if (existsSync(session.controlPath)) {
+    await runProcess(ssh, ['-F', '/dev/null', '-o', `ControlPath=${session.controlPath}`, '-O', 'exit', '-p', String(session.target.port), '-l', session.target.user, session.target.host], { timeoutMs: 10_000 });
+  }
+  rmSync(session.workDir, { recursive: true, force: true });
+}
+
+function firstLine(s: string): string {
+  return s.split('\n').find((l) => l.trim()) ?? s;
+}
+
+/** scripts are long; in messages show the first line of an `sh -c` script and its arguments */
+export function shortArgv(argv: readonly string[]): string {
+  if (argv[0] === 'sh' && argv[1] === '-c' && argv[2]) {
+    const first = argv[2].trim().split('\n')[0]!.slice(0, 60);
+    return `sh -c '${first}…' ${quoteArgv(argv.slice(4))}`;
+  }
+  return quoteArgv(argv);
+}
+
+export interface ProcessOptions {
+  stdin?: string | Buffer | Readable;
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+/** The one place a process is spawned: no shell, bounded time, stdout/stderr captured. */
+export function runProcess(file: string, args: readonly string[], opts: ProcessOptions = {}): Promise<RunResult> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(file, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    if (opts.timeoutMs) {
+      timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, opts.timeoutMs);
+    }
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.stdin.on('error', () => undefined); // the command may exit before reading all input
+    child.on('error', (e) => {
+      if (timer) clearTimeout(timer);
+      resolve({ code: 127, stdout: '', stderr: `${file}: ${e.message}`, durationMs: Date.now() - started });
+    });
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      const stderr = Buffer.concat(err).toString('utf8') + (timedOut ? `\n${file}: timed out after ${opts.timeoutMs} ms` : '');
+      resolve({ code: code ?? (signal ? 128 + 9 : 1), stdout: Buffer.concat(out).toString('utf8'), stderr, durationMs: Date.now() - started });
+    });
+    const input = opts.stdin;
+    if (input === undefined) child.stdin.end();
+    else if (typeof input === 'string' || Buffer.isBuffer(input)) child.stdin.end(input);
+    else input.pipe(child.stdin);
+  });
+}

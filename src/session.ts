@@ -1,0 +1,72 @@
+import { loadConfig, type ResolvedConfig } from './config/load.js';
+import { realClock, type Clock, type EngineContext } from './engine/context.js';
+import { LocalMachine } from './host/local.js';
+import { SshHost, type SshCredentials } from './host/ssh.js';
+import { Redactor } from './log/redact.js';
+import type { Reporter } from './log/reporter.js';
+
+/** What both adapters (action, CLI) gather before the engine runs. */
+export interface SessionOptions {
+  configPath: string;
+  environment: string;
+  envFileContent?: string;
+  envFilePath?: string;
+  overrides?: Record<string, string>;
+  credentials: SshCredentials;
+  actor: string;
+  dryRun: boolean;
+  redactor: Redactor;
+  makeReporter: (redactor: Redactor) => Reporter;
+  /** the clone used to resolve versions and build images */
+  repoDir?: string;
+  clock?: Clock;
+  /** where SSH key copies and the control socket live; a fresh private temp dir by default */
+  sshWorkDir?: string;
+  onSshPrepared?: (host: SshHost) => void;
+}
+
+export interface Session {
+  ctx: EngineContext;
+  host: SshHost;
+  cfg: ResolvedConfig;
+}
+
+/**
+ * Loads and validates all configuration first (a ConfigError lists every problem and nothing is touched),
+ * then prepares — but does not open — the SSH connection.
+ */
+export function openSession(o: SessionOptions): Session {
+  const redactor = o.redactor;
+  const reporter = o.makeReporter(redactor);
+  const cfg = loadConfig({
+    configPath: o.configPath,
+    environment: o.environment,
+    envFileContent: o.envFileContent,
+    envFilePath: o.envFilePath,
+    processEnv: process.env,
+    overrides: o.overrides,
+    redactor,
+    cwd: o.repoDir,
+  });
+  const host = SshHost.prepare({
+    target: { host: cfg.env.host, port: cfg.env.port, user: cfg.env.user },
+    credentials: o.credentials,
+    redactor,
+    workDir: o.sshWorkDir,
+    log: (l) => reporter.warn(l),
+  });
+  o.onSshPrepared?.(host);
+  const ctx: EngineContext = {
+    cfg,
+    host,
+    local: new LocalMachine(redactor, process.env, o.repoDir),
+    reporter,
+    redactor,
+    clock: o.clock ?? realClock,
+    actor: o.actor,
+    // the local docker client follows DOCKER_HOST like any docker command would
+    localDockerEnv: {},
+    dryRun: o.dryRun,
+  };
+  return { ctx, host, cfg };
+}

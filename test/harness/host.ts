@@ -1,0 +1,658 @@
+/**
+ * A real target host on loopback for end-to-end tests, the demo and the benchmark.
+ *
+ * Under one directory (default <repo>/.harness, or TOGATHER_HARNESS_DIR) it runs:
+ *  - a RUNNER Docker engine (plays the CI runner: builds and saves images; no bridge, no iptables),
+ *  - a HOST Docker engine (plays the target host; normal networking; its socket group-owned by the deploy group),
+ *  - an sshd on 127.0.0.1:<free port> that lets only the non-root deploy user in, by key, and points its
+ *    commands' DOCKER_HOST at the HOST engine,
+ * and builds the images the stack needs from this machine's binaries (see images.ts). Everything it starts is
+ * recorded by pidfile, so a second upHost reuses it and downHost ends exactly that.
+ */
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureImage, IMAGE_NAMES, missingInputs, type ImageKey } from './images.js';
+import {
+  cleanEnv,
+  dockerApi,
+  dockerPing,
+  freePort,
+  logTail,
+  pidMatches,
+  portFree,
+  readBanner,
+  readPid,
+  run,
+  sleep,
+  spawnDetached,
+  waitFor,
+  type Ran,
+  type RunOpts,
+} from './proc.js';
+
+export interface HarnessInfo {
+  dir: string;
+  /** unix://… of the engine playing the CI runner */
+  runnerDockerHost: string;
+  /** unix://… of the engine playing the target host (what the deploy user's commands reach) */
+  hostDockerHost: string;
+  /** the docker CLI verified against both engines */
+  dockerClient: string;
+  ssh: {
+    host: string;
+    port: number;
+    user: string;
+    privateKeyPath: string;
+    knownHostsPath: string;
+    /** `[127.0.0.1]:PORT ssh-ed25519 AAAA…` — what a deploy's known-hosts secret would hold */
+    knownHostsLine: string;
+  };
+  images: { caddy: string; postgres: string; gate: string; nodeBase: string };
+  /** the deploy user's home on the host (writable by it; where a deployer would keep its stacks) */
+  deployHome: string;
+}
+
+export interface UpOptions {
+  /** harness directory; default $TOGATHER_HARNESS_DIR or <repo>/.harness */
+  dir?: string;
+  /** deploy user on the host; default tgdeploy */
+  user?: string;
+  /** group owning the host engine's socket; default tgdocker */
+  group?: string;
+  /** progress lines (the CLI prints them); silent by default */
+  log?: (line: string) => void;
+}
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const DEFAULT_USER = 'tgdeploy';
+const DEFAULT_GROUP = 'tgdocker';
+const SSHD = '/usr/sbin/sshd'; // sshd refuses to re-exec itself from a relative path
+const SAFE_PATH = /^\/[A-Za-z0-9._\/-]+$/;
+
+export function harnessDir(dir?: string): string {
+  return resolve(dir ?? process.env.TOGATHER_HARNESS_DIR ?? join(REPO_ROOT, '.harness'));
+}
+
+interface Layout {
+  dir: string;
+  runner: EngineSpec;
+  host: EngineSpec;
+  sshDir: string;
+  sshdConfig: string;
+  sshdPid: string;
+  sshdLog: string;
+  hostKey: string;
+  clientKey: string;
+  authorizedKeys: string;
+  knownHosts: string;
+  home: string;
+  buildDir: string;
+  infoFile: string;
+  lockFile: string;
+}
+
+interface EngineSpec {
+  name: 'runner' | 'host';
+  root: string;
+  socket: string;
+  pidfile: string;
+  log: string;
+  flags: string[];
+}
+
+function layout(dir: string, user: string, group: string): Layout {
+  const engine = (name: 'runner' | 'host', extra: string[]): EngineSpec => {
+    const root = join(dir, name);
+    const socket = join(root, 'docker.sock');
+    const pidfile = join(root, 'dockerd.pid');
+    return {
+      name,
+      root,
+      socket,
+      pidfile,
+      log: join(root, 'dockerd.log'),
+      flags: [
+        '--data-root', join(root, 'data'),
+        '--exec-root', join(root, 'exec'),
+        '--pidfile', pidfile,
+        '-H', `unix://${socket}`,
+        // our own (empty) daemon.json: a machine-wide /etc/docker/daemon.json must not leak in
+        '--config-file', join(root, 'daemon.json'),
+        '--log-level', 'warn',
+        ...extra,
+      ],
+    };
+  };
+  const sshDir = join(dir, 'ssh');
+  return {
+    dir,
+    // the runner only builds and saves: no networking of its own, so two engines never fight over iptables
+    runner: engine('runner', ['-G', 'root', '--bridge=none', '--iptables=false', '--ip-masq=false']),
+    host: engine('host', ['-G', group]),
+    sshDir,
+    sshdConfig: join(sshDir, 'sshd_config'),
+    sshdPid: join(sshDir, 'sshd.pid'),
+    sshdLog: join(sshDir, 'sshd.log'),
+    hostKey: join(sshDir, 'ssh_host_ed25519_key'),
+    clientKey: join(sshDir, 'id_ed25519'),
+    authorizedKeys: join(sshDir, 'authorized_keys'),
+    knownHosts: join(sshDir, 'known_hosts'),
+    home: join(dir, 'home', user),
+    buildDir: join(dir, 'build'),
+    infoFile: join(dir, 'info.json'),
+    lockFile: join(dir, 'up.lock'),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// public API
+
+const inFlight = new Map<string, Promise<HarnessInfo>>();
+
+/** Bring the harness up, or reuse the one already running in the same directory. */
+export function upHost(opts: UpOptions = {}): Promise<HarnessInfo> {
+  const dir = harnessDir(opts.dir);
+  let p = inFlight.get(dir);
+  if (!p) {
+    p = withLock(dir, () => up(dir, opts)).finally(() => inFlight.delete(dir));
+    inFlight.set(dir, p);
+  }
+  return p;
+}
+
+/** Remove every container, network and volume of the host engine, stop sshd and both engines. */
+export async function downHost(dirArg?: string, opts: { log?: (line: string) => void } = {}): Promise<void> {
+  const dir = harnessDir(dirArg);
+  const log = opts.log ?? (() => {});
+  const info = readInfo(dir);
+  const L = layout(dir, info?.ssh.user ?? DEFAULT_USER, DEFAULT_GROUP);
+  await withLock(dir, async () => {
+    const hostPid = enginePid(L.host);
+    if (hostPid !== undefined && (await dockerPing(L.host.socket))) {
+      const client = info?.dockerClient ?? 'docker';
+      await wipeEngine(client, L.host.socket, { volumes: true, images: false });
+      log('host engine: containers, networks and volumes removed');
+    }
+    const sshdPid = readPid(L.sshdPid);
+    if (sshdPid !== undefined && pidMatches(sshdPid, ['sshd', L.sshdConfig])) {
+      await stopPid(sshdPid, 'sshd', 5000);
+      log(`sshd (pid ${sshdPid}) stopped`);
+    }
+    for (const e of [L.host, L.runner]) {
+      const pid = enginePid(e);
+      if (pid === undefined) continue;
+      await stopPid(pid, `${e.name} dockerd`, 30_000);
+      log(`${e.name} engine (pid ${pid}) stopped`);
+    }
+    rmSync(L.infoFile, { force: true });
+  });
+}
+
+/**
+ * Return the host to a just-built state without restarting anything: no containers, networks or volumes, no
+ * images but the harness's own, an empty deploy home. For tests that need a host that has never seen a deploy.
+ */
+export async function resetHost(info: HarnessInfo): Promise<void> {
+  const socket = info.hostDockerHost.replace(/^unix:\/\//, '');
+  await wipeEngine(info.dockerClient, socket, { volumes: true, images: true });
+  const home = info.deployHome;
+  if (existsSync(home) && home.startsWith(info.dir)) {
+    const { readdirSync } = await import('node:fs');
+    for (const name of readdirSync(home)) rmSync(join(home, name), { recursive: true, force: true });
+  }
+}
+
+export function hostDocker(info: HarnessInfo, args: readonly string[], opts: RunOpts = {}): Promise<Ran> {
+  return run([info.dockerClient, '-H', info.hostDockerHost, ...args], { env: cleanEnv(), ...opts });
+}
+
+export function runnerDocker(info: HarnessInfo, args: readonly string[], opts: RunOpts = {}): Promise<Ran> {
+  return run([info.dockerClient, '-H', info.runnerDockerHost, ...args], { env: cleanEnv(), ...opts });
+}
+
+/** `ssh …options… user@127.0.0.1` with the pinned host key: append the remote command (one string). */
+export function sshArgv(info: HarnessInfo, extraOptions: readonly string[] = []): string[] {
+  return [
+    'ssh',
+    '-F', '/dev/null',
+    '-o', 'BatchMode=yes',
+    '-o', 'StrictHostKeyChecking=yes',
+    '-o', `UserKnownHostsFile=${info.ssh.knownHostsPath}`,
+    '-o', 'IdentitiesOnly=yes',
+    '-o', 'LogLevel=ERROR',
+    '-i', info.ssh.privateKeyPath,
+    '-p', String(info.ssh.port),
+    ...extraOptions,
+    `${info.ssh.user}@${info.ssh.host}`,
+  ];
+}
+
+/** Run one command line on the host as the deploy user. */
+export function hostSsh(info: HarnessInfo, remoteCommand: string, opts: RunOpts = {}): Promise<Ran> {
+  return run([...sshArgv(info), remoteCommand], { env: cleanEnv(), ...opts });
+}
+
+export function readInfo(dirArg?: string): HarnessInfo | undefined {
+  const file = join(harnessDir(dirArg), 'info.json');
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as HarnessInfo;
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// bring-up
+
+async function up(dir: string, opts: UpOptions): Promise<HarnessInfo> {
+  const log = opts.log ?? (() => {});
+  const user = opts.user ?? DEFAULT_USER;
+  const group = opts.group ?? DEFAULT_GROUP;
+  const L = layout(dir, user, group);
+  const t0 = Date.now();
+  const previous = readInfo(dir);
+
+  preflight(dir);
+  for (const d of [dir, L.runner.root, L.host.root, L.sshDir, L.buildDir, dirname(L.home)]) {
+    mkdirSync(d, { recursive: true });
+  }
+  // the deploy user must reach the host engine's socket and its home through these
+  for (const d of [dir, L.host.root, dirname(L.home)]) chmodSync(d, 0o755);
+  chmodSync(L.runner.root, 0o700);
+  chmodSync(L.sshDir, 0o700);
+
+  const fresh = await ensureAccount(L, user, group);
+  await ensureKeys(L);
+
+  const [runnerStarted, hostStarted] = await Promise.all([ensureEngine(L.runner), ensureEngine(L.host)]);
+  if (runnerStarted) log(`runner engine started (${L.runner.socket})`);
+  if (hostStarted) log(`host engine started (${L.host.socket})`);
+
+  const dockerClient =
+    previous?.dockerClient && !runnerStarted && existsSync(previous.dockerClient)
+      ? previous.dockerClient
+      : await pickDockerClient(L.runner.socket);
+
+  const { port, started: sshdStarted } = await ensureSshd(L, user, previous?.ssh.port);
+  if (sshdStarted) log(`sshd started on 127.0.0.1:${port}`);
+  const knownHostsLine = writeKnownHosts(L, port);
+
+  // one import at a time per engine: on two cores, parallel imports on one engine were twice as slow in total
+  const buildSeq = async (keys: ImageKey[], socket: string) => {
+    for (const k of keys) {
+      const b = await ensureImage(k, socket, dockerClient, L.buildDir);
+      if (b.built) log(`built ${b.image} in ${(b.ms / 1000).toFixed(1)} s`);
+    }
+  };
+  await Promise.all([buildSeq(['gate', 'caddy', 'postgres'], L.host.socket), buildSeq(['nodeBase'], L.runner.socket)]);
+
+  const info: HarnessInfo = {
+    dir,
+    runnerDockerHost: `unix://${L.runner.socket}`,
+    hostDockerHost: `unix://${L.host.socket}`,
+    dockerClient,
+    ssh: {
+      host: '127.0.0.1',
+      port,
+      user,
+      privateKeyPath: L.clientKey,
+      knownHostsPath: L.knownHosts,
+      knownHostsLine,
+    },
+    images: { ...IMAGE_NAMES },
+    deployHome: L.home,
+  };
+
+  // anything (re)started or (re)created: prove the whole path once, so a broken harness fails here, clearly
+  if (fresh || sshdStarted || hostStarted) {
+    const probe = await hostSsh(info, 'id -un && docker info --format "{{.DockerRootDir}}"', {
+      check: false,
+      timeoutMs: 15_000,
+    });
+    const [who, root] = probe.stdout.trim().split('\n');
+    if (probe.code !== 0 || who !== user || root !== join(L.host.root, 'data')) {
+      throw new Error(
+        `harness self-check failed: ssh ${user}@127.0.0.1:${port} 'docker info' gave exit ${probe.code}, ` +
+          `user ${who ?? '?'}, docker root ${root ?? '?'} (want ${join(L.host.root, 'data')})\n` +
+          `${probe.stderr.trim()}\nsshd log:\n${logTail(L.sshdLog)}`,
+      );
+    }
+  }
+
+  writeFileSync(L.infoFile, `${JSON.stringify(info, null, 2)}\n`);
+  log(`harness ready in ${((Date.now() - t0) / 1000).toFixed(2)} s (${dir})`);
+  return info;
+}
+
+const REQUIRED: [cmd: string, pkg: string][] = [
+  ['dockerd', 'docker.io'],
+  ['containerd', 'containerd'],
+  ['runc', 'runc'],
+  ['docker-init', 'docker.io'],
+  ['docker-proxy', 'docker.io'],
+  ['docker-compose', 'docker-compose'],
+  ['sshd', 'openssh-server'],
+  ['ssh', 'openssh-client'],
+  ['ssh-keygen', 'openssh-client'],
+  ['tar', 'tar'],
+  ['gzip', 'gzip'],
+  ['ldd', 'libc-bin'],
+  ['useradd', 'passwd'],
+  ['git', 'git'],
+  ['iptables', 'iptables'],
+];
+
+function onPath(cmd: string): boolean {
+  const dirs = (cleanEnv().PATH ?? '').split(':');
+  return dirs.some((d) => existsSync(join(d, cmd)));
+}
+
+function preflight(dir: string): void {
+  if (process.getuid?.() !== 0) {
+    throw new Error('the harness must run as root (it starts dockerd and sshd and creates the deploy user)');
+  }
+  if (!SAFE_PATH.test(dir)) {
+    throw new Error(`harness dir ${dir}: use a path of letters, digits, '.', '_', '-' and '/' only (it ends up in sshd_config)`);
+  }
+  // unix socket paths are limited to 107 bytes; containerd's lives deepest, under the exec root
+  if (join(dir, 'runner/exec/containerd/containerd-debug.sock').length > 100) {
+    throw new Error(`harness dir ${dir} is too long for unix socket paths; set TOGATHER_HARNESS_DIR to a shorter path`);
+  }
+  const missing = REQUIRED.filter(([cmd]) => !onPath(cmd)).map(([cmd, pkg]) => `${cmd} (package ${pkg})`);
+  missing.push(...missingInputs(Object.keys(IMAGE_NAMES) as ImageKey[]));
+  if (missing.length > 0) {
+    throw new Error(
+      `the harness needs: ${missing.join(', ')}.\n  fix: run .ci/install.sh (as root), which installs all of them`,
+    );
+  }
+  // every ancestor must be searchable by others, or the deploy user cannot reach the socket and its home
+  for (let d = dirname(dir); ; d = dirname(d)) {
+    if (existsSync(d) && (statSync(d).mode & 0o001) === 0) {
+      throw new Error(`${d} is not searchable by other users, so the deploy user cannot reach ${dir}; ` +
+        `chmod o+x it or set TOGATHER_HARNESS_DIR elsewhere`);
+    }
+    if (d === '/') break;
+  }
+}
+
+/** The deploy group and user: created if absent, unlocked for key login, clean shell, home under the harness. */
+async function ensureAccount(L: Layout, user: string, group: string): Promise<boolean> {
+  let changed = false;
+  const groups = readFileSync('/etc/group', 'utf8').split('\n').map((l) => l.split(':'));
+  if (!groups.some((g) => g[0] === group)) {
+    await run(['groupadd', '--system', group]);
+    changed = true;
+  }
+  const entry = passwdEntry(user);
+  if (!entry) {
+    // /bin/sh (dash) reads no rc file for `ssh host cmd`: nothing can print into a streamed stdout
+    await run(['useradd', '--no-create-home', '--home-dir', L.home, '--shell', '/bin/sh', '--groups', group, '--user-group', user]);
+    changed = true;
+  } else if (entry.home !== L.home || entry.shell !== '/bin/sh') {
+    await run(['usermod', '--home', L.home, '--shell', '/bin/sh', user]);
+    changed = true;
+  }
+  const members = (readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.startsWith(`${group}:`)) ?? '')
+    .split(':')[3]?.split(',') ?? [];
+  if (!members.includes(user)) {
+    await run(['usermod', '--append', '--groups', group, user]);
+    changed = true;
+  }
+  // useradd leaves '!' (locked); with UsePAM no, sshd refuses even key logins to a locked account. '*' = no
+  // password but not locked.
+  const shadow = readFileSync('/etc/shadow', 'utf8').split('\n').find((l) => l.startsWith(`${user}:`));
+  if (shadow?.split(':')[1] !== '*') {
+    await run(['usermod', '--password', '*', user]);
+    changed = true;
+  }
+  const fresh = passwdEntry(user);
+  if (!fresh) throw new Error(`user ${user} missing after useradd`);
+  if (!existsSync(L.home)) {
+    mkdirSync(L.home, { recursive: true });
+    changed = true;
+  }
+  chownSync(L.home, fresh.uid, fresh.gid);
+  chmodSync(L.home, 0o750);
+  return changed;
+}
+
+function passwdEntry(user: string): { uid: number; gid: number; home: string; shell: string } | undefined {
+  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${user}:`));
+  if (!line) return undefined;
+  const f = line.split(':');
+  return { uid: Number(f[2]), gid: Number(f[3]), home: f[5] ?? '', shell: f[6] ?? '' };
+}
+
+async function ensureKeys(L: Layout): Promise<void> {
+  const gen = async (file: string, comment: string) => {
+    if (existsSync(file) && existsSync(`${file}.pub`)) return;
+    rmSync(file, { force: true });
+    rmSync(`${file}.pub`, { force: true });
+    await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
+  };
+  await Promise.all([gen(L.hostKey, 'togather-harness-host'), gen(L.clientKey, 'togather-harness-deployer')]);
+  chmodSync(L.clientKey, 0o600);
+  const pub = readFileSync(`${L.clientKey}.pub`, 'utf8').trim();
+  writeFileSync(L.authorizedKeys, `${pub}\n`, { mode: 0o600 });
+}
+
+function writeKnownHosts(L: Layout, port: number): string {
+  const [type, key] = readFileSync(`${L.hostKey}.pub`, 'utf8').trim().split(/\s+/);
+  const line = `[127.0.0.1]:${port} ${type} ${key}`;
+  writeFileSync(L.knownHosts, `${line}\n`, { mode: 0o644 });
+  return line;
+}
+
+function enginePid(e: EngineSpec): number | undefined {
+  const pid = readPid(e.pidfile);
+  return pid !== undefined && pidMatches(pid, ['dockerd', e.pidfile]) ? pid : undefined;
+}
+
+/** Start the engine unless ours is already running; true when it had to be started. */
+async function ensureEngine(e: EngineSpec): Promise<boolean> {
+  const running = enginePid(e);
+  if (running !== undefined) {
+    // running: it may still be initialising after a concurrent start
+    await waitFor(`${e.name} dockerd (pid ${running})`, async () => ((await dockerPing(e.socket)) ? true : undefined), {
+      timeoutMs: 30_000,
+      failFast: () => (enginePid(e) === undefined ? `exited; log:\n${logTail(e.log)}` : undefined),
+    });
+    return false;
+  }
+  writeFileSync(join(e.root, 'daemon.json'), '{}\n');
+  const child = spawnDetached(['dockerd', ...e.flags], e.log, cleanEnv());
+  await waitFor(`${e.name} dockerd`, async () => ((await dockerPing(e.socket)) ? true : undefined), {
+    timeoutMs: 30_000,
+    failFast: () =>
+      child.exitCode !== null || child.signalCode !== null
+        ? `exited with ${child.exitCode ?? child.signalCode}; log (${e.log}):\n${logTail(e.log)}`
+        : undefined,
+  });
+  return true;
+}
+
+/**
+ * The first docker CLI on PATH may be newer than the engine (here a 28.x client and a 20.10 engine); it
+ * negotiates the API version down. Fall back to the engine's own client if it cannot.
+ */
+async function pickDockerClient(socket: string): Promise<string> {
+  const candidates = ['/usr/local/bin/docker', '/usr/bin/docker'].filter((c) => existsSync(c));
+  const tried: string[] = [];
+  for (const c of candidates) {
+    const r = await run([c, '-H', `unix://${socket}`, 'version', '--format', '{{.Server.APIVersion}}'], {
+      check: false,
+      env: cleanEnv(),
+      timeoutMs: 10_000,
+    });
+    if (r.code === 0 && r.stdout.trim()) return c;
+    tried.push(`${c}: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`}`);
+  }
+  throw new Error(`no docker CLI works against the harness engines:\n  ${tried.join('\n  ')}\n  fix: run .ci/install.sh`);
+}
+
+function sshdConfigText(L: Layout, user: string, port: number): string {
+  return [
+    '# written by test/harness/host.ts — a loopback-only sshd for the harness',
+    `Port ${port}`,
+    'ListenAddress 127.0.0.1',
+    `HostKey ${L.hostKey}`,
+    `PidFile ${L.sshdPid}`,
+    'UsePAM no',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'PubkeyAuthentication yes',
+    'PermitRootLogin no',
+    `AllowUsers ${user}`,
+    // StrictModes refuses key files under world-writable dirs; a command handing over the key works everywhere
+    'StrictModes yes',
+    'AuthorizedKeysFile none',
+    `AuthorizedKeysCommand /bin/cat ${L.authorizedKeys}`,
+    'AuthorizedKeysCommandUser root',
+    // the deploy user's docker commands reach the HOST engine, not whatever /var/run/docker.sock may be
+    `SetEnv DOCKER_HOST=unix://${L.host.socket}`,
+    'PermitUserEnvironment no',
+    'AllowTcpForwarding yes',
+    'AllowStreamLocalForwarding yes',
+    'X11Forwarding no',
+    'PrintMotd no',
+    'PrintLastLog no',
+    // tests open many connections and multiplexed sessions at once
+    'MaxStartups 100:30:200',
+    'MaxSessions 64',
+    'LoginGraceTime 30',
+    'LogLevel INFO',
+    'Subsystem sftp internal-sftp',
+    '',
+  ].join('\n');
+}
+
+/** Start sshd unless ours is running; returns its port. */
+async function ensureSshd(L: Layout, user: string, previousPort?: number): Promise<{ port: number; started: boolean }> {
+  const pid = readPid(L.sshdPid);
+  if (pid !== undefined && pidMatches(pid, ['sshd', L.sshdConfig]) && existsSync(L.sshdConfig)) {
+    const cfg = readFileSync(L.sshdConfig, 'utf8');
+    const port = Number(/^Port (\d+)$/m.exec(cfg)?.[1]);
+    const banner = port ? await readBanner('127.0.0.1', port) : undefined;
+    if (cfg === sshdConfigText(L, user, port) && banner?.startsWith('SSH-2.0-')) return { port, started: false };
+    await stopPid(pid, 'sshd', 5000); // configuration changed (e.g. another deploy user): restart
+  }
+  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // privilege separation dir; nothing else makes it here
+  let lastError = '';
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const port =
+      attempt === 0 && previousPort && (await portFree(previousPort)) ? previousPort : await freePort();
+    writeFileSync(L.sshdConfig, sshdConfigText(L, user, port), { mode: 0o600 });
+    rmSync(L.sshdPid, { force: true });
+    const check = await run([SSHD, '-t', '-f', L.sshdConfig], { check: false, env: cleanEnv() });
+    if (check.code !== 0) throw new Error(`sshd rejects its configuration ${L.sshdConfig}:\n${check.stderr.trim()}`);
+    // sshd forks into the background once its socket is bound; a bind failure is in its log
+    const started = await run([SSHD, '-f', L.sshdConfig, '-E', L.sshdLog], { check: false, env: cleanEnv() });
+    if (started.code !== 0) {
+      lastError = `${started.stderr.trim()}\n${logTail(L.sshdLog, 5)}`;
+      continue;
+    }
+    try {
+      await waitFor(
+        `sshd on 127.0.0.1:${port}`,
+        async () => ((await readBanner('127.0.0.1', port))?.startsWith('SSH-2.0-') ? true : undefined),
+        {
+          timeoutMs: 10_000,
+          failFast: () => {
+            const p = readPid(L.sshdPid);
+            return p !== undefined && !pidMatches(p, ['sshd']) ? `exited; log:\n${logTail(L.sshdLog)}` : undefined;
+          },
+        },
+      );
+      return { port, started: true };
+    } catch (e) {
+      lastError = e instanceof Error ? e.message : String(e);
+      const p = readPid(L.sshdPid);
+      if (p !== undefined && pidMatches(p, ['sshd', L.sshdConfig])) await stopPid(p, 'sshd', 3000);
+    }
+  }
+  throw new Error(`sshd did not start: ${lastError}`);
+}
+
+/** Remove containers (and optionally volumes and non-harness images) of one engine, then unused networks. */
+async function wipeEngine(
+  client: string,
+  socket: string,
+  what: { volumes: boolean; images: boolean },
+): Promise<void> {
+  const docker = (args: string[]) => run([client, '-H', `unix://${socket}`, ...args], { env: cleanEnv() });
+  const ids = (await docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
+  if (ids.length > 0) await docker(['rm', '-f', '-v', ...ids]);
+  await docker(['network', 'prune', '-f']);
+  if (what.volumes) await docker(['volume', 'prune', '-f']);
+  if (what.images) {
+    const keep = new Set<string>(Object.values(IMAGE_NAMES));
+    const res = await dockerApi(socket, '/images/json');
+    const images = JSON.parse(res.body) as { Id: string; RepoTags: string[] | null }[];
+    const drop = images.filter((i) => !(i.RepoTags ?? []).some((t) => keep.has(t))).map((i) => i.Id);
+    if (drop.length > 0) await run([client, '-H', `unix://${socket}`, 'rmi', '-f', ...drop], { env: cleanEnv(), check: false });
+  }
+}
+
+async function stopPid(pid: number, what: string, timeoutMs: number): Promise<void> {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!pidMatches(pid, [])) return;
+    await sleep(50);
+  }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  throw new Error(`${what} (pid ${pid}) ignored SIGTERM for ${timeoutMs} ms and was killed`);
+}
+
+/**
+ * One bring-up or tear-down per harness dir at a time, across processes (tests run files in parallel). The lock
+ * file holds the owner's pid; a lock whose owner is gone is taken over.
+ */
+async function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'up.lock');
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const owner = readPid(file);
+      if (owner === undefined || !pidMatches(owner, [])) {
+        rmSync(file, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`harness ${dir} is locked by pid ${owner} for too long`);
+      await sleep(100);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    try {
+      unlinkSync(file);
+    } catch {
+      // already gone
+    }
+  }
+}

@@ -1,0 +1,319 @@
+/**
+ * Container images for the harness, built from this machine's own binaries (no registry is reachable): a root
+ * filesystem is staged from host files plus every library `ldd` names, imported with `docker import` (which
+ * keeps file ownership, unlike a Dockerfile COPY), then given its metadata (ENV, ENTRYPOINT, STOPSIGNAL, …) by a
+ * Dockerfile read from stdin. Each image carries a recipe label; an image whose label matches is reused, so a
+ * warm harness builds nothing.
+ */
+import { createHash } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { dockerApi, pipeline, run } from './proc.js';
+
+export const IMAGE_NAMES = {
+  caddy: 'togather-test/caddy:2.6.2',
+  postgres: 'togather-test/postgres:15',
+  gate: 'togather-test/gate:1',
+  nodeBase: 'togather-test/node-base:20',
+} as const;
+
+export type ImageKey = keyof typeof IMAGE_NAMES;
+
+/** Bump when a recipe changes in a way the fingerprint below cannot see. */
+const RECIPE_REVISION = '1';
+export const RECIPE_LABEL = 'org.togather.harness.recipe';
+
+const PG = '/usr/lib/postgresql/15';
+const BUSYBOX = '/bin/busybox';
+const PG_UID = 999;
+const NODE_UID = 1000;
+const ENTRYPOINT_FILE = fileURLToPath(new URL('./image-files/postgres-entrypoint.sh', import.meta.url));
+
+/** The node binary baked into node-base: the system one, not whichever node runs the tests (e.g. node@24). */
+export function nodeBinary(): string {
+  return existsSync('/usr/bin/node') ? '/usr/bin/node' : process.execPath;
+}
+
+/** Host files each image is made of: checked up front (the message names the package) and fingerprinted. */
+function inputs(key: ImageKey): [file: string, pkg: string][] {
+  const bb: [string, string] = [BUSYBOX, 'busybox-static'];
+  switch (key) {
+    case 'caddy':
+      return [['/usr/bin/caddy', 'caddy'], bb];
+    case 'postgres':
+      return [[`${PG}/bin/postgres`, 'postgresql-15'], [`${PG}/bin/psql`, 'postgresql-client-15'], ['/usr/bin/setpriv', 'util-linux'], bb];
+    case 'gate':
+      return [bb];
+    case 'nodeBase':
+      return [[nodeBinary(), 'nodejs'], bb];
+  }
+}
+
+export function missingInputs(keys: readonly ImageKey[]): string[] {
+  const out = new Set<string>();
+  for (const k of keys) for (const [file, pkg] of inputs(k)) if (!existsSync(file)) out.add(`${file} (package ${pkg})`);
+  return [...out];
+}
+
+interface Recipe {
+  /** fill the staged root filesystem */
+  stage(fs: Rootfs): Promise<void>;
+  /** Dockerfile instructions `docker import --change` accepts (not STOPSIGNAL, not HEALTHCHECK) */
+  meta: string[];
+  /** instructions import cannot apply: a Dockerfile build on top (each line costs a build step) */
+  extra?: string[];
+}
+
+const RECIPES: Record<ImageKey, Recipe> = {
+  gate: {
+    // the `gate` service runs `sh -c 'mkdir -p /www && exec httpd -f -p 8081 -h /www'`; tests use touch/rm/test/wget
+    async stage(fs) {
+      await fs.busybox();
+    },
+    meta: ['ENV PATH=/usr/local/bin:/usr/bin:/bin', 'CMD ["sh"]'],
+  },
+  caddy: {
+    async stage(fs) {
+      await fs.busybox();
+      fs.file('/usr/bin/caddy');
+      certs(fs);
+      for (const d of ['/data', '/config', '/etc/caddy', '/srv']) fs.mkdir(d);
+      fs.write('/etc/caddy/Caddyfile', ':80 {\n\trespond "togather-test caddy"\n}\n');
+      await fs.libraries();
+    },
+    meta: [
+      'ENV PATH=/usr/local/bin:/usr/bin:/bin XDG_DATA_HOME=/data XDG_CONFIG_HOME=/config',
+      'WORKDIR /srv',
+      'EXPOSE 80 443 2019',
+      'CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]',
+    ],
+  },
+  postgres: {
+    async stage(fs) {
+      await fs.busybox();
+      // llvmjit drags ~130 MB of LLVM in and is only an optimisation; bitcode is its input
+      fs.tree(`${PG}/bin`);
+      fs.tree(`${PG}/lib`, `${PG}/lib`, (name) => name.startsWith('llvmjit') || name === 'bitcode');
+      const noSkip = () => false;
+      fs.tree('/usr/share/postgresql/15', undefined, noSkip, true);
+      fs.tree('/usr/share/zoneinfo', undefined, noSkip, true);
+      if (existsSync('/usr/lib/locale/C.utf8')) fs.tree('/usr/lib/locale/C.utf8', undefined, noSkip, true);
+      fs.file('/usr/bin/setpriv');
+      fs.append('/etc/passwd', `postgres:x:${PG_UID}:${PG_UID}:PostgreSQL:/var/lib/postgresql:/bin/sh\n`);
+      fs.append('/etc/group', `postgres:x:${PG_UID}:\n`);
+      fs.mkdir('/var/lib/postgresql', 0o755, PG_UID);
+      fs.mkdir('/var/lib/postgresql/data', 0o700, PG_UID);
+      fs.mkdir('/var/run/postgresql', 0o2777, PG_UID);
+      fs.mkdir('/docker-entrypoint-initdb.d');
+      fs.write('/usr/local/bin/docker-entrypoint.sh', readFileSync(ENTRYPOINT_FILE, 'utf8'), 0o755);
+      await fs.libraries();
+    },
+    meta: [
+      `ENV PATH=${PG}/bin:/usr/local/bin:/usr/bin:/bin PG_MAJOR=15 PGDATA=/var/lib/postgresql/data LANG=C.UTF-8`,
+      'VOLUME /var/lib/postgresql/data',
+      'ENTRYPOINT ["docker-entrypoint.sh"]',
+      'EXPOSE 5432',
+      'CMD ["postgres"]',
+    ],
+    // fast shutdown, as upstream: SIGTERM would wait for every client to disconnect
+    extra: ['STOPSIGNAL SIGINT'],
+  },
+  nodeBase: {
+    async stage(fs) {
+      await fs.busybox();
+      fs.file(nodeBinary(), '/usr/local/bin/node');
+      certs(fs);
+      fs.append('/etc/passwd', `node:x:${NODE_UID}:${NODE_UID}:node:/home/node:/bin/sh\n`);
+      fs.append('/etc/group', `node:x:${NODE_UID}:\n`);
+      fs.mkdir('/home/node', 0o755, NODE_UID);
+      await fs.libraries();
+    },
+    meta: ['ENV PATH=/usr/local/bin:/usr/bin:/bin NODE_ENV=production', 'CMD ["node"]'],
+  },
+};
+
+function certs(fs: Rootfs): void {
+  const bundle = '/etc/ssl/certs/ca-certificates.crt';
+  if (existsSync(bundle)) fs.file(bundle);
+}
+
+function fingerprint(key: ImageKey): string {
+  const recipe = RECIPES[key];
+  const h = createHash('sha256').update(`${RECIPE_REVISION}\0${key}\0${recipe.meta.join('\n')}\0${(recipe.extra ?? []).join('\n')}\0${recipe.stage.toString()}`);
+  if (key === 'postgres') h.update(readFileSync(ENTRYPOINT_FILE));
+  for (const [file] of inputs(key)) {
+    const st = statSync(file);
+    h.update(`${file}:${st.size}:${st.mtimeMs}`);
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+export interface BuildResult {
+  image: string;
+  built: boolean;
+  ms: number;
+}
+
+/**
+ * Make sure `key`'s image exists on the engine behind `socket` with the current recipe; build it otherwise.
+ * `workDir` holds the staged filesystem while building (removed afterwards).
+ */
+export async function ensureImage(
+  key: ImageKey,
+  socket: string,
+  dockerClient: string,
+  workDir: string,
+): Promise<BuildResult> {
+  const t0 = Date.now();
+  const image = IMAGE_NAMES[key];
+  const fp = fingerprint(key);
+  const res = await dockerApi(socket, `/images/${encodeURIComponent(image)}/json`);
+  if (res.status === 200) {
+    const labels = (JSON.parse(res.body) as { Config?: { Labels?: Record<string, string> | null } }).Config?.Labels;
+    if (labels?.[RECIPE_LABEL] === fp) return { image, built: false, ms: Date.now() - t0 };
+  }
+  const stageDir = join(workDir, key);
+  const fs = new Rootfs(stageDir);
+  try {
+    await RECIPES[key].stage(fs);
+    const docker = [dockerClient, '-H', `unix://${socket}`];
+    const recipe = RECIPES[key];
+    const label = `LABEL ${RECIPE_LABEL}=${fp} org.opencontainers.image.title=${image}`;
+    const changes = [...recipe.meta, label].flatMap((c) => ['--change', c]);
+    const extra = recipe.extra ?? [];
+    const target = extra.length > 0 ? `${image}-rootfs` : image;
+    await pipeline([
+      ['tar', '--numeric-owner', '-C', stageDir, '-c', '.'],
+      [...docker, 'import', '--message', `togather harness ${key}`, ...changes, '-', target],
+    ]);
+    if (extra.length > 0) {
+      // label last: an interrupted build must not leave an image that looks finished
+      const dockerfile = [`FROM ${target}`, ...extra, label, ''].join('\n');
+      await run([...docker, 'build', '--quiet', '--tag', image, '-'], { input: dockerfile });
+    }
+  } finally {
+    rmSync(stageDir, { recursive: true, force: true });
+  }
+  return { image, built: true, ms: Date.now() - t0 };
+}
+
+/** Stages a root filesystem in a directory. */
+class Rootfs {
+  private readonly elves = new Set<string>();
+
+  constructor(readonly dir: string) {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    for (const d of ['bin', 'etc', 'root', 'usr/bin', 'usr/local/bin']) mkdirSync(join(dir, d), { recursive: true });
+    this.mkdir('/tmp', 0o1777);
+    this.write('/etc/nsswitch.conf', 'passwd: files\ngroup: files\nhosts: files dns\n');
+    this.write('/etc/passwd', 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
+    this.write('/etc/group', 'root:x:0:\nnogroup:x:65534:\n');
+  }
+
+  private at(p: string): string {
+    return join(this.dir, p);
+  }
+
+  mkdir(p: string, mode = 0o755, uid = 0): void {
+    mkdirSync(this.at(p), { recursive: true });
+    chmodSync(this.at(p), mode);
+    chownSync(this.at(p), uid, uid);
+  }
+
+  write(p: string, text: string, mode = 0o644): void {
+    mkdirSync(dirname(this.at(p)), { recursive: true });
+    writeFileSync(this.at(p), text);
+    chmodSync(this.at(p), mode);
+  }
+
+  append(p: string, text: string): void {
+    writeFileSync(this.at(p), readFileSync(this.at(p), 'utf8') + text);
+  }
+
+  /**
+   * Put a host file (symlinks followed) into the tree. A hard link when the harness shares the host's
+   * filesystem: staging then costs nothing, and nothing here ever writes to a staged host file.
+   */
+  file(src: string, dest = src, mayBeElf = true): void {
+    const to = this.at(dest);
+    mkdirSync(dirname(to), { recursive: true });
+    rmSync(to, { force: true });
+    const real = realpathSync(src);
+    try {
+      linkSync(real, to);
+    } catch {
+      copyFileSync(real, to);
+      chmodSync(to, statSync(real).mode & 0o7777);
+    }
+    if (mayBeElf && isElf(real)) this.elves.add(real);
+  }
+
+  /** Copy a host directory tree, symlinks kept as symlinks; `skip` filters entries by name; `data`: no ELF inside. */
+  tree(src: string, dest = src, skip: (name: string) => boolean = () => false, data = false): void {
+    mkdirSync(this.at(dest), { recursive: true });
+    for (const ent of readdirSync(src, { withFileTypes: true })) {
+      if (skip(ent.name)) continue;
+      const s = join(src, ent.name);
+      const d = join(dest, ent.name);
+      if (ent.isSymbolicLink()) symlinkSync(readlinkSync(s), this.at(d));
+      else if (ent.isDirectory()) this.tree(s, d, skip, data);
+      else if (ent.isFile()) this.file(s, d, !data);
+    }
+  }
+
+  /** Static busybox with a symlink per applet in /bin (sh, wget, httpd, touch, …). */
+  async busybox(): Promise<void> {
+    this.file(BUSYBOX, '/bin/busybox');
+    const { stdout } = await run([BUSYBOX, '--list']);
+    for (const name of stdout.split('\n').map((s) => s.trim())) {
+      if (!name || name === 'busybox' || name.includes('/')) continue;
+      const link = this.at(`/bin/${name}`);
+      if (!existsSync(link)) symlinkSync('busybox', link);
+    }
+  }
+
+  /** Copy the shared libraries (and the dynamic loader) of every ELF file staged so far. */
+  async libraries(): Promise<void> {
+    const libs = new Set<string>();
+    const files = [...this.elves];
+    // the loader itself lists a file's libraries: one exec per file, where ldd (a bash script) needs three
+    const { stdout } = await run(
+      ['sh', '-c', 'for f; do /lib64/ld-linux-x86-64.so.2 --list "$f" 2>/dev/null; done; true', 'list-libs', ...files],
+      { check: false },
+    );
+    for (const m of stdout.matchAll(/(\/\S+) \(0x[0-9a-f]+\)/g)) if (m[1]) libs.add(m[1]);
+    for (const lib of libs) if (!existsSync(this.at(lib))) this.file(lib);
+  }
+}
+
+function isElf(file: string): boolean {
+  const fd = openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(4);
+    return readSync(fd, b, 0, 4, 0) === 4 && b.toString('latin1') === '\x7fELF';
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { HealthSchema } from '../../src/config/schema.js';
+import { liveColour, parseStackFacts } from '../../src/engine/colours.js';
+import { commitMatches, judgeHealth, parseProbe } from '../../src/engine/health.js';
+import { judgePreflight, parsePreflight, versionAtLeast } from '../../src/engine/preflight.js';
+import { renderEnvFile } from '../../src/engine/provision.js';
+import { applyRecord, emptyState } from '../../src/engine/state.js';
+import { parseVerify } from '../../src/engine/switch.js';
+import type { DeploymentRecord } from '../../src/engine/types.js';
+import { REF_RE } from '../../src/engine/version.js';
+import { DeployError, ExitCode } from '../../src/errors.js';
+import { Redactor } from '../../src/log/redact.js';
+import { quote, quoteArgv } from '../../src/util/shell.js';
+
+const health = HealthSchema.parse({ required_checks: ['database', 'migrations'] });
+const SHA = 'a'.repeat(40);
+
+test('quote: argv becomes one shell word each, whatever it holds', () => {
+  assert.equal(quote('plain-word_1.2/x'), 'plain-word_1.2/x');
+  assert.equal(quote(''), "''");
+  assert.equal(quote("it's"), `'it'\\''s'`);
+  assert.equal(quote('$(touch /tmp/x)'), `'$(touch /tmp/x)'`);
+  assert.equal(quoteArgv(['echo', 'a b', '`id`', 'x\ny']), `echo 'a b' '\`id\`' 'x\ny'`);
+});
+
+test('redactor masks secrets and their derived forms, and unregistered URL passwords', () => {
+  const r = new Redactor();
+  r.add('postgres://app:s3cr%2Ft@db:5432/togather');
+  r.add('tok-ABCDEF-123');
+  const text = `url=postgres://app:s3cr%2Ft@db:5432/togather pw=s3cr/t b64=${Buffer.from('tok-ABCDEF-123').toString('base64')} enc=${encodeURIComponent('tok-ABCDEF-123')}`;
+  const out = r.redact(text);
+  assert.ok(!out.includes('s3cr'), out);
+  assert.ok(!out.includes('tok-ABCDEF'), out);
+  assert.ok(!out.includes(Buffer.from('tok-ABCDEF-123').toString('base64')), out);
+  assert.equal(new Redactor().redact('see mysql://u:hunter22@h/db and Authorization: Bearer abc.def'), 'see mysql://u:***@h/db and Authorization: Bearer ***');
+});
+
+test('health verdicts follow the app contract', () => {
+  const body = (status: string, checks: Record<string, string>) =>
+    JSON.stringify({ status, git_commit: SHA.slice(0, 7), checks: Object.fromEntries(Object.entries(checks).map(([k, v]) => [k, { status: v }])) });
+  assert.equal(judgeHealth(200, body('healthy', { database: 'pass', migrations: 'pass' }), health).ok, true);
+  assert.equal(judgeHealth(503, body('unhealthy', { database: 'fail', migrations: 'pass' }), health).ok, false);
+  assert.equal(judgeHealth(200, body('degraded', { database: 'pass', migrations: 'warn' }), health).ok, false);
+  assert.equal(judgeHealth(200, body('degraded', { database: 'pass', migrations: 'warn' }), { ...health, allow_degraded: true }).ok, true);
+  const missing = judgeHealth(200, body('healthy', { database: 'pass' }), health);
+  assert.equal(missing.ok, false);
+  assert.match(missing.reason, /migrations missing/);
+  assert.equal(judgeHealth(503, JSON.stringify({ status: 'shutting_down' }), health).ok, false);
+  assert.equal(judgeHealth(0, '', health).status, 'unknown');
+  assert.equal(judgeHealth(200, 'not json', { ...health, required_checks: [] }).ok, true);
+});
+
+test('commit comparison accepts short and full SHAs, ignores version names', () => {
+  assert.ok(commitMatches(SHA.slice(0, 7), SHA));
+  assert.ok(commitMatches(SHA, SHA));
+  assert.ok(!commitMatches('b'.repeat(7), SHA));
+  assert.ok(commitMatches('v1.2.3', SHA));
+  assert.ok(commitMatches(undefined, SHA));
+});
+
+test('probe output: state line, wget headers and body', () => {
+  const ok = parseProbe('state=running 0 0\n  HTTP/1.1 200 OK\n  Content-Type: application/json\n{"status":"healthy"}\n\nrc=0\n');
+  assert.deepEqual([ok.state, ok.code, ok.body, ok.restarts], ['running', 200, '{"status":"healthy"}', 0]);
+  const bad = parseProbe('state=running 0 0\n  HTTP/1.1 503 Service Unavailable\nwget: server returned error: HTTP/1.1 503 Service Unavailable\n\nrc=1\n');
+  assert.equal(bad.code, 503);
+  const down = parseProbe("state=restarting 1 2\nwget: can't connect to remote host (127.0.0.1): Connection refused\n\nrc=1\n");
+  assert.deepEqual([down.state, down.code, down.exitCode, down.restarts], ['restarting', 0, 1, 2]);
+  assert.match(down.error ?? '', /Connection refused/);
+  assert.equal(parseProbe('state=absent\n\nrc=1\n').state, 'absent');
+});
+
+test('verify samples carry upstream and commit', () => {
+  const out = `--- 1\n  HTTP/1.1 200 OK\n  X-Togather-Upstream: app-green\n{"git_commit":"${SHA}"}\n\n--- 2\nwget: server returned error: HTTP/1.1 502 Bad Gateway\n\n`;
+  const s = parseVerify(out);
+  assert.equal(s.length, 2);
+  assert.deepEqual(s[0], { upstream: 'app-green', commit: SHA, code: 200 });
+  assert.equal(s[1]!.code, 502);
+});
+
+test('the live colour is what the gates route, state only breaks ties', () => {
+  const facts = parseStackFacts(
+    'blue.gate=running togather-test/gate:1\nblue.app=running img:1\nblue.flag=on\ngreen.gate=running g\ngreen.app=exited img:0\ngreen.flag=off\ncaddy=running c\ndb=running p\n',
+  );
+  assert.equal(facts.blue.image, 'img:1');
+  assert.equal(liveColour(facts, 'green'), 'blue');
+  const both = parseStackFacts('blue.app=running a\nblue.flag=on\ngreen.app=running b\ngreen.flag=on\n');
+  assert.equal(liveColour(both, 'green'), 'green');
+  assert.equal(liveColour(parseStackFacts('blue.app=absent\nblue.flag=on\n')), undefined);
+});
+
+test('preflight: versions, compose flavour, disk, all problems at once', () => {
+  assert.ok(versionAtLeast('20.10.24+dfsg1', [20, 10]));
+  assert.ok(!versionAtLeast('19.03.1', [20, 10]));
+  const f = judgePreflight(parsePreflight('docker=20.10.24\ncompose1=1.29.2\nfree_kb=2097152\n'), 1024);
+  assert.deepEqual(f.compose, ['docker-compose']);
+  assert.deepEqual(judgePreflight(parsePreflight('docker=27.1.0\ncompose2=2.29.1\ncompose1=1.29.2\n'), 0).compose, ['docker', 'compose']);
+  try {
+    judgePreflight(parsePreflight('docker=\nfree_kb=1024\n'), 1024);
+    assert.fail('should throw');
+  } catch (e) {
+    assert.ok(e instanceof DeployError);
+    assert.equal(e.exitCode, ExitCode.preflight);
+    assert.match(e.message, /docker does not answer/);
+    assert.match(e.message, /compose/);
+    assert.match(e.message, /only 1 MiB free/);
+  }
+});
+
+test('env file rendering keeps values literal for compose', () => {
+  assert.equal(renderEnvFile({ A: 'plain', B: 'has space', C: "it's $x", D: 'p$w' }), `A=plain\nB='has space'\nC="it's \\$x"\nD='p$w'\n`);
+  assert.throws(() => renderEnvFile({ A: 'x\ny' }), /line break/);
+});
+
+test('state transitions: active supersedes, failed leaves current alone', () => {
+  const rec = (id: string, version: string, status: DeploymentRecord['status']): DeploymentRecord => ({
+    id, kind: 'deploy', environment: 'staging', version, image: `i:${version}`, colour: 'blue', deployed_at: '', deployed_by: 't',
+    status, health_status: 'healthy', phases: [], flags: {},
+  });
+  let s = applyRecord(emptyState('staging'), rec('1', 'v1', 'active'), 50);
+  s = applyRecord(s, rec('2', 'v2', 'active'), 50);
+  assert.equal(s.current?.version, 'v2');
+  assert.equal(s.previous?.version, 'v1');
+  assert.equal(s.previous?.status, 'superseded');
+  s = applyRecord(s, rec('3', 'v3', 'failed'), 50);
+  assert.equal(s.current?.version, 'v2');
+  assert.deepEqual(s.history.map((h) => `${h.version}:${h.status}`), ['v3:failed', 'v2:active', 'v1:superseded']);
+  assert.equal(applyRecord(s, rec('4', 'v4', 'failed'), 2).history.length, 2);
+});
+
+test('refs that could be misread by git or a shell are refused', () => {
+  for (const ok of ['main', 'v1.2.3', 'release/2026-11', 'abc1234']) assert.ok(REF_RE.test(ok), ok);
+  for (const bad of ['-x', 'a..b', 'a b', '$(id)', 'a;b', 'main@{1}', '`id`', 'x\ny', '']) assert.ok(!REF_RE.test(bad), bad);
+});

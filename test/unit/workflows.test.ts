@@ -1,0 +1,468 @@
+// Workflow files and action.yml: GitHub's own parser must accept them, and our security rules
+// (lintWorkflow) must find nothing in them. Each fixture test/fixtures/workflows/bad-<rule>*.yml
+// is a valid workflow that breaks exactly one rule, which proves that rule is enforced.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { convertWorkflowTemplate, NoOperationTraceWriter, parseWorkflow } from '@actions/workflow-parser';
+import { parseAction } from '@actions/workflow-parser/actions/index';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const workflowDir = path.join(root, '.github/workflows');
+const fixtureDir = path.join(root, 'test/fixtures/workflows');
+
+// This repository: its own action and workflows may be referenced by release tag (see below).
+const OWN_REPO = 'togather/togather-deploy';
+
+export const RULES = [
+  'yaml',
+  'expression-in-run',
+  'unpinned-uses',
+  'pin-comment',
+  'local-action-in-reusable',
+  'permissions-missing',
+  'permissions-broad',
+  'secrets-inherit',
+  'pull-request-target',
+  'checkout-credentials',
+] as const;
+export type Rule = (typeof RULES)[number];
+
+export interface Finding {
+  file: string;
+  line: number;
+  rule: Rule;
+  message: string;
+}
+
+const SHA = /^[0-9a-f]{40}$/i;
+const RELEASE_TAG = /^v\d+(\.\d+){0,2}$/;
+const VERSION_COMMENT = /^\s*v\d+(\.\d+){0,2}\b/;
+
+/**
+ * Security rules for a workflow file (or an action.yml: only the step rules apply there).
+ * Works on the YAML tree so that findings carry line numbers and comments can be read.
+ */
+export function lintWorkflow(text: string, file: string): Finding[] {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines });
+  const findings: Finding[] = [];
+  const add = (node: Node | null | undefined, rule: Rule, message: string): void => {
+    const offset = node?.range?.[0] ?? 0;
+    findings.push({ file, line: Math.max(1, lines.linePos(offset).line), rule, message });
+  };
+  if (doc.errors.length > 0) {
+    for (const err of doc.errors) findings.push({ file, line: err.linePos?.[0].line ?? 1, rule: 'yaml', message: err.message });
+    return findings;
+  }
+  const top = doc.contents;
+  if (!isMap(top)) {
+    add(top, 'yaml', 'the document is not a mapping');
+    return findings;
+  }
+
+  const isAction = top.has('runs') && !top.has('jobs');
+  const reusable = !isAction && triggers(top).includes('workflow_call');
+
+  if (!isAction) {
+    if (triggers(top).includes('pull_request_target')) {
+      add(top.get('on', true) as Node, 'pull-request-target', 'pull_request_target runs with a write token and secrets on untrusted code');
+    }
+    const perms = top.get('permissions', true) as Node | undefined;
+    if (perms === undefined) add(top, 'permissions-missing', 'set top-level permissions explicitly (permissions: {} and grant per job)');
+    else checkPermissions(perms, true, add);
+  }
+
+  const jobs = isAction ? undefined : top.get('jobs', true);
+  if (isMap(jobs)) {
+    for (const pair of jobs.items) {
+      const job = pair.value;
+      if (!isMap(job)) continue;
+      const jobPerms = job.get('permissions', true) as Node | undefined;
+      if (jobPerms !== undefined) checkPermissions(jobPerms, false, add);
+      const secrets = job.get('secrets', true) as Node | undefined;
+      if (isScalar(secrets) && secrets.value === 'inherit') {
+        add(secrets, 'secrets-inherit', 'secrets: inherit hands every secret to the called workflow; pass each one explicitly');
+      }
+      const uses = job.get('uses', true);
+      if (isScalar(uses)) checkUses(uses, false, reusable, add);
+      checkSteps(job.get('steps', true) as Node | undefined, reusable, add);
+    }
+  }
+  const runs = isAction ? top.get('runs', true) : undefined;
+  if (isMap(runs)) checkSteps(runs.get('steps', true) as Node | undefined, false, add);
+  return findings;
+}
+
+type Add = (node: Node | null | undefined, rule: Rule, message: string) => void;
+
+function triggers(top: YAMLMap): string[] {
+  const on: unknown = top.get('on', true);
+  if (isScalar(on)) return [String(on.value)];
+  if (isSeq(on)) return on.items.filter(isScalar).map((s) => String(s.value));
+  if (isMap(on)) return on.items.map((p) => (isScalar(p.key) ? String(p.key.value) : ''));
+  return [];
+}
+
+function checkPermissions(perms: Node, topLevel: boolean, add: Add): void {
+  if (isScalar(perms)) {
+    if (perms.value === 'write-all' || perms.value === 'read-all') {
+      add(perms, 'permissions-broad', `permissions: ${String(perms.value)} grants every scope; list the scopes the job uses`);
+    }
+    return;
+  }
+  if (!isMap(perms)) return;
+  for (const pair of perms.items) {
+    if (!isScalar(pair.key) || !isScalar(pair.value) || pair.value.value !== 'write') continue;
+    const scope = String(pair.key.value);
+    if (topLevel) {
+      add(pair.value, 'permissions-broad', `top-level ${scope}: write applies to every job; grant it on the job that needs it`);
+    } else if (!pair.value.comment?.trim()) {
+      add(pair.value, 'permissions-broad', `${scope}: write needs a comment on the same line saying why`);
+    }
+  }
+}
+
+function checkSteps(steps: Node | undefined, reusable: boolean, add: Add): void {
+  if (!isSeq(steps)) return;
+  for (const step of steps.items) {
+    if (!isMap(step)) continue;
+    const run = step.get('run', true);
+    if (isScalar(run) && String(run.value).includes('${{')) {
+      add(run, 'expression-in-run', 'no ${{ }} inside run: (script injection); pass the value through env:');
+    }
+    const uses = step.get('uses', true);
+    if (!isScalar(uses)) continue;
+    checkUses(uses, true, reusable, add);
+    const ref = String(uses.value).toLowerCase();
+    const withMap = step.get('with', true);
+    if (ref.startsWith('actions/github-script@') && isMap(withMap)) {
+      const script = withMap.get('script', true);
+      if (isScalar(script) && String(script.value).includes('${{')) {
+        add(script, 'expression-in-run', 'no ${{ }} inside a github-script script; pass the value through env:');
+      }
+    }
+    if (ref.startsWith('actions/checkout@')) {
+      const persist = isMap(withMap) ? withMap.get('persist-credentials', true) : undefined;
+      if (!isScalar(persist) || String(persist.value) !== 'false') {
+        add(uses, 'checkout-credentials', 'actions/checkout needs persist-credentials: false (else the token stays in .git/config)');
+      }
+    }
+  }
+}
+
+function checkUses(node: Node, isStep: boolean, reusable: boolean, add: Add): void {
+  if (!isScalar(node)) return;
+  const value = String(node.value).trim();
+  if (value.startsWith('./')) {
+    // In a called workflow './' is the caller's checkout: it would run the caller's code, not ours.
+    if (isStep && reusable) add(node, 'local-action-in-reusable', `${value}: in a reusable workflow './' resolves in the caller's checkout; use ${OWN_REPO}@<ref>`);
+    return;
+  }
+  if (value.startsWith('docker://')) {
+    if (!/@sha256:[0-9a-f]{64}$/i.test(value)) add(node, 'unpinned-uses', `${value}: pin the image by @sha256 digest`);
+    return;
+  }
+  const at = value.lastIndexOf('@');
+  const target = at < 0 ? value : value.slice(0, at);
+  const ref = at < 0 ? '' : value.slice(at + 1);
+  const repo = target.split('/').slice(0, 2).join('/').toLowerCase();
+  if (repo === OWN_REPO) {
+    // Our own action and workflows: a release tag is allowed, since callers pin the workflow
+    // at the same ref and a release moves tag and workflows together. A branch is not.
+    if (!SHA.test(ref) && !RELEASE_TAG.test(ref)) add(node, 'unpinned-uses', `${value}: reference ${OWN_REPO} by release tag (vN) or full SHA`);
+    return;
+  }
+  if (!SHA.test(ref)) {
+    add(node, 'unpinned-uses', `${value}: pin third-party actions to a full 40-character commit SHA`);
+    return;
+  }
+  if (!VERSION_COMMENT.test(node.comment ?? '')) {
+    add(node, 'pin-comment', `${value}: add the version the SHA stands for as a comment (# vX.Y.Z)`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface ParseReport {
+  errors: string[];
+}
+
+/** Parses with GitHub's parser and runs its converter, which adds semantic checks. */
+async function githubParse(name: string, content: string): Promise<ParseReport> {
+  const result = parseWorkflow({ name, content }, new NoOperationTraceWriter());
+  if (result.value === undefined) return { errors: result.context.errors.getErrors().map((e) => e.message) };
+  const template = await convertWorkflowTemplate(result.context, result.value);
+  const errors = result.context.errors.getErrors().map((e) => e.message);
+  for (const e of template.errors ?? []) if (!errors.includes(e.Message)) errors.push(e.Message);
+  return { errors };
+}
+
+function actionParse(name: string, content: string): ParseReport {
+  const result = parseAction({ name, content }, new NoOperationTraceWriter());
+  return { errors: result.context.errors.getErrors().map((e) => e.message) };
+}
+
+const workflowFiles = readdirSync(workflowDir).filter((f) => /\.ya?ml$/.test(f)).sort();
+const fixtureFiles = readdirSync(fixtureDir).filter((f) => /^bad-.*\.ya?ml$/.test(f)).sort();
+const read = (p: string): string => readFileSync(p, 'utf8');
+
+/** bad-<rule>.yml or bad-<rule>--<variant>.yml */
+function ruleOfFixture(file: string): string {
+  return file.replace(/^bad-/, '').replace(/(--[^.]*)?\.ya?ml$/, '');
+}
+
+describe("GitHub's workflow parser", () => {
+  it('finds the workflows to check', () => {
+    assert.ok(workflowFiles.length >= 4, `workflows found: ${workflowFiles.join(', ')}`);
+    for (const name of ['ci.yml', 'deploy.yml', 'rollback.yml', 'snapshot.yml']) assert.ok(workflowFiles.includes(name), name);
+  });
+
+  for (const file of workflowFiles) {
+    it(`accepts .github/workflows/${file}`, async () => {
+      const { errors } = await githubParse(file, read(path.join(workflowDir, file)));
+      assert.deepEqual(errors, []);
+    });
+  }
+
+  it('accepts action.yml (action schema)', () => {
+    assert.deepEqual(actionParse('action.yml', read(path.join(root, 'action.yml'))).errors, []);
+  });
+
+  it('is not a no-op: it rejects broken files', async () => {
+    const wf = await githubParse('broken.yml', 'on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    stepz: []\n');
+    assert.ok(wf.errors.length > 0, 'a workflow with an unknown job key');
+    const expr = await githubParse('expr.yml', 'on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo ${{ github.sha\n');
+    assert.ok(expr.errors.length > 0, 'an unclosed expression');
+    const action = actionParse('action.yml', 'name: x\ndescription: y\nruns:\n  using: node99\n  main: index.js\n');
+    assert.ok(action.errors.length > 0, 'an unknown runtime');
+  });
+
+  for (const file of fixtureFiles) {
+    it(`accepts fixture ${file} (it breaks only our rules)`, async () => {
+      assert.deepEqual((await githubParse(file, read(path.join(fixtureDir, file)))).errors, []);
+    });
+  }
+});
+
+describe('lintWorkflow on this repository', () => {
+  for (const file of workflowFiles) {
+    it(`finds nothing in .github/workflows/${file}`, () => {
+      assert.deepEqual(lintWorkflow(read(path.join(workflowDir, file)), file), []);
+    });
+  }
+  it('finds nothing in action.yml', () => {
+    assert.deepEqual(lintWorkflow(read(path.join(root, 'action.yml')), 'action.yml'), []);
+  });
+});
+
+describe('caller examples in docs/ci-cd.md', () => {
+  const docs = read(path.join(root, 'docs/ci-cd.md'));
+  const examples = [...docs.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? '').filter((b) => /^jobs:/m.test(b));
+  it('has the three caller examples', () => assert.ok(examples.length >= 3, `found ${examples.length}`));
+  examples.forEach((text, i) => {
+    const name = `docs-example-${i + 1}.yml`;
+    it(`example ${i + 1} parses and passes our rules`, async () => {
+      assert.deepEqual((await githubParse(name, text)).errors, []);
+      assert.deepEqual(lintWorkflow(text, name), []);
+    });
+  });
+});
+
+describe('lintWorkflow on the bad fixtures', () => {
+  it('has a fixture for every rule but yaml', () => {
+    const covered = new Set(fixtureFiles.map(ruleOfFixture));
+    for (const rule of RULES) if (rule !== 'yaml') assert.ok(covered.has(rule), `no fixture for ${rule}`);
+  });
+
+  for (const file of fixtureFiles) {
+    const rule = ruleOfFixture(file);
+    it(`catches ${file} as ${rule}, and nothing else`, () => {
+      assert.ok((RULES as readonly string[]).includes(rule), `fixture named after an unknown rule: ${rule}`);
+      const findings = lintWorkflow(read(path.join(fixtureDir, file)), file);
+      assert.ok(findings.length > 0, `no finding in ${file}`);
+      assert.deepEqual([...new Set(findings.map((f) => f.rule))], [rule], JSON.stringify(findings, null, 2));
+    });
+  }
+});
+
+describe('lintWorkflow details', () => {
+  const wrap = (steps: string, on = 'push', extra = ''): string =>
+    `on: ${on}\npermissions: {}\n${extra}jobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n${steps}`;
+
+  it('reports the line of the offending node', () => {
+    const text = wrap('      - run: echo ok\n      - run: echo ${{ github.head_ref }}\n');
+    const findings = lintWorkflow(text, 'x.yml');
+    assert.equal(findings.length, 1);
+    assert.equal(findings[0]?.line, 8);
+    assert.equal(findings[0]?.file, 'x.yml');
+  });
+
+  it('allows ${{ }} in env: and with:, not in run:', () => {
+    const text = wrap('      - env:\n          REF: ${{ github.head_ref }}\n        run: echo "$REF"\n');
+    assert.deepEqual(lintWorkflow(text, 'x.yml'), []);
+  });
+
+  it('accepts own references by release tag or SHA, not by branch', () => {
+    const own = (ref: string): Rule[] => lintWorkflow(wrap(`      - uses: togather/togather-deploy@${ref}\n`), 'x.yml').map((f) => f.rule);
+    assert.deepEqual(own('v1'), []);
+    assert.deepEqual(own('v1.2.3'), []);
+    assert.deepEqual(own('0123456789abcdef0123456789abcdef01234567'), []);
+    assert.deepEqual(own('main'), ['unpinned-uses']);
+    const call = 'on: push\npermissions: {}\njobs:\n  d:\n    uses: togather/togather-deploy/.github/workflows/deploy.yml@v1\n';
+    assert.deepEqual(lintWorkflow(call, 'x.yml'), []);
+    const other = 'on: push\npermissions: {}\njobs:\n  d:\n    uses: someone/else/.github/workflows/deploy.yml@v1\n';
+    assert.deepEqual(lintWorkflow(other, 'x.yml').map((f) => f.rule), ['unpinned-uses']);
+  });
+
+  it("allows './' actions except in reusable workflows", () => {
+    assert.deepEqual(lintWorkflow(wrap('      - uses: ./\n'), 'x.yml'), []);
+    assert.deepEqual(lintWorkflow(wrap('      - uses: ./\n', 'workflow_call'), 'x.yml').map((f) => f.rule), ['local-action-in-reusable']);
+  });
+
+  it('requires a digest for docker:// images', () => {
+    assert.deepEqual(lintWorkflow(wrap('      - uses: docker://alpine:3\n'), 'x.yml').map((f) => f.rule), ['unpinned-uses']);
+    const digest = `docker://alpine@sha256:${'a'.repeat(64)}`;
+    assert.deepEqual(lintWorkflow(wrap(`      - uses: ${digest}\n`), 'x.yml'), []);
+  });
+
+  it('finds pull_request_target in every form of on:', () => {
+    for (const on of ['pull_request_target', '[push, pull_request_target]', '{pull_request_target: {types: [opened]}}']) {
+      assert.deepEqual(lintWorkflow(wrap('      - run: echo\n', on), 'x.yml').map((f) => f.rule), ['pull-request-target'], on);
+    }
+  });
+
+  it('accepts a commented job-level write scope, never a top-level one', () => {
+    const job = (perm: string): string =>
+      `on: push\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    permissions:\n      ${perm}\n    steps:\n      - run: echo\n`;
+    assert.deepEqual(lintWorkflow(job('contents: write # push the release tag'), 'x.yml'), []);
+    assert.deepEqual(lintWorkflow(job('contents: write'), 'x.yml').map((f) => f.rule), ['permissions-broad']);
+    assert.deepEqual(lintWorkflow(job('deployments: write'), 'x.yml').map((f) => f.rule), ['permissions-broad']);
+    const topWrite = 'on: push\npermissions:\n  contents: write # why\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo\n';
+    assert.deepEqual(lintWorkflow(topWrite, 'x.yml').map((f) => f.rule), ['permissions-broad']);
+  });
+
+  it("accepts persist-credentials written as a string 'false'", () => {
+    const step = "      - uses: actions/checkout@0123456789abcdef0123456789abcdef01234567 # v6.0.2\n        with:\n          persist-credentials: 'false'\n";
+    assert.deepEqual(lintWorkflow(wrap(step), 'x.yml'), []);
+  });
+
+  it('reports invalid YAML as a finding instead of throwing', () => {
+    assert.deepEqual(lintWorkflow('on: [push\n', 'x.yml').map((f) => f.rule).slice(0, 1), ['yaml']);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The reusable workflows against the action's contract (action.yml).
+
+interface ActionMeta {
+  inputs: Map<string, { required: boolean }>;
+  outputs: string[];
+}
+
+function actionMeta(): ActionMeta {
+  const doc = parseDocument(read(path.join(root, 'action.yml'))).toJS() as {
+    inputs?: Record<string, { required?: boolean }>;
+    outputs?: Record<string, unknown>;
+  };
+  const inputs = new Map(Object.entries(doc.inputs ?? {}).map(([k, v]) => [k, { required: v.required === true }]));
+  return { inputs, outputs: Object.keys(doc.outputs ?? {}) };
+}
+
+interface Step {
+  uses?: string;
+  with?: Record<string, unknown>;
+  id?: string;
+}
+interface Job {
+  environment?: { name?: string; url?: string; deployment?: boolean };
+  concurrency?: { group?: string; 'cancel-in-progress'?: boolean };
+  permissions?: Record<string, string>;
+  steps?: Step[];
+}
+interface Workflow {
+  on: Record<string, { inputs?: Record<string, { type?: string; required?: boolean; description?: string }>; secrets?: Record<string, unknown>; outputs?: Record<string, { value?: string }> } | null>;
+  permissions?: unknown;
+  jobs: Record<string, Job>;
+}
+
+const loadWorkflow = (file: string): Workflow => parseDocument(read(path.join(workflowDir, file))).toJS() as Workflow;
+const actionStep = (job: Job): Step => {
+  const step = (job.steps ?? []).find((s) => s.uses?.startsWith(`${OWN_REPO}@`));
+  assert.ok(step, 'the job runs the action');
+  return step;
+};
+
+describe('reusable workflows against action.yml', () => {
+  const meta = actionMeta();
+  const reusable = ['deploy.yml', 'rollback.yml', 'snapshot.yml'];
+
+  for (const file of reusable) {
+    it(`${file}: passes only inputs the action has, and all the required ones`, () => {
+      const wf = loadWorkflow(file);
+      for (const job of Object.values(wf.jobs)) {
+        const given = Object.keys(actionStep(job).with ?? {});
+        for (const name of given) assert.ok(meta.inputs.has(name), `${file} passes unknown input ${name}`);
+        for (const [name, { required }] of meta.inputs) if (required) assert.ok(given.includes(name), `${file} misses required input ${name}`);
+      }
+    });
+
+    it(`${file}: typed, described inputs; explicit secrets; permissions {} on top`, () => {
+      const wf = loadWorkflow(file);
+      const call = wf.on.workflow_call;
+      assert.ok(call, 'on: workflow_call');
+      for (const [name, input] of Object.entries(call.inputs ?? {})) {
+        assert.ok(['string', 'boolean', 'number'].includes(input.type ?? ''), `${name} has a workflow_call type`);
+        assert.ok((input.description ?? '').length > 10, `${name} is described`);
+      }
+      assert.deepEqual(Object.keys(call.secrets ?? {}).sort(), ['ENV_FILE', 'SSH_KNOWN_HOSTS', 'SSH_PASSPHRASE', 'SSH_PRIVATE_KEY']);
+      assert.deepEqual(wf.permissions, {});
+      for (const job of Object.values(wf.jobs)) {
+        assert.ok(job.environment?.name?.includes('${{'), 'the job sets environment: so protection rules and environment secrets apply');
+        assert.equal(job.concurrency?.['cancel-in-progress'], false);
+        assert.ok(!job.concurrency?.group?.includes('github.workflow'), 'github.workflow is the caller name in a called workflow');
+      }
+    });
+  }
+
+  it('deploy.yml maps every output of the action', () => {
+    const wf = loadWorkflow('deploy.yml');
+    const outputs = wf.on.workflow_call?.outputs ?? {};
+    assert.deepEqual(Object.keys(outputs).sort(), [...meta.outputs].sort());
+    for (const name of meta.outputs) {
+      assert.equal(outputs[name]?.value, `\${{ jobs.deploy.outputs.${name} }}`);
+    }
+  });
+
+  it('deploy.yml and rollback.yml share one concurrency group; snapshot.yml does not', () => {
+    const group = (file: string): string | undefined => Object.values(loadWorkflow(file).jobs)[0]?.concurrency?.group;
+    assert.equal(group('deploy.yml'), 'togather-deploy-${{ inputs.environment }}');
+    assert.equal(group('rollback.yml'), group('deploy.yml'));
+    assert.notEqual(group('snapshot.yml'), group('deploy.yml'));
+  });
+
+  it('deploy.yml runs the deploy command with the documented permissions', () => {
+    const job = loadWorkflow('deploy.yml').jobs.deploy;
+    assert.ok(job);
+    assert.equal(actionStep(job).with?.command, 'deploy');
+    assert.deepEqual(job.permissions, { contents: 'read', checks: 'read', statuses: 'read', deployments: 'write' });
+    assert.equal(job.environment?.url, '${{ steps.deploy.outputs.url }}');
+  });
+
+  it('rollback.yml is also dispatchable, with an environment choice', () => {
+    const wf = loadWorkflow('rollback.yml');
+    const env = wf.on.workflow_dispatch?.inputs?.environment as { type?: string; options?: string[] } | undefined;
+    assert.equal(env?.type, 'choice');
+    assert.deepEqual(env?.options, ['development', 'staging', 'production']);
+    assert.equal(actionStep(Object.values(wf.jobs)[0] ?? {}).with?.command, 'rollback');
+  });
+
+  it('snapshot.yml runs nightly and on demand', () => {
+    const wf = loadWorkflow('snapshot.yml');
+    assert.ok('schedule' in wf.on && 'workflow_dispatch' in wf.on && 'workflow_call' in wf.on);
+    assert.equal(actionStep(Object.values(wf.jobs)[0] ?? {}).with?.command, 'snapshot');
+  });
+});
