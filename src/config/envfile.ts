@@ -58,7 +58,7 @@ const HINTS: Record<string, string> = {
   OTLP_HEADERS: 'write the collector headers as key=value pairs, or leave it empty',
   ALERT_WEBHOOK_AUTH: 'use the token the alert webhook expects, or leave it empty',
   GRAFANA_PASSWORD: 'generate one with `openssl rand -base64 24`',
-  ENVIRONMENT: 'set it to the environment name (development, staging or production)',
+  ENVIRONMENT: 'the name of the environment: development, staging or production',
 };
 
 export function valueHint(key: string): string | undefined {

@@ -99,8 +99,8 @@ export function loadConfig(opts: LoadOptions): ResolvedConfig {
     envFile = parseEnvFile(source.content, ENV_INPUT_SOURCE, { required: [] });
   } else if (source.kind === 'path') {
     envFile = readEnvFile(source.abs, { required: [] }, source.display);
-  } else if (yaml && (config === undefined || env !== undefined)) {
-    const at = yaml.locate(['environments', opts.environment], true);
+  } else if (env !== undefined || (yaml && !config && isMapping(valueAt(yaml.data, ['environments', opts.environment])))) {
+    const at = yaml?.locate(['environments', opts.environment], true);
     problems.push({
       file: configFile,
       path: `environments.${opts.environment}`,
@@ -531,6 +531,10 @@ function show(value: unknown): string {
 
 function dottedPath(path: readonly PropertyKey[]): string {
   return path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+}
+
+function isMapping(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function stringList(v: unknown): string[] | undefined {

@@ -11,7 +11,7 @@ import { Layout } from './layout.js';
 import { DeployLock, describeHolder, readLock } from './lock.js';
 import { Phases } from './phases.js';
 import { preflight, type HostFacts } from './preflight.js';
-import { provision } from './provision.js';
+import { provision, renderEnvFile } from './provision.js';
 import { applyRecord, readState, writeState } from './state.js';
 import { settleMs, switchTo, verifyThroughProxy } from './switch.js';
 import { otherColour, type Colour, type DeploymentRecord, type EnvironmentState, type OperationReport } from './types.js';
@@ -49,6 +49,7 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
     ...partial,
   });
 
+  renderEnvFile(ctx.cfg.appEnv); // refuses values compose cannot carry, before anything is touched
   const { sha, ref } = await phases.run('resolve version', () => resolveVersion(ctx.local, req.version));
   if (req.skipCiCheck) ctx.reporter.warn(`CI check skipped for ${sha.slice(0, 12)} (skip-ci-check); recorded in the history`);
   else if (req.ciGate) await phases.run('CI check', () => req.ciGate!(sha));

@@ -26,12 +26,13 @@ export interface HealthVerdict {
 /*
  * One round trip per probe: the app container's state, then its /health fetched from inside the colour's
  * gate (which shares the app's network namespace, so the colour is probed on its own address, not through
- * the proxy). busybox wget prints the status line with -S on stderr.
+ * the proxy). busybox wget prints the status line with -S on stderr. Its -T option segfaults in Debian's
+ * busybox-static 1.35, so the time limit comes from the timeout applet instead.
  */
 const PROBE = `
 s=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}' -- "$1" 2>/dev/null) || s=absent
 echo "state=$s"
-docker exec "$2" wget -q -S -O - -T "$3" "http://127.0.0.1:$4$5" 2>&1; rc=$?
+docker exec "$2" timeout "$3" wget -q -S -O - "http://127.0.0.1:$4$5" 2>&1; rc=$?
 echo; echo "rc=$rc"
 `;
 

@@ -23,7 +23,10 @@ export function renderEnvFile(env: Record<string, string>): string {
     if (/[\n\r\0]/.test(v)) throw new DeployError('config', `the value of ${k} contains a line break, which an env file cannot carry`);
     if (/^[A-Za-z0-9_./:@%+,=-]*$/.test(v)) return `${k}=${v}`;
     if (!v.includes("'")) return `${k}='${v}'`;
-    return `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, '\\$')}"`;
+    // compose v1 keeps a backslash before "$" inside double quotes, v2 interpolates without it: no spelling
+    // of a value holding both ' and $ reaches the app unchanged under both, so it is refused
+    if (v.includes('$')) throw new DeployError('config', `the value of ${k} contains both ' and $, which compose cannot read back unchanged`, `change the value of ${k}`);
+    return `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
   });
   return lines.join('\n') + '\n';
 }

@@ -34,7 +34,7 @@ i=0
 while [ "$i" -lt "$4" ]; do
   i=$((i+1))
   echo "--- $i"
-  docker exec "$1" wget -q -S -O - -T 3 "http://$2:8088$3" 2>&1
+  docker exec "$1" timeout 3 wget -q -S -O - "http://$2:8088$3" 2>&1
   echo
 done
 `;

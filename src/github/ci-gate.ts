@@ -63,8 +63,6 @@ const StatusesPageSchema = z.array(StatusSchema);
 export type RawCheckRun = z.infer<typeof CheckRunSchema>;
 export type RawStatus = z.infer<typeof StatusSchema>;
 
-const FAILING_CONCLUSIONS = new Set(['failure', 'cancelled', 'timed_out', 'action_required', 'startup_failure', 'stale']);
-
 /** A check as judged, plus what the gate needs to know about it but does not report. */
 interface Judged extends CheckOutcome {
   ownRun: boolean;
@@ -167,7 +165,8 @@ function latestCheckRuns(runs: RawCheckRun[], ownRunId?: string): Judged[] {
     else if (run.conclusion === 'success') state = 'success';
     else if (run.conclusion === 'neutral') state = 'neutral';
     else if (run.conclusion === 'skipped') state = 'skipped';
-    else state = 'failure'; // listed failures, and anything unknown: fail closed
+    // failure, cancelled, timed_out, action_required, startup_failure, stale — and anything new: fail closed
+    else state = 'failure';
     const conclusion = run.status === 'completed' ? (run.conclusion ?? 'none') : run.status;
     return { name: clean(run.name), source: 'check-run' as const, state, conclusion, ...(url ? { url: clean(url) } : {}), ownRun };
   });
@@ -220,6 +219,8 @@ async function readCommit(
 ): Promise<{ checkRuns: RawCheckRun[]; statuses: RawStatus[] }> {
   const base = `repos/${encodeURIComponent(opts.owner)}/${encodeURIComponent(opts.repo)}/commits/${opts.sha}`;
   try {
+    // GitHub's default filter=latest already drops superseded attempts within one check suite; re-runs
+    // that landed in another suite are resolved by judge()
     const runs = await api.paginate(`${base}/check-runs`, {}, deadline, (data) =>
       parse(CheckRunsPageSchema, data, 'check runs').check_runs,
     );

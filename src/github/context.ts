@@ -40,7 +40,9 @@ export function readGitHubContext(env: Env = process.env): GitHubContext {
       if (u.username || u.password) throw new Error('credentials in URL');
       return u.href.replace(/\/+$/, '');
     } catch (err) {
-      problems.push(`${key} must be an http(s) URL (${(err as Error).message}): "${raw}"`);
+      // never echo a password that someone put in the URL
+      const shown = raw.replace(/\/\/[^/@\s]*@/, '//***@');
+      problems.push(`${key} must be an http(s) URL without credentials (${(err as Error).message}): "${shown}"`);
       return fallback;
     }
   };

@@ -30,6 +30,7 @@ import {
   freePort,
   logTail,
   pidMatches,
+  pipeline,
   portFree,
   readBanner,
   readPid,
@@ -66,7 +67,7 @@ export interface HarnessInfo {
 export interface UpOptions {
   /** harness directory; default $TOGATHER_HARNESS_DIR or <repo>/.harness */
   dir?: string;
-  /** deploy user on the host; default tgdeploy */
+  /** deploy user on the host; default $TOGATHER_HARNESS_USER or tgdeploy (one per harness directory) */
   user?: string;
   /** group owning the host engine's socket; default tgdocker */
   group?: string;
@@ -223,8 +224,10 @@ export function runnerDocker(info: HarnessInfo, args: readonly string[], opts: R
 
 /** `ssh …options… user@127.0.0.1` with the pinned host key: append the remote command (one string). */
 export function sshArgv(info: HarnessInfo, extraOptions: readonly string[] = []): string[] {
+  // ssh keeps the first value it sees for an option: the caller's come first so they can override ours
   return [
     'ssh',
+    ...extraOptions,
     '-F', '/dev/null',
     '-o', 'BatchMode=yes',
     '-o', 'StrictHostKeyChecking=yes',
@@ -233,7 +236,6 @@ export function sshArgv(info: HarnessInfo, extraOptions: readonly string[] = [])
     '-o', 'LogLevel=ERROR',
     '-i', info.ssh.privateKeyPath,
     '-p', String(info.ssh.port),
-    ...extraOptions,
     `${info.ssh.user}@${info.ssh.host}`,
   ];
 }
@@ -241,6 +243,23 @@ export function sshArgv(info: HarnessInfo, extraOptions: readonly string[] = [])
 /** Run one command line on the host as the deploy user. */
 export function hostSsh(info: HarnessInfo, remoteCommand: string, opts: RunOpts = {}): Promise<Ran> {
   return run([...sshArgv(info), remoteCommand], { env: cleanEnv(), ...opts });
+}
+
+/**
+ * Move an image from the runner engine to the host engine the way a deploy does without a registry:
+ * `docker save | gzip -1 | ssh host 'gunzip | docker load'`. Returns how long it took.
+ */
+export async function shipImage(info: HarnessInfo, image: string): Promise<{ ms: number }> {
+  const t0 = Date.now();
+  await pipeline(
+    [
+      [info.dockerClient, '-H', info.runnerDockerHost, 'save', image],
+      ['gzip', '-1'],
+      [...sshArgv(info), 'gunzip | docker load -q'],
+    ],
+    { env: cleanEnv() },
+  );
+  return { ms: Date.now() - t0 };
 }
 
 export function readInfo(dirArg?: string): HarnessInfo | undefined {
@@ -257,7 +276,8 @@ export function readInfo(dirArg?: string): HarnessInfo | undefined {
 
 async function up(dir: string, opts: UpOptions): Promise<HarnessInfo> {
   const log = opts.log ?? (() => {});
-  const user = opts.user ?? DEFAULT_USER;
+  const user = opts.user ?? process.env.TOGATHER_HARNESS_USER ?? DEFAULT_USER;
+  if (!/^[a-z_][a-z0-9_-]{0,30}$/.test(user)) throw new Error(`deploy user name ${JSON.stringify(user)} is not a valid user name`);
   const group = opts.group ?? DEFAULT_GROUP;
   const L = layout(dir, user, group);
   const t0 = Date.now();
@@ -399,6 +419,12 @@ async function ensureAccount(L: Layout, user: string, group: string): Promise<bo
     // /bin/sh (dash) reads no rc file for `ssh host cmd`: nothing can print into a streamed stdout
     await run(['useradd', '--no-create-home', '--home-dir', L.home, '--shell', '/bin/sh', '--groups', group, '--user-group', user]);
     changed = true;
+  } else if (entry.home !== L.home && existsSync(entry.home)) {
+    // most likely the deploy user of another harness directory: taking it over would break that harness
+    throw new Error(
+      `user ${user} already has its home at ${entry.home}, not ${L.home}; a second harness needs its own deploy ` +
+        `user: set TOGATHER_HARNESS_USER (or the user option) to another name, or remove ${entry.home}`,
+    );
   } else if (entry.home !== L.home || entry.shell !== '/bin/sh') {
     await run(['usermod', '--home', L.home, '--shell', '/bin/sh', user]);
     changed = true;

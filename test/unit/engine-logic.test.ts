@@ -108,7 +108,8 @@ test('preflight: versions, compose flavour, disk, all problems at once', () => {
 });
 
 test('env file rendering keeps values literal for compose', () => {
-  assert.equal(renderEnvFile({ A: 'plain', B: 'has space', C: "it's $x", D: 'p$w' }), `A=plain\nB='has space'\nC="it's \\$x"\nD='p$w'\n`);
+  assert.equal(renderEnvFile({ A: 'plain', B: 'has space', C: "it's", D: 'p$w' }), `A=plain\nB='has space'\nC="it's"\nD='p$w'\n`);
+  assert.throws(() => renderEnvFile({ C: "it's $x" }), /both ' and \$/);
   assert.throws(() => renderEnvFile({ A: 'x\ny' }), /line break/);
 });
 

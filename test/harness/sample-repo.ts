@@ -1,0 +1,95 @@
+/**
+ * A git repository whose commits are the sample app (test/fixtures/sample-app) in different modes — what a
+ * deploy test checks out, builds (`git archive <sha> | docker build -`) and ships:
+ *   v1 normal · v2 normal, other content · v3 crash · v4 unhealthy · v5 slow-start 3 s · v6 normal
+ * Each commit is tagged with its label. App files sit at the repository root (Dockerfile, server.mjs, mode).
+ */
+import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { HarnessInfo } from './host.js';
+import { pipeline, run } from './proc.js';
+
+export const SAMPLE_APP_DIR = fileURLToPath(new URL('../fixtures/sample-app/', import.meta.url));
+
+export type SampleLabel = 'v1' | 'v2' | 'v3' | 'v4' | 'v5' | 'v6';
+
+/** The mode file of each version; the comment line makes every tree differ even when the mode repeats. */
+export const SAMPLE_VERSIONS: Record<SampleLabel, string> = {
+  v1: 'normal',
+  v2: 'normal',
+  v3: 'crash',
+  v4: 'unhealthy',
+  v5: 'slow-start 3',
+  v6: 'normal',
+};
+
+export type SampleShas = Record<SampleLabel, string>;
+
+/** Create (or recreate, if `dir` is not yet a repo) the sample repository; returns full SHAs by label. */
+export async function makeSampleRepo(dir: string): Promise<SampleShas> {
+  mkdirSync(dir, { recursive: true });
+  if (existsSync(join(dir, '.git'))) {
+    throw new Error(`${dir} already holds a git repository; give makeSampleRepo a fresh directory`);
+  }
+  // a fixed identity and dates: no dependence on the machine's git config, and nothing signs
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: dir,
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_AUTHOR_NAME: 'Togather Tests',
+    GIT_AUTHOR_EMAIL: 'tests@togather.invalid',
+    GIT_COMMITTER_NAME: 'Togather Tests',
+    GIT_COMMITTER_EMAIL: 'tests@togather.invalid',
+  };
+  const git = (...args: string[]) => run(['git', '-c', 'commit.gpgsign=false', '-c', 'tag.gpgsign=false', ...args], { cwd: dir, env });
+
+  await git('init', '-q', '-b', 'main');
+  for (const name of readdirSync(SAMPLE_APP_DIR)) {
+    if (name !== 'mode') copyFileSync(join(SAMPLE_APP_DIR, name), join(dir, name));
+  }
+  const shas = {} as SampleShas;
+  const labels = Object.keys(SAMPLE_VERSIONS) as SampleLabel[];
+  for (const [i, label] of labels.entries()) {
+    writeFileSync(join(dir, 'mode'), `# sample app ${label}\n${SAMPLE_VERSIONS[label]}\n`);
+    const date = `2026-01-01T00:0${i}:00Z`;
+    await git('add', '-A');
+    await run(['git', '-c', 'commit.gpgsign=false', 'commit', '-q', '-m', `sample app ${label}: ${SAMPLE_VERSIONS[label]}`], {
+      cwd: dir,
+      env: { ...env, GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date },
+    });
+    await git('tag', label);
+    shas[label] = (await git('rev-parse', 'HEAD')).stdout.trim();
+  }
+  return shas;
+}
+
+/**
+ * Build one version of the sample app on the runner engine exactly as the deployer does: the commit's tree as
+ * a tar context on stdin, build args carrying the commit. Returns the image reference (tagged with the short SHA).
+ */
+export async function buildSampleImage(
+  info: HarnessInfo,
+  repoDir: string,
+  sha: string,
+  opts: { repository?: string; version?: string } = {},
+): Promise<string> {
+  const short = sha.slice(0, 7);
+  const image = `${opts.repository ?? 'togather-sample'}:${short}`;
+  await pipeline(
+    [
+      ['git', '-C', repoDir, 'archive', '--format=tar', sha],
+      [
+        info.dockerClient, '-H', info.runnerDockerHost, 'build', '--quiet', '-f', 'Dockerfile', '-t', image,
+        '--build-arg', `GIT_COMMIT=${sha}`,
+        '--build-arg', `GIT_SHORT_COMMIT=${short}`,
+        '--build-arg', `VERSION=${opts.version ?? short}`,
+        '--build-arg', `BUILD_TIMESTAMP=${new Date().toISOString()}`,
+        '-',
+      ],
+    ],
+    { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' } },
+  );
+
+  return image;
+}
