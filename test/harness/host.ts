@@ -496,6 +496,8 @@ async function ensureEngine(e: EngineSpec): Promise<boolean> {
     });
     return false;
   }
+  // a killed dockerd leaves its pidfile, and refuses to start while that pid exists even as a zombie
+  rmSync(e.pidfile, { force: true });
   writeFileSync(join(e.root, 'daemon.json'), '{}\n');
   const child = spawnDetached(['dockerd', ...e.flags], e.log, cleanEnv());
   await waitFor(`${e.name} dockerd`, async () => ((await dockerPing(e.socket)) ? true : undefined), {
@@ -622,7 +624,7 @@ async function wipeEngine(
   await docker(['network', 'prune', '-f']);
   if (what.volumes) await docker(['volume', 'prune', '-f']);
   if (what.images) {
-    const keep = new Set<string>(Object.values(IMAGE_NAMES));
+    const keep = new Set<string>([...Object.values(IMAGE_NAMES), `${IMAGE_NAMES.postgres}-rootfs`]);
     const res = await dockerApi(socket, '/images/json');
     const images = JSON.parse(res.body) as { Id: string; RepoTags: string[] | null }[];
     const drop = images.filter((i) => !(i.RepoTags ?? []).some((t) => keep.has(t))).map((i) => i.Id);

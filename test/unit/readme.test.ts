@@ -45,7 +45,7 @@ describe('gen-readme: generation', () => {
 
   it('shows required, defaults and one-line descriptions', () => {
     const out = updateReadme(TEMPLATE, actionYml);
-    assert.match(out, /\| `environment` \| yes \|  \| Environment name/);
+    assert.match(out, /\| `environment` \| yes \| {2}\| Environment name/);
     assert.match(out, /\| `command` \| no \| `deploy` \|/);
     assert.match(out, /\| `version` \| no \| `""` \|/);
     assert.match(out, /\| `github-token` \| no \| `\$\{\{ github\.token \}\}` \|/);

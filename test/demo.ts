@@ -1,0 +1,50 @@
+/**
+ * npm run demo: bring up the loopback target host, deploy the sample app v1 then v2 through the CLI, and print
+ * the URL it is served on. Leaves the host running so you can try the CLI by hand; `npm run host:down` ends it.
+ */
+import { mkdirSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { upHost } from './harness/host.js';
+import { freePort } from './harness/proc.js';
+import { makeSampleRepo } from './harness/sample-repo.js';
+import { runCli } from './e2e/support.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const say = (s: string) => process.stdout.write(s + '\n');
+
+say('bringing up the loopback target host (Docker engine, sshd, Caddy, PostgreSQL)…');
+const info = await upHost({ log: (l) => say(`  ${l}`) });
+const dir = join(info.dir, 'demo');
+mkdirSync(dir, { recursive: true });
+const repoDir = join(dir, 'repo');
+if (!existsSync(repoDir)) mkdirSync(repoDir);
+const shas = await makeSampleRepo(repoDir);
+const port = Number(process.env.DEMO_PORT ?? (await freePort()));
+const config = {
+  app: { name: 'togather', image: 'togather-demo/app', build: { context: '.', dockerfile: 'Dockerfile' }, health: { interval: '200ms', required_checks: ['database'] } },
+  deployment: { drain_timeout: '5s', min_free_mb: 64 },
+  proxy: { bind: '127.0.0.1', http_port: port, https_port: await freePort() },
+  images: { caddy: info.images.caddy, postgres: info.images.postgres, gate: info.images.gate },
+  database: { init_dir: join(ROOT, 'test/fixtures/db-init') },
+  environments: { demo: { host: info.ssh.host, port: info.ssh.port, user: info.ssh.user, path: 'stacks/demo', env_file: 'demo.env', url: `http://127.0.0.1:${port}` } },
+};
+writeFileSync(join(dir, 'deployment.yml'), stringify(config));
+const envFile = join(dir, 'demo.env');
+writeFileSync(envFile, 'ENVIRONMENT=demo\nDATABASE_URL=postgres://togather:demo-db-password@db:5432/togather\nPOSTGRES_PASSWORD=demo-db-password\nJWT_SECRET=demo-jwt-secret-0123456789abcdef\n', { mode: 0o600 });
+chmodSync(envFile, 0o600);
+
+const base = ['--config', join(dir, 'deployment.yml'), '--identity', info.ssh.privateKeyPath, '--known-hosts', info.ssh.knownHostsPath, '--repo', repoDir];
+for (const v of ['v1', 'v2'] as const) {
+  say(`\n$ togather-deploy deploy demo --version ${v} --skip-ci-check   (${shas[v].slice(0, 12)})`);
+  const r = await runCli(['deploy', 'demo', '--version', v, '--skip-ci-check', '--force', ...base], { DOCKER_HOST: info.runnerDockerHost });
+  process.stdout.write(r.stderr + r.stdout);
+  if (r.code !== 0) process.exit(r.code);
+  const res = await fetch(`http://127.0.0.1:${port}/version`);
+  say(`served at http://127.0.0.1:${port}/version → ${await res.text()} (from ${res.headers.get('x-togather-upstream')})`);
+}
+say(`\nThe sample app is served at http://127.0.0.1:${port}/ — try:`);
+say(`  curl -s http://127.0.0.1:${port}/health`);
+say(`  DOCKER_HOST=${info.runnerDockerHost} npx tsx src/cli/index.ts status demo ${base.join(' ')}`);
+say('Take the host down with: npm run host:down');
