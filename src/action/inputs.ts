@@ -13,7 +13,7 @@ const bool = z
   .transform((s) => s === 'true');
 
 export const InputsSchema = z.object({
-  command: z.enum(['deploy', 'status', 'unlock']).default('deploy'),
+  command: z.enum(['deploy', 'rollback', 'versions', 'status', 'unlock']).default('deploy'),
   environment: z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'an environment name from the config file (lowercase letters, digits, "-")'),
   version: z.string().max(200).default(''),
   config: z.string().regex(/^[A-Za-z0-9_./-]+$/, 'a path inside the workspace').default('config/deployment.yml'),

@@ -4,7 +4,9 @@ import { ConfigError } from '../config/load.js';
 import { deploy } from '../engine/deploy.js';
 import { Layout } from '../engine/layout.js';
 import { describeHolder, forceRemoveLock, readLock } from '../engine/lock.js';
+import { formatCandidates, listVersions, rollback } from '../engine/rollback.js';
 import { formatStatus, status } from '../engine/status.js';
+import type { EngineContext } from '../engine/context.js';
 import type { OperationReport } from '../engine/types.js';
 import { DeployError, describeError, exitCodeOf } from '../errors.js';
 import { postDeploymentStatus } from '../github/deployment-status.js';
@@ -49,6 +51,22 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
         }
         const report = await deploy(ctx, { version: i.version || env.GITHUB_SHA || 'HEAD', skipCiCheck: i['skip-ci-check'], skipMigrations: i['skip-migrations'], ciGate: gate });
         await publish(report, env, inputs, redactor);
+        break;
+      }
+      case 'rollback': {
+        try {
+          const report = await rollback(ctx, { version: i.version || undefined, confirmed: i.confirm === i.environment });
+          await publish(report, env, inputs, redactor);
+        } catch (e) {
+          // with no or an unknown version, the summary shows what can be rolled back to: the picker
+          if (e instanceof DeployError && e.kind === 'refused') await versionsSummary(ctx, i.environment, redactor).catch(() => undefined);
+          throw e;
+        }
+        break;
+      }
+      case 'versions': {
+        await session.host.connect();
+        await versionsSummary(ctx, i.environment, redactor);
         break;
       }
       case 'status': {
@@ -143,4 +161,16 @@ async function deploymentStatus(state: 'success' | 'failure', message: string, u
     redact: (t) => redactor.redact(t),
   });
   if (r.warning) core.warning(redactor.redact(r.warning));
+}
+
+/** the rollback picker in the job summary: versions with age, outcome and whether their image is still there */
+async function versionsSummary(ctx: EngineContext, environment: string, redactor: Redactor): Promise<void> {
+  const v = await listVersions(ctx);
+  const text = `current: ${v.current ? `${v.current.version} (${v.current.ref ?? ''}) since ${v.current.deployed_at}` : 'none'}\ncan roll back to:\n${formatCandidates(v.candidates)}`;
+  core.info(text);
+  await core.summary
+    .addHeading(`Versions of ${escapeHtml(environment)} that can be rolled back to`, 3)
+    .addCodeBlock(escapeHtml(redactor.redact(text)))
+    .addRaw('<p>Run the rollback workflow again with one of these in <code>version</code> (empty = the default).</p>')
+    .write();
 }

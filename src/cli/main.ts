@@ -4,6 +4,7 @@ import { ConfigError } from '../config/load.js';
 import { deploy } from '../engine/deploy.js';
 import { Layout } from '../engine/layout.js';
 import { describeHolder, forceRemoveLock, readLock } from '../engine/lock.js';
+import { formatCandidates, listVersions, rollback } from '../engine/rollback.js';
 import { formatStatus, status } from '../engine/status.js';
 import type { OperationReport } from '../engine/types.js';
 import { DeployError, ExitCode, describeError, exitCodeOf } from '../errors.js';
@@ -18,6 +19,8 @@ usage: togather-deploy <command> <environment> [options]
 
 commands:
   deploy      build/ship the version, health-gate it, switch the proxy, retire the old colour
+  rollback    back to the previous good version, or --version V from the history; same gate and switch
+  versions    what can be rolled back to, with age and outcome
   status      what serves now, previous version, proxy answer, lock holder (--json for machines)
   unlock      remove a held lock after showing its holder (asks, or --yes)
 
@@ -76,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
     return o.help ? 0 : ExitCode.config;
   }
   const [command, environment] = positionals;
-  if (!['deploy', 'status', 'unlock'].includes(command!)) {
+  if (!['deploy', 'rollback', 'versions', 'status', 'unlock'].includes(command!)) {
     process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
     return ExitCode.config;
   }
@@ -125,6 +128,25 @@ export async function main(argv: string[]): Promise<number> {
         });
         printReport(report, o.json!);
         return report.exitCode;
+      }
+      case 'rollback': {
+        const report = await rollback(ctx, {
+          version: o.version,
+          confirmed: o.yes,
+          ask: process.stdin.isTTY ? (q) => confirm(q) : undefined,
+        });
+        printReport(report, o.json!);
+        return report.exitCode;
+      }
+      case 'versions': {
+        await session.host.connect();
+        const v = await listVersions(ctx);
+        if (o.json) process.stdout.write(JSON.stringify(v, null, 2) + '\n');
+        else {
+          process.stdout.write(`current: ${v.current ? `${v.current.version.slice(0, 12)}${v.current.ref ? ` (${v.current.ref})` : ''} since ${v.current.deployed_at}` : 'none'}\n`);
+          process.stdout.write(`can roll back to:\n${formatCandidates(v.candidates)}\n`);
+        }
+        return 0;
       }
       case 'status': {
         await session.host.connect();

@@ -296,10 +296,10 @@ const MOVED: Record<string, string> = {
   'app.health_endpoint': 'use app.health.path',
   'deployment.strategy': 'remove it: the strategy is always blue-green',
   'deployment.health_check': 'use app.health (interval, timeout, start_timeout, consecutive)',
-  'deployment.rollback': 'remove it: a deploy that fails after starting the new colour always rolls back',
+  'deployment.rollback': 'remove it: a deploy that fails after starting the new colour always rolls back; to switch back on failures after the switch, use deployment.watch',
   providers: 'remove it: the Docker Compose stack is built in (docker/compose.yml)',
-  monitoring: 'remove it: monitoring is not configured here',
-  notifications: 'remove it: notifications are not configured here',
+  'monitoring.prometheus': 'use monitoring.enabled; the stack is docker/monitoring',
+  'notifications.webhook.secret': 'never write the signing key here: name its env-file variable in notifications.webhook.secret_env',
 };
 
 function zodProblems(issues: readonly z.core.$ZodIssue[], yaml: YamlSource, file: string): ConfigProblem[] {

@@ -99,6 +99,18 @@ export const AppSchema = z
   })
   .strict();
 
+const WatchObjectSchema = z
+  .object({
+    duration: duration('0s').describe('how long to watch health through the proxy after the switch; 0s disables the watch'),
+    interval: duration('2s').describe('pause between two probes'),
+    failure_threshold: z.number().int().min(1).max(100).default(3).describe('failed probes in a row that switch back to the previous colour'),
+  })
+  .strict();
+export const WatchSchema = z
+  // a bare duration is the common case: the defaults of the rest apply
+  .union([durationText.transform((s) => WatchObjectSchema.parse({ duration: s })), WatchObjectSchema])
+  .describe('post-deploy watch window: a duration (e.g. 10m) or {duration, interval, failure_threshold}');
+
 export const DeploymentPolicySchema = z
   .object({
     drain_timeout: duration('30s').describe('after the switch, how long the old colour keeps its in-flight requests before it is stopped'),
@@ -114,6 +126,7 @@ export const DeploymentPolicySchema = z
     keep_images: z.number().int().min(1).max(50).default(5).describe('how many earlier app images to keep on the host as rollback targets'),
     history_limit: z.number().int().min(5).max(1000).default(50).describe('entries kept in state.json\'s history'),
     min_free_mb: z.number().int().min(0).default(1024).describe('minimum free disk on the host\'s docker and deploy paths, in MiB'),
+    watch: WatchSchema.prefault({}).describe('after the switch, watch health through the proxy and switch back on failures (a duration such as 10m, or an object)'),
   })
   .strict();
 
@@ -185,6 +198,90 @@ export const EnvironmentSchema = z
   })
   .strict();
 
+// --- Notifications, post-deploy watch, monitoring -------------------------------------------------------------
+
+export const NOTIFY_EVENTS = ['deployment.started', 'deployment.completed', 'deployment.failed', 'deployment.rolled_back'] as const;
+export type NotifyEventName = (typeof NOTIFY_EVENTS)[number];
+const notifyEvents = z.array(z.enum(NOTIFY_EVENTS)).min(1).default([...NOTIFY_EVENTS]);
+const notifyUrl = z.url({ protocol: /^https?$/ });
+/** a channel's URL may embed a token: it is masked everywhere, and it may come from the env file instead */
+const channelUrl = {
+  url: notifyUrl.optional().describe('endpoint URL; a token inside it is masked in every log. Prefer url_env for URLs that are secrets'),
+  url_env: envKey.optional().describe('name of a variable (env file or process environment) holding the URL instead'),
+};
+const oneUrl = (c: { url?: string; url_env?: string }) => (c.url === undefined) !== (c.url_env === undefined);
+const ONE_URL = { message: 'give exactly one of url and url_env' };
+
+export const WebhookSchema = z
+  .object({
+    ...channelUrl,
+    secret_env: envKey
+      .optional()
+      .describe('name of the variable (env file, process environment, or the action\'s webhook-secret input) holding the HMAC-SHA256 key; never written here'),
+    events: notifyEvents.describe('events sent to this channel'),
+    timeout: duration('5s').describe('time limit of one delivery attempt'),
+    retries: z.number().int().min(0).max(10).default(3).describe('further attempts after a failed one (network error, timeout, 408, 429, 5xx), with backoff'),
+  })
+  .strict()
+  .refine(oneUrl, ONE_URL);
+
+const byEvent = <T extends z.ZodType>(t: T, defaults: Record<'started' | 'completed' | 'failed' | 'rolled_back', z.input<T>>) =>
+  z
+    .object({ started: t.optional(), completed: t.optional(), failed: t.optional(), rolled_back: t.optional() })
+    .strict()
+    .prefault({})
+    .transform((v) => ({ ...defaults, ...Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined)) }) as Record<keyof typeof defaults, z.output<T>>);
+const ntfyTag = z.string().regex(/^[a-z0-9_+-]{1,40}$/, 'use lowercase letters, digits, "_", "+" and "-" (an ntfy tag or emoji name)');
+
+export const NtfySchema = z
+  .object({
+    ...channelUrl,
+    token_env: envKey.optional().describe('name of the variable holding an ntfy access token (sent as a bearer token)'),
+    events: notifyEvents.describe('events sent to this topic'),
+    priority: byEvent(z.number().int().min(1).max(5), { started: 2, completed: 3, failed: 5, rolled_back: 4 }).describe('ntfy priority (1-5) per event'),
+    tags: byEvent(z.array(ntfyTag).max(5), { started: ['rocket'], completed: ['white_check_mark'], failed: ['x'], rolled_back: ['rewind', 'warning'] }).describe(
+      'ntfy tags per event',
+    ),
+    timeout: duration('5s').describe('time limit of one delivery attempt'),
+    retries: z.number().int().min(0).max(10).default(3),
+  })
+  .strict()
+  .refine(oneUrl, ONE_URL);
+
+export const NotificationsSchema = z
+  .object({
+    webhook: WebhookSchema.optional().describe('generic webhook: JSON event, optional HMAC signature'),
+    ntfy: NtfySchema.optional().describe('ntfy topic'),
+  })
+  .strict();
+
+const monitoringImage = (def: string) => imageRef.default(def);
+export const MonitoringSchema = z
+  .object({
+    enabled: z.boolean().default(false).describe('deploy Prometheus, Alertmanager, a node exporter and Grafana beside the stack (docker/monitoring)'),
+    metrics_path: urlPath.default('/metrics').describe('where the app serves its Prometheus metrics'),
+    scrape_interval: duration('15s'),
+    retention: z.string().regex(/^\d+[dhw]$/, 'write e.g. 15d').default('15d').describe('how long Prometheus keeps samples'),
+    grafana: z
+      .object({
+        bind: bindAddress.default('127.0.0.1').describe('address Grafana is published on (reach it through an SSH tunnel by default)'),
+        port: port.default(3000),
+        admin_password_env: envKey.default('GRAFANA_PASSWORD').describe('variable of the env file holding Grafana\'s admin password'),
+      })
+      .strict()
+      .prefault({}),
+    images: z
+      .object({
+        prometheus: monitoringImage('prom/prometheus:v2.53.2'),
+        alertmanager: monitoringImage('prom/alertmanager:v0.27.0'),
+        node_exporter: monitoringImage('prom/node-exporter:v1.8.2'),
+        grafana: monitoringImage('grafana/grafana-oss:11.2.0'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
 export const ConfigSchema = z
   .object({
     app: AppSchema,
@@ -192,6 +289,8 @@ export const ConfigSchema = z
     proxy: ProxySchema.default(ProxySchema.parse({})),
     images: ImagesSchema.default(ImagesSchema.parse({})),
     database: DatabaseSchema.default(DatabaseSchema.parse({})),
+    notifications: NotificationsSchema.prefault({}).describe('where deployment events are sent from the runner'),
+    monitoring: MonitoringSchema.prefault({}),
     environments: z
       .record(name, EnvironmentSchema)
       .refine((e) => Object.keys(e).length > 0, 'define at least one environment'),

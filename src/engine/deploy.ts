@@ -13,7 +13,7 @@ import { Phases } from './phases.js';
 import { preflight, type HostFacts } from './preflight.js';
 import { provision, renderEnvFile } from './provision.js';
 import { applyRecord, readState, writeState } from './state.js';
-import { settleMs, switchTo, verifyThroughProxy } from './switch.js';
+import { ensureProxyRunning, retireColour, switchBack, switchTo, verifyThroughProxy } from './switch.js';
 import { otherColour, type Colour, type DeploymentRecord, type EnvironmentState, type OperationReport } from './types.js';
 import { resolveVersion } from './version.js';
 
@@ -132,7 +132,7 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
     }
     if (live) {
       const from = live;
-      await phases.run(`retire ${from}`, () => stopColour(ctx, layout, from, ctx.cfg.config.deployment.drain_timeout));
+      await phases.run(`retire ${from}`, () => retireColour(ctx, layout, from));
     }
     await phases.run('prune images', async () => {
       const keep = ctx.cfg.config.deployment.keep_images;
@@ -167,29 +167,6 @@ function colourImages(stack: StackFacts, target: Colour, ref: string): Record<Co
   const other = otherColour(target);
   const otherImage = stack[other].image && stack[other].app !== 'absent' ? stack[other].image! : ref;
   return { [target]: ref, [other]: otherImage } as Record<Colour, string>;
-}
-
-async function ensureProxyRunning(ctx: EngineContext, layout: Layout): Promise<void> {
-  const facts = await inspectStack(ctx, layout);
-  if (facts.caddy !== 'running') {
-    throw new DeployError('switch', `the proxy container ${layout.caddy} is ${facts.caddy}: switching now would route nothing`, `start it (docker start ${layout.caddy}) or look at its logs; nothing was switched`);
-  }
-}
-
-/** After a failed verification: the old colour takes the traffic back, then the new one is stopped. */
-async function switchBack(ctx: EngineContext, layout: Layout, target: Colour, live: Colour | undefined): Promise<void> {
-  try {
-    if (live) {
-      await ctx.host.run(flagCmd(layout, live, true));
-      await ctx.clock.sleep(settleMs(ctx));
-    }
-    await ctx.host.run(flagCmd(layout, target, false));
-    await ctx.clock.sleep(settleMs(ctx));
-    await stopColour(ctx, layout, target, ctx.cfg.config.deployment.drain_timeout);
-    ctx.reporter.warn(live ? `switched back to ${live}` : `took ${target} out of the proxy`);
-  } catch (e) {
-    ctx.reporter.error(`switching back failed: ${describeError(e)}`);
-  }
 }
 
 /** --dry-run: everything read-only ran for real; what would change is listed, nothing is run. */

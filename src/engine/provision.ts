@@ -74,8 +74,16 @@ export function hostFiles(ctx: EngineContext, layout: Layout, images: Record<Col
       content: p.caddyfile ? readFileSync(fromConfigDir(ctx, p.caddyfile), 'utf8') : renderDefaultSite({ domains: p.domains }),
     },
   ];
+  const dbEnv: Record<string, string> = {};
+  if (ctx.cfg.appEnv.POSTGRES_PASSWORD !== undefined) dbEnv.POSTGRES_PASSWORD = ctx.cfg.appEnv.POSTGRES_PASSWORD;
+  files.push({ name: 'db.env', mode: '600', content: renderEnvFile(dbEnv) });
   const initDir = c.database.init_dir ? fromConfigDir(ctx, c.database.init_dir) : join(assetDir(), 'docker', 'db-init');
   for (const [name, content] of Object.entries(readDir(initDir))) files.push({ name: `db-init/${name}`, mode: '644', content });
+  // what the long-lived services (db, caddy, gates) are made of; the colours' images and app.env are not part
+  // of it, so a routine deploy or a secret rotation never recreates the database or the proxy
+  const base = files.filter((f) => f.name !== 'app.env' && f.name !== '.env' && !f.name.startsWith('caddy/'));
+  const baseEnv = Object.entries(imagesEnv(ctx, layout, images)).filter(([k]) => !k.startsWith('TOGATHER_APP_IMAGE_'));
+  files.push({ name: '.base-digest', mode: '644', content: filesDigest([...base, { name: 'env', mode: '600', content: JSON.stringify(baseEnv) }]) + '\n' });
   return files;
 }
 
@@ -136,7 +144,7 @@ export async function provision(ctx: EngineContext, layout: Layout, compose: str
     ...(facts.blue.gate !== 'running' ? ['gate-blue'] : []),
     ...(facts.green.gate !== 'running' ? ['gate-green'] : []),
   ];
-  const composeChanged = changed.some((f) => f === 'compose.yml' || f === '.env' || f === 'app.env' || f.startsWith('db-init/'));
+  const composeChanged = changed.includes('.base-digest');
   if (notRunning.length || composeChanged) {
     const r = await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-color', ...services), { check: false, timeoutMs: 300_000 });
     if (r.code !== 0) throw new DeployError('preflight', `starting the stack's services failed: ${ctx.redactor.redact(r.stderr.trim().split('\n').slice(-8).join('\n'))}`);

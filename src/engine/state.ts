@@ -31,7 +31,9 @@ export function applyRecord(state: EnvironmentState, record: DeploymentRecord, h
   let { current, previous } = state;
   if (record.status === 'active') {
     if (current && current.id !== record.id) {
-      const superseded = { ...current, status: current.status === 'active' ? ('superseded' as const) : current.status };
+      // a rollback abandons the release it replaces; a deploy supersedes it
+      const next = record.kind === 'rollback' ? ('rolled_back' as const) : ('superseded' as const);
+      const superseded = { ...current, status: current.status === 'active' ? next : current.status };
       const i = history.findIndex((h) => h.id === superseded.id);
       if (i >= 0) history[i] = superseded;
       // after a rollback, "previous" stays the version before the rolled-back one; the abandoned release is not a target

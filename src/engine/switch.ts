@@ -1,6 +1,7 @@
 import { DeployError } from '../errors.js';
 import { script } from '../host/host.js';
-import { setFlag } from './colours.js';
+import { describeError } from '../errors.js';
+import { flagCmd, inspectStack, setFlag, stopColour } from './colours.js';
 import type { EngineContext } from './context.js';
 import { commitMatches, parseWgetOutput } from './health.js';
 import type { Layout } from './layout.js';
@@ -21,11 +22,11 @@ export function settleMs(ctx: EngineContext): number {
 export async function switchTo(ctx: EngineContext, layout: Layout, to: Colour, from: Colour | undefined): Promise<void> {
   const settle = settleMs(ctx);
   await setFlag(ctx, layout, to, true);
+  // Caddy must count the new colour healthy before the old one goes: otherwise requests wait for an upstream
   await ctx.clock.sleep(settle);
-  if (from && from !== to) {
-    await setFlag(ctx, layout, from, false);
-    await ctx.clock.sleep(settle);
-  }
+  if (from && from !== to) await setFlag(ctx, layout, from, false);
+  // no wait here: verifyThroughProxy polls until the proxy answers from the new colour only, which is also
+  // the moment the old colour stops receiving new requests and may start draining
 }
 
 // Several requests through Caddy's internal site, from inside the stack network; each prints a block.
@@ -80,4 +81,38 @@ export async function verifyThroughProxy(ctx: EngineContext, layout: Layout, col
     }
     await ctx.clock.sleep(300);
   }
+}
+
+export async function ensureProxyRunning(ctx: EngineContext, layout: Layout): Promise<void> {
+  const facts = await inspectStack(ctx, layout);
+  if (facts.caddy !== 'running') {
+    throw new DeployError('switch', `the proxy container ${layout.caddy} is ${facts.caddy}: switching now would route nothing`, `start it (docker start ${layout.caddy}) or look at its logs; nothing was switched`);
+  }
+}
+
+/** After a failed verification: the old colour takes the traffic back, then the new one is stopped. */
+export async function switchBack(ctx: EngineContext, layout: Layout, target: Colour, live: Colour | undefined): Promise<void> {
+  try {
+    if (live) {
+      await ctx.host.run(flagCmd(layout, live, true));
+      await ctx.clock.sleep(settleMs(ctx));
+    }
+    await ctx.host.run(flagCmd(layout, target, false));
+    await ctx.clock.sleep(settleMs(ctx));
+    await stopColour(ctx, layout, target, ctx.cfg.config.deployment.drain_timeout);
+    ctx.reporter.warn(live ? `switched back to ${live}` : `took ${target} out of the proxy`);
+  } catch (e) {
+    ctx.reporter.error(`switching back failed: ${describeError(e)}`);
+  }
+}
+
+
+/**
+ * Retires the colour that no longer receives traffic: one more settle period lets every proxy handler's health
+ * checker see its flag gone, then `docker stop` gives its in-flight requests the drain timeout to finish.
+ * The container and its image stay for a fast rollback.
+ */
+export async function retireColour(ctx: EngineContext, layout: Layout, colour: Colour): Promise<void> {
+  await ctx.clock.sleep(settleMs(ctx));
+  await stopColour(ctx, layout, colour, ctx.cfg.config.deployment.drain_timeout);
 }

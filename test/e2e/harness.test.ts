@@ -130,6 +130,8 @@ test('docker/compose.yml comes up over ssh; Caddy routes to blue once its gate f
     'ENVIRONMENT=test\nPOSTGRES_PASSWORD=harness-pw\nDATABASE_URL=postgres://togather:harness-pw@db:5432/togather\n',
     { mode: 0o600 },
   );
+  // the database's own env file (newer compose.yml); harmless where the db still reads app.env
+  writeFileSync(join(local, 'db.env'), 'POSTGRES_PASSWORD=harness-pw\n', { mode: 0o600 });
   writeFileSync(
     join(local, 'caddy', 'Caddyfile'),
     [

@@ -14,6 +14,7 @@ import {
   chownSync,
   existsSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -79,7 +80,7 @@ const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DEFAULT_USER = 'tgdeploy';
 const DEFAULT_GROUP = 'tgdocker';
 const SSHD = '/usr/sbin/sshd'; // sshd refuses to re-exec itself from a relative path
-const SAFE_PATH = /^\/[A-Za-z0-9._\/-]+$/;
+const SAFE_PATH = /^\/[A-Za-z0-9._/-]+$/;
 
 export function harnessDir(dir?: string): string {
   return resolve(dir ?? process.env.TOGATHER_HARNESS_DIR ?? join(REPO_ROOT, '.harness'));
@@ -187,14 +188,14 @@ export async function downHost(dirArg?: string, opts: { log?: (line: string) => 
     }
     const sshdPid = readPid(L.sshdPid);
     if (sshdPid !== undefined && pidMatches(sshdPid, ['sshd', L.sshdConfig])) {
-      await stopPid(sshdPid, 'sshd', 5000);
-      log(`sshd (pid ${sshdPid}) stopped`);
+      log(`sshd (pid ${sshdPid}) ${await stopPid(sshdPid, 5000)}`);
     }
     for (const e of [L.host, L.runner]) {
       const pid = enginePid(e);
       if (pid === undefined) continue;
-      await stopPid(pid, `${e.name} dockerd`, 30_000);
-      log(`${e.name} engine (pid ${pid}) stopped`);
+      const how = await stopPid(pid, 30_000);
+      await unmountUnder(e.root);
+      log(`${e.name} engine (pid ${pid}) ${how}`);
     }
     rmSync(L.infoFile, { force: true });
   });
@@ -209,7 +210,6 @@ export async function resetHost(info: HarnessInfo): Promise<void> {
   await wipeEngine(info.dockerClient, socket, { volumes: true, images: true });
   const home = info.deployHome;
   if (existsSync(home) && home.startsWith(info.dir)) {
-    const { readdirSync } = await import('node:fs');
     for (const name of readdirSync(home)) rmSync(join(home, name), { recursive: true, force: true });
   }
 }
@@ -238,6 +238,28 @@ export function sshArgv(info: HarnessInfo, extraOptions: readonly string[] = [])
     '-p', String(info.ssh.port),
     `${info.ssh.user}@${info.ssh.host}`,
   ];
+}
+
+const EXTRA_KEY_TAG = 'togather-harness-extra';
+
+/**
+ * Let one more public key log in as the deploy user (e.g. a passphrase-protected key a test generated).
+ * sshd reads the list at every login, so it takes effect at once; the returned function removes it again.
+ */
+export async function authorizeKey(info: HarnessInfo, publicKey: string, label: string): Promise<() => Promise<void>> {
+  const [type, key] = publicKey.trim().split(/\s+/);
+  if (!type || !key || !/^[a-z0-9@.-]+$/.test(type) || !/^[A-Za-z0-9+/=]+$/.test(key) || !/^[A-Za-z0-9_.-]+$/.test(label)) {
+    throw new Error(`authorizeKey: not an OpenSSH public key line, or a label with odd characters: ${publicKey.slice(0, 40)}`);
+  }
+  const line = `${type} ${key} ${EXTRA_KEY_TAG}:${label}`;
+  const file = join(info.dir, 'ssh', 'authorized_keys');
+  const edit = (fn: (lines: string[]) => string[]) =>
+    withLock(info.dir, async () => {
+      const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+      writeFileSync(file, fn(lines).map((l) => `${l}\n`).join(''), { mode: 0o600 });
+    });
+  await edit((lines) => [...lines.filter((l) => l !== line), line]);
+  return () => edit((lines) => lines.filter((l) => l !== line));
 }
 
 /** Run one command line on the host as the deploy user. */
@@ -470,7 +492,11 @@ async function ensureKeys(L: Layout): Promise<void> {
   await Promise.all([gen(L.hostKey, 'togather-harness-host'), gen(L.clientKey, 'togather-harness-deployer')]);
   chmodSync(L.clientKey, 0o600);
   const pub = readFileSync(`${L.clientKey}.pub`, 'utf8').trim();
-  writeFileSync(L.authorizedKeys, `${pub}\n`, { mode: 0o600 });
+  // keys a test authorised with authorizeKey stay across bring-ups (another test process may be using them)
+  const extra = existsSync(L.authorizedKeys)
+    ? readFileSync(L.authorizedKeys, 'utf8').split('\n').filter((l) => l.includes(` ${EXTRA_KEY_TAG}:`))
+    : [];
+  writeFileSync(L.authorizedKeys, [pub, ...extra].map((l) => `${l}\n`).join(''), { mode: 0o600 });
 }
 
 function writeKnownHosts(L: Layout, port: number): string {
@@ -496,8 +522,16 @@ async function ensureEngine(e: EngineSpec): Promise<boolean> {
     });
     return false;
   }
-  // a killed dockerd leaves its pidfile, and refuses to start while that pid exists even as a zombie
+  // a killed dockerd leaves its pidfile (and refuses to start while that pid exists, even as a zombie) and
+  // its mounts (the data root's private bind, network namespaces, container filesystems)
   rmSync(e.pidfile, { force: true });
+  // same for the containerd dockerd manages: a pidfile naming a zombie makes dockerd wait on a dead socket
+  const containerdPidfile = join(e.root, 'exec', 'containerd', 'containerd.pid');
+  const containerdPid = readPid(containerdPidfile);
+  if (containerdPid === undefined || !pidMatches(containerdPid, ['containerd', e.root])) {
+    rmSync(containerdPidfile, { force: true });
+  }
+  await unmountUnder(e.root);
   writeFileSync(join(e.root, 'daemon.json'), '{}\n');
   const child = spawnDetached(['dockerd', ...e.flags], e.log, cleanEnv());
   await waitFor(`${e.name} dockerd`, async () => ((await dockerPing(e.socket)) ? true : undefined), {
@@ -573,7 +607,7 @@ async function ensureSshd(L: Layout, user: string, previousPort?: number): Promi
     const port = Number(/^Port (\d+)$/m.exec(cfg)?.[1]);
     const banner = port ? await readBanner('127.0.0.1', port) : undefined;
     if (cfg === sshdConfigText(L, user, port) && banner?.startsWith('SSH-2.0-')) return { port, started: false };
-    await stopPid(pid, 'sshd', 5000); // configuration changed (e.g. another deploy user): restart
+    await stopPid(pid, 5000); // configuration changed (e.g. another deploy user): restart
   }
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // privilege separation dir; nothing else makes it here
   let lastError = '';
@@ -606,7 +640,7 @@ async function ensureSshd(L: Layout, user: string, previousPort?: number): Promi
     } catch (e) {
       lastError = e instanceof Error ? e.message : String(e);
       const p = readPid(L.sshdPid);
-      if (p !== undefined && pidMatches(p, ['sshd', L.sshdConfig])) await stopPid(p, 'sshd', 3000);
+      if (p !== undefined && pidMatches(p, ['sshd', L.sshdConfig])) await stopPid(p, 3000);
     }
   }
   throw new Error(`sshd did not start: ${lastError}`);
@@ -632,23 +666,37 @@ async function wipeEngine(
   }
 }
 
-async function stopPid(pid: number, what: string, timeoutMs: number): Promise<void> {
+/** Unmount whatever is still mounted under `root`, deepest first (left behind by a killed dockerd). */
+async function unmountUnder(root: string): Promise<void> {
+  const points = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4]?.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((p): p is string => !!p && (p === root || p.startsWith(`${root}/`)))
+    .sort((a, b) => b.length - a.length);
+  for (const p of points) {
+    const r = await run(['umount', p], { check: false });
+    if (r.code !== 0) await run(['umount', '-l', p], { check: false });
+  }
+}
+
+/** SIGTERM, wait, then SIGKILL; says which it took. */
+async function stopPid(pid: number, timeoutMs: number): Promise<'stopped' | 'killed'> {
   try {
     process.kill(pid, 'SIGTERM');
   } catch {
-    return;
+    return 'stopped';
   }
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (!pidMatches(pid, [])) return;
+    if (!pidMatches(pid, [])) return 'stopped';
     await sleep(50);
   }
   try {
     process.kill(pid, 'SIGKILL');
   } catch {
-    return;
+    // exited meanwhile
   }
-  throw new Error(`${what} (pid ${pid}) ignored SIGTERM for ${timeoutMs} ms and was killed`);
+  return 'killed';
 }
 
 /**
@@ -666,11 +714,20 @@ async function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const owner = readPid(file);
-      if (owner === undefined || !pidMatches(owner, [])) {
+      // an empty lock file is one being written right now, unless it is old
+      let young = false;
+      try {
+        young = Date.now() - statSync(file).mtimeMs < 5000;
+      } catch {
+        // removed meanwhile: the next attempt will tell
+      }
+      if (owner === undefined ? !young : !pidMatches(owner, [])) {
         rmSync(file, { force: true });
         continue;
       }
-      if (Date.now() > deadline) throw new Error(`harness ${dir} is locked by pid ${owner} for too long`);
+      if (Date.now() > deadline) {
+        throw new Error(`harness ${dir} is locked by pid ${owner ?? '?'} for too long`, { cause: e });
+      }
       await sleep(100);
     }
   }

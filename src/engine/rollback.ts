@@ -1,0 +1,243 @@
+import { ulid } from 'ulid';
+import { DeployError, describeError, exitCodeOf } from '../errors.js';
+import { cmd } from '../host/host.js';
+import { inspectStack, liveColour, startColour, stopColour, type StackFacts } from './colours.js';
+import type { EngineContext } from './context.js';
+import { healthGate } from './health.js';
+import { HostLog } from './hostlog.js';
+import { imageRef } from './image.js';
+import { Layout } from './layout.js';
+import { DeployLock } from './lock.js';
+import { Phases } from './phases.js';
+import { preflight } from './preflight.js';
+import { provision } from './provision.js';
+import { applyRecord, readState, writeState } from './state.js';
+import { ensureProxyRunning, retireColour, switchBack, switchTo, verifyThroughProxy } from './switch.js';
+import { otherColour, type Colour, type DeploymentRecord, type EnvironmentState, type OperationReport } from './types.js';
+
+export interface RollbackRequest {
+  /** full or short SHA, or a ref recorded in the history; empty = the previous good version */
+  version?: string;
+  /** the operator confirmed a rollback across migrations (action input, CLI --yes or prompt) */
+  confirmed?: boolean;
+  /** asked when confirmation is needed and not given up front; absent = refuse */
+  ask?: (question: string) => Promise<boolean>;
+}
+
+export interface RollbackCandidate {
+  version: string;
+  ref?: string;
+  deployed_at: string;
+  deployed_by: string;
+  status: DeploymentRecord['status'];
+  kind: DeploymentRecord['kind'];
+  imagePresent: boolean;
+  /** the version the rollback picks when none is named */
+  isDefault: boolean;
+}
+
+/**
+ * What can be rolled back to: versions from the history that served successfully (not the current one),
+ * newest first, one entry per version, and whether their image is still on the host.
+ */
+export function rollbackCandidates(state: EnvironmentState, imagesOnHost: Set<string>): RollbackCandidate[] {
+  const seen = new Set<string>();
+  const current = state.current?.version;
+  const out: RollbackCandidate[] = [];
+  for (const h of state.history) {
+    if (h.version === current || seen.has(h.version)) continue;
+    if (h.status !== 'superseded' && h.status !== 'active') continue;
+    seen.add(h.version);
+    out.push({ version: h.version, ref: h.ref, deployed_at: h.deployed_at, deployed_by: h.deployed_by, status: h.status, kind: h.kind, imagePresent: imagesOnHost.has(h.version), isDefault: false });
+  }
+  // the default is the recorded previous version, else the newest one that can still be started
+  const def = out.find((c) => c.version === state.previous?.version && c.imagePresent) ?? out.find((c) => c.imagePresent);
+  if (def) def.isDefault = true;
+  return out;
+}
+
+export function pickCandidate(candidates: RollbackCandidate[], wanted: string | undefined): RollbackCandidate | undefined {
+  if (!wanted) return candidates.find((c) => c.isDefault);
+  const w = wanted.trim().toLowerCase();
+  return candidates.find((c) => c.version === w || (w.length >= 7 && /^[0-9a-f]+$/.test(w) && c.version.startsWith(w)) || c.ref?.toLowerCase() === w);
+}
+
+export function formatCandidates(candidates: RollbackCandidate[], now = Date.now()): string {
+  if (candidates.length === 0) return '  (none: no earlier successful deployment in the history)';
+  return candidates
+    .map((c) => {
+      const age = humanAge(now - Date.parse(c.deployed_at));
+      const flags = [c.isDefault ? 'default' : '', c.imagePresent ? '' : 'image gone — cannot roll back'].filter(Boolean).join(', ');
+      return `  ${c.version.slice(0, 12)}  ${(c.ref ?? '').padEnd(10)}  ${age.padStart(8)} ago  ${c.status}${c.kind === 'rollback' ? ' (rollback)' : ''}  by ${c.deployed_by}${flags ? `  [${flags}]` : ''}`;
+    })
+    .join('\n');
+}
+
+function humanAge(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 172800) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86400)}d`;
+}
+
+/** Deployments newer than the target that ran migrations: rolling back crosses them. Oldest first. */
+export function migrationsCrossed(state: EnvironmentState, target: string): DeploymentRecord[] {
+  const i = state.history.findIndex((h) => h.version === target && (h.status === 'superseded' || h.status === 'active'));
+  const newer = i < 0 ? state.history : state.history.slice(0, i);
+  return newer.filter((h) => (h.migrations?.ran ?? 0) > 0).reverse();
+}
+
+export async function imagesOnHost(ctx: EngineContext): Promise<Set<string>> {
+  const r = await ctx.host.run(cmd('docker', 'image', 'ls', '--format', '{{.Tag}}', ctx.cfg.config.app.image), { check: false });
+  return new Set(r.stdout.split('\n').map((l) => l.trim()).filter((t) => /^[0-9a-f]{40}$/.test(t)));
+}
+
+/** `versions`: the rollback picker. */
+export async function listVersions(ctx: EngineContext): Promise<{ current?: DeploymentRecord; candidates: RollbackCandidate[] }> {
+  const layout = new Layout(ctx.cfg);
+  const state = await readState(ctx, layout);
+  return { current: state.current, candidates: rollbackCandidates(state, await imagesOnHost(ctx)) };
+}
+
+/**
+ * Rollback goes through the same lock, health gate, switch and verification as a deploy. When the target's
+ * container is still there (the colour retired by the last deploy), it is started as it is — no compose
+ * recreate — which is what makes a rollback to the previous version fast.
+ */
+export async function rollback(ctx: EngineContext, req: RollbackRequest): Promise<OperationReport> {
+  const started = ctx.clock.now();
+  const phases = new Phases(ctx.reporter, ctx.clock);
+  const layout = new Layout(ctx.cfg);
+  const id = ulid();
+  await phases.run('connect', () => ('connect' in ctx.host ? (ctx.host as { connect(): Promise<void> }).connect() : Promise.resolve()));
+  const facts = await phases.run('preflight', () => preflight(ctx, layout));
+  const lock = new DeployLock(ctx, layout);
+  if (!ctx.dryRun) await phases.run('lock', () => lock.acquire(id, 'rollback'));
+  let state: EnvironmentState | undefined;
+  let record: DeploymentRecord | undefined;
+  try {
+    state = await readState(ctx, layout);
+    const [stack, images] = [await inspectStack(ctx, layout), await imagesOnHost(ctx)];
+    const candidates = rollbackCandidates(state, images);
+    const chosen = pickCandidate(candidates, req.version);
+    if (!chosen || !chosen.imagePresent) {
+      const why = !req.version
+        ? 'there is no earlier successful deployment whose image is still on the host'
+        : chosen
+          ? `the image of ${chosen.version.slice(0, 12)} is no longer on the host`
+          : `"${req.version}" is not a version this environment served successfully`;
+      throw new DeployError('refused', `cannot roll back ${ctx.cfg.environment}: ${why}. Versions that can be rolled back to:\n${formatCandidates(candidates)}`, 'pick one of the versions above (--version), or deploy the version you want');
+    }
+    const sha = chosen.version;
+    const crossed = migrationsCrossed(state, sha);
+    if (crossed.length) {
+      const first = crossed[0]!;
+      const snap = first.snapshot;
+      const msg =
+        `rolling back to ${sha.slice(0, 12)} crosses migrations run by ${crossed.map((c) => `${c.version.slice(0, 12)} (${c.migrations?.from ?? '?'} → ${c.migrations?.to ?? '?'})`).join(', ')}. ` +
+        `The old version will run against the newer schema; migrations should be backward compatible, but if they are not, restore the snapshot taken before them: ` +
+        (snap ? `${snap} — togather-deploy snapshot restore ${ctx.cfg.environment} ${snap}` : 'no snapshot is recorded for them');
+      ctx.reporter.warn(msg);
+      const ok = req.confirmed || (req.ask ? await req.ask('roll back anyway? [y/N] ') : false);
+      if (!ok) throw new DeployError('refused', `rollback across migrations needs confirmation: ${msg}`, `confirm with --yes (CLI) or confirm: ${ctx.cfg.environment} (action)`);
+    }
+    const live = liveColour(stack, state.current?.colour);
+    const target: Colour = live ? otherColour(live) : 'blue';
+    const ref = imageRef(ctx.cfg.config.app.image, sha);
+    if (ctx.dryRun) {
+      ctx.reporter.info(`plan: start ${ref} on ${target}${warmStart(stack, target, ref) ? ' (its stopped container, as it is)' : ''}, health-gate it, switch from ${live ?? 'nothing'}, verify, retire ${live ?? 'nothing'}`);
+      return { operation: 'plan', ok: true, exitCode: 0, environment: ctx.cfg.environment, version: sha, colour: live, durationMs: ctx.clock.now() - started, phases: phases.timings, message: 'dry run: nothing was changed' };
+    }
+    record = {
+      id,
+      kind: 'rollback',
+      environment: ctx.cfg.environment,
+      version: sha,
+      ref: chosen.ref,
+      image: ref,
+      colour: target,
+      deployed_at: new Date(started).toISOString(),
+      deployed_by: ctx.actor,
+      status: 'deploying',
+      health_status: 'unknown',
+      previous_version: state.current?.version,
+      phases: phases.timings,
+      flags: { force: !!req.confirmed },
+    };
+    ctx.hostLog = new HostLog(ctx.host, ctx.redactor, layout.path('logs', `${id}.jsonl`), id);
+    ctx.hostLog.add('rollback.started', { version: sha, from: state.current?.version ?? null, actor: ctx.actor });
+    ctx.reporter.info(`rolling back ${ctx.cfg.environment} to ${sha.slice(0, 12)}${chosen.ref ? ` (${chosen.ref})` : ''} on ${target}`);
+
+    const warm = warmStart(stack, target, ref);
+    if (warm) {
+      await phases.run(`start ${target} (warm)`, async () => {
+        await ctx.host.run(cmd('docker', 'start', layout.app(target)), { timeoutMs: 60_000 });
+      });
+    } else {
+      await phases.run('provision', () => provision(ctx, layout, facts.compose, stack, colourImagesFor(stack, target, ref)));
+      await phases.run(`start ${target}`, () => startColour(ctx, layout, facts.compose, target));
+    }
+    try {
+      record.health_status = (await phases.run('health gate', () => healthGate(ctx, layout, target, sha))).status;
+    } catch (e) {
+      await stopColour(ctx, layout, target, 10_000);
+      throw e;
+    }
+    await ensureProxyRunning(ctx, layout);
+    try {
+      await phases.run('switch', async () => {
+        await switchTo(ctx, layout, target, live);
+        await verifyThroughProxy(ctx, layout, target, sha);
+      });
+    } catch (e) {
+      await switchBack(ctx, layout, target, live);
+      throw e;
+    }
+    const servingMs = ctx.clock.now() - started;
+    record.status = 'active';
+    record.duration_seconds = Math.round(servingMs / 100) / 10;
+    await phases.run('record', () => writeState(ctx, layout, applyRecord(state!, record!, ctx.cfg.config.deployment.history_limit), record!));
+    if (live) {
+      const from = live;
+      await phases.run(`retire ${from}`, () => retireColour(ctx, layout, from));
+    }
+    ctx.hostLog.add('rollback.completed', { version: sha, colour: target, serving_after_ms: servingMs });
+    return {
+      operation: 'rollback',
+      ok: true,
+      exitCode: 0,
+      environment: ctx.cfg.environment,
+      deploymentId: id,
+      version: sha,
+      colour: target,
+      previousVersion: state.current?.version,
+      url: ctx.cfg.env.url,
+      durationMs: ctx.clock.now() - started,
+      phases: phases.timings,
+      message: `${sha.slice(0, 12)} is live on ${target} again (serving after ${(servingMs / 1000).toFixed(1)}s${warm ? ', warm start' : ''})`,
+      record,
+    };
+  } catch (e) {
+    if (record && state) {
+      record.status = 'failed';
+      record.failure = { class: e instanceof DeployError ? e.kind : 'unexpected', exit_code: exitCodeOf(e), message: ctx.redactor.redact(describeError(e)).slice(0, 2000) };
+      ctx.hostLog?.add('rollback.failed', { failure: record.failure });
+      await writeState(ctx, layout, applyRecord(state, record, ctx.cfg.config.deployment.history_limit), record).catch(() => undefined);
+    }
+    throw e;
+  } finally {
+    await ctx.hostLog?.flush().catch(() => undefined);
+    await lock.release().catch(() => undefined);
+  }
+}
+
+function warmStart(stack: StackFacts, colour: Colour, ref: string): boolean {
+  const c = stack[colour];
+  return c.app !== 'absent' && c.app !== 'running' && c.image === ref;
+}
+
+function colourImagesFor(stack: StackFacts, target: Colour, ref: string): Record<Colour, string> {
+  const other = otherColour(target);
+  return { [target]: ref, [other]: stack[other].image ?? ref } as Record<Colour, string>;
+}

@@ -1,0 +1,304 @@
+/**
+ * npm run bench [-- options]: deploys under load through the proxy and reports what every request saw.
+ *
+ * On the loopback harness (brought up or reused), one environment of its own: v1 is deployed, then under load
+ * (five lanes, see load.ts) N back-to-back deploys alternate v2 / v6, then one rollback when the CLI has that
+ * command. Then, unless --no-baseline, the same load across the same number of switches done the reference's
+ * way (rewrite the Caddyfile to the new colour, `caddy reload`). Prints per-operation phase timings and per-lane
+ * requests, failures by kind and p50/p99 latency inside/outside switch windows; writes the whole result to
+ * bench-results/bench-<timestamp>.json. The environment is taken down at the end unless --keep.
+ *
+ * Options: --deploys N (3) · --gap S seconds of load between operations (3) · --ka N, --fresh N, --slow N
+ * concurrency per lane (8, 3, 6) · --slow-ms A-B (3000-5000) · --wrk N extra keep-alive connections from wrk
+ * (0 = off) · --no-baseline · --keep · --max-minutes M (10: the whole run is abandoned past it)
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ROOT, newEnv, sharedHost, type TestEnv } from '../e2e/support.js';
+import { LANES, slowAcrossSwitches, startLoad, startWrk, summarize, type LaneRaw, type LaneSpec, type LaneSummary, type Window, type WrkResult } from './load.js';
+import {
+  cliHasCommand,
+  exitPosts,
+  livePosts,
+  naiveSwitch,
+  other,
+  phaseKey,
+  readUpstreamsFile,
+  restoreGateSwitch,
+  runCliStreaming,
+  servingColour,
+  teardownEnv,
+  timeOperation,
+  type Colour,
+  type OperationTiming,
+} from './scenario.js';
+
+const { values: o } = parseArgs({
+  options: {
+    deploys: { type: 'string', default: '3' },
+    gap: { type: 'string', default: '3' },
+    ka: { type: 'string', default: '8' },
+    fresh: { type: 'string', default: '3' },
+    slow: { type: 'string', default: '6' },
+    'slow-ms': { type: 'string', default: '3000-5000' },
+    wrk: { type: 'string', default: '0' },
+    'no-baseline': { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
+    'max-minutes': { type: 'string', default: '10' },
+  },
+});
+const deploys = int(o.deploys!, 'deploys', 1, 20);
+const gapMs = int(o.gap!, 'gap', 0, 60) * 1000;
+const [slowMin, slowMax] = o['slow-ms']!.split('-').map(Number) as [number, number];
+if (!(slowMin > 0 && slowMax >= slowMin && slowMax <= 20_000)) fail('--slow-ms A-B: 0 < A <= B <= 20000');
+const lanes: LaneSpec[] = [
+  { name: 'ka-get', concurrency: int(o.ka!, 'ka', 1, 64) },
+  { name: 'ka-post', concurrency: int(o.ka!, 'ka', 1, 64) },
+  { name: 'fresh-get', concurrency: int(o.fresh!, 'fresh', 1, 32) },
+  { name: 'fresh-post', concurrency: int(o.fresh!, 'fresh', 1, 32) },
+  { name: 'slow', concurrency: int(o.slow!, 'slow', 1, 32) },
+];
+const wrkConns = int(o.wrk!, 'wrk', 0, 64);
+const maxMs = int(o['max-minutes']!, 'max-minutes', 1, 60) * 60_000;
+const DRAIN = '5s';
+
+const say = (s = '') => process.stdout.write(s + '\n');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function int(v: string, name: string, min: number, max: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) fail(`--${name} ${v}: a whole number from ${min} to ${max}`);
+  return n;
+}
+function fail(msg: string): never {
+  process.stderr.write(`bench: ${msg}\n`);
+  process.exit(2);
+}
+
+// the whole bench is bounded: past the limit it stops where it is (lanes are children: they end with us)
+const watchdog = setTimeout(() => {
+  process.stderr.write(`bench: over ${maxMs / 60_000} minutes, abandoned\n`);
+  process.exit(3);
+}, maxMs);
+watchdog.unref();
+
+interface PartResult {
+  mechanism: string;
+  operations: OperationTiming[];
+  loadSeconds: number;
+  lanes: LaneSummary[];
+  wrk?: WrkResult;
+  posts: { clientOk: number; appCounted?: number };
+  slowAcrossSwitches: ReturnType<typeof slowAcrossSwitches>;
+  totalRequests: number;
+  totalFailures: number;
+}
+
+async function underLoad(env: TestEnv, mechanism: string, body: (windows: OperationTiming[]) => Promise<{ retiredPosts: number[]; postsBefore: number }>): Promise<PartResult> {
+  const load = await startLoad({ port: env.httpPort, lanes, slowMs: [slowMin, slowMax], maxDurationMs: maxMs });
+  const wrk = wrkConns > 0 ? startWrk(env.httpPort, wrkConns, Math.ceil(maxMs / 1000)) : undefined;
+  const t0 = Date.now();
+  const ops: OperationTiming[] = [];
+  let counted: { retiredPosts: number[]; postsBefore: number };
+  let raws: LaneRaw[];
+  let wrkResult: WrkResult | undefined;
+  try {
+    await sleep(gapMs);
+    counted = await body(ops);
+  } finally {
+    // a tail of load after the last switch, then in-flight requests finish (lanes are bounded by their timeouts)
+    await sleep(gapMs);
+    raws = await load.stop();
+    wrkResult = await wrk?.stop();
+  }
+  const loadSeconds = (Date.now() - t0) / 1000;
+  const windows: (Window & { from?: Colour })[] = ops.flatMap((op) => (op.window ? [op.window] : []));
+  const summaries = raws.map((r) => summarize(r, windows, t0));
+  const live = await livePosts(env);
+  const clientOk = summaries.reduce((n, s) => n + (s.postOk ?? 0), 0);
+  const appCounted = counted.retiredPosts.some((n) => Number.isNaN(n)) ? undefined : counted.retiredPosts.reduce((a, b) => a + b, 0) - counted.postsBefore + live.posts;
+  const totalRequests = summaries.reduce((n, s) => n + s.requests, 0) + (wrkResult?.requests ?? 0);
+  const totalFailures = summaries.reduce((n, s) => n + Object.values(s.failures).reduce((a, b) => a + b, 0), 0) + Object.values(wrkResult?.failures ?? {}).reduce((a, b) => a + b, 0);
+  const slow = raws.find((r) => r.lane === 'slow');
+  return {
+    mechanism,
+    operations: ops,
+    loadSeconds,
+    lanes: summaries,
+    wrk: wrkResult && { ...wrkResult, raw: wrkResult.raw.slice(0, 2000) },
+    posts: { clientOk, appCounted },
+    slowAcrossSwitches: slow ? slowAcrossSwitches(slow, windows) : [],
+    totalRequests,
+    totalFailures,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+const startedAt = new Date();
+say(`togather-deploy bench — ${startedAt.toISOString()} · ${cpus().length} CPUs, load average ${loadavg().map((n) => n.toFixed(2)).join(' ')}`);
+say('bringing up (or reusing) the loopback harness…');
+const { info } = await sharedHost();
+const env = await newEnv('bench', {
+  config: (c) => {
+    (c.deployment as Record<string, unknown>).drain_timeout = DRAIN;
+  },
+});
+say(`environment ${env.name}: proxy on http://127.0.0.1:${env.httpPort}, host ${info.ssh.user}@${info.ssh.host}:${info.ssh.port}`);
+
+let gate: PartResult | undefined;
+let baseline: PartResult | undefined;
+let rollbackNote: string | undefined;
+try {
+  const first = await runCliStreaming(env, ['deploy', env.name, '--version', 'v1', '--skip-ci-check', '--force']);
+  if (first.code !== 0) throw new Error(`the first deploy (v1) failed (exit ${first.code}):\n${first.stderr.slice(-3000)}`);
+  const firstOp = timeOperation('deploy v1 (no load)', first);
+  say(`v1 deployed in ${(firstOp.totalMs / 1000).toFixed(1)}s; load starts: ${lanes.map((l) => `${l.name}×${l.concurrency}`).join(', ')}${wrkConns ? `, wrk×${wrkConns}` : ''}`);
+  const hasRollback = await cliHasCommand(env, 'rollback');
+
+  gate = await underLoad(env, 'gate flags (togather-deploy)', async (ops) => {
+    const retiredPosts: number[] = [];
+    const postsBefore = (await livePosts(env)).posts;
+    for (let i = 1; i <= deploys; i++) {
+      const version = i % 2 === 1 ? 'v2' : 'v6';
+      const label = `deploy ${i} (${version})`;
+      say(`  ${label}…`);
+      const r = await runCliStreaming(env, ['deploy', env.name, '--version', version, '--skip-ci-check', '--force']);
+      const op = timeOperation(label, r);
+      ops.push(op);
+      if (r.code !== 0) throw new Error(`${label} failed (exit ${r.code}):\n${r.stderr.slice(-3000)}`);
+      if (op.window?.from) retiredPosts.push((await exitPosts(env, op.window.from)) ?? NaN);
+      await sleep(gapMs);
+    }
+    if (hasRollback) {
+      say('  rollback…');
+      const r = await runCliStreaming(env, ['rollback', env.name, '--yes']);
+      const op = timeOperation('rollback', r);
+      ops.push(op);
+      if (r.code !== 0) throw new Error(`rollback failed (exit ${r.code}):\n${r.stderr.slice(-3000)}`);
+      if (op.window?.from) retiredPosts.push((await exitPosts(env, op.window.from)) ?? NaN);
+    } else {
+      rollbackNote = 'skipped: `togather-deploy --help` lists no rollback command yet';
+      say(`  rollback ${rollbackNote}`);
+    }
+    return { retiredPosts, postsBefore };
+  });
+
+  if (!o['no-baseline']) {
+    const switches = gate.operations.length;
+    const original = await readUpstreamsFile(env);
+    let live: Colour = await servingColour(env);
+    say(`baseline: ${switches} switches the reference's way (rewrite the Caddyfile, caddy reload), same load…`);
+    try {
+      baseline = await underLoad(env, 'rewrite Caddyfile + caddy reload (reference)', async (ops) => {
+        const retiredPosts: number[] = [];
+        const postsBefore = (await livePosts(env)).posts;
+        for (let i = 1; i <= switches; i++) {
+          const label = `switch ${i}`;
+          const op = await naiveSwitch(env, live, label, { settleMs: 1400, drainS: parseInt(DRAIN, 10) });
+          ops.push(op);
+          retiredPosts.push((await exitPosts(env, live)) ?? NaN);
+          live = other(live);
+          await sleep(gapMs);
+        }
+        return { retiredPosts, postsBefore };
+      });
+    } finally {
+      await restoreGateSwitch(env, original, live).catch((e: unknown) => say(`could not restore the gate switch: ${String(e)}`));
+    }
+  }
+} finally {
+  if (!o.keep) await teardownEnv(env).catch(() => undefined);
+  else say(`kept: environment ${env.name} (stack ${env.stackPrefix}), config ${env.configPath}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Report.
+
+function fmtMs(ms: number | undefined): string {
+  return ms === undefined ? '—' : ms >= 1000 ? `${(ms / 1000).toFixed(2)}s` : `${Math.round(ms)}ms`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')).join('\n');
+}
+
+function printPart(p: PartResult): void {
+  say(`\n== ${p.mechanism}: ${p.operations.length} switches, ${p.loadSeconds.toFixed(1)}s of load`);
+  const keys: string[] = [];
+  for (const op of p.operations) for (const ph of op.phases) if (!keys.includes(phaseKey(ph.name))) keys.push(phaseKey(ph.name));
+  const rows = [['operation', ...keys, 'total', 'window', 'both up']];
+  for (const op of p.operations) {
+    const by = new Map(op.phases.map((ph) => [phaseKey(ph.name), ph.ms]));
+    rows.push([op.label, ...keys.map((k) => fmtMs(by.get(k))), fmtMs(op.totalMs), fmtMs(op.window && op.window.end - op.window.start), fmtMs(op.overlapMs)]);
+  }
+  say(table(rows));
+  const lrows = [['lane', 'requests', 'failed', 'in windows', 'p50 in', 'p50 out', 'p99 in', 'p99 out', 'failures by kind']];
+  for (const l of p.lanes) {
+    const failed = Object.values(l.failures).reduce((a, b) => a + b, 0);
+    const kinds = Object.entries(l.failures).map(([k, n]) => `${k}:${n}`).join(' ') || '—';
+    lrows.push([l.lane, String(l.requests), String(failed), String(l.failuresInWindows), fmtMs(l.inside.p50), fmtMs(l.outside.p50), fmtMs(l.inside.p99), fmtMs(l.outside.p99), kinds]);
+  }
+  if (p.wrk) {
+    const failed = Object.values(p.wrk.failures).reduce((a, b) => a + b, 0);
+    lrows.push(['ka-get (wrk)', String(p.wrk.requests), String(failed), '?', '—', fmtMs(p.wrk.p50Ms), '—', fmtMs(p.wrk.p99Ms), Object.entries(p.wrk.failures).map(([k, n]) => `${k}:${n}`).join(' ') || '—']);
+  }
+  say(table(lrows));
+  say(`total: ${p.totalRequests} requests, ${p.totalFailures} failed`);
+  const app = p.posts.appCounted;
+  say(`POSTs: ${p.posts.clientOk} succeeded for the clients; the app counted ${app ?? '? (an exit count was missing)'}${app === undefined ? '' : app === p.posts.clientOk ? ' (equal)' : ` (${app - p.posts.clientOk > 0 ? '+' : ''}${app - p.posts.clientOk}: ran on the app, failed for the client)`}`);
+  const slow = p.slowAcrossSwitches;
+  if (slow.length) {
+    say(`slow requests in flight when a switch began: ${slow.map((s) => `${s.label}: ${s.ok}/${s.inFlight} ok, ${s.onOldColour} on the old colour`).join('; ')}`);
+  }
+  for (const l of p.lanes) for (const s of l.samples.slice(0, 3)) say(`  e.g. ${l.lane} ${s.kind} at ${s.at} after ${s.latencyMs}ms`);
+}
+
+if (gate) printPart(gate);
+if (rollbackNote) say(`rollback: ${rollbackNote}`);
+else if (gate) {
+  const rb = gate.operations.find((op) => op.label === 'rollback');
+  if (rb) say(`rollback: ${fmtMs(rb.totalMs)} end to end (switch window ${fmtMs(rb.window && rb.window.end - rb.window.start)})`);
+}
+if (baseline) printPart(baseline);
+
+if (gate) {
+  say('\n== side by side (failed / requests per lane)');
+  const rows = [['lane', 'gate flags', ...(baseline ? ['reload (reference)'] : [])]];
+  for (const lane of LANES) {
+    const cell = (p: PartResult) => {
+      const l = p.lanes.find((x) => x.lane === lane);
+      return l ? `${Object.values(l.failures).reduce((a, b) => a + b, 0)} / ${l.requests}` : '—';
+    };
+    rows.push([lane, cell(gate), ...(baseline ? [cell(baseline)] : [])]);
+  }
+  rows.push(['total', `${gate.totalFailures} / ${gate.totalRequests}`, ...(baseline ? [`${baseline.totalFailures} / ${baseline.totalRequests}`] : [])]);
+  say(table(rows));
+}
+
+const dir = join(ROOT, 'bench-results');
+mkdirSync(dir, { recursive: true });
+const file = join(dir, `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+writeFileSync(
+  file,
+  JSON.stringify(
+    {
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      machine: { cpus: cpus().length, loadavgAtEnd: loadavg() },
+      params: { deploys, gapMs, lanes, slowMs: [slowMin, slowMax], wrkConnections: wrkConns, drainTimeout: DRAIN, baseline: !o['no-baseline'] },
+      rollback: rollbackNote ?? 'ran',
+      gate,
+      baseline,
+    },
+    null,
+    2,
+  ) + '\n',
+);
+say(`\nresults: ${file}`);
+const ok = !!gate && gate.totalFailures === 0;
+say(ok ? 'gate mechanism: 0 failed requests' : 'gate mechanism: FAILED requests (see above)');
+process.exit(ok ? 0 : 1);

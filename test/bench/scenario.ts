@@ -1,0 +1,234 @@
+/**
+ * Steps the bench and the zero-downtime test share: run the CLI while timing its phases as they happen, find
+ * the switch window of an operation, read what the app counted, and the naive switch the reference uses
+ * (rewrite the Caddyfile to the new colour only, then `caddy reload`) for comparison.
+ */
+import { spawn } from 'node:child_process';
+import { hostDocker, hostSsh } from '../harness/host.js';
+import { CLI, ROOT, type TestEnv } from '../e2e/support.js';
+import type { Window } from './load.js';
+
+export type Colour = 'blue' | 'green';
+export const other = (c: Colour): Colour => (c === 'blue' ? 'green' : 'blue');
+
+export interface TimedLine {
+  /** epoch ms when the line reached us */
+  t: number;
+  text: string;
+}
+
+export interface StreamedRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  lines: TimedLine[];
+  startedAt: number;
+  endedAt: number;
+}
+
+/**
+ * The CLI for one environment, its stderr read line by line as it comes so each phase's start and end get a
+ * wall-clock time (the load generator's requests are compared with these).
+ */
+export function runCliStreaming(env: TestEnv, args: string[], timeoutMs = 240_000): Promise<StreamedRun> {
+  const argv = [...args.slice(0, 2), '--config', env.configPath, '--identity', env.info.ssh.privateKeyPath, '--known-hosts', env.info.ssh.knownHostsPath, '--repo', env.repo.dir, ...args.slice(2)];
+  const startedAt = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...argv], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', DOCKER_HOST: env.info.runnerDockerHost },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let partial = '';
+    const lines: TimedLine[] = [];
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => {
+      const t = Date.now();
+      stderr += d;
+      const parts = (partial + d.toString()).split('\n');
+      partial = parts.pop() ?? '';
+      for (const text of parts) lines.push({ t, text });
+    });
+    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (partial) lines.push({ t: Date.now(), text: partial });
+      resolve({ code: code ?? 1, stdout, stderr, lines, startedAt, endedAt: Date.now() });
+    });
+  });
+}
+
+export interface PhaseSpan {
+  name: string;
+  start: number;
+  end: number;
+  ok: boolean;
+}
+
+/** "▶ name" opens a phase, "✔ name (1.2s)" or "✘ name (…)" closes it (the CLI's console reporter). */
+export function phaseSpans(lines: readonly TimedLine[]): PhaseSpan[] {
+  const open = new Map<string, number>();
+  const spans: PhaseSpan[] = [];
+  for (const { t, text } of lines) {
+    const started = /^▶ (.+)$/.exec(text);
+    if (started) {
+      open.set(started[1]!, t);
+      continue;
+    }
+    const ended = /^([✔✘]) (.+) \([^)]*\)$/.exec(text);
+    if (ended && open.has(ended[2]!)) {
+      spans.push({ name: ended[2]!, start: open.get(ended[2]!)!, end: t, ok: ended[1] === '✔' });
+      open.delete(ended[2]!);
+    }
+  }
+  return spans.sort((a, b) => a.start - b.start);
+}
+
+/** "start green" → "start", "retire blue" → "retire": the same column whatever the colour */
+export function phaseKey(name: string): string {
+  return name.replace(/ (blue|green)$/, '');
+}
+
+export interface OperationTiming {
+  label: string;
+  code: number;
+  totalMs: number;
+  phases: { name: string; ms: number; ok: boolean }[];
+  /** from the start of the switch phase to the end of the retire phase */
+  window?: Window & { from?: Colour; to?: Colour };
+  /** how long both colours' apps ran at once: start of the new colour to the end of the old one's retire */
+  overlapMs?: number;
+}
+
+export function timeOperation(label: string, run: StreamedRun): OperationTiming {
+  const spans = phaseSpans(run.lines);
+  const sw = spans.find((s) => s.name.startsWith('switch'));
+  const retire = [...spans].reverse().find((s) => s.name.startsWith('retire'));
+  const start = spans.find((s) => /^start (blue|green)$/.test(s.name));
+  const from = retire ? (/(blue|green)$/.exec(retire.name)?.[1] as Colour | undefined) : undefined;
+  const to = start ? (/(blue|green)$/.exec(start.name)?.[1] as Colour | undefined) : from && other(from);
+  const window = sw ? { label, start: sw.start, end: (retire ?? sw).end, from, to } : undefined;
+  return {
+    label,
+    code: run.code,
+    totalMs: run.endedAt - run.startedAt,
+    phases: spans.map((s) => ({ name: s.name, ms: s.end - s.start, ok: s.ok })),
+    window,
+    overlapMs: start && retire ? retire.end - start.start : undefined,
+  };
+}
+
+/** The POSTs a stopped app served, from the line it logs on its way out (the last one: a container may restart). */
+export async function exitPosts(env: TestEnv, colour: Colour): Promise<number | undefined> {
+  const r = await hostDocker(env.info, ['logs', `${env.stackPrefix}-app-${colour}`], { check: false, timeoutMs: 20_000 });
+  const all = [...(r.stdout + '\n' + r.stderr).matchAll(/posts=(\d+)/g)];
+  const last = all.at(-1);
+  return last ? Number(last[1]) : undefined;
+}
+
+/** The POSTs the serving app has counted so far (its /echo answer says). */
+export async function livePosts(env: TestEnv): Promise<{ posts: number; slot: string }> {
+  const r = await env.get('/echo?lane=probe');
+  const doc = JSON.parse(r.body) as { posts: number; slot: string };
+  return { posts: doc.posts, slot: doc.slot };
+}
+
+export async function servingColour(env: TestEnv): Promise<Colour> {
+  return (await livePosts(env)).slot as Colour;
+}
+
+/** Does the CLI know this command? (read from --help) */
+export async function cliHasCommand(env: TestEnv, command: string): Promise<boolean> {
+  const r = await runCliStreaming(env, ['--help'], 60_000);
+  return new RegExp(`^\\s+${command}\\s`, 'm').test(r.stdout + r.stderr);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The naive switch, for comparison only: never used by the engine.
+
+/** The upstream snippet as the reference has it: one colour, no health checks, so every switch is a reload. */
+export function naiveUpstreams(colour: Colour, appPort = 8080): string {
+  return [
+    '# bench baseline: the reference switch (one upstream, rewritten and reloaded per switch)',
+    '(togather_upstreams) {',
+    `\treverse_proxy app-${colour}:${appPort} {`,
+    '\t\theader_down X-Togather-Upstream {http.reverse_proxy.upstream.host}',
+    '\t}',
+    '}',
+    '',
+    'http://:8088 {',
+    '\timport togather_upstreams',
+    '}',
+    '',
+  ].join('\n');
+}
+
+async function writeHostFile(env: TestEnv, rel: string, content: string): Promise<void> {
+  // write then rename: Caddy must never read half a file
+  await hostSsh(env.info, `cd stacks/${env.name} && cat > ${rel}.tmp && mv -f ${rel}.tmp ${rel}`, { input: content, timeoutMs: 30_000 });
+}
+
+export async function reloadCaddy(env: TestEnv): Promise<void> {
+  await hostDocker(env.info, ['exec', `${env.stackPrefix}-caddy`, 'caddy', 'reload', '--config', '/etc/caddy/Caddyfile', '--adapter', 'caddyfile'], { timeoutMs: 60_000 });
+}
+
+export async function readUpstreamsFile(env: TestEnv): Promise<string> {
+  const text = await env.hostFile('caddy/togather.caddy');
+  if (text === undefined) throw new Error('caddy/togather.caddy is missing on the host');
+  return text;
+}
+
+/** Put the engine's own proxy configuration back (and the flags to match what serves), then reload once. */
+export async function restoreGateSwitch(env: TestEnv, original: string, live: Colour): Promise<void> {
+  await hostSsh(env.info, `cd stacks/${env.name}/gates && touch ${live}/ready && rm -f ${other(live)}/ready`);
+  await writeHostFile(env, 'caddy/togather.caddy', original);
+  await reloadCaddy(env);
+}
+
+async function waitHealthy(env: TestEnv, colour: Colour, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 300 && Date.now() < deadline; i++) {
+    const r = await hostDocker(env.info, ['exec', `${env.stackPrefix}-gate-${colour}`, 'timeout', '2', 'wget', '-q', '-O', '-', 'http://127.0.0.1:8080/health'], { check: false, timeoutMs: 10_000 });
+    if (r.code === 0 && r.stdout.includes('"healthy"')) return;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  throw new Error(`baseline: ${colour} did not become healthy within ${timeoutMs} ms`);
+}
+
+/**
+ * One switch the reference's way, on the same stack: start the idle colour (its container is kept from the last
+ * deploy), wait for its health, rewrite the upstream to it alone and reload Caddy, wait as long as the gate
+ * switch settles, then stop the old colour with the same drain. The window is timed like a deploy's.
+ */
+export async function naiveSwitch(env: TestEnv, from: Colour, label: string, opts: { settleMs: number; drainS: number }): Promise<OperationTiming> {
+  const to = other(from);
+  const t0 = Date.now();
+  const phases: OperationTiming['phases'] = [];
+  const phase = async (name: string, fn: () => Promise<unknown>) => {
+    const s = Date.now();
+    await fn();
+    phases.push({ name, ms: Date.now() - s, ok: true });
+    return s;
+  };
+  const startAt = await phase(`start ${to}`, () => hostDocker(env.info, ['start', `${env.stackPrefix}-app-${to}`], { timeoutMs: 60_000 }));
+  await phase('health gate', () => waitHealthy(env, to));
+  const switchAt = await phase('switch', async () => {
+    await writeHostFile(env, 'caddy/togather.caddy', naiveUpstreams(to));
+    await reloadCaddy(env);
+    await new Promise((res) => setTimeout(res, opts.settleMs));
+  });
+  await phase(`retire ${from}`, () => hostDocker(env.info, ['stop', '-t', String(opts.drainS), `${env.stackPrefix}-app-${from}`], { timeoutMs: (opts.drainS + 30) * 1000 }));
+  const end = Date.now();
+  return { label, code: 0, totalMs: end - t0, phases, window: { label, start: switchAt, end, from, to }, overlapMs: end - startAt };
+}
+
+/** Take the environment's stack down (its containers, network and volumes) and remove its directory. */
+export async function teardownEnv(env: TestEnv): Promise<void> {
+  await hostSsh(
+    env.info,
+    `cd stacks/${env.name} 2>/dev/null || exit 0; docker-compose -p ${env.stackPrefix} -f compose.yml --env-file .env down -v --remove-orphans -t 5 >/dev/null 2>&1; cd .. && rm -rf ${env.name}`,
+    { check: false, timeoutMs: 120_000 },
+  );
+}

@@ -1,0 +1,76 @@
+/**
+ * Rollback on the real loopback host (issue 5): to the previous version (warm: its container is still there)
+ * and to a named older version (cold: recreated from its image), with traffic polled through the proxy, and
+ * the refusals that leave the host unchanged.
+ */
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import { hostDocker, hostSsh } from '../harness/host.js';
+import { hostContainers, newEnv, pollDuring, type TestEnv } from './support.js';
+
+const served = async (env: TestEnv) => JSON.parse((await env.get('/version')).body).git_commit as string;
+
+describe('rollback', { timeout: 600_000 }, () => {
+  let env: TestEnv;
+  before(async () => {
+    env = await newEnv('rollback');
+    for (const v of ['v1', 'v2', 'v6']) {
+      const r = await env.cli(['deploy', env.name, '--version', v, '--skip-ci-check']);
+      assert.equal(r.code, 0, r.stderr);
+    }
+  });
+
+  test('versions lists what can be rolled back to, newest first, the previous one as default', async () => {
+    const r = await env.cli(['versions', env.name, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const v = JSON.parse(r.stdout);
+    assert.equal(v.current.version, env.repo.shas.v6);
+    assert.deepEqual(v.candidates.map((c: { version: string }) => c.version), [env.repo.shas.v2, env.repo.shas.v1]);
+    assert.equal(v.candidates[0].isDefault, true);
+    assert.ok(v.candidates.every((c: { imagePresent: boolean }) => c.imagePresent));
+  });
+
+  test('rollback → v2 served (warm), then rollback --version v1 → v1 served (cold); zero failed requests', async () => {
+    const poll = pollDuring(env.httpPort, '/version', 10);
+    const warm = await env.cli(['rollback', env.name]);
+    assert.equal(warm.code, 0, warm.stderr);
+    assert.equal(await served(env), env.repo.shas.v2);
+    assert.match(warm.stdout + warm.stderr, /warm/);
+    const cold = await env.cli(['rollback', env.name, '--version', 'v1']);
+    const seen = await poll.stop();
+    assert.equal(cold.code, 0, cold.stderr);
+    assert.equal(await served(env), env.repo.shas.v1);
+    assert.deepEqual(seen.failures, [], seen.failures.slice(0, 5).join(', '));
+    assert.ok(seen.total > 50);
+    const state = JSON.parse((await env.hostFile('state.json'))!);
+    assert.equal(state.current.kind, 'rollback');
+    assert.equal(state.current.version, env.repo.shas.v1);
+    const statuses = state.history.map((h: { kind: string; version: string; status: string }) => `${h.kind}:${h.version.slice(0, 7)}:${h.status}`);
+    assert.deepEqual(statuses.slice(0, 3), [`rollback:${env.repo.shas.v1.slice(0, 7)}:active`, `rollback:${env.repo.shas.v2.slice(0, 7)}:rolled_back`, `deploy:${env.repo.shas.v6.slice(0, 7)}:rolled_back`]);
+    process.stdout.write(`# rollback timings: warm ${warm.ms} ms, cold ${cold.ms} ms (CLI wall clock incl. connect)\n`);
+  });
+
+  test('rolling back to a version this environment never served, or whose image is gone, is refused; host unchanged', async () => {
+    const snapshot = async () => [await hostContainers(env.info, env.stackPrefix), (await hostSsh(env.info, `cd stacks/${env.name} && cat state.json && ls gates/*`)).stdout];
+    const before = await snapshot();
+    const unknown = await env.cli(['rollback', env.name, '--version', env.repo.shas.v4]);
+    assert.equal(unknown.code, 13, unknown.stderr);
+    assert.match(unknown.stderr, /not a version this environment served successfully/);
+    assert.match(unknown.stderr, /Versions that can be rolled back to/);
+    // v6's image: no container uses it any more after the cold rollback recreated blue with v1
+    await hostDocker(env.info, ['image', 'rm', `togather-test/app:${env.repo.shas.v6}`]);
+    const gone = await env.cli(['rollback', env.name, '--version', 'v6']);
+    assert.equal(gone.code, 13, gone.stderr);
+    assert.match(gone.stderr, /(no longer on the host|not a version)/);
+    assert.deepEqual(await snapshot(), before);
+  });
+
+  test('an environment with a single deployment has nothing to roll back to', async () => {
+    const solo = await newEnv('solo');
+    assert.equal((await solo.cli(['deploy', solo.name, '--version', 'v1', '--skip-ci-check'])).code, 0);
+    const r = await solo.cli(['rollback', solo.name]);
+    assert.equal(r.code, 13, r.stderr);
+    assert.match(r.stderr, /no earlier successful deployment/);
+    assert.equal(await served(solo), solo.repo.shas.v1);
+  });
+});
