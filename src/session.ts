@@ -4,6 +4,8 @@ import { LocalMachine } from './host/local.js';
 import { SshHost, type SshCredentials } from './host/ssh.js';
 import { Redactor } from './log/redact.js';
 import type { Reporter } from './log/reporter.js';
+import { Notifier } from './notify/notifier.js';
+import { resolveNotifySettings } from './notify/settings.js';
 
 /** What both adapters (action, CLI) gather before the engine runs. */
 export interface SessionOptions {
@@ -23,6 +25,8 @@ export interface SessionOptions {
   /** where SSH key copies and the control socket live; a fresh private temp dir by default */
   sshWorkDir?: string;
   onSshPrepared?: (host: SshHost) => void;
+  /** the action's webhook-secret input (HMAC key of notifications.webhook) */
+  webhookSecret?: string;
 }
 
 export interface Session {
@@ -48,6 +52,8 @@ export function openSession(o: SessionOptions): Session {
     redactor,
     cwd: o.repoDir,
   });
+  // before anything can print them: the channels' URLs and keys become secrets, and a missing one is a config error
+  const notifySettings = resolveNotifySettings(cfg, { processEnv: process.env, webhookSecret: o.webhookSecret, redactor });
   const host = SshHost.prepare({
     target: { host: cfg.env.host, port: cfg.env.port, user: cfg.env.user },
     credentials: o.credentials,
@@ -67,6 +73,15 @@ export function openSession(o: SessionOptions): Session {
     // the local docker client follows DOCKER_HOST like any docker command would
     localDockerEnv: {},
     dryRun: o.dryRun,
+    runUrl: ciRunUrl(process.env),
   };
+  const notifier = new Notifier(notifySettings, { userAgent: 'togather-deploy' });
+  if (notifier.enabled) ctx.notifier = notifier;
   return { ctx, host, cfg };
+}
+
+/** the GitHub Actions run this process belongs to, if any (the CLI can run inside a workflow too) */
+export function ciRunUrl(env: Record<string, string | undefined>): string | undefined {
+  const { GITHUB_SERVER_URL: server, GITHUB_REPOSITORY: repo, GITHUB_RUN_ID: run } = env;
+  return server && repo && run ? `${server}/${repo}/actions/runs/${run}` : undefined;
 }

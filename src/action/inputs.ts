@@ -28,6 +28,7 @@ export const InputsSchema = z.object({
   'skip-migrations': bool.default(false),
   confirm: z.string().default(''),
   'github-token': z.string().default(''),
+  'webhook-secret': z.string().default(''),
 });
 
 export type Inputs = z.output<typeof InputsSchema>;

@@ -29,6 +29,7 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
     redactor.add(inputs['ssh-private-key'].trim());
     redactor.add(inputs['ssh-passphrase']);
     redactor.add(inputs['github-token']);
+    redactor.add(inputs['webhook-secret']);
     const i = inputs;
     session = openSession({
       configPath: i.config,
@@ -41,6 +42,7 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
       makeReporter: (r) => new ActionReporter(r),
       repoDir: env.GITHUB_WORKSPACE,
       onSshPrepared: (host) => core.saveState(STATE_SSH, JSON.stringify(host.session)),
+      webhookSecret: i['webhook-secret'] || undefined,
     });
     const { ctx } = session;
     switch (i.command) {
@@ -91,7 +93,7 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
         if (i.confirm !== i.environment) {
           throw new DeployError('refused', 'unlock needs confirmation', `set confirm: ${i.environment} to remove this lock`);
         }
-        if (!(await forceRemoveLock(ctx, layout, holder.lock_id))) throw new DeployError('lock', 'the lock changed meanwhile; nothing removed');
+        if (!(await forceRemoveLock(ctx, layout, holder))) throw new DeployError('lock', 'the lock changed meanwhile; nothing removed');
         core.info(`lock removed by ${ctx.actor}`);
         break;
       }

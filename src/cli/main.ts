@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/load.js';
 import { deploy } from '../engine/deploy.js';
 import { Layout } from '../engine/layout.js';
-import { describeHolder, forceRemoveLock, readLock } from '../engine/lock.js';
+import { cleanup } from '../engine/cleanup.js';
+import { DeployLock, describeHolder, forceRemoveLock, readLock } from '../engine/lock.js';
 import { formatCandidates, listVersions, rollback } from '../engine/rollback.js';
 import { formatStatus, status } from '../engine/status.js';
 import type { OperationReport } from '../engine/types.js';
@@ -22,7 +23,8 @@ commands:
   rollback    back to the previous good version, or --version V from the history; same gate and switch
   versions    what can be rolled back to, with age and outcome
   status      what serves now, previous version, proxy answer, lock holder (--json for machines)
-  unlock      remove a held lock after showing its holder (asks, or --yes)
+  unlock      remove a held lock after showing its holder (asks, or --yes); recorded in audit.jsonl
+  cleanup     remove old images, logs and lock leftovers per retention (--dry-run lists them)
 
 options:
   -c, --config FILE        deployment.yml (default config/deployment.yml)
@@ -79,7 +81,7 @@ export async function main(argv: string[]): Promise<number> {
     return o.help ? 0 : ExitCode.config;
   }
   const [command, environment] = positionals;
-  if (!['deploy', 'rollback', 'versions', 'status', 'unlock'].includes(command!)) {
+  if (!['deploy', 'rollback', 'versions', 'status', 'unlock', 'cleanup'].includes(command!)) {
     process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
     return ExitCode.config;
   }
@@ -148,6 +150,19 @@ export async function main(argv: string[]): Promise<number> {
         }
         return 0;
       }
+      case 'cleanup': {
+        await session.host.connect();
+        const layout = new Layout(ctx.cfg);
+        const lock = new DeployLock(ctx, layout);
+        if (!o['dry-run']) await lock.acquire('cleanup', 'cleanup');
+        try {
+          const plan = await cleanup(ctx, o['dry-run']!);
+          if (o.json) process.stdout.write(JSON.stringify(plan, null, 2) + '\n');
+        } finally {
+          await lock.release();
+        }
+        return 0;
+      }
       case 'status': {
         await session.host.connect();
         const s = await status(ctx);
@@ -167,7 +182,7 @@ export async function main(argv: string[]): Promise<number> {
           process.stdout.write('left in place\n');
           return ExitCode.refused;
         }
-        const ok = await forceRemoveLock(ctx, layout, holder.lock_id);
+        const ok = await forceRemoveLock(ctx, layout, holder);
         process.stdout.write(ok ? `removed (by ${ctx.actor})\n` : 'the lock changed meanwhile; nothing removed\n');
         return ok ? 0 : ExitCode.lock;
       }

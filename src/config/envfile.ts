@@ -188,6 +188,15 @@ export function checkValue(key: string, value: string, origin: ValueOrigin): Con
   if (value.includes('\0')) {
     problems.push({ ...at, message: 'contains a NUL character, which cannot be passed to the app', remedy: 'remove it', code: 'bad-character' });
   }
+  if (value.includes("'") && value.includes('$')) {
+    // see renderEnvFile: compose v1 and v2 read such a value back differently, so no spelling of it is safe
+    problems.push({
+      ...at,
+      message: 'contains both \' and $, which docker-compose cannot pass to the app unchanged',
+      remedy: 'change the value so that it holds at most one of the two characters',
+      code: 'bad-character',
+    });
+  }
   if (/[\r\n]/.test(value)) {
     problems.push({
       ...at,

@@ -125,10 +125,14 @@ export const DeploymentPolicySchema = z
       .default({ timeout: 30 * 60_000, wait: 0 } as never),
     keep_images: z.number().int().min(1).max(50).default(5).describe('how many earlier app images to keep on the host as rollback targets'),
     history_limit: z.number().int().min(5).max(1000).default(50).describe('entries kept in state.json\'s history'),
+    keep_logs: z.number().int().min(5).max(10000).default(100).describe('per-deployment JSON-lines logs kept on the host (newest first); cleanup removes the rest'),
+    history_file_max_kb: z.number().int().min(64).default(1024).describe('history.jsonl is rotated to history.jsonl.1 when it grows past this size'),
     min_free_mb: z.number().int().min(0).default(1024).describe('minimum free disk on the host\'s docker and deploy paths, in MiB'),
     watch: WatchSchema.prefault({}).describe('after the switch, watch health through the proxy and switch back on failures (a duration such as 10m, or an object)'),
   })
-  .strict();
+  .strict()
+  // the lock is held through the watch: a window that outlasts it would let another deployer take it over
+  .refine((d) => d.watch.duration <= d.lock.timeout / 2, { path: ['watch'], message: 'the watch must last at most half of deployment.lock.timeout (the lock is held through it)' });
 
 const domain = z.string().regex(/^[A-Za-z0-9.*-]+(?::[0-9]+)?$/, 'write a host name, optionally with :port (e.g. togather.example)');
 const port = z.number().int().min(1).max(65535);
@@ -173,6 +177,34 @@ export const ImagesSchema = z
   })
   .strict();
 
+/** an absolute path inside a container image */
+const imagePath = z.string().regex(/^\/(?:[A-Za-z0-9_][A-Za-z0-9_.-]*\/?)*$/, 'write an absolute path such as /app/migrations');
+
+export const MigrationsSchema = z
+  .object({
+    image: imageRef.default('migrate/migrate:v4.19.0').describe('image of golang-migrate (or a tool with the same command line), run once per deploy on the stack\'s network'),
+    path: imagePath.default('/app/migrations').describe('where the release image keeps its migration files; the deployer copies them out of the image (nothing of the image runs)'),
+    command: z
+      .array(z.string().min(1).max(200))
+      .min(1)
+      .default(['-path', '{path}', '-database', '{database}', 'up'])
+      .describe('arguments of the migrate container; {path} is the migrations directory inside it, {database} the DATABASE_URL without its password (the password reaches the tool as PGPASSWORD)'),
+    timeout: duration('15m').describe('the longest the migrate container may run; it is removed after that and the deploy fails'),
+  })
+  .strict();
+
+export const SnapshotsSchema = z
+  .object({
+    when: z
+      .enum(['pending-migrations', 'every-deploy'])
+      .default('pending-migrations')
+      .describe('pending-migrations: a deploy snapshots only when it has migrations to run; every-deploy: always'),
+    retention_days: z.number().int().min(1).max(3650).default(7).describe('a snapshot may be removed this many days after it was taken (unless it is the newest or a deployment in the history names it)'),
+    path: hostPath.optional().describe('directory of the snapshots on the host; default snapshots/ under the environment\'s path'),
+    timeout: duration('30m').describe('the longest pg_dump (or a restore) may take'),
+  })
+  .strict();
+
 export const DatabaseSchema = z
   .object({
     managed: z.boolean().default(true).describe('run the bundled PostgreSQL service; false when DATABASE_URL points elsewhere'),
@@ -181,6 +213,8 @@ export const DatabaseSchema = z
     init_dir: localPath
       .optional()
       .describe('directory of SQL/shell scripts run when the database is first created (relative to the config file); default: the bundled one, which creates the extensions'),
+    migrations: MigrationsSchema.prefault({}).describe('golang-migrate migrations, run by every deploy before the new colour starts'),
+    snapshots: SnapshotsSchema.prefault({}).describe('pg_dump snapshots: before migrations, and on demand (snapshot create)'),
   })
   .strict();
 

@@ -79,9 +79,15 @@ export async function setFlag(ctx: EngineContext, layout: Layout, colour: Colour
 }
 
 /** Starts the app of one colour from its image through compose; its gate flag is cleared first. */
-export async function startColour(ctx: EngineContext, layout: Layout, compose: string[], colour: Colour): Promise<void> {
+export async function startColour(ctx: EngineContext, layout: Layout, compose: string[], colour: Colour, facts?: StackFacts): Promise<void> {
   await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-color', `gate-${colour}`), { timeoutMs: 120_000 });
   await ctx.host.run(flagCmd(layout, colour, false), { check: false });
+  if (facts?.[colour].flag) {
+    // left routed by an interrupted switch: let the proxy move its traffic to the other colour before the
+    // container is replaced (two health intervals plus the check's timeout)
+    const p = ctx.cfg.proxy;
+    await ctx.clock.sleep(2 * p.health_interval + p.health_timeout);
+  }
   const r = await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-deps', '--force-recreate', '--no-color', layout.service(colour)), {
     check: false,
     timeoutMs: 180_000,

@@ -3,6 +3,7 @@ import type { Host, Local } from '../host/host.js';
 import type { Redactor } from '../log/redact.js';
 import type { Reporter } from '../log/reporter.js';
 import type { HostLog } from './hostlog.js';
+import type { Notifier } from '../notify/notifier.js';
 
 export interface Clock {
   now(): number;
@@ -29,4 +30,8 @@ export interface EngineContext {
   dryRun: boolean;
   /** set once the deployment's host log exists */
   hostLog?: HostLog;
+  /** sends deployment events from the runner (webhook, ntfy); absent when none is configured */
+  notifier?: Notifier;
+  /** link to the CI run driving this operation, for notifications */
+  runUrl?: string;
 }

@@ -2,9 +2,11 @@ import { ulid } from 'ulid';
 import { DeployError, describeError, exitCodeOf } from '../errors.js';
 import { quoteArgv } from '../util/shell.js';
 import { buildArgs } from './build-args.js';
+import { versionsOfNeighbours } from './cleanup.js';
 import { composeCmd, flagCmd, inspectStack, liveColour, startColour, stopColour, type StackFacts } from './colours.js';
 import type { EngineContext } from './context.js';
 import { healthGate } from './health.js';
+import { databaseStep, describeDatabasePlan } from './migrate.js';
 import { HostLog } from './hostlog.js';
 import { ensureImage, imageRef, pruneImages } from './image.js';
 import { Layout } from './layout.js';
@@ -12,10 +14,12 @@ import { DeployLock, describeHolder, readLock } from './lock.js';
 import { Phases } from './phases.js';
 import { preflight, type HostFacts } from './preflight.js';
 import { provision, renderEnvFile } from './provision.js';
-import { applyRecord, readState, writeState } from './state.js';
+import { applyRecord, readState, reconcile, writeState } from './state.js';
 import { ensureProxyRunning, retireColour, switchBack, switchTo, verifyThroughProxy } from './switch.js';
 import { otherColour, type Colour, type DeploymentRecord, type EnvironmentState, type OperationReport } from './types.js';
 import { resolveVersion } from './version.js';
+import { notify, settleNotifications } from './notify.js';
+import { watchAfterDeploy, WatchRolledBack } from './watch.js';
 
 export interface DeployRequest {
   version: string;
@@ -56,7 +60,7 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
   await phases.run('connect', () => ('connect' in ctx.host ? (ctx.host as { connect(): Promise<void> }).connect() : Promise.resolve()));
   const facts = await phases.run('preflight', () => preflight(ctx, layout));
 
-  if (ctx.dryRun) return planOnly(ctx, layout, phases, facts, sha, report);
+  if (ctx.dryRun) return planOnly(ctx, layout, phases, facts, sha, report, !!req.skipMigrations);
 
   const lock = new DeployLock(ctx, layout);
   await phases.run('lock', () => lock.acquire(id, 'deploy'));
@@ -85,6 +89,7 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
     state = await readState(ctx, layout);
     const stack = await inspectStack(ctx, layout);
     live = liveColour(stack, state.current?.colour);
+    state = await reconcileState(ctx, layout, state, stack, live);
     target = live ? otherColour(live) : 'blue';
     record.colour = target;
     record.previous_version = state.current?.version;
@@ -92,16 +97,20 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
       ctx.reporter.info(`${sha.slice(0, 12)} is already serving from ${live}; nothing to do (use --force to redeploy it)`);
       return report({ ok: true, message: 'already deployed', version: sha, colour: live, previousVersion: state.previous?.version });
     }
+    void notify(ctx, { event: 'deployment.started', deployment_id: id, version: sha, previous_version: record.previous_version, colour: target, metadata: { trigger: 'deploy', ...(ref ? { ref } : {}) } });
     ctx.reporter.info(`deploying ${sha.slice(0, 12)}${ref ? ` (${ref})` : ''} to ${target}${live ? `; ${live} keeps serving until the switch` : ' (first deploy)'}`);
 
     const image = await phases.run('image', () => ensureImage(ctx, sha, buildArgs(sha, ref ?? sha.slice(0, 7), new Date(started))));
     ctx.hostLog.add('image', { ref: image.ref, how: image.how, bytes: image.bytes });
     await phases.run('provision', () => provision(ctx, layout, facts.compose, stack, colourImages(stack, target, image.ref)));
     await ctx.hostLog.flush();
+    // snapshot + migrations before the new colour starts; the old colour keeps serving (docs/database.md)
+    const db = await databaseStep(ctx, layout, phases, { record, state, image: image.ref, sha, skip: !!req.skipMigrations, liveVersion: live ? state.current?.version : undefined });
+    await ctx.hostLog.flush();
 
-    await phases.run(`start ${target}`, () => startColour(ctx, layout, facts.compose, target));
+    await phases.run(`start ${target}`, () => startColour(ctx, layout, facts.compose, target, stack));
     try {
-      const verdict = await phases.run('health gate', () => healthGate(ctx, layout, target, sha));
+      const verdict = await phases.run('health gate', () => healthGate(ctx, layout, target, sha, { schemaVersion: db.schemaVersion }));
       record.health_status = verdict.status;
     } catch (e) {
       await stopColour(ctx, layout, target, 10_000);
@@ -136,24 +145,30 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
     }
     await phases.run('prune images', async () => {
       const keep = ctx.cfg.config.deployment.keep_images;
-      const protect = [sha, state!.current?.version, ...state!.history.filter((h) => h.status !== 'failed').slice(0, keep).map((h) => h.version)].filter((v): v is string => !!v);
+      const protect = [sha, state!.current?.version, ...state!.history.filter((h) => h.status !== 'failed').slice(0, keep).map((h) => h.version), ...(await versionsOfNeighbours(ctx))].filter((v): v is string => !!v);
       const removed = await pruneImages(ctx, keep, protect);
       if (removed.length) ctx.reporter.info(`removed ${removed.length} old image(s): ${removed.map((t) => t.slice(0, 12)).join(', ')}`);
     });
+    // the lock stays held through the watch; a failed watch switches back and throws WatchRolledBack
+    await watchAfterDeploy(ctx, layout, phases, { record, previous: live ? state.current : undefined, previousColour: live, compose: facts.compose });
+    void notify(ctx, { event: 'deployment.completed', deployment_id: id, version: sha, previous_version: record.previous_version, colour: target, duration_seconds: round((ctx.clock.now() - started) / 1000), metadata: { trigger: 'deploy', ...(ref ? { ref } : {}) } });
     ctx.hostLog.add('deployment.completed', { version: sha, colour: target, duration_seconds: round((ctx.clock.now() - started) / 1000) });
     return report({ ok: true, message: `${sha.slice(0, 12)} is live on ${target}`, version: sha, colour: target, previousVersion: live ? state.current?.version : undefined, record });
   } catch (e) {
+    if (e instanceof WatchRolledBack) throw e; // recorded and announced as a rollback already
     record.status = 'failed';
     record.health_status = record.health_status === 'unknown' ? 'unhealthy' : record.health_status;
     record.failure = { class: e instanceof DeployError ? e.kind : 'unexpected', exit_code: exitCodeOf(e), message: ctx.redactor.redact(describeError(e)).slice(0, 2000) };
     record.duration_seconds = round((ctx.clock.now() - started) / 1000);
     ctx.hostLog.add('deployment.failed', { failure: record.failure, switched });
+    void notify(ctx, { event: 'deployment.failed', deployment_id: id, version: sha, previous_version: record.previous_version, colour: record.colour, duration_seconds: record.duration_seconds, failure: { class: record.failure.class, exit_code: record.failure.exit_code, reason: record.failure.message }, metadata: { trigger: 'deploy', ...(ref ? { ref } : {}) } });
     if (state && !(e instanceof DeployError && e.kind === 'state')) {
       await writeState(ctx, layout, applyRecord(state, record, ctx.cfg.config.deployment.history_limit), record).catch((w: unknown) => ctx.reporter.warn(`could not record the failure: ${describeError(w)}`));
     }
     throw e;
   } finally {
     await ctx.hostLog.flush().catch(() => undefined);
+    await settleNotifications(ctx); // metrics and notifications go out while the lock is still held
     await lock.release().catch((e: unknown) => ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));
   }
 }
@@ -177,6 +192,7 @@ async function planOnly(
   facts: HostFacts,
   sha: string,
   report: (p: Partial<OperationReport> & { ok: boolean; message: string }) => OperationReport,
+  skipMigrations = false,
 ): Promise<OperationReport> {
   const holder = await readLock(ctx, layout);
   if (holder) ctx.reporter.warn(`the environment is locked by ${describeHolder(holder)}: a real deploy would fail now`);
@@ -191,6 +207,7 @@ async function planOnly(
     `take the lock ${layout.lockDir}`,
     image.how === 'present' ? `image ${image.ref} is already on the host` : `get ${image.ref} onto the host (${image.how})`,
     `write compose.yml, .env, app.env (0600), caddy/, db-init/ under ${layout.root} and start missing services`,
+    ...describeDatabasePlan(ctx, skipMigrations),
     c(composeCmd(facts.compose, layout, 'up', '-d', '--no-deps', '--force-recreate', layout.service(target)).argv),
     `probe ${ctx.cfg.config.app.health.path} on ${target} until ${ctx.cfg.config.app.health.consecutive} passes in a row (at most ${ctx.cfg.config.app.health.start_timeout / 1000}s)`,
     c(flagCmd(layout, target, true).argv),
@@ -203,4 +220,18 @@ async function planOnly(
   ];
   ctx.reporter.info(`plan for ${ctx.cfg.environment} (${sha.slice(0, 12)} → ${target}${live ? `, ${live} serving now` : ', first deploy'}):\n${plan.map((p, i) => `  ${i + 1}. ${p}`).join('\n')}`);
   return report({ ok: true, message: 'dry run: nothing was changed', version: sha, colour: live, plan });
+}
+
+/** state.json follows the proxy's truth; a disagreement is logged and written back at once */
+export async function reconcileState(ctx: EngineContext, layout: Layout, state: EnvironmentState, stack: StackFacts, live: Colour | undefined): Promise<EnvironmentState> {
+  const r = reconcile(state, live ? { colour: live, image: stack[live].image } : undefined, new Date(ctx.clock.now()), ctx.cfg.config.deployment.history_limit);
+  if (!r.record) {
+    if (!live && state.current) ctx.reporter.warn(`state.json says ${state.current.version.slice(0, 12)} is live on ${state.current.colour}, but the proxy routes to no colour`);
+    return state;
+  }
+  const was = state.current ? `${state.current.version.slice(0, 12)} on ${state.current.colour}` : 'nothing';
+  ctx.reporter.warn(`state.json said ${was} is live, the proxy routes to ${r.record.version.slice(0, 12)} on ${r.record.colour}: state reconciled from the proxy`);
+  ctx.hostLog?.add('state.reconciled', { was: state.current?.id ?? null, now: r.record });
+  await writeState(ctx, layout, r.state, r.record);
+  return r.state;
 }

@@ -73,8 +73,23 @@ export function parseProbe(stdout: string): ProbeResult {
   };
 }
 
+/** what the deploy knows the new colour must report, beyond the configured checks */
+export interface HealthExpectation {
+  /** the schema version the database was just migrated to (or found at): the `migrations` check must report it */
+  schemaVersion?: number;
+}
+
+/** details.version of the `migrations` check: a number, null when the app says there is none, undefined when it does not say */
+export function reportedSchemaVersion(check: unknown): number | null | undefined {
+  const d = (check as { details?: { version?: unknown } } | undefined)?.details;
+  if (!d || !('version' in d)) return undefined;
+  if (d.version === null) return null;
+  const n = typeof d.version === 'number' ? d.version : typeof d.version === 'string' && /^\d+$/.test(d.version) ? Number(d.version) : NaN;
+  return Number.isNaN(n) ? undefined : n;
+}
+
 /** Judges one /health answer by the app's contract (contracts.md): HTTP code + status + required checks. */
-export function judgeHealth(code: number, body: string, cfg: HealthConfig): HealthVerdict {
+export function judgeHealth(code: number, body: string, cfg: HealthConfig, expect: HealthExpectation = {}): HealthVerdict {
   if (code === 0) return { ok: false, status: 'unknown', reason: 'no answer' };
   let doc: { status?: unknown; git_commit?: unknown; checks?: Record<string, { status?: unknown; message?: unknown }> } = {};
   try {
@@ -91,6 +106,10 @@ export function judgeHealth(code: number, body: string, cfg: HealthConfig): Heal
     const c = doc.checks?.[name];
     if (!c) failing.push(`${name} missing`);
     else if (c.status === 'fail') failing.push(`${name} failing${typeof c.message === 'string' ? ` (${c.message.slice(0, 120)})` : ''}`);
+  }
+  if (expect.schemaVersion !== undefined) {
+    const reported = reportedSchemaVersion(doc.checks?.migrations);
+    if (reported !== undefined && reported !== expect.schemaVersion) failing.push(`migrations reports schema version ${reported ?? 'none'}, but the database was migrated to ${expect.schemaVersion}`);
   }
   if (failing.length) return { ok: false, status: 'unhealthy', reason: `required checks: ${failing.join(', ')}`, gitCommit };
   if (status === 'healthy') return { ok: true, status: 'healthy', reason: 'healthy', gitCommit };
@@ -123,7 +142,7 @@ export async function probeColour(ctx: EngineContext, layout: Layout, colour: Co
  * Polls the new colour until it passes `consecutive` times in a row. Fails fast when the container has exited
  * or is restart-looping (a crash at boot shows in under a second), else at start_timeout.
  */
-export async function healthGate(ctx: EngineContext, layout: Layout, colour: Colour, sha: string): Promise<HealthVerdict> {
+export async function healthGate(ctx: EngineContext, layout: Layout, colour: Colour, sha: string, expect: HealthExpectation = {}): Promise<HealthVerdict> {
   const h = ctx.cfg.config.app.health;
   const deadline = ctx.clock.now() + h.start_timeout;
   let passes = 0;
@@ -140,7 +159,7 @@ export async function healthGate(ctx: EngineContext, layout: Layout, colour: Col
         'fix the release and deploy again; the logs above come from the failed container',
       );
     }
-    last = judgeHealth(p.code, p.body, h);
+    last = judgeHealth(p.code, p.body, h, expect);
     if (last.ok && !commitMatches(last.gitCommit, sha)) {
       throw new DeployError('health', `the new colour reports commit ${last.gitCommit}, not ${sha.slice(0, 12)}: the image is not the build of this commit`, 'rebuild the image from this commit');
     }

@@ -79,21 +79,26 @@ export async function ensureImage(ctx: EngineContext, sha: string, buildArgs: Re
   return { ref, how, bytes };
 }
 
-/** Removes app images beyond the newest `keep`, never one in `protect` (current, previous, rollback targets). */
-export async function pruneImages(ctx: EngineContext, keep: number, protect: string[]): Promise<string[]> {
+/**
+ * Removes app images beyond the newest `keep`, never one in `protect` (current, previous, rollback targets)
+ * nor one a container still uses (the stopped colour is the fast rollback). dryRun lists instead.
+ */
+export async function pruneImages(ctx: EngineContext, keep: number, protect: string[], dryRun = false): Promise<string[]> {
   const repo = ctx.cfg.config.app.image;
   const r = await ctx.host.run(cmd('docker', 'image', 'ls', '--format', '{{.Tag}}\t{{.CreatedAt}}', repo), { check: false });
   if (r.code !== 0) return [];
+  const used = await ctx.host.run(cmd('docker', 'ps', '-a', '--format', '{{.Image}}'), { check: false });
+  const inUse = new Set(used.stdout.split('\n').map((l) => l.trim()));
   const tags = r.stdout
     .split('\n')
     .map((l) => l.split('\t'))
     .filter((p): p is [string, string] => p.length === 2 && /^[0-9a-f]{40}$/.test(p[0]!))
     .sort((a, b) => b[1].localeCompare(a[1]))
     .map((p) => p[0]);
-  const removable = tags.slice(keep).filter((t) => !protect.includes(t));
+  const removable = tags.slice(keep).filter((t) => !protect.includes(t) && !inUse.has(imageRef(repo, t)));
+  if (dryRun) return removable;
   const removed: string[] = [];
   for (const tag of removable) {
-    // an image still used by a (stopped) container is refused by docker: that is the protection we want
     const d = await ctx.host.run(cmd('docker', 'image', 'rm', imageRef(repo, tag)), { check: false });
     if (d.code === 0) removed.push(tag);
   }

@@ -3,6 +3,7 @@ import { ulid } from 'ulid';
 import { DeployError } from '../errors.js';
 import { script } from '../host/host.js';
 import type { EngineContext } from './context.js';
+import { appendFileCmd } from './files.js';
 import type { Layout } from './layout.js';
 
 export interface LockInfo {
@@ -19,16 +20,26 @@ export interface LockInfo {
 
 /*
  * The lock is a directory: mkdir is atomic on every POSIX filesystem, so exactly one deployer creates it.
- * Its info.json says who holds it until when. Taking over an expired lock is itself guarded by an atomic
- * mkdir named after the stale lock's id, so two deployers that both see the same stale lock cannot both win,
- * and a deployer never removes a lock it does not hold (the id must match).
+ * Its info.json says who holds it until when; its heartbeat file is touched by the holder every
+ * HEARTBEAT_MS, so a holder that died (killed runner, lost machine) is recognised long before the expiry.
+ * Ages are measured with the host's clock only, so clock skew between deployers does not matter.
+ * Taking over a dead or expired lock is itself guarded by an atomic mkdir named after the stale lock's id,
+ * so two deployers that both see the same stale lock cannot both win, and a deployer never removes a lock it
+ * does not hold (the id must match).
  */
+export const HEARTBEAT_MS = 15_000;
+/** a holder silent for this long is dead: several missed heartbeats, not one slow SSH round trip */
+export const HEARTBEAT_DEAD_S = 120;
+
 const ACQUIRE = `
 mkdir -p -- "$(dirname -- "$1")" || exit 2
-if mkdir -- "$1" 2>/dev/null; then cat > "$1/info.json"; exit 0; fi
+if mkdir -- "$1" 2>/dev/null; then cat > "$1/info.json"; touch -- "$1/heartbeat"; exit 0; fi
 cat -- "$1/info.json" 2>/dev/null
+hb=$(stat -c %Y -- "$1/heartbeat" 2>/dev/null || stat -c %Y -- "$1/info.json" 2>/dev/null || date +%s)
+echo; echo "heartbeat_age=$(( $(date +%s) - hb ))"
 exit 4
 `;
+const HEARTBEAT = `grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null && touch -- "$1/heartbeat"`;
 const TAKEOVER = `
 mkdir -- "$1.takeover.$2" 2>/dev/null || exit 5
 grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null || { rmdir -- "$1.takeover.$2"; exit 5; }
@@ -49,9 +60,31 @@ export function describeHolder(info: LockInfo | undefined): string {
   return `${info.acquired_by} (${info.operation} ${info.deployment_id}, pid ${info.pid} on ${info.hostname}) since ${info.acquired_at}, expires ${info.expires_at}`;
 }
 
+function heartbeatAge(text: string): number | undefined {
+  const m = /^heartbeat_age=(-?\d+)$/m.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** why a held lock may be taken over, or undefined when its holder must be presumed alive */
+export function staleReason(holder: LockInfo, ageS: number | undefined, nowMs: number, me = hostname()): string | undefined {
+  if (Date.parse(holder.expires_at) < nowMs) return 'it expired';
+  if (holder.hostname === me && !pidAlive(holder.pid)) return `its process ${holder.pid} on this machine is gone`;
+  if (ageS !== undefined && ageS > HEARTBEAT_DEAD_S) return `its holder has sent no heartbeat for ${ageS}s`;
+  return undefined;
+}
+
 function parseInfo(text: string): LockInfo | undefined {
   try {
-    const v = JSON.parse(text) as LockInfo;
+    const v = JSON.parse(text.split('\nheartbeat_age=')[0]!) as LockInfo;
     return typeof v.lock_id === 'string' ? v : undefined;
   } catch {
     return undefined;
@@ -60,6 +93,7 @@ function parseInfo(text: string): LockInfo | undefined {
 
 export class DeployLock {
   private held?: LockInfo;
+  private beat?: NodeJS.Timeout;
   constructor(
     private readonly ctx: EngineContext,
     private readonly layout: Layout,
@@ -89,16 +123,24 @@ export class DeployLock {
       const r = await ctx.host.run(script(ACQUIRE, layout.lockDir), { stdin: JSON.stringify(info), check: false });
       if (r.code === 0) {
         this.held = info;
+        this.beat = setInterval(() => {
+          void ctx.host.run(script(HEARTBEAT, layout.lockDir, info.lock_id), { check: false }).catch(() => undefined);
+        }, HEARTBEAT_MS);
+        this.beat.unref();
         return info;
       }
       if (r.code !== 4) throw new DeployError('lock', `could not create the lock at ${layout.lockDir}: ${r.stderr.trim()}`);
       const holder = parseInfo(r.stdout);
-      if (holder && Date.parse(holder.expires_at) < now) {
+      const stale = holder && staleReason(holder, heartbeatAge(r.stdout), now);
+      if (holder && stale) {
         const t = await ctx.host.run(script(TAKEOVER, layout.lockDir, holder.lock_id), { check: false });
-        if (t.code === 0) ctx.reporter.warn(`took over an expired lock held by ${describeHolder(holder)}`);
+        if (t.code === 0) {
+          ctx.reporter.warn(`took over the lock of ${ctx.cfg.environment} because ${stale}: ${describeHolder(holder)}`);
+          ctx.hostLog?.add('lock.takeover', { reason: stale, holder });
+        }
         continue;
       }
-      if (!holder && r.stdout.trim() === '') {
+      if (!holder) {
         // mkdir lost the race against a holder that has not written info.json yet: look again shortly
         await ctx.clock.sleep(200);
         if (ctx.clock.now() < deadline + 2000) continue;
@@ -115,6 +157,8 @@ export class DeployLock {
   }
 
   async release(): Promise<void> {
+    if (this.beat) clearInterval(this.beat);
+    this.beat = undefined;
     if (!this.held) return;
     const r = await this.ctx.host.run(script(RELEASE, this.layout.lockDir, this.held.lock_id), { check: false });
     if (r.code !== 0) this.ctx.reporter.warn('the deploy lock was no longer ours at release (taken over after expiry?); left it alone');
@@ -128,7 +172,12 @@ export async function readLock(ctx: EngineContext, layout: Layout): Promise<Lock
 }
 
 /** unlock command: removes exactly the lock that was shown to the operator (by id), nothing newer */
-export async function forceRemoveLock(ctx: EngineContext, layout: Layout, lockId: string): Promise<boolean> {
-  const r = await ctx.host.run(script(FORCE_REMOVE, layout.lockDir, lockId), { check: false });
+export async function forceRemoveLock(ctx: EngineContext, layout: Layout, holder: LockInfo): Promise<boolean> {
+  const r = await ctx.host.run(script(FORCE_REMOVE, layout.lockDir, holder.lock_id), { check: false });
+  if (r.code === 0) {
+    // who removed whose lock stays on the host
+    const line = JSON.stringify({ ts: new Date().toISOString(), action: 'unlock', by: ctx.actor, removed: holder });
+    await ctx.host.run(appendFileCmd(layout.path('audit.jsonl')), { stdin: ctx.redactor.redact(line) + '\n', check: false });
+  }
   return r.code === 0;
 }

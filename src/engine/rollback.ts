@@ -3,6 +3,7 @@ import { DeployError, describeError, exitCodeOf } from '../errors.js';
 import { cmd } from '../host/host.js';
 import { inspectStack, liveColour, startColour, stopColour, type StackFacts } from './colours.js';
 import type { EngineContext } from './context.js';
+import { reconcileState } from './deploy.js';
 import { healthGate } from './health.js';
 import { HostLog } from './hostlog.js';
 import { imageRef } from './image.js';
@@ -119,6 +120,7 @@ export async function rollback(ctx: EngineContext, req: RollbackRequest): Promis
   try {
     state = await readState(ctx, layout);
     const [stack, images] = [await inspectStack(ctx, layout), await imagesOnHost(ctx)];
+    if (!ctx.dryRun) state = await reconcileState(ctx, layout, state, stack, liveColour(stack, state.current?.colour));
     const candidates = rollbackCandidates(state, images);
     const chosen = pickCandidate(candidates, req.version);
     if (!chosen || !chosen.imagePresent) {

@@ -3,7 +3,8 @@ import type { EngineContext } from './context.js';
 import { script } from '../host/host.js';
 import { readFileCmd } from './files.js';
 import type { Layout } from './layout.js';
-import type { DeploymentRecord, EnvironmentState } from './types.js';
+import { ulid } from 'ulid';
+import type { Colour, DeploymentRecord, EnvironmentState } from './types.js';
 
 export function emptyState(environment: string): EnvironmentState {
   return { schema: 1, environment, history: [], updated_at: new Date(0).toISOString() };
@@ -59,3 +60,31 @@ export async function writeState(ctx: EngineContext, layout: Layout, state: Envi
 const WRITE_STATE = `set -e; umask 077; mkdir -p -- "$(dirname -- "$1")"
 IFS= read -r line; printf '%s\\n' "$line" >> "$2"
 t="$1.tmp.$$"; cat > "$t"; mv -f -- "$t" "$1"`;
+
+/**
+ * The proxy's routing is the truth. When state.json disagrees with it (a deploy died after the switch but
+ * before recording, or the state file was restored from an old copy), the state is reconciled from what is
+ * live: a record for the routed colour's image is made current. Pure; the caller logs and persists it.
+ */
+export function reconcile(state: EnvironmentState, live: { colour: Colour; image?: string } | undefined, now: Date, historyLimit: number): { state: EnvironmentState; record?: DeploymentRecord } {
+  if (!live?.image) return { state };
+  const sha = /:([0-9a-f]{40})$/.exec(live.image)?.[1];
+  if (!sha) return { state };
+  if (state.current && state.current.colour === live.colour && state.current.version === sha) return { state };
+  const record: DeploymentRecord = {
+    id: ulid(),
+    kind: 'deploy',
+    environment: state.environment,
+    version: sha,
+    image: live.image,
+    colour: live.colour,
+    deployed_at: now.toISOString(),
+    deployed_by: 'reconciled from the proxy',
+    status: 'active',
+    health_status: 'unknown',
+    previous_version: state.current?.version,
+    phases: [],
+    flags: {},
+  };
+  return { state: applyRecord(state, record, historyLimit), record };
+}

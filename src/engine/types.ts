@@ -24,7 +24,7 @@ export interface DeploymentRecord {
   phases: PhaseTiming[];
   duration_seconds?: number;
   flags: { dry_run?: boolean; skip_ci_check?: boolean; skip_migrations?: boolean; force?: boolean };
-  migrations?: { from?: number; to?: number; ran: number };
+  migrations?: { from?: number; to?: number; ran: number; dirty?: boolean };
   snapshot?: string;
   rollback_count?: number;
 }

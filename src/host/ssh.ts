@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DeployError } from '../errors.js';
 import type { Redactor } from '../log/redact.js';
 import { quoteArgv } from '../util/shell.js';
+import { explainConnectFailure } from './ssh-diagnose.js';
 import { CommandFailed, type Command, type Host, type RunOptions, type RunResult } from './host.js';
 
 export interface SshTarget {
@@ -57,7 +58,7 @@ export class SshHost implements Host {
   private readonly ssh: string;
   private connected = false;
 
-  private constructor(private readonly opts: SshOptions, session: SshSession, baseArgs: string[]) {
+  private constructor(private readonly opts: SshOptions, session: SshSession, baseArgs: string[], private readonly keyPath: string) {
     this.session = session;
     this.baseArgs = baseArgs;
     this.ssh = opts.sshBinary ?? 'ssh';
@@ -83,9 +84,13 @@ export class SshHost implements Host {
       knownHostsPath = join(workDir, 'known_hosts');
       writeFileSync(knownHostsPath, cred.knownHosts.replace(/\r\n/g, '\n').trim() + '\n', { mode: 0o600 });
     }
-    if (!knownHostsPath || !existsSync(knownHostsPath)) {
+    // a missing pin is an input problem (exit 2), found before any connection attempt
+    if (knownHostsPath && !existsSync(knownHostsPath)) {
+      throw new DeployError('config', `known_hosts file not found: ${knownHostsPath}`, 'pass --known-hosts with the path of a file holding the host\'s known_hosts line');
+    }
+    if (!knownHostsPath) {
       throw new DeployError(
-        'connection',
+        'config',
         'no known_hosts given for the host: its key cannot be verified, so no connection is made',
         'pass ssh-known-hosts (action) or --known-hosts FILE (CLI); produce the line with ssh-keyscan from a trusted network and compare its fingerprint with the host',
       );
@@ -112,7 +117,7 @@ export class SshHost implements Host {
       '-p', String(t.port),
       '-l', t.user,
     ];
-    return new SshHost(opts, { workDir, controlPath, target: t }, baseArgs);
+    return new SshHost(opts, { workDir, controlPath, target: t }, baseArgs, keyPath);
   }
 
   /** Open the master connection, retrying connection failures with backoff; host key failures are final. */
@@ -139,16 +144,16 @@ export class SshHost implements Host {
         return;
       }
       last = this.opts.redactor.redact(r.stderr.trim());
-      if (/host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|no .* host key is known/i.test(last)) {
-        throw new DeployError(
-          'connection',
-          `the host key of ${this.name} is not the pinned one (${firstLine(last)}); nothing was run`,
-          'if the host was rebuilt, verify its new key out of band and update the known_hosts secret; otherwise treat this as an attack',
-        );
-      }
-      if (/permission denied|invalid format|bad passphrase|incorrect passphrase|load key/i.test(last)) {
-        throw new DeployError('connection', `SSH authentication to ${this.name} failed: ${firstLine(last)}`, 'check the private key (and passphrase) and the deploy user\'s authorized_keys on the host');
-      }
+      // host key, key file and authentication failures are final: retrying cannot fix them
+      const final = await explainConnectFailure(last, {
+        name: this.name,
+        keyPath: this.keyPath,
+        keyText: readKeyText(this.keyPath),
+        passphraseGiven: !!this.opts.credentials.passphrase,
+        // ssh-keygen asks the same askpass program, so the passphrase never appears on a command line
+        passphraseWorks: async () => (await runProcess('ssh-keygen', ['-y', '-f', this.keyPath], { env, timeoutMs: 10_000 })).code === 0,
+      });
+      if (final) throw final;
       if (i < attempts) {
         const wait = 1000 * 2 ** (i - 1);
         this.opts.log?.(`ssh: connecting to ${this.name} failed (${firstLine(last)}); retrying in ${wait} ms (${i}/${attempts})`);
@@ -184,6 +189,14 @@ export async function closeSession(session: SshSession, ssh = 'ssh'): Promise<vo
     await runProcess(ssh, ['-F', '/dev/null', '-o', `ControlPath=${session.controlPath}`, '-O', 'exit', '-p', String(session.target.port), '-l', session.target.user, session.target.host], { timeoutMs: 10_000 });
   }
   rmSync(session.workDir, { recursive: true, force: true });
+}
+
+function readKeyText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 function firstLine(s: string): string {

@@ -12,11 +12,11 @@ export interface DeploymentEvent {
   event: NotifyEventName;
   deployment_id: string;
   environment: string;
-  /** full SHA being deployed (or, for rolled_back, the one that was abandoned) */
+  /** full SHA the operation puts live: the release for a deploy, the restored version for rolled_back */
   version: string | null;
-  /** the SHA serving before this deployment; after a rollback, the one serving again */
+  /** the SHA that served before the operation (for rolled_back: the release that was abandoned) */
   previous_version: string | null;
-  /** colour the version runs in (for rolled_back: the colour serving again) */
+  /** colour `version` runs in */
   colour: 'blue' | 'green' | null;
   timestamp: string;
   duration_seconds: number | null;
@@ -49,7 +49,7 @@ export function headline(e: DeploymentEvent): string {
     case 'deployment.failed':
       return `deploy of ${SHORT(e.version)} to ${e.environment} failed${e.failure ? ` (exit ${e.failure.exit_code}, ${e.failure.class})` : ''}`;
     case 'deployment.rolled_back':
-      return `${e.environment} rolled back to ${SHORT(e.previous_version)}${e.colour ? ` on ${e.colour}` : ''}, away from ${SHORT(e.version)}`;
+      return `${e.environment} rolled back to ${SHORT(e.version)}${e.colour ? ` on ${e.colour}` : ''}, away from ${SHORT(e.previous_version)}`;
   }
 }
 
@@ -58,6 +58,7 @@ export function messageText(e: DeploymentEvent): string {
   const lines = [headline(e)];
   if (e.failure) lines.push(`reason: ${e.failure.reason.split('\n')[0]!.slice(0, 300)}`);
   if (e.previous_version && e.event !== 'deployment.rolled_back') lines.push(`previous: ${SHORT(e.previous_version)}`);
+  if (typeof e.metadata.serving_after_seconds === 'number') lines.push(`old version serving ${e.metadata.serving_after_seconds.toFixed(1)} s after the first failed probe`);
   if (e.duration_seconds !== null) lines.push(`took ${e.duration_seconds.toFixed(1)} s`);
   if (e.metadata.actor) lines.push(`by ${e.metadata.actor}`);
   lines.push(`deployment ${e.deployment_id}`);

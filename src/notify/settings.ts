@@ -66,16 +66,28 @@ export function resolveNotifySettings(cfg: ResolvedConfig, src: NotifySources): 
   return out;
 }
 
-/** a URL's token often sits in its path or query, which may be printed apart from the rest */
+/**
+ * A URL's token often sits in a path segment or query value, which may be printed apart from the URL: those
+ * that look generated (long, letters and digits) are masked too. Plain words are left alone, or "/togather"
+ * would be masked in every path.
+ */
 function registerSecret(redactor: Redactor, value: string | undefined): void {
   if (!value) return;
   redactor.add(value);
   try {
     const u = new URL(value);
-    const tail = `${u.pathname}${u.search}`;
-    if (tail.length >= 8) redactor.add(tail);
     if (u.password) redactor.add(u.password);
+    const parts = [...u.pathname.split('/'), ...[...u.searchParams.values()]].map(safeDecode);
+    for (const p of parts) if (p.length >= 12 && /[0-9]/.test(p) && /[A-Za-z]/.test(p)) redactor.add(p);
   } catch {
     // not a URL: the value itself is registered
+  }
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
   }
 }

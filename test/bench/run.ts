@@ -10,7 +10,8 @@
  *
  * Options: --deploys N (3) · --gap S seconds of load between operations (3) · --ka N, --fresh N, --slow N
  * concurrency per lane (8, 3, 6) · --slow-ms A-B (3000-5000) · --wrk N extra keep-alive connections from wrk
- * (0 = off) · --no-baseline · --keep · --max-minutes M (10: the whole run is abandoned past it)
+ * (0 = off) · --no-baseline · --keep · --max-minutes M (10: the whole run is abandoned past it) · --migrations
+ * (run the migrations step; skipped by default, the sample app has none)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -47,6 +48,7 @@ const { values: o } = parseArgs({
     'no-baseline': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     'max-minutes': { type: 'string', default: '10' },
+    migrations: { type: 'boolean', default: false },
   },
 });
 const deploys = int(o.deploys!, 'deploys', 1, 20);
@@ -63,6 +65,8 @@ const lanes: LaneSpec[] = [
 const wrkConns = int(o.wrk!, 'wrk', 0, 64);
 const maxMs = int(o['max-minutes']!, 'max-minutes', 1, 60) * 60_000;
 const DRAIN = '5s';
+// the switch is what is measured: the sample app has no migrations, so by default the deploys skip that step
+const deployFlags = ['--skip-ci-check', '--force', ...(o.migrations ? [] : ['--skip-migrations'])];
 
 const say = (s = '') => process.stdout.write(s + '\n');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -90,23 +94,25 @@ interface PartResult {
   loadSeconds: number;
   lanes: LaneSummary[];
   wrk?: WrkResult;
-  posts: { clientOk: number; appCounted?: number };
+  /** client successes vs the app's own count: retired instances' exit lines + the live one, minus what it had before */
+  posts: { clientOk: number; appCounted?: number; retired: number[]; before: number; live: number };
   slowAcrossSwitches: ReturnType<typeof slowAcrossSwitches>;
   totalRequests: number;
   totalFailures: number;
 }
 
-async function underLoad(env: TestEnv, mechanism: string, body: (windows: OperationTiming[]) => Promise<{ retiredPosts: number[]; postsBefore: number }>): Promise<PartResult> {
+async function underLoad(env: TestEnv, mechanism: string, body: (windows: OperationTiming[]) => Promise<number[]>): Promise<PartResult> {
+  const postsBefore = (await livePosts(env)).posts; // before any load: the serving app's count so far
   const load = await startLoad({ port: env.httpPort, lanes, slowMs: [slowMin, slowMax], maxDurationMs: maxMs });
   const wrk = wrkConns > 0 ? startWrk(env.httpPort, wrkConns, Math.ceil(maxMs / 1000)) : undefined;
   const t0 = Date.now();
   const ops: OperationTiming[] = [];
-  let counted: { retiredPosts: number[]; postsBefore: number };
+  let retiredPosts: number[];
   let raws: LaneRaw[];
   let wrkResult: WrkResult | undefined;
   try {
     await sleep(gapMs);
-    counted = await body(ops);
+    retiredPosts = await body(ops);
   } finally {
     // a tail of load after the last switch, then in-flight requests finish (lanes are bounded by their timeouts)
     await sleep(gapMs);
@@ -118,7 +124,7 @@ async function underLoad(env: TestEnv, mechanism: string, body: (windows: Operat
   const summaries = raws.map((r) => summarize(r, windows, t0));
   const live = await livePosts(env);
   const clientOk = summaries.reduce((n, s) => n + (s.postOk ?? 0), 0);
-  const appCounted = counted.retiredPosts.some((n) => Number.isNaN(n)) ? undefined : counted.retiredPosts.reduce((a, b) => a + b, 0) - counted.postsBefore + live.posts;
+  const appCounted = retiredPosts.some((n) => Number.isNaN(n)) ? undefined : retiredPosts.reduce((a, b) => a + b, 0) - postsBefore + live.posts;
   const totalRequests = summaries.reduce((n, s) => n + s.requests, 0) + (wrkResult?.requests ?? 0);
   const totalFailures = summaries.reduce((n, s) => n + Object.values(s.failures).reduce((a, b) => a + b, 0), 0) + Object.values(wrkResult?.failures ?? {}).reduce((a, b) => a + b, 0);
   const slow = raws.find((r) => r.lane === 'slow');
@@ -128,7 +134,7 @@ async function underLoad(env: TestEnv, mechanism: string, body: (windows: Operat
     loadSeconds,
     lanes: summaries,
     wrk: wrkResult && { ...wrkResult, raw: wrkResult.raw.slice(0, 2000) },
-    posts: { clientOk, appCounted },
+    posts: { clientOk, appCounted, retired: retiredPosts, before: postsBefore, live: live.posts },
     slowAcrossSwitches: slow ? slowAcrossSwitches(slow, windows) : [],
     totalRequests,
     totalFailures,
@@ -151,8 +157,9 @@ say(`environment ${env.name}: proxy on http://127.0.0.1:${env.httpPort}, host ${
 let gate: PartResult | undefined;
 let baseline: PartResult | undefined;
 let rollbackNote: string | undefined;
+let aborted: string | undefined;
 try {
-  const first = await runCliStreaming(env, ['deploy', env.name, '--version', 'v1', '--skip-ci-check', '--force']);
+  const first = await runCliStreaming(env, ['deploy', env.name, '--version', 'v1', ...deployFlags]);
   if (first.code !== 0) throw new Error(`the first deploy (v1) failed (exit ${first.code}):\n${first.stderr.slice(-3000)}`);
   const firstOp = timeOperation('deploy v1 (no load)', first);
   say(`v1 deployed in ${(firstOp.totalMs / 1000).toFixed(1)}s; load starts: ${lanes.map((l) => `${l.name}×${l.concurrency}`).join(', ')}${wrkConns ? `, wrk×${wrkConns}` : ''}`);
@@ -160,12 +167,11 @@ try {
 
   gate = await underLoad(env, 'gate flags (togather-deploy)', async (ops) => {
     const retiredPosts: number[] = [];
-    const postsBefore = (await livePosts(env)).posts;
     for (let i = 1; i <= deploys; i++) {
       const version = i % 2 === 1 ? 'v2' : 'v6';
       const label = `deploy ${i} (${version})`;
       say(`  ${label}…`);
-      const r = await runCliStreaming(env, ['deploy', env.name, '--version', version, '--skip-ci-check', '--force']);
+      const r = await runCliStreaming(env, ['deploy', env.name, '--version', version, ...deployFlags]);
       const op = timeOperation(label, r);
       ops.push(op);
       if (r.code !== 0) throw new Error(`${label} failed (exit ${r.code}):\n${r.stderr.slice(-3000)}`);
@@ -183,7 +189,7 @@ try {
       rollbackNote = 'skipped: `togather-deploy --help` lists no rollback command yet';
       say(`  rollback ${rollbackNote}`);
     }
-    return { retiredPosts, postsBefore };
+    return retiredPosts;
   });
 
   if (!o['no-baseline']) {
@@ -194,7 +200,6 @@ try {
     try {
       baseline = await underLoad(env, 'rewrite Caddyfile + caddy reload (reference)', async (ops) => {
         const retiredPosts: number[] = [];
-        const postsBefore = (await livePosts(env)).posts;
         for (let i = 1; i <= switches; i++) {
           const label = `switch ${i}`;
           const op = await naiveSwitch(env, live, label, { settleMs: 1400, drainS: parseInt(DRAIN, 10) });
@@ -203,12 +208,14 @@ try {
           live = other(live);
           await sleep(gapMs);
         }
-        return { retiredPosts, postsBefore };
+        return retiredPosts;
       });
     } finally {
       await restoreGateSwitch(env, original, live).catch((e: unknown) => say(`could not restore the gate switch: ${String(e)}`));
     }
   }
+} catch (e) {
+  aborted = e instanceof Error ? e.message : String(e);
 } finally {
   if (!o.keep) await teardownEnv(env).catch(() => undefined);
   else say(`kept: environment ${env.name} (stack ${env.stackPrefix}), config ${env.configPath}`);
@@ -291,6 +298,7 @@ writeFileSync(
       machine: { cpus: cpus().length, loadavgAtEnd: loadavg() },
       params: { deploys, gapMs, lanes, slowMs: [slowMin, slowMax], wrkConnections: wrkConns, drainTimeout: DRAIN, baseline: !o['no-baseline'] },
       rollback: rollbackNote ?? 'ran',
+      aborted,
       gate,
       baseline,
     },
@@ -299,6 +307,7 @@ writeFileSync(
   ) + '\n',
 );
 say(`\nresults: ${file}`);
-const ok = !!gate && gate.totalFailures === 0;
+if (aborted) say(`\nbench aborted: ${aborted}`);
+const ok = !aborted && !!gate && gate.totalFailures === 0;
 say(ok ? 'gate mechanism: 0 failed requests' : 'gate mechanism: FAILED requests (see above)');
 process.exit(ok ? 0 : 1);

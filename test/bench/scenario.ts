@@ -88,7 +88,7 @@ export function phaseSpans(lines: readonly TimedLine[]): PhaseSpan[] {
 
 /** "start green" → "start", "retire blue" → "retire": the same column whatever the colour */
 export function phaseKey(name: string): string {
-  return name.replace(/ (blue|green)$/, '');
+  return name.replace(/ (blue|green)( \(.*\))?$/, '');
 }
 
 export interface OperationTiming {
@@ -106,9 +106,9 @@ export function timeOperation(label: string, run: StreamedRun): OperationTiming 
   const spans = phaseSpans(run.lines);
   const sw = spans.find((s) => s.name.startsWith('switch'));
   const retire = [...spans].reverse().find((s) => s.name.startsWith('retire'));
-  const start = spans.find((s) => /^start (blue|green)$/.test(s.name));
+  const start = spans.find((s) => /^start (blue|green)\b/.test(s.name));
   const from = retire ? (/(blue|green)$/.exec(retire.name)?.[1] as Colour | undefined) : undefined;
-  const to = start ? (/(blue|green)$/.exec(start.name)?.[1] as Colour | undefined) : from && other(from);
+  const to = start ? (/(blue|green)/.exec(start.name)?.[1] as Colour | undefined) : from && other(from);
   const window = sw ? { label, start: sw.start, end: (retire ?? sw).end, from, to } : undefined;
   return {
     label,

@@ -5,11 +5,11 @@
  * step. The post step gets each `name=value` the main step saved to GITHUB_STATE as env STATE_<name>.
  */
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'yaml';
-import { ROOT } from './support.js';
+import { parse, stringify } from 'yaml';
+import { ROOT, type TestEnv } from './support.js';
 
 export const NODE24 = join(ROOT, 'node_modules/node/bin/node');
 /** the committed bundle; TOGATHER_TEST_BUNDLE points at a scratch build while iterating on the sources */
@@ -143,6 +143,19 @@ export function checkoutWorkspace(repoDir: string, sha: string): string {
   execFileSync('git', ['clone', '-q', '--no-checkout', repoDir, dir], { stdio: 'pipe' });
   execFileSync('git', ['-c', 'advice.detachedHead=false', 'checkout', '-q', '--detach', sha], { cwd: dir, stdio: 'pipe' });
   return dir;
+}
+
+/**
+ * GITHUB_WORKSPACE for an environment: the sample repo checked out at `sha`, the environment's config at the
+ * action's default path (config/deployment.yml) without env_file, so the env file comes only from the input.
+ */
+export function actionWorkspace(env: TestEnv, sha: string): string {
+  const workspace = checkoutWorkspace(env.repo.dir, sha);
+  const config = parse(readFileSync(env.configPath, 'utf8')) as { environments: Record<string, Record<string, unknown>> };
+  delete config.environments[env.name]!.env_file;
+  mkdirSync(join(workspace, 'config'), { recursive: true });
+  writeFileSync(join(workspace, 'config/deployment.yml'), stringify(config));
+  return workspace;
 }
 
 /** pids of ssh processes whose command line names this control path as a master (-M or ControlMaster=yes) */

@@ -5,13 +5,12 @@
  * real against the loopback host. Issue 2 must-shows 6 and 7 for the action; issue 4's summary and outputs.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parse, stringify } from 'yaml';
 import { FakeGitHubApi } from '../fakes/github-api.js';
 import { hostSsh } from '../harness/host.js';
-import { checkoutWorkspace, runStep, sshMastersFor, type StepResult } from './action-runner.js';
+import { actionWorkspace, runStep, sshMastersFor, type StepResult } from './action-runner.js';
 import { newEnv, type TestEnv } from './support.js';
 
 const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
@@ -85,11 +84,7 @@ describe('the action bundle under Node 24, run as the GitHub runner runs it', { 
 
     // actions/checkout's result: the commit detached in GITHUB_WORKSPACE, the config at its default path,
     // the env file coming only from the env-file input
-    workspace = checkoutWorkspace(env.repo.dir, shas.v1);
-    const config = parse(readFileSync(env.configPath, 'utf8')) as { environments: Record<string, Record<string, unknown>> };
-    delete config.environments[env.name]!.env_file;
-    mkdirSync(join(workspace, 'config'), { recursive: true });
-    writeFileSync(join(workspace, 'config/deployment.yml'), stringify(config));
+    workspace = actionWorkspace(env, shas.v1);
   });
 
   after(async () => {
@@ -104,7 +99,7 @@ describe('the action bundle under Node 24, run as the GitHub runner runs it', { 
     assert.equal(r.outputs.version, shas.v1);
     assert.equal(r.outputs.colour, 'blue');
     assert.equal(r.outputs['previous-version'], '');
-    assert.equal(r.outputs.url, `http://127.0.0.1:${env.httpPort}`);
+    assert.equal(r.outputs.url?.replace(/\/$/, ''), `http://127.0.0.1:${env.httpPort}`);
     assert.match(r.outputs['duration-seconds'] ?? '', /^\d+(\.\d)?$/);
     assert.ok(Number(r.outputs['duration-seconds']) > 0 && Number(r.outputs['duration-seconds']) < 300);
     // a group per phase in the runner log, with its duration
@@ -127,7 +122,7 @@ describe('the action bundle under Node 24, run as the GitHub runner runs it', { 
     assert.equal(posted.length, 1, 'one deployment status');
     const body = posted[0]!.body as { state: string; environment_url?: string; log_url?: string };
     assert.equal(body.state, 'success');
-    assert.equal(body.environment_url, `http://127.0.0.1:${env.httpPort}`);
+    assert.equal(body.environment_url?.replace(/\/$/, ''), `http://127.0.0.1:${env.httpPort}`);
     assert.equal(body.log_url, `https://github.com/togather/server/actions/runs/${RUN_ID}`);
 
     // the host records who deployed, from the runner's context

@@ -73,4 +73,29 @@ describe('rollback', { timeout: 600_000 }, () => {
     assert.match(r.stderr, /no earlier successful deployment/);
     assert.equal(await served(solo), solo.repo.shas.v1);
   });
+
+  test('cleanup removes only what retention allows; a rollback to the previous version still works after it', async () => {
+    const small = await newEnv('cleanup', { config: (c) => Object.assign(c.deployment as object, { keep_images: 1, keep_logs: 5 }) });
+    for (const v of ['v1', 'v2', 'v6', 'v1', 'v2']) {
+      const r = await small.cli(['deploy', small.name, '--version', v, '--skip-ci-check']);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const images = async () => (await hostDocker(small.info, ['image', 'ls', '--format', '{{.Tag}}', 'togather-test/app'])).stdout.split('\n').filter(Boolean).sort();
+    const before = await images();
+    const dry = await small.cli(['cleanup', small.name, '--dry-run', '--json']);
+    assert.equal(dry.code, 0, dry.stderr);
+    const plan = JSON.parse(dry.stdout);
+    assert.deepEqual(await images(), before, 'a dry run removes nothing');
+    assert.equal(plan.logs.length, 0, 'five deployments, five logs kept');
+    const real = await small.cli(['cleanup', small.name, '--json']);
+    assert.equal(real.code, 0, real.stderr);
+    const after = await images();
+    const shas = small.repo.shas;
+    // current (v2) and previous (v1) survive; v6 is neither, and beyond keep_images: removed, unless another env uses it
+    assert.ok(after.includes(shas.v2) && after.includes(shas.v1), after.join(' '));
+    const rb = await small.cli(['rollback', small.name]);
+    assert.equal(rb.code, 0, rb.stderr);
+    assert.equal(await served(small), shas.v1);
+  });
 });
+

@@ -5,7 +5,8 @@ import { liveColour, parseStackFacts } from '../../src/engine/colours.js';
 import { commitMatches, judgeHealth, parseProbe } from '../../src/engine/health.js';
 import { judgePreflight, parsePreflight, versionAtLeast } from '../../src/engine/preflight.js';
 import { renderEnvFile } from '../../src/engine/provision.js';
-import { applyRecord, emptyState } from '../../src/engine/state.js';
+import { applyRecord, emptyState, reconcile } from '../../src/engine/state.js';
+import { staleReason, type LockInfo } from '../../src/engine/lock.js';
 import { parseVerify } from '../../src/engine/switch.js';
 import type { DeploymentRecord } from '../../src/engine/types.js';
 import { REF_RE } from '../../src/engine/version.js';
@@ -132,4 +133,24 @@ test('state transitions: active supersedes, failed leaves current alone', () => 
 test('refs that could be misread by git or a shell are refused', () => {
   for (const ok of ['main', 'v1.2.3', 'release/2026-11', 'abc1234']) assert.ok(REF_RE.test(ok), ok);
   for (const bad of ['-x', 'a..b', 'a b', '$(id)', 'a;b', 'main@{1}', '`id`', 'x\ny', '']) assert.ok(!REF_RE.test(bad), bad);
+});
+
+test('state is reconciled from the colour the proxy routes to', () => {
+  const rec = { id: '1', kind: 'deploy', environment: 'e', version: 'b'.repeat(40), image: `i:${'b'.repeat(40)}`, colour: 'blue', deployed_at: '', deployed_by: 't', status: 'active', health_status: 'healthy', phases: [], flags: {} } as DeploymentRecord;
+  const state = applyRecord(emptyState('e'), rec, 50);
+  assert.equal(reconcile(state, { colour: 'blue', image: `i:${'b'.repeat(40)}` }, new Date(), 50).record, undefined);
+  const r = reconcile(state, { colour: 'green', image: `i:${SHA}` }, new Date(), 50);
+  assert.equal(r.record?.version, SHA);
+  assert.equal(r.state.current?.colour, 'green');
+  assert.equal(r.state.previous?.version, 'b'.repeat(40));
+  assert.equal(reconcile(state, undefined, new Date(), 50).record, undefined);
+});
+
+test('a lock is stale when expired, when its local process is gone, or when its heartbeat stopped', () => {
+  const info: LockInfo = { lock_id: 'x', environment: 'e', acquired_at: '', acquired_by: 'a', deployment_id: 'd', operation: 'deploy', pid: process.pid, hostname: 'here', expires_at: new Date(Date.now() + 60_000).toISOString() };
+  assert.equal(staleReason(info, 5, Date.now(), 'here'), undefined);
+  assert.match(staleReason({ ...info, expires_at: new Date(0).toISOString() }, 5, Date.now(), 'here') ?? '', /expired/);
+  assert.match(staleReason({ ...info, pid: 2 ** 22 + 7 }, 5, Date.now(), 'here') ?? '', /is gone/);
+  assert.equal(staleReason({ ...info, pid: 2 ** 22 + 7 }, 5, Date.now(), 'elsewhere'), undefined);
+  assert.match(staleReason(info, 500, Date.now(), 'elsewhere') ?? '', /heartbeat/);
 });
