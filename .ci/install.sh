@@ -25,6 +25,9 @@ PACKAGES="
   util-linux
   tar
   gzip
+  prometheus
+  prometheus-alertmanager
+  prometheus-node-exporter
 "
 
 # one dpkg-query for all (unknown names only go to stderr); whatever is not "install ok installed" is missing

@@ -14,6 +14,7 @@ import { makeCiGate } from '../github/gate-adapter.js';
 import { renderSummary } from '../github/summary.js';
 import { Redactor } from '../log/redact.js';
 import { openSession, type Session } from '../session.js';
+import { actionsBuildCache } from './build-cache.js';
 import { ActionReporter } from './reporter.js';
 import { readInputs, splitList, type Inputs } from './inputs.js';
 import { STATE_SSH } from './post.js';
@@ -45,6 +46,7 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
       webhookSecret: i['webhook-secret'] || undefined,
     });
     const { ctx } = session;
+    ctx.buildCache = actionsBuildCache(env, env.GITHUB_SHA);
     switch (i.command) {
       case 'deploy': {
         const gate = makeCiGate(env, ctx.reporter, { token: i['github-token'] || undefined, required: splitList(i['required-checks']), timeoutMs: parseDuration(i['ci-timeout']) });

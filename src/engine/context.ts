@@ -3,6 +3,7 @@ import type { Host, Local } from '../host/host.js';
 import type { Redactor } from '../log/redact.js';
 import type { Reporter } from '../log/reporter.js';
 import type { HostLog } from './hostlog.js';
+import type { BuildCache } from './image.js';
 import type { Notifier } from '../notify/notifier.js';
 
 export interface Clock {
@@ -30,6 +31,8 @@ export interface EngineContext {
   dryRun: boolean;
   /** set once the deployment's host log exists */
   hostLog?: HostLog;
+  /** layer cache for builds on this machine; the action provides one on GitHub runners */
+  buildCache?: BuildCache;
   /** sends deployment events from the runner (webhook, ntfy); absent when none is configured */
   notifier?: Notifier;
   /** link to the CI run driving this operation, for notifications */

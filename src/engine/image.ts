@@ -23,6 +23,27 @@ async function localHas(ctx: EngineContext, ref: string): Promise<boolean> {
   return r.code === 0;
 }
 
+/** A directory of build-layer cache that outlives the runner (the action backs it with @actions/cache). */
+export interface BuildCache {
+  dir: string;
+  restore(): Promise<boolean>;
+  save(): Promise<void>;
+}
+
+/**
+ * The docker build argv. With a layer cache (and buildx present) the build reads the cache directory and
+ * writes a fresh one beside it, so the saved cache holds this build's layers and never grows without bound.
+ */
+export function buildCommand(p: { ref: string; sha: string; dockerfile: string; buildArgs: Record<string, string>; cacheDir?: string }): string[] {
+  const args = p.cacheDir
+    ? ['docker', 'buildx', 'build', '--load', '--cache-from', `type=local,src=${p.cacheDir}`, '--cache-to', `type=local,dest=${p.cacheDir}.new,mode=max`]
+    : ['docker', 'build'];
+  args.push('--file', p.dockerfile, '--tag', p.ref);
+  for (const [k, v] of Object.entries(p.buildArgs)) args.push('--build-arg', `${k}=${v}`);
+  args.push('--label', `org.opencontainers.image.revision=${p.sha}`, '-');
+  return args;
+}
+
 /**
  * Builds exactly the commit: its tree from `git archive` is the build context (never the working tree, which
  * may hold other changes), with the version metadata as build args and OCI labels.
@@ -32,14 +53,25 @@ export async function buildImage(ctx: EngineContext, ref: string, sha: string, b
   if (!build) throw new DeployError('image', `image ${ref} is neither on the host nor on this machine, and app.build is not configured`, 'configure app.build, build and load the image here, or set app.pull with a registry image');
   const context = build.context.replace(/^\.\/?/, '').replace(/\/$/, '');
   const tree = context ? `${sha}:${context}` : `${sha}^{tree}`;
+  let cacheDir: string | undefined;
+  if (ctx.buildCache) {
+    const buildx = await ctx.local.run(cmd('docker', 'buildx', 'version'), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
+    if (buildx.code === 0) {
+      const hit = await ctx.buildCache.restore().catch(() => false);
+      ctx.reporter.info(`build cache ${hit ? 'restored' : 'empty (first build or evicted)'}`);
+      cacheDir = ctx.buildCache.dir;
+    } else ctx.reporter.info('docker buildx is not available here: building without a layer cache');
+  }
   const archive = ctx.local.stream(cmd('git', 'archive', '--format=tar', tree));
-  const args = ['docker', 'build', '--file', build.dockerfile, '--tag', ref];
-  for (const [k, v] of Object.entries(buildArgs)) args.push('--build-arg', `${k}=${v}`);
-  args.push('--label', `org.opencontainers.image.revision=${sha}`, '--label', `org.togather.deploy.environment=${ctx.cfg.environment}`, '-');
-  const r = await ctx.local.run(cmd(...args), { stdin: archive.stdout, env: ctx.localDockerEnv, check: false, timeoutMs: 30 * 60_000 });
+  const argv = buildCommand({ ref, sha, dockerfile: build.dockerfile, buildArgs, cacheDir });
+  const r = await ctx.local.run(cmd(...argv), { stdin: archive.stdout, env: ctx.localDockerEnv, check: false, timeoutMs: 30 * 60_000 });
   const g = await archive.done;
   if (g.code !== 0) throw new DeployError('image', `git archive of ${sha.slice(0, 12)} failed: ${g.stderr.trim()}`, 'run the deploy from a clone that contains the commit (fetch-depth 0 or the commit fetched)');
   if (r.code !== 0) throw new DeployError('image', `docker build of ${ref} failed:\n${ctx.redactor.redact((r.stdout + r.stderr).trim().split('\n').slice(-20).join('\n'))}`);
+  if (cacheDir && ctx.buildCache) {
+    await ctx.local.run(cmd('sh', '-c', 'rm -rf -- "$1" && mv -- "$1.new" "$1"', 'sh', cacheDir), { check: false });
+    await ctx.buildCache.save().catch((e: unknown) => ctx.reporter.warn(`saving the build cache failed: ${(e as Error).message}`));
+  }
 }
 
 /** docker save on this machine, gzip in-process, docker load on the host: no registry, one stream. */

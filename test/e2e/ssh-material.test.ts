@@ -66,7 +66,7 @@ describe('SSH material: refused clearly, nothing run on the host', { timeout: 60
 
   before(async () => {
     env = await newEnv('sshmat');
-    const v1 = await env.cli(['deploy', env.name, '--version', 'v1', '--skip-ci-check']);
+    const v1 = await env.cli(['deploy', env.name, '--version', 'v1', '--skip-ci-check', '--skip-migrations']);
     assert.equal(v1.code, 0, v1.stderr);
     workspace = actionWorkspace(env, env.repo.shas.v1);
 
@@ -194,7 +194,7 @@ describe('SSH material: refused clearly, nothing run on the host', { timeout: 60
   test('the passphrase-protected key WITH its passphrase works: a deploy through the CLI, status through the action', async () => {
     const r = await runCli(
       ['deploy', env.name, '--config', env.configPath, '--repo', env.repo.dir, '--identity', protectedKey, '--known-hosts', env.info.ssh.knownHostsPath,
-        '--passphrase-env', 'TGD_PASS', '--version', 'v2', '--skip-ci-check'],
+        '--passphrase-env', 'TGD_PASS', '--version', 'v2', '--skip-ci-check', '--skip-migrations'],
       { TGD_PASS: PASSPHRASE, DOCKER_HOST: env.info.runnerDockerHost, SSH_AUTH_SOCK: agentSock },
     );
     assert.equal(r.code, 0, r.stderr);

@@ -34,6 +34,8 @@ export const IMAGE_NAMES = {
   postgres: 'togather-test/postgres:15',
   gate: 'togather-test/gate:1',
   nodeBase: 'togather-test/node-base:20',
+  /** TEST FIXTURE: a stand-in for golang-migrate's CLI (psql + a shell script), see image-files/migrate-fixture.sh */
+  migrateFixture: 'togather-test/migrate-fixture:1',
 } as const;
 
 export type ImageKey = keyof typeof IMAGE_NAMES;
@@ -47,6 +49,7 @@ const BUSYBOX = '/bin/busybox';
 const PG_UID = 999;
 const NODE_UID = 1000;
 const ENTRYPOINT_FILE = fileURLToPath(new URL('./image-files/postgres-entrypoint.sh', import.meta.url));
+const MIGRATE_FIXTURE_FILE = fileURLToPath(new URL('./image-files/migrate-fixture.sh', import.meta.url));
 
 /** The node binary baked into node-base: the system one, not whichever node runs the tests (e.g. node@24). */
 export function nodeBinary(): string {
@@ -65,6 +68,8 @@ function inputs(key: ImageKey): [file: string, pkg: string][] {
       return [bb];
     case 'nodeBase':
       return [[nodeBinary(), 'nodejs'], bb];
+    case 'migrateFixture':
+      return [[`${PG}/bin/psql`, 'postgresql-client-15'], bb];
   }
 }
 
@@ -149,6 +154,16 @@ const RECIPES: Record<ImageKey, Recipe> = {
     },
     meta: ['ENV PATH=/usr/local/bin:/usr/bin:/bin NODE_ENV=production', 'CMD ["node"]'],
   },
+  migrateFixture: {
+    // TEST FIXTURE, never deployed: golang-migrate's command line over psql (production uses migrate/migrate)
+    async stage(fs) {
+      await fs.busybox();
+      fs.file(`${PG}/bin/psql`);
+      fs.write('/usr/local/bin/migrate', readFileSync(MIGRATE_FIXTURE_FILE, 'utf8'), 0o755);
+      await fs.libraries();
+    },
+    meta: [`ENV PATH=${PG}/bin:/usr/local/bin:/usr/bin:/bin`, 'ENTRYPOINT ["/usr/local/bin/migrate"]', 'CMD ["-help"]'],
+  },
 };
 
 function certs(fs: Rootfs): void {
@@ -160,6 +175,7 @@ function fingerprint(key: ImageKey): string {
   const recipe = RECIPES[key];
   const h = createHash('sha256').update(`${RECIPE_REVISION}\0${key}\0${recipe.meta.join('\n')}\0${(recipe.extra ?? []).join('\n')}\0${recipe.stage.toString()}`);
   if (key === 'postgres') h.update(readFileSync(ENTRYPOINT_FILE));
+  if (key === 'migrateFixture') h.update(readFileSync(MIGRATE_FIXTURE_FILE));
   for (const [file] of inputs(key)) {
     const st = statSync(file);
     h.update(`${file}:${st.size}:${st.mtimeMs}`);

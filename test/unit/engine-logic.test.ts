@@ -154,3 +154,14 @@ test('a lock is stale when expired, when its local process is gone, or when its 
   assert.equal(staleReason({ ...info, pid: 2 ** 22 + 7 }, 5, Date.now(), 'elsewhere'), undefined);
   assert.match(staleReason(info, 500, Date.now(), 'elsewhere') ?? '', /heartbeat/);
 });
+
+test('build argv: classic build without a cache, buildx with a read and a fresh write cache', async () => {
+  const { buildCommand } = await import('../../src/engine/image.js');
+  const plain = buildCommand({ ref: `app:${SHA}`, sha: SHA, dockerfile: 'docker/Dockerfile', buildArgs: { GIT_COMMIT: SHA } });
+  assert.deepEqual(plain.slice(0, 2), ['docker', 'build']);
+  assert.ok(plain.includes(`GIT_COMMIT=${SHA}`));
+  assert.equal(plain.at(-1), '-');
+  const cached = buildCommand({ ref: `app:${SHA}`, sha: SHA, dockerfile: 'Dockerfile', buildArgs: {}, cacheDir: '/tmp/c' });
+  assert.deepEqual(cached.slice(0, 4), ['docker', 'buildx', 'build', '--load']);
+  assert.ok(cached.includes('type=local,src=/tmp/c') && cached.includes('type=local,dest=/tmp/c.new,mode=max'));
+});
