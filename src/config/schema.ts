@@ -114,7 +114,7 @@ export const WatchSchema = z
 export const DeploymentPolicySchema = z
   .object({
     drain_timeout: duration('30s').describe('after the switch, how long the old colour keeps its in-flight requests before it is stopped'),
-    switch_settle: duration('1200ms').describe('how long to wait for the proxy to see a gate flip (at least two of its health intervals)'),
+    switch_settle: duration('1000ms').describe('the least time given to the proxy to see a gate flip; the tool waits at least proxy.health_interval + health_timeout + 200ms'),
     verify_timeout: duration('15s').describe('how long verification through the proxy may take'),
     lock: z
       .object({

@@ -116,7 +116,7 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
       await stopColour(ctx, layout, target, 10_000);
       throw e;
     }
-    await ensureProxyRunning(ctx, layout);
+    await ensureProxyRunning(ctx, layout, stack);
     try {
       await phases.run('switch', async () => {
         switched = true;

@@ -186,7 +186,7 @@ export async function rollback(ctx: EngineContext, req: RollbackRequest): Promis
       await stopColour(ctx, layout, target, 10_000);
       throw e;
     }
-    await ensureProxyRunning(ctx, layout);
+    await ensureProxyRunning(ctx, layout, stack);
     try {
       await phases.run('switch', async () => {
         await switchTo(ctx, layout, target, live);

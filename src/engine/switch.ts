@@ -1,16 +1,17 @@
 import { DeployError } from '../errors.js';
 import { script } from '../host/host.js';
 import { describeError } from '../errors.js';
-import { flagCmd, inspectStack, setFlag, stopColour } from './colours.js';
+import { flagCmd, inspectStack, setFlag, stopColour, type StackFacts } from './colours.js';
 import type { EngineContext } from './context.js';
 import { commitMatches, parseWgetOutput } from './health.js';
 import type { Layout } from './layout.js';
 import type { Colour } from './types.js';
 
-/** Caddy must see a flag change: two of its health intervals plus its timeout, at least the configured settle. */
+/** Caddy must see a flag change: one health interval plus the check's timeout and a margin, at least the configured settle. */
 export function settleMs(ctx: EngineContext): number {
   const p = ctx.cfg.proxy;
-  return Math.max(ctx.cfg.config.deployment.switch_settle, 2 * p.health_interval + p.health_timeout);
+  // a flag flip is seen by Caddy's next check: at most one interval away, answered within the timeout
+  return Math.max(ctx.cfg.config.deployment.switch_settle, p.health_interval + p.health_timeout + 200);
 }
 
 /*
@@ -83,8 +84,9 @@ export async function verifyThroughProxy(ctx: EngineContext, layout: Layout, col
   }
 }
 
-export async function ensureProxyRunning(ctx: EngineContext, layout: Layout): Promise<void> {
-  const facts = await inspectStack(ctx, layout);
+export async function ensureProxyRunning(ctx: EngineContext, layout: Layout, known?: StackFacts): Promise<void> {
+  // facts read moments ago are good enough when they say running; anything else is looked at again
+  const facts = known?.caddy === 'running' ? known : await inspectStack(ctx, layout);
   if (facts.caddy !== 'running') {
     throw new DeployError('switch', `the proxy container ${layout.caddy} is ${facts.caddy}: switching now would route nothing`, `start it (docker start ${layout.caddy}) or look at its logs; nothing was switched`);
   }

@@ -107,6 +107,8 @@ lock() {
 
 # --- the version table -------------------------------------------------------------------------------------
 ensure_table() {
+  missing=$(q "SELECT to_regclass('schema_migrations') IS NULL") || err "can't read schema_migrations"
+  [ "$missing" = t ] || return 0
   q 'CREATE TABLE IF NOT EXISTS schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)' > /dev/null ||
     err "can't create schema_migrations"
 }
