@@ -1,4 +1,4 @@
-import { loadConfig, type ResolvedConfig } from './config/load.js';
+import { ConfigError, loadConfig, type ResolvedConfig } from './config/load.js';
 import { realClock, type Clock, type EngineContext } from './engine/context.js';
 import { LocalMachine } from './host/local.js';
 import { SshHost, type SshCredentials } from './host/ssh.js';
@@ -6,6 +6,7 @@ import { Redactor } from './log/redact.js';
 import type { Reporter } from './log/reporter.js';
 import { Notifier } from './notify/notifier.js';
 import { resolveNotifySettings } from './notify/settings.js';
+import { monitoringProblems } from './engine/monitoring.js';
 
 /** What both adapters (action, CLI) gather before the engine runs. */
 export interface SessionOptions {
@@ -54,6 +55,8 @@ export function openSession(o: SessionOptions): Session {
   });
   // before anything can print them: the channels' URLs and keys become secrets, and a missing one is a config error
   const notifySettings = resolveNotifySettings(cfg, { processEnv: process.env, webhookSecret: o.webhookSecret, redactor });
+  const monitoring = monitoringProblems(cfg, process.env);
+  if (monitoring.length) throw new ConfigError(monitoring);
   const host = SshHost.prepare({
     target: { host: cfg.env.host, port: cfg.env.port, user: cfg.env.user },
     credentials: o.credentials,

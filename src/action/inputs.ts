@@ -13,7 +13,8 @@ const bool = z
   .transform((s) => s === 'true');
 
 export const InputsSchema = z.object({
-  command: z.enum(['deploy', 'rollback', 'versions', 'status', 'unlock']).default('deploy'),
+  // snapshot = snapshot-create (what the nightly workflow runs)
+  command: z.enum(['deploy', 'rollback', 'versions', 'status', 'unlock', 'snapshot', 'snapshot-create', 'snapshot-list', 'snapshot-verify', 'snapshot-cleanup', 'snapshot-restore']).default('deploy'),
   environment: z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'an environment name from the config file (lowercase letters, digits, "-")'),
   version: z.string().max(200).default(''),
   config: z.string().regex(/^[A-Za-z0-9_./-]+$/, 'a path inside the workspace').default('config/deployment.yml'),
@@ -27,6 +28,8 @@ export const InputsSchema = z.object({
   'ci-timeout': z.string().regex(/^\d+(ms|s|m|h)$/, 'a duration like 20m').default('20m'),
   'skip-migrations': bool.default(false),
   confirm: z.string().default(''),
+  snapshot: z.string().regex(/^[A-Za-z0-9_-]+_\d{8}_\d{6}_[0-9a-f]{7}\.sql\.gz$/, 'a snapshot file name as `snapshot-list` shows it').or(z.literal('')).default(''),
+  'stop-app': bool.default(false),
   'github-token': z.string().default(''),
   'webhook-secret': z.string().default(''),
 });

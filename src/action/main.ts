@@ -5,6 +5,7 @@ import { deploy } from '../engine/deploy.js';
 import { Layout } from '../engine/layout.js';
 import { describeHolder, forceRemoveLock, readLock } from '../engine/lock.js';
 import { formatCandidates, listVersions, rollback } from '../engine/rollback.js';
+import { snapshotCommand, type SnapshotSub } from '../engine/snapshot-ops.js';
 import { formatStatus, status } from '../engine/status.js';
 import type { EngineContext } from '../engine/context.js';
 import type { OperationReport } from '../engine/types.js';
@@ -73,6 +74,22 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
         await versionsSummary(ctx, i.environment, redactor);
         break;
       }
+      case 'snapshot':
+      case 'snapshot-create':
+      case 'snapshot-list':
+      case 'snapshot-verify':
+      case 'snapshot-cleanup':
+      case 'snapshot-restore': {
+        const sub = (i.command === 'snapshot' ? 'create' : i.command.slice('snapshot-'.length)) as SnapshotSub;
+        const out = await snapshotCommand(ctx, { sub, file: i.snapshot || undefined, stopApp: i['stop-app'], confirmed: i.confirm === i.environment });
+        const text = redactor.redact(out.text);
+        core.info(text);
+        const data = out.data as { snapshot?: { file?: string }; restored?: string };
+        core.setOutput('snapshot', data.snapshot?.file ?? data.restored ?? '');
+        core.setOutput('duration-seconds', (out.report.durationMs / 1000).toFixed(1));
+        await core.summary.addHeading(`togather-deploy snapshot ${escapeHtml(sub)}: ${escapeHtml(i.environment)}`, 3).addCodeBlock(escapeHtml(text)).write();
+        break;
+      }
       case 'status': {
         await session.host.connect();
         const s = await status(ctx);
@@ -129,6 +146,7 @@ async function publish(report: OperationReport, env: NodeJS.ProcessEnv, inputs: 
   core.setOutput('previous-version', report.previousVersion ?? '');
   core.setOutput('url', report.url ?? '');
   core.setOutput('duration-seconds', (report.durationMs / 1000).toFixed(1));
+  core.setOutput('snapshot', report.record?.snapshot ?? '');
   await core.summary.addRaw(redactor.redact(renderSummary(report, { runUrl: runUrl(env) }))).write();
   if (!inputs['dry-run']) await deploymentStatus('success', report.message, report.url, env, inputs, redactor);
 }

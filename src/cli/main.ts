@@ -6,6 +6,7 @@ import { Layout } from '../engine/layout.js';
 import { cleanup } from '../engine/cleanup.js';
 import { DeployLock, describeHolder, forceRemoveLock, readLock } from '../engine/lock.js';
 import { formatCandidates, listVersions, rollback } from '../engine/rollback.js';
+import { SNAPSHOT_SUBCOMMANDS, snapshotCommand, type SnapshotSub } from '../engine/snapshot-ops.js';
 import { formatStatus, status } from '../engine/status.js';
 import type { OperationReport } from '../engine/types.js';
 import { DeployError, ExitCode, describeError, exitCodeOf } from '../errors.js';
@@ -17,6 +18,7 @@ import { makeCiGate } from '../github/gate-adapter.js';
 const USAGE = `togather-deploy — zero-downtime blue-green deploys of the Togather server over SSH
 
 usage: togather-deploy <command> <environment> [options]
+       togather-deploy snapshot <create|list|verify|cleanup|restore> <environment> [file] [options]
 
 commands:
   deploy      build/ship the version, health-gate it, switch the proxy, retire the old colour
@@ -25,6 +27,10 @@ commands:
   status      what serves now, previous version, proxy answer, lock holder (--json for machines)
   unlock      remove a held lock after showing its holder (asks, or --yes); recorded in audit.jsonl
   cleanup     remove old images, logs and lock leftovers per retention (--dry-run lists them)
+  snapshot create|list|verify|cleanup <environment>
+              database snapshots: take one (pg_dump, verified, then retention), list, check, apply retention
+  snapshot restore <environment> <file> --stop-app
+              put a snapshot back: asks (or --yes), stops the app meanwhile, takes a safety snapshot first
 
 options:
   -c, --config FILE        deployment.yml (default config/deployment.yml)
@@ -39,6 +45,7 @@ options:
       --skip-ci-check      deploy without the CI check (recorded in the history)
       --skip-migrations    do not run migrations (recorded in the history)
       --force              redeploy a version that is already live
+      --stop-app           snapshot restore: stop the app for the restore, bring it back after
       --json               machine-readable output (status)
   -y, --yes                answer yes to confirmations
   -h, --help               this text
@@ -65,6 +72,7 @@ export async function main(argv: string[]): Promise<number> {
         'skip-ci-check': { type: 'boolean', default: false },
         'skip-migrations': { type: 'boolean', default: false },
         force: { type: 'boolean', default: false },
+        'stop-app': { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         yes: { type: 'boolean', short: 'y', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -80,8 +88,15 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return o.help ? 0 : ExitCode.config;
   }
-  const [command, environment] = positionals;
-  if (!['deploy', 'rollback', 'versions', 'status', 'unlock', 'cleanup'].includes(command!)) {
+  const [command] = positionals;
+  // snapshot takes a subcommand before the environment: togather-deploy snapshot restore staging FILE
+  const snapshotSub = command === 'snapshot' ? positionals[1] : undefined;
+  const environment = command === 'snapshot' ? positionals[2] : positionals[1];
+  if (command === 'snapshot' && !(SNAPSHOT_SUBCOMMANDS as readonly string[]).includes(snapshotSub ?? '')) {
+    process.stderr.write(`snapshot: say what to do: ${SNAPSHOT_SUBCOMMANDS.join(', ')} (e.g. togather-deploy snapshot list staging)\n`);
+    return ExitCode.config;
+  }
+  if (!['deploy', 'rollback', 'versions', 'status', 'unlock', 'cleanup', 'snapshot'].includes(command!)) {
     process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
     return ExitCode.config;
   }
@@ -162,6 +177,17 @@ export async function main(argv: string[]): Promise<number> {
           await lock.release();
         }
         return 0;
+      }
+      case 'snapshot': {
+        const out = await snapshotCommand(ctx, {
+          sub: snapshotSub as SnapshotSub,
+          file: positionals[3],
+          stopApp: o['stop-app'],
+          confirmed: o.yes,
+          ask: process.stdin.isTTY ? (q) => confirm(q) : undefined,
+        });
+        process.stdout.write((o.json ? JSON.stringify(redactor.redactDeep(out.data), null, 2) : redactor.redact(out.text)) + '\n');
+        return out.report.exitCode;
       }
       case 'status': {
         await session.host.connect();

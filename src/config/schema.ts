@@ -296,10 +296,18 @@ export const MonitoringSchema = z
     metrics_path: urlPath.default('/metrics').describe('where the app serves its Prometheus metrics'),
     scrape_interval: duration('15s'),
     retention: z.string().regex(/^\d+[dhw]$/, 'write e.g. 15d').default('15d').describe('how long Prometheus keeps samples'),
+    prometheus: z
+      .object({
+        bind: bindAddress.default('127.0.0.1').describe('address Prometheus\'s UI and API are published on'),
+        port: port.default(9090).describe('give each environment on one host its own port'),
+      })
+      .strict()
+      .prefault({}),
     grafana: z
       .object({
+        enabled: z.boolean().default(true).describe('false: no Grafana (e.g. you point your own at this Prometheus)'),
         bind: bindAddress.default('127.0.0.1').describe('address Grafana is published on (reach it through an SSH tunnel by default)'),
-        port: port.default(3000),
+        port: port.default(3000).describe('give each environment on one host its own port'),
         admin_password_env: envKey.default('GRAFANA_PASSWORD').describe('variable of the env file holding Grafana\'s admin password'),
       })
       .strict()
@@ -309,6 +317,7 @@ export const MonitoringSchema = z
         prometheus: monitoringImage('prom/prometheus:v2.53.2'),
         alertmanager: monitoringImage('prom/alertmanager:v0.27.0'),
         node_exporter: monitoringImage('prom/node-exporter:v1.8.2'),
+        postgres_exporter: monitoringImage('prometheuscommunity/postgres-exporter:v0.15.0'),
         grafana: monitoringImage('grafana/grafana-oss:11.2.0'),
       })
       .strict()

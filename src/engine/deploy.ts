@@ -3,9 +3,8 @@ import { DeployError, describeError, exitCodeOf } from '../errors.js';
 import { quoteArgv } from '../util/shell.js';
 import { buildArgs } from './build-args.js';
 import { versionsOfNeighbours } from './cleanup.js';
-import { composeCmd, flagCmd, inspectStack, liveColour, startColour, stopColour, type StackFacts } from './colours.js';
+import { composeCmd, flagCmd, inspectStack, liveColour, startColour, type StackFacts } from './colours.js';
 import type { EngineContext } from './context.js';
-import { healthGate } from './health.js';
 import { databaseStep, describeDatabasePlan } from './migrate.js';
 import { HostLog } from './hostlog.js';
 import { ensureImage, imageRef, pruneImages } from './image.js';
@@ -15,11 +14,13 @@ import { Phases } from './phases.js';
 import { preflight, type HostFacts } from './preflight.js';
 import { provision, renderEnvFile } from './provision.js';
 import { applyRecord, readState, reconcile, writeState } from './state.js';
-import { ensureProxyRunning, retireColour, switchBack, switchTo, verifyThroughProxy } from './switch.js';
+import { cutOver } from './cutover.js';
+import { retireColour } from './switch.js';
 import { otherColour, type Colour, type DeploymentRecord, type EnvironmentState, type OperationReport } from './types.js';
 import { resolveVersion } from './version.js';
 import { notify, settleNotifications } from './notify.js';
 import { watchAfterDeploy, WatchRolledBack } from './watch.js';
+import { monitoringStep } from './monitoring.js';
 
 export interface DeployRequest {
   version: string;
@@ -82,7 +83,6 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
   ctx.hostLog = new HostLog(ctx.host, ctx.redactor, layout.path('logs', `${id}.jsonl`), id);
   ctx.hostLog.add('deployment.started', { version: sha, ref, actor: ctx.actor, host: ctx.host.name });
   let state: EnvironmentState | undefined;
-  let switched = false;
   let target: Colour = 'blue';
   let live: Colour | undefined;
   try {
@@ -109,25 +109,7 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
     await ctx.hostLog.flush();
 
     await phases.run(`start ${target}`, () => startColour(ctx, layout, facts.compose, target, stack));
-    try {
-      const verdict = await phases.run('health gate', () => healthGate(ctx, layout, target, sha, { schemaVersion: db.schemaVersion }));
-      record.health_status = verdict.status;
-    } catch (e) {
-      await stopColour(ctx, layout, target, 10_000);
-      throw e;
-    }
-    await ensureProxyRunning(ctx, layout, stack);
-    try {
-      await phases.run('switch', async () => {
-        switched = true;
-        await switchTo(ctx, layout, target, live);
-        await verifyThroughProxy(ctx, layout, target, sha);
-      });
-    } catch (e) {
-      await switchBack(ctx, layout, target, live);
-      switched = false;
-      throw e;
-    }
+    record.health_status = (await cutOver(ctx, layout, phases, { target, live, sha, stack, expect: { schemaVersion: db.schemaVersion } })).status;
     ctx.hostLog.add('switched', { colour: target, from: live ?? null });
 
     record.status = 'active';
@@ -149,6 +131,7 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
       const removed = await pruneImages(ctx, keep, protect);
       if (removed.length) ctx.reporter.info(`removed ${removed.length} old image(s): ${removed.map((t) => t.slice(0, 12)).join(', ')}`);
     });
+    if (ctx.cfg.config.monitoring.enabled) await phases.run('monitoring', () => monitoringStep(ctx, layout, facts.compose)); // a failure is only a warning
     // the lock stays held through the watch; a failed watch switches back and throws WatchRolledBack
     await watchAfterDeploy(ctx, layout, phases, { record, previous: live ? state.current : undefined, previousColour: live, compose: facts.compose });
     void notify(ctx, { event: 'deployment.completed', deployment_id: id, version: sha, previous_version: record.previous_version, colour: target, duration_seconds: round((ctx.clock.now() - started) / 1000), metadata: { trigger: 'deploy', ...(ref ? { ref } : {}) } });
@@ -160,7 +143,7 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
     record.health_status = record.health_status === 'unknown' ? 'unhealthy' : record.health_status;
     record.failure = { class: e instanceof DeployError ? e.kind : 'unexpected', exit_code: exitCodeOf(e), message: ctx.redactor.redact(describeError(e)).slice(0, 2000) };
     record.duration_seconds = round((ctx.clock.now() - started) / 1000);
-    ctx.hostLog.add('deployment.failed', { failure: record.failure, switched });
+    ctx.hostLog.add('deployment.failed', { failure: record.failure });
     void notify(ctx, { event: 'deployment.failed', deployment_id: id, version: sha, previous_version: record.previous_version, colour: record.colour, duration_seconds: record.duration_seconds, failure: { class: record.failure.class, exit_code: record.failure.exit_code, reason: record.failure.message }, metadata: { trigger: 'deploy', ...(ref ? { ref } : {}) } });
     if (state && !(e instanceof DeployError && e.kind === 'state')) {
       await writeState(ctx, layout, applyRecord(state, record, ctx.cfg.config.deployment.history_limit), record).catch((w: unknown) => ctx.reporter.warn(`could not record the failure: ${describeError(w)}`));

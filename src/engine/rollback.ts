@@ -1,10 +1,9 @@
 import { ulid } from 'ulid';
 import { DeployError, describeError, exitCodeOf } from '../errors.js';
 import { cmd } from '../host/host.js';
-import { inspectStack, liveColour, startColour, stopColour, type StackFacts } from './colours.js';
+import { inspectStack, liveColour, startColour, type StackFacts } from './colours.js';
 import type { EngineContext } from './context.js';
 import { reconcileState } from './deploy.js';
-import { healthGate } from './health.js';
 import { HostLog } from './hostlog.js';
 import { imageRef } from './image.js';
 import { Layout } from './layout.js';
@@ -13,7 +12,8 @@ import { Phases } from './phases.js';
 import { preflight } from './preflight.js';
 import { provision } from './provision.js';
 import { applyRecord, readState, writeState } from './state.js';
-import { ensureProxyRunning, retireColour, switchBack, switchTo, verifyThroughProxy } from './switch.js';
+import { cutOver } from './cutover.js';
+import { retireColour } from './switch.js';
 import { otherColour, type Colour, type DeploymentRecord, type EnvironmentState, type OperationReport } from './types.js';
 
 export interface RollbackRequest {
@@ -180,22 +180,7 @@ export async function rollback(ctx: EngineContext, req: RollbackRequest): Promis
       await phases.run('provision', () => provision(ctx, layout, facts.compose, stack, colourImagesFor(stack, target, ref)));
       await phases.run(`start ${target}`, () => startColour(ctx, layout, facts.compose, target));
     }
-    try {
-      record.health_status = (await phases.run('health gate', () => healthGate(ctx, layout, target, sha))).status;
-    } catch (e) {
-      await stopColour(ctx, layout, target, 10_000);
-      throw e;
-    }
-    await ensureProxyRunning(ctx, layout, stack);
-    try {
-      await phases.run('switch', async () => {
-        await switchTo(ctx, layout, target, live);
-        await verifyThroughProxy(ctx, layout, target, sha);
-      });
-    } catch (e) {
-      await switchBack(ctx, layout, target, live);
-      throw e;
-    }
+    record.health_status = (await cutOver(ctx, layout, phases, { target, live, sha, stack })).status;
     const servingMs = ctx.clock.now() - started;
     record.status = 'active';
     record.duration_seconds = Math.round(servingMs / 100) / 10;

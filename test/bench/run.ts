@@ -175,7 +175,7 @@ try {
       const op = timeOperation(label, r);
       ops.push(op);
       if (r.code !== 0) throw new Error(`${label} failed (exit ${r.code}):\n${r.stderr.slice(-3000)}`);
-      if (op.window?.from) retiredPosts.push((await exitPosts(env, op.window.from)) ?? NaN);
+      if (op.window?.from) retiredPosts.push((await exitPosts(env, op.window.from, op.window.start)) ?? NaN);
       await sleep(gapMs);
     }
     if (hasRollback) {
@@ -184,7 +184,7 @@ try {
       const op = timeOperation('rollback', r);
       ops.push(op);
       if (r.code !== 0) throw new Error(`rollback failed (exit ${r.code}):\n${r.stderr.slice(-3000)}`);
-      if (op.window?.from) retiredPosts.push((await exitPosts(env, op.window.from)) ?? NaN);
+      if (op.window?.from) retiredPosts.push((await exitPosts(env, op.window.from, op.window.start)) ?? NaN);
     } else {
       rollbackNote = 'skipped: `togather-deploy --help` lists no rollback command yet';
       say(`  rollback ${rollbackNote}`);
@@ -204,7 +204,7 @@ try {
           const label = `switch ${i}`;
           const op = await naiveSwitch(env, live, label, { settleMs: 1400, drainS: parseInt(DRAIN, 10) });
           ops.push(op);
-          retiredPosts.push((await exitPosts(env, live)) ?? NaN);
+          retiredPosts.push((await exitPosts(env, live, op.window!.start)) ?? NaN);
           live = other(live);
           await sleep(gapMs);
         }

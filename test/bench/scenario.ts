@@ -120,9 +120,13 @@ export function timeOperation(label: string, run: StreamedRun): OperationTiming 
   };
 }
 
-/** The POSTs a stopped app served, from the line it logs on its way out (the last one: a container may restart). */
-export async function exitPosts(env: TestEnv, colour: Colour): Promise<number | undefined> {
-  const r = await hostDocker(env.info, ['logs', `${env.stackPrefix}-app-${colour}`], { check: false, timeoutMs: 20_000 });
+/**
+ * The POSTs a stopped app served, from the line it logs on its way out. Only lines logged since `sinceMs` count:
+ * a restarted container keeps the exit lines of its earlier lives, and an app killed before it could log has none.
+ */
+export async function exitPosts(env: TestEnv, colour: Colour, sinceMs: number): Promise<number | undefined> {
+  const since = String(Math.floor(sinceMs / 1000) - 1); // whole seconds; the previous exit is always longer ago
+  const r = await hostDocker(env.info, ['logs', '--since', since, `${env.stackPrefix}-app-${colour}`], { check: false, timeoutMs: 20_000 });
   const all = [...(r.stdout + '\n' + r.stderr).matchAll(/posts=(\d+)/g)];
   const last = all.at(-1);
   return last ? Number(last[1]) : undefined;

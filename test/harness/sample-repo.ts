@@ -2,9 +2,12 @@
  * A git repository whose commits are the sample app (test/fixtures/sample-app) in different modes — what a
  * deploy test checks out, builds (`git archive <sha> | docker build -`) and ships:
  *   v1 normal · v2 normal, other content · v3 crash · v4 unhealthy · v5 slow-start 3 s · v6 normal
+ * then, for the database tests, commits whose image ships golang-migrate files in /app/migrations
+ * (test/fixtures/sample-migrations):
+ *   m1 two migrations · m2 + a migration that breaks midway · m3 the fixed one + one rewriting every event
  * Each commit is tagged with its label. App files sit at the repository root (Dockerfile, server.mjs, mode).
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HarnessInfo } from './host.js';
@@ -12,7 +15,7 @@ import { pipeline, run } from './proc.js';
 
 export const SAMPLE_APP_DIR = fileURLToPath(new URL('../fixtures/sample-app/', import.meta.url));
 
-export type SampleLabel = 'v1' | 'v2' | 'v3' | 'v4' | 'v5' | 'v6';
+export type SampleLabel = 'v1' | 'v2' | 'v3' | 'v4' | 'v5' | 'v6' | 'm1' | 'm2' | 'm3';
 
 /** The mode file of each version; the comment line makes every tree differ even when the mode repeats. */
 export const SAMPLE_VERSIONS: Record<SampleLabel, string> = {
@@ -22,7 +25,33 @@ export const SAMPLE_VERSIONS: Record<SampleLabel, string> = {
   v4: 'unhealthy',
   v5: 'slow-start 3',
   v6: 'normal',
+  m1: 'normal',
+  m2: 'normal',
+  m3: 'normal',
 };
+
+export const SAMPLE_MIGRATIONS_DIR = fileURLToPath(new URL('../fixtures/sample-migrations/', import.meta.url));
+
+/** migrations/ of the m-commits: name in the commit ← fixture file */
+const M1: [string, string][] = [
+  ['001_create_events.up.sql', '001_create_events.up.sql'],
+  ['001_create_events.down.sql', '001_create_events.down.sql'],
+  ['002_create_venues.up.sql', '002_create_venues.up.sql'],
+  ['002_create_venues.down.sql', '002_create_venues.down.sql'],
+];
+export const SAMPLE_MIGRATIONS: Partial<Record<SampleLabel, [string, string][]>> = {
+  m1: M1,
+  m2: [...M1, ['003_add_capacity.up.sql', '003_add_capacity.broken.up.sql'], ['003_add_capacity.down.sql', '003_add_capacity.down.sql']],
+  m3: [
+    ...M1,
+    ['003_add_capacity.up.sql', '003_add_capacity.up.sql'],
+    ['003_add_capacity.down.sql', '003_add_capacity.down.sql'],
+    ['004_events_by_day.up.sql', '004_events_by_day.up.sql'],
+    ['004_events_by_day.down.sql', '004_events_by_day.down.sql'],
+  ],
+};
+/** the schema version each m-commit migrates to */
+export const SAMPLE_SCHEMA: Partial<Record<SampleLabel, number>> = { m1: 2, m2: 3, m3: 4 };
 
 export type SampleShas = Record<SampleLabel, string>;
 
@@ -52,7 +81,15 @@ export async function makeSampleRepo(dir: string): Promise<SampleShas> {
   const labels = Object.keys(SAMPLE_VERSIONS) as SampleLabel[];
   for (const [i, label] of labels.entries()) {
     writeFileSync(join(dir, 'mode'), `# sample app ${label}\n${SAMPLE_VERSIONS[label]}\n`);
-    const date = `2026-01-01T00:0${i}:00Z`;
+    const migrations = SAMPLE_MIGRATIONS[label];
+    if (migrations) {
+      // the image ships the migrations where the Togather image keeps them; v1..v6 stay as they were
+      rmSync(join(dir, 'migrations'), { recursive: true, force: true });
+      mkdirSync(join(dir, 'migrations'));
+      for (const [name, fixture] of migrations) copyFileSync(join(SAMPLE_MIGRATIONS_DIR, fixture), join(dir, 'migrations', name));
+      writeFileSync(join(dir, 'Dockerfile'), `${readFileSync(join(SAMPLE_APP_DIR, 'Dockerfile'), 'utf8').trimEnd()}\nCOPY migrations /app/migrations\n`);
+    }
+    const date = `2026-01-01T00:${String(i).padStart(2, '0')}:00Z`;
     await git('add', '-A');
     await run(['git', '-c', 'commit.gpgsign=false', 'commit', '-q', '-m', `sample app ${label}: ${SAMPLE_VERSIONS[label]}`], {
       cwd: dir,
