@@ -28,6 +28,7 @@ PACKAGES="
   prometheus
   prometheus-alertmanager
   prometheus-node-exporter
+  prometheus-postgres-exporter
 "
 
 # one dpkg-query for all (unknown names only go to stderr); whatever is not "install ok installed" is missing

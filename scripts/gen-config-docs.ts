@@ -35,12 +35,12 @@ export const NOTES: Readonly<Record<string, string>> = {
   'notifications.ntfy.retries': 'further attempts after a failed one (network error, timeout, 408, 429, 5xx), with backoff',
   'monitoring.scrape_interval': 'how often Prometheus scrapes the app and the node exporter',
   'monitoring.grafana': 'the Grafana service of the monitoring stack',
-  'monitoring.grafana.port': 'host port Grafana is published on',
   'monitoring.images': 'images of the monitoring stack',
   'monitoring.images.prometheus': 'Prometheus image',
   'monitoring.images.alertmanager': 'Alertmanager image',
   'monitoring.images.node_exporter': 'node exporter image',
   'monitoring.images.grafana': 'Grafana image',
+  'monitoring.images.postgres_exporter': 'PostgreSQL exporter image (metrics of the database)',
   environments: 'the environments this file can deploy; at least one',
   'environments.<name>': 'one environment; its name is what you deploy (`togather-deploy deploy <name>`) and names the stack `<app.name>-<name>`',
 };

@@ -15,13 +15,17 @@ const bool = z
 export const InputsSchema = z.object({
   // snapshot = snapshot-create (what the nightly workflow runs)
   command: z.enum(['deploy', 'rollback', 'versions', 'status', 'unlock', 'snapshot', 'snapshot-create', 'snapshot-list', 'snapshot-verify', 'snapshot-cleanup', 'snapshot-restore']).default('deploy'),
-  environment: z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'an environment name from the config file (lowercase letters, digits, "-")'),
+  environment: z.string({ error: 'is required: the environment name from the config file' }).regex(/^[a-z][a-z0-9-]{0,39}$/, 'an environment name from the config file (lowercase letters, digits, "-")'),
   version: z.string().max(200).default(''),
-  config: z.string().regex(/^[A-Za-z0-9_./-]+$/, 'a path inside the workspace').default('config/deployment.yml'),
+  config: z
+    .string()
+    .regex(/^[A-Za-z0-9_./-]+$/, 'a path inside the workspace')
+    .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'a path inside the workspace: relative, without ".."')
+    .default('config/deployment.yml'),
   'env-file': z.string().default(''),
-  'ssh-private-key': z.string().min(1, 'the deploy user\'s private key is required'),
+  'ssh-private-key': z.string({ error: 'is required: the deploy user\'s private key (pass it from a secret)' }).min(1, 'the deploy user\'s private key is required'),
   'ssh-passphrase': z.string().default(''),
-  'ssh-known-hosts': z.string().min(1, 'pin the host key: pass the known_hosts line(s) of the host'),
+  'ssh-known-hosts': z.string({ error: 'is required: pin the host key with the known_hosts line(s) of the host (pass them from a secret)' }).min(1, 'pin the host key: pass the known_hosts line(s) of the host'),
   'dry-run': bool.default(false),
   'skip-ci-check': bool.default(false),
   'required-checks': z.string().default(''),

@@ -1,6 +1,6 @@
 import * as core from '@actions/core';
 import { parseDuration } from '../config/duration.js';
-import { ConfigError } from '../config/load.js';
+import { ConfigError, ENV_INPUT_SOURCE } from '../config/load.js';
 import { deploy } from '../engine/deploy.js';
 import { Layout } from '../engine/layout.js';
 import { describeHolder, forceRemoveLock, readLock } from '../engine/lock.js';
@@ -120,7 +120,9 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   } catch (e) {
     if (e instanceof ConfigError) {
       for (const p of e.problems) {
-        core.error(redactor.redact(`${p.path ? `${p.path}: ` : ''}${p.message}${p.remedy ? ` — fix: ${p.remedy}` : ''}`), { title: 'togather-deploy configuration', file: p.file, startLine: p.line });
+        // an annotation can point only at a file of the repository, not at the env-file input's content
+        const at = p.file === ENV_INPUT_SOURCE ? {} : { file: p.file, startLine: p.line };
+        core.error(redactor.redact(`${p.file === ENV_INPUT_SOURCE ? `${p.file}${p.line ? `:${p.line}` : ''} ` : ''}${p.path ? `${p.path}: ` : ''}${p.message}${p.remedy ? ` — fix: ${p.remedy}` : ''}`), { title: 'togather-deploy configuration', ...at });
       }
     }
     core.setFailed(redactor.redact(describeError(e)));

@@ -3,7 +3,7 @@ import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { Document, LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import { z } from 'zod';
 import type { Redactor } from '../log/redact.js';
-import { checkEnvironment, checkValue, decodeUtf8Lines, parseEnvFile, readEnvFile } from './envfile.js';
+import { PLACEHOLDER_RE, checkEnvironment, checkValue, decodeUtf8Lines, parseEnvFile, readEnvFile } from './envfile.js';
 import type { EnvFile, ValueOrigin } from './envfile.js';
 import { ConfigError, ENV_INPUT_SOURCE, sortProblems } from './problems.js';
 import type { ConfigProblem, ProblemCode } from './problems.js';
@@ -647,7 +647,9 @@ const TRIVIAL_VALUE_RE = /^(?:true|false|yes|no|on|off|null|none|\d{1,6})$/i;
 /** every value of the app environment is a secret unless its key is public; the database password always is */
 function registerSecrets(redactor: Redactor, values: Record<string, string>, publicKeys: readonly string[]): void {
   const pub = new Set(publicKeys);
-  for (const [k, v] of Object.entries(values)) if (!pub.has(k) && !TRIVIAL_VALUE_RE.test(v.trim())) redactor.add(v);
+  // a CHANGE_ME placeholder is refused, never used, and masking it would blank the word in the very message
+  // that reports it ("still holds the *** placeholder")
+  for (const [k, v] of Object.entries(values)) if (!pub.has(k) && !TRIVIAL_VALUE_RE.test(v.trim()) && !PLACEHOLDER_RE.test(v)) redactor.add(v);
   const url = values.DATABASE_URL;
   if (url) {
     try {

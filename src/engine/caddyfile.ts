@@ -56,6 +56,15 @@ export function renderUpstreams(p: UpstreamsParams): string {
     '\t\tlb_policy first',
     `\t\tlb_try_duration ${tryDuration}`,
     '\t\tlb_try_interval 50ms',
+    // Caddy < 2.7.5 answers a non-GET 503 at once when no colour is in rotation for a moment (both gates' checks
+    // timed out on a busy host: measured under load, docs/zero-downtime.md). Retrying only requests that never
+    // reached an upstream makes them wait like GETs; a non-GET that an upstream received is never resent.
+    '\t\tlb_retry_match {',
+    '\t\t\tmethod GET',
+    '\t\t}',
+    '\t\tlb_retry_match {',
+    '\t\t\texpression `{http.reverse_proxy.upstream.hostport} == null`',
+    '\t\t}',
     `\t\thealth_uri ${GATE_READY_PATH}`,
     `\t\thealth_port ${GATE_PORT}`,
     `\t\thealth_interval ${interval}`,

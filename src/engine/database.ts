@@ -8,7 +8,7 @@ import type { Layout } from './layout.js';
  * How the deployer reaches the environment's database: with the app's own DATABASE_URL, so a snapshot or a
  * migration uses exactly the credentials the app uses. The password never appears in a command line (a
  * process's argv is visible to every user of the host, also for processes inside containers): tools get the
- * URL without it and read PGPASSWORD from db.env, a 0600 file beside app.env that `docker --env-file` reads.
+ * URL without it and read PGPASSWORD from db-client.env, a 0600 file beside app.env that `docker --env-file` reads.
  * libpq (psql, pg_dump) and golang-migrate's PostgreSQL drivers all take the password from PGPASSWORD when
  * the URL has none.
  */
@@ -71,7 +71,7 @@ export function dbTarget(ctx: EngineContext): DbTarget {
 }
 
 export function dbEnvPath(layout: Layout): string {
-  return layout.path('db.env');
+  return layout.path('db-client.env');
 }
 
 /** docker's env-file format takes values literally (no quoting), one per line */
@@ -79,7 +79,7 @@ export function renderDbEnv(t: DbTarget): string {
   return t.password ? `PGPASSWORD=${t.password}\n` : '';
 }
 
-/** (Re)writes db.env with mode 0600; its content travels on stdin. */
+/** (Re)writes db-client.env with mode 0600; its content travels on stdin. */
 export async function writeDbEnv(ctx: EngineContext, layout: Layout, t: DbTarget): Promise<void> {
   const r = await ctx.host.run(writeFileCmd(dbEnvPath(layout), '600'), { stdin: renderDbEnv(t), check: false });
   if (r.code !== 0) throw new DeployError('preflight', `could not write ${dbEnvPath(layout)}: ${ctx.redactor.redact(r.stderr.trim())}`);
@@ -115,7 +115,7 @@ export interface DbSession {
   tool(argv: string[], stdin?: boolean): Command;
 }
 
-/** Everything a database operation needs, prepared once: db.env written, network found, db container up. */
+/** Everything a database operation needs, prepared once: db-client.env written, network found, db container up. */
 export async function openDb(ctx: EngineContext, layout: Layout): Promise<DbSession> {
   const target = dbTarget(ctx);
   await writeDbEnv(ctx, layout, target);

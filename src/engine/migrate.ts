@@ -71,7 +71,7 @@ cid=$(docker create --entrypoint /togather-deploy-copy-only -- "$image") || exit
 docker cp -- "$cid:$src" - > "$tmp.tar" 2> "$tmp.err"; rc=$?
 docker rm -f -- "$cid" > /dev/null 2>&1
 if [ "$rc" != 0 ]; then
-  if grep -q 'No such container:path' "$tmp.err"; then rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 3; fi
+  if grep -qE 'No such container:path|Could not find the file' "$tmp.err"; then rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 3; fi
   cat "$tmp.err" >&2; rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 5
 fi
 tar -x -f "$tmp.tar" -C "$tmp" --strip-components=1 || { rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 6; }

@@ -19,6 +19,27 @@ import { renderEnvFile, writeHostFiles, type HostFile } from './provision.js';
 
 export const MONITORING_DIR = 'monitoring';
 
+/**
+ * The app's metrics the alert rules and dashboards rely on: what the Togather server exports on /metrics (its
+ * internal/metrics package: HTTP middleware, health checks, database pool, build info). Tests check every
+ * query against this list, the exporters' real output and the deployer's own metrics.
+ */
+export const APP_METRICS = [
+  'togather_app_info',
+  'togather_health_status',
+  'togather_health_check_status',
+  'togather_health_check_latency_ms',
+  'togather_http_requests_total',
+  'togather_http_request_duration_seconds',
+  'togather_http_requests_in_flight',
+  'togather_db_connections_open',
+  'togather_db_connections_in_use',
+  'togather_db_connections_idle',
+  'togather_db_connections_max_open',
+  'togather_db_query_duration_seconds',
+  'togather_db_errors_total',
+] as const;
+
 export function monitoringProject(layout: Layout): string {
   return `${layout.stack}-monitoring`;
 }

@@ -76,7 +76,8 @@ const DUMP = `
 dir=$1; part=$2; shift 2
 umask 077
 mkdir -p -- "$dir" || exit 20
-cd -- "$dir" || exit 20
+# no cd: the dump command may name files relative to the deploy user's home (docker exec --env-file)
+part=$(cd -- "$dir" && pwd)/$part || exit 20
 rm -f -- "$part"
 st=$( { { "$@"; echo "dump=$?" >&3; } | gzip -3 > "$part"; echo "gzip=$?" >&3; } 3>&1 )
 fail() { rm -f -- "$part"; echo "$st"; echo "failed=$1"; exit "$2"; }

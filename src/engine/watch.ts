@@ -55,7 +55,9 @@ export async function probeThroughProxy(ctx: EngineContext, layout: Layout, via:
   const r = await ctx.host.run(script(PROXY_HEALTH, layout.gate(via), timeoutS, 'caddy', h.path), { check: false, timeoutMs: h.timeout + 15_000 });
   const p = parseProxyHealth(r.stdout);
   const verdict = judgeHealth(p.code, p.body, h);
-  return { at, ok: verdict.ok, code: p.code, upstream: p.upstream, reason: p.code === 0 ? (p.error ?? verdict.reason) : verdict.reason };
+  // busybox wget prints no body for an error status: the code is the reason then
+  const reason = p.code === 0 ? (p.error ?? verdict.reason) : !p.body.trim() && !verdict.ok ? `HTTP ${p.code}` : verdict.reason;
+  return { at, ok: verdict.ok, code: p.code, upstream: p.upstream, reason };
 }
 
 /**
@@ -206,6 +208,11 @@ async function restorePrevious(ctx: EngineContext, layout: Layout, compose: stri
   }
   await healthGate(ctx, layout, back, version);
   await switchTo(ctx, layout, back, from);
-  await verifyThroughProxy(ctx, layout, back, version);
+  try {
+    await verifyThroughProxy(ctx, layout, back, version);
+  } catch (e) {
+    // the flags now route to the previous colour; switching to the failing release again would be worse
+    ctx.reporter.warn(`switched back to ${back}, but the proxy did not confirm it in time: ${ctx.redactor.redact(describeError(e))}`);
+  }
   return ctx.clock.now();
 }

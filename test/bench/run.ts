@@ -9,8 +9,8 @@
  * bench-results/bench-<timestamp>.json. The environment is taken down at the end unless --keep.
  *
  * Options: --deploys N (3) · --gap S seconds of load between operations (3) · --ka N, --fresh N, --slow N
- * concurrency per lane (8, 3, 6) · --slow-ms A-B (3000-5000) · --wrk N extra keep-alive connections from wrk
- * (0 = off) · --no-baseline · --keep · --max-minutes M (10: the whole run is abandoned past it) · --migrations
+ * concurrency per lane (8, 3, 6) · --slow-ms A-B (3000-5000) · --wrk N extra keep-alive GET connections from wrk
+ * (4; 0 = off) · --no-baseline · --keep · --max-minutes M (10: the whole run is abandoned past it) · --migrations
  * (run the migrations step; skipped by default, the sample app has none)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -44,7 +44,7 @@ const { values: o } = parseArgs({
     fresh: { type: 'string', default: '3' },
     slow: { type: 'string', default: '6' },
     'slow-ms': { type: 'string', default: '3000-5000' },
-    wrk: { type: 'string', default: '0' },
+    wrk: { type: 'string', default: '4' },
     'no-baseline': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     'max-minutes': { type: 'string', default: '10' },

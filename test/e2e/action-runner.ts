@@ -131,7 +131,12 @@ export function runStep(o: StepOptions): Promise<StepResult> {
         summary: read(files.summary),
         files: Object.values(files).map(read).join('\n'),
         ms: Date.now() - started,
-        log: stdout.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n'),
+        log: stdout
+          .split('\n')
+          .filter((l) => !l.startsWith('::add-mask::'))
+          // workflow commands carry their message escaped (% CR LF); the runner shows it unescaped
+          .map((l) => (l.startsWith('::') ? l.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%25/g, '%') : l))
+          .join('\n'),
       });
     });
   });

@@ -8,6 +8,7 @@
  *   --identity, --known-hosts          the harness's deploy key and known_hosts (added when absent)
  *   --config, --env-file, --repo       the environment's files and a clone of the sample app (added when absent)
  *   v1.3.0 … v2.1.0                    tags of that clone (TAGS below)
+ *   a snapshot file name               the environment's newest snapshot
  *   GITHUB_TOKEN / GITHUB_REPOSITORY   a loopback stand-in for GitHub's API where every commit passed CI
  */
 import assert from 'node:assert/strict';
@@ -31,6 +32,8 @@ export const TAGS: Record<string, string> = {
   'v2.1.0': 'm3',
 };
 const DOC_ENVIRONMENTS = new Set(['staging', 'production', 'development']);
+/** a snapshot file name as the docs write one (src/engine/snapshot.ts names them so) */
+const SNAPSHOT_FILE_RE = /^[A-Za-z0-9_-]+_\d{8}_\d{6}_[0-9a-f]{7}\.sql\.gz$/;
 /** flags whose value the test replaces; the value is what the harness or the environment provides */
 const VALUE_FLAGS = ['--identity', '-i', '--known-hosts', '--config', '-c', '--env-file', '--repo'] as const;
 
@@ -139,13 +142,22 @@ describe('docs: runnable commands on the loopback host', { timeout: 1_800_000 },
         for (const sha of Object.values(env.repo.shas)) fake.setCommit(sha, { checkRuns: [fake.checkRun({ name: 'ci', sha })] });
       });
 
-      const cli = (args: string[]): Promise<CliResult> =>
+      const run = (args: string[]): Promise<CliResult> =>
         runCli(substitute(args, env, repo), {
           DOCKER_HOST: env.info.runnerDockerHost,
           GITHUB_TOKEN: token,
           GITHUB_REPOSITORY: 'togather/server',
           GITHUB_API_URL: fake.url,
         });
+      // a snapshot file name in the docs stands for the environment's newest snapshot
+      const cli = async (args: string[]): Promise<CliResult> => {
+        if (!args.some((a) => SNAPSHOT_FILE_RE.test(a))) return run(args);
+        const list = await run(['snapshot', 'list', 'staging', '--json']);
+        assert.equal(list.code, 0, `snapshot list (to find the newest snapshot) failed:\n${list.stderr}`);
+        const newest = (JSON.parse(list.stdout) as { snapshots: { file: string }[] }).snapshots[0]?.file;
+        assert.ok(newest, 'the environment has a snapshot to stand for the one named in the docs');
+        return run(args.map((a) => (SNAPSHOT_FILE_RE.test(a) ? newest : a)));
+      };
 
       async function establish(b: RunnableBlock): Promise<void> {
         for (const g of b.given) {

@@ -24,7 +24,7 @@ import { alive, pidMatches, sleep } from '../harness/proc.js';
 import { runDeployer, type DeployerRun, type KillPlan } from '../fault/deployer.js';
 import { Matrix } from '../fault/matrix.js';
 import { faultRepo, onRunnerOnly, resetSchema, type FaultLabel, type FaultRepo } from '../fault/repo.js';
-import { describeTraffic, startTraffic, type TrafficResult } from '../fault/traffic.js';
+import { describeTraffic, startTraffic } from '../fault/traffic.js';
 import { hostContainers, newEnv, type TestEnv } from './support.js';
 
 const short = (s: string | undefined) => (s ? s.slice(0, 7) : 'none');
@@ -263,7 +263,7 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
   describe('dependencies failing: clear errors, nothing switched', () => {
     let denv: TestEnv;
     let fullDir: string | undefined;
-    const ddeploy = (version: string, o: Parameters<typeof runDeployer>[2] = {}) => runDeployer(denv, ['deploy', denv.name, '--version', version, '--skip-ci-check'], o);
+    const ddeploy = (version: string, o: Parameters<typeof runDeployer>[2] = {}, extra: string[] = []) => runDeployer(denv, ['deploy', denv.name, '--version', version, '--skip-ci-check', ...extra], o);
     const db = () => `${denv.stackPrefix}-db`;
     const psqlSuper = (sql: string) => hostDocker(denv.info, ['exec', db(), 'psql', '-X', '-q', '-U', 'togather', '-d', 'postgres', '-c', sql]);
 
@@ -289,6 +289,8 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
       code: number;
       message: RegExp;
       options?: () => Parameters<typeof runDeployer>[2];
+      /** more CLI arguments (e.g. --env-file) */
+      args?: string[];
       /** values that must not appear in the output */
       secrets?: () => string[];
     }
@@ -302,7 +304,7 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
       const traffic = startTraffic(denv.httpPort);
       let r: DeployerRun;
       try {
-        r = await ddeploy(c.version, c.options?.());
+        r = await ddeploy(c.version, c.options?.(), c.args);
       } finally {
         await mend();
       }
@@ -385,35 +387,38 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
         message: /could not read schema_migrations from the database: .*not currently accepting connections/,
       }));
 
-    const wrongPassword = 'Wr0ng-pw-Qx7%/+zz';
-    test('database refusing credentials: wrong password in DATABASE_URL', () =>
-      depCase({
+    /** the environment's env file with some lines replaced, as a file of its own */
+    const envVariant = (name: string, replace: Record<string, string>): string => {
+      let text = readFileSync(denv.envFilePath, 'utf8');
+      for (const [k, v] of Object.entries(replace)) text = text.replace(new RegExp(`^${k}=.*$`, 'm'), `${k}=${v}`);
+      const file = join(denv.dir, name);
+      writeFileSync(file, text, { mode: 0o600 });
+      return file;
+    };
+
+    test('database refusing credentials: wrong password in DATABASE_URL', async () => {
+      const wrong = 'Wr0ng-pw-Qx7%/+zz';
+      const file = envVariant('wrong-url.env', { DATABASE_URL: `postgres://togather:${encodeURIComponent(wrong)}@db:5432/togather` });
+      await depCase({
         name: 'wrong password in DATABASE_URL',
         expected: 'clear authentication error, password not shown, nothing switched',
-        breakIt: async () => {
-          const text = readFileSync(denv.envFilePath, 'utf8').replace(/^DATABASE_URL=.*$/m, `DATABASE_URL=postgres://togather:${encodeURIComponent(wrongPassword)}@db:5432/togather`);
-          writeFileSync(join(denv.dir, 'wrong-url.env'), text, { mode: 0o600 });
-          return async () => undefined;
-        },
-        options: () => ({ env: {}, config: denv.configPath }),
+        breakIt: async () => async () => undefined,
+        args: ['--env-file', file],
         version: 'v1',
         code: 8,
         message: /password authentication failed for user "togather"/,
-        secrets: () => [wrongPassword],
-      }).then(undefined));
+        secrets: () => [wrong],
+      });
+    });
 
     test('database refusing credentials: POSTGRES_PASSWORD rotated in the env file only', async () => {
       const rotated = 'R0tated-pw-Kd3%/+qq';
-      const file = join(denv.dir, 'rotated.env');
-      const text = readFileSync(denv.envFilePath, 'utf8')
-        .replace(/^DATABASE_URL=.*$/m, `DATABASE_URL=postgres://togather:${encodeURIComponent(rotated)}@db:5432/togather`)
-        .replace(/^POSTGRES_PASSWORD=.*$/m, `POSTGRES_PASSWORD=${rotated}`);
-      writeFileSync(file, text, { mode: 0o600 });
+      const file = envVariant('rotated.env', { DATABASE_URL: `postgres://togather:${encodeURIComponent(rotated)}@db:5432/togather`, POSTGRES_PASSWORD: rotated });
       await depCase({
         name: 'POSTGRES_PASSWORD and DATABASE_URL rotated in the env file (the database keeps its password)',
         expected: 'clear authentication error, nothing switched; deploying the right env file again works',
         breakIt: async () => async () => undefined,
-        options: () => ({ envFile: file }) as never,
+        args: ['--env-file', file],
         version: 'v1',
         code: 8,
         message: /password authentication failed for user "togather"/,
@@ -526,5 +531,3 @@ function firstError(stderr: string): string {
   const m = /^error: (.*)$/m.exec(stderr);
   return (m?.[1] ?? stderr.trim().split('\n').pop() ?? '').slice(0, 300);
 }
-
-export type { TrafficResult };

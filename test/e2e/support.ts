@@ -83,7 +83,8 @@ export async function newEnv(label: string, over: { config?: (c: Record<string, 
     deployment: { drain_timeout: '5s', min_free_mb: 64, verify_timeout: '10s' },
     proxy: { bind: '127.0.0.1', http_port: httpPort, https_port: httpsPort },
     images: { caddy: info.images.caddy, postgres: info.images.postgres, gate: info.images.gate },
-    database: { init_dir: join(ROOT, 'test/fixtures/db-init') },
+    // the migrate image is the harness's golang-migrate stand-in (a TEST FIXTURE: test/harness/image-files/migrate-fixture.sh)
+    database: { init_dir: join(ROOT, 'test/fixtures/db-init'), migrations: { image: info.images.migrateFixture } },
     environments: {
       [name]: { host: info.ssh.host, port: info.ssh.port, user: info.ssh.user, path: `stacks/${name}`, env_file: 'app.env', url: `http://127.0.0.1:${httpPort}` },
     },
@@ -193,4 +194,31 @@ export function writeFile(path: string, text: string, mode = 0o600): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, text, { mode });
   chmodSync(path, mode);
+}
+
+/** the CLI with stderr streamed, for tests that act at a moment of an operation (waitFor a line, then act) */
+export function startCli(env: TestEnv, args: string[]): { stderr: () => string; done: Promise<CliResult>; waitFor(re: RegExp, ms: number): Promise<void> } {
+  const started = Date.now();
+  const argv = [...args.slice(0, 2), '--config', env.configPath, '--identity', env.info.ssh.privateKeyPath, '--known-hosts', env.info.ssh.knownHostsPath, '--repo', env.repo.dir, ...args.slice(2)];
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...argv], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', DOCKER_HOST: env.info.runnerDockerHost },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<CliResult>((res) => child.on('close', (code) => res({ code: code ?? 1, stdout, stderr, ms: Date.now() - started })));
+  return {
+    stderr: () => stderr,
+    done,
+    async waitFor(re, ms) {
+      const deadline = Date.now() + ms;
+      while (!re.test(stderr)) {
+        if (Date.now() > deadline) throw new Error(`not seen within ${ms} ms: ${re}\n--- stderr so far:\n${stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+  };
 }

@@ -134,7 +134,7 @@ export function runDeployer(env: TestEnv, args: string[], o: RunOptions = {}): P
   const strike = async (line: string, plan: KillPlan) => {
     if (plan.delayMs) await sleep(plan.delayMs);
     const atMs = Date.now() - started;
-    let pids: number[] = [];
+    let pids: number[];
     if (plan.what === 'deployer') {
       kill(pid);
       // the runner is gone, and its connections with it

@@ -82,7 +82,7 @@ function assertUpstreams(s: Server): void {
   assert.equal(proxies.length, 1, 'one reverse_proxy per server');
   const rp = proxies[0]!.h as Handler & {
     upstreams: Array<{ dial: string }>;
-    load_balancing: { selection_policy: { policy: string }; try_duration: number; try_interval: number };
+    load_balancing: { selection_policy: { policy: string }; try_duration: number; try_interval: number; retry_match: unknown };
     health_checks: { active: { port: number; uri: string; interval: number; timeout: number }; passive?: unknown };
     headers: { response: { set: Record<string, string[]> } };
   };
@@ -90,6 +90,8 @@ function assertUpstreams(s: Server): void {
   assert.equal(rp.load_balancing.selection_policy.policy, 'first');
   assert.equal(rp.load_balancing.try_duration, 5e9);
   assert.equal(rp.load_balancing.try_interval, 50e6);
+  // GET keeps Caddy's default retries; any other method is retried only while no upstream has received it
+  assert.deepEqual(rp.load_balancing.retry_match, [{ method: ['GET'] }, { expression: '{http.reverse_proxy.upstream.hostport} == null' }]);
   assert.deepEqual(rp.health_checks.active, { port: 8081, uri: '/ready', interval: 500e6, timeout: 400e6 });
   assert.equal(rp.health_checks.passive, undefined, 'no passive checks (fail_duration): see switch.md');
   assert.deepEqual(rp.headers.response.set['X-Togather-Upstream'], ['{http.reverse_proxy.upstream.host}']);

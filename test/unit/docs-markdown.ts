@@ -54,6 +54,7 @@ export function parseDoc(file: string, text: string): Doc {
       if (new RegExp(`^ {0,3}${open.marker[0]}{${open.marker.length},}\\s*$`).test(line)) {
         fences.push({ lang: open.info.split(/\s+/)[0] ?? '', info: open.info, body: open.body.join('\n'), line: open.line, before: open.before });
         open = undefined;
+        lastNonBlank = line.trim();
       } else open.body.push(line);
       continue;
     }

@@ -300,7 +300,8 @@ describe('docs: runs-in-ci markers (test/e2e/docs.test.ts runs these blocks)', (
     test(doc.file, () => {
       const problems: string[] = [];
       const lines = doc.text.split('\n');
-      lines.forEach((l, i) => {
+      // markers in prose only: an example of one inside a fenced block is not a marker
+      doc.prose.split('\n').forEach((l, i) => {
         if (!RUNS_IN_CI_RE.test(l.trim())) return;
         const next = lines.slice(i + 1).find((x) => x.trim() !== '');
         if (!next || !/^```sh\s*$/.test(next.trim())) problems.push(`line ${i + 1}: a runs-in-ci marker must sit directly above a \`\`\`sh block`);

@@ -1,0 +1,308 @@
+/**
+ * Database safety on the real loopback host, real PostgreSQL and real pg_dump: a verified snapshot before
+ * every migration, migrations in the deploy (the golang-migrate stand-in is a test fixture), the snapshot
+ * commands, retention, and failures that must leave the old colour serving and no half-made snapshot.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { hostDocker, hostSsh } from '../harness/host.js';
+import { run } from '../harness/proc.js';
+import { SAMPLE_SCHEMA } from '../harness/sample-repo.js';
+import { newEnv, pollDuring, type CliResult, type TestEnv } from './support.js';
+
+const SNAP_RE = /^togather_\d{8}_\d{6}_[0-9a-f]{7}\.sql\.gz$/;
+
+const outputs: CliResult[] = [];
+async function cli(env: TestEnv, args: string[]): Promise<CliResult> {
+  const r = await env.cli(args);
+  outputs.push(r);
+  return r;
+}
+
+/** psql as the database's superuser over the db container's socket: the tests' own view, independent of the tool */
+async function psql(env: TestEnv, sql: string): Promise<string> {
+  const r = await hostDocker(env.info, ['exec', `${env.stackPrefix}-db`, 'psql', '-X', '-q', '-U', 'togather', '-d', 'togather', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql]);
+  return r.stdout.trim();
+}
+
+async function snapshotFiles(env: TestEnv): Promise<string[]> {
+  const r = await hostSsh(env.info, `ls -A stacks/${env.name}/snapshots`, { check: false });
+  return r.stdout.split('\n').filter(Boolean).sort();
+}
+
+const state = async (env: TestEnv) => JSON.parse((await env.hostFile('state.json'))!);
+const schemaRow = (env: TestEnv) => psql(env, 'SELECT version, dirty FROM schema_migrations');
+/** row count and a checksum over every row, in id order */
+const tableDigest = (env: TestEnv, table: string) => psql(env, `SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, ',' ORDER BY t.id)), '-') FROM ${table} t`);
+
+describe('database safety: snapshots and migrations', { timeout: 900_000 }, () => {
+  let env: TestEnv;
+  before(async () => {
+    env = await newEnv('db');
+  });
+
+  test('must-show 1: a deploy with two new migrations takes a verified snapshot first; the record shows from/to and the snapshot', async () => {
+    const v1 = await cli(env, ['deploy', env.name, '--version', 'v1', '--skip-ci-check']);
+    assert.equal(v1.code, 0, v1.stderr);
+    assert.match(v1.stderr, /has no \/app\/migrations: no migrations to run/);
+    assert.deepEqual((await snapshotFiles(env)).filter((f) => !f.startsWith('.')), [], 'no migration pending: no snapshot');
+    await psql(env, "CREATE TABLE guestbook (id serial PRIMARY KEY, note text); INSERT INTO guestbook (note) SELECT 'before m1 #' || g FROM generate_series(1, 100) g");
+
+    const m1 = await cli(env, ['deploy', env.name, '--version', 'm1', '--skip-ci-check']);
+    assert.equal(m1.code, 0, m1.stderr);
+    const s = await state(env);
+    const rec = s.current;
+    assert.equal(rec.version, env.repo.shas.m1);
+    assert.deepEqual(rec.migrations, { to: 2, ran: 2 }, 'from is absent: the database had no schema_migrations');
+    assert.match(rec.snapshot, SNAP_RE);
+    assert.ok(rec.snapshot.endsWith(`_${env.repo.shas.m1.slice(0, 7)}.sql.gz`), rec.snapshot);
+    const names = rec.phases.map((p: { name: string }) => p.name);
+    assert.ok(names.indexOf('snapshot') < names.indexOf('migrate') && names.indexOf('migrate') < names.indexOf('start green'), names.join(', '));
+
+    // the snapshot on the host: complete, verified, described
+    const files = await snapshotFiles(env);
+    assert.deepEqual(files, [rec.snapshot, rec.snapshot.replace(/\.sql\.gz$/, '.json')].sort());
+    const meta = JSON.parse((await env.hostFile(`snapshots/${rec.snapshot.replace(/\.sql\.gz$/, '.json')}`))!);
+    assert.equal(meta.status, 'verified');
+    assert.equal(meta.pre_migration_version, null);
+    assert.equal(meta.reason, 'pre-migration');
+    assert.equal(meta.git_commit, env.repo.shas.m1);
+    assert.equal(meta.database_name, 'togather');
+    const onDisk = await hostSsh(env.info, `cd stacks/${env.name}/snapshots && wc -c < ${rec.snapshot} && sha256sum < ${rec.snapshot} && gzip -dc < ${rec.snapshot} | grep -c 'before m1 #'`);
+    const [bytes, sum, rows] = onDisk.stdout.trim().split('\n');
+    assert.equal(Number(bytes), meta.file_size_bytes);
+    assert.equal(sum!.split(' ')[0], meta.sha256);
+    assert.equal(Number(rows), 100, 'the seeded rows are in the dump');
+    assert.ok(Date.parse(meta.retention_until) - Date.parse(meta.created_at) === 7 * 86_400_000);
+
+    // the schema advanced, and the new colour reports it through the proxy
+    assert.equal(await schemaRow(env), '2|f');
+    const health = JSON.parse((await env.get('/health')).body);
+    assert.deepEqual(health.checks.migrations.details, { version: SAMPLE_SCHEMA.m1, dirty: false });
+    assert.equal(health.git_commit, env.repo.shas.m1);
+
+    // a redeploy with nothing pending takes no snapshot (database.snapshots.when: pending-migrations)
+    const again = await cli(env, ['deploy', env.name, '--version', 'm1', '--skip-ci-check', '--force']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /no pending migration, so no snapshot/);
+    const s2 = await state(env);
+    assert.deepEqual(s2.current.migrations, { from: 2, to: 2, ran: 0 });
+    assert.equal(s2.current.snapshot, undefined);
+    assert.equal((await snapshotFiles(env)).length, 2);
+  });
+
+  let seeded: { events: string; venues: string; guestbook: string };
+  let brokenSnapshot: string;
+
+  test('must-show 2: a migration that breaks midway fails the deploy (exit 9) while the old colour serves; the printed restore command restores exactly', async () => {
+    await psql(env, "INSERT INTO events (title, starts_at, venue_id) SELECT 'event #' || g, timestamptz '2026-03-01' + g * interval '17 minutes', 1 + g % 2 FROM generate_series(1, 5000) g");
+    seeded = { events: await tableDigest(env, 'events'), venues: await tableDigest(env, 'venues'), guestbook: await tableDigest(env, 'guestbook') };
+    assert.match(seeded.events, /^5000 [0-9a-f]{32}$/);
+
+    const poll = pollDuring(env.httpPort);
+    const r = await cli(env, ['deploy', env.name, '--version', 'm2', '--skip-ci-check']);
+    const seen = await poll.stop();
+    assert.equal(r.code, 9, r.stderr);
+    assert.deepEqual(seen.failures, [], `failed requests during the broken deploy: ${seen.failures.slice(0, 5).join(', ')}`);
+    assert.ok(seen.total > 20, `polled ${seen.total}`);
+    assert.deepEqual([...seen.versions], [env.repo.shas.m1], 'm1 served throughout');
+    assert.match(r.stderr, /The database is now at version 3 and DIRTY/);
+    assert.match(r.stderr, /the old colour keeps serving/);
+    const cmd = /togather-deploy snapshot restore (\S+) (\S+) --stop-app/.exec(r.stderr);
+    assert.ok(cmd, r.stderr);
+    assert.equal(cmd[1], env.name);
+    brokenSnapshot = cmd[2]!;
+    assert.match(brokenSnapshot, SNAP_RE);
+
+    // the database is dirty and half-changed: the first half of 003 was committed
+    assert.equal(await schemaRow(env), '3|t');
+    assert.notEqual(await tableDigest(env, 'events'), seeded.events);
+    assert.equal(await psql(env, "SELECT count(*) FROM events WHERE title LIKE '% (m2)'"), '5000');
+    const s = await state(env);
+    assert.equal(s.current.version, env.repo.shas.m1, 'm1 is still the live deployment');
+    const failed = s.history[0];
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.failure.exit_code, 9);
+    assert.equal(failed.snapshot, brokenSnapshot);
+    assert.deepEqual(failed.migrations, { from: 2, to: 3, ran: 0, dirty: true });
+    assert.match(failed.failure.message, /snapshot restore/);
+    assert.ok(!(await hostDocker(env.info, ['ps', '--format', '{{.Names}}'])).stdout.includes(`${env.stackPrefix}-migrate`), 'no migrate container left');
+
+    // a deploy onto a dirty schema stops before touching anything, with the recovery steps
+    const dirty = await cli(env, ['deploy', env.name, '--version', 'm3', '--skip-ci-check']);
+    assert.equal(dirty.code, 9, dirty.stderr);
+    assert.match(dirty.stderr, /schema_migrations is dirty at version 3/);
+    assert.match(dirty.stderr, /snapshot restore/);
+    assert.match(dirty.stderr, / force 3/);
+
+    // the restore refuses while the app serves, unless told to stop it; and it needs a confirmation
+    const refused = await cli(env, ['snapshot', 'restore', env.name, brokenSnapshot]);
+    assert.equal(refused.code, 13, refused.stderr);
+    assert.match(refused.stderr, /--stop-app/);
+    const unconfirmed = await cli(env, ['snapshot', 'restore', env.name, brokenSnapshot, '--stop-app']);
+    assert.equal(unconfirmed.code, 13, unconfirmed.stderr);
+    assert.equal(await schemaRow(env), '3|t', 'nothing changed');
+
+    const restored = await cli(env, ['snapshot', 'restore', env.name, brokenSnapshot, '--stop-app', '--yes']);
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.match(restored.stdout, /safety snapshot of what was replaced: togather_/);
+    assert.equal(await schemaRow(env), '2|f');
+    assert.deepEqual({ events: await tableDigest(env, 'events'), venues: await tableDigest(env, 'venues'), guestbook: await tableDigest(env, 'guestbook') }, seeded);
+    assert.equal(await psql(env, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'capacity'"), '0');
+    // the app is back behind the proxy, reporting the restored schema
+    const health = JSON.parse((await env.get('/health')).body);
+    assert.equal(health.git_commit, env.repo.shas.m1);
+    assert.deepEqual(health.checks.migrations.details, { version: 2, dirty: false });
+
+    // and the fixed release goes through
+    const m3 = await cli(env, ['deploy', env.name, '--version', 'm3', '--skip-ci-check']);
+    assert.equal(m3.code, 0, m3.stderr);
+    assert.deepEqual((await state(env)).current.migrations, { from: 2, to: 4, ran: 2 });
+    assert.equal(await schemaRow(env), '4|f');
+  });
+
+  test('must-show 4: retention removes exactly the expired snapshots that are neither the newest nor named by the history', async () => {
+    const dir = `stacks/${env.name}/snapshots`;
+    const list = async () => (await snapshotFiles(env)).filter((f) => f.endsWith('.sql.gz'));
+    const setAge = async (file: string, createdDaysAgo: number, expiresInDays: number) => {
+      const metaPath = `${dir}/${file.replace(/\.sql\.gz$/, '.json')}`;
+      const meta = JSON.parse((await hostSsh(env.info, `cat ${metaPath}`)).stdout);
+      meta.created_at = new Date(Date.now() - createdDaysAgo * 86_400_000).toISOString();
+      meta.retention_until = new Date(Date.now() + expiresInDays * 86_400_000).toISOString();
+      await hostSsh(env.info, `cat > ${metaPath}`, { input: JSON.stringify(meta) + '\n' });
+    };
+    const s = await state(env);
+    const inHistory = new Set<string>(s.history.map((h: { snapshot?: string }) => h.snapshot).filter(Boolean));
+    const before = await list();
+    // m1's and m3's pre-migration snapshots (successful deploys), m2's (a failed one), the restore's safety snapshot
+    assert.equal(before.length, 4, before.join(' '));
+    const safety = before.find((f) => !inHistory.has(f))!;
+    assert.ok(safety, 'the safety snapshot is named by no deployment');
+    const created = await cli(env, ['snapshot', 'create', env.name]);
+    assert.equal(created.code, 0, created.stderr);
+    const fresh = (await list()).find((f) => !before.includes(f))!;
+    const created2 = await cli(env, ['snapshot', 'create', env.name]);
+    assert.equal(created2.code, 0, created2.stderr);
+    const newest = (await list()).find((f) => !before.includes(f) && f !== fresh)!;
+    assert.ok(fresh && newest, (await list()).join(' '));
+
+    // ages: every snapshot named by the history expired long ago; the safety one expired; `fresh` is within
+    // retention; the newest one is expired too (it is kept anyway)
+    for (const f of inHistory) await setAge(f, 30, -23);
+    await setAge(safety, 20, -13);
+    await setAge(fresh, 2, 5);
+    await setAge(newest, 1, -1);
+    const dry = await cli(env, ['snapshot', 'cleanup', env.name, '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, new RegExp(`would remove 1 expired snapshot\\(s\\): ${safety.replace(/\./g, '\\.')}`));
+    assert.equal((await list()).length, 6);
+    const cleaned = await cli(env, ['snapshot', 'cleanup', env.name]);
+    assert.equal(cleaned.code, 0, cleaned.stderr);
+    assert.deepEqual(await list(), [...inHistory, fresh, newest].sort());
+    assert.match(cleaned.stdout, /kept .* \(newest\)/);
+    assert.match(cleaned.stdout, /kept .* \(referenced\)/);
+    assert.match(cleaned.stdout, /kept .* \(within retention\)/);
+    assert.ok(!(await snapshotFiles(env)).includes(safety.replace(/\.sql\.gz$/, '.json')), 'its metadata went with it');
+
+    // retention runs after every snapshot: once `newest` is no longer the newest, it goes, and so does `fresh` once expired
+    await setAge(fresh, 9, -2);
+    const third = await cli(env, ['snapshot', 'create', env.name]);
+    assert.equal(third.code, 0, third.stderr);
+    const latest = (await list()).filter((f) => !inHistory.has(f));
+    assert.equal(latest.length, 1, latest.join(' '));
+    assert.match(third.stdout, /retention removed: /);
+
+    // list and verify
+    const listed = await cli(env, ['snapshot', 'list', env.name, '--json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const data = JSON.parse(listed.stdout);
+    assert.equal(data.snapshots.length, inHistory.size + 1);
+    assert.ok(data.snapshots.every((x: { meta?: { status: string } }) => x.meta?.status === 'verified'));
+    const verified = await cli(env, ['snapshot', 'verify', env.name]);
+    assert.equal(verified.code, 0, verified.stderr);
+    // a damaged copy under a snapshot's name is caught
+    const victim = latest[0]!;
+    const fake = victim.replace(/_(\d{6})_/, (_m, t: string) => `_${String((Number(t) + 1) % 240000).padStart(6, '0')}_`);
+    await hostSsh(env.info, `cd ${dir} && head -c 2000 ${victim} > ${fake} && cp ${victim.replace(/\.sql\.gz$/, '.json')} ${fake.replace(/\.sql\.gz$/, '.json')}`);
+    const bad = await cli(env, ['snapshot', 'verify', env.name, fake]);
+    assert.equal(bad.code, 8, bad.stderr);
+    assert.match(bad.stderr, /FAILED.*(gzip integrity|truncated|differs)/);
+    await hostSsh(env.info, `cd ${dir} && rm -f ${fake} ${fake.replace(/\.sql\.gz$/, '.json')}`);
+  });
+
+  test('only one migration per environment at a time: two concurrent first deploys, one migrates, the other is refused', async () => {
+    const twin = await newEnv('dbtwin');
+    const [a, b] = await Promise.all([twin.cli(['deploy', twin.name, '--version', 'm1', '--skip-ci-check']), twin.cli(['deploy', twin.name, '--version', 'm1', '--skip-ci-check'])]);
+    outputs.push(a, b);
+    const codes = [a.code, b.code].sort();
+    assert.deepEqual(codes, [0, 5], `${a.stderr}\n-----\n${b.stderr}`);
+    assert.match((a.code === 5 ? a : b).stderr, /locked by/);
+    assert.equal(await schemaRow(twin), '2|f');
+    // 002 inserts two venues: run twice, there would be four (or a unique violation)
+    assert.equal(await psql(twin, 'SELECT count(*) FROM venues'), '2');
+    const logs = await hostSsh(twin.info, `cat stacks/${twin.name}/logs/*.jsonl | grep -c '"event":"migrations"'`, { check: false });
+    assert.equal(logs.stdout.trim(), '1', 'the migrate container ran once');
+  });
+
+  test('must-show 3a: wrong database credentials — the snapshot fails (exit 8) before any migration; no snapshot file is left', async () => {
+    const bad = await newEnv('dbcred');
+    const wrong = `wrong-${bad.secrets.POSTGRES_PASSWORD}`;
+    writeFileSync(bad.envFilePath, readFileSync(bad.envFilePath, 'utf8').replace(/^DATABASE_URL=.*$/m, `DATABASE_URL=postgres://togather:${encodeURIComponent(wrong)}@db:5432/togather`), { mode: 0o600 });
+    const r = await cli(bad, ['deploy', bad.name, '--version', 'm1', '--skip-ci-check']);
+    assert.equal(r.code, 8, r.stderr);
+    assert.match(r.stderr, /password authentication failed/);
+    assert.match(r.stderr, /nothing was (changed|migrated)/);
+    assert.deepEqual(await snapshotFiles(bad), [], 'no snapshot, no partial file');
+    assert.equal(await psql(bad, "SELECT to_regclass('schema_migrations') IS NULL"), 't', 'nothing migrated');
+    const st = await state(bad);
+    assert.equal(st.history[0].status, 'failed');
+    assert.equal(st.history[0].failure.exit_code, 8);
+    assert.equal(st.history[0].snapshot, undefined);
+    for (const o of [r.stdout, r.stderr, JSON.stringify(st)]) assert.ok(!o.includes(wrong) && !o.includes(encodeURIComponent(wrong)), 'the password never shows');
+    // the same through the snapshot command
+    const c = await cli(bad, ['snapshot', 'create', bad.name]);
+    assert.equal(c.code, 8, c.stderr);
+    assert.deepEqual(await snapshotFiles(bad), []);
+  });
+
+  test('must-show 3b: the snapshot directory fills up — exit 8 before any migration, no partial file, the old colour serves throughout', async () => {
+    const full = await newEnv('dbfull');
+    const v1 = await cli(full, ['deploy', full.name, '--version', 'v1', '--skip-ci-check']);
+    assert.equal(v1.code, 0, v1.stderr);
+    // ~1 MB of incompressible-ish data: its dump does not fit in 256 KiB
+    await psql(full, "CREATE TABLE ballast AS SELECT g AS id, md5(random()::text) || md5(random()::text) AS junk FROM generate_series(1, 15000) g");
+    const dir = `${full.info.deployHome}/stacks/${full.name}/snapshots`;
+    const uid = (await run(['id', '-u', full.info.ssh.user])).stdout.trim();
+    await run(['mount', '-t', 'tmpfs', '-o', `size=256k,uid=${uid},mode=0700`, 'tmpfs', dir]);
+    try {
+      const poll = pollDuring(full.httpPort);
+      const r = await cli(full, ['deploy', full.name, '--version', 'm1', '--skip-ci-check']);
+      const seen = await poll.stop();
+      assert.equal(r.code, 8, r.stderr);
+      assert.match(r.stderr, /No space left on device|disk .* full/);
+      assert.match(r.stderr, /No snapshot file was left behind/);
+      assert.deepEqual(await snapshotFiles(full), [], 'no snapshot, no partial file');
+      assert.equal((await run(['df', '--output=used', dir])).stdout.split('\n')[1]!.trim(), '0', 'the space is free again');
+      assert.equal(await psql(full, "SELECT to_regclass('schema_migrations') IS NULL"), 't', 'nothing migrated');
+      assert.deepEqual(seen.failures, []);
+      assert.deepEqual([...seen.versions], [full.repo.shas.v1]);
+    } finally {
+      await run(['umount', dir], { check: false });
+    }
+  });
+
+  test('no env-file value appears in any output, host log, state, snapshot metadata or the db client env of another name', async () => {
+    const host = await hostSsh(env.info, `cd stacks/${env.name} && cat state.json history.jsonl logs/*.jsonl snapshots/*.json`);
+    const haystacks = [...outputs.map((o) => o.stdout + o.stderr), host.stdout];
+    for (const value of Object.values(env.secrets)) {
+      for (const form of [value, encodeURIComponent(value), Buffer.from(value).toString('base64')]) {
+        for (const h of haystacks) assert.ok(!h.includes(form), `secret form ${form.slice(0, 6)}… leaked`);
+      }
+    }
+    const mode = await hostSsh(env.info, `stat -c %a stacks/${env.name}/db-client.env stacks/${env.name}/snapshots/*.sql.gz | sort -u`);
+    assert.equal(mode.stdout.trim(), '600');
+  });
+});
+
+export { run };
