@@ -54,7 +54,7 @@ export function resolveNotifySettings(cfg: ResolvedConfig, src: NotifySources): 
   if (n.ntfy) {
     const t = n.ntfy;
     const u = url('ntfy', t);
-    const token = lookup('ntfy.token_env', t.token_env, true);
+    const token = lookup('ntfy.token_env', t.token_env, false); // empty: a topic without access control
     if (u) out.ntfy = { url: u, ...(token ? { token } : {}), events: t.events, priority: t.priority, tags: t.tags, timeoutMs: t.timeout, retries: t.retries };
   }
   for (const v of [out.webhook?.url, out.webhook?.secret, out.ntfy?.url, out.ntfy?.token]) registerSecret(src.redactor, v);

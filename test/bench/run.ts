@@ -8,10 +8,16 @@
  * requests, failures by kind and p50/p99 latency inside/outside switch windows; writes the whole result to
  * bench-results/bench-<timestamp>.json. The environment is taken down at the end unless --keep.
  *
- * Options: --deploys N (3) · --gap S seconds of load between operations (3) · --ka N, --fresh N, --slow N
- * concurrency per lane (8, 3, 6) · --slow-ms A-B (3000-5000) · --wrk N extra keep-alive GET connections from wrk
- * (4; 0 = off) · --no-baseline · --keep · --max-minutes M (10: the whole run is abandoned past it) · --migrations
- * (run the migrations step; skipped by default, the sample app has none)
+ * Options:
+ *   --deploys N       back-to-back deploys under load (3)
+ *   --gap S           seconds of load before, between and after the operations (3)
+ *   --ka N, --fresh N, --slow N   concurrency of the keep-alive, fresh-connection and slow lanes (8, 3, 6)
+ *   --slow-ms A-B     duration of the slow requests (3000-5000)
+ *   --wrk N           extra keep-alive GET connections from wrk (4; 0 = off)
+ *   --drain S         the environment's drain_timeout, above the slowest request (8)
+ *   --no-baseline     skip the reference switch; --keep leaves the environment up
+ *   --max-minutes M   the whole run is abandoned past this (10)
+ *   --migrations      run the migrations step (skipped by default: the sample app has none)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -21,7 +27,7 @@ import { ROOT, newEnv, sharedHost, type TestEnv } from '../e2e/support.js';
 import { LANES, slowAcrossSwitches, startLoad, startWrk, summarize, type LaneRaw, type LaneSpec, type LaneSummary, type Window, type WrkResult } from './load.js';
 import {
   cliHasCommand,
-  exitPosts,
+  retiredReport,
   livePosts,
   naiveSwitch,
   other,
@@ -34,6 +40,7 @@ import {
   timeOperation,
   type Colour,
   type OperationTiming,
+  type Retired,
 } from './scenario.js';
 
 const { values: o } = parseArgs({
@@ -48,6 +55,7 @@ const { values: o } = parseArgs({
     'no-baseline': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     'max-minutes': { type: 'string', default: '10' },
+    drain: { type: 'string', default: '8' },
     migrations: { type: 'boolean', default: false },
   },
 });
@@ -64,7 +72,9 @@ const lanes: LaneSpec[] = [
 ];
 const wrkConns = int(o.wrk!, 'wrk', 0, 64);
 const maxMs = int(o['max-minutes']!, 'max-minutes', 1, 60) * 60_000;
-const DRAIN = '5s';
+// the old colour's drain (deployment.drain_timeout = docker stop -t): above the longest request, with a margin
+const drainS = int(o.drain!, 'drain', 1, 120);
+const DRAIN = `${drainS}s`;
 // the switch is what is measured: the sample app has no migrations, so by default the deploys skip that step
 const deployFlags = ['--skip-ci-check', '--force', ...(o.migrations ? [] : ['--skip-migrations'])];
 
@@ -95,24 +105,26 @@ interface PartResult {
   lanes: LaneSummary[];
   wrk?: WrkResult;
   /** client successes vs the app's own count: retired instances' exit lines + the live one, minus what it had before */
-  posts: { clientOk: number; appCounted?: number; retired: number[]; before: number; live: number };
+  posts: { clientOk: number; appCounted?: number; retired: (number | null)[]; before: number; live: number };
+  /** how each retired app ended: by itself (exit 0) or killed at the drain timeout (137) */
+  retired: Retired[];
   slowAcrossSwitches: ReturnType<typeof slowAcrossSwitches>;
   totalRequests: number;
   totalFailures: number;
 }
 
-async function underLoad(env: TestEnv, mechanism: string, body: (windows: OperationTiming[]) => Promise<number[]>): Promise<PartResult> {
+async function underLoad(env: TestEnv, mechanism: string, body: (windows: OperationTiming[]) => Promise<Retired[]>): Promise<PartResult> {
   const postsBefore = (await livePosts(env)).posts; // before any load: the serving app's count so far
   const load = await startLoad({ port: env.httpPort, lanes, slowMs: [slowMin, slowMax], maxDurationMs: maxMs });
   const wrk = wrkConns > 0 ? startWrk(env.httpPort, wrkConns, Math.ceil(maxMs / 1000)) : undefined;
   const t0 = Date.now();
   const ops: OperationTiming[] = [];
-  let retiredPosts: number[];
+  let retired: Retired[];
   let raws: LaneRaw[];
   let wrkResult: WrkResult | undefined;
   try {
     await sleep(gapMs);
-    retiredPosts = await body(ops);
+    retired = await body(ops);
   } finally {
     // a tail of load after the last switch, then in-flight requests finish (lanes are bounded by their timeouts)
     await sleep(gapMs);
@@ -124,7 +136,7 @@ async function underLoad(env: TestEnv, mechanism: string, body: (windows: Operat
   const summaries = raws.map((r) => summarize(r, windows, t0));
   const live = await livePosts(env);
   const clientOk = summaries.reduce((n, s) => n + (s.postOk ?? 0), 0);
-  const appCounted = retiredPosts.some((n) => Number.isNaN(n)) ? undefined : retiredPosts.reduce((a, b) => a + b, 0) - postsBefore + live.posts;
+  const appCounted = retired.some((r) => r.posts === undefined) ? undefined : retired.reduce((a, r) => a + r.posts!, 0) - postsBefore + live.posts;
   const totalRequests = summaries.reduce((n, s) => n + s.requests, 0) + (wrkResult?.requests ?? 0);
   const totalFailures = summaries.reduce((n, s) => n + Object.values(s.failures).reduce((a, b) => a + b, 0), 0) + Object.values(wrkResult?.failures ?? {}).reduce((a, b) => a + b, 0);
   const slow = raws.find((r) => r.lane === 'slow');
@@ -134,7 +146,8 @@ async function underLoad(env: TestEnv, mechanism: string, body: (windows: Operat
     loadSeconds,
     lanes: summaries,
     wrk: wrkResult && { ...wrkResult, raw: wrkResult.raw.slice(0, 2000) },
-    posts: { clientOk, appCounted, retired: retiredPosts, before: postsBefore, live: live.posts },
+    posts: { clientOk, appCounted, retired: retired.map((r) => r.posts ?? null), before: postsBefore, live: live.posts },
+    retired,
     slowAcrossSwitches: slow ? slowAcrossSwitches(slow, windows) : [],
     totalRequests,
     totalFailures,
@@ -152,7 +165,7 @@ const env = await newEnv('bench', {
     (c.deployment as Record<string, unknown>).drain_timeout = DRAIN;
   },
 });
-say(`environment ${env.name}: proxy on http://127.0.0.1:${env.httpPort}, host ${info.ssh.user}@${info.ssh.host}:${info.ssh.port}`);
+say(`environment ${env.name}: proxy on http://127.0.0.1:${env.httpPort}, host ${info.ssh.user}@${info.ssh.host}:${info.ssh.port}, drain_timeout ${DRAIN}`);
 
 let gate: PartResult | undefined;
 let baseline: PartResult | undefined;
@@ -166,7 +179,7 @@ try {
   const hasRollback = await cliHasCommand(env, 'rollback');
 
   gate = await underLoad(env, 'gate flags (togather-deploy)', async (ops) => {
-    const retiredPosts: number[] = [];
+    const retired: Retired[] = [];
     for (let i = 1; i <= deploys; i++) {
       const version = i % 2 === 1 ? 'v2' : 'v6';
       const label = `deploy ${i} (${version})`;
@@ -175,7 +188,7 @@ try {
       const op = timeOperation(label, r);
       ops.push(op);
       if (r.code !== 0) throw new Error(`${label} failed (exit ${r.code}):\n${r.stderr.slice(-3000)}`);
-      if (op.window?.from) retiredPosts.push((await exitPosts(env, op.window.from, op.window.start)) ?? NaN);
+      if (op.window?.from) retired.push(await retiredReport(env, op.window.from, op.window.start));
       await sleep(gapMs);
     }
     if (hasRollback) {
@@ -184,12 +197,12 @@ try {
       const op = timeOperation('rollback', r);
       ops.push(op);
       if (r.code !== 0) throw new Error(`rollback failed (exit ${r.code}):\n${r.stderr.slice(-3000)}`);
-      if (op.window?.from) retiredPosts.push((await exitPosts(env, op.window.from, op.window.start)) ?? NaN);
+      if (op.window?.from) retired.push(await retiredReport(env, op.window.from, op.window.start));
     } else {
       rollbackNote = 'skipped: `togather-deploy --help` lists no rollback command yet';
       say(`  rollback ${rollbackNote}`);
     }
-    return retiredPosts;
+    return retired;
   });
 
   if (!o['no-baseline']) {
@@ -199,16 +212,16 @@ try {
     say(`baseline: ${switches} switches the reference's way (rewrite the Caddyfile, caddy reload), same load…`);
     try {
       baseline = await underLoad(env, 'rewrite Caddyfile + caddy reload (reference)', async (ops) => {
-        const retiredPosts: number[] = [];
+        const retired: Retired[] = [];
         for (let i = 1; i <= switches; i++) {
           const label = `switch ${i}`;
-          const op = await naiveSwitch(env, live, label, { settleMs: 1400, drainS: parseInt(DRAIN, 10) });
+          const op = await naiveSwitch(env, live, label, { settleMs: 1400, drainS });
           ops.push(op);
-          retiredPosts.push((await exitPosts(env, live, op.window!.start)) ?? NaN);
+          retired.push(await retiredReport(env, live, op.window!.start));
           live = other(live);
           await sleep(gapMs);
         }
-        return retiredPosts;
+        return retired;
       });
     } finally {
       await restoreGateSwitch(env, original, live).catch((e: unknown) => say(`could not restore the gate switch: ${String(e)}`));
@@ -257,6 +270,10 @@ function printPart(p: PartResult): void {
   say(`total: ${p.totalRequests} requests, ${p.totalFailures} failed`);
   const app = p.posts.appCounted;
   say(`POSTs: ${p.posts.clientOk} succeeded for the clients; the app counted ${app ?? '? (an exit count was missing)'}${app === undefined ? '' : app === p.posts.clientOk ? ' (equal)' : ` (${app - p.posts.clientOk > 0 ? '+' : ''}${app - p.posts.clientOk}: ran on the app, failed for the client)`}`);
+  if (p.retired.length) {
+    const how = (c?: number) => (c === 0 ? 'exited by itself' : c === 137 ? `killed at the ${DRAIN} drain timeout` : `exit ${c ?? '?'}`);
+    say(`old colours: ${p.retired.map((r, i) => `${p.operations[i]?.label ?? i + 1}: ${how(r.exitCode)}`).join('; ')}`);
+  }
   const slow = p.slowAcrossSwitches;
   if (slow.length) {
     say(`slow requests in flight when a switch began: ${slow.map((s) => `${s.label}: ${s.ok}/${s.inFlight} ok, ${s.onOldColour} on the old colour`).join('; ')}`);

@@ -120,16 +120,27 @@ export function timeOperation(label: string, run: StreamedRun): OperationTiming 
   };
 }
 
+export interface Retired {
+  /** POSTs the app served in this life: its exit line, else the line it logs when it closes its listener */
+  posts?: number;
+  /** 0: it exited by itself after its in-flight requests; 137: docker killed it at the drain timeout */
+  exitCode?: number;
+  /** its last log lines (since the switch), for the report */
+  tail: string[];
+}
+
 /**
- * The POSTs a stopped app served, from the line it logs on its way out. Only lines logged since `sinceMs` count:
- * a restarted container keeps the exit lines of its earlier lives, and an app killed before it could log has none.
+ * What a retired colour's app said on its way out. Only lines logged since `sinceMs` count: a restarted
+ * container keeps the lines of its earlier lives.
  */
-export async function exitPosts(env: TestEnv, colour: Colour, sinceMs: number): Promise<number | undefined> {
+export async function retiredReport(env: TestEnv, colour: Colour, sinceMs: number): Promise<Retired> {
+  const name = `${env.stackPrefix}-app-${colour}`;
   const since = String(Math.floor(sinceMs / 1000) - 1); // whole seconds; the previous exit is always longer ago
-  const r = await hostDocker(env.info, ['logs', '--since', since, `${env.stackPrefix}-app-${colour}`], { check: false, timeoutMs: 20_000 });
-  const all = [...(r.stdout + '\n' + r.stderr).matchAll(/posts=(\d+)/g)];
-  const last = all.at(-1);
-  return last ? Number(last[1]) : undefined;
+  const r = await hostDocker(env.info, ['logs', '--since', since, name], { check: false, timeoutMs: 20_000 });
+  const lines = (r.stdout + '\n' + r.stderr).split('\n').filter(Boolean);
+  const last = [...lines.join('\n').matchAll(/posts=(\d+)/g)].at(-1);
+  const st = await hostDocker(env.info, ['inspect', '-f', '{{.State.ExitCode}}', name], { check: false, timeoutMs: 20_000 });
+  return { posts: last ? Number(last[1]) : undefined, exitCode: st.code === 0 ? Number(st.stdout.trim()) : undefined, tail: lines.slice(-4) };
 }
 
 /** The POSTs the serving app has counted so far (its /echo answer says). */

@@ -31,6 +31,30 @@ async function snapshotFiles(env: TestEnv): Promise<string[]> {
   return r.stdout.split('\n').filter(Boolean).sort();
 }
 
+const created: TestEnv[] = [];
+async function dbEnv(label: string): Promise<TestEnv> {
+  // generous timeouts: these tests share two cores with other sessions' suites
+  const e = await newEnv(label, {
+    config: (c) => {
+      (c.deployment as Record<string, unknown>).verify_timeout = '40s';
+      (c.app as { health: Record<string, unknown> }).health.start_timeout = '60s';
+    },
+  });
+  created.push(e);
+  return e;
+}
+
+/** this file's stacks go when it ends: the host engine has a limited number of network address pools */
+async function removeStack(e: TestEnv): Promise<void> {
+  const project = e.stackPrefix;
+  const ids = (await hostDocker(e.info, ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`], { check: false })).stdout.split('\n').filter(Boolean);
+  if (ids.length) await hostDocker(e.info, ['rm', '-f', ...ids], { check: false });
+  await hostDocker(e.info, ['network', 'rm', `${project}_togather`], { check: false });
+  const vols = (await hostDocker(e.info, ['volume', 'ls', '-q', '--filter', `label=com.docker.compose.project=${project}`], { check: false })).stdout.split('\n').filter(Boolean);
+  if (vols.length) await hostDocker(e.info, ['volume', 'rm', ...vols], { check: false });
+  await hostSsh(e.info, `rm -rf stacks/${e.name}`, { check: false });
+}
+
 const state = async (env: TestEnv) => JSON.parse((await env.hostFile('state.json'))!);
 const schemaRow = (env: TestEnv) => psql(env, 'SELECT version, dirty FROM schema_migrations');
 /** row count and a checksum over every row, in id order */
@@ -39,7 +63,11 @@ const tableDigest = (env: TestEnv, table: string) => psql(env, `SELECT count(*) 
 describe('database safety: snapshots and migrations', { timeout: 900_000 }, () => {
   let env: TestEnv;
   before(async () => {
-    env = await newEnv('db');
+    env = await dbEnv('db');
+  });
+  after(async () => {
+    if (process.env.KEEP_STACKS) return;
+    for (const e of created) await removeStack(e);
   });
 
   test('must-show 1: a deploy with two new migrations takes a verified snapshot first; the record shows from/to and the snapshot', async () => {
@@ -232,7 +260,7 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
   });
 
   test('only one migration per environment at a time: two concurrent first deploys, one migrates, the other is refused', async () => {
-    const twin = await newEnv('dbtwin');
+    const twin = await dbEnv('dbtwin');
     const [a, b] = await Promise.all([twin.cli(['deploy', twin.name, '--version', 'm1', '--skip-ci-check']), twin.cli(['deploy', twin.name, '--version', 'm1', '--skip-ci-check'])]);
     outputs.push(a, b);
     const codes = [a.code, b.code].sort();
@@ -246,7 +274,7 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
   });
 
   test('must-show 3a: wrong database credentials — the snapshot fails (exit 8) before any migration; no snapshot file is left', async () => {
-    const bad = await newEnv('dbcred');
+    const bad = await dbEnv('dbcred');
     const wrong = `wrong-${bad.secrets.POSTGRES_PASSWORD}`;
     writeFileSync(bad.envFilePath, readFileSync(bad.envFilePath, 'utf8').replace(/^DATABASE_URL=.*$/m, `DATABASE_URL=postgres://togather:${encodeURIComponent(wrong)}@db:5432/togather`), { mode: 0o600 });
     const r = await cli(bad, ['deploy', bad.name, '--version', 'm1', '--skip-ci-check']);
@@ -267,7 +295,7 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
   });
 
   test('must-show 3b: the snapshot directory fills up — exit 8 before any migration, no partial file, the old colour serves throughout', async () => {
-    const full = await newEnv('dbfull');
+    const full = await dbEnv('dbfull');
     const v1 = await cli(full, ['deploy', full.name, '--version', 'v1', '--skip-ci-check']);
     assert.equal(v1.code, 0, v1.stderr);
     // ~1 MB of incompressible-ish data: its dump does not fit in 256 KiB
@@ -305,4 +333,3 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
   });
 });
 
-export { run };

@@ -29,6 +29,7 @@ describe('SSH material: refused clearly, nothing run on the host', { timeout: 60
   let agentSock: string;
   let agentLog = '';
   let agentBaseline = 0;
+  const seen: string[] = [];
   const agentConnections = () => agentLog.split('\n').filter((l) => l.includes('new_socket: type = CONNECTION')).length;
 
   const keyFile = (name: string, text: string, mode = 0o600) => {
@@ -62,6 +63,7 @@ describe('SSH material: refused clearly, nothing run on the host', { timeout: 60
     assert.doesNotMatch(r.text, /✔ connect|▶ preflight|::group::preflight/);
     assert.equal(snapshotDiff(before, await hostSnapshot(env.info, env.name)), '', 'the host changed');
     assert.equal(agentConnections(), agentBefore, 'the ssh-agent was consulted');
+    seen.push(`exit ${r.code} | ${r.text.split('\n').find((l) => /error/.test(l))?.trim().slice(0, 160) ?? ''}`);
     return r.text;
   }
 
@@ -90,6 +92,8 @@ describe('SSH material: refused clearly, nothing run on the host', { timeout: 60
   });
 
   after(async () => {
+    // the matrix, for the closing note
+    for (const line of seen) console.log(`ssh material | ${line}`);
     await revoke?.();
     if (agent?.pid) agent.kill('SIGTERM');
   });

@@ -34,6 +34,8 @@ export interface DeployerRun {
   stderr: string;
   pid: number;
   ms: number;
+  /** every stderr line with the epoch ms it arrived at (to place traffic failures in a phase) */
+  timeline: { at: number; line: string }[];
   /** what was done, when the plan's line appeared */
   struck?: { line: string; what: Strike; pids: number[]; atMs: number };
 }
@@ -128,6 +130,8 @@ export function runDeployer(env: TestEnv, args: string[], o: RunOptions = {}): P
   let stdout = '';
   let stderr = '';
   let pending = '';
+  let partial = '';
+  const timeline: DeployerRun['timeline'] = [];
   let struck: DeployerRun['struck'];
   let striking = false;
 
@@ -152,6 +156,10 @@ export function runDeployer(env: TestEnv, args: string[], o: RunOptions = {}): P
   child.stderr.on('data', (d: Buffer) => {
     const text = d.toString('utf8');
     stderr += text;
+    const at = Date.now();
+    const all = (partial + text).split('\n');
+    partial = all.pop() ?? '';
+    for (const line of all) timeline.push({ at, line });
     if (!o.kill || striking) return;
     pending += text;
     const lines = pending.split('\n');
@@ -186,7 +194,7 @@ export function runDeployer(env: TestEnv, args: string[], o: RunOptions = {}): P
       // whatever this run left connected (a killed deployer's master persists for minutes) ends with it
       for (const p of mastersUnder(tmp)) kill(p);
       rmSync(tmp, { recursive: true, force: true });
-      resolve({ code, signal, stdout, stderr, pid, ms: Date.now() - started, struck });
+      resolve({ code, signal, stdout, stderr, pid, ms: Date.now() - started, struck, timeline });
     });
   });
 }
@@ -194,4 +202,16 @@ export function runDeployer(env: TestEnv, args: string[], o: RunOptions = {}): P
 /** the ✔/✘ phase lines of a run, for the report: "lock, image, …" */
 export function phasesDone(stderr: string): string[] {
   return [...stderr.matchAll(/^✔ (.+?) \(/gm)].map((m) => m[1]!);
+}
+
+/** the phase a run was in at an epoch ms: the last `▶ name` line before it, or undefined outside the run */
+export function phaseAt(run: DeployerRun, at: number): string | undefined {
+  if (run.timeline.length === 0 || at < run.timeline[0]!.at - 2000) return undefined;
+  let phase: string | undefined;
+  for (const e of run.timeline) {
+    if (e.at > at) break;
+    const m = /^[▶✔✘] (.+?)(?: \(|$)/.exec(e.line);
+    if (m) phase = e.line.startsWith('▶') ? m[1] : `after ${m[1]}`;
+  }
+  return phase;
 }

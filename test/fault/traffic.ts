@@ -16,6 +16,8 @@ export interface TrafficResult {
   versions: Set<string>;
   /** first failures, for the report: lane, kind, ms since start */
   samples: string[];
+  /** every failure: lane, kind and the epoch ms the request was sent */
+  failures: { lane: string; kind: string; at: number }[];
 }
 
 interface Lane {
@@ -36,11 +38,12 @@ export function startTraffic(port: number, opts: { maxMs?: number; timeoutMs?: n
   const started = Date.now();
   const hardStop = started + (opts.maxMs ?? 10 * 60_000);
   const timeoutMs = opts.timeoutMs ?? 10_000;
-  const result: TrafficResult = { total: 0, failed: 0, kinds: {}, lanes: {}, versions: new Set(), samples: [] };
+  const result: TrafficResult = { total: 0, failed: 0, kinds: {}, lanes: {}, versions: new Set(), samples: [], failures: [] };
   let running = true;
 
   const one = (lane: Lane, agent: http.Agent | false, seq: number) =>
     new Promise<void>((resolve) => {
+      const sent = Date.now();
       let done = false;
       const finish = (kind: string | undefined, body?: string) => {
         if (done) return;
@@ -52,6 +55,7 @@ export function startTraffic(port: number, opts: { maxMs?: number; timeoutMs?: n
           result.failed++;
           l.failed++;
           result.kinds[kind] = (result.kinds[kind] ?? 0) + 1;
+          if (result.failures.length < 1000) result.failures.push({ lane: lane.name, kind, at: sent });
           if (result.samples.length < 10) result.samples.push(`${lane.name} ${kind} at +${Date.now() - started}ms`);
         } else if (body) {
           try {
