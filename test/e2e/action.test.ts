@@ -16,6 +16,12 @@ import { newEnv, type TestEnv } from './support.js';
 const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 const RUN_ID = '7012345678';
 
+/** generous timeouts: these tests are about the action's plumbing, and run beside other suites on a busy machine */
+const patient = (c: Record<string, unknown>): void => {
+  (c.deployment as Record<string, unknown>).verify_timeout = '60s';
+  ((c.app as Record<string, unknown>).health as Record<string, unknown>).start_timeout = '90s';
+};
+
 describe('the action bundle under Node 24, run as the GitHub runner runs it', { timeout: 600_000 }, () => {
   let env: TestEnv;
   let fake: FakeGitHubApi;
@@ -55,7 +61,7 @@ describe('the action bundle under Node 24, run as the GitHub runner runs it', { 
   const sshSession = (r: StepResult) => JSON.parse(r.state['ssh-session']!) as { workDir: string; controlPath: string };
 
   before(async () => {
-    env = await newEnv('action');
+    env = await newEnv('action', { config: patient });
     token = `ghs_${env.name}TokenQx7Lm2Vw9Rt4Yp1Zs8`;
     privateKey = readFileSync(env.info.ssh.privateKeyPath, 'utf8');
     envFileText = readFileSync(env.envFilePath, 'utf8');

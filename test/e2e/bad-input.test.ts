@@ -26,6 +26,12 @@ interface Outcome {
   text: string;
 }
 
+/** generous timeouts: these tests are about refusals, and run beside other suites on a busy machine */
+const patient = (c: Record<string, unknown>): void => {
+  (c.deployment as Record<string, unknown>).verify_timeout = '60s';
+  ((c.app as Record<string, unknown>).health as Record<string, unknown>).start_timeout = '90s';
+};
+
 describe('bad configuration and inputs: exit 2, a clear message, the host untouched', { timeout: 900_000 }, () => {
   let env: TestEnv;
   let baseline: HostSnapshot;
@@ -102,9 +108,9 @@ describe('bad configuration and inputs: exit 2, a clear message, the host untouc
     });
 
   before(async () => {
-    env = await newEnv('badin');
+    env = await newEnv('badin', { config: patient });
     canary = canaryPath(env.name);
-    const v1 = await env.cli(['deploy', env.name, '--version', 'v1', '--skip-ci-check', '--skip-migrations']);
+    const v1 = await env.cli(['deploy', env.name, '--version', 'v1', '--skip-ci-check']);
     assert.equal(v1.code, 0, v1.stderr);
     workspace = actionWorkspace(env, env.repo.shas.v1);
     baseline = await hostSnapshot(env.info, env.name);

@@ -18,6 +18,12 @@ import { hostSnapshot, snapshotDiff, type HostSnapshot } from './untouched.js';
 
 const PASSPHRASE = 'correct horse $battery "staple" \'x\'';
 
+/** generous timeouts: these tests are about SSH material, and run beside other suites on a busy machine */
+const patient = (c: Record<string, unknown>): void => {
+  (c.deployment as Record<string, unknown>).verify_timeout = '60s';
+  ((c.app as Record<string, unknown>).health as Record<string, unknown>).start_timeout = '90s';
+};
+
 describe('SSH material: refused clearly, nothing run on the host', { timeout: 600_000 }, () => {
   let env: TestEnv;
   let workspace: string;
@@ -68,8 +74,8 @@ describe('SSH material: refused clearly, nothing run on the host', { timeout: 60
   }
 
   before(async () => {
-    env = await newEnv('sshmat');
-    const v1 = await env.cli(['deploy', env.name, '--version', 'v1', '--skip-ci-check', '--skip-migrations']);
+    env = await newEnv('sshmat', { config: patient });
+    const v1 = await env.cli(['deploy', env.name, '--version', 'v1', '--skip-ci-check']);
     assert.equal(v1.code, 0, v1.stderr);
     workspace = actionWorkspace(env, env.repo.shas.v1);
 
@@ -200,7 +206,7 @@ describe('SSH material: refused clearly, nothing run on the host', { timeout: 60
   test('the passphrase-protected key WITH its passphrase works: a deploy through the CLI, status through the action', async () => {
     const r = await runCli(
       ['deploy', env.name, '--config', env.configPath, '--repo', env.repo.dir, '--identity', protectedKey, '--known-hosts', env.info.ssh.knownHostsPath,
-        '--passphrase-env', 'TGD_PASS', '--version', 'v2', '--skip-ci-check', '--skip-migrations'],
+        '--passphrase-env', 'TGD_PASS', '--version', 'v2', '--skip-ci-check'],
       { TGD_PASS: PASSPHRASE, DOCKER_HOST: env.info.runnerDockerHost, SSH_AUTH_SOCK: agentSock },
     );
     assert.equal(r.code, 0, r.stderr);

@@ -3,6 +3,7 @@
  * per test an environment of its own (config file, env file, Caddy port) so tests never see each other's stacks.
  */
 import { spawn } from 'node:child_process';
+import { after } from 'node:test';
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -59,6 +60,26 @@ export interface CliResult {
 }
 
 let counter = 0;
+const created: TestEnv[] = [];
+
+/**
+ * Every environment a test file made is removed when the file's tests end (containers, volumes, network and
+ * its directory on the host): dozens of idle stacks would otherwise load the shared machine. Set
+ * TOGATHER_KEEP_ENVS=1 to keep them for a look after a failure.
+ */
+after(async () => {
+  if (process.env.TOGATHER_KEEP_ENVS) return;
+  for (const env of created.splice(0)) await destroyEnv(env).catch(() => undefined);
+});
+
+export async function destroyEnv(env: TestEnv): Promise<void> {
+  const ids = (await hostDocker(env.info, ['ps', '-aq', '--filter', `name=^${env.stackPrefix}-`], { check: false })).stdout.split('\n').filter(Boolean);
+  if (ids.length) await hostDocker(env.info, ['rm', '-f', '-v', ...ids], { check: false });
+  const vols = (await hostDocker(env.info, ['volume', 'ls', '-q', '--filter', `label=com.docker.compose.project=${env.stackPrefix}`], { check: false })).stdout.split('\n').filter(Boolean);
+  if (vols.length) await hostDocker(env.info, ['volume', 'rm', '-f', ...vols], { check: false });
+  await hostDocker(env.info, ['network', 'rm', `${env.stackPrefix}_togather`], { check: false });
+  await hostSsh(env.info, `rm -rf stacks/${env.name}`, { check: false });
+}
 
 export async function newEnv(label: string, over: { config?: (c: Record<string, unknown>) => void; envFile?: string } = {}): Promise<TestEnv> {
   const { info, repo } = await sharedHost();
@@ -127,6 +148,7 @@ export async function newEnv(label: string, over: { config?: (c: Record<string, 
       return r.code === 0 ? r.stdout : undefined;
     },
   };
+  created.push(env);
   return env;
 }
 
