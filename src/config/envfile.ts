@@ -197,6 +197,27 @@ export function checkValue(key: string, value: string, origin: ValueOrigin): Con
       code: 'bad-character',
     });
   }
+  if (/\$\{[^}:]*(?::-[^}]*)?\}/.test(value)) {
+    // docker-compose v1 (python-dotenv) substitutes these in env files, quoted or not
+    problems.push({
+      ...at,
+      message: 'contains ${…}, which docker-compose v1 replaces with the value of a variable',
+      remedy: 'change the value so that it holds no ${NAME} or ${NAME:-…}',
+      code: 'bad-character',
+    });
+  }
+  if (value.endsWith('\\')) {
+    // compose v1 reads the final backslash as escaping the closing quote, and the next variable is lost
+    problems.push({ ...at, message: 'ends with a backslash, which docker-compose cannot pass to the app unchanged', remedy: 'change the value so that it does not end with \\', code: 'bad-character' });
+  } else if (value.includes('$') && value.includes('\\\\')) {
+    // with $ the value must be single-quoted, where compose v1 turns \\ into \
+    problems.push({
+      ...at,
+      message: 'contains $ together with a double backslash, which docker-compose cannot pass to the app unchanged',
+      remedy: 'change the value so that it holds either no $ or no \\\\',
+      code: 'bad-character',
+    });
+  }
   if (/[\r\n]/.test(value)) {
     problems.push({
       ...at,

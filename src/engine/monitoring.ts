@@ -206,6 +206,7 @@ export function monitoringCompose(compose: string[], layout: Layout, ...args: st
 const PREPARE = `
 set -e
 umask 077
+mkdir -p -- "$1"
 cd -- "$1"
 mkdir -p -- data/prometheus data/alertmanager data/grafana textfile
 chmod 755 textfile

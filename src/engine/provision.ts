@@ -17,18 +17,35 @@ export interface HostFile {
   content: string;
 }
 
-/** values compose reads from an env file literally: quote only when needed, single quotes stop interpolation */
+/**
+ * Compose reads env files with its own parser: v1 (python-dotenv) turns \\ into \ and \' into ' even inside
+ * single quotes and substitutes ${NAME} and ${NAME:-x} in every value; v2 takes single quotes literally and
+ * substitutes $ in double quotes. Each value gets the one spelling both read back unchanged, and a value no
+ * spelling can carry is refused (envfile.ts checkValue says so before anything is touched).
+ */
 export function renderEnvFile(env: Record<string, string>): string {
   const lines = Object.entries(env).map(([k, v]) => {
-    if (/[\n\r\0]/.test(v)) throw new DeployError('config', `the value of ${k} contains a line break, which an env file cannot carry`);
+    const refusal = composeRefusal(v);
+    if (refusal) throw new DeployError('config', `the value of ${k} ${refusal}`, `change the value of ${k}`);
     if (/^[A-Za-z0-9_./:@%+,=-]*$/.test(v)) return `${k}=${v}`;
-    if (!v.includes("'")) return `${k}='${v}'`;
-    // compose v1 keeps a backslash before "$" inside double quotes, v2 interpolates without it: no spelling
-    // of a value holding both ' and $ reaches the app unchanged under both, so it is refused
-    if (v.includes('$')) throw new DeployError('config', `the value of ${k} contains both ' and $, which compose cannot read back unchanged`, `change the value of ${k}`);
-    return `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+    // no $: double quotes, where both versions decode exactly \\ and \"
+    if (!v.includes('$')) return `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+    // $ without ' and without backslash pairs: single quotes, literal for both
+    return `${k}='${v}'`;
   });
   return lines.join('\n') + '\n';
+}
+
+/** why compose cannot carry a value unchanged, or undefined when it can */
+export function composeRefusal(v: string): string | undefined {
+  if (/[\n\r\0]/.test(v)) return 'contains a line break or NUL, which an env file cannot carry';
+  // v1 takes the escaped final backslash and the closing quote for an escaped quote, and reads on into the next line
+  if (v.endsWith('\\')) return 'ends with a backslash, which docker-compose v1 misreads (it swallows the next variable)';
+  if (/\$\{[^}:]*(?::-[^}]*)?\}/.test(v)) return 'contains ${…}, which docker-compose v1 replaces with a variable';
+  if (!v.includes('$')) return undefined;
+  if (v.includes("'")) return "contains both ' and $, which docker-compose v1 and v2 read back differently";
+  if (v.includes('\\\\')) return 'contains $ and a double backslash, which docker-compose v1 and v2 read back differently';
+  return undefined;
 }
 
 export function imagesEnv(ctx: EngineContext, layout: Layout, images: Record<Colour, string>): Record<string, string> {

@@ -185,7 +185,8 @@ export async function watchAfterDeploy(ctx: EngineContext, layout: Layout, phase
     version: prev.version,
     previous_version: record.version,
     colour: back,
-    duration_seconds: Math.round(servingAfterMs / 100) / 10,
+    // the whole operation, like the other events; the rollback's own speed is in serving_after_seconds
+    duration_seconds: Math.round((ctx.clock.now() - Date.parse(record.deployed_at)) / 100) / 10,
     failure: { class: 'watch', exit_code: 11, reason },
     metadata: { trigger: 'watch', rollback_id: rb.id, serving_after_seconds: Math.round(servingAfterMs / 100) / 10, ...(prev.ref ? { ref: prev.ref } : {}) },
   });

@@ -18,12 +18,15 @@
  *   --no-baseline     skip the reference switch; --keep leaves the environment up
  *   --max-minutes M   the whole run is abandoned past this (10)
  *   --migrations      run the migrations step (skipped by default: the sample app has none)
+ *   --db-rows N       the database part (database.ts): snapshot + migration of an events table of N rows in
+ *                     an environment of its own, then a restore (1000000; 0 = skip)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, newEnv, sharedHost, type TestEnv } from '../e2e/support.js';
+import { benchDatabase, formatDatabaseBench, type DatabaseBench } from './database.js';
 import { LANES, slowAcrossSwitches, startLoad, startWrk, summarize, type LaneRaw, type LaneSpec, type LaneSummary, type Window, type WrkResult } from './load.js';
 import {
   cliHasCommand,
@@ -57,8 +60,10 @@ const { values: o } = parseArgs({
     'max-minutes': { type: 'string', default: '10' },
     drain: { type: 'string', default: '8' },
     migrations: { type: 'boolean', default: false },
+    'db-rows': { type: 'string', default: '1000000' },
   },
 });
+const dbRows = int(o['db-rows']!, 'db-rows', 0, 20_000_000);
 const deploys = int(o.deploys!, 'deploys', 1, 20);
 const gapMs = int(o.gap!, 'gap', 0, 60) * 1000;
 const [slowMin, slowMax] = o['slow-ms']!.split('-').map(Number) as [number, number];
@@ -171,6 +176,8 @@ let gate: PartResult | undefined;
 let baseline: PartResult | undefined;
 let rollbackNote: string | undefined;
 let aborted: string | undefined;
+let database: DatabaseBench | undefined;
+let dbAborted: string | undefined;
 try {
   const first = await runCliStreaming(env, ['deploy', env.name, '--version', 'v1', ...deployFlags]);
   if (first.code !== 0) throw new Error(`the first deploy (v1) failed (exit ${first.code}):\n${first.stderr.slice(-3000)}`);
@@ -232,6 +239,14 @@ try {
 } finally {
   if (!o.keep) await teardownEnv(env).catch(() => undefined);
   else say(`kept: environment ${env.name} (stack ${env.stackPrefix}), config ${env.configPath}`);
+}
+if (dbRows > 0) {
+  say(`database: snapshot and migrations on ${dbRows.toLocaleString('en')} rows (an environment of its own)…`);
+  try {
+    database = await benchDatabase(dbRows, (l) => say(l), o.keep);
+  } catch (e) {
+    dbAborted = e instanceof Error ? e.message : String(e);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -303,6 +318,9 @@ if (gate) {
   say(table(rows));
 }
 
+if (database) say(`\n${formatDatabaseBench(database)}`);
+if (dbAborted) say(`\ndatabase part aborted: ${dbAborted}`);
+
 const dir = join(ROOT, 'bench-results');
 mkdirSync(dir, { recursive: true });
 const file = join(dir, `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
@@ -318,6 +336,8 @@ writeFileSync(
       aborted,
       gate,
       baseline,
+      database,
+      dbAborted,
     },
     null,
     2,
@@ -325,6 +345,9 @@ writeFileSync(
 );
 say(`\nresults: ${file}`);
 if (aborted) say(`\nbench aborted: ${aborted}`);
-const ok = !aborted && !!gate && gate.totalFailures === 0;
-say(ok ? 'gate mechanism: 0 failed requests' : 'gate mechanism: FAILED requests (see above)');
+const dbOk = dbRows === 0 || (!!database && database.requestsDuringDeploy.failed === 0 && database.restore?.exact === true);
+const ok = !aborted && !!gate && gate.totalFailures === 0 && dbOk;
+const gateOk = !aborted && !!gate && gate.totalFailures === 0;
+say(gateOk ? 'gate mechanism: 0 failed requests' : 'gate mechanism: FAILED requests (see above)');
+if (dbRows > 0) say(dbOk ? 'database: snapshot, migrations and an exact restore, 0 failed requests' : 'database: FAILED (see above)');
 process.exit(ok ? 0 : 1);

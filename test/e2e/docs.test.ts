@@ -173,8 +173,15 @@ describe('docs: runnable commands on the loopback host', { timeout: 1_800_000 },
         }
       }
 
+      // the blocks of a document build on each other: after a failure the rest would only fail in its wake
+      let failedAt: number | undefined;
       for (const b of blocks) {
-        test(`line ${b.line}: ${cliInvocations(b.body).map((i) => i.args.slice(0, 2).join(' ')).join('; ')}`, async () => {
+        test(`line ${b.line}: ${cliInvocations(b.body).map((i) => i.args.slice(0, 2).join(' ')).join('; ')}`, async (t) => {
+          if (failedAt !== undefined) {
+            t.skip(`the block at line ${failedAt} of this document failed`);
+            return;
+          }
+          failedAt = b.line; // cleared when the block passes
           await establish(b);
           const invocations = cliInvocations(b.body);
           assert.ok(invocations.length > 0, 'a runnable block holds at least one togather-deploy command');
@@ -190,6 +197,7 @@ describe('docs: runnable commands on the loopback host', { timeout: 1_800_000 },
               if (v) deployed.push(v);
             }
           }
+          failedAt = undefined;
         });
       }
     });

@@ -23,6 +23,7 @@ import { hostDocker, hostSsh, upHost } from '../harness/host.js';
 import { alive, pidMatches, sleep } from '../harness/proc.js';
 import { phaseAt, runDeployer, type DeployerRun, type KillPlan } from '../fault/deployer.js';
 import { Matrix } from '../fault/matrix.js';
+import { removeStack } from '../fault/teardown.js';
 import { faultRepo, onRunnerOnly, resetSchema, type FaultLabel, type FaultRepo } from '../fault/repo.js';
 import { describeTraffic, startTraffic, type TrafficResult } from '../fault/traffic.js';
 import { hostContainers, newEnv, type TestEnv } from './support.js';
@@ -31,6 +32,12 @@ const short = (s: string | undefined) => (s ? s.slice(0, 7) : 'none');
 /** for working on one group: TOGATHER_FAULTS_SKIP=crash,ssh,deps,restart leaves those out */
 const SKIP = new Set((process.env.TOGATHER_FAULTS_SKIP ?? '').split(',').filter(Boolean));
 const MIGRATE_IMAGE = 'togather-test/migrate-fixture:1';
+
+/** a busy machine (several suites at once on two cores) must not turn slowness into a failed case */
+const patient = (c: Record<string, unknown>): void => {
+  (c.deployment as Record<string, unknown>).verify_timeout = '60s';
+  ((c.app as Record<string, unknown>).health as Record<string, unknown>).start_timeout = '90s';
+};
 
 interface Served {
   commit?: string;
@@ -82,14 +89,20 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
 
   before(async () => {
     repo = await faultRepo();
-    env = await newEnv('crash', { config: (c) => ((c.database as Record<string, unknown>).migrations = { image: MIGRATE_IMAGE, timeout: '60s' }) });
+    env = await newEnv('crash', {
+      config: (c) => {
+        patient(c);
+        (c.database as Record<string, unknown>).migrations = { image: MIGRATE_IMAGE, timeout: '60s' };
+      },
+    });
     migrations = (await hostDocker(env.info, ['image', 'inspect', MIGRATE_IMAGE], { check: false })).code === 0;
     const first = await deploy('fa');
     assert.equal(first.code, 0, first.stderr);
   });
 
-  after(() => {
+  after(async () => {
     matrix.finish();
+    if (env) await removeStack(env.info, env.name);
   });
 
   interface CrashCase {
@@ -298,7 +311,7 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
     const psqlSuper = (sql: string) => hostDocker(denv.info, ['exec', db(), 'psql', '-X', '-q', '-U', 'togather', '-d', 'postgres', '-c', sql]);
 
     before(async () => {
-      denv = await newEnv('deps');
+      denv = await newEnv('deps', { config: patient });
       const first = await ddeploy('v1');
       assert.equal(first.code, 0, first.stderr);
     });
@@ -308,6 +321,7 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
         execFileSync('umount', [fullDir], { stdio: 'ignore' });
         rmSync(fullDir, { recursive: true, force: true });
       }
+      if (denv) await removeStack(denv.info, denv.name);
     });
 
     interface DepCase {

@@ -18,10 +18,10 @@ import { cleanEnv, freePort, pipeline } from '../harness/proc.js';
 import { ROOT, newEnv, sharedHost, type TestEnv } from './support.js';
 
 /** a FROM-scratch image of one Debian binary and the libraries ldd names; rebuilt when the binary changes */
-async function debianImage(info: HarnessInfo, name: string, binary: string): Promise<string> {
+async function debianImage(info: HarnessInfo, name: string, binary: string, extraDirs: string[] = []): Promise<string> {
   const tag = `togather-test/${name}:debian`;
   const st = statSync(binary);
-  const fingerprint = `${st.size}-${Math.round(st.mtimeMs)}`;
+  const fingerprint = `${st.size}-${Math.round(st.mtimeMs)}-${extraDirs.length}`;
   const have = await hostDocker(info, ['image', 'inspect', '-f', '{{index .Config.Labels "org.togather.fingerprint"}}', tag], { check: false });
   if (have.code === 0 && have.stdout.trim() === fingerprint) return tag;
   const rootfs = mkdtempSync(join(tmpdir(), `tgd-img-${name}-`));
@@ -31,6 +31,7 @@ async function debianImage(info: HarnessInfo, name: string, binary: string): Pro
     copyFileSync(realpathSync(file), dest);
   };
   put(binary);
+  for (const d of extraDirs) for (const f of readdirSync(d)) if (statSync(join(d, f)).isFile()) put(join(d, f));
   for (const m of execFileSync('ldd', [binary], { encoding: 'utf8' }).matchAll(/(\/\S+\.so[^\s]*)/g)) put(m[1]!);
   mkdirSync(join(rootfs, 'tmp'), { mode: 0o1777 });
   await pipeline(
@@ -75,7 +76,8 @@ describe('monitoring stack on the loopback host', { timeout: 600_000 }, () => {
     const { info } = await sharedHost();
     const images = {
       prometheus: await debianImage(info, 'prometheus', '/usr/bin/prometheus'),
-      alertmanager: await debianImage(info, 'alertmanager', '/usr/bin/prometheus-alertmanager'),
+      // Debian's build reads its default notification templates from disk
+      alertmanager: await debianImage(info, 'alertmanager', '/usr/bin/prometheus-alertmanager', ['/usr/share/prometheus/alertmanager']),
       node_exporter: await debianImage(info, 'node-exporter', '/usr/bin/prometheus-node-exporter'),
       postgres_exporter: await debianImage(info, 'postgres-exporter', '/usr/bin/prometheus-postgres-exporter'),
     };
@@ -109,7 +111,8 @@ describe('monitoring stack on the loopback host', { timeout: 600_000 }, () => {
     assert.equal(info[0]!.metric.version, env.repo.shas.v2);
     assert.equal(info[0]!.metric.colour, 'green');
     assert.equal((await query('togather_deployments_total{outcome="completed"}'))[0]!.value[1], '2');
-    assert.equal((await query('togather_deploy_last_success'))[0]!.value[1], '1');
+    const ls = await query('togather_deploy_last_success');
+    assert.equal(ls[0]!.value[1], '1', JSON.stringify(ls));
     assert.equal((await query('max(pg_up)'))[0]!.value[1], '1');
     assert.equal((await query('togather_app_info'))[0]!.metric.commit, env.repo.shas.v2);
 
