@@ -9,5 +9,6 @@ execFileSync(process.execPath, [...ncc, 'src/action/index.ts', '-o', 'dist'], { 
 execFileSync(process.execPath, [...ncc, 'src/cli/index.ts', '-o', 'dist/cli'], { stdio: 'inherit' });
 const cli = 'dist/cli/index.js';
 const text = readFileSync(cli, 'utf8');
-if (!text.startsWith('#!')) writeFileSync(cli, '#!/usr/bin/env node\n' + text);
+// "--" ends node's own options: without it node treats our --env-file as its own and exits 9 when the file is missing
+if (!text.startsWith('#!')) writeFileSync(cli, '#!/usr/bin/env -S node --\n' + text);
 chmodSync(cli, 0o755);

@@ -31,6 +31,7 @@ export const InputsSchema = z.object({
   'required-checks': z.string().default(''),
   'ci-timeout': z.string().regex(/^\d+(ms|s|m|h)$/, 'a duration like 20m').default('20m'),
   'skip-migrations': bool.default(false),
+  force: bool.default(false),
   confirm: z.string().default(''),
   snapshot: z.string().regex(/^[A-Za-z0-9_-]+_\d{8}_\d{6}_[0-9a-f]{7}\.sql\.gz$/, 'a snapshot file name as `snapshot-list` shows it').or(z.literal('')).default(''),
   'stop-app': bool.default(false),

@@ -54,7 +54,7 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
         if (!gate && !i['skip-ci-check']) {
           throw new DeployError('ciGate', 'cannot check that this commit passed CI: no github-token or GITHUB_REPOSITORY', 'pass github-token (the default is the job token), or set skip-ci-check: true deliberately');
         }
-        const report = await deploy(ctx, { version: i.version || env.GITHUB_SHA || 'HEAD', skipCiCheck: i['skip-ci-check'], skipMigrations: i['skip-migrations'], ciGate: gate });
+        const report = await deploy(ctx, { version: i.version || env.GITHUB_SHA || 'HEAD', skipCiCheck: i['skip-ci-check'], skipMigrations: i['skip-migrations'], force: i.force, ciGate: gate });
         await publish(report, env, inputs, redactor);
         break;
       }

@@ -48,6 +48,7 @@ options:
       --stop-app           snapshot restore: stop the app for the restore, bring it back after
       --json               machine-readable output (status)
   -y, --yes                answer yes to confirmations
+  -v, --verbose            debug output
   -h, --help               this text
 
 The CI check needs GITHUB_TOKEN and GITHUB_REPOSITORY (owner/repo) in the environment; without them a deploy

@@ -29,7 +29,13 @@ export async function cutOver(ctx: EngineContext, layout: Layout, phases: Phases
     await stopColour(ctx, layout, c.target, 10_000);
     throw e;
   }
-  await ensureProxyRunning(ctx, layout, c.stack);
+  try {
+    await ensureProxyRunning(ctx, layout, c.stack);
+  } catch (e) {
+    // nothing was switched: the healthy new colour would only idle, so it is stopped like a failed one
+    await stopColour(ctx, layout, c.target, 10_000);
+    throw e;
+  }
   try {
     await phases.run('switch', async () => {
       await switchTo(ctx, layout, c.target, c.live);

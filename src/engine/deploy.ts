@@ -5,7 +5,7 @@ import { buildArgs } from './build-args.js';
 import { versionsOfNeighbours } from './cleanup.js';
 import { composeCmd, flagCmd, inspectStack, liveColour, startColour, type StackFacts } from './colours.js';
 import type { EngineContext } from './context.js';
-import { databaseStep, describeDatabasePlan } from './migrate.js';
+import { databaseStep, describeDatabasePlan, releaseHold } from './migrate.js';
 import { HostLog } from './hostlog.js';
 import { ensureImage, imageRef, pruneImages } from './image.js';
 import { Layout } from './layout.js';
@@ -80,6 +80,7 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
     phases: phases.timings,
     flags: { skip_ci_check: !!req.skipCiCheck, skip_migrations: !!req.skipMigrations, force: !!req.force },
   };
+  let held = false; // a container keeps the release image from being pruned while migrations run
   ctx.hostLog = new HostLog(ctx.host, ctx.redactor, layout.path('logs', `${id}.jsonl`), id);
   ctx.hostLog.add('deployment.started', { version: sha, ref, actor: ctx.actor, host: ctx.host.name });
   let state: EnvironmentState | undefined;
@@ -104,8 +105,8 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
     ctx.hostLog.add('image', { ref: image.ref, how: image.how, bytes: image.bytes });
     await phases.run('provision', () => provision(ctx, layout, facts.compose, stack, colourImages(stack, target, image.ref)));
     await ctx.hostLog.flush();
-    // snapshot + migrations before the new colour starts; the old colour keeps serving (docs/database.md)
-    const db = await databaseStep(ctx, layout, phases, { record, state, image: image.ref, sha, skip: !!req.skipMigrations, liveVersion: live ? state.current?.version : undefined });
+    // snapshot + migrations before the new colour starts; the old colour keeps serving (docs/migrations.md)
+    const db = await databaseStep(ctx, layout, phases, { record, state, image: image.ref, sha, skip: !!req.skipMigrations, liveVersion: live ? state.current?.version : undefined, onHold: () => (held = true) });
     await ctx.hostLog.flush();
 
     await phases.run(`start ${target}`, () => startColour(ctx, layout, facts.compose, target, stack));
@@ -150,6 +151,7 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
     }
     throw e;
   } finally {
+    if (held) await releaseHold(ctx, layout);
     await ctx.hostLog.flush().catch(() => undefined);
     await settleNotifications(ctx); // metrics and notifications go out while the lock is still held
     await lock.release().catch((e: unknown) => ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));

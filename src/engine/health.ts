@@ -27,12 +27,14 @@ export interface HealthVerdict {
  * One round trip per probe: the app container's state, then its /health fetched from inside the colour's
  * gate (which shares the app's network namespace, so the colour is probed on its own address, not through
  * the proxy). busybox wget prints the status line with -S on stderr. Its -T option segfaults in Debian's
- * busybox-static 1.35, so the time limit comes from the timeout applet instead.
+ * busybox-static 1.35, so the time limit comes from the timeout applet instead. Headers and body are merged
+ * inside the container: merged by the docker client (which writes the two streams apart) the body could land
+ * before the status line, on the same line, and a healthy answer read as no answer.
  */
 const PROBE = `
 s=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}' -- "$1" 2>/dev/null) || s=absent
 echo "state=$s"
-docker exec "$2" timeout "$3" wget -q -S -O - "http://127.0.0.1:$4$5" 2>&1; rc=$?
+docker exec "$2" sh -c 'timeout "$0" wget -q -S -O - "$1" 2>&1' "$3" "http://127.0.0.1:$4$5"; rc=$?
 echo; echo "rc=$rc"
 `;
 
@@ -172,7 +174,7 @@ export async function healthGate(ctx: EngineContext, layout: Layout, colour: Col
       const logs = await appLogs(ctx, layout, colour);
       throw new DeployError(
         'health',
-        `the new ${colour} colour did not become healthy within ${Math.round(h.start_timeout / 1000)}s: ${p.error ?? last.reason}; the old colour keeps serving.${logs ? `\n  last log lines:\n${logs}` : ''}`,
+        `the new ${colour} colour did not become healthy within ${Math.round(h.start_timeout / 1000)}s: ${last.ok ? `it passed only ${passes} of the ${h.consecutive} probes in a row needed (one probe every ${Math.round((ctx.clock.now() - deadline + h.start_timeout) / probes)} ms)` : (p.error ?? last.reason)}; the old colour keeps serving.${logs ? `\n  last log lines:\n${logs}` : ''}`,
         'look at the app logs above; raise app.health.start_timeout only if the app is merely slow to start',
       );
     }

@@ -35,10 +35,20 @@ const ACQUIRE = `
 mkdir -p -- "$(dirname -- "$1")" || exit 2
 if mkdir -- "$1" 2>/dev/null; then cat > "$1/info.json"; touch -- "$1/heartbeat"; exit 0; fi
 cat -- "$1/info.json" 2>/dev/null
-hb=$(stat -c %Y -- "$1/heartbeat" 2>/dev/null || stat -c %Y -- "$1/info.json" 2>/dev/null || date +%s)
-echo; echo "heartbeat_age=$(( $(date +%s) - hb ))"
+hb=$(stat -c %Y -- "$1/heartbeat" 2>/dev/null || stat -c %Y -- "$1/info.json" 2>/dev/null || stat -c %Y -- "$1" 2>/dev/null || date +%s)
+echo; echo "heartbeat_age=$(( $(date +%s) - hb ))"; echo "dir_mtime=$(stat -c %Y -- "$1" 2>/dev/null)"
 exit 4
 `;
+// a lock directory without info.json (its holder died between mkdir and the write): identified by its mtime
+const TAKEOVER_NOINFO = `
+[ -f "$1/info.json" ] && exit 5
+[ "$(stat -c %Y -- "$1" 2>/dev/null)" = "$2" ] || exit 5
+mkdir -- "$1.takeover.noinfo-$2" 2>/dev/null || exit 5
+mv -- "$1" "$1.takeover.noinfo-$2/lock"
+`;
+/** a lock directory older than this with no info.json was left by a holder that died while creating it */
+const NOINFO_STALE_S = 30;
+
 const HEARTBEAT = `grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null && touch -- "$1/heartbeat"`;
 const TAKEOVER = `
 mkdir -- "$1.takeover.$2" 2>/dev/null || exit 5
@@ -138,6 +148,13 @@ export class DeployLock {
           ctx.reporter.warn(`took over the lock of ${ctx.cfg.environment} because ${stale}: ${describeHolder(holder)}`);
           ctx.hostLog?.add('lock.takeover', { reason: stale, holder });
         }
+        continue;
+      }
+      const mtime = /^dir_mtime=(\d+)$/m.exec(r.stdout)?.[1];
+      const age = heartbeatAge(r.stdout);
+      if (!holder && mtime && age !== undefined && age > NOINFO_STALE_S) {
+        const t = await ctx.host.run(script(TAKEOVER_NOINFO, layout.lockDir, mtime), { check: false });
+        if (t.code === 0) ctx.reporter.warn(`took over a lock directory of ${ctx.cfg.environment} that had no info.json for ${age}s (its holder died while creating it)`);
         continue;
       }
       if (!holder) {

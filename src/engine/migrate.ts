@@ -1,5 +1,5 @@
 import { DeployError, describeError } from '../errors.js';
-import { script } from '../host/host.js';
+import { cmd, script } from '../host/host.js';
 import type { EngineContext } from './context.js';
 import { dbEnvPath, openDb, readSchemaVersion, stackNetwork, type DbSession, type SchemaVersion } from './database.js';
 import type { Layout } from './layout.js';
@@ -9,7 +9,7 @@ import type { DeploymentRecord, EnvironmentState } from './types.js';
 
 /*
  * Migrations in the deploy, between provisioning and the start of the new colour (the old colour serves all
- * along, so migrations must be backward compatible with it: docs/database.md).
+ * along, so migrations must be backward compatible with it: docs/migrations.md).
  *
  * Where the files come from: the release image itself. The deployer creates (never starts) a container of the
  * release image and copies its migrations directory out with `docker cp` into migrations/<sha>/ on the host,
@@ -52,25 +52,37 @@ export function migrateArgs(template: string[], path: string, databaseUrl: strin
   return template.map((a) => a.split('{path}').join(path).split('{database}').join(databaseUrl));
 }
 
+function holdName(layout: Layout): string {
+  return `${layout.stack}-release-hold`;
+}
+
+/** removes the container that kept the release image from being pruned while migrations ran */
+export async function releaseHold(ctx: EngineContext, layout: Layout): Promise<void> {
+  await ctx.host.run(cmd('docker', 'rm', '-f', holdName(layout)), { check: false, timeoutMs: 30_000 });
+}
+
 export function migrationsDir(layout: Layout, sha: string): string {
   return layout.path('migrations', sha);
 }
 
 /*
- * $1 destination, $2 image, $3 path in the image, $4 how many releases' copies to keep. Exit 3: the image
- * has no such path. Prints the file names.
+ * $1 destination, $2 image, $3 path in the image, $4 how many releases' copies to keep, $5 the name of the
+ * copy-source container. Exit 3: the image has no such path. Prints the file names. The container (created,
+ * never started) stays while migrations run: an image in use by a container cannot be pruned, so the release
+ * is still there when its colour starts (releaseHold removes it).
  */
 const EXTRACT = `
-dest=$1; image=$2; src=$3; keep=$4
+dest=$1; image=$2; src=$3; keep=$4; hold=$5
 root=$(dirname -- "$dest")
 umask 022
 mkdir -p -- "$root" || exit 2
 tmp="$dest.tmp.$$"
 rm -rf -- "$tmp" "$tmp.tar"; mkdir -p -- "$tmp" || exit 2
-cid=$(docker create --entrypoint /togather-deploy-copy-only -- "$image") || exit 4
+docker rm -f -- "$hold" > /dev/null 2>&1
+cid=$(docker create --name "$hold" --label org.togather.role=release-hold --entrypoint /togather-deploy-copy-only -- "$image") || exit 4
 docker cp -- "$cid:$src" - > "$tmp.tar" 2> "$tmp.err"; rc=$?
-docker rm -f -- "$cid" > /dev/null 2>&1
 if [ "$rc" != 0 ]; then
+  docker rm -f -- "$cid" > /dev/null 2>&1
   if grep -qE 'No such container:path|Could not find the file' "$tmp.err"; then rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 3; fi
   cat "$tmp.err" >&2; rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 5
 fi
@@ -87,7 +99,7 @@ ls -1 -- "$dest"
 export async function extractMigrations(ctx: EngineContext, layout: Layout, image: string, sha: string): Promise<{ dir: string; ups: MigrationFile[] } | undefined> {
   const dir = migrationsDir(layout, sha);
   const src = ctx.cfg.config.database.migrations.path.replace(/\/+$/, '') || '/';
-  const r = await ctx.host.run(script(EXTRACT, dir, image, src, '10'), { check: false, timeoutMs: 120_000 });
+  const r = await ctx.host.run(script(EXTRACT, dir, image, src, '10', holdName(layout)), { check: false, timeoutMs: 120_000 });
   if (r.code === 3) return undefined;
   if (r.code !== 0) throw new DeployError('migration', `could not copy the migrations (${src}) out of ${image} (exit ${r.code}): ${ctx.redactor.redact(r.stderr.trim())}`);
   const { ups, problems } = parseMigrationFiles(r.stdout.split('\n').map((l) => l.trim()).filter(Boolean));
@@ -150,6 +162,8 @@ export interface DatabaseStepInput {
   sha: string;
   skip: boolean;
   liveVersion?: string;
+  /** called once a container holds the release image (even if the step fails later) */
+  onHold?: () => void;
 }
 
 /**
@@ -164,11 +178,20 @@ export async function databaseStep(ctx: EngineContext, layout: Layout, phases: P
     ctx.hostLog?.add('migrations.skipped', {});
     return {};
   }
-  const found = await phases.run('migrations: read', () => extractMigrations(ctx, layout, input.image, input.sha));
+  const found = await phases.run('migrations: read', () => extractMigrations(ctx, layout, input.image, input.sha)).catch((e: unknown) => {
+    input.onHold?.(); // a failure after the container was created: let the caller remove it
+    throw e;
+  });
+  const policy = ctx.cfg.config.database.snapshots.when;
+  if (!found && policy === 'pending-migrations') {
+    // nothing to run, nothing to protect: the database is not touched at all
+    ctx.reporter.warn(`the release image has no ${ctx.cfg.config.database.migrations.path}: no migrations to run, no snapshot`);
+    return {};
+  }
+  if (found) input.onHold?.(); // see EXTRACT: the caller calls releaseHold once the new colour exists
   const db = await openDb(ctx, layout);
   let net = db.network;
   const network = async () => (net ??= await stackNetwork(ctx, layout));
-  const policy = ctx.cfg.config.database.snapshots.when;
 
   // the database is first touched by the snapshot step: if it cannot be read, no snapshot, nothing migrated
   let before: SchemaVersion | undefined;

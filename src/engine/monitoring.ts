@@ -116,6 +116,16 @@ export function renderAlertmanagerConfig(notify: NotifySettings): string {
   return `# Written by togather-deploy on every deploy (receivers from notifications:); it holds secrets: mode 0600.\n${stringify(doc)}`;
 }
 
+/**
+ * The exporter's driver (lib/pq) defaults to sslmode=require where the app's (pgx) tries TLS and falls back. For
+ * the bundled database, reached only over the stack's private network, a URL without sslmode means "disable";
+ * any other URL is passed as it is.
+ */
+export function exporterDsn(url: string, managed: boolean): string {
+  if (!managed || /[?&]sslmode=/.test(url)) return url;
+  return `${url}${url.includes('?') ? '&' : '?'}sslmode=disable`;
+}
+
 function hasDatabaseUrl(ctx: Pick<EngineContext, 'cfg'>): boolean {
   return !!ctx.cfg.appEnv.DATABASE_URL;
 }
@@ -152,7 +162,7 @@ export function monitoringFiles(ctx: EngineContext, layout: Layout, notify: Noti
     { name: d('.env'), mode: '600', content: renderEnvFile(env) },
     { name: d('prometheus/prometheus.yml'), mode: '600', content: renderPrometheusConfig(ctx) },
     { name: d('alertmanager/alertmanager.yml'), mode: '600', content: renderAlertmanagerConfig(notify) },
-    { name: d('postgres-exporter.env'), mode: '600', content: renderEnvFile(hasDatabaseUrl(ctx) ? { DATA_SOURCE_NAME: ctx.cfg.appEnv.DATABASE_URL! } : {}) },
+    { name: d('postgres-exporter.env'), mode: '600', content: renderEnvFile(hasDatabaseUrl(ctx) ? { DATA_SOURCE_NAME: exporterDsn(ctx.cfg.appEnv.DATABASE_URL!, ctx.cfg.config.database.managed) } : {}) },
     {
       name: d('grafana.env'),
       mode: '600',

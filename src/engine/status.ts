@@ -22,7 +22,7 @@ export interface EnvironmentStatus {
 
 const PROXY_PROBE = `
 echo "--- 1"
-docker exec "$1" timeout 3 wget -q -S -O - "http://$2:8088$3" 2>&1 || true
+docker exec "$1" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3" || true
 `;
 
 export async function status(ctx: EngineContext): Promise<EnvironmentStatus> {

@@ -36,7 +36,7 @@ i=0
 while [ "$i" -lt "$4" ]; do
   i=$((i+1))
   echo "--- $i"
-  docker exec "$1" timeout 3 wget -q -S -O - "http://$2:8088$3" 2>&1
+  docker exec "$1" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3"
   echo
 done
 `;

@@ -168,6 +168,9 @@ const { info } = await sharedHost();
 const env = await newEnv('bench', {
   config: (c) => {
     (c.deployment as Record<string, unknown>).drain_timeout = DRAIN;
+    // a loaded test host is slow to boot and verify; failing a deploy for that would end the bench early
+    (c.deployment as Record<string, unknown>).verify_timeout = '30s';
+    ((c.app as Record<string, unknown>).health as Record<string, unknown>).start_timeout = '60s';
   },
 });
 say(`environment ${env.name}: proxy on http://127.0.0.1:${env.httpPort}, host ${info.ssh.user}@${info.ssh.host}:${info.ssh.port}, drain_timeout ${DRAIN}`);

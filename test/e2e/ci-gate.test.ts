@@ -117,7 +117,7 @@ describe('the CI gate refuses a failed commit before any SSH connection', { time
     const before = await hostSnapshot(env.info, env.name);
     const r = await runAction(env.repo.shas.v6, { 'required-checks': 'build, integration tests' });
     assert.equal(r.code, 3, `${r.log}\n${r.stderr}`);
-    assert.match(r.log, /^::error::.*integration tests/m);
+    assert.match(r.log, /^::error::CI failed for togather\/server@[0-9a-f]{7}[^]*✗ integration tests \(check run: failure\)/m);
     assert.ok(r.log.includes(FAILED_LINK), `the failed check's link is in the output:\n${r.log}`);
     assert.ok(r.summary.includes('integration tests'));
     assert.equal(relay.accepted(), 0, 'no SSH connection attempt reached the host');

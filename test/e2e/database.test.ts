@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { hostDocker, hostSsh } from '../harness/host.js';
 import { run } from '../harness/proc.js';
 import { SAMPLE_SCHEMA } from '../harness/sample-repo.js';
@@ -73,7 +74,7 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
   test('must-show 1: a deploy with two new migrations takes a verified snapshot first; the record shows from/to and the snapshot', async () => {
     const v1 = await cli(env, ['deploy', env.name, '--version', 'v1', '--skip-ci-check']);
     assert.equal(v1.code, 0, v1.stderr);
-    assert.match(v1.stderr, /has no \/app\/migrations: no migrations to run/);
+    assert.match(v1.stderr, /has no \/app\/migrations: no migrations to run, no snapshot/);
     assert.deepEqual((await snapshotFiles(env)).filter((f) => !f.startsWith('.')), [], 'no migration pending: no snapshot');
     await psql(env, "CREATE TABLE guestbook (id serial PRIMARY KEY, note text); INSERT INTO guestbook (note) SELECT 'before m1 #' || g FROM generate_series(1, 100) g");
 
@@ -257,6 +258,26 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
     assert.equal(bad.code, 8, bad.stderr);
     assert.match(bad.stderr, /FAILED.*(gzip integrity|truncated|differs)/);
     await hostSsh(env.info, `cd ${dir} && rm -f ${fake} ${fake.replace(/\.sql\.gz$/, '.json')}`);
+  });
+
+  test('an external database (database.managed: false) is dumped through a one-off container of the postgres image on the stack network', async () => {
+    const original = readFileSync(env.configPath, 'utf8');
+    const cfg = parseYaml(original) as { database: Record<string, unknown> };
+    cfg.database.managed = false; // the bundled db keeps running: here it plays a database the stack does not manage
+    writeFileSync(env.configPath, stringifyYaml(cfg));
+    try {
+      const since = Math.floor(Date.now() / 1000) - 1;
+      const r = await cli(env, ['snapshot', 'create', env.name]);
+      assert.equal(r.code, 0, r.stderr);
+      const events = await hostDocker(env.info, ['events', '--since', String(since), '--until', String(Math.ceil(Date.now() / 1000) + 1), '--filter', 'label=org.togather.role=db-tool', '--filter', 'event=create', '--format', '{{.Actor.Attributes.image}}']);
+      assert.ok(events.stdout.trim().split('\n').filter(Boolean).length >= 2, `one-off containers: ${events.stdout}`);
+      assert.ok(events.stdout.includes(env.info.images.postgres));
+      const name = /snapshot (\S+\.sql\.gz)/.exec(r.stdout)![1]!;
+      const v = await cli(env, ['snapshot', 'verify', env.name, name]);
+      assert.equal(v.code, 0, v.stderr);
+    } finally {
+      writeFileSync(env.configPath, original);
+    }
   });
 
   test('only one migration per environment at a time: two concurrent first deploys, one migrates, the other is refused', async () => {

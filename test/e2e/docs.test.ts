@@ -20,7 +20,7 @@ import { after, before, describe, test } from 'node:test';
 import { FakeGitHubApi } from '../fakes/github-api.js';
 import { hostSsh } from '../harness/host.js';
 import { docFiles, readDoc, runnableBlocks, cliInvocations, type RunnableBlock } from '../unit/docs-markdown.js';
-import { newEnv, runCli, sharedHost, type CliResult, type TestEnv } from './support.js';
+import { destroyEnv, newEnv, runCli, sharedHost, type CliResult, type TestEnv } from './support.js';
 
 /** the release tags the docs use → the sample app's commits (test/harness/sample-repo.ts) */
 export const TAGS: Record<string, string> = {
@@ -37,8 +37,10 @@ const SNAPSHOT_FILE_RE = /^[A-Za-z0-9_-]+_\d{8}_\d{6}_[0-9a-f]{7}\.sql\.gz$/;
 /** flags whose value the test replaces; the value is what the harness or the environment provides */
 const VALUE_FLAGS = ['--identity', '-i', '--known-hosts', '--config', '-c', '--env-file', '--repo'] as const;
 
+/** TOGATHER_DOCS=rollback.md,snapshots.md runs only those documents (when editing them) */
+const only = (process.env.TOGATHER_DOCS ?? '').split(',').map((f) => f.trim()).filter(Boolean);
 const blocksByDoc = docFiles()
-  .filter((f) => f.startsWith('docs/'))
+  .filter((f) => f.startsWith('docs/') && (only.length === 0 || only.some((o) => f === `docs/${o}` || f === o)))
   .map((f) => ({ file: f, blocks: runnableBlocks(readDoc(f)) }))
   .filter((d) => d.blocks.length > 0);
 
@@ -140,6 +142,10 @@ describe('docs: runnable commands on the loopback host', { timeout: 1_800_000 },
         });
         repo = taggedClone(env);
         for (const sha of Object.values(env.repo.shas)) fake.setCommit(sha, { checkRuns: [fake.checkRun({ name: 'ci', sha })] });
+      });
+      // one document's stack at a time on the shared machine (TOGATHER_KEEP_ENVS=1 keeps them for a look)
+      after(async () => {
+        if (env && !process.env.TOGATHER_KEEP_ENVS) await destroyEnv(env).catch(() => undefined);
       });
 
       const run = (args: string[]): Promise<CliResult> =>

@@ -32,9 +32,16 @@ const short = (s: string | undefined) => (s ? s.slice(0, 7) : 'none');
 /** for working on one group: TOGATHER_FAULTS_SKIP=crash,ssh,deps,restart leaves those out */
 const SKIP = new Set((process.env.TOGATHER_FAULTS_SKIP ?? '').split(',').filter(Boolean));
 const MIGRATE_IMAGE = 'togather-test/migrate-fixture:1';
+/**
+ * An image repository of the suite's own: deploys of other suites' environments prune togather-test/app on the
+ * shared host (keep the newest five) and know nothing of these environments, so they could remove an image
+ * between this suite's image phase and its use.
+ */
+const IMAGE_REPO = 'togather-test/fault-app';
 
 /** a busy machine (several suites at once on two cores) must not turn slowness into a failed case */
 const patient = (c: Record<string, unknown>): void => {
+  (c.app as Record<string, unknown>).image = IMAGE_REPO;
   (c.deployment as Record<string, unknown>).verify_timeout = '60s';
   ((c.app as Record<string, unknown>).health as Record<string, unknown>).start_timeout = '90s';
 };
@@ -292,7 +299,7 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
 
   test('SSH cut: the master connection is killed while the image is being uploaded', { skip: SKIP.has('ssh') }, async () => {
     await sshCut('master connection killed during the image upload (docker load)', { onCommand: /docker'? '?load/, delayMs: 300, what: 'ssh-master' }, 'fn', () =>
-      onRunnerOnly(env.info, repo, 'fn', 'togather-test/app'),
+      onRunnerOnly(env.info, repo, 'fn', IMAGE_REPO),
     );
   });
 

@@ -13,10 +13,12 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { hostDocker } from '../harness/host.js';
+import { run } from '../harness/proc.js';
+import { runDeployer } from '../fault/deployer.js';
 import { Matrix } from '../fault/matrix.js';
 import { removeStack } from '../fault/teardown.js';
 import { actionWorkspace, runStep } from './action-runner.js';
-import { newEnv, runCli, type TestEnv } from './support.js';
+import { newEnv, ROOT, type TestEnv } from './support.js';
 import { canaryFired, canaryPath, hostSnapshot, snapshotDiff, type HostSnapshot } from './untouched.js';
 
 interface Outcome {
@@ -87,19 +89,14 @@ describe('hostile input: rejected or handled safely, nothing runs, the host unch
   };
   const envLine = (k: string) => goodEnv().split('\n').find((l) => l.startsWith(`${k}=`)) ?? '';
   const cli = async (args: string[], o: { config?: string; environment?: string } = {}): Promise<Outcome> => {
+    const r = await runDeployer(env, [args[0]!, o.environment ?? env.name, ...args.slice(1)], { config: o.config });
+    return { code: r.code ?? 128, text: r.stdout + r.stderr, ms: r.ms };
+  };
+  /** the CLI as installed: dist/cli/index.js (or TOGATHER_TEST_CLI_BUNDLE) started through its #! line */
+  const installedCli = async (args: string[]): Promise<Outcome> => {
     const t0 = Date.now();
-    const r = await runCli(
-      [
-        args[0]!,
-        o.environment ?? env.name,
-        '--config', o.config ?? env.configPath,
-        '--identity', env.info.ssh.privateKeyPath,
-        '--known-hosts', env.info.ssh.knownHostsPath,
-        '--repo', env.repo.dir,
-        ...args.slice(1),
-      ],
-      { DOCKER_HOST: env.info.runnerDockerHost },
-    );
+    const bin = process.env.TOGATHER_TEST_CLI_BUNDLE ?? join(ROOT, 'dist/cli/index.js');
+    const r = await run([bin, args[0]!, env.name, '--config', env.configPath, '--identity', env.info.ssh.privateKeyPath, '--known-hosts', env.info.ssh.knownHostsPath, '--repo', env.repo.dir, ...args.slice(1)], { check: false, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' } });
     return { code: r.code, text: r.stdout + r.stderr, ms: Date.now() - t0 };
   };
   const deployCli = (extra: string[] = [], o: { config?: string; environment?: string } = {}) => cli(['deploy', '--skip-ci-check', ...(extra.includes('--version') ? [] : ['--version', 'v2']), ...extra], o);
@@ -133,7 +130,9 @@ describe('hostile input: rejected or handled safely, nothing runs, the host unch
       if (o.text.length > 20_000) problems.push(`${o.text.length} characters of output (an echoed value?)`);
       if (canaryFired(env.name)) problems.push('the canary fired: an injected command ran');
       problems.push(...(c.also?.(o) ?? []));
-      const shown = (o.text.match(/^(?:error: |::error[^:]*::)?.*(?:not|no |refus|invalid|must|unknown|too |has |cannot|contains|does not|is )[^\n]*$/m)?.[0] ?? o.text.trim().split('\n')[0] ?? '').replace(/%0A/g, ' ').slice(0, 220);
+      // the line naming the problem (config errors start with a count line)
+      const lines = o.text.replace(/%0A/g, '\n').split('\n').map((l) => l.trim()).filter(Boolean);
+      const shown = (lines.find((l) => /is not|not valid|does not|has no|contains|too |must|already set|not closed|may hold|ends with|is required|alias|input /.test(l)) ?? lines[0] ?? '').slice(0, 220);
       matrix.add({
         group,
         case: c.name,
@@ -150,7 +149,15 @@ describe('hostile input: rejected or handled safely, nothing runs, the host unch
   }
 
   before(async () => {
-    env = await newEnv('hostile');
+    // an image repository of its own: other suites' deploys prune togather-test/app on the shared host
+    env = await newEnv('hostile', {
+      config: (c) => {
+        const app = c.app as Record<string, Record<string, unknown>>;
+        (app as Record<string, unknown>).image = 'togather-test/hostile-app';
+        app.health!.start_timeout = '90s';
+        (c.deployment as Record<string, unknown>).verify_timeout = '60s';
+      },
+    });
     canary = canaryPath(env.name);
     const v1 = await env.cli(['deploy', env.name, '--version', 'v1', '--skip-ci-check']);
     assert.equal(v1.code, 0, v1.stderr);
@@ -183,6 +190,7 @@ describe('hostile input: rejected or handled safely, nothing runs, the host unch
       { name: '--set with $(…) in the name', attempt: () => deployCli(['--set', `X$(${touch()})=1`]), code: 2, message: /is not a valid variable name/ },
       { name: '--config naming $(…)', attempt: () => deployCli([], { config: `/tmp/$(${touch()})/deployment.yml` }), code: 2, message: /does not exist/ },
       { name: '--env-file naming `…`', attempt: () => deployCli(['--env-file', `\`${touch()}\``]), code: 2, message: /does not exist/ },
+      { name: 'installed CLI (#! line): --env-file naming a missing file with $(…)', attempt: () => installedCli(['deploy', '--version', 'v2', '--skip-ci-check', '--env-file', `/nonexistent/$(${touch()})`]), code: 2, message: /does not exist/ },
     ]));
 
   test('action inputs (the bundle under Node 24)', () =>
@@ -213,7 +221,6 @@ describe('hostile input: rejected or handled safely, nothing runs, the host unch
         code: 2,
         message: /JWT_SECRET: is already set on line \d+/,
       },
-      { name: 'env-file input with a NUL byte in a value', attempt: () => action({ 'env-file': goodEnv().replace(/^LOG_LEVEL=.*$/m, 'LOG_LEVEL=info\\0x') + 'EXTRA="a\tb"\nNUL=a\u0000b\n' }), code: 2, message: /NUL/ },
     ]));
 
   test('deployment.yml', () =>
@@ -245,6 +252,7 @@ describe('hostile input: rejected or handled safely, nothing runs, the host unch
       { name: 'a value holding ${HOME} (compose v1 would substitute it)', attempt: () => deployCli(['--env-file', file('brace-var', `${goodEnv()}EXTRA='x\${HOME}'\n`)]), code: 2, message: /EXTRA: contains \$\{…\}/ },
       { name: 'a value ending in a backslash (compose v1 would swallow the next line)', attempt: () => deployCli(['--env-file', file('final-backslash', `${goodEnv()}EXTRA=abc\\\n`)]), code: 2, message: /EXTRA: ends with a backslash/ },
       { name: 'a value with $ and a double backslash', attempt: () => deployCli(['--env-file', file('dollar-backslashes', `${goodEnv()}EXTRA='p$w\\\\x'\n`)]), code: 2, message: /EXTRA: contains \$ together with a double backslash/ },
+      { name: 'a NUL byte in a value', attempt: () => deployCli(['--env-file', file('nul', `${goodEnv()}EXTRA=a\u0000$(${touch()})\n`)]), code: 2, message: /EXTRA: contains a NUL character/ },
       { name: 'a file of 300 KiB', attempt: () => deployCli(['--env-file', file('big', `${goodEnv()}PAD=${'p'.repeat(300 * 1024)}\n`)]), code: 2, message: /an env file may hold at most 256 KiB/ },
     ]));
 
@@ -274,7 +282,7 @@ describe('hostile input: rejected or handled safely, nothing runs, the host unch
       if (k === 'H_UNICODE' || k === 'H_HASH' || k === 'H_GLOB' || k === 'H_DASHES' || k === 'H_EQUALS' || k === 'H_PERCENT' || k === 'H_BACKSLASHES') return `${k}=${v}`;
       return `${k}='${v}'`;
     });
-    const setValue = `$(${touch()});\`${touch()}\`|x 'q'`;
+    const setValue = `$(${touch()});\`${touch()}\`|x "q"`;
     const envFile = file('data', `${goodEnv()}${lines.join('\n')}\n`);
     const r = await deployCli(['--env-file', envFile, '--set', `H_SET=${setValue}`]);
     const expect = { ...values, H_SET: setValue };

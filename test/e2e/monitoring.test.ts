@@ -8,14 +8,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { hostDocker, hostSsh, type HarnessInfo } from '../harness/host.js';
 import { cleanEnv, freePort, pipeline } from '../harness/proc.js';
-import { ROOT, newEnv, sharedHost, type TestEnv } from './support.js';
+import { ROOT, newEnv, sharedHost, startCli, type TestEnv } from './support.js';
 
 /** a FROM-scratch image of one Debian binary and the libraries ldd names; rebuilt when the binary changes */
 async function debianImage(info: HarnessInfo, name: string, binary: string, extraDirs: string[] = []): Promise<string> {
@@ -123,6 +123,19 @@ describe('monitoring stack on the loopback host', { timeout: 600_000 }, () => {
     assert.ok(loaded.every((r) => r.health !== 'err'), JSON.stringify(loaded));
     const am = (await (await fetch(`http://127.0.0.1:${promPort}/api/v1/alertmanagers`)).json()) as { data: { activeAlertmanagers: unknown[] } };
     assert.equal(am.data.activeAlertmanagers.length, 1);
+
+    // an automatic rollback: the deployment dashboard's rollback panels get their data too
+    const doc = parse(readFileSync(env.configPath, 'utf8')) as { deployment: Record<string, unknown> };
+    doc.deployment.watch = { duration: '90s', interval: '1s', failure_threshold: 3 };
+    writeFileSync(env.configPath, stringify(doc));
+    const run = startCli(env, ['deploy', env.name, '--version', 'v6', '--skip-ci-check']);
+    await run.waitFor(/watching [0-9a-f]{12} on blue/, 180_000);
+    assert.equal((await fetch(`http://127.0.0.1:${env.httpPort}/admin/fail`, { method: 'POST' })).status, 200);
+    assert.equal((await run.done).code, 11);
+    await eventually('the rollback in the metrics', async () => (await query('togather_rollbacks_total{trigger="watch"}'))[0]?.value[1] === '1');
+    assert.equal((await query('togather_deploy_info'))[0]!.metric.version, env.repo.shas.v2);
+    assert.equal((await query('togather_deployments_total{outcome="rolled_back"}'))[0]!.value[1], '1');
+    assert.ok(Number((await query('togather_deploy_watch_rollback_seconds'))[0]!.value[1]) > 0);
 
     // every metric the dashboards and the alert rules query has at least one series
     const exprs: string[] = [];

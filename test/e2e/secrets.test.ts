@@ -19,7 +19,7 @@ import { FakeGitHubApi } from '../fakes/github-api.js';
 import { Matrix } from '../fault/matrix.js';
 import { removeStack } from '../fault/teardown.js';
 import { actionWorkspace, runStep } from './action-runner.js';
-import { newEnv, runCli, type TestEnv } from './support.js';
+import { newEnv, type TestEnv } from './support.js';
 
 interface Received {
   path: string;
@@ -33,6 +33,8 @@ function forms(value: string): string[] {
 }
 
 const patient = (c: Record<string, unknown>): void => {
+  // an image repository of its own: other suites' deploys prune togather-test/app on the shared host
+  (c.app as Record<string, unknown>).image = 'togather-test/secrets-app';
   (c.deployment as Record<string, unknown>).verify_timeout = '60s';
   ((c.app as Record<string, unknown>).health as Record<string, unknown>).start_timeout = '90s';
 };

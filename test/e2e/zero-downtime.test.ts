@@ -21,7 +21,13 @@ describe('zero-downtime switch under load', { timeout: 300_000 }, () => {
   const deployErrors: string[] = [];
 
   before(async () => {
-    env = await newEnv('zd', { config: (c) => ((c.deployment as Record<string, unknown>).drain_timeout = '6s') });
+    env = await newEnv('zd', {
+      config: (c) => {
+        // drain above the slowest request (3.5 s); boot and verify slack for a host shared with other suites
+        Object.assign(c.deployment as Record<string, unknown>, { drain_timeout: '6s', verify_timeout: '30s' });
+        ((c.app as Record<string, unknown>).health as Record<string, unknown>).start_timeout = '60s';
+      },
+    });
     const first = await runCliStreaming(env, ['deploy', env.name, '--version', 'v1', ...FLAGS]);
     assert.equal(first.code, 0, first.stderr);
   });

@@ -121,7 +121,8 @@ export function runDeployer(env: TestEnv, args: string[], o: RunOptions = {}): P
     ...args.slice(2),
   ];
   const started = Date.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...argv], {
+  // "--" as in the CLI's #! line: node would otherwise take a missing --env-file of ours for its own and exit 9
+  const child = spawn(process.execPath, ['--import', 'tsx', '--', CLI, ...argv], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', DOCKER_HOST: env.info.runnerDockerHost, TMPDIR: tmp, ...o.env },
     stdio: ['ignore', 'pipe', 'pipe'],

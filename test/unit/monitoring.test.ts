@@ -17,7 +17,7 @@ import type { ResolvedConfig } from '../../src/config/load.js';
 import type { EngineContext } from '../../src/engine/context.js';
 import { Layout } from '../../src/engine/layout.js';
 import { applyEvent, DEPLOY_METRICS, parseDeployMetrics, renderDeployMetrics, type DeployMetricsState } from '../../src/engine/metrics.js';
-import { APP_METRICS, appNetwork, monitoringFiles, monitoringServices, ntfyAlertUrl, renderAlertmanagerConfig, renderPrometheusConfig } from '../../src/engine/monitoring.js';
+import { APP_METRICS, appNetwork, exporterDsn, monitoringFiles, monitoringServices, ntfyAlertUrl, renderAlertmanagerConfig, renderPrometheusConfig } from '../../src/engine/monitoring.js';
 import type { DeploymentEvent } from '../../src/notify/event.js';
 import type { NotifySettings } from '../../src/notify/notifier.js';
 import { freePort } from '../harness/proc.js';
@@ -309,7 +309,9 @@ describe('monitoring stack', () => {
     }
     const byName = Object.fromEntries(files.map((f) => [f.name, f]));
     assert.match(byName['monitoring/grafana.env']!.content, /^GF_SECURITY_ADMIN_PASSWORD=graf-Pass-8812$/m);
-    assert.match(byName['monitoring/postgres-exporter.env']!.content, /^DATA_SOURCE_NAME=postgres:\/\/togather:Db-Pass-5521@db:5432\/togather$/m);
+    assert.match(byName['monitoring/postgres-exporter.env']!.content, /^DATA_SOURCE_NAME=(["']?)postgres:\/\/togather:Db-Pass-5521@db:5432\/togather\?sslmode=disable\1$/m);
+    assert.equal(exporterDsn('postgres://u:p@db.example:5432/t?sslmode=verify-full', true), 'postgres://u:p@db.example:5432/t?sslmode=verify-full');
+    assert.equal(exporterDsn('postgres://u:p@rds.example:5432/t', false), 'postgres://u:p@rds.example:5432/t');
     assert.match(byName['monitoring/.env']!.content, /^TOGATHER_NETWORK=togather-production_togather$/m);
     assert.equal(appNetwork(layout), 'togather-production_togather');
     assert.ok(files.some((f) => f.name === 'monitoring/prometheus/rules/togather.rules.yml'));
