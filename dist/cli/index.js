@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
@@ -29216,7 +29216,8 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1931);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3682);
+// "--": node itself looks for --env-file anywhere on its command line and exits 9 if that file is missing
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
 
@@ -29225,7 +29226,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1931:
+/***/ 3682:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -38883,9 +38884,17 @@ const AppSchema = object({
         .describe('keys whose values are not secret; every other value of the app environment is masked in logs'),
 })
     .strict();
+const WatchObjectSchema = object({
+    duration: schema_duration('0s').describe('how long to watch health through the proxy after the switch; 0s disables the watch'),
+    interval: schema_duration('2s').describe('pause between two probes'),
+    failure_threshold: schemas_number().int().min(1).max(100).default(3).describe('failed probes in a row that switch back to the previous colour'),
+})
+    .strict();
+const WatchSchema = union([durationText.transform((s) => WatchObjectSchema.parse({ duration: s })), WatchObjectSchema])
+    .describe('post-deploy watch window: a duration (e.g. 10m) or {duration, interval, failure_threshold}');
 const DeploymentPolicySchema = object({
     drain_timeout: schema_duration('30s').describe('after the switch, how long the old colour keeps its in-flight requests before it is stopped'),
-    switch_settle: schema_duration('1200ms').describe('how long to wait for the proxy to see a gate flip (at least two of its health intervals)'),
+    switch_settle: schema_duration('1000ms').describe('the least time given to the proxy to see a gate flip; the tool waits at least proxy.health_interval + health_timeout + 200ms'),
     verify_timeout: schema_duration('15s').describe('how long verification through the proxy may take'),
     lock: object({
         timeout: schema_duration('30m').describe('a lock older than this is stale and may be taken over'),
@@ -38895,9 +38904,14 @@ const DeploymentPolicySchema = object({
         .default({ timeout: 30 * 60_000, wait: 0 }),
     keep_images: schemas_number().int().min(1).max(50).default(5).describe('how many earlier app images to keep on the host as rollback targets'),
     history_limit: schemas_number().int().min(5).max(1000).default(50).describe('entries kept in state.json\'s history'),
+    keep_logs: schemas_number().int().min(5).max(10000).default(100).describe('per-deployment JSON-lines logs kept on the host (newest first); cleanup removes the rest'),
+    history_file_max_kb: schemas_number().int().min(64).default(1024).describe('history.jsonl is rotated to history.jsonl.1 when it grows past this size'),
     min_free_mb: schemas_number().int().min(0).default(1024).describe('minimum free disk on the host\'s docker and deploy paths, in MiB'),
+    watch: WatchSchema.prefault({}).describe('after the switch, watch health through the proxy and switch back on failures (a duration such as 10m, or an object)'),
 })
-    .strict();
+    .strict()
+    // the lock is held through the watch: a window that outlasts it would let another deployer take it over
+    .refine((d) => d.watch.duration <= d.lock.timeout / 2, { path: ['watch'], message: 'the watch must last at most half of deployment.lock.timeout (the lock is held through it)' });
 const schema_domain = schemas_string().regex(/^[A-Za-z0-9.*-]+(?::[0-9]+)?$/, 'write a host name, optionally with :port (e.g. togather.example)');
 const port = schemas_number().int().min(1).max(65535);
 const bindAddress = schemas_string().regex(/^[0-9a-fA-F:.]+$/, 'write an IP address such as 0.0.0.0 or 127.0.0.1');
@@ -38934,6 +38948,27 @@ const ImagesSchema = object({
     gate: imageRef.default('busybox:1.36').describe('the per-colour gate: any image with busybox httpd'),
 })
     .strict();
+/** an absolute path inside a container image */
+const imagePath = schemas_string().regex(/^\/(?:[A-Za-z0-9_][A-Za-z0-9_.-]*\/?)*$/, 'write an absolute path such as /app/migrations');
+const MigrationsSchema = object({
+    image: imageRef.default('migrate/migrate:v4.19.0').describe('image of golang-migrate (or a tool with the same command line), run once per deploy on the stack\'s network'),
+    path: imagePath.default('/app/migrations').describe('where the release image keeps its migration files; the deployer copies them out of the image (nothing of the image runs)'),
+    command: array(schemas_string().min(1).max(200))
+        .min(1)
+        .default(['-path', '{path}', '-database', '{database}', 'up'])
+        .describe('arguments of the migrate container; {path} is the migrations directory inside it, {database} the DATABASE_URL without its password (the password reaches the tool as PGPASSWORD)'),
+    timeout: schema_duration('15m').describe('the longest the migrate container may run; it is removed after that and the deploy fails'),
+})
+    .strict();
+const SnapshotsSchema = object({
+    when: schemas_enum(['pending-migrations', 'every-deploy'])
+        .default('pending-migrations')
+        .describe('pending-migrations: a deploy snapshots only when it has migrations to run; every-deploy: always'),
+    retention_days: schemas_number().int().min(1).max(3650).default(7).describe('a snapshot may be removed this many days after it was taken (unless it is the newest or a deployment in the history names it)'),
+    path: hostPath.optional().describe('directory of the snapshots on the host; default snapshots/ under the environment\'s path'),
+    timeout: schema_duration('30m').describe('the longest pg_dump (or a restore) may take'),
+})
+    .strict();
 const DatabaseSchema = object({
     managed: schemas_boolean().default(true).describe('run the bundled PostgreSQL service; false when DATABASE_URL points elsewhere'),
     name: schemas_string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'use lowercase letters, digits and "_"').default('togather'),
@@ -38941,6 +38976,8 @@ const DatabaseSchema = object({
     init_dir: localPath
         .optional()
         .describe('directory of SQL/shell scripts run when the database is first created (relative to the config file); default: the bundled one, which creates the extensions'),
+    migrations: MigrationsSchema.prefault({}).describe('golang-migrate migrations, run by every deploy before the new colour starts'),
+    snapshots: SnapshotsSchema.prefault({}).describe('pg_dump snapshots: before migrations, and on demand (snapshot create)'),
 })
     .strict();
 const EnvironmentSchema = object({
@@ -38955,12 +38992,88 @@ const EnvironmentSchema = object({
     proxy: ProxyOverrideSchema.optional().describe('overrides of the top-level proxy settings for this environment'),
 })
     .strict();
+// --- Notifications, post-deploy watch, monitoring -------------------------------------------------------------
+const NOTIFY_EVENTS = ['deployment.started', 'deployment.completed', 'deployment.failed', 'deployment.rolled_back'];
+const notifyEvents = array(schemas_enum(NOTIFY_EVENTS)).min(1).default([...NOTIFY_EVENTS]);
+const notifyUrl = url({ protocol: /^https?$/ });
+/** a channel's URL may embed a token: it is masked everywhere, and it may come from the env file instead */
+const channelUrl = {
+    url: notifyUrl.optional().describe('endpoint URL; a token inside it is masked in every log. Prefer url_env for URLs that are secrets'),
+    url_env: envKey.optional().describe('name of a variable (env file or process environment) holding the URL instead'),
+};
+const oneUrl = (c) => (c.url === undefined) !== (c.url_env === undefined);
+const ONE_URL = { message: 'give exactly one of url and url_env' };
+const WebhookSchema = object({
+    ...channelUrl,
+    secret_env: envKey
+        .optional()
+        .describe('name of the variable (env file, process environment, or the action\'s webhook-secret input) holding the HMAC-SHA256 key; never written here'),
+    events: notifyEvents.describe('events sent to this channel'),
+    timeout: schema_duration('5s').describe('time limit of one delivery attempt'),
+    retries: schemas_number().int().min(0).max(10).default(3).describe('further attempts after a failed one (network error, timeout, 408, 429, 5xx), with backoff'),
+})
+    .strict()
+    .refine(oneUrl, ONE_URL);
+const byEvent = (t, defaults) => object({ started: t.optional(), completed: t.optional(), failed: t.optional(), rolled_back: t.optional() })
+    .strict()
+    .prefault({})
+    .transform((v) => ({ ...defaults, ...Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined)) }));
+const ntfyTag = schemas_string().regex(/^[a-z0-9_+-]{1,40}$/, 'use lowercase letters, digits, "_", "+" and "-" (an ntfy tag or emoji name)');
+const NtfySchema = object({
+    ...channelUrl,
+    token_env: envKey.optional().describe('name of the variable holding an ntfy access token (sent as a bearer token)'),
+    events: notifyEvents.describe('events sent to this topic'),
+    priority: byEvent(schemas_number().int().min(1).max(5), { started: 2, completed: 3, failed: 5, rolled_back: 4 }).describe('ntfy priority (1-5) per event'),
+    tags: byEvent(array(ntfyTag).max(5), { started: ['rocket'], completed: ['white_check_mark'], failed: ['x'], rolled_back: ['rewind', 'warning'] }).describe('ntfy tags per event'),
+    timeout: schema_duration('5s').describe('time limit of one delivery attempt'),
+    retries: schemas_number().int().min(0).max(10).default(3),
+})
+    .strict()
+    .refine(oneUrl, ONE_URL);
+const NotificationsSchema = object({
+    webhook: WebhookSchema.optional().describe('generic webhook: JSON event, optional HMAC signature'),
+    ntfy: NtfySchema.optional().describe('ntfy topic'),
+})
+    .strict();
+const monitoringImage = (def) => imageRef.default(def);
+const MonitoringSchema = object({
+    enabled: schemas_boolean().default(false).describe('deploy Prometheus, Alertmanager, a node exporter and Grafana beside the stack (docker/monitoring)'),
+    metrics_path: urlPath.default('/metrics').describe('where the app serves its Prometheus metrics'),
+    scrape_interval: schema_duration('15s'),
+    retention: schemas_string().regex(/^\d+[dhw]$/, 'write e.g. 15d').default('15d').describe('how long Prometheus keeps samples'),
+    prometheus: object({
+        bind: bindAddress.default('127.0.0.1').describe('address Prometheus\'s UI and API are published on'),
+        port: port.default(9090).describe('give each environment on one host its own port'),
+    })
+        .strict()
+        .prefault({}),
+    grafana: object({
+        enabled: schemas_boolean().default(true).describe('false: no Grafana (e.g. you point your own at this Prometheus)'),
+        bind: bindAddress.default('127.0.0.1').describe('address Grafana is published on (reach it through an SSH tunnel by default)'),
+        port: port.default(3000).describe('give each environment on one host its own port'),
+        admin_password_env: envKey.default('GRAFANA_PASSWORD').describe('variable of the env file holding Grafana\'s admin password'),
+    })
+        .strict()
+        .prefault({}),
+    images: object({
+        prometheus: monitoringImage('prom/prometheus:v2.53.2'),
+        alertmanager: monitoringImage('prom/alertmanager:v0.27.0'),
+        node_exporter: monitoringImage('prom/node-exporter:v1.8.2'),
+        postgres_exporter: monitoringImage('prometheuscommunity/postgres-exporter:v0.15.0'),
+        grafana: monitoringImage('grafana/grafana-oss:11.2.0'),
+    })
+        .strict()
+        .prefault({}),
+})
+    .strict();
 const ConfigSchema = object({
     app: AppSchema,
     deployment: DeploymentPolicySchema.default(DeploymentPolicySchema.parse({})),
     proxy: ProxySchema.default(ProxySchema.parse({})),
     images: ImagesSchema.default(ImagesSchema.parse({})),
     database: DatabaseSchema.default(DatabaseSchema.parse({})),
+    notifications: NotificationsSchema.prefault({}).describe('where deployment events are sent from the runner'),
+    monitoring: MonitoringSchema.prefault({}),
     environments: record(schema_name, EnvironmentSchema)
         .refine((e) => Object.keys(e).length > 0, 'define at least one environment'),
 })
@@ -39115,6 +39228,37 @@ function checkValue(key, value, origin) {
     }
     if (value.includes('\0')) {
         problems.push({ ...at, message: 'contains a NUL character, which cannot be passed to the app', remedy: 'remove it', code: 'bad-character' });
+    }
+    if (value.includes("'") && value.includes('$')) {
+        // see renderEnvFile: compose v1 and v2 read such a value back differently, so no spelling of it is safe
+        problems.push({
+            ...at,
+            message: 'contains both \' and $, which docker-compose cannot pass to the app unchanged',
+            remedy: 'change the value so that it holds at most one of the two characters',
+            code: 'bad-character',
+        });
+    }
+    if (/\$\{[^}:]*(?::-[^}]*)?\}/.test(value)) {
+        // docker-compose v1 (python-dotenv) substitutes these in env files, quoted or not
+        problems.push({
+            ...at,
+            message: 'contains ${…}, which docker-compose v1 replaces with the value of a variable',
+            remedy: 'change the value so that it holds no ${NAME} or ${NAME:-…}',
+            code: 'bad-character',
+        });
+    }
+    if (value.endsWith('\\')) {
+        // compose v1 reads the final backslash as escaping the closing quote, and the next variable is lost
+        problems.push({ ...at, message: 'ends with a backslash, which docker-compose cannot pass to the app unchanged', remedy: 'change the value so that it does not end with \\', code: 'bad-character' });
+    }
+    else if (value.includes('$') && value.includes('\\\\')) {
+        // with $ the value must be single-quoted, where compose v1 turns \\ into \
+        problems.push({
+            ...at,
+            message: 'contains $ together with a double backslash, which docker-compose cannot pass to the app unchanged',
+            remedy: 'change the value so that it holds either no $ or no \\\\',
+            code: 'bad-character',
+        });
     }
     if (/[\r\n]/.test(value)) {
         problems.push({
@@ -39578,10 +39722,10 @@ const MOVED = {
     'app.health_endpoint': 'use app.health.path',
     'deployment.strategy': 'remove it: the strategy is always blue-green',
     'deployment.health_check': 'use app.health (interval, timeout, start_timeout, consecutive)',
-    'deployment.rollback': 'remove it: a deploy that fails after starting the new colour always rolls back',
+    'deployment.rollback': 'remove it: a deploy that fails after starting the new colour always rolls back; to switch back on failures after the switch, use deployment.watch',
     providers: 'remove it: the Docker Compose stack is built in (docker/compose.yml)',
-    monitoring: 'remove it: monitoring is not configured here',
-    notifications: 'remove it: notifications are not configured here',
+    'monitoring.prometheus': 'use monitoring.enabled; the stack is docker/monitoring',
+    'notifications.webhook.secret': 'never write the signing key here: name its env-file variable in notifications.webhook.secret_env',
 };
 function zodProblems(issues, yaml, file) {
     const out = [];
@@ -39905,8 +40049,10 @@ const TRIVIAL_VALUE_RE = /^(?:true|false|yes|no|on|off|null|none|\d{1,6})$/i;
 /** every value of the app environment is a secret unless its key is public; the database password always is */
 function registerSecrets(redactor, values, publicKeys) {
     const pub = new Set(publicKeys);
+    // a CHANGE_ME placeholder is refused, never used, and masking it would blank the word in the very message
+    // that reports it ("still holds the *** placeholder")
     for (const [k, v] of Object.entries(values))
-        if (!pub.has(k) && !TRIVIAL_VALUE_RE.test(v.trim()))
+        if (!pub.has(k) && !TRIVIAL_VALUE_RE.test(v.trim()) && !PLACEHOLDER_RE.test(v))
             redactor.add(v);
     const url = values.DATABASE_URL;
     if (url) {
@@ -40336,285 +40482,6 @@ function host_script(text, ...args) {
     return { argv: ['sh', '-c', text, 'togather-deploy', ...args] };
 }
 
-;// CONCATENATED MODULE: ./src/engine/colours.ts
-
-
-// One round trip: what the proxy actually routes to (the gate flags) and the state of every container.
-const INSPECT = `
-st() { docker inspect -f '{{.State.Status}} {{.Config.Image}}' -- "$1" 2>/dev/null || echo absent; }
-for c in blue green; do
-  echo "$c.gate=$(st "$1-gate-$c")"
-  echo "$c.app=$(st "$1-app-$c")"
-  if [ -f "$2/gates/$c/ready" ]; then echo "$c.flag=on"; else echo "$c.flag=off"; fi
-done
-echo "caddy=$(st "$1-caddy")"
-echo "db=$(st "$1-db")"
-`;
-function parseStackFacts(out) {
-    const kv = {};
-    for (const line of out.split('\n')) {
-        const i = line.indexOf('=');
-        if (i > 0)
-            kv[line.slice(0, i)] = line.slice(i + 1).trim();
-    }
-    const colour = (c) => {
-        const [app = 'absent', image] = (kv[`${c}.app`] ?? 'absent').split(' ');
-        return { flag: kv[`${c}.flag`] === 'on', gate: (kv[`${c}.gate`] ?? 'absent').split(' ')[0], app, image };
-    };
-    return { blue: colour('blue'), green: colour('green'), caddy: (kv.caddy ?? 'absent').split(' ')[0], db: (kv.db ?? 'absent').split(' ')[0] };
-}
-async function inspectStack(ctx, layout) {
-    const r = await ctx.host.run(host_script(INSPECT, layout.stack, layout.root), { timeoutMs: 30_000 });
-    return parseStackFacts(r.stdout);
-}
-/**
- * The live colour is what the proxy routes to — the gate flags — not what a state file says (a state write
- * can fail after a switch). Both flags on means a switch was interrupted: the state's record breaks the tie.
- */
-function liveColour(facts, stateColour) {
-    const on = ['blue', 'green'].filter((c) => facts[c].flag && facts[c].app === 'running');
-    if (on.length === 1)
-        return on[0];
-    if (on.length === 2)
-        return stateColour ?? 'blue';
-    return undefined;
-}
-function composeCmd(compose, layout, ...args) {
-    const [file, ...rest] = compose;
-    return cmd(file, ...rest, '-p', layout.stack, '-f', layout.composeFile, '--env-file', layout.imagesEnv, ...args);
-}
-/** the flag is a file on the host, bind-mounted into the gate: no docker call, survives recreation */
-function flagCmd(layout, colour, on) {
-    const dir = layout.path('gates', colour);
-    return on ? host_script('set -e; mkdir -p -- "$1"; touch -- "$1/ready"', dir) : host_script('rm -f -- "$1/ready"', dir);
-}
-async function setFlag(ctx, layout, colour, on) {
-    const r = await ctx.host.run(flagCmd(layout, colour, on), { check: false, timeoutMs: 20_000 });
-    if (r.code !== 0) {
-        throw new errors_DeployError('switch', `could not ${on ? 'route traffic to' : 'take traffic off'} ${colour}: ${ctx.redactor.redact(r.stderr.trim())}`);
-    }
-}
-/** Starts the app of one colour from its image through compose; its gate flag is cleared first. */
-async function startColour(ctx, layout, compose, colour) {
-    await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-color', `gate-${colour}`), { timeoutMs: 120_000 });
-    await ctx.host.run(flagCmd(layout, colour, false), { check: false });
-    const r = await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-deps', '--force-recreate', '--no-color', layout.service(colour)), {
-        check: false,
-        timeoutMs: 180_000,
-    });
-    if (r.code !== 0) {
-        throw new errors_DeployError('health', `starting the ${colour} colour failed: ${ctx.redactor.redact(r.stderr.trim().split('\n').slice(-5).join(' / '))}`);
-    }
-}
-/** Stops (never removes) a colour's app: its container and image stay for a fast rollback. */
-async function stopColour(ctx, layout, colour, timeoutMs) {
-    const t = Math.max(1, Math.ceil(timeoutMs / 1000));
-    await ctx.host.run(cmd('docker', 'stop', '-t', String(t), layout.app(colour)), { check: false, timeoutMs: timeoutMs + 30_000 });
-}
-
-;// CONCATENATED MODULE: ./src/engine/health.ts
-
-
-/*
- * One round trip per probe: the app container's state, then its /health fetched from inside the colour's
- * gate (which shares the app's network namespace, so the colour is probed on its own address, not through
- * the proxy). busybox wget prints the status line with -S on stderr. Its -T option segfaults in Debian's
- * busybox-static 1.35, so the time limit comes from the timeout applet instead.
- */
-const PROBE = `
-s=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}' -- "$1" 2>/dev/null) || s=absent
-echo "state=$s"
-docker exec "$2" timeout "$3" wget -q -S -O - "http://127.0.0.1:$4$5" 2>&1; rc=$?
-echo; echo "rc=$rc"
-`;
-/** busybox wget -S output merged with the body: header lines start with two spaces, errors with "wget:" */
-function parseWgetOutput(lines) {
-    let code = 0;
-    const headers = {};
-    const body = [];
-    let error;
-    for (const line of lines) {
-        const status = /^\s+HTTP\/1\.[01] (\d{3})/.exec(line);
-        if (status)
-            code = Number(status[1]);
-        else if (/^ {2}[A-Za-z0-9-]+: /.test(line)) {
-            const i = line.indexOf(':');
-            headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
-        }
-        else if (/^wget: /.test(line)) {
-            error = line.replace(/^wget: /, '');
-            const m = /HTTP\/1\.[01] (\d{3})/.exec(line);
-            if (m)
-                code = Number(m[1]);
-        }
-        else if (line.trim())
-            body.push(line);
-    }
-    return { code, headers, body: body.join('\n'), error };
-}
-function parseProbe(stdout) {
-    const lines = stdout.split('\n');
-    const stateLine = lines[0] ?? '';
-    const [state = 'absent', exit, restarts] = stateLine.replace(/^state=/, '').trim().split(/\s+/);
-    const rcIdx = lines.findIndex((l) => /^rc=\d+$/.test(l));
-    const w = parseWgetOutput(lines.slice(1, rcIdx < 0 ? undefined : rcIdx));
-    return {
-        code: w.code,
-        body: w.body,
-        state,
-        exitCode: exit !== undefined ? Number(exit) : undefined,
-        restarts: restarts !== undefined ? Number(restarts) : undefined,
-        error: w.code === 0 ? w.error ?? 'no answer' : w.error,
-    };
-}
-/** Judges one /health answer by the app's contract (contracts.md): HTTP code + status + required checks. */
-function judgeHealth(code, body, cfg) {
-    if (code === 0)
-        return { ok: false, status: 'unknown', reason: 'no answer' };
-    let doc = {};
-    try {
-        doc = JSON.parse(body);
-    }
-    catch {
-        if (code >= 200 && code < 300 && cfg.required_checks.length === 0)
-            return { ok: true, status: 'healthy', reason: `HTTP ${code} (no JSON body)` };
-        return { ok: false, status: code >= 500 ? 'unhealthy' : 'unknown', reason: `HTTP ${code}, body is not the health JSON` };
-    }
-    const status = typeof doc.status === 'string' ? doc.status : '';
-    const gitCommit = typeof doc.git_commit === 'string' ? doc.git_commit : undefined;
-    if (code < 200 || code >= 300)
-        return { ok: false, status: status === 'degraded' ? 'degraded' : 'unhealthy', reason: `HTTP ${code} status ${status || '?'}`, gitCommit };
-    const failing = [];
-    for (const name of cfg.required_checks) {
-        const c = doc.checks?.[name];
-        if (!c)
-            failing.push(`${name} missing`);
-        else if (c.status === 'fail')
-            failing.push(`${name} failing${typeof c.message === 'string' ? ` (${c.message.slice(0, 120)})` : ''}`);
-    }
-    if (failing.length)
-        return { ok: false, status: 'unhealthy', reason: `required checks: ${failing.join(', ')}`, gitCommit };
-    if (status === 'healthy')
-        return { ok: true, status: 'healthy', reason: 'healthy', gitCommit };
-    if (status === 'degraded') {
-        return cfg.allow_degraded
-            ? { ok: true, status: 'degraded', reason: 'degraded (allowed by health.allow_degraded)', gitCommit }
-            : { ok: false, status: 'degraded', reason: 'degraded (set health.allow_degraded to accept)', gitCommit };
-    }
-    return { ok: false, status: 'unhealthy', reason: `status "${status}"`, gitCommit };
-}
-function commitMatches(reported, sha) {
-    if (!reported)
-        return true; // an app that does not say is judged by health alone
-    const r = reported.trim().toLowerCase();
-    if (!/^[0-9a-f]{7,40}$/.test(r))
-        return true; // a version name, not a commit: nothing to compare
-    return sha.startsWith(r);
-}
-async function probeColour(ctx, layout, colour) {
-    const h = ctx.cfg.config.app.health;
-    const timeoutS = String(Math.max(1, Math.ceil(h.timeout / 1000)));
-    const r = await ctx.host.run(host_script(PROBE, layout.app(colour), layout.gate(colour), timeoutS, String(ctx.cfg.config.app.port), h.path), {
-        check: false,
-        timeoutMs: h.timeout + 15_000,
-    });
-    return parseProbe(r.stdout);
-}
-/**
- * Polls the new colour until it passes `consecutive` times in a row. Fails fast when the container has exited
- * or is restart-looping (a crash at boot shows in under a second), else at start_timeout.
- */
-async function healthGate(ctx, layout, colour, sha) {
-    const h = ctx.cfg.config.app.health;
-    const deadline = ctx.clock.now() + h.start_timeout;
-    let passes = 0;
-    let last;
-    let probes = 0;
-    for (;;) {
-        const p = await probeColour(ctx, layout, colour);
-        probes++;
-        if (p.state === 'exited' || p.state === 'dead' || (p.restarts ?? 0) > 0 || p.state === 'restarting' || p.state === 'absent') {
-            const logs = await appLogs(ctx, layout, colour);
-            throw new errors_DeployError('health', `the new ${colour} colour ${p.state === 'absent' ? 'does not exist' : `crashed (state ${p.state}, exit code ${p.exitCode ?? '?'}, ${p.restarts ?? 0} restarts)`}; the old colour keeps serving.${logs ? `\n  last log lines:\n${logs}` : ''}`, 'fix the release and deploy again; the logs above come from the failed container');
-        }
-        last = judgeHealth(p.code, p.body, h);
-        if (last.ok && !commitMatches(last.gitCommit, sha)) {
-            throw new errors_DeployError('health', `the new colour reports commit ${last.gitCommit}, not ${sha.slice(0, 12)}: the image is not the build of this commit`, 'rebuild the image from this commit');
-        }
-        passes = last.ok ? passes + 1 : 0;
-        if (passes >= h.consecutive) {
-            ctx.reporter.info(`${colour} is ${last.status} after ${probes} probes`);
-            return last;
-        }
-        if (ctx.clock.now() >= deadline) {
-            const logs = await appLogs(ctx, layout, colour);
-            throw new errors_DeployError('health', `the new ${colour} colour did not become healthy within ${Math.round(h.start_timeout / 1000)}s: ${p.error ?? last.reason}; the old colour keeps serving.${logs ? `\n  last log lines:\n${logs}` : ''}`, 'look at the app logs above; raise app.health.start_timeout only if the app is merely slow to start');
-        }
-        await ctx.clock.sleep(h.interval);
-    }
-}
-async function appLogs(ctx, layout, colour, lines = 15) {
-    const r = await ctx.host.run({ argv: ['docker', 'logs', '--tail', String(lines), layout.app(colour)] }, { check: false, timeoutMs: 15_000 });
-    const text = ctx.redactor.redact((r.stdout + r.stderr).trim());
-    return text
-        .split('\n')
-        .slice(-lines)
-        .map((l) => `    ${l.slice(0, 300)}`)
-        .join('\n');
-}
-
-;// CONCATENATED MODULE: ./src/engine/files.ts
-
-/**
- * Remote file operations as fixed scripts; paths and modes arrive as positional parameters. Content always
- * travels on stdin, so no secret is ever part of a command line (visible in `ps` on the host).
- */
-/** write stdin to $1 atomically (temp file in the same directory, then rename), with mode $2 */
-function writeFileCmd(path, mode) {
-    return script('set -e; umask 077; d=$(dirname -- "$1"); mkdir -p -- "$d"; t="$1.tmp.$$"; cat > "$t"; chmod "$2" "$t"; mv -f -- "$t" "$1"', path, mode);
-}
-function appendFileCmd(path) {
-    return host_script('set -e; umask 077; mkdir -p -- "$(dirname -- "$1")"; cat >> "$1"', path);
-}
-/** prints the file, or nothing with exit 3 when it does not exist (distinguishable from a failure) */
-function readFileCmd(path) {
-    return host_script('if [ -f "$1" ]; then cat -- "$1"; else exit 3; fi', path);
-}
-function mkdirsCmd(...paths) {
-    return script('set -e; umask 077; for p in "$@"; do mkdir -p -- "$p"; done', ...paths);
-}
-
-;// CONCATENATED MODULE: ./src/engine/hostlog.ts
-
-/**
- * The deployment's JSON-lines log on the host (logs/<deployment id>.jsonl). Lines are buffered and appended
- * in one round trip per phase rather than one per line; every line is redacted before it is buffered.
- */
-class HostLog {
-    host;
-    redactor;
-    path;
-    deploymentId;
-    buffer = [];
-    constructor(host, redactor, path, deploymentId) {
-        this.host = host;
-        this.redactor = redactor;
-        this.path = path;
-        this.deploymentId = deploymentId;
-    }
-    add(event, data = {}) {
-        const line = JSON.stringify({ ts: new Date().toISOString(), deployment_id: this.deploymentId, event, ...data });
-        this.buffer.push(this.redactor.redact(line));
-    }
-    async flush() {
-        if (this.buffer.length === 0)
-            return;
-        const text = this.buffer.join('\n') + '\n';
-        this.buffer = [];
-        await this.host.run(appendFileCmd(this.path), { stdin: text, check: false });
-    }
-}
-
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
 ;// CONCATENATED MODULE: ./src/engine/image.ts
@@ -40633,6 +40500,20 @@ async function localHas(ctx, ref) {
     return r.code === 0;
 }
 /**
+ * The docker build argv. With a layer cache (and buildx present) the build reads the cache directory and
+ * writes a fresh one beside it, so the saved cache holds this build's layers and never grows without bound.
+ */
+function buildCommand(p) {
+    const args = p.cacheDir
+        ? ['docker', 'buildx', 'build', '--load', '--cache-from', `type=local,src=${p.cacheDir}`, '--cache-to', `type=local,dest=${p.cacheDir}.new,mode=max`]
+        : ['docker', 'build'];
+    args.push('--file', p.dockerfile, '--tag', p.ref);
+    for (const [k, v] of Object.entries(p.buildArgs))
+        args.push('--build-arg', `${k}=${v}`);
+    args.push('--label', `org.opencontainers.image.revision=${p.sha}`, '-');
+    return args;
+}
+/**
  * Builds exactly the commit: its tree from `git archive` is the build context (never the working tree, which
  * may hold other changes), with the version metadata as build args and OCI labels.
  */
@@ -40642,17 +40523,29 @@ async function buildImage(ctx, ref, sha, buildArgs) {
         throw new errors_DeployError('image', `image ${ref} is neither on the host nor on this machine, and app.build is not configured`, 'configure app.build, build and load the image here, or set app.pull with a registry image');
     const context = build.context.replace(/^\.\/?/, '').replace(/\/$/, '');
     const tree = context ? `${sha}:${context}` : `${sha}^{tree}`;
+    let cacheDir;
+    if (ctx.buildCache) {
+        const buildx = await ctx.local.run(cmd('docker', 'buildx', 'version'), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
+        if (buildx.code === 0) {
+            const hit = await ctx.buildCache.restore().catch(() => false);
+            ctx.reporter.info(`build cache ${hit ? 'restored' : 'empty (first build or evicted)'}`);
+            cacheDir = ctx.buildCache.dir;
+        }
+        else
+            ctx.reporter.info('docker buildx is not available here: building without a layer cache');
+    }
     const archive = ctx.local.stream(cmd('git', 'archive', '--format=tar', tree));
-    const args = ['docker', 'build', '--file', build.dockerfile, '--tag', ref];
-    for (const [k, v] of Object.entries(buildArgs))
-        args.push('--build-arg', `${k}=${v}`);
-    args.push('--label', `org.opencontainers.image.revision=${sha}`, '--label', `org.togather.deploy.environment=${ctx.cfg.environment}`, '-');
-    const r = await ctx.local.run(cmd(...args), { stdin: archive.stdout, env: ctx.localDockerEnv, check: false, timeoutMs: 30 * 60_000 });
+    const argv = buildCommand({ ref, sha, dockerfile: build.dockerfile, buildArgs, cacheDir });
+    const r = await ctx.local.run(cmd(...argv), { stdin: archive.stdout, env: ctx.localDockerEnv, check: false, timeoutMs: 30 * 60_000 });
     const g = await archive.done;
     if (g.code !== 0)
         throw new errors_DeployError('image', `git archive of ${sha.slice(0, 12)} failed: ${g.stderr.trim()}`, 'run the deploy from a clone that contains the commit (fetch-depth 0 or the commit fetched)');
     if (r.code !== 0)
         throw new errors_DeployError('image', `docker build of ${ref} failed:\n${ctx.redactor.redact((r.stdout + r.stderr).trim().split('\n').slice(-20).join('\n'))}`);
+    if (cacheDir && ctx.buildCache) {
+        await ctx.local.run(cmd('sh', '-c', 'rm -rf -- "$1" && mv -- "$1.new" "$1"', 'sh', cacheDir), { check: false });
+        await ctx.buildCache.save().catch((e) => ctx.reporter.warn(`saving the build cache failed: ${e.message}`));
+    }
 }
 /** docker save on this machine, gzip in-process, docker load on the host: no registry, one stream. */
 async function shipImage(ctx, ref) {
@@ -40694,22 +40587,28 @@ async function ensureImage(ctx, sha, buildArgs) {
         throw new errors_DeployError('image', `${ref} is not on the host after docker load`);
     return { ref, how, bytes };
 }
-/** Removes app images beyond the newest `keep`, never one in `protect` (current, previous, rollback targets). */
-async function pruneImages(ctx, keep, protect) {
+/**
+ * Removes app images beyond the newest `keep`, never one in `protect` (current, previous, rollback targets)
+ * nor one a container still uses (the stopped colour is the fast rollback). dryRun lists instead.
+ */
+async function pruneImages(ctx, keep, protect, dryRun = false) {
     const repo = ctx.cfg.config.app.image;
     const r = await ctx.host.run(cmd('docker', 'image', 'ls', '--format', '{{.Tag}}\t{{.CreatedAt}}', repo), { check: false });
     if (r.code !== 0)
         return [];
+    const used = await ctx.host.run(cmd('docker', 'ps', '-a', '--format', '{{.Image}}'), { check: false });
+    const inUse = new Set(used.stdout.split('\n').map((l) => l.trim()));
     const tags = r.stdout
         .split('\n')
         .map((l) => l.split('\t'))
         .filter((p) => p.length === 2 && /^[0-9a-f]{40}$/.test(p[0]))
         .sort((a, b) => b[1].localeCompare(a[1]))
         .map((p) => p[0]);
-    const removable = tags.slice(keep).filter((t) => !protect.includes(t));
+    const removable = tags.slice(keep).filter((t) => !protect.includes(t) && !inUse.has(image_imageRef(repo, t)));
+    if (dryRun)
+        return removable;
     const removed = [];
     for (const tag of removable) {
-        // an image still used by a (stopped) container is refused by docker: that is the protection we want
         const d = await ctx.host.run(cmd('docker', 'image', 'rm', image_imageRef(repo, tag)), { check: false });
         if (d.code === 0)
             removed.push(tag);
@@ -40770,23 +40669,176 @@ class Layout {
     }
 }
 
+;// CONCATENATED MODULE: ./src/engine/colours.ts
+
+
+// One round trip: what the proxy actually routes to (the gate flags) and the state of every container.
+const INSPECT = `
+st() { docker inspect -f '{{.State.Status}} {{.Config.Image}}' -- "$1" 2>/dev/null || echo absent; }
+for c in blue green; do
+  echo "$c.gate=$(st "$1-gate-$c")"
+  echo "$c.app=$(st "$1-app-$c")"
+  if [ -f "$2/gates/$c/ready" ]; then echo "$c.flag=on"; else echo "$c.flag=off"; fi
+done
+echo "caddy=$(st "$1-caddy")"
+echo "db=$(st "$1-db")"
+`;
+function parseStackFacts(out) {
+    const kv = {};
+    for (const line of out.split('\n')) {
+        const i = line.indexOf('=');
+        if (i > 0)
+            kv[line.slice(0, i)] = line.slice(i + 1).trim();
+    }
+    const colour = (c) => {
+        const [app = 'absent', image] = (kv[`${c}.app`] ?? 'absent').split(' ');
+        return { flag: kv[`${c}.flag`] === 'on', gate: (kv[`${c}.gate`] ?? 'absent').split(' ')[0], app, image };
+    };
+    return { blue: colour('blue'), green: colour('green'), caddy: (kv.caddy ?? 'absent').split(' ')[0], db: (kv.db ?? 'absent').split(' ')[0] };
+}
+async function inspectStack(ctx, layout) {
+    const r = await ctx.host.run(host_script(INSPECT, layout.stack, layout.root), { timeoutMs: 30_000 });
+    return parseStackFacts(r.stdout);
+}
+/**
+ * The live colour is what the proxy routes to — the gate flags — not what a state file says (a state write
+ * can fail after a switch). Both flags on means a switch was interrupted: the state's record breaks the tie.
+ */
+function liveColour(facts, stateColour) {
+    const on = ['blue', 'green'].filter((c) => facts[c].flag && facts[c].app === 'running');
+    if (on.length === 1)
+        return on[0];
+    if (on.length === 2)
+        return stateColour ?? 'blue';
+    return undefined;
+}
+function composeCmd(compose, layout, ...args) {
+    const [file, ...rest] = compose;
+    return cmd(file, ...rest, '-p', layout.stack, '-f', layout.composeFile, '--env-file', layout.imagesEnv, ...args);
+}
+/** the flag is a file on the host, bind-mounted into the gate: no docker call, survives recreation */
+function flagCmd(layout, colour, on) {
+    const dir = layout.path('gates', colour);
+    return on ? host_script('set -e; mkdir -p -- "$1"; touch -- "$1/ready"', dir) : host_script('rm -f -- "$1/ready"', dir);
+}
+async function setFlag(ctx, layout, colour, on) {
+    const r = await ctx.host.run(flagCmd(layout, colour, on), { check: false, timeoutMs: 20_000 });
+    if (r.code !== 0) {
+        throw new errors_DeployError('switch', `could not ${on ? 'route traffic to' : 'take traffic off'} ${colour}: ${ctx.redactor.redact(r.stderr.trim())}`);
+    }
+}
+/** Starts the app of one colour from its image through compose; its gate flag is cleared first. */
+async function startColour(ctx, layout, compose, colour, facts) {
+    await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-color', `gate-${colour}`), { timeoutMs: 120_000 });
+    await ctx.host.run(flagCmd(layout, colour, false), { check: false });
+    if (facts?.[colour].flag) {
+        // left routed by an interrupted switch: let the proxy move its traffic to the other colour before the
+        // container is replaced (two health intervals plus the check's timeout)
+        const p = ctx.cfg.proxy;
+        await ctx.clock.sleep(2 * p.health_interval + p.health_timeout);
+    }
+    const r = await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-deps', '--force-recreate', '--no-color', layout.service(colour)), {
+        check: false,
+        timeoutMs: 180_000,
+    });
+    if (r.code !== 0) {
+        throw new errors_DeployError('health', `starting the ${colour} colour failed: ${ctx.redactor.redact(r.stderr.trim().split('\n').slice(-5).join(' / '))}`);
+    }
+}
+/** Stops (never removes) a colour's app: its container and image stay for a fast rollback. */
+async function stopColour(ctx, layout, colour, timeoutMs) {
+    const t = Math.max(1, Math.ceil(timeoutMs / 1000));
+    await ctx.host.run(cmd('docker', 'stop', '-t', String(t), layout.app(colour)), { check: false, timeoutMs: timeoutMs + 30_000 });
+}
+
+;// CONCATENATED MODULE: ./src/engine/files.ts
+
+/**
+ * Remote file operations as fixed scripts; paths and modes arrive as positional parameters. Content always
+ * travels on stdin, so no secret is ever part of a command line (visible in `ps` on the host).
+ */
+/** write stdin to $1 atomically (temp file in the same directory, then rename), with mode $2 */
+function writeFileCmd(path, mode) {
+    return host_script('set -e; umask 077; d=$(dirname -- "$1"); mkdir -p -- "$d"; t="$1.tmp.$$"; cat > "$t"; chmod "$2" "$t"; mv -f -- "$t" "$1"', path, mode);
+}
+function appendFileCmd(path) {
+    return host_script('set -e; umask 077; mkdir -p -- "$(dirname -- "$1")"; cat >> "$1"', path);
+}
+/** prints the file, or nothing with exit 3 when it does not exist (distinguishable from a failure) */
+function readFileCmd(path) {
+    return host_script('if [ -f "$1" ]; then cat -- "$1"; else exit 3; fi', path);
+}
+function mkdirsCmd(...paths) {
+    return script('set -e; umask 077; for p in "$@"; do mkdir -p -- "$p"; done', ...paths);
+}
+
+;// CONCATENATED MODULE: ./src/engine/hostlog.ts
+
+/**
+ * The deployment's JSON-lines log on the host (logs/<deployment id>.jsonl). Lines are buffered and appended
+ * in one round trip per phase rather than one per line; every line is redacted before it is buffered.
+ */
+class HostLog {
+    host;
+    redactor;
+    path;
+    deploymentId;
+    buffer = [];
+    constructor(host, redactor, path, deploymentId) {
+        this.host = host;
+        this.redactor = redactor;
+        this.path = path;
+        this.deploymentId = deploymentId;
+    }
+    add(event, data = {}) {
+        const line = JSON.stringify({ ts: new Date().toISOString(), deployment_id: this.deploymentId, event, ...data });
+        this.buffer.push(this.redactor.redact(line));
+    }
+    async flush() {
+        if (this.buffer.length === 0)
+            return;
+        const text = this.buffer.join('\n') + '\n';
+        this.buffer = [];
+        await this.host.run(appendFileCmd(this.path), { stdin: text, check: false });
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/engine/lock.ts
+
 
 
 
 
 /*
  * The lock is a directory: mkdir is atomic on every POSIX filesystem, so exactly one deployer creates it.
- * Its info.json says who holds it until when. Taking over an expired lock is itself guarded by an atomic
- * mkdir named after the stale lock's id, so two deployers that both see the same stale lock cannot both win,
- * and a deployer never removes a lock it does not hold (the id must match).
+ * Its info.json says who holds it until when; its heartbeat file is touched by the holder every
+ * HEARTBEAT_MS, so a holder that died (killed runner, lost machine) is recognised long before the expiry.
+ * Ages are measured with the host's clock only, so clock skew between deployers does not matter.
+ * Taking over a dead or expired lock is itself guarded by an atomic mkdir named after the stale lock's id,
+ * so two deployers that both see the same stale lock cannot both win, and a deployer never removes a lock it
+ * does not hold (the id must match).
  */
+const HEARTBEAT_MS = 15_000;
+/** a holder silent for this long is dead: several missed heartbeats, not one slow SSH round trip */
+const HEARTBEAT_DEAD_S = 120;
 const ACQUIRE = `
 mkdir -p -- "$(dirname -- "$1")" || exit 2
-if mkdir -- "$1" 2>/dev/null; then cat > "$1/info.json"; exit 0; fi
+if mkdir -- "$1" 2>/dev/null; then cat > "$1/info.json"; touch -- "$1/heartbeat"; exit 0; fi
 cat -- "$1/info.json" 2>/dev/null
+hb=$(stat -c %Y -- "$1/heartbeat" 2>/dev/null || stat -c %Y -- "$1/info.json" 2>/dev/null || stat -c %Y -- "$1" 2>/dev/null || date +%s)
+echo; echo "heartbeat_age=$(( $(date +%s) - hb ))"; echo "dir_mtime=$(stat -c %Y -- "$1" 2>/dev/null)"
 exit 4
 `;
+// a lock directory without info.json (its holder died between mkdir and the write): identified by its mtime
+const TAKEOVER_NOINFO = `
+[ -f "$1/info.json" ] && exit 5
+[ "$(stat -c %Y -- "$1" 2>/dev/null)" = "$2" ] || exit 5
+mkdir -- "$1.takeover.noinfo-$2" 2>/dev/null || exit 5
+mv -- "$1" "$1.takeover.noinfo-$2/lock"
+`;
+/** a lock directory older than this with no info.json was left by a holder that died while creating it */
+const NOINFO_STALE_S = 30;
+const HEARTBEAT = `grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null && touch -- "$1/heartbeat"`;
 const TAKEOVER = `
 mkdir -- "$1.takeover.$2" 2>/dev/null || exit 5
 grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null || { rmdir -- "$1.takeover.$2"; exit 5; }
@@ -40806,9 +40858,32 @@ function describeHolder(info) {
         return 'an unknown holder (the lock has no readable info.json)';
     return `${info.acquired_by} (${info.operation} ${info.deployment_id}, pid ${info.pid} on ${info.hostname}) since ${info.acquired_at}, expires ${info.expires_at}`;
 }
+function heartbeatAge(text) {
+    const m = /^heartbeat_age=(-?\d+)$/m.exec(text);
+    return m ? Number(m[1]) : undefined;
+}
+function pidAlive(pid) {
+    try {
+        process.kill(pid, 0);
+        return true;
+    }
+    catch (e) {
+        return e.code === 'EPERM';
+    }
+}
+/** why a held lock may be taken over, or undefined when its holder must be presumed alive */
+function staleReason(holder, ageS, nowMs, me = (0,external_node_os_namespaceObject.hostname)()) {
+    if (Date.parse(holder.expires_at) < nowMs)
+        return 'it expired';
+    if (holder.hostname === me && !pidAlive(holder.pid))
+        return `its process ${holder.pid} on this machine is gone`;
+    if (ageS !== undefined && ageS > HEARTBEAT_DEAD_S)
+        return `its holder has sent no heartbeat for ${ageS}s`;
+    return undefined;
+}
 function parseInfo(text) {
     try {
-        const v = JSON.parse(text);
+        const v = JSON.parse(text.split('\nheartbeat_age=')[0]);
         return typeof v.lock_id === 'string' ? v : undefined;
     }
     catch {
@@ -40819,6 +40894,7 @@ class DeployLock {
     ctx;
     layout;
     held;
+    beat;
     constructor(ctx, layout) {
         this.ctx = ctx;
         this.layout = layout;
@@ -40846,18 +40922,33 @@ class DeployLock {
             const r = await ctx.host.run(host_script(ACQUIRE, layout.lockDir), { stdin: JSON.stringify(info), check: false });
             if (r.code === 0) {
                 this.held = info;
+                this.beat = setInterval(() => {
+                    void ctx.host.run(host_script(HEARTBEAT, layout.lockDir, info.lock_id), { check: false }).catch(() => undefined);
+                }, HEARTBEAT_MS);
+                this.beat.unref();
                 return info;
             }
             if (r.code !== 4)
                 throw new errors_DeployError('lock', `could not create the lock at ${layout.lockDir}: ${r.stderr.trim()}`);
             const holder = parseInfo(r.stdout);
-            if (holder && Date.parse(holder.expires_at) < now) {
+            const stale = holder && staleReason(holder, heartbeatAge(r.stdout), now);
+            if (holder && stale) {
                 const t = await ctx.host.run(host_script(TAKEOVER, layout.lockDir, holder.lock_id), { check: false });
-                if (t.code === 0)
-                    ctx.reporter.warn(`took over an expired lock held by ${describeHolder(holder)}`);
+                if (t.code === 0) {
+                    ctx.reporter.warn(`took over the lock of ${ctx.cfg.environment} because ${stale}: ${describeHolder(holder)}`);
+                    ctx.hostLog?.add('lock.takeover', { reason: stale, holder });
+                }
                 continue;
             }
-            if (!holder && r.stdout.trim() === '') {
+            const mtime = /^dir_mtime=(\d+)$/m.exec(r.stdout)?.[1];
+            const age = heartbeatAge(r.stdout);
+            if (!holder && mtime && age !== undefined && age > NOINFO_STALE_S) {
+                const t = await ctx.host.run(host_script(TAKEOVER_NOINFO, layout.lockDir, mtime), { check: false });
+                if (t.code === 0)
+                    ctx.reporter.warn(`took over a lock directory of ${ctx.cfg.environment} that had no info.json for ${age}s (its holder died while creating it)`);
+                continue;
+            }
+            if (!holder) {
                 // mkdir lost the race against a holder that has not written info.json yet: look again shortly
                 await ctx.clock.sleep(200);
                 if (ctx.clock.now() < deadline + 2000)
@@ -40870,6 +40961,9 @@ class DeployLock {
         }
     }
     async release() {
+        if (this.beat)
+            clearInterval(this.beat);
+        this.beat = undefined;
         if (!this.held)
             return;
         const r = await this.ctx.host.run(host_script(RELEASE, this.layout.lockDir, this.held.lock_id), { check: false });
@@ -40883,8 +40977,13 @@ async function readLock(ctx, layout) {
     return r.code === 0 ? parseInfo(r.stdout) : undefined;
 }
 /** unlock command: removes exactly the lock that was shown to the operator (by id), nothing newer */
-async function forceRemoveLock(ctx, layout, lockId) {
-    const r = await ctx.host.run(host_script(FORCE_REMOVE, layout.lockDir, lockId), { check: false });
+async function forceRemoveLock(ctx, layout, holder) {
+    const r = await ctx.host.run(host_script(FORCE_REMOVE, layout.lockDir, holder.lock_id), { check: false });
+    if (r.code === 0) {
+        // who removed whose lock stays on the host
+        const line = JSON.stringify({ ts: new Date().toISOString(), action: 'unlock', by: ctx.actor, removed: holder });
+        await ctx.host.run(appendFileCmd(layout.path('audit.jsonl')), { stdin: ctx.redactor.redact(line) + '\n', check: false });
+    }
     return r.code === 0;
 }
 
@@ -40915,15 +41014,16 @@ class Phases {
 ;// CONCATENATED MODULE: ./src/engine/preflight.ts
 
 
-// One round trip. Read-only: df walks up to the nearest existing parent instead of creating the path.
+// One round trip, its probes run side by side (compose v1 alone is ~0.5 s of python start-up); each prints
+// one short line, written whole. Read-only: df walks up to the nearest existing parent instead of creating it.
 const PREFLIGHT = `
-printf 'docker=%s\\n' "$(docker version --format '{{.Server.Version}}' 2>/dev/null)"
-if docker compose version --short >/dev/null 2>&1; then printf 'compose2=%s\\n' "$(docker compose version --short 2>/dev/null)"; fi
-if command -v docker-compose >/dev/null 2>&1; then printf 'compose1=%s\\n' "$(docker-compose version --short 2>/dev/null)"; fi
+( printf 'docker=%s\\n' "$(docker version --format '{{.Server.Version}}' 2>/dev/null)" ) &
+( if docker compose version --short >/dev/null 2>&1; then printf 'compose2=%s\\n' "$(docker compose version --short 2>/dev/null)"; fi ) &
+( if command -v docker-compose >/dev/null 2>&1; then printf 'compose1=%s\\n' "$(docker-compose version --short 2>/dev/null)"; fi ) &
+( r=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null); [ -n "$r" ] && df -Pk -- "$r" 2>/dev/null | awk 'NR==2{print "docker_free_kb=" $4}' ) &
 p=$1; while [ ! -e "$p" ] && [ "$p" != / ] && [ "$p" != . ]; do p=$(dirname -- "$p"); done
 df -Pk -- "$p" 2>/dev/null | awk 'NR==2{print "free_kb=" $4}'
-r=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null)
-[ -n "$r" ] && df -Pk -- "$r" 2>/dev/null | awk 'NR==2{print "docker_free_kb=" $4}'
+wait
 exit 0
 `;
 function parsePreflight(out) {
@@ -41063,6 +41163,15 @@ function renderUpstreams(p) {
         '\t\tlb_policy first',
         `\t\tlb_try_duration ${tryDuration}`,
         '\t\tlb_try_interval 50ms',
+        // Caddy < 2.7.5 answers a non-GET 503 at once when no colour is in rotation for a moment (both gates' checks
+        // timed out on a busy host: measured under load, docs/zero-downtime.md). Retrying only requests that never
+        // reached an upstream makes them wait like GETs; a non-GET that an upstream received is never resent.
+        '\t\tlb_retry_match {',
+        '\t\t\tmethod GET',
+        '\t\t}',
+        '\t\tlb_retry_match {',
+        '\t\t\texpression `{http.reverse_proxy.upstream.hostport} == null`',
+        '\t\t}',
         `\t\thealth_uri ${GATE_READY_PATH}`,
         `\t\thealth_port ${GATE_PORT}`,
         `\t\thealth_interval ${interval}`,
@@ -41170,22 +41279,43 @@ function configError(message, remedy) {
 
 
 
-/** values compose reads from an env file literally: quote only when needed, single quotes stop interpolation */
+/**
+ * Compose reads env files with its own parser: v1 (python-dotenv) turns \\ into \ and \' into ' even inside
+ * single quotes and substitutes ${NAME} and ${NAME:-x} in every value; v2 takes single quotes literally and
+ * substitutes $ in double quotes. Each value gets the one spelling both read back unchanged, and a value no
+ * spelling can carry is refused (envfile.ts checkValue says so before anything is touched).
+ */
 function renderEnvFile(env) {
     const lines = Object.entries(env).map(([k, v]) => {
-        if (/[\n\r\0]/.test(v))
-            throw new errors_DeployError('config', `the value of ${k} contains a line break, which an env file cannot carry`);
+        const refusal = composeRefusal(v);
+        if (refusal)
+            throw new errors_DeployError('config', `the value of ${k} ${refusal}`, `change the value of ${k}`);
         if (/^[A-Za-z0-9_./:@%+,=-]*$/.test(v))
             return `${k}=${v}`;
-        if (!v.includes("'"))
-            return `${k}='${v}'`;
-        // compose v1 keeps a backslash before "$" inside double quotes, v2 interpolates without it: no spelling
-        // of a value holding both ' and $ reaches the app unchanged under both, so it is refused
-        if (v.includes('$'))
-            throw new errors_DeployError('config', `the value of ${k} contains both ' and $, which compose cannot read back unchanged`, `change the value of ${k}`);
-        return `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+        // no $: double quotes, where both versions decode exactly \\ and \"
+        if (!v.includes('$'))
+            return `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+        // $ without ' and without backslash pairs: single quotes, literal for both
+        return `${k}='${v}'`;
     });
     return lines.join('\n') + '\n';
+}
+/** why compose cannot carry a value unchanged, or undefined when it can */
+function composeRefusal(v) {
+    if (/[\n\r\0]/.test(v))
+        return 'contains a line break or NUL, which an env file cannot carry';
+    // v1 takes the escaped final backslash and the closing quote for an escaped quote, and reads on into the next line
+    if (v.endsWith('\\'))
+        return 'ends with a backslash, which docker-compose v1 misreads (it swallows the next variable)';
+    if (/\$\{[^}:]*(?::-[^}]*)?\}/.test(v))
+        return 'contains ${…}, which docker-compose v1 replaces with a variable';
+    if (!v.includes('$'))
+        return undefined;
+    if (v.includes("'"))
+        return "contains both ' and $, which docker-compose v1 and v2 read back differently";
+    if (v.includes('\\\\'))
+        return 'contains $ and a double backslash, which docker-compose v1 and v2 read back differently';
+    return undefined;
 }
 function imagesEnv(ctx, layout, images) {
     const c = ctx.cfg.config;
@@ -41228,9 +41358,18 @@ function hostFiles(ctx, layout, images) {
             content: p.caddyfile ? (0,external_node_fs_namespaceObject.readFileSync)(fromConfigDir(ctx, p.caddyfile), 'utf8') : renderDefaultSite({ domains: p.domains }),
         },
     ];
+    const dbEnv = {};
+    if (ctx.cfg.appEnv.POSTGRES_PASSWORD !== undefined)
+        dbEnv.POSTGRES_PASSWORD = ctx.cfg.appEnv.POSTGRES_PASSWORD;
+    files.push({ name: 'db.env', mode: '600', content: renderEnvFile(dbEnv) });
     const initDir = c.database.init_dir ? fromConfigDir(ctx, c.database.init_dir) : (0,external_node_path_namespaceObject.join)(assetDir(), 'docker', 'db-init');
     for (const [name, content] of Object.entries(readDir(initDir)))
         files.push({ name: `db-init/${name}`, mode: '644', content });
+    // what the long-lived services (db, caddy, gates) are made of; the colours' images and app.env are not part
+    // of it, so a routine deploy or a secret rotation never recreates the database or the proxy
+    const base = files.filter((f) => f.name !== 'app.env' && f.name !== '.env' && !f.name.startsWith('caddy/'));
+    const baseEnv = Object.entries(imagesEnv(ctx, layout, images)).filter(([k]) => !k.startsWith('TOGATHER_APP_IMAGE_'));
+    files.push({ name: '.base-digest', mode: '644', content: filesDigest([...base, { name: 'env', mode: '600', content: JSON.stringify(baseEnv) }]) + '\n' });
     return files;
 }
 /** Caddy durations: whole milliseconds are always valid */
@@ -41252,7 +41391,7 @@ done
 mkdir -p -- logs snapshots gates/blue gates/green
 `;
 function filesDigest(files) {
-    const h = createHash('sha256');
+    const h = (0,external_node_crypto_.createHash)('sha256');
     for (const f of files)
         h.update(`${f.name}\0${f.mode}\0${f.content}\0`);
     return h.digest('hex');
@@ -41290,7 +41429,7 @@ async function provision(ctx, layout, compose, facts, images) {
         ...(facts.blue.gate !== 'running' ? ['gate-blue'] : []),
         ...(facts.green.gate !== 'running' ? ['gate-green'] : []),
     ];
-    const composeChanged = changed.some((f) => f === 'compose.yml' || f === '.env' || f === 'app.env' || f.startsWith('db-init/'));
+    const composeChanged = changed.includes('.base-digest');
     if (notRunning.length || composeChanged) {
         const r = await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-color', ...services), { check: false, timeoutMs: 300_000 });
         if (r.code !== 0)
@@ -41322,6 +41461,7 @@ async function waitDbHealthy(ctx, layout) {
 
 
 
+
 function emptyState(environment) {
     return { schema: 1, environment, history: [], updated_at: new Date(0).toISOString() };
 }
@@ -41350,7 +41490,9 @@ function applyRecord(state, record, historyLimit) {
     let { current, previous } = state;
     if (record.status === 'active') {
         if (current && current.id !== record.id) {
-            const superseded = { ...current, status: current.status === 'active' ? 'superseded' : current.status };
+            // a rollback abandons the release it replaces; a deploy supersedes it
+            const next = record.kind === 'rollback' ? 'rolled_back' : 'superseded';
+            const superseded = { ...current, status: current.status === 'active' ? next : current.status };
             const i = history.findIndex((h) => h.id === superseded.id);
             if (i >= 0)
                 history[i] = superseded;
@@ -41375,16 +41517,216 @@ async function writeState(ctx, layout, state, record) {
 const WRITE_STATE = `set -e; umask 077; mkdir -p -- "$(dirname -- "$1")"
 IFS= read -r line; printf '%s\\n' "$line" >> "$2"
 t="$1.tmp.$$"; cat > "$t"; mv -f -- "$t" "$1"`;
+/**
+ * The proxy's routing is the truth. When state.json disagrees with it (a deploy died after the switch but
+ * before recording, or the state file was restored from an old copy), the state is reconciled from what is
+ * live: a record for the routed colour's image is made current. Pure; the caller logs and persists it.
+ */
+function reconcile(state, live, now, historyLimit) {
+    if (!live?.image)
+        return { state };
+    const sha = /:([0-9a-f]{40})$/.exec(live.image)?.[1];
+    if (!sha)
+        return { state };
+    if (state.current && state.current.colour === live.colour && state.current.version === sha)
+        return { state };
+    const record = {
+        id: node_ulid(),
+        kind: 'deploy',
+        environment: state.environment,
+        version: sha,
+        image: live.image,
+        colour: live.colour,
+        deployed_at: now.toISOString(),
+        deployed_by: 'reconciled from the proxy',
+        status: 'active',
+        health_status: 'unknown',
+        previous_version: state.current?.version,
+        phases: [],
+        flags: {},
+    };
+    return { state: applyRecord(state, record, historyLimit), record };
+}
+
+;// CONCATENATED MODULE: ./src/engine/health.ts
+
+
+/*
+ * One round trip per probe: the app container's state, then its /health fetched from inside the colour's
+ * gate (which shares the app's network namespace, so the colour is probed on its own address, not through
+ * the proxy). busybox wget prints the status line with -S on stderr. Its -T option segfaults in Debian's
+ * busybox-static 1.35, so the time limit comes from the timeout applet instead. Headers and body are merged
+ * inside the container: merged by the docker client (which writes the two streams apart) the body could land
+ * before the status line, on the same line, and a healthy answer read as no answer.
+ */
+const PROBE = `
+s=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}' -- "$1" 2>/dev/null) || s=absent
+echo "state=$s"
+docker exec "$2" sh -c 'timeout "$0" wget -q -S -O - "$1" 2>&1' "$3" "http://127.0.0.1:$4$5"; rc=$?
+echo; echo "rc=$rc"
+`;
+/** busybox wget -S output merged with the body: header lines start with two spaces, errors with "wget:" */
+function parseWgetOutput(lines) {
+    let code = 0;
+    const headers = {};
+    const body = [];
+    let error;
+    for (const line of lines) {
+        const status = /^\s+HTTP\/1\.[01] (\d{3})/.exec(line);
+        if (status)
+            code = Number(status[1]);
+        else if (/^ {2}[A-Za-z0-9-]+: /.test(line)) {
+            const i = line.indexOf(':');
+            headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+        }
+        else if (/^wget: /.test(line)) {
+            error = line.replace(/^wget: /, '');
+            const m = /HTTP\/1\.[01] (\d{3})/.exec(line);
+            if (m)
+                code = Number(m[1]);
+        }
+        else if (line.trim())
+            body.push(line);
+    }
+    return { code, headers, body: body.join('\n'), error };
+}
+function parseProbe(stdout) {
+    const lines = stdout.split('\n');
+    const stateLine = lines[0] ?? '';
+    const [state = 'absent', exit, restarts] = stateLine.replace(/^state=/, '').trim().split(/\s+/);
+    const rcIdx = lines.findIndex((l) => /^rc=\d+$/.test(l));
+    const w = parseWgetOutput(lines.slice(1, rcIdx < 0 ? undefined : rcIdx));
+    return {
+        code: w.code,
+        body: w.body,
+        state,
+        exitCode: exit !== undefined ? Number(exit) : undefined,
+        restarts: restarts !== undefined ? Number(restarts) : undefined,
+        error: w.code === 0 ? w.error ?? 'no answer' : w.error,
+    };
+}
+/** details.version of the `migrations` check: a number, null when the app says there is none, undefined when it does not say */
+function reportedSchemaVersion(check) {
+    const d = check?.details;
+    if (!d || !('version' in d))
+        return undefined;
+    if (d.version === null)
+        return null;
+    const n = typeof d.version === 'number' ? d.version : typeof d.version === 'string' && /^\d+$/.test(d.version) ? Number(d.version) : NaN;
+    return Number.isNaN(n) ? undefined : n;
+}
+/** Judges one /health answer by the app's contract (contracts.md): HTTP code + status + required checks. */
+function judgeHealth(code, body, cfg, expect = {}) {
+    if (code === 0)
+        return { ok: false, status: 'unknown', reason: 'no answer' };
+    let doc = {};
+    try {
+        doc = JSON.parse(body);
+    }
+    catch {
+        if (code >= 200 && code < 300 && cfg.required_checks.length === 0)
+            return { ok: true, status: 'healthy', reason: `HTTP ${code} (no JSON body)` };
+        return { ok: false, status: code >= 500 ? 'unhealthy' : 'unknown', reason: `HTTP ${code}, body is not the health JSON` };
+    }
+    const status = typeof doc.status === 'string' ? doc.status : '';
+    const gitCommit = typeof doc.git_commit === 'string' ? doc.git_commit : undefined;
+    if (code < 200 || code >= 300)
+        return { ok: false, status: status === 'degraded' ? 'degraded' : 'unhealthy', reason: `HTTP ${code} status ${status || '?'}`, gitCommit };
+    const failing = [];
+    for (const name of cfg.required_checks) {
+        const c = doc.checks?.[name];
+        if (!c)
+            failing.push(`${name} missing`);
+        else if (c.status === 'fail')
+            failing.push(`${name} failing${typeof c.message === 'string' ? ` (${c.message.slice(0, 120)})` : ''}`);
+    }
+    if (expect.schemaVersion !== undefined) {
+        const reported = reportedSchemaVersion(doc.checks?.migrations);
+        if (reported !== undefined && reported !== expect.schemaVersion)
+            failing.push(`migrations reports schema version ${reported ?? 'none'}, but the database was migrated to ${expect.schemaVersion}`);
+    }
+    if (failing.length)
+        return { ok: false, status: 'unhealthy', reason: `required checks: ${failing.join(', ')}`, gitCommit };
+    if (status === 'healthy')
+        return { ok: true, status: 'healthy', reason: 'healthy', gitCommit };
+    if (status === 'degraded') {
+        return cfg.allow_degraded
+            ? { ok: true, status: 'degraded', reason: 'degraded (allowed by health.allow_degraded)', gitCommit }
+            : { ok: false, status: 'degraded', reason: 'degraded (set health.allow_degraded to accept)', gitCommit };
+    }
+    return { ok: false, status: 'unhealthy', reason: `status "${status}"`, gitCommit };
+}
+function commitMatches(reported, sha) {
+    if (!reported)
+        return true; // an app that does not say is judged by health alone
+    const r = reported.trim().toLowerCase();
+    if (!/^[0-9a-f]{7,40}$/.test(r))
+        return true; // a version name, not a commit: nothing to compare
+    return sha.startsWith(r);
+}
+async function probeColour(ctx, layout, colour) {
+    const h = ctx.cfg.config.app.health;
+    const timeoutS = String(Math.max(1, Math.ceil(h.timeout / 1000)));
+    const r = await ctx.host.run(host_script(PROBE, layout.app(colour), layout.gate(colour), timeoutS, String(ctx.cfg.config.app.port), h.path), {
+        check: false,
+        timeoutMs: h.timeout + 15_000,
+    });
+    return parseProbe(r.stdout);
+}
+/**
+ * Polls the new colour until it passes `consecutive` times in a row. Fails fast when the container has exited
+ * or is restart-looping (a crash at boot shows in under a second), else at start_timeout.
+ */
+async function healthGate(ctx, layout, colour, sha, expect = {}) {
+    const h = ctx.cfg.config.app.health;
+    const deadline = ctx.clock.now() + h.start_timeout;
+    let passes = 0;
+    let last;
+    let probes = 0;
+    for (;;) {
+        const p = await probeColour(ctx, layout, colour);
+        probes++;
+        if (p.state === 'exited' || p.state === 'dead' || (p.restarts ?? 0) > 0 || p.state === 'restarting' || p.state === 'absent') {
+            const logs = await appLogs(ctx, layout, colour);
+            throw new errors_DeployError('health', `the new ${colour} colour ${p.state === 'absent' ? 'does not exist' : `crashed (state ${p.state}, exit code ${p.exitCode ?? '?'}, ${p.restarts ?? 0} restarts)`}; the old colour keeps serving.${logs ? `\n  last log lines:\n${logs}` : ''}`, 'fix the release and deploy again; the logs above come from the failed container');
+        }
+        last = judgeHealth(p.code, p.body, h, expect);
+        if (last.ok && !commitMatches(last.gitCommit, sha)) {
+            throw new errors_DeployError('health', `the new colour reports commit ${last.gitCommit}, not ${sha.slice(0, 12)}: the image is not the build of this commit`, 'rebuild the image from this commit');
+        }
+        passes = last.ok ? passes + 1 : 0;
+        if (passes >= h.consecutive) {
+            ctx.reporter.info(`${colour} is ${last.status} after ${probes} probes`);
+            return last;
+        }
+        if (ctx.clock.now() >= deadline) {
+            const logs = await appLogs(ctx, layout, colour);
+            throw new errors_DeployError('health', `the new ${colour} colour did not become healthy within ${Math.round(h.start_timeout / 1000)}s: ${last.ok ? `it passed only ${passes} of the ${h.consecutive} probes in a row needed (one probe every ${Math.round((ctx.clock.now() - deadline + h.start_timeout) / probes)} ms)` : (p.error ?? last.reason)}; the old colour keeps serving.${logs ? `\n  last log lines:\n${logs}` : ''}`, 'look at the app logs above; raise app.health.start_timeout only if the app is merely slow to start');
+        }
+        await ctx.clock.sleep(h.interval);
+    }
+}
+async function appLogs(ctx, layout, colour, lines = 15) {
+    const r = await ctx.host.run({ argv: ['docker', 'logs', '--tail', String(lines), layout.app(colour)] }, { check: false, timeoutMs: 15_000 });
+    const text = ctx.redactor.redact((r.stdout + r.stderr).trim());
+    return text
+        .split('\n')
+        .slice(-lines)
+        .map((l) => `    ${l.slice(0, 300)}`)
+        .join('\n');
+}
 
 ;// CONCATENATED MODULE: ./src/engine/switch.ts
 
 
 
 
-/** Caddy must see a flag change: two of its health intervals plus its timeout, at least the configured settle. */
+
+/** Caddy must see a flag change: one health interval plus the check's timeout and a margin, at least the configured settle. */
 function settleMs(ctx) {
     const p = ctx.cfg.proxy;
-    return Math.max(ctx.cfg.config.deployment.switch_settle, 2 * p.health_interval + p.health_timeout);
+    // a flag flip is seen by Caddy's next check: at most one interval away, answered within the timeout
+    return Math.max(ctx.cfg.config.deployment.switch_settle, p.health_interval + p.health_timeout + 200);
 }
 /*
  * The switch without a proxy reload: both colours are Caddy upstreams with `lb_policy first` and an active
@@ -41395,11 +41737,12 @@ function settleMs(ctx) {
 async function switchTo(ctx, layout, to, from) {
     const settle = settleMs(ctx);
     await setFlag(ctx, layout, to, true);
+    // Caddy must count the new colour healthy before the old one goes: otherwise requests wait for an upstream
     await ctx.clock.sleep(settle);
-    if (from && from !== to) {
+    if (from && from !== to)
         await setFlag(ctx, layout, from, false);
-        await ctx.clock.sleep(settle);
-    }
+    // no wait here: verifyThroughProxy polls until the proxy answers from the new colour only, which is also
+    // the moment the old colour stops receiving new requests and may start draining
 }
 // Several requests through Caddy's internal site, from inside the stack network; each prints a block.
 const VERIFY = `
@@ -41407,7 +41750,7 @@ i=0
 while [ "$i" -lt "$4" ]; do
   i=$((i+1))
   echo "--- $i"
-  docker exec "$1" timeout 3 wget -q -S -O - "http://$2:8088$3" 2>&1
+  docker exec "$1" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3"
   echo
 done
 `;
@@ -41448,9 +41791,1098 @@ async function verifyThroughProxy(ctx, layout, colour, sha) {
         await ctx.clock.sleep(300);
     }
 }
+async function ensureProxyRunning(ctx, layout, known) {
+    // facts read moments ago are good enough when they say running; anything else is looked at again
+    const facts = known?.caddy === 'running' ? known : await inspectStack(ctx, layout);
+    if (facts.caddy !== 'running') {
+        throw new errors_DeployError('switch', `the proxy container ${layout.caddy} is ${facts.caddy}: switching now would route nothing`, `start it (docker start ${layout.caddy}) or look at its logs; nothing was switched`);
+    }
+}
+/** After a failed verification: the old colour takes the traffic back, then the new one is stopped. */
+async function switchBack(ctx, layout, target, live) {
+    try {
+        if (live) {
+            await ctx.host.run(flagCmd(layout, live, true));
+            await ctx.clock.sleep(settleMs(ctx));
+        }
+        await ctx.host.run(flagCmd(layout, target, false));
+        await ctx.clock.sleep(settleMs(ctx));
+        await stopColour(ctx, layout, target, ctx.cfg.config.deployment.drain_timeout);
+        ctx.reporter.warn(live ? `switched back to ${live}` : `took ${target} out of the proxy`);
+    }
+    catch (e) {
+        ctx.reporter.error(`switching back failed: ${describeError(e)}`);
+    }
+}
+/**
+ * Retires the colour that no longer receives traffic: one more settle period lets every proxy handler's health
+ * checker see its flag gone, then `docker stop` gives its in-flight requests the drain timeout to finish.
+ * The container and its image stay for a fast rollback.
+ */
+async function retireColour(ctx, layout, colour) {
+    await ctx.clock.sleep(settleMs(ctx));
+    await stopColour(ctx, layout, colour, ctx.cfg.config.deployment.drain_timeout);
+}
+
+;// CONCATENATED MODULE: ./src/engine/cutover.ts
+
+
+
+/**
+ * The part deploy and rollback share once the target colour's container is started: health-gate it, make
+ * sure the proxy runs, switch, verify through the proxy. A failed gate stops the target; a failed switch or
+ * verification puts the old colour back. Either way the old colour keeps serving.
+ */
+async function cutOver(ctx, layout, phases, c) {
+    let verdict;
+    try {
+        verdict = await phases.run('health gate', () => healthGate(ctx, layout, c.target, c.sha, c.expect));
+    }
+    catch (e) {
+        await stopColour(ctx, layout, c.target, 10_000);
+        throw e;
+    }
+    try {
+        await ensureProxyRunning(ctx, layout, c.stack);
+    }
+    catch (e) {
+        // nothing was switched: the healthy new colour would only idle, so it is stopped like a failed one
+        await stopColour(ctx, layout, c.target, 10_000);
+        throw e;
+    }
+    try {
+        await phases.run('switch', async () => {
+            await switchTo(ctx, layout, c.target, c.live);
+            await verifyThroughProxy(ctx, layout, c.target, c.sha);
+        });
+    }
+    catch (e) {
+        await switchBack(ctx, layout, c.target, c.live);
+        throw e;
+    }
+    return verdict;
+}
 
 ;// CONCATENATED MODULE: ./src/engine/types.ts
 const otherColour = (c) => (c === 'blue' ? 'green' : 'blue');
+
+;// CONCATENATED MODULE: ./src/engine/rollback.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/**
+ * What can be rolled back to: versions from the history that served successfully (not the current one),
+ * newest first, one entry per version, and whether their image is still on the host.
+ */
+function rollbackCandidates(state, imagesOnHost) {
+    const seen = new Set();
+    const current = state.current?.version;
+    const out = [];
+    for (const h of state.history) {
+        if (h.version === current || seen.has(h.version))
+            continue;
+        if (h.status !== 'superseded' && h.status !== 'active')
+            continue;
+        seen.add(h.version);
+        out.push({ version: h.version, ref: h.ref, deployed_at: h.deployed_at, deployed_by: h.deployed_by, status: h.status, kind: h.kind, imagePresent: imagesOnHost.has(h.version), isDefault: false });
+    }
+    // the default is the recorded previous version, else the newest one that can still be started
+    const def = out.find((c) => c.version === state.previous?.version && c.imagePresent) ?? out.find((c) => c.imagePresent);
+    if (def)
+        def.isDefault = true;
+    return out;
+}
+function pickCandidate(candidates, wanted) {
+    if (!wanted)
+        return candidates.find((c) => c.isDefault);
+    const w = wanted.trim().toLowerCase();
+    return candidates.find((c) => c.version === w || (w.length >= 7 && /^[0-9a-f]+$/.test(w) && c.version.startsWith(w)) || c.ref?.toLowerCase() === w);
+}
+function formatCandidates(candidates, now = Date.now()) {
+    if (candidates.length === 0)
+        return '  (none: no earlier successful deployment in the history)';
+    return candidates
+        .map((c) => {
+        const age = humanAge(now - Date.parse(c.deployed_at));
+        const flags = [c.isDefault ? 'default' : '', c.imagePresent ? '' : 'image gone — cannot roll back'].filter(Boolean).join(', ');
+        return `  ${c.version.slice(0, 12)}  ${(c.ref ?? '').padEnd(10)}  ${age.padStart(8)} ago  ${c.status}${c.kind === 'rollback' ? ' (rollback)' : ''}  by ${c.deployed_by}${flags ? `  [${flags}]` : ''}`;
+    })
+        .join('\n');
+}
+function humanAge(ms) {
+    const s = Math.max(0, Math.round(ms / 1000));
+    if (s < 120)
+        return `${s}s`;
+    if (s < 7200)
+        return `${Math.round(s / 60)}m`;
+    if (s < 172800)
+        return `${Math.round(s / 3600)}h`;
+    return `${Math.round(s / 86400)}d`;
+}
+/** Deployments newer than the target that ran migrations: rolling back crosses them. Oldest first. */
+function migrationsCrossed(state, target) {
+    const i = state.history.findIndex((h) => h.version === target && (h.status === 'superseded' || h.status === 'active'));
+    const newer = i < 0 ? state.history : state.history.slice(0, i);
+    return newer.filter((h) => (h.migrations?.ran ?? 0) > 0).reverse();
+}
+async function imagesOnHost(ctx) {
+    const r = await ctx.host.run(cmd('docker', 'image', 'ls', '--format', '{{.Tag}}', ctx.cfg.config.app.image), { check: false });
+    return new Set(r.stdout.split('\n').map((l) => l.trim()).filter((t) => /^[0-9a-f]{40}$/.test(t)));
+}
+/** `versions`: the rollback picker. */
+async function listVersions(ctx) {
+    const layout = new Layout(ctx.cfg);
+    const state = await readState(ctx, layout);
+    return { current: state.current, candidates: rollbackCandidates(state, await imagesOnHost(ctx)) };
+}
+/**
+ * Rollback goes through the same lock, health gate, switch and verification as a deploy. When the target's
+ * container is still there (the colour retired by the last deploy), it is started as it is — no compose
+ * recreate — which is what makes a rollback to the previous version fast.
+ */
+async function rollback(ctx, req) {
+    const started = ctx.clock.now();
+    const phases = new Phases(ctx.reporter, ctx.clock);
+    const layout = new Layout(ctx.cfg);
+    const id = node_ulid();
+    await phases.run('connect', () => ('connect' in ctx.host ? ctx.host.connect() : Promise.resolve()));
+    const facts = await phases.run('preflight', () => preflight(ctx, layout));
+    const lock = new DeployLock(ctx, layout);
+    if (!ctx.dryRun)
+        await phases.run('lock', () => lock.acquire(id, 'rollback'));
+    let state;
+    let record;
+    try {
+        state = await readState(ctx, layout);
+        const [stack, images] = [await inspectStack(ctx, layout), await imagesOnHost(ctx)];
+        if (!ctx.dryRun)
+            state = await reconcileState(ctx, layout, state, stack, liveColour(stack, state.current?.colour));
+        const candidates = rollbackCandidates(state, images);
+        const chosen = pickCandidate(candidates, req.version);
+        if (!chosen || !chosen.imagePresent) {
+            const why = !req.version
+                ? 'there is no earlier successful deployment whose image is still on the host'
+                : chosen
+                    ? `the image of ${chosen.version.slice(0, 12)} is no longer on the host`
+                    : `"${req.version}" is not a version this environment served successfully`;
+            throw new errors_DeployError('refused', `cannot roll back ${ctx.cfg.environment}: ${why}. Versions that can be rolled back to:\n${formatCandidates(candidates)}`, 'pick one of the versions above (--version), or deploy the version you want');
+        }
+        const sha = chosen.version;
+        const crossed = migrationsCrossed(state, sha);
+        if (crossed.length) {
+            const first = crossed[0];
+            const snap = first.snapshot;
+            const msg = `rolling back to ${sha.slice(0, 12)} crosses migrations run by ${crossed.map((c) => `${c.version.slice(0, 12)} (${c.migrations?.from ?? '?'} → ${c.migrations?.to ?? '?'})`).join(', ')}. ` +
+                `The old version will run against the newer schema; migrations should be backward compatible, but if they are not, restore the snapshot taken before them: ` +
+                (snap ? `${snap} — togather-deploy snapshot restore ${ctx.cfg.environment} ${snap}` : 'no snapshot is recorded for them');
+            ctx.reporter.warn(msg);
+            const ok = req.confirmed || (req.ask ? await req.ask('roll back anyway? [y/N] ') : false);
+            if (!ok)
+                throw new errors_DeployError('refused', `rollback across migrations needs confirmation: ${msg}`, `confirm with --yes (CLI) or confirm: ${ctx.cfg.environment} (action)`);
+        }
+        const live = liveColour(stack, state.current?.colour);
+        const target = live ? otherColour(live) : 'blue';
+        const ref = image_imageRef(ctx.cfg.config.app.image, sha);
+        if (ctx.dryRun) {
+            ctx.reporter.info(`plan: start ${ref} on ${target}${warmStart(stack, target, ref) ? ' (its stopped container, as it is)' : ''}, health-gate it, switch from ${live ?? 'nothing'}, verify, retire ${live ?? 'nothing'}`);
+            return { operation: 'plan', ok: true, exitCode: 0, environment: ctx.cfg.environment, version: sha, colour: live, durationMs: ctx.clock.now() - started, phases: phases.timings, message: 'dry run: nothing was changed' };
+        }
+        record = {
+            id,
+            kind: 'rollback',
+            environment: ctx.cfg.environment,
+            version: sha,
+            ref: chosen.ref,
+            image: ref,
+            colour: target,
+            deployed_at: new Date(started).toISOString(),
+            deployed_by: ctx.actor,
+            status: 'deploying',
+            health_status: 'unknown',
+            previous_version: state.current?.version,
+            phases: phases.timings,
+            flags: { force: !!req.confirmed },
+        };
+        ctx.hostLog = new HostLog(ctx.host, ctx.redactor, layout.path('logs', `${id}.jsonl`), id);
+        ctx.hostLog.add('rollback.started', { version: sha, from: state.current?.version ?? null, actor: ctx.actor });
+        ctx.reporter.info(`rolling back ${ctx.cfg.environment} to ${sha.slice(0, 12)}${chosen.ref ? ` (${chosen.ref})` : ''} on ${target}`);
+        const warm = warmStart(stack, target, ref);
+        if (warm) {
+            await phases.run(`start ${target} (warm)`, async () => {
+                await ctx.host.run(cmd('docker', 'start', layout.app(target)), { timeoutMs: 60_000 });
+            });
+        }
+        else {
+            await phases.run('provision', () => provision(ctx, layout, facts.compose, stack, colourImagesFor(stack, target, ref)));
+            await phases.run(`start ${target}`, () => startColour(ctx, layout, facts.compose, target));
+        }
+        record.health_status = (await cutOver(ctx, layout, phases, { target, live, sha, stack })).status;
+        const servingMs = ctx.clock.now() - started;
+        record.status = 'active';
+        record.duration_seconds = Math.round(servingMs / 100) / 10;
+        await phases.run('record', () => writeState(ctx, layout, applyRecord(state, record, ctx.cfg.config.deployment.history_limit), record));
+        if (live) {
+            const from = live;
+            await phases.run(`retire ${from}`, () => retireColour(ctx, layout, from));
+        }
+        ctx.hostLog.add('rollback.completed', { version: sha, colour: target, serving_after_ms: servingMs });
+        return {
+            operation: 'rollback',
+            ok: true,
+            exitCode: 0,
+            environment: ctx.cfg.environment,
+            deploymentId: id,
+            version: sha,
+            colour: target,
+            previousVersion: state.current?.version,
+            url: ctx.cfg.env.url,
+            durationMs: ctx.clock.now() - started,
+            phases: phases.timings,
+            message: `${sha.slice(0, 12)} is live on ${target} again (serving after ${(servingMs / 1000).toFixed(1)}s${warm ? ', warm start' : ''})`,
+            record,
+        };
+    }
+    catch (e) {
+        if (record && state) {
+            record.status = 'failed';
+            record.failure = { class: e instanceof errors_DeployError ? e.kind : 'unexpected', exit_code: exitCodeOf(e), message: ctx.redactor.redact(describeError(e)).slice(0, 2000) };
+            ctx.hostLog?.add('rollback.failed', { failure: record.failure });
+            await writeState(ctx, layout, applyRecord(state, record, ctx.cfg.config.deployment.history_limit), record).catch(() => undefined);
+        }
+        throw e;
+    }
+    finally {
+        await ctx.hostLog?.flush().catch(() => undefined);
+        await lock.release().catch(() => undefined);
+    }
+}
+function warmStart(stack, colour, ref) {
+    const c = stack[colour];
+    return c.app !== 'absent' && c.app !== 'running' && c.image === ref;
+}
+function colourImagesFor(stack, target, ref) {
+    const other = otherColour(target);
+    return { [target]: ref, [other]: stack[other].image ?? ref };
+}
+
+;// CONCATENATED MODULE: ./src/engine/cleanup.ts
+
+
+
+
+
+// Lists (and with $2 = yes removes) per-deployment logs beyond the newest $3, lock leftovers older than a day,
+// and rotates history.jsonl past $4 KiB. Names are generated by the tool (ULIDs), so they sort by time.
+const HOUSEKEEPING = `
+cd -- "$1" 2>/dev/null || exit 0
+n=0
+for f in $(ls -1 logs 2>/dev/null | grep -E '^[0-9A-Z]{26}\\.jsonl$' | sort -r); do
+  n=$((n+1)); [ "$n" -le "$3" ] && continue
+  echo "log logs/$f"; [ "$2" = yes ] && rm -f -- "logs/$f"
+done
+for d in $(find . -maxdepth 1 -type d \\( -name 'lock.takeover.*' -o -name 'lock.released.*' -o -name 'lock.removed.*' \\) -mmin +1440 2>/dev/null); do
+  echo "leftover $d"; [ "$2" = yes ] && rm -rf -- "$d"
+done
+if [ -f history.jsonl ] && [ "$(du -k history.jsonl | cut -f1)" -gt "$4" ]; then
+  echo "rotate history.jsonl"; [ "$2" = yes ] && mv -f history.jsonl history.jsonl.1
+fi
+exit 0
+`;
+/**
+ * Removes what retention allows and nothing else: app images beyond keep_images that are neither current,
+ * previous nor among the rollback targets still in the history; old per-deployment logs; lock leftovers.
+ * With dryRun it only lists. Snapshots have their own retention (snapshot cleanup).
+ */
+async function cleanup(ctx, dryRun) {
+    const layout = new Layout(ctx.cfg);
+    const policy = ctx.cfg.config.deployment;
+    const state = await readState(ctx, layout);
+    const onHost = await imagesOnHost(ctx);
+    const targets = rollbackCandidates(state, onHost)
+        .filter((c) => c.imagePresent)
+        .slice(0, policy.keep_images)
+        .map((c) => c.version);
+    const protect = [state.current?.version, state.previous?.version, ...targets, ...(await versionsOfNeighbours(ctx))].filter((v) => !!v);
+    const images = await pruneImages(ctx, policy.keep_images, protect, dryRun);
+    const r = await ctx.host.run(host_script(HOUSEKEEPING, layout.root, dryRun ? 'no' : 'yes', String(policy.keep_logs), String(policy.history_file_max_kb)), { check: false });
+    const lines = r.stdout.split('\n');
+    const plan = {
+        images,
+        logs: lines.filter((l) => l.startsWith('log ')).map((l) => l.slice(4)),
+        leftovers: lines.filter((l) => l.startsWith('leftover ')).map((l) => l.slice(9)),
+        historyRotated: lines.includes('rotate history.jsonl'),
+    };
+    const verb = dryRun ? 'would remove' : 'removed';
+    ctx.reporter.info(`${verb} ${plan.images.length} image(s)${plan.images.length ? `: ${plan.images.map((t) => t.slice(0, 12)).join(', ')}` : ''}`);
+    ctx.reporter.info(`${verb} ${plan.logs.length} deployment log(s), ${plan.leftovers.length} lock leftover(s)${plan.historyRotated ? '; history.jsonl rotated' : ''}`);
+    ctx.reporter.info(`kept: current ${state.current?.version.slice(0, 12) ?? 'none'}, previous ${state.previous?.version.slice(0, 12) ?? 'none'}, rollback targets ${targets.map((t) => t.slice(0, 12)).join(', ') || 'none'}`);
+    return plan;
+}
+const READ_STATES = `for f in "$@"; do [ -f "$f" ] && { cat -- "$f"; echo; echo '---'; }; done; exit 0`;
+/**
+ * Environments that share this host (same address, port and user in the config) share its images: their
+ * current, previous and rollback-target versions are protected too, so cleaning staging never removes the
+ * image production would roll back to.
+ */
+async function versionsOfNeighbours(ctx) {
+    const me = ctx.cfg.env;
+    const paths = Object.entries(ctx.cfg.config.environments)
+        .filter(([name, e]) => name !== ctx.cfg.environment && e.host === me.host && e.port === me.port && e.user === me.user)
+        .map(([name, e]) => `${(e.path ?? `togather/${name}`).replace(/\/+$/, '')}/state.json`);
+    if (paths.length === 0)
+        return [];
+    const r = await ctx.host.run(host_script(READ_STATES, ...paths), { check: false });
+    const versions = [];
+    for (const chunk of r.stdout.split('\n---\n')) {
+        try {
+            const s = JSON.parse(chunk);
+            for (const h of s.history ?? [])
+                if (h.status === 'active' || h.status === 'superseded')
+                    versions.push(h.version);
+        }
+        catch {
+            /* an unreadable neighbour state protects nothing extra; its images in use by containers stay anyway */
+        }
+    }
+    return versions;
+}
+
+;// CONCATENATED MODULE: ./src/engine/database.ts
+
+
+
+const DB_NAME_RE = /^[A-Za-z0-9_-]{1,63}$/;
+/** Parses DATABASE_URL. Pure; the messages never include the URL (it holds the password). */
+function parseDatabaseUrl(raw, managed) {
+    if (!raw)
+        throw new errors_DeployError('config', 'DATABASE_URL is not set in the app environment', 'add DATABASE_URL to the environment\'s env file');
+    let u;
+    try {
+        u = new URL(raw);
+    }
+    catch {
+        throw new errors_DeployError('config', 'DATABASE_URL is not a URL', 'write it as postgres://USER:PASSWORD@HOST:5432/DATABASE');
+    }
+    if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
+        throw new errors_DeployError('config', `DATABASE_URL has the scheme ${u.protocol.replace(/:$/, '')}; snapshots and migrations need postgres:// or postgresql://`);
+    }
+    const name = decodeURIComponent(u.pathname.replace(/^\//, ''));
+    if (!DB_NAME_RE.test(name)) {
+        throw new errors_DeployError('config', 'DATABASE_URL names no database, or one with characters other than letters, digits, "_" and "-"', 'end the URL with /DATABASE');
+    }
+    if (!u.hostname)
+        throw new errors_DeployError('config', 'DATABASE_URL has no host');
+    const password = u.password ? decodeURIComponent(u.password) : undefined;
+    if (password && /[\r\n\0]/.test(password))
+        throw new errors_DeployError('config', 'the password in DATABASE_URL contains a line break, which an env file cannot carry');
+    const base = `${u.protocol}//${u.username ? `${u.username}@` : ''}${u.host}${u.pathname}`;
+    const params = [...u.searchParams.entries()];
+    const query = (ps) => (ps.length ? `?${new URLSearchParams(ps).toString()}` : '');
+    return {
+        name,
+        url: base + query(params.filter(([k]) => !k.startsWith('x-'))),
+        migrateUrl: base + query(params),
+        password,
+        managed,
+    };
+}
+/** the same server, another database (for the restore's maintenance connection and its scratch database) */
+function urlForDatabase(t, database) {
+    const u = new URL(t.url);
+    u.pathname = `/${encodeURIComponent(database)}`;
+    return u.toString();
+}
+function dbTarget(ctx) {
+    const t = parseDatabaseUrl(ctx.cfg.appEnv.DATABASE_URL, ctx.cfg.config.database.managed);
+    ctx.redactor.add(t.password);
+    return t;
+}
+function dbEnvPath(layout) {
+    return layout.path('db-client.env');
+}
+/** docker's env-file format takes values literally (no quoting), one per line */
+function renderDbEnv(t) {
+    return t.password ? `PGPASSWORD=${t.password}\n` : '';
+}
+/** (Re)writes db-client.env with mode 0600; its content travels on stdin. */
+async function writeDbEnv(ctx, layout, t) {
+    const r = await ctx.host.run(writeFileCmd(dbEnvPath(layout), '600'), { stdin: renderDbEnv(t), check: false });
+    if (r.code !== 0)
+        throw new errors_DeployError('preflight', `could not write ${dbEnvPath(layout)}: ${ctx.redactor.redact(r.stderr.trim())}`);
+}
+const NETWORK = `docker network ls --format '{{.Name}}' --filter "label=com.docker.compose.project=$1" --filter label=com.docker.compose.network=togather | head -n 1`;
+/** the stack's compose network (the one the app is on), found by compose's labels */
+async function stackNetwork(ctx, layout) {
+    const r = await ctx.host.run(host_script(NETWORK, layout.stack), { check: false, timeoutMs: 30_000 });
+    const net = r.stdout.trim();
+    if (r.code !== 0 || !net)
+        throw new errors_DeployError('preflight', `the stack's network (compose project ${layout.stack}) does not exist`, 'deploy the environment once, so that its stack exists');
+    return net;
+}
+/**
+ * Argv that runs a PostgreSQL client tool (psql, pg_dump) against the database with the app's credentials:
+ * inside the compose db container when the database is managed (docker exec is ~0.1 s, a new container
+ * ~0.7 s), else in a one-off container of the configured postgres image on the stack's network.
+ */
+function pgToolCommand(ctx, layout, t, network, tool, stdin) {
+    const i = stdin ? ['-i'] : [];
+    if (t.managed)
+        return { argv: ['docker', 'exec', ...i, '--env-file', dbEnvPath(layout), layout.db, ...tool] };
+    if (!network)
+        throw new Error('pgToolCommand: an external database needs the stack network');
+    return {
+        argv: ['docker', 'run', '--rm', ...i, '--network', network, '--env-file', dbEnvPath(layout), '--label', 'org.togather.role=db-tool', ctx.cfg.config.images.postgres, ...tool],
+    };
+}
+/** Everything a database operation needs, prepared once: db-client.env written, network found, db container up. */
+async function openDb(ctx, layout) {
+    const target = dbTarget(ctx);
+    await writeDbEnv(ctx, layout, target);
+    let network;
+    if (target.managed) {
+        const r = await ctx.host.run(host_script(`docker inspect -f '{{.State.Status}}' -- "$1" 2>/dev/null || echo absent`, layout.db), { check: false });
+        const st = r.stdout.trim();
+        if (st !== 'running')
+            throw new errors_DeployError('preflight', `the database container ${layout.db} is ${st || 'absent'}`, 'deploy once to create it, or start it (docker start) and look at its logs');
+    }
+    else {
+        network = await stackNetwork(ctx, layout);
+    }
+    return { target, network, tool: (argv, stdin = false) => pgToolCommand(ctx, layout, target, network, argv, stdin) };
+}
+// psql script (stdin): the table may not exist yet, which a plain SELECT would turn into an error
+const READ_VERSION_SQL = `\\set ON_ERROR_STOP 1
+SELECT to_regclass('schema_migrations') IS NOT NULL AS has_table \\gset
+\\if :has_table
+SELECT 'version=' || coalesce((SELECT version::text FROM schema_migrations LIMIT 1), 'none') || ' dirty=' || coalesce((SELECT dirty::text FROM schema_migrations LIMIT 1), 'false');
+\\else
+SELECT 'version=absent dirty=false';
+\\endif
+`;
+function parseSchemaVersion(out) {
+    const m = /version=(\d+|none|absent) dirty=(true|false)/.exec(out);
+    if (!m)
+        return undefined;
+    return { version: /^\d+$/.test(m[1]) ? Number(m[1]) : undefined, dirty: m[2] === 'true', table: m[1] !== 'absent' };
+}
+async function readSchemaVersion(ctx, db, kind = 'migration') {
+    const r = await ctx.host.run(db.tool(['psql', '-X', '-q', '-A', '-t', '-w', '-d', db.target.url], true), { stdin: READ_VERSION_SQL, check: false, timeoutMs: 60_000 });
+    const v = r.code === 0 ? parseSchemaVersion(r.stdout) : undefined;
+    if (!v) {
+        throw new errors_DeployError(kind, `could not read schema_migrations from the database: ${ctx.redactor.redact((r.stderr || r.stdout).trim().split('\n').slice(-4).join(' / ')) || `exit ${r.code}`}`, 'check DATABASE_URL (host, user, password) and that the database is up; nothing was changed');
+    }
+    return v;
+}
+/** double-quoted SQL identifier */
+function sqlIdent(name) {
+    return `"${name.replace(/"/g, '""')}"`;
+}
+
+;// CONCATENATED MODULE: ./src/engine/snapshot.ts
+
+
+
+
+/*
+ * Snapshots: plain-format pg_dump, gzip-compressed on the host, named {database}_{YYYYMMDD_HHMMSS}_{sha7}.sql.gz
+ * with {same}.json beside it. A dump is written under a hidden .partial- name, verified, and only then given
+ * its real name (a hard link: atomic, and refused when the name exists), so a file with a snapshot's name is
+ * always a complete, verified dump; every failure path removes the partial file.
+ */
+const SNAPSHOT_NAME_RE = /^([A-Za-z0-9_-]+)_(\d{8})_(\d{6})_([0-9a-f]{7})\.sql\.gz$/;
+function snapshotsDir(ctx, layout) {
+    return (ctx.cfg.config.database.snapshots.path ?? layout.path('snapshots')).replace(/\/+$/, '');
+}
+function snapshotName(database, at, sha) {
+    const p = (n) => String(n).padStart(2, '0');
+    const stamp = `${at.getUTCFullYear()}${p(at.getUTCMonth() + 1)}${p(at.getUTCDate())}_${p(at.getUTCHours())}${p(at.getUTCMinutes())}${p(at.getUTCSeconds())}`;
+    return `${database}_${stamp}_${(sha || '0000000').slice(0, 7)}.sql.gz`;
+}
+function metaName(file) {
+    return file.replace(/\.sql\.gz$/, '.json');
+}
+/** when the name says it was taken (UTC), for files whose metadata is missing */
+function nameTime(file) {
+    const m = SNAPSHOT_NAME_RE.exec(file);
+    if (!m)
+        return undefined;
+    const [d, t] = [m[2], m[3]];
+    return Date.UTC(+d.slice(0, 4), +d.slice(4, 6) - 1, +d.slice(6, 8), +t.slice(0, 2), +t.slice(2, 4), +t.slice(4, 6));
+}
+const CLOSING = '-- PostgreSQL database dump complete';
+/*
+ * $1 dir, $2 partial name; the rest is the pg_dump command. POSIX sh has no pipefail: pg_dump's own status
+ * and gzip's come back through fd 3, so a failing dump can never pass as a small valid gzip. The checks then
+ * read the file back: gzip integrity, non-zero size, and the closing comment pg_dump writes last.
+ */
+const DUMP = `
+dir=$1; part=$2; shift 2
+umask 077
+mkdir -p -- "$dir" || exit 20
+# no cd: the dump command may name files relative to the deploy user's home (docker exec --env-file)
+part=$(cd -- "$dir" && pwd)/$part || exit 20
+rm -f -- "$part"
+st=$( { { "$@"; echo "dump=$?" >&3; } | gzip -3 > "$part"; echo "gzip=$?" >&3; } 3>&1 )
+fail() { rm -f -- "$part"; echo "$st"; echo "failed=$1"; exit "$2"; }
+case "$st" in *dump=0*) ;; *) fail pg_dump 21 ;; esac
+case "$st" in *gzip=0*) ;; *) fail gzip 22 ;; esac
+[ -s "$part" ] || fail empty 23
+gzip -t < "$part" 2>/dev/null || fail gzip-test 24
+gzip -dc < "$part" | tail -n 40 | grep -qx -- '${CLOSING}' || fail closing-line 25
+echo "$st"
+echo "bytes=$(wc -c < "$part")"
+echo "sha256=$(sha256sum < "$part" | cut -d' ' -f1)"
+echo "pg_dump_version=$(gzip -dc < "$part" | head -n 30 | sed -n 's/^-- Dumped by pg_dump version //p' | head -n 1)"
+`;
+/* $1 dir, $2 partial name, $3 final name, $4 metadata name; stdin: the metadata. Exit 31: the name is taken. */
+const PUBLISH = `
+cd -- "$1" || exit 30
+umask 077
+if ! cat > "$2.json"; then rm -f -- "$2" "$2.json"; exit 30; fi
+if [ -e "$3" ] || [ -e "$4" ]; then rm -f -- "$2.json"; exit 31; fi
+if ln -- "$2.json" "$4" && ln -- "$2" "$3"; then rm -f -- "$2" "$2.json"; exit 0; fi
+rm -f -- "$2" "$2.json" "$4"; exit 32
+`;
+const DISCARD = `cd -- "$1" 2>/dev/null && rm -f -- "$2" "$2.json"`;
+function kv(out) {
+    const o = {};
+    for (const line of out.split('\n')) {
+        const i = line.indexOf('=');
+        if (i > 0)
+            o[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+    }
+    return o;
+}
+/** Takes, verifies and publishes one snapshot. Throws DeployError('snapshot') and leaves no file on failure. */
+async function createSnapshot(ctx, layout, db, o) {
+    const dir = snapshotsDir(ctx, layout);
+    const started = ctx.clock.now();
+    const schema = o.schema ?? (await readSchemaVersion(ctx, db, 'snapshot'));
+    const sha = o.gitCommit ?? o.liveVersion ?? '';
+    let name = snapshotName(db.target.name, new Date(started), sha);
+    const part = `.partial-${node_ulid()}.sql.gz`;
+    const dump = db.tool(['pg_dump', '-w', '--format=plain', '-d', db.target.url]);
+    const r = await ctx.host.run(host_script(DUMP, dir, part, ...dump.argv), { check: false, timeoutMs: ctx.cfg.config.database.snapshots.timeout });
+    const f = kv(r.stdout);
+    if (r.code !== 0) {
+        await ctx.host.run(host_script(DISCARD, dir, part), { check: false });
+        const why = {
+            pg_dump: `pg_dump failed (exit ${f.dump ?? '?'})`,
+            gzip: `writing the compressed dump failed (gzip exit ${f.gzip ?? '?'}; is the disk of ${dir} full?)`,
+            empty: 'the dump is empty',
+            'gzip-test': 'the written file is not a valid gzip stream',
+            'closing-line': `the dump lacks pg_dump's closing line ("${CLOSING}"): it is truncated`,
+        };
+        const reason = f.failed ? why[f.failed] ?? f.failed : r.code === 20 ? `cannot create ${dir}` : `exit ${r.code}${r.code === 124 || r.code === 255 ? ' (timed out or connection lost)' : ''}`;
+        throw new errors_DeployError('snapshot', `the snapshot of database ${db.target.name} failed: ${reason}.${tailOf(ctx, r.stderr)} No snapshot file was left behind.`, 'fix the cause above (database credentials in DATABASE_URL, free disk for the snapshots directory) and run again; nothing was migrated');
+    }
+    const now = ctx.clock.now();
+    const retention = ctx.cfg.config.database.snapshots.retention_days;
+    const meta = {
+        snapshot_id: node_ulid(),
+        file: name,
+        environment: ctx.cfg.environment,
+        database_name: db.target.name,
+        created_at: new Date(started).toISOString(),
+        file_size_bytes: Number(f.bytes),
+        sha256: f.sha256 ?? '',
+        compression: 'gzip',
+        format: 'plain',
+        git_commit: sha,
+        live_version: o.liveVersion,
+        pre_migration_version: schema.version ?? null,
+        pre_migration_dirty: schema.dirty,
+        reason: o.reason,
+        deployment_id: o.deploymentId,
+        taken_by: ctx.actor,
+        retention_until: new Date(started + retention * 86_400_000).toISOString(),
+        duration_ms: now - started,
+        pg_dump_version: f.pg_dump_version || undefined,
+        status: 'verified',
+        verification: { pg_dump_exit: 0, gzip_ok: true, closing_line: true, bytes: Number(f.bytes) },
+    };
+    // two snapshots within one second with the same commit: the later one takes the next free second
+    for (let attempt = 0;; attempt++) {
+        meta.file = name;
+        const p = await ctx.host.run(host_script(PUBLISH, dir, part, name, metaName(name)), { stdin: JSON.stringify(ctx.redactor.redactDeep(meta)) + '\n', check: false });
+        if (p.code === 0)
+            break;
+        if (p.code === 31 && attempt < 5) {
+            name = snapshotName(db.target.name, new Date(started + (attempt + 1) * 1000), sha);
+            continue;
+        }
+        await ctx.host.run(host_script(DISCARD, dir, part), { check: false });
+        throw new errors_DeployError('snapshot', `the snapshot was taken but could not be published in ${dir} (exit ${p.code})${tailOf(ctx, p.stderr)}; it was removed`, `check free space and permissions of ${dir}`);
+    }
+    return meta;
+}
+function tailOf(ctx, stderr) {
+    const t = ctx.redactor.redact(stderr.trim()).split('\n').filter(Boolean).slice(-6).join('\n    ');
+    return t ? `\n    ${t}\n ` : '';
+}
+const LIST = `
+cd -- "$1" 2>/dev/null || exit 0
+for f in *.sql.gz; do
+  [ -f "$f" ] || continue
+  printf 'F %s %s\\n' "$(stat -c '%s %Y' -- "$f")" "$f"
+  m="\${f%.sql.gz}.json"
+  if [ -f "$m" ]; then printf 'M %s ' "$f"; tr -d '\\n' < "$m"; echo; fi
+done
+for p in .partial-*; do [ -e "$p" ] && printf 'P %s %s\\n' "$(stat -c %Y -- "$p")" "$p"; done
+exit 0
+`;
+function parseListing(out, retentionDays) {
+    const files = new Map();
+    const partials = [];
+    for (const line of out.split('\n')) {
+        let m = /^F (\d+) (\d+) (\S+)$/.exec(line);
+        if (m && SNAPSHOT_NAME_RE.test(m[3])) {
+            const created = nameTime(m[3]) ?? Number(m[2]) * 1000;
+            files.set(m[3], { file: m[3], bytes: Number(m[1]), mtime: Number(m[2]) * 1000, createdAt: created, retentionUntil: created + retentionDays * 86_400_000 });
+            continue;
+        }
+        m = /^M (\S+) (.*)$/.exec(line);
+        if (m && files.has(m[1])) {
+            try {
+                const meta = JSON.parse(m[2]);
+                const e = files.get(m[1]);
+                e.meta = meta;
+                const c = Date.parse(meta.created_at);
+                const u = Date.parse(meta.retention_until);
+                if (!Number.isNaN(c))
+                    e.createdAt = c;
+                if (!Number.isNaN(u))
+                    e.retentionUntil = u;
+            }
+            catch {
+                /* unreadable metadata: judged by the name's time */
+            }
+            continue;
+        }
+        m = /^P (\d+) (\.partial-[A-Za-z0-9._-]+)$/.exec(line);
+        if (m)
+            partials.push({ file: m[2], mtime: Number(m[1]) * 1000 });
+    }
+    const snapshots = [...files.values()].sort((a, b) => b.createdAt - a.createdAt || b.file.localeCompare(a.file));
+    return { snapshots, partials };
+}
+async function listSnapshots(ctx, layout) {
+    const dir = snapshotsDir(ctx, layout);
+    const r = await ctx.host.run(host_script(LIST, dir), { check: false, timeoutMs: 60_000 });
+    if (r.code !== 0)
+        throw new errors_DeployError('snapshot', `cannot list ${dir}: ${ctx.redactor.redact(r.stderr.trim())}`);
+    return { dir, ...parseListing(r.stdout, ctx.cfg.config.database.snapshots.retention_days) };
+}
+/** snapshot file names the history still relies on: each deployment's safety net */
+function referencedSnapshots(state) {
+    const names = new Set();
+    for (const r of [state.current, state.previous, ...state.history])
+        if (r?.snapshot)
+            names.add(r.snapshot);
+    return names;
+}
+/**
+ * Pure: which snapshots retention removes. Expired (past retention_until) and neither the newest snapshot nor
+ * one a deployment in the history names as its safety net.
+ */
+function judgeRetention(snapshots, referenced, now) {
+    const newest = [...snapshots].sort((a, b) => b.createdAt - a.createdAt)[0]?.file;
+    const v = { remove: [], keep: [] };
+    for (const s of snapshots) {
+        if (s.file === newest)
+            v.keep.push({ entry: s, why: 'newest' });
+        else if (referenced.has(s.file))
+            v.keep.push({ entry: s, why: 'referenced' });
+        else if (s.retentionUntil > now)
+            v.keep.push({ entry: s, why: 'within retention' });
+        else
+            v.remove.push(s);
+    }
+    return v;
+}
+const REMOVE = `
+cd -- "$1" || exit 2
+shift
+for n in "$@"; do
+  case "$n" in
+    .partial-*) rm -f -- "$n" ;;
+    *.sql.gz) rm -f -- "$n" "\${n%.sql.gz}.json" ;;
+  esac
+done
+`;
+/** a partial file this old belongs to a snapshot that died (timeouts are far shorter) */
+const STALE_PARTIAL_MS = 24 * 3600_000;
+/** Applies retention (after every snapshot, and on `snapshot cleanup`); with ctx.dryRun it only lists. */
+async function cleanupSnapshots(ctx, layout, state, extraProtected = []) {
+    const listing = await listSnapshots(ctx, layout);
+    const now = ctx.clock.now();
+    const verdict = judgeRetention(listing.snapshots, new Set([...referencedSnapshots(state), ...extraProtected]), now);
+    const partials = listing.partials.filter((p) => now - p.mtime > STALE_PARTIAL_MS).map((p) => p.file);
+    const names = [...verdict.remove.map((s) => s.file), ...partials];
+    for (const n of names)
+        if (!SNAPSHOT_NAME_RE.test(n) && !/^\.partial-[A-Za-z0-9._-]+$/.test(n))
+            throw new Error(`refusing to remove ${n}`);
+    if (names.length && !ctx.dryRun) {
+        const r = await ctx.host.run(host_script(REMOVE, listing.dir, ...names), { check: false });
+        if (r.code !== 0)
+            throw new errors_DeployError('snapshot', `removing expired snapshots failed: ${ctx.redactor.redact(r.stderr.trim())}`);
+    }
+    return { removed: verdict.remove.map((s) => s.file), kept: verdict.keep.map((k) => ({ file: k.entry.file, why: k.why })), partials };
+}
+const snapshot_VERIFY = `
+cd -- "$1" 2>/dev/null || { echo missing=dir; exit 0; }
+f=$2
+[ -f "$f" ] || { echo missing=file; exit 0; }
+echo "bytes=$(wc -c < "$f")"
+echo "sha256=$(sha256sum < "$f" | cut -d' ' -f1)"
+if gzip -t < "$f" 2>/dev/null; then echo gzip=ok; else echo gzip=bad; fi
+if gzip -dc < "$f" 2>/dev/null | tail -n 40 | grep -qx -- '${CLOSING}'; then echo closing=ok; else echo closing=missing; fi
+`;
+async function verifySnapshot(ctx, layout, entry) {
+    const r = await ctx.host.run(host_script(snapshot_VERIFY, snapshotsDir(ctx, layout), entry.file), { check: false, timeoutMs: ctx.cfg.config.database.snapshots.timeout });
+    const f = kv(r.stdout);
+    const problems = [];
+    if (f.missing)
+        problems.push(`the ${f.missing === 'dir' ? 'snapshots directory' : 'file'} is missing`);
+    else {
+        const bytes = Number(f.bytes);
+        if (!(bytes > 0))
+            problems.push('empty file');
+        if (f.gzip !== 'ok')
+            problems.push('gzip integrity check failed');
+        if (f.closing !== 'ok')
+            problems.push('no closing line: the dump is truncated');
+        if (!entry.meta)
+            problems.push('no metadata file beside it');
+        else {
+            if (entry.meta.file_size_bytes !== bytes)
+                problems.push(`size ${bytes} differs from the recorded ${entry.meta.file_size_bytes}`);
+            if (entry.meta.sha256 !== f.sha256)
+                problems.push('SHA-256 differs from the recorded one');
+        }
+    }
+    if (r.code !== 0)
+        problems.push(`verification failed to run (exit ${r.code})`);
+    return { file: entry.file, ok: problems.length === 0, problems, bytes: f.bytes ? Number(f.bytes) : undefined };
+}
+// ---------------------------------------------------------------------------------------------------------
+// restore
+/*
+ * psql script on the maintenance database (postgres). Variables come in with -v and are interpolated by psql
+ * itself (:'x' literal, :"x" identifier), so no name is ever spliced into SQL text here.
+ */
+const CREATE_SCRATCH_SQL = `\\set ON_ERROR_STOP 1
+SELECT pg_encoding_to_char(encoding) AS enc, datcollate AS coll, datctype AS ctype FROM pg_database WHERE datname = :'target' \\gset
+DROP DATABASE IF EXISTS :"scratch";
+CREATE DATABASE :"scratch" TEMPLATE template0 ENCODING :'enc' LC_COLLATE :'coll' LC_CTYPE :'ctype';
+`;
+// the swap: nobody may connect to the old database any more, everyone still connected is cut, then two renames
+const SWAP_SQL = `\\set ON_ERROR_STOP 1
+ALTER DATABASE :"target" WITH ALLOW_CONNECTIONS false;
+SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname IN (:'target', :'scratch') AND pid <> pg_backend_pid();
+SELECT set_config('togather.target', :'target', false), set_config('togather.scratch', :'scratch', false);
+DO $$ BEGIN
+  FOR i IN 1..100 LOOP
+    EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname IN (current_setting('togather.target'), current_setting('togather.scratch')) AND pid <> pg_backend_pid());
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+END $$;
+ALTER DATABASE :"target" RENAME TO :"old";
+ALTER DATABASE :"scratch" RENAME TO :"target";
+DROP DATABASE :"old";
+`;
+const REENABLE_SQL = `ALTER DATABASE :"target" WITH ALLOW_CONNECTIONS true;
+DROP DATABASE IF EXISTS :"scratch";
+`;
+/* $1 snapshot path; the rest is the psql command reading the dump on stdin. */
+const LOAD = `
+f=$1; shift
+st=$( { { gzip -dc < "$f"; echo "gunzip=$?" >&3; } | "$@" > /dev/null; echo "psql=$?" >&3; } 3>&1 )
+echo "$st"
+case "$st" in *gunzip=0*) ;; *) exit 21 ;; esac
+case "$st" in *psql=0*) ;; *) exit 22 ;; esac
+`;
+/**
+ * Replaces the database's content with a snapshot's, never leaving it half-restored: the dump is loaded into
+ * a scratch database in one transaction; only when that succeeded is the scratch database renamed into place
+ * (and the old one dropped — the caller took a safety snapshot of it first). Needs a role that may create
+ * databases (the bundled database's user is its superuser).
+ */
+async function restoreInto(ctx, layout, db, entry) {
+    const target = db.target.name;
+    const tag = Date.now().toString(36);
+    const scratch = `${target}_restore_${tag}`.slice(0, 63);
+    const old = `${target}_replaced_${tag}`.slice(0, 63);
+    const maint = urlForDatabase(db.target, 'postgres');
+    const psqlOn = (url, vars) => db.tool(['psql', '-X', '-q', '-w', '-d', url, ...Object.entries(vars).flatMap(([k, v]) => ['-v', `${k}=${v}`])], true);
+    const vars = { target, scratch, old };
+    const timeoutMs = ctx.cfg.config.database.snapshots.timeout;
+    const fail = (what, stderr) => new errors_DeployError('snapshot', `restore of ${entry.file} failed while ${what}: ${ctx.redactor.redact(stderr.trim()).split('\n').slice(-6).join('\n    ')}`, 'the database was left as it was; look at the message above');
+    let r = await ctx.host.run(psqlOn(maint, vars), { stdin: CREATE_SCRATCH_SQL, check: false, timeoutMs: 120_000 });
+    if (r.code !== 0)
+        throw fail(`creating the scratch database ${sqlIdent(scratch)}`, r.stderr);
+    const load = db.tool(['psql', '-X', '-q', '-w', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-d', urlForDatabase(db.target, scratch)], true);
+    r = await ctx.host.run(host_script(LOAD, `${snapshotsDir(ctx, layout)}/${entry.file}`, ...load.argv), { check: false, timeoutMs });
+    if (r.code !== 0) {
+        await ctx.host.run(psqlOn(maint, vars), { stdin: 'DROP DATABASE IF EXISTS :"scratch";\n', check: false });
+        throw fail('loading the dump into a scratch database', r.stderr || r.stdout);
+    }
+    r = await ctx.host.run(psqlOn(maint, vars), { stdin: SWAP_SQL, check: false, timeoutMs: 120_000 });
+    if (r.code !== 0) {
+        const back = await ctx.host.run(psqlOn(maint, vars), { stdin: REENABLE_SQL, check: false });
+        throw new errors_DeployError('snapshot', `restore of ${entry.file}: swapping the restored database into place failed: ${ctx.redactor.redact(r.stderr.trim()).split('\n').slice(-4).join(' / ')}`, back.code === 0 ? 'the original database was left in place and accepts connections again' : `connections to ${target} may be disabled: run ALTER DATABASE ${sqlIdent(target)} WITH ALLOW_CONNECTIONS true as its owner`);
+    }
+}
+function describeSnapshot(s) {
+    const m = s.meta;
+    const mb = (s.bytes / 1048576).toFixed(s.bytes < 10 * 1048576 ? 2 : 0);
+    const schema = m ? (m.pre_migration_version === null ? 'no schema_migrations' : `schema ${m.pre_migration_version}${m.pre_migration_dirty ? ' (dirty)' : ''}`) : 'no metadata';
+    return `${s.file}  ${mb} MiB  ${new Date(s.createdAt).toISOString().replace(/\.\d+Z$/, 'Z')}  ${m?.reason ?? '?'}  ${schema}  keep until ${new Date(s.retentionUntil).toISOString().slice(0, 10)}`;
+}
+
+;// CONCATENATED MODULE: ./src/engine/migrate.ts
+
+
+
+
+const FILE_RE = /^(\d+)_(.+)\.(up|down)\.sql$/;
+/** golang-migrate's file naming: NNN_name.up.sql / .down.sql; a version may appear once per direction */
+function parseMigrationFiles(names) {
+    const ups = new Map();
+    const problems = [];
+    for (const file of names) {
+        const m = FILE_RE.exec(file);
+        if (!m || m[3] !== 'up')
+            continue;
+        const version = Number(m[1]);
+        if (!Number.isSafeInteger(version))
+            problems.push(`${file}: version too large`);
+        else if (ups.has(version))
+            problems.push(`${file} and ${ups.get(version).file} have the same version ${version}`);
+        else
+            ups.set(version, { version, name: m[2], file });
+    }
+    return { ups: [...ups.values()].sort((a, b) => a.version - b.version), problems };
+}
+/** what `migrate up` would run: every version above the current one (all of them when nothing ran yet) */
+function pendingMigrations(ups, current) {
+    return ups.filter((u) => current === undefined || u.version > current);
+}
+/** the command of the migrate container, placeholders filled in */
+function migrateArgs(template, path, databaseUrl) {
+    return template.map((a) => a.split('{path}').join(path).split('{database}').join(databaseUrl));
+}
+function holdName(layout) {
+    return `${layout.stack}-release-hold`;
+}
+/** removes the container that kept the release image from being pruned while migrations ran */
+async function releaseHold(ctx, layout) {
+    await ctx.host.run(cmd('docker', 'rm', '-f', holdName(layout)), { check: false, timeoutMs: 30_000 });
+}
+function migrationsDir(layout, sha) {
+    return layout.path('migrations', sha);
+}
+/*
+ * $1 destination, $2 image, $3 path in the image, $4 how many releases' copies to keep, $5 the name of the
+ * copy-source container. Exit 3: the image has no such path. Prints the file names. The container (created,
+ * never started) stays while migrations run: an image in use by a container cannot be pruned, so the release
+ * is still there when its colour starts (releaseHold removes it).
+ */
+const EXTRACT = `
+dest=$1; image=$2; src=$3; keep=$4; hold=$5
+root=$(dirname -- "$dest")
+umask 022
+mkdir -p -- "$root" || exit 2
+tmp="$dest.tmp.$$"
+rm -rf -- "$tmp" "$tmp.tar"; mkdir -p -- "$tmp" || exit 2
+docker rm -f -- "$hold" > /dev/null 2>&1
+cid=$(docker create --name "$hold" --label org.togather.role=release-hold --entrypoint /togather-deploy-copy-only -- "$image") || exit 4
+docker cp -- "$cid:$src" - > "$tmp.tar" 2> "$tmp.err"; rc=$?
+if [ "$rc" != 0 ]; then
+  docker rm -f -- "$cid" > /dev/null 2>&1
+  if grep -qE 'No such container:path|Could not find the file' "$tmp.err"; then rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 3; fi
+  cat "$tmp.err" >&2; rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 5
+fi
+tar -x -f "$tmp.tar" -C "$tmp" --strip-components=1 || { rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 6; }
+rm -f -- "$tmp.tar" "$tmp.err"
+chmod -R a+rX -- "$tmp"
+rm -rf -- "$dest" && mv -- "$tmp" "$dest" || exit 7
+# the copies of older releases: keep the newest few
+ls -1t -- "$root" | grep -E '^[0-9a-f]{40}$' | tail -n +"$((keep + 1))" | while read -r old; do rm -rf -- "$root/$old"; done
+ls -1 -- "$dest"
+`;
+/** Copies the release's migrations out of its image; undefined when the image has none at that path. */
+async function extractMigrations(ctx, layout, image, sha) {
+    const dir = migrationsDir(layout, sha);
+    const src = ctx.cfg.config.database.migrations.path.replace(/\/+$/, '') || '/';
+    const r = await ctx.host.run(host_script(EXTRACT, dir, image, src, '10', holdName(layout)), { check: false, timeoutMs: 120_000 });
+    if (r.code === 3)
+        return undefined;
+    if (r.code !== 0)
+        throw new errors_DeployError('migration', `could not copy the migrations (${src}) out of ${image} (exit ${r.code}): ${ctx.redactor.redact(r.stderr.trim())}`);
+    const { ups, problems } = parseMigrationFiles(r.stdout.split('\n').map((l) => l.trim()).filter(Boolean));
+    if (problems.length)
+        throw new errors_DeployError('migration', `the release's migrations are not usable:\n  - ${problems.join('\n  - ')}`, 'fix the migration files in the release; nothing was run');
+    return { dir, ups };
+}
+/*
+ * $1 container name, $2 timeout in seconds, $3 migrations directory (made absolute here: docker would take a
+ * relative one for a volume name); the rest: docker run options, image and the tool's arguments. A timed-out
+ * run is removed (killing the docker client alone would leave the container running).
+ */
+const RUN_MIGRATE = `
+name=$1; secs=$2; dir=$(cd -- "$3" && pwd) || exit 2; shift 3
+docker rm -f -- "$name" > /dev/null 2>&1
+timeout "$secs" docker run --rm --name "$name" -v "$dir:/migrations:ro" "$@"; rc=$?
+if [ "$rc" = 124 ]; then docker rm -f -- "$name" > /dev/null 2>&1; fi
+exit "$rc"
+`;
+async function runMigrateContainer(ctx, layout, db, dir, network, args) {
+    const m = ctx.cfg.config.database.migrations;
+    const t0 = ctx.clock.now();
+    const secs = String(Math.max(1, Math.ceil(m.timeout / 1000)));
+    const opts = ['--network', network, '--env-file', dbEnvPath(layout), '--label', 'org.togather.role=migrate', m.image, ...args];
+    const r = await ctx.host.run(host_script(RUN_MIGRATE, `${layout.stack}-migrate`, secs, dir, ...opts), { check: false, timeoutMs: m.timeout + 60_000 });
+    return { code: r.code, output: ctx.redactor.redact(`${r.stdout}\n${r.stderr}`.trim()), durationMs: ctx.clock.now() - t0 };
+}
+/** the restore command an operator runs; printed, never run by the deployer */
+function restoreCommand(ctx, file) {
+    return `togather-deploy snapshot restore ${ctx.cfg.environment} ${file} --stop-app`;
+}
+function restoreHint(ctx, file) {
+    return `${restoreCommand(ctx, file)}   (add your usual --config/--identity/--known-hosts; it asks for confirmation, or --yes). From GitHub Actions: command: snapshot-restore, snapshot: ${file}, stop-app: true, confirm: ${ctx.cfg.environment}`;
+}
+function forceCommand(ctx, layout, db, network, dir, version) {
+    const m = ctx.cfg.config.database.migrations;
+    return `docker run --rm --network ${network} --env-file ${dbEnvPath(layout)} -v "$(cd ${dir} && pwd):/migrations:ro" ${m.image} -path /migrations -database '${db.target.migrateUrl}' force ${version}`;
+}
+/**
+ * The deploy's database step: read schema_migrations, take a verified snapshot when migrations are pending
+ * (or always, per database.snapshots.when), run `migrate up` in a one-off container, read the version again.
+ * Fills record.snapshot and record.migrations. Never restores anything by itself.
+ */
+async function databaseStep(ctx, layout, phases, input) {
+    const { record } = input;
+    if (input.skip) {
+        ctx.reporter.warn('migrations and the snapshot before them are skipped (skip-migrations); recorded in the history');
+        ctx.hostLog?.add('migrations.skipped', {});
+        return {};
+    }
+    const found = await phases.run('migrations: read', () => extractMigrations(ctx, layout, input.image, input.sha)).catch((e) => {
+        input.onHold?.(); // a failure after the container was created: let the caller remove it
+        throw e;
+    });
+    const policy = ctx.cfg.config.database.snapshots.when;
+    if (!found && policy === 'pending-migrations') {
+        // nothing to run, nothing to protect: the database is not touched at all
+        ctx.reporter.warn(`the release image has no ${ctx.cfg.config.database.migrations.path}: no migrations to run, no snapshot`);
+        return {};
+    }
+    if (found)
+        input.onHold?.(); // see EXTRACT: the caller calls releaseHold once the new colour exists
+    const db = await openDb(ctx, layout);
+    let net = db.network;
+    const network = async () => (net ??= await stackNetwork(ctx, layout));
+    // the database is first touched by the snapshot step: if it cannot be read, no snapshot, nothing migrated
+    let before;
+    let snapshot;
+    let pending = [];
+    await phases.run('snapshot', async () => {
+        before = await readSchemaVersion(ctx, db, 'snapshot');
+        if (before.dirty) {
+            const latest = (await listSnapshots(ctx, layout)).snapshots[0];
+            throw new errors_DeployError('migration', `schema_migrations is dirty at version ${before.version}: an earlier migration failed midway and the schema is in an unknown state. Nothing was run; the live colour keeps serving.`, `either restore the snapshot taken before that migration${latest ? `: ${restoreHint(ctx, latest.file)}` : ' (togather-deploy snapshot list shows them)'}\n  or repair the schema by hand, then mark the version as clean on the host:\n    ${forceCommand(ctx, layout, db, await network(), migrationsDir(layout, input.sha), before.version ?? 0)}   (use the version the schema really is at)\n  then deploy again`);
+        }
+        if (!found) {
+            ctx.reporter.warn(`the release image has no ${ctx.cfg.config.database.migrations.path}: no migrations to run`);
+        }
+        else {
+            pending = pendingMigrations(found.ups, before.version);
+            const newest = found.ups.at(-1)?.version;
+            if (before.version !== undefined && !found.ups.some((u) => u.version === before.version) && (newest === undefined || before.version > newest)) {
+                ctx.reporter.warn(`the database is at schema version ${before.version}, newer than this release's newest migration (${newest ?? 'none'}): nothing to migrate; the release must cope with the newer schema`);
+                pending = [];
+            }
+        }
+        if (pending.length === 0 && policy === 'pending-migrations') {
+            ctx.reporter.info(`schema at ${before.version ?? 'no version'}; no pending migration, so no snapshot (database.snapshots.when: pending-migrations)`);
+            return;
+        }
+        snapshot = await createSnapshot(ctx, layout, db, { reason: 'pre-migration', gitCommit: input.sha, liveVersion: input.liveVersion, deploymentId: record.id, schema: before });
+        record.snapshot = snapshot.file;
+        ctx.hostLog?.add('snapshot', { file: snapshot.file, bytes: snapshot.file_size_bytes, sha256: snapshot.sha256, ms: snapshot.duration_ms, pre_migration_version: snapshot.pre_migration_version });
+        ctx.reporter.info(`snapshot ${snapshot.file} (${(snapshot.file_size_bytes / 1048576).toFixed(2)} MiB, verified) in ${(snapshot.duration_ms / 1000).toFixed(1)}s`);
+        try {
+            const c = await cleanupSnapshots(ctx, layout, input.state, [snapshot.file]);
+            if (c.removed.length)
+                ctx.reporter.info(`retention removed ${c.removed.length} expired snapshot(s): ${c.removed.join(', ')}`);
+        }
+        catch (e) {
+            ctx.reporter.warn(`snapshot retention cleanup failed (the deploy goes on): ${describeError(e)}`);
+        }
+    });
+    const from = before.version;
+    if (!found || pending.length === 0) {
+        if (found)
+            record.migrations = { from, to: from, ran: 0 };
+        return { schemaVersion: from, snapshot };
+    }
+    const target = pending.at(-1).version;
+    const m = ctx.cfg.config.database.migrations;
+    const run = await phases.run('migrate', async () => {
+        ctx.reporter.info(`migrating ${from ?? 'an empty schema'} → ${target}: ${pending.map((p) => `${p.version}_${p.name}`).join(', ')}`);
+        return runMigrateContainer(ctx, layout, db, found.dir, await network(), migrateArgs(m.command, '/migrations', db.target.migrateUrl));
+    });
+    let after;
+    try {
+        after = await readSchemaVersion(ctx, db);
+    }
+    catch {
+        /* reported below with the migrate output */
+    }
+    const to = after?.version;
+    const ran = found.ups.filter((u) => u.version > (from ?? -1) && to !== undefined && (after.dirty ? u.version < to : u.version <= to)).length;
+    record.migrations = { from, to, ran, ...(after?.dirty ? { dirty: true } : {}) };
+    ctx.hostLog?.add('migrations', { from: from ?? null, to: to ?? null, ran, dirty: after?.dirty ?? null, exit: run.code, ms: run.durationMs, output: run.output.slice(-4000) });
+    const ok = run.code === 0 && after !== undefined && !after.dirty && to === target;
+    if (!ok) {
+        const force = forceCommand(ctx, layout, db, await network(), found.dir, from ?? 0);
+        const why = run.code === 124
+            ? `the migrate container ran longer than database.migrations.timeout (${Math.round(m.timeout / 1000)}s) and was removed`
+            : run.code !== 0
+                ? `migrate exited with ${run.code}`
+                : `migrate exited 0 but the schema is at ${to ?? 'no version'}${after?.dirty ? ' (dirty)' : ''}, not ${target}`;
+        const state = after ? `The database is now at version ${to ?? 'none'}${after.dirty ? ' and DIRTY (that migration stopped midway)' : ''}; ${ran} migration(s) completed.` : 'The schema version could not be read afterwards.';
+        const tail = run.output.split('\n').filter(Boolean).slice(-8).map((l) => `    ${l.slice(0, 400)}`).join('\n');
+        throw new errors_DeployError('migration', `migrations failed: ${why}. ${state} The new colour was not started; the old colour keeps serving (it was never switched).${tail ? `\n  migrate output:\n${tail}` : ''}${snapshot ? `\n  snapshot taken before migrating: ${snapshot.file}` : ''}`, snapshot
+            ? `to put the database back exactly as it was before this deploy: ${restoreHint(ctx, snapshot.file)}\n  nothing is restored automatically; you may instead fix the schema by hand and mark it clean: ${force}`
+            : `fix the schema by hand and mark it clean: ${force}`);
+    }
+    ctx.reporter.info(`schema ${from ?? 'empty'} → ${to}: ${ran} migration(s) in ${(run.durationMs / 1000).toFixed(1)}s`);
+    return { schemaVersion: to, snapshot };
+}
+function describeDatabasePlan(ctx, skip) {
+    if (skip)
+        return ['skip the migrations and the snapshot before them (skip-migrations; recorded)'];
+    const d = ctx.cfg.config.database;
+    return [
+        `copy ${d.migrations.path} out of the release image; read schema_migrations`,
+        `${d.snapshots.when === 'every-deploy' ? 'snapshot the database' : 'if migrations are pending: snapshot the database'} (pg_dump, verified; keep ${d.snapshots.retention_days} days), then run ${d.migrations.image} ${d.migrations.command.join(' ')}`,
+    ];
+}
 
 ;// CONCATENATED MODULE: ./src/engine/version.ts
 
@@ -41478,7 +42910,654 @@ async function resolveVersion(local, requested) {
     return { sha, ref: v };
 }
 
+;// CONCATENATED MODULE: ./src/engine/metrics.ts
+
+
+/*
+ * Deployment metrics for Prometheus, written by the deployer into the node exporter's textfile-collector
+ * directory on the host (<root>/monitoring/textfile). The file is the only memory the counters have: each
+ * outcome reads it, adds one and rewrites it atomically (the collector must never see half a file). A lost
+ * file restarts the counters at zero, which PromQL's rate()/increase() treat as a counter reset.
+ */
+const METRICS_FILE = 'togather_deploy.prom';
+const DEPLOY_OUTCOMES = ['completed', 'failed', 'rolled_back'];
+const ROLLBACK_TRIGGERS = ['watch', 'manual'];
+/** every metric name the file can hold: the dashboards and alert rules may query these and nothing else of ours */
+const DEPLOY_METRICS = {
+    togather_deploy_info: 'gauge',
+    togather_deployments_total: 'counter',
+    togather_rollbacks_total: 'counter',
+    togather_deploy_last_duration_seconds: 'gauge',
+    togather_deploy_last_timestamp_seconds: 'gauge',
+    togather_deploy_last_success: 'gauge',
+    togather_deploy_last_outcome: 'gauge',
+    togather_deploy_watch_rollback_seconds: 'gauge',
+};
+const HELP = {
+    togather_deploy_info: 'The version serving after the last successful deploy or rollback (always 1; the data is in the labels).',
+    togather_deployments_total: 'Deploys by outcome: completed, failed, rolled_back (failed its watch window).',
+    togather_rollbacks_total: 'Rollbacks by trigger: watch (automatic, after the watch window failed) or manual (rollback command).',
+    togather_deploy_last_duration_seconds: 'Wall-clock duration of the last deploy or rollback.',
+    togather_deploy_last_timestamp_seconds: 'When the last deploy or rollback finished (unix time).',
+    togather_deploy_last_success: '1 when the last deploy or rollback succeeded, else 0.',
+    togather_deploy_last_outcome: 'Outcome of the last operation (1 on the matching outcome label, 0 on the others).',
+    togather_deploy_watch_rollback_seconds: 'Last automatic rollback: seconds from the first failed watch probe to the previous version serving again.',
+};
+function metrics_emptyState() {
+    return { deployments: { completed: 0, failed: 0, rolled_back: 0 }, rollbacks: { watch: 0, manual: 0 } };
+}
+const SAMPLE = /^([a-z_]+)(?:\{(.*)\})?\s+(\S+)$/;
+function parseLabels(text) {
+    const out = {};
+    for (const m of text.matchAll(/([a-z_]+)="((?:[^"\\]|\\.)*)"/g))
+        out[m[1]] = m[2].replace(/\\n/g, '\n').replace(/\\(.)/g, '$1');
+    return out;
+}
+/** reads back what renderDeployMetrics wrote; anything else in the file is ignored */
+function parseDeployMetrics(text) {
+    const s = metrics_emptyState();
+    for (const line of text.split('\n')) {
+        const m = SAMPLE.exec(line.trim());
+        if (!m)
+            continue;
+        const [, name, labelText = '', raw] = m;
+        const value = Number(raw);
+        if (!Number.isFinite(value))
+            continue;
+        const l = parseLabels(labelText);
+        if (name === 'togather_deployments_total' && DEPLOY_OUTCOMES.includes(l.outcome ?? ''))
+            s.deployments[l.outcome] = value;
+        else if (name === 'togather_rollbacks_total' && ROLLBACK_TRIGGERS.includes(l.trigger ?? ''))
+            s.rollbacks[l.trigger] = value;
+        else if (name === 'togather_deploy_info' && l.version && l.colour)
+            s.info = { version: l.version, colour: l.colour, deployment_id: l.deployment_id ?? '' };
+        else if (name === 'togather_deploy_last_duration_seconds')
+            s.lastDuration = value;
+        else if (name === 'togather_deploy_last_timestamp_seconds')
+            s.lastTimestamp = value;
+        else if (name === 'togather_deploy_last_outcome' && value === 1 && DEPLOY_OUTCOMES.includes(l.outcome ?? ''))
+            s.lastOutcome = l.outcome;
+        else if (name === 'togather_deploy_watch_rollback_seconds')
+            s.watchRollbackSeconds = value;
+    }
+    return s;
+}
+/** the state after one outcome event; started events change nothing */
+function applyEvent(prev, e) {
+    const s = { ...prev, deployments: { ...prev.deployments }, rollbacks: { ...prev.rollbacks } };
+    const manual = e.metadata.trigger === 'rollback';
+    let outcome;
+    switch (e.event) {
+        case 'deployment.started':
+            return s;
+        case 'deployment.completed':
+            outcome = 'completed';
+            break;
+        case 'deployment.failed':
+            outcome = 'failed';
+            break;
+        case 'deployment.rolled_back':
+            outcome = 'rolled_back';
+            s.rollbacks[manual ? 'manual' : 'watch']++;
+            if (!manual && typeof e.metadata.serving_after_seconds === 'number')
+                s.watchRollbackSeconds = e.metadata.serving_after_seconds;
+            break;
+    }
+    // a rollback command is not a deploy: it counts as a rollback only
+    if (!(manual && outcome === 'rolled_back'))
+        s.deployments[outcome]++;
+    if (outcome !== 'failed' && e.version && e.colour)
+        s.info = { version: e.version, colour: e.colour, deployment_id: e.deployment_id };
+    s.lastOutcome = manual && outcome === 'rolled_back' ? 'completed' : outcome;
+    if (e.duration_seconds !== null)
+        s.lastDuration = e.duration_seconds;
+    s.lastTimestamp = Math.round(Date.parse(e.timestamp) / 1000);
+    return s;
+}
+const metrics_esc = (v) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+function renderDeployMetrics(environment, s) {
+    const out = [];
+    const env = `environment="${metrics_esc(environment)}"`;
+    const head = (name) => out.push(`# HELP ${name} ${HELP[name]}`, `# TYPE ${name} ${DEPLOY_METRICS[name]}`);
+    if (s.info) {
+        head('togather_deploy_info');
+        out.push(`togather_deploy_info{${env},version="${metrics_esc(s.info.version)}",colour="${metrics_esc(s.info.colour)}",deployment_id="${metrics_esc(s.info.deployment_id)}"} 1`);
+    }
+    head('togather_deployments_total');
+    for (const o of DEPLOY_OUTCOMES)
+        out.push(`togather_deployments_total{${env},outcome="${o}"} ${s.deployments[o]}`);
+    head('togather_rollbacks_total');
+    for (const t of ROLLBACK_TRIGGERS)
+        out.push(`togather_rollbacks_total{${env},trigger="${t}"} ${s.rollbacks[t]}`);
+    if (s.lastDuration !== undefined) {
+        head('togather_deploy_last_duration_seconds');
+        out.push(`togather_deploy_last_duration_seconds{${env}} ${s.lastDuration}`);
+    }
+    if (s.lastTimestamp !== undefined) {
+        head('togather_deploy_last_timestamp_seconds');
+        out.push(`togather_deploy_last_timestamp_seconds{${env}} ${s.lastTimestamp}`);
+    }
+    if (s.lastOutcome) {
+        head('togather_deploy_last_success');
+        out.push(`togather_deploy_last_success{${env}} ${s.lastOutcome === 'completed' ? 1 : 0}`);
+        head('togather_deploy_last_outcome');
+        for (const o of DEPLOY_OUTCOMES)
+            out.push(`togather_deploy_last_outcome{${env},outcome="${o}"} ${o === s.lastOutcome ? 1 : 0}`);
+    }
+    if (s.watchRollbackSeconds !== undefined) {
+        head('togather_deploy_watch_rollback_seconds');
+        out.push(`togather_deploy_watch_rollback_seconds{${env}} ${s.watchRollbackSeconds}`);
+    }
+    return out.join('\n') + '\n';
+}
+function textfileDir(layout) {
+    return layout.path('monitoring', 'textfile');
+}
+// readable by a node exporter running as another user: the file holds versions and counts, nothing secret
+const WRITE_TEXTFILE = 'set -e; mkdir -p -- "$1"; chmod 755 -- "$1"; t="$1/.$2.tmp.$$"; cat > "$t"; chmod 644 "$t"; mv -f -- "$t" "$1/$2"';
+/** Updates the textfile with one outcome; only with monitoring enabled. Failures are the caller's to report. */
+async function recordOutcomeMetrics(ctx, layout, e) {
+    if (!ctx.cfg.config.monitoring.enabled || e.event === 'deployment.started')
+        return;
+    const dir = textfileDir(layout);
+    const r = await ctx.host.run(readFileCmd(`${dir}/${METRICS_FILE}`), { check: false });
+    const prev = r.code === 0 ? parseDeployMetrics(r.stdout) : metrics_emptyState();
+    const text = renderDeployMetrics(ctx.cfg.environment, applyEvent(prev, e));
+    await ctx.host.run(host_script(WRITE_TEXTFILE, dir, METRICS_FILE), { stdin: text });
+}
+
+;// CONCATENATED MODULE: ./src/engine/notify.ts
+
+
+
+/** fills in what every event carries; pure apart from the clock, so it is unit-tested */
+function buildEvent(ctx, input) {
+    return {
+        schema_version: 1,
+        event: input.event,
+        deployment_id: input.deployment_id,
+        environment: ctx.cfg.environment,
+        version: input.version ?? null,
+        previous_version: input.previous_version ?? null,
+        colour: input.colour ?? null,
+        timestamp: new Date(ctx.clock.now()).toISOString(),
+        duration_seconds: input.duration_seconds ?? null,
+        failure: input.failure ?? null,
+        run_url: ctx.runUrl ?? null,
+        metadata: {
+            actor: ctx.actor,
+            host: ctx.host.name,
+            ...(ctx.cfg.env.url ? { url: ctx.cfg.env.url } : {}),
+            ...input.metadata,
+        },
+    };
+}
+/**
+ * Reports an outcome of a deploy or rollback: to every configured notification channel (from the runner) and,
+ * with monitoring enabled, to the deployment metrics on the host. Never throws and never fails the operation:
+ * a failed delivery is reported as a warning once its retries are spent. The returned promise settles when
+ * this event is done; callers that must not wait (deployment.started) leave it, and settleNotifications()
+ * waits for everything before the lock is released. Events are redacted as a whole before they leave.
+ */
+function notify(ctx, input) {
+    if (ctx.dryRun)
+        return Promise.resolve();
+    const warn = (what) => (e) => ctx.reporter.warn(ctx.redactor.redact(`${what}: ${describeError(e)}`));
+    let event;
+    try {
+        event = ctx.redactor.redactDeep(buildEvent(ctx, input));
+    }
+    catch (e) {
+        warn(`notification ${input.event} was not sent`)(e);
+        return Promise.resolve();
+    }
+    const metrics = recordOutcomeMetrics(ctx, new Layout(ctx.cfg), event).catch(warn('the deployment metrics file on the host could not be updated'));
+    const n = ctx.notifier;
+    const sent = n?.enabled ? n.send(event).then((reports) => reports.forEach((r) => reportDelivery(ctx, r)), warn(`notification ${input.event} was not sent`)) : Promise.resolve();
+    const done = Promise.all([metrics, sent]).then(() => undefined);
+    const list = pending.get(ctx) ?? [];
+    list.push(done);
+    pending.set(ctx, list);
+    return done;
+}
+const pending = new WeakMap();
+function reportDelivery(ctx, r) {
+    if (r.ok) {
+        ctx.reporter.debug(`notification ${r.event} delivered to ${r.channel} (HTTP ${r.status}, ${r.attempts} attempt(s), ${r.ms} ms)`);
+        return;
+    }
+    ctx.reporter.warn(ctx.redactor.redact(`notification ${r.event} to ${r.channel} failed after ${r.attempts} attempt(s): ${r.error ?? `HTTP ${r.status}`} — the operation itself is not affected`));
+}
+/** waits until every reported outcome is recorded and every notification delivered or given up */
+async function settleNotifications(ctx) {
+    await Promise.all(pending.get(ctx) ?? []);
+    pending.delete(ctx);
+    await ctx.notifier?.settle().catch(() => undefined);
+}
+
+;// CONCATENATED MODULE: ./src/engine/watch.ts
+
+
+
+
+
+
+
+
+// The app's health as the public sees it: through Caddy's internal site, from inside the stack's network.
+const PROXY_HEALTH = `
+docker exec "$1" sh -c 'timeout "$0" wget -q -S -O - "$1" 2>&1' "$2" "http://$3:8088$4"; rc=$?
+echo; echo "rc=$rc"
+`;
+function parseProxyHealth(stdout) {
+    const lines = stdout.split('\n');
+    const rcIdx = lines.findIndex((l) => /^rc=\d+$/.test(l));
+    const w = parseWgetOutput(lines.slice(0, rcIdx < 0 ? undefined : rcIdx));
+    return { code: w.code, upstream: w.headers['x-togather-upstream'], body: w.body, error: w.code === 0 ? (w.error ?? 'no answer') : w.error };
+}
+async function probeThroughProxy(ctx, layout, via) {
+    const h = ctx.cfg.config.app.health;
+    const at = ctx.clock.now();
+    const timeoutS = String(Math.max(1, Math.ceil(h.timeout / 1000)));
+    const r = await ctx.host.run(host_script(PROXY_HEALTH, layout.gate(via), timeoutS, 'caddy', h.path), { check: false, timeoutMs: h.timeout + 15_000 });
+    const p = parseProxyHealth(r.stdout);
+    const verdict = judgeHealth(p.code, p.body, h);
+    // busybox wget prints no body for an error status: the code is the reason then
+    const reason = p.code === 0 ? (p.error ?? verdict.reason) : !p.body.trim() && !verdict.ok ? `HTTP ${p.code}` : verdict.reason;
+    return { at, ok: verdict.ok, code: p.code, upstream: p.upstream, reason };
+}
+/**
+ * Polls health through the proxy until the window ends (ok) or `threshold` probes in a row fail (not ok).
+ * A probe that passes resets the count, so one slow answer does not trigger a switch back.
+ */
+async function watchHealth(ctx, policy, probe) {
+    const deadline = ctx.clock.now() + policy.durationMs;
+    let probes = 0;
+    let failures = 0;
+    let run = 0;
+    let firstFailureAt;
+    for (;;) {
+        const p = await probe();
+        probes++;
+        if (p.ok) {
+            run = 0;
+            firstFailureAt = undefined;
+        }
+        else {
+            failures++;
+            run++;
+            firstFailureAt ??= p.at;
+            ctx.reporter.warn(`watch: probe failed (${run}/${policy.threshold} in a row): ${p.reason}${p.upstream ? ` from ${p.upstream}` : ''}`);
+            if (run >= policy.threshold)
+                return { ok: false, probes, failures, firstFailureAt, reason: p.reason };
+        }
+        if (ctx.clock.now() + policy.intervalMs > deadline)
+            return { ok: true, probes, failures };
+        await ctx.clock.sleep(policy.intervalMs);
+    }
+}
+/** The deploy failed its watch window and the previous version serves again (exit code 11). */
+class WatchRolledBack extends errors_DeployError {
+    servingAfterMs;
+    constructor(message, servingAfterMs) {
+        super('switch', message, 'the previous version serves again; look at the new version\'s logs (docker logs on the host) before deploying it again');
+        this.servingAfterMs = servingAfterMs;
+    }
+}
+/**
+ * The post-deploy watch window, run with the deploy lock still held. When health through the proxy fails
+ * `failure_threshold` times in a row, the previous colour's retained container is started again, health-gated,
+ * switched to and verified; then the new colour is retired, the history records a rollback, and
+ * deployment.rolled_back is sent. Throws WatchRolledBack then, so the deploy exits non-zero.
+ */
+async function watchAfterDeploy(ctx, layout, phases, s) {
+    const c = ctx.cfg.config.deployment.watch;
+    if (c.duration === 0)
+        return;
+    const w = { durationMs: c.duration, intervalMs: c.interval, threshold: c.failure_threshold };
+    const { record } = s;
+    const colour = record.colour;
+    ctx.reporter.info(`watching ${record.version.slice(0, 12)} on ${colour} for ${Math.round(w.durationMs / 1000)}s (probe every ${w.intervalMs / 1000}s, switch back after ${w.threshold} failures in a row); the lock stays held`);
+    const result = await phases.run('watch', () => watchHealth(ctx, w, () => probeThroughProxy(ctx, layout, colour)));
+    ctx.hostLog?.add('watch', { ok: result.ok, probes: result.probes, failures: result.failures });
+    if (result.ok) {
+        ctx.reporter.info(`watch passed: ${result.probes} probes, ${result.failures} failed`);
+        return;
+    }
+    const firstFailureAt = result.firstFailureAt ?? ctx.clock.now();
+    const prev = s.previous;
+    const back = s.previousColour;
+    if (!prev || !back) {
+        throw new errors_DeployError('health', `${record.version.slice(0, 12)} became unhealthy during the watch window (${result.reason}); there is no earlier version to switch back to, so it keeps serving`, 'fix the release and deploy again');
+    }
+    ctx.reporter.error(`watch: ${w.threshold} failed probes in a row; switching back to ${back} (${prev.version.slice(0, 12)})`);
+    let servingAt;
+    try {
+        servingAt = await phases.run(`switch back to ${back}`, () => restorePrevious(ctx, layout, s.compose, back, colour, prev.version));
+    }
+    catch (e) {
+        throw new errors_DeployError('switch', `${record.version.slice(0, 12)} became unhealthy during the watch window (${result.reason}) and switching back to ${back} failed: ${describeError(e)}`, `the new version is still routed; roll back by hand (togather-deploy rollback ${ctx.cfg.environment}) after checking the host`);
+    }
+    const servingAfterMs = servingAt - firstFailureAt;
+    ctx.reporter.warn(`${prev.version.slice(0, 12)} serves again from ${back}, ${(servingAfterMs / 1000).toFixed(1)}s after the first failed probe`);
+    ctx.hostLog?.add('watch.rolled_back', { to: prev.version, colour: back, serving_after_ms: servingAfterMs });
+    await phases.run(`retire ${colour}`, () => retireColour(ctx, layout, colour));
+    const rb = {
+        id: node_ulid(),
+        kind: 'rollback',
+        environment: ctx.cfg.environment,
+        version: prev.version,
+        ...(prev.ref ? { ref: prev.ref } : {}),
+        image: prev.image,
+        colour: back,
+        deployed_at: new Date(firstFailureAt).toISOString(),
+        deployed_by: `${ctx.actor} (watch window of ${record.id})`,
+        status: 'active',
+        health_status: 'healthy',
+        previous_version: record.version,
+        phases: [],
+        duration_seconds: Math.round(servingAfterMs / 100) / 10,
+        flags: {},
+    };
+    const reason = `unhealthy during the watch window: ${result.reason}`;
+    try {
+        const state = await readState(ctx, layout);
+        // the watched release becomes rolled_back (applyRecord marks the record a rollback replaces)
+        const marked = { ...state, current: state.current?.id === record.id ? { ...state.current, failure: { class: 'watch', exit_code: 11, message: ctx.redactor.redact(reason).slice(0, 2000) } } : state.current };
+        await writeState(ctx, layout, applyRecord(marked, rb, ctx.cfg.config.deployment.history_limit), rb);
+    }
+    catch (e) {
+        ctx.reporter.error(`the previous version serves again, but recording the rollback failed: ${describeError(e)}`);
+    }
+    await notify(ctx, {
+        event: 'deployment.rolled_back',
+        deployment_id: record.id,
+        version: prev.version,
+        previous_version: record.version,
+        colour: back,
+        // the whole operation, like the other events; the rollback's own speed is in serving_after_seconds
+        duration_seconds: Math.round((ctx.clock.now() - Date.parse(record.deployed_at)) / 100) / 10,
+        failure: { class: 'watch', exit_code: 11, reason },
+        metadata: { trigger: 'watch', rollback_id: rb.id, serving_after_seconds: Math.round(servingAfterMs / 100) / 10, ...(prev.ref ? { ref: prev.ref } : {}) },
+    });
+    throw new WatchRolledBack(`${record.version.slice(0, 12)} failed its watch window (${result.reason}); switched back to ${prev.version.slice(0, 12)} on ${back}, serving ${(servingAfterMs / 1000).toFixed(1)}s after the first failed probe`, servingAfterMs);
+}
+/**
+ * Starts the retained previous colour as it is (its container kept by the retire), health-gates it, switches
+ * to it and verifies through the proxy. Returns the clock time the previous version was verified serving.
+ */
+async function restorePrevious(ctx, layout, compose, back, from, version) {
+    const started = await ctx.host.run(cmd('docker', 'start', layout.app(back)), { check: false, timeoutMs: 60_000 });
+    if (started.code !== 0) {
+        // the container is gone or its gate was recreated: compose makes it again from the image in .env
+        ctx.reporter.warn(`docker start ${layout.app(back)} failed (${ctx.redactor.redact(started.stderr.trim())}); recreating it`);
+        await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-deps', '--no-color', layout.service(back)), { timeoutMs: 180_000 });
+    }
+    await healthGate(ctx, layout, back, version);
+    await switchTo(ctx, layout, back, from);
+    try {
+        await verifyThroughProxy(ctx, layout, back, version);
+    }
+    catch (e) {
+        // the flags now route to the previous colour; switching to the failing release again would be worse
+        ctx.reporter.warn(`switched back to ${back}, but the proxy did not confirm it in time: ${ctx.redactor.redact(describeError(e))}`);
+    }
+    return ctx.clock.now();
+}
+
+;// CONCATENATED MODULE: ./src/engine/monitoring.ts
+
+
+
+
+
+
+/*
+ * The monitoring stack (docker/monitoring) beside an environment's app stack: Prometheus, Alertmanager, a node
+ * exporter (whose textfile collector reads the deployer's togather_deploy_* metrics), a PostgreSQL exporter and
+ * Grafana with provisioned dashboards. Its own compose project on the app stack's network. Static files come
+ * from docker/monitoring; what depends on the configuration (scrape targets, receivers, secrets) is rendered here.
+ */
+const MONITORING_DIR = 'monitoring';
+/**
+ * The app's metrics the alert rules and dashboards rely on: what the Togather server exports on /metrics (its
+ * internal/metrics package: HTTP middleware, health checks, database pool, build info). Tests check every
+ * query against this list, the exporters' real output and the deployer's own metrics.
+ */
+const APP_METRICS = (/* unused pure expression or super */ null && ([
+    'togather_app_info',
+    'togather_health_status',
+    'togather_health_check_status',
+    'togather_health_check_latency_ms',
+    'togather_http_requests_total',
+    'togather_http_request_duration_seconds',
+    'togather_http_requests_in_flight',
+    'togather_db_connections_open',
+    'togather_db_connections_in_use',
+    'togather_db_connections_idle',
+    'togather_db_connections_max_open',
+    'togather_db_query_duration_seconds',
+    'togather_db_errors_total',
+]));
+function monitoringProject(layout) {
+    return `${layout.stack}-monitoring`;
+}
+/** compose v1 names a project's network <project>_<network>; the app stack's is "togather" */
+function appNetwork(layout) {
+    return `${layout.stack.replace(/[^a-z0-9_-]/g, '')}_togather`;
+}
+function renderPrometheusConfig(ctx) {
+    const m = ctx.cfg.config.monitoring;
+    const port = ctx.cfg.config.app.port;
+    const every = `${Math.max(1, Math.round(m.scrape_interval / 1000))}s`;
+    const doc = {
+        global: { scrape_interval: every, evaluation_interval: every, external_labels: { environment: ctx.cfg.environment } },
+        rule_files: ['/etc/prometheus/rules/*.yml'],
+        alerting: { alertmanagers: [{ static_configs: [{ targets: ['alertmanager:9093'] }] }] },
+        scrape_configs: [
+            {
+                // both colours: only the live one runs, so the retired one shows as down (the alert rules know)
+                job_name: 'togather',
+                metrics_path: m.metrics_path,
+                static_configs: [
+                    { targets: [`app-blue:${port}`], labels: { colour: 'blue' } },
+                    { targets: [`app-green:${port}`], labels: { colour: 'green' } },
+                ],
+            },
+            { job_name: 'node', static_configs: [{ targets: ['node-exporter:9100'] }] },
+            ...(hasDatabaseUrl(ctx) ? [{ job_name: 'postgres', static_configs: [{ targets: ['postgres-exporter:9187'] }] }] : []),
+            { job_name: 'prometheus', static_configs: [{ targets: ['localhost:9090'] }] },
+        ],
+    };
+    return `# Written by togather-deploy from deployment.yml (monitoring:) on every deploy; edit that, not this file.\n${(0,dist/* stringify */.As)(doc)}`;
+}
+/** ntfy turns Alertmanager's JSON into a readable message with its templating query parameters */
+function ntfyAlertUrl(topicUrl) {
+    const u = new URL(topicUrl);
+    u.searchParams.set('tpl', 'yes');
+    u.searchParams.set('t', 'togather {{.status}}: {{.commonLabels.alertname}}');
+    u.searchParams.set('m', '{{range .alerts}}[{{.status}}] {{.annotations.summary}}\n{{end}}');
+    u.searchParams.set('tags', 'rotating_light');
+    u.searchParams.set('p', '4');
+    return u.toString();
+}
+/**
+ * Alertmanager routes every alert to the notification channels of deployment.yml: the webhook receives
+ * Alertmanager's own JSON (unsigned: Alertmanager cannot sign), the ntfy topic a templated message. With no
+ * channel configured, alerts are only visible in Prometheus and Alertmanager.
+ */
+function renderAlertmanagerConfig(notify) {
+    const webhooks = [];
+    if (notify.webhook)
+        webhooks.push({ url: notify.webhook.url, send_resolved: true });
+    if (notify.ntfy) {
+        webhooks.push({
+            url: ntfyAlertUrl(notify.ntfy.url),
+            send_resolved: true,
+            ...(notify.ntfy.token ? { http_config: { authorization: { type: 'Bearer', credentials: notify.ntfy.token } } } : {}),
+        });
+    }
+    const doc = {
+        route: {
+            receiver: 'togather',
+            group_by: ['alertname'],
+            group_wait: '30s',
+            group_interval: '5m',
+            repeat_interval: '4h',
+        },
+        receivers: [{ name: 'togather', ...(webhooks.length ? { webhook_configs: webhooks } : {}) }],
+        // a database outage also takes the app's checks down: report the cause, not every symptom
+        inhibit_rules: [{ source_matchers: ['alertname = TogatherDatabaseDown'], target_matchers: ['alertname = TogatherHighErrorRate'] }],
+    };
+    return `# Written by togather-deploy on every deploy (receivers from notifications:); it holds secrets: mode 0600.\n${(0,dist/* stringify */.As)(doc)}`;
+}
+/**
+ * The exporter's driver (lib/pq) defaults to sslmode=require where the app's (pgx) tries TLS and falls back. For
+ * the bundled database, reached only over the stack's private network, a URL without sslmode means "disable";
+ * any other URL is passed as it is.
+ */
+function exporterDsn(url, managed) {
+    if (!managed || /[?&]sslmode=/.test(url))
+        return url;
+    return `${url}${url.includes('?') ? '&' : '?'}sslmode=disable`;
+}
+function hasDatabaseUrl(ctx) {
+    return !!ctx.cfg.appEnv.DATABASE_URL;
+}
+/** every file of the monitoring directory, relative to the environment's root */
+function monitoringFiles(ctx, layout, notify, ids) {
+    const m = ctx.cfg.config.monitoring;
+    const d = (name) => `${MONITORING_DIR}/${name}`;
+    const asset = (...p) => readAsset('docker', 'monitoring', ...p);
+    const env = {
+        TOGATHER_STACK: layout.stack,
+        TOGATHER_NETWORK: appNetwork(layout),
+        TOGATHER_UID: ids.uid,
+        TOGATHER_GID: ids.gid,
+        TOGATHER_PROMETHEUS_IMAGE: m.images.prometheus,
+        TOGATHER_ALERTMANAGER_IMAGE: m.images.alertmanager,
+        TOGATHER_NODE_EXPORTER_IMAGE: m.images.node_exporter,
+        TOGATHER_POSTGRES_EXPORTER_IMAGE: m.images.postgres_exporter,
+        TOGATHER_GRAFANA_IMAGE: m.images.grafana,
+        TOGATHER_PROMETHEUS_RETENTION: m.retention,
+        TOGATHER_PROMETHEUS_BIND: m.prometheus.bind,
+        TOGATHER_PROMETHEUS_PORT: String(m.prometheus.port),
+        TOGATHER_GRAFANA_BIND: m.grafana.bind,
+        TOGATHER_GRAFANA_PORT: String(m.grafana.port),
+    };
+    const grafanaPassword = ctx.cfg.appEnv[m.grafana.admin_password_env] ?? process.env[m.grafana.admin_password_env] ?? '';
+    const files = [
+        { name: d('compose.yml'), mode: '644', content: asset('compose.yml') },
+        { name: d('.env'), mode: '600', content: renderEnvFile(env) },
+        { name: d('prometheus/prometheus.yml'), mode: '600', content: renderPrometheusConfig(ctx) },
+        { name: d('alertmanager/alertmanager.yml'), mode: '600', content: renderAlertmanagerConfig(notify) },
+        { name: d('postgres-exporter.env'), mode: '600', content: renderEnvFile(hasDatabaseUrl(ctx) ? { DATA_SOURCE_NAME: exporterDsn(ctx.cfg.appEnv.DATABASE_URL, ctx.cfg.config.database.managed) } : {}) },
+        {
+            name: d('grafana.env'),
+            mode: '600',
+            content: renderEnvFile({
+                GF_SECURITY_ADMIN_PASSWORD: grafanaPassword,
+                GF_USERS_ALLOW_SIGN_UP: 'false',
+                GF_AUTH_ANONYMOUS_ENABLED: 'false',
+                GF_ANALYTICS_REPORTING_ENABLED: 'false',
+                GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH: '/var/lib/togather-dashboards/deployments.json',
+            }),
+        },
+        { name: d('grafana/provisioning/datasources/prometheus.yml'), mode: '644', content: asset('grafana', 'provisioning', 'datasources', 'prometheus.yml') },
+        { name: d('grafana/provisioning/dashboards/togather.yml'), mode: '644', content: asset('grafana', 'provisioning', 'dashboards', 'togather.yml') },
+    ];
+    const base = (0,external_node_path_namespaceObject.join)(assetDir(), 'docker', 'monitoring');
+    for (const [name, content] of Object.entries(readDir((0,external_node_path_namespaceObject.join)(base, 'prometheus', 'rules'))))
+        files.push({ name: d(`prometheus/rules/${name}`), mode: '600', content });
+    for (const [name, content] of Object.entries(readDir((0,external_node_path_namespaceObject.join)(base, 'grafana', 'dashboards'))))
+        files.push({ name: d(`grafana/dashboards/${name}`), mode: '644', content });
+    return files;
+}
+/** the services to run: Grafana and the PostgreSQL exporter only when they have what they need */
+function monitoringServices(ctx) {
+    const m = ctx.cfg.config.monitoring;
+    return ['prometheus', 'alertmanager', 'node-exporter', ...(hasDatabaseUrl(ctx) ? ['postgres-exporter'] : []), ...(m.grafana.enabled ? ['grafana'] : [])];
+}
+/** what keeps the monitoring stack from being deployed safely, found before anything is touched */
+function monitoringProblems(cfg, processEnv) {
+    const m = cfg.config.monitoring;
+    if (!m.enabled || !m.grafana.enabled)
+        return [];
+    const name = m.grafana.admin_password_env;
+    const pw = cfg.appEnv[name] ?? processEnv[name];
+    if (pw && !/CHANGE_ME/i.test(pw))
+        return [];
+    return [
+        {
+            file: cfg.configPath,
+            path: 'monitoring.grafana.admin_password_env',
+            message: `names ${name}, which has no value in the env file (${cfg.envFileSource}) or the process environment: Grafana would keep its default admin password`,
+            remedy: `add ${name}=… to the env file, or set monitoring.grafana.enabled: false`,
+            code: 'invalid',
+        },
+    ];
+}
+function monitoringCompose(compose, layout, ...args) {
+    const [file, ...rest] = compose;
+    return cmd(file, ...rest, '-p', monitoringProject(layout), '-f', layout.path(MONITORING_DIR, 'compose.yml'), '--env-file', layout.path(MONITORING_DIR, '.env'), ...args);
+}
+// data dirs owned by the deploy user (the services run as it); the textfile dir readable by the node exporter
+const PREPARE = `
+set -e
+umask 077
+mkdir -p -- "$1"
+cd -- "$1"
+mkdir -p -- data/prometheus data/alertmanager data/grafana textfile
+chmod 755 textfile
+id -u; id -g
+`;
+// Prometheus and Alertmanager reread their configuration on SIGHUP: no restart, no lost samples
+const RELOAD = `
+for c in "$@"; do
+  if [ "$(docker inspect -f '{{.State.Running}}' -- "$c" 2>/dev/null)" = true ]; then docker kill -s HUP -- "$c" >/dev/null; fi
+done
+`;
+/**
+ * Writes the monitoring files and brings the services up (compose recreates only what changed); a changed
+ * Prometheus or Alertmanager configuration is reloaded in place. Runs after the switch, so the new version is
+ * already serving: a failure here is reported, never turned into a failed deploy.
+ */
+async function deployMonitoring(ctx, layout, compose, notify) {
+    const dir = layout.path(MONITORING_DIR);
+    const ids = await ctx.host.run(host_script(PREPARE, dir), { check: false, timeoutMs: 30_000 });
+    const [uid, gid] = ids.stdout.trim().split('\n');
+    if (ids.code !== 0 || !uid || !gid)
+        throw new errors_DeployError('preflight', `could not prepare ${dir}: ${ctx.redactor.redact(ids.stderr.trim())}`);
+    const changed = await writeHostFiles(ctx, layout, monitoringFiles(ctx, layout, notify, { uid, gid }));
+    const up = await ctx.host.run(monitoringCompose(compose, layout, 'up', '-d', '--no-color', ...monitoringServices(ctx)), { check: false, timeoutMs: 300_000 });
+    if (up.code !== 0) {
+        throw new errors_DeployError('preflight', `starting the monitoring stack failed: ${ctx.redactor.redact(up.stderr.trim().split('\n').slice(-6).join(' / '))}`);
+    }
+    const reload = [
+        ...(changed.some((f) => f.startsWith(`${MONITORING_DIR}/prometheus/`)) ? [`${layout.stack}-prometheus`] : []),
+        ...(changed.some((f) => f.startsWith(`${MONITORING_DIR}/alertmanager/`)) ? [`${layout.stack}-alertmanager`] : []),
+    ];
+    if (reload.length)
+        await ctx.host.run(host_script(RELOAD, ...reload), { check: false });
+}
+/** the deploy's monitoring step: reported as a warning when it fails */
+async function monitoringStep(ctx, layout, compose) {
+    if (!ctx.cfg.config.monitoring.enabled)
+        return;
+    try {
+        await deployMonitoring(ctx, layout, compose, ctx.notifier?.settings ?? {});
+    }
+    catch (e) {
+        ctx.reporter.warn(`the monitoring stack was not updated: ${ctx.redactor.redact(describeError(e))} (the deploy itself is not affected)`);
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/engine/deploy.ts
+
+
+
+
+
 
 
 
@@ -41526,7 +43605,7 @@ async function deploy(ctx, req) {
     await phases.run('connect', () => ('connect' in ctx.host ? ctx.host.connect() : Promise.resolve()));
     const facts = await phases.run('preflight', () => preflight(ctx, layout));
     if (ctx.dryRun)
-        return planOnly(ctx, layout, phases, facts, sha, report);
+        return planOnly(ctx, layout, phases, facts, sha, report, !!req.skipMigrations);
     const lock = new DeployLock(ctx, layout);
     await phases.run('lock', () => lock.acquire(id, 'deploy'));
     const record = {
@@ -41544,16 +43623,17 @@ async function deploy(ctx, req) {
         phases: phases.timings,
         flags: { skip_ci_check: !!req.skipCiCheck, skip_migrations: !!req.skipMigrations, force: !!req.force },
     };
+    let held = false; // a container keeps the release image from being pruned while migrations run
     ctx.hostLog = new HostLog(ctx.host, ctx.redactor, layout.path('logs', `${id}.jsonl`), id);
     ctx.hostLog.add('deployment.started', { version: sha, ref, actor: ctx.actor, host: ctx.host.name });
     let state;
-    let switched = false;
     let target = 'blue';
     let live;
     try {
         state = await readState(ctx, layout);
         const stack = await inspectStack(ctx, layout);
         live = liveColour(stack, state.current?.colour);
+        state = await reconcileState(ctx, layout, state, stack, live);
         target = live ? otherColour(live) : 'blue';
         record.colour = target;
         record.previous_version = state.current?.version;
@@ -41561,33 +43641,17 @@ async function deploy(ctx, req) {
             ctx.reporter.info(`${sha.slice(0, 12)} is already serving from ${live}; nothing to do (use --force to redeploy it)`);
             return report({ ok: true, message: 'already deployed', version: sha, colour: live, previousVersion: state.previous?.version });
         }
+        void notify(ctx, { event: 'deployment.started', deployment_id: id, version: sha, previous_version: record.previous_version, colour: target, metadata: { trigger: 'deploy', ...(ref ? { ref } : {}) } });
         ctx.reporter.info(`deploying ${sha.slice(0, 12)}${ref ? ` (${ref})` : ''} to ${target}${live ? `; ${live} keeps serving until the switch` : ' (first deploy)'}`);
         const image = await phases.run('image', () => ensureImage(ctx, sha, buildArgs(sha, ref ?? sha.slice(0, 7), new Date(started))));
         ctx.hostLog.add('image', { ref: image.ref, how: image.how, bytes: image.bytes });
         await phases.run('provision', () => provision(ctx, layout, facts.compose, stack, colourImages(stack, target, image.ref)));
         await ctx.hostLog.flush();
-        await phases.run(`start ${target}`, () => startColour(ctx, layout, facts.compose, target));
-        try {
-            const verdict = await phases.run('health gate', () => healthGate(ctx, layout, target, sha));
-            record.health_status = verdict.status;
-        }
-        catch (e) {
-            await stopColour(ctx, layout, target, 10_000);
-            throw e;
-        }
-        await ensureProxyRunning(ctx, layout);
-        try {
-            await phases.run('switch', async () => {
-                switched = true;
-                await switchTo(ctx, layout, target, live);
-                await verifyThroughProxy(ctx, layout, target, sha);
-            });
-        }
-        catch (e) {
-            await switchBack(ctx, layout, target, live);
-            switched = false;
-            throw e;
-        }
+        // snapshot + migrations before the new colour starts; the old colour keeps serving (docs/migrations.md)
+        const db = await databaseStep(ctx, layout, phases, { record, state, image: image.ref, sha, skip: !!req.skipMigrations, liveVersion: live ? state.current?.version : undefined, onHold: () => (held = true) });
+        await ctx.hostLog.flush();
+        await phases.run(`start ${target}`, () => startColour(ctx, layout, facts.compose, target, stack));
+        record.health_status = (await cutOver(ctx, layout, phases, { target, live, sha, stack, expect: { schemaVersion: db.schemaVersion } })).status;
         ctx.hostLog.add('switched', { colour: target, from: live ?? null });
         record.status = 'active';
         record.duration_seconds = round((ctx.clock.now() - started) / 1000);
@@ -41601,31 +43665,42 @@ async function deploy(ctx, req) {
         }
         if (live) {
             const from = live;
-            await phases.run(`retire ${from}`, () => stopColour(ctx, layout, from, ctx.cfg.config.deployment.drain_timeout));
+            await phases.run(`retire ${from}`, () => retireColour(ctx, layout, from));
         }
         await phases.run('prune images', async () => {
             const keep = ctx.cfg.config.deployment.keep_images;
-            const protect = [sha, state.current?.version, ...state.history.filter((h) => h.status !== 'failed').slice(0, keep).map((h) => h.version)].filter((v) => !!v);
+            const protect = [sha, state.current?.version, ...state.history.filter((h) => h.status !== 'failed').slice(0, keep).map((h) => h.version), ...(await versionsOfNeighbours(ctx))].filter((v) => !!v);
             const removed = await pruneImages(ctx, keep, protect);
             if (removed.length)
                 ctx.reporter.info(`removed ${removed.length} old image(s): ${removed.map((t) => t.slice(0, 12)).join(', ')}`);
         });
+        if (ctx.cfg.config.monitoring.enabled)
+            await phases.run('monitoring', () => monitoringStep(ctx, layout, facts.compose)); // a failure is only a warning
+        // the lock stays held through the watch; a failed watch switches back and throws WatchRolledBack
+        await watchAfterDeploy(ctx, layout, phases, { record, previous: live ? state.current : undefined, previousColour: live, compose: facts.compose });
+        void notify(ctx, { event: 'deployment.completed', deployment_id: id, version: sha, previous_version: record.previous_version, colour: target, duration_seconds: round((ctx.clock.now() - started) / 1000), metadata: { trigger: 'deploy', ...(ref ? { ref } : {}) } });
         ctx.hostLog.add('deployment.completed', { version: sha, colour: target, duration_seconds: round((ctx.clock.now() - started) / 1000) });
         return report({ ok: true, message: `${sha.slice(0, 12)} is live on ${target}`, version: sha, colour: target, previousVersion: live ? state.current?.version : undefined, record });
     }
     catch (e) {
+        if (e instanceof WatchRolledBack)
+            throw e; // recorded and announced as a rollback already
         record.status = 'failed';
         record.health_status = record.health_status === 'unknown' ? 'unhealthy' : record.health_status;
         record.failure = { class: e instanceof errors_DeployError ? e.kind : 'unexpected', exit_code: exitCodeOf(e), message: ctx.redactor.redact(describeError(e)).slice(0, 2000) };
         record.duration_seconds = round((ctx.clock.now() - started) / 1000);
-        ctx.hostLog.add('deployment.failed', { failure: record.failure, switched });
+        ctx.hostLog.add('deployment.failed', { failure: record.failure });
+        void notify(ctx, { event: 'deployment.failed', deployment_id: id, version: sha, previous_version: record.previous_version, colour: record.colour, duration_seconds: record.duration_seconds, failure: { class: record.failure.class, exit_code: record.failure.exit_code, reason: record.failure.message }, metadata: { trigger: 'deploy', ...(ref ? { ref } : {}) } });
         if (state && !(e instanceof errors_DeployError && e.kind === 'state')) {
             await writeState(ctx, layout, applyRecord(state, record, ctx.cfg.config.deployment.history_limit), record).catch((w) => ctx.reporter.warn(`could not record the failure: ${describeError(w)}`));
         }
         throw e;
     }
     finally {
+        if (held)
+            await releaseHold(ctx, layout);
         await ctx.hostLog.flush().catch(() => undefined);
+        await settleNotifications(ctx); // metrics and notifications go out while the lock is still held
         await lock.release().catch((e) => ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));
     }
 }
@@ -41638,30 +43713,8 @@ function colourImages(stack, target, ref) {
     const otherImage = stack[other].image && stack[other].app !== 'absent' ? stack[other].image : ref;
     return { [target]: ref, [other]: otherImage };
 }
-async function ensureProxyRunning(ctx, layout) {
-    const facts = await inspectStack(ctx, layout);
-    if (facts.caddy !== 'running') {
-        throw new errors_DeployError('switch', `the proxy container ${layout.caddy} is ${facts.caddy}: switching now would route nothing`, `start it (docker start ${layout.caddy}) or look at its logs; nothing was switched`);
-    }
-}
-/** After a failed verification: the old colour takes the traffic back, then the new one is stopped. */
-async function switchBack(ctx, layout, target, live) {
-    try {
-        if (live) {
-            await ctx.host.run(flagCmd(layout, live, true));
-            await ctx.clock.sleep(settleMs(ctx));
-        }
-        await ctx.host.run(flagCmd(layout, target, false));
-        await ctx.clock.sleep(settleMs(ctx));
-        await stopColour(ctx, layout, target, ctx.cfg.config.deployment.drain_timeout);
-        ctx.reporter.warn(live ? `switched back to ${live}` : `took ${target} out of the proxy`);
-    }
-    catch (e) {
-        ctx.reporter.error(`switching back failed: ${describeError(e)}`);
-    }
-}
 /** --dry-run: everything read-only ran for real; what would change is listed, nothing is run. */
-async function planOnly(ctx, layout, phases, facts, sha, report) {
+async function planOnly(ctx, layout, phases, facts, sha, report, skipMigrations = false) {
     const holder = await readLock(ctx, layout);
     if (holder)
         ctx.reporter.warn(`the environment is locked by ${describeHolder(holder)}: a real deploy would fail now`);
@@ -41676,6 +43729,7 @@ async function planOnly(ctx, layout, phases, facts, sha, report) {
         `take the lock ${layout.lockDir}`,
         image.how === 'present' ? `image ${image.ref} is already on the host` : `get ${image.ref} onto the host (${image.how})`,
         `write compose.yml, .env, app.env (0600), caddy/, db-init/ under ${layout.root} and start missing services`,
+        ...describeDatabasePlan(ctx, skipMigrations),
         c(composeCmd(facts.compose, layout, 'up', '-d', '--no-deps', '--force-recreate', layout.service(target)).argv),
         `probe ${ctx.cfg.config.app.health.path} on ${target} until ${ctx.cfg.config.app.health.consecutive} passes in a row (at most ${ctx.cfg.config.app.health.start_timeout / 1000}s)`,
         c(flagCmd(layout, target, true).argv),
@@ -41689,6 +43743,191 @@ async function planOnly(ctx, layout, phases, facts, sha, report) {
     ctx.reporter.info(`plan for ${ctx.cfg.environment} (${sha.slice(0, 12)} → ${target}${live ? `, ${live} serving now` : ', first deploy'}):\n${plan.map((p, i) => `  ${i + 1}. ${p}`).join('\n')}`);
     return report({ ok: true, message: 'dry run: nothing was changed', version: sha, colour: live, plan });
 }
+/** state.json follows the proxy's truth; a disagreement is logged and written back at once */
+async function reconcileState(ctx, layout, state, stack, live) {
+    const r = reconcile(state, live ? { colour: live, image: stack[live].image } : undefined, new Date(ctx.clock.now()), ctx.cfg.config.deployment.history_limit);
+    if (!r.record) {
+        if (!live && state.current)
+            ctx.reporter.warn(`state.json says ${state.current.version.slice(0, 12)} is live on ${state.current.colour}, but the proxy routes to no colour`);
+        return state;
+    }
+    const was = state.current ? `${state.current.version.slice(0, 12)} on ${state.current.colour}` : 'nothing';
+    ctx.reporter.warn(`state.json said ${was} is live, the proxy routes to ${r.record.version.slice(0, 12)} on ${r.record.colour}: state reconciled from the proxy`);
+    ctx.hostLog?.add('state.reconciled', { was: state.current?.id ?? null, now: r.record });
+    await writeState(ctx, layout, r.state, r.record);
+    return r.state;
+}
+
+;// CONCATENATED MODULE: ./src/engine/snapshot-ops.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+const SNAPSHOT_SUBCOMMANDS = ['create', 'list', 'verify', 'cleanup', 'restore'];
+async function snapshotCommand(ctx, req) {
+    const started = ctx.clock.now();
+    const phases = new Phases(ctx.reporter, ctx.clock);
+    const layout = new Layout(ctx.cfg);
+    const id = node_ulid();
+    if (req.file !== undefined && !SNAPSHOT_NAME_RE.test(req.file)) {
+        throw new errors_DeployError('config', `"${req.file}" is not a snapshot name (DATABASE_YYYYMMDD_HHMMSS_SHA7.sql.gz)`, 'see `togather-deploy snapshot list`');
+    }
+    if (req.sub === 'restore' && !req.file)
+        throw new errors_DeployError('config', 'snapshot restore needs the snapshot file name', 'pick one from `togather-deploy snapshot list`');
+    await phases.run('connect', () => ('connect' in ctx.host ? ctx.host.connect() : Promise.resolve()));
+    const done = (ok, message, text, data) => ({
+        report: { operation: 'snapshot', ok, exitCode: 0, environment: ctx.cfg.environment, deploymentId: id, durationMs: ctx.clock.now() - started, phases: phases.timings, message },
+        text,
+        data,
+    });
+    if (req.sub === 'list') {
+        const [listing, state] = [await listSnapshots(ctx, layout), await readState(ctx, layout)];
+        const refs = referencedSnapshots(state);
+        const rows = listing.snapshots.map((s) => `  ${describeSnapshot(s)}${refs.has(s.file) ? '  [in history]' : ''}`);
+        const text = listing.snapshots.length ? `snapshots in ${listing.dir} (newest first):\n${rows.join('\n')}` : `no snapshots in ${listing.dir}`;
+        return done(true, `${listing.snapshots.length} snapshot(s)`, text, { dir: listing.dir, snapshots: listing.snapshots.map((s) => ({ ...s, referenced: refs.has(s.file) })) });
+    }
+    if (req.sub === 'verify') {
+        const listing = await listSnapshots(ctx, layout);
+        const chosen = req.file ? listing.snapshots.filter((s) => s.file === req.file) : listing.snapshots;
+        if (req.file && !chosen.length)
+            throw new errors_DeployError('snapshot', `no snapshot ${req.file} in ${listing.dir}`);
+        const results = [];
+        for (const s of chosen)
+            results.push(await phases.run(`verify ${s.file}`, () => verifySnapshot(ctx, layout, s)));
+        const bad = results.filter((r) => !r.ok);
+        const text = results.map((r) => `  ${r.ok ? 'ok     ' : 'FAILED '} ${r.file}${r.ok ? '' : `: ${r.problems.join('; ')}`}`).join('\n') || `no snapshots in ${listing.dir}`;
+        if (bad.length)
+            throw new errors_DeployError('snapshot', `${bad.length} of ${results.length} snapshot(s) failed verification:\n${text}`, 'do not rely on the failed ones; take a fresh snapshot (snapshot create)');
+        return done(true, `${results.length} snapshot(s) verified`, text, results);
+    }
+    // the rest changes the host: under the environment's lock, like a deploy
+    const lock = new DeployLock(ctx, layout);
+    await phases.run('lock', () => lock.acquire(id, `snapshot ${req.sub}`));
+    ctx.hostLog = new HostLog(ctx.host, ctx.redactor, layout.path('logs', `${id}.jsonl`), id);
+    ctx.hostLog.add(`snapshot.${req.sub}.started`, { actor: ctx.actor, file: req.file ?? null });
+    try {
+        const state = await readState(ctx, layout);
+        if (req.sub === 'cleanup') {
+            const c = await phases.run('cleanup', () => cleanupSnapshots(ctx, layout, state));
+            ctx.hostLog.add('snapshot.cleanup', { removed: c.removed, partials: c.partials, dry_run: ctx.dryRun });
+            const verb = ctx.dryRun ? 'would remove' : 'removed';
+            const text = [
+                `${verb} ${c.removed.length} expired snapshot(s)${c.removed.length ? `: ${c.removed.join(', ')}` : ''}`,
+                ...(c.partials.length ? [`${verb} ${c.partials.length} leftover partial file(s)`] : []),
+                ...c.kept.map((k) => `  kept ${k.file} (${k.why})`),
+            ].join('\n');
+            return done(true, `${verb} ${c.removed.length} snapshot(s)`, text, c);
+        }
+        if (req.sub === 'create') {
+            if (ctx.dryRun)
+                return done(true, 'dry run: nothing was changed', 'would take a snapshot (pg_dump, verified) and apply retention', {});
+            const db = await openDb(ctx, layout);
+            const meta = await phases.run('snapshot', () => createSnapshot(ctx, layout, db, { reason: 'manual', liveVersion: state.current?.version, gitCommit: state.current?.version, deploymentId: id }));
+            ctx.hostLog.add('snapshot', { file: meta.file, bytes: meta.file_size_bytes, sha256: meta.sha256, ms: meta.duration_ms });
+            const c = await phases.run('cleanup', () => cleanupSnapshots(ctx, layout, state, [meta.file]));
+            const text = `snapshot ${meta.file}: ${(meta.file_size_bytes / 1048576).toFixed(2)} MiB, verified, in ${(meta.duration_ms / 1000).toFixed(1)}s (schema ${meta.pre_migration_version ?? 'none'}); kept until ${meta.retention_until.slice(0, 10)}${c.removed.length ? `\nretention removed: ${c.removed.join(', ')}` : ''}`;
+            return done(true, `snapshot ${meta.file} taken`, text, { snapshot: meta, removed: c.removed });
+        }
+        return await restore(ctx, layout, phases, id, req, state.current?.version, state.current?.colour, done);
+    }
+    catch (e) {
+        ctx.hostLog.add(`snapshot.${req.sub}.failed`, { error: describeError(e).slice(0, 2000) });
+        throw e;
+    }
+    finally {
+        await ctx.hostLog.flush().catch(() => undefined);
+        await lock.release().catch((e) => ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));
+    }
+}
+/**
+ * Restore: confirmation, then — so that no write is lost silently — the app is taken out of the proxy and
+ * stopped (clients get 503 meanwhile instead of writing into a database about to be replaced), a safety
+ * snapshot of the current database is taken, the chosen snapshot is swapped in, and the app that served is
+ * started again and put back behind the proxy once healthy. While an app serves, it refuses without stopApp.
+ */
+async function restore(ctx, layout, phases, id, req, liveVersion, stateColour, done) {
+    const listing = await listSnapshots(ctx, layout);
+    const entry = listing.snapshots.find((s) => s.file === req.file);
+    if (!entry)
+        throw new errors_DeployError('snapshot', `no snapshot ${req.file} in ${listing.dir}`, 'see `togather-deploy snapshot list`');
+    const check = await phases.run('verify', () => verifySnapshot(ctx, layout, entry));
+    if (!check.ok)
+        throw new errors_DeployError('snapshot', `${entry.file} failed verification: ${check.problems.join('; ')}; nothing was restored`);
+    const stack = await inspectStack(ctx, layout);
+    const live = liveColour(stack, stateColour);
+    const running = ['blue', 'green'].filter((c) => stack[c].app === 'running' || stack[c].app === 'restarting');
+    const effect = running.length
+        ? `the app (${running.join(' and ')}${live ? `, ${live} serving` : ''}) is taken out of the proxy and stopped for the restore — requests get 503 until it is back — so that no write lands in the database being replaced; a safety snapshot of the current database is taken first; afterwards ${live ? `${live} is started again and put back behind the proxy once healthy` : 'the stopped app is left stopped'}`
+        : 'no app is running; a safety snapshot of the current database is taken first';
+    ctx.reporter.warn(`restoring ${entry.file} (${describeSnapshot(entry)}) into database ${ctx.cfg.environment}: ${effect}. Changes made since the snapshot was taken will be gone from the live database (they stay in the safety snapshot).`);
+    if (running.length && !req.stopApp) {
+        throw new errors_DeployError('refused', `the app is running (${running.join(', ')}): restoring under it would silently lose the writes it makes meanwhile; nothing was changed`, `run it again with --stop-app (action: stop-app: true) to stop the app for the restore and bring it back afterwards: ${restoreCommand(ctx, entry.file)}`);
+    }
+    if (ctx.dryRun)
+        return done(true, 'dry run: nothing was changed', `would restore ${entry.file}: ${effect}`, {});
+    const ok = req.confirmed || (req.ask ? await req.ask(`restore ${entry.file} into ${ctx.cfg.environment}? [y/N] `) : false);
+    if (!ok)
+        throw new errors_DeployError('refused', `restoring ${entry.file} needs confirmation; nothing was changed`, `confirm with --yes (CLI) or confirm: ${ctx.cfg.environment} (action)`);
+    const db = await openDb(ctx, layout);
+    // stop writers first: the gate flag off (the proxy answers 503 instead of routing), then the app
+    for (const c of running)
+        await setFlag(ctx, layout, c, false);
+    if (running.length)
+        await ctx.clock.sleep(settleMs(ctx));
+    for (const c of running)
+        await phases.run(`stop ${c}`, () => stopColour(ctx, layout, c, ctx.cfg.config.deployment.drain_timeout));
+    let safety;
+    let restoredVersion;
+    try {
+        safety = await phases.run('safety snapshot', () => createSnapshot(ctx, layout, db, { reason: 'pre-restore', liveVersion, gitCommit: liveVersion, deploymentId: id }));
+        ctx.reporter.info(`safety snapshot ${safety.file} (${(safety.file_size_bytes / 1048576).toFixed(2)} MiB, verified)`);
+        ctx.hostLog?.add('snapshot', { file: safety.file, reason: 'pre-restore', bytes: safety.file_size_bytes });
+        await phases.run('restore', () => restoreInto(ctx, layout, db, entry));
+        const v = await readSchemaVersion(ctx, db, 'snapshot');
+        restoredVersion = v.version;
+        ctx.hostLog?.add('snapshot.restored', { file: entry.file, safety: safety.file, schema_version: v.version ?? null, dirty: v.dirty });
+    }
+    catch (e) {
+        // the database is unchanged (the restore swaps only after a complete load): the app can come back as it was
+        if (live)
+            await bringBack(ctx, layout, phases, live, liveVersion, undefined).catch((w) => ctx.reporter.error(`bringing ${live} back failed: ${describeError(w)}`));
+        throw e;
+    }
+    if (live)
+        await bringBack(ctx, layout, phases, live, liveVersion, restoredVersion);
+    const text = [
+        `restored ${entry.file} into database ${db.target.name} (schema ${restoredVersion ?? 'none'})`,
+        `safety snapshot of what was replaced: ${safety.file}`,
+        live ? `${live} serves again` : running.length ? `the app (${running.join(', ')}) was stopped and left stopped: deploy or start it` : 'no app was running',
+    ].join('\n');
+    return done(true, `restored ${entry.file}`, text, { restored: entry.file, safety: safety.file, schema_version: restoredVersion ?? null });
+}
+async function bringBack(ctx, layout, phases, colour, sha, schemaVersion) {
+    await phases.run(`start ${colour}`, async () => {
+        const r = await ctx.host.run(cmd('docker', 'start', layout.app(colour)), { check: false, timeoutMs: 60_000 });
+        if (r.code !== 0)
+            throw new errors_DeployError('health', `could not start ${layout.app(colour)} again: ${ctx.redactor.redact(r.stderr.trim())}`);
+    });
+    try {
+        await phases.run('health gate', () => healthGate(ctx, layout, colour, sha ?? '', { schemaVersion }));
+    }
+    catch (e) {
+        throw new errors_DeployError('health', `the database was restored, but ${colour} did not come back healthy, so it stays out of the proxy: ${describeError(e)}`, 'deploy a version that matches the restored schema, or roll back');
+    }
+    await setFlag(ctx, layout, colour, true);
+    await ctx.clock.sleep(settleMs(ctx));
+}
 
 ;// CONCATENATED MODULE: ./src/engine/status.ts
 
@@ -41699,7 +43938,7 @@ async function planOnly(ctx, layout, phases, facts, sha, report) {
 
 const PROXY_PROBE = `
 echo "--- 1"
-docker exec "$1" timeout 3 wget -q -S -O - "http://$2:8088$3" 2>&1 || true
+docker exec "$1" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3" || true
 `;
 async function status_status(ctx) {
     const layout = new Layout(ctx.cfg);
@@ -41866,7 +44105,84 @@ const realClock = {
 
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: ./src/host/ssh-diagnose.ts
+/**
+ * Turns a failed OpenSSH connection into one message an operator can act on. OpenSSH's own stderr is terse
+ * ("Permission denied (publickey)") or buried in banners ("@@@@ WARNING …"), and says nothing at all about a
+ * passphrase-protected key in batch mode, so the key itself is inspected too: an OpenSSH private key carries its
+ * cipher name and public key in the clear, which tells "encrypted" and gives the fingerprint without decrypting.
+ */
+
+
+function inspectPrivateKey(text) {
+    const openssh = /-----BEGIN OPENSSH PRIVATE KEY-----([\s\S]*?)-----END OPENSSH PRIVATE KEY-----/.exec(text);
+    if (openssh) {
+        try {
+            const blob = Buffer.from(openssh[1].replace(/\s+/g, ''), 'base64');
+            const magic = 'openssh-key-v1\0';
+            if (blob.subarray(0, magic.length).toString('latin1') !== magic)
+                return { format: 'unknown' };
+            let at = magic.length;
+            const str = () => {
+                const n = blob.readUInt32BE(at);
+                const s = blob.subarray(at + 4, at + 4 + n);
+                at += 4 + n;
+                return s;
+            };
+            const cipher = str().toString('latin1');
+            str(); // kdf name
+            str(); // kdf options
+            const keys = blob.readUInt32BE(at);
+            at += 4;
+            const pub = keys >= 1 ? str() : undefined;
+            return {
+                format: 'openssh',
+                encrypted: cipher !== 'none',
+                ...(pub ? { fingerprint: `SHA256:${(0,external_node_crypto_.createHash)('sha256').update(pub).digest('base64').replace(/=+$/, '')}` } : {}),
+            };
+        }
+        catch {
+            return { format: 'unknown' };
+        }
+    }
+    if (/-----BEGIN (RSA |EC |DSA |ENCRYPTED )?PRIVATE KEY-----/.test(text)) {
+        return { format: 'pem', encrypted: /Proc-Type: 4,ENCRYPTED|BEGIN ENCRYPTED PRIVATE KEY/.test(text) };
+    }
+    return { format: 'unknown' };
+}
+const PIN_REMEDY = 'if the host was rebuilt, verify its new key out of band (its console, your provider) and update the known_hosts secret; otherwise treat this as an attack and do not deploy';
+/** A DeployError('connection') for a failure that retrying cannot fix, or undefined (retry it). */
+async function explainConnectFailure(stderr, c) {
+    const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+    const line = (re) => lines.find((l) => re.test(l));
+    if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed/i.test(stderr)) {
+        const fp = /(SHA256:[A-Za-z0-9+/]+)/.exec(stderr)?.[1];
+        return new errors_DeployError('connection', `the host key of ${c.name} has CHANGED: the host presented ${fp ?? 'a key'} that differs from the pinned one; refused, nothing was run`, PIN_REMEDY);
+    }
+    if (/No \S+ host key is known for|Host key verification failed/i.test(stderr)) {
+        return new errors_DeployError('connection', `the host key of ${c.name} is unknown: the known_hosts given has no key for this host and port (${line(/host key is known/i) ?? line(/verification failed/i)}); refused, nothing was run`, 'add the host\'s line to the known_hosts secret: run ssh-keyscan -p PORT HOST from a trusted network, compare the fingerprint with the host\'s own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), and mind that the port is part of the entry ([host]:port) when it is not 22');
+    }
+    if (/UNPROTECTED PRIVATE KEY FILE|bad permissions/i.test(stderr)) {
+        return new errors_DeployError('connection', `the private key file ${c.keyPath} is readable by other users, so OpenSSH ignores it (${line(/^Permissions /) ?? line(/bad permissions/i)})`, `chmod 600 ${c.keyPath}`);
+    }
+    const facts = c.keyText !== undefined ? inspectPrivateKey(c.keyText) : undefined;
+    if (/invalid format|error in libcrypto|not a key file/i.test(stderr) || (facts && facts.format === 'unknown' && /denied/i.test(stderr))) {
+        return new errors_DeployError('connection', `the private key for ${c.name} is not a private key OpenSSH can read (${line(/load key|invalid format/i) ?? 'unrecognised format'})`, 'pass the whole private key file, its BEGIN and END lines included (not the .pub file)');
+    }
+    if (/permission denied|incorrect passphrase|too many authentication failures/i.test(stderr)) {
+        if (facts?.encrypted && !c.passphraseGiven) {
+            return new errors_DeployError('connection', `the private key for ${c.name} is protected by a passphrase and none was given`, 'pass the passphrase: the ssh-passphrase input (action) or --passphrase-env VAR (CLI)');
+        }
+        if (facts?.encrypted && c.passphraseGiven && c.passphraseWorks && !(await c.passphraseWorks())) {
+            return new errors_DeployError('connection', `the passphrase given does not decrypt the private key for ${c.name}`, 'check the ssh-passphrase secret (or the variable named by --passphrase-env) against the key');
+        }
+        return new errors_DeployError('connection', `${c.name} refused the key${facts?.fingerprint ? ` ${facts.fingerprint}` : ''} (${line(/permission denied/i) ?? lines[0] ?? 'authentication failed'}); nothing was run`, `add the public key to the deploy user's authorized_keys on the host, or pass the key that is there (compare ssh-keygen -lf on both)`);
+    }
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/host/ssh.ts
+
 
 
 
@@ -41881,13 +44197,15 @@ const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createReq
  */
 class SshHost {
     opts;
+    keyPath;
     name;
     session;
     baseArgs;
     ssh;
     connected = false;
-    constructor(opts, session, baseArgs) {
+    constructor(opts, session, baseArgs, keyPath) {
         this.opts = opts;
+        this.keyPath = keyPath;
         this.session = session;
         this.baseArgs = baseArgs;
         this.ssh = opts.sshBinary ?? 'ssh';
@@ -41914,8 +44232,12 @@ class SshHost {
             knownHostsPath = (0,external_node_path_namespaceObject.join)(workDir, 'known_hosts');
             (0,external_node_fs_namespaceObject.writeFileSync)(knownHostsPath, cred.knownHosts.replace(/\r\n/g, '\n').trim() + '\n', { mode: 0o600 });
         }
-        if (!knownHostsPath || !(0,external_node_fs_namespaceObject.existsSync)(knownHostsPath)) {
-            throw new errors_DeployError('connection', 'no known_hosts given for the host: its key cannot be verified, so no connection is made', 'pass ssh-known-hosts (action) or --known-hosts FILE (CLI); produce the line with ssh-keyscan from a trusted network and compare its fingerprint with the host');
+        // a missing pin is an input problem (exit 2), found before any connection attempt
+        if (knownHostsPath && !(0,external_node_fs_namespaceObject.existsSync)(knownHostsPath)) {
+            throw new errors_DeployError('config', `known_hosts file not found: ${knownHostsPath}`, 'pass --known-hosts with the path of a file holding the host\'s known_hosts line');
+        }
+        if (!knownHostsPath) {
+            throw new errors_DeployError('config', 'no known_hosts given for the host: its key cannot be verified, so no connection is made', 'pass ssh-known-hosts (action) or --known-hosts FILE (CLI); produce the line with ssh-keyscan from a trusted network and compare its fingerprint with the host');
         }
         if (cred.passphrase)
             opts.redactor.add(cred.passphrase);
@@ -41940,7 +44262,7 @@ class SshHost {
             '-p', String(t.port),
             '-l', t.user,
         ];
-        return new SshHost(opts, { workDir, controlPath, target: t }, baseArgs);
+        return new SshHost(opts, { workDir, controlPath, target: t }, baseArgs, keyPath);
     }
     /** Open the master connection, retrying connection failures with backoff; host key failures are final. */
     async connect() {
@@ -41967,12 +44289,17 @@ class SshHost {
                 return;
             }
             last = this.opts.redactor.redact(r.stderr.trim());
-            if (/host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|no .* host key is known/i.test(last)) {
-                throw new errors_DeployError('connection', `the host key of ${this.name} is not the pinned one (${firstLine(last)}); nothing was run`, 'if the host was rebuilt, verify its new key out of band and update the known_hosts secret; otherwise treat this as an attack');
-            }
-            if (/permission denied|invalid format|bad passphrase|incorrect passphrase|load key/i.test(last)) {
-                throw new errors_DeployError('connection', `SSH authentication to ${this.name} failed: ${firstLine(last)}`, 'check the private key (and passphrase) and the deploy user\'s authorized_keys on the host');
-            }
+            // host key, key file and authentication failures are final: retrying cannot fix them
+            const final = await explainConnectFailure(last, {
+                name: this.name,
+                keyPath: this.keyPath,
+                keyText: readKeyText(this.keyPath),
+                passphraseGiven: !!this.opts.credentials.passphrase,
+                // ssh-keygen asks the same askpass program, so the passphrase never appears on a command line
+                passphraseWorks: async () => (await runProcess('ssh-keygen', ['-y', '-f', this.keyPath], { env, timeoutMs: 10_000 })).code === 0,
+            });
+            if (final)
+                throw final;
             if (i < attempts) {
                 const wait = 1000 * 2 ** (i - 1);
                 this.opts.log?.(`ssh: connecting to ${this.name} failed (${firstLine(last)}); retrying in ${wait} ms (${i}/${attempts})`);
@@ -42006,6 +44333,14 @@ async function closeSession(session, ssh = 'ssh') {
         await runProcess(ssh, ['-F', '/dev/null', '-o', `ControlPath=${session.controlPath}`, '-O', 'exit', '-p', String(session.target.port), '-l', session.target.user, session.target.host], { timeoutMs: 10_000 });
     }
     (0,external_node_fs_namespaceObject.rmSync)(session.workDir, { recursive: true, force: true });
+}
+function readKeyText(path) {
+    try {
+        return (0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8');
+    }
+    catch {
+        return undefined;
+    }
 }
 function firstLine(s) {
     return s.split('\n').find((l) => l.trim()) ?? s;
@@ -42094,7 +44429,305 @@ class LocalMachine {
     }
 }
 
+;// CONCATENATED MODULE: ./src/notify/event.ts
+const SHORT = (sha) => (sha ? sha.slice(0, 12) : '?');
+/** one line a human reads in a phone notification */
+function headline(e) {
+    switch (e.event) {
+        case 'deployment.started':
+            return `deploying ${SHORT(e.version)}${e.metadata.ref ? ` (${e.metadata.ref})` : ''} to ${e.environment}`;
+        case 'deployment.completed':
+            return `${SHORT(e.version)}${e.metadata.ref ? ` (${e.metadata.ref})` : ''} is live on ${e.environment}${e.colour ? ` (${e.colour})` : ''}`;
+        case 'deployment.failed':
+            return `deploy of ${SHORT(e.version)} to ${e.environment} failed${e.failure ? ` (exit ${e.failure.exit_code}, ${e.failure.class})` : ''}`;
+        case 'deployment.rolled_back':
+            return `${e.environment} rolled back to ${SHORT(e.version)}${e.colour ? ` on ${e.colour}` : ''}, away from ${SHORT(e.previous_version)}`;
+    }
+}
+/** the text of an ntfy message: the headline, then the details that fit on a phone */
+function messageText(e) {
+    const lines = [headline(e)];
+    if (e.failure)
+        lines.push(`reason: ${e.failure.reason.split('\n')[0].slice(0, 300)}`);
+    if (e.previous_version && e.event !== 'deployment.rolled_back')
+        lines.push(`previous: ${SHORT(e.previous_version)}`);
+    if (typeof e.metadata.serving_after_seconds === 'number')
+        lines.push(`old version serving ${e.metadata.serving_after_seconds.toFixed(1)} s after the first failed probe`);
+    if (e.duration_seconds !== null)
+        lines.push(`took ${e.duration_seconds.toFixed(1)} s`);
+    if (e.metadata.actor)
+        lines.push(`by ${e.metadata.actor}`);
+    lines.push(`deployment ${e.deployment_id}`);
+    return lines.join('\n');
+}
+const EVENT_SHORT = {
+    'deployment.started': 'started',
+    'deployment.completed': 'completed',
+    'deployment.failed': 'failed',
+    'deployment.rolled_back': 'rolled_back',
+};
+
+;// CONCATENATED MODULE: ./src/notify/notifier.ts
+
+
+const SIGNATURE_HEADER = 'X-Togather-Signature-256';
+const TIMESTAMP_HEADER = 'X-Togather-Timestamp';
+const EVENT_HEADER = 'X-Togather-Event';
+const DELIVERY_HEADER = 'X-Togather-Delivery';
+/**
+ * The signature a receiver recomputes: HMAC-SHA256 over "<timestamp>.<raw body>", hex, prefixed "sha256=".
+ * The timestamp (unix seconds, sent in X-Togather-Timestamp) is inside the MAC so a captured request cannot be
+ * replayed later with a fresh timestamp; receivers should refuse timestamps more than a few minutes old.
+ */
+function signPayload(secret, timestamp, body) {
+    return `sha256=${(0,external_node_crypto_.createHmac)('sha256', secret).update(`${timestamp}.${body}`, 'utf8').digest('hex')}`;
+}
+/**
+ * Sends deployment events to the configured channels, from the runner. Each channel keeps its own queue, so a
+ * receiver sees one deployment's events in order even when an earlier one is still being retried, and a slow
+ * channel never holds up another. Nothing here throws: every outcome becomes a DeliveryReport.
+ */
+class Notifier {
+    settings;
+    deps;
+    deliveries = [];
+    queues = new Map();
+    fetchFn;
+    sleep;
+    now;
+    constructor(settings, deps = {}) {
+        this.settings = settings;
+        this.deps = deps;
+        this.fetchFn = deps.fetch ?? fetch;
+        this.sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+        this.now = deps.now ?? Date.now;
+    }
+    get enabled() {
+        return !!(this.settings.webhook || this.settings.ntfy);
+    }
+    /** queues the event on every channel that wants it; resolves once this event's deliveries are finished */
+    send(e) {
+        const jobs = [];
+        const { webhook, ntfy } = this.settings;
+        if (webhook?.events.includes(e.event))
+            jobs.push(this.enqueue('webhook', () => this.deliver('webhook', e, webhookRequest(webhook, e, this.deps.userAgent), webhook)));
+        if (ntfy?.events.includes(e.event))
+            jobs.push(this.enqueue('ntfy', () => this.deliver('ntfy', e, ntfyRequest(ntfy, e, this.deps.userAgent), ntfy)));
+        return Promise.all(jobs);
+    }
+    /** waits for everything queued so far */
+    async settle() {
+        await Promise.all([...this.queues.values()]);
+    }
+    enqueue(channel, job) {
+        const prev = this.queues.get(channel) ?? Promise.resolve();
+        const next = prev.then(job, job);
+        this.queues.set(channel, next.catch(() => undefined));
+        return next;
+    }
+    async deliver(channel, e, build, limits) {
+        const started = this.now();
+        let last = { ok: false, status: 0, retryable: false, error: 'not sent' };
+        let attempts = 0;
+        for (let i = 0; i <= limits.retries; i++) {
+            attempts++;
+            last = await this.attempt(build(i), limits.timeoutMs);
+            if (last.ok || !last.retryable || i === limits.retries)
+                break;
+            await this.sleep(backoffMs(i, last.retryAfterMs));
+        }
+        const report = {
+            channel,
+            event: e.event,
+            deployment_id: e.deployment_id,
+            ok: last.ok,
+            attempts,
+            status: last.status,
+            ...(last.ok ? {} : { error: last.error ?? `HTTP ${last.status}` }),
+            ms: this.now() - started,
+        };
+        this.deliveries.push(report);
+        this.deps.onResult?.(report);
+        return report;
+    }
+    async attempt(req, timeoutMs) {
+        let res;
+        try {
+            // no redirects: a signed body must reach the configured endpoint or nothing
+            res = await this.fetchFn(req.url, { method: 'POST', headers: req.headers, body: req.body, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+        }
+        catch (err) {
+            return { ok: false, status: 0, retryable: true, error: describeFetchError(err, timeoutMs) };
+        }
+        // the body is not needed; reading it frees the connection
+        await res.arrayBuffer().catch(() => undefined);
+        if (res.status >= 200 && res.status < 300)
+            return { ok: true, status: res.status, retryable: false };
+        const retryable = res.status === 408 || res.status === 429 || res.status >= 500;
+        const ra = Number(res.headers.get('retry-after'));
+        return {
+            ok: false,
+            status: res.status,
+            retryable,
+            error: `HTTP ${res.status}${res.status >= 300 && res.status < 400 ? ' (redirects are not followed)' : ''}`,
+            ...(Number.isFinite(ra) && ra > 0 ? { retryAfterMs: ra * 1000 } : {}),
+        };
+    }
+}
+/** 0.5 s, 1 s, 2 s, 4 s, capped at 8 s, with ±20 % jitter; a Retry-After up to 15 s is honoured */
+function backoffMs(attempt, retryAfterMs) {
+    if (retryAfterMs !== undefined)
+        return Math.min(retryAfterMs, 15_000);
+    const base = Math.min(8000, 500 * 2 ** attempt);
+    return Math.round(base * (0.8 + Math.random() * 0.4));
+}
+function describeFetchError(err, timeoutMs) {
+    const e = err;
+    if (e.name === 'TimeoutError' || e.name === 'AbortError')
+        return `no answer within ${timeoutMs} ms`;
+    // the cause names the failure (ECONNREFUSED, ENOTFOUND …) without the URL, which may hold a token
+    return e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);
+}
+function webhookRequest(s, e, userAgent = 'togather-deploy') {
+    const body = JSON.stringify(e);
+    // one delivery id for all attempts: a receiver that saw the first attempt can drop a retry
+    const delivery = (0,external_node_crypto_.randomUUID)();
+    return () => {
+        const timestamp = String(Math.floor(Date.now() / 1000));
+        const headers = {
+            'content-type': 'application/json',
+            'user-agent': userAgent,
+            [EVENT_HEADER]: e.event,
+            [DELIVERY_HEADER]: delivery,
+            [TIMESTAMP_HEADER]: timestamp,
+        };
+        if (s.secret)
+            headers[SIGNATURE_HEADER] = signPayload(s.secret, timestamp, body);
+        return { url: s.url, headers, body };
+    };
+}
+/** ntfy's publish API: the message is the body, the rest are headers (https://docs.ntfy.sh/publish/) */
+function ntfyRequest(s, e, userAgent = 'togather-deploy') {
+    const short = EVENT_SHORT[e.event];
+    const headers = {
+        'content-type': 'text/plain; charset=utf-8',
+        'user-agent': userAgent,
+        title: headerSafe(`togather ${e.environment}: ${titleWord[short]}`),
+        priority: String(s.priority[short]),
+    };
+    const tags = s.tags[short];
+    if (tags.length)
+        headers.tags = tags.join(',');
+    if (e.run_url)
+        headers.click = headerSafe(e.run_url);
+    if (s.token)
+        headers.authorization = `Bearer ${s.token}`;
+    const body = messageText(e);
+    return () => ({ url: s.url, headers, body });
+}
+const titleWord = { started: 'deploy started', completed: 'deploy completed', failed: 'deploy FAILED', rolled_back: 'ROLLED BACK' };
+/** header values must be one line of visible ASCII */
+function headerSafe(s) {
+    return s.replace(/[^\x20-\x7e]/g, '?').slice(0, 250);
+}
+
+;// CONCATENATED MODULE: ./src/notify/settings.ts
+
+/**
+ * Turns notifications: into channel settings, reading the values named by *_env from the env file (already
+ * merged into the app environment) or the process environment. Every URL, key and token is registered as a
+ * secret before anything can print it. Variables used only here are taken out of the app's environment: the
+ * app has no use for the deployer's webhook key. Throws a ConfigError naming every missing variable.
+ */
+function resolveNotifySettings(cfg, src) {
+    const n = cfg.config.notifications;
+    const problems = [];
+    const consumed = new Set();
+    const lookup = (key, name, required) => {
+        if (name === undefined)
+            return undefined;
+        consumed.add(name);
+        const v = cfg.appEnv[name] ?? src.processEnv[name];
+        if ((v === undefined || v === '') && required) {
+            problems.push({
+                file: cfg.configPath,
+                path: `notifications.${key}`,
+                message: `names ${name}, which neither the env file (${cfg.envFileSource}) nor the process environment defines`,
+                remedy: `add ${name}=… to the env file, or export it for the deployer`,
+                code: 'invalid',
+            });
+        }
+        return v || undefined;
+    };
+    const url = (key, c) => {
+        const u = c.url ?? lookup(`${key}.url_env`, c.url_env, true);
+        if (u !== undefined && c.url === undefined && !/^https?:\/\/[^\s]+$/i.test(u)) {
+            problems.push({ file: cfg.configPath, path: `notifications.${key}.url_env`, message: `the value of ${c.url_env} is not an http(s) URL`, code: 'invalid' });
+        }
+        return u;
+    };
+    const out = {};
+    if (n.webhook) {
+        const w = n.webhook;
+        const u = url('webhook', w);
+        const secret = src.webhookSecret || lookup('webhook.secret_env', w.secret_env, true);
+        if (u)
+            out.webhook = { url: u, ...(secret ? { secret } : {}), events: w.events, timeoutMs: w.timeout, retries: w.retries };
+    }
+    if (n.ntfy) {
+        const t = n.ntfy;
+        const u = url('ntfy', t);
+        const token = lookup('ntfy.token_env', t.token_env, false); // empty: a topic without access control
+        if (u)
+            out.ntfy = { url: u, ...(token ? { token } : {}), events: t.events, priority: t.priority, tags: t.tags, timeoutMs: t.timeout, retries: t.retries };
+    }
+    for (const v of [out.webhook?.url, out.webhook?.secret, out.ntfy?.url, out.ntfy?.token])
+        registerSecret(src.redactor, v);
+    if (src.webhookSecret)
+        registerSecret(src.redactor, src.webhookSecret);
+    if (problems.length)
+        throw new ConfigError(problems);
+    const keep = new Set(cfg.config.app.required_env);
+    for (const k of consumed)
+        if (!keep.has(k))
+            delete cfg.appEnv[k];
+    return out;
+}
+/**
+ * A URL's token often sits in a path segment or query value, which may be printed apart from the URL: those
+ * that look generated (long, letters and digits) are masked too. Plain words are left alone, or "/togather"
+ * would be masked in every path.
+ */
+function registerSecret(redactor, value) {
+    if (!value)
+        return;
+    redactor.add(value);
+    try {
+        const u = new URL(value);
+        if (u.password)
+            redactor.add(u.password);
+        const parts = [...u.pathname.split('/'), ...[...u.searchParams.values()]].map(settings_safeDecode);
+        for (const p of parts)
+            if (p.length >= 12 && /[0-9]/.test(p) && /[A-Za-z]/.test(p))
+                redactor.add(p);
+    }
+    catch {
+        // not a URL: the value itself is registered
+    }
+}
+function settings_safeDecode(s) {
+    try {
+        return decodeURIComponent(s);
+    }
+    catch {
+        return s;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/session.ts
+
+
+
 
 
 
@@ -42116,6 +44749,11 @@ function openSession(o) {
         redactor,
         cwd: o.repoDir,
     });
+    // before anything can print them: the channels' URLs and keys become secrets, and a missing one is a config error
+    const notifySettings = resolveNotifySettings(cfg, { processEnv: process.env, webhookSecret: o.webhookSecret, redactor });
+    const monitoring = monitoringProblems(cfg, process.env);
+    if (monitoring.length)
+        throw new ConfigError(monitoring);
     const host = SshHost.prepare({
         target: { host: cfg.env.host, port: cfg.env.port, user: cfg.env.user },
         credentials: o.credentials,
@@ -42135,8 +44773,17 @@ function openSession(o) {
         // the local docker client follows DOCKER_HOST like any docker command would
         localDockerEnv: {},
         dryRun: o.dryRun,
+        runUrl: ciRunUrl(process.env),
     };
+    const notifier = new Notifier(notifySettings, { userAgent: 'togather-deploy' });
+    if (notifier.enabled)
+        ctx.notifier = notifier;
     return { ctx, host, cfg };
+}
+/** the GitHub Actions run this process belongs to, if any (the CLI can run inside a workflow too) */
+function ciRunUrl(env) {
+    const { GITHUB_SERVER_URL: server, GITHUB_REPOSITORY: repo, GITHUB_RUN_ID: run } = env;
+    return server && repo && run ? `${server}/${repo}/actions/runs/${run}` : undefined;
 }
 
 ;// CONCATENATED MODULE: external "fs"
@@ -47832,14 +50479,25 @@ function parseRequiredChecks(text) {
 
 
 
+
+
+
 const USAGE = `togather-deploy — zero-downtime blue-green deploys of the Togather server over SSH
 
 usage: togather-deploy <command> <environment> [options]
+       togather-deploy snapshot <create|list|verify|cleanup|restore> <environment> [file] [options]
 
 commands:
   deploy      build/ship the version, health-gate it, switch the proxy, retire the old colour
+  rollback    back to the previous good version, or --version V from the history; same gate and switch
+  versions    what can be rolled back to, with age and outcome
   status      what serves now, previous version, proxy answer, lock holder (--json for machines)
-  unlock      remove a held lock after showing its holder (asks, or --yes)
+  unlock      remove a held lock after showing its holder (asks, or --yes); recorded in audit.jsonl
+  cleanup     remove old images, logs and lock leftovers per retention (--dry-run lists them)
+  snapshot create|list|verify|cleanup <environment>
+              database snapshots: take one (pg_dump, verified, then retention), list, check, apply retention
+  snapshot restore <environment> <file> --stop-app
+              put a snapshot back: asks (or --yes), stops the app meanwhile, takes a safety snapshot first
 
 options:
   -c, --config FILE        deployment.yml (default config/deployment.yml)
@@ -47854,8 +50512,10 @@ options:
       --skip-ci-check      deploy without the CI check (recorded in the history)
       --skip-migrations    do not run migrations (recorded in the history)
       --force              redeploy a version that is already live
+      --stop-app           snapshot restore: stop the app for the restore, bring it back after
       --json               machine-readable output (status)
   -y, --yes                answer yes to confirmations
+  -v, --verbose            debug output
   -h, --help               this text
 
 The CI check needs GITHUB_TOKEN and GITHUB_REPOSITORY (owner/repo) in the environment; without them a deploy
@@ -47879,6 +50539,7 @@ async function main(argv) {
                 'skip-ci-check': { type: 'boolean', default: false },
                 'skip-migrations': { type: 'boolean', default: false },
                 force: { type: 'boolean', default: false },
+                'stop-app': { type: 'boolean', default: false },
                 json: { type: 'boolean', default: false },
                 yes: { type: 'boolean', short: 'y', default: false },
                 help: { type: 'boolean', short: 'h', default: false },
@@ -47895,8 +50556,15 @@ async function main(argv) {
         process.stdout.write(USAGE + '\n');
         return o.help ? 0 : ExitCode.config;
     }
-    const [command, environment] = positionals;
-    if (!['deploy', 'status', 'unlock'].includes(command)) {
+    const [command] = positionals;
+    // snapshot takes a subcommand before the environment: togather-deploy snapshot restore staging FILE
+    const snapshotSub = command === 'snapshot' ? positionals[1] : undefined;
+    const environment = command === 'snapshot' ? positionals[2] : positionals[1];
+    if (command === 'snapshot' && !SNAPSHOT_SUBCOMMANDS.includes(snapshotSub ?? '')) {
+        process.stderr.write(`snapshot: say what to do: ${SNAPSHOT_SUBCOMMANDS.join(', ')} (e.g. togather-deploy snapshot list staging)\n`);
+        return ExitCode.config;
+    }
+    if (!['deploy', 'rollback', 'versions', 'status', 'unlock', 'cleanup', 'snapshot'].includes(command)) {
         process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
         return ExitCode.config;
     }
@@ -47946,6 +50614,53 @@ async function main(argv) {
                 printReport(report, o.json);
                 return report.exitCode;
             }
+            case 'rollback': {
+                const report = await rollback(ctx, {
+                    version: o.version,
+                    confirmed: o.yes,
+                    ask: process.stdin.isTTY ? (q) => main_confirm(q) : undefined,
+                });
+                printReport(report, o.json);
+                return report.exitCode;
+            }
+            case 'versions': {
+                await session.host.connect();
+                const v = await listVersions(ctx);
+                if (o.json)
+                    process.stdout.write(JSON.stringify(v, null, 2) + '\n');
+                else {
+                    process.stdout.write(`current: ${v.current ? `${v.current.version.slice(0, 12)}${v.current.ref ? ` (${v.current.ref})` : ''} since ${v.current.deployed_at}` : 'none'}\n`);
+                    process.stdout.write(`can roll back to:\n${formatCandidates(v.candidates)}\n`);
+                }
+                return 0;
+            }
+            case 'cleanup': {
+                await session.host.connect();
+                const layout = new Layout(ctx.cfg);
+                const lock = new DeployLock(ctx, layout);
+                if (!o['dry-run'])
+                    await lock.acquire('cleanup', 'cleanup');
+                try {
+                    const plan = await cleanup(ctx, o['dry-run']);
+                    if (o.json)
+                        process.stdout.write(JSON.stringify(plan, null, 2) + '\n');
+                }
+                finally {
+                    await lock.release();
+                }
+                return 0;
+            }
+            case 'snapshot': {
+                const out = await snapshotCommand(ctx, {
+                    sub: snapshotSub,
+                    file: positionals[3],
+                    stopApp: o['stop-app'],
+                    confirmed: o.yes,
+                    ask: process.stdin.isTTY ? (q) => main_confirm(q) : undefined,
+                });
+                process.stdout.write((o.json ? JSON.stringify(redactor.redactDeep(out.data), null, 2) : redactor.redact(out.text)) + '\n');
+                return out.report.exitCode;
+            }
             case 'status': {
                 await session.host.connect();
                 const s = await status_status(ctx);
@@ -47965,7 +50680,7 @@ async function main(argv) {
                     process.stdout.write('left in place\n');
                     return ExitCode.refused;
                 }
-                const ok = await forceRemoveLock(ctx, layout, holder.lock_id);
+                const ok = await forceRemoveLock(ctx, layout, holder);
                 process.stdout.write(ok ? `removed (by ${ctx.actor})\n` : 'the lock changed meanwhile; nothing removed\n');
                 return ok ? 0 : ExitCode.lock;
             }
@@ -50875,7 +53590,7 @@ __webpack_unused_export__ = parser.Parser;
 __webpack_unused_export__ = publicApi.parse;
 __webpack_unused_export__ = publicApi.parseAllDocuments;
 exports.Tp = publicApi.parseDocument;
-__webpack_unused_export__ = publicApi.stringify;
+exports.As = publicApi.stringify;
 __webpack_unused_export__ = visit.visit;
 __webpack_unused_export__ = visit.visitAsync;
 

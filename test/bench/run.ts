@@ -29,6 +29,7 @@ import { ROOT, newEnv, sharedHost, type TestEnv } from '../e2e/support.js';
 import { benchDatabase, formatDatabaseBench, type DatabaseBench } from './database.js';
 import { LANES, slowAcrossSwitches, startLoad, startWrk, summarize, type LaneRaw, type LaneSpec, type LaneSummary, type Window, type WrkResult } from './load.js';
 import {
+  caddyHealthEvents,
   cliHasCommand,
   retiredReport,
   livePosts,
@@ -113,6 +114,8 @@ interface PartResult {
   posts: { clientOk: number; appCounted?: number; retired: (number | null)[]; before: number; live: number };
   /** how each retired app ended: by itself (exit 0) or killed at the drain timeout (137) */
   retired: Retired[];
+  /** Caddy's view: gate health checks that timed out or failed to connect, and requests it found no upstream for */
+  caddy: { failedChecks: number; noUpstream: number };
   slowAcrossSwitches: ReturnType<typeof slowAcrossSwitches>;
   totalRequests: number;
   totalFailures: number;
@@ -140,6 +143,7 @@ async function underLoad(env: TestEnv, mechanism: string, body: (windows: Operat
   const windows: (Window & { from?: Colour })[] = ops.flatMap((op) => (op.window ? [op.window] : []));
   const summaries = raws.map((r) => summarize(r, windows, t0));
   const live = await livePosts(env);
+  const caddy = await caddyHealthEvents(env, t0);
   const clientOk = summaries.reduce((n, s) => n + (s.postOk ?? 0), 0);
   const appCounted = retired.some((r) => r.posts === undefined) ? undefined : retired.reduce((a, r) => a + r.posts!, 0) - postsBefore + live.posts;
   const totalRequests = summaries.reduce((n, s) => n + s.requests, 0) + (wrkResult?.requests ?? 0);
@@ -153,6 +157,7 @@ async function underLoad(env: TestEnv, mechanism: string, body: (windows: Operat
     wrk: wrkResult && { ...wrkResult, raw: wrkResult.raw.slice(0, 2000) },
     posts: { clientOk, appCounted, retired: retired.map((r) => r.posts ?? null), before: postsBefore, live: live.posts },
     retired,
+    caddy,
     slowAcrossSwitches: slow ? slowAcrossSwitches(slow, windows) : [],
     totalRequests,
     totalFailures,
@@ -288,6 +293,7 @@ function printPart(p: PartResult): void {
   say(`total: ${p.totalRequests} requests, ${p.totalFailures} failed`);
   const app = p.posts.appCounted;
   say(`POSTs: ${p.posts.clientOk} succeeded for the clients; the app counted ${app ?? '? (an exit count was missing)'}${app === undefined ? '' : app === p.posts.clientOk ? ' (equal)' : ` (${app - p.posts.clientOk > 0 ? '+' : ''}${app - p.posts.clientOk}: ran on the app, failed for the client)`}`);
+  say(`Caddy: ${p.caddy.failedChecks} gate health checks failed (host stalls, not flag flips); ${p.caddy.noUpstream} requests answered 503 "no upstreams available"`);
   if (p.retired.length) {
     const how = (c?: number) => (c === 0 ? 'exited by itself' : c === 137 ? `killed at the ${DRAIN} drain timeout` : `exit ${c ?? '?'}`);
     say(`old colours: ${p.retired.map((r, i) => `${p.operations[i]?.label ?? i + 1}: ${how(r.exitCode)}`).join('; ')}`);

@@ -100,6 +100,8 @@ export interface OperationTiming {
   window?: Window & { from?: Colour; to?: Colour };
   /** how long both colours' apps ran at once: start of the new colour to the end of the old one's retire */
   overlapMs?: number;
+  /** the CLI's progress lines with their time from its start (its output is redacted by the tool itself) */
+  output?: string[];
 }
 
 export function timeOperation(label: string, run: StreamedRun): OperationTiming {
@@ -117,6 +119,7 @@ export function timeOperation(label: string, run: StreamedRun): OperationTiming 
     phases: spans.map((s) => ({ name: s.name, ms: s.end - s.start, ok: s.ok })),
     window,
     overlapMs: start && retire ? retire.end - start.start : undefined,
+    output: run.lines.slice(-120).map((l) => `+${((l.t - run.startedAt) / 1000).toFixed(2)}s ${l.text}`),
   };
 }
 
@@ -246,4 +249,14 @@ export async function teardownEnv(env: TestEnv): Promise<void> {
     `cd stacks/${env.name} 2>/dev/null || exit 0; docker-compose -p ${env.stackPrefix} -f compose.yml --env-file .env down -v --remove-orphans -t 5 >/dev/null 2>&1; cd .. && rm -rf ${env.name}`,
     { check: false, timeoutMs: 120_000 },
   );
+}
+
+/**
+ * From Caddy's log since `sinceMs`: health checks of a gate that failed outright (a timeout or refused
+ * connection: the host stalled, not a flag turned off) and requests Caddy answered "no upstreams available".
+ */
+export async function caddyHealthEvents(env: TestEnv, sinceMs: number): Promise<{ failedChecks: number; noUpstream: number }> {
+  const r = await hostDocker(env.info, ['logs', '--since', String(Math.floor(sinceMs / 1000)), `${env.stackPrefix}-caddy`], { check: false, timeoutMs: 30_000 });
+  const text = r.stdout + r.stderr;
+  return { failedChecks: (text.match(/"msg":"HTTP request failed"/g) ?? []).length, noUpstream: (text.match(/no upstreams available/g) ?? []).length };
 }

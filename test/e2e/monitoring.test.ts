@@ -106,6 +106,8 @@ describe('monitoring stack on the loopback host', { timeout: 600_000 }, () => {
       const by = Object.fromEntries(up.map((u) => [`${u.metric.job}/${u.metric.colour ?? ''}`, u.value[1]]));
       return by['togather/green'] === '1' && by['togather/blue'] === '0' && by['node/'] === '1' && by['postgres/'] === '1' && by['prometheus/'] === '1';
     });
+    // the textfile changed as the last deploy ended: wait for the next scrape
+    await eventually('the last deploy in the metrics', async () => (await query('togather_deploy_info'))[0]?.metric.version === env.repo.shas.v2);
     const info = await query('togather_deploy_info');
     assert.equal(info.length, 1);
     assert.equal(info[0]!.metric.version, env.repo.shas.v2);
