@@ -5,7 +5,7 @@ import { buildArgs } from './build-args.js';
 import { versionsOfNeighbours } from './cleanup.js';
 import { composeCmd, flagCmd, inspectStack, liveColour, startColour, type StackFacts } from './colours.js';
 import type { EngineContext } from './context.js';
-import { databaseStep, describeDatabasePlan, releaseHold } from './migrate.js';
+import { databaseStep, describeDatabasePlan, holdRelease, releaseHold } from './migrate.js';
 import { HostLog } from './hostlog.js';
 import { ensureImage, imageRef, pruneImages } from './image.js';
 import { Layout } from './layout.js';
@@ -103,10 +103,12 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
 
     const image = await phases.run('image', () => ensureImage(ctx, sha, buildArgs(sha, ref ?? sha.slice(0, 7), new Date(started))));
     ctx.hostLog.add('image', { ref: image.ref, how: image.how, bytes: image.bytes });
+    held = true;
+    await holdRelease(ctx, layout, image.ref); // no prune may take the release away before its colour starts
     await phases.run('provision', () => provision(ctx, layout, facts.compose, stack, colourImages(stack, target, image.ref)));
     await ctx.hostLog.flush();
     // snapshot + migrations before the new colour starts; the old colour keeps serving (docs/migrations.md)
-    const db = await databaseStep(ctx, layout, phases, { record, state, image: image.ref, sha, skip: !!req.skipMigrations, liveVersion: live ? state.current?.version : undefined, onHold: () => (held = true) });
+    const db = await databaseStep(ctx, layout, phases, { record, state, image: image.ref, sha, skip: !!req.skipMigrations, liveVersion: live ? state.current?.version : undefined });
     await ctx.hostLog.flush();
 
     await phases.run(`start ${target}`, () => startColour(ctx, layout, facts.compose, target, stack));

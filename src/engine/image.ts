@@ -1,6 +1,6 @@
 import { createGzip, constants as zc } from 'node:zlib';
 import { DeployError } from '../errors.js';
-import { cmd } from '../host/host.js';
+import { cmd, type RunResult } from '../host/host.js';
 import type { EngineContext } from './context.js';
 
 export function imageRef(repo: string, sha: string): string {
@@ -81,10 +81,18 @@ export async function shipImage(ctx: EngineContext, ref: string): Promise<number
   let bytes = 0;
   gzip.on('data', (d: Buffer) => (bytes += d.length));
   save.stdout.pipe(gzip);
-  const load = await ctx.host.run(cmd('docker', 'load', '--quiet'), { stdin: gzip, check: false, timeoutMs: 30 * 60_000 });
+  let load: RunResult;
+  try {
+    load = await ctx.host.run(cmd('docker', 'load', '--quiet'), { stdin: gzip, check: false, timeoutMs: 30 * 60_000 });
+  } finally {
+    // an upload that died leaves the pipe paused and docker save blocked on it, which would keep this process
+    // alive for ever; after a good upload both streams have ended already
+    save.stdout.destroy();
+    gzip.destroy();
+  }
   const saved = await save.done;
-  if (saved.code !== 0) throw new DeployError('image', `docker save ${ref} failed: ${saved.stderr.trim()}`);
   if (load.code !== 0) throw new DeployError('image', `docker load on the host failed: ${ctx.redactor.redact(load.stderr.trim())}`, 'check free disk space on the host');
+  if (saved.code !== 0) throw new DeployError('image', `docker save ${ref} failed: ${saved.stderr.trim()}`);
   return bytes;
 }
 

@@ -56,7 +56,13 @@ function holdName(layout: Layout): string {
   return `${layout.stack}-release-hold`;
 }
 
-/** removes the container that kept the release image from being pruned while migrations ran */
+/** Takes the hold on the release image (see HOLD); best effort: without it, only the protection is lost. */
+export async function holdRelease(ctx: EngineContext, layout: Layout, image: string): Promise<void> {
+  const r = await ctx.host.run(script(HOLD, holdName(layout), image), { check: false, timeoutMs: 60_000 });
+  if (r.code !== 0) ctx.reporter.warn(`could not create the container that protects ${image} from image pruning: ${ctx.redactor.redact(r.stderr.trim())}`);
+}
+
+/** removes the hold container; the new colour's own container protects the image from now on */
 export async function releaseHold(ctx: EngineContext, layout: Layout): Promise<void> {
   await ctx.host.run(cmd('docker', 'rm', '-f', holdName(layout)), { check: false, timeoutMs: 30_000 });
 }
@@ -66,10 +72,21 @@ export function migrationsDir(layout: Layout, sha: string): string {
 }
 
 /*
- * $1 destination, $2 image, $3 path in the image, $4 how many releases' copies to keep, $5 the name of the
- * copy-source container. Exit 3: the image has no such path. Prints the file names. The container (created,
- * never started) stays while migrations run: an image in use by a container cannot be pruned, so the release
- * is still there when its colour starts (releaseHold removes it).
+ * The hold: a container of the release image, created and never started. An image in use by a container
+ * cannot be removed, so no image prune (this environment's or another's on the same host) can take the
+ * release away between the image phase and the start of its colour, however long migrations take; the
+ * migrations are also copied out of it. releaseHold removes it once the deploy ends.
+ * $1 name, $2 image; an existing hold of the same image is kept.
+ */
+const HOLD = `
+[ "$(docker inspect -f '{{.Config.Image}}' -- "$1" 2>/dev/null)" = "$2" ] && exit 0
+docker rm -f -- "$1" > /dev/null 2>&1
+docker create --name "$1" --label org.togather.role=release-hold --entrypoint /togather-deploy-copy-only -- "$2" > /dev/null
+`;
+
+/*
+ * $1 destination, $2 image, $3 path in the image, $4 how many releases' copies to keep, $5 the hold's name.
+ * Exit 3: the image has no such path. Prints the file names.
  */
 const EXTRACT = `
 dest=$1; image=$2; src=$3; keep=$4; hold=$5
@@ -78,11 +95,12 @@ umask 022
 mkdir -p -- "$root" || exit 2
 tmp="$dest.tmp.$$"
 rm -rf -- "$tmp" "$tmp.tar"; mkdir -p -- "$tmp" || exit 2
-docker rm -f -- "$hold" > /dev/null 2>&1
-cid=$(docker create --name "$hold" --label org.togather.role=release-hold --entrypoint /togather-deploy-copy-only -- "$image") || exit 4
-docker cp -- "$cid:$src" - > "$tmp.tar" 2> "$tmp.err"; rc=$?
+if [ "$(docker inspect -f '{{.Config.Image}}' -- "$hold" 2>/dev/null)" != "$image" ]; then
+  docker rm -f -- "$hold" > /dev/null 2>&1
+  docker create --name "$hold" --label org.togather.role=release-hold --entrypoint /togather-deploy-copy-only -- "$image" > /dev/null || exit 4
+fi
+docker cp -- "$hold:$src" - > "$tmp.tar" 2> "$tmp.err"; rc=$?
 if [ "$rc" != 0 ]; then
-  docker rm -f -- "$cid" > /dev/null 2>&1
   if grep -qE 'No such container:path|Could not find the file' "$tmp.err"; then rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 3; fi
   cat "$tmp.err" >&2; rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 5
 fi
@@ -162,8 +180,6 @@ export interface DatabaseStepInput {
   sha: string;
   skip: boolean;
   liveVersion?: string;
-  /** called once a container holds the release image (even if the step fails later) */
-  onHold?: () => void;
 }
 
 /**
@@ -178,17 +194,13 @@ export async function databaseStep(ctx: EngineContext, layout: Layout, phases: P
     ctx.hostLog?.add('migrations.skipped', {});
     return {};
   }
-  const found = await phases.run('migrations: read', () => extractMigrations(ctx, layout, input.image, input.sha)).catch((e: unknown) => {
-    input.onHold?.(); // a failure after the container was created: let the caller remove it
-    throw e;
-  });
+  const found = await phases.run('migrations: read', () => extractMigrations(ctx, layout, input.image, input.sha));
   const policy = ctx.cfg.config.database.snapshots.when;
   if (!found && policy === 'pending-migrations') {
     // nothing to run, nothing to protect: the database is not touched at all
     ctx.reporter.warn(`the release image has no ${ctx.cfg.config.database.migrations.path}: no migrations to run, no snapshot`);
     return {};
   }
-  if (found) input.onHold?.(); // see EXTRACT: the caller calls releaseHold once the new colour exists
   const db = await openDb(ctx, layout);
   let net = db.network;
   const network = async () => (net ??= await stackNetwork(ctx, layout));

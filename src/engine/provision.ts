@@ -175,14 +175,17 @@ export async function provision(ctx: EngineContext, layout: Layout, compose: str
   return { changed };
 }
 
-const DB_HEALTH = `docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' -- "$1" 2>/dev/null || echo absent`;
+const DB_HEALTH = `docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' -- "$1" 2>/dev/null || echo absent`;
 
 async function waitDbHealthy(ctx: EngineContext, layout: Layout): Promise<void> {
   const deadline = ctx.clock.now() + 120_000;
   let status = '';
   while (ctx.clock.now() < deadline) {
-    status = (await ctx.host.run(script(DB_HEALTH, layout.db), { check: false })).stdout.trim();
-    if (status === 'healthy' || status === 'running') return;
+    const [state = 'absent', health = state] = (await ctx.host.run(script(DB_HEALTH, layout.db), { check: false })).stdout.trim().split(' ');
+    status = health;
+    if (health === 'healthy' || health === 'running') return;
+    // compose leaves a paused container paused: waiting cannot help
+    if (state === 'paused') throw new DeployError('preflight', `the database container ${layout.db} is paused; nothing was switched`, `unpause it (docker unpause ${layout.db}) if it was paused on purpose, then deploy again`);
     await ctx.clock.sleep(500);
   }
   throw new DeployError('preflight', `the database service did not become healthy (status ${status}); nothing was switched`, `look at \`docker logs ${layout.db}\` on the host`);

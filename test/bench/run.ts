@@ -16,7 +16,7 @@
  *   --wrk N           extra keep-alive GET connections from wrk (4; 0 = off)
  *   --drain S         the environment's drain_timeout, above the slowest request (8)
  *   --no-baseline     skip the reference switch; --keep leaves the environment up
- *   --max-minutes M   the whole run is abandoned past this (10)
+ *   --max-minutes M   the whole run is abandoned past this (15)
  *   --migrations      run the migrations step (skipped by default: the sample app has none)
  *   --db-rows N       the database part (database.ts): snapshot + migration of an events table of N rows in
  *                     an environment of its own, then a restore (1000000; 0 = skip)
@@ -58,7 +58,7 @@ const { values: o } = parseArgs({
     wrk: { type: 'string', default: '4' },
     'no-baseline': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
-    'max-minutes': { type: 'string', default: '10' },
+    'max-minutes': { type: 'string', default: '15' },
     drain: { type: 'string', default: '8' },
     migrations: { type: 'boolean', default: false },
     'db-rows': { type: 'string', default: '1000000' },

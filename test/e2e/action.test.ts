@@ -177,10 +177,12 @@ describe('the action bundle under Node 24, run as the GitHub runner runs it', { 
     steps.push(killed);
     assert.notEqual(killed.code, 0);
     assert.ok(session, `the main step saved its SSH session before connecting:\n${killed.log}`);
-    assert.ok(mastersAtKill.length === 1, `an SSH master was running when the step was killed (${mastersAtKill.join(',')})`);
+    // at the kill the master may still be forking into the background (the ssh -M -f parent and its child)
+    assert.ok(mastersAtKill.length >= 1, `an SSH master was running when the step was killed (${mastersAtKill.join(',')})`);
     assert.equal(keyModeAtKill, 0o600, 'the key copy is private');
     assert.ok(existsSync(session.workDir), 'a killed main step leaves its key material behind');
-    assert.deepEqual(sshMastersFor(session.controlPath), mastersAtKill, 'and its master connection open');
+    for (let i = 0; i < 50 && sshMastersFor(session.controlPath).length !== 1; i++) await new Promise((res) => setTimeout(res, 100));
+    assert.equal(sshMastersFor(session.controlPath).length, 1, 'and its master connection open');
 
     const post = await step(shas.v1, {}, killed.state);
     assert.equal(post.code, 0, post.stderr);
@@ -235,6 +237,27 @@ describe('the action bundle under Node 24, run as the GitHub runner runs it', { 
     const post = await step(shas.v2, {}, r.state);
     assert.equal(post.code, 0);
     assert.equal(existsSync(sshSession(r).workDir), false);
+  });
+
+  test('the rollback path as the dispatch workflow runs it: an unknown version lists the choices, an empty one goes back', async () => {
+    const shas = env.repo.shas;
+    // rollback.yml passes version and confirm straight through to the action with command: rollback
+    const unknown = await step(shas.v2, { command: 'rollback', version: shas.v4 });
+    assert.equal(unknown.code, 13, `${unknown.log}\n${unknown.stderr}`);
+    assert.match(unknown.summary, /can be rolled back to/);
+    assert.ok(unknown.summary.includes(shas.v1.slice(0, 12)), unknown.summary);
+    assert.equal(JSON.parse((await env.get('/version')).body).git_commit, shas.v2);
+    assert.equal((await step(shas.v2, {}, unknown.state)).code, 0);
+
+    const back = await step(shas.v2, { command: 'rollback', version: '' });
+    assert.equal(back.code, 0, `${back.log}\n${back.stderr}`);
+    assert.equal(back.outputs.version, shas.v1);
+    assert.equal(back.outputs.colour, 'blue');
+    assert.equal(back.outputs['previous-version'], shas.v2);
+    assert.equal(JSON.parse((await env.get('/version')).body).git_commit, shas.v1);
+    const post = await step(shas.v2, {}, back.state);
+    assert.equal(post.code, 0);
+    assert.equal(existsSync(sshSession(back).workDir), false);
   });
 
   test('no secret (env-file values, DATABASE_URL password, private key, token) in any output, summary, state or host file', async () => {

@@ -23,7 +23,6 @@ import { hostDocker, hostSsh, upHost } from '../harness/host.js';
 import { alive, pidMatches, sleep } from '../harness/proc.js';
 import { phaseAt, runDeployer, type DeployerRun, type KillPlan } from '../fault/deployer.js';
 import { Matrix } from '../fault/matrix.js';
-import { removeStack } from '../fault/teardown.js';
 import { faultRepo, onRunnerOnly, resetSchema, type FaultLabel, type FaultRepo } from '../fault/repo.js';
 import { describeTraffic, startTraffic, type TrafficResult } from '../fault/traffic.js';
 import { hostContainers, newEnv, type TestEnv } from './support.js';
@@ -85,7 +84,7 @@ class Checks {
   }
 }
 
-describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — traffic never fails', { timeout: 1_800_000 }, () => {
+describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — traffic never fails', { timeout: 3_600_000 }, () => {
   const matrix = new Matrix('faults');
   let env: TestEnv;
   let repo: FaultRepo;
@@ -109,7 +108,6 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
 
   after(async () => {
     matrix.finish();
-    if (env) await removeStack(env.info, env.name);
   });
 
   interface CrashCase {
@@ -270,11 +268,19 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
     const view = await stackView(env);
     const live = state.current?.colour as 'blue' | 'green' | undefined;
 
+    const hung = cut.signal === 'SIGKILL';
+    const completed = cut.code === 0;
     check.ok(cut.struck && cut.struck.pids.length > 0, `nothing was cut: ${JSON.stringify(cut.struck)}`);
-    check.ok(cut.code !== 0 && cut.code !== null, `the cut deploy ended with ${cut.code ?? cut.signal}`);
-    check.ok(/lost the SSH connection|connection/i.test(cut.stderr), 'the error names the lost connection');
-    check.ok(afterCut.commit === before.commit, `the proxy served ${short(afterCut.commit)} after the cut, expected ${short(before.commit)}`);
-    check.ok(stateAfterCut.current?.id === stateBefore.current?.id, 'state.json still names the live deployment');
+    check.ok(!hung, `the deployer hung after the cut and was killed after ${(cut.ms / 1000).toFixed(0)}s: ${cut.stderr.slice(-800)}`);
+    if (completed) {
+      // a cut between two commands is survivable: later commands open a connection of their own
+      check.ok(afterCut.commit === sha(version) && stateAfterCut.current?.version === sha(version), `completed despite the cut, but the proxy serves ${short(afterCut.commit)} and state says ${short(stateAfterCut.current?.version)}`);
+    } else {
+      check.ok(/lost the SSH connection|connection/i.test(cut.stderr), `the error does not name the lost connection: ${firstError(cut.stderr)}`);
+      check.ok(afterCut.commit === before.commit, `the proxy served ${short(afterCut.commit)} after the cut, expected ${short(before.commit)}`);
+      check.ok(stateAfterCut.current?.id === stateBefore.current?.id, 'state.json still names the live deployment');
+    }
+    check.ok(!lockAfterCut, 'the lock was released after the cut');
     check.ok(recovery.code === 0, `recovery exit ${recovery.code}: ${recovery.stderr.slice(-1200)}`);
     check.ok(now.commit === sha(recover) && state.current?.version === sha(recover), `after recovery the proxy serves ${short(now.commit)}, state says ${short(state.current?.version)}`);
     check.ok(live && view[live] === 'Up' && view[live === 'blue' ? 'green' : 'blue'] === 'Exited', `colours after recovery: blue ${view.blue}, green ${view.green}`);
@@ -284,10 +290,10 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
     matrix.add({
       group: 'SSH cut',
       case: name,
-      expected: 'clear connection error, nothing switched, the old colour serves; the next deploy succeeds',
+      expected: 'no hang; a clear connection error with nothing switched (or, cut between commands, a completed deploy); lock released; 0 failed requests; the next deploy succeeds',
       observed:
-        `cut at "${cut.struck?.line ?? 'never'}" (killed pid ${cut.struck?.pids.join(',') ?? '-'}); deploy exit ${cut.code ?? cut.signal} in ${(cut.ms / 1000).toFixed(1)}s: "${firstError(cut.stderr)}"; ` +
-        `${lockAfterCut ? 'lock still held' : 'lock released'}; history: ${failure?.status ?? '?'}${failure?.failure ? ` (exit ${failure.failure.exit_code})` : ''}; proxy kept ${short(afterCut.commit)}. ` +
+        `cut at "${cut.struck?.line ?? 'never'}" (killed pid ${cut.struck?.pids.join(',') ?? '-'}); deploy ${hung ? 'HUNG' : `exit ${cut.code}`} in ${(cut.ms / 1000).toFixed(1)}s: "${completed ? 'completed' : firstError(cut.stderr)}"; ` +
+        `${lockAfterCut ? 'lock still held' : 'lock released'}; history: ${failure?.status ?? '?'}${failure?.failure ? ` (exit ${failure.failure.exit_code})` : ''}; proxy then served ${short(afterCut.commit)}. ` +
         `Next deploy exit ${recovery.code}${/took over the lock/.test(recovery.stderr) ? ' (took the lock over)' : ''}; ${describeTraffic(t)}` +
         (check.failed.length ? `. FAILED: ${check.failed.join('; ')}` : ''),
       requests: t.total,
@@ -313,13 +319,20 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
   describe('dependencies failing: clear errors, nothing switched', { skip: SKIP.has('deps') }, () => {
     let denv: TestEnv;
     let fullDir: string | undefined;
-    const ddeploy = (version: string, o: Parameters<typeof runDeployer>[2] = {}, extra: string[] = []) => runDeployer(denv, ['deploy', denv.name, '--version', version, '--skip-ci-check', ...extra], o);
+    // the fault repo's releases carry a migration, so every deploy reads the database before it starts anything
+    const ddeploy = (version: FaultLabel, o: Parameters<typeof runDeployer>[2] = {}, extra: string[] = []) =>
+      runDeployer(denv, ['deploy', denv.name, '--version', version, '--skip-ci-check', ...extra], { repo: repo.dir, ...o });
     const db = () => `${denv.stackPrefix}-db`;
     const psqlSuper = (sql: string) => hostDocker(denv.info, ['exec', db(), 'psql', '-X', '-q', '-U', 'togather', '-d', 'postgres', '-c', sql]);
 
     before(async () => {
-      denv = await newEnv('deps', { config: patient });
-      const first = await ddeploy('v1');
+      denv = await newEnv('deps', {
+        config: (c) => {
+          patient(c);
+          (c.database as Record<string, unknown>).migrations = { image: MIGRATE_IMAGE, timeout: '60s' };
+        },
+      });
+      const first = await ddeploy('fa');
       assert.equal(first.code, 0, first.stderr);
     });
 
@@ -328,7 +341,6 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
         execFileSync('umount', [fullDir], { stdio: 'ignore' });
         rmSync(fullDir, { recursive: true, force: true });
       }
-      if (denv) await removeStack(denv.info, denv.name);
     });
 
     interface DepCase {
@@ -336,7 +348,7 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
       expected: string;
       /** breaks the dependency; returns how to mend it */
       breakIt: () => Promise<() => Promise<void>>;
-      version: string;
+      version: FaultLabel;
       code: number;
       message: RegExp;
       options?: () => Parameters<typeof runDeployer>[2];
@@ -392,12 +404,12 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
       const check = new Checks();
       await hostDocker(denv.info, ['stop', db()]);
       const traffic = startTraffic(denv.httpPort);
-      const r = await ddeploy('v2');
+      const r = await ddeploy('fb');
       const t = await traffic.stop();
       const now = await served(denv);
       const dbState = (await hostDocker(denv.info, ['inspect', '-f', '{{.State.Health.Status}}', db()])).stdout.trim();
       check.ok(r.code === 0, `exit ${r.code}: ${r.stderr.slice(-1500)}`);
-      check.ok(now.commit === denv.repo.shas.v2, `serves ${short(now.commit)}`);
+      check.ok(now.commit === sha('fb'), `serves ${short(now.commit)}`);
       check.ok(dbState === 'healthy', `database ${dbState}`);
       check.ok(t.failed === 0, `failed requests: ${failuresByPhase(t, [['deploy', r]])}`);
       matrix.add({
@@ -420,7 +432,7 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
           await hostDocker(denv.info, ['pause', db()]);
           return async () => void (await hostDocker(denv.info, ['unpause', db()]));
         },
-        version: 'v1',
+        version: 'fa',
         code: 6,
         message: /database container \S+ is paused/,
       }));
@@ -433,7 +445,7 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
           await psqlSuper('ALTER DATABASE togather WITH ALLOW_CONNECTIONS false');
           return async () => void (await psqlSuper('ALTER DATABASE togather WITH ALLOW_CONNECTIONS true'));
         },
-        version: 'v1',
+        version: 'fa',
         code: 8,
         message: /could not read schema_migrations from the database: .*not currently accepting connections/,
       }));
@@ -455,7 +467,7 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
         expected: 'clear authentication error, password not shown, nothing switched',
         breakIt: async () => async () => undefined,
         args: ['--env-file', file],
-        version: 'v1',
+        version: 'fa',
         code: 8,
         message: /password authentication failed for user "togather"/,
         secrets: () => [wrong],
@@ -470,7 +482,7 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
         expected: 'clear authentication error, nothing switched; deploying the right env file again works',
         breakIt: async () => async () => undefined,
         args: ['--env-file', file],
-        version: 'v1',
+        version: 'fa',
         code: 8,
         message: /password authentication failed for user "togather"/,
         secrets: () => [rotated],
@@ -480,11 +492,11 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
     test('the right env file again: the deploy recovers (database recreated with its own password)', async () => {
       const check = new Checks();
       const traffic = startTraffic(denv.httpPort);
-      const r = await ddeploy('v1');
+      const r = await ddeploy('fa');
       const t = await traffic.stop();
       const now = await served(denv);
       check.ok(r.code === 0, `exit ${r.code}: ${r.stderr.slice(-1500)}`);
-      check.ok(now.commit === denv.repo.shas.v1, `serves ${short(now.commit)}`);
+      check.ok(now.commit === sha('fa'), `serves ${short(now.commit)}`);
       check.ok(t.failed === 0, `failed requests: ${failuresByPhase(t, [['deploy', r]])}`);
       matrix.add({
         group: 'dependency failing',
@@ -520,7 +532,7 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
         expected: 'clear snapshot error naming the full disk, no partial file left, nothing migrated or switched',
         breakIt: async () => async () => undefined,
         options: () => ({ config: configFull }),
-        version: 'v2',
+        version: 'fb',
         code: 8,
         message: /writing the compressed dump failed .*is the disk of .* full\?\)[\s\S]*No snapshot file was left behind/,
       });

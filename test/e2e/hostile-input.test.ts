@@ -16,7 +16,6 @@ import { hostDocker } from '../harness/host.js';
 import { run } from '../harness/proc.js';
 import { runDeployer } from '../fault/deployer.js';
 import { Matrix } from '../fault/matrix.js';
-import { removeStack } from '../fault/teardown.js';
 import { actionWorkspace, runStep } from './action-runner.js';
 import { newEnv, ROOT, type TestEnv } from './support.js';
 import { canaryFired, canaryPath, hostSnapshot, snapshotDiff, type HostSnapshot } from './untouched.js';
@@ -168,7 +167,6 @@ describe('hostile input: rejected or handled safely, nothing runs, the host unch
   after(async () => {
     matrix.finish();
     process.stdout.write('(also refused, see bad-input.test.ts: metacharacters in host, path, image, images.caddy, version and the environment input; "../" in path and config input; a YAML alias bomb)\n');
-    if (env) await removeStack(env.info, env.name);
   });
 
   const touch = () => `touch ${canary}`;

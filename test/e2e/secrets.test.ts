@@ -17,7 +17,6 @@ import { after, before, describe, test } from 'node:test';
 import { hostSsh } from '../harness/host.js';
 import { FakeGitHubApi } from '../fakes/github-api.js';
 import { Matrix } from '../fault/matrix.js';
-import { removeStack } from '../fault/teardown.js';
 import { actionWorkspace, runStep } from './action-runner.js';
 import { newEnv, type TestEnv } from './support.js';
 
@@ -125,13 +124,11 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
     matrix.finish();
     await new Promise<void>((r) => receiver?.close(() => r()));
     await fake?.close();
-    if (env) await removeStack(env.info, env.name);
   });
 
   test('operations that print, record, notify and fail', async () => {
     await cli('deploy v1 (first, --verbose)', ['deploy', env.name, '--version', 'v1', '--skip-ci-check', '--verbose'], 0);
     await cli('deploy v3 (crashes at boot)', ['deploy', env.name, '--version', 'v3', '--skip-ci-check', '--verbose'], 10);
-    await cli('deploy v2', ['deploy', env.name, '--version', 'v2', '--skip-ci-check'], 0);
     await Promise.all([
       cli('status', ['status', env.name], 0),
       cli('status --json', ['status', env.name, '--json'], 0),
@@ -153,13 +150,6 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
       { mode: 0o600 },
     );
     await cli('deploy with a broken env file (exit 2)', ['deploy', env.name, '--version', 'v6', '--skip-ci-check', '--env-file', broken], 2);
-
-    // the database refuses the password of DATABASE_URL: the error comes from psql
-    const wrong = join(env.dir, 'wrong.env');
-    const wrongPw = `wrongPw-${process.pid % 10000}-Zz9/+q`;
-    secrets.WRONG_DB_PASSWORD = wrongPw;
-    writeFileSync(wrong, readFileSync(env.envFilePath, 'utf8').replace(/^DATABASE_URL=.*$/m, `DATABASE_URL=postgres://togather:${encodeURIComponent(wrongPw)}@db:5432/togather`), { mode: 0o600 });
-    await cli('deploy with a refused database password (exit 8)', ['deploy', env.name, '--version', 'v6', '--skip-ci-check', '--env-file', wrong, '--verbose'], 8);
 
     // the action: env file, SSH key, GitHub token and webhook secret as inputs; CI gate and deployment statuses
     const step = await runStep({
@@ -231,7 +221,7 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
     }
     const group = (re: RegExp) => [...haystacks.keys()].filter((k) => re.test(k));
     const rows: [string, string[]][] = [
-      [`CLI output streams and error messages (${runs.filter((r) => r.what !== 'action deploy v6').length} runs: deploys ok/crash/config error/DB refused, status, versions, dry-run; --verbose)`, group(/^CLI /)],
+      [`CLI output streams and error messages (${runs.filter((r) => r.what !== 'action deploy v6').length} runs: deploy ok, deploy of a release that crashes, config error, status, versions, dry-run; --verbose)`, group(/^CLI /)],
       ['action log, stderr and error annotations', group(/^action deploy: log/)],
       ['job summary', group(/job summary/)],
       ["runner file-command files (outputs, state, env, path) and the post step", group(/files|post step/)],

@@ -94,8 +94,6 @@ describe('zero-downtime switch under load', { timeout: 300_000 }, () => {
       assert.equal(w.ok, w.inFlight, `${w.label}: a slow request that started before the switch failed`);
       assert.equal(w.onOldColour, w.inFlight, `${w.label}: a slow request did not finish on the colour it started on`);
     }
-    // the old colour drained: it ended by itself, not at the docker stop timeout
-    for (const r of retired) assert.equal(r.exitCode, 0, `a retired app was killed: ${r.tail.join(' / ')}`);
   });
 
   after(async () => {
