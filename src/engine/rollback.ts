@@ -5,6 +5,7 @@ import { inspectStack, liveColour, startColour, type StackFacts } from './colour
 import type { EngineContext } from './context.js';
 import { reconcileState } from './deploy.js';
 import { HostLog } from './hostlog.js';
+import { notify, settleNotifications } from './notify.js';
 import { imageRef } from './image.js';
 import { Layout } from './layout.js';
 import { DeployLock } from './lock.js';
@@ -139,7 +140,7 @@ export async function rollback(ctx: EngineContext, req: RollbackRequest): Promis
       const msg =
         `rolling back to ${sha.slice(0, 12)} crosses migrations run by ${crossed.map((c) => `${c.version.slice(0, 12)} (${c.migrations?.from ?? '?'} → ${c.migrations?.to ?? '?'})`).join(', ')}. ` +
         `The old version will run against the newer schema; migrations should be backward compatible, but if they are not, restore the snapshot taken before them: ` +
-        (snap ? `${snap} — togather-deploy snapshot restore ${ctx.cfg.environment} ${snap}` : 'no snapshot is recorded for them');
+        (snap ? `${snap} — togather-deploy snapshot restore ${ctx.cfg.environment} ${snap} --stop-app` : 'no snapshot is recorded for them');
       ctx.reporter.warn(msg);
       const ok = req.confirmed || (req.ask ? await req.ask('roll back anyway? [y/N] ') : false);
       if (!ok) throw new DeployError('refused', `rollback across migrations needs confirmation: ${msg}`, `confirm with --yes (CLI) or confirm: ${ctx.cfg.environment} (action)`);
@@ -190,6 +191,7 @@ export async function rollback(ctx: EngineContext, req: RollbackRequest): Promis
       await phases.run(`retire ${from}`, () => retireColour(ctx, layout, from));
     }
     ctx.hostLog.add('rollback.completed', { version: sha, colour: target, serving_after_ms: servingMs });
+    void notify(ctx, { event: 'deployment.rolled_back', deployment_id: id, version: sha, previous_version: record.previous_version, colour: target, duration_seconds: record.duration_seconds, metadata: { trigger: 'rollback', serving_after_seconds: Math.round(servingMs / 100) / 10, ...(chosen.ref ? { ref: chosen.ref } : {}) } });
     return {
       operation: 'rollback',
       ok: true,
@@ -212,9 +214,11 @@ export async function rollback(ctx: EngineContext, req: RollbackRequest): Promis
       ctx.hostLog?.add('rollback.failed', { failure: record.failure });
       await writeState(ctx, layout, applyRecord(state, record, ctx.cfg.config.deployment.history_limit), record).catch(() => undefined);
     }
+    if (record) void notify(ctx, { event: 'deployment.failed', deployment_id: id, version: record.version, previous_version: record.previous_version, colour: record.colour, duration_seconds: record.duration_seconds ?? null, failure: record.failure ? { class: record.failure.class, exit_code: record.failure.exit_code, reason: record.failure.message } : undefined, metadata: { trigger: 'rollback' } });
     throw e;
   } finally {
     await ctx.hostLog?.flush().catch(() => undefined);
+    await settleNotifications(ctx); // delivered (or given up) while the lock is still held
     await lock.release().catch(() => undefined);
   }
 }
