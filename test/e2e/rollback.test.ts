@@ -97,5 +97,25 @@ describe('rollback', { timeout: 600_000 }, () => {
     assert.equal(rb.code, 0, rb.stderr);
     assert.equal(await served(small), shas.v1);
   });
+
+  test('a rollback across a migration asks for confirmation, names the snapshot and the restore command', async () => {
+    const mig = await newEnv('rbmig');
+    for (const v of ['v1', 'm1']) {
+      const r = await mig.cli(['deploy', mig.name, '--version', v, '--skip-ci-check']);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const state = JSON.parse((await mig.hostFile('state.json'))!);
+    const snap = state.current.snapshot as string;
+    assert.ok(snap, 'the migrating deploy recorded its snapshot');
+    const refused = await mig.cli(['rollback', mig.name]);
+    assert.equal(refused.code, 13, refused.stderr);
+    assert.match(refused.stderr, /crosses migrations/);
+    assert.ok(refused.stderr.includes(snap), refused.stderr);
+    assert.match(refused.stderr, new RegExp(`togather-deploy snapshot restore ${mig.name} \\S+ --stop-app`));
+    assert.equal(await served(mig), mig.repo.shas.m1, 'nothing changed without confirmation');
+    const confirmed = await mig.cli(['rollback', mig.name, '--yes']);
+    assert.equal(confirmed.code, 0, confirmed.stderr);
+    assert.equal(await served(mig), mig.repo.shas.v1);
+  });
 });
 
