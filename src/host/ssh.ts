@@ -168,8 +168,9 @@ export class SshHost implements Host {
     const remote = quoteArgv(command.argv);
     const args = [...this.baseArgs, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-T', this.opts.target.host, '--', remote];
     const r = await runProcess(this.ssh, args, { stdin: opts.stdin, timeoutMs: opts.timeoutMs, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' } });
-    if (r.code === 255 && /^(ssh|mux_client|Control socket|Connection|client_loop|Timeout)/im.test(r.stderr)) {
-      throw new DeployError('connection', `lost the SSH connection to ${this.name}: ${firstLine(this.opts.redactor.redact(r.stderr))}`);
+    // a session whose master connection is killed ends with 255 and nothing on stderr
+    if (r.code === 255 && (!r.stderr.trim() || /^(ssh|mux_client|Control socket|Connection|client_loop|Timeout)/im.test(r.stderr))) {
+      throw new DeployError('connection', `lost the SSH connection to ${this.name}: ${firstLine(this.opts.redactor.redact(r.stderr)) || 'the session ended with exit code 255 and no message'}`);
     }
     if (r.code !== 0 && opts.check !== false) {
       const red: RunResult = { ...r, stderr: this.opts.redactor.redact(r.stderr), stdout: this.opts.redactor.redact(r.stdout) };

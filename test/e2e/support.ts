@@ -101,7 +101,9 @@ export async function newEnv(label: string, over: { config?: (c: Record<string, 
       build: { context: '.', dockerfile: 'Dockerfile' },
       health: { interval: '200ms', timeout: '2s', consecutive: 2, start_timeout: '20s', required_checks: ['database'] },
     },
-    deployment: { drain_timeout: '5s', min_free_mb: 64, verify_timeout: '10s' },
+    // every test environment has a config file of its own, so none protects another's images from pruning
+    // (environments in one deployment.yml do protect each other): keep them all for the run
+    deployment: { drain_timeout: '5s', min_free_mb: 64, verify_timeout: '10s', keep_images: 50 },
     proxy: { bind: '127.0.0.1', http_port: httpPort, https_port: httpsPort },
     images: { caddy: info.images.caddy, postgres: info.images.postgres, gate: info.images.gate },
     // the migrate image is the harness's golang-migrate stand-in (a TEST FIXTURE: test/harness/image-files/migrate-fixture.sh)
