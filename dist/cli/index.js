@@ -40554,12 +40554,21 @@ async function shipImage(ctx, ref) {
     let bytes = 0;
     gzip.on('data', (d) => (bytes += d.length));
     save.stdout.pipe(gzip);
-    const load = await ctx.host.run(cmd('docker', 'load', '--quiet'), { stdin: gzip, check: false, timeoutMs: 30 * 60_000 });
+    let load;
+    try {
+        load = await ctx.host.run(cmd('docker', 'load', '--quiet'), { stdin: gzip, check: false, timeoutMs: 30 * 60_000 });
+    }
+    finally {
+        // an upload that died leaves the pipe paused and docker save blocked on it, which would keep this process
+        // alive for ever; after a good upload both streams have ended already
+        save.stdout.destroy();
+        gzip.destroy();
+    }
     const saved = await save.done;
-    if (saved.code !== 0)
-        throw new errors_DeployError('image', `docker save ${ref} failed: ${saved.stderr.trim()}`);
     if (load.code !== 0)
         throw new errors_DeployError('image', `docker load on the host failed: ${ctx.redactor.redact(load.stderr.trim())}`, 'check free disk space on the host');
+    if (saved.code !== 0)
+        throw new errors_DeployError('image', `docker save ${ref} failed: ${saved.stderr.trim()}`);
     return bytes;
 }
 /** Gets the release image onto the host by the cheapest way that works; skipped when it is already there. */
@@ -40801,6 +40810,231 @@ class HostLog {
         this.buffer = [];
         await this.host.run(appendFileCmd(this.path), { stdin: text, check: false });
     }
+}
+
+;// CONCATENATED MODULE: ./src/engine/metrics.ts
+
+
+/*
+ * Deployment metrics for Prometheus, written by the deployer into the node exporter's textfile-collector
+ * directory on the host (<root>/monitoring/textfile). The file is the only memory the counters have: each
+ * outcome reads it, adds one and rewrites it atomically (the collector must never see half a file). A lost
+ * file restarts the counters at zero, which PromQL's rate()/increase() treat as a counter reset.
+ */
+const METRICS_FILE = 'togather_deploy.prom';
+const DEPLOY_OUTCOMES = ['completed', 'failed', 'rolled_back'];
+const ROLLBACK_TRIGGERS = ['watch', 'manual'];
+/** every metric name the file can hold: the dashboards and alert rules may query these and nothing else of ours */
+const DEPLOY_METRICS = {
+    togather_deploy_info: 'gauge',
+    togather_deployments_total: 'counter',
+    togather_rollbacks_total: 'counter',
+    togather_deploy_last_duration_seconds: 'gauge',
+    togather_deploy_last_timestamp_seconds: 'gauge',
+    togather_deploy_last_success: 'gauge',
+    togather_deploy_last_outcome: 'gauge',
+    togather_deploy_watch_rollback_seconds: 'gauge',
+};
+const HELP = {
+    togather_deploy_info: 'The version serving after the last successful deploy or rollback (always 1; the data is in the labels).',
+    togather_deployments_total: 'Deploys by outcome: completed, failed, rolled_back (failed its watch window).',
+    togather_rollbacks_total: 'Rollbacks by trigger: watch (automatic, after the watch window failed) or manual (rollback command).',
+    togather_deploy_last_duration_seconds: 'Wall-clock duration of the last deploy or rollback.',
+    togather_deploy_last_timestamp_seconds: 'When the last deploy or rollback finished (unix time).',
+    togather_deploy_last_success: '1 when the last deploy or rollback succeeded, else 0.',
+    togather_deploy_last_outcome: 'Outcome of the last operation (1 on the matching outcome label, 0 on the others).',
+    togather_deploy_watch_rollback_seconds: 'Last automatic rollback: seconds from the first failed watch probe to the previous version serving again.',
+};
+function emptyState() {
+    return { deployments: { completed: 0, failed: 0, rolled_back: 0 }, rollbacks: { watch: 0, manual: 0 } };
+}
+const SAMPLE = /^([a-z_]+)(?:\{(.*)\})?\s+(\S+)$/;
+function parseLabels(text) {
+    const out = {};
+    for (const m of text.matchAll(/([a-z_]+)="((?:[^"\\]|\\.)*)"/g))
+        out[m[1]] = m[2].replace(/\\n/g, '\n').replace(/\\(.)/g, '$1');
+    return out;
+}
+/** reads back what renderDeployMetrics wrote; anything else in the file is ignored */
+function parseDeployMetrics(text) {
+    const s = emptyState();
+    for (const line of text.split('\n')) {
+        const m = SAMPLE.exec(line.trim());
+        if (!m)
+            continue;
+        const [, name, labelText = '', raw] = m;
+        const value = Number(raw);
+        if (!Number.isFinite(value))
+            continue;
+        const l = parseLabels(labelText);
+        if (name === 'togather_deployments_total' && DEPLOY_OUTCOMES.includes(l.outcome ?? ''))
+            s.deployments[l.outcome] = value;
+        else if (name === 'togather_rollbacks_total' && ROLLBACK_TRIGGERS.includes(l.trigger ?? ''))
+            s.rollbacks[l.trigger] = value;
+        else if (name === 'togather_deploy_info' && l.version && l.colour)
+            s.info = { version: l.version, colour: l.colour, deployment_id: l.deployment_id ?? '' };
+        else if (name === 'togather_deploy_last_duration_seconds')
+            s.lastDuration = value;
+        else if (name === 'togather_deploy_last_timestamp_seconds')
+            s.lastTimestamp = value;
+        else if (name === 'togather_deploy_last_outcome' && value === 1 && DEPLOY_OUTCOMES.includes(l.outcome ?? ''))
+            s.lastOutcome = l.outcome;
+        else if (name === 'togather_deploy_watch_rollback_seconds')
+            s.watchRollbackSeconds = value;
+    }
+    return s;
+}
+/** the state after one outcome event; started events change nothing */
+function applyEvent(prev, e) {
+    const s = { ...prev, deployments: { ...prev.deployments }, rollbacks: { ...prev.rollbacks } };
+    const manual = e.metadata.trigger === 'rollback';
+    let outcome;
+    switch (e.event) {
+        case 'deployment.started':
+            return s;
+        case 'deployment.completed':
+            outcome = 'completed';
+            break;
+        case 'deployment.failed':
+            outcome = 'failed';
+            break;
+        case 'deployment.rolled_back':
+            outcome = 'rolled_back';
+            s.rollbacks[manual ? 'manual' : 'watch']++;
+            if (!manual && typeof e.metadata.serving_after_seconds === 'number')
+                s.watchRollbackSeconds = e.metadata.serving_after_seconds;
+            break;
+    }
+    // a rollback command is not a deploy: it counts as a rollback only
+    if (!(manual && outcome === 'rolled_back'))
+        s.deployments[outcome]++;
+    if (outcome !== 'failed' && e.version && e.colour)
+        s.info = { version: e.version, colour: e.colour, deployment_id: e.deployment_id };
+    s.lastOutcome = manual && outcome === 'rolled_back' ? 'completed' : outcome;
+    if (e.duration_seconds !== null)
+        s.lastDuration = e.duration_seconds;
+    s.lastTimestamp = Math.round(Date.parse(e.timestamp) / 1000);
+    return s;
+}
+const metrics_esc = (v) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+function renderDeployMetrics(environment, s) {
+    const out = [];
+    const env = `environment="${metrics_esc(environment)}"`;
+    const head = (name) => out.push(`# HELP ${name} ${HELP[name]}`, `# TYPE ${name} ${DEPLOY_METRICS[name]}`);
+    if (s.info) {
+        head('togather_deploy_info');
+        out.push(`togather_deploy_info{${env},version="${metrics_esc(s.info.version)}",colour="${metrics_esc(s.info.colour)}",deployment_id="${metrics_esc(s.info.deployment_id)}"} 1`);
+    }
+    head('togather_deployments_total');
+    for (const o of DEPLOY_OUTCOMES)
+        out.push(`togather_deployments_total{${env},outcome="${o}"} ${s.deployments[o]}`);
+    head('togather_rollbacks_total');
+    for (const t of ROLLBACK_TRIGGERS)
+        out.push(`togather_rollbacks_total{${env},trigger="${t}"} ${s.rollbacks[t]}`);
+    if (s.lastDuration !== undefined) {
+        head('togather_deploy_last_duration_seconds');
+        out.push(`togather_deploy_last_duration_seconds{${env}} ${s.lastDuration}`);
+    }
+    if (s.lastTimestamp !== undefined) {
+        head('togather_deploy_last_timestamp_seconds');
+        out.push(`togather_deploy_last_timestamp_seconds{${env}} ${s.lastTimestamp}`);
+    }
+    if (s.lastOutcome) {
+        head('togather_deploy_last_success');
+        out.push(`togather_deploy_last_success{${env}} ${s.lastOutcome === 'completed' ? 1 : 0}`);
+        head('togather_deploy_last_outcome');
+        for (const o of DEPLOY_OUTCOMES)
+            out.push(`togather_deploy_last_outcome{${env},outcome="${o}"} ${o === s.lastOutcome ? 1 : 0}`);
+    }
+    if (s.watchRollbackSeconds !== undefined) {
+        head('togather_deploy_watch_rollback_seconds');
+        out.push(`togather_deploy_watch_rollback_seconds{${env}} ${s.watchRollbackSeconds}`);
+    }
+    return out.join('\n') + '\n';
+}
+function textfileDir(layout) {
+    return layout.path('monitoring', 'textfile');
+}
+// readable by a node exporter running as another user: the file holds versions and counts, nothing secret
+const WRITE_TEXTFILE = 'set -e; mkdir -p -- "$1"; chmod 755 -- "$1"; t="$1/.$2.tmp.$$"; cat > "$t"; chmod 644 "$t"; mv -f -- "$t" "$1/$2"';
+/** Updates the textfile with one outcome; only with monitoring enabled. Failures are the caller's to report. */
+async function recordOutcomeMetrics(ctx, layout, e) {
+    if (!ctx.cfg.config.monitoring.enabled || e.event === 'deployment.started')
+        return;
+    const dir = textfileDir(layout);
+    const r = await ctx.host.run(readFileCmd(`${dir}/${METRICS_FILE}`), { check: false });
+    const prev = r.code === 0 ? parseDeployMetrics(r.stdout) : emptyState();
+    const text = renderDeployMetrics(ctx.cfg.environment, applyEvent(prev, e));
+    await ctx.host.run(host_script(WRITE_TEXTFILE, dir, METRICS_FILE), { stdin: text });
+}
+
+;// CONCATENATED MODULE: ./src/engine/notify.ts
+
+
+
+/** fills in what every event carries; pure apart from the clock, so it is unit-tested */
+function buildEvent(ctx, input) {
+    return {
+        schema_version: 1,
+        event: input.event,
+        deployment_id: input.deployment_id,
+        environment: ctx.cfg.environment,
+        version: input.version ?? null,
+        previous_version: input.previous_version ?? null,
+        colour: input.colour ?? null,
+        timestamp: new Date(ctx.clock.now()).toISOString(),
+        duration_seconds: input.duration_seconds ?? null,
+        failure: input.failure ?? null,
+        run_url: ctx.runUrl ?? null,
+        metadata: {
+            actor: ctx.actor,
+            host: ctx.host.name,
+            ...(ctx.cfg.env.url ? { url: ctx.cfg.env.url } : {}),
+            ...input.metadata,
+        },
+    };
+}
+/**
+ * Reports an outcome of a deploy or rollback: to every configured notification channel (from the runner) and,
+ * with monitoring enabled, to the deployment metrics on the host. Never throws and never fails the operation:
+ * a failed delivery is reported as a warning once its retries are spent. The returned promise settles when
+ * this event is done; callers that must not wait (deployment.started) leave it, and settleNotifications()
+ * waits for everything before the lock is released. Events are redacted as a whole before they leave.
+ */
+function notify(ctx, input) {
+    if (ctx.dryRun)
+        return Promise.resolve();
+    const warn = (what) => (e) => ctx.reporter.warn(ctx.redactor.redact(`${what}: ${describeError(e)}`));
+    let event;
+    try {
+        event = ctx.redactor.redactDeep(buildEvent(ctx, input));
+    }
+    catch (e) {
+        warn(`notification ${input.event} was not sent`)(e);
+        return Promise.resolve();
+    }
+    const metrics = recordOutcomeMetrics(ctx, new Layout(ctx.cfg), event).catch(warn('the deployment metrics file on the host could not be updated'));
+    const n = ctx.notifier;
+    const sent = n?.enabled ? n.send(event).then((reports) => reports.forEach((r) => reportDelivery(ctx, r)), warn(`notification ${input.event} was not sent`)) : Promise.resolve();
+    const done = Promise.all([metrics, sent]).then(() => undefined);
+    const list = pending.get(ctx) ?? [];
+    list.push(done);
+    pending.set(ctx, list);
+    return done;
+}
+const pending = new WeakMap();
+function reportDelivery(ctx, r) {
+    if (r.ok) {
+        ctx.reporter.debug(`notification ${r.event} delivered to ${r.channel} (HTTP ${r.status}, ${r.attempts} attempt(s), ${r.ms} ms)`);
+        return;
+    }
+    ctx.reporter.warn(ctx.redactor.redact(`notification ${r.event} to ${r.channel} failed after ${r.attempts} attempt(s): ${r.error ?? `HTTP ${r.status}`} — the operation itself is not affected`));
+}
+/** waits until every reported outcome is recorded and every notification delivered or given up */
+async function settleNotifications(ctx) {
+    await Promise.all(pending.get(ctx) ?? []);
+    pending.delete(ctx);
+    await ctx.notifier?.settle().catch(() => undefined);
 }
 
 ;// CONCATENATED MODULE: ./src/engine/lock.ts
@@ -41444,14 +41678,18 @@ async function provision(ctx, layout, compose, facts, images) {
         await waitDbHealthy(ctx, layout);
     return { changed };
 }
-const DB_HEALTH = `docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' -- "$1" 2>/dev/null || echo absent`;
+const DB_HEALTH = `docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' -- "$1" 2>/dev/null || echo absent`;
 async function waitDbHealthy(ctx, layout) {
     const deadline = ctx.clock.now() + 120_000;
     let status = '';
     while (ctx.clock.now() < deadline) {
-        status = (await ctx.host.run(host_script(DB_HEALTH, layout.db), { check: false })).stdout.trim();
-        if (status === 'healthy' || status === 'running')
+        const [state = 'absent', health = state] = (await ctx.host.run(host_script(DB_HEALTH, layout.db), { check: false })).stdout.trim().split(' ');
+        status = health;
+        if (health === 'healthy' || health === 'running')
             return;
+        // compose leaves a paused container paused: waiting cannot help
+        if (state === 'paused')
+            throw new errors_DeployError('preflight', `the database container ${layout.db} is paused; nothing was switched`, `unpause it (docker unpause ${layout.db}) if it was paused on purpose, then deploy again`);
         await ctx.clock.sleep(500);
     }
     throw new errors_DeployError('preflight', `the database service did not become healthy (status ${status}); nothing was switched`, `look at \`docker logs ${layout.db}\` on the host`);
@@ -41462,13 +41700,13 @@ async function waitDbHealthy(ctx, layout) {
 
 
 
-function emptyState(environment) {
+function state_emptyState(environment) {
     return { schema: 1, environment, history: [], updated_at: new Date(0).toISOString() };
 }
 async function readState(ctx, layout) {
     const r = await ctx.host.run(readFileCmd(layout.stateFile), { check: false });
     if (r.code === 3)
-        return emptyState(ctx.cfg.environment);
+        return state_emptyState(ctx.cfg.environment);
     if (r.code !== 0)
         throw new errors_DeployError('state', `cannot read ${layout.stateFile}: ${ctx.redactor.redact(r.stderr.trim())}`);
     try {
@@ -41883,6 +42121,7 @@ const otherColour = (c) => (c === 'blue' ? 'green' : 'blue');
 
 
 
+
 /**
  * What can be rolled back to: versions from the history that served successfully (not the current one),
  * newest first, one entry per version, and whether their image is still on the host.
@@ -41987,7 +42226,7 @@ async function rollback(ctx, req) {
             const snap = first.snapshot;
             const msg = `rolling back to ${sha.slice(0, 12)} crosses migrations run by ${crossed.map((c) => `${c.version.slice(0, 12)} (${c.migrations?.from ?? '?'} → ${c.migrations?.to ?? '?'})`).join(', ')}. ` +
                 `The old version will run against the newer schema; migrations should be backward compatible, but if they are not, restore the snapshot taken before them: ` +
-                (snap ? `${snap} — togather-deploy snapshot restore ${ctx.cfg.environment} ${snap}` : 'no snapshot is recorded for them');
+                (snap ? `${snap} — togather-deploy snapshot restore ${ctx.cfg.environment} ${snap} --stop-app` : 'no snapshot is recorded for them');
             ctx.reporter.warn(msg);
             const ok = req.confirmed || (req.ask ? await req.ask('roll back anyway? [y/N] ') : false);
             if (!ok)
@@ -42039,6 +42278,7 @@ async function rollback(ctx, req) {
             await phases.run(`retire ${from}`, () => retireColour(ctx, layout, from));
         }
         ctx.hostLog.add('rollback.completed', { version: sha, colour: target, serving_after_ms: servingMs });
+        void notify(ctx, { event: 'deployment.rolled_back', deployment_id: id, version: sha, previous_version: record.previous_version, colour: target, duration_seconds: record.duration_seconds, metadata: { trigger: 'rollback', serving_after_seconds: Math.round(servingMs / 100) / 10, ...(chosen.ref ? { ref: chosen.ref } : {}) } });
         return {
             operation: 'rollback',
             ok: true,
@@ -42062,10 +42302,13 @@ async function rollback(ctx, req) {
             ctx.hostLog?.add('rollback.failed', { failure: record.failure });
             await writeState(ctx, layout, applyRecord(state, record, ctx.cfg.config.deployment.history_limit), record).catch(() => undefined);
         }
+        if (record)
+            void notify(ctx, { event: 'deployment.failed', deployment_id: id, version: record.version, previous_version: record.previous_version, colour: record.colour, duration_seconds: record.duration_seconds ?? null, failure: record.failure ? { class: record.failure.class, exit_code: record.failure.exit_code, reason: record.failure.message } : undefined, metadata: { trigger: 'rollback' } });
         throw e;
     }
     finally {
         await ctx.hostLog?.flush().catch(() => undefined);
+        await settleNotifications(ctx); // delivered (or given up) while the lock is still held
         await lock.release().catch(() => undefined);
     }
 }
@@ -42688,7 +42931,13 @@ function migrateArgs(template, path, databaseUrl) {
 function holdName(layout) {
     return `${layout.stack}-release-hold`;
 }
-/** removes the container that kept the release image from being pruned while migrations ran */
+/** Takes the hold on the release image (see HOLD); best effort: without it, only the protection is lost. */
+async function holdRelease(ctx, layout, image) {
+    const r = await ctx.host.run(host_script(HOLD, holdName(layout), image), { check: false, timeoutMs: 60_000 });
+    if (r.code !== 0)
+        ctx.reporter.warn(`could not create the container that protects ${image} from image pruning: ${ctx.redactor.redact(r.stderr.trim())}`);
+}
+/** removes the hold container; the new colour's own container protects the image from now on */
 async function releaseHold(ctx, layout) {
     await ctx.host.run(cmd('docker', 'rm', '-f', holdName(layout)), { check: false, timeoutMs: 30_000 });
 }
@@ -42696,10 +42945,20 @@ function migrationsDir(layout, sha) {
     return layout.path('migrations', sha);
 }
 /*
- * $1 destination, $2 image, $3 path in the image, $4 how many releases' copies to keep, $5 the name of the
- * copy-source container. Exit 3: the image has no such path. Prints the file names. The container (created,
- * never started) stays while migrations run: an image in use by a container cannot be pruned, so the release
- * is still there when its colour starts (releaseHold removes it).
+ * The hold: a container of the release image, created and never started. An image in use by a container
+ * cannot be removed, so no image prune (this environment's or another's on the same host) can take the
+ * release away between the image phase and the start of its colour, however long migrations take; the
+ * migrations are also copied out of it. releaseHold removes it once the deploy ends.
+ * $1 name, $2 image; an existing hold of the same image is kept.
+ */
+const HOLD = `
+[ "$(docker inspect -f '{{.Config.Image}}' -- "$1" 2>/dev/null)" = "$2" ] && exit 0
+docker rm -f -- "$1" > /dev/null 2>&1
+docker create --name "$1" --label org.togather.role=release-hold --entrypoint /togather-deploy-copy-only -- "$2" > /dev/null
+`;
+/*
+ * $1 destination, $2 image, $3 path in the image, $4 how many releases' copies to keep, $5 the hold's name.
+ * Exit 3: the image has no such path. Prints the file names.
  */
 const EXTRACT = `
 dest=$1; image=$2; src=$3; keep=$4; hold=$5
@@ -42708,11 +42967,12 @@ umask 022
 mkdir -p -- "$root" || exit 2
 tmp="$dest.tmp.$$"
 rm -rf -- "$tmp" "$tmp.tar"; mkdir -p -- "$tmp" || exit 2
-docker rm -f -- "$hold" > /dev/null 2>&1
-cid=$(docker create --name "$hold" --label org.togather.role=release-hold --entrypoint /togather-deploy-copy-only -- "$image") || exit 4
-docker cp -- "$cid:$src" - > "$tmp.tar" 2> "$tmp.err"; rc=$?
+if [ "$(docker inspect -f '{{.Config.Image}}' -- "$hold" 2>/dev/null)" != "$image" ]; then
+  docker rm -f -- "$hold" > /dev/null 2>&1
+  docker create --name "$hold" --label org.togather.role=release-hold --entrypoint /togather-deploy-copy-only -- "$image" > /dev/null || exit 4
+fi
+docker cp -- "$hold:$src" - > "$tmp.tar" 2> "$tmp.err"; rc=$?
 if [ "$rc" != 0 ]; then
-  docker rm -f -- "$cid" > /dev/null 2>&1
   if grep -qE 'No such container:path|Could not find the file' "$tmp.err"; then rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 3; fi
   cat "$tmp.err" >&2; rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 5
 fi
@@ -42781,18 +43041,13 @@ async function databaseStep(ctx, layout, phases, input) {
         ctx.hostLog?.add('migrations.skipped', {});
         return {};
     }
-    const found = await phases.run('migrations: read', () => extractMigrations(ctx, layout, input.image, input.sha)).catch((e) => {
-        input.onHold?.(); // a failure after the container was created: let the caller remove it
-        throw e;
-    });
+    const found = await phases.run('migrations: read', () => extractMigrations(ctx, layout, input.image, input.sha));
     const policy = ctx.cfg.config.database.snapshots.when;
     if (!found && policy === 'pending-migrations') {
         // nothing to run, nothing to protect: the database is not touched at all
         ctx.reporter.warn(`the release image has no ${ctx.cfg.config.database.migrations.path}: no migrations to run, no snapshot`);
         return {};
     }
-    if (found)
-        input.onHold?.(); // see EXTRACT: the caller calls releaseHold once the new colour exists
     const db = await openDb(ctx, layout);
     let net = db.network;
     const network = async () => (net ??= await stackNetwork(ctx, layout));
@@ -42908,231 +43163,6 @@ async function resolveVersion(local, requested) {
         throw new errors_DeployError('config', `version "${v}" does not name a commit in this clone`, 'fetch it first (git fetch --tags, or actions/checkout with fetch-depth: 0) or pass the full SHA');
     }
     return { sha, ref: v };
-}
-
-;// CONCATENATED MODULE: ./src/engine/metrics.ts
-
-
-/*
- * Deployment metrics for Prometheus, written by the deployer into the node exporter's textfile-collector
- * directory on the host (<root>/monitoring/textfile). The file is the only memory the counters have: each
- * outcome reads it, adds one and rewrites it atomically (the collector must never see half a file). A lost
- * file restarts the counters at zero, which PromQL's rate()/increase() treat as a counter reset.
- */
-const METRICS_FILE = 'togather_deploy.prom';
-const DEPLOY_OUTCOMES = ['completed', 'failed', 'rolled_back'];
-const ROLLBACK_TRIGGERS = ['watch', 'manual'];
-/** every metric name the file can hold: the dashboards and alert rules may query these and nothing else of ours */
-const DEPLOY_METRICS = {
-    togather_deploy_info: 'gauge',
-    togather_deployments_total: 'counter',
-    togather_rollbacks_total: 'counter',
-    togather_deploy_last_duration_seconds: 'gauge',
-    togather_deploy_last_timestamp_seconds: 'gauge',
-    togather_deploy_last_success: 'gauge',
-    togather_deploy_last_outcome: 'gauge',
-    togather_deploy_watch_rollback_seconds: 'gauge',
-};
-const HELP = {
-    togather_deploy_info: 'The version serving after the last successful deploy or rollback (always 1; the data is in the labels).',
-    togather_deployments_total: 'Deploys by outcome: completed, failed, rolled_back (failed its watch window).',
-    togather_rollbacks_total: 'Rollbacks by trigger: watch (automatic, after the watch window failed) or manual (rollback command).',
-    togather_deploy_last_duration_seconds: 'Wall-clock duration of the last deploy or rollback.',
-    togather_deploy_last_timestamp_seconds: 'When the last deploy or rollback finished (unix time).',
-    togather_deploy_last_success: '1 when the last deploy or rollback succeeded, else 0.',
-    togather_deploy_last_outcome: 'Outcome of the last operation (1 on the matching outcome label, 0 on the others).',
-    togather_deploy_watch_rollback_seconds: 'Last automatic rollback: seconds from the first failed watch probe to the previous version serving again.',
-};
-function metrics_emptyState() {
-    return { deployments: { completed: 0, failed: 0, rolled_back: 0 }, rollbacks: { watch: 0, manual: 0 } };
-}
-const SAMPLE = /^([a-z_]+)(?:\{(.*)\})?\s+(\S+)$/;
-function parseLabels(text) {
-    const out = {};
-    for (const m of text.matchAll(/([a-z_]+)="((?:[^"\\]|\\.)*)"/g))
-        out[m[1]] = m[2].replace(/\\n/g, '\n').replace(/\\(.)/g, '$1');
-    return out;
-}
-/** reads back what renderDeployMetrics wrote; anything else in the file is ignored */
-function parseDeployMetrics(text) {
-    const s = metrics_emptyState();
-    for (const line of text.split('\n')) {
-        const m = SAMPLE.exec(line.trim());
-        if (!m)
-            continue;
-        const [, name, labelText = '', raw] = m;
-        const value = Number(raw);
-        if (!Number.isFinite(value))
-            continue;
-        const l = parseLabels(labelText);
-        if (name === 'togather_deployments_total' && DEPLOY_OUTCOMES.includes(l.outcome ?? ''))
-            s.deployments[l.outcome] = value;
-        else if (name === 'togather_rollbacks_total' && ROLLBACK_TRIGGERS.includes(l.trigger ?? ''))
-            s.rollbacks[l.trigger] = value;
-        else if (name === 'togather_deploy_info' && l.version && l.colour)
-            s.info = { version: l.version, colour: l.colour, deployment_id: l.deployment_id ?? '' };
-        else if (name === 'togather_deploy_last_duration_seconds')
-            s.lastDuration = value;
-        else if (name === 'togather_deploy_last_timestamp_seconds')
-            s.lastTimestamp = value;
-        else if (name === 'togather_deploy_last_outcome' && value === 1 && DEPLOY_OUTCOMES.includes(l.outcome ?? ''))
-            s.lastOutcome = l.outcome;
-        else if (name === 'togather_deploy_watch_rollback_seconds')
-            s.watchRollbackSeconds = value;
-    }
-    return s;
-}
-/** the state after one outcome event; started events change nothing */
-function applyEvent(prev, e) {
-    const s = { ...prev, deployments: { ...prev.deployments }, rollbacks: { ...prev.rollbacks } };
-    const manual = e.metadata.trigger === 'rollback';
-    let outcome;
-    switch (e.event) {
-        case 'deployment.started':
-            return s;
-        case 'deployment.completed':
-            outcome = 'completed';
-            break;
-        case 'deployment.failed':
-            outcome = 'failed';
-            break;
-        case 'deployment.rolled_back':
-            outcome = 'rolled_back';
-            s.rollbacks[manual ? 'manual' : 'watch']++;
-            if (!manual && typeof e.metadata.serving_after_seconds === 'number')
-                s.watchRollbackSeconds = e.metadata.serving_after_seconds;
-            break;
-    }
-    // a rollback command is not a deploy: it counts as a rollback only
-    if (!(manual && outcome === 'rolled_back'))
-        s.deployments[outcome]++;
-    if (outcome !== 'failed' && e.version && e.colour)
-        s.info = { version: e.version, colour: e.colour, deployment_id: e.deployment_id };
-    s.lastOutcome = manual && outcome === 'rolled_back' ? 'completed' : outcome;
-    if (e.duration_seconds !== null)
-        s.lastDuration = e.duration_seconds;
-    s.lastTimestamp = Math.round(Date.parse(e.timestamp) / 1000);
-    return s;
-}
-const metrics_esc = (v) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-function renderDeployMetrics(environment, s) {
-    const out = [];
-    const env = `environment="${metrics_esc(environment)}"`;
-    const head = (name) => out.push(`# HELP ${name} ${HELP[name]}`, `# TYPE ${name} ${DEPLOY_METRICS[name]}`);
-    if (s.info) {
-        head('togather_deploy_info');
-        out.push(`togather_deploy_info{${env},version="${metrics_esc(s.info.version)}",colour="${metrics_esc(s.info.colour)}",deployment_id="${metrics_esc(s.info.deployment_id)}"} 1`);
-    }
-    head('togather_deployments_total');
-    for (const o of DEPLOY_OUTCOMES)
-        out.push(`togather_deployments_total{${env},outcome="${o}"} ${s.deployments[o]}`);
-    head('togather_rollbacks_total');
-    for (const t of ROLLBACK_TRIGGERS)
-        out.push(`togather_rollbacks_total{${env},trigger="${t}"} ${s.rollbacks[t]}`);
-    if (s.lastDuration !== undefined) {
-        head('togather_deploy_last_duration_seconds');
-        out.push(`togather_deploy_last_duration_seconds{${env}} ${s.lastDuration}`);
-    }
-    if (s.lastTimestamp !== undefined) {
-        head('togather_deploy_last_timestamp_seconds');
-        out.push(`togather_deploy_last_timestamp_seconds{${env}} ${s.lastTimestamp}`);
-    }
-    if (s.lastOutcome) {
-        head('togather_deploy_last_success');
-        out.push(`togather_deploy_last_success{${env}} ${s.lastOutcome === 'completed' ? 1 : 0}`);
-        head('togather_deploy_last_outcome');
-        for (const o of DEPLOY_OUTCOMES)
-            out.push(`togather_deploy_last_outcome{${env},outcome="${o}"} ${o === s.lastOutcome ? 1 : 0}`);
-    }
-    if (s.watchRollbackSeconds !== undefined) {
-        head('togather_deploy_watch_rollback_seconds');
-        out.push(`togather_deploy_watch_rollback_seconds{${env}} ${s.watchRollbackSeconds}`);
-    }
-    return out.join('\n') + '\n';
-}
-function textfileDir(layout) {
-    return layout.path('monitoring', 'textfile');
-}
-// readable by a node exporter running as another user: the file holds versions and counts, nothing secret
-const WRITE_TEXTFILE = 'set -e; mkdir -p -- "$1"; chmod 755 -- "$1"; t="$1/.$2.tmp.$$"; cat > "$t"; chmod 644 "$t"; mv -f -- "$t" "$1/$2"';
-/** Updates the textfile with one outcome; only with monitoring enabled. Failures are the caller's to report. */
-async function recordOutcomeMetrics(ctx, layout, e) {
-    if (!ctx.cfg.config.monitoring.enabled || e.event === 'deployment.started')
-        return;
-    const dir = textfileDir(layout);
-    const r = await ctx.host.run(readFileCmd(`${dir}/${METRICS_FILE}`), { check: false });
-    const prev = r.code === 0 ? parseDeployMetrics(r.stdout) : metrics_emptyState();
-    const text = renderDeployMetrics(ctx.cfg.environment, applyEvent(prev, e));
-    await ctx.host.run(host_script(WRITE_TEXTFILE, dir, METRICS_FILE), { stdin: text });
-}
-
-;// CONCATENATED MODULE: ./src/engine/notify.ts
-
-
-
-/** fills in what every event carries; pure apart from the clock, so it is unit-tested */
-function buildEvent(ctx, input) {
-    return {
-        schema_version: 1,
-        event: input.event,
-        deployment_id: input.deployment_id,
-        environment: ctx.cfg.environment,
-        version: input.version ?? null,
-        previous_version: input.previous_version ?? null,
-        colour: input.colour ?? null,
-        timestamp: new Date(ctx.clock.now()).toISOString(),
-        duration_seconds: input.duration_seconds ?? null,
-        failure: input.failure ?? null,
-        run_url: ctx.runUrl ?? null,
-        metadata: {
-            actor: ctx.actor,
-            host: ctx.host.name,
-            ...(ctx.cfg.env.url ? { url: ctx.cfg.env.url } : {}),
-            ...input.metadata,
-        },
-    };
-}
-/**
- * Reports an outcome of a deploy or rollback: to every configured notification channel (from the runner) and,
- * with monitoring enabled, to the deployment metrics on the host. Never throws and never fails the operation:
- * a failed delivery is reported as a warning once its retries are spent. The returned promise settles when
- * this event is done; callers that must not wait (deployment.started) leave it, and settleNotifications()
- * waits for everything before the lock is released. Events are redacted as a whole before they leave.
- */
-function notify(ctx, input) {
-    if (ctx.dryRun)
-        return Promise.resolve();
-    const warn = (what) => (e) => ctx.reporter.warn(ctx.redactor.redact(`${what}: ${describeError(e)}`));
-    let event;
-    try {
-        event = ctx.redactor.redactDeep(buildEvent(ctx, input));
-    }
-    catch (e) {
-        warn(`notification ${input.event} was not sent`)(e);
-        return Promise.resolve();
-    }
-    const metrics = recordOutcomeMetrics(ctx, new Layout(ctx.cfg), event).catch(warn('the deployment metrics file on the host could not be updated'));
-    const n = ctx.notifier;
-    const sent = n?.enabled ? n.send(event).then((reports) => reports.forEach((r) => reportDelivery(ctx, r)), warn(`notification ${input.event} was not sent`)) : Promise.resolve();
-    const done = Promise.all([metrics, sent]).then(() => undefined);
-    const list = pending.get(ctx) ?? [];
-    list.push(done);
-    pending.set(ctx, list);
-    return done;
-}
-const pending = new WeakMap();
-function reportDelivery(ctx, r) {
-    if (r.ok) {
-        ctx.reporter.debug(`notification ${r.event} delivered to ${r.channel} (HTTP ${r.status}, ${r.attempts} attempt(s), ${r.ms} ms)`);
-        return;
-    }
-    ctx.reporter.warn(ctx.redactor.redact(`notification ${r.event} to ${r.channel} failed after ${r.attempts} attempt(s): ${r.error ?? `HTTP ${r.status}`} — the operation itself is not affected`));
-}
-/** waits until every reported outcome is recorded and every notification delivered or given up */
-async function settleNotifications(ctx) {
-    await Promise.all(pending.get(ctx) ?? []);
-    pending.delete(ctx);
-    await ctx.notifier?.settle().catch(() => undefined);
 }
 
 ;// CONCATENATED MODULE: ./src/engine/watch.ts
@@ -43645,10 +43675,12 @@ async function deploy(ctx, req) {
         ctx.reporter.info(`deploying ${sha.slice(0, 12)}${ref ? ` (${ref})` : ''} to ${target}${live ? `; ${live} keeps serving until the switch` : ' (first deploy)'}`);
         const image = await phases.run('image', () => ensureImage(ctx, sha, buildArgs(sha, ref ?? sha.slice(0, 7), new Date(started))));
         ctx.hostLog.add('image', { ref: image.ref, how: image.how, bytes: image.bytes });
+        held = true;
+        await holdRelease(ctx, layout, image.ref); // no prune may take the release away before its colour starts
         await phases.run('provision', () => provision(ctx, layout, facts.compose, stack, colourImages(stack, target, image.ref)));
         await ctx.hostLog.flush();
         // snapshot + migrations before the new colour starts; the old colour keeps serving (docs/migrations.md)
-        const db = await databaseStep(ctx, layout, phases, { record, state, image: image.ref, sha, skip: !!req.skipMigrations, liveVersion: live ? state.current?.version : undefined, onHold: () => (held = true) });
+        const db = await databaseStep(ctx, layout, phases, { record, state, image: image.ref, sha, skip: !!req.skipMigrations, liveVersion: live ? state.current?.version : undefined });
         await ctx.hostLog.flush();
         await phases.run(`start ${target}`, () => startColour(ctx, layout, facts.compose, target, stack));
         record.health_status = (await cutOver(ctx, layout, phases, { target, live, sha, stack, expect: { schemaVersion: db.schemaVersion } })).status;
@@ -44314,8 +44346,9 @@ class SshHost {
         const remote = quoteArgv(command.argv);
         const args = [...this.baseArgs, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-T', this.opts.target.host, '--', remote];
         const r = await runProcess(this.ssh, args, { stdin: opts.stdin, timeoutMs: opts.timeoutMs, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' } });
-        if (r.code === 255 && /^(ssh|mux_client|Control socket|Connection|client_loop|Timeout)/im.test(r.stderr)) {
-            throw new errors_DeployError('connection', `lost the SSH connection to ${this.name}: ${firstLine(this.opts.redactor.redact(r.stderr))}`);
+        // a session whose master connection is killed ends with 255 and nothing on stderr
+        if (r.code === 255 && (!r.stderr.trim() || /^(ssh|mux_client|Control socket|Connection|client_loop|Timeout)/im.test(r.stderr))) {
+            throw new errors_DeployError('connection', `lost the SSH connection to ${this.name}: ${firstLine(this.opts.redactor.redact(r.stderr)) || 'the session ended with exit code 255 and no message'}`);
         }
         if (r.code !== 0 && opts.check !== false) {
             const red = { ...r, stderr: this.opts.redactor.redact(r.stderr), stdout: this.opts.redactor.redact(r.stdout) };
