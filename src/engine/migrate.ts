@@ -4,7 +4,7 @@ import type { EngineContext } from './context.js';
 import { dbEnvPath, openDb, readSchemaVersion, stackNetwork, type DbSession, type SchemaVersion } from './database.js';
 import type { Layout } from './layout.js';
 import type { Phases } from './phases.js';
-import { cleanupSnapshots, createSnapshot, listSnapshots, type SnapshotMeta } from './snapshot.js';
+import { cleanupSnapshots, createSnapshot, formatBytes, listSnapshots, type SnapshotMeta } from './snapshot.js';
 import type { DeploymentRecord, EnvironmentState } from './types.js';
 
 /*
@@ -236,7 +236,7 @@ export async function databaseStep(ctx: EngineContext, layout: Layout, phases: P
     snapshot = await createSnapshot(ctx, layout, db, { reason: 'pre-migration', gitCommit: input.sha, liveVersion: input.liveVersion, deploymentId: record.id, schema: before });
     record.snapshot = snapshot.file;
     ctx.hostLog?.add('snapshot', { file: snapshot.file, bytes: snapshot.file_size_bytes, sha256: snapshot.sha256, ms: snapshot.duration_ms, pre_migration_version: snapshot.pre_migration_version });
-    ctx.reporter.info(`snapshot ${snapshot.file} (${(snapshot.file_size_bytes / 1048576).toFixed(2)} MiB, verified) in ${(snapshot.duration_ms / 1000).toFixed(1)}s`);
+    ctx.reporter.info(`snapshot ${snapshot.file} (${formatBytes(snapshot.file_size_bytes)}, verified) in ${(snapshot.duration_ms / 1000).toFixed(1)}s`);
     try {
       const c = await cleanupSnapshots(ctx, layout, input.state, [snapshot.file]);
       if (c.removed.length) ctx.reporter.info(`retention removed ${c.removed.length} expired snapshot(s): ${c.removed.join(', ')}`);

@@ -14,6 +14,7 @@ import {
   cleanupSnapshots,
   createSnapshot,
   describeSnapshot,
+  formatBytes,
   listSnapshots,
   referencedSnapshots,
   restoreInto,
@@ -111,7 +112,7 @@ export async function snapshotCommand(ctx: EngineContext, req: SnapshotRequest):
       const meta = await phases.run('snapshot', () => createSnapshot(ctx, layout, db, { reason: 'manual', liveVersion: state.current?.version, gitCommit: state.current?.version, deploymentId: id }));
       ctx.hostLog.add('snapshot', { file: meta.file, bytes: meta.file_size_bytes, sha256: meta.sha256, ms: meta.duration_ms });
       const c = await phases.run('cleanup', () => cleanupSnapshots(ctx, layout, state, [meta.file]));
-      const text = `snapshot ${meta.file}: ${(meta.file_size_bytes / 1048576).toFixed(2)} MiB, verified, in ${(meta.duration_ms / 1000).toFixed(1)}s (schema ${meta.pre_migration_version ?? 'none'}); kept until ${meta.retention_until.slice(0, 10)}${c.removed.length ? `\nretention removed: ${c.removed.join(', ')}` : ''}`;
+      const text = `snapshot ${meta.file}: ${formatBytes(meta.file_size_bytes)}, verified, in ${(meta.duration_ms / 1000).toFixed(1)}s (schema ${meta.pre_migration_version ?? 'none'}); kept until ${meta.retention_until.slice(0, 10)}${c.removed.length ? `\nretention removed: ${c.removed.join(', ')}` : ''}`;
       return done(true, `snapshot ${meta.file} taken`, text, { snapshot: meta, removed: c.removed });
     }
 
@@ -174,7 +175,7 @@ async function restore(
   let restoredVersion: number | undefined;
   try {
     safety = await phases.run('safety snapshot', () => createSnapshot(ctx, layout, db, { reason: 'pre-restore', liveVersion, gitCommit: liveVersion, deploymentId: id }));
-    ctx.reporter.info(`safety snapshot ${safety.file} (${(safety.file_size_bytes / 1048576).toFixed(2)} MiB, verified)`);
+    ctx.reporter.info(`safety snapshot ${safety.file} (${formatBytes(safety.file_size_bytes)}, verified)`);
     ctx.hostLog?.add('snapshot', { file: safety.file, reason: 'pre-restore', bytes: safety.file_size_bytes });
     await phases.run('restore', () => restoreInto(ctx, layout, db, entry));
     const v = await readSchemaVersion(ctx, db, 'snapshot');

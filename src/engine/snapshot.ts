@@ -444,9 +444,13 @@ export async function restoreInto(ctx: EngineContext, layout: Layout, db: DbSess
   }
 }
 
+export function formatBytes(n: number): string {
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1048576).toFixed(n < 10 * 1048576 ? 2 : 0)} MiB`;
+}
+
 export function describeSnapshot(s: SnapshotEntry): string {
   const m = s.meta;
-  const mb = (s.bytes / 1048576).toFixed(s.bytes < 10 * 1048576 ? 2 : 0);
   const schema = m ? (m.pre_migration_version === null ? 'no schema_migrations' : `schema ${m.pre_migration_version}${m.pre_migration_dirty ? ' (dirty)' : ''}`) : 'no metadata';
-  return `${s.file}  ${mb} MiB  ${new Date(s.createdAt).toISOString().replace(/\.\d+Z$/, 'Z')}  ${m?.reason ?? '?'}  ${schema}  keep until ${new Date(s.retentionUntil).toISOString().slice(0, 10)}`;
+  return `${s.file}  ${formatBytes(s.bytes)}  ${new Date(s.createdAt).toISOString().replace(/\.\d+Z$/, 'Z')}  ${m?.reason ?? '?'}  ${schema}  keep until ${new Date(s.retentionUntil).toISOString().slice(0, 10)}`;
 }

@@ -32,6 +32,28 @@ async function snapshotFiles(env: TestEnv): Promise<string[]> {
   return r.stdout.split('\n').filter(Boolean).sort();
 }
 
+/** samples every process's command line on this machine (the loopback host, containers included) until stopped */
+function sampleArgv(): { stop(): Promise<{ samples: number; lines: Set<string> }> } {
+  let running = true;
+  const lines = new Set<string>();
+  let samples = 0;
+  const loop = (async () => {
+    while (running) {
+      const r = await run(['ps', '-eo', 'args'], { check: false });
+      samples++;
+      for (const l of r.stdout.split('\n')) lines.add(l);
+      await new Promise((res) => setTimeout(res, 25));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return { samples, lines };
+    },
+  };
+}
+
 const created: TestEnv[] = [];
 async function dbEnv(label: string): Promise<TestEnv> {
   // generous timeouts: these tests share two cores with other sessions' suites
@@ -130,8 +152,15 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
     assert.match(seeded.events, /^5000 [0-9a-f]{32}$/);
 
     const poll = pollDuring(env.httpPort);
+    const argv = sampleArgv();
     const r = await cli(env, ['deploy', env.name, '--version', 'm2', '--skip-ci-check']);
     const seen = await poll.stop();
+    const ps = await argv.stop();
+    // pg_dump, psql and the migrate tool ran meanwhile: none had the password on its command line
+    assert.ok(ps.samples > 20, `ps sampled ${ps.samples} times`);
+    assert.ok([...ps.lines].some((l) => /pg_dump .*postgres:\/\/togather@db:5432\/togather/.test(l)) || [...ps.lines].some((l) => /-database postgres:\/\/togather@db/.test(l)), 'the sampler saw the database tools');
+    const pw = env.secrets.POSTGRES_PASSWORD!;
+    for (const l of ps.lines) assert.ok(!l.includes(pw) && !l.includes(encodeURIComponent(pw)), `password on a command line: ${l.slice(0, 60)}…`);
     assert.equal(r.code, 9, r.stderr);
     assert.deepEqual(seen.failures, [], `failed requests during the broken deploy: ${seen.failures.slice(0, 5).join(', ')}`);
     assert.ok(seen.total > 20, `polled ${seen.total}`);
