@@ -35,7 +35,8 @@ function envFor(images: Record<string, string>): Record<string, string> {
 }
 
 test('docker-compose validates the stack with the production defaults and with the harness\'s local images', { skip: spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status !== 0 && 'docker-compose is not installed (bash .ci/install.sh)' }, () => {
-  for (const images of [{}, { caddy: 'togather-test/caddy:2.6.2', postgres: 'togather-test/postgres:15', gate: 'togather-test/gate:1' }]) {
+  const variants: Record<string, string>[] = [{}, { caddy: 'togather-test/caddy:2.6.2', postgres: 'togather-test/postgres:15', gate: 'togather-test/gate:1' }];
+  for (const images of variants) {
     const r = compose(envFor(images));
     assert.equal(r.code, 0, r.out);
     const doc = parse(r.out) as { services: Record<string, { image?: string; ports?: unknown[]; network_mode?: string }> };
