@@ -502,7 +502,7 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
         group: 'dependency failing',
         case: 'back to the right credentials',
         expected: 'the next deploy with the right env file succeeds',
-        observed: `exit ${r.code} in ${(r.ms / 1000).toFixed(1)}s: ${firstError(r.stderr) || 'ok'}; serves ${short(now.commit)}; ${describeTraffic(t)}${check.failed.length ? `. FAILED: ${check.failed.join('; ')}` : ''}`,
+        observed: `exit ${r.code} in ${(r.ms / 1000).toFixed(1)}s${r.code ? `: ${firstError(r.stderr)}` : ''}; serves ${short(now.commit)}; ${describeTraffic(t)}${check.failed.length ? `. FAILED: ${check.failed.join('; ')}` : ''}`,
         requests: t.total,
         failures: t.failed,
         pass: check.failed.length === 0,

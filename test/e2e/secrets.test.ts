@@ -17,6 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import { hostSsh } from '../harness/host.js';
 import { FakeGitHubApi } from '../fakes/github-api.js';
 import { Matrix } from '../fault/matrix.js';
+import { faultRepo, type FaultRepo } from '../fault/repo.js';
 import { actionWorkspace, runStep } from './action-runner.js';
 import { newEnv, type TestEnv } from './support.js';
 
@@ -50,9 +51,11 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
   const haystacks = new Map<string, string>();
   const runs: { what: string; code: number }[] = [];
   let workspace: string;
+  let repo: FaultRepo;
 
+  /** the fault suite's releases: they carry a migration, so snapshots, migrate output and db-client.env exist too */
   const cli = async (what: string, args: string[], expectCode: number) => {
-    const r = await env.cli(args);
+    const r = await env.cli([...args, '--repo', repo.dir]);
     haystacks.set(`CLI ${what}: stdout+stderr`, r.stdout + r.stderr);
     runs.push({ what, code: r.code });
     assert.equal(r.code, expectCode, `${what}: exit ${r.code}\n${r.stderr.slice(-2000)}`);
@@ -96,9 +99,11 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
       ...Object.entries(secrets).map(([k, v]) => `${k}=${/[#"\s]/.test(v) ? `'${v}'` : v}`),
       'LOG_LEVEL=info',
     ];
+    repo = await faultRepo();
     env = await newEnv('secrets', {
       config: (c) => {
         patient(c);
+        (c.database as Record<string, unknown>).migrations = { image: 'togather-test/migrate-fixture:1', timeout: '60s' };
         c.notifications = {
           webhook: { url_env: 'WEBHOOK_URL', secret_env: 'WEBHOOK_SECRET', retries: 0, timeout: '5s' },
           ntfy: { url_env: 'NTFY_URL', token_env: 'NTFY_TOKEN', retries: 0, timeout: '5s' },
@@ -112,12 +117,10 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
     secrets.GITHUB_TOKEN = `ghs_${tag}SecretsTokenQx7Lm2Vw9`;
 
     fake = await FakeGitHubApi.start({ token: secrets.GITHUB_TOKEN });
-    for (const v of ['v1', 'v2', 'v6'] as const) {
-      const sha = env.repo.shas[v];
-      fake.setCommit(sha, { checkRuns: [fake.checkRun({ name: 'build', sha }), fake.checkRun({ name: 'test', sha })] });
-      fake.addDeployment({ sha, environment: env.name });
-    }
-    workspace = actionWorkspace(env, env.repo.shas.v6);
+    const sha = repo.shas.fb;
+    fake.setCommit(sha, { checkRuns: [fake.checkRun({ name: 'build', sha }), fake.checkRun({ name: 'test', sha })] });
+    fake.addDeployment({ sha, environment: env.name });
+    workspace = actionWorkspace({ ...env, repo: { dir: repo.dir, shas: env.repo.shas } }, sha);
   });
 
   after(async () => {
@@ -127,13 +130,13 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
   });
 
   test('operations that print, record, notify and fail', async () => {
-    await cli('deploy v1 (first, --verbose)', ['deploy', env.name, '--version', 'v1', '--skip-ci-check', '--verbose'], 0);
-    await cli('deploy v3 (crashes at boot)', ['deploy', env.name, '--version', 'v3', '--skip-ci-check', '--verbose'], 10);
+    await cli('first deploy: snapshot, migration (--verbose)', ['deploy', env.name, '--version', 'fa', '--skip-ci-check', '--verbose'], 0);
+    await cli('deploy of a release that crashes at boot', ['deploy', env.name, '--version', 'fx', '--skip-ci-check', '--verbose'], 10);
     await Promise.all([
       cli('status', ['status', env.name], 0),
       cli('status --json', ['status', env.name, '--json'], 0),
       cli('versions --json', ['versions', env.name, '--json'], 0),
-      cli('deploy --dry-run', ['deploy', env.name, '--version', 'v6', '--skip-ci-check', '--dry-run', '--verbose'], 0),
+      cli('deploy --dry-run', ['deploy', env.name, '--version', 'fb', '--skip-ci-check', '--dry-run', '--verbose'], 0),
     ]);
 
     // an env file broken around its secrets: the problems must name lines and keys, never the values
@@ -149,7 +152,7 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
       ].join('\n') + '\n',
       { mode: 0o600 },
     );
-    await cli('deploy with a broken env file (exit 2)', ['deploy', env.name, '--version', 'v6', '--skip-ci-check', '--env-file', broken], 2);
+    await cli('deploy with a broken env file (exit 2)', ['deploy', env.name, '--version', 'fb', '--skip-ci-check', '--env-file', broken], 2);
 
     // the action: env file, SSH key, GitHub token and webhook secret as inputs; CI gate and deployment statuses
     const step = await runStep({
@@ -161,7 +164,7 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
         'webhook-secret': secrets.WEBHOOK_SECRET!,
       },
       env: {
-        GITHUB_SHA: env.repo.shas.v6,
+        GITHUB_SHA: repo.shas.fb,
         GITHUB_REF: 'refs/heads/main',
         GITHUB_REPOSITORY: `${fake.owner}/${fake.repo}`,
         GITHUB_RUN_ID: '777',
@@ -174,7 +177,7 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
       workspace,
       token: secrets.GITHUB_TOKEN,
     });
-    runs.push({ what: 'action deploy v6', code: step.code });
+    runs.push({ what: 'action deploy', code: step.code });
     haystacks.set('action deploy: log (without ::add-mask::) + stderr', step.log + step.stderr);
     haystacks.set('action deploy: job summary', step.summary);
     haystacks.set('action deploy: outputs, state, env, path files', step.files);
@@ -187,14 +190,16 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
   });
 
   test('zero hits of any secret, in any form, anywhere', async () => {
-    // everything the environment keeps on the host, except the two files whose job is to hold the secrets
+    // everything the environment keeps on the host, except the files whose job is to hold the secrets: the
+    // app's env file, the database's, and the database clients' (PGPASSWORD for snapshots and migrations)
+    const holders = ['app.env', 'db.env', 'db-client.env'];
     const host = await hostSsh(
       env.info,
-      `cd stacks/${env.name} && for f in $(find . -type f ! -name app.env ! -name db.env | sort); do echo "=== $f"; case "$f" in *.gz) gzip -dc "$f";; *) cat "$f";; esac; echo; done`,
+      `cd stacks/${env.name} && for f in $(find . -type f ${holders.map((h) => `! -name ${h}`).join(' ')} | sort); do echo "=== $f"; case "$f" in *.gz) gzip -dc "$f";; *) cat "$f";; esac; echo; done`,
     );
     const files = host.stdout.split(/^=== /m).filter(Boolean);
     for (const f of files) haystacks.set(`host file ${f.split('\n')[0]}`, f);
-    const modes = await hostSsh(env.info, `cd stacks/${env.name} && stat -c '%a %U %n' app.env db.env`);
+    const modes = await hostSsh(env.info, `cd stacks/${env.name} && stat -c '%a %U %n' ${holders.join(' ')}`, { check: false });
     const audit = await hostSsh(env.info, 'cat audit.jsonl 2>/dev/null; true');
     haystacks.set('host audit.jsonl', audit.stdout);
     const webhook = received.filter((r) => r.path.startsWith('/hooks/'));
@@ -221,11 +226,11 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
     }
     const group = (re: RegExp) => [...haystacks.keys()].filter((k) => re.test(k));
     const rows: [string, string[]][] = [
-      [`CLI output streams and error messages (${runs.filter((r) => r.what !== 'action deploy v6').length} runs: deploy ok, deploy of a release that crashes, config error, status, versions, dry-run; --verbose)`, group(/^CLI /)],
+      [`CLI output streams and error messages (${runs.filter((r) => r.what !== 'action deploy').length} runs: deploy ok, deploy of a release that crashes, config error, status, versions, dry-run; --verbose)`, group(/^CLI /)],
       ['action log, stderr and error annotations', group(/^action deploy: log/)],
       ['job summary', group(/job summary/)],
       ["runner file-command files (outputs, state, env, path) and the post step", group(/files|post step/)],
-      [`host files: state.json, history.jsonl, logs/*.jsonl, snapshots, compose/caddy files (${files.length} files) and audit.jsonl`, group(/^host /)],
+      [`host files: state.json, history.jsonl, logs/*.jsonl (migrate output included), snapshots (decompressed) and their metadata, compose/caddy files (${files.length} files), audit.jsonl`, group(/^host /)],
       [`notification payloads (webhook ${webhook.length}, ntfy ${ntfy.length})`, group(/^notification /)],
       [`deployment statuses sent to GitHub (${statuses.length})`, group(/^GitHub /)],
     ];
@@ -242,8 +247,13 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
       });
       if (hits.length || empty) failed.push(`${what}: ${empty ? 'nothing searched' : hits.join('; ')}`);
     }
-    const modeOk = modes.stdout.split('\n').filter(Boolean).every((l) => l.startsWith(`600 ${env.info.ssh.user} `));
-    matrix.add({ group: 'secret hygiene', case: 'app.env and db.env on the host (the files meant to hold them)', expected: `mode 600, owned by ${env.info.ssh.user}`, observed: modes.stdout.trim().replace(/\n/g, '; '), pass: modeOk });
+    // the search itself is checked where the values do belong: app.env holds them
+    const appEnv = (await env.hostFile('app.env')) ?? '';
+    const found = ['JWT_SECRET', 'CSRF_KEY', 'RESEND_API_KEY', 'SENTRY_DSN'].filter((k) => appEnv.includes(secrets[k]!));
+    matrix.add({ group: 'secret hygiene', case: 'control: the same search over app.env on the host', expected: 'finds the secrets there', observed: `found ${found.length} of 4 (${found.join(', ')})`, pass: found.length === 4 });
+    if (found.length !== 4) failed.push(`the search does not find the secrets in app.env: ${found.join(', ')}`);
+    const modeOk = modes.code === 0 && modes.stdout.split('\n').filter(Boolean).length === holders.length && modes.stdout.split('\n').filter(Boolean).every((l) => l.startsWith(`600 ${env.info.ssh.user} `));
+    matrix.add({ group: 'secret hygiene', case: 'app.env, db.env, db-client.env on the host (the files meant to hold them)', expected: `mode 600, owned by ${env.info.ssh.user}`, observed: modes.stdout.trim().replace(/\n/g, '; '), pass: modeOk });
     if (!modeOk) failed.push(`modes: ${modes.stdout}`);
     if (webhook.length < 3 || ntfy.length < 3) failed.push(`too few notifications to judge: webhook ${webhook.length}, ntfy ${ntfy.length}`);
     if (statuses.length === 0) failed.push('no deployment status reached the fake GitHub');

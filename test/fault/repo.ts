@@ -15,8 +15,8 @@ import { hostDocker, runnerDocker, type HarnessInfo } from '../harness/host.js';
 import { run } from '../harness/proc.js';
 import { SAMPLE_APP_DIR, buildSampleImage } from '../harness/sample-repo.js';
 
-/** fa fb fc fn: healthy releases; fs: healthy after 3 s (a health gate long enough to act during it) */
-export const FAULT_VERSIONS = { fa: 'normal', fb: 'normal', fc: 'normal', fn: 'normal', fs: 'slow-start 3' } as const;
+/** fa fb fc fn: healthy releases; fs: healthy after 3 s (a health gate long enough to act during it); fx: exits at boot */
+export const FAULT_VERSIONS = { fa: 'normal', fb: 'normal', fc: 'normal', fn: 'normal', fs: 'slow-start 3', fx: 'crash' } as const;
 export type FaultLabel = keyof typeof FAULT_VERSIONS;
 
 export interface FaultRepo {
