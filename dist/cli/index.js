@@ -42889,11 +42889,15 @@ async function restoreInto(ctx, layout, db, entry) {
         throw new errors_DeployError('snapshot', `restore of ${entry.file}: swapping the restored database into place failed: ${ctx.redactor.redact(r.stderr.trim()).split('\n').slice(-4).join(' / ')}`, back.code === 0 ? 'the original database was left in place and accepts connections again' : `connections to ${target} may be disabled: run ALTER DATABASE ${sqlIdent(target)} WITH ALLOW_CONNECTIONS true as its owner`);
     }
 }
+function formatBytes(n) {
+    if (n < 1024 * 1024)
+        return `${(n / 1024).toFixed(1)} KiB`;
+    return `${(n / 1048576).toFixed(n < 10 * 1048576 ? 2 : 0)} MiB`;
+}
 function describeSnapshot(s) {
     const m = s.meta;
-    const mb = (s.bytes / 1048576).toFixed(s.bytes < 10 * 1048576 ? 2 : 0);
     const schema = m ? (m.pre_migration_version === null ? 'no schema_migrations' : `schema ${m.pre_migration_version}${m.pre_migration_dirty ? ' (dirty)' : ''}`) : 'no metadata';
-    return `${s.file}  ${mb} MiB  ${new Date(s.createdAt).toISOString().replace(/\.\d+Z$/, 'Z')}  ${m?.reason ?? '?'}  ${schema}  keep until ${new Date(s.retentionUntil).toISOString().slice(0, 10)}`;
+    return `${s.file}  ${formatBytes(s.bytes)}  ${new Date(s.createdAt).toISOString().replace(/\.\d+Z$/, 'Z')}  ${m?.reason ?? '?'}  ${schema}  keep until ${new Date(s.retentionUntil).toISOString().slice(0, 10)}`;
 }
 
 ;// CONCATENATED MODULE: ./src/engine/migrate.ts
@@ -43079,7 +43083,7 @@ async function databaseStep(ctx, layout, phases, input) {
         snapshot = await createSnapshot(ctx, layout, db, { reason: 'pre-migration', gitCommit: input.sha, liveVersion: input.liveVersion, deploymentId: record.id, schema: before });
         record.snapshot = snapshot.file;
         ctx.hostLog?.add('snapshot', { file: snapshot.file, bytes: snapshot.file_size_bytes, sha256: snapshot.sha256, ms: snapshot.duration_ms, pre_migration_version: snapshot.pre_migration_version });
-        ctx.reporter.info(`snapshot ${snapshot.file} (${(snapshot.file_size_bytes / 1048576).toFixed(2)} MiB, verified) in ${(snapshot.duration_ms / 1000).toFixed(1)}s`);
+        ctx.reporter.info(`snapshot ${snapshot.file} (${formatBytes(snapshot.file_size_bytes)}, verified) in ${(snapshot.duration_ms / 1000).toFixed(1)}s`);
         try {
             const c = await cleanupSnapshots(ctx, layout, input.state, [snapshot.file]);
             if (c.removed.length)
@@ -43868,7 +43872,7 @@ async function snapshotCommand(ctx, req) {
             const meta = await phases.run('snapshot', () => createSnapshot(ctx, layout, db, { reason: 'manual', liveVersion: state.current?.version, gitCommit: state.current?.version, deploymentId: id }));
             ctx.hostLog.add('snapshot', { file: meta.file, bytes: meta.file_size_bytes, sha256: meta.sha256, ms: meta.duration_ms });
             const c = await phases.run('cleanup', () => cleanupSnapshots(ctx, layout, state, [meta.file]));
-            const text = `snapshot ${meta.file}: ${(meta.file_size_bytes / 1048576).toFixed(2)} MiB, verified, in ${(meta.duration_ms / 1000).toFixed(1)}s (schema ${meta.pre_migration_version ?? 'none'}); kept until ${meta.retention_until.slice(0, 10)}${c.removed.length ? `\nretention removed: ${c.removed.join(', ')}` : ''}`;
+            const text = `snapshot ${meta.file}: ${formatBytes(meta.file_size_bytes)}, verified, in ${(meta.duration_ms / 1000).toFixed(1)}s (schema ${meta.pre_migration_version ?? 'none'}); kept until ${meta.retention_until.slice(0, 10)}${c.removed.length ? `\nretention removed: ${c.removed.join(', ')}` : ''}`;
             return done(true, `snapshot ${meta.file} taken`, text, { snapshot: meta, removed: c.removed });
         }
         return await restore(ctx, layout, phases, id, req, state.current?.version, state.current?.colour, done);
@@ -43923,7 +43927,7 @@ async function restore(ctx, layout, phases, id, req, liveVersion, stateColour, d
     let restoredVersion;
     try {
         safety = await phases.run('safety snapshot', () => createSnapshot(ctx, layout, db, { reason: 'pre-restore', liveVersion, gitCommit: liveVersion, deploymentId: id }));
-        ctx.reporter.info(`safety snapshot ${safety.file} (${(safety.file_size_bytes / 1048576).toFixed(2)} MiB, verified)`);
+        ctx.reporter.info(`safety snapshot ${safety.file} (${formatBytes(safety.file_size_bytes)}, verified)`);
         ctx.hostLog?.add('snapshot', { file: safety.file, reason: 'pre-restore', bytes: safety.file_size_bytes });
         await phases.run('restore', () => restoreInto(ctx, layout, db, entry));
         const v = await readSchemaVersion(ctx, db, 'snapshot');
