@@ -428,6 +428,16 @@ function preflight(dir: string): void {
   }
 }
 
+/**
+ * Is the harness whose deploy home this is (<dir>/home/<user>) still running? A stopped one (a session's
+ * work tree left on the machine, an earlier clone) leaves its user behind, and that user may be taken over.
+ */
+function otherHarnessRunning(home: string, user: string, group: string): boolean {
+  const other = layout(dirname(dirname(home)), user, group);
+  const pid = readPid(other.sshdPid);
+  return pid !== undefined && pidMatches(pid, ['sshd', other.sshdConfig]);
+}
+
 /** The deploy group and user: created if absent, unlocked for key login, clean shell, home under the harness. */
 async function ensureAccount(L: Layout, user: string, group: string): Promise<boolean> {
   let changed = false;
@@ -441,8 +451,8 @@ async function ensureAccount(L: Layout, user: string, group: string): Promise<bo
     // /bin/sh (dash) reads no rc file for `ssh host cmd`: nothing can print into a streamed stdout
     await run(['useradd', '--no-create-home', '--home-dir', L.home, '--shell', '/bin/sh', '--groups', group, '--user-group', user]);
     changed = true;
-  } else if (entry.home !== L.home && existsSync(entry.home)) {
-    // most likely the deploy user of another harness directory: taking it over would break that harness
+  } else if (entry.home !== L.home && existsSync(entry.home) && otherHarnessRunning(entry.home, user, group)) {
+    // the deploy user of another harness directory that is running: taking it over would break that harness
     throw new Error(
       `user ${user} already has its home at ${entry.home}, not ${L.home}; a second harness needs its own deploy ` +
         `user: set TOGATHER_HARNESS_USER (or the user option) to another name, or remove ${entry.home}`,
