@@ -38780,6 +38780,89 @@ function preprocess(fn, schema) {
     });
 }
 
+;// CONCATENATED MODULE: ./src/log/redact.ts
+/**
+ * Masks secrets in every string that leaves the engine: runner log, host log, state, history, summary,
+ * notifications and error messages. Each secret is registered with its derived forms (URL-encoded, base64,
+ * the password inside a connection URL), because a value rarely leaks in the form it was configured in.
+ */
+const MASK = '***';
+/** below this length a value is too common to mask safely ("1", "true") and is not treated as a secret */
+const MIN_SECRET_LENGTH = 4;
+class Redactor {
+    secrets = new Set();
+    onAdd;
+    /** called for every form added, e.g. core.setSecret in the action */
+    setSink(sink) {
+        this.onAdd = sink;
+        for (const s of this.secrets)
+            sink(s);
+    }
+    add(value) {
+        if (!value || value.length < MIN_SECRET_LENGTH)
+            return;
+        for (const form of derivedForms(value)) {
+            if (form.length < MIN_SECRET_LENGTH || this.secrets.has(form))
+                continue;
+            this.secrets.add(form);
+            this.onAdd?.(form);
+        }
+    }
+    redact(text) {
+        if (!text)
+            return text;
+        // longest first so a secret containing another is masked whole
+        let out = text;
+        for (const s of [...this.secrets].sort((a, b) => b.length - a.length)) {
+            if (out.includes(s))
+                out = out.split(s).join(MASK);
+        }
+        return redactPatterns(out);
+    }
+    redactDeep(value) {
+        return JSON.parse(this.redact(JSON.stringify(value)));
+    }
+    get size() {
+        return this.secrets.size;
+    }
+}
+function derivedForms(value) {
+    const forms = new Set([value]);
+    forms.add(encodeURIComponent(value));
+    forms.add(Buffer.from(value, 'utf8').toString('base64'));
+    forms.add(Buffer.from(value, 'utf8').toString('base64').replace(/=+$/, ''));
+    forms.add(JSON.stringify(value).slice(1, -1));
+    const pw = passwordInUrl(value);
+    if (pw) {
+        forms.add(pw);
+        forms.add(redact_safeDecode(pw));
+    }
+    for (const line of value.split(/\r?\n/))
+        if (line.trim().length >= 16)
+            forms.add(line.trim());
+    return [...forms];
+}
+function passwordInUrl(value) {
+    const m = /^[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:([^@\s]+)@/i.exec(value);
+    return m?.[1];
+}
+/** decodeURIComponent that returns the text as it is when it is not valid percent-encoding */
+function redact_safeDecode(s) {
+    try {
+        return decodeURIComponent(s);
+    }
+    catch {
+        return s;
+    }
+}
+/** secrets nobody registered but that have an unmistakable shape: credentials in URLs, bearer tokens */
+function redactPatterns(text) {
+    return text
+        .replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s'"]*:)([^@\s'"]+)(@)/gi, `$1${MASK}$3`)
+        .replace(/(authorization:\s*(?:bearer|token|basic)\s+)[^\s'"]+/gi, `$1${MASK}`)
+        .replace(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g, MASK);
+}
+
 ;// CONCATENATED MODULE: ./src/config/duration.ts
 /** "500ms", "2s", "10m", "1h" → milliseconds. Plain numbers are refused: units make configs readable. */
 function parseDuration(text) {
@@ -39490,6 +39573,7 @@ function sortProblems(problems) {
 
 
 
+
 const MAX_CONFIG_BYTES = 1024 * 1024;
 /** alias expansions allowed when building the config: plenty for shared anchors, far too few for a bomb */
 const MAX_ALIAS_COUNT = 50;
@@ -40060,20 +40144,12 @@ function registerSecrets(redactor, values, publicKeys) {
             const password = new URL(url).password;
             if (password) {
                 redactor.add(password);
-                redactor.add(load_safeDecode(password));
+                redactor.add(redact_safeDecode(password));
             }
         }
         catch {
             // not a URL: the redactor's own URL pattern still masks credentials shaped like one
         }
-    }
-}
-function load_safeDecode(s) {
-    try {
-        return decodeURIComponent(s);
-    }
-    catch {
-        return s;
     }
 }
 
@@ -44051,88 +44127,6 @@ class ConsoleReporter {
     }
 }
 
-;// CONCATENATED MODULE: ./src/log/redact.ts
-/**
- * Masks secrets in every string that leaves the engine: runner log, host log, state, history, summary,
- * notifications and error messages. Each secret is registered with its derived forms (URL-encoded, base64,
- * the password inside a connection URL), because a value rarely leaks in the form it was configured in.
- */
-const MASK = '***';
-/** below this length a value is too common to mask safely ("1", "true") and is not treated as a secret */
-const MIN_SECRET_LENGTH = 4;
-class Redactor {
-    secrets = new Set();
-    onAdd;
-    /** called for every form added, e.g. core.setSecret in the action */
-    setSink(sink) {
-        this.onAdd = sink;
-        for (const s of this.secrets)
-            sink(s);
-    }
-    add(value) {
-        if (!value || value.length < MIN_SECRET_LENGTH)
-            return;
-        for (const form of derivedForms(value)) {
-            if (form.length < MIN_SECRET_LENGTH || this.secrets.has(form))
-                continue;
-            this.secrets.add(form);
-            this.onAdd?.(form);
-        }
-    }
-    redact(text) {
-        if (!text)
-            return text;
-        // longest first so a secret containing another is masked whole
-        let out = text;
-        for (const s of [...this.secrets].sort((a, b) => b.length - a.length)) {
-            if (out.includes(s))
-                out = out.split(s).join(MASK);
-        }
-        return redactPatterns(out);
-    }
-    redactDeep(value) {
-        return JSON.parse(this.redact(JSON.stringify(value)));
-    }
-    get size() {
-        return this.secrets.size;
-    }
-}
-function derivedForms(value) {
-    const forms = new Set([value]);
-    forms.add(encodeURIComponent(value));
-    forms.add(Buffer.from(value, 'utf8').toString('base64'));
-    forms.add(Buffer.from(value, 'utf8').toString('base64').replace(/=+$/, ''));
-    forms.add(JSON.stringify(value).slice(1, -1));
-    const pw = passwordInUrl(value);
-    if (pw) {
-        forms.add(pw);
-        forms.add(decodeURIComponentSafe(pw));
-    }
-    for (const line of value.split(/\r?\n/))
-        if (line.trim().length >= 16)
-            forms.add(line.trim());
-    return [...forms];
-}
-function passwordInUrl(value) {
-    const m = /^[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:([^@\s]+)@/i.exec(value);
-    return m?.[1];
-}
-function decodeURIComponentSafe(s) {
-    try {
-        return decodeURIComponent(s);
-    }
-    catch {
-        return s;
-    }
-}
-/** secrets nobody registered but that have an unmistakable shape: credentials in URLs, bearer tokens */
-function redactPatterns(text) {
-    return text
-        .replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s'"]*:)([^@\s'"]+)(@)/gi, `$1${MASK}$3`)
-        .replace(/(authorization:\s*(?:bearer|token|basic)\s+)[^\s'"]+/gi, `$1${MASK}`)
-        .replace(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g, MASK);
-}
-
 ;// CONCATENATED MODULE: ./src/engine/context.ts
 const realClock = {
     now: () => Date.now(),
@@ -44670,6 +44664,7 @@ function headerSafe(s) {
 
 ;// CONCATENATED MODULE: ./src/notify/settings.ts
 
+
 /**
  * Turns notifications: into channel settings, reading the values named by *_env from the env file (already
  * merged into the app environment) or the process environment. Every URL, key and token is registered as a
@@ -44743,21 +44738,13 @@ function registerSecret(redactor, value) {
         const u = new URL(value);
         if (u.password)
             redactor.add(u.password);
-        const parts = [...u.pathname.split('/'), ...[...u.searchParams.values()]].map(settings_safeDecode);
+        const parts = [...u.pathname.split('/'), ...[...u.searchParams.values()]].map(redact_safeDecode);
         for (const p of parts)
             if (p.length >= 12 && /[0-9]/.test(p) && /[A-Za-z]/.test(p))
                 redactor.add(p);
     }
     catch {
         // not a URL: the value itself is registered
-    }
-}
-function settings_safeDecode(s) {
-    try {
-        return decodeURIComponent(s);
-    }
-    catch {
-        return s;
     }
 }
 

@@ -2,7 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { Document, LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import { z } from 'zod';
-import type { Redactor } from '../log/redact.js';
+import { safeDecode, type Redactor } from '../log/redact.js';
 import { PLACEHOLDER_RE, checkEnvironment, checkValue, decodeUtf8Lines, parseEnvFile, readEnvFile } from './envfile.js';
 import type { EnvFile, ValueOrigin } from './envfile.js';
 import { ConfigError, ENV_INPUT_SOURCE, sortProblems } from './problems.js';
@@ -661,14 +661,6 @@ function registerSecrets(redactor: Redactor, values: Record<string, string>, pub
     } catch {
       // not a URL: the redactor's own URL pattern still masks credentials shaped like one
     }
-  }
-}
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
   }
 }
 

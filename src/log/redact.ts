@@ -55,7 +55,7 @@ export function derivedForms(value: string): string[] {
   const pw = passwordInUrl(value);
   if (pw) {
     forms.add(pw);
-    forms.add(decodeURIComponentSafe(pw));
+    forms.add(safeDecode(pw));
   }
   for (const line of value.split(/\r?\n/)) if (line.trim().length >= 16) forms.add(line.trim());
   return [...forms];
@@ -66,7 +66,8 @@ function passwordInUrl(value: string): string | undefined {
   return m?.[1];
 }
 
-function decodeURIComponentSafe(s: string): string {
+/** decodeURIComponent that returns the text as it is when it is not valid percent-encoding */
+export function safeDecode(s: string): string {
   try {
     return decodeURIComponent(s);
   } catch {

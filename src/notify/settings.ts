@@ -1,6 +1,6 @@
 import type { ResolvedConfig } from '../config/load.js';
 import { ConfigError, type ConfigProblem } from '../config/problems.js';
-import type { Redactor } from '../log/redact.js';
+import { safeDecode, type Redactor } from '../log/redact.js';
 import type { NotifySettings } from './notifier.js';
 
 export interface NotifySources {
@@ -81,13 +81,5 @@ function registerSecret(redactor: Redactor, value: string | undefined): void {
     for (const p of parts) if (p.length >= 12 && /[0-9]/.test(p) && /[A-Za-z]/.test(p)) redactor.add(p);
   } catch {
     // not a URL: the value itself is registered
-  }
-}
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
   }
 }
