@@ -181,3 +181,23 @@ export function sshMastersFor(controlPath: string): number[] {
   }
   return pids;
 }
+
+/**
+ * One run of the bundle for a deploy that should be refused: valid baseline inputs (the environment's own
+ * env file, key and pinned host key, version v2, no CI check) with the case's inputs laid over them.
+ */
+export function runDeployStep(env: TestEnv, workspace: string, envFileText: string, inputs: Record<string, string>): Promise<StepResult> {
+  return runStep({
+    inputs: {
+      environment: env.name,
+      'env-file': envFileText,
+      'ssh-private-key': readFileSync(env.info.ssh.privateKeyPath, 'utf8'),
+      'ssh-known-hosts': env.info.ssh.knownHostsLine,
+      version: 'v2',
+      'skip-ci-check': 'true',
+      ...inputs,
+    },
+    env: { DOCKER_HOST: env.info.runnerDockerHost, GITHUB_REPOSITORY: 'togather/server', GITHUB_SHA: env.repo.shas.v1 },
+    workspace,
+  });
+}

@@ -10,7 +10,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse, stringify } from 'yaml';
-import { actionWorkspace, runStep } from './action-runner.js';
+import { actionWorkspace, runDeployStep } from './action-runner.js';
 import { newEnv, runCli, type TestEnv } from './support.js';
 import { canaryFired, canaryPath, hostSnapshot, snapshotDiff, type HostSnapshot } from './untouched.js';
 
@@ -76,19 +76,7 @@ describe('bad configuration and inputs: exit 2, a clear message, the host untouc
   const deployCli = (o: { config?: string; version?: string; envFile?: string; knownHosts?: string; extra?: string[]; environment?: string } = {}) =>
     cli(['deploy', o.environment ?? env.name, '--version', o.version ?? 'v2', '--skip-ci-check', ...(o.envFile ? ['--env-file', o.envFile] : [])], o);
   const action = async (inputs: Record<string, string>): Promise<Outcome> => {
-    const r = await runStep({
-      inputs: {
-        environment: env.name,
-        'env-file': goodEnvText(),
-        'ssh-private-key': readFileSync(env.info.ssh.privateKeyPath, 'utf8'),
-        'ssh-known-hosts': env.info.ssh.knownHostsLine,
-        version: 'v2',
-        'skip-ci-check': 'true',
-        ...inputs,
-      },
-      env: { DOCKER_HOST: env.info.runnerDockerHost, GITHUB_REPOSITORY: 'togather/server', GITHUB_SHA: env.repo.shas.v1 },
-      workspace,
-    });
+    const r = await runDeployStep(env, workspace, goodEnvText(), inputs);
     return { code: r.code, text: r.log + r.stderr };
   };
 

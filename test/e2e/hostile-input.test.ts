@@ -16,7 +16,7 @@ import { hostDocker } from '../harness/host.js';
 import { run } from '../harness/proc.js';
 import { runDeployer } from '../fault/deployer.js';
 import { Matrix } from '../fault/matrix.js';
-import { actionWorkspace, runStep } from './action-runner.js';
+import { actionWorkspace, runDeployStep } from './action-runner.js';
 import { newEnv, ROOT, type TestEnv } from './support.js';
 import { canaryFired, canaryPath, hostSnapshot, snapshotDiff, type HostSnapshot } from './untouched.js';
 
@@ -101,19 +101,7 @@ describe('hostile input: rejected or handled safely, nothing runs, the host unch
   const deployCli = (extra: string[] = [], o: { config?: string; environment?: string } = {}) => cli(['deploy', '--skip-ci-check', ...(extra.includes('--version') ? [] : ['--version', 'v2']), ...extra], o);
   const action = async (inputs: Record<string, string>): Promise<Outcome> => {
     const t0 = Date.now();
-    const r = await runStep({
-      inputs: {
-        environment: env.name,
-        'env-file': goodEnv(),
-        'ssh-private-key': readFileSync(env.info.ssh.privateKeyPath, 'utf8'),
-        'ssh-known-hosts': env.info.ssh.knownHostsLine,
-        version: 'v2',
-        'skip-ci-check': 'true',
-        ...inputs,
-      },
-      env: { DOCKER_HOST: env.info.runnerDockerHost, GITHUB_REPOSITORY: 'togather/server', GITHUB_SHA: env.repo.shas.v1 },
-      workspace,
-    });
+    const r = await runDeployStep(env, workspace, goodEnv(), inputs);
     return { code: r.code, text: r.stdout + r.stderr, ms: Date.now() - t0, outputs: r.outputs };
   };
 
