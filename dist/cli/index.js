@@ -38991,6 +38991,9 @@ const DeploymentPolicySchema = object({
     history_file_max_kb: schemas_number().int().min(64).default(1024).describe('history.jsonl is rotated to history.jsonl.1 when it grows past this size'),
     min_free_mb: schemas_number().int().min(0).default(1024).describe('minimum free disk on the host\'s docker and deploy paths, in MiB'),
     watch: WatchSchema.prefault({}).describe('after the switch, watch health through the proxy and switch back on failures (a duration such as 10m, or an object)'),
+    keeper: schemas_boolean()
+        .default(true)
+        .describe("run the stack's keeper: after a daemon restart or a reboot it starts a routed colour's app that lost the start-up race with its gate (it mounts the Docker socket; see docs/security.md)"),
 })
     .strict()
     // the lock is held through the watch: a window that outlasts it would let another deployer take it over
@@ -39029,6 +39032,7 @@ const ImagesSchema = object({
     caddy: imageRef.default('caddy:2.8'),
     postgres: imageRef.default('postgis/postgis:16-3.4'),
     gate: imageRef.default('busybox:1.36').describe('the per-colour gate: any image with busybox httpd'),
+    keeper: imageRef.default('docker:27-cli').describe('the keeper (deployment.keeper): any image with sh and a docker CLI'),
 })
     .strict();
 /** an absolute path inside a container image */
@@ -40749,6 +40753,9 @@ class Layout {
     get db() {
         return `${this.stack}-db`;
     }
+    get keeper() {
+        return `${this.stack}-keeper`;
+    }
     service(c) {
         return `app-${c}`;
     }
@@ -40767,6 +40774,7 @@ for c in blue green; do
 done
 echo "caddy=$(st "$1-caddy")"
 echo "db=$(st "$1-db")"
+echo "keeper=$(st "$1-keeper")"
 `;
 function parseStackFacts(out) {
     const kv = {};
@@ -40779,7 +40787,8 @@ function parseStackFacts(out) {
         const [app = 'absent', image] = (kv[`${c}.app`] ?? 'absent').split(' ');
         return { flag: kv[`${c}.flag`] === 'on', gate: (kv[`${c}.gate`] ?? 'absent').split(' ')[0], app, image };
     };
-    return { blue: colour('blue'), green: colour('green'), caddy: (kv.caddy ?? 'absent').split(' ')[0], db: (kv.db ?? 'absent').split(' ')[0] };
+    const state = (k) => (kv[k] ?? 'absent').split(' ')[0];
+    return { blue: colour('blue'), green: colour('green'), caddy: state('caddy'), db: state('db'), keeper: state('keeper') };
 }
 async function inspectStack(ctx, layout) {
     const r = await ctx.host.run(host_script(INSPECT, layout.stack, layout.root), { timeoutMs: 30_000 });
@@ -41331,6 +41340,7 @@ const PREFLIGHT = `
 ( if docker compose version --short >/dev/null 2>&1; then printf 'compose2=%s\\n' "$(docker compose version --short 2>/dev/null)"; fi ) &
 ( if command -v docker-compose >/dev/null 2>&1; then printf 'compose1=%s\\n' "$(docker-compose version --short 2>/dev/null)"; fi ) &
 ( r=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null); [ -n "$r" ] && df -Pk -- "$r" 2>/dev/null | awk 'NR==2{print "docker_free_kb=" $4}' ) &
+printf 'docker_host=%s\\n' "\${DOCKER_HOST:-unix:///var/run/docker.sock}"
 p=$1; while [ ! -e "$p" ] && [ "$p" != / ] && [ "$p" != . ]; do p=$(dirname -- "$p"); done
 df -Pk -- "$p" 2>/dev/null | awk 'NR==2{print "free_kb=" $4}'
 wait
@@ -41351,6 +41361,11 @@ function versionAtLeast(version, min) {
         return false;
     const [maj, min2] = [Number(m[1]), Number(m[2])];
     return maj > min[0] || (maj === min[0] && min2 >= min[1]);
+}
+/** the path of a unix:// DOCKER_HOST, when it is one compose can mount (plain path characters only) */
+function unixSocket(dockerHost) {
+    const m = /^unix:\/\/(\/[A-Za-z0-9_./-]+)$/.exec(dockerHost ?? 'unix:///var/run/docker.sock');
+    return m && !m[1].includes('..') ? m[1] : undefined;
 }
 /** Judges the facts; every problem is listed at once. Pure, so the rules are unit-tested. */
 function judgePreflight(facts, minFreeMb) {
@@ -41383,7 +41398,7 @@ function judgePreflight(facts, minFreeMb) {
     if (problems.length) {
         throw new errors_DeployError('preflight', `host preflight failed:\n  - ${problems.join('\n  - ')}`, 'prepare the host as docs/quickstart.md describes, then deploy again');
     }
-    return { dockerVersion: docker, compose, composeVersion, freeMb, dockerFreeMb };
+    return { dockerVersion: docker, compose, composeVersion, freeMb, dockerFreeMb, dockerSocket: unixSocket(facts.docker_host) };
 }
 async function preflight(ctx, layout) {
     const r = await ctx.host.run(host_script(PREFLIGHT, layout.root), { timeoutMs: 30_000 });
@@ -41627,7 +41642,7 @@ function composeRefusal(v) {
         return 'contains $ and a double backslash, which docker-compose v1 and v2 read back differently';
     return undefined;
 }
-function imagesEnv(ctx, layout, images) {
+function imagesEnv(ctx, layout, images, dockerSocket) {
     const c = ctx.cfg.config;
     const p = ctx.cfg.proxy;
     return {
@@ -41644,18 +41659,21 @@ function imagesEnv(ctx, layout, images) {
         TOGATHER_DB_USER: c.database.user,
         // docker stop's grace must outlast the drain: the old colour finishes its in-flight requests first
         TOGATHER_STOP_GRACE: `${Math.ceil(c.deployment.drain_timeout / 1000) + 5}s`,
+        TOGATHER_KEEPER_IMAGE: c.images.keeper,
+        ...(dockerSocket ? { TOGATHER_DOCKER_SOCKET: dockerSocket } : {}),
     };
 }
 function fromConfigDir(ctx, path) {
     return (0,external_node_path_namespaceObject.isAbsolute)(path) ? path : (0,external_node_path_namespaceObject.join)(ctx.cfg.configDir, path);
 }
 /** Everything the environment's directory holds besides state: compose, Caddy, db init scripts, env files. */
-function hostFiles(ctx, layout, images) {
+function hostFiles(ctx, layout, images, dockerSocket) {
     const c = ctx.cfg.config;
     const p = ctx.cfg.proxy;
     const files = [
         { name: 'compose.yml', mode: '644', content: readAsset('docker', 'compose.yml') },
-        { name: '.env', mode: '600', content: renderEnvFile(imagesEnv(ctx, layout, images)) },
+        { name: '.env', mode: '600', content: renderEnvFile(imagesEnv(ctx, layout, images, dockerSocket)) },
+        { name: 'keeper/keeper.sh', mode: '644', content: readAsset('docker', 'keeper.sh') },
         { name: 'app.env', mode: '600', content: renderEnvFile(ctx.cfg.appEnv) },
         {
             name: 'caddy/togather.caddy',
@@ -41678,7 +41696,7 @@ function hostFiles(ctx, layout, images) {
     // what the long-lived services (db, caddy, gates) are made of; the colours' images and app.env are not part
     // of it, so a routine deploy or a secret rotation never recreates the database or the proxy
     const base = files.filter((f) => f.name !== 'app.env' && f.name !== '.env' && !f.name.startsWith('caddy/'));
-    const baseEnv = Object.entries(imagesEnv(ctx, layout, images)).filter(([k]) => !k.startsWith('TOGATHER_APP_IMAGE_'));
+    const baseEnv = Object.entries(imagesEnv(ctx, layout, images, dockerSocket)).filter(([k]) => !k.startsWith('TOGATHER_APP_IMAGE_'));
     files.push({ name: '.base-digest', mode: '644', content: filesDigest([...base, { name: 'env', mode: '600', content: JSON.stringify(baseEnv) }]) + '\n' });
     return files;
 }
@@ -41724,17 +41742,20 @@ async function writeHostFiles(ctx, layout, files) {
  * Services are (re)started only when a file changed or a container is not running, so a routine deploy
  * spends one round trip here.
  */
-async function provision(ctx, layout, compose, facts, images) {
-    const files = hostFiles(ctx, layout, images);
+async function provision(ctx, layout, host, facts, images) {
+    const { compose } = host;
+    const files = hostFiles(ctx, layout, images, host.dockerSocket);
     if (ctx.dryRun) {
         ctx.reporter.info(`would write ${files.map((f) => f.name).join(', ')} under ${layout.root}`);
         return { changed: [] };
     }
     const changed = await writeHostFiles(ctx, layout, files);
     const managedDb = ctx.cfg.config.database.managed;
-    const services = [...(managedDb ? ['db'] : []), 'caddy', 'gate-blue', 'gate-green'];
+    const keeper = keeperWanted(ctx, host);
+    const services = [...(managedDb ? ['db'] : []), 'caddy', 'gate-blue', 'gate-green', ...(keeper ? ['keeper'] : [])];
     const notRunning = [
         ...(managedDb && facts.db !== 'running' ? ['db'] : []),
+        ...(keeper && facts.keeper !== 'running' ? ['keeper'] : []),
         ...(facts.caddy !== 'running' ? ['caddy'] : []),
         ...(facts.blue.gate !== 'running' ? ['gate-blue'] : []),
         ...(facts.green.gate !== 'running' ? ['gate-green'] : []),
@@ -41745,6 +41766,8 @@ async function provision(ctx, layout, compose, facts, images) {
         if (r.code !== 0)
             throw new errors_DeployError('preflight', `starting the stack's services failed: ${ctx.redactor.redact(r.stderr.trim().split('\n').slice(-8).join('\n'))}`);
     }
+    if (!keeper && facts.keeper !== 'absent')
+        await ctx.host.run(cmd('docker', 'rm', '-f', layout.keeper), { check: false, timeoutMs: 60_000 });
     if (changed.some((f) => f.startsWith('caddy/')) && facts.caddy === 'running') {
         // the one case that reloads Caddy: its configuration itself changed (not a colour switch)
         ctx.reporter.warn('the Caddy configuration changed: reloading the proxy (requests on idle keep-alive connections may see a reset)');
@@ -41753,6 +41776,15 @@ async function provision(ctx, layout, compose, facts, images) {
     if (managedDb && facts.db !== 'running')
         await waitDbHealthy(ctx, layout);
     return { changed };
+}
+/** the keeper needs the engine's socket as a path on the host; a tcp:// or ssh:// DOCKER_HOST has none */
+function keeperWanted(ctx, host) {
+    if (!ctx.cfg.config.deployment.keeper)
+        return false;
+    if (host.dockerSocket)
+        return true;
+    ctx.reporter.warn('DOCKER_HOST on the host is not a unix socket: the keeper (deployment.keeper) is left out, so after a daemon restart a routed colour may need a `docker start`');
+    return false;
 }
 const DB_HEALTH = `docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' -- "$1" 2>/dev/null || echo absent`;
 async function waitDbHealthy(ctx, layout) {
@@ -42341,7 +42373,7 @@ async function rollback(ctx, req) {
             });
         }
         else {
-            await phases.run('provision', () => provision(ctx, layout, facts.compose, stack, colourImagesFor(stack, target, ref)));
+            await phases.run('provision', () => provision(ctx, layout, facts, stack, colourImagesFor(stack, target, ref)));
             await phases.run(`start ${target}`, () => startColour(ctx, layout, facts.compose, target));
         }
         record.health_status = (await cutOver(ctx, layout, phases, { target, live, sha, stack })).status;
@@ -43757,7 +43789,7 @@ async function deploy(ctx, req) {
         ctx.hostLog.add('image', { ref: image.ref, how: image.how, bytes: image.bytes });
         held = true;
         await holdRelease(ctx, layout, image.ref); // no prune may take the release away before its colour starts
-        await phases.run('provision', () => provision(ctx, layout, facts.compose, stack, colourImages(stack, target, image.ref)));
+        await phases.run('provision', () => provision(ctx, layout, facts, stack, colourImages(stack, target, image.ref)));
         await ctx.hostLog.flush();
         // snapshot + migrations before the new colour starts; the old colour keeps serving (docs/migrations.md)
         const db = await databaseStep(ctx, layout, phases, { record, state, image: image.ref, sha, skip: !!req.skipMigrations, liveVersion: live ? state.current?.version : undefined });
@@ -43835,7 +43867,7 @@ async function planOnly(ctx, layout, phases, facts, sha, report, skipMigrations 
     const live = liveColour(stack, state.current?.colour);
     const target = live ? otherColour(live) : 'blue';
     const image = await phases.run('image', () => ensureImage(ctx, sha, {}));
-    await provision(ctx, layout, facts.compose, stack, colourImages(stack, target, image.ref));
+    await provision(ctx, layout, facts, stack, colourImages(stack, target, image.ref));
     const c = (argv) => ctx.redactor.redact(quoteArgv(argv));
     const plan = [
         `take the lock ${layout.lockDir}`,
@@ -44079,7 +44111,7 @@ function formatStatus(s) {
         `serving      ${s.live ? `${s.live}` : 'nothing'}${cur ? ` — ${cur.version.slice(0, 12)}${cur.ref ? ` (${cur.ref})` : ''}, deployed ${cur.deployed_at} by ${cur.deployed_by}` : ''}`,
         `previous     ${prev ? `${prev.version.slice(0, 12)}${prev.ref ? ` (${prev.ref})` : ''} (${prev.status})` : 'none'}`,
         `proxy        ${s.proxy.code ? `HTTP ${s.proxy.code} from ${s.proxy.upstream ?? '?'}, commit ${s.proxy.commit?.slice(0, 12) ?? '?'}` : 'no answer'}`,
-        `containers   caddy ${s.stack.caddy}, db ${s.stack.db}, blue ${s.stack.blue.app}${s.stack.blue.flag ? ' (routed)' : ''}, green ${s.stack.green.app}${s.stack.green.flag ? ' (routed)' : ''}`,
+        `containers   caddy ${s.stack.caddy}, db ${s.stack.db}, blue ${s.stack.blue.app}${s.stack.blue.flag ? ' (routed)' : ''}, green ${s.stack.green.app}${s.stack.green.flag ? ' (routed)' : ''}${s.stack.keeper !== 'absent' ? `, keeper ${s.stack.keeper}` : ''}`,
         `lock         ${s.lock ? `held by ${s.lock.acquired_by} (${s.lock.operation} ${s.lock.deployment_id}) until ${s.lock.expires_at}` : 'free'}`,
     ];
     if (s.drift)

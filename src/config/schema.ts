@@ -129,6 +129,10 @@ export const DeploymentPolicySchema = z
     history_file_max_kb: z.number().int().min(64).default(1024).describe('history.jsonl is rotated to history.jsonl.1 when it grows past this size'),
     min_free_mb: z.number().int().min(0).default(1024).describe('minimum free disk on the host\'s docker and deploy paths, in MiB'),
     watch: WatchSchema.prefault({}).describe('after the switch, watch health through the proxy and switch back on failures (a duration such as 10m, or an object)'),
+    keeper: z
+      .boolean()
+      .default(true)
+      .describe("run the stack's keeper: after a daemon restart or a reboot it starts a routed colour's app that lost the start-up race with its gate (it mounts the Docker socket; see docs/security.md)"),
   })
   .strict()
   // the lock is held through the watch: a window that outlasts it would let another deployer take it over
@@ -174,6 +178,7 @@ export const ImagesSchema = z
     caddy: imageRef.default('caddy:2.8'),
     postgres: imageRef.default('postgis/postgis:16-3.4'),
     gate: imageRef.default('busybox:1.36').describe('the per-colour gate: any image with busybox httpd'),
+    keeper: imageRef.default('docker:27-cli').describe('the keeper (deployment.keeper): any image with sh and a docker CLI'),
   })
   .strict();
 

@@ -17,6 +17,7 @@ export interface StackFacts {
   green: ColourFacts;
   caddy: string;
   db: string;
+  keeper: string;
 }
 
 // One round trip: what the proxy actually routes to (the gate flags) and the state of every container.
@@ -29,6 +30,7 @@ for c in blue green; do
 done
 echo "caddy=$(st "$1-caddy")"
 echo "db=$(st "$1-db")"
+echo "keeper=$(st "$1-keeper")"
 `;
 
 export function parseStackFacts(out: string): StackFacts {
@@ -41,7 +43,8 @@ export function parseStackFacts(out: string): StackFacts {
     const [app = 'absent', image] = (kv[`${c}.app`] ?? 'absent').split(' ');
     return { flag: kv[`${c}.flag`] === 'on', gate: (kv[`${c}.gate`] ?? 'absent').split(' ')[0]!, app, image };
   };
-  return { blue: colour('blue'), green: colour('green'), caddy: (kv.caddy ?? 'absent').split(' ')[0]!, db: (kv.db ?? 'absent').split(' ')[0]! };
+  const state = (k: string) => (kv[k] ?? 'absent').split(' ')[0]!;
+  return { blue: colour('blue'), green: colour('green'), caddy: state('caddy'), db: state('db'), keeper: state('keeper') };
 }
 
 export async function inspectStack(ctx: EngineContext, layout: Layout): Promise<StackFacts> {

@@ -105,7 +105,7 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
     ctx.hostLog.add('image', { ref: image.ref, how: image.how, bytes: image.bytes });
     held = true;
     await holdRelease(ctx, layout, image.ref); // no prune may take the release away before its colour starts
-    await phases.run('provision', () => provision(ctx, layout, facts.compose, stack, colourImages(stack, target, image.ref)));
+    await phases.run('provision', () => provision(ctx, layout, facts, stack, colourImages(stack, target, image.ref)));
     await ctx.hostLog.flush();
     // snapshot + migrations before the new colour starts; the old colour keeps serving (docs/migrations.md)
     const db = await databaseStep(ctx, layout, phases, { record, state, image: image.ref, sha, skip: !!req.skipMigrations, liveVersion: live ? state.current?.version : undefined });
@@ -188,7 +188,7 @@ async function planOnly(
   const live = liveColour(stack, state.current?.colour);
   const target: Colour = live ? otherColour(live) : 'blue';
   const image = await phases.run('image', () => ensureImage(ctx, sha, {}));
-  await provision(ctx, layout, facts.compose, stack, colourImages(stack, target, image.ref));
+  await provision(ctx, layout, facts, stack, colourImages(stack, target, image.ref));
   const c = (argv: readonly string[]) => ctx.redactor.redact(quoteArgv(argv));
   const plan = [
     `take the lock ${layout.lockDir}`,

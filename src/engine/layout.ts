@@ -48,6 +48,9 @@ export class Layout {
   get db(): string {
     return `${this.stack}-db`;
   }
+  get keeper(): string {
+    return `${this.stack}-keeper`;
+  }
   service(c: Colour): string {
     return `app-${c}`;
   }

@@ -10,6 +10,8 @@ export interface HostFacts {
   composeVersion: string;
   freeMb?: number;
   dockerFreeMb?: number;
+  /** the engine's unix socket as the deploy user reaches it (mounted into the keeper); undefined for tcp:// or ssh:// */
+  dockerSocket?: string;
 }
 
 // One round trip, its probes run side by side (compose v1 alone is ~0.5 s of python start-up); each prints
@@ -19,6 +21,7 @@ const PREFLIGHT = `
 ( if docker compose version --short >/dev/null 2>&1; then printf 'compose2=%s\\n' "$(docker compose version --short 2>/dev/null)"; fi ) &
 ( if command -v docker-compose >/dev/null 2>&1; then printf 'compose1=%s\\n' "$(docker-compose version --short 2>/dev/null)"; fi ) &
 ( r=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null); [ -n "$r" ] && df -Pk -- "$r" 2>/dev/null | awk 'NR==2{print "docker_free_kb=" $4}' ) &
+printf 'docker_host=%s\\n' "\${DOCKER_HOST:-unix:///var/run/docker.sock}"
 p=$1; while [ ! -e "$p" ] && [ "$p" != / ] && [ "$p" != . ]; do p=$(dirname -- "$p"); done
 df -Pk -- "$p" 2>/dev/null | awk 'NR==2{print "free_kb=" $4}'
 wait
@@ -39,6 +42,12 @@ export function versionAtLeast(version: string, min: [number, number]): boolean 
   if (!m) return false;
   const [maj, min2] = [Number(m[1]), Number(m[2])];
   return maj > min[0] || (maj === min[0] && min2 >= min[1]);
+}
+
+/** the path of a unix:// DOCKER_HOST, when it is one compose can mount (plain path characters only) */
+export function unixSocket(dockerHost: string | undefined): string | undefined {
+  const m = /^unix:\/\/(\/[A-Za-z0-9_./-]+)$/.exec(dockerHost ?? 'unix:///var/run/docker.sock');
+  return m && !m[1]!.includes('..') ? m[1] : undefined;
 }
 
 /** Judges the facts; every problem is listed at once. Pure, so the rules are unit-tested. */
@@ -65,7 +74,7 @@ export function judgePreflight(facts: Record<string, string>, minFreeMb: number)
   if (problems.length) {
     throw new DeployError('preflight', `host preflight failed:\n  - ${problems.join('\n  - ')}`, 'prepare the host as docs/quickstart.md describes, then deploy again');
   }
-  return { dockerVersion: docker, compose, composeVersion, freeMb, dockerFreeMb };
+  return { dockerVersion: docker, compose, composeVersion, freeMb, dockerFreeMb, dockerSocket: unixSocket(facts.docker_host) };
 }
 
 export async function preflight(ctx: EngineContext, layout: Layout): Promise<HostFacts> {

@@ -9,6 +9,7 @@ import type { StackFacts } from './colours.js';
 import { composeCmd } from './colours.js';
 import type { EngineContext } from './context.js';
 import type { Layout } from './layout.js';
+import type { HostFacts } from './preflight.js';
 import type { Colour } from './types.js';
 
 export interface HostFile {
@@ -48,7 +49,7 @@ export function composeRefusal(v: string): string | undefined {
   return undefined;
 }
 
-export function imagesEnv(ctx: EngineContext, layout: Layout, images: Record<Colour, string>): Record<string, string> {
+export function imagesEnv(ctx: EngineContext, layout: Layout, images: Record<Colour, string>, dockerSocket?: string): Record<string, string> {
   const c = ctx.cfg.config;
   const p = ctx.cfg.proxy;
   return {
@@ -65,6 +66,8 @@ export function imagesEnv(ctx: EngineContext, layout: Layout, images: Record<Col
     TOGATHER_DB_USER: c.database.user,
     // docker stop's grace must outlast the drain: the old colour finishes its in-flight requests first
     TOGATHER_STOP_GRACE: `${Math.ceil(c.deployment.drain_timeout / 1000) + 5}s`,
+    TOGATHER_KEEPER_IMAGE: c.images.keeper,
+    ...(dockerSocket ? { TOGATHER_DOCKER_SOCKET: dockerSocket } : {}),
   };
 }
 
@@ -73,12 +76,13 @@ function fromConfigDir(ctx: EngineContext, path: string): string {
 }
 
 /** Everything the environment's directory holds besides state: compose, Caddy, db init scripts, env files. */
-export function hostFiles(ctx: EngineContext, layout: Layout, images: Record<Colour, string>): HostFile[] {
+export function hostFiles(ctx: EngineContext, layout: Layout, images: Record<Colour, string>, dockerSocket?: string): HostFile[] {
   const c = ctx.cfg.config;
   const p = ctx.cfg.proxy;
   const files: HostFile[] = [
     { name: 'compose.yml', mode: '644', content: readAsset('docker', 'compose.yml') },
-    { name: '.env', mode: '600', content: renderEnvFile(imagesEnv(ctx, layout, images)) },
+    { name: '.env', mode: '600', content: renderEnvFile(imagesEnv(ctx, layout, images, dockerSocket)) },
+    { name: 'keeper/keeper.sh', mode: '644', content: readAsset('docker', 'keeper.sh') },
     { name: 'app.env', mode: '600', content: renderEnvFile(ctx.cfg.appEnv) },
     {
       name: 'caddy/togather.caddy',
@@ -99,7 +103,7 @@ export function hostFiles(ctx: EngineContext, layout: Layout, images: Record<Col
   // what the long-lived services (db, caddy, gates) are made of; the colours' images and app.env are not part
   // of it, so a routine deploy or a secret rotation never recreates the database or the proxy
   const base = files.filter((f) => f.name !== 'app.env' && f.name !== '.env' && !f.name.startsWith('caddy/'));
-  const baseEnv = Object.entries(imagesEnv(ctx, layout, images)).filter(([k]) => !k.startsWith('TOGATHER_APP_IMAGE_'));
+  const baseEnv = Object.entries(imagesEnv(ctx, layout, images, dockerSocket)).filter(([k]) => !k.startsWith('TOGATHER_APP_IMAGE_'));
   files.push({ name: '.base-digest', mode: '644', content: filesDigest([...base, { name: 'env', mode: '600', content: JSON.stringify(baseEnv) }]) + '\n' });
   return files;
 }
@@ -146,17 +150,20 @@ export async function writeHostFiles(ctx: EngineContext, layout: Layout, files: 
  * Services are (re)started only when a file changed or a container is not running, so a routine deploy
  * spends one round trip here.
  */
-export async function provision(ctx: EngineContext, layout: Layout, compose: string[], facts: StackFacts, images: Record<Colour, string>): Promise<{ changed: string[] }> {
-  const files = hostFiles(ctx, layout, images);
+export async function provision(ctx: EngineContext, layout: Layout, host: HostFacts, facts: StackFacts, images: Record<Colour, string>): Promise<{ changed: string[] }> {
+  const { compose } = host;
+  const files = hostFiles(ctx, layout, images, host.dockerSocket);
   if (ctx.dryRun) {
     ctx.reporter.info(`would write ${files.map((f) => f.name).join(', ')} under ${layout.root}`);
     return { changed: [] };
   }
   const changed = await writeHostFiles(ctx, layout, files);
   const managedDb = ctx.cfg.config.database.managed;
-  const services = [...(managedDb ? ['db'] : []), 'caddy', 'gate-blue', 'gate-green'];
+  const keeper = keeperWanted(ctx, host);
+  const services = [...(managedDb ? ['db'] : []), 'caddy', 'gate-blue', 'gate-green', ...(keeper ? ['keeper'] : [])];
   const notRunning = [
     ...(managedDb && facts.db !== 'running' ? ['db'] : []),
+    ...(keeper && facts.keeper !== 'running' ? ['keeper'] : []),
     ...(facts.caddy !== 'running' ? ['caddy'] : []),
     ...(facts.blue.gate !== 'running' ? ['gate-blue'] : []),
     ...(facts.green.gate !== 'running' ? ['gate-green'] : []),
@@ -166,6 +173,7 @@ export async function provision(ctx: EngineContext, layout: Layout, compose: str
     const r = await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-color', ...services), { check: false, timeoutMs: 300_000 });
     if (r.code !== 0) throw new DeployError('preflight', `starting the stack's services failed: ${ctx.redactor.redact(r.stderr.trim().split('\n').slice(-8).join('\n'))}`);
   }
+  if (!keeper && facts.keeper !== 'absent') await ctx.host.run(cmd('docker', 'rm', '-f', layout.keeper), { check: false, timeoutMs: 60_000 });
   if (changed.some((f) => f.startsWith('caddy/')) && facts.caddy === 'running') {
     // the one case that reloads Caddy: its configuration itself changed (not a colour switch)
     ctx.reporter.warn('the Caddy configuration changed: reloading the proxy (requests on idle keep-alive connections may see a reset)');
@@ -173,6 +181,14 @@ export async function provision(ctx: EngineContext, layout: Layout, compose: str
   }
   if (managedDb && facts.db !== 'running') await waitDbHealthy(ctx, layout);
   return { changed };
+}
+
+/** the keeper needs the engine's socket as a path on the host; a tcp:// or ssh:// DOCKER_HOST has none */
+function keeperWanted(ctx: EngineContext, host: HostFacts): boolean {
+  if (!ctx.cfg.config.deployment.keeper) return false;
+  if (host.dockerSocket) return true;
+  ctx.reporter.warn('DOCKER_HOST on the host is not a unix socket: the keeper (deployment.keeper) is left out, so after a daemon restart a routed colour may need a `docker start`');
+  return false;
 }
 
 const DB_HEALTH = `docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' -- "$1" 2>/dev/null || echo absent`;

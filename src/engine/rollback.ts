@@ -178,7 +178,7 @@ export async function rollback(ctx: EngineContext, req: RollbackRequest): Promis
         await ctx.host.run(cmd('docker', 'start', layout.app(target)), { timeoutMs: 60_000 });
       });
     } else {
-      await phases.run('provision', () => provision(ctx, layout, facts.compose, stack, colourImagesFor(stack, target, ref)));
+      await phases.run('provision', () => provision(ctx, layout, facts, stack, colourImagesFor(stack, target, ref)));
       await phases.run(`start ${target}`, () => startColour(ctx, layout, facts.compose, target));
     }
     record.health_status = (await cutOver(ctx, layout, phases, { target, live, sha, stack })).status;

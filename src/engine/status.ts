@@ -50,7 +50,7 @@ export function formatStatus(s: EnvironmentStatus): string {
     `serving      ${s.live ? `${s.live}` : 'nothing'}${cur ? ` — ${cur.version.slice(0, 12)}${cur.ref ? ` (${cur.ref})` : ''}, deployed ${cur.deployed_at} by ${cur.deployed_by}` : ''}`,
     `previous     ${prev ? `${prev.version.slice(0, 12)}${prev.ref ? ` (${prev.ref})` : ''} (${prev.status})` : 'none'}`,
     `proxy        ${s.proxy.code ? `HTTP ${s.proxy.code} from ${s.proxy.upstream ?? '?'}, commit ${s.proxy.commit?.slice(0, 12) ?? '?'}` : 'no answer'}`,
-    `containers   caddy ${s.stack.caddy}, db ${s.stack.db}, blue ${s.stack.blue.app}${s.stack.blue.flag ? ' (routed)' : ''}, green ${s.stack.green.app}${s.stack.green.flag ? ' (routed)' : ''}`,
+    `containers   caddy ${s.stack.caddy}, db ${s.stack.db}, blue ${s.stack.blue.app}${s.stack.blue.flag ? ' (routed)' : ''}, green ${s.stack.green.app}${s.stack.green.flag ? ' (routed)' : ''}${s.stack.keeper !== 'absent' ? `, keeper ${s.stack.keeper}` : ''}`,
     `lock         ${s.lock ? `held by ${s.lock.acquired_by} (${s.lock.operation} ${s.lock.deployment_id}) until ${s.lock.expires_at}` : 'free'}`,
   ];
   if (s.drift) lines.push(`drift        ${s.drift}`);

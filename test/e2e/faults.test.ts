@@ -72,7 +72,7 @@ async function stateOf(env: TestEnv): Promise<StateFile> {
 async function stackView(env: TestEnv): Promise<{ blue: string; green: string; others: string[]; all: string[] }> {
   const all = await hostContainers(env.info, env.stackPrefix);
   const of = (c: string) => all.find((l) => l.startsWith(`${env.stackPrefix}-app-${c} `))?.split(' ')[1] ?? 'absent';
-  const known = ['db', 'caddy', 'gate-blue', 'gate-green', 'app-blue', 'app-green'].map((s) => `${env.stackPrefix}-${s}`);
+  const known = ['db', 'caddy', 'gate-blue', 'gate-green', 'app-blue', 'app-green', 'keeper'].map((s) => `${env.stackPrefix}-${s}`);
   return { blue: of('blue'), green: of('green'), others: all.filter((l) => !known.includes(l.split(' ')[0]!)), all };
 }
 
@@ -541,6 +541,40 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
     });
   });
 
+  test('the live app lost the start-up race with its gate (as after a daemon restart): the keeper starts it again', { skip: SKIP.has('restart') }, async () => {
+    const check = new Checks();
+    const live = (await stateOf(env)).current?.colour as 'blue' | 'green';
+    const before = await served(env);
+    const [gate, app, keeper] = [`gate-${live}`, `app-${live}`, 'keeper'].map((s) => `${env.stackPrefix}-${s}`) as [string, string, string];
+    // what dockerd does when it starts the app before its gate: the start fails and is never retried
+    await hostDocker(env.info, ['stop', '-t', '1', app, gate]);
+    const failed = await hostDocker(env.info, ['start', app], { check: false });
+    const error = (await hostDocker(env.info, ['inspect', '-f', '{{.State.Error}}', app])).stdout.trim();
+    check.ok(failed.code !== 0 && /non running container/.test(error), `the app's start failed as after a restart: ${error}`);
+    await hostDocker(env.info, ['start', gate]);
+    const t0 = Date.now();
+    await hostDocker(env.info, ['restart', '-t', '1', keeper]); // the keeper acts when its container starts
+    let back: Served = {};
+    while (Date.now() - t0 < 60_000 && back.commit !== before.commit) {
+      back = await served(env);
+      if (back.commit !== before.commit) await sleep(250);
+    }
+    const ms = Date.now() - t0;
+    const view = await stackView(env);
+    const log = (await hostDocker(env.info, ['logs', keeper], { check: false })).stdout;
+    check.ok(back.commit === before.commit, `the proxy serves ${short(back.commit)} again`);
+    check.ok(view[live] === 'Up', `live colour ${live}: ${view[live]}`);
+    check.ok(log.includes(`started ${app}`), `keeper log: ${log}`);
+    matrix.add({
+      group: 'docker daemon restart',
+      case: 'the routed app failed to start because its gate was not up yet (the restart race)',
+      expected: 'the keeper starts it again; the proxy serves the live version',
+      observed: `start failed with "${error.slice(0, 60)}…"; keeper restarted: ${live} ${view[live]}, proxy serving ${short(back.commit)} ${(ms / 1000).toFixed(1)}s later${check.failed.length ? `. FAILED: ${check.failed.join('; ')}` : ''}`,
+      pass: check.failed.length === 0,
+    });
+    assert.deepEqual(check.failed, []);
+  });
+
   // ---------------------------------------------------------------------------------------------------------
   // last: it restarts the shared host engine (every other stack on it restarts too)
 
@@ -571,6 +605,9 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
     const view = await stackView(env);
     const status = await runDeployer(env, ['status', env.name]);
     const caddy = view.all.find((l) => l.startsWith(`${env.stackPrefix}-caddy `));
+    // what the keeper did: it starts a routed app that lost the start-up race with its gate (docker/keeper.sh)
+    const keeperLog = (await hostDocker(env.info, ['logs', '--since', new Date(t0).toISOString(), `${env.stackPrefix}-keeper`], { check: false })).stdout;
+    const kept = keeperLog.split('\n').filter((l) => l.includes('started ')).length;
     check.ok(back.commit === before.commit && back.upstream?.startsWith(`app-${live}`), `after the restart the proxy answers ${short(back.commit)} from ${back.upstream}`);
     check.ok(caddy?.endsWith(' Up'), `caddy: ${caddy}`);
     check.ok(view[live] === 'Up', `live colour ${live}: ${view[live]}`);
@@ -583,7 +620,7 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
       group: 'docker daemon restart',
       case: 'host engine stopped (SIGTERM) and started again while idle',
       expected: 'caddy, gates, database and the live colour restart by policy; the retired colour stays stopped; status right',
-      observed: `engine down after ${(downMs / 1000).toFixed(1)}s, proxy serving ${short(back.commit)} from ${back.upstream ?? 'nothing'} again ${(backMs / 1000).toFixed(1)}s after the stop; ${live} ${view[live]}, ${idle} ${view[idle]}, caddy ${caddy?.split(' ')[1]}; status: ${status.stdout.split('\n').filter((l) => /^(serving|proxy|drift)/.test(l)).map((l) => l.replace(/\s+/g, ' ')).join(' / ')}${check.failed.length ? `. FAILED: ${check.failed.join('; ')}` : ''}`,
+      observed: `engine down after ${(downMs / 1000).toFixed(1)}s, proxy serving ${short(back.commit)} from ${back.upstream ?? 'nothing'} again ${(backMs / 1000).toFixed(1)}s after the stop (keeper started ${kept} app${kept === 1 ? '' : 's'}); ${live} ${view[live]}, ${idle} ${view[idle]}, caddy ${caddy?.split(' ')[1]}; status: ${status.stdout.split('\n').filter((l) => /^(serving|proxy|drift)/.test(l)).map((l) => l.replace(/\s+/g, ' ')).join(' / ')}${check.failed.length ? `. FAILED: ${check.failed.join('; ')}` : ''}`,
       pass: check.failed.length === 0,
     });
     assert.deepEqual(check.failed, []);

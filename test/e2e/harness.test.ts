@@ -109,6 +109,8 @@ test('docker/compose.yml comes up over ssh; Caddy routes to blue once its gate f
   mkdirSync(join(local, 'gates', 'blue'), { recursive: true });
   mkdirSync(join(local, 'gates', 'green'), { recursive: true });
   copyFileSync(join(REPO, 'docker', 'compose.yml'), join(local, 'compose.yml'));
+  mkdirSync(join(local, 'keeper'), { recursive: true });
+  copyFileSync(join(REPO, 'docker', 'keeper.sh'), join(local, 'keeper', 'keeper.sh'));
   writeFileSync(
     join(local, '.env'),
     [
@@ -116,6 +118,8 @@ test('docker/compose.yml comes up over ssh; Caddy routes to blue once its gate f
       `TOGATHER_APP_IMAGE_BLUE=${image}`,
       `TOGATHER_APP_IMAGE_GREEN=${image}`,
       `TOGATHER_GATE_IMAGE=${info.images.gate}`,
+      `TOGATHER_KEEPER_IMAGE=${info.images.keeper}`,
+      `TOGATHER_DOCKER_SOCKET=${info.hostDockerHost.replace(/^unix:\/\//, '')}`,
       `TOGATHER_CADDY_IMAGE=${info.images.caddy}`,
       `TOGATHER_POSTGRES_IMAGE=${info.images.postgres}`,
       `TOGATHER_HTTP_PORT=${httpPort}`,
@@ -162,7 +166,7 @@ test('docker/compose.yml comes up over ssh; Caddy routes to blue once its gate f
     timings.composeUp = Date.now() - t0;
 
     const names = (await hostDocker(info, ['ps', '--format', '{{.Names}}'])).stdout.split('\n');
-    for (const svc of ['db', 'gate-blue', 'app-blue', 'gate-green', 'app-green', 'caddy']) {
+    for (const svc of ['db', 'gate-blue', 'app-blue', 'gate-green', 'app-green', 'caddy', 'keeper']) {
       assert.ok(names.includes(`${stack}-${svc}`), `${stack}-${svc} is running`);
     }
 

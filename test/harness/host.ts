@@ -60,7 +60,7 @@ export interface HarnessInfo {
     /** `[127.0.0.1]:PORT ssh-ed25519 AAAA…` — what a deploy's known-hosts secret would hold */
     knownHostsLine: string;
   };
-  images: { caddy: string; postgres: string; gate: string; nodeBase: string; migrateFixture: string };
+  images: { caddy: string; postgres: string; gate: string; keeper: string; nodeBase: string; migrateFixture: string };
   /** the deploy user's home on the host (writable by it; where a deployer would keep its stacks) */
   deployHome: string;
 }
@@ -337,7 +337,7 @@ async function up(dir: string, opts: UpOptions): Promise<HarnessInfo> {
       if (b.built) log(`built ${b.image} in ${(b.ms / 1000).toFixed(1)} s`);
     }
   };
-  await Promise.all([buildSeq(['gate', 'caddy', 'postgres', 'migrateFixture'], L.host.socket), buildSeq(['nodeBase'], L.runner.socket)]);
+  await Promise.all([buildSeq(['gate', 'keeper', 'caddy', 'postgres', 'migrateFixture'], L.host.socket), buildSeq(['nodeBase'], L.runner.socket)]);
 
   const info: HarnessInfo = {
     dir,

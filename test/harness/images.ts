@@ -33,6 +33,8 @@ export const IMAGE_NAMES = {
   caddy: 'togather-test/caddy:2.6.2',
   postgres: 'togather-test/postgres:15',
   gate: 'togather-test/gate:1',
+  /** busybox and a docker CLI: what the keeper needs of docker:27-cli */
+  keeper: 'togather-test/keeper:1',
   nodeBase: 'togather-test/node-base:20',
   /** TEST FIXTURE: a stand-in for golang-migrate's CLI (psql + a shell script), see image-files/migrate-fixture.sh */
   migrateFixture: 'togather-test/migrate-fixture:1',
@@ -66,6 +68,8 @@ function inputs(key: ImageKey): [file: string, pkg: string][] {
       return [[`${PG}/bin/postgres`, 'postgresql-15'], [`${PG}/bin/psql`, 'postgresql-client-15'], ['/usr/bin/setpriv', 'util-linux'], bb];
     case 'gate':
       return [bb];
+    case 'keeper':
+      return [[dockerCli(), 'docker.io'], bb];
     case 'nodeBase':
       return [[nodeBinary(), 'nodejs'], bb];
     case 'migrateFixture':
@@ -88,7 +92,20 @@ interface Recipe {
   extra?: string[];
 }
 
+/** a docker CLI for the keeper image: the static one when the machine has it, else Debian's */
+function dockerCli(): string {
+  return existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : '/usr/bin/docker';
+}
+
 const RECIPES: Record<ImageKey, Recipe> = {
+  keeper: {
+    async stage(fs) {
+      await fs.busybox();
+      fs.file(dockerCli(), '/usr/local/bin/docker');
+      await fs.libraries();
+    },
+    meta: ['ENV PATH=/usr/local/bin:/usr/bin:/bin', 'CMD ["sh"]'],
+  },
   gate: {
     // the `gate` service runs `sh -c 'mkdir -p /www && exec httpd -f -p 8081 -h /www'`; tests use touch/rm/test/wget
     async stage(fs) {

@@ -40,10 +40,12 @@ test('docker-compose validates the stack with the production defaults and with t
     const r = compose(envFor(images));
     assert.equal(r.code, 0, r.out);
     const doc = parse(r.out) as { services: Record<string, { image?: string; ports?: unknown[]; network_mode?: string }> };
-    assert.deepEqual(Object.keys(doc.services).sort(), ['app-blue', 'app-green', 'caddy', 'db', 'gate-blue', 'gate-green']);
+    assert.deepEqual(Object.keys(doc.services).sort(), ['app-blue', 'app-green', 'caddy', 'db', 'gate-blue', 'gate-green', 'keeper']);
     // only Caddy publishes ports; the colours live in their gates' network namespaces
     for (const [name, s] of Object.entries(doc.services)) if (name !== 'caddy') assert.equal(s.ports, undefined, `${name} publishes no port`);
     assert.equal(doc.services['app-blue']!.network_mode, 'service:gate-blue');
+    // the keeper reaches the Docker socket, so it gets no network at all
+    assert.equal(doc.services.keeper!.network_mode, 'none');
     if ('caddy' in images) assert.equal(doc.services.caddy!.image, 'togather-test/caddy:2.6.2');
   }
 });

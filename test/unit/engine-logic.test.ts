@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { HealthSchema } from '../../src/config/schema.js';
 import { liveColour, parseStackFacts } from '../../src/engine/colours.js';
 import { commitMatches, judgeHealth, parseProbe } from '../../src/engine/health.js';
-import { judgePreflight, parsePreflight, versionAtLeast } from '../../src/engine/preflight.js';
+import { judgePreflight, parsePreflight, unixSocket, versionAtLeast } from '../../src/engine/preflight.js';
 import { renderEnvFile } from '../../src/engine/provision.js';
 import { applyRecord, emptyState, reconcile } from '../../src/engine/state.js';
 import { staleReason, type LockInfo } from '../../src/engine/lock.js';
@@ -88,6 +88,15 @@ test('the live colour is what the gates route, state only breaks ties', () => {
   const both = parseStackFacts('blue.app=running a\nblue.flag=on\ngreen.app=running b\ngreen.flag=on\n');
   assert.equal(liveColour(both, 'green'), 'green');
   assert.equal(liveColour(parseStackFacts('blue.app=absent\nblue.flag=on\n')), undefined);
+});
+
+test('preflight: the socket the keeper mounts comes from a unix DOCKER_HOST only', () => {
+  assert.equal(unixSocket(undefined), '/var/run/docker.sock');
+  assert.equal(unixSocket('unix:///run/user/1000/docker.sock'), '/run/user/1000/docker.sock');
+  assert.equal(judgePreflight(parsePreflight('docker=27.1.0\ncompose2=2.29.1\ndocker_host=unix:///srv/d.sock\n'), 0).dockerSocket, '/srv/d.sock');
+  for (const h of ['tcp://10.0.0.1:2376', 'ssh://me@host', 'unix://relative.sock', 'unix:///a b.sock', 'unix:///x/../etc/shadow', 'unix:///a$(id).sock']) {
+    assert.equal(unixSocket(h), undefined, h);
+  }
 });
 
 test('preflight: versions, compose flavour, disk, all problems at once', () => {
