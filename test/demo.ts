@@ -26,7 +26,7 @@ const config = {
   app: { name: 'togather', image: 'togather-demo/app', build: { context: '.', dockerfile: 'Dockerfile' }, health: { interval: '200ms', required_checks: ['database'] } },
   deployment: { drain_timeout: '5s', min_free_mb: 64 },
   proxy: { bind: '127.0.0.1', http_port: port, https_port: await freePort() },
-  images: { caddy: info.images.caddy, postgres: info.images.postgres, gate: info.images.gate, keeper: info.images.keeper },
+  images: { caddy: info.images.caddy, postgres: info.images.postgres, gate: info.images.gate, keeper: info.images.keeper, postgres_dockerfile: join(ROOT, 'test/fixtures/db-image/Dockerfile') },
   database: { init_dir: join(ROOT, 'test/fixtures/db-init') },
   environments: { demo: { host: info.ssh.host, port: info.ssh.port, user: info.ssh.user, path: 'stacks/demo', env_file: 'demo.env', url: `http://127.0.0.1:${port}` } },
 };

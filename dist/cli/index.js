@@ -29216,7 +29216,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3682);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6298);
 // "--": node itself looks for --env-file anywhere on its command line and exits 9 if that file is missing
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
@@ -29226,7 +29226,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3682:
+/***/ 6298:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -33330,16 +33330,16 @@ const $ZodEnum = /*@__PURE__*/ $constructor("$ZodEnum", (inst, def) => {
         return payload;
     };
 });
-const $ZodLiteral = /*@__PURE__*/ (/* unused pure expression or super */ null && (core.$constructor("$ZodLiteral", (inst, def) => {
+const $ZodLiteral = /*@__PURE__*/ $constructor("$ZodLiteral", (inst, def) => {
     $ZodType.init(inst, def);
     const values = new Set(def.values);
     inst._zod.values = values;
-    util.defineLazyInternal(inst, "pattern", (zod) => {
+    defineLazyInternal(inst, "pattern", (zod) => {
         const vals = zod.def.values;
         // unmatchable fallback, RE2-safe: an empty alternation would compile to /^()$/, which matches ""
         return new RegExp(vals.length
             ? `^(${vals
-                .map((o) => typeof o === "string" ? util.escapeRegex(o) : o ? util.escapeRegex(o.toString()) : String(o))
+                .map((o) => typeof o === "string" ? escapeRegex(o) : o ? escapeRegex(o.toString()) : String(o))
                 .join("|")})$`
             : "^[^\\s\\S]$");
     });
@@ -33356,7 +33356,7 @@ const $ZodLiteral = /*@__PURE__*/ (/* unused pure expression or super */ null &&
         });
         return payload;
     };
-})));
+});
 const $ZodFile = /*@__PURE__*/ (/* unused pure expression or super */ null && (core.$constructor("$ZodFile", (inst, def) => {
     $ZodType.init(inst, def);
     inst._zod.parse = (payload, _ctx) => {
@@ -38403,10 +38403,10 @@ function nativeEnum(entries, params) {
         ...util.normalizeParams(params),
     });
 }
-const ZodLiteral = /*@__PURE__*/ (/* unused pure expression or super */ null && (core.$constructor("ZodLiteral", (inst, def) => {
-    core.$ZodLiteral.init(inst, def);
+const ZodLiteral = /*@__PURE__*/ $constructor("ZodLiteral", (inst, def) => {
+    $ZodLiteral.init(inst, def);
     ZodType.init(inst, def);
-    inst._zod.processJSONSchema = (ctx, json, params) => processors.literalProcessor(inst, ctx, json, params);
+    inst._zod.processJSONSchema = (ctx, json, params) => literalProcessor(inst, ctx, json, params);
     inst.values = new Set(def.values);
     Object.defineProperty(inst, "value", {
         get() {
@@ -38416,12 +38416,12 @@ const ZodLiteral = /*@__PURE__*/ (/* unused pure expression or super */ null && 
             return def.values[0];
         },
     });
-})));
+});
 function literal(value, params) {
     return new ZodLiteral({
         type: "literal",
         values: Array.isArray(value) ? value : [value],
-        ...util.normalizeParams(params),
+        ...normalizeParams(params),
     });
 }
 const ZodFile = /*@__PURE__*/ (/* unused pure expression or super */ null && (core.$constructor("ZodFile", (inst, def) => {
@@ -39033,6 +39033,9 @@ const ImagesSchema = object({
     postgres: imageRef.default('postgis/postgis:16-3.4'),
     gate: imageRef.default('busybox:1.36').describe('the per-colour gate: any image with busybox httpd'),
     keeper: imageRef.default('docker:27-cli').describe('the keeper (deployment.keeper): any image with sh and a docker CLI'),
+    postgres_dockerfile: union([literal('builtin'), literal('none'), localPath])
+        .default('builtin')
+        .describe("extends images.postgres for the stack's database, built on the host when missing: builtin (docker/db/Dockerfile: adds pgvector), none (run images.postgres as it is), or a Dockerfile of yours (ARG BASE; FROM ${BASE})"),
 })
     .strict();
 /** an absolute path inside a container image */
@@ -39886,6 +39889,7 @@ function checkLocalPaths(config, name, env, configDir, yaml, file) {
         { path: ['proxy', 'caddyfile'], value: config.proxy.caddyfile, dir: false },
         { path: ['environments', name, 'proxy', 'caddyfile'], value: env?.proxy?.caddyfile, dir: false },
         { path: ['database', 'init_dir'], value: config.database.init_dir, dir: true },
+        { path: ['images', 'postgres_dockerfile'], value: ['builtin', 'none'].includes(config.images.postgres_dockerfile) ? undefined : config.images.postgres_dockerfile, dir: false },
     ];
     const out = [];
     for (const w of wanted) {
@@ -41168,6 +41172,16 @@ grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null || exit 5
 mv -- "$1" "$1.released.$2" && rm -rf -- "$1.released.$2"
 `;
 const READ = `cat -- "$1/info.json" 2>/dev/null || exit 3`;
+// the lock as unlock sees it: info.json, or the age of a directory without one, or nothing
+const lock_INSPECT = `
+cat -- "$1/info.json" 2>/dev/null && exit 0
+m=$(stat -c %Y -- "$1" 2>/dev/null) || exit 3
+echo "noinfo_age=$(( $(date +%s) - m ))"; exit 4
+`;
+const REMOVE_NOINFO = `
+[ -d "$1" ] && [ ! -e "$1/info.json" ] || exit 5
+mv -- "$1" "$1.removed.noinfo-$$" && rm -rf -- "$1.removed.noinfo-$$"
+`;
 const FORCE_REMOVE = `
 grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null || exit 5
 mv -- "$1" "$1.removed.$2" && rm -rf -- "$1.removed.$2"
@@ -41295,9 +41309,37 @@ async function readLock(ctx, layout) {
     const r = await ctx.host.run(host_script(READ, layout.lockDir), { check: false });
     return r.code === 0 ? parseInfo(r.stdout) : undefined;
 }
-/** unlock command: removes exactly the lock that was shown to the operator (by id), nothing newer */
-async function forceRemoveLock(ctx, layout, holder) {
-    const r = await ctx.host.run(host_script(FORCE_REMOVE, layout.lockDir, holder.lock_id), { check: false });
+async function inspectLock(ctx, layout) {
+    const r = await ctx.host.run(host_script(lock_INSPECT, layout.lockDir), { check: false });
+    const holder = r.code === 0 ? parseInfo(r.stdout) : undefined;
+    if (holder)
+        return { kind: 'held', holder };
+    const age = /^noinfo_age=(-?\d+)$/m.exec(r.stdout)?.[1];
+    if (r.code === 4 && age !== undefined)
+        return { kind: 'no-info', ageS: Number(age) };
+    if (r.code === 0)
+        return { kind: 'no-info', ageS: 0 }; // an unreadable info.json: shown, never guessed at
+    return { kind: 'free' };
+}
+function describeLockView(v) {
+    if (v.kind === 'held')
+        return `lock held by ${describeHolder(v.holder)}`;
+    if (v.kind === 'no-info') {
+        return `a lock directory without holder information, ${v.ageS}s old (its creator died while taking it, or is taking it right now); the next operation takes it over after ${NOINFO_STALE_S}s`;
+    }
+    return 'not locked';
+}
+/**
+ * unlock command: removes exactly the lock that was shown to the operator — by id, or a directory still without
+ * info.json that is old enough not to be a holder in the middle of taking it — nothing newer.
+ */
+async function forceRemoveLock(ctx, layout, view) {
+    if (view.kind === 'free')
+        return false;
+    if (view.kind === 'no-info' && view.ageS < NOINFO_STALE_S)
+        return false;
+    const r = await ctx.host.run(view.kind === 'held' ? host_script(FORCE_REMOVE, layout.lockDir, view.holder.lock_id) : host_script(REMOVE_NOINFO, layout.lockDir), { check: false });
+    const holder = view.kind === 'held' ? view.holder : { no_info_age_s: view.ageS };
     if (r.code === 0) {
         // who removed whose lock stays on the host
         const line = JSON.stringify({ ts: new Date().toISOString(), action: 'unlock', by: ctx.actor, removed: holder });
@@ -41595,7 +41637,61 @@ function configError(message, remedy) {
     return new errors_DeployError('config', `Caddy configuration: ${message}`, remedy);
 }
 
+;// CONCATENATED MODULE: ./src/engine/db-image.ts
+
+
+
+
+
+
+/** The image to run and how to make it. Pure: the tag is a digest of the Dockerfile and the base image. */
+function dbImage(ctx) {
+    const images = ctx.cfg.config.images;
+    const choice = images.postgres_dockerfile;
+    if (choice === 'none')
+        return { ref: images.postgres };
+    const source = choice === 'builtin' ? 'docker/db/Dockerfile (builtin)' : choice;
+    const dockerfile = choice === 'builtin' ? readAsset('docker', 'db', 'Dockerfile') : readConfigFile(ctx, choice);
+    const digest = (0,external_node_crypto_.createHash)('sha256').update(`${images.postgres}\0${dockerfile}`).digest('hex').slice(0, 16);
+    return { ref: `togather-postgres:${digest}`, build: { dockerfile, base: images.postgres, source } };
+}
+function readConfigFile(ctx, path) {
+    const file = (0,external_node_path_namespaceObject.isAbsolute)(path) ? path : (0,external_node_path_namespaceObject.join)(ctx.cfg.configDir, path);
+    try {
+        return (0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8');
+    }
+    catch (e) {
+        throw new errors_DeployError('config', `images.postgres_dockerfile: cannot read ${file} (${e.message})`, 'point it at a Dockerfile, or write builtin or none');
+    }
+}
+/**
+ * Builds the extended database image on the host unless it is there already (one round trip when it is). The
+ * host pulls the base like it pulls Caddy; the Dockerfile travels on stdin, so nothing else of the runner's
+ * reaches the build.
+ */
+async function ensureDbImage(ctx, img) {
+    if (!img.build)
+        return;
+    const present = await ctx.host.run(cmd('docker', 'image', 'inspect', '--format', '.', img.ref), { check: false, timeoutMs: 30_000 });
+    if (present.code === 0)
+        return;
+    if (ctx.dryRun) {
+        ctx.reporter.info(`would build the database image ${img.ref} on the host from ${img.build.source} over ${img.build.base}`);
+        return;
+    }
+    ctx.reporter.info(`building the database image ${img.ref} on the host (${img.build.source} over ${img.build.base}); once per change of either`);
+    const r = await ctx.host.run(cmd('docker', 'build', '--quiet', '--build-arg', `BASE=${img.build.base}`, '--label', 'org.togather.role=db-image', '-t', img.ref, '-'), {
+        stdin: img.build.dockerfile,
+        check: false,
+        timeoutMs: 30 * 60_000,
+    });
+    if (r.code !== 0) {
+        throw new errors_DeployError('preflight', `building the database image ${img.ref} on the host failed: ${ctx.redactor.redact(r.stderr.trim().split('\n').slice(-6).join(' / '))}; nothing was switched`, 'the host must reach the base image\'s registry and its apt mirror; or build the image elsewhere and set images.postgres to it with images.postgres_dockerfile: none');
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/engine/provision.ts
+
 
 
 
@@ -41642,7 +41738,7 @@ function composeRefusal(v) {
         return 'contains $ and a double backslash, which docker-compose v1 and v2 read back differently';
     return undefined;
 }
-function imagesEnv(ctx, layout, images, dockerSocket) {
+function imagesEnv(ctx, layout, images, extras = {}) {
     const c = ctx.cfg.config;
     const p = ctx.cfg.proxy;
     return {
@@ -41651,7 +41747,7 @@ function imagesEnv(ctx, layout, images, dockerSocket) {
         TOGATHER_APP_IMAGE_GREEN: images.green,
         TOGATHER_GATE_IMAGE: c.images.gate,
         TOGATHER_CADDY_IMAGE: c.images.caddy,
-        TOGATHER_POSTGRES_IMAGE: c.images.postgres,
+        TOGATHER_POSTGRES_IMAGE: extras.dbImage ?? c.images.postgres,
         TOGATHER_BIND: p.bind,
         TOGATHER_HTTP_PORT: String(p.http_port),
         TOGATHER_HTTPS_PORT: String(p.https_port),
@@ -41660,19 +41756,19 @@ function imagesEnv(ctx, layout, images, dockerSocket) {
         // docker stop's grace must outlast the drain: the old colour finishes its in-flight requests first
         TOGATHER_STOP_GRACE: `${Math.ceil(c.deployment.drain_timeout / 1000) + 5}s`,
         TOGATHER_KEEPER_IMAGE: c.images.keeper,
-        ...(dockerSocket ? { TOGATHER_DOCKER_SOCKET: dockerSocket } : {}),
+        ...(extras.dockerSocket ? { TOGATHER_DOCKER_SOCKET: extras.dockerSocket } : {}),
     };
 }
 function fromConfigDir(ctx, path) {
     return (0,external_node_path_namespaceObject.isAbsolute)(path) ? path : (0,external_node_path_namespaceObject.join)(ctx.cfg.configDir, path);
 }
 /** Everything the environment's directory holds besides state: compose, Caddy, db init scripts, env files. */
-function hostFiles(ctx, layout, images, dockerSocket) {
+function hostFiles(ctx, layout, images, extras = {}) {
     const c = ctx.cfg.config;
     const p = ctx.cfg.proxy;
     const files = [
         { name: 'compose.yml', mode: '644', content: readAsset('docker', 'compose.yml') },
-        { name: '.env', mode: '600', content: renderEnvFile(imagesEnv(ctx, layout, images, dockerSocket)) },
+        { name: '.env', mode: '600', content: renderEnvFile(imagesEnv(ctx, layout, images, extras)) },
         { name: 'keeper/keeper.sh', mode: '644', content: readAsset('docker', 'keeper.sh') },
         { name: 'app.env', mode: '600', content: renderEnvFile(ctx.cfg.appEnv) },
         {
@@ -41696,7 +41792,7 @@ function hostFiles(ctx, layout, images, dockerSocket) {
     // what the long-lived services (db, caddy, gates) are made of; the colours' images and app.env are not part
     // of it, so a routine deploy or a secret rotation never recreates the database or the proxy
     const base = files.filter((f) => f.name !== 'app.env' && f.name !== '.env' && !f.name.startsWith('caddy/'));
-    const baseEnv = Object.entries(imagesEnv(ctx, layout, images, dockerSocket)).filter(([k]) => !k.startsWith('TOGATHER_APP_IMAGE_'));
+    const baseEnv = Object.entries(imagesEnv(ctx, layout, images, extras)).filter(([k]) => !k.startsWith('TOGATHER_APP_IMAGE_'));
     files.push({ name: '.base-digest', mode: '644', content: filesDigest([...base, { name: 'env', mode: '600', content: JSON.stringify(baseEnv) }]) + '\n' });
     return files;
 }
@@ -41744,13 +41840,16 @@ async function writeHostFiles(ctx, layout, files) {
  */
 async function provision(ctx, layout, host, facts, images) {
     const { compose } = host;
-    const files = hostFiles(ctx, layout, images, host.dockerSocket);
+    const managedDb = ctx.cfg.config.database.managed;
+    const db = managedDb ? dbImage(ctx) : undefined;
+    if (db)
+        await ensureDbImage(ctx, db);
+    const files = hostFiles(ctx, layout, images, { dockerSocket: host.dockerSocket, dbImage: db?.ref });
     if (ctx.dryRun) {
         ctx.reporter.info(`would write ${files.map((f) => f.name).join(', ')} under ${layout.root}`);
         return { changed: [] };
     }
     const changed = await writeHostFiles(ctx, layout, files);
-    const managedDb = ctx.cfg.config.database.managed;
     const keeper = keeperWanted(ctx, host);
     const services = [...(managedDb ? ['db'] : []), 'caddy', 'gate-blue', 'gate-green', ...(keeper ? ['keeper'] : [])];
     const notRunning = [
@@ -42466,7 +42565,8 @@ async function cleanup(ctx, dryRun) {
         .filter((c) => c.imagePresent)
         .slice(0, policy.keep_images)
         .map((c) => c.version);
-    const protect = [state.current?.version, state.previous?.version, ...targets, ...(await versionsOfNeighbours(ctx))].filter((v) => !!v);
+    const neighbours = [...new Set(await versionsOfNeighbours(ctx, layout))];
+    const protect = [state.current?.version, state.previous?.version, ...targets, ...neighbours].filter((v) => !!v);
     const images = await pruneImages(ctx, policy.keep_images, protect, dryRun);
     const r = await ctx.host.run(host_script(HOUSEKEEPING, layout.root, dryRun ? 'no' : 'yes', String(policy.keep_logs), String(policy.history_file_max_kb)), { check: false });
     const lines = r.stdout.split('\n');
@@ -42475,27 +42575,38 @@ async function cleanup(ctx, dryRun) {
         logs: lines.filter((l) => l.startsWith('log ')).map((l) => l.slice(4)),
         leftovers: lines.filter((l) => l.startsWith('leftover ')).map((l) => l.slice(9)),
         historyRotated: lines.includes('rotate history.jsonl'),
+        keptForNeighbours: neighbours,
     };
     const verb = dryRun ? 'would remove' : 'removed';
     ctx.reporter.info(`${verb} ${plan.images.length} image(s)${plan.images.length ? `: ${plan.images.map((t) => t.slice(0, 12)).join(', ')}` : ''}`);
     ctx.reporter.info(`${verb} ${plan.logs.length} deployment log(s), ${plan.leftovers.length} lock leftover(s)${plan.historyRotated ? '; history.jsonl rotated' : ''}`);
-    ctx.reporter.info(`kept: current ${state.current?.version.slice(0, 12) ?? 'none'}, previous ${state.previous?.version.slice(0, 12) ?? 'none'}, rollback targets ${targets.map((t) => t.slice(0, 12)).join(', ') || 'none'}`);
+    ctx.reporter.info(`kept: current ${state.current?.version.slice(0, 12) ?? 'none'}, previous ${state.previous?.version.slice(0, 12) ?? 'none'}, rollback targets ${targets.map((t) => t.slice(0, 12)).join(', ') || 'none'}${neighbours.length ? `; ${neighbours.length} version(s) other environments on this host may roll back to` : ''}`);
     return plan;
 }
-const READ_STATES = `for f in "$@"; do [ -f "$f" ] && { cat -- "$f"; echo; echo '---'; }; done; exit 0`;
+// Every stack on the host names its directory in compose's working_dir label, whichever config file deployed
+// it; the config's own neighbours are read too, in case their containers are gone. Our own is skipped.
+const READ_STATES = `
+own=$(cd -- "$1" 2>/dev/null && pwd -P); shift
+{ docker ps -a --filter label=org.togather.role=gate --format '{{.Label "com.docker.compose.project.working_dir"}}' 2>/dev/null
+  for p in "$@"; do printf '%s\\n' "$p"; done; } | sort -u | while IFS= read -r d; do
+  [ -n "$d" ] || continue
+  r=$(cd -- "$d" 2>/dev/null && pwd -P) || continue
+  [ "$r" = "$own" ] && continue
+  [ -f "$r/state.json" ] && { cat -- "$r/state.json"; echo; echo '---'; }
+done
+exit 0
+`;
 /**
- * Environments that share this host (same address, port and user in the config) share its images: their
- * current, previous and rollback-target versions are protected too, so cleaning staging never removes the
- * image production would roll back to.
+ * Environments that share this host share its images: their current, previous and rollback-target versions are
+ * protected too, so cleaning staging never removes the image production would roll back to — also when the
+ * other environment was deployed from another config file (found through its containers' compose labels).
  */
-async function versionsOfNeighbours(ctx) {
+async function versionsOfNeighbours(ctx, layout = new Layout(ctx.cfg)) {
     const me = ctx.cfg.env;
     const paths = Object.entries(ctx.cfg.config.environments)
         .filter(([name, e]) => name !== ctx.cfg.environment && e.host === me.host && e.port === me.port && e.user === me.user)
-        .map(([name, e]) => `${(e.path ?? `togather/${name}`).replace(/\/+$/, '')}/state.json`);
-    if (paths.length === 0)
-        return [];
-    const r = await ctx.host.run(host_script(READ_STATES, ...paths), { check: false });
+        .map(([name, e]) => (e.path ?? `togather/${name}`).replace(/\/+$/, ''));
+    const r = await ctx.host.run(host_script(READ_STATES, layout.root, ...paths), { check: false });
     const versions = [];
     for (const chunk of r.stdout.split('\n---\n')) {
         try {
@@ -43955,16 +44066,19 @@ async function snapshotCommand(ctx, req) {
             throw new errors_DeployError('snapshot', `${bad.length} of ${results.length} snapshot(s) failed verification:\n${text}`, 'do not rely on the failed ones; take a fresh snapshot (snapshot create)');
         return done(true, `${results.length} snapshot(s) verified`, text, results);
     }
-    // the rest changes the host: under the environment's lock, like a deploy
+    // the rest changes the host: under the environment's lock, like a deploy; a dry run changes nothing, so it
+    // neither waits for a deploy's lock nor leaves a log on the host
     const lock = new DeployLock(ctx, layout);
-    await phases.run('lock', () => lock.acquire(id, `snapshot ${req.sub}`));
-    ctx.hostLog = new HostLog(ctx.host, ctx.redactor, layout.path('logs', `${id}.jsonl`), id);
-    ctx.hostLog.add(`snapshot.${req.sub}.started`, { actor: ctx.actor, file: req.file ?? null });
+    if (!ctx.dryRun) {
+        await phases.run('lock', () => lock.acquire(id, `snapshot ${req.sub}`));
+        ctx.hostLog = new HostLog(ctx.host, ctx.redactor, layout.path('logs', `${id}.jsonl`), id);
+    }
+    ctx.hostLog?.add(`snapshot.${req.sub}.started`, { actor: ctx.actor, file: req.file ?? null });
     try {
         const state = await readState(ctx, layout);
         if (req.sub === 'cleanup') {
             const c = await phases.run('cleanup', () => cleanupSnapshots(ctx, layout, state));
-            ctx.hostLog.add('snapshot.cleanup', { removed: c.removed, partials: c.partials, dry_run: ctx.dryRun });
+            ctx.hostLog?.add('snapshot.cleanup', { removed: c.removed, partials: c.partials, dry_run: ctx.dryRun });
             const verb = ctx.dryRun ? 'would remove' : 'removed';
             const text = [
                 `${verb} ${c.removed.length} expired snapshot(s)${c.removed.length ? `: ${c.removed.join(', ')}` : ''}`,
@@ -43978,7 +44092,7 @@ async function snapshotCommand(ctx, req) {
                 return done(true, 'dry run: nothing was changed', 'would take a snapshot (pg_dump, verified) and apply retention', {});
             const db = await openDb(ctx, layout);
             const meta = await phases.run('snapshot', () => createSnapshot(ctx, layout, db, { reason: 'manual', liveVersion: state.current?.version, gitCommit: state.current?.version, deploymentId: id }));
-            ctx.hostLog.add('snapshot', { file: meta.file, bytes: meta.file_size_bytes, sha256: meta.sha256, ms: meta.duration_ms });
+            ctx.hostLog?.add('snapshot', { file: meta.file, bytes: meta.file_size_bytes, sha256: meta.sha256, ms: meta.duration_ms });
             const c = await phases.run('cleanup', () => cleanupSnapshots(ctx, layout, state, [meta.file]));
             const text = `snapshot ${meta.file}: ${formatBytes(meta.file_size_bytes)}, verified, in ${(meta.duration_ms / 1000).toFixed(1)}s (schema ${meta.pre_migration_version ?? 'none'}); kept until ${meta.retention_until.slice(0, 10)}${c.removed.length ? `\nretention removed: ${c.removed.join(', ')}` : ''}`;
             return done(true, `snapshot ${meta.file} taken`, text, { snapshot: meta, removed: c.removed });
@@ -43986,11 +44100,11 @@ async function snapshotCommand(ctx, req) {
         return await restore(ctx, layout, phases, id, req, state.current?.version, state.current?.colour, done);
     }
     catch (e) {
-        ctx.hostLog.add(`snapshot.${req.sub}.failed`, { error: describeError(e).slice(0, 2000) });
+        ctx.hostLog?.add(`snapshot.${req.sub}.failed`, { error: describeError(e).slice(0, 2000) });
         throw e;
     }
     finally {
-        await ctx.hostLog.flush().catch(() => undefined);
+        await ctx.hostLog?.flush().catch(() => undefined);
         await lock.release().catch((e) => ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));
     }
 }
@@ -50726,18 +50840,18 @@ async function main(argv) {
             case 'unlock': {
                 await session.host.connect();
                 const layout = new Layout(ctx.cfg);
-                const holder = await readLock(ctx, layout);
-                if (!holder) {
+                const view = await inspectLock(ctx, layout);
+                if (view.kind === 'free') {
                     process.stdout.write(`${environment} is not locked\n`);
                     return 0;
                 }
-                process.stdout.write(`lock held by ${describeHolder(holder)}\n`);
+                process.stdout.write(`${describeLockView(view)}\n`);
                 if (!o.yes && !(await main_confirm(`remove it? only if that operation is really gone [y/N] `))) {
                     process.stdout.write('left in place\n');
                     return ExitCode.refused;
                 }
-                const ok = await forceRemoveLock(ctx, layout, holder);
-                process.stdout.write(ok ? `removed (by ${ctx.actor})\n` : 'the lock changed meanwhile; nothing removed\n');
+                const ok = await forceRemoveLock(ctx, layout, view);
+                process.stdout.write(ok ? `removed (by ${ctx.actor})\n` : 'the lock changed meanwhile, or is being taken right now; nothing removed\n');
                 return ok ? 0 : ExitCode.lock;
             }
         }

@@ -3,7 +3,7 @@ import { parseDuration } from '../config/duration.js';
 import { ConfigError, ENV_INPUT_SOURCE } from '../config/load.js';
 import { deploy } from '../engine/deploy.js';
 import { Layout } from '../engine/layout.js';
-import { describeHolder, forceRemoveLock, readLock } from '../engine/lock.js';
+import { describeLockView, forceRemoveLock, inspectLock } from '../engine/lock.js';
 import { formatCandidates, listVersions, rollback } from '../engine/rollback.js';
 import { snapshotCommand, type SnapshotSub } from '../engine/snapshot-ops.js';
 import { formatStatus, status } from '../engine/status.js';
@@ -103,16 +103,16 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
       case 'unlock': {
         await session.host.connect();
         const layout = new Layout(ctx.cfg);
-        const holder = await readLock(ctx, layout);
-        if (!holder) {
+        const view = await inspectLock(ctx, layout);
+        if (view.kind === 'free') {
           core.info(`${i.environment} is not locked`);
           break;
         }
-        core.info(`lock held by ${describeHolder(holder)}`);
+        core.info(describeLockView(view));
         if (i.confirm !== i.environment) {
           throw new DeployError('refused', 'unlock needs confirmation', `set confirm: ${i.environment} to remove this lock`);
         }
-        if (!(await forceRemoveLock(ctx, layout, holder))) throw new DeployError('lock', 'the lock changed meanwhile; nothing removed');
+        if (!(await forceRemoveLock(ctx, layout, view))) throw new DeployError('lock', 'the lock changed meanwhile (or is being taken right now); nothing removed');
         core.info(`lock removed by ${ctx.actor}`);
         break;
       }

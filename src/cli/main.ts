@@ -4,7 +4,7 @@ import { ConfigError } from '../config/load.js';
 import { deploy } from '../engine/deploy.js';
 import { Layout } from '../engine/layout.js';
 import { cleanup } from '../engine/cleanup.js';
-import { DeployLock, describeHolder, forceRemoveLock, readLock } from '../engine/lock.js';
+import { DeployLock, describeLockView, forceRemoveLock, inspectLock } from '../engine/lock.js';
 import { formatCandidates, listVersions, rollback } from '../engine/rollback.js';
 import { SNAPSHOT_SUBCOMMANDS, snapshotCommand, type SnapshotSub } from '../engine/snapshot-ops.js';
 import { formatStatus, status } from '../engine/status.js';
@@ -199,18 +199,18 @@ export async function main(argv: string[]): Promise<number> {
       case 'unlock': {
         await session.host.connect();
         const layout = new Layout(ctx.cfg);
-        const holder = await readLock(ctx, layout);
-        if (!holder) {
+        const view = await inspectLock(ctx, layout);
+        if (view.kind === 'free') {
           process.stdout.write(`${environment} is not locked\n`);
           return 0;
         }
-        process.stdout.write(`lock held by ${describeHolder(holder)}\n`);
+        process.stdout.write(`${describeLockView(view)}\n`);
         if (!o.yes && !(await confirm(`remove it? only if that operation is really gone [y/N] `))) {
           process.stdout.write('left in place\n');
           return ExitCode.refused;
         }
-        const ok = await forceRemoveLock(ctx, layout, holder);
-        process.stdout.write(ok ? `removed (by ${ctx.actor})\n` : 'the lock changed meanwhile; nothing removed\n');
+        const ok = await forceRemoveLock(ctx, layout, view);
+        process.stdout.write(ok ? `removed (by ${ctx.actor})\n` : 'the lock changed meanwhile, or is being taken right now; nothing removed\n');
         return ok ? 0 : ExitCode.lock;
       }
     }

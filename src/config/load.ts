@@ -377,6 +377,7 @@ function checkLocalPaths(
     { path: ['proxy', 'caddyfile'], value: config.proxy.caddyfile, dir: false },
     { path: ['environments', name, 'proxy', 'caddyfile'], value: env?.proxy?.caddyfile, dir: false },
     { path: ['database', 'init_dir'], value: config.database.init_dir, dir: true },
+    { path: ['images', 'postgres_dockerfile'], value: ['builtin', 'none'].includes(config.images.postgres_dockerfile) ? undefined : config.images.postgres_dockerfile, dir: false },
   ];
   const out: ConfigProblem[] = [];
   for (const w of wanted) {

@@ -179,6 +179,10 @@ export const ImagesSchema = z
     postgres: imageRef.default('postgis/postgis:16-3.4'),
     gate: imageRef.default('busybox:1.36').describe('the per-colour gate: any image with busybox httpd'),
     keeper: imageRef.default('docker:27-cli').describe('the keeper (deployment.keeper): any image with sh and a docker CLI'),
+    postgres_dockerfile: z
+      .union([z.literal('builtin'), z.literal('none'), localPath])
+      .default('builtin')
+      .describe("extends images.postgres for the stack's database, built on the host when missing: builtin (docker/db/Dockerfile: adds pgvector), none (run images.postgres as it is), or a Dockerfile of yours (ARG BASE; FROM ${BASE})"),
   })
   .strict();
 

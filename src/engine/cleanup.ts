@@ -10,6 +10,8 @@ export interface CleanupPlan {
   logs: string[];
   leftovers: string[];
   historyRotated: boolean;
+  /** versions kept because another environment on this host may still roll back to them */
+  keptForNeighbours: string[];
 }
 
 // Lists (and with $2 = yes removes) per-deployment logs beyond the newest $3, lock leftovers older than a day,
@@ -44,7 +46,8 @@ export async function cleanup(ctx: EngineContext, dryRun: boolean): Promise<Clea
     .filter((c) => c.imagePresent)
     .slice(0, policy.keep_images)
     .map((c) => c.version);
-  const protect = [state.current?.version, state.previous?.version, ...targets, ...(await versionsOfNeighbours(ctx))].filter((v): v is string => !!v);
+  const neighbours = [...new Set(await versionsOfNeighbours(ctx, layout))];
+  const protect = [state.current?.version, state.previous?.version, ...targets, ...neighbours].filter((v): v is string => !!v);
   const images = await pruneImages(ctx, policy.keep_images, protect, dryRun);
   const r = await ctx.host.run(script(HOUSEKEEPING, layout.root, dryRun ? 'no' : 'yes', String(policy.keep_logs), String(policy.history_file_max_kb)), { check: false });
   const lines = r.stdout.split('\n');
@@ -53,28 +56,40 @@ export async function cleanup(ctx: EngineContext, dryRun: boolean): Promise<Clea
     logs: lines.filter((l) => l.startsWith('log ')).map((l) => l.slice(4)),
     leftovers: lines.filter((l) => l.startsWith('leftover ')).map((l) => l.slice(9)),
     historyRotated: lines.includes('rotate history.jsonl'),
+    keptForNeighbours: neighbours,
   };
   const verb = dryRun ? 'would remove' : 'removed';
   ctx.reporter.info(`${verb} ${plan.images.length} image(s)${plan.images.length ? `: ${plan.images.map((t) => t.slice(0, 12)).join(', ')}` : ''}`);
   ctx.reporter.info(`${verb} ${plan.logs.length} deployment log(s), ${plan.leftovers.length} lock leftover(s)${plan.historyRotated ? '; history.jsonl rotated' : ''}`);
-  ctx.reporter.info(`kept: current ${state.current?.version.slice(0, 12) ?? 'none'}, previous ${state.previous?.version.slice(0, 12) ?? 'none'}, rollback targets ${targets.map((t) => t.slice(0, 12)).join(', ') || 'none'}`);
+  ctx.reporter.info(`kept: current ${state.current?.version.slice(0, 12) ?? 'none'}, previous ${state.previous?.version.slice(0, 12) ?? 'none'}, rollback targets ${targets.map((t) => t.slice(0, 12)).join(', ') || 'none'}${neighbours.length ? `; ${neighbours.length} version(s) other environments on this host may roll back to` : ''}`);
   return plan;
 }
 
-const READ_STATES = `for f in "$@"; do [ -f "$f" ] && { cat -- "$f"; echo; echo '---'; }; done; exit 0`;
+// Every stack on the host names its directory in compose's working_dir label, whichever config file deployed
+// it; the config's own neighbours are read too, in case their containers are gone. Our own is skipped.
+const READ_STATES = `
+own=$(cd -- "$1" 2>/dev/null && pwd -P); shift
+{ docker ps -a --filter label=org.togather.role=gate --format '{{.Label "com.docker.compose.project.working_dir"}}' 2>/dev/null
+  for p in "$@"; do printf '%s\\n' "$p"; done; } | sort -u | while IFS= read -r d; do
+  [ -n "$d" ] || continue
+  r=$(cd -- "$d" 2>/dev/null && pwd -P) || continue
+  [ "$r" = "$own" ] && continue
+  [ -f "$r/state.json" ] && { cat -- "$r/state.json"; echo; echo '---'; }
+done
+exit 0
+`;
 
 /**
- * Environments that share this host (same address, port and user in the config) share its images: their
- * current, previous and rollback-target versions are protected too, so cleaning staging never removes the
- * image production would roll back to.
+ * Environments that share this host share its images: their current, previous and rollback-target versions are
+ * protected too, so cleaning staging never removes the image production would roll back to — also when the
+ * other environment was deployed from another config file (found through its containers' compose labels).
  */
-export async function versionsOfNeighbours(ctx: EngineContext): Promise<string[]> {
+export async function versionsOfNeighbours(ctx: EngineContext, layout = new Layout(ctx.cfg)): Promise<string[]> {
   const me = ctx.cfg.env;
   const paths = Object.entries(ctx.cfg.config.environments)
     .filter(([name, e]) => name !== ctx.cfg.environment && e.host === me.host && e.port === me.port && e.user === me.user)
-    .map(([name, e]) => `${(e.path ?? `togather/${name}`).replace(/\/+$/, '')}/state.json`);
-  if (paths.length === 0) return [];
-  const r = await ctx.host.run(script(READ_STATES, ...paths), { check: false });
+    .map(([name, e]) => (e.path ?? `togather/${name}`).replace(/\/+$/, ''));
+  const r = await ctx.host.run(script(READ_STATES, layout.root, ...paths), { check: false });
   const versions: string[] = [];
   for (const chunk of r.stdout.split('\n---\n')) {
     try {

@@ -60,6 +60,16 @@ grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null || exit 5
 mv -- "$1" "$1.released.$2" && rm -rf -- "$1.released.$2"
 `;
 const READ = `cat -- "$1/info.json" 2>/dev/null || exit 3`;
+// the lock as unlock sees it: info.json, or the age of a directory without one, or nothing
+const INSPECT = `
+cat -- "$1/info.json" 2>/dev/null && exit 0
+m=$(stat -c %Y -- "$1" 2>/dev/null) || exit 3
+echo "noinfo_age=$(( $(date +%s) - m ))"; exit 4
+`;
+const REMOVE_NOINFO = `
+[ -d "$1" ] && [ ! -e "$1/info.json" ] || exit 5
+mv -- "$1" "$1.removed.noinfo-$$" && rm -rf -- "$1.removed.noinfo-$$"
+`;
 const FORCE_REMOVE = `
 grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null || exit 5
 mv -- "$1" "$1.removed.$2" && rm -rf -- "$1.removed.$2"
@@ -188,9 +198,36 @@ export async function readLock(ctx: EngineContext, layout: Layout): Promise<Lock
   return r.code === 0 ? parseInfo(r.stdout) : undefined;
 }
 
-/** unlock command: removes exactly the lock that was shown to the operator (by id), nothing newer */
-export async function forceRemoveLock(ctx: EngineContext, layout: Layout, holder: LockInfo): Promise<boolean> {
-  const r = await ctx.host.run(script(FORCE_REMOVE, layout.lockDir, holder.lock_id), { check: false });
+/** what `unlock` finds: a holder, a directory its creator left without info.json, or no lock */
+export type LockView = { kind: 'free' } | { kind: 'held'; holder: LockInfo } | { kind: 'no-info'; ageS: number };
+
+export async function inspectLock(ctx: EngineContext, layout: Layout): Promise<LockView> {
+  const r = await ctx.host.run(script(INSPECT, layout.lockDir), { check: false });
+  const holder = r.code === 0 ? parseInfo(r.stdout) : undefined;
+  if (holder) return { kind: 'held', holder };
+  const age = /^noinfo_age=(-?\d+)$/m.exec(r.stdout)?.[1];
+  if (r.code === 4 && age !== undefined) return { kind: 'no-info', ageS: Number(age) };
+  if (r.code === 0) return { kind: 'no-info', ageS: 0 }; // an unreadable info.json: shown, never guessed at
+  return { kind: 'free' };
+}
+
+export function describeLockView(v: LockView): string {
+  if (v.kind === 'held') return `lock held by ${describeHolder(v.holder)}`;
+  if (v.kind === 'no-info') {
+    return `a lock directory without holder information, ${v.ageS}s old (its creator died while taking it, or is taking it right now); the next operation takes it over after ${NOINFO_STALE_S}s`;
+  }
+  return 'not locked';
+}
+
+/**
+ * unlock command: removes exactly the lock that was shown to the operator — by id, or a directory still without
+ * info.json that is old enough not to be a holder in the middle of taking it — nothing newer.
+ */
+export async function forceRemoveLock(ctx: EngineContext, layout: Layout, view: LockView): Promise<boolean> {
+  if (view.kind === 'free') return false;
+  if (view.kind === 'no-info' && view.ageS < NOINFO_STALE_S) return false;
+  const r = await ctx.host.run(view.kind === 'held' ? script(FORCE_REMOVE, layout.lockDir, view.holder.lock_id) : script(REMOVE_NOINFO, layout.lockDir), { check: false });
+  const holder = view.kind === 'held' ? view.holder : { no_info_age_s: view.ageS };
   if (r.code === 0) {
     // who removed whose lock stays on the host
     const line = JSON.stringify({ ts: new Date().toISOString(), action: 'unlock', by: ctx.actor, removed: holder });

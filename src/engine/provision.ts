@@ -7,6 +7,7 @@ import { assetDir, readAsset, readDir } from './assets.js';
 import { renderDefaultSite, renderUpstreams } from './caddyfile.js';
 import type { StackFacts } from './colours.js';
 import { composeCmd } from './colours.js';
+import { dbImage, ensureDbImage } from './db-image.js';
 import type { EngineContext } from './context.js';
 import type { Layout } from './layout.js';
 import type { HostFacts } from './preflight.js';
@@ -49,7 +50,14 @@ export function composeRefusal(v: string): string | undefined {
   return undefined;
 }
 
-export function imagesEnv(ctx: EngineContext, layout: Layout, images: Record<Colour, string>, dockerSocket?: string): Record<string, string> {
+/** what provision learned on the host that the stack's files depend on */
+export interface HostExtras {
+  dockerSocket?: string;
+  /** the database image to run, when it is not images.postgres itself (built from images.postgres_dockerfile) */
+  dbImage?: string;
+}
+
+export function imagesEnv(ctx: EngineContext, layout: Layout, images: Record<Colour, string>, extras: HostExtras = {}): Record<string, string> {
   const c = ctx.cfg.config;
   const p = ctx.cfg.proxy;
   return {
@@ -58,7 +66,7 @@ export function imagesEnv(ctx: EngineContext, layout: Layout, images: Record<Col
     TOGATHER_APP_IMAGE_GREEN: images.green,
     TOGATHER_GATE_IMAGE: c.images.gate,
     TOGATHER_CADDY_IMAGE: c.images.caddy,
-    TOGATHER_POSTGRES_IMAGE: c.images.postgres,
+    TOGATHER_POSTGRES_IMAGE: extras.dbImage ?? c.images.postgres,
     TOGATHER_BIND: p.bind,
     TOGATHER_HTTP_PORT: String(p.http_port),
     TOGATHER_HTTPS_PORT: String(p.https_port),
@@ -67,7 +75,7 @@ export function imagesEnv(ctx: EngineContext, layout: Layout, images: Record<Col
     // docker stop's grace must outlast the drain: the old colour finishes its in-flight requests first
     TOGATHER_STOP_GRACE: `${Math.ceil(c.deployment.drain_timeout / 1000) + 5}s`,
     TOGATHER_KEEPER_IMAGE: c.images.keeper,
-    ...(dockerSocket ? { TOGATHER_DOCKER_SOCKET: dockerSocket } : {}),
+    ...(extras.dockerSocket ? { TOGATHER_DOCKER_SOCKET: extras.dockerSocket } : {}),
   };
 }
 
@@ -76,12 +84,12 @@ function fromConfigDir(ctx: EngineContext, path: string): string {
 }
 
 /** Everything the environment's directory holds besides state: compose, Caddy, db init scripts, env files. */
-export function hostFiles(ctx: EngineContext, layout: Layout, images: Record<Colour, string>, dockerSocket?: string): HostFile[] {
+export function hostFiles(ctx: EngineContext, layout: Layout, images: Record<Colour, string>, extras: HostExtras = {}): HostFile[] {
   const c = ctx.cfg.config;
   const p = ctx.cfg.proxy;
   const files: HostFile[] = [
     { name: 'compose.yml', mode: '644', content: readAsset('docker', 'compose.yml') },
-    { name: '.env', mode: '600', content: renderEnvFile(imagesEnv(ctx, layout, images, dockerSocket)) },
+    { name: '.env', mode: '600', content: renderEnvFile(imagesEnv(ctx, layout, images, extras)) },
     { name: 'keeper/keeper.sh', mode: '644', content: readAsset('docker', 'keeper.sh') },
     { name: 'app.env', mode: '600', content: renderEnvFile(ctx.cfg.appEnv) },
     {
@@ -103,7 +111,7 @@ export function hostFiles(ctx: EngineContext, layout: Layout, images: Record<Col
   // what the long-lived services (db, caddy, gates) are made of; the colours' images and app.env are not part
   // of it, so a routine deploy or a secret rotation never recreates the database or the proxy
   const base = files.filter((f) => f.name !== 'app.env' && f.name !== '.env' && !f.name.startsWith('caddy/'));
-  const baseEnv = Object.entries(imagesEnv(ctx, layout, images, dockerSocket)).filter(([k]) => !k.startsWith('TOGATHER_APP_IMAGE_'));
+  const baseEnv = Object.entries(imagesEnv(ctx, layout, images, extras)).filter(([k]) => !k.startsWith('TOGATHER_APP_IMAGE_'));
   files.push({ name: '.base-digest', mode: '644', content: filesDigest([...base, { name: 'env', mode: '600', content: JSON.stringify(baseEnv) }]) + '\n' });
   return files;
 }
@@ -152,13 +160,15 @@ export async function writeHostFiles(ctx: EngineContext, layout: Layout, files: 
  */
 export async function provision(ctx: EngineContext, layout: Layout, host: HostFacts, facts: StackFacts, images: Record<Colour, string>): Promise<{ changed: string[] }> {
   const { compose } = host;
-  const files = hostFiles(ctx, layout, images, host.dockerSocket);
+  const managedDb = ctx.cfg.config.database.managed;
+  const db = managedDb ? dbImage(ctx) : undefined;
+  if (db) await ensureDbImage(ctx, db);
+  const files = hostFiles(ctx, layout, images, { dockerSocket: host.dockerSocket, dbImage: db?.ref });
   if (ctx.dryRun) {
     ctx.reporter.info(`would write ${files.map((f) => f.name).join(', ')} under ${layout.root}`);
     return { changed: [] };
   }
   const changed = await writeHostFiles(ctx, layout, files);
-  const managedDb = ctx.cfg.config.database.managed;
   const keeper = keeperWanted(ctx, host);
   const services = [...(managedDb ? ['db'] : []), 'caddy', 'gate-blue', 'gate-green', ...(keeper ? ['keeper'] : [])];
   const notRunning = [

@@ -87,16 +87,19 @@ export async function snapshotCommand(ctx: EngineContext, req: SnapshotRequest):
     return done(true, `${results.length} snapshot(s) verified`, text, results);
   }
 
-  // the rest changes the host: under the environment's lock, like a deploy
+  // the rest changes the host: under the environment's lock, like a deploy; a dry run changes nothing, so it
+  // neither waits for a deploy's lock nor leaves a log on the host
   const lock = new DeployLock(ctx, layout);
-  await phases.run('lock', () => lock.acquire(id, `snapshot ${req.sub}`));
-  ctx.hostLog = new HostLog(ctx.host, ctx.redactor, layout.path('logs', `${id}.jsonl`), id);
-  ctx.hostLog.add(`snapshot.${req.sub}.started`, { actor: ctx.actor, file: req.file ?? null });
+  if (!ctx.dryRun) {
+    await phases.run('lock', () => lock.acquire(id, `snapshot ${req.sub}`));
+    ctx.hostLog = new HostLog(ctx.host, ctx.redactor, layout.path('logs', `${id}.jsonl`), id);
+  }
+  ctx.hostLog?.add(`snapshot.${req.sub}.started`, { actor: ctx.actor, file: req.file ?? null });
   try {
     const state = await readState(ctx, layout);
     if (req.sub === 'cleanup') {
       const c = await phases.run('cleanup', () => cleanupSnapshots(ctx, layout, state));
-      ctx.hostLog.add('snapshot.cleanup', { removed: c.removed, partials: c.partials, dry_run: ctx.dryRun });
+      ctx.hostLog?.add('snapshot.cleanup', { removed: c.removed, partials: c.partials, dry_run: ctx.dryRun });
       const verb = ctx.dryRun ? 'would remove' : 'removed';
       const text = [
         `${verb} ${c.removed.length} expired snapshot(s)${c.removed.length ? `: ${c.removed.join(', ')}` : ''}`,
@@ -110,7 +113,7 @@ export async function snapshotCommand(ctx: EngineContext, req: SnapshotRequest):
       if (ctx.dryRun) return done(true, 'dry run: nothing was changed', 'would take a snapshot (pg_dump, verified) and apply retention', {});
       const db = await openDb(ctx, layout);
       const meta = await phases.run('snapshot', () => createSnapshot(ctx, layout, db, { reason: 'manual', liveVersion: state.current?.version, gitCommit: state.current?.version, deploymentId: id }));
-      ctx.hostLog.add('snapshot', { file: meta.file, bytes: meta.file_size_bytes, sha256: meta.sha256, ms: meta.duration_ms });
+      ctx.hostLog?.add('snapshot', { file: meta.file, bytes: meta.file_size_bytes, sha256: meta.sha256, ms: meta.duration_ms });
       const c = await phases.run('cleanup', () => cleanupSnapshots(ctx, layout, state, [meta.file]));
       const text = `snapshot ${meta.file}: ${formatBytes(meta.file_size_bytes)}, verified, in ${(meta.duration_ms / 1000).toFixed(1)}s (schema ${meta.pre_migration_version ?? 'none'}); kept until ${meta.retention_until.slice(0, 10)}${c.removed.length ? `\nretention removed: ${c.removed.join(', ')}` : ''}`;
       return done(true, `snapshot ${meta.file} taken`, text, { snapshot: meta, removed: c.removed });
@@ -118,10 +121,10 @@ export async function snapshotCommand(ctx: EngineContext, req: SnapshotRequest):
 
     return await restore(ctx, layout, phases, id, req, state.current?.version, state.current?.colour, done);
   } catch (e) {
-    ctx.hostLog.add(`snapshot.${req.sub}.failed`, { error: describeError(e).slice(0, 2000) });
+    ctx.hostLog?.add(`snapshot.${req.sub}.failed`, { error: describeError(e).slice(0, 2000) });
     throw e;
   } finally {
-    await ctx.hostLog.flush().catch(() => undefined);
+    await ctx.hostLog?.flush().catch(() => undefined);
     await lock.release().catch((e: unknown) => ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));
   }
 }

@@ -53,6 +53,13 @@ describe('blue-green deploy over SSH', { timeout: 600_000 }, () => {
     assert.equal(history.length, 2);
     const logs = await hostSsh(env.info, `ls stacks/${env.name}/logs`);
     assert.equal(logs.stdout.trim().split('\n').length, 2);
+    // the database runs images.postgres extended by images.postgres_dockerfile, built on the host by content
+    const dbImage = (await hostDocker(env.info, ['inspect', '-f', '{{.Config.Image}}', `${env.stackPrefix}-db`])).stdout.trim();
+    assert.match(dbImage, /^togather-postgres:[0-9a-f]{16}$/);
+    assert.equal((await hostDocker(env.info, ['exec', `${env.stackPrefix}-db`, 'cat', '/togather-db-image'])).stdout.trim(), 'extended by togather-deploy');
+    // and the stack's keeper is up, with no network
+    const keeper = (await hostDocker(env.info, ['inspect', '-f', '{{.State.Status}} {{.HostConfig.NetworkMode}}', `${env.stackPrefix}-keeper`])).stdout.trim();
+    assert.equal(keeper, 'running none');
   });
 
   test('a release that crashes at boot fails with exit code 10; v2 keeps serving throughout', async () => {

@@ -87,6 +87,8 @@ describe('rollback', { timeout: 600_000 }, () => {
     const plan = JSON.parse(dry.stdout);
     assert.deepEqual(await images(), before, 'a dry run removes nothing');
     assert.equal(plan.logs.length, 0, 'five deployments, five logs kept');
+    // the rollback environment was deployed from another config file: its versions are kept all the same
+    for (const v of ['v1', 'v2'] as const) assert.ok(plan.keptForNeighbours.includes(env.repo.shas[v]), `${v} is kept for the other environment`);
     const real = await small.cli(['cleanup', small.name, '--json']);
     assert.equal(real.code, 0, real.stderr);
     const after = await images();
@@ -117,5 +119,48 @@ describe('rollback', { timeout: 600_000 }, () => {
     assert.equal(confirmed.code, 0, confirmed.stderr);
     assert.equal(await served(mig), mig.repo.shas.v1);
   });
-});
 
+  test('unlock shows the holder, removes the lock only when confirmed and records who did; a lock left without info too', async () => {
+    const lock = `stacks/${env.name}/lock`;
+    const holder = {
+      lock_id: '01JTESTLOCKHELDBYCIBOT0000',
+      environment: env.name,
+      acquired_at: new Date().toISOString(),
+      acquired_by: 'ci-bot',
+      deployment_id: 'dep-held',
+      operation: 'deploy',
+      pid: 4242,
+      hostname: 'another-runner',
+      expires_at: new Date(Date.now() + 3_600_000).toISOString(),
+    };
+    await hostSsh(env.info, `mkdir ${lock} && cat > ${lock}/info.json && touch ${lock}/heartbeat`, { input: JSON.stringify(holder) });
+    const blocked = await env.cli(['deploy', env.name, '--version', 'v2', '--skip-ci-check']);
+    assert.equal(blocked.code, 5, blocked.stderr);
+    assert.match(blocked.stderr, /locked by ci-bot/);
+    // no terminal to confirm on: shown, left in place
+    const asked = await env.cli(['unlock', env.name]);
+    assert.equal(asked.code, 13, asked.stderr);
+    assert.match(asked.stdout, /lock held by ci-bot \(deploy dep-held, pid 4242 on another-runner\)[\s\S]*left in place/);
+    assert.ok(await env.hostFile('lock/info.json'), 'the lock is still there');
+    const removed = await env.cli(['unlock', env.name, '--yes']);
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.match(removed.stdout, /removed \(by /);
+    assert.equal(await env.hostFile('lock/info.json'), undefined);
+    const audit = (await env.hostFile('audit.jsonl'))!.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(audit.at(-1).action, 'unlock');
+    assert.equal(audit.at(-1).removed.acquired_by, 'ci-bot');
+    assert.match((await env.cli(['unlock', env.name])).stdout, /is not locked/);
+
+    // a directory its creator left without info.json: young, it may be a holder taking it right now; old, removable
+    await hostSsh(env.info, `mkdir ${lock}`);
+    const young = await env.cli(['unlock', env.name, '--yes']);
+    assert.equal(young.code, 5, young.stdout);
+    assert.match(young.stdout, /without holder information, \d+s old[\s\S]*being taken right now; nothing removed/);
+    await hostSsh(env.info, `touch -d @$(( $(date +%s) - 120 )) ${lock}`);
+    const old = await env.cli(['unlock', env.name, '--yes']);
+    assert.equal(old.code, 0, old.stdout + old.stderr);
+    assert.equal((await hostSsh(env.info, `test -e ${lock}`, { check: false })).code, 1, 'the directory is gone');
+    const deploy = await env.cli(['deploy', env.name, '--version', 'v2', '--skip-ci-check', '--dry-run']);
+    assert.equal(deploy.code, 0, deploy.stderr);
+  });
+});

@@ -105,7 +105,7 @@ export async function newEnv(label: string, over: { config?: (c: Record<string, 
     // (environments in one deployment.yml do protect each other): keep them all for the run
     deployment: { drain_timeout: '5s', min_free_mb: 64, verify_timeout: '10s', keep_images: 50 },
     proxy: { bind: '127.0.0.1', http_port: httpPort, https_port: httpsPort },
-    images: { caddy: info.images.caddy, postgres: info.images.postgres, gate: info.images.gate, keeper: info.images.keeper },
+    images: { caddy: info.images.caddy, postgres: info.images.postgres, gate: info.images.gate, keeper: info.images.keeper, postgres_dockerfile: join(ROOT, 'test/fixtures/db-image/Dockerfile') },
     // the migrate image is the harness's golang-migrate stand-in (a TEST FIXTURE: test/harness/image-files/migrate-fixture.sh)
     database: { init_dir: join(ROOT, 'test/fixtures/db-init'), migrations: { image: info.images.migrateFixture } },
     environments: {

@@ -552,6 +552,22 @@ describe('docker/Dockerfile', () => {
   });
 });
 
+describe('docker/db/Dockerfile (the database image: PostGIS plus pgvector)', () => {
+  const text = readFileSync(fileURLToPath(new URL('../../docker/db/Dockerfile', import.meta.url)), 'utf8');
+  const df = parseDockerfile(text);
+
+  it('passes every lint rule but non-root-user: the postgres entrypoint starts as root and drops to postgres itself', () => {
+    assert.deepEqual(lint(df).filter((p) => p.rule !== 'non-root-user'), []);
+  });
+
+  it('extends the configured image (ARG BASE, default PostGIS 16) and installs pgvector for its major version', () => {
+    assert.equal(df.stages.length, 1);
+    assert.equal(df.stages[0]!.image, '${BASE}');
+    assert.match(df.global.find((i) => i.keyword === 'ARG')!.args, /^BASE=postgis\/postgis:16-/);
+    assert.ok(df.stages[0]!.body.some((i) => i.keyword === 'RUN' && i.args.includes('postgresql-${PG_MAJOR}-pgvector')));
+  });
+});
+
 describe('buildArgs', () => {
   const sha = '0123456789abcdef0123456789abcdef01234567';
   it('derives the short SHA and a second-precision UTC timestamp', () => {
