@@ -18,6 +18,7 @@
  *   --no-baseline     skip the reference switch; --keep leaves the environment up
  *   --max-minutes M   the whole run is abandoned past this (15)
  *   --migrations      run the migrations step (skipped by default: the sample app has none)
+ *   --idle-rollbacks N  rounds of one warm and one cold rollback with no load, through the bundled CLI (3; 0 = skip)
  *   --db-rows N       the database part (database.ts): snapshot + migration of an events table of N rows in
  *                     an environment of its own, then a restore (1000000; 0 = skip)
  */
@@ -27,6 +28,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, newEnv, sharedHost, type TestEnv } from '../e2e/support.js';
 import { benchDatabase, formatDatabaseBench, type DatabaseBench } from './database.js';
+import { formatIdleRollbacks, idleRollbacks, type IdleRollback } from './rollback-idle.js';
 import { LANES, slowAcrossSwitches, startLoad, startWrk, summarize, type LaneRaw, type LaneSpec, type LaneSummary, type Window, type WrkResult } from './load.js';
 import {
   caddyHealthEvents,
@@ -62,9 +64,11 @@ const { values: o } = parseArgs({
     drain: { type: 'string', default: '8' },
     migrations: { type: 'boolean', default: false },
     'db-rows': { type: 'string', default: '1000000' },
+    'idle-rollbacks': { type: 'string', default: '3' },
   },
 });
 const dbRows = int(o['db-rows']!, 'db-rows', 0, 20_000_000);
+const idleRounds = int(o['idle-rollbacks']!, 'idle-rollbacks', 0, 20);
 const deploys = int(o.deploys!, 'deploys', 1, 20);
 const gapMs = int(o.gap!, 'gap', 0, 60) * 1000;
 const [slowMin, slowMax] = o['slow-ms']!.split('-').map(Number) as [number, number];
@@ -186,6 +190,7 @@ let rollbackNote: string | undefined;
 let aborted: string | undefined;
 let database: DatabaseBench | undefined;
 let dbAborted: string | undefined;
+let idle: IdleRollback[] | undefined;
 try {
   const first = await runCliStreaming(env, ['deploy', env.name, '--version', 'v1', ...deployFlags]);
   if (first.code !== 0) throw new Error(`the first deploy (v1) failed (exit ${first.code}):\n${first.stderr.slice(-3000)}`);
@@ -241,6 +246,11 @@ try {
     } finally {
       await restoreGateSwitch(env, original, live).catch((e: unknown) => say(`could not restore the gate switch: ${String(e)}`));
     }
+  }
+  if (idleRounds > 0) {
+    say(`idle host: ${idleRounds} × (warm rollback, cold rollback), no load, bundled CLI…`);
+    idle = [];
+    idle.push(...(await idleRollbacks(env, idleRounds, say)));
   }
 } catch (e) {
   aborted = e instanceof Error ? e.message : String(e);
@@ -327,6 +337,7 @@ if (gate) {
   say(table(rows));
 }
 
+if (idle?.length) say(`\n${formatIdleRollbacks(idle)}`);
 if (database) say(`\n${formatDatabaseBench(database)}`);
 if (dbAborted) say(`\ndatabase part aborted: ${dbAborted}`);
 
@@ -345,6 +356,7 @@ writeFileSync(
       aborted,
       gate,
       baseline,
+      idleRollbacks: idle,
       database,
       dbAborted,
     },

@@ -30,11 +30,12 @@ export interface StreamedRun {
  * The CLI for one environment, its stderr read line by line as it comes so each phase's start and end get a
  * wall-clock time (the load generator's requests are compared with these).
  */
-export function runCliStreaming(env: TestEnv, args: string[], timeoutMs = 240_000): Promise<StreamedRun> {
+export function runCliStreaming(env: TestEnv, args: string[], timeoutMs = 240_000, entry = CLI): Promise<StreamedRun> {
   const argv = [...args.slice(0, 2), '--config', env.configPath, '--identity', env.info.ssh.privateKeyPath, '--known-hosts', env.info.ssh.knownHostsPath, '--repo', env.repo.dir, ...args.slice(2)];
   const startedAt = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...argv], {
+    // the source through tsx, or a bundle (dist/cli/index.js), which starts as an operator's CLI does
+    const child = spawn(process.execPath, [...(entry.endsWith('.ts') ? ['--import', 'tsx'] : []), entry, ...argv], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', DOCKER_HOST: env.info.runnerDockerHost },
       stdio: ['ignore', 'pipe', 'pipe'],

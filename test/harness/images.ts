@@ -12,7 +12,6 @@ import {
   closeSync,
   copyFileSync,
   existsSync,
-  linkSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -284,20 +283,17 @@ class Rootfs {
   }
 
   /**
-   * Put a host file (symlinks followed) into the tree. A hard link when the harness shares the host's
-   * filesystem: staging then costs nothing, and nothing here ever writes to a staged host file.
+   * Put a host file (symlinks followed) into the tree, as a copy. Not a hard link: every link made or removed
+   * elsewhere (another image staged at the same time, an old staging directory removed) changes the shared
+   * inode's ctime, and tar then fails the build with "file changed as we read it" (seen in CI).
    */
   file(src: string, dest = src, mayBeElf = true): void {
     const to = this.at(dest);
     mkdirSync(dirname(to), { recursive: true });
     rmSync(to, { force: true });
     const real = realpathSync(src);
-    try {
-      linkSync(real, to);
-    } catch {
-      copyFileSync(real, to);
-      chmodSync(to, statSync(real).mode & 0o7777);
-    }
+    copyFileSync(real, to);
+    chmodSync(to, statSync(real).mode & 0o7777);
     if (mayBeElf && isElf(real)) this.elves.add(real);
   }
 
