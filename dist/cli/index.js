@@ -42075,8 +42075,14 @@ function judgeHealth(code, body, cfg, expect = {}) {
     }
     const status = typeof doc.status === 'string' ? doc.status : '';
     const gitCommit = typeof doc.git_commit === 'string' ? doc.git_commit : undefined;
-    if (code < 200 || code >= 300)
-        return { ok: false, status: status === 'degraded' ? 'degraded' : 'unhealthy', reason: `HTTP ${code} status ${status || '?'}`, gitCommit };
+    if (code < 200 || code >= 300) {
+        // name the checks the app itself reports failing: "database failing (password authentication failed …)"
+        // says more to an operator than the bare status code
+        const said = Object.entries(doc.checks ?? {})
+            .filter(([, c]) => c?.status === 'fail')
+            .map(([name, c]) => `${name} failing${typeof c.message === 'string' ? ` (${c.message.slice(0, 120)})` : ''}`);
+        return { ok: false, status: status === 'degraded' ? 'degraded' : 'unhealthy', reason: `HTTP ${code} status ${status || '?'}${said.length ? `: ${said.join(', ')}` : ''}`, gitCommit };
+    }
     const failing = [];
     for (const name of cfg.required_checks) {
         const c = doc.checks?.[name];
@@ -42391,8 +42397,8 @@ async function imagesOnHost(ctx) {
 /** `versions`: the rollback picker. */
 async function listVersions(ctx) {
     const layout = new Layout(ctx.cfg);
-    const state = await readState(ctx, layout);
-    return { current: state.current, candidates: rollbackCandidates(state, await imagesOnHost(ctx)) };
+    const [state, images] = await Promise.all([readState(ctx, layout), imagesOnHost(ctx)]);
+    return { current: state.current, candidates: rollbackCandidates(state, images) };
 }
 /**
  * Rollback goes through the same lock, health gate, switch and verification as a deploy. When the target's
@@ -42412,8 +42418,9 @@ async function rollback(ctx, req) {
     let state;
     let record;
     try {
-        state = await readState(ctx, layout);
-        const [stack, images] = [await inspectStack(ctx, layout), await imagesOnHost(ctx)];
+        // three independent reads, side by side over the one SSH connection
+        const [read, stack, images] = await Promise.all([readState(ctx, layout), inspectStack(ctx, layout), imagesOnHost(ctx)]);
+        state = read;
         if (!ctx.dryRun)
             state = await reconcileState(ctx, layout, state, stack, liveColour(stack, state.current?.colour));
         const candidates = rollbackCandidates(state, images);
@@ -42559,8 +42566,7 @@ exit 0
 async function cleanup(ctx, dryRun) {
     const layout = new Layout(ctx.cfg);
     const policy = ctx.cfg.config.deployment;
-    const state = await readState(ctx, layout);
-    const onHost = await imagesOnHost(ctx);
+    const [state, onHost] = await Promise.all([readState(ctx, layout), imagesOnHost(ctx)]);
     const targets = rollbackCandidates(state, onHost)
         .filter((c) => c.imagePresent)
         .slice(0, policy.keep_images)
@@ -43883,8 +43889,8 @@ async function deploy(ctx, req) {
     let target = 'blue';
     let live;
     try {
-        state = await readState(ctx, layout);
-        const stack = await inspectStack(ctx, layout);
+        const [read, stack] = await Promise.all([readState(ctx, layout), inspectStack(ctx, layout)]);
+        state = read;
         live = liveColour(stack, state.current?.colour);
         state = await reconcileState(ctx, layout, state, stack, live);
         target = live ? otherColour(live) : 'blue';
@@ -43970,11 +43976,9 @@ function colourImages(stack, target, ref) {
 }
 /** --dry-run: everything read-only ran for real; what would change is listed, nothing is run. */
 async function planOnly(ctx, layout, phases, facts, sha, report, skipMigrations = false) {
-    const holder = await readLock(ctx, layout);
+    const [holder, state, stack] = await Promise.all([readLock(ctx, layout), readState(ctx, layout), inspectStack(ctx, layout)]);
     if (holder)
         ctx.reporter.warn(`the environment is locked by ${describeHolder(holder)}: a real deploy would fail now`);
-    const state = await readState(ctx, layout);
-    const stack = await inspectStack(ctx, layout);
     const live = liveColour(stack, state.current?.colour);
     const target = live ? otherColour(live) : 'blue';
     const image = await phases.run('image', () => ensureImage(ctx, sha, {}));
@@ -44046,7 +44050,7 @@ async function snapshotCommand(ctx, req) {
         data,
     });
     if (req.sub === 'list') {
-        const [listing, state] = [await listSnapshots(ctx, layout), await readState(ctx, layout)];
+        const [listing, state] = await Promise.all([listSnapshots(ctx, layout), readState(ctx, layout)]);
         const refs = referencedSnapshots(state);
         const rows = listing.snapshots.map((s) => `  ${describeSnapshot(s)}${refs.has(s.file) ? '  [in history]' : ''}`);
         const text = listing.snapshots.length ? `snapshots in ${listing.dir} (newest first):\n${rows.join('\n')}` : `no snapshots in ${listing.dir}`;
@@ -44200,7 +44204,7 @@ docker exec "$1" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3" 
 `;
 async function status_status(ctx) {
     const layout = new Layout(ctx.cfg);
-    const [state, stack, lock] = [await readState(ctx, layout), await inspectStack(ctx, layout), await readLock(ctx, layout)];
+    const [state, stack, lock] = await Promise.all([readState(ctx, layout), inspectStack(ctx, layout), readLock(ctx, layout)]);
     const live = liveColour(stack, state.current?.colour);
     let proxy = { code: 0 };
     const probeFrom = live ?? 'blue';

@@ -40,8 +40,7 @@ exit 0
 export async function cleanup(ctx: EngineContext, dryRun: boolean): Promise<CleanupPlan> {
   const layout = new Layout(ctx.cfg);
   const policy = ctx.cfg.config.deployment;
-  const state = await readState(ctx, layout);
-  const onHost = await imagesOnHost(ctx);
+  const [state, onHost] = await Promise.all([readState(ctx, layout), imagesOnHost(ctx)]);
   const targets = rollbackCandidates(state, onHost)
     .filter((c) => c.imagePresent)
     .slice(0, policy.keep_images)

@@ -87,8 +87,8 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
   let target: Colour = 'blue';
   let live: Colour | undefined;
   try {
-    state = await readState(ctx, layout);
-    const stack = await inspectStack(ctx, layout);
+    const [read, stack] = await Promise.all([readState(ctx, layout), inspectStack(ctx, layout)]);
+    state = read;
     live = liveColour(stack, state.current?.colour);
     state = await reconcileState(ctx, layout, state, stack, live);
     target = live ? otherColour(live) : 'blue';
@@ -181,10 +181,8 @@ async function planOnly(
   report: (p: Partial<OperationReport> & { ok: boolean; message: string }) => OperationReport,
   skipMigrations = false,
 ): Promise<OperationReport> {
-  const holder = await readLock(ctx, layout);
+  const [holder, state, stack] = await Promise.all([readLock(ctx, layout), readState(ctx, layout), inspectStack(ctx, layout)]);
   if (holder) ctx.reporter.warn(`the environment is locked by ${describeHolder(holder)}: a real deploy would fail now`);
-  const state = await readState(ctx, layout);
-  const stack = await inspectStack(ctx, layout);
   const live = liveColour(stack, state.current?.colour);
   const target: Colour = live ? otherColour(live) : 'blue';
   const image = await phases.run('image', () => ensureImage(ctx, sha, {}));

@@ -102,7 +102,14 @@ export function judgeHealth(code: number, body: string, cfg: HealthConfig, expec
   }
   const status = typeof doc.status === 'string' ? doc.status : '';
   const gitCommit = typeof doc.git_commit === 'string' ? doc.git_commit : undefined;
-  if (code < 200 || code >= 300) return { ok: false, status: status === 'degraded' ? 'degraded' : 'unhealthy', reason: `HTTP ${code} status ${status || '?'}`, gitCommit };
+  if (code < 200 || code >= 300) {
+    // name the checks the app itself reports failing: "database failing (password authentication failed …)"
+    // says more to an operator than the bare status code
+    const said = Object.entries(doc.checks ?? {})
+      .filter(([, c]) => c?.status === 'fail')
+      .map(([name, c]) => `${name} failing${typeof c.message === 'string' ? ` (${c.message.slice(0, 120)})` : ''}`);
+    return { ok: false, status: status === 'degraded' ? 'degraded' : 'unhealthy', reason: `HTTP ${code} status ${status || '?'}${said.length ? `: ${said.join(', ')}` : ''}`, gitCommit };
+  }
   const failing: string[] = [];
   for (const name of cfg.required_checks) {
     const c = doc.checks?.[name];

@@ -98,8 +98,8 @@ export async function imagesOnHost(ctx: EngineContext): Promise<Set<string>> {
 /** `versions`: the rollback picker. */
 export async function listVersions(ctx: EngineContext): Promise<{ current?: DeploymentRecord; candidates: RollbackCandidate[] }> {
   const layout = new Layout(ctx.cfg);
-  const state = await readState(ctx, layout);
-  return { current: state.current, candidates: rollbackCandidates(state, await imagesOnHost(ctx)) };
+  const [state, images] = await Promise.all([readState(ctx, layout), imagesOnHost(ctx)]);
+  return { current: state.current, candidates: rollbackCandidates(state, images) };
 }
 
 /**
@@ -119,8 +119,9 @@ export async function rollback(ctx: EngineContext, req: RollbackRequest): Promis
   let state: EnvironmentState | undefined;
   let record: DeploymentRecord | undefined;
   try {
-    state = await readState(ctx, layout);
-    const [stack, images] = [await inspectStack(ctx, layout), await imagesOnHost(ctx)];
+    // three independent reads, side by side over the one SSH connection
+    const [read, stack, images] = await Promise.all([readState(ctx, layout), inspectStack(ctx, layout), imagesOnHost(ctx)]);
+    state = read;
     if (!ctx.dryRun) state = await reconcileState(ctx, layout, state, stack, liveColour(stack, state.current?.colour));
     const candidates = rollbackCandidates(state, images);
     const chosen = pickCandidate(candidates, req.version);

@@ -68,7 +68,7 @@ export async function snapshotCommand(ctx: EngineContext, req: SnapshotRequest):
   });
 
   if (req.sub === 'list') {
-    const [listing, state] = [await listSnapshots(ctx, layout), await readState(ctx, layout)];
+    const [listing, state] = await Promise.all([listSnapshots(ctx, layout), readState(ctx, layout)]);
     const refs = referencedSnapshots(state);
     const rows = listing.snapshots.map((s) => `  ${describeSnapshot(s)}${refs.has(s.file) ? '  [in history]' : ''}`);
     const text = listing.snapshots.length ? `snapshots in ${listing.dir} (newest first):\n${rows.join('\n')}` : `no snapshots in ${listing.dir}`;

@@ -27,7 +27,7 @@ docker exec "$1" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3" 
 
 export async function status(ctx: EngineContext): Promise<EnvironmentStatus> {
   const layout = new Layout(ctx.cfg);
-  const [state, stack, lock] = [await readState(ctx, layout), await inspectStack(ctx, layout), await readLock(ctx, layout)];
+  const [state, stack, lock] = await Promise.all([readState(ctx, layout), inspectStack(ctx, layout), readLock(ctx, layout)]);
   const live = liveColour(stack, state.current?.colour);
   let proxy: EnvironmentStatus['proxy'] = { code: 0 };
   const probeFrom = live ?? 'blue';

@@ -149,6 +149,25 @@ describe('deployment notifications', { timeout: 600_000 }, () => {
     assert.match(n.body, new RegExp(`^${env.name} rolled back to ${env.repo.shas.v1.slice(0, 12)} on blue, away from ${env.repo.shas.v2.slice(0, 12)}`));
   });
 
+  test('a manual rollback notifies deployment.rolled_back with the version serving again and the one abandoned', async () => {
+    const doc = parse(readFileSync(env.configPath, 'utf8')) as { deployment: Record<string, unknown> };
+    doc.deployment.watch = '0s';
+    writeFileSync(env.configPath, stringify(doc));
+    const deployed = await cli(['deploy', env.name, '--version', 'v2', '--skip-ci-check']);
+    assert.equal(deployed.code, 0, deployed.stderr);
+    const before = hits.length;
+    const r = await cli(['rollback', env.name]);
+    assert.equal(r.code, 0, r.stderr);
+    const fresh = events(hits.slice(before).filter((h) => h.path.startsWith('/hooks/')));
+    assert.deepEqual(fresh.map((e) => e.event), ['deployment.rolled_back']);
+    const rb = fresh[0]!;
+    assert.equal(rb.version, env.repo.shas.v1);
+    assert.equal(rb.previous_version, env.repo.shas.v2);
+    assert.equal(rb.metadata.trigger, 'rollback');
+    assert.equal(rb.failure, null);
+    assert.equal(hits.slice(before).filter((h) => h.path.startsWith('/ntfy/')).at(-1)!.headers.title, `togather ${env.name}: ROLLED BACK`);
+  });
+
   test('every event has its own delivery id; no secret in any payload, webhook header or output', () => {
     const ids = webhook().map((h) => h.headers['x-togather-delivery']);
     assert.equal(new Set(ids).size, ids.length);

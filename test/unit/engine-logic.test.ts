@@ -48,6 +48,9 @@ test('health verdicts follow the app contract', () => {
   assert.equal(missing.ok, false);
   assert.match(missing.reason, /migrations missing/);
   assert.equal(judgeHealth(503, JSON.stringify({ status: 'shutting_down' }), health).ok, false);
+  // a 503 names what the app says is failing, so a refused database password reads as such
+  const refused = JSON.stringify({ status: 'unhealthy', checks: { database: { status: 'fail', message: 'password authentication failed for user "togather"' }, migrations: { status: 'pass' } } });
+  assert.equal(judgeHealth(503, refused, health).reason, 'HTTP 503 status unhealthy: database failing (password authentication failed for user "togather")');
   assert.equal(judgeHealth(0, '', health).status, 'unknown');
   assert.equal(judgeHealth(200, 'not json', { ...health, required_checks: [] }).ok, true);
 });
