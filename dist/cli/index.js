@@ -42152,10 +42152,32 @@ async function healthGate(ctx, layout, colour, sha, expect = {}) {
         }
         if (ctx.clock.now() >= deadline) {
             const logs = await appLogs(ctx, layout, colour);
-            throw new errors_DeployError('health', `the new ${colour} colour did not become healthy within ${Math.round(h.start_timeout / 1000)}s: ${last.ok ? `it passed only ${passes} of the ${h.consecutive} probes in a row needed (one probe every ${Math.round((ctx.clock.now() - deadline + h.start_timeout) / probes)} ms)` : (p.error ?? last.reason)}; the old colour keeps serving.${logs ? `\n  last log lines:\n${logs}` : ''}`, 'look at the app logs above; raise app.health.start_timeout only if the app is merely slow to start');
+            // wget keeps no body of an error answer: fetch it once more to say which checks the app reports failing
+            const said = !last.ok && p.error && p.code >= 400 ? await errorAnswer(ctx, layout, colour) : undefined;
+            const why = last.ok
+                ? `it passed only ${passes} of the ${h.consecutive} probes in a row needed (one probe every ${Math.round((ctx.clock.now() - deadline + h.start_timeout) / probes)} ms)`
+                : said ?? p.error ?? last.reason;
+            throw new errors_DeployError('health', `the new ${colour} colour did not become healthy within ${Math.round(h.start_timeout / 1000)}s: ${ctx.redactor.redact(why)}; the old colour keeps serving.${logs ? `\n  last log lines:\n${logs}` : ''}`, 'look at the app logs above; raise app.health.start_timeout only if the app is merely slow to start');
         }
         await ctx.clock.sleep(h.interval);
     }
+}
+// the health answer whatever its status: a raw HTTP/1.0 request through busybox nc in the colour's gate
+const RAW_GET = `docker exec "$1" sh -c 'printf "GET %s HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n" "$1" | timeout "$0" nc 127.0.0.1 "$2"' "$2" "$3" "$4"`;
+/** the verdict on an error answer's body ("HTTP 503 status unhealthy: database failing (…)"), if one can be read */
+async function errorAnswer(ctx, layout, colour) {
+    const h = ctx.cfg.config.app.health;
+    const timeoutS = String(Math.max(1, Math.ceil(h.timeout / 1000)));
+    const r = await ctx.host.run(host_script(RAW_GET, layout.gate(colour), timeoutS, h.path, String(ctx.cfg.config.app.port)), { check: false, timeoutMs: h.timeout + 15_000 });
+    const raw = parseRawHttp(r.stdout);
+    return raw ? judgeHealth(raw.code, raw.body, h).reason : undefined;
+}
+function parseRawHttp(text) {
+    const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
+    if (!m)
+        return undefined;
+    const at = text.indexOf('\r\n\r\n');
+    return { code: Number(m[1]), body: at < 0 ? '' : text.slice(at + 4) };
 }
 async function appLogs(ctx, layout, colour, lines = 15) {
     const r = await ctx.host.run({ argv: ['docker', 'logs', '--tail', String(lines), layout.app(colour)] }, { check: false, timeoutMs: 15_000 });

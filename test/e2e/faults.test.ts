@@ -474,6 +474,27 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
       });
     });
 
+    test('database refusing credentials, migrations skipped: the health gate names what the app reports', async () => {
+      const wrong = 'Wr0ng-pw-Nm4%/+yy';
+      const file = envVariant('wrong-url-nomig.env', { DATABASE_URL: `postgres://togather:${encodeURIComponent(wrong)}@db:5432/togather` });
+      // the app is never healthy: a short start timeout keeps the case quick
+      const config = parse(readFileSync(denv.configPath, 'utf8')) as Record<string, Record<string, Record<string, unknown>>>;
+      config.app!.health!.start_timeout = '12s';
+      const configShort = join(denv.dir, 'deployment-short-start.yml');
+      writeFileSync(configShort, stringify(config));
+      await depCase({
+        name: 'wrong password in DATABASE_URL, no migrations run (--skip-migrations)',
+        expected: 'exit 10 naming the authentication failure the app reports, password not shown, nothing switched',
+        breakIt: async () => async () => undefined,
+        options: () => ({ config: configShort }),
+        args: ['--env-file', file, '--skip-migrations'],
+        version: 'fa',
+        code: 10,
+        message: /did not become healthy[^\n]*password authentication failed/,
+        secrets: () => [wrong],
+      });
+    });
+
     test('database refusing credentials: POSTGRES_PASSWORD rotated in the env file only', async () => {
       const rotated = 'R0tated-pw-Kd3%/+qq';
       const file = envVariant('rotated.env', { DATABASE_URL: `postgres://togather:${encodeURIComponent(rotated)}@db:5432/togather`, POSTGRES_PASSWORD: rotated });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HealthSchema } from '../../src/config/schema.js';
 import { liveColour, parseStackFacts } from '../../src/engine/colours.js';
-import { commitMatches, judgeHealth, parseProbe } from '../../src/engine/health.js';
+import { commitMatches, judgeHealth, parseProbe, parseRawHttp } from '../../src/engine/health.js';
 import { judgePreflight, parsePreflight, unixSocket, versionAtLeast } from '../../src/engine/preflight.js';
 import { renderEnvFile } from '../../src/engine/provision.js';
 import { applyRecord, emptyState, reconcile } from '../../src/engine/state.js';
@@ -53,6 +53,13 @@ test('health verdicts follow the app contract', () => {
   assert.equal(judgeHealth(503, refused, health).reason, 'HTTP 503 status unhealthy: database failing (password authentication failed for user "togather")');
   assert.equal(judgeHealth(0, '', health).status, 'unknown');
   assert.equal(judgeHealth(200, 'not json', { ...health, required_checks: [] }).ok, true);
+});
+
+test('a raw HTTP/1.0 answer is split into status and body; anything else is no answer', () => {
+  assert.deepEqual(parseRawHttp('HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\r\n{"status":"unhealthy"}'), { code: 503, body: '{"status":"unhealthy"}' });
+  assert.deepEqual(parseRawHttp('HTTP/1.0 200 OK\r\n'), { code: 200, body: '' });
+  assert.equal(parseRawHttp(''), undefined);
+  assert.equal(parseRawHttp('nc: can\'t connect'), undefined);
 });
 
 test('commit comparison accepts short and full SHAs, ignores version names', () => {
