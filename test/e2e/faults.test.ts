@@ -451,6 +451,14 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
       }));
 
     /** the environment's env file with some lines replaced, as a file of its own */
+    /** the environment's deployment.yml with one edit, written beside it; returns its path */
+    const configVariant = (name: string, edit: (c: Record<string, Record<string, unknown>>) => void): string => {
+      const config = parse(readFileSync(denv.configPath, 'utf8')) as Record<string, Record<string, unknown>>;
+      edit(config);
+      const path = join(denv.dir, name);
+      writeFileSync(path, stringify(config));
+      return path;
+    };
     const envVariant = (name: string, replace: Record<string, string>): string => {
       let text = readFileSync(denv.envFilePath, 'utf8');
       for (const [k, v] of Object.entries(replace)) text = text.replace(new RegExp(`^${k}=.*$`, 'm'), `${k}=${v}`);
@@ -478,10 +486,7 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
       const wrong = 'Wr0ng-pw-Nm4%/+yy';
       const file = envVariant('wrong-url-nomig.env', { DATABASE_URL: `postgres://togather:${encodeURIComponent(wrong)}@db:5432/togather` });
       // the app is never healthy: a short start timeout keeps the case quick
-      const config = parse(readFileSync(denv.configPath, 'utf8')) as Record<string, Record<string, Record<string, unknown>>>;
-      config.app!.health!.start_timeout = '12s';
-      const configShort = join(denv.dir, 'deployment-short-start.yml');
-      writeFileSync(configShort, stringify(config));
+      const configShort = configVariant('deployment-short-start.yml', (c) => ((c.app!.health as Record<string, unknown>).start_timeout = '12s'));
       await depCase({
         name: 'wrong password in DATABASE_URL, no migrations run (--skip-migrations)',
         expected: 'exit 10 naming the authentication failure the app reports, password not shown, nothing switched',
@@ -544,10 +549,7 @@ describe('faults: crashes, SSH cuts, failing dependencies, daemon restart — tr
       } catch {
         // ENOSPC is the point
       }
-      const config = parse(readFileSync(denv.configPath, 'utf8')) as Record<string, Record<string, unknown>>;
-      config.database!.snapshots = { when: 'every-deploy', path: fullDir };
-      const configFull = join(denv.dir, 'deployment-full.yml');
-      writeFileSync(configFull, stringify(config));
+      const configFull = configVariant('deployment-full.yml', (c) => (c.database!.snapshots = { when: 'every-deploy', path: fullDir }));
       await depCase({
         name: 'disk full for snapshots (every-deploy snapshot on a full filesystem)',
         expected: 'clear snapshot error naming the full disk, no partial file left, nothing migrated or switched',

@@ -8,12 +8,11 @@
  * health gate compares that with what the database was migrated to. A case that needs a pending migration
  * resets schema_migrations first (resetSchema).
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hostDocker, runnerDocker, type HarnessInfo } from '../harness/host.js';
-import { run } from '../harness/proc.js';
-import { SAMPLE_APP_DIR, buildSampleImage } from '../harness/sample-repo.js';
+import { buildSampleImage, initSampleGit } from '../harness/sample-repo.js';
 
 /** fa fb fc fn: healthy releases; fs: healthy after 3 s (a health gate long enough to act during it); fx: exits at boot */
 export const FAULT_VERSIONS = { fa: 'normal', fb: 'normal', fc: 'normal', fn: 'normal', fs: 'slow-start 3', fx: 'crash' } as const;
@@ -35,18 +34,7 @@ export function faultRepo(): Promise<FaultRepo> {
 
 async function makeFaultRepo(): Promise<FaultRepo> {
   const dir = mkdtempSync(join(tmpdir(), 'tgd-fault-repo-'));
-  const env = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: dir,
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_AUTHOR_NAME: 'Togather Fault Tests',
-    GIT_AUTHOR_EMAIL: 'faults@togather.invalid',
-    GIT_COMMITTER_NAME: 'Togather Fault Tests',
-    GIT_COMMITTER_EMAIL: 'faults@togather.invalid',
-  };
-  const git = (...args: string[]) => run(['git', '-c', 'commit.gpgsign=false', '-c', 'tag.gpgsign=false', ...args], { cwd: dir, env });
-  await git('init', '-q', '-b', 'main');
-  for (const name of readdirSync(SAMPLE_APP_DIR)) if (name !== 'mode') copyFileSync(join(SAMPLE_APP_DIR, name), join(dir, name));
+  const { git, commit } = await initSampleGit(dir, 'Togather Fault Tests', 'faults@togather.invalid');
   // the sample Dockerfile plus the migrations directory (WORKDIR is /app)
   writeFileSync(join(dir, 'Dockerfile'), `${readFileSync(join(dir, 'Dockerfile'), 'utf8').trimEnd()}\nCOPY migrations ./migrations/\n`);
   mkdirSync(join(dir, 'migrations'));
@@ -56,8 +44,7 @@ async function makeFaultRepo(): Promise<FaultRepo> {
   for (const [i, label] of (Object.keys(FAULT_VERSIONS) as FaultLabel[]).entries()) {
     writeFileSync(join(dir, 'mode'), `# fault suite ${label}\n${FAULT_VERSIONS[label]}\n`);
     const date = `2026-02-01T00:0${i}:00Z`;
-    await git('add', '-A');
-    await run(['git', '-c', 'commit.gpgsign=false', 'commit', '-q', '-m', `fault suite ${label}`], { cwd: dir, env: { ...env, GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date } });
+    await commit(`fault suite ${label}`, date);
     await git('tag', label);
     shas[label] = (await git('rev-parse', 'HEAD')).stdout.trim();
   }

@@ -55,28 +55,42 @@ export const SAMPLE_SCHEMA: Partial<Record<SampleLabel, number>> = { m1: 2, m2: 
 
 export type SampleShas = Record<SampleLabel, string>;
 
+/**
+ * `git init` in `dir` with the sample app's files (not its `mode` file) copied in; returns a git runner with a
+ * fixed identity: no dependence on the machine's git config, and nothing signs.
+ */
+export async function initSampleGit(
+  dir: string,
+  name: string,
+  email: string,
+): Promise<{ git: (...args: string[]) => ReturnType<typeof run>; commit: (message: string, date: string) => ReturnType<typeof run> }> {
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: dir,
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_AUTHOR_NAME: name,
+    GIT_AUTHOR_EMAIL: email,
+    GIT_COMMITTER_NAME: name,
+    GIT_COMMITTER_EMAIL: email,
+  };
+  const git = (...args: string[]) => run(['git', '-c', 'commit.gpgsign=false', '-c', 'tag.gpgsign=false', ...args], { cwd: dir, env });
+  await git('init', '-q', '-b', 'main');
+  for (const f of readdirSync(SAMPLE_APP_DIR)) if (f !== 'mode') copyFileSync(join(SAMPLE_APP_DIR, f), join(dir, f));
+  // everything staged, committed at a fixed date: the same SHAs on every machine
+  const commit = async (message: string, date: string) => {
+    await git('add', '-A');
+    return run(['git', '-c', 'commit.gpgsign=false', 'commit', '-q', '-m', message], { cwd: dir, env: { ...env, GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date } });
+  };
+  return { git, commit };
+}
+
 /** Create (or recreate, if `dir` is not yet a repo) the sample repository; returns full SHAs by label. */
 export async function makeSampleRepo(dir: string): Promise<SampleShas> {
   mkdirSync(dir, { recursive: true });
   if (existsSync(join(dir, '.git'))) {
     throw new Error(`${dir} already holds a git repository; give makeSampleRepo a fresh directory`);
   }
-  // a fixed identity and dates: no dependence on the machine's git config, and nothing signs
-  const env = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: dir,
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_AUTHOR_NAME: 'Togather Tests',
-    GIT_AUTHOR_EMAIL: 'tests@togather.invalid',
-    GIT_COMMITTER_NAME: 'Togather Tests',
-    GIT_COMMITTER_EMAIL: 'tests@togather.invalid',
-  };
-  const git = (...args: string[]) => run(['git', '-c', 'commit.gpgsign=false', '-c', 'tag.gpgsign=false', ...args], { cwd: dir, env });
-
-  await git('init', '-q', '-b', 'main');
-  for (const name of readdirSync(SAMPLE_APP_DIR)) {
-    if (name !== 'mode') copyFileSync(join(SAMPLE_APP_DIR, name), join(dir, name));
-  }
+  const { git, commit } = await initSampleGit(dir, 'Togather Tests', 'tests@togather.invalid');
   const shas = {} as SampleShas;
   const labels = Object.keys(SAMPLE_VERSIONS) as SampleLabel[];
   for (const [i, label] of labels.entries()) {
@@ -90,11 +104,7 @@ export async function makeSampleRepo(dir: string): Promise<SampleShas> {
       writeFileSync(join(dir, 'Dockerfile'), `${readFileSync(join(SAMPLE_APP_DIR, 'Dockerfile'), 'utf8').trimEnd()}\nCOPY migrations /app/migrations\n`);
     }
     const date = `2026-01-01T00:${String(i).padStart(2, '0')}:00Z`;
-    await git('add', '-A');
-    await run(['git', '-c', 'commit.gpgsign=false', 'commit', '-q', '-m', `sample app ${label}: ${SAMPLE_VERSIONS[label]}`], {
-      cwd: dir,
-      env: { ...env, GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date },
-    });
+    await commit(`sample app ${label}: ${SAMPLE_VERSIONS[label]}`, date);
     await git('tag', label);
     shas[label] = (await git('rev-parse', 'HEAD')).stdout.trim();
   }
