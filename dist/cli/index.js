@@ -44226,7 +44226,8 @@ docker exec "$1" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3" 
 `;
 async function status_status(ctx) {
     const layout = new Layout(ctx.cfg);
-    const [state, stack, lock] = await Promise.all([readState(ctx, layout), inspectStack(ctx, layout), readLock(ctx, layout)]);
+    const [state, stack, lockView] = await Promise.all([readState(ctx, layout), inspectStack(ctx, layout), inspectLock(ctx, layout)]);
+    const lock = lockView.kind === 'held' ? lockView.holder : undefined;
     const live = liveColour(stack, state.current?.colour);
     let proxy = { code: 0 };
     const probeFrom = live ?? 'blue';
@@ -44241,7 +44242,7 @@ async function status_status(ctx) {
         drift = `state.json says ${state.current.colour} is live, the proxy routes to ${live}`;
     if (state.current && !live)
         drift = 'state.json names a live deployment, but no colour is routed by the proxy';
-    return { environment: ctx.cfg.environment, host: ctx.host.name, live, proxy, state, stack, lock, drift };
+    return { environment: ctx.cfg.environment, host: ctx.host.name, live, proxy, state, stack, lock, ...(lockView.kind === 'no-info' ? { lockWithoutInfoAgeS: lockView.ageS } : {}), drift };
 }
 function formatStatus(s) {
     const cur = s.state.current;
@@ -44252,7 +44253,7 @@ function formatStatus(s) {
         `previous     ${prev ? `${prev.version.slice(0, 12)}${prev.ref ? ` (${prev.ref})` : ''} (${prev.status})` : 'none'}`,
         `proxy        ${s.proxy.code ? `HTTP ${s.proxy.code} from ${s.proxy.upstream ?? '?'}, commit ${s.proxy.commit?.slice(0, 12) ?? '?'}` : 'no answer'}`,
         `containers   caddy ${s.stack.caddy}, db ${s.stack.db}, blue ${s.stack.blue.app}${s.stack.blue.flag ? ' (routed)' : ''}, green ${s.stack.green.app}${s.stack.green.flag ? ' (routed)' : ''}${s.stack.keeper !== 'absent' ? `, keeper ${s.stack.keeper}` : ''}`,
-        `lock         ${s.lock ? `held by ${s.lock.acquired_by} (${s.lock.operation} ${s.lock.deployment_id}) until ${s.lock.expires_at}` : 'free'}`,
+        `lock         ${s.lock ? `held by ${s.lock.acquired_by} (${s.lock.operation} ${s.lock.deployment_id}) until ${s.lock.expires_at}` : s.lockWithoutInfoAgeS !== undefined ? `a directory without holder information, ${s.lockWithoutInfoAgeS}s old (taken over by the next operation after 30s; see unlock)` : 'free'}`,
     ];
     if (s.drift)
         lines.push(`drift        ${s.drift}`);

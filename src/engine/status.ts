@@ -2,7 +2,7 @@ import { script } from '../host/host.js';
 import { inspectStack, liveColour, type StackFacts } from './colours.js';
 import type { EngineContext } from './context.js';
 import { Layout } from './layout.js';
-import { readLock, type LockInfo } from './lock.js';
+import { inspectLock, type LockInfo } from './lock.js';
 import { readState } from './state.js';
 import { parseVerify } from './switch.js';
 import type { Colour, EnvironmentState } from './types.js';
@@ -16,6 +16,8 @@ export interface EnvironmentStatus {
   state: EnvironmentState;
   stack: StackFacts;
   lock?: LockInfo;
+  /** a lock directory without info.json (its creator died while taking it, or is taking it now): its age */
+  lockWithoutInfoAgeS?: number;
   /** the state file and the proxy disagree (e.g. a deploy died after the switch): the proxy is the truth */
   drift?: string;
 }
@@ -27,7 +29,8 @@ docker exec "$1" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3" 
 
 export async function status(ctx: EngineContext): Promise<EnvironmentStatus> {
   const layout = new Layout(ctx.cfg);
-  const [state, stack, lock] = await Promise.all([readState(ctx, layout), inspectStack(ctx, layout), readLock(ctx, layout)]);
+  const [state, stack, lockView] = await Promise.all([readState(ctx, layout), inspectStack(ctx, layout), inspectLock(ctx, layout)]);
+  const lock = lockView.kind === 'held' ? lockView.holder : undefined;
   const live = liveColour(stack, state.current?.colour);
   let proxy: EnvironmentStatus['proxy'] = { code: 0 };
   const probeFrom = live ?? 'blue';
@@ -39,7 +42,7 @@ export async function status(ctx: EngineContext): Promise<EnvironmentStatus> {
   let drift: string | undefined;
   if (state.current && live && state.current.colour !== live) drift = `state.json says ${state.current.colour} is live, the proxy routes to ${live}`;
   if (state.current && !live) drift = 'state.json names a live deployment, but no colour is routed by the proxy';
-  return { environment: ctx.cfg.environment, host: ctx.host.name, live, proxy, state, stack, lock, drift };
+  return { environment: ctx.cfg.environment, host: ctx.host.name, live, proxy, state, stack, lock, ...(lockView.kind === 'no-info' ? { lockWithoutInfoAgeS: lockView.ageS } : {}), drift };
 }
 
 export function formatStatus(s: EnvironmentStatus): string {
@@ -51,7 +54,7 @@ export function formatStatus(s: EnvironmentStatus): string {
     `previous     ${prev ? `${prev.version.slice(0, 12)}${prev.ref ? ` (${prev.ref})` : ''} (${prev.status})` : 'none'}`,
     `proxy        ${s.proxy.code ? `HTTP ${s.proxy.code} from ${s.proxy.upstream ?? '?'}, commit ${s.proxy.commit?.slice(0, 12) ?? '?'}` : 'no answer'}`,
     `containers   caddy ${s.stack.caddy}, db ${s.stack.db}, blue ${s.stack.blue.app}${s.stack.blue.flag ? ' (routed)' : ''}, green ${s.stack.green.app}${s.stack.green.flag ? ' (routed)' : ''}${s.stack.keeper !== 'absent' ? `, keeper ${s.stack.keeper}` : ''}`,
-    `lock         ${s.lock ? `held by ${s.lock.acquired_by} (${s.lock.operation} ${s.lock.deployment_id}) until ${s.lock.expires_at}` : 'free'}`,
+    `lock         ${s.lock ? `held by ${s.lock.acquired_by} (${s.lock.operation} ${s.lock.deployment_id}) until ${s.lock.expires_at}` : s.lockWithoutInfoAgeS !== undefined ? `a directory without holder information, ${s.lockWithoutInfoAgeS}s old (taken over by the next operation after 30s; see unlock)` : 'free'}`,
   ];
   if (s.drift) lines.push(`drift        ${s.drift}`);
   return lines.join('\n');

@@ -153,6 +153,7 @@ describe('rollback', { timeout: 600_000 }, () => {
 
     // a directory its creator left without info.json: young, it may be a holder taking it right now; old, removable
     await hostSsh(env.info, `mkdir ${lock}`);
+    assert.match((await env.cli(['status', env.name])).stdout, /^lock\s+a directory without holder information, \d+s old/m);
     const young = await env.cli(['unlock', env.name, '--yes']);
     assert.equal(young.code, 5, young.stdout);
     assert.match(young.stdout, /without holder information, \d+s old[\s\S]*being taken right now; nothing removed/);
