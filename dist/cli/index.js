@@ -40792,7 +40792,7 @@ function parseStackFacts(out) {
         return { flag: kv[`${c}.flag`] === 'on', gate: (kv[`${c}.gate`] ?? 'absent').split(' ')[0], app, image };
     };
     const state = (k) => (kv[k] ?? 'absent').split(' ')[0];
-    return { blue: colour('blue'), green: colour('green'), caddy: state('caddy'), db: state('db'), keeper: state('keeper') };
+    return { blue: colour('blue'), green: colour('green'), caddy: state('caddy'), db: state('db'), dbImage: kv.db?.split(' ')[1], keeper: state('keeper') };
 }
 async function inspectStack(ctx, layout) {
     const r = await ctx.host.run(host_script(INSPECT, layout.stack, layout.root), { timeoutMs: 30_000 });
@@ -41171,7 +41171,6 @@ const RELEASE = `
 grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null || exit 5
 mv -- "$1" "$1.released.$2" && rm -rf -- "$1.released.$2"
 `;
-const READ = `cat -- "$1/info.json" 2>/dev/null || exit 3`;
 // the lock as unlock sees it: info.json, or the age of a directory without one, or nothing
 const lock_INSPECT = `
 cat -- "$1/info.json" 2>/dev/null && exit 0
@@ -41306,8 +41305,8 @@ class DeployLock {
     }
 }
 async function readLock(ctx, layout) {
-    const r = await ctx.host.run(host_script(READ, layout.lockDir), { check: false });
-    return r.code === 0 ? parseInfo(r.stdout) : undefined;
+    const view = await inspectLock(ctx, layout);
+    return view.kind === 'held' ? view.holder : undefined;
 }
 async function inspectLock(ctx, layout) {
     const r = await ctx.host.run(host_script(lock_INSPECT, layout.lockDir), { check: false });
@@ -41665,12 +41664,13 @@ function readConfigFile(ctx, path) {
     }
 }
 /**
- * Builds the extended database image on the host unless it is there already (one round trip when it is). The
+ * Builds the extended database image on the host unless it is there already: no round trip when the database
+ * container already runs it (`running`, from the stack inspection), one when it may be present. The
  * host pulls the base like it pulls Caddy; the Dockerfile travels on stdin, so nothing else of the runner's
  * reaches the build.
  */
-async function ensureDbImage(ctx, img) {
-    if (!img.build)
+async function ensureDbImage(ctx, img, running) {
+    if (!img.build || running === img.ref)
         return;
     const present = await ctx.host.run(cmd('docker', 'image', 'inspect', '--format', '.', img.ref), { check: false, timeoutMs: 30_000 });
     if (present.code === 0)
@@ -41843,7 +41843,7 @@ async function provision(ctx, layout, host, facts, images) {
     const managedDb = ctx.cfg.config.database.managed;
     const db = managedDb ? dbImage(ctx) : undefined;
     if (db)
-        await ensureDbImage(ctx, db);
+        await ensureDbImage(ctx, db, facts.dbImage);
     const files = hostFiles(ctx, layout, images, { dockerSocket: host.dockerSocket, dbImage: db?.ref });
     if (ctx.dryRun) {
         ctx.reporter.info(`would write ${files.map((f) => f.name).join(', ')} under ${layout.root}`);
@@ -42115,10 +42115,11 @@ function commitMatches(reported, sha) {
         return true; // a version name, not a commit: nothing to compare
     return sha.startsWith(r);
 }
+/** the probe's time limit for the timeout applet: whole seconds, at least one */
+const timeoutSeconds = (ms) => String(Math.max(1, Math.ceil(ms / 1000)));
 async function probeColour(ctx, layout, colour) {
     const h = ctx.cfg.config.app.health;
-    const timeoutS = String(Math.max(1, Math.ceil(h.timeout / 1000)));
-    const r = await ctx.host.run(host_script(PROBE, layout.app(colour), layout.gate(colour), timeoutS, String(ctx.cfg.config.app.port), h.path), {
+    const r = await ctx.host.run(host_script(PROBE, layout.app(colour), layout.gate(colour), timeoutSeconds(h.timeout), String(ctx.cfg.config.app.port), h.path), {
         check: false,
         timeoutMs: h.timeout + 15_000,
     });
@@ -42167,8 +42168,7 @@ const RAW_GET = `docker exec "$1" sh -c 'printf "GET %s HTTP/1.0\\r\\nHost: 127.
 /** the verdict on an error answer's body ("HTTP 503 status unhealthy: database failing (…)"), if one can be read */
 async function errorAnswer(ctx, layout, colour) {
     const h = ctx.cfg.config.app.health;
-    const timeoutS = String(Math.max(1, Math.ceil(h.timeout / 1000)));
-    const r = await ctx.host.run(host_script(RAW_GET, layout.gate(colour), timeoutS, h.path, String(ctx.cfg.config.app.port)), { check: false, timeoutMs: h.timeout + 15_000 });
+    const r = await ctx.host.run(host_script(RAW_GET, layout.gate(colour), timeoutSeconds(h.timeout), h.path, String(ctx.cfg.config.app.port)), { check: false, timeoutMs: h.timeout + 15_000 });
     const raw = parseRawHttp(r.stdout);
     return raw ? judgeHealth(raw.code, raw.body, h).reason : undefined;
 }
@@ -44253,7 +44253,7 @@ function formatStatus(s) {
         `previous     ${prev ? `${prev.version.slice(0, 12)}${prev.ref ? ` (${prev.ref})` : ''} (${prev.status})` : 'none'}`,
         `proxy        ${s.proxy.code ? `HTTP ${s.proxy.code} from ${s.proxy.upstream ?? '?'}, commit ${s.proxy.commit?.slice(0, 12) ?? '?'}` : 'no answer'}`,
         `containers   caddy ${s.stack.caddy}, db ${s.stack.db}, blue ${s.stack.blue.app}${s.stack.blue.flag ? ' (routed)' : ''}, green ${s.stack.green.app}${s.stack.green.flag ? ' (routed)' : ''}${s.stack.keeper !== 'absent' ? `, keeper ${s.stack.keeper}` : ''}`,
-        `lock         ${s.lock ? `held by ${s.lock.acquired_by} (${s.lock.operation} ${s.lock.deployment_id}) until ${s.lock.expires_at}` : s.lockWithoutInfoAgeS !== undefined ? `a directory without holder information, ${s.lockWithoutInfoAgeS}s old (taken over by the next operation after 30s; see unlock)` : 'free'}`,
+        `lock         ${s.lock ? `held by ${s.lock.acquired_by} (${s.lock.operation} ${s.lock.deployment_id}) until ${s.lock.expires_at}` : s.lockWithoutInfoAgeS !== undefined ? `a directory without holder information, ${s.lockWithoutInfoAgeS}s old (taken over by the next operation after ${NOINFO_STALE_S}s; see unlock)` : 'free'}`,
     ];
     if (s.drift)
         lines.push(`drift        ${s.drift}`);

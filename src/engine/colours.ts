@@ -17,6 +17,8 @@ export interface StackFacts {
   green: ColourFacts;
   caddy: string;
   db: string;
+  /** the image the database container was created from */
+  dbImage?: string;
   keeper: string;
 }
 
@@ -44,7 +46,7 @@ export function parseStackFacts(out: string): StackFacts {
     return { flag: kv[`${c}.flag`] === 'on', gate: (kv[`${c}.gate`] ?? 'absent').split(' ')[0]!, app, image };
   };
   const state = (k: string) => (kv[k] ?? 'absent').split(' ')[0]!;
-  return { blue: colour('blue'), green: colour('green'), caddy: state('caddy'), db: state('db'), keeper: state('keeper') };
+  return { blue: colour('blue'), green: colour('green'), caddy: state('caddy'), db: state('db'), dbImage: kv.db?.split(' ')[1], keeper: state('keeper') };
 }
 
 export async function inspectStack(ctx: EngineContext, layout: Layout): Promise<StackFacts> {

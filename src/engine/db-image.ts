@@ -34,12 +34,13 @@ function readConfigFile(ctx: EngineContext, path: string): string {
 }
 
 /**
- * Builds the extended database image on the host unless it is there already (one round trip when it is). The
+ * Builds the extended database image on the host unless it is there already: no round trip when the database
+ * container already runs it (`running`, from the stack inspection), one when it may be present. The
  * host pulls the base like it pulls Caddy; the Dockerfile travels on stdin, so nothing else of the runner's
  * reaches the build.
  */
-export async function ensureDbImage(ctx: EngineContext, img: DbImage): Promise<void> {
-  if (!img.build) return;
+export async function ensureDbImage(ctx: EngineContext, img: DbImage, running?: string): Promise<void> {
+  if (!img.build || running === img.ref) return;
   const present = await ctx.host.run(cmd('docker', 'image', 'inspect', '--format', '.', img.ref), { check: false, timeoutMs: 30_000 });
   if (present.code === 0) return;
   if (ctx.dryRun) {

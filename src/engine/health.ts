@@ -137,10 +137,12 @@ export function commitMatches(reported: string | undefined, sha: string): boolea
   return sha.startsWith(r);
 }
 
+/** the probe's time limit for the timeout applet: whole seconds, at least one */
+const timeoutSeconds = (ms: number): string => String(Math.max(1, Math.ceil(ms / 1000)));
+
 export async function probeColour(ctx: EngineContext, layout: Layout, colour: Colour): Promise<ProbeResult> {
   const h = ctx.cfg.config.app.health;
-  const timeoutS = String(Math.max(1, Math.ceil(h.timeout / 1000)));
-  const r = await ctx.host.run(script(PROBE, layout.app(colour), layout.gate(colour), timeoutS, String(ctx.cfg.config.app.port), h.path), {
+  const r = await ctx.host.run(script(PROBE, layout.app(colour), layout.gate(colour), timeoutSeconds(h.timeout), String(ctx.cfg.config.app.port), h.path), {
     check: false,
     timeoutMs: h.timeout + 15_000,
   });
@@ -200,8 +202,7 @@ const RAW_GET = `docker exec "$1" sh -c 'printf "GET %s HTTP/1.0\\r\\nHost: 127.
 /** the verdict on an error answer's body ("HTTP 503 status unhealthy: database failing (…)"), if one can be read */
 export async function errorAnswer(ctx: EngineContext, layout: Layout, colour: Colour): Promise<string | undefined> {
   const h = ctx.cfg.config.app.health;
-  const timeoutS = String(Math.max(1, Math.ceil(h.timeout / 1000)));
-  const r = await ctx.host.run(script(RAW_GET, layout.gate(colour), timeoutS, h.path, String(ctx.cfg.config.app.port)), { check: false, timeoutMs: h.timeout + 15_000 });
+  const r = await ctx.host.run(script(RAW_GET, layout.gate(colour), timeoutSeconds(h.timeout), h.path, String(ctx.cfg.config.app.port)), { check: false, timeoutMs: h.timeout + 15_000 });
   const raw = parseRawHttp(r.stdout);
   return raw ? judgeHealth(raw.code, raw.body, h).reason : undefined;
 }

@@ -47,7 +47,7 @@ mkdir -- "$1.takeover.noinfo-$2" 2>/dev/null || exit 5
 mv -- "$1" "$1.takeover.noinfo-$2/lock"
 `;
 /** a lock directory older than this with no info.json was left by a holder that died while creating it */
-const NOINFO_STALE_S = 30;
+export const NOINFO_STALE_S = 30;
 
 const HEARTBEAT = `grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null && touch -- "$1/heartbeat"`;
 const TAKEOVER = `
@@ -59,7 +59,6 @@ const RELEASE = `
 grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null || exit 5
 mv -- "$1" "$1.released.$2" && rm -rf -- "$1.released.$2"
 `;
-const READ = `cat -- "$1/info.json" 2>/dev/null || exit 3`;
 // the lock as unlock sees it: info.json, or the age of a directory without one, or nothing
 const INSPECT = `
 cat -- "$1/info.json" 2>/dev/null && exit 0
@@ -194,8 +193,8 @@ export class DeployLock {
 }
 
 export async function readLock(ctx: EngineContext, layout: Layout): Promise<LockInfo | undefined> {
-  const r = await ctx.host.run(script(READ, layout.lockDir), { check: false });
-  return r.code === 0 ? parseInfo(r.stdout) : undefined;
+  const view = await inspectLock(ctx, layout);
+  return view.kind === 'held' ? view.holder : undefined;
 }
 
 /** what `unlock` finds: a holder, a directory its creator left without info.json, or no lock */

@@ -162,7 +162,7 @@ export async function provision(ctx: EngineContext, layout: Layout, host: HostFa
   const { compose } = host;
   const managedDb = ctx.cfg.config.database.managed;
   const db = managedDb ? dbImage(ctx) : undefined;
-  if (db) await ensureDbImage(ctx, db);
+  if (db) await ensureDbImage(ctx, db, facts.dbImage);
   const files = hostFiles(ctx, layout, images, { dockerSocket: host.dockerSocket, dbImage: db?.ref });
   if (ctx.dryRun) {
     ctx.reporter.info(`would write ${files.map((f) => f.name).join(', ')} under ${layout.root}`);

@@ -2,7 +2,7 @@ import { script } from '../host/host.js';
 import { inspectStack, liveColour, type StackFacts } from './colours.js';
 import type { EngineContext } from './context.js';
 import { Layout } from './layout.js';
-import { inspectLock, type LockInfo } from './lock.js';
+import { inspectLock, NOINFO_STALE_S, type LockInfo } from './lock.js';
 import { readState } from './state.js';
 import { parseVerify } from './switch.js';
 import type { Colour, EnvironmentState } from './types.js';
@@ -54,7 +54,7 @@ export function formatStatus(s: EnvironmentStatus): string {
     `previous     ${prev ? `${prev.version.slice(0, 12)}${prev.ref ? ` (${prev.ref})` : ''} (${prev.status})` : 'none'}`,
     `proxy        ${s.proxy.code ? `HTTP ${s.proxy.code} from ${s.proxy.upstream ?? '?'}, commit ${s.proxy.commit?.slice(0, 12) ?? '?'}` : 'no answer'}`,
     `containers   caddy ${s.stack.caddy}, db ${s.stack.db}, blue ${s.stack.blue.app}${s.stack.blue.flag ? ' (routed)' : ''}, green ${s.stack.green.app}${s.stack.green.flag ? ' (routed)' : ''}${s.stack.keeper !== 'absent' ? `, keeper ${s.stack.keeper}` : ''}`,
-    `lock         ${s.lock ? `held by ${s.lock.acquired_by} (${s.lock.operation} ${s.lock.deployment_id}) until ${s.lock.expires_at}` : s.lockWithoutInfoAgeS !== undefined ? `a directory without holder information, ${s.lockWithoutInfoAgeS}s old (taken over by the next operation after 30s; see unlock)` : 'free'}`,
+    `lock         ${s.lock ? `held by ${s.lock.acquired_by} (${s.lock.operation} ${s.lock.deployment_id}) until ${s.lock.expires_at}` : s.lockWithoutInfoAgeS !== undefined ? `a directory without holder information, ${s.lockWithoutInfoAgeS}s old (taken over by the next operation after ${NOINFO_STALE_S}s; see unlock)` : 'free'}`,
   ];
   if (s.drift) lines.push(`drift        ${s.drift}`);
   return lines.join('\n');

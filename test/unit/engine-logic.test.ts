@@ -94,6 +94,8 @@ test('the live colour is what the gates route, state only breaks ties', () => {
     'blue.gate=running togather-test/gate:1\nblue.app=running img:1\nblue.flag=on\ngreen.gate=running g\ngreen.app=exited img:0\ngreen.flag=off\ncaddy=running c\ndb=running p\n',
   );
   assert.equal(facts.blue.image, 'img:1');
+  assert.equal(facts.dbImage, 'p');
+  assert.equal(parseStackFacts('db=absent\n').dbImage, undefined);
   assert.equal(liveColour(facts, 'green'), 'blue');
   const both = parseStackFacts('blue.app=running a\nblue.flag=on\ngreen.app=running b\ngreen.flag=on\n');
   assert.equal(liveColour(both, 'green'), 'green');
