@@ -1,8 +1,10 @@
 #!/bin/sh
-# Installs what the test harness, the end-to-end tests, the demo and the benchmark need on a Debian/Ubuntu
-# machine (run as root). Idempotent and quick when everything is present: dpkg is asked first, apt only for
-# what is missing. Services the packages would start (dockerd, sshd, postgres) are kept from starting —
-# the harness runs its own private ones.
+# Installs what the test harness, the end-to-end tests, the demo and the benchmark need on a Debian machine
+# (run as root). Idempotent and quick when everything is present: dpkg is asked first, apt only for what is
+# missing. Services the packages would start (dockerd, sshd, postgres) are kept from starting — the harness
+# runs its own private ones. Debian 12's docker.io and docker-compose (v1) are the harness's legacy lane; the
+# default, modern lane (Docker 26, compose v2, buildx from Debian 13) is extracted into a private prefix by
+# test/harness/stack/install-modern.sh, run at the end.
 set -eu
 
 PACKAGES="
@@ -23,6 +25,8 @@ PACKAGES="
   iproute2
   ca-certificates
   util-linux
+  debootstrap
+  debian-archive-keyring
   tar
   gzip
   prometheus
@@ -42,8 +46,12 @@ for p in $PACKAGES; do
   esac
 done
 
+here=$(cd "$(dirname "$0")" && pwd)
+modern() { sh "$here/../test/harness/stack/install-modern.sh"; }
+
 if [ -z "$missing" ]; then
   echo "install.sh: all packages present"
+  modern
   exit 0
 fi
 
@@ -83,4 +91,5 @@ elif ! install; then
   install
 fi
 
+modern
 echo "install.sh: done"

@@ -9,7 +9,7 @@ import { stringify } from 'yaml';
 import { upHost } from './harness/host.js';
 import { freePort } from './harness/proc.js';
 import { makeSampleRepo } from './harness/sample-repo.js';
-import { runCli } from './e2e/support.js';
+import { runCli } from './harness/run-cli.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const say = (s: string) => process.stdout.write(s + '\n');
@@ -27,7 +27,6 @@ const config = {
   deployment: { drain_timeout: '5s', min_free_mb: 64 },
   proxy: { bind: '127.0.0.1', http_port: port, https_port: await freePort() },
   images: { caddy: info.images.caddy, postgres: info.images.postgres, gate: info.images.gate, keeper: info.images.keeper, postgres_dockerfile: join(ROOT, 'test/fixtures/db-image/Dockerfile') },
-  database: { init_dir: join(ROOT, 'test/fixtures/db-init') },
   environments: { demo: { host: info.ssh.host, port: info.ssh.port, user: info.ssh.user, path: 'stacks/demo', env_file: 'demo.env', url: `http://127.0.0.1:${port}` } },
 };
 writeFileSync(join(dir, 'deployment.yml'), stringify(config));
@@ -38,7 +37,7 @@ chmodSync(envFile, 0o600);
 const base = ['--config', join(dir, 'deployment.yml'), '--identity', info.ssh.privateKeyPath, '--known-hosts', info.ssh.knownHostsPath, '--repo', repoDir];
 for (const v of ['v1', 'v2'] as const) {
   say(`\n$ togather-deploy deploy demo --version ${v} --skip-ci-check   (${shas[v].slice(0, 12)})`);
-  const r = await runCli(['deploy', 'demo', '--version', v, '--skip-ci-check', '--force', ...base], { DOCKER_HOST: info.runnerDockerHost });
+  const r = await runCli(['deploy', 'demo', '--version', v, '--skip-ci-check', '--force', ...base], { ...info.runnerEnv });
   process.stdout.write(r.stderr + r.stdout);
   if (r.code !== 0) process.exit(r.code);
   const res = await fetch(`http://127.0.0.1:${port}/version`);

@@ -7,6 +7,7 @@ import { assetDir, readAsset, readDir } from './assets.js';
 import { renderDefaultSite, renderUpstreams } from './caddyfile.js';
 import type { StackFacts } from './colours.js';
 import { composeCmd } from './colours.js';
+import { waitDbAccepting } from './db-ready.js';
 import { dbImage, ensureDbImage } from './db-image.js';
 import type { EngineContext } from './context.js';
 import type { Layout } from './layout.js';
@@ -122,12 +123,16 @@ function formatGo(ms: number): string {
 }
 
 // One round trip for every file: "name mode base64" per line; a file is replaced only when its bytes differ,
-// and each replaced file is named on stdout so the caller knows whether Caddy needs a reload.
+// and each replaced file is named on stdout so the caller knows whether Caddy needs a reload. A directory that
+// holds a 644 file is made 755: containers read these through bind mounts as their own users (the database
+// image runs db-init/ as postgres, which a 0700 directory of the deploy user hides, silently).
 const WRITE_FILES = `
 set -e; umask 077; mkdir -p -- "$1"; cd -- "$1"
 while IFS=' ' read -r name mode data; do
   [ -n "$name" ] || continue
-  mkdir -p -- "$(dirname -- "$name")"
+  dir=$(dirname -- "$name")
+  mkdir -p -- "$dir"
+  if [ "$mode" = 644 ] && [ "$dir" != . ]; then chmod 755 -- "$dir"; fi
   t="$name.tmp.$$"
   printf '%s' "$data" | base64 -d > "$t"
   chmod "$mode" "$t"
@@ -189,7 +194,10 @@ export async function provision(ctx: EngineContext, layout: Layout, host: HostFa
     ctx.reporter.warn('the Caddy configuration changed: reloading the proxy (requests on idle keep-alive connections may see a reset)');
     await ctx.host.run(cmd('docker', 'exec', layout.caddy, 'caddy', 'reload', '--config', '/etc/caddy/Caddyfile', '--adapter', 'caddyfile'), { timeoutMs: 60_000 });
   }
-  if (managedDb && facts.db !== 'running') await waitDbHealthy(ctx, layout);
+  if (managedDb && facts.db !== 'running') {
+    await waitDbHealthy(ctx, layout);
+    await waitDbAccepting(ctx, layout);
+  }
   return { changed };
 }
 

@@ -37,7 +37,7 @@ export function runCliStreaming(env: TestEnv, args: string[], timeoutMs = 240_00
     // the source through tsx, or a bundle (dist/cli/index.js), which starts as an operator's CLI does
     const child = spawn(process.execPath, [...(entry.endsWith('.ts') ? ['--import', 'tsx'] : []), entry, ...argv], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', DOCKER_HOST: env.info.runnerDockerHost },
+      env: { HOME: process.env.HOME ?? '/root', ...env.info.runnerEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -197,7 +197,7 @@ export function runDeployStep(env: TestEnv, workspace: string, envFileText: stri
       'skip-ci-check': 'true',
       ...inputs,
     },
-    env: { DOCKER_HOST: env.info.runnerDockerHost, GITHUB_REPOSITORY: 'togather/server', GITHUB_SHA: env.repo.shas.v1 },
+    env: { ...env.info.runnerEnv, GITHUB_REPOSITORY: 'togather/server', GITHUB_SHA: env.repo.shas.v1 },
     workspace,
   });
 }

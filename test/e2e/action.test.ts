@@ -43,7 +43,7 @@ describe('the action bundle under Node 24, run as the GitHub runner runs it', { 
     GITHUB_EVENT_NAME: 'push',
     GITHUB_JOB: 'deploy',
     // the runner's own engine builds the image
-    DOCKER_HOST: env.info.runnerDockerHost,
+    ...env.info.runnerEnv,
   });
   const inputs = (extra: Record<string, string> = {}): Record<string, string> => ({
     environment: env.name,

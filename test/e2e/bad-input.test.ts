@@ -69,7 +69,7 @@ describe('bad configuration and inputs: exit 2, a clear message, the host untouc
         ...args.slice(2),
         ...(o.extra ?? []),
       ],
-      { DOCKER_HOST: env.info.runnerDockerHost },
+      { ...env.info.runnerEnv },
     );
     return { code: r.code, text: r.stdout + r.stderr };
   };

@@ -75,7 +75,7 @@ describe('the CI gate refuses a failed commit before any SSH connection', { time
         GITHUB_ACTOR: 'octo-deployer',
         GITHUB_SERVER_URL: 'https://github.com',
         GITHUB_API_URL: fake.url,
-        DOCKER_HOST: env.info.runnerDockerHost,
+        ...env.info.runnerEnv,
       },
       workspace,
       token,
@@ -133,7 +133,7 @@ describe('the CI gate refuses a failed commit before any SSH connection', { time
     const r = await runCli(
       ['deploy', env.name, '--config', join(workspace, 'config/deployment.yml'), '--env-file', env.envFilePath, '--identity', env.info.ssh.privateKeyPath,
         '--known-hosts', writeKnownHosts(env.dir, knownHosts), '--repo', workspace, '--version', 'v6'],
-      { GITHUB_TOKEN: token, GITHUB_REPOSITORY: 'togather/server', GITHUB_API_URL: fake.url, DOCKER_HOST: env.info.runnerDockerHost },
+      { GITHUB_TOKEN: token, GITHUB_REPOSITORY: 'togather/server', GITHUB_API_URL: fake.url, ...env.info.runnerEnv },
     );
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stderr, /integration tests/);

@@ -114,7 +114,9 @@ describe('blue-green deploy over SSH', { timeout: 600_000 }, () => {
     const r = await cli(env, ['deploy', env.name, '--version', 'v1', '--skip-ci-check', '--dry-run']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /plan for/);
-    assert.match(r.stderr, /docker-compose .* up -d --no-deps --force-recreate app-/);
+    // the compose the host has: the v2 plugin on the modern stack, docker-compose v1 on the legacy one
+    const compose = env.info.stack === 'modern' ? /\bdocker compose -p .* up -d --no-deps --force-recreate app-/ : /\bdocker-compose -p .* up -d --no-deps --force-recreate app-/;
+    assert.match(r.stderr, compose);
     const afterwards = [await hostContainers(env.info, env.stackPrefix), (await hostSsh(env.info, `cd stacks/${env.name} && find . -type f | sort && cat state.json`)).stdout];
     assert.deepEqual(afterwards, before);
   });

@@ -150,7 +150,7 @@ describe('docs: runnable commands on the loopback host', { timeout: 1_800_000 },
 
       const run = (args: string[]): Promise<CliResult> =>
         runCli(substitute(args, env, repo), {
-          DOCKER_HOST: env.info.runnerDockerHost,
+          ...env.info.runnerEnv,
           GITHUB_TOKEN: token,
           GITHUB_REPOSITORY: 'togather/server',
           GITHUB_API_URL: fake.url,

@@ -172,7 +172,7 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
         GITHUB_ACTOR: 'octo-deployer',
         GITHUB_SERVER_URL: 'https://github.com',
         GITHUB_API_URL: fake.url,
-        DOCKER_HOST: env.info.runnerDockerHost,
+        ...env.info.runnerEnv,
       },
       workspace,
       token: secrets.GITHUB_TOKEN,

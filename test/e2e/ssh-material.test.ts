@@ -55,7 +55,7 @@ describe('SSH material: refused clearly, nothing run on the host', { timeout: 60
         ...(ssh.knownHosts ? ['--known-hosts', ssh.knownHosts] : []),
         ...args.slice(2),
       ],
-      { DOCKER_HOST: env.info.runnerDockerHost, SSH_AUTH_SOCK: agentSock, ...extraEnv },
+      { ...env.info.runnerEnv, SSH_AUTH_SOCK: agentSock, ...extraEnv },
     );
 
   /** runs `attempt`, then checks: exit 4, the message, the failure at the connect phase, the host unchanged */
@@ -109,7 +109,7 @@ describe('SSH material: refused clearly, nothing run on the host', { timeout: 60
     const text = await refused(async () => {
       const r = await cli(['status', env.name], { identity: env.info.ssh.privateKeyPath, knownHosts: kh });
       return { code: r.code, text: r.stderr };
-    }, /host key of tgdeploy@127\.0\.0\.1:\d+ is unknown.*nothing was run/);
+    }, /host key of tgdeploy(-legacy)?@127\.0\.0\.1:\d+ is unknown.*nothing was run/);
     assert.match(text, /fix: add the host's line to the known_hosts secret/);
   });
 
@@ -207,7 +207,7 @@ describe('SSH material: refused clearly, nothing run on the host', { timeout: 60
     const r = await runCli(
       ['deploy', env.name, '--config', env.configPath, '--repo', env.repo.dir, '--identity', protectedKey, '--known-hosts', env.info.ssh.knownHostsPath,
         '--passphrase-env', 'TGD_PASS', '--version', 'v2', '--skip-ci-check'],
-      { TGD_PASS: PASSPHRASE, DOCKER_HOST: env.info.runnerDockerHost, SSH_AUTH_SOCK: agentSock },
+      { TGD_PASS: PASSPHRASE, ...env.info.runnerEnv, SSH_AUTH_SOCK: agentSock },
     );
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse((await env.get('/version')).body).git_commit, env.repo.shas.v2);

@@ -6,8 +6,7 @@ import { spawn } from 'node:child_process';
 import { after } from 'node:test';
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { hostDocker, hostSsh, upHost, type HarnessInfo } from '../harness/host.js';
 import { freePort } from '../harness/proc.js';
@@ -18,8 +17,9 @@ export interface SampleRepo {
   shas: SampleShas;
 }
 
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const CLI = join(ROOT, 'src/cli/index.ts');
+import { CLI, ROOT, runCli, type CliResult } from '../harness/run-cli.js';
+
+export { CLI, ROOT, runCli, type CliResult };
 
 let shared: Promise<{ info: HarnessInfo; repo: SampleRepo }> | undefined;
 
@@ -50,13 +50,6 @@ export interface TestEnv {
   /** a file under the environment's root on the host, read as the deploy user */
   hostFile(rel: string): Promise<string | undefined>;
   stackPrefix: string;
-}
-
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-  ms: number;
 }
 
 let counter = 0;
@@ -107,7 +100,7 @@ export async function newEnv(label: string, over: { config?: (c: Record<string, 
     proxy: { bind: '127.0.0.1', http_port: httpPort, https_port: httpsPort },
     images: { caddy: info.images.caddy, postgres: info.images.postgres, gate: info.images.gate, keeper: info.images.keeper, postgres_dockerfile: join(ROOT, 'test/fixtures/db-image/Dockerfile') },
     // the migrate image is the harness's golang-migrate stand-in (a TEST FIXTURE: test/harness/image-files/migrate-fixture.sh)
-    database: { init_dir: join(ROOT, 'test/fixtures/db-init'), migrations: { image: info.images.migrateFixture } },
+    database: { migrations: { image: info.images.migrateFixture } },
     environments: {
       [name]: { host: info.ssh.host, port: info.ssh.port, user: info.ssh.user, path: `stacks/${name}`, env_file: 'app.env', url: `http://127.0.0.1:${httpPort}` },
     },
@@ -142,7 +135,7 @@ export async function newEnv(label: string, over: { config?: (c: Record<string, 
     cli: (args, opts = {}) =>
       runCli(
         [...args.slice(0, 2), '--config', configPath, '--identity', info.ssh.privateKeyPath, '--known-hosts', info.ssh.knownHostsPath, '--repo', repo.dir, ...args.slice(2)],
-        { DOCKER_HOST: info.runnerDockerHost, ...opts.env },
+        { ...info.runnerEnv, ...opts.env },
       ),
     get: (path) => httpGet(httpPort, path),
     hostFile: async (rel) => {
@@ -152,22 +145,6 @@ export async function newEnv(label: string, over: { config?: (c: Record<string, 
   };
   created.push(env);
   return env;
-}
-
-export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const started = Date.now();
-  return new Promise((res) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => res({ code: code ?? 1, stdout, stderr, ms: Date.now() - started }));
-  });
 }
 
 export async function httpGet(port: number, path: string): Promise<{ status: number; body: string; headers: Record<string, string> }> {
@@ -226,7 +203,7 @@ export function startCli(env: TestEnv, args: string[]): { stderr: () => string; 
   const argv = [...args.slice(0, 2), '--config', env.configPath, '--identity', env.info.ssh.privateKeyPath, '--known-hosts', env.info.ssh.knownHostsPath, '--repo', env.repo.dir, ...args.slice(2)];
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...argv], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', DOCKER_HOST: env.info.runnerDockerHost },
+    env: { HOME: process.env.HOME ?? '/root', ...env.info.runnerEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

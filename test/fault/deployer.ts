@@ -124,7 +124,7 @@ export function runDeployer(env: TestEnv, args: string[], o: RunOptions = {}): P
   // "--" as in the CLI's #! line: node would otherwise take a missing --env-file of ours for its own and exit 9
   const child = spawn(process.execPath, ['--import', 'tsx', '--', CLI, ...argv], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', DOCKER_HOST: env.info.runnerDockerHost, TMPDIR: tmp, ...o.env },
+    env: { HOME: process.env.HOME ?? '/root', ...env.info.runnerEnv, TMPDIR: tmp, ...o.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const pid = child.pid ?? 0;

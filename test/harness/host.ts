@@ -18,12 +18,14 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureImage, IMAGE_NAMES, missingInputs, type ImageKey } from './images.js';
+import { stackFor, stackMissing, stackName, stackPath, type Stack, type StackName } from './stack.js';
 import {
   cleanEnv,
   dockerApi,
@@ -45,6 +47,10 @@ import {
 
 export interface HarnessInfo {
   dir: string;
+  /** the Docker stack the engines run (TOGATHER_HARNESS_STACK) */
+  stack: StackName;
+  /** what a process on the runner needs to reach the runner engine with the stack's CLI and plugins */
+  runnerEnv: { DOCKER_HOST: string; PATH: string; DOCKER_CONFIG: string };
   /** unix://… of the engine playing the CI runner */
   runnerDockerHost: string;
   /** unix://… of the engine playing the target host (what the deploy user's commands reach) */
@@ -66,9 +72,9 @@ export interface HarnessInfo {
 }
 
 export interface UpOptions {
-  /** harness directory; default $TOGATHER_HARNESS_DIR or <repo>/.harness */
+  /** harness directory; default $TOGATHER_HARNESS_DIR or <repo>/.harness (<repo>/.harness-legacy for legacy) */
   dir?: string;
-  /** deploy user on the host; default $TOGATHER_HARNESS_USER or tgdeploy (one per harness directory) */
+  /** deploy user on the host; default $TOGATHER_HARNESS_USER or the stack's own (one per harness directory) */
   user?: string;
   /** group owning the host engine's socket; default tgdocker */
   group?: string;
@@ -77,17 +83,25 @@ export interface UpOptions {
 }
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const DEFAULT_USER = 'tgdeploy';
 const DEFAULT_GROUP = 'tgdocker';
 const SSHD = '/usr/sbin/sshd'; // sshd refuses to re-exec itself from a relative path
 const SAFE_PATH = /^\/[A-Za-z0-9._/-]+$/;
 
 export function harnessDir(dir?: string): string {
-  return resolve(dir ?? process.env.TOGATHER_HARNESS_DIR ?? join(REPO_ROOT, '.harness'));
+  return resolve(dir ?? process.env.TOGATHER_HARNESS_DIR ?? join(REPO_ROOT, stackFor(stackName()).defaultDirName));
+}
+
+/** Environment for a process playing the CI runner (the deployer under test): the runner engine, the stack's CLI. */
+export function runnerEnv(info: HarnessInfo): HarnessInfo['runnerEnv'] {
+  return info.runnerEnv;
 }
 
 interface Layout {
   dir: string;
+  stack: Stack;
+  /** DOCKER_CONFIG of the runner's CLI (root) and of the deploy user on the host: where the CLI finds plugins */
+  runnerDockerConfig: string;
+  hostDockerConfig: string;
   runner: EngineSpec;
   host: EngineSpec;
   sshDir: string;
@@ -113,7 +127,7 @@ interface EngineSpec {
   flags: string[];
 }
 
-function layout(dir: string, user: string, group: string): Layout {
+function layout(dir: string, user: string, group: string, stack: Stack = stackFor(stackName())): Layout {
   const engine = (name: 'runner' | 'host', extra: string[]): EngineSpec => {
     const root = join(dir, name);
     const socket = join(root, 'docker.sock');
@@ -139,6 +153,9 @@ function layout(dir: string, user: string, group: string): Layout {
   const sshDir = join(dir, 'ssh');
   return {
     dir,
+    stack,
+    runnerDockerConfig: join(dir, 'runner', 'docker-config'),
+    hostDockerConfig: join(dir, 'host', 'docker-config'),
     // the runner only builds and saves: no networking of its own, so two engines never fight over iptables
     runner: engine('runner', ['-G', 'root', '--bridge=none', '--iptables=false', '--ip-masq=false']),
     host: engine('host', ['-G', group]),
@@ -178,7 +195,8 @@ export async function downHost(dirArg?: string, opts: { log?: (line: string) => 
   const dir = harnessDir(dirArg);
   const log = opts.log ?? (() => {});
   const info = readInfo(dir);
-  const L = layout(dir, info?.ssh.user ?? DEFAULT_USER, DEFAULT_GROUP);
+  const stack = stackFor(info?.stack ?? stackName());
+  const L = layout(dir, info?.ssh.user ?? stack.defaultUser, DEFAULT_GROUP, stack);
   await withLock(dir, async () => {
     const hostPid = enginePid(L.host);
     if (hostPid !== undefined && (await dockerPing(L.host.socket))) {
@@ -298,14 +316,18 @@ export function readInfo(dirArg?: string): HarnessInfo | undefined {
 
 async function up(dir: string, opts: UpOptions): Promise<HarnessInfo> {
   const log = opts.log ?? (() => {});
-  const user = opts.user ?? process.env.TOGATHER_HARNESS_USER ?? DEFAULT_USER;
+  const stack = stackFor(stackName());
+  const user = opts.user ?? process.env.TOGATHER_HARNESS_USER ?? stack.defaultUser;
   if (!/^[a-z_][a-z0-9_-]{0,30}$/.test(user)) throw new Error(`deploy user name ${JSON.stringify(user)} is not a valid user name`);
   const group = opts.group ?? DEFAULT_GROUP;
-  const L = layout(dir, user, group);
+  const L = layout(dir, user, group, stack);
   const t0 = Date.now();
   const previous = readInfo(dir);
+  if (previous && (previous.stack ?? 'legacy') !== stack.name && (enginePid(L.host) !== undefined || enginePid(L.runner) !== undefined)) {
+    throw new Error(`harness ${dir} runs the ${previous.stack ?? 'legacy'} stack, not ${stack.name}: take it down first (npm run host:down)`);
+  }
 
-  preflight(dir);
+  preflight(dir, stack);
   for (const d of [dir, L.runner.root, L.host.root, L.sshDir, L.buildDir, dirname(L.home)]) {
     mkdirSync(d, { recursive: true });
   }
@@ -315,16 +337,18 @@ async function up(dir: string, opts: UpOptions): Promise<HarnessInfo> {
   chmodSync(L.sshDir, 0o700);
 
   const fresh = await ensureAccount(L, user, group);
+  ensureDockerConfig(L.runnerDockerConfig, stack);
+  ensureDockerConfig(L.hostDockerConfig, stack, passwdEntry(user));
   await ensureKeys(L);
 
-  const [runnerStarted, hostStarted] = await Promise.all([ensureEngine(L.runner), ensureEngine(L.host)]);
+  const [runnerStarted, hostStarted] = await Promise.all([ensureEngine(L.runner, stack), ensureEngine(L.host, stack)]);
   if (runnerStarted) log(`runner engine started (${L.runner.socket})`);
   if (hostStarted) log(`host engine started (${L.host.socket})`);
 
   const dockerClient =
     previous?.dockerClient && !runnerStarted && existsSync(previous.dockerClient)
       ? previous.dockerClient
-      : await pickDockerClient(L.runner.socket);
+      : await pickDockerClient(L.runner.socket, stack);
 
   const { port, started: sshdStarted } = await ensureSshd(L, user, previous?.ssh.port);
   if (sshdStarted) log(`sshd started on 127.0.0.1:${port}`);
@@ -341,6 +365,8 @@ async function up(dir: string, opts: UpOptions): Promise<HarnessInfo> {
 
   const info: HarnessInfo = {
     dir,
+    stack: stack.name,
+    runnerEnv: { DOCKER_HOST: `unix://${L.runner.socket}`, PATH: stackPath(stack), DOCKER_CONFIG: L.runnerDockerConfig },
     runnerDockerHost: `unix://${L.runner.socket}`,
     hostDockerHost: `unix://${L.host.socket}`,
     dockerClient,
@@ -358,15 +384,18 @@ async function up(dir: string, opts: UpOptions): Promise<HarnessInfo> {
 
   // anything (re)started or (re)created: prove the whole path once, so a broken harness fails here, clearly
   if (fresh || sshdStarted || hostStarted) {
-    const probe = await hostSsh(info, 'id -un && docker info --format "{{.DockerRootDir}}"', {
+    // the deploy user's commands must reach the host engine with the stack's CLI and compose
+    const compose = stack.name === 'modern' ? 'docker compose version --short' : 'docker-compose version --short';
+    const probe = await hostSsh(info, `id -un && docker info --format "{{.DockerRootDir}}" && ${compose}`, {
       check: false,
       timeoutMs: 15_000,
     });
-    const [who, root] = probe.stdout.trim().split('\n');
-    if (probe.code !== 0 || who !== user || root !== join(L.host.root, 'data')) {
+    const [who, root, composeVersion] = probe.stdout.trim().split('\n');
+    const wantCompose = stack.name === 'modern' ? /^v?2\./ : /^1\./;
+    if (probe.code !== 0 || who !== user || root !== join(L.host.root, 'data') || !wantCompose.test(composeVersion ?? '')) {
       throw new Error(
-        `harness self-check failed: ssh ${user}@127.0.0.1:${port} 'docker info' gave exit ${probe.code}, ` +
-          `user ${who ?? '?'}, docker root ${root ?? '?'} (want ${join(L.host.root, 'data')})\n` +
+        `harness self-check failed: ssh ${user}@127.0.0.1:${port} 'docker info; ${compose}' gave exit ${probe.code}, ` +
+          `user ${who ?? '?'}, docker root ${root ?? '?'} (want ${join(L.host.root, 'data')}), compose ${composeVersion ?? '?'}\n` +
           `${probe.stderr.trim()}\nsshd log:\n${logTail(L.sshdLog)}`,
       );
     }
@@ -378,12 +407,6 @@ async function up(dir: string, opts: UpOptions): Promise<HarnessInfo> {
 }
 
 const REQUIRED: [cmd: string, pkg: string][] = [
-  ['dockerd', 'docker.io'],
-  ['containerd', 'containerd'],
-  ['runc', 'runc'],
-  ['docker-init', 'docker.io'],
-  ['docker-proxy', 'docker.io'],
-  ['docker-compose', 'docker-compose'],
   ['sshd', 'openssh-server'],
   ['ssh', 'openssh-client'],
   ['ssh-keygen', 'openssh-client'],
@@ -400,7 +423,7 @@ function onPath(cmd: string): boolean {
   return dirs.some((d) => existsSync(join(d, cmd)));
 }
 
-function preflight(dir: string): void {
+function preflight(dir: string, stack: Stack): void {
   if (process.getuid?.() !== 0) {
     throw new Error('the harness must run as root (it starts dockerd and sshd and creates the deploy user)');
   }
@@ -412,6 +435,7 @@ function preflight(dir: string): void {
     throw new Error(`harness dir ${dir} is too long for unix socket paths; set TOGATHER_HARNESS_DIR to a shorter path`);
   }
   const missing = REQUIRED.filter(([cmd]) => !onPath(cmd)).map(([cmd, pkg]) => `${cmd} (package ${pkg})`);
+  missing.push(...stackMissing(stack, onPath));
   missing.push(...missingInputs(Object.keys(IMAGE_NAMES) as ImageKey[]));
   if (missing.length > 0) {
     throw new Error(
@@ -485,6 +509,25 @@ async function ensureAccount(L: Layout, user: string, group: string): Promise<bo
   return changed;
 }
 
+/**
+ * A DOCKER_CONFIG directory whose cli-plugins/ holds the stack's plugins (none for legacy, so `docker compose`
+ * is absent there, as on a Docker 20.10 host with only docker-compose v1). Owned by whoever uses it: buildx
+ * writes its state beside the plugins.
+ */
+function ensureDockerConfig(dir: string, stack: Stack, owner?: { uid: number; gid: number }): void {
+  const plugins = join(dir, 'cli-plugins');
+  rmSync(plugins, { recursive: true, force: true });
+  mkdirSync(plugins, { recursive: true });
+  if (stack.pluginsDir) {
+    for (const name of readdirSync(stack.pluginsDir)) symlinkSync(join(stack.pluginsDir, name), join(plugins, name));
+  }
+  chmodSync(dir, 0o755);
+  if (owner) {
+    chownSync(dir, owner.uid, owner.gid);
+    chownSync(plugins, owner.uid, owner.gid);
+  }
+}
+
 function passwdEntry(user: string): { uid: number; gid: number; home: string; shell: string } | undefined {
   const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${user}:`));
   if (!line) return undefined;
@@ -522,8 +565,14 @@ function enginePid(e: EngineSpec): number | undefined {
 }
 
 /** Start the engine unless ours is already running; true when it had to be started. */
-async function ensureEngine(e: EngineSpec): Promise<boolean> {
-  const running = enginePid(e);
+async function ensureEngine(e: EngineSpec, stack: Stack): Promise<boolean> {
+  let running = enginePid(e);
+  // the host engine's default bridge is docker0, which any other dockerd on the machine that stops removes:
+  // builds with RUN steps then fail with "adding interface … to bridge docker0 failed"; a restart recreates it
+  if (running !== undefined && e.name === 'host' && !existsSync('/sys/class/net/docker0')) {
+    await stopPid(running, 30_000);
+    running = undefined;
+  }
   if (running !== undefined) {
     // running: it may still be initialising after a concurrent start
     await waitFor(`${e.name} dockerd (pid ${running})`, async () => ((await dockerPing(e.socket)) ? true : undefined), {
@@ -543,7 +592,7 @@ async function ensureEngine(e: EngineSpec): Promise<boolean> {
   }
   await unmountUnder(e.root);
   writeFileSync(join(e.root, 'daemon.json'), '{}\n');
-  const child = spawnDetached(['dockerd', ...e.flags], e.log, cleanEnv());
+  const child = spawnDetached(['dockerd', ...e.flags], e.log, cleanEnv({ PATH: stackPath(stack) }));
   await waitFor(`${e.name} dockerd`, async () => ((await dockerPing(e.socket)) ? true : undefined), {
     timeoutMs: 30_000,
     failFast: () =>
@@ -558,8 +607,8 @@ async function ensureEngine(e: EngineSpec): Promise<boolean> {
  * The first docker CLI on PATH may be newer than the engine (here a 28.x client and a 20.10 engine); it
  * negotiates the API version down. Fall back to the engine's own client if it cannot.
  */
-async function pickDockerClient(socket: string): Promise<string> {
-  const candidates = ['/usr/local/bin/docker', '/usr/bin/docker'].filter((c) => existsSync(c));
+async function pickDockerClient(socket: string, stack: Stack): Promise<string> {
+  const candidates = (stack.binDir ? [join(stack.binDir, 'docker')] : ['/usr/local/bin/docker', '/usr/bin/docker']).filter((c) => existsSync(c));
   const tried: string[] = [];
   for (const c of candidates) {
     const r = await run([c, '-H', `unix://${socket}`, 'version', '--format', '{{.Server.APIVersion}}'], {
@@ -591,8 +640,9 @@ function sshdConfigText(L: Layout, user: string, port: number): string {
     'AuthorizedKeysFile none',
     `AuthorizedKeysCommand /bin/cat ${L.authorizedKeys}`,
     'AuthorizedKeysCommandUser root',
-    // the deploy user's docker commands reach the HOST engine, not whatever /var/run/docker.sock may be
-    `SetEnv DOCKER_HOST=unix://${L.host.socket}`,
+    // the deploy user's docker commands reach the HOST engine, not whatever /var/run/docker.sock may be, with
+    // the stack's CLI first on PATH and its plugins (compose v2, buildx) found through DOCKER_CONFIG
+    `SetEnv DOCKER_HOST=unix://${L.host.socket} PATH=${stackPath(L.stack)} DOCKER_CONFIG=${L.hostDockerConfig}`,
     'PermitUserEnvironment no',
     'AllowTcpForwarding yes',
     'AllowStreamLocalForwarding yes',

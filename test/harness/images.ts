@@ -19,6 +19,7 @@ import {
   readlinkSync,
   readSync,
   realpathSync,
+  renameSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -30,7 +31,8 @@ import { dockerApi, pipeline, run } from './proc.js';
 
 export const IMAGE_NAMES = {
   caddy: 'togather-test/caddy:2.6.2',
-  postgres: 'togather-test/postgres:15',
+  /** PostgreSQL 17 + PostGIS 3.5 + pgvector from Debian 13's packages: what the Togather server needs */
+  postgres: 'togather-test/postgis:17',
   gate: 'togather-test/gate:1',
   /** busybox and a docker CLI: what the keeper needs of docker:27-cli */
   keeper: 'togather-test/keeper:1',
@@ -46,8 +48,10 @@ const RECIPE_REVISION = '1';
 export const RECIPE_LABEL = 'org.togather.harness.recipe';
 
 const PG = '/usr/lib/postgresql/15';
+const PG17 = '/usr/lib/postgresql/17';
+/** where root filesystems that are slow to make (debootstrap) are kept for every harness on this machine */
+const CACHE_DIR = process.env.TOGATHER_HARNESS_CACHE ?? '/var/cache/togather-harness';
 const BUSYBOX = '/bin/busybox';
-const PG_UID = 999;
 const NODE_UID = 1000;
 const ENTRYPOINT_FILE = fileURLToPath(new URL('./image-files/postgres-entrypoint.sh', import.meta.url));
 const MIGRATE_FIXTURE_FILE = fileURLToPath(new URL('./image-files/migrate-fixture.sh', import.meta.url));
@@ -64,7 +68,7 @@ function inputs(key: ImageKey): [file: string, pkg: string][] {
     case 'caddy':
       return [['/usr/bin/caddy', 'caddy'], bb];
     case 'postgres':
-      return [[`${PG}/bin/postgres`, 'postgresql-15'], [`${PG}/bin/psql`, 'postgresql-client-15'], ['/usr/bin/setpriv', 'util-linux'], bb];
+      return [['/usr/sbin/debootstrap', 'debootstrap'], ['/usr/share/keyrings/debian-archive-keyring.gpg', 'debian-archive-keyring']];
     case 'gate':
       return [bb];
     case 'keeper':
@@ -83,6 +87,11 @@ export function missingInputs(keys: readonly ImageKey[]): string[] {
 }
 
 interface Recipe {
+  /**
+   * a prepared root filesystem to stage into, in place of an empty one (docker import refuses a tarball that
+   * names a path twice, so the staged files cannot be laid over it in the tarball)
+   */
+  base?: () => Promise<string>;
   /** fill the staged root filesystem */
   stage(fs: Rootfs): Promise<void>;
   /** Dockerfile instructions `docker import --change` accepts (not STOPSIGNAL, not HEALTHCHECK) */
@@ -129,27 +138,14 @@ const RECIPES: Record<ImageKey, Recipe> = {
     ],
   },
   postgres: {
+    // Debian 13's PostgreSQL 17 with PostGIS and pgvector (a root filesystem made once per machine, see
+    // postgisRootfs), plus an entrypoint with the official image's contract
+    base: () => postgisRootfs(),
     async stage(fs) {
-      await fs.busybox();
-      // llvmjit drags ~130 MB of LLVM in and is only an optimisation; bitcode is its input
-      fs.tree(`${PG}/bin`);
-      fs.tree(`${PG}/lib`, `${PG}/lib`, (name) => name.startsWith('llvmjit') || name === 'bitcode');
-      const noSkip = () => false;
-      fs.tree('/usr/share/postgresql/15', undefined, noSkip, true);
-      fs.tree('/usr/share/zoneinfo', undefined, noSkip, true);
-      if (existsSync('/usr/lib/locale/C.utf8')) fs.tree('/usr/lib/locale/C.utf8', undefined, noSkip, true);
-      fs.file('/usr/bin/setpriv');
-      fs.append('/etc/passwd', `postgres:x:${PG_UID}:${PG_UID}:PostgreSQL:/var/lib/postgresql:/bin/sh\n`);
-      fs.append('/etc/group', `postgres:x:${PG_UID}:\n`);
-      fs.mkdir('/var/lib/postgresql', 0o755, PG_UID);
-      fs.mkdir('/var/lib/postgresql/data', 0o700, PG_UID);
-      fs.mkdir('/var/run/postgresql', 0o2777, PG_UID);
-      fs.mkdir('/docker-entrypoint-initdb.d');
       fs.write('/usr/local/bin/docker-entrypoint.sh', readFileSync(ENTRYPOINT_FILE, 'utf8'), 0o755);
-      await fs.libraries();
     },
     meta: [
-      `ENV PATH=${PG}/bin:/usr/local/bin:/usr/bin:/bin PG_MAJOR=15 PGDATA=/var/lib/postgresql/data LANG=C.UTF-8`,
+      `ENV PATH=${PG17}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin PG_MAJOR=17 PGDATA=/var/lib/postgresql/data LANG=C.UTF-8`,
       'VOLUME /var/lib/postgresql/data',
       'ENTRYPOINT ["docker-entrypoint.sh"]',
       'EXPOSE 5432',
@@ -190,6 +186,7 @@ function certs(fs: Rootfs): void {
 function fingerprint(key: ImageKey): string {
   const recipe = RECIPES[key];
   const h = createHash('sha256').update(`${RECIPE_REVISION}\0${key}\0${recipe.meta.join('\n')}\0${(recipe.extra ?? []).join('\n')}\0${recipe.stage.toString()}`);
+  if (key === 'postgres') h.update(POSTGIS_ROOTFS_ID);
   if (key === 'postgres') h.update(readFileSync(ENTRYPOINT_FILE));
   if (key === 'migrateFixture') h.update(readFileSync(MIGRATE_FIXTURE_FILE));
   for (const [file] of inputs(key)) {
@@ -223,8 +220,9 @@ export async function ensureImage(
     const labels = (JSON.parse(res.body) as { Config?: { Labels?: Record<string, string> | null } }).Config?.Labels;
     if (labels?.[RECIPE_LABEL] === fp) return { image, built: false, ms: Date.now() - t0 };
   }
-  const stageDir = join(workDir, key);
-  const fs = new Rootfs(stageDir);
+  const base = await RECIPES[key].base?.();
+  const stageDir = base ?? join(workDir, key);
+  const fs = new Rootfs(stageDir, !base);
   try {
     await RECIPES[key].stage(fs);
     const docker = [dockerClient, '-H', `unix://${socket}`];
@@ -243,7 +241,7 @@ export async function ensureImage(
       await run([...docker, 'build', '--quiet', '--tag', image, '-'], { input: dockerfile });
     }
   } finally {
-    rmSync(stageDir, { recursive: true, force: true });
+    if (!base) rmSync(stageDir, { recursive: true, force: true });
   }
   return { image, built: true, ms: Date.now() - t0 };
 }
@@ -252,7 +250,12 @@ export async function ensureImage(
 class Rootfs {
   private readonly elves = new Set<string>();
 
-  constructor(readonly dir: string) {
+  /** `fresh`: an empty tree with the minimal /etc, /bin, /tmp of a from-scratch image; else an existing root */
+  constructor(
+    readonly dir: string,
+    fresh = true,
+  ) {
+    if (!fresh) return;
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     for (const d of ['bin', 'etc', 'root', 'usr/bin', 'usr/local/bin']) mkdirSync(join(dir, d), { recursive: true });
@@ -272,10 +275,13 @@ class Rootfs {
     chownSync(this.at(p), uid, uid);
   }
 
+  /** atomically: a cached base tree may be staged by two harnesses at once */
   write(p: string, text: string, mode = 0o644): void {
     mkdirSync(dirname(this.at(p)), { recursive: true });
-    writeFileSync(this.at(p), text);
-    chmodSync(this.at(p), mode);
+    const tmp = `${this.at(p)}.tmp.${process.pid}`;
+    writeFileSync(tmp, text);
+    chmodSync(tmp, mode);
+    renameSync(tmp, this.at(p));
   }
 
   append(p: string, text: string): void {
@@ -345,4 +351,70 @@ function isElf(file: string): boolean {
   } finally {
     closeSync(fd);
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// the PostGIS root filesystem
+
+const POSTGIS_PACKAGES = ['postgresql-17', 'postgresql-17-postgis-3', 'postgresql-17-pgvector'];
+/**
+ * Run inside the fresh root: the cluster the package made is dropped (the entrypoint makes its own in PGDATA),
+ * the official image's directories are made with the chroot's own postgres uid, and what a server never reads
+ * (docs, man pages, apt's lists and caches, other locales) is removed to keep the image small.
+ */
+const POSTGIS_FINISH = `set -e
+rm -rf /etc/postgresql/17/main /var/lib/postgresql/17
+mkdir -p /var/lib/postgresql/data /var/run/postgresql /docker-entrypoint-initdb.d /usr/local/bin
+chown postgres:postgres /var/lib/postgresql /var/lib/postgresql/data /var/run/postgresql
+chmod 700 /var/lib/postgresql/data
+chmod 2777 /var/run/postgresql
+rm -rf /usr/share/doc/* /usr/share/man/* /usr/share/info/* /var/lib/apt/lists/* /var/cache/apt/* /var/cache/debconf/*-old /var/log/*
+find /usr/share/locale -mindepth 1 -maxdepth 1 ! -name 'C*' -exec rm -rf {} +
+`;
+const POSTGIS_ROOTFS_ID = createHash('sha256').update(`trixie\0${POSTGIS_PACKAGES.join(',')}\0${POSTGIS_FINISH}`).digest('hex').slice(0, 12);
+
+/** the Debian archive this machine's apt uses (its own sources name it; nothing is hard-coded) */
+function debianMirror(): string {
+  if (process.env.TOGATHER_DEBIAN_MIRROR) return process.env.TOGATHER_DEBIAN_MIRROR;
+  const texts: string[] = [];
+  for (const d of ['/etc/apt/sources.list.d']) {
+    if (existsSync(d)) for (const f of readdirSync(d)) if (f.endsWith('.sources') || f.endsWith('.list')) texts.push(readFileSync(join(d, f), 'utf8'));
+  }
+  if (existsSync('/etc/apt/sources.list')) texts.push(readFileSync('/etc/apt/sources.list', 'utf8'));
+  for (const t of texts) {
+    for (const stanza of t.split(/\n\s*\n/)) {
+      const uri = /^URIs:\s*(\S+)/m.exec(stanza)?.[1];
+      if (uri && /\/debian\/?$/.test(uri) && /^Suites:.*\bbookworm\b/m.test(stanza)) return uri;
+    }
+    const line = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+\/debian\/?)\s+bookworm\s/m.exec(t);
+    if (line?.[1]) return line[1];
+  }
+  throw new Error('no Debian archive in /etc/apt sources for debootstrap; set TOGATHER_DEBIAN_MIRROR');
+}
+
+/**
+ * PostgreSQL 17 + PostGIS + pgvector from Debian 13 by debootstrap (~1 min, ~1 GB), made once per machine under
+ * CACHE_DIR and reused by every harness (both stacks, every clone): a cold CI machine pays it once.
+ */
+async function postgisRootfs(): Promise<string> {
+  const dir = join(CACHE_DIR, `postgis17-rootfs-${POSTGIS_ROOTFS_ID}`);
+  // the marker sits beside the tree (not in it, where the image would carry it)
+  if (existsSync(`${dir}.complete`)) return dir;
+  mkdirSync(CACHE_DIR, { recursive: true });
+  const tmp = `${dir}.tmp.${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  try {
+    const r = await run(
+      ['debootstrap', '--variant=minbase', `--include=${POSTGIS_PACKAGES.join(',')}`, 'trixie', tmp, debianMirror()],
+      { check: false, timeoutMs: 15 * 60_000 },
+    );
+    if (r.code !== 0) throw new Error(`debootstrap of the PostGIS root filesystem failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`);
+    await run(['chroot', tmp, '/bin/sh', '-c', POSTGIS_FINISH]);
+    rmSync(dir, { recursive: true, force: true });
+    await run(['mv', tmp, dir]);
+    writeFileSync(`${dir}.complete`, `${new Date().toISOString()}\n`);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return dir;
 }

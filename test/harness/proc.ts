@@ -44,11 +44,12 @@ export class RunError extends Error {
   }
 }
 
-function collect(child: ChildProcess, argv: readonly string[], opts: RunOpts): Promise<Ran> {
+/** `piped`: the child's stdout feeds another process, so it is not kept (an image tarball would not fit a string) */
+function collect(child: ChildProcess, argv: readonly string[], opts: RunOpts, piped = false): Promise<Ran> {
   return new Promise((resolve, reject) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout?.on('data', (b: Buffer) => out.push(b));
+    if (!piped) child.stdout?.on('data', (b: Buffer) => out.push(b));
     child.stderr?.on('data', (b: Buffer) => err.push(b));
     let timer: NodeJS.Timeout | undefined;
     if (opts.timeoutMs) {
@@ -107,7 +108,7 @@ export async function pipeline(stages: readonly (readonly string[])[], opts: Run
     child.stdin?.on('error', () => {});
     children.push(child);
     // non-last stages: their stdout is piped onward, so collect() only sees stderr
-    results.push(collect(child, argv, { ...opts, check: false }));
+    results.push(collect(child, argv, { ...opts, check: false }, !last));
   }
   const all = await Promise.all(results);
   for (const [i, r] of all.entries()) {

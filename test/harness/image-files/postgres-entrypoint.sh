@@ -1,5 +1,6 @@
 #!/bin/sh
-# Entrypoint of togather-test/postgres:15. Follows the official postgres image where the stack relies on it:
+# Entrypoint of togather-test/postgis:17 (Debian 13's PostgreSQL 17, PostGIS, pgvector). Follows the official
+# postgres image where the stack relies on it:
 # POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB, initdb on an empty PGDATA, /docker-entrypoint-initdb.d/*.sql,
 # *.sql.gz and *.sh run once against a socket-only server, then postgres on 0.0.0.0:5432 with password auth
 # from the network (trust over the local socket, as upstream).
@@ -16,7 +17,6 @@ if [ "$1" = postgres ] && [ "$(id -u)" = 0 ]; then
   chown postgres:postgres /var/run/postgresql
   chmod 700 "$PGDATA"
   chmod 2777 /var/run/postgresql
-  # absolute path: busybox sh prefers its own applets (it has a lesser setpriv) over PATH
   exec /usr/bin/setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
 fi
 
