@@ -21,6 +21,7 @@ PACKAGES="
   postgresql-15
   postgresql-client-15
   wrk
+  zstd
   git
   iproute2
   ca-certificates

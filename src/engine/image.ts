@@ -1,6 +1,6 @@
 import { createGzip, constants as zc } from 'node:zlib';
 import { DeployError } from '../errors.js';
-import { cmd, type RunResult } from '../host/host.js';
+import { cmd, script, type RunResult } from '../host/host.js';
 import type { EngineContext } from './context.js';
 
 export function imageRef(repo: string, sha: string): string {
@@ -44,6 +44,37 @@ export function buildCommand(p: { ref: string; sha: string; dockerfile: string; 
   return args;
 }
 
+/** What the builder buildx would use can do with a local layer cache: `undefined` = it can export one. */
+export function cacheUnsupportedReason(p: { buildx: RunResult; inspect?: RunResult; driverStatus?: RunResult }): string | undefined {
+  if (p.buildx.code !== 0) return 'docker buildx is not available here';
+  if (!p.inspect || p.inspect.code !== 0) return `docker buildx inspect failed${p.inspect?.stderr.trim() ? `: ${p.inspect.stderr.trim().split('\n')[0]}` : ''}`;
+  const driver = /^Driver:\s*(\S+)/m.exec(p.inspect.stdout)?.[1];
+  if (!driver) return 'docker buildx inspect names no driver';
+  // the docker driver exports a cache only from an engine with the containerd image store (measured: buildx
+  // 0.13.1 on Docker 26 refuses with overlay2, succeeds with containerd-snapshotter); other drivers always can
+  if (driver !== 'docker') return undefined;
+  if (p.driverStatus?.code === 0 && p.driverStatus.stdout.includes('io.containerd.snapshotter')) return undefined;
+  return 'the builder uses the docker driver on an engine without the containerd image store, which cannot export a layer cache';
+}
+
+/** buildx's own refusal, should the check above pass and the build still be refused */
+const CACHE_EXPORT_REFUSED = /cache export is not supported/i;
+
+/** How to get a layer cache, said once with the reason it is not used. */
+const CACHE_REMEDY = 'enable the containerd image store on this machine\'s Docker ({"features":{"containerd-snapshotter":true}} in daemon.json) or use a docker-container builder (docker/setup-buildx-action)';
+
+/** Whether this machine's builder can read and write the layer cache; says why not, once, when it cannot. */
+async function cacheUsable(ctx: EngineContext): Promise<boolean> {
+  const run = (...argv: string[]) => ctx.local.run(cmd(...argv), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
+  const buildx = await run('docker', 'buildx', 'version');
+  const inspect = buildx.code === 0 ? await run('docker', 'buildx', 'inspect') : undefined;
+  const docker = inspect?.code === 0 && /^Driver:\s*docker\s*$/m.test(inspect.stdout);
+  const driverStatus = docker ? await run('docker', 'info', '--format', '{{json .DriverStatus}}') : undefined;
+  const why = cacheUnsupportedReason({ buildx, inspect, driverStatus });
+  if (why) ctx.reporter.info(`building without a layer cache: ${why}${buildx.code === 0 ? ` (to use one: ${CACHE_REMEDY})` : ''}`);
+  return why === undefined;
+}
+
 /**
  * Builds exactly the commit: its tree from `git archive` is the build context (never the working tree, which
  * may hold other changes), with the version metadata as build args and OCI labels.
@@ -54,24 +85,38 @@ export async function buildImage(ctx: EngineContext, ref: string, sha: string, b
   const context = build.context.replace(/^\.\/?/, '').replace(/\/$/, '');
   const tree = context ? `${sha}:${context}` : `${sha}^{tree}`;
   let cacheDir: string | undefined;
-  if (ctx.buildCache) {
-    const buildx = await ctx.local.run(cmd('docker', 'buildx', 'version'), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
-    if (buildx.code === 0) {
-      const hit = await ctx.buildCache.restore().catch(() => false);
-      ctx.reporter.info(`build cache ${hit ? 'restored' : 'empty (first build or evicted)'}`);
-      cacheDir = ctx.buildCache.dir;
-    } else ctx.reporter.info('docker buildx is not available here: building without a layer cache');
+  if (ctx.buildCache && (await cacheUsable(ctx))) {
+    const hit = await ctx.buildCache.restore().catch((e: unknown) => {
+      ctx.reporter.warn(`restoring the build cache failed: ${(e as Error).message}`);
+      return false;
+    });
+    ctx.reporter.info(`build cache ${hit ? 'restored' : 'empty (first build or evicted)'}`);
+    cacheDir = ctx.buildCache.dir;
+    // a .new left by an interrupted build would be written into, and grow, rather than replaced
+    await ctx.local.run(script('rm -rf -- "$1.new"', cacheDir), { check: false });
   }
+  let r = await buildFromGit(ctx, tree, sha, buildCommand({ ref, sha, dockerfile: build.dockerfile, buildArgs, cacheDir }));
+  if (r.code !== 0 && cacheDir && CACHE_EXPORT_REFUSED.test(r.stdout + r.stderr)) {
+    ctx.reporter.info(`building without a layer cache: the builder refused to export one (to use one: ${CACHE_REMEDY})`);
+    cacheDir = undefined;
+    r = await buildFromGit(ctx, tree, sha, buildCommand({ ref, sha, dockerfile: build.dockerfile, buildArgs }));
+  }
+  if (r.code !== 0) throw new DeployError('image', `docker build of ${ref} failed:\n${ctx.redactor.redact((r.stdout + r.stderr).trim().split('\n').slice(-20).join('\n'))}`);
+  if (cacheDir && ctx.buildCache) {
+    // replace the cache only with a complete export; without one, the restored cache stays as it was
+    const swap = await ctx.local.run(script('test -f "$1.new/index.json" || exit 3; rm -rf -- "$1" && mv -- "$1.new" "$1"', cacheDir), { check: false });
+    if (swap.code !== 0) ctx.reporter.warn(`the build wrote no layer cache to ${cacheDir}.new; the cache is not updated`);
+    else await ctx.buildCache.save().catch((e: unknown) => ctx.reporter.warn(`saving the build cache failed: ${(e as Error).message}`));
+  }
+}
+
+/** One build: the commit's tree streamed by git archive into the build's stdin. */
+async function buildFromGit(ctx: EngineContext, tree: string, sha: string, argv: string[]): Promise<RunResult> {
   const archive = ctx.local.stream(cmd('git', 'archive', '--format=tar', tree));
-  const argv = buildCommand({ ref, sha, dockerfile: build.dockerfile, buildArgs, cacheDir });
   const r = await ctx.local.run(cmd(...argv), { stdin: archive.stdout, env: ctx.localDockerEnv, check: false, timeoutMs: 30 * 60_000 });
   const g = await archive.done;
   if (g.code !== 0) throw new DeployError('image', `git archive of ${sha.slice(0, 12)} failed: ${g.stderr.trim()}`, 'run the deploy from a clone that contains the commit (fetch-depth 0 or the commit fetched)');
-  if (r.code !== 0) throw new DeployError('image', `docker build of ${ref} failed:\n${ctx.redactor.redact((r.stdout + r.stderr).trim().split('\n').slice(-20).join('\n'))}`);
-  if (cacheDir && ctx.buildCache) {
-    await ctx.local.run(cmd('sh', '-c', 'rm -rf -- "$1" && mv -- "$1.new" "$1"', 'sh', cacheDir), { check: false });
-    await ctx.buildCache.save().catch((e: unknown) => ctx.reporter.warn(`saving the build cache failed: ${(e as Error).message}`));
-  }
+  return r;
 }
 
 /** docker save on this machine, gzip in-process, docker load on the host: no registry, one stream. */
