@@ -1,13 +1,16 @@
 // The project's test command (npm test): type-check, lint, unit tests, end-to-end tests on the real loopback
 // host, workflow and bundle checks. Prints each stage, then one plain closing line "N passed, N failed"
 // (node:test cases are counted one by one; the other stages count as one test each).
-// Usage: node test/run.mjs [stage ...]   stages: typecheck lint unit e2e dist (default: all)
+// The end-to-end suite runs whole on the modern stack (Docker 26 + compose v2), and its deploy, rollback,
+// zero-downtime, fault and database-start files again on the legacy stack (Docker 20.10 + docker-compose v1).
+// Usage: node test/run.mjs [stage ...]   stages: typecheck lint unit e2e e2e-legacy dist (default: all)
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const ALL = ['typecheck', 'lint', 'unit', 'e2e', 'dist'];
+const ALL = ['typecheck', 'lint', 'unit', 'e2e', 'e2e-legacy', 'dist'];
+const LEGACY_FILES = ['deploy', 'rollback', 'zero-downtime', 'faults', 'db-init'].map((f) => join('test/e2e', `${f}.test.ts`));
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : ALL;
 for (const w of wanted) if (!ALL.includes(w)) {
   console.error(`unknown stage ${w}; stages: ${ALL.join(' ')}`);
@@ -47,7 +50,12 @@ function run(cmd, args, opts = {}) {
   return r.status === 0;
 }
 
-function nodeTests(files, extra = []) {
+/** the two lanes' host engines share the docker0 bridge: only one harness runs at a time */
+function harnessDown(stack) {
+  spawnSync(node, ['--import', 'tsx', 'test/harness/cli.ts', 'down'], { stdio: 'ignore', env: { ...process.env, TOGATHER_HARNESS_STACK: stack } });
+}
+
+function nodeTests(files, extra = [], env = {}) {
   if (files.length === 0) return { counted: true, ok: true, pass: 0, fail: 0 };
   const tap = join(mkdtempSync(join(tmpdir(), 'tgd-test-')), 'out.tap');
   const ok = run(node, [
@@ -57,7 +65,7 @@ function nodeTests(files, extra = []) {
     '--test-reporter=tap', `--test-reporter-destination=${tap}`,
     ...extra,
     ...files,
-  ]);
+  ], { env });
   const text = existsSync(tap) ? readFileSync(tap, 'utf8') : '';
   const num = (k) => Number((new RegExp(`^# ${k} (\\d+)$`, 'm').exec(text) ?? [])[1] ?? 0);
   return { counted: true, ok, pass: num('pass'), fail: num('fail') + num('cancelled') };
@@ -71,7 +79,15 @@ for (const name of wanted) {
   if (name === 'lint') stage('lint', () => ({ ok: run(bin('eslint'), ['--max-warnings=0', 'src', 'test', 'scripts']) }));
   if (name === 'unit') stage('unit', () => nodeTests(testFiles('test/unit')));
   // one file at a time (they share the loopback host); no test may hang the run for ever
-  if (name === 'e2e') stage('e2e', () => nodeTests(testFiles('test/e2e'), ['--test-concurrency=1', '--test-timeout=1200000']));
+  const e2eOpts = ['--test-concurrency=1', '--test-timeout=1200000'];
+  if (name === 'e2e') {
+    harnessDown('legacy');
+    stage('e2e (modern: Docker 26, compose v2)', () => nodeTests(testFiles('test/e2e'), e2eOpts, { TOGATHER_HARNESS_STACK: 'modern' }));
+  }
+  if (name === 'e2e-legacy') {
+    harnessDown('modern');
+    stage('e2e (legacy: Docker 20.10, docker-compose v1)', () => nodeTests(LEGACY_FILES, e2eOpts, { TOGATHER_HARNESS_STACK: 'legacy' }));
+  }
   if (name === 'dist') {
     stage('dist is fresh', () => {
       if (!run(node, ['scripts/bundle.mjs'])) return { ok: false };

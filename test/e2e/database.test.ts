@@ -147,9 +147,17 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
   let brokenSnapshot: string;
 
   test('must-show 2: a migration that breaks midway fails the deploy (exit 9) while the old colour serves; the printed restore command restores exactly', async () => {
-    await psql(env, "INSERT INTO events (title, starts_at, venue_id) SELECT 'event #' || g, timestamptz '2026-03-01' + g * interval '17 minutes', 1 + g % 2 FROM generate_series(1, 5000) g");
+    // rows with what the Togather schema stores: vectors in events, PostGIS points in venues (the digests
+    // below are over each row's text form, so the restore must bring both back bit for bit)
+    await psql(env, "INSERT INTO events (title, starts_at, venue_id, embedding) SELECT 'event #' || g, timestamptz '2026-03-01' + g * interval '17 minutes', 1 + g % 2, ('[' || g || ',' || (g / 7.0)::real || ',' || -g || ']')::vector FROM generate_series(1, 5000) g");
+    await psql(env, "INSERT INTO venues (name, city, location) SELECT 'Venue ' || g, 'City ' || g % 10, ST_SetSRID(ST_MakePoint(-80 + g / 1000.0, 43 + g / 3000.0), 4326)::geography FROM generate_series(1, 500) g");
     seeded = { events: await tableDigest(env, 'events'), venues: await tableDigest(env, 'venues'), guestbook: await tableDigest(env, 'guestbook') };
     assert.match(seeded.events, /^5000 [0-9a-f]{32}$/);
+    assert.match(seeded.venues, /^502 [0-9a-f]{32}$/);
+    // the indexes the migrations made are the extensions' own: trigram GIN on titles, GiST on geography
+    assert.match(await psql(env, "SELECT indexdef FROM pg_indexes WHERE indexname = 'events_title_trgm_idx'"), /gin \(title gin_trgm_ops\)/);
+    assert.match(await psql(env, "SELECT indexdef FROM pg_indexes WHERE indexname = 'venues_location_idx'"), /gist \(location\)/);
+    assert.equal(await psql(env, "SELECT count(*) FROM venues WHERE ST_DWithin(location, ST_SetSRID(ST_MakePoint(-79.3832, 43.6532), 4326)::geography, 5000)"), '2');
 
     const poll = pollDuring(env.httpPort);
     const argv = sampleArgv();
@@ -207,6 +215,7 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
     assert.match(restored.stdout, /safety snapshot of what was replaced: togather_/);
     assert.equal(await schemaRow(env), '2|f');
     assert.deepEqual({ events: await tableDigest(env, 'events'), venues: await tableDigest(env, 'venues'), guestbook: await tableDigest(env, 'guestbook') }, seeded);
+    assert.equal(await psql(env, "SELECT count(*) FROM events WHERE embedding <-> '[1,0,-1]' < 1"), '1', 'pgvector works on the restored rows');
     assert.equal(await psql(env, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'capacity'"), '0');
     // the app is back behind the proxy, reporting the restored schema
     const health = JSON.parse((await env.get('/health')).body);

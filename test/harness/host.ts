@@ -208,6 +208,8 @@ export async function downHost(dirArg?: string, opts: { log?: (line: string) => 
     if (sshdPid !== undefined && pidMatches(sshdPid, ['sshd', L.sshdConfig])) {
       log(`sshd (pid ${sshdPid}) ${await stopPid(sshdPid, 5000)}`);
     }
+    const sessions = await endSessions(info?.ssh.user ?? stack.defaultUser);
+    if (sessions) log(`${sessions} process(es) of the deploy user ended (sessions of killed deploys)`);
     for (const e of [L.host, L.runner]) {
       const pid = enginePid(e);
       if (pid === undefined) continue;
@@ -482,6 +484,8 @@ async function ensureAccount(L: Layout, user: string, group: string): Promise<bo
         `user: set TOGATHER_HARNESS_USER (or the user option) to another name, or remove ${entry.home}`,
     );
   } else if (entry.home !== L.home || entry.shell !== '/bin/sh') {
+    // usermod refuses a user with running processes: sessions a killed deploy left on a stopped harness
+    await endSessions(user);
     await run(['usermod', '--home', L.home, '--shell', '/bin/sh', user]);
     changed = true;
   }
@@ -526,6 +530,21 @@ function ensureDockerConfig(dir: string, stack: Stack, owner?: { uid: number; gi
     chownSync(dir, owner.uid, owner.gid);
     chownSync(plugins, owner.uid, owner.gid);
   }
+}
+
+/**
+ * End every process of the deploy user: sshd sessions (and the docker commands under them) that a killed deploy
+ * left behind, kept alive by its control master after the listening sshd stopped. Only harness sessions run as
+ * this user. Returns how many there were.
+ */
+async function endSessions(user: string): Promise<number> {
+  if (!passwdEntry(user)) return 0;
+  const r = await run(['pgrep', '-u', user], { check: false });
+  const pids = r.stdout.split('\n').filter(Boolean);
+  if (pids.length === 0) return 0;
+  await run(['pkill', '-KILL', '-u', user], { check: false });
+  for (let i = 0; i < 50 && (await run(['pgrep', '-u', user], { check: false })).code === 0; i++) await sleep(100);
+  return pids.length;
 }
 
 function passwdEntry(user: string): { uid: number; gid: number; home: string; shell: string } | undefined {
