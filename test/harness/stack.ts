@@ -3,7 +3,7 @@
  *  - modern (default): what operators run — Docker Engine 26, containerd 1.7, the compose v2 and buildx plugins,
  *    from Debian 13's packages in a private prefix (stack/install-modern.sh; nothing in the system changes);
  *  - legacy: Debian 12's Docker Engine 20.10 with docker-compose v1, still supported by the engine.
- * Each stack gets its own harness directory and deploy user, so both lanes can be up side by side.
+ * Each stack gets its own harness directory and deploy user; one runs at a time (their host engines share docker0).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
