@@ -29,7 +29,7 @@ export async function waitDbAccepting(ctx: EngineContext, layout: Layout, timeou
     if (r.code === 0 && r.stdout.trim() === '1') break;
     last = ctx.redactor.redact((r.stderr || r.stdout).trim().split('\n').slice(-2).join(' / '));
     if (FATAL.test(last)) {
-      throw new DeployError('preflight', `the database refuses the app's credentials: ${last}`, 'check DATABASE_URL and POSTGRES_PASSWORD in the env file: they must name the same user, password and database the database was first created with');
+      throw new DeployError('preflight', `the database refuses the app's credentials: ${last}; nothing was migrated or switched`, 'check DATABASE_URL and POSTGRES_PASSWORD in the env file: they must name the same user, password and database the database was first created with');
     }
     if (ctx.clock.now() > deadline) {
       throw new DeployError('preflight', `the database did not accept connections within ${Math.round(timeoutMs / 1000)} s (${last || `exit ${r.code}`}); nothing was switched`, `look at \`docker logs ${layout.db}\` on the host`);

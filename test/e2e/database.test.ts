@@ -332,19 +332,20 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
     assert.equal(logs.stdout.trim(), '1', 'the migrate container ran once');
   });
 
-  test('must-show 3a: wrong database credentials — the snapshot fails (exit 8) before any migration; no snapshot file is left', async () => {
+  test('must-show 3a: wrong database credentials — a first deploy fails when the new database refuses them (exit 6), the snapshot command with exit 8; no snapshot file is left', async () => {
     const bad = await dbEnv('dbcred');
     const wrong = `wrong-${bad.secrets.POSTGRES_PASSWORD}`;
     writeFileSync(bad.envFilePath, readFileSync(bad.envFilePath, 'utf8').replace(/^DATABASE_URL=.*$/m, `DATABASE_URL=postgres://togather:${encodeURIComponent(wrong)}@db:5432/togather`), { mode: 0o600 });
     const r = await cli(bad, ['deploy', bad.name, '--version', 'm1', '--skip-ci-check']);
-    assert.equal(r.code, 8, r.stderr);
-    assert.match(r.stderr, /password authentication failed/);
+    // the deployer waits for the new database to accept the app's own credentials: refused, it stops there
+    assert.equal(r.code, 6, r.stderr);
+    assert.match(r.stderr, /the database refuses the app's credentials: .*password authentication failed/);
     assert.match(r.stderr, /nothing was (changed|migrated)/);
     assert.deepEqual(await snapshotFiles(bad), [], 'no snapshot, no partial file');
     assert.equal(await psql(bad, "SELECT to_regclass('schema_migrations') IS NULL"), 't', 'nothing migrated');
     const st = await state(bad);
     assert.equal(st.history[0].status, 'failed');
-    assert.equal(st.history[0].failure.exit_code, 8);
+    assert.equal(st.history[0].failure.exit_code, 6);
     assert.equal(st.history[0].snapshot, undefined);
     for (const o of [r.stdout, r.stderr, JSON.stringify(st)]) assert.ok(!o.includes(wrong) && !o.includes(encodeURIComponent(wrong)), 'the password never shows');
     // the same through the snapshot command
