@@ -1,7 +1,7 @@
 import * as core from '@actions/core';
 import { parseDuration } from '../config/duration.js';
 import { ConfigError, ENV_INPUT_SOURCE } from '../config/load.js';
-import { deploy } from '../engine/deploy.js';
+import { deploy, failedReport } from '../engine/deploy.js';
 import { Layout } from '../engine/layout.js';
 import { describeLockView, forceRemoveLock, inspectLock } from '../engine/lock.js';
 import { formatCandidates, listVersions, rollback } from '../engine/rollback.js';
@@ -22,6 +22,7 @@ import { STATE_SSH } from './post.js';
 
 /** The action's main step: inputs → session → engine → outputs, summary and deployment status. */
 export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const started = Date.now();
   const redactor = new Redactor();
   redactor.setSink((s) => core.setSecret(s));
   let session: Session | undefined;
@@ -127,7 +128,7 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
     }
     core.setFailed(redactor.redact(describeError(e)));
     process.exitCode = exitCodeOf(e);
-    if (inputs?.command === 'deploy') await reportFailure(e, env, inputs, redactor).catch(() => undefined);
+    if (inputs?.command === 'deploy') await reportFailure(failureReport(e, inputs.environment, redactor, Date.now() - started), e, env, inputs, redactor).catch(() => undefined);
   } finally {
     await session?.host.close().catch(() => undefined);
   }
@@ -153,16 +154,14 @@ async function publish(report: OperationReport, env: NodeJS.ProcessEnv, inputs: 
   if (!inputs['dry-run']) await deploymentStatus('success', report.message, report.url, env, inputs, redactor);
 }
 
-async function reportFailure(e: unknown, env: NodeJS.ProcessEnv, inputs: Inputs, redactor: Redactor): Promise<void> {
-  const report: OperationReport = {
-    operation: 'deploy',
-    ok: false,
-    exitCode: exitCodeOf(e),
-    environment: inputs.environment,
-    durationMs: 0,
-    phases: [],
-    message: redactor.redact(describeError(e)),
-  };
+/** A failed deploy's report: the engine's own when it got that far (its phases, what serves), else this step's time. */
+export function failureReport(e: unknown, environment: string, redactor: Redactor, elapsedMs: number): OperationReport {
+  const report = failedReport(e);
+  if (report) return { ...report, message: redactor.redact(report.message) };
+  return { operation: 'deploy', ok: false, exitCode: exitCodeOf(e), environment, durationMs: elapsedMs, phases: [], message: redactor.redact(describeError(e)) };
+}
+
+async function reportFailure(report: OperationReport, e: unknown, env: NodeJS.ProcessEnv, inputs: Inputs, redactor: Redactor): Promise<void> {
   await core.summary.addRaw(redactor.redact(renderSummary(report, { runUrl: runUrl(env) }))).write();
   if (!inputs['dry-run'] && !(e instanceof ConfigError)) await deploymentStatus('failure', report.message, undefined, env, inputs, redactor);
 }

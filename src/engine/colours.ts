@@ -65,6 +65,11 @@ export function liveColour(facts: StackFacts, stateColour?: Colour): Colour | un
   return undefined;
 }
 
+/** what a failure before the switch leaves serving, as messages say it: not "the old colour" when there was none */
+export function stillServing(live: Colour | undefined): string {
+  return live ? 'the old colour keeps serving' : 'nothing was serving before and nothing serves now';
+}
+
 export function composeCmd(compose: string[], layout: Layout, ...args: string[]): Command {
   const [file, ...rest] = compose;
   return cmd(file!, ...rest, '-p', layout.stack, '-f', layout.composeFile, '--env-file', layout.imagesEnv, ...args);

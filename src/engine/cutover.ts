@@ -1,5 +1,5 @@
 import type { StackFacts } from './colours.js';
-import { stopColour } from './colours.js';
+import { stillServing, stopColour } from './colours.js';
 import type { EngineContext } from './context.js';
 import { healthGate, type HealthExpectation, type HealthVerdict } from './health.js';
 import type { Layout } from './layout.js';
@@ -19,12 +19,12 @@ export interface CutOver {
 /**
  * The part deploy and rollback share once the target colour's container is started: health-gate it, make
  * sure the proxy runs, switch, verify through the proxy. A failed gate stops the target; a failed switch or
- * verification puts the old colour back. Either way the old colour keeps serving.
+ * verification puts the old colour back. Either way the old colour, if there was one, keeps serving.
  */
 export async function cutOver(ctx: EngineContext, layout: Layout, phases: Phases, c: CutOver): Promise<HealthVerdict> {
   let verdict: HealthVerdict;
   try {
-    verdict = await phases.run('health gate', () => healthGate(ctx, layout, c.target, c.sha, c.expect));
+    verdict = await phases.run('health gate', () => healthGate(ctx, layout, c.target, c.sha, c.expect, stillServing(c.live)));
   } catch (e) {
     await stopColour(ctx, layout, c.target, 10_000);
     throw e;

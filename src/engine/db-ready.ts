@@ -23,7 +23,7 @@ export async function waitDbAccepting(ctx: EngineContext, layout: Layout, timeou
   const db = await openDb(ctx, layout);
   const probe = db.tool(['psql', '-X', '-q', '-A', '-t', '-w', '-d', db.target.url, '-c', 'SELECT 1']);
   const deadline = ctx.clock.now() + timeoutMs;
-  let last = '';
+  let last: string;
   for (;;) {
     const r = await ctx.host.run(probe, { check: false, timeoutMs: 30_000 });
     if (r.code === 0 && r.stdout.trim() === '1') break;

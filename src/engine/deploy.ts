@@ -32,18 +32,37 @@ export interface DeployRequest {
   ciGate?: (sha: string) => Promise<void>;
 }
 
+const failures = new WeakMap<object, OperationReport>();
+
+/** The report of a failed deploy, kept with its error: the adapters show its real duration, phases and what serves. */
+export function failedReport(e: unknown): OperationReport | undefined {
+  return typeof e === 'object' && e !== null ? failures.get(e) : undefined;
+}
+
+type ReportFn = (partial: Partial<OperationReport> & { ok: boolean; message: string }) => OperationReport;
+
+/** what a failure report can say, filled in as the deploy learns it */
+interface Progress {
+  sha?: string;
+  record?: DeploymentRecord;
+  /** the colour serving when the deploy looked (null: none); undefined until it looked */
+  live?: Colour | null;
+  target?: Colour;
+  /** the new colour took the traffic (cutOver returned) */
+  switched?: boolean;
+}
+
 /**
  * validate → CI gate → connect → preflight → lock → image → provision → start idle colour → health gate →
  * switch → verify through the proxy → record → retire the old colour → prune → unlock.
- * Any failure before the switch stops the new colour; a failed verification switches back. The old colour
- * keeps serving in both cases.
+ * Any failure before the switch stops the new colour; a failed verification switches back. The old colour,
+ * if there was one, keeps serving in both cases.
  */
 export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<OperationReport> {
   const started = ctx.clock.now();
   const phases = new Phases(ctx.reporter, ctx.clock);
-  const layout = new Layout(ctx.cfg);
   const id = ulid();
-  const report = (partial: Partial<OperationReport> & { ok: boolean; message: string }): OperationReport => ({
+  const report: ReportFn = (partial) => ({
     operation: ctx.dryRun ? 'plan' : 'deploy',
     exitCode: 0,
     environment: ctx.cfg.environment,
@@ -53,9 +72,38 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
     phases: phases.timings,
     ...partial,
   });
+  const seen: Progress = {};
+  try {
+    return await deploySteps(ctx, req, { started, phases, id, report, seen });
+  } catch (e) {
+    if (typeof e === 'object' && e !== null) failures.set(e, failureReport(ctx, e, seen, report));
+    throw e;
+  }
+}
 
+function failureReport(ctx: EngineContext, e: unknown, seen: Progress, report: ReportFn): OperationReport {
+  let serving: OperationReport['serving'];
+  if (e instanceof WatchRolledBack) serving = 'previous';
+  else if (seen.switched) serving = 'new'; // a failure after the switch (state write, watch window) leaves it routed
+  else if (seen.live !== undefined) serving = seen.live ? 'previous' : 'none';
+  const colour = serving === 'previous' ? seen.live ?? undefined : serving === 'new' ? seen.target : undefined;
+  return report({ ok: false, exitCode: exitCodeOf(e), message: ctx.redactor.redact(describeError(e)), version: seen.sha, colour, serving, record: seen.record });
+}
+
+interface DeployRun {
+  started: number;
+  phases: Phases;
+  id: string;
+  report: ReportFn;
+  seen: Progress;
+}
+
+async function deploySteps(ctx: EngineContext, req: DeployRequest, run: DeployRun): Promise<OperationReport> {
+  const { started, phases, id, report, seen } = run;
+  const layout = new Layout(ctx.cfg);
   renderEnvFile(ctx.cfg.appEnv); // refuses values compose cannot carry, before anything is touched
   const { sha, ref } = await phases.run('resolve version', () => resolveVersion(ctx.local, req.version));
+  seen.sha = sha;
   if (req.skipCiCheck) ctx.reporter.warn(`CI check skipped for ${sha.slice(0, 12)} (skip-ci-check); recorded in the history`);
   else if (req.ciGate) await phases.run('CI check', () => req.ciGate!(sha));
   await phases.run('connect', () => ('connect' in ctx.host ? (ctx.host as { connect(): Promise<void> }).connect() : Promise.resolve()));
@@ -80,6 +128,7 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
     phases: phases.timings,
     flags: { skip_ci_check: !!req.skipCiCheck, skip_migrations: !!req.skipMigrations, force: !!req.force },
   };
+  seen.record = record;
   let held = false; // a container keeps the release image from being pruned while migrations run
   ctx.hostLog = new HostLog(ctx.host, ctx.redactor, layout.path('logs', `${id}.jsonl`), id);
   ctx.hostLog.add('deployment.started', { version: sha, ref, actor: ctx.actor, host: ctx.host.name });
@@ -92,6 +141,7 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
     live = liveColour(stack, state.current?.colour);
     state = await reconcileState(ctx, layout, state, stack, live);
     target = live ? otherColour(live) : 'blue';
+    Object.assign(seen, { live: live ?? null, target });
     record.colour = target;
     record.previous_version = state.current?.version;
     if (live && state.current?.version === sha && state.current.colour === live && !req.force) {
@@ -108,11 +158,12 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
     await phases.run('provision', () => provision(ctx, layout, facts, stack, colourImages(stack, target, image.ref)));
     await ctx.hostLog.flush();
     // snapshot + migrations before the new colour starts; the old colour keeps serving (docs/migrations.md)
-    const db = await databaseStep(ctx, layout, phases, { record, state, image: image.ref, sha, skip: !!req.skipMigrations, liveVersion: live ? state.current?.version : undefined });
+    const db = await databaseStep(ctx, layout, phases, { record, state, image: image.ref, sha, skip: !!req.skipMigrations, liveVersion: live ? state.current?.version : undefined, live });
     await ctx.hostLog.flush();
 
     await phases.run(`start ${target}`, () => startColour(ctx, layout, facts.compose, target, stack));
     record.health_status = (await cutOver(ctx, layout, phases, { target, live, sha, stack, expect: { schemaVersion: db.schemaVersion } })).status;
+    seen.switched = true;
     ctx.hostLog.add('switched', { colour: target, from: live ?? null });
 
     record.status = 'active';
@@ -178,7 +229,7 @@ async function planOnly(
   phases: Phases,
   facts: HostFacts,
   sha: string,
-  report: (p: Partial<OperationReport> & { ok: boolean; message: string }) => OperationReport,
+  report: ReportFn,
   skipMigrations = false,
 ): Promise<OperationReport> {
   const [holder, state, stack] = await Promise.all([readLock(ctx, layout), readState(ctx, layout), inspectStack(ctx, layout)]);

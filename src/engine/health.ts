@@ -21,6 +21,35 @@ export interface HealthVerdict {
   status: HealthStatus;
   reason: string;
   gitCommit?: string;
+  /** set when no amount of waiting can change this answer (see permanentFailure) */
+  permanent?: PermanentFailure;
+}
+
+export interface PermanentFailure {
+  /** the check and its message, as the app reports them */
+  what: string;
+  remedy: string;
+}
+
+type HealthChecks = Record<string, { status?: unknown; message?: unknown; details?: unknown }>;
+
+/**
+ * A failing check that waiting cannot fix: the migrations check on a dirty schema_migrations (a migration
+ * stopped midway, and only an operator clears the flag). Narrow on purpose: calling a transient failure
+ * permanent would fail a good deploy, so everything else (a database still starting, a slow dependency) is
+ * waited for until start_timeout.
+ */
+export function permanentFailure(checks: HealthChecks | undefined): PermanentFailure | undefined {
+  const c = checks?.migrations;
+  if (!c || c.status !== 'fail') return undefined;
+  const message = typeof c.message === 'string' ? c.message.slice(0, 120) : undefined;
+  const flag = (c.details as { dirty?: unknown } | undefined)?.dirty;
+  if (flag !== true && flag !== 'true' && !/\bdirty\b/i.test(message ?? '')) return undefined;
+  return {
+    what: `migrations failing (${message ?? 'schema_migrations is dirty'})`,
+    remedy:
+      'a migration stopped midway and left schema_migrations dirty: restore the snapshot taken before it (togather-deploy snapshot list, then snapshot restore) or repair the schema and mark its version clean with migrate force (docs/migrations.md), then deploy again',
+  };
 }
 
 /*
@@ -93,7 +122,7 @@ export function reportedSchemaVersion(check: unknown): number | null | undefined
 /** Judges one /health answer by the app's contract (contracts.md): HTTP code + status + required checks. */
 export function judgeHealth(code: number, body: string, cfg: HealthConfig, expect: HealthExpectation = {}): HealthVerdict {
   if (code === 0) return { ok: false, status: 'unknown', reason: 'no answer' };
-  let doc: { status?: unknown; git_commit?: unknown; checks?: Record<string, { status?: unknown; message?: unknown }> } = {};
+  let doc: { status?: unknown; git_commit?: unknown; checks?: HealthChecks } = {};
   try {
     doc = JSON.parse(body) as typeof doc;
   } catch {
@@ -102,13 +131,14 @@ export function judgeHealth(code: number, body: string, cfg: HealthConfig, expec
   }
   const status = typeof doc.status === 'string' ? doc.status : '';
   const gitCommit = typeof doc.git_commit === 'string' ? doc.git_commit : undefined;
+  const permanent = permanentFailure(doc.checks);
   if (code < 200 || code >= 300) {
     // name the checks the app itself reports failing: "database failing (password authentication failed …)"
     // says more to an operator than the bare status code
     const said = Object.entries(doc.checks ?? {})
       .filter(([, c]) => c?.status === 'fail')
       .map(([name, c]) => `${name} failing${typeof c.message === 'string' ? ` (${c.message.slice(0, 120)})` : ''}`);
-    return { ok: false, status: status === 'degraded' ? 'degraded' : 'unhealthy', reason: `HTTP ${code} status ${status || '?'}${said.length ? `: ${said.join(', ')}` : ''}`, gitCommit };
+    return { ok: false, status: status === 'degraded' ? 'degraded' : 'unhealthy', reason: `HTTP ${code} status ${status || '?'}${said.length ? `: ${said.join(', ')}` : ''}`, gitCommit, permanent };
   }
   const failing: string[] = [];
   for (const name of cfg.required_checks) {
@@ -120,14 +150,14 @@ export function judgeHealth(code: number, body: string, cfg: HealthConfig, expec
     const reported = reportedSchemaVersion(doc.checks?.migrations);
     if (reported !== undefined && reported !== expect.schemaVersion) failing.push(`migrations reports schema version ${reported ?? 'none'}, but the database was migrated to ${expect.schemaVersion}`);
   }
-  if (failing.length) return { ok: false, status: 'unhealthy', reason: `required checks: ${failing.join(', ')}`, gitCommit };
+  if (failing.length) return { ok: false, status: 'unhealthy', reason: `required checks: ${failing.join(', ')}`, gitCommit, permanent };
   if (status === 'healthy') return { ok: true, status: 'healthy', reason: 'healthy', gitCommit };
   if (status === 'degraded') {
     return cfg.allow_degraded
       ? { ok: true, status: 'degraded', reason: 'degraded (allowed by health.allow_degraded)', gitCommit }
       : { ok: false, status: 'degraded', reason: 'degraded (set health.allow_degraded to accept)', gitCommit };
   }
-  return { ok: false, status: 'unhealthy', reason: `status "${status}"`, gitCommit };
+  return { ok: false, status: 'unhealthy', reason: `status "${status}"`, gitCommit, permanent };
 }
 
 export function commitMatches(reported: string | undefined, sha: string): boolean {
@@ -151,12 +181,16 @@ export async function probeColour(ctx: EngineContext, layout: Layout, colour: Co
 
 /**
  * Polls the new colour until it passes `consecutive` times in a row. Fails fast when the container has exited
- * or is restart-looping (a crash at boot shows in under a second), else at start_timeout.
+ * or is restart-looping (a crash at boot shows in under a second), or when it gives an answer no wait can
+ * change (permanentFailure) that many times in a row; else at start_timeout. `serving` says what the failure
+ * leaves serving, for callers that switch (cutOver); the others say it themselves.
  */
-export async function healthGate(ctx: EngineContext, layout: Layout, colour: Colour, sha: string, expect: HealthExpectation = {}): Promise<HealthVerdict> {
+export async function healthGate(ctx: EngineContext, layout: Layout, colour: Colour, sha: string, expect: HealthExpectation = {}, serving?: string): Promise<HealthVerdict> {
   const h = ctx.cfg.config.app.health;
   const deadline = ctx.clock.now() + h.start_timeout;
+  const leaves = serving ? `; ${serving}.` : '.';
   let passes = 0;
+  let stuck = 0;
   let last: HealthVerdict;
   let probes = 0;
   for (;;) {
@@ -166,29 +200,38 @@ export async function healthGate(ctx: EngineContext, layout: Layout, colour: Col
       const logs = await appLogs(ctx, layout, colour);
       throw new DeployError(
         'health',
-        `the new ${colour} colour ${p.state === 'absent' ? 'does not exist' : `crashed (state ${p.state}, exit code ${p.exitCode ?? '?'}, ${p.restarts ?? 0} restarts)`}; the old colour keeps serving.${logs ? `\n  last log lines:\n${logs}` : ''}`,
+        `the new ${colour} colour ${p.state === 'absent' ? 'does not exist' : `crashed (state ${p.state}, exit code ${p.exitCode ?? '?'}, ${p.restarts ?? 0} restarts)`}${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`,
         'fix the release and deploy again; the logs above come from the failed container',
       );
     }
-    last = judgeHealth(p.code, p.body, h, expect);
+    // wget keeps no body of an error answer: read it raw, to know which checks fail and whether waiting can help
+    const raw = p.error && p.code >= 400 ? await rawAnswer(ctx, layout, colour) : undefined;
+    last = raw ? judgeHealth(raw.code, raw.body, h, expect) : judgeHealth(p.code, p.body, h, expect);
     if (last.ok && !commitMatches(last.gitCommit, sha)) {
       throw new DeployError('health', `the new colour reports commit ${last.gitCommit}, not ${sha.slice(0, 12)}: the image is not the build of this commit`, 'rebuild the image from this commit');
     }
     passes = last.ok ? passes + 1 : 0;
+    stuck = last.permanent ? stuck + 1 : 0;
     if (passes >= h.consecutive) {
       ctx.reporter.info(`${colour} is ${last.status} after ${probes} probes`);
       return last;
     }
-    if (ctx.clock.now() >= deadline) {
+    if (last.permanent && stuck >= h.consecutive) {
       const logs = await appLogs(ctx, layout, colour);
-      // wget keeps no body of an error answer: fetch it once more to say which checks the app reports failing
-      const said = !last.ok && p.error && p.code >= 400 ? await errorAnswer(ctx, layout, colour) : undefined;
-      const why = last.ok
-        ? `it passed only ${passes} of the ${h.consecutive} probes in a row needed (one probe every ${Math.round((ctx.clock.now() - deadline + h.start_timeout) / probes)} ms)`
-        : said ?? p.error ?? last.reason;
       throw new DeployError(
         'health',
-        `the new ${colour} colour did not become healthy within ${Math.round(h.start_timeout / 1000)}s: ${ctx.redactor.redact(why)}; the old colour keeps serving.${logs ? `\n  last log lines:\n${logs}` : ''}`,
+        `the new ${colour} colour reports what no wait can change: ${ctx.redactor.redact(last.permanent.what)}, ${stuck} probes in a row${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`,
+        last.permanent.remedy,
+      );
+    }
+    if (ctx.clock.now() >= deadline) {
+      const logs = await appLogs(ctx, layout, colour);
+      const why = last.ok
+        ? `it passed only ${passes} of the ${h.consecutive} probes in a row needed (one probe every ${Math.round((ctx.clock.now() - deadline + h.start_timeout) / probes)} ms)`
+        : raw ? last.reason : p.error ?? last.reason;
+      throw new DeployError(
+        'health',
+        `the new ${colour} colour did not become healthy within ${Math.round(h.start_timeout / 1000)}s: ${ctx.redactor.redact(why)}${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`,
         'look at the app logs above; raise app.health.start_timeout only if the app is merely slow to start',
       );
     }
@@ -199,12 +242,11 @@ export async function healthGate(ctx: EngineContext, layout: Layout, colour: Col
 // the health answer whatever its status: a raw HTTP/1.0 request through busybox nc in the colour's gate
 const RAW_GET = `docker exec "$1" sh -c 'printf "GET %s HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n" "$1" | timeout "$0" nc 127.0.0.1 "$2"' "$2" "$3" "$4"`;
 
-/** the verdict on an error answer's body ("HTTP 503 status unhealthy: database failing (…)"), if one can be read */
-export async function errorAnswer(ctx: EngineContext, layout: Layout, colour: Colour): Promise<string | undefined> {
+/** the health answer with its body whatever its status ("HTTP 503" with the checks that fail), if one can be read */
+export async function rawAnswer(ctx: EngineContext, layout: Layout, colour: Colour): Promise<{ code: number; body: string } | undefined> {
   const h = ctx.cfg.config.app.health;
   const r = await ctx.host.run(script(RAW_GET, layout.gate(colour), timeoutSeconds(h.timeout), h.path, String(ctx.cfg.config.app.port)), { check: false, timeoutMs: h.timeout + 15_000 });
-  const raw = parseRawHttp(r.stdout);
-  return raw ? judgeHealth(raw.code, raw.body, h).reason : undefined;
+  return parseRawHttp(r.stdout);
 }
 
 export function parseRawHttp(text: string): { code: number; body: string } | undefined {

@@ -5,7 +5,8 @@ import { dbEnvPath, openDb, readSchemaVersion, stackNetwork, type DbSession, typ
 import type { Layout } from './layout.js';
 import type { Phases } from './phases.js';
 import { cleanupSnapshots, createSnapshot, formatBytes, listSnapshots, type SnapshotMeta } from './snapshot.js';
-import type { DeploymentRecord, EnvironmentState } from './types.js';
+import { stillServing } from './colours.js';
+import type { Colour, DeploymentRecord, EnvironmentState } from './types.js';
 
 /*
  * Migrations in the deploy, between provisioning and the start of the new colour (the old colour serves all
@@ -180,6 +181,8 @@ export interface DatabaseStepInput {
   sha: string;
   skip: boolean;
   liveVersion?: string;
+  /** the colour serving now; undefined when none is */
+  live?: Colour;
 }
 
 /**
@@ -215,7 +218,7 @@ export async function databaseStep(ctx: EngineContext, layout: Layout, phases: P
       const latest = (await listSnapshots(ctx, layout)).snapshots[0];
       throw new DeployError(
         'migration',
-        `schema_migrations is dirty at version ${before.version}: an earlier migration failed midway and the schema is in an unknown state. Nothing was run; the live colour keeps serving.`,
+        `schema_migrations is dirty at version ${before.version}: an earlier migration failed midway and the schema is in an unknown state. Nothing was run; ${stillServing(input.live)}.`,
         `either restore the snapshot taken before that migration${latest ? `: ${restoreHint(ctx, latest.file)}` : ' (togather-deploy snapshot list shows them)'}\n  or repair the schema by hand, then mark the version as clean on the host:\n    ${forceCommand(ctx, layout, db, await network(), migrationsDir(layout, input.sha), before.version ?? 0)}   (use the version the schema really is at)\n  then deploy again`,
       );
     }
@@ -279,7 +282,7 @@ export async function databaseStep(ctx: EngineContext, layout: Layout, phases: P
     const tail = run.output.split('\n').filter(Boolean).slice(-8).map((l) => `    ${l.slice(0, 400)}`).join('\n');
     throw new DeployError(
       'migration',
-      `migrations failed: ${why}. ${state} The new colour was not started; the old colour keeps serving (it was never switched).${tail ? `\n  migrate output:\n${tail}` : ''}${snapshot ? `\n  snapshot taken before migrating: ${snapshot.file}` : ''}`,
+      `migrations failed: ${why}. ${state} The new colour was not started; ${stillServing(input.live)}.${tail ? `\n  migrate output:\n${tail}` : ''}${snapshot ? `\n  snapshot taken before migrating: ${snapshot.file}` : ''}`,
       snapshot
         ? `to put the database back exactly as it was before this deploy: ${restoreHint(ctx, snapshot.file)}\n  nothing is restored automatically; you may instead fix the schema by hand and mark it clean: ${force}`
         : `fix the schema by hand and mark it clean: ${force}`,

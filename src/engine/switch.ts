@@ -78,7 +78,7 @@ export async function verifyThroughProxy(ctx: EngineContext, layout: Layout, col
     }
     const last = samples.map((s) => `HTTP ${s.code} from ${s.upstream ?? '?'} (${s.commit?.slice(0, 12) ?? 'no commit'})`).join('; ') || ctx.redactor.redact(r.stderr.trim()) || 'no answer';
     if (ctx.clock.now() >= deadline) {
-      throw new DeployError('switch', `the proxy does not serve the new version from ${colour}: ${last}`, 'check the proxy (caddy) container and its logs; the previous colour was put back');
+      throw new DeployError('switch', `the proxy does not serve the new version from ${colour}: ${last}`, 'check the proxy (caddy) container and its logs; the routing was put back as it was before the switch');
     }
     await ctx.clock.sleep(300);
   }

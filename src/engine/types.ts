@@ -55,4 +55,9 @@ export interface OperationReport {
   record?: DeploymentRecord;
   /** commands a dry run would run, redacted */
   plan?: string[];
+  /**
+   * after a failure, what the proxy routes to: the version that served before, the new one (the failure came
+   * after the switch), or nothing at all; undefined when the failure came before the host's stack was read
+   */
+  serving?: 'previous' | 'new' | 'none';
 }

@@ -54,12 +54,13 @@ function render(report: OperationReport, extra: SummaryExtra, caps: Caps): strin
   rows.push(['Environment', env]);
   if (version) rows.push(['Version', `${code(text(version.slice(0, 12), 12))} <sub>${text(version, 80)}</sub>`]);
   if (rec?.ref && rec.ref !== version) rows.push(['Requested as', code(text(rec.ref, caps.field))]);
-  const colour = report.colour ?? rec?.colour;
+  // a failed deploy's record names the colour that failed: the row shows only the one serving
+  const colour = report.ok ? report.colour ?? rec?.colour : report.colour;
   if (colour) rows.push(['Colour', `${colour === 'blue' ? '🔵' : '🟢'} ${text(colour, 10)}`]);
   if (report.deploymentId) rows.push(['Deployment ID', code(text(report.deploymentId, 100))]);
   if (report.url) rows.push(['URL', link(report.url, caps.field)]);
   rows.push(['Duration', duration(report.durationMs)]);
-  if (previous) rows.push(['Previous version (rollback target)', code(text(previous.slice(0, 12), 12))]);
+  if (previous && report.ok) rows.push(['Previous version (rollback target)', code(text(previous.slice(0, 12), 12))]);
   if (rec?.snapshot) rows.push(['Database snapshot', code(text(rec.snapshot, caps.field))]);
   if (rec?.migrations) {
     const m = rec.migrations;
@@ -108,7 +109,16 @@ function rollbackHint(report: OperationReport, previous: string | undefined, ext
   if (extra.rollbackHint) return text(extra.rollbackHint, caps.field);
   if (report.operation !== 'deploy' && report.operation !== 'rollback') return '';
   if (!report.ok) {
-    return 'The previous version kept serving: nothing to roll back. Fix the cause above and deploy again.';
+    switch (report.serving) {
+      case 'none':
+        return 'No version was serving before, and none serves now: there is nothing to roll back to. Fix the cause above and deploy again.';
+      case 'new':
+        return `The new version is serving: the failure above came after the switch. Read it before deploying again; <code>command: rollback</code> returns to the previous good version, if there is one.`;
+      case 'previous':
+        return 'The previous version kept serving: nothing to roll back. Fix the cause above and deploy again.';
+      default:
+        return 'The operation stopped before it changed what serves: nothing to roll back. Fix the cause above and try again.';
+    }
   }
   if (!previous) return 'This was the first deployment of this environment: there is no earlier version to return to.';
   const env = text(report.environment, caps.field);

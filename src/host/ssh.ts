@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,6 +46,9 @@ export interface SshSession {
   target: SshTarget;
 }
 
+// the master outlives its last session by this much, not minutes: after a kill -9 nothing lingers (see hold())
+export const CONTROL_PERSIST_S = 5;
+
 /**
  * The OpenSSH client as a subprocess behind the Host port. One master connection per deploy (ControlMaster),
  * every command a multiplexed session on it. The host key must be in the pinned known_hosts: unknown or changed
@@ -57,6 +60,8 @@ export class SshHost implements Host {
   private readonly baseArgs: string[];
   private readonly ssh: string;
   private connected = false;
+  private holder?: ChildProcess;
+  private closing = false;
 
   private constructor(private readonly opts: SshOptions, session: SshSession, baseArgs: string[], private readonly keyPath: string) {
     this.session = session;
@@ -127,7 +132,7 @@ export class SshHost implements Host {
     let last = '';
     for (let i = 1; i <= attempts; i++) {
       const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' };
-      const args = [...this.baseArgs, '-M', '-N', '-f', '-o', 'ControlMaster=yes', '-o', 'ControlPersist=300'];
+      const args = [...this.baseArgs, '-M', '-N', '-f', '-o', 'ControlMaster=yes', '-o', `ControlPersist=${CONTROL_PERSIST_S}`];
       if (this.opts.credentials.passphrase) {
         // OpenSSH reads a passphrase only from a tty or an askpass program; the program echoes an env var
         const askpass = join(this.session.workDir, 'askpass');
@@ -141,6 +146,7 @@ export class SshHost implements Host {
       const r = await runProcess(this.ssh, args, { env, timeoutMs: ((this.opts.connectTimeoutS ?? 10) + 20) * 1000 });
       if (r.code === 0) {
         this.connected = true;
+        this.hold();
         return;
       }
       last = this.opts.redactor.redact(r.stderr.trim());
@@ -179,7 +185,29 @@ export class SshHost implements Host {
     return r;
   }
 
+  /*
+   * One idle session keeps the master open for as long as this process lives, whatever its idle gaps (a local
+   * build, a prompt): its remote `cat` reads our end of a pipe, which the kernel closes when we exit, even by
+   * kill -9. The session then ends, and the master CONTROL_PERSIST_S later. Unreferenced: it never keeps us alive.
+   */
+  private hold(): void {
+    const child = spawn(this.ssh, [...this.baseArgs, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-T', this.opts.target.host, '--', 'cat'], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' },
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    child.on('error', () => undefined);
+    child.stdin?.on('error', () => undefined);
+    child.on('exit', (code) => {
+      if (!this.closing) this.opts.log?.(`ssh: the session holding the connection to ${this.name} open ended (exit ${code ?? 'by signal'}); it now closes after ${CONTROL_PERSIST_S}s without a command`);
+    });
+    (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    child.unref();
+    this.holder = child;
+  }
+
   async close(): Promise<void> {
+    this.closing = true;
+    this.holder?.stdin?.end();
     await closeSession(this.session, this.ssh);
   }
 }

@@ -76,11 +76,21 @@ test('a successful deploy: environment, short SHA, colour, phases with durations
 });
 
 test('a failed deploy says so, with the exit code class, and that the old version kept serving', () => {
-  const md = renderSummary(report({ ok: false, exitCode: 10, colour: undefined, message: 'health gate failed: /health answered 503', record: undefined }));
+  const md = renderSummary(report({ ok: false, exitCode: 10, colour: undefined, message: 'health gate failed: /health answered 503', record: undefined, serving: 'previous' }));
   assert.match(md, /^## ❌ Deploy to production failed at <code>9fceb02<\/code>/);
   assert.match(md, /Exit code<\/th><td>10 \(health\)<\/td>/);
   assert.match(md, /<th align="left">Error<\/th><td>health gate failed&#58; \/health answered 503<\/td>/);
   assert.match(md, /previous version kept serving/);
+});
+
+test('a failed deploy says what serves: nothing, the new version after a late failure, or unknown before the host was read', () => {
+  const failed = (serving: OperationReport['serving']) => renderSummary(report({ ok: false, exitCode: 7, colour: undefined, message: 'x', record: record({ status: 'failed' }), serving }));
+  assert.match(failed('none'), /No version was serving before, and none serves now/);
+  assert.match(failed('new'), /The new version is serving: the failure above came after the switch/);
+  assert.match(failed(undefined), /stopped before it changed what serves/);
+  for (const s of ['none', 'new', undefined] as const) assert.doesNotMatch(failed(s), /kept serving/);
+  // the failed record names the colour that failed, and its previous version is no rollback target
+  assert.doesNotMatch(failed('none'), /🟢|rollback target/);
 });
 
 test('a first deploy has no rollback target; a caller hint replaces the default', () => {
