@@ -29216,7 +29216,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6298);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7913);
 // "--": node itself looks for --env-file anywhere on its command line and exits 9 if that file is missing
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
@@ -29226,7 +29226,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 6298:
+/***/ 7913:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -40597,6 +40597,39 @@ function buildCommand(p) {
     args.push('--label', `org.opencontainers.image.revision=${p.sha}`, '-');
     return args;
 }
+/** What the builder buildx would use can do with a local layer cache: `undefined` = it can export one. */
+function cacheUnsupportedReason(p) {
+    if (p.buildx.code !== 0)
+        return 'docker buildx is not available here';
+    if (!p.inspect || p.inspect.code !== 0)
+        return `docker buildx inspect failed${p.inspect?.stderr.trim() ? `: ${p.inspect.stderr.trim().split('\n')[0]}` : ''}`;
+    const driver = /^Driver:\s*(\S+)/m.exec(p.inspect.stdout)?.[1];
+    if (!driver)
+        return 'docker buildx inspect names no driver';
+    // the docker driver exports a cache only from an engine with the containerd image store (measured: buildx
+    // 0.13.1 on Docker 26 refuses with overlay2, succeeds with containerd-snapshotter); other drivers always can
+    if (driver !== 'docker')
+        return undefined;
+    if (p.driverStatus?.code === 0 && p.driverStatus.stdout.includes('io.containerd.snapshotter'))
+        return undefined;
+    return 'the builder uses the docker driver on an engine without the containerd image store, which cannot export a layer cache';
+}
+/** buildx's own refusal, should the check above pass and the build still be refused */
+const CACHE_EXPORT_REFUSED = /cache export is not supported/i;
+/** How to get a layer cache, said once with the reason it is not used. */
+const CACHE_REMEDY = 'enable the containerd image store on this machine\'s Docker ({"features":{"containerd-snapshotter":true}} in daemon.json) or use a docker-container builder (docker/setup-buildx-action)';
+/** Whether this machine's builder can read and write the layer cache; says why not, once, when it cannot. */
+async function cacheUsable(ctx) {
+    const run = (...argv) => ctx.local.run(cmd(...argv), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
+    const buildx = await run('docker', 'buildx', 'version');
+    const inspect = buildx.code === 0 ? await run('docker', 'buildx', 'inspect') : undefined;
+    const docker = inspect?.code === 0 && /^Driver:\s*docker\s*$/m.test(inspect.stdout);
+    const driverStatus = docker ? await run('docker', 'info', '--format', '{{json .DriverStatus}}') : undefined;
+    const why = cacheUnsupportedReason({ buildx, inspect, driverStatus });
+    if (why)
+        ctx.reporter.info(`building without a layer cache: ${why}${buildx.code === 0 ? ` (to use one: ${CACHE_REMEDY})` : ''}`);
+    return why === undefined;
+}
 /**
  * Builds exactly the commit: its tree from `git archive` is the build context (never the working tree, which
  * may hold other changes), with the version metadata as build args and OCI labels.
@@ -40608,28 +40641,41 @@ async function buildImage(ctx, ref, sha, buildArgs) {
     const context = build.context.replace(/^\.\/?/, '').replace(/\/$/, '');
     const tree = context ? `${sha}:${context}` : `${sha}^{tree}`;
     let cacheDir;
-    if (ctx.buildCache) {
-        const buildx = await ctx.local.run(cmd('docker', 'buildx', 'version'), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
-        if (buildx.code === 0) {
-            const hit = await ctx.buildCache.restore().catch(() => false);
-            ctx.reporter.info(`build cache ${hit ? 'restored' : 'empty (first build or evicted)'}`);
-            cacheDir = ctx.buildCache.dir;
-        }
-        else
-            ctx.reporter.info('docker buildx is not available here: building without a layer cache');
+    if (ctx.buildCache && (await cacheUsable(ctx))) {
+        const hit = await ctx.buildCache.restore().catch((e) => {
+            ctx.reporter.warn(`restoring the build cache failed: ${e.message}`);
+            return false;
+        });
+        ctx.reporter.info(`build cache ${hit ? 'restored' : 'empty (first build or evicted)'}`);
+        cacheDir = ctx.buildCache.dir;
+        // a .new left by an interrupted build would be written into, and grow, rather than replaced
+        await ctx.local.run(host_script('rm -rf -- "$1.new"', cacheDir), { check: false });
     }
+    let r = await buildFromGit(ctx, tree, sha, buildCommand({ ref, sha, dockerfile: build.dockerfile, buildArgs, cacheDir }));
+    if (r.code !== 0 && cacheDir && CACHE_EXPORT_REFUSED.test(r.stdout + r.stderr)) {
+        ctx.reporter.info(`building without a layer cache: the builder refused to export one (to use one: ${CACHE_REMEDY})`);
+        cacheDir = undefined;
+        r = await buildFromGit(ctx, tree, sha, buildCommand({ ref, sha, dockerfile: build.dockerfile, buildArgs }));
+    }
+    if (r.code !== 0)
+        throw new errors_DeployError('image', `docker build of ${ref} failed:\n${ctx.redactor.redact((r.stdout + r.stderr).trim().split('\n').slice(-20).join('\n'))}`);
+    if (cacheDir && ctx.buildCache) {
+        // replace the cache only with a complete export; without one, the restored cache stays as it was
+        const swap = await ctx.local.run(host_script('test -f "$1.new/index.json" || exit 3; rm -rf -- "$1" && mv -- "$1.new" "$1"', cacheDir), { check: false });
+        if (swap.code !== 0)
+            ctx.reporter.warn(`the build wrote no layer cache to ${cacheDir}.new; the cache is not updated`);
+        else
+            await ctx.buildCache.save().catch((e) => ctx.reporter.warn(`saving the build cache failed: ${e.message}`));
+    }
+}
+/** One build: the commit's tree streamed by git archive into the build's stdin. */
+async function buildFromGit(ctx, tree, sha, argv) {
     const archive = ctx.local.stream(cmd('git', 'archive', '--format=tar', tree));
-    const argv = buildCommand({ ref, sha, dockerfile: build.dockerfile, buildArgs, cacheDir });
     const r = await ctx.local.run(cmd(...argv), { stdin: archive.stdout, env: ctx.localDockerEnv, check: false, timeoutMs: 30 * 60_000 });
     const g = await archive.done;
     if (g.code !== 0)
         throw new errors_DeployError('image', `git archive of ${sha.slice(0, 12)} failed: ${g.stderr.trim()}`, 'run the deploy from a clone that contains the commit (fetch-depth 0 or the commit fetched)');
-    if (r.code !== 0)
-        throw new errors_DeployError('image', `docker build of ${ref} failed:\n${ctx.redactor.redact((r.stdout + r.stderr).trim().split('\n').slice(-20).join('\n'))}`);
-    if (cacheDir && ctx.buildCache) {
-        await ctx.local.run(cmd('sh', '-c', 'rm -rf -- "$1" && mv -- "$1.new" "$1"', 'sh', cacheDir), { check: false });
-        await ctx.buildCache.save().catch((e) => ctx.reporter.warn(`saving the build cache failed: ${e.message}`));
-    }
+    return r;
 }
 /** docker save on this machine, gzip in-process, docker load on the host: no registry, one stream. */
 async function shipImage(ctx, ref) {
@@ -40809,6 +40855,10 @@ function liveColour(facts, stateColour) {
     if (on.length === 2)
         return stateColour ?? 'blue';
     return undefined;
+}
+/** what a failure before the switch leaves serving, as messages say it: not "the old colour" when there was none */
+function stillServing(live) {
+    return live ? 'the old colour keeps serving' : 'nothing was serving before and nothing serves now';
 }
 function composeCmd(compose, layout, ...args) {
     const [file, ...rest] = compose;
@@ -41636,6 +41686,191 @@ function configError(message, remedy) {
     return new errors_DeployError('config', `Caddy configuration: ${message}`, remedy);
 }
 
+;// CONCATENATED MODULE: ./src/engine/database.ts
+
+
+
+const DB_NAME_RE = /^[A-Za-z0-9_-]{1,63}$/;
+/** Parses DATABASE_URL. Pure; the messages never include the URL (it holds the password). */
+function parseDatabaseUrl(raw, managed) {
+    if (!raw)
+        throw new errors_DeployError('config', 'DATABASE_URL is not set in the app environment', 'add DATABASE_URL to the environment\'s env file');
+    let u;
+    try {
+        u = new URL(raw);
+    }
+    catch {
+        throw new errors_DeployError('config', 'DATABASE_URL is not a URL', 'write it as postgres://USER:PASSWORD@HOST:5432/DATABASE');
+    }
+    if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
+        throw new errors_DeployError('config', `DATABASE_URL has the scheme ${u.protocol.replace(/:$/, '')}; snapshots and migrations need postgres:// or postgresql://`);
+    }
+    const name = decodeURIComponent(u.pathname.replace(/^\//, ''));
+    if (!DB_NAME_RE.test(name)) {
+        throw new errors_DeployError('config', 'DATABASE_URL names no database, or one with characters other than letters, digits, "_" and "-"', 'end the URL with /DATABASE');
+    }
+    if (!u.hostname)
+        throw new errors_DeployError('config', 'DATABASE_URL has no host');
+    const password = u.password ? decodeURIComponent(u.password) : undefined;
+    if (password && /[\r\n\0]/.test(password))
+        throw new errors_DeployError('config', 'the password in DATABASE_URL contains a line break, which an env file cannot carry');
+    const base = `${u.protocol}//${u.username ? `${u.username}@` : ''}${u.host}${u.pathname}`;
+    const params = [...u.searchParams.entries()];
+    const query = (ps) => (ps.length ? `?${new URLSearchParams(ps).toString()}` : '');
+    return {
+        name,
+        url: base + query(params.filter(([k]) => !k.startsWith('x-'))),
+        migrateUrl: base + query(params),
+        password,
+        managed,
+    };
+}
+/** the same server, another database (for the restore's maintenance connection and its scratch database) */
+function urlForDatabase(t, database) {
+    const u = new URL(t.url);
+    u.pathname = `/${encodeURIComponent(database)}`;
+    return u.toString();
+}
+function dbTarget(ctx) {
+    const t = parseDatabaseUrl(ctx.cfg.appEnv.DATABASE_URL, ctx.cfg.config.database.managed);
+    ctx.redactor.add(t.password);
+    return t;
+}
+function dbEnvPath(layout) {
+    return layout.path('db-client.env');
+}
+/** docker's env-file format takes values literally (no quoting), one per line */
+function renderDbEnv(t) {
+    return t.password ? `PGPASSWORD=${t.password}\n` : '';
+}
+/** (Re)writes db-client.env with mode 0600; its content travels on stdin. */
+async function writeDbEnv(ctx, layout, t) {
+    const r = await ctx.host.run(writeFileCmd(dbEnvPath(layout), '600'), { stdin: renderDbEnv(t), check: false });
+    if (r.code !== 0)
+        throw new errors_DeployError('preflight', `could not write ${dbEnvPath(layout)}: ${ctx.redactor.redact(r.stderr.trim())}`);
+}
+const NETWORK = `docker network ls --format '{{.Name}}' --filter "label=com.docker.compose.project=$1" --filter label=com.docker.compose.network=togather | head -n 1`;
+/** the stack's compose network (the one the app is on), found by compose's labels */
+async function stackNetwork(ctx, layout) {
+    const r = await ctx.host.run(host_script(NETWORK, layout.stack), { check: false, timeoutMs: 30_000 });
+    const net = r.stdout.trim();
+    if (r.code !== 0 || !net)
+        throw new errors_DeployError('preflight', `the stack's network (compose project ${layout.stack}) does not exist`, 'deploy the environment once, so that its stack exists');
+    return net;
+}
+/**
+ * Argv that runs a PostgreSQL client tool (psql, pg_dump) against the database with the app's credentials:
+ * inside the compose db container when the database is managed (docker exec is ~0.1 s, a new container
+ * ~0.7 s), else in a one-off container of the configured postgres image on the stack's network.
+ */
+function pgToolCommand(ctx, layout, t, network, tool, stdin) {
+    const i = stdin ? ['-i'] : [];
+    if (t.managed)
+        return { argv: ['docker', 'exec', ...i, '--env-file', dbEnvPath(layout), layout.db, ...tool] };
+    if (!network)
+        throw new Error('pgToolCommand: an external database needs the stack network');
+    return {
+        argv: ['docker', 'run', '--rm', ...i, '--network', network, '--env-file', dbEnvPath(layout), '--label', 'org.togather.role=db-tool', ctx.cfg.config.images.postgres, ...tool],
+    };
+}
+/** Everything a database operation needs, prepared once: db-client.env written, network found, db container up. */
+async function openDb(ctx, layout) {
+    const target = dbTarget(ctx);
+    await writeDbEnv(ctx, layout, target);
+    let network;
+    if (target.managed) {
+        const r = await ctx.host.run(host_script(`docker inspect -f '{{.State.Status}}' -- "$1" 2>/dev/null || echo absent`, layout.db), { check: false });
+        const st = r.stdout.trim();
+        if (st !== 'running')
+            throw new errors_DeployError('preflight', `the database container ${layout.db} is ${st || 'absent'}`, 'deploy once to create it, or start it (docker start) and look at its logs');
+    }
+    else {
+        network = await stackNetwork(ctx, layout);
+    }
+    return { target, network, tool: (argv, stdin = false) => pgToolCommand(ctx, layout, target, network, argv, stdin) };
+}
+// psql script (stdin): the table may not exist yet, which a plain SELECT would turn into an error
+const READ_VERSION_SQL = `\\set ON_ERROR_STOP 1
+SELECT to_regclass('schema_migrations') IS NOT NULL AS has_table \\gset
+\\if :has_table
+SELECT 'version=' || coalesce((SELECT version::text FROM schema_migrations LIMIT 1), 'none') || ' dirty=' || coalesce((SELECT dirty::text FROM schema_migrations LIMIT 1), 'false');
+\\else
+SELECT 'version=absent dirty=false';
+\\endif
+`;
+function parseSchemaVersion(out) {
+    const m = /version=(\d+|none|absent) dirty=(true|false)/.exec(out);
+    if (!m)
+        return undefined;
+    return { version: /^\d+$/.test(m[1]) ? Number(m[1]) : undefined, dirty: m[2] === 'true', table: m[1] !== 'absent' };
+}
+async function readSchemaVersion(ctx, db, kind = 'migration') {
+    const r = await ctx.host.run(db.tool(['psql', '-X', '-q', '-A', '-t', '-w', '-d', db.target.url], true), { stdin: READ_VERSION_SQL, check: false, timeoutMs: 60_000 });
+    const v = r.code === 0 ? parseSchemaVersion(r.stdout) : undefined;
+    if (!v) {
+        throw new errors_DeployError(kind, `could not read schema_migrations from the database: ${ctx.redactor.redact((r.stderr || r.stdout).trim().split('\n').slice(-4).join(' / ')) || `exit ${r.code}`}`, 'check DATABASE_URL (host, user, password) and that the database is up; nothing was changed');
+    }
+    return v;
+}
+/** double-quoted SQL identifier */
+function sqlIdent(name) {
+    return `"${name.replace(/"/g, '""')}"`;
+}
+
+;// CONCATENATED MODULE: ./src/engine/db-ready.ts
+
+
+
+/*
+ * "Healthy" is not "ready" for a database the stack has just started. The postgres images run their init scripts
+ * against a temporary server that listens on no TCP address, and their healthcheck (pg_isready over the unix
+ * socket) says "up" meanwhile: measured, a 6 s init script gave 5 s of "healthy" with TCP refused. What the app,
+ * pg_dump and migrate need is a TCP connection on the stack's network with the app's credentials, so that is
+ * what the deployer waits for: psql with the app's DATABASE_URL (its host is the db service's name, resolved on
+ * the app network), password from db-client.env, `SELECT 1`.
+ */
+/** what psql said that no amount of waiting changes: the credentials or the database name are wrong */
+const FATAL = /password authentication failed|no password supplied|role "[^"]*" does not exist|database "[^"]*" does not exist|no pg_hba\.conf entry/;
+/** the official entrypoints print this once the init scripts all ran; a restart before it means one failed */
+const INIT_DONE = 'PostgreSQL init process complete';
+async function waitDbAccepting(ctx, layout, timeoutMs = 120_000) {
+    const db = await openDb(ctx, layout);
+    const probe = db.tool(['psql', '-X', '-q', '-A', '-t', '-w', '-d', db.target.url, '-c', 'SELECT 1']);
+    const deadline = ctx.clock.now() + timeoutMs;
+    let last;
+    for (;;) {
+        const r = await ctx.host.run(probe, { check: false, timeoutMs: 30_000 });
+        if (r.code === 0 && r.stdout.trim() === '1')
+            break;
+        last = ctx.redactor.redact((r.stderr || r.stdout).trim().split('\n').slice(-2).join(' / '));
+        if (FATAL.test(last)) {
+            throw new errors_DeployError('preflight', `the database refuses the app's credentials: ${last}; nothing was migrated or switched`, 'check DATABASE_URL and POSTGRES_PASSWORD in the env file: they must name the same user, password and database the database was first created with');
+        }
+        if (ctx.clock.now() > deadline) {
+            throw new errors_DeployError('preflight', `the database did not accept connections within ${Math.round(timeoutMs / 1000)} s (${last || `exit ${r.code}`}); nothing was switched`, `look at \`docker logs ${layout.db}\` on the host`);
+        }
+        await ctx.clock.sleep(250);
+    }
+    await checkInitRan(ctx, layout);
+}
+const INSPECT_RESTARTS = `docker inspect -f '{{.RestartCount}}' -- "$1" 2>/dev/null || echo 0`;
+/**
+ * A failed init script stops the container; restarted, the image finds an initialised data directory and starts
+ * without running the rest, so the database comes up healthy without what the scripts create. Caught here, at
+ * the database's first start, with the script's own message from the container's log.
+ */
+async function checkInitRan(ctx, layout) {
+    const restarts = Number((await ctx.host.run(host_script(INSPECT_RESTARTS, layout.db), { check: false })).stdout.trim());
+    if (!(restarts > 0))
+        return;
+    const logs = await ctx.host.run(cmd('docker', 'logs', '--tail', '200', layout.db), { check: false, timeoutMs: 30_000 });
+    const text = `${logs.stdout}\n${logs.stderr}`;
+    if (!/docker-entrypoint-initdb\.d\//.test(text) || text.includes(INIT_DONE))
+        return;
+    const cause = text.split('\n').filter((l) => /ERROR|FATAL|error:/.test(l)).slice(0, 3).map((l) => l.trim()).join(' / ');
+    throw new errors_DeployError('preflight', `the database's init scripts failed at its first start: ${ctx.redactor.redact(cause || 'see the container log')}; the database runs without what they create, and nothing was switched`, `fix the script (docker/db-init, or database.init_dir), then remove the database's data volume so it is initialised again (docker rm -f ${layout.db}; docker volume rm ${layout.stack}_db-data) and deploy again — on a new environment only: the volume holds the data`);
+}
+
 ;// CONCATENATED MODULE: ./src/engine/db-image.ts
 
 
@@ -41691,6 +41926,7 @@ async function ensureDbImage(ctx, img, running) {
 }
 
 ;// CONCATENATED MODULE: ./src/engine/provision.ts
+
 
 
 
@@ -41801,12 +42037,16 @@ function formatGo(ms) {
     return `${ms}ms`;
 }
 // One round trip for every file: "name mode base64" per line; a file is replaced only when its bytes differ,
-// and each replaced file is named on stdout so the caller knows whether Caddy needs a reload.
+// and each replaced file is named on stdout so the caller knows whether Caddy needs a reload. A directory that
+// holds a 644 file is made 755: containers read these through bind mounts as their own users (the database
+// image runs db-init/ as postgres, which a 0700 directory of the deploy user hides, silently).
 const WRITE_FILES = `
 set -e; umask 077; mkdir -p -- "$1"; cd -- "$1"
 while IFS=' ' read -r name mode data; do
   [ -n "$name" ] || continue
-  mkdir -p -- "$(dirname -- "$name")"
+  dir=$(dirname -- "$name")
+  mkdir -p -- "$dir"
+  if [ "$mode" = 644 ] && [ "$dir" != . ]; then chmod 755 -- "$dir"; fi
   t="$name.tmp.$$"
   printf '%s' "$data" | base64 -d > "$t"
   chmod "$mode" "$t"
@@ -41872,8 +42112,10 @@ async function provision(ctx, layout, host, facts, images) {
         ctx.reporter.warn('the Caddy configuration changed: reloading the proxy (requests on idle keep-alive connections may see a reset)');
         await ctx.host.run(cmd('docker', 'exec', layout.caddy, 'caddy', 'reload', '--config', '/etc/caddy/Caddyfile', '--adapter', 'caddyfile'), { timeoutMs: 60_000 });
     }
-    if (managedDb && facts.db !== 'running')
+    if (managedDb && facts.db !== 'running') {
         await waitDbHealthy(ctx, layout);
+        await waitDbAccepting(ctx, layout);
+    }
     return { changed };
 }
 /** the keeper needs the engine's socket as a path on the host; a tcp:// or ssh:// DOCKER_HOST has none */
@@ -41996,6 +42238,25 @@ function reconcile(state, live, now, historyLimit) {
 ;// CONCATENATED MODULE: ./src/engine/health.ts
 
 
+/**
+ * A failing check that waiting cannot fix: the migrations check on a dirty schema_migrations (a migration
+ * stopped midway, and only an operator clears the flag). Narrow on purpose: calling a transient failure
+ * permanent would fail a good deploy, so everything else (a database still starting, a slow dependency) is
+ * waited for until start_timeout.
+ */
+function permanentFailure(checks) {
+    const c = checks?.migrations;
+    if (!c || c.status !== 'fail')
+        return undefined;
+    const message = typeof c.message === 'string' ? c.message.slice(0, 120) : undefined;
+    const flag = c.details?.dirty;
+    if (flag !== true && flag !== 'true' && !/\bdirty\b/i.test(message ?? ''))
+        return undefined;
+    return {
+        what: `migrations failing (${message ?? 'schema_migrations is dirty'})`,
+        remedy: 'a migration stopped midway and left schema_migrations dirty: restore the snapshot taken before it (togather-deploy snapshot list, then snapshot restore) or repair the schema and mark its version clean with migrate force (docs/migrations.md), then deploy again',
+    };
+}
 /*
  * One round trip per probe: the app container's state, then its /health fetched from inside the colour's
  * gate (which shares the app's network namespace, so the colour is probed on its own address, not through
@@ -42075,13 +42336,14 @@ function judgeHealth(code, body, cfg, expect = {}) {
     }
     const status = typeof doc.status === 'string' ? doc.status : '';
     const gitCommit = typeof doc.git_commit === 'string' ? doc.git_commit : undefined;
+    const permanent = permanentFailure(doc.checks);
     if (code < 200 || code >= 300) {
         // name the checks the app itself reports failing: "database failing (password authentication failed …)"
         // says more to an operator than the bare status code
         const said = Object.entries(doc.checks ?? {})
             .filter(([, c]) => c?.status === 'fail')
             .map(([name, c]) => `${name} failing${typeof c.message === 'string' ? ` (${c.message.slice(0, 120)})` : ''}`);
-        return { ok: false, status: status === 'degraded' ? 'degraded' : 'unhealthy', reason: `HTTP ${code} status ${status || '?'}${said.length ? `: ${said.join(', ')}` : ''}`, gitCommit };
+        return { ok: false, status: status === 'degraded' ? 'degraded' : 'unhealthy', reason: `HTTP ${code} status ${status || '?'}${said.length ? `: ${said.join(', ')}` : ''}`, gitCommit, permanent };
     }
     const failing = [];
     for (const name of cfg.required_checks) {
@@ -42097,7 +42359,7 @@ function judgeHealth(code, body, cfg, expect = {}) {
             failing.push(`migrations reports schema version ${reported ?? 'none'}, but the database was migrated to ${expect.schemaVersion}`);
     }
     if (failing.length)
-        return { ok: false, status: 'unhealthy', reason: `required checks: ${failing.join(', ')}`, gitCommit };
+        return { ok: false, status: 'unhealthy', reason: `required checks: ${failing.join(', ')}`, gitCommit, permanent };
     if (status === 'healthy')
         return { ok: true, status: 'healthy', reason: 'healthy', gitCommit };
     if (status === 'degraded') {
@@ -42105,7 +42367,7 @@ function judgeHealth(code, body, cfg, expect = {}) {
             ? { ok: true, status: 'degraded', reason: 'degraded (allowed by health.allow_degraded)', gitCommit }
             : { ok: false, status: 'degraded', reason: 'degraded (set health.allow_degraded to accept)', gitCommit };
     }
-    return { ok: false, status: 'unhealthy', reason: `status "${status}"`, gitCommit };
+    return { ok: false, status: 'unhealthy', reason: `status "${status}"`, gitCommit, permanent };
 }
 function commitMatches(reported, sha) {
     if (!reported)
@@ -42127,12 +42389,16 @@ async function probeColour(ctx, layout, colour) {
 }
 /**
  * Polls the new colour until it passes `consecutive` times in a row. Fails fast when the container has exited
- * or is restart-looping (a crash at boot shows in under a second), else at start_timeout.
+ * or is restart-looping (a crash at boot shows in under a second), or when it gives an answer no wait can
+ * change (permanentFailure) that many times in a row; else at start_timeout. `serving` says what the failure
+ * leaves serving, for callers that switch (cutOver); the others say it themselves.
  */
-async function healthGate(ctx, layout, colour, sha, expect = {}) {
+async function healthGate(ctx, layout, colour, sha, expect = {}, serving) {
     const h = ctx.cfg.config.app.health;
     const deadline = ctx.clock.now() + h.start_timeout;
+    const leaves = serving ? `; ${serving}.` : '.';
     let passes = 0;
+    let stuck = 0;
     let last;
     let probes = 0;
     for (;;) {
@@ -42140,37 +42406,41 @@ async function healthGate(ctx, layout, colour, sha, expect = {}) {
         probes++;
         if (p.state === 'exited' || p.state === 'dead' || (p.restarts ?? 0) > 0 || p.state === 'restarting' || p.state === 'absent') {
             const logs = await appLogs(ctx, layout, colour);
-            throw new errors_DeployError('health', `the new ${colour} colour ${p.state === 'absent' ? 'does not exist' : `crashed (state ${p.state}, exit code ${p.exitCode ?? '?'}, ${p.restarts ?? 0} restarts)`}; the old colour keeps serving.${logs ? `\n  last log lines:\n${logs}` : ''}`, 'fix the release and deploy again; the logs above come from the failed container');
+            throw new errors_DeployError('health', `the new ${colour} colour ${p.state === 'absent' ? 'does not exist' : `crashed (state ${p.state}, exit code ${p.exitCode ?? '?'}, ${p.restarts ?? 0} restarts)`}${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`, 'fix the release and deploy again; the logs above come from the failed container');
         }
-        last = judgeHealth(p.code, p.body, h, expect);
+        // wget keeps no body of an error answer: read it raw, to know which checks fail and whether waiting can help
+        const raw = p.error && p.code >= 400 ? await rawAnswer(ctx, layout, colour) : undefined;
+        last = raw ? judgeHealth(raw.code, raw.body, h, expect) : judgeHealth(p.code, p.body, h, expect);
         if (last.ok && !commitMatches(last.gitCommit, sha)) {
             throw new errors_DeployError('health', `the new colour reports commit ${last.gitCommit}, not ${sha.slice(0, 12)}: the image is not the build of this commit`, 'rebuild the image from this commit');
         }
         passes = last.ok ? passes + 1 : 0;
+        stuck = last.permanent ? stuck + 1 : 0;
         if (passes >= h.consecutive) {
             ctx.reporter.info(`${colour} is ${last.status} after ${probes} probes`);
             return last;
         }
+        if (last.permanent && stuck >= h.consecutive) {
+            const logs = await appLogs(ctx, layout, colour);
+            throw new errors_DeployError('health', `the new ${colour} colour reports what no wait can change: ${ctx.redactor.redact(last.permanent.what)}, ${stuck} probes in a row${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`, last.permanent.remedy);
+        }
         if (ctx.clock.now() >= deadline) {
             const logs = await appLogs(ctx, layout, colour);
-            // wget keeps no body of an error answer: fetch it once more to say which checks the app reports failing
-            const said = !last.ok && p.error && p.code >= 400 ? await errorAnswer(ctx, layout, colour) : undefined;
             const why = last.ok
                 ? `it passed only ${passes} of the ${h.consecutive} probes in a row needed (one probe every ${Math.round((ctx.clock.now() - deadline + h.start_timeout) / probes)} ms)`
-                : said ?? p.error ?? last.reason;
-            throw new errors_DeployError('health', `the new ${colour} colour did not become healthy within ${Math.round(h.start_timeout / 1000)}s: ${ctx.redactor.redact(why)}; the old colour keeps serving.${logs ? `\n  last log lines:\n${logs}` : ''}`, 'look at the app logs above; raise app.health.start_timeout only if the app is merely slow to start');
+                : raw ? last.reason : p.error ?? last.reason;
+            throw new errors_DeployError('health', `the new ${colour} colour did not become healthy within ${Math.round(h.start_timeout / 1000)}s: ${ctx.redactor.redact(why)}${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`, 'look at the app logs above; raise app.health.start_timeout only if the app is merely slow to start');
         }
         await ctx.clock.sleep(h.interval);
     }
 }
 // the health answer whatever its status: a raw HTTP/1.0 request through busybox nc in the colour's gate
 const RAW_GET = `docker exec "$1" sh -c 'printf "GET %s HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n" "$1" | timeout "$0" nc 127.0.0.1 "$2"' "$2" "$3" "$4"`;
-/** the verdict on an error answer's body ("HTTP 503 status unhealthy: database failing (…)"), if one can be read */
-async function errorAnswer(ctx, layout, colour) {
+/** the health answer with its body whatever its status ("HTTP 503" with the checks that fail), if one can be read */
+async function rawAnswer(ctx, layout, colour) {
     const h = ctx.cfg.config.app.health;
     const r = await ctx.host.run(host_script(RAW_GET, layout.gate(colour), timeoutSeconds(h.timeout), h.path, String(ctx.cfg.config.app.port)), { check: false, timeoutMs: h.timeout + 15_000 });
-    const raw = parseRawHttp(r.stdout);
-    return raw ? judgeHealth(raw.code, raw.body, h).reason : undefined;
+    return parseRawHttp(r.stdout);
 }
 function parseRawHttp(text) {
     const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
@@ -42259,7 +42529,7 @@ async function verifyThroughProxy(ctx, layout, colour, sha) {
         }
         const last = samples.map((s) => `HTTP ${s.code} from ${s.upstream ?? '?'} (${s.commit?.slice(0, 12) ?? 'no commit'})`).join('; ') || ctx.redactor.redact(r.stderr.trim()) || 'no answer';
         if (ctx.clock.now() >= deadline) {
-            throw new errors_DeployError('switch', `the proxy does not serve the new version from ${colour}: ${last}`, 'check the proxy (caddy) container and its logs; the previous colour was put back');
+            throw new errors_DeployError('switch', `the proxy does not serve the new version from ${colour}: ${last}`, 'check the proxy (caddy) container and its logs; the routing was put back as it was before the switch');
         }
         await ctx.clock.sleep(300);
     }
@@ -42304,12 +42574,12 @@ async function retireColour(ctx, layout, colour) {
 /**
  * The part deploy and rollback share once the target colour's container is started: health-gate it, make
  * sure the proxy runs, switch, verify through the proxy. A failed gate stops the target; a failed switch or
- * verification puts the old colour back. Either way the old colour keeps serving.
+ * verification puts the old colour back. Either way the old colour, if there was one, keeps serving.
  */
 async function cutOver(ctx, layout, phases, c) {
     let verdict;
     try {
-        verdict = await phases.run('health gate', () => healthGate(ctx, layout, c.target, c.sha, c.expect));
+        verdict = await phases.run('health gate', () => healthGate(ctx, layout, c.target, c.sha, c.expect, stillServing(c.live)));
     }
     catch (e) {
         await stopColour(ctx, layout, c.target, 10_000);
@@ -42648,137 +42918,6 @@ async function versionsOfNeighbours(ctx, layout = new Layout(ctx.cfg)) {
         }
     }
     return versions;
-}
-
-;// CONCATENATED MODULE: ./src/engine/database.ts
-
-
-
-const DB_NAME_RE = /^[A-Za-z0-9_-]{1,63}$/;
-/** Parses DATABASE_URL. Pure; the messages never include the URL (it holds the password). */
-function parseDatabaseUrl(raw, managed) {
-    if (!raw)
-        throw new errors_DeployError('config', 'DATABASE_URL is not set in the app environment', 'add DATABASE_URL to the environment\'s env file');
-    let u;
-    try {
-        u = new URL(raw);
-    }
-    catch {
-        throw new errors_DeployError('config', 'DATABASE_URL is not a URL', 'write it as postgres://USER:PASSWORD@HOST:5432/DATABASE');
-    }
-    if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
-        throw new errors_DeployError('config', `DATABASE_URL has the scheme ${u.protocol.replace(/:$/, '')}; snapshots and migrations need postgres:// or postgresql://`);
-    }
-    const name = decodeURIComponent(u.pathname.replace(/^\//, ''));
-    if (!DB_NAME_RE.test(name)) {
-        throw new errors_DeployError('config', 'DATABASE_URL names no database, or one with characters other than letters, digits, "_" and "-"', 'end the URL with /DATABASE');
-    }
-    if (!u.hostname)
-        throw new errors_DeployError('config', 'DATABASE_URL has no host');
-    const password = u.password ? decodeURIComponent(u.password) : undefined;
-    if (password && /[\r\n\0]/.test(password))
-        throw new errors_DeployError('config', 'the password in DATABASE_URL contains a line break, which an env file cannot carry');
-    const base = `${u.protocol}//${u.username ? `${u.username}@` : ''}${u.host}${u.pathname}`;
-    const params = [...u.searchParams.entries()];
-    const query = (ps) => (ps.length ? `?${new URLSearchParams(ps).toString()}` : '');
-    return {
-        name,
-        url: base + query(params.filter(([k]) => !k.startsWith('x-'))),
-        migrateUrl: base + query(params),
-        password,
-        managed,
-    };
-}
-/** the same server, another database (for the restore's maintenance connection and its scratch database) */
-function urlForDatabase(t, database) {
-    const u = new URL(t.url);
-    u.pathname = `/${encodeURIComponent(database)}`;
-    return u.toString();
-}
-function dbTarget(ctx) {
-    const t = parseDatabaseUrl(ctx.cfg.appEnv.DATABASE_URL, ctx.cfg.config.database.managed);
-    ctx.redactor.add(t.password);
-    return t;
-}
-function dbEnvPath(layout) {
-    return layout.path('db-client.env');
-}
-/** docker's env-file format takes values literally (no quoting), one per line */
-function renderDbEnv(t) {
-    return t.password ? `PGPASSWORD=${t.password}\n` : '';
-}
-/** (Re)writes db-client.env with mode 0600; its content travels on stdin. */
-async function writeDbEnv(ctx, layout, t) {
-    const r = await ctx.host.run(writeFileCmd(dbEnvPath(layout), '600'), { stdin: renderDbEnv(t), check: false });
-    if (r.code !== 0)
-        throw new errors_DeployError('preflight', `could not write ${dbEnvPath(layout)}: ${ctx.redactor.redact(r.stderr.trim())}`);
-}
-const NETWORK = `docker network ls --format '{{.Name}}' --filter "label=com.docker.compose.project=$1" --filter label=com.docker.compose.network=togather | head -n 1`;
-/** the stack's compose network (the one the app is on), found by compose's labels */
-async function stackNetwork(ctx, layout) {
-    const r = await ctx.host.run(host_script(NETWORK, layout.stack), { check: false, timeoutMs: 30_000 });
-    const net = r.stdout.trim();
-    if (r.code !== 0 || !net)
-        throw new errors_DeployError('preflight', `the stack's network (compose project ${layout.stack}) does not exist`, 'deploy the environment once, so that its stack exists');
-    return net;
-}
-/**
- * Argv that runs a PostgreSQL client tool (psql, pg_dump) against the database with the app's credentials:
- * inside the compose db container when the database is managed (docker exec is ~0.1 s, a new container
- * ~0.7 s), else in a one-off container of the configured postgres image on the stack's network.
- */
-function pgToolCommand(ctx, layout, t, network, tool, stdin) {
-    const i = stdin ? ['-i'] : [];
-    if (t.managed)
-        return { argv: ['docker', 'exec', ...i, '--env-file', dbEnvPath(layout), layout.db, ...tool] };
-    if (!network)
-        throw new Error('pgToolCommand: an external database needs the stack network');
-    return {
-        argv: ['docker', 'run', '--rm', ...i, '--network', network, '--env-file', dbEnvPath(layout), '--label', 'org.togather.role=db-tool', ctx.cfg.config.images.postgres, ...tool],
-    };
-}
-/** Everything a database operation needs, prepared once: db-client.env written, network found, db container up. */
-async function openDb(ctx, layout) {
-    const target = dbTarget(ctx);
-    await writeDbEnv(ctx, layout, target);
-    let network;
-    if (target.managed) {
-        const r = await ctx.host.run(host_script(`docker inspect -f '{{.State.Status}}' -- "$1" 2>/dev/null || echo absent`, layout.db), { check: false });
-        const st = r.stdout.trim();
-        if (st !== 'running')
-            throw new errors_DeployError('preflight', `the database container ${layout.db} is ${st || 'absent'}`, 'deploy once to create it, or start it (docker start) and look at its logs');
-    }
-    else {
-        network = await stackNetwork(ctx, layout);
-    }
-    return { target, network, tool: (argv, stdin = false) => pgToolCommand(ctx, layout, target, network, argv, stdin) };
-}
-// psql script (stdin): the table may not exist yet, which a plain SELECT would turn into an error
-const READ_VERSION_SQL = `\\set ON_ERROR_STOP 1
-SELECT to_regclass('schema_migrations') IS NOT NULL AS has_table \\gset
-\\if :has_table
-SELECT 'version=' || coalesce((SELECT version::text FROM schema_migrations LIMIT 1), 'none') || ' dirty=' || coalesce((SELECT dirty::text FROM schema_migrations LIMIT 1), 'false');
-\\else
-SELECT 'version=absent dirty=false';
-\\endif
-`;
-function parseSchemaVersion(out) {
-    const m = /version=(\d+|none|absent) dirty=(true|false)/.exec(out);
-    if (!m)
-        return undefined;
-    return { version: /^\d+$/.test(m[1]) ? Number(m[1]) : undefined, dirty: m[2] === 'true', table: m[1] !== 'absent' };
-}
-async function readSchemaVersion(ctx, db, kind = 'migration') {
-    const r = await ctx.host.run(db.tool(['psql', '-X', '-q', '-A', '-t', '-w', '-d', db.target.url], true), { stdin: READ_VERSION_SQL, check: false, timeoutMs: 60_000 });
-    const v = r.code === 0 ? parseSchemaVersion(r.stdout) : undefined;
-    if (!v) {
-        throw new errors_DeployError(kind, `could not read schema_migrations from the database: ${ctx.redactor.redact((r.stderr || r.stdout).trim().split('\n').slice(-4).join(' / ')) || `exit ${r.code}`}`, 'check DATABASE_URL (host, user, password) and that the database is up; nothing was changed');
-    }
-    return v;
-}
-/** double-quoted SQL identifier */
-function sqlIdent(name) {
-    return `"${name.replace(/"/g, '""')}"`;
 }
 
 ;// CONCATENATED MODULE: ./src/engine/snapshot.ts
@@ -43152,6 +43291,7 @@ function describeSnapshot(s) {
 
 
 
+
 const FILE_RE = /^(\d+)_(.+)\.(up|down)\.sql$/;
 /** golang-migrate's file naming: NNN_name.up.sql / .down.sql; a version may appear once per direction */
 function parseMigrationFiles(names) {
@@ -43310,7 +43450,7 @@ async function databaseStep(ctx, layout, phases, input) {
         before = await readSchemaVersion(ctx, db, 'snapshot');
         if (before.dirty) {
             const latest = (await listSnapshots(ctx, layout)).snapshots[0];
-            throw new errors_DeployError('migration', `schema_migrations is dirty at version ${before.version}: an earlier migration failed midway and the schema is in an unknown state. Nothing was run; the live colour keeps serving.`, `either restore the snapshot taken before that migration${latest ? `: ${restoreHint(ctx, latest.file)}` : ' (togather-deploy snapshot list shows them)'}\n  or repair the schema by hand, then mark the version as clean on the host:\n    ${forceCommand(ctx, layout, db, await network(), migrationsDir(layout, input.sha), before.version ?? 0)}   (use the version the schema really is at)\n  then deploy again`);
+            throw new errors_DeployError('migration', `schema_migrations is dirty at version ${before.version}: an earlier migration failed midway and the schema is in an unknown state. Nothing was run; ${stillServing(input.live)}.`, `either restore the snapshot taken before that migration${latest ? `: ${restoreHint(ctx, latest.file)}` : ' (togather-deploy snapshot list shows them)'}\n  or repair the schema by hand, then mark the version as clean on the host:\n    ${forceCommand(ctx, layout, db, await network(), migrationsDir(layout, input.sha), before.version ?? 0)}   (use the version the schema really is at)\n  then deploy again`);
         }
         if (!found) {
             ctx.reporter.warn(`the release image has no ${ctx.cfg.config.database.migrations.path}: no migrations to run`);
@@ -43373,7 +43513,7 @@ async function databaseStep(ctx, layout, phases, input) {
                 : `migrate exited 0 but the schema is at ${to ?? 'no version'}${after?.dirty ? ' (dirty)' : ''}, not ${target}`;
         const state = after ? `The database is now at version ${to ?? 'none'}${after.dirty ? ' and DIRTY (that migration stopped midway)' : ''}; ${ran} migration(s) completed.` : 'The schema version could not be read afterwards.';
         const tail = run.output.split('\n').filter(Boolean).slice(-8).map((l) => `    ${l.slice(0, 400)}`).join('\n');
-        throw new errors_DeployError('migration', `migrations failed: ${why}. ${state} The new colour was not started; the old colour keeps serving (it was never switched).${tail ? `\n  migrate output:\n${tail}` : ''}${snapshot ? `\n  snapshot taken before migrating: ${snapshot.file}` : ''}`, snapshot
+        throw new errors_DeployError('migration', `migrations failed: ${why}. ${state} The new colour was not started; ${stillServing(input.live)}.${tail ? `\n  migrate output:\n${tail}` : ''}${snapshot ? `\n  snapshot taken before migrating: ${snapshot.file}` : ''}`, snapshot
             ? `to put the database back exactly as it was before this deploy: ${restoreHint(ctx, snapshot.file)}\n  nothing is restored automatically; you may instead fix the schema by hand and mark it clean: ${force}`
             : `fix the schema by hand and mark it clean: ${force}`);
     }
@@ -43856,16 +43996,20 @@ async function monitoringStep(ctx, layout, compose) {
 
 
 
+const failures = new WeakMap();
+/** The report of a failed deploy, kept with its error: the adapters show its real duration, phases and what serves. */
+function failedReport(e) {
+    return typeof e === 'object' && e !== null ? failures.get(e) : undefined;
+}
 /**
  * validate → CI gate → connect → preflight → lock → image → provision → start idle colour → health gate →
  * switch → verify through the proxy → record → retire the old colour → prune → unlock.
- * Any failure before the switch stops the new colour; a failed verification switches back. The old colour
- * keeps serving in both cases.
+ * Any failure before the switch stops the new colour; a failed verification switches back. The old colour,
+ * if there was one, keeps serving in both cases.
  */
 async function deploy(ctx, req) {
     const started = ctx.clock.now();
     const phases = new Phases(ctx.reporter, ctx.clock);
-    const layout = new Layout(ctx.cfg);
     const id = node_ulid();
     const report = (partial) => ({
         operation: ctx.dryRun ? 'plan' : 'deploy',
@@ -43877,8 +44021,33 @@ async function deploy(ctx, req) {
         phases: phases.timings,
         ...partial,
     });
+    const seen = {};
+    try {
+        return await deploySteps(ctx, req, { started, phases, id, report, seen });
+    }
+    catch (e) {
+        if (typeof e === 'object' && e !== null)
+            failures.set(e, failureReport(ctx, e, seen, report));
+        throw e;
+    }
+}
+function failureReport(ctx, e, seen, report) {
+    let serving;
+    if (e instanceof WatchRolledBack)
+        serving = 'previous';
+    else if (seen.switched)
+        serving = 'new'; // a failure after the switch (state write, watch window) leaves it routed
+    else if (seen.live !== undefined)
+        serving = seen.live ? 'previous' : 'none';
+    const colour = serving === 'previous' ? seen.live ?? undefined : serving === 'new' ? seen.target : undefined;
+    return report({ ok: false, exitCode: exitCodeOf(e), message: ctx.redactor.redact(describeError(e)), version: seen.sha, colour, serving, record: seen.record });
+}
+async function deploySteps(ctx, req, run) {
+    const { started, phases, id, report, seen } = run;
+    const layout = new Layout(ctx.cfg);
     renderEnvFile(ctx.cfg.appEnv); // refuses values compose cannot carry, before anything is touched
     const { sha, ref } = await phases.run('resolve version', () => resolveVersion(ctx.local, req.version));
+    seen.sha = sha;
     if (req.skipCiCheck)
         ctx.reporter.warn(`CI check skipped for ${sha.slice(0, 12)} (skip-ci-check); recorded in the history`);
     else if (req.ciGate)
@@ -43904,6 +44073,7 @@ async function deploy(ctx, req) {
         phases: phases.timings,
         flags: { skip_ci_check: !!req.skipCiCheck, skip_migrations: !!req.skipMigrations, force: !!req.force },
     };
+    seen.record = record;
     let held = false; // a container keeps the release image from being pruned while migrations run
     ctx.hostLog = new HostLog(ctx.host, ctx.redactor, layout.path('logs', `${id}.jsonl`), id);
     ctx.hostLog.add('deployment.started', { version: sha, ref, actor: ctx.actor, host: ctx.host.name });
@@ -43916,6 +44086,7 @@ async function deploy(ctx, req) {
         live = liveColour(stack, state.current?.colour);
         state = await reconcileState(ctx, layout, state, stack, live);
         target = live ? otherColour(live) : 'blue';
+        Object.assign(seen, { live: live ?? null, target });
         record.colour = target;
         record.previous_version = state.current?.version;
         if (live && state.current?.version === sha && state.current.colour === live && !req.force) {
@@ -43931,10 +44102,11 @@ async function deploy(ctx, req) {
         await phases.run('provision', () => provision(ctx, layout, facts, stack, colourImages(stack, target, image.ref)));
         await ctx.hostLog.flush();
         // snapshot + migrations before the new colour starts; the old colour keeps serving (docs/migrations.md)
-        const db = await databaseStep(ctx, layout, phases, { record, state, image: image.ref, sha, skip: !!req.skipMigrations, liveVersion: live ? state.current?.version : undefined });
+        const db = await databaseStep(ctx, layout, phases, { record, state, image: image.ref, sha, skip: !!req.skipMigrations, liveVersion: live ? state.current?.version : undefined, live });
         await ctx.hostLog.flush();
         await phases.run(`start ${target}`, () => startColour(ctx, layout, facts.compose, target, stack));
         record.health_status = (await cutOver(ctx, layout, phases, { target, live, sha, stack, expect: { schemaVersion: db.schemaVersion } })).status;
+        seen.switched = true;
         ctx.hostLog.add('switched', { colour: target, from: live ?? null });
         record.status = 'active';
         record.duration_seconds = round((ctx.clock.now() - started) / 1000);
@@ -44393,6 +44565,8 @@ async function explainConnectFailure(stderr, c) {
 
 
 
+// the master outlives its last session by this much, not minutes: after a kill -9 nothing lingers (see hold())
+const CONTROL_PERSIST_S = 5;
 /**
  * The OpenSSH client as a subprocess behind the Host port. One master connection per deploy (ControlMaster),
  * every command a multiplexed session on it. The host key must be in the pinned known_hosts: unknown or changed
@@ -44406,6 +44580,8 @@ class SshHost {
     baseArgs;
     ssh;
     connected = false;
+    holder;
+    closing = false;
     constructor(opts, session, baseArgs, keyPath) {
         this.opts = opts;
         this.keyPath = keyPath;
@@ -44474,7 +44650,7 @@ class SshHost {
         let last = '';
         for (let i = 1; i <= attempts; i++) {
             const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' };
-            const args = [...this.baseArgs, '-M', '-N', '-f', '-o', 'ControlMaster=yes', '-o', 'ControlPersist=300'];
+            const args = [...this.baseArgs, '-M', '-N', '-f', '-o', 'ControlMaster=yes', '-o', `ControlPersist=${CONTROL_PERSIST_S}`];
             if (this.opts.credentials.passphrase) {
                 // OpenSSH reads a passphrase only from a tty or an askpass program; the program echoes an env var
                 const askpass = (0,external_node_path_namespaceObject.join)(this.session.workDir, 'askpass');
@@ -44489,6 +44665,7 @@ class SshHost {
             const r = await runProcess(this.ssh, args, { env, timeoutMs: ((this.opts.connectTimeoutS ?? 10) + 20) * 1000 });
             if (r.code === 0) {
                 this.connected = true;
+                this.hold();
                 return;
             }
             last = this.opts.redactor.redact(r.stderr.trim());
@@ -44527,7 +44704,29 @@ class SshHost {
         }
         return r;
     }
+    /*
+     * One idle session keeps the master open for as long as this process lives, whatever its idle gaps (a local
+     * build, a prompt): its remote `cat` reads our end of a pipe, which the kernel closes when we exit, even by
+     * kill -9. The session then ends, and the master CONTROL_PERSIST_S later. Unreferenced: it never keeps us alive.
+     */
+    hold() {
+        const child = (0,external_node_child_process_namespaceObject.spawn)(this.ssh, [...this.baseArgs, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-T', this.opts.target.host, '--', 'cat'], {
+            env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' },
+            stdio: ['pipe', 'ignore', 'ignore'],
+        });
+        child.on('error', () => undefined);
+        child.stdin?.on('error', () => undefined);
+        child.on('exit', (code) => {
+            if (!this.closing)
+                this.opts.log?.(`ssh: the session holding the connection to ${this.name} open ended (exit ${code ?? 'by signal'}); it now closes after ${CONTROL_PERSIST_S}s without a command`);
+        });
+        child.stdin?.unref?.();
+        child.unref();
+        this.holder = child;
+    }
     async close() {
+        this.closing = true;
+        this.holder?.stdin?.end();
         await closeSession(this.session, this.ssh);
     }
 }
