@@ -70,6 +70,16 @@ export function stillServing(live: Colour | undefined): string {
   return live ? 'the old colour keeps serving' : 'nothing was serving before and nothing serves now';
 }
 
+/**
+ * What a failed compose call said, without its progress lines: compose v2 writes " Container X  Running" (and
+ * warnings) to stderr for every service, so its last lines are rarely the cause; v1 prints "Starting X ... done".
+ */
+export function composeErrorLines(stderr: string, max: number): string[] {
+  const progress = /^\s*(?:(?:Container|Network|Volume|Image) \S+\s+\S+(?: \S+)?|\S+ is up-to-date|(?:Creating|Starting|Recreating|Stopping|Removing) \S+ \.\.\..*)$/;
+  const lines = stderr.trim().split('\n').filter((l) => l.trim() && !progress.test(l) && !/level=warning|^WARN\[/.test(l));
+  return lines.slice(-max);
+}
+
 export function composeCmd(compose: string[], layout: Layout, ...args: string[]): Command {
   const [file, ...rest] = compose;
   return cmd(file!, ...rest, '-p', layout.stack, '-f', layout.composeFile, '--env-file', layout.imagesEnv, ...args);
@@ -103,7 +113,7 @@ export async function startColour(ctx: EngineContext, layout: Layout, compose: s
     timeoutMs: 180_000,
   });
   if (r.code !== 0) {
-    throw new DeployError('health', `starting the ${colour} colour failed: ${ctx.redactor.redact(r.stderr.trim().split('\n').slice(-5).join(' / '))}`);
+    throw new DeployError('health', `starting the ${colour} colour failed: ${ctx.redactor.redact(composeErrorLines(r.stderr, 5).join(' / '))}`);
   }
 }
 

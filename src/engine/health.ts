@@ -239,8 +239,11 @@ export async function healthGate(ctx: EngineContext, layout: Layout, colour: Col
   }
 }
 
-// the health answer whatever its status: a raw HTTP/1.0 request through busybox nc in the colour's gate
-const RAW_GET = `docker exec "$1" sh -c 'printf "GET %s HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n" "$1" | timeout "$0" nc 127.0.0.1 "$2"' "$2" "$3" "$4"`;
+// the health answer whatever its status: a raw HTTP/1.0 request through busybox nc in the colour's gate. The
+// request is written by nc's -e program, which then reads the answer: busybox nc closes the connection when its
+// stdin ends, so a request piped into it loses any answer slower than that (a Node app's, seen on Docker 26).
+const RAW_GET = `req='printf "GET %s HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n" "$0"; cat >&2'
+docker exec "$1" sh -c 'timeout "$0" nc 127.0.0.1 "$2" -e sh -c "$3" "$1" 2>&1' "$2" "$3" "$4" "$req"`;
 
 /** the health answer with its body whatever its status ("HTTP 503" with the checks that fail), if one can be read */
 export async function rawAnswer(ctx: EngineContext, layout: Layout, colour: Colour): Promise<{ code: number; body: string } | undefined> {

@@ -6,7 +6,7 @@ import { cmd, script } from '../host/host.js';
 import { assetDir, readAsset, readDir } from './assets.js';
 import { renderDefaultSite, renderUpstreams } from './caddyfile.js';
 import type { StackFacts } from './colours.js';
-import { composeCmd } from './colours.js';
+import { composeCmd, composeErrorLines } from './colours.js';
 import { waitDbAccepting } from './db-ready.js';
 import { dbImage, ensureDbImage } from './db-image.js';
 import type { EngineContext } from './context.js';
@@ -183,10 +183,12 @@ export async function provision(ctx: EngineContext, layout: Layout, host: HostFa
     ...(facts.blue.gate !== 'running' ? ['gate-blue'] : []),
     ...(facts.green.gate !== 'running' ? ['gate-green'] : []),
   ];
+  // compose leaves a paused container paused (v1) or fails on it (v2): waiting cannot help, say so either way
+  if (managedDb && facts.db === 'paused') throw dbPaused(layout);
   const composeChanged = changed.includes('.base-digest');
   if (notRunning.length || composeChanged) {
     const r = await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-color', ...services), { check: false, timeoutMs: 300_000 });
-    if (r.code !== 0) throw new DeployError('preflight', `starting the stack's services failed: ${ctx.redactor.redact(r.stderr.trim().split('\n').slice(-8).join('\n'))}`);
+    if (r.code !== 0) throw new DeployError('preflight', `starting the stack's services failed: ${ctx.redactor.redact(composeErrorLines(r.stderr, 8).join('\n'))}`);
   }
   if (!keeper && facts.keeper !== 'absent') await ctx.host.run(cmd('docker', 'rm', '-f', layout.keeper), { check: false, timeoutMs: 60_000 });
   if (changed.some((f) => f.startsWith('caddy/')) && facts.caddy === 'running') {
@@ -211,6 +213,10 @@ function keeperWanted(ctx: EngineContext, host: HostFacts): boolean {
 
 const DB_HEALTH = `docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' -- "$1" 2>/dev/null || echo absent`;
 
+function dbPaused(layout: Layout): DeployError {
+  return new DeployError('preflight', `the database container ${layout.db} is paused; nothing was switched`, `unpause it (docker unpause ${layout.db}) if it was paused on purpose, then deploy again`);
+}
+
 async function waitDbHealthy(ctx: EngineContext, layout: Layout): Promise<void> {
   const deadline = ctx.clock.now() + 120_000;
   let status = '';
@@ -218,8 +224,7 @@ async function waitDbHealthy(ctx: EngineContext, layout: Layout): Promise<void> 
     const [state = 'absent', health = state] = (await ctx.host.run(script(DB_HEALTH, layout.db), { check: false })).stdout.trim().split(' ');
     status = health;
     if (health === 'healthy' || health === 'running') return;
-    // compose leaves a paused container paused: waiting cannot help
-    if (state === 'paused') throw new DeployError('preflight', `the database container ${layout.db} is paused; nothing was switched`, `unpause it (docker unpause ${layout.db}) if it was paused on purpose, then deploy again`);
+    if (state === 'paused') throw dbPaused(layout);
     await ctx.clock.sleep(500);
   }
   throw new DeployError('preflight', `the database service did not become healthy (status ${status}); nothing was switched`, `look at \`docker logs ${layout.db}\` on the host`);

@@ -1,0 +1,106 @@
+/**
+ * The deploy sequence, end to end through the real deploy() against a modelled host (test/fakes/host.ts): what
+ * is sent in which order, and what the host is left with. The orderings are the blue-green guarantees: nothing
+ * touches the release before the lock; a colour is routed only once its health gate passed, and the old one
+ * only taken off after; a failure before the switch leaves the old colour serving; after the switch, nothing
+ * switches back; and the lock is released last on every path.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { deploy, failedReport } from '../../src/engine/deploy.js';
+import { assertBefore, assertLockReleasedLast, assertNone, failsWith, fakeStack, type FakeStack } from '../fakes/host.js';
+
+const OLD = 'a1'.repeat(20);
+const NEW = 'b2'.repeat(20);
+
+/** a host with the base services up; `live` serves OLD from blue */
+const host = (live: boolean) => (live ? fakeStack().serving(OLD, 'blue') : fakeStack());
+const deployFails = (stack: FakeStack) => failsWith(deploy(stack.e.ctx, { version: NEW, skipCiCheck: true }));
+
+describe('deploy: the sequence on the host', () => {
+  test('a first deploy takes the lock before any image work, routes blue only after its health gate, records it, and unlocks last', async () => {
+    const stack = host(false);
+    const r = await deploy(stack.e.ctx, { version: NEW, skipCiCheck: true });
+    const ops = stack.ops;
+    assert.equal(r.ok, true, r.message);
+    assertBefore(ops, 'lock acquire', /^image /, 'the lock comes before the release image is looked at or shipped');
+    assert.ok(ops.includes('image load'), 'the image was shipped');
+    assertBefore(ops, 'probe blue', 'flag on blue', 'the new colour is routed only after every health probe');
+    assertBefore(ops, 'flag on blue', 'verify blue', 'verified through the proxy once routed');
+    assertBefore(ops, 'verify blue', 'state write', 'recorded once verified');
+    assertLockReleasedLast(stack);
+    assert.deepEqual(stack.routed, ['blue']);
+    assert.equal(stack.apps.blue.image, stack.ref(NEW));
+    assert.equal(stack.state?.current?.version, NEW);
+    assert.equal(stack.state?.current?.status, 'active');
+    assert.equal(stack.history.at(-1)?.status, 'active');
+  });
+
+  test('with blue live: green is routed after its gate, blue taken off only after green is on, then retired', async () => {
+    const stack = host(true);
+    const r = await deploy(stack.e.ctx, { version: NEW, skipCiCheck: true });
+    const ops = stack.ops;
+    assert.equal(r.ok, true, r.message);
+    assert.equal(r.colour, 'green');
+    assertBefore(ops, 'lock acquire', /^image /, 'the lock comes before the release image is looked at or shipped');
+    assertBefore(ops, 'probe green', 'flag on green', 'the new colour is routed only after every health probe');
+    assertBefore(ops, 'flag on green', 'flag off blue', 'the old colour is taken off only once the new one is on');
+    assertBefore(ops, 'flag off blue', 'stop blue', 'the old colour is stopped only once it is off');
+    assertLockReleasedLast(stack);
+    assert.deepEqual(stack.routed, ['green']);
+    assert.equal(stack.apps.blue.state, 'exited', 'kept for a fast rollback');
+    assert.equal(stack.state?.current?.version, NEW);
+    assert.equal(stack.state?.previous?.version, OLD);
+  });
+
+  test('a failed health gate stops the new colour, leaves the flags alone, records failed, and unlocks last', async () => {
+    const stack = host(true).fail('probe green', { stdout: 'state=exited 2 0\n\nrc=1\n' }); // green crashes at boot
+    const err = await deployFails(stack);
+    const ops = stack.ops;
+    assert.equal(err.kind, 'health');
+    assert.match(err.message, /the old colour keeps serving/);
+    assertBefore(ops, 'probe green', 'stop green', 'the failed colour is stopped after its gate');
+    assertNone(ops, /^flag /, 'no flag changes once the gate began', ops.indexOf('probe green'));
+    assertNone(ops, /^(flag on|verify)/, 'nothing is routed');
+    assertLockReleasedLast(stack);
+    assert.deepEqual(stack.routed, ['blue'], 'blue still serves');
+    assert.deepEqual(stack.flags, { blue: true, green: false });
+    assert.equal(stack.apps.green.state, 'exited');
+    const failed = stack.history.at(-1);
+    assert.equal(failed?.version, NEW);
+    assert.equal(failed?.status, 'failed', 'history.jsonl records the deploy as failed');
+    assert.equal(failed?.failure?.class, 'health');
+    assert.equal(stack.state?.history[0]?.status, 'failed', "state.json's history records the deploy as failed");
+    assert.equal(stack.state?.current?.version, OLD, 'the current release is unchanged');
+    assert.equal(failedReport(err)?.serving, 'previous', 'the failure report says the previous version serves');
+  });
+
+  test('a failed state write after the switch does not switch back: the new version serves, and the deploy fails', async () => {
+    const stack = host(true).fail('state write', { code: 1, stderr: 'No space left on device' });
+    const err = await deployFails(stack);
+    const ops = stack.ops;
+    assert.equal(err.kind, 'state');
+    assert.match(err.message, /deployed and serving, but state\.json could not be written: .*No space left on device/);
+    assertBefore(ops, 'flag off blue', 'state write', 'the switch was done before the record');
+    assertNone(ops, /^(flag |stop )/, 'no flag change or stop after the failed write', ops.indexOf('state write'));
+    assert.equal(ops.filter((o) => o === 'state write').length, 1, 'no second write over the failed one');
+    assertLockReleasedLast(stack);
+    assert.deepEqual(stack.routed, ['green'], 'green keeps serving');
+    const report = failedReport(err);
+    assert.equal(report?.serving, 'new', 'the failure report says the new version serves');
+    assert.equal(report?.colour, 'green');
+  });
+
+  test('a failure at the image step touches no colour, records failed, and unlocks last', async () => {
+    const stack = host(true).fail('image load', { code: 1, stderr: 'write /var/lib/docker/tmp: no space left on device' });
+    const err = await deployFails(stack);
+    const ops = stack.ops;
+    assert.equal(err.kind, 'image');
+    assertNone(ops, /^(up app-|flag |probe |stop )/, 'no colour is started, routed or stopped');
+    assertLockReleasedLast(stack);
+    assert.deepEqual(stack.routed, ['blue']);
+    assert.equal(stack.history.at(-1)?.status, 'failed', 'history.jsonl records the deploy as failed');
+    assert.equal(stack.history.at(-1)?.failure?.class, 'image');
+    assert.equal(stack.state?.current?.version, OLD);
+  });
+});

@@ -1,0 +1,86 @@
+/**
+ * The rollback sequence, end to end through the real rollback() against a modelled host (test/fakes/host.ts):
+ * the previous version's colour is started (its kept container as it is, or recreated from its image), routed
+ * only after its health gate, recorded, and the lock released last; a failed gate leaves the current colour
+ * routed. The host has served OLD from blue, then NEW from green (blue stopped and kept, as a deploy leaves it).
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { rollback } from '../../src/engine/rollback.js';
+import { assertBefore, assertLockReleasedLast, assertNone, failsWith, fakeStack } from '../fakes/host.js';
+
+const OLD = 'c3'.repeat(20);
+const NEW = 'd4'.repeat(20);
+
+const host = () => fakeStack().serving(OLD, 'blue').serving(NEW, 'green');
+
+describe('rollback: the sequence on the host', () => {
+  test('to the previous version: its kept colour is started as it is, routed only after its gate, recorded, and the lock released last', async () => {
+    const stack = host();
+    const r = await rollback(stack.e.ctx, {});
+    const ops = stack.ops;
+    assert.equal(r.ok, true, r.message);
+    assert.equal(r.version, OLD);
+    assert.equal(r.colour, 'blue');
+    assertBefore(ops, 'lock acquire', /^(state read|start blue)$/, 'the lock comes before anything is read or started');
+    assertNone(ops, /^up app-/, 'the kept container is reused, not recreated');
+    assertBefore(ops, 'start blue', 'probe blue', 'health-gated once started');
+    assertBefore(ops, 'probe blue', 'flag on blue', 'the rollback colour is routed only after every health probe');
+    assertBefore(ops, 'flag on blue', 'flag off green', 'the current colour is taken off only once the rollback colour is on');
+    assertBefore(ops, 'verify blue', 'state write', 'recorded once verified through the proxy');
+    assertBefore(ops, 'state write', 'stop green', 'the rolled-back colour is retired after the record');
+    assertLockReleasedLast(stack);
+    assert.deepEqual(stack.routed, ['blue']);
+    assert.equal(stack.apps.green.state, 'exited');
+    assert.equal(stack.state?.current?.version, OLD);
+    assert.equal(stack.state?.current?.kind, 'rollback');
+    assert.equal(stack.state?.history.find((h) => h.version === NEW)?.status, 'rolled_back');
+    assert.equal(stack.history.at(-1)?.status, 'active');
+  });
+
+  test('a rollback colour whose container is gone is recreated from its image, and gated before it is routed', async () => {
+    const stack = host();
+    stack.apps.blue = { state: 'absent' }; // removed by hand; its image is still there
+    const r = await rollback(stack.e.ctx, {});
+    const ops = stack.ops;
+    assert.equal(r.ok, true, r.message);
+    assertNone(ops, 'start blue', 'no warm start of a missing container');
+    assertBefore(ops, 'up app-blue', 'probe blue', 'health-gated once started');
+    assertBefore(ops, 'probe blue', 'flag on blue', 'the rollback colour is routed only after every health probe');
+    assertLockReleasedLast(stack);
+    assert.equal(stack.apps.blue.image, stack.ref(OLD));
+    assert.deepEqual(stack.routed, ['blue']);
+  });
+
+  test('a failed gate during rollback stops the rollback colour, leaves the current colour routed, records failed, and unlocks last', async () => {
+    const stack = host().fail('probe blue', { stdout: 'state=exited 1 0\n\nrc=1\n' }); // the old release no longer boots
+    const err = await failsWith(rollback(stack.e.ctx, {}));
+    const ops = stack.ops;
+    assert.equal(err.kind, 'health');
+    assert.match(err.message, /the old colour keeps serving/);
+    assertBefore(ops, 'probe blue', 'stop blue', 'the failed colour is stopped after its gate');
+    assertNone(ops, /^(flag |verify )/, 'no flag is touched, nothing verified');
+    assertNone(ops, 'stop green', 'the current colour keeps running');
+    assertLockReleasedLast(stack);
+    assert.deepEqual(stack.routed, ['green'], 'green still serves');
+    assert.deepEqual(stack.flags, { blue: false, green: true });
+    const written = stack.history.filter((h) => h.kind === 'rollback');
+    assert.deepEqual(written.map((h) => h.status), ['failed'], 'the rollback is recorded once, as failed, never as active');
+    assert.equal(written[0]?.failure?.class, 'health');
+    assert.equal(stack.state?.current?.version, NEW, 'the current release is unchanged');
+  });
+
+  // todo: rollback() has no point of no return yet (deploy has it): a failed record write after its switch is
+  // written again as a failed rollback, although the rolled-back version serves. Passes once the skeleton's
+  // `op.switched` covers rollback too.
+  test('a failed state write after the rollback switch does not switch back, and is not recorded as a failed rollback', { todo: 'rollback lacks deploy\'s point of no return' }, async () => {
+    const stack = host().fail('state write', { code: 1, stderr: 'No space left on device' }, 1);
+    const err = await failsWith(rollback(stack.e.ctx, {}));
+    const ops = stack.ops;
+    assert.equal(err.kind, 'state');
+    assertNone(ops, /^(flag |stop )/, 'no flag change or stop after the failed write', ops.indexOf('state write'));
+    assert.deepEqual(stack.routed, ['blue'], 'blue keeps serving');
+    assert.equal(ops.filter((o) => o === 'state write').length, 1, 'no second write that records the serving rollback as failed');
+    assertLockReleasedLast(stack);
+  });
+});
