@@ -118,6 +118,7 @@ export async function rollback(ctx: EngineContext, req: RollbackRequest): Promis
   if (!ctx.dryRun) await phases.run('lock', () => lock.acquire(id, 'rollback'));
   let state: EnvironmentState | undefined;
   let record: DeploymentRecord | undefined;
+  let switched = false; // past the record write's switch: a failure no longer undoes or re-records anything
   try {
     // three independent reads, side by side over the one SSH connection
     const [read, stack, images] = await Promise.all([readState(ctx, layout), inspectStack(ctx, layout), imagesOnHost(ctx)]);
@@ -186,7 +187,14 @@ export async function rollback(ctx: EngineContext, req: RollbackRequest): Promis
     const servingMs = ctx.clock.now() - started;
     record.status = 'active';
     record.duration_seconds = Math.round(servingMs / 100) / 10;
-    await phases.run('record', () => writeState(ctx, layout, applyRecord(state!, record!, ctx.cfg.config.deployment.history_limit), record!));
+    try {
+      await phases.run('record', () => writeState(ctx, layout, applyRecord(state!, record!, ctx.cfg.config.deployment.history_limit), record!));
+    } catch (e) {
+      // past the switch the rolled-back version serves: as in deploy, no switch back and no "failed" record
+      switched = true;
+      ctx.reporter.error(`${sha.slice(0, 12)} is live on ${target} again, but recording it failed: ${describeError(e)}`);
+      throw new DeployError('state', `rolled back and serving, but state.json could not be written: ${describeError(e)}`, 'fix the host path\'s permissions or disk; the next deploy reads the live colour from the proxy gates, not from state.json');
+    }
     if (live) {
       const from = live;
       await phases.run(`retire ${from}`, () => retireColour(ctx, layout, from));
@@ -209,7 +217,7 @@ export async function rollback(ctx: EngineContext, req: RollbackRequest): Promis
       record,
     };
   } catch (e) {
-    if (record && state) {
+    if (record && state && !switched) {
       record.status = 'failed';
       record.failure = { class: e instanceof DeployError ? e.kind : 'unexpected', exit_code: exitCodeOf(e), message: ctx.redactor.redact(describeError(e)).slice(0, 2000) };
       ctx.hostLog?.add('rollback.failed', { failure: record.failure });

@@ -70,10 +70,8 @@ describe('rollback: the sequence on the host', () => {
     assert.equal(stack.state?.current?.version, NEW, 'the current release is unchanged');
   });
 
-  // todo: rollback() has no point of no return yet (deploy has it): a failed record write after its switch is
-  // written again as a failed rollback, although the rolled-back version serves. Passes once the skeleton's
-  // `op.switched` covers rollback too.
-  test('a failed state write after the rollback switch does not switch back, and is not recorded as a failed rollback', { todo: 'rollback lacks deploy\'s point of no return' }, async () => {
+  // the point of no return, as in deploy: once switched, a failed record write is not recorded as a failed rollback
+  test('a failed state write after the rollback switch does not switch back, and is not recorded as a failed rollback', async () => {
     const stack = host().fail('state write', { code: 1, stderr: 'No space left on device' }, 1);
     const err = await failsWith(rollback(stack.e.ctx, {}));
     const ops = stack.ops;
