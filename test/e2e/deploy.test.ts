@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { hostDocker, hostSsh } from '../harness/host.js';
-import { hostContainers, newEnv, pollDuring, type CliResult, type TestEnv } from './support.js';
+import { run } from '../harness/proc.js';
+import { hostContainers, newEnv, pollDuring, startCli, type CliResult, type TestEnv } from './support.js';
 
 const outputs: CliResult[] = [];
 async function cli(env: TestEnv, args: string[]): Promise<CliResult> {
@@ -134,5 +135,29 @@ describe('blue-green deploy over SSH', { timeout: 600_000 }, () => {
 
   after(async () => {
     await hostSsh(env.info, `true`);
+  });
+
+  test('a CLI killed with kill -9 mid-deploy leaves no SSH master connection behind', async () => {
+    const masters = async () => {
+      // the deployer's master: `ssh … -p PORT -l USER -M -N -f …`, connected to this harness's sshd
+      const r = await run(['pgrep', '-f', `^ssh .* -p ${env.info.ssh.port} -l \\S+ -M -N -f `], { check: false });
+      return r.stdout.split('\n').filter(Boolean);
+    };
+    const before = await masters();
+    const cli = startCli(env, ['deploy', env.name, '--version', 'v5', '--skip-ci-check']);
+    await cli.waitFor(/▶ (start|health)/, 120_000);
+    const during = (await masters()).filter((p) => !before.includes(p));
+    assert.equal(during.length, 1, `one master while the deploy runs: ${during.join(' ')}`);
+    process.kill(cli.pid, 'SIGKILL');
+    await cli.done;
+    const deadline = Date.now() + 15_000;
+    let left = during;
+    while (left.length && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      const now = await masters();
+      left = during.filter((p) => now.includes(p));
+    }
+    assert.deepEqual(left, [], 'the master outlived the killed deployer by more than 15 s');
+    // the lock the killed deploy held is left for the next deploy to take over; this environment is done
   });
 });

@@ -198,7 +198,7 @@ export function writeFile(path: string, text: string, mode = 0o600): void {
 }
 
 /** the CLI with stderr streamed, for tests that act at a moment of an operation (waitFor a line, then act) */
-export function startCli(env: TestEnv, args: string[]): { stderr: () => string; done: Promise<CliResult>; waitFor(re: RegExp, ms: number): Promise<void> } {
+export function startCli(env: TestEnv, args: string[]): { pid: number; stderr: () => string; done: Promise<CliResult>; waitFor(re: RegExp, ms: number): Promise<void> } {
   const started = Date.now();
   const argv = [...args.slice(0, 2), '--config', env.configPath, '--identity', env.info.ssh.privateKeyPath, '--known-hosts', env.info.ssh.knownHostsPath, '--repo', env.repo.dir, ...args.slice(2)];
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...argv], {
@@ -212,6 +212,7 @@ export function startCli(env: TestEnv, args: string[]): { stderr: () => string; 
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const done = new Promise<CliResult>((res) => child.on('close', (code) => res({ code: code ?? 1, stdout, stderr, ms: Date.now() - started })));
   return {
+    pid: child.pid ?? -1,
     stderr: () => stderr,
     done,
     async waitFor(re, ms) {
