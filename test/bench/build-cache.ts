@@ -26,8 +26,9 @@ import { LocalMachine } from '../../src/host/local.js';
 import { Redactor } from '../../src/log/redact.js';
 import { ensureImage, IMAGE_NAMES } from '../harness/images.js';
 import { run } from '../harness/proc.js';
+import { MODERN_PREFIX } from '../harness/stack.js';
 
-export const MODERN_PREFIX = process.env.TOGATHER_MODERN_PREFIX ?? '/opt/togather-harness/modern';
+export { MODERN_PREFIX };
 const DOCKER = join(MODERN_PREFIX, 'bin', 'docker');
 
 export interface PrivateEngine {
