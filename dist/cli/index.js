@@ -40860,6 +40860,15 @@ function liveColour(facts, stateColour) {
 function stillServing(live) {
     return live ? 'the old colour keeps serving' : 'nothing was serving before and nothing serves now';
 }
+/**
+ * What a failed compose call said, without its progress lines: compose v2 writes " Container X  Running" (and
+ * warnings) to stderr for every service, so its last lines are rarely the cause; v1 prints "Starting X ... done".
+ */
+function composeErrorLines(stderr, max) {
+    const progress = /^\s*(?:(?:Container|Network|Volume|Image) \S+\s+\S+(?: \S+)?|\S+ is up-to-date|(?:Creating|Starting|Recreating|Stopping|Removing) \S+ \.\.\..*)$/;
+    const lines = stderr.trim().split('\n').filter((l) => l.trim() && !progress.test(l) && !/level=warning|^WARN\[/.test(l));
+    return lines.slice(-max);
+}
 function composeCmd(compose, layout, ...args) {
     const [file, ...rest] = compose;
     return cmd(file, ...rest, '-p', layout.stack, '-f', layout.composeFile, '--env-file', layout.imagesEnv, ...args);
@@ -40890,7 +40899,7 @@ async function startColour(ctx, layout, compose, colour, facts) {
         timeoutMs: 180_000,
     });
     if (r.code !== 0) {
-        throw new errors_DeployError('health', `starting the ${colour} colour failed: ${ctx.redactor.redact(r.stderr.trim().split('\n').slice(-5).join(' / '))}`);
+        throw new errors_DeployError('health', `starting the ${colour} colour failed: ${ctx.redactor.redact(composeErrorLines(r.stderr, 5).join(' / '))}`);
     }
 }
 /** Stops (never removes) a colour's app: its container and image stay for a fast rollback. */
@@ -42099,11 +42108,14 @@ async function provision(ctx, layout, host, facts, images) {
         ...(facts.blue.gate !== 'running' ? ['gate-blue'] : []),
         ...(facts.green.gate !== 'running' ? ['gate-green'] : []),
     ];
+    // compose leaves a paused container paused (v1) or fails on it (v2): waiting cannot help, say so either way
+    if (managedDb && facts.db === 'paused')
+        throw dbPaused(layout);
     const composeChanged = changed.includes('.base-digest');
     if (notRunning.length || composeChanged) {
         const r = await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-color', ...services), { check: false, timeoutMs: 300_000 });
         if (r.code !== 0)
-            throw new errors_DeployError('preflight', `starting the stack's services failed: ${ctx.redactor.redact(r.stderr.trim().split('\n').slice(-8).join('\n'))}`);
+            throw new errors_DeployError('preflight', `starting the stack's services failed: ${ctx.redactor.redact(composeErrorLines(r.stderr, 8).join('\n'))}`);
     }
     if (!keeper && facts.keeper !== 'absent')
         await ctx.host.run(cmd('docker', 'rm', '-f', layout.keeper), { check: false, timeoutMs: 60_000 });
@@ -42128,6 +42140,9 @@ function keeperWanted(ctx, host) {
     return false;
 }
 const DB_HEALTH = `docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' -- "$1" 2>/dev/null || echo absent`;
+function dbPaused(layout) {
+    return new errors_DeployError('preflight', `the database container ${layout.db} is paused; nothing was switched`, `unpause it (docker unpause ${layout.db}) if it was paused on purpose, then deploy again`);
+}
 async function waitDbHealthy(ctx, layout) {
     const deadline = ctx.clock.now() + 120_000;
     let status = '';
@@ -42136,9 +42151,8 @@ async function waitDbHealthy(ctx, layout) {
         status = health;
         if (health === 'healthy' || health === 'running')
             return;
-        // compose leaves a paused container paused: waiting cannot help
         if (state === 'paused')
-            throw new errors_DeployError('preflight', `the database container ${layout.db} is paused; nothing was switched`, `unpause it (docker unpause ${layout.db}) if it was paused on purpose, then deploy again`);
+            throw dbPaused(layout);
         await ctx.clock.sleep(500);
     }
     throw new errors_DeployError('preflight', `the database service did not become healthy (status ${status}); nothing was switched`, `look at \`docker logs ${layout.db}\` on the host`);
@@ -42434,8 +42448,11 @@ async function healthGate(ctx, layout, colour, sha, expect = {}, serving) {
         await ctx.clock.sleep(h.interval);
     }
 }
-// the health answer whatever its status: a raw HTTP/1.0 request through busybox nc in the colour's gate
-const RAW_GET = `docker exec "$1" sh -c 'printf "GET %s HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n" "$1" | timeout "$0" nc 127.0.0.1 "$2"' "$2" "$3" "$4"`;
+// the health answer whatever its status: a raw HTTP/1.0 request through busybox nc in the colour's gate. The
+// request is written by nc's -e program, which then reads the answer: busybox nc closes the connection when its
+// stdin ends, so a request piped into it loses any answer slower than that (a Node app's, seen on Docker 26).
+const RAW_GET = `req='printf "GET %s HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n" "$0"; cat >&2'
+docker exec "$1" sh -c 'timeout "$0" nc 127.0.0.1 "$2" -e sh -c "$3" "$1" 2>&1' "$2" "$3" "$4" "$req"`;
 /** the health answer with its body whatever its status ("HTTP 503" with the checks that fail), if one can be read */
 async function rawAnswer(ctx, layout, colour) {
     const h = ctx.cfg.config.app.health;
@@ -42709,6 +42726,7 @@ async function rollback(ctx, req) {
         await phases.run('lock', () => lock.acquire(id, 'rollback'));
     let state;
     let record;
+    let switched = false; // past the record write's switch: a failure no longer undoes or re-records anything
     try {
         // three independent reads, side by side over the one SSH connection
         const [read, stack, images] = await Promise.all([readState(ctx, layout), inspectStack(ctx, layout), imagesOnHost(ctx)]);
@@ -42778,7 +42796,15 @@ async function rollback(ctx, req) {
         const servingMs = ctx.clock.now() - started;
         record.status = 'active';
         record.duration_seconds = Math.round(servingMs / 100) / 10;
-        await phases.run('record', () => writeState(ctx, layout, applyRecord(state, record, ctx.cfg.config.deployment.history_limit), record));
+        try {
+            await phases.run('record', () => writeState(ctx, layout, applyRecord(state, record, ctx.cfg.config.deployment.history_limit), record));
+        }
+        catch (e) {
+            // past the switch the rolled-back version serves: as in deploy, no switch back and no "failed" record
+            switched = true;
+            ctx.reporter.error(`${sha.slice(0, 12)} is live on ${target} again, but recording it failed: ${describeError(e)}`);
+            throw new errors_DeployError('state', `rolled back and serving, but state.json could not be written: ${describeError(e)}`, 'fix the host path\'s permissions or disk; the next deploy reads the live colour from the proxy gates, not from state.json');
+        }
         if (live) {
             const from = live;
             await phases.run(`retire ${from}`, () => retireColour(ctx, layout, from));
@@ -42802,7 +42828,7 @@ async function rollback(ctx, req) {
         };
     }
     catch (e) {
-        if (record && state) {
+        if (record && state && !switched) {
             record.status = 'failed';
             record.failure = { class: e instanceof errors_DeployError ? e.kind : 'unexpected', exit_code: exitCodeOf(e), message: ctx.redactor.redact(describeError(e)).slice(0, 2000) };
             ctx.hostLog?.add('rollback.failed', { failure: record.failure });
