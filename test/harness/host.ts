@@ -91,11 +91,6 @@ export function harnessDir(dir?: string): string {
   return resolve(dir ?? process.env.TOGATHER_HARNESS_DIR ?? join(REPO_ROOT, stackFor(stackName()).defaultDirName));
 }
 
-/** Environment for a process playing the CI runner (the deployer under test): the runner engine, the stack's CLI. */
-export function runnerEnv(info: HarnessInfo): HarnessInfo['runnerEnv'] {
-  return info.runnerEnv;
-}
-
 interface Layout {
   dir: string;
   stack: Stack;
