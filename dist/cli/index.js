@@ -40597,13 +40597,17 @@ function buildCommand(p) {
     args.push('--label', `org.opencontainers.image.revision=${p.sha}`, '-');
     return args;
 }
+/** the driver of the builder `docker buildx inspect` describes */
+function builderDriver(inspect) {
+    return inspect?.code === 0 ? /^Driver:\s*(\S+)/m.exec(inspect.stdout)?.[1] : undefined;
+}
 /** What the builder buildx would use can do with a local layer cache: `undefined` = it can export one. */
 function cacheUnsupportedReason(p) {
     if (p.buildx.code !== 0)
         return 'docker buildx is not available here';
     if (!p.inspect || p.inspect.code !== 0)
         return `docker buildx inspect failed${p.inspect?.stderr.trim() ? `: ${p.inspect.stderr.trim().split('\n')[0]}` : ''}`;
-    const driver = /^Driver:\s*(\S+)/m.exec(p.inspect.stdout)?.[1];
+    const driver = builderDriver(p.inspect);
     if (!driver)
         return 'docker buildx inspect names no driver';
     // the docker driver exports a cache only from an engine with the containerd image store (measured: buildx
@@ -40623,8 +40627,7 @@ async function cacheUsable(ctx) {
     const run = (...argv) => ctx.local.run(cmd(...argv), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
     const buildx = await run('docker', 'buildx', 'version');
     const inspect = buildx.code === 0 ? await run('docker', 'buildx', 'inspect') : undefined;
-    const docker = inspect?.code === 0 && /^Driver:\s*docker\s*$/m.test(inspect.stdout);
-    const driverStatus = docker ? await run('docker', 'info', '--format', '{{json .DriverStatus}}') : undefined;
+    const driverStatus = builderDriver(inspect) === 'docker' ? await run('docker', 'info', '--format', '{{json .DriverStatus}}') : undefined;
     const why = cacheUnsupportedReason({ buildx, inspect, driverStatus });
     if (why)
         ctx.reporter.info(`building without a layer cache: ${why}${buildx.code === 0 ? ` (to use one: ${CACHE_REMEDY})` : ''}`);

@@ -44,11 +44,16 @@ export function buildCommand(p: { ref: string; sha: string; dockerfile: string; 
   return args;
 }
 
+/** the driver of the builder `docker buildx inspect` describes */
+function builderDriver(inspect: RunResult | undefined): string | undefined {
+  return inspect?.code === 0 ? /^Driver:\s*(\S+)/m.exec(inspect.stdout)?.[1] : undefined;
+}
+
 /** What the builder buildx would use can do with a local layer cache: `undefined` = it can export one. */
 export function cacheUnsupportedReason(p: { buildx: RunResult; inspect?: RunResult; driverStatus?: RunResult }): string | undefined {
   if (p.buildx.code !== 0) return 'docker buildx is not available here';
   if (!p.inspect || p.inspect.code !== 0) return `docker buildx inspect failed${p.inspect?.stderr.trim() ? `: ${p.inspect.stderr.trim().split('\n')[0]}` : ''}`;
-  const driver = /^Driver:\s*(\S+)/m.exec(p.inspect.stdout)?.[1];
+  const driver = builderDriver(p.inspect);
   if (!driver) return 'docker buildx inspect names no driver';
   // the docker driver exports a cache only from an engine with the containerd image store (measured: buildx
   // 0.13.1 on Docker 26 refuses with overlay2, succeeds with containerd-snapshotter); other drivers always can
@@ -68,8 +73,7 @@ async function cacheUsable(ctx: EngineContext): Promise<boolean> {
   const run = (...argv: string[]) => ctx.local.run(cmd(...argv), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
   const buildx = await run('docker', 'buildx', 'version');
   const inspect = buildx.code === 0 ? await run('docker', 'buildx', 'inspect') : undefined;
-  const docker = inspect?.code === 0 && /^Driver:\s*docker\s*$/m.test(inspect.stdout);
-  const driverStatus = docker ? await run('docker', 'info', '--format', '{{json .DriverStatus}}') : undefined;
+  const driverStatus = builderDriver(inspect) === 'docker' ? await run('docker', 'info', '--format', '{{json .DriverStatus}}') : undefined;
   const why = cacheUnsupportedReason({ buildx, inspect, driverStatus });
   if (why) ctx.reporter.info(`building without a layer cache: ${why}${buildx.code === 0 ? ` (to use one: ${CACHE_REMEDY})` : ''}`);
   return why === undefined;
