@@ -14,4 +14,11 @@ export default tseslint.config(
       'no-restricted-syntax': ['error', { selector: "CallExpression[callee.name='exec']", message: 'spawn without a shell: use runProcess/Host.run with argv' }],
     },
   },
+  {
+    // the engine's lower layers serve the operations and never call them (scripts/check-imports.mjs checks all layers)
+    files: ['src/engine/{stack,release,database,observe}/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/operations/*', '**/engine/index.js'], message: 'a lower engine layer must not import an operation' }] }],
+    },
+  },
 );

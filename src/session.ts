@@ -1,12 +1,11 @@
 import { ConfigError, loadConfig, type ResolvedConfig } from './config/load.js';
-import { realClock, type Clock, type EngineContext } from './engine/context.js';
+import { monitoringProblems, realClock, type Clock, type EngineContext } from './engine/index.js';
 import { LocalMachine } from './host/local.js';
 import { SshHost, type SshCredentials } from './host/ssh.js';
 import { Redactor } from './log/redact.js';
 import type { Reporter } from './log/reporter.js';
 import { Notifier } from './notify/notifier.js';
 import { resolveNotifySettings } from './notify/settings.js';
-import { monitoringProblems } from './engine/monitoring.js';
 
 /** What both adapters (action, CLI) gather before the engine runs. */
 export interface SessionOptions {

@@ -76,7 +76,10 @@ const testFiles = (dir) =>
 
 for (const name of wanted) {
   if (name === 'typecheck') stage('typecheck', () => ({ ok: run(bin('tsc'), ['--noEmit', '-p', '.']) }));
-  if (name === 'lint') stage('lint', () => ({ ok: run(bin('eslint'), ['--max-warnings=0', 'src', 'test', 'scripts']) }));
+  if (name === 'lint') {
+    stage('lint', () => ({ ok: run(bin('eslint'), ['--max-warnings=0', 'src', 'test', 'scripts']) }));
+    stage('imports (no cycle, engine layers)', () => ({ ok: run(node, ['scripts/check-imports.mjs']) }));
+  }
   if (name === 'unit') stage('unit', () => nodeTests(testFiles('test/unit')));
   // one file at a time (they share the loopback host); no test may hang the run for ever
   const e2eOpts = ['--test-concurrency=1', '--test-timeout=1200000'];

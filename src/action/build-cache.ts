@@ -1,7 +1,7 @@
 import * as cache from '@actions/cache';
 import * as core from '@actions/core';
 import { join } from 'node:path';
-import type { BuildCache } from '../engine/image.js';
+import type { BuildCache } from '../engine/index.js';
 
 /**
  * The build's layer cache on GitHub runners, kept between runs by the Actions cache service. Keyed by commit

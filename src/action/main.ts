@@ -1,14 +1,7 @@
 import * as core from '@actions/core';
 import { parseDuration } from '../config/duration.js';
 import { ConfigError, ENV_INPUT_SOURCE } from '../config/load.js';
-import { deploy, failedReport } from '../engine/deploy.js';
-import { Layout } from '../engine/layout.js';
-import { describeLockView, forceRemoveLock, inspectLock } from '../engine/lock.js';
-import { formatCandidates, listVersions, rollback } from '../engine/rollback.js';
-import { snapshotCommand, type SnapshotSub } from '../engine/snapshot-ops.js';
-import { formatStatus, status } from '../engine/status.js';
-import type { EngineContext } from '../engine/context.js';
-import type { OperationReport } from '../engine/types.js';
+import { Layout, deploy, describeLockView, failedReport, forceRemoveLock, formatCandidates, formatStatus, inspectLock, listVersions, rollback, snapshotCommand, status, type EngineContext, type OperationReport, type SnapshotSub } from '../engine/index.js';
 import { DeployError, describeError, exitCodeOf } from '../errors.js';
 import { postDeploymentStatus } from '../github/deployment-status.js';
 import { makeCiGate } from '../github/gate-adapter.js';

@@ -1,14 +1,7 @@
 import { userInfo, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/load.js';
-import { deploy } from '../engine/deploy.js';
-import { Layout } from '../engine/layout.js';
-import { cleanup } from '../engine/cleanup.js';
-import { DeployLock, describeLockView, forceRemoveLock, inspectLock } from '../engine/lock.js';
-import { formatCandidates, listVersions, rollback } from '../engine/rollback.js';
-import { SNAPSHOT_SUBCOMMANDS, snapshotCommand, type SnapshotSub } from '../engine/snapshot-ops.js';
-import { formatStatus, status } from '../engine/status.js';
-import type { OperationReport } from '../engine/types.js';
+import { DeployLock, Layout, SNAPSHOT_SUBCOMMANDS, cleanup, deploy, describeLockView, forceRemoveLock, formatCandidates, formatStatus, inspectLock, listVersions, rollback, snapshotCommand, status, type OperationReport, type SnapshotSub } from '../engine/index.js';
 import { DeployError, ExitCode, describeError, exitCodeOf } from '../errors.js';
 import { ConsoleReporter } from '../log/console-reporter.js';
 import { Redactor } from '../log/redact.js';

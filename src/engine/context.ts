@@ -2,9 +2,20 @@ import type { ResolvedConfig } from '../config/load.js';
 import type { Host, Local } from '../host/host.js';
 import type { Redactor } from '../log/redact.js';
 import type { Reporter } from '../log/reporter.js';
-import type { HostLog } from './hostlog.js';
-import type { BuildCache } from './image.js';
 import type { Notifier } from '../notify/notifier.js';
+
+/** A directory of build-layer cache that outlives the runner (the action backs it with @actions/cache). */
+export interface BuildCache {
+  dir: string;
+  restore(): Promise<boolean>;
+  save(): Promise<void>;
+}
+
+/** The operation's log on the host (stack/hostlog.ts): events are buffered, then written once per phase. */
+export interface EventLog {
+  add(event: string, data?: Record<string, unknown>): void;
+  flush(): Promise<void>;
+}
 
 export interface Clock {
   now(): number;
@@ -30,7 +41,7 @@ export interface EngineContext {
   localDockerEnv?: Record<string, string>;
   dryRun: boolean;
   /** set once the deployment's host log exists */
-  hostLog?: HostLog;
+  hostLog?: EventLog;
   /** layer cache for builds on this machine; the action provides one on GitHub runners */
   buildCache?: BuildCache;
   /** sends deployment events from the runner (webhook, ntfy); absent when none is configured */

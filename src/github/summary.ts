@@ -8,7 +8,7 @@
  * rest be read as Markdown. A step's summary may not exceed 1 MiB, so every part has a size cap.
  */
 import { ExitCode } from '../errors.js';
-import type { OperationReport } from '../engine/types.js';
+import type { OperationReport } from '../engine/index.js';
 
 export interface SummaryExtra {
   runUrl?: string;

@@ -18,7 +18,7 @@ import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import { BlockBlobClient } from '@azure/storage-blob';
 import { actionsBuildCache } from '../../src/action/build-cache.js';
-import { buildImage } from '../../src/engine/image.js';
+import { buildImage } from '../../src/engine/release/image.js';
 import { buildContext, depsChecksum, makeBenchRepo, modernStackMissing, MODERN_PREFIX, startPrivateEngine, timedCache, type PrivateEngine } from '../bench/build-cache.js';
 import { startActionsCacheService, type ActionsCacheService } from '../fakes/actions-cache-service.js';
 import { ensureImage, IMAGE_NAMES } from '../harness/images.js';

@@ -32,7 +32,7 @@ export const TAGS: Record<string, string> = {
   'v2.1.0': 'm3',
 };
 const DOC_ENVIRONMENTS = new Set(['staging', 'production', 'development']);
-/** a snapshot file name as the docs write one (src/engine/snapshot.ts names them so) */
+/** a snapshot file name as the docs write one (src/engine/database/snapshot.ts names them so) */
 const SNAPSHOT_FILE_RE = /^[A-Za-z0-9_-]+_\d{8}_\d{6}_[0-9a-f]{7}\.sql\.gz$/;
 /** flags whose value the test replaces; the value is what the harness or the environment provides */
 const VALUE_FLAGS = ['--identity', '-i', '--known-hosts', '--config', '-c', '--env-file', '--repo'] as const;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import type { EngineContext } from '../../src/engine/context.js';
-import { buildImage, cacheUnsupportedReason } from '../../src/engine/image.js';
+import { buildImage, cacheUnsupportedReason } from '../../src/engine/release/image.js';
 import type { Command, Local, RunOptions, RunResult } from '../../src/host/host.js';
 import { Redactor } from '../../src/log/redact.js';
 

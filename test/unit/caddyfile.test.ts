@@ -17,7 +17,7 @@ import {
   checkDomain,
   renderDefaultSite,
   renderUpstreams,
-} from '../../src/engine/caddyfile.js';
+} from '../../src/engine/release/caddyfile.js';
 
 const CADDY = process.env.CADDY_BIN ?? 'caddy';
 const DOCKER_DIR = fileURLToPath(new URL('../../docker/', import.meta.url));

@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
 import { ConfigSchema } from '../../src/config/schema.js';
-import { Layout } from '../../src/engine/layout.js';
-import { imagesEnv, renderEnvFile } from '../../src/engine/provision.js';
+import { Layout } from '../../src/engine/stack/layout.js';
+import { imagesEnv } from '../../src/engine/release/provision.js';
+import { renderEnvFile } from '../../src/engine/stack/files.js';
 import type { EngineContext } from '../../src/engine/context.js';
 
 const root = join(import.meta.dirname, '../..');

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HealthSchema } from '../../src/config/schema.js';
-import { parseDatabaseUrl, parseSchemaVersion, renderDbEnv, sqlIdent, urlForDatabase } from '../../src/engine/database.js';
-import { judgeHealth, reportedSchemaVersion } from '../../src/engine/health.js';
-import { migrateArgs, parseMigrationFiles, pendingMigrations } from '../../src/engine/migrate.js';
-import { judgeRetention, nameTime, parseListing, referencedSnapshots, snapshotName, type SnapshotEntry } from '../../src/engine/snapshot.js';
-import { emptyState } from '../../src/engine/state.js';
+import { parseDatabaseUrl, parseSchemaVersion, renderDbEnv, sqlIdent, urlForDatabase } from '../../src/engine/database/database.js';
+import { judgeHealth, reportedSchemaVersion } from '../../src/engine/release/health.js';
+import { migrateArgs, parseMigrationFiles, pendingMigrations } from '../../src/engine/database/migrate.js';
+import { judgeRetention, nameTime, parseListing, referencedSnapshots, snapshotName, type SnapshotEntry } from '../../src/engine/database/snapshot.js';
+import { emptyState } from '../../src/engine/stack/state.js';
 import type { DeploymentRecord } from '../../src/engine/types.js';
 import { DeployError } from '../../src/errors.js';
 

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BUILD_ARGS, OPTIONAL_BUILD_ARGS, buildArgs } from '../../src/engine/build-args.js';
+import { BUILD_ARGS, OPTIONAL_BUILD_ARGS, buildArgs } from '../../src/engine/release/build-args.js';
 
 const DOCKERFILE = fileURLToPath(new URL('../../docker/Dockerfile', import.meta.url));
 

@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HealthSchema } from '../../src/config/schema.js';
-import { liveColour, parseStackFacts } from '../../src/engine/colours.js';
-import { commitMatches, judgeHealth, parseProbe, parseRawHttp } from '../../src/engine/health.js';
-import { judgePreflight, parsePreflight, unixSocket, versionAtLeast } from '../../src/engine/preflight.js';
-import { renderEnvFile } from '../../src/engine/provision.js';
-import { applyRecord, emptyState, reconcile } from '../../src/engine/state.js';
-import { staleReason, type LockInfo } from '../../src/engine/lock.js';
-import { parseVerify } from '../../src/engine/switch.js';
+import { liveColour, parseStackFacts } from '../../src/engine/stack/colours.js';
+import { commitMatches, judgeHealth, parseProbe, parseRawHttp } from '../../src/engine/release/health.js';
+import { judgePreflight, parsePreflight, unixSocket, versionAtLeast } from '../../src/engine/release/preflight.js';
+import { renderEnvFile } from '../../src/engine/stack/files.js';
+import { applyRecord, emptyState, reconcile } from '../../src/engine/stack/state.js';
+import { staleReason, type LockInfo } from '../../src/engine/stack/lock.js';
+import { parseVerify } from '../../src/engine/release/switch.js';
 import type { DeploymentRecord } from '../../src/engine/types.js';
-import { REF_RE } from '../../src/engine/version.js';
+import { REF_RE } from '../../src/engine/release/version.js';
 import { DeployError, ExitCode } from '../../src/errors.js';
 import { Redactor } from '../../src/log/redact.js';
 import { quote, quoteArgv } from '../../src/util/shell.js';
@@ -185,7 +185,7 @@ test('a lock is stale when expired, when its local process is gone, or when its 
 });
 
 test('build argv: classic build without a cache, buildx with a read and a fresh write cache', async () => {
-  const { buildCommand } = await import('../../src/engine/image.js');
+  const { buildCommand } = await import('../../src/engine/release/image.js');
   const plain = buildCommand({ ref: `app:${SHA}`, sha: SHA, dockerfile: 'docker/Dockerfile', buildArgs: { GIT_COMMIT: SHA } });
   assert.deepEqual(plain.slice(0, 2), ['docker', 'build']);
   assert.ok(plain.includes(`GIT_COMMIT=${SHA}`));
@@ -197,7 +197,7 @@ test('build argv: classic build without a cache, buildx with a read and a fresh 
 
 test('database image: images.postgres as it is, or extended by a Dockerfile and tagged by content', async () => {
   const { ConfigSchema } = await import('../../src/config/schema.js');
-  const { dbImage } = await import('../../src/engine/db-image.js');
+  const { dbImage } = await import('../../src/engine/database/db-image.js');
   const ctxWith = (images: Record<string, string>) =>
     ({ cfg: { configDir: '/nonexistent', config: ConfigSchema.parse({ app: { image: 'ghcr.io/x/y' }, images, environments: { p: { host: 'h.example' } } }) } }) as never;
   assert.deepEqual(dbImage(ctxWith({ postgres_dockerfile: 'none' })), { ref: 'postgis/postgis:16-3.4' });

@@ -15,7 +15,7 @@ import { stringify } from 'yaml';
 import { ConfigError, loadConfig, type ResolvedConfig } from '../../src/config/load.js';
 import { ConfigSchema } from '../../src/config/schema.js';
 import type { EngineContext } from '../../src/engine/context.js';
-import { buildEvent, notify, settleNotifications } from '../../src/engine/notify.js';
+import { buildEvent, notify, settleNotifications } from '../../src/engine/observe/notify.js';
 import { Redactor } from '../../src/log/redact.js';
 import type { DeploymentEvent } from '../../src/notify/event.js';
 import { backoffMs, Notifier, signPayload, type NotifySettings } from '../../src/notify/notifier.js';

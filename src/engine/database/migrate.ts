@@ -1,0 +1,302 @@
+import { DeployError, describeError } from '../../errors.js';
+import { cmd, script } from '../../host/host.js';
+import type { EngineContext } from '../context.js';
+import { dbEnvPath, openDb, readSchemaVersion, stackNetwork, type DbSession, type SchemaVersion } from './database.js';
+import type { Layout } from '../stack/layout.js';
+import type { Phases } from '../phases.js';
+import { cleanupSnapshots, createSnapshot, formatBytes, listSnapshots, type SnapshotMeta } from './snapshot.js';
+import { stillServing } from '../stack/colours.js';
+import type { Colour, DeploymentRecord, EnvironmentState } from '../types.js';
+
+/*
+ * Migrations in the deploy, between provisioning and the start of the new colour (the old colour serves all
+ * along, so migrations must be backward compatible with it: docs/migrations.md).
+ *
+ * Where the files come from: the release image itself. The deployer creates (never starts) a container of the
+ * release image and copies its migrations directory out with `docker cp` into migrations/<sha>/ on the host,
+ * which the stock migrate image then gets as a read-only bind mount. Nothing of the release image runs, so
+ * it works for images without a shell; the files that run are exactly the ones the release's binary was
+ * built against; the migrate image stays the unmodified upstream one; and the copy on the host shows an
+ * operator precisely what ran.
+ */
+
+export interface MigrationFile {
+  version: number;
+  name: string;
+  file: string;
+}
+
+const FILE_RE = /^(\d+)_(.+)\.(up|down)\.sql$/;
+
+/** golang-migrate's file naming: NNN_name.up.sql / .down.sql; a version may appear once per direction */
+export function parseMigrationFiles(names: string[]): { ups: MigrationFile[]; problems: string[] } {
+  const ups = new Map<number, MigrationFile>();
+  const problems: string[] = [];
+  for (const file of names) {
+    const m = FILE_RE.exec(file);
+    if (!m || m[3] !== 'up') continue;
+    const version = Number(m[1]);
+    if (!Number.isSafeInteger(version)) problems.push(`${file}: version too large`);
+    else if (ups.has(version)) problems.push(`${file} and ${ups.get(version)!.file} have the same version ${version}`);
+    else ups.set(version, { version, name: m[2]!, file });
+  }
+  return { ups: [...ups.values()].sort((a, b) => a.version - b.version), problems };
+}
+
+/** what `migrate up` would run: every version above the current one (all of them when nothing ran yet) */
+export function pendingMigrations(ups: MigrationFile[], current: number | undefined): MigrationFile[] {
+  return ups.filter((u) => current === undefined || u.version > current);
+}
+
+/** the command of the migrate container, placeholders filled in */
+export function migrateArgs(template: string[], path: string, databaseUrl: string): string[] {
+  return template.map((a) => a.split('{path}').join(path).split('{database}').join(databaseUrl));
+}
+
+function holdName(layout: Layout): string {
+  return `${layout.stack}-release-hold`;
+}
+
+/** Takes the hold on the release image (see HOLD); best effort: without it, only the protection is lost. */
+export async function holdRelease(ctx: EngineContext, layout: Layout, image: string): Promise<void> {
+  const r = await ctx.host.run(script(HOLD, holdName(layout), image), { check: false, timeoutMs: 60_000 });
+  if (r.code !== 0) ctx.reporter.warn(`could not create the container that protects ${image} from image pruning: ${ctx.redactor.redact(r.stderr.trim())}`);
+}
+
+/** removes the hold container; the new colour's own container protects the image from now on */
+export async function releaseHold(ctx: EngineContext, layout: Layout): Promise<void> {
+  await ctx.host.run(cmd('docker', 'rm', '-f', holdName(layout)), { check: false, timeoutMs: 30_000 });
+}
+
+export function migrationsDir(layout: Layout, sha: string): string {
+  return layout.path('migrations', sha);
+}
+
+/*
+ * The hold: a container of the release image, created and never started. An image in use by a container
+ * cannot be removed, so no image prune (this environment's or another's on the same host) can take the
+ * release away between the image phase and the start of its colour, however long migrations take; the
+ * migrations are also copied out of it. releaseHold removes it once the deploy ends.
+ * $1 name, $2 image; an existing hold of the same image is kept.
+ */
+const HOLD = `
+[ "$(docker inspect -f '{{.Config.Image}}' -- "$1" 2>/dev/null)" = "$2" ] && exit 0
+docker rm -f -- "$1" > /dev/null 2>&1
+docker create --name "$1" --label org.togather.role=release-hold --entrypoint /togather-deploy-copy-only -- "$2" > /dev/null
+`;
+
+/*
+ * $1 destination, $2 image, $3 path in the image, $4 how many releases' copies to keep, $5 the hold's name.
+ * Exit 3: the image has no such path. Prints the file names.
+ */
+const EXTRACT = `
+dest=$1; image=$2; src=$3; keep=$4; hold=$5
+root=$(dirname -- "$dest")
+umask 022
+mkdir -p -- "$root" || exit 2
+tmp="$dest.tmp.$$"
+rm -rf -- "$tmp" "$tmp.tar"; mkdir -p -- "$tmp" || exit 2
+if [ "$(docker inspect -f '{{.Config.Image}}' -- "$hold" 2>/dev/null)" != "$image" ]; then
+  docker rm -f -- "$hold" > /dev/null 2>&1
+  docker create --name "$hold" --label org.togather.role=release-hold --entrypoint /togather-deploy-copy-only -- "$image" > /dev/null || exit 4
+fi
+docker cp -- "$hold:$src" - > "$tmp.tar" 2> "$tmp.err"; rc=$?
+if [ "$rc" != 0 ]; then
+  if grep -qE 'No such container:path|Could not find the file' "$tmp.err"; then rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 3; fi
+  cat "$tmp.err" >&2; rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 5
+fi
+tar -x -f "$tmp.tar" -C "$tmp" --strip-components=1 || { rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 6; }
+rm -f -- "$tmp.tar" "$tmp.err"
+chmod -R a+rX -- "$tmp"
+rm -rf -- "$dest" && mv -- "$tmp" "$dest" || exit 7
+# the copies of older releases: keep the newest few
+ls -1t -- "$root" | grep -E '^[0-9a-f]{40}$' | tail -n +"$((keep + 1))" | while read -r old; do rm -rf -- "$root/$old"; done
+ls -1 -- "$dest"
+`;
+
+/** Copies the release's migrations out of its image; undefined when the image has none at that path. */
+export async function extractMigrations(ctx: EngineContext, layout: Layout, image: string, sha: string): Promise<{ dir: string; ups: MigrationFile[] } | undefined> {
+  const dir = migrationsDir(layout, sha);
+  const src = ctx.cfg.config.database.migrations.path.replace(/\/+$/, '') || '/';
+  const r = await ctx.host.run(script(EXTRACT, dir, image, src, '10', holdName(layout)), { check: false, timeoutMs: 120_000 });
+  if (r.code === 3) return undefined;
+  if (r.code !== 0) throw new DeployError('migration', `could not copy the migrations (${src}) out of ${image} (exit ${r.code}): ${ctx.redactor.redact(r.stderr.trim())}`);
+  const { ups, problems } = parseMigrationFiles(r.stdout.split('\n').map((l) => l.trim()).filter(Boolean));
+  if (problems.length) throw new DeployError('migration', `the release's migrations are not usable:\n  - ${problems.join('\n  - ')}`, 'fix the migration files in the release; nothing was run');
+  return { dir, ups };
+}
+
+/*
+ * $1 container name, $2 timeout in seconds, $3 migrations directory (made absolute here: docker would take a
+ * relative one for a volume name); the rest: docker run options, image and the tool's arguments. A timed-out
+ * run is removed (killing the docker client alone would leave the container running).
+ */
+const RUN_MIGRATE = `
+name=$1; secs=$2; dir=$(cd -- "$3" && pwd) || exit 2; shift 3
+docker rm -f -- "$name" > /dev/null 2>&1
+timeout "$secs" docker run --rm --name "$name" -v "$dir:/migrations:ro" "$@"; rc=$?
+if [ "$rc" = 124 ]; then docker rm -f -- "$name" > /dev/null 2>&1; fi
+exit "$rc"
+`;
+
+export interface MigrateRun {
+  code: number;
+  output: string;
+  durationMs: number;
+}
+
+export async function runMigrateContainer(ctx: EngineContext, layout: Layout, db: DbSession, dir: string, network: string, args: string[]): Promise<MigrateRun> {
+  const m = ctx.cfg.config.database.migrations;
+  const t0 = ctx.clock.now();
+  const secs = String(Math.max(1, Math.ceil(m.timeout / 1000)));
+  const opts = ['--network', network, '--env-file', dbEnvPath(layout), '--label', 'org.togather.role=migrate', m.image, ...args];
+  const r = await ctx.host.run(script(RUN_MIGRATE, `${layout.stack}-migrate`, secs, dir, ...opts), { check: false, timeoutMs: m.timeout + 60_000 });
+  return { code: r.code, output: ctx.redactor.redact(`${r.stdout}\n${r.stderr}`.trim()), durationMs: ctx.clock.now() - t0 };
+}
+
+/** the restore command an operator runs; printed, never run by the deployer */
+export function restoreCommand(ctx: EngineContext, file: string): string {
+  return `togather-deploy snapshot restore ${ctx.cfg.environment} ${file} --stop-app`;
+}
+
+function restoreHint(ctx: EngineContext, file: string): string {
+  return `${restoreCommand(ctx, file)}   (add your usual --config/--identity/--known-hosts; it asks for confirmation, or --yes). From GitHub Actions: command: snapshot-restore, snapshot: ${file}, stop-app: true, confirm: ${ctx.cfg.environment}`;
+}
+
+function forceCommand(ctx: EngineContext, layout: Layout, db: DbSession, network: string, dir: string, version: number): string {
+  const m = ctx.cfg.config.database.migrations;
+  return `docker run --rm --network ${network} --env-file ${dbEnvPath(layout)} -v "$(cd ${dir} && pwd):/migrations:ro" ${m.image} -path /migrations -database '${db.target.migrateUrl}' force ${version}`;
+}
+
+export interface DatabaseStep {
+  /** the schema version the new colour must report (undefined: not known, not checked) */
+  schemaVersion?: number;
+  snapshot?: SnapshotMeta;
+}
+
+export interface DatabaseStepInput {
+  record: DeploymentRecord;
+  state: EnvironmentState;
+  image: string;
+  sha: string;
+  skip: boolean;
+  liveVersion?: string;
+  /** the colour serving now; undefined when none is */
+  live?: Colour;
+}
+
+/**
+ * The deploy's database step: read schema_migrations, take a verified snapshot when migrations are pending
+ * (or always, per database.snapshots.when), run `migrate up` in a one-off container, read the version again.
+ * Fills record.snapshot and record.migrations. Never restores anything by itself.
+ */
+export async function databaseStep(ctx: EngineContext, layout: Layout, phases: Phases, input: DatabaseStepInput): Promise<DatabaseStep> {
+  const { record } = input;
+  if (input.skip) {
+    ctx.reporter.warn('migrations and the snapshot before them are skipped (skip-migrations); recorded in the history');
+    ctx.hostLog?.add('migrations.skipped', {});
+    return {};
+  }
+  const found = await phases.run('migrations: read', () => extractMigrations(ctx, layout, input.image, input.sha));
+  const policy = ctx.cfg.config.database.snapshots.when;
+  if (!found && policy === 'pending-migrations') {
+    // nothing to run, nothing to protect: the database is not touched at all
+    ctx.reporter.warn(`the release image has no ${ctx.cfg.config.database.migrations.path}: no migrations to run, no snapshot`);
+    return {};
+  }
+  const db = await openDb(ctx, layout);
+  let net = db.network;
+  const network = async () => (net ??= await stackNetwork(ctx, layout));
+
+  // the database is first touched by the snapshot step: if it cannot be read, no snapshot, nothing migrated
+  let before: SchemaVersion | undefined;
+  let snapshot: SnapshotMeta | undefined;
+  let pending: ReturnType<typeof pendingMigrations> = [];
+  await phases.run('snapshot', async () => {
+    before = await readSchemaVersion(ctx, db, 'snapshot');
+    if (before.dirty) {
+      const latest = (await listSnapshots(ctx, layout)).snapshots[0];
+      throw new DeployError(
+        'migration',
+        `schema_migrations is dirty at version ${before.version}: an earlier migration failed midway and the schema is in an unknown state. Nothing was run; ${stillServing(input.live)}.`,
+        `either restore the snapshot taken before that migration${latest ? `: ${restoreHint(ctx, latest.file)}` : ' (togather-deploy snapshot list shows them)'}\n  or repair the schema by hand, then mark the version as clean on the host:\n    ${forceCommand(ctx, layout, db, await network(), migrationsDir(layout, input.sha), before.version ?? 0)}   (use the version the schema really is at)\n  then deploy again`,
+      );
+    }
+    if (!found) {
+      ctx.reporter.warn(`the release image has no ${ctx.cfg.config.database.migrations.path}: no migrations to run`);
+    } else {
+      pending = pendingMigrations(found.ups, before.version);
+      const newest = found.ups.at(-1)?.version;
+      if (before.version !== undefined && !found.ups.some((u) => u.version === before!.version) && (newest === undefined || before.version > newest)) {
+        ctx.reporter.warn(`the database is at schema version ${before.version}, newer than this release's newest migration (${newest ?? 'none'}): nothing to migrate; the release must cope with the newer schema`);
+        pending = [];
+      }
+    }
+    if (pending.length === 0 && policy === 'pending-migrations') {
+      ctx.reporter.info(`schema at ${before.version ?? 'no version'}; no pending migration, so no snapshot (database.snapshots.when: pending-migrations)`);
+      return;
+    }
+    snapshot = await createSnapshot(ctx, layout, db, { reason: 'pre-migration', gitCommit: input.sha, liveVersion: input.liveVersion, deploymentId: record.id, schema: before });
+    record.snapshot = snapshot.file;
+    ctx.hostLog?.add('snapshot', { file: snapshot.file, bytes: snapshot.file_size_bytes, sha256: snapshot.sha256, ms: snapshot.duration_ms, pre_migration_version: snapshot.pre_migration_version });
+    ctx.reporter.info(`snapshot ${snapshot.file} (${formatBytes(snapshot.file_size_bytes)}, verified) in ${(snapshot.duration_ms / 1000).toFixed(1)}s`);
+    try {
+      const c = await cleanupSnapshots(ctx, layout, input.state, [snapshot.file]);
+      if (c.removed.length) ctx.reporter.info(`retention removed ${c.removed.length} expired snapshot(s): ${c.removed.join(', ')}`);
+    } catch (e) {
+      ctx.reporter.warn(`snapshot retention cleanup failed (the deploy goes on): ${describeError(e)}`);
+    }
+  });
+  const from = before!.version;
+  if (!found || pending.length === 0) {
+    if (found) record.migrations = { from, to: from, ran: 0 };
+    return { schemaVersion: from, snapshot };
+  }
+
+  const target = pending.at(-1)!.version;
+  const m = ctx.cfg.config.database.migrations;
+  const run = await phases.run('migrate', async () => {
+    ctx.reporter.info(`migrating ${from ?? 'an empty schema'} → ${target}: ${pending.map((p) => `${p.version}_${p.name}`).join(', ')}`);
+    return runMigrateContainer(ctx, layout, db, found.dir, await network(), migrateArgs(m.command, '/migrations', db.target.migrateUrl));
+  });
+  let after: SchemaVersion | undefined;
+  try {
+    after = await readSchemaVersion(ctx, db);
+  } catch {
+    /* reported below with the migrate output */
+  }
+  const to = after?.version;
+  const ran = found.ups.filter((u) => u.version > (from ?? -1) && to !== undefined && (after!.dirty ? u.version < to : u.version <= to)).length;
+  record.migrations = { from, to, ran, ...(after?.dirty ? { dirty: true } : {}) };
+  ctx.hostLog?.add('migrations', { from: from ?? null, to: to ?? null, ran, dirty: after?.dirty ?? null, exit: run.code, ms: run.durationMs, output: run.output.slice(-4000) });
+  const ok = run.code === 0 && after !== undefined && !after.dirty && to === target;
+  if (!ok) {
+    const force = forceCommand(ctx, layout, db, await network(), found.dir, from ?? 0);
+    const why =
+      run.code === 124
+        ? `the migrate container ran longer than database.migrations.timeout (${Math.round(m.timeout / 1000)}s) and was removed`
+        : run.code !== 0
+          ? `migrate exited with ${run.code}`
+          : `migrate exited 0 but the schema is at ${to ?? 'no version'}${after?.dirty ? ' (dirty)' : ''}, not ${target}`;
+    const state = after ? `The database is now at version ${to ?? 'none'}${after.dirty ? ' and DIRTY (that migration stopped midway)' : ''}; ${ran} migration(s) completed.` : 'The schema version could not be read afterwards.';
+    const tail = run.output.split('\n').filter(Boolean).slice(-8).map((l) => `    ${l.slice(0, 400)}`).join('\n');
+    throw new DeployError(
+      'migration',
+      `migrations failed: ${why}. ${state} The new colour was not started; ${stillServing(input.live)}.${tail ? `\n  migrate output:\n${tail}` : ''}${snapshot ? `\n  snapshot taken before migrating: ${snapshot.file}` : ''}`,
+      snapshot
+        ? `to put the database back exactly as it was before this deploy: ${restoreHint(ctx, snapshot.file)}\n  nothing is restored automatically; you may instead fix the schema by hand and mark it clean: ${force}`
+        : `fix the schema by hand and mark it clean: ${force}`,
+    );
+  }
+  ctx.reporter.info(`schema ${from ?? 'empty'} → ${to}: ${ran} migration(s) in ${(run.durationMs / 1000).toFixed(1)}s`);
+  return { schemaVersion: to, snapshot };
+}
+
+export function describeDatabasePlan(ctx: EngineContext, skip: boolean): string[] {
+  if (skip) return ['skip the migrations and the snapshot before them (skip-migrations; recorded)'];
+  const d = ctx.cfg.config.database;
+  return [
+    `copy ${d.migrations.path} out of the release image; read schema_migrations`,
+    `${d.snapshots.when === 'every-deploy' ? 'snapshot the database' : 'if migrations are pending: snapshot the database'} (pg_dump, verified; keep ${d.snapshots.retention_days} days), then run ${d.migrations.image} ${d.migrations.command.join(' ')}`,
+  ];
+}

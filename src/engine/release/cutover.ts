@@ -1,0 +1,49 @@
+import type { StackFacts } from '../stack/colours.js';
+import { stillServing, stopColour } from '../stack/colours.js';
+import type { EngineContext } from '../context.js';
+import { healthGate, type HealthExpectation, type HealthVerdict } from './health.js';
+import type { Layout } from '../stack/layout.js';
+import type { Phases } from '../phases.js';
+import { ensureProxyRunning, switchBack, switchTo, verifyThroughProxy } from './switch.js';
+import type { Colour } from '../types.js';
+
+export interface CutOver {
+  target: Colour;
+  /** the colour serving now; undefined on a first deploy */
+  live: Colour | undefined;
+  sha: string;
+  stack: StackFacts;
+  expect?: HealthExpectation;
+}
+
+/**
+ * The part deploy and rollback share once the target colour's container is started: health-gate it, make
+ * sure the proxy runs, switch, verify through the proxy. A failed gate stops the target; a failed switch or
+ * verification puts the old colour back. Either way the old colour, if there was one, keeps serving.
+ */
+export async function cutOver(ctx: EngineContext, layout: Layout, phases: Phases, c: CutOver): Promise<HealthVerdict> {
+  let verdict: HealthVerdict;
+  try {
+    verdict = await phases.run('health gate', () => healthGate(ctx, layout, c.target, c.sha, c.expect, stillServing(c.live)));
+  } catch (e) {
+    await stopColour(ctx, layout, c.target, 10_000);
+    throw e;
+  }
+  try {
+    await ensureProxyRunning(ctx, layout, c.stack);
+  } catch (e) {
+    // nothing was switched: the healthy new colour would only idle, so it is stopped like a failed one
+    await stopColour(ctx, layout, c.target, 10_000);
+    throw e;
+  }
+  try {
+    await phases.run('switch', async () => {
+      await switchTo(ctx, layout, c.target, c.live);
+      await verifyThroughProxy(ctx, layout, c.target, c.sha);
+    });
+  } catch (e) {
+    await switchBack(ctx, layout, c.target, c.live);
+    throw e;
+  }
+  return verdict;
+}

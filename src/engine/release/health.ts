@@ -1,0 +1,270 @@
+import type { HealthConfig } from '../../config/schema.js';
+import { DeployError } from '../../errors.js';
+import { script } from '../../host/host.js';
+import type { EngineContext } from '../context.js';
+import type { Layout } from '../stack/layout.js';
+import type { Colour, HealthStatus } from '../types.js';
+
+export interface ProbeResult {
+  /** HTTP status, 0 when no answer */
+  code: number;
+  body: string;
+  /** the app container: running, restarting, exited, absent … */
+  state: string;
+  exitCode?: number;
+  restarts?: number;
+  error?: string;
+}
+
+export interface HealthVerdict {
+  ok: boolean;
+  status: HealthStatus;
+  reason: string;
+  gitCommit?: string;
+  /** set when no amount of waiting can change this answer (see permanentFailure) */
+  permanent?: PermanentFailure;
+}
+
+export interface PermanentFailure {
+  /** the check and its message, as the app reports them */
+  what: string;
+  remedy: string;
+}
+
+type HealthChecks = Record<string, { status?: unknown; message?: unknown; details?: unknown }>;
+
+/**
+ * A failing check that waiting cannot fix: the migrations check on a dirty schema_migrations (a migration
+ * stopped midway, and only an operator clears the flag). Narrow on purpose: calling a transient failure
+ * permanent would fail a good deploy, so everything else (a database still starting, a slow dependency) is
+ * waited for until start_timeout.
+ */
+export function permanentFailure(checks: HealthChecks | undefined): PermanentFailure | undefined {
+  const c = checks?.migrations;
+  if (!c || c.status !== 'fail') return undefined;
+  const message = typeof c.message === 'string' ? c.message.slice(0, 120) : undefined;
+  const flag = (c.details as { dirty?: unknown } | undefined)?.dirty;
+  if (flag !== true && flag !== 'true' && !/\bdirty\b/i.test(message ?? '')) return undefined;
+  return {
+    what: `migrations failing (${message ?? 'schema_migrations is dirty'})`,
+    remedy:
+      'a migration stopped midway and left schema_migrations dirty: restore the snapshot taken before it (togather-deploy snapshot list, then snapshot restore) or repair the schema and mark its version clean with migrate force (docs/migrations.md), then deploy again',
+  };
+}
+
+/*
+ * One round trip per probe: the app container's state, then its /health fetched from inside the colour's
+ * gate (which shares the app's network namespace, so the colour is probed on its own address, not through
+ * the proxy). busybox wget prints the status line with -S on stderr. Its -T option segfaults in Debian's
+ * busybox-static 1.35, so the time limit comes from the timeout applet instead. Headers and body are merged
+ * inside the container: merged by the docker client (which writes the two streams apart) the body could land
+ * before the status line, on the same line, and a healthy answer read as no answer.
+ */
+const PROBE = `
+s=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}' -- "$1" 2>/dev/null) || s=absent
+echo "state=$s"
+docker exec "$2" sh -c 'timeout "$0" wget -q -S -O - "$1" 2>&1' "$3" "http://127.0.0.1:$4$5"; rc=$?
+echo; echo "rc=$rc"
+`;
+
+/** busybox wget -S output merged with the body: header lines start with two spaces, errors with "wget:" */
+export function parseWgetOutput(lines: string[]): { code: number; headers: Record<string, string>; body: string; error?: string } {
+  let code = 0;
+  const headers: Record<string, string> = {};
+  const body: string[] = [];
+  let error: string | undefined;
+  for (const line of lines) {
+    const status = /^\s+HTTP\/1\.[01] (\d{3})/.exec(line);
+    if (status) code = Number(status[1]);
+    else if (/^ {2}[A-Za-z0-9-]+: /.test(line)) {
+      const i = line.indexOf(':');
+      headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+    } else if (/^wget: /.test(line)) {
+      error = line.replace(/^wget: /, '');
+      const m = /HTTP\/1\.[01] (\d{3})/.exec(line);
+      if (m) code = Number(m[1]);
+    } else if (line.trim()) body.push(line);
+  }
+  return { code, headers, body: body.join('\n'), error };
+}
+
+export function parseProbe(stdout: string): ProbeResult {
+  const lines = stdout.split('\n');
+  const stateLine = lines[0] ?? '';
+  const [state = 'absent', exit, restarts] = stateLine.replace(/^state=/, '').trim().split(/\s+/);
+  const rcIdx = lines.findIndex((l) => /^rc=\d+$/.test(l));
+  const w = parseWgetOutput(lines.slice(1, rcIdx < 0 ? undefined : rcIdx));
+  return {
+    code: w.code,
+    body: w.body,
+    state,
+    exitCode: exit !== undefined ? Number(exit) : undefined,
+    restarts: restarts !== undefined ? Number(restarts) : undefined,
+    error: w.code === 0 ? w.error ?? 'no answer' : w.error,
+  };
+}
+
+/** what the deploy knows the new colour must report, beyond the configured checks */
+export interface HealthExpectation {
+  /** the schema version the database was just migrated to (or found at): the `migrations` check must report it */
+  schemaVersion?: number;
+}
+
+/** details.version of the `migrations` check: a number, null when the app says there is none, undefined when it does not say */
+export function reportedSchemaVersion(check: unknown): number | null | undefined {
+  const d = (check as { details?: { version?: unknown } } | undefined)?.details;
+  if (!d || !('version' in d)) return undefined;
+  if (d.version === null) return null;
+  const n = typeof d.version === 'number' ? d.version : typeof d.version === 'string' && /^\d+$/.test(d.version) ? Number(d.version) : NaN;
+  return Number.isNaN(n) ? undefined : n;
+}
+
+/** Judges one /health answer by the app's contract (contracts.md): HTTP code + status + required checks. */
+export function judgeHealth(code: number, body: string, cfg: HealthConfig, expect: HealthExpectation = {}): HealthVerdict {
+  if (code === 0) return { ok: false, status: 'unknown', reason: 'no answer' };
+  let doc: { status?: unknown; git_commit?: unknown; checks?: HealthChecks } = {};
+  try {
+    doc = JSON.parse(body) as typeof doc;
+  } catch {
+    if (code >= 200 && code < 300 && cfg.required_checks.length === 0) return { ok: true, status: 'healthy', reason: `HTTP ${code} (no JSON body)` };
+    return { ok: false, status: code >= 500 ? 'unhealthy' : 'unknown', reason: `HTTP ${code}, body is not the health JSON` };
+  }
+  const status = typeof doc.status === 'string' ? doc.status : '';
+  const gitCommit = typeof doc.git_commit === 'string' ? doc.git_commit : undefined;
+  const permanent = permanentFailure(doc.checks);
+  if (code < 200 || code >= 300) {
+    // name the checks the app itself reports failing: "database failing (password authentication failed …)"
+    // says more to an operator than the bare status code
+    const said = Object.entries(doc.checks ?? {})
+      .filter(([, c]) => c?.status === 'fail')
+      .map(([name, c]) => `${name} failing${typeof c.message === 'string' ? ` (${c.message.slice(0, 120)})` : ''}`);
+    return { ok: false, status: status === 'degraded' ? 'degraded' : 'unhealthy', reason: `HTTP ${code} status ${status || '?'}${said.length ? `: ${said.join(', ')}` : ''}`, gitCommit, permanent };
+  }
+  const failing: string[] = [];
+  for (const name of cfg.required_checks) {
+    const c = doc.checks?.[name];
+    if (!c) failing.push(`${name} missing`);
+    else if (c.status === 'fail') failing.push(`${name} failing${typeof c.message === 'string' ? ` (${c.message.slice(0, 120)})` : ''}`);
+  }
+  if (expect.schemaVersion !== undefined) {
+    const reported = reportedSchemaVersion(doc.checks?.migrations);
+    if (reported !== undefined && reported !== expect.schemaVersion) failing.push(`migrations reports schema version ${reported ?? 'none'}, but the database was migrated to ${expect.schemaVersion}`);
+  }
+  if (failing.length) return { ok: false, status: 'unhealthy', reason: `required checks: ${failing.join(', ')}`, gitCommit, permanent };
+  if (status === 'healthy') return { ok: true, status: 'healthy', reason: 'healthy', gitCommit };
+  if (status === 'degraded') {
+    return cfg.allow_degraded
+      ? { ok: true, status: 'degraded', reason: 'degraded (allowed by health.allow_degraded)', gitCommit }
+      : { ok: false, status: 'degraded', reason: 'degraded (set health.allow_degraded to accept)', gitCommit };
+  }
+  return { ok: false, status: 'unhealthy', reason: `status "${status}"`, gitCommit, permanent };
+}
+
+export function commitMatches(reported: string | undefined, sha: string): boolean {
+  if (!reported) return true; // an app that does not say is judged by health alone
+  const r = reported.trim().toLowerCase();
+  if (!/^[0-9a-f]{7,40}$/.test(r)) return true; // a version name, not a commit: nothing to compare
+  return sha.startsWith(r);
+}
+
+/** the probe's time limit for the timeout applet: whole seconds, at least one */
+const timeoutSeconds = (ms: number): string => String(Math.max(1, Math.ceil(ms / 1000)));
+
+export async function probeColour(ctx: EngineContext, layout: Layout, colour: Colour): Promise<ProbeResult> {
+  const h = ctx.cfg.config.app.health;
+  const r = await ctx.host.run(script(PROBE, layout.app(colour), layout.gate(colour), timeoutSeconds(h.timeout), String(ctx.cfg.config.app.port), h.path), {
+    check: false,
+    timeoutMs: h.timeout + 15_000,
+  });
+  return parseProbe(r.stdout);
+}
+
+/**
+ * Polls the new colour until it passes `consecutive` times in a row. Fails fast when the container has exited
+ * or is restart-looping (a crash at boot shows in under a second), or when it gives an answer no wait can
+ * change (permanentFailure) that many times in a row; else at start_timeout. `serving` says what the failure
+ * leaves serving, for callers that switch (cutOver); the others say it themselves.
+ */
+export async function healthGate(ctx: EngineContext, layout: Layout, colour: Colour, sha: string, expect: HealthExpectation = {}, serving?: string): Promise<HealthVerdict> {
+  const h = ctx.cfg.config.app.health;
+  const deadline = ctx.clock.now() + h.start_timeout;
+  const leaves = serving ? `; ${serving}.` : '.';
+  let passes = 0;
+  let stuck = 0;
+  let last: HealthVerdict;
+  let probes = 0;
+  for (;;) {
+    const p = await probeColour(ctx, layout, colour);
+    probes++;
+    if (p.state === 'exited' || p.state === 'dead' || (p.restarts ?? 0) > 0 || p.state === 'restarting' || p.state === 'absent') {
+      const logs = await appLogs(ctx, layout, colour);
+      throw new DeployError(
+        'health',
+        `the new ${colour} colour ${p.state === 'absent' ? 'does not exist' : `crashed (state ${p.state}, exit code ${p.exitCode ?? '?'}, ${p.restarts ?? 0} restarts)`}${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`,
+        'fix the release and deploy again; the logs above come from the failed container',
+      );
+    }
+    // wget keeps no body of an error answer: read it raw, to know which checks fail and whether waiting can help
+    const raw = p.error && p.code >= 400 ? await rawAnswer(ctx, layout, colour) : undefined;
+    last = raw ? judgeHealth(raw.code, raw.body, h, expect) : judgeHealth(p.code, p.body, h, expect);
+    if (last.ok && !commitMatches(last.gitCommit, sha)) {
+      throw new DeployError('health', `the new colour reports commit ${last.gitCommit}, not ${sha.slice(0, 12)}: the image is not the build of this commit`, 'rebuild the image from this commit');
+    }
+    passes = last.ok ? passes + 1 : 0;
+    stuck = last.permanent ? stuck + 1 : 0;
+    if (passes >= h.consecutive) {
+      ctx.reporter.info(`${colour} is ${last.status} after ${probes} probes`);
+      return last;
+    }
+    if (last.permanent && stuck >= h.consecutive) {
+      const logs = await appLogs(ctx, layout, colour);
+      throw new DeployError(
+        'health',
+        `the new ${colour} colour reports what no wait can change: ${ctx.redactor.redact(last.permanent.what)}, ${stuck} probes in a row${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`,
+        last.permanent.remedy,
+      );
+    }
+    if (ctx.clock.now() >= deadline) {
+      const logs = await appLogs(ctx, layout, colour);
+      const why = last.ok
+        ? `it passed only ${passes} of the ${h.consecutive} probes in a row needed (one probe every ${Math.round((ctx.clock.now() - deadline + h.start_timeout) / probes)} ms)`
+        : raw ? last.reason : p.error ?? last.reason;
+      throw new DeployError(
+        'health',
+        `the new ${colour} colour did not become healthy within ${Math.round(h.start_timeout / 1000)}s: ${ctx.redactor.redact(why)}${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`,
+        'look at the app logs above; raise app.health.start_timeout only if the app is merely slow to start',
+      );
+    }
+    await ctx.clock.sleep(h.interval);
+  }
+}
+
+// the health answer whatever its status: a raw HTTP/1.0 request through busybox nc in the colour's gate. The
+// request is written by nc's -e program, which then reads the answer: busybox nc closes the connection when its
+// stdin ends, so a request piped into it loses any answer slower than that (a Node app's, seen on Docker 26).
+const RAW_GET = `req='printf "GET %s HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n" "$0"; cat >&2'
+docker exec "$1" sh -c 'timeout "$0" nc 127.0.0.1 "$2" -e sh -c "$3" "$1" 2>&1' "$2" "$3" "$4" "$req"`;
+
+/** the health answer with its body whatever its status ("HTTP 503" with the checks that fail), if one can be read */
+export async function rawAnswer(ctx: EngineContext, layout: Layout, colour: Colour): Promise<{ code: number; body: string } | undefined> {
+  const h = ctx.cfg.config.app.health;
+  const r = await ctx.host.run(script(RAW_GET, layout.gate(colour), timeoutSeconds(h.timeout), h.path, String(ctx.cfg.config.app.port)), { check: false, timeoutMs: h.timeout + 15_000 });
+  return parseRawHttp(r.stdout);
+}
+
+export function parseRawHttp(text: string): { code: number; body: string } | undefined {
+  const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
+  if (!m) return undefined;
+  const at = text.indexOf('\r\n\r\n');
+  return { code: Number(m[1]), body: at < 0 ? '' : text.slice(at + 4) };
+}
+
+export async function appLogs(ctx: EngineContext, layout: Layout, colour: Colour, lines = 15): Promise<string> {
+  const r = await ctx.host.run({ argv: ['docker', 'logs', '--tail', String(lines), layout.app(colour)] }, { check: false, timeoutMs: 15_000 });
+  const text = ctx.redactor.redact((r.stdout + r.stderr).trim());
+  return text
+    .split('\n')
+    .slice(-lines)
+    .map((l) => `    ${l.slice(0, 300)}`)
+    .join('\n');
+}

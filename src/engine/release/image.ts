@@ -1,0 +1,193 @@
+import { createGzip, constants as zc } from 'node:zlib';
+import { DeployError } from '../../errors.js';
+import { cmd, script, type RunResult } from '../../host/host.js';
+import type { BuildCache, EngineContext } from '../context.js';
+
+export function imageRef(repo: string, sha: string): string {
+  return `${repo}:${sha}`;
+}
+
+export interface ImageOutcome {
+  ref: string;
+  how: 'present' | 'shipped' | 'pulled' | 'built+shipped';
+  bytes?: number;
+}
+
+async function hostHas(ctx: EngineContext, ref: string): Promise<boolean> {
+  const r = await ctx.host.run(cmd('docker', 'image', 'inspect', '--format', '{{.Id}}', ref), { check: false, timeoutMs: 30_000 });
+  return r.code === 0;
+}
+
+async function localHas(ctx: EngineContext, ref: string): Promise<boolean> {
+  const r = await ctx.local.run(cmd('docker', 'image', 'inspect', '--format', '{{.Id}}', ref), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
+  return r.code === 0;
+}
+
+/**
+ * The docker build argv. With a layer cache (and buildx present) the build reads the cache directory and
+ * writes a fresh one beside it, so the saved cache holds this build's layers and never grows without bound.
+ */
+export function buildCommand(p: { ref: string; sha: string; dockerfile: string; buildArgs: Record<string, string>; cacheDir?: string }): string[] {
+  const args = p.cacheDir
+    ? ['docker', 'buildx', 'build', '--load', '--cache-from', `type=local,src=${p.cacheDir}`, '--cache-to', `type=local,dest=${p.cacheDir}.new,mode=max`]
+    : ['docker', 'build'];
+  args.push('--file', p.dockerfile, '--tag', p.ref);
+  for (const [k, v] of Object.entries(p.buildArgs)) args.push('--build-arg', `${k}=${v}`);
+  args.push('--label', `org.opencontainers.image.revision=${p.sha}`, '-');
+  return args;
+}
+
+/** the driver of the builder `docker buildx inspect` describes */
+function builderDriver(inspect: RunResult | undefined): string | undefined {
+  return inspect?.code === 0 ? /^Driver:\s*(\S+)/m.exec(inspect.stdout)?.[1] : undefined;
+}
+
+/** What the builder buildx would use can do with a local layer cache: `undefined` = it can export one. */
+export function cacheUnsupportedReason(p: { buildx: RunResult; inspect?: RunResult; driverStatus?: RunResult }): string | undefined {
+  if (p.buildx.code !== 0) return 'docker buildx is not available here';
+  if (!p.inspect || p.inspect.code !== 0) return `docker buildx inspect failed${p.inspect?.stderr.trim() ? `: ${p.inspect.stderr.trim().split('\n')[0]}` : ''}`;
+  const driver = builderDriver(p.inspect);
+  if (!driver) return 'docker buildx inspect names no driver';
+  // the docker driver exports a cache only from an engine with the containerd image store (measured: buildx
+  // 0.13.1 on Docker 26 refuses with overlay2, succeeds with containerd-snapshotter); other drivers always can
+  if (driver !== 'docker') return undefined;
+  if (p.driverStatus?.code === 0 && p.driverStatus.stdout.includes('io.containerd.snapshotter')) return undefined;
+  return 'the builder uses the docker driver on an engine without the containerd image store, which cannot export a layer cache';
+}
+
+/** buildx's own refusal, should the check above pass and the build still be refused */
+const CACHE_EXPORT_REFUSED = /cache export is not supported/i;
+
+/** How to get a layer cache, said once with the reason it is not used. */
+const CACHE_REMEDY = 'enable the containerd image store on this machine\'s Docker ({"features":{"containerd-snapshotter":true}} in daemon.json) or use a docker-container builder (docker/setup-buildx-action)';
+
+/** Whether this machine's builder can read and write the layer cache; says why not, once, when it cannot. */
+async function cacheUsable(ctx: EngineContext): Promise<boolean> {
+  const run = (...argv: string[]) => ctx.local.run(cmd(...argv), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
+  const buildx = await run('docker', 'buildx', 'version');
+  const inspect = buildx.code === 0 ? await run('docker', 'buildx', 'inspect') : undefined;
+  const driverStatus = builderDriver(inspect) === 'docker' ? await run('docker', 'info', '--format', '{{json .DriverStatus}}') : undefined;
+  const why = cacheUnsupportedReason({ buildx, inspect, driverStatus });
+  if (why) ctx.reporter.info(`building without a layer cache: ${why}${buildx.code === 0 ? ` (to use one: ${CACHE_REMEDY})` : ''}`);
+  return why === undefined;
+}
+
+/**
+ * Builds exactly the commit: its tree from `git archive` is the build context (never the working tree, which
+ * may hold other changes), with the version metadata as build args and OCI labels.
+ */
+export async function buildImage(ctx: EngineContext, ref: string, sha: string, buildArgs: Record<string, string>): Promise<void> {
+  const build = ctx.cfg.config.app.build;
+  if (!build) throw new DeployError('image', `image ${ref} is neither on the host nor on this machine, and app.build is not configured`, 'configure app.build, build and load the image here, or set app.pull with a registry image');
+  const context = build.context.replace(/^\.\/?/, '').replace(/\/$/, '');
+  const tree = context ? `${sha}:${context}` : `${sha}^{tree}`;
+  let cacheDir: string | undefined;
+  if (ctx.buildCache && (await cacheUsable(ctx))) {
+    const hit = await ctx.buildCache.restore().catch((e: unknown) => {
+      ctx.reporter.warn(`restoring the build cache failed: ${(e as Error).message}`);
+      return false;
+    });
+    ctx.reporter.info(`build cache ${hit ? 'restored' : 'empty (first build or evicted)'}`);
+    cacheDir = ctx.buildCache.dir;
+    // a .new left by an interrupted build would be written into, and grow, rather than replaced
+    await ctx.local.run(script('rm -rf -- "$1.new"', cacheDir), { check: false });
+  }
+  let r = await buildFromGit(ctx, tree, sha, buildCommand({ ref, sha, dockerfile: build.dockerfile, buildArgs, cacheDir }));
+  if (r.code !== 0 && cacheDir && CACHE_EXPORT_REFUSED.test(r.stdout + r.stderr)) {
+    ctx.reporter.info(`building without a layer cache: the builder refused to export one (to use one: ${CACHE_REMEDY})`);
+    cacheDir = undefined;
+    r = await buildFromGit(ctx, tree, sha, buildCommand({ ref, sha, dockerfile: build.dockerfile, buildArgs }));
+  }
+  if (r.code !== 0) throw new DeployError('image', `docker build of ${ref} failed:\n${ctx.redactor.redact((r.stdout + r.stderr).trim().split('\n').slice(-20).join('\n'))}`);
+  if (cacheDir && ctx.buildCache) {
+    // replace the cache only with a complete export; without one, the restored cache stays as it was
+    const swap = await ctx.local.run(script('test -f "$1.new/index.json" || exit 3; rm -rf -- "$1" && mv -- "$1.new" "$1"', cacheDir), { check: false });
+    if (swap.code !== 0) ctx.reporter.warn(`the build wrote no layer cache to ${cacheDir}.new; the cache is not updated`);
+    else await ctx.buildCache.save().catch((e: unknown) => ctx.reporter.warn(`saving the build cache failed: ${(e as Error).message}`));
+  }
+}
+
+/** One build: the commit's tree streamed by git archive into the build's stdin. */
+async function buildFromGit(ctx: EngineContext, tree: string, sha: string, argv: string[]): Promise<RunResult> {
+  const archive = ctx.local.stream(cmd('git', 'archive', '--format=tar', tree));
+  const r = await ctx.local.run(cmd(...argv), { stdin: archive.stdout, env: ctx.localDockerEnv, check: false, timeoutMs: 30 * 60_000 });
+  const g = await archive.done;
+  if (g.code !== 0) throw new DeployError('image', `git archive of ${sha.slice(0, 12)} failed: ${g.stderr.trim()}`, 'run the deploy from a clone that contains the commit (fetch-depth 0 or the commit fetched)');
+  return r;
+}
+
+/** docker save on this machine, gzip in-process, docker load on the host: no registry, one stream. */
+export async function shipImage(ctx: EngineContext, ref: string): Promise<number> {
+  const save = ctx.local.stream(cmd('docker', 'save', ref), ctx.localDockerEnv);
+  const gzip = createGzip({ level: zc.Z_BEST_SPEED });
+  let bytes = 0;
+  gzip.on('data', (d: Buffer) => (bytes += d.length));
+  save.stdout.pipe(gzip);
+  let load: RunResult;
+  try {
+    load = await ctx.host.run(cmd('docker', 'load', '--quiet'), { stdin: gzip, check: false, timeoutMs: 30 * 60_000 });
+  } finally {
+    // an upload that died leaves the pipe paused and docker save blocked on it, which would keep this process
+    // alive for ever; after a good upload both streams have ended already
+    save.stdout.destroy();
+    gzip.destroy();
+  }
+  const saved = await save.done;
+  if (load.code !== 0) throw new DeployError('image', `docker load on the host failed: ${ctx.redactor.redact(load.stderr.trim())}`, 'check free disk space on the host');
+  if (saved.code !== 0) throw new DeployError('image', `docker save ${ref} failed: ${saved.stderr.trim()}`);
+  return bytes;
+}
+
+/** Gets the release image onto the host by the cheapest way that works; skipped when it is already there. */
+export async function ensureImage(ctx: EngineContext, sha: string, buildArgs: Record<string, string>): Promise<ImageOutcome> {
+  const ref = imageRef(ctx.cfg.config.app.image, sha);
+  if (await hostHas(ctx, ref)) return { ref, how: 'present' };
+  if (ctx.dryRun) {
+    ctx.reporter.info(`would get ${ref} onto the host (${ctx.cfg.config.app.pull ? 'docker pull' : 'build if needed, then docker save | docker load'})`);
+    return { ref, how: ctx.cfg.config.app.pull ? 'pulled' : 'shipped' };
+  }
+  if (ctx.cfg.config.app.pull) {
+    const r = await ctx.host.run(cmd('docker', 'pull', '--quiet', ref), { check: false, timeoutMs: 30 * 60_000 });
+    if (r.code !== 0) throw new DeployError('image', `docker pull ${ref} on the host failed: ${ctx.redactor.redact(r.stderr.trim())}`, 'check the registry credentials of the deploy user on the host (docker login) and that CI pushed this tag');
+    return { ref, how: 'pulled' };
+  }
+  let how: ImageOutcome['how'] = 'shipped';
+  if (!(await localHas(ctx, ref))) {
+    await buildImage(ctx, ref, sha, buildArgs);
+    how = 'built+shipped';
+  }
+  const bytes = await shipImage(ctx, ref);
+  if (!(await hostHas(ctx, ref))) throw new DeployError('image', `${ref} is not on the host after docker load`);
+  return { ref, how, bytes };
+}
+
+/**
+ * Removes app images beyond the newest `keep`, never one in `protect` (current, previous, rollback targets)
+ * nor one a container still uses (the stopped colour is the fast rollback). dryRun lists instead.
+ */
+export async function pruneImages(ctx: EngineContext, keep: number, protect: string[], dryRun = false): Promise<string[]> {
+  const repo = ctx.cfg.config.app.image;
+  const r = await ctx.host.run(cmd('docker', 'image', 'ls', '--format', '{{.Tag}}\t{{.CreatedAt}}', repo), { check: false });
+  if (r.code !== 0) return [];
+  const used = await ctx.host.run(cmd('docker', 'ps', '-a', '--format', '{{.Image}}'), { check: false });
+  const inUse = new Set(used.stdout.split('\n').map((l) => l.trim()));
+  const tags = r.stdout
+    .split('\n')
+    .map((l) => l.split('\t'))
+    .filter((p): p is [string, string] => p.length === 2 && /^[0-9a-f]{40}$/.test(p[0]!))
+    .sort((a, b) => b[1].localeCompare(a[1]))
+    .map((p) => p[0]);
+  const removable = tags.slice(keep).filter((t) => !protect.includes(t) && !inUse.has(imageRef(repo, t)));
+  if (dryRun) return removable;
+  const removed: string[] = [];
+  for (const tag of removable) {
+    const d = await ctx.host.run(cmd('docker', 'image', 'rm', imageRef(repo, tag)), { check: false });
+    if (d.code === 0) removed.push(tag);
+  }
+  return removed;
+}
+
+export async function imagesOnHost(ctx: EngineContext): Promise<Set<string>> {
+  const r = await ctx.host.run(cmd('docker', 'image', 'ls', '--format', '{{.Tag}}', ctx.cfg.config.app.image), { check: false });
+  return new Set(r.stdout.split('\n').map((l) => l.trim()).filter((t) => /^[0-9a-f]{40}$/.test(t)));
+}

@@ -1,0 +1,88 @@
+import { DeployError } from '../../errors.js';
+import { script } from '../../host/host.js';
+import type { EngineContext } from '../context.js';
+import type { Layout } from '../stack/layout.js';
+
+export interface HostFacts {
+  dockerVersion: string;
+  /** argv prefix that runs compose on this host: the v2 plugin when present, else v1 docker-compose */
+  compose: string[];
+  composeVersion: string;
+  freeMb?: number;
+  dockerFreeMb?: number;
+  /** the engine's unix socket as the deploy user reaches it (mounted into the keeper); undefined for tcp:// or ssh:// */
+  dockerSocket?: string;
+}
+
+// One round trip, its probes run side by side (compose v1 alone is ~0.5 s of python start-up); each prints
+// one short line, written whole. Read-only: df walks up to the nearest existing parent instead of creating it.
+const PREFLIGHT = `
+( printf 'docker=%s\\n' "$(docker version --format '{{.Server.Version}}' 2>/dev/null)" ) &
+( if docker compose version --short >/dev/null 2>&1; then printf 'compose2=%s\\n' "$(docker compose version --short 2>/dev/null)"; fi ) &
+( if command -v docker-compose >/dev/null 2>&1; then printf 'compose1=%s\\n' "$(docker-compose version --short 2>/dev/null)"; fi ) &
+( r=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null); [ -n "$r" ] && df -Pk -- "$r" 2>/dev/null | awk 'NR==2{print "docker_free_kb=" $4}' ) &
+printf 'docker_host=%s\\n' "\${DOCKER_HOST:-unix:///var/run/docker.sock}"
+p=$1; while [ ! -e "$p" ] && [ "$p" != / ] && [ "$p" != . ]; do p=$(dirname -- "$p"); done
+df -Pk -- "$p" 2>/dev/null | awk 'NR==2{print "free_kb=" $4}'
+wait
+exit 0
+`;
+
+export function parsePreflight(out: string): Record<string, string> {
+  const facts: Record<string, string> = {};
+  for (const line of out.split('\n')) {
+    const i = line.indexOf('=');
+    if (i > 0) facts[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+  }
+  return facts;
+}
+
+export function versionAtLeast(version: string, min: [number, number]): boolean {
+  const m = /^v?(\d+)\.(\d+)/.exec(version);
+  if (!m) return false;
+  const [maj, min2] = [Number(m[1]), Number(m[2])];
+  return maj > min[0] || (maj === min[0] && min2 >= min[1]);
+}
+
+/** the path of a unix:// DOCKER_HOST, when it is one compose can mount (plain path characters only) */
+export function unixSocket(dockerHost: string | undefined): string | undefined {
+  const m = /^unix:\/\/(\/[A-Za-z0-9_./-]+)$/.exec(dockerHost ?? 'unix:///var/run/docker.sock');
+  return m && !m[1]!.includes('..') ? m[1] : undefined;
+}
+
+/** Judges the facts; every problem is listed at once. Pure, so the rules are unit-tested. */
+export function judgePreflight(facts: Record<string, string>, minFreeMb: number): HostFacts {
+  const problems: string[] = [];
+  const docker = facts.docker ?? '';
+  if (!docker) problems.push('docker does not answer for the deploy user (is it installed, running, and is the user in the docker group?)');
+  else if (!versionAtLeast(docker, [20, 10])) problems.push(`docker ${docker} is too old; 20.10 or newer is needed`);
+  let compose: string[] = [];
+  let composeVersion = '';
+  if (facts.compose2) {
+    compose = ['docker', 'compose'];
+    composeVersion = facts.compose2;
+  } else if (facts.compose1) {
+    if (!versionAtLeast(facts.compose1, [1, 27])) problems.push(`docker-compose ${facts.compose1} is too old; install the compose v2 plugin (or v1 ≥ 1.27)`);
+    compose = ['docker-compose'];
+    composeVersion = facts.compose1;
+  } else problems.push('neither the compose v2 plugin (docker compose) nor docker-compose v1 is installed');
+  const freeMb = facts.free_kb ? Math.floor(Number(facts.free_kb) / 1024) : undefined;
+  const dockerFreeMb = facts.docker_free_kb ? Math.floor(Number(facts.docker_free_kb) / 1024) : undefined;
+  for (const [what, mb] of [['the deploy path', freeMb], ["docker's data root", dockerFreeMb]] as const) {
+    if (mb !== undefined && mb < minFreeMb) problems.push(`only ${mb} MiB free on ${what}; at least ${minFreeMb} MiB is required (deployment.min_free_mb)`);
+  }
+  if (problems.length) {
+    throw new DeployError('preflight', `host preflight failed:\n  - ${problems.join('\n  - ')}`, 'prepare the host as docs/quickstart.md describes, then deploy again');
+  }
+  return { dockerVersion: docker, compose, composeVersion, freeMb, dockerFreeMb, dockerSocket: unixSocket(facts.docker_host) };
+}
+
+export async function preflight(ctx: EngineContext, layout: Layout): Promise<HostFacts> {
+  const r = await ctx.host.run(script(PREFLIGHT, layout.root), { timeoutMs: 30_000 });
+  const facts = judgePreflight(parsePreflight(r.stdout), ctx.cfg.config.deployment.min_free_mb);
+  ctx.reporter.info(
+    `host ${ctx.host.name}: docker ${facts.dockerVersion}, ${facts.compose.join(' ')} ${facts.composeVersion}` +
+      (facts.freeMb !== undefined ? `, ${facts.freeMb} MiB free` : ''),
+  );
+  return facts;
+}

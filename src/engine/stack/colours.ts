@@ -1,0 +1,124 @@
+import { DeployError } from '../../errors.js';
+import { cmd, script, type Command } from '../../host/host.js';
+import type { EngineContext } from '../context.js';
+import type { Layout } from './layout.js';
+import type { Colour } from '../types.js';
+
+export interface ColourFacts {
+  /** the gate's flag: Caddy routes to this colour */
+  flag: boolean;
+  gate: string; // container state or "absent"
+  app: string;
+  image?: string;
+}
+
+export interface StackFacts {
+  blue: ColourFacts;
+  green: ColourFacts;
+  caddy: string;
+  db: string;
+  /** the image the database container was created from */
+  dbImage?: string;
+  keeper: string;
+}
+
+// One round trip: what the proxy actually routes to (the gate flags) and the state of every container.
+const INSPECT = `
+st() { docker inspect -f '{{.State.Status}} {{.Config.Image}}' -- "$1" 2>/dev/null || echo absent; }
+for c in blue green; do
+  echo "$c.gate=$(st "$1-gate-$c")"
+  echo "$c.app=$(st "$1-app-$c")"
+  if [ -f "$2/gates/$c/ready" ]; then echo "$c.flag=on"; else echo "$c.flag=off"; fi
+done
+echo "caddy=$(st "$1-caddy")"
+echo "db=$(st "$1-db")"
+echo "keeper=$(st "$1-keeper")"
+`;
+
+export function parseStackFacts(out: string): StackFacts {
+  const kv: Record<string, string> = {};
+  for (const line of out.split('\n')) {
+    const i = line.indexOf('=');
+    if (i > 0) kv[line.slice(0, i)] = line.slice(i + 1).trim();
+  }
+  const colour = (c: Colour): ColourFacts => {
+    const [app = 'absent', image] = (kv[`${c}.app`] ?? 'absent').split(' ');
+    return { flag: kv[`${c}.flag`] === 'on', gate: (kv[`${c}.gate`] ?? 'absent').split(' ')[0]!, app, image };
+  };
+  const state = (k: string) => (kv[k] ?? 'absent').split(' ')[0]!;
+  return { blue: colour('blue'), green: colour('green'), caddy: state('caddy'), db: state('db'), dbImage: kv.db?.split(' ')[1], keeper: state('keeper') };
+}
+
+export async function inspectStack(ctx: EngineContext, layout: Layout): Promise<StackFacts> {
+  const r = await ctx.host.run(script(INSPECT, layout.stack, layout.root), { timeoutMs: 30_000 });
+  return parseStackFacts(r.stdout);
+}
+
+/**
+ * The live colour is what the proxy routes to — the gate flags — not what a state file says (a state write
+ * can fail after a switch). Both flags on means a switch was interrupted: the state's record breaks the tie.
+ */
+export function liveColour(facts: StackFacts, stateColour?: Colour): Colour | undefined {
+  const on = (['blue', 'green'] as const).filter((c) => facts[c].flag && facts[c].app === 'running');
+  if (on.length === 1) return on[0];
+  if (on.length === 2) return stateColour ?? 'blue';
+  return undefined;
+}
+
+/** what a failure before the switch leaves serving, as messages say it: not "the old colour" when there was none */
+export function stillServing(live: Colour | undefined): string {
+  return live ? 'the old colour keeps serving' : 'nothing was serving before and nothing serves now';
+}
+
+/**
+ * What a failed compose call said, without its progress lines: compose v2 writes " Container X  Running" (and
+ * warnings) to stderr for every service, so its last lines are rarely the cause; v1 prints "Starting X ... done".
+ */
+export function composeErrorLines(stderr: string, max: number): string[] {
+  const progress = /^\s*(?:(?:Container|Network|Volume|Image) \S+\s+\S+(?: \S+)?|\S+ is up-to-date|(?:Creating|Starting|Recreating|Stopping|Removing) \S+ \.\.\..*)$/;
+  const lines = stderr.trim().split('\n').filter((l) => l.trim() && !progress.test(l) && !/level=warning|^WARN\[/.test(l));
+  return lines.slice(-max);
+}
+
+export function composeCmd(compose: string[], layout: Layout, ...args: string[]): Command {
+  const [file, ...rest] = compose;
+  return cmd(file!, ...rest, '-p', layout.stack, '-f', layout.composeFile, '--env-file', layout.imagesEnv, ...args);
+}
+
+/** the flag is a file on the host, bind-mounted into the gate: no docker call, survives recreation */
+export function flagCmd(layout: Layout, colour: Colour, on: boolean): Command {
+  const dir = layout.path('gates', colour);
+  return on ? script('set -e; mkdir -p -- "$1"; touch -- "$1/ready"', dir) : script('rm -f -- "$1/ready"', dir);
+}
+
+export async function setFlag(ctx: EngineContext, layout: Layout, colour: Colour, on: boolean): Promise<void> {
+  const r = await ctx.host.run(flagCmd(layout, colour, on), { check: false, timeoutMs: 20_000 });
+  if (r.code !== 0) {
+    throw new DeployError('switch', `could not ${on ? 'route traffic to' : 'take traffic off'} ${colour}: ${ctx.redactor.redact(r.stderr.trim())}`);
+  }
+}
+
+/** Starts the app of one colour from its image through compose; its gate flag is cleared first. */
+export async function startColour(ctx: EngineContext, layout: Layout, compose: string[], colour: Colour, facts?: StackFacts): Promise<void> {
+  await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-color', `gate-${colour}`), { timeoutMs: 120_000 });
+  await ctx.host.run(flagCmd(layout, colour, false), { check: false });
+  if (facts?.[colour].flag) {
+    // left routed by an interrupted switch: let the proxy move its traffic to the other colour before the
+    // container is replaced (two health intervals plus the check's timeout)
+    const p = ctx.cfg.proxy;
+    await ctx.clock.sleep(2 * p.health_interval + p.health_timeout);
+  }
+  const r = await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-deps', '--force-recreate', '--no-color', layout.service(colour)), {
+    check: false,
+    timeoutMs: 180_000,
+  });
+  if (r.code !== 0) {
+    throw new DeployError('health', `starting the ${colour} colour failed: ${ctx.redactor.redact(composeErrorLines(r.stderr, 5).join(' / '))}`);
+  }
+}
+
+/** Stops (never removes) a colour's app: its container and image stay for a fast rollback. */
+export async function stopColour(ctx: EngineContext, layout: Layout, colour: Colour, timeoutMs: number): Promise<void> {
+  const t = Math.max(1, Math.ceil(timeoutMs / 1000));
+  await ctx.host.run(cmd('docker', 'stop', '-t', String(t), layout.app(colour)), { check: false, timeoutMs: timeoutMs + 30_000 });
+}

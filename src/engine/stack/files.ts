@@ -1,0 +1,105 @@
+import { createHash } from 'node:crypto';
+import { DeployError } from '../../errors.js';
+import { script, type Command } from '../../host/host.js';
+import type { EngineContext } from '../context.js';
+import type { Layout } from './layout.js';
+
+/**
+ * Remote file operations as fixed scripts; paths and modes arrive as positional parameters. Content always
+ * travels on stdin, so no secret is ever part of a command line (visible in `ps` on the host).
+ */
+
+/** write stdin to $1 atomically (temp file in the same directory, then rename), with mode $2 */
+export function writeFileCmd(path: string, mode: '600' | '644'): Command {
+  return script(
+    'set -e; umask 077; d=$(dirname -- "$1"); mkdir -p -- "$d"; t="$1.tmp.$$"; cat > "$t"; chmod "$2" "$t"; mv -f -- "$t" "$1"',
+    path,
+    mode,
+  );
+}
+
+export function appendFileCmd(path: string): Command {
+  return script('set -e; umask 077; mkdir -p -- "$(dirname -- "$1")"; cat >> "$1"', path);
+}
+
+/** prints the file, or nothing with exit 3 when it does not exist (distinguishable from a failure) */
+export function readFileCmd(path: string): Command {
+  return script('if [ -f "$1" ]; then cat -- "$1"; else exit 3; fi', path);
+}
+
+export function mkdirsCmd(...paths: string[]): Command {
+  return script('set -e; umask 077; for p in "$@"; do mkdir -p -- "$p"; done', ...paths);
+}
+
+export interface HostFile {
+  name: string; // relative to the environment's root
+  mode: '600' | '644';
+  content: string;
+}
+
+/**
+ * Compose reads env files with its own parser: v1 (python-dotenv) turns \\ into \ and \' into ' even inside
+ * single quotes and substitutes ${NAME} and ${NAME:-x} in every value; v2 takes single quotes literally and
+ * substitutes $ in double quotes. Each value gets the one spelling both read back unchanged, and a value no
+ * spelling can carry is refused (envfile.ts checkValue says so before anything is touched).
+ */
+export function renderEnvFile(env: Record<string, string>): string {
+  const lines = Object.entries(env).map(([k, v]) => {
+    const refusal = composeRefusal(v);
+    if (refusal) throw new DeployError('config', `the value of ${k} ${refusal}`, `change the value of ${k}`);
+    if (/^[A-Za-z0-9_./:@%+,=-]*$/.test(v)) return `${k}=${v}`;
+    // no $: double quotes, where both versions decode exactly \\ and \"
+    if (!v.includes('$')) return `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+    // $ without ' and without backslash pairs: single quotes, literal for both
+    return `${k}='${v}'`;
+  });
+  return lines.join('\n') + '\n';
+}
+
+/** why compose cannot carry a value unchanged, or undefined when it can */
+export function composeRefusal(v: string): string | undefined {
+  if (/[\n\r\0]/.test(v)) return 'contains a line break or NUL, which an env file cannot carry';
+  // v1 takes the escaped final backslash and the closing quote for an escaped quote, and reads on into the next line
+  if (v.endsWith('\\')) return 'ends with a backslash, which docker-compose v1 misreads (it swallows the next variable)';
+  if (/\$\{[^}:]*(?::-[^}]*)?\}/.test(v)) return 'contains ${…}, which docker-compose v1 replaces with a variable';
+  if (!v.includes('$')) return undefined;
+  if (v.includes("'")) return "contains both ' and $, which docker-compose v1 and v2 read back differently";
+  if (v.includes('\\\\')) return 'contains $ and a double backslash, which docker-compose v1 and v2 read back differently';
+  return undefined;
+}
+
+// One round trip for every file: "name mode base64" per line; a file is replaced only when its bytes differ,
+// and each replaced file is named on stdout so the caller knows whether Caddy needs a reload. A directory that
+// holds a 644 file is made 755: containers read these through bind mounts as their own users (the database
+// image runs db-init/ as postgres, which a 0700 directory of the deploy user hides, silently).
+const WRITE_FILES = `
+set -e; umask 077; mkdir -p -- "$1"; cd -- "$1"
+while IFS=' ' read -r name mode data; do
+  [ -n "$name" ] || continue
+  dir=$(dirname -- "$name")
+  mkdir -p -- "$dir"
+  if [ "$mode" = 644 ] && [ "$dir" != . ]; then chmod 755 -- "$dir"; fi
+  t="$name.tmp.$$"
+  printf '%s' "$data" | base64 -d > "$t"
+  chmod "$mode" "$t"
+  if [ -f "$name" ] && cmp -s "$t" "$name"; then rm -f -- "$t"; else mv -f -- "$t" "$name"; echo "changed $name"; fi
+done
+mkdir -p -- logs snapshots gates/blue gates/green
+`;
+
+export function filesDigest(files: HostFile[]): string {
+  const h = createHash('sha256');
+  for (const f of files) h.update(`${f.name}\0${f.mode}\0${f.content}\0`);
+  return h.digest('hex');
+}
+
+export async function writeHostFiles(ctx: EngineContext, layout: Layout, files: HostFile[]): Promise<string[]> {
+  for (const f of files) if (!/^[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/.test(f.name) || f.name.includes('..')) throw new Error(`bad host file name ${f.name}`);
+  const stdin = files.map((f) => `${f.name} ${f.mode} ${Buffer.from(f.content, 'utf8').toString('base64')}`).join('\n') + '\n';
+  const r = await ctx.host.run(script(WRITE_FILES, layout.root), { stdin, check: false, timeoutMs: 60_000 });
+  if (r.code !== 0) throw new DeployError('preflight', `could not write the environment's files under ${layout.root}: ${ctx.redactor.redact(r.stderr.trim())}`, 'check that the deploy user may write there (environments.<env>.path)');
+  return r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('changed '))
+    .map((l) => l.slice(8));
+}
