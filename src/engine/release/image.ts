@@ -1,7 +1,7 @@
 import { createGzip, constants as zc } from 'node:zlib';
 import { DeployError } from '../../errors.js';
 import { cmd, script, type RunResult } from '../../host/host.js';
-import type { BuildCache, EngineContext } from '../context.js';
+import type { EngineContext } from '../context.js';
 
 export function imageRef(repo: string, sha: string): string {
   return `${repo}:${sha}`;

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { isAbsolute, join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { DeployError } from '../../errors.js';
