@@ -1,17 +1,16 @@
 import { ulid } from 'ulid';
 import { DeployError, describeError, exitCodeOf } from '../../errors.js';
-import { quoteArgv } from '../../util/shell.js';
 import { buildArgs } from '../release/build-args.js';
 import { versionsOfNeighbours } from '../stack/neighbours.js';
-import { composeCmd, flagCmd, inspectStack, liveColour, startColour, type StackFacts } from '../stack/colours.js';
+import { colourImages, inspectStack, liveColour, startColour } from '../stack/colours.js';
 import type { EngineContext } from '../context.js';
-import { databaseStep, describeDatabasePlan, holdRelease, releaseHold } from '../database/migrate.js';
+import { databaseStep, holdRelease, releaseHold } from '../database/migrate.js';
 import { HostLog } from '../stack/hostlog.js';
 import { ensureImage, imageRef, pruneImages } from '../release/image.js';
 import { Layout } from '../stack/layout.js';
-import { DeployLock, describeHolder, readLock } from '../stack/lock.js';
+import { DeployLock } from '../stack/lock.js';
 import { Phases } from '../phases.js';
-import { preflight, type HostFacts } from '../release/preflight.js';
+import { preflight } from '../release/preflight.js';
 import { provision } from '../release/provision.js';
 import { renderEnvFile } from '../stack/files.js';
 import { applyRecord, readState, reconcileState, writeState } from '../stack/state.js';
@@ -19,6 +18,7 @@ import { cutOver } from '../release/cutover.js';
 import { retireColour } from '../release/switch.js';
 import { otherColour, type Colour, type DeploymentRecord, type EnvironmentState, type OperationReport } from '../types.js';
 import { resolveVersion } from '../release/version.js';
+import { planDeploy } from './plan.js';
 import { notify, settleNotifications } from '../observe/notify.js';
 import { watchAfterDeploy, WatchRolledBack } from '../release/watch.js';
 import { monitoringStep } from '../observe/monitoring.js';
@@ -110,7 +110,10 @@ async function deploySteps(ctx: EngineContext, req: DeployRequest, run: DeployRu
   await phases.run('connect', () => ('connect' in ctx.host ? (ctx.host as { connect(): Promise<void> }).connect() : Promise.resolve()));
   const facts = await phases.run('preflight', () => preflight(ctx, layout));
 
-  if (ctx.dryRun) return planOnly(ctx, layout, phases, facts, sha, report, !!req.skipMigrations);
+  if (ctx.dryRun) {
+    const { plan, live } = await planDeploy(ctx, layout, phases, facts, sha, !!req.skipMigrations);
+    return report({ ok: true, message: 'dry run: nothing was changed', version: sha, colour: live, plan });
+  }
 
   const lock = new DeployLock(ctx, layout);
   await phases.run('lock', () => lock.acquire(id, 'deploy'));
@@ -215,47 +218,3 @@ async function deploySteps(ctx: EngineContext, req: DeployRequest, run: DeployRu
 function round(n: number): number {
   return Math.round(n * 10) / 10;
 }
-
-/** compose's .env names both colours' images: the one being started gets the release, the other keeps its own */
-function colourImages(stack: StackFacts, target: Colour, ref: string): Record<Colour, string> {
-  const other = otherColour(target);
-  const otherImage = stack[other].image && stack[other].app !== 'absent' ? stack[other].image! : ref;
-  return { [target]: ref, [other]: otherImage } as Record<Colour, string>;
-}
-
-/** --dry-run: everything read-only ran for real; what would change is listed, nothing is run. */
-async function planOnly(
-  ctx: EngineContext,
-  layout: Layout,
-  phases: Phases,
-  facts: HostFacts,
-  sha: string,
-  report: ReportFn,
-  skipMigrations = false,
-): Promise<OperationReport> {
-  const [holder, state, stack] = await Promise.all([readLock(ctx, layout), readState(ctx, layout), inspectStack(ctx, layout)]);
-  if (holder) ctx.reporter.warn(`the environment is locked by ${describeHolder(holder)}: a real deploy would fail now`);
-  const live = liveColour(stack, state.current?.colour);
-  const target: Colour = live ? otherColour(live) : 'blue';
-  const image = await phases.run('image', () => ensureImage(ctx, sha, {}));
-  await provision(ctx, layout, facts, stack, colourImages(stack, target, image.ref));
-  const c = (argv: readonly string[]) => ctx.redactor.redact(quoteArgv(argv));
-  const plan = [
-    `take the lock ${layout.lockDir}`,
-    image.how === 'present' ? `image ${image.ref} is already on the host` : `get ${image.ref} onto the host (${image.how})`,
-    `write compose.yml, .env, app.env (0600), caddy/, db-init/ under ${layout.root} and start missing services`,
-    ...describeDatabasePlan(ctx, skipMigrations),
-    c(composeCmd(facts.compose, layout, 'up', '-d', '--no-deps', '--force-recreate', layout.service(target)).argv),
-    `probe ${ctx.cfg.config.app.health.path} on ${target} until ${ctx.cfg.config.app.health.consecutive} passes in a row (at most ${ctx.cfg.config.app.health.start_timeout / 1000}s)`,
-    c(flagCmd(layout, target, true).argv),
-    ...(live ? [c(flagCmd(layout, live, false).argv)] : []),
-    `verify ${ctx.cfg.config.app.health.version_path} through the proxy reports ${sha.slice(0, 12)} from ${target}`,
-    `record the deployment in ${layout.stateFile}`,
-    ...(live ? [c(['docker', 'stop', '-t', String(Math.ceil(ctx.cfg.config.deployment.drain_timeout / 1000)), layout.app(live)])] : []),
-    `prune app images beyond the newest ${ctx.cfg.config.deployment.keep_images}`,
-    'release the lock',
-  ];
-  ctx.reporter.info(`plan for ${ctx.cfg.environment} (${sha.slice(0, 12)} → ${target}${live ? `, ${live} serving now` : ', first deploy'}):\n${plan.map((p, i) => `  ${i + 1}. ${p}`).join('\n')}`);
-  return report({ ok: true, message: 'dry run: nothing was changed', version: sha, colour: live, plan });
-}
-

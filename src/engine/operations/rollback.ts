@@ -1,7 +1,7 @@
 import { ulid } from 'ulid';
 import { DeployError, describeError, exitCodeOf } from '../../errors.js';
 import { cmd } from '../../host/host.js';
-import { inspectStack, liveColour, startColour, type StackFacts } from '../stack/colours.js';
+import { colourImages, inspectStack, liveColour, startColour, type StackFacts } from '../stack/colours.js';
 import type { EngineContext } from '../context.js';
 import { formatCandidates, migrationsCrossed, pickCandidate, rollbackCandidates, type RollbackCandidate } from '../stack/history.js';
 import { HostLog } from '../stack/hostlog.js';
@@ -111,7 +111,7 @@ export async function rollback(ctx: EngineContext, req: RollbackRequest): Promis
         await ctx.host.run(cmd('docker', 'start', layout.app(target)), { timeoutMs: 60_000 });
       });
     } else {
-      await phases.run('provision', () => provision(ctx, layout, facts, stack, colourImagesFor(stack, target, ref)));
+      await phases.run('provision', () => provision(ctx, layout, facts, stack, colourImages(stack, target, ref)));
       await phases.run(`start ${target}`, () => startColour(ctx, layout, facts.compose, target));
     }
     record.health_status = (await cutOver(ctx, layout, phases, { target, live, sha, stack })).status;
@@ -166,9 +166,4 @@ export async function rollback(ctx: EngineContext, req: RollbackRequest): Promis
 function warmStart(stack: StackFacts, colour: Colour, ref: string): boolean {
   const c = stack[colour];
   return c.app !== 'absent' && c.app !== 'running' && c.image === ref;
-}
-
-function colourImagesFor(stack: StackFacts, target: Colour, ref: string): Record<Colour, string> {
-  const other = otherColour(target);
-  return { [target]: ref, [other]: stack[other].image ?? ref } as Record<Colour, string>;
 }

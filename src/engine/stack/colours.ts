@@ -2,7 +2,7 @@ import { DeployError } from '../../errors.js';
 import { cmd, script, type Command } from '../../host/host.js';
 import type { EngineContext } from '../context.js';
 import type { Layout } from './layout.js';
-import type { Colour } from '../types.js';
+import { otherColour, type Colour } from '../types.js';
 
 export interface ColourFacts {
   /** the gate's flag: Caddy routes to this colour */
@@ -121,4 +121,11 @@ export async function startColour(ctx: EngineContext, layout: Layout, compose: s
 export async function stopColour(ctx: EngineContext, layout: Layout, colour: Colour, timeoutMs: number): Promise<void> {
   const t = Math.max(1, Math.ceil(timeoutMs / 1000));
   await ctx.host.run(cmd('docker', 'stop', '-t', String(t), layout.app(colour)), { check: false, timeoutMs: timeoutMs + 30_000 });
+}
+
+/** compose's .env names both colours' images: the one being started gets the release, the other keeps its own */
+export function colourImages(stack: StackFacts, target: Colour, ref: string): Record<Colour, string> {
+  const other = otherColour(target);
+  const otherImage = stack[other].image && stack[other].app !== 'absent' ? stack[other].image! : ref;
+  return { [target]: ref, [other]: otherImage } as Record<Colour, string>;
 }

@@ -1,0 +1,48 @@
+import { quoteArgv } from '../../util/shell.js';
+import type { EngineContext } from '../context.js';
+import { describeDatabasePlan } from '../database/migrate.js';
+import type { Phases } from '../phases.js';
+import { ensureImage } from '../release/image.js';
+import type { HostFacts } from '../release/preflight.js';
+import { provision } from '../release/provision.js';
+import { colourImages, composeCmd, flagCmd, inspectStack, liveColour } from '../stack/colours.js';
+import type { Layout } from '../stack/layout.js';
+import { describeHolder, readLock } from '../stack/lock.js';
+import { readState } from '../stack/state.js';
+import { otherColour, type Colour } from '../types.js';
+
+export interface DeployPlan {
+  /** the steps a real deploy would take, commands spelled as they would run */
+  plan: string[];
+  /** the colour serving now */
+  live: Colour | undefined;
+}
+
+/** --dry-run: everything read-only ran for real; what would change is listed, nothing is run. */
+export async function planDeploy(ctx: EngineContext, layout: Layout, phases: Phases, facts: HostFacts, sha: string, skipMigrations: boolean): Promise<DeployPlan> {
+  const [holder, state, stack] = await Promise.all([readLock(ctx, layout), readState(ctx, layout), inspectStack(ctx, layout)]);
+  if (holder) ctx.reporter.warn(`the environment is locked by ${describeHolder(holder)}: a real deploy would fail now`);
+  const live = liveColour(stack, state.current?.colour);
+  const target: Colour = live ? otherColour(live) : 'blue';
+  const image = await phases.run('image', () => ensureImage(ctx, sha, {}));
+  await provision(ctx, layout, facts, stack, colourImages(stack, target, image.ref));
+  const c = (argv: readonly string[]) => ctx.redactor.redact(quoteArgv(argv));
+  const plan = [
+    `take the lock ${layout.lockDir}`,
+    image.how === 'present' ? `image ${image.ref} is already on the host` : `get ${image.ref} onto the host (${image.how})`,
+    `write compose.yml, .env, app.env (0600), caddy/, db-init/ under ${layout.root} and start missing services`,
+    ...describeDatabasePlan(ctx, skipMigrations),
+    c(composeCmd(facts.compose, layout, 'up', '-d', '--no-deps', '--force-recreate', layout.service(target)).argv),
+    `probe ${ctx.cfg.config.app.health.path} on ${target} until ${ctx.cfg.config.app.health.consecutive} passes in a row (at most ${ctx.cfg.config.app.health.start_timeout / 1000}s)`,
+    c(flagCmd(layout, target, true).argv),
+    ...(live ? [c(flagCmd(layout, live, false).argv)] : []),
+    `verify ${ctx.cfg.config.app.health.version_path} through the proxy reports ${sha.slice(0, 12)} from ${target}`,
+    `record the deployment in ${layout.stateFile}`,
+    ...(live ? [c(['docker', 'stop', '-t', String(Math.ceil(ctx.cfg.config.deployment.drain_timeout / 1000)), layout.app(live)])] : []),
+    `prune app images beyond the newest ${ctx.cfg.config.deployment.keep_images}`,
+    'release the lock',
+  ];
+  ctx.reporter.info(`plan for ${ctx.cfg.environment} (${sha.slice(0, 12)} → ${target}${live ? `, ${live} serving now` : ', first deploy'}):\n${plan.map((p, i) => `  ${i + 1}. ${p}`).join('\n')}`);
+  return { plan, live };
+}
+
