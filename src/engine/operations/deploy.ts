@@ -107,7 +107,7 @@ async function deploySteps(ctx: EngineContext, req: DeployRequest, run: DeployRu
   seen.sha = sha;
   if (req.skipCiCheck) ctx.reporter.warn(`CI check skipped for ${sha.slice(0, 12)} (skip-ci-check); recorded in the history`);
   else if (req.ciGate) await phases.run('CI check', () => req.ciGate!(sha));
-  await phases.run('connect', () => ('connect' in ctx.host ? (ctx.host as { connect(): Promise<void> }).connect() : Promise.resolve()));
+  await phases.run('connect', async () => ctx.host.connect?.());
   const facts = await phases.run('preflight', () => preflight(ctx, layout));
 
   if (ctx.dryRun) {

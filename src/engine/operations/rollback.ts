@@ -43,7 +43,7 @@ export async function rollback(ctx: EngineContext, req: RollbackRequest): Promis
   const phases = new Phases(ctx.reporter, ctx.clock);
   const layout = new Layout(ctx.cfg);
   const id = ulid();
-  await phases.run('connect', () => ('connect' in ctx.host ? (ctx.host as { connect(): Promise<void> }).connect() : Promise.resolve()));
+  await phases.run('connect', async () => ctx.host.connect?.());
   const facts = await phases.run('preflight', () => preflight(ctx, layout));
   const lock = new DeployLock(ctx, layout);
   if (!ctx.dryRun) await phases.run('lock', () => lock.acquire(id, 'rollback'));

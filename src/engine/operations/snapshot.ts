@@ -60,7 +60,7 @@ export async function snapshotCommand(ctx: EngineContext, req: SnapshotRequest):
     throw new DeployError('config', `"${req.file}" is not a snapshot name (DATABASE_YYYYMMDD_HHMMSS_SHA7.sql.gz)`, 'see `togather-deploy snapshot list`');
   }
   if (req.sub === 'restore' && !req.file) throw new DeployError('config', 'snapshot restore needs the snapshot file name', 'pick one from `togather-deploy snapshot list`');
-  await phases.run('connect', () => ('connect' in ctx.host ? (ctx.host as { connect(): Promise<void> }).connect() : Promise.resolve()));
+  await phases.run('connect', async () => ctx.host.connect?.());
   const done = (ok: boolean, message: string, text: string, data: unknown): SnapshotOutcome => ({
     report: { operation: 'snapshot', ok, exitCode: 0, environment: ctx.cfg.environment, deploymentId: id, durationMs: ctx.clock.now() - started, phases: phases.timings, message },
     text,
