@@ -1,4 +1,5 @@
-import { ConfigError, loadConfig, type ResolvedConfig } from './config/load.js';
+import { loadConfig, type ResolvedConfig } from './config/load.js';
+import { ConfigError } from './config/problems.js';
 import { monitoringProblems, realClock, type Clock, type EngineContext } from './engine/index.js';
 import { LocalMachine } from './host/local.js';
 import { SshHost, type SshCredentials } from './host/ssh.js';

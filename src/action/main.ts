@@ -1,6 +1,6 @@
 import * as core from '@actions/core';
 import { parseDuration } from '../config/duration.js';
-import { ConfigError, ENV_INPUT_SOURCE } from '../config/load.js';
+import { ConfigError, ENV_INPUT_SOURCE } from '../config/problems.js';
 import { Layout, deploy, describeLockView, failedReport, forceRemoveLock, formatCandidates, formatStatus, inspectLock, listVersions, rollback, snapshotCommand, status, type EngineContext, type OperationReport, type SnapshotSub } from '../engine/index.js';
 import { DeployError, describeError, exitCodeOf } from '../errors.js';
 import { postDeploymentStatus } from '../github/deployment-status.js';

@@ -1,6 +1,6 @@
 import { userInfo, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../config/load.js';
+import { ConfigError } from '../config/problems.js';
 import { DeployLock, Layout, SNAPSHOT_SUBCOMMANDS, cleanup, deploy, describeLockView, forceRemoveLock, formatCandidates, formatStatus, inspectLock, listVersions, rollback, snapshotCommand, status, type OperationReport, type SnapshotSub } from '../engine/index.js';
 import { DeployError, ExitCode, describeError, exitCodeOf } from '../errors.js';
 import { ConsoleReporter } from '../log/console-reporter.js';

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DeployError, ExitCode } from '../../src/errors.js';
-import { ConfigError, loadConfig, type LoadOptions } from '../../src/config/load.js';
-import type { ConfigProblem } from '../../src/config/problems.js';
+import { loadConfig, type LoadOptions } from '../../src/config/load.js';
+import { ConfigError, type ConfigProblem } from '../../src/config/problems.js';
 import { Redactor } from '../../src/log/redact.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
