@@ -1,6 +1,6 @@
 import { DeployError } from '../../errors.js';
-import { cmd, script, type Command } from '../../host/host.js';
 import type { EngineContext } from '../context.js';
+import { composeCmd, flagCmd, inspectStackCmd, startAppCmd, startGateCmd, stopAppCmd } from './commands.js';
 import type { Layout } from './layout.js';
 import { otherColour, type Colour } from '../types.js';
 
@@ -22,19 +22,6 @@ export interface StackFacts {
   keeper: string;
 }
 
-// One round trip: what the proxy actually routes to (the gate flags) and the state of every container.
-const INSPECT = `
-st() { docker inspect -f '{{.State.Status}} {{.Config.Image}}' -- "$1" 2>/dev/null || echo absent; }
-for c in blue green; do
-  echo "$c.gate=$(st "$1-gate-$c")"
-  echo "$c.app=$(st "$1-app-$c")"
-  if [ -f "$2/gates/$c/ready" ]; then echo "$c.flag=on"; else echo "$c.flag=off"; fi
-done
-echo "caddy=$(st "$1-caddy")"
-echo "db=$(st "$1-db")"
-echo "keeper=$(st "$1-keeper")"
-`;
-
 export function parseStackFacts(out: string): StackFacts {
   const kv: Record<string, string> = {};
   for (const line of out.split('\n')) {
@@ -50,7 +37,7 @@ export function parseStackFacts(out: string): StackFacts {
 }
 
 export async function inspectStack(ctx: EngineContext, layout: Layout): Promise<StackFacts> {
-  const r = await ctx.host.run(script(INSPECT, layout.stack, layout.root), { timeoutMs: 30_000 });
+  const r = await ctx.host.run(inspectStackCmd(layout), { timeoutMs: 30_000 });
   return parseStackFacts(r.stdout);
 }
 
@@ -80,16 +67,8 @@ export function composeErrorLines(stderr: string, max: number): string[] {
   return lines.slice(-max);
 }
 
-export function composeCmd(compose: string[], layout: Layout, ...args: string[]): Command {
-  const [file, ...rest] = compose;
-  return cmd(file!, ...rest, '-p', layout.stack, '-f', layout.composeFile, '--env-file', layout.imagesEnv, ...args);
-}
-
-/** the flag is a file on the host, bind-mounted into the gate: no docker call, survives recreation */
-export function flagCmd(layout: Layout, colour: Colour, on: boolean): Command {
-  const dir = layout.path('gates', colour);
-  return on ? script('set -e; mkdir -p -- "$1"; touch -- "$1/ready"', dir) : script('rm -f -- "$1/ready"', dir);
-}
+// the builders the release steps also run directly (and the plan prints)
+export { composeCmd, flagCmd };
 
 export async function setFlag(ctx: EngineContext, layout: Layout, colour: Colour, on: boolean): Promise<void> {
   const r = await ctx.host.run(flagCmd(layout, colour, on), { check: false, timeoutMs: 20_000 });
@@ -100,7 +79,7 @@ export async function setFlag(ctx: EngineContext, layout: Layout, colour: Colour
 
 /** Starts the app of one colour from its image through compose; its gate flag is cleared first. */
 export async function startColour(ctx: EngineContext, layout: Layout, compose: string[], colour: Colour, facts?: StackFacts): Promise<void> {
-  await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-color', `gate-${colour}`), { timeoutMs: 120_000 });
+  await ctx.host.run(startGateCmd(compose, layout, colour), { timeoutMs: 120_000 });
   await ctx.host.run(flagCmd(layout, colour, false), { check: false });
   if (facts?.[colour].flag) {
     // left routed by an interrupted switch: let the proxy move its traffic to the other colour before the
@@ -108,10 +87,7 @@ export async function startColour(ctx: EngineContext, layout: Layout, compose: s
     const p = ctx.cfg.proxy;
     await ctx.clock.sleep(2 * p.health_interval + p.health_timeout);
   }
-  const r = await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-deps', '--force-recreate', '--no-color', layout.service(colour)), {
-    check: false,
-    timeoutMs: 180_000,
-  });
+  const r = await ctx.host.run(startAppCmd(compose, layout, colour), { check: false, timeoutMs: 180_000 });
   if (r.code !== 0) {
     throw new DeployError('health', `starting the ${colour} colour failed: ${ctx.redactor.redact(composeErrorLines(r.stderr, 5).join(' / '))}`);
   }
@@ -119,8 +95,7 @@ export async function startColour(ctx: EngineContext, layout: Layout, compose: s
 
 /** Stops (never removes) a colour's app: its container and image stay for a fast rollback. */
 export async function stopColour(ctx: EngineContext, layout: Layout, colour: Colour, timeoutMs: number): Promise<void> {
-  const t = Math.max(1, Math.ceil(timeoutMs / 1000));
-  await ctx.host.run(cmd('docker', 'stop', '-t', String(t), layout.app(colour)), { check: false, timeoutMs: timeoutMs + 30_000 });
+  await ctx.host.run(stopAppCmd(layout, colour, timeoutMs), { check: false, timeoutMs: timeoutMs + 30_000 });
 }
 
 /** compose's .env names both colours' images: the one being started gets the release, the other keeps its own */

@@ -1,35 +1,13 @@
 import { createHash } from 'node:crypto';
 import { DeployError } from '../../errors.js';
-import { script, type Command } from '../../host/host.js';
 import type { EngineContext } from '../context.js';
+import { writeHostFilesCmd } from './commands.js';
 import type { Layout } from './layout.js';
 
-/**
- * Remote file operations as fixed scripts; paths and modes arrive as positional parameters. Content always
- * travels on stdin, so no secret is ever part of a command line (visible in `ps` on the host).
- */
-
-/** write stdin to $1 atomically (temp file in the same directory, then rename), with mode $2 */
-export function writeFileCmd(path: string, mode: '600' | '644'): Command {
-  return script(
-    'set -e; umask 077; d=$(dirname -- "$1"); mkdir -p -- "$d"; t="$1.tmp.$$"; cat > "$t"; chmod "$2" "$t"; mv -f -- "$t" "$1"',
-    path,
-    mode,
-  );
-}
-
-export function appendFileCmd(path: string): Command {
-  return script('set -e; umask 077; mkdir -p -- "$(dirname -- "$1")"; cat >> "$1"', path);
-}
-
-/** prints the file, or nothing with exit 3 when it does not exist (distinguishable from a failure) */
-export function readFileCmd(path: string): Command {
-  return script('if [ -f "$1" ]; then cat -- "$1"; else exit 3; fi', path);
-}
-
-export function mkdirsCmd(...paths: string[]): Command {
-  return script('set -e; umask 077; for p in "$@"; do mkdir -p -- "$p"; done', ...paths);
-}
+// Remote file operations are fixed scripts in commands.ts; paths and modes arrive as positional parameters and
+// content always travels on stdin, so no secret is ever part of a command line (visible in `ps` on the host).
+// The single-file builders are re-exported here for the modules that have always taken them from files.ts.
+export { appendFileCmd, mkdirsCmd, readFileCmd, writeFileCmd } from './commands.js';
 
 export interface HostFile {
   name: string; // relative to the environment's root
@@ -68,25 +46,6 @@ export function composeRefusal(v: string): string | undefined {
   return undefined;
 }
 
-// One round trip for every file: "name mode base64" per line; a file is replaced only when its bytes differ,
-// and each replaced file is named on stdout so the caller knows whether Caddy needs a reload. A directory that
-// holds a 644 file is made 755: containers read these through bind mounts as their own users (the database
-// image runs db-init/ as postgres, which a 0700 directory of the deploy user hides, silently).
-const WRITE_FILES = `
-set -e; umask 077; mkdir -p -- "$1"; cd -- "$1"
-while IFS=' ' read -r name mode data; do
-  [ -n "$name" ] || continue
-  dir=$(dirname -- "$name")
-  mkdir -p -- "$dir"
-  if [ "$mode" = 644 ] && [ "$dir" != . ]; then chmod 755 -- "$dir"; fi
-  t="$name.tmp.$$"
-  printf '%s' "$data" | base64 -d > "$t"
-  chmod "$mode" "$t"
-  if [ -f "$name" ] && cmp -s "$t" "$name"; then rm -f -- "$t"; else mv -f -- "$t" "$name"; echo "changed $name"; fi
-done
-mkdir -p -- logs snapshots gates/blue gates/green
-`;
-
 export function filesDigest(files: HostFile[]): string {
   const h = createHash('sha256');
   for (const f of files) h.update(`${f.name}\0${f.mode}\0${f.content}\0`);
@@ -96,7 +55,7 @@ export function filesDigest(files: HostFile[]): string {
 export async function writeHostFiles(ctx: EngineContext, layout: Layout, files: HostFile[]): Promise<string[]> {
   for (const f of files) if (!/^[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/.test(f.name) || f.name.includes('..')) throw new Error(`bad host file name ${f.name}`);
   const stdin = files.map((f) => `${f.name} ${f.mode} ${Buffer.from(f.content, 'utf8').toString('base64')}`).join('\n') + '\n';
-  const r = await ctx.host.run(script(WRITE_FILES, layout.root), { stdin, check: false, timeoutMs: 60_000 });
+  const r = await ctx.host.run(writeHostFilesCmd(layout), { stdin, check: false, timeoutMs: 60_000 });
   if (r.code !== 0) throw new DeployError('preflight', `could not write the environment's files under ${layout.root}: ${ctx.redactor.redact(r.stderr.trim())}`, 'check that the deploy user may write there (environments.<env>.path)');
   return r.stdout
     .split('\n')

@@ -1,7 +1,7 @@
 import type { Host } from '../../host/host.js';
 import type { Redactor } from '../../log/redact.js';
 import type { EventLog } from '../context.js';
-import { appendFileCmd } from './files.js';
+import { appendFileCmd } from './commands.js';
 
 /**
  * The deployment's JSON-lines log on the host (logs/<deployment id>.jsonl). Lines are buffered and appended

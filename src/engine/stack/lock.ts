@@ -1,9 +1,8 @@
 import { hostname } from 'node:os';
 import { ulid } from 'ulid';
 import { DeployError } from '../../errors.js';
-import { script } from '../../host/host.js';
 import type { EngineContext } from '../context.js';
-import { appendFileCmd } from './files.js';
+import { auditAppendCmd, lockAcquireCmd, lockForceRemoveCmd, lockHeartbeatCmd, lockInspectCmd, lockReleaseCmd, lockRemoveNoInfoCmd, lockTakeoverCmd, lockTakeoverNoInfoCmd } from './commands.js';
 import type { Layout } from './layout.js';
 
 export interface LockInfo {
@@ -25,54 +24,14 @@ export interface LockInfo {
  * Ages are measured with the host's clock only, so clock skew between deployers does not matter.
  * Taking over a dead or expired lock is itself guarded by an atomic mkdir named after the stale lock's id,
  * so two deployers that both see the same stale lock cannot both win, and a deployer never removes a lock it
- * does not hold (the id must match).
+ * does not hold (the id must match). The scripts are in commands.ts.
  */
 export const HEARTBEAT_MS = 15_000;
 /** a holder silent for this long is dead: several missed heartbeats, not one slow SSH round trip */
 export const HEARTBEAT_DEAD_S = 120;
 
-const ACQUIRE = `
-mkdir -p -- "$(dirname -- "$1")" || exit 2
-if mkdir -- "$1" 2>/dev/null; then cat > "$1/info.json"; touch -- "$1/heartbeat"; exit 0; fi
-cat -- "$1/info.json" 2>/dev/null
-hb=$(stat -c %Y -- "$1/heartbeat" 2>/dev/null || stat -c %Y -- "$1/info.json" 2>/dev/null || stat -c %Y -- "$1" 2>/dev/null || date +%s)
-echo; echo "heartbeat_age=$(( $(date +%s) - hb ))"; echo "dir_mtime=$(stat -c %Y -- "$1" 2>/dev/null)"
-exit 4
-`;
-// a lock directory without info.json (its holder died between mkdir and the write): identified by its mtime
-const TAKEOVER_NOINFO = `
-[ -f "$1/info.json" ] && exit 5
-[ "$(stat -c %Y -- "$1" 2>/dev/null)" = "$2" ] || exit 5
-mkdir -- "$1.takeover.noinfo-$2" 2>/dev/null || exit 5
-mv -- "$1" "$1.takeover.noinfo-$2/lock"
-`;
 /** a lock directory older than this with no info.json was left by a holder that died while creating it */
 export const NOINFO_STALE_S = 30;
-
-const HEARTBEAT = `grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null && touch -- "$1/heartbeat"`;
-const TAKEOVER = `
-mkdir -- "$1.takeover.$2" 2>/dev/null || exit 5
-grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null || { rmdir -- "$1.takeover.$2"; exit 5; }
-mv -- "$1" "$1.takeover.$2/lock"
-`;
-const RELEASE = `
-grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null || exit 5
-mv -- "$1" "$1.released.$2" && rm -rf -- "$1.released.$2"
-`;
-// the lock as unlock sees it: info.json, or the age of a directory without one, or nothing
-const INSPECT = `
-cat -- "$1/info.json" 2>/dev/null && exit 0
-m=$(stat -c %Y -- "$1" 2>/dev/null) || exit 3
-echo "noinfo_age=$(( $(date +%s) - m ))"; exit 4
-`;
-const REMOVE_NOINFO = `
-[ -d "$1" ] && [ ! -e "$1/info.json" ] || exit 5
-mv -- "$1" "$1.removed.noinfo-$$" && rm -rf -- "$1.removed.noinfo-$$"
-`;
-const FORCE_REMOVE = `
-grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null || exit 5
-mv -- "$1" "$1.removed.$2" && rm -rf -- "$1.removed.$2"
-`;
 
 export function describeHolder(info: LockInfo | undefined): string {
   if (!info) return 'an unknown holder (the lock has no readable info.json)';
@@ -139,11 +98,11 @@ export class DeployLock {
         hostname: hostname(),
         expires_at: new Date(now + policy.timeout).toISOString(),
       };
-      const r = await ctx.host.run(script(ACQUIRE, layout.lockDir), { stdin: JSON.stringify(info), check: false });
+      const r = await ctx.host.run(lockAcquireCmd(layout), { stdin: JSON.stringify(info), check: false });
       if (r.code === 0) {
         this.held = info;
         this.beat = setInterval(() => {
-          void ctx.host.run(script(HEARTBEAT, layout.lockDir, info.lock_id), { check: false }).catch(() => undefined);
+          void ctx.host.run(lockHeartbeatCmd(layout, info.lock_id), { check: false }).catch(() => undefined);
         }, HEARTBEAT_MS);
         this.beat.unref();
         return info;
@@ -152,7 +111,7 @@ export class DeployLock {
       const holder = parseInfo(r.stdout);
       const stale = holder && staleReason(holder, heartbeatAge(r.stdout), now);
       if (holder && stale) {
-        const t = await ctx.host.run(script(TAKEOVER, layout.lockDir, holder.lock_id), { check: false });
+        const t = await ctx.host.run(lockTakeoverCmd(layout, holder.lock_id), { check: false });
         if (t.code === 0) {
           ctx.reporter.warn(`took over the lock of ${ctx.cfg.environment} because ${stale}: ${describeHolder(holder)}`);
           ctx.hostLog?.add('lock.takeover', { reason: stale, holder });
@@ -162,7 +121,7 @@ export class DeployLock {
       const mtime = /^dir_mtime=(\d+)$/m.exec(r.stdout)?.[1];
       const age = heartbeatAge(r.stdout);
       if (!holder && mtime && age !== undefined && age > NOINFO_STALE_S) {
-        const t = await ctx.host.run(script(TAKEOVER_NOINFO, layout.lockDir, mtime), { check: false });
+        const t = await ctx.host.run(lockTakeoverNoInfoCmd(layout, mtime), { check: false });
         if (t.code === 0) ctx.reporter.warn(`took over a lock directory of ${ctx.cfg.environment} that had no info.json for ${age}s (its holder died while creating it)`);
         continue;
       }
@@ -186,7 +145,7 @@ export class DeployLock {
     if (this.beat) clearInterval(this.beat);
     this.beat = undefined;
     if (!this.held) return;
-    const r = await this.ctx.host.run(script(RELEASE, this.layout.lockDir, this.held.lock_id), { check: false });
+    const r = await this.ctx.host.run(lockReleaseCmd(this.layout, this.held.lock_id), { check: false });
     if (r.code !== 0) this.ctx.reporter.warn('the deploy lock was no longer ours at release (taken over after expiry?); left it alone');
     this.held = undefined;
   }
@@ -201,7 +160,7 @@ export async function readLock(ctx: EngineContext, layout: Layout): Promise<Lock
 export type LockView = { kind: 'free' } | { kind: 'held'; holder: LockInfo } | { kind: 'no-info'; ageS: number };
 
 export async function inspectLock(ctx: EngineContext, layout: Layout): Promise<LockView> {
-  const r = await ctx.host.run(script(INSPECT, layout.lockDir), { check: false });
+  const r = await ctx.host.run(lockInspectCmd(layout), { check: false });
   const holder = r.code === 0 ? parseInfo(r.stdout) : undefined;
   if (holder) return { kind: 'held', holder };
   const age = /^noinfo_age=(-?\d+)$/m.exec(r.stdout)?.[1];
@@ -225,12 +184,12 @@ export function describeLockView(v: LockView): string {
 export async function forceRemoveLock(ctx: EngineContext, layout: Layout, view: LockView): Promise<boolean> {
   if (view.kind === 'free') return false;
   if (view.kind === 'no-info' && view.ageS < NOINFO_STALE_S) return false;
-  const r = await ctx.host.run(view.kind === 'held' ? script(FORCE_REMOVE, layout.lockDir, view.holder.lock_id) : script(REMOVE_NOINFO, layout.lockDir), { check: false });
+  const r = await ctx.host.run(view.kind === 'held' ? lockForceRemoveCmd(layout, view.holder.lock_id) : lockRemoveNoInfoCmd(layout), { check: false });
   const holder = view.kind === 'held' ? view.holder : { no_info_age_s: view.ageS };
   if (r.code === 0) {
     // who removed whose lock stays on the host
     const line = JSON.stringify({ ts: new Date().toISOString(), action: 'unlock', by: ctx.actor, removed: holder });
-    await ctx.host.run(appendFileCmd(layout.path('audit.jsonl')), { stdin: ctx.redactor.redact(line) + '\n', check: false });
+    await ctx.host.run(auditAppendCmd(layout), { stdin: ctx.redactor.redact(line) + '\n', check: false });
   }
   return r.code === 0;
 }

@@ -1,7 +1,6 @@
 import { DeployError } from '../../errors.js';
 import type { EngineContext } from '../context.js';
-import { script } from '../../host/host.js';
-import { readFileCmd } from './files.js';
+import { readStateCmd, writeStateCmd } from './commands.js';
 import type { Layout } from './layout.js';
 import type { StackFacts } from './colours.js';
 import { ulid } from 'ulid';
@@ -12,7 +11,7 @@ export function emptyState(environment: string): EnvironmentState {
 }
 
 export async function readState(ctx: EngineContext, layout: Layout): Promise<EnvironmentState> {
-  const r = await ctx.host.run(readFileCmd(layout.stateFile), { check: false });
+  const r = await ctx.host.run(readStateCmd(layout), { check: false });
   if (r.code === 3) return emptyState(ctx.cfg.environment);
   if (r.code !== 0) throw new DeployError('state', `cannot read ${layout.stateFile}: ${ctx.redactor.redact(r.stderr.trim())}`);
   try {
@@ -54,13 +53,9 @@ function findPreviousGood(history: DeploymentRecord[], record: DeploymentRecord)
 export async function writeState(ctx: EngineContext, layout: Layout, state: EnvironmentState, record: DeploymentRecord): Promise<void> {
   // one round trip: the first stdin line is appended to history.jsonl, the rest replaces state.json atomically
   const stdin = JSON.stringify(ctx.redactor.redactDeep(record)) + '\n' + JSON.stringify(ctx.redactor.redactDeep(state), null, 2) + '\n';
-  const r = await ctx.host.run(script(WRITE_STATE, layout.stateFile, layout.historyFile), { stdin, check: false });
+  const r = await ctx.host.run(writeStateCmd(layout), { stdin, check: false });
   if (r.code !== 0) throw new DeployError('state', `could not write ${layout.stateFile}: ${ctx.redactor.redact(r.stderr.trim())}`);
 }
-
-const WRITE_STATE = `set -e; umask 077; mkdir -p -- "$(dirname -- "$1")"
-IFS= read -r line; printf '%s\\n' "$line" >> "$2"
-t="$1.tmp.$$"; cat > "$t"; mv -f -- "$t" "$1"`;
 
 /**
  * The proxy's routing is the truth. When state.json disagrees with it (a deploy died after the switch but
