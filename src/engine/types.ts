@@ -61,3 +61,9 @@ export interface OperationReport {
    */
   serving?: 'previous' | 'new' | 'none';
 }
+
+/** a commit as people read it: the first 12 hex digits */
+export const short = (sha: string): string => sha.slice(0, 12);
+
+/** milliseconds as seconds with one decimal, as records and events carry them */
+export const seconds = (ms: number): number => Math.round(ms / 100) / 10;

@@ -1,27 +1,22 @@
-import { ulid } from 'ulid';
-import { DeployError, describeError, exitCodeOf } from '../../errors.js';
-import { buildArgs } from '../release/build-args.js';
-import { versionsOfNeighbours } from '../stack/neighbours.js';
-import { colourImages, inspectStack, liveColour, startColour } from '../stack/colours.js';
 import type { EngineContext } from '../context.js';
-import { databaseStep, holdRelease, releaseHold } from '../database/migrate.js';
-import { HostLog } from '../stack/hostlog.js';
-import { ensureImage, imageRef, pruneImages } from '../release/image.js';
-import { Layout } from '../stack/layout.js';
-import { DeployLock } from '../stack/lock.js';
-import { Phases } from '../phases.js';
-import { preflight } from '../release/preflight.js';
-import { provision } from '../release/provision.js';
-import { renderEnvFile } from '../stack/files.js';
-import { applyRecord, readState, reconcileState, writeState } from '../stack/state.js';
-import { cutOver } from '../release/cutover.js';
-import { retireColour } from '../release/switch.js';
-import { otherColour, type Colour, type DeploymentRecord, type EnvironmentState, type OperationReport } from '../types.js';
-import { resolveVersion } from '../release/version.js';
-import { planDeploy } from './plan.js';
-import { notify, settleNotifications } from '../observe/notify.js';
-import { watchAfterDeploy, WatchRolledBack } from '../release/watch.js';
+import { databaseStep, holdRelease, releaseHold, type DatabaseStep } from '../database/migrate.js';
 import { monitoringStep } from '../observe/monitoring.js';
+import { buildArgs } from '../release/build-args.js';
+import { cutOver } from '../release/cutover.js';
+import { ensureImage, imageRef, pruneImages, type ImageOutcome } from '../release/image.js';
+import type { HostFacts } from '../release/preflight.js';
+import { provision } from '../release/provision.js';
+import { resolveVersion } from '../release/version.js';
+import { watchAfterDeploy } from '../release/watch.js';
+import { colourImages, startColour } from '../stack/colours.js';
+import { renderEnvFile } from '../stack/files.js';
+import { versionsOfNeighbours } from '../stack/neighbours.js';
+import { short, type OperationReport } from '../types.js';
+import { runOperation, type Operation } from './operation.js';
+import { planDeploy } from './plan.js';
+import { connectAndPreflight, readStack, retireOld, type StackNow } from './steps.js';
+
+export { failedReport } from './operation.js';
 
 export interface DeployRequest {
   version: string;
@@ -33,188 +28,113 @@ export interface DeployRequest {
   ciGate?: (sha: string) => Promise<void>;
 }
 
-const failures = new WeakMap<object, OperationReport>();
-
-/** The report of a failed deploy, kept with its error: the adapters show its real duration, phases and what serves. */
-export function failedReport(e: unknown): OperationReport | undefined {
-  return typeof e === 'object' && e !== null ? failures.get(e) : undefined;
-}
-
-type ReportFn = (partial: Partial<OperationReport> & { ok: boolean; message: string }) => OperationReport;
-
-/** what a failure report can say, filled in as the deploy learns it */
-interface Progress {
-  sha?: string;
-  record?: DeploymentRecord;
-  /** the colour serving when the deploy looked (null: none); undefined until it looked */
-  live?: Colour | null;
-  target?: Colour;
-  /** the new colour took the traffic (cutOver returned) */
-  switched?: boolean;
-}
-
 /**
- * validate → CI gate → connect → preflight → lock → image → provision → start idle colour → health gate →
- * switch → verify through the proxy → record → retire the old colour → prune → unlock.
- * Any failure before the switch stops the new colour; a failed verification switches back. The old colour,
- * if there was one, keeps serving in both cases.
+ * validate → CI gate → connect → preflight → lock → image → provision → snapshot + migrations → start the idle
+ * colour → health gate → switch → verify through the proxy → record → retire the old colour → prune → watch →
+ * unlock. Any failure before the switch stops the new colour; a failed verification switches back. The old
+ * colour, if there was one, keeps serving in both cases.
  */
 export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<OperationReport> {
-  const started = ctx.clock.now();
-  const phases = new Phases(ctx.reporter, ctx.clock);
-  const id = ulid();
-  const report: ReportFn = (partial) => ({
-    operation: ctx.dryRun ? 'plan' : 'deploy',
-    exitCode: 0,
-    environment: ctx.cfg.environment,
-    deploymentId: id,
-    url: ctx.cfg.env.url,
-    durationMs: ctx.clock.now() - started,
-    phases: phases.timings,
-    ...partial,
-  });
-  const seen: Progress = {};
-  try {
-    return await deploySteps(ctx, req, { started, phases, id, report, seen });
-  } catch (e) {
-    if (typeof e === 'object' && e !== null) failures.set(e, failureReport(ctx, e, seen, report));
-    throw e;
-  }
-}
-
-function failureReport(ctx: EngineContext, e: unknown, seen: Progress, report: ReportFn): OperationReport {
-  let serving: OperationReport['serving'];
-  if (e instanceof WatchRolledBack) serving = 'previous';
-  else if (seen.switched) serving = 'new'; // a failure after the switch (state write, watch window) leaves it routed
-  else if (seen.live !== undefined) serving = seen.live ? 'previous' : 'none';
-  const colour = serving === 'previous' ? seen.live ?? undefined : serving === 'new' ? seen.target : undefined;
-  return report({ ok: false, exitCode: exitCodeOf(e), message: ctx.redactor.redact(describeError(e)), version: seen.sha, colour, serving, record: seen.record });
-}
-
-interface DeployRun {
-  started: number;
-  phases: Phases;
-  id: string;
-  report: ReportFn;
-  seen: Progress;
-}
-
-async function deploySteps(ctx: EngineContext, req: DeployRequest, run: DeployRun): Promise<OperationReport> {
-  const { started, phases, id, report, seen } = run;
-  const layout = new Layout(ctx.cfg);
   renderEnvFile(ctx.cfg.appEnv); // refuses values compose cannot carry, before anything is touched
-  const { sha, ref } = await phases.run('resolve version', () => resolveVersion(ctx.local, req.version));
-  seen.sha = sha;
-  if (req.skipCiCheck) ctx.reporter.warn(`CI check skipped for ${sha.slice(0, 12)} (skip-ci-check); recorded in the history`);
-  else if (req.ciGate) await phases.run('CI check', () => req.ciGate!(sha));
-  await phases.run('connect', async () => ctx.host.connect?.());
-  const facts = await phases.run('preflight', () => preflight(ctx, layout));
-
-  if (ctx.dryRun) {
-    const { plan, live } = await planDeploy(ctx, layout, phases, facts, sha, !!req.skipMigrations);
-    return report({ ok: true, message: 'dry run: nothing was changed', version: sha, colour: live, plan });
-  }
-
-  const lock = new DeployLock(ctx, layout);
-  await phases.run('lock', () => lock.acquire(id, 'deploy'));
-  const record: DeploymentRecord = {
-    id,
-    kind: 'deploy',
-    environment: ctx.cfg.environment,
-    version: sha,
-    ref,
-    image: imageRef(ctx.cfg.config.app.image, sha),
-    colour: 'blue',
-    deployed_at: new Date(started).toISOString(),
-    deployed_by: ctx.actor,
-    status: 'deploying',
-    health_status: 'unknown',
-    phases: phases.timings,
-    flags: { skip_ci_check: !!req.skipCiCheck, skip_migrations: !!req.skipMigrations, force: !!req.force },
-  };
-  seen.record = record;
-  let held = false; // a container keeps the release image from being pruned while migrations run
-  ctx.hostLog = new HostLog(ctx.host, ctx.redactor, layout.path('logs', `${id}.jsonl`), id);
-  ctx.hostLog.add('deployment.started', { version: sha, ref, actor: ctx.actor, host: ctx.host.name });
-  let state: EnvironmentState | undefined;
-  let target: Colour = 'blue';
-  let live: Colour | undefined;
-  try {
-    const [read, stack] = await Promise.all([readState(ctx, layout), inspectStack(ctx, layout)]);
-    state = read;
-    live = liveColour(stack, state.current?.colour);
-    state = await reconcileState(ctx, layout, state, stack, live);
-    target = live ? otherColour(live) : 'blue';
-    Object.assign(seen, { live: live ?? null, target });
-    record.colour = target;
-    record.previous_version = state.current?.version;
-    if (live && state.current?.version === sha && state.current.colour === live && !req.force) {
-      ctx.reporter.info(`${sha.slice(0, 12)} is already serving from ${live}; nothing to do (use --force to redeploy it)`);
-      return report({ ok: true, message: 'already deployed', version: sha, colour: live, previousVersion: state.previous?.version });
-    }
-    void notify(ctx, { event: 'deployment.started', deployment_id: id, version: sha, previous_version: record.previous_version, colour: target, metadata: { trigger: 'deploy', ...(ref ? { ref } : {}) } });
-    ctx.reporter.info(`deploying ${sha.slice(0, 12)}${ref ? ` (${ref})` : ''} to ${target}${live ? `; ${live} keeps serving until the switch` : ' (first deploy)'}`);
-
-    const image = await phases.run('image', () => ensureImage(ctx, sha, buildArgs(sha, ref ?? sha.slice(0, 7), new Date(started))));
-    ctx.hostLog.add('image', { ref: image.ref, how: image.how, bytes: image.bytes });
-    held = true;
-    await holdRelease(ctx, layout, image.ref); // no prune may take the release away before its colour starts
-    await phases.run('provision', () => provision(ctx, layout, facts, stack, colourImages(stack, target, image.ref)));
-    await ctx.hostLog.flush();
-    // snapshot + migrations before the new colour starts; the old colour keeps serving (docs/migrations.md)
-    const db = await databaseStep(ctx, layout, phases, { record, state, image: image.ref, sha, skip: !!req.skipMigrations, liveVersion: live ? state.current?.version : undefined, live });
-    await ctx.hostLog.flush();
-
-    await phases.run(`start ${target}`, () => startColour(ctx, layout, facts.compose, target, stack));
-    record.health_status = (await cutOver(ctx, layout, phases, { target, live, sha, stack, expect: { schemaVersion: db.schemaVersion } })).status;
-    seen.switched = true;
-    ctx.hostLog.add('switched', { colour: target, from: live ?? null });
-
-    record.status = 'active';
-    record.duration_seconds = round((ctx.clock.now() - started) / 1000);
-    try {
-      await phases.run('record', () => writeState(ctx, layout, applyRecord(state!, record, ctx.cfg.config.deployment.history_limit), record));
-    } catch (e) {
-      // the switch happened: the new version serves. The gate flags are the truth the next deploy reads.
-      ctx.reporter.error(`the new version is live on ${target}, but recording it failed: ${describeError(e)}`);
-      throw new DeployError('state', `deployed and serving, but state.json could not be written: ${describeError(e)}`, 'fix the host path\'s permissions or disk; the next deploy reads the live colour from the proxy gates, not from state.json');
-    }
-    if (live) {
-      const from = live;
-      await phases.run(`retire ${from}`, () => retireColour(ctx, layout, from));
-    }
-    await phases.run('prune images', async () => {
-      const keep = ctx.cfg.config.deployment.keep_images;
-      const protect = [sha, state!.current?.version, ...state!.history.filter((h) => h.status !== 'failed').slice(0, keep).map((h) => h.version), ...(await versionsOfNeighbours(ctx))].filter((v): v is string => !!v);
-      const removed = await pruneImages(ctx, keep, protect);
-      if (removed.length) ctx.reporter.info(`removed ${removed.length} old image(s): ${removed.map((t) => t.slice(0, 12)).join(', ')}`);
-    });
-    if (ctx.cfg.config.monitoring.enabled) await phases.run('monitoring', () => monitoringStep(ctx, layout, facts.compose)); // a failure is only a warning
+  return runOperation(ctx, 'deploy', async (op) => {
+    const { sha, ref } = await resolveAndGate(ctx, op, req);
+    const facts = await connectAndPreflight(ctx, op);
+    if (ctx.dryRun) return plan(ctx, op, facts, sha, req);
+    await op.takeLock();
+    const record = beginRecord(ctx, op, sha, ref, req);
+    const at = await readStack(ctx, op, { reconcile: true });
+    if (alreadyServing(at, sha) && !req.force) return unchanged(ctx, op, at, sha);
+    announceStart(ctx, op, at, sha, ref);
+    const image = await shipImage(ctx, op, sha, ref);
+    await op.phase('provision', () => provision(ctx, op.layout, facts, at.stack, colourImages(at.stack, at.target, image.ref)));
+    const db = await migrate(ctx, op, at, image.ref, req);
+    await op.phase(`start ${at.target}`, () => startColour(ctx, op.layout, facts.compose, at.target, at.stack));
+    record.health_status = (await cutOver(ctx, op.layout, op.phases, { target: at.target, live: at.live, sha, stack: at.stack, expect: { schemaVersion: db.schemaVersion } })).status;
+    op.event('switched', { colour: at.target, from: at.live ?? null });
+    await op.commit('deployed');
+    await retireOld(ctx, op, at.live);
+    await op.phase('prune images', () => prune(ctx, at, sha));
+    if (ctx.cfg.config.monitoring.enabled) await op.phase('monitoring', () => monitoringStep(ctx, op.layout, facts.compose)); // a failure is only a warning
     // the lock stays held through the watch; a failed watch switches back and throws WatchRolledBack
-    await watchAfterDeploy(ctx, layout, phases, { record, previous: live ? state.current : undefined, previousColour: live, compose: facts.compose });
-    void notify(ctx, { event: 'deployment.completed', deployment_id: id, version: sha, previous_version: record.previous_version, colour: target, duration_seconds: round((ctx.clock.now() - started) / 1000), metadata: { trigger: 'deploy', ...(ref ? { ref } : {}) } });
-    ctx.hostLog.add('deployment.completed', { version: sha, colour: target, duration_seconds: round((ctx.clock.now() - started) / 1000) });
-    return report({ ok: true, message: `${sha.slice(0, 12)} is live on ${target}`, version: sha, colour: target, previousVersion: live ? state.current?.version : undefined, record });
-  } catch (e) {
-    if (e instanceof WatchRolledBack) throw e; // recorded and announced as a rollback already
-    record.status = 'failed';
-    record.health_status = record.health_status === 'unknown' ? 'unhealthy' : record.health_status;
-    record.failure = { class: e instanceof DeployError ? e.kind : 'unexpected', exit_code: exitCodeOf(e), message: ctx.redactor.redact(describeError(e)).slice(0, 2000) };
-    record.duration_seconds = round((ctx.clock.now() - started) / 1000);
-    ctx.hostLog.add('deployment.failed', { failure: record.failure });
-    void notify(ctx, { event: 'deployment.failed', deployment_id: id, version: sha, previous_version: record.previous_version, colour: record.colour, duration_seconds: record.duration_seconds, failure: { class: record.failure.class, exit_code: record.failure.exit_code, reason: record.failure.message }, metadata: { trigger: 'deploy', ...(ref ? { ref } : {}) } });
-    if (state && !(e instanceof DeployError && e.kind === 'state')) {
-      await writeState(ctx, layout, applyRecord(state, record, ctx.cfg.config.deployment.history_limit), record).catch((w: unknown) => ctx.reporter.warn(`could not record the failure: ${describeError(w)}`));
-    }
-    throw e;
-  } finally {
-    if (held) await releaseHold(ctx, layout);
-    await ctx.hostLog.flush().catch(() => undefined);
-    await settleNotifications(ctx); // metrics and notifications go out while the lock is still held
-    await lock.release().catch((e: unknown) => ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));
-  }
+    await watchAfterDeploy(ctx, op.layout, op.phases, { record, previous: at.live ? at.state.current : undefined, previousColour: at.live, compose: facts.compose });
+    return completed(ctx, op, at, sha, ref);
+  });
 }
 
-function round(n: number): number {
-  return Math.round(n * 10) / 10;
+async function resolveAndGate(ctx: EngineContext, op: Operation, req: DeployRequest): Promise<{ sha: string; ref?: string }> {
+  const v = await op.phase('resolve version', () => resolveVersion(ctx.local, req.version));
+  op.seen.sha = v.sha;
+  if (req.skipCiCheck) ctx.reporter.warn(`CI check skipped for ${short(v.sha)} (skip-ci-check); recorded in the history`);
+  else if (req.ciGate) await op.phase('CI check', () => req.ciGate!(v.sha));
+  return v;
+}
+
+async function plan(ctx: EngineContext, op: Operation, facts: HostFacts, sha: string, req: DeployRequest): Promise<OperationReport> {
+  const { plan, live } = await planDeploy(ctx, op.layout, op.phases, facts, sha, !!req.skipMigrations);
+  return op.report({ ok: true, message: 'dry run: nothing was changed', version: sha, colour: live, plan });
+}
+
+function beginRecord(ctx: EngineContext, op: Operation, sha: string, ref: string | undefined, req: DeployRequest) {
+  const flags = { skip_ci_check: !!req.skipCiCheck, skip_migrations: !!req.skipMigrations, force: !!req.force };
+  // the colour and the previous version are filled in once the stack is read
+  return op.begin({ kind: 'deploy', version: sha, ref, image: imageRef(ctx.cfg.config.app.image, sha), colour: 'blue', flags });
+}
+
+function alreadyServing(at: StackNow, sha: string): boolean {
+  return !!at.live && at.state.current?.version === sha && at.state.current.colour === at.live;
+}
+
+function unchanged(ctx: EngineContext, op: Operation, at: StackNow, sha: string): OperationReport {
+  ctx.reporter.info(`${short(sha)} is already serving from ${at.live}; nothing to do (use --force to redeploy it)`);
+  return op.report({ ok: true, message: 'already deployed', version: sha, colour: at.live, previousVersion: at.state.previous?.version });
+}
+
+function trigger(ref: string | undefined) {
+  return { trigger: 'deploy' as const, ...(ref ? { ref } : {}) };
+}
+
+function announceStart(ctx: EngineContext, op: Operation, at: StackNow, sha: string, ref: string | undefined): void {
+  const previous_version = op.record?.previous_version;
+  const fields = { version: sha, ref, actor: ctx.actor, host: ctx.host.name };
+  op.event('deployment.started', fields, { event: 'deployment.started', version: sha, previous_version, colour: at.target, metadata: trigger(ref) });
+  const serving = at.live ? `; ${at.live} keeps serving until the switch` : ' (first deploy)';
+  ctx.reporter.info(`deploying ${short(sha)}${ref ? ` (${ref})` : ''} to ${at.target}${serving}`);
+}
+
+/** the release image onto the host, held by a container so no prune takes it away before its colour starts */
+async function shipImage(ctx: EngineContext, op: Operation, sha: string, ref: string | undefined): Promise<ImageOutcome> {
+  const image = await op.phase('image', () => ensureImage(ctx, sha, buildArgs(sha, ref ?? sha.slice(0, 7), new Date(op.started))));
+  op.event('image', { ref: image.ref, how: image.how, bytes: image.bytes });
+  op.onFinish(() => releaseHold(ctx, op.layout));
+  await holdRelease(ctx, op.layout, image.ref);
+  return image;
+}
+
+/** snapshot + migrations before the new colour starts; the old colour keeps serving (docs/migrations.md) */
+async function migrate(ctx: EngineContext, op: Operation, at: StackNow, image: string, req: DeployRequest): Promise<DatabaseStep> {
+  await ctx.hostLog?.flush();
+  const liveVersion = at.live ? at.state.current?.version : undefined;
+  const input = { record: op.record!, state: at.state, image, sha: op.record!.version, skip: !!req.skipMigrations, liveVersion, live: at.live };
+  const db = await databaseStep(ctx, op.layout, op.phases, input);
+  await ctx.hostLog?.flush();
+  return db;
+}
+
+/** app images beyond keep_images go, except what this environment or a neighbour on the host may roll back to */
+async function prune(ctx: EngineContext, at: StackNow, sha: string): Promise<void> {
+  const keep = ctx.cfg.config.deployment.keep_images;
+  const recent = at.state.history.filter((h) => h.status !== 'failed').slice(0, keep).map((h) => h.version);
+  const neighbours = await versionsOfNeighbours(ctx);
+  const protect = [sha, at.state.current?.version, ...recent, ...neighbours].filter((v): v is string => !!v);
+  const removed = await pruneImages(ctx, keep, protect);
+  if (removed.length) ctx.reporter.info(`removed ${removed.length} old image(s): ${removed.map(short).join(', ')}`);
+}
+
+function completed(ctx: EngineContext, op: Operation, at: StackNow, sha: string, ref: string | undefined): OperationReport {
+  const { record } = op;
+  const duration_seconds = op.elapsedSeconds();
+  const announce = { event: 'deployment.completed' as const, version: sha, previous_version: record?.previous_version, colour: at.target, duration_seconds, metadata: trigger(ref) };
+  op.event('deployment.completed', { version: sha, colour: at.target, duration_seconds }, announce);
+  const previousVersion = at.live ? at.state.current?.version : undefined;
+  return op.report({ ok: true, message: `${short(sha)} is live on ${at.target}`, version: sha, colour: at.target, previousVersion, record });
 }

@@ -1,21 +1,17 @@
-import { ulid } from 'ulid';
-import { DeployError, describeError, exitCodeOf } from '../../errors.js';
+import { DeployError } from '../../errors.js';
 import { cmd } from '../../host/host.js';
-import { colourImages, inspectStack, liveColour, startColour, type StackFacts } from '../stack/colours.js';
 import type { EngineContext } from '../context.js';
-import { formatCandidates, migrationsCrossed, pickCandidate, rollbackCandidates, type RollbackCandidate } from '../stack/history.js';
-import { HostLog } from '../stack/hostlog.js';
-import { notify, settleNotifications } from '../observe/notify.js';
-import { imageRef, imagesOnHost } from '../release/image.js';
-import { Layout } from '../stack/layout.js';
-import { DeployLock } from '../stack/lock.js';
-import { Phases } from '../phases.js';
-import { preflight } from '../release/preflight.js';
-import { provision } from '../release/provision.js';
-import { applyRecord, readState, reconcileState, writeState } from '../stack/state.js';
 import { cutOver } from '../release/cutover.js';
-import { retireColour } from '../release/switch.js';
-import { otherColour, type Colour, type DeploymentRecord, type EnvironmentState, type OperationReport } from '../types.js';
+import { imageRef, imagesOnHost } from '../release/image.js';
+import type { HostFacts } from '../release/preflight.js';
+import { provision } from '../release/provision.js';
+import { colourImages, startColour, type StackFacts } from '../stack/colours.js';
+import { formatCandidates, migrationsCrossed, pickCandidate, rollbackCandidates, type RollbackCandidate } from '../stack/history.js';
+import { Layout } from '../stack/layout.js';
+import { readState } from '../stack/state.js';
+import { seconds, short, type Colour, type DeploymentRecord, type OperationReport } from '../types.js';
+import { runOperation, type Operation } from './operation.js';
+import { connectAndPreflight, readStack, retireOld, type StackNow } from './steps.js';
 
 export interface RollbackRequest {
   /** full or short SHA, or a ref recorded in the history; empty = the previous good version */
@@ -39,128 +35,90 @@ export async function listVersions(ctx: EngineContext): Promise<{ current?: Depl
  * recreate — which is what makes a rollback to the previous version fast.
  */
 export async function rollback(ctx: EngineContext, req: RollbackRequest): Promise<OperationReport> {
-  const started = ctx.clock.now();
-  const phases = new Phases(ctx.reporter, ctx.clock);
-  const layout = new Layout(ctx.cfg);
-  const id = ulid();
-  await phases.run('connect', async () => ctx.host.connect?.());
-  const facts = await phases.run('preflight', () => preflight(ctx, layout));
-  const lock = new DeployLock(ctx, layout);
-  if (!ctx.dryRun) await phases.run('lock', () => lock.acquire(id, 'rollback'));
-  let state: EnvironmentState | undefined;
-  let record: DeploymentRecord | undefined;
-  let switched = false; // past the record write's switch: a failure no longer undoes or re-records anything
-  try {
-    // three independent reads, side by side over the one SSH connection
-    const [read, stack, images] = await Promise.all([readState(ctx, layout), inspectStack(ctx, layout), imagesOnHost(ctx)]);
-    state = read;
-    if (!ctx.dryRun) state = await reconcileState(ctx, layout, state, stack, liveColour(stack, state.current?.colour));
-    const candidates = rollbackCandidates(state, images);
-    const chosen = pickCandidate(candidates, req.version);
-    if (!chosen || !chosen.imagePresent) {
-      const why = !req.version
-        ? 'there is no earlier successful deployment whose image is still on the host'
-        : chosen
-          ? `the image of ${chosen.version.slice(0, 12)} is no longer on the host`
-          : `"${req.version}" is not a version this environment served successfully`;
-      throw new DeployError('refused', `cannot roll back ${ctx.cfg.environment}: ${why}. Versions that can be rolled back to:\n${formatCandidates(candidates)}`, 'pick one of the versions above (--version), or deploy the version you want');
-    }
-    const sha = chosen.version;
-    const crossed = migrationsCrossed(state, sha);
-    if (crossed.length) {
-      const first = crossed[0]!;
-      const snap = first.snapshot;
-      const msg =
-        `rolling back to ${sha.slice(0, 12)} crosses migrations run by ${crossed.map((c) => `${c.version.slice(0, 12)} (${c.migrations?.from ?? '?'} → ${c.migrations?.to ?? '?'})`).join(', ')}. ` +
-        `The old version will run against the newer schema; migrations should be backward compatible, but if they are not, restore the snapshot taken before them: ` +
-        (snap ? `${snap} — togather-deploy snapshot restore ${ctx.cfg.environment} ${snap} --stop-app` : 'no snapshot is recorded for them');
-      ctx.reporter.warn(msg);
-      const ok = req.confirmed || (req.ask ? await req.ask('roll back anyway? [y/N] ') : false);
-      if (!ok) throw new DeployError('refused', `rollback across migrations needs confirmation: ${msg}`, `confirm with --yes (CLI) or confirm: ${ctx.cfg.environment} (action)`);
-    }
-    const live = liveColour(stack, state.current?.colour);
-    const target: Colour = live ? otherColour(live) : 'blue';
-    const ref = imageRef(ctx.cfg.config.app.image, sha);
-    if (ctx.dryRun) {
-      ctx.reporter.info(`plan: start ${ref} on ${target}${warmStart(stack, target, ref) ? ' (its stopped container, as it is)' : ''}, health-gate it, switch from ${live ?? 'nothing'}, verify, retire ${live ?? 'nothing'}`);
-      return { operation: 'plan', ok: true, exitCode: 0, environment: ctx.cfg.environment, version: sha, colour: live, durationMs: ctx.clock.now() - started, phases: phases.timings, message: 'dry run: nothing was changed' };
-    }
-    record = {
-      id,
-      kind: 'rollback',
-      environment: ctx.cfg.environment,
-      version: sha,
-      ref: chosen.ref,
-      image: ref,
-      colour: target,
-      deployed_at: new Date(started).toISOString(),
-      deployed_by: ctx.actor,
-      status: 'deploying',
-      health_status: 'unknown',
-      previous_version: state.current?.version,
-      phases: phases.timings,
-      flags: { force: !!req.confirmed },
-    };
-    ctx.hostLog = new HostLog(ctx.host, ctx.redactor, layout.path('logs', `${id}.jsonl`), id);
-    ctx.hostLog.add('rollback.started', { version: sha, from: state.current?.version ?? null, actor: ctx.actor });
-    ctx.reporter.info(`rolling back ${ctx.cfg.environment} to ${sha.slice(0, 12)}${chosen.ref ? ` (${chosen.ref})` : ''} on ${target}`);
+  return runOperation(ctx, 'rollback', async (op) => {
+    const facts = await connectAndPreflight(ctx, op);
+    if (!ctx.dryRun) await op.takeLock();
+    const at = await readStack(ctx, op, { images: true, reconcile: !ctx.dryRun });
+    const chosen = pickTarget(ctx, at, req.version);
+    op.seen.sha = chosen.version;
+    await confirmCrossing(ctx, at, chosen.version, req);
+    const ref = imageRef(ctx.cfg.config.app.image, chosen.version);
+    if (ctx.dryRun) return plan(ctx, op, at, chosen.version, ref);
+    const record = beginRecord(ctx, op, at, chosen, ref, req);
+    const warm = await startTarget(ctx, op, facts, at, ref);
+    record.health_status = (await cutOver(ctx, op.layout, op.phases, { target: at.target, live: at.live, sha: chosen.version, stack: at.stack })).status;
+    const servingMs = ctx.clock.now() - op.started;
+    await op.commit('rolled back');
+    await retireOld(ctx, op, at.live);
+    return completed(ctx, op, at, servingMs, warm);
+  });
+}
 
-    const warm = warmStart(stack, target, ref);
-    if (warm) {
-      await phases.run(`start ${target} (warm)`, async () => {
-        await ctx.host.run(cmd('docker', 'start', layout.app(target)), { timeoutMs: 60_000 });
-      });
-    } else {
-      await phases.run('provision', () => provision(ctx, layout, facts, stack, colourImages(stack, target, ref)));
-      await phases.run(`start ${target}`, () => startColour(ctx, layout, facts.compose, target));
-    }
-    record.health_status = (await cutOver(ctx, layout, phases, { target, live, sha, stack })).status;
-    const servingMs = ctx.clock.now() - started;
-    record.status = 'active';
-    record.duration_seconds = Math.round(servingMs / 100) / 10;
-    try {
-      await phases.run('record', () => writeState(ctx, layout, applyRecord(state!, record!, ctx.cfg.config.deployment.history_limit), record!));
-    } catch (e) {
-      // past the switch the rolled-back version serves: as in deploy, no switch back and no "failed" record
-      switched = true;
-      ctx.reporter.error(`${sha.slice(0, 12)} is live on ${target} again, but recording it failed: ${describeError(e)}`);
-      throw new DeployError('state', `rolled back and serving, but state.json could not be written: ${describeError(e)}`, 'fix the host path\'s permissions or disk; the next deploy reads the live colour from the proxy gates, not from state.json');
-    }
-    if (live) {
-      const from = live;
-      await phases.run(`retire ${from}`, () => retireColour(ctx, layout, from));
-    }
-    ctx.hostLog.add('rollback.completed', { version: sha, colour: target, serving_after_ms: servingMs });
-    void notify(ctx, { event: 'deployment.rolled_back', deployment_id: id, version: sha, previous_version: record.previous_version, colour: target, duration_seconds: record.duration_seconds, metadata: { trigger: 'rollback', serving_after_seconds: Math.round(servingMs / 100) / 10, ...(chosen.ref ? { ref: chosen.ref } : {}) } });
-    return {
-      operation: 'rollback',
-      ok: true,
-      exitCode: 0,
-      environment: ctx.cfg.environment,
-      deploymentId: id,
-      version: sha,
-      colour: target,
-      previousVersion: state.current?.version,
-      url: ctx.cfg.env.url,
-      durationMs: ctx.clock.now() - started,
-      phases: phases.timings,
-      message: `${sha.slice(0, 12)} is live on ${target} again (serving after ${(servingMs / 1000).toFixed(1)}s${warm ? ', warm start' : ''})`,
-      record,
-    };
-  } catch (e) {
-    if (record && state && !switched) {
-      record.status = 'failed';
-      record.failure = { class: e instanceof DeployError ? e.kind : 'unexpected', exit_code: exitCodeOf(e), message: ctx.redactor.redact(describeError(e)).slice(0, 2000) };
-      ctx.hostLog?.add('rollback.failed', { failure: record.failure });
-      await writeState(ctx, layout, applyRecord(state, record, ctx.cfg.config.deployment.history_limit), record).catch(() => undefined);
-    }
-    if (record) void notify(ctx, { event: 'deployment.failed', deployment_id: id, version: record.version, previous_version: record.previous_version, colour: record.colour, duration_seconds: record.duration_seconds ?? null, failure: record.failure ? { class: record.failure.class, exit_code: record.failure.exit_code, reason: record.failure.message } : undefined, metadata: { trigger: 'rollback' } });
-    throw e;
-  } finally {
-    await ctx.hostLog?.flush().catch(() => undefined);
-    await settleNotifications(ctx); // delivered (or given up) while the lock is still held
-    await lock.release().catch(() => undefined);
+/** the requested version (or the default one) among those that served and whose image is still on the host */
+function pickTarget(ctx: EngineContext, at: StackNow, wanted: string | undefined): RollbackCandidate {
+  const candidates = rollbackCandidates(at.state, at.images);
+  const chosen = pickCandidate(candidates, wanted);
+  if (chosen?.imagePresent) return chosen;
+  const why = !wanted
+    ? 'there is no earlier successful deployment whose image is still on the host'
+    : chosen
+      ? `the image of ${short(chosen.version)} is no longer on the host`
+      : `"${wanted}" is not a version this environment served successfully`;
+  const list = `Versions that can be rolled back to:\n${formatCandidates(candidates)}`;
+  throw new DeployError('refused', `cannot roll back ${ctx.cfg.environment}: ${why}. ${list}`, 'pick one of the versions above (--version), or deploy the version you want');
+}
+
+/** going back across migrations is allowed, but only knowingly: the operator confirms or is asked */
+async function confirmCrossing(ctx: EngineContext, at: StackNow, sha: string, req: RollbackRequest): Promise<void> {
+  const crossed = migrationsCrossed(at.state, sha);
+  if (!crossed.length) return;
+  const snap = crossed[0]!.snapshot;
+  const ran = crossed.map((c) => `${short(c.version)} (${c.migrations?.from ?? '?'} → ${c.migrations?.to ?? '?'})`).join(', ');
+  const msg = [
+    `rolling back to ${short(sha)} crosses migrations run by ${ran}.`,
+    'The old version will run against the newer schema; migrations should be backward compatible, but if they are not,',
+    `restore the snapshot taken before them: ${snap ? `${snap} — togather-deploy snapshot restore ${ctx.cfg.environment} ${snap} --stop-app` : 'no snapshot is recorded for them'}`,
+  ].join(' ');
+  ctx.reporter.warn(msg);
+  const ok = req.confirmed || (req.ask ? await req.ask('roll back anyway? [y/N] ') : false);
+  if (!ok) throw new DeployError('refused', `rollback across migrations needs confirmation: ${msg}`, `confirm with --yes (CLI) or confirm: ${ctx.cfg.environment} (action)`);
+}
+
+function plan(ctx: EngineContext, op: Operation, at: StackNow, sha: string, ref: string): OperationReport {
+  const how = warmStart(at.stack, at.target, ref) ? ' (its stopped container, as it is)' : '';
+  const from = at.live ?? 'nothing';
+  ctx.reporter.info(`plan: start ${ref} on ${at.target}${how}, health-gate it, switch from ${from}, verify, retire ${from}`);
+  return op.report({ ok: true, message: 'dry run: nothing was changed', version: sha, colour: at.live, deploymentId: undefined, url: undefined });
+}
+
+function beginRecord(ctx: EngineContext, op: Operation, at: StackNow, chosen: RollbackCandidate, ref: string, req: RollbackRequest): DeploymentRecord {
+  const sha = chosen.version;
+  const record = op.begin({ kind: 'rollback', version: sha, ref: chosen.ref, image: ref, colour: at.target, previous_version: at.state.current?.version, flags: { force: !!req.confirmed } });
+  op.event('rollback.started', { version: sha, from: at.state.current?.version ?? null, actor: ctx.actor });
+  ctx.reporter.info(`rolling back ${ctx.cfg.environment} to ${short(sha)}${chosen.ref ? ` (${chosen.ref})` : ''} on ${at.target}`);
+  return record;
+}
+
+/** the kept container as it is when it holds the version (warm), else provisioned and started by compose */
+async function startTarget(ctx: EngineContext, op: Operation, facts: HostFacts, at: StackNow, ref: string): Promise<boolean> {
+  const { target } = at;
+  if (warmStart(at.stack, target, ref)) {
+    await op.phase(`start ${target} (warm)`, () => ctx.host.run(cmd('docker', 'start', op.layout.app(target)), { timeoutMs: 60_000 }));
+    return true;
   }
+  await op.phase('provision', () => provision(ctx, op.layout, facts, at.stack, colourImages(at.stack, target, ref)));
+  await op.phase(`start ${target}`, () => startColour(ctx, op.layout, facts.compose, target));
+  return false;
+}
+
+function completed(ctx: EngineContext, op: Operation, at: StackNow, servingMs: number, warm: boolean): OperationReport {
+  const record = op.record!;
+  const { version: sha, colour } = record;
+  const metadata = { trigger: 'rollback' as const, serving_after_seconds: seconds(servingMs), ...(record.ref ? { ref: record.ref } : {}) };
+  const announce = { event: 'deployment.rolled_back' as const, version: sha, previous_version: record.previous_version, colour, duration_seconds: record.duration_seconds, metadata };
+  op.event('rollback.completed', { version: sha, colour, serving_after_ms: servingMs }, announce);
+  const message = `${short(sha)} is live on ${colour} again (serving after ${(servingMs / 1000).toFixed(1)}s${warm ? ', warm start' : ''})`;
+  return op.report({ ok: true, message, version: sha, colour, previousVersion: at.state.current?.version, record });
 }
 
 function warmStart(stack: StackFacts, colour: Colour, ref: string): boolean {

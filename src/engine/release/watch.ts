@@ -1,5 +1,5 @@
 import { ulid } from 'ulid';
-import { DeployError, describeError } from '../../errors.js';
+import { DeployError, ExitCode, describeError } from '../../errors.js';
 import { cmd, script } from '../../host/host.js';
 import { composeCmd } from '../stack/colours.js';
 import type { EngineContext } from '../context.js';
@@ -174,7 +174,7 @@ export async function watchAfterDeploy(ctx: EngineContext, layout: Layout, phase
   try {
     const state = await readState(ctx, layout);
     // the watched release becomes rolled_back (applyRecord marks the record a rollback replaces)
-    const marked = { ...state, current: state.current?.id === record.id ? { ...state.current, failure: { class: 'watch', exit_code: 11, message: ctx.redactor.redact(reason).slice(0, 2000) } } : state.current };
+    const marked = { ...state, current: state.current?.id === record.id ? { ...state.current, failure: { class: 'watch', exit_code: ExitCode.switch, message: ctx.redactor.redact(reason).slice(0, 2000) } } : state.current };
     await writeState(ctx, layout, applyRecord(marked, rb, ctx.cfg.config.deployment.history_limit), rb);
   } catch (e) {
     ctx.reporter.error(`the previous version serves again, but recording the rollback failed: ${describeError(e)}`);
@@ -187,7 +187,7 @@ export async function watchAfterDeploy(ctx: EngineContext, layout: Layout, phase
     colour: back,
     // the whole operation, like the other events; the rollback's own speed is in serving_after_seconds
     duration_seconds: Math.round((ctx.clock.now() - Date.parse(record.deployed_at)) / 100) / 10,
-    failure: { class: 'watch', exit_code: 11, reason },
+    failure: { class: 'watch', exit_code: ExitCode.switch, reason },
     metadata: { trigger: 'watch', rollback_id: rb.id, serving_after_seconds: Math.round(servingAfterMs / 100) / 10, ...(prev.ref ? { ref: prev.ref } : {}) },
   });
   throw new WatchRolledBack(

@@ -1,0 +1,54 @@
+import type { EngineContext } from '../context.js';
+import { imagesOnHost } from '../release/image.js';
+import { preflight, type HostFacts } from '../release/preflight.js';
+import { retireColour } from '../release/switch.js';
+import { inspectStack, liveColour, type StackFacts } from '../stack/colours.js';
+import { readState, reconcileState } from '../stack/state.js';
+import { otherColour, type Colour, type EnvironmentState } from '../types.js';
+import type { Operation } from './operation.js';
+
+/** Steps deploy and rollback share, each named for what it does on the host. */
+
+export async function connectAndPreflight(ctx: EngineContext, op: Operation): Promise<HostFacts> {
+  await op.connect();
+  return op.phase('preflight', () => preflight(ctx, op.layout));
+}
+
+/** the environment as it stands: what state.json says, what runs, which colour serves and which one is next */
+export interface StackNow {
+  state: EnvironmentState;
+  stack: StackFacts;
+  /** the colour the proxy routes to, if any */
+  live: Colour | undefined;
+  /** the idle colour this operation starts */
+  target: Colour;
+  /** the app images on the host, by tag (read only when asked for) */
+  images: Set<string>;
+}
+
+/**
+ * Reads state.json, the stack and (for a rollback) the images side by side over the one connection. Under the
+ * lock, state.json is reconciled with what the proxy really routes to before anything acts on it.
+ */
+export async function readStack(ctx: EngineContext, op: Operation, opts: { images?: boolean; reconcile: boolean }): Promise<StackNow> {
+  const [read, stack, images] = await Promise.all([
+    readState(ctx, op.layout),
+    inspectStack(ctx, op.layout),
+    opts.images ? imagesOnHost(ctx) : Promise.resolve(new Set<string>()),
+  ]);
+  const live = liveColour(stack, read.current?.colour);
+  const state = opts.reconcile ? await reconcileState(ctx, op.layout, read, stack, live) : read;
+  const target: Colour = live ? otherColour(live) : 'blue';
+  op.state = state;
+  Object.assign(op.seen, { live: live ?? null, target });
+  if (op.record) {
+    op.record.colour = target;
+    op.record.previous_version = state.current?.version;
+  }
+  return { state, stack, live, target, images };
+}
+
+/** the colour that served before stops once its in-flight requests drain; the new one serves */
+export async function retireOld(ctx: EngineContext, op: Operation, live: Colour | undefined): Promise<void> {
+  if (live) await op.phase(`retire ${live}`, () => retireColour(ctx, op.layout, live));
+}
