@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { explainConnectFailure, inspectPrivateKey } from '../../src/host/ssh-diagnose.js';
+import { explainConnectFailure, inspectPrivateKey } from '../../../src/host/ssh-diagnose.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tgd-sshdiag-'));
 function keygen(name: string, passphrase: string): { text: string; fingerprint: string } {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GitHubApi, GitHubApiError, nextLink, rateLimitWait } from '../../src/github/api.js';
-import { FakeGitHubApi, fakeClock, responses } from '../fakes/github-api.js';
+import { GitHubApi, GitHubApiError, nextLink, rateLimitWait } from '../../../src/github/api.js';
+import { FakeGitHubApi, fakeClock, responses } from '../../fakes/github-api.js';
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 

@@ -12,15 +12,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
-import { loadConfig, type ResolvedConfig } from '../../src/config/load.js';
-import { ConfigError } from '../../src/config/problems.js';
-import { ConfigSchema } from '../../src/config/schema.js';
-import type { EngineContext } from '../../src/engine/context.js';
-import { buildEvent, notify, settleNotifications } from '../../src/engine/observe/notify.js';
-import { Redactor } from '../../src/log/redact.js';
-import type { DeploymentEvent } from '../../src/notify/event.js';
-import { backoffMs, Notifier, signPayload, type NotifySettings } from '../../src/notify/notifier.js';
-import { resolveNotifySettings } from '../../src/notify/settings.js';
+import { loadConfig, type ResolvedConfig } from '../../../src/config/load.js';
+import { ConfigError } from '../../../src/config/problems.js';
+import { ConfigSchema } from '../../../src/config/schema.js';
+import type { EngineContext } from '../../../src/engine/context.js';
+import { buildEvent, notify, settleNotifications } from '../../../src/engine/observe/notify.js';
+import { Redactor } from '../../../src/log/redact.js';
+import type { DeploymentEvent } from '../../../src/notify/event.js';
+import { backoffMs, Notifier, signPayload, type NotifySettings } from '../../../src/notify/notifier.js';
+import { resolveNotifySettings } from '../../../src/notify/settings.js';
 
 interface Received {
   path: string;

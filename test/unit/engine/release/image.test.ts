@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
-import type { EngineContext } from '../../src/engine/context.js';
-import { buildImage, cacheUnsupportedReason } from '../../src/engine/release/image.js';
-import type { Command, Local, RunOptions, RunResult } from '../../src/host/host.js';
-import { Redactor } from '../../src/log/redact.js';
+import type { EngineContext } from '../../../../src/engine/context.js';
+import { buildImage, cacheUnsupportedReason } from '../../../../src/engine/release/image.js';
+import type { Command, Local, RunOptions, RunResult } from '../../../../src/host/host.js';
+import { Redactor } from '../../../../src/log/redact.js';
 
 const SHA = 'b'.repeat(40);
 const ok = (stdout = ''): RunResult => ({ code: 0, stdout, stderr: '', durationMs: 1 });

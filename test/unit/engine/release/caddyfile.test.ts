@@ -10,17 +10,17 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { DeployError } from '../../src/errors.js';
+import { DeployError } from '../../../../src/errors.js';
 import {
   NO_STORE_PATHS,
   UPSTREAMS_FILE,
   checkDomain,
   renderDefaultSite,
   renderUpstreams,
-} from '../../src/engine/release/caddyfile.js';
+} from '../../../../src/engine/release/caddyfile.js';
 
 const CADDY = process.env.CADDY_BIN ?? 'caddy';
-const DOCKER_DIR = fileURLToPath(new URL('../../docker/', import.meta.url));
+const DOCKER_DIR = fileURLToPath(new URL('../../../../docker/', import.meta.url));
 const UPSTREAMS = { appPort: 8080, healthInterval: '500ms', healthTimeout: '400ms' };
 
 const work = mkdtempSync(join(tmpdir(), 'togather-caddy-'));

@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { EngineContext } from '../../src/engine/context.js';
-import { parseProxyHealth, watchHealth, type WatchProbe } from '../../src/engine/release/watch.js';
+import type { EngineContext } from '../../../../src/engine/context.js';
+import { parseProxyHealth, watchHealth, type WatchProbe } from '../../../../src/engine/release/watch.js';
 
 function fakeCtx(): { ctx: EngineContext; warnings: string[]; clock: { t: number } } {
   const clock = { t: 1_000_000 };

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { verifyCommitPassed, judge, type CiGateOptions, type CiGateResult } from '../../src/github/ci-gate.js';
-import { DeployError, ExitCode } from '../../src/errors.js';
-import { FakeGitHubApi, fakeClock, responses } from '../fakes/github-api.js';
+import { verifyCommitPassed, judge, type CiGateOptions, type CiGateResult } from '../../../src/github/ci-gate.js';
+import { DeployError, ExitCode } from '../../../src/errors.js';
+import { FakeGitHubApi, fakeClock, responses } from '../../fakes/github-api.js';
 
 const SHA = '3f786850e387550fdab836ed7e6dc881de23001b';
 const TOKEN = 'ghs_FAKEtokenFAKEtokenFAKEtoken0123456789';

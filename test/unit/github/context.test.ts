@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readGitHubContext, requireRepository, runUrl, commitUrl } from '../../src/github/context.js';
-import { makeCiGate, parseRequiredChecks } from '../../src/github/gate-adapter.js';
-import { DeployError } from '../../src/errors.js';
-import { FakeGitHubApi } from '../fakes/github-api.js';
+import { readGitHubContext, requireRepository, runUrl, commitUrl } from '../../../src/github/context.js';
+import { makeCiGate, parseRequiredChecks } from '../../../src/github/gate-adapter.js';
+import { DeployError } from '../../../src/errors.js';
+import { FakeGitHubApi } from '../../fakes/github-api.js';
 
 const SHA = '9fceb02d0ae598e95dc970b74767f19372d61af8';
 const RUNNER = {
