@@ -50,10 +50,13 @@ export class Operation {
   constructor(
     readonly ctx: EngineContext,
     readonly kind: OperationKind,
+    /** what its host-log events are named after: deployment.failed, rollback.failed, snapshot.restore.failed */
+    private readonly logName: string = kind === 'deploy' ? 'deployment' : kind,
   ) {
     this.started = ctx.clock.now();
     this.phases = new Phases(ctx.reporter, ctx.clock);
     this.layout = new Layout(ctx.cfg);
+    ctx.hostLog = undefined; // each operation writes its own log, opened with its lock
   }
 
   phase<T>(name: string, fn: () => Promise<T>): Promise<T> {
@@ -143,7 +146,11 @@ export class Operation {
   /** a failure: the record (when the release never served) says failed, the channels hear it, the adapters get a report */
   async fail(e: unknown): Promise<void> {
     const { ctx, record } = this;
-    if (e instanceof WatchRolledBack || !record) return; // the watch window recorded and announced its rollback
+    if (e instanceof WatchRolledBack) return; // the watch window recorded and announced its rollback
+    if (!record) {
+      this.event(`${this.logName}.failed`, { error: ctx.redactor.redact(describeError(e)).slice(0, 2000) });
+      return;
+    }
     const failure = { class: e instanceof DeployError ? e.kind : 'unexpected', exit_code: exitCodeOf(e), message: ctx.redactor.redact(describeError(e)).slice(0, 2000) };
     record.duration_seconds = this.elapsedSeconds();
     if (!this.switched) {
@@ -151,8 +158,7 @@ export class Operation {
       record.failure = failure;
       if (this.kind === 'deploy' && record.health_status === 'unknown') record.health_status = 'unhealthy';
     }
-    const logName = this.kind === 'deploy' ? 'deployment.failed' : `${this.kind}.failed`;
-    this.event(logName, { failure }, {
+    this.event(`${this.logName}.failed`, { failure }, {
       event: 'deployment.failed',
       version: record.version,
       previous_version: record.previous_version,
@@ -195,8 +201,8 @@ export class Operation {
 }
 
 /** Runs an operation's steps inside the one skeleton: a failure is recorded and reported, and the ending always runs. */
-export async function runOperation<T>(ctx: EngineContext, kind: OperationKind, body: (op: Operation) => Promise<T>): Promise<T> {
-  const op = new Operation(ctx, kind);
+export async function runOperation<T>(ctx: EngineContext, kind: OperationKind, body: (op: Operation) => Promise<T>, logName?: string): Promise<T> {
+  const op = new Operation(ctx, kind, logName);
   let result: T;
   try {
     result = await body(op);

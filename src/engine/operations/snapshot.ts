@@ -1,15 +1,12 @@
-import { ulid } from 'ulid';
 import { DeployError, describeError } from '../../errors.js';
 import { cmd } from '../../host/host.js';
 import { inspectStack, liveColour, setFlag, stopColour } from '../stack/colours.js';
 import type { EngineContext } from '../context.js';
 import { openDb, readSchemaVersion } from '../database/database.js';
 import { healthGate } from '../release/health.js';
-import { HostLog } from '../stack/hostlog.js';
-import { Layout } from '../stack/layout.js';
-import { DeployLock } from '../stack/lock.js';
+import type { Layout } from '../stack/layout.js';
 import { restoreCommand } from '../database/migrate.js';
-import { Phases } from '../phases.js';
+import type { Phases } from '../phases.js';
 import {
   cleanupSnapshots,
   createSnapshot,
@@ -26,7 +23,8 @@ import {
 } from '../database/snapshot.js';
 import { readState } from '../stack/state.js';
 import { settleMs } from '../release/switch.js';
-import type { Colour, OperationReport } from '../types.js';
+import type { Colour, EnvironmentState, OperationReport } from '../types.js';
+import { runOperation, type Operation } from './operation.js';
 
 export const SNAPSHOT_SUBCOMMANDS = ['create', 'list', 'verify', 'cleanup', 'restore'] as const;
 export type SnapshotSub = (typeof SNAPSHOT_SUBCOMMANDS)[number];
@@ -52,81 +50,85 @@ export interface SnapshotOutcome {
 }
 
 export async function snapshotCommand(ctx: EngineContext, req: SnapshotRequest): Promise<SnapshotOutcome> {
-  const started = ctx.clock.now();
-  const phases = new Phases(ctx.reporter, ctx.clock);
-  const layout = new Layout(ctx.cfg);
-  const id = ulid();
   if (req.file !== undefined && !SNAPSHOT_NAME_RE.test(req.file)) {
     throw new DeployError('config', `"${req.file}" is not a snapshot name (DATABASE_YYYYMMDD_HHMMSS_SHA7.sql.gz)`, 'see `togather-deploy snapshot list`');
   }
   if (req.sub === 'restore' && !req.file) throw new DeployError('config', 'snapshot restore needs the snapshot file name', 'pick one from `togather-deploy snapshot list`');
-  await phases.run('connect', async () => ctx.host.connect?.());
-  const done = (ok: boolean, message: string, text: string, data: unknown): SnapshotOutcome => ({
-    report: { operation: 'snapshot', ok, exitCode: 0, environment: ctx.cfg.environment, deploymentId: id, durationMs: ctx.clock.now() - started, phases: phases.timings, message },
-    text,
-    data,
-  });
+  return runOperation(
+    ctx,
+    'snapshot',
+    async (op) => {
+      await op.connect();
+      const done = outcome(op);
+      if (req.sub === 'list') return list(ctx, op, done);
+      if (req.sub === 'verify') return verify(ctx, op, req, done);
+      // the rest changes the host: under the environment's lock, like a deploy; a dry run changes nothing, so it
+      // neither waits for a deploy's lock nor leaves a log on the host
+      if (!ctx.dryRun) await op.takeLock(`snapshot ${req.sub}`);
+      op.event(`snapshot.${req.sub}.started`, { actor: ctx.actor, file: req.file ?? null });
+      const state = await readState(ctx, op.layout);
+      if (req.sub === 'cleanup') return cleanup(ctx, op, state, done);
+      if (req.sub === 'create') return create(ctx, op, state, done);
+      return restore(ctx, op, req, state, done);
+    },
+    `snapshot.${req.sub}`,
+  );
+}
 
-  if (req.sub === 'list') {
-    const [listing, state] = await Promise.all([listSnapshots(ctx, layout), readState(ctx, layout)]);
-    const refs = referencedSnapshots(state);
-    const rows = listing.snapshots.map((s) => `  ${describeSnapshot(s)}${refs.has(s.file) ? '  [in history]' : ''}`);
-    const text = listing.snapshots.length ? `snapshots in ${listing.dir} (newest first):\n${rows.join('\n')}` : `no snapshots in ${listing.dir}`;
-    return done(true, `${listing.snapshots.length} snapshot(s)`, text, { dir: listing.dir, snapshots: listing.snapshots.map((s) => ({ ...s, referenced: refs.has(s.file) })) });
+type Done = (ok: boolean, message: string, text: string, data: unknown) => SnapshotOutcome;
+
+function outcome(op: Operation): Done {
+  return (ok, message, text, data) => ({ report: op.report({ operation: 'snapshot', ok, message, url: undefined }), text, data });
+}
+
+async function list(ctx: EngineContext, op: Operation, done: Done): Promise<SnapshotOutcome> {
+  const [listing, state] = await Promise.all([listSnapshots(ctx, op.layout), readState(ctx, op.layout)]);
+  const refs = referencedSnapshots(state);
+  const rows = listing.snapshots.map((s) => `  ${describeSnapshot(s)}${refs.has(s.file) ? '  [in history]' : ''}`);
+  const text = listing.snapshots.length ? `snapshots in ${listing.dir} (newest first):\n${rows.join('\n')}` : `no snapshots in ${listing.dir}`;
+  const data = { dir: listing.dir, snapshots: listing.snapshots.map((s) => ({ ...s, referenced: refs.has(s.file) })) };
+  return done(true, `${listing.snapshots.length} snapshot(s)`, text, data);
+}
+
+async function verify(ctx: EngineContext, op: Operation, req: SnapshotRequest, done: Done): Promise<SnapshotOutcome> {
+  const listing = await listSnapshots(ctx, op.layout);
+  const chosen = req.file ? listing.snapshots.filter((s) => s.file === req.file) : listing.snapshots;
+  if (req.file && !chosen.length) throw new DeployError('snapshot', `no snapshot ${req.file} in ${listing.dir}`);
+  const results: VerifyResult[] = [];
+  for (const s of chosen) results.push(await op.phase(`verify ${s.file}`, () => verifySnapshot(ctx, op.layout, s)));
+  const bad = results.filter((r) => !r.ok);
+  const line = (r: VerifyResult) => `  ${r.ok ? 'ok     ' : 'FAILED '} ${r.file}${r.ok ? '' : `: ${r.problems.join('; ')}`}`;
+  const text = results.map(line).join('\n') || `no snapshots in ${listing.dir}`;
+  if (bad.length) {
+    const message = `${bad.length} of ${results.length} snapshot(s) failed verification:\n${text}`;
+    throw new DeployError('snapshot', message, 'do not rely on the failed ones; take a fresh snapshot (snapshot create)');
   }
+  return done(true, `${results.length} snapshot(s) verified`, text, results);
+}
 
-  if (req.sub === 'verify') {
-    const listing = await listSnapshots(ctx, layout);
-    const chosen = req.file ? listing.snapshots.filter((s) => s.file === req.file) : listing.snapshots;
-    if (req.file && !chosen.length) throw new DeployError('snapshot', `no snapshot ${req.file} in ${listing.dir}`);
-    const results: VerifyResult[] = [];
-    for (const s of chosen) results.push(await phases.run(`verify ${s.file}`, () => verifySnapshot(ctx, layout, s)));
-    const bad = results.filter((r) => !r.ok);
-    const text = results.map((r) => `  ${r.ok ? 'ok     ' : 'FAILED '} ${r.file}${r.ok ? '' : `: ${r.problems.join('; ')}`}`).join('\n') || `no snapshots in ${listing.dir}`;
-    if (bad.length) throw new DeployError('snapshot', `${bad.length} of ${results.length} snapshot(s) failed verification:\n${text}`, 'do not rely on the failed ones; take a fresh snapshot (snapshot create)');
-    return done(true, `${results.length} snapshot(s) verified`, text, results);
-  }
+async function cleanup(ctx: EngineContext, op: Operation, state: EnvironmentState, done: Done): Promise<SnapshotOutcome> {
+  const c = await op.phase('cleanup', () => cleanupSnapshots(ctx, op.layout, state));
+  op.event('snapshot.cleanup', { removed: c.removed, partials: c.partials, dry_run: ctx.dryRun });
+  const verb = ctx.dryRun ? 'would remove' : 'removed';
+  const text = [
+    `${verb} ${c.removed.length} expired snapshot(s)${c.removed.length ? `: ${c.removed.join(', ')}` : ''}`,
+    ...(c.partials.length ? [`${verb} ${c.partials.length} leftover partial file(s)`] : []),
+    ...c.kept.map((k) => `  kept ${k.file} (${k.why})`),
+  ].join('\n');
+  return done(true, `${verb} ${c.removed.length} snapshot(s)`, text, c);
+}
 
-  // the rest changes the host: under the environment's lock, like a deploy; a dry run changes nothing, so it
-  // neither waits for a deploy's lock nor leaves a log on the host
-  const lock = new DeployLock(ctx, layout);
-  if (!ctx.dryRun) {
-    await phases.run('lock', () => lock.acquire(id, `snapshot ${req.sub}`));
-    ctx.hostLog = new HostLog(ctx.host, ctx.redactor, layout.path('logs', `${id}.jsonl`), id);
-  }
-  ctx.hostLog?.add(`snapshot.${req.sub}.started`, { actor: ctx.actor, file: req.file ?? null });
-  try {
-    const state = await readState(ctx, layout);
-    if (req.sub === 'cleanup') {
-      const c = await phases.run('cleanup', () => cleanupSnapshots(ctx, layout, state));
-      ctx.hostLog?.add('snapshot.cleanup', { removed: c.removed, partials: c.partials, dry_run: ctx.dryRun });
-      const verb = ctx.dryRun ? 'would remove' : 'removed';
-      const text = [
-        `${verb} ${c.removed.length} expired snapshot(s)${c.removed.length ? `: ${c.removed.join(', ')}` : ''}`,
-        ...(c.partials.length ? [`${verb} ${c.partials.length} leftover partial file(s)`] : []),
-        ...c.kept.map((k) => `  kept ${k.file} (${k.why})`),
-      ].join('\n');
-      return done(true, `${verb} ${c.removed.length} snapshot(s)`, text, c);
-    }
-
-    if (req.sub === 'create') {
-      if (ctx.dryRun) return done(true, 'dry run: nothing was changed', 'would take a snapshot (pg_dump, verified) and apply retention', {});
-      const db = await openDb(ctx, layout);
-      const meta = await phases.run('snapshot', () => createSnapshot(ctx, layout, db, { reason: 'manual', liveVersion: state.current?.version, gitCommit: state.current?.version, deploymentId: id }));
-      ctx.hostLog?.add('snapshot', { file: meta.file, bytes: meta.file_size_bytes, sha256: meta.sha256, ms: meta.duration_ms });
-      const c = await phases.run('cleanup', () => cleanupSnapshots(ctx, layout, state, [meta.file]));
-      const text = `snapshot ${meta.file}: ${formatBytes(meta.file_size_bytes)}, verified, in ${(meta.duration_ms / 1000).toFixed(1)}s (schema ${meta.pre_migration_version ?? 'none'}); kept until ${meta.retention_until.slice(0, 10)}${c.removed.length ? `\nretention removed: ${c.removed.join(', ')}` : ''}`;
-      return done(true, `snapshot ${meta.file} taken`, text, { snapshot: meta, removed: c.removed });
-    }
-
-    return await restore(ctx, layout, phases, id, req, state.current?.version, state.current?.colour, done);
-  } catch (e) {
-    ctx.hostLog?.add(`snapshot.${req.sub}.failed`, { error: describeError(e).slice(0, 2000) });
-    throw e;
-  } finally {
-    await ctx.hostLog?.flush().catch(() => undefined);
-    await lock.release().catch((e: unknown) => ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));
-  }
+async function create(ctx: EngineContext, op: Operation, state: EnvironmentState, done: Done): Promise<SnapshotOutcome> {
+  if (ctx.dryRun) return done(true, 'dry run: nothing was changed', 'would take a snapshot (pg_dump, verified) and apply retention', {});
+  const db = await openDb(ctx, op.layout);
+  const live = state.current?.version;
+  const options = { reason: 'manual' as const, liveVersion: live, gitCommit: live, deploymentId: op.id };
+  const meta = await op.phase('snapshot', () => createSnapshot(ctx, op.layout, db, options));
+  op.event('snapshot', { file: meta.file, bytes: meta.file_size_bytes, sha256: meta.sha256, ms: meta.duration_ms });
+  const c = await op.phase('cleanup', () => cleanupSnapshots(ctx, op.layout, state, [meta.file]));
+  const took = `${formatBytes(meta.file_size_bytes)}, verified, in ${(meta.duration_ms / 1000).toFixed(1)}s (schema ${meta.pre_migration_version ?? 'none'})`;
+  const text = `snapshot ${meta.file}: ${took}; kept until ${meta.retention_until.slice(0, 10)}${c.removed.length ? `\nretention removed: ${c.removed.join(', ')}` : ''}`;
+  return done(true, `snapshot ${meta.file} taken`, text, { snapshot: meta, removed: c.removed });
 }
 
 /**
@@ -135,16 +137,9 @@ export async function snapshotCommand(ctx: EngineContext, req: SnapshotRequest):
  * snapshot of the current database is taken, the chosen snapshot is swapped in, and the app that served is
  * started again and put back behind the proxy once healthy. While an app serves, it refuses without stopApp.
  */
-async function restore(
-  ctx: EngineContext,
-  layout: Layout,
-  phases: Phases,
-  id: string,
-  req: SnapshotRequest,
-  liveVersion: string | undefined,
-  stateColour: Colour | undefined,
-  done: (ok: boolean, message: string, text: string, data: unknown) => SnapshotOutcome,
-): Promise<SnapshotOutcome> {
+async function restore(ctx: EngineContext, op: Operation, req: SnapshotRequest, state: EnvironmentState, done: Done): Promise<SnapshotOutcome> {
+  const { layout, phases, id } = op;
+  const liveVersion = state.current?.version;
   const listing = await listSnapshots(ctx, layout);
   const entry = listing.snapshots.find((s) => s.file === req.file);
   if (!entry) throw new DeployError('snapshot', `no snapshot ${req.file} in ${listing.dir}`, 'see `togather-deploy snapshot list`');
@@ -152,7 +147,7 @@ async function restore(
   if (!check.ok) throw new DeployError('snapshot', `${entry.file} failed verification: ${check.problems.join('; ')}; nothing was restored`);
 
   const stack = await inspectStack(ctx, layout);
-  const live = liveColour(stack, stateColour);
+  const live = liveColour(stack, state.current?.colour);
   const running = (['blue', 'green'] as const).filter((c) => stack[c].app === 'running' || stack[c].app === 'restarting');
   const effect = running.length
     ? `the app (${running.join(' and ')}${live ? `, ${live} serving` : ''}) is taken out of the proxy and stopped for the restore — requests get 503 until it is back — so that no write lands in the database being replaced; a safety snapshot of the current database is taken first; afterwards ${live ? `${live} is started again and put back behind the proxy once healthy` : 'the stopped app is left stopped'}`
@@ -179,11 +174,11 @@ async function restore(
   try {
     safety = await phases.run('safety snapshot', () => createSnapshot(ctx, layout, db, { reason: 'pre-restore', liveVersion, gitCommit: liveVersion, deploymentId: id }));
     ctx.reporter.info(`safety snapshot ${safety.file} (${formatBytes(safety.file_size_bytes)}, verified)`);
-    ctx.hostLog?.add('snapshot', { file: safety.file, reason: 'pre-restore', bytes: safety.file_size_bytes });
+    op.event('snapshot', { file: safety.file, reason: 'pre-restore', bytes: safety.file_size_bytes });
     await phases.run('restore', () => restoreInto(ctx, layout, db, entry));
     const v = await readSchemaVersion(ctx, db, 'snapshot');
     restoredVersion = v.version;
-    ctx.hostLog?.add('snapshot.restored', { file: entry.file, safety: safety.file, schema_version: v.version ?? null, dirty: v.dirty });
+    op.event('snapshot.restored', { file: entry.file, safety: safety.file, schema_version: v.version ?? null, dirty: v.dirty });
   } catch (e) {
     // the database is unchanged (the restore swaps only after a complete load): the app can come back as it was
     if (live) await bringBack(ctx, layout, phases, live, liveVersion, undefined).catch((w: unknown) => ctx.reporter.error(`bringing ${live} back failed: ${describeError(w)}`));
