@@ -1,8 +1,9 @@
 import { DeployError } from '../../errors.js';
-import { script, type Command } from '../../host/host.js';
+import type { Command } from '../../host/host.js';
 import type { EngineContext } from '../context.js';
-import { writeFileCmd } from '../stack/files.js';
+import { writeFileCmd } from '../stack/commands.js';
 import type { Layout } from '../stack/layout.js';
+import { dbEnvPath, dbStatusCmd, pgToolCommand, psqlValuesArgs, READ_VERSION_SQL, stackNetworkCmd } from './commands.js';
 
 /**
  * How the deployer reaches the environment's database: with the app's own DATABASE_URL, so a snapshot or a
@@ -70,9 +71,7 @@ export function dbTarget(ctx: EngineContext): DbTarget {
   return t;
 }
 
-export function dbEnvPath(layout: Layout): string {
-  return layout.path('db-client.env');
-}
+export { dbEnvPath };
 
 /** docker's env-file format takes values literally (no quoting), one per line */
 export function renderDbEnv(t: DbTarget): string {
@@ -85,28 +84,12 @@ export async function writeDbEnv(ctx: EngineContext, layout: Layout, t: DbTarget
   if (r.code !== 0) throw new DeployError('preflight', `could not write ${dbEnvPath(layout)}: ${ctx.redactor.redact(r.stderr.trim())}`);
 }
 
-const NETWORK = `docker network ls --format '{{.Name}}' --filter "label=com.docker.compose.project=$1" --filter label=com.docker.compose.network=togather | head -n 1`;
-
 /** the stack's compose network (the one the app is on), found by compose's labels */
 export async function stackNetwork(ctx: EngineContext, layout: Layout): Promise<string> {
-  const r = await ctx.host.run(script(NETWORK, layout.stack), { check: false, timeoutMs: 30_000 });
+  const r = await ctx.host.run(stackNetworkCmd(layout), { check: false, timeoutMs: 30_000 });
   const net = r.stdout.trim();
   if (r.code !== 0 || !net) throw new DeployError('preflight', `the stack's network (compose project ${layout.stack}) does not exist`, 'deploy the environment once, so that its stack exists');
   return net;
-}
-
-/**
- * Argv that runs a PostgreSQL client tool (psql, pg_dump) against the database with the app's credentials:
- * inside the compose db container when the database is managed (docker exec is ~0.1 s, a new container
- * ~0.7 s), else in a one-off container of the configured postgres image on the stack's network.
- */
-export function pgToolCommand(ctx: EngineContext, layout: Layout, t: DbTarget, network: string | undefined, tool: string[], stdin: boolean): Command {
-  const i = stdin ? ['-i'] : [];
-  if (t.managed) return { argv: ['docker', 'exec', ...i, '--env-file', dbEnvPath(layout), layout.db, ...tool] };
-  if (!network) throw new Error('pgToolCommand: an external database needs the stack network');
-  return {
-    argv: ['docker', 'run', '--rm', ...i, '--network', network, '--env-file', dbEnvPath(layout), '--label', 'org.togather.role=db-tool', ctx.cfg.config.images.postgres, ...tool],
-  };
 }
 
 export interface DbSession {
@@ -121,13 +104,14 @@ export async function openDb(ctx: EngineContext, layout: Layout): Promise<DbSess
   await writeDbEnv(ctx, layout, target);
   let network: string | undefined;
   if (target.managed) {
-    const r = await ctx.host.run(script(`docker inspect -f '{{.State.Status}}' -- "$1" 2>/dev/null || echo absent`, layout.db), { check: false });
+    const r = await ctx.host.run(dbStatusCmd(layout), { check: false });
     const st = r.stdout.trim();
     if (st !== 'running') throw new DeployError('preflight', `the database container ${layout.db} is ${st || 'absent'}`, 'deploy once to create it, or start it (docker start) and look at its logs');
   } else {
     network = await stackNetwork(ctx, layout);
   }
-  return { target, network, tool: (argv, stdin = false) => pgToolCommand(ctx, layout, target, network, argv, stdin) };
+  const place = { managed: target.managed, network, image: ctx.cfg.config.images.postgres };
+  return { target, network, tool: (argv, stdin = false) => pgToolCommand(layout, place, argv, stdin) };
 }
 
 export interface SchemaVersion {
@@ -137,16 +121,6 @@ export interface SchemaVersion {
   table: boolean;
 }
 
-// psql script (stdin): the table may not exist yet, which a plain SELECT would turn into an error
-const READ_VERSION_SQL = `\\set ON_ERROR_STOP 1
-SELECT to_regclass('schema_migrations') IS NOT NULL AS has_table \\gset
-\\if :has_table
-SELECT 'version=' || coalesce((SELECT version::text FROM schema_migrations LIMIT 1), 'none') || ' dirty=' || coalesce((SELECT dirty::text FROM schema_migrations LIMIT 1), 'false');
-\\else
-SELECT 'version=absent dirty=false';
-\\endif
-`;
-
 export function parseSchemaVersion(out: string): SchemaVersion | undefined {
   const m = /version=(\d+|none|absent) dirty=(true|false)/.exec(out);
   if (!m) return undefined;
@@ -154,7 +128,7 @@ export function parseSchemaVersion(out: string): SchemaVersion | undefined {
 }
 
 export async function readSchemaVersion(ctx: EngineContext, db: DbSession, kind: 'snapshot' | 'migration' = 'migration'): Promise<SchemaVersion> {
-  const r = await ctx.host.run(db.tool(['psql', '-X', '-q', '-A', '-t', '-w', '-d', db.target.url], true), { stdin: READ_VERSION_SQL, check: false, timeoutMs: 60_000 });
+  const r = await ctx.host.run(db.tool(psqlValuesArgs(db.target.url), true), { stdin: READ_VERSION_SQL, check: false, timeoutMs: 60_000 });
   const v = r.code === 0 ? parseSchemaVersion(r.stdout) : undefined;
   if (!v) {
     throw new DeployError(kind, `could not read schema_migrations from the database: ${ctx.redactor.redact((r.stderr || r.stdout).trim().split('\n').slice(-4).join(' / ')) || `exit ${r.code}`}`, 'check DATABASE_URL (host, user, password) and that the database is up; nothing was changed');

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { isAbsolute, join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { DeployError } from '../../errors.js';
-import { cmd } from '../../host/host.js';
 import { readAsset } from '../assets.js';
 import type { EngineContext } from '../context.js';
+import { dbImageBuildCmd, dbImagePresentCmd } from './commands.js';
 
 /** the database image the stack runs: images.postgres, or that image extended by a Dockerfile (pgvector) */
 export interface DbImage {
@@ -41,14 +41,14 @@ function readConfigFile(ctx: EngineContext, path: string): string {
  */
 export async function ensureDbImage(ctx: EngineContext, img: DbImage, running?: string): Promise<void> {
   if (!img.build || running === img.ref) return;
-  const present = await ctx.host.run(cmd('docker', 'image', 'inspect', '--format', '.', img.ref), { check: false, timeoutMs: 30_000 });
+  const present = await ctx.host.run(dbImagePresentCmd(img.ref), { check: false, timeoutMs: 30_000 });
   if (present.code === 0) return;
   if (ctx.dryRun) {
     ctx.reporter.info(`would build the database image ${img.ref} on the host from ${img.build.source} over ${img.build.base}`);
     return;
   }
   ctx.reporter.info(`building the database image ${img.ref} on the host (${img.build.source} over ${img.build.base}); once per change of either`);
-  const r = await ctx.host.run(cmd('docker', 'build', '--quiet', '--build-arg', `BASE=${img.build.base}`, '--label', 'org.togather.role=db-image', '-t', img.ref, '-'), {
+  const r = await ctx.host.run(dbImageBuildCmd(img.ref, img.build.base), {
     stdin: img.build.dockerfile,
     check: false,
     timeoutMs: 30 * 60_000,

@@ -1,6 +1,6 @@
 import { DeployError } from '../../errors.js';
-import { cmd, script } from '../../host/host.js';
 import type { EngineContext } from '../context.js';
+import { dbLogsCmd, dbRestartsCmd, psqlProbeArgs } from './commands.js';
 import { openDb } from './database.js';
 import type { Layout } from '../stack/layout.js';
 
@@ -21,7 +21,7 @@ const INIT_DONE = 'PostgreSQL init process complete';
 
 export async function waitDbAccepting(ctx: EngineContext, layout: Layout, timeoutMs = 120_000): Promise<void> {
   const db = await openDb(ctx, layout);
-  const probe = db.tool(['psql', '-X', '-q', '-A', '-t', '-w', '-d', db.target.url, '-c', 'SELECT 1']);
+  const probe = db.tool(psqlProbeArgs(db.target.url));
   const deadline = ctx.clock.now() + timeoutMs;
   let last: string;
   for (;;) {
@@ -39,17 +39,15 @@ export async function waitDbAccepting(ctx: EngineContext, layout: Layout, timeou
   await checkInitRan(ctx, layout);
 }
 
-const INSPECT_RESTARTS = `docker inspect -f '{{.RestartCount}}' -- "$1" 2>/dev/null || echo 0`;
-
 /**
  * A failed init script stops the container; restarted, the image finds an initialised data directory and starts
  * without running the rest, so the database comes up healthy without what the scripts create. Caught here, at
  * the database's first start, with the script's own message from the container's log.
  */
 async function checkInitRan(ctx: EngineContext, layout: Layout): Promise<void> {
-  const restarts = Number((await ctx.host.run(script(INSPECT_RESTARTS, layout.db), { check: false })).stdout.trim());
+  const restarts = Number((await ctx.host.run(dbRestartsCmd(layout), { check: false })).stdout.trim());
   if (!(restarts > 0)) return;
-  const logs = await ctx.host.run(cmd('docker', 'logs', '--tail', '200', layout.db), { check: false, timeoutMs: 30_000 });
+  const logs = await ctx.host.run(dbLogsCmd(layout, 200), { check: false, timeoutMs: 30_000 });
   const text = `${logs.stdout}\n${logs.stderr}`;
   if (!/docker-entrypoint-initdb\.d\//.test(text) || text.includes(INIT_DONE)) return;
   const cause = text.split('\n').filter((l) => /ERROR|FATAL|error:/.test(l)).slice(0, 3).map((l) => l.trim()).join(' / ');

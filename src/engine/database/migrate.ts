@@ -1,7 +1,7 @@
 import { DeployError, describeError } from '../../errors.js';
-import { cmd, script } from '../../host/host.js';
 import type { EngineContext } from '../context.js';
-import { dbEnvPath, openDb, readSchemaVersion, stackNetwork, type DbSession, type SchemaVersion } from './database.js';
+import { dbEnvPath, extractMigrationsCmd, holdCreateCmd, holdRemoveCmd, migrateArgs, runMigrateCmd } from './commands.js';
+import { openDb, readSchemaVersion, stackNetwork, type DbSession, type SchemaVersion } from './database.js';
 import type { Layout } from '../stack/layout.js';
 import type { Phases } from '../phases.js';
 import { cleanupSnapshots, createSnapshot, formatBytes, listSnapshots, type SnapshotMeta } from './snapshot.js';
@@ -48,96 +48,34 @@ export function pendingMigrations(ups: MigrationFile[], current: number | undefi
   return ups.filter((u) => current === undefined || u.version > current);
 }
 
-/** the command of the migrate container, placeholders filled in */
-export function migrateArgs(template: string[], path: string, databaseUrl: string): string[] {
-  return template.map((a) => a.split('{path}').join(path).split('{database}').join(databaseUrl));
-}
+export { migrateArgs };
 
-function holdName(layout: Layout): string {
-  return `${layout.stack}-release-hold`;
-}
-
-/** Takes the hold on the release image (see HOLD); best effort: without it, only the protection is lost. */
+/** Takes the hold on the release image (see HOLD in commands.ts); best effort: without it, only the protection is lost. */
 export async function holdRelease(ctx: EngineContext, layout: Layout, image: string): Promise<void> {
-  const r = await ctx.host.run(script(HOLD, holdName(layout), image), { check: false, timeoutMs: 60_000 });
+  const r = await ctx.host.run(holdCreateCmd(layout, image), { check: false, timeoutMs: 60_000 });
   if (r.code !== 0) ctx.reporter.warn(`could not create the container that protects ${image} from image pruning: ${ctx.redactor.redact(r.stderr.trim())}`);
 }
 
 /** removes the hold container; the new colour's own container protects the image from now on */
 export async function releaseHold(ctx: EngineContext, layout: Layout): Promise<void> {
-  await ctx.host.run(cmd('docker', 'rm', '-f', holdName(layout)), { check: false, timeoutMs: 30_000 });
+  await ctx.host.run(holdRemoveCmd(layout), { check: false, timeoutMs: 30_000 });
 }
 
 export function migrationsDir(layout: Layout, sha: string): string {
   return layout.path('migrations', sha);
 }
 
-/*
- * The hold: a container of the release image, created and never started. An image in use by a container
- * cannot be removed, so no image prune (this environment's or another's on the same host) can take the
- * release away between the image phase and the start of its colour, however long migrations take; the
- * migrations are also copied out of it. releaseHold removes it once the deploy ends.
- * $1 name, $2 image; an existing hold of the same image is kept.
- */
-const HOLD = `
-[ "$(docker inspect -f '{{.Config.Image}}' -- "$1" 2>/dev/null)" = "$2" ] && exit 0
-docker rm -f -- "$1" > /dev/null 2>&1
-docker create --name "$1" --label org.togather.role=release-hold --entrypoint /togather-deploy-copy-only -- "$2" > /dev/null
-`;
-
-/*
- * $1 destination, $2 image, $3 path in the image, $4 how many releases' copies to keep, $5 the hold's name.
- * Exit 3: the image has no such path. Prints the file names.
- */
-const EXTRACT = `
-dest=$1; image=$2; src=$3; keep=$4; hold=$5
-root=$(dirname -- "$dest")
-umask 022
-mkdir -p -- "$root" || exit 2
-tmp="$dest.tmp.$$"
-rm -rf -- "$tmp" "$tmp.tar"; mkdir -p -- "$tmp" || exit 2
-if [ "$(docker inspect -f '{{.Config.Image}}' -- "$hold" 2>/dev/null)" != "$image" ]; then
-  docker rm -f -- "$hold" > /dev/null 2>&1
-  docker create --name "$hold" --label org.togather.role=release-hold --entrypoint /togather-deploy-copy-only -- "$image" > /dev/null || exit 4
-fi
-docker cp -- "$hold:$src" - > "$tmp.tar" 2> "$tmp.err"; rc=$?
-if [ "$rc" != 0 ]; then
-  if grep -qE 'No such container:path|Could not find the file' "$tmp.err"; then rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 3; fi
-  cat "$tmp.err" >&2; rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 5
-fi
-tar -x -f "$tmp.tar" -C "$tmp" --strip-components=1 || { rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 6; }
-rm -f -- "$tmp.tar" "$tmp.err"
-chmod -R a+rX -- "$tmp"
-rm -rf -- "$dest" && mv -- "$tmp" "$dest" || exit 7
-# the copies of older releases: keep the newest few
-ls -1t -- "$root" | grep -E '^[0-9a-f]{40}$' | tail -n +"$((keep + 1))" | while read -r old; do rm -rf -- "$root/$old"; done
-ls -1 -- "$dest"
-`;
-
 /** Copies the release's migrations out of its image; undefined when the image has none at that path. */
 export async function extractMigrations(ctx: EngineContext, layout: Layout, image: string, sha: string): Promise<{ dir: string; ups: MigrationFile[] } | undefined> {
   const dir = migrationsDir(layout, sha);
   const src = ctx.cfg.config.database.migrations.path.replace(/\/+$/, '') || '/';
-  const r = await ctx.host.run(script(EXTRACT, dir, image, src, '10', holdName(layout)), { check: false, timeoutMs: 120_000 });
+  const r = await ctx.host.run(extractMigrationsCmd(layout, dir, image, src, 10), { check: false, timeoutMs: 120_000 });
   if (r.code === 3) return undefined;
   if (r.code !== 0) throw new DeployError('migration', `could not copy the migrations (${src}) out of ${image} (exit ${r.code}): ${ctx.redactor.redact(r.stderr.trim())}`);
   const { ups, problems } = parseMigrationFiles(r.stdout.split('\n').map((l) => l.trim()).filter(Boolean));
   if (problems.length) throw new DeployError('migration', `the release's migrations are not usable:\n  - ${problems.join('\n  - ')}`, 'fix the migration files in the release; nothing was run');
   return { dir, ups };
 }
-
-/*
- * $1 container name, $2 timeout in seconds, $3 migrations directory (made absolute here: docker would take a
- * relative one for a volume name); the rest: docker run options, image and the tool's arguments. A timed-out
- * run is removed (killing the docker client alone would leave the container running).
- */
-const RUN_MIGRATE = `
-name=$1; secs=$2; dir=$(cd -- "$3" && pwd) || exit 2; shift 3
-docker rm -f -- "$name" > /dev/null 2>&1
-timeout "$secs" docker run --rm --name "$name" -v "$dir:/migrations:ro" "$@"; rc=$?
-if [ "$rc" = 124 ]; then docker rm -f -- "$name" > /dev/null 2>&1; fi
-exit "$rc"
-`;
 
 export interface MigrateRun {
   code: number;
@@ -148,9 +86,7 @@ export interface MigrateRun {
 export async function runMigrateContainer(ctx: EngineContext, layout: Layout, db: DbSession, dir: string, network: string, args: string[]): Promise<MigrateRun> {
   const m = ctx.cfg.config.database.migrations;
   const t0 = ctx.clock.now();
-  const secs = String(Math.max(1, Math.ceil(m.timeout / 1000)));
-  const opts = ['--network', network, '--env-file', dbEnvPath(layout), '--label', 'org.togather.role=migrate', m.image, ...args];
-  const r = await ctx.host.run(script(RUN_MIGRATE, `${layout.stack}-migrate`, secs, dir, ...opts), { check: false, timeoutMs: m.timeout + 60_000 });
+  const r = await ctx.host.run(runMigrateCmd(layout, { dir, network, image: m.image, args, timeoutMs: m.timeout }), { check: false, timeoutMs: m.timeout + 60_000 });
   return { code: r.code, output: ctx.redactor.redact(`${r.stdout}\n${r.stderr}`.trim()), durationMs: ctx.clock.now() - t0 };
 }
 

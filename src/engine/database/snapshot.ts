@@ -1,7 +1,7 @@
 import { ulid } from 'ulid';
 import { DeployError } from '../../errors.js';
-import { script } from '../../host/host.js';
 import type { EngineContext } from '../context.js';
+import { CREATE_SCRATCH_SQL, DROP_SCRATCH_SQL, DUMP_CLOSING_LINE, pgDumpArgs, psqlLoadArgs, psqlScriptArgs, REENABLE_SQL, snapshotDiscardCmd, snapshotDumpCmd, snapshotListCmd, snapshotLoadCmd, snapshotPublishCmd, snapshotRemoveCmd, snapshotVerifyCmd, SWAP_SQL } from './commands.js';
 import { readSchemaVersion, sqlIdent, urlForDatabase, type DbSession, type SchemaVersion } from './database.js';
 import type { Layout } from '../stack/layout.js';
 import type { EnvironmentState } from '../types.js';
@@ -65,45 +65,6 @@ export function nameTime(file: string): number | undefined {
   return Date.UTC(+d.slice(0, 4), +d.slice(4, 6) - 1, +d.slice(6, 8), +t.slice(0, 2), +t.slice(2, 4), +t.slice(4, 6));
 }
 
-const CLOSING = '-- PostgreSQL database dump complete';
-
-/*
- * $1 dir, $2 partial name; the rest is the pg_dump command. POSIX sh has no pipefail: pg_dump's own status
- * and gzip's come back through fd 3, so a failing dump can never pass as a small valid gzip. The checks then
- * read the file back: gzip integrity, non-zero size, and the closing comment pg_dump writes last.
- */
-const DUMP = `
-dir=$1; part=$2; shift 2
-umask 077
-mkdir -p -- "$dir" || exit 20
-# no cd: the dump command may name files relative to the deploy user's home (docker exec --env-file)
-part=$(cd -- "$dir" && pwd)/$part || exit 20
-rm -f -- "$part"
-st=$( { { "$@"; echo "dump=$?" >&3; } | gzip -3 > "$part"; echo "gzip=$?" >&3; } 3>&1 )
-fail() { rm -f -- "$part"; echo "$st"; echo "failed=$1"; exit "$2"; }
-case "$st" in *dump=0*) ;; *) fail pg_dump 21 ;; esac
-case "$st" in *gzip=0*) ;; *) fail gzip 22 ;; esac
-[ -s "$part" ] || fail empty 23
-gzip -t < "$part" 2>/dev/null || fail gzip-test 24
-gzip -dc < "$part" | tail -n 40 | grep -qx -- '${CLOSING}' || fail closing-line 25
-echo "$st"
-echo "bytes=$(wc -c < "$part")"
-echo "sha256=$(sha256sum < "$part" | cut -d' ' -f1)"
-echo "pg_dump_version=$(gzip -dc < "$part" | head -n 30 | sed -n 's/^-- Dumped by pg_dump version //p' | head -n 1)"
-`;
-
-/* $1 dir, $2 partial name, $3 final name, $4 metadata name; stdin: the metadata. Exit 31: the name is taken. */
-const PUBLISH = `
-cd -- "$1" || exit 30
-umask 077
-if ! cat > "$2.json"; then rm -f -- "$2" "$2.json"; exit 30; fi
-if [ -e "$3" ] || [ -e "$4" ]; then rm -f -- "$2.json"; exit 31; fi
-if ln -- "$2.json" "$4" && ln -- "$2" "$3"; then rm -f -- "$2" "$2.json"; exit 0; fi
-rm -f -- "$2" "$2.json" "$4"; exit 32
-`;
-
-const DISCARD = `cd -- "$1" 2>/dev/null && rm -f -- "$2" "$2.json"`;
-
 function kv(out: string): Record<string, string> {
   const o: Record<string, string> = {};
   for (const line of out.split('\n')) {
@@ -131,17 +92,17 @@ export async function createSnapshot(ctx: EngineContext, layout: Layout, db: DbS
   const sha = o.gitCommit ?? o.liveVersion ?? '';
   let name = snapshotName(db.target.name, new Date(started), sha);
   const part = `.partial-${ulid()}.sql.gz`;
-  const dump = db.tool(['pg_dump', '-w', '--format=plain', '-d', db.target.url]);
-  const r = await ctx.host.run(script(DUMP, dir, part, ...dump.argv), { check: false, timeoutMs: ctx.cfg.config.database.snapshots.timeout });
+  const dump = db.tool(pgDumpArgs(db.target.url));
+  const r = await ctx.host.run(snapshotDumpCmd(dir, part, dump), { check: false, timeoutMs: ctx.cfg.config.database.snapshots.timeout });
   const f = kv(r.stdout);
   if (r.code !== 0) {
-    await ctx.host.run(script(DISCARD, dir, part), { check: false });
+    await ctx.host.run(snapshotDiscardCmd(dir, part), { check: false });
     const why: Record<string, string> = {
       pg_dump: `pg_dump failed (exit ${f.dump ?? '?'})`,
       gzip: `writing the compressed dump failed (gzip exit ${f.gzip ?? '?'}; is the disk of ${dir} full?)`,
       empty: 'the dump is empty',
       'gzip-test': 'the written file is not a valid gzip stream',
-      'closing-line': `the dump lacks pg_dump's closing line ("${CLOSING}"): it is truncated`,
+      'closing-line': `the dump lacks pg_dump's closing line ("${DUMP_CLOSING_LINE}"): it is truncated`,
     };
     const reason = f.failed ? why[f.failed] ?? f.failed : r.code === 20 ? `cannot create ${dir}` : `exit ${r.code}${r.code === 124 || r.code === 255 ? ' (timed out or connection lost)' : ''}`;
     throw new DeployError(
@@ -178,13 +139,13 @@ export async function createSnapshot(ctx: EngineContext, layout: Layout, db: DbS
   // two snapshots within one second with the same commit: the later one takes the next free second
   for (let attempt = 0; ; attempt++) {
     meta.file = name;
-    const p = await ctx.host.run(script(PUBLISH, dir, part, name, metaName(name)), { stdin: JSON.stringify(ctx.redactor.redactDeep(meta)) + '\n', check: false });
+    const p = await ctx.host.run(snapshotPublishCmd(dir, part, name, metaName(name)), { stdin: JSON.stringify(ctx.redactor.redactDeep(meta)) + '\n', check: false });
     if (p.code === 0) break;
     if (p.code === 31 && attempt < 5) {
       name = snapshotName(db.target.name, new Date(started + (attempt + 1) * 1000), sha);
       continue;
     }
-    await ctx.host.run(script(DISCARD, dir, part), { check: false });
+    await ctx.host.run(snapshotDiscardCmd(dir, part), { check: false });
     throw new DeployError('snapshot', `the snapshot was taken but could not be published in ${dir} (exit ${p.code})${tailOf(ctx, p.stderr)}; it was removed`, `check free space and permissions of ${dir}`);
   }
   return meta;
@@ -214,18 +175,6 @@ export interface SnapshotListing {
   /** leftovers of interrupted snapshots: name and mtime */
   partials: { file: string; mtime: number }[];
 }
-
-const LIST = `
-cd -- "$1" 2>/dev/null || exit 0
-for f in *.sql.gz; do
-  [ -f "$f" ] || continue
-  printf 'F %s %s\\n' "$(stat -c '%s %Y' -- "$f")" "$f"
-  m="\${f%.sql.gz}.json"
-  if [ -f "$m" ]; then printf 'M %s ' "$f"; tr -d '\\n' < "$m"; echo; fi
-done
-for p in .partial-*; do [ -e "$p" ] && printf 'P %s %s\\n' "$(stat -c %Y -- "$p")" "$p"; done
-exit 0
-`;
 
 export function parseListing(out: string, retentionDays: number): Omit<SnapshotListing, 'dir'> {
   const files = new Map<string, SnapshotEntry>();
@@ -261,7 +210,7 @@ export function parseListing(out: string, retentionDays: number): Omit<SnapshotL
 
 export async function listSnapshots(ctx: EngineContext, layout: Layout): Promise<SnapshotListing> {
   const dir = snapshotsDir(ctx, layout);
-  const r = await ctx.host.run(script(LIST, dir), { check: false, timeoutMs: 60_000 });
+  const r = await ctx.host.run(snapshotListCmd(dir), { check: false, timeoutMs: 60_000 });
   if (r.code !== 0) throw new DeployError('snapshot', `cannot list ${dir}: ${ctx.redactor.redact(r.stderr.trim())}`);
   return { dir, ...parseListing(r.stdout, ctx.cfg.config.database.snapshots.retention_days) };
 }
@@ -294,17 +243,6 @@ export function judgeRetention(snapshots: SnapshotEntry[], referenced: Set<strin
   return v;
 }
 
-const REMOVE = `
-cd -- "$1" || exit 2
-shift
-for n in "$@"; do
-  case "$n" in
-    .partial-*) rm -f -- "$n" ;;
-    *.sql.gz) rm -f -- "$n" "\${n%.sql.gz}.json" ;;
-  esac
-done
-`;
-
 /** a partial file this old belongs to a snapshot that died (timeouts are far shorter) */
 const STALE_PARTIAL_MS = 24 * 3600_000;
 
@@ -323,21 +261,11 @@ export async function cleanupSnapshots(ctx: EngineContext, layout: Layout, state
   const names = [...verdict.remove.map((s) => s.file), ...partials];
   for (const n of names) if (!SNAPSHOT_NAME_RE.test(n) && !/^\.partial-[A-Za-z0-9._-]+$/.test(n)) throw new Error(`refusing to remove ${n}`);
   if (names.length && !ctx.dryRun) {
-    const r = await ctx.host.run(script(REMOVE, listing.dir, ...names), { check: false });
+    const r = await ctx.host.run(snapshotRemoveCmd(listing.dir, names), { check: false });
     if (r.code !== 0) throw new DeployError('snapshot', `removing expired snapshots failed: ${ctx.redactor.redact(r.stderr.trim())}`);
   }
   return { removed: verdict.remove.map((s) => s.file), kept: verdict.keep.map((k) => ({ file: k.entry.file, why: k.why })), partials };
 }
-
-const VERIFY = `
-cd -- "$1" 2>/dev/null || { echo missing=dir; exit 0; }
-f=$2
-[ -f "$f" ] || { echo missing=file; exit 0; }
-echo "bytes=$(wc -c < "$f")"
-echo "sha256=$(sha256sum < "$f" | cut -d' ' -f1)"
-if gzip -t < "$f" 2>/dev/null; then echo gzip=ok; else echo gzip=bad; fi
-if gzip -dc < "$f" 2>/dev/null | tail -n 40 | grep -qx -- '${CLOSING}'; then echo closing=ok; else echo closing=missing; fi
-`;
 
 export interface VerifyResult {
   file: string;
@@ -347,7 +275,7 @@ export interface VerifyResult {
 }
 
 export async function verifySnapshot(ctx: EngineContext, layout: Layout, entry: SnapshotEntry): Promise<VerifyResult> {
-  const r = await ctx.host.run(script(VERIFY, snapshotsDir(ctx, layout), entry.file), { check: false, timeoutMs: ctx.cfg.config.database.snapshots.timeout });
+  const r = await ctx.host.run(snapshotVerifyCmd(snapshotsDir(ctx, layout), entry.file), { check: false, timeoutMs: ctx.cfg.config.database.snapshots.timeout });
   const f = kv(r.stdout);
   const problems: string[] = [];
   if (f.missing) problems.push(`the ${f.missing === 'dir' ? 'snapshots directory' : 'file'} is missing`);
@@ -369,45 +297,6 @@ export async function verifySnapshot(ctx: EngineContext, layout: Layout, entry: 
 // ---------------------------------------------------------------------------------------------------------
 // restore
 
-/*
- * psql script on the maintenance database (postgres). Variables come in with -v and are interpolated by psql
- * itself (:'x' literal, :"x" identifier), so no name is ever spliced into SQL text here.
- */
-const CREATE_SCRATCH_SQL = `\\set ON_ERROR_STOP 1
-SELECT pg_encoding_to_char(encoding) AS enc, datcollate AS coll, datctype AS ctype FROM pg_database WHERE datname = :'target' \\gset
-DROP DATABASE IF EXISTS :"scratch";
-CREATE DATABASE :"scratch" TEMPLATE template0 ENCODING :'enc' LC_COLLATE :'coll' LC_CTYPE :'ctype';
-`;
-
-// the swap: nobody may connect to the old database any more, everyone still connected is cut, then two renames
-const SWAP_SQL = `\\set ON_ERROR_STOP 1
-ALTER DATABASE :"target" WITH ALLOW_CONNECTIONS false;
-SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname IN (:'target', :'scratch') AND pid <> pg_backend_pid();
-SELECT set_config('togather.target', :'target', false), set_config('togather.scratch', :'scratch', false);
-DO $$ BEGIN
-  FOR i IN 1..100 LOOP
-    EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname IN (current_setting('togather.target'), current_setting('togather.scratch')) AND pid <> pg_backend_pid());
-    PERFORM pg_sleep(0.1);
-  END LOOP;
-END $$;
-ALTER DATABASE :"target" RENAME TO :"old";
-ALTER DATABASE :"scratch" RENAME TO :"target";
-DROP DATABASE :"old";
-`;
-
-const REENABLE_SQL = `ALTER DATABASE :"target" WITH ALLOW_CONNECTIONS true;
-DROP DATABASE IF EXISTS :"scratch";
-`;
-
-/* $1 snapshot path; the rest is the psql command reading the dump on stdin. */
-const LOAD = `
-f=$1; shift
-st=$( { { gzip -dc < "$f"; echo "gunzip=$?" >&3; } | "$@" > /dev/null; echo "psql=$?" >&3; } 3>&1 )
-echo "$st"
-case "$st" in *gunzip=0*) ;; *) exit 21 ;; esac
-case "$st" in *psql=0*) ;; *) exit 22 ;; esac
-`;
-
 /**
  * Replaces the database's content with a snapshot's, never leaving it half-restored: the dump is loaded into
  * a scratch database in one transaction; only when that succeeded is the scratch database renamed into place
@@ -420,17 +309,17 @@ export async function restoreInto(ctx: EngineContext, layout: Layout, db: DbSess
   const scratch = `${target}_restore_${tag}`.slice(0, 63);
   const old = `${target}_replaced_${tag}`.slice(0, 63);
   const maint = urlForDatabase(db.target, 'postgres');
-  const psqlOn = (url: string, vars: Record<string, string>) => db.tool(['psql', '-X', '-q', '-w', '-d', url, ...Object.entries(vars).flatMap(([k, v]) => ['-v', `${k}=${v}`])], true);
+  const psqlOn = (url: string, vars: Record<string, string>) => db.tool(psqlScriptArgs(url, vars), true);
   const vars = { target, scratch, old };
   const timeoutMs = ctx.cfg.config.database.snapshots.timeout;
   const fail = (what: string, stderr: string) => new DeployError('snapshot', `restore of ${entry.file} failed while ${what}: ${ctx.redactor.redact(stderr.trim()).split('\n').slice(-6).join('\n    ')}`, 'the database was left as it was; look at the message above');
 
   let r = await ctx.host.run(psqlOn(maint, vars), { stdin: CREATE_SCRATCH_SQL, check: false, timeoutMs: 120_000 });
   if (r.code !== 0) throw fail(`creating the scratch database ${sqlIdent(scratch)}`, r.stderr);
-  const load = db.tool(['psql', '-X', '-q', '-w', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-d', urlForDatabase(db.target, scratch)], true);
-  r = await ctx.host.run(script(LOAD, `${snapshotsDir(ctx, layout)}/${entry.file}`, ...load.argv), { check: false, timeoutMs });
+  const load = db.tool(psqlLoadArgs(urlForDatabase(db.target, scratch)), true);
+  r = await ctx.host.run(snapshotLoadCmd(`${snapshotsDir(ctx, layout)}/${entry.file}`, load), { check: false, timeoutMs });
   if (r.code !== 0) {
-    await ctx.host.run(psqlOn(maint, vars), { stdin: 'DROP DATABASE IF EXISTS :"scratch";\n', check: false });
+    await ctx.host.run(psqlOn(maint, vars), { stdin: DROP_SCRATCH_SQL, check: false });
     throw fail('loading the dump into a scratch database', r.stderr || r.stdout);
   }
   r = await ctx.host.run(psqlOn(maint, vars), { stdin: SWAP_SQL, check: false, timeoutMs: 120_000 });
