@@ -144,3 +144,14 @@ test('a cache that cannot be restored is a warning, not a failed deploy', async 
   assert.match(said.warn[0] ?? '', /restoring the build cache failed: cache service unreachable/);
   assert.ok(said.info.includes('build cache empty (first build or evicted)'));
 });
+
+test('build argv: classic build without a cache, buildx with a read and a fresh write cache', async () => {
+  const { buildCommand } = await import('../../../../src/engine/release/image.js');
+  const plain = buildCommand({ ref: `app:${SHA}`, sha: SHA, dockerfile: 'docker/Dockerfile', buildArgs: { GIT_COMMIT: SHA } });
+  assert.deepEqual(plain.slice(0, 2), ['docker', 'build']);
+  assert.ok(plain.includes(`GIT_COMMIT=${SHA}`));
+  assert.equal(plain.at(-1), '-');
+  const cached = buildCommand({ ref: `app:${SHA}`, sha: SHA, dockerfile: 'Dockerfile', buildArgs: {}, cacheDir: '/tmp/c' });
+  assert.deepEqual(cached.slice(0, 4), ['docker', 'buildx', 'build', '--load']);
+  assert.ok(cached.includes('type=local,src=/tmp/c') && cached.includes('type=local,dest=/tmp/c.new,mode=max'));
+});
