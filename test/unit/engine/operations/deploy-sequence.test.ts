@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { deploy, failedReport } from '../../src/engine/operations/deploy.js';
-import { assertBefore, assertLockReleasedLast, assertNone, failsWith, fakeStack, type FakeStack } from '../fakes/host.js';
+import { deploy, failedReport } from '../../../../src/engine/operations/deploy.js';
+import { assertBefore, assertLockReleasedLast, assertNone, failsWith, fakeStack, type FakeStack } from '../../../fakes/host.js';
 
 const OLD = 'a1'.repeat(20);
 const NEW = 'b2'.repeat(20);

@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { rollback } from '../../src/engine/operations/rollback.js';
-import { assertBefore, assertLockReleasedLast, assertNone, failsWith, fakeStack } from '../fakes/host.js';
+import { rollback } from '../../../../src/engine/operations/rollback.js';
+import { assertBefore, assertLockReleasedLast, assertNone, failsWith, fakeStack } from '../../../fakes/host.js';
 
 const OLD = 'c3'.repeat(20);
 const NEW = 'd4'.repeat(20);

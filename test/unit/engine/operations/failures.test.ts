@@ -5,17 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { failureReport } from '../../src/action/main.js';
-import { cutOver } from '../../src/engine/release/cutover.js';
-import { deploy, failedReport } from '../../src/engine/operations/deploy.js';
-import { healthGate, judgeHealth, permanentFailure } from '../../src/engine/release/health.js';
-import { Layout } from '../../src/engine/stack/layout.js';
-import { Phases } from '../../src/engine/phases.js';
-import { parseStackFacts } from '../../src/engine/stack/colours.js';
-import { DeployError } from '../../src/errors.js';
-import { renderSummary } from '../../src/github/summary.js';
-import { Redactor } from '../../src/log/redact.js';
-import { fakeConfig, fakeEngine, type FakeEngine } from '../fakes/host.js';
+import { failureReport } from '../../../../src/action/main.js';
+import { cutOver } from '../../../../src/engine/release/cutover.js';
+import { deploy, failedReport } from '../../../../src/engine/operations/deploy.js';
+import { healthGate, judgeHealth, permanentFailure } from '../../../../src/engine/release/health.js';
+import { Layout } from '../../../../src/engine/stack/layout.js';
+import { Phases } from '../../../../src/engine/phases.js';
+import { parseStackFacts } from '../../../../src/engine/stack/colours.js';
+import { DeployError } from '../../../../src/errors.js';
+import { renderSummary } from '../../../../src/github/summary.js';
+import { Redactor } from '../../../../src/log/redact.js';
+import { fakeConfig, fakeEngine, type FakeEngine } from '../../../fakes/host.js';
 
 const SHA = 'c0ffee'.padEnd(40, '0');
 const PROBE = /echo "state=\$s"/; // the health probe script

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { SshHost } from '../../src/host/ssh.js';
-import { Redactor } from '../../src/log/redact.js';
+import { SshHost } from '../../../src/host/ssh.js';
+import { Redactor } from '../../../src/log/redact.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
