@@ -1,7 +1,10 @@
 import { createGzip, constants as zc } from 'node:zlib';
 import { DeployError } from '../../errors.js';
-import { cmd, script, type RunResult } from '../../host/host.js';
+import type { Command, RunResult } from '../../host/host.js';
 import type { EngineContext } from '../context.js';
+import { buildCommand, buildxInspectCmd, buildxVersionCmd, cacheClearNewCmd, cacheSwapCmd, containerImagesCmd, dockerLoadCmd, dockerPullCmd, dockerSaveCmd, driverStatusCmd, gitArchiveCmd, imageInspectCmd, imageRmCmd, imageTagsByDateCmd, imageTagsCmd } from './commands.js';
+
+export { buildCommand };
 
 export function imageRef(repo: string, sha: string): string {
   return `${repo}:${sha}`;
@@ -14,27 +17,13 @@ export interface ImageOutcome {
 }
 
 async function hostHas(ctx: EngineContext, ref: string): Promise<boolean> {
-  const r = await ctx.host.run(cmd('docker', 'image', 'inspect', '--format', '{{.Id}}', ref), { check: false, timeoutMs: 30_000 });
+  const r = await ctx.host.run(imageInspectCmd(ref), { check: false, timeoutMs: 30_000 });
   return r.code === 0;
 }
 
 async function localHas(ctx: EngineContext, ref: string): Promise<boolean> {
-  const r = await ctx.local.run(cmd('docker', 'image', 'inspect', '--format', '{{.Id}}', ref), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
+  const r = await ctx.local.run(imageInspectCmd(ref), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
   return r.code === 0;
-}
-
-/**
- * The docker build argv. With a layer cache (and buildx present) the build reads the cache directory and
- * writes a fresh one beside it, so the saved cache holds this build's layers and never grows without bound.
- */
-export function buildCommand(p: { ref: string; sha: string; dockerfile: string; buildArgs: Record<string, string>; cacheDir?: string }): string[] {
-  const args = p.cacheDir
-    ? ['docker', 'buildx', 'build', '--load', '--cache-from', `type=local,src=${p.cacheDir}`, '--cache-to', `type=local,dest=${p.cacheDir}.new,mode=max`]
-    : ['docker', 'build'];
-  args.push('--file', p.dockerfile, '--tag', p.ref);
-  for (const [k, v] of Object.entries(p.buildArgs)) args.push('--build-arg', `${k}=${v}`);
-  args.push('--label', `org.opencontainers.image.revision=${p.sha}`, '-');
-  return args;
 }
 
 /** the driver of the builder `docker buildx inspect` describes */
@@ -63,10 +52,10 @@ const CACHE_REMEDY = 'enable the containerd image store on this machine\'s Docke
 
 /** Whether this machine's builder can read and write the layer cache; says why not, once, when it cannot. */
 async function cacheUsable(ctx: EngineContext): Promise<boolean> {
-  const run = (...argv: string[]) => ctx.local.run(cmd(...argv), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
-  const buildx = await run('docker', 'buildx', 'version');
-  const inspect = buildx.code === 0 ? await run('docker', 'buildx', 'inspect') : undefined;
-  const driverStatus = builderDriver(inspect) === 'docker' ? await run('docker', 'info', '--format', '{{json .DriverStatus}}') : undefined;
+  const run = (c: Command) => ctx.local.run(c, { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
+  const buildx = await run(buildxVersionCmd());
+  const inspect = buildx.code === 0 ? await run(buildxInspectCmd()) : undefined;
+  const driverStatus = builderDriver(inspect) === 'docker' ? await run(driverStatusCmd()) : undefined;
   const why = cacheUnsupportedReason({ buildx, inspect, driverStatus });
   if (why) ctx.reporter.info(`building without a layer cache: ${why}${buildx.code === 0 ? ` (to use one: ${CACHE_REMEDY})` : ''}`);
   return why === undefined;
@@ -90,7 +79,7 @@ export async function buildImage(ctx: EngineContext, ref: string, sha: string, b
     ctx.reporter.info(`build cache ${hit ? 'restored' : 'empty (first build or evicted)'}`);
     cacheDir = ctx.buildCache.dir;
     // a .new left by an interrupted build would be written into, and grow, rather than replaced
-    await ctx.local.run(script('rm -rf -- "$1.new"', cacheDir), { check: false });
+    await ctx.local.run(cacheClearNewCmd(cacheDir), { check: false });
   }
   let r = await buildFromGit(ctx, tree, sha, buildCommand({ ref, sha, dockerfile: build.dockerfile, buildArgs, cacheDir }));
   if (r.code !== 0 && cacheDir && CACHE_EXPORT_REFUSED.test(r.stdout + r.stderr)) {
@@ -101,7 +90,7 @@ export async function buildImage(ctx: EngineContext, ref: string, sha: string, b
   if (r.code !== 0) throw new DeployError('image', `docker build of ${ref} failed:\n${ctx.redactor.redact((r.stdout + r.stderr).trim().split('\n').slice(-20).join('\n'))}`);
   if (cacheDir && ctx.buildCache) {
     // replace the cache only with a complete export; without one, the restored cache stays as it was
-    const swap = await ctx.local.run(script('test -f "$1.new/index.json" || exit 3; rm -rf -- "$1" && mv -- "$1.new" "$1"', cacheDir), { check: false });
+    const swap = await ctx.local.run(cacheSwapCmd(cacheDir), { check: false });
     if (swap.code !== 0) ctx.reporter.warn(`the build wrote no layer cache to ${cacheDir}.new; the cache is not updated`);
     else await ctx.buildCache.save().catch((e: unknown) => ctx.reporter.warn(`saving the build cache failed: ${(e as Error).message}`));
   }
@@ -109,8 +98,8 @@ export async function buildImage(ctx: EngineContext, ref: string, sha: string, b
 
 /** One build: the commit's tree streamed by git archive into the build's stdin. */
 async function buildFromGit(ctx: EngineContext, tree: string, sha: string, argv: string[]): Promise<RunResult> {
-  const archive = ctx.local.stream(cmd('git', 'archive', '--format=tar', tree));
-  const r = await ctx.local.run(cmd(...argv), { stdin: archive.stdout, env: ctx.localDockerEnv, check: false, timeoutMs: 30 * 60_000 });
+  const archive = ctx.local.stream(gitArchiveCmd(tree));
+  const r = await ctx.local.run({ argv }, { stdin: archive.stdout, env: ctx.localDockerEnv, check: false, timeoutMs: 30 * 60_000 });
   const g = await archive.done;
   if (g.code !== 0) throw new DeployError('image', `git archive of ${sha.slice(0, 12)} failed: ${g.stderr.trim()}`, 'run the deploy from a clone that contains the commit (fetch-depth 0 or the commit fetched)');
   return r;
@@ -118,14 +107,14 @@ async function buildFromGit(ctx: EngineContext, tree: string, sha: string, argv:
 
 /** docker save on this machine, gzip in-process, docker load on the host: no registry, one stream. */
 export async function shipImage(ctx: EngineContext, ref: string): Promise<number> {
-  const save = ctx.local.stream(cmd('docker', 'save', ref), ctx.localDockerEnv);
+  const save = ctx.local.stream(dockerSaveCmd(ref), ctx.localDockerEnv);
   const gzip = createGzip({ level: zc.Z_BEST_SPEED });
   let bytes = 0;
   gzip.on('data', (d: Buffer) => (bytes += d.length));
   save.stdout.pipe(gzip);
   let load: RunResult;
   try {
-    load = await ctx.host.run(cmd('docker', 'load', '--quiet'), { stdin: gzip, check: false, timeoutMs: 30 * 60_000 });
+    load = await ctx.host.run(dockerLoadCmd(), { stdin: gzip, check: false, timeoutMs: 30 * 60_000 });
   } finally {
     // an upload that died leaves the pipe paused and docker save blocked on it, which would keep this process
     // alive for ever; after a good upload both streams have ended already
@@ -147,7 +136,7 @@ export async function ensureImage(ctx: EngineContext, sha: string, buildArgs: Re
     return { ref, how: ctx.cfg.config.app.pull ? 'pulled' : 'shipped' };
   }
   if (ctx.cfg.config.app.pull) {
-    const r = await ctx.host.run(cmd('docker', 'pull', '--quiet', ref), { check: false, timeoutMs: 30 * 60_000 });
+    const r = await ctx.host.run(dockerPullCmd(ref), { check: false, timeoutMs: 30 * 60_000 });
     if (r.code !== 0) throw new DeployError('image', `docker pull ${ref} on the host failed: ${ctx.redactor.redact(r.stderr.trim())}`, 'check the registry credentials of the deploy user on the host (docker login) and that CI pushed this tag');
     return { ref, how: 'pulled' };
   }
@@ -167,9 +156,9 @@ export async function ensureImage(ctx: EngineContext, sha: string, buildArgs: Re
  */
 export async function pruneImages(ctx: EngineContext, keep: number, protect: string[], dryRun = false): Promise<string[]> {
   const repo = ctx.cfg.config.app.image;
-  const r = await ctx.host.run(cmd('docker', 'image', 'ls', '--format', '{{.Tag}}\t{{.CreatedAt}}', repo), { check: false });
+  const r = await ctx.host.run(imageTagsByDateCmd(repo), { check: false });
   if (r.code !== 0) return [];
-  const used = await ctx.host.run(cmd('docker', 'ps', '-a', '--format', '{{.Image}}'), { check: false });
+  const used = await ctx.host.run(containerImagesCmd(), { check: false });
   const inUse = new Set(used.stdout.split('\n').map((l) => l.trim()));
   const tags = r.stdout
     .split('\n')
@@ -181,13 +170,13 @@ export async function pruneImages(ctx: EngineContext, keep: number, protect: str
   if (dryRun) return removable;
   const removed: string[] = [];
   for (const tag of removable) {
-    const d = await ctx.host.run(cmd('docker', 'image', 'rm', imageRef(repo, tag)), { check: false });
+    const d = await ctx.host.run(imageRmCmd(imageRef(repo, tag)), { check: false });
     if (d.code === 0) removed.push(tag);
   }
   return removed;
 }
 
 export async function imagesOnHost(ctx: EngineContext): Promise<Set<string>> {
-  const r = await ctx.host.run(cmd('docker', 'image', 'ls', '--format', '{{.Tag}}', ctx.cfg.config.app.image), { check: false });
+  const r = await ctx.host.run(imageTagsCmd(ctx.cfg.config.app.image), { check: false });
   return new Set(r.stdout.split('\n').map((l) => l.trim()).filter((t) => /^[0-9a-f]{40}$/.test(t)));
 }
