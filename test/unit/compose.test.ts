@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
+import type { ResolvedConfig } from '../../src/config/load.js';
 import { ConfigSchema } from '../../src/config/schema.js';
 import { Layout } from '../../src/engine/stack/layout.js';
 import { imagesEnv } from '../../src/engine/release/provision.js';
 import { renderEnvFile } from '../../src/engine/stack/files.js';
-import type { EngineContext } from '../../src/engine/context.js';
+import { fakeContext } from '../fakes/context.js';
 
 const root = join(import.meta.dirname, '../..');
 
@@ -29,8 +30,19 @@ function compose(env: Record<string, string>): { code: number; out: string } {
 
 function envFor(images: Record<string, string>): Record<string, string> {
   const config = ConfigSchema.parse({ app: { image: 'ghcr.io/togather/server' }, images, environments: { production: { host: 'deploy.example.org' } } });
-  const cfg = { config, proxy: config.proxy, stack: 'togather-production', hostPath: 'togather/production', environment: 'production' };
-  const ctx = { cfg } as unknown as EngineContext;
+  const cfg: ResolvedConfig = {
+    config,
+    environment: 'production',
+    env: config.environments.production!,
+    stack: 'togather-production',
+    hostPath: 'togather/production',
+    proxy: config.proxy,
+    appEnv: {},
+    configPath: 'deployment.yml',
+    configDir: '.',
+    envFileSource: '.env.production',
+  };
+  const ctx = fakeContext({ cfg });
   const sha = 'a'.repeat(40);
   return imagesEnv(ctx, new Layout(cfg), { blue: `ghcr.io/togather/server:${sha}`, green: `ghcr.io/togather/server:${sha}` });
 }

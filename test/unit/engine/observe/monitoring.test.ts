@@ -14,12 +14,12 @@ import { before, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { ConfigSchema } from '../../../../src/config/schema.js';
 import type { ResolvedConfig } from '../../../../src/config/load.js';
-import type { EngineContext } from '../../../../src/engine/context.js';
 import { Layout } from '../../../../src/engine/stack/layout.js';
 import { applyEvent, DEPLOY_METRICS, parseDeployMetrics, renderDeployMetrics, type DeployMetricsState } from '../../../../src/engine/observe/metrics.js';
 import { APP_METRICS, appNetwork, exporterDsn, monitoringFiles, monitoringServices, ntfyAlertUrl, renderAlertmanagerConfig, renderPrometheusConfig } from '../../../../src/engine/observe/monitoring.js';
 import type { DeploymentEvent } from '../../../../src/notify/event.js';
 import type { NotifySettings } from '../../../../src/notify/notifier.js';
+import { fakeContext } from '../../../fakes/context.js';
 import { freePort } from '../../../harness/proc.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
@@ -300,7 +300,7 @@ describe('monitoring stack', () => {
   test('the monitoring files: secrets only in 0600 files, the stack network, the services that have what they need', () => {
     const cfg = cfgWith();
     const layout = new Layout(cfg);
-    const ctx = { cfg } as EngineContext;
+    const ctx = fakeContext({ cfg });
     const files = monitoringFiles(ctx, layout, NOTIFY, { uid: '1001', gid: '1001' });
     const secrets = ['Db-Pass-5521', 'graf-Pass-8812', 'Xy7Zq91LmN0p', 'tk_Alert0Token9'];
     for (const f of files) {
@@ -325,7 +325,7 @@ describe('monitoring stack', () => {
     mkdirSync(dir);
     copyFileSync(join(MON, 'compose.yml'), join(dir, 'compose.yml'));
     for (const f of ['grafana.env', 'postgres-exporter.env']) writeFileSync(join(dir, f), '');
-    const env = monitoringFiles({ cfg: cfgWith() } as EngineContext, new Layout(cfgWith()), {}, { uid: '1001', gid: '1002' }).find((f) => f.name === 'monitoring/.env')!.content;
+    const env = monitoringFiles(fakeContext({ cfg: cfgWith() }), new Layout(cfgWith()), {}, { uid: '1001', gid: '1002' }).find((f) => f.name === 'monitoring/.env')!.content;
     writeFileSync(join(dir, '.env'), env);
     const r = tool('docker-compose', ['-f', join(dir, 'compose.yml'), '--env-file', join(dir, '.env'), 'config']);
     assert.equal(r.code, 0, r.out);

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
-import type { EngineContext } from '../../../../src/engine/context.js';
 import { buildImage, cacheUnsupportedReason } from '../../../../src/engine/release/image.js';
 import type { Command, Local, RunOptions, RunResult } from '../../../../src/host/host.js';
-import { Redactor } from '../../../../src/log/redact.js';
+import { fakeContext } from '../../../fakes/context.js';
+import { fakeConfig } from '../../../fakes/host.js';
 
 const SHA = 'b'.repeat(40);
 const ok = (stdout = ''): RunResult => ({ code: 0, stdout, stderr: '', durationMs: 1 });
@@ -55,26 +55,17 @@ function runner(engine: { inspect: string; status: string; exports: boolean; wri
 }
 
 function context(local: Local) {
-  const said = { info: [] as string[], warn: [] as string[] };
   const calls = { restore: 0, save: 0 };
-  const ctx = {
-    cfg: { config: { app: { image: 'app', build: { context: '.', dockerfile: 'Dockerfile' } } } },
+  const ctx = fakeContext({
+    cfg: fakeConfig({ app: { image: 'app', build: { context: '.', dockerfile: 'Dockerfile' } } }),
     local,
-    redactor: new Redactor(),
-    reporter: {
-      phase: <T>(_n: string, fn: () => Promise<T>) => fn(),
-      info: (m: string) => void said.info.push(m),
-      warn: (m: string) => void said.warn.push(m),
-      error: () => undefined,
-      debug: () => undefined,
-    },
     buildCache: {
       dir: '/runner/tmp/togather-build-cache',
       restore: async () => (calls.restore++, true),
       save: async () => void calls.save++,
     },
-  } as unknown as EngineContext;
-  return { ctx, said, calls };
+  });
+  return { ctx, said: ctx.reporter.said, calls };
 }
 
 const noCache = (m: string) => m.startsWith('building without a layer cache');

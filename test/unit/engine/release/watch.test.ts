@@ -4,17 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { EngineContext } from '../../../../src/engine/context.js';
 import { parseProxyHealth, watchHealth, type WatchProbe } from '../../../../src/engine/release/watch.js';
+import { fakeContext } from '../../../fakes/context.js';
+import { FakeClock } from '../../../fakes/host.js';
 
-function fakeCtx(): { ctx: EngineContext; warnings: string[]; clock: { t: number } } {
-  const clock = { t: 1_000_000 };
-  const warnings: string[] = [];
-  const ctx = {
-    clock: { now: () => clock.t, sleep: async (ms: number) => void (clock.t += ms) },
-    reporter: { phase: <T>(_n: string, fn: () => Promise<T>) => fn(), info: () => undefined, warn: (m: string) => void warnings.push(m), error: () => undefined, debug: () => undefined },
-  } as unknown as EngineContext;
-  return { ctx, warnings, clock };
+function fakeCtx() {
+  const clock = new FakeClock();
+  const ctx = fakeContext({ clock });
+  return { ctx, warnings: ctx.reporter.said.warn, clock };
 }
 
 /** probes answering from a script of results; each takes 100 ms of the fake clock */
