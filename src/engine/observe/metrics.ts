@@ -152,7 +152,7 @@ export function textfileDir(layout: Layout): string {
 }
 
 // readable by a node exporter running as another user: the file holds versions and counts, nothing secret
-const WRITE_TEXTFILE = 'set -e; mkdir -p -- "$1"; chmod 755 -- "$1"; t="$1/.$2.tmp.$$"; cat > "$t"; chmod 644 "$t"; mv -f -- "$t" "$1/$2"';
+export const WRITE_TEXTFILE = 'set -e; mkdir -p -- "$1"; chmod 755 -- "$1"; t="$1/.$2.tmp.$$"; cat > "$t"; chmod 644 "$t"; mv -f -- "$t" "$1/$2"';
 
 /** Updates the textfile with one outcome; only with monitoring enabled. Failures are the caller's to report. */
 export async function recordOutcomeMetrics(ctx: EngineContext, layout: Layout, e: DeploymentEvent): Promise<void> {

@@ -213,7 +213,7 @@ export function monitoringCompose(compose: string[], layout: Layout, ...args: st
 }
 
 // data dirs owned by the deploy user (the services run as it); the textfile dir readable by the node exporter
-const PREPARE = `
+export const PREPARE = `
 set -e
 umask 077
 mkdir -p -- "$1"
@@ -224,7 +224,7 @@ id -u; id -g
 `;
 
 // Prometheus and Alertmanager reread their configuration on SIGHUP: no restart, no lost samples
-const RELOAD = `
+export const RELOAD = `
 for c in "$@"; do
   if [ "$(docker inspect -f '{{.State.Running}}' -- "$c" 2>/dev/null)" = true ]; then docker kill -s HUP -- "$c" >/dev/null; fi
 done

@@ -22,7 +22,7 @@ export interface EnvironmentStatus {
   drift?: string;
 }
 
-const PROXY_PROBE = `
+export const PROXY_PROBE = `
 echo "--- 1"
 docker exec "$1" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3" || true
 `;
