@@ -71,8 +71,9 @@ function nodeTests(files, extra = [], env = {}) {
   return { counted: true, ok, pass: num('pass'), fail: num('fail') + num('cancelled') };
 }
 
-const testFiles = (dir) =>
-  existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.test.ts')).sort().map((f) => join(dir, f)) : [];
+/** the *.test.ts files in `dir`, sorted; with `recursive`, those in its subfolders too (e.g. test/unit/engine/stack/state.test.ts) */
+const testFiles = (dir, { recursive = false } = {}) =>
+  existsSync(dir) ? readdirSync(dir, { recursive }).filter((f) => f.endsWith('.test.ts')).sort().map((f) => join(dir, f)) : [];
 
 for (const name of wanted) {
   if (name === 'typecheck') stage('typecheck', () => ({ ok: run(bin('tsc'), ['--noEmit', '-p', '.']) }));
@@ -80,7 +81,7 @@ for (const name of wanted) {
     stage('lint', () => ({ ok: run(bin('eslint'), ['--max-warnings=0', 'src', 'test', 'scripts']) }));
     stage('imports (no cycle, engine layers)', () => ({ ok: run(node, ['scripts/check-imports.mjs']) }));
   }
-  if (name === 'unit') stage('unit', () => nodeTests(testFiles('test/unit')));
+  if (name === 'unit') stage('unit', () => nodeTests(testFiles('test/unit', { recursive: true })));
   // one file at a time (they share the loopback host); no test may hang the run for ever
   const e2eOpts = ['--test-concurrency=1', '--test-timeout=1200000'];
   if (name === 'e2e') {
