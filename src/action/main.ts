@@ -1,13 +1,13 @@
 import * as core from '@actions/core';
 import { parseDuration } from '../config/duration.js';
 import { ConfigError, ENV_INPUT_SOURCE } from '../config/problems.js';
-import { Layout, deploy, describeLockView, failedReport, forceRemoveLock, formatCandidates, formatStatus, inspectLock, listVersions, rollback, snapshotCommand, status, type EngineContext, type OperationReport, type SnapshotSub } from '../engine/index.js';
+import { deploy, failedReport, formatStatus, rollback, snapshotCommand, status, unlock, versions, type EngineContext, type OperationReport, type SnapshotSub } from '../engine/index.js';
 import { DeployError, describeError, exitCodeOf } from '../errors.js';
 import { postDeploymentStatus } from '../github/deployment-status.js';
 import { makeCiGate } from '../github/gate-adapter.js';
-import { renderSummary } from '../github/summary.js';
+import { escapeCode, escapeText, renderSummary } from '../github/summary.js';
 import { Redactor } from '../log/redact.js';
-import { openSession, type Session } from '../session.js';
+import { ciRunUrl, openSession, type Session, type SessionOptions } from '../session.js';
 import { actionsBuildCache } from './build-cache.js';
 import { ActionReporter } from './reporter.js';
 import { readInputs, splitList, type Inputs } from './inputs.js';
@@ -26,91 +26,9 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
     redactor.add(inputs['ssh-passphrase']);
     redactor.add(inputs['github-token']);
     redactor.add(inputs['webhook-secret']);
-    const i = inputs;
-    session = openSession({
-      configPath: i.config,
-      environment: i.environment,
-      envFileContent: i['env-file'] || undefined,
-      credentials: { privateKey: i['ssh-private-key'], knownHosts: i['ssh-known-hosts'], passphrase: i['ssh-passphrase'] || undefined },
-      actor: env.GITHUB_ACTOR ? `${env.GITHUB_ACTOR} (GitHub Actions run ${env.GITHUB_RUN_ID ?? '?'})` : 'github-actions',
-      dryRun: i['dry-run'],
-      redactor,
-      makeReporter: (r) => new ActionReporter(r),
-      repoDir: env.GITHUB_WORKSPACE,
-      onSshPrepared: (host) => core.saveState(STATE_SSH, JSON.stringify(host.session)),
-      webhookSecret: i['webhook-secret'] || undefined,
-    });
-    const { ctx } = session;
-    ctx.buildCache = actionsBuildCache(env, env.GITHUB_SHA);
-    switch (i.command) {
-      case 'deploy': {
-        const gate = makeCiGate(env, ctx.reporter, { token: i['github-token'] || undefined, required: splitList(i['required-checks']), timeoutMs: parseDuration(i['ci-timeout']) });
-        if (!gate && !i['skip-ci-check']) {
-          throw new DeployError('ciGate', 'cannot check that this commit passed CI: no github-token or GITHUB_REPOSITORY', 'pass github-token (the default is the job token), or set skip-ci-check: true deliberately');
-        }
-        const report = await deploy(ctx, { version: i.version || env.GITHUB_SHA || 'HEAD', skipCiCheck: i['skip-ci-check'], skipMigrations: i['skip-migrations'], force: i.force, ciGate: gate });
-        await publish(report, env, inputs, redactor);
-        break;
-      }
-      case 'rollback': {
-        try {
-          const report = await rollback(ctx, { version: i.version || undefined, confirmed: i.confirm === i.environment });
-          await publish(report, env, inputs, redactor);
-        } catch (e) {
-          // with no or an unknown version, the summary shows what can be rolled back to: the picker
-          if (e instanceof DeployError && e.kind === 'refused') await versionsSummary(ctx, i.environment, redactor).catch(() => undefined);
-          throw e;
-        }
-        break;
-      }
-      case 'versions': {
-        await session.host.connect();
-        await versionsSummary(ctx, i.environment, redactor);
-        break;
-      }
-      case 'snapshot':
-      case 'snapshot-create':
-      case 'snapshot-list':
-      case 'snapshot-verify':
-      case 'snapshot-cleanup':
-      case 'snapshot-restore': {
-        const sub = (i.command === 'snapshot' ? 'create' : i.command.slice('snapshot-'.length)) as SnapshotSub;
-        const out = await snapshotCommand(ctx, { sub, file: i.snapshot || undefined, stopApp: i['stop-app'], confirmed: i.confirm === i.environment });
-        const text = redactor.redact(out.text);
-        core.info(text);
-        const data = out.data as { snapshot?: { file?: string }; restored?: string };
-        core.setOutput('snapshot', data.snapshot?.file ?? data.restored ?? '');
-        core.setOutput('duration-seconds', (out.report.durationMs / 1000).toFixed(1));
-        await core.summary.addHeading(`togather-deploy snapshot ${escapeHtml(sub)}: ${escapeHtml(i.environment)}`, 3).addCodeBlock(escapeHtml(text)).write();
-        break;
-      }
-      case 'status': {
-        await session.host.connect();
-        const s = await status(ctx);
-        core.info(formatStatus(s));
-        core.setOutput('version', s.state.current?.version ?? '');
-        core.setOutput('colour', s.live ?? '');
-        core.setOutput('previous-version', s.state.previous?.version ?? '');
-        await core.summary.addHeading(`togather-deploy status: ${escapeHtml(i.environment)}`, 3).addCodeBlock(escapeHtml(redactor.redact(formatStatus(s)))).write();
-        break;
-      }
-      case 'unlock': {
-        await session.host.connect();
-        const layout = new Layout(ctx.cfg);
-        const view = await inspectLock(ctx, layout);
-        if (view.kind === 'free') {
-          core.info(`${i.environment} is not locked`);
-          break;
-        }
-        core.info(describeLockView(view));
-        if (i.confirm !== i.environment) {
-          throw new DeployError('refused', 'unlock needs confirmation', `set confirm: ${i.environment} to remove this lock`);
-        }
-        if (!(await forceRemoveLock(ctx, layout, view))) throw new DeployError('lock', 'the lock changed meanwhile (or is being taken right now); nothing removed');
-        core.info(`lock removed by ${ctx.actor}`);
-        break;
-      }
-    }
+    session = openSession(sessionOptions(inputs, env, redactor));
+    session.ctx.buildCache = actionsBuildCache(env, env.GITHUB_SHA);
+    await COMMANDS[inputs.command](session, { inputs, env, redactor });
   } catch (e) {
     if (e instanceof ConfigError) {
       for (const p of e.problems) {
@@ -121,21 +39,100 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
     }
     core.setFailed(redactor.redact(describeError(e)));
     process.exitCode = exitCodeOf(e);
-    if (inputs?.command === 'deploy') await reportFailure(failureReport(e, inputs.environment, redactor, Date.now() - started), e, env, inputs, redactor).catch(() => undefined);
+    if (inputs?.command === 'deploy') await reportFailure(failureReport(e, inputs.environment, redactor, Date.now() - started), e, { inputs, env, redactor }).catch(() => undefined);
   } finally {
     await session?.host.close().catch(() => undefined);
   }
 }
 
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+function sessionOptions(i: Inputs, env: NodeJS.ProcessEnv, redactor: Redactor): SessionOptions {
+  return {
+    configPath: i.config,
+    environment: i.environment,
+    envFileContent: i['env-file'] || undefined,
+    credentials: { privateKey: i['ssh-private-key'], knownHosts: i['ssh-known-hosts'], passphrase: i['ssh-passphrase'] || undefined },
+    actor: env.GITHUB_ACTOR ? `${env.GITHUB_ACTOR} (GitHub Actions run ${env.GITHUB_RUN_ID ?? '?'})` : 'github-actions',
+    dryRun: i['dry-run'],
+    redactor,
+    makeReporter: (r) => new ActionReporter(r),
+    repoDir: env.GITHUB_WORKSPACE,
+    onSshPrepared: (host) => core.saveState(STATE_SSH, JSON.stringify(host.session)),
+    webhookSecret: i['webhook-secret'] || undefined,
+  };
 }
 
-function runUrl(env: NodeJS.ProcessEnv): string | undefined {
-  return env.GITHUB_SERVER_URL && env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID ? `${env.GITHUB_SERVER_URL}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}` : undefined;
+/** What a command reads besides the session: the step's inputs, its environment and the redactor of its secrets. */
+interface Step {
+  inputs: Inputs;
+  env: NodeJS.ProcessEnv;
+  redactor: Redactor;
 }
 
-async function publish(report: OperationReport, env: NodeJS.ProcessEnv, inputs: Inputs, redactor: Redactor): Promise<void> {
+type Command = Inputs['command'];
+
+/** snapshot = snapshot-create; snapshot-X runs the engine's snapshot X */
+async function snapshotStep({ ctx }: Session, { inputs: i, redactor }: Step): Promise<void> {
+  const sub = (i.command === 'snapshot' ? 'create' : i.command.slice('snapshot-'.length)) as SnapshotSub;
+  const out = await snapshotCommand(ctx, { sub, file: i.snapshot || undefined, stopApp: i['stop-app'], confirmed: i.confirm === i.environment });
+  const text = redactor.redact(out.text);
+  core.info(text);
+  const data = out.data as { snapshot?: { file?: string }; restored?: string };
+  core.setOutput('snapshot', data.snapshot?.file ?? data.restored ?? '');
+  core.setOutput('duration-seconds', (out.report.durationMs / 1000).toFixed(1));
+  await core.summary.addHeading(`togather-deploy snapshot ${escapeText(sub)}: ${escapeText(i.environment)}`, 3).addCodeBlock(escapeCode(text)).write();
+}
+
+/** Each command: inputs → the engine's request, and its report → outputs, log and job summary. */
+const COMMANDS: Record<Command, (session: Session, step: Step) => Promise<void>> = {
+  deploy: async ({ ctx }, step) => {
+    const { inputs: i, env } = step;
+    const gate = makeCiGate(env, ctx.reporter, { token: i['github-token'] || undefined, required: splitList(i['required-checks']), timeoutMs: parseDuration(i['ci-timeout']) });
+    if (!gate && !i['skip-ci-check']) {
+      throw new DeployError('ciGate', 'cannot check that this commit passed CI: no github-token or GITHUB_REPOSITORY', 'pass github-token (the default is the job token), or set skip-ci-check: true deliberately');
+    }
+    const report = await deploy(ctx, { version: i.version || env.GITHUB_SHA || 'HEAD', skipCiCheck: i['skip-ci-check'], skipMigrations: i['skip-migrations'], force: i.force, ciGate: gate });
+    await publish(report, step);
+  },
+  rollback: async ({ ctx }, step) => {
+    const { inputs: i, redactor } = step;
+    try {
+      const report = await rollback(ctx, { version: i.version || undefined, confirmed: i.confirm === i.environment });
+      await publish(report, step);
+    } catch (e) {
+      // with no or an unknown version, the summary shows what can be rolled back to: the picker
+      if (e instanceof DeployError && e.kind === 'refused') await versionsSummary(ctx, i.environment, redactor).catch(() => undefined);
+      throw e;
+    }
+  },
+  versions: async (session, { inputs: i, redactor }) => {
+    await session.host.connect();
+    await versionsSummary(session.ctx, i.environment, redactor);
+  },
+  snapshot: snapshotStep,
+  'snapshot-create': snapshotStep,
+  'snapshot-list': snapshotStep,
+  'snapshot-verify': snapshotStep,
+  'snapshot-cleanup': snapshotStep,
+  'snapshot-restore': snapshotStep,
+  status: async (session, { inputs: i, redactor }) => {
+    await session.host.connect();
+    const s = await status(session.ctx);
+    core.info(formatStatus(s));
+    core.setOutput('version', s.state.current?.version ?? '');
+    core.setOutput('colour', s.live ?? '');
+    core.setOutput('previous-version', s.state.previous?.version ?? '');
+    await core.summary.addHeading(`togather-deploy status: ${escapeText(i.environment)}`, 3).addCodeBlock(escapeCode(redactor.redact(formatStatus(s)))).write();
+  },
+  unlock: async ({ ctx }, { inputs: i }) => {
+    // no prompt in a workflow: the confirm input is the only confirmation
+    const r = await unlock(ctx, { confirmed: i.confirm === i.environment });
+    if (r.result === 'refused') throw new DeployError('refused', 'unlock needs confirmation', `set confirm: ${i.environment} to remove this lock`);
+    if (r.result === 'changed') throw new DeployError('lock', 'the lock changed meanwhile (or is being taken right now); nothing removed');
+    if (r.result === 'removed') core.info(`lock removed by ${ctx.actor}`);
+  },
+};
+
+async function publish(report: OperationReport, { inputs, env, redactor }: Step): Promise<void> {
   core.setOutput('deployment-id', report.deploymentId ?? '');
   core.setOutput('version', report.version ?? '');
   core.setOutput('colour', report.colour ?? '');
@@ -143,8 +140,8 @@ async function publish(report: OperationReport, env: NodeJS.ProcessEnv, inputs: 
   core.setOutput('url', report.url ?? '');
   core.setOutput('duration-seconds', (report.durationMs / 1000).toFixed(1));
   core.setOutput('snapshot', report.record?.snapshot ?? '');
-  await core.summary.addRaw(redactor.redact(renderSummary(report, { runUrl: runUrl(env) }))).write();
-  if (!inputs['dry-run']) await deploymentStatus('success', report.message, report.url, env, inputs, redactor);
+  await core.summary.addRaw(redactor.redact(renderSummary(report, { runUrl: ciRunUrl(env) }))).write();
+  if (!inputs['dry-run']) await deploymentStatus('success', report.message, report.url, { inputs, env, redactor });
 }
 
 /** A failed deploy's report: the engine's own when it got that far (its phases, what serves), else this step's time. */
@@ -154,12 +151,13 @@ export function failureReport(e: unknown, environment: string, redactor: Redacto
   return { operation: 'deploy', ok: false, exitCode: exitCodeOf(e), environment, durationMs: elapsedMs, phases: [], message: redactor.redact(describeError(e)) };
 }
 
-async function reportFailure(report: OperationReport, e: unknown, env: NodeJS.ProcessEnv, inputs: Inputs, redactor: Redactor): Promise<void> {
-  await core.summary.addRaw(redactor.redact(renderSummary(report, { runUrl: runUrl(env) }))).write();
-  if (!inputs['dry-run'] && !(e instanceof ConfigError)) await deploymentStatus('failure', report.message, undefined, env, inputs, redactor);
+async function reportFailure(report: OperationReport, e: unknown, step: Step): Promise<void> {
+  const { inputs, env, redactor } = step;
+  await core.summary.addRaw(redactor.redact(renderSummary(report, { runUrl: ciRunUrl(env) }))).write();
+  if (!inputs['dry-run'] && !(e instanceof ConfigError)) await deploymentStatus('failure', report.message, undefined, step);
 }
 
-async function deploymentStatus(state: 'success' | 'failure', message: string, url: string | undefined, env: NodeJS.ProcessEnv, inputs: Inputs, redactor: Redactor): Promise<void> {
+async function deploymentStatus(state: 'success' | 'failure', message: string, url: string | undefined, { inputs, env, redactor }: Step): Promise<void> {
   const token = inputs['github-token'];
   const [owner, repo] = (env.GITHUB_REPOSITORY ?? '').split('/');
   if (!token || !owner || !repo || !env.GITHUB_SHA) return;
@@ -172,7 +170,7 @@ async function deploymentStatus(state: 'success' | 'failure', message: string, u
     environment: inputs.environment,
     state,
     environmentUrl: url,
-    logUrl: runUrl(env),
+    logUrl: ciRunUrl(env),
     description: message,
     redact: (t) => redactor.redact(t),
   });
@@ -181,12 +179,11 @@ async function deploymentStatus(state: 'success' | 'failure', message: string, u
 
 /** the rollback picker in the job summary: versions with age, outcome and whether their image is still there */
 async function versionsSummary(ctx: EngineContext, environment: string, redactor: Redactor): Promise<void> {
-  const v = await listVersions(ctx);
-  const text = `current: ${v.current ? `${v.current.version} (${v.current.ref ?? ''}) since ${v.current.deployed_at}` : 'none'}\ncan roll back to:\n${formatCandidates(v.candidates)}`;
+  const { text } = await versions(ctx);
   core.info(text);
   await core.summary
-    .addHeading(`Versions of ${escapeHtml(environment)} that can be rolled back to`, 3)
-    .addCodeBlock(escapeHtml(redactor.redact(text)))
+    .addHeading(`Versions of ${escapeText(environment)} that can be rolled back to`, 3)
+    .addCodeBlock(escapeCode(redactor.redact(text)))
     .addRaw('<p>Run the rollback workflow again with one of these in <code>version</code> (empty = the default).</p>')
     .write();
 }

@@ -1,7 +1,7 @@
 import { userInfo, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/problems.js';
-import { DeployLock, Layout, SNAPSHOT_SUBCOMMANDS, cleanup, deploy, describeLockView, forceRemoveLock, formatCandidates, formatStatus, inspectLock, listVersions, rollback, snapshotCommand, status, type OperationReport, type SnapshotSub } from '../engine/index.js';
+import { DeployLock, Layout, SNAPSHOT_SUBCOMMANDS, cleanup, deploy, formatStatus, rollback, snapshotCommand, status, unlock, versions, type OperationReport, type SnapshotSub } from '../engine/index.js';
 import { DeployError, ExitCode, describeError, exitCodeOf } from '../errors.js';
 import { ConsoleReporter } from '../log/console-reporter.js';
 import { Redactor } from '../log/redact.js';
@@ -47,32 +47,36 @@ options:
 The CI check needs GITHUB_TOKEN and GITHUB_REPOSITORY (owner/repo) in the environment; without them a deploy
 is refused unless --skip-ci-check is given. Exit codes: docs/troubleshooting.md.`;
 
+const OPTIONS = {
+  config: { type: 'string', short: 'c', default: 'config/deployment.yml' },
+  version: { type: 'string' },
+  'env-file': { type: 'string' },
+  identity: { type: 'string', short: 'i' },
+  'known-hosts': { type: 'string' },
+  'passphrase-env': { type: 'string' },
+  set: { type: 'string', multiple: true },
+  repo: { type: 'string' },
+  'dry-run': { type: 'boolean', default: false },
+  'skip-ci-check': { type: 'boolean', default: false },
+  'skip-migrations': { type: 'boolean', default: false },
+  force: { type: 'boolean', default: false },
+  'stop-app': { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  yes: { type: 'boolean', short: 'y', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+  verbose: { type: 'boolean', short: 'v', default: false },
+} as const;
+
+function parseCommandLine(argv: string[]) {
+  return parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
+}
+
+type Options = ReturnType<typeof parseCommandLine>['values'];
+
 export async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        config: { type: 'string', short: 'c', default: 'config/deployment.yml' },
-        version: { type: 'string' },
-        'env-file': { type: 'string' },
-        identity: { type: 'string', short: 'i' },
-        'known-hosts': { type: 'string' },
-        'passphrase-env': { type: 'string' },
-        set: { type: 'string', multiple: true },
-        repo: { type: 'string' },
-        'dry-run': { type: 'boolean', default: false },
-        'skip-ci-check': { type: 'boolean', default: false },
-        'skip-migrations': { type: 'boolean', default: false },
-        force: { type: 'boolean', default: false },
-        'stop-app': { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-        yes: { type: 'boolean', short: 'y', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-        verbose: { type: 'boolean', short: 'v', default: false },
-      },
-    });
+    parsed = parseCommandLine(argv);
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n\n${USAGE}\n`);
     return ExitCode.config;
@@ -90,7 +94,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`snapshot: say what to do: ${SNAPSHOT_SUBCOMMANDS.join(', ')} (e.g. togather-deploy snapshot list staging)\n`);
     return ExitCode.config;
   }
-  if (!['deploy', 'rollback', 'versions', 'status', 'unlock', 'cleanup', 'snapshot'].includes(command!)) {
+  if (!isCommand(command)) {
     process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
     return ExitCode.config;
   }
@@ -98,15 +102,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${command}: name the environment, e.g. togather-deploy ${command} staging\n`);
     return ExitCode.config;
   }
-  const overrides: Record<string, string> = {};
-  for (const kv of o.set ?? []) {
-    const i = kv.indexOf('=');
-    if (i <= 0) {
-      process.stderr.write(`--set ${kv}: write KEY=VALUE\n`);
-      return ExitCode.config;
-    }
-    overrides[kv.slice(0, i)] = kv.slice(i + 1);
-  }
+  const overrides = parseOverrides(o.set ?? []);
+  if (!overrides) return ExitCode.config;
   const redactor = new Redactor();
   const passphrase = o['passphrase-env'] ? process.env[o['passphrase-env']] : undefined;
   let session: Session | undefined;
@@ -123,91 +120,7 @@ export async function main(argv: string[]): Promise<number> {
       makeReporter: (r) => new ConsoleReporter(r, undefined, o.verbose),
       repoDir: o.repo,
     });
-    const { ctx } = session;
-    switch (command) {
-      case 'deploy': {
-        const gate = makeCiGate(process.env, ctx.reporter);
-        if (!gate && !o['skip-ci-check']) {
-          throw new DeployError('ciGate', 'cannot check that this commit passed CI: GITHUB_TOKEN and GITHUB_REPOSITORY are not set', 'set them, or pass --skip-ci-check to deploy an untested commit deliberately (it is recorded)');
-        }
-        const report = await deploy(ctx, {
-          version: o.version ?? 'HEAD',
-          skipCiCheck: o['skip-ci-check'],
-          skipMigrations: o['skip-migrations'],
-          force: o.force,
-          ciGate: gate,
-        });
-        printReport(report, o.json!);
-        return report.exitCode;
-      }
-      case 'rollback': {
-        const report = await rollback(ctx, {
-          version: o.version,
-          confirmed: o.yes,
-          ask: process.stdin.isTTY ? (q) => confirm(q) : undefined,
-        });
-        printReport(report, o.json!);
-        return report.exitCode;
-      }
-      case 'versions': {
-        await session.host.connect();
-        const v = await listVersions(ctx);
-        if (o.json) process.stdout.write(JSON.stringify(v, null, 2) + '\n');
-        else {
-          process.stdout.write(`current: ${v.current ? `${v.current.version.slice(0, 12)}${v.current.ref ? ` (${v.current.ref})` : ''} since ${v.current.deployed_at}` : 'none'}\n`);
-          process.stdout.write(`can roll back to:\n${formatCandidates(v.candidates)}\n`);
-        }
-        return 0;
-      }
-      case 'cleanup': {
-        await session.host.connect();
-        const layout = new Layout(ctx.cfg);
-        const lock = new DeployLock(ctx, layout);
-        if (!o['dry-run']) await lock.acquire('cleanup', 'cleanup');
-        try {
-          const plan = await cleanup(ctx, o['dry-run']!);
-          if (o.json) process.stdout.write(JSON.stringify(plan, null, 2) + '\n');
-        } finally {
-          await lock.release();
-        }
-        return 0;
-      }
-      case 'snapshot': {
-        const out = await snapshotCommand(ctx, {
-          sub: snapshotSub as SnapshotSub,
-          file: positionals[3],
-          stopApp: o['stop-app'],
-          confirmed: o.yes,
-          ask: process.stdin.isTTY ? (q) => confirm(q) : undefined,
-        });
-        process.stdout.write((o.json ? JSON.stringify(redactor.redactDeep(out.data), null, 2) : redactor.redact(out.text)) + '\n');
-        return out.report.exitCode;
-      }
-      case 'status': {
-        await session.host.connect();
-        const s = await status(ctx);
-        process.stdout.write((o.json ? JSON.stringify(redactor.redactDeep(s), null, 2) : formatStatus(s)) + '\n');
-        return 0;
-      }
-      case 'unlock': {
-        await session.host.connect();
-        const layout = new Layout(ctx.cfg);
-        const view = await inspectLock(ctx, layout);
-        if (view.kind === 'free') {
-          process.stdout.write(`${environment} is not locked\n`);
-          return 0;
-        }
-        process.stdout.write(`${describeLockView(view)}\n`);
-        if (!o.yes && !(await confirm(`remove it? only if that operation is really gone [y/N] `))) {
-          process.stdout.write('left in place\n');
-          return ExitCode.refused;
-        }
-        const ok = await forceRemoveLock(ctx, layout, view);
-        process.stdout.write(ok ? `removed (by ${ctx.actor})\n` : 'the lock changed meanwhile, or is being taken right now; nothing removed\n');
-        return ok ? 0 : ExitCode.lock;
-      }
-    }
-    return 0;
+    return await COMMANDS[command](session, { o, snapshotSub: snapshotSub as SnapshotSub | undefined, file: positionals[3], redactor });
   } catch (e) {
     const text = redactor.redact(describeError(e));
     process.stderr.write(e instanceof ConfigError ? `${text}\n` : `\nerror: ${text}\n`);
@@ -216,6 +129,100 @@ export async function main(argv: string[]): Promise<number> {
     await session?.host.close().catch(() => undefined);
   }
 }
+
+/** --set KEY=VALUE, repeatable; undefined (after saying why) when one is not KEY=VALUE */
+function parseOverrides(pairs: string[]): Record<string, string> | undefined {
+  const overrides: Record<string, string> = {};
+  for (const kv of pairs) {
+    const i = kv.indexOf('=');
+    if (i <= 0) {
+      process.stderr.write(`--set ${kv}: write KEY=VALUE\n`);
+      return undefined;
+    }
+    overrides[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return overrides;
+}
+
+/** What the command line asked for, besides the session. */
+interface CommandLine {
+  o: Options;
+  /** snapshot: the subcommand, and the file after the environment */
+  snapshotSub?: SnapshotSub;
+  file?: string;
+  redactor: Redactor;
+}
+
+type Command = 'deploy' | 'rollback' | 'versions' | 'status' | 'unlock' | 'cleanup' | 'snapshot';
+
+function isCommand(c: string | undefined): c is Command {
+  return c !== undefined && Object.hasOwn(COMMANDS, c);
+}
+
+/** a prompt only where someone can answer it; absent, the engine refuses what needs a confirmation */
+const askOnTerminal = (): ((question: string) => Promise<boolean>) | undefined => (process.stdin.isTTY ? (q) => confirm(q) : undefined);
+
+/** Each command: options → the engine's request, and its report → stdout and the exit code. */
+const COMMANDS: Record<Command, (session: Session, line: CommandLine) => Promise<number>> = {
+  deploy: async ({ ctx }, { o }) => {
+    const gate = makeCiGate(process.env, ctx.reporter);
+    if (!gate && !o['skip-ci-check']) {
+      throw new DeployError('ciGate', 'cannot check that this commit passed CI: GITHUB_TOKEN and GITHUB_REPOSITORY are not set', 'set them, or pass --skip-ci-check to deploy an untested commit deliberately (it is recorded)');
+    }
+    const report = await deploy(ctx, {
+      version: o.version ?? 'HEAD',
+      skipCiCheck: o['skip-ci-check'],
+      skipMigrations: o['skip-migrations'],
+      force: o.force,
+      ciGate: gate,
+    });
+    printReport(report, o.json!);
+    return report.exitCode;
+  },
+  rollback: async ({ ctx }, { o }) => {
+    const report = await rollback(ctx, { version: o.version, confirmed: o.yes, ask: askOnTerminal() });
+    printReport(report, o.json!);
+    return report.exitCode;
+  },
+  versions: async (session, { o }) => {
+    await session.host.connect();
+    const v = await versions(session.ctx);
+    process.stdout.write((o.json ? JSON.stringify(v.data, null, 2) : v.text) + '\n');
+    return 0;
+  },
+  cleanup: async (session, { o }) => {
+    const { ctx } = session;
+    await session.host.connect();
+    const layout = new Layout(ctx.cfg);
+    const lock = new DeployLock(ctx, layout);
+    if (!o['dry-run']) await lock.acquire('cleanup', 'cleanup');
+    try {
+      const plan = await cleanup(ctx, o['dry-run']!);
+      if (o.json) process.stdout.write(JSON.stringify(plan, null, 2) + '\n');
+    } finally {
+      await lock.release();
+    }
+    return 0;
+  },
+  snapshot: async ({ ctx }, { o, snapshotSub, file, redactor }) => {
+    const out = await snapshotCommand(ctx, { sub: snapshotSub!, file, stopApp: o['stop-app'], confirmed: o.yes, ask: askOnTerminal() });
+    process.stdout.write((o.json ? JSON.stringify(redactor.redactDeep(out.data), null, 2) : redactor.redact(out.text)) + '\n');
+    return out.report.exitCode;
+  },
+  status: async (session, { o, redactor }) => {
+    await session.host.connect();
+    const s = await status(session.ctx);
+    process.stdout.write((o.json ? JSON.stringify(redactor.redactDeep(s), null, 2) : formatStatus(s)) + '\n');
+    return 0;
+  },
+  unlock: async ({ ctx }, { o }) => {
+    const r = await unlock(ctx, { confirmed: o.yes, ask: askOnTerminal(), show: (text) => process.stdout.write(`${text}\n`) });
+    // the engine has shown the lock, or that there is none; the outcome is worded here
+    const said = { 'not-locked': '', refused: 'left in place', changed: 'the lock changed meanwhile, or is being taken right now; nothing removed', removed: `removed (by ${ctx.actor})` }[r.result];
+    if (said) process.stdout.write(`${said}\n`);
+    return r.exitCode;
+  },
+};
 
 function printReport(r: OperationReport, json: boolean): void {
   if (json) {

@@ -15,3 +15,5 @@ export { cleanup, type CleanupPlan } from './operations/cleanup.js';
 export { DeployLock, describeLockView, forceRemoveLock, inspectLock, type LockView } from './stack/lock.js';
 export { Layout } from './stack/layout.js';
 export { monitoringProblems } from './observe/monitoring.js';
+export { unlock, type UnlockOutcome, type UnlockRequest } from './operations/unlock.js';
+export { versions, type VersionsOutcome, type VersionsView } from './operations/versions.js';

@@ -6,6 +6,7 @@
  * characters Markdown would act on turned into entities too, so a value cannot open a table cell, a code
  * span, a link or a mention. Values stay on one line: a blank line would end the HTML block and let the
  * rest be read as Markdown. A step's summary may not exceed 1 MiB, so every part has a size cap.
+ * Every summary escaper lives here: escapeText for inline text, escapeCode for the action's <pre> text blocks.
  */
 import { ExitCode } from '../errors.js';
 import type { OperationReport } from '../engine/index.js';
@@ -151,6 +152,14 @@ export function escapeText(s: string): string {
     .replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/g, ' ')
     .replace(/[&<>"'`|*_[\]\\~@#!:]/g, (c) => `&#${c.charCodeAt(0)};`)
     .replace(/\n/g, '<br>');
+}
+
+/**
+ * Untrusted text → the content of a <pre><code> block: & < > " ' become entities and newlines stay, so the
+ * block keeps its lines. Markdown does not act inside <pre>, and a blank line does not end it (only </pre> does).
+ */
+export function escapeCode(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
 function text(s: string, max: number): string {

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import type { Redactor } from '../log/redact.js';
 import { quoteArgv } from '../util/shell.js';
 import { CommandFailed, type Command, type Local, type RunOptions, type RunResult } from './host.js';
-import { runProcess } from './ssh.js';
+import { runProcess } from './process.js';
 
 /** The deployer's own machine: git, docker build/save. Runs argv directly, never through a shell. */
 export class LocalMachine implements Local {

@@ -2,12 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { DeployError } from '../errors.js';
 import type { Redactor } from '../log/redact.js';
 import { quoteArgv } from '../util/shell.js';
 import { explainConnectFailure } from './ssh-diagnose.js';
 import { CommandFailed, type Command, type Host, type RunOptions, type RunResult } from './host.js';
+import { runProcess } from './process.js';
 
 export interface SshTarget {
   host: string;
@@ -239,45 +239,4 @@ export function shortArgv(argv: readonly string[]): string {
     return `sh -c '${first}…' ${quoteArgv(argv.slice(4))}`;
   }
   return quoteArgv(argv);
-}
-
-export interface ProcessOptions {
-  stdin?: string | Buffer | Readable;
-  timeoutMs?: number;
-  env?: NodeJS.ProcessEnv;
-  cwd?: string;
-}
-
-/** The one place a process is spawned: no shell, bounded time, stdout/stderr captured. */
-export function runProcess(file: string, args: readonly string[], opts: ProcessOptions = {}): Promise<RunResult> {
-  const started = Date.now();
-  return new Promise((resolve) => {
-    const child = spawn(file, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let timer: NodeJS.Timeout | undefined;
-    let timedOut = false;
-    if (opts.timeoutMs) {
-      timer = setTimeout(() => {
-        timedOut = true;
-        child.kill('SIGKILL');
-      }, opts.timeoutMs);
-    }
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    child.stdin.on('error', () => undefined); // the command may exit before reading all input
-    child.on('error', (e) => {
-      if (timer) clearTimeout(timer);
-      resolve({ code: 127, stdout: '', stderr: `${file}: ${e.message}`, durationMs: Date.now() - started });
-    });
-    child.on('close', (code, signal) => {
-      if (timer) clearTimeout(timer);
-      const stderr = Buffer.concat(err).toString('utf8') + (timedOut ? `\n${file}: timed out after ${opts.timeoutMs} ms` : '');
-      resolve({ code: code ?? (signal ? 128 + 9 : 1), stdout: Buffer.concat(out).toString('utf8'), stderr, durationMs: Date.now() - started });
-    });
-    const input = opts.stdin;
-    if (input === undefined) child.stdin.end();
-    else if (typeof input === 'string' || Buffer.isBuffer(input)) child.stdin.end(input);
-    else input.pipe(child.stdin);
-  });
 }

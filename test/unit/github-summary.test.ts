@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderSummary, escapeText, SUMMARY_LIMIT_BYTES } from '../../src/github/summary.js';
+import { renderSummary, escapeCode, escapeText, SUMMARY_LIMIT_BYTES } from '../../src/github/summary.js';
 import type { DeploymentRecord, OperationReport } from '../../src/engine/types.js';
 
 const SHA = '9fceb02d0ae598e95dc970b74767f19372d61af8';
@@ -141,6 +141,11 @@ test('escapeText keeps plain text readable and turns newlines into <br>', () => 
   assert.equal(escapeText('green is live'), 'green is live');
   assert.equal(escapeText('a\nb\r\nc'), 'a<br>b<br>c');
   assert.equal(escapeText('a & b < c'), 'a &amp; b &lt; c'.replace('&amp;', '&#38;').replace('&lt;', '&#60;'));
+});
+
+test('escapeCode keeps a code block\'s lines and leaves no tag or attribute quote to close its <pre>', () => {
+  assert.equal(escapeCode('current: abc\n\ncan roll back to:'), 'current: abc\n\ncan roll back to:');
+  assert.equal(escapeCode(`</code></pre><script>x="1" & 'y'</script>`), '&lt;/code&gt;&lt;/pre&gt;&lt;script&gt;x=&quot;1&quot; &amp; &#39;y&#39;&lt;/script&gt;');
 });
 
 test('the summary stays under 1 MiB whatever the report holds', () => {
