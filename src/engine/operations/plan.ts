@@ -5,14 +5,15 @@ import type { Phases } from '../phases.js';
 import { ensureImage } from '../release/image.js';
 import type { HostFacts } from '../release/preflight.js';
 import { provision } from '../release/provision.js';
-import { colourImages, composeCmd, flagCmd, inspectStack, liveColour } from '../stack/colours.js';
+import { colourImages, inspectStack, liveColour } from '../stack/colours.js';
+import { flagCmd, startAppCmd, startGateCmd, stopAppCmd } from '../stack/commands.js';
 import type { Layout } from '../stack/layout.js';
 import { describeHolder, readLock } from '../stack/lock.js';
 import { readState } from '../stack/state.js';
 import { otherColour, type Colour } from '../types.js';
 
 export interface DeployPlan {
-  /** the steps a real deploy would take, commands spelled as they would run */
+  /** the steps a real deploy would take; a command is printed from the builder the real run uses, so it reads as it would run */
   plan: string[];
   /** the colour serving now */
   live: Colour | undefined;
@@ -32,13 +33,17 @@ export async function planDeploy(ctx: EngineContext, layout: Layout, phases: Pha
     image.how === 'present' ? `image ${image.ref} is already on the host` : `get ${image.ref} onto the host (${image.how})`,
     `write compose.yml, .env, app.env (0600), caddy/, db-init/ under ${layout.root} and start missing services`,
     ...describeDatabasePlan(ctx, skipMigrations),
-    c(composeCmd(facts.compose, layout, 'up', '-d', '--no-deps', '--force-recreate', layout.service(target)).argv),
+    // startColour: the gate up, the new colour's flag cleared, its app (re)created
+    c(startGateCmd(facts.compose, layout, target).argv),
+    c(flagCmd(layout, target, false).argv),
+    c(startAppCmd(facts.compose, layout, target).argv),
     `probe ${ctx.cfg.config.app.health.path} on ${target} until ${ctx.cfg.config.app.health.consecutive} passes in a row (at most ${ctx.cfg.config.app.health.start_timeout / 1000}s)`,
     c(flagCmd(layout, target, true).argv),
     ...(live ? [c(flagCmd(layout, live, false).argv)] : []),
     `verify ${ctx.cfg.config.app.health.version_path} through the proxy reports ${sha.slice(0, 12)} from ${target}`,
     `record the deployment in ${layout.stateFile}`,
-    ...(live ? [c(['docker', 'stop', '-t', String(Math.ceil(ctx.cfg.config.deployment.drain_timeout / 1000)), layout.app(live)])] : []),
+    // retireColour: the old colour stopped with the drain timeout
+    ...(live ? [c(stopAppCmd(layout, live, ctx.cfg.config.deployment.drain_timeout).argv)] : []),
     `prune app images beyond the newest ${ctx.cfg.config.deployment.keep_images}`,
     'release the lock',
   ];
