@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import { SshHost } from '../../../src/host/ssh.js';
 import { Redactor } from '../../../src/log/redact.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
 // the master "connects" and creates its control socket; the holding session (remote command `cat`) lasts
 // until its stdin closes, like the real one; everything else succeeds at once
