@@ -1,7 +1,7 @@
 import { userInfo, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/problems.js';
-import { DeployLock, Layout, SNAPSHOT_SUBCOMMANDS, cleanup, deploy, formatStatus, rollback, snapshotCommand, status, unlock, versions, type OperationReport, type SnapshotSub } from '../engine/index.js';
+import { DeployLock, Layout, SNAPSHOT_SUBCOMMANDS, cleanup, deploy, failedReport, formatStatus, rollback, snapshotCommand, status, unlock, versions, type OperationReport, type SnapshotSub } from '../engine/index.js';
 import { DeployError, ExitCode, describeError, exitCodeOf } from '../errors.js';
 import { ConsoleReporter } from '../log/console-reporter.js';
 import { Redactor } from '../log/redact.js';
@@ -123,6 +123,8 @@ export async function main(argv: string[]): Promise<number> {
     return await COMMANDS[command](session, { o, snapshotSub: snapshotSub as SnapshotSub | undefined, file: positionals[3], redactor });
   } catch (e) {
     const text = redactor.redact(describeError(e));
+    const report = failedReport(e); // what ran before the failure, and for how long (stderr: stdout stays the result's)
+    if (report && !o.json) process.stderr.write(`\n${phaseLines(report).join('\n')}\n`);
     process.stderr.write(e instanceof ConfigError ? `${text}\n` : `\nerror: ${text}\n`);
     return exitCodeOf(e);
   } finally {
@@ -229,10 +231,16 @@ function printReport(r: OperationReport, json: boolean): void {
     process.stdout.write(JSON.stringify(r, null, 2) + '\n');
     return;
   }
-  const lines = [`${r.ok ? 'ok' : 'FAILED'}: ${r.message} (${(r.durationMs / 1000).toFixed(1)}s)`];
+  process.stdout.write(phaseLines(r).join('\n') + '\n');
+}
+
+function phaseLines(r: OperationReport): string[] {
+  const lines = [`${r.ok ? 'ok' : 'FAILED'}: ${r.ok ? r.message : r.operation} (${(r.durationMs / 1000).toFixed(1)}s)`];
   for (const p of r.phases) lines.push(`  ${p.ok ? '✔' : '✘'} ${p.name.padEnd(18)} ${(p.ms / 1000).toFixed(2)}s`);
-  if (r.url) lines.push(`  url: ${r.url}`);
-  process.stdout.write(lines.join('\n') + '\n');
+  if (r.url && r.ok) lines.push(`  url: ${r.url}`);
+  const colour = r.colour ? ` (${r.colour})` : '';
+  if (r.serving) lines.push(`  serving now: ${{ previous: `the version that served before${colour}`, new: `the new version${colour}`, none: 'nothing' }[r.serving]}`);
+  return lines;
 }
 
 function safeUser(): string {
