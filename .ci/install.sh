@@ -7,6 +7,7 @@
 # test/harness/stack/install-modern.sh, run at the end.
 set -eu
 
+# the unit test of the engine's scripts (test/unit/commands.test.ts) runs shellcheck when it is installed
 PACKAGES="
   docker.io
   docker-compose
@@ -34,6 +35,7 @@ PACKAGES="
   prometheus-alertmanager
   prometheus-node-exporter
   prometheus-postgres-exporter
+  shellcheck
 "
 
 # one dpkg-query for all (unknown names only go to stderr); whatever is not "install ok installed" is missing
