@@ -6,7 +6,7 @@ import type { Layout } from './layout.js';
 
 // Remote file operations are fixed scripts in commands.ts; paths and modes arrive as positional parameters and
 // content always travels on stdin, so no secret is ever part of a command line (visible in `ps` on the host).
-// The single-file builders are re-exported here for the modules that have always taken them from files.ts.
+// The single-file builders are re-exported here for their importers outside stack/ (observe/metrics.ts).
 export { appendFileCmd, mkdirsCmd, readFileCmd, writeFileCmd } from './commands.js';
 
 export interface HostFile {
