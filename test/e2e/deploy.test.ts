@@ -120,7 +120,7 @@ describe('blue-green deploy over SSH', { timeout: 600_000 }, () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /plan for/);
     // the compose the host has: the v2 plugin on the modern stack, docker-compose v1 on the legacy one
-    const compose = env.info.stack === 'modern' ? /\bdocker compose -p .* up -d --no-deps --force-recreate app-/ : /\bdocker-compose -p .* up -d --no-deps --force-recreate app-/;
+    const compose = env.info.stack === 'modern' ? /\bdocker compose -p .* up -d --no-deps --force-recreate --no-color app-/ : /\bdocker-compose -p .* up -d --no-deps --force-recreate --no-color app-/;
     assert.match(r.stderr, compose);
     const afterwards = [await hostContainers(env.info, env.stackPrefix), (await hostSsh(env.info, `cd stacks/${env.name} && find . -type f | sort && cat state.json`)).stdout];
     assert.deepEqual(afterwards, before);

@@ -60,7 +60,7 @@ export function permanentFailure(checks: HealthChecks | undefined): PermanentFai
  * inside the container: merged by the docker client (which writes the two streams apart) the body could land
  * before the status line, on the same line, and a healthy answer read as no answer.
  */
-const PROBE = `
+export const PROBE = `
 s=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}' -- "$1" 2>/dev/null) || s=absent
 echo "state=$s"
 docker exec "$2" sh -c 'timeout "$0" wget -q -S -O - "$1" 2>&1' "$3" "http://127.0.0.1:$4$5"; rc=$?
@@ -242,7 +242,7 @@ export async function healthGate(ctx: EngineContext, layout: Layout, colour: Col
 // the health answer whatever its status: a raw HTTP/1.0 request through busybox nc in the colour's gate. The
 // request is written by nc's -e program, which then reads the answer: busybox nc closes the connection when its
 // stdin ends, so a request piped into it loses any answer slower than that (a Node app's, seen on Docker 26).
-const RAW_GET = `req='printf "GET %s HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n" "$0"; cat >&2'
+export const RAW_GET = `req='printf "GET %s HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n" "$0"; cat >&2'
 docker exec "$1" sh -c 'timeout "$0" nc 127.0.0.1 "$2" -e sh -c "$3" "$1" 2>&1' "$2" "$3" "$4" "$req"`;
 
 /** the health answer with its body whatever its status ("HTTP 503" with the checks that fail), if one can be read */

@@ -16,7 +16,7 @@ export interface HostFacts {
 
 // One round trip, its probes run side by side (compose v1 alone is ~0.5 s of python start-up); each prints
 // one short line, written whole. Read-only: df walks up to the nearest existing parent instead of creating it.
-const PREFLIGHT = `
+export const PREFLIGHT = `
 ( printf 'docker=%s\\n' "$(docker version --format '{{.Server.Version}}' 2>/dev/null)" ) &
 ( if docker compose version --short >/dev/null 2>&1; then printf 'compose2=%s\\n' "$(docker compose version --short 2>/dev/null)"; fi ) &
 ( if command -v docker-compose >/dev/null 2>&1; then printf 'compose1=%s\\n' "$(docker-compose version --short 2>/dev/null)"; fi ) &

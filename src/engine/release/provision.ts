@@ -138,7 +138,7 @@ function keeperWanted(ctx: EngineContext, host: HostFacts): boolean {
   return false;
 }
 
-const DB_HEALTH = `docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' -- "$1" 2>/dev/null || echo absent`;
+export const DB_HEALTH = `docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' -- "$1" 2>/dev/null || echo absent`;
 
 function dbPaused(layout: Layout): DeployError {
   return new DeployError('preflight', `the database container ${layout.db} is paused; nothing was switched`, `unpause it (docker unpause ${layout.db}) if it was paused on purpose, then deploy again`);

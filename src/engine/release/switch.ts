@@ -31,7 +31,7 @@ export async function switchTo(ctx: EngineContext, layout: Layout, to: Colour, f
 }
 
 // Several requests through Caddy's internal site, from inside the stack network; each prints a block.
-const VERIFY = `
+export const VERIFY = `
 i=0
 while [ "$i" -lt "$4" ]; do
   i=$((i+1))

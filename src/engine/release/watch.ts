@@ -36,7 +36,7 @@ export interface WatchResult {
 }
 
 // The app's health as the public sees it: through Caddy's internal site, from inside the stack's network.
-const PROXY_HEALTH = `
+export const PROXY_HEALTH = `
 docker exec "$1" sh -c 'timeout "$0" wget -q -S -O - "$1" 2>&1' "$2" "http://$3:8088$4"; rc=$?
 echo; echo "rc=$rc"
 `;

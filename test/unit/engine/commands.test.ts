@@ -12,16 +12,16 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import ts from 'typescript';
-import { cmd, type Command } from '../../src/host/host.js';
-import { quoteArgv } from '../../src/util/shell.js';
-import * as db from '../../src/engine/database/commands.js';
-import * as rel from '../../src/engine/release/commands.js';
-import * as st from '../../src/engine/stack/commands.js';
-import { Layout } from '../../src/engine/stack/layout.js';
-import { deploy } from '../../src/engine/operations/deploy.js';
-import { fakeStack } from '../fakes/host.js';
+import { cmd, type Command } from '../../../src/host/host.js';
+import { quoteArgv } from '../../../src/util/shell.js';
+import * as db from '../../../src/engine/database/commands.js';
+import * as rel from '../../../src/engine/release/commands.js';
+import * as st from '../../../src/engine/stack/commands.js';
+import { Layout } from '../../../src/engine/stack/layout.js';
+import { deploy } from '../../../src/engine/operations/deploy.js';
+import { fakeStack } from '../../fakes/host.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const ENGINE = join(ROOT, 'src/engine');
 
 const L = new Layout({ hostPath: 'togather/staging/', stack: 'togather-staging' });
@@ -194,8 +194,6 @@ describe('the dry-run plan', () => {
  * Script constants that are not exported yet, in files whose owners are rewriting them; their text is read from
  * the source instead. An entry that is exported (or gone) fails the scan: take it off this list then.
  */
-const NOT_YET_EXPORTED = new Set(['release/health.ts:PROBE', 'release/health.ts:RAW_GET', 'release/preflight.ts:PREFLIGHT', 'release/provision.ts:DB_HEALTH', 'release/switch.ts:VERIFY', 'release/watch.ts:PROXY_HEALTH']);
-
 interface Module {
   /** top-level constants: exported or not, and their initialiser */
   consts: Map<string, { exported: boolean; init?: ts.Expression }>;
@@ -245,17 +243,14 @@ function literalText(e: ts.Expression | undefined): string | undefined {
 interface EngineScripts {
   /** module file → exported script constants */
   exported: Map<string, Set<string>>;
-  /** the NOT_YET_EXPORTED ones, with their text read from the source */
-  pending: Map<string, string>;
   /** exported SQL constants (…_SQL), module file → names */
   sql: Map<string, Set<string>>;
   problems: string[];
 }
 
 function scanEngine(): EngineScripts {
-  const out: EngineScripts = { exported: new Map(), pending: new Map(), sql: new Map(), problems: [] };
+  const out: EngineScripts = { exported: new Map(), sql: new Map(), problems: [] };
   const add = (map: Map<string, Set<string>>, file: string, name: string) => map.set(file, (map.get(file) ?? new Set()).add(name));
-  const seenPending = new Set<string>();
   for (const file of walk(ENGINE)) {
     const m = parse(file);
     const rel = relative(ENGINE, file);
@@ -272,18 +267,8 @@ function scanEngine(): EngineScripts {
         out.problems.push(`${at(call)}: script() is given an inline text; make it an exported UPPER_SNAKE constant`);
       } else if (m.consts.has(e.text)) {
         const local = m.consts.get(e.text)!;
-        const key = `${rel}:${e.text}`;
-        if (local.exported || m.reexported.has(e.text)) {
-          if (NOT_YET_EXPORTED.has(key)) out.problems.push(`${key} is exported now: take it off NOT_YET_EXPORTED`);
-          add(out.exported, file, e.text);
-        } else if (!NOT_YET_EXPORTED.has(key)) {
-          out.problems.push(`${at(call)}: the script ${e.text} is not exported; export it so the script checks reach it`);
-        } else {
-          seenPending.add(key);
-          const text = literalText(local.init);
-          if (text === undefined) out.problems.push(`${key}: its text has substitutions, so it cannot be read from the source; export it`);
-          else out.pending.set(key, text);
-        }
+        if (local.exported || m.reexported.has(e.text)) add(out.exported, file, e.text);
+        else out.problems.push(`${at(call)}: the script ${e.text} is not exported; export it so the script checks reach it`);
       } else {
         const imported = m.imports.get(e.text);
         const t = imported && parse(imported.file);
@@ -316,11 +301,10 @@ function scanEngine(): EngineScripts {
       else out.problems.push(`src/engine/${rel}: the SQL text ${name} is not exported`);
     }
   }
-  for (const key of NOT_YET_EXPORTED) if (!seenPending.has(key) && !out.problems.some((p) => p.startsWith(key))) out.problems.push(`${key} is no longer a script of that file: take it off NOT_YET_EXPORTED`);
   return out;
 }
 
-/** every script of the engine: name → text (exported ones read from their modules, the pending ones from the source) */
+/** every script of the engine: name → text, read from the modules that export them */
 async function engineScripts(scan: EngineScripts): Promise<Map<string, string>> {
   const all = new Map<string, string>();
   for (const [file, names] of scan.exported) {
@@ -331,7 +315,6 @@ async function engineScripts(scan: EngineScripts): Promise<Map<string, string>> 
       all.set(`${relative(ENGINE, file)}:${name}`, v as string);
     }
   }
-  for (const [key, text] of scan.pending) all.set(key, text);
   return all;
 }
 
