@@ -1,6 +1,7 @@
-// The project's test command (npm test): type-check, lint, unit tests, end-to-end tests on the real loopback
-// host, workflow and bundle checks. Prints each stage, then one plain closing line "N passed, N failed"
-// (node:test cases are counted one by one; the other stages count as one test each).
+// The project's test command (npm test): type-check, lint (eslint, the import graph's cycles and engine layers,
+// prettier's formatting), unit tests, end-to-end tests on the real loopback host, workflow and bundle checks.
+// Prints each stage, then one plain closing line "N passed, N failed" (node:test cases are counted one by one;
+// the other stages count as one test each).
 // The end-to-end suite runs whole on the modern stack (Docker 26 + compose v2), and its deploy, rollback,
 // zero-downtime, fault and database-start files again on the legacy stack (Docker 20.10 + docker-compose v1).
 // Usage: node test/run.mjs [stage ...]   stages: typecheck lint unit e2e e2e-legacy dist (default: all)
@@ -80,6 +81,7 @@ for (const name of wanted) {
   if (name === 'lint') {
     stage('lint', () => ({ ok: run(bin('eslint'), ['--max-warnings=0', 'src', 'test', 'scripts']) }));
     stage('imports (no cycle, engine layers)', () => ({ ok: run(node, ['scripts/check-imports.mjs']) }));
+    stage('format (prettier)', () => ({ ok: run(bin('prettier'), ['--check', '--log-level=warn', 'src', 'test', 'scripts', 'eslint.config.js']) }));
   }
   if (name === 'unit') stage('unit', () => nodeTests(testFiles('test/unit', { recursive: true })));
   // one file at a time (they share the loopback host); no test may hang the run for ever
