@@ -62,8 +62,12 @@ export interface OperationReport {
   serving?: 'previous' | 'new' | 'none';
 }
 
-/** a commit as people read it: the first 12 hex digits */
-export const short = (sha: string): string => sha.slice(0, 12);
+/** a commit as people read it: the first 12 hex digits (undefined stays undefined, for `short(x?.version) ?? '…'`) */
+export function short(sha: string): string;
+export function short(sha: string | undefined): string | undefined;
+export function short(sha: string | undefined): string | undefined {
+  return sha?.slice(0, 12);
+}
 
 /** milliseconds as seconds with one decimal, as records and events carry them */
 export const seconds = (ms: number): number => Math.round(ms / 100) / 10;

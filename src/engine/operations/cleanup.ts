@@ -5,6 +5,7 @@ import { Layout } from '../stack/layout.js';
 import { rollbackCandidates } from '../stack/history.js';
 import { versionsOfNeighbours } from '../stack/neighbours.js';
 import { readState } from '../stack/state.js';
+import { short } from '../types.js';
 
 export interface CleanupPlan {
   images: string[];
@@ -59,8 +60,8 @@ export async function cleanup(ctx: EngineContext, dryRun: boolean): Promise<Clea
     keptForNeighbours: neighbours,
   };
   const verb = dryRun ? 'would remove' : 'removed';
-  ctx.reporter.info(`${verb} ${plan.images.length} image(s)${plan.images.length ? `: ${plan.images.map((t) => t.slice(0, 12)).join(', ')}` : ''}`);
+  ctx.reporter.info(`${verb} ${plan.images.length} image(s)${plan.images.length ? `: ${plan.images.map((t) => short(t)).join(', ')}` : ''}`);
   ctx.reporter.info(`${verb} ${plan.logs.length} deployment log(s), ${plan.leftovers.length} lock leftover(s)${plan.historyRotated ? '; history.jsonl rotated' : ''}`);
-  ctx.reporter.info(`kept: current ${state.current?.version.slice(0, 12) ?? 'none'}, previous ${state.previous?.version.slice(0, 12) ?? 'none'}, rollback targets ${targets.map((t) => t.slice(0, 12)).join(', ') || 'none'}${neighbours.length ? `; ${neighbours.length} version(s) other environments on this host may roll back to` : ''}`);
+  ctx.reporter.info(`kept: current ${short(state.current?.version) ?? 'none'}, previous ${short(state.previous?.version) ?? 'none'}, rollback targets ${targets.map((t) => short(t)).join(', ') || 'none'}${neighbours.length ? `; ${neighbours.length} version(s) other environments on this host may roll back to` : ''}`);
   return plan;
 }

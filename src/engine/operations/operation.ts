@@ -9,7 +9,7 @@ import { HostLog } from '../stack/hostlog.js';
 import { Layout } from '../stack/layout.js';
 import { DeployLock } from '../stack/lock.js';
 import { applyRecord, writeState } from '../stack/state.js';
-import { seconds, type Colour, type DeploymentRecord, type EnvironmentState, type OperationReport } from '../types.js';
+import { short, seconds, type Colour, type DeploymentRecord, type EnvironmentState, type OperationReport } from '../types.js';
 
 export type OperationKind = 'deploy' | 'rollback' | 'snapshot';
 
@@ -117,7 +117,7 @@ export class Operation {
     try {
       await this.phase('record', () => writeState(ctx, this.layout, applyRecord(state, record, ctx.cfg.config.deployment.history_limit), record));
     } catch (e) {
-      ctx.reporter.error(`${record.version.slice(0, 12)} is live on ${record.colour}, but recording it failed: ${describeError(e)}`);
+      ctx.reporter.error(`${short(record.version)} is live on ${record.colour}, but recording it failed: ${describeError(e)}`);
       throw new DeployError(
         'state',
         `${verb} and serving, but state.json could not be written: ${describeError(e)}`,

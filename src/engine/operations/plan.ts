@@ -10,7 +10,7 @@ import { flagCmd, startAppCmd, startGateCmd, stopAppCmd } from '../stack/command
 import type { Layout } from '../stack/layout.js';
 import { describeHolder, readLock } from '../stack/lock.js';
 import { readState } from '../stack/state.js';
-import { otherColour, type Colour } from '../types.js';
+import { short, otherColour, type Colour } from '../types.js';
 
 export interface DeployPlan {
   /** the steps a real deploy would take; a command is printed from the builder the real run uses, so it reads as it would run */
@@ -40,14 +40,14 @@ export async function planDeploy(ctx: EngineContext, layout: Layout, phases: Pha
     `probe ${ctx.cfg.config.app.health.path} on ${target} until ${ctx.cfg.config.app.health.consecutive} passes in a row (at most ${ctx.cfg.config.app.health.start_timeout / 1000}s)`,
     c(flagCmd(layout, target, true).argv),
     ...(live ? [c(flagCmd(layout, live, false).argv)] : []),
-    `verify ${ctx.cfg.config.app.health.version_path} through the proxy reports ${sha.slice(0, 12)} from ${target}`,
+    `verify ${ctx.cfg.config.app.health.version_path} through the proxy reports ${short(sha)} from ${target}`,
     `record the deployment in ${layout.stateFile}`,
     // retireColour: the old colour stopped with the drain timeout
     ...(live ? [c(stopAppCmd(layout, live, ctx.cfg.config.deployment.drain_timeout).argv)] : []),
     `prune app images beyond the newest ${ctx.cfg.config.deployment.keep_images}`,
     'release the lock',
   ];
-  ctx.reporter.info(`plan for ${ctx.cfg.environment} (${sha.slice(0, 12)} → ${target}${live ? `, ${live} serving now` : ', first deploy'}):\n${plan.map((p, i) => `  ${i + 1}. ${p}`).join('\n')}`);
+  ctx.reporter.info(`plan for ${ctx.cfg.environment} (${short(sha)} → ${target}${live ? `, ${live} serving now` : ', first deploy'}):\n${plan.map((p, i) => `  ${i + 1}. ${p}`).join('\n')}`);
   return { plan, live };
 }
 

@@ -5,7 +5,7 @@ import { Layout } from '../stack/layout.js';
 import { inspectLock, NOINFO_STALE_S, type LockInfo } from '../stack/lock.js';
 import { readState } from '../stack/state.js';
 import { parseVerify } from '../release/switch.js';
-import type { Colour, EnvironmentState } from '../types.js';
+import { short, type Colour, type EnvironmentState } from '../types.js';
 
 export interface EnvironmentStatus {
   environment: string;
@@ -50,8 +50,8 @@ export function formatStatus(s: EnvironmentStatus): string {
   const prev = s.state.previous;
   const lines = [
     `environment  ${s.environment} on ${s.host}`,
-    `serving      ${s.live ? `${s.live}` : 'nothing'}${cur ? ` — ${cur.version.slice(0, 12)}${cur.ref ? ` (${cur.ref})` : ''}, deployed ${cur.deployed_at} by ${cur.deployed_by}` : ''}`,
-    `previous     ${prev ? `${prev.version.slice(0, 12)}${prev.ref ? ` (${prev.ref})` : ''} (${prev.status})` : 'none'}`,
+    `serving      ${s.live ? `${s.live}` : 'nothing'}${cur ? ` — ${short(cur.version)}${cur.ref ? ` (${cur.ref})` : ''}, deployed ${cur.deployed_at} by ${cur.deployed_by}` : ''}`,
+    `previous     ${prev ? `${short(prev.version)}${prev.ref ? ` (${prev.ref})` : ''} (${prev.status})` : 'none'}`,
     `proxy        ${s.proxy.code ? `HTTP ${s.proxy.code} from ${s.proxy.upstream ?? '?'}, commit ${s.proxy.commit?.slice(0, 12) ?? '?'}` : 'no answer'}`,
     `containers   caddy ${s.stack.caddy}, db ${s.stack.db}, blue ${s.stack.blue.app}${s.stack.blue.flag ? ' (routed)' : ''}, green ${s.stack.green.app}${s.stack.green.flag ? ' (routed)' : ''}${s.stack.keeper !== 'absent' ? `, keeper ${s.stack.keeper}` : ''}`,
     `lock         ${s.lock ? `held by ${s.lock.acquired_by} (${s.lock.operation} ${s.lock.deployment_id}) until ${s.lock.expires_at}` : s.lockWithoutInfoAgeS !== undefined ? `a directory without holder information, ${s.lockWithoutInfoAgeS}s old (taken over by the next operation after ${NOINFO_STALE_S}s; see unlock)` : 'free'}`,

@@ -1,6 +1,6 @@
 import type { EngineContext } from '../context.js';
 import { formatCandidates, type RollbackCandidate } from '../stack/history.js';
-import type { DeploymentRecord } from '../types.js';
+import { short, type DeploymentRecord } from '../types.js';
 import { listVersions } from './rollback.js';
 
 export interface VersionsView {
@@ -22,6 +22,6 @@ export interface VersionsOutcome {
 export async function versions(ctx: EngineContext): Promise<VersionsOutcome> {
   const data = await listVersions(ctx);
   const c = data.current;
-  const current = c ? `${c.version.slice(0, 12)}${c.ref ? ` (${c.ref})` : ''} since ${c.deployed_at}` : 'none';
+  const current = c ? `${short(c.version)}${c.ref ? ` (${c.ref})` : ''} since ${c.deployed_at}` : 'none';
   return { data, text: `current: ${current}\ncan roll back to:\n${formatCandidates(data.candidates)}` };
 }

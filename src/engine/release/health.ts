@@ -3,7 +3,7 @@ import { DeployError } from '../../errors.js';
 import { script } from '../../host/host.js';
 import type { EngineContext } from '../context.js';
 import type { Layout } from '../stack/layout.js';
-import type { Colour, HealthStatus } from '../types.js';
+import { short, type Colour, type HealthStatus } from '../types.js';
 
 export interface ProbeResult {
   /** HTTP status, 0 when no answer */
@@ -208,7 +208,7 @@ export async function healthGate(ctx: EngineContext, layout: Layout, colour: Col
     const raw = p.error && p.code >= 400 ? await rawAnswer(ctx, layout, colour) : undefined;
     last = raw ? judgeHealth(raw.code, raw.body, h, expect) : judgeHealth(p.code, p.body, h, expect);
     if (last.ok && !commitMatches(last.gitCommit, sha)) {
-      throw new DeployError('health', `the new colour reports commit ${last.gitCommit}, not ${sha.slice(0, 12)}: the image is not the build of this commit`, 'rebuild the image from this commit');
+      throw new DeployError('health', `the new colour reports commit ${last.gitCommit}, not ${short(sha)}: the image is not the build of this commit`, 'rebuild the image from this commit');
     }
     passes = last.ok ? passes + 1 : 0;
     stuck = last.permanent ? stuck + 1 : 0;

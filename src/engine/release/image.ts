@@ -3,6 +3,7 @@ import { DeployError } from '../../errors.js';
 import type { Command, RunResult } from '../../host/host.js';
 import type { EngineContext } from '../context.js';
 import { buildCommand, buildxInspectCmd, buildxVersionCmd, cacheClearNewCmd, cacheSwapCmd, containerImagesCmd, dockerLoadCmd, dockerPullCmd, dockerSaveCmd, driverStatusCmd, gitArchiveCmd, imageInspectCmd, imageRmCmd, imageTagsByDateCmd, imageTagsCmd } from './commands.js';
+import { short } from '../types.js';
 
 export { buildCommand };
 
@@ -101,7 +102,7 @@ async function buildFromGit(ctx: EngineContext, tree: string, sha: string, argv:
   const archive = ctx.local.stream(gitArchiveCmd(tree));
   const r = await ctx.local.run({ argv }, { stdin: archive.stdout, env: ctx.localDockerEnv, check: false, timeoutMs: 30 * 60_000 });
   const g = await archive.done;
-  if (g.code !== 0) throw new DeployError('image', `git archive of ${sha.slice(0, 12)} failed: ${g.stderr.trim()}`, 'run the deploy from a clone that contains the commit (fetch-depth 0 or the commit fetched)');
+  if (g.code !== 0) throw new DeployError('image', `git archive of ${short(sha)} failed: ${g.stderr.trim()}`, 'run the deploy from a clone that contains the commit (fetch-depth 0 or the commit fetched)');
   return r;
 }
 

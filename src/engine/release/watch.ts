@@ -9,7 +9,7 @@ import { notify } from '../observe/notify.js';
 import type { Phases } from '../phases.js';
 import { applyRecord, readState, writeState } from '../stack/state.js';
 import { retireColour, switchTo, verifyThroughProxy } from './switch.js';
-import type { Colour, DeploymentRecord } from '../types.js';
+import { seconds, short, type Colour, type DeploymentRecord } from '../types.js';
 
 export interface WatchPolicy {
   durationMs: number;
@@ -124,7 +124,7 @@ export async function watchAfterDeploy(ctx: EngineContext, layout: Layout, phase
   const w: WatchPolicy = { durationMs: c.duration, intervalMs: c.interval, threshold: c.failure_threshold };
   const { record } = s;
   const colour = record.colour;
-  ctx.reporter.info(`watching ${record.version.slice(0, 12)} on ${colour} for ${Math.round(w.durationMs / 1000)}s (probe every ${w.intervalMs / 1000}s, switch back after ${w.threshold} failures in a row); the lock stays held`);
+  ctx.reporter.info(`watching ${short(record.version)} on ${colour} for ${Math.round(w.durationMs / 1000)}s (probe every ${w.intervalMs / 1000}s, switch back after ${w.threshold} failures in a row); the lock stays held`);
   const result = await phases.run('watch', () => watchHealth(ctx, w, () => probeThroughProxy(ctx, layout, colour)));
   ctx.hostLog?.add('watch', { ok: result.ok, probes: result.probes, failures: result.failures });
   if (result.ok) {
@@ -135,21 +135,21 @@ export async function watchAfterDeploy(ctx: EngineContext, layout: Layout, phase
   const prev = s.previous;
   const back = s.previousColour;
   if (!prev || !back) {
-    throw new DeployError('health', `${record.version.slice(0, 12)} became unhealthy during the watch window (${result.reason}); there is no earlier version to switch back to, so it keeps serving`, 'fix the release and deploy again');
+    throw new DeployError('health', `${short(record.version)} became unhealthy during the watch window (${result.reason}); there is no earlier version to switch back to, so it keeps serving`, 'fix the release and deploy again');
   }
-  ctx.reporter.error(`watch: ${w.threshold} failed probes in a row; switching back to ${back} (${prev.version.slice(0, 12)})`);
+  ctx.reporter.error(`watch: ${w.threshold} failed probes in a row; switching back to ${back} (${short(prev.version)})`);
   let servingAt: number;
   try {
     servingAt = await phases.run(`switch back to ${back}`, () => restorePrevious(ctx, layout, s.compose, back, colour, prev.version));
   } catch (e) {
     throw new DeployError(
       'switch',
-      `${record.version.slice(0, 12)} became unhealthy during the watch window (${result.reason}) and switching back to ${back} failed: ${describeError(e)}`,
+      `${short(record.version)} became unhealthy during the watch window (${result.reason}) and switching back to ${back} failed: ${describeError(e)}`,
       `the new version is still routed; roll back by hand (togather-deploy rollback ${ctx.cfg.environment}) after checking the host`,
     );
   }
   const servingAfterMs = servingAt - firstFailureAt;
-  ctx.reporter.warn(`${prev.version.slice(0, 12)} serves again from ${back}, ${(servingAfterMs / 1000).toFixed(1)}s after the first failed probe`);
+  ctx.reporter.warn(`${short(prev.version)} serves again from ${back}, ${(servingAfterMs / 1000).toFixed(1)}s after the first failed probe`);
   ctx.hostLog?.add('watch.rolled_back', { to: prev.version, colour: back, serving_after_ms: servingAfterMs });
 
   await phases.run(`retire ${colour}`, () => retireColour(ctx, layout, colour));
@@ -167,7 +167,7 @@ export async function watchAfterDeploy(ctx: EngineContext, layout: Layout, phase
     health_status: 'healthy',
     previous_version: record.version,
     phases: [],
-    duration_seconds: Math.round(servingAfterMs / 100) / 10,
+    duration_seconds: seconds(servingAfterMs),
     flags: {},
   };
   const reason = `unhealthy during the watch window: ${result.reason}`;
@@ -186,12 +186,12 @@ export async function watchAfterDeploy(ctx: EngineContext, layout: Layout, phase
     previous_version: record.version,
     colour: back,
     // the whole operation, like the other events; the rollback's own speed is in serving_after_seconds
-    duration_seconds: Math.round((ctx.clock.now() - Date.parse(record.deployed_at)) / 100) / 10,
+    duration_seconds: seconds(ctx.clock.now() - Date.parse(record.deployed_at)),
     failure: { class: 'watch', exit_code: ExitCode.switch, reason },
-    metadata: { trigger: 'watch', rollback_id: rb.id, serving_after_seconds: Math.round(servingAfterMs / 100) / 10, ...(prev.ref ? { ref: prev.ref } : {}) },
+    metadata: { trigger: 'watch', rollback_id: rb.id, serving_after_seconds: seconds(servingAfterMs), ...(prev.ref ? { ref: prev.ref } : {}) },
   });
   throw new WatchRolledBack(
-    `${record.version.slice(0, 12)} failed its watch window (${result.reason}); switched back to ${prev.version.slice(0, 12)} on ${back}, serving ${(servingAfterMs / 1000).toFixed(1)}s after the first failed probe`,
+    `${short(record.version)} failed its watch window (${result.reason}); switched back to ${short(prev.version)} on ${back}, serving ${(servingAfterMs / 1000).toFixed(1)}s after the first failed probe`,
     servingAfterMs,
   );
 }

@@ -1,4 +1,4 @@
-import type { DeploymentRecord, EnvironmentState } from '../types.js';
+import { short, type DeploymentRecord, type EnvironmentState } from '../types.js';
 
 export interface RollbackCandidate {
   version: string;
@@ -44,7 +44,7 @@ export function formatCandidates(candidates: RollbackCandidate[], now = Date.now
     .map((c) => {
       const age = humanAge(now - Date.parse(c.deployed_at));
       const flags = [c.isDefault ? 'default' : '', c.imagePresent ? '' : 'image gone — cannot roll back'].filter(Boolean).join(', ');
-      return `  ${c.version.slice(0, 12)}  ${(c.ref ?? '').padEnd(10)}  ${age.padStart(8)} ago  ${c.status}${c.kind === 'rollback' ? ' (rollback)' : ''}  by ${c.deployed_by}${flags ? `  [${flags}]` : ''}`;
+      return `  ${short(c.version)}  ${(c.ref ?? '').padEnd(10)}  ${age.padStart(8)} ago  ${c.status}${c.kind === 'rollback' ? ' (rollback)' : ''}  by ${c.deployed_by}${flags ? `  [${flags}]` : ''}`;
     })
     .join('\n');
 }

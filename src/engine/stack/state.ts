@@ -4,7 +4,7 @@ import { readStateCmd, writeStateCmd } from './commands.js';
 import type { Layout } from './layout.js';
 import type { StackFacts } from './colours.js';
 import { ulid } from 'ulid';
-import type { Colour, DeploymentRecord, EnvironmentState } from '../types.js';
+import { short, type Colour, type DeploymentRecord, type EnvironmentState } from '../types.js';
 
 export function emptyState(environment: string): EnvironmentState {
   return { schema: 1, environment, history: [], updated_at: new Date(0).toISOString() };
@@ -89,11 +89,11 @@ export function reconcile(state: EnvironmentState, live: { colour: Colour; image
 export async function reconcileState(ctx: EngineContext, layout: Layout, state: EnvironmentState, stack: StackFacts, live: Colour | undefined): Promise<EnvironmentState> {
   const r = reconcile(state, live ? { colour: live, image: stack[live].image } : undefined, new Date(ctx.clock.now()), ctx.cfg.config.deployment.history_limit);
   if (!r.record) {
-    if (!live && state.current) ctx.reporter.warn(`state.json says ${state.current.version.slice(0, 12)} is live on ${state.current.colour}, but the proxy routes to no colour`);
+    if (!live && state.current) ctx.reporter.warn(`state.json says ${short(state.current.version)} is live on ${state.current.colour}, but the proxy routes to no colour`);
     return state;
   }
-  const was = state.current ? `${state.current.version.slice(0, 12)} on ${state.current.colour}` : 'nothing';
-  ctx.reporter.warn(`state.json said ${was} is live, the proxy routes to ${r.record.version.slice(0, 12)} on ${r.record.colour}: state reconciled from the proxy`);
+  const was = state.current ? `${short(state.current.version)} on ${state.current.colour}` : 'nothing';
+  ctx.reporter.warn(`state.json said ${was} is live, the proxy routes to ${short(r.record.version)} on ${r.record.colour}: state reconciled from the proxy`);
   ctx.hostLog?.add('state.reconciled', { was: state.current?.id ?? null, now: r.record });
   await writeState(ctx, layout, r.state, r.record);
   return r.state;
