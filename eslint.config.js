@@ -6,19 +6,44 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', URL: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        URL: 'readonly',
+      },
+    },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-constant-condition': ['error', { checkLoops: false }],
       // the engine builds argv arrays; a template literal that reaches a shell must be a constant script
-      'no-restricted-syntax': ['error', { selector: "CallExpression[callee.name='exec']", message: 'spawn without a shell: use runProcess/Host.run with argv' }],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.name='exec']",
+          message: 'spawn without a shell: use runProcess/Host.run with argv',
+        },
+      ],
     },
   },
   {
     // the engine's lower layers serve the operations and never call them (scripts/check-imports.mjs checks all layers)
     files: ['src/engine/{stack,release,database,observe}/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['**/operations/*', '**/engine/index.js'], message: 'a lower engine layer must not import an operation' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/operations/*', '**/engine/index.js'],
+              message: 'a lower engine layer must not import an operation',
+            },
+          ],
+        },
+      ],
     },
   },
 );

@@ -25,7 +25,10 @@ for (const f of files) {
     const spec = m[1] ?? m[2];
     deps.add(relative('.', resolve(dirname(f), spec.replace(/\.js$/, '.ts'))));
   }
-  graph.set(f, [...deps].filter((d) => graph.has(d) || files.includes(d)));
+  graph.set(
+    f,
+    [...deps].filter((d) => graph.has(d) || files.includes(d)),
+  );
 }
 
 // Tarjan's strongly connected components: any component of more than one module (or a self-import) is a cycle
@@ -79,5 +82,7 @@ if (process.argv.includes('--graph')) for (const [f, deps] of graph) console.log
 const edges = [...graph.values()].reduce((n, d) => n + d.length, 0);
 for (const c of cycles) console.error(`import cycle: ${c.join(' ↔ ')}`);
 for (const u of upward) console.error(`layer violation: ${u}`);
-console.log(`imports: ${files.length} modules, ${edges} edges, ${cycles.length} cycle(s), ${upward.length} layer violation(s)`);
+console.log(
+  `imports: ${files.length} modules, ${edges} edges, ${cycles.length} cycle(s), ${upward.length} layer violation(s)`,
+);
 process.exit(cycles.length || upward.length ? 1 : 0);

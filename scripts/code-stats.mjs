@@ -33,8 +33,14 @@ for (const f of files) {
   }
   const sf = ts.createSourceFile(f, text, ts.ScriptTarget.Latest, true);
   const visit = (node) => {
-    if (ts.isFunctionDeclaration(node) || ts.isMethodDeclaration(node) || ts.isArrowFunction(node) || ts.isFunctionExpression(node)) {
-      const name = node.name?.getText(sf) ?? (ts.isVariableDeclaration(node.parent) ? node.parent.name.getText(sf) : undefined);
+    if (
+      ts.isFunctionDeclaration(node) ||
+      ts.isMethodDeclaration(node) ||
+      ts.isArrowFunction(node) ||
+      ts.isFunctionExpression(node)
+    ) {
+      const name =
+        node.name?.getText(sf) ?? (ts.isVariableDeclaration(node.parent) ? node.parent.name.getText(sf) : undefined);
       if (name && node.body) {
         const a = sf.getLineAndCharacterOfPosition(node.getStart(sf)).line;
         const b = sf.getLineAndCharacterOfPosition(node.end).line;
@@ -47,9 +53,14 @@ for (const f of files) {
 }
 functions.sort((a, b) => b.lines - a.lines);
 const pick = (name) => functions.filter((f) => f.name === name).map((f) => `${f.name} ${f.lines} (${f.file})`);
-console.log(`${root}: ${files.length} files, ${lines} lines (${code} of code), ${(chars / code).toFixed(1)} characters per code line`);
+console.log(
+  `${root}: ${files.length} files, ${lines} lines (${code} of code), ${(chars / code).toFixed(1)} characters per code line`,
+);
 console.log(`lines over 120: ${over120}, over 160: ${over160}, longest: ${max}`);
-console.log(`functions: ${functions.length}; over 50 lines: ${functions.filter((f) => f.lines > 50).length}; over 100: ${functions.filter((f) => f.lines > 100).length}`);
+console.log(
+  `functions: ${functions.length}; over 50 lines: ${functions.filter((f) => f.lines > 50).length}; over 100: ${functions.filter((f) => f.lines > 100).length}`,
+);
 console.log('longest functions:');
 for (const f of functions.slice(0, 8)) console.log(`  ${String(f.lines).padStart(4)}  ${f.name}  ${f.file}`);
-for (const n of ['deploy', 'rollback', 'snapshotCommand', 'run', 'main']) for (const s of pick(n)) console.log(`  ${s}`);
+for (const n of ['deploy', 'rollback', 'snapshotCommand', 'run', 'main'])
+  for (const s of pick(n)) console.log(`  ${s}`);

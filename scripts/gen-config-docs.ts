@@ -17,22 +17,26 @@ import { ConfigSchema, DURATION_RE } from '../src/config/schema.js';
 
 export const START = '<!-- config-reference:start -->';
 export const END = '<!-- config-reference:end -->';
-const NOTE = '<!-- Generated from src/config/schema.ts by scripts/gen-config-docs.ts: edit the schema, then run it. -->';
+const NOTE =
+  '<!-- Generated from src/config/schema.ts by scripts/gen-config-docs.ts: edit the schema, then run it. -->';
 
 /** Text for keys whose schema entry has no description. Keyed by the dotted path as the reference prints it. */
 export const NOTES: Readonly<Record<string, string>> = {
   'app.health': 'how a new colour proves it is ready, and how the switch is verified',
-  'app.build.context': 'build context inside the repository, at the deployed commit (`git archive`, never the working tree)',
+  'app.build.context':
+    'build context inside the repository, at the deployed commit (`git archive`, never the working tree)',
   'app.build.dockerfile': 'Dockerfile, relative to the build context',
-  'deployment.lock': 'the per-environment lock on the host (a directory `lock/` under the environment\'s path)',
+  'deployment.lock': "the per-environment lock on the host (a directory `lock/` under the environment's path)",
   'proxy.http_port': 'host port Caddy publishes for HTTP (redirects to HTTPS when `domains` is set)',
   'proxy.https_port': 'host port Caddy publishes for HTTPS',
-  'proxy.health_timeout': 'time limit of one of Caddy\'s health checks; keep it below `health_interval`',
+  'proxy.health_timeout': "time limit of one of Caddy's health checks; keep it below `health_interval`",
   'images.caddy': 'image of the reverse proxy (Caddy 2.6 or newer)',
-  'images.postgres': 'image of the bundled database (used when `database.managed` is true) and of the one-off client containers for an external database',
+  'images.postgres':
+    'image of the bundled database (used when `database.managed` is true) and of the one-off client containers for an external database',
   'database.name': 'database the bundled PostgreSQL creates (POSTGRES_DB); must match the database in DATABASE_URL',
   'database.user': 'role the bundled PostgreSQL creates (POSTGRES_USER); must match the user in DATABASE_URL',
-  'notifications.ntfy.retries': 'further attempts after a failed one (network error, timeout, 408, 429, 5xx), with backoff',
+  'notifications.ntfy.retries':
+    'further attempts after a failed one (network error, timeout, 408, 429, 5xx), with backoff',
   'monitoring.scrape_interval': 'how often Prometheus scrapes the app and the node exporter',
   'monitoring.grafana': 'the Grafana service of the monitoring stack',
   'monitoring.images': 'images of the monitoring stack',
@@ -42,13 +46,15 @@ export const NOTES: Readonly<Record<string, string>> = {
   'monitoring.images.grafana': 'Grafana image',
   'monitoring.images.postgres_exporter': 'PostgreSQL exporter image (metrics of the database)',
   environments: 'the environments this file can deploy; at least one',
-  'environments.<name>': 'one environment; its name is what you deploy (`togather-deploy deploy <name>`) and names the stack `<app.name>-<name>`',
+  'environments.<name>':
+    'one environment; its name is what you deploy (`togather-deploy deploy <name>`) and names the stack `<app.name>-<name>`',
 };
 
 /** Defaults the JSON Schema cannot show because they are applied by a transform. */
 const DEFAULT_NOTES: Readonly<Record<string, string>> = {
   'notifications.ntfy.priority': 'started 2, completed 3, failed 5, rolled_back 4',
-  'notifications.ntfy.tags': 'started `rocket`; completed `white_check_mark`; failed `x`; rolled_back `rewind`, `warning`',
+  'notifications.ntfy.tags':
+    'started `rocket`; completed `white_check_mark`; failed `x`; rolled_back `rewind`, `warning`',
 };
 
 export interface Row {
@@ -74,7 +80,10 @@ function jsonSchema(): Json {
 
 function typeOf(node: Json): string {
   if (Array.isArray(node.anyOf)) {
-    return (node.anyOf as Json[]).map(typeOf).filter((t, i, all) => all.indexOf(t) === i).join(' or ');
+    return (node.anyOf as Json[])
+      .map(typeOf)
+      .filter((t, i, all) => all.indexOf(t) === i)
+      .join(' or ');
   }
   if (Array.isArray(node.enum)) return (node.enum as unknown[]).map((v) => `\`${String(v)}\``).join(' \\| ');
   switch (node.type) {
@@ -130,7 +139,10 @@ function cell(text: string): string {
 
 /** cell() for text that already is Markdown (notes): only pipes and line breaks are handled */
 function mdCell(text: string): string {
-  return text.replace(/\s+/g, ' ').trim().replace(/(?<!\\)\|/g, '\\|');
+  return text
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/(?<!\\)\|/g, '\\|');
 }
 
 function describe(key: string, node: Json): string {
@@ -149,7 +161,11 @@ function walk(node: Json, key: string, required: boolean, rows: Row[]): void {
   const row: Row = {
     key,
     type: typeOf(node),
-    default: required ? '**required**' : DEFAULT_NOTES[key] !== undefined ? mdCell(DEFAULT_NOTES[key]) : showDefault(def),
+    default: required
+      ? '**required**'
+      : DEFAULT_NOTES[key] !== undefined
+        ? mdCell(DEFAULT_NOTES[key])
+        : showDefault(def),
     description: describe(key, node),
   };
   const branches = Array.isArray(node.anyOf) ? (node.anyOf as Json[]) : [node];
@@ -173,7 +189,8 @@ function walk(node: Json, key: string, required: boolean, rows: Row[]): void {
     // an object: its own row when it says something or is a union (watch: a duration or a mapping)
     if (row.description || branches.length > 1) rows.push(row);
     const req = new Set(Array.isArray(props.required) ? (props.required as string[]) : []);
-    for (const [k, child] of Object.entries(props.properties as Record<string, Json>)) walk(child, `${key}.${k}`, req.has(k), rows);
+    for (const [k, child] of Object.entries(props.properties as Record<string, Json>))
+      walk(child, `${key}.${k}`, req.has(k), rows);
     return;
   }
   rows.push(row);
@@ -182,7 +199,8 @@ function walk(node: Json, key: string, required: boolean, rows: Row[]): void {
 const SECTION_TEXT: Readonly<Record<string, string>> = {
   app: 'The application: its image, how it is built or fetched, how its health is judged, and its environment.',
   deployment: 'The deployment policy: timings of the switch and the drain, the lock, retention, the post-deploy watch.',
-  proxy: 'Caddy, the reverse proxy in front of both colours. Each environment can override these under `environments.<name>.proxy`.',
+  proxy:
+    'Caddy, the reverse proxy in front of both colours. Each environment can override these under `environments.<name>.proxy`.',
   images: 'Images of the supporting services of the stack.',
   database: 'The database: the bundled PostgreSQL or an external one, migrations and snapshots.',
   notifications: 'Where deployment events are sent, from the machine running the deploy.',
@@ -214,11 +232,13 @@ export function undocumentedKeys(): string[] {
 export function staleNotes(): string[] {
   const rows = new Map(sections().flatMap((s) => s.rows.map((r) => [r.key, r] as const)));
   const root = jsonSchema();
-  return Object.keys(NOTES).filter((k) => {
-    if (!rows.has(k)) return true;
-    const node = nodeAt(root, k);
-    return node !== undefined && typeof node.description === 'string' && node.description.trim() !== '';
-  }).concat(Object.keys(DEFAULT_NOTES).filter((k) => !rows.has(k)));
+  return Object.keys(NOTES)
+    .filter((k) => {
+      if (!rows.has(k)) return true;
+      const node = nodeAt(root, k);
+      return node !== undefined && typeof node.description === 'string' && node.description.trim() !== '';
+    })
+    .concat(Object.keys(DEFAULT_NOTES).filter((k) => !rows.has(k)));
 }
 
 function nodeAt(root: Json, key: string): Json | undefined {
@@ -240,7 +260,14 @@ function nodeAt(root: Json, key: string): Json | undefined {
 export function renderReference(): string {
   const out: string[] = [];
   for (const s of sections()) {
-    out.push(`### ${s.name}`, '', s.description, '', '| Key | Type | Default | Description |', '| --- | --- | --- | --- |');
+    out.push(
+      `### ${s.name}`,
+      '',
+      s.description,
+      '',
+      '| Key | Type | Default | Description |',
+      '| --- | --- | --- | --- |',
+    );
     for (const r of s.rows) out.push(`| \`${r.key}\` | ${r.type} | ${r.default} | ${r.description} |`);
     out.push('');
   }
@@ -252,7 +279,8 @@ export function updateDoc(doc: string): string {
   const s = doc.indexOf(START);
   const e = doc.indexOf(END);
   if (s < 0 || e < 0 || e < s) throw new Error(`missing the markers ${START} … ${END}`);
-  if (doc.indexOf(START, s + 1) >= 0 || doc.indexOf(END, e + 1) >= 0) throw new Error('has the reference markers twice');
+  if (doc.indexOf(START, s + 1) >= 0 || doc.indexOf(END, e + 1) >= 0)
+    throw new Error('has the reference markers twice');
   const eol = doc.includes('\r\n') ? '\r\n' : '\n';
   const body = [NOTE, '', renderReference(), ''].join('\n').replace(/\n/g, eol);
   return doc.slice(0, s + START.length) + eol + body + doc.slice(e);
@@ -270,7 +298,10 @@ export function run(argv: string[], root = repoRoot()): RunResult {
   const shown = path.relative(process.cwd(), docPath) || docPath;
   const stale = staleNotes();
   if (stale.length) {
-    return { code: 1, message: `scripts/gen-config-docs.ts has notes for keys that are gone or now described by the schema: ${stale.join(', ')}; remove them` };
+    return {
+      code: 1,
+      message: `scripts/gen-config-docs.ts has notes for keys that are gone or now described by the schema: ${stale.join(', ')}; remove them`,
+    };
   }
   let doc: string;
   let updated: string;
@@ -281,7 +312,11 @@ export function run(argv: string[], root = repoRoot()): RunResult {
     return { code: 2, message: `${shown}: ${(err as Error).message}` };
   }
   if (updated === doc) return { code: 0, message: `${shown} is up to date with the schema` };
-  if (check) return { code: 1, message: `${shown} is out of date with src/config/schema.ts: run npx tsx scripts/gen-config-docs.ts` };
+  if (check)
+    return {
+      code: 1,
+      message: `${shown} is out of date with src/config/schema.ts: run npx tsx scripts/gen-config-docs.ts`,
+    };
   writeFileSync(docPath, updated);
   return { code: 0, message: `${shown} updated from the schema` };
 }
@@ -290,7 +325,8 @@ function repoRoot(): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 }
 
-const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href;
+const invokedDirectly =
+  process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href;
 if (invokedDirectly) {
   const result = run(process.argv.slice(2));
   (result.code === 0 ? console.log : console.error)(result.message);

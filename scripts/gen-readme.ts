@@ -94,14 +94,18 @@ export function sectionsPresent(readme: string): Section[] {
 export function updateReadme(readme: string, actionYml: string): string {
   const meta = readActionMetadata(actionYml);
   const eol = readme.includes('\r\n') ? '\r\n' : '\n';
-  const bodies: Record<Section, string> = { 'action-inputs': renderInputs(meta), 'action-outputs': renderOutputs(meta) };
+  const bodies: Record<Section, string> = {
+    'action-inputs': renderInputs(meta),
+    'action-outputs': renderOutputs(meta),
+  };
   let out = readme;
   for (const section of SECTIONS) {
     const { start, end } = markers(section);
     const s = out.indexOf(start);
     const e = out.indexOf(end);
     if (s < 0 || e < 0 || e < s) throw new Error(`README is missing the markers ${start} … ${end}`);
-    if (out.indexOf(start, s + 1) >= 0 || out.indexOf(end, e + 1) >= 0) throw new Error(`README has the markers of ${section} twice`);
+    if (out.indexOf(start, s + 1) >= 0 || out.indexOf(end, e + 1) >= 0)
+      throw new Error(`README has the markers of ${section} twice`);
     const body = [NOTE, bodies[section]].join('\n').replace(/\n/g, eol);
     out = out.slice(0, s + start.length) + eol + body + eol + out.slice(e);
   }
@@ -132,9 +136,13 @@ export function run(argv: string[], root = repoRoot()): RunResult {
   } catch (err) {
     return { code: 2, message: `${path.relative(cwd, readmePath)}: ${(err as Error).message}` };
   }
-  if (updated === readme) return { code: 0, message: `${path.relative(cwd, readmePath)} is up to date with action.yml` };
+  if (updated === readme)
+    return { code: 0, message: `${path.relative(cwd, readmePath)} is up to date with action.yml` };
   if (check) {
-    return { code: 1, message: `${path.relative(cwd, readmePath)} is out of date with action.yml: run npx tsx scripts/gen-readme.ts` };
+    return {
+      code: 1,
+      message: `${path.relative(cwd, readmePath)} is out of date with action.yml: run npx tsx scripts/gen-readme.ts`,
+    };
   }
   writeFileSync(readmePath, updated);
   return { code: 0, message: `${path.relative(cwd, readmePath)} updated from action.yml` };
@@ -148,7 +156,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href;
+const invokedDirectly =
+  process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href;
 if (invokedDirectly) {
   const result = run(process.argv.slice(2));
   (result.code === 0 ? console.log : console.error)(result.message);

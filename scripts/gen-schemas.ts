@@ -18,10 +18,11 @@ export const targets: { file: string; render: () => string }[] = [
 ];
 
 export function renderDeploymentSchema(): string {
-  const schema = z.toJSONSchema(ConfigSchema, { io: 'input', target: 'draft-2020-12', unrepresentable: 'any' }) as Record<
-    string,
-    unknown
-  >;
+  const schema = z.toJSONSchema(ConfigSchema, {
+    io: 'input',
+    target: 'draft-2020-12',
+    unrepresentable: 'any',
+  }) as Record<string, unknown>;
   const { $schema, ...rest } = schema;
   const out = {
     $schema,
@@ -54,7 +55,8 @@ function main(argv: string[]): number {
   if (argv.includes('--check')) {
     const stale = staleFiles();
     if (stale.length === 0) return 0;
-    for (const f of stale) process.stderr.write(`${f} is stale: run npx tsx scripts/gen-schemas.ts and commit the result\n`);
+    for (const f of stale)
+      process.stderr.write(`${f} is stale: run npx tsx scripts/gen-schemas.ts and commit the result\n`);
     return 1;
   }
   for (const t of targets) {
@@ -64,4 +66,5 @@ function main(argv: string[]): number {
   return 0;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) process.exitCode = main(process.argv.slice(2));
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1])
+  process.exitCode = main(process.argv.slice(2));

@@ -5,7 +5,9 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 
-const TESTS = ['deploy-sequence', 'rollback-sequence', 'failures'].map((f) => `test/unit/engine/operations/${f}.test.ts`);
+const TESTS = ['deploy-sequence', 'rollback-sequence', 'failures'].map(
+  (f) => `test/unit/engine/operations/${f}.test.ts`,
+);
 
 /** one step moved or dropped: [file, what, text to find, text to put instead] */
 const MUTATIONS = [
@@ -24,20 +26,25 @@ const MUTATIONS = [
   [
     'src/engine/release/cutover.ts',
     'cutover: a failed health gate leaves the new colour running',
-    ['  } catch (e) {\n    await stopColour(ctx, layout, c.target, 10_000);\n    throw e;\n  }\n  try {\n    await ensureProxyRunning'],
+    [
+      '  } catch (e) {\n    await stopColour(ctx, layout, c.target, 10_000);\n    throw e;\n  }\n  try {\n    await ensureProxyRunning',
+    ],
     ['  } catch (e) {\n    throw e;\n  }\n  try {\n    await ensureProxyRunning'],
   ],
   [
     'src/engine/operations/operation.ts',
     'operation: the switch not marked as the point of no return',
-    ['    this.switched = true;\n    record.status = \'active\';\n'],
-    ['    record.status = \'active\';\n'],
+    ["    this.switched = true;\n    record.status = 'active';\n"],
+    ["    record.status = 'active';\n"],
   ],
   [
     'src/engine/operations/operation.ts',
     'operation: the lock released before the host log and notifications',
     ['    await this.lock?.release()', '    for (const fn of this.cleanups)'],
-    ['    void this.lock?.release()', '    await this.lock?.release().catch(() => undefined);\n    for (const fn of this.cleanups)'],
+    [
+      '    void this.lock?.release()',
+      '    await this.lock?.release().catch(() => undefined);\n    for (const fn of this.cleanups)',
+    ],
   ],
   [
     'src/engine/operations/rollback.ts',
@@ -60,13 +67,16 @@ for (const [file, what, finds, puts] of MUTATIONS) {
   originals.set(file, text);
   let mutated = text;
   finds.forEach((find, i) => {
-    if (!mutated.includes(find)) throw new Error(`${what}: the text to mutate is no longer in ${file}; update this script`);
+    if (!mutated.includes(find))
+      throw new Error(`${what}: the text to mutate is no longer in ${file}; update this script`);
     mutated = mutated.replace(find, puts[i]);
   });
   try {
     writeFileSync(file, mutated);
     const t0 = Date.now();
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', ...TESTS], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', ...TESTS], {
+      encoding: 'utf8',
+    });
     const failing = [...r.stdout.matchAll(/^ {4}not ok \d+ - (.*)$/gm)].map((m) => m[1]);
     const caught = r.status !== 0 && failing.length > 0;
     if (!caught) unnoticed++;

@@ -54,7 +54,11 @@ export function openSession(o: SessionOptions): Session {
     cwd: o.repoDir,
   });
   // before anything can print them: the channels' URLs and keys become secrets, and a missing one is a config error
-  const notifySettings = resolveNotifySettings(cfg, { processEnv: process.env, webhookSecret: o.webhookSecret, redactor });
+  const notifySettings = resolveNotifySettings(cfg, {
+    processEnv: process.env,
+    webhookSecret: o.webhookSecret,
+    redactor,
+  });
   const monitoring = monitoringProblems(cfg, process.env);
   if (monitoring.length) throw new ConfigError(monitoring);
   const host = SshHost.prepare({

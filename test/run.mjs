@@ -11,12 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const ALL = ['typecheck', 'lint', 'unit', 'e2e', 'e2e-legacy', 'dist'];
-const LEGACY_FILES = ['deploy', 'rollback', 'zero-downtime', 'faults', 'db-init'].map((f) => join('test/e2e', `${f}.test.ts`));
+const LEGACY_FILES = ['deploy', 'rollback', 'zero-downtime', 'faults', 'db-init'].map((f) =>
+  join('test/e2e', `${f}.test.ts`),
+);
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : ALL;
-for (const w of wanted) if (!ALL.includes(w)) {
-  console.error(`unknown stage ${w}; stages: ${ALL.join(' ')}`);
-  process.exit(2);
-}
+for (const w of wanted)
+  if (!ALL.includes(w)) {
+    console.error(`unknown stage ${w}; stages: ${ALL.join(' ')}`);
+    process.exit(2);
+  }
 const node = process.execPath;
 const bin = (name) => join('node_modules', '.bin', name);
 let passed = 0;
@@ -53,20 +56,30 @@ function run(cmd, args, opts = {}) {
 
 /** the two lanes' host engines share the docker0 bridge: only one harness runs at a time */
 function harnessDown(stack) {
-  spawnSync(node, ['--import', 'tsx', 'test/harness/cli.ts', 'down'], { stdio: 'ignore', env: { ...process.env, TOGATHER_HARNESS_STACK: stack } });
+  spawnSync(node, ['--import', 'tsx', 'test/harness/cli.ts', 'down'], {
+    stdio: 'ignore',
+    env: { ...process.env, TOGATHER_HARNESS_STACK: stack },
+  });
 }
 
 function nodeTests(files, extra = [], env = {}) {
   if (files.length === 0) return { counted: true, ok: true, pass: 0, fail: 0 };
   const tap = join(mkdtempSync(join(tmpdir(), 'tgd-test-')), 'out.tap');
-  const ok = run(node, [
-    '--import', 'tsx',
-    '--test',
-    '--test-reporter=spec', '--test-reporter-destination=stdout',
-    '--test-reporter=tap', `--test-reporter-destination=${tap}`,
-    ...extra,
-    ...files,
-  ], { env });
+  const ok = run(
+    node,
+    [
+      '--import',
+      'tsx',
+      '--test',
+      '--test-reporter=spec',
+      '--test-reporter-destination=stdout',
+      '--test-reporter=tap',
+      `--test-reporter-destination=${tap}`,
+      ...extra,
+      ...files,
+    ],
+    { env },
+  );
   const text = existsSync(tap) ? readFileSync(tap, 'utf8') : '';
   const num = (k) => Number((new RegExp(`^# ${k} (\\d+)$`, 'm').exec(text) ?? [])[1] ?? 0);
   return { counted: true, ok, pass: num('pass'), fail: num('fail') + num('cancelled') };
@@ -74,25 +87,36 @@ function nodeTests(files, extra = [], env = {}) {
 
 /** the *.test.ts files in `dir`, sorted; with `recursive`, those in its subfolders too (e.g. test/unit/engine/stack/state.test.ts) */
 const testFiles = (dir, { recursive = false } = {}) =>
-  existsSync(dir) ? readdirSync(dir, { recursive }).filter((f) => f.endsWith('.test.ts')).sort().map((f) => join(dir, f)) : [];
+  existsSync(dir)
+    ? readdirSync(dir, { recursive })
+        .filter((f) => f.endsWith('.test.ts'))
+        .sort()
+        .map((f) => join(dir, f))
+    : [];
 
 for (const name of wanted) {
   if (name === 'typecheck') stage('typecheck', () => ({ ok: run(bin('tsc'), ['--noEmit', '-p', '.']) }));
   if (name === 'lint') {
     stage('lint', () => ({ ok: run(bin('eslint'), ['--max-warnings=0', 'src', 'test', 'scripts']) }));
     stage('imports (no cycle, engine layers)', () => ({ ok: run(node, ['scripts/check-imports.mjs']) }));
-    stage('format (prettier)', () => ({ ok: run(bin('prettier'), ['--check', '--log-level=warn', 'src', 'test', 'scripts', 'eslint.config.js']) }));
+    stage('format (prettier)', () => ({
+      ok: run(bin('prettier'), ['--check', '--log-level=warn', 'src', 'test', 'scripts', 'eslint.config.js']),
+    }));
   }
   if (name === 'unit') stage('unit', () => nodeTests(testFiles('test/unit', { recursive: true })));
   // one file at a time (they share the loopback host); no test may hang the run for ever
   const e2eOpts = ['--test-concurrency=1', '--test-timeout=1200000'];
   if (name === 'e2e') {
     harnessDown('legacy');
-    stage('e2e (modern: Docker 26, compose v2)', () => nodeTests(testFiles('test/e2e'), e2eOpts, { TOGATHER_HARNESS_STACK: 'modern' }));
+    stage('e2e (modern: Docker 26, compose v2)', () =>
+      nodeTests(testFiles('test/e2e'), e2eOpts, { TOGATHER_HARNESS_STACK: 'modern' }),
+    );
   }
   if (name === 'e2e-legacy') {
     harnessDown('modern');
-    stage('e2e (legacy: Docker 20.10, docker-compose v1)', () => nodeTests(LEGACY_FILES, e2eOpts, { TOGATHER_HARNESS_STACK: 'legacy' }));
+    stage('e2e (legacy: Docker 20.10, docker-compose v1)', () =>
+      nodeTests(LEGACY_FILES, e2eOpts, { TOGATHER_HARNESS_STACK: 'legacy' }),
+    );
   }
   if (name === 'dist') {
     stage('dist is fresh', () => {

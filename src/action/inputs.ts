@@ -14,26 +14,58 @@ const bool = z
 
 export const InputsSchema = z.object({
   // snapshot = snapshot-create (what the nightly workflow runs)
-  command: z.enum(['deploy', 'rollback', 'versions', 'status', 'unlock', 'snapshot', 'snapshot-create', 'snapshot-list', 'snapshot-verify', 'snapshot-cleanup', 'snapshot-restore']).default('deploy'),
-  environment: z.string({ error: 'is required: the environment name from the config file' }).regex(/^[a-z][a-z0-9-]{0,39}$/, 'an environment name from the config file (lowercase letters, digits, "-")'),
+  command: z
+    .enum([
+      'deploy',
+      'rollback',
+      'versions',
+      'status',
+      'unlock',
+      'snapshot',
+      'snapshot-create',
+      'snapshot-list',
+      'snapshot-verify',
+      'snapshot-cleanup',
+      'snapshot-restore',
+    ])
+    .default('deploy'),
+  environment: z
+    .string({ error: 'is required: the environment name from the config file' })
+    .regex(/^[a-z][a-z0-9-]{0,39}$/, 'an environment name from the config file (lowercase letters, digits, "-")'),
   version: z.string().max(200).default(''),
   config: z
     .string()
     .regex(/^[A-Za-z0-9_./-]+$/, 'a path inside the workspace')
-    .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'a path inside the workspace: relative, without ".."')
+    .refine(
+      (p) => !p.startsWith('/') && !p.split('/').includes('..'),
+      'a path inside the workspace: relative, without ".."',
+    )
     .default('config/deployment.yml'),
   'env-file': z.string().default(''),
-  'ssh-private-key': z.string({ error: 'is required: the deploy user\'s private key (pass it from a secret)' }).min(1, 'the deploy user\'s private key is required'),
+  'ssh-private-key': z
+    .string({ error: "is required: the deploy user's private key (pass it from a secret)" })
+    .min(1, "the deploy user's private key is required"),
   'ssh-passphrase': z.string().default(''),
-  'ssh-known-hosts': z.string({ error: 'is required: pin the host key with the known_hosts line(s) of the host (pass them from a secret)' }).min(1, 'pin the host key: pass the known_hosts line(s) of the host'),
+  'ssh-known-hosts': z
+    .string({
+      error: 'is required: pin the host key with the known_hosts line(s) of the host (pass them from a secret)',
+    })
+    .min(1, 'pin the host key: pass the known_hosts line(s) of the host'),
   'dry-run': bool.default(false),
   'skip-ci-check': bool.default(false),
   'required-checks': z.string().default(''),
-  'ci-timeout': z.string().regex(/^\d+(ms|s|m|h)$/, 'a duration like 20m').default('20m'),
+  'ci-timeout': z
+    .string()
+    .regex(/^\d+(ms|s|m|h)$/, 'a duration like 20m')
+    .default('20m'),
   'skip-migrations': bool.default(false),
   force: bool.default(false),
   confirm: z.string().default(''),
-  snapshot: z.string().regex(/^[A-Za-z0-9_-]+_\d{8}_\d{6}_[0-9a-f]{7}\.sql\.gz$/, 'a snapshot file name as `snapshot-list` shows it').or(z.literal('')).default(''),
+  snapshot: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+_\d{8}_\d{6}_[0-9a-f]{7}\.sql\.gz$/, 'a snapshot file name as `snapshot-list` shows it')
+    .or(z.literal(''))
+    .default(''),
   'stop-app': bool.default(false),
   'github-token': z.string().default(''),
   'webhook-secret': z.string().default(''),
@@ -51,7 +83,11 @@ export function readInputs(env: NodeJS.ProcessEnv): Inputs {
   const r = InputsSchema.safeParse(raw);
   if (!r.success) {
     const lines = r.error.issues.map((i) => `input ${i.path.join('.')}: ${i.message}`);
-    throw new DeployError('config', `the action's inputs are not valid:\n  ${lines.join('\n  ')}`, 'fix the with: block of the step that uses togather-deploy');
+    throw new DeployError(
+      'config',
+      `the action's inputs are not valid:\n  ${lines.join('\n  ')}`,
+      'fix the with: block of the step that uses togather-deploy',
+    );
   }
   return r.data;
 }

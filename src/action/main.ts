@@ -1,7 +1,19 @@
 import * as core from '@actions/core';
 import { parseDuration } from '../config/duration.js';
 import { ConfigError, ENV_INPUT_SOURCE } from '../config/problems.js';
-import { deploy, failedReport, formatStatus, rollback, snapshotCommand, status, unlock, versions, type EngineContext, type OperationReport, type SnapshotSub } from '../engine/index.js';
+import {
+  deploy,
+  failedReport,
+  formatStatus,
+  rollback,
+  snapshotCommand,
+  status,
+  unlock,
+  versions,
+  type EngineContext,
+  type OperationReport,
+  type SnapshotSub,
+} from '../engine/index.js';
 import { DeployError, describeError, exitCodeOf } from '../errors.js';
 import { postDeploymentStatus } from '../github/deployment-status.js';
 import { makeCiGate } from '../github/gate-adapter.js';
@@ -34,12 +46,22 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
       for (const p of e.problems) {
         // an annotation can point only at a file of the repository, not at the env-file input's content
         const at = p.file === ENV_INPUT_SOURCE ? {} : { file: p.file, startLine: p.line };
-        core.error(redactor.redact(`${p.file === ENV_INPUT_SOURCE ? `${p.file}${p.line ? `:${p.line}` : ''} ` : ''}${p.path ? `${p.path}: ` : ''}${p.message}${p.remedy ? ` — fix: ${p.remedy}` : ''}`), { title: 'togather-deploy configuration', ...at });
+        core.error(
+          redactor.redact(
+            `${p.file === ENV_INPUT_SOURCE ? `${p.file}${p.line ? `:${p.line}` : ''} ` : ''}${p.path ? `${p.path}: ` : ''}${p.message}${p.remedy ? ` — fix: ${p.remedy}` : ''}`,
+          ),
+          { title: 'togather-deploy configuration', ...at },
+        );
       }
     }
     core.setFailed(redactor.redact(describeError(e)));
     process.exitCode = exitCodeOf(e);
-    if (inputs?.command === 'deploy') await reportFailure(failureReport(e, inputs.environment, redactor, Date.now() - started), e, { inputs, env, redactor }).catch(() => undefined);
+    if (inputs?.command === 'deploy')
+      await reportFailure(failureReport(e, inputs.environment, redactor, Date.now() - started), e, {
+        inputs,
+        env,
+        redactor,
+      }).catch(() => undefined);
   } finally {
     await session?.host.close().catch(() => undefined);
   }
@@ -50,7 +72,11 @@ function sessionOptions(i: Inputs, env: NodeJS.ProcessEnv, redactor: Redactor): 
     configPath: i.config,
     environment: i.environment,
     envFileContent: i['env-file'] || undefined,
-    credentials: { privateKey: i['ssh-private-key'], knownHosts: i['ssh-known-hosts'], passphrase: i['ssh-passphrase'] || undefined },
+    credentials: {
+      privateKey: i['ssh-private-key'],
+      knownHosts: i['ssh-known-hosts'],
+      passphrase: i['ssh-passphrase'] || undefined,
+    },
     actor: env.GITHUB_ACTOR ? `${env.GITHUB_ACTOR} (GitHub Actions run ${env.GITHUB_RUN_ID ?? '?'})` : 'github-actions',
     dryRun: i['dry-run'],
     redactor,
@@ -73,24 +99,46 @@ type Command = Inputs['command'];
 /** snapshot = snapshot-create; snapshot-X runs the engine's snapshot X */
 async function snapshotStep({ ctx }: Session, { inputs: i, redactor }: Step): Promise<void> {
   const sub = (i.command === 'snapshot' ? 'create' : i.command.slice('snapshot-'.length)) as SnapshotSub;
-  const out = await snapshotCommand(ctx, { sub, file: i.snapshot || undefined, stopApp: i['stop-app'], confirmed: i.confirm === i.environment });
+  const out = await snapshotCommand(ctx, {
+    sub,
+    file: i.snapshot || undefined,
+    stopApp: i['stop-app'],
+    confirmed: i.confirm === i.environment,
+  });
   const text = redactor.redact(out.text);
   core.info(text);
   const data = out.data as { snapshot?: { file?: string }; restored?: string };
   core.setOutput('snapshot', data.snapshot?.file ?? data.restored ?? '');
   core.setOutput('duration-seconds', (out.report.durationMs / 1000).toFixed(1));
-  await core.summary.addHeading(`togather-deploy snapshot ${escapeText(sub)}: ${escapeText(i.environment)}`, 3).addCodeBlock(escapeCode(text)).write();
+  await core.summary
+    .addHeading(`togather-deploy snapshot ${escapeText(sub)}: ${escapeText(i.environment)}`, 3)
+    .addCodeBlock(escapeCode(text))
+    .write();
 }
 
 /** Each command: inputs → the engine's request, and its report → outputs, log and job summary. */
 const COMMANDS: Record<Command, (session: Session, step: Step) => Promise<void>> = {
   deploy: async ({ ctx }, step) => {
     const { inputs: i, env } = step;
-    const gate = makeCiGate(env, ctx.reporter, { token: i['github-token'] || undefined, required: splitList(i['required-checks']), timeoutMs: parseDuration(i['ci-timeout']) });
+    const gate = makeCiGate(env, ctx.reporter, {
+      token: i['github-token'] || undefined,
+      required: splitList(i['required-checks']),
+      timeoutMs: parseDuration(i['ci-timeout']),
+    });
     if (!gate && !i['skip-ci-check']) {
-      throw new DeployError('ciGate', 'cannot check that this commit passed CI: no github-token or GITHUB_REPOSITORY', 'pass github-token (the default is the job token), or set skip-ci-check: true deliberately');
+      throw new DeployError(
+        'ciGate',
+        'cannot check that this commit passed CI: no github-token or GITHUB_REPOSITORY',
+        'pass github-token (the default is the job token), or set skip-ci-check: true deliberately',
+      );
     }
-    const report = await deploy(ctx, { version: i.version || env.GITHUB_SHA || 'HEAD', skipCiCheck: i['skip-ci-check'], skipMigrations: i['skip-migrations'], force: i.force, ciGate: gate });
+    const report = await deploy(ctx, {
+      version: i.version || env.GITHUB_SHA || 'HEAD',
+      skipCiCheck: i['skip-ci-check'],
+      skipMigrations: i['skip-migrations'],
+      force: i.force,
+      ciGate: gate,
+    });
     await publish(report, step);
   },
   rollback: async ({ ctx }, step) => {
@@ -100,7 +148,8 @@ const COMMANDS: Record<Command, (session: Session, step: Step) => Promise<void>>
       await publish(report, step);
     } catch (e) {
       // with no or an unknown version, the summary shows what can be rolled back to: the picker
-      if (e instanceof DeployError && e.kind === 'refused') await versionsSummary(ctx, i.environment, redactor).catch(() => undefined);
+      if (e instanceof DeployError && e.kind === 'refused')
+        await versionsSummary(ctx, i.environment, redactor).catch(() => undefined);
       throw e;
     }
   },
@@ -121,13 +170,22 @@ const COMMANDS: Record<Command, (session: Session, step: Step) => Promise<void>>
     core.setOutput('version', s.state.current?.version ?? '');
     core.setOutput('colour', s.live ?? '');
     core.setOutput('previous-version', s.state.previous?.version ?? '');
-    await core.summary.addHeading(`togather-deploy status: ${escapeText(i.environment)}`, 3).addCodeBlock(escapeCode(redactor.redact(formatStatus(s)))).write();
+    await core.summary
+      .addHeading(`togather-deploy status: ${escapeText(i.environment)}`, 3)
+      .addCodeBlock(escapeCode(redactor.redact(formatStatus(s))))
+      .write();
   },
   unlock: async ({ ctx }, { inputs: i }) => {
     // no prompt in a workflow: the confirm input is the only confirmation
     const r = await unlock(ctx, { confirmed: i.confirm === i.environment });
-    if (r.result === 'refused') throw new DeployError('refused', 'unlock needs confirmation', `set confirm: ${i.environment} to remove this lock`);
-    if (r.result === 'changed') throw new DeployError('lock', 'the lock changed meanwhile (or is being taken right now); nothing removed');
+    if (r.result === 'refused')
+      throw new DeployError(
+        'refused',
+        'unlock needs confirmation',
+        `set confirm: ${i.environment} to remove this lock`,
+      );
+    if (r.result === 'changed')
+      throw new DeployError('lock', 'the lock changed meanwhile (or is being taken right now); nothing removed');
     if (r.result === 'removed') core.info(`lock removed by ${ctx.actor}`);
   },
 };
@@ -148,16 +206,30 @@ async function publish(report: OperationReport, { inputs, env, redactor }: Step)
 export function failureReport(e: unknown, environment: string, redactor: Redactor, elapsedMs: number): OperationReport {
   const report = failedReport(e);
   if (report) return { ...report, message: redactor.redact(report.message) };
-  return { operation: 'deploy', ok: false, exitCode: exitCodeOf(e), environment, durationMs: elapsedMs, phases: [], message: redactor.redact(describeError(e)) };
+  return {
+    operation: 'deploy',
+    ok: false,
+    exitCode: exitCodeOf(e),
+    environment,
+    durationMs: elapsedMs,
+    phases: [],
+    message: redactor.redact(describeError(e)),
+  };
 }
 
 async function reportFailure(report: OperationReport, e: unknown, step: Step): Promise<void> {
   const { inputs, env, redactor } = step;
   await core.summary.addRaw(redactor.redact(renderSummary(report, { runUrl: ciRunUrl(env) }))).write();
-  if (!inputs['dry-run'] && !(e instanceof ConfigError)) await deploymentStatus('failure', report.message, undefined, step);
+  if (!inputs['dry-run'] && !(e instanceof ConfigError))
+    await deploymentStatus('failure', report.message, undefined, step);
 }
 
-async function deploymentStatus(state: 'success' | 'failure', message: string, url: string | undefined, { inputs, env, redactor }: Step): Promise<void> {
+async function deploymentStatus(
+  state: 'success' | 'failure',
+  message: string,
+  url: string | undefined,
+  { inputs, env, redactor }: Step,
+): Promise<void> {
   const token = inputs['github-token'];
   const [owner, repo] = (env.GITHUB_REPOSITORY ?? '').split('/');
   if (!token || !owner || !repo || !env.GITHUB_SHA) return;

@@ -1,7 +1,22 @@
 import { userInfo, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/problems.js';
-import { DeployLock, Layout, SNAPSHOT_SUBCOMMANDS, cleanup, deploy, failedReport, formatStatus, rollback, snapshotCommand, status, unlock, versions, type OperationReport, type SnapshotSub } from '../engine/index.js';
+import {
+  DeployLock,
+  Layout,
+  SNAPSHOT_SUBCOMMANDS,
+  cleanup,
+  deploy,
+  failedReport,
+  formatStatus,
+  rollback,
+  snapshotCommand,
+  status,
+  unlock,
+  versions,
+  type OperationReport,
+  type SnapshotSub,
+} from '../engine/index.js';
 import { DeployError, ExitCode, describeError, exitCodeOf } from '../errors.js';
 import { ConsoleReporter } from '../log/console-reporter.js';
 import { Redactor } from '../log/redact.js';
@@ -91,7 +106,9 @@ export async function main(argv: string[]): Promise<number> {
   const snapshotSub = command === 'snapshot' ? positionals[1] : undefined;
   const environment = command === 'snapshot' ? positionals[2] : positionals[1];
   if (command === 'snapshot' && !(SNAPSHOT_SUBCOMMANDS as readonly string[]).includes(snapshotSub ?? '')) {
-    process.stderr.write(`snapshot: say what to do: ${SNAPSHOT_SUBCOMMANDS.join(', ')} (e.g. togather-deploy snapshot list staging)\n`);
+    process.stderr.write(
+      `snapshot: say what to do: ${SNAPSHOT_SUBCOMMANDS.join(', ')} (e.g. togather-deploy snapshot list staging)\n`,
+    );
     return ExitCode.config;
   }
   if (!isCommand(command)) {
@@ -120,7 +137,12 @@ export async function main(argv: string[]): Promise<number> {
       makeReporter: (r) => new ConsoleReporter(r, undefined, o.verbose),
       repoDir: o.repo,
     });
-    return await COMMANDS[command](session, { o, snapshotSub: snapshotSub as SnapshotSub | undefined, file: positionals[3], redactor });
+    return await COMMANDS[command](session, {
+      o,
+      snapshotSub: snapshotSub as SnapshotSub | undefined,
+      file: positionals[3],
+      redactor,
+    });
   } catch (e) {
     const text = redactor.redact(describeError(e));
     const report = failedReport(e); // what ran before the failure, and for how long (stderr: stdout stays the result's)
@@ -162,14 +184,19 @@ function isCommand(c: string | undefined): c is Command {
 }
 
 /** a prompt only where someone can answer it; absent, the engine refuses what needs a confirmation */
-const askOnTerminal = (): ((question: string) => Promise<boolean>) | undefined => (process.stdin.isTTY ? (q) => confirm(q) : undefined);
+const askOnTerminal = (): ((question: string) => Promise<boolean>) | undefined =>
+  process.stdin.isTTY ? (q) => confirm(q) : undefined;
 
 /** Each command: options → the engine's request, and its report → stdout and the exit code. */
 const COMMANDS: Record<Command, (session: Session, line: CommandLine) => Promise<number>> = {
   deploy: async ({ ctx }, { o }) => {
     const gate = makeCiGate(process.env, ctx.reporter);
     if (!gate && !o['skip-ci-check']) {
-      throw new DeployError('ciGate', 'cannot check that this commit passed CI: GITHUB_TOKEN and GITHUB_REPOSITORY are not set', 'set them, or pass --skip-ci-check to deploy an untested commit deliberately (it is recorded)');
+      throw new DeployError(
+        'ciGate',
+        'cannot check that this commit passed CI: GITHUB_TOKEN and GITHUB_REPOSITORY are not set',
+        'set them, or pass --skip-ci-check to deploy an untested commit deliberately (it is recorded)',
+      );
     }
     const report = await deploy(ctx, {
       version: o.version ?? 'HEAD',
@@ -207,8 +234,16 @@ const COMMANDS: Record<Command, (session: Session, line: CommandLine) => Promise
     return 0;
   },
   snapshot: async ({ ctx }, { o, snapshotSub, file, redactor }) => {
-    const out = await snapshotCommand(ctx, { sub: snapshotSub!, file, stopApp: o['stop-app'], confirmed: o.yes, ask: askOnTerminal() });
-    process.stdout.write((o.json ? JSON.stringify(redactor.redactDeep(out.data), null, 2) : redactor.redact(out.text)) + '\n');
+    const out = await snapshotCommand(ctx, {
+      sub: snapshotSub!,
+      file,
+      stopApp: o['stop-app'],
+      confirmed: o.yes,
+      ask: askOnTerminal(),
+    });
+    process.stdout.write(
+      (o.json ? JSON.stringify(redactor.redactDeep(out.data), null, 2) : redactor.redact(out.text)) + '\n',
+    );
     return out.report.exitCode;
   },
   status: async (session, { o, redactor }) => {
@@ -218,9 +253,18 @@ const COMMANDS: Record<Command, (session: Session, line: CommandLine) => Promise
     return 0;
   },
   unlock: async ({ ctx }, { o }) => {
-    const r = await unlock(ctx, { confirmed: o.yes, ask: askOnTerminal(), show: (text) => process.stdout.write(`${text}\n`) });
+    const r = await unlock(ctx, {
+      confirmed: o.yes,
+      ask: askOnTerminal(),
+      show: (text) => process.stdout.write(`${text}\n`),
+    });
     // the engine has shown the lock, or that there is none; the outcome is worded here
-    const said = { 'not-locked': '', refused: 'left in place', changed: 'the lock changed meanwhile, or is being taken right now; nothing removed', removed: `removed (by ${ctx.actor})` }[r.result];
+    const said = {
+      'not-locked': '',
+      refused: 'left in place',
+      changed: 'the lock changed meanwhile, or is being taken right now; nothing removed',
+      removed: `removed (by ${ctx.actor})`,
+    }[r.result];
     if (said) process.stdout.write(`${said}\n`);
     return r.exitCode;
   },
@@ -239,7 +283,10 @@ function phaseLines(r: OperationReport): string[] {
   for (const p of r.phases) lines.push(`  ${p.ok ? '✔' : '✘'} ${p.name.padEnd(18)} ${(p.ms / 1000).toFixed(2)}s`);
   if (r.url && r.ok) lines.push(`  url: ${r.url}`);
   const colour = r.colour ? ` (${r.colour})` : '';
-  if (r.serving) lines.push(`  serving now: ${{ previous: `the version that served before${colour}`, new: `the new version${colour}`, none: 'nothing' }[r.serving]}`);
+  if (r.serving)
+    lines.push(
+      `  serving now: ${{ previous: `the version that served before${colour}`, new: `the new version${colour}`, none: 'nothing' }[r.serving]}`,
+    );
   return lines;
 }
 

@@ -22,9 +22,7 @@ export interface AppEnvOptions {
 }
 
 type EnvSource =
-  | { kind: 'content'; content: string }
-  | { kind: 'path'; abs: string; display: string }
-  | { kind: 'none' };
+  { kind: 'content'; content: string } | { kind: 'path'; abs: string; display: string } | { kind: 'none' };
 
 export function envFileSourceOf(
   opts: Pick<AppEnvOptions, 'environment' | 'envFileContent' | 'envFilePath'>,
@@ -34,7 +32,8 @@ export function envFileSourceOf(
   config: Config | undefined,
   env: EnvironmentConfig | undefined,
 ): EnvSource {
-  if (opts.envFileContent !== undefined && opts.envFileContent !== '') return { kind: 'content', content: opts.envFileContent };
+  if (opts.envFileContent !== undefined && opts.envFileContent !== '')
+    return { kind: 'content', content: opts.envFileContent };
   if (opts.envFilePath) return { kind: 'path', abs: resolve(cwd, opts.envFilePath), display: opts.envFilePath };
   // from the config; a broken config still names its env file when that key itself is fine
   let configured = env?.env_file;
@@ -78,8 +77,11 @@ export function mergeAppEnv(
   for (const [k, v] of Object.entries(opts.overrides ?? {})) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
       problems.push({
-        file: OVERRIDE_SOURCE, path: k, message: 'is not a valid variable name',
-        remedy: 'use letters, digits and "_", not starting with a digit', code: 'syntax',
+        file: OVERRIDE_SOURCE,
+        path: k,
+        message: 'is not a valid variable name',
+        remedy: 'use letters, digits and "_", not starting with a digit',
+        code: 'syntax',
       });
       continue;
     }
@@ -108,11 +110,16 @@ export function mergeAppEnv(
 const TRIVIAL_VALUE_RE = /^(?:true|false|yes|no|on|off|null|none|\d{1,6})$/i;
 
 /** every value of the app environment is a secret unless its key is public; the database password always is */
-export function registerSecrets(redactor: Redactor, values: Record<string, string>, publicKeys: readonly string[]): void {
+export function registerSecrets(
+  redactor: Redactor,
+  values: Record<string, string>,
+  publicKeys: readonly string[],
+): void {
   const pub = new Set(publicKeys);
   // a CHANGE_ME placeholder is refused, never used, and masking it would blank the word in the very message
   // that reports it ("still holds the *** placeholder")
-  for (const [k, v] of Object.entries(values)) if (!pub.has(k) && !TRIVIAL_VALUE_RE.test(v.trim()) && !PLACEHOLDER_RE.test(v)) redactor.add(v);
+  for (const [k, v] of Object.entries(values))
+    if (!pub.has(k) && !TRIVIAL_VALUE_RE.test(v.trim()) && !PLACEHOLDER_RE.test(v)) redactor.add(v);
   const url = values.DATABASE_URL;
   if (url) {
     try {

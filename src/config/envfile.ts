@@ -69,7 +69,14 @@ export function valueHint(key: string): string | undefined {
 export function parseEnvFile(content: string | Uint8Array, file: string, opts: EnvFileOptions = {}): EnvFile {
   const out: EnvFile = { file, entries: [], values: {}, lines: {}, problems: [] };
   const problem = (code: ProblemCode, line: number | undefined, path: string, message: string, remedy?: string) =>
-    out.problems.push({ file, path, ...(line !== undefined ? { line } : {}), message, ...(remedy ? { remedy } : {}), code });
+    out.problems.push({
+      file,
+      path,
+      ...(line !== undefined ? { line } : {}),
+      message,
+      ...(remedy ? { remedy } : {}),
+      code,
+    });
 
   const size = typeof content === 'string' ? Buffer.byteLength(content, 'utf8') : content.byteLength;
   if (size > MAX_ENV_FILE_BYTES) {
@@ -77,8 +84,12 @@ export function parseEnvFile(content: string | Uint8Array, file: string, opts: E
     return out;
   }
 
-  const text = typeof content === 'string' ? content : decodeUtf8Lines(content, (line) =>
-    problem('file', line, '', 'is not valid UTF-8', 're-save the file as UTF-8'));
+  const text =
+    typeof content === 'string'
+      ? content
+      : decodeUtf8Lines(content, (line) =>
+          problem('file', line, '', 'is not valid UTF-8', 're-save the file as UTF-8'),
+        );
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
@@ -93,8 +104,13 @@ export function parseEnvFile(content: string | Uint8Array, file: string, opts: E
     }
     const { key, value } = parsed;
     if (!KEY_RE.test(key)) {
-      problem('syntax', lineNo, '', 'the name before "=" is not a valid variable name',
-        'use letters, digits and "_", not starting with a digit (e.g. LOG_LEVEL)');
+      problem(
+        'syntax',
+        lineNo,
+        '',
+        'the name before "=" is not a valid variable name',
+        'use letters, digits and "_", not starting with a digit (e.g. LOG_LEVEL)',
+      );
       continue;
     }
     const earlier = out.lines[key];
@@ -122,13 +138,27 @@ export function readEnvFile(path: string, opts: EnvFileOptions = {}, file: strin
     st = statSync(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    empty.problems.push(code === 'ENOENT'
-      ? { file, path: '', message: 'does not exist', remedy: missingFileRemedy(path, file), code: 'file' }
-      : { file, path: '', message: `cannot be read (${code ?? String(err)})`, remedy: 'check the path and its permissions', code: 'file' });
+    empty.problems.push(
+      code === 'ENOENT'
+        ? { file, path: '', message: 'does not exist', remedy: missingFileRemedy(path, file), code: 'file' }
+        : {
+            file,
+            path: '',
+            message: `cannot be read (${code ?? String(err)})`,
+            remedy: 'check the path and its permissions',
+            code: 'file',
+          },
+    );
     return empty;
   }
   if (!st.isFile()) {
-    empty.problems.push({ file, path: '', message: 'is not a regular file', remedy: 'point to the env file itself', code: 'file' });
+    empty.problems.push({
+      file,
+      path: '',
+      message: 'is not a regular file',
+      remedy: 'point to the env file itself',
+      code: 'file',
+    });
     return empty;
   }
   const modeProblems: ConfigProblem[] = [];
@@ -151,7 +181,9 @@ export function readEnvFile(path: string, opts: EnvFileOptions = {}, file: strin
     bytes = readFileSync(path);
   } catch (err) {
     empty.problems.push(...modeProblems, {
-      file, path: '', message: `cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      file,
+      path: '',
+      message: `cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
       remedy: 'check its permissions',
       code: 'file',
     });
@@ -183,16 +215,26 @@ export function checkValue(key: string, value: string, origin: ValueOrigin): Con
   const problems: ConfigProblem[] = [];
   const at = { file: origin.file, path: key, ...(origin.line !== undefined ? { line: origin.line } : {}) };
   if (PLACEHOLDER_RE.test(value)) {
-    problems.push({ ...at, message: 'still holds the CHANGE_ME placeholder', remedy: valueHint(key) ?? 'replace it with the real value', code: 'placeholder' });
+    problems.push({
+      ...at,
+      message: 'still holds the CHANGE_ME placeholder',
+      remedy: valueHint(key) ?? 'replace it with the real value',
+      code: 'placeholder',
+    });
   }
   if (value.includes('\0')) {
-    problems.push({ ...at, message: 'contains a NUL character, which cannot be passed to the app', remedy: 'remove it', code: 'bad-character' });
+    problems.push({
+      ...at,
+      message: 'contains a NUL character, which cannot be passed to the app',
+      remedy: 'remove it',
+      code: 'bad-character',
+    });
   }
   if (value.includes("'") && value.includes('$')) {
     // see renderEnvFile: compose v1 and v2 read such a value back differently, so no spelling of it is safe
     problems.push({
       ...at,
-      message: 'contains both \' and $, which docker-compose cannot pass to the app unchanged',
+      message: "contains both ' and $, which docker-compose cannot pass to the app unchanged",
       remedy: 'change the value so that it holds at most one of the two characters',
       code: 'bad-character',
     });
@@ -208,7 +250,12 @@ export function checkValue(key: string, value: string, origin: ValueOrigin): Con
   }
   if (value.endsWith('\\')) {
     // compose v1 reads the final backslash as escaping the closing quote, and the next variable is lost
-    problems.push({ ...at, message: 'ends with a backslash, which docker-compose cannot pass to the app unchanged', remedy: 'change the value so that it does not end with \\', code: 'bad-character' });
+    problems.push({
+      ...at,
+      message: 'ends with a backslash, which docker-compose cannot pass to the app unchanged',
+      remedy: 'change the value so that it does not end with \\',
+      code: 'bad-character',
+    });
   } else if (value.includes('$') && value.includes('\\\\')) {
     // with $ the value must be single-quoted, where compose v1 turns \\ into \
     problems.push({
@@ -221,7 +268,7 @@ export function checkValue(key: string, value: string, origin: ValueOrigin): Con
   if (/[\r\n]/.test(value)) {
     problems.push({
       ...at,
-      message: 'contains a line break, which would split it in the app\'s env file on the host',
+      message: "contains a line break, which would split it in the app's env file on the host",
       remedy: 'put the value on one line (encode multi-line values, e.g. base64)',
       code: 'bad-character',
     });
@@ -273,7 +320,10 @@ function parseLine(raw: string): LineResult {
   const body = /^export\s+/.test(line) ? line.replace(/^export\s+/, '') : line;
   const eq = body.indexOf('=');
   if (eq < 0) {
-    return { error: 'is not a KEY=VALUE assignment', remedy: 'write KEY=VALUE, or start the line with # to make it a comment' };
+    return {
+      error: 'is not a KEY=VALUE assignment',
+      remedy: 'write KEY=VALUE, or start the line with # to make it a comment',
+    };
   }
   const key = body.slice(0, eq).trim();
   const rest = body.slice(eq + 1);
@@ -289,7 +339,10 @@ function parseLine(raw: string): LineResult {
     }
     const after = value.slice(q.end).trim();
     if (after !== '' && !after.startsWith('#')) {
-      return { error: 'has text after the closing quote', remedy: 'quote the whole value, or start a trailing comment with " #"' };
+      return {
+        error: 'has text after the closing quote',
+        remedy: 'quote the whole value, or start a trailing comment with " #"',
+      };
     }
     return { key, value: q.value };
   }

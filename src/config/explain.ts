@@ -11,10 +11,12 @@ const MOVED: Record<string, string> = {
   'app.health_endpoint': 'use app.health.path',
   'deployment.strategy': 'remove it: the strategy is always blue-green',
   'deployment.health_check': 'use app.health (interval, timeout, start_timeout, consecutive)',
-  'deployment.rollback': 'remove it: a deploy that fails after starting the new colour always rolls back; to switch back on failures after the switch, use deployment.watch',
+  'deployment.rollback':
+    'remove it: a deploy that fails after starting the new colour always rolls back; to switch back on failures after the switch, use deployment.watch',
   providers: 'remove it: the Docker Compose stack is built in (docker/compose.yml)',
   'monitoring.prometheus': 'use monitoring.enabled; the stack is docker/monitoring',
-  'notifications.webhook.secret': 'never write the signing key here: name its env-file variable in notifications.webhook.secret_env',
+  'notifications.webhook.secret':
+    'never write the signing key here: name its env-file variable in notifications.webhook.secret_env',
 };
 
 export function zodProblems(issues: readonly z.core.$ZodIssue[], yaml: YamlSource, file: string): ConfigProblem[] {
@@ -25,7 +27,14 @@ export function zodProblems(issues: readonly z.core.$ZodIssue[], yaml: YamlSourc
     if (seen.has(dotted)) return; // one problem per key: the first check is the most precise
     seen.add(dotted);
     const line = yaml.locate(path, key);
-    out.push({ file, path: dotted, ...(line !== undefined ? { line } : {}), message, ...(remedy ? { remedy } : {}), code });
+    out.push({
+      file,
+      path: dotted,
+      ...(line !== undefined ? { line } : {}),
+      message,
+      ...(remedy ? { remedy } : {}),
+      code,
+    });
   };
   for (const issue of issues) {
     const path = issue.path as PropertyKey[];
@@ -36,10 +45,18 @@ export function zodProblems(issues: readonly z.core.$ZodIssue[], yaml: YamlSourc
           const full = [...path, k];
           const known = knownKeys(path);
           const close = known ? closest(k, known) : undefined;
-          add(full, 'is not a known setting',
+          add(
+            full,
+            'is not a known setting',
             MOVED[dottedPath(full)] ??
-              (close ? `did you mean ${close}?` : known ? `remove it; known keys here: ${known.join(', ')}` : 'remove it'),
-            'unknown-key', true);
+              (close
+                ? `did you mean ${close}?`
+                : known
+                  ? `remove it; known keys here: ${known.join(', ')}`
+                  : 'remove it'),
+            'unknown-key',
+            true,
+          );
         }
         break;
       case 'invalid_key': {
@@ -51,26 +68,49 @@ export function zodProblems(issues: readonly z.core.$ZodIssue[], yaml: YamlSourc
         if (value === undefined) add(path, 'is required', requiredRemedy(path), 'required');
         else if (value === null) add(path, 'has no value', `give it a ${noun(issue.expected)}`, 'invalid');
         else if (isDuration(path)) add(path, `${show(value)} is not a duration`, DURATION_HINT, 'invalid');
-        else add(path, `must be a ${noun(issue.expected)}, not ${describeType(value)}`, typeRemedy(issue.expected, value), 'invalid');
+        else
+          add(
+            path,
+            `must be a ${noun(issue.expected)}, not ${describeType(value)}`,
+            typeRemedy(issue.expected, value),
+            'invalid',
+          );
         break;
       case 'too_small':
       case 'too_big': {
         const small = issue.code === 'too_small';
-        const limit = small ? (issue as { minimum: number | bigint }).minimum : (issue as { maximum: number | bigint }).maximum;
+        const limit = small
+          ? (issue as { minimum: number | bigint }).minimum
+          : (issue as { maximum: number | bigint }).maximum;
         if (issue.origin === 'number') {
-          add(path, `${show(value)} is too ${small ? 'small' : 'large'}`, `use a number ${small ? '≥' : '≤'} ${String(limit)}`, 'invalid');
+          add(
+            path,
+            `${show(value)} is too ${small ? 'small' : 'large'}`,
+            `use a number ${small ? '≥' : '≤'} ${String(limit)}`,
+            'invalid',
+          );
         } else {
           add(path, small ? 'is too short' : 'is too long', issue.message, 'invalid');
         }
         break;
       }
       case 'invalid_value':
-        add(path, `${show(value)} is not allowed`, `use one of: ${issue.values.map((v) => String(v)).join(', ')}`, 'invalid');
+        add(
+          path,
+          `${show(value)} is not allowed`,
+          `use one of: ${issue.values.map((v) => String(v)).join(', ')}`,
+          'invalid',
+        );
         break;
       case 'invalid_format':
-        add(path, `${show(value)} is not valid`, issue.format === 'url'
-          ? 'write a full http(s) URL, e.g. https://staging.togather.example'
-          : hostTip(path, value) ?? issue.message, 'invalid');
+        add(
+          path,
+          `${show(value)} is not valid`,
+          issue.format === 'url'
+            ? 'write a full http(s) URL, e.g. https://staging.togather.example'
+            : (hostTip(path, value) ?? issue.message),
+          'invalid',
+        );
         break;
       default:
         add(path, value === undefined ? 'is not valid' : `${show(value)} is not valid`, issue.message, 'invalid');
@@ -84,7 +124,12 @@ function schemaAt(path: readonly PropertyKey[]): z.ZodType | undefined {
   let s: z.ZodType = ConfigSchema;
   for (const seg of [...path, undefined]) {
     for (;;) {
-      if (s instanceof z.ZodDefault || s instanceof z.ZodOptional || s instanceof z.ZodPrefault || s instanceof z.ZodNullable) {
+      if (
+        s instanceof z.ZodDefault ||
+        s instanceof z.ZodOptional ||
+        s instanceof z.ZodPrefault ||
+        s instanceof z.ZodNullable
+      ) {
         s = s.unwrap() as z.ZodType;
       } else if (s instanceof z.ZodPipe) s = s.in as z.ZodType;
       else break;
@@ -129,7 +174,11 @@ function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
     for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      cur[j] = Math.min(
+        (prev[j] ?? 0) + 1,
+        (cur[j - 1] ?? 0) + 1,
+        (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
     }
     prev = cur;
   }
@@ -145,7 +194,9 @@ const REQUIRED_TIPS: Record<string, string> = {
 
 function requiredRemedy(path: readonly PropertyKey[]): string {
   const dotted = dottedPath(path);
-  return REQUIRED_TIPS[dotted] ?? REQUIRED_TIPS[String(path[path.length - 1])] ?? `add ${String(path[path.length - 1])}:`;
+  return (
+    REQUIRED_TIPS[dotted] ?? REQUIRED_TIPS[String(path[path.length - 1])] ?? `add ${String(path[path.length - 1])}:`
+  );
 }
 
 /** common slips when writing a host: a user, a port or a scheme in it */
@@ -183,5 +234,8 @@ export function show(value: unknown): string {
 }
 
 export function dottedPath(path: readonly PropertyKey[]): string {
-  return path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+  return path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))
+    .join('.')
+    .replace(/\.\[/g, '[');
 }

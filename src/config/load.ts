@@ -88,7 +88,10 @@ export function loadConfig(opts: LoadOptions): ResolvedConfig {
     envFile = parseEnvFile(source.content, ENV_INPUT_SOURCE, { required: [] });
   } else if (source.kind === 'path') {
     envFile = readEnvFile(source.abs, { required: [] }, source.display);
-  } else if (env !== undefined || (yaml && !config && isMapping(valueAt(yaml.data, ['environments', opts.environment])))) {
+  } else if (
+    env !== undefined ||
+    (yaml && !config && isMapping(valueAt(yaml.data, ['environments', opts.environment])))
+  ) {
     const at = yaml?.locate(['environments', opts.environment], true);
     problems.push({
       file: configFile,
@@ -105,15 +108,22 @@ export function loadConfig(opts: LoadOptions): ResolvedConfig {
   const merged = mergeAppEnv(app?.env ?? stringRecord(valueAt(rawApp, ['env'])) ?? {}, envFile, opts, yaml, configFile);
   // register secrets before anything can fail, so even an error path cannot print them; a broken config still
   // lends its key lists when they are well-formed, else the defaults apply
-  registerSecrets(opts.redactor, merged.values, app?.public_env ?? stringList(valueAt(rawApp, ['public_env'])) ?? DEFAULT_PUBLIC_ENV);
+  registerSecrets(
+    opts.redactor,
+    merged.values,
+    app?.public_env ?? stringList(valueAt(rawApp, ['public_env'])) ?? DEFAULT_PUBLIC_ENV,
+  );
 
   if (envFile) {
     // a placeholder in the file is fine when a stronger source supplies the value
-    problems.push(...envFile.problems.filter((p) => !(p.code === 'placeholder' && merged.origin[p.path] !== envFile.file)));
+    problems.push(
+      ...envFile.problems.filter((p) => !(p.code === 'placeholder' && merged.origin[p.path] !== envFile.file)),
+    );
   }
   problems.push(...merged.problems);
   // an env file that could not be read already says so; listing each key it lacks would only bury that
-  const unreadable = envFile !== undefined && envFile.entries.length === 0 && envFile.problems.some((p) => p.code === 'file');
+  const unreadable =
+    envFile !== undefined && envFile.entries.length === 0 && envFile.problems.some((p) => p.code === 'file');
   if (envFile && !unreadable) {
     problems.push(
       ...checkEnvironment(merged.values, merged.where, envFile.file, {
@@ -124,9 +134,12 @@ export function loadConfig(opts: LoadOptions): ResolvedConfig {
     );
   }
 
-  if (problems.length > 0 || !config || !env) throw new ConfigError(sortProblems(problems.length ? problems : [
-    { file: configFile, path: '', message: 'could not be loaded', code: 'invalid' },
-  ]));
+  if (problems.length > 0 || !config || !env)
+    throw new ConfigError(
+      sortProblems(
+        problems.length ? problems : [{ file: configFile, path: '', message: 'could not be loaded', code: 'invalid' }],
+      ),
+    );
 
   const environment = opts.environment;
   const proxy: ProxyConfig = { ...config.proxy };
@@ -160,7 +173,13 @@ function checkLocalPaths(
     { path: ['proxy', 'caddyfile'], value: config.proxy.caddyfile, dir: false },
     { path: ['environments', name, 'proxy', 'caddyfile'], value: env?.proxy?.caddyfile, dir: false },
     { path: ['database', 'init_dir'], value: config.database.init_dir, dir: true },
-    { path: ['images', 'postgres_dockerfile'], value: ['builtin', 'none'].includes(config.images.postgres_dockerfile) ? undefined : config.images.postgres_dockerfile, dir: false },
+    {
+      path: ['images', 'postgres_dockerfile'],
+      value: ['builtin', 'none'].includes(config.images.postgres_dockerfile)
+        ? undefined
+        : config.images.postgres_dockerfile,
+      dir: false,
+    },
   ];
   const out: ConfigProblem[] = [];
   for (const w of wanted) {
@@ -194,8 +213,11 @@ function selectEnvironment(
   problems: ConfigProblem[],
 ): EnvironmentConfig | undefined {
   const raw = yaml.data.environments;
-  const defined =
-    config ? Object.keys(config.environments) : raw && typeof raw === 'object' && !Array.isArray(raw) ? Object.keys(raw) : [];
+  const defined = config
+    ? Object.keys(config.environments)
+    : raw && typeof raw === 'object' && !Array.isArray(raw)
+      ? Object.keys(raw)
+      : [];
   if (defined.includes(name)) return config?.environments[name];
   if (!raw || typeof raw !== 'object') return undefined; // "environments is required" already says it
   const line = yaml.locate(['environments'], true);
@@ -204,7 +226,9 @@ function selectEnvironment(
     path: 'environments',
     ...(line !== undefined ? { line } : {}),
     message: `has no environment "${name}"`,
-    remedy: defined.length ? `deploy one of: ${defined.join(', ')}; or add environments.${name}` : `add environments.${name}`,
+    remedy: defined.length
+      ? `deploy one of: ${defined.join(', ')}; or add environments.${name}`
+      : `add environments.${name}`,
     code: 'unknown-environment',
   });
   return undefined;

@@ -67,9 +67,7 @@ export function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
     .map((p, i) => ({ p, i }))
     .sort(
       (a, b) =>
-        (order.get(a.p.file) ?? 0) - (order.get(b.p.file) ?? 0) ||
-        (a.p.line ?? 0) - (b.p.line ?? 0) ||
-        a.i - b.i,
+        (order.get(a.p.file) ?? 0) - (order.get(b.p.file) ?? 0) || (a.p.line ?? 0) - (b.p.line ?? 0) || a.i - b.i,
     )
     .map(({ p }) => p);
 }

@@ -19,23 +19,31 @@ const toMs = (s: string, ctx: { addIssue(issue: { code: 'custom'; message: strin
 };
 const duration = (def: string) => durationText.default(def).transform(toMs);
 /** a duration without a default, for per-environment overrides that must not mask the top-level value */
-const optionalDuration = () => durationText.optional().transform((s, ctx) => (s === undefined ? undefined : toMs(s, ctx)));
+const optionalDuration = () =>
+  durationText.optional().transform((s, ctx) => (s === undefined ? undefined : toMs(s, ctx)));
 
 export const NAME_RE = /^[a-z][a-z0-9-]{0,39}$/;
 const name = z.string().regex(NAME_RE, 'use lowercase letters, digits and "-", starting with a letter (max 40)');
 /** docker image reference without tag: registry/path/name */
 export const IMAGE_REPO_RE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
 /** a full image reference, tag or digest included, e.g. caddy:2.8 or postgis/postgis:16-3.4 */
-export const IMAGE_REF_RE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
-const imageRef = z.string().regex(IMAGE_REF_RE, 'write a full image reference without shell characters, e.g. caddy:2.8');
+export const IMAGE_REF_RE =
+  /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+const imageRef = z
+  .string()
+  .regex(IMAGE_REF_RE, 'write a full image reference without shell characters, e.g. caddy:2.8');
 /** a POSIX path (absolute, or relative to the deploy user's home) without "..", whitespace or shell metacharacters */
 export const HOST_PATH_RE = /^\/?(?:[A-Za-z0-9_][A-Za-z0-9_.-]*\/)*[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 const hostPath = z
   .string()
   // the ".." check first: its message is the precise one when both fail (the loader keeps one issue per key)
   .refine((p) => !p.split('/').includes('..'), 'remove "..": a path may not climb out of its directory')
-  .regex(HOST_PATH_RE, 'use letters, digits, "_", "-", "." and "/" only (a relative path starts in the deploy user\'s home)');
-export const HOSTNAME_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$|^\[?[0-9a-fA-F:.]+\]?$/;
+  .regex(
+    HOST_PATH_RE,
+    'use letters, digits, "_", "-", "." and "/" only (a relative path starts in the deploy user\'s home)',
+  );
+export const HOSTNAME_RE =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$|^\[?[0-9a-fA-F:.]+\]?$/;
 export const USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
 /** names of the app's environment variables */
 export const ENV_KEY_RE = /^[A-Z_][A-Z0-9_]*$/;
@@ -72,8 +80,11 @@ export const AppSchema = z
     port: z.number().int().min(1).max(65535).default(8080).describe('port the app listens on inside its container'),
     image: z
       .string()
-      .regex(IMAGE_REPO_RE, 'write an image repository without tag or shell characters, e.g. ghcr.io/togather/server (the tag is always the commit SHA)')
-      .describe('image repository; the tag is always the deployed commit\'s full SHA'),
+      .regex(
+        IMAGE_REPO_RE,
+        'write an image repository without tag or shell characters, e.g. ghcr.io/togather/server (the tag is always the commit SHA)',
+      )
+      .describe("image repository; the tag is always the deployed commit's full SHA"),
     build: z
       .object({
         context: z.string().min(1).default('.'),
@@ -87,7 +98,7 @@ export const AppSchema = z
     env: z
       .record(envKey, z.string())
       .default({})
-      .describe('non-secret defaults for the app\'s environment; the env file and process env override them'),
+      .describe("non-secret defaults for the app's environment; the env file and process env override them"),
     required_env: z
       .array(envKey)
       .default(DEFAULT_REQUIRED_ENV)
@@ -101,9 +112,17 @@ export const AppSchema = z
 
 const WatchObjectSchema = z
   .object({
-    duration: duration('0s').describe('how long to watch health through the proxy after the switch; 0s disables the watch'),
+    duration: duration('0s').describe(
+      'how long to watch health through the proxy after the switch; 0s disables the watch',
+    ),
     interval: duration('2s').describe('pause between two probes'),
-    failure_threshold: z.number().int().min(1).max(100).default(3).describe('failed probes in a row that switch back to the previous colour'),
+    failure_threshold: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .default(3)
+      .describe('failed probes in a row that switch back to the previous colour'),
   })
   .strict();
 export const WatchSchema = z
@@ -113,8 +132,12 @@ export const WatchSchema = z
 
 export const DeploymentPolicySchema = z
   .object({
-    drain_timeout: duration('30s').describe('after the switch, how long the old colour keeps its in-flight requests before it is stopped'),
-    switch_settle: duration('1000ms').describe('the least time given to the proxy to see a gate flip; the tool waits at least proxy.health_interval + health_timeout + 200ms'),
+    drain_timeout: duration('30s').describe(
+      'after the switch, how long the old colour keeps its in-flight requests before it is stopped',
+    ),
+    switch_settle: duration('1000ms').describe(
+      'the least time given to the proxy to see a gate flip; the tool waits at least proxy.health_interval + health_timeout + 200ms',
+    ),
     verify_timeout: duration('15s').describe('how long verification through the proxy may take'),
     lock: z
       .object({
@@ -123,36 +146,72 @@ export const DeploymentPolicySchema = z
       })
       .strict()
       .default({ timeout: 30 * 60_000, wait: 0 } as never),
-    keep_images: z.number().int().min(1).max(50).default(5).describe('how many earlier app images to keep on the host as rollback targets'),
-    history_limit: z.number().int().min(5).max(1000).default(50).describe('entries kept in state.json\'s history'),
-    keep_logs: z.number().int().min(5).max(10000).default(100).describe('per-deployment JSON-lines logs kept on the host (newest first); cleanup removes the rest'),
-    history_file_max_kb: z.number().int().min(64).default(1024).describe('history.jsonl is rotated to history.jsonl.1 when it grows past this size'),
-    min_free_mb: z.number().int().min(0).default(1024).describe('minimum free disk on the host\'s docker and deploy paths, in MiB'),
-    watch: WatchSchema.prefault({}).describe('after the switch, watch health through the proxy and switch back on failures (a duration such as 10m, or an object)'),
+    keep_images: z
+      .number()
+      .int()
+      .min(1)
+      .max(50)
+      .default(5)
+      .describe('how many earlier app images to keep on the host as rollback targets'),
+    history_limit: z.number().int().min(5).max(1000).default(50).describe("entries kept in state.json's history"),
+    keep_logs: z
+      .number()
+      .int()
+      .min(5)
+      .max(10000)
+      .default(100)
+      .describe('per-deployment JSON-lines logs kept on the host (newest first); cleanup removes the rest'),
+    history_file_max_kb: z
+      .number()
+      .int()
+      .min(64)
+      .default(1024)
+      .describe('history.jsonl is rotated to history.jsonl.1 when it grows past this size'),
+    min_free_mb: z
+      .number()
+      .int()
+      .min(0)
+      .default(1024)
+      .describe("minimum free disk on the host's docker and deploy paths, in MiB"),
+    watch: WatchSchema.prefault({}).describe(
+      'after the switch, watch health through the proxy and switch back on failures (a duration such as 10m, or an object)',
+    ),
     keeper: z
       .boolean()
       .default(true)
-      .describe("run the stack's keeper: after a daemon restart or a reboot it starts a routed colour's app that lost the start-up race with its gate (it mounts the Docker socket; see docs/security.md)"),
+      .describe(
+        "run the stack's keeper: after a daemon restart or a reboot it starts a routed colour's app that lost the start-up race with its gate (it mounts the Docker socket; see docs/security.md)",
+      ),
   })
   .strict()
   // the lock is held through the watch: a window that outlasts it would let another deployer take it over
-  .refine((d) => d.watch.duration <= d.lock.timeout / 2, { path: ['watch'], message: 'the watch must last at most half of deployment.lock.timeout (the lock is held through it)' });
+  .refine((d) => d.watch.duration <= d.lock.timeout / 2, {
+    path: ['watch'],
+    message: 'the watch must last at most half of deployment.lock.timeout (the lock is held through it)',
+  });
 
-const domain = z.string().regex(/^[A-Za-z0-9.*-]+(?::[0-9]+)?$/, 'write a host name, optionally with :port (e.g. togather.example)');
+const domain = z
+  .string()
+  .regex(/^[A-Za-z0-9.*-]+(?::[0-9]+)?$/, 'write a host name, optionally with :port (e.g. togather.example)');
 const port = z.number().int().min(1).max(65535);
 const bindAddress = z.string().regex(/^[0-9a-fA-F:.]+$/, 'write an IP address such as 0.0.0.0 or 127.0.0.1');
 
 export const ProxySchema = z
   .object({
-    domains: z.array(domain).default([]).describe('public site addresses for Caddy (automatic HTTPS); empty serves plain HTTP on http_port'),
+    domains: z
+      .array(domain)
+      .default([])
+      .describe('public site addresses for Caddy (automatic HTTPS); empty serves plain HTTP on http_port'),
     http_port: port.default(80),
     https_port: port.default(443),
-    bind: bindAddress.default('0.0.0.0').describe('address Caddy\'s ports are published on; 0.0.0.0 for a public host'),
-    health_interval: duration('500ms').describe('interval of Caddy\'s active health check of each colour\'s gate'),
+    bind: bindAddress.default('0.0.0.0').describe("address Caddy's ports are published on; 0.0.0.0 for a public host"),
+    health_interval: duration('500ms').describe("interval of Caddy's active health check of each colour's gate"),
     health_timeout: duration('400ms'),
     caddyfile: localPath
       .optional()
-      .describe('your own Caddyfile for the site (relative to the config file); it must import togather.caddy for the upstreams. Default: one generated from domains'),
+      .describe(
+        'your own Caddyfile for the site (relative to the config file); it must import togather.caddy for the upstreams. Default: one generated from domains',
+      ),
   })
   .strict();
 
@@ -178,27 +237,45 @@ export const ImagesSchema = z
     caddy: imageRef.default('caddy:2.8'),
     postgres: imageRef.default('postgis/postgis:16-3.4'),
     gate: imageRef.default('busybox:1.36').describe('the per-colour gate: any image with busybox httpd'),
-    keeper: imageRef.default('docker:27-cli').describe('the keeper (deployment.keeper): any image with sh and a docker CLI'),
+    keeper: imageRef
+      .default('docker:27-cli')
+      .describe('the keeper (deployment.keeper): any image with sh and a docker CLI'),
     postgres_dockerfile: z
       .union([z.literal('builtin'), z.literal('none'), localPath])
       .default('builtin')
-      .describe("extends images.postgres for the stack's database, built on the host when missing: builtin (docker/db/Dockerfile: adds pgvector), none (run images.postgres as it is), or a Dockerfile of yours (ARG BASE; FROM ${BASE})"),
+      .describe(
+        "extends images.postgres for the stack's database, built on the host when missing: builtin (docker/db/Dockerfile: adds pgvector), none (run images.postgres as it is), or a Dockerfile of yours (ARG BASE; FROM ${BASE})",
+      ),
   })
   .strict();
 
 /** an absolute path inside a container image */
-const imagePath = z.string().regex(/^\/(?:[A-Za-z0-9_][A-Za-z0-9_.-]*\/?)*$/, 'write an absolute path such as /app/migrations');
+const imagePath = z
+  .string()
+  .regex(/^\/(?:[A-Za-z0-9_][A-Za-z0-9_.-]*\/?)*$/, 'write an absolute path such as /app/migrations');
 
 export const MigrationsSchema = z
   .object({
-    image: imageRef.default('migrate/migrate:v4.19.0').describe('image of golang-migrate (or a tool with the same command line), run once per deploy on the stack\'s network'),
-    path: imagePath.default('/app/migrations').describe('where the release image keeps its migration files; the deployer copies them out of the image (nothing of the image runs)'),
+    image: imageRef
+      .default('migrate/migrate:v4.19.0')
+      .describe(
+        "image of golang-migrate (or a tool with the same command line), run once per deploy on the stack's network",
+      ),
+    path: imagePath
+      .default('/app/migrations')
+      .describe(
+        'where the release image keeps its migration files; the deployer copies them out of the image (nothing of the image runs)',
+      ),
     command: z
       .array(z.string().min(1).max(200))
       .min(1)
       .default(['-path', '{path}', '-database', '{database}', 'up'])
-      .describe('arguments of the migrate container; {path} is the migrations directory inside it, {database} the DATABASE_URL without its password (the password reaches the tool as PGPASSWORD)'),
-    timeout: duration('15m').describe('the longest the migrate container may run; it is removed after that and the deploy fails'),
+      .describe(
+        'arguments of the migrate container; {path} is the migrations directory inside it, {database} the DATABASE_URL without its password (the password reaches the tool as PGPASSWORD)',
+      ),
+    timeout: duration('15m').describe(
+      'the longest the migrate container may run; it is removed after that and the deploy fails',
+    ),
   })
   .strict();
 
@@ -208,48 +285,95 @@ export const SnapshotsSchema = z
       .enum(['pending-migrations', 'every-deploy'])
       .default('pending-migrations')
       .describe('pending-migrations: a deploy snapshots only when it has migrations to run; every-deploy: always'),
-    retention_days: z.number().int().min(1).max(3650).default(7).describe('a snapshot may be removed this many days after it was taken (unless it is the newest or a deployment in the history names it)'),
-    path: hostPath.optional().describe('directory of the snapshots on the host; default snapshots/ under the environment\'s path'),
+    retention_days: z
+      .number()
+      .int()
+      .min(1)
+      .max(3650)
+      .default(7)
+      .describe(
+        'a snapshot may be removed this many days after it was taken (unless it is the newest or a deployment in the history names it)',
+      ),
+    path: hostPath
+      .optional()
+      .describe("directory of the snapshots on the host; default snapshots/ under the environment's path"),
     timeout: duration('30m').describe('the longest pg_dump (or a restore) may take'),
   })
   .strict();
 
 export const DatabaseSchema = z
   .object({
-    managed: z.boolean().default(true).describe('run the bundled PostgreSQL service; false when DATABASE_URL points elsewhere'),
-    name: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'use lowercase letters, digits and "_"').default('togather'),
-    user: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'use lowercase letters, digits and "_"').default('togather'),
+    managed: z
+      .boolean()
+      .default(true)
+      .describe('run the bundled PostgreSQL service; false when DATABASE_URL points elsewhere'),
+    name: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'use lowercase letters, digits and "_"')
+      .default('togather'),
+    user: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'use lowercase letters, digits and "_"')
+      .default('togather'),
     init_dir: localPath
       .optional()
-      .describe('directory of SQL/shell scripts run when the database is first created (relative to the config file); default: the bundled one, which creates the extensions'),
-    migrations: MigrationsSchema.prefault({}).describe('golang-migrate migrations, run by every deploy before the new colour starts'),
-    snapshots: SnapshotsSchema.prefault({}).describe('pg_dump snapshots: before migrations, and on demand (snapshot create)'),
+      .describe(
+        'directory of SQL/shell scripts run when the database is first created (relative to the config file); default: the bundled one, which creates the extensions',
+      ),
+    migrations: MigrationsSchema.prefault({}).describe(
+      'golang-migrate migrations, run by every deploy before the new colour starts',
+    ),
+    snapshots: SnapshotsSchema.prefault({}).describe(
+      'pg_dump snapshots: before migrations, and on demand (snapshot create)',
+    ),
   })
   .strict();
 
 export const EnvironmentSchema = z
   .object({
-    host: z.string().regex(HOSTNAME_RE, 'write only a host name or IP address (the user goes in user:, the SSH port in port:)').describe('SSH host name or IP address'),
+    host: z
+      .string()
+      .regex(HOSTNAME_RE, 'write only a host name or IP address (the user goes in user:, the SSH port in port:)')
+      .describe('SSH host name or IP address'),
     port: port.default(22).describe('SSH port'),
-    user: z.string().regex(USER_RE, 'write a POSIX user name: lowercase letters, digits, "_" and "-"').default('deploy').describe('SSH user on the host'),
-    path: hostPath.optional().describe('where this environment lives on the host; default togather/<environment> in the deploy user\'s home'),
+    user: z
+      .string()
+      .regex(USER_RE, 'write a POSIX user name: lowercase letters, digits, "_" and "-"')
+      .default('deploy')
+      .describe('SSH user on the host'),
+    path: hostPath
+      .optional()
+      .describe("where this environment lives on the host; default togather/<environment> in the deploy user's home"),
     env_file: localPath
       .optional()
-      .describe('env file with the app\'s settings and secrets for this environment (relative to the config file)'),
-    url: z.url({ protocol: /^https?$/ }).optional().describe('public URL, reported as the deployment URL'),
+      .describe("env file with the app's settings and secrets for this environment (relative to the config file)"),
+    url: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe('public URL, reported as the deployment URL'),
     proxy: ProxyOverrideSchema.optional().describe('overrides of the top-level proxy settings for this environment'),
   })
   .strict();
 
 // --- Notifications, post-deploy watch, monitoring -------------------------------------------------------------
 
-export const NOTIFY_EVENTS = ['deployment.started', 'deployment.completed', 'deployment.failed', 'deployment.rolled_back'] as const;
+export const NOTIFY_EVENTS = [
+  'deployment.started',
+  'deployment.completed',
+  'deployment.failed',
+  'deployment.rolled_back',
+] as const;
 export type NotifyEventName = (typeof NOTIFY_EVENTS)[number];
-const notifyEvents = z.array(z.enum(NOTIFY_EVENTS)).min(1).default([...NOTIFY_EVENTS]);
+const notifyEvents = z
+  .array(z.enum(NOTIFY_EVENTS))
+  .min(1)
+  .default([...NOTIFY_EVENTS]);
 const notifyUrl = z.url({ protocol: /^https?$/ });
 /** a channel's URL may embed a token: it is masked everywhere, and it may come from the env file instead */
 const channelUrl = {
-  url: notifyUrl.optional().describe('endpoint URL; a token inside it is masked in every log. Prefer url_env for URLs that are secrets'),
+  url: notifyUrl
+    .optional()
+    .describe('endpoint URL; a token inside it is masked in every log. Prefer url_env for URLs that are secrets'),
   url_env: envKey.optional().describe('name of a variable (env file or process environment) holding the URL instead'),
 };
 const oneUrl = (c: { url?: string; url_env?: string }) => (c.url === undefined) !== (c.url_env === undefined);
@@ -260,31 +384,55 @@ export const WebhookSchema = z
     ...channelUrl,
     secret_env: envKey
       .optional()
-      .describe('name of the variable (env file, process environment, or the action\'s webhook-secret input) holding the HMAC-SHA256 key; never written here'),
+      .describe(
+        "name of the variable (env file, process environment, or the action's webhook-secret input) holding the HMAC-SHA256 key; never written here",
+      ),
     events: notifyEvents.describe('events sent to this channel'),
     timeout: duration('5s').describe('time limit of one delivery attempt'),
-    retries: z.number().int().min(0).max(10).default(3).describe('further attempts after a failed one (network error, timeout, 408, 429, 5xx), with backoff'),
+    retries: z
+      .number()
+      .int()
+      .min(0)
+      .max(10)
+      .default(3)
+      .describe('further attempts after a failed one (network error, timeout, 408, 429, 5xx), with backoff'),
   })
   .strict()
   .refine(oneUrl, ONE_URL);
 
-const byEvent = <T extends z.ZodType>(t: T, defaults: Record<'started' | 'completed' | 'failed' | 'rolled_back', z.input<T>>) =>
+const byEvent = <T extends z.ZodType>(
+  t: T,
+  defaults: Record<'started' | 'completed' | 'failed' | 'rolled_back', z.input<T>>,
+) =>
   z
     .object({ started: t.optional(), completed: t.optional(), failed: t.optional(), rolled_back: t.optional() })
     .strict()
     .prefault({})
-    .transform((v) => ({ ...defaults, ...Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined)) }) as Record<keyof typeof defaults, z.output<T>>);
-const ntfyTag = z.string().regex(/^[a-z0-9_+-]{1,40}$/, 'use lowercase letters, digits, "_", "+" and "-" (an ntfy tag or emoji name)');
+    .transform(
+      (v) =>
+        ({ ...defaults, ...Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined)) }) as Record<
+          keyof typeof defaults,
+          z.output<T>
+        >,
+    );
+const ntfyTag = z
+  .string()
+  .regex(/^[a-z0-9_+-]{1,40}$/, 'use lowercase letters, digits, "_", "+" and "-" (an ntfy tag or emoji name)');
 
 export const NtfySchema = z
   .object({
     ...channelUrl,
     token_env: envKey.optional().describe('name of the variable holding an ntfy access token (sent as a bearer token)'),
     events: notifyEvents.describe('events sent to this topic'),
-    priority: byEvent(z.number().int().min(1).max(5), { started: 2, completed: 3, failed: 5, rolled_back: 4 }).describe('ntfy priority (1-5) per event'),
-    tags: byEvent(z.array(ntfyTag).max(5), { started: ['rocket'], completed: ['white_check_mark'], failed: ['x'], rolled_back: ['rewind', 'warning'] }).describe(
-      'ntfy tags per event',
+    priority: byEvent(z.number().int().min(1).max(5), { started: 2, completed: 3, failed: 5, rolled_back: 4 }).describe(
+      'ntfy priority (1-5) per event',
     ),
+    tags: byEvent(z.array(ntfyTag).max(5), {
+      started: ['rocket'],
+      completed: ['white_check_mark'],
+      failed: ['x'],
+      rolled_back: ['rewind', 'warning'],
+    }).describe('ntfy tags per event'),
     timeout: duration('5s').describe('time limit of one delivery attempt'),
     retries: z.number().int().min(0).max(10).default(3),
   })
@@ -301,13 +449,20 @@ export const NotificationsSchema = z
 const monitoringImage = (def: string) => imageRef.default(def);
 export const MonitoringSchema = z
   .object({
-    enabled: z.boolean().default(false).describe('deploy Prometheus, Alertmanager, a node exporter and Grafana beside the stack (docker/monitoring)'),
+    enabled: z
+      .boolean()
+      .default(false)
+      .describe('deploy Prometheus, Alertmanager, a node exporter and Grafana beside the stack (docker/monitoring)'),
     metrics_path: urlPath.default('/metrics').describe('where the app serves its Prometheus metrics'),
     scrape_interval: duration('15s'),
-    retention: z.string().regex(/^\d+[dhw]$/, 'write e.g. 15d').default('15d').describe('how long Prometheus keeps samples'),
+    retention: z
+      .string()
+      .regex(/^\d+[dhw]$/, 'write e.g. 15d')
+      .default('15d')
+      .describe('how long Prometheus keeps samples'),
     prometheus: z
       .object({
-        bind: bindAddress.default('127.0.0.1').describe('address Prometheus\'s UI and API are published on'),
+        bind: bindAddress.default('127.0.0.1').describe("address Prometheus's UI and API are published on"),
         port: port.default(9090).describe('give each environment on one host its own port'),
       })
       .strict()
@@ -315,9 +470,13 @@ export const MonitoringSchema = z
     grafana: z
       .object({
         enabled: z.boolean().default(true).describe('false: no Grafana (e.g. you point your own at this Prometheus)'),
-        bind: bindAddress.default('127.0.0.1').describe('address Grafana is published on (reach it through an SSH tunnel by default)'),
+        bind: bindAddress
+          .default('127.0.0.1')
+          .describe('address Grafana is published on (reach it through an SSH tunnel by default)'),
         port: port.default(3000).describe('give each environment on one host its own port'),
-        admin_password_env: envKey.default('GRAFANA_PASSWORD').describe('variable of the env file holding Grafana\'s admin password'),
+        admin_password_env: envKey
+          .default('GRAFANA_PASSWORD')
+          .describe("variable of the env file holding Grafana's admin password"),
       })
       .strict()
       .prefault({}),

@@ -27,14 +27,19 @@ export function readYaml(abs: string, file: string, problems: ConfigProblem[]): 
     const st = statSync(abs);
     if (!st.isFile()) return fail('is not a regular file', 'point --config (or the config input) to deployment.yml');
     if (st.size > MAX_CONFIG_BYTES) {
-      return fail(`is ${Math.ceil(st.size / 1024)} KiB; a config file may hold at most ${MAX_CONFIG_BYTES / 1024} KiB`,
-        'point --config (or the config input) to deployment.yml');
+      return fail(
+        `is ${Math.ceil(st.size / 1024)} KiB; a config file may hold at most ${MAX_CONFIG_BYTES / 1024} KiB`,
+        'point --config (or the config input) to deployment.yml',
+      );
     }
     bytes = readFileSync(abs);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     return code === 'ENOENT'
-      ? fail('does not exist', 'create it (see config/deployment.yml of togather-deploy) or point --config / the config input to it')
+      ? fail(
+          'does not exist',
+          'create it (see config/deployment.yml of togather-deploy) or point --config / the config input to it',
+        )
       : fail(`cannot be read (${code ?? String(err)})`, 'check the path and its permissions');
   }
   let utf8Ok = true;
@@ -52,7 +57,12 @@ export function readYaml(abs: string, file: string, problems: ConfigProblem[]): 
     const line = lineAt(err.pos[0]);
     const message = err.message.split('\n')[0] ?? err.message;
     if (err.code === 'DUPLICATE_KEY') {
-      fail(`${message.replace(/\.$/, '')} (this key appears twice in its mapping)`, 'keep one of the two', 'duplicate-key', line);
+      fail(
+        `${message.replace(/\.$/, '')} (this key appears twice in its mapping)`,
+        'keep one of the two',
+        'duplicate-key',
+        line,
+      );
     } else {
       fatal = true;
       fail(`is not valid YAML: ${message}`, 'fix the YAML syntax at this line', 'yaml', line);
@@ -65,8 +75,11 @@ export function readYaml(abs: string, file: string, problems: ConfigProblem[]): 
     data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (err) {
     if (err instanceof ReferenceError) {
-      return fail(`expands YAML aliases more than ${MAX_ALIAS_COUNT} times (an alias bomb?)`,
-        'write the values out, or share fewer anchors', 'alias-bomb');
+      return fail(
+        `expands YAML aliases more than ${MAX_ALIAS_COUNT} times (an alias bomb?)`,
+        'write the values out, or share fewer anchors',
+        'alias-bomb',
+      );
     }
     return fail(`cannot be read as YAML: ${(err as Error).message}`, 'fix the YAML syntax', 'yaml');
   }
@@ -74,8 +87,12 @@ export function readYaml(abs: string, file: string, problems: ConfigProblem[]): 
     return fail('is empty', 'describe the app and its environments (app:, environments:)', 'not-mapping');
   }
   if (typeof data !== 'object' || Array.isArray(data)) {
-    return fail('must be a mapping of settings (app:, environments:, …), not a list or a single value',
-      'start the file with top-level keys such as app: and environments:', 'not-mapping', 1);
+    return fail(
+      'must be a mapping of settings (app:, environments:, …), not a list or a single value',
+      'start the file with top-level keys such as app: and environments:',
+      'not-mapping',
+      1,
+    );
   }
   const root = data as Record<string, unknown>;
   // "x-" keys hold shared anchors, as in compose files; they are not settings

@@ -9,7 +9,12 @@ export type { Colour, DeploymentRecord, EnvironmentState, OperationReport } from
 export { deploy, failedReport, type DeployRequest } from './operations/deploy.js';
 export { listVersions, rollback, type RollbackRequest } from './operations/rollback.js';
 export { formatCandidates, type RollbackCandidate } from './stack/history.js';
-export { SNAPSHOT_SUBCOMMANDS, snapshotCommand, type SnapshotRequest, type SnapshotSub } from './operations/snapshot.js';
+export {
+  SNAPSHOT_SUBCOMMANDS,
+  snapshotCommand,
+  type SnapshotRequest,
+  type SnapshotSub,
+} from './operations/snapshot.js';
 export { formatStatus, status, type EnvironmentStatus } from './operations/status.js';
 export { cleanup, type CleanupPlan } from './operations/cleanup.js';
 export { DeployLock, describeLockView, forceRemoveLock, inspectLock, type LockView } from './stack/lock.js';

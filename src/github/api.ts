@@ -85,7 +85,8 @@ export function rateLimitWait(
   }
   if (headers['x-ratelimit-remaining'] === '0') {
     const reset = Number(headers['x-ratelimit-reset']);
-    const until = Number.isFinite(reset) && reset > 0 ? reset * 1000 + RESET_MARGIN_MS : nowMs + SECONDARY_DEFAULT_WAIT_MS;
+    const until =
+      Number.isFinite(reset) && reset > 0 ? reset * 1000 + RESET_MARGIN_MS : nowMs + SECONDARY_DEFAULT_WAIT_MS;
     return { kind: 'primary', until: Math.max(until, nowMs) };
   }
   const message = messageOf(data);
@@ -178,7 +179,12 @@ export class GitHubApi {
       this.requestCount++;
       let res: ApiResponse | undefined;
       try {
-        res = await this.send(method, url, opts.body, Math.min(this.requestTimeoutMs, Math.max(remaining, MIN_TIMEOUT_MS)));
+        res = await this.send(
+          method,
+          url,
+          opts.body,
+          Math.min(this.requestTimeoutMs, Math.max(remaining, MIN_TIMEOUT_MS)),
+        );
       } catch (err) {
         lastProblem = `network error: ${err instanceof Error ? err.message : String(err)}`;
       }
@@ -211,7 +217,11 @@ export class GitHubApi {
       }
       const backoff = Math.min(this.retryBaseMs * 2 ** (attempt - 1), 8_000);
       if (this.now() + backoff >= opts.deadline) {
-        throw new GitHubApiError(`${label} failed (${lastProblem}) and the deadline leaves no time to retry`, 'unavailable', res?.status);
+        throw new GitHubApiError(
+          `${label} failed (${lastProblem}) and the deadline leaves no time to retry`,
+          'unavailable',
+          res?.status,
+        );
       }
       this.log(`${label}: ${lastProblem}; retrying in ${Math.round(backoff / 1000)}s`);
       await this.sleep(backoff);
@@ -242,7 +252,12 @@ export class GitHubApi {
     return { items: out, pages };
   }
 
-  private async waitUntil(until: number, deadline: number, label: string, kind: 'primary' | 'secondary'): Promise<void> {
+  private async waitUntil(
+    until: number,
+    deadline: number,
+    label: string,
+    kind: 'primary' | 'secondary',
+  ): Promise<void> {
     const wait = until - this.now();
     if (wait <= 0) return;
     if (until > deadline) {

@@ -168,7 +168,14 @@ function latestCheckRuns(runs: RawCheckRun[], ownRunId?: string): Judged[] {
     // failure, cancelled, timed_out, action_required, startup_failure, stale — and anything new: fail closed
     else state = 'failure';
     const conclusion = run.status === 'completed' ? (run.conclusion ?? 'none') : run.status;
-    return { name: clean(run.name), source: 'check-run' as const, state, conclusion, ...(url ? { url: clean(url) } : {}), ownRun };
+    return {
+      name: clean(run.name),
+      source: 'check-run' as const,
+      state,
+      conclusion,
+      ...(url ? { url: clean(url) } : {}),
+      ownRun,
+    };
   });
 }
 
@@ -221,8 +228,11 @@ async function readCommit(
   try {
     // GitHub's default filter=latest already drops superseded attempts within one check suite; re-runs
     // that landed in another suite are resolved by judge()
-    const runs = await api.paginate(`${base}/check-runs`, {}, deadline, (data) =>
-      parse(CheckRunsPageSchema, data, 'check runs').check_runs,
+    const runs = await api.paginate(
+      `${base}/check-runs`,
+      {},
+      deadline,
+      (data) => parse(CheckRunsPageSchema, data, 'check runs').check_runs,
     );
     if (runs.refused) throw refused(runs.refused, 'check runs', opts);
     const statuses = await api.paginate(`${base}/statuses`, {}, deadline, (data) =>
@@ -240,7 +250,11 @@ async function readCommit(
       );
     }
     if (err.reason === 'deadline') {
-      throw new DeployError('ciGate', `CI gate ran out of time while reading ${opts.owner}/${opts.repo}: ${err.message}`, 'raise ci-timeout');
+      throw new DeployError(
+        'ciGate',
+        `CI gate ran out of time while reading ${opts.owner}/${opts.repo}: ${err.message}`,
+        'raise ci-timeout',
+      );
     }
     throw new DeployError(
       'ciGate',
@@ -252,7 +266,8 @@ async function readCommit(
 
 function parse<T>(schema: z.ZodType<T>, data: unknown, what: string): T {
   const r = schema.safeParse(data);
-  if (!r.success) throw new GitHubApiError(`unexpected ${what} response shape: ${r.error.issues[0]?.message ?? ''}`, 'protocol');
+  if (!r.success)
+    throw new GitHubApiError(`unexpected ${what} response shape: ${r.error.issues[0]?.message ?? ''}`, 'protocol');
   return r.data;
 }
 
@@ -266,9 +281,17 @@ function refused(res: ApiResponse, what: string, opts: CiGateOptions): DeployErr
     case 401:
       return new DeployError('ciGate', `GitHub rejected the token while reading ${what} (${detail})`, TOKEN_REMEDY);
     case 403:
-      return new DeployError('ciGate', `the token may not read ${what} of ${opts.owner}/${opts.repo} (${detail})`, TOKEN_REMEDY);
+      return new DeployError(
+        'ciGate',
+        `the token may not read ${what} of ${opts.owner}/${opts.repo} (${detail})`,
+        TOKEN_REMEDY,
+      );
     case 404:
-      return new DeployError('ciGate', `${opts.owner}/${opts.repo} not found, or the token cannot see it (${detail})`, TOKEN_REMEDY);
+      return new DeployError(
+        'ciGate',
+        `${opts.owner}/${opts.repo} not found, or the token cannot see it (${detail})`,
+        TOKEN_REMEDY,
+      );
     case 422:
       return new DeployError(
         'ciGate',
@@ -344,15 +367,21 @@ function fmt(ms: number): string {
 
 function validate(opts: CiGateOptions): void {
   const problems: string[] = [];
-  if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/i.test(opts.sha)) problems.push(`sha must be a full commit SHA, got "${opts.sha}"`);
+  if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/i.test(opts.sha))
+    problems.push(`sha must be a full commit SHA, got "${opts.sha}"`);
   if (!/^[A-Za-z0-9_.-]+$/.test(opts.owner) || !/^[A-Za-z0-9_.-]+$/.test(opts.repo)) {
     problems.push(`repository must be owner/repo, got "${opts.owner}/${opts.repo}"`);
   }
   if (!opts.token) problems.push('no GitHub token');
   if (!(opts.deadlineMs >= 0)) problems.push('deadline must be ≥ 0');
   if (!(opts.pollIntervalMs > 0)) problems.push('poll interval must be > 0');
-  if (opts.ownRunId !== undefined && !/^\d+$/.test(opts.ownRunId)) problems.push(`run id must be digits, got "${opts.ownRunId}"`);
+  if (opts.ownRunId !== undefined && !/^\d+$/.test(opts.ownRunId))
+    problems.push(`run id must be digits, got "${opts.ownRunId}"`);
   if (problems.length) {
-    throw new DeployError('ciGate', `CI gate misconfigured: ${problems.join('; ')}`, opts.token ? undefined : TOKEN_REMEDY);
+    throw new DeployError(
+      'ciGate',
+      `CI gate misconfigured: ${problems.join('; ')}`,
+      opts.token ? undefined : TOKEN_REMEDY,
+    );
   }
 }

@@ -102,7 +102,11 @@ export function readGitHubContext(env: Env = process.env): GitHubContext {
 /** owner and repo, or a DeployError naming what is missing */
 export function requireRepository(ctx: GitHubContext): { owner: string; repo: string } {
   if (!ctx.owner || !ctx.repo) {
-    throw new DeployError('config', 'GITHUB_REPOSITORY is not set', 'set GITHUB_REPOSITORY=owner/repo (the runner sets it in Actions)');
+    throw new DeployError(
+      'config',
+      'GITHUB_REPOSITORY is not set',
+      'set GITHUB_REPOSITORY=owner/repo (the runner sets it in Actions)',
+    );
   }
   return { owner: ctx.owner, repo: ctx.repo };
 }

@@ -58,7 +58,9 @@ export async function postDeploymentStatus(opts: DeploymentStatusOptions): Promi
   let api: GitHubApi | undefined;
   let created = false;
   let deploymentId: number | undefined;
-  const result = (r: Omit<DeploymentStatusResult, 'created' | 'requests' | 'deploymentId'>): DeploymentStatusResult => ({
+  const result = (
+    r: Omit<DeploymentStatusResult, 'created' | 'requests' | 'deploymentId'>,
+  ): DeploymentStatusResult => ({
     ...r,
     created,
     ...(deploymentId !== undefined ? { deploymentId } : {}),

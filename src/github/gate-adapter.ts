@@ -43,7 +43,11 @@ export function makeCiGate(
   if (settings.timeoutMs === undefined && settings.timeout) {
     const parsed = parseDuration(settings.timeout);
     if (parsed === undefined) {
-      throw new DeployError('config', `CI timeout "${settings.timeout}" is not a duration`, 'write it like 20m, 90s or 1h');
+      throw new DeployError(
+        'config',
+        `CI timeout "${settings.timeout}" is not a duration`,
+        'write it like 20m, 90s or 1h',
+      );
     }
     deadlineMs = parsed;
   }
@@ -66,5 +70,12 @@ export function makeCiGate(
 
 /** "a, b\nc" → ["a", "b", "c"]: the required-checks input takes lines or commas */
 export function parseRequiredChecks(text: string | undefined): string[] {
-  return [...new Set((text ?? '').split(/[\n,]/).map((s) => s.trim()).filter(Boolean))];
+  return [
+    ...new Set(
+      (text ?? '')
+        .split(/[\n,]/)
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  ];
 }

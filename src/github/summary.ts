@@ -49,14 +49,15 @@ function render(report: OperationReport, extra: SummaryExtra, caps: Caps): strin
   let heading: string;
   if (dryRun) heading = `🧪 Dry run for ${env}${short ? ` at ${short}` : ''}: ${report.ok ? 'plan ready' : 'failed'}`;
   else if (report.ok) heading = `✅ ${verb} ${short || 'nothing'} to ${env}`;
-  else heading = `❌ ${report.operation === 'rollback' ? 'Rollback' : 'Deploy'} to ${env} failed${short ? ` at ${short}` : ''}`;
+  else
+    heading = `❌ ${report.operation === 'rollback' ? 'Rollback' : 'Deploy'} to ${env} failed${short ? ` at ${short}` : ''}`;
 
   const rows: [string, string][] = [];
   rows.push(['Environment', env]);
   if (version) rows.push(['Version', `${code(text(version.slice(0, 12), 12))} <sub>${text(version, 80)}</sub>`]);
   if (rec?.ref && rec.ref !== version) rows.push(['Requested as', code(text(rec.ref, caps.field))]);
   // a failed deploy's record names the colour that failed: the row shows only the one serving
-  const colour = report.ok ? report.colour ?? rec?.colour : report.colour;
+  const colour = report.ok ? (report.colour ?? rec?.colour) : report.colour;
   if (colour) rows.push(['Colour', `${colour === 'blue' ? '🔵' : '🟢'} ${text(colour, 10)}`]);
   if (report.deploymentId) rows.push(['Deployment ID', code(text(report.deploymentId, 100))]);
   if (report.url) rows.push(['URL', link(report.url, caps.field)]);
@@ -65,7 +66,10 @@ function render(report: OperationReport, extra: SummaryExtra, caps: Caps): strin
   if (rec?.snapshot) rows.push(['Database snapshot', code(text(rec.snapshot, caps.field))]);
   if (rec?.migrations) {
     const m = rec.migrations;
-    rows.push(['Migrations', `${m.ran} ran${m.from !== undefined || m.to !== undefined ? ` (${m.from ?? '?'} → ${m.to ?? '?'})` : ''}`]);
+    rows.push([
+      'Migrations',
+      `${m.ran} ran${m.from !== undefined || m.to !== undefined ? ` (${m.from ?? '?'} → ${m.to ?? '?'})` : ''}`,
+    ]);
   }
   const flags = [
     rec?.flags.skip_ci_check ? 'CI check skipped' : '',
@@ -92,7 +96,8 @@ function render(report: OperationReport, extra: SummaryExtra, caps: Caps): strin
     ]);
     parts.push('### Phases', '');
     parts.push(table(['Phase', 'Duration', ''], phaseRows, false), '');
-    if (report.phases.length > shown.length) parts.push(`<p>… and ${report.phases.length - shown.length} more phases</p>`, '');
+    if (report.phases.length > shown.length)
+      parts.push(`<p>… and ${report.phases.length - shown.length} more phases</p>`, '');
   }
 
   if (report.plan?.length) {
@@ -135,7 +140,9 @@ function table(head: string[], rows: string[][], firstIsHeader: boolean): string
   const out: string[] = ['<table>'];
   if (head.some(Boolean)) out.push(`<tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr>`);
   for (const row of rows) {
-    out.push(`<tr>${row.map((cell, i) => (i === 0 && firstIsHeader ? `<th align="left">${cell}</th>` : `<td>${cell}</td>`)).join('')}</tr>`);
+    out.push(
+      `<tr>${row.map((cell, i) => (i === 0 && firstIsHeader ? `<th align="left">${cell}</th>` : `<td>${cell}</td>`)).join('')}</tr>`,
+    );
   }
   out.push('</table>');
   return out.join('\n');
@@ -146,12 +153,14 @@ function table(head: string[], rows: string[][], firstIsHeader: boolean): string
  * act on become numeric entities; newlines become <br>.
  */
 export function escapeText(s: string): string {
-  return s
-    .replace(/\r\n?/g, '\n')
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/g, ' ')
-    .replace(/[&<>"'`|*_[\]\\~@#!:]/g, (c) => `&#${c.charCodeAt(0)};`)
-    .replace(/\n/g, '<br>');
+  return (
+    s
+      .replace(/\r\n?/g, '\n')
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/g, ' ')
+      .replace(/[&<>"'`|*_[\]\\~@#!:]/g, (c) => `&#${c.charCodeAt(0)};`)
+      .replace(/\n/g, '<br>')
+  );
 }
 
 /**
@@ -200,5 +209,8 @@ function failureClass(exitCode: number): string {
 function truncateUtf8(s: string, maxBytes: number): string {
   const buf = Buffer.from(s, 'utf8');
   if (buf.length <= maxBytes) return s;
-  return buf.subarray(0, maxBytes).toString('utf8').replace(/\uFFFD$/, '');
+  return buf
+    .subarray(0, maxBytes)
+    .toString('utf8')
+    .replace(/\uFFFD$/, '');
 }

@@ -33,8 +33,14 @@ export function runProcess(file: string, args: readonly string[], opts: ProcessO
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
-      const stderr = Buffer.concat(err).toString('utf8') + (timedOut ? `\n${file}: timed out after ${opts.timeoutMs} ms` : '');
-      resolve({ code: code ?? (signal ? 128 + 9 : 1), stdout: Buffer.concat(out).toString('utf8'), stderr, durationMs: Date.now() - started });
+      const stderr =
+        Buffer.concat(err).toString('utf8') + (timedOut ? `\n${file}: timed out after ${opts.timeoutMs} ms` : '');
+      resolve({
+        code: code ?? (signal ? 128 + 9 : 1),
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr,
+        durationMs: Date.now() - started,
+      });
     });
     const input = opts.stdin;
     if (input === undefined) child.stdin.end();

@@ -38,7 +38,9 @@ export function inspectPrivateKey(text: string): KeyFacts {
       return {
         format: 'openssh',
         encrypted: cipher !== 'none',
-        ...(pub ? { fingerprint: `SHA256:${createHash('sha256').update(pub).digest('base64').replace(/=+$/, '')}` } : {}),
+        ...(pub
+          ? { fingerprint: `SHA256:${createHash('sha256').update(pub).digest('base64').replace(/=+$/, '')}` }
+          : {}),
       };
     } catch {
       return { format: 'unknown' };
@@ -66,7 +68,10 @@ const PIN_REMEDY =
 
 /** A DeployError('connection') for a failure that retrying cannot fix, or undefined (retry it). */
 export async function explainConnectFailure(stderr: string, c: FailureContext): Promise<DeployError | undefined> {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const line = (re: RegExp) => lines.find((l) => re.test(l));
 
   if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed/i.test(stderr)) {
@@ -81,7 +86,7 @@ export async function explainConnectFailure(stderr: string, c: FailureContext): 
     return new DeployError(
       'connection',
       `the host key of ${c.name} is unknown: the known_hosts given has no key for this host and port (${line(/host key is known/i) ?? line(/verification failed/i)}); refused, nothing was run`,
-      'add the host\'s line to the known_hosts secret: run ssh-keyscan -p PORT HOST from a trusted network, compare the fingerprint with the host\'s own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), and mind that the port is part of the entry ([host]:port) when it is not 22',
+      "add the host's line to the known_hosts secret: run ssh-keyscan -p PORT HOST from a trusted network, compare the fingerprint with the host's own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), and mind that the port is part of the entry ([host]:port) when it is not 22",
     );
   }
   if (/UNPROTECTED PRIVATE KEY FILE|bad permissions/i.test(stderr)) {
@@ -92,7 +97,10 @@ export async function explainConnectFailure(stderr: string, c: FailureContext): 
     );
   }
   const facts = c.keyText !== undefined ? inspectPrivateKey(c.keyText) : undefined;
-  if (/invalid format|error in libcrypto|not a key file/i.test(stderr) || (facts && facts.format === 'unknown' && /denied/i.test(stderr))) {
+  if (
+    /invalid format|error in libcrypto|not a key file/i.test(stderr) ||
+    (facts && facts.format === 'unknown' && /denied/i.test(stderr))
+  ) {
     return new DeployError(
       'connection',
       `the private key for ${c.name} is not a private key OpenSSH can read (${line(/load key|invalid format/i) ?? 'unrecognised format'})`,

@@ -63,7 +63,12 @@ export class SshHost implements Host {
   private holder?: ChildProcess;
   private closing = false;
 
-  private constructor(private readonly opts: SshOptions, session: SshSession, baseArgs: string[], private readonly keyPath: string) {
+  private constructor(
+    private readonly opts: SshOptions,
+    session: SshSession,
+    baseArgs: string[],
+    private readonly keyPath: string,
+  ) {
     this.session = session;
     this.baseArgs = baseArgs;
     this.ssh = opts.sshBinary ?? 'ssh';
@@ -82,7 +87,12 @@ export class SshHost implements Host {
       writeFileSync(keyPath, cred.privateKey.replace(/\r\n/g, '\n').trimEnd() + '\n', { mode: 0o600 });
       opts.redactor.add(cred.privateKey.trim());
     }
-    if (!keyPath) throw new DeployError('connection', 'no SSH private key given', 'pass ssh-private-key (action) or --identity FILE (CLI)');
+    if (!keyPath)
+      throw new DeployError(
+        'connection',
+        'no SSH private key given',
+        'pass ssh-private-key (action) or --identity FILE (CLI)',
+      );
     if (!existsSync(keyPath)) throw new DeployError('connection', `SSH private key file not found: ${keyPath}`);
     let knownHostsPath = cred.knownHostsPath;
     if (cred.knownHosts) {
@@ -91,7 +101,11 @@ export class SshHost implements Host {
     }
     // a missing pin is an input problem (exit 2), found before any connection attempt
     if (knownHostsPath && !existsSync(knownHostsPath)) {
-      throw new DeployError('config', `known_hosts file not found: ${knownHostsPath}`, 'pass --known-hosts with the path of a file holding the host\'s known_hosts line');
+      throw new DeployError(
+        'config',
+        `known_hosts file not found: ${knownHostsPath}`,
+        "pass --known-hosts with the path of a file holding the host's known_hosts line",
+      );
     }
     if (!knownHostsPath) {
       throw new DeployError(
@@ -104,23 +118,40 @@ export class SshHost implements Host {
     const controlPath = join(workDir, 'c');
     const t = opts.target;
     const baseArgs = [
-      '-F', '/dev/null',
-      '-o', `ControlPath=${controlPath}`,
-      '-o', 'StrictHostKeyChecking=yes',
-      '-o', `UserKnownHostsFile=${knownHostsPath}`,
-      '-o', 'GlobalKnownHostsFile=/dev/null',
-      '-o', 'UpdateHostKeys=no',
-      '-o', 'IdentitiesOnly=yes',
-      '-o', 'IdentityAgent=none',
-      '-o', 'PasswordAuthentication=no',
-      '-o', 'KbdInteractiveAuthentication=no',
-      '-o', `ConnectTimeout=${opts.connectTimeoutS ?? 10}`,
-      '-o', 'ServerAliveInterval=10',
-      '-o', 'ServerAliveCountMax=3',
-      '-o', 'LogLevel=ERROR',
-      '-i', keyPath,
-      '-p', String(t.port),
-      '-l', t.user,
+      '-F',
+      '/dev/null',
+      '-o',
+      `ControlPath=${controlPath}`,
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      `UserKnownHostsFile=${knownHostsPath}`,
+      '-o',
+      'GlobalKnownHostsFile=/dev/null',
+      '-o',
+      'UpdateHostKeys=no',
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'IdentityAgent=none',
+      '-o',
+      'PasswordAuthentication=no',
+      '-o',
+      'KbdInteractiveAuthentication=no',
+      '-o',
+      `ConnectTimeout=${opts.connectTimeoutS ?? 10}`,
+      '-o',
+      'ServerAliveInterval=10',
+      '-o',
+      'ServerAliveCountMax=3',
+      '-o',
+      'LogLevel=ERROR',
+      '-i',
+      keyPath,
+      '-p',
+      String(t.port),
+      '-l',
+      t.user,
     ];
     return new SshHost(opts, { workDir, controlPath, target: t }, baseArgs, keyPath);
   }
@@ -132,12 +163,26 @@ export class SshHost implements Host {
     let last = '';
     for (let i = 1; i <= attempts; i++) {
       const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' };
-      const args = [...this.baseArgs, '-M', '-N', '-f', '-o', 'ControlMaster=yes', '-o', `ControlPersist=${CONTROL_PERSIST_S}`];
+      const args = [
+        ...this.baseArgs,
+        '-M',
+        '-N',
+        '-f',
+        '-o',
+        'ControlMaster=yes',
+        '-o',
+        `ControlPersist=${CONTROL_PERSIST_S}`,
+      ];
       if (this.opts.credentials.passphrase) {
         // OpenSSH reads a passphrase only from a tty or an askpass program; the program echoes an env var
         const askpass = join(this.session.workDir, 'askpass');
         writeFileSync(askpass, '#!/bin/sh\nprintf "%s\\n" "$TOGATHER_SSH_PASSPHRASE"\n', { mode: 0o700 });
-        Object.assign(env, { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: 'none', TOGATHER_SSH_PASSPHRASE: this.opts.credentials.passphrase });
+        Object.assign(env, {
+          SSH_ASKPASS: askpass,
+          SSH_ASKPASS_REQUIRE: 'force',
+          DISPLAY: 'none',
+          TOGATHER_SSH_PASSPHRASE: this.opts.credentials.passphrase,
+        });
         args.push('-o', 'BatchMode=no', '-o', 'NumberOfPasswordPrompts=1');
       } else {
         args.push('-o', 'BatchMode=yes');
@@ -157,29 +202,60 @@ export class SshHost implements Host {
         keyText: readKeyText(this.keyPath),
         passphraseGiven: !!this.opts.credentials.passphrase,
         // ssh-keygen asks the same askpass program, so the passphrase never appears on a command line
-        passphraseWorks: async () => (await runProcess('ssh-keygen', ['-y', '-f', this.keyPath], { env, timeoutMs: 10_000 })).code === 0,
+        passphraseWorks: async () =>
+          (await runProcess('ssh-keygen', ['-y', '-f', this.keyPath], { env, timeoutMs: 10_000 })).code === 0,
       });
       if (final) throw final;
       if (i < attempts) {
         const wait = 1000 * 2 ** (i - 1);
-        this.opts.log?.(`ssh: connecting to ${this.name} failed (${firstLine(last)}); retrying in ${wait} ms (${i}/${attempts})`);
+        this.opts.log?.(
+          `ssh: connecting to ${this.name} failed (${firstLine(last)}); retrying in ${wait} ms (${i}/${attempts})`,
+        );
         await sleep(wait);
       }
     }
-    throw new DeployError('connection', `cannot connect to ${this.name} after ${attempts} attempts: ${firstLine(last)}`, 'check that the host is up, the port is open and the host name resolves');
+    throw new DeployError(
+      'connection',
+      `cannot connect to ${this.name} after ${attempts} attempts: ${firstLine(last)}`,
+      'check that the host is up, the port is open and the host name resolves',
+    );
   }
 
   async run(command: Command, opts: RunOptions = {}): Promise<RunResult> {
     if (!this.connected) await this.connect();
     const remote = quoteArgv(command.argv);
-    const args = [...this.baseArgs, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-T', this.opts.target.host, '--', remote];
-    const r = await runProcess(this.ssh, args, { stdin: opts.stdin, timeoutMs: opts.timeoutMs, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' } });
+    const args = [
+      ...this.baseArgs,
+      '-o',
+      'ControlMaster=no',
+      '-o',
+      'BatchMode=yes',
+      '-T',
+      this.opts.target.host,
+      '--',
+      remote,
+    ];
+    const r = await runProcess(this.ssh, args, {
+      stdin: opts.stdin,
+      timeoutMs: opts.timeoutMs,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' },
+    });
     // a session whose master connection is killed ends with 255 and nothing on stderr
-    if (r.code === 255 && (!r.stderr.trim() || /^(ssh|mux_client|Control socket|Connection|client_loop|Timeout)/im.test(r.stderr))) {
-      throw new DeployError('connection', `lost the SSH connection to ${this.name}: ${firstLine(this.opts.redactor.redact(r.stderr)) || 'the session ended with exit code 255 and no message'}`);
+    if (
+      r.code === 255 &&
+      (!r.stderr.trim() || /^(ssh|mux_client|Control socket|Connection|client_loop|Timeout)/im.test(r.stderr))
+    ) {
+      throw new DeployError(
+        'connection',
+        `lost the SSH connection to ${this.name}: ${firstLine(this.opts.redactor.redact(r.stderr)) || 'the session ended with exit code 255 and no message'}`,
+      );
     }
     if (r.code !== 0 && opts.check !== false) {
-      const red: RunResult = { ...r, stderr: this.opts.redactor.redact(r.stderr), stdout: this.opts.redactor.redact(r.stdout) };
+      const red: RunResult = {
+        ...r,
+        stderr: this.opts.redactor.redact(r.stderr),
+        stdout: this.opts.redactor.redact(r.stdout),
+      };
       throw new CommandFailed(command.argv, red, this.opts.redactor.redact(shortArgv(command.argv)));
     }
     return r;
@@ -191,14 +267,21 @@ export class SshHost implements Host {
    * kill -9. The session then ends, and the master CONTROL_PERSIST_S later. Unreferenced: it never keeps us alive.
    */
   private hold(): void {
-    const child = spawn(this.ssh, [...this.baseArgs, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-T', this.opts.target.host, '--', 'cat'], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' },
-      stdio: ['pipe', 'ignore', 'ignore'],
-    });
+    const child = spawn(
+      this.ssh,
+      [...this.baseArgs, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-T', this.opts.target.host, '--', 'cat'],
+      {
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' },
+        stdio: ['pipe', 'ignore', 'ignore'],
+      },
+    );
     child.on('error', () => undefined);
     child.stdin?.on('error', () => undefined);
     child.on('exit', (code) => {
-      if (!this.closing) this.opts.log?.(`ssh: the session holding the connection to ${this.name} open ended (exit ${code ?? 'by signal'}); it now closes after ${CONTROL_PERSIST_S}s without a command`);
+      if (!this.closing)
+        this.opts.log?.(
+          `ssh: the session holding the connection to ${this.name} open ended (exit ${code ?? 'by signal'}); it now closes after ${CONTROL_PERSIST_S}s without a command`,
+        );
     });
     (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
     child.unref();
@@ -215,7 +298,23 @@ export class SshHost implements Host {
 /** Ends the master connection and deletes key material; safe to call twice and from the post step. */
 export async function closeSession(session: SshSession, ssh = 'ssh'): Promise<void> {
   if (existsSync(session.controlPath)) {
-    await runProcess(ssh, ['-F', '/dev/null', '-o', `ControlPath=${session.controlPath}`, '-O', 'exit', '-p', String(session.target.port), '-l', session.target.user, session.target.host], { timeoutMs: 10_000 });
+    await runProcess(
+      ssh,
+      [
+        '-F',
+        '/dev/null',
+        '-o',
+        `ControlPath=${session.controlPath}`,
+        '-O',
+        'exit',
+        '-p',
+        String(session.target.port),
+        '-l',
+        session.target.user,
+        session.target.host,
+      ],
+      { timeoutMs: 10_000 },
+    );
   }
   rmSync(session.workDir, { recursive: true, force: true });
 }

@@ -35,7 +35,9 @@ export interface DeploymentEvent {
 
 /** what a caller supplies; the rest (timestamp, environment, run URL, schema) is filled in by the engine */
 export type EventInput = Pick<DeploymentEvent, 'event' | 'deployment_id'> &
-  Partial<Pick<DeploymentEvent, 'version' | 'previous_version' | 'colour' | 'duration_seconds' | 'failure' | 'metadata'>>;
+  Partial<
+    Pick<DeploymentEvent, 'version' | 'previous_version' | 'colour' | 'duration_seconds' | 'failure' | 'metadata'>
+  >;
 
 const SHORT = (sha: string | null) => (sha ? sha.slice(0, 12) : '?');
 
@@ -58,7 +60,8 @@ export function messageText(e: DeploymentEvent): string {
   const lines = [headline(e)];
   if (e.failure) lines.push(`reason: ${e.failure.reason.split('\n')[0]!.slice(0, 300)}`);
   if (e.previous_version && e.event !== 'deployment.rolled_back') lines.push(`previous: ${SHORT(e.previous_version)}`);
-  if (typeof e.metadata.serving_after_seconds === 'number') lines.push(`old version serving ${e.metadata.serving_after_seconds.toFixed(1)} s after the first failed probe`);
+  if (typeof e.metadata.serving_after_seconds === 'number')
+    lines.push(`old version serving ${e.metadata.serving_after_seconds.toFixed(1)} s after the first failed probe`);
   if (e.duration_seconds !== null) lines.push(`took ${e.duration_seconds.toFixed(1)} s`);
   if (e.metadata.actor) lines.push(`by ${e.metadata.actor}`);
   lines.push(`deployment ${e.deployment_id}`);

@@ -109,8 +109,14 @@ export class Notifier {
   send(e: DeploymentEvent): Promise<DeliveryReport[]> {
     const jobs: Promise<DeliveryReport>[] = [];
     const { webhook, ntfy } = this.settings;
-    if (webhook?.events.includes(e.event)) jobs.push(this.enqueue('webhook', () => this.deliver('webhook', e, webhookRequest(webhook, e, this.deps.userAgent), webhook)));
-    if (ntfy?.events.includes(e.event)) jobs.push(this.enqueue('ntfy', () => this.deliver('ntfy', e, ntfyRequest(ntfy, e, this.deps.userAgent), ntfy)));
+    if (webhook?.events.includes(e.event))
+      jobs.push(
+        this.enqueue('webhook', () =>
+          this.deliver('webhook', e, webhookRequest(webhook, e, this.deps.userAgent), webhook),
+        ),
+      );
+    if (ntfy?.events.includes(e.event))
+      jobs.push(this.enqueue('ntfy', () => this.deliver('ntfy', e, ntfyRequest(ntfy, e, this.deps.userAgent), ntfy)));
     return Promise.all(jobs);
   }
 
@@ -122,7 +128,10 @@ export class Notifier {
   private enqueue(channel: Channel, job: () => Promise<DeliveryReport>): Promise<DeliveryReport> {
     const prev = this.queues.get(channel) ?? Promise.resolve();
     const next = prev.then(job, job);
-    this.queues.set(channel, next.catch(() => undefined));
+    this.queues.set(
+      channel,
+      next.catch(() => undefined),
+    );
     return next;
   }
 
@@ -160,7 +169,13 @@ export class Notifier {
     let res: Response;
     try {
       // no redirects: a signed body must reach the configured endpoint or nothing
-      res = await this.fetchFn(req.url, { method: 'POST', headers: req.headers, body: req.body, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+      res = await this.fetchFn(req.url, {
+        method: 'POST',
+        headers: req.headers,
+        body: req.body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(timeoutMs),
+      });
     } catch (err) {
       return { ok: false, status: 0, retryable: true, error: describeFetchError(err, timeoutMs) };
     }
@@ -193,7 +208,11 @@ function describeFetchError(err: unknown, timeoutMs: number): string {
   return e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);
 }
 
-function webhookRequest(s: WebhookSettings, e: DeploymentEvent, userAgent = 'togather-deploy'): (attempt: number) => Request {
+function webhookRequest(
+  s: WebhookSettings,
+  e: DeploymentEvent,
+  userAgent = 'togather-deploy',
+): (attempt: number) => Request {
   const body = JSON.stringify(e);
   // one delivery id for all attempts: a receiver that saw the first attempt can drop a retry
   const delivery = randomUUID();
@@ -228,10 +247,14 @@ function ntfyRequest(s: NtfySettings, e: DeploymentEvent, userAgent = 'togather-
   return () => ({ url: s.url, headers, body });
 }
 
-const titleWord: Record<Short, string> = { started: 'deploy started', completed: 'deploy completed', failed: 'deploy FAILED', rolled_back: 'ROLLED BACK' };
+const titleWord: Record<Short, string> = {
+  started: 'deploy started',
+  completed: 'deploy completed',
+  failed: 'deploy FAILED',
+  rolled_back: 'ROLLED BACK',
+};
 
 /** header values must be one line of visible ASCII */
 function headerSafe(s: string): string {
   return s.replace(/[^\x20-\x7e]/g, '?').slice(0, 250);
 }
-

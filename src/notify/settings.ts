@@ -39,7 +39,12 @@ export function resolveNotifySettings(cfg: ResolvedConfig, src: NotifySources): 
   const url = (key: string, c: { url?: string; url_env?: string }): string | undefined => {
     const u = c.url ?? lookup(`${key}.url_env`, c.url_env, true);
     if (u !== undefined && c.url === undefined && !/^https?:\/\/[^\s]+$/i.test(u)) {
-      problems.push({ file: cfg.configPath, path: `notifications.${key}.url_env`, message: `the value of ${c.url_env} is not an http(s) URL`, code: 'invalid' });
+      problems.push({
+        file: cfg.configPath,
+        path: `notifications.${key}.url_env`,
+        message: `the value of ${c.url_env} is not an http(s) URL`,
+        code: 'invalid',
+      });
     }
     return u;
   };
@@ -49,15 +54,32 @@ export function resolveNotifySettings(cfg: ResolvedConfig, src: NotifySources): 
     const w = n.webhook;
     const u = url('webhook', w);
     const secret = src.webhookSecret || lookup('webhook.secret_env', w.secret_env, true);
-    if (u) out.webhook = { url: u, ...(secret ? { secret } : {}), events: w.events, timeoutMs: w.timeout, retries: w.retries };
+    if (u)
+      out.webhook = {
+        url: u,
+        ...(secret ? { secret } : {}),
+        events: w.events,
+        timeoutMs: w.timeout,
+        retries: w.retries,
+      };
   }
   if (n.ntfy) {
     const t = n.ntfy;
     const u = url('ntfy', t);
     const token = lookup('ntfy.token_env', t.token_env, false); // empty: a topic without access control
-    if (u) out.ntfy = { url: u, ...(token ? { token } : {}), events: t.events, priority: t.priority, tags: t.tags, timeoutMs: t.timeout, retries: t.retries };
+    if (u)
+      out.ntfy = {
+        url: u,
+        ...(token ? { token } : {}),
+        events: t.events,
+        priority: t.priority,
+        tags: t.tags,
+        timeoutMs: t.timeout,
+        retries: t.retries,
+      };
   }
-  for (const v of [out.webhook?.url, out.webhook?.secret, out.ntfy?.url, out.ntfy?.token]) registerSecret(src.redactor, v);
+  for (const v of [out.webhook?.url, out.webhook?.secret, out.ntfy?.url, out.ntfy?.token])
+    registerSecret(src.redactor, v);
   if (src.webhookSecret) registerSecret(src.redactor, src.webhookSecret);
   if (problems.length) throw new ConfigError(problems);
 

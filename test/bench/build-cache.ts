@@ -16,7 +16,17 @@
  * store) under a temp dir, prints the figures and removes everything it started.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -42,7 +52,8 @@ export interface PrivateEngine {
 /** Whether the modern stack (dockerd 26 + buildx) this lane needs is installed; a reason when it is not. */
 export function modernStackMissing(): string | undefined {
   for (const f of ['bin/dockerd', 'bin/docker', 'cli-plugins/docker-buildx']) {
-    if (!existsSync(join(MODERN_PREFIX, f))) return `${join(MODERN_PREFIX, f)} is missing (test/harness/stack/install-modern.sh installs it)`;
+    if (!existsSync(join(MODERN_PREFIX, f)))
+      return `${join(MODERN_PREFIX, f)} is missing (test/harness/stack/install-modern.sh installs it)`;
   }
   return undefined;
 }
@@ -57,17 +68,35 @@ export async function startPrivateEngine(root: string, opts: { containerdStore: 
   const plugins = join(root, 'docker-config', 'cli-plugins');
   mkdirSync(plugins, { recursive: true });
   for (const p of ['docker-buildx', 'docker-compose']) {
-    if (existsSync(join(MODERN_PREFIX, 'cli-plugins', p)) && !existsSync(join(plugins, p))) symlinkSync(join(MODERN_PREFIX, 'cli-plugins', p), join(plugins, p));
+    if (existsSync(join(MODERN_PREFIX, 'cli-plugins', p)) && !existsSync(join(plugins, p)))
+      symlinkSync(join(MODERN_PREFIX, 'cli-plugins', p), join(plugins, p));
   }
   const config = join(root, 'daemon.json');
   writeFileSync(config, JSON.stringify(opts.containerdStore ? { features: { 'containerd-snapshotter': true } } : {}));
   const socket = join(root, 'docker.sock');
   const path = `${join(MODERN_PREFIX, 'bin')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
-  const env = { PATH: path, DOCKER_CONFIG: join(root, 'docker-config'), DOCKER_HOST: `unix://${socket}`, HOME: process.env.HOME ?? '/root' };
-  const args = ['--data-root', join(root, 'data'), '--exec-root', join(root, 'exec'), '--pidfile', join(root, 'docker.pid'), '-H', `unix://${socket}`];
+  const env = {
+    PATH: path,
+    DOCKER_CONFIG: join(root, 'docker-config'),
+    DOCKER_HOST: `unix://${socket}`,
+    HOME: process.env.HOME ?? '/root',
+  };
+  const args = [
+    '--data-root',
+    join(root, 'data'),
+    '--exec-root',
+    join(root, 'exec'),
+    '--pidfile',
+    join(root, 'docker.pid'),
+    '-H',
+    `unix://${socket}`,
+  ];
   args.push('--bridge=none', '--iptables=false', '--ip-masq=false', '--config-file', config);
   const log = join(root, 'dockerd.log');
-  const child: ChildProcess = spawn(join(MODERN_PREFIX, 'bin', 'dockerd'), args, { env: { PATH: path, HOME: env.HOME }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(join(MODERN_PREFIX, 'bin', 'dockerd'), args, {
+    env: { PATH: path, HOME: env.HOME },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const logLines: Buffer[] = [];
   child.stderr?.on('data', (b: Buffer) => logLines.push(b));
   let exited = false;
@@ -81,7 +110,10 @@ export async function startPrivateEngine(root: string, opts: { containerdStore: 
     }
     writeFileSync(log, Buffer.concat(logLines));
     // the engine unmounts its overlays on a clean stop; anything left (a killed engine) would block rm -rf
-    const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(`${root}/`));
+    const mounts = readFileSync('/proc/self/mounts', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[1] ?? '')
+      .filter((m) => m.startsWith(`${root}/`));
     for (const m of mounts.reverse()) await run(['umount', '-l', m], { check: false });
   };
   const deadline = Date.now() + 30_000;
@@ -90,7 +122,9 @@ export async function startPrivateEngine(root: string, opts: { containerdStore: 
     if (r.code === 0) break;
     if (exited || Date.now() > deadline) {
       await stop();
-      throw new Error(`dockerd under ${root} did not answer: ${Buffer.concat(logLines).toString('utf8').trim().split('\n').slice(-5).join('\n')}`);
+      throw new Error(
+        `dockerd under ${root} did not answer: ${Buffer.concat(logLines).toString('utf8').trim().split('\n').slice(-5).join('\n')}`,
+      );
     }
     await new Promise((r2) => setTimeout(r2, 100));
   }
@@ -121,7 +155,15 @@ CMD ["node", "/src/app.mjs"]
 /** A git repository with two commits of the bench app that differ in their sources only; returns their SHAs. */
 export async function makeBenchRepo(dir: string, scale = 1): Promise<[string, string]> {
   mkdirSync(dir, { recursive: true });
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, GIT_CONFIG_NOSYSTEM: '1', GIT_AUTHOR_NAME: 'Bench', GIT_AUTHOR_EMAIL: 'bench@togather.invalid', GIT_COMMITTER_NAME: 'Bench', GIT_COMMITTER_EMAIL: 'bench@togather.invalid' };
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: dir,
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_AUTHOR_NAME: 'Bench',
+    GIT_AUTHOR_EMAIL: 'bench@togather.invalid',
+    GIT_COMMITTER_NAME: 'Bench',
+    GIT_COMMITTER_EMAIL: 'bench@togather.invalid',
+  };
   const git = (...a: string[]) => run(['git', '-c', 'commit.gpgsign=false', ...a], { cwd: dir, env });
   await git('init', '-q', '-b', 'main');
   writeFileSync(join(dir, 'Dockerfile'), benchDockerfile(scale));
@@ -174,12 +216,20 @@ export function timedCache(inner: BuildCache): BuildCache & { restoreMs: number;
 }
 
 /** An engine context with just what buildImage needs; the reporter keeps what it is told. */
-export function buildContext(repoDir: string, dockerEnv: Record<string, string>, buildCache?: BuildCache): { ctx: EngineContext; said: string[] } {
+export function buildContext(
+  repoDir: string,
+  dockerEnv: Record<string, string>,
+  buildCache?: BuildCache,
+): { ctx: EngineContext; said: string[] } {
   const said: string[] = [];
   const redactor = new Redactor();
   const ctx = {
     cfg: { config: { app: { image: 'togather-bench/app', build: { context: '.', dockerfile: 'Dockerfile' } } } },
-    local: new LocalMachine(redactor, { PATH: dockerEnv.PATH ?? process.env.PATH, HOME: process.env.HOME ?? '/root' }, repoDir),
+    local: new LocalMachine(
+      redactor,
+      { PATH: dockerEnv.PATH ?? process.env.PATH, HOME: process.env.HOME ?? '/root' },
+      repoDir,
+    ),
     localDockerEnv: dockerEnv,
     reporter: {
       phase: <T>(_n: string, fn: () => Promise<T>) => fn(),
@@ -235,7 +285,20 @@ async function loadBase(engine: { env: Record<string, string> }, baseTar: string
 
 /** The /src/modcache file's checksum in an image: equal when the step came from the cache. */
 export async function depsChecksum(env: Record<string, string>, ref: string): Promise<string> {
-  const r = await run(['docker', 'run', '--rm', '--network', 'none', ref, 'node', '-e', "process.stdout.write(require('crypto').createHash('sha256').update(require('fs').readFileSync('/src/modcache')).digest('hex'))"], { env });
+  const r = await run(
+    [
+      'docker',
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      ref,
+      'node',
+      '-e',
+      "process.stdout.write(require('crypto').createHash('sha256').update(require('fs').readFileSync('/src/modcache')).digest('hex'))",
+    ],
+    { env },
+  );
   return r.stdout.trim();
 }
 
@@ -261,7 +324,10 @@ export async function measureBuildCache(
   const build = async (engineEnv: Record<string, string>, sha: string, cache?: BuildCache) => {
     const { ctx, said } = buildContext(repo, engineEnv, cache);
     const t0 = Date.now();
-    await buildImage(ctx, `togather-bench/app:${sha}`, sha, { GIT_COMMIT: sha, BUILD_TIMESTAMP: new Date().toISOString() });
+    await buildImage(ctx, `togather-bench/app:${sha}`, sha, {
+      GIT_COMMIT: sha,
+      BUILD_TIMESTAMP: new Date().toISOString(),
+    });
     return { ms: Date.now() - t0, said, used: !said.some((m) => m.startsWith('building without a layer cache')) };
   };
 
@@ -307,7 +373,11 @@ export async function measureBuildCache(
 }
 
 /** The engine on an overlay2 image store, cache configured: it must build without the cache and say so once. */
-export async function measureFallback(engine: PrivateEngine, workDir: string, baseTar?: string): Promise<{ ms: number; messages: string[] }> {
+export async function measureFallback(
+  engine: PrivateEngine,
+  workDir: string,
+  baseTar?: string,
+): Promise<{ ms: number; messages: string[] }> {
   const repo = join(workDir, 'repo-fallback');
   const [sha] = await makeBenchRepo(repo);
   if (baseTar) await loadBase(engine, baseTar);
@@ -319,7 +389,9 @@ export async function measureFallback(engine: PrivateEngine, workDir: string, ba
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { 'no-uncached': { type: 'boolean' }, 'no-fallback': { type: 'boolean' }, json: { type: 'boolean' } } });
+  const { values } = parseArgs({
+    options: { 'no-uncached': { type: 'boolean' }, 'no-fallback': { type: 'boolean' }, json: { type: 'boolean' } },
+  });
   const missing = modernStackMissing();
   if (missing) throw new Error(missing);
   const work = mkdtempSync(join(tmpdir(), 'tgd-bench-cache-'));
@@ -331,20 +403,34 @@ async function main(): Promise<void> {
   };
   try {
     const cold = await engine('cold');
-    const result = await measureBuildCache(cold.socket, cold.env, { workDir: work, freshEngine: (n) => engine(n), uncached: !values['no-uncached'] });
+    const result = await measureBuildCache(cold.socket, cold.env, {
+      workDir: work,
+      freshEngine: (n) => engine(n),
+      uncached: !values['no-uncached'],
+    });
     let fallback: { ms: number; messages: string[] } | undefined;
-    if (!values['no-fallback']) fallback = await measureFallback(await engine('overlay2', false), work, join(work, 'base.tar'));
+    if (!values['no-fallback'])
+      fallback = await measureFallback(await engine('overlay2', false), work, join(work, 'base.tar'));
     if (values.json) {
       console.log(JSON.stringify({ ...result, fallback }, null, 2));
       return;
     }
     const s = (ms?: number) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(1)} s`);
     console.log('build-layer cache (buildx 0.13.1, docker driver, Docker 26 with the containerd image store)');
-    console.log(`  cold build, commit 1, fresh engine, empty cache      ${s(result.coldMs)}   cache used: ${result.cacheUsed.cold}`);
-    console.log(`  warm build, commit 2, fresh engine, cache restored   ${s(result.warmMs)}   cache used: ${result.cacheUsed.warm}, dependency layers reused: ${result.warmReusedLayers}`);
+    console.log(
+      `  cold build, commit 1, fresh engine, empty cache      ${s(result.coldMs)}   cache used: ${result.cacheUsed.cold}`,
+    );
+    console.log(
+      `  warm build, commit 2, fresh engine, cache restored   ${s(result.warmMs)}   cache used: ${result.cacheUsed.warm}, dependency layers reused: ${result.warmReusedLayers}`,
+    );
     console.log(`  same commit 2, fresh engine, no cache                ${s(result.uncachedWarmMs)}`);
-    console.log(`  cache directory: ${(result.cacheBytes / 1e6).toFixed(1)} MB in ${result.cacheFiles} files; copied in ${s(result.restoreCopyMs)}; base image load ${s(result.baseLoadMs)} (not in the build times)`);
-    if (fallback) console.log(`  overlay2 engine, cache configured: built in ${s(fallback.ms)} without it; said: ${fallback.messages.filter((m) => m.includes('layer cache')).join(' | ')}`);
+    console.log(
+      `  cache directory: ${(result.cacheBytes / 1e6).toFixed(1)} MB in ${result.cacheFiles} files; copied in ${s(result.restoreCopyMs)}; base image load ${s(result.baseLoadMs)} (not in the build times)`,
+    );
+    if (fallback)
+      console.log(
+        `  overlay2 engine, cache configured: built in ${s(fallback.ms)} without it; said: ${fallback.messages.filter((m) => m.includes('layer cache')).join(' | ')}`,
+      );
   } finally {
     for (const e of started.reverse()) await e.stop().catch(() => undefined);
     rmSync(work, { recursive: true, force: true });

@@ -22,11 +22,31 @@ export interface DatabaseBench {
 }
 
 async function psql(env: TestEnv, sql: string): Promise<string> {
-  const r = await hostDocker(env.info, ['exec', `${env.stackPrefix}-db`, 'psql', '-X', '-q', '-U', 'togather', '-d', 'togather', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql]);
+  const r = await hostDocker(env.info, [
+    'exec',
+    `${env.stackPrefix}-db`,
+    'psql',
+    '-X',
+    '-q',
+    '-U',
+    'togather',
+    '-d',
+    'togather',
+    '-A',
+    '-t',
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-c',
+    sql,
+  ]);
   return r.stdout.trim();
 }
 
-const digest = (env: TestEnv) => psql(env, "SELECT count(*) || ' ' || md5(string_agg(id::text || title || starts_at::text, ',' ORDER BY id)) FROM events");
+const digest = (env: TestEnv) =>
+  psql(
+    env,
+    "SELECT count(*) || ' ' || md5(string_agg(id::text || title || starts_at::text, ',' ORDER BY id)) FROM events",
+  );
 
 export async function benchDatabase(rows: number, say: (s: string) => void, keep = false): Promise<DatabaseBench> {
   const env = await newEnv('benchdb', {
@@ -41,11 +61,16 @@ export async function benchDatabase(rows: number, say: (s: string) => void, keep
     if (m1.code !== 0) throw new Error(`deploy m1 failed (exit ${m1.code}):\n${m1.stderr.slice(-2000)}`);
     say(`  m1 deployed; filling events with ${rows.toLocaleString('en')} rows…`);
     const t0 = Date.now();
-    await psql(env, `INSERT INTO events (title, starts_at, venue_id) SELECT 'event #' || g, timestamptz '2026-01-01' + g * interval '1 minute', 1 + g % 2 FROM generate_series(1, ${rows}) g; ANALYZE events`);
+    await psql(
+      env,
+      `INSERT INTO events (title, starts_at, venue_id) SELECT 'event #' || g, timestamptz '2026-01-01' + g * interval '1 minute', 1 + g % 2 FROM generate_series(1, ${rows}) g; ANALYZE events`,
+    );
     const seedMs = Date.now() - t0;
     const tableMb = Number(await psql(env, "SELECT round(pg_total_relation_size('events') / 1048576.0)"));
     const before = await digest(env);
-    say(`  seeded in ${(seedMs / 1000).toFixed(1)}s (events: ${tableMb} MiB with indexes); deploying m3 (snapshot, then 003 + 004 on every row) while polling the proxy…`);
+    say(
+      `  seeded in ${(seedMs / 1000).toFixed(1)}s (events: ${tableMb} MiB with indexes); deploying m3 (snapshot, then 003 + 004 on every row) while polling the proxy…`,
+    );
 
     const poll = pollDuring(env.httpPort, '/version', 50);
     const m3 = await runCliStreaming(env, ['deploy', env.name, '--version', 'm3', '--skip-ci-check']);
@@ -54,12 +79,20 @@ export async function benchDatabase(rows: number, say: (s: string) => void, keep
     const state = JSON.parse((await hostSsh(env.info, `cat stacks/${env.name}/state.json`)).stdout);
     const rec = state.current;
     const phase = (n: string) => rec.phases.find((p: { name: string }) => p.name === n)?.ms as number | undefined;
-    const meta = JSON.parse((await hostSsh(env.info, `cat stacks/${env.name}/snapshots/${rec.snapshot.replace(/\.sql\.gz$/, '.json')}`)).stdout);
+    const meta = JSON.parse(
+      (await hostSsh(env.info, `cat stacks/${env.name}/snapshots/${rec.snapshot.replace(/\.sql\.gz$/, '.json')}`))
+        .stdout,
+    );
     const result: DatabaseBench = {
       rows,
       seedMs,
       tableMb,
-      deploy: { totalMs: m3.endedAt - m3.startedAt, snapshotMs: phase('snapshot'), migrateMs: phase('migrate'), phases: rec.phases },
+      deploy: {
+        totalMs: m3.endedAt - m3.startedAt,
+        snapshotMs: phase('snapshot'),
+        migrateMs: phase('migrate'),
+        phases: rec.phases,
+      },
       snapshot: { file: rec.snapshot, bytes: meta.file_size_bytes, dumpMs: meta.duration_ms },
       migrations: rec.migrations,
       requestsDuringDeploy: { total: seen.total, failed: seen.failures.length },
@@ -78,7 +111,12 @@ export async function benchDatabase(rows: number, say: (s: string) => void, keep
       const sp = spans.find((x) => x.name === n);
       return sp && sp.end - sp.start;
     };
-    result.restore = { totalMs: restore.endedAt - restore.startedAt, restoreMs: timing('restore'), safetyMs: timing('safety snapshot'), exact: (await digest(env)) === before };
+    result.restore = {
+      totalMs: restore.endedAt - restore.startedAt,
+      restoreMs: timing('restore'),
+      safetyMs: timing('safety snapshot'),
+      exact: (await digest(env)) === before,
+    };
     return result;
   } finally {
     if (!keep) await teardownEnv(env).catch(() => undefined);
@@ -92,6 +130,8 @@ export function formatDatabaseBench(d: DatabaseBench): string {
     `deploy m3: ${s(d.deploy.totalMs)} end to end — snapshot phase ${s(d.deploy.snapshotMs)} (pg_dump + gzip + verification ${s(d.snapshot.dumpMs)}, ${(d.snapshot.bytes / 1048576).toFixed(1)} MiB gzipped), migrate phase ${s(d.deploy.migrateMs)} (${d.migrations.ran} migrations, schema ${d.migrations.from ?? '—'} → ${d.migrations.to ?? '—'})`,
     `requests through the proxy during that deploy: ${d.requestsDuringDeploy.total}, failed ${d.requestsDuringDeploy.failed}`,
     `snapshot verify: ${s(d.verifyMs)}`,
-    d.restore ? `restore with --stop-app: ${s(d.restore.totalMs)} end to end (safety snapshot ${s(d.restore.safetyMs)}, load + swap ${s(d.restore.restoreMs)}); table after restore equals the pre-deploy one: ${d.restore.exact ? 'yes' : 'NO'}` : 'restore: not run',
+    d.restore
+      ? `restore with --stop-app: ${s(d.restore.totalMs)} end to end (safety snapshot ${s(d.restore.safetyMs)}, load + swap ${s(d.restore.restoreMs)}); table after restore equals the pre-deploy one: ${d.restore.exact ? 'yes' : 'NO'}`
+      : 'restore: not run',
   ].join('\n');
 }

@@ -83,7 +83,9 @@ export async function startLoad(opts: LoadOptions): Promise<LoadRun> {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const ready = new Promise<void>((res, rej) => {
-      child.once('message', (m: { type: string }) => (m.type === 'ready' ? res() : rej(new Error(`lane ${spec.name}: ${JSON.stringify(m)}`))));
+      child.once('message', (m: { type: string }) =>
+        m.type === 'ready' ? res() : rej(new Error(`lane ${spec.name}: ${JSON.stringify(m)}`)),
+      );
       child.once('exit', (code) => rej(new Error(`lane ${spec.name} exited early (${code})`)));
     });
     const result = new Promise<LaneRaw>((res, rej) => {
@@ -150,7 +152,10 @@ function runLane(opts: LoadOptions, spec: LaneSpec): Promise<LaneRaw> {
         resolve();
       };
       const body = post ? JSON.stringify({ lane, seq, at: Date.now() }) : undefined;
-      const path = lane === 'slow' ? `/slow?ms=${Math.round(slowMin + Math.random() * (slowMax - slowMin))}` : `/echo?lane=${lane}`;
+      const path =
+        lane === 'slow'
+          ? `/slow?ms=${Math.round(slowMin + Math.random() * (slowMax - slowMin))}`
+          : `/echo?lane=${lane}`;
       const req = http.request(
         {
           host: '127.0.0.1',
@@ -165,7 +170,12 @@ function runLane(opts: LoadOptions, spec: LaneSpec): Promise<LaneRaw> {
           res.on('data', () => undefined);
           res.on('aborted', () => finish('aborted', up));
           res.on('error', (e: NodeJS.ErrnoException) => finish(e.code ?? 'response-error', up));
-          res.on('end', () => finish(res.statusCode && res.statusCode >= 200 && res.statusCode < 300 ? undefined : `http-${res.statusCode}`, up));
+          res.on('end', () =>
+            finish(
+              res.statusCode && res.statusCode >= 200 && res.statusCode < 300 ? undefined : `http-${res.statusCode}`,
+              up,
+            ),
+          );
         },
       );
       req.setTimeout(timeoutMs, () => {
@@ -234,9 +244,21 @@ export interface WrkResult {
 }
 
 export function startWrk(port: number, connections: number, maxSeconds: number): { stop(): Promise<WrkResult> } {
-  const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${maxSeconds}s`, '--timeout', '10s', '--latency', `http://127.0.0.1:${port}/echo?lane=wrk`], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    'wrk',
+    [
+      '-t1',
+      `-c${connections}`,
+      `-d${maxSeconds}s`,
+      '--timeout',
+      '10s',
+      '--latency',
+      `http://127.0.0.1:${port}/echo?lane=wrk`,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
@@ -323,7 +345,12 @@ export function summarize(raw: LaneRaw, windows: readonly Window[], t0: number):
     const kind = raw.kinds[o - 1] ?? '?';
     failures[kind] = (failures[kind] ?? 0) + 1;
     if (w) failuresInWindows++;
-    if (samples.length < 10) samples.push({ at: `${((s - t0) / 1000).toFixed(3)}s${w ? ` (${w.label} +${((s - w.start) / 1000).toFixed(3)}s)` : ''}`, kind, latencyMs: Math.round(l) });
+    if (samples.length < 10)
+      samples.push({
+        at: `${((s - t0) / 1000).toFixed(3)}s${w ? ` (${w.label} +${((s - w.start) / 1000).toFixed(3)}s)` : ''}`,
+        kind,
+        latencyMs: Math.round(l),
+      });
   }
   inside.sort((a, b) => a - b);
   outside.sort((a, b) => a - b);
@@ -349,7 +376,10 @@ function round(n: number | undefined): number | undefined {
  * Slow requests that were in flight when a window opened: they must finish with a success, on the colour that
  * served before the switch. Returns per window how many there were and how many did not.
  */
-export function slowAcrossSwitches(raw: LaneRaw, windows: readonly (Window & { from?: 'blue' | 'green' })[]): { label: string; inFlight: number; ok: number; onOldColour: number }[] {
+export function slowAcrossSwitches(
+  raw: LaneRaw,
+  windows: readonly (Window & { from?: 'blue' | 'green' })[],
+): { label: string; inFlight: number; ok: number; onOldColour: number }[] {
   return windows.map((w) => {
     let inFlight = 0;
     let ok = 0;

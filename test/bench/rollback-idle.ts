@@ -39,7 +39,9 @@ async function versions(env: TestEnv): Promise<Versions> {
 async function inContainers(env: TestEnv): Promise<string[]> {
   const out: string[] = [];
   for (const c of ['blue', 'green']) {
-    const r = await hostDocker(env.info, ['inspect', '-f', '{{.Config.Image}}', `${env.stackPrefix}-app-${c}`], { check: false });
+    const r = await hostDocker(env.info, ['inspect', '-f', '{{.Config.Image}}', `${env.stackPrefix}-app-${c}`], {
+      check: false,
+    });
     if (r.code === 0) out.push(r.stdout.trim().split(':').pop()!);
   }
   return out;
@@ -53,7 +55,8 @@ async function timed(env: TestEnv, kind: IdleRollback['kind'], target: string, a
     while (polling && servingAt === undefined) {
       try {
         const r = await env.get('/version');
-        if (r.status === 200 && (JSON.parse(r.body) as { git_commit?: string }).git_commit === target) servingAt = Date.now();
+        if (r.status === 200 && (JSON.parse(r.body) as { git_commit?: string }).git_commit === target)
+          servingAt = Date.now();
       } catch {
         /* not answering yet */
       }
@@ -64,8 +67,18 @@ async function timed(env: TestEnv, kind: IdleRollback['kind'], target: string, a
   polling = false;
   await poller;
   const op = timeOperation(`${kind} rollback`, run);
-  const core = op.phases.filter((p) => /^(start (blue|green)|health gate|switch)/.test(p.name)).reduce((a, p) => a + p.ms, 0);
-  return { kind, target, code: run.code, totalMs: op.totalMs, coreMs: core, servingAfterMs: servingAt && servingAt - t0, phases: op.phases.map((p) => ({ name: p.name, ms: p.ms })) };
+  const core = op.phases
+    .filter((p) => /^(start (blue|green)|health gate|switch)/.test(p.name))
+    .reduce((a, p) => a + p.ms, 0);
+  return {
+    kind,
+    target,
+    code: run.code,
+    totalMs: op.totalMs,
+    coreMs: core,
+    servingAfterMs: servingAt && servingAt - t0,
+    phases: op.phases.map((p) => ({ name: p.name, ms: p.ms })),
+  };
 }
 
 export async function idleRollbacks(env: TestEnv, rounds: number, say: (s: string) => void): Promise<IdleRollback[]> {
@@ -80,7 +93,8 @@ export async function idleRollbacks(env: TestEnv, rounds: number, say: (s: strin
     if (w.code !== 0) throw new Error(`warm rollback failed (exit ${w.code})`);
     const held = await inContainers(env);
     const cold = (await versions(env)).candidates.find((c) => c.imagePresent && !held.includes(c.version));
-    if (!cold) throw new Error(`no version without a container to roll back to cold (containers run ${held.join(', ')})`);
+    if (!cold)
+      throw new Error(`no version without a container to roll back to cold (containers run ${held.join(', ')})`);
     say(`  idle ${i}/${rounds}: cold rollback to ${cold.version.slice(0, 7)}…`);
     const c = await timed(env, 'cold', cold.version, ['rollback', env.name, '--version', cold.version, '--yes']);
     out.push(c);
@@ -96,12 +110,20 @@ const median = (xs: number[]) => {
 
 export function formatIdleRollbacks(rs: IdleRollback[]): string {
   const f = (ms?: number) => (ms === undefined ? '—' : `${(ms / 1000).toFixed(2)}s`);
-  const lines = ['== rollback on an idle host (bundled CLI, no load)', 'kind  target   total   core (start+health+switch)  serving after'];
-  for (const r of rs) lines.push(`${r.kind.padEnd(5)} ${r.target.slice(0, 7)}  ${f(r.totalMs).padStart(6)}  ${f(r.coreMs).padStart(26)}  ${f(r.servingAfterMs).padStart(13)}`);
+  const lines = [
+    '== rollback on an idle host (bundled CLI, no load)',
+    'kind  target   total   core (start+health+switch)  serving after',
+  ];
+  for (const r of rs)
+    lines.push(
+      `${r.kind.padEnd(5)} ${r.target.slice(0, 7)}  ${f(r.totalMs).padStart(6)}  ${f(r.coreMs).padStart(26)}  ${f(r.servingAfterMs).padStart(13)}`,
+    );
   for (const kind of ['warm', 'cold'] as const) {
     const of = rs.filter((r) => r.kind === kind);
     if (!of.length) continue;
-    lines.push(`median ${kind}: total ${f(median(of.map((r) => r.totalMs)))}, core ${f(median(of.map((r) => r.coreMs)))}, serving after ${f(median(of.flatMap((r) => (r.servingAfterMs === undefined ? [] : [r.servingAfterMs]))))}`);
+    lines.push(
+      `median ${kind}: total ${f(median(of.map((r) => r.totalMs)))}, core ${f(median(of.map((r) => r.coreMs)))}, serving after ${f(median(of.flatMap((r) => (r.servingAfterMs === undefined ? [] : [r.servingAfterMs]))))}`,
+    );
   }
   return lines.join('\n');
 }

@@ -29,7 +29,18 @@ import { parseArgs } from 'node:util';
 import { ROOT, newEnv, sharedHost, type TestEnv } from '../e2e/support.js';
 import { benchDatabase, formatDatabaseBench, type DatabaseBench } from './database.js';
 import { formatIdleRollbacks, idleRollbacks, type IdleRollback } from './rollback-idle.js';
-import { LANES, slowAcrossSwitches, startLoad, startWrk, summarize, type LaneRaw, type LaneSpec, type LaneSummary, type Window, type WrkResult } from './load.js';
+import {
+  LANES,
+  slowAcrossSwitches,
+  startLoad,
+  startWrk,
+  summarize,
+  type LaneRaw,
+  type LaneSpec,
+  type LaneSummary,
+  type Window,
+  type WrkResult,
+} from './load.js';
 import {
   caddyHealthEvents,
   cliHasCommand,
@@ -125,7 +136,11 @@ interface PartResult {
   totalFailures: number;
 }
 
-async function underLoad(env: TestEnv, mechanism: string, body: (windows: OperationTiming[]) => Promise<Retired[]>): Promise<PartResult> {
+async function underLoad(
+  env: TestEnv,
+  mechanism: string,
+  body: (windows: OperationTiming[]) => Promise<Retired[]>,
+): Promise<PartResult> {
   const postsBefore = (await livePosts(env)).posts; // before any load: the serving app's count so far
   const load = await startLoad({ port: env.httpPort, lanes, slowMs: [slowMin, slowMax], maxDurationMs: maxMs });
   const wrk = wrkConns > 0 ? startWrk(env.httpPort, wrkConns, Math.ceil(maxMs / 1000)) : undefined;
@@ -149,9 +164,13 @@ async function underLoad(env: TestEnv, mechanism: string, body: (windows: Operat
   const live = await livePosts(env);
   const caddy = await caddyHealthEvents(env, t0);
   const clientOk = summaries.reduce((n, s) => n + (s.postOk ?? 0), 0);
-  const appCounted = retired.some((r) => r.posts === undefined) ? undefined : retired.reduce((a, r) => a + r.posts!, 0) - postsBefore + live.posts;
+  const appCounted = retired.some((r) => r.posts === undefined)
+    ? undefined
+    : retired.reduce((a, r) => a + r.posts!, 0) - postsBefore + live.posts;
   const totalRequests = summaries.reduce((n, s) => n + s.requests, 0) + (wrkResult?.requests ?? 0);
-  const totalFailures = summaries.reduce((n, s) => n + Object.values(s.failures).reduce((a, b) => a + b, 0), 0) + Object.values(wrkResult?.failures ?? {}).reduce((a, b) => a + b, 0);
+  const totalFailures =
+    summaries.reduce((n, s) => n + Object.values(s.failures).reduce((a, b) => a + b, 0), 0) +
+    Object.values(wrkResult?.failures ?? {}).reduce((a, b) => a + b, 0);
   const slow = raws.find((r) => r.lane === 'slow');
   return {
     mechanism,
@@ -159,7 +178,13 @@ async function underLoad(env: TestEnv, mechanism: string, body: (windows: Operat
     loadSeconds,
     lanes: summaries,
     wrk: wrkResult && { ...wrkResult, raw: wrkResult.raw.slice(0, 2000) },
-    posts: { clientOk, appCounted, retired: retired.map((r) => r.posts ?? null), before: postsBefore, live: live.posts },
+    posts: {
+      clientOk,
+      appCounted,
+      retired: retired.map((r) => r.posts ?? null),
+      before: postsBefore,
+      live: live.posts,
+    },
     retired,
     caddy,
     slowAcrossSwitches: slow ? slowAcrossSwitches(slow, windows) : [],
@@ -171,7 +196,11 @@ async function underLoad(env: TestEnv, mechanism: string, body: (windows: Operat
 // ---------------------------------------------------------------------------------------------------------------
 
 const startedAt = new Date();
-say(`togather-deploy bench — ${startedAt.toISOString()} · ${cpus().length} CPUs, load average ${loadavg().map((n) => n.toFixed(2)).join(' ')}`);
+say(
+  `togather-deploy bench — ${startedAt.toISOString()} · ${cpus().length} CPUs, load average ${loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' ')}`,
+);
 say('bringing up (or reusing) the loopback harness…');
 const { info } = await sharedHost();
 const env = await newEnv('bench', {
@@ -182,7 +211,9 @@ const env = await newEnv('bench', {
     ((c.app as Record<string, unknown>).health as Record<string, unknown>).start_timeout = '60s';
   },
 });
-say(`environment ${env.name}: proxy on http://127.0.0.1:${env.httpPort}, host ${info.ssh.user}@${info.ssh.host}:${info.ssh.port}, drain_timeout ${DRAIN}`);
+say(
+  `environment ${env.name}: proxy on http://127.0.0.1:${env.httpPort}, host ${info.ssh.user}@${info.ssh.host}:${info.ssh.port}, drain_timeout ${DRAIN}`,
+);
 
 let gate: PartResult | undefined;
 let baseline: PartResult | undefined;
@@ -193,9 +224,12 @@ let dbAborted: string | undefined;
 let idle: IdleRollback[] | undefined;
 try {
   const first = await runCliStreaming(env, ['deploy', env.name, '--version', 'v1', ...deployFlags]);
-  if (first.code !== 0) throw new Error(`the first deploy (v1) failed (exit ${first.code}):\n${first.stderr.slice(-3000)}`);
+  if (first.code !== 0)
+    throw new Error(`the first deploy (v1) failed (exit ${first.code}):\n${first.stderr.slice(-3000)}`);
   const firstOp = timeOperation('deploy v1 (no load)', first);
-  say(`v1 deployed in ${(firstOp.totalMs / 1000).toFixed(1)}s; load starts: ${lanes.map((l) => `${l.name}×${l.concurrency}`).join(', ')}${wrkConns ? `, wrk×${wrkConns}` : ''}`);
+  say(
+    `v1 deployed in ${(firstOp.totalMs / 1000).toFixed(1)}s; load starts: ${lanes.map((l) => `${l.name}×${l.concurrency}`).join(', ')}${wrkConns ? `, wrk×${wrkConns}` : ''}`,
+  );
   const hasRollback = await cliHasCommand(env, 'rollback');
 
   gate = await underLoad(env, 'gate flags (togather-deploy)', async (ops) => {
@@ -244,7 +278,9 @@ try {
         return retired;
       });
     } finally {
-      await restoreGateSwitch(env, original, live).catch((e: unknown) => say(`could not restore the gate switch: ${String(e)}`));
+      await restoreGateSwitch(env, original, live).catch((e: unknown) =>
+        say(`could not restore the gate switch: ${String(e)}`),
+      );
     }
   }
   if (idleRounds > 0) {
@@ -276,50 +312,97 @@ function fmtMs(ms: number | undefined): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')).join('\n');
+  return rows
+    .map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '))
+    .join('\n');
 }
 
 function printPart(p: PartResult): void {
   say(`\n== ${p.mechanism}: ${p.operations.length} switches, ${p.loadSeconds.toFixed(1)}s of load`);
   const keys: string[] = [];
-  for (const op of p.operations) for (const ph of op.phases) if (!keys.includes(phaseKey(ph.name))) keys.push(phaseKey(ph.name));
+  for (const op of p.operations)
+    for (const ph of op.phases) if (!keys.includes(phaseKey(ph.name))) keys.push(phaseKey(ph.name));
   const rows = [['operation', ...keys, 'total', 'window', 'both up']];
   for (const op of p.operations) {
     const by = new Map(op.phases.map((ph) => [phaseKey(ph.name), ph.ms]));
-    rows.push([op.label, ...keys.map((k) => fmtMs(by.get(k))), fmtMs(op.totalMs), fmtMs(op.window && op.window.end - op.window.start), fmtMs(op.overlapMs)]);
+    rows.push([
+      op.label,
+      ...keys.map((k) => fmtMs(by.get(k))),
+      fmtMs(op.totalMs),
+      fmtMs(op.window && op.window.end - op.window.start),
+      fmtMs(op.overlapMs),
+    ]);
   }
   say(table(rows));
-  const lrows = [['lane', 'requests', 'failed', 'in windows', 'p50 in', 'p50 out', 'p99 in', 'p99 out', 'failures by kind']];
+  const lrows = [
+    ['lane', 'requests', 'failed', 'in windows', 'p50 in', 'p50 out', 'p99 in', 'p99 out', 'failures by kind'],
+  ];
   for (const l of p.lanes) {
     const failed = Object.values(l.failures).reduce((a, b) => a + b, 0);
-    const kinds = Object.entries(l.failures).map(([k, n]) => `${k}:${n}`).join(' ') || '—';
-    lrows.push([l.lane, String(l.requests), String(failed), String(l.failuresInWindows), fmtMs(l.inside.p50), fmtMs(l.outside.p50), fmtMs(l.inside.p99), fmtMs(l.outside.p99), kinds]);
+    const kinds =
+      Object.entries(l.failures)
+        .map(([k, n]) => `${k}:${n}`)
+        .join(' ') || '—';
+    lrows.push([
+      l.lane,
+      String(l.requests),
+      String(failed),
+      String(l.failuresInWindows),
+      fmtMs(l.inside.p50),
+      fmtMs(l.outside.p50),
+      fmtMs(l.inside.p99),
+      fmtMs(l.outside.p99),
+      kinds,
+    ]);
   }
   if (p.wrk) {
     const failed = Object.values(p.wrk.failures).reduce((a, b) => a + b, 0);
-    lrows.push(['ka-get (wrk)', String(p.wrk.requests), String(failed), '?', '—', fmtMs(p.wrk.p50Ms), '—', fmtMs(p.wrk.p99Ms), Object.entries(p.wrk.failures).map(([k, n]) => `${k}:${n}`).join(' ') || '—']);
+    lrows.push([
+      'ka-get (wrk)',
+      String(p.wrk.requests),
+      String(failed),
+      '?',
+      '—',
+      fmtMs(p.wrk.p50Ms),
+      '—',
+      fmtMs(p.wrk.p99Ms),
+      Object.entries(p.wrk.failures)
+        .map(([k, n]) => `${k}:${n}`)
+        .join(' ') || '—',
+    ]);
   }
   say(table(lrows));
   say(`total: ${p.totalRequests} requests, ${p.totalFailures} failed`);
   const app = p.posts.appCounted;
-  say(`POSTs: ${p.posts.clientOk} succeeded for the clients; the app counted ${app ?? '? (an exit count was missing)'}${app === undefined ? '' : app === p.posts.clientOk ? ' (equal)' : ` (${app - p.posts.clientOk > 0 ? '+' : ''}${app - p.posts.clientOk}: ran on the app, failed for the client)`}`);
-  say(`Caddy: ${p.caddy.failedChecks} gate health checks failed (host stalls, not flag flips); ${p.caddy.noUpstream} requests answered 503 "no upstreams available"`);
+  say(
+    `POSTs: ${p.posts.clientOk} succeeded for the clients; the app counted ${app ?? '? (an exit count was missing)'}${app === undefined ? '' : app === p.posts.clientOk ? ' (equal)' : ` (${app - p.posts.clientOk > 0 ? '+' : ''}${app - p.posts.clientOk}: ran on the app, failed for the client)`}`,
+  );
+  say(
+    `Caddy: ${p.caddy.failedChecks} gate health checks failed (host stalls, not flag flips); ${p.caddy.noUpstream} requests answered 503 "no upstreams available"`,
+  );
   if (p.retired.length) {
-    const how = (c?: number) => (c === 0 ? 'exited by itself' : c === 137 ? `killed at the ${DRAIN} drain timeout` : `exit ${c ?? '?'}`);
+    const how = (c?: number) =>
+      c === 0 ? 'exited by itself' : c === 137 ? `killed at the ${DRAIN} drain timeout` : `exit ${c ?? '?'}`;
     say(`old colours: ${p.retired.map((r, i) => `${p.operations[i]?.label ?? i + 1}: ${how(r.exitCode)}`).join('; ')}`);
   }
   const slow = p.slowAcrossSwitches;
   if (slow.length) {
-    say(`slow requests in flight when a switch began: ${slow.map((s) => `${s.label}: ${s.ok}/${s.inFlight} ok, ${s.onOldColour} on the old colour`).join('; ')}`);
+    say(
+      `slow requests in flight when a switch began: ${slow.map((s) => `${s.label}: ${s.ok}/${s.inFlight} ok, ${s.onOldColour} on the old colour`).join('; ')}`,
+    );
   }
-  for (const l of p.lanes) for (const s of l.samples.slice(0, 3)) say(`  e.g. ${l.lane} ${s.kind} at ${s.at} after ${s.latencyMs}ms`);
+  for (const l of p.lanes)
+    for (const s of l.samples.slice(0, 3)) say(`  e.g. ${l.lane} ${s.kind} at ${s.at} after ${s.latencyMs}ms`);
 }
 
 if (gate) printPart(gate);
 if (rollbackNote) say(`rollback: ${rollbackNote}`);
 else if (gate) {
   const rb = gate.operations.find((op) => op.label === 'rollback');
-  if (rb) say(`rollback: ${fmtMs(rb.totalMs)} end to end (switch window ${fmtMs(rb.window && rb.window.end - rb.window.start)})`);
+  if (rb)
+    say(
+      `rollback: ${fmtMs(rb.totalMs)} end to end (switch window ${fmtMs(rb.window && rb.window.end - rb.window.start)})`,
+    );
 }
 if (baseline) printPart(baseline);
 
@@ -333,7 +416,11 @@ if (gate) {
     };
     rows.push([lane, cell(gate), ...(baseline ? [cell(baseline)] : [])]);
   }
-  rows.push(['total', `${gate.totalFailures} / ${gate.totalRequests}`, ...(baseline ? [`${baseline.totalFailures} / ${baseline.totalRequests}`] : [])]);
+  rows.push([
+    'total',
+    `${gate.totalFailures} / ${gate.totalRequests}`,
+    ...(baseline ? [`${baseline.totalFailures} / ${baseline.totalRequests}`] : []),
+  ]);
   say(table(rows));
 }
 
@@ -351,7 +438,15 @@ writeFileSync(
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
       machine: { cpus: cpus().length, loadavgAtEnd: loadavg() },
-      params: { deploys, gapMs, lanes, slowMs: [slowMin, slowMax], wrkConnections: wrkConns, drainTimeout: DRAIN, baseline: !o['no-baseline'] },
+      params: {
+        deploys,
+        gapMs,
+        lanes,
+        slowMs: [slowMin, slowMax],
+        wrkConnections: wrkConns,
+        drainTimeout: DRAIN,
+        baseline: !o['no-baseline'],
+      },
       rollback: rollbackNote ?? 'ran',
       aborted,
       gate,
@@ -366,9 +461,11 @@ writeFileSync(
 );
 say(`\nresults: ${file}`);
 if (aborted) say(`\nbench aborted: ${aborted}`);
-const dbOk = dbRows === 0 || (!!database && database.requestsDuringDeploy.failed === 0 && database.restore?.exact === true);
+const dbOk =
+  dbRows === 0 || (!!database && database.requestsDuringDeploy.failed === 0 && database.restore?.exact === true);
 const ok = !aborted && !!gate && gate.totalFailures === 0 && dbOk;
 const gateOk = !aborted && !!gate && gate.totalFailures === 0;
 say(gateOk ? 'gate mechanism: 0 failed requests' : 'gate mechanism: FAILED requests (see above)');
-if (dbRows > 0) say(dbOk ? 'database: snapshot, migrations and an exact restore, 0 failed requests' : 'database: FAILED (see above)');
+if (dbRows > 0)
+  say(dbOk ? 'database: snapshot, migrations and an exact restore, 0 failed requests' : 'database: FAILED (see above)');
 process.exit(ok ? 0 : 1);

@@ -31,7 +31,18 @@ export interface StreamedRun {
  * wall-clock time (the load generator's requests are compared with these).
  */
 export function runCliStreaming(env: TestEnv, args: string[], timeoutMs = 240_000, entry = CLI): Promise<StreamedRun> {
-  const argv = [...args.slice(0, 2), '--config', env.configPath, '--identity', env.info.ssh.privateKeyPath, '--known-hosts', env.info.ssh.knownHostsPath, '--repo', env.repo.dir, ...args.slice(2)];
+  const argv = [
+    ...args.slice(0, 2),
+    '--config',
+    env.configPath,
+    '--identity',
+    env.info.ssh.privateKeyPath,
+    '--known-hosts',
+    env.info.ssh.knownHostsPath,
+    '--repo',
+    env.repo.dir,
+    ...args.slice(2),
+  ];
   const startedAt = Date.now();
   return new Promise((resolve) => {
     // the source through tsx, or a bundle (dist/cli/index.js), which starts as an operator's CLI does
@@ -143,8 +154,15 @@ export async function retiredReport(env: TestEnv, colour: Colour, sinceMs: numbe
   const r = await hostDocker(env.info, ['logs', '--since', since, name], { check: false, timeoutMs: 20_000 });
   const lines = (r.stdout + '\n' + r.stderr).split('\n').filter(Boolean);
   const last = [...lines.join('\n').matchAll(/posts=(\d+)/g)].at(-1);
-  const st = await hostDocker(env.info, ['inspect', '-f', '{{.State.ExitCode}}', name], { check: false, timeoutMs: 20_000 });
-  return { posts: last ? Number(last[1]) : undefined, exitCode: st.code === 0 ? Number(st.stdout.trim()) : undefined, tail: lines.slice(-4) };
+  const st = await hostDocker(env.info, ['inspect', '-f', '{{.State.ExitCode}}', name], {
+    check: false,
+    timeoutMs: 20_000,
+  });
+  return {
+    posts: last ? Number(last[1]) : undefined,
+    exitCode: st.code === 0 ? Number(st.stdout.trim()) : undefined,
+    tail: lines.slice(-4),
+  };
 }
 
 /** The POSTs the serving app has counted so far (its /echo answer says). */
@@ -186,11 +204,27 @@ export function naiveUpstreams(colour: Colour, appPort = 8080): string {
 
 async function writeHostFile(env: TestEnv, rel: string, content: string): Promise<void> {
   // write then rename: Caddy must never read half a file
-  await hostSsh(env.info, `cd stacks/${env.name} && cat > ${rel}.tmp && mv -f ${rel}.tmp ${rel}`, { input: content, timeoutMs: 30_000 });
+  await hostSsh(env.info, `cd stacks/${env.name} && cat > ${rel}.tmp && mv -f ${rel}.tmp ${rel}`, {
+    input: content,
+    timeoutMs: 30_000,
+  });
 }
 
 export async function reloadCaddy(env: TestEnv): Promise<void> {
-  await hostDocker(env.info, ['exec', `${env.stackPrefix}-caddy`, 'caddy', 'reload', '--config', '/etc/caddy/Caddyfile', '--adapter', 'caddyfile'], { timeoutMs: 60_000 });
+  await hostDocker(
+    env.info,
+    [
+      'exec',
+      `${env.stackPrefix}-caddy`,
+      'caddy',
+      'reload',
+      '--config',
+      '/etc/caddy/Caddyfile',
+      '--adapter',
+      'caddyfile',
+    ],
+    { timeoutMs: 60_000 },
+  );
 }
 
 export async function readUpstreamsFile(env: TestEnv): Promise<string> {
@@ -209,7 +243,21 @@ export async function restoreGateSwitch(env: TestEnv, original: string, live: Co
 async function waitHealthy(env: TestEnv, colour: Colour, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let i = 0; i < 300 && Date.now() < deadline; i++) {
-    const r = await hostDocker(env.info, ['exec', `${env.stackPrefix}-gate-${colour}`, 'timeout', '2', 'wget', '-q', '-O', '-', 'http://127.0.0.1:8080/health'], { check: false, timeoutMs: 10_000 });
+    const r = await hostDocker(
+      env.info,
+      [
+        'exec',
+        `${env.stackPrefix}-gate-${colour}`,
+        'timeout',
+        '2',
+        'wget',
+        '-q',
+        '-O',
+        '-',
+        'http://127.0.0.1:8080/health',
+      ],
+      { check: false, timeoutMs: 10_000 },
+    );
     if (r.code === 0 && r.stdout.includes('"healthy"')) return;
     await new Promise((res) => setTimeout(res, 200));
   }
@@ -221,7 +269,12 @@ async function waitHealthy(env: TestEnv, colour: Colour, timeoutMs = 30_000): Pr
  * deploy), wait for its health, rewrite the upstream to it alone and reload Caddy, wait as long as the gate
  * switch settles, then stop the old colour with the same drain. The window is timed like a deploy's.
  */
-export async function naiveSwitch(env: TestEnv, from: Colour, label: string, opts: { settleMs: number; drainS: number }): Promise<OperationTiming> {
+export async function naiveSwitch(
+  env: TestEnv,
+  from: Colour,
+  label: string,
+  opts: { settleMs: number; drainS: number },
+): Promise<OperationTiming> {
   const to = other(from);
   const t0 = Date.now();
   const phases: OperationTiming['phases'] = [];
@@ -231,16 +284,29 @@ export async function naiveSwitch(env: TestEnv, from: Colour, label: string, opt
     phases.push({ name, ms: Date.now() - s, ok: true });
     return s;
   };
-  const startAt = await phase(`start ${to}`, () => hostDocker(env.info, ['start', `${env.stackPrefix}-app-${to}`], { timeoutMs: 60_000 }));
+  const startAt = await phase(`start ${to}`, () =>
+    hostDocker(env.info, ['start', `${env.stackPrefix}-app-${to}`], { timeoutMs: 60_000 }),
+  );
   await phase('health gate', () => waitHealthy(env, to));
   const switchAt = await phase('switch', async () => {
     await writeHostFile(env, 'caddy/togather.caddy', naiveUpstreams(to));
     await reloadCaddy(env);
     await new Promise((res) => setTimeout(res, opts.settleMs));
   });
-  await phase(`retire ${from}`, () => hostDocker(env.info, ['stop', '-t', String(opts.drainS), `${env.stackPrefix}-app-${from}`], { timeoutMs: (opts.drainS + 30) * 1000 }));
+  await phase(`retire ${from}`, () =>
+    hostDocker(env.info, ['stop', '-t', String(opts.drainS), `${env.stackPrefix}-app-${from}`], {
+      timeoutMs: (opts.drainS + 30) * 1000,
+    }),
+  );
   const end = Date.now();
-  return { label, code: 0, totalMs: end - t0, phases, window: { label, start: switchAt, end, from, to }, overlapMs: end - startAt };
+  return {
+    label,
+    code: 0,
+    totalMs: end - t0,
+    phases,
+    window: { label, start: switchAt, end, from, to },
+    overlapMs: end - startAt,
+  };
 }
 
 /** Take the environment's stack down (its containers, network and volumes) and remove its directory. */
@@ -256,8 +322,18 @@ export async function teardownEnv(env: TestEnv): Promise<void> {
  * From Caddy's log since `sinceMs`: health checks of a gate that failed outright (a timeout or refused
  * connection: the host stalled, not a flag turned off) and requests Caddy answered "no upstreams available".
  */
-export async function caddyHealthEvents(env: TestEnv, sinceMs: number): Promise<{ failedChecks: number; noUpstream: number }> {
-  const r = await hostDocker(env.info, ['logs', '--since', String(Math.floor(sinceMs / 1000)), `${env.stackPrefix}-caddy`], { check: false, timeoutMs: 30_000 });
+export async function caddyHealthEvents(
+  env: TestEnv,
+  sinceMs: number,
+): Promise<{ failedChecks: number; noUpstream: number }> {
+  const r = await hostDocker(
+    env.info,
+    ['logs', '--since', String(Math.floor(sinceMs / 1000)), `${env.stackPrefix}-caddy`],
+    { check: false, timeoutMs: 30_000 },
+  );
   const text = r.stdout + r.stderr;
-  return { failedChecks: (text.match(/"msg":"HTTP request failed"/g) ?? []).length, noUpstream: (text.match(/no upstreams available/g) ?? []).length };
+  return {
+    failedChecks: (text.match(/"msg":"HTTP request failed"/g) ?? []).length,
+    noUpstream: (text.match(/no upstreams available/g) ?? []).length,
+  };
 }

@@ -146,7 +146,10 @@ export function runStep(o: StepOptions): Promise<StepResult> {
 export function checkoutWorkspace(repoDir: string, sha: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'tgd-workspace-'));
   execFileSync('git', ['clone', '-q', '--no-checkout', repoDir, dir], { stdio: 'pipe' });
-  execFileSync('git', ['-c', 'advice.detachedHead=false', 'checkout', '-q', '--detach', sha], { cwd: dir, stdio: 'pipe' });
+  execFileSync('git', ['-c', 'advice.detachedHead=false', 'checkout', '-q', '--detach', sha], {
+    cwd: dir,
+    stdio: 'pipe',
+  });
   return dir;
 }
 
@@ -156,7 +159,9 @@ export function checkoutWorkspace(repoDir: string, sha: string): string {
  */
 export function actionWorkspace(env: TestEnv, sha: string): string {
   const workspace = checkoutWorkspace(env.repo.dir, sha);
-  const config = parse(readFileSync(env.configPath, 'utf8')) as { environments: Record<string, Record<string, unknown>> };
+  const config = parse(readFileSync(env.configPath, 'utf8')) as {
+    environments: Record<string, Record<string, unknown>>;
+  };
   delete config.environments[env.name]!.env_file;
   mkdirSync(join(workspace, 'config'), { recursive: true });
   writeFileSync(join(workspace, 'config/deployment.yml'), stringify(config));
@@ -177,7 +182,12 @@ export function sshMastersFor(controlPath: string): number[] {
     const joined = argv.join(' ');
     // a master that went to the background renames itself "ssh: <control path> [mux]"
     if (joined.startsWith(`ssh: ${controlPath} `)) pids.push(Number(p));
-    else if (/(^|\/)ssh$/.test(argv[0] ?? '') && joined.includes(`ControlPath=${controlPath}`) && (argv.includes('-M') || joined.includes('ControlMaster=yes'))) pids.push(Number(p));
+    else if (
+      /(^|\/)ssh$/.test(argv[0] ?? '') &&
+      joined.includes(`ControlPath=${controlPath}`) &&
+      (argv.includes('-M') || joined.includes('ControlMaster=yes'))
+    )
+      pids.push(Number(p));
   }
   return pids;
 }
@@ -186,7 +196,12 @@ export function sshMastersFor(controlPath: string): number[] {
  * One run of the bundle for a deploy that should be refused: valid baseline inputs (the environment's own
  * env file, key and pinned host key, version v2, no CI check) with the case's inputs laid over them.
  */
-export function runDeployStep(env: TestEnv, workspace: string, envFileText: string, inputs: Record<string, string>): Promise<StepResult> {
+export function runDeployStep(
+  env: TestEnv,
+  workspace: string,
+  envFileText: string,
+  inputs: Record<string, string>,
+): Promise<StepResult> {
   return runStep({
     inputs: {
       environment: env.name,

@@ -53,7 +53,13 @@ describe('the action bundle under Node 24, run as the GitHub runner runs it', { 
     ...extra,
   });
   const step = async (sha: string, extra: Record<string, string> = {}, state?: Record<string, string>) => {
-    const r = await runStep({ inputs: inputs(extra), env: context(sha), workspace, token, ...(state ? { state } : {}) });
+    const r = await runStep({
+      inputs: inputs(extra),
+      env: context(sha),
+      workspace,
+      token,
+      ...(state ? { state } : {}),
+    });
     steps.push(r);
     return r;
   };
@@ -81,7 +87,12 @@ describe('the action bundle under Node 24, run as the GitHub runner runs it', { 
     fake.setCommit(shas.v6, {
       checkRuns: [
         fake.checkRun({ name: 'build', sha: shas.v6 }),
-        fake.checkRun({ name: 'integration tests', sha: shas.v6, conclusion: 'failure', url: 'https://github.com/togather/server/actions/runs/555/job/666' }),
+        fake.checkRun({
+          name: 'integration tests',
+          sha: shas.v6,
+          conclusion: 'failure',
+          url: 'https://github.com/togather/server/actions/runs/555/job/666',
+        }),
       ],
     });
     // the deployment GitHub creates for a job with `environment:`; the action adds statuses to it
@@ -109,7 +120,17 @@ describe('the action bundle under Node 24, run as the GitHub runner runs it', { 
     assert.match(r.outputs['duration-seconds'] ?? '', /^\d+(\.\d)?$/);
     assert.ok(Number(r.outputs['duration-seconds']) > 0 && Number(r.outputs['duration-seconds']) < 300);
     // a group per phase in the runner log, with its duration
-    for (const phase of ['resolve version', 'CI check', 'connect', 'preflight', 'lock', 'image', 'health gate', 'switch', 'record']) {
+    for (const phase of [
+      'resolve version',
+      'CI check',
+      'connect',
+      'preflight',
+      'lock',
+      'image',
+      'health gate',
+      'switch',
+      'record',
+    ]) {
       assert.match(r.log, new RegExp(`^::group::${phase}`, 'm'), `no group for ${phase}`);
     }
     assert.equal(JSON.parse((await env.get('/version')).body).git_commit, shas.v1);
@@ -118,7 +139,8 @@ describe('the action bundle under Node 24, run as the GitHub runner runs it', { 
     assert.ok(r.summary.includes(env.name), r.summary);
     assert.ok(r.summary.includes(shas.v1), 'full SHA in the summary');
     assert.ok(r.summary.includes(r.outputs['deployment-id']!));
-    for (const phase of ['CI check', 'image', 'health gate', 'switch']) assert.ok(r.summary.includes(phase), `phase ${phase} missing from the summary`);
+    for (const phase of ['CI check', 'image', 'health gate', 'switch'])
+      assert.ok(r.summary.includes(phase), `phase ${phase} missing from the summary`);
     assert.match(r.summary, /blue/);
 
     // GitHub sees the CI gate's reads and a success status on the job's deployment, with URLs
@@ -168,7 +190,9 @@ describe('the action bundle under Node 24, run as the GitHub runner runs it', { 
           // freeze, look, then kill -9: the runner cancelling a job does no better
           child.kill('SIGSTOP');
           mastersAtKill = sshMastersFor(session.controlPath);
-          keyModeAtKill = existsSync(join(session.workDir, 'id')) ? statSync(join(session.workDir, 'id')).mode & 0o777 : 0;
+          keyModeAtKill = existsSync(join(session.workDir, 'id'))
+            ? statSync(join(session.workDir, 'id')).mode & 0o777
+            : 0;
           child.kill('SIGKILL');
         }, 5);
         child.on('close', () => clearInterval(timer));
@@ -178,17 +202,22 @@ describe('the action bundle under Node 24, run as the GitHub runner runs it', { 
     assert.notEqual(killed.code, 0);
     assert.ok(session, `the main step saved its SSH session before connecting:\n${killed.log}`);
     // at the kill the master may still be forking into the background (the ssh -M -f parent and its child)
-    assert.ok(mastersAtKill.length >= 1, `an SSH master was running when the step was killed (${mastersAtKill.join(',')})`);
+    assert.ok(
+      mastersAtKill.length >= 1,
+      `an SSH master was running when the step was killed (${mastersAtKill.join(',')})`,
+    );
     assert.equal(keyModeAtKill, 0o600, 'the key copy is private');
     assert.ok(existsSync(session.workDir), 'a killed main step leaves its key material behind');
-    for (let i = 0; i < 50 && sshMastersFor(session.controlPath).length !== 1; i++) await new Promise((res) => setTimeout(res, 100));
+    for (let i = 0; i < 50 && sshMastersFor(session.controlPath).length !== 1; i++)
+      await new Promise((res) => setTimeout(res, 100));
     assert.equal(sshMastersFor(session.controlPath).length, 1, 'and its master connection open');
 
     const post = await step(shas.v1, {}, killed.state);
     assert.equal(post.code, 0, post.stderr);
     assert.match(post.log, /closed the SSH connection and removed the key material/);
     assert.equal(existsSync(session.workDir), false, 'key material directory removed by the post step');
-    for (let i = 0; i < 50 && sshMastersFor(session.controlPath).length; i++) await new Promise((res) => setTimeout(res, 100));
+    for (let i = 0; i < 50 && sshMastersFor(session.controlPath).length; i++)
+      await new Promise((res) => setTimeout(res, 100));
     assert.deepEqual(sshMastersFor(session.controlPath), [], 'master closed by the post step');
   });
 
@@ -214,7 +243,10 @@ describe('the action bundle under Node 24, run as the GitHub runner runs it', { 
     const r = await step(shas.v6, { 'required-checks': 'build\nintegration tests' });
     assert.equal(r.code, 3, `${r.log}\n${r.stderr}`);
     assert.match(r.log, /integration tests/);
-    assert.ok(r.log.includes('https://github.com/togather/server/actions/runs/555/job/666'), 'the failing check\'s link');
+    assert.ok(
+      r.log.includes('https://github.com/togather/server/actions/runs/555/job/666'),
+      "the failing check's link",
+    );
     assert.match(r.log, /^::error::/m);
     assert.doesNotMatch(r.log, /::group::connect/, 'no connection was opened');
     assert.equal(r.outputs.version, undefined);
@@ -282,12 +314,17 @@ describe('the action bundle under Node 24, run as the GitHub runner runs it', { 
     ];
     for (const secret of secrets) {
       for (const form of [secret, encodeURIComponent(secret), Buffer.from(secret).toString('base64')]) {
-        for (const [where, text] of haystacks) assert.ok(!text.includes(form), `a secret (${form.slice(0, 5)}…) leaked into ${where}`);
+        for (const [where, text] of haystacks)
+          assert.ok(!text.includes(form), `a secret (${form.slice(0, 5)}…) leaked into ${where}`);
       }
     }
     // the runner masks them too: each was registered with ::add-mask:: (which the runner consumes, never shows)
-    const masks = steps[0]!.stdout.split('\n').filter((l) => l.startsWith('::add-mask::')).map((l) => unescapeCommandData(l.slice('::add-mask::'.length)));
-    for (const secret of [...Object.values(env.secrets), token]) assert.ok(masks.includes(secret), `${secret.slice(0, 5)}… not masked`);
+    const masks = steps[0]!.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('::add-mask::'))
+      .map((l) => unescapeCommandData(l.slice('::add-mask::'.length)));
+    for (const secret of [...Object.values(env.secrets), token])
+      assert.ok(masks.includes(secret), `${secret.slice(0, 5)}… not masked`);
     assert.ok(steps.length >= 9, `${steps.length} steps searched`);
   });
 });

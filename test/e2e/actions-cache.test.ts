@@ -19,7 +19,16 @@ import { test } from 'node:test';
 import { BlockBlobClient } from '@azure/storage-blob';
 import { actionsBuildCache } from '../../src/action/build-cache.js';
 import { buildImage } from '../../src/engine/release/image.js';
-import { buildContext, depsChecksum, makeBenchRepo, modernStackMissing, MODERN_PREFIX, startPrivateEngine, timedCache, type PrivateEngine } from '../bench/build-cache.js';
+import {
+  buildContext,
+  depsChecksum,
+  makeBenchRepo,
+  modernStackMissing,
+  MODERN_PREFIX,
+  startPrivateEngine,
+  timedCache,
+  type PrivateEngine,
+} from '../bench/build-cache.js';
 import { startActionsCacheService, type ActionsCacheService } from '../fakes/actions-cache-service.js';
 import { ensureImage, IMAGE_NAMES } from '../harness/images.js';
 import { run } from '../harness/proc.js';
@@ -28,11 +37,29 @@ const SHA_A = 'a1'.repeat(20);
 const SHA_B = 'b2'.repeat(20);
 const PREFIX = 'togather-deploy-build-Linux-';
 
-const CLEARED = ['GITHUB_SERVER_URL', 'ACTIONS_CACHE_URL', 'ACTIONS_CACHE_MODE', 'HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'ALL_PROXY', 'all_proxy', 'NO_PROXY', 'no_proxy'];
+const CLEARED = [
+  'GITHUB_SERVER_URL',
+  'ACTIONS_CACHE_URL',
+  'ACTIONS_CACHE_MODE',
+  'HTTP_PROXY',
+  'http_proxy',
+  'HTTPS_PROXY',
+  'https_proxy',
+  'ALL_PROXY',
+  'all_proxy',
+  'NO_PROXY',
+  'no_proxy',
+];
 
 /** Sets the runner's environment for @actions/cache; returns the function that puts the old one back. */
 function runnerEnv(service: ActionsCacheService, root: string, extra: Record<string, string> = {}): () => void {
-  const set: Record<string, string> = { ...service.env, RUNNER_TEMP: join(root, 'runner-temp'), GITHUB_WORKSPACE: join(root, 'workspace'), RUNNER_OS: 'Linux', ...extra };
+  const set: Record<string, string> = {
+    ...service.env,
+    RUNNER_TEMP: join(root, 'runner-temp'),
+    GITHUB_WORKSPACE: join(root, 'workspace'),
+    RUNNER_OS: 'Linux',
+    ...extra,
+  };
   mkdirSync(set.RUNNER_TEMP!, { recursive: true });
   mkdirSync(set.GITHUB_WORKSPACE!, { recursive: true });
   const before = new Map([...CLEARED, ...Object.keys(set)].map((k) => [k, process.env[k]]));
@@ -84,12 +111,18 @@ test('save, miss, restore under another commit by the prefix, byte-identical; a 
     const entries = service.entries();
     assert.equal(entries.length, 1);
     assert.deepEqual([entries[0]!.key, entries[0]!.finalized], [`${PREFIX}${SHA_A}`, true]);
-    assert.deepEqual(service.calls.map((c) => `${c.method} ${c.status}`), ['GetCacheEntryDownloadURL 200', 'CreateCacheEntry 200', 'FinalizeCacheEntryUpload 200']);
+    assert.deepEqual(
+      service.calls.map((c) => `${c.method} ${c.status}`),
+      ['GetCacheEntryDownloadURL 200', 'CreateCacheEntry 200', 'FinalizeCacheEntryUpload 200'],
+    );
     // what the client sends: snake_case fields, the restore prefix, size as an int64 string
     assert.deepEqual(service.calls[0]!.body.restore_keys, [PREFIX]);
     assert.equal(typeof service.calls[2]!.body.size_bytes, 'string');
     // archives up to 128 MiB go up in one put
-    assert.deepEqual(service.blobRequests.map((r) => `${r.method} ${r.comp} ${r.status}`), ['PUT  201']);
+    assert.deepEqual(
+      service.blobRequests.map((r) => `${r.method} ${r.comp} ${r.status}`),
+      ['PUT  201'],
+    );
 
     // a new runner: the directory is gone; another commit finds the earlier cache by the key prefix
     rmSync(a.dir, { recursive: true });
@@ -98,12 +131,18 @@ test('save, miss, restore under another commit by the prefix, byte-identical; a 
     assert.equal(await b.restore(), true);
     assert.deepEqual(tree(b.dir), saved);
     // a loopback blob URL is downloaded with one plain GET (the SDK path is the next test's)
-    assert.deepEqual(service.blobRequests.slice(1).map((r) => `${r.method} ${r.range ?? ''} ${r.status}`), ['GET  200']);
+    assert.deepEqual(
+      service.blobRequests.slice(1).map((r) => `${r.method} ${r.range ?? ''} ${r.status}`),
+      ['GET  200'],
+    );
 
     // the same key again (a re-run of the job): the service answers 409, the save says so and returns
     const calls = service.calls.length;
     await a.save();
-    assert.deepEqual(service.calls.slice(calls).map((c) => `${c.method} ${c.status}`), ['CreateCacheEntry 409']);
+    assert.deepEqual(
+      service.calls.slice(calls).map((c) => `${c.method} ${c.status}`),
+      ['CreateCacheEntry 409'],
+    );
     assert.equal(service.entries().length, 1);
 
     // another version of the paths (e.g. another directory) is not a match, whatever the key
@@ -152,26 +191,41 @@ test('the storage SDK block upload (archives over 128 MiB) commits the staged bl
     const data = randomBytes(1024 * 1024 + 5);
     writeFileSync(file, data);
     // the client's own options with the thresholds scaled down, so that a small file takes the block path
-    await new BlockBlobClient(url).uploadFile(file, { blockSize: 256 * 1024, concurrency: 8, maxSingleShotSize: 512 * 1024 });
+    await new BlockBlobClient(url).uploadFile(file, {
+      blockSize: 256 * 1024,
+      concurrency: 8,
+      maxSingleShotSize: 512 * 1024,
+    });
     assert.deepEqual(
       service.blobRequests.map((q) => `${q.method} ${q.comp}`),
       [...Array<string>(5).fill('PUT block'), 'PUT blocklist'],
     );
-    const fin = await fetch(new URL('twirp/github.actions.results.api.v1.CacheService/FinalizeCacheEntryUpload', service.url), {
-      method: 'POST',
-      headers: { authorization: `Bearer ${service.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ key: 'blocks', version: 'v', size_bytes: String(data.length) }),
-    });
+    const fin = await fetch(
+      new URL('twirp/github.actions.results.api.v1.CacheService/FinalizeCacheEntryUpload', service.url),
+      {
+        method: 'POST',
+        headers: { authorization: `Bearer ${service.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ key: 'blocks', version: 'v', size_bytes: String(data.length) }),
+      },
+    );
     assert.deepEqual(await fin.json(), { ok: true, entry_id: '1' });
-    const dl = await fetch(new URL('twirp/github.actions.results.api.v1.CacheService/GetCacheEntryDownloadURL', service.url), {
-      method: 'POST',
-      headers: { authorization: `Bearer ${service.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ key: 'blocks', version: 'v' }),
-    });
+    const dl = await fetch(
+      new URL('twirp/github.actions.results.api.v1.CacheService/GetCacheEntryDownloadURL', service.url),
+      {
+        method: 'POST',
+        headers: { authorization: `Bearer ${service.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ key: 'blocks', version: 'v' }),
+      },
+    );
     const { signed_download_url: down } = (await dl.json()) as { signed_download_url: string };
-    const got = await new BlockBlobClient(down).downloadToBuffer(0, undefined, { blockSize: 300 * 1024, concurrency: 4 });
+    const got = await new BlockBlobClient(down).downloadToBuffer(0, undefined, {
+      blockSize: 300 * 1024,
+      concurrency: 4,
+    });
     assert.ok(got.equals(data));
-    assert.ok(service.blobRequests.some((q) => q.method === 'GET' && q.range?.startsWith('bytes=') && q.status === 206));
+    assert.ok(
+      service.blobRequests.some((q) => q.method === 'GET' && q.range?.startsWith('bytes=') && q.status === 206),
+    );
   } finally {
     restoreEnv();
     await service.close();
@@ -198,9 +252,19 @@ test(
       const first = timedCache(actionsBuildCache(process.env, sha1)!);
       const a = buildContext(join(root, 'repo'), one.env, first);
       await buildImage(a.ctx, `togather-bench/app:${sha1}`, sha1, { GIT_COMMIT: sha1 });
-      assert.deepEqual(a.said.filter((m) => /cache/.test(m)), ['build cache empty (first build or evicted)'], a.said.join('\n'));
-      assert.ok(existsSync(join(first.dir, 'index.json')), 'the build left a buildx cache export in place of the old directory');
-      assert.deepEqual(service.entries().map((e) => [e.key, e.finalized]), [[`${PREFIX}${sha1}`, true]]);
+      assert.deepEqual(
+        a.said.filter((m) => /cache/.test(m)),
+        ['build cache empty (first build or evicted)'],
+        a.said.join('\n'),
+      );
+      assert.ok(
+        existsSync(join(first.dir, 'index.json')),
+        'the build left a buildx cache export in place of the old directory',
+      );
+      assert.deepEqual(
+        service.entries().map((e) => [e.key, e.finalized]),
+        [[`${PREFIX}${sha1}`, true]],
+      );
       const deps1 = await depsChecksum(one.env, `togather-bench/app:${sha1}`);
       const saved = tree(first.dir);
       await one.stop();
@@ -218,12 +282,21 @@ test(
       await buildImage(b.ctx, `togather-bench/app:${sha2}`, sha2, { GIT_COMMIT: sha2 });
       assert.equal(second.restored, true, b.said.join('\n'));
       const fetched = service.blobRequests.slice(requestsBefore);
-      assert.ok(fetched.some((q) => q.method === 'HEAD' && q.proxied), 'the SDK asked for the blob properties');
-      assert.ok(fetched.some((q) => q.method === 'GET' && q.status === 206 && q.proxied), 'the SDK downloaded by ranges');
+      assert.ok(
+        fetched.some((q) => q.method === 'HEAD' && q.proxied),
+        'the SDK asked for the blob properties',
+      );
+      assert.ok(
+        fetched.some((q) => q.method === 'GET' && q.status === 206 && q.proxied),
+        'the SDK downloaded by ranges',
+      );
       // the dependency step ran from the restored cache: its output is the first build's, byte for byte
       assert.equal(await depsChecksum(two.env, `togather-bench/app:${sha2}`), deps1);
       // and the new commit's cache was saved under its own key
-      assert.deepEqual(service.entries().map((e) => e.key), [`${PREFIX}${sha1}`, `${PREFIX}${sha2}`]);
+      assert.deepEqual(
+        service.entries().map((e) => e.key),
+        [`${PREFIX}${sha1}`, `${PREFIX}${sha2}`],
+      );
       console.log(
         `buildx cache: ${saved.size} files; save ${first.saveMs} ms, restore ${second.restoreMs} ms; blob requests: ${fetched.map((q) => `${q.method}${q.range ? ` ${q.range}` : ''}`).join(', ')}`,
       );
@@ -235,4 +308,3 @@ test(
     }
   },
 );
-

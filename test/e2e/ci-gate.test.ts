@@ -95,13 +95,22 @@ describe('the CI gate refuses a failed commit before any SSH connection', { time
     token = `ghs_${env.name}GateTokenN4kd8Wq1`;
     fake = await FakeGitHubApi.start({ token });
     const { v1, v6 } = env.repo.shas;
-    fake.setCommit(v1, { checkRuns: [fake.checkRun({ name: 'build', sha: v1 }), fake.checkRun({ name: 'integration tests', sha: v1 })] });
+    fake.setCommit(v1, {
+      checkRuns: [fake.checkRun({ name: 'build', sha: v1 }), fake.checkRun({ name: 'integration tests', sha: v1 })],
+    });
     fake.setCommit(v6, {
       checkRuns: [
         fake.checkRun({ name: 'build', sha: v6 }),
         // a re-run: the first attempt passed, the latest failed — the latest counts
         fake.checkRun({ name: 'integration tests', sha: v6, suiteId: 77, id: 5001 }),
-        fake.checkRun({ name: 'integration tests', sha: v6, suiteId: 77, id: 5002, conclusion: 'failure', url: FAILED_LINK }),
+        fake.checkRun({
+          name: 'integration tests',
+          sha: v6,
+          suiteId: 77,
+          id: 5002,
+          conclusion: 'failure',
+          url: FAILED_LINK,
+        }),
       ],
       statuses: [fake.status({ context: 'ci/external', state: 'success' })],
     });
@@ -117,22 +126,45 @@ describe('the CI gate refuses a failed commit before any SSH connection', { time
     const before = await hostSnapshot(env.info, env.name);
     const r = await runAction(env.repo.shas.v6, { 'required-checks': 'build, integration tests' });
     assert.equal(r.code, 3, `${r.log}\n${r.stderr}`);
-    assert.match(r.log, /^::error::CI failed for togather\/server@[0-9a-f]{7}[^]*✗ integration tests \(check run: failure\)/m);
+    assert.match(
+      r.log,
+      /^::error::CI failed for togather\/server@[0-9a-f]{7}[^]*✗ integration tests \(check run: failure\)/m,
+    );
     assert.ok(r.log.includes(FAILED_LINK), `the failed check's link is in the output:\n${r.log}`);
     assert.ok(r.summary.includes('integration tests'));
     assert.equal(relay.accepted(), 0, 'no SSH connection attempt reached the host');
     assert.ok(fake.requestsTo(`/commits/${env.repo.shas.v6}/check-runs`).length >= 1, 'the gate asked GitHub');
     assert.equal(snapshotDiff(before, await hostSnapshot(env.info, env.name)), '');
     // the post step has nothing to close (no master was opened) and must still succeed
-    const post = await runStep({ inputs: { environment: env.name, 'ssh-private-key': 'x', 'ssh-known-hosts': 'x' }, env: {}, workspace, token, state: r.state });
+    const post = await runStep({
+      inputs: { environment: env.name, 'ssh-private-key': 'x', 'ssh-known-hosts': 'x' },
+      env: {},
+      workspace,
+      token,
+      state: r.state,
+    });
     assert.equal(post.code, 0, post.stderr);
     assert.equal(relay.accepted(), 0);
   });
 
   test('through the CLI: the same refusal, still no connection', async () => {
     const r = await runCli(
-      ['deploy', env.name, '--config', join(workspace, 'config/deployment.yml'), '--env-file', env.envFilePath, '--identity', env.info.ssh.privateKeyPath,
-        '--known-hosts', writeKnownHosts(env.dir, knownHosts), '--repo', workspace, '--version', 'v6'],
+      [
+        'deploy',
+        env.name,
+        '--config',
+        join(workspace, 'config/deployment.yml'),
+        '--env-file',
+        env.envFilePath,
+        '--identity',
+        env.info.ssh.privateKeyPath,
+        '--known-hosts',
+        writeKnownHosts(env.dir, knownHosts),
+        '--repo',
+        workspace,
+        '--version',
+        'v6',
+      ],
       { GITHUB_TOKEN: token, GITHUB_REPOSITORY: 'togather/server', GITHUB_API_URL: fake.url, ...env.info.runnerEnv },
     );
     assert.equal(r.code, 3, r.stderr);

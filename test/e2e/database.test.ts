@@ -23,7 +23,23 @@ async function cli(env: TestEnv, args: string[]): Promise<CliResult> {
 
 /** psql as the database's superuser over the db container's socket: the tests' own view, independent of the tool */
 async function psql(env: TestEnv, sql: string): Promise<string> {
-  const r = await hostDocker(env.info, ['exec', `${env.stackPrefix}-db`, 'psql', '-X', '-q', '-U', 'togather', '-d', 'togather', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql]);
+  const r = await hostDocker(env.info, [
+    'exec',
+    `${env.stackPrefix}-db`,
+    'psql',
+    '-X',
+    '-q',
+    '-U',
+    'togather',
+    '-d',
+    'togather',
+    '-A',
+    '-t',
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-c',
+    sql,
+  ]);
   return r.stdout.trim();
 }
 
@@ -70,10 +86,20 @@ async function dbEnv(label: string): Promise<TestEnv> {
 /** this file's stacks go when it ends: the host engine has a limited number of network address pools */
 async function removeStack(e: TestEnv): Promise<void> {
   const project = e.stackPrefix;
-  const ids = (await hostDocker(e.info, ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`], { check: false })).stdout.split('\n').filter(Boolean);
+  const ids = (
+    await hostDocker(e.info, ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`], { check: false })
+  ).stdout
+    .split('\n')
+    .filter(Boolean);
   if (ids.length) await hostDocker(e.info, ['rm', '-f', ...ids], { check: false });
   await hostDocker(e.info, ['network', 'rm', `${project}_togather`], { check: false });
-  const vols = (await hostDocker(e.info, ['volume', 'ls', '-q', '--filter', `label=com.docker.compose.project=${project}`], { check: false })).stdout.split('\n').filter(Boolean);
+  const vols = (
+    await hostDocker(e.info, ['volume', 'ls', '-q', '--filter', `label=com.docker.compose.project=${project}`], {
+      check: false,
+    })
+  ).stdout
+    .split('\n')
+    .filter(Boolean);
   if (vols.length) await hostDocker(e.info, ['volume', 'rm', ...vols], { check: false });
   await hostSsh(e.info, `rm -rf stacks/${e.name}`, { check: false });
 }
@@ -81,7 +107,8 @@ async function removeStack(e: TestEnv): Promise<void> {
 const state = async (env: TestEnv) => JSON.parse((await env.hostFile('state.json'))!);
 const schemaRow = (env: TestEnv) => psql(env, 'SELECT version, dirty FROM schema_migrations');
 /** row count and a checksum over every row, in id order */
-const tableDigest = (env: TestEnv, table: string) => psql(env, `SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, ',' ORDER BY t.id)), '-') FROM ${table} t`);
+const tableDigest = (env: TestEnv, table: string) =>
+  psql(env, `SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, ',' ORDER BY t.id)), '-') FROM ${table} t`);
 
 describe('database safety: snapshots and migrations', { timeout: 900_000 }, () => {
   let env: TestEnv;
@@ -97,8 +124,15 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
     const v1 = await cli(env, ['deploy', env.name, '--version', 'v1', '--skip-ci-check']);
     assert.equal(v1.code, 0, v1.stderr);
     assert.match(v1.stderr, /has no \/app\/migrations: no migrations to run, no snapshot/);
-    assert.deepEqual((await snapshotFiles(env)).filter((f) => !f.startsWith('.')), [], 'no migration pending: no snapshot');
-    await psql(env, "CREATE TABLE guestbook (id serial PRIMARY KEY, note text); INSERT INTO guestbook (note) SELECT 'before m1 #' || g FROM generate_series(1, 100) g");
+    assert.deepEqual(
+      (await snapshotFiles(env)).filter((f) => !f.startsWith('.')),
+      [],
+      'no migration pending: no snapshot',
+    );
+    await psql(
+      env,
+      "CREATE TABLE guestbook (id serial PRIMARY KEY, note text); INSERT INTO guestbook (note) SELECT 'before m1 #' || g FROM generate_series(1, 100) g",
+    );
 
     const m1 = await cli(env, ['deploy', env.name, '--version', 'm1', '--skip-ci-check']);
     assert.equal(m1.code, 0, m1.stderr);
@@ -109,7 +143,10 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
     assert.match(rec.snapshot, SNAP_RE);
     assert.ok(rec.snapshot.endsWith(`_${env.repo.shas.m1.slice(0, 7)}.sql.gz`), rec.snapshot);
     const names = rec.phases.map((p: { name: string }) => p.name);
-    assert.ok(names.indexOf('snapshot') < names.indexOf('migrate') && names.indexOf('migrate') < names.indexOf('start green'), names.join(', '));
+    assert.ok(
+      names.indexOf('snapshot') < names.indexOf('migrate') && names.indexOf('migrate') < names.indexOf('start green'),
+      names.join(', '),
+    );
 
     // the snapshot on the host: complete, verified, described
     const files = await snapshotFiles(env);
@@ -120,7 +157,10 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
     assert.equal(meta.reason, 'pre-migration');
     assert.equal(meta.git_commit, env.repo.shas.m1);
     assert.equal(meta.database_name, 'togather');
-    const onDisk = await hostSsh(env.info, `cd stacks/${env.name}/snapshots && wc -c < ${rec.snapshot} && sha256sum < ${rec.snapshot} && gzip -dc < ${rec.snapshot} | grep -c 'before m1 #'`);
+    const onDisk = await hostSsh(
+      env.info,
+      `cd stacks/${env.name}/snapshots && wc -c < ${rec.snapshot} && sha256sum < ${rec.snapshot} && gzip -dc < ${rec.snapshot} | grep -c 'before m1 #'`,
+    );
     const [bytes, sum, rows] = onDisk.stdout.trim().split('\n');
     assert.equal(Number(bytes), meta.file_size_bytes);
     assert.equal(sum!.split(' ')[0], meta.sha256);
@@ -149,15 +189,37 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
   test('must-show 2: a migration that breaks midway fails the deploy (exit 9) while the old colour serves; the printed restore command restores exactly', async () => {
     // rows with what the Togather schema stores: vectors in events, PostGIS points in venues (the digests
     // below are over each row's text form, so the restore must bring both back bit for bit)
-    await psql(env, "INSERT INTO events (title, starts_at, venue_id, embedding) SELECT 'event #' || g, timestamptz '2026-03-01' + g * interval '17 minutes', 1 + g % 2, ('[' || g || ',' || (g / 7.0)::real || ',' || -g || ']')::vector FROM generate_series(1, 5000) g");
-    await psql(env, "INSERT INTO venues (name, city, location) SELECT 'Venue ' || g, 'City ' || g % 10, ST_SetSRID(ST_MakePoint(-80 + g / 1000.0, 43 + g / 3000.0), 4326)::geography FROM generate_series(1, 500) g");
-    seeded = { events: await tableDigest(env, 'events'), venues: await tableDigest(env, 'venues'), guestbook: await tableDigest(env, 'guestbook') };
+    await psql(
+      env,
+      "INSERT INTO events (title, starts_at, venue_id, embedding) SELECT 'event #' || g, timestamptz '2026-03-01' + g * interval '17 minutes', 1 + g % 2, ('[' || g || ',' || (g / 7.0)::real || ',' || -g || ']')::vector FROM generate_series(1, 5000) g",
+    );
+    await psql(
+      env,
+      "INSERT INTO venues (name, city, location) SELECT 'Venue ' || g, 'City ' || g % 10, ST_SetSRID(ST_MakePoint(-80 + g / 1000.0, 43 + g / 3000.0), 4326)::geography FROM generate_series(1, 500) g",
+    );
+    seeded = {
+      events: await tableDigest(env, 'events'),
+      venues: await tableDigest(env, 'venues'),
+      guestbook: await tableDigest(env, 'guestbook'),
+    };
     assert.match(seeded.events, /^5000 [0-9a-f]{32}$/);
     assert.match(seeded.venues, /^502 [0-9a-f]{32}$/);
     // the indexes the migrations made are the extensions' own: trigram GIN on titles, GiST on geography
-    assert.match(await psql(env, "SELECT indexdef FROM pg_indexes WHERE indexname = 'events_title_trgm_idx'"), /gin \(title gin_trgm_ops\)/);
-    assert.match(await psql(env, "SELECT indexdef FROM pg_indexes WHERE indexname = 'venues_location_idx'"), /gist \(location\)/);
-    assert.equal(await psql(env, "SELECT count(*) FROM venues WHERE ST_DWithin(location, ST_SetSRID(ST_MakePoint(-79.3832, 43.6532), 4326)::geography, 5000)"), '2');
+    assert.match(
+      await psql(env, "SELECT indexdef FROM pg_indexes WHERE indexname = 'events_title_trgm_idx'"),
+      /gin \(title gin_trgm_ops\)/,
+    );
+    assert.match(
+      await psql(env, "SELECT indexdef FROM pg_indexes WHERE indexname = 'venues_location_idx'"),
+      /gist \(location\)/,
+    );
+    assert.equal(
+      await psql(
+        env,
+        'SELECT count(*) FROM venues WHERE ST_DWithin(location, ST_SetSRID(ST_MakePoint(-79.3832, 43.6532), 4326)::geography, 5000)',
+      ),
+      '2',
+    );
 
     const poll = pollDuring(env.httpPort);
     const argv = sampleArgv();
@@ -166,11 +228,23 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
     const ps = await argv.stop();
     // pg_dump, psql and the migrate tool ran meanwhile: none had the password on its command line
     assert.ok(ps.samples > 20, `ps sampled ${ps.samples} times`);
-    assert.ok([...ps.lines].some((l) => /pg_dump .*postgres:\/\/togather@db:5432\/togather/.test(l)) || [...ps.lines].some((l) => /-database postgres:\/\/togather@db/.test(l)), 'the sampler saw the database tools');
+    assert.ok(
+      [...ps.lines].some((l) => /pg_dump .*postgres:\/\/togather@db:5432\/togather/.test(l)) ||
+        [...ps.lines].some((l) => /-database postgres:\/\/togather@db/.test(l)),
+      'the sampler saw the database tools',
+    );
     const pw = env.secrets.POSTGRES_PASSWORD!;
-    for (const l of ps.lines) assert.ok(!l.includes(pw) && !l.includes(encodeURIComponent(pw)), `password on a command line: ${l.slice(0, 60)}…`);
+    for (const l of ps.lines)
+      assert.ok(
+        !l.includes(pw) && !l.includes(encodeURIComponent(pw)),
+        `password on a command line: ${l.slice(0, 60)}…`,
+      );
     assert.equal(r.code, 9, r.stderr);
-    assert.deepEqual(seen.failures, [], `failed requests during the broken deploy: ${seen.failures.slice(0, 5).join(', ')}`);
+    assert.deepEqual(
+      seen.failures,
+      [],
+      `failed requests during the broken deploy: ${seen.failures.slice(0, 5).join(', ')}`,
+    );
     assert.ok(seen.total > 20, `polled ${seen.total}`);
     assert.deepEqual([...seen.versions], [env.repo.shas.m1], 'm1 served throughout');
     assert.match(r.stderr, /The database is now at version 3 and DIRTY/);
@@ -193,7 +267,10 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
     assert.equal(failed.snapshot, brokenSnapshot);
     assert.deepEqual(failed.migrations, { from: 2, to: 3, ran: 0, dirty: true });
     assert.match(failed.failure.message, /snapshot restore/);
-    assert.ok(!(await hostDocker(env.info, ['ps', '--format', '{{.Names}}'])).stdout.includes(`${env.stackPrefix}-migrate`), 'no migrate container left');
+    assert.ok(
+      !(await hostDocker(env.info, ['ps', '--format', '{{.Names}}'])).stdout.includes(`${env.stackPrefix}-migrate`),
+      'no migrate container left',
+    );
 
     // a deploy onto a dirty schema stops before touching anything, with the recovery steps
     const dirty = await cli(env, ['deploy', env.name, '--version', 'm3', '--skip-ci-check']);
@@ -214,9 +291,26 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
     assert.equal(restored.code, 0, restored.stderr);
     assert.match(restored.stdout, /safety snapshot of what was replaced: togather_/);
     assert.equal(await schemaRow(env), '2|f');
-    assert.deepEqual({ events: await tableDigest(env, 'events'), venues: await tableDigest(env, 'venues'), guestbook: await tableDigest(env, 'guestbook') }, seeded);
-    assert.equal(await psql(env, "SELECT count(*) FROM events WHERE embedding <-> '[1,0,-1]' < 1"), '1', 'pgvector works on the restored rows');
-    assert.equal(await psql(env, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'capacity'"), '0');
+    assert.deepEqual(
+      {
+        events: await tableDigest(env, 'events'),
+        venues: await tableDigest(env, 'venues'),
+        guestbook: await tableDigest(env, 'guestbook'),
+      },
+      seeded,
+    );
+    assert.equal(
+      await psql(env, "SELECT count(*) FROM events WHERE embedding <-> '[1,0,-1]' < 1"),
+      '1',
+      'pgvector works on the restored rows',
+    );
+    assert.equal(
+      await psql(
+        env,
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'capacity'",
+      ),
+      '0',
+    );
     // the app is back behind the proxy, reporting the restored schema
     const health = JSON.parse((await env.get('/health')).body);
     assert.equal(health.git_commit, env.repo.shas.m1);
@@ -290,8 +384,14 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
     assert.equal(verified.code, 0, verified.stderr);
     // a damaged copy under a snapshot's name is caught
     const victim = latest[0]!;
-    const fake = victim.replace(/_(\d{6})_/, (_m, t: string) => `_${String((Number(t) + 1) % 240000).padStart(6, '0')}_`);
-    await hostSsh(env.info, `cd ${dir} && head -c 2000 ${victim} > ${fake} && cp ${victim.replace(/\.sql\.gz$/, '.json')} ${fake.replace(/\.sql\.gz$/, '.json')}`);
+    const fake = victim.replace(
+      /_(\d{6})_/,
+      (_m, t: string) => `_${String((Number(t) + 1) % 240000).padStart(6, '0')}_`,
+    );
+    await hostSsh(
+      env.info,
+      `cd ${dir} && head -c 2000 ${victim} > ${fake} && cp ${victim.replace(/\.sql\.gz$/, '.json')} ${fake.replace(/\.sql\.gz$/, '.json')}`,
+    );
     const bad = await cli(env, ['snapshot', 'verify', env.name, fake]);
     assert.equal(bad.code, 8, bad.stderr);
     assert.match(bad.stderr, /FAILED.*(gzip integrity|truncated|differs)/);
@@ -307,7 +407,19 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
       const since = Math.floor(Date.now() / 1000) - 1;
       const r = await cli(env, ['snapshot', 'create', env.name]);
       assert.equal(r.code, 0, r.stderr);
-      const events = await hostDocker(env.info, ['events', '--since', String(since), '--until', String(Math.ceil(Date.now() / 1000) + 1), '--filter', 'label=org.togather.role=db-tool', '--filter', 'event=create', '--format', '{{.Actor.Attributes.image}}']);
+      const events = await hostDocker(env.info, [
+        'events',
+        '--since',
+        String(since),
+        '--until',
+        String(Math.ceil(Date.now() / 1000) + 1),
+        '--filter',
+        'label=org.togather.role=db-tool',
+        '--filter',
+        'event=create',
+        '--format',
+        '{{.Actor.Attributes.image}}',
+      ]);
       assert.ok(events.stdout.trim().split('\n').filter(Boolean).length >= 2, `one-off containers: ${events.stdout}`);
       assert.ok(events.stdout.includes(env.info.images.postgres));
       const name = /snapshot (\S+\.sql\.gz)/.exec(r.stdout)![1]!;
@@ -320,7 +432,10 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
 
   test('only one migration per environment at a time: two concurrent first deploys, one migrates, the other is refused', async () => {
     const twin = await dbEnv('dbtwin');
-    const [a, b] = await Promise.all([twin.cli(['deploy', twin.name, '--version', 'm1', '--skip-ci-check']), twin.cli(['deploy', twin.name, '--version', 'm1', '--skip-ci-check'])]);
+    const [a, b] = await Promise.all([
+      twin.cli(['deploy', twin.name, '--version', 'm1', '--skip-ci-check']),
+      twin.cli(['deploy', twin.name, '--version', 'm1', '--skip-ci-check']),
+    ]);
     outputs.push(a, b);
     const codes = [a.code, b.code].sort();
     assert.deepEqual(codes, [0, 5], `${a.stderr}\n-----\n${b.stderr}`);
@@ -328,14 +443,23 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
     assert.equal(await schemaRow(twin), '2|f');
     // 002 inserts two venues: run twice, there would be four (or a unique violation)
     assert.equal(await psql(twin, 'SELECT count(*) FROM venues'), '2');
-    const logs = await hostSsh(twin.info, `cat stacks/${twin.name}/logs/*.jsonl | grep -c '"event":"migrations"'`, { check: false });
+    const logs = await hostSsh(twin.info, `cat stacks/${twin.name}/logs/*.jsonl | grep -c '"event":"migrations"'`, {
+      check: false,
+    });
     assert.equal(logs.stdout.trim(), '1', 'the migrate container ran once');
   });
 
   test('must-show 3a: wrong database credentials — a first deploy fails when the new database refuses them (exit 6), the snapshot command with exit 8; no snapshot file is left', async () => {
     const bad = await dbEnv('dbcred');
     const wrong = `wrong-${bad.secrets.POSTGRES_PASSWORD}`;
-    writeFileSync(bad.envFilePath, readFileSync(bad.envFilePath, 'utf8').replace(/^DATABASE_URL=.*$/m, `DATABASE_URL=postgres://togather:${encodeURIComponent(wrong)}@db:5432/togather`), { mode: 0o600 });
+    writeFileSync(
+      bad.envFilePath,
+      readFileSync(bad.envFilePath, 'utf8').replace(
+        /^DATABASE_URL=.*$/m,
+        `DATABASE_URL=postgres://togather:${encodeURIComponent(wrong)}@db:5432/togather`,
+      ),
+      { mode: 0o600 },
+    );
     const r = await cli(bad, ['deploy', bad.name, '--version', 'm1', '--skip-ci-check']);
     // the deployer waits for the new database to accept the app's own credentials: refused, it stops there
     assert.equal(r.code, 6, r.stderr);
@@ -347,7 +471,8 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
     assert.equal(st.history[0].status, 'failed');
     assert.equal(st.history[0].failure.exit_code, 6);
     assert.equal(st.history[0].snapshot, undefined);
-    for (const o of [r.stdout, r.stderr, JSON.stringify(st)]) assert.ok(!o.includes(wrong) && !o.includes(encodeURIComponent(wrong)), 'the password never shows');
+    for (const o of [r.stdout, r.stderr, JSON.stringify(st)])
+      assert.ok(!o.includes(wrong) && !o.includes(encodeURIComponent(wrong)), 'the password never shows');
     // the same through the snapshot command
     const c = await cli(bad, ['snapshot', 'create', bad.name]);
     assert.equal(c.code, 8, c.stderr);
@@ -359,7 +484,10 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
     const v1 = await cli(full, ['deploy', full.name, '--version', 'v1', '--skip-ci-check']);
     assert.equal(v1.code, 0, v1.stderr);
     // ~1 MB of incompressible-ish data: its dump does not fit in 256 KiB
-    await psql(full, "CREATE TABLE ballast AS SELECT g AS id, md5(random()::text) || md5(random()::text) AS junk FROM generate_series(1, 15000) g");
+    await psql(
+      full,
+      'CREATE TABLE ballast AS SELECT g AS id, md5(random()::text) || md5(random()::text) AS junk FROM generate_series(1, 15000) g',
+    );
     const dir = `${full.info.deployHome}/stacks/${full.name}/snapshots`;
     const uid = (await run(['id', '-u', full.info.ssh.user])).stdout.trim();
     await run(['mount', '-t', 'tmpfs', '-o', `size=256k,uid=${uid},mode=0700`, 'tmpfs', dir]);
@@ -371,7 +499,11 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
       assert.match(r.stderr, /No space left on device|disk .* full/);
       assert.match(r.stderr, /No snapshot file was left behind/);
       assert.deepEqual(await snapshotFiles(full), [], 'no snapshot, no partial file');
-      assert.equal((await run(['df', '--output=used', dir])).stdout.split('\n')[1]!.trim(), '0', 'the space is free again');
+      assert.equal(
+        (await run(['df', '--output=used', dir])).stdout.split('\n')[1]!.trim(),
+        '0',
+        'the space is free again',
+      );
       assert.equal(await psql(full, "SELECT to_regclass('schema_migrations') IS NULL"), 't', 'nothing migrated');
       assert.deepEqual(seen.failures, []);
       assert.deepEqual([...seen.versions], [full.repo.shas.v1]);
@@ -381,15 +513,20 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
   });
 
   test('no env-file value appears in any output, host log, state, snapshot metadata or the db client env of another name', async () => {
-    const host = await hostSsh(env.info, `cd stacks/${env.name} && cat state.json history.jsonl logs/*.jsonl snapshots/*.json`);
+    const host = await hostSsh(
+      env.info,
+      `cd stacks/${env.name} && cat state.json history.jsonl logs/*.jsonl snapshots/*.json`,
+    );
     const haystacks = [...outputs.map((o) => o.stdout + o.stderr), host.stdout];
     for (const value of Object.values(env.secrets)) {
       for (const form of [value, encodeURIComponent(value), Buffer.from(value).toString('base64')]) {
         for (const h of haystacks) assert.ok(!h.includes(form), `secret form ${form.slice(0, 6)}… leaked`);
       }
     }
-    const mode = await hostSsh(env.info, `stat -c %a stacks/${env.name}/db-client.env stacks/${env.name}/snapshots/*.sql.gz | sort -u`);
+    const mode = await hostSsh(
+      env.info,
+      `stat -c %a stacks/${env.name}/db-client.env stacks/${env.name}/snapshots/*.sql.gz | sort -u`,
+    );
     assert.equal(mode.stdout.trim(), '600');
   });
 });
-

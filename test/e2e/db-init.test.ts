@@ -12,7 +12,23 @@ import { hostDocker, hostSsh } from '../harness/host.js';
 import { newEnv, ROOT, type TestEnv } from './support.js';
 
 async function psql(env: TestEnv, sql: string): Promise<string> {
-  const r = await hostDocker(env.info, ['exec', `${env.stackPrefix}-db`, 'psql', '-X', '-q', '-U', 'togather', '-d', 'togather', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql]);
+  const r = await hostDocker(env.info, [
+    'exec',
+    `${env.stackPrefix}-db`,
+    'psql',
+    '-X',
+    '-q',
+    '-U',
+    'togather',
+    '-d',
+    'togather',
+    '-A',
+    '-t',
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-c',
+    sql,
+  ]);
   return r.stdout.trim();
 }
 
@@ -34,23 +50,41 @@ describe('the database at its first start', { timeout: 600_000 }, () => {
     const r = await env.cli(['deploy', env.name, '--version', 'v1', '--skip-ci-check']);
     assert.equal(r.code, 0, r.stderr);
     const exts = (await psql(env, "SELECT extname || ' ' || extversion FROM pg_extension ORDER BY 1")).split('\n');
-    assert.deepEqual(exts.map((e) => e.split(' ')[0]), ['pg_trgm', 'plpgsql', 'postgis', 'vector'], exts.join(', '));
+    assert.deepEqual(
+      exts.map((e) => e.split(' ')[0]),
+      ['pg_trgm', 'plpgsql', 'postgis', 'vector'],
+      exts.join(', '),
+    );
     // the database's user reads the scripts through the bind mount: the directory is not the deploy user's alone
     assert.match((await hostSsh(env.info, `stat -c %a stacks/${env.name}/db-init`)).stdout.trim(), /^755$/);
-    assert.equal(await psql(env, "SELECT ST_AsText(ST_SetSRID(ST_MakePoint(1, 2), 4326)::geography) || ' ' || ('[1,2]'::vector <-> '[1,3]'::vector) || ' ' || similarity('togather', 'together')"), 'POINT(1 2) 1 0.5');
+    assert.equal(
+      await psql(
+        env,
+        "SELECT ST_AsText(ST_SetSRID(ST_MakePoint(1, 2), 4326)::geography) || ' ' || ('[1,2]'::vector <-> '[1,3]'::vector) || ' ' || similarity('togather', 'together')",
+      ),
+      'POINT(1 2) 1 0.5',
+    );
   });
 
   test('a slow init script: the first deploy with migrations waits until the database accepts the app over TCP', async () => {
     // 6 s of init: the temporary server answers on its unix socket all along, but not on TCP
-    const env = await newEnv('dbslow', { config: withInitDir(initDir({ '20-slow.sh': 'echo "slow init: 6 s"; sleep 6\n' })) });
+    const env = await newEnv('dbslow', {
+      config: withInitDir(initDir({ '20-slow.sh': 'echo "slow init: 6 s"; sleep 6\n' })),
+    });
     const r = await env.cli(['deploy', env.name, '--version', 'm1', '--skip-ci-check']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(await psql(env, 'SELECT version::text || dirty::text FROM schema_migrations'), '2false');
-    assert.match((await hostDocker(env.info, ['logs', `${env.stackPrefix}-db`])).stdout, /slow init: 6 s/, 'the slow script ran');
+    assert.match(
+      (await hostDocker(env.info, ['logs', `${env.stackPrefix}-db`])).stdout,
+      /slow init: 6 s/,
+      'the slow script ran',
+    );
   });
 
   test('an init script that fails makes the first deploy fail with its message; nothing is switched', async () => {
-    const env = await newEnv('dbfail', { config: withInitDir(initDir({ '20-broken.sql': 'SELECT togather_no_such_function(1);\n' })) });
+    const env = await newEnv('dbfail', {
+      config: withInitDir(initDir({ '20-broken.sql': 'SELECT togather_no_such_function(1);\n' })),
+    });
     const r = await env.cli(['deploy', env.name, '--version', 'v1', '--skip-ci-check']);
     assert.notEqual(r.code, 0, r.stderr);
     assert.match(r.stderr, /init scripts failed at its first start: .*togather_no_such_function/);

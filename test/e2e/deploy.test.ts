@@ -18,7 +18,9 @@ async function cli(env: TestEnv, args: string[]): Promise<CliResult> {
 describe('blue-green deploy over SSH', { timeout: 600_000 }, () => {
   let env: TestEnv;
   before(async () => {
-    env = await newEnv('deploy', { config: (c) => ((c.app as { health: { start_timeout: string } }).health.start_timeout = '8s') });
+    env = await newEnv('deploy', {
+      config: (c) => ((c.app as { health: { start_timeout: string } }).health.start_timeout = '8s'),
+    });
   });
 
   test('first deploy of v1 to an empty host, then v2: the served version changes, state and history follow', async () => {
@@ -49,17 +51,33 @@ describe('blue-green deploy over SSH', { timeout: 600_000 }, () => {
     // the old colour is stopped but kept, with its image, for a fast rollback
     const containers = await hostContainers(env.info, env.stackPrefix);
     assert.ok(containers.includes(`${env.stackPrefix}-app-blue Exited`), containers.join('\n'));
-    assert.equal((await hostDocker(env.info, ['image', 'inspect', `togather-test/app:${env.repo.shas.v1}`], { check: false })).code, 0);
+    assert.equal(
+      (await hostDocker(env.info, ['image', 'inspect', `togather-test/app:${env.repo.shas.v1}`], { check: false }))
+        .code,
+      0,
+    );
     const history = (await env.hostFile('history.jsonl'))!.trim().split('\n');
     assert.equal(history.length, 2);
     const logs = await hostSsh(env.info, `ls stacks/${env.name}/logs`);
     assert.equal(logs.stdout.trim().split('\n').length, 2);
     // the database runs images.postgres extended by images.postgres_dockerfile, built on the host by content
-    const dbImage = (await hostDocker(env.info, ['inspect', '-f', '{{.Config.Image}}', `${env.stackPrefix}-db`])).stdout.trim();
+    const dbImage = (
+      await hostDocker(env.info, ['inspect', '-f', '{{.Config.Image}}', `${env.stackPrefix}-db`])
+    ).stdout.trim();
     assert.match(dbImage, /^togather-postgres:[0-9a-f]{16}$/);
-    assert.equal((await hostDocker(env.info, ['exec', `${env.stackPrefix}-db`, 'cat', '/togather-db-image'])).stdout.trim(), 'extended by togather-deploy');
+    assert.equal(
+      (await hostDocker(env.info, ['exec', `${env.stackPrefix}-db`, 'cat', '/togather-db-image'])).stdout.trim(),
+      'extended by togather-deploy',
+    );
     // and the stack's keeper is up, with no network
-    const keeper = (await hostDocker(env.info, ['inspect', '-f', '{{.State.Status}} {{.HostConfig.NetworkMode}}', `${env.stackPrefix}-keeper`])).stdout.trim();
+    const keeper = (
+      await hostDocker(env.info, [
+        'inspect',
+        '-f',
+        '{{.State.Status}} {{.HostConfig.NetworkMode}}',
+        `${env.stackPrefix}-keeper`,
+      ])
+    ).stdout.trim();
     assert.equal(keeper, 'running none');
   });
 
@@ -98,8 +116,20 @@ describe('blue-green deploy over SSH', { timeout: 600_000 }, () => {
 
   test('a held lock fails a second deploy fast, naming the holder; an expired one is taken over', async () => {
     const lock = (expires: string) =>
-      JSON.stringify({ lock_id: '01JTESTLOCK0000000000000000', environment: env.name, acquired_at: new Date().toISOString(), acquired_by: 'alice@workstation', deployment_id: '01JDEPLOY', operation: 'deploy', pid: 4242, hostname: 'workstation', expires_at: expires });
-    await hostSsh(env.info, `mkdir stacks/${env.name}/lock && cat > stacks/${env.name}/lock/info.json`, { input: lock(new Date(Date.now() + 600_000).toISOString()) });
+      JSON.stringify({
+        lock_id: '01JTESTLOCK0000000000000000',
+        environment: env.name,
+        acquired_at: new Date().toISOString(),
+        acquired_by: 'alice@workstation',
+        deployment_id: '01JDEPLOY',
+        operation: 'deploy',
+        pid: 4242,
+        hostname: 'workstation',
+        expires_at: expires,
+      });
+    await hostSsh(env.info, `mkdir stacks/${env.name}/lock && cat > stacks/${env.name}/lock/info.json`, {
+      input: lock(new Date(Date.now() + 600_000).toISOString()),
+    });
     const held = await cli(env, ['deploy', env.name, '--version', 'v6', '--skip-ci-check']);
     assert.equal(held.code, 5, held.stderr);
     assert.match(held.stderr, /locked by alice@workstation/);
@@ -107,22 +137,37 @@ describe('blue-green deploy over SSH', { timeout: 600_000 }, () => {
     const lockPhase = /✘ lock \(([\d.]+)(ms|s)\)/.exec(held.stderr);
     assert.ok(lockPhase, held.stderr);
     assert.ok(Number(lockPhase[1]) * (lockPhase[2] === 's' ? 1000 : 1) < 2000, `the lock phase took ${lockPhase[0]}`);
-    await hostSsh(env.info, `cat > stacks/${env.name}/lock/info.json`, { input: lock(new Date(Date.now() - 1000).toISOString()) });
+    await hostSsh(env.info, `cat > stacks/${env.name}/lock/info.json`, {
+      input: lock(new Date(Date.now() - 1000).toISOString()),
+    });
     const taken = await cli(env, ['deploy', env.name, '--version', 'v6', '--skip-ci-check']);
     assert.equal(taken.code, 0, taken.stderr);
     assert.match(taken.stderr, /took over the lock of \S+ because it expired: alice@workstation/);
-    assert.equal((await hostSsh(env.info, `test -d stacks/${env.name}/lock`, { check: false })).code, 1, 'the lock is released');
+    assert.equal(
+      (await hostSsh(env.info, `test -d stacks/${env.name}/lock`, { check: false })).code,
+      1,
+      'the lock is released',
+    );
   });
 
   test('--dry-run connects, plans and changes nothing', async () => {
-    const before = [await hostContainers(env.info, env.stackPrefix), (await hostSsh(env.info, `cd stacks/${env.name} && find . -type f | sort && cat state.json`)).stdout];
+    const before = [
+      await hostContainers(env.info, env.stackPrefix),
+      (await hostSsh(env.info, `cd stacks/${env.name} && find . -type f | sort && cat state.json`)).stdout,
+    ];
     const r = await cli(env, ['deploy', env.name, '--version', 'v1', '--skip-ci-check', '--dry-run']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /plan for/);
     // the compose the host has: the v2 plugin on the modern stack, docker-compose v1 on the legacy one
-    const compose = env.info.stack === 'modern' ? /\bdocker compose -p .* up -d --no-deps --force-recreate --no-color app-/ : /\bdocker-compose -p .* up -d --no-deps --force-recreate --no-color app-/;
+    const compose =
+      env.info.stack === 'modern'
+        ? /\bdocker compose -p .* up -d --no-deps --force-recreate --no-color app-/
+        : /\bdocker-compose -p .* up -d --no-deps --force-recreate --no-color app-/;
     assert.match(r.stderr, compose);
-    const afterwards = [await hostContainers(env.info, env.stackPrefix), (await hostSsh(env.info, `cd stacks/${env.name} && find . -type f | sort && cat state.json`)).stdout];
+    const afterwards = [
+      await hostContainers(env.info, env.stackPrefix),
+      (await hostSsh(env.info, `cd stacks/${env.name} && find . -type f | sort && cat state.json`)).stdout,
+    ];
     assert.deepEqual(afterwards, before);
   });
 

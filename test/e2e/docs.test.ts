@@ -38,14 +38,20 @@ const SNAPSHOT_FILE_RE = /^[A-Za-z0-9_-]+_\d{8}_\d{6}_[0-9a-f]{7}\.sql\.gz$/;
 const VALUE_FLAGS = ['--identity', '-i', '--known-hosts', '--config', '-c', '--env-file', '--repo'] as const;
 
 /** TOGATHER_DOCS=rollback.md,snapshots.md runs only those documents (when editing them) */
-const only = (process.env.TOGATHER_DOCS ?? '').split(',').map((f) => f.trim()).filter(Boolean);
+const only = (process.env.TOGATHER_DOCS ?? '')
+  .split(',')
+  .map((f) => f.trim())
+  .filter(Boolean);
 const blocksByDoc = docFiles()
   .filter((f) => f.startsWith('docs/') && (only.length === 0 || only.some((o) => f === `docs/${o}` || f === o)))
   .map((f) => ({ file: f, blocks: runnableBlocks(readDoc(f)) }))
   .filter((d) => d.blocks.length > 0);
 
 function git(dir: string, ...args: string[]): string {
-  const r = spawnSync('git', ['-C', dir, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, GIT_CONFIG_NOSYSTEM: '1' } });
+  const r = spawnSync('git', ['-C', dir, ...args], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, GIT_CONFIG_NOSYSTEM: '1' },
+  });
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.trim();
 }
@@ -106,7 +112,10 @@ async function plantLock(env: TestEnv): Promise<void> {
     expires_at: new Date(now + 30 * 60_000).toISOString(),
   };
   const dir = `stacks/${env.name}/lock`;
-  await hostSsh(env.info, `mkdir -p ${dir} && printf '%s' '${JSON.stringify(info)}' > ${dir}/info.json && touch ${dir}/heartbeat`);
+  await hostSsh(
+    env.info,
+    `mkdir -p ${dir} && printf '%s' '${JSON.stringify(info)}' > ${dir}/info.json && touch ${dir}/heartbeat`,
+  );
 }
 
 describe('docs: runnable commands on the loopback host', { timeout: 1_800_000 }, () => {
@@ -132,7 +141,10 @@ describe('docs: runnable commands on the loopback host', { timeout: 1_800_000 },
       const deployed: string[] = [];
 
       before(async () => {
-        const label = file.replace(/^docs\/|\.md$/g, '').replace(/[^a-z]/g, '').slice(0, 8);
+        const label = file
+          .replace(/^docs\/|\.md$/g, '')
+          .replace(/[^a-z]/g, '')
+          .slice(0, 8);
         // the harness's stand-in for golang-migrate, when it has one
         const migrate = ((await sharedHost()).info.images as Record<string, string | undefined>).migrateFixture;
         env = await newEnv(`d${label}`, {
@@ -141,7 +153,8 @@ describe('docs: runnable commands on the loopback host', { timeout: 1_800_000 },
           },
         });
         repo = taggedClone(env);
-        for (const sha of Object.values(env.repo.shas)) fake.setCommit(sha, { checkRuns: [fake.checkRun({ name: 'ci', sha })] });
+        for (const sha of Object.values(env.repo.shas))
+          fake.setCommit(sha, { checkRuns: [fake.checkRun({ name: 'ci', sha })] });
       });
       // one document's stack at a time on the shared machine (TOGATHER_KEEP_ENVS=1 keeps them for a look)
       after(async () => {
@@ -182,7 +195,9 @@ describe('docs: runnable commands on the loopback host', { timeout: 1_800_000 },
       // the blocks of a document build on each other: after a failure the rest would only fail in its wake
       let failedAt: number | undefined;
       for (const b of blocks) {
-        test(`line ${b.line}: ${cliInvocations(b.body).map((i) => i.args.slice(0, 2).join(' ')).join('; ')}`, async (t) => {
+        test(`line ${b.line}: ${cliInvocations(b.body)
+          .map((i) => i.args.slice(0, 2).join(' '))
+          .join('; ')}`, async (t) => {
           if (failedAt !== undefined) {
             t.skip(`the block at line ${failedAt} of this document failed`);
             return;
@@ -196,8 +211,14 @@ describe('docs: runnable commands on the loopback host', { timeout: 1_800_000 },
             const last = i === invocations.length - 1;
             const want = last ? b.exit : 0;
             const r = await cli(inv.args);
-            ran.push(`${file}:${b.line} togather-deploy ${inv.args.join(' ')} → ${r.code} (${(r.ms / 1000).toFixed(1)}s)`);
-            assert.equal(r.code, want, `togather-deploy ${inv.args.join(' ')} exited ${r.code}, the doc expects ${want}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
+            ran.push(
+              `${file}:${b.line} togather-deploy ${inv.args.join(' ')} → ${r.code} (${(r.ms / 1000).toFixed(1)}s)`,
+            );
+            assert.equal(
+              r.code,
+              want,
+              `togather-deploy ${inv.args.join(' ')} exited ${r.code}, the doc expects ${want}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`,
+            );
             if (inv.args[0] === 'deploy' && !inv.args.includes('--dry-run') && r.code === 0) {
               const v = inv.args[inv.args.indexOf('--version') + 1];
               if (v) deployed.push(v);

@@ -48,9 +48,22 @@ test('ssh with the pinned host key logs in as the deploy user and reaches the ho
   assert.equal(r.stderr, '', 'the login shell must print nothing');
   // the exact command line from the brief works too
   const ps = await run([
-    'ssh', '-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes',
-    '-o', `UserKnownHostsFile=${info.ssh.knownHostsPath}`, '-i', info.ssh.privateKeyPath,
-    '-p', String(info.ssh.port), `${info.ssh.user}@127.0.0.1`, 'docker', 'ps',
+    'ssh',
+    '-F',
+    '/dev/null',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    `UserKnownHostsFile=${info.ssh.knownHostsPath}`,
+    '-i',
+    info.ssh.privateKeyPath,
+    '-p',
+    String(info.ssh.port),
+    `${info.ssh.user}@127.0.0.1`,
+    'docker',
+    'ps',
   ]);
   assert.match(ps.stdout, /^CONTAINER ID/);
 });
@@ -98,103 +111,112 @@ test('the runner engine builds the sample app from a git archive on stdin; the i
   assert.equal(onHost.stdout.trim(), onRunner.stdout.trim());
 });
 
-test('docker/compose.yml comes up over ssh; Caddy routes to blue once its gate flag is set', { timeout: 120_000 }, async () => {
-  assert.ok(image, 'needs the shipped image from the previous test');
-  const stack = `hx${Date.now().toString(36)}`;
-  const [httpPort, httpsPort] = [await freePort(), await freePort()];
-  const local = join(work, 'stack');
-  mkdirSync(join(local, 'db-init'), { recursive: true });
-  mkdirSync(join(local, 'caddy'), { recursive: true });
-  // the gates serve these host directories (read-only): the flag file <colour>/ready is what Caddy checks
-  mkdirSync(join(local, 'gates', 'blue'), { recursive: true });
-  mkdirSync(join(local, 'gates', 'green'), { recursive: true });
-  copyFileSync(join(REPO, 'docker', 'compose.yml'), join(local, 'compose.yml'));
-  mkdirSync(join(local, 'keeper'), { recursive: true });
-  copyFileSync(join(REPO, 'docker', 'keeper.sh'), join(local, 'keeper', 'keeper.sh'));
-  writeFileSync(
-    join(local, '.env'),
-    [
-      `TOGATHER_STACK=${stack}`,
-      `TOGATHER_APP_IMAGE_BLUE=${image}`,
-      `TOGATHER_APP_IMAGE_GREEN=${image}`,
-      `TOGATHER_GATE_IMAGE=${info.images.gate}`,
-      `TOGATHER_KEEPER_IMAGE=${info.images.keeper}`,
-      `TOGATHER_DOCKER_SOCKET=${info.hostDockerHost.replace(/^unix:\/\//, '')}`,
-      `TOGATHER_CADDY_IMAGE=${info.images.caddy}`,
-      `TOGATHER_POSTGRES_IMAGE=${info.images.postgres}`,
-      `TOGATHER_HTTP_PORT=${httpPort}`,
-      `TOGATHER_HTTPS_PORT=${httpsPort}`,
-      'TOGATHER_BIND=127.0.0.1',
-      'TOGATHER_STOP_GRACE=10s',
-      '',
-    ].join('\n'),
-  );
-  writeFileSync(
-    join(local, 'app.env'),
-    'ENVIRONMENT=test\nPOSTGRES_PASSWORD=harness-pw\nDATABASE_URL=postgres://togather:harness-pw@db:5432/togather\n',
-    { mode: 0o600 },
-  );
-  // the database's own env file (newer compose.yml); harmless where the db still reads app.env
-  writeFileSync(join(local, 'db.env'), 'POSTGRES_PASSWORD=harness-pw\n', { mode: 0o600 });
-  writeFileSync(
-    join(local, 'caddy', 'Caddyfile'),
-    [
-      '{',
-      '\tauto_https off',
-      '}',
-      ':80 {',
-      '\treverse_proxy app-blue:8080 app-green:8080 {',
-      '\t\tlb_policy first',
-      '\t\thealth_uri /ready',
-      '\t\thealth_port 8081',
-      '\t\thealth_interval 500ms',
-      '\t\thealth_timeout 400ms',
-      '\t}',
-      '}',
-      '',
-    ].join('\n'),
-  );
-  const remoteDir = `stacks/${stack}`;
-  await pipeline([
-    ['tar', '-C', local, '-c', '.'],
-    [...sshArgv(info), `mkdir -p ${remoteDir} && tar -C ${remoteDir} -x`],
-  ]);
-  const compose = `cd ${remoteDir} && docker-compose -p ${stack} -f compose.yml`;
-  try {
-    const t0 = Date.now();
-    await hostSsh(info, `${compose} up -d`, { timeoutMs: 90_000 });
-    timings.composeUp = Date.now() - t0;
-
-    const names = (await hostDocker(info, ['ps', '--format', '{{.Names}}'])).stdout.split('\n');
-    for (const svc of ['db', 'gate-blue', 'app-blue', 'gate-green', 'app-green', 'caddy', 'keeper']) {
-      assert.ok(names.includes(`${stack}-${svc}`), `${stack}-${svc} is running`);
-    }
-
-    // no gate set: Caddy has no healthy upstream
-    const before = await waitHttp(httpPort, '/version', (s) => s >= 500, 15_000);
-    assert.ok(before.status >= 500, `before the gate is set Caddy answers ${before.status}`);
-
-    const t1 = Date.now();
-    await hostSsh(info, `touch ${remoteDir}/gates/blue/ready`);
-    const version = await waitHttp(httpPort, '/version', (s) => s === 200, 15_000);
-    timings.gateToRouted = Date.now() - t1;
-    assert.equal(version.status, 200);
-    assert.equal((JSON.parse(version.body) as { git_commit: string }).git_commit, shas.v1);
-    const echo = await waitHttp(httpPort, '/echo', (s) => s === 200, 5000);
-    assert.equal((JSON.parse(echo.body) as { slot: string }).slot, 'blue');
-
-    // the app reaches the database through the stack network
-    const health = await waitHttp(
-      httpPort,
-      '/health',
-      (s, body) => s === 200 && (JSON.parse(body) as { checks: { database: { status: string } } }).checks.database.status === 'pass',
-      30_000,
+test(
+  'docker/compose.yml comes up over ssh; Caddy routes to blue once its gate flag is set',
+  { timeout: 120_000 },
+  async () => {
+    assert.ok(image, 'needs the shipped image from the previous test');
+    const stack = `hx${Date.now().toString(36)}`;
+    const [httpPort, httpsPort] = [await freePort(), await freePort()];
+    const local = join(work, 'stack');
+    mkdirSync(join(local, 'db-init'), { recursive: true });
+    mkdirSync(join(local, 'caddy'), { recursive: true });
+    // the gates serve these host directories (read-only): the flag file <colour>/ready is what Caddy checks
+    mkdirSync(join(local, 'gates', 'blue'), { recursive: true });
+    mkdirSync(join(local, 'gates', 'green'), { recursive: true });
+    copyFileSync(join(REPO, 'docker', 'compose.yml'), join(local, 'compose.yml'));
+    mkdirSync(join(local, 'keeper'), { recursive: true });
+    copyFileSync(join(REPO, 'docker', 'keeper.sh'), join(local, 'keeper', 'keeper.sh'));
+    writeFileSync(
+      join(local, '.env'),
+      [
+        `TOGATHER_STACK=${stack}`,
+        `TOGATHER_APP_IMAGE_BLUE=${image}`,
+        `TOGATHER_APP_IMAGE_GREEN=${image}`,
+        `TOGATHER_GATE_IMAGE=${info.images.gate}`,
+        `TOGATHER_KEEPER_IMAGE=${info.images.keeper}`,
+        `TOGATHER_DOCKER_SOCKET=${info.hostDockerHost.replace(/^unix:\/\//, '')}`,
+        `TOGATHER_CADDY_IMAGE=${info.images.caddy}`,
+        `TOGATHER_POSTGRES_IMAGE=${info.images.postgres}`,
+        `TOGATHER_HTTP_PORT=${httpPort}`,
+        `TOGATHER_HTTPS_PORT=${httpsPort}`,
+        'TOGATHER_BIND=127.0.0.1',
+        'TOGATHER_STOP_GRACE=10s',
+        '',
+      ].join('\n'),
     );
-    assert.equal((JSON.parse(health.body) as { status: string }).status, 'healthy');
-  } finally {
-    await hostSsh(info, `${compose} down -v --timeout 5 && cd && rm -rf ${remoteDir}`, { check: false, timeoutMs: 90_000 });
-  }
-});
+    writeFileSync(
+      join(local, 'app.env'),
+      'ENVIRONMENT=test\nPOSTGRES_PASSWORD=harness-pw\nDATABASE_URL=postgres://togather:harness-pw@db:5432/togather\n',
+      { mode: 0o600 },
+    );
+    // the database's own env file (newer compose.yml); harmless where the db still reads app.env
+    writeFileSync(join(local, 'db.env'), 'POSTGRES_PASSWORD=harness-pw\n', { mode: 0o600 });
+    writeFileSync(
+      join(local, 'caddy', 'Caddyfile'),
+      [
+        '{',
+        '\tauto_https off',
+        '}',
+        ':80 {',
+        '\treverse_proxy app-blue:8080 app-green:8080 {',
+        '\t\tlb_policy first',
+        '\t\thealth_uri /ready',
+        '\t\thealth_port 8081',
+        '\t\thealth_interval 500ms',
+        '\t\thealth_timeout 400ms',
+        '\t}',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const remoteDir = `stacks/${stack}`;
+    await pipeline([
+      ['tar', '-C', local, '-c', '.'],
+      [...sshArgv(info), `mkdir -p ${remoteDir} && tar -C ${remoteDir} -x`],
+    ]);
+    const compose = `cd ${remoteDir} && docker-compose -p ${stack} -f compose.yml`;
+    try {
+      const t0 = Date.now();
+      await hostSsh(info, `${compose} up -d`, { timeoutMs: 90_000 });
+      timings.composeUp = Date.now() - t0;
+
+      const names = (await hostDocker(info, ['ps', '--format', '{{.Names}}'])).stdout.split('\n');
+      for (const svc of ['db', 'gate-blue', 'app-blue', 'gate-green', 'app-green', 'caddy', 'keeper']) {
+        assert.ok(names.includes(`${stack}-${svc}`), `${stack}-${svc} is running`);
+      }
+
+      // no gate set: Caddy has no healthy upstream
+      const before = await waitHttp(httpPort, '/version', (s) => s >= 500, 15_000);
+      assert.ok(before.status >= 500, `before the gate is set Caddy answers ${before.status}`);
+
+      const t1 = Date.now();
+      await hostSsh(info, `touch ${remoteDir}/gates/blue/ready`);
+      const version = await waitHttp(httpPort, '/version', (s) => s === 200, 15_000);
+      timings.gateToRouted = Date.now() - t1;
+      assert.equal(version.status, 200);
+      assert.equal((JSON.parse(version.body) as { git_commit: string }).git_commit, shas.v1);
+      const echo = await waitHttp(httpPort, '/echo', (s) => s === 200, 5000);
+      assert.equal((JSON.parse(echo.body) as { slot: string }).slot, 'blue');
+
+      // the app reaches the database through the stack network
+      const health = await waitHttp(
+        httpPort,
+        '/health',
+        (s, body) =>
+          s === 200 &&
+          (JSON.parse(body) as { checks: { database: { status: string } } }).checks.database.status === 'pass',
+        30_000,
+      );
+      assert.equal((JSON.parse(health.body) as { status: string }).status, 'healthy');
+    } finally {
+      await hostSsh(info, `${compose} down -v --timeout 5 && cd && rm -rf ${remoteDir}`, {
+        check: false,
+        timeoutMs: 90_000,
+      });
+    }
+  },
+);
 
 test('a second upHost reuses the running harness quickly', async () => {
   const t0 = Date.now();

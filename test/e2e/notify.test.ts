@@ -40,7 +40,16 @@ describe('deployment notifications', { timeout: 600_000 }, () => {
 
   const webhook = () => hits.filter((h) => h.path === `/hooks/${HOOK_TOKEN}`);
   const ntfy = () => hits.filter((h) => h.path === `/ntfy/${TOPIC}`);
-  const events = (list: Hit[]) => list.map((h) => JSON.parse(h.body) as Record<string, unknown> & { event: string; deployment_id: string; failure: { class: string; exit_code: number; reason: string } | null; metadata: Record<string, unknown> });
+  const events = (list: Hit[]) =>
+    list.map(
+      (h) =>
+        JSON.parse(h.body) as Record<string, unknown> & {
+          event: string;
+          deployment_id: string;
+          failure: { class: string; exit_code: number; reason: string } | null;
+          metadata: Record<string, unknown>;
+        },
+    );
   async function cli(args: string[]): Promise<CliResult> {
     const r = await env.cli(args);
     outputs.push(r);
@@ -58,7 +67,10 @@ describe('deployment notifications', { timeout: 600_000 }, () => {
         };
       },
     });
-    appendFileSync(env.envFilePath, `DEPLOY_WEBHOOK_URL=http://127.0.0.1:${port}/hooks/${HOOK_TOKEN}\nDEPLOY_WEBHOOK_SECRET=${HOOK_SECRET}\nNTFY_TOKEN=${NTFY_TOKEN}\n`);
+    appendFileSync(
+      env.envFilePath,
+      `DEPLOY_WEBHOOK_URL=http://127.0.0.1:${port}/hooks/${HOOK_TOKEN}\nDEPLOY_WEBHOOK_SECRET=${HOOK_SECRET}\nNTFY_TOKEN=${NTFY_TOKEN}\n`,
+    );
   });
   after(async () => {
     server.closeAllConnections();
@@ -96,7 +108,10 @@ describe('deployment notifications', { timeout: 600_000 }, () => {
     assert.equal(nc!.headers.priority, '3');
     assert.equal(nc!.headers.tags, 'white_check_mark');
     assert.equal(nc!.headers.authorization, `Bearer ${NTFY_TOKEN}`);
-    assert.match(nc!.body, new RegExp(`^${env.repo.shas.v1.slice(0, 12)} \\(v1\\) is live on ${env.name} \\(blue\\)\\n`));
+    assert.match(
+      nc!.body,
+      new RegExp(`^${env.repo.shas.v1.slice(0, 12)} \\(v1\\) is live on ${env.name} \\(blue\\)\\n`),
+    );
   });
 
   test('a failed deploy notifies with its reason; ntfy being down changes nothing but a warning', async () => {
@@ -105,9 +120,15 @@ describe('deployment notifications', { timeout: 600_000 }, () => {
     const r = await cli(['deploy', env.name, '--version', 'v3', '--skip-ci-check']);
     ntfyDown = false;
     assert.equal(r.code, 10, r.stderr);
-    assert.match(r.stderr, /notification deployment\.(started|failed) to ntfy failed after 2 attempt\(s\): HTTP 500 — the operation itself is not affected/);
+    assert.match(
+      r.stderr,
+      /notification deployment\.(started|failed) to ntfy failed after 2 attempt\(s\): HTTP 500 — the operation itself is not affected/,
+    );
     const fresh = events(hits.slice(before).filter((h) => h.path.startsWith('/hooks/')));
-    assert.deepEqual(fresh.map((e) => e.event), ['deployment.started', 'deployment.failed']);
+    assert.deepEqual(
+      fresh.map((e) => e.event),
+      ['deployment.started', 'deployment.failed'],
+    );
     const failed = fresh[1]!;
     assert.equal(failed.version, env.repo.shas.v3);
     assert.equal(failed.previous_version, env.repo.shas.v1);
@@ -134,7 +155,10 @@ describe('deployment notifications', { timeout: 600_000 }, () => {
     outputs.push(r);
     assert.equal(r.code, 11, r.stderr);
     const fresh = events(hits.slice(before).filter((h) => h.path.startsWith('/hooks/')));
-    assert.deepEqual(fresh.map((e) => e.event), ['deployment.started', 'deployment.rolled_back']);
+    assert.deepEqual(
+      fresh.map((e) => e.event),
+      ['deployment.started', 'deployment.rolled_back'],
+    );
     const rb = fresh[1]!;
     assert.equal(rb.version, env.repo.shas.v1, 'the version serving again');
     assert.equal(rb.previous_version, env.repo.shas.v2, 'the release abandoned');
@@ -142,11 +166,19 @@ describe('deployment notifications', { timeout: 600_000 }, () => {
     assert.equal(rb.failure!.class, 'watch');
     assert.equal(rb.metadata.trigger, 'watch');
     assert.equal(typeof rb.metadata.serving_after_seconds, 'number');
-    const n = hits.slice(before).filter((h) => h.path.startsWith('/ntfy/')).at(-1)!;
+    const n = hits
+      .slice(before)
+      .filter((h) => h.path.startsWith('/ntfy/'))
+      .at(-1)!;
     assert.equal(n.headers.title, `togather ${env.name}: ROLLED BACK`);
     assert.equal(n.headers.priority, '4');
     assert.equal(n.headers.tags, 'rewind,warning');
-    assert.match(n.body, new RegExp(`^${env.name} rolled back to ${env.repo.shas.v1.slice(0, 12)} on blue, away from ${env.repo.shas.v2.slice(0, 12)}`));
+    assert.match(
+      n.body,
+      new RegExp(
+        `^${env.name} rolled back to ${env.repo.shas.v1.slice(0, 12)} on blue, away from ${env.repo.shas.v2.slice(0, 12)}`,
+      ),
+    );
   });
 
   test('a manual rollback notifies deployment.rolled_back with the version serving again and the one abandoned', async () => {
@@ -159,13 +191,22 @@ describe('deployment notifications', { timeout: 600_000 }, () => {
     const r = await cli(['rollback', env.name]);
     assert.equal(r.code, 0, r.stderr);
     const fresh = events(hits.slice(before).filter((h) => h.path.startsWith('/hooks/')));
-    assert.deepEqual(fresh.map((e) => e.event), ['deployment.rolled_back']);
+    assert.deepEqual(
+      fresh.map((e) => e.event),
+      ['deployment.rolled_back'],
+    );
     const rb = fresh[0]!;
     assert.equal(rb.version, env.repo.shas.v1);
     assert.equal(rb.previous_version, env.repo.shas.v2);
     assert.equal(rb.metadata.trigger, 'rollback');
     assert.equal(rb.failure, null);
-    assert.equal(hits.slice(before).filter((h) => h.path.startsWith('/ntfy/')).at(-1)!.headers.title, `togather ${env.name}: ROLLED BACK`);
+    assert.equal(
+      hits
+        .slice(before)
+        .filter((h) => h.path.startsWith('/ntfy/'))
+        .at(-1)!.headers.title,
+      `togather ${env.name}: ROLLED BACK`,
+    );
   });
 
   test('every event has its own delivery id; no secret in any payload, webhook header or output', () => {
@@ -176,9 +217,14 @@ describe('deployment notifications', { timeout: 600_000 }, () => {
     for (const h of hits) {
       const shown = h.path.startsWith('/ntfy/') ? { ...h.headers, authorization: undefined } : h.headers;
       const hay = `${h.body}\n${JSON.stringify(shown)}`;
-      for (const f of forms) assert.ok(!hay.includes(f), `${f.slice(0, 6)}… in a request to ${h.path.startsWith('/hooks/') ? 'the webhook' : 'ntfy'}`);
+      for (const f of forms)
+        assert.ok(
+          !hay.includes(f),
+          `${f.slice(0, 6)}… in a request to ${h.path.startsWith('/hooks/') ? 'the webhook' : 'ntfy'}`,
+        );
     }
-    for (const o of outputs) for (const f of forms) assert.ok(!(o.stdout + o.stderr).includes(f), `${f.slice(0, 6)}… in the CLI output`);
+    for (const o of outputs)
+      for (const f of forms) assert.ok(!(o.stdout + o.stderr).includes(f), `${f.slice(0, 6)}… in the CLI output`);
     assert.ok(hits.length >= 12);
   });
 });

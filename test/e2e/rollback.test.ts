@@ -25,7 +25,10 @@ describe('rollback', { timeout: 600_000 }, () => {
     assert.equal(r.code, 0, r.stderr);
     const v = JSON.parse(r.stdout);
     assert.equal(v.current.version, env.repo.shas.v6);
-    assert.deepEqual(v.candidates.map((c: { version: string }) => c.version), [env.repo.shas.v2, env.repo.shas.v1]);
+    assert.deepEqual(
+      v.candidates.map((c: { version: string }) => c.version),
+      [env.repo.shas.v2, env.repo.shas.v1],
+    );
     assert.equal(v.candidates[0].isDefault, true);
     assert.ok(v.candidates.every((c: { imagePresent: boolean }) => c.imagePresent));
   });
@@ -45,13 +48,22 @@ describe('rollback', { timeout: 600_000 }, () => {
     const state = JSON.parse((await env.hostFile('state.json'))!);
     assert.equal(state.current.kind, 'rollback');
     assert.equal(state.current.version, env.repo.shas.v1);
-    const statuses = state.history.map((h: { kind: string; version: string; status: string }) => `${h.kind}:${h.version.slice(0, 7)}:${h.status}`);
-    assert.deepEqual(statuses.slice(0, 3), [`rollback:${env.repo.shas.v1.slice(0, 7)}:active`, `rollback:${env.repo.shas.v2.slice(0, 7)}:rolled_back`, `deploy:${env.repo.shas.v6.slice(0, 7)}:rolled_back`]);
+    const statuses = state.history.map(
+      (h: { kind: string; version: string; status: string }) => `${h.kind}:${h.version.slice(0, 7)}:${h.status}`,
+    );
+    assert.deepEqual(statuses.slice(0, 3), [
+      `rollback:${env.repo.shas.v1.slice(0, 7)}:active`,
+      `rollback:${env.repo.shas.v2.slice(0, 7)}:rolled_back`,
+      `deploy:${env.repo.shas.v6.slice(0, 7)}:rolled_back`,
+    ]);
     process.stdout.write(`# rollback timings: warm ${warm.ms} ms, cold ${cold.ms} ms (CLI wall clock incl. connect)\n`);
   });
 
   test('rolling back to a version this environment never served, or whose image is gone, is refused; host unchanged', async () => {
-    const snapshot = async () => [await hostContainers(env.info, env.stackPrefix), (await hostSsh(env.info, `cd stacks/${env.name} && cat state.json && ls gates/*`)).stdout];
+    const snapshot = async () => [
+      await hostContainers(env.info, env.stackPrefix),
+      (await hostSsh(env.info, `cd stacks/${env.name} && cat state.json && ls gates/*`)).stdout,
+    ];
     const before = await snapshot();
     const unknown = await env.cli(['rollback', env.name, '--version', env.repo.shas.v4]);
     assert.equal(unknown.code, 13, unknown.stderr);
@@ -75,12 +87,18 @@ describe('rollback', { timeout: 600_000 }, () => {
   });
 
   test('cleanup removes only what retention allows; a rollback to the previous version still works after it', async () => {
-    const small = await newEnv('cleanup', { config: (c) => Object.assign(c.deployment as object, { keep_images: 1, keep_logs: 5 }) });
+    const small = await newEnv('cleanup', {
+      config: (c) => Object.assign(c.deployment as object, { keep_images: 1, keep_logs: 5 }),
+    });
     for (const v of ['v1', 'v2', 'v6', 'v1', 'v2']) {
       const r = await small.cli(['deploy', small.name, '--version', v, '--skip-ci-check']);
       assert.equal(r.code, 0, r.stderr);
     }
-    const images = async () => (await hostDocker(small.info, ['image', 'ls', '--format', '{{.Tag}}', 'togather-test/app'])).stdout.split('\n').filter(Boolean).sort();
+    const images = async () =>
+      (await hostDocker(small.info, ['image', 'ls', '--format', '{{.Tag}}', 'togather-test/app'])).stdout
+        .split('\n')
+        .filter(Boolean)
+        .sort();
     const before = await images();
     const dry = await small.cli(['cleanup', small.name, '--dry-run', '--json']);
     assert.equal(dry.code, 0, dry.stderr);
@@ -88,7 +106,8 @@ describe('rollback', { timeout: 600_000 }, () => {
     assert.deepEqual(await images(), before, 'a dry run removes nothing');
     assert.equal(plan.logs.length, 0, 'five deployments, five logs kept');
     // the rollback environment was deployed from another config file: its versions are kept all the same
-    for (const v of ['v1', 'v2'] as const) assert.ok(plan.keptForNeighbours.includes(env.repo.shas[v]), `${v} is kept for the other environment`);
+    for (const v of ['v1', 'v2'] as const)
+      assert.ok(plan.keptForNeighbours.includes(env.repo.shas[v]), `${v} is kept for the other environment`);
     const real = await small.cli(['cleanup', small.name, '--json']);
     assert.equal(real.code, 0, real.stderr);
     const after = await images();
@@ -133,27 +152,38 @@ describe('rollback', { timeout: 600_000 }, () => {
       hostname: 'another-runner',
       expires_at: new Date(Date.now() + 3_600_000).toISOString(),
     };
-    await hostSsh(env.info, `mkdir ${lock} && cat > ${lock}/info.json && touch ${lock}/heartbeat`, { input: JSON.stringify(holder) });
+    await hostSsh(env.info, `mkdir ${lock} && cat > ${lock}/info.json && touch ${lock}/heartbeat`, {
+      input: JSON.stringify(holder),
+    });
     const blocked = await env.cli(['deploy', env.name, '--version', 'v2', '--skip-ci-check']);
     assert.equal(blocked.code, 5, blocked.stderr);
     assert.match(blocked.stderr, /locked by ci-bot/);
     // no terminal to confirm on: shown, left in place
     const asked = await env.cli(['unlock', env.name]);
     assert.equal(asked.code, 13, asked.stderr);
-    assert.match(asked.stdout, /lock held by ci-bot \(deploy dep-held, pid 4242 on another-runner\)[\s\S]*left in place/);
+    assert.match(
+      asked.stdout,
+      /lock held by ci-bot \(deploy dep-held, pid 4242 on another-runner\)[\s\S]*left in place/,
+    );
     assert.ok(await env.hostFile('lock/info.json'), 'the lock is still there');
     const removed = await env.cli(['unlock', env.name, '--yes']);
     assert.equal(removed.code, 0, removed.stderr);
     assert.match(removed.stdout, /removed \(by /);
     assert.equal(await env.hostFile('lock/info.json'), undefined);
-    const audit = (await env.hostFile('audit.jsonl'))!.trim().split('\n').map((l) => JSON.parse(l));
+    const audit = (await env.hostFile('audit.jsonl'))!
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(audit.at(-1).action, 'unlock');
     assert.equal(audit.at(-1).removed.acquired_by, 'ci-bot');
     assert.match((await env.cli(['unlock', env.name])).stdout, /is not locked/);
 
     // a directory its creator left without info.json: young, it may be a holder taking it right now; old, removable
     await hostSsh(env.info, `mkdir ${lock}`);
-    assert.match((await env.cli(['status', env.name])).stdout, /^lock\s+a directory without holder information, \d+s old/m);
+    assert.match(
+      (await env.cli(['status', env.name])).stdout,
+      /^lock\s+a directory without holder information, \d+s old/m,
+    );
     const young = await env.cli(['unlock', env.name, '--yes']);
     assert.equal(young.code, 5, young.stdout);
     assert.match(young.stdout, /without holder information, \d+s old[\s\S]*being taken right now; nothing removed/);

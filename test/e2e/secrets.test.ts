@@ -29,7 +29,14 @@ interface Received {
 
 /** the forms a value is searched in */
 function forms(value: string): string[] {
-  return [...new Set([value, encodeURIComponent(value), Buffer.from(value).toString('base64'), JSON.stringify(value).slice(1, -1)])];
+  return [
+    ...new Set([
+      value,
+      encodeURIComponent(value),
+      Buffer.from(value).toString('base64'),
+      JSON.stringify(value).slice(1, -1),
+    ]),
+  ];
 }
 
 const patient = (c: Record<string, unknown>): void => {
@@ -103,7 +110,10 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
     env = await newEnv('secrets', {
       config: (c) => {
         patient(c);
-        (c.database as Record<string, unknown>).migrations = { image: 'togather-test/migrate-fixture:1', timeout: '60s' };
+        (c.database as Record<string, unknown>).migrations = {
+          image: 'togather-test/migrate-fixture:1',
+          timeout: '60s',
+        };
         c.notifications = {
           webhook: { url_env: 'WEBHOOK_URL', secret_env: 'WEBHOOK_SECRET', retries: 0, timeout: '5s' },
           ntfy: { url_env: 'NTFY_URL', token_env: 'NTFY_TOKEN', retries: 0, timeout: '5s' },
@@ -130,8 +140,16 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
   });
 
   test('operations that print, record, notify and fail', async () => {
-    await cli('first deploy: snapshot, migration (--verbose)', ['deploy', env.name, '--version', 'fa', '--skip-ci-check', '--verbose'], 0);
-    await cli('deploy of a release that crashes at boot', ['deploy', env.name, '--version', 'fx', '--skip-ci-check', '--verbose'], 10);
+    await cli(
+      'first deploy: snapshot, migration (--verbose)',
+      ['deploy', env.name, '--version', 'fa', '--skip-ci-check', '--verbose'],
+      0,
+    );
+    await cli(
+      'deploy of a release that crashes at boot',
+      ['deploy', env.name, '--version', 'fx', '--skip-ci-check', '--verbose'],
+      10,
+    );
     await Promise.all([
       cli('status', ['status', env.name], 0),
       cli('status --json', ['status', env.name, '--json'], 0),
@@ -144,7 +162,10 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
     writeFileSync(
       broken,
       [
-        ...readFileSync(env.envFilePath, 'utf8').trim().split('\n').filter((l) => !/^(JWT_SECRET|SMTP_PASSWORD|CSRF_KEY)=/.test(l)),
+        ...readFileSync(env.envFilePath, 'utf8')
+          .trim()
+          .split('\n')
+          .filter((l) => !/^(JWT_SECRET|SMTP_PASSWORD|CSRF_KEY)=/.test(l)),
         `JWT_SECRET ${secrets.JWT_SECRET}`,
         `SMTP_PASSWORD="${secrets.SMTP_PASSWORD}`,
         `${secrets.CSRF_KEY}`,
@@ -152,7 +173,11 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
       ].join('\n') + '\n',
       { mode: 0o600 },
     );
-    await cli('deploy with a broken env file (exit 2)', ['deploy', env.name, '--version', 'fb', '--skip-ci-check', '--env-file', broken], 2);
+    await cli(
+      'deploy with a broken env file (exit 2)',
+      ['deploy', env.name, '--version', 'fb', '--skip-ci-check', '--env-file', broken],
+      2,
+    );
 
     // the action: env file, SSH key, GitHub token and webhook secret as inputs; CI gate and deployment statuses
     const step = await runStep({
@@ -182,7 +207,17 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
     haystacks.set('action deploy: job summary', step.summary);
     haystacks.set('action deploy: outputs, state, env, path files', step.files);
     assert.equal(step.code, 0, `${step.log}\n${step.stderr}`);
-    const post = await runStep({ inputs: { environment: env.name, 'ssh-private-key': secrets.SSH_PRIVATE_KEY!, 'ssh-known-hosts': env.info.ssh.knownHostsLine }, env: {}, workspace, state: step.state, token: secrets.GITHUB_TOKEN });
+    const post = await runStep({
+      inputs: {
+        environment: env.name,
+        'ssh-private-key': secrets.SSH_PRIVATE_KEY!,
+        'ssh-known-hosts': env.info.ssh.knownHostsLine,
+      },
+      env: {},
+      workspace,
+      state: step.state,
+      token: secrets.GITHUB_TOKEN,
+    });
     haystacks.set('action post step: log + stderr + files', post.log + post.stderr + post.files);
 
     // give the last notifications a moment (they are settled before exit, but the receiver logs asynchronously)
@@ -199,7 +234,9 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
     );
     const files = host.stdout.split(/^=== /m).filter(Boolean);
     for (const f of files) haystacks.set(`host file ${f.split('\n')[0]}`, f);
-    const modes = await hostSsh(env.info, `cd stacks/${env.name} && stat -c '%a %U %n' ${holders.join(' ')}`, { check: false });
+    const modes = await hostSsh(env.info, `cd stacks/${env.name} && stat -c '%a %U %n' ${holders.join(' ')}`, {
+      check: false,
+    });
     const audit = await hostSsh(env.info, 'cat audit.jsonl 2>/dev/null; true');
     haystacks.set('host audit.jsonl', audit.stdout);
     const webhook = received.filter((r) => r.path.startsWith('/hooks/'));
@@ -207,10 +244,16 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
     // the channel's own credential goes where it belongs (ntfy's Authorization header, the URL path): not searched
     for (const [i, r] of received.entries()) {
       const { authorization: _auth, ...headers } = r.headers;
-      haystacks.set(`notification ${i + 1} (${r.path.startsWith('/hooks/') ? 'webhook' : 'ntfy'}): body + headers`, `${r.body}\n${JSON.stringify(headers)}`);
+      haystacks.set(
+        `notification ${i + 1} (${r.path.startsWith('/hooks/') ? 'webhook' : 'ntfy'}): body + headers`,
+        `${r.body}\n${JSON.stringify(headers)}`,
+      );
     }
     const statuses = fake.requests.filter((r) => /\/deployments\/\d+\/statuses/.test(r.path) && r.method === 'POST');
-    haystacks.set('GitHub deployment statuses (request bodies)', statuses.map((r) => JSON.stringify(r.body)).join('\n'));
+    haystacks.set(
+      'GitHub deployment statuses (request bodies)',
+      statuses.map((r) => JSON.stringify(r.body)).join('\n'),
+    );
 
     // the private key: each of its base64 lines is a form of its own
     const keyLines = secrets.SSH_PRIVATE_KEY!.split('\n').filter((l) => l.length >= 16 && !l.startsWith('-----'));
@@ -222,15 +265,25 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
 
     const hitsBy = new Map<string, string[]>();
     for (const [where, text] of haystacks) {
-      for (const n of needles) if (text.includes(n.form)) (hitsBy.get(where) ?? hitsBy.set(where, []).get(where)!).push(`${n.name} (${n.form === secrets[n.name] ? 'plain' : 'encoded'})`);
+      for (const n of needles)
+        if (text.includes(n.form))
+          (hitsBy.get(where) ?? hitsBy.set(where, []).get(where)!).push(
+            `${n.name} (${n.form === secrets[n.name] ? 'plain' : 'encoded'})`,
+          );
     }
     const group = (re: RegExp) => [...haystacks.keys()].filter((k) => re.test(k));
     const rows: [string, string[]][] = [
-      [`CLI output streams and error messages (${runs.filter((r) => r.what !== 'action deploy').length} runs: deploy ok, deploy of a release that crashes, config error, status, versions, dry-run; --verbose)`, group(/^CLI /)],
+      [
+        `CLI output streams and error messages (${runs.filter((r) => r.what !== 'action deploy').length} runs: deploy ok, deploy of a release that crashes, config error, status, versions, dry-run; --verbose)`,
+        group(/^CLI /),
+      ],
       ['action log, stderr and error annotations', group(/^action deploy: log/)],
       ['job summary', group(/job summary/)],
-      ["runner file-command files (outputs, state, env, path) and the post step", group(/files|post step/)],
-      [`host files: state.json, history.jsonl, logs/*.jsonl (migrate output included), snapshots (decompressed) and their metadata, compose/caddy files (${files.length} files), audit.jsonl`, group(/^host /)],
+      ['runner file-command files (outputs, state, env, path) and the post step', group(/files|post step/)],
+      [
+        `host files: state.json, history.jsonl, logs/*.jsonl (migrate output included), snapshots (decompressed) and their metadata, compose/caddy files (${files.length} files), audit.jsonl`,
+        group(/^host /),
+      ],
       [`notification payloads (webhook ${webhook.length}, ntfy ${ntfy.length})`, group(/^notification /)],
       [`deployment statuses sent to GitHub (${statuses.length})`, group(/^GitHub /)],
     ];
@@ -242,20 +295,45 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
         group: 'secret hygiene',
         case: what,
         expected: `0 hits of ${Object.keys(secrets).length} secrets × plain/URL-encoded/base64/JSON forms`,
-        observed: empty ? 'NOTHING SEARCHED' : hits.length ? `${hits.length} hits: ${hits.slice(0, 5).join('; ')}` : `0 hits in ${keys.reduce((n, k) => n + (haystacks.get(k)?.length ?? 0), 0)} characters`,
+        observed: empty
+          ? 'NOTHING SEARCHED'
+          : hits.length
+            ? `${hits.length} hits: ${hits.slice(0, 5).join('; ')}`
+            : `0 hits in ${keys.reduce((n, k) => n + (haystacks.get(k)?.length ?? 0), 0)} characters`,
         pass: !empty && hits.length === 0,
       });
       if (hits.length || empty) failed.push(`${what}: ${empty ? 'nothing searched' : hits.join('; ')}`);
     }
     // the search itself is checked where the values do belong: app.env holds them
     const appEnv = (await env.hostFile('app.env')) ?? '';
-    const found = ['JWT_SECRET', 'CSRF_KEY', 'RESEND_API_KEY', 'SENTRY_DSN'].filter((k) => appEnv.includes(secrets[k]!));
-    matrix.add({ group: 'secret hygiene', case: 'control: the same search over app.env on the host', expected: 'finds the secrets there', observed: `found ${found.length} of 4 (${found.join(', ')})`, pass: found.length === 4 });
+    const found = ['JWT_SECRET', 'CSRF_KEY', 'RESEND_API_KEY', 'SENTRY_DSN'].filter((k) =>
+      appEnv.includes(secrets[k]!),
+    );
+    matrix.add({
+      group: 'secret hygiene',
+      case: 'control: the same search over app.env on the host',
+      expected: 'finds the secrets there',
+      observed: `found ${found.length} of 4 (${found.join(', ')})`,
+      pass: found.length === 4,
+    });
     if (found.length !== 4) failed.push(`the search does not find the secrets in app.env: ${found.join(', ')}`);
-    const modeOk = modes.code === 0 && modes.stdout.split('\n').filter(Boolean).length === holders.length && modes.stdout.split('\n').filter(Boolean).every((l) => l.startsWith(`600 ${env.info.ssh.user} `));
-    matrix.add({ group: 'secret hygiene', case: 'app.env, db.env, db-client.env on the host (the files meant to hold them)', expected: `mode 600, owned by ${env.info.ssh.user}`, observed: modes.stdout.trim().replace(/\n/g, '; '), pass: modeOk });
+    const modeOk =
+      modes.code === 0 &&
+      modes.stdout.split('\n').filter(Boolean).length === holders.length &&
+      modes.stdout
+        .split('\n')
+        .filter(Boolean)
+        .every((l) => l.startsWith(`600 ${env.info.ssh.user} `));
+    matrix.add({
+      group: 'secret hygiene',
+      case: 'app.env, db.env, db-client.env on the host (the files meant to hold them)',
+      expected: `mode 600, owned by ${env.info.ssh.user}`,
+      observed: modes.stdout.trim().replace(/\n/g, '; '),
+      pass: modeOk,
+    });
     if (!modeOk) failed.push(`modes: ${modes.stdout}`);
-    if (webhook.length < 3 || ntfy.length < 3) failed.push(`too few notifications to judge: webhook ${webhook.length}, ntfy ${ntfy.length}`);
+    if (webhook.length < 3 || ntfy.length < 3)
+      failed.push(`too few notifications to judge: webhook ${webhook.length}, ntfy ${ntfy.length}`);
     if (statuses.length === 0) failed.push('no deployment status reached the fake GitHub');
     assert.deepEqual(failed, []);
   });

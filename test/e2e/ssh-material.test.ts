@@ -45,12 +45,18 @@ describe('SSH material: refused clearly, nothing run on the host', { timeout: 60
     return f;
   };
   /** the CLI with explicit SSH material (env.cli always passes the harness's) */
-  const cli = (args: string[], ssh: { identity?: string; knownHosts?: string }, extraEnv: Record<string, string> = {}): Promise<CliResult> =>
+  const cli = (
+    args: string[],
+    ssh: { identity?: string; knownHosts?: string },
+    extraEnv: Record<string, string> = {},
+  ): Promise<CliResult> =>
     runCli(
       [
         ...args.slice(0, 2),
-        '--config', env.configPath,
-        '--repo', env.repo.dir,
+        '--config',
+        env.configPath,
+        '--repo',
+        env.repo.dir,
         ...(ssh.identity ? ['--identity', ssh.identity] : []),
         ...(ssh.knownHosts ? ['--known-hosts', ssh.knownHosts] : []),
         ...args.slice(2),
@@ -69,7 +75,15 @@ describe('SSH material: refused clearly, nothing run on the host', { timeout: 60
     assert.doesNotMatch(r.text, /✔ connect|▶ preflight|::group::preflight/);
     assert.equal(snapshotDiff(before, await hostSnapshot(env.info, env.name)), '', 'the host changed');
     assert.equal(agentConnections(), agentBefore, 'the ssh-agent was consulted');
-    seen.push(`exit ${r.code} | ${r.text.split('\n').find((l) => /error/.test(l))?.trim().slice(0, 160) ?? ''}`);
+    seen.push(
+      `exit ${r.code} | ${
+        r.text
+          .split('\n')
+          .find((l) => /error/.test(l))
+          ?.trim()
+          .slice(0, 160) ?? ''
+      }`,
+    );
     return r.text;
   }
 
@@ -81,7 +95,18 @@ describe('SSH material: refused clearly, nothing run on the host', { timeout: 60
 
     await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'not-authorised', '-f', join(env.dir, 'other')]);
     otherKey = join(env.dir, 'other');
-    await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', PASSPHRASE, '-C', 'protected', '-f', join(env.dir, 'protected')]);
+    await run([
+      'ssh-keygen',
+      '-q',
+      '-t',
+      'ed25519',
+      '-N',
+      PASSPHRASE,
+      '-C',
+      'protected',
+      '-f',
+      join(env.dir, 'protected'),
+    ]);
     protectedKey = join(env.dir, 'protected');
     revoke = await authorizeKey(env.info, readFileSync(`${protectedKey}.pub`, 'utf8'), `${env.name}-protected`);
     const hostPub = join(env.info.dir, 'ssh', 'ssh_host_ed25519_key.pub');
@@ -92,7 +117,9 @@ describe('SSH material: refused clearly, nothing run on the host', { timeout: 60
     agent = spawn('ssh-agent', ['-d', '-a', agentSock], { stdio: ['ignore', 'ignore', 'pipe'] });
     agent.stderr!.on('data', (d) => (agentLog += d));
     for (let i = 0; i < 50 && !agentLog.includes('new_socket'); i++) await new Promise((r) => setTimeout(r, 50));
-    await run(['ssh-add', env.info.ssh.privateKeyPath], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SSH_AUTH_SOCK: agentSock } });
+    await run(['ssh-add', env.info.ssh.privateKeyPath], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SSH_AUTH_SOCK: agentSock },
+    });
     assert.match(agentLog, /process_add_identity: add ssh-ed25519/);
     agentBaseline = agentConnections(); // ssh-add's own connection
   });
@@ -105,7 +132,10 @@ describe('SSH material: refused clearly, nothing run on the host', { timeout: 60
   });
 
   test('unknown host key: the known_hosts pins another host only', async () => {
-    const kh = keyFile('kh-unknown', `[127.0.0.1]:1 ${readFileSync(`${otherKey}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
+    const kh = keyFile(
+      'kh-unknown',
+      `[127.0.0.1]:1 ${readFileSync(`${otherKey}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`,
+    );
     const text = await refused(async () => {
       const r = await cli(['status', env.name], { identity: env.info.ssh.privateKeyPath, knownHosts: kh });
       return { code: r.code, text: r.stderr };
@@ -114,9 +144,15 @@ describe('SSH material: refused clearly, nothing run on the host', { timeout: 60
   });
 
   test('changed host key: the pinned line for this host and port holds another key', async () => {
-    const kh = keyFile('kh-changed', `[127.0.0.1]:${env.info.ssh.port} ${readFileSync(`${otherKey}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
+    const kh = keyFile(
+      'kh-changed',
+      `[127.0.0.1]:${env.info.ssh.port} ${readFileSync(`${otherKey}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`,
+    );
     const text = await refused(async () => {
-      const r = await cli(['deploy', env.name, '--version', 'v2', '--skip-ci-check'], { identity: env.info.ssh.privateKeyPath, knownHosts: kh });
+      const r = await cli(['deploy', env.name, '--version', 'v2', '--skip-ci-check'], {
+        identity: env.info.ssh.privateKeyPath,
+        knownHosts: kh,
+      });
       return { code: r.code, text: r.stderr };
     }, /host key of .* has CHANGED/);
     assert.ok(text.includes(hostKeyFingerprint), `names the fingerprint the host presented (${hostKeyFingerprint})`);
@@ -140,10 +176,13 @@ describe('SSH material: refused clearly, nothing run on the host', { timeout: 60
     }, /::error::.*host key of .* is unknown/);
   });
 
-  test('wrong private key (not authorised on the host): refused, naming the key\'s fingerprint', async () => {
+  test("wrong private key (not authorised on the host): refused, naming the key's fingerprint", async () => {
     const fp = (await run(['ssh-keygen', '-l', '-f', otherKey])).stdout.split(' ')[1]!;
     const text = await refused(async () => {
-      const r = await cli(['deploy', env.name, '--version', 'v2', '--skip-ci-check'], { identity: otherKey, knownHosts: env.info.ssh.knownHostsPath });
+      const r = await cli(['deploy', env.name, '--version', 'v2', '--skip-ci-check'], {
+        identity: otherKey,
+        knownHosts: env.info.ssh.knownHostsPath,
+      });
       return { code: r.code, text: r.stderr };
     }, /refused the key/);
     assert.ok(text.includes(fp), `the message names ${fp}:\n${text}`);
@@ -172,7 +211,18 @@ describe('SSH material: refused clearly, nothing run on the host', { timeout: 60
   test('the same key with a wrong passphrase (CLI and action)', async () => {
     const text = await refused(async () => {
       const r = await runCli(
-        ['status', env.name, '--config', env.configPath, '--identity', protectedKey, '--known-hosts', env.info.ssh.knownHostsPath, '--passphrase-env', 'TGD_PASS'],
+        [
+          'status',
+          env.name,
+          '--config',
+          env.configPath,
+          '--identity',
+          protectedKey,
+          '--known-hosts',
+          env.info.ssh.knownHostsPath,
+          '--passphrase-env',
+          'TGD_PASS',
+        ],
         { TGD_PASS: 'not the passphrase', SSH_AUTH_SOCK: agentSock },
       );
       return { code: r.code, text: r.stderr };
@@ -205,8 +255,23 @@ describe('SSH material: refused clearly, nothing run on the host', { timeout: 60
 
   test('the passphrase-protected key WITH its passphrase works: a deploy through the CLI, status through the action', async () => {
     const r = await runCli(
-      ['deploy', env.name, '--config', env.configPath, '--repo', env.repo.dir, '--identity', protectedKey, '--known-hosts', env.info.ssh.knownHostsPath,
-        '--passphrase-env', 'TGD_PASS', '--version', 'v2', '--skip-ci-check'],
+      [
+        'deploy',
+        env.name,
+        '--config',
+        env.configPath,
+        '--repo',
+        env.repo.dir,
+        '--identity',
+        protectedKey,
+        '--known-hosts',
+        env.info.ssh.knownHostsPath,
+        '--passphrase-env',
+        'TGD_PASS',
+        '--version',
+        'v2',
+        '--skip-ci-check',
+      ],
       { TGD_PASS: PASSPHRASE, ...env.info.runnerEnv, SSH_AUTH_SOCK: agentSock },
     );
     assert.equal(r.code, 0, r.stderr);

@@ -66,17 +66,35 @@ after(async () => {
 });
 
 export async function destroyEnv(env: TestEnv): Promise<void> {
-  const ids = (await hostDocker(env.info, ['ps', '-aq', '--filter', `name=^${env.stackPrefix}-`], { check: false })).stdout.split('\n').filter(Boolean);
+  const ids = (
+    await hostDocker(env.info, ['ps', '-aq', '--filter', `name=^${env.stackPrefix}-`], { check: false })
+  ).stdout
+    .split('\n')
+    .filter(Boolean);
   if (ids.length) await hostDocker(env.info, ['rm', '-f', '-v', ...ids], { check: false });
-  const vols = (await hostDocker(env.info, ['volume', 'ls', '-q', '--filter', `label=com.docker.compose.project=${env.stackPrefix}`], { check: false })).stdout.split('\n').filter(Boolean);
+  const vols = (
+    await hostDocker(
+      env.info,
+      ['volume', 'ls', '-q', '--filter', `label=com.docker.compose.project=${env.stackPrefix}`],
+      { check: false },
+    )
+  ).stdout
+    .split('\n')
+    .filter(Boolean);
   if (vols.length) await hostDocker(env.info, ['volume', 'rm', '-f', ...vols], { check: false });
   await hostDocker(env.info, ['network', 'rm', `${env.stackPrefix}_togather`], { check: false });
   await hostSsh(env.info, `rm -rf stacks/${env.name}`, { check: false });
 }
 
-export async function newEnv(label: string, over: { config?: (c: Record<string, unknown>) => void; envFile?: string } = {}): Promise<TestEnv> {
+export async function newEnv(
+  label: string,
+  over: { config?: (c: Record<string, unknown>) => void; envFile?: string } = {},
+): Promise<TestEnv> {
   const { info, repo } = await sharedHost();
-  const name = `e${process.pid % 10000}${label}${counter++}`.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 20);
+  const name = `e${process.pid % 10000}${label}${counter++}`
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '')
+    .slice(0, 20);
   const dir = mkdtempSync(join(tmpdir(), `tgd-${name}-`));
   const httpPort = await freePort();
   const httpsPort = await freePort();
@@ -98,11 +116,24 @@ export async function newEnv(label: string, over: { config?: (c: Record<string, 
     // (environments in one deployment.yml do protect each other): keep them all for the run
     deployment: { drain_timeout: '5s', min_free_mb: 64, verify_timeout: '10s', keep_images: 50 },
     proxy: { bind: '127.0.0.1', http_port: httpPort, https_port: httpsPort },
-    images: { caddy: info.images.caddy, postgres: info.images.postgres, gate: info.images.gate, keeper: info.images.keeper, postgres_dockerfile: join(ROOT, 'test/fixtures/db-image/Dockerfile') },
+    images: {
+      caddy: info.images.caddy,
+      postgres: info.images.postgres,
+      gate: info.images.gate,
+      keeper: info.images.keeper,
+      postgres_dockerfile: join(ROOT, 'test/fixtures/db-image/Dockerfile'),
+    },
     // the migrate image is the harness's golang-migrate stand-in (a TEST FIXTURE: test/harness/image-files/migrate-fixture.sh)
     database: { migrations: { image: info.images.migrateFixture } },
     environments: {
-      [name]: { host: info.ssh.host, port: info.ssh.port, user: info.ssh.user, path: `stacks/${name}`, env_file: 'app.env', url: `http://127.0.0.1:${httpPort}` },
+      [name]: {
+        host: info.ssh.host,
+        port: info.ssh.port,
+        user: info.ssh.user,
+        path: `stacks/${name}`,
+        env_file: 'app.env',
+        url: `http://127.0.0.1:${httpPort}`,
+      },
     },
   };
   over.config?.(config);
@@ -134,7 +165,18 @@ export async function newEnv(label: string, over: { config?: (c: Record<string, 
     stackPrefix,
     cli: (args, opts = {}) =>
       runCli(
-        [...args.slice(0, 2), '--config', configPath, '--identity', info.ssh.privateKeyPath, '--known-hosts', info.ssh.knownHostsPath, '--repo', repo.dir, ...args.slice(2)],
+        [
+          ...args.slice(0, 2),
+          '--config',
+          configPath,
+          '--identity',
+          info.ssh.privateKeyPath,
+          '--known-hosts',
+          info.ssh.knownHostsPath,
+          '--repo',
+          repo.dir,
+          ...args.slice(2),
+        ],
         { ...info.runnerEnv, ...opts.env },
       ),
     get: (path) => httpGet(httpPort, path),
@@ -147,7 +189,10 @@ export async function newEnv(label: string, over: { config?: (c: Record<string, 
   return env;
 }
 
-export async function httpGet(port: number, path: string): Promise<{ status: number; body: string; headers: Record<string, string> }> {
+export async function httpGet(
+  port: number,
+  path: string,
+): Promise<{ status: number; body: string; headers: Record<string, string> }> {
   const r = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5000) });
   const headers: Record<string, string> = {};
   r.headers.forEach((v, k) => (headers[k] = v));
@@ -157,14 +202,22 @@ export async function httpGet(port: number, path: string): Promise<{ status: num
 /** container names on the host engine (for before/after comparisons) */
 export async function hostContainers(info: HarnessInfo, prefix: string): Promise<string[]> {
   const r = await hostDocker(info, ['ps', '-a', '--format', '{{.Names}} {{.Status}}', '--filter', `name=${prefix}`]);
-  return r.stdout.split('\n').filter(Boolean).map((l) => l.replace(/ (Up|Exited).*$/, ' $1')).sort();
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.replace(/ (Up|Exited).*$/, ' $1'))
+    .sort();
 }
 
 /**
  * Polls GET path through the proxy until stop() is called; counts every non-2xx and error. Proves the old
  * colour keeps serving while a deploy fails or switches.
  */
-export function pollDuring(port: number, path = '/version', intervalMs = 20): { stop(): Promise<{ total: number; failures: string[]; versions: Set<string> }> } {
+export function pollDuring(
+  port: number,
+  path = '/version',
+  intervalMs = 20,
+): { stop(): Promise<{ total: number; failures: string[]; versions: Set<string> }> } {
   let running = true;
   const failures: string[] = [];
   const versions = new Set<string>();
@@ -198,9 +251,23 @@ export function writeFile(path: string, text: string, mode = 0o600): void {
 }
 
 /** the CLI with stderr streamed, for tests that act at a moment of an operation (waitFor a line, then act) */
-export function startCli(env: TestEnv, args: string[]): { pid: number; stderr: () => string; done: Promise<CliResult>; waitFor(re: RegExp, ms: number): Promise<void> } {
+export function startCli(
+  env: TestEnv,
+  args: string[],
+): { pid: number; stderr: () => string; done: Promise<CliResult>; waitFor(re: RegExp, ms: number): Promise<void> } {
   const started = Date.now();
-  const argv = [...args.slice(0, 2), '--config', env.configPath, '--identity', env.info.ssh.privateKeyPath, '--known-hosts', env.info.ssh.knownHostsPath, '--repo', env.repo.dir, ...args.slice(2)];
+  const argv = [
+    ...args.slice(0, 2),
+    '--config',
+    env.configPath,
+    '--identity',
+    env.info.ssh.privateKeyPath,
+    '--known-hosts',
+    env.info.ssh.knownHostsPath,
+    '--repo',
+    env.repo.dir,
+    ...args.slice(2),
+  ];
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...argv], {
     cwd: ROOT,
     env: { HOME: process.env.HOME ?? '/root', ...env.info.runnerEnv },
@@ -210,7 +277,9 @@ export function startCli(env: TestEnv, args: string[]): { pid: number; stderr: (
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<CliResult>((res) => child.on('close', (code) => res({ code: code ?? 1, stdout, stderr, ms: Date.now() - started })));
+  const done = new Promise<CliResult>((res) =>
+    child.on('close', (code) => res({ code: code ?? 1, stdout, stderr, ms: Date.now() - started })),
+  );
   return {
     pid: child.pid ?? -1,
     stderr: () => stderr,

@@ -27,7 +27,14 @@ export async function hostSnapshot(info: HarnessInfo, name: string): Promise<Hos
   const prefix = `tg-${name}`;
   const ids = (await hostDocker(info, ['ps', '-aq', '--filter', `name=${prefix}`])).stdout.split('\n').filter(Boolean);
   const containers = ids.length
-    ? (await hostDocker(info, ['inspect', '--format', '{{.Name}} {{.Id}} {{.State.Status}} {{.State.StartedAt}} {{.RestartCount}} {{.Config.Image}}', ...ids])).stdout
+    ? (
+        await hostDocker(info, [
+          'inspect',
+          '--format',
+          '{{.Name}} {{.Id}} {{.State.Status}} {{.State.StartedAt}} {{.RestartCount}} {{.Config.Image}}',
+          ...ids,
+        ])
+      ).stdout
     : '';
   const [tree, hashes, networks, volumes, state] = await Promise.all([
     sh(TREE),

@@ -85,13 +85,19 @@ describe('post-deploy watch window', { timeout: 600_000 }, () => {
     assert.equal(state.current.kind, 'rollback');
     assert.equal(state.current.colour, 'blue');
     assert.match(state.current.deployed_by, /watch window of/);
-    const v2 = state.history.find((h: { version: string; kind: string }) => h.version === env.repo.shas.v2 && h.kind === 'deploy');
+    const v2 = state.history.find(
+      (h: { version: string; kind: string }) => h.version === env.repo.shas.v2 && h.kind === 'deploy',
+    );
     assert.equal(v2.status, 'rolled_back');
     assert.equal(v2.failure.class, 'watch');
     const containers = await hostContainers(env.info, env.stackPrefix);
     assert.ok(containers.includes(`${env.stackPrefix}-app-green Exited`), containers.join('\n'));
     assert.ok(containers.includes(`${env.stackPrefix}-app-blue Up`), containers.join('\n'));
-    assert.equal((await hostSsh(env.info, `test -d stacks/${env.name}/lock`, { check: false })).code, 1, 'the lock is released at the end');
+    assert.equal(
+      (await hostSsh(env.info, `test -d stacks/${env.name}/lock`, { check: false })).code,
+      1,
+      'the lock is released at the end',
+    );
   });
 
   test('a healthy release passes its watch window and the deploy completes', async () => {

@@ -7,7 +7,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { slowAcrossSwitches, startLoad, summarize, type LaneRaw, type Window } from '../bench/load.js';
-import { livePosts, retiredReport, runCliStreaming, teardownEnv, timeOperation, type Colour, type OperationTiming, type Retired } from '../bench/scenario.js';
+import {
+  livePosts,
+  retiredReport,
+  runCliStreaming,
+  teardownEnv,
+  timeOperation,
+  type Colour,
+  type OperationTiming,
+  type Retired,
+} from '../bench/scenario.js';
 import { newEnv, type TestEnv } from './support.js';
 
 const FLAGS = ['--skip-ci-check', '--force', '--skip-migrations'];
@@ -66,7 +75,12 @@ describe('zero-downtime switch under load', { timeout: 300_000 }, () => {
     }
     const windows: Window[] = ops.flatMap((op) => (op.window ? [op.window] : []));
     const lanes = raws.map((r) => summarize(r, windows, t0));
-    const report = lanes.map((l) => `${l.lane}: ${l.requests} requests, failures ${JSON.stringify(l.failures)} ${l.samples.map((s) => `${s.kind}@${s.at}`).join(' ')}`).join('\n');
+    const report = lanes
+      .map(
+        (l) =>
+          `${l.lane}: ${l.requests} requests, failures ${JSON.stringify(l.failures)} ${l.samples.map((s) => `${s.kind}@${s.at}`).join(' ')}`,
+      )
+      .join('\n');
     // the lanes are reported even when a deploy failed: what the clients saw is the point of this test
     assert.deepEqual(deployErrors, [], `lanes:\n${report}`);
     assert.equal(retired.length, 2, `no switch/retire phases in the output of a deploy: ${JSON.stringify(ops)}`);
@@ -77,7 +91,10 @@ describe('zero-downtime switch under load', { timeout: 300_000 }, () => {
     }
     // what the clients saw succeed is what the apps served: retired ones say so on exit, the live one on /echo
     const clientPosts = lanes.reduce((n, l) => n + (l.postOk ?? 0), 0);
-    assert.ok(retired.every((r) => r.posts !== undefined), `a retired app did not report its POST count: ${JSON.stringify(retired)}`);
+    assert.ok(
+      retired.every((r) => r.posts !== undefined),
+      `a retired app did not report its POST count: ${JSON.stringify(retired)}`,
+    );
     const appPosts = retired.reduce((n, r) => n + r.posts!, 0) - postsBefore + (await livePosts(env)).posts;
     assert.equal(appPosts, clientPosts);
   });

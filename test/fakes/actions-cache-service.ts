@@ -74,7 +74,9 @@ export interface ActionsCacheService {
   close(): Promise<void>;
 }
 
-export async function startActionsCacheService(opts: { blobHost?: 'loopback' | 'azure' } = {}): Promise<ActionsCacheService> {
+export async function startActionsCacheService(
+  opts: { blobHost?: 'loopback' | 'azure' } = {},
+): Promise<ActionsCacheService> {
   const blobHost = opts.blobHost ?? 'loopback';
   const token = `fake-runtime-token-${randomBytes(8).toString('hex')}`;
   const entries: CacheEntry[] = [];
@@ -99,10 +101,19 @@ export async function startActionsCacheService(opts: { blobHost?: 'loopback' | '
     switch (method) {
       case 'CreateCacheEntry': {
         if (entries.some((e) => e.key === key && e.version === version)) {
-          return [409, { code: 'already_exists', msg: 'cache entry with the same key, version, and scope already exists' }];
+          return [
+            409,
+            { code: 'already_exists', msg: 'cache entry with the same key, version, and scope already exists' },
+          ];
         }
         const name = `${nextId}-${randomBytes(6).toString('hex')}`;
-        const blob: Blob = { blocks: new Map(), etag: '', modified: new Date(), writeSig: randomBytes(12).toString('base64'), readSig: randomBytes(12).toString('base64') };
+        const blob: Blob = {
+          blocks: new Map(),
+          etag: '',
+          modified: new Date(),
+          writeSig: randomBytes(12).toString('base64'),
+          readSig: randomBytes(12).toString('base64'),
+        };
         blobs.set(name, blob);
         entries.push({ id: nextId++, key, version, blob: name, finalized: false, createdAt: clock++ });
         return [200, { ok: true, signed_upload_url: blobUrl(name, blob.writeSig, 'cw') }];
@@ -113,18 +124,25 @@ export async function startActionsCacheService(opts: { blobHost?: 'loopback' | '
         const size = Number(body.size_bytes);
         const data = blobs.get(entry.blob)?.data;
         if (!data) return [200, { ok: false, message: 'the upload was never committed' }];
-        if (data.length !== size) return [200, { ok: false, message: `size_bytes ${size} does not match the uploaded ${data.length} bytes` }];
+        if (data.length !== size)
+          return [200, { ok: false, message: `size_bytes ${size} does not match the uploaded ${data.length} bytes` }];
         entry.finalized = true;
         entry.sizeBytes = size;
         return [200, { ok: true, entry_id: String(entry.id) }];
       }
       case 'GetCacheEntryDownloadURL': {
-        const restoreKeys = Array.isArray(body.restore_keys) ? body.restore_keys.filter((k): k is string => typeof k === 'string') : [];
-        const ready = entries.filter((e) => e.finalized && e.version === version).sort((a, b) => b.createdAt - a.createdAt);
+        const restoreKeys = Array.isArray(body.restore_keys)
+          ? body.restore_keys.filter((k): k is string => typeof k === 'string')
+          : [];
+        const ready = entries
+          .filter((e) => e.finalized && e.version === version)
+          .sort((a, b) => b.createdAt - a.createdAt);
         const match =
           ready.find((e) => e.key === key) ??
           ready.find((e) => e.key.startsWith(key)) ??
-          restoreKeys.map((k) => ready.find((e) => e.key === k) ?? ready.find((e) => e.key.startsWith(k))).find((e) => e !== undefined);
+          restoreKeys
+            .map((k) => ready.find((e) => e.key === k) ?? ready.find((e) => e.key.startsWith(k)))
+            .find((e) => e !== undefined);
         if (!match) return [200, { ok: false }];
         const blob = blobs.get(match.blob)!;
         return [200, { ok: true, signed_download_url: blobUrl(match.blob, blob.readSig, 'r'), matched_key: match.key }];
@@ -136,7 +154,12 @@ export async function startActionsCacheService(opts: { blobHost?: 'loopback' | '
 
   const blobError = (res: http.ServerResponse, status: number, code: string, message: string) => {
     const xml = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
-    res.writeHead(status, { 'content-type': 'application/xml', 'x-ms-error-code': code, 'x-ms-request-id': randomBytes(8).toString('hex'), 'content-length': Buffer.byteLength(xml) });
+    res.writeHead(status, {
+      'content-type': 'application/xml',
+      'x-ms-error-code': code,
+      'x-ms-request-id': randomBytes(8).toString('hex'),
+      'content-length': Buffer.byteLength(xml),
+    });
     res.end(xml);
     return status;
   };
@@ -155,19 +178,23 @@ export async function startActionsCacheService(opts: { blobHost?: 'loopback' | '
     const sig = url.searchParams.get('sig');
     const comp = url.searchParams.get('comp') ?? '';
     if (req.method === 'PUT') {
-      if (sig !== blob.writeSig) return blobError(res, 403, 'AuthenticationFailed', 'The signature does not allow writing this blob.');
+      if (sig !== blob.writeSig)
+        return blobError(res, 403, 'AuthenticationFailed', 'The signature does not allow writing this blob.');
       if (comp === 'block') {
         const id = url.searchParams.get('blockid');
         if (!id) return blobError(res, 400, 'InvalidQueryParameterValue', 'blockid is required.');
         blob.blocks.set(id, body);
       } else if (comp === 'blocklist') {
-        const ids = [...body.toString('utf8').matchAll(/<(Latest|Uncommitted|Committed)>([^<]*)<\/\1>/g)].map((m) => m[2]!);
+        const ids = [...body.toString('utf8').matchAll(/<(Latest|Uncommitted|Committed)>([^<]*)<\/\1>/g)].map(
+          (m) => m[2]!,
+        );
         const missing = ids.find((id) => !blob.blocks.has(id));
         if (missing !== undefined) return blobError(res, 400, 'InvalidBlockList', `block ${missing} was never staged.`);
         blob.data = Buffer.concat(ids.map((id) => blob.blocks.get(id)!));
         blob.blocks.clear();
       } else if (comp === '') {
-        if (req.headers['x-ms-blob-type'] !== 'BlockBlob') return blobError(res, 400, 'MissingRequiredHeader', 'x-ms-blob-type: BlockBlob is required.');
+        if (req.headers['x-ms-blob-type'] !== 'BlockBlob')
+          return blobError(res, 400, 'MissingRequiredHeader', 'x-ms-blob-type: BlockBlob is required.');
         blob.data = body;
       } else return blobError(res, 400, 'InvalidQueryParameterValue', `comp=${comp} is not supported here.`);
       if (comp !== 'block') {
@@ -178,20 +205,43 @@ export async function startActionsCacheService(opts: { blobHost?: 'loopback' | '
       res.end();
       return 201;
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') return blobError(res, 405, 'UnsupportedHttpVerb', `${req.method} is not supported.`);
-    if (sig !== blob.readSig && sig !== blob.writeSig) return blobError(res, 403, 'AuthenticationFailed', 'The signature does not allow reading this blob.');
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return blobError(res, 405, 'UnsupportedHttpVerb', `${req.method} is not supported.`);
+    if (sig !== blob.readSig && sig !== blob.writeSig)
+      return blobError(res, 403, 'AuthenticationFailed', 'The signature does not allow reading this blob.');
     if (!blob.data) return blobError(res, 404, 'BlobNotFound', 'The specified blob has no committed content.');
     const ifMatch = req.headers['if-match'];
-    if (ifMatch && ifMatch !== blob.etag) return blobError(res, 412, 'ConditionNotMet', 'The condition specified using HTTP conditional header(s) is not met.');
+    if (ifMatch && ifMatch !== blob.etag)
+      return blobError(
+        res,
+        412,
+        'ConditionNotMet',
+        'The condition specified using HTTP conditional header(s) is not met.',
+      );
     const total = blob.data.length;
-    const common = { ...blobHeaders(blob), 'x-ms-blob-type': 'BlockBlob', 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' };
+    const common = {
+      ...blobHeaders(blob),
+      'x-ms-blob-type': 'BlockBlob',
+      'accept-ranges': 'bytes',
+      'content-type': 'application/octet-stream',
+    };
     const range = (req.headers['x-ms-range'] ?? req.headers.range) as string | undefined;
     if (req.method === 'GET' && range) {
       const m = /^bytes=(\d+)-(\d*)$/.exec(range);
       const start = Number(m?.[1]);
       const end = Math.min(m?.[2] ? Number(m[2]) : total - 1, total - 1);
-      if (!m || start > end) return blobError(res, 416, 'InvalidRange', 'The range specified is invalid for the current size of the resource.');
-      res.writeHead(206, { ...common, 'content-range': `bytes ${start}-${end}/${total}`, 'content-length': end - start + 1 });
+      if (!m || start > end)
+        return blobError(
+          res,
+          416,
+          'InvalidRange',
+          'The range specified is invalid for the current size of the resource.',
+        );
+      res.writeHead(206, {
+        ...common,
+        'content-range': `bytes ${start}-${end}/${total}`,
+        'content-length': end - start + 1,
+      });
       res.end(blob.data.subarray(start, end + 1));
       return 206;
     }
@@ -214,16 +264,25 @@ export async function startActionsCacheService(opts: { blobHost?: 'loopback' | '
           return;
         }
         const status = serveBlob(req, res, url, body);
-        blobRequests.push({ method: req.method ?? '', comp: url.searchParams.get('comp') ?? '', range: (req.headers['x-ms-range'] ?? req.headers.range) as string | undefined, status, proxied });
+        blobRequests.push({
+          method: req.method ?? '',
+          comp: url.searchParams.get('comp') ?? '',
+          range: (req.headers['x-ms-range'] ?? req.headers.range) as string | undefined,
+          status,
+          proxied,
+        });
         return;
       }
       const m = new RegExp(`^/twirp/${SERVICE.replace(/\./g, '\\.')}/(\\w+)$`).exec(url.pathname);
       let status: number;
       let answer: object;
       let parsed: Record<string, unknown> = {};
-      if (!m || req.method !== 'POST') [status, answer] = [404, { code: 'bad_route', msg: `no route ${req.method} ${url.pathname}` }];
-      else if (req.headers.authorization !== `Bearer ${token}`) [status, answer] = [401, { code: 'unauthenticated', msg: 'the runtime token is missing or wrong' }];
-      else if (!String(req.headers['content-type']).startsWith('application/json')) [status, answer] = [415, { code: 'bad_route', msg: 'only the JSON encoding is served' }];
+      if (!m || req.method !== 'POST')
+        [status, answer] = [404, { code: 'bad_route', msg: `no route ${req.method} ${url.pathname}` }];
+      else if (req.headers.authorization !== `Bearer ${token}`)
+        [status, answer] = [401, { code: 'unauthenticated', msg: 'the runtime token is missing or wrong' }];
+      else if (!String(req.headers['content-type']).startsWith('application/json'))
+        [status, answer] = [415, { code: 'bad_route', msg: 'only the JSON encoding is served' }];
       else {
         try {
           parsed = JSON.parse(body.toString('utf8')) as Record<string, unknown>;

@@ -7,7 +7,13 @@
  * Msw/nock cannot intercept @actions/github (it ships its own undici fetch), hence a real socket on
  * 127.0.0.1:0 reached through `baseUrl`.
  */
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface FakeCheckRun {
@@ -35,7 +41,13 @@ export interface FakeCheckRun {
   name: string;
   check_suite: { id: number };
   app: { id: number; slug: string; name: string };
-  output: { title: string | null; summary: string | null; text: string | null; annotations_count: number; annotations_url: string };
+  output: {
+    title: string | null;
+    summary: string | null;
+    text: string | null;
+    annotations_count: number;
+    annotations_url: string;
+  };
   pull_requests: unknown[];
 }
 
@@ -280,7 +292,9 @@ export class FakeGitHubApi {
     id?: number;
   }): FakeCheckRun {
     const id = spec.id ?? this.nextId++;
-    const status = spec.status ?? (spec.conclusion === undefined ? 'completed' : spec.conclusion === null ? 'in_progress' : 'completed');
+    const status =
+      spec.status ??
+      (spec.conclusion === undefined ? 'completed' : spec.conclusion === null ? 'in_progress' : 'completed');
     const conclusion = status === 'completed' ? (spec.conclusion ?? 'success') : null;
     const app = spec.app ?? 'github-actions';
     const runId = spec.runId ?? 9_000_000 + id;
@@ -303,11 +317,25 @@ export class FakeGitHubApi {
       conclusion,
       started_at: started,
       completed_at:
-        spec.completedAt !== undefined ? spec.completedAt : status === 'completed' ? new Date(this.t0 - 60_000 + id).toISOString() : null,
+        spec.completedAt !== undefined
+          ? spec.completedAt
+          : status === 'completed'
+            ? new Date(this.t0 - 60_000 + id).toISOString()
+            : null,
       name: spec.name,
       check_suite: { id: spec.suiteId ?? 5_000_000 + runId },
-      app: { id: app === 'github-actions' ? 15368 : 777, slug: app, name: app === 'github-actions' ? 'GitHub Actions' : app },
-      output: { title: null, summary: null, text: null, annotations_count: 0, annotations_url: `${this.url}/annotations/${id}` },
+      app: {
+        id: app === 'github-actions' ? 15368 : 777,
+        slug: app,
+        name: app === 'github-actions' ? 'GitHub Actions' : app,
+      },
+      output: {
+        title: null,
+        summary: null,
+        text: null,
+        annotations_count: 0,
+        annotations_url: `${this.url}/annotations/${id}`,
+      },
       pull_requests: [],
     };
   }
@@ -338,7 +366,13 @@ export class FakeGitHubApi {
   }
 
   /** A deployment that already exists (e.g. the one Actions creates for a job with `environment:`). */
-  addDeployment(spec: { sha: string; environment: string; ref?: string; createdAt?: string; creator?: string }): FakeDeployment {
+  addDeployment(spec: {
+    sha: string;
+    environment: string;
+    ref?: string;
+    createdAt?: string;
+    creator?: string;
+  }): FakeDeployment {
     const id = this.nextId++;
     const created = spec.createdAt ?? new Date(this.now()).toISOString();
     const d: FakeDeployment = {
@@ -365,7 +399,9 @@ export class FakeGitHubApi {
   }
 
   requestsTo(pathPart: string | RegExp): RecordedRequest[] {
-    return this.requests.filter((r) => (typeof pathPart === 'string' ? r.path.includes(pathPart) : pathPart.test(r.path)));
+    return this.requests.filter((r) =>
+      typeof pathPart === 'string' ? r.path.includes(pathPart) : pathPart.test(r.path),
+    );
   }
 
   // ---- serving ---------------------------------------------------------------------------------------
@@ -405,7 +441,9 @@ export class FakeGitHubApi {
       ...answer.headers,
     };
     res.writeHead(answer.status, headers);
-    res.end(answer.body === undefined ? '' : typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body));
+    res.end(
+      answer.body === undefined ? '' : typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body),
+    );
   }
 
   private answer(rec: RecordedRequest, url: URL): FakeResponse {
@@ -419,7 +457,8 @@ export class FakeGitHubApi {
       }
     }
     // quota: reset passes on the fake's clock
-    if (this.now() >= this.quota.reset * 1000) this.quota = { ...this.quota, remaining: this.quota.limit, reset: this.quota.reset + 3600 };
+    if (this.now() >= this.quota.reset * 1000)
+      this.quota = { ...this.quota, remaining: this.quota.limit, reset: this.quota.reset + 3600 };
     if (this.quota.remaining <= 0) return responses.primaryRateLimit(this.quota.reset);
     this.quota.remaining--;
 
@@ -428,8 +467,10 @@ export class FakeGitHubApi {
     const rest = rec.path.slice(prefix.length);
     let m: RegExpExecArray | null;
 
-    if (rec.method === 'GET' && (m = /^commits\/([^/]+)\/check-runs$/.exec(rest))) return this.listCheckRuns(m[1]!, rec, url);
-    if (rec.method === 'GET' && (m = /^commits\/([^/]+)\/statuses$/.exec(rest))) return this.listStatuses(m[1]!, rec, url);
+    if (rec.method === 'GET' && (m = /^commits\/([^/]+)\/check-runs$/.exec(rest)))
+      return this.listCheckRuns(m[1]!, rec, url);
+    if (rec.method === 'GET' && (m = /^commits\/([^/]+)\/statuses$/.exec(rest)))
+      return this.listStatuses(m[1]!, rec, url);
     if (/^deployments(\/|$)/.test(rest)) {
       const denied = this.deploymentsDenied;
       if (denied && (!denied.methods || denied.methods.includes(rec.method))) {
@@ -438,7 +479,9 @@ export class FakeGitHubApi {
       if (rest === 'deployments' && rec.method === 'GET') return this.listDeployments(rec, url);
       if (rest === 'deployments' && rec.method === 'POST') return this.createDeployment(rec);
       if ((m = /^deployments\/(\d+)\/statuses$/.exec(rest))) {
-        return rec.method === 'POST' ? this.createDeploymentStatus(Number(m[1]), rec) : this.listDeploymentStatuses(Number(m[1]), rec, url);
+        return rec.method === 'POST'
+          ? this.createDeploymentStatus(Number(m[1]), rec)
+          : this.listDeploymentStatuses(Number(m[1]), rec, url);
       }
     }
     return responses.notFound();
@@ -502,7 +545,14 @@ export class FakeGitHubApi {
     if (!(Array.isArray(contexts) && contexts.length === 0)) {
       const state = this.commitAt(b.ref) ?? { checkRuns: [], statuses: [] };
       if (state.statuses.some((s) => s.state !== 'success') || state.statuses.length === 0) {
-        return { status: 409, body: { message: `Conflict: Commit status checks failed for ${b.ref}.`, documentation_url: DOCS, status: '409' } };
+        return {
+          status: 409,
+          body: {
+            message: `Conflict: Commit status checks failed for ${b.ref}.`,
+            documentation_url: DOCS,
+            status: '409',
+          },
+        };
       }
     }
     const d = this.addDeployment({
@@ -523,7 +573,8 @@ export class FakeGitHubApi {
     if (!d) return responses.notFound();
     const b = (rec.body ?? {}) as Record<string, unknown>;
     const states = ['error', 'failure', 'inactive', 'in_progress', 'queued', 'pending', 'success'];
-    if (typeof b.state !== 'string' || !states.includes(b.state)) return unprocessable('Validation Failed: state is not included in the list');
+    if (typeof b.state !== 'string' || !states.includes(b.state))
+      return unprocessable('Validation Failed: state is not included in the list');
     if (typeof b.description === 'string' && b.description.length > 140) {
       return unprocessable('Validation Failed: description is too long (maximum is 140 characters)');
     }

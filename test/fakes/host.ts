@@ -19,7 +19,14 @@ import { Layout } from '../../src/engine/stack/layout.js';
 import { applyRecord, emptyState } from '../../src/engine/stack/state.js';
 import type { Colour, DeploymentRecord, EnvironmentState } from '../../src/engine/types.js';
 import { DeployError } from '../../src/errors.js';
-import { CommandFailed, type Command, type Host, type Local, type RunOptions, type RunResult } from '../../src/host/host.js';
+import {
+  CommandFailed,
+  type Command,
+  type Host,
+  type Local,
+  type RunOptions,
+  type RunResult,
+} from '../../src/host/host.js';
 import { Redactor } from '../../src/log/redact.js';
 
 export type Answer = Partial<Omit<RunResult, 'durationMs'>>;
@@ -59,9 +66,14 @@ export class ScriptedHost implements Host {
     const i = this.ran.push(line) - 1;
     this.clock.t += this.costMs;
     // a string is recorded at once, so concurrent commands keep their order; a stream is consumed like docker load would
-    this.stdin[i] = opts.stdin instanceof Readable ? await drain(opts.stdin) : opts.stdin === undefined ? '' : opts.stdin.toString();
+    this.stdin[i] =
+      opts.stdin instanceof Readable ? await drain(opts.stdin) : opts.stdin === undefined ? '' : opts.stdin.toString();
     const rule = this.rules.find((r) => r.match.test(line));
-    const a = rule ? (typeof rule.answer === 'function' ? rule.answer(line, rule.hits++, this.stdin[i]!) : rule.answer) : this.fallback(line, this.stdin[i]!);
+    const a = rule
+      ? typeof rule.answer === 'function'
+        ? rule.answer(line, rule.hits++, this.stdin[i]!)
+        : rule.answer
+      : this.fallback(line, this.stdin[i]!);
     const r: RunResult = { code: a.code ?? 0, stdout: a.stdout ?? '', stderr: a.stderr ?? '', durationMs: this.costMs };
     if (r.code !== 0 && opts.check !== false) throw new CommandFailed(command.argv, r, line.slice(0, 80));
     return r;
@@ -94,23 +106,36 @@ export function fakeLocal(): Local & { ran: string[] } {
     ran,
     run: async (c) => {
       ran.push(c.argv.join(' '));
-      if (c.argv[0] === 'docker' && c.argv[1] === 'image' && c.argv[2] === 'inspect') return { code: 0, stdout: 'sha256:local\n', stderr: '', durationMs: 1 };
+      if (c.argv[0] === 'docker' && c.argv[1] === 'image' && c.argv[2] === 'inspect')
+        return { code: 0, stdout: 'sha256:local\n', stderr: '', durationMs: 1 };
       throw new Error(`unexpected local command: ${c.argv.join(' ')}`);
     },
     stream: (c) => {
       ran.push(c.argv.join(' '));
-      if (c.argv[0] !== 'docker' || c.argv[1] !== 'save') throw new Error(`unexpected local stream: ${c.argv.join(' ')}`);
-      return { stdout: Readable.from([Buffer.from(c.argv[2]!)]), done: Promise.resolve({ code: 0, stdout: '', stderr: '', durationMs: 1 }) };
+      if (c.argv[0] !== 'docker' || c.argv[1] !== 'save')
+        throw new Error(`unexpected local stream: ${c.argv.join(' ')}`);
+      return {
+        stdout: Readable.from([Buffer.from(c.argv[2]!)]),
+        done: Promise.resolve({ code: 0, stdout: '', stderr: '', durationMs: 1 }),
+      };
     },
   };
 }
 
-export const ENV_FILE = 'ENVIRONMENT=staging\nDATABASE_URL=postgres://togather:pw-0123456789@db:5432/togather\nJWT_SECRET=jwt-0123456789abcdef\n';
+export const ENV_FILE =
+  'ENVIRONMENT=staging\nDATABASE_URL=postgres://togather:pw-0123456789@db:5432/togather\nJWT_SECRET=jwt-0123456789abcdef\n';
 
 /** staging of a minimal deployment.yml, merged with `over` at the top level */
 export function fakeConfig(over: Record<string, unknown> = {}): ResolvedConfig {
   const dir = mkdtempSync(join(tmpdir(), 'fake-cfg-'));
-  writeFileSync(join(dir, 'deployment.yml'), stringify({ app: { image: 'ghcr.io/togather/server' }, environments: { staging: { host: 'h.example', env_file: '.env' } }, ...over }));
+  writeFileSync(
+    join(dir, 'deployment.yml'),
+    stringify({
+      app: { image: 'ghcr.io/togather/server' },
+      environments: { staging: { host: 'h.example', env_file: '.env' } },
+      ...over,
+    }),
+  );
   writeFileSync(join(dir, '.env'), ENV_FILE);
   chmodSync(join(dir, '.env'), 0o600);
   return loadConfig({ configPath: join(dir, 'deployment.yml'), environment: 'staging', redactor: new Redactor() });
@@ -171,7 +196,14 @@ const OPS: [RegExp, string | ((m: RegExpExecArray) => string)][] = [
   [/--label org\.togather\.role=release-hold/, 'hold'],
   [/^docker rm -f \S+-release-hold$/, 'hold rm'],
   [/base64 -d/, 'files write'],
-  [/^docker(?:-compose| compose) .* up -d (.*)$/, (m) => `up ${m[1]!.split(' ').filter((a) => !a.startsWith('-')).join(' ')}`],
+  [
+    /^docker(?:-compose| compose) .* up -d (.*)$/,
+    (m) =>
+      `up ${m[1]!
+        .split(' ')
+        .filter((a) => !a.startsWith('-'))
+        .join(' ')}`,
+  ],
   [/touch -- "\$1\/ready" togather-deploy \S+\/gates\/(blue|green)$/, (m) => `flag on ${m[1]}`],
   [/rm -f -- "\$1\/ready" togather-deploy \S+\/gates\/(blue|green)$/, (m) => `flag off ${m[1]}`],
   [/echo "state=\$s"[^]* togather-deploy \S+-app-(blue|green) /, (m) => `probe ${m[1]}`],
@@ -273,7 +305,10 @@ export class FakeStack {
     const c = arg.replace(/^app-/, '') as Colour;
     switch (op) {
       case 'preflight':
-        return { stdout: 'docker=26.1.5\ncompose2=2.26.1\nfree_kb=99999999\ndocker_free_kb=99999999\ndocker_host=unix:///var/run/docker.sock\n' };
+        return {
+          stdout:
+            'docker=26.1.5\ncompose2=2.26.1\nfree_kb=99999999\ndocker_free_kb=99999999\ndocker_host=unix:///var/run/docker.sock\n',
+        };
       case 'lock acquire':
         if (this.lockHeld) return { code: 4, stdout: '\nheartbeat_age=0\ndir_mtime=1\n' };
         this.lockHeld = true;
@@ -293,7 +328,9 @@ export class FakeStack {
       case 'stack inspect':
         return { stdout: this.inspect() };
       case 'image inspect':
-        return this.images.has(line.split(' ').at(-1)!) ? { stdout: 'sha256:1\n' } : { code: 1, stderr: 'No such image' };
+        return this.images.has(line.split(' ').at(-1)!)
+          ? { stdout: 'sha256:1\n' }
+          : { code: 1, stderr: 'No such image' };
       case 'image load':
         this.images.add(gunzipSync(Buffer.from(stdin, 'base64')).toString());
         return {};
@@ -309,7 +346,8 @@ export class FakeStack {
         return {};
     }
     if (verb === 'on' || verb === 'off') this.flags[c] = verb === 'on';
-    else if (verb === 'up' && (c === 'blue' || c === 'green')) this.apps[c] = { state: 'running', image: this.env[`TOGATHER_APP_IMAGE_${c.toUpperCase()}`] };
+    else if (verb === 'up' && (c === 'blue' || c === 'green'))
+      this.apps[c] = { state: 'running', image: this.env[`TOGATHER_APP_IMAGE_${c.toUpperCase()}`] };
     else if (verb === 'stop' && this.apps[c].state !== 'absent') this.apps[c].state = 'exited';
     else if (verb === 'start') {
       if (this.apps[c].state === 'absent') return { code: 1, stderr: `No such container: ${this.layout.app(c)}` };
@@ -320,8 +358,10 @@ export class FakeStack {
   }
 
   private inspect(): string {
-    const app = (c: Colour) => (this.apps[c].state === 'absent' ? 'absent' : `${this.apps[c].state} ${this.apps[c].image}`);
-    const colour = (c: Colour) => `${c}.gate=running gate\n${c}.app=${app(c)}\n${c}.flag=${this.flags[c] ? 'on' : 'off'}\n`;
+    const app = (c: Colour) =>
+      this.apps[c].state === 'absent' ? 'absent' : `${this.apps[c].state} ${this.apps[c].image}`;
+    const colour = (c: Colour) =>
+      `${c}.gate=running gate\n${c}.app=${app(c)}\n${c}.flag=${this.flags[c] ? 'on' : 'off'}\n`;
     return `${colour('blue')}${colour('green')}caddy=running caddy\ndb=running postgres\nkeeper=running keeper\n`;
   }
 
@@ -336,7 +376,9 @@ export class FakeStack {
   /** Caddy's `lb_policy first`: the first colour (blue, then green) whose flag is on and whose app runs */
   private throughProxy(): string {
     const to = (['blue', 'green'] as const).find((c) => this.flags[c] && this.apps[c].state === 'running');
-    const one = to ? `  HTTP/1.1 200 OK\n  X-Togather-Upstream: app-${to}:8080\n{"git_commit":"${short(this.apps[to].image)}"}\n` : '  HTTP/1.1 502 Bad Gateway\n';
+    const one = to
+      ? `  HTTP/1.1 200 OK\n  X-Togather-Upstream: app-${to}:8080\n{"git_commit":"${short(this.apps[to].image)}"}\n`
+      : '  HTTP/1.1 502 Bad Gateway\n';
     return [1, 2, 3].map((i) => `--- ${i}\n${one}`).join('');
   }
 
@@ -351,7 +393,12 @@ function envOf(upload: string): Record<string, string> | undefined {
   const line = upload.split('\n').find((l) => l.startsWith('.env '));
   if (!line) return undefined;
   const text = Buffer.from(line.split(' ')[2]!, 'base64').toString();
-  return Object.fromEntries(text.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
 }
 
 /** a fresh modelled host whose runner has every image: nothing deployed yet, the base services up */
@@ -381,7 +428,10 @@ export function assertBefore(ops: string[], earlier: OpMatch, later: OpMatch, wh
   const first = ops.findIndex((o) => hit(o, later));
   assert.ok(last >= 0, `${why}: no '${earlier}' was sent\n  ops: ${numbered(ops)}`);
   assert.ok(first >= 0, `${why}: no '${later}' was sent\n  ops: ${numbered(ops)}`);
-  assert.ok(last < first, `${why}: '${ops[last]}' (#${last}) came after '${ops[first]}' (#${first})\n  ops: ${numbered(ops)}`);
+  assert.ok(
+    last < first,
+    `${why}: '${ops[last]}' (#${last}) came after '${ops[first]}' (#${first})\n  ops: ${numbered(ops)}`,
+  );
 }
 
 /** no op matching `m` was sent from index `from` on */
@@ -394,8 +444,16 @@ export function assertNone(ops: string[], m: OpMatch, why: string, from = 0): vo
 export function assertLockReleasedLast(stack: FakeStack): void {
   const ops = stack.ops;
   const times = (op: string) => ops.filter((o) => o === op).length;
-  assert.equal(times('lock acquire'), 1, `the lock is taken once, not ${times('lock acquire')} times\n  ops: ${numbered(ops)}`);
-  assert.equal(times('lock release'), 1, `the lock is released once, not ${times('lock release')} times\n  ops: ${numbered(ops)}`);
+  assert.equal(
+    times('lock acquire'),
+    1,
+    `the lock is taken once, not ${times('lock acquire')} times\n  ops: ${numbered(ops)}`,
+  );
+  assert.equal(
+    times('lock release'),
+    1,
+    `the lock is released once, not ${times('lock release')} times\n  ops: ${numbered(ops)}`,
+  );
   assert.equal(ops.at(-1), 'lock release', `the lock's release is the last command\n  ops: ${numbered(ops)}`);
   assert.equal(stack.lockHeld, false, 'the lock directory is gone');
 }

@@ -114,10 +114,14 @@ export function runDeployer(env: TestEnv, args: string[], o: RunOptions = {}): P
   const tmp = mkdtempSync(join(tmpdir(), 'tgd-fault-run-'));
   const argv = [
     ...args.slice(0, 2),
-    '--config', o.config ?? env.configPath,
-    '--identity', env.info.ssh.privateKeyPath,
-    '--known-hosts', env.info.ssh.knownHostsPath,
-    '--repo', o.repo ?? env.repo.dir,
+    '--config',
+    o.config ?? env.configPath,
+    '--identity',
+    env.info.ssh.privateKeyPath,
+    '--known-hosts',
+    env.info.ssh.knownHostsPath,
+    '--repo',
+    o.repo ?? env.repo.dir,
     ...args.slice(2),
   ];
   const started = Date.now();

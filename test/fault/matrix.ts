@@ -35,7 +35,10 @@ export class Matrix {
     const text = render(this.suite, this.rows);
     process.stdout.write(`\n${text}\n`);
     mkdirSync(RESULTS_DIR, { recursive: true });
-    writeFileSync(join(RESULTS_DIR, `${this.suite}.json`), JSON.stringify({ suite: this.suite, at: new Date().toISOString(), rows: this.rows }, null, 2) + '\n');
+    writeFileSync(
+      join(RESULTS_DIR, `${this.suite}.json`),
+      JSON.stringify({ suite: this.suite, at: new Date().toISOString(), rows: this.rows }, null, 2) + '\n',
+    );
     const parts = readdirSync(RESULTS_DIR)
       .filter((f) => f.endsWith('.json'))
       .sort()
@@ -46,7 +49,8 @@ export class Matrix {
   }
 }
 
-const cell = (s: string | number | undefined) => (s === undefined ? '' : String(s).replace(/\|/g, '\\|').replace(/\n/g, ' '));
+const cell = (s: string | number | undefined) =>
+  s === undefined ? '' : String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 export function render(title: string, rows: Row[]): string {
   const pass = rows.filter((r) => r.pass).length;
@@ -55,7 +59,10 @@ export function render(title: string, rows: Row[]): string {
     '',
     '| group | case | expected | observed | requests | failed | ok |',
     '|---|---|---|---|---:|---:|---|',
-    ...rows.map((r) => `| ${cell(r.group)} | ${cell(r.case)} | ${cell(r.expected)} | ${cell(r.observed)} | ${cell(r.requests)} | ${cell(r.failures)} | ${r.pass ? 'yes' : 'NO'} |`),
+    ...rows.map(
+      (r) =>
+        `| ${cell(r.group)} | ${cell(r.case)} | ${cell(r.expected)} | ${cell(r.observed)} | ${cell(r.requests)} | ${cell(r.failures)} | ${r.pass ? 'yes' : 'NO'} |`,
+    ),
   ];
   return lines.join('\n');
 }

@@ -15,7 +15,14 @@ import { hostDocker, runnerDocker, type HarnessInfo } from '../harness/host.js';
 import { buildSampleImage, initSampleGit } from '../harness/sample-repo.js';
 
 /** fa fb fc fn: healthy releases; fs: healthy after 3 s (a health gate long enough to act during it); fx: exits at boot */
-export const FAULT_VERSIONS = { fa: 'normal', fb: 'normal', fc: 'normal', fn: 'normal', fs: 'slow-start 3', fx: 'crash' } as const;
+export const FAULT_VERSIONS = {
+  fa: 'normal',
+  fb: 'normal',
+  fc: 'normal',
+  fn: 'normal',
+  fs: 'slow-start 3',
+  fx: 'crash',
+} as const;
 export type FaultLabel = keyof typeof FAULT_VERSIONS;
 
 export interface FaultRepo {
@@ -36,7 +43,10 @@ async function makeFaultRepo(): Promise<FaultRepo> {
   const dir = mkdtempSync(join(tmpdir(), 'tgd-fault-repo-'));
   const { git, commit } = await initSampleGit(dir, 'Togather Fault Tests', 'faults@togather.invalid');
   // the sample Dockerfile plus the migrations directory (WORKDIR is /app)
-  writeFileSync(join(dir, 'Dockerfile'), `${readFileSync(join(dir, 'Dockerfile'), 'utf8').trimEnd()}\nCOPY migrations ./migrations/\n`);
+  writeFileSync(
+    join(dir, 'Dockerfile'),
+    `${readFileSync(join(dir, 'Dockerfile'), 'utf8').trimEnd()}\nCOPY migrations ./migrations/\n`,
+  );
   mkdirSync(join(dir, 'migrations'));
   writeFileSync(join(dir, 'migrations', '1_fault_marker.up.sql'), MIGRATION_UP);
   writeFileSync(join(dir, 'migrations', '1_fault_marker.down.sql'), 'DROP TABLE IF EXISTS fault_marker;\n');
@@ -53,14 +63,31 @@ async function makeFaultRepo(): Promise<FaultRepo> {
 
 /** Makes migration 1 pending again: the next deploy snapshots, then migrates. */
 export async function resetSchema(info: HarnessInfo, stack: string): Promise<void> {
-  await hostDocker(info, ['exec', `${stack}-db`, 'psql', '-X', '-q', '-U', 'togather', '-d', 'togather', '-c', 'DROP TABLE IF EXISTS schema_migrations, fault_marker']);
+  await hostDocker(info, [
+    'exec',
+    `${stack}-db`,
+    'psql',
+    '-X',
+    '-q',
+    '-U',
+    'togather',
+    '-d',
+    'togather',
+    '-c',
+    'DROP TABLE IF EXISTS schema_migrations, fault_marker',
+  ]);
 }
 
 /**
  * The release image on the runner (built the way the deployer builds it) and NOT on the host, so the next
  * deploy of it ships ~40 MB over SSH: a transfer long enough to cut.
  */
-export async function onRunnerOnly(info: HarnessInfo, repo: FaultRepo, label: FaultLabel, imageRepo: string): Promise<void> {
+export async function onRunnerOnly(
+  info: HarnessInfo,
+  repo: FaultRepo,
+  label: FaultLabel,
+  imageRepo: string,
+): Promise<void> {
   const sha = repo.shas[label];
   const ref = `${imageRepo}:${sha}`;
   if ((await runnerDocker(info, ['image', 'inspect', ref], { check: false })).code !== 0) {

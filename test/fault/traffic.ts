@@ -34,11 +34,22 @@ const LANES: Lane[] = [
   { name: 'fresh-get', method: 'GET', path: '/version', keepAlive: false, periodMs: 30 },
 ];
 
-export function startTraffic(port: number, opts: { maxMs?: number; timeoutMs?: number } = {}): { stop(): Promise<TrafficResult> } {
+export function startTraffic(
+  port: number,
+  opts: { maxMs?: number; timeoutMs?: number } = {},
+): { stop(): Promise<TrafficResult> } {
   const started = Date.now();
   const hardStop = started + (opts.maxMs ?? 10 * 60_000);
   const timeoutMs = opts.timeoutMs ?? 10_000;
-  const result: TrafficResult = { total: 0, failed: 0, kinds: {}, lanes: {}, versions: new Set(), samples: [], failures: [] };
+  const result: TrafficResult = {
+    total: 0,
+    failed: 0,
+    kinds: {},
+    lanes: {},
+    versions: new Set(),
+    samples: [],
+    failures: [],
+  };
   let running = true;
 
   const one = (lane: Lane, agent: http.Agent | false, seq: number) =>
@@ -118,6 +129,8 @@ export function startTraffic(port: number, opts: { maxMs?: number; timeoutMs?: n
 }
 
 export function describeTraffic(t: TrafficResult): string {
-  const kinds = Object.entries(t.kinds).map(([k, n]) => `${k}×${n}`).join(', ');
+  const kinds = Object.entries(t.kinds)
+    .map(([k, n]) => `${k}×${n}`)
+    .join(', ');
   return `${t.total} requests, ${t.failed} failed${kinds ? ` (${kinds})` : ''}`;
 }

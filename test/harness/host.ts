@@ -134,13 +134,19 @@ function layout(dir: string, user: string, group: string, stack: Stack = stackFo
       pidfile,
       log: join(root, 'dockerd.log'),
       flags: [
-        '--data-root', join(root, 'data'),
-        '--exec-root', join(root, 'exec'),
-        '--pidfile', pidfile,
-        '-H', `unix://${socket}`,
+        '--data-root',
+        join(root, 'data'),
+        '--exec-root',
+        join(root, 'exec'),
+        '--pidfile',
+        pidfile,
+        '-H',
+        `unix://${socket}`,
         // our own (empty) daemon.json: a machine-wide /etc/docker/daemon.json must not leak in
-        '--config-file', join(root, 'daemon.json'),
-        '--log-level', 'warn',
+        '--config-file',
+        join(root, 'daemon.json'),
+        '--log-level',
+        'warn',
         ...extra,
       ],
     };
@@ -243,14 +249,22 @@ export function sshArgv(info: HarnessInfo, extraOptions: readonly string[] = [])
   return [
     'ssh',
     ...extraOptions,
-    '-F', '/dev/null',
-    '-o', 'BatchMode=yes',
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', `UserKnownHostsFile=${info.ssh.knownHostsPath}`,
-    '-o', 'IdentitiesOnly=yes',
-    '-o', 'LogLevel=ERROR',
-    '-i', info.ssh.privateKeyPath,
-    '-p', String(info.ssh.port),
+    '-F',
+    '/dev/null',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    `UserKnownHostsFile=${info.ssh.knownHostsPath}`,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'LogLevel=ERROR',
+    '-i',
+    info.ssh.privateKeyPath,
+    '-p',
+    String(info.ssh.port),
     `${info.ssh.user}@${info.ssh.host}`,
   ];
 }
@@ -263,15 +277,29 @@ const EXTRA_KEY_TAG = 'togather-harness-extra';
  */
 export async function authorizeKey(info: HarnessInfo, publicKey: string, label: string): Promise<() => Promise<void>> {
   const [type, key] = publicKey.trim().split(/\s+/);
-  if (!type || !key || !/^[a-z0-9@.-]+$/.test(type) || !/^[A-Za-z0-9+/=]+$/.test(key) || !/^[A-Za-z0-9_.-]+$/.test(label)) {
-    throw new Error(`authorizeKey: not an OpenSSH public key line, or a label with odd characters: ${publicKey.slice(0, 40)}`);
+  if (
+    !type ||
+    !key ||
+    !/^[a-z0-9@.-]+$/.test(type) ||
+    !/^[A-Za-z0-9+/=]+$/.test(key) ||
+    !/^[A-Za-z0-9_.-]+$/.test(label)
+  ) {
+    throw new Error(
+      `authorizeKey: not an OpenSSH public key line, or a label with odd characters: ${publicKey.slice(0, 40)}`,
+    );
   }
   const line = `${type} ${key} ${EXTRA_KEY_TAG}:${label}`;
   const file = join(info.dir, 'ssh', 'authorized_keys');
   const edit = (fn: (lines: string[]) => string[]) =>
     withLock(info.dir, async () => {
       const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
-      writeFileSync(file, fn(lines).map((l) => `${l}\n`).join(''), { mode: 0o600 });
+      writeFileSync(
+        file,
+        fn(lines)
+          .map((l) => `${l}\n`)
+          .join(''),
+        { mode: 0o600 },
+      );
     });
   await edit((lines) => [...lines.filter((l) => l !== line), line]);
   return () => edit((lines) => lines.filter((l) => l !== line));
@@ -315,13 +343,20 @@ async function up(dir: string, opts: UpOptions): Promise<HarnessInfo> {
   const log = opts.log ?? (() => {});
   const stack = stackFor(stackName());
   const user = opts.user ?? process.env.TOGATHER_HARNESS_USER ?? stack.defaultUser;
-  if (!/^[a-z_][a-z0-9_-]{0,30}$/.test(user)) throw new Error(`deploy user name ${JSON.stringify(user)} is not a valid user name`);
+  if (!/^[a-z_][a-z0-9_-]{0,30}$/.test(user))
+    throw new Error(`deploy user name ${JSON.stringify(user)} is not a valid user name`);
   const group = opts.group ?? DEFAULT_GROUP;
   const L = layout(dir, user, group, stack);
   const t0 = Date.now();
   const previous = readInfo(dir);
-  if (previous && (previous.stack ?? 'legacy') !== stack.name && (enginePid(L.host) !== undefined || enginePid(L.runner) !== undefined)) {
-    throw new Error(`harness ${dir} runs the ${previous.stack ?? 'legacy'} stack, not ${stack.name}: take it down first (npm run host:down)`);
+  if (
+    previous &&
+    (previous.stack ?? 'legacy') !== stack.name &&
+    (enginePid(L.host) !== undefined || enginePid(L.runner) !== undefined)
+  ) {
+    throw new Error(
+      `harness ${dir} runs the ${previous.stack ?? 'legacy'} stack, not ${stack.name}: take it down first (npm run host:down)`,
+    );
   }
 
   preflight(dir, stack);
@@ -358,12 +393,19 @@ async function up(dir: string, opts: UpOptions): Promise<HarnessInfo> {
       if (b.built) log(`built ${b.image} in ${(b.ms / 1000).toFixed(1)} s`);
     }
   };
-  await Promise.all([buildSeq(['gate', 'keeper', 'caddy', 'postgres', 'migrateFixture'], L.host.socket), buildSeq(['nodeBase'], L.runner.socket)]);
+  await Promise.all([
+    buildSeq(['gate', 'keeper', 'caddy', 'postgres', 'migrateFixture'], L.host.socket),
+    buildSeq(['nodeBase'], L.runner.socket),
+  ]);
 
   const info: HarnessInfo = {
     dir,
     stack: stack.name,
-    runnerEnv: { DOCKER_HOST: `unix://${L.runner.socket}`, PATH: stackPath(stack), DOCKER_CONFIG: L.runnerDockerConfig },
+    runnerEnv: {
+      DOCKER_HOST: `unix://${L.runner.socket}`,
+      PATH: stackPath(stack),
+      DOCKER_CONFIG: L.runnerDockerConfig,
+    },
     runnerDockerHost: `unix://${L.runner.socket}`,
     hostDockerHost: `unix://${L.host.socket}`,
     dockerClient,
@@ -389,7 +431,12 @@ async function up(dir: string, opts: UpOptions): Promise<HarnessInfo> {
     });
     const [who, root, composeVersion] = probe.stdout.trim().split('\n');
     const wantCompose = stack.name === 'modern' ? /^v?2\./ : /^1\./;
-    if (probe.code !== 0 || who !== user || root !== join(L.host.root, 'data') || !wantCompose.test(composeVersion ?? '')) {
+    if (
+      probe.code !== 0 ||
+      who !== user ||
+      root !== join(L.host.root, 'data') ||
+      !wantCompose.test(composeVersion ?? '')
+    ) {
       throw new Error(
         `harness self-check failed: ssh ${user}@127.0.0.1:${port} 'docker info; ${compose}' gave exit ${probe.code}, ` +
           `user ${who ?? '?'}, docker root ${root ?? '?'} (want ${join(L.host.root, 'data')}), compose ${composeVersion ?? '?'}\n` +
@@ -425,7 +472,9 @@ function preflight(dir: string, stack: Stack): void {
     throw new Error('the harness must run as root (it starts dockerd and sshd and creates the deploy user)');
   }
   if (!SAFE_PATH.test(dir)) {
-    throw new Error(`harness dir ${dir}: use a path of letters, digits, '.', '_', '-' and '/' only (it ends up in sshd_config)`);
+    throw new Error(
+      `harness dir ${dir}: use a path of letters, digits, '.', '_', '-' and '/' only (it ends up in sshd_config)`,
+    );
   }
   // unix socket paths are limited to 107 bytes; containerd's lives deepest, under the exec root
   if (join(dir, 'runner/exec/containerd/containerd-debug.sock').length > 100) {
@@ -442,8 +491,10 @@ function preflight(dir: string, stack: Stack): void {
   // every ancestor must be searchable by others, or the deploy user cannot reach the socket and its home
   for (let d = dirname(dir); ; d = dirname(d)) {
     if (existsSync(d) && (statSync(d).mode & 0o001) === 0) {
-      throw new Error(`${d} is not searchable by other users, so the deploy user cannot reach ${dir}; ` +
-        `chmod o+x it or set TOGATHER_HARNESS_DIR elsewhere`);
+      throw new Error(
+        `${d} is not searchable by other users, so the deploy user cannot reach ${dir}; ` +
+          `chmod o+x it or set TOGATHER_HARNESS_DIR elsewhere`,
+      );
     }
     if (d === '/') break;
   }
@@ -462,7 +513,9 @@ function otherHarnessRunning(home: string, user: string, group: string): boolean
 /** The deploy group and user: created if absent, unlocked for key login, clean shell, home under the harness. */
 async function ensureAccount(L: Layout, user: string, group: string): Promise<boolean> {
   let changed = false;
-  const groups = readFileSync('/etc/group', 'utf8').split('\n').map((l) => l.split(':'));
+  const groups = readFileSync('/etc/group', 'utf8')
+    .split('\n')
+    .map((l) => l.split(':'));
   if (!groups.some((g) => g[0] === group)) {
     await run(['groupadd', '--system', group]);
     changed = true;
@@ -470,7 +523,18 @@ async function ensureAccount(L: Layout, user: string, group: string): Promise<bo
   const entry = passwdEntry(user);
   if (!entry) {
     // /bin/sh (dash) reads no rc file for `ssh host cmd`: nothing can print into a streamed stdout
-    await run(['useradd', '--no-create-home', '--home-dir', L.home, '--shell', '/bin/sh', '--groups', group, '--user-group', user]);
+    await run([
+      'useradd',
+      '--no-create-home',
+      '--home-dir',
+      L.home,
+      '--shell',
+      '/bin/sh',
+      '--groups',
+      group,
+      '--user-group',
+      user,
+    ]);
     changed = true;
   } else if (entry.home !== L.home && existsSync(entry.home) && otherHarnessRunning(entry.home, user, group)) {
     // the deploy user of another harness directory that is running: taking it over would break that harness
@@ -484,15 +548,23 @@ async function ensureAccount(L: Layout, user: string, group: string): Promise<bo
     await run(['usermod', '--home', L.home, '--shell', '/bin/sh', user]);
     changed = true;
   }
-  const members = (readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.startsWith(`${group}:`)) ?? '')
-    .split(':')[3]?.split(',') ?? [];
+  const members =
+    (
+      readFileSync('/etc/group', 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith(`${group}:`)) ?? ''
+    )
+      .split(':')[3]
+      ?.split(',') ?? [];
   if (!members.includes(user)) {
     await run(['usermod', '--append', '--groups', group, user]);
     changed = true;
   }
   // useradd leaves '!' (locked); with UsePAM no, sshd refuses even key logins to a locked account. '*' = no
   // password but not locked.
-  const shadow = readFileSync('/etc/shadow', 'utf8').split('\n').find((l) => l.startsWith(`${user}:`));
+  const shadow = readFileSync('/etc/shadow', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${user}:`));
   if (shadow?.split(':')[1] !== '*') {
     await run(['usermod', '--password', '*', user]);
     changed = true;
@@ -543,7 +615,9 @@ async function endSessions(user: string): Promise<number> {
 }
 
 function passwdEntry(user: string): { uid: number; gid: number; home: string; shell: string } | undefined {
-  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${user}:`));
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${user}:`));
   if (!line) return undefined;
   const f = line.split(':');
   return { uid: Number(f[2]), gid: Number(f[3]), home: f[5] ?? '', shell: f[6] ?? '' };
@@ -561,7 +635,9 @@ async function ensureKeys(L: Layout): Promise<void> {
   const pub = readFileSync(`${L.clientKey}.pub`, 'utf8').trim();
   // keys a test authorised with authorizeKey stay across bring-ups (another test process may be using them)
   const extra = existsSync(L.authorizedKeys)
-    ? readFileSync(L.authorizedKeys, 'utf8').split('\n').filter((l) => l.includes(` ${EXTRA_KEY_TAG}:`))
+    ? readFileSync(L.authorizedKeys, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes(` ${EXTRA_KEY_TAG}:`))
     : [];
   writeFileSync(L.authorizedKeys, [pub, ...extra].map((l) => `${l}\n`).join(''), { mode: 0o600 });
 }
@@ -622,7 +698,9 @@ async function ensureEngine(e: EngineSpec, stack: Stack): Promise<boolean> {
  * negotiates the API version down. Fall back to the engine's own client if it cannot.
  */
 async function pickDockerClient(socket: string, stack: Stack): Promise<string> {
-  const candidates = (stack.binDir ? [join(stack.binDir, 'docker')] : ['/usr/local/bin/docker', '/usr/bin/docker']).filter((c) => existsSync(c));
+  const candidates = (
+    stack.binDir ? [join(stack.binDir, 'docker')] : ['/usr/local/bin/docker', '/usr/bin/docker']
+  ).filter((c) => existsSync(c));
   const tried: string[] = [];
   for (const c of candidates) {
     const r = await run([c, '-H', `unix://${socket}`, 'version', '--format', '{{.Server.APIVersion}}'], {
@@ -633,7 +711,9 @@ async function pickDockerClient(socket: string, stack: Stack): Promise<string> {
     if (r.code === 0 && r.stdout.trim()) return c;
     tried.push(`${c}: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`}`);
   }
-  throw new Error(`no docker CLI works against the harness engines:\n  ${tried.join('\n  ')}\n  fix: run .ci/install.sh`);
+  throw new Error(
+    `no docker CLI works against the harness engines:\n  ${tried.join('\n  ')}\n  fix: run .ci/install.sh`,
+  );
 }
 
 function sshdConfigText(L: Layout, user: string, port: number): string {
@@ -686,8 +766,7 @@ async function ensureSshd(L: Layout, user: string, previousPort?: number): Promi
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // privilege separation dir; nothing else makes it here
   let lastError = '';
   for (let attempt = 0; attempt < 4; attempt++) {
-    const port =
-      attempt === 0 && previousPort && (await portFree(previousPort)) ? previousPort : await freePort();
+    const port = attempt === 0 && previousPort && (await portFree(previousPort)) ? previousPort : await freePort();
     writeFileSync(L.sshdConfig, sshdConfigText(L, user, port), { mode: 0o600 });
     rmSync(L.sshdPid, { force: true });
     const check = await run([SSHD, '-t', '-f', L.sshdConfig], { check: false, env: cleanEnv() });
@@ -721,11 +800,7 @@ async function ensureSshd(L: Layout, user: string, previousPort?: number): Promi
 }
 
 /** Remove containers (and optionally volumes and non-harness images) of one engine, then unused networks. */
-async function wipeEngine(
-  client: string,
-  socket: string,
-  what: { volumes: boolean; images: boolean },
-): Promise<void> {
+async function wipeEngine(client: string, socket: string, what: { volumes: boolean; images: boolean }): Promise<void> {
   const docker = (args: string[]) => run([client, '-H', `unix://${socket}`, ...args], { env: cleanEnv() });
   const ids = (await docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
   if (ids.length > 0) await docker(['rm', '-f', '-v', ...ids]);
@@ -736,7 +811,8 @@ async function wipeEngine(
     const res = await dockerApi(socket, '/images/json');
     const images = JSON.parse(res.body) as { Id: string; RepoTags: string[] | null }[];
     const drop = images.filter((i) => !(i.RepoTags ?? []).some((t) => keep.has(t))).map((i) => i.Id);
-    if (drop.length > 0) await run([client, '-H', `unix://${socket}`, 'rmi', '-f', ...drop], { env: cleanEnv(), check: false });
+    if (drop.length > 0)
+      await run([client, '-H', `unix://${socket}`, 'rmi', '-f', ...drop], { env: cleanEnv(), check: false });
   }
 }
 

@@ -68,7 +68,10 @@ function inputs(key: ImageKey): [file: string, pkg: string][] {
     case 'caddy':
       return [['/usr/bin/caddy', 'caddy'], bb];
     case 'postgres':
-      return [['/usr/sbin/debootstrap', 'debootstrap'], ['/usr/share/keyrings/debian-archive-keyring.gpg', 'debian-archive-keyring']];
+      return [
+        ['/usr/sbin/debootstrap', 'debootstrap'],
+        ['/usr/share/keyrings/debian-archive-keyring.gpg', 'debian-archive-keyring'],
+      ];
     case 'gate':
       return [bb];
     case 'keeper':
@@ -185,7 +188,9 @@ function certs(fs: Rootfs): void {
 
 function fingerprint(key: ImageKey): string {
   const recipe = RECIPES[key];
-  const h = createHash('sha256').update(`${RECIPE_REVISION}\0${key}\0${recipe.meta.join('\n')}\0${(recipe.extra ?? []).join('\n')}\0${recipe.stage.toString()}`);
+  const h = createHash('sha256').update(
+    `${RECIPE_REVISION}\0${key}\0${recipe.meta.join('\n')}\0${(recipe.extra ?? []).join('\n')}\0${recipe.stage.toString()}`,
+  );
   if (key === 'postgres') h.update(POSTGIS_ROOTFS_ID);
   if (key === 'postgres') h.update(readFileSync(ENTRYPOINT_FILE));
   if (key === 'migrateFixture') h.update(readFileSync(MIGRATE_FIXTURE_FILE));
@@ -371,14 +376,19 @@ chmod 2777 /var/run/postgresql
 rm -rf /usr/share/doc/* /usr/share/man/* /usr/share/info/* /var/lib/apt/lists/* /var/cache/apt/* /var/cache/debconf/*-old /var/log/*
 find /usr/share/locale -mindepth 1 -maxdepth 1 ! -name 'C*' -exec rm -rf {} +
 `;
-const POSTGIS_ROOTFS_ID = createHash('sha256').update(`trixie\0${POSTGIS_PACKAGES.join(',')}\0${POSTGIS_FINISH}`).digest('hex').slice(0, 12);
+const POSTGIS_ROOTFS_ID = createHash('sha256')
+  .update(`trixie\0${POSTGIS_PACKAGES.join(',')}\0${POSTGIS_FINISH}`)
+  .digest('hex')
+  .slice(0, 12);
 
 /** the Debian archive this machine's apt uses (its own sources name it; nothing is hard-coded) */
 function debianMirror(): string {
   if (process.env.TOGATHER_DEBIAN_MIRROR) return process.env.TOGATHER_DEBIAN_MIRROR;
   const texts: string[] = [];
   for (const d of ['/etc/apt/sources.list.d']) {
-    if (existsSync(d)) for (const f of readdirSync(d)) if (f.endsWith('.sources') || f.endsWith('.list')) texts.push(readFileSync(join(d, f), 'utf8'));
+    if (existsSync(d))
+      for (const f of readdirSync(d))
+        if (f.endsWith('.sources') || f.endsWith('.list')) texts.push(readFileSync(join(d, f), 'utf8'));
   }
   if (existsSync('/etc/apt/sources.list')) texts.push(readFileSync('/etc/apt/sources.list', 'utf8'));
   for (const t of texts) {
@@ -408,7 +418,10 @@ async function postgisRootfs(): Promise<string> {
       ['debootstrap', '--variant=minbase', `--include=${POSTGIS_PACKAGES.join(',')}`, 'trixie', tmp, debianMirror()],
       { check: false, timeoutMs: 15 * 60_000 },
     );
-    if (r.code !== 0) throw new Error(`debootstrap of the PostGIS root filesystem failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`);
+    if (r.code !== 0)
+      throw new Error(
+        `debootstrap of the PostGIS root filesystem failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`,
+      );
     await run(['chroot', tmp, '/bin/sh', '-c', POSTGIS_FINISH]);
     rmSync(dir, { recursive: true, force: true });
     await run(['mv', tmp, dir]);

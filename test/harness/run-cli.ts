@@ -31,4 +31,3 @@ export function runCli(args: string[], env: Record<string, string> = {}): Promis
     child.on('close', (code) => res({ code: code ?? 1, stdout, stderr, ms: Date.now() - started }));
   });
 }
-

@@ -41,7 +41,11 @@ const M1: [string, string][] = [
 ];
 export const SAMPLE_MIGRATIONS: Partial<Record<SampleLabel, [string, string][]>> = {
   m1: M1,
-  m2: [...M1, ['003_add_capacity.up.sql', '003_add_capacity.broken.up.sql'], ['003_add_capacity.down.sql', '003_add_capacity.down.sql']],
+  m2: [
+    ...M1,
+    ['003_add_capacity.up.sql', '003_add_capacity.broken.up.sql'],
+    ['003_add_capacity.down.sql', '003_add_capacity.down.sql'],
+  ],
   m3: [
     ...M1,
     ['003_add_capacity.up.sql', '003_add_capacity.up.sql'],
@@ -63,7 +67,10 @@ export async function initSampleGit(
   dir: string,
   name: string,
   email: string,
-): Promise<{ git: (...args: string[]) => ReturnType<typeof run>; commit: (message: string, date: string) => ReturnType<typeof run> }> {
+): Promise<{
+  git: (...args: string[]) => ReturnType<typeof run>;
+  commit: (message: string, date: string) => ReturnType<typeof run>;
+}> {
   const env = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: dir,
@@ -73,13 +80,17 @@ export async function initSampleGit(
     GIT_COMMITTER_NAME: name,
     GIT_COMMITTER_EMAIL: email,
   };
-  const git = (...args: string[]) => run(['git', '-c', 'commit.gpgsign=false', '-c', 'tag.gpgsign=false', ...args], { cwd: dir, env });
+  const git = (...args: string[]) =>
+    run(['git', '-c', 'commit.gpgsign=false', '-c', 'tag.gpgsign=false', ...args], { cwd: dir, env });
   await git('init', '-q', '-b', 'main');
   for (const f of readdirSync(SAMPLE_APP_DIR)) if (f !== 'mode') copyFileSync(join(SAMPLE_APP_DIR, f), join(dir, f));
   // everything staged, committed at a fixed date: the same SHAs on every machine
   const commit = async (message: string, date: string) => {
     await git('add', '-A');
-    return run(['git', '-c', 'commit.gpgsign=false', 'commit', '-q', '-m', message], { cwd: dir, env: { ...env, GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date } });
+    return run(['git', '-c', 'commit.gpgsign=false', 'commit', '-q', '-m', message], {
+      cwd: dir,
+      env: { ...env, GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date },
+    });
   };
   return { git, commit };
 }
@@ -100,8 +111,12 @@ export async function makeSampleRepo(dir: string): Promise<SampleShas> {
       // the image ships the migrations where the Togather image keeps them; v1..v6 stay as they were
       rmSync(join(dir, 'migrations'), { recursive: true, force: true });
       mkdirSync(join(dir, 'migrations'));
-      for (const [name, fixture] of migrations) copyFileSync(join(SAMPLE_MIGRATIONS_DIR, fixture), join(dir, 'migrations', name));
-      writeFileSync(join(dir, 'Dockerfile'), `${readFileSync(join(SAMPLE_APP_DIR, 'Dockerfile'), 'utf8').trimEnd()}\nCOPY migrations /app/migrations\n`);
+      for (const [name, fixture] of migrations)
+        copyFileSync(join(SAMPLE_MIGRATIONS_DIR, fixture), join(dir, 'migrations', name));
+      writeFileSync(
+        join(dir, 'Dockerfile'),
+        `${readFileSync(join(SAMPLE_APP_DIR, 'Dockerfile'), 'utf8').trimEnd()}\nCOPY migrations /app/migrations\n`,
+      );
     }
     const date = `2026-01-01T00:${String(i).padStart(2, '0')}:00Z`;
     await commit(`sample app ${label}: ${SAMPLE_VERSIONS[label]}`, date);
@@ -127,11 +142,23 @@ export async function buildSampleImage(
     [
       ['git', '-C', repoDir, 'archive', '--format=tar', sha],
       [
-        info.dockerClient, '-H', info.runnerDockerHost, 'build', '--quiet', '-f', 'Dockerfile', '-t', image,
-        '--build-arg', `GIT_COMMIT=${sha}`,
-        '--build-arg', `GIT_SHORT_COMMIT=${short}`,
-        '--build-arg', `VERSION=${opts.version ?? short}`,
-        '--build-arg', `BUILD_TIMESTAMP=${new Date().toISOString()}`,
+        info.dockerClient,
+        '-H',
+        info.runnerDockerHost,
+        'build',
+        '--quiet',
+        '-f',
+        'Dockerfile',
+        '-t',
+        image,
+        '--build-arg',
+        `GIT_COMMIT=${sha}`,
+        '--build-arg',
+        `GIT_SHORT_COMMIT=${short}`,
+        '--build-arg',
+        `VERSION=${opts.version ?? short}`,
+        '--build-arg',
+        `BUILD_TIMESTAMP=${new Date().toISOString()}`,
         '-',
       ],
     ],

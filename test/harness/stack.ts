@@ -29,7 +29,8 @@ const INSTALL = 'test/harness/stack/install-modern.sh (run by .ci/install.sh)';
 
 export function stackName(raw = process.env.TOGATHER_HARNESS_STACK): StackName {
   const v = (raw ?? '').trim() || 'modern';
-  if (v !== 'modern' && v !== 'legacy') throw new Error(`TOGATHER_HARNESS_STACK=${JSON.stringify(raw)}: write modern or legacy`);
+  if (v !== 'modern' && v !== 'legacy')
+    throw new Error(`TOGATHER_HARNESS_STACK=${JSON.stringify(raw)}: write modern or legacy`);
   return v;
 }
 
@@ -54,9 +55,12 @@ export function stackFor(name: StackName): Stack {
     name,
     binDir,
     pluginsDir: join(MODERN_PREFIX, 'cli-plugins'),
-    required: ['dockerd', 'docker', 'containerd', 'containerd-shim-runc-v2', 'runc', 'docker-init', 'docker-proxy'].map(
-      (c): [string, string] => [join(binDir, c), INSTALL],
-    ).concat([[join(MODERN_PREFIX, 'cli-plugins', 'docker-compose'), INSTALL], [join(MODERN_PREFIX, 'cli-plugins', 'docker-buildx'), INSTALL]]),
+    required: ['dockerd', 'docker', 'containerd', 'containerd-shim-runc-v2', 'runc', 'docker-init', 'docker-proxy']
+      .map((c): [string, string] => [join(binDir, c), INSTALL])
+      .concat([
+        [join(MODERN_PREFIX, 'cli-plugins', 'docker-compose'), INSTALL],
+        [join(MODERN_PREFIX, 'cli-plugins', 'docker-buildx'), INSTALL],
+      ]),
     defaultUser: 'tgdeploy',
     defaultDirName: '.harness',
   };
@@ -68,5 +72,7 @@ export function stackPath(stack: Stack, base = '/usr/local/sbin:/usr/local/bin:/
 }
 
 export function stackMissing(stack: Stack, onPath: (cmd: string) => boolean): string[] {
-  return stack.required.filter(([c]) => (c.startsWith('/') ? !existsSync(c) : !onPath(c))).map(([c, from]) => `${c} (${from})`);
+  return stack.required
+    .filter(([c]) => (c.startsWith('/') ? !existsSync(c) : !onPath(c)))
+    .map(([c, from]) => `${c} (${from})`);
 }

@@ -13,7 +13,8 @@ import { Redactor } from '../../src/log/redact.js';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const EXAMPLE = join(ROOT, 'config', 'deployment.yml');
 
-const ENV_OK = 'ENVIRONMENT=staging\nDATABASE_URL=postgres://togather:db-pass-9f8e7d@db:5432/togather\nJWT_SECRET=jwt-0123456789abcdef\n';
+const ENV_OK =
+  'ENVIRONMENT=staging\nDATABASE_URL=postgres://togather:db-pass-9f8e7d@db:5432/togather\nJWT_SECRET=jwt-0123456789abcdef\n';
 
 const BASE = `app:
   image: ghcr.io/togather/server
@@ -74,14 +75,24 @@ test('the example deployment.yml validates, with the filled-in template of each 
 });
 
 test('the example config resolves proxy overrides per environment without resetting the other settings', () => {
-  const filled = readFileSync(join(ROOT, 'config', 'environments', '.env.development.example'), 'utf8').replace(/CHANGE_ME/g, 'filled-in-1');
-  const dev = loadConfig({ configPath: EXAMPLE, environment: 'development', envFileContent: filled, redactor: new Redactor() });
+  const filled = readFileSync(join(ROOT, 'config', 'environments', '.env.development.example'), 'utf8').replace(
+    /CHANGE_ME/g,
+    'filled-in-1',
+  );
+  const dev = loadConfig({
+    configPath: EXAMPLE,
+    environment: 'development',
+    envFileContent: filled,
+    redactor: new Redactor(),
+  });
   assert.equal(dev.proxy.http_port, 8080);
   assert.equal(dev.proxy.https_port, 8443);
   assert.equal(dev.proxy.health_interval, 500); // not reset by the override
   assert.deepEqual(dev.proxy.domains, []);
 
-  const dir = workspace(`${BASE}    proxy:\n      domains: [s.example]\nproxy:\n  http_port: 81\n  health_interval: 2s\n`);
+  const dir = workspace(
+    `${BASE}    proxy:\n      domains: [s.example]\nproxy:\n  http_port: 81\n  health_interval: 2s\n`,
+  );
   const cfg = load(dir);
   assert.deepEqual(cfg.proxy.domains, ['s.example']);
   assert.equal(cfg.proxy.http_port, 81);
@@ -102,36 +113,238 @@ interface BadCase {
 }
 
 const bad: BadCase[] = [
-  { name: 'missing app.image', yaml: BASE.replace('  image: ghcr.io/togather/server\n', '  port: 8080\n'), code: 'required', path: 'app.image', at: 'app:', remedy: /image repository/ },
-  { name: 'bad duration', yaml: `${BASE}deployment:\n  drain_timeout: 30 seconds\n`, code: 'invalid', path: 'deployment.drain_timeout', at: 'drain_timeout', remedy: /500ms, 2s/ },
-  { name: 'plain number as duration', yaml: `${BASE}deployment:\n  drain_timeout: 30\n`, code: 'invalid', path: 'deployment.drain_timeout', at: 'drain_timeout', remedy: /unit: 500ms/ },
-  { name: 'unknown key (typo)', yaml: BASE.replace('app:\n', 'app:\n  helth:\n    path: /h\n'), code: 'unknown-key', path: 'app.helth', at: 'helth', remedy: /did you mean health\?/ },
-  { name: 'unknown key (no close match)', yaml: `${BASE}    colour: blue\n`, code: 'unknown-key', path: 'environments.staging.colour', at: 'colour', remedy: /known keys here: host, port, user/ },
-  { name: "the reference's deployment.strategy", yaml: `${BASE}deployment:\n  strategy: blue-green\n`, code: 'unknown-key', path: 'deployment.strategy', at: 'strategy', remedy: /always blue-green/ },
-  { name: 'unknown environment', yaml: BASE, env: 'prod', code: 'unknown-environment', path: 'environments', at: 'environments:', remedy: /one of: staging/ },
-  { name: 'malformed host', yaml: BASE.replace('staging.togather.example', '-bad-.example'), code: 'invalid', path: 'environments.staging.host', at: 'host:', remedy: /host name or IP/ },
-  { name: 'user@host in host', yaml: BASE.replace('staging.togather.example', 'deploy@staging.example'), code: 'invalid', path: 'environments.staging.host', at: 'host:', remedy: /user goes in user:/ },
-  { name: 'host with port', yaml: BASE.replace('staging.togather.example', 'staging.example:2222'), code: 'invalid', path: 'environments.staging.host', at: 'host:', remedy: /port goes in port:/ },
-  { name: 'shell metacharacters in host', yaml: BASE.replace('staging.togather.example', '"staging.example;rm -rf /"'), code: 'invalid', path: 'environments.staging.host', at: 'host:', remedy: /host name or IP/ },
-  { name: 'shell metacharacters in user', yaml: `${BASE}    user: deploy$(id)\n`, code: 'invalid', path: 'environments.staging.user', at: 'user:', remedy: /POSIX user name/ },
-  { name: 'shell metacharacters in path', yaml: `${BASE}    path: togather/\`reboot\`\n`, code: 'invalid', path: 'environments.staging.path', at: 'path:', remedy: /letters, digits/ },
-  { name: 'shell metacharacters in image', yaml: BASE.replace('ghcr.io/togather/server', '"ghcr.io/x/y;curl evil|sh"'), code: 'invalid', path: 'app.image', at: 'image:', remedy: /image repository without tag/ },
-  { name: 'tag in image', yaml: BASE.replace('ghcr.io/togather/server', 'ghcr.io/togather/server:latest'), code: 'invalid', path: 'app.image', at: 'image:', remedy: /tag is always the commit SHA/ },
-  { name: '../ in path', yaml: `${BASE}    path: ../../etc\n`, code: 'invalid', path: 'environments.staging.path', at: 'path:', remedy: /remove "\.\."/ },
-  { name: 'quoted port', yaml: `${BASE}    port: "22"\n`, code: 'invalid', path: 'environments.staging.port', at: 'port:', remedy: /without quotes/ },
-  { name: 'port out of range', yaml: `${BASE}    port: 70000\n`, code: 'invalid', path: 'environments.staging.port', at: 'port:', remedy: /≤ 65535/ },
-  { name: 'invalid environment name', yaml: `${BASE}  Prod_1:\n    host: p.example\n`, code: 'invalid', path: 'environments.Prod_1', at: 'Prod_1', remedy: /lowercase letters/ },
-  { name: 'url that is not a URL', yaml: `${BASE}    url: staging.example\n`, code: 'invalid', path: 'environments.staging.url', at: 'url:', remedy: /https:\/\// },
-  { name: 'duplicate YAML key', yaml: BASE.replace('    env_file: .env.staging\n', '    env_file: .env.staging\n    host: other.example\n'), code: 'duplicate-key', path: '', at: 'other.example', remedy: /keep one/ },
-  { name: 'YAML syntax error', yaml: `${BASE}proxy:\n  domains: [a.example\n  bind: 1.2.3.4\n`, code: 'yaml', path: '', remedy: /YAML syntax/ },
-  { name: 'YAML alias bomb', yaml: `${BASE}x-a: &a [l, l, l, l, l, l, l, l, l]\nx-b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nx-c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nx-d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n`, code: 'alias-bomb', path: '', remedy: /anchors/ },
-  { name: 'invalid UTF-8', yaml: Buffer.concat([Buffer.from(`${BASE}# caf`), Buffer.from([0xe9]), Buffer.from('\n')]), code: 'file', path: '', at: 7, remedy: /UTF-8/ },
-  { name: 'a list instead of a mapping', yaml: '- app\n- environments\n', code: 'not-mapping', path: '', at: 1, remedy: /top-level keys/ },
+  {
+    name: 'missing app.image',
+    yaml: BASE.replace('  image: ghcr.io/togather/server\n', '  port: 8080\n'),
+    code: 'required',
+    path: 'app.image',
+    at: 'app:',
+    remedy: /image repository/,
+  },
+  {
+    name: 'bad duration',
+    yaml: `${BASE}deployment:\n  drain_timeout: 30 seconds\n`,
+    code: 'invalid',
+    path: 'deployment.drain_timeout',
+    at: 'drain_timeout',
+    remedy: /500ms, 2s/,
+  },
+  {
+    name: 'plain number as duration',
+    yaml: `${BASE}deployment:\n  drain_timeout: 30\n`,
+    code: 'invalid',
+    path: 'deployment.drain_timeout',
+    at: 'drain_timeout',
+    remedy: /unit: 500ms/,
+  },
+  {
+    name: 'unknown key (typo)',
+    yaml: BASE.replace('app:\n', 'app:\n  helth:\n    path: /h\n'),
+    code: 'unknown-key',
+    path: 'app.helth',
+    at: 'helth',
+    remedy: /did you mean health\?/,
+  },
+  {
+    name: 'unknown key (no close match)',
+    yaml: `${BASE}    colour: blue\n`,
+    code: 'unknown-key',
+    path: 'environments.staging.colour',
+    at: 'colour',
+    remedy: /known keys here: host, port, user/,
+  },
+  {
+    name: "the reference's deployment.strategy",
+    yaml: `${BASE}deployment:\n  strategy: blue-green\n`,
+    code: 'unknown-key',
+    path: 'deployment.strategy',
+    at: 'strategy',
+    remedy: /always blue-green/,
+  },
+  {
+    name: 'unknown environment',
+    yaml: BASE,
+    env: 'prod',
+    code: 'unknown-environment',
+    path: 'environments',
+    at: 'environments:',
+    remedy: /one of: staging/,
+  },
+  {
+    name: 'malformed host',
+    yaml: BASE.replace('staging.togather.example', '-bad-.example'),
+    code: 'invalid',
+    path: 'environments.staging.host',
+    at: 'host:',
+    remedy: /host name or IP/,
+  },
+  {
+    name: 'user@host in host',
+    yaml: BASE.replace('staging.togather.example', 'deploy@staging.example'),
+    code: 'invalid',
+    path: 'environments.staging.host',
+    at: 'host:',
+    remedy: /user goes in user:/,
+  },
+  {
+    name: 'host with port',
+    yaml: BASE.replace('staging.togather.example', 'staging.example:2222'),
+    code: 'invalid',
+    path: 'environments.staging.host',
+    at: 'host:',
+    remedy: /port goes in port:/,
+  },
+  {
+    name: 'shell metacharacters in host',
+    yaml: BASE.replace('staging.togather.example', '"staging.example;rm -rf /"'),
+    code: 'invalid',
+    path: 'environments.staging.host',
+    at: 'host:',
+    remedy: /host name or IP/,
+  },
+  {
+    name: 'shell metacharacters in user',
+    yaml: `${BASE}    user: deploy$(id)\n`,
+    code: 'invalid',
+    path: 'environments.staging.user',
+    at: 'user:',
+    remedy: /POSIX user name/,
+  },
+  {
+    name: 'shell metacharacters in path',
+    yaml: `${BASE}    path: togather/\`reboot\`\n`,
+    code: 'invalid',
+    path: 'environments.staging.path',
+    at: 'path:',
+    remedy: /letters, digits/,
+  },
+  {
+    name: 'shell metacharacters in image',
+    yaml: BASE.replace('ghcr.io/togather/server', '"ghcr.io/x/y;curl evil|sh"'),
+    code: 'invalid',
+    path: 'app.image',
+    at: 'image:',
+    remedy: /image repository without tag/,
+  },
+  {
+    name: 'tag in image',
+    yaml: BASE.replace('ghcr.io/togather/server', 'ghcr.io/togather/server:latest'),
+    code: 'invalid',
+    path: 'app.image',
+    at: 'image:',
+    remedy: /tag is always the commit SHA/,
+  },
+  {
+    name: '../ in path',
+    yaml: `${BASE}    path: ../../etc\n`,
+    code: 'invalid',
+    path: 'environments.staging.path',
+    at: 'path:',
+    remedy: /remove "\.\."/,
+  },
+  {
+    name: 'quoted port',
+    yaml: `${BASE}    port: "22"\n`,
+    code: 'invalid',
+    path: 'environments.staging.port',
+    at: 'port:',
+    remedy: /without quotes/,
+  },
+  {
+    name: 'port out of range',
+    yaml: `${BASE}    port: 70000\n`,
+    code: 'invalid',
+    path: 'environments.staging.port',
+    at: 'port:',
+    remedy: /≤ 65535/,
+  },
+  {
+    name: 'invalid environment name',
+    yaml: `${BASE}  Prod_1:\n    host: p.example\n`,
+    code: 'invalid',
+    path: 'environments.Prod_1',
+    at: 'Prod_1',
+    remedy: /lowercase letters/,
+  },
+  {
+    name: 'url that is not a URL',
+    yaml: `${BASE}    url: staging.example\n`,
+    code: 'invalid',
+    path: 'environments.staging.url',
+    at: 'url:',
+    remedy: /https:\/\//,
+  },
+  {
+    name: 'duplicate YAML key',
+    yaml: BASE.replace('    env_file: .env.staging\n', '    env_file: .env.staging\n    host: other.example\n'),
+    code: 'duplicate-key',
+    path: '',
+    at: 'other.example',
+    remedy: /keep one/,
+  },
+  {
+    name: 'YAML syntax error',
+    yaml: `${BASE}proxy:\n  domains: [a.example\n  bind: 1.2.3.4\n`,
+    code: 'yaml',
+    path: '',
+    remedy: /YAML syntax/,
+  },
+  {
+    name: 'YAML alias bomb',
+    yaml: `${BASE}x-a: &a [l, l, l, l, l, l, l, l, l]\nx-b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nx-c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nx-d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n`,
+    code: 'alias-bomb',
+    path: '',
+    remedy: /anchors/,
+  },
+  {
+    name: 'invalid UTF-8',
+    yaml: Buffer.concat([Buffer.from(`${BASE}# caf`), Buffer.from([0xe9]), Buffer.from('\n')]),
+    code: 'file',
+    path: '',
+    at: 7,
+    remedy: /UTF-8/,
+  },
+  {
+    name: 'a list instead of a mapping',
+    yaml: '- app\n- environments\n',
+    code: 'not-mapping',
+    path: '',
+    at: 1,
+    remedy: /top-level keys/,
+  },
   { name: 'empty file', yaml: '# nothing yet\n', code: 'not-mapping', path: '', remedy: /app:, environments:/ },
-  { name: 'environment without env file', yaml: BASE.replace('    env_file: .env.staging\n', ''), code: 'no-env-file', path: 'environments.staging', at: 'staging:', remedy: /env_file: environments\/\.env\.staging/ },
-  { name: 'missing custom Caddyfile', yaml: `${BASE}proxy:\n  caddyfile: caddy/Caddyfile\n`, code: 'invalid', path: 'proxy.caddyfile', at: 'caddyfile:', remedy: /create it/ },
-  { name: 'wrong type for a section', yaml: `${BASE}database: postgres\n`, code: 'invalid', path: 'database', at: 'database:', remedy: /mapping/ },
-  { name: 'CHANGE_ME in app.env of deployment.yml', yaml: BASE.replace('app:\n', 'app:\n  env:\n    SENTRY_DSN: CHANGE_ME\n'), code: 'placeholder', path: 'app.env.SENTRY_DSN', at: 'SENTRY_DSN', remedy: /Sentry/ },
+  {
+    name: 'environment without env file',
+    yaml: BASE.replace('    env_file: .env.staging\n', ''),
+    code: 'no-env-file',
+    path: 'environments.staging',
+    at: 'staging:',
+    remedy: /env_file: environments\/\.env\.staging/,
+  },
+  {
+    name: 'missing custom Caddyfile',
+    yaml: `${BASE}proxy:\n  caddyfile: caddy/Caddyfile\n`,
+    code: 'invalid',
+    path: 'proxy.caddyfile',
+    at: 'caddyfile:',
+    remedy: /create it/,
+  },
+  {
+    name: 'wrong type for a section',
+    yaml: `${BASE}database: postgres\n`,
+    code: 'invalid',
+    path: 'database',
+    at: 'database:',
+    remedy: /mapping/,
+  },
+  {
+    name: 'CHANGE_ME in app.env of deployment.yml',
+    yaml: BASE.replace('app:\n', 'app:\n  env:\n    SENTRY_DSN: CHANGE_ME\n'),
+    code: 'placeholder',
+    path: 'app.env.SENTRY_DSN',
+    at: 'SENTRY_DSN',
+    remedy: /Sentry/,
+  },
 ];
 
 for (const c of bad) {
@@ -153,14 +366,20 @@ for (const c of bad) {
 test('bad config: a file over 1 MiB is refused unread', () => {
   const dir = workspace(`${BASE}# ${'x'.repeat(1024 * 1024)}\n`);
   const ps = problems(() => load(dir));
-  assert.deepEqual(ps.map((p) => p.code), ['file']);
+  assert.deepEqual(
+    ps.map((p) => p.code),
+    ['file'],
+  );
   assert.match(ps[0]!.message, /at most 1024 KiB/);
 });
 
 test('bad config: a missing config file', () => {
   const dir = workspace(BASE);
   const ps = problems(() => load(dir, { configPath: 'nope.yml' }));
-  assert.deepEqual(ps.map((p) => [p.file, p.code]), [['nope.yml', 'file']]);
+  assert.deepEqual(
+    ps.map((p) => [p.file, p.code]),
+    [['nope.yml', 'file']],
+  );
 });
 
 test('every problem is reported at once: three errors yield three problems, in line order', () => {
@@ -175,11 +394,14 @@ environments:
     user: Root
 `;
   const ps = problems(() => load(workspace(yaml)));
-  assert.deepEqual(ps.map((p) => [p.path, p.line]), [
-    ['app.image', 2],
-    ['app.health.interval', 4],
-    ['environments.staging.user', 9],
-  ]);
+  assert.deepEqual(
+    ps.map((p) => [p.path, p.line]),
+    [
+      ['app.image', 2],
+      ['app.health.interval', 4],
+      ['environments.staging.user', 9],
+    ],
+  );
 });
 
 test('problems of the config file and of the env file come together', () => {
@@ -188,13 +410,16 @@ test('problems of the config file and of the env file come together', () => {
   const dir = workspace(yaml, env);
   chmodSync(join(dir, '.env.staging'), 0o644);
   const ps = problems(() => load(dir));
-  assert.deepEqual(ps.map((p) => `${p.file}:${p.line ?? '-'} ${p.code} ${p.path}`), [
-    'deployment.yml:5 invalid environments.staging.host',
-    '.env.staging:- file-mode ',
-    '.env.staging:1 environment-mismatch ENVIRONMENT',
-    '.env.staging:3 placeholder JWT_SECRET',
-    '.env.staging:4 syntax ',
-  ]);
+  assert.deepEqual(
+    ps.map((p) => `${p.file}:${p.line ?? '-'} ${p.code} ${p.path}`),
+    [
+      'deployment.yml:5 invalid environments.staging.host',
+      '.env.staging:- file-mode ',
+      '.env.staging:1 environment-mismatch ENVIRONMENT',
+      '.env.staging:3 placeholder JWT_SECRET',
+      '.env.staging:4 syntax ',
+    ],
+  );
   assert.equal(ps[1]!.remedy, 'chmod 600 .env.staging');
 });
 
@@ -213,7 +438,10 @@ test('ConfigError is a DeployError of kind config with a readable multi-line mes
   const lines = err.message.split('\n');
   assert.equal(lines[0], 'The configuration has 2 problems:');
   assert.equal(lines[1], '  deployment.yml:7 environments.staging.port: 0 is too small — fix: use a number ≥ 1');
-  assert.match(lines[2]!, /^ {2}deployment\.yml:8 environments\.staging\.user: "x y" is not valid — fix: write a POSIX user name/);
+  assert.match(
+    lines[2]!,
+    /^ {2}deployment\.yml:8 environments\.staging\.user: "x y" is not valid — fix: write a POSIX user name/,
+  );
 });
 
 test('env file source: action input > CLI path > env_file of the environment', () => {
@@ -224,7 +452,10 @@ test('env file source: action input > CLI path > env_file of the environment', (
   const cli = load(dir, { envFilePath: 'cli.env' });
   assert.equal(cli.appEnv.JWT_SECRET, 'from-cli-path-1');
   assert.equal(cli.envFileSource, 'cli.env');
-  const input = load(dir, { envFilePath: 'cli.env', envFileContent: ENV_OK.replace('jwt-0123456789abcdef', 'from-input-1') });
+  const input = load(dir, {
+    envFilePath: 'cli.env',
+    envFileContent: ENV_OK.replace('jwt-0123456789abcdef', 'from-input-1'),
+  });
   assert.equal(input.appEnv.JWT_SECRET, 'from-input-1');
   assert.equal(input.envFileSource, 'env-file input');
   // an empty action input means "not given"
@@ -272,7 +503,10 @@ test('a stronger source may replace a placeholder of the env file; a placeholder
   assert.equal(load(dir, { processEnv: { SMTP_PASSWORD: 'real-smtp-pw' } }).appEnv.SMTP_PASSWORD, 'real-smtp-pw');
   assert.equal(load(dir, { overrides: { SMTP_PASSWORD: 'real-smtp-pw' } }).appEnv.SMTP_PASSWORD, 'real-smtp-pw');
   const ps = problems(() => load(dir));
-  assert.deepEqual(ps.map((p) => [p.code, p.line]), [['placeholder', 4]]);
+  assert.deepEqual(
+    ps.map((p) => [p.code, p.line]),
+    [['placeholder', 4]],
+  );
   const ps2 = problems(() => load(dir, { overrides: { JWT_SECRET: 'CHANGE_ME', 'BAD-KEY': 'x', NL: 'a\nb' } }));
   assert.deepEqual(ps2.map((p) => `${p.file} ${p.code} ${p.path}`).sort(), [
     '.env.staging placeholder SMTP_PASSWORD',
@@ -285,16 +519,22 @@ test('a stronger source may replace a placeholder of the env file; a placeholder
 test('required keys and the ENVIRONMENT guard apply to the final app environment', () => {
   const dir = workspace(BASE, 'ENVIRONMENT=production\nJWT_SECRET=jwt-0123456789\n');
   const ps = problems(() => load(dir));
-  assert.deepEqual(ps.map((p) => `${p.code} ${p.path} ${p.line ?? '-'}`), [
-    'required DATABASE_URL -',
-    'environment-mismatch ENVIRONMENT 1',
-  ]);
+  assert.deepEqual(
+    ps.map((p) => `${p.code} ${p.path} ${p.line ?? '-'}`),
+    ['required DATABASE_URL -', 'environment-mismatch ENVIRONMENT 1'],
+  );
   // an override can correct both
   const cfg = load(dir, { overrides: { ENVIRONMENT: 'staging', DATABASE_URL: 'postgres://u:pw-from-set@db/t' } });
   assert.equal(cfg.appEnv.ENVIRONMENT, 'staging');
   // and required_env is configurable
-  const custom = workspace(BASE.replace('app:\n', 'app:\n  required_env: [JWT_SECRET, CSRF_KEY]\n'), 'JWT_SECRET=j-123456\n');
-  assert.deepEqual(problems(() => load(custom)).map((p) => `${p.code} ${p.path}`), ['required CSRF_KEY']);
+  const custom = workspace(
+    BASE.replace('app:\n', 'app:\n  required_env: [JWT_SECRET, CSRF_KEY]\n'),
+    'JWT_SECRET=j-123456\n',
+  );
+  assert.deepEqual(
+    problems(() => load(custom)).map((p) => `${p.code} ${p.path}`),
+    ['required CSRF_KEY'],
+  );
 });
 
 test('secrets of the app environment are registered with the redactor; public keys are not', () => {
@@ -343,7 +583,10 @@ test('merge keys: a problem inside merged anchors still gets a line', () => {
   user: "no good"
 ${BASE.replace('    host: staging.togather.example\n', '    <<: *common\n    host: staging.togather.example\n')}`;
   const ps = problems(() => load(workspace(yaml)));
-  assert.deepEqual(ps.map((p) => [p.path, p.line]), [['environments.staging.user', 2]]);
+  assert.deepEqual(
+    ps.map((p) => [p.path, p.line]),
+    [['environments.staging.user', 2]],
+  );
 });
 
 test('deployment.schema.json is up to date with the zod schema (gen-schemas --check)', () => {
@@ -352,7 +595,10 @@ test('deployment.schema.json is up to date with the zod schema (gen-schemas --ch
     encoding: 'utf8',
   });
   assert.equal(r.status, 0, r.stderr);
-  const schema = JSON.parse(readFileSync(join(ROOT, 'config', 'deployment.schema.json'), 'utf8')) as Record<string, unknown>;
+  const schema = JSON.parse(readFileSync(join(ROOT, 'config', 'deployment.schema.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
   assert.deepEqual(schema.required, ['app', 'environments']);
   assert.match(readFileSync(EXAMPLE, 'utf8'), /^# yaml-language-server: \$schema=deployment\.schema\.json$/m);
 });

@@ -161,7 +161,14 @@ function expand(s: string, vars: Map<string, string | undefined>): string {
 // Instructions whose arguments Docker itself expands (RUN is expanded by the shell, with ARGs in its env).
 const EXPANDED = new Set(['ADD', 'COPY', 'ENV', 'EXPOSE', 'LABEL', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR']);
 // Available without declaration in FROM lines only.
-const PREDEFINED_GLOBAL = new Set(['BUILDPLATFORM', 'BUILDOS', 'BUILDARCH', 'TARGETPLATFORM', 'TARGETOS', 'TARGETARCH']);
+const PREDEFINED_GLOBAL = new Set([
+  'BUILDPLATFORM',
+  'BUILDOS',
+  'BUILDARCH',
+  'TARGETPLATFORM',
+  'TARGETOS',
+  'TARGETARCH',
+]);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Lint rules
@@ -201,7 +208,8 @@ function lint(df: Dockerfile): Finding[] {
     for (const kv of keyValues(ins)) globalArgs.set(kv.key, kv.value);
   }
   const allArgNames = new Set(globalArgs.keys());
-  for (const st of df.stages) for (const ins of st.body) if (ins.keyword === 'ARG') keyValues(ins).forEach((kv) => allArgNames.add(kv.key));
+  for (const st of df.stages)
+    for (const ins of st.body) if (ins.keyword === 'ARG') keyValues(ins).forEach((kv) => allArgNames.add(kv.key));
 
   const stageNames = new Map<string, number>();
   const stageEnv = new Map<number, Set<string>>();
@@ -210,7 +218,8 @@ function lint(df: Dockerfile): Finding[] {
     // FROM: references resolve against global ARGs only.
     for (const name of varRefs(st.from.args)) {
       if (globalArgs.has(name)) globalUsed.add(name);
-      else if (!PREDEFINED_GLOBAL.has(name)) add('arg-declared', st.from, `FROM uses $${name}, which is not a global ARG`);
+      else if (!PREDEFINED_GLOBAL.has(name))
+        add('arg-declared', st.from, `FROM uses $${name}, which is not a global ARG`);
     }
     const image = expand(st.image, globalArgs);
     const parent = stageNames.get(image.toLowerCase());
@@ -246,18 +255,30 @@ function lint(df: Dockerfile): Finding[] {
         // scope bug (the ARG was declared in another stage or before FROM, and expands to "" here).
         for (const r of refs) {
           if (inScope.has(r)) usedHere.add(r);
-          else if (allArgNames.has(r)) add('arg-declared', ins, `RUN uses $${r}, but ARG ${r} is not declared in this stage (ARG scope ends at FROM)`);
+          else if (allArgNames.has(r))
+            add(
+              'arg-declared',
+              ins,
+              `RUN uses $${r}, but ARG ${r} is not declared in this stage (ARG scope ends at FROM)`,
+            );
         }
       } else if (EXPANDED.has(ins.keyword)) {
         for (const r of refs) {
           if (inScope.has(r)) usedHere.add(r);
-          else add('arg-declared', ins, `${ins.keyword} uses $${r}, which is neither an ARG nor an ENV declared in this stage`);
+          else
+            add(
+              'arg-declared',
+              ins,
+              `${ins.keyword} uses $${r}, which is neither an ARG nor an ENV declared in this stage`,
+            );
         }
       }
       if (ins.keyword === 'ENV') keyValues(ins).forEach((kv) => inScope.add(kv.key));
 
       if (ins.keyword === 'ADD') {
-        const srcs = splitWords(ins.args).filter((w) => !w.startsWith('--')).slice(0, -1);
+        const srcs = splitWords(ins.args)
+          .filter((w) => !w.startsWith('--'))
+          .slice(0, -1);
         if (srcs.some((s) => !/^(https?:\/\/|git@)/.test(s))) add('no-add-local', ins, 'ADD of local files: use COPY');
       }
       if (ins.keyword === 'RUN') lintPackages(ins, add);
@@ -267,7 +288,8 @@ function lint(df: Dockerfile): Finding[] {
       if (ins.keyword === 'HEALTHCHECK') {
         const m = /^((?:--[a-z-]+=\S+\s+)*)(CMD|NONE)\b\s*([\s\S]*)$/i.exec(ins.args);
         if (!m) add('exec-form', ins, 'HEALTHCHECK must be [options] CMD [...] or NONE');
-        else if (m[2]!.toUpperCase() === 'CMD' && !isJsonArray(m[3]!)) add('exec-form', ins, 'HEALTHCHECK CMD must use the exec (JSON array) form');
+        else if (m[2]!.toUpperCase() === 'CMD' && !isJsonArray(m[3]!))
+          add('exec-form', ins, 'HEALTHCHECK CMD must use the exec (JSON array) form');
       }
       if (ins.keyword === 'COPY') {
         const from = /--from=(\S+)/.exec(ins.args)?.[1];
@@ -278,14 +300,17 @@ function lint(df: Dockerfile): Finding[] {
           }
         }
       }
-      if (ins.keyword === 'WORKDIR' && !/^(\/|\$)/.test(ins.args)) add('workdir-absolute', ins, 'WORKDIR must be absolute');
+      if (ins.keyword === 'WORKDIR' && !/^(\/|\$)/.test(ins.args))
+        add('workdir-absolute', ins, 'WORKDIR must be absolute');
     }
 
     for (const k of ['CMD', 'ENTRYPOINT', 'HEALTHCHECK']) {
-      if ((counts.get(k) ?? 0) > 1) add('single-cmd', st.from, `stage ${st.index} has ${counts.get(k)} ${k} instructions; only the last counts`);
+      if ((counts.get(k) ?? 0) > 1)
+        add('single-cmd', st.from, `stage ${st.index} has ${counts.get(k)} ${k} instructions; only the last counts`);
     }
     for (const [name, ins] of declaredHere) {
-      if (!usedHere.has(name)) add('arg-unused', ins, `ARG ${name} is declared but not used in stage ${st.name ?? st.index}`);
+      if (!usedHere.has(name))
+        add('arg-unused', ins, `ARG ${name} is declared but not used in stage ${st.name ?? st.index}`);
     }
 
     if (st.index === df.stages.length - 1) {
@@ -299,7 +324,12 @@ function lint(df: Dockerfile): Finding[] {
     }
 
     if (st.name) stageNames.set(st.name, st.index);
-    stageEnv.set(st.index, new Set([...inScope].filter((n) => st.body.some((i) => i.keyword === 'ENV' && keyValues(i).some((kv) => kv.key === n)))));
+    stageEnv.set(
+      st.index,
+      new Set(
+        [...inScope].filter((n) => st.body.some((i) => i.keyword === 'ENV' && keyValues(i).some((kv) => kv.key === n))),
+      ),
+    );
   }
   for (const [name] of globalArgs) {
     if (!globalUsed.has(name)) {
@@ -333,11 +363,13 @@ function lintPackages(ins: Instr, add: (rule: Rule, ins: Instr, message: string)
   const segments = ins.args.split(/&&|\|\||;|\|/).map((s) => s.trim());
   const aptInstall = segments.some((s) => /\bapt-get\s+(.*\s)?install\b/.test(s));
   for (const s of segments) {
-    if (/\bapk\s+(.*\s)?add\b/.test(s) && !/--no-cache\b/.test(s)) add('package-cache', ins, 'apk add without --no-cache leaves the index in the layer');
+    if (/\bapk\s+(.*\s)?add\b/.test(s) && !/--no-cache\b/.test(s))
+      add('package-cache', ins, 'apk add without --no-cache leaves the index in the layer');
     if (/\bapk\s+update\b/.test(s)) add('package-cache', ins, 'apk update: use apk add --no-cache instead');
     if (/(^|\s)apt\s/.test(s)) add('package-cache', ins, 'use apt-get (apt has no stable CLI for scripts)');
     if (/\bapt-get\s+(.*\s)?install\b/.test(s)) {
-      if (!/--no-install-recommends\b/.test(s)) add('package-cache', ins, 'apt-get install without --no-install-recommends');
+      if (!/--no-install-recommends\b/.test(s))
+        add('package-cache', ins, 'apt-get install without --no-install-recommends');
       if (!/(\s-y\b|--yes\b|--assume-yes\b)/.test(s)) add('package-cache', ins, 'apt-get install without -y');
     }
   }
@@ -350,7 +382,8 @@ function lintPackages(ins: Instr, add: (rule: Rule, ins: Instr, message: string)
 function buildArgProblems(df: Dockerfile, required: readonly string[], optional: readonly string[]): string[] {
   const decls = new Map<string, boolean>(); // name → has a default somewhere
   const all = [...df.global, ...df.stages.flatMap((s) => s.body)].filter((i) => i.keyword === 'ARG');
-  for (const ins of all) for (const kv of keyValues(ins)) decls.set(kv.key, (decls.get(kv.key) ?? false) || kv.value !== undefined);
+  for (const ins of all)
+    for (const kv of keyValues(ins)) decls.set(kv.key, (decls.get(kv.key) ?? false) || kv.value !== undefined);
   const problems: string[] = [];
   for (const name of required) {
     if (!decls.has(name)) problems.push(`missing ARG ${name}`);
@@ -385,14 +418,25 @@ describe('Dockerfile parser', () => {
   });
 
   it('splits stages, names and the global ARG scope', () => {
-    const df = parseDockerfile('ARG BASE=alpine:3.22\nFROM golang:1.25-alpine AS Build\nRUN true\nFROM ${BASE}\nCOPY --from=build /x /x\n');
+    const df = parseDockerfile(
+      'ARG BASE=alpine:3.22\nFROM golang:1.25-alpine AS Build\nRUN true\nFROM ${BASE}\nCOPY --from=build /x /x\n',
+    );
     assert.equal(df.global.length, 1);
-    assert.deepEqual(df.stages.map((s) => [s.image, s.name]), [['golang:1.25-alpine', 'build'], ['${BASE}', undefined]]);
+    assert.deepEqual(
+      df.stages.map((s) => [s.image, s.name]),
+      [
+        ['golang:1.25-alpine', 'build'],
+        ['${BASE}', undefined],
+      ],
+    );
   });
 
   it('tokenises quoted ARG, ENV and LABEL values', () => {
     const [ins] = parseDockerfile('FROM a:1\nLABEL a="x y" b=z\n').stages[0]!.body;
-    assert.deepEqual(keyValues(ins!), [{ key: 'a', value: 'x y' }, { key: 'b', value: 'z' }]);
+    assert.deepEqual(keyValues(ins!), [
+      { key: 'a', value: 'x y' },
+      { key: 'b', value: 'z' },
+    ]);
     assert.deepEqual(varRefs('$A ${B:-x} \\$C $$ ${D}'), ['A', 'B', 'D']);
   });
 
@@ -415,14 +459,23 @@ describe('lint rules fire on bad fixtures', () => {
     ['no-add-local', 'FROM alpine:3.22\nADD app.tar /app/\nUSER 1\n'],
     ['package-cache', 'FROM alpine:3.22\nRUN apk add curl\nUSER 1\n'],
     ['package-cache', 'FROM alpine:3.22\nRUN apk update && apk add --no-cache curl\nUSER 1\n'],
-    ['package-cache', 'FROM debian:12\nRUN apt-get update && apt-get install -y curl && rm -rf /var/lib/apt/lists/*\nUSER 1\n'],
-    ['package-cache', 'FROM debian:12\nRUN apt-get update && apt-get install -y --no-install-recommends curl\nUSER 1\n'],
+    [
+      'package-cache',
+      'FROM debian:12\nRUN apt-get update && apt-get install -y curl && rm -rf /var/lib/apt/lists/*\nUSER 1\n',
+    ],
+    [
+      'package-cache',
+      'FROM debian:12\nRUN apt-get update && apt-get install -y --no-install-recommends curl\nUSER 1\n',
+    ],
     ['exec-form', 'FROM alpine:3.22\nUSER 1\nCMD /app/server serve\n'],
     ['exec-form', 'FROM alpine:3.22\nUSER 1\nENTRYPOINT /app/server\n'],
     ['exec-form', 'FROM alpine:3.22\nUSER 1\nHEALTHCHECK --interval=5s CMD /app/server healthcheck\n'],
     ['arg-declared', 'FROM alpine:3.22\nLABEL v=$VERSION\nUSER 1\n'],
     ['arg-declared', 'ARG VERSION=1\nFROM alpine:3.22\nRUN echo $VERSION\nUSER 1\n'],
-    ['arg-declared', 'FROM golang:1.25-alpine AS b\nARG VERSION\nRUN echo $VERSION\nFROM alpine:3.22\nRUN echo $VERSION\nUSER 1\n'],
+    [
+      'arg-declared',
+      'FROM golang:1.25-alpine AS b\nARG VERSION\nRUN echo $VERSION\nFROM alpine:3.22\nRUN echo $VERSION\nUSER 1\n',
+    ],
     ['arg-declared', 'FROM alpine:3.22\nRUN echo ${GIT_COMMIT}\nARG GIT_COMMIT\nUSER 1\n'],
     ['arg-unused', 'FROM alpine:3.22\nARG UNUSED\nUSER 1\n'],
     ['arg-unused', 'ARG NOBODY=1\nFROM alpine:3.22\nUSER 1\n'],
@@ -446,7 +499,10 @@ describe('lint rules fire on bad fixtures', () => {
   });
 
   it('every rule has at least one fixture', () => {
-    assert.deepEqual(RULES.filter((r) => !cases.some(([c]) => c === r)), []);
+    assert.deepEqual(
+      RULES.filter((r) => !cases.some(([c]) => c === r)),
+      [],
+    );
   });
 });
 
@@ -483,7 +539,10 @@ describe('docker/Dockerfile', () => {
     const runtimeFrom = lines.findIndex((l) => l.startsWith('FROM alpine'));
     const dropped = lines.filter((l, i) => !(i > runtimeFrom && /^ARG /.test(l))).join('\n');
     const findings = lint(parseDockerfile(dropped)).filter((f) => f.rule === 'arg-declared');
-    assert.ok(findings.some((f) => /LABEL uses \$GIT_COMMIT/.test(f.message)), JSON.stringify(findings));
+    assert.ok(
+      findings.some((f) => /LABEL uses \$GIT_COMMIT/.test(f.message)),
+      JSON.stringify(findings),
+    );
   });
 
   it('is two stages: golang:1.25-alpine builder, alpine:3.22 runtime', () => {
@@ -500,7 +559,10 @@ describe('docker/Dockerfile', () => {
     const download = at((i) => i.keyword === 'RUN' && /go mod download/.test(i.args));
     const copyAll = at((i) => i.keyword === 'COPY' && /^\.\s+\.$/.test(i.args));
     const firstArg = at((i) => i.keyword === 'ARG');
-    assert.ok(copyMods >= 0 && copyMods < download && download < copyAll && copyAll < firstArg, `${copyMods} ${download} ${copyAll} ${firstArg}`);
+    assert.ok(
+      copyMods >= 0 && copyMods < download && download < copyAll && copyAll < firstArg,
+      `${copyMods} ${download} ${copyAll} ${firstArg}`,
+    );
   });
 
   it('builds a static, trimmed binary with Version/GitCommit/BuildDate injected from the build args', () => {
@@ -511,14 +573,21 @@ describe('docker/Dockerfile', () => {
     assert.match(build.args, /-X \$\{VERSION_PKG\}\.Version=\$\{VERSION\}/);
     assert.match(build.args, /-X \$\{VERSION_PKG\}\.GitCommit=\$\{GIT_COMMIT\}/);
     assert.match(build.args, /-X \$\{VERSION_PKG\}\.BuildDate=\$\{BUILD_TIMESTAMP\}/);
-    assert.match(build.args, /\/out\/server version \| grep -qF "\$\{GIT_COMMIT\}"/, 'the build proves the -X took effect');
-    const pkg = builder!.body.flatMap((i) => (i.keyword === 'ARG' ? keyValues(i) : [])).find((kv) => kv.key === 'VERSION_PKG');
+    assert.match(
+      build.args,
+      /\/out\/server version \| grep -qF "\$\{GIT_COMMIT\}"/,
+      'the build proves the -X took effect',
+    );
+    const pkg = builder!.body
+      .flatMap((i) => (i.keyword === 'ARG' ? keyValues(i) : []))
+      .find((kv) => kv.key === 'VERSION_PKG');
     assert.match(pkg?.value ?? '', /^github\.com\/[\w.-]+\/[\w.-]+(\/[\w.-]+)*$/);
   });
 
   it('refuses to build without the required args', () => {
     const guard = builder!.body.find((i) => i.keyword === 'RUN' && /:\?build arg/.test(i.args))!;
-    for (const a of ['VERSION', 'BUILD_TIMESTAMP', 'GIT_SHORT_COMMIT']) assert.match(guard.args, new RegExp(`\\$\\{${a}:\\?`));
+    for (const a of ['VERSION', 'BUILD_TIMESTAMP', 'GIT_SHORT_COMMIT'])
+      assert.match(guard.args, new RegExp(`\\$\\{${a}:\\?`));
     assert.match(guard.args, /GIT_COMMIT\}" \| grep -Eqx '\[0-9a-f\]\{40\}'/);
   });
 
@@ -534,7 +603,12 @@ describe('docker/Dockerfile', () => {
   });
 
   it('runtime: OCI labels from the build args', () => {
-    const labels = new Map(runtime!.body.filter((i) => i.keyword === 'LABEL').flatMap(keyValues).map((kv) => [kv.key, kv.value]));
+    const labels = new Map(
+      runtime!.body
+        .filter((i) => i.keyword === 'LABEL')
+        .flatMap(keyValues)
+        .map((kv) => [kv.key, kv.value]),
+    );
     assert.equal(labels.get('org.opencontainers.image.revision'), '${GIT_COMMIT}');
     assert.equal(labels.get('org.opencontainers.image.version'), '${VERSION}');
     assert.equal(labels.get('org.opencontainers.image.created'), '${BUILD_TIMESTAMP}');
@@ -557,13 +631,18 @@ describe('docker/db/Dockerfile (the database image: PostGIS plus pgvector)', () 
   const df = parseDockerfile(text);
 
   it('passes every lint rule but non-root-user: the postgres entrypoint starts as root and drops to postgres itself', () => {
-    assert.deepEqual(lint(df).filter((p) => p.rule !== 'non-root-user'), []);
+    assert.deepEqual(
+      lint(df).filter((p) => p.rule !== 'non-root-user'),
+      [],
+    );
   });
 
   it('extends the configured image (ARG BASE, default PostGIS 16) and installs pgvector for its major version', () => {
     assert.equal(df.stages.length, 1);
     assert.equal(df.stages[0]!.image, '${BASE}');
     assert.match(df.global.find((i) => i.keyword === 'ARG')!.args, /^BASE=postgis\/postgis:16-/);
-    assert.ok(df.stages[0]!.body.some((i) => i.keyword === 'RUN' && i.args.includes('postgresql-${PG_MAJOR}-pgvector')));
+    assert.ok(
+      df.stages[0]!.body.some((i) => i.keyword === 'RUN' && i.args.includes('postgresql-${PG_MAJOR}-pgvector')),
+    );
   });
 });

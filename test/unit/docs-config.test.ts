@@ -8,7 +8,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { END, START, allKeys, renderReference, run, staleNotes, undocumentedKeys, updateDoc } from '../../scripts/gen-config-docs.js';
+import {
+  END,
+  START,
+  allKeys,
+  renderReference,
+  run,
+  staleNotes,
+  undocumentedKeys,
+  updateDoc,
+} from '../../scripts/gen-config-docs.js';
 import { ConfigSchema } from '../../src/config/schema.js';
 import { ROOT } from './docs-markdown.js';
 
@@ -19,19 +28,36 @@ describe('docs/configuration.md: reference generated from the schema', () => {
   });
 
   test('the script itself exits 0 on --check', () => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/gen-config-docs.ts'), '--check'], { cwd: ROOT, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/gen-config-docs.ts'), '--check'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 0, r.stderr + r.stdout);
   });
 
-  test('every key has a description (the schema\'s, or a note in the script) and no note is stale', () => {
+  test("every key has a description (the schema's, or a note in the script) and no note is stale", () => {
     assert.deepEqual(undocumentedKeys(), []);
     assert.deepEqual(staleNotes(), []);
   });
 
   test('lists every top-level and nested key of the schema', () => {
     const keys = new Set(allKeys());
-    for (const top of Object.keys(ConfigSchema.shape)) assert.ok([...keys].some((k) => k === top || k.startsWith(`${top}.`)), top);
-    for (const k of ['app.image', 'app.health.start_timeout', 'deployment.lock.timeout', 'deployment.watch.duration', 'proxy.domains', 'database.migrations.image', 'database.snapshots.retention_days', 'environments.<name>.host', 'environments.<name>.proxy.http_port']) {
+    for (const top of Object.keys(ConfigSchema.shape))
+      assert.ok(
+        [...keys].some((k) => k === top || k.startsWith(`${top}.`)),
+        top,
+      );
+    for (const k of [
+      'app.image',
+      'app.health.start_timeout',
+      'deployment.lock.timeout',
+      'deployment.watch.duration',
+      'proxy.domains',
+      'database.migrations.image',
+      'database.snapshots.retention_days',
+      'environments.<name>.host',
+      'environments.<name>.proxy.http_port',
+    ]) {
       assert.ok(keys.has(k), k);
     }
     const ref = renderReference();

@@ -52,7 +52,13 @@ export function parseDoc(file: string, text: string): Doc {
     if (open) {
       prose.push('');
       if (new RegExp(`^ {0,3}${open.marker[0]}{${open.marker.length},}\\s*$`).test(line)) {
-        fences.push({ lang: open.info.split(/\s+/)[0] ?? '', info: open.info, body: open.body.join('\n'), line: open.line, before: open.before });
+        fences.push({
+          lang: open.info.split(/\s+/)[0] ?? '',
+          info: open.info,
+          body: open.body.join('\n'),
+          line: open.line,
+          before: open.before,
+        });
         open = undefined;
         lastNonBlank = line.trim();
       } else open.body.push(line);
@@ -85,8 +91,10 @@ export function links(doc: Doc): Link[] {
   const text = withoutCode(doc.prose);
   const out: Link[] = [];
   const lineAt = (index: number) => text.slice(0, index).split('\n').length;
-  for (const m of text.matchAll(/!?\[(?:[^\]\\]|\\.)*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)) out.push({ target: m[1]!, line: lineAt(m.index) });
-  for (const m of text.matchAll(/^ {0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+"[^"]*")?\s*$/gm)) out.push({ target: m[1]!, line: lineAt(m.index) });
+  for (const m of text.matchAll(/!?\[(?:[^\]\\]|\\.)*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g))
+    out.push({ target: m[1]!, line: lineAt(m.index) });
+  for (const m of text.matchAll(/^ {0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+"[^"]*")?\s*$/gm))
+    out.push({ target: m[1]!, line: lineAt(m.index) });
   for (const m of text.matchAll(/<a\s[^>]*href="([^"]+)"/g)) out.push({ target: m[1]!, line: lineAt(m.index) });
   return out;
 }

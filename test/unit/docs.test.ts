@@ -44,7 +44,10 @@ interface Help {
 }
 
 function cliHelp(): Help {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), '--help'], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), '--help'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 0, r.stderr);
   return parseHelp(r.stdout);
 }
@@ -85,7 +88,9 @@ function workflowInterface(name: string): { inputs: Set<string>; secrets: Set<st
   if (!existsSync(file)) return undefined;
   const wf = parse(readFileSync(file, 'utf8')) as { on?: { workflow_call?: { inputs?: object; secrets?: object } } };
   const call = wf.on?.workflow_call;
-  return call ? { inputs: new Set(Object.keys(call.inputs ?? {})), secrets: new Set(Object.keys(call.secrets ?? {})) } : undefined;
+  return call
+    ? { inputs: new Set(Object.keys(call.inputs ?? {})), secrets: new Set(Object.keys(call.secrets ?? {})) }
+    : undefined;
 }
 
 const exitCodes = new Map<number, string>(Object.entries(ExitCode).map(([k, v]) => [v, k]));
@@ -103,16 +108,33 @@ describe('docs: the Markdown helpers', () => {
   });
 
   test('shell lines: continuations, comments, prompts, quotes and && are handled', () => {
-    const lines = shellLines('$ togather-deploy deploy staging \\\n  --version v1 # a comment\n# only a comment\necho "a # b"');
-    assert.deepEqual(lines.map((l) => l.text.replace(/\s+/g, ' ')), ['togather-deploy deploy staging --version v1', 'echo "a # b"']);
-    assert.deepEqual(shellCommands(`A=1 togather-deploy status staging && echo 'x y' | cat`), [['A=1', 'togather-deploy', 'status', 'staging'], ['echo', 'x y'], ['cat']]);
-    assert.deepEqual(cliInvocations('GITHUB_TOKEN=t togather-deploy versions prod --json').map((c) => c.args), [['versions', 'prod', '--json']]);
+    const lines = shellLines(
+      '$ togather-deploy deploy staging \\\n  --version v1 # a comment\n# only a comment\necho "a # b"',
+    );
+    assert.deepEqual(
+      lines.map((l) => l.text.replace(/\s+/g, ' ')),
+      ['togather-deploy deploy staging --version v1', 'echo "a # b"'],
+    );
+    assert.deepEqual(shellCommands(`A=1 togather-deploy status staging && echo 'x y' | cat`), [
+      ['A=1', 'togather-deploy', 'status', 'staging'],
+      ['echo', 'x y'],
+      ['cat'],
+    ]);
+    assert.deepEqual(
+      cliInvocations('GITHUB_TOKEN=t togather-deploy versions prod --json').map((c) => c.args),
+      [['versions', 'prod', '--json']],
+    );
   });
 
   test('links outside code only; the help parser finds commands, subcommands and flags', () => {
     const d = parseDoc('x.md', 'see [a](a.md#x) and `[b](b.md)`\n```md\n[c](c.md)\n```\n[ref]: d.md\n');
-    assert.deepEqual(links(d).map((l) => l.target), ['a.md#x', 'd.md']);
-    const h = parseHelp('commands:\n  deploy      does it\n  snapshot create|list <environment>\n              things\n  snapshot restore <environment> <file>\n\noptions:\n  -c, --config FILE  x\n      --dry-run   y\n');
+    assert.deepEqual(
+      links(d).map((l) => l.target),
+      ['a.md#x', 'd.md'],
+    );
+    const h = parseHelp(
+      'commands:\n  deploy      does it\n  snapshot create|list <environment>\n              things\n  snapshot restore <environment> <file>\n\noptions:\n  -c, --config FILE  x\n      --dry-run   y\n',
+    );
     assert.deepEqual([...h.commands.keys()], ['deploy', 'snapshot']);
     assert.deepEqual([...h.commands.get('deploy')!], []);
     assert.deepEqual([...h.commands.get('snapshot')!], ['create', 'list', 'restore']);
@@ -139,7 +161,8 @@ describe('docs: links and anchors resolve', () => {
             continue;
           }
           const d = byFile.get(target) ?? readDoc(target);
-          if (!anchors(d).has(decodeURIComponent(anchor))) problems.push(`line ${l.line}: ${l.target}: no heading or id "${anchor}" in ${target}`);
+          if (!anchors(d).has(decodeURIComponent(anchor)))
+            problems.push(`line ${l.line}: ${l.target}: no heading or id "${anchor}" in ${target}`);
         }
       }
       assert.deepEqual(problems, []);
@@ -148,8 +171,9 @@ describe('docs: links and anchors resolve', () => {
 });
 
 describe('docs: CLI commands and flags in ```sh blocks exist in togather-deploy --help', () => {
-  test('the help lists the runbooks\' commands', () => {
-    for (const c of ['deploy', 'rollback', 'versions', 'status', 'unlock', 'cleanup']) assert.ok(help.commands.has(c), c);
+  test("the help lists the runbooks' commands", () => {
+    for (const c of ['deploy', 'rollback', 'versions', 'status', 'unlock', 'cleanup'])
+      assert.ok(help.commands.has(c), c);
   });
   for (const doc of docs) {
     test(doc.file, () => {
@@ -167,7 +191,8 @@ describe('docs: CLI commands and flags in ```sh blocks exist in togather-deploy 
             problems.push(`${where}: "${command}" is not a command of togather-deploy --help`);
             continue;
           }
-          if (subs.size > 0 && (sub === undefined || !subs.has(sub))) problems.push(`${where}: "${command} ${sub ?? ''}" is not one of ${[...subs].join(', ')}`);
+          if (subs.size > 0 && (sub === undefined || !subs.has(sub)))
+            problems.push(`${where}: "${command} ${sub ?? ''}" is not one of ${[...subs].join(', ')}`);
           for (const a of inv.args) {
             if (!a.startsWith('-') || a === '-' || a === '--') continue;
             const name = a.split('=')[0]!;
@@ -188,7 +213,8 @@ describe('docs: action inputs named exist in action.yml', () => {
       const prose = doc.prose;
       for (const m of prose.matchAll(/`([a-z][a-z0-9-]*)` input\b|\binput `([a-z][a-z0-9-]*)`/g)) {
         const name = m[1] ?? m[2]!;
-        if (!actionInputs.has(name)) problems.push(`line ${lineOf(doc, m.index)}: "${name}" is not an input of action.yml`);
+        if (!actionInputs.has(name))
+          problems.push(`line ${lineOf(doc, m.index)}: "${name}" is not an input of action.yml`);
       }
       // yaml: with: of a step using the action; with:/secrets: of a job calling a reusable workflow
       for (const f of doc.fences.filter((x) => x.lang === 'yaml' || x.lang === 'yml')) {
@@ -210,12 +236,15 @@ describe('docs: action inputs named exist in action.yml', () => {
               problems.push(`line ${f.line}: ${uses}: no reusable workflow .github/workflows/${wf[1]}.yml`);
               return;
             }
-            for (const k of withKeys) if (!iface.inputs.has(k)) problems.push(`line ${f.line}: ${wf[1]}.yml has no input "${k}"`);
+            for (const k of withKeys)
+              if (!iface.inputs.has(k)) problems.push(`line ${f.line}: ${wf[1]}.yml has no input "${k}"`);
             if (node.secrets && typeof node.secrets === 'object') {
-              for (const k of Object.keys(node.secrets)) if (!iface.secrets.has(k)) problems.push(`line ${f.line}: ${wf[1]}.yml has no secret "${k}"`);
+              for (const k of Object.keys(node.secrets))
+                if (!iface.secrets.has(k)) problems.push(`line ${f.line}: ${wf[1]}.yml has no secret "${k}"`);
             }
           } else if (/^togather\/togather-deploy@/.test(uses)) {
-            for (const k of withKeys) if (!actionInputs.has(k)) problems.push(`line ${f.line}: "${k}" is not an input of action.yml`);
+            for (const k of withKeys)
+              if (!actionInputs.has(k)) problems.push(`line ${f.line}: "${k}" is not an input of action.yml`);
           }
         });
       }
@@ -238,10 +267,12 @@ describe('docs: exit codes match src/errors.ts', () => {
       const problems: string[] = [];
       const text = withoutCode(doc.prose);
       for (const m of text.matchAll(/\bexit(?:s| code| codes| status)?(?: with)? (\d+)\b/gi)) {
-        if (!exitCodes.has(Number(m[1]))) problems.push(`line ${lineOf(doc, m.index)}: exit code ${m[1]} is not in src/errors.ts`);
+        if (!exitCodes.has(Number(m[1])))
+          problems.push(`line ${lineOf(doc, m.index)}: exit code ${m[1]} is not in src/errors.ts`);
       }
       // the runs-in-ci markers name the exit code they expect, too
-      for (const b of runnableBlocks(doc)) if (!exitCodes.has(b.exit)) problems.push(`line ${b.line}: runs-in-ci exit=${b.exit} is not in src/errors.ts`);
+      for (const b of runnableBlocks(doc))
+        if (!exitCodes.has(b.exit)) problems.push(`line ${b.line}: runs-in-ci exit=${b.exit} is not in src/errors.ts`);
       assert.deepEqual(problems, []);
     });
   }
@@ -253,13 +284,19 @@ describe('docs: exit codes match src/errors.ts', () => {
   };
 
   test('README.md: the exit-code table lists exactly the codes of src/errors.ts', () => {
-    assert.deepEqual([...table(byFile.get('README.md')!).keys()].sort((a, b) => a - b), [...exitCodes.keys()].sort((a, b) => a - b));
+    assert.deepEqual(
+      [...table(byFile.get('README.md')!).keys()].sort((a, b) => a - b),
+      [...exitCodes.keys()].sort((a, b) => a - b),
+    );
   });
 
   test('docs/troubleshooting.md: one table row and one section per exit code, each naming its failure class', () => {
     const doc = byFile.get('docs/troubleshooting.md');
     assert.ok(doc, 'docs/troubleshooting.md exists');
-    assert.deepEqual([...table(doc).keys()].sort((a, b) => a - b), [...exitCodes.keys()].sort((a, b) => a - b));
+    assert.deepEqual(
+      [...table(doc).keys()].sort((a, b) => a - b),
+      [...exitCodes.keys()].sort((a, b) => a - b),
+    );
     const sections = new Map<number, string>();
     for (const m of doc.prose.matchAll(/^#{2,4}\s+Exit (\d+)\b(.*)$/gm)) sections.set(Number(m[1]), m[2]!);
     const problems: string[] = [];
@@ -267,9 +304,11 @@ describe('docs: exit codes match src/errors.ts', () => {
       if (code === 0) continue;
       const heading = sections.get(code);
       if (heading === undefined) problems.push(`no "Exit ${code}" section`);
-      else if (!heading.includes(`\`${kind}\``)) problems.push(`the "Exit ${code}" heading does not name its class \`${kind}\``);
+      else if (!heading.includes(`\`${kind}\``))
+        problems.push(`the "Exit ${code}" heading does not name its class \`${kind}\``);
     }
-    for (const code of sections.keys()) if (!exitCodes.has(code)) problems.push(`section "Exit ${code}" has no code in src/errors.ts`);
+    for (const code of sections.keys())
+      if (!exitCodes.has(code)) problems.push(`section "Exit ${code}" has no code in src/errors.ts`);
     assert.deepEqual(problems, []);
   });
 });
@@ -288,7 +327,8 @@ describe('docs: deployment.yml keys named exist in the schema', () => {
         if (parts[0] === 'environments' && parts.length > 1) parts[1] = '<name>';
         if (parts[0] === 'app' && parts[1] === 'env' && parts.length > 2) parts.splice(2);
         const key = parts.join('.');
-        if (!configKeys.has(key)) problems.push(`line ${lineOf(doc, m.index)}: \`${word}\` is not a key of deployment.yml`);
+        if (!configKeys.has(key))
+          problems.push(`line ${lineOf(doc, m.index)}: \`${word}\` is not a key of deployment.yml`);
       }
       assert.deepEqual(problems, []);
     });
@@ -304,12 +344,16 @@ describe('docs: runs-in-ci markers (test/e2e/docs.test.ts runs these blocks)', (
       doc.prose.split('\n').forEach((l, i) => {
         if (!RUNS_IN_CI_RE.test(l.trim())) return;
         const next = lines.slice(i + 1).find((x) => x.trim() !== '');
-        if (!next || !/^```sh\s*$/.test(next.trim())) problems.push(`line ${i + 1}: a runs-in-ci marker must sit directly above a \`\`\`sh block`);
+        if (!next || !/^```sh\s*$/.test(next.trim()))
+          problems.push(`line ${i + 1}: a runs-in-ci marker must sit directly above a \`\`\`sh block`);
         const attrs = /runs-in-ci\b(.*?)-->/.exec(l)![1]!.trim();
         for (const a of attrs.split(/\s+/).filter(Boolean)) {
           const m = /^(exit|given)=(\S+)$/.exec(a);
           if (!m) problems.push(`line ${i + 1}: unknown attribute "${a}" (exit=N, given=deployed:V1,V2;locked)`);
-          else if (m[1] === 'given' && !m[2]!.split(';').every((g) => /^deployed:[A-Za-z0-9._-]+(,[A-Za-z0-9._-]+)*$|^locked$/.test(g))) {
+          else if (
+            m[1] === 'given' &&
+            !m[2]!.split(';').every((g) => /^deployed:[A-Za-z0-9._-]+(,[A-Za-z0-9._-]+)*$|^locked$/.test(g))
+          ) {
             problems.push(`line ${i + 1}: given=${m[2]} is not deployed:V1,V2 or locked`);
           }
         }
@@ -317,7 +361,10 @@ describe('docs: runs-in-ci markers (test/e2e/docs.test.ts runs these blocks)', (
       for (const b of runnableBlocks(doc)) {
         for (const l of shellLines(b.body)) {
           for (const words of shellCommands(l.text)) {
-            if (words[0] !== 'togather-deploy') problems.push(`line ${b.line}: a runnable block may only hold togather-deploy commands, not "${words.join(' ')}"`);
+            if (words[0] !== 'togather-deploy')
+              problems.push(
+                `line ${b.line}: a runnable block may only hold togather-deploy commands, not "${words.join(' ')}"`,
+              );
           }
         }
       }
@@ -328,14 +375,9 @@ describe('docs: runs-in-ci markers (test/e2e/docs.test.ts runs these blocks)', (
   test('the runbooks have runnable deploy, dry-run, status, versions, rollback and unlock commands', () => {
     const run = docs.flatMap((d) => runnableBlocks(d)).flatMap((b) => cliInvocations(b.body));
     const has = (cmd: string, flag?: string) => run.some((i) => i.args[0] === cmd && (!flag || i.args.includes(flag)));
-    const missing = [
-      ['deploy'],
-      ['deploy', '--dry-run'],
-      ['status'],
-      ['versions'],
-      ['rollback'],
-      ['unlock'],
-    ].filter(([c, f]) => !has(c!, f));
+    const missing = [['deploy'], ['deploy', '--dry-run'], ['status'], ['versions'], ['rollback'], ['unlock']].filter(
+      ([c, f]) => !has(c!, f),
+    );
     assert.deepEqual(missing, []);
   });
 });

@@ -50,7 +50,9 @@ test('CRLF line endings and a UTF-8 byte order mark are accepted', () => {
 });
 
 test('CHANGE_ME in a value is refused, in a comment it is not (the reference failed every fresh template)', () => {
-  const f = parse(`# replace CHANGE_ME below\n${OK}SMTP_PASSWORD=CHANGE_ME # CHANGE_ME here too\nRESEND_API_KEY=re_x # not CHANGE_ME\n`);
+  const f = parse(
+    `# replace CHANGE_ME below\n${OK}SMTP_PASSWORD=CHANGE_ME # CHANGE_ME here too\nRESEND_API_KEY=re_x # not CHANGE_ME\n`,
+  );
   assert.deepEqual(codes(f.problems), ['placeholder@5:SMTP_PASSWORD']);
   assert.match(f.problems[0]!.remedy!, /SMTP/);
   const g = parse(`${OK}JWT2="pre-change_me-post"\n`);
@@ -70,10 +72,27 @@ test('the shipped templates fail only on their CHANGE_ME assignments, never on c
     const lines = text.split('\n');
     const expected = lines.flatMap((l, i) => (!l.trim().startsWith('#') && l.includes('CHANGE_ME') ? [i + 1] : []));
     assert.ok(expected.length >= 10, 'templates carry a placeholder per secret');
-    assert.deepEqual(f.problems.map((p) => p.line), expected, env);
+    assert.deepEqual(
+      f.problems.map((p) => p.line),
+      expected,
+      env,
+    );
     assert.ok(f.problems.every((p) => p.code === 'placeholder'));
-    for (const key of ['DATABASE_URL', 'JWT_SECRET', 'ADMIN_PASSWORD', 'CSRF_KEY', 'POSTGRES_PASSWORD', 'RESEND_API_KEY',
-      'SMTP_PASSWORD', 'SENTRY_DSN', 'OTLP_HEADERS', 'ALERT_WEBHOOK_AUTH', 'GRAFANA_PASSWORD', 'ENVIRONMENT', 'LOG_LEVEL']) {
+    for (const key of [
+      'DATABASE_URL',
+      'JWT_SECRET',
+      'ADMIN_PASSWORD',
+      'CSRF_KEY',
+      'POSTGRES_PASSWORD',
+      'RESEND_API_KEY',
+      'SMTP_PASSWORD',
+      'SENTRY_DSN',
+      'OTLP_HEADERS',
+      'ALERT_WEBHOOK_AUTH',
+      'GRAFANA_PASSWORD',
+      'ENVIRONMENT',
+      'LOG_LEVEL',
+    ]) {
       assert.ok(key in f.values, `${env} template has ${key}`);
     }
     assert.equal(f.values.ENVIRONMENT, env);
@@ -138,7 +157,7 @@ test('from disk: a file other users can read is refused with the exact chmod rem
   chmodSync(path, 0o600);
   assert.deepEqual(codes(readEnvFile(path).problems), ['placeholder@4:X']);
   chmodSync(path, 0o640); // group-readable is refused too
-  assert.equal(readEnvFile(path, {}, 'shown name').problems[0]!.remedy, 'chmod 600 \'shown name\'');
+  assert.equal(readEnvFile(path, {}, 'shown name').problems[0]!.remedy, "chmod 600 'shown name'");
 });
 
 test('from disk: a missing file suggests its template when one sits beside it', () => {

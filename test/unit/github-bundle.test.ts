@@ -17,7 +17,11 @@ const NODE24 = join(ROOT, 'node_modules/node/bin/node');
 const SHA = '9fceb02d0ae598e95dc970b74767f19372d61af8';
 const TOKEN = 'ghs_bundleTOKENbundleTOKEN0123';
 
-function runNode(bin: string, script: string, env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+function runNode(
+  bin: string,
+  script: string,
+  env: Record<string, string>,
+): Promise<{ code: number | null; out: string }> {
   return new Promise((done) => {
     const child = spawn(bin, [script], { env: { ...process.env, ...env } });
     let out = '';
@@ -32,10 +36,14 @@ test('the CI gate works from an ncc ESM bundle under Node 20 and Node 24', { tim
   const fake = await FakeGitHubApi.start({ token: TOKEN });
   try {
     // bundling the module itself needs no entry file inside the work tree; ncc keeps its exports
-    execFileSync(process.execPath, [NCC, 'build', join(ROOT, 'src/github/ci-gate.ts'), '-o', join(dir, 'lib'), '--quiet'], {
-      cwd: ROOT,
-      stdio: 'pipe',
-    });
+    execFileSync(
+      process.execPath,
+      [NCC, 'build', join(ROOT, 'src/github/ci-gate.ts'), '-o', join(dir, 'lib'), '--quiet'],
+      {
+        cwd: ROOT,
+        stdio: 'pipe',
+      },
+    );
     const script = join(dir, 'run.mjs');
     writeFileSync(
       script,

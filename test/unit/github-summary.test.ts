@@ -52,7 +52,8 @@ function report(over: Partial<OperationReport> = {}): OperationReport {
 
 /** the HTML table must survive as one HTML block: no blank line between <table> and </table> */
 function assertTablesIntact(md: string): void {
-  for (const m of md.matchAll(/<table>[\s\S]*?<\/table>/g)) assert.ok(!/\n\s*\n/.test(m[0]), `blank line inside a table:\n${m[0]}`);
+  for (const m of md.matchAll(/<table>[\s\S]*?<\/table>/g))
+    assert.ok(!/\n\s*\n/.test(m[0]), `blank line inside a table:\n${m[0]}`);
   assert.equal((md.match(/<table>/g) ?? []).length, (md.match(/<\/table>/g) ?? []).length);
 }
 
@@ -76,7 +77,16 @@ test('a successful deploy: environment, short SHA, colour, phases with durations
 });
 
 test('a failed deploy says so, with the exit code class, and that the old version kept serving', () => {
-  const md = renderSummary(report({ ok: false, exitCode: 10, colour: undefined, message: 'health gate failed: /health answered 503', record: undefined, serving: 'previous' }));
+  const md = renderSummary(
+    report({
+      ok: false,
+      exitCode: 10,
+      colour: undefined,
+      message: 'health gate failed: /health answered 503',
+      record: undefined,
+      serving: 'previous',
+    }),
+  );
   assert.match(md, /^## ❌ Deploy to production failed at <code>9fceb02<\/code>/);
   assert.match(md, /Exit code<\/th><td>10 \(health\)<\/td>/);
   assert.match(md, /<th align="left">Error<\/th><td>health gate failed&#58; \/health answered 503<\/td>/);
@@ -84,7 +94,17 @@ test('a failed deploy says so, with the exit code class, and that the old versio
 });
 
 test('a failed deploy says what serves: nothing, the new version after a late failure, or unknown before the host was read', () => {
-  const failed = (serving: OperationReport['serving']) => renderSummary(report({ ok: false, exitCode: 7, colour: undefined, message: 'x', record: record({ status: 'failed' }), serving }));
+  const failed = (serving: OperationReport['serving']) =>
+    renderSummary(
+      report({
+        ok: false,
+        exitCode: 7,
+        colour: undefined,
+        message: 'x',
+        record: record({ status: 'failed' }),
+        serving,
+      }),
+    );
   assert.match(failed('none'), /No version was serving before, and none serves now/);
   assert.match(failed('new'), /The new version is serving: the failure above came after the switch/);
   assert.match(failed(undefined), /stopped before it changed what serves/);
@@ -102,14 +122,21 @@ test('a first deploy has no rollback target; a caller hint replaces the default'
 });
 
 test('flags (skipped CI, dry run) are shown as warnings', () => {
-  const md = renderSummary(report({ operation: 'plan', record: record({ flags: { skip_ci_check: true, dry_run: true } }), plan: ['docker compose up -d green'] }));
+  const md = renderSummary(
+    report({
+      operation: 'plan',
+      record: record({ flags: { skip_ci_check: true, dry_run: true } }),
+      plan: ['docker compose up -d green'],
+    }),
+  );
   assert.match(md, /^## 🧪 Dry run for production/);
   assert.match(md, /⚠️ CI check skipped, dry run/);
   assert.match(md, /<pre>docker compose up -d green<\/pre>/);
 });
 
 test('hostile strings are inert: <script>, pipes, backticks, newlines, mentions, markdown links', () => {
-  const evil = '<script>alert(1)</script> | `rm -rf` **bold** [x](javascript:alert(1)) @org/team #1\n\n## injected\r\n<img src=x onerror=alert(1)>';
+  const evil =
+    '<script>alert(1)</script> | `rm -rf` **bold** [x](javascript:alert(1)) @org/team #1\n\n## injected\r\n<img src=x onerror=alert(1)>';
   const md = renderSummary(
     report({
       environment: `prod<script>`,
@@ -143,9 +170,12 @@ test('escapeText keeps plain text readable and turns newlines into <br>', () => 
   assert.equal(escapeText('a & b < c'), 'a &amp; b &lt; c'.replace('&amp;', '&#38;').replace('&lt;', '&#60;'));
 });
 
-test('escapeCode keeps a code block\'s lines and leaves no tag or attribute quote to close its <pre>', () => {
+test("escapeCode keeps a code block's lines and leaves no tag or attribute quote to close its <pre>", () => {
   assert.equal(escapeCode('current: abc\n\ncan roll back to:'), 'current: abc\n\ncan roll back to:');
-  assert.equal(escapeCode(`</code></pre><script>x="1" & 'y'</script>`), '&lt;/code&gt;&lt;/pre&gt;&lt;script&gt;x=&quot;1&quot; &amp; &#39;y&#39;&lt;/script&gt;');
+  assert.equal(
+    escapeCode(`</code></pre><script>x="1" & 'y'</script>`),
+    '&lt;/code&gt;&lt;/pre&gt;&lt;script&gt;x=&quot;1&quot; &amp; &#39;y&#39;&lt;/script&gt;',
+  );
 });
 
 test('the summary stays under 1 MiB whatever the report holds', () => {

@@ -106,9 +106,16 @@ describe('gen-readme: the command on a temporary copy', () => {
     writeFileSync(readme, TEMPLATE);
     writeFileSync(action, actionYml);
     const script = path.join(root, 'scripts/gen-readme.ts');
-    const check = spawnSync(process.execPath, ['--import', 'tsx', script, '--check', '--readme', readme, '--action', action], { cwd: root, encoding: 'utf8' });
+    const check = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', script, '--check', '--readme', readme, '--action', action],
+      { cwd: root, encoding: 'utf8' },
+    );
     assert.equal(check.status, 1, check.stderr);
-    const write = spawnSync(process.execPath, ['--import', 'tsx', script, '--readme', readme, '--action', action], { cwd: root, encoding: 'utf8' });
+    const write = spawnSync(process.execPath, ['--import', 'tsx', script, '--readme', readme, '--action', action], {
+      cwd: root,
+      encoding: 'utf8',
+    });
     assert.equal(write.status, 0, write.stderr);
     assert.match(readFileSync(readme, 'utf8'), /\| `ssh-known-hosts` \| yes \|/);
   });
@@ -118,9 +125,13 @@ describe('README.md of this repository', () => {
   const readmePath = path.join(root, 'README.md');
   const text = existsSync(readmePath) ? readFileSync(readmePath, 'utf8') : '';
   const present = sectionsPresent(text);
-  it('has its tables up to date with action.yml (npx tsx scripts/gen-readme.ts)', { skip: present.length === 0 ? 'README.md has no action-inputs/action-outputs markers yet' : false }, () => {
-    assert.deepEqual(present, ['action-inputs', 'action-outputs'], 'both marker pairs');
-    const result = run(['--check']);
-    assert.equal(result.code, 0, result.message);
-  });
+  it(
+    'has its tables up to date with action.yml (npx tsx scripts/gen-readme.ts)',
+    { skip: present.length === 0 ? 'README.md has no action-inputs/action-outputs markers yet' : false },
+    () => {
+      assert.deepEqual(present, ['action-inputs', 'action-outputs'], 'both marker pairs');
+      const result = run(['--check']);
+      assert.equal(result.code, 0, result.message);
+    },
+  );
 });

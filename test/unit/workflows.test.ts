@@ -55,7 +55,8 @@ export function lintWorkflow(text: string, file: string): Finding[] {
     findings.push({ file, line: Math.max(1, lines.linePos(offset).line), rule, message });
   };
   if (doc.errors.length > 0) {
-    for (const err of doc.errors) findings.push({ file, line: err.linePos?.[0].line ?? 1, rule: 'yaml', message: err.message });
+    for (const err of doc.errors)
+      findings.push({ file, line: err.linePos?.[0].line ?? 1, rule: 'yaml', message: err.message });
     return findings;
   }
   const top = doc.contents;
@@ -69,10 +70,15 @@ export function lintWorkflow(text: string, file: string): Finding[] {
 
   if (!isAction) {
     if (triggers(top).includes('pull_request_target')) {
-      add(top.get('on', true) as Node, 'pull-request-target', 'pull_request_target runs with a write token and secrets on untrusted code');
+      add(
+        top.get('on', true) as Node,
+        'pull-request-target',
+        'pull_request_target runs with a write token and secrets on untrusted code',
+      );
     }
     const perms = top.get('permissions', true) as Node | undefined;
-    if (perms === undefined) add(top, 'permissions-missing', 'set top-level permissions explicitly (permissions: {} and grant per job)');
+    if (perms === undefined)
+      add(top, 'permissions-missing', 'set top-level permissions explicitly (permissions: {} and grant per job)');
     else checkPermissions(perms, true, add);
   }
 
@@ -85,7 +91,11 @@ export function lintWorkflow(text: string, file: string): Finding[] {
       if (jobPerms !== undefined) checkPermissions(jobPerms, false, add);
       const secrets = job.get('secrets', true) as Node | undefined;
       if (isScalar(secrets) && secrets.value === 'inherit') {
-        add(secrets, 'secrets-inherit', 'secrets: inherit hands every secret to the called workflow; pass each one explicitly');
+        add(
+          secrets,
+          'secrets-inherit',
+          'secrets: inherit hands every secret to the called workflow; pass each one explicitly',
+        );
       }
       const uses = job.get('uses', true);
       if (isScalar(uses)) checkUses(uses, false, reusable, add);
@@ -110,7 +120,11 @@ function triggers(top: YAMLMap): string[] {
 function checkPermissions(perms: Node, topLevel: boolean, add: Add): void {
   if (isScalar(perms)) {
     if (perms.value === 'write-all' || perms.value === 'read-all') {
-      add(perms, 'permissions-broad', `permissions: ${String(perms.value)} grants every scope; list the scopes the job uses`);
+      add(
+        perms,
+        'permissions-broad',
+        `permissions: ${String(perms.value)} grants every scope; list the scopes the job uses`,
+      );
     }
     return;
   }
@@ -119,7 +133,11 @@ function checkPermissions(perms: Node, topLevel: boolean, add: Add): void {
     if (!isScalar(pair.key) || !isScalar(pair.value) || pair.value.value !== 'write') continue;
     const scope = String(pair.key.value);
     if (topLevel) {
-      add(pair.value, 'permissions-broad', `top-level ${scope}: write applies to every job; grant it on the job that needs it`);
+      add(
+        pair.value,
+        'permissions-broad',
+        `top-level ${scope}: write applies to every job; grant it on the job that needs it`,
+      );
     } else if (!pair.value.comment?.trim()) {
       add(pair.value, 'permissions-broad', `${scope}: write needs a comment on the same line saying why`);
     }
@@ -148,7 +166,11 @@ function checkSteps(steps: Node | undefined, reusable: boolean, add: Add): void 
     if (ref.startsWith('actions/checkout@')) {
       const persist = isMap(withMap) ? withMap.get('persist-credentials', true) : undefined;
       if (!isScalar(persist) || String(persist.value) !== 'false') {
-        add(uses, 'checkout-credentials', 'actions/checkout needs persist-credentials: false (else the token stays in .git/config)');
+        add(
+          uses,
+          'checkout-credentials',
+          'actions/checkout needs persist-credentials: false (else the token stays in .git/config)',
+        );
       }
     }
   }
@@ -159,7 +181,12 @@ function checkUses(node: Node, isStep: boolean, reusable: boolean, add: Add): vo
   const value = String(node.value).trim();
   if (value.startsWith('./')) {
     // In a called workflow './' is the caller's checkout: it would run the caller's code, not ours.
-    if (isStep && reusable) add(node, 'local-action-in-reusable', `${value}: in a reusable workflow './' resolves in the caller's checkout; use ${OWN_REPO}@<ref>`);
+    if (isStep && reusable)
+      add(
+        node,
+        'local-action-in-reusable',
+        `${value}: in a reusable workflow './' resolves in the caller's checkout; use ${OWN_REPO}@<ref>`,
+      );
     return;
   }
   if (value.startsWith('docker://')) {
@@ -173,7 +200,8 @@ function checkUses(node: Node, isStep: boolean, reusable: boolean, add: Add): vo
   if (repo === OWN_REPO) {
     // Our own action and workflows: a release tag is allowed, since callers pin the workflow
     // at the same ref and a release moves tag and workflows together. A branch is not.
-    if (!SHA.test(ref) && !RELEASE_TAG.test(ref)) add(node, 'unpinned-uses', `${value}: reference ${OWN_REPO} by release tag (vN) or full SHA`);
+    if (!SHA.test(ref) && !RELEASE_TAG.test(ref))
+      add(node, 'unpinned-uses', `${value}: reference ${OWN_REPO} by release tag (vN) or full SHA`);
     return;
   }
   if (!SHA.test(ref)) {
@@ -206,8 +234,12 @@ function actionParse(name: string, content: string): ParseReport {
   return { errors: result.context.errors.getErrors().map((e) => e.message) };
 }
 
-const workflowFiles = readdirSync(workflowDir).filter((f) => /\.ya?ml$/.test(f)).sort();
-const fixtureFiles = readdirSync(fixtureDir).filter((f) => /^bad-.*\.ya?ml$/.test(f)).sort();
+const workflowFiles = readdirSync(workflowDir)
+  .filter((f) => /\.ya?ml$/.test(f))
+  .sort();
+const fixtureFiles = readdirSync(fixtureDir)
+  .filter((f) => /^bad-.*\.ya?ml$/.test(f))
+  .sort();
 const read = (p: string): string => readFileSync(p, 'utf8');
 
 /** bad-<rule>.yml or bad-<rule>--<variant>.yml */
@@ -218,7 +250,8 @@ function ruleOfFixture(file: string): string {
 describe("GitHub's workflow parser", () => {
   it('finds the workflows to check', () => {
     assert.ok(workflowFiles.length >= 4, `workflows found: ${workflowFiles.join(', ')}`);
-    for (const name of ['ci.yml', 'deploy.yml', 'rollback.yml', 'snapshot.yml']) assert.ok(workflowFiles.includes(name), name);
+    for (const name of ['ci.yml', 'deploy.yml', 'rollback.yml', 'snapshot.yml'])
+      assert.ok(workflowFiles.includes(name), name);
   });
 
   for (const file of workflowFiles) {
@@ -235,7 +268,10 @@ describe("GitHub's workflow parser", () => {
   it('is not a no-op: it rejects broken files', async () => {
     const wf = await githubParse('broken.yml', 'on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    stepz: []\n');
     assert.ok(wf.errors.length > 0, 'a workflow with an unknown job key');
-    const expr = await githubParse('expr.yml', 'on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo ${{ github.sha\n');
+    const expr = await githubParse(
+      'expr.yml',
+      'on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo ${{ github.sha\n',
+    );
     assert.ok(expr.errors.length > 0, 'an unclosed expression');
     const action = actionParse('action.yml', 'name: x\ndescription: y\nruns:\n  using: node99\n  main: index.js\n');
     assert.ok(action.errors.length > 0, 'an unknown runtime');
@@ -261,7 +297,9 @@ describe('lintWorkflow on this repository', () => {
 
 describe('caller examples in docs/ci-cd.md', () => {
   const docs = read(path.join(root, 'docs/ci-cd.md'));
-  const examples = [...docs.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? '').filter((b) => /^jobs:/m.test(b));
+  const examples = [...docs.matchAll(/```yaml\n([\s\S]*?)```/g)]
+    .map((m) => m[1] ?? '')
+    .filter((b) => /^jobs:/m.test(b));
   it('has the three caller examples', () => assert.ok(examples.length >= 3, `found ${examples.length}`));
   examples.forEach((text, i) => {
     const name = `docs-example-${i + 1}.yml`;
@@ -307,31 +345,50 @@ describe('lintWorkflow details', () => {
   });
 
   it('accepts own references by release tag or SHA, not by branch', () => {
-    const own = (ref: string): Rule[] => lintWorkflow(wrap(`      - uses: togather/togather-deploy@${ref}\n`), 'x.yml').map((f) => f.rule);
+    const own = (ref: string): Rule[] =>
+      lintWorkflow(wrap(`      - uses: togather/togather-deploy@${ref}\n`), 'x.yml').map((f) => f.rule);
     assert.deepEqual(own('v1'), []);
     assert.deepEqual(own('v1.2.3'), []);
     assert.deepEqual(own('0123456789abcdef0123456789abcdef01234567'), []);
     assert.deepEqual(own('main'), ['unpinned-uses']);
-    const call = 'on: push\npermissions: {}\njobs:\n  d:\n    uses: togather/togather-deploy/.github/workflows/deploy.yml@v1\n';
+    const call =
+      'on: push\npermissions: {}\njobs:\n  d:\n    uses: togather/togather-deploy/.github/workflows/deploy.yml@v1\n';
     assert.deepEqual(lintWorkflow(call, 'x.yml'), []);
     const other = 'on: push\npermissions: {}\njobs:\n  d:\n    uses: someone/else/.github/workflows/deploy.yml@v1\n';
-    assert.deepEqual(lintWorkflow(other, 'x.yml').map((f) => f.rule), ['unpinned-uses']);
+    assert.deepEqual(
+      lintWorkflow(other, 'x.yml').map((f) => f.rule),
+      ['unpinned-uses'],
+    );
   });
 
   it("allows './' actions except in reusable workflows", () => {
     assert.deepEqual(lintWorkflow(wrap('      - uses: ./\n'), 'x.yml'), []);
-    assert.deepEqual(lintWorkflow(wrap('      - uses: ./\n', 'workflow_call'), 'x.yml').map((f) => f.rule), ['local-action-in-reusable']);
+    assert.deepEqual(
+      lintWorkflow(wrap('      - uses: ./\n', 'workflow_call'), 'x.yml').map((f) => f.rule),
+      ['local-action-in-reusable'],
+    );
   });
 
   it('requires a digest for docker:// images', () => {
-    assert.deepEqual(lintWorkflow(wrap('      - uses: docker://alpine:3\n'), 'x.yml').map((f) => f.rule), ['unpinned-uses']);
+    assert.deepEqual(
+      lintWorkflow(wrap('      - uses: docker://alpine:3\n'), 'x.yml').map((f) => f.rule),
+      ['unpinned-uses'],
+    );
     const digest = `docker://alpine@sha256:${'a'.repeat(64)}`;
     assert.deepEqual(lintWorkflow(wrap(`      - uses: ${digest}\n`), 'x.yml'), []);
   });
 
   it('finds pull_request_target in every form of on:', () => {
-    for (const on of ['pull_request_target', '[push, pull_request_target]', '{pull_request_target: {types: [opened]}}']) {
-      assert.deepEqual(lintWorkflow(wrap('      - run: echo\n', on), 'x.yml').map((f) => f.rule), ['pull-request-target'], on);
+    for (const on of [
+      'pull_request_target',
+      '[push, pull_request_target]',
+      '{pull_request_target: {types: [opened]}}',
+    ]) {
+      assert.deepEqual(
+        lintWorkflow(wrap('      - run: echo\n', on), 'x.yml').map((f) => f.rule),
+        ['pull-request-target'],
+        on,
+      );
     }
   });
 
@@ -339,19 +396,35 @@ describe('lintWorkflow details', () => {
     const job = (perm: string): string =>
       `on: push\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    permissions:\n      ${perm}\n    steps:\n      - run: echo\n`;
     assert.deepEqual(lintWorkflow(job('contents: write # push the release tag'), 'x.yml'), []);
-    assert.deepEqual(lintWorkflow(job('contents: write'), 'x.yml').map((f) => f.rule), ['permissions-broad']);
-    assert.deepEqual(lintWorkflow(job('deployments: write'), 'x.yml').map((f) => f.rule), ['permissions-broad']);
-    const topWrite = 'on: push\npermissions:\n  contents: write # why\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo\n';
-    assert.deepEqual(lintWorkflow(topWrite, 'x.yml').map((f) => f.rule), ['permissions-broad']);
+    assert.deepEqual(
+      lintWorkflow(job('contents: write'), 'x.yml').map((f) => f.rule),
+      ['permissions-broad'],
+    );
+    assert.deepEqual(
+      lintWorkflow(job('deployments: write'), 'x.yml').map((f) => f.rule),
+      ['permissions-broad'],
+    );
+    const topWrite =
+      'on: push\npermissions:\n  contents: write # why\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo\n';
+    assert.deepEqual(
+      lintWorkflow(topWrite, 'x.yml').map((f) => f.rule),
+      ['permissions-broad'],
+    );
   });
 
   it("accepts persist-credentials written as a string 'false'", () => {
-    const step = "      - uses: actions/checkout@0123456789abcdef0123456789abcdef01234567 # v6.0.2\n        with:\n          persist-credentials: 'false'\n";
+    const step =
+      "      - uses: actions/checkout@0123456789abcdef0123456789abcdef01234567 # v6.0.2\n        with:\n          persist-credentials: 'false'\n";
     assert.deepEqual(lintWorkflow(wrap(step), 'x.yml'), []);
   });
 
   it('reports invalid YAML as a finding instead of throwing', () => {
-    assert.deepEqual(lintWorkflow('on: [push\n', 'x.yml').map((f) => f.rule).slice(0, 1), ['yaml']);
+    assert.deepEqual(
+      lintWorkflow('on: [push\n', 'x.yml')
+        .map((f) => f.rule)
+        .slice(0, 1),
+      ['yaml'],
+    );
   });
 });
 
@@ -384,7 +457,14 @@ interface Job {
   steps?: Step[];
 }
 interface Workflow {
-  on: Record<string, { inputs?: Record<string, { type?: string; required?: boolean; description?: string }>; secrets?: Record<string, unknown>; outputs?: Record<string, { value?: string }> } | null>;
+  on: Record<
+    string,
+    {
+      inputs?: Record<string, { type?: string; required?: boolean; description?: string }>;
+      secrets?: Record<string, unknown>;
+      outputs?: Record<string, { value?: string }>;
+    } | null
+  >;
   permissions?: unknown;
   jobs: Record<string, Job>;
 }
@@ -406,7 +486,8 @@ describe('reusable workflows against action.yml', () => {
       for (const job of Object.values(wf.jobs)) {
         const given = Object.keys(actionStep(job).with ?? {});
         for (const name of given) assert.ok(meta.inputs.has(name), `${file} passes unknown input ${name}`);
-        for (const [name, { required }] of meta.inputs) if (required) assert.ok(given.includes(name), `${file} misses required input ${name}`);
+        for (const [name, { required }] of meta.inputs)
+          if (required) assert.ok(given.includes(name), `${file} misses required input ${name}`);
       }
     });
 
@@ -418,12 +499,23 @@ describe('reusable workflows against action.yml', () => {
         assert.ok(['string', 'boolean', 'number'].includes(input.type ?? ''), `${name} has a workflow_call type`);
         assert.ok((input.description ?? '').length > 10, `${name} is described`);
       }
-      assert.deepEqual(Object.keys(call.secrets ?? {}).sort(), ['ENV_FILE', 'SSH_KNOWN_HOSTS', 'SSH_PASSPHRASE', 'SSH_PRIVATE_KEY']);
+      assert.deepEqual(Object.keys(call.secrets ?? {}).sort(), [
+        'ENV_FILE',
+        'SSH_KNOWN_HOSTS',
+        'SSH_PASSPHRASE',
+        'SSH_PRIVATE_KEY',
+      ]);
       assert.deepEqual(wf.permissions, {});
       for (const job of Object.values(wf.jobs)) {
-        assert.ok(job.environment?.name?.includes('${{'), 'the job sets environment: so protection rules and environment secrets apply');
+        assert.ok(
+          job.environment?.name?.includes('${{'),
+          'the job sets environment: so protection rules and environment secrets apply',
+        );
         assert.equal(job.concurrency?.['cancel-in-progress'], false);
-        assert.ok(!job.concurrency?.group?.includes('github.workflow'), 'github.workflow is the caller name in a called workflow');
+        assert.ok(
+          !job.concurrency?.group?.includes('github.workflow'),
+          'github.workflow is the caller name in a called workflow',
+        );
       }
     });
   }

@@ -47,7 +47,20 @@ export function pgToolCommand(layout: Layout, place: PgToolPlace, tool: readonly
   if (place.managed) return { argv: ['docker', 'exec', ...i, '--env-file', dbEnvPath(layout), layout.db, ...tool] };
   if (!place.network) throw new Error('pgToolCommand: an external database needs the stack network');
   return {
-    argv: ['docker', 'run', '--rm', ...i, '--network', place.network, '--env-file', dbEnvPath(layout), '--label', 'org.togather.role=db-tool', place.image, ...tool],
+    argv: [
+      'docker',
+      'run',
+      '--rm',
+      ...i,
+      '--network',
+      place.network,
+      '--env-file',
+      dbEnvPath(layout),
+      '--label',
+      'org.togather.role=db-tool',
+      place.image,
+      ...tool,
+    ],
   };
 }
 
@@ -97,7 +110,18 @@ export function dbImagePresentCmd(ref: string): Command {
 
 /** builds `ref` on the host from the Dockerfile on stdin over `base` */
 export function dbImageBuildCmd(ref: string, base: string): Command {
-  return cmd('docker', 'build', '--quiet', '--build-arg', `BASE=${base}`, '--label', 'org.togather.role=db-image', '-t', ref, '-');
+  return cmd(
+    'docker',
+    'build',
+    '--quiet',
+    '--build-arg',
+    `BASE=${base}`,
+    '--label',
+    'org.togather.role=db-image',
+    '-t',
+    ref,
+    '-',
+  );
 }
 
 // --- migrations -------------------------------------------------------------------------------------------------
@@ -193,7 +217,16 @@ export interface MigrateRunSpec {
 /** one migrate container on the stack network, with the database password from db-client.env */
 export function runMigrateCmd(layout: Layout, m: MigrateRunSpec): Command {
   const secs = String(Math.max(1, Math.ceil(m.timeoutMs / 1000)));
-  const opts = ['--network', m.network, '--env-file', dbEnvPath(layout), '--label', 'org.togather.role=migrate', m.image, ...m.args];
+  const opts = [
+    '--network',
+    m.network,
+    '--env-file',
+    dbEnvPath(layout),
+    '--label',
+    'org.togather.role=migrate',
+    m.image,
+    ...m.args,
+  ];
   return script(RUN_MIGRATE, `${layout.stack}-migrate`, secs, m.dir, ...opts);
 }
 

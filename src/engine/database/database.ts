@@ -3,7 +3,14 @@ import type { Command } from '../../host/host.js';
 import type { EngineContext } from '../context.js';
 import { writeFileCmd } from '../stack/commands.js';
 import type { Layout } from '../stack/layout.js';
-import { dbEnvPath, dbStatusCmd, pgToolCommand, psqlValuesArgs, READ_VERSION_SQL, stackNetworkCmd } from './commands.js';
+import {
+  dbEnvPath,
+  dbStatusCmd,
+  pgToolCommand,
+  psqlValuesArgs,
+  READ_VERSION_SQL,
+  stackNetworkCmd,
+} from './commands.js';
 
 /**
  * How the deployer reaches the environment's database: with the app's own DATABASE_URL, so a snapshot or a
@@ -29,23 +36,43 @@ const DB_NAME_RE = /^[A-Za-z0-9_-]{1,63}$/;
 
 /** Parses DATABASE_URL. Pure; the messages never include the URL (it holds the password). */
 export function parseDatabaseUrl(raw: string | undefined, managed: boolean): DbTarget {
-  if (!raw) throw new DeployError('config', 'DATABASE_URL is not set in the app environment', 'add DATABASE_URL to the environment\'s env file');
+  if (!raw)
+    throw new DeployError(
+      'config',
+      'DATABASE_URL is not set in the app environment',
+      "add DATABASE_URL to the environment's env file",
+    );
   let u: URL;
   try {
     u = new URL(raw);
   } catch {
-    throw new DeployError('config', 'DATABASE_URL is not a URL', 'write it as postgres://USER:PASSWORD@HOST:5432/DATABASE');
+    throw new DeployError(
+      'config',
+      'DATABASE_URL is not a URL',
+      'write it as postgres://USER:PASSWORD@HOST:5432/DATABASE',
+    );
   }
   if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
-    throw new DeployError('config', `DATABASE_URL has the scheme ${u.protocol.replace(/:$/, '')}; snapshots and migrations need postgres:// or postgresql://`);
+    throw new DeployError(
+      'config',
+      `DATABASE_URL has the scheme ${u.protocol.replace(/:$/, '')}; snapshots and migrations need postgres:// or postgresql://`,
+    );
   }
   const name = decodeURIComponent(u.pathname.replace(/^\//, ''));
   if (!DB_NAME_RE.test(name)) {
-    throw new DeployError('config', 'DATABASE_URL names no database, or one with characters other than letters, digits, "_" and "-"', 'end the URL with /DATABASE');
+    throw new DeployError(
+      'config',
+      'DATABASE_URL names no database, or one with characters other than letters, digits, "_" and "-"',
+      'end the URL with /DATABASE',
+    );
   }
   if (!u.hostname) throw new DeployError('config', 'DATABASE_URL has no host');
   const password = u.password ? decodeURIComponent(u.password) : undefined;
-  if (password && /[\r\n\0]/.test(password)) throw new DeployError('config', 'the password in DATABASE_URL contains a line break, which an env file cannot carry');
+  if (password && /[\r\n\0]/.test(password))
+    throw new DeployError(
+      'config',
+      'the password in DATABASE_URL contains a line break, which an env file cannot carry',
+    );
   const base = `${u.protocol}//${u.username ? `${u.username}@` : ''}${u.host}${u.pathname}`;
   const params = [...u.searchParams.entries()];
   const query = (ps: [string, string][]) => (ps.length ? `?${new URLSearchParams(ps).toString()}` : '');
@@ -81,14 +108,20 @@ export function renderDbEnv(t: DbTarget): string {
 /** (Re)writes db-client.env with mode 0600; its content travels on stdin. */
 export async function writeDbEnv(ctx: EngineContext, layout: Layout, t: DbTarget): Promise<void> {
   const r = await ctx.host.run(writeFileCmd(dbEnvPath(layout), '600'), { stdin: renderDbEnv(t), check: false });
-  if (r.code !== 0) throw new DeployError('preflight', `could not write ${dbEnvPath(layout)}: ${ctx.redactor.redact(r.stderr.trim())}`);
+  if (r.code !== 0)
+    throw new DeployError('preflight', `could not write ${dbEnvPath(layout)}: ${ctx.redactor.redact(r.stderr.trim())}`);
 }
 
 /** the stack's compose network (the one the app is on), found by compose's labels */
 export async function stackNetwork(ctx: EngineContext, layout: Layout): Promise<string> {
   const r = await ctx.host.run(stackNetworkCmd(layout), { check: false, timeoutMs: 30_000 });
   const net = r.stdout.trim();
-  if (r.code !== 0 || !net) throw new DeployError('preflight', `the stack's network (compose project ${layout.stack}) does not exist`, 'deploy the environment once, so that its stack exists');
+  if (r.code !== 0 || !net)
+    throw new DeployError(
+      'preflight',
+      `the stack's network (compose project ${layout.stack}) does not exist`,
+      'deploy the environment once, so that its stack exists',
+    );
   return net;
 }
 
@@ -106,7 +139,12 @@ export async function openDb(ctx: EngineContext, layout: Layout): Promise<DbSess
   if (target.managed) {
     const r = await ctx.host.run(dbStatusCmd(layout), { check: false });
     const st = r.stdout.trim();
-    if (st !== 'running') throw new DeployError('preflight', `the database container ${layout.db} is ${st || 'absent'}`, 'deploy once to create it, or start it (docker start) and look at its logs');
+    if (st !== 'running')
+      throw new DeployError(
+        'preflight',
+        `the database container ${layout.db} is ${st || 'absent'}`,
+        'deploy once to create it, or start it (docker start) and look at its logs',
+      );
   } else {
     network = await stackNetwork(ctx, layout);
   }
@@ -127,11 +165,23 @@ export function parseSchemaVersion(out: string): SchemaVersion | undefined {
   return { version: /^\d+$/.test(m[1]!) ? Number(m[1]) : undefined, dirty: m[2] === 'true', table: m[1] !== 'absent' };
 }
 
-export async function readSchemaVersion(ctx: EngineContext, db: DbSession, kind: 'snapshot' | 'migration' = 'migration'): Promise<SchemaVersion> {
-  const r = await ctx.host.run(db.tool(psqlValuesArgs(db.target.url), true), { stdin: READ_VERSION_SQL, check: false, timeoutMs: 60_000 });
+export async function readSchemaVersion(
+  ctx: EngineContext,
+  db: DbSession,
+  kind: 'snapshot' | 'migration' = 'migration',
+): Promise<SchemaVersion> {
+  const r = await ctx.host.run(db.tool(psqlValuesArgs(db.target.url), true), {
+    stdin: READ_VERSION_SQL,
+    check: false,
+    timeoutMs: 60_000,
+  });
   const v = r.code === 0 ? parseSchemaVersion(r.stdout) : undefined;
   if (!v) {
-    throw new DeployError(kind, `could not read schema_migrations from the database: ${ctx.redactor.redact((r.stderr || r.stdout).trim().split('\n').slice(-4).join(' / ')) || `exit ${r.code}`}`, 'check DATABASE_URL (host, user, password) and that the database is up; nothing was changed');
+    throw new DeployError(
+      kind,
+      `could not read schema_migrations from the database: ${ctx.redactor.redact((r.stderr || r.stdout).trim().split('\n').slice(-4).join(' / ')) || `exit ${r.code}`}`,
+      'check DATABASE_URL (host, user, password) and that the database is up; nothing was changed',
+    );
   }
   return v;
 }

@@ -29,7 +29,11 @@ function readConfigFile(ctx: EngineContext, path: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (e) {
-    throw new DeployError('config', `images.postgres_dockerfile: cannot read ${file} (${(e as Error).message})`, 'point it at a Dockerfile, or write builtin or none');
+    throw new DeployError(
+      'config',
+      `images.postgres_dockerfile: cannot read ${file} (${(e as Error).message})`,
+      'point it at a Dockerfile, or write builtin or none',
+    );
   }
 }
 
@@ -44,10 +48,14 @@ export async function ensureDbImage(ctx: EngineContext, img: DbImage, running?: 
   const present = await ctx.host.run(dbImagePresentCmd(img.ref), { check: false, timeoutMs: 30_000 });
   if (present.code === 0) return;
   if (ctx.dryRun) {
-    ctx.reporter.info(`would build the database image ${img.ref} on the host from ${img.build.source} over ${img.build.base}`);
+    ctx.reporter.info(
+      `would build the database image ${img.ref} on the host from ${img.build.source} over ${img.build.base}`,
+    );
     return;
   }
-  ctx.reporter.info(`building the database image ${img.ref} on the host (${img.build.source} over ${img.build.base}); once per change of either`);
+  ctx.reporter.info(
+    `building the database image ${img.ref} on the host (${img.build.source} over ${img.build.base}); once per change of either`,
+  );
   const r = await ctx.host.run(dbImageBuildCmd(img.ref, img.build.base), {
     stdin: img.build.dockerfile,
     check: false,
@@ -57,7 +65,7 @@ export async function ensureDbImage(ctx: EngineContext, img: DbImage, running?: 
     throw new DeployError(
       'preflight',
       `building the database image ${img.ref} on the host failed: ${ctx.redactor.redact(r.stderr.trim().split('\n').slice(-6).join(' / '))}; nothing was switched`,
-      'the host must reach the base image\'s registry and its apt mirror; or build the image elsewhere and set images.postgres to it with images.postgres_dockerfile: none',
+      "the host must reach the base image's registry and its apt mirror; or build the image elsewhere and set images.postgres to it with images.postgres_dockerfile: none",
     );
   }
 }

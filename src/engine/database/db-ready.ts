@@ -14,7 +14,8 @@ import type { Layout } from '../stack/layout.js';
  */
 
 /** what psql said that no amount of waiting changes: the credentials or the database name are wrong */
-const FATAL = /password authentication failed|no password supplied|role "[^"]*" does not exist|database "[^"]*" does not exist|no pg_hba\.conf entry/;
+const FATAL =
+  /password authentication failed|no password supplied|role "[^"]*" does not exist|database "[^"]*" does not exist|no pg_hba\.conf entry/;
 
 /** the official entrypoints print this once the init scripts all ran; a restart before it means one failed */
 const INIT_DONE = 'PostgreSQL init process complete';
@@ -29,10 +30,18 @@ export async function waitDbAccepting(ctx: EngineContext, layout: Layout, timeou
     if (r.code === 0 && r.stdout.trim() === '1') break;
     last = ctx.redactor.redact((r.stderr || r.stdout).trim().split('\n').slice(-2).join(' / '));
     if (FATAL.test(last)) {
-      throw new DeployError('preflight', `the database refuses the app's credentials: ${last}; nothing was migrated or switched`, 'check DATABASE_URL and POSTGRES_PASSWORD in the env file: they must name the same user, password and database the database was first created with');
+      throw new DeployError(
+        'preflight',
+        `the database refuses the app's credentials: ${last}; nothing was migrated or switched`,
+        'check DATABASE_URL and POSTGRES_PASSWORD in the env file: they must name the same user, password and database the database was first created with',
+      );
     }
     if (ctx.clock.now() > deadline) {
-      throw new DeployError('preflight', `the database did not accept connections within ${Math.round(timeoutMs / 1000)} s (${last || `exit ${r.code}`}); nothing was switched`, `look at \`docker logs ${layout.db}\` on the host`);
+      throw new DeployError(
+        'preflight',
+        `the database did not accept connections within ${Math.round(timeoutMs / 1000)} s (${last || `exit ${r.code}`}); nothing was switched`,
+        `look at \`docker logs ${layout.db}\` on the host`,
+      );
     }
     await ctx.clock.sleep(250);
   }
@@ -50,7 +59,12 @@ async function checkInitRan(ctx: EngineContext, layout: Layout): Promise<void> {
   const logs = await ctx.host.run(dbLogsCmd(layout, 200), { check: false, timeoutMs: 30_000 });
   const text = `${logs.stdout}\n${logs.stderr}`;
   if (!/docker-entrypoint-initdb\.d\//.test(text) || text.includes(INIT_DONE)) return;
-  const cause = text.split('\n').filter((l) => /ERROR|FATAL|error:/.test(l)).slice(0, 3).map((l) => l.trim()).join(' / ');
+  const cause = text
+    .split('\n')
+    .filter((l) => /ERROR|FATAL|error:/.test(l))
+    .slice(0, 3)
+    .map((l) => l.trim())
+    .join(' / ');
   throw new DeployError(
     'preflight',
     `the database's init scripts failed at its first start: ${ctx.redactor.redact(cause || 'see the container log')}; the database runs without what they create, and nothing was switched`,

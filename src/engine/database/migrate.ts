@@ -1,6 +1,13 @@
 import { DeployError, describeError } from '../../errors.js';
 import type { EngineContext } from '../context.js';
-import { dbEnvPath, extractMigrationsCmd, holdCreateCmd, holdRemoveCmd, migrateArgs, runMigrateCmd } from './commands.js';
+import {
+  dbEnvPath,
+  extractMigrationsCmd,
+  holdCreateCmd,
+  holdRemoveCmd,
+  migrateArgs,
+  runMigrateCmd,
+} from './commands.js';
 import { openDb, readSchemaVersion, stackNetwork, type DbSession, type SchemaVersion } from './database.js';
 import type { Layout } from '../stack/layout.js';
 import type { Phases } from '../phases.js';
@@ -53,7 +60,10 @@ export { migrateArgs };
 /** Takes the hold on the release image (see HOLD in commands.ts); best effort: without it, only the protection is lost. */
 export async function holdRelease(ctx: EngineContext, layout: Layout, image: string): Promise<void> {
   const r = await ctx.host.run(holdCreateCmd(layout, image), { check: false, timeoutMs: 60_000 });
-  if (r.code !== 0) ctx.reporter.warn(`could not create the container that protects ${image} from image pruning: ${ctx.redactor.redact(r.stderr.trim())}`);
+  if (r.code !== 0)
+    ctx.reporter.warn(
+      `could not create the container that protects ${image} from image pruning: ${ctx.redactor.redact(r.stderr.trim())}`,
+    );
 }
 
 /** removes the hold container; the new colour's own container protects the image from now on */
@@ -66,14 +76,33 @@ export function migrationsDir(layout: Layout, sha: string): string {
 }
 
 /** Copies the release's migrations out of its image; undefined when the image has none at that path. */
-export async function extractMigrations(ctx: EngineContext, layout: Layout, image: string, sha: string): Promise<{ dir: string; ups: MigrationFile[] } | undefined> {
+export async function extractMigrations(
+  ctx: EngineContext,
+  layout: Layout,
+  image: string,
+  sha: string,
+): Promise<{ dir: string; ups: MigrationFile[] } | undefined> {
   const dir = migrationsDir(layout, sha);
   const src = ctx.cfg.config.database.migrations.path.replace(/\/+$/, '') || '/';
   const r = await ctx.host.run(extractMigrationsCmd(layout, dir, image, src, 10), { check: false, timeoutMs: 120_000 });
   if (r.code === 3) return undefined;
-  if (r.code !== 0) throw new DeployError('migration', `could not copy the migrations (${src}) out of ${image} (exit ${r.code}): ${ctx.redactor.redact(r.stderr.trim())}`);
-  const { ups, problems } = parseMigrationFiles(r.stdout.split('\n').map((l) => l.trim()).filter(Boolean));
-  if (problems.length) throw new DeployError('migration', `the release's migrations are not usable:\n  - ${problems.join('\n  - ')}`, 'fix the migration files in the release; nothing was run');
+  if (r.code !== 0)
+    throw new DeployError(
+      'migration',
+      `could not copy the migrations (${src}) out of ${image} (exit ${r.code}): ${ctx.redactor.redact(r.stderr.trim())}`,
+    );
+  const { ups, problems } = parseMigrationFiles(
+    r.stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean),
+  );
+  if (problems.length)
+    throw new DeployError(
+      'migration',
+      `the release's migrations are not usable:\n  - ${problems.join('\n  - ')}`,
+      'fix the migration files in the release; nothing was run',
+    );
   return { dir, ups };
 }
 
@@ -83,11 +112,25 @@ export interface MigrateRun {
   durationMs: number;
 }
 
-export async function runMigrateContainer(ctx: EngineContext, layout: Layout, db: DbSession, dir: string, network: string, args: string[]): Promise<MigrateRun> {
+export async function runMigrateContainer(
+  ctx: EngineContext,
+  layout: Layout,
+  db: DbSession,
+  dir: string,
+  network: string,
+  args: string[],
+): Promise<MigrateRun> {
   const m = ctx.cfg.config.database.migrations;
   const t0 = ctx.clock.now();
-  const r = await ctx.host.run(runMigrateCmd(layout, { dir, network, image: m.image, args, timeoutMs: m.timeout }), { check: false, timeoutMs: m.timeout + 60_000 });
-  return { code: r.code, output: ctx.redactor.redact(`${r.stdout}\n${r.stderr}`.trim()), durationMs: ctx.clock.now() - t0 };
+  const r = await ctx.host.run(runMigrateCmd(layout, { dir, network, image: m.image, args, timeoutMs: m.timeout }), {
+    check: false,
+    timeoutMs: m.timeout + 60_000,
+  });
+  return {
+    code: r.code,
+    output: ctx.redactor.redact(`${r.stdout}\n${r.stderr}`.trim()),
+    durationMs: ctx.clock.now() - t0,
+  };
 }
 
 /** the restore command an operator runs; printed, never run by the deployer */
@@ -99,7 +142,14 @@ function restoreHint(ctx: EngineContext, file: string): string {
   return `${restoreCommand(ctx, file)}   (add your usual --config/--identity/--known-hosts; it asks for confirmation, or --yes). From GitHub Actions: command: snapshot-restore, snapshot: ${file}, stop-app: true, confirm: ${ctx.cfg.environment}`;
 }
 
-function forceCommand(ctx: EngineContext, layout: Layout, db: DbSession, network: string, dir: string, version: number): string {
+function forceCommand(
+  ctx: EngineContext,
+  layout: Layout,
+  db: DbSession,
+  network: string,
+  dir: string,
+  version: number,
+): string {
   const m = ctx.cfg.config.database.migrations;
   return `docker run --rm --network ${network} --env-file ${dbEnvPath(layout)} -v "$(cd ${dir} && pwd):/migrations:ro" ${m.image} -path /migrations -database '${db.target.migrateUrl}' force ${version}`;
 }
@@ -126,7 +176,12 @@ export interface DatabaseStepInput {
  * (or always, per database.snapshots.when), run `migrate up` in a one-off container, read the version again.
  * Fills record.snapshot and record.migrations. Never restores anything by itself.
  */
-export async function databaseStep(ctx: EngineContext, layout: Layout, phases: Phases, input: DatabaseStepInput): Promise<DatabaseStep> {
+export async function databaseStep(
+  ctx: EngineContext,
+  layout: Layout,
+  phases: Phases,
+  input: DatabaseStepInput,
+): Promise<DatabaseStep> {
   const { record } = input;
   if (input.skip) {
     ctx.reporter.warn('migrations and the snapshot before them are skipped (skip-migrations); recorded in the history');
@@ -137,7 +192,9 @@ export async function databaseStep(ctx: EngineContext, layout: Layout, phases: P
   const policy = ctx.cfg.config.database.snapshots.when;
   if (!found && policy === 'pending-migrations') {
     // nothing to run, nothing to protect: the database is not touched at all
-    ctx.reporter.warn(`the release image has no ${ctx.cfg.config.database.migrations.path}: no migrations to run, no snapshot`);
+    ctx.reporter.warn(
+      `the release image has no ${ctx.cfg.config.database.migrations.path}: no migrations to run, no snapshot`,
+    );
     return {};
   }
   const db = await openDb(ctx, layout);
@@ -163,22 +220,45 @@ export async function databaseStep(ctx: EngineContext, layout: Layout, phases: P
     } else {
       pending = pendingMigrations(found.ups, before.version);
       const newest = found.ups.at(-1)?.version;
-      if (before.version !== undefined && !found.ups.some((u) => u.version === before!.version) && (newest === undefined || before.version > newest)) {
-        ctx.reporter.warn(`the database is at schema version ${before.version}, newer than this release's newest migration (${newest ?? 'none'}): nothing to migrate; the release must cope with the newer schema`);
+      if (
+        before.version !== undefined &&
+        !found.ups.some((u) => u.version === before!.version) &&
+        (newest === undefined || before.version > newest)
+      ) {
+        ctx.reporter.warn(
+          `the database is at schema version ${before.version}, newer than this release's newest migration (${newest ?? 'none'}): nothing to migrate; the release must cope with the newer schema`,
+        );
         pending = [];
       }
     }
     if (pending.length === 0 && policy === 'pending-migrations') {
-      ctx.reporter.info(`schema at ${before.version ?? 'no version'}; no pending migration, so no snapshot (database.snapshots.when: pending-migrations)`);
+      ctx.reporter.info(
+        `schema at ${before.version ?? 'no version'}; no pending migration, so no snapshot (database.snapshots.when: pending-migrations)`,
+      );
       return;
     }
-    snapshot = await createSnapshot(ctx, layout, db, { reason: 'pre-migration', gitCommit: input.sha, liveVersion: input.liveVersion, deploymentId: record.id, schema: before });
+    snapshot = await createSnapshot(ctx, layout, db, {
+      reason: 'pre-migration',
+      gitCommit: input.sha,
+      liveVersion: input.liveVersion,
+      deploymentId: record.id,
+      schema: before,
+    });
     record.snapshot = snapshot.file;
-    ctx.hostLog?.add('snapshot', { file: snapshot.file, bytes: snapshot.file_size_bytes, sha256: snapshot.sha256, ms: snapshot.duration_ms, pre_migration_version: snapshot.pre_migration_version });
-    ctx.reporter.info(`snapshot ${snapshot.file} (${formatBytes(snapshot.file_size_bytes)}, verified) in ${(snapshot.duration_ms / 1000).toFixed(1)}s`);
+    ctx.hostLog?.add('snapshot', {
+      file: snapshot.file,
+      bytes: snapshot.file_size_bytes,
+      sha256: snapshot.sha256,
+      ms: snapshot.duration_ms,
+      pre_migration_version: snapshot.pre_migration_version,
+    });
+    ctx.reporter.info(
+      `snapshot ${snapshot.file} (${formatBytes(snapshot.file_size_bytes)}, verified) in ${(snapshot.duration_ms / 1000).toFixed(1)}s`,
+    );
     try {
       const c = await cleanupSnapshots(ctx, layout, input.state, [snapshot.file]);
-      if (c.removed.length) ctx.reporter.info(`retention removed ${c.removed.length} expired snapshot(s): ${c.removed.join(', ')}`);
+      if (c.removed.length)
+        ctx.reporter.info(`retention removed ${c.removed.length} expired snapshot(s): ${c.removed.join(', ')}`);
     } catch (e) {
       ctx.reporter.warn(`snapshot retention cleanup failed (the deploy goes on): ${describeError(e)}`);
     }
@@ -192,8 +272,17 @@ export async function databaseStep(ctx: EngineContext, layout: Layout, phases: P
   const target = pending.at(-1)!.version;
   const m = ctx.cfg.config.database.migrations;
   const run = await phases.run('migrate', async () => {
-    ctx.reporter.info(`migrating ${from ?? 'an empty schema'} → ${target}: ${pending.map((p) => `${p.version}_${p.name}`).join(', ')}`);
-    return runMigrateContainer(ctx, layout, db, found.dir, await network(), migrateArgs(m.command, '/migrations', db.target.migrateUrl));
+    ctx.reporter.info(
+      `migrating ${from ?? 'an empty schema'} → ${target}: ${pending.map((p) => `${p.version}_${p.name}`).join(', ')}`,
+    );
+    return runMigrateContainer(
+      ctx,
+      layout,
+      db,
+      found.dir,
+      await network(),
+      migrateArgs(m.command, '/migrations', db.target.migrateUrl),
+    );
   });
   let after: SchemaVersion | undefined;
   try {
@@ -202,9 +291,19 @@ export async function databaseStep(ctx: EngineContext, layout: Layout, phases: P
     /* reported below with the migrate output */
   }
   const to = after?.version;
-  const ran = found.ups.filter((u) => u.version > (from ?? -1) && to !== undefined && (after!.dirty ? u.version < to : u.version <= to)).length;
+  const ran = found.ups.filter(
+    (u) => u.version > (from ?? -1) && to !== undefined && (after!.dirty ? u.version < to : u.version <= to),
+  ).length;
   record.migrations = { from, to, ran, ...(after?.dirty ? { dirty: true } : {}) };
-  ctx.hostLog?.add('migrations', { from: from ?? null, to: to ?? null, ran, dirty: after?.dirty ?? null, exit: run.code, ms: run.durationMs, output: run.output.slice(-4000) });
+  ctx.hostLog?.add('migrations', {
+    from: from ?? null,
+    to: to ?? null,
+    ran,
+    dirty: after?.dirty ?? null,
+    exit: run.code,
+    ms: run.durationMs,
+    output: run.output.slice(-4000),
+  });
   const ok = run.code === 0 && after !== undefined && !after.dirty && to === target;
   if (!ok) {
     const force = forceCommand(ctx, layout, db, await network(), found.dir, from ?? 0);
@@ -214,8 +313,15 @@ export async function databaseStep(ctx: EngineContext, layout: Layout, phases: P
         : run.code !== 0
           ? `migrate exited with ${run.code}`
           : `migrate exited 0 but the schema is at ${to ?? 'no version'}${after?.dirty ? ' (dirty)' : ''}, not ${target}`;
-    const state = after ? `The database is now at version ${to ?? 'none'}${after.dirty ? ' and DIRTY (that migration stopped midway)' : ''}; ${ran} migration(s) completed.` : 'The schema version could not be read afterwards.';
-    const tail = run.output.split('\n').filter(Boolean).slice(-8).map((l) => `    ${l.slice(0, 400)}`).join('\n');
+    const state = after
+      ? `The database is now at version ${to ?? 'none'}${after.dirty ? ' and DIRTY (that migration stopped midway)' : ''}; ${ran} migration(s) completed.`
+      : 'The schema version could not be read afterwards.';
+    const tail = run.output
+      .split('\n')
+      .filter(Boolean)
+      .slice(-8)
+      .map((l) => `    ${l.slice(0, 400)}`)
+      .join('\n');
     throw new DeployError(
       'migration',
       `migrations failed: ${why}. ${state} The new colour was not started; ${stillServing(input.live)}.${tail ? `\n  migrate output:\n${tail}` : ''}${snapshot ? `\n  snapshot taken before migrating: ${snapshot.file}` : ''}`,

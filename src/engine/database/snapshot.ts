@@ -1,7 +1,23 @@
 import { ulid } from 'ulid';
 import { DeployError } from '../../errors.js';
 import type { EngineContext } from '../context.js';
-import { CREATE_SCRATCH_SQL, DROP_SCRATCH_SQL, DUMP_CLOSING_LINE, pgDumpArgs, psqlLoadArgs, psqlScriptArgs, REENABLE_SQL, snapshotDiscardCmd, snapshotDumpCmd, snapshotListCmd, snapshotLoadCmd, snapshotPublishCmd, snapshotRemoveCmd, snapshotVerifyCmd, SWAP_SQL } from './commands.js';
+import {
+  CREATE_SCRATCH_SQL,
+  DROP_SCRATCH_SQL,
+  DUMP_CLOSING_LINE,
+  pgDumpArgs,
+  psqlLoadArgs,
+  psqlScriptArgs,
+  REENABLE_SQL,
+  snapshotDiscardCmd,
+  snapshotDumpCmd,
+  snapshotListCmd,
+  snapshotLoadCmd,
+  snapshotPublishCmd,
+  snapshotRemoveCmd,
+  snapshotVerifyCmd,
+  SWAP_SQL,
+} from './commands.js';
 import { readSchemaVersion, sqlIdent, urlForDatabase, type DbSession, type SchemaVersion } from './database.js';
 import type { Layout } from '../stack/layout.js';
 import type { EnvironmentState } from '../types.js';
@@ -85,7 +101,12 @@ export interface CreateOptions {
 }
 
 /** Takes, verifies and publishes one snapshot. Throws DeployError('snapshot') and leaves no file on failure. */
-export async function createSnapshot(ctx: EngineContext, layout: Layout, db: DbSession, o: CreateOptions): Promise<SnapshotMeta> {
+export async function createSnapshot(
+  ctx: EngineContext,
+  layout: Layout,
+  db: DbSession,
+  o: CreateOptions,
+): Promise<SnapshotMeta> {
   const dir = snapshotsDir(ctx, layout);
   const started = ctx.clock.now();
   const schema = o.schema ?? (await readSchemaVersion(ctx, db, 'snapshot'));
@@ -93,7 +114,10 @@ export async function createSnapshot(ctx: EngineContext, layout: Layout, db: DbS
   let name = snapshotName(db.target.name, new Date(started), sha);
   const part = `.partial-${ulid()}.sql.gz`;
   const dump = db.tool(pgDumpArgs(db.target.url));
-  const r = await ctx.host.run(snapshotDumpCmd(dir, part, dump), { check: false, timeoutMs: ctx.cfg.config.database.snapshots.timeout });
+  const r = await ctx.host.run(snapshotDumpCmd(dir, part, dump), {
+    check: false,
+    timeoutMs: ctx.cfg.config.database.snapshots.timeout,
+  });
   const f = kv(r.stdout);
   if (r.code !== 0) {
     await ctx.host.run(snapshotDiscardCmd(dir, part), { check: false });
@@ -104,7 +128,11 @@ export async function createSnapshot(ctx: EngineContext, layout: Layout, db: DbS
       'gzip-test': 'the written file is not a valid gzip stream',
       'closing-line': `the dump lacks pg_dump's closing line ("${DUMP_CLOSING_LINE}"): it is truncated`,
     };
-    const reason = f.failed ? why[f.failed] ?? f.failed : r.code === 20 ? `cannot create ${dir}` : `exit ${r.code}${r.code === 124 || r.code === 255 ? ' (timed out or connection lost)' : ''}`;
+    const reason = f.failed
+      ? (why[f.failed] ?? f.failed)
+      : r.code === 20
+        ? `cannot create ${dir}`
+        : `exit ${r.code}${r.code === 124 || r.code === 255 ? ' (timed out or connection lost)' : ''}`;
     throw new DeployError(
       'snapshot',
       `the snapshot of database ${db.target.name} failed: ${reason}.${tailOf(ctx, r.stderr)} No snapshot file was left behind.`,
@@ -139,14 +167,21 @@ export async function createSnapshot(ctx: EngineContext, layout: Layout, db: DbS
   // two snapshots within one second with the same commit: the later one takes the next free second
   for (let attempt = 0; ; attempt++) {
     meta.file = name;
-    const p = await ctx.host.run(snapshotPublishCmd(dir, part, name, metaName(name)), { stdin: JSON.stringify(ctx.redactor.redactDeep(meta)) + '\n', check: false });
+    const p = await ctx.host.run(snapshotPublishCmd(dir, part, name, metaName(name)), {
+      stdin: JSON.stringify(ctx.redactor.redactDeep(meta)) + '\n',
+      check: false,
+    });
     if (p.code === 0) break;
     if (p.code === 31 && attempt < 5) {
       name = snapshotName(db.target.name, new Date(started + (attempt + 1) * 1000), sha);
       continue;
     }
     await ctx.host.run(snapshotDiscardCmd(dir, part), { check: false });
-    throw new DeployError('snapshot', `the snapshot was taken but could not be published in ${dir} (exit ${p.code})${tailOf(ctx, p.stderr)}; it was removed`, `check free space and permissions of ${dir}`);
+    throw new DeployError(
+      'snapshot',
+      `the snapshot was taken but could not be published in ${dir} (exit ${p.code})${tailOf(ctx, p.stderr)}; it was removed`,
+      `check free space and permissions of ${dir}`,
+    );
   }
   return meta;
 }
@@ -183,7 +218,13 @@ export function parseListing(out: string, retentionDays: number): Omit<SnapshotL
     let m = /^F (\d+) (\d+) (\S+)$/.exec(line);
     if (m && SNAPSHOT_NAME_RE.test(m[3]!)) {
       const created = nameTime(m[3]!) ?? Number(m[2]) * 1000;
-      files.set(m[3]!, { file: m[3]!, bytes: Number(m[1]), mtime: Number(m[2]) * 1000, createdAt: created, retentionUntil: created + retentionDays * 86_400_000 });
+      files.set(m[3]!, {
+        file: m[3]!,
+        bytes: Number(m[1]),
+        mtime: Number(m[2]) * 1000,
+        createdAt: created,
+        retentionUntil: created + retentionDays * 86_400_000,
+      });
       continue;
     }
     m = /^M (\S+) (.*)$/.exec(line);
@@ -253,18 +294,29 @@ export interface CleanupResult {
 }
 
 /** Applies retention (after every snapshot, and on `snapshot cleanup`); with ctx.dryRun it only lists. */
-export async function cleanupSnapshots(ctx: EngineContext, layout: Layout, state: EnvironmentState, extraProtected: string[] = []): Promise<CleanupResult> {
+export async function cleanupSnapshots(
+  ctx: EngineContext,
+  layout: Layout,
+  state: EnvironmentState,
+  extraProtected: string[] = [],
+): Promise<CleanupResult> {
   const listing = await listSnapshots(ctx, layout);
   const now = ctx.clock.now();
   const verdict = judgeRetention(listing.snapshots, new Set([...referencedSnapshots(state), ...extraProtected]), now);
   const partials = listing.partials.filter((p) => now - p.mtime > STALE_PARTIAL_MS).map((p) => p.file);
   const names = [...verdict.remove.map((s) => s.file), ...partials];
-  for (const n of names) if (!SNAPSHOT_NAME_RE.test(n) && !/^\.partial-[A-Za-z0-9._-]+$/.test(n)) throw new Error(`refusing to remove ${n}`);
+  for (const n of names)
+    if (!SNAPSHOT_NAME_RE.test(n) && !/^\.partial-[A-Za-z0-9._-]+$/.test(n)) throw new Error(`refusing to remove ${n}`);
   if (names.length && !ctx.dryRun) {
     const r = await ctx.host.run(snapshotRemoveCmd(listing.dir, names), { check: false });
-    if (r.code !== 0) throw new DeployError('snapshot', `removing expired snapshots failed: ${ctx.redactor.redact(r.stderr.trim())}`);
+    if (r.code !== 0)
+      throw new DeployError('snapshot', `removing expired snapshots failed: ${ctx.redactor.redact(r.stderr.trim())}`);
   }
-  return { removed: verdict.remove.map((s) => s.file), kept: verdict.keep.map((k) => ({ file: k.entry.file, why: k.why })), partials };
+  return {
+    removed: verdict.remove.map((s) => s.file),
+    kept: verdict.keep.map((k) => ({ file: k.entry.file, why: k.why })),
+    partials,
+  };
 }
 
 export interface VerifyResult {
@@ -275,7 +327,10 @@ export interface VerifyResult {
 }
 
 export async function verifySnapshot(ctx: EngineContext, layout: Layout, entry: SnapshotEntry): Promise<VerifyResult> {
-  const r = await ctx.host.run(snapshotVerifyCmd(snapshotsDir(ctx, layout), entry.file), { check: false, timeoutMs: ctx.cfg.config.database.snapshots.timeout });
+  const r = await ctx.host.run(snapshotVerifyCmd(snapshotsDir(ctx, layout), entry.file), {
+    check: false,
+    timeoutMs: ctx.cfg.config.database.snapshots.timeout,
+  });
   const f = kv(r.stdout);
   const problems: string[] = [];
   if (f.missing) problems.push(`the ${f.missing === 'dir' ? 'snapshots directory' : 'file'} is missing`);
@@ -286,7 +341,8 @@ export async function verifySnapshot(ctx: EngineContext, layout: Layout, entry: 
     if (f.closing !== 'ok') problems.push('no closing line: the dump is truncated');
     if (!entry.meta) problems.push('no metadata file beside it');
     else {
-      if (entry.meta.file_size_bytes !== bytes) problems.push(`size ${bytes} differs from the recorded ${entry.meta.file_size_bytes}`);
+      if (entry.meta.file_size_bytes !== bytes)
+        problems.push(`size ${bytes} differs from the recorded ${entry.meta.file_size_bytes}`);
       if (entry.meta.sha256 !== f.sha256) problems.push('SHA-256 differs from the recorded one');
     }
   }
@@ -303,7 +359,12 @@ export async function verifySnapshot(ctx: EngineContext, layout: Layout, entry: 
  * (and the old one dropped — the caller took a safety snapshot of it first). Needs a role that may create
  * databases (the bundled database's user is its superuser).
  */
-export async function restoreInto(ctx: EngineContext, layout: Layout, db: DbSession, entry: SnapshotEntry): Promise<void> {
+export async function restoreInto(
+  ctx: EngineContext,
+  layout: Layout,
+  db: DbSession,
+  entry: SnapshotEntry,
+): Promise<void> {
   const target = db.target.name;
   const tag = Date.now().toString(36);
   const scratch = `${target}_restore_${tag}`.slice(0, 63);
@@ -312,12 +373,20 @@ export async function restoreInto(ctx: EngineContext, layout: Layout, db: DbSess
   const psqlOn = (url: string, vars: Record<string, string>) => db.tool(psqlScriptArgs(url, vars), true);
   const vars = { target, scratch, old };
   const timeoutMs = ctx.cfg.config.database.snapshots.timeout;
-  const fail = (what: string, stderr: string) => new DeployError('snapshot', `restore of ${entry.file} failed while ${what}: ${ctx.redactor.redact(stderr.trim()).split('\n').slice(-6).join('\n    ')}`, 'the database was left as it was; look at the message above');
+  const fail = (what: string, stderr: string) =>
+    new DeployError(
+      'snapshot',
+      `restore of ${entry.file} failed while ${what}: ${ctx.redactor.redact(stderr.trim()).split('\n').slice(-6).join('\n    ')}`,
+      'the database was left as it was; look at the message above',
+    );
 
   let r = await ctx.host.run(psqlOn(maint, vars), { stdin: CREATE_SCRATCH_SQL, check: false, timeoutMs: 120_000 });
   if (r.code !== 0) throw fail(`creating the scratch database ${sqlIdent(scratch)}`, r.stderr);
   const load = db.tool(psqlLoadArgs(urlForDatabase(db.target, scratch)), true);
-  r = await ctx.host.run(snapshotLoadCmd(`${snapshotsDir(ctx, layout)}/${entry.file}`, load), { check: false, timeoutMs });
+  r = await ctx.host.run(snapshotLoadCmd(`${snapshotsDir(ctx, layout)}/${entry.file}`, load), {
+    check: false,
+    timeoutMs,
+  });
   if (r.code !== 0) {
     await ctx.host.run(psqlOn(maint, vars), { stdin: DROP_SCRATCH_SQL, check: false });
     throw fail('loading the dump into a scratch database', r.stderr || r.stdout);
@@ -328,7 +397,9 @@ export async function restoreInto(ctx: EngineContext, layout: Layout, db: DbSess
     throw new DeployError(
       'snapshot',
       `restore of ${entry.file}: swapping the restored database into place failed: ${ctx.redactor.redact(r.stderr.trim()).split('\n').slice(-4).join(' / ')}`,
-      back.code === 0 ? 'the original database was left in place and accepts connections again' : `connections to ${target} may be disabled: run ALTER DATABASE ${sqlIdent(target)} WITH ALLOW_CONNECTIONS true as its owner`,
+      back.code === 0
+        ? 'the original database was left in place and accepts connections again'
+        : `connections to ${target} may be disabled: run ALTER DATABASE ${sqlIdent(target)} WITH ALLOW_CONNECTIONS true as its owner`,
     );
   }
 }
@@ -340,6 +411,10 @@ export function formatBytes(n: number): string {
 
 export function describeSnapshot(s: SnapshotEntry): string {
   const m = s.meta;
-  const schema = m ? (m.pre_migration_version === null ? 'no schema_migrations' : `schema ${m.pre_migration_version}${m.pre_migration_dirty ? ' (dirty)' : ''}`) : 'no metadata';
+  const schema = m
+    ? m.pre_migration_version === null
+      ? 'no schema_migrations'
+      : `schema ${m.pre_migration_version}${m.pre_migration_dirty ? ' (dirty)' : ''}`
+    : 'no metadata';
   return `${s.file}  ${formatBytes(s.bytes)}  ${new Date(s.createdAt).toISOString().replace(/\.\d+Z$/, 'Z')}  ${m?.reason ?? '?'}  ${schema}  keep until ${new Date(s.retentionUntil).toISOString().slice(0, 10)}`;
 }

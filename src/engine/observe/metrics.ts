@@ -30,14 +30,17 @@ export const DEPLOY_METRICS = {
 } as const;
 
 const HELP: Record<keyof typeof DEPLOY_METRICS, string> = {
-  togather_deploy_info: 'The version serving after the last successful deploy or rollback (always 1; the data is in the labels).',
+  togather_deploy_info:
+    'The version serving after the last successful deploy or rollback (always 1; the data is in the labels).',
   togather_deployments_total: 'Deploys by outcome: completed, failed, rolled_back (failed its watch window).',
-  togather_rollbacks_total: 'Rollbacks by trigger: watch (automatic, after the watch window failed) or manual (rollback command).',
+  togather_rollbacks_total:
+    'Rollbacks by trigger: watch (automatic, after the watch window failed) or manual (rollback command).',
   togather_deploy_last_duration_seconds: 'Wall-clock duration of the last deploy or rollback.',
   togather_deploy_last_timestamp_seconds: 'When the last deploy or rollback finished (unix time).',
   togather_deploy_last_success: '1 when the last deploy or rollback succeeded, else 0.',
   togather_deploy_last_outcome: 'Outcome of the last operation (1 on the matching outcome label, 0 on the others).',
-  togather_deploy_watch_rollback_seconds: 'Last automatic rollback: seconds from the first failed watch probe to the previous version serving again.',
+  togather_deploy_watch_rollback_seconds:
+    'Last automatic rollback: seconds from the first failed watch probe to the previous version serving again.',
 };
 
 export interface DeployMetricsState {
@@ -58,7 +61,8 @@ const SAMPLE = /^([a-z_]+)(?:\{(.*)\})?\s+(\S+)$/;
 
 function parseLabels(text: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const m of text.matchAll(/([a-z_]+)="((?:[^"\\]|\\.)*)"/g)) out[m[1]!] = m[2]!.replace(/\\n/g, '\n').replace(/\\(.)/g, '$1');
+  for (const m of text.matchAll(/([a-z_]+)="((?:[^"\\]|\\.)*)"/g))
+    out[m[1]!] = m[2]!.replace(/\\n/g, '\n').replace(/\\(.)/g, '$1');
   return out;
 }
 
@@ -72,12 +76,20 @@ export function parseDeployMetrics(text: string): DeployMetricsState {
     const value = Number(raw);
     if (!Number.isFinite(value)) continue;
     const l = parseLabels(labelText);
-    if (name === 'togather_deployments_total' && (DEPLOY_OUTCOMES as readonly string[]).includes(l.outcome ?? '')) s.deployments[l.outcome as Outcome] = value;
-    else if (name === 'togather_rollbacks_total' && (ROLLBACK_TRIGGERS as readonly string[]).includes(l.trigger ?? '')) s.rollbacks[l.trigger as Trigger] = value;
-    else if (name === 'togather_deploy_info' && l.version && l.colour) s.info = { version: l.version, colour: l.colour, deployment_id: l.deployment_id ?? '' };
+    if (name === 'togather_deployments_total' && (DEPLOY_OUTCOMES as readonly string[]).includes(l.outcome ?? ''))
+      s.deployments[l.outcome as Outcome] = value;
+    else if (name === 'togather_rollbacks_total' && (ROLLBACK_TRIGGERS as readonly string[]).includes(l.trigger ?? ''))
+      s.rollbacks[l.trigger as Trigger] = value;
+    else if (name === 'togather_deploy_info' && l.version && l.colour)
+      s.info = { version: l.version, colour: l.colour, deployment_id: l.deployment_id ?? '' };
     else if (name === 'togather_deploy_last_duration_seconds') s.lastDuration = value;
     else if (name === 'togather_deploy_last_timestamp_seconds') s.lastTimestamp = value;
-    else if (name === 'togather_deploy_last_outcome' && value === 1 && (DEPLOY_OUTCOMES as readonly string[]).includes(l.outcome ?? '')) s.lastOutcome = l.outcome as Outcome;
+    else if (
+      name === 'togather_deploy_last_outcome' &&
+      value === 1 &&
+      (DEPLOY_OUTCOMES as readonly string[]).includes(l.outcome ?? '')
+    )
+      s.lastOutcome = l.outcome as Outcome;
     else if (name === 'togather_deploy_watch_rollback_seconds') s.watchRollbackSeconds = value;
   }
   return s;
@@ -100,12 +112,14 @@ export function applyEvent(prev: DeployMetricsState, e: DeploymentEvent): Deploy
     case 'deployment.rolled_back':
       outcome = 'rolled_back';
       s.rollbacks[manual ? 'manual' : 'watch']++;
-      if (!manual && typeof e.metadata.serving_after_seconds === 'number') s.watchRollbackSeconds = e.metadata.serving_after_seconds;
+      if (!manual && typeof e.metadata.serving_after_seconds === 'number')
+        s.watchRollbackSeconds = e.metadata.serving_after_seconds;
       break;
   }
   // a rollback command is not a deploy: it counts as a rollback only
   if (!(manual && outcome === 'rolled_back')) s.deployments[outcome]++;
-  if (outcome !== 'failed' && e.version && e.colour) s.info = { version: e.version, colour: e.colour, deployment_id: e.deployment_id };
+  if (outcome !== 'failed' && e.version && e.colour)
+    s.info = { version: e.version, colour: e.colour, deployment_id: e.deployment_id };
   s.lastOutcome = manual && outcome === 'rolled_back' ? 'completed' : outcome;
   if (e.duration_seconds !== null) s.lastDuration = e.duration_seconds;
   s.lastTimestamp = Math.round(Date.parse(e.timestamp) / 1000);
@@ -117,10 +131,13 @@ const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace
 export function renderDeployMetrics(environment: string, s: DeployMetricsState): string {
   const out: string[] = [];
   const env = `environment="${esc(environment)}"`;
-  const head = (name: keyof typeof DEPLOY_METRICS) => out.push(`# HELP ${name} ${HELP[name]}`, `# TYPE ${name} ${DEPLOY_METRICS[name]}`);
+  const head = (name: keyof typeof DEPLOY_METRICS) =>
+    out.push(`# HELP ${name} ${HELP[name]}`, `# TYPE ${name} ${DEPLOY_METRICS[name]}`);
   if (s.info) {
     head('togather_deploy_info');
-    out.push(`togather_deploy_info{${env},version="${esc(s.info.version)}",colour="${esc(s.info.colour)}",deployment_id="${esc(s.info.deployment_id)}"} 1`);
+    out.push(
+      `togather_deploy_info{${env},version="${esc(s.info.version)}",colour="${esc(s.info.colour)}",deployment_id="${esc(s.info.deployment_id)}"} 1`,
+    );
   }
   head('togather_deployments_total');
   for (const o of DEPLOY_OUTCOMES) out.push(`togather_deployments_total{${env},outcome="${o}"} ${s.deployments[o]}`);
@@ -138,7 +155,8 @@ export function renderDeployMetrics(environment: string, s: DeployMetricsState):
     head('togather_deploy_last_success');
     out.push(`togather_deploy_last_success{${env}} ${s.lastOutcome === 'completed' ? 1 : 0}`);
     head('togather_deploy_last_outcome');
-    for (const o of DEPLOY_OUTCOMES) out.push(`togather_deploy_last_outcome{${env},outcome="${o}"} ${o === s.lastOutcome ? 1 : 0}`);
+    for (const o of DEPLOY_OUTCOMES)
+      out.push(`togather_deploy_last_outcome{${env},outcome="${o}"} ${o === s.lastOutcome ? 1 : 0}`);
   }
   if (s.watchRollbackSeconds !== undefined) {
     head('togather_deploy_watch_rollback_seconds');
@@ -152,7 +170,8 @@ export function textfileDir(layout: Layout): string {
 }
 
 // readable by a node exporter running as another user: the file holds versions and counts, nothing secret
-export const WRITE_TEXTFILE = 'set -e; mkdir -p -- "$1"; chmod 755 -- "$1"; t="$1/.$2.tmp.$$"; cat > "$t"; chmod 644 "$t"; mv -f -- "$t" "$1/$2"';
+export const WRITE_TEXTFILE =
+  'set -e; mkdir -p -- "$1"; chmod 755 -- "$1"; t="$1/.$2.tmp.$$"; cat > "$t"; chmod 644 "$t"; mv -f -- "$t" "$1/$2"';
 
 /** Updates the textfile with one outcome; only with monitoring enabled. Failures are the caller's to report. */
 export async function recordOutcomeMetrics(ctx: EngineContext, layout: Layout, e: DeploymentEvent): Promise<void> {

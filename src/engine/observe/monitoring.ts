@@ -54,7 +54,11 @@ export function renderPrometheusConfig(ctx: Pick<EngineContext, 'cfg'>): string 
   const port = ctx.cfg.config.app.port;
   const every = `${Math.max(1, Math.round(m.scrape_interval / 1000))}s`;
   const doc = {
-    global: { scrape_interval: every, evaluation_interval: every, external_labels: { environment: ctx.cfg.environment } },
+    global: {
+      scrape_interval: every,
+      evaluation_interval: every,
+      external_labels: { environment: ctx.cfg.environment },
+    },
     rule_files: ['/etc/prometheus/rules/*.yml'],
     alerting: { alertmanagers: [{ static_configs: [{ targets: ['alertmanager:9093'] }] }] },
     scrape_configs: [
@@ -68,7 +72,9 @@ export function renderPrometheusConfig(ctx: Pick<EngineContext, 'cfg'>): string 
         ],
       },
       { job_name: 'node', static_configs: [{ targets: ['node-exporter:9100'] }] },
-      ...(hasDatabaseUrl(ctx) ? [{ job_name: 'postgres', static_configs: [{ targets: ['postgres-exporter:9187'] }] }] : []),
+      ...(hasDatabaseUrl(ctx)
+        ? [{ job_name: 'postgres', static_configs: [{ targets: ['postgres-exporter:9187'] }] }]
+        : []),
       { job_name: 'prometheus', static_configs: [{ targets: ['localhost:9090'] }] },
     ],
   };
@@ -98,7 +104,9 @@ export function renderAlertmanagerConfig(notify: NotifySettings): string {
     webhooks.push({
       url: ntfyAlertUrl(notify.ntfy.url),
       send_resolved: true,
-      ...(notify.ntfy.token ? { http_config: { authorization: { type: 'Bearer', credentials: notify.ntfy.token } } } : {}),
+      ...(notify.ntfy.token
+        ? { http_config: { authorization: { type: 'Bearer', credentials: notify.ntfy.token } } }
+        : {}),
     });
   }
   const doc = {
@@ -111,7 +119,9 @@ export function renderAlertmanagerConfig(notify: NotifySettings): string {
     },
     receivers: [{ name: 'togather', ...(webhooks.length ? { webhook_configs: webhooks } : {}) }],
     // a database outage also takes the app's checks down: report the cause, not every symptom
-    inhibit_rules: [{ source_matchers: ['alertname = TogatherDatabaseDown'], target_matchers: ['alertname = TogatherHighErrorRate'] }],
+    inhibit_rules: [
+      { source_matchers: ['alertname = TogatherDatabaseDown'], target_matchers: ['alertname = TogatherHighErrorRate'] },
+    ],
   };
   return `# Written by togather-deploy on every deploy (receivers from notifications:); it holds secrets: mode 0600.\n${stringify(doc)}`;
 }
@@ -136,7 +146,12 @@ export interface MonitoringIds {
 }
 
 /** every file of the monitoring directory, relative to the environment's root */
-export function monitoringFiles(ctx: EngineContext, layout: Layout, notify: NotifySettings, ids: MonitoringIds): HostFile[] {
+export function monitoringFiles(
+  ctx: EngineContext,
+  layout: Layout,
+  notify: NotifySettings,
+  ids: MonitoringIds,
+): HostFile[] {
   const m = ctx.cfg.config.monitoring;
   const d = (name: string) => `${MONITORING_DIR}/${name}`;
   const asset = (...p: string[]) => readAsset('docker', 'monitoring', ...p);
@@ -156,13 +171,22 @@ export function monitoringFiles(ctx: EngineContext, layout: Layout, notify: Noti
     TOGATHER_GRAFANA_BIND: m.grafana.bind,
     TOGATHER_GRAFANA_PORT: String(m.grafana.port),
   };
-  const grafanaPassword = ctx.cfg.appEnv[m.grafana.admin_password_env] ?? process.env[m.grafana.admin_password_env] ?? '';
+  const grafanaPassword =
+    ctx.cfg.appEnv[m.grafana.admin_password_env] ?? process.env[m.grafana.admin_password_env] ?? '';
   const files: HostFile[] = [
     { name: d('compose.yml'), mode: '644', content: asset('compose.yml') },
     { name: d('.env'), mode: '600', content: renderEnvFile(env) },
     { name: d('prometheus/prometheus.yml'), mode: '600', content: renderPrometheusConfig(ctx) },
     { name: d('alertmanager/alertmanager.yml'), mode: '600', content: renderAlertmanagerConfig(notify) },
-    { name: d('postgres-exporter.env'), mode: '600', content: renderEnvFile(hasDatabaseUrl(ctx) ? { DATA_SOURCE_NAME: exporterDsn(ctx.cfg.appEnv.DATABASE_URL!, ctx.cfg.config.database.managed) } : {}) },
+    {
+      name: d('postgres-exporter.env'),
+      mode: '600',
+      content: renderEnvFile(
+        hasDatabaseUrl(ctx)
+          ? { DATA_SOURCE_NAME: exporterDsn(ctx.cfg.appEnv.DATABASE_URL!, ctx.cfg.config.database.managed) }
+          : {},
+      ),
+    },
     {
       name: d('grafana.env'),
       mode: '600',
@@ -174,23 +198,42 @@ export function monitoringFiles(ctx: EngineContext, layout: Layout, notify: Noti
         GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH: '/var/lib/togather-dashboards/deployments.json',
       }),
     },
-    { name: d('grafana/provisioning/datasources/prometheus.yml'), mode: '644', content: asset('grafana', 'provisioning', 'datasources', 'prometheus.yml') },
-    { name: d('grafana/provisioning/dashboards/togather.yml'), mode: '644', content: asset('grafana', 'provisioning', 'dashboards', 'togather.yml') },
+    {
+      name: d('grafana/provisioning/datasources/prometheus.yml'),
+      mode: '644',
+      content: asset('grafana', 'provisioning', 'datasources', 'prometheus.yml'),
+    },
+    {
+      name: d('grafana/provisioning/dashboards/togather.yml'),
+      mode: '644',
+      content: asset('grafana', 'provisioning', 'dashboards', 'togather.yml'),
+    },
   ];
   const base = join(assetDir(), 'docker', 'monitoring');
-  for (const [name, content] of Object.entries(readDir(join(base, 'prometheus', 'rules')))) files.push({ name: d(`prometheus/rules/${name}`), mode: '600', content });
-  for (const [name, content] of Object.entries(readDir(join(base, 'grafana', 'dashboards')))) files.push({ name: d(`grafana/dashboards/${name}`), mode: '644', content });
+  for (const [name, content] of Object.entries(readDir(join(base, 'prometheus', 'rules'))))
+    files.push({ name: d(`prometheus/rules/${name}`), mode: '600', content });
+  for (const [name, content] of Object.entries(readDir(join(base, 'grafana', 'dashboards'))))
+    files.push({ name: d(`grafana/dashboards/${name}`), mode: '644', content });
   return files;
 }
 
 /** the services to run: Grafana and the PostgreSQL exporter only when they have what they need */
 export function monitoringServices(ctx: Pick<EngineContext, 'cfg'>): string[] {
   const m = ctx.cfg.config.monitoring;
-  return ['prometheus', 'alertmanager', 'node-exporter', ...(hasDatabaseUrl(ctx) ? ['postgres-exporter'] : []), ...(m.grafana.enabled ? ['grafana'] : [])];
+  return [
+    'prometheus',
+    'alertmanager',
+    'node-exporter',
+    ...(hasDatabaseUrl(ctx) ? ['postgres-exporter'] : []),
+    ...(m.grafana.enabled ? ['grafana'] : []),
+  ];
 }
 
 /** what keeps the monitoring stack from being deployed safely, found before anything is touched */
-export function monitoringProblems(cfg: ResolvedConfig, processEnv: Record<string, string | undefined>): ConfigProblem[] {
+export function monitoringProblems(
+  cfg: ResolvedConfig,
+  processEnv: Record<string, string | undefined>,
+): ConfigProblem[] {
   const m = cfg.config.monitoring;
   if (!m.enabled || !m.grafana.enabled) return [];
   const name = m.grafana.admin_password_env;
@@ -209,7 +252,17 @@ export function monitoringProblems(cfg: ResolvedConfig, processEnv: Record<strin
 
 export function monitoringCompose(compose: string[], layout: Layout, ...args: string[]): Command {
   const [file, ...rest] = compose;
-  return cmd(file!, ...rest, '-p', monitoringProject(layout), '-f', layout.path(MONITORING_DIR, 'compose.yml'), '--env-file', layout.path(MONITORING_DIR, '.env'), ...args);
+  return cmd(
+    file!,
+    ...rest,
+    '-p',
+    monitoringProject(layout),
+    '-f',
+    layout.path(MONITORING_DIR, 'compose.yml'),
+    '--env-file',
+    layout.path(MONITORING_DIR, '.env'),
+    ...args,
+  );
 }
 
 // data dirs owned by the deploy user (the services run as it); the textfile dir readable by the node exporter
@@ -235,15 +288,27 @@ done
  * Prometheus or Alertmanager configuration is reloaded in place. Runs after the switch, so the new version is
  * already serving: a failure here is reported, never turned into a failed deploy.
  */
-export async function deployMonitoring(ctx: EngineContext, layout: Layout, compose: string[], notify: NotifySettings): Promise<void> {
+export async function deployMonitoring(
+  ctx: EngineContext,
+  layout: Layout,
+  compose: string[],
+  notify: NotifySettings,
+): Promise<void> {
   const dir = layout.path(MONITORING_DIR);
   const ids = await ctx.host.run(script(PREPARE, dir), { check: false, timeoutMs: 30_000 });
   const [uid, gid] = ids.stdout.trim().split('\n');
-  if (ids.code !== 0 || !uid || !gid) throw new DeployError('preflight', `could not prepare ${dir}: ${ctx.redactor.redact(ids.stderr.trim())}`);
+  if (ids.code !== 0 || !uid || !gid)
+    throw new DeployError('preflight', `could not prepare ${dir}: ${ctx.redactor.redact(ids.stderr.trim())}`);
   const changed = await writeHostFiles(ctx, layout, monitoringFiles(ctx, layout, notify, { uid, gid }));
-  const up = await ctx.host.run(monitoringCompose(compose, layout, 'up', '-d', '--no-color', ...monitoringServices(ctx)), { check: false, timeoutMs: 300_000 });
+  const up = await ctx.host.run(
+    monitoringCompose(compose, layout, 'up', '-d', '--no-color', ...monitoringServices(ctx)),
+    { check: false, timeoutMs: 300_000 },
+  );
   if (up.code !== 0) {
-    throw new DeployError('preflight', `starting the monitoring stack failed: ${ctx.redactor.redact(up.stderr.trim().split('\n').slice(-6).join(' / '))}`);
+    throw new DeployError(
+      'preflight',
+      `starting the monitoring stack failed: ${ctx.redactor.redact(up.stderr.trim().split('\n').slice(-6).join(' / '))}`,
+    );
   }
   const reload = [
     ...(changed.some((f) => f.startsWith(`${MONITORING_DIR}/prometheus/`)) ? [`${layout.stack}-prometheus`] : []),
@@ -258,6 +323,8 @@ export async function monitoringStep(ctx: EngineContext, layout: Layout, compose
   try {
     await deployMonitoring(ctx, layout, compose, ctx.notifier?.settings ?? {});
   } catch (e) {
-    ctx.reporter.warn(`the monitoring stack was not updated: ${ctx.redactor.redact(describeError(e))} (the deploy itself is not affected)`);
+    ctx.reporter.warn(
+      `the monitoring stack was not updated: ${ctx.redactor.redact(describeError(e))} (the deploy itself is not affected)`,
+    );
   }
 }

@@ -8,7 +8,10 @@ import { recordOutcomeMetrics } from './metrics.js';
 export type { DeploymentEvent, EventInput } from '../../notify/event.js';
 
 /** fills in what every event carries; pure apart from the clock, so it is unit-tested */
-export function buildEvent(ctx: Pick<EngineContext, 'cfg' | 'clock' | 'actor' | 'runUrl' | 'host'>, input: EventInput): DeploymentEvent {
+export function buildEvent(
+  ctx: Pick<EngineContext, 'cfg' | 'clock' | 'actor' | 'runUrl' | 'host'>,
+  input: EventInput,
+): DeploymentEvent {
   return {
     schema_version: 1,
     event: input.event,
@@ -47,9 +50,18 @@ export function notify(ctx: EngineContext, input: EventInput): Promise<void> {
     warn(`notification ${input.event} was not sent`)(e);
     return Promise.resolve();
   }
-  const metrics = recordOutcomeMetrics(ctx, new Layout(ctx.cfg), event).catch(warn('the deployment metrics file on the host could not be updated'));
+  const metrics = recordOutcomeMetrics(ctx, new Layout(ctx.cfg), event).catch(
+    warn('the deployment metrics file on the host could not be updated'),
+  );
   const n = ctx.notifier;
-  const sent = n?.enabled ? n.send(event).then((reports) => reports.forEach((r) => reportDelivery(ctx, r)), warn(`notification ${input.event} was not sent`)) : Promise.resolve();
+  const sent = n?.enabled
+    ? n
+        .send(event)
+        .then(
+          (reports) => reports.forEach((r) => reportDelivery(ctx, r)),
+          warn(`notification ${input.event} was not sent`),
+        )
+    : Promise.resolve();
   const done = Promise.all([metrics, sent]).then(() => undefined);
   const list = pending.get(ctx) ?? [];
   list.push(done);
@@ -61,11 +73,15 @@ const pending = new WeakMap<EngineContext, Promise<void>[]>();
 
 function reportDelivery(ctx: EngineContext, r: DeliveryReport): void {
   if (r.ok) {
-    ctx.reporter.debug(`notification ${r.event} delivered to ${r.channel} (HTTP ${r.status}, ${r.attempts} attempt(s), ${r.ms} ms)`);
+    ctx.reporter.debug(
+      `notification ${r.event} delivered to ${r.channel} (HTTP ${r.status}, ${r.attempts} attempt(s), ${r.ms} ms)`,
+    );
     return;
   }
   ctx.reporter.warn(
-    ctx.redactor.redact(`notification ${r.event} to ${r.channel} failed after ${r.attempts} attempt(s): ${r.error ?? `HTTP ${r.status}`} — the operation itself is not affected`),
+    ctx.redactor.redact(
+      `notification ${r.event} to ${r.channel} failed after ${r.attempts} attempt(s): ${r.error ?? `HTTP ${r.status}`} — the operation itself is not affected`,
+    ),
   );
 }
 

@@ -48,9 +48,20 @@ export async function cleanup(ctx: EngineContext, dryRun: boolean): Promise<Clea
     .slice(0, policy.keep_images)
     .map((c) => c.version);
   const neighbours = [...new Set(await versionsOfNeighbours(ctx, layout))];
-  const protect = [state.current?.version, state.previous?.version, ...targets, ...neighbours].filter((v): v is string => !!v);
+  const protect = [state.current?.version, state.previous?.version, ...targets, ...neighbours].filter(
+    (v): v is string => !!v,
+  );
   const images = await pruneImages(ctx, policy.keep_images, protect, dryRun);
-  const r = await ctx.host.run(script(HOUSEKEEPING, layout.root, dryRun ? 'no' : 'yes', String(policy.keep_logs), String(policy.history_file_max_kb)), { check: false });
+  const r = await ctx.host.run(
+    script(
+      HOUSEKEEPING,
+      layout.root,
+      dryRun ? 'no' : 'yes',
+      String(policy.keep_logs),
+      String(policy.history_file_max_kb),
+    ),
+    { check: false },
+  );
   const lines = r.stdout.split('\n');
   const plan: CleanupPlan = {
     images,
@@ -60,8 +71,14 @@ export async function cleanup(ctx: EngineContext, dryRun: boolean): Promise<Clea
     keptForNeighbours: neighbours,
   };
   const verb = dryRun ? 'would remove' : 'removed';
-  ctx.reporter.info(`${verb} ${plan.images.length} image(s)${plan.images.length ? `: ${plan.images.map((t) => short(t)).join(', ')}` : ''}`);
-  ctx.reporter.info(`${verb} ${plan.logs.length} deployment log(s), ${plan.leftovers.length} lock leftover(s)${plan.historyRotated ? '; history.jsonl rotated' : ''}`);
-  ctx.reporter.info(`kept: current ${short(state.current?.version) ?? 'none'}, previous ${short(state.previous?.version) ?? 'none'}, rollback targets ${targets.map((t) => short(t)).join(', ') || 'none'}${neighbours.length ? `; ${neighbours.length} version(s) other environments on this host may roll back to` : ''}`);
+  ctx.reporter.info(
+    `${verb} ${plan.images.length} image(s)${plan.images.length ? `: ${plan.images.map((t) => short(t)).join(', ')}` : ''}`,
+  );
+  ctx.reporter.info(
+    `${verb} ${plan.logs.length} deployment log(s), ${plan.leftovers.length} lock leftover(s)${plan.historyRotated ? '; history.jsonl rotated' : ''}`,
+  );
+  ctx.reporter.info(
+    `kept: current ${short(state.current?.version) ?? 'none'}, previous ${short(state.previous?.version) ?? 'none'}, rollback targets ${targets.map((t) => short(t)).join(', ') || 'none'}${neighbours.length ? `; ${neighbours.length} version(s) other environments on this host may roll back to` : ''}`,
+  );
   return plan;
 }

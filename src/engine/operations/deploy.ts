@@ -46,30 +46,57 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
     if (alreadyServing(at, sha) && !req.force) return unchanged(ctx, op, at, sha);
     announceStart(ctx, op, at, sha, ref);
     const image = await shipImage(ctx, op, sha, ref);
-    await op.phase('provision', () => provision(ctx, op.layout, facts, at.stack, colourImages(at.stack, at.target, image.ref)));
+    await op.phase('provision', () =>
+      provision(ctx, op.layout, facts, at.stack, colourImages(at.stack, at.target, image.ref)),
+    );
     const db = await migrate(ctx, op, at, image.ref, req);
     await op.phase(`start ${at.target}`, () => startColour(ctx, op.layout, facts.compose, at.target, at.stack));
-    record.health_status = (await cutOver(ctx, op.layout, op.phases, { target: at.target, live: at.live, sha, stack: at.stack, expect: { schemaVersion: db.schemaVersion } })).status;
+    record.health_status = (
+      await cutOver(ctx, op.layout, op.phases, {
+        target: at.target,
+        live: at.live,
+        sha,
+        stack: at.stack,
+        expect: { schemaVersion: db.schemaVersion },
+      })
+    ).status;
     op.event('switched', { colour: at.target, from: at.live ?? null });
     await op.commit('deployed');
     await retireOld(ctx, op, at.live);
     await op.phase('prune images', () => prune(ctx, at, sha));
-    if (ctx.cfg.config.monitoring.enabled) await op.phase('monitoring', () => monitoringStep(ctx, op.layout, facts.compose)); // a failure is only a warning
+    if (ctx.cfg.config.monitoring.enabled)
+      await op.phase('monitoring', () => monitoringStep(ctx, op.layout, facts.compose)); // a failure is only a warning
     // the lock stays held through the watch; a failed watch switches back and throws WatchRolledBack
-    await watchAfterDeploy(ctx, op.layout, op.phases, { record, previous: at.live ? at.state.current : undefined, previousColour: at.live, compose: facts.compose });
+    await watchAfterDeploy(ctx, op.layout, op.phases, {
+      record,
+      previous: at.live ? at.state.current : undefined,
+      previousColour: at.live,
+      compose: facts.compose,
+    });
     return completed(ctx, op, at, sha, ref);
   });
 }
 
-async function resolveAndGate(ctx: EngineContext, op: Operation, req: DeployRequest): Promise<{ sha: string; ref?: string }> {
+async function resolveAndGate(
+  ctx: EngineContext,
+  op: Operation,
+  req: DeployRequest,
+): Promise<{ sha: string; ref?: string }> {
   const v = await op.phase('resolve version', () => resolveVersion(ctx.local, req.version));
   op.seen.sha = v.sha;
-  if (req.skipCiCheck) ctx.reporter.warn(`CI check skipped for ${short(v.sha)} (skip-ci-check); recorded in the history`);
+  if (req.skipCiCheck)
+    ctx.reporter.warn(`CI check skipped for ${short(v.sha)} (skip-ci-check); recorded in the history`);
   else if (req.ciGate) await op.phase('CI check', () => req.ciGate!(v.sha));
   return v;
 }
 
-async function plan(ctx: EngineContext, op: Operation, facts: HostFacts, sha: string, req: DeployRequest): Promise<OperationReport> {
+async function plan(
+  ctx: EngineContext,
+  op: Operation,
+  facts: HostFacts,
+  sha: string,
+  req: DeployRequest,
+): Promise<OperationReport> {
   const { plan, live } = await planDeploy(ctx, op.layout, op.phases, facts, sha, !!req.skipMigrations);
   return op.report({ ok: true, message: 'dry run: nothing was changed', version: sha, colour: live, plan });
 }
@@ -77,7 +104,14 @@ async function plan(ctx: EngineContext, op: Operation, facts: HostFacts, sha: st
 function beginRecord(ctx: EngineContext, op: Operation, sha: string, ref: string | undefined, req: DeployRequest) {
   const flags = { skip_ci_check: !!req.skipCiCheck, skip_migrations: !!req.skipMigrations, force: !!req.force };
   // the colour and the previous version are filled in once the stack is read
-  return op.begin({ kind: 'deploy', version: sha, ref, image: imageRef(ctx.cfg.config.app.image, sha), colour: 'blue', flags });
+  return op.begin({
+    kind: 'deploy',
+    version: sha,
+    ref,
+    image: imageRef(ctx.cfg.config.app.image, sha),
+    colour: 'blue',
+    flags,
+  });
 }
 
 function alreadyServing(at: StackNow, sha: string): boolean {
@@ -86,7 +120,13 @@ function alreadyServing(at: StackNow, sha: string): boolean {
 
 function unchanged(ctx: EngineContext, op: Operation, at: StackNow, sha: string): OperationReport {
   ctx.reporter.info(`${short(sha)} is already serving from ${at.live}; nothing to do (use --force to redeploy it)`);
-  return op.report({ ok: true, message: 'already deployed', version: sha, colour: at.live, previousVersion: at.state.previous?.version });
+  return op.report({
+    ok: true,
+    message: 'already deployed',
+    version: sha,
+    colour: at.live,
+    previousVersion: at.state.previous?.version,
+  });
 }
 
 function trigger(ref: string | undefined) {
@@ -96,14 +136,27 @@ function trigger(ref: string | undefined) {
 function announceStart(ctx: EngineContext, op: Operation, at: StackNow, sha: string, ref: string | undefined): void {
   const previous_version = op.record?.previous_version;
   const fields = { version: sha, ref, actor: ctx.actor, host: ctx.host.name };
-  op.event('deployment.started', fields, { event: 'deployment.started', version: sha, previous_version, colour: at.target, metadata: trigger(ref) });
+  op.event('deployment.started', fields, {
+    event: 'deployment.started',
+    version: sha,
+    previous_version,
+    colour: at.target,
+    metadata: trigger(ref),
+  });
   const serving = at.live ? `; ${at.live} keeps serving until the switch` : ' (first deploy)';
   ctx.reporter.info(`deploying ${short(sha)}${ref ? ` (${ref})` : ''} to ${at.target}${serving}`);
 }
 
 /** the release image onto the host, held by a container so no prune takes it away before its colour starts */
-async function shipImage(ctx: EngineContext, op: Operation, sha: string, ref: string | undefined): Promise<ImageOutcome> {
-  const image = await op.phase('image', () => ensureImage(ctx, sha, buildArgs(sha, ref ?? sha.slice(0, 7), new Date(op.started))));
+async function shipImage(
+  ctx: EngineContext,
+  op: Operation,
+  sha: string,
+  ref: string | undefined,
+): Promise<ImageOutcome> {
+  const image = await op.phase('image', () =>
+    ensureImage(ctx, sha, buildArgs(sha, ref ?? sha.slice(0, 7), new Date(op.started))),
+  );
   op.event('image', { ref: image.ref, how: image.how, bytes: image.bytes });
   op.onFinish(() => releaseHold(ctx, op.layout));
   await holdRelease(ctx, op.layout, image.ref);
@@ -111,10 +164,24 @@ async function shipImage(ctx: EngineContext, op: Operation, sha: string, ref: st
 }
 
 /** snapshot + migrations before the new colour starts; the old colour keeps serving (docs/migrations.md) */
-async function migrate(ctx: EngineContext, op: Operation, at: StackNow, image: string, req: DeployRequest): Promise<DatabaseStep> {
+async function migrate(
+  ctx: EngineContext,
+  op: Operation,
+  at: StackNow,
+  image: string,
+  req: DeployRequest,
+): Promise<DatabaseStep> {
   await ctx.hostLog?.flush();
   const liveVersion = at.live ? at.state.current?.version : undefined;
-  const input = { record: op.record!, state: at.state, image, sha: op.record!.version, skip: !!req.skipMigrations, liveVersion, live: at.live };
+  const input = {
+    record: op.record!,
+    state: at.state,
+    image,
+    sha: op.record!.version,
+    skip: !!req.skipMigrations,
+    liveVersion,
+    live: at.live,
+  };
   const db = await databaseStep(ctx, op.layout, op.phases, input);
   await ctx.hostLog?.flush();
   return db;
@@ -123,18 +190,41 @@ async function migrate(ctx: EngineContext, op: Operation, at: StackNow, image: s
 /** app images beyond keep_images go, except what this environment or a neighbour on the host may roll back to */
 async function prune(ctx: EngineContext, at: StackNow, sha: string): Promise<void> {
   const keep = ctx.cfg.config.deployment.keep_images;
-  const recent = at.state.history.filter((h) => h.status !== 'failed').slice(0, keep).map((h) => h.version);
+  const recent = at.state.history
+    .filter((h) => h.status !== 'failed')
+    .slice(0, keep)
+    .map((h) => h.version);
   const neighbours = await versionsOfNeighbours(ctx);
   const protect = [sha, at.state.current?.version, ...recent, ...neighbours].filter((v): v is string => !!v);
   const removed = await pruneImages(ctx, keep, protect);
   if (removed.length) ctx.reporter.info(`removed ${removed.length} old image(s): ${removed.map(short).join(', ')}`);
 }
 
-function completed(ctx: EngineContext, op: Operation, at: StackNow, sha: string, ref: string | undefined): OperationReport {
+function completed(
+  ctx: EngineContext,
+  op: Operation,
+  at: StackNow,
+  sha: string,
+  ref: string | undefined,
+): OperationReport {
   const { record } = op;
   const duration_seconds = op.elapsedSeconds();
-  const announce = { event: 'deployment.completed' as const, version: sha, previous_version: record?.previous_version, colour: at.target, duration_seconds, metadata: trigger(ref) };
+  const announce = {
+    event: 'deployment.completed' as const,
+    version: sha,
+    previous_version: record?.previous_version,
+    colour: at.target,
+    duration_seconds,
+    metadata: trigger(ref),
+  };
   op.event('deployment.completed', { version: sha, colour: at.target, duration_seconds }, announce);
   const previousVersion = at.live ? at.state.current?.version : undefined;
-  return op.report({ ok: true, message: `${short(sha)} is live on ${at.target}`, version: sha, colour: at.target, previousVersion, record });
+  return op.report({
+    ok: true,
+    message: `${short(sha)} is live on ${at.target}`,
+    version: sha,
+    colour: at.target,
+    previousVersion,
+    record,
+  });
 }

@@ -9,7 +9,14 @@ import { HostLog } from '../stack/hostlog.js';
 import { Layout } from '../stack/layout.js';
 import { DeployLock } from '../stack/lock.js';
 import { applyRecord, writeState } from '../stack/state.js';
-import { short, seconds, type Colour, type DeploymentRecord, type EnvironmentState, type OperationReport } from '../types.js';
+import {
+  short,
+  seconds,
+  type Colour,
+  type DeploymentRecord,
+  type EnvironmentState,
+  type OperationReport,
+} from '../types.js';
 
 export type OperationKind = 'deploy' | 'rollback' | 'snapshot';
 
@@ -72,7 +79,12 @@ export class Operation {
     const lock = new DeployLock(this.ctx, this.layout);
     await this.phase('lock', () => lock.acquire(this.id, what));
     this.lock = lock;
-    this.ctx.hostLog = new HostLog(this.ctx.host, this.ctx.redactor, this.layout.path('logs', `${this.id}.jsonl`), this.id);
+    this.ctx.hostLog = new HostLog(
+      this.ctx.host,
+      this.ctx.redactor,
+      this.layout.path('logs', `${this.id}.jsonl`),
+      this.id,
+    );
   }
 
   /** runs at the end of the operation, whatever happens, before the lock is released */
@@ -90,7 +102,12 @@ export class Operation {
   }
 
   /** the record of the release this operation puts live, 'deploying' until committed */
-  begin(record: Omit<DeploymentRecord, 'id' | 'environment' | 'deployed_at' | 'deployed_by' | 'status' | 'health_status' | 'phases'>): DeploymentRecord {
+  begin(
+    record: Omit<
+      DeploymentRecord,
+      'id' | 'environment' | 'deployed_at' | 'deployed_by' | 'status' | 'health_status' | 'phases'
+    >,
+  ): DeploymentRecord {
     this.record = {
       id: this.id,
       environment: this.ctx.cfg.environment,
@@ -115,9 +132,13 @@ export class Operation {
     record.status = 'active';
     record.duration_seconds = this.elapsedSeconds();
     try {
-      await this.phase('record', () => writeState(ctx, this.layout, applyRecord(state, record, ctx.cfg.config.deployment.history_limit), record));
+      await this.phase('record', () =>
+        writeState(ctx, this.layout, applyRecord(state, record, ctx.cfg.config.deployment.history_limit), record),
+      );
     } catch (e) {
-      ctx.reporter.error(`${short(record.version)} is live on ${record.colour}, but recording it failed: ${describeError(e)}`);
+      ctx.reporter.error(
+        `${short(record.version)} is live on ${record.colour}, but recording it failed: ${describeError(e)}`,
+      );
       throw new DeployError(
         'state',
         `${verb} and serving, but state.json could not be written: ${describeError(e)}`,
@@ -151,26 +172,40 @@ export class Operation {
       this.event(`${this.logName}.failed`, { error: ctx.redactor.redact(describeError(e)).slice(0, 2000) });
       return;
     }
-    const failure = { class: e instanceof DeployError ? e.kind : 'unexpected', exit_code: exitCodeOf(e), message: ctx.redactor.redact(describeError(e)).slice(0, 2000) };
+    const failure = {
+      class: e instanceof DeployError ? e.kind : 'unexpected',
+      exit_code: exitCodeOf(e),
+      message: ctx.redactor.redact(describeError(e)).slice(0, 2000),
+    };
     record.duration_seconds = this.elapsedSeconds();
     if (!this.switched) {
       record.status = 'failed';
       record.failure = failure;
       if (this.kind === 'deploy' && record.health_status === 'unknown') record.health_status = 'unhealthy';
     }
-    this.event(`${this.logName}.failed`, { failure }, {
-      event: 'deployment.failed',
-      version: record.version,
-      previous_version: record.previous_version,
-      colour: record.colour,
-      duration_seconds: record.duration_seconds,
-      failure: { class: failure.class, exit_code: failure.exit_code, reason: failure.message },
-      metadata: { trigger: this.kind === 'rollback' ? 'rollback' : 'deploy', ...(record.ref ? { ref: record.ref } : {}) },
-    });
+    this.event(
+      `${this.logName}.failed`,
+      { failure },
+      {
+        event: 'deployment.failed',
+        version: record.version,
+        previous_version: record.previous_version,
+        colour: record.colour,
+        duration_seconds: record.duration_seconds,
+        failure: { class: failure.class, exit_code: failure.exit_code, reason: failure.message },
+        metadata: {
+          trigger: this.kind === 'rollback' ? 'rollback' : 'deploy',
+          ...(record.ref ? { ref: record.ref } : {}),
+        },
+      },
+    );
     if (this.state && !this.switched) {
-      await writeState(ctx, this.layout, applyRecord(this.state, record, ctx.cfg.config.deployment.history_limit), record).catch((w: unknown) =>
-        ctx.reporter.warn(`could not record the failure: ${describeError(w)}`),
-      );
+      await writeState(
+        ctx,
+        this.layout,
+        applyRecord(this.state, record, ctx.cfg.config.deployment.history_limit),
+        record,
+      ).catch((w: unknown) => ctx.reporter.warn(`could not record the failure: ${describeError(w)}`));
     }
   }
 
@@ -187,7 +222,15 @@ export class Operation {
     else if (seen.live !== undefined) serving = seen.live ? 'previous' : 'none';
     const colour = serving === 'previous' ? (seen.live ?? undefined) : serving === 'new' ? seen.target : undefined;
     const message = this.ctx.redactor.redact(describeError(e));
-    return this.report({ ok: false, exitCode: exitCodeOf(e), message, version: seen.sha, colour, serving, record: this.record });
+    return this.report({
+      ok: false,
+      exitCode: exitCodeOf(e),
+      message,
+      version: seen.sha,
+      colour,
+      serving,
+      record: this.record,
+    });
   }
 
   /** the one ending, on every path (it never throws): registered cleanups, the host log written, notifications settled, then the lock released */
@@ -196,12 +239,19 @@ export class Operation {
     for (const fn of this.cleanups) await fn().catch((e: unknown) => ctx.reporter.warn(describeError(e)));
     await ctx.hostLog?.flush().catch(() => undefined);
     await settleNotifications(ctx); // metrics and notifications go out while the lock is still held
-    await this.lock?.release().catch((e: unknown) => ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));
+    await this.lock
+      ?.release()
+      .catch((e: unknown) => ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));
   }
 }
 
 /** Runs an operation's steps inside the one skeleton: a failure is recorded and reported, and the ending always runs. */
-export async function runOperation<T>(ctx: EngineContext, kind: OperationKind, body: (op: Operation) => Promise<T>, logName?: string): Promise<T> {
+export async function runOperation<T>(
+  ctx: EngineContext,
+  kind: OperationKind,
+  body: (op: Operation) => Promise<T>,
+  logName?: string,
+): Promise<T> {
   const op = new Operation(ctx, kind, logName);
   let result: T;
   try {

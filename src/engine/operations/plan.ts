@@ -20,8 +20,19 @@ export interface DeployPlan {
 }
 
 /** --dry-run: everything read-only ran for real; what would change is listed, nothing is run. */
-export async function planDeploy(ctx: EngineContext, layout: Layout, phases: Phases, facts: HostFacts, sha: string, skipMigrations: boolean): Promise<DeployPlan> {
-  const [holder, state, stack] = await Promise.all([readLock(ctx, layout), readState(ctx, layout), inspectStack(ctx, layout)]);
+export async function planDeploy(
+  ctx: EngineContext,
+  layout: Layout,
+  phases: Phases,
+  facts: HostFacts,
+  sha: string,
+  skipMigrations: boolean,
+): Promise<DeployPlan> {
+  const [holder, state, stack] = await Promise.all([
+    readLock(ctx, layout),
+    readState(ctx, layout),
+    inspectStack(ctx, layout),
+  ]);
   if (holder) ctx.reporter.warn(`the environment is locked by ${describeHolder(holder)}: a real deploy would fail now`);
   const live = liveColour(stack, state.current?.colour);
   const target: Colour = live ? otherColour(live) : 'blue';
@@ -30,7 +41,9 @@ export async function planDeploy(ctx: EngineContext, layout: Layout, phases: Pha
   const c = (argv: readonly string[]) => ctx.redactor.redact(quoteArgv(argv));
   const plan = [
     `take the lock ${layout.lockDir}`,
-    image.how === 'present' ? `image ${image.ref} is already on the host` : `get ${image.ref} onto the host (${image.how})`,
+    image.how === 'present'
+      ? `image ${image.ref} is already on the host`
+      : `get ${image.ref} onto the host (${image.how})`,
     `write compose.yml, .env, app.env (0600), caddy/, db-init/ under ${layout.root} and start missing services`,
     ...describeDatabasePlan(ctx, skipMigrations),
     // startColour: the gate up, the new colour's flag cleared, its app (re)created
@@ -47,7 +60,8 @@ export async function planDeploy(ctx: EngineContext, layout: Layout, phases: Pha
     `prune app images beyond the newest ${ctx.cfg.config.deployment.keep_images}`,
     'release the lock',
   ];
-  ctx.reporter.info(`plan for ${ctx.cfg.environment} (${short(sha)} → ${target}${live ? `, ${live} serving now` : ', first deploy'}):\n${plan.map((p, i) => `  ${i + 1}. ${p}`).join('\n')}`);
+  ctx.reporter.info(
+    `plan for ${ctx.cfg.environment} (${short(sha)} → ${target}${live ? `, ${live} serving now` : ', first deploy'}):\n${plan.map((p, i) => `  ${i + 1}. ${p}`).join('\n')}`,
+  );
   return { plan, live };
 }
-

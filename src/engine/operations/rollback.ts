@@ -6,7 +6,13 @@ import { imageRef, imagesOnHost } from '../release/image.js';
 import type { HostFacts } from '../release/preflight.js';
 import { provision } from '../release/provision.js';
 import { colourImages, startColour, type StackFacts } from '../stack/colours.js';
-import { formatCandidates, migrationsCrossed, pickCandidate, rollbackCandidates, type RollbackCandidate } from '../stack/history.js';
+import {
+  formatCandidates,
+  migrationsCrossed,
+  pickCandidate,
+  rollbackCandidates,
+  type RollbackCandidate,
+} from '../stack/history.js';
 import { Layout } from '../stack/layout.js';
 import { readState } from '../stack/state.js';
 import { seconds, short, type Colour, type DeploymentRecord, type OperationReport } from '../types.js';
@@ -23,7 +29,9 @@ export interface RollbackRequest {
 }
 
 /** `versions`: the rollback picker. */
-export async function listVersions(ctx: EngineContext): Promise<{ current?: DeploymentRecord; candidates: RollbackCandidate[] }> {
+export async function listVersions(
+  ctx: EngineContext,
+): Promise<{ current?: DeploymentRecord; candidates: RollbackCandidate[] }> {
   const layout = new Layout(ctx.cfg);
   const [state, images] = await Promise.all([readState(ctx, layout), imagesOnHost(ctx)]);
   return { current: state.current, candidates: rollbackCandidates(state, images) };
@@ -46,7 +54,14 @@ export async function rollback(ctx: EngineContext, req: RollbackRequest): Promis
     if (ctx.dryRun) return plan(ctx, op, at, chosen.version, ref);
     const record = beginRecord(ctx, op, at, chosen, ref, req);
     const warm = await startTarget(ctx, op, facts, at, ref);
-    record.health_status = (await cutOver(ctx, op.layout, op.phases, { target: at.target, live: at.live, sha: chosen.version, stack: at.stack })).status;
+    record.health_status = (
+      await cutOver(ctx, op.layout, op.phases, {
+        target: at.target,
+        live: at.live,
+        sha: chosen.version,
+        stack: at.stack,
+      })
+    ).status;
     const servingMs = ctx.clock.now() - op.started;
     await op.commit('rolled back');
     await retireOld(ctx, op, at.live);
@@ -65,7 +80,11 @@ function pickTarget(ctx: EngineContext, at: StackNow, wanted: string | undefined
       ? `the image of ${short(chosen.version)} is no longer on the host`
       : `"${wanted}" is not a version this environment served successfully`;
   const list = `Versions that can be rolled back to:\n${formatCandidates(candidates)}`;
-  throw new DeployError('refused', `cannot roll back ${ctx.cfg.environment}: ${why}. ${list}`, 'pick one of the versions above (--version), or deploy the version you want');
+  throw new DeployError(
+    'refused',
+    `cannot roll back ${ctx.cfg.environment}: ${why}. ${list}`,
+    'pick one of the versions above (--version), or deploy the version you want',
+  );
 }
 
 /** going back across migrations is allowed, but only knowingly: the operator confirms or is asked */
@@ -73,7 +92,9 @@ async function confirmCrossing(ctx: EngineContext, at: StackNow, sha: string, re
   const crossed = migrationsCrossed(at.state, sha);
   if (!crossed.length) return;
   const snap = crossed[0]!.snapshot;
-  const ran = crossed.map((c) => `${short(c.version)} (${c.migrations?.from ?? '?'} → ${c.migrations?.to ?? '?'})`).join(', ');
+  const ran = crossed
+    .map((c) => `${short(c.version)} (${c.migrations?.from ?? '?'} → ${c.migrations?.to ?? '?'})`)
+    .join(', ');
   const msg = [
     `rolling back to ${short(sha)} crosses migrations run by ${ran}.`,
     'The old version will run against the newer schema; migrations should be backward compatible, but if they are not,',
@@ -81,29 +102,68 @@ async function confirmCrossing(ctx: EngineContext, at: StackNow, sha: string, re
   ].join(' ');
   ctx.reporter.warn(msg);
   const ok = req.confirmed || (req.ask ? await req.ask('roll back anyway? [y/N] ') : false);
-  if (!ok) throw new DeployError('refused', `rollback across migrations needs confirmation: ${msg}`, `confirm with --yes (CLI) or confirm: ${ctx.cfg.environment} (action)`);
+  if (!ok)
+    throw new DeployError(
+      'refused',
+      `rollback across migrations needs confirmation: ${msg}`,
+      `confirm with --yes (CLI) or confirm: ${ctx.cfg.environment} (action)`,
+    );
 }
 
 function plan(ctx: EngineContext, op: Operation, at: StackNow, sha: string, ref: string): OperationReport {
   const how = warmStart(at.stack, at.target, ref) ? ' (its stopped container, as it is)' : '';
   const from = at.live ?? 'nothing';
-  ctx.reporter.info(`plan: start ${ref} on ${at.target}${how}, health-gate it, switch from ${from}, verify, retire ${from}`);
-  return op.report({ ok: true, message: 'dry run: nothing was changed', version: sha, colour: at.live, deploymentId: undefined, url: undefined });
+  ctx.reporter.info(
+    `plan: start ${ref} on ${at.target}${how}, health-gate it, switch from ${from}, verify, retire ${from}`,
+  );
+  return op.report({
+    ok: true,
+    message: 'dry run: nothing was changed',
+    version: sha,
+    colour: at.live,
+    deploymentId: undefined,
+    url: undefined,
+  });
 }
 
-function beginRecord(ctx: EngineContext, op: Operation, at: StackNow, chosen: RollbackCandidate, ref: string, req: RollbackRequest): DeploymentRecord {
+function beginRecord(
+  ctx: EngineContext,
+  op: Operation,
+  at: StackNow,
+  chosen: RollbackCandidate,
+  ref: string,
+  req: RollbackRequest,
+): DeploymentRecord {
   const sha = chosen.version;
-  const record = op.begin({ kind: 'rollback', version: sha, ref: chosen.ref, image: ref, colour: at.target, previous_version: at.state.current?.version, flags: { force: !!req.confirmed } });
+  const record = op.begin({
+    kind: 'rollback',
+    version: sha,
+    ref: chosen.ref,
+    image: ref,
+    colour: at.target,
+    previous_version: at.state.current?.version,
+    flags: { force: !!req.confirmed },
+  });
   op.event('rollback.started', { version: sha, from: at.state.current?.version ?? null, actor: ctx.actor });
-  ctx.reporter.info(`rolling back ${ctx.cfg.environment} to ${short(sha)}${chosen.ref ? ` (${chosen.ref})` : ''} on ${at.target}`);
+  ctx.reporter.info(
+    `rolling back ${ctx.cfg.environment} to ${short(sha)}${chosen.ref ? ` (${chosen.ref})` : ''} on ${at.target}`,
+  );
   return record;
 }
 
 /** the kept container as it is when it holds the version (warm), else provisioned and started by compose */
-async function startTarget(ctx: EngineContext, op: Operation, facts: HostFacts, at: StackNow, ref: string): Promise<boolean> {
+async function startTarget(
+  ctx: EngineContext,
+  op: Operation,
+  facts: HostFacts,
+  at: StackNow,
+  ref: string,
+): Promise<boolean> {
   const { target } = at;
   if (warmStart(at.stack, target, ref)) {
-    await op.phase(`start ${target} (warm)`, () => ctx.host.run(cmd('docker', 'start', op.layout.app(target)), { timeoutMs: 60_000 }));
+    await op.phase(`start ${target} (warm)`, () =>
+      ctx.host.run(cmd('docker', 'start', op.layout.app(target)), { timeoutMs: 60_000 }),
+    );
     return true;
   }
   await op.phase('provision', () => provision(ctx, op.layout, facts, at.stack, colourImages(at.stack, target, ref)));
@@ -114,8 +174,19 @@ async function startTarget(ctx: EngineContext, op: Operation, facts: HostFacts, 
 function completed(ctx: EngineContext, op: Operation, at: StackNow, servingMs: number, warm: boolean): OperationReport {
   const record = op.record!;
   const { version: sha, colour } = record;
-  const metadata = { trigger: 'rollback' as const, serving_after_seconds: seconds(servingMs), ...(record.ref ? { ref: record.ref } : {}) };
-  const announce = { event: 'deployment.rolled_back' as const, version: sha, previous_version: record.previous_version, colour, duration_seconds: record.duration_seconds, metadata };
+  const metadata = {
+    trigger: 'rollback' as const,
+    serving_after_seconds: seconds(servingMs),
+    ...(record.ref ? { ref: record.ref } : {}),
+  };
+  const announce = {
+    event: 'deployment.rolled_back' as const,
+    version: sha,
+    previous_version: record.previous_version,
+    colour,
+    duration_seconds: record.duration_seconds,
+    metadata,
+  };
   op.event('rollback.completed', { version: sha, colour, serving_after_ms: servingMs }, announce);
   const message = `${short(sha)} is live on ${colour} again (serving after ${(servingMs / 1000).toFixed(1)}s${warm ? ', warm start' : ''})`;
   return op.report({ ok: true, message, version: sha, colour, previousVersion: at.state.current?.version, record });

@@ -51,9 +51,18 @@ export interface SnapshotOutcome {
 
 export async function snapshotCommand(ctx: EngineContext, req: SnapshotRequest): Promise<SnapshotOutcome> {
   if (req.file !== undefined && !SNAPSHOT_NAME_RE.test(req.file)) {
-    throw new DeployError('config', `"${req.file}" is not a snapshot name (DATABASE_YYYYMMDD_HHMMSS_SHA7.sql.gz)`, 'see `togather-deploy snapshot list`');
+    throw new DeployError(
+      'config',
+      `"${req.file}" is not a snapshot name (DATABASE_YYYYMMDD_HHMMSS_SHA7.sql.gz)`,
+      'see `togather-deploy snapshot list`',
+    );
   }
-  if (req.sub === 'restore' && !req.file) throw new DeployError('config', 'snapshot restore needs the snapshot file name', 'pick one from `togather-deploy snapshot list`');
+  if (req.sub === 'restore' && !req.file)
+    throw new DeployError(
+      'config',
+      'snapshot restore needs the snapshot file name',
+      'pick one from `togather-deploy snapshot list`',
+    );
   return runOperation(
     ctx,
     'snapshot',
@@ -78,14 +87,20 @@ export async function snapshotCommand(ctx: EngineContext, req: SnapshotRequest):
 type Done = (ok: boolean, message: string, text: string, data: unknown) => SnapshotOutcome;
 
 function outcome(op: Operation): Done {
-  return (ok, message, text, data) => ({ report: op.report({ operation: 'snapshot', ok, message, url: undefined }), text, data });
+  return (ok, message, text, data) => ({
+    report: op.report({ operation: 'snapshot', ok, message, url: undefined }),
+    text,
+    data,
+  });
 }
 
 async function list(ctx: EngineContext, op: Operation, done: Done): Promise<SnapshotOutcome> {
   const [listing, state] = await Promise.all([listSnapshots(ctx, op.layout), readState(ctx, op.layout)]);
   const refs = referencedSnapshots(state);
   const rows = listing.snapshots.map((s) => `  ${describeSnapshot(s)}${refs.has(s.file) ? '  [in history]' : ''}`);
-  const text = listing.snapshots.length ? `snapshots in ${listing.dir} (newest first):\n${rows.join('\n')}` : `no snapshots in ${listing.dir}`;
+  const text = listing.snapshots.length
+    ? `snapshots in ${listing.dir} (newest first):\n${rows.join('\n')}`
+    : `no snapshots in ${listing.dir}`;
   const data = { dir: listing.dir, snapshots: listing.snapshots.map((s) => ({ ...s, referenced: refs.has(s.file) })) };
   return done(true, `${listing.snapshots.length} snapshot(s)`, text, data);
 }
@@ -97,16 +112,26 @@ async function verify(ctx: EngineContext, op: Operation, req: SnapshotRequest, d
   const results: VerifyResult[] = [];
   for (const s of chosen) results.push(await op.phase(`verify ${s.file}`, () => verifySnapshot(ctx, op.layout, s)));
   const bad = results.filter((r) => !r.ok);
-  const line = (r: VerifyResult) => `  ${r.ok ? 'ok     ' : 'FAILED '} ${r.file}${r.ok ? '' : `: ${r.problems.join('; ')}`}`;
+  const line = (r: VerifyResult) =>
+    `  ${r.ok ? 'ok     ' : 'FAILED '} ${r.file}${r.ok ? '' : `: ${r.problems.join('; ')}`}`;
   const text = results.map(line).join('\n') || `no snapshots in ${listing.dir}`;
   if (bad.length) {
     const message = `${bad.length} of ${results.length} snapshot(s) failed verification:\n${text}`;
-    throw new DeployError('snapshot', message, 'do not rely on the failed ones; take a fresh snapshot (snapshot create)');
+    throw new DeployError(
+      'snapshot',
+      message,
+      'do not rely on the failed ones; take a fresh snapshot (snapshot create)',
+    );
   }
   return done(true, `${results.length} snapshot(s) verified`, text, results);
 }
 
-async function cleanup(ctx: EngineContext, op: Operation, state: EnvironmentState, done: Done): Promise<SnapshotOutcome> {
+async function cleanup(
+  ctx: EngineContext,
+  op: Operation,
+  state: EnvironmentState,
+  done: Done,
+): Promise<SnapshotOutcome> {
   const c = await op.phase('cleanup', () => cleanupSnapshots(ctx, op.layout, state));
   op.event('snapshot.cleanup', { removed: c.removed, partials: c.partials, dry_run: ctx.dryRun });
   const verb = ctx.dryRun ? 'would remove' : 'removed';
@@ -118,8 +143,19 @@ async function cleanup(ctx: EngineContext, op: Operation, state: EnvironmentStat
   return done(true, `${verb} ${c.removed.length} snapshot(s)`, text, c);
 }
 
-async function create(ctx: EngineContext, op: Operation, state: EnvironmentState, done: Done): Promise<SnapshotOutcome> {
-  if (ctx.dryRun) return done(true, 'dry run: nothing was changed', 'would take a snapshot (pg_dump, verified) and apply retention', {});
+async function create(
+  ctx: EngineContext,
+  op: Operation,
+  state: EnvironmentState,
+  done: Done,
+): Promise<SnapshotOutcome> {
+  if (ctx.dryRun)
+    return done(
+      true,
+      'dry run: nothing was changed',
+      'would take a snapshot (pg_dump, verified) and apply retention',
+      {},
+    );
   const db = await openDb(ctx, op.layout);
   const live = state.current?.version;
   const options = { reason: 'manual' as const, liveVersion: live, gitCommit: live, deploymentId: op.id };
@@ -137,22 +173,41 @@ async function create(ctx: EngineContext, op: Operation, state: EnvironmentState
  * snapshot of the current database is taken, the chosen snapshot is swapped in, and the app that served is
  * started again and put back behind the proxy once healthy. While an app serves, it refuses without stopApp.
  */
-async function restore(ctx: EngineContext, op: Operation, req: SnapshotRequest, state: EnvironmentState, done: Done): Promise<SnapshotOutcome> {
+async function restore(
+  ctx: EngineContext,
+  op: Operation,
+  req: SnapshotRequest,
+  state: EnvironmentState,
+  done: Done,
+): Promise<SnapshotOutcome> {
   const { layout, phases, id } = op;
   const liveVersion = state.current?.version;
   const listing = await listSnapshots(ctx, layout);
   const entry = listing.snapshots.find((s) => s.file === req.file);
-  if (!entry) throw new DeployError('snapshot', `no snapshot ${req.file} in ${listing.dir}`, 'see `togather-deploy snapshot list`');
+  if (!entry)
+    throw new DeployError(
+      'snapshot',
+      `no snapshot ${req.file} in ${listing.dir}`,
+      'see `togather-deploy snapshot list`',
+    );
   const check = await phases.run('verify', () => verifySnapshot(ctx, layout, entry));
-  if (!check.ok) throw new DeployError('snapshot', `${entry.file} failed verification: ${check.problems.join('; ')}; nothing was restored`);
+  if (!check.ok)
+    throw new DeployError(
+      'snapshot',
+      `${entry.file} failed verification: ${check.problems.join('; ')}; nothing was restored`,
+    );
 
   const stack = await inspectStack(ctx, layout);
   const live = liveColour(stack, state.current?.colour);
-  const running = (['blue', 'green'] as const).filter((c) => stack[c].app === 'running' || stack[c].app === 'restarting');
+  const running = (['blue', 'green'] as const).filter(
+    (c) => stack[c].app === 'running' || stack[c].app === 'restarting',
+  );
   const effect = running.length
     ? `the app (${running.join(' and ')}${live ? `, ${live} serving` : ''}) is taken out of the proxy and stopped for the restore — requests get 503 until it is back — so that no write lands in the database being replaced; a safety snapshot of the current database is taken first; afterwards ${live ? `${live} is started again and put back behind the proxy once healthy` : 'the stopped app is left stopped'}`
     : 'no app is running; a safety snapshot of the current database is taken first';
-  ctx.reporter.warn(`restoring ${entry.file} (${describeSnapshot(entry)}) into database ${ctx.cfg.environment}: ${effect}. Changes made since the snapshot was taken will be gone from the live database (they stay in the safety snapshot).`);
+  ctx.reporter.warn(
+    `restoring ${entry.file} (${describeSnapshot(entry)}) into database ${ctx.cfg.environment}: ${effect}. Changes made since the snapshot was taken will be gone from the live database (they stay in the safety snapshot).`,
+  );
   if (running.length && !req.stopApp) {
     throw new DeployError(
       'refused',
@@ -161,47 +216,87 @@ async function restore(ctx: EngineContext, op: Operation, req: SnapshotRequest, 
     );
   }
   if (ctx.dryRun) return done(true, 'dry run: nothing was changed', `would restore ${entry.file}: ${effect}`, {});
-  const ok = req.confirmed || (req.ask ? await req.ask(`restore ${entry.file} into ${ctx.cfg.environment}? [y/N] `) : false);
-  if (!ok) throw new DeployError('refused', `restoring ${entry.file} needs confirmation; nothing was changed`, `confirm with --yes (CLI) or confirm: ${ctx.cfg.environment} (action)`);
+  const ok =
+    req.confirmed || (req.ask ? await req.ask(`restore ${entry.file} into ${ctx.cfg.environment}? [y/N] `) : false);
+  if (!ok)
+    throw new DeployError(
+      'refused',
+      `restoring ${entry.file} needs confirmation; nothing was changed`,
+      `confirm with --yes (CLI) or confirm: ${ctx.cfg.environment} (action)`,
+    );
 
   const db = await openDb(ctx, layout);
   // stop writers first: the gate flag off (the proxy answers 503 instead of routing), then the app
   for (const c of running) await setFlag(ctx, layout, c, false);
   if (running.length) await ctx.clock.sleep(settleMs(ctx));
-  for (const c of running) await phases.run(`stop ${c}`, () => stopColour(ctx, layout, c, ctx.cfg.config.deployment.drain_timeout));
+  for (const c of running)
+    await phases.run(`stop ${c}`, () => stopColour(ctx, layout, c, ctx.cfg.config.deployment.drain_timeout));
   let safety: SnapshotMeta | undefined;
   let restoredVersion: number | undefined;
   try {
-    safety = await phases.run('safety snapshot', () => createSnapshot(ctx, layout, db, { reason: 'pre-restore', liveVersion, gitCommit: liveVersion, deploymentId: id }));
+    safety = await phases.run('safety snapshot', () =>
+      createSnapshot(ctx, layout, db, { reason: 'pre-restore', liveVersion, gitCommit: liveVersion, deploymentId: id }),
+    );
     ctx.reporter.info(`safety snapshot ${safety.file} (${formatBytes(safety.file_size_bytes)}, verified)`);
     op.event('snapshot', { file: safety.file, reason: 'pre-restore', bytes: safety.file_size_bytes });
     await phases.run('restore', () => restoreInto(ctx, layout, db, entry));
     const v = await readSchemaVersion(ctx, db, 'snapshot');
     restoredVersion = v.version;
-    op.event('snapshot.restored', { file: entry.file, safety: safety.file, schema_version: v.version ?? null, dirty: v.dirty });
+    op.event('snapshot.restored', {
+      file: entry.file,
+      safety: safety.file,
+      schema_version: v.version ?? null,
+      dirty: v.dirty,
+    });
   } catch (e) {
     // the database is unchanged (the restore swaps only after a complete load): the app can come back as it was
-    if (live) await bringBack(ctx, layout, phases, live, liveVersion, undefined).catch((w: unknown) => ctx.reporter.error(`bringing ${live} back failed: ${describeError(w)}`));
+    if (live)
+      await bringBack(ctx, layout, phases, live, liveVersion, undefined).catch((w: unknown) =>
+        ctx.reporter.error(`bringing ${live} back failed: ${describeError(w)}`),
+      );
     throw e;
   }
   if (live) await bringBack(ctx, layout, phases, live, liveVersion, restoredVersion);
   const text = [
     `restored ${entry.file} into database ${db.target.name} (schema ${restoredVersion ?? 'none'})`,
     `safety snapshot of what was replaced: ${safety.file}`,
-    live ? `${live} serves again` : running.length ? `the app (${running.join(', ')}) was stopped and left stopped: deploy or start it` : 'no app was running',
+    live
+      ? `${live} serves again`
+      : running.length
+        ? `the app (${running.join(', ')}) was stopped and left stopped: deploy or start it`
+        : 'no app was running',
   ].join('\n');
-  return done(true, `restored ${entry.file}`, text, { restored: entry.file, safety: safety.file, schema_version: restoredVersion ?? null });
+  return done(true, `restored ${entry.file}`, text, {
+    restored: entry.file,
+    safety: safety.file,
+    schema_version: restoredVersion ?? null,
+  });
 }
 
-async function bringBack(ctx: EngineContext, layout: Layout, phases: Phases, colour: Colour, sha: string | undefined, schemaVersion: number | undefined): Promise<void> {
+async function bringBack(
+  ctx: EngineContext,
+  layout: Layout,
+  phases: Phases,
+  colour: Colour,
+  sha: string | undefined,
+  schemaVersion: number | undefined,
+): Promise<void> {
   await phases.run(`start ${colour}`, async () => {
     const r = await ctx.host.run(cmd('docker', 'start', layout.app(colour)), { check: false, timeoutMs: 60_000 });
-    if (r.code !== 0) throw new DeployError('health', `could not start ${layout.app(colour)} again: ${ctx.redactor.redact(r.stderr.trim())}`);
+    if (r.code !== 0)
+      throw new DeployError(
+        'health',
+        `could not start ${layout.app(colour)} again: ${ctx.redactor.redact(r.stderr.trim())}`,
+      );
   });
   try {
     await phases.run('health gate', () => healthGate(ctx, layout, colour, sha ?? '', { schemaVersion }));
   } catch (e) {
-    throw new DeployError('health', `the database was restored, but ${colour} did not come back healthy, so it stays out of the proxy: ${describeError(e)}`, 'deploy a version that matches the restored schema, or roll back');
+    throw new DeployError(
+      'health',
+      `the database was restored, but ${colour} did not come back healthy, so it stays out of the proxy: ${describeError(e)}`,
+      'deploy a version that matches the restored schema, or roll back',
+    );
   }
   await setFlag(ctx, layout, colour, true);
   await ctx.clock.sleep(settleMs(ctx));

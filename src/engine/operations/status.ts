@@ -29,20 +29,38 @@ docker exec "$1" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3" 
 
 export async function status(ctx: EngineContext): Promise<EnvironmentStatus> {
   const layout = new Layout(ctx.cfg);
-  const [state, stack, lockView] = await Promise.all([readState(ctx, layout), inspectStack(ctx, layout), inspectLock(ctx, layout)]);
+  const [state, stack, lockView] = await Promise.all([
+    readState(ctx, layout),
+    inspectStack(ctx, layout),
+    inspectLock(ctx, layout),
+  ]);
   const lock = lockView.kind === 'held' ? lockView.holder : undefined;
   const live = liveColour(stack, state.current?.colour);
   let proxy: EnvironmentStatus['proxy'] = { code: 0 };
   const probeFrom = live ?? 'blue';
   if (stack[probeFrom].gate === 'running') {
-    const r = await ctx.host.run(script(PROXY_PROBE, layout.gate(probeFrom), 'caddy', ctx.cfg.config.app.health.version_path), { check: false, timeoutMs: 20_000 });
+    const r = await ctx.host.run(
+      script(PROXY_PROBE, layout.gate(probeFrom), 'caddy', ctx.cfg.config.app.health.version_path),
+      { check: false, timeoutMs: 20_000 },
+    );
     const s = parseVerify(r.stdout)[0];
     if (s) proxy = { code: s.code, upstream: s.upstream, commit: s.commit };
   }
   let drift: string | undefined;
-  if (state.current && live && state.current.colour !== live) drift = `state.json says ${state.current.colour} is live, the proxy routes to ${live}`;
+  if (state.current && live && state.current.colour !== live)
+    drift = `state.json says ${state.current.colour} is live, the proxy routes to ${live}`;
   if (state.current && !live) drift = 'state.json names a live deployment, but no colour is routed by the proxy';
-  return { environment: ctx.cfg.environment, host: ctx.host.name, live, proxy, state, stack, lock, ...(lockView.kind === 'no-info' ? { lockWithoutInfoAgeS: lockView.ageS } : {}), drift };
+  return {
+    environment: ctx.cfg.environment,
+    host: ctx.host.name,
+    live,
+    proxy,
+    state,
+    stack,
+    lock,
+    ...(lockView.kind === 'no-info' ? { lockWithoutInfoAgeS: lockView.ageS } : {}),
+    drift,
+  };
 }
 
 export function formatStatus(s: EnvironmentStatus): string {

@@ -30,7 +30,11 @@ export interface StackNow {
  * Reads state.json, the stack and (for a rollback) the images side by side over the one connection. Under the
  * lock, state.json is reconciled with what the proxy really routes to before anything acts on it.
  */
-export async function readStack(ctx: EngineContext, op: Operation, opts: { images?: boolean; reconcile: boolean }): Promise<StackNow> {
+export async function readStack(
+  ctx: EngineContext,
+  op: Operation,
+  opts: { images?: boolean; reconcile: boolean },
+): Promise<StackNow> {
   const [read, stack, images] = await Promise.all([
     readState(ctx, op.layout),
     inspectStack(ctx, op.layout),

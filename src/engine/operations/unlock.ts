@@ -38,7 +38,8 @@ export async function unlock(ctx: EngineContext, req: UnlockRequest): Promise<Un
     return { result: 'not-locked', view, exitCode: 0 };
   }
   show(describeLockView(view));
-  const ok = req.confirmed || (req.ask ? await req.ask('remove it? only if that operation is really gone [y/N] ') : false);
+  const ok =
+    req.confirmed || (req.ask ? await req.ask('remove it? only if that operation is really gone [y/N] ') : false);
   if (!ok) return { result: 'refused', view, exitCode: ExitCode.refused };
   if (!(await forceRemoveLock(ctx, layout, view))) return { result: 'changed', view, exitCode: ExitCode.lock };
   return { result: 'removed', view, exitCode: 0 };

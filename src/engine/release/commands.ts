@@ -15,9 +15,24 @@ export function imageInspectCmd(ref: string): Command {
  * The docker build argv. With a layer cache (and buildx present) the build reads the cache directory and
  * writes a fresh one beside it, so the saved cache holds this build's layers and never grows without bound.
  */
-export function buildCommand(p: { ref: string; sha: string; dockerfile: string; buildArgs: Record<string, string>; cacheDir?: string }): string[] {
+export function buildCommand(p: {
+  ref: string;
+  sha: string;
+  dockerfile: string;
+  buildArgs: Record<string, string>;
+  cacheDir?: string;
+}): string[] {
   const args = p.cacheDir
-    ? ['docker', 'buildx', 'build', '--load', '--cache-from', `type=local,src=${p.cacheDir}`, '--cache-to', `type=local,dest=${p.cacheDir}.new,mode=max`]
+    ? [
+        'docker',
+        'buildx',
+        'build',
+        '--load',
+        '--cache-from',
+        `type=local,src=${p.cacheDir}`,
+        '--cache-to',
+        `type=local,dest=${p.cacheDir}.new,mode=max`,
+      ]
     : ['docker', 'build'];
   args.push('--file', p.dockerfile, '--tag', p.ref);
   for (const [k, v] of Object.entries(p.buildArgs)) args.push('--build-arg', `${k}=${v}`);

@@ -24,7 +24,9 @@ export interface CutOver {
 export async function cutOver(ctx: EngineContext, layout: Layout, phases: Phases, c: CutOver): Promise<HealthVerdict> {
   let verdict: HealthVerdict;
   try {
-    verdict = await phases.run('health gate', () => healthGate(ctx, layout, c.target, c.sha, c.expect, stillServing(c.live)));
+    verdict = await phases.run('health gate', () =>
+      healthGate(ctx, layout, c.target, c.sha, c.expect, stillServing(c.live)),
+    );
   } catch (e) {
     await stopColour(ctx, layout, c.target, 10_000);
     throw e;

@@ -68,7 +68,12 @@ echo; echo "rc=$rc"
 `;
 
 /** busybox wget -S output merged with the body: header lines start with two spaces, errors with "wget:" */
-export function parseWgetOutput(lines: string[]): { code: number; headers: Record<string, string>; body: string; error?: string } {
+export function parseWgetOutput(lines: string[]): {
+  code: number;
+  headers: Record<string, string>;
+  body: string;
+  error?: string;
+} {
   let code = 0;
   const headers: Record<string, string> = {};
   const body: string[] = [];
@@ -91,7 +96,10 @@ export function parseWgetOutput(lines: string[]): { code: number; headers: Recor
 export function parseProbe(stdout: string): ProbeResult {
   const lines = stdout.split('\n');
   const stateLine = lines[0] ?? '';
-  const [state = 'absent', exit, restarts] = stateLine.replace(/^state=/, '').trim().split(/\s+/);
+  const [state = 'absent', exit, restarts] = stateLine
+    .replace(/^state=/, '')
+    .trim()
+    .split(/\s+/);
   const rcIdx = lines.findIndex((l) => /^rc=\d+$/.test(l));
   const w = parseWgetOutput(lines.slice(1, rcIdx < 0 ? undefined : rcIdx));
   return {
@@ -100,7 +108,7 @@ export function parseProbe(stdout: string): ProbeResult {
     state,
     exitCode: exit !== undefined ? Number(exit) : undefined,
     restarts: restarts !== undefined ? Number(restarts) : undefined,
-    error: w.code === 0 ? w.error ?? 'no answer' : w.error,
+    error: w.code === 0 ? (w.error ?? 'no answer') : w.error,
   };
 }
 
@@ -115,19 +123,34 @@ export function reportedSchemaVersion(check: unknown): number | null | undefined
   const d = (check as { details?: { version?: unknown } } | undefined)?.details;
   if (!d || !('version' in d)) return undefined;
   if (d.version === null) return null;
-  const n = typeof d.version === 'number' ? d.version : typeof d.version === 'string' && /^\d+$/.test(d.version) ? Number(d.version) : NaN;
+  const n =
+    typeof d.version === 'number'
+      ? d.version
+      : typeof d.version === 'string' && /^\d+$/.test(d.version)
+        ? Number(d.version)
+        : NaN;
   return Number.isNaN(n) ? undefined : n;
 }
 
 /** Judges one /health answer by the app's contract (contracts.md): HTTP code + status + required checks. */
-export function judgeHealth(code: number, body: string, cfg: HealthConfig, expect: HealthExpectation = {}): HealthVerdict {
+export function judgeHealth(
+  code: number,
+  body: string,
+  cfg: HealthConfig,
+  expect: HealthExpectation = {},
+): HealthVerdict {
   if (code === 0) return { ok: false, status: 'unknown', reason: 'no answer' };
   let doc: { status?: unknown; git_commit?: unknown; checks?: HealthChecks } = {};
   try {
     doc = JSON.parse(body) as typeof doc;
   } catch {
-    if (code >= 200 && code < 300 && cfg.required_checks.length === 0) return { ok: true, status: 'healthy', reason: `HTTP ${code} (no JSON body)` };
-    return { ok: false, status: code >= 500 ? 'unhealthy' : 'unknown', reason: `HTTP ${code}, body is not the health JSON` };
+    if (code >= 200 && code < 300 && cfg.required_checks.length === 0)
+      return { ok: true, status: 'healthy', reason: `HTTP ${code} (no JSON body)` };
+    return {
+      ok: false,
+      status: code >= 500 ? 'unhealthy' : 'unknown',
+      reason: `HTTP ${code}, body is not the health JSON`,
+    };
   }
   const status = typeof doc.status === 'string' ? doc.status : '';
   const gitCommit = typeof doc.git_commit === 'string' ? doc.git_commit : undefined;
@@ -138,19 +161,30 @@ export function judgeHealth(code: number, body: string, cfg: HealthConfig, expec
     const said = Object.entries(doc.checks ?? {})
       .filter(([, c]) => c?.status === 'fail')
       .map(([name, c]) => `${name} failing${typeof c.message === 'string' ? ` (${c.message.slice(0, 120)})` : ''}`);
-    return { ok: false, status: status === 'degraded' ? 'degraded' : 'unhealthy', reason: `HTTP ${code} status ${status || '?'}${said.length ? `: ${said.join(', ')}` : ''}`, gitCommit, permanent };
+    return {
+      ok: false,
+      status: status === 'degraded' ? 'degraded' : 'unhealthy',
+      reason: `HTTP ${code} status ${status || '?'}${said.length ? `: ${said.join(', ')}` : ''}`,
+      gitCommit,
+      permanent,
+    };
   }
   const failing: string[] = [];
   for (const name of cfg.required_checks) {
     const c = doc.checks?.[name];
     if (!c) failing.push(`${name} missing`);
-    else if (c.status === 'fail') failing.push(`${name} failing${typeof c.message === 'string' ? ` (${c.message.slice(0, 120)})` : ''}`);
+    else if (c.status === 'fail')
+      failing.push(`${name} failing${typeof c.message === 'string' ? ` (${c.message.slice(0, 120)})` : ''}`);
   }
   if (expect.schemaVersion !== undefined) {
     const reported = reportedSchemaVersion(doc.checks?.migrations);
-    if (reported !== undefined && reported !== expect.schemaVersion) failing.push(`migrations reports schema version ${reported ?? 'none'}, but the database was migrated to ${expect.schemaVersion}`);
+    if (reported !== undefined && reported !== expect.schemaVersion)
+      failing.push(
+        `migrations reports schema version ${reported ?? 'none'}, but the database was migrated to ${expect.schemaVersion}`,
+      );
   }
-  if (failing.length) return { ok: false, status: 'unhealthy', reason: `required checks: ${failing.join(', ')}`, gitCommit, permanent };
+  if (failing.length)
+    return { ok: false, status: 'unhealthy', reason: `required checks: ${failing.join(', ')}`, gitCommit, permanent };
   if (status === 'healthy') return { ok: true, status: 'healthy', reason: 'healthy', gitCommit };
   if (status === 'degraded') {
     return cfg.allow_degraded
@@ -172,10 +206,20 @@ const timeoutSeconds = (ms: number): string => String(Math.max(1, Math.ceil(ms /
 
 export async function probeColour(ctx: EngineContext, layout: Layout, colour: Colour): Promise<ProbeResult> {
   const h = ctx.cfg.config.app.health;
-  const r = await ctx.host.run(script(PROBE, layout.app(colour), layout.gate(colour), timeoutSeconds(h.timeout), String(ctx.cfg.config.app.port), h.path), {
-    check: false,
-    timeoutMs: h.timeout + 15_000,
-  });
+  const r = await ctx.host.run(
+    script(
+      PROBE,
+      layout.app(colour),
+      layout.gate(colour),
+      timeoutSeconds(h.timeout),
+      String(ctx.cfg.config.app.port),
+      h.path,
+    ),
+    {
+      check: false,
+      timeoutMs: h.timeout + 15_000,
+    },
+  );
   return parseProbe(r.stdout);
 }
 
@@ -185,7 +229,14 @@ export async function probeColour(ctx: EngineContext, layout: Layout, colour: Co
  * change (permanentFailure) that many times in a row; else at start_timeout. `serving` says what the failure
  * leaves serving, for callers that switch (cutOver); the others say it themselves.
  */
-export async function healthGate(ctx: EngineContext, layout: Layout, colour: Colour, sha: string, expect: HealthExpectation = {}, serving?: string): Promise<HealthVerdict> {
+export async function healthGate(
+  ctx: EngineContext,
+  layout: Layout,
+  colour: Colour,
+  sha: string,
+  expect: HealthExpectation = {},
+  serving?: string,
+): Promise<HealthVerdict> {
   const h = ctx.cfg.config.app.health;
   const deadline = ctx.clock.now() + h.start_timeout;
   const leaves = serving ? `; ${serving}.` : '.';
@@ -196,7 +247,13 @@ export async function healthGate(ctx: EngineContext, layout: Layout, colour: Col
   for (;;) {
     const p = await probeColour(ctx, layout, colour);
     probes++;
-    if (p.state === 'exited' || p.state === 'dead' || (p.restarts ?? 0) > 0 || p.state === 'restarting' || p.state === 'absent') {
+    if (
+      p.state === 'exited' ||
+      p.state === 'dead' ||
+      (p.restarts ?? 0) > 0 ||
+      p.state === 'restarting' ||
+      p.state === 'absent'
+    ) {
       const logs = await appLogs(ctx, layout, colour);
       throw new DeployError(
         'health',
@@ -208,7 +265,11 @@ export async function healthGate(ctx: EngineContext, layout: Layout, colour: Col
     const raw = p.error && p.code >= 400 ? await rawAnswer(ctx, layout, colour) : undefined;
     last = raw ? judgeHealth(raw.code, raw.body, h, expect) : judgeHealth(p.code, p.body, h, expect);
     if (last.ok && !commitMatches(last.gitCommit, sha)) {
-      throw new DeployError('health', `the new colour reports commit ${last.gitCommit}, not ${short(sha)}: the image is not the build of this commit`, 'rebuild the image from this commit');
+      throw new DeployError(
+        'health',
+        `the new colour reports commit ${last.gitCommit}, not ${short(sha)}: the image is not the build of this commit`,
+        'rebuild the image from this commit',
+      );
     }
     passes = last.ok ? passes + 1 : 0;
     stuck = last.permanent ? stuck + 1 : 0;
@@ -228,7 +289,9 @@ export async function healthGate(ctx: EngineContext, layout: Layout, colour: Col
       const logs = await appLogs(ctx, layout, colour);
       const why = last.ok
         ? `it passed only ${passes} of the ${h.consecutive} probes in a row needed (one probe every ${Math.round((ctx.clock.now() - deadline + h.start_timeout) / probes)} ms)`
-        : raw ? last.reason : p.error ?? last.reason;
+        : raw
+          ? last.reason
+          : (p.error ?? last.reason);
       throw new DeployError(
         'health',
         `the new ${colour} colour did not become healthy within ${Math.round(h.start_timeout / 1000)}s: ${ctx.redactor.redact(why)}${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`,
@@ -246,9 +309,16 @@ export const RAW_GET = `req='printf "GET %s HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\
 docker exec "$1" sh -c 'timeout "$0" nc 127.0.0.1 "$2" -e sh -c "$3" "$1" 2>&1' "$2" "$3" "$4" "$req"`;
 
 /** the health answer with its body whatever its status ("HTTP 503" with the checks that fail), if one can be read */
-export async function rawAnswer(ctx: EngineContext, layout: Layout, colour: Colour): Promise<{ code: number; body: string } | undefined> {
+export async function rawAnswer(
+  ctx: EngineContext,
+  layout: Layout,
+  colour: Colour,
+): Promise<{ code: number; body: string } | undefined> {
   const h = ctx.cfg.config.app.health;
-  const r = await ctx.host.run(script(RAW_GET, layout.gate(colour), timeoutSeconds(h.timeout), h.path, String(ctx.cfg.config.app.port)), { check: false, timeoutMs: h.timeout + 15_000 });
+  const r = await ctx.host.run(
+    script(RAW_GET, layout.gate(colour), timeoutSeconds(h.timeout), h.path, String(ctx.cfg.config.app.port)),
+    { check: false, timeoutMs: h.timeout + 15_000 },
+  );
   return parseRawHttp(r.stdout);
 }
 
@@ -260,7 +330,10 @@ export function parseRawHttp(text: string): { code: number; body: string } | und
 }
 
 export async function appLogs(ctx: EngineContext, layout: Layout, colour: Colour, lines = 15): Promise<string> {
-  const r = await ctx.host.run({ argv: ['docker', 'logs', '--tail', String(lines), layout.app(colour)] }, { check: false, timeoutMs: 15_000 });
+  const r = await ctx.host.run(
+    { argv: ['docker', 'logs', '--tail', String(lines), layout.app(colour)] },
+    { check: false, timeoutMs: 15_000 },
+  );
   const text = ctx.redactor.redact((r.stdout + r.stderr).trim());
   return text
     .split('\n')

@@ -2,7 +2,23 @@ import { createGzip, constants as zc } from 'node:zlib';
 import { DeployError } from '../../errors.js';
 import type { Command, RunResult } from '../../host/host.js';
 import type { EngineContext } from '../context.js';
-import { buildCommand, buildxInspectCmd, buildxVersionCmd, cacheClearNewCmd, cacheSwapCmd, containerImagesCmd, dockerLoadCmd, dockerPullCmd, dockerSaveCmd, driverStatusCmd, gitArchiveCmd, imageInspectCmd, imageRmCmd, imageTagsByDateCmd, imageTagsCmd } from './commands.js';
+import {
+  buildCommand,
+  buildxInspectCmd,
+  buildxVersionCmd,
+  cacheClearNewCmd,
+  cacheSwapCmd,
+  containerImagesCmd,
+  dockerLoadCmd,
+  dockerPullCmd,
+  dockerSaveCmd,
+  driverStatusCmd,
+  gitArchiveCmd,
+  imageInspectCmd,
+  imageRmCmd,
+  imageTagsByDateCmd,
+  imageTagsCmd,
+} from './commands.js';
 import { short } from '../types.js';
 
 export { buildCommand };
@@ -33,9 +49,14 @@ function builderDriver(inspect: RunResult | undefined): string | undefined {
 }
 
 /** What the builder buildx would use can do with a local layer cache: `undefined` = it can export one. */
-export function cacheUnsupportedReason(p: { buildx: RunResult; inspect?: RunResult; driverStatus?: RunResult }): string | undefined {
+export function cacheUnsupportedReason(p: {
+  buildx: RunResult;
+  inspect?: RunResult;
+  driverStatus?: RunResult;
+}): string | undefined {
   if (p.buildx.code !== 0) return 'docker buildx is not available here';
-  if (!p.inspect || p.inspect.code !== 0) return `docker buildx inspect failed${p.inspect?.stderr.trim() ? `: ${p.inspect.stderr.trim().split('\n')[0]}` : ''}`;
+  if (!p.inspect || p.inspect.code !== 0)
+    return `docker buildx inspect failed${p.inspect?.stderr.trim() ? `: ${p.inspect.stderr.trim().split('\n')[0]}` : ''}`;
   const driver = builderDriver(p.inspect);
   if (!driver) return 'docker buildx inspect names no driver';
   // the docker driver exports a cache only from an engine with the containerd image store (measured: buildx
@@ -49,7 +70,8 @@ export function cacheUnsupportedReason(p: { buildx: RunResult; inspect?: RunResu
 const CACHE_EXPORT_REFUSED = /cache export is not supported/i;
 
 /** How to get a layer cache, said once with the reason it is not used. */
-const CACHE_REMEDY = 'enable the containerd image store on this machine\'s Docker ({"features":{"containerd-snapshotter":true}} in daemon.json) or use a docker-container builder (docker/setup-buildx-action)';
+const CACHE_REMEDY =
+  'enable the containerd image store on this machine\'s Docker ({"features":{"containerd-snapshotter":true}} in daemon.json) or use a docker-container builder (docker/setup-buildx-action)';
 
 /** Whether this machine's builder can read and write the layer cache; says why not, once, when it cannot. */
 async function cacheUsable(ctx: EngineContext): Promise<boolean> {
@@ -58,7 +80,10 @@ async function cacheUsable(ctx: EngineContext): Promise<boolean> {
   const inspect = buildx.code === 0 ? await run(buildxInspectCmd()) : undefined;
   const driverStatus = builderDriver(inspect) === 'docker' ? await run(driverStatusCmd()) : undefined;
   const why = cacheUnsupportedReason({ buildx, inspect, driverStatus });
-  if (why) ctx.reporter.info(`building without a layer cache: ${why}${buildx.code === 0 ? ` (to use one: ${CACHE_REMEDY})` : ''}`);
+  if (why)
+    ctx.reporter.info(
+      `building without a layer cache: ${why}${buildx.code === 0 ? ` (to use one: ${CACHE_REMEDY})` : ''}`,
+    );
   return why === undefined;
 }
 
@@ -66,9 +91,19 @@ async function cacheUsable(ctx: EngineContext): Promise<boolean> {
  * Builds exactly the commit: its tree from `git archive` is the build context (never the working tree, which
  * may hold other changes), with the version metadata as build args and OCI labels.
  */
-export async function buildImage(ctx: EngineContext, ref: string, sha: string, buildArgs: Record<string, string>): Promise<void> {
+export async function buildImage(
+  ctx: EngineContext,
+  ref: string,
+  sha: string,
+  buildArgs: Record<string, string>,
+): Promise<void> {
   const build = ctx.cfg.config.app.build;
-  if (!build) throw new DeployError('image', `image ${ref} is neither on the host nor on this machine, and app.build is not configured`, 'configure app.build, build and load the image here, or set app.pull with a registry image');
+  if (!build)
+    throw new DeployError(
+      'image',
+      `image ${ref} is neither on the host nor on this machine, and app.build is not configured`,
+      'configure app.build, build and load the image here, or set app.pull with a registry image',
+    );
   const context = build.context.replace(/^\.\/?/, '').replace(/\/$/, '');
   const tree = context ? `${sha}:${context}` : `${sha}^{tree}`;
   let cacheDir: string | undefined;
@@ -82,27 +117,50 @@ export async function buildImage(ctx: EngineContext, ref: string, sha: string, b
     // a .new left by an interrupted build would be written into, and grow, rather than replaced
     await ctx.local.run(cacheClearNewCmd(cacheDir), { check: false });
   }
-  let r = await buildFromGit(ctx, tree, sha, buildCommand({ ref, sha, dockerfile: build.dockerfile, buildArgs, cacheDir }));
+  let r = await buildFromGit(
+    ctx,
+    tree,
+    sha,
+    buildCommand({ ref, sha, dockerfile: build.dockerfile, buildArgs, cacheDir }),
+  );
   if (r.code !== 0 && cacheDir && CACHE_EXPORT_REFUSED.test(r.stdout + r.stderr)) {
-    ctx.reporter.info(`building without a layer cache: the builder refused to export one (to use one: ${CACHE_REMEDY})`);
+    ctx.reporter.info(
+      `building without a layer cache: the builder refused to export one (to use one: ${CACHE_REMEDY})`,
+    );
     cacheDir = undefined;
     r = await buildFromGit(ctx, tree, sha, buildCommand({ ref, sha, dockerfile: build.dockerfile, buildArgs }));
   }
-  if (r.code !== 0) throw new DeployError('image', `docker build of ${ref} failed:\n${ctx.redactor.redact((r.stdout + r.stderr).trim().split('\n').slice(-20).join('\n'))}`);
+  if (r.code !== 0)
+    throw new DeployError(
+      'image',
+      `docker build of ${ref} failed:\n${ctx.redactor.redact((r.stdout + r.stderr).trim().split('\n').slice(-20).join('\n'))}`,
+    );
   if (cacheDir && ctx.buildCache) {
     // replace the cache only with a complete export; without one, the restored cache stays as it was
     const swap = await ctx.local.run(cacheSwapCmd(cacheDir), { check: false });
-    if (swap.code !== 0) ctx.reporter.warn(`the build wrote no layer cache to ${cacheDir}.new; the cache is not updated`);
-    else await ctx.buildCache.save().catch((e: unknown) => ctx.reporter.warn(`saving the build cache failed: ${(e as Error).message}`));
+    if (swap.code !== 0)
+      ctx.reporter.warn(`the build wrote no layer cache to ${cacheDir}.new; the cache is not updated`);
+    else
+      await ctx.buildCache
+        .save()
+        .catch((e: unknown) => ctx.reporter.warn(`saving the build cache failed: ${(e as Error).message}`));
   }
 }
 
 /** One build: the commit's tree streamed by git archive into the build's stdin. */
 async function buildFromGit(ctx: EngineContext, tree: string, sha: string, argv: string[]): Promise<RunResult> {
   const archive = ctx.local.stream(gitArchiveCmd(tree));
-  const r = await ctx.local.run({ argv }, { stdin: archive.stdout, env: ctx.localDockerEnv, check: false, timeoutMs: 30 * 60_000 });
+  const r = await ctx.local.run(
+    { argv },
+    { stdin: archive.stdout, env: ctx.localDockerEnv, check: false, timeoutMs: 30 * 60_000 },
+  );
   const g = await archive.done;
-  if (g.code !== 0) throw new DeployError('image', `git archive of ${short(sha)} failed: ${g.stderr.trim()}`, 'run the deploy from a clone that contains the commit (fetch-depth 0 or the commit fetched)');
+  if (g.code !== 0)
+    throw new DeployError(
+      'image',
+      `git archive of ${short(sha)} failed: ${g.stderr.trim()}`,
+      'run the deploy from a clone that contains the commit (fetch-depth 0 or the commit fetched)',
+    );
   return r;
 }
 
@@ -123,22 +181,38 @@ export async function shipImage(ctx: EngineContext, ref: string): Promise<number
     gzip.destroy();
   }
   const saved = await save.done;
-  if (load.code !== 0) throw new DeployError('image', `docker load on the host failed: ${ctx.redactor.redact(load.stderr.trim())}`, 'check free disk space on the host');
+  if (load.code !== 0)
+    throw new DeployError(
+      'image',
+      `docker load on the host failed: ${ctx.redactor.redact(load.stderr.trim())}`,
+      'check free disk space on the host',
+    );
   if (saved.code !== 0) throw new DeployError('image', `docker save ${ref} failed: ${saved.stderr.trim()}`);
   return bytes;
 }
 
 /** Gets the release image onto the host by the cheapest way that works; skipped when it is already there. */
-export async function ensureImage(ctx: EngineContext, sha: string, buildArgs: Record<string, string>): Promise<ImageOutcome> {
+export async function ensureImage(
+  ctx: EngineContext,
+  sha: string,
+  buildArgs: Record<string, string>,
+): Promise<ImageOutcome> {
   const ref = imageRef(ctx.cfg.config.app.image, sha);
   if (await hostHas(ctx, ref)) return { ref, how: 'present' };
   if (ctx.dryRun) {
-    ctx.reporter.info(`would get ${ref} onto the host (${ctx.cfg.config.app.pull ? 'docker pull' : 'build if needed, then docker save | docker load'})`);
+    ctx.reporter.info(
+      `would get ${ref} onto the host (${ctx.cfg.config.app.pull ? 'docker pull' : 'build if needed, then docker save | docker load'})`,
+    );
     return { ref, how: ctx.cfg.config.app.pull ? 'pulled' : 'shipped' };
   }
   if (ctx.cfg.config.app.pull) {
     const r = await ctx.host.run(dockerPullCmd(ref), { check: false, timeoutMs: 30 * 60_000 });
-    if (r.code !== 0) throw new DeployError('image', `docker pull ${ref} on the host failed: ${ctx.redactor.redact(r.stderr.trim())}`, 'check the registry credentials of the deploy user on the host (docker login) and that CI pushed this tag');
+    if (r.code !== 0)
+      throw new DeployError(
+        'image',
+        `docker pull ${ref} on the host failed: ${ctx.redactor.redact(r.stderr.trim())}`,
+        'check the registry credentials of the deploy user on the host (docker login) and that CI pushed this tag',
+      );
     return { ref, how: 'pulled' };
   }
   let how: ImageOutcome['how'] = 'shipped';
@@ -155,7 +229,12 @@ export async function ensureImage(ctx: EngineContext, sha: string, buildArgs: Re
  * Removes app images beyond the newest `keep`, never one in `protect` (current, previous, rollback targets)
  * nor one a container still uses (the stopped colour is the fast rollback). dryRun lists instead.
  */
-export async function pruneImages(ctx: EngineContext, keep: number, protect: string[], dryRun = false): Promise<string[]> {
+export async function pruneImages(
+  ctx: EngineContext,
+  keep: number,
+  protect: string[],
+  dryRun = false,
+): Promise<string[]> {
   const repo = ctx.cfg.config.app.image;
   const r = await ctx.host.run(imageTagsByDateCmd(repo), { check: false });
   if (r.code !== 0) return [];
@@ -179,5 +258,10 @@ export async function pruneImages(ctx: EngineContext, keep: number, protect: str
 
 export async function imagesOnHost(ctx: EngineContext): Promise<Set<string>> {
   const r = await ctx.host.run(imageTagsCmd(ctx.cfg.config.app.image), { check: false });
-  return new Set(r.stdout.split('\n').map((l) => l.trim()).filter((t) => /^[0-9a-f]{40}$/.test(t)));
+  return new Set(
+    r.stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((t) => /^[0-9a-f]{40}$/.test(t)),
+  );
 }

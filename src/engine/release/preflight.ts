@@ -54,7 +54,10 @@ export function unixSocket(dockerHost: string | undefined): string | undefined {
 export function judgePreflight(facts: Record<string, string>, minFreeMb: number): HostFacts {
   const problems: string[] = [];
   const docker = facts.docker ?? '';
-  if (!docker) problems.push('docker does not answer for the deploy user (is it installed, running, and is the user in the docker group?)');
+  if (!docker)
+    problems.push(
+      'docker does not answer for the deploy user (is it installed, running, and is the user in the docker group?)',
+    );
   else if (!versionAtLeast(docker, [20, 10])) problems.push(`docker ${docker} is too old; 20.10 or newer is needed`);
   let compose: string[] = [];
   let composeVersion = '';
@@ -62,19 +65,35 @@ export function judgePreflight(facts: Record<string, string>, minFreeMb: number)
     compose = ['docker', 'compose'];
     composeVersion = facts.compose2;
   } else if (facts.compose1) {
-    if (!versionAtLeast(facts.compose1, [1, 27])) problems.push(`docker-compose ${facts.compose1} is too old; install the compose v2 plugin (or v1 ≥ 1.27)`);
+    if (!versionAtLeast(facts.compose1, [1, 27]))
+      problems.push(`docker-compose ${facts.compose1} is too old; install the compose v2 plugin (or v1 ≥ 1.27)`);
     compose = ['docker-compose'];
     composeVersion = facts.compose1;
   } else problems.push('neither the compose v2 plugin (docker compose) nor docker-compose v1 is installed');
   const freeMb = facts.free_kb ? Math.floor(Number(facts.free_kb) / 1024) : undefined;
   const dockerFreeMb = facts.docker_free_kb ? Math.floor(Number(facts.docker_free_kb) / 1024) : undefined;
-  for (const [what, mb] of [['the deploy path', freeMb], ["docker's data root", dockerFreeMb]] as const) {
-    if (mb !== undefined && mb < minFreeMb) problems.push(`only ${mb} MiB free on ${what}; at least ${minFreeMb} MiB is required (deployment.min_free_mb)`);
+  for (const [what, mb] of [
+    ['the deploy path', freeMb],
+    ["docker's data root", dockerFreeMb],
+  ] as const) {
+    if (mb !== undefined && mb < minFreeMb)
+      problems.push(`only ${mb} MiB free on ${what}; at least ${minFreeMb} MiB is required (deployment.min_free_mb)`);
   }
   if (problems.length) {
-    throw new DeployError('preflight', `host preflight failed:\n  - ${problems.join('\n  - ')}`, 'prepare the host as docs/quickstart.md describes, then deploy again');
+    throw new DeployError(
+      'preflight',
+      `host preflight failed:\n  - ${problems.join('\n  - ')}`,
+      'prepare the host as docs/quickstart.md describes, then deploy again',
+    );
   }
-  return { dockerVersion: docker, compose, composeVersion, freeMb, dockerFreeMb, dockerSocket: unixSocket(facts.docker_host) };
+  return {
+    dockerVersion: docker,
+    compose,
+    composeVersion,
+    freeMb,
+    dockerFreeMb,
+    dockerSocket: unixSocket(facts.docker_host),
+  };
 }
 
 export async function preflight(ctx: EngineContext, layout: Layout): Promise<HostFacts> {

@@ -21,7 +21,12 @@ export interface HostExtras {
   dbImage?: string;
 }
 
-export function imagesEnv(ctx: EngineContext, layout: Layout, images: Record<Colour, string>, extras: HostExtras = {}): Record<string, string> {
+export function imagesEnv(
+  ctx: EngineContext,
+  layout: Layout,
+  images: Record<Colour, string>,
+  extras: HostExtras = {},
+): Record<string, string> {
   const c = ctx.cfg.config;
   const p = ctx.cfg.proxy;
   return {
@@ -48,7 +53,12 @@ function fromConfigDir(ctx: EngineContext, path: string): string {
 }
 
 /** Everything the environment's directory holds besides state: compose, Caddy, db init scripts, env files. */
-export function hostFiles(ctx: EngineContext, layout: Layout, images: Record<Colour, string>, extras: HostExtras = {}): HostFile[] {
+export function hostFiles(
+  ctx: EngineContext,
+  layout: Layout,
+  images: Record<Colour, string>,
+  extras: HostExtras = {},
+): HostFile[] {
   const c = ctx.cfg.config;
   const p = ctx.cfg.proxy;
   const files: HostFile[] = [
@@ -59,24 +69,37 @@ export function hostFiles(ctx: EngineContext, layout: Layout, images: Record<Col
     {
       name: 'caddy/togather.caddy',
       mode: '644',
-      content: renderUpstreams({ appPort: c.app.port, healthInterval: formatGo(p.health_interval), healthTimeout: formatGo(p.health_timeout) }),
+      content: renderUpstreams({
+        appPort: c.app.port,
+        healthInterval: formatGo(p.health_interval),
+        healthTimeout: formatGo(p.health_timeout),
+      }),
     },
     {
       name: 'caddy/Caddyfile',
       mode: '644',
-      content: p.caddyfile ? readFileSync(fromConfigDir(ctx, p.caddyfile), 'utf8') : renderDefaultSite({ domains: p.domains }),
+      content: p.caddyfile
+        ? readFileSync(fromConfigDir(ctx, p.caddyfile), 'utf8')
+        : renderDefaultSite({ domains: p.domains }),
     },
   ];
   const dbEnv: Record<string, string> = {};
   if (ctx.cfg.appEnv.POSTGRES_PASSWORD !== undefined) dbEnv.POSTGRES_PASSWORD = ctx.cfg.appEnv.POSTGRES_PASSWORD;
   files.push({ name: 'db.env', mode: '600', content: renderEnvFile(dbEnv) });
   const initDir = c.database.init_dir ? fromConfigDir(ctx, c.database.init_dir) : join(assetDir(), 'docker', 'db-init');
-  for (const [name, content] of Object.entries(readDir(initDir))) files.push({ name: `db-init/${name}`, mode: '644', content });
+  for (const [name, content] of Object.entries(readDir(initDir)))
+    files.push({ name: `db-init/${name}`, mode: '644', content });
   // what the long-lived services (db, caddy, gates) are made of; the colours' images and app.env are not part
   // of it, so a routine deploy or a secret rotation never recreates the database or the proxy
   const base = files.filter((f) => f.name !== 'app.env' && f.name !== '.env' && !f.name.startsWith('caddy/'));
-  const baseEnv = Object.entries(imagesEnv(ctx, layout, images, extras)).filter(([k]) => !k.startsWith('TOGATHER_APP_IMAGE_'));
-  files.push({ name: '.base-digest', mode: '644', content: filesDigest([...base, { name: 'env', mode: '600', content: JSON.stringify(baseEnv) }]) + '\n' });
+  const baseEnv = Object.entries(imagesEnv(ctx, layout, images, extras)).filter(
+    ([k]) => !k.startsWith('TOGATHER_APP_IMAGE_'),
+  );
+  files.push({
+    name: '.base-digest',
+    mode: '644',
+    content: filesDigest([...base, { name: 'env', mode: '600', content: JSON.stringify(baseEnv) }]) + '\n',
+  });
   return files;
 }
 
@@ -90,7 +113,13 @@ function formatGo(ms: number): string {
  * Services are (re)started only when a file changed or a container is not running, so a routine deploy
  * spends one round trip here.
  */
-export async function provision(ctx: EngineContext, layout: Layout, host: HostFacts, facts: StackFacts, images: Record<Colour, string>): Promise<{ changed: string[] }> {
+export async function provision(
+  ctx: EngineContext,
+  layout: Layout,
+  host: HostFacts,
+  facts: StackFacts,
+  images: Record<Colour, string>,
+): Promise<{ changed: string[] }> {
   const { compose } = host;
   const managedDb = ctx.cfg.config.database.managed;
   const db = managedDb ? dbImage(ctx) : undefined;
@@ -114,14 +143,37 @@ export async function provision(ctx: EngineContext, layout: Layout, host: HostFa
   if (managedDb && facts.db === 'paused') throw dbPaused(layout);
   const composeChanged = changed.includes('.base-digest');
   if (notRunning.length || composeChanged) {
-    const r = await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-color', ...services), { check: false, timeoutMs: 300_000 });
-    if (r.code !== 0) throw new DeployError('preflight', `starting the stack's services failed: ${ctx.redactor.redact(composeErrorLines(r.stderr, 8).join('\n'))}`);
+    const r = await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-color', ...services), {
+      check: false,
+      timeoutMs: 300_000,
+    });
+    if (r.code !== 0)
+      throw new DeployError(
+        'preflight',
+        `starting the stack's services failed: ${ctx.redactor.redact(composeErrorLines(r.stderr, 8).join('\n'))}`,
+      );
   }
-  if (!keeper && facts.keeper !== 'absent') await ctx.host.run(cmd('docker', 'rm', '-f', layout.keeper), { check: false, timeoutMs: 60_000 });
+  if (!keeper && facts.keeper !== 'absent')
+    await ctx.host.run(cmd('docker', 'rm', '-f', layout.keeper), { check: false, timeoutMs: 60_000 });
   if (changed.some((f) => f.startsWith('caddy/')) && facts.caddy === 'running') {
     // the one case that reloads Caddy: its configuration itself changed (not a colour switch)
-    ctx.reporter.warn('the Caddy configuration changed: reloading the proxy (requests on idle keep-alive connections may see a reset)');
-    await ctx.host.run(cmd('docker', 'exec', layout.caddy, 'caddy', 'reload', '--config', '/etc/caddy/Caddyfile', '--adapter', 'caddyfile'), { timeoutMs: 60_000 });
+    ctx.reporter.warn(
+      'the Caddy configuration changed: reloading the proxy (requests on idle keep-alive connections may see a reset)',
+    );
+    await ctx.host.run(
+      cmd(
+        'docker',
+        'exec',
+        layout.caddy,
+        'caddy',
+        'reload',
+        '--config',
+        '/etc/caddy/Caddyfile',
+        '--adapter',
+        'caddyfile',
+      ),
+      { timeoutMs: 60_000 },
+    );
   }
   if (managedDb && facts.db !== 'running') {
     await waitDbHealthy(ctx, layout);
@@ -134,26 +186,39 @@ export async function provision(ctx: EngineContext, layout: Layout, host: HostFa
 function keeperWanted(ctx: EngineContext, host: HostFacts): boolean {
   if (!ctx.cfg.config.deployment.keeper) return false;
   if (host.dockerSocket) return true;
-  ctx.reporter.warn('DOCKER_HOST on the host is not a unix socket: the keeper (deployment.keeper) is left out, so after a daemon restart a routed colour may need a `docker start`');
+  ctx.reporter.warn(
+    'DOCKER_HOST on the host is not a unix socket: the keeper (deployment.keeper) is left out, so after a daemon restart a routed colour may need a `docker start`',
+  );
   return false;
 }
 
 export const DB_HEALTH = `docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' -- "$1" 2>/dev/null || echo absent`;
 
 function dbPaused(layout: Layout): DeployError {
-  return new DeployError('preflight', `the database container ${layout.db} is paused; nothing was switched`, `unpause it (docker unpause ${layout.db}) if it was paused on purpose, then deploy again`);
+  return new DeployError(
+    'preflight',
+    `the database container ${layout.db} is paused; nothing was switched`,
+    `unpause it (docker unpause ${layout.db}) if it was paused on purpose, then deploy again`,
+  );
 }
 
 async function waitDbHealthy(ctx: EngineContext, layout: Layout): Promise<void> {
   const deadline = ctx.clock.now() + 120_000;
   let status = '';
   while (ctx.clock.now() < deadline) {
-    const [state = 'absent', health = state] = (await ctx.host.run(script(DB_HEALTH, layout.db), { check: false })).stdout.trim().split(' ');
+    const [state = 'absent', health = state] = (
+      await ctx.host.run(script(DB_HEALTH, layout.db), { check: false })
+    ).stdout
+      .trim()
+      .split(' ');
     status = health;
     if (health === 'healthy' || health === 'running') return;
     if (state === 'paused') throw dbPaused(layout);
     await ctx.clock.sleep(500);
   }
-  throw new DeployError('preflight', `the database service did not become healthy (status ${status}); nothing was switched`, `look at \`docker logs ${layout.db}\` on the host`);
+  throw new DeployError(
+    'preflight',
+    `the database service did not become healthy (status ${status}); nothing was switched`,
+    `look at \`docker logs ${layout.db}\` on the host`,
+  );
 }
-

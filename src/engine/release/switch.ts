@@ -20,7 +20,12 @@ export function settleMs(ctx: EngineContext): number {
  * requests to the new colour within one health interval, while requests already on the old colour finish
  * there (its app keeps serving until it is stopped after the drain).
  */
-export async function switchTo(ctx: EngineContext, layout: Layout, to: Colour, from: Colour | undefined): Promise<void> {
+export async function switchTo(
+  ctx: EngineContext,
+  layout: Layout,
+  to: Colour,
+  from: Colour | undefined,
+): Promise<void> {
   const settle = settleMs(ctx);
   await setFlag(ctx, layout, to, true);
   // Caddy must count the new colour healthy before the old one goes: otherwise requests wait for an upstream
@@ -56,7 +61,12 @@ export function parseVerify(out: string): VerifySample[] {
       let commit: string | undefined;
       try {
         const doc = JSON.parse(w.body) as { git_commit?: unknown; version?: unknown };
-        commit = typeof doc.git_commit === 'string' ? doc.git_commit : typeof doc.version === 'string' ? doc.version : undefined;
+        commit =
+          typeof doc.git_commit === 'string'
+            ? doc.git_commit
+            : typeof doc.version === 'string'
+              ? doc.version
+              : undefined;
       } catch {
         /* not JSON: judged by code and upstream */
       }
@@ -65,20 +75,41 @@ export function parseVerify(out: string): VerifySample[] {
 }
 
 /** Through the proxy, the version endpoint must answer from the new colour with the new commit, every time. */
-export async function verifyThroughProxy(ctx: EngineContext, layout: Layout, colour: Colour, sha: string): Promise<void> {
+export async function verifyThroughProxy(
+  ctx: EngineContext,
+  layout: Layout,
+  colour: Colour,
+  sha: string,
+): Promise<void> {
   const deadline = ctx.clock.now() + ctx.cfg.config.deployment.verify_timeout;
   const want = `app-${colour}`;
   for (;;) {
-    const r = await ctx.host.run(script(VERIFY, layout.gate(colour), 'caddy', ctx.cfg.config.app.health.version_path, '3'), { check: false, timeoutMs: 30_000 });
+    const r = await ctx.host.run(
+      script(VERIFY, layout.gate(colour), 'caddy', ctx.cfg.config.app.health.version_path, '3'),
+      { check: false, timeoutMs: 30_000 },
+    );
     const samples = parseVerify(r.stdout);
-    const good = samples.filter((s) => s.code === 200 && (s.upstream === undefined || s.upstream.startsWith(want)) && commitMatches(s.commit, sha));
+    const good = samples.filter(
+      (s) =>
+        s.code === 200 && (s.upstream === undefined || s.upstream.startsWith(want)) && commitMatches(s.commit, sha),
+    );
     if (samples.length >= 3 && good.length === samples.length) {
-      if (samples.some((s) => s.upstream === undefined)) ctx.reporter.warn('the proxy does not send X-Togather-Upstream; verified by version only');
+      if (samples.some((s) => s.upstream === undefined))
+        ctx.reporter.warn('the proxy does not send X-Togather-Upstream; verified by version only');
       return;
     }
-    const last = samples.map((s) => `HTTP ${s.code} from ${s.upstream ?? '?'} (${s.commit?.slice(0, 12) ?? 'no commit'})`).join('; ') || ctx.redactor.redact(r.stderr.trim()) || 'no answer';
+    const last =
+      samples
+        .map((s) => `HTTP ${s.code} from ${s.upstream ?? '?'} (${s.commit?.slice(0, 12) ?? 'no commit'})`)
+        .join('; ') ||
+      ctx.redactor.redact(r.stderr.trim()) ||
+      'no answer';
     if (ctx.clock.now() >= deadline) {
-      throw new DeployError('switch', `the proxy does not serve the new version from ${colour}: ${last}`, 'check the proxy (caddy) container and its logs; the routing was put back as it was before the switch');
+      throw new DeployError(
+        'switch',
+        `the proxy does not serve the new version from ${colour}: ${last}`,
+        'check the proxy (caddy) container and its logs; the routing was put back as it was before the switch',
+      );
     }
     await ctx.clock.sleep(300);
   }
@@ -88,12 +119,21 @@ export async function ensureProxyRunning(ctx: EngineContext, layout: Layout, kno
   // facts read moments ago are good enough when they say running; anything else is looked at again
   const facts = known?.caddy === 'running' ? known : await inspectStack(ctx, layout);
   if (facts.caddy !== 'running') {
-    throw new DeployError('switch', `the proxy container ${layout.caddy} is ${facts.caddy}: switching now would route nothing`, `start it (docker start ${layout.caddy}) or look at its logs; nothing was switched`);
+    throw new DeployError(
+      'switch',
+      `the proxy container ${layout.caddy} is ${facts.caddy}: switching now would route nothing`,
+      `start it (docker start ${layout.caddy}) or look at its logs; nothing was switched`,
+    );
   }
 }
 
 /** After a failed verification: the old colour takes the traffic back, then the new one is stopped. */
-export async function switchBack(ctx: EngineContext, layout: Layout, target: Colour, live: Colour | undefined): Promise<void> {
+export async function switchBack(
+  ctx: EngineContext,
+  layout: Layout,
+  target: Colour,
+  live: Colour | undefined,
+): Promise<void> {
   try {
     if (live) {
       await ctx.host.run(flagCmd(layout, live, true));
@@ -107,7 +147,6 @@ export async function switchBack(ctx: EngineContext, layout: Layout, target: Col
     ctx.reporter.error(`switching back failed: ${describeError(e)}`);
   }
 }
-
 
 /**
  * Retires the colour that no longer receives traffic: one more settle period lets every proxy handler's health

@@ -19,12 +19,23 @@ export async function resolveVersion(local: Local, requested: string): Promise<R
   const v = requested.trim();
   if (SHA_RE.test(v.toLowerCase())) return { sha: v.toLowerCase() };
   if (!REF_RE.test(v)) {
-    throw new DeployError('config', `version "${v.slice(0, 80)}" is not a commit SHA, tag or branch name`, 'pass a 7-40 character hex SHA, a tag (v1.2.3) or a branch name');
+    throw new DeployError(
+      'config',
+      `version "${v.slice(0, 80)}" is not a commit SHA, tag or branch name`,
+      'pass a 7-40 character hex SHA, a tag (v1.2.3) or a branch name',
+    );
   }
-  const r = await local.run(cmd('git', 'rev-parse', '--verify', '--quiet', '--end-of-options', `${v}^{commit}`), { check: false, timeoutMs: 30_000 });
+  const r = await local.run(cmd('git', 'rev-parse', '--verify', '--quiet', '--end-of-options', `${v}^{commit}`), {
+    check: false,
+    timeoutMs: 30_000,
+  });
   const sha = r.stdout.trim();
   if (r.code !== 0 || !SHA_RE.test(sha)) {
-    throw new DeployError('config', `version "${v}" does not name a commit in this clone`, 'fetch it first (git fetch --tags, or actions/checkout with fetch-depth: 0) or pass the full SHA');
+    throw new DeployError(
+      'config',
+      `version "${v}" does not name a commit in this clone`,
+      'fetch it first (git fetch --tags, or actions/checkout with fetch-depth: 0) or pass the full SHA',
+    );
   }
   return { sha, ref: v };
 }

@@ -45,18 +45,27 @@ export function parseProxyHealth(stdout: string): { code: number; upstream?: str
   const lines = stdout.split('\n');
   const rcIdx = lines.findIndex((l) => /^rc=\d+$/.test(l));
   const w = parseWgetOutput(lines.slice(0, rcIdx < 0 ? undefined : rcIdx));
-  return { code: w.code, upstream: w.headers['x-togather-upstream'], body: w.body, error: w.code === 0 ? (w.error ?? 'no answer') : w.error };
+  return {
+    code: w.code,
+    upstream: w.headers['x-togather-upstream'],
+    body: w.body,
+    error: w.code === 0 ? (w.error ?? 'no answer') : w.error,
+  };
 }
 
 export async function probeThroughProxy(ctx: EngineContext, layout: Layout, via: Colour): Promise<WatchProbe> {
   const h = ctx.cfg.config.app.health;
   const at = ctx.clock.now();
   const timeoutS = String(Math.max(1, Math.ceil(h.timeout / 1000)));
-  const r = await ctx.host.run(script(PROXY_HEALTH, layout.gate(via), timeoutS, 'caddy', h.path), { check: false, timeoutMs: h.timeout + 15_000 });
+  const r = await ctx.host.run(script(PROXY_HEALTH, layout.gate(via), timeoutS, 'caddy', h.path), {
+    check: false,
+    timeoutMs: h.timeout + 15_000,
+  });
   const p = parseProxyHealth(r.stdout);
   const verdict = judgeHealth(p.code, p.body, h);
   // busybox wget prints no body for an error status: the code is the reason then
-  const reason = p.code === 0 ? (p.error ?? verdict.reason) : !p.body.trim() && !verdict.ok ? `HTTP ${p.code}` : verdict.reason;
+  const reason =
+    p.code === 0 ? (p.error ?? verdict.reason) : !p.body.trim() && !verdict.ok ? `HTTP ${p.code}` : verdict.reason;
   return { at, ok: verdict.ok, code: p.code, upstream: p.upstream, reason };
 }
 
@@ -84,7 +93,9 @@ export async function watchHealth(
       failures++;
       run++;
       firstFailureAt ??= p.at;
-      ctx.reporter.warn(`watch: probe failed (${run}/${policy.threshold} in a row): ${p.reason}${p.upstream ? ` from ${p.upstream}` : ''}`);
+      ctx.reporter.warn(
+        `watch: probe failed (${run}/${policy.threshold} in a row): ${p.reason}${p.upstream ? ` from ${p.upstream}` : ''}`,
+      );
       if (run >= policy.threshold) return { ok: false, probes, failures, firstFailureAt, reason: p.reason };
     }
     if (ctx.clock.now() + policy.intervalMs > deadline) return { ok: true, probes, failures };
@@ -98,7 +109,11 @@ export class WatchRolledBack extends DeployError {
     message: string,
     readonly servingAfterMs: number,
   ) {
-    super('switch', message, 'the previous version serves again; look at the new version\'s logs (docker logs on the host) before deploying it again');
+    super(
+      'switch',
+      message,
+      "the previous version serves again; look at the new version's logs (docker logs on the host) before deploying it again",
+    );
   }
 }
 
@@ -118,13 +133,20 @@ export interface WatchSubject {
  * switched to and verified; then the new colour is retired, the history records a rollback, and
  * deployment.rolled_back is sent. Throws WatchRolledBack then, so the deploy exits non-zero.
  */
-export async function watchAfterDeploy(ctx: EngineContext, layout: Layout, phases: Phases, s: WatchSubject): Promise<void> {
+export async function watchAfterDeploy(
+  ctx: EngineContext,
+  layout: Layout,
+  phases: Phases,
+  s: WatchSubject,
+): Promise<void> {
   const c = ctx.cfg.config.deployment.watch;
   if (c.duration === 0) return;
   const w: WatchPolicy = { durationMs: c.duration, intervalMs: c.interval, threshold: c.failure_threshold };
   const { record } = s;
   const colour = record.colour;
-  ctx.reporter.info(`watching ${short(record.version)} on ${colour} for ${Math.round(w.durationMs / 1000)}s (probe every ${w.intervalMs / 1000}s, switch back after ${w.threshold} failures in a row); the lock stays held`);
+  ctx.reporter.info(
+    `watching ${short(record.version)} on ${colour} for ${Math.round(w.durationMs / 1000)}s (probe every ${w.intervalMs / 1000}s, switch back after ${w.threshold} failures in a row); the lock stays held`,
+  );
   const result = await phases.run('watch', () => watchHealth(ctx, w, () => probeThroughProxy(ctx, layout, colour)));
   ctx.hostLog?.add('watch', { ok: result.ok, probes: result.probes, failures: result.failures });
   if (result.ok) {
@@ -135,12 +157,20 @@ export async function watchAfterDeploy(ctx: EngineContext, layout: Layout, phase
   const prev = s.previous;
   const back = s.previousColour;
   if (!prev || !back) {
-    throw new DeployError('health', `${short(record.version)} became unhealthy during the watch window (${result.reason}); there is no earlier version to switch back to, so it keeps serving`, 'fix the release and deploy again');
+    throw new DeployError(
+      'health',
+      `${short(record.version)} became unhealthy during the watch window (${result.reason}); there is no earlier version to switch back to, so it keeps serving`,
+      'fix the release and deploy again',
+    );
   }
-  ctx.reporter.error(`watch: ${w.threshold} failed probes in a row; switching back to ${back} (${short(prev.version)})`);
+  ctx.reporter.error(
+    `watch: ${w.threshold} failed probes in a row; switching back to ${back} (${short(prev.version)})`,
+  );
   let servingAt: number;
   try {
-    servingAt = await phases.run(`switch back to ${back}`, () => restorePrevious(ctx, layout, s.compose, back, colour, prev.version));
+    servingAt = await phases.run(`switch back to ${back}`, () =>
+      restorePrevious(ctx, layout, s.compose, back, colour, prev.version),
+    );
   } catch (e) {
     throw new DeployError(
       'switch',
@@ -149,7 +179,9 @@ export async function watchAfterDeploy(ctx: EngineContext, layout: Layout, phase
     );
   }
   const servingAfterMs = servingAt - firstFailureAt;
-  ctx.reporter.warn(`${short(prev.version)} serves again from ${back}, ${(servingAfterMs / 1000).toFixed(1)}s after the first failed probe`);
+  ctx.reporter.warn(
+    `${short(prev.version)} serves again from ${back}, ${(servingAfterMs / 1000).toFixed(1)}s after the first failed probe`,
+  );
   ctx.hostLog?.add('watch.rolled_back', { to: prev.version, colour: back, serving_after_ms: servingAfterMs });
 
   await phases.run(`retire ${colour}`, () => retireColour(ctx, layout, colour));
@@ -174,7 +206,20 @@ export async function watchAfterDeploy(ctx: EngineContext, layout: Layout, phase
   try {
     const state = await readState(ctx, layout);
     // the watched release becomes rolled_back (applyRecord marks the record a rollback replaces)
-    const marked = { ...state, current: state.current?.id === record.id ? { ...state.current, failure: { class: 'watch', exit_code: ExitCode.switch, message: ctx.redactor.redact(reason).slice(0, 2000) } } : state.current };
+    const marked = {
+      ...state,
+      current:
+        state.current?.id === record.id
+          ? {
+              ...state.current,
+              failure: {
+                class: 'watch',
+                exit_code: ExitCode.switch,
+                message: ctx.redactor.redact(reason).slice(0, 2000),
+              },
+            }
+          : state.current,
+    };
     await writeState(ctx, layout, applyRecord(marked, rb, ctx.cfg.config.deployment.history_limit), rb);
   } catch (e) {
     ctx.reporter.error(`the previous version serves again, but recording the rollback failed: ${describeError(e)}`);
@@ -188,7 +233,12 @@ export async function watchAfterDeploy(ctx: EngineContext, layout: Layout, phase
     // the whole operation, like the other events; the rollback's own speed is in serving_after_seconds
     duration_seconds: seconds(ctx.clock.now() - Date.parse(record.deployed_at)),
     failure: { class: 'watch', exit_code: ExitCode.switch, reason },
-    metadata: { trigger: 'watch', rollback_id: rb.id, serving_after_seconds: seconds(servingAfterMs), ...(prev.ref ? { ref: prev.ref } : {}) },
+    metadata: {
+      trigger: 'watch',
+      rollback_id: rb.id,
+      serving_after_seconds: seconds(servingAfterMs),
+      ...(prev.ref ? { ref: prev.ref } : {}),
+    },
   });
   throw new WatchRolledBack(
     `${short(record.version)} failed its watch window (${result.reason}); switched back to ${short(prev.version)} on ${back}, serving ${(servingAfterMs / 1000).toFixed(1)}s after the first failed probe`,
@@ -200,12 +250,23 @@ export async function watchAfterDeploy(ctx: EngineContext, layout: Layout, phase
  * Starts the retained previous colour as it is (its container kept by the retire), health-gates it, switches
  * to it and verifies through the proxy. Returns the clock time the previous version was verified serving.
  */
-async function restorePrevious(ctx: EngineContext, layout: Layout, compose: string[], back: Colour, from: Colour, version: string): Promise<number> {
+async function restorePrevious(
+  ctx: EngineContext,
+  layout: Layout,
+  compose: string[],
+  back: Colour,
+  from: Colour,
+  version: string,
+): Promise<number> {
   const started = await ctx.host.run(cmd('docker', 'start', layout.app(back)), { check: false, timeoutMs: 60_000 });
   if (started.code !== 0) {
     // the container is gone or its gate was recreated: compose makes it again from the image in .env
-    ctx.reporter.warn(`docker start ${layout.app(back)} failed (${ctx.redactor.redact(started.stderr.trim())}); recreating it`);
-    await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-deps', '--no-color', layout.service(back)), { timeoutMs: 180_000 });
+    ctx.reporter.warn(
+      `docker start ${layout.app(back)} failed (${ctx.redactor.redact(started.stderr.trim())}); recreating it`,
+    );
+    await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-deps', '--no-color', layout.service(back)), {
+      timeoutMs: 180_000,
+    });
   }
   await healthGate(ctx, layout, back, version);
   await switchTo(ctx, layout, back, from);
@@ -213,7 +274,9 @@ async function restorePrevious(ctx: EngineContext, layout: Layout, compose: stri
     await verifyThroughProxy(ctx, layout, back, version);
   } catch (e) {
     // the flags now route to the previous colour; switching to the failing release again would be worse
-    ctx.reporter.warn(`switched back to ${back}, but the proxy did not confirm it in time: ${ctx.redactor.redact(describeError(e))}`);
+    ctx.reporter.warn(
+      `switched back to ${back}, but the proxy did not confirm it in time: ${ctx.redactor.redact(describeError(e))}`,
+    );
   }
   return ctx.clock.now();
 }

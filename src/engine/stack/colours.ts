@@ -33,7 +33,14 @@ export function parseStackFacts(out: string): StackFacts {
     return { flag: kv[`${c}.flag`] === 'on', gate: (kv[`${c}.gate`] ?? 'absent').split(' ')[0]!, app, image };
   };
   const state = (k: string) => (kv[k] ?? 'absent').split(' ')[0]!;
-  return { blue: colour('blue'), green: colour('green'), caddy: state('caddy'), db: state('db'), dbImage: kv.db?.split(' ')[1], keeper: state('keeper') };
+  return {
+    blue: colour('blue'),
+    green: colour('green'),
+    caddy: state('caddy'),
+    db: state('db'),
+    dbImage: kv.db?.split(' ')[1],
+    keeper: state('keeper'),
+  };
 }
 
 export async function inspectStack(ctx: EngineContext, layout: Layout): Promise<StackFacts> {
@@ -62,8 +69,12 @@ export function stillServing(live: Colour | undefined): string {
  * warnings) to stderr for every service, so its last lines are rarely the cause; v1 prints "Starting X ... done".
  */
 export function composeErrorLines(stderr: string, max: number): string[] {
-  const progress = /^\s*(?:(?:Container|Network|Volume|Image) \S+\s+\S+(?: \S+)?|\S+ is up-to-date|(?:Creating|Starting|Recreating|Stopping|Removing) \S+ \.\.\..*)$/;
-  const lines = stderr.trim().split('\n').filter((l) => l.trim() && !progress.test(l) && !/level=warning|^WARN\[/.test(l));
+  const progress =
+    /^\s*(?:(?:Container|Network|Volume|Image) \S+\s+\S+(?: \S+)?|\S+ is up-to-date|(?:Creating|Starting|Recreating|Stopping|Removing) \S+ \.\.\..*)$/;
+  const lines = stderr
+    .trim()
+    .split('\n')
+    .filter((l) => l.trim() && !progress.test(l) && !/level=warning|^WARN\[/.test(l));
   return lines.slice(-max);
 }
 
@@ -73,12 +84,21 @@ export { composeCmd, flagCmd };
 export async function setFlag(ctx: EngineContext, layout: Layout, colour: Colour, on: boolean): Promise<void> {
   const r = await ctx.host.run(flagCmd(layout, colour, on), { check: false, timeoutMs: 20_000 });
   if (r.code !== 0) {
-    throw new DeployError('switch', `could not ${on ? 'route traffic to' : 'take traffic off'} ${colour}: ${ctx.redactor.redact(r.stderr.trim())}`);
+    throw new DeployError(
+      'switch',
+      `could not ${on ? 'route traffic to' : 'take traffic off'} ${colour}: ${ctx.redactor.redact(r.stderr.trim())}`,
+    );
   }
 }
 
 /** Starts the app of one colour from its image through compose; its gate flag is cleared first. */
-export async function startColour(ctx: EngineContext, layout: Layout, compose: string[], colour: Colour, facts?: StackFacts): Promise<void> {
+export async function startColour(
+  ctx: EngineContext,
+  layout: Layout,
+  compose: string[],
+  colour: Colour,
+  facts?: StackFacts,
+): Promise<void> {
   await ctx.host.run(startGateCmd(compose, layout, colour), { timeoutMs: 120_000 });
   await ctx.host.run(flagCmd(layout, colour, false), { check: false });
   if (facts?.[colour].flag) {
@@ -89,7 +109,10 @@ export async function startColour(ctx: EngineContext, layout: Layout, compose: s
   }
   const r = await ctx.host.run(startAppCmd(compose, layout, colour), { check: false, timeoutMs: 180_000 });
   if (r.code !== 0) {
-    throw new DeployError('health', `starting the ${colour} colour failed: ${ctx.redactor.redact(composeErrorLines(r.stderr, 5).join(' / '))}`);
+    throw new DeployError(
+      'health',
+      `starting the ${colour} colour failed: ${ctx.redactor.redact(composeErrorLines(r.stderr, 5).join(' / '))}`,
+    );
   }
 }
 

@@ -67,7 +67,8 @@ export function flagCmd(layout: Layout, colour: Colour, on: boolean): Command {
 // --- files: content always travels on stdin, so no secret is ever part of a command line ------------------------
 
 /** write stdin to $1 atomically (temp file in the same directory, then rename), with mode $2 */
-export const WRITE_FILE = 'set -e; umask 077; d=$(dirname -- "$1"); mkdir -p -- "$d"; t="$1.tmp.$$"; cat > "$t"; chmod "$2" "$t"; mv -f -- "$t" "$1"';
+export const WRITE_FILE =
+  'set -e; umask 077; d=$(dirname -- "$1"); mkdir -p -- "$d"; t="$1.tmp.$$"; cat > "$t"; chmod "$2" "$t"; mv -f -- "$t" "$1"';
 /** append stdin to $1 */
 export const APPEND_FILE = 'set -e; umask 077; mkdir -p -- "$(dirname -- "$1")"; cat >> "$1"';
 /** prints $1, or nothing with exit 3 when it does not exist (distinguishable from a failure) */

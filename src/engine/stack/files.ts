@@ -38,11 +38,13 @@ export function renderEnvFile(env: Record<string, string>): string {
 export function composeRefusal(v: string): string | undefined {
   if (/[\n\r\0]/.test(v)) return 'contains a line break or NUL, which an env file cannot carry';
   // v1 takes the escaped final backslash and the closing quote for an escaped quote, and reads on into the next line
-  if (v.endsWith('\\')) return 'ends with a backslash, which docker-compose v1 misreads (it swallows the next variable)';
+  if (v.endsWith('\\'))
+    return 'ends with a backslash, which docker-compose v1 misreads (it swallows the next variable)';
   if (/\$\{[^}:]*(?::-[^}]*)?\}/.test(v)) return 'contains ${…}, which docker-compose v1 replaces with a variable';
   if (!v.includes('$')) return undefined;
   if (v.includes("'")) return "contains both ' and $, which docker-compose v1 and v2 read back differently";
-  if (v.includes('\\\\')) return 'contains $ and a double backslash, which docker-compose v1 and v2 read back differently';
+  if (v.includes('\\\\'))
+    return 'contains $ and a double backslash, which docker-compose v1 and v2 read back differently';
   return undefined;
 }
 
@@ -53,10 +55,18 @@ export function filesDigest(files: HostFile[]): string {
 }
 
 export async function writeHostFiles(ctx: EngineContext, layout: Layout, files: HostFile[]): Promise<string[]> {
-  for (const f of files) if (!/^[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/.test(f.name) || f.name.includes('..')) throw new Error(`bad host file name ${f.name}`);
-  const stdin = files.map((f) => `${f.name} ${f.mode} ${Buffer.from(f.content, 'utf8').toString('base64')}`).join('\n') + '\n';
+  for (const f of files)
+    if (!/^[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/.test(f.name) || f.name.includes('..'))
+      throw new Error(`bad host file name ${f.name}`);
+  const stdin =
+    files.map((f) => `${f.name} ${f.mode} ${Buffer.from(f.content, 'utf8').toString('base64')}`).join('\n') + '\n';
   const r = await ctx.host.run(writeHostFilesCmd(layout), { stdin, check: false, timeoutMs: 60_000 });
-  if (r.code !== 0) throw new DeployError('preflight', `could not write the environment's files under ${layout.root}: ${ctx.redactor.redact(r.stderr.trim())}`, 'check that the deploy user may write there (environments.<env>.path)');
+  if (r.code !== 0)
+    throw new DeployError(
+      'preflight',
+      `could not write the environment's files under ${layout.root}: ${ctx.redactor.redact(r.stderr.trim())}`,
+      'check that the deploy user may write there (environments.<env>.path)',
+    );
   return r.stdout
     .split('\n')
     .filter((l) => l.startsWith('changed '))

@@ -24,18 +24,36 @@ export function rollbackCandidates(state: EnvironmentState, imagesOnHost: Set<st
     if (h.version === current || seen.has(h.version)) continue;
     if (h.status !== 'superseded' && h.status !== 'active') continue;
     seen.add(h.version);
-    out.push({ version: h.version, ref: h.ref, deployed_at: h.deployed_at, deployed_by: h.deployed_by, status: h.status, kind: h.kind, imagePresent: imagesOnHost.has(h.version), isDefault: false });
+    out.push({
+      version: h.version,
+      ref: h.ref,
+      deployed_at: h.deployed_at,
+      deployed_by: h.deployed_by,
+      status: h.status,
+      kind: h.kind,
+      imagePresent: imagesOnHost.has(h.version),
+      isDefault: false,
+    });
   }
   // the default is the recorded previous version, else the newest one that can still be started
-  const def = out.find((c) => c.version === state.previous?.version && c.imagePresent) ?? out.find((c) => c.imagePresent);
+  const def =
+    out.find((c) => c.version === state.previous?.version && c.imagePresent) ?? out.find((c) => c.imagePresent);
   if (def) def.isDefault = true;
   return out;
 }
 
-export function pickCandidate(candidates: RollbackCandidate[], wanted: string | undefined): RollbackCandidate | undefined {
+export function pickCandidate(
+  candidates: RollbackCandidate[],
+  wanted: string | undefined,
+): RollbackCandidate | undefined {
   if (!wanted) return candidates.find((c) => c.isDefault);
   const w = wanted.trim().toLowerCase();
-  return candidates.find((c) => c.version === w || (w.length >= 7 && /^[0-9a-f]+$/.test(w) && c.version.startsWith(w)) || c.ref?.toLowerCase() === w);
+  return candidates.find(
+    (c) =>
+      c.version === w ||
+      (w.length >= 7 && /^[0-9a-f]+$/.test(w) && c.version.startsWith(w)) ||
+      c.ref?.toLowerCase() === w,
+  );
 }
 
 export function formatCandidates(candidates: RollbackCandidate[], now = Date.now()): string {
@@ -43,7 +61,9 @@ export function formatCandidates(candidates: RollbackCandidate[], now = Date.now
   return candidates
     .map((c) => {
       const age = humanAge(now - Date.parse(c.deployed_at));
-      const flags = [c.isDefault ? 'default' : '', c.imagePresent ? '' : 'image gone — cannot roll back'].filter(Boolean).join(', ');
+      const flags = [c.isDefault ? 'default' : '', c.imagePresent ? '' : 'image gone — cannot roll back']
+        .filter(Boolean)
+        .join(', ');
       return `  ${short(c.version)}  ${(c.ref ?? '').padEnd(10)}  ${age.padStart(8)} ago  ${c.status}${c.kind === 'rollback' ? ' (rollback)' : ''}  by ${c.deployed_by}${flags ? `  [${flags}]` : ''}`;
     })
     .join('\n');
@@ -59,7 +79,9 @@ function humanAge(ms: number): string {
 
 /** Deployments newer than the target that ran migrations: rolling back crosses them. Oldest first. */
 export function migrationsCrossed(state: EnvironmentState, target: string): DeploymentRecord[] {
-  const i = state.history.findIndex((h) => h.version === target && (h.status === 'superseded' || h.status === 'active'));
+  const i = state.history.findIndex(
+    (h) => h.version === target && (h.status === 'superseded' || h.status === 'active'),
+  );
   const newer = i < 0 ? state.history : state.history.slice(0, i);
   return newer.filter((h) => (h.migrations?.ran ?? 0) > 0).reverse();
 }

@@ -2,7 +2,17 @@ import { hostname } from 'node:os';
 import { ulid } from 'ulid';
 import { DeployError } from '../../errors.js';
 import type { EngineContext } from '../context.js';
-import { auditAppendCmd, lockAcquireCmd, lockForceRemoveCmd, lockHeartbeatCmd, lockInspectCmd, lockReleaseCmd, lockRemoveNoInfoCmd, lockTakeoverCmd, lockTakeoverNoInfoCmd } from './commands.js';
+import {
+  auditAppendCmd,
+  lockAcquireCmd,
+  lockForceRemoveCmd,
+  lockHeartbeatCmd,
+  lockInspectCmd,
+  lockReleaseCmd,
+  lockRemoveNoInfoCmd,
+  lockTakeoverCmd,
+  lockTakeoverNoInfoCmd,
+} from './commands.js';
 import type { Layout } from './layout.js';
 
 export interface LockInfo {
@@ -53,7 +63,12 @@ function pidAlive(pid: number): boolean {
 }
 
 /** why a held lock may be taken over, or undefined when its holder must be presumed alive */
-export function staleReason(holder: LockInfo, ageS: number | undefined, nowMs: number, me = hostname()): string | undefined {
+export function staleReason(
+  holder: LockInfo,
+  ageS: number | undefined,
+  nowMs: number,
+  me = hostname(),
+): string | undefined {
   if (Date.parse(holder.expires_at) < nowMs) return 'it expired';
   if (holder.hostname === me && !pidAlive(holder.pid)) return `its process ${holder.pid} on this machine is gone`;
   if (ageS !== undefined && ageS > HEARTBEAT_DEAD_S) return `its holder has sent no heartbeat for ${ageS}s`;
@@ -107,7 +122,8 @@ export class DeployLock {
         this.beat.unref();
         return info;
       }
-      if (r.code !== 4) throw new DeployError('lock', `could not create the lock at ${layout.lockDir}: ${r.stderr.trim()}`);
+      if (r.code !== 4)
+        throw new DeployError('lock', `could not create the lock at ${layout.lockDir}: ${r.stderr.trim()}`);
       const holder = parseInfo(r.stdout);
       const stale = holder && staleReason(holder, heartbeatAge(r.stdout), now);
       if (holder && stale) {
@@ -122,7 +138,10 @@ export class DeployLock {
       const age = heartbeatAge(r.stdout);
       if (!holder && mtime && age !== undefined && age > NOINFO_STALE_S) {
         const t = await ctx.host.run(lockTakeoverNoInfoCmd(layout, mtime), { check: false });
-        if (t.code === 0) ctx.reporter.warn(`took over a lock directory of ${ctx.cfg.environment} that had no info.json for ${age}s (its holder died while creating it)`);
+        if (t.code === 0)
+          ctx.reporter.warn(
+            `took over a lock directory of ${ctx.cfg.environment} that had no info.json for ${age}s (its holder died while creating it)`,
+          );
         continue;
       }
       if (!holder) {
@@ -146,7 +165,8 @@ export class DeployLock {
     this.beat = undefined;
     if (!this.held) return;
     const r = await this.ctx.host.run(lockReleaseCmd(this.layout, this.held.lock_id), { check: false });
-    if (r.code !== 0) this.ctx.reporter.warn('the deploy lock was no longer ours at release (taken over after expiry?); left it alone');
+    if (r.code !== 0)
+      this.ctx.reporter.warn('the deploy lock was no longer ours at release (taken over after expiry?); left it alone');
     this.held = undefined;
   }
 }
@@ -184,7 +204,10 @@ export function describeLockView(v: LockView): string {
 export async function forceRemoveLock(ctx: EngineContext, layout: Layout, view: LockView): Promise<boolean> {
   if (view.kind === 'free') return false;
   if (view.kind === 'no-info' && view.ageS < NOINFO_STALE_S) return false;
-  const r = await ctx.host.run(view.kind === 'held' ? lockForceRemoveCmd(layout, view.holder.lock_id) : lockRemoveNoInfoCmd(layout), { check: false });
+  const r = await ctx.host.run(
+    view.kind === 'held' ? lockForceRemoveCmd(layout, view.holder.lock_id) : lockRemoveNoInfoCmd(layout),
+    { check: false },
+  );
   const holder = view.kind === 'held' ? view.holder : { no_info_age_s: view.ageS };
   if (r.code === 0) {
     // who removed whose lock stays on the host

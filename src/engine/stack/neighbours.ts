@@ -10,7 +10,9 @@ import { Layout } from './layout.js';
 export async function versionsOfNeighbours(ctx: EngineContext, layout = new Layout(ctx.cfg)): Promise<string[]> {
   const me = ctx.cfg.env;
   const paths = Object.entries(ctx.cfg.config.environments)
-    .filter(([name, e]) => name !== ctx.cfg.environment && e.host === me.host && e.port === me.port && e.user === me.user)
+    .filter(
+      ([name, e]) => name !== ctx.cfg.environment && e.host === me.host && e.port === me.port && e.user === me.user,
+    )
     .map(([name, e]) => (e.path ?? `togather/${name}`).replace(/\/+$/, ''));
   const r = await ctx.host.run(neighbourStatesCmd(layout, paths), { check: false });
   const versions: string[] = [];

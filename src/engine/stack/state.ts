@@ -13,13 +13,18 @@ export function emptyState(environment: string): EnvironmentState {
 export async function readState(ctx: EngineContext, layout: Layout): Promise<EnvironmentState> {
   const r = await ctx.host.run(readStateCmd(layout), { check: false });
   if (r.code === 3) return emptyState(ctx.cfg.environment);
-  if (r.code !== 0) throw new DeployError('state', `cannot read ${layout.stateFile}: ${ctx.redactor.redact(r.stderr.trim())}`);
+  if (r.code !== 0)
+    throw new DeployError('state', `cannot read ${layout.stateFile}: ${ctx.redactor.redact(r.stderr.trim())}`);
   try {
     const s = JSON.parse(r.stdout) as EnvironmentState;
     if (s.schema !== 1 || !Array.isArray(s.history)) throw new Error('unknown schema');
     return s;
   } catch (e) {
-    throw new DeployError('state', `${layout.stateFile} is not a valid state file (${(e as Error).message})`, 'restore it from history.jsonl beside it, or move it away to start a fresh history');
+    throw new DeployError(
+      'state',
+      `${layout.stateFile} is not a valid state file (${(e as Error).message})`,
+      'restore it from history.jsonl beside it, or move it away to start a fresh history',
+    );
   }
 }
 
@@ -46,15 +51,27 @@ export function applyRecord(state: EnvironmentState, record: DeploymentRecord, h
 }
 
 function findPreviousGood(history: DeploymentRecord[], record: DeploymentRecord): DeploymentRecord | undefined {
-  return history.find((h) => h.id !== record.id && h.version !== record.version && (h.status === 'superseded' || h.status === 'active'));
+  return history.find(
+    (h) => h.id !== record.id && h.version !== record.version && (h.status === 'superseded' || h.status === 'active'),
+  );
 }
 
 /** Writes state.json atomically and appends the record to history.jsonl; both redacted. */
-export async function writeState(ctx: EngineContext, layout: Layout, state: EnvironmentState, record: DeploymentRecord): Promise<void> {
+export async function writeState(
+  ctx: EngineContext,
+  layout: Layout,
+  state: EnvironmentState,
+  record: DeploymentRecord,
+): Promise<void> {
   // one round trip: the first stdin line is appended to history.jsonl, the rest replaces state.json atomically
-  const stdin = JSON.stringify(ctx.redactor.redactDeep(record)) + '\n' + JSON.stringify(ctx.redactor.redactDeep(state), null, 2) + '\n';
+  const stdin =
+    JSON.stringify(ctx.redactor.redactDeep(record)) +
+    '\n' +
+    JSON.stringify(ctx.redactor.redactDeep(state), null, 2) +
+    '\n';
   const r = await ctx.host.run(writeStateCmd(layout), { stdin, check: false });
-  if (r.code !== 0) throw new DeployError('state', `could not write ${layout.stateFile}: ${ctx.redactor.redact(r.stderr.trim())}`);
+  if (r.code !== 0)
+    throw new DeployError('state', `could not write ${layout.stateFile}: ${ctx.redactor.redact(r.stderr.trim())}`);
 }
 
 /**
@@ -62,7 +79,12 @@ export async function writeState(ctx: EngineContext, layout: Layout, state: Envi
  * before recording, or the state file was restored from an old copy), the state is reconciled from what is
  * live: a record for the routed colour's image is made current. Pure; the caller logs and persists it.
  */
-export function reconcile(state: EnvironmentState, live: { colour: Colour; image?: string } | undefined, now: Date, historyLimit: number): { state: EnvironmentState; record?: DeploymentRecord } {
+export function reconcile(
+  state: EnvironmentState,
+  live: { colour: Colour; image?: string } | undefined,
+  now: Date,
+  historyLimit: number,
+): { state: EnvironmentState; record?: DeploymentRecord } {
   if (!live?.image) return { state };
   const sha = /:([0-9a-f]{40})$/.exec(live.image)?.[1];
   if (!sha) return { state };
@@ -86,14 +108,30 @@ export function reconcile(state: EnvironmentState, live: { colour: Colour; image
 }
 
 /** state.json follows the proxy's truth; a disagreement is logged and written back at once */
-export async function reconcileState(ctx: EngineContext, layout: Layout, state: EnvironmentState, stack: StackFacts, live: Colour | undefined): Promise<EnvironmentState> {
-  const r = reconcile(state, live ? { colour: live, image: stack[live].image } : undefined, new Date(ctx.clock.now()), ctx.cfg.config.deployment.history_limit);
+export async function reconcileState(
+  ctx: EngineContext,
+  layout: Layout,
+  state: EnvironmentState,
+  stack: StackFacts,
+  live: Colour | undefined,
+): Promise<EnvironmentState> {
+  const r = reconcile(
+    state,
+    live ? { colour: live, image: stack[live].image } : undefined,
+    new Date(ctx.clock.now()),
+    ctx.cfg.config.deployment.history_limit,
+  );
   if (!r.record) {
-    if (!live && state.current) ctx.reporter.warn(`state.json says ${short(state.current.version)} is live on ${state.current.colour}, but the proxy routes to no colour`);
+    if (!live && state.current)
+      ctx.reporter.warn(
+        `state.json says ${short(state.current.version)} is live on ${state.current.colour}, but the proxy routes to no colour`,
+      );
     return state;
   }
   const was = state.current ? `${short(state.current.version)} on ${state.current.colour}` : 'nothing';
-  ctx.reporter.warn(`state.json said ${was} is live, the proxy routes to ${short(r.record.version)} on ${r.record.colour}: state reconciled from the proxy`);
+  ctx.reporter.warn(
+    `state.json said ${was} is live, the proxy routes to ${short(r.record.version)} on ${r.record.colour}: state reconciled from the proxy`,
+  );
   ctx.hostLog?.add('state.reconciled', { was: state.current?.id ?? null, now: r.record });
   await writeState(ctx, layout, r.state, r.record);
   return r.state;

@@ -3,11 +3,20 @@ import { test } from 'node:test';
 
 test('action inputs: the snapshot commands, a snapshot name and stop-app', async () => {
   const { readInputs } = await import('../../../src/action/inputs.js');
-  const base = { 'INPUT_ENVIRONMENT': 'staging', 'INPUT_SSH-PRIVATE-KEY': 'k', 'INPUT_SSH-KNOWN-HOSTS': 'h' };
-  const i = readInputs({ ...base, INPUT_COMMAND: 'snapshot-restore', INPUT_SNAPSHOT: 'togather_20260101_000000_abcdef0.sql.gz', 'INPUT_STOP-APP': 'true', INPUT_CONFIRM: 'staging' });
+  const base = { INPUT_ENVIRONMENT: 'staging', 'INPUT_SSH-PRIVATE-KEY': 'k', 'INPUT_SSH-KNOWN-HOSTS': 'h' };
+  const i = readInputs({
+    ...base,
+    INPUT_COMMAND: 'snapshot-restore',
+    INPUT_SNAPSHOT: 'togather_20260101_000000_abcdef0.sql.gz',
+    'INPUT_STOP-APP': 'true',
+    INPUT_CONFIRM: 'staging',
+  });
   assert.equal(i.command, 'snapshot-restore');
   assert.equal(i.snapshot, 'togather_20260101_000000_abcdef0.sql.gz');
   assert.equal(i['stop-app'], true);
   assert.equal(readInputs({ ...base, INPUT_COMMAND: 'snapshot' }).snapshot, '');
-  assert.throws(() => readInputs({ ...base, INPUT_COMMAND: 'snapshot-verify', INPUT_SNAPSHOT: '../etc/passwd' }), /snapshot/);
+  assert.throws(
+    () => readInputs({ ...base, INPUT_COMMAND: 'snapshot-verify', INPUT_SNAPSHOT: '../etc/passwd' }),
+    /snapshot/,
+  );
 });

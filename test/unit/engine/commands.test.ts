@@ -26,13 +26,22 @@ const ENGINE = join(ROOT, 'src/engine');
 
 const L = new Layout({ hostPath: 'togather/staging/', stack: 'togather-staging' });
 const V2 = ['docker', 'compose'];
-const COMPOSE = [...V2, '-p', 'togather-staging', '-f', 'togather/staging/compose.yml', '--env-file', 'togather/staging/.env'];
+const COMPOSE = [
+  ...V2,
+  '-p',
+  'togather-staging',
+  '-f',
+  'togather/staging/compose.yml',
+  '--env-file',
+  'togather/staging/.env',
+];
 /** the argv of script(text, ...args) */
 const sh = (text: string, ...args: string[]) => ['sh', '-c', text, 'togather-deploy', ...args];
 
 type Row = [label: string, actual: Command | readonly string[], expected: string[]];
 function table(rows: Row[]): void {
-  for (const [label, actual, expected] of rows) assert.deepEqual('argv' in actual ? actual.argv : actual, expected, label);
+  for (const [label, actual, expected] of rows)
+    assert.deepEqual('argv' in actual ? actual.argv : actual, expected, label);
 }
 
 describe('builders: the argv of every command, as the engine sends it', () => {
@@ -41,10 +50,22 @@ describe('builders: the argv of every command, as the engine sends it', () => {
       ['composeCmd v2', st.composeCmd(V2, L, 'ps'), [...COMPOSE, 'ps']],
       ['composeCmd v1', st.composeCmd(['docker-compose'], L, 'ps'), ['docker-compose', ...COMPOSE.slice(2), 'ps']],
       ['startGateCmd', st.startGateCmd(V2, L, 'blue'), [...COMPOSE, 'up', '-d', '--no-color', 'gate-blue']],
-      ['startAppCmd', st.startAppCmd(V2, L, 'green'), [...COMPOSE, 'up', '-d', '--no-deps', '--force-recreate', '--no-color', 'app-green']],
+      [
+        'startAppCmd',
+        st.startAppCmd(V2, L, 'green'),
+        [...COMPOSE, 'up', '-d', '--no-deps', '--force-recreate', '--no-color', 'app-green'],
+      ],
       ['stopAppCmd 30s', st.stopAppCmd(L, 'blue', 30_000), ['docker', 'stop', '-t', '30', 'togather-staging-app-blue']],
-      ['stopAppCmd rounds up', st.stopAppCmd(L, 'green', 12_345), ['docker', 'stop', '-t', '13', 'togather-staging-app-green']],
-      ['stopAppCmd at least 1s', st.stopAppCmd(L, 'green', 0), ['docker', 'stop', '-t', '1', 'togather-staging-app-green']],
+      [
+        'stopAppCmd rounds up',
+        st.stopAppCmd(L, 'green', 12_345),
+        ['docker', 'stop', '-t', '13', 'togather-staging-app-green'],
+      ],
+      [
+        'stopAppCmd at least 1s',
+        st.stopAppCmd(L, 'green', 0),
+        ['docker', 'stop', '-t', '1', 'togather-staging-app-green'],
+      ],
       ['flagCmd on', st.flagCmd(L, 'blue', true), sh(st.FLAG_ON, 'togather/staging/gates/blue')],
       ['flagCmd off', st.flagCmd(L, 'green', false), sh(st.FLAG_OFF, 'togather/staging/gates/green')],
       ['inspectStackCmd', st.inspectStackCmd(L), sh(st.INSPECT_STACK, 'togather-staging', 'togather/staging')],
@@ -53,18 +74,38 @@ describe('builders: the argv of every command, as the engine sends it', () => {
 
   test('stack: files, state, neighbours, lock', () => {
     table([
-      ['writeFileCmd', st.writeFileCmd('togather/staging/app.env', '600'), sh(st.WRITE_FILE, 'togather/staging/app.env', '600')],
-      ['appendFileCmd', st.appendFileCmd('togather/staging/logs/x.jsonl'), sh(st.APPEND_FILE, 'togather/staging/logs/x.jsonl')],
+      [
+        'writeFileCmd',
+        st.writeFileCmd('togather/staging/app.env', '600'),
+        sh(st.WRITE_FILE, 'togather/staging/app.env', '600'),
+      ],
+      [
+        'appendFileCmd',
+        st.appendFileCmd('togather/staging/logs/x.jsonl'),
+        sh(st.APPEND_FILE, 'togather/staging/logs/x.jsonl'),
+      ],
       ['readFileCmd', st.readFileCmd('togather/staging/state.json'), sh(st.READ_FILE, 'togather/staging/state.json')],
       ['mkdirsCmd', st.mkdirsCmd('a', 'b/c'), sh(st.MKDIRS, 'a', 'b/c')],
       ['writeHostFilesCmd', st.writeHostFilesCmd(L), sh(st.WRITE_FILES, 'togather/staging')],
       ['readStateCmd', st.readStateCmd(L), sh(st.READ_FILE, 'togather/staging/state.json')],
-      ['writeStateCmd', st.writeStateCmd(L), sh(st.WRITE_STATE, 'togather/staging/state.json', 'togather/staging/history.jsonl')],
-      ['neighbourStatesCmd', st.neighbourStatesCmd(L, ['togather/production', '/srv/x']), sh(st.NEIGHBOUR_STATES, 'togather/staging', 'togather/production', '/srv/x')],
+      [
+        'writeStateCmd',
+        st.writeStateCmd(L),
+        sh(st.WRITE_STATE, 'togather/staging/state.json', 'togather/staging/history.jsonl'),
+      ],
+      [
+        'neighbourStatesCmd',
+        st.neighbourStatesCmd(L, ['togather/production', '/srv/x']),
+        sh(st.NEIGHBOUR_STATES, 'togather/staging', 'togather/production', '/srv/x'),
+      ],
       ['lockAcquireCmd', st.lockAcquireCmd(L), sh(st.LOCK_ACQUIRE, 'togather/staging/lock')],
       ['lockHeartbeatCmd', st.lockHeartbeatCmd(L, 'ID'), sh(st.LOCK_HEARTBEAT, 'togather/staging/lock', 'ID')],
       ['lockTakeoverCmd', st.lockTakeoverCmd(L, 'ID'), sh(st.LOCK_TAKEOVER, 'togather/staging/lock', 'ID')],
-      ['lockTakeoverNoInfoCmd', st.lockTakeoverNoInfoCmd(L, '1700000000'), sh(st.LOCK_TAKEOVER_NOINFO, 'togather/staging/lock', '1700000000')],
+      [
+        'lockTakeoverNoInfoCmd',
+        st.lockTakeoverNoInfoCmd(L, '1700000000'),
+        sh(st.LOCK_TAKEOVER_NOINFO, 'togather/staging/lock', '1700000000'),
+      ],
       ['lockReleaseCmd', st.lockReleaseCmd(L, 'ID'), sh(st.LOCK_RELEASE, 'togather/staging/lock', 'ID')],
       ['lockInspectCmd', st.lockInspectCmd(L), sh(st.LOCK_INSPECT, 'togather/staging/lock')],
       ['lockForceRemoveCmd', st.lockForceRemoveCmd(L, 'ID'), sh(st.LOCK_FORCE_REMOVE, 'togather/staging/lock', 'ID')],
@@ -77,27 +118,71 @@ describe('builders: the argv of every command, as the engine sends it', () => {
     const url = 'postgres://app@db:5432/togather';
     const tool = ['psql', '-c', 'x'];
     table([
-      ['pgToolCommand managed', db.pgToolCommand(L, { managed: true, image: 'postgres:16' }, tool), ['docker', 'exec', '--env-file', 'togather/staging/db-client.env', 'togather-staging-db', ...tool]],
-      ['pgToolCommand managed, stdin', db.pgToolCommand(L, { managed: true, image: 'postgres:16' }, tool, true), ['docker', 'exec', '-i', '--env-file', 'togather/staging/db-client.env', 'togather-staging-db', ...tool]],
+      [
+        'pgToolCommand managed',
+        db.pgToolCommand(L, { managed: true, image: 'postgres:16' }, tool),
+        ['docker', 'exec', '--env-file', 'togather/staging/db-client.env', 'togather-staging-db', ...tool],
+      ],
+      [
+        'pgToolCommand managed, stdin',
+        db.pgToolCommand(L, { managed: true, image: 'postgres:16' }, tool, true),
+        ['docker', 'exec', '-i', '--env-file', 'togather/staging/db-client.env', 'togather-staging-db', ...tool],
+      ],
       [
         'pgToolCommand external, stdin',
         db.pgToolCommand(L, { managed: false, network: 'net', image: 'postgres:16' }, tool, true),
-        ['docker', 'run', '--rm', '-i', '--network', 'net', '--env-file', 'togather/staging/db-client.env', '--label', 'org.togather.role=db-tool', 'postgres:16', ...tool],
+        [
+          'docker',
+          'run',
+          '--rm',
+          '-i',
+          '--network',
+          'net',
+          '--env-file',
+          'togather/staging/db-client.env',
+          '--label',
+          'org.togather.role=db-tool',
+          'postgres:16',
+          ...tool,
+        ],
       ],
       ['psqlValuesArgs', db.psqlValuesArgs(url), ['psql', '-X', '-q', '-A', '-t', '-w', '-d', url]],
       ['psqlProbeArgs', db.psqlProbeArgs(url), ['psql', '-X', '-q', '-A', '-t', '-w', '-d', url, '-c', 'SELECT 1']],
-      ['psqlScriptArgs', db.psqlScriptArgs(url, { target: 't', scratch: 's' }), ['psql', '-X', '-q', '-w', '-d', url, '-v', 'target=t', '-v', 'scratch=s']],
-      ['psqlLoadArgs', db.psqlLoadArgs(url), ['psql', '-X', '-q', '-w', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-d', url]],
+      [
+        'psqlScriptArgs',
+        db.psqlScriptArgs(url, { target: 't', scratch: 's' }),
+        ['psql', '-X', '-q', '-w', '-d', url, '-v', 'target=t', '-v', 'scratch=s'],
+      ],
+      [
+        'psqlLoadArgs',
+        db.psqlLoadArgs(url),
+        ['psql', '-X', '-q', '-w', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-d', url],
+      ],
       ['pgDumpArgs', db.pgDumpArgs(url), ['pg_dump', '-w', '--format=plain', '-d', url]],
       ['stackNetworkCmd', db.stackNetworkCmd(L), sh(db.STACK_NETWORK, 'togather-staging')],
       ['dbStatusCmd', db.dbStatusCmd(L), sh(db.CONTAINER_STATUS, 'togather-staging-db')],
       ['dbRestartsCmd', db.dbRestartsCmd(L), sh(db.RESTART_COUNT, 'togather-staging-db')],
       ['dbLogsCmd', db.dbLogsCmd(L, 200), ['docker', 'logs', '--tail', '200', 'togather-staging-db']],
-      ['dbImagePresentCmd', db.dbImagePresentCmd('togather-postgres:0123'), ['docker', 'image', 'inspect', '--format', '.', 'togather-postgres:0123']],
+      [
+        'dbImagePresentCmd',
+        db.dbImagePresentCmd('togather-postgres:0123'),
+        ['docker', 'image', 'inspect', '--format', '.', 'togather-postgres:0123'],
+      ],
       [
         'dbImageBuildCmd',
         db.dbImageBuildCmd('togather-postgres:0123', 'postgres:16'),
-        ['docker', 'build', '--quiet', '--build-arg', 'BASE=postgres:16', '--label', 'org.togather.role=db-image', '-t', 'togather-postgres:0123', '-'],
+        [
+          'docker',
+          'build',
+          '--quiet',
+          '--build-arg',
+          'BASE=postgres:16',
+          '--label',
+          'org.togather.role=db-image',
+          '-t',
+          'togather-postgres:0123',
+          '-',
+        ],
       ],
     ]);
     assert.equal(db.dbEnvPath(L), 'togather/staging/db-client.env');
@@ -106,25 +191,75 @@ describe('builders: the argv of every command, as the engine sends it', () => {
 
   test('database: migrations, snapshots, restore', () => {
     const hold = 'togather-staging-release-hold';
-    const migrate = { dir: 'togather/staging/migrations/abc', network: 'net', image: 'migrate/migrate:v4', args: ['-path', '/migrations', 'up'], timeoutMs: 300_000 };
-    const migrateOpts = ['--network', 'net', '--env-file', 'togather/staging/db-client.env', '--label', 'org.togather.role=migrate', 'migrate/migrate:v4', '-path', '/migrations', 'up'];
+    const migrate = {
+      dir: 'togather/staging/migrations/abc',
+      network: 'net',
+      image: 'migrate/migrate:v4',
+      args: ['-path', '/migrations', 'up'],
+      timeoutMs: 300_000,
+    };
+    const migrateOpts = [
+      '--network',
+      'net',
+      '--env-file',
+      'togather/staging/db-client.env',
+      '--label',
+      'org.togather.role=migrate',
+      'migrate/migrate:v4',
+      '-path',
+      '/migrations',
+      'up',
+    ];
     table([
-      ['migrateArgs', db.migrateArgs(['-path', '{path}', '-database', '{database}', 'up'], '/migrations', 'postgres://u@db/x'), ['-path', '/migrations', '-database', 'postgres://u@db/x', 'up']],
+      [
+        'migrateArgs',
+        db.migrateArgs(['-path', '{path}', '-database', '{database}', 'up'], '/migrations', 'postgres://u@db/x'),
+        ['-path', '/migrations', '-database', 'postgres://u@db/x', 'up'],
+      ],
       ['holdCreateCmd', db.holdCreateCmd(L, 'app:1'), sh(db.HOLD, hold, 'app:1')],
       ['holdRemoveCmd', db.holdRemoveCmd(L), ['docker', 'rm', '-f', hold]],
-      ['extractMigrationsCmd', db.extractMigrationsCmd(L, 'togather/staging/migrations/abc', 'app:1', '/migrations', 10), sh(db.EXTRACT_MIGRATIONS, 'togather/staging/migrations/abc', 'app:1', '/migrations', '10', hold)],
-      ['runMigrateCmd', db.runMigrateCmd(L, migrate), sh(db.RUN_MIGRATE, 'togather-staging-migrate', '300', 'togather/staging/migrations/abc', ...migrateOpts)],
-      ['runMigrateCmd rounds up, at least 1s', db.runMigrateCmd(L, { ...migrate, timeoutMs: 1 }), sh(db.RUN_MIGRATE, 'togather-staging-migrate', '1', 'togather/staging/migrations/abc', ...migrateOpts)],
-      ['snapshotDumpCmd', db.snapshotDumpCmd('/s', '.partial-x.sql.gz', cmd('docker', 'exec', 'db', 'pg_dump')), sh(db.SNAPSHOT_DUMP, '/s', '.partial-x.sql.gz', 'docker', 'exec', 'db', 'pg_dump')],
-      ['snapshotPublishCmd', db.snapshotPublishCmd('/s', '.p', 'a.sql.gz', 'a.json'), sh(db.SNAPSHOT_PUBLISH, '/s', '.p', 'a.sql.gz', 'a.json')],
+      [
+        'extractMigrationsCmd',
+        db.extractMigrationsCmd(L, 'togather/staging/migrations/abc', 'app:1', '/migrations', 10),
+        sh(db.EXTRACT_MIGRATIONS, 'togather/staging/migrations/abc', 'app:1', '/migrations', '10', hold),
+      ],
+      [
+        'runMigrateCmd',
+        db.runMigrateCmd(L, migrate),
+        sh(db.RUN_MIGRATE, 'togather-staging-migrate', '300', 'togather/staging/migrations/abc', ...migrateOpts),
+      ],
+      [
+        'runMigrateCmd rounds up, at least 1s',
+        db.runMigrateCmd(L, { ...migrate, timeoutMs: 1 }),
+        sh(db.RUN_MIGRATE, 'togather-staging-migrate', '1', 'togather/staging/migrations/abc', ...migrateOpts),
+      ],
+      [
+        'snapshotDumpCmd',
+        db.snapshotDumpCmd('/s', '.partial-x.sql.gz', cmd('docker', 'exec', 'db', 'pg_dump')),
+        sh(db.SNAPSHOT_DUMP, '/s', '.partial-x.sql.gz', 'docker', 'exec', 'db', 'pg_dump'),
+      ],
+      [
+        'snapshotPublishCmd',
+        db.snapshotPublishCmd('/s', '.p', 'a.sql.gz', 'a.json'),
+        sh(db.SNAPSHOT_PUBLISH, '/s', '.p', 'a.sql.gz', 'a.json'),
+      ],
       ['snapshotDiscardCmd', db.snapshotDiscardCmd('/s', '.p'), sh(db.SNAPSHOT_DISCARD, '/s', '.p')],
       ['snapshotListCmd', db.snapshotListCmd('/s'), sh(db.SNAPSHOT_LIST, '/s')],
-      ['snapshotRemoveCmd', db.snapshotRemoveCmd('/s', ['a.sql.gz', '.partial-b']), sh(db.SNAPSHOT_REMOVE, '/s', 'a.sql.gz', '.partial-b')],
+      [
+        'snapshotRemoveCmd',
+        db.snapshotRemoveCmd('/s', ['a.sql.gz', '.partial-b']),
+        sh(db.SNAPSHOT_REMOVE, '/s', 'a.sql.gz', '.partial-b'),
+      ],
       ['snapshotVerifyCmd', db.snapshotVerifyCmd('/s', 'a.sql.gz'), sh(db.SNAPSHOT_VERIFY, '/s', 'a.sql.gz')],
-      ['snapshotLoadCmd', db.snapshotLoadCmd('/s/a.sql.gz', cmd('docker', 'exec', '-i', 'db', 'psql')), sh(db.SNAPSHOT_LOAD, '/s/a.sql.gz', 'docker', 'exec', '-i', 'db', 'psql')],
+      [
+        'snapshotLoadCmd',
+        db.snapshotLoadCmd('/s/a.sql.gz', cmd('docker', 'exec', '-i', 'db', 'psql')),
+        sh(db.SNAPSHOT_LOAD, '/s/a.sql.gz', 'docker', 'exec', '-i', 'db', 'psql'),
+      ],
     ]);
     // the closing line the dump is checked for is pg_dump's own, in both scripts that check it
-    for (const s of [db.SNAPSHOT_DUMP, db.SNAPSHOT_VERIFY]) assert.ok(s.includes(`grep -qx -- '-- PostgreSQL database dump complete'`));
+    for (const s of [db.SNAPSHOT_DUMP, db.SNAPSHOT_VERIFY])
+      assert.ok(s.includes(`grep -qx -- '-- PostgreSQL database dump complete'`));
   });
 
   test('release: the image', () => {
@@ -134,12 +269,40 @@ describe('builders: the argv of every command, as the engine sends it', () => {
       [
         'buildCommand',
         rel.buildCommand({ ref: 'app:1', sha: SHA, dockerfile: 'Dockerfile', buildArgs: { A: '1' } }),
-        ['docker', 'build', '--file', 'Dockerfile', '--tag', 'app:1', '--build-arg', 'A=1', '--label', `org.opencontainers.image.revision=${SHA}`, '-'],
+        [
+          'docker',
+          'build',
+          '--file',
+          'Dockerfile',
+          '--tag',
+          'app:1',
+          '--build-arg',
+          'A=1',
+          '--label',
+          `org.opencontainers.image.revision=${SHA}`,
+          '-',
+        ],
       ],
       [
         'buildCommand with a cache',
         rel.buildCommand({ ref: 'app:1', sha: SHA, dockerfile: 'Dockerfile', buildArgs: {}, cacheDir: '/c' }),
-        ['docker', 'buildx', 'build', '--load', '--cache-from', 'type=local,src=/c', '--cache-to', 'type=local,dest=/c.new,mode=max', '--file', 'Dockerfile', '--tag', 'app:1', '--label', `org.opencontainers.image.revision=${SHA}`, '-'],
+        [
+          'docker',
+          'buildx',
+          'build',
+          '--load',
+          '--cache-from',
+          'type=local,src=/c',
+          '--cache-to',
+          'type=local,dest=/c.new,mode=max',
+          '--file',
+          'Dockerfile',
+          '--tag',
+          'app:1',
+          '--label',
+          `org.opencontainers.image.revision=${SHA}`,
+          '-',
+        ],
       ],
       ['gitArchiveCmd', rel.gitArchiveCmd(`${SHA}:srv`), ['git', 'archive', '--format=tar', `${SHA}:srv`]],
       ['buildxVersionCmd', rel.buildxVersionCmd(), ['docker', 'buildx', 'version']],
@@ -150,7 +313,11 @@ describe('builders: the argv of every command, as the engine sends it', () => {
       ['dockerSaveCmd', rel.dockerSaveCmd('app:1'), ['docker', 'save', 'app:1']],
       ['dockerLoadCmd', rel.dockerLoadCmd(), ['docker', 'load', '--quiet']],
       ['dockerPullCmd', rel.dockerPullCmd('app:1'), ['docker', 'pull', '--quiet', 'app:1']],
-      ['imageTagsByDateCmd', rel.imageTagsByDateCmd('app'), ['docker', 'image', 'ls', '--format', '{{.Tag}}\t{{.CreatedAt}}', 'app']],
+      [
+        'imageTagsByDateCmd',
+        rel.imageTagsByDateCmd('app'),
+        ['docker', 'image', 'ls', '--format', '{{.Tag}}\t{{.CreatedAt}}', 'app'],
+      ],
       ['imageTagsCmd', rel.imageTagsCmd('app'), ['docker', 'image', 'ls', '--format', '{{.Tag}}', 'app']],
       ['containerImagesCmd', rel.containerImagesCmd(), ['docker', 'ps', '-a', '--format', '{{.Image}}']],
       ['imageRmCmd', rel.imageRmCmd('app:1'), ['docker', 'image', 'rm', 'app:1']],
@@ -183,7 +350,11 @@ describe('the dry-run plan', () => {
       .filter((l): l is string => !!l && /^(docker|sh) /.test(l));
     // the gate up, the flag cleared, the app recreated, the new flag on, the old one off, the old app stopped
     assert.equal(commands.length, 6, plan);
-    for (const c of commands) assert.ok(sent.includes(c), `the plan prints a command the deploy does not send: ${c}\n  sent:\n    ${sent.join('\n    ')}`);
+    for (const c of commands)
+      assert.ok(
+        sent.includes(c),
+        `the plan prints a command the deploy does not send: ${c}\n  sent:\n    ${sent.join('\n    ')}`,
+      );
   });
 });
 
@@ -222,13 +393,20 @@ function parse(file: string): Module {
   for (const s of source.statements) {
     if (ts.isVariableStatement(s)) {
       const exported = !!s.modifiers?.some((x) => x.kind === ts.SyntaxKind.ExportKeyword);
-      for (const d of s.declarationList.declarations) if (ts.isIdentifier(d.name)) m.consts.set(d.name.text, { exported, init: d.initializer });
+      for (const d of s.declarationList.declarations)
+        if (ts.isIdentifier(d.name)) m.consts.set(d.name.text, { exported, init: d.initializer });
     } else if (ts.isExportDeclaration(s) && !s.moduleSpecifier && s.exportClause && ts.isNamedExports(s.exportClause)) {
       for (const e of s.exportClause.elements) m.reexported.add((e.propertyName ?? e.name).text);
-    } else if (ts.isImportDeclaration(s) && ts.isStringLiteral(s.moduleSpecifier) && s.moduleSpecifier.text.startsWith('.')) {
+    } else if (
+      ts.isImportDeclaration(s) &&
+      ts.isStringLiteral(s.moduleSpecifier) &&
+      s.moduleSpecifier.text.startsWith('.')
+    ) {
       const target = resolve(dirname(file), s.moduleSpecifier.text.replace(/\.js$/, '.ts'));
       const named = s.importClause?.namedBindings;
-      if (named && ts.isNamedImports(named)) for (const e of named.elements) m.imports.set(e.name.text, { file: target, name: (e.propertyName ?? e.name).text });
+      if (named && ts.isNamedImports(named))
+        for (const e of named.elements)
+          m.imports.set(e.name.text, { file: target, name: (e.propertyName ?? e.name).text });
     }
   }
   modules.set(file, m);
@@ -250,7 +428,8 @@ interface EngineScripts {
 
 function scanEngine(): EngineScripts {
   const out: EngineScripts = { exported: new Map(), sql: new Map(), problems: [] };
-  const add = (map: Map<string, Set<string>>, file: string, name: string) => map.set(file, (map.get(file) ?? new Set()).add(name));
+  const add = (map: Map<string, Set<string>>, file: string, name: string) =>
+    map.set(file, (map.get(file) ?? new Set()).add(name));
   for (const file of walk(ENGINE)) {
     const m = parse(file);
     const rel = relative(ENGINE, file);
@@ -268,12 +447,19 @@ function scanEngine(): EngineScripts {
       } else if (m.consts.has(e.text)) {
         const local = m.consts.get(e.text)!;
         if (local.exported || m.reexported.has(e.text)) add(out.exported, file, e.text);
-        else out.problems.push(`${at(call)}: the script ${e.text} is not exported; export it so the script checks reach it`);
+        else
+          out.problems.push(
+            `${at(call)}: the script ${e.text} is not exported; export it so the script checks reach it`,
+          );
       } else {
         const imported = m.imports.get(e.text);
         const t = imported && parse(imported.file);
-        if (imported && t && (t.consts.get(imported.name)?.exported || t.reexported.has(imported.name))) add(out.exported, imported.file, imported.name);
-        else out.problems.push(`${at(call)}: cannot tell which constant script(${e.text}) runs; pass an exported constant`);
+        if (imported && t && (t.consts.get(imported.name)?.exported || t.reexported.has(imported.name)))
+          add(out.exported, imported.file, imported.name);
+        else
+          out.problems.push(
+            `${at(call)}: cannot tell which constant script(${e.text}) runs; pass an exported constant`,
+          );
       }
     };
 
@@ -285,11 +471,17 @@ function scanEngine(): EngineScripts {
       const items = ts.isCallExpression(n) ? n.arguments : ts.isArrayLiteralExpression(n) ? n.elements : undefined;
       if (items) {
         for (let i = 0; i + 1 < items.length; i++) {
-          if (literalText(items[i] as ts.Expression) === 'sh' && literalText(items[i + 1] as ts.Expression) === '-c') out.problems.push(`${at(n)}: 'sh', '-c' spelled by hand; use script() with an exported constant`);
+          if (literalText(items[i] as ts.Expression) === 'sh' && literalText(items[i + 1] as ts.Expression) === '-c')
+            out.problems.push(`${at(n)}: 'sh', '-c' spelled by hand; use script() with an exported constant`);
         }
       }
       // text on stdin is data or a constant (SQL): an inline literal is neither
-      if (ts.isPropertyAssignment(n) && ts.isIdentifier(n.name) && n.name.text === 'stdin' && literalText(n.initializer) !== undefined) {
+      if (
+        ts.isPropertyAssignment(n) &&
+        ts.isIdentifier(n.name) &&
+        n.name.text === 'stdin' &&
+        literalText(n.initializer) !== undefined
+      ) {
         out.problems.push(`${at(n)}: a literal text on stdin; make it an exported constant`);
       }
       ts.forEachChild(n, visit);
@@ -334,7 +526,7 @@ const SHELLCHECK_EXCLUDE: Record<string, { codes: string[]; why: string }> = {
   },
   'release/health.ts:RAW_GET': {
     codes: ['SC2016'],
-    why: "$req is the inner script nc's -e runs (`sh -c \"$3\" \"$1\"`): its \"$0\" is meant for that shell, which gets the path as its own positional parameter, so it must not expand here",
+    why: '$req is the inner script nc\'s -e runs (`sh -c "$3" "$1"`): its "$0" is meant for that shell, which gets the path as its own positional parameter, so it must not expand here',
   },
   'operations/cleanup.ts:HOUSEKEEPING': {
     codes: ['SC2010', 'SC2044'],
@@ -348,12 +540,13 @@ function shellcheckVersion(): string | undefined {
   return r.status === 0 ? /version: (\S+)/.exec(r.stdout)?.[1] : undefined;
 }
 
-describe('the engine\'s shell scripts', () => {
+describe("the engine's shell scripts", () => {
   const scan = scanEngine();
 
   test('every script(...) runs an exported constant; every SQL text is exported; no shell is started by hand', async () => {
     assert.deepEqual(scan.problems, []);
-    for (const m of ['stack/commands.ts', 'database/commands.ts', 'release/commands.ts']) assert.ok(scan.exported.has(join(ENGINE, m)), `the scan found the scripts of ${m}`);
+    for (const m of ['stack/commands.ts', 'database/commands.ts', 'release/commands.ts'])
+      assert.ok(scan.exported.has(join(ENGINE, m)), `the scan found the scripts of ${m}`);
     const sql = [...scan.sql].flatMap(([file, names]) => [...names].map((n) => [file, n] as const));
     assert.ok(sql.length >= 6, `${sql.length} SQL texts found`);
     for (const [file, name] of sql) {
@@ -373,14 +566,22 @@ describe('the engine\'s shell scripts', () => {
     assert.deepEqual(bad, []);
   });
 
-  test('shellcheck -s sh: no finding in any script', { skip: shellcheckVersion() === undefined && 'shellcheck is not installed' }, async () => {
-    const all = await engineScripts(scan);
-    const bad: string[] = [];
-    for (const [name, text] of all) {
-      const exclude = SHELLCHECK_EXCLUDE[name]?.codes ?? [];
-      const r = spawnSync('shellcheck', ['-s', 'sh', '-f', 'gcc', ...(exclude.length ? ['-e', exclude.join(',')] : []), '-'], { input: text, encoding: 'utf8' });
-      if (r.status !== 0) bad.push(`${name}:\n${r.stdout.trim().replace(/^-:/gm, '    line ')}`);
-    }
-    assert.deepEqual(bad, []);
-  });
+  test(
+    'shellcheck -s sh: no finding in any script',
+    { skip: shellcheckVersion() === undefined && 'shellcheck is not installed' },
+    async () => {
+      const all = await engineScripts(scan);
+      const bad: string[] = [];
+      for (const [name, text] of all) {
+        const exclude = SHELLCHECK_EXCLUDE[name]?.codes ?? [];
+        const r = spawnSync(
+          'shellcheck',
+          ['-s', 'sh', '-f', 'gcc', ...(exclude.length ? ['-e', exclude.join(',')] : []), '-'],
+          { input: text, encoding: 'utf8' },
+        );
+        if (r.status !== 0) bad.push(`${name}:\n${r.stdout.trim().replace(/^-:/gm, '    line ')}`);
+      }
+      assert.deepEqual(bad, []);
+    },
+  );
 });

@@ -24,7 +24,10 @@ test('rateLimitWait: retry-after (seconds or HTTP date) wins; a secondary messag
 });
 
 test('rateLimitWait: a permission 403 and other statuses are not rate limits', () => {
-  assert.equal(rateLimitWait(403, { 'x-ratelimit-remaining': '4000' }, { message: 'Resource not accessible by integration' }, NOW), undefined);
+  assert.equal(
+    rateLimitWait(403, { 'x-ratelimit-remaining': '4000' }, { message: 'Resource not accessible by integration' }, NOW),
+    undefined,
+  );
   assert.equal(rateLimitWait(404, { 'retry-after': '5' }, {}, NOW), undefined);
   assert.equal(rateLimitWait(200, { 'x-ratelimit-remaining': '0' }, {}, NOW), undefined);
 });
@@ -41,8 +44,14 @@ test('nextLink reads rel="next" among the others', () => {
 test('resolve keeps the GHES path prefix and refuses other origins', async () => {
   const api = new GitHubApi({ apiUrl: 'https://ghe.example.com/api/v3/', token: 'ghs_x1234' });
   assert.equal(api.resolve('/repos/o/r', { per_page: 100 }), 'https://ghe.example.com/api/v3/repos/o/r?per_page=100');
-  assert.equal(api.resolve('https://ghe.example.com/api/v3/repos/o/r?page=2'), 'https://ghe.example.com/api/v3/repos/o/r?page=2');
-  assert.throws(() => api.resolve('https://evil.example/x'), (e) => e instanceof GitHubApiError && e.reason === 'protocol');
+  assert.equal(
+    api.resolve('https://ghe.example.com/api/v3/repos/o/r?page=2'),
+    'https://ghe.example.com/api/v3/repos/o/r?page=2',
+  );
+  assert.throws(
+    () => api.resolve('https://evil.example/x'),
+    (e) => e instanceof GitHubApiError && e.reason === 'protocol',
+  );
   assert.throws(() => new GitHubApi({ apiUrl: 'https://api.github.com', token: '' }), /no GitHub token/);
 });
 
@@ -50,8 +59,17 @@ test('request: rate-limit waits are not counted as failed attempts; 4xx come bac
   const clock = fakeClock(NOW);
   const fake = await FakeGitHubApi.start({ now: clock.now });
   try {
-    const api = new GitHubApi({ apiUrl: fake.url, token: 'ghs_x1234', now: clock.now, sleep: clock.sleep, maxAttempts: 1 });
-    fake.inject({ path: '/deployments' }, [responses.secondaryRateLimit({ retryAfterSeconds: 2 }), responses.secondaryRateLimit({ retryAfterSeconds: 0, status: 429 })]);
+    const api = new GitHubApi({
+      apiUrl: fake.url,
+      token: 'ghs_x1234',
+      now: clock.now,
+      sleep: clock.sleep,
+      maxAttempts: 1,
+    });
+    fake.inject({ path: '/deployments' }, [
+      responses.secondaryRateLimit({ retryAfterSeconds: 2 }),
+      responses.secondaryRateLimit({ retryAfterSeconds: 0, status: 429 }),
+    ]);
     const res = await api.request('GET', `/repos/${fake.owner}/${fake.repo}/deployments`, { deadline: NOW + 60_000 });
     assert.equal(res.status, 200);
     assert.deepEqual(clock.slept, [2_000, 1_000], 'retry-after: 0 still waits a second');
@@ -70,7 +88,10 @@ test('request: POST is not retried unless asked', async () => {
     const api = new GitHubApi({ apiUrl: fake.url, token: 'ghs_x1234', now: clock.now, sleep: clock.sleep });
     fake.inject({ method: 'POST' }, responses.serverError(503));
     await assert.rejects(
-      api.request('POST', `/repos/${fake.owner}/${fake.repo}/deployments`, { body: { ref: 'main' }, deadline: NOW + 60_000 }),
+      api.request('POST', `/repos/${fake.owner}/${fake.repo}/deployments`, {
+        body: { ref: 'main' },
+        deadline: NOW + 60_000,
+      }),
       (e) => e instanceof GitHubApiError && e.reason === 'unavailable' && e.status === 503,
     );
     assert.equal(fake.requests.length, 1);

@@ -58,19 +58,17 @@ async function withRig(fn: (rig: Rig) => Promise<void>): Promise<void> {
   }
 }
 
-const checkRunPolls = (fake: FakeGitHubApi) => fake.requestsTo('/check-runs').filter((r) => !r.query.page || r.query.page === '1');
+const checkRunPolls = (fake: FakeGitHubApi) =>
+  fake.requestsTo('/check-runs').filter((r) => !r.query.page || r.query.page === '1');
 
 test('checks-only repo: all check runs green → pass, with the token and API headers sent', () =>
   withRig(async ({ fake, gate }) => {
     fake.setCommit(SHA, { checkRuns: [fake.checkRun({ name: 'build' }), fake.checkRun({ name: 'test' })] });
     const r = await gate();
-    assert.deepEqual(
-      r.checks.map((c) => [c.name, c.source, c.state]).sort(),
-      [
-        ['build', 'check-run', 'success'],
-        ['test', 'check-run', 'success'],
-      ],
-    );
+    assert.deepEqual(r.checks.map((c) => [c.name, c.source, c.state]).sort(), [
+      ['build', 'check-run', 'success'],
+      ['test', 'check-run', 'success'],
+    ]);
     assert.equal(r.waitedMs, 0);
     assert.equal(r.requests, 2, 'one check-runs page and one statuses page');
     const req = fake.requestsTo('/check-runs')[0]!;
@@ -84,7 +82,10 @@ test('checks-only repo: all check runs green → pass, with the token and API he
 test('statuses-only repo (external CI): green statuses → pass', () =>
   withRig(async ({ fake, gate }) => {
     fake.setCommit(SHA, {
-      statuses: [fake.status({ context: 'ci/jenkins', state: 'success' }), fake.status({ context: 'coverage', state: 'success' })],
+      statuses: [
+        fake.status({ context: 'ci/jenkins', state: 'success' }),
+        fake.status({ context: 'coverage', state: 'success' }),
+      ],
     });
     const r = await gate();
     assert.deepEqual(r.checks.map((c) => `${c.source}:${c.name}`).sort(), ['status:ci/jenkins', 'status:coverage']);
@@ -150,7 +151,10 @@ test('re-run: an older failure and a newer success of the same check → pass', 
       ],
     });
     const r = await gate();
-    assert.deepEqual(r.checks.map((c) => [c.name, c.state]), [['test', 'success']]);
+    assert.deepEqual(
+      r.checks.map((c) => [c.name, c.state]),
+      [['test', 'success']],
+    );
   }));
 
 test('re-run: an older success and a newer failure of the same check → fail', () =>
@@ -168,8 +172,14 @@ test('re-run: an older success and a newer failure of the same check → fail', 
 test('re-run queued after a failure: the new attempt is awaited, not the old failure', () =>
   withRig(async ({ fake, gate }) => {
     const old = fake.checkRun({ name: 'test', conclusion: 'failure', startedAt: '2026-01-15T10:00:00Z', suiteId: 1 });
-    fake.setCommit(SHA, { checkRuns: [old, fake.checkRun({ name: 'test', status: 'queued', startedAt: null, suiteId: 2, id: 5001 })] });
-    fake.setCommit(SHA, { checkRuns: [old, fake.checkRun({ name: 'test', conclusion: 'success', suiteId: 2, id: 5001 })] }, 2 * MIN);
+    fake.setCommit(SHA, {
+      checkRuns: [old, fake.checkRun({ name: 'test', status: 'queued', startedAt: null, suiteId: 2, id: 5001 })],
+    });
+    fake.setCommit(
+      SHA,
+      { checkRuns: [old, fake.checkRun({ name: 'test', conclusion: 'success', suiteId: 2, id: 5001 })] },
+      2 * MIN,
+    );
     const r = await gate();
     assert.equal(r.checks[0]?.state, 'success');
     assert.ok(r.waitedMs >= 2 * MIN);
@@ -203,7 +213,10 @@ test("this workflow run's own check runs are ignored (the deploy job itself is i
       ],
     });
     const r = await gate();
-    assert.deepEqual(r.checks.map((c) => c.name), ['build']);
+    assert.deepEqual(
+      r.checks.map((c) => c.name),
+      ['build'],
+    );
   }));
 
 test('only our own run on the commit → "nothing reported CI" at the deadline, never a silent pass', () =>
@@ -230,10 +243,16 @@ test('no checks at all with required=[] → fail at the deadline', () =>
 test('a named required check counts even when it ran in this workflow run (deploy job needs: test)', () =>
   withRig(async ({ fake, gate }) => {
     fake.setCommit(SHA, {
-      checkRuns: [fake.checkRun({ name: 'test', runId: OWN_RUN }), fake.checkRun({ name: 'deploy', conclusion: null, runId: OWN_RUN })],
+      checkRuns: [
+        fake.checkRun({ name: 'test', runId: OWN_RUN }),
+        fake.checkRun({ name: 'deploy', conclusion: null, runId: OWN_RUN }),
+      ],
     });
     const r = await gate({ required: ['test'] });
-    assert.deepEqual(r.checks.map((c) => c.name), ['test']);
+    assert.deepEqual(
+      r.checks.map((c) => c.name),
+      ['test'],
+    );
   }));
 
 test('required checks: only the named ones matter; names match case-insensitively across both kinds', () =>
@@ -272,12 +291,18 @@ test('pending, then success: polls until green', () =>
 test('pending past the deadline: fails with the pending check and its link, after one last poll at the deadline', () =>
   withRig(async ({ fake, clock, gateFails }) => {
     fake.setCommit(SHA, {
-      checkRuns: [fake.checkRun({ name: 'build' }), fake.checkRun({ name: 'e2e', status: 'queued', id: 4242, runId: 55 })],
+      checkRuns: [
+        fake.checkRun({ name: 'build' }),
+        fake.checkRun({ name: 'e2e', status: 'queued', id: 4242, runId: 55 }),
+      ],
     });
     const start = clock.now();
     const err = await gateFails({ deadlineMs: 100_000, pollIntervalMs: 30_000 });
     assert.match(err.message, /did not finish .* within 1m40s/);
-    assert.match(err.message, /e2e \(check run: queued\) https:\/\/github\.com\/togather\/server\/actions\/runs\/55\/job\/4242/);
+    assert.match(
+      err.message,
+      /e2e \(check run: queued\) https:\/\/github\.com\/togather\/server\/actions\/runs\/55\/job\/4242/,
+    );
     assert.deepEqual(clock.slept, [30_000, 30_000, 30_000, 10_000]);
     assert.equal(clock.now() - start, 100_000);
     assert.match(err.remedy ?? '', /ci-timeout/);
@@ -286,7 +311,10 @@ test('pending past the deadline: fails with the pending check and its link, afte
 test('a failure stops the gate at once, even while other checks are pending', () =>
   withRig(async ({ fake, clock, gateFails }) => {
     fake.setCommit(SHA, {
-      checkRuns: [fake.checkRun({ name: 'e2e', status: 'in_progress' }), fake.checkRun({ name: 'lint', conclusion: 'failure' })],
+      checkRuns: [
+        fake.checkRun({ name: 'e2e', status: 'in_progress' }),
+        fake.checkRun({ name: 'lint', conclusion: 'failure' }),
+      ],
     });
     const start = clock.now();
     const err = await gateFails();
@@ -314,7 +342,11 @@ test('failure names each failing check with its URL', () =>
       'codeql (check run: action_required) https://github.com/togather/server/runs/13',
       'ci/circle (status: failure) https://circleci.example/gh/1',
     ];
-    for (const e of expected) assert.ok(lines.some((l) => l.endsWith(e)), `missing line: ${e}\n${err.message}`);
+    for (const e of expected)
+      assert.ok(
+        lines.some((l) => l.endsWith(e)),
+        `missing line: ${e}\n${err.message}`,
+      );
     assert.equal(lines.length, 5);
     assert.match(err.remedy ?? '', /skip-ci-check/);
   }));
@@ -322,7 +354,10 @@ test('failure names each failing check with its URL', () =>
 test('startup_failure and stale count as failures', () =>
   withRig(async ({ fake, gateFails }) => {
     fake.setCommit(SHA, {
-      checkRuns: [fake.checkRun({ name: 'a', conclusion: 'startup_failure' }), fake.checkRun({ name: 'b', conclusion: 'stale' })],
+      checkRuns: [
+        fake.checkRun({ name: 'a', conclusion: 'startup_failure' }),
+        fake.checkRun({ name: 'b', conclusion: 'stale' }),
+      ],
     });
     const err = await gateFails();
     assert.match(err.message, /a \(check run: startup_failure\)/);
@@ -359,7 +394,10 @@ test('a successful response announcing an empty quota delays the next request un
     fake.setQuota(1, reset); // the check-runs request spends the last one
     const r = await gate();
     assert.equal(r.checks.length, 1);
-    assert.ok(fake.requests.every((q) => q.status === 200), 'no request was refused');
+    assert.ok(
+      fake.requests.every((q) => q.status === 200),
+      'no request was refused',
+    );
     assert.equal(fake.requestsTo('/statuses')[0]?.at, reset * 1000 + 1000);
   }));
 
@@ -428,7 +466,11 @@ test('an unknown commit (422) fails at once', () =>
 test('5xx and dropped connections are retried with backoff', () =>
   withRig(async ({ fake, clock, gate }) => {
     fake.setCommit(SHA, { checkRuns: [fake.checkRun({ name: 'build' })] });
-    fake.inject({ path: '/check-runs' }, [responses.serverError(502), responses.dropConnection(), responses.serverError(503)]);
+    fake.inject({ path: '/check-runs' }, [
+      responses.serverError(502),
+      responses.dropConnection(),
+      responses.serverError(503),
+    ]);
     const r = await gate();
     assert.equal(r.checks.length, 1);
     assert.deepEqual(clock.slept, [1000, 2000, 4000]);
@@ -438,7 +480,10 @@ test('5xx and dropped connections are retried with backoff', () =>
 test('a persistent 5xx fails after bounded retries', () =>
   withRig(async ({ fake, gateFails }) => {
     fake.setCommit(SHA, { checkRuns: [fake.checkRun({ name: 'build' })] });
-    fake.inject({ path: '/check-runs' }, Array.from({ length: 10 }, () => responses.serverError(500)));
+    fake.inject(
+      { path: '/check-runs' },
+      Array.from({ length: 10 }, () => responses.serverError(500)),
+    );
     const err = await gateFails();
     assert.match(err.message, /failed after 4 attempts: HTTP 500/);
     assert.equal(fake.requestsTo('/check-runs').length, 4);
@@ -447,11 +492,14 @@ test('a persistent 5xx fails after bounded retries', () =>
 test('a pagination link to another origin is refused, so the token is not sent there', () =>
   withRig(async ({ fake, gateFails }) => {
     fake.setCommit(SHA, {});
-    fake.inject({ path: '/check-runs' }, {
-      status: 200,
-      headers: { link: '<https://evil.example/repos/x/y/commits/z/check-runs?page=2>; rel="next"' },
-      body: { total_count: 200, check_runs: [] },
-    });
+    fake.inject(
+      { path: '/check-runs' },
+      {
+        status: 200,
+        headers: { link: '<https://evil.example/repos/x/y/commits/z/check-runs?page=2>; rel="next"' },
+        body: { total_count: 200, check_runs: [] },
+      },
+    );
     const err = await gateFails();
     assert.match(err.message, /refusing to send the token to https:\/\/evil\.example/);
   }));
@@ -466,7 +514,9 @@ test('an unexpected response shape fails clearly instead of passing', () =>
 
 test('remote names cannot inject lines (workflow commands) into the log or the error', () =>
   withRig(async ({ fake, gateFails }) => {
-    fake.setCommit(SHA, { checkRuns: [fake.checkRun({ name: 'evil\n::add-mask::x\r\n::error::pwned', conclusion: 'failure' })] });
+    fake.setCommit(SHA, {
+      checkRuns: [fake.checkRun({ name: 'evil\n::add-mask::x\r\n::error::pwned', conclusion: 'failure' })],
+    });
     const err = await gateFails();
     assert.ok(!err.message.split('\n').some((l) => l.startsWith('::')), err.message);
     assert.match(err.message, /evil ::add-mask::x ::error::pwned/);
@@ -517,7 +567,14 @@ test('judge: pure rules over one snapshot', () => {
   assert.equal(v.pending.length, 1);
   assert.equal(v.failed.length, 0);
   // same start time: the higher id wins
-  v = judge([run('t', 'completed', 'success', 3, '2026-01-01T00:00:00Z'), run('t', 'completed', 'failure', 4, '2026-01-01T00:00:00Z')], [], []);
+  v = judge(
+    [
+      run('t', 'completed', 'success', 3, '2026-01-01T00:00:00Z'),
+      run('t', 'completed', 'failure', 4, '2026-01-01T00:00:00Z'),
+    ],
+    [],
+    [],
+  );
   assert.equal(v.failed.length, 1);
   // own run is matched on the run id exactly, not as a prefix
   v = judge([run('t', 'completed', 'failure', 12345)], [], [], '1234');

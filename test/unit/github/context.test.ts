@@ -31,7 +31,10 @@ test('reads the runner context', () => {
     ref: 'refs/heads/main',
   });
   assert.equal(runUrl(ctx), 'https://github.com/togather/server/actions/runs/12345678901');
-  assert.equal(runUrl({ ...ctx, runAttempt: '3' }), 'https://github.com/togather/server/actions/runs/12345678901/attempts/3');
+  assert.equal(
+    runUrl({ ...ctx, runAttempt: '3' }),
+    'https://github.com/togather/server/actions/runs/12345678901/attempts/3',
+  );
   assert.equal(commitUrl(ctx, SHA), `https://github.com/togather/server/commit/${SHA}`);
   assert.deepEqual(requireRepository(ctx), { owner: 'togather', repo: 'server' });
 });
@@ -40,11 +43,17 @@ test('outside Actions: defaults for the URLs, the rest absent', () => {
   const ctx = readGitHubContext({});
   assert.deepEqual(ctx, { apiUrl: 'https://api.github.com', serverUrl: 'https://github.com', actions: false });
   assert.equal(runUrl(ctx), undefined);
-  assert.throws(() => requireRepository(ctx), (e) => e instanceof DeployError && /GITHUB_REPOSITORY is not set/.test(e.message));
+  assert.throws(
+    () => requireRepository(ctx),
+    (e) => e instanceof DeployError && /GITHUB_REPOSITORY is not set/.test(e.message),
+  );
 });
 
 test('GitHub Enterprise Server URLs keep their path, without a trailing slash', () => {
-  const ctx = readGitHubContext({ GITHUB_API_URL: 'https://ghe.example.com/api/v3/', GITHUB_SERVER_URL: 'https://ghe.example.com/' });
+  const ctx = readGitHubContext({
+    GITHUB_API_URL: 'https://ghe.example.com/api/v3/',
+    GITHUB_SERVER_URL: 'https://ghe.example.com/',
+  });
   assert.equal(ctx.apiUrl, 'https://ghe.example.com/api/v3');
   assert.equal(ctx.serverUrl, 'https://ghe.example.com');
 });
@@ -64,7 +73,15 @@ test('malformed values are all reported at once, by name', () => {
     (e) => {
       assert.ok(e instanceof DeployError);
       assert.equal(e.kind, 'config');
-      for (const key of ['GITHUB_API_URL', 'GITHUB_SERVER_URL', 'GITHUB_REPOSITORY', 'GITHUB_RUN_ID', 'GITHUB_SHA', 'GITHUB_ACTOR', 'GITHUB_REF']) {
+      for (const key of [
+        'GITHUB_API_URL',
+        'GITHUB_SERVER_URL',
+        'GITHUB_REPOSITORY',
+        'GITHUB_RUN_ID',
+        'GITHUB_SHA',
+        'GITHUB_ACTOR',
+        'GITHUB_REF',
+      ]) {
         assert.match(e.message, new RegExp(key));
       }
       assert.ok(!e.message.includes('user:pw'), 'credentials in a URL are not echoed');

@@ -1,13 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { postDeploymentStatus, description, type DeploymentStatusOptions } from '../../../src/github/deployment-status.js';
+import {
+  postDeploymentStatus,
+  description,
+  type DeploymentStatusOptions,
+} from '../../../src/github/deployment-status.js';
 import { Redactor } from '../../../src/log/redact.js';
 import { FakeGitHubApi, fakeClock, responses } from '../../fakes/github-api.js';
 
 const SHA = '9fceb02d0ae598e95dc970b74767f19372d61af8';
 const TOKEN = 'ghs_deployTOKENdeployTOKENdeploy0123';
 
-async function withFake(fn: (fake: FakeGitHubApi, opts: (o?: Partial<DeploymentStatusOptions>) => DeploymentStatusOptions) => Promise<void>) {
+async function withFake(
+  fn: (fake: FakeGitHubApi, opts: (o?: Partial<DeploymentStatusOptions>) => DeploymentStatusOptions) => Promise<void>,
+) {
   const clock = fakeClock();
   const fake = await FakeGitHubApi.start({ token: TOKEN, now: clock.now });
   const opts = (o: Partial<DeploymentStatusOptions> = {}): DeploymentStatusOptions => ({

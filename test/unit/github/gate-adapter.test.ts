@@ -16,14 +16,20 @@ test('makeCiGate: undefined without a token or a repository', () => {
   assert.equal(makeCiGate({ GITHUB_REPOSITORY: 'a/b' }, reporter), undefined);
   assert.equal(makeCiGate({ GITHUB_TOKEN: 'ghs_x1234' }, reporter), undefined);
   assert.equal(typeof makeCiGate({ GITHUB_REPOSITORY: 'a/b', GH_TOKEN: 'ghs_x1234' }, reporter), 'function');
-  assert.throws(() => makeCiGate({ GITHUB_REPOSITORY: 'a/b', GITHUB_TOKEN: 't1234' }, reporter, { timeout: 'soon' }), /not a duration/);
+  assert.throws(
+    () => makeCiGate({ GITHUB_REPOSITORY: 'a/b', GITHUB_TOKEN: 't1234' }, reporter, { timeout: 'soon' }),
+    /not a duration/,
+  );
 });
 
 test('makeCiGate: runs the gate against the API in the environment, ignoring its own run', async () => {
   const fake = await FakeGitHubApi.start({ token: 'ghs_gateTOKEN1234' });
   try {
     fake.setCommit(SHA, {
-      checkRuns: [fake.checkRun({ name: 'test' }), fake.checkRun({ name: 'deploy', status: 'in_progress', runId: 4242 })],
+      checkRuns: [
+        fake.checkRun({ name: 'test' }),
+        fake.checkRun({ name: 'deploy', status: 'in_progress', runId: 4242 }),
+      ],
     });
     const lines: string[] = [];
     let seen = 0;
@@ -35,7 +41,10 @@ test('makeCiGate: runs the gate against the API in the environment, ignoring its
     assert.ok(gate);
     await gate(SHA);
     assert.equal(seen, 1);
-    assert.ok(lines.some((l) => /CI passed .*test \(success\)/.test(l)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => /CI passed .*test \(success\)/.test(l)),
+      lines.join('\n'),
+    );
   } finally {
     await fake.close();
   }

@@ -26,15 +26,30 @@ if [ "$last" = cat ]; then echo start >> "$d/holder"; cat > /dev/null; echo end 
 exit 0
 `;
 
-function fakeSsh(): { dir: string; ssh: string; key: string; knownHosts: string; calls: () => string[]; holder: () => string[] } {
+function fakeSsh(): {
+  dir: string;
+  ssh: string;
+  key: string;
+  knownHosts: string;
+  calls: () => string[];
+  holder: () => string[];
+} {
   const dir = mkdtempSync(join(tmpdir(), 'fake-ssh-'));
   const ssh = join(dir, 'ssh');
   writeFileSync(ssh, FAKE_SSH);
   chmodSync(ssh, 0o755);
   writeFileSync(join(dir, 'id'), 'not a key\n', { mode: 0o600 });
   writeFileSync(join(dir, 'known_hosts'), 'h.example ssh-ed25519 AAAA\n');
-  const lines = (f: string) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean) : []);
-  return { dir, ssh, key: join(dir, 'id'), knownHosts: join(dir, 'known_hosts'), calls: () => lines('calls'), holder: () => lines('holder') };
+  const lines = (f: string) =>
+    existsSync(join(dir, f)) ? readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean) : [];
+  return {
+    dir,
+    ssh,
+    key: join(dir, 'id'),
+    knownHosts: join(dir, 'known_hosts'),
+    calls: () => lines('calls'),
+    holder: () => lines('holder'),
+  };
 }
 
 function prepare(f: ReturnType<typeof fakeSsh>): SshHost {
@@ -84,13 +99,19 @@ test('one master connection with a short ControlPersist, held open by one multip
   const masters = f.calls().filter((c) => / -M /.test(c));
   assert.equal(masters.length, 1, f.calls().join('\n'));
   const persist = /ControlPersist=(\d+)/.exec(masters[0]!);
-  assert.ok(persist && Number(persist[1]) > 0 && Number(persist[1]) <= 10, `ControlPersist of a few seconds: ${masters[0]}`);
+  assert.ok(
+    persist && Number(persist[1]) > 0 && Number(persist[1]) <= 10,
+    `ControlPersist of a few seconds: ${masters[0]}`,
+  );
   const holders = f.calls().filter((c) => / -- cat$/.test(c));
   assert.equal(holders.length, 1);
   assert.match(holders[0]!, /ControlMaster=no/, 'the holder is a session on the master, not a connection of its own');
   await host.close();
   await until('the holding session to end', () => f.holder().includes('end'));
-  assert.ok(f.calls().some((c) => / -O exit /.test(c)), 'close() ends the master');
+  assert.ok(
+    f.calls().some((c) => / -O exit /.test(c)),
+    'close() ends the master',
+  );
 });
 
 test('a deployer killed with kill -9 lets go of the master: its holding session ends at once', async () => {

@@ -24,8 +24,16 @@ const DENIED = 'deploy@host: Permission denied (publickey).\n';
 test('inspectPrivateKey reads the cipher and the public key fingerprint of OpenSSH keys without decrypting', () => {
   const plain = keygen('plain', '');
   const locked = keygen('locked', 's3cret pass');
-  assert.deepEqual(inspectPrivateKey(plain.text), { format: 'openssh', encrypted: false, fingerprint: plain.fingerprint });
-  assert.deepEqual(inspectPrivateKey(locked.text), { format: 'openssh', encrypted: true, fingerprint: locked.fingerprint });
+  assert.deepEqual(inspectPrivateKey(plain.text), {
+    format: 'openssh',
+    encrypted: false,
+    fingerprint: plain.fingerprint,
+  });
+  assert.deepEqual(inspectPrivateKey(locked.text), {
+    format: 'openssh',
+    encrypted: true,
+    fingerprint: locked.fingerprint,
+  });
   assert.deepEqual(inspectPrivateKey('ssh-ed25519 AAAA… a public key'), { format: 'unknown' });
   assert.equal(inspectPrivateKey('-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n…').encrypted, true);
 });
@@ -41,15 +49,22 @@ test('a changed host key names the presented fingerprint and says it is refused'
 });
 
 test('an unknown host key, a key file readable by others, an unreadable key', async () => {
-  const unknown = await explainConnectFailure('No ED25519 host key is known for [h]:2222 and you have requested strict checking.\nHost key verification failed.\n', ctx);
+  const unknown = await explainConnectFailure(
+    'No ED25519 host key is known for [h]:2222 and you have requested strict checking.\nHost key verification failed.\n',
+    ctx,
+  );
   assert.match(unknown!.message, /is unknown/);
   const loose = await explainConnectFailure(
-    "@@@@\n@         WARNING: UNPROTECTED PRIVATE KEY FILE!          @\n@@@@\nPermissions 0644 for '/k/id' are too open.\nLoad key \"/k/id\": bad permissions\n" + DENIED,
+    '@@@@\n@         WARNING: UNPROTECTED PRIVATE KEY FILE!          @\n@@@@\nPermissions 0644 for \'/k/id\' are too open.\nLoad key "/k/id": bad permissions\n' +
+      DENIED,
     ctx,
   );
   assert.match(loose!.message, /readable by other users, so OpenSSH ignores it \(Permissions 0644/);
   assert.equal(loose!.remedy, 'chmod 600 /k/id');
-  const garbage = await explainConnectFailure('Load key "/k/id": invalid format\n' + DENIED, { ...ctx, keyText: 'not a key' });
+  const garbage = await explainConnectFailure('Load key "/k/id": invalid format\n' + DENIED, {
+    ...ctx,
+    keyText: 'not a key',
+  });
   assert.match(garbage!.message, /not a private key OpenSSH can read/);
 });
 
@@ -57,14 +72,27 @@ test('a denied login: passphrase missing, passphrase wrong, or simply a key the 
   const locked = keygen('locked2', 'pw');
   const none = await explainConnectFailure(DENIED, { ...ctx, keyText: locked.text });
   assert.match(none!.message, /protected by a passphrase and none was given/);
-  const wrong = await explainConnectFailure(DENIED, { ...ctx, keyText: locked.text, passphraseGiven: true, passphraseWorks: async () => false });
+  const wrong = await explainConnectFailure(DENIED, {
+    ...ctx,
+    keyText: locked.text,
+    passphraseGiven: true,
+    passphraseWorks: async () => false,
+  });
   assert.match(wrong!.message, /passphrase given does not decrypt/);
-  const right = await explainConnectFailure(DENIED, { ...ctx, keyText: locked.text, passphraseGiven: true, passphraseWorks: async () => true });
+  const right = await explainConnectFailure(DENIED, {
+    ...ctx,
+    keyText: locked.text,
+    passphraseGiven: true,
+    passphraseWorks: async () => true,
+  });
   assert.match(right!.message, new RegExp(`refused the key ${locked.fingerprint.replace(/[+/]/g, '\\$&')}`));
   assert.match(right!.remedy!, /authorized_keys/);
 });
 
 test('a plain network failure is left to the retry loop', async () => {
   assert.equal(await explainConnectFailure('ssh: connect to host h port 22: Connection refused\n', ctx), undefined);
-  assert.equal(await explainConnectFailure('kex_exchange_identification: read: Connection reset by peer\n', ctx), undefined);
+  assert.equal(
+    await explainConnectFailure('kex_exchange_identification: read: Connection reset by peer\n', ctx),
+    undefined,
+  );
 });

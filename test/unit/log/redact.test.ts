@@ -11,5 +11,8 @@ test('redactor masks secrets and their derived forms, and unregistered URL passw
   assert.ok(!out.includes('s3cr'), out);
   assert.ok(!out.includes('tok-ABCDEF'), out);
   assert.ok(!out.includes(Buffer.from('tok-ABCDEF-123').toString('base64')), out);
-  assert.equal(new Redactor().redact('see mysql://u:hunter22@h/db and Authorization: Bearer abc.def'), 'see mysql://u:***@h/db and Authorization: Bearer ***');
+  assert.equal(
+    new Redactor().redact('see mysql://u:hunter22@h/db and Authorization: Bearer abc.def'),
+    'see mysql://u:***@h/db and Authorization: Bearer ***',
+  );
 });

@@ -12,7 +12,9 @@ export interface Received {
 /** a loopback receiver whose answer per request is chosen by the test */
 export class Receiver {
   readonly got: Received[] = [];
-  answer: (r: Received, n: number) => { status: number; delayMs?: number; headers?: Record<string, string> } = () => ({ status: 200 });
+  answer: (r: Received, n: number) => { status: number; delayMs?: number; headers?: Record<string, string> } = () => ({
+    status: 200,
+  });
   private server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString('utf8')));
@@ -48,6 +50,16 @@ export const SHA1 = '1'.repeat(40);
 export const SHA2 = '2'.repeat(40);
 export const noSleep = () => Promise.resolve();
 
-export const ALL = ['deployment.started', 'deployment.completed', 'deployment.failed', 'deployment.rolled_back'] as const;
+export const ALL = [
+  'deployment.started',
+  'deployment.completed',
+  'deployment.failed',
+  'deployment.rolled_back',
+] as const;
 export const PRIORITY = { started: 2, completed: 3, failed: 5, rolled_back: 4 };
-export const TAGS = { started: ['rocket'], completed: ['white_check_mark'], failed: ['x'], rolled_back: ['rewind', 'warning'] };
+export const TAGS = {
+  started: ['rocket'],
+  completed: ['white_check_mark'],
+  failed: ['x'],
+  rolled_back: ['rewind', 'warning'],
+};

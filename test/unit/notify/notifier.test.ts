@@ -36,12 +36,18 @@ describe('notifier against a loopback receiver', () => {
 
   test('signatures are HMAC-SHA256 over "<timestamp>.<body>" (checked against openssl)', () => {
     // printf '%s' '1700000000.{"a":1}' | openssl dgst -sha256 -hmac 'k3y-Sup3r-S3cret'
-    assert.equal(signPayload('k3y-Sup3r-S3cret', '1700000000', '{"a":1}'), 'sha256=8cba36ecd4cd3dc5c0c7c85444046b0cf3c5eaecb391be47adfda71be092a1d0');
+    assert.equal(
+      signPayload('k3y-Sup3r-S3cret', '1700000000', '{"a":1}'),
+      'sha256=8cba36ecd4cd3dc5c0c7c85444046b0cf3c5eaecb391be47adfda71be092a1d0',
+    );
   });
 
   test('webhook: the event as JSON with event, delivery, timestamp and a valid signature', async () => {
     rx.reset();
-    const n = new Notifier({ webhook: { url: rx.url('/hook'), secret: 'whsec-Alpha-7781', events: ALL, timeoutMs: 2000, retries: 2 } }, { sleep: noSleep });
+    const n = new Notifier(
+      { webhook: { url: rx.url('/hook'), secret: 'whsec-Alpha-7781', events: ALL, timeoutMs: 2000, retries: 2 } },
+      { sleep: noSleep },
+    );
     const [r] = await n.send(event());
     assert.equal(r!.ok, true);
     assert.equal(r!.attempts, 1);
@@ -66,7 +72,14 @@ describe('notifier against a loopback receiver', () => {
 
   test('retries 5xx, 429 and timeouts with one delivery id, re-signing each attempt; gives up after the bound', async () => {
     rx.reset();
-    rx.answer = (_r, i) => (i === 1 ? { status: 503 } : i === 2 ? { status: 429, headers: { 'retry-after': '1' } } : i === 3 ? { status: 200, delayMs: 600 } : { status: 200 });
+    rx.answer = (_r, i) =>
+      i === 1
+        ? { status: 503 }
+        : i === 2
+          ? { status: 429, headers: { 'retry-after': '1' } }
+          : i === 3
+            ? { status: 200, delayMs: 600 }
+            : { status: 200 };
     const sleeps: number[] = [];
     const n = new Notifier(
       { webhook: { url: rx.url('/flaky'), secret: 's3cr3t-key-for-test', events: ALL, timeoutMs: 300, retries: 4 } },
@@ -76,7 +89,11 @@ describe('notifier against a loopback receiver', () => {
     assert.equal(r!.ok, true);
     assert.equal(r!.attempts, 4);
     assert.equal(rx.got.length, 4);
-    assert.equal(new Set(rx.got.map((g) => g.headers['x-togather-delivery'])).size, 1, 'one delivery id for every attempt');
+    assert.equal(
+      new Set(rx.got.map((g) => g.headers['x-togather-delivery'])).size,
+      1,
+      'one delivery id for every attempt',
+    );
     for (const g of rx.got) {
       const want = signPayload('s3cr3t-key-for-test', String(g.headers['x-togather-timestamp']), g.body);
       assert.equal(g.headers['x-togather-signature-256'], want);
@@ -85,7 +102,10 @@ describe('notifier against a loopback receiver', () => {
 
     rx.reset();
     rx.answer = () => ({ status: 500 });
-    const [down] = await new Notifier({ webhook: { url: rx.url('/down'), events: ALL, timeoutMs: 1000, retries: 2 } }, { sleep: noSleep }).send(event());
+    const [down] = await new Notifier(
+      { webhook: { url: rx.url('/down'), events: ALL, timeoutMs: 1000, retries: 2 } },
+      { sleep: noSleep },
+    ).send(event());
     assert.equal(down!.ok, false);
     assert.equal(down!.attempts, 3);
     assert.equal(down!.status, 500);
@@ -94,11 +114,17 @@ describe('notifier against a loopback receiver', () => {
   test('4xx other than 408/429 and redirects are not retried', async () => {
     rx.reset();
     rx.answer = () => ({ status: 404 });
-    const [r] = await new Notifier({ webhook: { url: rx.url('/nope'), events: ALL, timeoutMs: 1000, retries: 3 } }, { sleep: noSleep }).send(event());
+    const [r] = await new Notifier(
+      { webhook: { url: rx.url('/nope'), events: ALL, timeoutMs: 1000, retries: 3 } },
+      { sleep: noSleep },
+    ).send(event());
     assert.equal(r!.attempts, 1);
     rx.reset();
     rx.answer = () => ({ status: 302, headers: { location: 'http://127.0.0.1:1/elsewhere' } });
-    const [m] = await new Notifier({ webhook: { url: rx.url('/moved'), events: ALL, timeoutMs: 1000, retries: 3 } }, { sleep: noSleep }).send(event());
+    const [m] = await new Notifier(
+      { webhook: { url: rx.url('/moved'), events: ALL, timeoutMs: 1000, retries: 3 } },
+      { sleep: noSleep },
+    ).send(event());
     assert.equal(m!.ok, false);
     assert.match(m!.error!, /redirects are not followed/);
     assert.equal(rx.got.length, 1);
@@ -109,14 +135,24 @@ describe('notifier against a loopback receiver', () => {
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((r) => closed.close(() => r()));
-    const [r] = await new Notifier({ webhook: { url: `http://127.0.0.1:${port}/x`, events: ALL, timeoutMs: 500, retries: 1 } }, { sleep: noSleep }).send(event());
+    const [r] = await new Notifier(
+      { webhook: { url: `http://127.0.0.1:${port}/x`, events: ALL, timeoutMs: 500, retries: 1 } },
+      { sleep: noSleep },
+    ).send(event());
     assert.equal(r!.ok, false);
     assert.equal(r!.attempts, 2);
     assert.match(r!.error!, /ECONNREFUSED/);
   });
 
   test('backoff doubles from 0.5 s to a cap of 8 s, jittered', () => {
-    for (const [i, base] of [[0, 500], [1, 1000], [2, 2000], [3, 4000], [4, 8000], [9, 8000]] as const) {
+    for (const [i, base] of [
+      [0, 500],
+      [1, 1000],
+      [2, 2000],
+      [3, 4000],
+      [4, 8000],
+      [9, 8000],
+    ] as const) {
       const v = backoffMs(i);
       assert.ok(v >= base * 0.8 && v <= base * 1.2, `attempt ${i}: ${v}`);
     }
@@ -125,9 +161,32 @@ describe('notifier against a loopback receiver', () => {
 
   test('ntfy: message body, title, priority and tags by event, click link, bearer token', async () => {
     rx.reset();
-    const n = new Notifier({ ntfy: { url: rx.url('/togather-deploys'), token: 'tk_NtfyToken123', events: ALL, priority: PRIORITY, tags: TAGS, timeoutMs: 2000, retries: 0 } });
-    await n.send(event({ event: 'deployment.failed', failure: { class: 'health', exit_code: 10, reason: 'the new green colour crashed\n  last log lines: …' } }));
-    await n.send(event({ event: 'deployment.rolled_back', version: SHA1, previous_version: SHA2, colour: 'blue', metadata: { trigger: 'watch', serving_after_seconds: 6.4 } }));
+    const n = new Notifier({
+      ntfy: {
+        url: rx.url('/togather-deploys'),
+        token: 'tk_NtfyToken123',
+        events: ALL,
+        priority: PRIORITY,
+        tags: TAGS,
+        timeoutMs: 2000,
+        retries: 0,
+      },
+    });
+    await n.send(
+      event({
+        event: 'deployment.failed',
+        failure: { class: 'health', exit_code: 10, reason: 'the new green colour crashed\n  last log lines: …' },
+      }),
+    );
+    await n.send(
+      event({
+        event: 'deployment.rolled_back',
+        version: SHA1,
+        previous_version: SHA2,
+        colour: 'blue',
+        metadata: { trigger: 'watch', serving_after_seconds: 6.4 },
+      }),
+    );
     const [failed, rolled] = rx.got;
     assert.equal(failed!.path, '/togather-deploys');
     assert.equal(failed!.headers.title, 'togather staging: deploy FAILED');
@@ -136,11 +195,17 @@ describe('notifier against a loopback receiver', () => {
     assert.equal(failed!.headers.click, 'https://github.com/togather/server/actions/runs/42');
     assert.equal(failed!.headers.authorization, 'Bearer tk_NtfyToken123');
     assert.match(failed!.headers['content-type']!, /^text\/plain/);
-    assert.match(failed!.body, /^deploy of 222222222222 to staging failed \(exit 10, health\)\nreason: the new green colour crashed\n/);
+    assert.match(
+      failed!.body,
+      /^deploy of 222222222222 to staging failed \(exit 10, health\)\nreason: the new green colour crashed\n/,
+    );
     assert.ok(!failed!.body.includes('last log lines'), 'only the first line of the reason');
     assert.equal(rolled!.headers.priority, '4');
     assert.equal(rolled!.headers.tags, 'rewind,warning');
-    assert.match(rolled!.body, /^staging rolled back to 111111111111 on blue, away from 222222222222\nold version serving 6\.4 s after the first failed probe/);
+    assert.match(
+      rolled!.body,
+      /^staging rolled back to 111111111111 on blue, away from 222222222222\nold version serving 6\.4 s after the first failed probe/,
+    );
   });
 
   test('events filter per channel; each channel delivers in order even while an earlier event is retried', async () => {
@@ -148,7 +213,14 @@ describe('notifier against a loopback receiver', () => {
     rx.answer = (r, i) => (r.path === '/order' && i === 1 ? { status: 500 } : { status: 200 });
     const settings: NotifySettings = {
       webhook: { url: rx.url('/order'), events: ALL, timeoutMs: 1000, retries: 2 },
-      ntfy: { url: rx.url('/only-failures'), events: ['deployment.failed'], priority: PRIORITY, tags: TAGS, timeoutMs: 1000, retries: 0 },
+      ntfy: {
+        url: rx.url('/only-failures'),
+        events: ['deployment.failed'],
+        priority: PRIORITY,
+        tags: TAGS,
+        timeoutMs: 1000,
+        retries: 0,
+      },
     };
     const n = new Notifier(settings, { sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 50))) });
     void n.send(event({ event: 'deployment.started' }));

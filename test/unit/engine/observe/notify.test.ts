@@ -16,8 +16,14 @@ import { ALL, PRIORITY, Receiver, SHA2, TAGS, noSleep } from '../../notify/fixtu
 function fakeCtx(over: { redactor: Redactor; notifier?: Notifier; warnings?: string[] }): EngineContext {
   const warnings = over.warnings ?? [];
   return fakeContext({
-    cfg: fakeConfig({ environments: { staging: { host: 'h.example', env_file: '.env', url: 'https://staging.example' } } }),
-    host: { name: 'deploy@h.example:22', run: () => Promise.reject(new Error('no host in this test')), close: () => Promise.resolve() },
+    cfg: fakeConfig({
+      environments: { staging: { host: 'h.example', env_file: '.env', url: 'https://staging.example' } },
+    }),
+    host: {
+      name: 'deploy@h.example:22',
+      run: () => Promise.reject(new Error('no host in this test')),
+      close: () => Promise.resolve(),
+    },
     reporter: new RecordingReporter({ warn: warnings, error: warnings }),
     redactor: over.redactor,
     clock: { now: () => Date.parse('2026-02-03T04:05:06.000Z'), sleep: noSleep },
@@ -33,7 +39,12 @@ describe('notify(ctx, event)', () => {
   after(() => rx.stop());
 
   test('fills in environment, timestamp, run URL and actor', () => {
-    const e = buildEvent(fakeCtx({ redactor: new Redactor() }), { event: 'deployment.started', deployment_id: 'D1', version: SHA2, metadata: { ref: 'v2' } });
+    const e = buildEvent(fakeCtx({ redactor: new Redactor() }), {
+      event: 'deployment.started',
+      deployment_id: 'D1',
+      version: SHA2,
+      metadata: { ref: 'v2' },
+    });
     assert.deepEqual(e, {
       schema_version: 1,
       event: 'deployment.started',
@@ -53,7 +64,11 @@ describe('notify(ctx, event)', () => {
   test('no secret reaches a payload, in any form, even inside a failure reason', async () => {
     rx.reset();
     const redactor = new Redactor();
-    const secrets = ['jwt-Zx81-SECRET-value-0042', 'postgres://togather:Pw0rd%2Fq@db:5432/togather', 'whsec-Hook-Key-9911'];
+    const secrets = [
+      'jwt-Zx81-SECRET-value-0042',
+      'postgres://togather:Pw0rd%2Fq@db:5432/togather',
+      'whsec-Hook-Key-9911',
+    ];
     for (const s of secrets) redactor.add(s);
     const n = new Notifier({
       webhook: { url: rx.url('/s'), secret: 'whsec-Hook-Key-9911', events: ALL, timeoutMs: 1000, retries: 0 },
@@ -64,12 +79,23 @@ describe('notify(ctx, event)', () => {
       event: 'deployment.failed',
       deployment_id: 'D2',
       version: SHA2,
-      failure: { class: 'health', exit_code: 10, reason: `boom: JWT_SECRET=jwt-Zx81-SECRET-value-0042 url=postgres://togather:Pw0rd%2Fq@db:5432/togather b64=${Buffer.from('jwt-Zx81-SECRET-value-0042').toString('base64')}` },
+      failure: {
+        class: 'health',
+        exit_code: 10,
+        reason: `boom: JWT_SECRET=jwt-Zx81-SECRET-value-0042 url=postgres://togather:Pw0rd%2Fq@db:5432/togather b64=${Buffer.from('jwt-Zx81-SECRET-value-0042').toString('base64')}`,
+      },
       metadata: { note: 'key whsec-Hook-Key-9911' },
     });
     assert.equal(rx.got.length, 2);
-    const forms = secrets.flatMap((s) => [s, encodeURIComponent(s), Buffer.from(s).toString('base64'), 'Pw0rd%2Fq', 'Pw0rd/q']);
-    for (const g of rx.got) for (const f of forms) assert.ok(!g.body.includes(f), `${f.slice(0, 8)}… leaked to ${g.path}`);
+    const forms = secrets.flatMap((s) => [
+      s,
+      encodeURIComponent(s),
+      Buffer.from(s).toString('base64'),
+      'Pw0rd%2Fq',
+      'Pw0rd/q',
+    ]);
+    for (const g of rx.got)
+      for (const f of forms) assert.ok(!g.body.includes(f), `${f.slice(0, 8)}… leaked to ${g.path}`);
     assert.match(rx.got[0]!.body, /JWT_SECRET=\*\*\*/);
   });
 
@@ -77,14 +103,20 @@ describe('notify(ctx, event)', () => {
     rx.reset();
     rx.answer = () => ({ status: 500 });
     const warnings: string[] = [];
-    const n = new Notifier({ webhook: { url: rx.url('/broken/abc'), events: ALL, timeoutMs: 500, retries: 1 } }, { sleep: noSleep });
+    const n = new Notifier(
+      { webhook: { url: rx.url('/broken/abc'), events: ALL, timeoutMs: 500, retries: 1 } },
+      { sleep: noSleep },
+    );
     const redactor = new Redactor();
     redactor.add(rx.url('/broken/abc'));
     const ctx = fakeCtx({ redactor, notifier: n, warnings });
     await notify(ctx, { event: 'deployment.completed', deployment_id: 'D3', version: SHA2 });
     await settleNotifications(ctx);
     assert.equal(warnings.length, 1);
-    assert.match(warnings[0]!, /notification deployment\.completed to webhook failed after 2 attempt\(s\): HTTP 500 — the operation itself is not affected/);
+    assert.match(
+      warnings[0]!,
+      /notification deployment\.completed to webhook failed after 2 attempt\(s\): HTTP 500 — the operation itself is not affected/,
+    );
   });
 
   test('a dry run sends nothing', async () => {

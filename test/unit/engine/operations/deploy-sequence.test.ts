@@ -8,7 +8,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { deploy, failedReport } from '../../../../src/engine/operations/deploy.js';
-import { assertBefore, assertLockReleasedLast, assertNone, failsWith, fakeStack, type FakeStack } from '../../../fakes/host.js';
+import {
+  assertBefore,
+  assertLockReleasedLast,
+  assertNone,
+  failsWith,
+  fakeStack,
+  type FakeStack,
+} from '../../../fakes/host.js';
 
 const OLD = 'a1'.repeat(20);
 const NEW = 'b2'.repeat(20);
@@ -92,7 +99,10 @@ describe('deploy: the sequence on the host', () => {
   });
 
   test('a failure at the image step touches no colour, records failed, and unlocks last', async () => {
-    const stack = host(true).fail('image load', { code: 1, stderr: 'write /var/lib/docker/tmp: no space left on device' });
+    const stack = host(true).fail('image load', {
+      code: 1,
+      stderr: 'write /var/lib/docker/tmp: no space left on device',
+    });
     const err = await deployFails(stack);
     const ops = stack.ops;
     assert.equal(err.kind, 'image');

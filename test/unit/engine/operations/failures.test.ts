@@ -21,14 +21,21 @@ const SHA = 'c0ffee'.padEnd(40, '0');
 const PROBE = /echo "state=\$s"/; // the health probe script
 const RAW = /nc 127\.0\.0\.1/; // the raw fetch of an error answer's body
 const BOOTING = "state=running 0 0\nwget: can't connect to remote host (127.0.0.1): Connection refused\n\nrc=1\n";
-const ERROR_503 = 'state=running 0 0\n  HTTP/1.1 503 Service Unavailable\nwget: server returned error: HTTP/1.1 503 Service Unavailable\n\nrc=1\n';
+const ERROR_503 =
+  'state=running 0 0\n  HTTP/1.1 503 Service Unavailable\nwget: server returned error: HTTP/1.1 503 Service Unavailable\n\nrc=1\n';
 const HEALTHY = `state=running 0 0\n  HTTP/1.1 200 OK\n{"status":"healthy","git_commit":"${SHA.slice(0, 7)}","checks":{}}\n\nrc=0\n`;
 
 function raw503(checks: Record<string, unknown>): string {
   return `HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\r\n${JSON.stringify({ status: 'unhealthy', checks })}`;
 }
-const DIRTY = { database: { status: 'pass' }, migrations: { status: 'fail', message: 'schema_migrations is dirty', details: { version: 7, dirty: true } } };
-const DB_DOWN = { database: { status: 'fail', message: 'dial tcp 172.18.0.3:5432: connect: connection refused' }, migrations: { status: 'fail', message: 'cannot read schema_migrations: connection refused' } };
+const DIRTY = {
+  database: { status: 'pass' },
+  migrations: { status: 'fail', message: 'schema_migrations is dirty', details: { version: 7, dirty: true } },
+};
+const DB_DOWN = {
+  database: { status: 'fail', message: 'dial tcp 172.18.0.3:5432: connect: connection refused' },
+  migrations: { status: 'fail', message: 'cannot read schema_migrations: connection refused' },
+};
 
 /** probe answers in order, the last one repeated */
 function probes(e: FakeEngine, answers: string[]): void {
@@ -53,7 +60,10 @@ describe('the health gate: answers no wait can change', () => {
     e.host.on(RAW, { stdout: raw503(DIRTY) });
     const { err, ms, probes: n } = await gateError(e);
     assert.equal(err.kind, 'health');
-    assert.match(err.message, /the new green colour reports what no wait can change: migrations failing \(schema_migrations is dirty\), 2 probes in a row/);
+    assert.match(
+      err.message,
+      /the new green colour reports what no wait can change: migrations failing \(schema_migrations is dirty\), 2 probes in a row/,
+    );
     assert.match(err.remedy ?? '', /migrate force/);
     assert.equal(n, 4, 'two boot probes, then two dirty answers');
     assert.ok(ms < 5_000, `failed after ${ms} ms, not at the 60 s start timeout`);
@@ -73,37 +83,66 @@ describe('the health gate: answers no wait can change', () => {
     e.host.on(RAW, { stdout: raw503(DB_DOWN) });
     const { err, ms } = await gateError(e);
     assert.ok(ms >= 60_000, `gave up after ${ms} ms`);
-    assert.match(err.message, /did not become healthy within 60s: HTTP 503 status unhealthy: database failing \(dial tcp/);
+    assert.match(
+      err.message,
+      /did not become healthy within 60s: HTTP 503 status unhealthy: database failing \(dial tcp/,
+    );
   });
 
   test('only the migrations check failing on a dirty schema is permanent', () => {
     assert.ok(permanentFailure(DIRTY));
-    assert.ok(permanentFailure({ migrations: { status: 'fail', details: { version: 3, dirty: true } } }), 'details alone');
-    assert.ok(permanentFailure({ migrations: { status: 'fail', message: 'schema_migrations is dirty at version 3' } }), 'message alone');
+    assert.ok(
+      permanentFailure({ migrations: { status: 'fail', details: { version: 3, dirty: true } } }),
+      'details alone',
+    );
+    assert.ok(
+      permanentFailure({ migrations: { status: 'fail', message: 'schema_migrations is dirty at version 3' } }),
+      'message alone',
+    );
     assert.equal(permanentFailure(DB_DOWN), undefined);
-    assert.equal(permanentFailure({ migrations: { status: 'warn', message: 'schema_migrations is dirty' } }), undefined, 'a warning is not a failure');
-    assert.equal(permanentFailure({ migrations: { status: 'fail', details: { version: 3, dirty: false } } }), undefined);
+    assert.equal(
+      permanentFailure({ migrations: { status: 'warn', message: 'schema_migrations is dirty' } }),
+      undefined,
+      'a warning is not a failure',
+    );
+    assert.equal(
+      permanentFailure({ migrations: { status: 'fail', details: { version: 3, dirty: false } } }),
+      undefined,
+    );
     assert.equal(permanentFailure({ database: { status: 'fail', message: 'dirty' } }), undefined, 'another check');
     const health = fakeConfig().config.app.health;
     assert.equal(judgeHealth(503, JSON.stringify({ status: 'shutting_down' }), health).permanent, undefined);
-    assert.match(judgeHealth(503, JSON.stringify({ status: 'unhealthy', checks: DIRTY }), health).permanent?.what ?? '', /schema_migrations is dirty/);
+    assert.match(
+      judgeHealth(503, JSON.stringify({ status: 'unhealthy', checks: DIRTY }), health).permanent?.what ?? '',
+      /schema_migrations is dirty/,
+    );
   });
 });
 
 describe('what a failure leaves serving', () => {
-  const stackWith = (live: boolean) => parseStackFacts(live ? 'blue.app=running img:1\nblue.flag=on\ncaddy=running c\n' : 'caddy=running c\n');
+  const stackWith = (live: boolean) =>
+    parseStackFacts(live ? 'blue.app=running img:1\nblue.flag=on\ncaddy=running c\n' : 'caddy=running c\n');
 
   test('a failed health gate with no colour live does not claim an old colour keeps serving', async () => {
     for (const live of [undefined, 'blue'] as const) {
       const e = fakeEngine();
       probes(e, ['state=exited 1 0\n\nrc=1\n']);
-      const err = await cutOver(e.ctx, new Layout(e.ctx.cfg), new Phases(e.ctx.reporter, e.ctx.clock), { target: 'green', live, sha: SHA, stack: stackWith(!!live) }).then(
+      const err = await cutOver(e.ctx, new Layout(e.ctx.cfg), new Phases(e.ctx.reporter, e.ctx.clock), {
+        target: 'green',
+        live,
+        sha: SHA,
+        stack: stackWith(!!live),
+      }).then(
         () => assert.fail('the cut-over passed'),
         (x: unknown) => x as Error,
       );
-      if (live) assert.match(err.message, /crashed \(state exited, exit code 1, 0 restarts\); the old colour keeps serving\./);
+      if (live)
+        assert.match(err.message, /crashed \(state exited, exit code 1, 0 restarts\); the old colour keeps serving\./);
       else {
-        assert.match(err.message, /crashed \(state exited, exit code 1, 0 restarts\); nothing was serving before and nothing serves now\./);
+        assert.match(
+          err.message,
+          /crashed \(state exited, exit code 1, 0 restarts\); nothing was serving before and nothing serves now\./,
+        );
         assert.doesNotMatch(err.message, /keeps serving/);
       }
     }
@@ -136,7 +175,10 @@ describe('what a failure leaves serving', () => {
     assert.equal(r.serving, 'none');
     assert.equal(r.colour, undefined);
     assert.equal(r.version, SHA);
-    assert.deepEqual(r.phases.find((p) => p.name === 'image'), { name: 'image', ms: r.phases.find((p) => p.name === 'image')!.ms, ok: false });
+    assert.deepEqual(
+      r.phases.find((p) => p.name === 'image'),
+      { name: 'image', ms: r.phases.find((p) => p.name === 'image')!.ms, ok: false },
+    );
     const md = renderSummary(r);
     assert.match(md, /^## ❌ Deploy to staging failed at <code>c0ffee0<\/code>/);
     assert.ok(elapsed < 1000);
@@ -147,14 +189,16 @@ describe('what a failure leaves serving', () => {
   });
 
   test('a failed deploy with blue live: the report and summary say the previous version kept serving', async () => {
-    const { err } = await failedDeploy('blue.app=running ghcr.io/togather/server:' + 'b'.repeat(40) + '\nblue.flag=on\ncaddy=running c\n');
+    const { err } = await failedDeploy(
+      'blue.app=running ghcr.io/togather/server:' + 'b'.repeat(40) + '\nblue.flag=on\ncaddy=running c\n',
+    );
     const r = failedReport(err)!;
     assert.equal(r.serving, 'previous');
     assert.equal(r.colour, 'blue');
     assert.match(renderSummary(r), /The previous version kept serving/);
   });
 
-  test('the action\'s failure summary: the engine\'s report when there is one, else the time the step ran', async () => {
+  test("the action's failure summary: the engine's report when there is one, else the time the step ran", async () => {
     const { err } = await failedDeploy('caddy=running c\n');
     assert.equal(failureReport(err, 'staging', new Redactor(), 1).durationMs, failedReport(err)!.durationMs);
     const early = failureReport(new DeployError('ciGate', 'no token'), 'staging', new Redactor(), 1_234);

@@ -26,7 +26,12 @@ describe('rollback: the sequence on the host', () => {
     assertNone(ops, /^up app-/, 'the kept container is reused, not recreated');
     assertBefore(ops, 'start blue', 'probe blue', 'health-gated once started');
     assertBefore(ops, 'probe blue', 'flag on blue', 'the rollback colour is routed only after every health probe');
-    assertBefore(ops, 'flag on blue', 'flag off green', 'the current colour is taken off only once the rollback colour is on');
+    assertBefore(
+      ops,
+      'flag on blue',
+      'flag off green',
+      'the current colour is taken off only once the rollback colour is on',
+    );
     assertBefore(ops, 'verify blue', 'state write', 'recorded once verified through the proxy');
     assertBefore(ops, 'state write', 'stop green', 'the rolled-back colour is retired after the record');
     assertLockReleasedLast(stack);
@@ -65,7 +70,11 @@ describe('rollback: the sequence on the host', () => {
     assert.deepEqual(stack.routed, ['green'], 'green still serves');
     assert.deepEqual(stack.flags, { blue: false, green: true });
     const written = stack.history.filter((h) => h.kind === 'rollback');
-    assert.deepEqual(written.map((h) => h.status), ['failed'], 'the rollback is recorded once, as failed, never as active');
+    assert.deepEqual(
+      written.map((h) => h.status),
+      ['failed'],
+      'the rollback is recorded once, as failed, never as active',
+    );
     assert.equal(written[0]?.failure?.class, 'health');
     assert.equal(stack.state?.current?.version, NEW, 'the current release is unchanged');
   });
@@ -78,7 +87,11 @@ describe('rollback: the sequence on the host', () => {
     assert.equal(err.kind, 'state');
     assertNone(ops, /^(flag |stop )/, 'no flag change or stop after the failed write', ops.indexOf('state write'));
     assert.deepEqual(stack.routed, ['blue'], 'blue keeps serving');
-    assert.equal(ops.filter((o) => o === 'state write').length, 1, 'no second write that records the serving rollback as failed');
+    assert.equal(
+      ops.filter((o) => o === 'state write').length,
+      1,
+      'no second write that records the serving rollback as failed',
+    );
     assertLockReleasedLast(stack);
   });
 });

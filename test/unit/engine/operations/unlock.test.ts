@@ -76,7 +76,11 @@ describe('unlock', () => {
 
   test('confirmed up front: removed without asking', async () => {
     const e = locked(held);
-    const r = await unlock(e.ctx, { confirmed: true, show: e.show, ask: () => assert.fail('asked although confirmed') });
+    const r = await unlock(e.ctx, {
+      confirmed: true,
+      show: e.show,
+      ask: () => assert.fail('asked although confirmed'),
+    });
     assert.deepEqual([r.result, r.exitCode], ['removed', 0]);
     assert.equal(audits(e.host.ran).length, 1);
   });

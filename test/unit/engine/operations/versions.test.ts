@@ -12,7 +12,10 @@ describe('versions', () => {
     const stack = fakeStack().serving(OLD, 'blue').serving(NEW, 'green');
     const v = await versions(stack.e.ctx);
     assert.equal(v.data.current?.version, NEW);
-    assert.deepEqual(v.data.candidates.map((c) => c.version), [OLD]);
+    assert.deepEqual(
+      v.data.candidates.map((c) => c.version),
+      [OLD],
+    );
     const [current, heading, ...picker] = v.text.split('\n');
     assert.match(current!, new RegExp(`^current: ${NEW.slice(0, 12)} since \\S+$`));
     assert.equal(heading, 'can roll back to:');

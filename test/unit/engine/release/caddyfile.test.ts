@@ -28,7 +28,8 @@ after(() => rmSync(work, { recursive: true, force: true }));
 
 function caddyAvailable(): void {
   const r = spawnSync(CADDY, ['version'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`these tests run the real Caddy: install it (apt-get install caddy) or set CADDY_BIN`);
+  if (r.status !== 0)
+    throw new Error(`these tests run the real Caddy: install it (apt-get install caddy) or set CADDY_BIN`);
 }
 
 let n = 0;
@@ -73,7 +74,10 @@ function handlers(server: Server): Array<{ h: Handler; match: Array<Record<strin
 
 function server(json: CaddyJson, listen: string): Server {
   const s = Object.values(json.apps.http.servers).find((x) => x.listen.includes(listen));
-  assert.ok(s, `no server listens on ${listen}: ${JSON.stringify(Object.values(json.apps.http.servers).map((x) => x.listen))}`);
+  assert.ok(
+    s,
+    `no server listens on ${listen}: ${JSON.stringify(Object.values(json.apps.http.servers).map((x) => x.listen))}`,
+  );
   return s;
 }
 
@@ -82,16 +86,27 @@ function assertUpstreams(s: Server): void {
   assert.equal(proxies.length, 1, 'one reverse_proxy per server');
   const rp = proxies[0]!.h as Handler & {
     upstreams: Array<{ dial: string }>;
-    load_balancing: { selection_policy: { policy: string }; try_duration: number; try_interval: number; retry_match: unknown };
+    load_balancing: {
+      selection_policy: { policy: string };
+      try_duration: number;
+      try_interval: number;
+      retry_match: unknown;
+    };
     health_checks: { active: { port: number; uri: string; interval: number; timeout: number }; passive?: unknown };
     headers: { response: { set: Record<string, string[]> } };
   };
-  assert.deepEqual(rp.upstreams.map((u) => u.dial), ['app-blue:8080', 'app-green:8080']);
+  assert.deepEqual(
+    rp.upstreams.map((u) => u.dial),
+    ['app-blue:8080', 'app-green:8080'],
+  );
   assert.equal(rp.load_balancing.selection_policy.policy, 'first');
   assert.equal(rp.load_balancing.try_duration, 5e9);
   assert.equal(rp.load_balancing.try_interval, 50e6);
   // GET keeps Caddy's default retries; any other method is retried only while no upstream has received it
-  assert.deepEqual(rp.load_balancing.retry_match, [{ method: ['GET'] }, { expression: '{http.reverse_proxy.upstream.hostport} == null' }]);
+  assert.deepEqual(rp.load_balancing.retry_match, [
+    { method: ['GET'] },
+    { expression: '{http.reverse_proxy.upstream.hostport} == null' },
+  ]);
   assert.deepEqual(rp.health_checks.active, { port: 8081, uri: '/ready', interval: 500e6, timeout: 400e6 });
   assert.equal(rp.health_checks.passive, undefined, 'no passive checks (fail_duration): see switch.md');
   assert.deepEqual(rp.headers.response.set['X-Togather-Upstream'], ['{http.reverse_proxy.upstream.host}']);
@@ -100,14 +115,19 @@ function assertUpstreams(s: Server): void {
 type HeadersHandler = Handler & { response: { set?: Record<string, string[]>; delete?: string[]; deferred?: boolean } };
 
 function assertSecurityHeaders(s: Server, hsts: boolean, extra: Record<string, string> = {}): void {
-  const hs = handlers(s).filter((x) => x.h.handler === 'headers' && x.match.every((m) => !('path' in m))).map((x) => x.h as HeadersHandler);
+  const hs = handlers(s)
+    .filter((x) => x.h.handler === 'headers' && x.match.every((m) => !('path' in m)))
+    .map((x) => x.h as HeadersHandler);
   const set = Object.assign({}, ...hs.map((h) => h.response.set ?? {})) as Record<string, string[]>;
   const deleted = hs.flatMap((h) => h.response.delete ?? []);
   assert.deepEqual(set['X-Content-Type-Options'], ['nosniff']);
   assert.ok(set['Referrer-Policy']?.[0], 'Referrer-Policy');
   assert.ok(set['X-Frame-Options']?.[0], 'X-Frame-Options');
   assert.ok(deleted.includes('Server'), 'Server header removed');
-  assert.ok(hs.every((h) => h.response.deferred), 'deferred, so they override what the app sends');
+  assert.ok(
+    hs.every((h) => h.response.deferred),
+    'deferred, so they override what the app sends',
+  );
   if (hsts) assert.match(set['Strict-Transport-Security']?.[0] ?? '', /^max-age=\d{7,}/);
   else assert.equal(set['Strict-Transport-Security'], undefined, 'no HSTS on plain HTTP');
   for (const [k, v] of Object.entries(extra)) assert.deepEqual(set[k], [v]);
@@ -116,7 +136,10 @@ function assertSecurityHeaders(s: Server, hsts: boolean, extra: Record<string, s
     (x) => x.h.handler === 'headers' && (x.h as HeadersHandler).response.set?.['Cache-Control']?.[0] === 'no-store',
   );
   assert.ok(noStore, 'Cache-Control: no-store handler');
-  assert.deepEqual(noStore.match.flatMap((m) => (m.path as string[] | undefined) ?? []), [...NO_STORE_PATHS]);
+  assert.deepEqual(
+    noStore.match.flatMap((m) => (m.path as string[] | undefined) ?? []),
+    [...NO_STORE_PATHS],
+  );
   assert.equal((noStore.h as HeadersHandler).response.deferred, true);
 }
 
@@ -139,12 +162,16 @@ describe('rendered togather.caddy + default Caddyfile, through caddy adapt', () 
   });
 
   it('with domains: automatic HTTPS on :443 for exactly those names, HSTS, internal :8088 still plain HTTP', () => {
-    const { json, stderr } = adapt(renderDefaultSite({ domains: ['togather.example.org', 'WWW.Togather.example.org'], email: 'ops@example.org' }));
+    const { json, stderr } = adapt(
+      renderDefaultSite({ domains: ['togather.example.org', 'WWW.Togather.example.org'], email: 'ops@example.org' }),
+    );
     assert.ok(!notFormatted(stderr), stderr);
     const https = server(json, ':443');
     assertUpstreams(https);
     assertSecurityHeaders(https, true);
-    const hosts = (https.routes ?? []).flatMap((r) => (r.match ?? []).flatMap((m) => (m.host as string[] | undefined) ?? []));
+    const hosts = (https.routes ?? []).flatMap((r) =>
+      (r.match ?? []).flatMap((m) => (m.host as string[] | undefined) ?? []),
+    );
     assert.deepEqual(hosts, ['togather.example.org', 'www.togather.example.org']);
     assertInternalSite(json);
     assert.match(JSON.stringify(json.apps.tls), /"email":"ops@example\.org"/);
@@ -158,7 +185,10 @@ describe('rendered togather.caddy + default Caddyfile, through caddy adapt', () 
       health_checks: { active: { interval: number; timeout: number } };
       load_balancing: { try_duration: number };
     };
-    assert.deepEqual(rp.upstreams.map((u) => u.dial), ['app-blue:9000', 'app-green:9000']);
+    assert.deepEqual(
+      rp.upstreams.map((u) => u.dial),
+      ['app-blue:9000', 'app-green:9000'],
+    );
     assert.equal(rp.health_checks.active.interval, 1e9);
     assert.equal(rp.health_checks.active.timeout, 750e6);
     assert.equal(rp.load_balancing.try_duration, 2e9);
@@ -193,7 +223,11 @@ describe('docker/Caddyfile.production and Caddyfile.staging, through caddy adapt
     it(`${file}: follows the contract`, () => {
       const text = readFileSync(join(DOCKER_DIR, file), 'utf8');
       assert.match(text, /^import togather\.caddy$/m);
-      assert.doesNotMatch(text.replace(/#.*$/gm, ''), /app-(blue|green)|reverse_proxy/, 'colours only through the snippet');
+      assert.doesNotMatch(
+        text.replace(/#.*$/gm, ''),
+        /app-(blue|green)|reverse_proxy/,
+        'colours only through the snippet',
+      );
       const { json, stderr } = adapt(text);
       assert.ok(!notFormatted(stderr), stderr);
       const https = server(json, ':443');

@@ -1,34 +1,60 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HealthSchema } from '../../../../src/config/schema.js';
-import { commitMatches, judgeHealth, parseProbe, parseRawHttp, reportedSchemaVersion } from '../../../../src/engine/release/health.js';
+import {
+  commitMatches,
+  judgeHealth,
+  parseProbe,
+  parseRawHttp,
+  reportedSchemaVersion,
+} from '../../../../src/engine/release/health.js';
 
 const health = HealthSchema.parse({ required_checks: ['database', 'migrations'] });
 const SHA = 'a'.repeat(40);
 
 test('health verdicts follow the app contract', () => {
   const body = (status: string, checks: Record<string, string>) =>
-    JSON.stringify({ status, git_commit: SHA.slice(0, 7), checks: Object.fromEntries(Object.entries(checks).map(([k, v]) => [k, { status: v }])) });
+    JSON.stringify({
+      status,
+      git_commit: SHA.slice(0, 7),
+      checks: Object.fromEntries(Object.entries(checks).map(([k, v]) => [k, { status: v }])),
+    });
   assert.equal(judgeHealth(200, body('healthy', { database: 'pass', migrations: 'pass' }), health).ok, true);
   assert.equal(judgeHealth(503, body('unhealthy', { database: 'fail', migrations: 'pass' }), health).ok, false);
   assert.equal(judgeHealth(200, body('degraded', { database: 'pass', migrations: 'warn' }), health).ok, false);
-  assert.equal(judgeHealth(200, body('degraded', { database: 'pass', migrations: 'warn' }), { ...health, allow_degraded: true }).ok, true);
+  assert.equal(
+    judgeHealth(200, body('degraded', { database: 'pass', migrations: 'warn' }), { ...health, allow_degraded: true })
+      .ok,
+    true,
+  );
   const missing = judgeHealth(200, body('healthy', { database: 'pass' }), health);
   assert.equal(missing.ok, false);
   assert.match(missing.reason, /migrations missing/);
   assert.equal(judgeHealth(503, JSON.stringify({ status: 'shutting_down' }), health).ok, false);
   // a 503 names what the app says is failing, so a refused database password reads as such
-  const refused = JSON.stringify({ status: 'unhealthy', checks: { database: { status: 'fail', message: 'password authentication failed for user "togather"' }, migrations: { status: 'pass' } } });
-  assert.equal(judgeHealth(503, refused, health).reason, 'HTTP 503 status unhealthy: database failing (password authentication failed for user "togather")');
+  const refused = JSON.stringify({
+    status: 'unhealthy',
+    checks: {
+      database: { status: 'fail', message: 'password authentication failed for user "togather"' },
+      migrations: { status: 'pass' },
+    },
+  });
+  assert.equal(
+    judgeHealth(503, refused, health).reason,
+    'HTTP 503 status unhealthy: database failing (password authentication failed for user "togather")',
+  );
   assert.equal(judgeHealth(0, '', health).status, 'unknown');
   assert.equal(judgeHealth(200, 'not json', { ...health, required_checks: [] }).ok, true);
 });
 
 test('a raw HTTP/1.0 answer is split into status and body; anything else is no answer', () => {
-  assert.deepEqual(parseRawHttp('HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\r\n{"status":"unhealthy"}'), { code: 503, body: '{"status":"unhealthy"}' });
+  assert.deepEqual(
+    parseRawHttp('HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\r\n{"status":"unhealthy"}'),
+    { code: 503, body: '{"status":"unhealthy"}' },
+  );
   assert.deepEqual(parseRawHttp('HTTP/1.0 200 OK\r\n'), { code: 200, body: '' });
   assert.equal(parseRawHttp(''), undefined);
-  assert.equal(parseRawHttp('nc: can\'t connect'), undefined);
+  assert.equal(parseRawHttp("nc: can't connect"), undefined);
 });
 
 test('commit comparison accepts short and full SHAs, ignores version names', () => {
@@ -40,11 +66,17 @@ test('commit comparison accepts short and full SHAs, ignores version names', () 
 });
 
 test('probe output: state line, wget headers and body', () => {
-  const ok = parseProbe('state=running 0 0\n  HTTP/1.1 200 OK\n  Content-Type: application/json\n{"status":"healthy"}\n\nrc=0\n');
+  const ok = parseProbe(
+    'state=running 0 0\n  HTTP/1.1 200 OK\n  Content-Type: application/json\n{"status":"healthy"}\n\nrc=0\n',
+  );
   assert.deepEqual([ok.state, ok.code, ok.body, ok.restarts], ['running', 200, '{"status":"healthy"}', 0]);
-  const bad = parseProbe('state=running 0 0\n  HTTP/1.1 503 Service Unavailable\nwget: server returned error: HTTP/1.1 503 Service Unavailable\n\nrc=1\n');
+  const bad = parseProbe(
+    'state=running 0 0\n  HTTP/1.1 503 Service Unavailable\nwget: server returned error: HTTP/1.1 503 Service Unavailable\n\nrc=1\n',
+  );
   assert.equal(bad.code, 503);
-  const down = parseProbe("state=restarting 1 2\nwget: can't connect to remote host (127.0.0.1): Connection refused\n\nrc=1\n");
+  const down = parseProbe(
+    "state=restarting 1 2\nwget: can't connect to remote host (127.0.0.1): Connection refused\n\nrc=1\n",
+  );
   assert.deepEqual([down.state, down.code, down.exitCode, down.restarts], ['restarting', 0, 1, 2]);
   assert.match(down.error ?? '', /Connection refused/);
   assert.equal(parseProbe('state=absent\n\nrc=1\n').state, 'absent');
@@ -52,7 +84,11 @@ test('probe output: state line, wget headers and body', () => {
 
 test('the health gate compares the migrations check with the schema just migrated to', () => {
   const cfg = HealthSchema.parse({ required_checks: ['database', 'migrations'] });
-  const body = (version: unknown) => JSON.stringify({ status: 'healthy', checks: { database: { status: 'pass' }, migrations: { status: 'pass', details: { version, dirty: false } } } });
+  const body = (version: unknown) =>
+    JSON.stringify({
+      status: 'healthy',
+      checks: { database: { status: 'pass' }, migrations: { status: 'pass', details: { version, dirty: false } } },
+    });
   assert.equal(judgeHealth(200, body(4), cfg, { schemaVersion: 4 }).ok, true);
   const stale = judgeHealth(200, body(3), cfg, { schemaVersion: 4 });
   assert.equal(stale.ok, false);

@@ -60,25 +60,55 @@ test('the window ends on time; probes are spaced by the interval', async () => {
   assert.equal(r.ok, true);
   assert.equal(r.probes, 5);
   assert.ok(clock.t - start <= 10_000, `${clock.t - start} ms`);
-  assert.deepEqual(s.sent.map((t, i) => (i ? t - s.sent[i - 1]! : 0)), [0, 2100, 2100, 2100, 2100]);
+  assert.deepEqual(
+    s.sent.map((t, i) => (i ? t - s.sent[i - 1]! : 0)),
+    [0, 2100, 2100, 2100, 2100],
+  );
 });
 
 test('a threshold of one switches back at the first failure', async () => {
   const { ctx, clock } = fakeCtx();
-  const r = await watchHealth(ctx, { durationMs: 60_000, intervalMs: 1000, threshold: 1 }, scripted(clock, [true, false]).probe);
+  const r = await watchHealth(
+    ctx,
+    { durationMs: 60_000, intervalMs: 1000, threshold: 1 },
+    scripted(clock, [true, false]).probe,
+  );
   assert.equal(r.ok, false);
   assert.equal(r.probes, 2);
 });
 
 test('a probe through the proxy: status, upstream and body from busybox wget -S; errors without a body', () => {
   const ok = parseProxyHealth(
-    ['  HTTP/1.1 200 OK', '  Content-Type: application/json', '  X-Togather-Upstream: app-green:8080', '  Connection: close', '', '{"status":"healthy","checks":{}}', 'rc=0'].join('\n'),
+    [
+      '  HTTP/1.1 200 OK',
+      '  Content-Type: application/json',
+      '  X-Togather-Upstream: app-green:8080',
+      '  Connection: close',
+      '',
+      '{"status":"healthy","checks":{}}',
+      'rc=0',
+    ].join('\n'),
   );
-  assert.deepEqual(ok, { code: 200, upstream: 'app-green:8080', body: '{"status":"healthy","checks":{}}', error: undefined });
-  const bad = parseProxyHealth(['  HTTP/1.1 503 Service Unavailable', '  X-Togather-Upstream: app-green:8080', 'wget: server returned error: HTTP/1.1 503 Service Unavailable', '', 'rc=1'].join('\n'));
+  assert.deepEqual(ok, {
+    code: 200,
+    upstream: 'app-green:8080',
+    body: '{"status":"healthy","checks":{}}',
+    error: undefined,
+  });
+  const bad = parseProxyHealth(
+    [
+      '  HTTP/1.1 503 Service Unavailable',
+      '  X-Togather-Upstream: app-green:8080',
+      'wget: server returned error: HTTP/1.1 503 Service Unavailable',
+      '',
+      'rc=1',
+    ].join('\n'),
+  );
   assert.equal(bad.code, 503);
   assert.equal(bad.body, '');
-  const none = parseProxyHealth(['wget: can\'t connect to remote host (172.18.0.5): Connection refused', '', 'rc=1'].join('\n'));
+  const none = parseProxyHealth(
+    ["wget: can't connect to remote host (172.18.0.5): Connection refused", '', 'rc=1'].join('\n'),
+  );
   assert.equal(none.code, 0);
   assert.match(none.error!, /Connection refused/);
 });

@@ -3,7 +3,10 @@ import { test } from 'node:test';
 import { renderEnvFile } from '../../../../src/engine/stack/files.js';
 
 test('env file rendering keeps values literal for compose', () => {
-  assert.equal(renderEnvFile({ A: 'plain', B: 'has space', C: "it's", D: 'p$w' }), `A=plain\nB="has space"\nC="it's"\nD='p$w'\n`);
+  assert.equal(
+    renderEnvFile({ A: 'plain', B: 'has space', C: "it's", D: 'p$w' }),
+    `A=plain\nB="has space"\nC="it's"\nD='p$w'\n`,
+  );
   // backslashes: doubled inside double quotes, which compose v1 and v2 both decode
   assert.equal(renderEnvFile({ E: 'a\\b\\\\c"d' }), 'E="a\\\\b\\\\\\\\c\\"d"\n');
   assert.throws(() => renderEnvFile({ T: 'x\\' }), /ends with a backslash/);
