@@ -40,11 +40,8 @@ const MUTATIONS = [
   [
     'src/engine/operations/operation.ts',
     'operation: the lock released before the host log and notifications',
-    ['    await this.lock?.release()', '    for (const fn of this.cleanups)'],
-    [
-      '    void this.lock?.release()',
-      '    await this.lock?.release().catch(() => undefined);\n    for (const fn of this.cleanups)',
-    ],
+    ['    const unlocked = this.lock?.release();\n', '    for (const fn of this.cleanups)'],
+    ['    const unlocked = undefined;\n', '    await this.lock?.release();\n    for (const fn of this.cleanups)'],
   ],
   [
     'src/engine/operations/rollback.ts',

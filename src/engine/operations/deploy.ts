@@ -2,19 +2,17 @@ import type { EngineContext } from '../context.js';
 import { databaseStep, holdRelease, releaseHold, type DatabaseStep } from '../database/migrate.js';
 import { monitoringStep } from '../observe/monitoring.js';
 import { buildArgs } from '../release/build-args.js';
-import { cutOver } from '../release/cutover.js';
 import { ensureImage, imageRef, pruneImages, type ImageOutcome } from '../release/image.js';
 import type { HostFacts } from '../release/preflight.js';
-import { provision } from '../release/provision.js';
 import { resolveVersion } from '../release/version.js';
 import { watchAfterDeploy } from '../release/watch.js';
-import { colourImages, startColour } from '../stack/colours.js';
+import { startColour } from '../stack/colours.js';
 import { renderEnvFile } from '../stack/files.js';
 import { versionsOfNeighbours } from '../stack/neighbours.js';
 import { short, type OperationReport } from '../types.js';
 import { runOperation, type Operation } from './operation.js';
 import { planDeploy } from './plan.js';
-import { connectAndPreflight, readStack, retireOld, type StackNow } from './steps.js';
+import { connectAndPreflight, cutOverTo, provisionFor, readStack, retireOld, type StackNow } from './steps.js';
 
 export { failedReport } from './operation.js';
 
@@ -46,33 +44,15 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
     if (alreadyServing(at, sha) && !req.force) return unchanged(ctx, op, at, sha);
     announceStart(ctx, op, at, sha, ref);
     const image = await shipImage(ctx, op, sha, ref);
-    await op.phase('provision', () =>
-      provision(ctx, op.layout, facts, at.stack, colourImages(at.stack, at.target, image.ref)),
-    );
+    await provisionFor(ctx, op, facts, at, image.ref);
     const db = await migrate(ctx, op, at, image.ref, req);
     await op.phase(`start ${at.target}`, () => startColour(ctx, op.layout, facts.compose, at.target, at.stack));
-    record.health_status = (
-      await cutOver(ctx, op.layout, op.phases, {
-        target: at.target,
-        live: at.live,
-        sha,
-        stack: at.stack,
-        expect: { schemaVersion: db.schemaVersion },
-      })
-    ).status;
-    op.event('switched', { colour: at.target, from: at.live ?? null });
+    record.health_status = await cutOverTo(ctx, op, at, sha, { schemaVersion: db.schemaVersion });
     await op.commit('deployed');
     await retireOld(ctx, op, at.live);
     await op.phase('prune images', () => prune(ctx, at, sha));
-    if (ctx.cfg.config.monitoring.enabled)
-      await op.phase('monitoring', () => monitoringStep(ctx, op.layout, facts.compose)); // a failure is only a warning
-    // the lock stays held through the watch; a failed watch switches back and throws WatchRolledBack
-    await watchAfterDeploy(ctx, op.layout, op.phases, {
-      record,
-      previous: at.live ? at.state.current : undefined,
-      previousColour: at.live,
-      compose: facts.compose,
-    });
+    await updateMonitoring(ctx, op, facts);
+    await watch(ctx, op, at, facts); // the lock stays held; a failed watch switches back and throws WatchRolledBack
     return completed(ctx, op, at, sha, ref);
   });
 }
@@ -161,6 +141,18 @@ async function shipImage(
   op.onFinish(() => releaseHold(ctx, op.layout));
   await holdRelease(ctx, op.layout, image.ref);
   return image;
+}
+
+/** the monitoring stack follows the release; a failure there is only a warning */
+async function updateMonitoring(ctx: EngineContext, op: Operation, facts: HostFacts): Promise<void> {
+  if (ctx.cfg.config.monitoring.enabled)
+    await op.phase('monitoring', () => monitoringStep(ctx, op.layout, facts.compose));
+}
+
+function watch(ctx: EngineContext, op: Operation, at: StackNow, facts: HostFacts): Promise<void> {
+  const previous = at.live ? at.state.current : undefined;
+  const subject = { record: op.record!, previous, previousColour: at.live, compose: facts.compose };
+  return watchAfterDeploy(ctx, op.layout, op.phases, subject);
 }
 
 /** snapshot + migrations before the new colour starts; the old colour keeps serving (docs/migrations.md) */

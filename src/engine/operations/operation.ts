@@ -239,9 +239,8 @@ export class Operation {
     for (const fn of this.cleanups) await fn().catch((e: unknown) => ctx.reporter.warn(describeError(e)));
     await ctx.hostLog?.flush().catch(() => undefined);
     await settleNotifications(ctx); // metrics and notifications go out while the lock is still held
-    await this.lock
-      ?.release()
-      .catch((e: unknown) => ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));
+    const unlocked = this.lock?.release();
+    await unlocked?.catch((e: unknown) => ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));
   }
 }
 

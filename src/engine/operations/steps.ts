@@ -2,9 +2,12 @@ import type { EngineContext } from '../context.js';
 import { imagesOnHost } from '../release/image.js';
 import { preflight, type HostFacts } from '../release/preflight.js';
 import { retireColour } from '../release/switch.js';
-import { inspectStack, liveColour, type StackFacts } from '../stack/colours.js';
+import { cutOver } from '../release/cutover.js';
+import type { HealthExpectation } from '../release/health.js';
+import { provision } from '../release/provision.js';
+import { colourImages, inspectStack, liveColour, type StackFacts } from '../stack/colours.js';
 import { readState, reconcileState } from '../stack/state.js';
-import { otherColour, type Colour, type EnvironmentState } from '../types.js';
+import { otherColour, type Colour, type EnvironmentState, type HealthStatus } from '../types.js';
 import type { Operation } from './operation.js';
 
 /** Steps deploy and rollback share, each named for what it does on the host. */
@@ -50,6 +53,27 @@ export async function readStack(
     op.record.previous_version = state.current?.version;
   }
   return { state, stack, live, target, images };
+}
+
+/** the stack's files written for the target colour running `image` (the other colour keeps its own) */
+export function provisionFor(ctx: EngineContext, op: Operation, facts: HostFacts, at: StackNow, image: string) {
+  return op.phase('provision', () =>
+    provision(ctx, op.layout, facts, at.stack, colourImages(at.stack, at.target, image)),
+  );
+}
+
+/** health gate → switch → verify through the proxy (release/cutover.ts); the old colour serves until it passes */
+export async function cutOverTo(
+  ctx: EngineContext,
+  op: Operation,
+  at: StackNow,
+  sha: string,
+  expect?: HealthExpectation,
+): Promise<HealthStatus> {
+  const c = { target: at.target, live: at.live, sha, stack: at.stack, expect };
+  const verdict = await cutOver(ctx, op.layout, op.phases, c);
+  op.event('switched', { colour: at.target, from: at.live ?? null });
+  return verdict.status;
 }
 
 /** the colour that served before stops once its in-flight requests drain; the new one serves */
