@@ -7,7 +7,7 @@
 # test/harness/stack/install-modern.sh, run at the end.
 set -eu
 
-# the unit test of the engine's scripts (test/unit/commands.test.ts) runs shellcheck when it is installed
+# the unit test of the engine's scripts (test/unit/engine/commands.test.ts) runs shellcheck when it is installed
 PACKAGES="
   docker.io
   docker-compose
