@@ -135,22 +135,41 @@ export async function startPrivateEngine(root: string, opts: { containerdStore: 
  * The bench's app: dependency + toolchain steps of a few seconds each, then the sources and a "compile".
  * `scale` multiplies the work of every step (tests use a fraction).
  */
-export const benchDockerfile = (scale = 1): string => `FROM ${IMAGE_NAMES.nodeBase}
+export const benchDockerfile = (scale = 1): string => {
+  const modcache = [
+    "const c=require('crypto');let h=require('fs').readFileSync('deps.txt');const out=[];",
+    `for(let i=0;i<${Math.round(1_500_000 * scale)};i++){h=c.createHash('sha256').update(h).digest();`,
+    `if(i%${Math.max(1, Math.round(1500 * scale))}===0)`,
+    "out.push(c.createHash('sha512').update(h).digest().toString('hex').repeat(256))}",
+    "out.push(c.randomBytes(16).toString('hex'));require('fs').writeFileSync('/src/modcache',out.join(''))",
+  ].join('');
+  const toolchain = [
+    "const c=require('crypto');let h=Buffer.from('toolchain');",
+    `for(let i=0;i<${Math.round(1_500_000 * scale)};i++)h=c.createHash('sha256').update(h).digest();`,
+    "require('fs').writeFileSync('/src/toolchain',h)",
+  ].join('');
+  const compile = [
+    "const c=require('crypto');let h=require('fs').readFileSync('app.mjs');",
+    `for(let i=0;i<${Math.round(300_000 * scale)};i++)h=c.createHash('sha256').update(h).digest();`,
+    "require('fs').writeFileSync('/src/app.bin',h)",
+  ].join('');
+  return `FROM ${IMAGE_NAMES.nodeBase}
 WORKDIR /src
 COPY deps.txt ./
 # stand-in for go mod download: CPU and ~32 MB written, from the dependency list only; the random tail
 # tells a step that ran from one that came from the cache
-RUN --network=none node -e "const c=require('crypto');let h=require('fs').readFileSync('deps.txt');const out=[];for(let i=0;i<${Math.round(1_500_000 * scale)};i++){h=c.createHash('sha256').update(h).digest();if(i%${Math.max(1, Math.round(1500 * scale))}===0)out.push(c.createHash('sha512').update(h).digest().toString('hex').repeat(256))}out.push(c.randomBytes(16).toString('hex'));require('fs').writeFileSync('/src/modcache',out.join(''))"
+RUN --network=none node -e "${modcache}"
 # stand-in for a toolchain set-up step
-RUN --network=none node -e "const c=require('crypto');let h=Buffer.from('toolchain');for(let i=0;i<${Math.round(1_500_000 * scale)};i++)h=c.createHash('sha256').update(h).digest();require('fs').writeFileSync('/src/toolchain',h)"
+RUN --network=none node -e "${toolchain}"
 COPY app.mjs mode ./
 # stand-in for the compile of the sources: runs on every commit
-RUN --network=none node -e "const c=require('crypto');let h=require('fs').readFileSync('app.mjs');for(let i=0;i<${Math.round(300_000 * scale)};i++)h=c.createHash('sha256').update(h).digest();require('fs').writeFileSync('/src/app.bin',h)"
+RUN --network=none node -e "${compile}"
 ARG GIT_COMMIT=unknown
 ARG BUILD_TIMESTAMP=unknown
 LABEL org.opencontainers.image.revision="\${GIT_COMMIT}" org.opencontainers.image.created="\${BUILD_TIMESTAMP}"
 CMD ["node", "/src/app.mjs"]
 `;
+};
 
 /** A git repository with two commits of the bench app that differ in their sources only; returns their SHAs. */
 export async function makeBenchRepo(dir: string, scale = 1): Promise<[string, string]> {
@@ -421,15 +440,18 @@ async function main(): Promise<void> {
       `  cold build, commit 1, fresh engine, empty cache      ${s(result.coldMs)}   cache used: ${result.cacheUsed.cold}`,
     );
     console.log(
-      `  warm build, commit 2, fresh engine, cache restored   ${s(result.warmMs)}   cache used: ${result.cacheUsed.warm}, dependency layers reused: ${result.warmReusedLayers}`,
+      `  warm build, commit 2, fresh engine, cache restored   ${s(result.warmMs)}   cache used: ${result.cacheUsed.warm}, ` +
+        `dependency layers reused: ${result.warmReusedLayers}`,
     );
     console.log(`  same commit 2, fresh engine, no cache                ${s(result.uncachedWarmMs)}`);
     console.log(
-      `  cache directory: ${(result.cacheBytes / 1e6).toFixed(1)} MB in ${result.cacheFiles} files; copied in ${s(result.restoreCopyMs)}; base image load ${s(result.baseLoadMs)} (not in the build times)`,
+      `  cache directory: ${(result.cacheBytes / 1e6).toFixed(1)} MB in ${result.cacheFiles} files; ` +
+        `copied in ${s(result.restoreCopyMs)}; base image load ${s(result.baseLoadMs)} (not in the build times)`,
     );
     if (fallback)
       console.log(
-        `  overlay2 engine, cache configured: built in ${s(fallback.ms)} without it; said: ${fallback.messages.filter((m) => m.includes('layer cache')).join(' | ')}`,
+        `  overlay2 engine, cache configured: built in ${s(fallback.ms)} without it; ` +
+          `said: ${fallback.messages.filter((m) => m.includes('layer cache')).join(' | ')}`,
       );
   } finally {
     for (const e of started.reverse()) await e.stop().catch(() => undefined);

@@ -63,13 +63,18 @@ export async function benchDatabase(rows: number, say: (s: string) => void, keep
     const t0 = Date.now();
     await psql(
       env,
-      `INSERT INTO events (title, starts_at, venue_id) SELECT 'event #' || g, timestamptz '2026-01-01' + g * interval '1 minute', 1 + g % 2 FROM generate_series(1, ${rows}) g; ANALYZE events`,
+      [
+        'INSERT INTO events (title, starts_at, venue_id)',
+        "SELECT 'event #' || g, timestamptz '2026-01-01' + g * interval '1 minute', 1 + g % 2",
+        `FROM generate_series(1, ${rows}) g; ANALYZE events`,
+      ].join(' '),
     );
     const seedMs = Date.now() - t0;
     const tableMb = Number(await psql(env, "SELECT round(pg_total_relation_size('events') / 1048576.0)"));
     const before = await digest(env);
     say(
-      `  seeded in ${(seedMs / 1000).toFixed(1)}s (events: ${tableMb} MiB with indexes); deploying m3 (snapshot, then 003 + 004 on every row) while polling the proxy…`,
+      `  seeded in ${(seedMs / 1000).toFixed(1)}s (events: ${tableMb} MiB with indexes); ` +
+        'deploying m3 (snapshot, then 003 + 004 on every row) while polling the proxy…',
     );
 
     const poll = pollDuring(env.httpPort, '/version', 50);
@@ -127,11 +132,16 @@ export function formatDatabaseBench(d: DatabaseBench): string {
   const s = (ms?: number) => (ms === undefined ? '—' : `${(ms / 1000).toFixed(2)}s`);
   return [
     `== database: events with ${d.rows.toLocaleString('en')} rows (${d.tableMb} MiB with indexes; seeded in ${s(d.seedMs)})`,
-    `deploy m3: ${s(d.deploy.totalMs)} end to end — snapshot phase ${s(d.deploy.snapshotMs)} (pg_dump + gzip + verification ${s(d.snapshot.dumpMs)}, ${(d.snapshot.bytes / 1048576).toFixed(1)} MiB gzipped), migrate phase ${s(d.deploy.migrateMs)} (${d.migrations.ran} migrations, schema ${d.migrations.from ?? '—'} → ${d.migrations.to ?? '—'})`,
+    `deploy m3: ${s(d.deploy.totalMs)} end to end — snapshot phase ${s(d.deploy.snapshotMs)} ` +
+      `(pg_dump + gzip + verification ${s(d.snapshot.dumpMs)}, ${(d.snapshot.bytes / 1048576).toFixed(1)} MiB gzipped), ` +
+      `migrate phase ${s(d.deploy.migrateMs)} ` +
+      `(${d.migrations.ran} migrations, schema ${d.migrations.from ?? '—'} → ${d.migrations.to ?? '—'})`,
     `requests through the proxy during that deploy: ${d.requestsDuringDeploy.total}, failed ${d.requestsDuringDeploy.failed}`,
     `snapshot verify: ${s(d.verifyMs)}`,
     d.restore
-      ? `restore with --stop-app: ${s(d.restore.totalMs)} end to end (safety snapshot ${s(d.restore.safetyMs)}, load + swap ${s(d.restore.restoreMs)}); table after restore equals the pre-deploy one: ${d.restore.exact ? 'yes' : 'NO'}`
+      ? `restore with --stop-app: ${s(d.restore.totalMs)} end to end ` +
+        `(safety snapshot ${s(d.restore.safetyMs)}, load + swap ${s(d.restore.restoreMs)}); ` +
+        `table after restore equals the pre-deploy one: ${d.restore.exact ? 'yes' : 'NO'}`
       : 'restore: not run',
   ].join('\n');
 }

@@ -122,7 +122,8 @@ export function formatIdleRollbacks(rs: IdleRollback[]): string {
     const of = rs.filter((r) => r.kind === kind);
     if (!of.length) continue;
     lines.push(
-      `median ${kind}: total ${f(median(of.map((r) => r.totalMs)))}, core ${f(median(of.map((r) => r.coreMs)))}, serving after ${f(median(of.flatMap((r) => (r.servingAfterMs === undefined ? [] : [r.servingAfterMs]))))}`,
+      `median ${kind}: total ${f(median(of.map((r) => r.totalMs)))}, core ${f(median(of.map((r) => r.coreMs)))}, ` +
+        `serving after ${f(median(of.flatMap((r) => (r.servingAfterMs === undefined ? [] : [r.servingAfterMs]))))}`,
     );
   }
   return lines.join('\n');

@@ -228,7 +228,8 @@ try {
     throw new Error(`the first deploy (v1) failed (exit ${first.code}):\n${first.stderr.slice(-3000)}`);
   const firstOp = timeOperation('deploy v1 (no load)', first);
   say(
-    `v1 deployed in ${(firstOp.totalMs / 1000).toFixed(1)}s; load starts: ${lanes.map((l) => `${l.name}×${l.concurrency}`).join(', ')}${wrkConns ? `, wrk×${wrkConns}` : ''}`,
+    `v1 deployed in ${(firstOp.totalMs / 1000).toFixed(1)}s; ` +
+      `load starts: ${lanes.map((l) => `${l.name}×${l.concurrency}`).join(', ')}${wrkConns ? `, wrk×${wrkConns}` : ''}`,
   );
   const hasRollback = await cliHasCommand(env, 'rollback');
 
@@ -374,11 +375,18 @@ function printPart(p: PartResult): void {
   say(table(lrows));
   say(`total: ${p.totalRequests} requests, ${p.totalFailures} failed`);
   const app = p.posts.appCounted;
+  const vsClients =
+    app === undefined
+      ? ''
+      : app === p.posts.clientOk
+        ? ' (equal)'
+        : ` (${app - p.posts.clientOk > 0 ? '+' : ''}${app - p.posts.clientOk}: ran on the app, failed for the client)`;
   say(
-    `POSTs: ${p.posts.clientOk} succeeded for the clients; the app counted ${app ?? '? (an exit count was missing)'}${app === undefined ? '' : app === p.posts.clientOk ? ' (equal)' : ` (${app - p.posts.clientOk > 0 ? '+' : ''}${app - p.posts.clientOk}: ran on the app, failed for the client)`}`,
+    `POSTs: ${p.posts.clientOk} succeeded for the clients; the app counted ${app ?? '? (an exit count was missing)'}${vsClients}`,
   );
   say(
-    `Caddy: ${p.caddy.failedChecks} gate health checks failed (host stalls, not flag flips); ${p.caddy.noUpstream} requests answered 503 "no upstreams available"`,
+    `Caddy: ${p.caddy.failedChecks} gate health checks failed (host stalls, not flag flips); ` +
+      `${p.caddy.noUpstream} requests answered 503 "no upstreams available"`,
   );
   if (p.retired.length) {
     const how = (c?: number) =>

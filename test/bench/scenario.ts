@@ -313,7 +313,11 @@ export async function naiveSwitch(
 export async function teardownEnv(env: TestEnv): Promise<void> {
   await hostSsh(
     env.info,
-    `cd stacks/${env.name} 2>/dev/null || exit 0; docker-compose -p ${env.stackPrefix} -f compose.yml --env-file .env down -v --remove-orphans -t 5 >/dev/null 2>&1; cd .. && rm -rf ${env.name}`,
+    [
+      `cd stacks/${env.name} 2>/dev/null || exit 0;`,
+      `docker-compose -p ${env.stackPrefix} -f compose.yml --env-file .env down -v --remove-orphans -t 5 >/dev/null 2>&1;`,
+      `cd .. && rm -rf ${env.name}`,
+    ].join(' '),
     { check: false, timeoutMs: 120_000 },
   );
 }

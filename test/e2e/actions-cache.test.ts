@@ -298,7 +298,8 @@ test(
         [`${PREFIX}${sha1}`, `${PREFIX}${sha2}`],
       );
       console.log(
-        `buildx cache: ${saved.size} files; save ${first.saveMs} ms, restore ${second.restoreMs} ms; blob requests: ${fetched.map((q) => `${q.method}${q.range ? ` ${q.range}` : ''}`).join(', ')}`,
+        `buildx cache: ${saved.size} files; save ${first.saveMs} ms, restore ${second.restoreMs} ms; ` +
+          `blob requests: ${fetched.map((q) => `${q.method}${q.range ? ` ${q.range}` : ''}`).join(', ')}`,
       );
     } finally {
       restoreEnv();

@@ -237,7 +237,8 @@ describe('bad configuration and inputs: exit 2, a clear message, the host untouc
         config: variant(
           () => undefined,
           (t) =>
-            `${t}\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n${Array.from({ length: 8 }, (_, i) => `x${i + 1}: &a${i + 1} [${Array(9).fill(`*a${i}`).join(', ')}]`).join('\n')}\n`,
+            `${t}\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n` +
+            `${Array.from({ length: 8 }, (_, i) => `x${i + 1}: &a${i + 1} [${Array(9).fill(`*a${i}`).join(', ')}]`).join('\n')}\n`,
         ),
       }),
     /deployment\.yml/,

@@ -186,16 +186,25 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
   let seeded: { events: string; venues: string; guestbook: string };
   let brokenSnapshot: string;
 
-  test('must-show 2: a migration that breaks midway fails the deploy (exit 9) while the old colour serves; the printed restore command restores exactly', async () => {
+  test('must-show 2: a migration breaking midway fails the deploy (exit 9), the old colour serves; the printed restore command restores exactly', async () => {
     // rows with what the Togather schema stores: vectors in events, PostGIS points in venues (the digests
     // below are over each row's text form, so the restore must bring both back bit for bit)
     await psql(
       env,
-      "INSERT INTO events (title, starts_at, venue_id, embedding) SELECT 'event #' || g, timestamptz '2026-03-01' + g * interval '17 minutes', 1 + g % 2, ('[' || g || ',' || (g / 7.0)::real || ',' || -g || ']')::vector FROM generate_series(1, 5000) g",
+      [
+        'INSERT INTO events (title, starts_at, venue_id, embedding)',
+        "SELECT 'event #' || g, timestamptz '2026-03-01' + g * interval '17 minutes', 1 + g % 2,",
+        "('[' || g || ',' || (g / 7.0)::real || ',' || -g || ']')::vector",
+        'FROM generate_series(1, 5000) g',
+      ].join(' '),
     );
     await psql(
       env,
-      "INSERT INTO venues (name, city, location) SELECT 'Venue ' || g, 'City ' || g % 10, ST_SetSRID(ST_MakePoint(-80 + g / 1000.0, 43 + g / 3000.0), 4326)::geography FROM generate_series(1, 500) g",
+      [
+        'INSERT INTO venues (name, city, location)',
+        "SELECT 'Venue ' || g, 'City ' || g % 10, ST_SetSRID(ST_MakePoint(-80 + g / 1000.0, 43 + g / 3000.0), 4326)::geography",
+        'FROM generate_series(1, 500) g',
+      ].join(' '),
     );
     seeded = {
       events: await tableDigest(env, 'events'),
@@ -449,7 +458,7 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
     assert.equal(logs.stdout.trim(), '1', 'the migrate container ran once');
   });
 
-  test('must-show 3a: wrong database credentials — a first deploy fails when the new database refuses them (exit 6), the snapshot command with exit 8; no snapshot file is left', async () => {
+  test('must-show 3a: wrong database credentials — refused by the new database: a first deploy exits 6, snapshot create exits 8; no file is left', async () => {
     const bad = await dbEnv('dbcred');
     const wrong = `wrong-${bad.secrets.POSTGRES_PASSWORD}`;
     writeFileSync(

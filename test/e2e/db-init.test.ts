@@ -60,7 +60,10 @@ describe('the database at its first start', { timeout: 600_000 }, () => {
     assert.equal(
       await psql(
         env,
-        "SELECT ST_AsText(ST_SetSRID(ST_MakePoint(1, 2), 4326)::geography) || ' ' || ('[1,2]'::vector <-> '[1,3]'::vector) || ' ' || similarity('togather', 'together')",
+        [
+          'SELECT ST_AsText(ST_SetSRID(ST_MakePoint(1, 2), 4326)::geography)',
+          "|| ' ' || ('[1,2]'::vector <-> '[1,3]'::vector) || ' ' || similarity('togather', 'together')",
+        ].join(' '),
       ),
       'POINT(1 2) 1 0.5',
     );

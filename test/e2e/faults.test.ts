@@ -249,10 +249,16 @@ describe(
       matrix.add({
         group: 'crash (kill -9)',
         case: c.name,
-        expected: `0 failed requests; proxy serves ${c.afterSwitch ? 'the new' : 'the old'} version; next deploy takes the dead lock over at once, ${c.afterSwitch ? 'reconciles state from the proxy, ' : ''}cleans up, succeeds`,
+        expected:
+          `0 failed requests; proxy serves ${c.afterSwitch ? 'the new' : 'the old'} version; ` +
+          'next deploy takes the dead lock over at once, ' +
+          `${c.afterSwitch ? 'reconciles state from the proxy, ' : ''}cleans up, succeeds`,
         observed:
-          `killed at "${crashedAt}"; proxy then served ${short(afterCrash.commit)}; left: ${viewAfterCrash.blue}/${viewAfterCrash.green} (blue/green), lock of pid ${crashed.pid}. ` +
-          `Next deploy: exit ${recovery.code} in ${(recovery.ms / 1000).toFixed(1)}s, lock taken over in ${lockMs ?? '?'}ms${reconciled ? ', state reconciled (logged)' : ''}; serves ${short(now.commit)} from ${live}; ${describeTraffic(t)}` +
+          `killed at "${crashedAt}"; proxy then served ${short(afterCrash.commit)}; ` +
+          `left: ${viewAfterCrash.blue}/${viewAfterCrash.green} (blue/green), lock of pid ${crashed.pid}. ` +
+          `Next deploy: exit ${recovery.code} in ${(recovery.ms / 1000).toFixed(1)}s, ` +
+          `lock taken over in ${lockMs ?? '?'}ms${reconciled ? ', state reconciled (logged)' : ''}; ` +
+          `serves ${short(now.commit)} from ${live}; ${describeTraffic(t)}` +
           (check.failed.length ? `. FAILED: ${check.failed.join('; ')}` : ''),
         requests: t.total,
         failures: t.failed,
@@ -289,7 +295,9 @@ describe(
         group: 'control',
         case: 'plain deploy, no fault',
         expected: '0 failed requests, new version served',
-        observed: `exit ${r.code} in ${(r.ms / 1000).toFixed(1)}s; ${short(before.commit)} → ${short(now.commit)}; ${describeTraffic(t)}${check.failed.length ? `. FAILED: ${check.failed.join('; ')}` : ''}`,
+        observed:
+          `exit ${r.code} in ${(r.ms / 1000).toFixed(1)}s; ${short(before.commit)} → ${short(now.commit)}; ` +
+          `${describeTraffic(t)}${check.failed.length ? `. FAILED: ${check.failed.join('; ')}` : ''}`,
         requests: t.total,
         failures: t.failed,
         pass: check.failed.length === 0,
@@ -412,10 +420,15 @@ describe(
         group: 'SSH cut',
         case: name,
         expected:
-          'no hang; a clear connection error with nothing switched (or, cut between commands, a completed deploy); lock released; 0 failed requests; the next deploy succeeds',
+          'no hang; a clear connection error with nothing switched (or, cut between commands, a completed deploy); ' +
+          'lock released; 0 failed requests; the next deploy succeeds',
         observed:
-          `cut at "${cut.struck?.line ?? 'never'}" (killed pid ${cut.struck?.pids.join(',') ?? '-'}); deploy ${hung ? 'HUNG' : `exit ${cut.code}`} in ${(cut.ms / 1000).toFixed(1)}s: "${completed ? 'completed' : firstError(cut.stderr)}"; ` +
-          `${lockAfterCut ? 'lock still held' : 'lock released'}; history: ${failure?.status ?? '?'}${failure?.failure ? ` (exit ${failure.failure.exit_code})` : ''}; proxy then served ${short(afterCut.commit)}. ` +
+          `cut at "${cut.struck?.line ?? 'never'}" (killed pid ${cut.struck?.pids.join(',') ?? '-'}); ` +
+          `deploy ${hung ? 'HUNG' : `exit ${cut.code}`} in ${(cut.ms / 1000).toFixed(1)}s: ` +
+          `"${completed ? 'completed' : firstError(cut.stderr)}"; ` +
+          `${lockAfterCut ? 'lock still held' : 'lock released'}; ` +
+          `history: ${failure?.status ?? '?'}${failure?.failure ? ` (exit ${failure.failure.exit_code})` : ''}; ` +
+          `proxy then served ${short(afterCut.commit)}. ` +
           `Next deploy exit ${recovery.code}${/took over the lock/.test(recovery.stderr) ? ' (took the lock over)' : ''}; ${describeTraffic(t)}` +
           (check.failed.length ? `. FAILED: ${check.failed.join('; ')}` : ''),
         requests: t.total,
@@ -543,7 +556,9 @@ describe(
           group: 'dependency failing',
           case: c.name,
           expected: c.expected,
-          observed: `exit ${r.code} in ${(r.ms / 1000).toFixed(1)}s: "${msg}"; still serving ${short(now.commit)}; ${target} ${view[target]}; ${describeTraffic(t)}${check.failed.length ? `. FAILED: ${check.failed.join('; ')}` : ''}`,
+          observed:
+            `exit ${r.code} in ${(r.ms / 1000).toFixed(1)}s: "${msg}"; still serving ${short(now.commit)}; ` +
+            `${target} ${view[target]}; ${describeTraffic(t)}${check.failed.length ? `. FAILED: ${check.failed.join('; ')}` : ''}`,
           requests: t.total,
           failures: t.failed,
           pass: check.failed.length === 0,
@@ -569,7 +584,9 @@ describe(
           group: 'dependency failing',
           case: 'database container stopped',
           expected: 'provisioning starts the database again and waits for it; the deploy goes on',
-          observed: `exit ${r.code} in ${(r.ms / 1000).toFixed(1)}s; database ${dbState}; serves ${short(now.commit)}; ${describeTraffic(t)}${check.failed.length ? `. FAILED: ${check.failed.join('; ')}` : ''}`,
+          observed:
+            `exit ${r.code} in ${(r.ms / 1000).toFixed(1)}s; database ${dbState}; serves ${short(now.commit)}; ` +
+            `${describeTraffic(t)}${check.failed.length ? `. FAILED: ${check.failed.join('; ')}` : ''}`,
           requests: t.total,
           failures: t.failed,
           pass: check.failed.length === 0,
@@ -691,7 +708,9 @@ describe(
           group: 'dependency failing',
           case: 'back to the right credentials',
           expected: 'the next deploy with the right env file succeeds',
-          observed: `exit ${r.code} in ${(r.ms / 1000).toFixed(1)}s${r.code ? `: ${firstError(r.stderr)}` : ''}; serves ${short(now.commit)}; ${describeTraffic(t)}${check.failed.length ? `. FAILED: ${check.failed.join('; ')}` : ''}`,
+          observed:
+            `exit ${r.code} in ${(r.ms / 1000).toFixed(1)}s${r.code ? `: ${firstError(r.stderr)}` : ''}; ` +
+            `serves ${short(now.commit)}; ${describeTraffic(t)}${check.failed.length ? `. FAILED: ${check.failed.join('; ')}` : ''}`,
           requests: t.total,
           failures: t.failed,
           pass: check.failed.length === 0,
@@ -769,7 +788,9 @@ describe(
           group: 'docker daemon restart',
           case: 'the routed app failed to start because its gate was not up yet (the restart race)',
           expected: 'the keeper starts it again; the proxy serves the live version',
-          observed: `start failed with "${error.slice(0, 60)}…"; keeper restarted: ${live} ${view[live]}, proxy serving ${short(back.commit)} ${(ms / 1000).toFixed(1)}s later${check.failed.length ? `. FAILED: ${check.failed.join('; ')}` : ''}`,
+          observed:
+            `start failed with "${error.slice(0, 60)}…"; keeper restarted: ${live} ${view[live]}, ` +
+            `proxy serving ${short(back.commit)} ${(ms / 1000).toFixed(1)}s later${check.failed.length ? `. FAILED: ${check.failed.join('; ')}` : ''}`,
           pass: check.failed.length === 0,
         });
         assert.deepEqual(check.failed, []);
@@ -838,11 +859,15 @@ describe(
           case: 'host engine stopped (SIGTERM) and started again while idle',
           expected:
             'caddy, gates, database and the live colour restart by policy; the retired colour stays stopped; status right',
-          observed: `engine down after ${(downMs / 1000).toFixed(1)}s, proxy serving ${short(back.commit)} from ${back.upstream ?? 'nothing'} again ${(backMs / 1000).toFixed(1)}s after the stop (keeper started ${kept} app${kept === 1 ? '' : 's'}); ${live} ${view[live]}, ${idle} ${view[idle]}, caddy ${caddy?.split(' ')[1]}; status: ${status.stdout
-            .split('\n')
-            .filter((l) => /^(serving|proxy|drift)/.test(l))
-            .map((l) => l.replace(/\s+/g, ' '))
-            .join(' / ')}${check.failed.length ? `. FAILED: ${check.failed.join('; ')}` : ''}`,
+          observed:
+            `engine down after ${(downMs / 1000).toFixed(1)}s, ` +
+            `proxy serving ${short(back.commit)} from ${back.upstream ?? 'nothing'} again ${(backMs / 1000).toFixed(1)}s after the stop ` +
+            `(keeper started ${kept} app${kept === 1 ? '' : 's'}); ` +
+            `${live} ${view[live]}, ${idle} ${view[idle]}, caddy ${caddy?.split(' ')[1]}; status: ${status.stdout
+              .split('\n')
+              .filter((l) => /^(serving|proxy|drift)/.test(l))
+              .map((l) => l.replace(/\s+/g, ' '))
+              .join(' / ')}${check.failed.length ? `. FAILED: ${check.failed.join('; ')}` : ''}`,
           pass: check.failed.length === 0,
         });
         assert.deepEqual(check.failed, []);

@@ -193,7 +193,8 @@ describe('hostile input: rejected or handled safely, nothing runs, the host unch
   after(async () => {
     matrix.finish();
     process.stdout.write(
-      '(also refused, see bad-input.test.ts: metacharacters in host, path, image, images.caddy, version and the environment input; "../" in path and config input; a YAML alias bomb)\n',
+      '(also refused, see bad-input.test.ts: metacharacters in host, path, image, images.caddy, version and the environment input; ' +
+        '"../" in path and config input; a YAML alias bomb)\n',
     );
   });
 

@@ -230,7 +230,10 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
     const holders = ['app.env', 'db.env', 'db-client.env'];
     const host = await hostSsh(
       env.info,
-      `cd stacks/${env.name} && for f in $(find . -type f ${holders.map((h) => `! -name ${h}`).join(' ')} | sort); do echo "=== $f"; case "$f" in *.gz) gzip -dc "$f";; *) cat "$f";; esac; echo; done`,
+      [
+        `cd stacks/${env.name} && for f in $(find . -type f ${holders.map((h) => `! -name ${h}`).join(' ')} | sort);`,
+        'do echo "=== $f"; case "$f" in *.gz) gzip -dc "$f";; *) cat "$f";; esac; echo; done',
+      ].join(' '),
     );
     const files = host.stdout.split(/^=== /m).filter(Boolean);
     for (const f of files) haystacks.set(`host file ${f.split('\n')[0]}`, f);
@@ -274,14 +277,16 @@ describe('secret hygiene: no secret value in any output, file, payload or messag
     const group = (re: RegExp) => [...haystacks.keys()].filter((k) => re.test(k));
     const rows: [string, string[]][] = [
       [
-        `CLI output streams and error messages (${runs.filter((r) => r.what !== 'action deploy').length} runs: deploy ok, deploy of a release that crashes, config error, status, versions, dry-run; --verbose)`,
+        `CLI output streams and error messages (${runs.filter((r) => r.what !== 'action deploy').length} runs: ` +
+          'deploy ok, deploy of a release that crashes, config error, status, versions, dry-run; --verbose)',
         group(/^CLI /),
       ],
       ['action log, stderr and error annotations', group(/^action deploy: log/)],
       ['job summary', group(/job summary/)],
       ['runner file-command files (outputs, state, env, path) and the post step', group(/files|post step/)],
       [
-        `host files: state.json, history.jsonl, logs/*.jsonl (migrate output included), snapshots (decompressed) and their metadata, compose/caddy files (${files.length} files), audit.jsonl`,
+        'host files: state.json, history.jsonl, logs/*.jsonl (migrate output included), snapshots (decompressed) and their metadata, ' +
+          `compose/caddy files (${files.length} files), audit.jsonl`,
         group(/^host /),
       ],
       [`notification payloads (webhook ${webhook.length}, ntfy ${ntfy.length})`, group(/^notification /)],

@@ -71,7 +71,8 @@ describe('post-deploy watch window', { timeout: 600_000 }, () => {
     const observed = (backAt - injected) / 1000;
     const phase = (name: string) => new RegExp(`✔ ${name} \\(([0-9.]+m?s)\\)`).exec(r.stderr)?.[1] ?? '?';
     process.stdout.write(
-      `# watch rollback: deployer reports ${reported.toFixed(1)} s from the first failing probe to v1 serving; the test saw v1 ${observed.toFixed(1)} s after the failure was injected ` +
+      `# watch rollback: deployer reports ${reported.toFixed(1)} s from the first failing probe to v1 serving; ` +
+        `the test saw v1 ${observed.toFixed(1)} s after the failure was injected ` +
         `(phases: watch ${phase('watch')}, switch back to blue ${phase('switch back to blue')})\n`,
     );
     assert.ok(reported <= 30, `${reported} s`);

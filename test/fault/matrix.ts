@@ -61,7 +61,8 @@ export function render(title: string, rows: Row[]): string {
     '|---|---|---|---|---:|---:|---|',
     ...rows.map(
       (r) =>
-        `| ${cell(r.group)} | ${cell(r.case)} | ${cell(r.expected)} | ${cell(r.observed)} | ${cell(r.requests)} | ${cell(r.failures)} | ${r.pass ? 'yes' : 'NO'} |`,
+        `| ${cell(r.group)} | ${cell(r.case)} | ${cell(r.expected)} | ${cell(r.observed)} | ` +
+        `${cell(r.requests)} | ${cell(r.failures)} | ${r.pass ? 'yes' : 'NO'} |`,
     ),
   ];
   return lines.join('\n');

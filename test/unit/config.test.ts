@@ -291,7 +291,9 @@ const bad: BadCase[] = [
   },
   {
     name: 'YAML alias bomb',
-    yaml: `${BASE}x-a: &a [l, l, l, l, l, l, l, l, l]\nx-b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nx-c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nx-d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n`,
+    yaml:
+      `${BASE}x-a: &a [l, l, l, l, l, l, l, l, l]\nx-b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n` +
+      'x-c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nx-d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n',
     code: 'alias-bomb',
     path: '',
     remedy: /anchors/,

@@ -133,7 +133,8 @@ describe('docs: the Markdown helpers', () => {
       ['a.md#x', 'd.md'],
     );
     const h = parseHelp(
-      'commands:\n  deploy      does it\n  snapshot create|list <environment>\n              things\n  snapshot restore <environment> <file>\n\noptions:\n  -c, --config FILE  x\n      --dry-run   y\n',
+      'commands:\n  deploy      does it\n  snapshot create|list <environment>\n              things\n' +
+        '  snapshot restore <environment> <file>\n\noptions:\n  -c, --config FILE  x\n      --dry-run   y\n',
     );
     assert.deepEqual([...h.commands.keys()], ['deploy', 'snapshot']);
     assert.deepEqual([...h.commands.get('deploy')!], []);

@@ -526,7 +526,9 @@ const SHELLCHECK_EXCLUDE: Record<string, { codes: string[]; why: string }> = {
   },
   'release/health.ts:RAW_GET': {
     codes: ['SC2016'],
-    why: '$req is the inner script nc\'s -e runs (`sh -c "$3" "$1"`): its "$0" is meant for that shell, which gets the path as its own positional parameter, so it must not expand here',
+    why:
+      '$req is the inner script nc\'s -e runs (`sh -c "$3" "$1"`): its "$0" is meant for that shell, which gets the path ' +
+      'as its own positional parameter, so it must not expand here',
   },
   'operations/cleanup.ts:HOUSEKEEPING': {
     codes: ['SC2010', 'SC2044'],

@@ -73,12 +73,19 @@ async function until(what: string, ok: () => boolean, ms = 5_000): Promise<void>
 /** a deployer in a process of its own: connects, then waits to be killed ("wait") or just returns ("return") */
 function deployer(f: ReturnType<typeof fakeSsh>, mode: 'wait' | 'return') {
   const file = join(f.dir, 'deployer.mts');
+  const options = [
+    "target: { host: 'h.example', port: 22, user: 'deploy' }",
+    `credentials: { privateKeyPath: ${JSON.stringify(f.key)}, knownHostsPath: ${JSON.stringify(f.knownHosts)} }`,
+    'redactor: new Redactor()',
+    `sshBinary: ${JSON.stringify(f.ssh)}`,
+    `workDir: mkdtempSync(${JSON.stringify(join(f.dir, 'w-'))})`,
+  ].join(', ');
   writeFileSync(
     file,
     `import { mkdtempSync } from 'node:fs';
 import { SshHost } from ${JSON.stringify(join(ROOT, 'src/host/ssh.ts'))};
 import { Redactor } from ${JSON.stringify(join(ROOT, 'src/log/redact.ts'))};
-const host = SshHost.prepare({ target: { host: 'h.example', port: 22, user: 'deploy' }, credentials: { privateKeyPath: ${JSON.stringify(f.key)}, knownHostsPath: ${JSON.stringify(f.knownHosts)} }, redactor: new Redactor(), sshBinary: ${JSON.stringify(f.ssh)}, workDir: mkdtempSync(${JSON.stringify(join(f.dir, 'w-'))}) });
+const host = SshHost.prepare({ ${options} });
 await host.connect();
 console.log('connected');
 if (${JSON.stringify(mode)} === 'wait') setInterval(() => undefined, 1000);

@@ -40,7 +40,9 @@ test('inspectPrivateKey reads the cipher and the public key fingerprint of OpenS
 
 test('a changed host key names the presented fingerprint and says it is refused', async () => {
   const e = await explainConnectFailure(
-    '@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@@@@@@@@\nThe fingerprint for the ED25519 key sent by the remote host is\nSHA256:L6gj2p0y0U/f62tep3TduhtYqC6EuQ54/0nvqCclM4Y.\nHost key verification failed.\n',
+    '@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@@@@@@@@\n' +
+      'The fingerprint for the ED25519 key sent by the remote host is\n' +
+      'SHA256:L6gj2p0y0U/f62tep3TduhtYqC6EuQ54/0nvqCclM4Y.\nHost key verification failed.\n',
     ctx,
   );
   assert.equal(e?.exitCode, 4);
@@ -55,7 +57,8 @@ test('an unknown host key, a key file readable by others, an unreadable key', as
   );
   assert.match(unknown!.message, /is unknown/);
   const loose = await explainConnectFailure(
-    '@@@@\n@         WARNING: UNPROTECTED PRIVATE KEY FILE!          @\n@@@@\nPermissions 0644 for \'/k/id\' are too open.\nLoad key "/k/id": bad permissions\n' +
+    '@@@@\n@         WARNING: UNPROTECTED PRIVATE KEY FILE!          @\n@@@@\n' +
+      'Permissions 0644 for \'/k/id\' are too open.\nLoad key "/k/id": bad permissions\n' +
       DENIED,
     ctx,
   );

@@ -5,7 +5,9 @@ import { parseVerify } from '../../../../src/engine/release/switch.js';
 const SHA = 'a'.repeat(40);
 
 test('verify samples carry upstream and commit', () => {
-  const out = `--- 1\n  HTTP/1.1 200 OK\n  X-Togather-Upstream: app-green\n{"git_commit":"${SHA}"}\n\n--- 2\nwget: server returned error: HTTP/1.1 502 Bad Gateway\n\n`;
+  const out =
+    `--- 1\n  HTTP/1.1 200 OK\n  X-Togather-Upstream: app-green\n{"git_commit":"${SHA}"}\n\n` +
+    '--- 2\nwget: server returned error: HTTP/1.1 502 Bad Gateway\n\n';
   const s = parseVerify(out);
   assert.equal(s.length, 2);
   assert.deepEqual(s[0], { upstream: 'app-green', commit: SHA, code: 200 });

@@ -4,7 +4,8 @@ import { liveColour, parseStackFacts } from '../../../../src/engine/stack/colour
 
 test('the live colour is what the gates route, state only breaks ties', () => {
   const facts = parseStackFacts(
-    'blue.gate=running togather-test/gate:1\nblue.app=running img:1\nblue.flag=on\ngreen.gate=running g\ngreen.app=exited img:0\ngreen.flag=off\ncaddy=running c\ndb=running p\n',
+    'blue.gate=running togather-test/gate:1\nblue.app=running img:1\nblue.flag=on\n' +
+      'green.gate=running g\ngreen.app=exited img:0\ngreen.flag=off\ncaddy=running c\ndb=running p\n',
   );
   assert.equal(facts.blue.image, 'img:1');
   assert.equal(facts.dbImage, 'p');
