@@ -15,14 +15,16 @@ function walk(dir) {
   });
 }
 
-const IMPORT_RE = /(?:^|\n)\s*(?:import|export)\s[^'";]*?from\s+'(\.{1,2}\/[^']+)'|import\(\s*'(\.{1,2}\/[^']+)'\s*\)/g;
+// import … from '…', export … from '…', import('…') and a bare import '…'
+const IMPORT_RE =
+  /(?:^|\n)\s*(?:import|export)\s[^'";]*?from\s+'(\.{1,2}\/[^']+)'|import\(\s*'(\.{1,2}\/[^']+)'\s*\)|(?:^|\n)\s*import\s+'(\.{1,2}\/[^']+)'/g;
 const files = walk(ROOT).sort();
 const graph = new Map();
 for (const f of files) {
   const text = readFileSync(f, 'utf8');
   const deps = new Set();
   for (const m of text.matchAll(IMPORT_RE)) {
-    const spec = m[1] ?? m[2];
+    const spec = m[1] ?? m[2] ?? m[3];
     deps.add(relative('.', resolve(dirname(f), spec.replace(/\.js$/, '.ts'))));
   }
   graph.set(
