@@ -46,12 +46,12 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
       for (const p of e.problems) {
         // an annotation can point only at a file of the repository, not at the env-file input's content
         const at = p.file === ENV_INPUT_SOURCE ? {} : { file: p.file, startLine: p.line };
-        core.error(
-          redactor.redact(
-            `${p.file === ENV_INPUT_SOURCE ? `${p.file}${p.line ? `:${p.line}` : ''} ` : ''}${p.path ? `${p.path}: ` : ''}${p.message}${p.remedy ? ` — fix: ${p.remedy}` : ''}`,
-          ),
-          { title: 'togather-deploy configuration', ...at },
-        );
+        const where = p.file === ENV_INPUT_SOURCE ? `${p.file}${p.line ? `:${p.line}` : ''} ` : '';
+        const fix = p.remedy ? ` — fix: ${p.remedy}` : '';
+        core.error(redactor.redact(`${where}${p.path ? `${p.path}: ` : ''}${p.message}${fix}`), {
+          title: 'togather-deploy configuration',
+          ...at,
+        });
       }
     }
     core.setFailed(redactor.redact(describeError(e)));

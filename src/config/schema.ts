@@ -180,7 +180,8 @@ export const DeploymentPolicySchema = z
       .boolean()
       .default(true)
       .describe(
-        "run the stack's keeper: after a daemon restart or a reboot it starts a routed colour's app that lost the start-up race with its gate (it mounts the Docker socket; see docs/security.md)",
+        "run the stack's keeper: after a daemon restart or a reboot it starts a routed colour's app that lost the " +
+          'start-up race with its gate (it mounts the Docker socket; see docs/security.md)',
       ),
   })
   .strict()
@@ -244,7 +245,9 @@ export const ImagesSchema = z
       .union([z.literal('builtin'), z.literal('none'), localPath])
       .default('builtin')
       .describe(
-        "extends images.postgres for the stack's database, built on the host when missing: builtin (docker/db/Dockerfile: adds pgvector), none (run images.postgres as it is), or a Dockerfile of yours (ARG BASE; FROM ${BASE})",
+        "extends images.postgres for the stack's database, built on the host when missing: " +
+          'builtin (docker/db/Dockerfile: adds pgvector), none (run images.postgres as it is), ' +
+          'or a Dockerfile of yours (ARG BASE; FROM ${BASE})',
       ),
   })
   .strict();
@@ -271,7 +274,8 @@ export const MigrationsSchema = z
       .min(1)
       .default(['-path', '{path}', '-database', '{database}', 'up'])
       .describe(
-        'arguments of the migrate container; {path} is the migrations directory inside it, {database} the DATABASE_URL without its password (the password reaches the tool as PGPASSWORD)',
+        'arguments of the migrate container; {path} is the migrations directory inside it, ' +
+          '{database} the DATABASE_URL without its password (the password reaches the tool as PGPASSWORD)',
       ),
     timeout: duration('15m').describe(
       'the longest the migrate container may run; it is removed after that and the deploy fails',
@@ -318,7 +322,8 @@ export const DatabaseSchema = z
     init_dir: localPath
       .optional()
       .describe(
-        'directory of SQL/shell scripts run when the database is first created (relative to the config file); default: the bundled one, which creates the extensions',
+        'directory of SQL/shell scripts run when the database is first created (relative to the config file); ' +
+          'default: the bundled one, which creates the extensions',
       ),
     migrations: MigrationsSchema.prefault({}).describe(
       'golang-migrate migrations, run by every deploy before the new colour starts',

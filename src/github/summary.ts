@@ -119,7 +119,10 @@ function rollbackHint(report: OperationReport, previous: string | undefined, ext
       case 'none':
         return 'No version was serving before, and none serves now: there is nothing to roll back to. Fix the cause above and deploy again.';
       case 'new':
-        return `The new version is serving: the failure above came after the switch. Read it before deploying again; <code>command: rollback</code> returns to the previous good version, if there is one.`;
+        return (
+          'The new version is serving: the failure above came after the switch. Read it before deploying again; ' +
+          '<code>command: rollback</code> returns to the previous good version, if there is one.'
+        );
       case 'previous':
         return 'The previous version kept serving: nothing to roll back. Fix the cause above and deploy again.';
       default:

@@ -64,7 +64,8 @@ export interface FailureContext {
 }
 
 const PIN_REMEDY =
-  'if the host was rebuilt, verify its new key out of band (its console, your provider) and update the known_hosts secret; otherwise treat this as an attack and do not deploy';
+  'if the host was rebuilt, verify its new key out of band (its console, your provider) and update the known_hosts secret; ' +
+  'otherwise treat this as an attack and do not deploy';
 
 /** A DeployError('connection') for a failure that retrying cannot fix, or undefined (retry it). */
 export async function explainConnectFailure(stderr: string, c: FailureContext): Promise<DeployError | undefined> {
@@ -85,8 +86,11 @@ export async function explainConnectFailure(stderr: string, c: FailureContext): 
   if (/No \S+ host key is known for|Host key verification failed/i.test(stderr)) {
     return new DeployError(
       'connection',
-      `the host key of ${c.name} is unknown: the known_hosts given has no key for this host and port (${line(/host key is known/i) ?? line(/verification failed/i)}); refused, nothing was run`,
-      "add the host's line to the known_hosts secret: run ssh-keyscan -p PORT HOST from a trusted network, compare the fingerprint with the host's own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), and mind that the port is part of the entry ([host]:port) when it is not 22",
+      `the host key of ${c.name} is unknown: the known_hosts given has no key for this host and port ` +
+        `(${line(/host key is known/i) ?? line(/verification failed/i)}); refused, nothing was run`,
+      "add the host's line to the known_hosts secret: run ssh-keyscan -p PORT HOST from a trusted network, " +
+        "compare the fingerprint with the host's own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), " +
+        'and mind that the port is part of the entry ([host]:port) when it is not 22',
     );
   }
   if (/UNPROTECTED PRIVATE KEY FILE|bad permissions/i.test(stderr)) {
@@ -124,7 +128,8 @@ export async function explainConnectFailure(stderr: string, c: FailureContext): 
     }
     return new DeployError(
       'connection',
-      `${c.name} refused the key${facts?.fingerprint ? ` ${facts.fingerprint}` : ''} (${line(/permission denied/i) ?? lines[0] ?? 'authentication failed'}); nothing was run`,
+      `${c.name} refused the key${facts?.fingerprint ? ` ${facts.fingerprint}` : ''} ` +
+        `(${line(/permission denied/i) ?? lines[0] ?? 'authentication failed'}); nothing was run`,
       `add the public key to the deploy user's authorized_keys on the host, or pass the key that is there (compare ssh-keygen -lf on both)`,
     );
   }

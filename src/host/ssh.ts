@@ -111,7 +111,8 @@ export class SshHost implements Host {
       throw new DeployError(
         'config',
         'no known_hosts given for the host: its key cannot be verified, so no connection is made',
-        'pass ssh-known-hosts (action) or --known-hosts FILE (CLI); produce the line with ssh-keyscan from a trusted network and compare its fingerprint with the host',
+        'pass ssh-known-hosts (action) or --known-hosts FILE (CLI); ' +
+          'produce the line with ssh-keyscan from a trusted network and compare its fingerprint with the host',
       );
     }
     if (cred.passphrase) opts.redactor.add(cred.passphrase);
@@ -280,7 +281,8 @@ export class SshHost implements Host {
     child.on('exit', (code) => {
       if (!this.closing)
         this.opts.log?.(
-          `ssh: the session holding the connection to ${this.name} open ended (exit ${code ?? 'by signal'}); it now closes after ${CONTROL_PERSIST_S}s without a command`,
+          `ssh: the session holding the connection to ${this.name} open ended (exit ${code ?? 'by signal'}); ` +
+            `it now closes after ${CONTROL_PERSIST_S}s without a command`,
         );
     });
     (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();

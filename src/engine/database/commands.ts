@@ -16,7 +16,9 @@ export function dbEnvPath(layout: Layout): string {
 }
 
 /** $1 the compose project: its network the app is on, by compose's labels */
-export const STACK_NETWORK = `docker network ls --format '{{.Name}}' --filter "label=com.docker.compose.project=$1" --filter label=com.docker.compose.network=togather | head -n 1`;
+export const STACK_NETWORK =
+  `docker network ls --format '{{.Name}}' --filter "label=com.docker.compose.project=$1" ` +
+  '--filter label=com.docker.compose.network=togather | head -n 1';
 
 export function stackNetworkCmd(layout: Layout): Command {
   return script(STACK_NETWORK, layout.stack);
@@ -82,10 +84,12 @@ export function psqlProbeArgs(url: string): string[] {
 }
 
 // psql script (stdin): the table may not exist yet, which a plain SELECT would turn into an error
-export const READ_VERSION_SQL = `\\set ON_ERROR_STOP 1
+export const READ_VERSION_SQL =
+  `\\set ON_ERROR_STOP 1
 SELECT to_regclass('schema_migrations') IS NOT NULL AS has_table \\gset
 \\if :has_table
-SELECT 'version=' || coalesce((SELECT version::text FROM schema_migrations LIMIT 1), 'none') || ' dirty=' || coalesce((SELECT dirty::text FROM schema_migrations LIMIT 1), 'false');
+SELECT 'version=' || coalesce((SELECT version::text FROM schema_migrations LIMIT 1), 'none') || ' dirty=' ` +
+  `|| coalesce((SELECT dirty::text FROM schema_migrations LIMIT 1), 'false');
 \\else
 SELECT 'version=absent dirty=false';
 \\endif
@@ -350,13 +354,15 @@ CREATE DATABASE :"scratch" TEMPLATE template0 ENCODING :'enc' LC_COLLATE :'coll'
 `;
 
 // the swap: nobody may connect to the old database any more, everyone still connected is cut, then two renames
-export const SWAP_SQL = `\\set ON_ERROR_STOP 1
+export const SWAP_SQL =
+  `\\set ON_ERROR_STOP 1
 ALTER DATABASE :"target" WITH ALLOW_CONNECTIONS false;
 SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname IN (:'target', :'scratch') AND pid <> pg_backend_pid();
 SELECT set_config('togather.target', :'target', false), set_config('togather.scratch', :'scratch', false);
 DO $$ BEGIN
   FOR i IN 1..100 LOOP
-    EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname IN (current_setting('togather.target'), current_setting('togather.scratch')) AND pid <> pg_backend_pid());
+    EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity ` +
+  `WHERE datname IN (current_setting('togather.target'), current_setting('togather.scratch')) AND pid <> pg_backend_pid());
     PERFORM pg_sleep(0.1);
   END LOOP;
 END $$;

@@ -177,9 +177,10 @@ export async function readSchemaVersion(
   });
   const v = r.code === 0 ? parseSchemaVersion(r.stdout) : undefined;
   if (!v) {
+    const output = ctx.redactor.redact((r.stderr || r.stdout).trim().split('\n').slice(-4).join(' / '));
     throw new DeployError(
       kind,
-      `could not read schema_migrations from the database: ${ctx.redactor.redact((r.stderr || r.stdout).trim().split('\n').slice(-4).join(' / ')) || `exit ${r.code}`}`,
+      `could not read schema_migrations from the database: ${output || `exit ${r.code}`}`,
       'check DATABASE_URL (host, user, password) and that the database is up; nothing was changed',
     );
   }

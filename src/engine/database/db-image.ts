@@ -64,8 +64,10 @@ export async function ensureDbImage(ctx: EngineContext, img: DbImage, running?: 
   if (r.code !== 0) {
     throw new DeployError(
       'preflight',
-      `building the database image ${img.ref} on the host failed: ${ctx.redactor.redact(r.stderr.trim().split('\n').slice(-6).join(' / '))}; nothing was switched`,
-      "the host must reach the base image's registry and its apt mirror; or build the image elsewhere and set images.postgres to it with images.postgres_dockerfile: none",
+      `building the database image ${img.ref} on the host failed: ` +
+        `${ctx.redactor.redact(r.stderr.trim().split('\n').slice(-6).join(' / '))}; nothing was switched`,
+      "the host must reach the base image's registry and its apt mirror; " +
+        'or build the image elsewhere and set images.postgres to it with images.postgres_dockerfile: none',
     );
   }
 }

@@ -67,7 +67,11 @@ async function checkInitRan(ctx: EngineContext, layout: Layout): Promise<void> {
     .join(' / ');
   throw new DeployError(
     'preflight',
-    `the database's init scripts failed at its first start: ${ctx.redactor.redact(cause || 'see the container log')}; the database runs without what they create, and nothing was switched`,
-    `fix the script (docker/db-init, or database.init_dir), then remove the database's data volume so it is initialised again (docker rm -f ${layout.db}; docker volume rm ${layout.stack}_db-data) and deploy again — on a new environment only: the volume holds the data`,
+    `the database's init scripts failed at its first start: ${ctx.redactor.redact(cause || 'see the container log')}; ` +
+      'the database runs without what they create, and nothing was switched',
+    [
+      "fix the script (docker/db-init, or database.init_dir), then remove the database's data volume so it is initialised again",
+      `(docker rm -f ${layout.db}; docker volume rm ${layout.stack}_db-data) and deploy again — on a new environment only: the volume holds the data`,
+    ].join(' '),
   );
 }

@@ -139,7 +139,10 @@ export function restoreCommand(ctx: EngineContext, file: string): string {
 }
 
 function restoreHint(ctx: EngineContext, file: string): string {
-  return `${restoreCommand(ctx, file)}   (add your usual --config/--identity/--known-hosts; it asks for confirmation, or --yes). From GitHub Actions: command: snapshot-restore, snapshot: ${file}, stop-app: true, confirm: ${ctx.cfg.environment}`;
+  return (
+    `${restoreCommand(ctx, file)}   (add your usual --config/--identity/--known-hosts; it asks for confirmation, or --yes). ` +
+    `From GitHub Actions: command: snapshot-restore, snapshot: ${file}, stop-app: true, confirm: ${ctx.cfg.environment}`
+  );
 }
 
 function forceCommand(
@@ -151,7 +154,10 @@ function forceCommand(
   version: number,
 ): string {
   const m = ctx.cfg.config.database.migrations;
-  return `docker run --rm --network ${network} --env-file ${dbEnvPath(layout)} -v "$(cd ${dir} && pwd):/migrations:ro" ${m.image} -path /migrations -database '${db.target.migrateUrl}' force ${version}`;
+  return (
+    `docker run --rm --network ${network} --env-file ${dbEnvPath(layout)} -v "$(cd ${dir} && pwd):/migrations:ro" ` +
+    `${m.image} -path /migrations -database '${db.target.migrateUrl}' force ${version}`
+  );
 }
 
 export interface DatabaseStep {
@@ -209,10 +215,18 @@ export async function databaseStep(
     before = await readSchemaVersion(ctx, db, 'snapshot');
     if (before.dirty) {
       const latest = (await listSnapshots(ctx, layout)).snapshots[0];
+      const which = latest ? `: ${restoreHint(ctx, latest.file)}` : ' (togather-deploy snapshot list shows them)';
       throw new DeployError(
         'migration',
-        `schema_migrations is dirty at version ${before.version}: an earlier migration failed midway and the schema is in an unknown state. Nothing was run; ${stillServing(input.live)}.`,
-        `either restore the snapshot taken before that migration${latest ? `: ${restoreHint(ctx, latest.file)}` : ' (togather-deploy snapshot list shows them)'}\n  or repair the schema by hand, then mark the version as clean on the host:\n    ${forceCommand(ctx, layout, db, await network(), migrationsDir(layout, input.sha), before.version ?? 0)}   (use the version the schema really is at)\n  then deploy again`,
+        `schema_migrations is dirty at version ${before.version}: an earlier migration failed midway and the schema is in an unknown state. ` +
+          `Nothing was run; ${stillServing(input.live)}.`,
+        [
+          `either restore the snapshot taken before that migration${which}`,
+          '  or repair the schema by hand, then mark the version as clean on the host:',
+          `    ${forceCommand(ctx, layout, db, await network(), migrationsDir(layout, input.sha), before.version ?? 0)}` +
+            '   (use the version the schema really is at)',
+          '  then deploy again',
+        ].join('\n'),
       );
     }
     if (!found) {
@@ -226,7 +240,8 @@ export async function databaseStep(
         (newest === undefined || before.version > newest)
       ) {
         ctx.reporter.warn(
-          `the database is at schema version ${before.version}, newer than this release's newest migration (${newest ?? 'none'}): nothing to migrate; the release must cope with the newer schema`,
+          `the database is at schema version ${before.version}, newer than this release's newest migration (${newest ?? 'none'}): ` +
+            'nothing to migrate; the release must cope with the newer schema',
         );
         pending = [];
       }
@@ -314,7 +329,8 @@ export async function databaseStep(
           ? `migrate exited with ${run.code}`
           : `migrate exited 0 but the schema is at ${to ?? 'no version'}${after?.dirty ? ' (dirty)' : ''}, not ${target}`;
     const state = after
-      ? `The database is now at version ${to ?? 'none'}${after.dirty ? ' and DIRTY (that migration stopped midway)' : ''}; ${ran} migration(s) completed.`
+      ? `The database is now at version ${to ?? 'none'}` +
+        `${after.dirty ? ' and DIRTY (that migration stopped midway)' : ''}; ${ran} migration(s) completed.`
       : 'The schema version could not be read afterwards.';
     const tail = run.output
       .split('\n')
@@ -324,9 +340,11 @@ export async function databaseStep(
       .join('\n');
     throw new DeployError(
       'migration',
-      `migrations failed: ${why}. ${state} The new colour was not started; ${stillServing(input.live)}.${tail ? `\n  migrate output:\n${tail}` : ''}${snapshot ? `\n  snapshot taken before migrating: ${snapshot.file}` : ''}`,
+      `migrations failed: ${why}. ${state} The new colour was not started; ${stillServing(input.live)}.` +
+        `${tail ? `\n  migrate output:\n${tail}` : ''}${snapshot ? `\n  snapshot taken before migrating: ${snapshot.file}` : ''}`,
       snapshot
-        ? `to put the database back exactly as it was before this deploy: ${restoreHint(ctx, snapshot.file)}\n  nothing is restored automatically; you may instead fix the schema by hand and mark it clean: ${force}`
+        ? `to put the database back exactly as it was before this deploy: ${restoreHint(ctx, snapshot.file)}\n` +
+            `  nothing is restored automatically; you may instead fix the schema by hand and mark it clean: ${force}`
         : `fix the schema by hand and mark it clean: ${force}`,
     );
   }
@@ -337,8 +355,10 @@ export async function databaseStep(
 export function describeDatabasePlan(ctx: EngineContext, skip: boolean): string[] {
   if (skip) return ['skip the migrations and the snapshot before them (skip-migrations; recorded)'];
   const d = ctx.cfg.config.database;
+  const snap =
+    d.snapshots.when === 'every-deploy' ? 'snapshot the database' : 'if migrations are pending: snapshot the database';
   return [
     `copy ${d.migrations.path} out of the release image; read schema_migrations`,
-    `${d.snapshots.when === 'every-deploy' ? 'snapshot the database' : 'if migrations are pending: snapshot the database'} (pg_dump, verified; keep ${d.snapshots.retention_days} days), then run ${d.migrations.image} ${d.migrations.command.join(' ')}`,
+    `${snap} (pg_dump, verified; keep ${d.snapshots.retention_days} days), then run ${d.migrations.image} ${d.migrations.command.join(' ')}`,
   ];
 }

@@ -243,7 +243,9 @@ export function monitoringProblems(
     {
       file: cfg.configPath,
       path: 'monitoring.grafana.admin_password_env',
-      message: `names ${name}, which has no value in the env file (${cfg.envFileSource}) or the process environment: Grafana would keep its default admin password`,
+      message:
+        `names ${name}, which has no value in the env file (${cfg.envFileSource}) or the process environment: ` +
+        'Grafana would keep its default admin password',
       remedy: `add ${name}=… to the env file, or set monitoring.grafana.enabled: false`,
       code: 'invalid',
     },

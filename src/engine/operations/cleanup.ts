@@ -78,7 +78,9 @@ export async function cleanup(ctx: EngineContext, dryRun: boolean): Promise<Clea
     `${verb} ${plan.logs.length} deployment log(s), ${plan.leftovers.length} lock leftover(s)${plan.historyRotated ? '; history.jsonl rotated' : ''}`,
   );
   ctx.reporter.info(
-    `kept: current ${short(state.current?.version) ?? 'none'}, previous ${short(state.previous?.version) ?? 'none'}, rollback targets ${targets.map((t) => short(t)).join(', ') || 'none'}${neighbours.length ? `; ${neighbours.length} version(s) other environments on this host may roll back to` : ''}`,
+    `kept: current ${short(state.current?.version) ?? 'none'}, previous ${short(state.previous?.version) ?? 'none'}, ` +
+      `rollback targets ${targets.map((t) => short(t)).join(', ') || 'none'}` +
+      `${neighbours.length ? `; ${neighbours.length} version(s) other environments on this host may roll back to` : ''}`,
   );
   return plan;
 }

@@ -50,7 +50,8 @@ export async function planDeploy(
     c(startGateCmd(facts.compose, layout, target).argv),
     c(flagCmd(layout, target, false).argv),
     c(startAppCmd(facts.compose, layout, target).argv),
-    `probe ${ctx.cfg.config.app.health.path} on ${target} until ${ctx.cfg.config.app.health.consecutive} passes in a row (at most ${ctx.cfg.config.app.health.start_timeout / 1000}s)`,
+    `probe ${ctx.cfg.config.app.health.path} on ${target} until ${ctx.cfg.config.app.health.consecutive} passes in a row ` +
+      `(at most ${ctx.cfg.config.app.health.start_timeout / 1000}s)`,
     c(flagCmd(layout, target, true).argv),
     ...(live ? [c(flagCmd(layout, live, false).argv)] : []),
     `verify ${ctx.cfg.config.app.health.version_path} through the proxy reports ${short(sha)} from ${target}`,
@@ -61,7 +62,8 @@ export async function planDeploy(
     'release the lock',
   ];
   ctx.reporter.info(
-    `plan for ${ctx.cfg.environment} (${short(sha)} → ${target}${live ? `, ${live} serving now` : ', first deploy'}):\n${plan.map((p, i) => `  ${i + 1}. ${p}`).join('\n')}`,
+    `plan for ${ctx.cfg.environment} (${short(sha)} → ${target}${live ? `, ${live} serving now` : ', first deploy'}):\n` +
+      plan.map((p, i) => `  ${i + 1}. ${p}`).join('\n'),
   );
   return { plan, live };
 }

@@ -95,10 +95,13 @@ async function confirmCrossing(ctx: EngineContext, at: StackNow, sha: string, re
   const ran = crossed
     .map((c) => `${short(c.version)} (${c.migrations?.from ?? '?'} → ${c.migrations?.to ?? '?'})`)
     .join(', ');
+  const restore = snap
+    ? `${snap} — togather-deploy snapshot restore ${ctx.cfg.environment} ${snap} --stop-app`
+    : 'no snapshot is recorded for them';
   const msg = [
     `rolling back to ${short(sha)} crosses migrations run by ${ran}.`,
     'The old version will run against the newer schema; migrations should be backward compatible, but if they are not,',
-    `restore the snapshot taken before them: ${snap ? `${snap} — togather-deploy snapshot restore ${ctx.cfg.environment} ${snap} --stop-app` : 'no snapshot is recorded for them'}`,
+    `restore the snapshot taken before them: ${restore}`,
   ].join(' ');
   ctx.reporter.warn(msg);
   const ok = req.confirmed || (req.ask ? await req.ask('roll back anyway? [y/N] ') : false);

@@ -163,7 +163,9 @@ async function create(
   op.event('snapshot', { file: meta.file, bytes: meta.file_size_bytes, sha256: meta.sha256, ms: meta.duration_ms });
   const c = await op.phase('cleanup', () => cleanupSnapshots(ctx, op.layout, state, [meta.file]));
   const took = `${formatBytes(meta.file_size_bytes)}, verified, in ${(meta.duration_ms / 1000).toFixed(1)}s (schema ${meta.pre_migration_version ?? 'none'})`;
-  const text = `snapshot ${meta.file}: ${took}; kept until ${meta.retention_until.slice(0, 10)}${c.removed.length ? `\nretention removed: ${c.removed.join(', ')}` : ''}`;
+  const text =
+    `snapshot ${meta.file}: ${took}; kept until ${meta.retention_until.slice(0, 10)}` +
+    `${c.removed.length ? `\nretention removed: ${c.removed.join(', ')}` : ''}`;
   return done(true, `snapshot ${meta.file} taken`, text, { snapshot: meta, removed: c.removed });
 }
 
@@ -203,10 +205,14 @@ async function restore(
     (c) => stack[c].app === 'running' || stack[c].app === 'restarting',
   );
   const effect = running.length
-    ? `the app (${running.join(' and ')}${live ? `, ${live} serving` : ''}) is taken out of the proxy and stopped for the restore — requests get 503 until it is back — so that no write lands in the database being replaced; a safety snapshot of the current database is taken first; afterwards ${live ? `${live} is started again and put back behind the proxy once healthy` : 'the stopped app is left stopped'}`
+    ? `the app (${running.join(' and ')}${live ? `, ${live} serving` : ''}) is taken out of the proxy and stopped for the restore ` +
+      '— requests get 503 until it is back — so that no write lands in the database being replaced; ' +
+      'a safety snapshot of the current database is taken first; ' +
+      `afterwards ${live ? `${live} is started again and put back behind the proxy once healthy` : 'the stopped app is left stopped'}`
     : 'no app is running; a safety snapshot of the current database is taken first';
   ctx.reporter.warn(
-    `restoring ${entry.file} (${describeSnapshot(entry)}) into database ${ctx.cfg.environment}: ${effect}. Changes made since the snapshot was taken will be gone from the live database (they stay in the safety snapshot).`,
+    `restoring ${entry.file} (${describeSnapshot(entry)}) into database ${ctx.cfg.environment}: ${effect}. ` +
+      'Changes made since the snapshot was taken will be gone from the live database (they stay in the safety snapshot).',
   );
   if (running.length && !req.stopApp) {
     throw new DeployError(

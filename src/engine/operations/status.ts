@@ -66,13 +66,21 @@ export async function status(ctx: EngineContext): Promise<EnvironmentStatus> {
 export function formatStatus(s: EnvironmentStatus): string {
   const cur = s.state.current;
   const prev = s.state.previous;
+  const held = s.lock
+    ? `held by ${s.lock.acquired_by} (${s.lock.operation} ${s.lock.deployment_id}) until ${s.lock.expires_at}`
+    : s.lockWithoutInfoAgeS !== undefined
+      ? `a directory without holder information, ${s.lockWithoutInfoAgeS}s old (taken over by the next operation after ${NOINFO_STALE_S}s; see unlock)`
+      : 'free';
   const lines = [
     `environment  ${s.environment} on ${s.host}`,
-    `serving      ${s.live ? `${s.live}` : 'nothing'}${cur ? ` — ${short(cur.version)}${cur.ref ? ` (${cur.ref})` : ''}, deployed ${cur.deployed_at} by ${cur.deployed_by}` : ''}`,
+    `serving      ${s.live ? `${s.live}` : 'nothing'}` +
+      `${cur ? ` — ${short(cur.version)}${cur.ref ? ` (${cur.ref})` : ''}, deployed ${cur.deployed_at} by ${cur.deployed_by}` : ''}`,
     `previous     ${prev ? `${short(prev.version)}${prev.ref ? ` (${prev.ref})` : ''} (${prev.status})` : 'none'}`,
     `proxy        ${s.proxy.code ? `HTTP ${s.proxy.code} from ${s.proxy.upstream ?? '?'}, commit ${s.proxy.commit?.slice(0, 12) ?? '?'}` : 'no answer'}`,
-    `containers   caddy ${s.stack.caddy}, db ${s.stack.db}, blue ${s.stack.blue.app}${s.stack.blue.flag ? ' (routed)' : ''}, green ${s.stack.green.app}${s.stack.green.flag ? ' (routed)' : ''}${s.stack.keeper !== 'absent' ? `, keeper ${s.stack.keeper}` : ''}`,
-    `lock         ${s.lock ? `held by ${s.lock.acquired_by} (${s.lock.operation} ${s.lock.deployment_id}) until ${s.lock.expires_at}` : s.lockWithoutInfoAgeS !== undefined ? `a directory without holder information, ${s.lockWithoutInfoAgeS}s old (taken over by the next operation after ${NOINFO_STALE_S}s; see unlock)` : 'free'}`,
+    `containers   caddy ${s.stack.caddy}, db ${s.stack.db}, blue ${s.stack.blue.app}${s.stack.blue.flag ? ' (routed)' : ''}, ` +
+      `green ${s.stack.green.app}${s.stack.green.flag ? ' (routed)' : ''}` +
+      `${s.stack.keeper !== 'absent' ? `, keeper ${s.stack.keeper}` : ''}`,
+    `lock         ${held}`,
   ];
   if (s.drift) lines.push(`drift        ${s.drift}`);
   return lines.join('\n');

@@ -48,7 +48,9 @@ export function permanentFailure(checks: HealthChecks | undefined): PermanentFai
   return {
     what: `migrations failing (${message ?? 'schema_migrations is dirty'})`,
     remedy:
-      'a migration stopped midway and left schema_migrations dirty: restore the snapshot taken before it (togather-deploy snapshot list, then snapshot restore) or repair the schema and mark its version clean with migrate force (docs/migrations.md), then deploy again',
+      'a migration stopped midway and left schema_migrations dirty: ' +
+      'restore the snapshot taken before it (togather-deploy snapshot list, then snapshot restore) ' +
+      'or repair the schema and mark its version clean with migrate force (docs/migrations.md), then deploy again',
   };
 }
 
@@ -255,9 +257,13 @@ export async function healthGate(
       p.state === 'absent'
     ) {
       const logs = await appLogs(ctx, layout, colour);
+      const what =
+        p.state === 'absent'
+          ? 'does not exist'
+          : `crashed (state ${p.state}, exit code ${p.exitCode ?? '?'}, ${p.restarts ?? 0} restarts)`;
       throw new DeployError(
         'health',
-        `the new ${colour} colour ${p.state === 'absent' ? 'does not exist' : `crashed (state ${p.state}, exit code ${p.exitCode ?? '?'}, ${p.restarts ?? 0} restarts)`}${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`,
+        `the new ${colour} colour ${what}${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`,
         'fix the release and deploy again; the logs above come from the failed container',
       );
     }
@@ -281,20 +287,23 @@ export async function healthGate(
       const logs = await appLogs(ctx, layout, colour);
       throw new DeployError(
         'health',
-        `the new ${colour} colour reports what no wait can change: ${ctx.redactor.redact(last.permanent.what)}, ${stuck} probes in a row${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`,
+        `the new ${colour} colour reports what no wait can change: ${ctx.redactor.redact(last.permanent.what)}, ` +
+          `${stuck} probes in a row${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`,
         last.permanent.remedy,
       );
     }
     if (ctx.clock.now() >= deadline) {
       const logs = await appLogs(ctx, layout, colour);
       const why = last.ok
-        ? `it passed only ${passes} of the ${h.consecutive} probes in a row needed (one probe every ${Math.round((ctx.clock.now() - deadline + h.start_timeout) / probes)} ms)`
+        ? `it passed only ${passes} of the ${h.consecutive} probes in a row needed ` +
+          `(one probe every ${Math.round((ctx.clock.now() - deadline + h.start_timeout) / probes)} ms)`
         : raw
           ? last.reason
           : (p.error ?? last.reason);
       throw new DeployError(
         'health',
-        `the new ${colour} colour did not become healthy within ${Math.round(h.start_timeout / 1000)}s: ${ctx.redactor.redact(why)}${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`,
+        `the new ${colour} colour did not become healthy within ${Math.round(h.start_timeout / 1000)}s: ` +
+          `${ctx.redactor.redact(why)}${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`,
         'look at the app logs above; raise app.health.start_timeout only if the app is merely slow to start',
       );
     }

@@ -71,7 +71,8 @@ const CACHE_EXPORT_REFUSED = /cache export is not supported/i;
 
 /** How to get a layer cache, said once with the reason it is not used. */
 const CACHE_REMEDY =
-  'enable the containerd image store on this machine\'s Docker ({"features":{"containerd-snapshotter":true}} in daemon.json) or use a docker-container builder (docker/setup-buildx-action)';
+  'enable the containerd image store on this machine\'s Docker ({"features":{"containerd-snapshotter":true}} in daemon.json) ' +
+  'or use a docker-container builder (docker/setup-buildx-action)';
 
 /** Whether this machine's builder can read and write the layer cache; says why not, once, when it cannot. */
 async function cacheUsable(ctx: EngineContext): Promise<boolean> {

@@ -187,12 +187,15 @@ function keeperWanted(ctx: EngineContext, host: HostFacts): boolean {
   if (!ctx.cfg.config.deployment.keeper) return false;
   if (host.dockerSocket) return true;
   ctx.reporter.warn(
-    'DOCKER_HOST on the host is not a unix socket: the keeper (deployment.keeper) is left out, so after a daemon restart a routed colour may need a `docker start`',
+    'DOCKER_HOST on the host is not a unix socket: the keeper (deployment.keeper) is left out, ' +
+      'so after a daemon restart a routed colour may need a `docker start`',
   );
   return false;
 }
 
-export const DB_HEALTH = `docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' -- "$1" 2>/dev/null || echo absent`;
+export const DB_HEALTH =
+  `docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' ` +
+  '-- "$1" 2>/dev/null || echo absent';
 
 function dbPaused(layout: Layout): DeployError {
   return new DeployError(

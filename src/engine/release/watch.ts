@@ -145,7 +145,8 @@ export async function watchAfterDeploy(
   const { record } = s;
   const colour = record.colour;
   ctx.reporter.info(
-    `watching ${short(record.version)} on ${colour} for ${Math.round(w.durationMs / 1000)}s (probe every ${w.intervalMs / 1000}s, switch back after ${w.threshold} failures in a row); the lock stays held`,
+    `watching ${short(record.version)} on ${colour} for ${Math.round(w.durationMs / 1000)}s ` +
+      `(probe every ${w.intervalMs / 1000}s, switch back after ${w.threshold} failures in a row); the lock stays held`,
   );
   const result = await phases.run('watch', () => watchHealth(ctx, w, () => probeThroughProxy(ctx, layout, colour)));
   ctx.hostLog?.add('watch', { ok: result.ok, probes: result.probes, failures: result.failures });
@@ -159,7 +160,8 @@ export async function watchAfterDeploy(
   if (!prev || !back) {
     throw new DeployError(
       'health',
-      `${short(record.version)} became unhealthy during the watch window (${result.reason}); there is no earlier version to switch back to, so it keeps serving`,
+      `${short(record.version)} became unhealthy during the watch window (${result.reason}); ` +
+        'there is no earlier version to switch back to, so it keeps serving',
       'fix the release and deploy again',
     );
   }
@@ -241,7 +243,8 @@ export async function watchAfterDeploy(
     },
   });
   throw new WatchRolledBack(
-    `${short(record.version)} failed its watch window (${result.reason}); switched back to ${short(prev.version)} on ${back}, serving ${(servingAfterMs / 1000).toFixed(1)}s after the first failed probe`,
+    `${short(record.version)} failed its watch window (${result.reason}); switched back to ${short(prev.version)} on ${back}, ` +
+      `serving ${(servingAfterMs / 1000).toFixed(1)}s after the first failed probe`,
     servingAfterMs,
   );
 }

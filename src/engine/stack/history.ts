@@ -64,7 +64,10 @@ export function formatCandidates(candidates: RollbackCandidate[], now = Date.now
       const flags = [c.isDefault ? 'default' : '', c.imagePresent ? '' : 'image gone — cannot roll back']
         .filter(Boolean)
         .join(', ');
-      return `  ${short(c.version)}  ${(c.ref ?? '').padEnd(10)}  ${age.padStart(8)} ago  ${c.status}${c.kind === 'rollback' ? ' (rollback)' : ''}  by ${c.deployed_by}${flags ? `  [${flags}]` : ''}`;
+      return (
+        `  ${short(c.version)}  ${(c.ref ?? '').padEnd(10)}  ${age.padStart(8)} ago  ` +
+        `${c.status}${c.kind === 'rollback' ? ' (rollback)' : ''}  by ${c.deployed_by}${flags ? `  [${flags}]` : ''}`
+      );
     })
     .join('\n');
 }

@@ -45,7 +45,10 @@ export const NOINFO_STALE_S = 30;
 
 export function describeHolder(info: LockInfo | undefined): string {
   if (!info) return 'an unknown holder (the lock has no readable info.json)';
-  return `${info.acquired_by} (${info.operation} ${info.deployment_id}, pid ${info.pid} on ${info.hostname}) since ${info.acquired_at}, expires ${info.expires_at}`;
+  return (
+    `${info.acquired_by} (${info.operation} ${info.deployment_id}, pid ${info.pid} on ${info.hostname}) ` +
+    `since ${info.acquired_at}, expires ${info.expires_at}`
+  );
 }
 
 function heartbeatAge(text: string): number | undefined {
@@ -192,7 +195,10 @@ export async function inspectLock(ctx: EngineContext, layout: Layout): Promise<L
 export function describeLockView(v: LockView): string {
   if (v.kind === 'held') return `lock held by ${describeHolder(v.holder)}`;
   if (v.kind === 'no-info') {
-    return `a lock directory without holder information, ${v.ageS}s old (its creator died while taking it, or is taking it right now); the next operation takes it over after ${NOINFO_STALE_S}s`;
+    return (
+      `a lock directory without holder information, ${v.ageS}s old (its creator died while taking it, or is taking it right now); ` +
+      `the next operation takes it over after ${NOINFO_STALE_S}s`
+    );
   }
   return 'not locked';
 }
