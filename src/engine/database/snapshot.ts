@@ -416,5 +416,7 @@ export function describeSnapshot(s: SnapshotEntry): string {
       ? 'no schema_migrations'
       : `schema ${m.pre_migration_version}${m.pre_migration_dirty ? ' (dirty)' : ''}`
     : 'no metadata';
-  return `${s.file}  ${formatBytes(s.bytes)}  ${new Date(s.createdAt).toISOString().replace(/\.\d+Z$/, 'Z')}  ${m?.reason ?? '?'}  ${schema}  keep until ${new Date(s.retentionUntil).toISOString().slice(0, 10)}`;
+  const created = new Date(s.createdAt).toISOString().replace(/\.\d+Z$/, 'Z');
+  const until = new Date(s.retentionUntil).toISOString().slice(0, 10);
+  return `${s.file}  ${formatBytes(s.bytes)}  ${created}  ${m?.reason ?? '?'}  ${schema}  keep until ${until}`;
 }

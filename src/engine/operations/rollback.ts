@@ -1,11 +1,9 @@
 import { DeployError } from '../../errors.js';
 import { cmd } from '../../host/host.js';
 import type { EngineContext } from '../context.js';
-import { cutOver } from '../release/cutover.js';
 import { imageRef, imagesOnHost } from '../release/image.js';
 import type { HostFacts } from '../release/preflight.js';
-import { provision } from '../release/provision.js';
-import { colourImages, startColour, type StackFacts } from '../stack/colours.js';
+import { startColour, type StackFacts } from '../stack/colours.js';
 import {
   formatCandidates,
   migrationsCrossed,
@@ -17,7 +15,7 @@ import { Layout } from '../stack/layout.js';
 import { readState } from '../stack/state.js';
 import { seconds, short, type Colour, type DeploymentRecord, type OperationReport } from '../types.js';
 import { runOperation, type Operation } from './operation.js';
-import { connectAndPreflight, readStack, retireOld, type StackNow } from './steps.js';
+import { connectAndPreflight, cutOverTo, provisionFor, readStack, retireOld, type StackNow } from './steps.js';
 
 export interface RollbackRequest {
   /** full or short SHA, or a ref recorded in the history; empty = the previous good version */
@@ -54,14 +52,7 @@ export async function rollback(ctx: EngineContext, req: RollbackRequest): Promis
     if (ctx.dryRun) return plan(ctx, op, at, chosen.version, ref);
     const record = beginRecord(ctx, op, at, chosen, ref, req);
     const warm = await startTarget(ctx, op, facts, at, ref);
-    record.health_status = (
-      await cutOver(ctx, op.layout, op.phases, {
-        target: at.target,
-        live: at.live,
-        sha: chosen.version,
-        stack: at.stack,
-      })
-    ).status;
+    record.health_status = await cutOverTo(ctx, op, at, chosen.version);
     const servingMs = ctx.clock.now() - op.started;
     await op.commit('rolled back');
     await retireOld(ctx, op, at.live);
@@ -169,7 +160,7 @@ async function startTarget(
     );
     return true;
   }
-  await op.phase('provision', () => provision(ctx, op.layout, facts, at.stack, colourImages(at.stack, target, ref)));
+  await provisionFor(ctx, op, facts, at, ref);
   await op.phase(`start ${target}`, () => startColour(ctx, op.layout, facts.compose, target));
   return false;
 }
