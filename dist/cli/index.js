@@ -29216,7 +29216,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7913);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6329);
 // "--": node itself looks for --env-file anywhere on its command line and exits 9 if that file is missing
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
@@ -29226,7 +29226,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7913:
+/***/ 6329:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -29239,12 +29239,5475 @@ __nccwpck_require__.d(__webpack_exports__, {
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 // EXTERNAL MODULE: external "node:util"
 var external_node_util_ = __nccwpck_require__(7975);
+;// CONCATENATED MODULE: ./src/errors.ts
+/**
+ * Every failure the engine reports carries one exit code per failure class, so that a caller (the action,
+ * the CLI, a wrapping script) can tell a rejected config from an unhealthy release without parsing text.
+ * The table is documented in docs/troubleshooting.md; keep the two in step.
+ */
+const ExitCode = {
+    ok: 0,
+    unexpected: 1,
+    config: 2,
+    ciGate: 3,
+    connection: 4,
+    lock: 5,
+    preflight: 6,
+    image: 7,
+    snapshot: 8,
+    migration: 9,
+    health: 10,
+    switch: 11,
+    state: 12,
+    refused: 13,
+};
+class errors_DeployError extends Error {
+    kind;
+    remedy;
+    exitCode;
+    constructor(kind, message, 
+    /** what the operator can do about it; printed after the message */
+    remedy) {
+        super(message);
+        this.kind = kind;
+        this.remedy = remedy;
+        this.name = 'DeployError';
+        this.exitCode = ExitCode[kind];
+    }
+}
+function exitCodeOf(err) {
+    return err instanceof errors_DeployError ? err.exitCode : ExitCode.unexpected;
+}
+function describeError(err) {
+    if (err instanceof errors_DeployError)
+        return err.remedy ? `${err.message}\n  fix: ${err.remedy}` : err.message;
+    if (err instanceof Error)
+        return err.message;
+    return String(err);
+}
+
+;// CONCATENATED MODULE: ./src/config/problems.ts
+
+/** The `file` of problems found in env-file content passed as an action input (not a file in the workspace). */
+const ENV_INPUT_SOURCE = 'env-file input';
+function formatProblem(p) {
+    const where = p.line !== undefined ? `${p.file}:${p.line}` : p.file;
+    const key = p.path ? ` ${p.path}:` : '';
+    const fix = p.remedy ? ` — fix: ${p.remedy}` : '';
+    return `${where}${key} ${p.message}${fix}`;
+}
+/** Every problem found while loading the configuration, reported together so one run shows all of them. */
+class ConfigError extends errors_DeployError {
+    problems;
+    constructor(problems) {
+        super('config', ConfigError.render(problems));
+        this.problems = problems;
+        this.name = 'ConfigError';
+    }
+    static render(problems) {
+        const head = problems.length === 1 ? 'The configuration has 1 problem:' : `The configuration has ${problems.length} problems:`;
+        return [head, ...problems.map((p) => `  ${formatProblem(p)}`)].join('\n');
+    }
+}
+/** problems in file order, then by line, so the list reads top to bottom */
+function sortProblems(problems) {
+    const order = new Map();
+    for (const p of problems)
+        if (!order.has(p.file))
+            order.set(p.file, order.size);
+    return problems
+        .map((p, i) => ({ p, i }))
+        .sort((a, b) => (order.get(a.p.file) ?? 0) - (order.get(b.p.file) ?? 0) || (a.p.line ?? 0) - (b.p.line ?? 0) || a.i - b.i)
+        .map(({ p }) => p);
+}
+
+;// CONCATENATED MODULE: ./src/engine/context.ts
+const realClock = {
+    now: () => Date.now(),
+    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+};
+
+;// CONCATENATED MODULE: ./src/host/host.ts
+class CommandFailed extends Error {
+    argv;
+    result;
+    constructor(argv, result, 
+    /** the argv as it may be shown (already redacted by whoever builds the message) */
+    shown) {
+        super(`command failed (exit ${result.code}): ${shown}${result.stderr.trim() ? `\n${tail(result.stderr)}` : ''}`);
+        this.argv = argv;
+        this.result = result;
+        this.name = 'CommandFailed';
+    }
+}
+function tail(text, lines = 12) {
+    return text.trim().split('\n').slice(-lines).join('\n');
+}
+function cmd(...argv) {
+    return { argv };
+}
+/**
+ * A fixed POSIX sh script with its data passed as positional parameters ($1, $2, …): the script text is a
+ * constant of this codebase, so no value can change what runs.
+ */
+function host_script(text, ...args) {
+    return { argv: ['sh', '-c', text, 'togather-deploy', ...args] };
+}
+
+;// CONCATENATED MODULE: ./src/engine/database/commands.ts
+
+/*
+ * What the engine runs for the database, as data: pure builders of each command's argv, the argv of the
+ * PostgreSQL client tools, and every shell script and SQL text as an exported constant (script data arrives as
+ * $1, $2, …: see script() in host/host.ts; SQL travels on psql's stdin, names as psql -v variables). The
+ * effectful functions beside this file only run what these build.
+ */
+// --- reaching the database ----------------------------------------------------------------------------------
+/** db-client.env: PGPASSWORD for the client tools, mode 0600 beside app.env (database.ts says why) */
+function dbEnvPath(layout) {
+    return layout.path('db-client.env');
+}
+/** $1 the compose project: its network the app is on, by compose's labels */
+const STACK_NETWORK = `docker network ls --format '{{.Name}}' --filter "label=com.docker.compose.project=$1" ` +
+    '--filter label=com.docker.compose.network=togather | head -n 1';
+function stackNetworkCmd(layout) {
+    return host_script(STACK_NETWORK, layout.stack);
+}
+/** $1 a container: its state, or "absent" */
+const CONTAINER_STATUS = `docker inspect -f '{{.State.Status}}' -- "$1" 2>/dev/null || echo absent`;
+function dbStatusCmd(layout) {
+    return host_script(CONTAINER_STATUS, layout.db);
+}
+/**
+ * Argv that runs a PostgreSQL client tool (psql, pg_dump) against the database with the app's credentials:
+ * inside the compose db container when the database is managed (docker exec is ~0.1 s, a new container
+ * ~0.7 s), else in a one-off container of the configured postgres image on the stack's network.
+ */
+function pgToolCommand(layout, place, tool, stdin = false) {
+    const i = stdin ? ['-i'] : [];
+    if (place.managed)
+        return { argv: ['docker', 'exec', ...i, '--env-file', dbEnvPath(layout), layout.db, ...tool] };
+    if (!place.network)
+        throw new Error('pgToolCommand: an external database needs the stack network');
+    return {
+        argv: [
+            'docker',
+            'run',
+            '--rm',
+            ...i,
+            '--network',
+            place.network,
+            '--env-file',
+            dbEnvPath(layout),
+            '--label',
+            'org.togather.role=db-tool',
+            place.image,
+            ...tool,
+        ],
+    };
+}
+/** psql printing bare values (unaligned, tuples only), never asking for a password */
+function psqlValuesArgs(url) {
+    return ['psql', '-X', '-q', '-A', '-t', '-w', '-d', url];
+}
+/** psql running a script from stdin with `vars` as psql variables (:'x' literal, :"x" identifier in the SQL) */
+function psqlScriptArgs(url, vars) {
+    return ['psql', '-X', '-q', '-w', '-d', url, ...Object.entries(vars).flatMap(([k, v]) => ['-v', `${k}=${v}`])];
+}
+/** the readiness probe's query: a TCP connection with the app's credentials that answers */
+const PROBE_SQL = 'SELECT 1';
+function psqlProbeArgs(url) {
+    return [...psqlValuesArgs(url), '-c', PROBE_SQL];
+}
+// psql script (stdin): the table may not exist yet, which a plain SELECT would turn into an error
+const READ_VERSION_SQL = `\\set ON_ERROR_STOP 1
+SELECT to_regclass('schema_migrations') IS NOT NULL AS has_table \\gset
+\\if :has_table
+SELECT 'version=' || coalesce((SELECT version::text FROM schema_migrations LIMIT 1), 'none') || ' dirty=' ` +
+    `|| coalesce((SELECT dirty::text FROM schema_migrations LIMIT 1), 'false');
+\\else
+SELECT 'version=absent dirty=false';
+\\endif
+`;
+/** $1 a container: how often docker restarted it */
+const RESTART_COUNT = `docker inspect -f '{{.RestartCount}}' -- "$1" 2>/dev/null || echo 0`;
+function dbRestartsCmd(layout) {
+    return host_script(RESTART_COUNT, layout.db);
+}
+function dbLogsCmd(layout, lines) {
+    return cmd('docker', 'logs', '--tail', String(lines), layout.db);
+}
+// --- the database image ---------------------------------------------------------------------------------------
+function dbImagePresentCmd(ref) {
+    return cmd('docker', 'image', 'inspect', '--format', '.', ref);
+}
+/** builds `ref` on the host from the Dockerfile on stdin over `base` */
+function dbImageBuildCmd(ref, base) {
+    return cmd('docker', 'build', '--quiet', '--build-arg', `BASE=${base}`, '--label', 'org.togather.role=db-image', '-t', ref, '-');
+}
+// --- migrations -------------------------------------------------------------------------------------------------
+/** the command of the migrate container, placeholders filled in */
+function migrateArgs(template, path, databaseUrl) {
+    return template.map((a) => a.split('{path}').join(path).split('{database}').join(databaseUrl));
+}
+/** the container that holds the release image (migrate.ts says why) */
+function holdName(layout) {
+    return `${layout.stack}-release-hold`;
+}
+/*
+ * The hold: a container of the release image, created and never started. An image in use by a container
+ * cannot be removed, so no image prune (this environment's or another's on the same host) can take the
+ * release away between the image phase and the start of its colour, however long migrations take; the
+ * migrations are also copied out of it. releaseHold removes it once the deploy ends.
+ * $1 name, $2 image; an existing hold of the same image is kept.
+ */
+const HOLD = `
+[ "$(docker inspect -f '{{.Config.Image}}' -- "$1" 2>/dev/null)" = "$2" ] && exit 0
+docker rm -f -- "$1" > /dev/null 2>&1
+docker create --name "$1" --label org.togather.role=release-hold --entrypoint /togather-deploy-copy-only -- "$2" > /dev/null
+`;
+function holdCreateCmd(layout, image) {
+    return host_script(HOLD, holdName(layout), image);
+}
+function holdRemoveCmd(layout) {
+    return cmd('docker', 'rm', '-f', holdName(layout));
+}
+/*
+ * $1 destination, $2 image, $3 path in the image, $4 how many releases' copies to keep, $5 the hold's name.
+ * Exit 3: the image has no such path. Prints the file names.
+ */
+const EXTRACT_MIGRATIONS = `
+dest=$1; image=$2; src=$3; keep=$4; hold=$5
+root=$(dirname -- "$dest")
+umask 022
+mkdir -p -- "$root" || exit 2
+tmp="$dest.tmp.$$"
+rm -rf -- "$tmp" "$tmp.tar"; mkdir -p -- "$tmp" || exit 2
+if [ "$(docker inspect -f '{{.Config.Image}}' -- "$hold" 2>/dev/null)" != "$image" ]; then
+  docker rm -f -- "$hold" > /dev/null 2>&1
+  docker create --name "$hold" --label org.togather.role=release-hold --entrypoint /togather-deploy-copy-only -- "$image" > /dev/null || exit 4
+fi
+docker cp -- "$hold:$src" - > "$tmp.tar" 2> "$tmp.err"; rc=$?
+if [ "$rc" != 0 ]; then
+  if grep -qE 'No such container:path|Could not find the file' "$tmp.err"; then rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 3; fi
+  cat "$tmp.err" >&2; rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 5
+fi
+tar -x -f "$tmp.tar" -C "$tmp" --strip-components=1 || { rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 6; }
+rm -f -- "$tmp.tar" "$tmp.err"
+chmod -R a+rX -- "$tmp"
+rm -rf -- "$dest" && mv -- "$tmp" "$dest" || exit 7
+# the copies of older releases: keep the newest few
+ls -1t -- "$root" | grep -E '^[0-9a-f]{40}$' | tail -n +"$((keep + 1))" | while read -r old; do rm -rf -- "$root/$old"; done
+ls -1 -- "$dest"
+`;
+function extractMigrationsCmd(layout, dir, image, src, keep) {
+    return host_script(EXTRACT_MIGRATIONS, dir, image, src, String(keep), holdName(layout));
+}
+/*
+ * $1 container name, $2 timeout in seconds, $3 migrations directory (made absolute here: docker would take a
+ * relative one for a volume name); the rest: docker run options, image and the tool's arguments. A timed-out
+ * run is removed (killing the docker client alone would leave the container running).
+ */
+const RUN_MIGRATE = `
+name=$1; secs=$2; dir=$(cd -- "$3" && pwd) || exit 2; shift 3
+docker rm -f -- "$name" > /dev/null 2>&1
+timeout "$secs" docker run --rm --name "$name" -v "$dir:/migrations:ro" "$@"; rc=$?
+if [ "$rc" = 124 ]; then docker rm -f -- "$name" > /dev/null 2>&1; fi
+exit "$rc"
+`;
+/** one migrate container on the stack network, with the database password from db-client.env */
+function runMigrateCmd(layout, m) {
+    const secs = String(Math.max(1, Math.ceil(m.timeoutMs / 1000)));
+    const opts = [
+        '--network',
+        m.network,
+        '--env-file',
+        dbEnvPath(layout),
+        '--label',
+        'org.togather.role=migrate',
+        m.image,
+        ...m.args,
+    ];
+    return host_script(RUN_MIGRATE, `${layout.stack}-migrate`, secs, m.dir, ...opts);
+}
+// --- snapshots: take, publish, list, verify, remove -------------------------------------------------------------
+/** the comment pg_dump writes last: a dump without it is truncated */
+const DUMP_CLOSING_LINE = '-- PostgreSQL database dump complete';
+function pgDumpArgs(url) {
+    return ['pg_dump', '-w', '--format=plain', '-d', url];
+}
+/*
+ * $1 dir, $2 partial name; the rest is the pg_dump command. POSIX sh has no pipefail: pg_dump's own status
+ * and gzip's come back through fd 3, so a failing dump can never pass as a small valid gzip. The checks then
+ * read the file back: gzip integrity, non-zero size, and the closing comment pg_dump writes last.
+ */
+const SNAPSHOT_DUMP = `
+dir=$1; part=$2; shift 2
+umask 077
+mkdir -p -- "$dir" || exit 20
+# no cd: the dump command may name files relative to the deploy user's home (docker exec --env-file)
+part=$(cd -- "$dir" && pwd)/$part || exit 20
+rm -f -- "$part"
+st=$( { { "$@"; echo "dump=$?" >&3; } | gzip -3 > "$part"; echo "gzip=$?" >&3; } 3>&1 )
+fail() { rm -f -- "$part"; echo "$st"; echo "failed=$1"; exit "$2"; }
+case "$st" in *dump=0*) ;; *) fail pg_dump 21 ;; esac
+case "$st" in *gzip=0*) ;; *) fail gzip 22 ;; esac
+[ -s "$part" ] || fail empty 23
+gzip -t < "$part" 2>/dev/null || fail gzip-test 24
+gzip -dc < "$part" | tail -n 40 | grep -qx -- '${DUMP_CLOSING_LINE}' || fail closing-line 25
+echo "$st"
+echo "bytes=$(wc -c < "$part")"
+echo "sha256=$(sha256sum < "$part" | cut -d' ' -f1)"
+echo "pg_dump_version=$(gzip -dc < "$part" | head -n 30 | sed -n 's/^-- Dumped by pg_dump version //p' | head -n 1)"
+`;
+function snapshotDumpCmd(dir, part, dump) {
+    return host_script(SNAPSHOT_DUMP, dir, part, ...dump.argv);
+}
+/* $1 dir, $2 partial name, $3 final name, $4 metadata name; stdin: the metadata. Exit 31: the name is taken. */
+const SNAPSHOT_PUBLISH = `
+cd -- "$1" || exit 30
+umask 077
+if ! cat > "$2.json"; then rm -f -- "$2" "$2.json"; exit 30; fi
+if [ -e "$3" ] || [ -e "$4" ]; then rm -f -- "$2.json"; exit 31; fi
+if ln -- "$2.json" "$4" && ln -- "$2" "$3"; then rm -f -- "$2" "$2.json"; exit 0; fi
+rm -f -- "$2" "$2.json" "$4"; exit 32
+`;
+function snapshotPublishCmd(dir, part, file, metaFile) {
+    return host_script(SNAPSHOT_PUBLISH, dir, part, file, metaFile);
+}
+/** $1 dir, $2 partial name: removes a snapshot that is not published */
+const SNAPSHOT_DISCARD = `cd -- "$1" 2>/dev/null && rm -f -- "$2" "$2.json"`;
+function snapshotDiscardCmd(dir, part) {
+    return host_script(SNAPSHOT_DISCARD, dir, part);
+}
+/** $1 dir: "F size mtime name", "M name metadata" and "P mtime partial" lines */
+const SNAPSHOT_LIST = `
+cd -- "$1" 2>/dev/null || exit 0
+for f in *.sql.gz; do
+  [ -f "$f" ] || continue
+  printf 'F %s %s\\n' "$(stat -c '%s %Y' -- "$f")" "$f"
+  m="\${f%.sql.gz}.json"
+  if [ -f "$m" ]; then printf 'M %s ' "$f"; tr -d '\\n' < "$m"; echo; fi
+done
+for p in .partial-*; do [ -e "$p" ] && printf 'P %s %s\\n' "$(stat -c %Y -- "$p")" "$p"; done
+exit 0
+`;
+function snapshotListCmd(dir) {
+    return host_script(SNAPSHOT_LIST, dir);
+}
+/** $1 dir; the rest: snapshot and partial file names (a snapshot's metadata goes with it) */
+const SNAPSHOT_REMOVE = `
+cd -- "$1" || exit 2
+shift
+for n in "$@"; do
+  case "$n" in
+    .partial-*) rm -f -- "$n" ;;
+    *.sql.gz) rm -f -- "$n" "\${n%.sql.gz}.json" ;;
+  esac
+done
+`;
+function snapshotRemoveCmd(dir, names) {
+    return host_script(SNAPSHOT_REMOVE, dir, ...names);
+}
+/** $1 dir, $2 file: its size, SHA-256, gzip integrity and closing line as key=value lines */
+const SNAPSHOT_VERIFY = `
+cd -- "$1" 2>/dev/null || { echo missing=dir; exit 0; }
+f=$2
+[ -f "$f" ] || { echo missing=file; exit 0; }
+echo "bytes=$(wc -c < "$f")"
+echo "sha256=$(sha256sum < "$f" | cut -d' ' -f1)"
+if gzip -t < "$f" 2>/dev/null; then echo gzip=ok; else echo gzip=bad; fi
+if gzip -dc < "$f" 2>/dev/null | tail -n 40 | grep -qx -- '${DUMP_CLOSING_LINE}'; then echo closing=ok; else echo closing=missing; fi
+`;
+function snapshotVerifyCmd(dir, file) {
+    return host_script(SNAPSHOT_VERIFY, dir, file);
+}
+// --- restore ----------------------------------------------------------------------------------------------------
+/*
+ * psql script on the maintenance database (postgres). Variables come in with -v and are interpolated by psql
+ * itself (:'x' literal, :"x" identifier), so no name is ever spliced into SQL text here.
+ */
+const CREATE_SCRATCH_SQL = `\\set ON_ERROR_STOP 1
+SELECT pg_encoding_to_char(encoding) AS enc, datcollate AS coll, datctype AS ctype FROM pg_database WHERE datname = :'target' \\gset
+DROP DATABASE IF EXISTS :"scratch";
+CREATE DATABASE :"scratch" TEMPLATE template0 ENCODING :'enc' LC_COLLATE :'coll' LC_CTYPE :'ctype';
+`;
+// the swap: nobody may connect to the old database any more, everyone still connected is cut, then two renames
+const SWAP_SQL = `\\set ON_ERROR_STOP 1
+ALTER DATABASE :"target" WITH ALLOW_CONNECTIONS false;
+SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname IN (:'target', :'scratch') AND pid <> pg_backend_pid();
+SELECT set_config('togather.target', :'target', false), set_config('togather.scratch', :'scratch', false);
+DO $$ BEGIN
+  FOR i IN 1..100 LOOP
+    EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity ` +
+    `WHERE datname IN (current_setting('togather.target'), current_setting('togather.scratch')) AND pid <> pg_backend_pid());
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+END $$;
+ALTER DATABASE :"target" RENAME TO :"old";
+ALTER DATABASE :"scratch" RENAME TO :"target";
+DROP DATABASE :"old";
+`;
+const REENABLE_SQL = `ALTER DATABASE :"target" WITH ALLOW_CONNECTIONS true;
+DROP DATABASE IF EXISTS :"scratch";
+`;
+/** after a failed load: the scratch database goes */
+const DROP_SCRATCH_SQL = 'DROP DATABASE IF EXISTS :"scratch";\n';
+/** psql loading a dump from stdin into `url` in one transaction, stopping at the first error */
+function psqlLoadArgs(url) {
+    return ['psql', '-X', '-q', '-w', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-d', url];
+}
+/* $1 snapshot path; the rest is the psql command reading the dump on stdin. */
+const SNAPSHOT_LOAD = `
+f=$1; shift
+st=$( { { gzip -dc < "$f"; echo "gunzip=$?" >&3; } | "$@" > /dev/null; echo "psql=$?" >&3; } 3>&1 )
+echo "$st"
+case "$st" in *gunzip=0*) ;; *) exit 21 ;; esac
+case "$st" in *psql=0*) ;; *) exit 22 ;; esac
+`;
+function snapshotLoadCmd(path, load) {
+    return host_script(SNAPSHOT_LOAD, path, ...load.argv);
+}
+
+;// CONCATENATED MODULE: ./src/engine/stack/commands.ts
+
+/*
+ * What the engine runs on the host for the stack, as data: pure builders of each command's argv, and every
+ * shell script they use as an exported constant (its data arrives as $1, $2, …: see script() in host/host.ts).
+ * The effectful functions beside this file (colours, files, state, neighbours, lock) only run what these build,
+ * and the dry-run plan prints the same commands.
+ */
+// --- colours: the stack's state, compose, the gate flags, starting and stopping an app --------------------------
+// One round trip: what the proxy actually routes to (the gate flags) and the state of every container.
+const INSPECT_STACK = `
+st() { docker inspect -f '{{.State.Status}} {{.Config.Image}}' -- "$1" 2>/dev/null || echo absent; }
+for c in blue green; do
+  echo "$c.gate=$(st "$1-gate-$c")"
+  echo "$c.app=$(st "$1-app-$c")"
+  if [ -f "$2/gates/$c/ready" ]; then echo "$c.flag=on"; else echo "$c.flag=off"; fi
+done
+echo "caddy=$(st "$1-caddy")"
+echo "db=$(st "$1-db")"
+echo "keeper=$(st "$1-keeper")"
+`;
+/** $1 the compose project, $2 the environment's root */
+function inspectStackCmd(layout) {
+    return host_script(INSPECT_STACK, layout.stack, layout.root);
+}
+/** the configured compose command (`docker compose` or `docker-compose`) on this environment's project, file and .env */
+function composeCmd(compose, layout, ...args) {
+    const [file, ...rest] = compose;
+    return cmd(file, ...rest, '-p', layout.stack, '-f', layout.composeFile, '--env-file', layout.imagesEnv, ...args);
+}
+/** starts a colour's gate (and what it depends on) unless it runs already */
+function startGateCmd(compose, layout, colour) {
+    return composeCmd(compose, layout, 'up', '-d', '--no-color', `gate-${colour}`);
+}
+/** (re)creates a colour's app from the image compose's .env names for it, and nothing else */
+function startAppCmd(compose, layout, colour) {
+    return composeCmd(compose, layout, 'up', '-d', '--no-deps', '--force-recreate', '--no-color', layout.service(colour));
+}
+/** `docker stop`'s grace period for a drain: whole seconds, at least one */
+function stopSeconds(drainMs) {
+    return Math.max(1, Math.ceil(drainMs / 1000));
+}
+/** stops (never removes) a colour's app; its in-flight requests get the drain to finish */
+function stopAppCmd(layout, colour, drainMs) {
+    return cmd('docker', 'stop', '-t', String(stopSeconds(drainMs)), layout.app(colour));
+}
+/** $1 the colour's gate directory */
+const FLAG_ON = 'set -e; mkdir -p -- "$1"; touch -- "$1/ready"';
+const FLAG_OFF = 'rm -f -- "$1/ready"';
+/** the flag is a file on the host, bind-mounted into the gate: no docker call, survives recreation */
+function flagCmd(layout, colour, on) {
+    return host_script(on ? FLAG_ON : FLAG_OFF, layout.path('gates', colour));
+}
+// --- files: content always travels on stdin, so no secret is ever part of a command line ------------------------
+/** write stdin to $1 atomically (temp file in the same directory, then rename), with mode $2 */
+const WRITE_FILE = 'set -e; umask 077; d=$(dirname -- "$1"); mkdir -p -- "$d"; t="$1.tmp.$$"; cat > "$t"; chmod "$2" "$t"; mv -f -- "$t" "$1"';
+/** append stdin to $1 */
+const APPEND_FILE = 'set -e; umask 077; mkdir -p -- "$(dirname -- "$1")"; cat >> "$1"';
+/** prints $1, or nothing with exit 3 when it does not exist (distinguishable from a failure) */
+const READ_FILE = 'if [ -f "$1" ]; then cat -- "$1"; else exit 3; fi';
+/** every argument a directory */
+const MKDIRS = 'set -e; umask 077; for p in "$@"; do mkdir -p -- "$p"; done';
+function writeFileCmd(path, mode) {
+    return host_script(WRITE_FILE, path, mode);
+}
+function appendFileCmd(path) {
+    return host_script(APPEND_FILE, path);
+}
+function readFileCmd(path) {
+    return host_script(READ_FILE, path);
+}
+function mkdirsCmd(...paths) {
+    return script(MKDIRS, ...paths);
+}
+// One round trip for every file: "name mode base64" per line; a file is replaced only when its bytes differ,
+// and each replaced file is named on stdout so the caller knows whether Caddy needs a reload. A directory that
+// holds a 644 file is made 755: containers read these through bind mounts as their own users (the database
+// image runs db-init/ as postgres, which a 0700 directory of the deploy user hides, silently).
+const WRITE_FILES = `
+set -e; umask 077; mkdir -p -- "$1"; cd -- "$1"
+while IFS=' ' read -r name mode data; do
+  [ -n "$name" ] || continue
+  dir=$(dirname -- "$name")
+  mkdir -p -- "$dir"
+  if [ "$mode" = 644 ] && [ "$dir" != . ]; then chmod 755 -- "$dir"; fi
+  t="$name.tmp.$$"
+  printf '%s' "$data" | base64 -d > "$t"
+  chmod "$mode" "$t"
+  if [ -f "$name" ] && cmp -s "$t" "$name"; then rm -f -- "$t"; else mv -f -- "$t" "$name"; echo "changed $name"; fi
+done
+mkdir -p -- logs snapshots gates/blue gates/green
+`;
+/** $1 the environment's root; stdin: one "name mode base64" line per file */
+function writeHostFilesCmd(layout) {
+    return host_script(WRITE_FILES, layout.root);
+}
+// --- state: state.json and history.jsonl ------------------------------------------------------------------------
+// $1 state.json, $2 history.jsonl; stdin: the first line is appended to history.jsonl, the rest replaces
+// state.json atomically
+const WRITE_STATE = `set -e; umask 077; mkdir -p -- "$(dirname -- "$1")"
+IFS= read -r line; printf '%s\\n' "$line" >> "$2"
+t="$1.tmp.$$"; cat > "$t"; mv -f -- "$t" "$1"`;
+function writeStateCmd(layout) {
+    return host_script(WRITE_STATE, layout.stateFile, layout.historyFile);
+}
+function readStateCmd(layout) {
+    return readFileCmd(layout.stateFile);
+}
+// Every stack on the host names its directory in compose's working_dir label, whichever config file deployed
+// it; the config's own neighbours are read too, in case their containers are gone. Our own is skipped.
+// $1 our own root; the rest: the neighbours' paths from the config.
+const NEIGHBOUR_STATES = `
+own=$(cd -- "$1" 2>/dev/null && pwd -P); shift
+{ docker ps -a --filter label=org.togather.role=gate --format '{{.Label "com.docker.compose.project.working_dir"}}' 2>/dev/null
+  for p in "$@"; do printf '%s\\n' "$p"; done; } | sort -u | while IFS= read -r d; do
+  [ -n "$d" ] || continue
+  r=$(cd -- "$d" 2>/dev/null && pwd -P) || continue
+  [ "$r" = "$own" ] && continue
+  [ -f "$r/state.json" ] && { cat -- "$r/state.json"; echo; echo '---'; }
+done
+exit 0
+`;
+function neighbourStatesCmd(layout, paths) {
+    return host_script(NEIGHBOUR_STATES, layout.root, ...paths);
+}
+// --- the deploy lock (lock.ts says how it works); $1 is always the lock directory ------------------------------
+// stdin: the new info.json. Exit 0: taken; exit 4: held, with the holder's info.json, its heartbeat's age and
+// the directory's mtime on stdout.
+const LOCK_ACQUIRE = `
+mkdir -p -- "$(dirname -- "$1")" || exit 2
+if mkdir -- "$1" 2>/dev/null; then cat > "$1/info.json"; touch -- "$1/heartbeat"; exit 0; fi
+cat -- "$1/info.json" 2>/dev/null
+hb=$(stat -c %Y -- "$1/heartbeat" 2>/dev/null || stat -c %Y -- "$1/info.json" 2>/dev/null || stat -c %Y -- "$1" 2>/dev/null || date +%s)
+echo; echo "heartbeat_age=$(( $(date +%s) - hb ))"; echo "dir_mtime=$(stat -c %Y -- "$1" 2>/dev/null)"
+exit 4
+`;
+// a lock directory without info.json (its holder died between mkdir and the write): identified by its mtime ($2)
+const LOCK_TAKEOVER_NOINFO = `
+[ -f "$1/info.json" ] && exit 5
+[ "$(stat -c %Y -- "$1" 2>/dev/null)" = "$2" ] || exit 5
+mkdir -- "$1.takeover.noinfo-$2" 2>/dev/null || exit 5
+mv -- "$1" "$1.takeover.noinfo-$2/lock"
+`;
+// $2 the holder's lock id, for this and the scripts below: only the lock with that id is touched
+const LOCK_HEARTBEAT = `grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null && touch -- "$1/heartbeat"`;
+const LOCK_TAKEOVER = `
+mkdir -- "$1.takeover.$2" 2>/dev/null || exit 5
+grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null || { rmdir -- "$1.takeover.$2"; exit 5; }
+mv -- "$1" "$1.takeover.$2/lock"
+`;
+const LOCK_RELEASE = `
+grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null || exit 5
+mv -- "$1" "$1.released.$2" && rm -rf -- "$1.released.$2"
+`;
+// the lock as unlock sees it: info.json, or the age of a directory without one, or nothing
+const LOCK_INSPECT = `
+cat -- "$1/info.json" 2>/dev/null && exit 0
+m=$(stat -c %Y -- "$1" 2>/dev/null) || exit 3
+echo "noinfo_age=$(( $(date +%s) - m ))"; exit 4
+`;
+const LOCK_REMOVE_NOINFO = `
+[ -d "$1" ] && [ ! -e "$1/info.json" ] || exit 5
+mv -- "$1" "$1.removed.noinfo-$$" && rm -rf -- "$1.removed.noinfo-$$"
+`;
+const LOCK_FORCE_REMOVE = `
+grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null || exit 5
+mv -- "$1" "$1.removed.$2" && rm -rf -- "$1.removed.$2"
+`;
+function lockAcquireCmd(layout) {
+    return host_script(LOCK_ACQUIRE, layout.lockDir);
+}
+function lockHeartbeatCmd(layout, lockId) {
+    return host_script(LOCK_HEARTBEAT, layout.lockDir, lockId);
+}
+function lockTakeoverCmd(layout, lockId) {
+    return host_script(LOCK_TAKEOVER, layout.lockDir, lockId);
+}
+function lockTakeoverNoInfoCmd(layout, mtime) {
+    return host_script(LOCK_TAKEOVER_NOINFO, layout.lockDir, mtime);
+}
+function lockReleaseCmd(layout, lockId) {
+    return host_script(LOCK_RELEASE, layout.lockDir, lockId);
+}
+function lockInspectCmd(layout) {
+    return host_script(LOCK_INSPECT, layout.lockDir);
+}
+/** unlock: removes the lock held by `lockId`, and no other */
+function lockForceRemoveCmd(layout, lockId) {
+    return host_script(LOCK_FORCE_REMOVE, layout.lockDir, lockId);
+}
+/** unlock: removes a lock directory that has no info.json */
+function lockRemoveNoInfoCmd(layout) {
+    return host_script(LOCK_REMOVE_NOINFO, layout.lockDir);
+}
+/** who removed whose lock stays on the host: one JSON line on stdin */
+function auditAppendCmd(layout) {
+    return appendFileCmd(layout.path('audit.jsonl'));
+}
+
+;// CONCATENATED MODULE: ./src/engine/database/database.ts
+
+
+
+const DB_NAME_RE = /^[A-Za-z0-9_-]{1,63}$/;
+/** Parses DATABASE_URL. Pure; the messages never include the URL (it holds the password). */
+function parseDatabaseUrl(raw, managed) {
+    if (!raw)
+        throw new errors_DeployError('config', 'DATABASE_URL is not set in the app environment', "add DATABASE_URL to the environment's env file");
+    let u;
+    try {
+        u = new URL(raw);
+    }
+    catch {
+        throw new errors_DeployError('config', 'DATABASE_URL is not a URL', 'write it as postgres://USER:PASSWORD@HOST:5432/DATABASE');
+    }
+    if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
+        throw new errors_DeployError('config', `DATABASE_URL has the scheme ${u.protocol.replace(/:$/, '')}; snapshots and migrations need postgres:// or postgresql://`);
+    }
+    const name = decodeURIComponent(u.pathname.replace(/^\//, ''));
+    if (!DB_NAME_RE.test(name)) {
+        throw new errors_DeployError('config', 'DATABASE_URL names no database, or one with characters other than letters, digits, "_" and "-"', 'end the URL with /DATABASE');
+    }
+    if (!u.hostname)
+        throw new errors_DeployError('config', 'DATABASE_URL has no host');
+    const password = u.password ? decodeURIComponent(u.password) : undefined;
+    if (password && /[\r\n\0]/.test(password))
+        throw new errors_DeployError('config', 'the password in DATABASE_URL contains a line break, which an env file cannot carry');
+    const base = `${u.protocol}//${u.username ? `${u.username}@` : ''}${u.host}${u.pathname}`;
+    const params = [...u.searchParams.entries()];
+    const query = (ps) => (ps.length ? `?${new URLSearchParams(ps).toString()}` : '');
+    return {
+        name,
+        url: base + query(params.filter(([k]) => !k.startsWith('x-'))),
+        migrateUrl: base + query(params),
+        password,
+        managed,
+    };
+}
+/** the same server, another database (for the restore's maintenance connection and its scratch database) */
+function urlForDatabase(t, database) {
+    const u = new URL(t.url);
+    u.pathname = `/${encodeURIComponent(database)}`;
+    return u.toString();
+}
+function dbTarget(ctx) {
+    const t = parseDatabaseUrl(ctx.cfg.appEnv.DATABASE_URL, ctx.cfg.config.database.managed);
+    ctx.redactor.add(t.password);
+    return t;
+}
+
+/** docker's env-file format takes values literally (no quoting), one per line */
+function renderDbEnv(t) {
+    return t.password ? `PGPASSWORD=${t.password}\n` : '';
+}
+/** (Re)writes db-client.env with mode 0600; its content travels on stdin. */
+async function writeDbEnv(ctx, layout, t) {
+    const r = await ctx.host.run(writeFileCmd(dbEnvPath(layout), '600'), { stdin: renderDbEnv(t), check: false });
+    if (r.code !== 0)
+        throw new errors_DeployError('preflight', `could not write ${dbEnvPath(layout)}: ${ctx.redactor.redact(r.stderr.trim())}`);
+}
+/** the stack's compose network (the one the app is on), found by compose's labels */
+async function stackNetwork(ctx, layout) {
+    const r = await ctx.host.run(stackNetworkCmd(layout), { check: false, timeoutMs: 30_000 });
+    const net = r.stdout.trim();
+    if (r.code !== 0 || !net)
+        throw new errors_DeployError('preflight', `the stack's network (compose project ${layout.stack}) does not exist`, 'deploy the environment once, so that its stack exists');
+    return net;
+}
+/** Everything a database operation needs, prepared once: db-client.env written, network found, db container up. */
+async function openDb(ctx, layout) {
+    const target = dbTarget(ctx);
+    await writeDbEnv(ctx, layout, target);
+    let network;
+    if (target.managed) {
+        const r = await ctx.host.run(dbStatusCmd(layout), { check: false });
+        const st = r.stdout.trim();
+        if (st !== 'running')
+            throw new errors_DeployError('preflight', `the database container ${layout.db} is ${st || 'absent'}`, 'deploy once to create it, or start it (docker start) and look at its logs');
+    }
+    else {
+        network = await stackNetwork(ctx, layout);
+    }
+    const place = { managed: target.managed, network, image: ctx.cfg.config.images.postgres };
+    return { target, network, tool: (argv, stdin = false) => pgToolCommand(layout, place, argv, stdin) };
+}
+function parseSchemaVersion(out) {
+    const m = /version=(\d+|none|absent) dirty=(true|false)/.exec(out);
+    if (!m)
+        return undefined;
+    return { version: /^\d+$/.test(m[1]) ? Number(m[1]) : undefined, dirty: m[2] === 'true', table: m[1] !== 'absent' };
+}
+async function readSchemaVersion(ctx, db, kind = 'migration') {
+    const r = await ctx.host.run(db.tool(psqlValuesArgs(db.target.url), true), {
+        stdin: READ_VERSION_SQL,
+        check: false,
+        timeoutMs: 60_000,
+    });
+    const v = r.code === 0 ? parseSchemaVersion(r.stdout) : undefined;
+    if (!v) {
+        const output = ctx.redactor.redact((r.stderr || r.stdout).trim().split('\n').slice(-4).join(' / '));
+        throw new errors_DeployError(kind, `could not read schema_migrations from the database: ${output || `exit ${r.code}`}`, 'check DATABASE_URL (host, user, password) and that the database is up; nothing was changed');
+    }
+    return v;
+}
+/** double-quoted SQL identifier */
+function sqlIdent(name) {
+    return `"${name.replace(/"/g, '""')}"`;
+}
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: ./node_modules/ulid/dist/node/index.js
+
+
+// These values should NEVER change. The values are precisely for
+// generating ULIDs.
+const B32_CHARACTERS = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+const ENCODING = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"; // Crockford's Base32
+const ENCODING_LEN = 32; // from ENCODING.length;
+const MAX_ULID = "7ZZZZZZZZZZZZZZZZZZZZZZZZZ";
+const MIN_ULID = "00000000000000000000000000";
+const RANDOM_LEN = 16;
+const TIME_LEN = 10;
+const TIME_MAX = 281474976710655; // from Math.pow(2, 48) - 1;
+const ULID_REGEX = /^[0-7][0-9a-hjkmnp-tv-zA-HJKMNP-TV-Z]{25}$/;
+const UUID_REGEX = /^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$/;
+
+var ULIDErrorCode;
+(function (ULIDErrorCode) {
+    ULIDErrorCode["Base32IncorrectEncoding"] = "B32_ENC_INVALID";
+    ULIDErrorCode["DecodeTimeInvalidCharacter"] = "DEC_TIME_CHAR";
+    ULIDErrorCode["DecodeTimeValueMalformed"] = "DEC_TIME_MALFORMED";
+    ULIDErrorCode["EncodeTimeNegative"] = "ENC_TIME_NEG";
+    ULIDErrorCode["EncodeTimeSizeExceeded"] = "ENC_TIME_SIZE_EXCEED";
+    ULIDErrorCode["EncodeTimeValueMalformed"] = "ENC_TIME_MALFORMED";
+    ULIDErrorCode["PRNGDetectFailure"] = "PRNG_DETECT";
+    ULIDErrorCode["ULIDInvalid"] = "ULID_INVALID";
+    ULIDErrorCode["Unexpected"] = "UNEXPECTED";
+    ULIDErrorCode["UUIDInvalid"] = "UUID_INVALID";
+})(ULIDErrorCode || (ULIDErrorCode = {}));
+class ULIDError extends Error {
+    constructor(errorCode, message) {
+        super(`${message} (${errorCode})`);
+        this.name = "ULIDError";
+        this.code = errorCode;
+    }
+}
+
+function randomChar(prng) {
+    // Currently PRNGs generate fractions from 0 to _less than_ 1, so no "%" is necessary.
+    // However, just in case a future PRNG can generate 1,
+    // we are applying "% ENCODING LEN" to wrap back to the first character
+    const randomPosition = Math.floor(prng() * ENCODING_LEN) % ENCODING_LEN;
+    return ENCODING.charAt(randomPosition);
+}
+function replaceCharAt(str, index, char) {
+    if (index > str.length - 1) {
+        return str;
+    }
+    return str.substr(0, index) + char + str.substr(index + 1);
+}
+
+// Code from https://github.com/devbanana/crockford-base32/blob/develop/src/index.ts
+function crockfordEncode(input) {
+    const output = [];
+    let bitsRead = 0;
+    let buffer = 0;
+    const reversedInput = new Uint8Array(input.slice().reverse());
+    for (const byte of reversedInput) {
+        buffer |= byte << bitsRead;
+        bitsRead += 8;
+        while (bitsRead >= 5) {
+            output.unshift(buffer & 0x1f);
+            buffer >>>= 5;
+            bitsRead -= 5;
+        }
+    }
+    if (bitsRead > 0) {
+        output.unshift(buffer & 0x1f);
+    }
+    return output.map(byte => B32_CHARACTERS.charAt(byte)).join("");
+}
+function crockfordDecode(input) {
+    const sanitizedInput = input.toUpperCase().split("").reverse().join("");
+    const output = [];
+    let bitsRead = 0;
+    let buffer = 0;
+    for (const character of sanitizedInput) {
+        const byte = B32_CHARACTERS.indexOf(character);
+        if (byte === -1) {
+            throw new Error(`Invalid base 32 character found in string: ${character}`);
+        }
+        buffer |= byte << bitsRead;
+        bitsRead += 5;
+        while (bitsRead >= 8) {
+            output.unshift(buffer & 0xff);
+            buffer >>>= 8;
+            bitsRead -= 8;
+        }
+    }
+    if (bitsRead >= 5 || buffer > 0) {
+        output.unshift(buffer & 0xff);
+    }
+    return new Uint8Array(output);
+}
+/**
+ * Fix a ULID's Base32 encoding -
+ * i and l (case-insensitive) will be treated as 1 and o (case-insensitive) will be treated as 0.
+ * hyphens are ignored during decoding.
+ * @param id The ULID
+ * @returns The cleaned up ULID
+ */
+function fixULIDBase32(id) {
+    return id.replace(/i/gi, "1").replace(/l/gi, "1").replace(/o/gi, "0").replace(/-/g, "");
+}
+function incrementBase32(str) {
+    let done = undefined, index = str.length, char, charIndex, output = str;
+    const maxCharIndex = ENCODING_LEN - 1;
+    while (!done && index-- >= 0) {
+        char = output[index];
+        charIndex = ENCODING.indexOf(char);
+        if (charIndex === -1) {
+            throw new ULIDError(ULIDErrorCode.Base32IncorrectEncoding, "Incorrectly encoded string");
+        }
+        if (charIndex === maxCharIndex) {
+            output = replaceCharAt(output, index, ENCODING[0]);
+            continue;
+        }
+        done = replaceCharAt(output, index, ENCODING[charIndex + 1]);
+    }
+    if (typeof done === "string") {
+        return done;
+    }
+    throw new ULIDError(ULIDErrorCode.Base32IncorrectEncoding, "Failed incrementing string");
+}
+
+/**
+ * Decode time from a ULID
+ * @param id The ULID
+ * @returns The decoded timestamp
+ */
+function decodeTime(id) {
+    if (id.length !== TIME_LEN + RANDOM_LEN) {
+        throw new ULIDError(ULIDErrorCode.DecodeTimeValueMalformed, "Malformed ULID");
+    }
+    const time = id
+        .substr(0, TIME_LEN)
+        .toUpperCase()
+        .split("")
+        .reverse()
+        .reduce((carry, char, index) => {
+        const encodingIndex = ENCODING.indexOf(char);
+        if (encodingIndex === -1) {
+            throw new ULIDError(ULIDErrorCode.DecodeTimeInvalidCharacter, `Time decode error: Invalid character: ${char}`);
+        }
+        return (carry += encodingIndex * Math.pow(ENCODING_LEN, index));
+    }, 0);
+    if (time > TIME_MAX) {
+        throw new ULIDError(ULIDErrorCode.DecodeTimeValueMalformed, `Malformed ULID: timestamp too large: ${time}`);
+    }
+    return time;
+}
+/**
+ * Detect the best PRNG (pseudo-random number generator)
+ * @param root The root to check from (global/window)
+ * @returns The PRNG function
+ */
+function detectPRNG(root) {
+    const rootLookup = detectRoot();
+    const globalCrypto = (rootLookup && (rootLookup.crypto || rootLookup.msCrypto)) ||
+        (typeof external_node_crypto_ !== "undefined" ? external_node_crypto_ : null);
+    if (typeof globalCrypto?.getRandomValues === "function") {
+        return () => {
+            const buffer = new Uint8Array(1);
+            globalCrypto.getRandomValues(buffer);
+            return buffer[0] / 256;
+        };
+    }
+    else if (typeof globalCrypto?.randomBytes === "function") {
+        return () => globalCrypto.randomBytes(1).readUInt8() / 256;
+    }
+    else if (external_node_crypto_?.randomBytes) {
+        return () => external_node_crypto_.randomBytes(1).readUInt8() / 256;
+    }
+    throw new ULIDError(ULIDErrorCode.PRNGDetectFailure, "Failed to find a reliable PRNG");
+}
+function detectRoot() {
+    if (inWebWorker())
+        return self;
+    if (typeof window !== "undefined") {
+        return window;
+    }
+    if (typeof global !== "undefined") {
+        return global;
+    }
+    if (typeof globalThis !== "undefined") {
+        return globalThis;
+    }
+    return null;
+}
+function encodeRandom(len, prng) {
+    let str = "";
+    for (; len > 0; len--) {
+        str = randomChar(prng) + str;
+    }
+    return str;
+}
+/**
+ * Encode the time portion of a ULID
+ * @param now The current timestamp
+ * @param len Length to generate
+ * @returns The encoded time
+ */
+function encodeTime(now, len = TIME_LEN) {
+    if (isNaN(now)) {
+        throw new ULIDError(ULIDErrorCode.EncodeTimeValueMalformed, `Time must be a number: ${now}`);
+    }
+    else if (now > TIME_MAX) {
+        throw new ULIDError(ULIDErrorCode.EncodeTimeSizeExceeded, `Cannot encode a time larger than ${TIME_MAX}: ${now}`);
+    }
+    else if (now < 0) {
+        throw new ULIDError(ULIDErrorCode.EncodeTimeNegative, `Time must be positive: ${now}`);
+    }
+    else if (Number.isInteger(now) === false) {
+        throw new ULIDError(ULIDErrorCode.EncodeTimeValueMalformed, `Time must be an integer: ${now}`);
+    }
+    let mod, str = "";
+    for (let currentLen = len; currentLen > 0; currentLen--) {
+        mod = now % ENCODING_LEN;
+        str = ENCODING.charAt(mod) + str;
+        now = (now - mod) / ENCODING_LEN;
+    }
+    return str;
+}
+function inWebWorker() {
+    // @ts-ignore
+    return typeof WorkerGlobalScope !== "undefined" && self instanceof WorkerGlobalScope;
+}
+/**
+ * Check if a ULID is valid
+ * @param id The ULID to test
+ * @returns True if valid, false otherwise
+ * @example
+ *   isValid("01HNZX8JGFACFA36RBXDHEQN6E"); // true
+ *   isValid(""); // false
+ */
+function isValid(id) {
+    return (typeof id === "string" &&
+        id.length === TIME_LEN + RANDOM_LEN &&
+        id
+            .toUpperCase()
+            .split("")
+            .every(char => ENCODING.indexOf(char) !== -1));
+}
+/**
+ * Create a ULID factory to generate monotonically-increasing
+ *  ULIDs
+ * @param prng The PRNG to use
+ * @returns A ulid factory
+ * @example
+ *  const ulid = monotonicFactory();
+ *  ulid(); // "01HNZXD07M5CEN5XA66EMZSRZW"
+ */
+function monotonicFactory(prng) {
+    const currentPRNG = prng || detectPRNG();
+    let lastTime = 0, lastRandom;
+    return function _ulid(seedTime) {
+        const seed = !seedTime || isNaN(seedTime) ? Date.now() : seedTime;
+        if (seed <= lastTime) {
+            const incrementedRandom = (lastRandom = incrementBase32(lastRandom));
+            return encodeTime(lastTime, TIME_LEN) + incrementedRandom;
+        }
+        lastTime = seed;
+        const newRandom = (lastRandom = encodeRandom(RANDOM_LEN, currentPRNG));
+        return encodeTime(seed, TIME_LEN) + newRandom;
+    };
+}
+/**
+ * Generate a ULID
+ * @param seedTime Optional time seed
+ * @param prng Optional PRNG function
+ * @returns A ULID string
+ * @example
+ *  ulid(); // "01HNZXD07M5CEN5XA66EMZSRZW"
+ */
+function ulid(seedTime, prng) {
+    const currentPRNG = prng || detectPRNG();
+    const seed = !seedTime || isNaN(seedTime) ? Date.now() : seedTime;
+    return encodeTime(seed, TIME_LEN) + encodeRandom(RANDOM_LEN, currentPRNG);
+}
+
+/**
+ * Convert a ULID to a UUID
+ * @param ulid The ULID to convert
+ * @returns A UUID string
+ */
+function ulidToUUID(ulid) {
+    const isValid = ULID_REGEX.test(ulid);
+    if (!isValid) {
+        throw new ULIDError(ULIDErrorCode.ULIDInvalid, `Invalid ULID: ${ulid}`);
+    }
+    const uint8Array = crockfordDecode(ulid);
+    let uuid = Array.from(uint8Array)
+        .map(byte => byte.toString(16).padStart(2, "0"))
+        .join("");
+    uuid =
+        uuid.substring(0, 8) +
+            "-" +
+            uuid.substring(8, 12) +
+            "-" +
+            uuid.substring(12, 16) +
+            "-" +
+            uuid.substring(16, 20) +
+            "-" +
+            uuid.substring(20);
+    return uuid.toUpperCase();
+}
+/**
+ * Convert a UUID to a ULID
+ * @param uuid The UUID to convert
+ * @returns A ULID string
+ */
+function uuidToULID(uuid) {
+    const isValid = UUID_REGEX.test(uuid);
+    if (!isValid) {
+        throw new ULIDError(ULIDErrorCode.UUIDInvalid, `Invalid UUID: ${uuid}`);
+    }
+    const bytes = uuid.replace(/-/g, "").match(/.{1,2}/g);
+    if (!bytes) {
+        throw new ULIDError(ULIDErrorCode.Unexpected, `Failed parsing UUID bytes: ${uuid}`);
+    }
+    const uint8Array = new Uint8Array(bytes.map(byte => parseInt(byte, 16)));
+    return crockfordEncode(uint8Array);
+}
+
+
+
+;// CONCATENATED MODULE: ./src/engine/database/snapshot.ts
+
+
+
+
+/*
+ * Snapshots: plain-format pg_dump, gzip-compressed on the host, named {database}_{YYYYMMDD_HHMMSS}_{sha7}.sql.gz
+ * with {same}.json beside it. A dump is written under a hidden .partial- name, verified, and only then given
+ * its real name (a hard link: atomic, and refused when the name exists), so a file with a snapshot's name is
+ * always a complete, verified dump; every failure path removes the partial file.
+ */
+const SNAPSHOT_NAME_RE = /^([A-Za-z0-9_-]+)_(\d{8})_(\d{6})_([0-9a-f]{7})\.sql\.gz$/;
+function snapshotsDir(ctx, layout) {
+    return (ctx.cfg.config.database.snapshots.path ?? layout.path('snapshots')).replace(/\/+$/, '');
+}
+function snapshotName(database, at, sha) {
+    const p = (n) => String(n).padStart(2, '0');
+    const stamp = `${at.getUTCFullYear()}${p(at.getUTCMonth() + 1)}${p(at.getUTCDate())}_${p(at.getUTCHours())}${p(at.getUTCMinutes())}${p(at.getUTCSeconds())}`;
+    return `${database}_${stamp}_${(sha || '0000000').slice(0, 7)}.sql.gz`;
+}
+function metaName(file) {
+    return file.replace(/\.sql\.gz$/, '.json');
+}
+/** when the name says it was taken (UTC), for files whose metadata is missing */
+function nameTime(file) {
+    const m = SNAPSHOT_NAME_RE.exec(file);
+    if (!m)
+        return undefined;
+    const [d, t] = [m[2], m[3]];
+    return Date.UTC(+d.slice(0, 4), +d.slice(4, 6) - 1, +d.slice(6, 8), +t.slice(0, 2), +t.slice(2, 4), +t.slice(4, 6));
+}
+function kv(out) {
+    const o = {};
+    for (const line of out.split('\n')) {
+        const i = line.indexOf('=');
+        if (i > 0)
+            o[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+    }
+    return o;
+}
+/** Takes, verifies and publishes one snapshot. Throws DeployError('snapshot') and leaves no file on failure. */
+async function createSnapshot(ctx, layout, db, o) {
+    const dir = snapshotsDir(ctx, layout);
+    const started = ctx.clock.now();
+    const schema = o.schema ?? (await readSchemaVersion(ctx, db, 'snapshot'));
+    const sha = o.gitCommit ?? o.liveVersion ?? '';
+    let name = snapshotName(db.target.name, new Date(started), sha);
+    const part = `.partial-${ulid()}.sql.gz`;
+    const dump = db.tool(pgDumpArgs(db.target.url));
+    const r = await ctx.host.run(snapshotDumpCmd(dir, part, dump), {
+        check: false,
+        timeoutMs: ctx.cfg.config.database.snapshots.timeout,
+    });
+    const f = kv(r.stdout);
+    if (r.code !== 0) {
+        await ctx.host.run(snapshotDiscardCmd(dir, part), { check: false });
+        const why = {
+            pg_dump: `pg_dump failed (exit ${f.dump ?? '?'})`,
+            gzip: `writing the compressed dump failed (gzip exit ${f.gzip ?? '?'}; is the disk of ${dir} full?)`,
+            empty: 'the dump is empty',
+            'gzip-test': 'the written file is not a valid gzip stream',
+            'closing-line': `the dump lacks pg_dump's closing line ("${DUMP_CLOSING_LINE}"): it is truncated`,
+        };
+        const reason = f.failed
+            ? (why[f.failed] ?? f.failed)
+            : r.code === 20
+                ? `cannot create ${dir}`
+                : `exit ${r.code}${r.code === 124 || r.code === 255 ? ' (timed out or connection lost)' : ''}`;
+        throw new errors_DeployError('snapshot', `the snapshot of database ${db.target.name} failed: ${reason}.${tailOf(ctx, r.stderr)} No snapshot file was left behind.`, 'fix the cause above (database credentials in DATABASE_URL, free disk for the snapshots directory) and run again; nothing was migrated');
+    }
+    const now = ctx.clock.now();
+    const retention = ctx.cfg.config.database.snapshots.retention_days;
+    const meta = {
+        snapshot_id: ulid(),
+        file: name,
+        environment: ctx.cfg.environment,
+        database_name: db.target.name,
+        created_at: new Date(started).toISOString(),
+        file_size_bytes: Number(f.bytes),
+        sha256: f.sha256 ?? '',
+        compression: 'gzip',
+        format: 'plain',
+        git_commit: sha,
+        live_version: o.liveVersion,
+        pre_migration_version: schema.version ?? null,
+        pre_migration_dirty: schema.dirty,
+        reason: o.reason,
+        deployment_id: o.deploymentId,
+        taken_by: ctx.actor,
+        retention_until: new Date(started + retention * 86_400_000).toISOString(),
+        duration_ms: now - started,
+        pg_dump_version: f.pg_dump_version || undefined,
+        status: 'verified',
+        verification: { pg_dump_exit: 0, gzip_ok: true, closing_line: true, bytes: Number(f.bytes) },
+    };
+    // two snapshots within one second with the same commit: the later one takes the next free second
+    for (let attempt = 0;; attempt++) {
+        meta.file = name;
+        const p = await ctx.host.run(snapshotPublishCmd(dir, part, name, metaName(name)), {
+            stdin: JSON.stringify(ctx.redactor.redactDeep(meta)) + '\n',
+            check: false,
+        });
+        if (p.code === 0)
+            break;
+        if (p.code === 31 && attempt < 5) {
+            name = snapshotName(db.target.name, new Date(started + (attempt + 1) * 1000), sha);
+            continue;
+        }
+        await ctx.host.run(snapshotDiscardCmd(dir, part), { check: false });
+        throw new errors_DeployError('snapshot', `the snapshot was taken but could not be published in ${dir} (exit ${p.code})${tailOf(ctx, p.stderr)}; it was removed`, `check free space and permissions of ${dir}`);
+    }
+    return meta;
+}
+function tailOf(ctx, stderr) {
+    const t = ctx.redactor.redact(stderr.trim()).split('\n').filter(Boolean).slice(-6).join('\n    ');
+    return t ? `\n    ${t}\n ` : '';
+}
+function parseListing(out, retentionDays) {
+    const files = new Map();
+    const partials = [];
+    for (const line of out.split('\n')) {
+        let m = /^F (\d+) (\d+) (\S+)$/.exec(line);
+        if (m && SNAPSHOT_NAME_RE.test(m[3])) {
+            const created = nameTime(m[3]) ?? Number(m[2]) * 1000;
+            files.set(m[3], {
+                file: m[3],
+                bytes: Number(m[1]),
+                mtime: Number(m[2]) * 1000,
+                createdAt: created,
+                retentionUntil: created + retentionDays * 86_400_000,
+            });
+            continue;
+        }
+        m = /^M (\S+) (.*)$/.exec(line);
+        if (m && files.has(m[1])) {
+            try {
+                const meta = JSON.parse(m[2]);
+                const e = files.get(m[1]);
+                e.meta = meta;
+                const c = Date.parse(meta.created_at);
+                const u = Date.parse(meta.retention_until);
+                if (!Number.isNaN(c))
+                    e.createdAt = c;
+                if (!Number.isNaN(u))
+                    e.retentionUntil = u;
+            }
+            catch {
+                /* unreadable metadata: judged by the name's time */
+            }
+            continue;
+        }
+        m = /^P (\d+) (\.partial-[A-Za-z0-9._-]+)$/.exec(line);
+        if (m)
+            partials.push({ file: m[2], mtime: Number(m[1]) * 1000 });
+    }
+    const snapshots = [...files.values()].sort((a, b) => b.createdAt - a.createdAt || b.file.localeCompare(a.file));
+    return { snapshots, partials };
+}
+async function listSnapshots(ctx, layout) {
+    const dir = snapshotsDir(ctx, layout);
+    const r = await ctx.host.run(snapshotListCmd(dir), { check: false, timeoutMs: 60_000 });
+    if (r.code !== 0)
+        throw new errors_DeployError('snapshot', `cannot list ${dir}: ${ctx.redactor.redact(r.stderr.trim())}`);
+    return { dir, ...parseListing(r.stdout, ctx.cfg.config.database.snapshots.retention_days) };
+}
+/** snapshot file names the history still relies on: each deployment's safety net */
+function referencedSnapshots(state) {
+    const names = new Set();
+    for (const r of [state.current, state.previous, ...state.history])
+        if (r?.snapshot)
+            names.add(r.snapshot);
+    return names;
+}
+/**
+ * Pure: which snapshots retention removes. Expired (past retention_until) and neither the newest snapshot nor
+ * one a deployment in the history names as its safety net.
+ */
+function judgeRetention(snapshots, referenced, now) {
+    const newest = [...snapshots].sort((a, b) => b.createdAt - a.createdAt)[0]?.file;
+    const v = { remove: [], keep: [] };
+    for (const s of snapshots) {
+        if (s.file === newest)
+            v.keep.push({ entry: s, why: 'newest' });
+        else if (referenced.has(s.file))
+            v.keep.push({ entry: s, why: 'referenced' });
+        else if (s.retentionUntil > now)
+            v.keep.push({ entry: s, why: 'within retention' });
+        else
+            v.remove.push(s);
+    }
+    return v;
+}
+/** a partial file this old belongs to a snapshot that died (timeouts are far shorter) */
+const STALE_PARTIAL_MS = 24 * 3600_000;
+/** Applies retention (after every snapshot, and on `snapshot cleanup`); with ctx.dryRun it only lists. */
+async function cleanupSnapshots(ctx, layout, state, extraProtected = []) {
+    const listing = await listSnapshots(ctx, layout);
+    const now = ctx.clock.now();
+    const verdict = judgeRetention(listing.snapshots, new Set([...referencedSnapshots(state), ...extraProtected]), now);
+    const partials = listing.partials.filter((p) => now - p.mtime > STALE_PARTIAL_MS).map((p) => p.file);
+    const names = [...verdict.remove.map((s) => s.file), ...partials];
+    for (const n of names)
+        if (!SNAPSHOT_NAME_RE.test(n) && !/^\.partial-[A-Za-z0-9._-]+$/.test(n))
+            throw new Error(`refusing to remove ${n}`);
+    if (names.length && !ctx.dryRun) {
+        const r = await ctx.host.run(snapshotRemoveCmd(listing.dir, names), { check: false });
+        if (r.code !== 0)
+            throw new errors_DeployError('snapshot', `removing expired snapshots failed: ${ctx.redactor.redact(r.stderr.trim())}`);
+    }
+    return {
+        removed: verdict.remove.map((s) => s.file),
+        kept: verdict.keep.map((k) => ({ file: k.entry.file, why: k.why })),
+        partials,
+    };
+}
+async function verifySnapshot(ctx, layout, entry) {
+    const r = await ctx.host.run(snapshotVerifyCmd(snapshotsDir(ctx, layout), entry.file), {
+        check: false,
+        timeoutMs: ctx.cfg.config.database.snapshots.timeout,
+    });
+    const f = kv(r.stdout);
+    const problems = [];
+    if (f.missing)
+        problems.push(`the ${f.missing === 'dir' ? 'snapshots directory' : 'file'} is missing`);
+    else {
+        const bytes = Number(f.bytes);
+        if (!(bytes > 0))
+            problems.push('empty file');
+        if (f.gzip !== 'ok')
+            problems.push('gzip integrity check failed');
+        if (f.closing !== 'ok')
+            problems.push('no closing line: the dump is truncated');
+        if (!entry.meta)
+            problems.push('no metadata file beside it');
+        else {
+            if (entry.meta.file_size_bytes !== bytes)
+                problems.push(`size ${bytes} differs from the recorded ${entry.meta.file_size_bytes}`);
+            if (entry.meta.sha256 !== f.sha256)
+                problems.push('SHA-256 differs from the recorded one');
+        }
+    }
+    if (r.code !== 0)
+        problems.push(`verification failed to run (exit ${r.code})`);
+    return { file: entry.file, ok: problems.length === 0, problems, bytes: f.bytes ? Number(f.bytes) : undefined };
+}
+// ---------------------------------------------------------------------------------------------------------
+// restore
+/**
+ * Replaces the database's content with a snapshot's, never leaving it half-restored: the dump is loaded into
+ * a scratch database in one transaction; only when that succeeded is the scratch database renamed into place
+ * (and the old one dropped — the caller took a safety snapshot of it first). Needs a role that may create
+ * databases (the bundled database's user is its superuser).
+ */
+async function restoreInto(ctx, layout, db, entry) {
+    const target = db.target.name;
+    const tag = Date.now().toString(36);
+    const scratch = `${target}_restore_${tag}`.slice(0, 63);
+    const old = `${target}_replaced_${tag}`.slice(0, 63);
+    const maint = urlForDatabase(db.target, 'postgres');
+    const psqlOn = (url, vars) => db.tool(psqlScriptArgs(url, vars), true);
+    const vars = { target, scratch, old };
+    const timeoutMs = ctx.cfg.config.database.snapshots.timeout;
+    const fail = (what, stderr) => new errors_DeployError('snapshot', `restore of ${entry.file} failed while ${what}: ${ctx.redactor.redact(stderr.trim()).split('\n').slice(-6).join('\n    ')}`, 'the database was left as it was; look at the message above');
+    let r = await ctx.host.run(psqlOn(maint, vars), { stdin: CREATE_SCRATCH_SQL, check: false, timeoutMs: 120_000 });
+    if (r.code !== 0)
+        throw fail(`creating the scratch database ${sqlIdent(scratch)}`, r.stderr);
+    const load = db.tool(psqlLoadArgs(urlForDatabase(db.target, scratch)), true);
+    r = await ctx.host.run(snapshotLoadCmd(`${snapshotsDir(ctx, layout)}/${entry.file}`, load), {
+        check: false,
+        timeoutMs,
+    });
+    if (r.code !== 0) {
+        await ctx.host.run(psqlOn(maint, vars), { stdin: DROP_SCRATCH_SQL, check: false });
+        throw fail('loading the dump into a scratch database', r.stderr || r.stdout);
+    }
+    r = await ctx.host.run(psqlOn(maint, vars), { stdin: SWAP_SQL, check: false, timeoutMs: 120_000 });
+    if (r.code !== 0) {
+        const back = await ctx.host.run(psqlOn(maint, vars), { stdin: REENABLE_SQL, check: false });
+        throw new errors_DeployError('snapshot', `restore of ${entry.file}: swapping the restored database into place failed: ${ctx.redactor.redact(r.stderr.trim()).split('\n').slice(-4).join(' / ')}`, back.code === 0
+            ? 'the original database was left in place and accepts connections again'
+            : `connections to ${target} may be disabled: run ALTER DATABASE ${sqlIdent(target)} WITH ALLOW_CONNECTIONS true as its owner`);
+    }
+}
+function formatBytes(n) {
+    if (n < 1024 * 1024)
+        return `${(n / 1024).toFixed(1)} KiB`;
+    return `${(n / 1048576).toFixed(n < 10 * 1048576 ? 2 : 0)} MiB`;
+}
+function describeSnapshot(s) {
+    const m = s.meta;
+    const schema = m
+        ? m.pre_migration_version === null
+            ? 'no schema_migrations'
+            : `schema ${m.pre_migration_version}${m.pre_migration_dirty ? ' (dirty)' : ''}`
+        : 'no metadata';
+    const created = new Date(s.createdAt).toISOString().replace(/\.\d+Z$/, 'Z');
+    const until = new Date(s.retentionUntil).toISOString().slice(0, 10);
+    return `${s.file}  ${formatBytes(s.bytes)}  ${created}  ${m?.reason ?? '?'}  ${schema}  keep until ${until}`;
+}
+
+;// CONCATENATED MODULE: ./src/engine/types.ts
+const otherColour = (c) => (c === 'blue' ? 'green' : 'blue');
+function types_short(sha) {
+    return sha?.slice(0, 12);
+}
+/** milliseconds as seconds with one decimal, as records and events carry them */
+const seconds = (ms) => Math.round(ms / 100) / 10;
+
+;// CONCATENATED MODULE: ./src/engine/stack/colours.ts
+
+
+
+function parseStackFacts(out) {
+    const kv = {};
+    for (const line of out.split('\n')) {
+        const i = line.indexOf('=');
+        if (i > 0)
+            kv[line.slice(0, i)] = line.slice(i + 1).trim();
+    }
+    const colour = (c) => {
+        const [app = 'absent', image] = (kv[`${c}.app`] ?? 'absent').split(' ');
+        return { flag: kv[`${c}.flag`] === 'on', gate: (kv[`${c}.gate`] ?? 'absent').split(' ')[0], app, image };
+    };
+    const state = (k) => (kv[k] ?? 'absent').split(' ')[0];
+    return {
+        blue: colour('blue'),
+        green: colour('green'),
+        caddy: state('caddy'),
+        db: state('db'),
+        dbImage: kv.db?.split(' ')[1],
+        keeper: state('keeper'),
+    };
+}
+async function inspectStack(ctx, layout) {
+    const r = await ctx.host.run(inspectStackCmd(layout), { timeoutMs: 30_000 });
+    return parseStackFacts(r.stdout);
+}
+/**
+ * The live colour is what the proxy routes to — the gate flags — not what a state file says (a state write
+ * can fail after a switch). Both flags on means a switch was interrupted: the state's record breaks the tie.
+ */
+function liveColour(facts, stateColour) {
+    const on = ['blue', 'green'].filter((c) => facts[c].flag && facts[c].app === 'running');
+    if (on.length === 1)
+        return on[0];
+    if (on.length === 2)
+        return stateColour ?? 'blue';
+    return undefined;
+}
+/** what a failure before the switch leaves serving, as messages say it: not "the old colour" when there was none */
+function stillServing(live) {
+    return live ? 'the old colour keeps serving' : 'nothing was serving before and nothing serves now';
+}
+/**
+ * What a failed compose call said, without its progress lines: compose v2 writes " Container X  Running" (and
+ * warnings) to stderr for every service, so its last lines are rarely the cause; v1 prints "Starting X ... done".
+ */
+function composeErrorLines(stderr, max) {
+    const progress = /^\s*(?:(?:Container|Network|Volume|Image) \S+\s+\S+(?: \S+)?|\S+ is up-to-date|(?:Creating|Starting|Recreating|Stopping|Removing) \S+ \.\.\..*)$/;
+    const lines = stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.trim() && !progress.test(l) && !/level=warning|^WARN\[/.test(l));
+    return lines.slice(-max);
+}
+// the builders the release steps also run directly (and the plan prints)
+
+async function setFlag(ctx, layout, colour, on) {
+    const r = await ctx.host.run(flagCmd(layout, colour, on), { check: false, timeoutMs: 20_000 });
+    if (r.code !== 0) {
+        throw new errors_DeployError('switch', `could not ${on ? 'route traffic to' : 'take traffic off'} ${colour}: ${ctx.redactor.redact(r.stderr.trim())}`);
+    }
+}
+/** Starts the app of one colour from its image through compose; its gate flag is cleared first. */
+async function startColour(ctx, layout, compose, colour, facts) {
+    await ctx.host.run(startGateCmd(compose, layout, colour), { timeoutMs: 120_000 });
+    await ctx.host.run(flagCmd(layout, colour, false), { check: false });
+    if (facts?.[colour].flag) {
+        // left routed by an interrupted switch: let the proxy move its traffic to the other colour before the
+        // container is replaced (two health intervals plus the check's timeout)
+        const p = ctx.cfg.proxy;
+        await ctx.clock.sleep(2 * p.health_interval + p.health_timeout);
+    }
+    const r = await ctx.host.run(startAppCmd(compose, layout, colour), { check: false, timeoutMs: 180_000 });
+    if (r.code !== 0) {
+        throw new errors_DeployError('health', `starting the ${colour} colour failed: ${ctx.redactor.redact(composeErrorLines(r.stderr, 5).join(' / '))}`);
+    }
+}
+/** Stops (never removes) a colour's app: its container and image stay for a fast rollback. */
+async function stopColour(ctx, layout, colour, timeoutMs) {
+    await ctx.host.run(stopAppCmd(layout, colour, timeoutMs), { check: false, timeoutMs: timeoutMs + 30_000 });
+}
+/** compose's .env names both colours' images: the one being started gets the release, the other keeps its own */
+function colourImages(stack, target, ref) {
+    const other = otherColour(target);
+    const otherImage = stack[other].image && stack[other].app !== 'absent' ? stack[other].image : ref;
+    return { [target]: ref, [other]: otherImage };
+}
+
+;// CONCATENATED MODULE: ./src/engine/database/migrate.ts
+
+
+
+
+
+const FILE_RE = /^(\d+)_(.+)\.(up|down)\.sql$/;
+/** golang-migrate's file naming: NNN_name.up.sql / .down.sql; a version may appear once per direction */
+function parseMigrationFiles(names) {
+    const ups = new Map();
+    const problems = [];
+    for (const file of names) {
+        const m = FILE_RE.exec(file);
+        if (!m || m[3] !== 'up')
+            continue;
+        const version = Number(m[1]);
+        if (!Number.isSafeInteger(version))
+            problems.push(`${file}: version too large`);
+        else if (ups.has(version))
+            problems.push(`${file} and ${ups.get(version).file} have the same version ${version}`);
+        else
+            ups.set(version, { version, name: m[2], file });
+    }
+    return { ups: [...ups.values()].sort((a, b) => a.version - b.version), problems };
+}
+/** what `migrate up` would run: every version above the current one (all of them when nothing ran yet) */
+function pendingMigrations(ups, current) {
+    return ups.filter((u) => current === undefined || u.version > current);
+}
+
+/** Takes the hold on the release image (see HOLD in commands.ts); best effort: without it, only the protection is lost. */
+async function holdRelease(ctx, layout, image) {
+    const r = await ctx.host.run(holdCreateCmd(layout, image), { check: false, timeoutMs: 60_000 });
+    if (r.code !== 0)
+        ctx.reporter.warn(`could not create the container that protects ${image} from image pruning: ${ctx.redactor.redact(r.stderr.trim())}`);
+}
+/** removes the hold container; the new colour's own container protects the image from now on */
+async function releaseHold(ctx, layout) {
+    await ctx.host.run(holdRemoveCmd(layout), { check: false, timeoutMs: 30_000 });
+}
+function migrationsDir(layout, sha) {
+    return layout.path('migrations', sha);
+}
+/** Copies the release's migrations out of its image; undefined when the image has none at that path. */
+async function extractMigrations(ctx, layout, image, sha) {
+    const dir = migrationsDir(layout, sha);
+    const src = ctx.cfg.config.database.migrations.path.replace(/\/+$/, '') || '/';
+    const r = await ctx.host.run(extractMigrationsCmd(layout, dir, image, src, 10), { check: false, timeoutMs: 120_000 });
+    if (r.code === 3)
+        return undefined;
+    if (r.code !== 0)
+        throw new errors_DeployError('migration', `could not copy the migrations (${src}) out of ${image} (exit ${r.code}): ${ctx.redactor.redact(r.stderr.trim())}`);
+    const { ups, problems } = parseMigrationFiles(r.stdout
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean));
+    if (problems.length)
+        throw new errors_DeployError('migration', `the release's migrations are not usable:\n  - ${problems.join('\n  - ')}`, 'fix the migration files in the release; nothing was run');
+    return { dir, ups };
+}
+async function runMigrateContainer(ctx, layout, db, dir, network, args) {
+    const m = ctx.cfg.config.database.migrations;
+    const t0 = ctx.clock.now();
+    const r = await ctx.host.run(runMigrateCmd(layout, { dir, network, image: m.image, args, timeoutMs: m.timeout }), {
+        check: false,
+        timeoutMs: m.timeout + 60_000,
+    });
+    return {
+        code: r.code,
+        output: ctx.redactor.redact(`${r.stdout}\n${r.stderr}`.trim()),
+        durationMs: ctx.clock.now() - t0,
+    };
+}
+/** the restore command an operator runs; printed, never run by the deployer */
+function restoreCommand(ctx, file) {
+    return `togather-deploy snapshot restore ${ctx.cfg.environment} ${file} --stop-app`;
+}
+function restoreHint(ctx, file) {
+    return (`${restoreCommand(ctx, file)}   (add your usual --config/--identity/--known-hosts; it asks for confirmation, or --yes). ` +
+        `From GitHub Actions: command: snapshot-restore, snapshot: ${file}, stop-app: true, confirm: ${ctx.cfg.environment}`);
+}
+function forceCommand(ctx, layout, db, network, dir, version) {
+    const m = ctx.cfg.config.database.migrations;
+    return (`docker run --rm --network ${network} --env-file ${dbEnvPath(layout)} -v "$(cd ${dir} && pwd):/migrations:ro" ` +
+        `${m.image} -path /migrations -database '${db.target.migrateUrl}' force ${version}`);
+}
+/**
+ * The deploy's database step: read schema_migrations, take a verified snapshot when migrations are pending
+ * (or always, per database.snapshots.when), run `migrate up` in a one-off container, read the version again.
+ * Fills record.snapshot and record.migrations. Never restores anything by itself.
+ */
+async function databaseStep(ctx, layout, phases, input) {
+    const { record } = input;
+    if (input.skip) {
+        ctx.reporter.warn('migrations and the snapshot before them are skipped (skip-migrations); recorded in the history');
+        ctx.hostLog?.add('migrations.skipped', {});
+        return {};
+    }
+    const found = await phases.run('migrations: read', () => extractMigrations(ctx, layout, input.image, input.sha));
+    const policy = ctx.cfg.config.database.snapshots.when;
+    if (!found && policy === 'pending-migrations') {
+        // nothing to run, nothing to protect: the database is not touched at all
+        ctx.reporter.warn(`the release image has no ${ctx.cfg.config.database.migrations.path}: no migrations to run, no snapshot`);
+        return {};
+    }
+    const db = await openDb(ctx, layout);
+    let net = db.network;
+    const network = async () => (net ??= await stackNetwork(ctx, layout));
+    // the database is first touched by the snapshot step: if it cannot be read, no snapshot, nothing migrated
+    let before;
+    let snapshot;
+    let pending = [];
+    await phases.run('snapshot', async () => {
+        before = await readSchemaVersion(ctx, db, 'snapshot');
+        if (before.dirty) {
+            const latest = (await listSnapshots(ctx, layout)).snapshots[0];
+            const which = latest ? `: ${restoreHint(ctx, latest.file)}` : ' (togather-deploy snapshot list shows them)';
+            throw new errors_DeployError('migration', `schema_migrations is dirty at version ${before.version}: an earlier migration failed midway and the schema is in an unknown state. ` +
+                `Nothing was run; ${stillServing(input.live)}.`, [
+                `either restore the snapshot taken before that migration${which}`,
+                '  or repair the schema by hand, then mark the version as clean on the host:',
+                `    ${forceCommand(ctx, layout, db, await network(), migrationsDir(layout, input.sha), before.version ?? 0)}` +
+                    '   (use the version the schema really is at)',
+                '  then deploy again',
+            ].join('\n'));
+        }
+        if (!found) {
+            ctx.reporter.warn(`the release image has no ${ctx.cfg.config.database.migrations.path}: no migrations to run`);
+        }
+        else {
+            pending = pendingMigrations(found.ups, before.version);
+            const newest = found.ups.at(-1)?.version;
+            if (before.version !== undefined &&
+                !found.ups.some((u) => u.version === before.version) &&
+                (newest === undefined || before.version > newest)) {
+                ctx.reporter.warn(`the database is at schema version ${before.version}, newer than this release's newest migration (${newest ?? 'none'}): ` +
+                    'nothing to migrate; the release must cope with the newer schema');
+                pending = [];
+            }
+        }
+        if (pending.length === 0 && policy === 'pending-migrations') {
+            ctx.reporter.info(`schema at ${before.version ?? 'no version'}; no pending migration, so no snapshot (database.snapshots.when: pending-migrations)`);
+            return;
+        }
+        snapshot = await createSnapshot(ctx, layout, db, {
+            reason: 'pre-migration',
+            gitCommit: input.sha,
+            liveVersion: input.liveVersion,
+            deploymentId: record.id,
+            schema: before,
+        });
+        record.snapshot = snapshot.file;
+        ctx.hostLog?.add('snapshot', {
+            file: snapshot.file,
+            bytes: snapshot.file_size_bytes,
+            sha256: snapshot.sha256,
+            ms: snapshot.duration_ms,
+            pre_migration_version: snapshot.pre_migration_version,
+        });
+        ctx.reporter.info(`snapshot ${snapshot.file} (${formatBytes(snapshot.file_size_bytes)}, verified) in ${(snapshot.duration_ms / 1000).toFixed(1)}s`);
+        try {
+            const c = await cleanupSnapshots(ctx, layout, input.state, [snapshot.file]);
+            if (c.removed.length)
+                ctx.reporter.info(`retention removed ${c.removed.length} expired snapshot(s): ${c.removed.join(', ')}`);
+        }
+        catch (e) {
+            ctx.reporter.warn(`snapshot retention cleanup failed (the deploy goes on): ${describeError(e)}`);
+        }
+    });
+    const from = before.version;
+    if (!found || pending.length === 0) {
+        if (found)
+            record.migrations = { from, to: from, ran: 0 };
+        return { schemaVersion: from, snapshot };
+    }
+    const target = pending.at(-1).version;
+    const m = ctx.cfg.config.database.migrations;
+    const run = await phases.run('migrate', async () => {
+        ctx.reporter.info(`migrating ${from ?? 'an empty schema'} → ${target}: ${pending.map((p) => `${p.version}_${p.name}`).join(', ')}`);
+        return runMigrateContainer(ctx, layout, db, found.dir, await network(), migrateArgs(m.command, '/migrations', db.target.migrateUrl));
+    });
+    let after;
+    try {
+        after = await readSchemaVersion(ctx, db);
+    }
+    catch {
+        /* reported below with the migrate output */
+    }
+    const to = after?.version;
+    const ran = found.ups.filter((u) => u.version > (from ?? -1) && to !== undefined && (after.dirty ? u.version < to : u.version <= to)).length;
+    record.migrations = { from, to, ran, ...(after?.dirty ? { dirty: true } : {}) };
+    ctx.hostLog?.add('migrations', {
+        from: from ?? null,
+        to: to ?? null,
+        ran,
+        dirty: after?.dirty ?? null,
+        exit: run.code,
+        ms: run.durationMs,
+        output: run.output.slice(-4000),
+    });
+    const ok = run.code === 0 && after !== undefined && !after.dirty && to === target;
+    if (!ok) {
+        const force = forceCommand(ctx, layout, db, await network(), found.dir, from ?? 0);
+        const why = run.code === 124
+            ? `the migrate container ran longer than database.migrations.timeout (${Math.round(m.timeout / 1000)}s) and was removed`
+            : run.code !== 0
+                ? `migrate exited with ${run.code}`
+                : `migrate exited 0 but the schema is at ${to ?? 'no version'}${after?.dirty ? ' (dirty)' : ''}, not ${target}`;
+        const state = after
+            ? `The database is now at version ${to ?? 'none'}` +
+                `${after.dirty ? ' and DIRTY (that migration stopped midway)' : ''}; ${ran} migration(s) completed.`
+            : 'The schema version could not be read afterwards.';
+        const tail = run.output
+            .split('\n')
+            .filter(Boolean)
+            .slice(-8)
+            .map((l) => `    ${l.slice(0, 400)}`)
+            .join('\n');
+        throw new errors_DeployError('migration', `migrations failed: ${why}. ${state} The new colour was not started; ${stillServing(input.live)}.` +
+            `${tail ? `\n  migrate output:\n${tail}` : ''}${snapshot ? `\n  snapshot taken before migrating: ${snapshot.file}` : ''}`, snapshot
+            ? `to put the database back exactly as it was before this deploy: ${restoreHint(ctx, snapshot.file)}\n` +
+                `  nothing is restored automatically; you may instead fix the schema by hand and mark it clean: ${force}`
+            : `fix the schema by hand and mark it clean: ${force}`);
+    }
+    ctx.reporter.info(`schema ${from ?? 'empty'} → ${to}: ${ran} migration(s) in ${(run.durationMs / 1000).toFixed(1)}s`);
+    return { schemaVersion: to, snapshot };
+}
+function describeDatabasePlan(ctx, skip) {
+    if (skip)
+        return ['skip the migrations and the snapshot before them (skip-migrations; recorded)'];
+    const d = ctx.cfg.config.database;
+    const snap = d.snapshots.when === 'every-deploy' ? 'snapshot the database' : 'if migrations are pending: snapshot the database';
+    return [
+        `copy ${d.migrations.path} out of the release image; read schema_migrations`,
+        `${snap} (pg_dump, verified; keep ${d.snapshots.retention_days} days), then run ${d.migrations.image} ${d.migrations.command.join(' ')}`,
+    ];
+}
+
+// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
+var dist = __nccwpck_require__(8815);
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
-// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
-var dist = __nccwpck_require__(8815);
+// EXTERNAL MODULE: external "node:url"
+var external_node_url_ = __nccwpck_require__(3136);
+;// CONCATENATED MODULE: ./src/engine/assets.ts
+
+
+
+/**
+ * Files shipped with the tool (docker/compose.yml, docker/db-init): found by walking up from this module, which
+ * works from src/ under tsx, from dist/ in the action, and from dist/cli/ in the CLI package.
+ */
+function assetDir() {
+    let dir = (0,external_node_path_namespaceObject.dirname)((0,external_node_url_.fileURLToPath)(import.meta.url));
+    for (let i = 0; i < 5; i++) {
+        if ((0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(dir, 'docker', 'compose.yml')))
+            return dir;
+        dir = (0,external_node_path_namespaceObject.dirname)(dir);
+    }
+    throw new Error('cannot find docker/compose.yml beside the togather-deploy installation');
+}
+function readAsset(...parts) {
+    return (0,external_node_fs_namespaceObject.readFileSync)((0,external_node_path_namespaceObject.join)(assetDir(), ...parts), 'utf8');
+}
+/** every regular file of a directory, by name (not recursive) */
+function readDir(dir) {
+    const out = {};
+    if (!(0,external_node_fs_namespaceObject.existsSync)(dir))
+        return out;
+    for (const name of (0,external_node_fs_namespaceObject.readdirSync)(dir).sort()) {
+        if (/^[A-Za-z0-9_.-]+$/.test(name) && !name.startsWith('.'))
+            out[name] = (0,external_node_fs_namespaceObject.readFileSync)((0,external_node_path_namespaceObject.join)(dir, name), 'utf8');
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/engine/stack/files.ts
+
+
+
+// Remote file operations are fixed scripts in commands.ts; paths and modes arrive as positional parameters and
+// content always travels on stdin, so no secret is ever part of a command line (visible in `ps` on the host).
+// The single-file builders are re-exported here for their importers outside stack/ (observe/metrics.ts).
+
+/**
+ * Compose reads env files with its own parser: v1 (python-dotenv) turns \\ into \ and \' into ' even inside
+ * single quotes and substitutes ${NAME} and ${NAME:-x} in every value; v2 takes single quotes literally and
+ * substitutes $ in double quotes. Each value gets the one spelling both read back unchanged, and a value no
+ * spelling can carry is refused (envfile.ts checkValue says so before anything is touched).
+ */
+function renderEnvFile(env) {
+    const lines = Object.entries(env).map(([k, v]) => {
+        const refusal = composeRefusal(v);
+        if (refusal)
+            throw new errors_DeployError('config', `the value of ${k} ${refusal}`, `change the value of ${k}`);
+        if (/^[A-Za-z0-9_./:@%+,=-]*$/.test(v))
+            return `${k}=${v}`;
+        // no $: double quotes, where both versions decode exactly \\ and \"
+        if (!v.includes('$'))
+            return `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+        // $ without ' and without backslash pairs: single quotes, literal for both
+        return `${k}='${v}'`;
+    });
+    return lines.join('\n') + '\n';
+}
+/** why compose cannot carry a value unchanged, or undefined when it can */
+function composeRefusal(v) {
+    if (/[\n\r\0]/.test(v))
+        return 'contains a line break or NUL, which an env file cannot carry';
+    // v1 takes the escaped final backslash and the closing quote for an escaped quote, and reads on into the next line
+    if (v.endsWith('\\'))
+        return 'ends with a backslash, which docker-compose v1 misreads (it swallows the next variable)';
+    if (/\$\{[^}:]*(?::-[^}]*)?\}/.test(v))
+        return 'contains ${…}, which docker-compose v1 replaces with a variable';
+    if (!v.includes('$'))
+        return undefined;
+    if (v.includes("'"))
+        return "contains both ' and $, which docker-compose v1 and v2 read back differently";
+    if (v.includes('\\\\'))
+        return 'contains $ and a double backslash, which docker-compose v1 and v2 read back differently';
+    return undefined;
+}
+function filesDigest(files) {
+    const h = (0,external_node_crypto_.createHash)('sha256');
+    for (const f of files)
+        h.update(`${f.name}\0${f.mode}\0${f.content}\0`);
+    return h.digest('hex');
+}
+async function writeHostFiles(ctx, layout, files) {
+    for (const f of files)
+        if (!/^[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/.test(f.name) || f.name.includes('..'))
+            throw new Error(`bad host file name ${f.name}`);
+    const stdin = files.map((f) => `${f.name} ${f.mode} ${Buffer.from(f.content, 'utf8').toString('base64')}`).join('\n') + '\n';
+    const r = await ctx.host.run(writeHostFilesCmd(layout), { stdin, check: false, timeoutMs: 60_000 });
+    if (r.code !== 0)
+        throw new errors_DeployError('preflight', `could not write the environment's files under ${layout.root}: ${ctx.redactor.redact(r.stderr.trim())}`, 'check that the deploy user may write there (environments.<env>.path)');
+    return r.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('changed '))
+        .map((l) => l.slice(8));
+}
+
+;// CONCATENATED MODULE: ./src/engine/observe/monitoring.ts
+
+
+
+
+
+
+/*
+ * The monitoring stack (docker/monitoring) beside an environment's app stack: Prometheus, Alertmanager, a node
+ * exporter (whose textfile collector reads the deployer's togather_deploy_* metrics), a PostgreSQL exporter and
+ * Grafana with provisioned dashboards. Its own compose project on the app stack's network. Static files come
+ * from docker/monitoring; what depends on the configuration (scrape targets, receivers, secrets) is rendered here.
+ */
+const MONITORING_DIR = 'monitoring';
+/**
+ * The app's metrics the alert rules and dashboards rely on: what the Togather server exports on /metrics (its
+ * internal/metrics package: HTTP middleware, health checks, database pool, build info). Tests check every
+ * query against this list, the exporters' real output and the deployer's own metrics.
+ */
+const APP_METRICS = (/* unused pure expression or super */ null && ([
+    'togather_app_info',
+    'togather_health_status',
+    'togather_health_check_status',
+    'togather_health_check_latency_ms',
+    'togather_http_requests_total',
+    'togather_http_request_duration_seconds',
+    'togather_http_requests_in_flight',
+    'togather_db_connections_open',
+    'togather_db_connections_in_use',
+    'togather_db_connections_idle',
+    'togather_db_connections_max_open',
+    'togather_db_query_duration_seconds',
+    'togather_db_errors_total',
+]));
+function monitoringProject(layout) {
+    return `${layout.stack}-monitoring`;
+}
+/** compose v1 names a project's network <project>_<network>; the app stack's is "togather" */
+function appNetwork(layout) {
+    return `${layout.stack.replace(/[^a-z0-9_-]/g, '')}_togather`;
+}
+function renderPrometheusConfig(ctx) {
+    const m = ctx.cfg.config.monitoring;
+    const port = ctx.cfg.config.app.port;
+    const every = `${Math.max(1, Math.round(m.scrape_interval / 1000))}s`;
+    const doc = {
+        global: {
+            scrape_interval: every,
+            evaluation_interval: every,
+            external_labels: { environment: ctx.cfg.environment },
+        },
+        rule_files: ['/etc/prometheus/rules/*.yml'],
+        alerting: { alertmanagers: [{ static_configs: [{ targets: ['alertmanager:9093'] }] }] },
+        scrape_configs: [
+            {
+                // both colours: only the live one runs, so the retired one shows as down (the alert rules know)
+                job_name: 'togather',
+                metrics_path: m.metrics_path,
+                static_configs: [
+                    { targets: [`app-blue:${port}`], labels: { colour: 'blue' } },
+                    { targets: [`app-green:${port}`], labels: { colour: 'green' } },
+                ],
+            },
+            { job_name: 'node', static_configs: [{ targets: ['node-exporter:9100'] }] },
+            ...(hasDatabaseUrl(ctx)
+                ? [{ job_name: 'postgres', static_configs: [{ targets: ['postgres-exporter:9187'] }] }]
+                : []),
+            { job_name: 'prometheus', static_configs: [{ targets: ['localhost:9090'] }] },
+        ],
+    };
+    return `# Written by togather-deploy from deployment.yml (monitoring:) on every deploy; edit that, not this file.\n${(0,dist/* stringify */.As)(doc)}`;
+}
+/** ntfy turns Alertmanager's JSON into a readable message with its templating query parameters */
+function ntfyAlertUrl(topicUrl) {
+    const u = new URL(topicUrl);
+    u.searchParams.set('tpl', 'yes');
+    u.searchParams.set('t', 'togather {{.status}}: {{.commonLabels.alertname}}');
+    u.searchParams.set('m', '{{range .alerts}}[{{.status}}] {{.annotations.summary}}\n{{end}}');
+    u.searchParams.set('tags', 'rotating_light');
+    u.searchParams.set('p', '4');
+    return u.toString();
+}
+/**
+ * Alertmanager routes every alert to the notification channels of deployment.yml: the webhook receives
+ * Alertmanager's own JSON (unsigned: Alertmanager cannot sign), the ntfy topic a templated message. With no
+ * channel configured, alerts are only visible in Prometheus and Alertmanager.
+ */
+function renderAlertmanagerConfig(notify) {
+    const webhooks = [];
+    if (notify.webhook)
+        webhooks.push({ url: notify.webhook.url, send_resolved: true });
+    if (notify.ntfy) {
+        webhooks.push({
+            url: ntfyAlertUrl(notify.ntfy.url),
+            send_resolved: true,
+            ...(notify.ntfy.token
+                ? { http_config: { authorization: { type: 'Bearer', credentials: notify.ntfy.token } } }
+                : {}),
+        });
+    }
+    const doc = {
+        route: {
+            receiver: 'togather',
+            group_by: ['alertname'],
+            group_wait: '30s',
+            group_interval: '5m',
+            repeat_interval: '4h',
+        },
+        receivers: [{ name: 'togather', ...(webhooks.length ? { webhook_configs: webhooks } : {}) }],
+        // a database outage also takes the app's checks down: report the cause, not every symptom
+        inhibit_rules: [
+            { source_matchers: ['alertname = TogatherDatabaseDown'], target_matchers: ['alertname = TogatherHighErrorRate'] },
+        ],
+    };
+    return `# Written by togather-deploy on every deploy (receivers from notifications:); it holds secrets: mode 0600.\n${(0,dist/* stringify */.As)(doc)}`;
+}
+/**
+ * The exporter's driver (lib/pq) defaults to sslmode=require where the app's (pgx) tries TLS and falls back. For
+ * the bundled database, reached only over the stack's private network, a URL without sslmode means "disable";
+ * any other URL is passed as it is.
+ */
+function exporterDsn(url, managed) {
+    if (!managed || /[?&]sslmode=/.test(url))
+        return url;
+    return `${url}${url.includes('?') ? '&' : '?'}sslmode=disable`;
+}
+function hasDatabaseUrl(ctx) {
+    return !!ctx.cfg.appEnv.DATABASE_URL;
+}
+/** every file of the monitoring directory, relative to the environment's root */
+function monitoringFiles(ctx, layout, notify, ids) {
+    const m = ctx.cfg.config.monitoring;
+    const d = (name) => `${MONITORING_DIR}/${name}`;
+    const asset = (...p) => readAsset('docker', 'monitoring', ...p);
+    const env = {
+        TOGATHER_STACK: layout.stack,
+        TOGATHER_NETWORK: appNetwork(layout),
+        TOGATHER_UID: ids.uid,
+        TOGATHER_GID: ids.gid,
+        TOGATHER_PROMETHEUS_IMAGE: m.images.prometheus,
+        TOGATHER_ALERTMANAGER_IMAGE: m.images.alertmanager,
+        TOGATHER_NODE_EXPORTER_IMAGE: m.images.node_exporter,
+        TOGATHER_POSTGRES_EXPORTER_IMAGE: m.images.postgres_exporter,
+        TOGATHER_GRAFANA_IMAGE: m.images.grafana,
+        TOGATHER_PROMETHEUS_RETENTION: m.retention,
+        TOGATHER_PROMETHEUS_BIND: m.prometheus.bind,
+        TOGATHER_PROMETHEUS_PORT: String(m.prometheus.port),
+        TOGATHER_GRAFANA_BIND: m.grafana.bind,
+        TOGATHER_GRAFANA_PORT: String(m.grafana.port),
+    };
+    const grafanaPassword = ctx.cfg.appEnv[m.grafana.admin_password_env] ?? process.env[m.grafana.admin_password_env] ?? '';
+    const files = [
+        { name: d('compose.yml'), mode: '644', content: asset('compose.yml') },
+        { name: d('.env'), mode: '600', content: renderEnvFile(env) },
+        { name: d('prometheus/prometheus.yml'), mode: '600', content: renderPrometheusConfig(ctx) },
+        { name: d('alertmanager/alertmanager.yml'), mode: '600', content: renderAlertmanagerConfig(notify) },
+        {
+            name: d('postgres-exporter.env'),
+            mode: '600',
+            content: renderEnvFile(hasDatabaseUrl(ctx)
+                ? { DATA_SOURCE_NAME: exporterDsn(ctx.cfg.appEnv.DATABASE_URL, ctx.cfg.config.database.managed) }
+                : {}),
+        },
+        {
+            name: d('grafana.env'),
+            mode: '600',
+            content: renderEnvFile({
+                GF_SECURITY_ADMIN_PASSWORD: grafanaPassword,
+                GF_USERS_ALLOW_SIGN_UP: 'false',
+                GF_AUTH_ANONYMOUS_ENABLED: 'false',
+                GF_ANALYTICS_REPORTING_ENABLED: 'false',
+                GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH: '/var/lib/togather-dashboards/deployments.json',
+            }),
+        },
+        {
+            name: d('grafana/provisioning/datasources/prometheus.yml'),
+            mode: '644',
+            content: asset('grafana', 'provisioning', 'datasources', 'prometheus.yml'),
+        },
+        {
+            name: d('grafana/provisioning/dashboards/togather.yml'),
+            mode: '644',
+            content: asset('grafana', 'provisioning', 'dashboards', 'togather.yml'),
+        },
+    ];
+    const base = (0,external_node_path_namespaceObject.join)(assetDir(), 'docker', 'monitoring');
+    for (const [name, content] of Object.entries(readDir((0,external_node_path_namespaceObject.join)(base, 'prometheus', 'rules'))))
+        files.push({ name: d(`prometheus/rules/${name}`), mode: '600', content });
+    for (const [name, content] of Object.entries(readDir((0,external_node_path_namespaceObject.join)(base, 'grafana', 'dashboards'))))
+        files.push({ name: d(`grafana/dashboards/${name}`), mode: '644', content });
+    return files;
+}
+/** the services to run: Grafana and the PostgreSQL exporter only when they have what they need */
+function monitoringServices(ctx) {
+    const m = ctx.cfg.config.monitoring;
+    return [
+        'prometheus',
+        'alertmanager',
+        'node-exporter',
+        ...(hasDatabaseUrl(ctx) ? ['postgres-exporter'] : []),
+        ...(m.grafana.enabled ? ['grafana'] : []),
+    ];
+}
+/** what keeps the monitoring stack from being deployed safely, found before anything is touched */
+function monitoringProblems(cfg, processEnv) {
+    const m = cfg.config.monitoring;
+    if (!m.enabled || !m.grafana.enabled)
+        return [];
+    const name = m.grafana.admin_password_env;
+    const pw = cfg.appEnv[name] ?? processEnv[name];
+    if (pw && !/CHANGE_ME/i.test(pw))
+        return [];
+    return [
+        {
+            file: cfg.configPath,
+            path: 'monitoring.grafana.admin_password_env',
+            message: `names ${name}, which has no value in the env file (${cfg.envFileSource}) or the process environment: ` +
+                'Grafana would keep its default admin password',
+            remedy: `add ${name}=… to the env file, or set monitoring.grafana.enabled: false`,
+            code: 'invalid',
+        },
+    ];
+}
+function monitoringCompose(compose, layout, ...args) {
+    const [file, ...rest] = compose;
+    return cmd(file, ...rest, '-p', monitoringProject(layout), '-f', layout.path(MONITORING_DIR, 'compose.yml'), '--env-file', layout.path(MONITORING_DIR, '.env'), ...args);
+}
+// data dirs owned by the deploy user (the services run as it); the textfile dir readable by the node exporter
+const PREPARE = `
+set -e
+umask 077
+mkdir -p -- "$1"
+cd -- "$1"
+mkdir -p -- data/prometheus data/alertmanager data/grafana textfile
+chmod 755 textfile
+id -u; id -g
+`;
+// Prometheus and Alertmanager reread their configuration on SIGHUP: no restart, no lost samples
+const RELOAD = `
+for c in "$@"; do
+  if [ "$(docker inspect -f '{{.State.Running}}' -- "$c" 2>/dev/null)" = true ]; then docker kill -s HUP -- "$c" >/dev/null; fi
+done
+`;
+/**
+ * Writes the monitoring files and brings the services up (compose recreates only what changed); a changed
+ * Prometheus or Alertmanager configuration is reloaded in place. Runs after the switch, so the new version is
+ * already serving: a failure here is reported, never turned into a failed deploy.
+ */
+async function deployMonitoring(ctx, layout, compose, notify) {
+    const dir = layout.path(MONITORING_DIR);
+    const ids = await ctx.host.run(host_script(PREPARE, dir), { check: false, timeoutMs: 30_000 });
+    const [uid, gid] = ids.stdout.trim().split('\n');
+    if (ids.code !== 0 || !uid || !gid)
+        throw new errors_DeployError('preflight', `could not prepare ${dir}: ${ctx.redactor.redact(ids.stderr.trim())}`);
+    const changed = await writeHostFiles(ctx, layout, monitoringFiles(ctx, layout, notify, { uid, gid }));
+    const up = await ctx.host.run(monitoringCompose(compose, layout, 'up', '-d', '--no-color', ...monitoringServices(ctx)), { check: false, timeoutMs: 300_000 });
+    if (up.code !== 0) {
+        throw new errors_DeployError('preflight', `starting the monitoring stack failed: ${ctx.redactor.redact(up.stderr.trim().split('\n').slice(-6).join(' / '))}`);
+    }
+    const reload = [
+        ...(changed.some((f) => f.startsWith(`${MONITORING_DIR}/prometheus/`)) ? [`${layout.stack}-prometheus`] : []),
+        ...(changed.some((f) => f.startsWith(`${MONITORING_DIR}/alertmanager/`)) ? [`${layout.stack}-alertmanager`] : []),
+    ];
+    if (reload.length)
+        await ctx.host.run(host_script(RELOAD, ...reload), { check: false });
+}
+/** the deploy's monitoring step: reported as a warning when it fails */
+async function monitoringStep(ctx, layout, compose) {
+    if (!ctx.cfg.config.monitoring.enabled)
+        return;
+    try {
+        await deployMonitoring(ctx, layout, compose, ctx.notifier?.settings ?? {});
+    }
+    catch (e) {
+        ctx.reporter.warn(`the monitoring stack was not updated: ${ctx.redactor.redact(describeError(e))} (the deploy itself is not affected)`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/release/build-args.ts
+
+/**
+ * The build arguments docker/Dockerfile requires, and the only ones the action passes. The Dockerfile declares
+ * them without defaults and refuses to build when one is missing, so a renamed argument fails the build instead
+ * of producing an image that reports "unknown" and can never be matched to the deployed SHA.
+ * test/unit/dockerfile.test.ts checks that this list and the Dockerfile agree.
+ */
+const BUILD_ARGS = (/* unused pure expression or super */ null && (['GIT_COMMIT', 'GIT_SHORT_COMMIT', 'VERSION', 'BUILD_TIMESTAMP']));
+/**
+ * Arguments the Dockerfile also declares, each with a default, that the action never passes: knobs for an
+ * operator whose server tree differs (e.g. the Go package that holds Version/GitCommit/BuildDate).
+ */
+const OPTIONAL_BUILD_ARGS = (/* unused pure expression or super */ null && (['VERSION_PKG']));
+const FULL_SHA = /^[0-9a-f]{40}$/;
+// VERSION lands inside a quoted -ldflags string in the Dockerfile: keep it to characters that need no quoting.
+const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._+/-]{0,127}$/;
+/** Values for `docker build --build-arg K=V`, one per BUILD_ARGS entry. */
+function buildArgs(sha, version, now) {
+    if (!FULL_SHA.test(sha)) {
+        throw new errors_DeployError('image', `build needs a full 40-hex commit SHA, got "${sha}"`);
+    }
+    if (!VERSION_RE.test(version)) {
+        throw new errors_DeployError('config', `version "${version}" cannot be embedded in the build`, 'use letters, digits and . _ + / - only (at most 128 characters), starting with a letter or digit');
+    }
+    if (Number.isNaN(now.getTime()))
+        throw new errors_DeployError('image', 'build timestamp is not a valid date');
+    return {
+        GIT_COMMIT: sha,
+        GIT_SHORT_COMMIT: sha.slice(0, 7),
+        VERSION: version,
+        // second precision, UTC: the same form `date -u +%Y-%m-%dT%H:%M:%SZ` gives
+        BUILD_TIMESTAMP: now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    };
+}
+
+// EXTERNAL MODULE: external "node:zlib"
+var external_node_zlib_ = __nccwpck_require__(8522);
+;// CONCATENATED MODULE: ./src/engine/release/commands.ts
+
+/*
+ * The release image's commands, as data: pure builders of each command's argv, on this machine (build, git
+ * archive, docker save) and on the host (docker load, pull, image listing and removal); the two cache scripts
+ * are exported constants (their data arrives as $1: see script() in host/host.ts). image.ts only runs them.
+ */
+/** the image's id when it is there (exit 0), else a failure: on the host and on this machine alike */
+function imageInspectCmd(ref) {
+    return cmd('docker', 'image', 'inspect', '--format', '{{.Id}}', ref);
+}
+/**
+ * The docker build argv. With a layer cache (and buildx present) the build reads the cache directory and
+ * writes a fresh one beside it, so the saved cache holds this build's layers and never grows without bound.
+ */
+function buildCommand(p) {
+    const args = p.cacheDir
+        ? [
+            'docker',
+            'buildx',
+            'build',
+            '--load',
+            '--cache-from',
+            `type=local,src=${p.cacheDir}`,
+            '--cache-to',
+            `type=local,dest=${p.cacheDir}.new,mode=max`,
+        ]
+        : ['docker', 'build'];
+    args.push('--file', p.dockerfile, '--tag', p.ref);
+    for (const [k, v] of Object.entries(p.buildArgs))
+        args.push('--build-arg', `${k}=${v}`);
+    args.push('--label', `org.opencontainers.image.revision=${p.sha}`, '-');
+    return args;
+}
+/** the commit's tree as a tar stream: the build context */
+function gitArchiveCmd(tree) {
+    return cmd('git', 'archive', '--format=tar', tree);
+}
+// what the builder can do with a layer cache: buildx at all, its builder's driver, the engine's image store
+function buildxVersionCmd() {
+    return cmd('docker', 'buildx', 'version');
+}
+function buildxInspectCmd() {
+    return cmd('docker', 'buildx', 'inspect');
+}
+function driverStatusCmd() {
+    return cmd('docker', 'info', '--format', '{{json .DriverStatus}}');
+}
+/** $1 the cache directory: a .new beside it, left by an interrupted build, goes */
+const CACHE_CLEAR_NEW = 'rm -rf -- "$1.new"';
+/** $1 the cache directory: replaced by the build's export only when that is complete (exit 3: it is not) */
+const CACHE_SWAP = 'test -f "$1.new/index.json" || exit 3; rm -rf -- "$1" && mv -- "$1.new" "$1"';
+function cacheClearNewCmd(cacheDir) {
+    return host_script(CACHE_CLEAR_NEW, cacheDir);
+}
+function cacheSwapCmd(cacheDir) {
+    return host_script(CACHE_SWAP, cacheDir);
+}
+/** this machine's image as a tar stream, for dockerLoadCmd on the host */
+function dockerSaveCmd(ref) {
+    return cmd('docker', 'save', ref);
+}
+/** on the host: an image from stdin (gzip or plain tar) */
+function dockerLoadCmd() {
+    return cmd('docker', 'load', '--quiet');
+}
+function dockerPullCmd(ref) {
+    return cmd('docker', 'pull', '--quiet', ref);
+}
+/** the app images' tags with their creation times, tab-separated, for pruning */
+function imageTagsByDateCmd(repo) {
+    return cmd('docker', 'image', 'ls', '--format', '{{.Tag}}\t{{.CreatedAt}}', repo);
+}
+/** the app images' tags */
+function imageTagsCmd(repo) {
+    return cmd('docker', 'image', 'ls', '--format', '{{.Tag}}', repo);
+}
+/** the image of every container, running or not: an image in use is never pruned */
+function containerImagesCmd() {
+    return cmd('docker', 'ps', '-a', '--format', '{{.Image}}');
+}
+function imageRmCmd(ref) {
+    return cmd('docker', 'image', 'rm', ref);
+}
+
+;// CONCATENATED MODULE: ./src/engine/release/image.ts
+
+
+
+
+
+function imageRef(repo, sha) {
+    return `${repo}:${sha}`;
+}
+async function hostHas(ctx, ref) {
+    const r = await ctx.host.run(imageInspectCmd(ref), { check: false, timeoutMs: 30_000 });
+    return r.code === 0;
+}
+async function localHas(ctx, ref) {
+    const r = await ctx.local.run(imageInspectCmd(ref), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
+    return r.code === 0;
+}
+/** the driver of the builder `docker buildx inspect` describes */
+function builderDriver(inspect) {
+    return inspect?.code === 0 ? /^Driver:\s*(\S+)/m.exec(inspect.stdout)?.[1] : undefined;
+}
+/** What the builder buildx would use can do with a local layer cache: `undefined` = it can export one. */
+function cacheUnsupportedReason(p) {
+    if (p.buildx.code !== 0)
+        return 'docker buildx is not available here';
+    if (!p.inspect || p.inspect.code !== 0)
+        return `docker buildx inspect failed${p.inspect?.stderr.trim() ? `: ${p.inspect.stderr.trim().split('\n')[0]}` : ''}`;
+    const driver = builderDriver(p.inspect);
+    if (!driver)
+        return 'docker buildx inspect names no driver';
+    // the docker driver exports a cache only from an engine with the containerd image store (measured: buildx
+    // 0.13.1 on Docker 26 refuses with overlay2, succeeds with containerd-snapshotter); other drivers always can
+    if (driver !== 'docker')
+        return undefined;
+    if (p.driverStatus?.code === 0 && p.driverStatus.stdout.includes('io.containerd.snapshotter'))
+        return undefined;
+    return 'the builder uses the docker driver on an engine without the containerd image store, which cannot export a layer cache';
+}
+/** buildx's own refusal, should the check above pass and the build still be refused */
+const CACHE_EXPORT_REFUSED = /cache export is not supported/i;
+/** How to get a layer cache, said once with the reason it is not used. */
+const CACHE_REMEDY = 'enable the containerd image store on this machine\'s Docker ({"features":{"containerd-snapshotter":true}} in daemon.json) ' +
+    'or use a docker-container builder (docker/setup-buildx-action)';
+/** Whether this machine's builder can read and write the layer cache; says why not, once, when it cannot. */
+async function cacheUsable(ctx) {
+    const run = (c) => ctx.local.run(c, { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
+    const buildx = await run(buildxVersionCmd());
+    const inspect = buildx.code === 0 ? await run(buildxInspectCmd()) : undefined;
+    const driverStatus = builderDriver(inspect) === 'docker' ? await run(driverStatusCmd()) : undefined;
+    const why = cacheUnsupportedReason({ buildx, inspect, driverStatus });
+    if (why)
+        ctx.reporter.info(`building without a layer cache: ${why}${buildx.code === 0 ? ` (to use one: ${CACHE_REMEDY})` : ''}`);
+    return why === undefined;
+}
+/**
+ * Builds exactly the commit: its tree from `git archive` is the build context (never the working tree, which
+ * may hold other changes), with the version metadata as build args and OCI labels.
+ */
+async function buildImage(ctx, ref, sha, buildArgs) {
+    const build = ctx.cfg.config.app.build;
+    if (!build)
+        throw new errors_DeployError('image', `image ${ref} is neither on the host nor on this machine, and app.build is not configured`, 'configure app.build, build and load the image here, or set app.pull with a registry image');
+    const context = build.context.replace(/^\.\/?/, '').replace(/\/$/, '');
+    const tree = context ? `${sha}:${context}` : `${sha}^{tree}`;
+    let cacheDir;
+    if (ctx.buildCache && (await cacheUsable(ctx))) {
+        const hit = await ctx.buildCache.restore().catch((e) => {
+            ctx.reporter.warn(`restoring the build cache failed: ${e.message}`);
+            return false;
+        });
+        ctx.reporter.info(`build cache ${hit ? 'restored' : 'empty (first build or evicted)'}`);
+        cacheDir = ctx.buildCache.dir;
+        // a .new left by an interrupted build would be written into, and grow, rather than replaced
+        await ctx.local.run(cacheClearNewCmd(cacheDir), { check: false });
+    }
+    let r = await buildFromGit(ctx, tree, sha, buildCommand({ ref, sha, dockerfile: build.dockerfile, buildArgs, cacheDir }));
+    if (r.code !== 0 && cacheDir && CACHE_EXPORT_REFUSED.test(r.stdout + r.stderr)) {
+        ctx.reporter.info(`building without a layer cache: the builder refused to export one (to use one: ${CACHE_REMEDY})`);
+        cacheDir = undefined;
+        r = await buildFromGit(ctx, tree, sha, buildCommand({ ref, sha, dockerfile: build.dockerfile, buildArgs }));
+    }
+    if (r.code !== 0)
+        throw new errors_DeployError('image', `docker build of ${ref} failed:\n${ctx.redactor.redact((r.stdout + r.stderr).trim().split('\n').slice(-20).join('\n'))}`);
+    if (cacheDir && ctx.buildCache) {
+        // replace the cache only with a complete export; without one, the restored cache stays as it was
+        const swap = await ctx.local.run(cacheSwapCmd(cacheDir), { check: false });
+        if (swap.code !== 0)
+            ctx.reporter.warn(`the build wrote no layer cache to ${cacheDir}.new; the cache is not updated`);
+        else
+            await ctx.buildCache
+                .save()
+                .catch((e) => ctx.reporter.warn(`saving the build cache failed: ${e.message}`));
+    }
+}
+/** One build: the commit's tree streamed by git archive into the build's stdin. */
+async function buildFromGit(ctx, tree, sha, argv) {
+    const archive = ctx.local.stream(gitArchiveCmd(tree));
+    const r = await ctx.local.run({ argv }, { stdin: archive.stdout, env: ctx.localDockerEnv, check: false, timeoutMs: 30 * 60_000 });
+    const g = await archive.done;
+    if (g.code !== 0)
+        throw new errors_DeployError('image', `git archive of ${types_short(sha)} failed: ${g.stderr.trim()}`, 'run the deploy from a clone that contains the commit (fetch-depth 0 or the commit fetched)');
+    return r;
+}
+/** docker save on this machine, gzip in-process, docker load on the host: no registry, one stream. */
+async function shipImage(ctx, ref) {
+    const save = ctx.local.stream(dockerSaveCmd(ref), ctx.localDockerEnv);
+    const gzip = (0,external_node_zlib_.createGzip)({ level: external_node_zlib_.constants.Z_BEST_SPEED });
+    let bytes = 0;
+    gzip.on('data', (d) => (bytes += d.length));
+    save.stdout.pipe(gzip);
+    let load;
+    try {
+        load = await ctx.host.run(dockerLoadCmd(), { stdin: gzip, check: false, timeoutMs: 30 * 60_000 });
+    }
+    finally {
+        // an upload that died leaves the pipe paused and docker save blocked on it, which would keep this process
+        // alive for ever; after a good upload both streams have ended already
+        save.stdout.destroy();
+        gzip.destroy();
+    }
+    const saved = await save.done;
+    if (load.code !== 0)
+        throw new errors_DeployError('image', `docker load on the host failed: ${ctx.redactor.redact(load.stderr.trim())}`, 'check free disk space on the host');
+    if (saved.code !== 0)
+        throw new errors_DeployError('image', `docker save ${ref} failed: ${saved.stderr.trim()}`);
+    return bytes;
+}
+/** Gets the release image onto the host by the cheapest way that works; skipped when it is already there. */
+async function ensureImage(ctx, sha, buildArgs) {
+    const ref = imageRef(ctx.cfg.config.app.image, sha);
+    if (await hostHas(ctx, ref))
+        return { ref, how: 'present' };
+    if (ctx.dryRun) {
+        ctx.reporter.info(`would get ${ref} onto the host (${ctx.cfg.config.app.pull ? 'docker pull' : 'build if needed, then docker save | docker load'})`);
+        return { ref, how: ctx.cfg.config.app.pull ? 'pulled' : 'shipped' };
+    }
+    if (ctx.cfg.config.app.pull) {
+        const r = await ctx.host.run(dockerPullCmd(ref), { check: false, timeoutMs: 30 * 60_000 });
+        if (r.code !== 0)
+            throw new errors_DeployError('image', `docker pull ${ref} on the host failed: ${ctx.redactor.redact(r.stderr.trim())}`, 'check the registry credentials of the deploy user on the host (docker login) and that CI pushed this tag');
+        return { ref, how: 'pulled' };
+    }
+    let how = 'shipped';
+    if (!(await localHas(ctx, ref))) {
+        await buildImage(ctx, ref, sha, buildArgs);
+        how = 'built+shipped';
+    }
+    const bytes = await shipImage(ctx, ref);
+    if (!(await hostHas(ctx, ref)))
+        throw new errors_DeployError('image', `${ref} is not on the host after docker load`);
+    return { ref, how, bytes };
+}
+/**
+ * Removes app images beyond the newest `keep`, never one in `protect` (current, previous, rollback targets)
+ * nor one a container still uses (the stopped colour is the fast rollback). dryRun lists instead.
+ */
+async function pruneImages(ctx, keep, protect, dryRun = false) {
+    const repo = ctx.cfg.config.app.image;
+    const r = await ctx.host.run(imageTagsByDateCmd(repo), { check: false });
+    if (r.code !== 0)
+        return [];
+    const used = await ctx.host.run(containerImagesCmd(), { check: false });
+    const inUse = new Set(used.stdout.split('\n').map((l) => l.trim()));
+    const tags = r.stdout
+        .split('\n')
+        .map((l) => l.split('\t'))
+        .filter((p) => p.length === 2 && /^[0-9a-f]{40}$/.test(p[0]))
+        .sort((a, b) => b[1].localeCompare(a[1]))
+        .map((p) => p[0]);
+    const removable = tags.slice(keep).filter((t) => !protect.includes(t) && !inUse.has(imageRef(repo, t)));
+    if (dryRun)
+        return removable;
+    const removed = [];
+    for (const tag of removable) {
+        const d = await ctx.host.run(imageRmCmd(imageRef(repo, tag)), { check: false });
+        if (d.code === 0)
+            removed.push(tag);
+    }
+    return removed;
+}
+async function imagesOnHost(ctx) {
+    const r = await ctx.host.run(imageTagsCmd(ctx.cfg.config.app.image), { check: false });
+    return new Set(r.stdout
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((t) => /^[0-9a-f]{40}$/.test(t)));
+}
+
+;// CONCATENATED MODULE: ./src/engine/release/version.ts
+
+
+const SHA_RE = /^[0-9a-f]{40}$/;
+/** what an operator may name: a SHA (7-40 hex), a tag or a branch; nothing a shell or git could misread */
+const REF_RE = /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)[A-Za-z0-9._/-]{1,200}$/;
+/**
+ * Resolves the requested version to the full SHA once; that SHA is what is gated, built, deployed and
+ * recorded. A full SHA is taken as it is (the action may run without the commit fetched when the image is
+ * pulled); anything else is looked up in the local clone.
+ */
+async function resolveVersion(local, requested) {
+    const v = requested.trim();
+    if (SHA_RE.test(v.toLowerCase()))
+        return { sha: v.toLowerCase() };
+    if (!REF_RE.test(v)) {
+        throw new errors_DeployError('config', `version "${v.slice(0, 80)}" is not a commit SHA, tag or branch name`, 'pass a 7-40 character hex SHA, a tag (v1.2.3) or a branch name');
+    }
+    const r = await local.run(cmd('git', 'rev-parse', '--verify', '--quiet', '--end-of-options', `${v}^{commit}`), {
+        check: false,
+        timeoutMs: 30_000,
+    });
+    const sha = r.stdout.trim();
+    if (r.code !== 0 || !SHA_RE.test(sha)) {
+        throw new errors_DeployError('config', `version "${v}" does not name a commit in this clone`, 'fetch it first (git fetch --tags, or actions/checkout with fetch-depth: 0) or pass the full SHA');
+    }
+    return { sha, ref: v };
+}
+
+;// CONCATENATED MODULE: ./src/engine/release/health.ts
+
+
+
+/**
+ * A failing check that waiting cannot fix: the migrations check on a dirty schema_migrations (a migration
+ * stopped midway, and only an operator clears the flag). Narrow on purpose: calling a transient failure
+ * permanent would fail a good deploy, so everything else (a database still starting, a slow dependency) is
+ * waited for until start_timeout.
+ */
+function permanentFailure(checks) {
+    const c = checks?.migrations;
+    if (!c || c.status !== 'fail')
+        return undefined;
+    const message = typeof c.message === 'string' ? c.message.slice(0, 120) : undefined;
+    const flag = c.details?.dirty;
+    if (flag !== true && flag !== 'true' && !/\bdirty\b/i.test(message ?? ''))
+        return undefined;
+    return {
+        what: `migrations failing (${message ?? 'schema_migrations is dirty'})`,
+        remedy: 'a migration stopped midway and left schema_migrations dirty: ' +
+            'restore the snapshot taken before it (togather-deploy snapshot list, then snapshot restore) ' +
+            'or repair the schema and mark its version clean with migrate force (docs/migrations.md), then deploy again',
+    };
+}
+/*
+ * One round trip per probe: the app container's state, then its /health fetched from inside the colour's
+ * gate (which shares the app's network namespace, so the colour is probed on its own address, not through
+ * the proxy). busybox wget prints the status line with -S on stderr. Its -T option segfaults in Debian's
+ * busybox-static 1.35, so the time limit comes from the timeout applet instead. Headers and body are merged
+ * inside the container: merged by the docker client (which writes the two streams apart) the body could land
+ * before the status line, on the same line, and a healthy answer read as no answer.
+ */
+const PROBE = `
+s=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}' -- "$1" 2>/dev/null) || s=absent
+echo "state=$s"
+docker exec "$2" sh -c 'timeout "$0" wget -q -S -O - "$1" 2>&1' "$3" "http://127.0.0.1:$4$5"; rc=$?
+echo; echo "rc=$rc"
+`;
+/** busybox wget -S output merged with the body: header lines start with two spaces, errors with "wget:" */
+function parseWgetOutput(lines) {
+    let code = 0;
+    const headers = {};
+    const body = [];
+    let error;
+    for (const line of lines) {
+        const status = /^\s+HTTP\/1\.[01] (\d{3})/.exec(line);
+        if (status)
+            code = Number(status[1]);
+        else if (/^ {2}[A-Za-z0-9-]+: /.test(line)) {
+            const i = line.indexOf(':');
+            headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+        }
+        else if (/^wget: /.test(line)) {
+            error = line.replace(/^wget: /, '');
+            const m = /HTTP\/1\.[01] (\d{3})/.exec(line);
+            if (m)
+                code = Number(m[1]);
+        }
+        else if (line.trim())
+            body.push(line);
+    }
+    return { code, headers, body: body.join('\n'), error };
+}
+function parseProbe(stdout) {
+    const lines = stdout.split('\n');
+    const stateLine = lines[0] ?? '';
+    const [state = 'absent', exit, restarts] = stateLine
+        .replace(/^state=/, '')
+        .trim()
+        .split(/\s+/);
+    const rcIdx = lines.findIndex((l) => /^rc=\d+$/.test(l));
+    const w = parseWgetOutput(lines.slice(1, rcIdx < 0 ? undefined : rcIdx));
+    return {
+        code: w.code,
+        body: w.body,
+        state,
+        exitCode: exit !== undefined ? Number(exit) : undefined,
+        restarts: restarts !== undefined ? Number(restarts) : undefined,
+        error: w.code === 0 ? (w.error ?? 'no answer') : w.error,
+    };
+}
+/** details.version of the `migrations` check: a number, null when the app says there is none, undefined when it does not say */
+function reportedSchemaVersion(check) {
+    const d = check?.details;
+    if (!d || !('version' in d))
+        return undefined;
+    if (d.version === null)
+        return null;
+    const n = typeof d.version === 'number'
+        ? d.version
+        : typeof d.version === 'string' && /^\d+$/.test(d.version)
+            ? Number(d.version)
+            : NaN;
+    return Number.isNaN(n) ? undefined : n;
+}
+/** Judges one /health answer by the app's contract (contracts.md): HTTP code + status + required checks. */
+function judgeHealth(code, body, cfg, expect = {}) {
+    if (code === 0)
+        return { ok: false, status: 'unknown', reason: 'no answer' };
+    let doc = {};
+    try {
+        doc = JSON.parse(body);
+    }
+    catch {
+        if (code >= 200 && code < 300 && cfg.required_checks.length === 0)
+            return { ok: true, status: 'healthy', reason: `HTTP ${code} (no JSON body)` };
+        return {
+            ok: false,
+            status: code >= 500 ? 'unhealthy' : 'unknown',
+            reason: `HTTP ${code}, body is not the health JSON`,
+        };
+    }
+    const status = typeof doc.status === 'string' ? doc.status : '';
+    const gitCommit = typeof doc.git_commit === 'string' ? doc.git_commit : undefined;
+    const permanent = permanentFailure(doc.checks);
+    if (code < 200 || code >= 300) {
+        // name the checks the app itself reports failing: "database failing (password authentication failed …)"
+        // says more to an operator than the bare status code
+        const said = Object.entries(doc.checks ?? {})
+            .filter(([, c]) => c?.status === 'fail')
+            .map(([name, c]) => `${name} failing${typeof c.message === 'string' ? ` (${c.message.slice(0, 120)})` : ''}`);
+        return {
+            ok: false,
+            status: status === 'degraded' ? 'degraded' : 'unhealthy',
+            reason: `HTTP ${code} status ${status || '?'}${said.length ? `: ${said.join(', ')}` : ''}`,
+            gitCommit,
+            permanent,
+        };
+    }
+    const failing = [];
+    for (const name of cfg.required_checks) {
+        const c = doc.checks?.[name];
+        if (!c)
+            failing.push(`${name} missing`);
+        else if (c.status === 'fail')
+            failing.push(`${name} failing${typeof c.message === 'string' ? ` (${c.message.slice(0, 120)})` : ''}`);
+    }
+    if (expect.schemaVersion !== undefined) {
+        const reported = reportedSchemaVersion(doc.checks?.migrations);
+        if (reported !== undefined && reported !== expect.schemaVersion)
+            failing.push(`migrations reports schema version ${reported ?? 'none'}, but the database was migrated to ${expect.schemaVersion}`);
+    }
+    if (failing.length)
+        return { ok: false, status: 'unhealthy', reason: `required checks: ${failing.join(', ')}`, gitCommit, permanent };
+    if (status === 'healthy')
+        return { ok: true, status: 'healthy', reason: 'healthy', gitCommit };
+    if (status === 'degraded') {
+        return cfg.allow_degraded
+            ? { ok: true, status: 'degraded', reason: 'degraded (allowed by health.allow_degraded)', gitCommit }
+            : { ok: false, status: 'degraded', reason: 'degraded (set health.allow_degraded to accept)', gitCommit };
+    }
+    return { ok: false, status: 'unhealthy', reason: `status "${status}"`, gitCommit, permanent };
+}
+function commitMatches(reported, sha) {
+    if (!reported)
+        return true; // an app that does not say is judged by health alone
+    const r = reported.trim().toLowerCase();
+    if (!/^[0-9a-f]{7,40}$/.test(r))
+        return true; // a version name, not a commit: nothing to compare
+    return sha.startsWith(r);
+}
+/** the probe's time limit for the timeout applet: whole seconds, at least one */
+const timeoutSeconds = (ms) => String(Math.max(1, Math.ceil(ms / 1000)));
+async function probeColour(ctx, layout, colour) {
+    const h = ctx.cfg.config.app.health;
+    const r = await ctx.host.run(host_script(PROBE, layout.app(colour), layout.gate(colour), timeoutSeconds(h.timeout), String(ctx.cfg.config.app.port), h.path), {
+        check: false,
+        timeoutMs: h.timeout + 15_000,
+    });
+    return parseProbe(r.stdout);
+}
+/**
+ * Polls the new colour until it passes `consecutive` times in a row. Fails fast when the container has exited
+ * or is restart-looping (a crash at boot shows in under a second), or when it gives an answer no wait can
+ * change (permanentFailure) that many times in a row; else at start_timeout. `serving` says what the failure
+ * leaves serving, for callers that switch (cutOver); the others say it themselves.
+ */
+async function healthGate(ctx, layout, colour, sha, expect = {}, serving) {
+    const h = ctx.cfg.config.app.health;
+    const deadline = ctx.clock.now() + h.start_timeout;
+    const leaves = serving ? `; ${serving}.` : '.';
+    let passes = 0;
+    let stuck = 0;
+    let last;
+    let probes = 0;
+    for (;;) {
+        const p = await probeColour(ctx, layout, colour);
+        probes++;
+        if (p.state === 'exited' ||
+            p.state === 'dead' ||
+            (p.restarts ?? 0) > 0 ||
+            p.state === 'restarting' ||
+            p.state === 'absent') {
+            const logs = await appLogs(ctx, layout, colour);
+            const what = p.state === 'absent'
+                ? 'does not exist'
+                : `crashed (state ${p.state}, exit code ${p.exitCode ?? '?'}, ${p.restarts ?? 0} restarts)`;
+            throw new errors_DeployError('health', `the new ${colour} colour ${what}${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`, 'fix the release and deploy again; the logs above come from the failed container');
+        }
+        // wget keeps no body of an error answer: read it raw, to know which checks fail and whether waiting can help
+        const raw = p.error && p.code >= 400 ? await rawAnswer(ctx, layout, colour) : undefined;
+        last = raw ? judgeHealth(raw.code, raw.body, h, expect) : judgeHealth(p.code, p.body, h, expect);
+        if (last.ok && !commitMatches(last.gitCommit, sha)) {
+            throw new errors_DeployError('health', `the new colour reports commit ${last.gitCommit}, not ${types_short(sha)}: the image is not the build of this commit`, 'rebuild the image from this commit');
+        }
+        passes = last.ok ? passes + 1 : 0;
+        stuck = last.permanent ? stuck + 1 : 0;
+        if (passes >= h.consecutive) {
+            ctx.reporter.info(`${colour} is ${last.status} after ${probes} probes`);
+            return last;
+        }
+        if (last.permanent && stuck >= h.consecutive) {
+            const logs = await appLogs(ctx, layout, colour);
+            throw new errors_DeployError('health', `the new ${colour} colour reports what no wait can change: ${ctx.redactor.redact(last.permanent.what)}, ` +
+                `${stuck} probes in a row${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`, last.permanent.remedy);
+        }
+        if (ctx.clock.now() >= deadline) {
+            const logs = await appLogs(ctx, layout, colour);
+            const why = last.ok
+                ? `it passed only ${passes} of the ${h.consecutive} probes in a row needed ` +
+                    `(one probe every ${Math.round((ctx.clock.now() - deadline + h.start_timeout) / probes)} ms)`
+                : raw
+                    ? last.reason
+                    : (p.error ?? last.reason);
+            throw new errors_DeployError('health', `the new ${colour} colour did not become healthy within ${Math.round(h.start_timeout / 1000)}s: ` +
+                `${ctx.redactor.redact(why)}${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`, 'look at the app logs above; raise app.health.start_timeout only if the app is merely slow to start');
+        }
+        await ctx.clock.sleep(h.interval);
+    }
+}
+// the health answer whatever its status: a raw HTTP/1.0 request through busybox nc in the colour's gate. The
+// request is written by nc's -e program, which then reads the answer: busybox nc closes the connection when its
+// stdin ends, so a request piped into it loses any answer slower than that (a Node app's, seen on Docker 26).
+const RAW_GET = `req='printf "GET %s HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n" "$0"; cat >&2'
+docker exec "$1" sh -c 'timeout "$0" nc 127.0.0.1 "$2" -e sh -c "$3" "$1" 2>&1' "$2" "$3" "$4" "$req"`;
+/** the health answer with its body whatever its status ("HTTP 503" with the checks that fail), if one can be read */
+async function rawAnswer(ctx, layout, colour) {
+    const h = ctx.cfg.config.app.health;
+    const r = await ctx.host.run(host_script(RAW_GET, layout.gate(colour), timeoutSeconds(h.timeout), h.path, String(ctx.cfg.config.app.port)), { check: false, timeoutMs: h.timeout + 15_000 });
+    return parseRawHttp(r.stdout);
+}
+function parseRawHttp(text) {
+    const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
+    if (!m)
+        return undefined;
+    const at = text.indexOf('\r\n\r\n');
+    return { code: Number(m[1]), body: at < 0 ? '' : text.slice(at + 4) };
+}
+async function appLogs(ctx, layout, colour, lines = 15) {
+    const r = await ctx.host.run({ argv: ['docker', 'logs', '--tail', String(lines), layout.app(colour)] }, { check: false, timeoutMs: 15_000 });
+    const text = ctx.redactor.redact((r.stdout + r.stderr).trim());
+    return text
+        .split('\n')
+        .slice(-lines)
+        .map((l) => `    ${l.slice(0, 300)}`)
+        .join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/engine/stack/layout.ts
+/** Names and paths of one environment on its host. All derived from validated config: safe for argv. */
+class Layout {
+    root;
+    stack;
+    constructor(cfg) {
+        this.root = cfg.hostPath.replace(/\/+$/, '');
+        this.stack = cfg.stack;
+    }
+    path(...parts) {
+        return [this.root, ...parts].join('/');
+    }
+    get composeFile() {
+        return this.path('compose.yml');
+    }
+    get imagesEnv() {
+        return this.path('.env');
+    }
+    get appEnv() {
+        return this.path('app.env');
+    }
+    get stateFile() {
+        return this.path('state.json');
+    }
+    get historyFile() {
+        return this.path('history.jsonl');
+    }
+    get lockDir() {
+        return this.path('lock');
+    }
+    get logsDir() {
+        return this.path('logs');
+    }
+    get caddyDir() {
+        return this.path('caddy');
+    }
+    gate(c) {
+        return `${this.stack}-gate-${c}`;
+    }
+    app(c) {
+        return `${this.stack}-app-${c}`;
+    }
+    get caddy() {
+        return `${this.stack}-caddy`;
+    }
+    get db() {
+        return `${this.stack}-db`;
+    }
+    get keeper() {
+        return `${this.stack}-keeper`;
+    }
+    service(c) {
+        return `app-${c}`;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/observe/metrics.ts
+
+
+/*
+ * Deployment metrics for Prometheus, written by the deployer into the node exporter's textfile-collector
+ * directory on the host (<root>/monitoring/textfile). The file is the only memory the counters have: each
+ * outcome reads it, adds one and rewrites it atomically (the collector must never see half a file). A lost
+ * file restarts the counters at zero, which PromQL's rate()/increase() treat as a counter reset.
+ */
+const METRICS_FILE = 'togather_deploy.prom';
+const DEPLOY_OUTCOMES = ['completed', 'failed', 'rolled_back'];
+const ROLLBACK_TRIGGERS = ['watch', 'manual'];
+/** every metric name the file can hold: the dashboards and alert rules may query these and nothing else of ours */
+const DEPLOY_METRICS = {
+    togather_deploy_info: 'gauge',
+    togather_deployments_total: 'counter',
+    togather_rollbacks_total: 'counter',
+    togather_deploy_last_duration_seconds: 'gauge',
+    togather_deploy_last_timestamp_seconds: 'gauge',
+    togather_deploy_last_success: 'gauge',
+    togather_deploy_last_outcome: 'gauge',
+    togather_deploy_watch_rollback_seconds: 'gauge',
+};
+const HELP = {
+    togather_deploy_info: 'The version serving after the last successful deploy or rollback (always 1; the data is in the labels).',
+    togather_deployments_total: 'Deploys by outcome: completed, failed, rolled_back (failed its watch window).',
+    togather_rollbacks_total: 'Rollbacks by trigger: watch (automatic, after the watch window failed) or manual (rollback command).',
+    togather_deploy_last_duration_seconds: 'Wall-clock duration of the last deploy or rollback.',
+    togather_deploy_last_timestamp_seconds: 'When the last deploy or rollback finished (unix time).',
+    togather_deploy_last_success: '1 when the last deploy or rollback succeeded, else 0.',
+    togather_deploy_last_outcome: 'Outcome of the last operation (1 on the matching outcome label, 0 on the others).',
+    togather_deploy_watch_rollback_seconds: 'Last automatic rollback: seconds from the first failed watch probe to the previous version serving again.',
+};
+function emptyState() {
+    return { deployments: { completed: 0, failed: 0, rolled_back: 0 }, rollbacks: { watch: 0, manual: 0 } };
+}
+const SAMPLE = /^([a-z_]+)(?:\{(.*)\})?\s+(\S+)$/;
+function parseLabels(text) {
+    const out = {};
+    for (const m of text.matchAll(/([a-z_]+)="((?:[^"\\]|\\.)*)"/g))
+        out[m[1]] = m[2].replace(/\\n/g, '\n').replace(/\\(.)/g, '$1');
+    return out;
+}
+/** reads back what renderDeployMetrics wrote; anything else in the file is ignored */
+function parseDeployMetrics(text) {
+    const s = emptyState();
+    for (const line of text.split('\n')) {
+        const m = SAMPLE.exec(line.trim());
+        if (!m)
+            continue;
+        const [, name, labelText = '', raw] = m;
+        const value = Number(raw);
+        if (!Number.isFinite(value))
+            continue;
+        const l = parseLabels(labelText);
+        if (name === 'togather_deployments_total' && DEPLOY_OUTCOMES.includes(l.outcome ?? ''))
+            s.deployments[l.outcome] = value;
+        else if (name === 'togather_rollbacks_total' && ROLLBACK_TRIGGERS.includes(l.trigger ?? ''))
+            s.rollbacks[l.trigger] = value;
+        else if (name === 'togather_deploy_info' && l.version && l.colour)
+            s.info = { version: l.version, colour: l.colour, deployment_id: l.deployment_id ?? '' };
+        else if (name === 'togather_deploy_last_duration_seconds')
+            s.lastDuration = value;
+        else if (name === 'togather_deploy_last_timestamp_seconds')
+            s.lastTimestamp = value;
+        else if (name === 'togather_deploy_last_outcome' &&
+            value === 1 &&
+            DEPLOY_OUTCOMES.includes(l.outcome ?? ''))
+            s.lastOutcome = l.outcome;
+        else if (name === 'togather_deploy_watch_rollback_seconds')
+            s.watchRollbackSeconds = value;
+    }
+    return s;
+}
+/** the state after one outcome event; started events change nothing */
+function applyEvent(prev, e) {
+    const s = { ...prev, deployments: { ...prev.deployments }, rollbacks: { ...prev.rollbacks } };
+    const manual = e.metadata.trigger === 'rollback';
+    let outcome;
+    switch (e.event) {
+        case 'deployment.started':
+            return s;
+        case 'deployment.completed':
+            outcome = 'completed';
+            break;
+        case 'deployment.failed':
+            outcome = 'failed';
+            break;
+        case 'deployment.rolled_back':
+            outcome = 'rolled_back';
+            s.rollbacks[manual ? 'manual' : 'watch']++;
+            if (!manual && typeof e.metadata.serving_after_seconds === 'number')
+                s.watchRollbackSeconds = e.metadata.serving_after_seconds;
+            break;
+    }
+    // a rollback command is not a deploy: it counts as a rollback only
+    if (!(manual && outcome === 'rolled_back'))
+        s.deployments[outcome]++;
+    if (outcome !== 'failed' && e.version && e.colour)
+        s.info = { version: e.version, colour: e.colour, deployment_id: e.deployment_id };
+    s.lastOutcome = manual && outcome === 'rolled_back' ? 'completed' : outcome;
+    if (e.duration_seconds !== null)
+        s.lastDuration = e.duration_seconds;
+    s.lastTimestamp = Math.round(Date.parse(e.timestamp) / 1000);
+    return s;
+}
+const esc = (v) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+function renderDeployMetrics(environment, s) {
+    const out = [];
+    const env = `environment="${esc(environment)}"`;
+    const head = (name) => out.push(`# HELP ${name} ${HELP[name]}`, `# TYPE ${name} ${DEPLOY_METRICS[name]}`);
+    if (s.info) {
+        head('togather_deploy_info');
+        out.push(`togather_deploy_info{${env},version="${esc(s.info.version)}",colour="${esc(s.info.colour)}",deployment_id="${esc(s.info.deployment_id)}"} 1`);
+    }
+    head('togather_deployments_total');
+    for (const o of DEPLOY_OUTCOMES)
+        out.push(`togather_deployments_total{${env},outcome="${o}"} ${s.deployments[o]}`);
+    head('togather_rollbacks_total');
+    for (const t of ROLLBACK_TRIGGERS)
+        out.push(`togather_rollbacks_total{${env},trigger="${t}"} ${s.rollbacks[t]}`);
+    if (s.lastDuration !== undefined) {
+        head('togather_deploy_last_duration_seconds');
+        out.push(`togather_deploy_last_duration_seconds{${env}} ${s.lastDuration}`);
+    }
+    if (s.lastTimestamp !== undefined) {
+        head('togather_deploy_last_timestamp_seconds');
+        out.push(`togather_deploy_last_timestamp_seconds{${env}} ${s.lastTimestamp}`);
+    }
+    if (s.lastOutcome) {
+        head('togather_deploy_last_success');
+        out.push(`togather_deploy_last_success{${env}} ${s.lastOutcome === 'completed' ? 1 : 0}`);
+        head('togather_deploy_last_outcome');
+        for (const o of DEPLOY_OUTCOMES)
+            out.push(`togather_deploy_last_outcome{${env},outcome="${o}"} ${o === s.lastOutcome ? 1 : 0}`);
+    }
+    if (s.watchRollbackSeconds !== undefined) {
+        head('togather_deploy_watch_rollback_seconds');
+        out.push(`togather_deploy_watch_rollback_seconds{${env}} ${s.watchRollbackSeconds}`);
+    }
+    return out.join('\n') + '\n';
+}
+function textfileDir(layout) {
+    return layout.path('monitoring', 'textfile');
+}
+// readable by a node exporter running as another user: the file holds versions and counts, nothing secret
+const WRITE_TEXTFILE = 'set -e; mkdir -p -- "$1"; chmod 755 -- "$1"; t="$1/.$2.tmp.$$"; cat > "$t"; chmod 644 "$t"; mv -f -- "$t" "$1/$2"';
+/** Updates the textfile with one outcome; only with monitoring enabled. Failures are the caller's to report. */
+async function recordOutcomeMetrics(ctx, layout, e) {
+    if (!ctx.cfg.config.monitoring.enabled || e.event === 'deployment.started')
+        return;
+    const dir = textfileDir(layout);
+    const r = await ctx.host.run(readFileCmd(`${dir}/${METRICS_FILE}`), { check: false });
+    const prev = r.code === 0 ? parseDeployMetrics(r.stdout) : emptyState();
+    const text = renderDeployMetrics(ctx.cfg.environment, applyEvent(prev, e));
+    await ctx.host.run(host_script(WRITE_TEXTFILE, dir, METRICS_FILE), { stdin: text });
+}
+
+;// CONCATENATED MODULE: ./src/engine/observe/notify.ts
+
+
+
+/** fills in what every event carries; pure apart from the clock, so it is unit-tested */
+function buildEvent(ctx, input) {
+    return {
+        schema_version: 1,
+        event: input.event,
+        deployment_id: input.deployment_id,
+        environment: ctx.cfg.environment,
+        version: input.version ?? null,
+        previous_version: input.previous_version ?? null,
+        colour: input.colour ?? null,
+        timestamp: new Date(ctx.clock.now()).toISOString(),
+        duration_seconds: input.duration_seconds ?? null,
+        failure: input.failure ?? null,
+        run_url: ctx.runUrl ?? null,
+        metadata: {
+            actor: ctx.actor,
+            host: ctx.host.name,
+            ...(ctx.cfg.env.url ? { url: ctx.cfg.env.url } : {}),
+            ...input.metadata,
+        },
+    };
+}
+/**
+ * Reports an outcome of a deploy or rollback: to every configured notification channel (from the runner) and,
+ * with monitoring enabled, to the deployment metrics on the host. Never throws and never fails the operation:
+ * a failed delivery is reported as a warning once its retries are spent. The returned promise settles when
+ * this event is done; callers that must not wait (deployment.started) leave it, and settleNotifications()
+ * waits for everything before the lock is released. Events are redacted as a whole before they leave.
+ */
+function notify(ctx, input) {
+    if (ctx.dryRun)
+        return Promise.resolve();
+    const warn = (what) => (e) => ctx.reporter.warn(ctx.redactor.redact(`${what}: ${describeError(e)}`));
+    let event;
+    try {
+        event = ctx.redactor.redactDeep(buildEvent(ctx, input));
+    }
+    catch (e) {
+        warn(`notification ${input.event} was not sent`)(e);
+        return Promise.resolve();
+    }
+    const metrics = recordOutcomeMetrics(ctx, new Layout(ctx.cfg), event).catch(warn('the deployment metrics file on the host could not be updated'));
+    const n = ctx.notifier;
+    const sent = n?.enabled
+        ? n
+            .send(event)
+            .then((reports) => reports.forEach((r) => reportDelivery(ctx, r)), warn(`notification ${input.event} was not sent`))
+        : Promise.resolve();
+    const done = Promise.all([metrics, sent]).then(() => undefined);
+    const list = pending.get(ctx) ?? [];
+    list.push(done);
+    pending.set(ctx, list);
+    return done;
+}
+const pending = new WeakMap();
+function reportDelivery(ctx, r) {
+    if (r.ok) {
+        ctx.reporter.debug(`notification ${r.event} delivered to ${r.channel} (HTTP ${r.status}, ${r.attempts} attempt(s), ${r.ms} ms)`);
+        return;
+    }
+    ctx.reporter.warn(ctx.redactor.redact(`notification ${r.event} to ${r.channel} failed after ${r.attempts} attempt(s): ${r.error ?? `HTTP ${r.status}`} — the operation itself is not affected`));
+}
+/** waits until every reported outcome is recorded and every notification delivered or given up */
+async function settleNotifications(ctx) {
+    await Promise.all(pending.get(ctx) ?? []);
+    pending.delete(ctx);
+    await ctx.notifier?.settle().catch(() => undefined);
+}
+
+;// CONCATENATED MODULE: ./src/engine/stack/state.ts
+
+
+
+
+function state_emptyState(environment) {
+    return { schema: 1, environment, history: [], updated_at: new Date(0).toISOString() };
+}
+async function readState(ctx, layout) {
+    const r = await ctx.host.run(readStateCmd(layout), { check: false });
+    if (r.code === 3)
+        return state_emptyState(ctx.cfg.environment);
+    if (r.code !== 0)
+        throw new errors_DeployError('state', `cannot read ${layout.stateFile}: ${ctx.redactor.redact(r.stderr.trim())}`);
+    try {
+        const s = JSON.parse(r.stdout);
+        if (s.schema !== 1 || !Array.isArray(s.history))
+            throw new Error('unknown schema');
+        return s;
+    }
+    catch (e) {
+        throw new errors_DeployError('state', `${layout.stateFile} is not a valid state file (${e.message})`, 'restore it from history.jsonl beside it, or move it away to start a fresh history');
+    }
+}
+/**
+ * Applies a finished record to the state: pure, so the transitions are unit-tested.
+ * An active record supersedes the current one; a failed one leaves current/previous untouched.
+ */
+function applyRecord(state, record, historyLimit) {
+    const history = [record, ...state.history.filter((h) => h.id !== record.id)];
+    let { current, previous } = state;
+    if (record.status === 'active') {
+        if (current && current.id !== record.id) {
+            // a rollback abandons the release it replaces; a deploy supersedes it
+            const next = record.kind === 'rollback' ? 'rolled_back' : 'superseded';
+            const superseded = { ...current, status: current.status === 'active' ? next : current.status };
+            const i = history.findIndex((h) => h.id === superseded.id);
+            if (i >= 0)
+                history[i] = superseded;
+            // after a rollback, "previous" stays the version before the rolled-back one; the abandoned release is not a target
+            previous = record.kind === 'rollback' ? findPreviousGood(history, record) : superseded;
+        }
+        current = record;
+    }
+    return { ...state, current, previous, history: history.slice(0, historyLimit), updated_at: new Date().toISOString() };
+}
+function findPreviousGood(history, record) {
+    return history.find((h) => h.id !== record.id && h.version !== record.version && (h.status === 'superseded' || h.status === 'active'));
+}
+/** Writes state.json atomically and appends the record to history.jsonl; both redacted. */
+async function writeState(ctx, layout, state, record) {
+    // one round trip: the first stdin line is appended to history.jsonl, the rest replaces state.json atomically
+    const stdin = JSON.stringify(ctx.redactor.redactDeep(record)) +
+        '\n' +
+        JSON.stringify(ctx.redactor.redactDeep(state), null, 2) +
+        '\n';
+    const r = await ctx.host.run(writeStateCmd(layout), { stdin, check: false });
+    if (r.code !== 0)
+        throw new errors_DeployError('state', `could not write ${layout.stateFile}: ${ctx.redactor.redact(r.stderr.trim())}`);
+}
+/**
+ * The proxy's routing is the truth. When state.json disagrees with it (a deploy died after the switch but
+ * before recording, or the state file was restored from an old copy), the state is reconciled from what is
+ * live: a record for the routed colour's image is made current. Pure; the caller logs and persists it.
+ */
+function reconcile(state, live, now, historyLimit) {
+    if (!live?.image)
+        return { state };
+    const sha = /:([0-9a-f]{40})$/.exec(live.image)?.[1];
+    if (!sha)
+        return { state };
+    if (state.current && state.current.colour === live.colour && state.current.version === sha)
+        return { state };
+    const record = {
+        id: ulid(),
+        kind: 'deploy',
+        environment: state.environment,
+        version: sha,
+        image: live.image,
+        colour: live.colour,
+        deployed_at: now.toISOString(),
+        deployed_by: 'reconciled from the proxy',
+        status: 'active',
+        health_status: 'unknown',
+        previous_version: state.current?.version,
+        phases: [],
+        flags: {},
+    };
+    return { state: applyRecord(state, record, historyLimit), record };
+}
+/** state.json follows the proxy's truth; a disagreement is logged and written back at once */
+async function reconcileState(ctx, layout, state, stack, live) {
+    const r = reconcile(state, live ? { colour: live, image: stack[live].image } : undefined, new Date(ctx.clock.now()), ctx.cfg.config.deployment.history_limit);
+    if (!r.record) {
+        if (!live && state.current)
+            ctx.reporter.warn(`state.json says ${types_short(state.current.version)} is live on ${state.current.colour}, but the proxy routes to no colour`);
+        return state;
+    }
+    const was = state.current ? `${types_short(state.current.version)} on ${state.current.colour}` : 'nothing';
+    ctx.reporter.warn(`state.json said ${was} is live, the proxy routes to ${types_short(r.record.version)} on ${r.record.colour}: state reconciled from the proxy`);
+    ctx.hostLog?.add('state.reconciled', { was: state.current?.id ?? null, now: r.record });
+    await writeState(ctx, layout, r.state, r.record);
+    return r.state;
+}
+
+;// CONCATENATED MODULE: ./src/engine/release/switch.ts
+
+
+
+
+
+/** Caddy must see a flag change: one health interval plus the check's timeout and a margin, at least the configured settle. */
+function settleMs(ctx) {
+    const p = ctx.cfg.proxy;
+    // a flag flip is seen by Caddy's next check: at most one interval away, answered within the timeout
+    return Math.max(ctx.cfg.config.deployment.switch_settle, p.health_interval + p.health_timeout + 200);
+}
+/*
+ * The switch without a proxy reload: both colours are Caddy upstreams with `lb_policy first` and an active
+ * health check answered by each colour's gate. Turning the new flag on and then the old one off moves new
+ * requests to the new colour within one health interval, while requests already on the old colour finish
+ * there (its app keeps serving until it is stopped after the drain).
+ */
+async function switchTo(ctx, layout, to, from) {
+    const settle = settleMs(ctx);
+    await setFlag(ctx, layout, to, true);
+    // Caddy must count the new colour healthy before the old one goes: otherwise requests wait for an upstream
+    await ctx.clock.sleep(settle);
+    if (from && from !== to)
+        await setFlag(ctx, layout, from, false);
+    // no wait here: verifyThroughProxy polls until the proxy answers from the new colour only, which is also
+    // the moment the old colour stops receiving new requests and may start draining
+}
+// Several requests through Caddy's internal site, from inside the stack network; each prints a block.
+const VERIFY = `
+i=0
+while [ "$i" -lt "$4" ]; do
+  i=$((i+1))
+  echo "--- $i"
+  docker exec "$1" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3"
+  echo
+done
+`;
+function parseVerify(out) {
+    return out
+        .split(/^--- \d+$/m)
+        .slice(1)
+        .map((block) => {
+        const w = parseWgetOutput(block.split('\n'));
+        let commit;
+        try {
+            const doc = JSON.parse(w.body);
+            commit =
+                typeof doc.git_commit === 'string'
+                    ? doc.git_commit
+                    : typeof doc.version === 'string'
+                        ? doc.version
+                        : undefined;
+        }
+        catch {
+            /* not JSON: judged by code and upstream */
+        }
+        return { upstream: w.headers['x-togather-upstream'], commit, code: w.code };
+    });
+}
+/** Through the proxy, the version endpoint must answer from the new colour with the new commit, every time. */
+async function verifyThroughProxy(ctx, layout, colour, sha) {
+    const deadline = ctx.clock.now() + ctx.cfg.config.deployment.verify_timeout;
+    const want = `app-${colour}`;
+    for (;;) {
+        const r = await ctx.host.run(host_script(VERIFY, layout.gate(colour), 'caddy', ctx.cfg.config.app.health.version_path, '3'), { check: false, timeoutMs: 30_000 });
+        const samples = parseVerify(r.stdout);
+        const good = samples.filter((s) => s.code === 200 && (s.upstream === undefined || s.upstream.startsWith(want)) && commitMatches(s.commit, sha));
+        if (samples.length >= 3 && good.length === samples.length) {
+            if (samples.some((s) => s.upstream === undefined))
+                ctx.reporter.warn('the proxy does not send X-Togather-Upstream; verified by version only');
+            return;
+        }
+        const last = samples
+            .map((s) => `HTTP ${s.code} from ${s.upstream ?? '?'} (${s.commit?.slice(0, 12) ?? 'no commit'})`)
+            .join('; ') ||
+            ctx.redactor.redact(r.stderr.trim()) ||
+            'no answer';
+        if (ctx.clock.now() >= deadline) {
+            throw new errors_DeployError('switch', `the proxy does not serve the new version from ${colour}: ${last}`, 'check the proxy (caddy) container and its logs; the routing was put back as it was before the switch');
+        }
+        await ctx.clock.sleep(300);
+    }
+}
+async function ensureProxyRunning(ctx, layout, known) {
+    // facts read moments ago are good enough when they say running; anything else is looked at again
+    const facts = known?.caddy === 'running' ? known : await inspectStack(ctx, layout);
+    if (facts.caddy !== 'running') {
+        throw new errors_DeployError('switch', `the proxy container ${layout.caddy} is ${facts.caddy}: switching now would route nothing`, `start it (docker start ${layout.caddy}) or look at its logs; nothing was switched`);
+    }
+}
+/** After a failed verification: the old colour takes the traffic back, then the new one is stopped. */
+async function switchBack(ctx, layout, target, live) {
+    try {
+        if (live) {
+            await ctx.host.run(flagCmd(layout, live, true));
+            await ctx.clock.sleep(settleMs(ctx));
+        }
+        await ctx.host.run(flagCmd(layout, target, false));
+        await ctx.clock.sleep(settleMs(ctx));
+        await stopColour(ctx, layout, target, ctx.cfg.config.deployment.drain_timeout);
+        ctx.reporter.warn(live ? `switched back to ${live}` : `took ${target} out of the proxy`);
+    }
+    catch (e) {
+        ctx.reporter.error(`switching back failed: ${describeError(e)}`);
+    }
+}
+/**
+ * Retires the colour that no longer receives traffic: one more settle period lets every proxy handler's health
+ * checker see its flag gone, then `docker stop` gives its in-flight requests the drain timeout to finish.
+ * The container and its image stay for a fast rollback.
+ */
+async function retireColour(ctx, layout, colour) {
+    await ctx.clock.sleep(settleMs(ctx));
+    await stopColour(ctx, layout, colour, ctx.cfg.config.deployment.drain_timeout);
+}
+
+;// CONCATENATED MODULE: ./src/engine/release/watch.ts
+
+
+
+
+
+
+
+
+
+// The app's health as the public sees it: through Caddy's internal site, from inside the stack's network.
+const PROXY_HEALTH = `
+docker exec "$1" sh -c 'timeout "$0" wget -q -S -O - "$1" 2>&1' "$2" "http://$3:8088$4"; rc=$?
+echo; echo "rc=$rc"
+`;
+function parseProxyHealth(stdout) {
+    const lines = stdout.split('\n');
+    const rcIdx = lines.findIndex((l) => /^rc=\d+$/.test(l));
+    const w = parseWgetOutput(lines.slice(0, rcIdx < 0 ? undefined : rcIdx));
+    return {
+        code: w.code,
+        upstream: w.headers['x-togather-upstream'],
+        body: w.body,
+        error: w.code === 0 ? (w.error ?? 'no answer') : w.error,
+    };
+}
+async function probeThroughProxy(ctx, layout, via) {
+    const h = ctx.cfg.config.app.health;
+    const at = ctx.clock.now();
+    const timeoutS = String(Math.max(1, Math.ceil(h.timeout / 1000)));
+    const r = await ctx.host.run(host_script(PROXY_HEALTH, layout.gate(via), timeoutS, 'caddy', h.path), {
+        check: false,
+        timeoutMs: h.timeout + 15_000,
+    });
+    const p = parseProxyHealth(r.stdout);
+    const verdict = judgeHealth(p.code, p.body, h);
+    // busybox wget prints no body for an error status: the code is the reason then
+    const reason = p.code === 0 ? (p.error ?? verdict.reason) : !p.body.trim() && !verdict.ok ? `HTTP ${p.code}` : verdict.reason;
+    return { at, ok: verdict.ok, code: p.code, upstream: p.upstream, reason };
+}
+/**
+ * Polls health through the proxy until the window ends (ok) or `threshold` probes in a row fail (not ok).
+ * A probe that passes resets the count, so one slow answer does not trigger a switch back.
+ */
+async function watchHealth(ctx, policy, probe) {
+    const deadline = ctx.clock.now() + policy.durationMs;
+    let probes = 0;
+    let failures = 0;
+    let run = 0;
+    let firstFailureAt;
+    for (;;) {
+        const p = await probe();
+        probes++;
+        if (p.ok) {
+            run = 0;
+            firstFailureAt = undefined;
+        }
+        else {
+            failures++;
+            run++;
+            firstFailureAt ??= p.at;
+            ctx.reporter.warn(`watch: probe failed (${run}/${policy.threshold} in a row): ${p.reason}${p.upstream ? ` from ${p.upstream}` : ''}`);
+            if (run >= policy.threshold)
+                return { ok: false, probes, failures, firstFailureAt, reason: p.reason };
+        }
+        if (ctx.clock.now() + policy.intervalMs > deadline)
+            return { ok: true, probes, failures };
+        await ctx.clock.sleep(policy.intervalMs);
+    }
+}
+/** The deploy failed its watch window and the previous version serves again (exit code 11). */
+class WatchRolledBack extends errors_DeployError {
+    servingAfterMs;
+    constructor(message, servingAfterMs) {
+        super('switch', message, "the previous version serves again; look at the new version's logs (docker logs on the host) before deploying it again");
+        this.servingAfterMs = servingAfterMs;
+    }
+}
+/**
+ * The post-deploy watch window, run with the deploy lock still held. When health through the proxy fails
+ * `failure_threshold` times in a row, the previous colour's retained container is started again, health-gated,
+ * switched to and verified; then the new colour is retired, the history records a rollback, and
+ * deployment.rolled_back is sent. Throws WatchRolledBack then, so the deploy exits non-zero.
+ */
+async function watchAfterDeploy(ctx, layout, phases, s) {
+    const c = ctx.cfg.config.deployment.watch;
+    if (c.duration === 0)
+        return;
+    const w = { durationMs: c.duration, intervalMs: c.interval, threshold: c.failure_threshold };
+    const { record } = s;
+    const colour = record.colour;
+    ctx.reporter.info(`watching ${types_short(record.version)} on ${colour} for ${Math.round(w.durationMs / 1000)}s ` +
+        `(probe every ${w.intervalMs / 1000}s, switch back after ${w.threshold} failures in a row); the lock stays held`);
+    const result = await phases.run('watch', () => watchHealth(ctx, w, () => probeThroughProxy(ctx, layout, colour)));
+    ctx.hostLog?.add('watch', { ok: result.ok, probes: result.probes, failures: result.failures });
+    if (result.ok) {
+        ctx.reporter.info(`watch passed: ${result.probes} probes, ${result.failures} failed`);
+        return;
+    }
+    const firstFailureAt = result.firstFailureAt ?? ctx.clock.now();
+    const prev = s.previous;
+    const back = s.previousColour;
+    if (!prev || !back) {
+        throw new errors_DeployError('health', `${types_short(record.version)} became unhealthy during the watch window (${result.reason}); ` +
+            'there is no earlier version to switch back to, so it keeps serving', 'fix the release and deploy again');
+    }
+    ctx.reporter.error(`watch: ${w.threshold} failed probes in a row; switching back to ${back} (${types_short(prev.version)})`);
+    let servingAt;
+    try {
+        servingAt = await phases.run(`switch back to ${back}`, () => restorePrevious(ctx, layout, s.compose, back, colour, prev.version));
+    }
+    catch (e) {
+        throw new errors_DeployError('switch', `${types_short(record.version)} became unhealthy during the watch window (${result.reason}) and switching back to ${back} failed: ${describeError(e)}`, `the new version is still routed; roll back by hand (togather-deploy rollback ${ctx.cfg.environment}) after checking the host`);
+    }
+    const servingAfterMs = servingAt - firstFailureAt;
+    ctx.reporter.warn(`${types_short(prev.version)} serves again from ${back}, ${(servingAfterMs / 1000).toFixed(1)}s after the first failed probe`);
+    ctx.hostLog?.add('watch.rolled_back', { to: prev.version, colour: back, serving_after_ms: servingAfterMs });
+    await phases.run(`retire ${colour}`, () => retireColour(ctx, layout, colour));
+    const rb = {
+        id: ulid(),
+        kind: 'rollback',
+        environment: ctx.cfg.environment,
+        version: prev.version,
+        ...(prev.ref ? { ref: prev.ref } : {}),
+        image: prev.image,
+        colour: back,
+        deployed_at: new Date(firstFailureAt).toISOString(),
+        deployed_by: `${ctx.actor} (watch window of ${record.id})`,
+        status: 'active',
+        health_status: 'healthy',
+        previous_version: record.version,
+        phases: [],
+        duration_seconds: seconds(servingAfterMs),
+        flags: {},
+    };
+    const reason = `unhealthy during the watch window: ${result.reason}`;
+    try {
+        const state = await readState(ctx, layout);
+        // the watched release becomes rolled_back (applyRecord marks the record a rollback replaces)
+        const marked = {
+            ...state,
+            current: state.current?.id === record.id
+                ? {
+                    ...state.current,
+                    failure: {
+                        class: 'watch',
+                        exit_code: ExitCode.switch,
+                        message: ctx.redactor.redact(reason).slice(0, 2000),
+                    },
+                }
+                : state.current,
+        };
+        await writeState(ctx, layout, applyRecord(marked, rb, ctx.cfg.config.deployment.history_limit), rb);
+    }
+    catch (e) {
+        ctx.reporter.error(`the previous version serves again, but recording the rollback failed: ${describeError(e)}`);
+    }
+    await notify(ctx, {
+        event: 'deployment.rolled_back',
+        deployment_id: record.id,
+        version: prev.version,
+        previous_version: record.version,
+        colour: back,
+        // the whole operation, like the other events; the rollback's own speed is in serving_after_seconds
+        duration_seconds: seconds(ctx.clock.now() - Date.parse(record.deployed_at)),
+        failure: { class: 'watch', exit_code: ExitCode.switch, reason },
+        metadata: {
+            trigger: 'watch',
+            rollback_id: rb.id,
+            serving_after_seconds: seconds(servingAfterMs),
+            ...(prev.ref ? { ref: prev.ref } : {}),
+        },
+    });
+    throw new WatchRolledBack(`${types_short(record.version)} failed its watch window (${result.reason}); switched back to ${types_short(prev.version)} on ${back}, ` +
+        `serving ${(servingAfterMs / 1000).toFixed(1)}s after the first failed probe`, servingAfterMs);
+}
+/**
+ * Starts the retained previous colour as it is (its container kept by the retire), health-gates it, switches
+ * to it and verifies through the proxy. Returns the clock time the previous version was verified serving.
+ */
+async function restorePrevious(ctx, layout, compose, back, from, version) {
+    const started = await ctx.host.run(cmd('docker', 'start', layout.app(back)), { check: false, timeoutMs: 60_000 });
+    if (started.code !== 0) {
+        // the container is gone or its gate was recreated: compose makes it again from the image in .env
+        ctx.reporter.warn(`docker start ${layout.app(back)} failed (${ctx.redactor.redact(started.stderr.trim())}); recreating it`);
+        await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-deps', '--no-color', layout.service(back)), {
+            timeoutMs: 180_000,
+        });
+    }
+    await healthGate(ctx, layout, back, version);
+    await switchTo(ctx, layout, back, from);
+    try {
+        await verifyThroughProxy(ctx, layout, back, version);
+    }
+    catch (e) {
+        // the flags now route to the previous colour; switching to the failing release again would be worse
+        ctx.reporter.warn(`switched back to ${back}, but the proxy did not confirm it in time: ${ctx.redactor.redact(describeError(e))}`);
+    }
+    return ctx.clock.now();
+}
+
+;// CONCATENATED MODULE: ./src/engine/stack/neighbours.ts
+
+
+/**
+ * Environments that share this host share its images: their current, previous and rollback-target versions are
+ * protected too, so cleaning staging never removes the image production would roll back to — also when the
+ * other environment was deployed from another config file (found through its containers' compose labels).
+ */
+async function versionsOfNeighbours(ctx, layout = new Layout(ctx.cfg)) {
+    const me = ctx.cfg.env;
+    const paths = Object.entries(ctx.cfg.config.environments)
+        .filter(([name, e]) => name !== ctx.cfg.environment && e.host === me.host && e.port === me.port && e.user === me.user)
+        .map(([name, e]) => (e.path ?? `togather/${name}`).replace(/\/+$/, ''));
+    const r = await ctx.host.run(neighbourStatesCmd(layout, paths), { check: false });
+    const versions = [];
+    for (const chunk of r.stdout.split('\n---\n')) {
+        try {
+            const s = JSON.parse(chunk);
+            for (const h of s.history ?? [])
+                if (h.status === 'active' || h.status === 'superseded')
+                    versions.push(h.version);
+        }
+        catch {
+            /* an unreadable neighbour state protects nothing extra; its images in use by containers stay anyway */
+        }
+    }
+    return versions;
+}
+
+;// CONCATENATED MODULE: ./src/engine/phases.ts
+/** Runs named phases through the reporter and keeps their timings for the record and the summary. */
+class Phases {
+    reporter;
+    clock;
+    timings = [];
+    constructor(reporter, clock) {
+        this.reporter = reporter;
+        this.clock = clock;
+    }
+    async run(name, fn) {
+        const start = this.clock.now();
+        try {
+            const v = await this.reporter.phase(name, fn);
+            this.timings.push({ name, ms: this.clock.now() - start, ok: true });
+            return v;
+        }
+        catch (e) {
+            this.timings.push({ name, ms: this.clock.now() - start, ok: false });
+            throw e;
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/stack/hostlog.ts
+
+/**
+ * The deployment's JSON-lines log on the host (logs/<deployment id>.jsonl). Lines are buffered and appended
+ * in one round trip per phase rather than one per line; every line is redacted before it is buffered.
+ */
+class HostLog {
+    host;
+    redactor;
+    path;
+    deploymentId;
+    buffer = [];
+    constructor(host, redactor, path, deploymentId) {
+        this.host = host;
+        this.redactor = redactor;
+        this.path = path;
+        this.deploymentId = deploymentId;
+    }
+    add(event, data = {}) {
+        const line = JSON.stringify({ ts: new Date().toISOString(), deployment_id: this.deploymentId, event, ...data });
+        this.buffer.push(this.redactor.redact(line));
+    }
+    async flush() {
+        if (this.buffer.length === 0)
+            return;
+        const text = this.buffer.join('\n') + '\n';
+        this.buffer = [];
+        await this.host.run(appendFileCmd(this.path), { stdin: text, check: false });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/stack/lock.ts
+
+
+
+
+/*
+ * The lock is a directory: mkdir is atomic on every POSIX filesystem, so exactly one deployer creates it.
+ * Its info.json says who holds it until when; its heartbeat file is touched by the holder every
+ * HEARTBEAT_MS, so a holder that died (killed runner, lost machine) is recognised long before the expiry.
+ * Ages are measured with the host's clock only, so clock skew between deployers does not matter.
+ * Taking over a dead or expired lock is itself guarded by an atomic mkdir named after the stale lock's id,
+ * so two deployers that both see the same stale lock cannot both win, and a deployer never removes a lock it
+ * does not hold (the id must match). The scripts are in commands.ts.
+ */
+const HEARTBEAT_MS = 15_000;
+/** a holder silent for this long is dead: several missed heartbeats, not one slow SSH round trip */
+const HEARTBEAT_DEAD_S = 120;
+/** a lock directory older than this with no info.json was left by a holder that died while creating it */
+const NOINFO_STALE_S = 30;
+function describeHolder(info) {
+    if (!info)
+        return 'an unknown holder (the lock has no readable info.json)';
+    return (`${info.acquired_by} (${info.operation} ${info.deployment_id}, pid ${info.pid} on ${info.hostname}) ` +
+        `since ${info.acquired_at}, expires ${info.expires_at}`);
+}
+function heartbeatAge(text) {
+    const m = /^heartbeat_age=(-?\d+)$/m.exec(text);
+    return m ? Number(m[1]) : undefined;
+}
+function pidAlive(pid) {
+    try {
+        process.kill(pid, 0);
+        return true;
+    }
+    catch (e) {
+        return e.code === 'EPERM';
+    }
+}
+/** why a held lock may be taken over, or undefined when its holder must be presumed alive */
+function staleReason(holder, ageS, nowMs, me = (0,external_node_os_namespaceObject.hostname)()) {
+    if (Date.parse(holder.expires_at) < nowMs)
+        return 'it expired';
+    if (holder.hostname === me && !pidAlive(holder.pid))
+        return `its process ${holder.pid} on this machine is gone`;
+    if (ageS !== undefined && ageS > HEARTBEAT_DEAD_S)
+        return `its holder has sent no heartbeat for ${ageS}s`;
+    return undefined;
+}
+function parseInfo(text) {
+    try {
+        const v = JSON.parse(text.split('\nheartbeat_age=')[0]);
+        return typeof v.lock_id === 'string' ? v : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+class DeployLock {
+    ctx;
+    layout;
+    held;
+    beat;
+    constructor(ctx, layout) {
+        this.ctx = ctx;
+        this.layout = layout;
+    }
+    get info() {
+        return this.held;
+    }
+    async acquire(deploymentId, operation) {
+        const { ctx, layout } = this;
+        const policy = ctx.cfg.config.deployment.lock;
+        const deadline = ctx.clock.now() + policy.wait;
+        for (;;) {
+            const now = ctx.clock.now();
+            const info = {
+                lock_id: ulid(),
+                environment: ctx.cfg.environment,
+                acquired_at: new Date(now).toISOString(),
+                acquired_by: ctx.actor,
+                deployment_id: deploymentId,
+                operation,
+                pid: process.pid,
+                hostname: (0,external_node_os_namespaceObject.hostname)(),
+                expires_at: new Date(now + policy.timeout).toISOString(),
+            };
+            const r = await ctx.host.run(lockAcquireCmd(layout), { stdin: JSON.stringify(info), check: false });
+            if (r.code === 0) {
+                this.held = info;
+                this.beat = setInterval(() => {
+                    void ctx.host.run(lockHeartbeatCmd(layout, info.lock_id), { check: false }).catch(() => undefined);
+                }, HEARTBEAT_MS);
+                this.beat.unref();
+                return info;
+            }
+            if (r.code !== 4)
+                throw new errors_DeployError('lock', `could not create the lock at ${layout.lockDir}: ${r.stderr.trim()}`);
+            const holder = parseInfo(r.stdout);
+            const stale = holder && staleReason(holder, heartbeatAge(r.stdout), now);
+            if (holder && stale) {
+                const t = await ctx.host.run(lockTakeoverCmd(layout, holder.lock_id), { check: false });
+                if (t.code === 0) {
+                    ctx.reporter.warn(`took over the lock of ${ctx.cfg.environment} because ${stale}: ${describeHolder(holder)}`);
+                    ctx.hostLog?.add('lock.takeover', { reason: stale, holder });
+                }
+                continue;
+            }
+            const mtime = /^dir_mtime=(\d+)$/m.exec(r.stdout)?.[1];
+            const age = heartbeatAge(r.stdout);
+            if (!holder && mtime && age !== undefined && age > NOINFO_STALE_S) {
+                const t = await ctx.host.run(lockTakeoverNoInfoCmd(layout, mtime), { check: false });
+                if (t.code === 0)
+                    ctx.reporter.warn(`took over a lock directory of ${ctx.cfg.environment} that had no info.json for ${age}s (its holder died while creating it)`);
+                continue;
+            }
+            if (!holder) {
+                // mkdir lost the race against a holder that has not written info.json yet: look again shortly
+                await ctx.clock.sleep(200);
+                if (ctx.clock.now() < deadline + 2000)
+                    continue;
+            }
+            if (ctx.clock.now() >= deadline) {
+                throw new errors_DeployError('lock', `${ctx.cfg.environment} is locked by ${describeHolder(holder)}`, 'wait for that operation to finish; if it died, the lock expires by itself, or run `togather-deploy unlock` after checking nothing is running');
+            }
+            await ctx.clock.sleep(Math.min(2000, Math.max(100, deadline - ctx.clock.now())));
+        }
+    }
+    async release() {
+        if (this.beat)
+            clearInterval(this.beat);
+        this.beat = undefined;
+        if (!this.held)
+            return;
+        const r = await this.ctx.host.run(lockReleaseCmd(this.layout, this.held.lock_id), { check: false });
+        if (r.code !== 0)
+            this.ctx.reporter.warn('the deploy lock was no longer ours at release (taken over after expiry?); left it alone');
+        this.held = undefined;
+    }
+}
+async function readLock(ctx, layout) {
+    const view = await inspectLock(ctx, layout);
+    return view.kind === 'held' ? view.holder : undefined;
+}
+async function inspectLock(ctx, layout) {
+    const r = await ctx.host.run(lockInspectCmd(layout), { check: false });
+    const holder = r.code === 0 ? parseInfo(r.stdout) : undefined;
+    if (holder)
+        return { kind: 'held', holder };
+    const age = /^noinfo_age=(-?\d+)$/m.exec(r.stdout)?.[1];
+    if (r.code === 4 && age !== undefined)
+        return { kind: 'no-info', ageS: Number(age) };
+    if (r.code === 0)
+        return { kind: 'no-info', ageS: 0 }; // an unreadable info.json: shown, never guessed at
+    return { kind: 'free' };
+}
+function describeLockView(v) {
+    if (v.kind === 'held')
+        return `lock held by ${describeHolder(v.holder)}`;
+    if (v.kind === 'no-info') {
+        return (`a lock directory without holder information, ${v.ageS}s old (its creator died while taking it, or is taking it right now); ` +
+            `the next operation takes it over after ${NOINFO_STALE_S}s`);
+    }
+    return 'not locked';
+}
+/**
+ * unlock command: removes exactly the lock that was shown to the operator — by id, or a directory still without
+ * info.json that is old enough not to be a holder in the middle of taking it — nothing newer.
+ */
+async function forceRemoveLock(ctx, layout, view) {
+    if (view.kind === 'free')
+        return false;
+    if (view.kind === 'no-info' && view.ageS < NOINFO_STALE_S)
+        return false;
+    const r = await ctx.host.run(view.kind === 'held' ? lockForceRemoveCmd(layout, view.holder.lock_id) : lockRemoveNoInfoCmd(layout), { check: false });
+    const holder = view.kind === 'held' ? view.holder : { no_info_age_s: view.ageS };
+    if (r.code === 0) {
+        // who removed whose lock stays on the host
+        const line = JSON.stringify({ ts: new Date().toISOString(), action: 'unlock', by: ctx.actor, removed: holder });
+        await ctx.host.run(auditAppendCmd(layout), { stdin: ctx.redactor.redact(line) + '\n', check: false });
+    }
+    return r.code === 0;
+}
+
+;// CONCATENATED MODULE: ./src/engine/operations/operation.ts
+
+
+
+
+
+
+
+
+
+
+const failures = new WeakMap();
+/** The report of a failed operation, kept with its error: the adapters show its real duration, phases and what serves. */
+function failedReport(e) {
+    return typeof e === 'object' && e !== null ? failures.get(e) : undefined;
+}
+/**
+ * One operation on one environment: its id, phases and layout, the lock, the host log, the deployment record's
+ * lifecycle (begin → commit, or fail) and the event fan-out. runOperation() ends every operation the same way,
+ * whatever path it took.
+ */
+class Operation {
+    ctx;
+    kind;
+    logName;
+    id = ulid();
+    started;
+    phases;
+    layout;
+    /** the record this operation writes to the history (deploy, rollback), once it begins one */
+    record;
+    /** the environment's state as read under the lock; the record is applied to it */
+    state;
+    /** the release under way, and the colours as the operation found them (null: none served), for a failure report */
+    seen = {};
+    /**
+     * The point of no return: the new version took the traffic. A failure after it neither switches back nor
+     * records the release as failed — it serves.
+     */
+    switched = false;
+    lock;
+    cleanups = [];
+    constructor(ctx, kind, 
+    /** what its host-log events are named after: deployment.failed, rollback.failed, snapshot.restore.failed */
+    logName = kind === 'deploy' ? 'deployment' : kind) {
+        this.ctx = ctx;
+        this.kind = kind;
+        this.logName = logName;
+        this.started = ctx.clock.now();
+        this.phases = new Phases(ctx.reporter, ctx.clock);
+        this.layout = new Layout(ctx.cfg);
+        ctx.hostLog = undefined; // each operation writes its own log, opened with its lock
+    }
+    phase(name, fn) {
+        return this.phases.run(name, fn);
+    }
+    connect() {
+        return this.phase('connect', async () => this.ctx.host.connect?.());
+    }
+    /** takes the environment's lock (released in runOperation's finally) and opens the host log */
+    async takeLock(what = this.kind) {
+        const lock = new DeployLock(this.ctx, this.layout);
+        await this.phase('lock', () => lock.acquire(this.id, what));
+        this.lock = lock;
+        this.ctx.hostLog = new HostLog(this.ctx.host, this.ctx.redactor, this.layout.path('logs', `${this.id}.jsonl`), this.id);
+    }
+    /** runs at the end of the operation, whatever happens, before the lock is released */
+    onFinish(fn) {
+        this.cleanups.push(fn);
+    }
+    /**
+     * One event, everywhere it goes: the host log always, and the notification channels (and deployment metrics)
+     * when it is an outcome worth announcing. Notifications are not awaited; runOperation settles them.
+     */
+    event(name, fields, announce) {
+        this.ctx.hostLog?.add(name, fields);
+        if (announce)
+            void notify(this.ctx, { ...announce, deployment_id: this.id });
+    }
+    /** the record of the release this operation puts live, 'deploying' until committed */
+    begin(record) {
+        this.record = {
+            id: this.id,
+            environment: this.ctx.cfg.environment,
+            deployed_at: new Date(this.started).toISOString(),
+            deployed_by: this.ctx.actor,
+            status: 'deploying',
+            health_status: 'unknown',
+            phases: this.phases.timings,
+            ...record,
+        };
+        return this.record;
+    }
+    /**
+     * The release serves (the caller switched): marks the record active and writes it to state.json. A failed
+     * write is a `state` failure that leaves the release serving — the gate flags are the truth the next run reads.
+     */
+    async commit(verb) {
+        const { record, state, ctx } = this;
+        if (!record || !state)
+            throw new Error('commit without a record');
+        this.switched = true;
+        record.status = 'active';
+        record.duration_seconds = this.elapsedSeconds();
+        try {
+            await this.phase('record', () => writeState(ctx, this.layout, applyRecord(state, record, ctx.cfg.config.deployment.history_limit), record));
+        }
+        catch (e) {
+            ctx.reporter.error(`${types_short(record.version)} is live on ${record.colour}, but recording it failed: ${describeError(e)}`);
+            throw new errors_DeployError('state', `${verb} and serving, but state.json could not be written: ${describeError(e)}`, "fix the host path's permissions or disk; the next deploy reads the live colour from the proxy gates, not from state.json");
+        }
+    }
+    elapsedSeconds() {
+        return seconds(this.ctx.clock.now() - this.started);
+    }
+    report(partial) {
+        return {
+            operation: this.ctx.dryRun ? 'plan' : this.kind,
+            exitCode: 0,
+            environment: this.ctx.cfg.environment,
+            deploymentId: this.id,
+            url: this.ctx.cfg.env.url,
+            durationMs: this.ctx.clock.now() - this.started,
+            phases: this.phases.timings,
+            ...partial,
+        };
+    }
+    /** a failure: the record (when the release never served) says failed, the channels hear it, the adapters get a report */
+    async fail(e) {
+        const { ctx, record } = this;
+        if (e instanceof WatchRolledBack)
+            return; // the watch window recorded and announced its rollback
+        if (!record) {
+            this.event(`${this.logName}.failed`, { error: ctx.redactor.redact(describeError(e)).slice(0, 2000) });
+            return;
+        }
+        const failure = {
+            class: e instanceof errors_DeployError ? e.kind : 'unexpected',
+            exit_code: exitCodeOf(e),
+            message: ctx.redactor.redact(describeError(e)).slice(0, 2000),
+        };
+        record.duration_seconds = this.elapsedSeconds();
+        if (!this.switched) {
+            record.status = 'failed';
+            record.failure = failure;
+            if (this.kind === 'deploy' && record.health_status === 'unknown')
+                record.health_status = 'unhealthy';
+        }
+        this.event(`${this.logName}.failed`, { failure }, {
+            event: 'deployment.failed',
+            version: record.version,
+            previous_version: record.previous_version,
+            colour: record.colour,
+            duration_seconds: record.duration_seconds,
+            failure: { class: failure.class, exit_code: failure.exit_code, reason: failure.message },
+            metadata: {
+                trigger: this.kind === 'rollback' ? 'rollback' : 'deploy',
+                ...(record.ref ? { ref: record.ref } : {}),
+            },
+        });
+        if (this.state && !this.switched) {
+            await writeState(ctx, this.layout, applyRecord(this.state, record, ctx.cfg.config.deployment.history_limit), record).catch((w) => ctx.reporter.warn(`could not record the failure: ${describeError(w)}`));
+        }
+    }
+    /** what the adapters show of a failure, taken once the operation has ended (its duration includes the ending) */
+    keepFailureReport(e) {
+        if (typeof e === 'object' && e !== null)
+            failures.set(e, this.failureReport(e));
+    }
+    failureReport(e) {
+        const { seen } = this;
+        let serving;
+        if (e instanceof WatchRolledBack)
+            serving = 'previous';
+        else if (this.switched)
+            serving = 'new';
+        else if (seen.live !== undefined)
+            serving = seen.live ? 'previous' : 'none';
+        const colour = serving === 'previous' ? (seen.live ?? undefined) : serving === 'new' ? seen.target : undefined;
+        const message = this.ctx.redactor.redact(describeError(e));
+        return this.report({
+            ok: false,
+            exitCode: exitCodeOf(e),
+            message,
+            version: seen.sha,
+            colour,
+            serving,
+            record: this.record,
+        });
+    }
+    /** the one ending, on every path (it never throws): registered cleanups, the host log written, notifications settled, then the lock released */
+    async finish() {
+        const { ctx } = this;
+        for (const fn of this.cleanups)
+            await fn().catch((e) => ctx.reporter.warn(describeError(e)));
+        await ctx.hostLog?.flush().catch(() => undefined);
+        await settleNotifications(ctx); // metrics and notifications go out while the lock is still held
+        const unlocked = this.lock?.release();
+        await unlocked?.catch((e) => ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));
+    }
+}
+/** Runs an operation's steps inside the one skeleton: a failure is recorded and reported, and the ending always runs. */
+async function runOperation(ctx, kind, body, logName) {
+    const op = new Operation(ctx, kind, logName);
+    let result;
+    try {
+        result = await body(op);
+    }
+    catch (e) {
+        await op.fail(e);
+        await op.finish();
+        op.keepFailureReport(e); // after the ending, so its duration and phases are the whole operation's
+        throw e;
+    }
+    await op.finish();
+    return result;
+}
+
+;// CONCATENATED MODULE: ./src/util/shell.ts
+/** POSIX single-quote quoting: the only place argv becomes shell text (ssh hands the remote side one string). */
+function quote(arg) {
+    if (arg === '')
+        return "''";
+    if (/^[A-Za-z0-9_/.,:=@%+-]+$/.test(arg))
+        return arg;
+    return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+function quoteArgv(argv) {
+    return argv.map(quote).join(' ');
+}
+
+;// CONCATENATED MODULE: ./src/engine/release/caddyfile.ts
+
+/**
+ * Caddy configuration for the stack. The switch between colours never reloads Caddy (a reload resets
+ * connections under load, see docs/zero-downtime.md): both colours are always upstreams, `lb_policy first` sends
+ * everything to the first healthy one, and an active health check asks each colour's gate (:8081, /ready) whether
+ * it is in rotation. The deployer flips the gate's flag file; Caddy notices within one health interval.
+ *
+ * Two files, both in the directory compose mounts as /etc/caddy:
+ *   togather.caddy - owned by the deployer, rewritten from renderUpstreams(): the upstream snippet and the
+ *                    internal verification site;
+ *   Caddyfile      - the operator's (renderDefaultSite() writes a first one): `import togather.caddy`, then sites
+ *                    that `import togather_upstreams`.
+ */
+/** Name of the file renderUpstreams() output goes to, beside the Caddyfile that imports it. */
+const UPSTREAMS_FILE = 'togather.caddy';
+/** Snippet the sites import. */
+const UPSTREAMS_SNIPPET = 'togather_upstreams';
+/** Port of the internal site: reachable on the stack's network only (compose publishes 80/443, never this). */
+const INTERNAL_PORT = 8088;
+/** Port and path each colour's gate answers Caddy's health check on. */
+const GATE_PORT = 8081;
+const GATE_READY_PATH = '/ready';
+/** Network aliases of the colours (compose: the gates own the colours' addresses). */
+const COLOUR_HOSTS = { blue: 'app-blue', green: 'app-green' };
+/** Response header naming the upstream that served; the deployer verifies a switch by it. */
+const UPSTREAM_HEADER = 'X-Togather-Upstream';
+/** Paths whose answers must never be cached by anything between a client and the app. */
+const NO_STORE_PATHS = ['/health', '/healthz', '/readyz', '/version'];
+function renderUpstreams(p) {
+    const port = checkPort(p.appPort, 'app port');
+    const interval = checkDuration(p.healthInterval, 'health interval');
+    const timeout = checkDuration(p.healthTimeout, 'health timeout');
+    const tryDuration = checkDuration(p.tryDuration ?? '5s', 'try duration');
+    if (durationMs(timeout) >= durationMs(interval)) {
+        throw configError(`health timeout ${timeout} must be shorter than the health interval ${interval}`);
+    }
+    return [
+        '# Written by togather-deploy on every deploy: edit the Caddyfile, not this file.',
+        '# Both colours stay listed; `first` picks the first one whose gate answers /ready. No fail_duration: after a',
+        '# failed dial it would mark the healthy colour down as well.',
+        `(${UPSTREAMS_SNIPPET}) {`,
+        `\treverse_proxy ${COLOUR_HOSTS.blue}:${port} ${COLOUR_HOSTS.green}:${port} {`,
+        '\t\tlb_policy first',
+        `\t\tlb_try_duration ${tryDuration}`,
+        '\t\tlb_try_interval 50ms',
+        // Caddy < 2.7.5 answers a non-GET 503 at once when no colour is in rotation for a moment (both gates' checks
+        // timed out on a busy host: measured under load, docs/zero-downtime.md). Retrying only requests that never
+        // reached an upstream makes them wait like GETs; a non-GET that an upstream received is never resent.
+        '\t\tlb_retry_match {',
+        '\t\t\tmethod GET',
+        '\t\t}',
+        '\t\tlb_retry_match {',
+        '\t\t\texpression `{http.reverse_proxy.upstream.hostport} == null`',
+        '\t\t}',
+        `\t\thealth_uri ${GATE_READY_PATH}`,
+        `\t\thealth_port ${GATE_PORT}`,
+        `\t\thealth_interval ${interval}`,
+        `\t\thealth_timeout ${timeout}`,
+        `\t\theader_down ${UPSTREAM_HEADER} {http.reverse_proxy.upstream.host}`,
+        '\t}',
+        '}',
+        '',
+        '# Internal: the deployer verifies what the public sites would serve through this, from inside the network.',
+        `http://:${INTERNAL_PORT} {`,
+        `\timport ${UPSTREAMS_SNIPPET}`,
+        '}',
+        '',
+    ].join('\n');
+}
+function renderDefaultSite(p) {
+    const domains = p.domains.map(checkDomain);
+    const dup = domains.find((d, i) => domains.indexOf(d) !== i);
+    if (dup !== undefined)
+        throw configError(`domain ${dup} is listed twice`);
+    const httpPort = checkPort(p.httpPort ?? 80, 'HTTP port');
+    const email = p.email === undefined ? undefined : checkEmail(p.email);
+    const global = [];
+    if (email)
+        global.push(`\temail ${email}`);
+    if (domains.length > 0 && httpPort !== 80)
+        global.push(`\thttp_port ${httpPort}`);
+    const headers = [
+        ...(domains.length > 0 ? ['\t\tStrict-Transport-Security "max-age=31536000"'] : []),
+        '\t\tX-Content-Type-Options nosniff',
+        '\t\tReferrer-Policy strict-origin-when-cross-origin',
+        '\t\tX-Frame-Options SAMEORIGIN',
+        '\t\t-Server',
+    ];
+    const out = [
+        '# Default Caddyfile written by togather-deploy when the host has none. It is yours to edit: keep',
+        `# \`import ${UPSTREAMS_FILE}\` and \`import ${UPSTREAMS_SNIPPET}\` in each site that serves the app.`,
+        ...(global.length > 0 ? ['{', ...global, '}', ''] : []),
+        `import ${UPSTREAMS_FILE}`,
+        '',
+        `${domains.length > 0 ? domains.join(', ') : `:${httpPort}`} {`,
+        `\timport ${UPSTREAMS_SNIPPET}`,
+        '',
+        '\theader {',
+        ...headers,
+        '\t}',
+        '',
+        `\t@no_store path ${NO_STORE_PATHS.join(' ')}`,
+        '\theader @no_store {',
+        '\t\tCache-Control no-store',
+        '\t\tdefer',
+        '\t}',
+        '}',
+        '',
+    ];
+    return out.join('\n');
+}
+// ---------------------------------------------------------------------------------------------------------------
+// Every value that reaches a Caddyfile passes one of these: a stray space, brace or newline would change the
+// config's structure, not just a value.
+const LABEL = '(?!-)[a-z0-9-]{1,63}(?<!-)';
+const HOSTNAME = new RegExp(`^${LABEL}(\\.${LABEL})+$`);
+function checkDomain(raw) {
+    const d = raw.toLowerCase();
+    if (d.length > 253 || !(HOSTNAME.test(d) || d === 'localhost')) {
+        throw configError(`domain ${JSON.stringify(raw)} is not a plain host name`, 'use names like app.example.org (letters, digits, hyphens and dots; no scheme, port, path or wildcard)');
+    }
+    return d;
+}
+function checkPort(n, what) {
+    if (!Number.isInteger(n) || n < 1 || n > 65535)
+        throw configError(`${what} ${String(n)} is not a port (1-65535)`);
+    return n;
+}
+const DURATION = /^(\d+(\.\d+)?(ms|s|m|h))+$/;
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+function checkDuration(s, what) {
+    if (!DURATION.test(s) || durationMs(s) <= 0) {
+        throw configError(`${what} ${JSON.stringify(s)} is not a duration`, 'write e.g. 500ms, 2s or 1m30s');
+    }
+    return s;
+}
+function durationMs(s) {
+    let total = 0;
+    for (const m of s.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g))
+        total += Number(m[1]) * UNIT_MS[m[2]];
+    return total;
+}
+function checkEmail(s) {
+    if (!/^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/.test(s)) {
+        throw configError(`e-mail ${JSON.stringify(s)} is not a plain address`);
+    }
+    return s;
+}
+function configError(message, remedy) {
+    return new errors_DeployError('config', `Caddy configuration: ${message}`, remedy);
+}
+
+;// CONCATENATED MODULE: ./src/engine/database/db-ready.ts
+
+
+
+/*
+ * "Healthy" is not "ready" for a database the stack has just started. The postgres images run their init scripts
+ * against a temporary server that listens on no TCP address, and their healthcheck (pg_isready over the unix
+ * socket) says "up" meanwhile: measured, a 6 s init script gave 5 s of "healthy" with TCP refused. What the app,
+ * pg_dump and migrate need is a TCP connection on the stack's network with the app's credentials, so that is
+ * what the deployer waits for: psql with the app's DATABASE_URL (its host is the db service's name, resolved on
+ * the app network), password from db-client.env, `SELECT 1`.
+ */
+/** what psql said that no amount of waiting changes: the credentials or the database name are wrong */
+const FATAL = /password authentication failed|no password supplied|role "[^"]*" does not exist|database "[^"]*" does not exist|no pg_hba\.conf entry/;
+/** the official entrypoints print this once the init scripts all ran; a restart before it means one failed */
+const INIT_DONE = 'PostgreSQL init process complete';
+async function waitDbAccepting(ctx, layout, timeoutMs = 120_000) {
+    const db = await openDb(ctx, layout);
+    const probe = db.tool(psqlProbeArgs(db.target.url));
+    const deadline = ctx.clock.now() + timeoutMs;
+    let last;
+    for (;;) {
+        const r = await ctx.host.run(probe, { check: false, timeoutMs: 30_000 });
+        if (r.code === 0 && r.stdout.trim() === '1')
+            break;
+        last = ctx.redactor.redact((r.stderr || r.stdout).trim().split('\n').slice(-2).join(' / '));
+        if (FATAL.test(last)) {
+            throw new errors_DeployError('preflight', `the database refuses the app's credentials: ${last}; nothing was migrated or switched`, 'check DATABASE_URL and POSTGRES_PASSWORD in the env file: they must name the same user, password and database the database was first created with');
+        }
+        if (ctx.clock.now() > deadline) {
+            throw new errors_DeployError('preflight', `the database did not accept connections within ${Math.round(timeoutMs / 1000)} s (${last || `exit ${r.code}`}); nothing was switched`, `look at \`docker logs ${layout.db}\` on the host`);
+        }
+        await ctx.clock.sleep(250);
+    }
+    await checkInitRan(ctx, layout);
+}
+/**
+ * A failed init script stops the container; restarted, the image finds an initialised data directory and starts
+ * without running the rest, so the database comes up healthy without what the scripts create. Caught here, at
+ * the database's first start, with the script's own message from the container's log.
+ */
+async function checkInitRan(ctx, layout) {
+    const restarts = Number((await ctx.host.run(dbRestartsCmd(layout), { check: false })).stdout.trim());
+    if (!(restarts > 0))
+        return;
+    const logs = await ctx.host.run(dbLogsCmd(layout, 200), { check: false, timeoutMs: 30_000 });
+    const text = `${logs.stdout}\n${logs.stderr}`;
+    if (!/docker-entrypoint-initdb\.d\//.test(text) || text.includes(INIT_DONE))
+        return;
+    const cause = text
+        .split('\n')
+        .filter((l) => /ERROR|FATAL|error:/.test(l))
+        .slice(0, 3)
+        .map((l) => l.trim())
+        .join(' / ');
+    throw new errors_DeployError('preflight', `the database's init scripts failed at its first start: ${ctx.redactor.redact(cause || 'see the container log')}; ` +
+        'the database runs without what they create, and nothing was switched', [
+        "fix the script (docker/db-init, or database.init_dir), then remove the database's data volume so it is initialised again",
+        `(docker rm -f ${layout.db}; docker volume rm ${layout.stack}_db-data) and deploy again — on a new environment only: the volume holds the data`,
+    ].join(' '));
+}
+
+;// CONCATENATED MODULE: ./src/engine/database/db-image.ts
+
+
+
+
+
+
+/** The image to run and how to make it. Pure: the tag is a digest of the Dockerfile and the base image. */
+function dbImage(ctx) {
+    const images = ctx.cfg.config.images;
+    const choice = images.postgres_dockerfile;
+    if (choice === 'none')
+        return { ref: images.postgres };
+    const source = choice === 'builtin' ? 'docker/db/Dockerfile (builtin)' : choice;
+    const dockerfile = choice === 'builtin' ? readAsset('docker', 'db', 'Dockerfile') : readConfigFile(ctx, choice);
+    const digest = (0,external_node_crypto_.createHash)('sha256').update(`${images.postgres}\0${dockerfile}`).digest('hex').slice(0, 16);
+    return { ref: `togather-postgres:${digest}`, build: { dockerfile, base: images.postgres, source } };
+}
+function readConfigFile(ctx, path) {
+    const file = (0,external_node_path_namespaceObject.isAbsolute)(path) ? path : (0,external_node_path_namespaceObject.join)(ctx.cfg.configDir, path);
+    try {
+        return (0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8');
+    }
+    catch (e) {
+        throw new errors_DeployError('config', `images.postgres_dockerfile: cannot read ${file} (${e.message})`, 'point it at a Dockerfile, or write builtin or none');
+    }
+}
+/**
+ * Builds the extended database image on the host unless it is there already: no round trip when the database
+ * container already runs it (`running`, from the stack inspection), one when it may be present. The
+ * host pulls the base like it pulls Caddy; the Dockerfile travels on stdin, so nothing else of the runner's
+ * reaches the build.
+ */
+async function ensureDbImage(ctx, img, running) {
+    if (!img.build || running === img.ref)
+        return;
+    const present = await ctx.host.run(dbImagePresentCmd(img.ref), { check: false, timeoutMs: 30_000 });
+    if (present.code === 0)
+        return;
+    if (ctx.dryRun) {
+        ctx.reporter.info(`would build the database image ${img.ref} on the host from ${img.build.source} over ${img.build.base}`);
+        return;
+    }
+    ctx.reporter.info(`building the database image ${img.ref} on the host (${img.build.source} over ${img.build.base}); once per change of either`);
+    const r = await ctx.host.run(dbImageBuildCmd(img.ref, img.build.base), {
+        stdin: img.build.dockerfile,
+        check: false,
+        timeoutMs: 30 * 60_000,
+    });
+    if (r.code !== 0) {
+        throw new errors_DeployError('preflight', `building the database image ${img.ref} on the host failed: ` +
+            `${ctx.redactor.redact(r.stderr.trim().split('\n').slice(-6).join(' / '))}; nothing was switched`, "the host must reach the base image's registry and its apt mirror; " +
+            'or build the image elsewhere and set images.postgres to it with images.postgres_dockerfile: none');
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/release/provision.ts
+
+
+
+
+
+
+
+
+
+
+function imagesEnv(ctx, layout, images, extras = {}) {
+    const c = ctx.cfg.config;
+    const p = ctx.cfg.proxy;
+    return {
+        TOGATHER_STACK: layout.stack,
+        TOGATHER_APP_IMAGE_BLUE: images.blue,
+        TOGATHER_APP_IMAGE_GREEN: images.green,
+        TOGATHER_GATE_IMAGE: c.images.gate,
+        TOGATHER_CADDY_IMAGE: c.images.caddy,
+        TOGATHER_POSTGRES_IMAGE: extras.dbImage ?? c.images.postgres,
+        TOGATHER_BIND: p.bind,
+        TOGATHER_HTTP_PORT: String(p.http_port),
+        TOGATHER_HTTPS_PORT: String(p.https_port),
+        TOGATHER_DB_NAME: c.database.name,
+        TOGATHER_DB_USER: c.database.user,
+        // docker stop's grace must outlast the drain: the old colour finishes its in-flight requests first
+        TOGATHER_STOP_GRACE: `${Math.ceil(c.deployment.drain_timeout / 1000) + 5}s`,
+        TOGATHER_KEEPER_IMAGE: c.images.keeper,
+        ...(extras.dockerSocket ? { TOGATHER_DOCKER_SOCKET: extras.dockerSocket } : {}),
+    };
+}
+function fromConfigDir(ctx, path) {
+    return (0,external_node_path_namespaceObject.isAbsolute)(path) ? path : (0,external_node_path_namespaceObject.join)(ctx.cfg.configDir, path);
+}
+/** Everything the environment's directory holds besides state: compose, Caddy, db init scripts, env files. */
+function hostFiles(ctx, layout, images, extras = {}) {
+    const c = ctx.cfg.config;
+    const p = ctx.cfg.proxy;
+    const files = [
+        { name: 'compose.yml', mode: '644', content: readAsset('docker', 'compose.yml') },
+        { name: '.env', mode: '600', content: renderEnvFile(imagesEnv(ctx, layout, images, extras)) },
+        { name: 'keeper/keeper.sh', mode: '644', content: readAsset('docker', 'keeper.sh') },
+        { name: 'app.env', mode: '600', content: renderEnvFile(ctx.cfg.appEnv) },
+        {
+            name: 'caddy/togather.caddy',
+            mode: '644',
+            content: renderUpstreams({
+                appPort: c.app.port,
+                healthInterval: formatGo(p.health_interval),
+                healthTimeout: formatGo(p.health_timeout),
+            }),
+        },
+        {
+            name: 'caddy/Caddyfile',
+            mode: '644',
+            content: p.caddyfile
+                ? (0,external_node_fs_namespaceObject.readFileSync)(fromConfigDir(ctx, p.caddyfile), 'utf8')
+                : renderDefaultSite({ domains: p.domains }),
+        },
+    ];
+    const dbEnv = {};
+    if (ctx.cfg.appEnv.POSTGRES_PASSWORD !== undefined)
+        dbEnv.POSTGRES_PASSWORD = ctx.cfg.appEnv.POSTGRES_PASSWORD;
+    files.push({ name: 'db.env', mode: '600', content: renderEnvFile(dbEnv) });
+    const initDir = c.database.init_dir ? fromConfigDir(ctx, c.database.init_dir) : (0,external_node_path_namespaceObject.join)(assetDir(), 'docker', 'db-init');
+    for (const [name, content] of Object.entries(readDir(initDir)))
+        files.push({ name: `db-init/${name}`, mode: '644', content });
+    // what the long-lived services (db, caddy, gates) are made of; the colours' images and app.env are not part
+    // of it, so a routine deploy or a secret rotation never recreates the database or the proxy
+    const base = files.filter((f) => f.name !== 'app.env' && f.name !== '.env' && !f.name.startsWith('caddy/'));
+    const baseEnv = Object.entries(imagesEnv(ctx, layout, images, extras)).filter(([k]) => !k.startsWith('TOGATHER_APP_IMAGE_'));
+    files.push({
+        name: '.base-digest',
+        mode: '644',
+        content: filesDigest([...base, { name: 'env', mode: '600', content: JSON.stringify(baseEnv) }]) + '\n',
+    });
+    return files;
+}
+/** Caddy durations: whole milliseconds are always valid */
+function formatGo(ms) {
+    return `${ms}ms`;
+}
+/**
+ * Creates or updates the environment: files, network, volumes, the database, the proxy and both gates.
+ * Services are (re)started only when a file changed or a container is not running, so a routine deploy
+ * spends one round trip here.
+ */
+async function provision(ctx, layout, host, facts, images) {
+    const { compose } = host;
+    const managedDb = ctx.cfg.config.database.managed;
+    const db = managedDb ? dbImage(ctx) : undefined;
+    if (db)
+        await ensureDbImage(ctx, db, facts.dbImage);
+    const files = hostFiles(ctx, layout, images, { dockerSocket: host.dockerSocket, dbImage: db?.ref });
+    if (ctx.dryRun) {
+        ctx.reporter.info(`would write ${files.map((f) => f.name).join(', ')} under ${layout.root}`);
+        return { changed: [] };
+    }
+    const changed = await writeHostFiles(ctx, layout, files);
+    const keeper = keeperWanted(ctx, host);
+    const services = [...(managedDb ? ['db'] : []), 'caddy', 'gate-blue', 'gate-green', ...(keeper ? ['keeper'] : [])];
+    const notRunning = [
+        ...(managedDb && facts.db !== 'running' ? ['db'] : []),
+        ...(keeper && facts.keeper !== 'running' ? ['keeper'] : []),
+        ...(facts.caddy !== 'running' ? ['caddy'] : []),
+        ...(facts.blue.gate !== 'running' ? ['gate-blue'] : []),
+        ...(facts.green.gate !== 'running' ? ['gate-green'] : []),
+    ];
+    // compose leaves a paused container paused (v1) or fails on it (v2): waiting cannot help, say so either way
+    if (managedDb && facts.db === 'paused')
+        throw dbPaused(layout);
+    const composeChanged = changed.includes('.base-digest');
+    if (notRunning.length || composeChanged) {
+        const r = await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-color', ...services), {
+            check: false,
+            timeoutMs: 300_000,
+        });
+        if (r.code !== 0)
+            throw new errors_DeployError('preflight', `starting the stack's services failed: ${ctx.redactor.redact(composeErrorLines(r.stderr, 8).join('\n'))}`);
+    }
+    if (!keeper && facts.keeper !== 'absent')
+        await ctx.host.run(cmd('docker', 'rm', '-f', layout.keeper), { check: false, timeoutMs: 60_000 });
+    if (changed.some((f) => f.startsWith('caddy/')) && facts.caddy === 'running') {
+        // the one case that reloads Caddy: its configuration itself changed (not a colour switch)
+        ctx.reporter.warn('the Caddy configuration changed: reloading the proxy (requests on idle keep-alive connections may see a reset)');
+        await ctx.host.run(cmd('docker', 'exec', layout.caddy, 'caddy', 'reload', '--config', '/etc/caddy/Caddyfile', '--adapter', 'caddyfile'), { timeoutMs: 60_000 });
+    }
+    if (managedDb && facts.db !== 'running') {
+        await waitDbHealthy(ctx, layout);
+        await waitDbAccepting(ctx, layout);
+    }
+    return { changed };
+}
+/** the keeper needs the engine's socket as a path on the host; a tcp:// or ssh:// DOCKER_HOST has none */
+function keeperWanted(ctx, host) {
+    if (!ctx.cfg.config.deployment.keeper)
+        return false;
+    if (host.dockerSocket)
+        return true;
+    ctx.reporter.warn('DOCKER_HOST on the host is not a unix socket: the keeper (deployment.keeper) is left out, ' +
+        'so after a daemon restart a routed colour may need a `docker start`');
+    return false;
+}
+const DB_HEALTH = `docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' ` +
+    '-- "$1" 2>/dev/null || echo absent';
+function dbPaused(layout) {
+    return new errors_DeployError('preflight', `the database container ${layout.db} is paused; nothing was switched`, `unpause it (docker unpause ${layout.db}) if it was paused on purpose, then deploy again`);
+}
+async function waitDbHealthy(ctx, layout) {
+    const deadline = ctx.clock.now() + 120_000;
+    let status = '';
+    while (ctx.clock.now() < deadline) {
+        const [state = 'absent', health = state] = (await ctx.host.run(host_script(DB_HEALTH, layout.db), { check: false })).stdout
+            .trim()
+            .split(' ');
+        status = health;
+        if (health === 'healthy' || health === 'running')
+            return;
+        if (state === 'paused')
+            throw dbPaused(layout);
+        await ctx.clock.sleep(500);
+    }
+    throw new errors_DeployError('preflight', `the database service did not become healthy (status ${status}); nothing was switched`, `look at \`docker logs ${layout.db}\` on the host`);
+}
+
+;// CONCATENATED MODULE: ./src/engine/operations/plan.ts
+
+
+
+
+
+
+
+
+
+/** --dry-run: everything read-only ran for real; what would change is listed, nothing is run. */
+async function planDeploy(ctx, layout, phases, facts, sha, skipMigrations) {
+    const [holder, state, stack] = await Promise.all([
+        readLock(ctx, layout),
+        readState(ctx, layout),
+        inspectStack(ctx, layout),
+    ]);
+    if (holder)
+        ctx.reporter.warn(`the environment is locked by ${describeHolder(holder)}: a real deploy would fail now`);
+    const live = liveColour(stack, state.current?.colour);
+    const target = live ? otherColour(live) : 'blue';
+    const image = await phases.run('image', () => ensureImage(ctx, sha, {}));
+    await provision(ctx, layout, facts, stack, colourImages(stack, target, image.ref));
+    const c = (argv) => ctx.redactor.redact(quoteArgv(argv));
+    const plan = [
+        `take the lock ${layout.lockDir}`,
+        image.how === 'present'
+            ? `image ${image.ref} is already on the host`
+            : `get ${image.ref} onto the host (${image.how})`,
+        `write compose.yml, .env, app.env (0600), caddy/, db-init/ under ${layout.root} and start missing services`,
+        ...describeDatabasePlan(ctx, skipMigrations),
+        // startColour: the gate up, the new colour's flag cleared, its app (re)created
+        c(startGateCmd(facts.compose, layout, target).argv),
+        c(flagCmd(layout, target, false).argv),
+        c(startAppCmd(facts.compose, layout, target).argv),
+        `probe ${ctx.cfg.config.app.health.path} on ${target} until ${ctx.cfg.config.app.health.consecutive} passes in a row ` +
+            `(at most ${ctx.cfg.config.app.health.start_timeout / 1000}s)`,
+        c(flagCmd(layout, target, true).argv),
+        ...(live ? [c(flagCmd(layout, live, false).argv)] : []),
+        `verify ${ctx.cfg.config.app.health.version_path} through the proxy reports ${types_short(sha)} from ${target}`,
+        `record the deployment in ${layout.stateFile}`,
+        // retireColour: the old colour stopped with the drain timeout
+        ...(live ? [c(stopAppCmd(layout, live, ctx.cfg.config.deployment.drain_timeout).argv)] : []),
+        `prune app images beyond the newest ${ctx.cfg.config.deployment.keep_images}`,
+        'release the lock',
+    ];
+    ctx.reporter.info(`plan for ${ctx.cfg.environment} (${types_short(sha)} → ${target}${live ? `, ${live} serving now` : ', first deploy'}):\n` +
+        plan.map((p, i) => `  ${i + 1}. ${p}`).join('\n'));
+    return { plan, live };
+}
+
+;// CONCATENATED MODULE: ./src/engine/release/preflight.ts
+
+
+// One round trip, its probes run side by side (compose v1 alone is ~0.5 s of python start-up); each prints
+// one short line, written whole. Read-only: df walks up to the nearest existing parent instead of creating it.
+const PREFLIGHT = `
+( printf 'docker=%s\\n' "$(docker version --format '{{.Server.Version}}' 2>/dev/null)" ) &
+( if docker compose version --short >/dev/null 2>&1; then printf 'compose2=%s\\n' "$(docker compose version --short 2>/dev/null)"; fi ) &
+( if command -v docker-compose >/dev/null 2>&1; then printf 'compose1=%s\\n' "$(docker-compose version --short 2>/dev/null)"; fi ) &
+( r=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null); [ -n "$r" ] && df -Pk -- "$r" 2>/dev/null | awk 'NR==2{print "docker_free_kb=" $4}' ) &
+printf 'docker_host=%s\\n' "\${DOCKER_HOST:-unix:///var/run/docker.sock}"
+p=$1; while [ ! -e "$p" ] && [ "$p" != / ] && [ "$p" != . ]; do p=$(dirname -- "$p"); done
+df -Pk -- "$p" 2>/dev/null | awk 'NR==2{print "free_kb=" $4}'
+wait
+exit 0
+`;
+function parsePreflight(out) {
+    const facts = {};
+    for (const line of out.split('\n')) {
+        const i = line.indexOf('=');
+        if (i > 0)
+            facts[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+    }
+    return facts;
+}
+function versionAtLeast(version, min) {
+    const m = /^v?(\d+)\.(\d+)/.exec(version);
+    if (!m)
+        return false;
+    const [maj, min2] = [Number(m[1]), Number(m[2])];
+    return maj > min[0] || (maj === min[0] && min2 >= min[1]);
+}
+/** the path of a unix:// DOCKER_HOST, when it is one compose can mount (plain path characters only) */
+function unixSocket(dockerHost) {
+    const m = /^unix:\/\/(\/[A-Za-z0-9_./-]+)$/.exec(dockerHost ?? 'unix:///var/run/docker.sock');
+    return m && !m[1].includes('..') ? m[1] : undefined;
+}
+/** Judges the facts; every problem is listed at once. Pure, so the rules are unit-tested. */
+function judgePreflight(facts, minFreeMb) {
+    const problems = [];
+    const docker = facts.docker ?? '';
+    if (!docker)
+        problems.push('docker does not answer for the deploy user (is it installed, running, and is the user in the docker group?)');
+    else if (!versionAtLeast(docker, [20, 10]))
+        problems.push(`docker ${docker} is too old; 20.10 or newer is needed`);
+    let compose = [];
+    let composeVersion = '';
+    if (facts.compose2) {
+        compose = ['docker', 'compose'];
+        composeVersion = facts.compose2;
+    }
+    else if (facts.compose1) {
+        if (!versionAtLeast(facts.compose1, [1, 27]))
+            problems.push(`docker-compose ${facts.compose1} is too old; install the compose v2 plugin (or v1 ≥ 1.27)`);
+        compose = ['docker-compose'];
+        composeVersion = facts.compose1;
+    }
+    else
+        problems.push('neither the compose v2 plugin (docker compose) nor docker-compose v1 is installed');
+    const freeMb = facts.free_kb ? Math.floor(Number(facts.free_kb) / 1024) : undefined;
+    const dockerFreeMb = facts.docker_free_kb ? Math.floor(Number(facts.docker_free_kb) / 1024) : undefined;
+    for (const [what, mb] of [
+        ['the deploy path', freeMb],
+        ["docker's data root", dockerFreeMb],
+    ]) {
+        if (mb !== undefined && mb < minFreeMb)
+            problems.push(`only ${mb} MiB free on ${what}; at least ${minFreeMb} MiB is required (deployment.min_free_mb)`);
+    }
+    if (problems.length) {
+        throw new errors_DeployError('preflight', `host preflight failed:\n  - ${problems.join('\n  - ')}`, 'prepare the host as docs/quickstart.md describes, then deploy again');
+    }
+    return {
+        dockerVersion: docker,
+        compose,
+        composeVersion,
+        freeMb,
+        dockerFreeMb,
+        dockerSocket: unixSocket(facts.docker_host),
+    };
+}
+async function preflight(ctx, layout) {
+    const r = await ctx.host.run(host_script(PREFLIGHT, layout.root), { timeoutMs: 30_000 });
+    const facts = judgePreflight(parsePreflight(r.stdout), ctx.cfg.config.deployment.min_free_mb);
+    ctx.reporter.info(`host ${ctx.host.name}: docker ${facts.dockerVersion}, ${facts.compose.join(' ')} ${facts.composeVersion}` +
+        (facts.freeMb !== undefined ? `, ${facts.freeMb} MiB free` : ''));
+    return facts;
+}
+
+;// CONCATENATED MODULE: ./src/engine/release/cutover.ts
+
+
+
+/**
+ * The part deploy and rollback share once the target colour's container is started: health-gate it, make
+ * sure the proxy runs, switch, verify through the proxy. A failed gate stops the target; a failed switch or
+ * verification puts the old colour back. Either way the old colour, if there was one, keeps serving.
+ */
+async function cutOver(ctx, layout, phases, c) {
+    let verdict;
+    try {
+        verdict = await phases.run('health gate', () => healthGate(ctx, layout, c.target, c.sha, c.expect, stillServing(c.live)));
+    }
+    catch (e) {
+        await stopColour(ctx, layout, c.target, 10_000);
+        throw e;
+    }
+    try {
+        await ensureProxyRunning(ctx, layout, c.stack);
+    }
+    catch (e) {
+        // nothing was switched: the healthy new colour would only idle, so it is stopped like a failed one
+        await stopColour(ctx, layout, c.target, 10_000);
+        throw e;
+    }
+    try {
+        await phases.run('switch', async () => {
+            await switchTo(ctx, layout, c.target, c.live);
+            await verifyThroughProxy(ctx, layout, c.target, c.sha);
+        });
+    }
+    catch (e) {
+        await switchBack(ctx, layout, c.target, c.live);
+        throw e;
+    }
+    return verdict;
+}
+
+;// CONCATENATED MODULE: ./src/engine/operations/steps.ts
+
+
+
+
+
+
+
+
+/** Steps deploy and rollback share, each named for what it does on the host. */
+async function connectAndPreflight(ctx, op) {
+    await op.connect();
+    return op.phase('preflight', () => preflight(ctx, op.layout));
+}
+/**
+ * Reads state.json, the stack and (for a rollback) the images side by side over the one connection. Under the
+ * lock, state.json is reconciled with what the proxy really routes to before anything acts on it.
+ */
+async function readStack(ctx, op, opts) {
+    const [read, stack, images] = await Promise.all([
+        readState(ctx, op.layout),
+        inspectStack(ctx, op.layout),
+        opts.images ? imagesOnHost(ctx) : Promise.resolve(new Set()),
+    ]);
+    const live = liveColour(stack, read.current?.colour);
+    const state = opts.reconcile ? await reconcileState(ctx, op.layout, read, stack, live) : read;
+    const target = live ? otherColour(live) : 'blue';
+    op.state = state;
+    Object.assign(op.seen, { live: live ?? null, target });
+    if (op.record) {
+        op.record.colour = target;
+        op.record.previous_version = state.current?.version;
+    }
+    return { state, stack, live, target, images };
+}
+/** the stack's files written for the target colour running `image` (the other colour keeps its own) */
+function provisionFor(ctx, op, facts, at, image) {
+    return op.phase('provision', () => provision(ctx, op.layout, facts, at.stack, colourImages(at.stack, at.target, image)));
+}
+/** health gate → switch → verify through the proxy (release/cutover.ts); the old colour serves until it passes */
+async function cutOverTo(ctx, op, at, sha, expect) {
+    const c = { target: at.target, live: at.live, sha, stack: at.stack, expect };
+    const verdict = await cutOver(ctx, op.layout, op.phases, c);
+    op.event('switched', { colour: at.target, from: at.live ?? null });
+    return verdict.status;
+}
+/** the colour that served before stops once its in-flight requests drain; the new one serves */
+async function retireOld(ctx, op, live) {
+    if (live)
+        await op.phase(`retire ${live}`, () => retireColour(ctx, op.layout, live));
+}
+
+;// CONCATENATED MODULE: ./src/engine/operations/deploy.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/**
+ * validate → CI gate → connect → preflight → lock → image → provision → snapshot + migrations → start the idle
+ * colour → health gate → switch → verify through the proxy → record → retire the old colour → prune → watch →
+ * unlock. Any failure before the switch stops the new colour; a failed verification switches back. The old
+ * colour, if there was one, keeps serving in both cases.
+ */
+async function deploy(ctx, req) {
+    renderEnvFile(ctx.cfg.appEnv); // refuses values compose cannot carry, before anything is touched
+    return runOperation(ctx, 'deploy', async (op) => {
+        const { sha, ref } = await resolveAndGate(ctx, op, req);
+        const facts = await connectAndPreflight(ctx, op);
+        if (ctx.dryRun)
+            return plan(ctx, op, facts, sha, req);
+        await op.takeLock();
+        const record = beginRecord(ctx, op, sha, ref, req);
+        const at = await readStack(ctx, op, { reconcile: true });
+        if (alreadyServing(at, sha) && !req.force)
+            return unchanged(ctx, op, at, sha);
+        announceStart(ctx, op, at, sha, ref);
+        const image = await deploy_shipImage(ctx, op, sha, ref);
+        await provisionFor(ctx, op, facts, at, image.ref);
+        const db = await migrate(ctx, op, at, image.ref, req);
+        await op.phase(`start ${at.target}`, () => startColour(ctx, op.layout, facts.compose, at.target, at.stack));
+        record.health_status = await cutOverTo(ctx, op, at, sha, { schemaVersion: db.schemaVersion });
+        await op.commit('deployed');
+        await retireOld(ctx, op, at.live);
+        await op.phase('prune images', () => prune(ctx, at, sha));
+        await updateMonitoring(ctx, op, facts);
+        await watch(ctx, op, at, facts); // the lock stays held; a failed watch switches back and throws WatchRolledBack
+        return completed(ctx, op, at, sha, ref);
+    });
+}
+async function resolveAndGate(ctx, op, req) {
+    const v = await op.phase('resolve version', () => resolveVersion(ctx.local, req.version));
+    op.seen.sha = v.sha;
+    if (req.skipCiCheck)
+        ctx.reporter.warn(`CI check skipped for ${types_short(v.sha)} (skip-ci-check); recorded in the history`);
+    else if (req.ciGate)
+        await op.phase('CI check', () => req.ciGate(v.sha));
+    return v;
+}
+async function plan(ctx, op, facts, sha, req) {
+    const { plan, live } = await planDeploy(ctx, op.layout, op.phases, facts, sha, !!req.skipMigrations);
+    return op.report({ ok: true, message: 'dry run: nothing was changed', version: sha, colour: live, plan });
+}
+function beginRecord(ctx, op, sha, ref, req) {
+    const flags = { skip_ci_check: !!req.skipCiCheck, skip_migrations: !!req.skipMigrations, force: !!req.force };
+    // the colour and the previous version are filled in once the stack is read
+    return op.begin({
+        kind: 'deploy',
+        version: sha,
+        ref,
+        image: imageRef(ctx.cfg.config.app.image, sha),
+        colour: 'blue',
+        flags,
+    });
+}
+function alreadyServing(at, sha) {
+    return !!at.live && at.state.current?.version === sha && at.state.current.colour === at.live;
+}
+function unchanged(ctx, op, at, sha) {
+    ctx.reporter.info(`${types_short(sha)} is already serving from ${at.live}; nothing to do (use --force to redeploy it)`);
+    return op.report({
+        ok: true,
+        message: 'already deployed',
+        version: sha,
+        colour: at.live,
+        previousVersion: at.state.previous?.version,
+    });
+}
+function trigger(ref) {
+    return { trigger: 'deploy', ...(ref ? { ref } : {}) };
+}
+function announceStart(ctx, op, at, sha, ref) {
+    const previous_version = op.record?.previous_version;
+    const fields = { version: sha, ref, actor: ctx.actor, host: ctx.host.name };
+    op.event('deployment.started', fields, {
+        event: 'deployment.started',
+        version: sha,
+        previous_version,
+        colour: at.target,
+        metadata: trigger(ref),
+    });
+    const serving = at.live ? `; ${at.live} keeps serving until the switch` : ' (first deploy)';
+    ctx.reporter.info(`deploying ${types_short(sha)}${ref ? ` (${ref})` : ''} to ${at.target}${serving}`);
+}
+/** the release image onto the host, held by a container so no prune takes it away before its colour starts */
+async function deploy_shipImage(ctx, op, sha, ref) {
+    const image = await op.phase('image', () => ensureImage(ctx, sha, buildArgs(sha, ref ?? sha.slice(0, 7), new Date(op.started))));
+    op.event('image', { ref: image.ref, how: image.how, bytes: image.bytes });
+    op.onFinish(() => releaseHold(ctx, op.layout));
+    await holdRelease(ctx, op.layout, image.ref);
+    return image;
+}
+/** the monitoring stack follows the release; a failure there is only a warning */
+async function updateMonitoring(ctx, op, facts) {
+    if (ctx.cfg.config.monitoring.enabled)
+        await op.phase('monitoring', () => monitoringStep(ctx, op.layout, facts.compose));
+}
+function watch(ctx, op, at, facts) {
+    const previous = at.live ? at.state.current : undefined;
+    const subject = { record: op.record, previous, previousColour: at.live, compose: facts.compose };
+    return watchAfterDeploy(ctx, op.layout, op.phases, subject);
+}
+/** snapshot + migrations before the new colour starts; the old colour keeps serving (docs/migrations.md) */
+async function migrate(ctx, op, at, image, req) {
+    await ctx.hostLog?.flush();
+    const liveVersion = at.live ? at.state.current?.version : undefined;
+    const input = {
+        record: op.record,
+        state: at.state,
+        image,
+        sha: op.record.version,
+        skip: !!req.skipMigrations,
+        liveVersion,
+        live: at.live,
+    };
+    const db = await databaseStep(ctx, op.layout, op.phases, input);
+    await ctx.hostLog?.flush();
+    return db;
+}
+/** app images beyond keep_images go, except what this environment or a neighbour on the host may roll back to */
+async function prune(ctx, at, sha) {
+    const keep = ctx.cfg.config.deployment.keep_images;
+    const recent = at.state.history
+        .filter((h) => h.status !== 'failed')
+        .slice(0, keep)
+        .map((h) => h.version);
+    const neighbours = await versionsOfNeighbours(ctx);
+    const protect = [sha, at.state.current?.version, ...recent, ...neighbours].filter((v) => !!v);
+    const removed = await pruneImages(ctx, keep, protect);
+    if (removed.length)
+        ctx.reporter.info(`removed ${removed.length} old image(s): ${removed.map(types_short).join(', ')}`);
+}
+function completed(ctx, op, at, sha, ref) {
+    const { record } = op;
+    const duration_seconds = op.elapsedSeconds();
+    const announce = {
+        event: 'deployment.completed',
+        version: sha,
+        previous_version: record?.previous_version,
+        colour: at.target,
+        duration_seconds,
+        metadata: trigger(ref),
+    };
+    op.event('deployment.completed', { version: sha, colour: at.target, duration_seconds }, announce);
+    const previousVersion = at.live ? at.state.current?.version : undefined;
+    return op.report({
+        ok: true,
+        message: `${types_short(sha)} is live on ${at.target}`,
+        version: sha,
+        colour: at.target,
+        previousVersion,
+        record,
+    });
+}
+
+;// CONCATENATED MODULE: ./src/engine/stack/history.ts
+
+/**
+ * What can be rolled back to: versions from the history that served successfully (not the current one),
+ * newest first, one entry per version, and whether their image is still on the host.
+ */
+function rollbackCandidates(state, imagesOnHost) {
+    const seen = new Set();
+    const current = state.current?.version;
+    const out = [];
+    for (const h of state.history) {
+        if (h.version === current || seen.has(h.version))
+            continue;
+        if (h.status !== 'superseded' && h.status !== 'active')
+            continue;
+        seen.add(h.version);
+        out.push({
+            version: h.version,
+            ref: h.ref,
+            deployed_at: h.deployed_at,
+            deployed_by: h.deployed_by,
+            status: h.status,
+            kind: h.kind,
+            imagePresent: imagesOnHost.has(h.version),
+            isDefault: false,
+        });
+    }
+    // the default is the recorded previous version, else the newest one that can still be started
+    const def = out.find((c) => c.version === state.previous?.version && c.imagePresent) ?? out.find((c) => c.imagePresent);
+    if (def)
+        def.isDefault = true;
+    return out;
+}
+function pickCandidate(candidates, wanted) {
+    if (!wanted)
+        return candidates.find((c) => c.isDefault);
+    const w = wanted.trim().toLowerCase();
+    return candidates.find((c) => c.version === w ||
+        (w.length >= 7 && /^[0-9a-f]+$/.test(w) && c.version.startsWith(w)) ||
+        c.ref?.toLowerCase() === w);
+}
+function formatCandidates(candidates, now = Date.now()) {
+    if (candidates.length === 0)
+        return '  (none: no earlier successful deployment in the history)';
+    return candidates
+        .map((c) => {
+        const age = humanAge(now - Date.parse(c.deployed_at));
+        const flags = [c.isDefault ? 'default' : '', c.imagePresent ? '' : 'image gone — cannot roll back']
+            .filter(Boolean)
+            .join(', ');
+        return (`  ${types_short(c.version)}  ${(c.ref ?? '').padEnd(10)}  ${age.padStart(8)} ago  ` +
+            `${c.status}${c.kind === 'rollback' ? ' (rollback)' : ''}  by ${c.deployed_by}${flags ? `  [${flags}]` : ''}`);
+    })
+        .join('\n');
+}
+function humanAge(ms) {
+    const s = Math.max(0, Math.round(ms / 1000));
+    if (s < 120)
+        return `${s}s`;
+    if (s < 7200)
+        return `${Math.round(s / 60)}m`;
+    if (s < 172800)
+        return `${Math.round(s / 3600)}h`;
+    return `${Math.round(s / 86400)}d`;
+}
+/** Deployments newer than the target that ran migrations: rolling back crosses them. Oldest first. */
+function migrationsCrossed(state, target) {
+    const i = state.history.findIndex((h) => h.version === target && (h.status === 'superseded' || h.status === 'active'));
+    const newer = i < 0 ? state.history : state.history.slice(0, i);
+    return newer.filter((h) => (h.migrations?.ran ?? 0) > 0).reverse();
+}
+
+;// CONCATENATED MODULE: ./src/engine/operations/rollback.ts
+
+
+
+
+
+
+
+
+
+
+/** `versions`: the rollback picker. */
+async function listVersions(ctx) {
+    const layout = new Layout(ctx.cfg);
+    const [state, images] = await Promise.all([readState(ctx, layout), imagesOnHost(ctx)]);
+    return { current: state.current, candidates: rollbackCandidates(state, images) };
+}
+/**
+ * Rollback goes through the same lock, health gate, switch and verification as a deploy. When the target's
+ * container is still there (the colour retired by the last deploy), it is started as it is — no compose
+ * recreate — which is what makes a rollback to the previous version fast.
+ */
+async function rollback(ctx, req) {
+    return runOperation(ctx, 'rollback', async (op) => {
+        const facts = await connectAndPreflight(ctx, op);
+        if (!ctx.dryRun)
+            await op.takeLock();
+        const at = await readStack(ctx, op, { images: true, reconcile: !ctx.dryRun });
+        const chosen = pickTarget(ctx, at, req.version);
+        op.seen.sha = chosen.version;
+        await confirmCrossing(ctx, at, chosen.version, req);
+        const ref = imageRef(ctx.cfg.config.app.image, chosen.version);
+        if (ctx.dryRun)
+            return rollback_plan(ctx, op, at, chosen.version, ref);
+        const record = rollback_beginRecord(ctx, op, at, chosen, ref, req);
+        const warm = await startTarget(ctx, op, facts, at, ref);
+        record.health_status = await cutOverTo(ctx, op, at, chosen.version);
+        const servingMs = ctx.clock.now() - op.started;
+        await op.commit('rolled back');
+        await retireOld(ctx, op, at.live);
+        return rollback_completed(ctx, op, at, servingMs, warm);
+    });
+}
+/** the requested version (or the default one) among those that served and whose image is still on the host */
+function pickTarget(ctx, at, wanted) {
+    const candidates = rollbackCandidates(at.state, at.images);
+    const chosen = pickCandidate(candidates, wanted);
+    if (chosen?.imagePresent)
+        return chosen;
+    const why = !wanted
+        ? 'there is no earlier successful deployment whose image is still on the host'
+        : chosen
+            ? `the image of ${types_short(chosen.version)} is no longer on the host`
+            : `"${wanted}" is not a version this environment served successfully`;
+    const list = `Versions that can be rolled back to:\n${formatCandidates(candidates)}`;
+    throw new errors_DeployError('refused', `cannot roll back ${ctx.cfg.environment}: ${why}. ${list}`, 'pick one of the versions above (--version), or deploy the version you want');
+}
+/** going back across migrations is allowed, but only knowingly: the operator confirms or is asked */
+async function confirmCrossing(ctx, at, sha, req) {
+    const crossed = migrationsCrossed(at.state, sha);
+    if (!crossed.length)
+        return;
+    const snap = crossed[0].snapshot;
+    const ran = crossed
+        .map((c) => `${types_short(c.version)} (${c.migrations?.from ?? '?'} → ${c.migrations?.to ?? '?'})`)
+        .join(', ');
+    const restore = snap
+        ? `${snap} — togather-deploy snapshot restore ${ctx.cfg.environment} ${snap} --stop-app`
+        : 'no snapshot is recorded for them';
+    const msg = [
+        `rolling back to ${types_short(sha)} crosses migrations run by ${ran}.`,
+        'The old version will run against the newer schema; migrations should be backward compatible, but if they are not,',
+        `restore the snapshot taken before them: ${restore}`,
+    ].join(' ');
+    ctx.reporter.warn(msg);
+    const ok = req.confirmed || (req.ask ? await req.ask('roll back anyway? [y/N] ') : false);
+    if (!ok)
+        throw new errors_DeployError('refused', `rollback across migrations needs confirmation: ${msg}`, `confirm with --yes (CLI) or confirm: ${ctx.cfg.environment} (action)`);
+}
+function rollback_plan(ctx, op, at, sha, ref) {
+    const how = warmStart(at.stack, at.target, ref) ? ' (its stopped container, as it is)' : '';
+    const from = at.live ?? 'nothing';
+    ctx.reporter.info(`plan: start ${ref} on ${at.target}${how}, health-gate it, switch from ${from}, verify, retire ${from}`);
+    return op.report({
+        ok: true,
+        message: 'dry run: nothing was changed',
+        version: sha,
+        colour: at.live,
+        deploymentId: undefined,
+        url: undefined,
+    });
+}
+function rollback_beginRecord(ctx, op, at, chosen, ref, req) {
+    const sha = chosen.version;
+    const record = op.begin({
+        kind: 'rollback',
+        version: sha,
+        ref: chosen.ref,
+        image: ref,
+        colour: at.target,
+        previous_version: at.state.current?.version,
+        flags: { force: !!req.confirmed },
+    });
+    op.event('rollback.started', { version: sha, from: at.state.current?.version ?? null, actor: ctx.actor });
+    ctx.reporter.info(`rolling back ${ctx.cfg.environment} to ${types_short(sha)}${chosen.ref ? ` (${chosen.ref})` : ''} on ${at.target}`);
+    return record;
+}
+/** the kept container as it is when it holds the version (warm), else provisioned and started by compose */
+async function startTarget(ctx, op, facts, at, ref) {
+    const { target } = at;
+    if (warmStart(at.stack, target, ref)) {
+        await op.phase(`start ${target} (warm)`, () => ctx.host.run(cmd('docker', 'start', op.layout.app(target)), { timeoutMs: 60_000 }));
+        return true;
+    }
+    await provisionFor(ctx, op, facts, at, ref);
+    await op.phase(`start ${target}`, () => startColour(ctx, op.layout, facts.compose, target));
+    return false;
+}
+function rollback_completed(ctx, op, at, servingMs, warm) {
+    const record = op.record;
+    const { version: sha, colour } = record;
+    const metadata = {
+        trigger: 'rollback',
+        serving_after_seconds: seconds(servingMs),
+        ...(record.ref ? { ref: record.ref } : {}),
+    };
+    const announce = {
+        event: 'deployment.rolled_back',
+        version: sha,
+        previous_version: record.previous_version,
+        colour,
+        duration_seconds: record.duration_seconds,
+        metadata,
+    };
+    op.event('rollback.completed', { version: sha, colour, serving_after_ms: servingMs }, announce);
+    const message = `${types_short(sha)} is live on ${colour} again (serving after ${(servingMs / 1000).toFixed(1)}s${warm ? ', warm start' : ''})`;
+    return op.report({ ok: true, message, version: sha, colour, previousVersion: at.state.current?.version, record });
+}
+function warmStart(stack, colour, ref) {
+    const c = stack[colour];
+    return c.app !== 'absent' && c.app !== 'running' && c.image === ref;
+}
+
+;// CONCATENATED MODULE: ./src/engine/operations/snapshot.ts
+
+
+
+
+
+
+
+
+
+
+const SNAPSHOT_SUBCOMMANDS = ['create', 'list', 'verify', 'cleanup', 'restore'];
+async function snapshotCommand(ctx, req) {
+    if (req.file !== undefined && !SNAPSHOT_NAME_RE.test(req.file)) {
+        throw new errors_DeployError('config', `"${req.file}" is not a snapshot name (DATABASE_YYYYMMDD_HHMMSS_SHA7.sql.gz)`, 'see `togather-deploy snapshot list`');
+    }
+    if (req.sub === 'restore' && !req.file)
+        throw new errors_DeployError('config', 'snapshot restore needs the snapshot file name', 'pick one from `togather-deploy snapshot list`');
+    return runOperation(ctx, 'snapshot', async (op) => {
+        await op.connect();
+        const done = outcome(op);
+        if (req.sub === 'list')
+            return list(ctx, op, done);
+        if (req.sub === 'verify')
+            return verify(ctx, op, req, done);
+        // the rest changes the host: under the environment's lock, like a deploy; a dry run changes nothing, so it
+        // neither waits for a deploy's lock nor leaves a log on the host
+        if (!ctx.dryRun)
+            await op.takeLock(`snapshot ${req.sub}`);
+        op.event(`snapshot.${req.sub}.started`, { actor: ctx.actor, file: req.file ?? null });
+        const state = await readState(ctx, op.layout);
+        if (req.sub === 'cleanup')
+            return cleanup(ctx, op, state, done);
+        if (req.sub === 'create')
+            return create(ctx, op, state, done);
+        return restore(ctx, op, req, state, done);
+    }, `snapshot.${req.sub}`);
+}
+function outcome(op) {
+    return (ok, message, text, data) => ({
+        report: op.report({ operation: 'snapshot', ok, message, url: undefined }),
+        text,
+        data,
+    });
+}
+async function list(ctx, op, done) {
+    const [listing, state] = await Promise.all([listSnapshots(ctx, op.layout), readState(ctx, op.layout)]);
+    const refs = referencedSnapshots(state);
+    const rows = listing.snapshots.map((s) => `  ${describeSnapshot(s)}${refs.has(s.file) ? '  [in history]' : ''}`);
+    const text = listing.snapshots.length
+        ? `snapshots in ${listing.dir} (newest first):\n${rows.join('\n')}`
+        : `no snapshots in ${listing.dir}`;
+    const data = { dir: listing.dir, snapshots: listing.snapshots.map((s) => ({ ...s, referenced: refs.has(s.file) })) };
+    return done(true, `${listing.snapshots.length} snapshot(s)`, text, data);
+}
+async function verify(ctx, op, req, done) {
+    const listing = await listSnapshots(ctx, op.layout);
+    const chosen = req.file ? listing.snapshots.filter((s) => s.file === req.file) : listing.snapshots;
+    if (req.file && !chosen.length)
+        throw new errors_DeployError('snapshot', `no snapshot ${req.file} in ${listing.dir}`);
+    const results = [];
+    for (const s of chosen)
+        results.push(await op.phase(`verify ${s.file}`, () => verifySnapshot(ctx, op.layout, s)));
+    const bad = results.filter((r) => !r.ok);
+    const line = (r) => `  ${r.ok ? 'ok     ' : 'FAILED '} ${r.file}${r.ok ? '' : `: ${r.problems.join('; ')}`}`;
+    const text = results.map(line).join('\n') || `no snapshots in ${listing.dir}`;
+    if (bad.length) {
+        const message = `${bad.length} of ${results.length} snapshot(s) failed verification:\n${text}`;
+        throw new errors_DeployError('snapshot', message, 'do not rely on the failed ones; take a fresh snapshot (snapshot create)');
+    }
+    return done(true, `${results.length} snapshot(s) verified`, text, results);
+}
+async function cleanup(ctx, op, state, done) {
+    const c = await op.phase('cleanup', () => cleanupSnapshots(ctx, op.layout, state));
+    op.event('snapshot.cleanup', { removed: c.removed, partials: c.partials, dry_run: ctx.dryRun });
+    const verb = ctx.dryRun ? 'would remove' : 'removed';
+    const text = [
+        `${verb} ${c.removed.length} expired snapshot(s)${c.removed.length ? `: ${c.removed.join(', ')}` : ''}`,
+        ...(c.partials.length ? [`${verb} ${c.partials.length} leftover partial file(s)`] : []),
+        ...c.kept.map((k) => `  kept ${k.file} (${k.why})`),
+    ].join('\n');
+    return done(true, `${verb} ${c.removed.length} snapshot(s)`, text, c);
+}
+async function create(ctx, op, state, done) {
+    if (ctx.dryRun)
+        return done(true, 'dry run: nothing was changed', 'would take a snapshot (pg_dump, verified) and apply retention', {});
+    const db = await openDb(ctx, op.layout);
+    const live = state.current?.version;
+    const options = { reason: 'manual', liveVersion: live, gitCommit: live, deploymentId: op.id };
+    const meta = await op.phase('snapshot', () => createSnapshot(ctx, op.layout, db, options));
+    op.event('snapshot', { file: meta.file, bytes: meta.file_size_bytes, sha256: meta.sha256, ms: meta.duration_ms });
+    const c = await op.phase('cleanup', () => cleanupSnapshots(ctx, op.layout, state, [meta.file]));
+    const took = `${formatBytes(meta.file_size_bytes)}, verified, in ${(meta.duration_ms / 1000).toFixed(1)}s (schema ${meta.pre_migration_version ?? 'none'})`;
+    const text = `snapshot ${meta.file}: ${took}; kept until ${meta.retention_until.slice(0, 10)}` +
+        `${c.removed.length ? `\nretention removed: ${c.removed.join(', ')}` : ''}`;
+    return done(true, `snapshot ${meta.file} taken`, text, { snapshot: meta, removed: c.removed });
+}
+/**
+ * Restore: confirmation, then — so that no write is lost silently — the app is taken out of the proxy and
+ * stopped (clients get 503 meanwhile instead of writing into a database about to be replaced), a safety
+ * snapshot of the current database is taken, the chosen snapshot is swapped in, and the app that served is
+ * started again and put back behind the proxy once healthy. While an app serves, it refuses without stopApp.
+ */
+async function restore(ctx, op, req, state, done) {
+    const { layout, phases, id } = op;
+    const liveVersion = state.current?.version;
+    const listing = await listSnapshots(ctx, layout);
+    const entry = listing.snapshots.find((s) => s.file === req.file);
+    if (!entry)
+        throw new errors_DeployError('snapshot', `no snapshot ${req.file} in ${listing.dir}`, 'see `togather-deploy snapshot list`');
+    const check = await phases.run('verify', () => verifySnapshot(ctx, layout, entry));
+    if (!check.ok)
+        throw new errors_DeployError('snapshot', `${entry.file} failed verification: ${check.problems.join('; ')}; nothing was restored`);
+    const stack = await inspectStack(ctx, layout);
+    const live = liveColour(stack, state.current?.colour);
+    const running = ['blue', 'green'].filter((c) => stack[c].app === 'running' || stack[c].app === 'restarting');
+    const effect = running.length
+        ? `the app (${running.join(' and ')}${live ? `, ${live} serving` : ''}) is taken out of the proxy and stopped for the restore ` +
+            '— requests get 503 until it is back — so that no write lands in the database being replaced; ' +
+            'a safety snapshot of the current database is taken first; ' +
+            `afterwards ${live ? `${live} is started again and put back behind the proxy once healthy` : 'the stopped app is left stopped'}`
+        : 'no app is running; a safety snapshot of the current database is taken first';
+    ctx.reporter.warn(`restoring ${entry.file} (${describeSnapshot(entry)}) into database ${ctx.cfg.environment}: ${effect}. ` +
+        'Changes made since the snapshot was taken will be gone from the live database (they stay in the safety snapshot).');
+    if (running.length && !req.stopApp) {
+        throw new errors_DeployError('refused', `the app is running (${running.join(', ')}): restoring under it would silently lose the writes it makes meanwhile; nothing was changed`, `run it again with --stop-app (action: stop-app: true) to stop the app for the restore and bring it back afterwards: ${restoreCommand(ctx, entry.file)}`);
+    }
+    if (ctx.dryRun)
+        return done(true, 'dry run: nothing was changed', `would restore ${entry.file}: ${effect}`, {});
+    const ok = req.confirmed || (req.ask ? await req.ask(`restore ${entry.file} into ${ctx.cfg.environment}? [y/N] `) : false);
+    if (!ok)
+        throw new errors_DeployError('refused', `restoring ${entry.file} needs confirmation; nothing was changed`, `confirm with --yes (CLI) or confirm: ${ctx.cfg.environment} (action)`);
+    const db = await openDb(ctx, layout);
+    // stop writers first: the gate flag off (the proxy answers 503 instead of routing), then the app
+    for (const c of running)
+        await setFlag(ctx, layout, c, false);
+    if (running.length)
+        await ctx.clock.sleep(settleMs(ctx));
+    for (const c of running)
+        await phases.run(`stop ${c}`, () => stopColour(ctx, layout, c, ctx.cfg.config.deployment.drain_timeout));
+    let safety;
+    let restoredVersion;
+    try {
+        safety = await phases.run('safety snapshot', () => createSnapshot(ctx, layout, db, { reason: 'pre-restore', liveVersion, gitCommit: liveVersion, deploymentId: id }));
+        ctx.reporter.info(`safety snapshot ${safety.file} (${formatBytes(safety.file_size_bytes)}, verified)`);
+        op.event('snapshot', { file: safety.file, reason: 'pre-restore', bytes: safety.file_size_bytes });
+        await phases.run('restore', () => restoreInto(ctx, layout, db, entry));
+        const v = await readSchemaVersion(ctx, db, 'snapshot');
+        restoredVersion = v.version;
+        op.event('snapshot.restored', {
+            file: entry.file,
+            safety: safety.file,
+            schema_version: v.version ?? null,
+            dirty: v.dirty,
+        });
+    }
+    catch (e) {
+        // the database is unchanged (the restore swaps only after a complete load): the app can come back as it was
+        if (live)
+            await bringBack(ctx, layout, phases, live, liveVersion, undefined).catch((w) => ctx.reporter.error(`bringing ${live} back failed: ${describeError(w)}`));
+        throw e;
+    }
+    if (live)
+        await bringBack(ctx, layout, phases, live, liveVersion, restoredVersion);
+    const text = [
+        `restored ${entry.file} into database ${db.target.name} (schema ${restoredVersion ?? 'none'})`,
+        `safety snapshot of what was replaced: ${safety.file}`,
+        live
+            ? `${live} serves again`
+            : running.length
+                ? `the app (${running.join(', ')}) was stopped and left stopped: deploy or start it`
+                : 'no app was running',
+    ].join('\n');
+    return done(true, `restored ${entry.file}`, text, {
+        restored: entry.file,
+        safety: safety.file,
+        schema_version: restoredVersion ?? null,
+    });
+}
+async function bringBack(ctx, layout, phases, colour, sha, schemaVersion) {
+    await phases.run(`start ${colour}`, async () => {
+        const r = await ctx.host.run(cmd('docker', 'start', layout.app(colour)), { check: false, timeoutMs: 60_000 });
+        if (r.code !== 0)
+            throw new errors_DeployError('health', `could not start ${layout.app(colour)} again: ${ctx.redactor.redact(r.stderr.trim())}`);
+    });
+    try {
+        await phases.run('health gate', () => healthGate(ctx, layout, colour, sha ?? '', { schemaVersion }));
+    }
+    catch (e) {
+        throw new errors_DeployError('health', `the database was restored, but ${colour} did not come back healthy, so it stays out of the proxy: ${describeError(e)}`, 'deploy a version that matches the restored schema, or roll back');
+    }
+    await setFlag(ctx, layout, colour, true);
+    await ctx.clock.sleep(settleMs(ctx));
+}
+
+;// CONCATENATED MODULE: ./src/engine/operations/status.ts
+
+
+
+
+
+
+
+const PROXY_PROBE = `
+echo "--- 1"
+docker exec "$1" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3" || true
+`;
+async function status_status(ctx) {
+    const layout = new Layout(ctx.cfg);
+    const [state, stack, lockView] = await Promise.all([
+        readState(ctx, layout),
+        inspectStack(ctx, layout),
+        inspectLock(ctx, layout),
+    ]);
+    const lock = lockView.kind === 'held' ? lockView.holder : undefined;
+    const live = liveColour(stack, state.current?.colour);
+    let proxy = { code: 0 };
+    const probeFrom = live ?? 'blue';
+    if (stack[probeFrom].gate === 'running') {
+        const r = await ctx.host.run(host_script(PROXY_PROBE, layout.gate(probeFrom), 'caddy', ctx.cfg.config.app.health.version_path), { check: false, timeoutMs: 20_000 });
+        const s = parseVerify(r.stdout)[0];
+        if (s)
+            proxy = { code: s.code, upstream: s.upstream, commit: s.commit };
+    }
+    let drift;
+    if (state.current && live && state.current.colour !== live)
+        drift = `state.json says ${state.current.colour} is live, the proxy routes to ${live}`;
+    if (state.current && !live)
+        drift = 'state.json names a live deployment, but no colour is routed by the proxy';
+    return {
+        environment: ctx.cfg.environment,
+        host: ctx.host.name,
+        live,
+        proxy,
+        state,
+        stack,
+        lock,
+        ...(lockView.kind === 'no-info' ? { lockWithoutInfoAgeS: lockView.ageS } : {}),
+        drift,
+    };
+}
+function formatStatus(s) {
+    const cur = s.state.current;
+    const prev = s.state.previous;
+    const held = s.lock
+        ? `held by ${s.lock.acquired_by} (${s.lock.operation} ${s.lock.deployment_id}) until ${s.lock.expires_at}`
+        : s.lockWithoutInfoAgeS !== undefined
+            ? `a directory without holder information, ${s.lockWithoutInfoAgeS}s old (taken over by the next operation after ${NOINFO_STALE_S}s; see unlock)`
+            : 'free';
+    const lines = [
+        `environment  ${s.environment} on ${s.host}`,
+        `serving      ${s.live ? `${s.live}` : 'nothing'}` +
+            `${cur ? ` — ${types_short(cur.version)}${cur.ref ? ` (${cur.ref})` : ''}, deployed ${cur.deployed_at} by ${cur.deployed_by}` : ''}`,
+        `previous     ${prev ? `${types_short(prev.version)}${prev.ref ? ` (${prev.ref})` : ''} (${prev.status})` : 'none'}`,
+        `proxy        ${s.proxy.code ? `HTTP ${s.proxy.code} from ${s.proxy.upstream ?? '?'}, commit ${s.proxy.commit?.slice(0, 12) ?? '?'}` : 'no answer'}`,
+        `containers   caddy ${s.stack.caddy}, db ${s.stack.db}, blue ${s.stack.blue.app}${s.stack.blue.flag ? ' (routed)' : ''}, ` +
+            `green ${s.stack.green.app}${s.stack.green.flag ? ' (routed)' : ''}` +
+            `${s.stack.keeper !== 'absent' ? `, keeper ${s.stack.keeper}` : ''}`,
+        `lock         ${held}`,
+    ];
+    if (s.drift)
+        lines.push(`drift        ${s.drift}`);
+    return lines.join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/engine/operations/cleanup.ts
+
+
+
+
+
+
+
+// Lists (and with $2 = yes removes) per-deployment logs beyond the newest $3, lock leftovers older than a day,
+// and rotates history.jsonl past $4 KiB. Names are generated by the tool (ULIDs), so they sort by time.
+const HOUSEKEEPING = `
+cd -- "$1" 2>/dev/null || exit 0
+n=0
+for f in $(ls -1 logs 2>/dev/null | grep -E '^[0-9A-Z]{26}\\.jsonl$' | sort -r); do
+  n=$((n+1)); [ "$n" -le "$3" ] && continue
+  echo "log logs/$f"; [ "$2" = yes ] && rm -f -- "logs/$f"
+done
+for d in $(find . -maxdepth 1 -type d \\( -name 'lock.takeover.*' -o -name 'lock.released.*' -o -name 'lock.removed.*' \\) -mmin +1440 2>/dev/null); do
+  echo "leftover $d"; [ "$2" = yes ] && rm -rf -- "$d"
+done
+if [ -f history.jsonl ] && [ "$(du -k history.jsonl | cut -f1)" -gt "$4" ]; then
+  echo "rotate history.jsonl"; [ "$2" = yes ] && mv -f history.jsonl history.jsonl.1
+fi
+exit 0
+`;
+/**
+ * Removes what retention allows and nothing else: app images beyond keep_images that are neither current,
+ * previous nor among the rollback targets still in the history; old per-deployment logs; lock leftovers.
+ * With dryRun it only lists. Snapshots have their own retention (snapshot cleanup).
+ */
+async function cleanup_cleanup(ctx, dryRun) {
+    const layout = new Layout(ctx.cfg);
+    const policy = ctx.cfg.config.deployment;
+    const [state, onHost] = await Promise.all([readState(ctx, layout), imagesOnHost(ctx)]);
+    const targets = rollbackCandidates(state, onHost)
+        .filter((c) => c.imagePresent)
+        .slice(0, policy.keep_images)
+        .map((c) => c.version);
+    const neighbours = [...new Set(await versionsOfNeighbours(ctx, layout))];
+    const protect = [state.current?.version, state.previous?.version, ...targets, ...neighbours].filter((v) => !!v);
+    const images = await pruneImages(ctx, policy.keep_images, protect, dryRun);
+    const r = await ctx.host.run(host_script(HOUSEKEEPING, layout.root, dryRun ? 'no' : 'yes', String(policy.keep_logs), String(policy.history_file_max_kb)), { check: false });
+    const lines = r.stdout.split('\n');
+    const plan = {
+        images,
+        logs: lines.filter((l) => l.startsWith('log ')).map((l) => l.slice(4)),
+        leftovers: lines.filter((l) => l.startsWith('leftover ')).map((l) => l.slice(9)),
+        historyRotated: lines.includes('rotate history.jsonl'),
+        keptForNeighbours: neighbours,
+    };
+    const verb = dryRun ? 'would remove' : 'removed';
+    ctx.reporter.info(`${verb} ${plan.images.length} image(s)${plan.images.length ? `: ${plan.images.map((t) => types_short(t)).join(', ')}` : ''}`);
+    ctx.reporter.info(`${verb} ${plan.logs.length} deployment log(s), ${plan.leftovers.length} lock leftover(s)${plan.historyRotated ? '; history.jsonl rotated' : ''}`);
+    ctx.reporter.info(`kept: current ${types_short(state.current?.version) ?? 'none'}, previous ${types_short(state.previous?.version) ?? 'none'}, ` +
+        `rollback targets ${targets.map((t) => types_short(t)).join(', ') || 'none'}` +
+        `${neighbours.length ? `; ${neighbours.length} version(s) other environments on this host may roll back to` : ''}`);
+    return plan;
+}
+
+;// CONCATENATED MODULE: ./src/engine/operations/unlock.ts
+
+
+
+/**
+ * `unlock`: shows the lock, asks (or refuses without a confirmation), then removes exactly the lock it showed;
+ * forceRemoveLock records who removed whose lock in the host's audit.jsonl. The adapters word the outcome.
+ */
+async function unlock(ctx, req) {
+    const show = req.show ?? ((text) => ctx.reporter.info(text));
+    await ctx.host.connect?.();
+    const layout = new Layout(ctx.cfg);
+    const view = await inspectLock(ctx, layout);
+    if (view.kind === 'free') {
+        show(`${ctx.cfg.environment} is not locked`);
+        return { result: 'not-locked', view, exitCode: 0 };
+    }
+    show(describeLockView(view));
+    const ok = req.confirmed || (req.ask ? await req.ask('remove it? only if that operation is really gone [y/N] ') : false);
+    if (!ok)
+        return { result: 'refused', view, exitCode: ExitCode.refused };
+    if (!(await forceRemoveLock(ctx, layout, view)))
+        return { result: 'changed', view, exitCode: ExitCode.lock };
+    return { result: 'removed', view, exitCode: 0 };
+}
+
+;// CONCATENATED MODULE: ./src/engine/operations/versions.ts
+
+
+
+/**
+ * `versions`: what can be rolled back to, as data and as the text both adapters show. It does not connect:
+ * the action also runs it on the connection of a rollback that was refused, to show the picker.
+ */
+async function versions(ctx) {
+    const data = await listVersions(ctx);
+    const c = data.current;
+    const current = c ? `${types_short(c.version)}${c.ref ? ` (${c.ref})` : ''} since ${c.deployed_at}` : 'none';
+    return { data, text: `current: ${current}\ncan roll back to:\n${formatCandidates(data.candidates)}` };
+}
+
+;// CONCATENATED MODULE: ./src/engine/index.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+;// CONCATENATED MODULE: ./src/config/duration.ts
+/** "500ms", "2s", "10m", "1h" → milliseconds. Plain numbers are refused: units make configs readable. */
+function parseDuration(text) {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
+    if (!m)
+        return undefined;
+    const n = Number(m[1]);
+    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2]];
+    return Math.round(n * unit);
+}
+function formatDuration(ms) {
+    if (ms < 1000)
+        return `${ms}ms`;
+    if (ms < 60_000)
+        return `${(ms / 1000).toFixed(1)}s`;
+    return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
+}
+
+;// CONCATENATED MODULE: ./src/log/console-reporter.ts
+
+/** The CLI's reporter: phases as headed, timed blocks on stderr; everything redacted. */
+class ConsoleReporter {
+    redactor;
+    out;
+    verbose;
+    constructor(redactor, out = (l) => process.stderr.write(l + '\n'), verbose = false) {
+        this.redactor = redactor;
+        this.out = out;
+        this.verbose = verbose;
+    }
+    async phase(name, fn) {
+        const start = Date.now();
+        this.out(`▶ ${name}`);
+        try {
+            const v = await fn();
+            this.out(`✔ ${name} (${formatDuration(Date.now() - start)})`);
+            return v;
+        }
+        catch (e) {
+            this.out(`✘ ${name} (${formatDuration(Date.now() - start)})`);
+            throw e;
+        }
+    }
+    info(m) {
+        this.out(`  ${this.redactor.redact(m)}`);
+    }
+    warn(m) {
+        this.out(`  warning: ${this.redactor.redact(m)}`);
+    }
+    error(m) {
+        this.out(`  error: ${this.redactor.redact(m)}`);
+    }
+    debug(m) {
+        if (this.verbose)
+            this.out(`  debug: ${this.redactor.redact(m)}`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/log/redact.ts
+/**
+ * Masks secrets in every string that leaves the engine: runner log, host log, state, history, summary,
+ * notifications and error messages. Each secret is registered with its derived forms (URL-encoded, base64,
+ * the password inside a connection URL), because a value rarely leaks in the form it was configured in.
+ */
+const MASK = '***';
+/** below this length a value is too common to mask safely ("1", "true") and is not treated as a secret */
+const MIN_SECRET_LENGTH = 4;
+class Redactor {
+    secrets = new Set();
+    onAdd;
+    /** called for every form added, e.g. core.setSecret in the action */
+    setSink(sink) {
+        this.onAdd = sink;
+        for (const s of this.secrets)
+            sink(s);
+    }
+    add(value) {
+        if (!value || value.length < MIN_SECRET_LENGTH)
+            return;
+        for (const form of derivedForms(value)) {
+            if (form.length < MIN_SECRET_LENGTH || this.secrets.has(form))
+                continue;
+            this.secrets.add(form);
+            this.onAdd?.(form);
+        }
+    }
+    redact(text) {
+        if (!text)
+            return text;
+        // longest first so a secret containing another is masked whole
+        let out = text;
+        for (const s of [...this.secrets].sort((a, b) => b.length - a.length)) {
+            if (out.includes(s))
+                out = out.split(s).join(MASK);
+        }
+        return redactPatterns(out);
+    }
+    redactDeep(value) {
+        return JSON.parse(this.redact(JSON.stringify(value)));
+    }
+    get size() {
+        return this.secrets.size;
+    }
+}
+function derivedForms(value) {
+    const forms = new Set([value]);
+    forms.add(encodeURIComponent(value));
+    forms.add(Buffer.from(value, 'utf8').toString('base64'));
+    forms.add(Buffer.from(value, 'utf8').toString('base64').replace(/=+$/, ''));
+    forms.add(JSON.stringify(value).slice(1, -1));
+    const pw = passwordInUrl(value);
+    if (pw) {
+        forms.add(pw);
+        forms.add(safeDecode(pw));
+    }
+    for (const line of value.split(/\r?\n/))
+        if (line.trim().length >= 16)
+            forms.add(line.trim());
+    return [...forms];
+}
+function passwordInUrl(value) {
+    const m = /^[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:([^@\s]+)@/i.exec(value);
+    return m?.[1];
+}
+/** decodeURIComponent that returns the text as it is when it is not valid percent-encoding */
+function safeDecode(s) {
+    try {
+        return decodeURIComponent(s);
+    }
+    catch {
+        return s;
+    }
+}
+/** secrets nobody registered but that have an unmistakable shape: credentials in URLs, bearer tokens */
+function redactPatterns(text) {
+    return text
+        .replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s'"]*:)([^@\s'"]+)(@)/gi, `$1${MASK}$3`)
+        .replace(/(authorization:\s*(?:bearer|token|basic)\s+)[^\s'"]+/gi, `$1${MASK}`)
+        .replace(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g, MASK);
+}
+
 ;// CONCATENATED MODULE: ./node_modules/zod/v4/core/util.js
 
 // functions
@@ -29448,7 +34911,7 @@ function randomString(length = 10) {
     }
     return str;
 }
-function esc(str) {
+function util_esc(str) {
     return JSON.stringify(str);
 }
 function slugify(input) {
@@ -30585,7 +36048,7 @@ function isBackEdge(ctx, value) {
  */
 const cuid = /^[cC][0-9a-z]{6,}$/;
 const cuid2 = /^[0-9a-z]+$/;
-const ulid = /^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$/;
+const regexes_ulid = /^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$/;
 const xid = /^[0-9a-vA-V]{20}$/;
 const ksuid = /^[A-Za-z0-9]{27}$/;
 const nanoid = /^[a-zA-Z0-9_-]{21}$/;
@@ -31655,7 +37118,7 @@ const $ZodCUID2 = /*@__PURE__*/ $constructor("$ZodCUID2", (inst, def) => {
     $ZodStringFormat.init(inst, def);
 });
 const $ZodULID = /*@__PURE__*/ $constructor("$ZodULID", (inst, def) => {
-    def.pattern ?? (def.pattern = ulid);
+    def.pattern ?? (def.pattern = regexes_ulid);
     $ZodStringFormat.init(inst, def);
 });
 const $ZodXID = /*@__PURE__*/ $constructor("$ZodXID", (inst, def) => {
@@ -32422,7 +37885,7 @@ const $ZodObjectJIT = /*@__PURE__*/ $constructor("$ZodObjectJIT", (inst, def) =>
             if (key === "__proto__")
                 continue;
             const id = ids[key];
-            const k = typeof key === "symbol" ? `syms[${syms.indexOf(key)}]` : esc(key);
+            const k = typeof key === "symbol" ? `syms[${syms.indexOf(key)}]` : util_esc(key);
             const isPresent = `${k} in input`;
             const schema = shape[key];
             const optin = schema?._zod?.optin;
@@ -37155,7 +42618,7 @@ const safeEncode = /* @__PURE__*/ _safeEncode($ZodRealError);
 const _safeDecode = (_Err) => (schema, value, _ctx) => {
     return _safeParse(_Err)(schema, value, _ctx);
 };
-const safeDecode = /* @__PURE__*/ _safeDecode($ZodRealError);
+const parse_safeDecode = /* @__PURE__*/ _safeDecode($ZodRealError);
 const _safeEncodeAsync = (_Err) => async (schema, value, _ctx) => {
     const ctx = _ctx ? { ..._ctx, direction: "backward" } : { direction: "backward" };
     return _safeParseAsync(_Err)(schema, value, ctx);
@@ -37239,7 +42702,7 @@ const parse_decode = /* @__PURE__ */ _decode(ZodRealError);
 const parse_encodeAsync = /* @__PURE__ */ _encodeAsync(ZodRealError);
 const parse_decodeAsync = /* @__PURE__ */ _decodeAsync(ZodRealError);
 const parse_safeEncode = /* @__PURE__ */ _safeEncode(ZodRealError);
-const parse_safeDecode = /* @__PURE__ */ _safeDecode(ZodRealError);
+const classic_parse_safeDecode = /* @__PURE__ */ _safeDecode(ZodRealError);
 const parse_safeEncodeAsync = /* @__PURE__ */ _safeEncodeAsync(ZodRealError);
 const parse_safeDecodeAsync = /* @__PURE__ */ _safeDecodeAsync(ZodRealError);
 
@@ -37418,7 +42881,7 @@ const ZodType = /*@__PURE__*/ $constructor("ZodType", (inst, def) => {
         return parse_safeEncode(this, data, params);
     },
     safeDecode(data, params) {
-        return parse_safeDecode(this, data, params);
+        return classic_parse_safeDecode(this, data, params);
     },
     async safeEncodeAsync(data, params) {
         return parse_safeEncodeAsync(this, data, params);
@@ -38780,107 +44243,6 @@ function preprocess(fn, schema) {
     });
 }
 
-;// CONCATENATED MODULE: ./src/log/redact.ts
-/**
- * Masks secrets in every string that leaves the engine: runner log, host log, state, history, summary,
- * notifications and error messages. Each secret is registered with its derived forms (URL-encoded, base64,
- * the password inside a connection URL), because a value rarely leaks in the form it was configured in.
- */
-const MASK = '***';
-/** below this length a value is too common to mask safely ("1", "true") and is not treated as a secret */
-const MIN_SECRET_LENGTH = 4;
-class Redactor {
-    secrets = new Set();
-    onAdd;
-    /** called for every form added, e.g. core.setSecret in the action */
-    setSink(sink) {
-        this.onAdd = sink;
-        for (const s of this.secrets)
-            sink(s);
-    }
-    add(value) {
-        if (!value || value.length < MIN_SECRET_LENGTH)
-            return;
-        for (const form of derivedForms(value)) {
-            if (form.length < MIN_SECRET_LENGTH || this.secrets.has(form))
-                continue;
-            this.secrets.add(form);
-            this.onAdd?.(form);
-        }
-    }
-    redact(text) {
-        if (!text)
-            return text;
-        // longest first so a secret containing another is masked whole
-        let out = text;
-        for (const s of [...this.secrets].sort((a, b) => b.length - a.length)) {
-            if (out.includes(s))
-                out = out.split(s).join(MASK);
-        }
-        return redactPatterns(out);
-    }
-    redactDeep(value) {
-        return JSON.parse(this.redact(JSON.stringify(value)));
-    }
-    get size() {
-        return this.secrets.size;
-    }
-}
-function derivedForms(value) {
-    const forms = new Set([value]);
-    forms.add(encodeURIComponent(value));
-    forms.add(Buffer.from(value, 'utf8').toString('base64'));
-    forms.add(Buffer.from(value, 'utf8').toString('base64').replace(/=+$/, ''));
-    forms.add(JSON.stringify(value).slice(1, -1));
-    const pw = passwordInUrl(value);
-    if (pw) {
-        forms.add(pw);
-        forms.add(redact_safeDecode(pw));
-    }
-    for (const line of value.split(/\r?\n/))
-        if (line.trim().length >= 16)
-            forms.add(line.trim());
-    return [...forms];
-}
-function passwordInUrl(value) {
-    const m = /^[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:([^@\s]+)@/i.exec(value);
-    return m?.[1];
-}
-/** decodeURIComponent that returns the text as it is when it is not valid percent-encoding */
-function redact_safeDecode(s) {
-    try {
-        return decodeURIComponent(s);
-    }
-    catch {
-        return s;
-    }
-}
-/** secrets nobody registered but that have an unmistakable shape: credentials in URLs, bearer tokens */
-function redactPatterns(text) {
-    return text
-        .replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s'"]*:)([^@\s'"]+)(@)/gi, `$1${MASK}$3`)
-        .replace(/(authorization:\s*(?:bearer|token|basic)\s+)[^\s'"]+/gi, `$1${MASK}`)
-        .replace(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g, MASK);
-}
-
-;// CONCATENATED MODULE: ./src/config/duration.ts
-/** "500ms", "2s", "10m", "1h" → milliseconds. Plain numbers are refused: units make configs readable. */
-function parseDuration(text) {
-    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
-    if (!m)
-        return undefined;
-    const n = Number(m[1]);
-    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2]];
-    return Math.round(n * unit);
-}
-function formatDuration(ms) {
-    if (ms < 1000)
-        return `${ms}ms`;
-    if (ms < 60_000)
-        return `${(ms / 1000).toFixed(1)}s`;
-    return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
-}
-
 ;// CONCATENATED MODULE: ./src/config/schema.ts
 
 
@@ -38909,7 +44271,8 @@ const schema_name = schemas_string().regex(NAME_RE, 'use lowercase letters, digi
 const IMAGE_REPO_RE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
 /** a full image reference, tag or digest included, e.g. caddy:2.8 or postgis/postgis:16-3.4 */
 const IMAGE_REF_RE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
-const imageRef = schemas_string().regex(IMAGE_REF_RE, 'write a full image reference without shell characters, e.g. caddy:2.8');
+const schema_imageRef = schemas_string()
+    .regex(IMAGE_REF_RE, 'write a full image reference without shell characters, e.g. caddy:2.8');
 /** a POSIX path (absolute, or relative to the deploy user's home) without "..", whitespace or shell metacharacters */
 const HOST_PATH_RE = /^\/?(?:[A-Za-z0-9_][A-Za-z0-9_.-]*\/)*[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 const hostPath = schemas_string()
@@ -38946,7 +44309,7 @@ const AppSchema = object({
     port: schemas_number().int().min(1).max(65535).default(8080).describe('port the app listens on inside its container'),
     image: schemas_string()
         .regex(IMAGE_REPO_RE, 'write an image repository without tag or shell characters, e.g. ghcr.io/togather/server (the tag is always the commit SHA)')
-        .describe('image repository; the tag is always the deployed commit\'s full SHA'),
+        .describe("image repository; the tag is always the deployed commit's full SHA"),
     build: object({
         context: schemas_string().min(1).default('.'),
         dockerfile: schemas_string().min(1).default('docker/Dockerfile'),
@@ -38958,7 +44321,7 @@ const AppSchema = object({
     health: HealthSchema.default(HealthSchema.parse({})),
     env: record(envKey, schemas_string())
         .default({})
-        .describe('non-secret defaults for the app\'s environment; the env file and process env override them'),
+        .describe("non-secret defaults for the app's environment; the env file and process env override them"),
     required_env: array(envKey)
         .default(DEFAULT_REQUIRED_ENV)
         .describe('keys the final app environment must define (with a value that is not a CHANGE_ME placeholder)'),
@@ -38970,7 +44333,12 @@ const AppSchema = object({
 const WatchObjectSchema = object({
     duration: schema_duration('0s').describe('how long to watch health through the proxy after the switch; 0s disables the watch'),
     interval: schema_duration('2s').describe('pause between two probes'),
-    failure_threshold: schemas_number().int().min(1).max(100).default(3).describe('failed probes in a row that switch back to the previous colour'),
+    failure_threshold: schemas_number()
+        .int()
+        .min(1)
+        .max(100)
+        .default(3)
+        .describe('failed probes in a row that switch back to the previous colour'),
 })
     .strict();
 const WatchSchema = union([durationText.transform((s) => WatchObjectSchema.parse({ duration: s })), WatchObjectSchema])
@@ -38985,28 +44353,53 @@ const DeploymentPolicySchema = object({
     })
         .strict()
         .default({ timeout: 30 * 60_000, wait: 0 }),
-    keep_images: schemas_number().int().min(1).max(50).default(5).describe('how many earlier app images to keep on the host as rollback targets'),
-    history_limit: schemas_number().int().min(5).max(1000).default(50).describe('entries kept in state.json\'s history'),
-    keep_logs: schemas_number().int().min(5).max(10000).default(100).describe('per-deployment JSON-lines logs kept on the host (newest first); cleanup removes the rest'),
-    history_file_max_kb: schemas_number().int().min(64).default(1024).describe('history.jsonl is rotated to history.jsonl.1 when it grows past this size'),
-    min_free_mb: schemas_number().int().min(0).default(1024).describe('minimum free disk on the host\'s docker and deploy paths, in MiB'),
+    keep_images: schemas_number()
+        .int()
+        .min(1)
+        .max(50)
+        .default(5)
+        .describe('how many earlier app images to keep on the host as rollback targets'),
+    history_limit: schemas_number().int().min(5).max(1000).default(50).describe("entries kept in state.json's history"),
+    keep_logs: schemas_number()
+        .int()
+        .min(5)
+        .max(10000)
+        .default(100)
+        .describe('per-deployment JSON-lines logs kept on the host (newest first); cleanup removes the rest'),
+    history_file_max_kb: schemas_number()
+        .int()
+        .min(64)
+        .default(1024)
+        .describe('history.jsonl is rotated to history.jsonl.1 when it grows past this size'),
+    min_free_mb: schemas_number()
+        .int()
+        .min(0)
+        .default(1024)
+        .describe("minimum free disk on the host's docker and deploy paths, in MiB"),
     watch: WatchSchema.prefault({}).describe('after the switch, watch health through the proxy and switch back on failures (a duration such as 10m, or an object)'),
     keeper: schemas_boolean()
         .default(true)
-        .describe("run the stack's keeper: after a daemon restart or a reboot it starts a routed colour's app that lost the start-up race with its gate (it mounts the Docker socket; see docs/security.md)"),
+        .describe("run the stack's keeper: after a daemon restart or a reboot it starts a routed colour's app that lost the " +
+        'start-up race with its gate (it mounts the Docker socket; see docs/security.md)'),
 })
     .strict()
     // the lock is held through the watch: a window that outlasts it would let another deployer take it over
-    .refine((d) => d.watch.duration <= d.lock.timeout / 2, { path: ['watch'], message: 'the watch must last at most half of deployment.lock.timeout (the lock is held through it)' });
-const schema_domain = schemas_string().regex(/^[A-Za-z0-9.*-]+(?::[0-9]+)?$/, 'write a host name, optionally with :port (e.g. togather.example)');
+    .refine((d) => d.watch.duration <= d.lock.timeout / 2, {
+    path: ['watch'],
+    message: 'the watch must last at most half of deployment.lock.timeout (the lock is held through it)',
+});
+const schema_domain = schemas_string()
+    .regex(/^[A-Za-z0-9.*-]+(?::[0-9]+)?$/, 'write a host name, optionally with :port (e.g. togather.example)');
 const port = schemas_number().int().min(1).max(65535);
 const bindAddress = schemas_string().regex(/^[0-9a-fA-F:.]+$/, 'write an IP address such as 0.0.0.0 or 127.0.0.1');
 const ProxySchema = object({
-    domains: array(schema_domain).default([]).describe('public site addresses for Caddy (automatic HTTPS); empty serves plain HTTP on http_port'),
+    domains: array(schema_domain)
+        .default([])
+        .describe('public site addresses for Caddy (automatic HTTPS); empty serves plain HTTP on http_port'),
     http_port: port.default(80),
     https_port: port.default(443),
-    bind: bindAddress.default('0.0.0.0').describe('address Caddy\'s ports are published on; 0.0.0.0 for a public host'),
-    health_interval: schema_duration('500ms').describe('interval of Caddy\'s active health check of each colour\'s gate'),
+    bind: bindAddress.default('0.0.0.0').describe("address Caddy's ports are published on; 0.0.0.0 for a public host"),
+    health_interval: schema_duration('500ms').describe("interval of Caddy's active health check of each colour's gate"),
     health_timeout: schema_duration('400ms'),
     caddyfile: localPath
         .optional()
@@ -39029,24 +44422,34 @@ const ProxyOverrideSchema = object({
 })
     .strict();
 const ImagesSchema = object({
-    caddy: imageRef.default('caddy:2.8'),
-    postgres: imageRef.default('postgis/postgis:16-3.4'),
-    gate: imageRef.default('busybox:1.36').describe('the per-colour gate: any image with busybox httpd'),
-    keeper: imageRef.default('docker:27-cli').describe('the keeper (deployment.keeper): any image with sh and a docker CLI'),
+    caddy: schema_imageRef.default('caddy:2.8'),
+    postgres: schema_imageRef.default('postgis/postgis:16-3.4'),
+    gate: schema_imageRef.default('busybox:1.36').describe('the per-colour gate: any image with busybox httpd'),
+    keeper: schema_imageRef
+        .default('docker:27-cli')
+        .describe('the keeper (deployment.keeper): any image with sh and a docker CLI'),
     postgres_dockerfile: union([literal('builtin'), literal('none'), localPath])
         .default('builtin')
-        .describe("extends images.postgres for the stack's database, built on the host when missing: builtin (docker/db/Dockerfile: adds pgvector), none (run images.postgres as it is), or a Dockerfile of yours (ARG BASE; FROM ${BASE})"),
+        .describe("extends images.postgres for the stack's database, built on the host when missing: " +
+        'builtin (docker/db/Dockerfile: adds pgvector), none (run images.postgres as it is), ' +
+        'or a Dockerfile of yours (ARG BASE; FROM ${BASE})'),
 })
     .strict();
 /** an absolute path inside a container image */
-const imagePath = schemas_string().regex(/^\/(?:[A-Za-z0-9_][A-Za-z0-9_.-]*\/?)*$/, 'write an absolute path such as /app/migrations');
+const imagePath = schemas_string()
+    .regex(/^\/(?:[A-Za-z0-9_][A-Za-z0-9_.-]*\/?)*$/, 'write an absolute path such as /app/migrations');
 const MigrationsSchema = object({
-    image: imageRef.default('migrate/migrate:v4.19.0').describe('image of golang-migrate (or a tool with the same command line), run once per deploy on the stack\'s network'),
-    path: imagePath.default('/app/migrations').describe('where the release image keeps its migration files; the deployer copies them out of the image (nothing of the image runs)'),
+    image: schema_imageRef
+        .default('migrate/migrate:v4.19.0')
+        .describe("image of golang-migrate (or a tool with the same command line), run once per deploy on the stack's network"),
+    path: imagePath
+        .default('/app/migrations')
+        .describe('where the release image keeps its migration files; the deployer copies them out of the image (nothing of the image runs)'),
     command: array(schemas_string().min(1).max(200))
         .min(1)
         .default(['-path', '{path}', '-database', '{database}', 'up'])
-        .describe('arguments of the migrate container; {path} is the migrations directory inside it, {database} the DATABASE_URL without its password (the password reaches the tool as PGPASSWORD)'),
+        .describe('arguments of the migrate container; {path} is the migrations directory inside it, ' +
+        '{database} the DATABASE_URL without its password (the password reaches the tool as PGPASSWORD)'),
     timeout: schema_duration('15m').describe('the longest the migrate container may run; it is removed after that and the deploy fails'),
 })
     .strict();
@@ -39054,41 +44457,73 @@ const SnapshotsSchema = object({
     when: schemas_enum(['pending-migrations', 'every-deploy'])
         .default('pending-migrations')
         .describe('pending-migrations: a deploy snapshots only when it has migrations to run; every-deploy: always'),
-    retention_days: schemas_number().int().min(1).max(3650).default(7).describe('a snapshot may be removed this many days after it was taken (unless it is the newest or a deployment in the history names it)'),
-    path: hostPath.optional().describe('directory of the snapshots on the host; default snapshots/ under the environment\'s path'),
+    retention_days: schemas_number()
+        .int()
+        .min(1)
+        .max(3650)
+        .default(7)
+        .describe('a snapshot may be removed this many days after it was taken (unless it is the newest or a deployment in the history names it)'),
+    path: hostPath
+        .optional()
+        .describe("directory of the snapshots on the host; default snapshots/ under the environment's path"),
     timeout: schema_duration('30m').describe('the longest pg_dump (or a restore) may take'),
 })
     .strict();
 const DatabaseSchema = object({
-    managed: schemas_boolean().default(true).describe('run the bundled PostgreSQL service; false when DATABASE_URL points elsewhere'),
-    name: schemas_string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'use lowercase letters, digits and "_"').default('togather'),
-    user: schemas_string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'use lowercase letters, digits and "_"').default('togather'),
+    managed: schemas_boolean()
+        .default(true)
+        .describe('run the bundled PostgreSQL service; false when DATABASE_URL points elsewhere'),
+    name: schemas_string()
+        .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'use lowercase letters, digits and "_"')
+        .default('togather'),
+    user: schemas_string()
+        .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'use lowercase letters, digits and "_"')
+        .default('togather'),
     init_dir: localPath
         .optional()
-        .describe('directory of SQL/shell scripts run when the database is first created (relative to the config file); default: the bundled one, which creates the extensions'),
+        .describe('directory of SQL/shell scripts run when the database is first created (relative to the config file); ' +
+        'default: the bundled one, which creates the extensions'),
     migrations: MigrationsSchema.prefault({}).describe('golang-migrate migrations, run by every deploy before the new colour starts'),
     snapshots: SnapshotsSchema.prefault({}).describe('pg_dump snapshots: before migrations, and on demand (snapshot create)'),
 })
     .strict();
 const EnvironmentSchema = object({
-    host: schemas_string().regex(HOSTNAME_RE, 'write only a host name or IP address (the user goes in user:, the SSH port in port:)').describe('SSH host name or IP address'),
+    host: schemas_string()
+        .regex(HOSTNAME_RE, 'write only a host name or IP address (the user goes in user:, the SSH port in port:)')
+        .describe('SSH host name or IP address'),
     port: port.default(22).describe('SSH port'),
-    user: schemas_string().regex(USER_RE, 'write a POSIX user name: lowercase letters, digits, "_" and "-"').default('deploy').describe('SSH user on the host'),
-    path: hostPath.optional().describe('where this environment lives on the host; default togather/<environment> in the deploy user\'s home'),
+    user: schemas_string()
+        .regex(USER_RE, 'write a POSIX user name: lowercase letters, digits, "_" and "-"')
+        .default('deploy')
+        .describe('SSH user on the host'),
+    path: hostPath
+        .optional()
+        .describe("where this environment lives on the host; default togather/<environment> in the deploy user's home"),
     env_file: localPath
         .optional()
-        .describe('env file with the app\'s settings and secrets for this environment (relative to the config file)'),
-    url: url({ protocol: /^https?$/ }).optional().describe('public URL, reported as the deployment URL'),
+        .describe("env file with the app's settings and secrets for this environment (relative to the config file)"),
+    url: url({ protocol: /^https?$/ })
+        .optional()
+        .describe('public URL, reported as the deployment URL'),
     proxy: ProxyOverrideSchema.optional().describe('overrides of the top-level proxy settings for this environment'),
 })
     .strict();
 // --- Notifications, post-deploy watch, monitoring -------------------------------------------------------------
-const NOTIFY_EVENTS = ['deployment.started', 'deployment.completed', 'deployment.failed', 'deployment.rolled_back'];
-const notifyEvents = array(schemas_enum(NOTIFY_EVENTS)).min(1).default([...NOTIFY_EVENTS]);
+const NOTIFY_EVENTS = [
+    'deployment.started',
+    'deployment.completed',
+    'deployment.failed',
+    'deployment.rolled_back',
+];
+const notifyEvents = array(schemas_enum(NOTIFY_EVENTS))
+    .min(1)
+    .default([...NOTIFY_EVENTS]);
 const notifyUrl = url({ protocol: /^https?$/ });
 /** a channel's URL may embed a token: it is masked everywhere, and it may come from the env file instead */
 const channelUrl = {
-    url: notifyUrl.optional().describe('endpoint URL; a token inside it is masked in every log. Prefer url_env for URLs that are secrets'),
+    url: notifyUrl
+        .optional()
+        .describe('endpoint URL; a token inside it is masked in every log. Prefer url_env for URLs that are secrets'),
     url_env: envKey.optional().describe('name of a variable (env file or process environment) holding the URL instead'),
 };
 const oneUrl = (c) => (c.url === undefined) !== (c.url_env === undefined);
@@ -39097,10 +44532,15 @@ const WebhookSchema = object({
     ...channelUrl,
     secret_env: envKey
         .optional()
-        .describe('name of the variable (env file, process environment, or the action\'s webhook-secret input) holding the HMAC-SHA256 key; never written here'),
+        .describe("name of the variable (env file, process environment, or the action's webhook-secret input) holding the HMAC-SHA256 key; never written here"),
     events: notifyEvents.describe('events sent to this channel'),
     timeout: schema_duration('5s').describe('time limit of one delivery attempt'),
-    retries: schemas_number().int().min(0).max(10).default(3).describe('further attempts after a failed one (network error, timeout, 408, 429, 5xx), with backoff'),
+    retries: schemas_number()
+        .int()
+        .min(0)
+        .max(10)
+        .default(3)
+        .describe('further attempts after a failed one (network error, timeout, 408, 429, 5xx), with backoff'),
 })
     .strict()
     .refine(oneUrl, ONE_URL);
@@ -39108,13 +44548,19 @@ const byEvent = (t, defaults) => object({ started: t.optional(), completed: t.op
     .strict()
     .prefault({})
     .transform((v) => ({ ...defaults, ...Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined)) }));
-const ntfyTag = schemas_string().regex(/^[a-z0-9_+-]{1,40}$/, 'use lowercase letters, digits, "_", "+" and "-" (an ntfy tag or emoji name)');
+const ntfyTag = schemas_string()
+    .regex(/^[a-z0-9_+-]{1,40}$/, 'use lowercase letters, digits, "_", "+" and "-" (an ntfy tag or emoji name)');
 const NtfySchema = object({
     ...channelUrl,
     token_env: envKey.optional().describe('name of the variable holding an ntfy access token (sent as a bearer token)'),
     events: notifyEvents.describe('events sent to this topic'),
     priority: byEvent(schemas_number().int().min(1).max(5), { started: 2, completed: 3, failed: 5, rolled_back: 4 }).describe('ntfy priority (1-5) per event'),
-    tags: byEvent(array(ntfyTag).max(5), { started: ['rocket'], completed: ['white_check_mark'], failed: ['x'], rolled_back: ['rewind', 'warning'] }).describe('ntfy tags per event'),
+    tags: byEvent(array(ntfyTag).max(5), {
+        started: ['rocket'],
+        completed: ['white_check_mark'],
+        failed: ['x'],
+        rolled_back: ['rewind', 'warning'],
+    }).describe('ntfy tags per event'),
     timeout: schema_duration('5s').describe('time limit of one delivery attempt'),
     retries: schemas_number().int().min(0).max(10).default(3),
 })
@@ -39125,23 +44571,32 @@ const NotificationsSchema = object({
     ntfy: NtfySchema.optional().describe('ntfy topic'),
 })
     .strict();
-const monitoringImage = (def) => imageRef.default(def);
+const monitoringImage = (def) => schema_imageRef.default(def);
 const MonitoringSchema = object({
-    enabled: schemas_boolean().default(false).describe('deploy Prometheus, Alertmanager, a node exporter and Grafana beside the stack (docker/monitoring)'),
+    enabled: schemas_boolean()
+        .default(false)
+        .describe('deploy Prometheus, Alertmanager, a node exporter and Grafana beside the stack (docker/monitoring)'),
     metrics_path: urlPath.default('/metrics').describe('where the app serves its Prometheus metrics'),
     scrape_interval: schema_duration('15s'),
-    retention: schemas_string().regex(/^\d+[dhw]$/, 'write e.g. 15d').default('15d').describe('how long Prometheus keeps samples'),
+    retention: schemas_string()
+        .regex(/^\d+[dhw]$/, 'write e.g. 15d')
+        .default('15d')
+        .describe('how long Prometheus keeps samples'),
     prometheus: object({
-        bind: bindAddress.default('127.0.0.1').describe('address Prometheus\'s UI and API are published on'),
+        bind: bindAddress.default('127.0.0.1').describe("address Prometheus's UI and API are published on"),
         port: port.default(9090).describe('give each environment on one host its own port'),
     })
         .strict()
         .prefault({}),
     grafana: object({
         enabled: schemas_boolean().default(true).describe('false: no Grafana (e.g. you point your own at this Prometheus)'),
-        bind: bindAddress.default('127.0.0.1').describe('address Grafana is published on (reach it through an SSH tunnel by default)'),
+        bind: bindAddress
+            .default('127.0.0.1')
+            .describe('address Grafana is published on (reach it through an SSH tunnel by default)'),
         port: port.default(3000).describe('give each environment on one host its own port'),
-        admin_password_env: envKey.default('GRAFANA_PASSWORD').describe('variable of the env file holding Grafana\'s admin password'),
+        admin_password_env: envKey
+            .default('GRAFANA_PASSWORD')
+            .describe("variable of the env file holding Grafana's admin password"),
     })
         .strict()
         .prefault({}),
@@ -39209,13 +44664,22 @@ function valueHint(key) {
 /** Parse env-file content. Bytes are decoded as UTF-8 and every line with an invalid sequence is reported. */
 function parseEnvFile(content, file, opts = {}) {
     const out = { file, entries: [], values: {}, lines: {}, problems: [] };
-    const problem = (code, line, path, message, remedy) => out.problems.push({ file, path, ...(line !== undefined ? { line } : {}), message, ...(remedy ? { remedy } : {}), code });
+    const problem = (code, line, path, message, remedy) => out.problems.push({
+        file,
+        path,
+        ...(line !== undefined ? { line } : {}),
+        message,
+        ...(remedy ? { remedy } : {}),
+        code,
+    });
     const size = typeof content === 'string' ? Buffer.byteLength(content, 'utf8') : content.byteLength;
     if (size > MAX_ENV_FILE_BYTES) {
         out.problems.push(oversize(file, size));
         return out;
     }
-    const text = typeof content === 'string' ? content : decodeUtf8Lines(content, (line) => problem('file', line, '', 'is not valid UTF-8', 're-save the file as UTF-8'));
+    const text = typeof content === 'string'
+        ? content
+        : decodeUtf8Lines(content, (line) => problem('file', line, '', 'is not valid UTF-8', 're-save the file as UTF-8'));
     const lines = text.split('\n');
     for (let i = 0; i < lines.length; i++) {
         const lineNo = i + 1;
@@ -39262,11 +44726,23 @@ function readEnvFile(path, opts = {}, file = path) {
         const code = err.code;
         empty.problems.push(code === 'ENOENT'
             ? { file, path: '', message: 'does not exist', remedy: missingFileRemedy(path, file), code: 'file' }
-            : { file, path: '', message: `cannot be read (${code ?? String(err)})`, remedy: 'check the path and its permissions', code: 'file' });
+            : {
+                file,
+                path: '',
+                message: `cannot be read (${code ?? String(err)})`,
+                remedy: 'check the path and its permissions',
+                code: 'file',
+            });
         return empty;
     }
     if (!st.isFile()) {
-        empty.problems.push({ file, path: '', message: 'is not a regular file', remedy: 'point to the env file itself', code: 'file' });
+        empty.problems.push({
+            file,
+            path: '',
+            message: 'is not a regular file',
+            remedy: 'point to the env file itself',
+            code: 'file',
+        });
         return empty;
     }
     const modeProblems = [];
@@ -39290,7 +44766,9 @@ function readEnvFile(path, opts = {}, file = path) {
     }
     catch (err) {
         empty.problems.push(...modeProblems, {
-            file, path: '', message: `cannot be read (${err.code ?? String(err)})`,
+            file,
+            path: '',
+            message: `cannot be read (${err.code ?? String(err)})`,
             remedy: 'check its permissions',
             code: 'file',
         });
@@ -39314,16 +44792,26 @@ function checkValue(key, value, origin) {
     const problems = [];
     const at = { file: origin.file, path: key, ...(origin.line !== undefined ? { line: origin.line } : {}) };
     if (PLACEHOLDER_RE.test(value)) {
-        problems.push({ ...at, message: 'still holds the CHANGE_ME placeholder', remedy: valueHint(key) ?? 'replace it with the real value', code: 'placeholder' });
+        problems.push({
+            ...at,
+            message: 'still holds the CHANGE_ME placeholder',
+            remedy: valueHint(key) ?? 'replace it with the real value',
+            code: 'placeholder',
+        });
     }
     if (value.includes('\0')) {
-        problems.push({ ...at, message: 'contains a NUL character, which cannot be passed to the app', remedy: 'remove it', code: 'bad-character' });
+        problems.push({
+            ...at,
+            message: 'contains a NUL character, which cannot be passed to the app',
+            remedy: 'remove it',
+            code: 'bad-character',
+        });
     }
     if (value.includes("'") && value.includes('$')) {
         // see renderEnvFile: compose v1 and v2 read such a value back differently, so no spelling of it is safe
         problems.push({
             ...at,
-            message: 'contains both \' and $, which docker-compose cannot pass to the app unchanged',
+            message: "contains both ' and $, which docker-compose cannot pass to the app unchanged",
             remedy: 'change the value so that it holds at most one of the two characters',
             code: 'bad-character',
         });
@@ -39339,7 +44827,12 @@ function checkValue(key, value, origin) {
     }
     if (value.endsWith('\\')) {
         // compose v1 reads the final backslash as escaping the closing quote, and the next variable is lost
-        problems.push({ ...at, message: 'ends with a backslash, which docker-compose cannot pass to the app unchanged', remedy: 'change the value so that it does not end with \\', code: 'bad-character' });
+        problems.push({
+            ...at,
+            message: 'ends with a backslash, which docker-compose cannot pass to the app unchanged',
+            remedy: 'change the value so that it does not end with \\',
+            code: 'bad-character',
+        });
     }
     else if (value.includes('$') && value.includes('\\\\')) {
         // with $ the value must be single-quoted, where compose v1 turns \\ into \
@@ -39353,7 +44846,7 @@ function checkValue(key, value, origin) {
     if (/[\r\n]/.test(value)) {
         problems.push({
             ...at,
-            message: 'contains a line break, which would split it in the app\'s env file on the host',
+            message: "contains a line break, which would split it in the app's env file on the host",
             remedy: 'put the value on one line (encode multi-line values, e.g. base64)',
             code: 'bad-character',
         });
@@ -39397,7 +44890,10 @@ function parseLine(raw) {
     const body = /^export\s+/.test(line) ? line.replace(/^export\s+/, '') : line;
     const eq = body.indexOf('=');
     if (eq < 0) {
-        return { error: 'is not a KEY=VALUE assignment', remedy: 'write KEY=VALUE, or start the line with # to make it a comment' };
+        return {
+            error: 'is not a KEY=VALUE assignment',
+            remedy: 'write KEY=VALUE, or start the line with # to make it a comment',
+        };
     }
     const key = body.slice(0, eq).trim();
     const rest = body.slice(eq + 1);
@@ -39413,7 +44909,10 @@ function parseLine(raw) {
         }
         const after = value.slice(q.end).trim();
         if (after !== '' && !after.startsWith('#')) {
-            return { error: 'has text after the closing quote', remedy: 'quote the whole value, or start a trailing comment with " #"' };
+            return {
+                error: 'has text after the closing quote',
+                remedy: 'quote the whole value, or start a trailing comment with " #"',
+            };
         }
         return { key, value: q.value };
     }
@@ -39487,199 +44986,16 @@ function shellWord(s) {
     return /^[A-Za-z0-9_./@%+=:,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-;// CONCATENATED MODULE: ./src/errors.ts
-/**
- * Every failure the engine reports carries one exit code per failure class, so that a caller (the action,
- * the CLI, a wrapping script) can tell a rejected config from an unhealthy release without parsing text.
- * The table is documented in docs/troubleshooting.md; keep the two in step.
- */
-const ExitCode = {
-    ok: 0,
-    unexpected: 1,
-    config: 2,
-    ciGate: 3,
-    connection: 4,
-    lock: 5,
-    preflight: 6,
-    image: 7,
-    snapshot: 8,
-    migration: 9,
-    health: 10,
-    switch: 11,
-    state: 12,
-    refused: 13,
-};
-class errors_DeployError extends Error {
-    kind;
-    remedy;
-    exitCode;
-    constructor(kind, message, 
-    /** what the operator can do about it; printed after the message */
-    remedy) {
-        super(message);
-        this.kind = kind;
-        this.remedy = remedy;
-        this.name = 'DeployError';
-        this.exitCode = ExitCode[kind];
-    }
-}
-function exitCodeOf(err) {
-    return err instanceof errors_DeployError ? err.exitCode : ExitCode.unexpected;
-}
-function describeError(err) {
-    if (err instanceof errors_DeployError)
-        return err.remedy ? `${err.message}\n  fix: ${err.remedy}` : err.message;
-    if (err instanceof Error)
-        return err.message;
-    return String(err);
-}
-
-;// CONCATENATED MODULE: ./src/config/problems.ts
-
-/** The `file` of problems found in env-file content passed as an action input (not a file in the workspace). */
-const ENV_INPUT_SOURCE = 'env-file input';
-function formatProblem(p) {
-    const where = p.line !== undefined ? `${p.file}:${p.line}` : p.file;
-    const key = p.path ? ` ${p.path}:` : '';
-    const fix = p.remedy ? ` — fix: ${p.remedy}` : '';
-    return `${where}${key} ${p.message}${fix}`;
-}
-/** Every problem found while loading the configuration, reported together so one run shows all of them. */
-class ConfigError extends errors_DeployError {
-    problems;
-    constructor(problems) {
-        super('config', ConfigError.render(problems));
-        this.problems = problems;
-        this.name = 'ConfigError';
-    }
-    static render(problems) {
-        const head = problems.length === 1 ? 'The configuration has 1 problem:' : `The configuration has ${problems.length} problems:`;
-        return [head, ...problems.map((p) => `  ${formatProblem(p)}`)].join('\n');
-    }
-}
-/** problems in file order, then by line, so the list reads top to bottom */
-function sortProblems(problems) {
-    const order = new Map();
-    for (const p of problems)
-        if (!order.has(p.file))
-            order.set(p.file, order.size);
-    return problems
-        .map((p, i) => ({ p, i }))
-        .sort((a, b) => (order.get(a.p.file) ?? 0) - (order.get(b.p.file) ?? 0) ||
-        (a.p.line ?? 0) - (b.p.line ?? 0) ||
-        a.i - b.i)
-        .map(({ p }) => p);
-}
-
-;// CONCATENATED MODULE: ./src/config/load.ts
-
-
-
-
-
-
+;// CONCATENATED MODULE: ./src/config/yaml-source.ts
+// The config file read as YAML with positions: parse errors and alias bombs become problems, and every parsed value
+// can be traced back to its line (locate) for annotations. Also small accessors on the parsed, still unvalidated data,
+// so a broken config can still lend whatever parts of it are well-formed.
 
 
 
 const MAX_CONFIG_BYTES = 1024 * 1024;
 /** alias expansions allowed when building the config: plenty for shared anchors, far too few for a bomb */
 const MAX_ALIAS_COUNT = 50;
-/** where the values of the app environment came from when they came from neither file */
-const PROCESS_ENV_SOURCE = 'process environment';
-const OVERRIDE_SOURCE = 'override (--set)';
-/**
- * Load config/deployment.yml and the environment's env file, validate both and build the app environment.
- * Throws one ConfigError listing every problem found. Reads the two files and nothing else; no host is touched.
- *
- * The app environment, strongest first:
- *   1. overrides (CLI --set, action input)
- *   2. process environment, only for keys the env file or app.env already declare, so that unrelated runner
- *      or shell variables never reach the app (and an empty variable does not blank a setting)
- *   3. the env file
- *   4. app.env in deployment.yml
- */
-function loadConfig(opts) {
-    const cwd = opts.cwd ?? process.cwd();
-    const configFile = opts.configPath;
-    const configAbs = (0,external_node_path_namespaceObject.resolve)(cwd, opts.configPath);
-    const configDir = (0,external_node_path_namespaceObject.dirname)(configAbs);
-    const problems = [];
-    const yaml = readYaml(configAbs, configFile, problems);
-    let config;
-    let env;
-    if (yaml) {
-        const parsed = ConfigSchema.safeParse(yaml.data);
-        if (parsed.success)
-            config = parsed.data;
-        else
-            problems.push(...zodProblems(parsed.error.issues, yaml, configFile));
-        env = selectEnvironment(opts.environment, config, yaml, configFile, problems);
-        if (config)
-            problems.push(...checkLocalPaths(config, opts.environment, env, configDir, yaml, configFile));
-    }
-    // the env file is read even when the config is broken, so that one run reports both files' problems
-    const source = envFileSourceOf(opts, cwd, configDir, yaml, config, env);
-    let envFile;
-    if (source.kind === 'content') {
-        envFile = parseEnvFile(source.content, ENV_INPUT_SOURCE, { required: [] });
-    }
-    else if (source.kind === 'path') {
-        envFile = readEnvFile(source.abs, { required: [] }, source.display);
-    }
-    else if (env !== undefined || (yaml && !config && isMapping(valueAt(yaml.data, ['environments', opts.environment])))) {
-        const at = yaml?.locate(['environments', opts.environment], true);
-        problems.push({
-            file: configFile,
-            path: `environments.${opts.environment}`,
-            ...(at !== undefined ? { line: at } : {}),
-            message: 'has no env file',
-            remedy: `add env_file: environments/.env.${opts.environment} (relative to ${configFile}), or pass one with --env-file or the env-file input`,
-            code: 'no-env-file',
-        });
-    }
-    const app = config?.app;
-    const rawApp = yaml ? valueAt(yaml.data, ['app']) : undefined;
-    const merged = mergeAppEnv(app?.env ?? stringRecord(valueAt(rawApp, ['env'])) ?? {}, envFile, opts, yaml, configFile);
-    // register secrets before anything can fail, so even an error path cannot print them; a broken config still
-    // lends its key lists when they are well-formed, else the defaults apply
-    registerSecrets(opts.redactor, merged.values, app?.public_env ?? stringList(valueAt(rawApp, ['public_env'])) ?? DEFAULT_PUBLIC_ENV);
-    if (envFile) {
-        // a placeholder in the file is fine when a stronger source supplies the value
-        problems.push(...envFile.problems.filter((p) => !(p.code === 'placeholder' && merged.origin[p.path] !== envFile.file)));
-    }
-    problems.push(...merged.problems);
-    // an env file that could not be read already says so; listing each key it lacks would only bury that
-    const unreadable = envFile !== undefined && envFile.entries.length === 0 && envFile.problems.some((p) => p.code === 'file');
-    if (envFile && !unreadable) {
-        problems.push(...checkEnvironment(merged.values, merged.where, envFile.file, {
-            // against an undefined environment the comparison would only add noise
-            ...(problems.some((p) => p.code === 'unknown-environment') ? {} : { environment: opts.environment }),
-            required: app?.required_env ?? stringList(valueAt(rawApp, ['required_env'])) ?? DEFAULT_REQUIRED_ENV,
-        }));
-    }
-    if (problems.length > 0 || !config || !env)
-        throw new ConfigError(sortProblems(problems.length ? problems : [
-            { file: configFile, path: '', message: 'could not be loaded', code: 'invalid' },
-        ]));
-    const environment = opts.environment;
-    const proxy = { ...config.proxy };
-    for (const [k, v] of Object.entries(env.proxy ?? {})) {
-        if (v !== undefined)
-            proxy[k] = v;
-    }
-    return {
-        config,
-        environment,
-        env,
-        stack: `${config.app.name}-${environment}`,
-        hostPath: env.path ?? `togather/${environment}`,
-        proxy,
-        appEnv: merged.values,
-        configPath: opts.configPath,
-        configDir,
-        envFileSource: envFile?.file ?? ENV_INPUT_SOURCE,
-    };
-}
 function readYaml(abs, file, problems) {
     const fail = (message, remedy, code = 'file', line) => {
         problems.push({ file, path: '', ...(line !== undefined ? { line } : {}), message, remedy, code });
@@ -39806,8 +45122,139 @@ function nodeLine(node, lineAt) {
     const range = node?.range;
     return range ? lineAt(range[0]) : undefined;
 }
-// ---------------------------------------------------------------------------------------------------------------
-// Schema issues → problems
+function isMapping(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+function stringList(v) {
+    return Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : undefined;
+}
+function stringRecord(v) {
+    if (!v || typeof v !== 'object' || Array.isArray(v))
+        return undefined;
+    return Object.values(v).every((x) => typeof x === 'string') ? v : undefined;
+}
+function valueAt(data, path) {
+    let v = data;
+    for (const seg of path) {
+        if (v === null || typeof v !== 'object')
+            return undefined;
+        v = v[seg];
+    }
+    return v;
+}
+
+;// CONCATENATED MODULE: ./src/config/app-env.ts
+// The app environment: which env file to read, the merge of app.env, the env file, the process environment and the
+// overrides (strongest last), where each value came from, and registering the secret values with the redactor.
+
+
+
+
+/** where the values of the app environment came from when they came from neither file */
+const PROCESS_ENV_SOURCE = 'process environment';
+const OVERRIDE_SOURCE = 'override (--set)';
+function envFileSourceOf(opts, cwd, configDir, yaml, config, env) {
+    if (opts.envFileContent !== undefined && opts.envFileContent !== '')
+        return { kind: 'content', content: opts.envFileContent };
+    if (opts.envFilePath)
+        return { kind: 'path', abs: (0,external_node_path_namespaceObject.resolve)(cwd, opts.envFilePath), display: opts.envFilePath };
+    // from the config; a broken config still names its env file when that key itself is fine
+    let configured = env?.env_file;
+    if (configured === undefined && !config && yaml) {
+        const raw = valueAt(yaml.data, ['environments', opts.environment, 'env_file']);
+        if (typeof raw === 'string' && raw !== '' && !/[\0\r\n]/.test(raw))
+            configured = raw;
+    }
+    if (configured === undefined)
+        return { kind: 'none' };
+    const abs = (0,external_node_path_namespaceObject.resolve)(configDir, configured);
+    const rel = (0,external_node_path_namespaceObject.relative)(cwd, abs);
+    return { kind: 'path', abs, display: rel && !rel.startsWith('..') && !(0,external_node_path_namespaceObject.isAbsolute)(rel) ? rel : abs };
+}
+function mergeAppEnv(base, envFile, opts, yaml, configFile) {
+    const values = {};
+    const origin = {};
+    const problems = [];
+    const set = (k, v, from) => {
+        values[k] = v;
+        origin[k] = from;
+    };
+    for (const [k, v] of Object.entries(base))
+        set(k, v, configFile);
+    for (const [k, v] of Object.entries(envFile?.values ?? {}))
+        set(k, v, envFile.file);
+    for (const k of Object.keys(values)) {
+        const pv = opts.processEnv?.[k];
+        if (pv !== undefined && pv !== '')
+            set(k, pv, PROCESS_ENV_SOURCE);
+    }
+    for (const [k, v] of Object.entries(opts.overrides ?? {})) {
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
+            problems.push({
+                file: OVERRIDE_SOURCE,
+                path: k,
+                message: 'is not a valid variable name',
+                remedy: 'use letters, digits and "_", not starting with a digit',
+                code: 'syntax',
+            });
+            continue;
+        }
+        set(k, v, OVERRIDE_SOURCE);
+    }
+    const where = (k) => {
+        const from = origin[k];
+        if (from === undefined)
+            return { file: envFile?.file ?? configFile };
+        if (envFile && from === envFile.file)
+            return { file: from, line: envFile.lines[k] };
+        if (from === configFile)
+            return { file: from, line: yaml?.locate(['app', 'env', k]) };
+        return { file: from };
+    };
+    // values from the env file were checked when it was parsed; check the rest where they came from
+    for (const [k, v] of Object.entries(values)) {
+        if (envFile && origin[k] === envFile.file)
+            continue;
+        const w = where(k);
+        problems.push(...checkValue(k, v, w).map((p) => (w.file === configFile ? { ...p, path: `app.env.${k}` } : p)));
+    }
+    return { values, origin, where, problems };
+}
+/**
+ * Values that cannot be secrets but would wreck every log line, state file and JSON document if masked
+ * ("false" inside serialized JSON): flags and small numbers such as ports, counts and timeouts.
+ */
+const TRIVIAL_VALUE_RE = /^(?:true|false|yes|no|on|off|null|none|\d{1,6})$/i;
+/** every value of the app environment is a secret unless its key is public; the database password always is */
+function registerSecrets(redactor, values, publicKeys) {
+    const pub = new Set(publicKeys);
+    // a CHANGE_ME placeholder is refused, never used, and masking it would blank the word in the very message
+    // that reports it ("still holds the *** placeholder")
+    for (const [k, v] of Object.entries(values))
+        if (!pub.has(k) && !TRIVIAL_VALUE_RE.test(v.trim()) && !PLACEHOLDER_RE.test(v))
+            redactor.add(v);
+    const url = values.DATABASE_URL;
+    if (url) {
+        try {
+            const password = new URL(url).password;
+            if (password) {
+                redactor.add(password);
+                redactor.add(safeDecode(password));
+            }
+        }
+        catch {
+            // not a URL: the redactor's own URL pattern still masks credentials shaped like one
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/config/explain.ts
+// Schema issues → problems: turns zod's issues into ConfigProblems that name the key, its line and a remedy
+// ("did you mean", moved keys, quoting and type slips). Kept apart from problems.ts, which envfile.ts imports:
+// this file needs the schema, and through yaml-source.ts the env file module, so merging the two would close a cycle.
+
+
+
 /** keys of the reference's deployment.yml that moved or went away: point migrators to the new place */
 const MOVED = {
     'app.health_endpoint': 'use app.health.path',
@@ -39827,7 +45274,14 @@ function zodProblems(issues, yaml, file) {
             return; // one problem per key: the first check is the most precise
         seen.add(dotted);
         const line = yaml.locate(path, key);
-        out.push({ file, path: dotted, ...(line !== undefined ? { line } : {}), message, ...(remedy ? { remedy } : {}), code });
+        out.push({
+            file,
+            path: dotted,
+            ...(line !== undefined ? { line } : {}),
+            message,
+            ...(remedy ? { remedy } : {}),
+            code,
+        });
     };
     for (const issue of issues) {
         const path = issue.path;
@@ -39839,7 +45293,11 @@ function zodProblems(issues, yaml, file) {
                     const known = knownKeys(path);
                     const close = known ? closest(k, known) : undefined;
                     add(full, 'is not a known setting', MOVED[dottedPath(full)] ??
-                        (close ? `did you mean ${close}?` : known ? `remove it; known keys here: ${known.join(', ')}` : 'remove it'), 'unknown-key', true);
+                        (close
+                            ? `did you mean ${close}?`
+                            : known
+                                ? `remove it; known keys here: ${known.join(', ')}`
+                                : 'remove it'), 'unknown-key', true);
                 }
                 break;
             case 'invalid_key': {
@@ -39860,7 +45318,9 @@ function zodProblems(issues, yaml, file) {
             case 'too_small':
             case 'too_big': {
                 const small = issue.code === 'too_small';
-                const limit = small ? issue.minimum : issue.maximum;
+                const limit = small
+                    ? issue.minimum
+                    : issue.maximum;
                 if (issue.origin === 'number') {
                     add(path, `${show(value)} is too ${small ? 'small' : 'large'}`, `use a number ${small ? '≥' : '≤'} ${String(limit)}`, 'invalid');
                 }
@@ -39875,7 +45335,7 @@ function zodProblems(issues, yaml, file) {
             case 'invalid_format':
                 add(path, `${show(value)} is not valid`, issue.format === 'url'
                     ? 'write a full http(s) URL, e.g. https://staging.togather.example'
-                    : hostTip(path, value) ?? issue.message, 'invalid');
+                    : (hostTip(path, value) ?? issue.message), 'invalid');
                 break;
             default:
                 add(path, value === undefined ? 'is not valid' : `${show(value)} is not valid`, issue.message, 'invalid');
@@ -39883,64 +45343,15 @@ function zodProblems(issues, yaml, file) {
     }
     return out;
 }
-/** files the deploy will read from beside the config: found missing now rather than halfway through a deploy */
-function checkLocalPaths(config, name, env, configDir, yaml, file) {
-    const wanted = [
-        { path: ['proxy', 'caddyfile'], value: config.proxy.caddyfile, dir: false },
-        { path: ['environments', name, 'proxy', 'caddyfile'], value: env?.proxy?.caddyfile, dir: false },
-        { path: ['database', 'init_dir'], value: config.database.init_dir, dir: true },
-        { path: ['images', 'postgres_dockerfile'], value: ['builtin', 'none'].includes(config.images.postgres_dockerfile) ? undefined : config.images.postgres_dockerfile, dir: false },
-    ];
-    const out = [];
-    for (const w of wanted) {
-        if (w.value === undefined)
-            continue;
-        let ok = false;
-        try {
-            const st = (0,external_node_fs_namespaceObject.statSync)((0,external_node_path_namespaceObject.resolve)(configDir, w.value));
-            ok = w.dir ? st.isDirectory() : st.isFile();
-        }
-        catch {
-            // missing: reported below
-        }
-        if (ok)
-            continue;
-        const line = yaml.locate(w.path);
-        out.push({
-            file,
-            path: dottedPath(w.path),
-            ...(line !== undefined ? { line } : {}),
-            message: `${show(w.value)} is not a ${w.dir ? 'directory' : 'file'} (paths are relative to the config file's directory)`,
-            remedy: 'create it, fix the path, or remove the key to use the default',
-            code: 'invalid',
-        });
-    }
-    return out;
-}
-function selectEnvironment(name, config, yaml, file, problems) {
-    const raw = yaml.data.environments;
-    const defined = config ? Object.keys(config.environments) : raw && typeof raw === 'object' && !Array.isArray(raw) ? Object.keys(raw) : [];
-    if (defined.includes(name))
-        return config?.environments[name];
-    if (!raw || typeof raw !== 'object')
-        return undefined; // "environments is required" already says it
-    const line = yaml.locate(['environments'], true);
-    problems.push({
-        file,
-        path: 'environments',
-        ...(line !== undefined ? { line } : {}),
-        message: `has no environment "${name}"`,
-        remedy: defined.length ? `deploy one of: ${defined.join(', ')}; or add environments.${name}` : `add environments.${name}`,
-        code: 'unknown-environment',
-    });
-    return undefined;
-}
 /** the schema (input side, wrappers removed) that validates the value at a path */
 function schemaAt(path) {
     let s = ConfigSchema;
     for (const seg of [...path, undefined]) {
         for (;;) {
-            if (s instanceof ZodDefault || s instanceof ZodOptional || s instanceof ZodPrefault || s instanceof ZodNullable) {
+            if (s instanceof ZodDefault ||
+                s instanceof ZodOptional ||
+                s instanceof ZodPrefault ||
+                s instanceof ZodNullable) {
                 s = s.unwrap();
             }
             else if (s instanceof ZodPipe)
@@ -40006,7 +45417,7 @@ const REQUIRED_TIPS = {
 };
 function requiredRemedy(path) {
     const dotted = dottedPath(path);
-    return REQUIRED_TIPS[dotted] ?? REQUIRED_TIPS[String(path[path.length - 1])] ?? `add ${String(path[path.length - 1])}:`;
+    return (REQUIRED_TIPS[dotted] ?? REQUIRED_TIPS[String(path[path.length - 1])] ?? `add ${String(path[path.length - 1])}:`);
 }
 /** common slips when writing a host: a user, a port or a scheme in it */
 function hostTip(path, value) {
@@ -40047,4468 +45458,277 @@ function show(value) {
     return s.length > 80 ? `${s.slice(0, 77)}…` : s;
 }
 function dottedPath(path) {
-    return path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
-}
-function isMapping(v) {
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-function stringList(v) {
-    return Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : undefined;
-}
-function stringRecord(v) {
-    if (!v || typeof v !== 'object' || Array.isArray(v))
-        return undefined;
-    return Object.values(v).every((x) => typeof x === 'string') ? v : undefined;
-}
-function valueAt(data, path) {
-    let v = data;
-    for (const seg of path) {
-        if (v === null || typeof v !== 'object')
-            return undefined;
-        v = v[seg];
-    }
-    return v;
-}
-function envFileSourceOf(opts, cwd, configDir, yaml, config, env) {
-    if (opts.envFileContent !== undefined && opts.envFileContent !== '')
-        return { kind: 'content', content: opts.envFileContent };
-    if (opts.envFilePath)
-        return { kind: 'path', abs: (0,external_node_path_namespaceObject.resolve)(cwd, opts.envFilePath), display: opts.envFilePath };
-    // from the config; a broken config still names its env file when that key itself is fine
-    let configured = env?.env_file;
-    if (configured === undefined && !config && yaml) {
-        const raw = valueAt(yaml.data, ['environments', opts.environment, 'env_file']);
-        if (typeof raw === 'string' && raw !== '' && !/[\0\r\n]/.test(raw))
-            configured = raw;
-    }
-    if (configured === undefined)
-        return { kind: 'none' };
-    const abs = (0,external_node_path_namespaceObject.resolve)(configDir, configured);
-    const rel = (0,external_node_path_namespaceObject.relative)(cwd, abs);
-    return { kind: 'path', abs, display: rel && !rel.startsWith('..') && !(0,external_node_path_namespaceObject.isAbsolute)(rel) ? rel : abs };
-}
-function mergeAppEnv(base, envFile, opts, yaml, configFile) {
-    const values = {};
-    const origin = {};
-    const problems = [];
-    const set = (k, v, from) => {
-        values[k] = v;
-        origin[k] = from;
-    };
-    for (const [k, v] of Object.entries(base))
-        set(k, v, configFile);
-    for (const [k, v] of Object.entries(envFile?.values ?? {}))
-        set(k, v, envFile.file);
-    for (const k of Object.keys(values)) {
-        const pv = opts.processEnv?.[k];
-        if (pv !== undefined && pv !== '')
-            set(k, pv, PROCESS_ENV_SOURCE);
-    }
-    for (const [k, v] of Object.entries(opts.overrides ?? {})) {
-        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
-            problems.push({
-                file: OVERRIDE_SOURCE, path: k, message: 'is not a valid variable name',
-                remedy: 'use letters, digits and "_", not starting with a digit', code: 'syntax',
-            });
-            continue;
-        }
-        set(k, v, OVERRIDE_SOURCE);
-    }
-    const where = (k) => {
-        const from = origin[k];
-        if (from === undefined)
-            return { file: envFile?.file ?? configFile };
-        if (envFile && from === envFile.file)
-            return { file: from, line: envFile.lines[k] };
-        if (from === configFile)
-            return { file: from, line: yaml?.locate(['app', 'env', k]) };
-        return { file: from };
-    };
-    // values from the env file were checked when it was parsed; check the rest where they came from
-    for (const [k, v] of Object.entries(values)) {
-        if (envFile && origin[k] === envFile.file)
-            continue;
-        const w = where(k);
-        problems.push(...checkValue(k, v, w).map((p) => (w.file === configFile ? { ...p, path: `app.env.${k}` } : p)));
-    }
-    return { values, origin, where, problems };
-}
-/**
- * Values that cannot be secrets but would wreck every log line, state file and JSON document if masked
- * ("false" inside serialized JSON): flags and small numbers such as ports, counts and timeouts.
- */
-const TRIVIAL_VALUE_RE = /^(?:true|false|yes|no|on|off|null|none|\d{1,6})$/i;
-/** every value of the app environment is a secret unless its key is public; the database password always is */
-function registerSecrets(redactor, values, publicKeys) {
-    const pub = new Set(publicKeys);
-    // a CHANGE_ME placeholder is refused, never used, and masking it would blank the word in the very message
-    // that reports it ("still holds the *** placeholder")
-    for (const [k, v] of Object.entries(values))
-        if (!pub.has(k) && !TRIVIAL_VALUE_RE.test(v.trim()) && !PLACEHOLDER_RE.test(v))
-            redactor.add(v);
-    const url = values.DATABASE_URL;
-    if (url) {
-        try {
-            const password = new URL(url).password;
-            if (password) {
-                redactor.add(password);
-                redactor.add(redact_safeDecode(password));
-            }
-        }
-        catch {
-            // not a URL: the redactor's own URL pattern still masks credentials shaped like one
-        }
-    }
+    return path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))
+        .join('.')
+        .replace(/\.\[/g, '[');
 }
 
-
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./node_modules/ulid/dist/node/index.js
-
-
-// These values should NEVER change. The values are precisely for
-// generating ULIDs.
-const B32_CHARACTERS = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-const ENCODING = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"; // Crockford's Base32
-const ENCODING_LEN = 32; // from ENCODING.length;
-const MAX_ULID = "7ZZZZZZZZZZZZZZZZZZZZZZZZZ";
-const MIN_ULID = "00000000000000000000000000";
-const RANDOM_LEN = 16;
-const TIME_LEN = 10;
-const TIME_MAX = 281474976710655; // from Math.pow(2, 48) - 1;
-const ULID_REGEX = /^[0-7][0-9a-hjkmnp-tv-zA-HJKMNP-TV-Z]{25}$/;
-const UUID_REGEX = /^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$/;
-
-var ULIDErrorCode;
-(function (ULIDErrorCode) {
-    ULIDErrorCode["Base32IncorrectEncoding"] = "B32_ENC_INVALID";
-    ULIDErrorCode["DecodeTimeInvalidCharacter"] = "DEC_TIME_CHAR";
-    ULIDErrorCode["DecodeTimeValueMalformed"] = "DEC_TIME_MALFORMED";
-    ULIDErrorCode["EncodeTimeNegative"] = "ENC_TIME_NEG";
-    ULIDErrorCode["EncodeTimeSizeExceeded"] = "ENC_TIME_SIZE_EXCEED";
-    ULIDErrorCode["EncodeTimeValueMalformed"] = "ENC_TIME_MALFORMED";
-    ULIDErrorCode["PRNGDetectFailure"] = "PRNG_DETECT";
-    ULIDErrorCode["ULIDInvalid"] = "ULID_INVALID";
-    ULIDErrorCode["Unexpected"] = "UNEXPECTED";
-    ULIDErrorCode["UUIDInvalid"] = "UUID_INVALID";
-})(ULIDErrorCode || (ULIDErrorCode = {}));
-class ULIDError extends Error {
-    constructor(errorCode, message) {
-        super(`${message} (${errorCode})`);
-        this.name = "ULIDError";
-        this.code = errorCode;
-    }
-}
-
-function randomChar(prng) {
-    // Currently PRNGs generate fractions from 0 to _less than_ 1, so no "%" is necessary.
-    // However, just in case a future PRNG can generate 1,
-    // we are applying "% ENCODING LEN" to wrap back to the first character
-    const randomPosition = Math.floor(prng() * ENCODING_LEN) % ENCODING_LEN;
-    return ENCODING.charAt(randomPosition);
-}
-function replaceCharAt(str, index, char) {
-    if (index > str.length - 1) {
-        return str;
-    }
-    return str.substr(0, index) + char + str.substr(index + 1);
-}
-
-// Code from https://github.com/devbanana/crockford-base32/blob/develop/src/index.ts
-function crockfordEncode(input) {
-    const output = [];
-    let bitsRead = 0;
-    let buffer = 0;
-    const reversedInput = new Uint8Array(input.slice().reverse());
-    for (const byte of reversedInput) {
-        buffer |= byte << bitsRead;
-        bitsRead += 8;
-        while (bitsRead >= 5) {
-            output.unshift(buffer & 0x1f);
-            buffer >>>= 5;
-            bitsRead -= 5;
-        }
-    }
-    if (bitsRead > 0) {
-        output.unshift(buffer & 0x1f);
-    }
-    return output.map(byte => B32_CHARACTERS.charAt(byte)).join("");
-}
-function crockfordDecode(input) {
-    const sanitizedInput = input.toUpperCase().split("").reverse().join("");
-    const output = [];
-    let bitsRead = 0;
-    let buffer = 0;
-    for (const character of sanitizedInput) {
-        const byte = B32_CHARACTERS.indexOf(character);
-        if (byte === -1) {
-            throw new Error(`Invalid base 32 character found in string: ${character}`);
-        }
-        buffer |= byte << bitsRead;
-        bitsRead += 5;
-        while (bitsRead >= 8) {
-            output.unshift(buffer & 0xff);
-            buffer >>>= 8;
-            bitsRead -= 8;
-        }
-    }
-    if (bitsRead >= 5 || buffer > 0) {
-        output.unshift(buffer & 0xff);
-    }
-    return new Uint8Array(output);
-}
-/**
- * Fix a ULID's Base32 encoding -
- * i and l (case-insensitive) will be treated as 1 and o (case-insensitive) will be treated as 0.
- * hyphens are ignored during decoding.
- * @param id The ULID
- * @returns The cleaned up ULID
- */
-function fixULIDBase32(id) {
-    return id.replace(/i/gi, "1").replace(/l/gi, "1").replace(/o/gi, "0").replace(/-/g, "");
-}
-function incrementBase32(str) {
-    let done = undefined, index = str.length, char, charIndex, output = str;
-    const maxCharIndex = ENCODING_LEN - 1;
-    while (!done && index-- >= 0) {
-        char = output[index];
-        charIndex = ENCODING.indexOf(char);
-        if (charIndex === -1) {
-            throw new ULIDError(ULIDErrorCode.Base32IncorrectEncoding, "Incorrectly encoded string");
-        }
-        if (charIndex === maxCharIndex) {
-            output = replaceCharAt(output, index, ENCODING[0]);
-            continue;
-        }
-        done = replaceCharAt(output, index, ENCODING[charIndex + 1]);
-    }
-    if (typeof done === "string") {
-        return done;
-    }
-    throw new ULIDError(ULIDErrorCode.Base32IncorrectEncoding, "Failed incrementing string");
-}
-
-/**
- * Decode time from a ULID
- * @param id The ULID
- * @returns The decoded timestamp
- */
-function decodeTime(id) {
-    if (id.length !== TIME_LEN + RANDOM_LEN) {
-        throw new ULIDError(ULIDErrorCode.DecodeTimeValueMalformed, "Malformed ULID");
-    }
-    const time = id
-        .substr(0, TIME_LEN)
-        .toUpperCase()
-        .split("")
-        .reverse()
-        .reduce((carry, char, index) => {
-        const encodingIndex = ENCODING.indexOf(char);
-        if (encodingIndex === -1) {
-            throw new ULIDError(ULIDErrorCode.DecodeTimeInvalidCharacter, `Time decode error: Invalid character: ${char}`);
-        }
-        return (carry += encodingIndex * Math.pow(ENCODING_LEN, index));
-    }, 0);
-    if (time > TIME_MAX) {
-        throw new ULIDError(ULIDErrorCode.DecodeTimeValueMalformed, `Malformed ULID: timestamp too large: ${time}`);
-    }
-    return time;
-}
-/**
- * Detect the best PRNG (pseudo-random number generator)
- * @param root The root to check from (global/window)
- * @returns The PRNG function
- */
-function detectPRNG(root) {
-    const rootLookup = detectRoot();
-    const globalCrypto = (rootLookup && (rootLookup.crypto || rootLookup.msCrypto)) ||
-        (typeof external_node_crypto_ !== "undefined" ? external_node_crypto_ : null);
-    if (typeof globalCrypto?.getRandomValues === "function") {
-        return () => {
-            const buffer = new Uint8Array(1);
-            globalCrypto.getRandomValues(buffer);
-            return buffer[0] / 256;
-        };
-    }
-    else if (typeof globalCrypto?.randomBytes === "function") {
-        return () => globalCrypto.randomBytes(1).readUInt8() / 256;
-    }
-    else if (external_node_crypto_?.randomBytes) {
-        return () => external_node_crypto_.randomBytes(1).readUInt8() / 256;
-    }
-    throw new ULIDError(ULIDErrorCode.PRNGDetectFailure, "Failed to find a reliable PRNG");
-}
-function detectRoot() {
-    if (inWebWorker())
-        return self;
-    if (typeof window !== "undefined") {
-        return window;
-    }
-    if (typeof global !== "undefined") {
-        return global;
-    }
-    if (typeof globalThis !== "undefined") {
-        return globalThis;
-    }
-    return null;
-}
-function encodeRandom(len, prng) {
-    let str = "";
-    for (; len > 0; len--) {
-        str = randomChar(prng) + str;
-    }
-    return str;
-}
-/**
- * Encode the time portion of a ULID
- * @param now The current timestamp
- * @param len Length to generate
- * @returns The encoded time
- */
-function encodeTime(now, len = TIME_LEN) {
-    if (isNaN(now)) {
-        throw new ULIDError(ULIDErrorCode.EncodeTimeValueMalformed, `Time must be a number: ${now}`);
-    }
-    else if (now > TIME_MAX) {
-        throw new ULIDError(ULIDErrorCode.EncodeTimeSizeExceeded, `Cannot encode a time larger than ${TIME_MAX}: ${now}`);
-    }
-    else if (now < 0) {
-        throw new ULIDError(ULIDErrorCode.EncodeTimeNegative, `Time must be positive: ${now}`);
-    }
-    else if (Number.isInteger(now) === false) {
-        throw new ULIDError(ULIDErrorCode.EncodeTimeValueMalformed, `Time must be an integer: ${now}`);
-    }
-    let mod, str = "";
-    for (let currentLen = len; currentLen > 0; currentLen--) {
-        mod = now % ENCODING_LEN;
-        str = ENCODING.charAt(mod) + str;
-        now = (now - mod) / ENCODING_LEN;
-    }
-    return str;
-}
-function inWebWorker() {
-    // @ts-ignore
-    return typeof WorkerGlobalScope !== "undefined" && self instanceof WorkerGlobalScope;
-}
-/**
- * Check if a ULID is valid
- * @param id The ULID to test
- * @returns True if valid, false otherwise
- * @example
- *   isValid("01HNZX8JGFACFA36RBXDHEQN6E"); // true
- *   isValid(""); // false
- */
-function isValid(id) {
-    return (typeof id === "string" &&
-        id.length === TIME_LEN + RANDOM_LEN &&
-        id
-            .toUpperCase()
-            .split("")
-            .every(char => ENCODING.indexOf(char) !== -1));
-}
-/**
- * Create a ULID factory to generate monotonically-increasing
- *  ULIDs
- * @param prng The PRNG to use
- * @returns A ulid factory
- * @example
- *  const ulid = monotonicFactory();
- *  ulid(); // "01HNZXD07M5CEN5XA66EMZSRZW"
- */
-function monotonicFactory(prng) {
-    const currentPRNG = prng || detectPRNG();
-    let lastTime = 0, lastRandom;
-    return function _ulid(seedTime) {
-        const seed = !seedTime || isNaN(seedTime) ? Date.now() : seedTime;
-        if (seed <= lastTime) {
-            const incrementedRandom = (lastRandom = incrementBase32(lastRandom));
-            return encodeTime(lastTime, TIME_LEN) + incrementedRandom;
-        }
-        lastTime = seed;
-        const newRandom = (lastRandom = encodeRandom(RANDOM_LEN, currentPRNG));
-        return encodeTime(seed, TIME_LEN) + newRandom;
-    };
-}
-/**
- * Generate a ULID
- * @param seedTime Optional time seed
- * @param prng Optional PRNG function
- * @returns A ULID string
- * @example
- *  ulid(); // "01HNZXD07M5CEN5XA66EMZSRZW"
- */
-function node_ulid(seedTime, prng) {
-    const currentPRNG = prng || detectPRNG();
-    const seed = !seedTime || isNaN(seedTime) ? Date.now() : seedTime;
-    return encodeTime(seed, TIME_LEN) + encodeRandom(RANDOM_LEN, currentPRNG);
-}
-
-/**
- * Convert a ULID to a UUID
- * @param ulid The ULID to convert
- * @returns A UUID string
- */
-function ulidToUUID(ulid) {
-    const isValid = ULID_REGEX.test(ulid);
-    if (!isValid) {
-        throw new ULIDError(ULIDErrorCode.ULIDInvalid, `Invalid ULID: ${ulid}`);
-    }
-    const uint8Array = crockfordDecode(ulid);
-    let uuid = Array.from(uint8Array)
-        .map(byte => byte.toString(16).padStart(2, "0"))
-        .join("");
-    uuid =
-        uuid.substring(0, 8) +
-            "-" +
-            uuid.substring(8, 12) +
-            "-" +
-            uuid.substring(12, 16) +
-            "-" +
-            uuid.substring(16, 20) +
-            "-" +
-            uuid.substring(20);
-    return uuid.toUpperCase();
-}
-/**
- * Convert a UUID to a ULID
- * @param uuid The UUID to convert
- * @returns A ULID string
- */
-function uuidToULID(uuid) {
-    const isValid = UUID_REGEX.test(uuid);
-    if (!isValid) {
-        throw new ULIDError(ULIDErrorCode.UUIDInvalid, `Invalid UUID: ${uuid}`);
-    }
-    const bytes = uuid.replace(/-/g, "").match(/.{1,2}/g);
-    if (!bytes) {
-        throw new ULIDError(ULIDErrorCode.Unexpected, `Failed parsing UUID bytes: ${uuid}`);
-    }
-    const uint8Array = new Uint8Array(bytes.map(byte => parseInt(byte, 16)));
-    return crockfordEncode(uint8Array);
-}
-
-
-
-;// CONCATENATED MODULE: ./src/util/shell.ts
-/** POSIX single-quote quoting: the only place argv becomes shell text (ssh hands the remote side one string). */
-function quote(arg) {
-    if (arg === '')
-        return "''";
-    if (/^[A-Za-z0-9_/.,:=@%+-]+$/.test(arg))
-        return arg;
-    return `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-function quoteArgv(argv) {
-    return argv.map(quote).join(' ');
-}
-
-;// CONCATENATED MODULE: ./src/engine/build-args.ts
-
-/**
- * The build arguments docker/Dockerfile requires, and the only ones the action passes. The Dockerfile declares
- * them without defaults and refuses to build when one is missing, so a renamed argument fails the build instead
- * of producing an image that reports "unknown" and can never be matched to the deployed SHA.
- * test/unit/dockerfile.test.ts checks that this list and the Dockerfile agree.
- */
-const BUILD_ARGS = (/* unused pure expression or super */ null && (['GIT_COMMIT', 'GIT_SHORT_COMMIT', 'VERSION', 'BUILD_TIMESTAMP']));
-/**
- * Arguments the Dockerfile also declares, each with a default, that the action never passes: knobs for an
- * operator whose server tree differs (e.g. the Go package that holds Version/GitCommit/BuildDate).
- */
-const OPTIONAL_BUILD_ARGS = (/* unused pure expression or super */ null && (['VERSION_PKG']));
-const FULL_SHA = /^[0-9a-f]{40}$/;
-// VERSION lands inside a quoted -ldflags string in the Dockerfile: keep it to characters that need no quoting.
-const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._+/-]{0,127}$/;
-/** Values for `docker build --build-arg K=V`, one per BUILD_ARGS entry. */
-function buildArgs(sha, version, now) {
-    if (!FULL_SHA.test(sha)) {
-        throw new errors_DeployError('image', `build needs a full 40-hex commit SHA, got "${sha}"`);
-    }
-    if (!VERSION_RE.test(version)) {
-        throw new errors_DeployError('config', `version "${version}" cannot be embedded in the build`, 'use letters, digits and . _ + / - only (at most 128 characters), starting with a letter or digit');
-    }
-    if (Number.isNaN(now.getTime()))
-        throw new errors_DeployError('image', 'build timestamp is not a valid date');
-    return {
-        GIT_COMMIT: sha,
-        GIT_SHORT_COMMIT: sha.slice(0, 7),
-        VERSION: version,
-        // second precision, UTC: the same form `date -u +%Y-%m-%dT%H:%M:%SZ` gives
-        BUILD_TIMESTAMP: now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
-    };
-}
-
-;// CONCATENATED MODULE: ./src/host/host.ts
-class CommandFailed extends Error {
-    argv;
-    result;
-    constructor(argv, result, 
-    /** the argv as it may be shown (already redacted by whoever builds the message) */
-    shown) {
-        super(`command failed (exit ${result.code}): ${shown}${result.stderr.trim() ? `\n${tail(result.stderr)}` : ''}`);
-        this.argv = argv;
-        this.result = result;
-        this.name = 'CommandFailed';
-    }
-}
-function tail(text, lines = 12) {
-    return text.trim().split('\n').slice(-lines).join('\n');
-}
-function cmd(...argv) {
-    return { argv };
-}
-/**
- * A fixed POSIX sh script with its data passed as positional parameters ($1, $2, …): the script text is a
- * constant of this codebase, so no value can change what runs.
- */
-function host_script(text, ...args) {
-    return { argv: ['sh', '-c', text, 'togather-deploy', ...args] };
-}
-
-// EXTERNAL MODULE: external "node:zlib"
-var external_node_zlib_ = __nccwpck_require__(8522);
-;// CONCATENATED MODULE: ./src/engine/image.ts
-
-
-
-function image_imageRef(repo, sha) {
-    return `${repo}:${sha}`;
-}
-async function hostHas(ctx, ref) {
-    const r = await ctx.host.run(cmd('docker', 'image', 'inspect', '--format', '{{.Id}}', ref), { check: false, timeoutMs: 30_000 });
-    return r.code === 0;
-}
-async function localHas(ctx, ref) {
-    const r = await ctx.local.run(cmd('docker', 'image', 'inspect', '--format', '{{.Id}}', ref), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
-    return r.code === 0;
-}
-/**
- * The docker build argv. With a layer cache (and buildx present) the build reads the cache directory and
- * writes a fresh one beside it, so the saved cache holds this build's layers and never grows without bound.
- */
-function buildCommand(p) {
-    const args = p.cacheDir
-        ? ['docker', 'buildx', 'build', '--load', '--cache-from', `type=local,src=${p.cacheDir}`, '--cache-to', `type=local,dest=${p.cacheDir}.new,mode=max`]
-        : ['docker', 'build'];
-    args.push('--file', p.dockerfile, '--tag', p.ref);
-    for (const [k, v] of Object.entries(p.buildArgs))
-        args.push('--build-arg', `${k}=${v}`);
-    args.push('--label', `org.opencontainers.image.revision=${p.sha}`, '-');
-    return args;
-}
-/** the driver of the builder `docker buildx inspect` describes */
-function builderDriver(inspect) {
-    return inspect?.code === 0 ? /^Driver:\s*(\S+)/m.exec(inspect.stdout)?.[1] : undefined;
-}
-/** What the builder buildx would use can do with a local layer cache: `undefined` = it can export one. */
-function cacheUnsupportedReason(p) {
-    if (p.buildx.code !== 0)
-        return 'docker buildx is not available here';
-    if (!p.inspect || p.inspect.code !== 0)
-        return `docker buildx inspect failed${p.inspect?.stderr.trim() ? `: ${p.inspect.stderr.trim().split('\n')[0]}` : ''}`;
-    const driver = builderDriver(p.inspect);
-    if (!driver)
-        return 'docker buildx inspect names no driver';
-    // the docker driver exports a cache only from an engine with the containerd image store (measured: buildx
-    // 0.13.1 on Docker 26 refuses with overlay2, succeeds with containerd-snapshotter); other drivers always can
-    if (driver !== 'docker')
-        return undefined;
-    if (p.driverStatus?.code === 0 && p.driverStatus.stdout.includes('io.containerd.snapshotter'))
-        return undefined;
-    return 'the builder uses the docker driver on an engine without the containerd image store, which cannot export a layer cache';
-}
-/** buildx's own refusal, should the check above pass and the build still be refused */
-const CACHE_EXPORT_REFUSED = /cache export is not supported/i;
-/** How to get a layer cache, said once with the reason it is not used. */
-const CACHE_REMEDY = 'enable the containerd image store on this machine\'s Docker ({"features":{"containerd-snapshotter":true}} in daemon.json) or use a docker-container builder (docker/setup-buildx-action)';
-/** Whether this machine's builder can read and write the layer cache; says why not, once, when it cannot. */
-async function cacheUsable(ctx) {
-    const run = (...argv) => ctx.local.run(cmd(...argv), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
-    const buildx = await run('docker', 'buildx', 'version');
-    const inspect = buildx.code === 0 ? await run('docker', 'buildx', 'inspect') : undefined;
-    const driverStatus = builderDriver(inspect) === 'docker' ? await run('docker', 'info', '--format', '{{json .DriverStatus}}') : undefined;
-    const why = cacheUnsupportedReason({ buildx, inspect, driverStatus });
-    if (why)
-        ctx.reporter.info(`building without a layer cache: ${why}${buildx.code === 0 ? ` (to use one: ${CACHE_REMEDY})` : ''}`);
-    return why === undefined;
-}
-/**
- * Builds exactly the commit: its tree from `git archive` is the build context (never the working tree, which
- * may hold other changes), with the version metadata as build args and OCI labels.
- */
-async function buildImage(ctx, ref, sha, buildArgs) {
-    const build = ctx.cfg.config.app.build;
-    if (!build)
-        throw new errors_DeployError('image', `image ${ref} is neither on the host nor on this machine, and app.build is not configured`, 'configure app.build, build and load the image here, or set app.pull with a registry image');
-    const context = build.context.replace(/^\.\/?/, '').replace(/\/$/, '');
-    const tree = context ? `${sha}:${context}` : `${sha}^{tree}`;
-    let cacheDir;
-    if (ctx.buildCache && (await cacheUsable(ctx))) {
-        const hit = await ctx.buildCache.restore().catch((e) => {
-            ctx.reporter.warn(`restoring the build cache failed: ${e.message}`);
-            return false;
-        });
-        ctx.reporter.info(`build cache ${hit ? 'restored' : 'empty (first build or evicted)'}`);
-        cacheDir = ctx.buildCache.dir;
-        // a .new left by an interrupted build would be written into, and grow, rather than replaced
-        await ctx.local.run(host_script('rm -rf -- "$1.new"', cacheDir), { check: false });
-    }
-    let r = await buildFromGit(ctx, tree, sha, buildCommand({ ref, sha, dockerfile: build.dockerfile, buildArgs, cacheDir }));
-    if (r.code !== 0 && cacheDir && CACHE_EXPORT_REFUSED.test(r.stdout + r.stderr)) {
-        ctx.reporter.info(`building without a layer cache: the builder refused to export one (to use one: ${CACHE_REMEDY})`);
-        cacheDir = undefined;
-        r = await buildFromGit(ctx, tree, sha, buildCommand({ ref, sha, dockerfile: build.dockerfile, buildArgs }));
-    }
-    if (r.code !== 0)
-        throw new errors_DeployError('image', `docker build of ${ref} failed:\n${ctx.redactor.redact((r.stdout + r.stderr).trim().split('\n').slice(-20).join('\n'))}`);
-    if (cacheDir && ctx.buildCache) {
-        // replace the cache only with a complete export; without one, the restored cache stays as it was
-        const swap = await ctx.local.run(host_script('test -f "$1.new/index.json" || exit 3; rm -rf -- "$1" && mv -- "$1.new" "$1"', cacheDir), { check: false });
-        if (swap.code !== 0)
-            ctx.reporter.warn(`the build wrote no layer cache to ${cacheDir}.new; the cache is not updated`);
-        else
-            await ctx.buildCache.save().catch((e) => ctx.reporter.warn(`saving the build cache failed: ${e.message}`));
-    }
-}
-/** One build: the commit's tree streamed by git archive into the build's stdin. */
-async function buildFromGit(ctx, tree, sha, argv) {
-    const archive = ctx.local.stream(cmd('git', 'archive', '--format=tar', tree));
-    const r = await ctx.local.run(cmd(...argv), { stdin: archive.stdout, env: ctx.localDockerEnv, check: false, timeoutMs: 30 * 60_000 });
-    const g = await archive.done;
-    if (g.code !== 0)
-        throw new errors_DeployError('image', `git archive of ${sha.slice(0, 12)} failed: ${g.stderr.trim()}`, 'run the deploy from a clone that contains the commit (fetch-depth 0 or the commit fetched)');
-    return r;
-}
-/** docker save on this machine, gzip in-process, docker load on the host: no registry, one stream. */
-async function shipImage(ctx, ref) {
-    const save = ctx.local.stream(cmd('docker', 'save', ref), ctx.localDockerEnv);
-    const gzip = (0,external_node_zlib_.createGzip)({ level: external_node_zlib_.constants.Z_BEST_SPEED });
-    let bytes = 0;
-    gzip.on('data', (d) => (bytes += d.length));
-    save.stdout.pipe(gzip);
-    let load;
-    try {
-        load = await ctx.host.run(cmd('docker', 'load', '--quiet'), { stdin: gzip, check: false, timeoutMs: 30 * 60_000 });
-    }
-    finally {
-        // an upload that died leaves the pipe paused and docker save blocked on it, which would keep this process
-        // alive for ever; after a good upload both streams have ended already
-        save.stdout.destroy();
-        gzip.destroy();
-    }
-    const saved = await save.done;
-    if (load.code !== 0)
-        throw new errors_DeployError('image', `docker load on the host failed: ${ctx.redactor.redact(load.stderr.trim())}`, 'check free disk space on the host');
-    if (saved.code !== 0)
-        throw new errors_DeployError('image', `docker save ${ref} failed: ${saved.stderr.trim()}`);
-    return bytes;
-}
-/** Gets the release image onto the host by the cheapest way that works; skipped when it is already there. */
-async function ensureImage(ctx, sha, buildArgs) {
-    const ref = image_imageRef(ctx.cfg.config.app.image, sha);
-    if (await hostHas(ctx, ref))
-        return { ref, how: 'present' };
-    if (ctx.dryRun) {
-        ctx.reporter.info(`would get ${ref} onto the host (${ctx.cfg.config.app.pull ? 'docker pull' : 'build if needed, then docker save | docker load'})`);
-        return { ref, how: ctx.cfg.config.app.pull ? 'pulled' : 'shipped' };
-    }
-    if (ctx.cfg.config.app.pull) {
-        const r = await ctx.host.run(cmd('docker', 'pull', '--quiet', ref), { check: false, timeoutMs: 30 * 60_000 });
-        if (r.code !== 0)
-            throw new errors_DeployError('image', `docker pull ${ref} on the host failed: ${ctx.redactor.redact(r.stderr.trim())}`, 'check the registry credentials of the deploy user on the host (docker login) and that CI pushed this tag');
-        return { ref, how: 'pulled' };
-    }
-    let how = 'shipped';
-    if (!(await localHas(ctx, ref))) {
-        await buildImage(ctx, ref, sha, buildArgs);
-        how = 'built+shipped';
-    }
-    const bytes = await shipImage(ctx, ref);
-    if (!(await hostHas(ctx, ref)))
-        throw new errors_DeployError('image', `${ref} is not on the host after docker load`);
-    return { ref, how, bytes };
-}
-/**
- * Removes app images beyond the newest `keep`, never one in `protect` (current, previous, rollback targets)
- * nor one a container still uses (the stopped colour is the fast rollback). dryRun lists instead.
- */
-async function pruneImages(ctx, keep, protect, dryRun = false) {
-    const repo = ctx.cfg.config.app.image;
-    const r = await ctx.host.run(cmd('docker', 'image', 'ls', '--format', '{{.Tag}}\t{{.CreatedAt}}', repo), { check: false });
-    if (r.code !== 0)
-        return [];
-    const used = await ctx.host.run(cmd('docker', 'ps', '-a', '--format', '{{.Image}}'), { check: false });
-    const inUse = new Set(used.stdout.split('\n').map((l) => l.trim()));
-    const tags = r.stdout
-        .split('\n')
-        .map((l) => l.split('\t'))
-        .filter((p) => p.length === 2 && /^[0-9a-f]{40}$/.test(p[0]))
-        .sort((a, b) => b[1].localeCompare(a[1]))
-        .map((p) => p[0]);
-    const removable = tags.slice(keep).filter((t) => !protect.includes(t) && !inUse.has(image_imageRef(repo, t)));
-    if (dryRun)
-        return removable;
-    const removed = [];
-    for (const tag of removable) {
-        const d = await ctx.host.run(cmd('docker', 'image', 'rm', image_imageRef(repo, tag)), { check: false });
-        if (d.code === 0)
-            removed.push(tag);
-    }
-    return removed;
-}
-
-;// CONCATENATED MODULE: ./src/engine/layout.ts
-/** Names and paths of one environment on its host. All derived from validated config: safe for argv. */
-class Layout {
-    root;
-    stack;
-    constructor(cfg) {
-        this.root = cfg.hostPath.replace(/\/+$/, '');
-        this.stack = cfg.stack;
-    }
-    path(...parts) {
-        return [this.root, ...parts].join('/');
-    }
-    get composeFile() {
-        return this.path('compose.yml');
-    }
-    get imagesEnv() {
-        return this.path('.env');
-    }
-    get appEnv() {
-        return this.path('app.env');
-    }
-    get stateFile() {
-        return this.path('state.json');
-    }
-    get historyFile() {
-        return this.path('history.jsonl');
-    }
-    get lockDir() {
-        return this.path('lock');
-    }
-    get logsDir() {
-        return this.path('logs');
-    }
-    get caddyDir() {
-        return this.path('caddy');
-    }
-    gate(c) {
-        return `${this.stack}-gate-${c}`;
-    }
-    app(c) {
-        return `${this.stack}-app-${c}`;
-    }
-    get caddy() {
-        return `${this.stack}-caddy`;
-    }
-    get db() {
-        return `${this.stack}-db`;
-    }
-    get keeper() {
-        return `${this.stack}-keeper`;
-    }
-    service(c) {
-        return `app-${c}`;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/engine/colours.ts
-
-
-// One round trip: what the proxy actually routes to (the gate flags) and the state of every container.
-const INSPECT = `
-st() { docker inspect -f '{{.State.Status}} {{.Config.Image}}' -- "$1" 2>/dev/null || echo absent; }
-for c in blue green; do
-  echo "$c.gate=$(st "$1-gate-$c")"
-  echo "$c.app=$(st "$1-app-$c")"
-  if [ -f "$2/gates/$c/ready" ]; then echo "$c.flag=on"; else echo "$c.flag=off"; fi
-done
-echo "caddy=$(st "$1-caddy")"
-echo "db=$(st "$1-db")"
-echo "keeper=$(st "$1-keeper")"
-`;
-function parseStackFacts(out) {
-    const kv = {};
-    for (const line of out.split('\n')) {
-        const i = line.indexOf('=');
-        if (i > 0)
-            kv[line.slice(0, i)] = line.slice(i + 1).trim();
-    }
-    const colour = (c) => {
-        const [app = 'absent', image] = (kv[`${c}.app`] ?? 'absent').split(' ');
-        return { flag: kv[`${c}.flag`] === 'on', gate: (kv[`${c}.gate`] ?? 'absent').split(' ')[0], app, image };
-    };
-    const state = (k) => (kv[k] ?? 'absent').split(' ')[0];
-    return { blue: colour('blue'), green: colour('green'), caddy: state('caddy'), db: state('db'), dbImage: kv.db?.split(' ')[1], keeper: state('keeper') };
-}
-async function inspectStack(ctx, layout) {
-    const r = await ctx.host.run(host_script(INSPECT, layout.stack, layout.root), { timeoutMs: 30_000 });
-    return parseStackFacts(r.stdout);
-}
-/**
- * The live colour is what the proxy routes to — the gate flags — not what a state file says (a state write
- * can fail after a switch). Both flags on means a switch was interrupted: the state's record breaks the tie.
- */
-function liveColour(facts, stateColour) {
-    const on = ['blue', 'green'].filter((c) => facts[c].flag && facts[c].app === 'running');
-    if (on.length === 1)
-        return on[0];
-    if (on.length === 2)
-        return stateColour ?? 'blue';
-    return undefined;
-}
-/** what a failure before the switch leaves serving, as messages say it: not "the old colour" when there was none */
-function stillServing(live) {
-    return live ? 'the old colour keeps serving' : 'nothing was serving before and nothing serves now';
-}
-/**
- * What a failed compose call said, without its progress lines: compose v2 writes " Container X  Running" (and
- * warnings) to stderr for every service, so its last lines are rarely the cause; v1 prints "Starting X ... done".
- */
-function composeErrorLines(stderr, max) {
-    const progress = /^\s*(?:(?:Container|Network|Volume|Image) \S+\s+\S+(?: \S+)?|\S+ is up-to-date|(?:Creating|Starting|Recreating|Stopping|Removing) \S+ \.\.\..*)$/;
-    const lines = stderr.trim().split('\n').filter((l) => l.trim() && !progress.test(l) && !/level=warning|^WARN\[/.test(l));
-    return lines.slice(-max);
-}
-function composeCmd(compose, layout, ...args) {
-    const [file, ...rest] = compose;
-    return cmd(file, ...rest, '-p', layout.stack, '-f', layout.composeFile, '--env-file', layout.imagesEnv, ...args);
-}
-/** the flag is a file on the host, bind-mounted into the gate: no docker call, survives recreation */
-function flagCmd(layout, colour, on) {
-    const dir = layout.path('gates', colour);
-    return on ? host_script('set -e; mkdir -p -- "$1"; touch -- "$1/ready"', dir) : host_script('rm -f -- "$1/ready"', dir);
-}
-async function setFlag(ctx, layout, colour, on) {
-    const r = await ctx.host.run(flagCmd(layout, colour, on), { check: false, timeoutMs: 20_000 });
-    if (r.code !== 0) {
-        throw new errors_DeployError('switch', `could not ${on ? 'route traffic to' : 'take traffic off'} ${colour}: ${ctx.redactor.redact(r.stderr.trim())}`);
-    }
-}
-/** Starts the app of one colour from its image through compose; its gate flag is cleared first. */
-async function startColour(ctx, layout, compose, colour, facts) {
-    await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-color', `gate-${colour}`), { timeoutMs: 120_000 });
-    await ctx.host.run(flagCmd(layout, colour, false), { check: false });
-    if (facts?.[colour].flag) {
-        // left routed by an interrupted switch: let the proxy move its traffic to the other colour before the
-        // container is replaced (two health intervals plus the check's timeout)
-        const p = ctx.cfg.proxy;
-        await ctx.clock.sleep(2 * p.health_interval + p.health_timeout);
-    }
-    const r = await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-deps', '--force-recreate', '--no-color', layout.service(colour)), {
-        check: false,
-        timeoutMs: 180_000,
-    });
-    if (r.code !== 0) {
-        throw new errors_DeployError('health', `starting the ${colour} colour failed: ${ctx.redactor.redact(composeErrorLines(r.stderr, 5).join(' / '))}`);
-    }
-}
-/** Stops (never removes) a colour's app: its container and image stay for a fast rollback. */
-async function stopColour(ctx, layout, colour, timeoutMs) {
-    const t = Math.max(1, Math.ceil(timeoutMs / 1000));
-    await ctx.host.run(cmd('docker', 'stop', '-t', String(t), layout.app(colour)), { check: false, timeoutMs: timeoutMs + 30_000 });
-}
-
-;// CONCATENATED MODULE: ./src/engine/files.ts
-
-/**
- * Remote file operations as fixed scripts; paths and modes arrive as positional parameters. Content always
- * travels on stdin, so no secret is ever part of a command line (visible in `ps` on the host).
- */
-/** write stdin to $1 atomically (temp file in the same directory, then rename), with mode $2 */
-function writeFileCmd(path, mode) {
-    return host_script('set -e; umask 077; d=$(dirname -- "$1"); mkdir -p -- "$d"; t="$1.tmp.$$"; cat > "$t"; chmod "$2" "$t"; mv -f -- "$t" "$1"', path, mode);
-}
-function appendFileCmd(path) {
-    return host_script('set -e; umask 077; mkdir -p -- "$(dirname -- "$1")"; cat >> "$1"', path);
-}
-/** prints the file, or nothing with exit 3 when it does not exist (distinguishable from a failure) */
-function readFileCmd(path) {
-    return host_script('if [ -f "$1" ]; then cat -- "$1"; else exit 3; fi', path);
-}
-function mkdirsCmd(...paths) {
-    return script('set -e; umask 077; for p in "$@"; do mkdir -p -- "$p"; done', ...paths);
-}
-
-;// CONCATENATED MODULE: ./src/engine/hostlog.ts
-
-/**
- * The deployment's JSON-lines log on the host (logs/<deployment id>.jsonl). Lines are buffered and appended
- * in one round trip per phase rather than one per line; every line is redacted before it is buffered.
- */
-class HostLog {
-    host;
-    redactor;
-    path;
-    deploymentId;
-    buffer = [];
-    constructor(host, redactor, path, deploymentId) {
-        this.host = host;
-        this.redactor = redactor;
-        this.path = path;
-        this.deploymentId = deploymentId;
-    }
-    add(event, data = {}) {
-        const line = JSON.stringify({ ts: new Date().toISOString(), deployment_id: this.deploymentId, event, ...data });
-        this.buffer.push(this.redactor.redact(line));
-    }
-    async flush() {
-        if (this.buffer.length === 0)
-            return;
-        const text = this.buffer.join('\n') + '\n';
-        this.buffer = [];
-        await this.host.run(appendFileCmd(this.path), { stdin: text, check: false });
-    }
-}
-
-;// CONCATENATED MODULE: ./src/engine/metrics.ts
-
-
-/*
- * Deployment metrics for Prometheus, written by the deployer into the node exporter's textfile-collector
- * directory on the host (<root>/monitoring/textfile). The file is the only memory the counters have: each
- * outcome reads it, adds one and rewrites it atomically (the collector must never see half a file). A lost
- * file restarts the counters at zero, which PromQL's rate()/increase() treat as a counter reset.
- */
-const METRICS_FILE = 'togather_deploy.prom';
-const DEPLOY_OUTCOMES = ['completed', 'failed', 'rolled_back'];
-const ROLLBACK_TRIGGERS = ['watch', 'manual'];
-/** every metric name the file can hold: the dashboards and alert rules may query these and nothing else of ours */
-const DEPLOY_METRICS = {
-    togather_deploy_info: 'gauge',
-    togather_deployments_total: 'counter',
-    togather_rollbacks_total: 'counter',
-    togather_deploy_last_duration_seconds: 'gauge',
-    togather_deploy_last_timestamp_seconds: 'gauge',
-    togather_deploy_last_success: 'gauge',
-    togather_deploy_last_outcome: 'gauge',
-    togather_deploy_watch_rollback_seconds: 'gauge',
-};
-const HELP = {
-    togather_deploy_info: 'The version serving after the last successful deploy or rollback (always 1; the data is in the labels).',
-    togather_deployments_total: 'Deploys by outcome: completed, failed, rolled_back (failed its watch window).',
-    togather_rollbacks_total: 'Rollbacks by trigger: watch (automatic, after the watch window failed) or manual (rollback command).',
-    togather_deploy_last_duration_seconds: 'Wall-clock duration of the last deploy or rollback.',
-    togather_deploy_last_timestamp_seconds: 'When the last deploy or rollback finished (unix time).',
-    togather_deploy_last_success: '1 when the last deploy or rollback succeeded, else 0.',
-    togather_deploy_last_outcome: 'Outcome of the last operation (1 on the matching outcome label, 0 on the others).',
-    togather_deploy_watch_rollback_seconds: 'Last automatic rollback: seconds from the first failed watch probe to the previous version serving again.',
-};
-function emptyState() {
-    return { deployments: { completed: 0, failed: 0, rolled_back: 0 }, rollbacks: { watch: 0, manual: 0 } };
-}
-const SAMPLE = /^([a-z_]+)(?:\{(.*)\})?\s+(\S+)$/;
-function parseLabels(text) {
-    const out = {};
-    for (const m of text.matchAll(/([a-z_]+)="((?:[^"\\]|\\.)*)"/g))
-        out[m[1]] = m[2].replace(/\\n/g, '\n').replace(/\\(.)/g, '$1');
-    return out;
-}
-/** reads back what renderDeployMetrics wrote; anything else in the file is ignored */
-function parseDeployMetrics(text) {
-    const s = emptyState();
-    for (const line of text.split('\n')) {
-        const m = SAMPLE.exec(line.trim());
-        if (!m)
-            continue;
-        const [, name, labelText = '', raw] = m;
-        const value = Number(raw);
-        if (!Number.isFinite(value))
-            continue;
-        const l = parseLabels(labelText);
-        if (name === 'togather_deployments_total' && DEPLOY_OUTCOMES.includes(l.outcome ?? ''))
-            s.deployments[l.outcome] = value;
-        else if (name === 'togather_rollbacks_total' && ROLLBACK_TRIGGERS.includes(l.trigger ?? ''))
-            s.rollbacks[l.trigger] = value;
-        else if (name === 'togather_deploy_info' && l.version && l.colour)
-            s.info = { version: l.version, colour: l.colour, deployment_id: l.deployment_id ?? '' };
-        else if (name === 'togather_deploy_last_duration_seconds')
-            s.lastDuration = value;
-        else if (name === 'togather_deploy_last_timestamp_seconds')
-            s.lastTimestamp = value;
-        else if (name === 'togather_deploy_last_outcome' && value === 1 && DEPLOY_OUTCOMES.includes(l.outcome ?? ''))
-            s.lastOutcome = l.outcome;
-        else if (name === 'togather_deploy_watch_rollback_seconds')
-            s.watchRollbackSeconds = value;
-    }
-    return s;
-}
-/** the state after one outcome event; started events change nothing */
-function applyEvent(prev, e) {
-    const s = { ...prev, deployments: { ...prev.deployments }, rollbacks: { ...prev.rollbacks } };
-    const manual = e.metadata.trigger === 'rollback';
-    let outcome;
-    switch (e.event) {
-        case 'deployment.started':
-            return s;
-        case 'deployment.completed':
-            outcome = 'completed';
-            break;
-        case 'deployment.failed':
-            outcome = 'failed';
-            break;
-        case 'deployment.rolled_back':
-            outcome = 'rolled_back';
-            s.rollbacks[manual ? 'manual' : 'watch']++;
-            if (!manual && typeof e.metadata.serving_after_seconds === 'number')
-                s.watchRollbackSeconds = e.metadata.serving_after_seconds;
-            break;
-    }
-    // a rollback command is not a deploy: it counts as a rollback only
-    if (!(manual && outcome === 'rolled_back'))
-        s.deployments[outcome]++;
-    if (outcome !== 'failed' && e.version && e.colour)
-        s.info = { version: e.version, colour: e.colour, deployment_id: e.deployment_id };
-    s.lastOutcome = manual && outcome === 'rolled_back' ? 'completed' : outcome;
-    if (e.duration_seconds !== null)
-        s.lastDuration = e.duration_seconds;
-    s.lastTimestamp = Math.round(Date.parse(e.timestamp) / 1000);
-    return s;
-}
-const metrics_esc = (v) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-function renderDeployMetrics(environment, s) {
-    const out = [];
-    const env = `environment="${metrics_esc(environment)}"`;
-    const head = (name) => out.push(`# HELP ${name} ${HELP[name]}`, `# TYPE ${name} ${DEPLOY_METRICS[name]}`);
-    if (s.info) {
-        head('togather_deploy_info');
-        out.push(`togather_deploy_info{${env},version="${metrics_esc(s.info.version)}",colour="${metrics_esc(s.info.colour)}",deployment_id="${metrics_esc(s.info.deployment_id)}"} 1`);
-    }
-    head('togather_deployments_total');
-    for (const o of DEPLOY_OUTCOMES)
-        out.push(`togather_deployments_total{${env},outcome="${o}"} ${s.deployments[o]}`);
-    head('togather_rollbacks_total');
-    for (const t of ROLLBACK_TRIGGERS)
-        out.push(`togather_rollbacks_total{${env},trigger="${t}"} ${s.rollbacks[t]}`);
-    if (s.lastDuration !== undefined) {
-        head('togather_deploy_last_duration_seconds');
-        out.push(`togather_deploy_last_duration_seconds{${env}} ${s.lastDuration}`);
-    }
-    if (s.lastTimestamp !== undefined) {
-        head('togather_deploy_last_timestamp_seconds');
-        out.push(`togather_deploy_last_timestamp_seconds{${env}} ${s.lastTimestamp}`);
-    }
-    if (s.lastOutcome) {
-        head('togather_deploy_last_success');
-        out.push(`togather_deploy_last_success{${env}} ${s.lastOutcome === 'completed' ? 1 : 0}`);
-        head('togather_deploy_last_outcome');
-        for (const o of DEPLOY_OUTCOMES)
-            out.push(`togather_deploy_last_outcome{${env},outcome="${o}"} ${o === s.lastOutcome ? 1 : 0}`);
-    }
-    if (s.watchRollbackSeconds !== undefined) {
-        head('togather_deploy_watch_rollback_seconds');
-        out.push(`togather_deploy_watch_rollback_seconds{${env}} ${s.watchRollbackSeconds}`);
-    }
-    return out.join('\n') + '\n';
-}
-function textfileDir(layout) {
-    return layout.path('monitoring', 'textfile');
-}
-// readable by a node exporter running as another user: the file holds versions and counts, nothing secret
-const WRITE_TEXTFILE = 'set -e; mkdir -p -- "$1"; chmod 755 -- "$1"; t="$1/.$2.tmp.$$"; cat > "$t"; chmod 644 "$t"; mv -f -- "$t" "$1/$2"';
-/** Updates the textfile with one outcome; only with monitoring enabled. Failures are the caller's to report. */
-async function recordOutcomeMetrics(ctx, layout, e) {
-    if (!ctx.cfg.config.monitoring.enabled || e.event === 'deployment.started')
-        return;
-    const dir = textfileDir(layout);
-    const r = await ctx.host.run(readFileCmd(`${dir}/${METRICS_FILE}`), { check: false });
-    const prev = r.code === 0 ? parseDeployMetrics(r.stdout) : emptyState();
-    const text = renderDeployMetrics(ctx.cfg.environment, applyEvent(prev, e));
-    await ctx.host.run(host_script(WRITE_TEXTFILE, dir, METRICS_FILE), { stdin: text });
-}
-
-;// CONCATENATED MODULE: ./src/engine/notify.ts
-
-
-
-/** fills in what every event carries; pure apart from the clock, so it is unit-tested */
-function buildEvent(ctx, input) {
-    return {
-        schema_version: 1,
-        event: input.event,
-        deployment_id: input.deployment_id,
-        environment: ctx.cfg.environment,
-        version: input.version ?? null,
-        previous_version: input.previous_version ?? null,
-        colour: input.colour ?? null,
-        timestamp: new Date(ctx.clock.now()).toISOString(),
-        duration_seconds: input.duration_seconds ?? null,
-        failure: input.failure ?? null,
-        run_url: ctx.runUrl ?? null,
-        metadata: {
-            actor: ctx.actor,
-            host: ctx.host.name,
-            ...(ctx.cfg.env.url ? { url: ctx.cfg.env.url } : {}),
-            ...input.metadata,
-        },
-    };
-}
-/**
- * Reports an outcome of a deploy or rollback: to every configured notification channel (from the runner) and,
- * with monitoring enabled, to the deployment metrics on the host. Never throws and never fails the operation:
- * a failed delivery is reported as a warning once its retries are spent. The returned promise settles when
- * this event is done; callers that must not wait (deployment.started) leave it, and settleNotifications()
- * waits for everything before the lock is released. Events are redacted as a whole before they leave.
- */
-function notify(ctx, input) {
-    if (ctx.dryRun)
-        return Promise.resolve();
-    const warn = (what) => (e) => ctx.reporter.warn(ctx.redactor.redact(`${what}: ${describeError(e)}`));
-    let event;
-    try {
-        event = ctx.redactor.redactDeep(buildEvent(ctx, input));
-    }
-    catch (e) {
-        warn(`notification ${input.event} was not sent`)(e);
-        return Promise.resolve();
-    }
-    const metrics = recordOutcomeMetrics(ctx, new Layout(ctx.cfg), event).catch(warn('the deployment metrics file on the host could not be updated'));
-    const n = ctx.notifier;
-    const sent = n?.enabled ? n.send(event).then((reports) => reports.forEach((r) => reportDelivery(ctx, r)), warn(`notification ${input.event} was not sent`)) : Promise.resolve();
-    const done = Promise.all([metrics, sent]).then(() => undefined);
-    const list = pending.get(ctx) ?? [];
-    list.push(done);
-    pending.set(ctx, list);
-    return done;
-}
-const pending = new WeakMap();
-function reportDelivery(ctx, r) {
-    if (r.ok) {
-        ctx.reporter.debug(`notification ${r.event} delivered to ${r.channel} (HTTP ${r.status}, ${r.attempts} attempt(s), ${r.ms} ms)`);
-        return;
-    }
-    ctx.reporter.warn(ctx.redactor.redact(`notification ${r.event} to ${r.channel} failed after ${r.attempts} attempt(s): ${r.error ?? `HTTP ${r.status}`} — the operation itself is not affected`));
-}
-/** waits until every reported outcome is recorded and every notification delivered or given up */
-async function settleNotifications(ctx) {
-    await Promise.all(pending.get(ctx) ?? []);
-    pending.delete(ctx);
-    await ctx.notifier?.settle().catch(() => undefined);
-}
-
-;// CONCATENATED MODULE: ./src/engine/lock.ts
+;// CONCATENATED MODULE: ./src/config/load.ts
 
 
 
 
 
-/*
- * The lock is a directory: mkdir is atomic on every POSIX filesystem, so exactly one deployer creates it.
- * Its info.json says who holds it until when; its heartbeat file is touched by the holder every
- * HEARTBEAT_MS, so a holder that died (killed runner, lost machine) is recognised long before the expiry.
- * Ages are measured with the host's clock only, so clock skew between deployers does not matter.
- * Taking over a dead or expired lock is itself guarded by an atomic mkdir named after the stale lock's id,
- * so two deployers that both see the same stale lock cannot both win, and a deployer never removes a lock it
- * does not hold (the id must match).
- */
-const HEARTBEAT_MS = 15_000;
-/** a holder silent for this long is dead: several missed heartbeats, not one slow SSH round trip */
-const HEARTBEAT_DEAD_S = 120;
-const ACQUIRE = `
-mkdir -p -- "$(dirname -- "$1")" || exit 2
-if mkdir -- "$1" 2>/dev/null; then cat > "$1/info.json"; touch -- "$1/heartbeat"; exit 0; fi
-cat -- "$1/info.json" 2>/dev/null
-hb=$(stat -c %Y -- "$1/heartbeat" 2>/dev/null || stat -c %Y -- "$1/info.json" 2>/dev/null || stat -c %Y -- "$1" 2>/dev/null || date +%s)
-echo; echo "heartbeat_age=$(( $(date +%s) - hb ))"; echo "dir_mtime=$(stat -c %Y -- "$1" 2>/dev/null)"
-exit 4
-`;
-// a lock directory without info.json (its holder died between mkdir and the write): identified by its mtime
-const TAKEOVER_NOINFO = `
-[ -f "$1/info.json" ] && exit 5
-[ "$(stat -c %Y -- "$1" 2>/dev/null)" = "$2" ] || exit 5
-mkdir -- "$1.takeover.noinfo-$2" 2>/dev/null || exit 5
-mv -- "$1" "$1.takeover.noinfo-$2/lock"
-`;
-/** a lock directory older than this with no info.json was left by a holder that died while creating it */
-const NOINFO_STALE_S = 30;
-const HEARTBEAT = `grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null && touch -- "$1/heartbeat"`;
-const TAKEOVER = `
-mkdir -- "$1.takeover.$2" 2>/dev/null || exit 5
-grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null || { rmdir -- "$1.takeover.$2"; exit 5; }
-mv -- "$1" "$1.takeover.$2/lock"
-`;
-const RELEASE = `
-grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null || exit 5
-mv -- "$1" "$1.released.$2" && rm -rf -- "$1.released.$2"
-`;
-// the lock as unlock sees it: info.json, or the age of a directory without one, or nothing
-const lock_INSPECT = `
-cat -- "$1/info.json" 2>/dev/null && exit 0
-m=$(stat -c %Y -- "$1" 2>/dev/null) || exit 3
-echo "noinfo_age=$(( $(date +%s) - m ))"; exit 4
-`;
-const REMOVE_NOINFO = `
-[ -d "$1" ] && [ ! -e "$1/info.json" ] || exit 5
-mv -- "$1" "$1.removed.noinfo-$$" && rm -rf -- "$1.removed.noinfo-$$"
-`;
-const FORCE_REMOVE = `
-grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null || exit 5
-mv -- "$1" "$1.removed.$2" && rm -rf -- "$1.removed.$2"
-`;
-function describeHolder(info) {
-    if (!info)
-        return 'an unknown holder (the lock has no readable info.json)';
-    return `${info.acquired_by} (${info.operation} ${info.deployment_id}, pid ${info.pid} on ${info.hostname}) since ${info.acquired_at}, expires ${info.expires_at}`;
-}
-function heartbeatAge(text) {
-    const m = /^heartbeat_age=(-?\d+)$/m.exec(text);
-    return m ? Number(m[1]) : undefined;
-}
-function pidAlive(pid) {
-    try {
-        process.kill(pid, 0);
-        return true;
-    }
-    catch (e) {
-        return e.code === 'EPERM';
-    }
-}
-/** why a held lock may be taken over, or undefined when its holder must be presumed alive */
-function staleReason(holder, ageS, nowMs, me = (0,external_node_os_namespaceObject.hostname)()) {
-    if (Date.parse(holder.expires_at) < nowMs)
-        return 'it expired';
-    if (holder.hostname === me && !pidAlive(holder.pid))
-        return `its process ${holder.pid} on this machine is gone`;
-    if (ageS !== undefined && ageS > HEARTBEAT_DEAD_S)
-        return `its holder has sent no heartbeat for ${ageS}s`;
-    return undefined;
-}
-function parseInfo(text) {
-    try {
-        const v = JSON.parse(text.split('\nheartbeat_age=')[0]);
-        return typeof v.lock_id === 'string' ? v : undefined;
-    }
-    catch {
-        return undefined;
-    }
-}
-class DeployLock {
-    ctx;
-    layout;
-    held;
-    beat;
-    constructor(ctx, layout) {
-        this.ctx = ctx;
-        this.layout = layout;
-    }
-    get info() {
-        return this.held;
-    }
-    async acquire(deploymentId, operation) {
-        const { ctx, layout } = this;
-        const policy = ctx.cfg.config.deployment.lock;
-        const deadline = ctx.clock.now() + policy.wait;
-        for (;;) {
-            const now = ctx.clock.now();
-            const info = {
-                lock_id: node_ulid(),
-                environment: ctx.cfg.environment,
-                acquired_at: new Date(now).toISOString(),
-                acquired_by: ctx.actor,
-                deployment_id: deploymentId,
-                operation,
-                pid: process.pid,
-                hostname: (0,external_node_os_namespaceObject.hostname)(),
-                expires_at: new Date(now + policy.timeout).toISOString(),
-            };
-            const r = await ctx.host.run(host_script(ACQUIRE, layout.lockDir), { stdin: JSON.stringify(info), check: false });
-            if (r.code === 0) {
-                this.held = info;
-                this.beat = setInterval(() => {
-                    void ctx.host.run(host_script(HEARTBEAT, layout.lockDir, info.lock_id), { check: false }).catch(() => undefined);
-                }, HEARTBEAT_MS);
-                this.beat.unref();
-                return info;
-            }
-            if (r.code !== 4)
-                throw new errors_DeployError('lock', `could not create the lock at ${layout.lockDir}: ${r.stderr.trim()}`);
-            const holder = parseInfo(r.stdout);
-            const stale = holder && staleReason(holder, heartbeatAge(r.stdout), now);
-            if (holder && stale) {
-                const t = await ctx.host.run(host_script(TAKEOVER, layout.lockDir, holder.lock_id), { check: false });
-                if (t.code === 0) {
-                    ctx.reporter.warn(`took over the lock of ${ctx.cfg.environment} because ${stale}: ${describeHolder(holder)}`);
-                    ctx.hostLog?.add('lock.takeover', { reason: stale, holder });
-                }
-                continue;
-            }
-            const mtime = /^dir_mtime=(\d+)$/m.exec(r.stdout)?.[1];
-            const age = heartbeatAge(r.stdout);
-            if (!holder && mtime && age !== undefined && age > NOINFO_STALE_S) {
-                const t = await ctx.host.run(host_script(TAKEOVER_NOINFO, layout.lockDir, mtime), { check: false });
-                if (t.code === 0)
-                    ctx.reporter.warn(`took over a lock directory of ${ctx.cfg.environment} that had no info.json for ${age}s (its holder died while creating it)`);
-                continue;
-            }
-            if (!holder) {
-                // mkdir lost the race against a holder that has not written info.json yet: look again shortly
-                await ctx.clock.sleep(200);
-                if (ctx.clock.now() < deadline + 2000)
-                    continue;
-            }
-            if (ctx.clock.now() >= deadline) {
-                throw new errors_DeployError('lock', `${ctx.cfg.environment} is locked by ${describeHolder(holder)}`, 'wait for that operation to finish; if it died, the lock expires by itself, or run `togather-deploy unlock` after checking nothing is running');
-            }
-            await ctx.clock.sleep(Math.min(2000, Math.max(100, deadline - ctx.clock.now())));
-        }
-    }
-    async release() {
-        if (this.beat)
-            clearInterval(this.beat);
-        this.beat = undefined;
-        if (!this.held)
-            return;
-        const r = await this.ctx.host.run(host_script(RELEASE, this.layout.lockDir, this.held.lock_id), { check: false });
-        if (r.code !== 0)
-            this.ctx.reporter.warn('the deploy lock was no longer ours at release (taken over after expiry?); left it alone');
-        this.held = undefined;
-    }
-}
-async function readLock(ctx, layout) {
-    const view = await inspectLock(ctx, layout);
-    return view.kind === 'held' ? view.holder : undefined;
-}
-async function inspectLock(ctx, layout) {
-    const r = await ctx.host.run(host_script(lock_INSPECT, layout.lockDir), { check: false });
-    const holder = r.code === 0 ? parseInfo(r.stdout) : undefined;
-    if (holder)
-        return { kind: 'held', holder };
-    const age = /^noinfo_age=(-?\d+)$/m.exec(r.stdout)?.[1];
-    if (r.code === 4 && age !== undefined)
-        return { kind: 'no-info', ageS: Number(age) };
-    if (r.code === 0)
-        return { kind: 'no-info', ageS: 0 }; // an unreadable info.json: shown, never guessed at
-    return { kind: 'free' };
-}
-function describeLockView(v) {
-    if (v.kind === 'held')
-        return `lock held by ${describeHolder(v.holder)}`;
-    if (v.kind === 'no-info') {
-        return `a lock directory without holder information, ${v.ageS}s old (its creator died while taking it, or is taking it right now); the next operation takes it over after ${NOINFO_STALE_S}s`;
-    }
-    return 'not locked';
-}
-/**
- * unlock command: removes exactly the lock that was shown to the operator — by id, or a directory still without
- * info.json that is old enough not to be a holder in the middle of taking it — nothing newer.
- */
-async function forceRemoveLock(ctx, layout, view) {
-    if (view.kind === 'free')
-        return false;
-    if (view.kind === 'no-info' && view.ageS < NOINFO_STALE_S)
-        return false;
-    const r = await ctx.host.run(view.kind === 'held' ? host_script(FORCE_REMOVE, layout.lockDir, view.holder.lock_id) : host_script(REMOVE_NOINFO, layout.lockDir), { check: false });
-    const holder = view.kind === 'held' ? view.holder : { no_info_age_s: view.ageS };
-    if (r.code === 0) {
-        // who removed whose lock stays on the host
-        const line = JSON.stringify({ ts: new Date().toISOString(), action: 'unlock', by: ctx.actor, removed: holder });
-        await ctx.host.run(appendFileCmd(layout.path('audit.jsonl')), { stdin: ctx.redactor.redact(line) + '\n', check: false });
-    }
-    return r.code === 0;
-}
-
-;// CONCATENATED MODULE: ./src/engine/phases.ts
-/** Runs named phases through the reporter and keeps their timings for the record and the summary. */
-class Phases {
-    reporter;
-    clock;
-    timings = [];
-    constructor(reporter, clock) {
-        this.reporter = reporter;
-        this.clock = clock;
-    }
-    async run(name, fn) {
-        const start = this.clock.now();
-        try {
-            const v = await this.reporter.phase(name, fn);
-            this.timings.push({ name, ms: this.clock.now() - start, ok: true });
-            return v;
-        }
-        catch (e) {
-            this.timings.push({ name, ms: this.clock.now() - start, ok: false });
-            throw e;
-        }
-    }
-}
-
-;// CONCATENATED MODULE: ./src/engine/preflight.ts
-
-
-// One round trip, its probes run side by side (compose v1 alone is ~0.5 s of python start-up); each prints
-// one short line, written whole. Read-only: df walks up to the nearest existing parent instead of creating it.
-const PREFLIGHT = `
-( printf 'docker=%s\\n' "$(docker version --format '{{.Server.Version}}' 2>/dev/null)" ) &
-( if docker compose version --short >/dev/null 2>&1; then printf 'compose2=%s\\n' "$(docker compose version --short 2>/dev/null)"; fi ) &
-( if command -v docker-compose >/dev/null 2>&1; then printf 'compose1=%s\\n' "$(docker-compose version --short 2>/dev/null)"; fi ) &
-( r=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null); [ -n "$r" ] && df -Pk -- "$r" 2>/dev/null | awk 'NR==2{print "docker_free_kb=" $4}' ) &
-printf 'docker_host=%s\\n' "\${DOCKER_HOST:-unix:///var/run/docker.sock}"
-p=$1; while [ ! -e "$p" ] && [ "$p" != / ] && [ "$p" != . ]; do p=$(dirname -- "$p"); done
-df -Pk -- "$p" 2>/dev/null | awk 'NR==2{print "free_kb=" $4}'
-wait
-exit 0
-`;
-function parsePreflight(out) {
-    const facts = {};
-    for (const line of out.split('\n')) {
-        const i = line.indexOf('=');
-        if (i > 0)
-            facts[line.slice(0, i).trim()] = line.slice(i + 1).trim();
-    }
-    return facts;
-}
-function versionAtLeast(version, min) {
-    const m = /^v?(\d+)\.(\d+)/.exec(version);
-    if (!m)
-        return false;
-    const [maj, min2] = [Number(m[1]), Number(m[2])];
-    return maj > min[0] || (maj === min[0] && min2 >= min[1]);
-}
-/** the path of a unix:// DOCKER_HOST, when it is one compose can mount (plain path characters only) */
-function unixSocket(dockerHost) {
-    const m = /^unix:\/\/(\/[A-Za-z0-9_./-]+)$/.exec(dockerHost ?? 'unix:///var/run/docker.sock');
-    return m && !m[1].includes('..') ? m[1] : undefined;
-}
-/** Judges the facts; every problem is listed at once. Pure, so the rules are unit-tested. */
-function judgePreflight(facts, minFreeMb) {
-    const problems = [];
-    const docker = facts.docker ?? '';
-    if (!docker)
-        problems.push('docker does not answer for the deploy user (is it installed, running, and is the user in the docker group?)');
-    else if (!versionAtLeast(docker, [20, 10]))
-        problems.push(`docker ${docker} is too old; 20.10 or newer is needed`);
-    let compose = [];
-    let composeVersion = '';
-    if (facts.compose2) {
-        compose = ['docker', 'compose'];
-        composeVersion = facts.compose2;
-    }
-    else if (facts.compose1) {
-        if (!versionAtLeast(facts.compose1, [1, 27]))
-            problems.push(`docker-compose ${facts.compose1} is too old; install the compose v2 plugin (or v1 ≥ 1.27)`);
-        compose = ['docker-compose'];
-        composeVersion = facts.compose1;
-    }
-    else
-        problems.push('neither the compose v2 plugin (docker compose) nor docker-compose v1 is installed');
-    const freeMb = facts.free_kb ? Math.floor(Number(facts.free_kb) / 1024) : undefined;
-    const dockerFreeMb = facts.docker_free_kb ? Math.floor(Number(facts.docker_free_kb) / 1024) : undefined;
-    for (const [what, mb] of [['the deploy path', freeMb], ["docker's data root", dockerFreeMb]]) {
-        if (mb !== undefined && mb < minFreeMb)
-            problems.push(`only ${mb} MiB free on ${what}; at least ${minFreeMb} MiB is required (deployment.min_free_mb)`);
-    }
-    if (problems.length) {
-        throw new errors_DeployError('preflight', `host preflight failed:\n  - ${problems.join('\n  - ')}`, 'prepare the host as docs/quickstart.md describes, then deploy again');
-    }
-    return { dockerVersion: docker, compose, composeVersion, freeMb, dockerFreeMb, dockerSocket: unixSocket(facts.docker_host) };
-}
-async function preflight(ctx, layout) {
-    const r = await ctx.host.run(host_script(PREFLIGHT, layout.root), { timeoutMs: 30_000 });
-    const facts = judgePreflight(parsePreflight(r.stdout), ctx.cfg.config.deployment.min_free_mb);
-    ctx.reporter.info(`host ${ctx.host.name}: docker ${facts.dockerVersion}, ${facts.compose.join(' ')} ${facts.composeVersion}` +
-        (facts.freeMb !== undefined ? `, ${facts.freeMb} MiB free` : ''));
-    return facts;
-}
-
-// EXTERNAL MODULE: external "node:url"
-var external_node_url_ = __nccwpck_require__(3136);
-;// CONCATENATED MODULE: ./src/engine/assets.ts
 
 
 
 /**
- * Files shipped with the tool (docker/compose.yml, docker/db-init): found by walking up from this module, which
- * works from src/ under tsx, from dist/ in the action, and from dist/cli/ in the CLI package.
- */
-function assetDir() {
-    let dir = (0,external_node_path_namespaceObject.dirname)((0,external_node_url_.fileURLToPath)(import.meta.url));
-    for (let i = 0; i < 5; i++) {
-        if ((0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(dir, 'docker', 'compose.yml')))
-            return dir;
-        dir = (0,external_node_path_namespaceObject.dirname)(dir);
-    }
-    throw new Error('cannot find docker/compose.yml beside the togather-deploy installation');
-}
-function readAsset(...parts) {
-    return (0,external_node_fs_namespaceObject.readFileSync)((0,external_node_path_namespaceObject.join)(assetDir(), ...parts), 'utf8');
-}
-/** every regular file of a directory, by name (not recursive) */
-function readDir(dir) {
-    const out = {};
-    if (!(0,external_node_fs_namespaceObject.existsSync)(dir))
-        return out;
-    for (const name of (0,external_node_fs_namespaceObject.readdirSync)(dir).sort()) {
-        if (/^[A-Za-z0-9_.-]+$/.test(name) && !name.startsWith('.'))
-            out[name] = (0,external_node_fs_namespaceObject.readFileSync)((0,external_node_path_namespaceObject.join)(dir, name), 'utf8');
-    }
-    return out;
-}
-
-;// CONCATENATED MODULE: ./src/engine/caddyfile.ts
-
-/**
- * Caddy configuration for the stack. The switch between colours never reloads Caddy (a reload resets
- * connections under load, see docs/zero-downtime.md): both colours are always upstreams, `lb_policy first` sends
- * everything to the first healthy one, and an active health check asks each colour's gate (:8081, /ready) whether
- * it is in rotation. The deployer flips the gate's flag file; Caddy notices within one health interval.
+ * Load config/deployment.yml and the environment's env file, validate both and build the app environment.
+ * Throws one ConfigError listing every problem found. Reads the two files and nothing else; no host is touched.
  *
- * Two files, both in the directory compose mounts as /etc/caddy:
- *   togather.caddy - owned by the deployer, rewritten from renderUpstreams(): the upstream snippet and the
- *                    internal verification site;
- *   Caddyfile      - the operator's (renderDefaultSite() writes a first one): `import togather.caddy`, then sites
- *                    that `import togather_upstreams`.
+ * The app environment, strongest first:
+ *   1. overrides (CLI --set, action input)
+ *   2. process environment, only for keys the env file or app.env already declare, so that unrelated runner
+ *      or shell variables never reach the app (and an empty variable does not blank a setting)
+ *   3. the env file
+ *   4. app.env in deployment.yml
  */
-/** Name of the file renderUpstreams() output goes to, beside the Caddyfile that imports it. */
-const UPSTREAMS_FILE = 'togather.caddy';
-/** Snippet the sites import. */
-const UPSTREAMS_SNIPPET = 'togather_upstreams';
-/** Port of the internal site: reachable on the stack's network only (compose publishes 80/443, never this). */
-const INTERNAL_PORT = 8088;
-/** Port and path each colour's gate answers Caddy's health check on. */
-const GATE_PORT = 8081;
-const GATE_READY_PATH = '/ready';
-/** Network aliases of the colours (compose: the gates own the colours' addresses). */
-const COLOUR_HOSTS = { blue: 'app-blue', green: 'app-green' };
-/** Response header naming the upstream that served; the deployer verifies a switch by it. */
-const UPSTREAM_HEADER = 'X-Togather-Upstream';
-/** Paths whose answers must never be cached by anything between a client and the app. */
-const NO_STORE_PATHS = ['/health', '/healthz', '/readyz', '/version'];
-function renderUpstreams(p) {
-    const port = checkPort(p.appPort, 'app port');
-    const interval = checkDuration(p.healthInterval, 'health interval');
-    const timeout = checkDuration(p.healthTimeout, 'health timeout');
-    const tryDuration = checkDuration(p.tryDuration ?? '5s', 'try duration');
-    if (durationMs(timeout) >= durationMs(interval)) {
-        throw configError(`health timeout ${timeout} must be shorter than the health interval ${interval}`);
+function loadConfig(opts) {
+    const cwd = opts.cwd ?? process.cwd();
+    const configFile = opts.configPath;
+    const configAbs = (0,external_node_path_namespaceObject.resolve)(cwd, opts.configPath);
+    const configDir = (0,external_node_path_namespaceObject.dirname)(configAbs);
+    const problems = [];
+    const yaml = readYaml(configAbs, configFile, problems);
+    let config;
+    let env;
+    if (yaml) {
+        const parsed = ConfigSchema.safeParse(yaml.data);
+        if (parsed.success)
+            config = parsed.data;
+        else
+            problems.push(...zodProblems(parsed.error.issues, yaml, configFile));
+        env = selectEnvironment(opts.environment, config, yaml, configFile, problems);
+        if (config)
+            problems.push(...checkLocalPaths(config, opts.environment, env, configDir, yaml, configFile));
     }
-    return [
-        '# Written by togather-deploy on every deploy: edit the Caddyfile, not this file.',
-        '# Both colours stay listed; `first` picks the first one whose gate answers /ready. No fail_duration: after a',
-        '# failed dial it would mark the healthy colour down as well.',
-        `(${UPSTREAMS_SNIPPET}) {`,
-        `\treverse_proxy ${COLOUR_HOSTS.blue}:${port} ${COLOUR_HOSTS.green}:${port} {`,
-        '\t\tlb_policy first',
-        `\t\tlb_try_duration ${tryDuration}`,
-        '\t\tlb_try_interval 50ms',
-        // Caddy < 2.7.5 answers a non-GET 503 at once when no colour is in rotation for a moment (both gates' checks
-        // timed out on a busy host: measured under load, docs/zero-downtime.md). Retrying only requests that never
-        // reached an upstream makes them wait like GETs; a non-GET that an upstream received is never resent.
-        '\t\tlb_retry_match {',
-        '\t\t\tmethod GET',
-        '\t\t}',
-        '\t\tlb_retry_match {',
-        '\t\t\texpression `{http.reverse_proxy.upstream.hostport} == null`',
-        '\t\t}',
-        `\t\thealth_uri ${GATE_READY_PATH}`,
-        `\t\thealth_port ${GATE_PORT}`,
-        `\t\thealth_interval ${interval}`,
-        `\t\thealth_timeout ${timeout}`,
-        `\t\theader_down ${UPSTREAM_HEADER} {http.reverse_proxy.upstream.host}`,
-        '\t}',
-        '}',
-        '',
-        '# Internal: the deployer verifies what the public sites would serve through this, from inside the network.',
-        `http://:${INTERNAL_PORT} {`,
-        `\timport ${UPSTREAMS_SNIPPET}`,
-        '}',
-        '',
-    ].join('\n');
-}
-function renderDefaultSite(p) {
-    const domains = p.domains.map(checkDomain);
-    const dup = domains.find((d, i) => domains.indexOf(d) !== i);
-    if (dup !== undefined)
-        throw configError(`domain ${dup} is listed twice`);
-    const httpPort = checkPort(p.httpPort ?? 80, 'HTTP port');
-    const email = p.email === undefined ? undefined : checkEmail(p.email);
-    const global = [];
-    if (email)
-        global.push(`\temail ${email}`);
-    if (domains.length > 0 && httpPort !== 80)
-        global.push(`\thttp_port ${httpPort}`);
-    const headers = [
-        ...(domains.length > 0 ? ['\t\tStrict-Transport-Security "max-age=31536000"'] : []),
-        '\t\tX-Content-Type-Options nosniff',
-        '\t\tReferrer-Policy strict-origin-when-cross-origin',
-        '\t\tX-Frame-Options SAMEORIGIN',
-        '\t\t-Server',
-    ];
-    const out = [
-        '# Default Caddyfile written by togather-deploy when the host has none. It is yours to edit: keep',
-        `# \`import ${UPSTREAMS_FILE}\` and \`import ${UPSTREAMS_SNIPPET}\` in each site that serves the app.`,
-        ...(global.length > 0 ? ['{', ...global, '}', ''] : []),
-        `import ${UPSTREAMS_FILE}`,
-        '',
-        `${domains.length > 0 ? domains.join(', ') : `:${httpPort}`} {`,
-        `\timport ${UPSTREAMS_SNIPPET}`,
-        '',
-        '\theader {',
-        ...headers,
-        '\t}',
-        '',
-        `\t@no_store path ${NO_STORE_PATHS.join(' ')}`,
-        '\theader @no_store {',
-        '\t\tCache-Control no-store',
-        '\t\tdefer',
-        '\t}',
-        '}',
-        '',
-    ];
-    return out.join('\n');
-}
-// ---------------------------------------------------------------------------------------------------------------
-// Every value that reaches a Caddyfile passes one of these: a stray space, brace or newline would change the
-// config's structure, not just a value.
-const LABEL = '(?!-)[a-z0-9-]{1,63}(?<!-)';
-const HOSTNAME = new RegExp(`^${LABEL}(\\.${LABEL})+$`);
-function checkDomain(raw) {
-    const d = raw.toLowerCase();
-    if (d.length > 253 || !(HOSTNAME.test(d) || d === 'localhost')) {
-        throw configError(`domain ${JSON.stringify(raw)} is not a plain host name`, 'use names like app.example.org (letters, digits, hyphens and dots; no scheme, port, path or wildcard)');
+    // the env file is read even when the config is broken, so that one run reports both files' problems
+    const source = envFileSourceOf(opts, cwd, configDir, yaml, config, env);
+    let envFile;
+    if (source.kind === 'content') {
+        envFile = parseEnvFile(source.content, ENV_INPUT_SOURCE, { required: [] });
     }
-    return d;
-}
-function checkPort(n, what) {
-    if (!Number.isInteger(n) || n < 1 || n > 65535)
-        throw configError(`${what} ${String(n)} is not a port (1-65535)`);
-    return n;
-}
-const DURATION = /^(\d+(\.\d+)?(ms|s|m|h))+$/;
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-function checkDuration(s, what) {
-    if (!DURATION.test(s) || durationMs(s) <= 0) {
-        throw configError(`${what} ${JSON.stringify(s)} is not a duration`, 'write e.g. 500ms, 2s or 1m30s');
+    else if (source.kind === 'path') {
+        envFile = readEnvFile(source.abs, { required: [] }, source.display);
     }
-    return s;
-}
-function durationMs(s) {
-    let total = 0;
-    for (const m of s.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g))
-        total += Number(m[1]) * UNIT_MS[m[2]];
-    return total;
-}
-function checkEmail(s) {
-    if (!/^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/.test(s)) {
-        throw configError(`e-mail ${JSON.stringify(s)} is not a plain address`);
-    }
-    return s;
-}
-function configError(message, remedy) {
-    return new errors_DeployError('config', `Caddy configuration: ${message}`, remedy);
-}
-
-;// CONCATENATED MODULE: ./src/engine/database.ts
-
-
-
-const DB_NAME_RE = /^[A-Za-z0-9_-]{1,63}$/;
-/** Parses DATABASE_URL. Pure; the messages never include the URL (it holds the password). */
-function parseDatabaseUrl(raw, managed) {
-    if (!raw)
-        throw new errors_DeployError('config', 'DATABASE_URL is not set in the app environment', 'add DATABASE_URL to the environment\'s env file');
-    let u;
-    try {
-        u = new URL(raw);
-    }
-    catch {
-        throw new errors_DeployError('config', 'DATABASE_URL is not a URL', 'write it as postgres://USER:PASSWORD@HOST:5432/DATABASE');
-    }
-    if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
-        throw new errors_DeployError('config', `DATABASE_URL has the scheme ${u.protocol.replace(/:$/, '')}; snapshots and migrations need postgres:// or postgresql://`);
-    }
-    const name = decodeURIComponent(u.pathname.replace(/^\//, ''));
-    if (!DB_NAME_RE.test(name)) {
-        throw new errors_DeployError('config', 'DATABASE_URL names no database, or one with characters other than letters, digits, "_" and "-"', 'end the URL with /DATABASE');
-    }
-    if (!u.hostname)
-        throw new errors_DeployError('config', 'DATABASE_URL has no host');
-    const password = u.password ? decodeURIComponent(u.password) : undefined;
-    if (password && /[\r\n\0]/.test(password))
-        throw new errors_DeployError('config', 'the password in DATABASE_URL contains a line break, which an env file cannot carry');
-    const base = `${u.protocol}//${u.username ? `${u.username}@` : ''}${u.host}${u.pathname}`;
-    const params = [...u.searchParams.entries()];
-    const query = (ps) => (ps.length ? `?${new URLSearchParams(ps).toString()}` : '');
-    return {
-        name,
-        url: base + query(params.filter(([k]) => !k.startsWith('x-'))),
-        migrateUrl: base + query(params),
-        password,
-        managed,
-    };
-}
-/** the same server, another database (for the restore's maintenance connection and its scratch database) */
-function urlForDatabase(t, database) {
-    const u = new URL(t.url);
-    u.pathname = `/${encodeURIComponent(database)}`;
-    return u.toString();
-}
-function dbTarget(ctx) {
-    const t = parseDatabaseUrl(ctx.cfg.appEnv.DATABASE_URL, ctx.cfg.config.database.managed);
-    ctx.redactor.add(t.password);
-    return t;
-}
-function dbEnvPath(layout) {
-    return layout.path('db-client.env');
-}
-/** docker's env-file format takes values literally (no quoting), one per line */
-function renderDbEnv(t) {
-    return t.password ? `PGPASSWORD=${t.password}\n` : '';
-}
-/** (Re)writes db-client.env with mode 0600; its content travels on stdin. */
-async function writeDbEnv(ctx, layout, t) {
-    const r = await ctx.host.run(writeFileCmd(dbEnvPath(layout), '600'), { stdin: renderDbEnv(t), check: false });
-    if (r.code !== 0)
-        throw new errors_DeployError('preflight', `could not write ${dbEnvPath(layout)}: ${ctx.redactor.redact(r.stderr.trim())}`);
-}
-const NETWORK = `docker network ls --format '{{.Name}}' --filter "label=com.docker.compose.project=$1" --filter label=com.docker.compose.network=togather | head -n 1`;
-/** the stack's compose network (the one the app is on), found by compose's labels */
-async function stackNetwork(ctx, layout) {
-    const r = await ctx.host.run(host_script(NETWORK, layout.stack), { check: false, timeoutMs: 30_000 });
-    const net = r.stdout.trim();
-    if (r.code !== 0 || !net)
-        throw new errors_DeployError('preflight', `the stack's network (compose project ${layout.stack}) does not exist`, 'deploy the environment once, so that its stack exists');
-    return net;
-}
-/**
- * Argv that runs a PostgreSQL client tool (psql, pg_dump) against the database with the app's credentials:
- * inside the compose db container when the database is managed (docker exec is ~0.1 s, a new container
- * ~0.7 s), else in a one-off container of the configured postgres image on the stack's network.
- */
-function pgToolCommand(ctx, layout, t, network, tool, stdin) {
-    const i = stdin ? ['-i'] : [];
-    if (t.managed)
-        return { argv: ['docker', 'exec', ...i, '--env-file', dbEnvPath(layout), layout.db, ...tool] };
-    if (!network)
-        throw new Error('pgToolCommand: an external database needs the stack network');
-    return {
-        argv: ['docker', 'run', '--rm', ...i, '--network', network, '--env-file', dbEnvPath(layout), '--label', 'org.togather.role=db-tool', ctx.cfg.config.images.postgres, ...tool],
-    };
-}
-/** Everything a database operation needs, prepared once: db-client.env written, network found, db container up. */
-async function openDb(ctx, layout) {
-    const target = dbTarget(ctx);
-    await writeDbEnv(ctx, layout, target);
-    let network;
-    if (target.managed) {
-        const r = await ctx.host.run(host_script(`docker inspect -f '{{.State.Status}}' -- "$1" 2>/dev/null || echo absent`, layout.db), { check: false });
-        const st = r.stdout.trim();
-        if (st !== 'running')
-            throw new errors_DeployError('preflight', `the database container ${layout.db} is ${st || 'absent'}`, 'deploy once to create it, or start it (docker start) and look at its logs');
-    }
-    else {
-        network = await stackNetwork(ctx, layout);
-    }
-    return { target, network, tool: (argv, stdin = false) => pgToolCommand(ctx, layout, target, network, argv, stdin) };
-}
-// psql script (stdin): the table may not exist yet, which a plain SELECT would turn into an error
-const READ_VERSION_SQL = `\\set ON_ERROR_STOP 1
-SELECT to_regclass('schema_migrations') IS NOT NULL AS has_table \\gset
-\\if :has_table
-SELECT 'version=' || coalesce((SELECT version::text FROM schema_migrations LIMIT 1), 'none') || ' dirty=' || coalesce((SELECT dirty::text FROM schema_migrations LIMIT 1), 'false');
-\\else
-SELECT 'version=absent dirty=false';
-\\endif
-`;
-function parseSchemaVersion(out) {
-    const m = /version=(\d+|none|absent) dirty=(true|false)/.exec(out);
-    if (!m)
-        return undefined;
-    return { version: /^\d+$/.test(m[1]) ? Number(m[1]) : undefined, dirty: m[2] === 'true', table: m[1] !== 'absent' };
-}
-async function readSchemaVersion(ctx, db, kind = 'migration') {
-    const r = await ctx.host.run(db.tool(['psql', '-X', '-q', '-A', '-t', '-w', '-d', db.target.url], true), { stdin: READ_VERSION_SQL, check: false, timeoutMs: 60_000 });
-    const v = r.code === 0 ? parseSchemaVersion(r.stdout) : undefined;
-    if (!v) {
-        throw new errors_DeployError(kind, `could not read schema_migrations from the database: ${ctx.redactor.redact((r.stderr || r.stdout).trim().split('\n').slice(-4).join(' / ')) || `exit ${r.code}`}`, 'check DATABASE_URL (host, user, password) and that the database is up; nothing was changed');
-    }
-    return v;
-}
-/** double-quoted SQL identifier */
-function sqlIdent(name) {
-    return `"${name.replace(/"/g, '""')}"`;
-}
-
-;// CONCATENATED MODULE: ./src/engine/db-ready.ts
-
-
-
-/*
- * "Healthy" is not "ready" for a database the stack has just started. The postgres images run their init scripts
- * against a temporary server that listens on no TCP address, and their healthcheck (pg_isready over the unix
- * socket) says "up" meanwhile: measured, a 6 s init script gave 5 s of "healthy" with TCP refused. What the app,
- * pg_dump and migrate need is a TCP connection on the stack's network with the app's credentials, so that is
- * what the deployer waits for: psql with the app's DATABASE_URL (its host is the db service's name, resolved on
- * the app network), password from db-client.env, `SELECT 1`.
- */
-/** what psql said that no amount of waiting changes: the credentials or the database name are wrong */
-const FATAL = /password authentication failed|no password supplied|role "[^"]*" does not exist|database "[^"]*" does not exist|no pg_hba\.conf entry/;
-/** the official entrypoints print this once the init scripts all ran; a restart before it means one failed */
-const INIT_DONE = 'PostgreSQL init process complete';
-async function waitDbAccepting(ctx, layout, timeoutMs = 120_000) {
-    const db = await openDb(ctx, layout);
-    const probe = db.tool(['psql', '-X', '-q', '-A', '-t', '-w', '-d', db.target.url, '-c', 'SELECT 1']);
-    const deadline = ctx.clock.now() + timeoutMs;
-    let last;
-    for (;;) {
-        const r = await ctx.host.run(probe, { check: false, timeoutMs: 30_000 });
-        if (r.code === 0 && r.stdout.trim() === '1')
-            break;
-        last = ctx.redactor.redact((r.stderr || r.stdout).trim().split('\n').slice(-2).join(' / '));
-        if (FATAL.test(last)) {
-            throw new errors_DeployError('preflight', `the database refuses the app's credentials: ${last}; nothing was migrated or switched`, 'check DATABASE_URL and POSTGRES_PASSWORD in the env file: they must name the same user, password and database the database was first created with');
-        }
-        if (ctx.clock.now() > deadline) {
-            throw new errors_DeployError('preflight', `the database did not accept connections within ${Math.round(timeoutMs / 1000)} s (${last || `exit ${r.code}`}); nothing was switched`, `look at \`docker logs ${layout.db}\` on the host`);
-        }
-        await ctx.clock.sleep(250);
-    }
-    await checkInitRan(ctx, layout);
-}
-const INSPECT_RESTARTS = `docker inspect -f '{{.RestartCount}}' -- "$1" 2>/dev/null || echo 0`;
-/**
- * A failed init script stops the container; restarted, the image finds an initialised data directory and starts
- * without running the rest, so the database comes up healthy without what the scripts create. Caught here, at
- * the database's first start, with the script's own message from the container's log.
- */
-async function checkInitRan(ctx, layout) {
-    const restarts = Number((await ctx.host.run(host_script(INSPECT_RESTARTS, layout.db), { check: false })).stdout.trim());
-    if (!(restarts > 0))
-        return;
-    const logs = await ctx.host.run(cmd('docker', 'logs', '--tail', '200', layout.db), { check: false, timeoutMs: 30_000 });
-    const text = `${logs.stdout}\n${logs.stderr}`;
-    if (!/docker-entrypoint-initdb\.d\//.test(text) || text.includes(INIT_DONE))
-        return;
-    const cause = text.split('\n').filter((l) => /ERROR|FATAL|error:/.test(l)).slice(0, 3).map((l) => l.trim()).join(' / ');
-    throw new errors_DeployError('preflight', `the database's init scripts failed at its first start: ${ctx.redactor.redact(cause || 'see the container log')}; the database runs without what they create, and nothing was switched`, `fix the script (docker/db-init, or database.init_dir), then remove the database's data volume so it is initialised again (docker rm -f ${layout.db}; docker volume rm ${layout.stack}_db-data) and deploy again — on a new environment only: the volume holds the data`);
-}
-
-;// CONCATENATED MODULE: ./src/engine/db-image.ts
-
-
-
-
-
-
-/** The image to run and how to make it. Pure: the tag is a digest of the Dockerfile and the base image. */
-function dbImage(ctx) {
-    const images = ctx.cfg.config.images;
-    const choice = images.postgres_dockerfile;
-    if (choice === 'none')
-        return { ref: images.postgres };
-    const source = choice === 'builtin' ? 'docker/db/Dockerfile (builtin)' : choice;
-    const dockerfile = choice === 'builtin' ? readAsset('docker', 'db', 'Dockerfile') : readConfigFile(ctx, choice);
-    const digest = (0,external_node_crypto_.createHash)('sha256').update(`${images.postgres}\0${dockerfile}`).digest('hex').slice(0, 16);
-    return { ref: `togather-postgres:${digest}`, build: { dockerfile, base: images.postgres, source } };
-}
-function readConfigFile(ctx, path) {
-    const file = (0,external_node_path_namespaceObject.isAbsolute)(path) ? path : (0,external_node_path_namespaceObject.join)(ctx.cfg.configDir, path);
-    try {
-        return (0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8');
-    }
-    catch (e) {
-        throw new errors_DeployError('config', `images.postgres_dockerfile: cannot read ${file} (${e.message})`, 'point it at a Dockerfile, or write builtin or none');
-    }
-}
-/**
- * Builds the extended database image on the host unless it is there already: no round trip when the database
- * container already runs it (`running`, from the stack inspection), one when it may be present. The
- * host pulls the base like it pulls Caddy; the Dockerfile travels on stdin, so nothing else of the runner's
- * reaches the build.
- */
-async function ensureDbImage(ctx, img, running) {
-    if (!img.build || running === img.ref)
-        return;
-    const present = await ctx.host.run(cmd('docker', 'image', 'inspect', '--format', '.', img.ref), { check: false, timeoutMs: 30_000 });
-    if (present.code === 0)
-        return;
-    if (ctx.dryRun) {
-        ctx.reporter.info(`would build the database image ${img.ref} on the host from ${img.build.source} over ${img.build.base}`);
-        return;
-    }
-    ctx.reporter.info(`building the database image ${img.ref} on the host (${img.build.source} over ${img.build.base}); once per change of either`);
-    const r = await ctx.host.run(cmd('docker', 'build', '--quiet', '--build-arg', `BASE=${img.build.base}`, '--label', 'org.togather.role=db-image', '-t', img.ref, '-'), {
-        stdin: img.build.dockerfile,
-        check: false,
-        timeoutMs: 30 * 60_000,
-    });
-    if (r.code !== 0) {
-        throw new errors_DeployError('preflight', `building the database image ${img.ref} on the host failed: ${ctx.redactor.redact(r.stderr.trim().split('\n').slice(-6).join(' / '))}; nothing was switched`, 'the host must reach the base image\'s registry and its apt mirror; or build the image elsewhere and set images.postgres to it with images.postgres_dockerfile: none');
-    }
-}
-
-;// CONCATENATED MODULE: ./src/engine/provision.ts
-
-
-
-
-
-
-
-
-
-
-/**
- * Compose reads env files with its own parser: v1 (python-dotenv) turns \\ into \ and \' into ' even inside
- * single quotes and substitutes ${NAME} and ${NAME:-x} in every value; v2 takes single quotes literally and
- * substitutes $ in double quotes. Each value gets the one spelling both read back unchanged, and a value no
- * spelling can carry is refused (envfile.ts checkValue says so before anything is touched).
- */
-function renderEnvFile(env) {
-    const lines = Object.entries(env).map(([k, v]) => {
-        const refusal = composeRefusal(v);
-        if (refusal)
-            throw new errors_DeployError('config', `the value of ${k} ${refusal}`, `change the value of ${k}`);
-        if (/^[A-Za-z0-9_./:@%+,=-]*$/.test(v))
-            return `${k}=${v}`;
-        // no $: double quotes, where both versions decode exactly \\ and \"
-        if (!v.includes('$'))
-            return `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
-        // $ without ' and without backslash pairs: single quotes, literal for both
-        return `${k}='${v}'`;
-    });
-    return lines.join('\n') + '\n';
-}
-/** why compose cannot carry a value unchanged, or undefined when it can */
-function composeRefusal(v) {
-    if (/[\n\r\0]/.test(v))
-        return 'contains a line break or NUL, which an env file cannot carry';
-    // v1 takes the escaped final backslash and the closing quote for an escaped quote, and reads on into the next line
-    if (v.endsWith('\\'))
-        return 'ends with a backslash, which docker-compose v1 misreads (it swallows the next variable)';
-    if (/\$\{[^}:]*(?::-[^}]*)?\}/.test(v))
-        return 'contains ${…}, which docker-compose v1 replaces with a variable';
-    if (!v.includes('$'))
-        return undefined;
-    if (v.includes("'"))
-        return "contains both ' and $, which docker-compose v1 and v2 read back differently";
-    if (v.includes('\\\\'))
-        return 'contains $ and a double backslash, which docker-compose v1 and v2 read back differently';
-    return undefined;
-}
-function imagesEnv(ctx, layout, images, extras = {}) {
-    const c = ctx.cfg.config;
-    const p = ctx.cfg.proxy;
-    return {
-        TOGATHER_STACK: layout.stack,
-        TOGATHER_APP_IMAGE_BLUE: images.blue,
-        TOGATHER_APP_IMAGE_GREEN: images.green,
-        TOGATHER_GATE_IMAGE: c.images.gate,
-        TOGATHER_CADDY_IMAGE: c.images.caddy,
-        TOGATHER_POSTGRES_IMAGE: extras.dbImage ?? c.images.postgres,
-        TOGATHER_BIND: p.bind,
-        TOGATHER_HTTP_PORT: String(p.http_port),
-        TOGATHER_HTTPS_PORT: String(p.https_port),
-        TOGATHER_DB_NAME: c.database.name,
-        TOGATHER_DB_USER: c.database.user,
-        // docker stop's grace must outlast the drain: the old colour finishes its in-flight requests first
-        TOGATHER_STOP_GRACE: `${Math.ceil(c.deployment.drain_timeout / 1000) + 5}s`,
-        TOGATHER_KEEPER_IMAGE: c.images.keeper,
-        ...(extras.dockerSocket ? { TOGATHER_DOCKER_SOCKET: extras.dockerSocket } : {}),
-    };
-}
-function fromConfigDir(ctx, path) {
-    return (0,external_node_path_namespaceObject.isAbsolute)(path) ? path : (0,external_node_path_namespaceObject.join)(ctx.cfg.configDir, path);
-}
-/** Everything the environment's directory holds besides state: compose, Caddy, db init scripts, env files. */
-function hostFiles(ctx, layout, images, extras = {}) {
-    const c = ctx.cfg.config;
-    const p = ctx.cfg.proxy;
-    const files = [
-        { name: 'compose.yml', mode: '644', content: readAsset('docker', 'compose.yml') },
-        { name: '.env', mode: '600', content: renderEnvFile(imagesEnv(ctx, layout, images, extras)) },
-        { name: 'keeper/keeper.sh', mode: '644', content: readAsset('docker', 'keeper.sh') },
-        { name: 'app.env', mode: '600', content: renderEnvFile(ctx.cfg.appEnv) },
-        {
-            name: 'caddy/togather.caddy',
-            mode: '644',
-            content: renderUpstreams({ appPort: c.app.port, healthInterval: formatGo(p.health_interval), healthTimeout: formatGo(p.health_timeout) }),
-        },
-        {
-            name: 'caddy/Caddyfile',
-            mode: '644',
-            content: p.caddyfile ? (0,external_node_fs_namespaceObject.readFileSync)(fromConfigDir(ctx, p.caddyfile), 'utf8') : renderDefaultSite({ domains: p.domains }),
-        },
-    ];
-    const dbEnv = {};
-    if (ctx.cfg.appEnv.POSTGRES_PASSWORD !== undefined)
-        dbEnv.POSTGRES_PASSWORD = ctx.cfg.appEnv.POSTGRES_PASSWORD;
-    files.push({ name: 'db.env', mode: '600', content: renderEnvFile(dbEnv) });
-    const initDir = c.database.init_dir ? fromConfigDir(ctx, c.database.init_dir) : (0,external_node_path_namespaceObject.join)(assetDir(), 'docker', 'db-init');
-    for (const [name, content] of Object.entries(readDir(initDir)))
-        files.push({ name: `db-init/${name}`, mode: '644', content });
-    // what the long-lived services (db, caddy, gates) are made of; the colours' images and app.env are not part
-    // of it, so a routine deploy or a secret rotation never recreates the database or the proxy
-    const base = files.filter((f) => f.name !== 'app.env' && f.name !== '.env' && !f.name.startsWith('caddy/'));
-    const baseEnv = Object.entries(imagesEnv(ctx, layout, images, extras)).filter(([k]) => !k.startsWith('TOGATHER_APP_IMAGE_'));
-    files.push({ name: '.base-digest', mode: '644', content: filesDigest([...base, { name: 'env', mode: '600', content: JSON.stringify(baseEnv) }]) + '\n' });
-    return files;
-}
-/** Caddy durations: whole milliseconds are always valid */
-function formatGo(ms) {
-    return `${ms}ms`;
-}
-// One round trip for every file: "name mode base64" per line; a file is replaced only when its bytes differ,
-// and each replaced file is named on stdout so the caller knows whether Caddy needs a reload. A directory that
-// holds a 644 file is made 755: containers read these through bind mounts as their own users (the database
-// image runs db-init/ as postgres, which a 0700 directory of the deploy user hides, silently).
-const WRITE_FILES = `
-set -e; umask 077; mkdir -p -- "$1"; cd -- "$1"
-while IFS=' ' read -r name mode data; do
-  [ -n "$name" ] || continue
-  dir=$(dirname -- "$name")
-  mkdir -p -- "$dir"
-  if [ "$mode" = 644 ] && [ "$dir" != . ]; then chmod 755 -- "$dir"; fi
-  t="$name.tmp.$$"
-  printf '%s' "$data" | base64 -d > "$t"
-  chmod "$mode" "$t"
-  if [ -f "$name" ] && cmp -s "$t" "$name"; then rm -f -- "$t"; else mv -f -- "$t" "$name"; echo "changed $name"; fi
-done
-mkdir -p -- logs snapshots gates/blue gates/green
-`;
-function filesDigest(files) {
-    const h = (0,external_node_crypto_.createHash)('sha256');
-    for (const f of files)
-        h.update(`${f.name}\0${f.mode}\0${f.content}\0`);
-    return h.digest('hex');
-}
-async function writeHostFiles(ctx, layout, files) {
-    for (const f of files)
-        if (!/^[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/.test(f.name) || f.name.includes('..'))
-            throw new Error(`bad host file name ${f.name}`);
-    const stdin = files.map((f) => `${f.name} ${f.mode} ${Buffer.from(f.content, 'utf8').toString('base64')}`).join('\n') + '\n';
-    const r = await ctx.host.run(host_script(WRITE_FILES, layout.root), { stdin, check: false, timeoutMs: 60_000 });
-    if (r.code !== 0)
-        throw new errors_DeployError('preflight', `could not write the environment's files under ${layout.root}: ${ctx.redactor.redact(r.stderr.trim())}`, 'check that the deploy user may write there (environments.<env>.path)');
-    return r.stdout
-        .split('\n')
-        .filter((l) => l.startsWith('changed '))
-        .map((l) => l.slice(8));
-}
-/**
- * Creates or updates the environment: files, network, volumes, the database, the proxy and both gates.
- * Services are (re)started only when a file changed or a container is not running, so a routine deploy
- * spends one round trip here.
- */
-async function provision(ctx, layout, host, facts, images) {
-    const { compose } = host;
-    const managedDb = ctx.cfg.config.database.managed;
-    const db = managedDb ? dbImage(ctx) : undefined;
-    if (db)
-        await ensureDbImage(ctx, db, facts.dbImage);
-    const files = hostFiles(ctx, layout, images, { dockerSocket: host.dockerSocket, dbImage: db?.ref });
-    if (ctx.dryRun) {
-        ctx.reporter.info(`would write ${files.map((f) => f.name).join(', ')} under ${layout.root}`);
-        return { changed: [] };
-    }
-    const changed = await writeHostFiles(ctx, layout, files);
-    const keeper = keeperWanted(ctx, host);
-    const services = [...(managedDb ? ['db'] : []), 'caddy', 'gate-blue', 'gate-green', ...(keeper ? ['keeper'] : [])];
-    const notRunning = [
-        ...(managedDb && facts.db !== 'running' ? ['db'] : []),
-        ...(keeper && facts.keeper !== 'running' ? ['keeper'] : []),
-        ...(facts.caddy !== 'running' ? ['caddy'] : []),
-        ...(facts.blue.gate !== 'running' ? ['gate-blue'] : []),
-        ...(facts.green.gate !== 'running' ? ['gate-green'] : []),
-    ];
-    // compose leaves a paused container paused (v1) or fails on it (v2): waiting cannot help, say so either way
-    if (managedDb && facts.db === 'paused')
-        throw dbPaused(layout);
-    const composeChanged = changed.includes('.base-digest');
-    if (notRunning.length || composeChanged) {
-        const r = await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-color', ...services), { check: false, timeoutMs: 300_000 });
-        if (r.code !== 0)
-            throw new errors_DeployError('preflight', `starting the stack's services failed: ${ctx.redactor.redact(composeErrorLines(r.stderr, 8).join('\n'))}`);
-    }
-    if (!keeper && facts.keeper !== 'absent')
-        await ctx.host.run(cmd('docker', 'rm', '-f', layout.keeper), { check: false, timeoutMs: 60_000 });
-    if (changed.some((f) => f.startsWith('caddy/')) && facts.caddy === 'running') {
-        // the one case that reloads Caddy: its configuration itself changed (not a colour switch)
-        ctx.reporter.warn('the Caddy configuration changed: reloading the proxy (requests on idle keep-alive connections may see a reset)');
-        await ctx.host.run(cmd('docker', 'exec', layout.caddy, 'caddy', 'reload', '--config', '/etc/caddy/Caddyfile', '--adapter', 'caddyfile'), { timeoutMs: 60_000 });
-    }
-    if (managedDb && facts.db !== 'running') {
-        await waitDbHealthy(ctx, layout);
-        await waitDbAccepting(ctx, layout);
-    }
-    return { changed };
-}
-/** the keeper needs the engine's socket as a path on the host; a tcp:// or ssh:// DOCKER_HOST has none */
-function keeperWanted(ctx, host) {
-    if (!ctx.cfg.config.deployment.keeper)
-        return false;
-    if (host.dockerSocket)
-        return true;
-    ctx.reporter.warn('DOCKER_HOST on the host is not a unix socket: the keeper (deployment.keeper) is left out, so after a daemon restart a routed colour may need a `docker start`');
-    return false;
-}
-const DB_HEALTH = `docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' -- "$1" 2>/dev/null || echo absent`;
-function dbPaused(layout) {
-    return new errors_DeployError('preflight', `the database container ${layout.db} is paused; nothing was switched`, `unpause it (docker unpause ${layout.db}) if it was paused on purpose, then deploy again`);
-}
-async function waitDbHealthy(ctx, layout) {
-    const deadline = ctx.clock.now() + 120_000;
-    let status = '';
-    while (ctx.clock.now() < deadline) {
-        const [state = 'absent', health = state] = (await ctx.host.run(host_script(DB_HEALTH, layout.db), { check: false })).stdout.trim().split(' ');
-        status = health;
-        if (health === 'healthy' || health === 'running')
-            return;
-        if (state === 'paused')
-            throw dbPaused(layout);
-        await ctx.clock.sleep(500);
-    }
-    throw new errors_DeployError('preflight', `the database service did not become healthy (status ${status}); nothing was switched`, `look at \`docker logs ${layout.db}\` on the host`);
-}
-
-;// CONCATENATED MODULE: ./src/engine/state.ts
-
-
-
-
-function state_emptyState(environment) {
-    return { schema: 1, environment, history: [], updated_at: new Date(0).toISOString() };
-}
-async function readState(ctx, layout) {
-    const r = await ctx.host.run(readFileCmd(layout.stateFile), { check: false });
-    if (r.code === 3)
-        return state_emptyState(ctx.cfg.environment);
-    if (r.code !== 0)
-        throw new errors_DeployError('state', `cannot read ${layout.stateFile}: ${ctx.redactor.redact(r.stderr.trim())}`);
-    try {
-        const s = JSON.parse(r.stdout);
-        if (s.schema !== 1 || !Array.isArray(s.history))
-            throw new Error('unknown schema');
-        return s;
-    }
-    catch (e) {
-        throw new errors_DeployError('state', `${layout.stateFile} is not a valid state file (${e.message})`, 'restore it from history.jsonl beside it, or move it away to start a fresh history');
-    }
-}
-/**
- * Applies a finished record to the state: pure, so the transitions are unit-tested.
- * An active record supersedes the current one; a failed one leaves current/previous untouched.
- */
-function applyRecord(state, record, historyLimit) {
-    const history = [record, ...state.history.filter((h) => h.id !== record.id)];
-    let { current, previous } = state;
-    if (record.status === 'active') {
-        if (current && current.id !== record.id) {
-            // a rollback abandons the release it replaces; a deploy supersedes it
-            const next = record.kind === 'rollback' ? 'rolled_back' : 'superseded';
-            const superseded = { ...current, status: current.status === 'active' ? next : current.status };
-            const i = history.findIndex((h) => h.id === superseded.id);
-            if (i >= 0)
-                history[i] = superseded;
-            // after a rollback, "previous" stays the version before the rolled-back one; the abandoned release is not a target
-            previous = record.kind === 'rollback' ? findPreviousGood(history, record) : superseded;
-        }
-        current = record;
-    }
-    return { ...state, current, previous, history: history.slice(0, historyLimit), updated_at: new Date().toISOString() };
-}
-function findPreviousGood(history, record) {
-    return history.find((h) => h.id !== record.id && h.version !== record.version && (h.status === 'superseded' || h.status === 'active'));
-}
-/** Writes state.json atomically and appends the record to history.jsonl; both redacted. */
-async function writeState(ctx, layout, state, record) {
-    // one round trip: the first stdin line is appended to history.jsonl, the rest replaces state.json atomically
-    const stdin = JSON.stringify(ctx.redactor.redactDeep(record)) + '\n' + JSON.stringify(ctx.redactor.redactDeep(state), null, 2) + '\n';
-    const r = await ctx.host.run(host_script(WRITE_STATE, layout.stateFile, layout.historyFile), { stdin, check: false });
-    if (r.code !== 0)
-        throw new errors_DeployError('state', `could not write ${layout.stateFile}: ${ctx.redactor.redact(r.stderr.trim())}`);
-}
-const WRITE_STATE = `set -e; umask 077; mkdir -p -- "$(dirname -- "$1")"
-IFS= read -r line; printf '%s\\n' "$line" >> "$2"
-t="$1.tmp.$$"; cat > "$t"; mv -f -- "$t" "$1"`;
-/**
- * The proxy's routing is the truth. When state.json disagrees with it (a deploy died after the switch but
- * before recording, or the state file was restored from an old copy), the state is reconciled from what is
- * live: a record for the routed colour's image is made current. Pure; the caller logs and persists it.
- */
-function reconcile(state, live, now, historyLimit) {
-    if (!live?.image)
-        return { state };
-    const sha = /:([0-9a-f]{40})$/.exec(live.image)?.[1];
-    if (!sha)
-        return { state };
-    if (state.current && state.current.colour === live.colour && state.current.version === sha)
-        return { state };
-    const record = {
-        id: node_ulid(),
-        kind: 'deploy',
-        environment: state.environment,
-        version: sha,
-        image: live.image,
-        colour: live.colour,
-        deployed_at: now.toISOString(),
-        deployed_by: 'reconciled from the proxy',
-        status: 'active',
-        health_status: 'unknown',
-        previous_version: state.current?.version,
-        phases: [],
-        flags: {},
-    };
-    return { state: applyRecord(state, record, historyLimit), record };
-}
-
-;// CONCATENATED MODULE: ./src/engine/health.ts
-
-
-/**
- * A failing check that waiting cannot fix: the migrations check on a dirty schema_migrations (a migration
- * stopped midway, and only an operator clears the flag). Narrow on purpose: calling a transient failure
- * permanent would fail a good deploy, so everything else (a database still starting, a slow dependency) is
- * waited for until start_timeout.
- */
-function permanentFailure(checks) {
-    const c = checks?.migrations;
-    if (!c || c.status !== 'fail')
-        return undefined;
-    const message = typeof c.message === 'string' ? c.message.slice(0, 120) : undefined;
-    const flag = c.details?.dirty;
-    if (flag !== true && flag !== 'true' && !/\bdirty\b/i.test(message ?? ''))
-        return undefined;
-    return {
-        what: `migrations failing (${message ?? 'schema_migrations is dirty'})`,
-        remedy: 'a migration stopped midway and left schema_migrations dirty: restore the snapshot taken before it (togather-deploy snapshot list, then snapshot restore) or repair the schema and mark its version clean with migrate force (docs/migrations.md), then deploy again',
-    };
-}
-/*
- * One round trip per probe: the app container's state, then its /health fetched from inside the colour's
- * gate (which shares the app's network namespace, so the colour is probed on its own address, not through
- * the proxy). busybox wget prints the status line with -S on stderr. Its -T option segfaults in Debian's
- * busybox-static 1.35, so the time limit comes from the timeout applet instead. Headers and body are merged
- * inside the container: merged by the docker client (which writes the two streams apart) the body could land
- * before the status line, on the same line, and a healthy answer read as no answer.
- */
-const PROBE = `
-s=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}' -- "$1" 2>/dev/null) || s=absent
-echo "state=$s"
-docker exec "$2" sh -c 'timeout "$0" wget -q -S -O - "$1" 2>&1' "$3" "http://127.0.0.1:$4$5"; rc=$?
-echo; echo "rc=$rc"
-`;
-/** busybox wget -S output merged with the body: header lines start with two spaces, errors with "wget:" */
-function parseWgetOutput(lines) {
-    let code = 0;
-    const headers = {};
-    const body = [];
-    let error;
-    for (const line of lines) {
-        const status = /^\s+HTTP\/1\.[01] (\d{3})/.exec(line);
-        if (status)
-            code = Number(status[1]);
-        else if (/^ {2}[A-Za-z0-9-]+: /.test(line)) {
-            const i = line.indexOf(':');
-            headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
-        }
-        else if (/^wget: /.test(line)) {
-            error = line.replace(/^wget: /, '');
-            const m = /HTTP\/1\.[01] (\d{3})/.exec(line);
-            if (m)
-                code = Number(m[1]);
-        }
-        else if (line.trim())
-            body.push(line);
-    }
-    return { code, headers, body: body.join('\n'), error };
-}
-function parseProbe(stdout) {
-    const lines = stdout.split('\n');
-    const stateLine = lines[0] ?? '';
-    const [state = 'absent', exit, restarts] = stateLine.replace(/^state=/, '').trim().split(/\s+/);
-    const rcIdx = lines.findIndex((l) => /^rc=\d+$/.test(l));
-    const w = parseWgetOutput(lines.slice(1, rcIdx < 0 ? undefined : rcIdx));
-    return {
-        code: w.code,
-        body: w.body,
-        state,
-        exitCode: exit !== undefined ? Number(exit) : undefined,
-        restarts: restarts !== undefined ? Number(restarts) : undefined,
-        error: w.code === 0 ? w.error ?? 'no answer' : w.error,
-    };
-}
-/** details.version of the `migrations` check: a number, null when the app says there is none, undefined when it does not say */
-function reportedSchemaVersion(check) {
-    const d = check?.details;
-    if (!d || !('version' in d))
-        return undefined;
-    if (d.version === null)
-        return null;
-    const n = typeof d.version === 'number' ? d.version : typeof d.version === 'string' && /^\d+$/.test(d.version) ? Number(d.version) : NaN;
-    return Number.isNaN(n) ? undefined : n;
-}
-/** Judges one /health answer by the app's contract (contracts.md): HTTP code + status + required checks. */
-function judgeHealth(code, body, cfg, expect = {}) {
-    if (code === 0)
-        return { ok: false, status: 'unknown', reason: 'no answer' };
-    let doc = {};
-    try {
-        doc = JSON.parse(body);
-    }
-    catch {
-        if (code >= 200 && code < 300 && cfg.required_checks.length === 0)
-            return { ok: true, status: 'healthy', reason: `HTTP ${code} (no JSON body)` };
-        return { ok: false, status: code >= 500 ? 'unhealthy' : 'unknown', reason: `HTTP ${code}, body is not the health JSON` };
-    }
-    const status = typeof doc.status === 'string' ? doc.status : '';
-    const gitCommit = typeof doc.git_commit === 'string' ? doc.git_commit : undefined;
-    const permanent = permanentFailure(doc.checks);
-    if (code < 200 || code >= 300) {
-        // name the checks the app itself reports failing: "database failing (password authentication failed …)"
-        // says more to an operator than the bare status code
-        const said = Object.entries(doc.checks ?? {})
-            .filter(([, c]) => c?.status === 'fail')
-            .map(([name, c]) => `${name} failing${typeof c.message === 'string' ? ` (${c.message.slice(0, 120)})` : ''}`);
-        return { ok: false, status: status === 'degraded' ? 'degraded' : 'unhealthy', reason: `HTTP ${code} status ${status || '?'}${said.length ? `: ${said.join(', ')}` : ''}`, gitCommit, permanent };
-    }
-    const failing = [];
-    for (const name of cfg.required_checks) {
-        const c = doc.checks?.[name];
-        if (!c)
-            failing.push(`${name} missing`);
-        else if (c.status === 'fail')
-            failing.push(`${name} failing${typeof c.message === 'string' ? ` (${c.message.slice(0, 120)})` : ''}`);
-    }
-    if (expect.schemaVersion !== undefined) {
-        const reported = reportedSchemaVersion(doc.checks?.migrations);
-        if (reported !== undefined && reported !== expect.schemaVersion)
-            failing.push(`migrations reports schema version ${reported ?? 'none'}, but the database was migrated to ${expect.schemaVersion}`);
-    }
-    if (failing.length)
-        return { ok: false, status: 'unhealthy', reason: `required checks: ${failing.join(', ')}`, gitCommit, permanent };
-    if (status === 'healthy')
-        return { ok: true, status: 'healthy', reason: 'healthy', gitCommit };
-    if (status === 'degraded') {
-        return cfg.allow_degraded
-            ? { ok: true, status: 'degraded', reason: 'degraded (allowed by health.allow_degraded)', gitCommit }
-            : { ok: false, status: 'degraded', reason: 'degraded (set health.allow_degraded to accept)', gitCommit };
-    }
-    return { ok: false, status: 'unhealthy', reason: `status "${status}"`, gitCommit, permanent };
-}
-function commitMatches(reported, sha) {
-    if (!reported)
-        return true; // an app that does not say is judged by health alone
-    const r = reported.trim().toLowerCase();
-    if (!/^[0-9a-f]{7,40}$/.test(r))
-        return true; // a version name, not a commit: nothing to compare
-    return sha.startsWith(r);
-}
-/** the probe's time limit for the timeout applet: whole seconds, at least one */
-const timeoutSeconds = (ms) => String(Math.max(1, Math.ceil(ms / 1000)));
-async function probeColour(ctx, layout, colour) {
-    const h = ctx.cfg.config.app.health;
-    const r = await ctx.host.run(host_script(PROBE, layout.app(colour), layout.gate(colour), timeoutSeconds(h.timeout), String(ctx.cfg.config.app.port), h.path), {
-        check: false,
-        timeoutMs: h.timeout + 15_000,
-    });
-    return parseProbe(r.stdout);
-}
-/**
- * Polls the new colour until it passes `consecutive` times in a row. Fails fast when the container has exited
- * or is restart-looping (a crash at boot shows in under a second), or when it gives an answer no wait can
- * change (permanentFailure) that many times in a row; else at start_timeout. `serving` says what the failure
- * leaves serving, for callers that switch (cutOver); the others say it themselves.
- */
-async function healthGate(ctx, layout, colour, sha, expect = {}, serving) {
-    const h = ctx.cfg.config.app.health;
-    const deadline = ctx.clock.now() + h.start_timeout;
-    const leaves = serving ? `; ${serving}.` : '.';
-    let passes = 0;
-    let stuck = 0;
-    let last;
-    let probes = 0;
-    for (;;) {
-        const p = await probeColour(ctx, layout, colour);
-        probes++;
-        if (p.state === 'exited' || p.state === 'dead' || (p.restarts ?? 0) > 0 || p.state === 'restarting' || p.state === 'absent') {
-            const logs = await appLogs(ctx, layout, colour);
-            throw new errors_DeployError('health', `the new ${colour} colour ${p.state === 'absent' ? 'does not exist' : `crashed (state ${p.state}, exit code ${p.exitCode ?? '?'}, ${p.restarts ?? 0} restarts)`}${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`, 'fix the release and deploy again; the logs above come from the failed container');
-        }
-        // wget keeps no body of an error answer: read it raw, to know which checks fail and whether waiting can help
-        const raw = p.error && p.code >= 400 ? await rawAnswer(ctx, layout, colour) : undefined;
-        last = raw ? judgeHealth(raw.code, raw.body, h, expect) : judgeHealth(p.code, p.body, h, expect);
-        if (last.ok && !commitMatches(last.gitCommit, sha)) {
-            throw new errors_DeployError('health', `the new colour reports commit ${last.gitCommit}, not ${sha.slice(0, 12)}: the image is not the build of this commit`, 'rebuild the image from this commit');
-        }
-        passes = last.ok ? passes + 1 : 0;
-        stuck = last.permanent ? stuck + 1 : 0;
-        if (passes >= h.consecutive) {
-            ctx.reporter.info(`${colour} is ${last.status} after ${probes} probes`);
-            return last;
-        }
-        if (last.permanent && stuck >= h.consecutive) {
-            const logs = await appLogs(ctx, layout, colour);
-            throw new errors_DeployError('health', `the new ${colour} colour reports what no wait can change: ${ctx.redactor.redact(last.permanent.what)}, ${stuck} probes in a row${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`, last.permanent.remedy);
-        }
-        if (ctx.clock.now() >= deadline) {
-            const logs = await appLogs(ctx, layout, colour);
-            const why = last.ok
-                ? `it passed only ${passes} of the ${h.consecutive} probes in a row needed (one probe every ${Math.round((ctx.clock.now() - deadline + h.start_timeout) / probes)} ms)`
-                : raw ? last.reason : p.error ?? last.reason;
-            throw new errors_DeployError('health', `the new ${colour} colour did not become healthy within ${Math.round(h.start_timeout / 1000)}s: ${ctx.redactor.redact(why)}${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`, 'look at the app logs above; raise app.health.start_timeout only if the app is merely slow to start');
-        }
-        await ctx.clock.sleep(h.interval);
-    }
-}
-// the health answer whatever its status: a raw HTTP/1.0 request through busybox nc in the colour's gate. The
-// request is written by nc's -e program, which then reads the answer: busybox nc closes the connection when its
-// stdin ends, so a request piped into it loses any answer slower than that (a Node app's, seen on Docker 26).
-const RAW_GET = `req='printf "GET %s HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n" "$0"; cat >&2'
-docker exec "$1" sh -c 'timeout "$0" nc 127.0.0.1 "$2" -e sh -c "$3" "$1" 2>&1' "$2" "$3" "$4" "$req"`;
-/** the health answer with its body whatever its status ("HTTP 503" with the checks that fail), if one can be read */
-async function rawAnswer(ctx, layout, colour) {
-    const h = ctx.cfg.config.app.health;
-    const r = await ctx.host.run(host_script(RAW_GET, layout.gate(colour), timeoutSeconds(h.timeout), h.path, String(ctx.cfg.config.app.port)), { check: false, timeoutMs: h.timeout + 15_000 });
-    return parseRawHttp(r.stdout);
-}
-function parseRawHttp(text) {
-    const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
-    if (!m)
-        return undefined;
-    const at = text.indexOf('\r\n\r\n');
-    return { code: Number(m[1]), body: at < 0 ? '' : text.slice(at + 4) };
-}
-async function appLogs(ctx, layout, colour, lines = 15) {
-    const r = await ctx.host.run({ argv: ['docker', 'logs', '--tail', String(lines), layout.app(colour)] }, { check: false, timeoutMs: 15_000 });
-    const text = ctx.redactor.redact((r.stdout + r.stderr).trim());
-    return text
-        .split('\n')
-        .slice(-lines)
-        .map((l) => `    ${l.slice(0, 300)}`)
-        .join('\n');
-}
-
-;// CONCATENATED MODULE: ./src/engine/switch.ts
-
-
-
-
-
-/** Caddy must see a flag change: one health interval plus the check's timeout and a margin, at least the configured settle. */
-function settleMs(ctx) {
-    const p = ctx.cfg.proxy;
-    // a flag flip is seen by Caddy's next check: at most one interval away, answered within the timeout
-    return Math.max(ctx.cfg.config.deployment.switch_settle, p.health_interval + p.health_timeout + 200);
-}
-/*
- * The switch without a proxy reload: both colours are Caddy upstreams with `lb_policy first` and an active
- * health check answered by each colour's gate. Turning the new flag on and then the old one off moves new
- * requests to the new colour within one health interval, while requests already on the old colour finish
- * there (its app keeps serving until it is stopped after the drain).
- */
-async function switchTo(ctx, layout, to, from) {
-    const settle = settleMs(ctx);
-    await setFlag(ctx, layout, to, true);
-    // Caddy must count the new colour healthy before the old one goes: otherwise requests wait for an upstream
-    await ctx.clock.sleep(settle);
-    if (from && from !== to)
-        await setFlag(ctx, layout, from, false);
-    // no wait here: verifyThroughProxy polls until the proxy answers from the new colour only, which is also
-    // the moment the old colour stops receiving new requests and may start draining
-}
-// Several requests through Caddy's internal site, from inside the stack network; each prints a block.
-const VERIFY = `
-i=0
-while [ "$i" -lt "$4" ]; do
-  i=$((i+1))
-  echo "--- $i"
-  docker exec "$1" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3"
-  echo
-done
-`;
-function parseVerify(out) {
-    return out
-        .split(/^--- \d+$/m)
-        .slice(1)
-        .map((block) => {
-        const w = parseWgetOutput(block.split('\n'));
-        let commit;
-        try {
-            const doc = JSON.parse(w.body);
-            commit = typeof doc.git_commit === 'string' ? doc.git_commit : typeof doc.version === 'string' ? doc.version : undefined;
-        }
-        catch {
-            /* not JSON: judged by code and upstream */
-        }
-        return { upstream: w.headers['x-togather-upstream'], commit, code: w.code };
-    });
-}
-/** Through the proxy, the version endpoint must answer from the new colour with the new commit, every time. */
-async function verifyThroughProxy(ctx, layout, colour, sha) {
-    const deadline = ctx.clock.now() + ctx.cfg.config.deployment.verify_timeout;
-    const want = `app-${colour}`;
-    for (;;) {
-        const r = await ctx.host.run(host_script(VERIFY, layout.gate(colour), 'caddy', ctx.cfg.config.app.health.version_path, '3'), { check: false, timeoutMs: 30_000 });
-        const samples = parseVerify(r.stdout);
-        const good = samples.filter((s) => s.code === 200 && (s.upstream === undefined || s.upstream.startsWith(want)) && commitMatches(s.commit, sha));
-        if (samples.length >= 3 && good.length === samples.length) {
-            if (samples.some((s) => s.upstream === undefined))
-                ctx.reporter.warn('the proxy does not send X-Togather-Upstream; verified by version only');
-            return;
-        }
-        const last = samples.map((s) => `HTTP ${s.code} from ${s.upstream ?? '?'} (${s.commit?.slice(0, 12) ?? 'no commit'})`).join('; ') || ctx.redactor.redact(r.stderr.trim()) || 'no answer';
-        if (ctx.clock.now() >= deadline) {
-            throw new errors_DeployError('switch', `the proxy does not serve the new version from ${colour}: ${last}`, 'check the proxy (caddy) container and its logs; the routing was put back as it was before the switch');
-        }
-        await ctx.clock.sleep(300);
-    }
-}
-async function ensureProxyRunning(ctx, layout, known) {
-    // facts read moments ago are good enough when they say running; anything else is looked at again
-    const facts = known?.caddy === 'running' ? known : await inspectStack(ctx, layout);
-    if (facts.caddy !== 'running') {
-        throw new errors_DeployError('switch', `the proxy container ${layout.caddy} is ${facts.caddy}: switching now would route nothing`, `start it (docker start ${layout.caddy}) or look at its logs; nothing was switched`);
-    }
-}
-/** After a failed verification: the old colour takes the traffic back, then the new one is stopped. */
-async function switchBack(ctx, layout, target, live) {
-    try {
-        if (live) {
-            await ctx.host.run(flagCmd(layout, live, true));
-            await ctx.clock.sleep(settleMs(ctx));
-        }
-        await ctx.host.run(flagCmd(layout, target, false));
-        await ctx.clock.sleep(settleMs(ctx));
-        await stopColour(ctx, layout, target, ctx.cfg.config.deployment.drain_timeout);
-        ctx.reporter.warn(live ? `switched back to ${live}` : `took ${target} out of the proxy`);
-    }
-    catch (e) {
-        ctx.reporter.error(`switching back failed: ${describeError(e)}`);
-    }
-}
-/**
- * Retires the colour that no longer receives traffic: one more settle period lets every proxy handler's health
- * checker see its flag gone, then `docker stop` gives its in-flight requests the drain timeout to finish.
- * The container and its image stay for a fast rollback.
- */
-async function retireColour(ctx, layout, colour) {
-    await ctx.clock.sleep(settleMs(ctx));
-    await stopColour(ctx, layout, colour, ctx.cfg.config.deployment.drain_timeout);
-}
-
-;// CONCATENATED MODULE: ./src/engine/cutover.ts
-
-
-
-/**
- * The part deploy and rollback share once the target colour's container is started: health-gate it, make
- * sure the proxy runs, switch, verify through the proxy. A failed gate stops the target; a failed switch or
- * verification puts the old colour back. Either way the old colour, if there was one, keeps serving.
- */
-async function cutOver(ctx, layout, phases, c) {
-    let verdict;
-    try {
-        verdict = await phases.run('health gate', () => healthGate(ctx, layout, c.target, c.sha, c.expect, stillServing(c.live)));
-    }
-    catch (e) {
-        await stopColour(ctx, layout, c.target, 10_000);
-        throw e;
-    }
-    try {
-        await ensureProxyRunning(ctx, layout, c.stack);
-    }
-    catch (e) {
-        // nothing was switched: the healthy new colour would only idle, so it is stopped like a failed one
-        await stopColour(ctx, layout, c.target, 10_000);
-        throw e;
-    }
-    try {
-        await phases.run('switch', async () => {
-            await switchTo(ctx, layout, c.target, c.live);
-            await verifyThroughProxy(ctx, layout, c.target, c.sha);
+    else if (env !== undefined ||
+        (yaml && !config && isMapping(valueAt(yaml.data, ['environments', opts.environment])))) {
+        const at = yaml?.locate(['environments', opts.environment], true);
+        problems.push({
+            file: configFile,
+            path: `environments.${opts.environment}`,
+            ...(at !== undefined ? { line: at } : {}),
+            message: 'has no env file',
+            remedy: `add env_file: environments/.env.${opts.environment} (relative to ${configFile}), or pass one with --env-file or the env-file input`,
+            code: 'no-env-file',
         });
     }
-    catch (e) {
-        await switchBack(ctx, layout, c.target, c.live);
-        throw e;
+    const app = config?.app;
+    const rawApp = yaml ? valueAt(yaml.data, ['app']) : undefined;
+    const merged = mergeAppEnv(app?.env ?? stringRecord(valueAt(rawApp, ['env'])) ?? {}, envFile, opts, yaml, configFile);
+    // register secrets before anything can fail, so even an error path cannot print them; a broken config still
+    // lends its key lists when they are well-formed, else the defaults apply
+    registerSecrets(opts.redactor, merged.values, app?.public_env ?? stringList(valueAt(rawApp, ['public_env'])) ?? DEFAULT_PUBLIC_ENV);
+    if (envFile) {
+        // a placeholder in the file is fine when a stronger source supplies the value
+        problems.push(...envFile.problems.filter((p) => !(p.code === 'placeholder' && merged.origin[p.path] !== envFile.file)));
     }
-    return verdict;
+    problems.push(...merged.problems);
+    // an env file that could not be read already says so; listing each key it lacks would only bury that
+    const unreadable = envFile !== undefined && envFile.entries.length === 0 && envFile.problems.some((p) => p.code === 'file');
+    if (envFile && !unreadable) {
+        problems.push(...checkEnvironment(merged.values, merged.where, envFile.file, {
+            // against an undefined environment the comparison would only add noise
+            ...(problems.some((p) => p.code === 'unknown-environment') ? {} : { environment: opts.environment }),
+            required: app?.required_env ?? stringList(valueAt(rawApp, ['required_env'])) ?? DEFAULT_REQUIRED_ENV,
+        }));
+    }
+    if (problems.length > 0 || !config || !env)
+        throw new ConfigError(sortProblems(problems.length ? problems : [{ file: configFile, path: '', message: 'could not be loaded', code: 'invalid' }]));
+    const environment = opts.environment;
+    const proxy = { ...config.proxy };
+    for (const [k, v] of Object.entries(env.proxy ?? {})) {
+        if (v !== undefined)
+            proxy[k] = v;
+    }
+    return {
+        config,
+        environment,
+        env,
+        stack: `${config.app.name}-${environment}`,
+        hostPath: env.path ?? `togather/${environment}`,
+        proxy,
+        appEnv: merged.values,
+        configPath: opts.configPath,
+        configDir,
+        envFileSource: envFile?.file ?? ENV_INPUT_SOURCE,
+    };
 }
-
-;// CONCATENATED MODULE: ./src/engine/types.ts
-const otherColour = (c) => (c === 'blue' ? 'green' : 'blue');
-
-;// CONCATENATED MODULE: ./src/engine/rollback.ts
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-/**
- * What can be rolled back to: versions from the history that served successfully (not the current one),
- * newest first, one entry per version, and whether their image is still on the host.
- */
-function rollbackCandidates(state, imagesOnHost) {
-    const seen = new Set();
-    const current = state.current?.version;
+/** files the deploy will read from beside the config: found missing now rather than halfway through a deploy */
+function checkLocalPaths(config, name, env, configDir, yaml, file) {
+    const wanted = [
+        { path: ['proxy', 'caddyfile'], value: config.proxy.caddyfile, dir: false },
+        { path: ['environments', name, 'proxy', 'caddyfile'], value: env?.proxy?.caddyfile, dir: false },
+        { path: ['database', 'init_dir'], value: config.database.init_dir, dir: true },
+        {
+            path: ['images', 'postgres_dockerfile'],
+            value: ['builtin', 'none'].includes(config.images.postgres_dockerfile)
+                ? undefined
+                : config.images.postgres_dockerfile,
+            dir: false,
+        },
+    ];
     const out = [];
-    for (const h of state.history) {
-        if (h.version === current || seen.has(h.version))
+    for (const w of wanted) {
+        if (w.value === undefined)
             continue;
-        if (h.status !== 'superseded' && h.status !== 'active')
+        let ok = false;
+        try {
+            const st = (0,external_node_fs_namespaceObject.statSync)((0,external_node_path_namespaceObject.resolve)(configDir, w.value));
+            ok = w.dir ? st.isDirectory() : st.isFile();
+        }
+        catch {
+            // missing: reported below
+        }
+        if (ok)
             continue;
-        seen.add(h.version);
-        out.push({ version: h.version, ref: h.ref, deployed_at: h.deployed_at, deployed_by: h.deployed_by, status: h.status, kind: h.kind, imagePresent: imagesOnHost.has(h.version), isDefault: false });
+        const line = yaml.locate(w.path);
+        out.push({
+            file,
+            path: dottedPath(w.path),
+            ...(line !== undefined ? { line } : {}),
+            message: `${show(w.value)} is not a ${w.dir ? 'directory' : 'file'} (paths are relative to the config file's directory)`,
+            remedy: 'create it, fix the path, or remove the key to use the default',
+            code: 'invalid',
+        });
     }
-    // the default is the recorded previous version, else the newest one that can still be started
-    const def = out.find((c) => c.version === state.previous?.version && c.imagePresent) ?? out.find((c) => c.imagePresent);
-    if (def)
-        def.isDefault = true;
     return out;
 }
-function pickCandidate(candidates, wanted) {
-    if (!wanted)
-        return candidates.find((c) => c.isDefault);
-    const w = wanted.trim().toLowerCase();
-    return candidates.find((c) => c.version === w || (w.length >= 7 && /^[0-9a-f]+$/.test(w) && c.version.startsWith(w)) || c.ref?.toLowerCase() === w);
-}
-function formatCandidates(candidates, now = Date.now()) {
-    if (candidates.length === 0)
-        return '  (none: no earlier successful deployment in the history)';
-    return candidates
-        .map((c) => {
-        const age = humanAge(now - Date.parse(c.deployed_at));
-        const flags = [c.isDefault ? 'default' : '', c.imagePresent ? '' : 'image gone — cannot roll back'].filter(Boolean).join(', ');
-        return `  ${c.version.slice(0, 12)}  ${(c.ref ?? '').padEnd(10)}  ${age.padStart(8)} ago  ${c.status}${c.kind === 'rollback' ? ' (rollback)' : ''}  by ${c.deployed_by}${flags ? `  [${flags}]` : ''}`;
-    })
-        .join('\n');
-}
-function humanAge(ms) {
-    const s = Math.max(0, Math.round(ms / 1000));
-    if (s < 120)
-        return `${s}s`;
-    if (s < 7200)
-        return `${Math.round(s / 60)}m`;
-    if (s < 172800)
-        return `${Math.round(s / 3600)}h`;
-    return `${Math.round(s / 86400)}d`;
-}
-/** Deployments newer than the target that ran migrations: rolling back crosses them. Oldest first. */
-function migrationsCrossed(state, target) {
-    const i = state.history.findIndex((h) => h.version === target && (h.status === 'superseded' || h.status === 'active'));
-    const newer = i < 0 ? state.history : state.history.slice(0, i);
-    return newer.filter((h) => (h.migrations?.ran ?? 0) > 0).reverse();
-}
-async function imagesOnHost(ctx) {
-    const r = await ctx.host.run(cmd('docker', 'image', 'ls', '--format', '{{.Tag}}', ctx.cfg.config.app.image), { check: false });
-    return new Set(r.stdout.split('\n').map((l) => l.trim()).filter((t) => /^[0-9a-f]{40}$/.test(t)));
-}
-/** `versions`: the rollback picker. */
-async function listVersions(ctx) {
-    const layout = new Layout(ctx.cfg);
-    const [state, images] = await Promise.all([readState(ctx, layout), imagesOnHost(ctx)]);
-    return { current: state.current, candidates: rollbackCandidates(state, images) };
-}
-/**
- * Rollback goes through the same lock, health gate, switch and verification as a deploy. When the target's
- * container is still there (the colour retired by the last deploy), it is started as it is — no compose
- * recreate — which is what makes a rollback to the previous version fast.
- */
-async function rollback(ctx, req) {
-    const started = ctx.clock.now();
-    const phases = new Phases(ctx.reporter, ctx.clock);
-    const layout = new Layout(ctx.cfg);
-    const id = node_ulid();
-    await phases.run('connect', () => ('connect' in ctx.host ? ctx.host.connect() : Promise.resolve()));
-    const facts = await phases.run('preflight', () => preflight(ctx, layout));
-    const lock = new DeployLock(ctx, layout);
-    if (!ctx.dryRun)
-        await phases.run('lock', () => lock.acquire(id, 'rollback'));
-    let state;
-    let record;
-    let switched = false; // past the record write's switch: a failure no longer undoes or re-records anything
-    try {
-        // three independent reads, side by side over the one SSH connection
-        const [read, stack, images] = await Promise.all([readState(ctx, layout), inspectStack(ctx, layout), imagesOnHost(ctx)]);
-        state = read;
-        if (!ctx.dryRun)
-            state = await reconcileState(ctx, layout, state, stack, liveColour(stack, state.current?.colour));
-        const candidates = rollbackCandidates(state, images);
-        const chosen = pickCandidate(candidates, req.version);
-        if (!chosen || !chosen.imagePresent) {
-            const why = !req.version
-                ? 'there is no earlier successful deployment whose image is still on the host'
-                : chosen
-                    ? `the image of ${chosen.version.slice(0, 12)} is no longer on the host`
-                    : `"${req.version}" is not a version this environment served successfully`;
-            throw new errors_DeployError('refused', `cannot roll back ${ctx.cfg.environment}: ${why}. Versions that can be rolled back to:\n${formatCandidates(candidates)}`, 'pick one of the versions above (--version), or deploy the version you want');
-        }
-        const sha = chosen.version;
-        const crossed = migrationsCrossed(state, sha);
-        if (crossed.length) {
-            const first = crossed[0];
-            const snap = first.snapshot;
-            const msg = `rolling back to ${sha.slice(0, 12)} crosses migrations run by ${crossed.map((c) => `${c.version.slice(0, 12)} (${c.migrations?.from ?? '?'} → ${c.migrations?.to ?? '?'})`).join(', ')}. ` +
-                `The old version will run against the newer schema; migrations should be backward compatible, but if they are not, restore the snapshot taken before them: ` +
-                (snap ? `${snap} — togather-deploy snapshot restore ${ctx.cfg.environment} ${snap} --stop-app` : 'no snapshot is recorded for them');
-            ctx.reporter.warn(msg);
-            const ok = req.confirmed || (req.ask ? await req.ask('roll back anyway? [y/N] ') : false);
-            if (!ok)
-                throw new errors_DeployError('refused', `rollback across migrations needs confirmation: ${msg}`, `confirm with --yes (CLI) or confirm: ${ctx.cfg.environment} (action)`);
-        }
-        const live = liveColour(stack, state.current?.colour);
-        const target = live ? otherColour(live) : 'blue';
-        const ref = image_imageRef(ctx.cfg.config.app.image, sha);
-        if (ctx.dryRun) {
-            ctx.reporter.info(`plan: start ${ref} on ${target}${warmStart(stack, target, ref) ? ' (its stopped container, as it is)' : ''}, health-gate it, switch from ${live ?? 'nothing'}, verify, retire ${live ?? 'nothing'}`);
-            return { operation: 'plan', ok: true, exitCode: 0, environment: ctx.cfg.environment, version: sha, colour: live, durationMs: ctx.clock.now() - started, phases: phases.timings, message: 'dry run: nothing was changed' };
-        }
-        record = {
-            id,
-            kind: 'rollback',
-            environment: ctx.cfg.environment,
-            version: sha,
-            ref: chosen.ref,
-            image: ref,
-            colour: target,
-            deployed_at: new Date(started).toISOString(),
-            deployed_by: ctx.actor,
-            status: 'deploying',
-            health_status: 'unknown',
-            previous_version: state.current?.version,
-            phases: phases.timings,
-            flags: { force: !!req.confirmed },
-        };
-        ctx.hostLog = new HostLog(ctx.host, ctx.redactor, layout.path('logs', `${id}.jsonl`), id);
-        ctx.hostLog.add('rollback.started', { version: sha, from: state.current?.version ?? null, actor: ctx.actor });
-        ctx.reporter.info(`rolling back ${ctx.cfg.environment} to ${sha.slice(0, 12)}${chosen.ref ? ` (${chosen.ref})` : ''} on ${target}`);
-        const warm = warmStart(stack, target, ref);
-        if (warm) {
-            await phases.run(`start ${target} (warm)`, async () => {
-                await ctx.host.run(cmd('docker', 'start', layout.app(target)), { timeoutMs: 60_000 });
-            });
-        }
-        else {
-            await phases.run('provision', () => provision(ctx, layout, facts, stack, colourImagesFor(stack, target, ref)));
-            await phases.run(`start ${target}`, () => startColour(ctx, layout, facts.compose, target));
-        }
-        record.health_status = (await cutOver(ctx, layout, phases, { target, live, sha, stack })).status;
-        const servingMs = ctx.clock.now() - started;
-        record.status = 'active';
-        record.duration_seconds = Math.round(servingMs / 100) / 10;
-        try {
-            await phases.run('record', () => writeState(ctx, layout, applyRecord(state, record, ctx.cfg.config.deployment.history_limit), record));
-        }
-        catch (e) {
-            // past the switch the rolled-back version serves: as in deploy, no switch back and no "failed" record
-            switched = true;
-            ctx.reporter.error(`${sha.slice(0, 12)} is live on ${target} again, but recording it failed: ${describeError(e)}`);
-            throw new errors_DeployError('state', `rolled back and serving, but state.json could not be written: ${describeError(e)}`, 'fix the host path\'s permissions or disk; the next deploy reads the live colour from the proxy gates, not from state.json');
-        }
-        if (live) {
-            const from = live;
-            await phases.run(`retire ${from}`, () => retireColour(ctx, layout, from));
-        }
-        ctx.hostLog.add('rollback.completed', { version: sha, colour: target, serving_after_ms: servingMs });
-        void notify(ctx, { event: 'deployment.rolled_back', deployment_id: id, version: sha, previous_version: record.previous_version, colour: target, duration_seconds: record.duration_seconds, metadata: { trigger: 'rollback', serving_after_seconds: Math.round(servingMs / 100) / 10, ...(chosen.ref ? { ref: chosen.ref } : {}) } });
-        return {
-            operation: 'rollback',
-            ok: true,
-            exitCode: 0,
-            environment: ctx.cfg.environment,
-            deploymentId: id,
-            version: sha,
-            colour: target,
-            previousVersion: state.current?.version,
-            url: ctx.cfg.env.url,
-            durationMs: ctx.clock.now() - started,
-            phases: phases.timings,
-            message: `${sha.slice(0, 12)} is live on ${target} again (serving after ${(servingMs / 1000).toFixed(1)}s${warm ? ', warm start' : ''})`,
-            record,
-        };
-    }
-    catch (e) {
-        if (record && state && !switched) {
-            record.status = 'failed';
-            record.failure = { class: e instanceof errors_DeployError ? e.kind : 'unexpected', exit_code: exitCodeOf(e), message: ctx.redactor.redact(describeError(e)).slice(0, 2000) };
-            ctx.hostLog?.add('rollback.failed', { failure: record.failure });
-            await writeState(ctx, layout, applyRecord(state, record, ctx.cfg.config.deployment.history_limit), record).catch(() => undefined);
-        }
-        if (record)
-            void notify(ctx, { event: 'deployment.failed', deployment_id: id, version: record.version, previous_version: record.previous_version, colour: record.colour, duration_seconds: record.duration_seconds ?? null, failure: record.failure ? { class: record.failure.class, exit_code: record.failure.exit_code, reason: record.failure.message } : undefined, metadata: { trigger: 'rollback' } });
-        throw e;
-    }
-    finally {
-        await ctx.hostLog?.flush().catch(() => undefined);
-        await settleNotifications(ctx); // delivered (or given up) while the lock is still held
-        await lock.release().catch(() => undefined);
-    }
-}
-function warmStart(stack, colour, ref) {
-    const c = stack[colour];
-    return c.app !== 'absent' && c.app !== 'running' && c.image === ref;
-}
-function colourImagesFor(stack, target, ref) {
-    const other = otherColour(target);
-    return { [target]: ref, [other]: stack[other].image ?? ref };
-}
-
-;// CONCATENATED MODULE: ./src/engine/cleanup.ts
-
-
-
-
-
-// Lists (and with $2 = yes removes) per-deployment logs beyond the newest $3, lock leftovers older than a day,
-// and rotates history.jsonl past $4 KiB. Names are generated by the tool (ULIDs), so they sort by time.
-const HOUSEKEEPING = `
-cd -- "$1" 2>/dev/null || exit 0
-n=0
-for f in $(ls -1 logs 2>/dev/null | grep -E '^[0-9A-Z]{26}\\.jsonl$' | sort -r); do
-  n=$((n+1)); [ "$n" -le "$3" ] && continue
-  echo "log logs/$f"; [ "$2" = yes ] && rm -f -- "logs/$f"
-done
-for d in $(find . -maxdepth 1 -type d \\( -name 'lock.takeover.*' -o -name 'lock.released.*' -o -name 'lock.removed.*' \\) -mmin +1440 2>/dev/null); do
-  echo "leftover $d"; [ "$2" = yes ] && rm -rf -- "$d"
-done
-if [ -f history.jsonl ] && [ "$(du -k history.jsonl | cut -f1)" -gt "$4" ]; then
-  echo "rotate history.jsonl"; [ "$2" = yes ] && mv -f history.jsonl history.jsonl.1
-fi
-exit 0
-`;
-/**
- * Removes what retention allows and nothing else: app images beyond keep_images that are neither current,
- * previous nor among the rollback targets still in the history; old per-deployment logs; lock leftovers.
- * With dryRun it only lists. Snapshots have their own retention (snapshot cleanup).
- */
-async function cleanup(ctx, dryRun) {
-    const layout = new Layout(ctx.cfg);
-    const policy = ctx.cfg.config.deployment;
-    const [state, onHost] = await Promise.all([readState(ctx, layout), imagesOnHost(ctx)]);
-    const targets = rollbackCandidates(state, onHost)
-        .filter((c) => c.imagePresent)
-        .slice(0, policy.keep_images)
-        .map((c) => c.version);
-    const neighbours = [...new Set(await versionsOfNeighbours(ctx, layout))];
-    const protect = [state.current?.version, state.previous?.version, ...targets, ...neighbours].filter((v) => !!v);
-    const images = await pruneImages(ctx, policy.keep_images, protect, dryRun);
-    const r = await ctx.host.run(host_script(HOUSEKEEPING, layout.root, dryRun ? 'no' : 'yes', String(policy.keep_logs), String(policy.history_file_max_kb)), { check: false });
-    const lines = r.stdout.split('\n');
-    const plan = {
-        images,
-        logs: lines.filter((l) => l.startsWith('log ')).map((l) => l.slice(4)),
-        leftovers: lines.filter((l) => l.startsWith('leftover ')).map((l) => l.slice(9)),
-        historyRotated: lines.includes('rotate history.jsonl'),
-        keptForNeighbours: neighbours,
-    };
-    const verb = dryRun ? 'would remove' : 'removed';
-    ctx.reporter.info(`${verb} ${plan.images.length} image(s)${plan.images.length ? `: ${plan.images.map((t) => t.slice(0, 12)).join(', ')}` : ''}`);
-    ctx.reporter.info(`${verb} ${plan.logs.length} deployment log(s), ${plan.leftovers.length} lock leftover(s)${plan.historyRotated ? '; history.jsonl rotated' : ''}`);
-    ctx.reporter.info(`kept: current ${state.current?.version.slice(0, 12) ?? 'none'}, previous ${state.previous?.version.slice(0, 12) ?? 'none'}, rollback targets ${targets.map((t) => t.slice(0, 12)).join(', ') || 'none'}${neighbours.length ? `; ${neighbours.length} version(s) other environments on this host may roll back to` : ''}`);
-    return plan;
-}
-// Every stack on the host names its directory in compose's working_dir label, whichever config file deployed
-// it; the config's own neighbours are read too, in case their containers are gone. Our own is skipped.
-const READ_STATES = `
-own=$(cd -- "$1" 2>/dev/null && pwd -P); shift
-{ docker ps -a --filter label=org.togather.role=gate --format '{{.Label "com.docker.compose.project.working_dir"}}' 2>/dev/null
-  for p in "$@"; do printf '%s\\n' "$p"; done; } | sort -u | while IFS= read -r d; do
-  [ -n "$d" ] || continue
-  r=$(cd -- "$d" 2>/dev/null && pwd -P) || continue
-  [ "$r" = "$own" ] && continue
-  [ -f "$r/state.json" ] && { cat -- "$r/state.json"; echo; echo '---'; }
-done
-exit 0
-`;
-/**
- * Environments that share this host share its images: their current, previous and rollback-target versions are
- * protected too, so cleaning staging never removes the image production would roll back to — also when the
- * other environment was deployed from another config file (found through its containers' compose labels).
- */
-async function versionsOfNeighbours(ctx, layout = new Layout(ctx.cfg)) {
-    const me = ctx.cfg.env;
-    const paths = Object.entries(ctx.cfg.config.environments)
-        .filter(([name, e]) => name !== ctx.cfg.environment && e.host === me.host && e.port === me.port && e.user === me.user)
-        .map(([name, e]) => (e.path ?? `togather/${name}`).replace(/\/+$/, ''));
-    const r = await ctx.host.run(host_script(READ_STATES, layout.root, ...paths), { check: false });
-    const versions = [];
-    for (const chunk of r.stdout.split('\n---\n')) {
-        try {
-            const s = JSON.parse(chunk);
-            for (const h of s.history ?? [])
-                if (h.status === 'active' || h.status === 'superseded')
-                    versions.push(h.version);
-        }
-        catch {
-            /* an unreadable neighbour state protects nothing extra; its images in use by containers stay anyway */
-        }
-    }
-    return versions;
-}
-
-;// CONCATENATED MODULE: ./src/engine/snapshot.ts
-
-
-
-
-/*
- * Snapshots: plain-format pg_dump, gzip-compressed on the host, named {database}_{YYYYMMDD_HHMMSS}_{sha7}.sql.gz
- * with {same}.json beside it. A dump is written under a hidden .partial- name, verified, and only then given
- * its real name (a hard link: atomic, and refused when the name exists), so a file with a snapshot's name is
- * always a complete, verified dump; every failure path removes the partial file.
- */
-const SNAPSHOT_NAME_RE = /^([A-Za-z0-9_-]+)_(\d{8})_(\d{6})_([0-9a-f]{7})\.sql\.gz$/;
-function snapshotsDir(ctx, layout) {
-    return (ctx.cfg.config.database.snapshots.path ?? layout.path('snapshots')).replace(/\/+$/, '');
-}
-function snapshotName(database, at, sha) {
-    const p = (n) => String(n).padStart(2, '0');
-    const stamp = `${at.getUTCFullYear()}${p(at.getUTCMonth() + 1)}${p(at.getUTCDate())}_${p(at.getUTCHours())}${p(at.getUTCMinutes())}${p(at.getUTCSeconds())}`;
-    return `${database}_${stamp}_${(sha || '0000000').slice(0, 7)}.sql.gz`;
-}
-function metaName(file) {
-    return file.replace(/\.sql\.gz$/, '.json');
-}
-/** when the name says it was taken (UTC), for files whose metadata is missing */
-function nameTime(file) {
-    const m = SNAPSHOT_NAME_RE.exec(file);
-    if (!m)
-        return undefined;
-    const [d, t] = [m[2], m[3]];
-    return Date.UTC(+d.slice(0, 4), +d.slice(4, 6) - 1, +d.slice(6, 8), +t.slice(0, 2), +t.slice(2, 4), +t.slice(4, 6));
-}
-const CLOSING = '-- PostgreSQL database dump complete';
-/*
- * $1 dir, $2 partial name; the rest is the pg_dump command. POSIX sh has no pipefail: pg_dump's own status
- * and gzip's come back through fd 3, so a failing dump can never pass as a small valid gzip. The checks then
- * read the file back: gzip integrity, non-zero size, and the closing comment pg_dump writes last.
- */
-const DUMP = `
-dir=$1; part=$2; shift 2
-umask 077
-mkdir -p -- "$dir" || exit 20
-# no cd: the dump command may name files relative to the deploy user's home (docker exec --env-file)
-part=$(cd -- "$dir" && pwd)/$part || exit 20
-rm -f -- "$part"
-st=$( { { "$@"; echo "dump=$?" >&3; } | gzip -3 > "$part"; echo "gzip=$?" >&3; } 3>&1 )
-fail() { rm -f -- "$part"; echo "$st"; echo "failed=$1"; exit "$2"; }
-case "$st" in *dump=0*) ;; *) fail pg_dump 21 ;; esac
-case "$st" in *gzip=0*) ;; *) fail gzip 22 ;; esac
-[ -s "$part" ] || fail empty 23
-gzip -t < "$part" 2>/dev/null || fail gzip-test 24
-gzip -dc < "$part" | tail -n 40 | grep -qx -- '${CLOSING}' || fail closing-line 25
-echo "$st"
-echo "bytes=$(wc -c < "$part")"
-echo "sha256=$(sha256sum < "$part" | cut -d' ' -f1)"
-echo "pg_dump_version=$(gzip -dc < "$part" | head -n 30 | sed -n 's/^-- Dumped by pg_dump version //p' | head -n 1)"
-`;
-/* $1 dir, $2 partial name, $3 final name, $4 metadata name; stdin: the metadata. Exit 31: the name is taken. */
-const PUBLISH = `
-cd -- "$1" || exit 30
-umask 077
-if ! cat > "$2.json"; then rm -f -- "$2" "$2.json"; exit 30; fi
-if [ -e "$3" ] || [ -e "$4" ]; then rm -f -- "$2.json"; exit 31; fi
-if ln -- "$2.json" "$4" && ln -- "$2" "$3"; then rm -f -- "$2" "$2.json"; exit 0; fi
-rm -f -- "$2" "$2.json" "$4"; exit 32
-`;
-const DISCARD = `cd -- "$1" 2>/dev/null && rm -f -- "$2" "$2.json"`;
-function kv(out) {
-    const o = {};
-    for (const line of out.split('\n')) {
-        const i = line.indexOf('=');
-        if (i > 0)
-            o[line.slice(0, i).trim()] = line.slice(i + 1).trim();
-    }
-    return o;
-}
-/** Takes, verifies and publishes one snapshot. Throws DeployError('snapshot') and leaves no file on failure. */
-async function createSnapshot(ctx, layout, db, o) {
-    const dir = snapshotsDir(ctx, layout);
-    const started = ctx.clock.now();
-    const schema = o.schema ?? (await readSchemaVersion(ctx, db, 'snapshot'));
-    const sha = o.gitCommit ?? o.liveVersion ?? '';
-    let name = snapshotName(db.target.name, new Date(started), sha);
-    const part = `.partial-${node_ulid()}.sql.gz`;
-    const dump = db.tool(['pg_dump', '-w', '--format=plain', '-d', db.target.url]);
-    const r = await ctx.host.run(host_script(DUMP, dir, part, ...dump.argv), { check: false, timeoutMs: ctx.cfg.config.database.snapshots.timeout });
-    const f = kv(r.stdout);
-    if (r.code !== 0) {
-        await ctx.host.run(host_script(DISCARD, dir, part), { check: false });
-        const why = {
-            pg_dump: `pg_dump failed (exit ${f.dump ?? '?'})`,
-            gzip: `writing the compressed dump failed (gzip exit ${f.gzip ?? '?'}; is the disk of ${dir} full?)`,
-            empty: 'the dump is empty',
-            'gzip-test': 'the written file is not a valid gzip stream',
-            'closing-line': `the dump lacks pg_dump's closing line ("${CLOSING}"): it is truncated`,
-        };
-        const reason = f.failed ? why[f.failed] ?? f.failed : r.code === 20 ? `cannot create ${dir}` : `exit ${r.code}${r.code === 124 || r.code === 255 ? ' (timed out or connection lost)' : ''}`;
-        throw new errors_DeployError('snapshot', `the snapshot of database ${db.target.name} failed: ${reason}.${tailOf(ctx, r.stderr)} No snapshot file was left behind.`, 'fix the cause above (database credentials in DATABASE_URL, free disk for the snapshots directory) and run again; nothing was migrated');
-    }
-    const now = ctx.clock.now();
-    const retention = ctx.cfg.config.database.snapshots.retention_days;
-    const meta = {
-        snapshot_id: node_ulid(),
-        file: name,
-        environment: ctx.cfg.environment,
-        database_name: db.target.name,
-        created_at: new Date(started).toISOString(),
-        file_size_bytes: Number(f.bytes),
-        sha256: f.sha256 ?? '',
-        compression: 'gzip',
-        format: 'plain',
-        git_commit: sha,
-        live_version: o.liveVersion,
-        pre_migration_version: schema.version ?? null,
-        pre_migration_dirty: schema.dirty,
-        reason: o.reason,
-        deployment_id: o.deploymentId,
-        taken_by: ctx.actor,
-        retention_until: new Date(started + retention * 86_400_000).toISOString(),
-        duration_ms: now - started,
-        pg_dump_version: f.pg_dump_version || undefined,
-        status: 'verified',
-        verification: { pg_dump_exit: 0, gzip_ok: true, closing_line: true, bytes: Number(f.bytes) },
-    };
-    // two snapshots within one second with the same commit: the later one takes the next free second
-    for (let attempt = 0;; attempt++) {
-        meta.file = name;
-        const p = await ctx.host.run(host_script(PUBLISH, dir, part, name, metaName(name)), { stdin: JSON.stringify(ctx.redactor.redactDeep(meta)) + '\n', check: false });
-        if (p.code === 0)
-            break;
-        if (p.code === 31 && attempt < 5) {
-            name = snapshotName(db.target.name, new Date(started + (attempt + 1) * 1000), sha);
-            continue;
-        }
-        await ctx.host.run(host_script(DISCARD, dir, part), { check: false });
-        throw new errors_DeployError('snapshot', `the snapshot was taken but could not be published in ${dir} (exit ${p.code})${tailOf(ctx, p.stderr)}; it was removed`, `check free space and permissions of ${dir}`);
-    }
-    return meta;
-}
-function tailOf(ctx, stderr) {
-    const t = ctx.redactor.redact(stderr.trim()).split('\n').filter(Boolean).slice(-6).join('\n    ');
-    return t ? `\n    ${t}\n ` : '';
-}
-const LIST = `
-cd -- "$1" 2>/dev/null || exit 0
-for f in *.sql.gz; do
-  [ -f "$f" ] || continue
-  printf 'F %s %s\\n' "$(stat -c '%s %Y' -- "$f")" "$f"
-  m="\${f%.sql.gz}.json"
-  if [ -f "$m" ]; then printf 'M %s ' "$f"; tr -d '\\n' < "$m"; echo; fi
-done
-for p in .partial-*; do [ -e "$p" ] && printf 'P %s %s\\n' "$(stat -c %Y -- "$p")" "$p"; done
-exit 0
-`;
-function parseListing(out, retentionDays) {
-    const files = new Map();
-    const partials = [];
-    for (const line of out.split('\n')) {
-        let m = /^F (\d+) (\d+) (\S+)$/.exec(line);
-        if (m && SNAPSHOT_NAME_RE.test(m[3])) {
-            const created = nameTime(m[3]) ?? Number(m[2]) * 1000;
-            files.set(m[3], { file: m[3], bytes: Number(m[1]), mtime: Number(m[2]) * 1000, createdAt: created, retentionUntil: created + retentionDays * 86_400_000 });
-            continue;
-        }
-        m = /^M (\S+) (.*)$/.exec(line);
-        if (m && files.has(m[1])) {
-            try {
-                const meta = JSON.parse(m[2]);
-                const e = files.get(m[1]);
-                e.meta = meta;
-                const c = Date.parse(meta.created_at);
-                const u = Date.parse(meta.retention_until);
-                if (!Number.isNaN(c))
-                    e.createdAt = c;
-                if (!Number.isNaN(u))
-                    e.retentionUntil = u;
-            }
-            catch {
-                /* unreadable metadata: judged by the name's time */
-            }
-            continue;
-        }
-        m = /^P (\d+) (\.partial-[A-Za-z0-9._-]+)$/.exec(line);
-        if (m)
-            partials.push({ file: m[2], mtime: Number(m[1]) * 1000 });
-    }
-    const snapshots = [...files.values()].sort((a, b) => b.createdAt - a.createdAt || b.file.localeCompare(a.file));
-    return { snapshots, partials };
-}
-async function listSnapshots(ctx, layout) {
-    const dir = snapshotsDir(ctx, layout);
-    const r = await ctx.host.run(host_script(LIST, dir), { check: false, timeoutMs: 60_000 });
-    if (r.code !== 0)
-        throw new errors_DeployError('snapshot', `cannot list ${dir}: ${ctx.redactor.redact(r.stderr.trim())}`);
-    return { dir, ...parseListing(r.stdout, ctx.cfg.config.database.snapshots.retention_days) };
-}
-/** snapshot file names the history still relies on: each deployment's safety net */
-function referencedSnapshots(state) {
-    const names = new Set();
-    for (const r of [state.current, state.previous, ...state.history])
-        if (r?.snapshot)
-            names.add(r.snapshot);
-    return names;
-}
-/**
- * Pure: which snapshots retention removes. Expired (past retention_until) and neither the newest snapshot nor
- * one a deployment in the history names as its safety net.
- */
-function judgeRetention(snapshots, referenced, now) {
-    const newest = [...snapshots].sort((a, b) => b.createdAt - a.createdAt)[0]?.file;
-    const v = { remove: [], keep: [] };
-    for (const s of snapshots) {
-        if (s.file === newest)
-            v.keep.push({ entry: s, why: 'newest' });
-        else if (referenced.has(s.file))
-            v.keep.push({ entry: s, why: 'referenced' });
-        else if (s.retentionUntil > now)
-            v.keep.push({ entry: s, why: 'within retention' });
-        else
-            v.remove.push(s);
-    }
-    return v;
-}
-const REMOVE = `
-cd -- "$1" || exit 2
-shift
-for n in "$@"; do
-  case "$n" in
-    .partial-*) rm -f -- "$n" ;;
-    *.sql.gz) rm -f -- "$n" "\${n%.sql.gz}.json" ;;
-  esac
-done
-`;
-/** a partial file this old belongs to a snapshot that died (timeouts are far shorter) */
-const STALE_PARTIAL_MS = 24 * 3600_000;
-/** Applies retention (after every snapshot, and on `snapshot cleanup`); with ctx.dryRun it only lists. */
-async function cleanupSnapshots(ctx, layout, state, extraProtected = []) {
-    const listing = await listSnapshots(ctx, layout);
-    const now = ctx.clock.now();
-    const verdict = judgeRetention(listing.snapshots, new Set([...referencedSnapshots(state), ...extraProtected]), now);
-    const partials = listing.partials.filter((p) => now - p.mtime > STALE_PARTIAL_MS).map((p) => p.file);
-    const names = [...verdict.remove.map((s) => s.file), ...partials];
-    for (const n of names)
-        if (!SNAPSHOT_NAME_RE.test(n) && !/^\.partial-[A-Za-z0-9._-]+$/.test(n))
-            throw new Error(`refusing to remove ${n}`);
-    if (names.length && !ctx.dryRun) {
-        const r = await ctx.host.run(host_script(REMOVE, listing.dir, ...names), { check: false });
-        if (r.code !== 0)
-            throw new errors_DeployError('snapshot', `removing expired snapshots failed: ${ctx.redactor.redact(r.stderr.trim())}`);
-    }
-    return { removed: verdict.remove.map((s) => s.file), kept: verdict.keep.map((k) => ({ file: k.entry.file, why: k.why })), partials };
-}
-const snapshot_VERIFY = `
-cd -- "$1" 2>/dev/null || { echo missing=dir; exit 0; }
-f=$2
-[ -f "$f" ] || { echo missing=file; exit 0; }
-echo "bytes=$(wc -c < "$f")"
-echo "sha256=$(sha256sum < "$f" | cut -d' ' -f1)"
-if gzip -t < "$f" 2>/dev/null; then echo gzip=ok; else echo gzip=bad; fi
-if gzip -dc < "$f" 2>/dev/null | tail -n 40 | grep -qx -- '${CLOSING}'; then echo closing=ok; else echo closing=missing; fi
-`;
-async function verifySnapshot(ctx, layout, entry) {
-    const r = await ctx.host.run(host_script(snapshot_VERIFY, snapshotsDir(ctx, layout), entry.file), { check: false, timeoutMs: ctx.cfg.config.database.snapshots.timeout });
-    const f = kv(r.stdout);
-    const problems = [];
-    if (f.missing)
-        problems.push(`the ${f.missing === 'dir' ? 'snapshots directory' : 'file'} is missing`);
-    else {
-        const bytes = Number(f.bytes);
-        if (!(bytes > 0))
-            problems.push('empty file');
-        if (f.gzip !== 'ok')
-            problems.push('gzip integrity check failed');
-        if (f.closing !== 'ok')
-            problems.push('no closing line: the dump is truncated');
-        if (!entry.meta)
-            problems.push('no metadata file beside it');
-        else {
-            if (entry.meta.file_size_bytes !== bytes)
-                problems.push(`size ${bytes} differs from the recorded ${entry.meta.file_size_bytes}`);
-            if (entry.meta.sha256 !== f.sha256)
-                problems.push('SHA-256 differs from the recorded one');
-        }
-    }
-    if (r.code !== 0)
-        problems.push(`verification failed to run (exit ${r.code})`);
-    return { file: entry.file, ok: problems.length === 0, problems, bytes: f.bytes ? Number(f.bytes) : undefined };
-}
-// ---------------------------------------------------------------------------------------------------------
-// restore
-/*
- * psql script on the maintenance database (postgres). Variables come in with -v and are interpolated by psql
- * itself (:'x' literal, :"x" identifier), so no name is ever spliced into SQL text here.
- */
-const CREATE_SCRATCH_SQL = `\\set ON_ERROR_STOP 1
-SELECT pg_encoding_to_char(encoding) AS enc, datcollate AS coll, datctype AS ctype FROM pg_database WHERE datname = :'target' \\gset
-DROP DATABASE IF EXISTS :"scratch";
-CREATE DATABASE :"scratch" TEMPLATE template0 ENCODING :'enc' LC_COLLATE :'coll' LC_CTYPE :'ctype';
-`;
-// the swap: nobody may connect to the old database any more, everyone still connected is cut, then two renames
-const SWAP_SQL = `\\set ON_ERROR_STOP 1
-ALTER DATABASE :"target" WITH ALLOW_CONNECTIONS false;
-SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname IN (:'target', :'scratch') AND pid <> pg_backend_pid();
-SELECT set_config('togather.target', :'target', false), set_config('togather.scratch', :'scratch', false);
-DO $$ BEGIN
-  FOR i IN 1..100 LOOP
-    EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname IN (current_setting('togather.target'), current_setting('togather.scratch')) AND pid <> pg_backend_pid());
-    PERFORM pg_sleep(0.1);
-  END LOOP;
-END $$;
-ALTER DATABASE :"target" RENAME TO :"old";
-ALTER DATABASE :"scratch" RENAME TO :"target";
-DROP DATABASE :"old";
-`;
-const REENABLE_SQL = `ALTER DATABASE :"target" WITH ALLOW_CONNECTIONS true;
-DROP DATABASE IF EXISTS :"scratch";
-`;
-/* $1 snapshot path; the rest is the psql command reading the dump on stdin. */
-const LOAD = `
-f=$1; shift
-st=$( { { gzip -dc < "$f"; echo "gunzip=$?" >&3; } | "$@" > /dev/null; echo "psql=$?" >&3; } 3>&1 )
-echo "$st"
-case "$st" in *gunzip=0*) ;; *) exit 21 ;; esac
-case "$st" in *psql=0*) ;; *) exit 22 ;; esac
-`;
-/**
- * Replaces the database's content with a snapshot's, never leaving it half-restored: the dump is loaded into
- * a scratch database in one transaction; only when that succeeded is the scratch database renamed into place
- * (and the old one dropped — the caller took a safety snapshot of it first). Needs a role that may create
- * databases (the bundled database's user is its superuser).
- */
-async function restoreInto(ctx, layout, db, entry) {
-    const target = db.target.name;
-    const tag = Date.now().toString(36);
-    const scratch = `${target}_restore_${tag}`.slice(0, 63);
-    const old = `${target}_replaced_${tag}`.slice(0, 63);
-    const maint = urlForDatabase(db.target, 'postgres');
-    const psqlOn = (url, vars) => db.tool(['psql', '-X', '-q', '-w', '-d', url, ...Object.entries(vars).flatMap(([k, v]) => ['-v', `${k}=${v}`])], true);
-    const vars = { target, scratch, old };
-    const timeoutMs = ctx.cfg.config.database.snapshots.timeout;
-    const fail = (what, stderr) => new errors_DeployError('snapshot', `restore of ${entry.file} failed while ${what}: ${ctx.redactor.redact(stderr.trim()).split('\n').slice(-6).join('\n    ')}`, 'the database was left as it was; look at the message above');
-    let r = await ctx.host.run(psqlOn(maint, vars), { stdin: CREATE_SCRATCH_SQL, check: false, timeoutMs: 120_000 });
-    if (r.code !== 0)
-        throw fail(`creating the scratch database ${sqlIdent(scratch)}`, r.stderr);
-    const load = db.tool(['psql', '-X', '-q', '-w', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-d', urlForDatabase(db.target, scratch)], true);
-    r = await ctx.host.run(host_script(LOAD, `${snapshotsDir(ctx, layout)}/${entry.file}`, ...load.argv), { check: false, timeoutMs });
-    if (r.code !== 0) {
-        await ctx.host.run(psqlOn(maint, vars), { stdin: 'DROP DATABASE IF EXISTS :"scratch";\n', check: false });
-        throw fail('loading the dump into a scratch database', r.stderr || r.stdout);
-    }
-    r = await ctx.host.run(psqlOn(maint, vars), { stdin: SWAP_SQL, check: false, timeoutMs: 120_000 });
-    if (r.code !== 0) {
-        const back = await ctx.host.run(psqlOn(maint, vars), { stdin: REENABLE_SQL, check: false });
-        throw new errors_DeployError('snapshot', `restore of ${entry.file}: swapping the restored database into place failed: ${ctx.redactor.redact(r.stderr.trim()).split('\n').slice(-4).join(' / ')}`, back.code === 0 ? 'the original database was left in place and accepts connections again' : `connections to ${target} may be disabled: run ALTER DATABASE ${sqlIdent(target)} WITH ALLOW_CONNECTIONS true as its owner`);
-    }
-}
-function formatBytes(n) {
-    if (n < 1024 * 1024)
-        return `${(n / 1024).toFixed(1)} KiB`;
-    return `${(n / 1048576).toFixed(n < 10 * 1048576 ? 2 : 0)} MiB`;
-}
-function describeSnapshot(s) {
-    const m = s.meta;
-    const schema = m ? (m.pre_migration_version === null ? 'no schema_migrations' : `schema ${m.pre_migration_version}${m.pre_migration_dirty ? ' (dirty)' : ''}`) : 'no metadata';
-    return `${s.file}  ${formatBytes(s.bytes)}  ${new Date(s.createdAt).toISOString().replace(/\.\d+Z$/, 'Z')}  ${m?.reason ?? '?'}  ${schema}  keep until ${new Date(s.retentionUntil).toISOString().slice(0, 10)}`;
-}
-
-;// CONCATENATED MODULE: ./src/engine/migrate.ts
-
-
-
-
-
-const FILE_RE = /^(\d+)_(.+)\.(up|down)\.sql$/;
-/** golang-migrate's file naming: NNN_name.up.sql / .down.sql; a version may appear once per direction */
-function parseMigrationFiles(names) {
-    const ups = new Map();
-    const problems = [];
-    for (const file of names) {
-        const m = FILE_RE.exec(file);
-        if (!m || m[3] !== 'up')
-            continue;
-        const version = Number(m[1]);
-        if (!Number.isSafeInteger(version))
-            problems.push(`${file}: version too large`);
-        else if (ups.has(version))
-            problems.push(`${file} and ${ups.get(version).file} have the same version ${version}`);
-        else
-            ups.set(version, { version, name: m[2], file });
-    }
-    return { ups: [...ups.values()].sort((a, b) => a.version - b.version), problems };
-}
-/** what `migrate up` would run: every version above the current one (all of them when nothing ran yet) */
-function pendingMigrations(ups, current) {
-    return ups.filter((u) => current === undefined || u.version > current);
-}
-/** the command of the migrate container, placeholders filled in */
-function migrateArgs(template, path, databaseUrl) {
-    return template.map((a) => a.split('{path}').join(path).split('{database}').join(databaseUrl));
-}
-function holdName(layout) {
-    return `${layout.stack}-release-hold`;
-}
-/** Takes the hold on the release image (see HOLD); best effort: without it, only the protection is lost. */
-async function holdRelease(ctx, layout, image) {
-    const r = await ctx.host.run(host_script(HOLD, holdName(layout), image), { check: false, timeoutMs: 60_000 });
-    if (r.code !== 0)
-        ctx.reporter.warn(`could not create the container that protects ${image} from image pruning: ${ctx.redactor.redact(r.stderr.trim())}`);
-}
-/** removes the hold container; the new colour's own container protects the image from now on */
-async function releaseHold(ctx, layout) {
-    await ctx.host.run(cmd('docker', 'rm', '-f', holdName(layout)), { check: false, timeoutMs: 30_000 });
-}
-function migrationsDir(layout, sha) {
-    return layout.path('migrations', sha);
-}
-/*
- * The hold: a container of the release image, created and never started. An image in use by a container
- * cannot be removed, so no image prune (this environment's or another's on the same host) can take the
- * release away between the image phase and the start of its colour, however long migrations take; the
- * migrations are also copied out of it. releaseHold removes it once the deploy ends.
- * $1 name, $2 image; an existing hold of the same image is kept.
- */
-const HOLD = `
-[ "$(docker inspect -f '{{.Config.Image}}' -- "$1" 2>/dev/null)" = "$2" ] && exit 0
-docker rm -f -- "$1" > /dev/null 2>&1
-docker create --name "$1" --label org.togather.role=release-hold --entrypoint /togather-deploy-copy-only -- "$2" > /dev/null
-`;
-/*
- * $1 destination, $2 image, $3 path in the image, $4 how many releases' copies to keep, $5 the hold's name.
- * Exit 3: the image has no such path. Prints the file names.
- */
-const EXTRACT = `
-dest=$1; image=$2; src=$3; keep=$4; hold=$5
-root=$(dirname -- "$dest")
-umask 022
-mkdir -p -- "$root" || exit 2
-tmp="$dest.tmp.$$"
-rm -rf -- "$tmp" "$tmp.tar"; mkdir -p -- "$tmp" || exit 2
-if [ "$(docker inspect -f '{{.Config.Image}}' -- "$hold" 2>/dev/null)" != "$image" ]; then
-  docker rm -f -- "$hold" > /dev/null 2>&1
-  docker create --name "$hold" --label org.togather.role=release-hold --entrypoint /togather-deploy-copy-only -- "$image" > /dev/null || exit 4
-fi
-docker cp -- "$hold:$src" - > "$tmp.tar" 2> "$tmp.err"; rc=$?
-if [ "$rc" != 0 ]; then
-  if grep -qE 'No such container:path|Could not find the file' "$tmp.err"; then rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 3; fi
-  cat "$tmp.err" >&2; rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 5
-fi
-tar -x -f "$tmp.tar" -C "$tmp" --strip-components=1 || { rm -rf -- "$tmp" "$tmp.tar" "$tmp.err"; exit 6; }
-rm -f -- "$tmp.tar" "$tmp.err"
-chmod -R a+rX -- "$tmp"
-rm -rf -- "$dest" && mv -- "$tmp" "$dest" || exit 7
-# the copies of older releases: keep the newest few
-ls -1t -- "$root" | grep -E '^[0-9a-f]{40}$' | tail -n +"$((keep + 1))" | while read -r old; do rm -rf -- "$root/$old"; done
-ls -1 -- "$dest"
-`;
-/** Copies the release's migrations out of its image; undefined when the image has none at that path. */
-async function extractMigrations(ctx, layout, image, sha) {
-    const dir = migrationsDir(layout, sha);
-    const src = ctx.cfg.config.database.migrations.path.replace(/\/+$/, '') || '/';
-    const r = await ctx.host.run(host_script(EXTRACT, dir, image, src, '10', holdName(layout)), { check: false, timeoutMs: 120_000 });
-    if (r.code === 3)
-        return undefined;
-    if (r.code !== 0)
-        throw new errors_DeployError('migration', `could not copy the migrations (${src}) out of ${image} (exit ${r.code}): ${ctx.redactor.redact(r.stderr.trim())}`);
-    const { ups, problems } = parseMigrationFiles(r.stdout.split('\n').map((l) => l.trim()).filter(Boolean));
-    if (problems.length)
-        throw new errors_DeployError('migration', `the release's migrations are not usable:\n  - ${problems.join('\n  - ')}`, 'fix the migration files in the release; nothing was run');
-    return { dir, ups };
-}
-/*
- * $1 container name, $2 timeout in seconds, $3 migrations directory (made absolute here: docker would take a
- * relative one for a volume name); the rest: docker run options, image and the tool's arguments. A timed-out
- * run is removed (killing the docker client alone would leave the container running).
- */
-const RUN_MIGRATE = `
-name=$1; secs=$2; dir=$(cd -- "$3" && pwd) || exit 2; shift 3
-docker rm -f -- "$name" > /dev/null 2>&1
-timeout "$secs" docker run --rm --name "$name" -v "$dir:/migrations:ro" "$@"; rc=$?
-if [ "$rc" = 124 ]; then docker rm -f -- "$name" > /dev/null 2>&1; fi
-exit "$rc"
-`;
-async function runMigrateContainer(ctx, layout, db, dir, network, args) {
-    const m = ctx.cfg.config.database.migrations;
-    const t0 = ctx.clock.now();
-    const secs = String(Math.max(1, Math.ceil(m.timeout / 1000)));
-    const opts = ['--network', network, '--env-file', dbEnvPath(layout), '--label', 'org.togather.role=migrate', m.image, ...args];
-    const r = await ctx.host.run(host_script(RUN_MIGRATE, `${layout.stack}-migrate`, secs, dir, ...opts), { check: false, timeoutMs: m.timeout + 60_000 });
-    return { code: r.code, output: ctx.redactor.redact(`${r.stdout}\n${r.stderr}`.trim()), durationMs: ctx.clock.now() - t0 };
-}
-/** the restore command an operator runs; printed, never run by the deployer */
-function restoreCommand(ctx, file) {
-    return `togather-deploy snapshot restore ${ctx.cfg.environment} ${file} --stop-app`;
-}
-function restoreHint(ctx, file) {
-    return `${restoreCommand(ctx, file)}   (add your usual --config/--identity/--known-hosts; it asks for confirmation, or --yes). From GitHub Actions: command: snapshot-restore, snapshot: ${file}, stop-app: true, confirm: ${ctx.cfg.environment}`;
-}
-function forceCommand(ctx, layout, db, network, dir, version) {
-    const m = ctx.cfg.config.database.migrations;
-    return `docker run --rm --network ${network} --env-file ${dbEnvPath(layout)} -v "$(cd ${dir} && pwd):/migrations:ro" ${m.image} -path /migrations -database '${db.target.migrateUrl}' force ${version}`;
-}
-/**
- * The deploy's database step: read schema_migrations, take a verified snapshot when migrations are pending
- * (or always, per database.snapshots.when), run `migrate up` in a one-off container, read the version again.
- * Fills record.snapshot and record.migrations. Never restores anything by itself.
- */
-async function databaseStep(ctx, layout, phases, input) {
-    const { record } = input;
-    if (input.skip) {
-        ctx.reporter.warn('migrations and the snapshot before them are skipped (skip-migrations); recorded in the history');
-        ctx.hostLog?.add('migrations.skipped', {});
-        return {};
-    }
-    const found = await phases.run('migrations: read', () => extractMigrations(ctx, layout, input.image, input.sha));
-    const policy = ctx.cfg.config.database.snapshots.when;
-    if (!found && policy === 'pending-migrations') {
-        // nothing to run, nothing to protect: the database is not touched at all
-        ctx.reporter.warn(`the release image has no ${ctx.cfg.config.database.migrations.path}: no migrations to run, no snapshot`);
-        return {};
-    }
-    const db = await openDb(ctx, layout);
-    let net = db.network;
-    const network = async () => (net ??= await stackNetwork(ctx, layout));
-    // the database is first touched by the snapshot step: if it cannot be read, no snapshot, nothing migrated
-    let before;
-    let snapshot;
-    let pending = [];
-    await phases.run('snapshot', async () => {
-        before = await readSchemaVersion(ctx, db, 'snapshot');
-        if (before.dirty) {
-            const latest = (await listSnapshots(ctx, layout)).snapshots[0];
-            throw new errors_DeployError('migration', `schema_migrations is dirty at version ${before.version}: an earlier migration failed midway and the schema is in an unknown state. Nothing was run; ${stillServing(input.live)}.`, `either restore the snapshot taken before that migration${latest ? `: ${restoreHint(ctx, latest.file)}` : ' (togather-deploy snapshot list shows them)'}\n  or repair the schema by hand, then mark the version as clean on the host:\n    ${forceCommand(ctx, layout, db, await network(), migrationsDir(layout, input.sha), before.version ?? 0)}   (use the version the schema really is at)\n  then deploy again`);
-        }
-        if (!found) {
-            ctx.reporter.warn(`the release image has no ${ctx.cfg.config.database.migrations.path}: no migrations to run`);
-        }
-        else {
-            pending = pendingMigrations(found.ups, before.version);
-            const newest = found.ups.at(-1)?.version;
-            if (before.version !== undefined && !found.ups.some((u) => u.version === before.version) && (newest === undefined || before.version > newest)) {
-                ctx.reporter.warn(`the database is at schema version ${before.version}, newer than this release's newest migration (${newest ?? 'none'}): nothing to migrate; the release must cope with the newer schema`);
-                pending = [];
-            }
-        }
-        if (pending.length === 0 && policy === 'pending-migrations') {
-            ctx.reporter.info(`schema at ${before.version ?? 'no version'}; no pending migration, so no snapshot (database.snapshots.when: pending-migrations)`);
-            return;
-        }
-        snapshot = await createSnapshot(ctx, layout, db, { reason: 'pre-migration', gitCommit: input.sha, liveVersion: input.liveVersion, deploymentId: record.id, schema: before });
-        record.snapshot = snapshot.file;
-        ctx.hostLog?.add('snapshot', { file: snapshot.file, bytes: snapshot.file_size_bytes, sha256: snapshot.sha256, ms: snapshot.duration_ms, pre_migration_version: snapshot.pre_migration_version });
-        ctx.reporter.info(`snapshot ${snapshot.file} (${formatBytes(snapshot.file_size_bytes)}, verified) in ${(snapshot.duration_ms / 1000).toFixed(1)}s`);
-        try {
-            const c = await cleanupSnapshots(ctx, layout, input.state, [snapshot.file]);
-            if (c.removed.length)
-                ctx.reporter.info(`retention removed ${c.removed.length} expired snapshot(s): ${c.removed.join(', ')}`);
-        }
-        catch (e) {
-            ctx.reporter.warn(`snapshot retention cleanup failed (the deploy goes on): ${describeError(e)}`);
-        }
+function selectEnvironment(name, config, yaml, file, problems) {
+    const raw = yaml.data.environments;
+    const defined = config
+        ? Object.keys(config.environments)
+        : raw && typeof raw === 'object' && !Array.isArray(raw)
+            ? Object.keys(raw)
+            : [];
+    if (defined.includes(name))
+        return config?.environments[name];
+    if (!raw || typeof raw !== 'object')
+        return undefined; // "environments is required" already says it
+    const line = yaml.locate(['environments'], true);
+    problems.push({
+        file,
+        path: 'environments',
+        ...(line !== undefined ? { line } : {}),
+        message: `has no environment "${name}"`,
+        remedy: defined.length
+            ? `deploy one of: ${defined.join(', ')}; or add environments.${name}`
+            : `add environments.${name}`,
+        code: 'unknown-environment',
     });
-    const from = before.version;
-    if (!found || pending.length === 0) {
-        if (found)
-            record.migrations = { from, to: from, ran: 0 };
-        return { schemaVersion: from, snapshot };
-    }
-    const target = pending.at(-1).version;
-    const m = ctx.cfg.config.database.migrations;
-    const run = await phases.run('migrate', async () => {
-        ctx.reporter.info(`migrating ${from ?? 'an empty schema'} → ${target}: ${pending.map((p) => `${p.version}_${p.name}`).join(', ')}`);
-        return runMigrateContainer(ctx, layout, db, found.dir, await network(), migrateArgs(m.command, '/migrations', db.target.migrateUrl));
-    });
-    let after;
-    try {
-        after = await readSchemaVersion(ctx, db);
-    }
-    catch {
-        /* reported below with the migrate output */
-    }
-    const to = after?.version;
-    const ran = found.ups.filter((u) => u.version > (from ?? -1) && to !== undefined && (after.dirty ? u.version < to : u.version <= to)).length;
-    record.migrations = { from, to, ran, ...(after?.dirty ? { dirty: true } : {}) };
-    ctx.hostLog?.add('migrations', { from: from ?? null, to: to ?? null, ran, dirty: after?.dirty ?? null, exit: run.code, ms: run.durationMs, output: run.output.slice(-4000) });
-    const ok = run.code === 0 && after !== undefined && !after.dirty && to === target;
-    if (!ok) {
-        const force = forceCommand(ctx, layout, db, await network(), found.dir, from ?? 0);
-        const why = run.code === 124
-            ? `the migrate container ran longer than database.migrations.timeout (${Math.round(m.timeout / 1000)}s) and was removed`
-            : run.code !== 0
-                ? `migrate exited with ${run.code}`
-                : `migrate exited 0 but the schema is at ${to ?? 'no version'}${after?.dirty ? ' (dirty)' : ''}, not ${target}`;
-        const state = after ? `The database is now at version ${to ?? 'none'}${after.dirty ? ' and DIRTY (that migration stopped midway)' : ''}; ${ran} migration(s) completed.` : 'The schema version could not be read afterwards.';
-        const tail = run.output.split('\n').filter(Boolean).slice(-8).map((l) => `    ${l.slice(0, 400)}`).join('\n');
-        throw new errors_DeployError('migration', `migrations failed: ${why}. ${state} The new colour was not started; ${stillServing(input.live)}.${tail ? `\n  migrate output:\n${tail}` : ''}${snapshot ? `\n  snapshot taken before migrating: ${snapshot.file}` : ''}`, snapshot
-            ? `to put the database back exactly as it was before this deploy: ${restoreHint(ctx, snapshot.file)}\n  nothing is restored automatically; you may instead fix the schema by hand and mark it clean: ${force}`
-            : `fix the schema by hand and mark it clean: ${force}`);
-    }
-    ctx.reporter.info(`schema ${from ?? 'empty'} → ${to}: ${ran} migration(s) in ${(run.durationMs / 1000).toFixed(1)}s`);
-    return { schemaVersion: to, snapshot };
+    return undefined;
 }
-function describeDatabasePlan(ctx, skip) {
-    if (skip)
-        return ['skip the migrations and the snapshot before them (skip-migrations; recorded)'];
-    const d = ctx.cfg.config.database;
-    return [
-        `copy ${d.migrations.path} out of the release image; read schema_migrations`,
-        `${d.snapshots.when === 'every-deploy' ? 'snapshot the database' : 'if migrations are pending: snapshot the database'} (pg_dump, verified; keep ${d.snapshots.retention_days} days), then run ${d.migrations.image} ${d.migrations.command.join(' ')}`,
-    ];
-}
-
-;// CONCATENATED MODULE: ./src/engine/version.ts
-
-
-const SHA_RE = /^[0-9a-f]{40}$/;
-/** what an operator may name: a SHA (7-40 hex), a tag or a branch; nothing a shell or git could misread */
-const REF_RE = /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)[A-Za-z0-9._/-]{1,200}$/;
-/**
- * Resolves the requested version to the full SHA once; that SHA is what is gated, built, deployed and
- * recorded. A full SHA is taken as it is (the action may run without the commit fetched when the image is
- * pulled); anything else is looked up in the local clone.
- */
-async function resolveVersion(local, requested) {
-    const v = requested.trim();
-    if (SHA_RE.test(v.toLowerCase()))
-        return { sha: v.toLowerCase() };
-    if (!REF_RE.test(v)) {
-        throw new errors_DeployError('config', `version "${v.slice(0, 80)}" is not a commit SHA, tag or branch name`, 'pass a 7-40 character hex SHA, a tag (v1.2.3) or a branch name');
-    }
-    const r = await local.run(cmd('git', 'rev-parse', '--verify', '--quiet', '--end-of-options', `${v}^{commit}`), { check: false, timeoutMs: 30_000 });
-    const sha = r.stdout.trim();
-    if (r.code !== 0 || !SHA_RE.test(sha)) {
-        throw new errors_DeployError('config', `version "${v}" does not name a commit in this clone`, 'fetch it first (git fetch --tags, or actions/checkout with fetch-depth: 0) or pass the full SHA');
-    }
-    return { sha, ref: v };
-}
-
-;// CONCATENATED MODULE: ./src/engine/watch.ts
-
-
-
-
-
-
-
-
-// The app's health as the public sees it: through Caddy's internal site, from inside the stack's network.
-const PROXY_HEALTH = `
-docker exec "$1" sh -c 'timeout "$0" wget -q -S -O - "$1" 2>&1' "$2" "http://$3:8088$4"; rc=$?
-echo; echo "rc=$rc"
-`;
-function parseProxyHealth(stdout) {
-    const lines = stdout.split('\n');
-    const rcIdx = lines.findIndex((l) => /^rc=\d+$/.test(l));
-    const w = parseWgetOutput(lines.slice(0, rcIdx < 0 ? undefined : rcIdx));
-    return { code: w.code, upstream: w.headers['x-togather-upstream'], body: w.body, error: w.code === 0 ? (w.error ?? 'no answer') : w.error };
-}
-async function probeThroughProxy(ctx, layout, via) {
-    const h = ctx.cfg.config.app.health;
-    const at = ctx.clock.now();
-    const timeoutS = String(Math.max(1, Math.ceil(h.timeout / 1000)));
-    const r = await ctx.host.run(host_script(PROXY_HEALTH, layout.gate(via), timeoutS, 'caddy', h.path), { check: false, timeoutMs: h.timeout + 15_000 });
-    const p = parseProxyHealth(r.stdout);
-    const verdict = judgeHealth(p.code, p.body, h);
-    // busybox wget prints no body for an error status: the code is the reason then
-    const reason = p.code === 0 ? (p.error ?? verdict.reason) : !p.body.trim() && !verdict.ok ? `HTTP ${p.code}` : verdict.reason;
-    return { at, ok: verdict.ok, code: p.code, upstream: p.upstream, reason };
-}
-/**
- * Polls health through the proxy until the window ends (ok) or `threshold` probes in a row fail (not ok).
- * A probe that passes resets the count, so one slow answer does not trigger a switch back.
- */
-async function watchHealth(ctx, policy, probe) {
-    const deadline = ctx.clock.now() + policy.durationMs;
-    let probes = 0;
-    let failures = 0;
-    let run = 0;
-    let firstFailureAt;
-    for (;;) {
-        const p = await probe();
-        probes++;
-        if (p.ok) {
-            run = 0;
-            firstFailureAt = undefined;
-        }
-        else {
-            failures++;
-            run++;
-            firstFailureAt ??= p.at;
-            ctx.reporter.warn(`watch: probe failed (${run}/${policy.threshold} in a row): ${p.reason}${p.upstream ? ` from ${p.upstream}` : ''}`);
-            if (run >= policy.threshold)
-                return { ok: false, probes, failures, firstFailureAt, reason: p.reason };
-        }
-        if (ctx.clock.now() + policy.intervalMs > deadline)
-            return { ok: true, probes, failures };
-        await ctx.clock.sleep(policy.intervalMs);
-    }
-}
-/** The deploy failed its watch window and the previous version serves again (exit code 11). */
-class WatchRolledBack extends errors_DeployError {
-    servingAfterMs;
-    constructor(message, servingAfterMs) {
-        super('switch', message, 'the previous version serves again; look at the new version\'s logs (docker logs on the host) before deploying it again');
-        this.servingAfterMs = servingAfterMs;
-    }
-}
-/**
- * The post-deploy watch window, run with the deploy lock still held. When health through the proxy fails
- * `failure_threshold` times in a row, the previous colour's retained container is started again, health-gated,
- * switched to and verified; then the new colour is retired, the history records a rollback, and
- * deployment.rolled_back is sent. Throws WatchRolledBack then, so the deploy exits non-zero.
- */
-async function watchAfterDeploy(ctx, layout, phases, s) {
-    const c = ctx.cfg.config.deployment.watch;
-    if (c.duration === 0)
-        return;
-    const w = { durationMs: c.duration, intervalMs: c.interval, threshold: c.failure_threshold };
-    const { record } = s;
-    const colour = record.colour;
-    ctx.reporter.info(`watching ${record.version.slice(0, 12)} on ${colour} for ${Math.round(w.durationMs / 1000)}s (probe every ${w.intervalMs / 1000}s, switch back after ${w.threshold} failures in a row); the lock stays held`);
-    const result = await phases.run('watch', () => watchHealth(ctx, w, () => probeThroughProxy(ctx, layout, colour)));
-    ctx.hostLog?.add('watch', { ok: result.ok, probes: result.probes, failures: result.failures });
-    if (result.ok) {
-        ctx.reporter.info(`watch passed: ${result.probes} probes, ${result.failures} failed`);
-        return;
-    }
-    const firstFailureAt = result.firstFailureAt ?? ctx.clock.now();
-    const prev = s.previous;
-    const back = s.previousColour;
-    if (!prev || !back) {
-        throw new errors_DeployError('health', `${record.version.slice(0, 12)} became unhealthy during the watch window (${result.reason}); there is no earlier version to switch back to, so it keeps serving`, 'fix the release and deploy again');
-    }
-    ctx.reporter.error(`watch: ${w.threshold} failed probes in a row; switching back to ${back} (${prev.version.slice(0, 12)})`);
-    let servingAt;
-    try {
-        servingAt = await phases.run(`switch back to ${back}`, () => restorePrevious(ctx, layout, s.compose, back, colour, prev.version));
-    }
-    catch (e) {
-        throw new errors_DeployError('switch', `${record.version.slice(0, 12)} became unhealthy during the watch window (${result.reason}) and switching back to ${back} failed: ${describeError(e)}`, `the new version is still routed; roll back by hand (togather-deploy rollback ${ctx.cfg.environment}) after checking the host`);
-    }
-    const servingAfterMs = servingAt - firstFailureAt;
-    ctx.reporter.warn(`${prev.version.slice(0, 12)} serves again from ${back}, ${(servingAfterMs / 1000).toFixed(1)}s after the first failed probe`);
-    ctx.hostLog?.add('watch.rolled_back', { to: prev.version, colour: back, serving_after_ms: servingAfterMs });
-    await phases.run(`retire ${colour}`, () => retireColour(ctx, layout, colour));
-    const rb = {
-        id: node_ulid(),
-        kind: 'rollback',
-        environment: ctx.cfg.environment,
-        version: prev.version,
-        ...(prev.ref ? { ref: prev.ref } : {}),
-        image: prev.image,
-        colour: back,
-        deployed_at: new Date(firstFailureAt).toISOString(),
-        deployed_by: `${ctx.actor} (watch window of ${record.id})`,
-        status: 'active',
-        health_status: 'healthy',
-        previous_version: record.version,
-        phases: [],
-        duration_seconds: Math.round(servingAfterMs / 100) / 10,
-        flags: {},
-    };
-    const reason = `unhealthy during the watch window: ${result.reason}`;
-    try {
-        const state = await readState(ctx, layout);
-        // the watched release becomes rolled_back (applyRecord marks the record a rollback replaces)
-        const marked = { ...state, current: state.current?.id === record.id ? { ...state.current, failure: { class: 'watch', exit_code: 11, message: ctx.redactor.redact(reason).slice(0, 2000) } } : state.current };
-        await writeState(ctx, layout, applyRecord(marked, rb, ctx.cfg.config.deployment.history_limit), rb);
-    }
-    catch (e) {
-        ctx.reporter.error(`the previous version serves again, but recording the rollback failed: ${describeError(e)}`);
-    }
-    await notify(ctx, {
-        event: 'deployment.rolled_back',
-        deployment_id: record.id,
-        version: prev.version,
-        previous_version: record.version,
-        colour: back,
-        // the whole operation, like the other events; the rollback's own speed is in serving_after_seconds
-        duration_seconds: Math.round((ctx.clock.now() - Date.parse(record.deployed_at)) / 100) / 10,
-        failure: { class: 'watch', exit_code: 11, reason },
-        metadata: { trigger: 'watch', rollback_id: rb.id, serving_after_seconds: Math.round(servingAfterMs / 100) / 10, ...(prev.ref ? { ref: prev.ref } : {}) },
-    });
-    throw new WatchRolledBack(`${record.version.slice(0, 12)} failed its watch window (${result.reason}); switched back to ${prev.version.slice(0, 12)} on ${back}, serving ${(servingAfterMs / 1000).toFixed(1)}s after the first failed probe`, servingAfterMs);
-}
-/**
- * Starts the retained previous colour as it is (its container kept by the retire), health-gates it, switches
- * to it and verifies through the proxy. Returns the clock time the previous version was verified serving.
- */
-async function restorePrevious(ctx, layout, compose, back, from, version) {
-    const started = await ctx.host.run(cmd('docker', 'start', layout.app(back)), { check: false, timeoutMs: 60_000 });
-    if (started.code !== 0) {
-        // the container is gone or its gate was recreated: compose makes it again from the image in .env
-        ctx.reporter.warn(`docker start ${layout.app(back)} failed (${ctx.redactor.redact(started.stderr.trim())}); recreating it`);
-        await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-deps', '--no-color', layout.service(back)), { timeoutMs: 180_000 });
-    }
-    await healthGate(ctx, layout, back, version);
-    await switchTo(ctx, layout, back, from);
-    try {
-        await verifyThroughProxy(ctx, layout, back, version);
-    }
-    catch (e) {
-        // the flags now route to the previous colour; switching to the failing release again would be worse
-        ctx.reporter.warn(`switched back to ${back}, but the proxy did not confirm it in time: ${ctx.redactor.redact(describeError(e))}`);
-    }
-    return ctx.clock.now();
-}
-
-;// CONCATENATED MODULE: ./src/engine/monitoring.ts
-
-
-
-
-
-
-/*
- * The monitoring stack (docker/monitoring) beside an environment's app stack: Prometheus, Alertmanager, a node
- * exporter (whose textfile collector reads the deployer's togather_deploy_* metrics), a PostgreSQL exporter and
- * Grafana with provisioned dashboards. Its own compose project on the app stack's network. Static files come
- * from docker/monitoring; what depends on the configuration (scrape targets, receivers, secrets) is rendered here.
- */
-const MONITORING_DIR = 'monitoring';
-/**
- * The app's metrics the alert rules and dashboards rely on: what the Togather server exports on /metrics (its
- * internal/metrics package: HTTP middleware, health checks, database pool, build info). Tests check every
- * query against this list, the exporters' real output and the deployer's own metrics.
- */
-const APP_METRICS = (/* unused pure expression or super */ null && ([
-    'togather_app_info',
-    'togather_health_status',
-    'togather_health_check_status',
-    'togather_health_check_latency_ms',
-    'togather_http_requests_total',
-    'togather_http_request_duration_seconds',
-    'togather_http_requests_in_flight',
-    'togather_db_connections_open',
-    'togather_db_connections_in_use',
-    'togather_db_connections_idle',
-    'togather_db_connections_max_open',
-    'togather_db_query_duration_seconds',
-    'togather_db_errors_total',
-]));
-function monitoringProject(layout) {
-    return `${layout.stack}-monitoring`;
-}
-/** compose v1 names a project's network <project>_<network>; the app stack's is "togather" */
-function appNetwork(layout) {
-    return `${layout.stack.replace(/[^a-z0-9_-]/g, '')}_togather`;
-}
-function renderPrometheusConfig(ctx) {
-    const m = ctx.cfg.config.monitoring;
-    const port = ctx.cfg.config.app.port;
-    const every = `${Math.max(1, Math.round(m.scrape_interval / 1000))}s`;
-    const doc = {
-        global: { scrape_interval: every, evaluation_interval: every, external_labels: { environment: ctx.cfg.environment } },
-        rule_files: ['/etc/prometheus/rules/*.yml'],
-        alerting: { alertmanagers: [{ static_configs: [{ targets: ['alertmanager:9093'] }] }] },
-        scrape_configs: [
-            {
-                // both colours: only the live one runs, so the retired one shows as down (the alert rules know)
-                job_name: 'togather',
-                metrics_path: m.metrics_path,
-                static_configs: [
-                    { targets: [`app-blue:${port}`], labels: { colour: 'blue' } },
-                    { targets: [`app-green:${port}`], labels: { colour: 'green' } },
-                ],
-            },
-            { job_name: 'node', static_configs: [{ targets: ['node-exporter:9100'] }] },
-            ...(hasDatabaseUrl(ctx) ? [{ job_name: 'postgres', static_configs: [{ targets: ['postgres-exporter:9187'] }] }] : []),
-            { job_name: 'prometheus', static_configs: [{ targets: ['localhost:9090'] }] },
-        ],
-    };
-    return `# Written by togather-deploy from deployment.yml (monitoring:) on every deploy; edit that, not this file.\n${(0,dist/* stringify */.As)(doc)}`;
-}
-/** ntfy turns Alertmanager's JSON into a readable message with its templating query parameters */
-function ntfyAlertUrl(topicUrl) {
-    const u = new URL(topicUrl);
-    u.searchParams.set('tpl', 'yes');
-    u.searchParams.set('t', 'togather {{.status}}: {{.commonLabels.alertname}}');
-    u.searchParams.set('m', '{{range .alerts}}[{{.status}}] {{.annotations.summary}}\n{{end}}');
-    u.searchParams.set('tags', 'rotating_light');
-    u.searchParams.set('p', '4');
-    return u.toString();
-}
-/**
- * Alertmanager routes every alert to the notification channels of deployment.yml: the webhook receives
- * Alertmanager's own JSON (unsigned: Alertmanager cannot sign), the ntfy topic a templated message. With no
- * channel configured, alerts are only visible in Prometheus and Alertmanager.
- */
-function renderAlertmanagerConfig(notify) {
-    const webhooks = [];
-    if (notify.webhook)
-        webhooks.push({ url: notify.webhook.url, send_resolved: true });
-    if (notify.ntfy) {
-        webhooks.push({
-            url: ntfyAlertUrl(notify.ntfy.url),
-            send_resolved: true,
-            ...(notify.ntfy.token ? { http_config: { authorization: { type: 'Bearer', credentials: notify.ntfy.token } } } : {}),
-        });
-    }
-    const doc = {
-        route: {
-            receiver: 'togather',
-            group_by: ['alertname'],
-            group_wait: '30s',
-            group_interval: '5m',
-            repeat_interval: '4h',
-        },
-        receivers: [{ name: 'togather', ...(webhooks.length ? { webhook_configs: webhooks } : {}) }],
-        // a database outage also takes the app's checks down: report the cause, not every symptom
-        inhibit_rules: [{ source_matchers: ['alertname = TogatherDatabaseDown'], target_matchers: ['alertname = TogatherHighErrorRate'] }],
-    };
-    return `# Written by togather-deploy on every deploy (receivers from notifications:); it holds secrets: mode 0600.\n${(0,dist/* stringify */.As)(doc)}`;
-}
-/**
- * The exporter's driver (lib/pq) defaults to sslmode=require where the app's (pgx) tries TLS and falls back. For
- * the bundled database, reached only over the stack's private network, a URL without sslmode means "disable";
- * any other URL is passed as it is.
- */
-function exporterDsn(url, managed) {
-    if (!managed || /[?&]sslmode=/.test(url))
-        return url;
-    return `${url}${url.includes('?') ? '&' : '?'}sslmode=disable`;
-}
-function hasDatabaseUrl(ctx) {
-    return !!ctx.cfg.appEnv.DATABASE_URL;
-}
-/** every file of the monitoring directory, relative to the environment's root */
-function monitoringFiles(ctx, layout, notify, ids) {
-    const m = ctx.cfg.config.monitoring;
-    const d = (name) => `${MONITORING_DIR}/${name}`;
-    const asset = (...p) => readAsset('docker', 'monitoring', ...p);
-    const env = {
-        TOGATHER_STACK: layout.stack,
-        TOGATHER_NETWORK: appNetwork(layout),
-        TOGATHER_UID: ids.uid,
-        TOGATHER_GID: ids.gid,
-        TOGATHER_PROMETHEUS_IMAGE: m.images.prometheus,
-        TOGATHER_ALERTMANAGER_IMAGE: m.images.alertmanager,
-        TOGATHER_NODE_EXPORTER_IMAGE: m.images.node_exporter,
-        TOGATHER_POSTGRES_EXPORTER_IMAGE: m.images.postgres_exporter,
-        TOGATHER_GRAFANA_IMAGE: m.images.grafana,
-        TOGATHER_PROMETHEUS_RETENTION: m.retention,
-        TOGATHER_PROMETHEUS_BIND: m.prometheus.bind,
-        TOGATHER_PROMETHEUS_PORT: String(m.prometheus.port),
-        TOGATHER_GRAFANA_BIND: m.grafana.bind,
-        TOGATHER_GRAFANA_PORT: String(m.grafana.port),
-    };
-    const grafanaPassword = ctx.cfg.appEnv[m.grafana.admin_password_env] ?? process.env[m.grafana.admin_password_env] ?? '';
-    const files = [
-        { name: d('compose.yml'), mode: '644', content: asset('compose.yml') },
-        { name: d('.env'), mode: '600', content: renderEnvFile(env) },
-        { name: d('prometheus/prometheus.yml'), mode: '600', content: renderPrometheusConfig(ctx) },
-        { name: d('alertmanager/alertmanager.yml'), mode: '600', content: renderAlertmanagerConfig(notify) },
-        { name: d('postgres-exporter.env'), mode: '600', content: renderEnvFile(hasDatabaseUrl(ctx) ? { DATA_SOURCE_NAME: exporterDsn(ctx.cfg.appEnv.DATABASE_URL, ctx.cfg.config.database.managed) } : {}) },
-        {
-            name: d('grafana.env'),
-            mode: '600',
-            content: renderEnvFile({
-                GF_SECURITY_ADMIN_PASSWORD: grafanaPassword,
-                GF_USERS_ALLOW_SIGN_UP: 'false',
-                GF_AUTH_ANONYMOUS_ENABLED: 'false',
-                GF_ANALYTICS_REPORTING_ENABLED: 'false',
-                GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH: '/var/lib/togather-dashboards/deployments.json',
-            }),
-        },
-        { name: d('grafana/provisioning/datasources/prometheus.yml'), mode: '644', content: asset('grafana', 'provisioning', 'datasources', 'prometheus.yml') },
-        { name: d('grafana/provisioning/dashboards/togather.yml'), mode: '644', content: asset('grafana', 'provisioning', 'dashboards', 'togather.yml') },
-    ];
-    const base = (0,external_node_path_namespaceObject.join)(assetDir(), 'docker', 'monitoring');
-    for (const [name, content] of Object.entries(readDir((0,external_node_path_namespaceObject.join)(base, 'prometheus', 'rules'))))
-        files.push({ name: d(`prometheus/rules/${name}`), mode: '600', content });
-    for (const [name, content] of Object.entries(readDir((0,external_node_path_namespaceObject.join)(base, 'grafana', 'dashboards'))))
-        files.push({ name: d(`grafana/dashboards/${name}`), mode: '644', content });
-    return files;
-}
-/** the services to run: Grafana and the PostgreSQL exporter only when they have what they need */
-function monitoringServices(ctx) {
-    const m = ctx.cfg.config.monitoring;
-    return ['prometheus', 'alertmanager', 'node-exporter', ...(hasDatabaseUrl(ctx) ? ['postgres-exporter'] : []), ...(m.grafana.enabled ? ['grafana'] : [])];
-}
-/** what keeps the monitoring stack from being deployed safely, found before anything is touched */
-function monitoringProblems(cfg, processEnv) {
-    const m = cfg.config.monitoring;
-    if (!m.enabled || !m.grafana.enabled)
-        return [];
-    const name = m.grafana.admin_password_env;
-    const pw = cfg.appEnv[name] ?? processEnv[name];
-    if (pw && !/CHANGE_ME/i.test(pw))
-        return [];
-    return [
-        {
-            file: cfg.configPath,
-            path: 'monitoring.grafana.admin_password_env',
-            message: `names ${name}, which has no value in the env file (${cfg.envFileSource}) or the process environment: Grafana would keep its default admin password`,
-            remedy: `add ${name}=… to the env file, or set monitoring.grafana.enabled: false`,
-            code: 'invalid',
-        },
-    ];
-}
-function monitoringCompose(compose, layout, ...args) {
-    const [file, ...rest] = compose;
-    return cmd(file, ...rest, '-p', monitoringProject(layout), '-f', layout.path(MONITORING_DIR, 'compose.yml'), '--env-file', layout.path(MONITORING_DIR, '.env'), ...args);
-}
-// data dirs owned by the deploy user (the services run as it); the textfile dir readable by the node exporter
-const PREPARE = `
-set -e
-umask 077
-mkdir -p -- "$1"
-cd -- "$1"
-mkdir -p -- data/prometheus data/alertmanager data/grafana textfile
-chmod 755 textfile
-id -u; id -g
-`;
-// Prometheus and Alertmanager reread their configuration on SIGHUP: no restart, no lost samples
-const RELOAD = `
-for c in "$@"; do
-  if [ "$(docker inspect -f '{{.State.Running}}' -- "$c" 2>/dev/null)" = true ]; then docker kill -s HUP -- "$c" >/dev/null; fi
-done
-`;
-/**
- * Writes the monitoring files and brings the services up (compose recreates only what changed); a changed
- * Prometheus or Alertmanager configuration is reloaded in place. Runs after the switch, so the new version is
- * already serving: a failure here is reported, never turned into a failed deploy.
- */
-async function deployMonitoring(ctx, layout, compose, notify) {
-    const dir = layout.path(MONITORING_DIR);
-    const ids = await ctx.host.run(host_script(PREPARE, dir), { check: false, timeoutMs: 30_000 });
-    const [uid, gid] = ids.stdout.trim().split('\n');
-    if (ids.code !== 0 || !uid || !gid)
-        throw new errors_DeployError('preflight', `could not prepare ${dir}: ${ctx.redactor.redact(ids.stderr.trim())}`);
-    const changed = await writeHostFiles(ctx, layout, monitoringFiles(ctx, layout, notify, { uid, gid }));
-    const up = await ctx.host.run(monitoringCompose(compose, layout, 'up', '-d', '--no-color', ...monitoringServices(ctx)), { check: false, timeoutMs: 300_000 });
-    if (up.code !== 0) {
-        throw new errors_DeployError('preflight', `starting the monitoring stack failed: ${ctx.redactor.redact(up.stderr.trim().split('\n').slice(-6).join(' / '))}`);
-    }
-    const reload = [
-        ...(changed.some((f) => f.startsWith(`${MONITORING_DIR}/prometheus/`)) ? [`${layout.stack}-prometheus`] : []),
-        ...(changed.some((f) => f.startsWith(`${MONITORING_DIR}/alertmanager/`)) ? [`${layout.stack}-alertmanager`] : []),
-    ];
-    if (reload.length)
-        await ctx.host.run(host_script(RELOAD, ...reload), { check: false });
-}
-/** the deploy's monitoring step: reported as a warning when it fails */
-async function monitoringStep(ctx, layout, compose) {
-    if (!ctx.cfg.config.monitoring.enabled)
-        return;
-    try {
-        await deployMonitoring(ctx, layout, compose, ctx.notifier?.settings ?? {});
-    }
-    catch (e) {
-        ctx.reporter.warn(`the monitoring stack was not updated: ${ctx.redactor.redact(describeError(e))} (the deploy itself is not affected)`);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/engine/deploy.ts
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-const failures = new WeakMap();
-/** The report of a failed deploy, kept with its error: the adapters show its real duration, phases and what serves. */
-function failedReport(e) {
-    return typeof e === 'object' && e !== null ? failures.get(e) : undefined;
-}
-/**
- * validate → CI gate → connect → preflight → lock → image → provision → start idle colour → health gate →
- * switch → verify through the proxy → record → retire the old colour → prune → unlock.
- * Any failure before the switch stops the new colour; a failed verification switches back. The old colour,
- * if there was one, keeps serving in both cases.
- */
-async function deploy(ctx, req) {
-    const started = ctx.clock.now();
-    const phases = new Phases(ctx.reporter, ctx.clock);
-    const id = node_ulid();
-    const report = (partial) => ({
-        operation: ctx.dryRun ? 'plan' : 'deploy',
-        exitCode: 0,
-        environment: ctx.cfg.environment,
-        deploymentId: id,
-        url: ctx.cfg.env.url,
-        durationMs: ctx.clock.now() - started,
-        phases: phases.timings,
-        ...partial,
-    });
-    const seen = {};
-    try {
-        return await deploySteps(ctx, req, { started, phases, id, report, seen });
-    }
-    catch (e) {
-        if (typeof e === 'object' && e !== null)
-            failures.set(e, failureReport(ctx, e, seen, report));
-        throw e;
-    }
-}
-function failureReport(ctx, e, seen, report) {
-    let serving;
-    if (e instanceof WatchRolledBack)
-        serving = 'previous';
-    else if (seen.switched)
-        serving = 'new'; // a failure after the switch (state write, watch window) leaves it routed
-    else if (seen.live !== undefined)
-        serving = seen.live ? 'previous' : 'none';
-    const colour = serving === 'previous' ? seen.live ?? undefined : serving === 'new' ? seen.target : undefined;
-    return report({ ok: false, exitCode: exitCodeOf(e), message: ctx.redactor.redact(describeError(e)), version: seen.sha, colour, serving, record: seen.record });
-}
-async function deploySteps(ctx, req, run) {
-    const { started, phases, id, report, seen } = run;
-    const layout = new Layout(ctx.cfg);
-    renderEnvFile(ctx.cfg.appEnv); // refuses values compose cannot carry, before anything is touched
-    const { sha, ref } = await phases.run('resolve version', () => resolveVersion(ctx.local, req.version));
-    seen.sha = sha;
-    if (req.skipCiCheck)
-        ctx.reporter.warn(`CI check skipped for ${sha.slice(0, 12)} (skip-ci-check); recorded in the history`);
-    else if (req.ciGate)
-        await phases.run('CI check', () => req.ciGate(sha));
-    await phases.run('connect', () => ('connect' in ctx.host ? ctx.host.connect() : Promise.resolve()));
-    const facts = await phases.run('preflight', () => preflight(ctx, layout));
-    if (ctx.dryRun)
-        return planOnly(ctx, layout, phases, facts, sha, report, !!req.skipMigrations);
-    const lock = new DeployLock(ctx, layout);
-    await phases.run('lock', () => lock.acquire(id, 'deploy'));
-    const record = {
-        id,
-        kind: 'deploy',
-        environment: ctx.cfg.environment,
-        version: sha,
-        ref,
-        image: image_imageRef(ctx.cfg.config.app.image, sha),
-        colour: 'blue',
-        deployed_at: new Date(started).toISOString(),
-        deployed_by: ctx.actor,
-        status: 'deploying',
-        health_status: 'unknown',
-        phases: phases.timings,
-        flags: { skip_ci_check: !!req.skipCiCheck, skip_migrations: !!req.skipMigrations, force: !!req.force },
-    };
-    seen.record = record;
-    let held = false; // a container keeps the release image from being pruned while migrations run
-    ctx.hostLog = new HostLog(ctx.host, ctx.redactor, layout.path('logs', `${id}.jsonl`), id);
-    ctx.hostLog.add('deployment.started', { version: sha, ref, actor: ctx.actor, host: ctx.host.name });
-    let state;
-    let target = 'blue';
-    let live;
-    try {
-        const [read, stack] = await Promise.all([readState(ctx, layout), inspectStack(ctx, layout)]);
-        state = read;
-        live = liveColour(stack, state.current?.colour);
-        state = await reconcileState(ctx, layout, state, stack, live);
-        target = live ? otherColour(live) : 'blue';
-        Object.assign(seen, { live: live ?? null, target });
-        record.colour = target;
-        record.previous_version = state.current?.version;
-        if (live && state.current?.version === sha && state.current.colour === live && !req.force) {
-            ctx.reporter.info(`${sha.slice(0, 12)} is already serving from ${live}; nothing to do (use --force to redeploy it)`);
-            return report({ ok: true, message: 'already deployed', version: sha, colour: live, previousVersion: state.previous?.version });
-        }
-        void notify(ctx, { event: 'deployment.started', deployment_id: id, version: sha, previous_version: record.previous_version, colour: target, metadata: { trigger: 'deploy', ...(ref ? { ref } : {}) } });
-        ctx.reporter.info(`deploying ${sha.slice(0, 12)}${ref ? ` (${ref})` : ''} to ${target}${live ? `; ${live} keeps serving until the switch` : ' (first deploy)'}`);
-        const image = await phases.run('image', () => ensureImage(ctx, sha, buildArgs(sha, ref ?? sha.slice(0, 7), new Date(started))));
-        ctx.hostLog.add('image', { ref: image.ref, how: image.how, bytes: image.bytes });
-        held = true;
-        await holdRelease(ctx, layout, image.ref); // no prune may take the release away before its colour starts
-        await phases.run('provision', () => provision(ctx, layout, facts, stack, colourImages(stack, target, image.ref)));
-        await ctx.hostLog.flush();
-        // snapshot + migrations before the new colour starts; the old colour keeps serving (docs/migrations.md)
-        const db = await databaseStep(ctx, layout, phases, { record, state, image: image.ref, sha, skip: !!req.skipMigrations, liveVersion: live ? state.current?.version : undefined, live });
-        await ctx.hostLog.flush();
-        await phases.run(`start ${target}`, () => startColour(ctx, layout, facts.compose, target, stack));
-        record.health_status = (await cutOver(ctx, layout, phases, { target, live, sha, stack, expect: { schemaVersion: db.schemaVersion } })).status;
-        seen.switched = true;
-        ctx.hostLog.add('switched', { colour: target, from: live ?? null });
-        record.status = 'active';
-        record.duration_seconds = round((ctx.clock.now() - started) / 1000);
-        try {
-            await phases.run('record', () => writeState(ctx, layout, applyRecord(state, record, ctx.cfg.config.deployment.history_limit), record));
-        }
-        catch (e) {
-            // the switch happened: the new version serves. The gate flags are the truth the next deploy reads.
-            ctx.reporter.error(`the new version is live on ${target}, but recording it failed: ${describeError(e)}`);
-            throw new errors_DeployError('state', `deployed and serving, but state.json could not be written: ${describeError(e)}`, 'fix the host path\'s permissions or disk; the next deploy reads the live colour from the proxy gates, not from state.json');
-        }
-        if (live) {
-            const from = live;
-            await phases.run(`retire ${from}`, () => retireColour(ctx, layout, from));
-        }
-        await phases.run('prune images', async () => {
-            const keep = ctx.cfg.config.deployment.keep_images;
-            const protect = [sha, state.current?.version, ...state.history.filter((h) => h.status !== 'failed').slice(0, keep).map((h) => h.version), ...(await versionsOfNeighbours(ctx))].filter((v) => !!v);
-            const removed = await pruneImages(ctx, keep, protect);
-            if (removed.length)
-                ctx.reporter.info(`removed ${removed.length} old image(s): ${removed.map((t) => t.slice(0, 12)).join(', ')}`);
-        });
-        if (ctx.cfg.config.monitoring.enabled)
-            await phases.run('monitoring', () => monitoringStep(ctx, layout, facts.compose)); // a failure is only a warning
-        // the lock stays held through the watch; a failed watch switches back and throws WatchRolledBack
-        await watchAfterDeploy(ctx, layout, phases, { record, previous: live ? state.current : undefined, previousColour: live, compose: facts.compose });
-        void notify(ctx, { event: 'deployment.completed', deployment_id: id, version: sha, previous_version: record.previous_version, colour: target, duration_seconds: round((ctx.clock.now() - started) / 1000), metadata: { trigger: 'deploy', ...(ref ? { ref } : {}) } });
-        ctx.hostLog.add('deployment.completed', { version: sha, colour: target, duration_seconds: round((ctx.clock.now() - started) / 1000) });
-        return report({ ok: true, message: `${sha.slice(0, 12)} is live on ${target}`, version: sha, colour: target, previousVersion: live ? state.current?.version : undefined, record });
-    }
-    catch (e) {
-        if (e instanceof WatchRolledBack)
-            throw e; // recorded and announced as a rollback already
-        record.status = 'failed';
-        record.health_status = record.health_status === 'unknown' ? 'unhealthy' : record.health_status;
-        record.failure = { class: e instanceof errors_DeployError ? e.kind : 'unexpected', exit_code: exitCodeOf(e), message: ctx.redactor.redact(describeError(e)).slice(0, 2000) };
-        record.duration_seconds = round((ctx.clock.now() - started) / 1000);
-        ctx.hostLog.add('deployment.failed', { failure: record.failure });
-        void notify(ctx, { event: 'deployment.failed', deployment_id: id, version: sha, previous_version: record.previous_version, colour: record.colour, duration_seconds: record.duration_seconds, failure: { class: record.failure.class, exit_code: record.failure.exit_code, reason: record.failure.message }, metadata: { trigger: 'deploy', ...(ref ? { ref } : {}) } });
-        if (state && !(e instanceof errors_DeployError && e.kind === 'state')) {
-            await writeState(ctx, layout, applyRecord(state, record, ctx.cfg.config.deployment.history_limit), record).catch((w) => ctx.reporter.warn(`could not record the failure: ${describeError(w)}`));
-        }
-        throw e;
-    }
-    finally {
-        if (held)
-            await releaseHold(ctx, layout);
-        await ctx.hostLog.flush().catch(() => undefined);
-        await settleNotifications(ctx); // metrics and notifications go out while the lock is still held
-        await lock.release().catch((e) => ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));
-    }
-}
-function round(n) {
-    return Math.round(n * 10) / 10;
-}
-/** compose's .env names both colours' images: the one being started gets the release, the other keeps its own */
-function colourImages(stack, target, ref) {
-    const other = otherColour(target);
-    const otherImage = stack[other].image && stack[other].app !== 'absent' ? stack[other].image : ref;
-    return { [target]: ref, [other]: otherImage };
-}
-/** --dry-run: everything read-only ran for real; what would change is listed, nothing is run. */
-async function planOnly(ctx, layout, phases, facts, sha, report, skipMigrations = false) {
-    const [holder, state, stack] = await Promise.all([readLock(ctx, layout), readState(ctx, layout), inspectStack(ctx, layout)]);
-    if (holder)
-        ctx.reporter.warn(`the environment is locked by ${describeHolder(holder)}: a real deploy would fail now`);
-    const live = liveColour(stack, state.current?.colour);
-    const target = live ? otherColour(live) : 'blue';
-    const image = await phases.run('image', () => ensureImage(ctx, sha, {}));
-    await provision(ctx, layout, facts, stack, colourImages(stack, target, image.ref));
-    const c = (argv) => ctx.redactor.redact(quoteArgv(argv));
-    const plan = [
-        `take the lock ${layout.lockDir}`,
-        image.how === 'present' ? `image ${image.ref} is already on the host` : `get ${image.ref} onto the host (${image.how})`,
-        `write compose.yml, .env, app.env (0600), caddy/, db-init/ under ${layout.root} and start missing services`,
-        ...describeDatabasePlan(ctx, skipMigrations),
-        c(composeCmd(facts.compose, layout, 'up', '-d', '--no-deps', '--force-recreate', layout.service(target)).argv),
-        `probe ${ctx.cfg.config.app.health.path} on ${target} until ${ctx.cfg.config.app.health.consecutive} passes in a row (at most ${ctx.cfg.config.app.health.start_timeout / 1000}s)`,
-        c(flagCmd(layout, target, true).argv),
-        ...(live ? [c(flagCmd(layout, live, false).argv)] : []),
-        `verify ${ctx.cfg.config.app.health.version_path} through the proxy reports ${sha.slice(0, 12)} from ${target}`,
-        `record the deployment in ${layout.stateFile}`,
-        ...(live ? [c(['docker', 'stop', '-t', String(Math.ceil(ctx.cfg.config.deployment.drain_timeout / 1000)), layout.app(live)])] : []),
-        `prune app images beyond the newest ${ctx.cfg.config.deployment.keep_images}`,
-        'release the lock',
-    ];
-    ctx.reporter.info(`plan for ${ctx.cfg.environment} (${sha.slice(0, 12)} → ${target}${live ? `, ${live} serving now` : ', first deploy'}):\n${plan.map((p, i) => `  ${i + 1}. ${p}`).join('\n')}`);
-    return report({ ok: true, message: 'dry run: nothing was changed', version: sha, colour: live, plan });
-}
-/** state.json follows the proxy's truth; a disagreement is logged and written back at once */
-async function reconcileState(ctx, layout, state, stack, live) {
-    const r = reconcile(state, live ? { colour: live, image: stack[live].image } : undefined, new Date(ctx.clock.now()), ctx.cfg.config.deployment.history_limit);
-    if (!r.record) {
-        if (!live && state.current)
-            ctx.reporter.warn(`state.json says ${state.current.version.slice(0, 12)} is live on ${state.current.colour}, but the proxy routes to no colour`);
-        return state;
-    }
-    const was = state.current ? `${state.current.version.slice(0, 12)} on ${state.current.colour}` : 'nothing';
-    ctx.reporter.warn(`state.json said ${was} is live, the proxy routes to ${r.record.version.slice(0, 12)} on ${r.record.colour}: state reconciled from the proxy`);
-    ctx.hostLog?.add('state.reconciled', { was: state.current?.id ?? null, now: r.record });
-    await writeState(ctx, layout, r.state, r.record);
-    return r.state;
-}
-
-;// CONCATENATED MODULE: ./src/engine/snapshot-ops.ts
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-const SNAPSHOT_SUBCOMMANDS = ['create', 'list', 'verify', 'cleanup', 'restore'];
-async function snapshotCommand(ctx, req) {
-    const started = ctx.clock.now();
-    const phases = new Phases(ctx.reporter, ctx.clock);
-    const layout = new Layout(ctx.cfg);
-    const id = node_ulid();
-    if (req.file !== undefined && !SNAPSHOT_NAME_RE.test(req.file)) {
-        throw new errors_DeployError('config', `"${req.file}" is not a snapshot name (DATABASE_YYYYMMDD_HHMMSS_SHA7.sql.gz)`, 'see `togather-deploy snapshot list`');
-    }
-    if (req.sub === 'restore' && !req.file)
-        throw new errors_DeployError('config', 'snapshot restore needs the snapshot file name', 'pick one from `togather-deploy snapshot list`');
-    await phases.run('connect', () => ('connect' in ctx.host ? ctx.host.connect() : Promise.resolve()));
-    const done = (ok, message, text, data) => ({
-        report: { operation: 'snapshot', ok, exitCode: 0, environment: ctx.cfg.environment, deploymentId: id, durationMs: ctx.clock.now() - started, phases: phases.timings, message },
-        text,
-        data,
-    });
-    if (req.sub === 'list') {
-        const [listing, state] = await Promise.all([listSnapshots(ctx, layout), readState(ctx, layout)]);
-        const refs = referencedSnapshots(state);
-        const rows = listing.snapshots.map((s) => `  ${describeSnapshot(s)}${refs.has(s.file) ? '  [in history]' : ''}`);
-        const text = listing.snapshots.length ? `snapshots in ${listing.dir} (newest first):\n${rows.join('\n')}` : `no snapshots in ${listing.dir}`;
-        return done(true, `${listing.snapshots.length} snapshot(s)`, text, { dir: listing.dir, snapshots: listing.snapshots.map((s) => ({ ...s, referenced: refs.has(s.file) })) });
-    }
-    if (req.sub === 'verify') {
-        const listing = await listSnapshots(ctx, layout);
-        const chosen = req.file ? listing.snapshots.filter((s) => s.file === req.file) : listing.snapshots;
-        if (req.file && !chosen.length)
-            throw new errors_DeployError('snapshot', `no snapshot ${req.file} in ${listing.dir}`);
-        const results = [];
-        for (const s of chosen)
-            results.push(await phases.run(`verify ${s.file}`, () => verifySnapshot(ctx, layout, s)));
-        const bad = results.filter((r) => !r.ok);
-        const text = results.map((r) => `  ${r.ok ? 'ok     ' : 'FAILED '} ${r.file}${r.ok ? '' : `: ${r.problems.join('; ')}`}`).join('\n') || `no snapshots in ${listing.dir}`;
-        if (bad.length)
-            throw new errors_DeployError('snapshot', `${bad.length} of ${results.length} snapshot(s) failed verification:\n${text}`, 'do not rely on the failed ones; take a fresh snapshot (snapshot create)');
-        return done(true, `${results.length} snapshot(s) verified`, text, results);
-    }
-    // the rest changes the host: under the environment's lock, like a deploy; a dry run changes nothing, so it
-    // neither waits for a deploy's lock nor leaves a log on the host
-    const lock = new DeployLock(ctx, layout);
-    if (!ctx.dryRun) {
-        await phases.run('lock', () => lock.acquire(id, `snapshot ${req.sub}`));
-        ctx.hostLog = new HostLog(ctx.host, ctx.redactor, layout.path('logs', `${id}.jsonl`), id);
-    }
-    ctx.hostLog?.add(`snapshot.${req.sub}.started`, { actor: ctx.actor, file: req.file ?? null });
-    try {
-        const state = await readState(ctx, layout);
-        if (req.sub === 'cleanup') {
-            const c = await phases.run('cleanup', () => cleanupSnapshots(ctx, layout, state));
-            ctx.hostLog?.add('snapshot.cleanup', { removed: c.removed, partials: c.partials, dry_run: ctx.dryRun });
-            const verb = ctx.dryRun ? 'would remove' : 'removed';
-            const text = [
-                `${verb} ${c.removed.length} expired snapshot(s)${c.removed.length ? `: ${c.removed.join(', ')}` : ''}`,
-                ...(c.partials.length ? [`${verb} ${c.partials.length} leftover partial file(s)`] : []),
-                ...c.kept.map((k) => `  kept ${k.file} (${k.why})`),
-            ].join('\n');
-            return done(true, `${verb} ${c.removed.length} snapshot(s)`, text, c);
-        }
-        if (req.sub === 'create') {
-            if (ctx.dryRun)
-                return done(true, 'dry run: nothing was changed', 'would take a snapshot (pg_dump, verified) and apply retention', {});
-            const db = await openDb(ctx, layout);
-            const meta = await phases.run('snapshot', () => createSnapshot(ctx, layout, db, { reason: 'manual', liveVersion: state.current?.version, gitCommit: state.current?.version, deploymentId: id }));
-            ctx.hostLog?.add('snapshot', { file: meta.file, bytes: meta.file_size_bytes, sha256: meta.sha256, ms: meta.duration_ms });
-            const c = await phases.run('cleanup', () => cleanupSnapshots(ctx, layout, state, [meta.file]));
-            const text = `snapshot ${meta.file}: ${formatBytes(meta.file_size_bytes)}, verified, in ${(meta.duration_ms / 1000).toFixed(1)}s (schema ${meta.pre_migration_version ?? 'none'}); kept until ${meta.retention_until.slice(0, 10)}${c.removed.length ? `\nretention removed: ${c.removed.join(', ')}` : ''}`;
-            return done(true, `snapshot ${meta.file} taken`, text, { snapshot: meta, removed: c.removed });
-        }
-        return await restore(ctx, layout, phases, id, req, state.current?.version, state.current?.colour, done);
-    }
-    catch (e) {
-        ctx.hostLog?.add(`snapshot.${req.sub}.failed`, { error: describeError(e).slice(0, 2000) });
-        throw e;
-    }
-    finally {
-        await ctx.hostLog?.flush().catch(() => undefined);
-        await lock.release().catch((e) => ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));
-    }
-}
-/**
- * Restore: confirmation, then — so that no write is lost silently — the app is taken out of the proxy and
- * stopped (clients get 503 meanwhile instead of writing into a database about to be replaced), a safety
- * snapshot of the current database is taken, the chosen snapshot is swapped in, and the app that served is
- * started again and put back behind the proxy once healthy. While an app serves, it refuses without stopApp.
- */
-async function restore(ctx, layout, phases, id, req, liveVersion, stateColour, done) {
-    const listing = await listSnapshots(ctx, layout);
-    const entry = listing.snapshots.find((s) => s.file === req.file);
-    if (!entry)
-        throw new errors_DeployError('snapshot', `no snapshot ${req.file} in ${listing.dir}`, 'see `togather-deploy snapshot list`');
-    const check = await phases.run('verify', () => verifySnapshot(ctx, layout, entry));
-    if (!check.ok)
-        throw new errors_DeployError('snapshot', `${entry.file} failed verification: ${check.problems.join('; ')}; nothing was restored`);
-    const stack = await inspectStack(ctx, layout);
-    const live = liveColour(stack, stateColour);
-    const running = ['blue', 'green'].filter((c) => stack[c].app === 'running' || stack[c].app === 'restarting');
-    const effect = running.length
-        ? `the app (${running.join(' and ')}${live ? `, ${live} serving` : ''}) is taken out of the proxy and stopped for the restore — requests get 503 until it is back — so that no write lands in the database being replaced; a safety snapshot of the current database is taken first; afterwards ${live ? `${live} is started again and put back behind the proxy once healthy` : 'the stopped app is left stopped'}`
-        : 'no app is running; a safety snapshot of the current database is taken first';
-    ctx.reporter.warn(`restoring ${entry.file} (${describeSnapshot(entry)}) into database ${ctx.cfg.environment}: ${effect}. Changes made since the snapshot was taken will be gone from the live database (they stay in the safety snapshot).`);
-    if (running.length && !req.stopApp) {
-        throw new errors_DeployError('refused', `the app is running (${running.join(', ')}): restoring under it would silently lose the writes it makes meanwhile; nothing was changed`, `run it again with --stop-app (action: stop-app: true) to stop the app for the restore and bring it back afterwards: ${restoreCommand(ctx, entry.file)}`);
-    }
-    if (ctx.dryRun)
-        return done(true, 'dry run: nothing was changed', `would restore ${entry.file}: ${effect}`, {});
-    const ok = req.confirmed || (req.ask ? await req.ask(`restore ${entry.file} into ${ctx.cfg.environment}? [y/N] `) : false);
-    if (!ok)
-        throw new errors_DeployError('refused', `restoring ${entry.file} needs confirmation; nothing was changed`, `confirm with --yes (CLI) or confirm: ${ctx.cfg.environment} (action)`);
-    const db = await openDb(ctx, layout);
-    // stop writers first: the gate flag off (the proxy answers 503 instead of routing), then the app
-    for (const c of running)
-        await setFlag(ctx, layout, c, false);
-    if (running.length)
-        await ctx.clock.sleep(settleMs(ctx));
-    for (const c of running)
-        await phases.run(`stop ${c}`, () => stopColour(ctx, layout, c, ctx.cfg.config.deployment.drain_timeout));
-    let safety;
-    let restoredVersion;
-    try {
-        safety = await phases.run('safety snapshot', () => createSnapshot(ctx, layout, db, { reason: 'pre-restore', liveVersion, gitCommit: liveVersion, deploymentId: id }));
-        ctx.reporter.info(`safety snapshot ${safety.file} (${formatBytes(safety.file_size_bytes)}, verified)`);
-        ctx.hostLog?.add('snapshot', { file: safety.file, reason: 'pre-restore', bytes: safety.file_size_bytes });
-        await phases.run('restore', () => restoreInto(ctx, layout, db, entry));
-        const v = await readSchemaVersion(ctx, db, 'snapshot');
-        restoredVersion = v.version;
-        ctx.hostLog?.add('snapshot.restored', { file: entry.file, safety: safety.file, schema_version: v.version ?? null, dirty: v.dirty });
-    }
-    catch (e) {
-        // the database is unchanged (the restore swaps only after a complete load): the app can come back as it was
-        if (live)
-            await bringBack(ctx, layout, phases, live, liveVersion, undefined).catch((w) => ctx.reporter.error(`bringing ${live} back failed: ${describeError(w)}`));
-        throw e;
-    }
-    if (live)
-        await bringBack(ctx, layout, phases, live, liveVersion, restoredVersion);
-    const text = [
-        `restored ${entry.file} into database ${db.target.name} (schema ${restoredVersion ?? 'none'})`,
-        `safety snapshot of what was replaced: ${safety.file}`,
-        live ? `${live} serves again` : running.length ? `the app (${running.join(', ')}) was stopped and left stopped: deploy or start it` : 'no app was running',
-    ].join('\n');
-    return done(true, `restored ${entry.file}`, text, { restored: entry.file, safety: safety.file, schema_version: restoredVersion ?? null });
-}
-async function bringBack(ctx, layout, phases, colour, sha, schemaVersion) {
-    await phases.run(`start ${colour}`, async () => {
-        const r = await ctx.host.run(cmd('docker', 'start', layout.app(colour)), { check: false, timeoutMs: 60_000 });
-        if (r.code !== 0)
-            throw new errors_DeployError('health', `could not start ${layout.app(colour)} again: ${ctx.redactor.redact(r.stderr.trim())}`);
-    });
-    try {
-        await phases.run('health gate', () => healthGate(ctx, layout, colour, sha ?? '', { schemaVersion }));
-    }
-    catch (e) {
-        throw new errors_DeployError('health', `the database was restored, but ${colour} did not come back healthy, so it stays out of the proxy: ${describeError(e)}`, 'deploy a version that matches the restored schema, or roll back');
-    }
-    await setFlag(ctx, layout, colour, true);
-    await ctx.clock.sleep(settleMs(ctx));
-}
-
-;// CONCATENATED MODULE: ./src/engine/status.ts
-
-
-
-
-
-
-const PROXY_PROBE = `
-echo "--- 1"
-docker exec "$1" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3" || true
-`;
-async function status_status(ctx) {
-    const layout = new Layout(ctx.cfg);
-    const [state, stack, lockView] = await Promise.all([readState(ctx, layout), inspectStack(ctx, layout), inspectLock(ctx, layout)]);
-    const lock = lockView.kind === 'held' ? lockView.holder : undefined;
-    const live = liveColour(stack, state.current?.colour);
-    let proxy = { code: 0 };
-    const probeFrom = live ?? 'blue';
-    if (stack[probeFrom].gate === 'running') {
-        const r = await ctx.host.run(host_script(PROXY_PROBE, layout.gate(probeFrom), 'caddy', ctx.cfg.config.app.health.version_path), { check: false, timeoutMs: 20_000 });
-        const s = parseVerify(r.stdout)[0];
-        if (s)
-            proxy = { code: s.code, upstream: s.upstream, commit: s.commit };
-    }
-    let drift;
-    if (state.current && live && state.current.colour !== live)
-        drift = `state.json says ${state.current.colour} is live, the proxy routes to ${live}`;
-    if (state.current && !live)
-        drift = 'state.json names a live deployment, but no colour is routed by the proxy';
-    return { environment: ctx.cfg.environment, host: ctx.host.name, live, proxy, state, stack, lock, ...(lockView.kind === 'no-info' ? { lockWithoutInfoAgeS: lockView.ageS } : {}), drift };
-}
-function formatStatus(s) {
-    const cur = s.state.current;
-    const prev = s.state.previous;
-    const lines = [
-        `environment  ${s.environment} on ${s.host}`,
-        `serving      ${s.live ? `${s.live}` : 'nothing'}${cur ? ` — ${cur.version.slice(0, 12)}${cur.ref ? ` (${cur.ref})` : ''}, deployed ${cur.deployed_at} by ${cur.deployed_by}` : ''}`,
-        `previous     ${prev ? `${prev.version.slice(0, 12)}${prev.ref ? ` (${prev.ref})` : ''} (${prev.status})` : 'none'}`,
-        `proxy        ${s.proxy.code ? `HTTP ${s.proxy.code} from ${s.proxy.upstream ?? '?'}, commit ${s.proxy.commit?.slice(0, 12) ?? '?'}` : 'no answer'}`,
-        `containers   caddy ${s.stack.caddy}, db ${s.stack.db}, blue ${s.stack.blue.app}${s.stack.blue.flag ? ' (routed)' : ''}, green ${s.stack.green.app}${s.stack.green.flag ? ' (routed)' : ''}${s.stack.keeper !== 'absent' ? `, keeper ${s.stack.keeper}` : ''}`,
-        `lock         ${s.lock ? `held by ${s.lock.acquired_by} (${s.lock.operation} ${s.lock.deployment_id}) until ${s.lock.expires_at}` : s.lockWithoutInfoAgeS !== undefined ? `a directory without holder information, ${s.lockWithoutInfoAgeS}s old (taken over by the next operation after ${NOINFO_STALE_S}s; see unlock)` : 'free'}`,
-    ];
-    if (s.drift)
-        lines.push(`drift        ${s.drift}`);
-    return lines.join('\n');
-}
-
-;// CONCATENATED MODULE: ./src/log/console-reporter.ts
-
-/** The CLI's reporter: phases as headed, timed blocks on stderr; everything redacted. */
-class ConsoleReporter {
-    redactor;
-    out;
-    verbose;
-    constructor(redactor, out = (l) => process.stderr.write(l + '\n'), verbose = false) {
-        this.redactor = redactor;
-        this.out = out;
-        this.verbose = verbose;
-    }
-    async phase(name, fn) {
-        const start = Date.now();
-        this.out(`▶ ${name}`);
-        try {
-            const v = await fn();
-            this.out(`✔ ${name} (${formatDuration(Date.now() - start)})`);
-            return v;
-        }
-        catch (e) {
-            this.out(`✘ ${name} (${formatDuration(Date.now() - start)})`);
-            throw e;
-        }
-    }
-    info(m) {
-        this.out(`  ${this.redactor.redact(m)}`);
-    }
-    warn(m) {
-        this.out(`  warning: ${this.redactor.redact(m)}`);
-    }
-    error(m) {
-        this.out(`  error: ${this.redactor.redact(m)}`);
-    }
-    debug(m) {
-        if (this.verbose)
-            this.out(`  debug: ${this.redactor.redact(m)}`);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/engine/context.ts
-const realClock = {
-    now: () => Date.now(),
-    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-};
 
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: ./src/host/process.ts
+
+/** The one place a process is spawned: no shell, bounded time, stdout/stderr captured. */
+function runProcess(file, args, opts = {}) {
+    const started = Date.now();
+    return new Promise((resolve) => {
+        const child = (0,external_node_child_process_namespaceObject.spawn)(file, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+        const out = [];
+        const err = [];
+        let timer;
+        let timedOut = false;
+        if (opts.timeoutMs) {
+            timer = setTimeout(() => {
+                timedOut = true;
+                child.kill('SIGKILL');
+            }, opts.timeoutMs);
+        }
+        child.stdout.on('data', (d) => out.push(d));
+        child.stderr.on('data', (d) => err.push(d));
+        child.stdin.on('error', () => undefined); // the command may exit before reading all input
+        child.on('error', (e) => {
+            if (timer)
+                clearTimeout(timer);
+            resolve({ code: 127, stdout: '', stderr: `${file}: ${e.message}`, durationMs: Date.now() - started });
+        });
+        child.on('close', (code, signal) => {
+            if (timer)
+                clearTimeout(timer);
+            const stderr = Buffer.concat(err).toString('utf8') + (timedOut ? `\n${file}: timed out after ${opts.timeoutMs} ms` : '');
+            resolve({
+                code: code ?? (signal ? 128 + 9 : 1),
+                stdout: Buffer.concat(out).toString('utf8'),
+                stderr,
+                durationMs: Date.now() - started,
+            });
+        });
+        const input = opts.stdin;
+        if (input === undefined)
+            child.stdin.end();
+        else if (typeof input === 'string' || Buffer.isBuffer(input))
+            child.stdin.end(input);
+        else
+            input.pipe(child.stdin);
+    });
+}
+
+;// CONCATENATED MODULE: ./src/host/local.ts
+
+
+
+
+/** The deployer's own machine: git, docker build/save. Runs argv directly, never through a shell. */
+class LocalMachine {
+    redactor;
+    baseEnv;
+    cwd;
+    constructor(redactor, baseEnv = process.env, cwd) {
+        this.redactor = redactor;
+        this.baseEnv = baseEnv;
+        this.cwd = cwd;
+    }
+    async run(command, opts = {}) {
+        const [file, ...args] = command.argv;
+        const r = await runProcess(file, args, {
+            stdin: opts.stdin,
+            timeoutMs: opts.timeoutMs,
+            env: { ...this.baseEnv, ...opts.env },
+            cwd: this.cwd,
+        });
+        if (r.code !== 0 && opts.check !== false) {
+            throw new CommandFailed(command.argv, { ...r, stderr: this.redactor.redact(r.stderr) }, this.redactor.redact(quoteArgv(command.argv)));
+        }
+        return r;
+    }
+    stream(command, env) {
+        const [file, ...args] = command.argv;
+        const started = Date.now();
+        const child = (0,external_node_child_process_namespaceObject.spawn)(file, args, {
+            env: { ...this.baseEnv, ...env },
+            cwd: this.cwd,
+            stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        const err = [];
+        child.stderr.on('data', (d) => err.push(d));
+        const done = new Promise((resolve) => {
+            child.on('error', (e) => resolve({ code: 127, stdout: '', stderr: e.message, durationMs: Date.now() - started }));
+            child.on('close', (code) => resolve({
+                code: code ?? 1,
+                stdout: '',
+                stderr: Buffer.concat(err).toString('utf8'),
+                durationMs: Date.now() - started,
+            }));
+        });
+        return { stdout: child.stdout, done };
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/host/ssh-diagnose.ts
 /**
  * Turns a failed OpenSSH connection into one message an operator can act on. OpenSSH's own stderr is terse
@@ -44542,7 +45762,9 @@ function inspectPrivateKey(text) {
             return {
                 format: 'openssh',
                 encrypted: cipher !== 'none',
-                ...(pub ? { fingerprint: `SHA256:${(0,external_node_crypto_.createHash)('sha256').update(pub).digest('base64').replace(/=+$/, '')}` } : {}),
+                ...(pub
+                    ? { fingerprint: `SHA256:${(0,external_node_crypto_.createHash)('sha256').update(pub).digest('base64').replace(/=+$/, '')}` }
+                    : {}),
             };
         }
         catch {
@@ -44554,23 +45776,31 @@ function inspectPrivateKey(text) {
     }
     return { format: 'unknown' };
 }
-const PIN_REMEDY = 'if the host was rebuilt, verify its new key out of band (its console, your provider) and update the known_hosts secret; otherwise treat this as an attack and do not deploy';
+const PIN_REMEDY = 'if the host was rebuilt, verify its new key out of band (its console, your provider) and update the known_hosts secret; ' +
+    'otherwise treat this as an attack and do not deploy';
 /** A DeployError('connection') for a failure that retrying cannot fix, or undefined (retry it). */
 async function explainConnectFailure(stderr, c) {
-    const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+    const lines = stderr
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean);
     const line = (re) => lines.find((l) => re.test(l));
     if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed/i.test(stderr)) {
         const fp = /(SHA256:[A-Za-z0-9+/]+)/.exec(stderr)?.[1];
         return new errors_DeployError('connection', `the host key of ${c.name} has CHANGED: the host presented ${fp ?? 'a key'} that differs from the pinned one; refused, nothing was run`, PIN_REMEDY);
     }
     if (/No \S+ host key is known for|Host key verification failed/i.test(stderr)) {
-        return new errors_DeployError('connection', `the host key of ${c.name} is unknown: the known_hosts given has no key for this host and port (${line(/host key is known/i) ?? line(/verification failed/i)}); refused, nothing was run`, 'add the host\'s line to the known_hosts secret: run ssh-keyscan -p PORT HOST from a trusted network, compare the fingerprint with the host\'s own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), and mind that the port is part of the entry ([host]:port) when it is not 22');
+        return new errors_DeployError('connection', `the host key of ${c.name} is unknown: the known_hosts given has no key for this host and port ` +
+            `(${line(/host key is known/i) ?? line(/verification failed/i)}); refused, nothing was run`, "add the host's line to the known_hosts secret: run ssh-keyscan -p PORT HOST from a trusted network, " +
+            "compare the fingerprint with the host's own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), " +
+            'and mind that the port is part of the entry ([host]:port) when it is not 22');
     }
     if (/UNPROTECTED PRIVATE KEY FILE|bad permissions/i.test(stderr)) {
         return new errors_DeployError('connection', `the private key file ${c.keyPath} is readable by other users, so OpenSSH ignores it (${line(/^Permissions /) ?? line(/bad permissions/i)})`, `chmod 600 ${c.keyPath}`);
     }
     const facts = c.keyText !== undefined ? inspectPrivateKey(c.keyText) : undefined;
-    if (/invalid format|error in libcrypto|not a key file/i.test(stderr) || (facts && facts.format === 'unknown' && /denied/i.test(stderr))) {
+    if (/invalid format|error in libcrypto|not a key file/i.test(stderr) ||
+        (facts && facts.format === 'unknown' && /denied/i.test(stderr))) {
         return new errors_DeployError('connection', `the private key for ${c.name} is not a private key OpenSSH can read (${line(/load key|invalid format/i) ?? 'unrecognised format'})`, 'pass the whole private key file, its BEGIN and END lines included (not the .pub file)');
     }
     if (/permission denied|incorrect passphrase|too many authentication failures/i.test(stderr)) {
@@ -44580,12 +45810,14 @@ async function explainConnectFailure(stderr, c) {
         if (facts?.encrypted && c.passphraseGiven && c.passphraseWorks && !(await c.passphraseWorks())) {
             return new errors_DeployError('connection', `the passphrase given does not decrypt the private key for ${c.name}`, 'check the ssh-passphrase secret (or the variable named by --passphrase-env) against the key');
         }
-        return new errors_DeployError('connection', `${c.name} refused the key${facts?.fingerprint ? ` ${facts.fingerprint}` : ''} (${line(/permission denied/i) ?? lines[0] ?? 'authentication failed'}); nothing was run`, `add the public key to the deploy user's authorized_keys on the host, or pass the key that is there (compare ssh-keygen -lf on both)`);
+        return new errors_DeployError('connection', `${c.name} refused the key${facts?.fingerprint ? ` ${facts.fingerprint}` : ''} ` +
+            `(${line(/permission denied/i) ?? lines[0] ?? 'authentication failed'}); nothing was run`, `add the public key to the deploy user's authorized_keys on the host, or pass the key that is there (compare ssh-keygen -lf on both)`);
     }
     return undefined;
 }
 
 ;// CONCATENATED MODULE: ./src/host/ssh.ts
+
 
 
 
@@ -44642,33 +45874,51 @@ class SshHost {
         }
         // a missing pin is an input problem (exit 2), found before any connection attempt
         if (knownHostsPath && !(0,external_node_fs_namespaceObject.existsSync)(knownHostsPath)) {
-            throw new errors_DeployError('config', `known_hosts file not found: ${knownHostsPath}`, 'pass --known-hosts with the path of a file holding the host\'s known_hosts line');
+            throw new errors_DeployError('config', `known_hosts file not found: ${knownHostsPath}`, "pass --known-hosts with the path of a file holding the host's known_hosts line");
         }
         if (!knownHostsPath) {
-            throw new errors_DeployError('config', 'no known_hosts given for the host: its key cannot be verified, so no connection is made', 'pass ssh-known-hosts (action) or --known-hosts FILE (CLI); produce the line with ssh-keyscan from a trusted network and compare its fingerprint with the host');
+            throw new errors_DeployError('config', 'no known_hosts given for the host: its key cannot be verified, so no connection is made', 'pass ssh-known-hosts (action) or --known-hosts FILE (CLI); ' +
+                'produce the line with ssh-keyscan from a trusted network and compare its fingerprint with the host');
         }
         if (cred.passphrase)
             opts.redactor.add(cred.passphrase);
         const controlPath = (0,external_node_path_namespaceObject.join)(workDir, 'c');
         const t = opts.target;
         const baseArgs = [
-            '-F', '/dev/null',
-            '-o', `ControlPath=${controlPath}`,
-            '-o', 'StrictHostKeyChecking=yes',
-            '-o', `UserKnownHostsFile=${knownHostsPath}`,
-            '-o', 'GlobalKnownHostsFile=/dev/null',
-            '-o', 'UpdateHostKeys=no',
-            '-o', 'IdentitiesOnly=yes',
-            '-o', 'IdentityAgent=none',
-            '-o', 'PasswordAuthentication=no',
-            '-o', 'KbdInteractiveAuthentication=no',
-            '-o', `ConnectTimeout=${opts.connectTimeoutS ?? 10}`,
-            '-o', 'ServerAliveInterval=10',
-            '-o', 'ServerAliveCountMax=3',
-            '-o', 'LogLevel=ERROR',
-            '-i', keyPath,
-            '-p', String(t.port),
-            '-l', t.user,
+            '-F',
+            '/dev/null',
+            '-o',
+            `ControlPath=${controlPath}`,
+            '-o',
+            'StrictHostKeyChecking=yes',
+            '-o',
+            `UserKnownHostsFile=${knownHostsPath}`,
+            '-o',
+            'GlobalKnownHostsFile=/dev/null',
+            '-o',
+            'UpdateHostKeys=no',
+            '-o',
+            'IdentitiesOnly=yes',
+            '-o',
+            'IdentityAgent=none',
+            '-o',
+            'PasswordAuthentication=no',
+            '-o',
+            'KbdInteractiveAuthentication=no',
+            '-o',
+            `ConnectTimeout=${opts.connectTimeoutS ?? 10}`,
+            '-o',
+            'ServerAliveInterval=10',
+            '-o',
+            'ServerAliveCountMax=3',
+            '-o',
+            'LogLevel=ERROR',
+            '-i',
+            keyPath,
+            '-p',
+            String(t.port),
+            '-l',
+            t.user,
         ];
         return new SshHost(opts, { workDir, controlPath, target: t }, baseArgs, keyPath);
     }
@@ -44679,12 +45929,26 @@ class SshHost {
         let last = '';
         for (let i = 1; i <= attempts; i++) {
             const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' };
-            const args = [...this.baseArgs, '-M', '-N', '-f', '-o', 'ControlMaster=yes', '-o', `ControlPersist=${CONTROL_PERSIST_S}`];
+            const args = [
+                ...this.baseArgs,
+                '-M',
+                '-N',
+                '-f',
+                '-o',
+                'ControlMaster=yes',
+                '-o',
+                `ControlPersist=${CONTROL_PERSIST_S}`,
+            ];
             if (this.opts.credentials.passphrase) {
                 // OpenSSH reads a passphrase only from a tty or an askpass program; the program echoes an env var
                 const askpass = (0,external_node_path_namespaceObject.join)(this.session.workDir, 'askpass');
                 (0,external_node_fs_namespaceObject.writeFileSync)(askpass, '#!/bin/sh\nprintf "%s\\n" "$TOGATHER_SSH_PASSPHRASE"\n', { mode: 0o700 });
-                Object.assign(env, { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: 'none', TOGATHER_SSH_PASSPHRASE: this.opts.credentials.passphrase });
+                Object.assign(env, {
+                    SSH_ASKPASS: askpass,
+                    SSH_ASKPASS_REQUIRE: 'force',
+                    DISPLAY: 'none',
+                    TOGATHER_SSH_PASSPHRASE: this.opts.credentials.passphrase,
+                });
                 args.push('-o', 'BatchMode=no', '-o', 'NumberOfPasswordPrompts=1');
             }
             else {
@@ -44721,14 +45985,33 @@ class SshHost {
         if (!this.connected)
             await this.connect();
         const remote = quoteArgv(command.argv);
-        const args = [...this.baseArgs, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-T', this.opts.target.host, '--', remote];
-        const r = await runProcess(this.ssh, args, { stdin: opts.stdin, timeoutMs: opts.timeoutMs, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' } });
+        const args = [
+            ...this.baseArgs,
+            '-o',
+            'ControlMaster=no',
+            '-o',
+            'BatchMode=yes',
+            '-T',
+            this.opts.target.host,
+            '--',
+            remote,
+        ];
+        const r = await runProcess(this.ssh, args, {
+            stdin: opts.stdin,
+            timeoutMs: opts.timeoutMs,
+            env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' },
+        });
         // a session whose master connection is killed ends with 255 and nothing on stderr
-        if (r.code === 255 && (!r.stderr.trim() || /^(ssh|mux_client|Control socket|Connection|client_loop|Timeout)/im.test(r.stderr))) {
+        if (r.code === 255 &&
+            (!r.stderr.trim() || /^(ssh|mux_client|Control socket|Connection|client_loop|Timeout)/im.test(r.stderr))) {
             throw new errors_DeployError('connection', `lost the SSH connection to ${this.name}: ${firstLine(this.opts.redactor.redact(r.stderr)) || 'the session ended with exit code 255 and no message'}`);
         }
         if (r.code !== 0 && opts.check !== false) {
-            const red = { ...r, stderr: this.opts.redactor.redact(r.stderr), stdout: this.opts.redactor.redact(r.stdout) };
+            const red = {
+                ...r,
+                stderr: this.opts.redactor.redact(r.stderr),
+                stdout: this.opts.redactor.redact(r.stdout),
+            };
             throw new CommandFailed(command.argv, red, this.opts.redactor.redact(shortArgv(command.argv)));
         }
         return r;
@@ -44747,7 +46030,8 @@ class SshHost {
         child.stdin?.on('error', () => undefined);
         child.on('exit', (code) => {
             if (!this.closing)
-                this.opts.log?.(`ssh: the session holding the connection to ${this.name} open ended (exit ${code ?? 'by signal'}); it now closes after ${CONTROL_PERSIST_S}s without a command`);
+                this.opts.log?.(`ssh: the session holding the connection to ${this.name} open ended (exit ${code ?? 'by signal'}); ` +
+                    `it now closes after ${CONTROL_PERSIST_S}s without a command`);
         });
         child.stdin?.unref?.();
         child.unref();
@@ -44762,7 +46046,19 @@ class SshHost {
 /** Ends the master connection and deletes key material; safe to call twice and from the post step. */
 async function closeSession(session, ssh = 'ssh') {
     if ((0,external_node_fs_namespaceObject.existsSync)(session.controlPath)) {
-        await runProcess(ssh, ['-F', '/dev/null', '-o', `ControlPath=${session.controlPath}`, '-O', 'exit', '-p', String(session.target.port), '-l', session.target.user, session.target.host], { timeoutMs: 10_000 });
+        await runProcess(ssh, [
+            '-F',
+            '/dev/null',
+            '-o',
+            `ControlPath=${session.controlPath}`,
+            '-O',
+            'exit',
+            '-p',
+            String(session.target.port),
+            '-l',
+            session.target.user,
+            session.target.host,
+        ], { timeoutMs: 10_000 });
     }
     (0,external_node_fs_namespaceObject.rmSync)(session.workDir, { recursive: true, force: true });
 }
@@ -44784,81 +46080,6 @@ function shortArgv(argv) {
         return `sh -c '${first}…' ${quoteArgv(argv.slice(4))}`;
     }
     return quoteArgv(argv);
-}
-/** The one place a process is spawned: no shell, bounded time, stdout/stderr captured. */
-function runProcess(file, args, opts = {}) {
-    const started = Date.now();
-    return new Promise((resolve) => {
-        const child = (0,external_node_child_process_namespaceObject.spawn)(file, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-        const out = [];
-        const err = [];
-        let timer;
-        let timedOut = false;
-        if (opts.timeoutMs) {
-            timer = setTimeout(() => {
-                timedOut = true;
-                child.kill('SIGKILL');
-            }, opts.timeoutMs);
-        }
-        child.stdout.on('data', (d) => out.push(d));
-        child.stderr.on('data', (d) => err.push(d));
-        child.stdin.on('error', () => undefined); // the command may exit before reading all input
-        child.on('error', (e) => {
-            if (timer)
-                clearTimeout(timer);
-            resolve({ code: 127, stdout: '', stderr: `${file}: ${e.message}`, durationMs: Date.now() - started });
-        });
-        child.on('close', (code, signal) => {
-            if (timer)
-                clearTimeout(timer);
-            const stderr = Buffer.concat(err).toString('utf8') + (timedOut ? `\n${file}: timed out after ${opts.timeoutMs} ms` : '');
-            resolve({ code: code ?? (signal ? 128 + 9 : 1), stdout: Buffer.concat(out).toString('utf8'), stderr, durationMs: Date.now() - started });
-        });
-        const input = opts.stdin;
-        if (input === undefined)
-            child.stdin.end();
-        else if (typeof input === 'string' || Buffer.isBuffer(input))
-            child.stdin.end(input);
-        else
-            input.pipe(child.stdin);
-    });
-}
-
-;// CONCATENATED MODULE: ./src/host/local.ts
-
-
-
-
-/** The deployer's own machine: git, docker build/save. Runs argv directly, never through a shell. */
-class LocalMachine {
-    redactor;
-    baseEnv;
-    cwd;
-    constructor(redactor, baseEnv = process.env, cwd) {
-        this.redactor = redactor;
-        this.baseEnv = baseEnv;
-        this.cwd = cwd;
-    }
-    async run(command, opts = {}) {
-        const [file, ...args] = command.argv;
-        const r = await runProcess(file, args, { stdin: opts.stdin, timeoutMs: opts.timeoutMs, env: { ...this.baseEnv, ...opts.env }, cwd: this.cwd });
-        if (r.code !== 0 && opts.check !== false) {
-            throw new CommandFailed(command.argv, { ...r, stderr: this.redactor.redact(r.stderr) }, this.redactor.redact(quoteArgv(command.argv)));
-        }
-        return r;
-    }
-    stream(command, env) {
-        const [file, ...args] = command.argv;
-        const started = Date.now();
-        const child = (0,external_node_child_process_namespaceObject.spawn)(file, args, { env: { ...this.baseEnv, ...env }, cwd: this.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-        const err = [];
-        child.stderr.on('data', (d) => err.push(d));
-        const done = new Promise((resolve) => {
-            child.on('error', (e) => resolve({ code: 127, stdout: '', stderr: e.message, durationMs: Date.now() - started }));
-            child.on('close', (code) => resolve({ code: code ?? 1, stdout: '', stderr: Buffer.concat(err).toString('utf8'), durationMs: Date.now() - started }));
-        });
-        return { stdout: child.stdout, done };
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/notify/event.ts
@@ -44986,7 +46207,13 @@ class Notifier {
         let res;
         try {
             // no redirects: a signed body must reach the configured endpoint or nothing
-            res = await this.fetchFn(req.url, { method: 'POST', headers: req.headers, body: req.body, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+            res = await this.fetchFn(req.url, {
+                method: 'POST',
+                headers: req.headers,
+                body: req.body,
+                redirect: 'manual',
+                signal: AbortSignal.timeout(timeoutMs),
+            });
         }
         catch (err) {
             return { ok: false, status: 0, retryable: true, error: describeFetchError(err, timeoutMs) };
@@ -45057,7 +46284,12 @@ function ntfyRequest(s, e, userAgent = 'togather-deploy') {
     const body = messageText(e);
     return () => ({ url: s.url, headers, body });
 }
-const titleWord = { started: 'deploy started', completed: 'deploy completed', failed: 'deploy FAILED', rolled_back: 'ROLLED BACK' };
+const titleWord = {
+    started: 'deploy started',
+    completed: 'deploy completed',
+    failed: 'deploy FAILED',
+    rolled_back: 'ROLLED BACK',
+};
 /** header values must be one line of visible ASCII */
 function headerSafe(s) {
     return s.replace(/[^\x20-\x7e]/g, '?').slice(0, 250);
@@ -45095,7 +46327,12 @@ function resolveNotifySettings(cfg, src) {
     const url = (key, c) => {
         const u = c.url ?? lookup(`${key}.url_env`, c.url_env, true);
         if (u !== undefined && c.url === undefined && !/^https?:\/\/[^\s]+$/i.test(u)) {
-            problems.push({ file: cfg.configPath, path: `notifications.${key}.url_env`, message: `the value of ${c.url_env} is not an http(s) URL`, code: 'invalid' });
+            problems.push({
+                file: cfg.configPath,
+                path: `notifications.${key}.url_env`,
+                message: `the value of ${c.url_env} is not an http(s) URL`,
+                code: 'invalid',
+            });
         }
         return u;
     };
@@ -45105,14 +46342,28 @@ function resolveNotifySettings(cfg, src) {
         const u = url('webhook', w);
         const secret = src.webhookSecret || lookup('webhook.secret_env', w.secret_env, true);
         if (u)
-            out.webhook = { url: u, ...(secret ? { secret } : {}), events: w.events, timeoutMs: w.timeout, retries: w.retries };
+            out.webhook = {
+                url: u,
+                ...(secret ? { secret } : {}),
+                events: w.events,
+                timeoutMs: w.timeout,
+                retries: w.retries,
+            };
     }
     if (n.ntfy) {
         const t = n.ntfy;
         const u = url('ntfy', t);
         const token = lookup('ntfy.token_env', t.token_env, false); // empty: a topic without access control
         if (u)
-            out.ntfy = { url: u, ...(token ? { token } : {}), events: t.events, priority: t.priority, tags: t.tags, timeoutMs: t.timeout, retries: t.retries };
+            out.ntfy = {
+                url: u,
+                ...(token ? { token } : {}),
+                events: t.events,
+                priority: t.priority,
+                tags: t.tags,
+                timeoutMs: t.timeout,
+                retries: t.retries,
+            };
     }
     for (const v of [out.webhook?.url, out.webhook?.secret, out.ntfy?.url, out.ntfy?.token])
         registerSecret(src.redactor, v);
@@ -45139,7 +46390,7 @@ function registerSecret(redactor, value) {
         const u = new URL(value);
         if (u.password)
             redactor.add(u.password);
-        const parts = [...u.pathname.split('/'), ...[...u.searchParams.values()]].map(redact_safeDecode);
+        const parts = [...u.pathname.split('/'), ...[...u.searchParams.values()]].map(safeDecode);
         for (const p of parts)
             if (p.length >= 12 && /[0-9]/.test(p) && /[A-Za-z]/.test(p))
                 redactor.add(p);
@@ -45175,7 +46426,11 @@ function openSession(o) {
         cwd: o.repoDir,
     });
     // before anything can print them: the channels' URLs and keys become secrets, and a missing one is a config error
-    const notifySettings = resolveNotifySettings(cfg, { processEnv: process.env, webhookSecret: o.webhookSecret, redactor });
+    const notifySettings = resolveNotifySettings(cfg, {
+        processEnv: process.env,
+        webhookSecret: o.webhookSecret,
+        redactor,
+    });
     const monitoring = monitoringProblems(cfg, process.env);
     if (monitoring.length)
         throw new ConfigError(monitoring);
@@ -50569,7 +51824,14 @@ function latestCheckRuns(runs, ownRunId) {
         else
             state = 'failure';
         const conclusion = run.status === 'completed' ? (run.conclusion ?? 'none') : run.status;
-        return { name: clean(run.name), source: 'check-run', state, conclusion, ...(url ? { url: clean(url) } : {}), ownRun };
+        return {
+            name: clean(run.name),
+            source: 'check-run',
+            state,
+            conclusion,
+            ...(url ? { url: clean(url) } : {}),
+            ownRun,
+        };
     });
 }
 /** A later attempt has a later start; a queued re-run has no start yet and is the newest of all. */
@@ -50888,16 +52150,15 @@ function makeCiGate(env, reporter, settings = {}) {
 }
 /** "a, b\nc" → ["a", "b", "c"]: the required-checks input takes lines or commas */
 function parseRequiredChecks(text) {
-    return [...new Set((text ?? '').split(/[\n,]/).map((s) => s.trim()).filter(Boolean))];
+    return [
+        ...new Set((text ?? '')
+            .split(/[\n,]/)
+            .map((s) => s.trim())
+            .filter(Boolean)),
+    ];
 }
 
 ;// CONCATENATED MODULE: ./src/cli/main.ts
-
-
-
-
-
-
 
 
 
@@ -50945,32 +52206,32 @@ options:
 
 The CI check needs GITHUB_TOKEN and GITHUB_REPOSITORY (owner/repo) in the environment; without them a deploy
 is refused unless --skip-ci-check is given. Exit codes: docs/troubleshooting.md.`;
+const OPTIONS = {
+    config: { type: 'string', short: 'c', default: 'config/deployment.yml' },
+    version: { type: 'string' },
+    'env-file': { type: 'string' },
+    identity: { type: 'string', short: 'i' },
+    'known-hosts': { type: 'string' },
+    'passphrase-env': { type: 'string' },
+    set: { type: 'string', multiple: true },
+    repo: { type: 'string' },
+    'dry-run': { type: 'boolean', default: false },
+    'skip-ci-check': { type: 'boolean', default: false },
+    'skip-migrations': { type: 'boolean', default: false },
+    force: { type: 'boolean', default: false },
+    'stop-app': { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    yes: { type: 'boolean', short: 'y', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+    verbose: { type: 'boolean', short: 'v', default: false },
+};
+function parseCommandLine(argv) {
+    return (0,external_node_util_.parseArgs)({ args: argv, allowPositionals: true, options: OPTIONS });
+}
 async function main(argv) {
     let parsed;
     try {
-        parsed = (0,external_node_util_.parseArgs)({
-            args: argv,
-            allowPositionals: true,
-            options: {
-                config: { type: 'string', short: 'c', default: 'config/deployment.yml' },
-                version: { type: 'string' },
-                'env-file': { type: 'string' },
-                identity: { type: 'string', short: 'i' },
-                'known-hosts': { type: 'string' },
-                'passphrase-env': { type: 'string' },
-                set: { type: 'string', multiple: true },
-                repo: { type: 'string' },
-                'dry-run': { type: 'boolean', default: false },
-                'skip-ci-check': { type: 'boolean', default: false },
-                'skip-migrations': { type: 'boolean', default: false },
-                force: { type: 'boolean', default: false },
-                'stop-app': { type: 'boolean', default: false },
-                json: { type: 'boolean', default: false },
-                yes: { type: 'boolean', short: 'y', default: false },
-                help: { type: 'boolean', short: 'h', default: false },
-                verbose: { type: 'boolean', short: 'v', default: false },
-            },
-        });
+        parsed = parseCommandLine(argv);
     }
     catch (e) {
         process.stderr.write(`${e.message}\n\n${USAGE}\n`);
@@ -50989,7 +52250,7 @@ async function main(argv) {
         process.stderr.write(`snapshot: say what to do: ${SNAPSHOT_SUBCOMMANDS.join(', ')} (e.g. togather-deploy snapshot list staging)\n`);
         return ExitCode.config;
     }
-    if (!['deploy', 'rollback', 'versions', 'status', 'unlock', 'cleanup', 'snapshot'].includes(command)) {
+    if (!isCommand(command)) {
         process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
         return ExitCode.config;
     }
@@ -50997,15 +52258,9 @@ async function main(argv) {
         process.stderr.write(`${command}: name the environment, e.g. togather-deploy ${command} staging\n`);
         return ExitCode.config;
     }
-    const overrides = {};
-    for (const kv of o.set ?? []) {
-        const i = kv.indexOf('=');
-        if (i <= 0) {
-            process.stderr.write(`--set ${kv}: write KEY=VALUE\n`);
-            return ExitCode.config;
-        }
-        overrides[kv.slice(0, i)] = kv.slice(i + 1);
-    }
+    const overrides = parseOverrides(o.set ?? []);
+    if (!overrides)
+        return ExitCode.config;
     const redactor = new Redactor();
     const passphrase = o['passphrase-env'] ? process.env[o['passphrase-env']] : undefined;
     let session;
@@ -51022,98 +52277,18 @@ async function main(argv) {
             makeReporter: (r) => new ConsoleReporter(r, undefined, o.verbose),
             repoDir: o.repo,
         });
-        const { ctx } = session;
-        switch (command) {
-            case 'deploy': {
-                const gate = makeCiGate(process.env, ctx.reporter);
-                if (!gate && !o['skip-ci-check']) {
-                    throw new errors_DeployError('ciGate', 'cannot check that this commit passed CI: GITHUB_TOKEN and GITHUB_REPOSITORY are not set', 'set them, or pass --skip-ci-check to deploy an untested commit deliberately (it is recorded)');
-                }
-                const report = await deploy(ctx, {
-                    version: o.version ?? 'HEAD',
-                    skipCiCheck: o['skip-ci-check'],
-                    skipMigrations: o['skip-migrations'],
-                    force: o.force,
-                    ciGate: gate,
-                });
-                printReport(report, o.json);
-                return report.exitCode;
-            }
-            case 'rollback': {
-                const report = await rollback(ctx, {
-                    version: o.version,
-                    confirmed: o.yes,
-                    ask: process.stdin.isTTY ? (q) => main_confirm(q) : undefined,
-                });
-                printReport(report, o.json);
-                return report.exitCode;
-            }
-            case 'versions': {
-                await session.host.connect();
-                const v = await listVersions(ctx);
-                if (o.json)
-                    process.stdout.write(JSON.stringify(v, null, 2) + '\n');
-                else {
-                    process.stdout.write(`current: ${v.current ? `${v.current.version.slice(0, 12)}${v.current.ref ? ` (${v.current.ref})` : ''} since ${v.current.deployed_at}` : 'none'}\n`);
-                    process.stdout.write(`can roll back to:\n${formatCandidates(v.candidates)}\n`);
-                }
-                return 0;
-            }
-            case 'cleanup': {
-                await session.host.connect();
-                const layout = new Layout(ctx.cfg);
-                const lock = new DeployLock(ctx, layout);
-                if (!o['dry-run'])
-                    await lock.acquire('cleanup', 'cleanup');
-                try {
-                    const plan = await cleanup(ctx, o['dry-run']);
-                    if (o.json)
-                        process.stdout.write(JSON.stringify(plan, null, 2) + '\n');
-                }
-                finally {
-                    await lock.release();
-                }
-                return 0;
-            }
-            case 'snapshot': {
-                const out = await snapshotCommand(ctx, {
-                    sub: snapshotSub,
-                    file: positionals[3],
-                    stopApp: o['stop-app'],
-                    confirmed: o.yes,
-                    ask: process.stdin.isTTY ? (q) => main_confirm(q) : undefined,
-                });
-                process.stdout.write((o.json ? JSON.stringify(redactor.redactDeep(out.data), null, 2) : redactor.redact(out.text)) + '\n');
-                return out.report.exitCode;
-            }
-            case 'status': {
-                await session.host.connect();
-                const s = await status_status(ctx);
-                process.stdout.write((o.json ? JSON.stringify(redactor.redactDeep(s), null, 2) : formatStatus(s)) + '\n');
-                return 0;
-            }
-            case 'unlock': {
-                await session.host.connect();
-                const layout = new Layout(ctx.cfg);
-                const view = await inspectLock(ctx, layout);
-                if (view.kind === 'free') {
-                    process.stdout.write(`${environment} is not locked\n`);
-                    return 0;
-                }
-                process.stdout.write(`${describeLockView(view)}\n`);
-                if (!o.yes && !(await main_confirm(`remove it? only if that operation is really gone [y/N] `))) {
-                    process.stdout.write('left in place\n');
-                    return ExitCode.refused;
-                }
-                const ok = await forceRemoveLock(ctx, layout, view);
-                process.stdout.write(ok ? `removed (by ${ctx.actor})\n` : 'the lock changed meanwhile, or is being taken right now; nothing removed\n');
-                return ok ? 0 : ExitCode.lock;
-            }
-        }
-        return 0;
+        return await COMMANDS[command](session, {
+            o,
+            snapshotSub: snapshotSub,
+            file: positionals[3],
+            redactor,
+        });
     }
     catch (e) {
         const text = redactor.redact(describeError(e));
+        const report = failedReport(e); // what ran before the failure, and for how long (stderr: stdout stays the result's)
+        if (report && !o.json)
+            process.stderr.write(`\n${phaseLines(report).join('\n')}\n`);
         process.stderr.write(e instanceof ConfigError ? `${text}\n` : `\nerror: ${text}\n`);
         return exitCodeOf(e);
     }
@@ -51121,17 +52296,121 @@ async function main(argv) {
         await session?.host.close().catch(() => undefined);
     }
 }
+/** --set KEY=VALUE, repeatable; undefined (after saying why) when one is not KEY=VALUE */
+function parseOverrides(pairs) {
+    const overrides = {};
+    for (const kv of pairs) {
+        const i = kv.indexOf('=');
+        if (i <= 0) {
+            process.stderr.write(`--set ${kv}: write KEY=VALUE\n`);
+            return undefined;
+        }
+        overrides[kv.slice(0, i)] = kv.slice(i + 1);
+    }
+    return overrides;
+}
+function isCommand(c) {
+    return c !== undefined && Object.hasOwn(COMMANDS, c);
+}
+/** a prompt only where someone can answer it; absent, the engine refuses what needs a confirmation */
+const askOnTerminal = () => process.stdin.isTTY ? (q) => main_confirm(q) : undefined;
+/** Each command: options → the engine's request, and its report → stdout and the exit code. */
+const COMMANDS = {
+    deploy: async ({ ctx }, { o }) => {
+        const gate = makeCiGate(process.env, ctx.reporter);
+        if (!gate && !o['skip-ci-check']) {
+            throw new errors_DeployError('ciGate', 'cannot check that this commit passed CI: GITHUB_TOKEN and GITHUB_REPOSITORY are not set', 'set them, or pass --skip-ci-check to deploy an untested commit deliberately (it is recorded)');
+        }
+        const report = await deploy(ctx, {
+            version: o.version ?? 'HEAD',
+            skipCiCheck: o['skip-ci-check'],
+            skipMigrations: o['skip-migrations'],
+            force: o.force,
+            ciGate: gate,
+        });
+        printReport(report, o.json);
+        return report.exitCode;
+    },
+    rollback: async ({ ctx }, { o }) => {
+        const report = await rollback(ctx, { version: o.version, confirmed: o.yes, ask: askOnTerminal() });
+        printReport(report, o.json);
+        return report.exitCode;
+    },
+    versions: async (session, { o }) => {
+        await session.host.connect();
+        const v = await versions(session.ctx);
+        process.stdout.write((o.json ? JSON.stringify(v.data, null, 2) : v.text) + '\n');
+        return 0;
+    },
+    cleanup: async (session, { o }) => {
+        const { ctx } = session;
+        await session.host.connect();
+        const layout = new Layout(ctx.cfg);
+        const lock = new DeployLock(ctx, layout);
+        if (!o['dry-run'])
+            await lock.acquire('cleanup', 'cleanup');
+        try {
+            const plan = await cleanup_cleanup(ctx, o['dry-run']);
+            if (o.json)
+                process.stdout.write(JSON.stringify(plan, null, 2) + '\n');
+        }
+        finally {
+            await lock.release();
+        }
+        return 0;
+    },
+    snapshot: async ({ ctx }, { o, snapshotSub, file, redactor }) => {
+        const out = await snapshotCommand(ctx, {
+            sub: snapshotSub,
+            file,
+            stopApp: o['stop-app'],
+            confirmed: o.yes,
+            ask: askOnTerminal(),
+        });
+        process.stdout.write((o.json ? JSON.stringify(redactor.redactDeep(out.data), null, 2) : redactor.redact(out.text)) + '\n');
+        return out.report.exitCode;
+    },
+    status: async (session, { o, redactor }) => {
+        await session.host.connect();
+        const s = await status_status(session.ctx);
+        process.stdout.write((o.json ? JSON.stringify(redactor.redactDeep(s), null, 2) : formatStatus(s)) + '\n');
+        return 0;
+    },
+    unlock: async ({ ctx }, { o }) => {
+        const r = await unlock(ctx, {
+            confirmed: o.yes,
+            ask: askOnTerminal(),
+            show: (text) => process.stdout.write(`${text}\n`),
+        });
+        // the engine has shown the lock, or that there is none; the outcome is worded here
+        const said = {
+            'not-locked': '',
+            refused: 'left in place',
+            changed: 'the lock changed meanwhile, or is being taken right now; nothing removed',
+            removed: `removed (by ${ctx.actor})`,
+        }[r.result];
+        if (said)
+            process.stdout.write(`${said}\n`);
+        return r.exitCode;
+    },
+};
 function printReport(r, json) {
     if (json) {
         process.stdout.write(JSON.stringify(r, null, 2) + '\n');
         return;
     }
-    const lines = [`${r.ok ? 'ok' : 'FAILED'}: ${r.message} (${(r.durationMs / 1000).toFixed(1)}s)`];
+    process.stdout.write(phaseLines(r).join('\n') + '\n');
+}
+function phaseLines(r) {
+    const lines = [`${r.ok ? 'ok' : 'FAILED'}: ${r.ok ? r.message : r.operation} (${(r.durationMs / 1000).toFixed(1)}s)`];
     for (const p of r.phases)
         lines.push(`  ${p.ok ? '✔' : '✘'} ${p.name.padEnd(18)} ${(p.ms / 1000).toFixed(2)}s`);
-    if (r.url)
+    if (r.url && r.ok)
         lines.push(`  url: ${r.url}`);
-    process.stdout.write(lines.join('\n') + '\n');
+    const colour = r.colour ? ` (${r.colour})` : '';
+    if (r.serving)
+        lines.push(`  serving now: ${{ previous: `the version that served before${colour}`, new: `the new version${colour}`, none: 'nothing' }[r.serving]}`);
+    return lines;
 }
 function safeUser() {
     try {
