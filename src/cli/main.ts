@@ -33,6 +33,7 @@ commands:
   rollback    back to the previous good version, or --version V from the history; same gate and switch
   versions    what can be rolled back to, with age and outcome
   status      what serves now, previous version, proxy answer, lock holder (--json for machines)
+  validate    check the config, env file, SSH key and pinned host key without connecting (--json)
   unlock      remove a held lock after showing its holder (asks, or --yes); recorded in audit.jsonl
   cleanup     remove old images, logs and lock leftovers per retention (--dry-run lists them)
   snapshot create|list|verify|cleanup <environment>
@@ -177,7 +178,7 @@ interface CommandLine {
   redactor: Redactor;
 }
 
-type Command = 'deploy' | 'rollback' | 'versions' | 'status' | 'unlock' | 'cleanup' | 'snapshot';
+type Command = 'deploy' | 'rollback' | 'versions' | 'status' | 'unlock' | 'cleanup' | 'snapshot' | 'validate';
 
 function isCommand(c: string | undefined): c is Command {
   return c !== undefined && Object.hasOwn(COMMANDS, c);
@@ -245,6 +246,43 @@ const COMMANDS: Record<Command, (session: Session, line: CommandLine) => Promise
       (o.json ? JSON.stringify(redactor.redactDeep(out.data), null, 2) : redactor.redact(out.text)) + '\n',
     );
     return out.report.exitCode;
+  },
+  // everything checkable without a network or a token: the session has loaded and checked the config, the env
+  // file, the notification and monitoring settings and the SSH material; what is left is the pinned host key
+  validate: async ({ cfg, host }, { o }) => {
+    const started = Date.now();
+    const keys = await host.pinnedKeys();
+    if (!keys.length) {
+      throw new DeployError(
+        'config',
+        `${host.knownHostsPath} has no key for ${cfg.env.host} (port ${cfg.env.port}): the first connection would be refused`,
+        `add the host's line with ssh-keyscan -p ${cfg.env.port} ${cfg.env.host}, after checking its fingerprint`,
+      );
+    }
+    const summary = {
+      environment: cfg.environment,
+      config: cfg.configPath,
+      host: host.name,
+      path: cfg.hostPath,
+      hostKeys: keys,
+      image: cfg.config.app.image,
+      dockerfile: cfg.config.app.build?.dockerfile ?? 'a prebuilt image (no build)',
+      settings: Object.keys(cfg.appEnv).length,
+      envFile: cfg.envFileSource,
+    };
+    if (o.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+    else {
+      const lines = [
+        `valid: ${cfg.environment} (${cfg.configPath})`,
+        `  host       ${host.name}, stack in ${cfg.hostPath}`,
+        `  host key   pinned in ${host.knownHostsPath}: ${keys.join(', ')}`,
+        `  app        image ${summary.image}, built from ${summary.dockerfile}`,
+        `  settings   ${summary.settings} from ${cfg.envFileSource} (values not shown)`,
+        `  checked in ${Date.now() - started} ms after loading; nothing was connected to`,
+      ];
+      process.stdout.write(lines.join('\n') + '\n');
+    }
+    return 0;
   },
   status: async (session, { o, redactor }) => {
     await session.host.connect();

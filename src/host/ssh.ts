@@ -68,12 +68,29 @@ export class SshHost implements Host {
     session: SshSession,
     baseArgs: string[],
     private readonly keyPath: string,
+    /** where the host's pinned key is looked up */
+    readonly knownHostsPath: string,
   ) {
     this.session = session;
     this.baseArgs = baseArgs;
     this.ssh = opts.sshBinary ?? 'ssh';
     const t = opts.target;
     this.name = `${t.user}@${t.host}:${t.port}`;
+  }
+
+  /**
+   * The host's keys as pinned in known_hosts ("ED25519 SHA256:…"), read locally with ssh-keygen: empty when the
+   * file has no line for this host and port, so the first connection would be refused.
+   */
+  async pinnedKeys(): Promise<string[]> {
+    const t = this.opts.target;
+    const name = t.port === 22 ? t.host : `[${t.host}]:${t.port}`;
+    const r = await runProcess('ssh-keygen', ['-l', '-F', name, '-f', this.knownHostsPath], { timeoutMs: 10_000 });
+    if (r.code !== 0) return [];
+    return r.stdout
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => l.split(' ').slice(1, 3).join(' '));
   }
 
   static prepare(opts: SshOptions): SshHost {
@@ -154,7 +171,7 @@ export class SshHost implements Host {
       '-l',
       t.user,
     ];
-    return new SshHost(opts, { workDir, controlPath, target: t }, baseArgs, keyPath);
+    return new SshHost(opts, { workDir, controlPath, target: t }, baseArgs, keyPath, knownHostsPath);
   }
 
   /** Open the master connection, retrying connection failures with backoff; host key failures are final. */
