@@ -45836,6 +45836,7 @@ const CONTROL_PERSIST_S = 5;
 class SshHost {
     opts;
     keyPath;
+    knownHostsPath;
     name;
     session;
     baseArgs;
@@ -45843,14 +45844,32 @@ class SshHost {
     connected = false;
     holder;
     closing = false;
-    constructor(opts, session, baseArgs, keyPath) {
+    constructor(opts, session, baseArgs, keyPath, 
+    /** where the host's pinned key is looked up */
+    knownHostsPath) {
         this.opts = opts;
         this.keyPath = keyPath;
+        this.knownHostsPath = knownHostsPath;
         this.session = session;
         this.baseArgs = baseArgs;
         this.ssh = opts.sshBinary ?? 'ssh';
         const t = opts.target;
         this.name = `${t.user}@${t.host}:${t.port}`;
+    }
+    /**
+     * The host's keys as pinned in known_hosts ("ED25519 SHA256:…"), read locally with ssh-keygen: empty when the
+     * file has no line for this host and port, so the first connection would be refused.
+     */
+    async pinnedKeys() {
+        const t = this.opts.target;
+        const name = t.port === 22 ? t.host : `[${t.host}]:${t.port}`;
+        const r = await runProcess('ssh-keygen', ['-l', '-F', name, '-f', this.knownHostsPath], { timeoutMs: 10_000 });
+        if (r.code !== 0)
+            return [];
+        return r.stdout
+            .split('\n')
+            .filter((l) => l && !l.startsWith('#'))
+            .map((l) => l.split(' ').slice(1, 3).join(' '));
     }
     static prepare(opts) {
         const workDir = opts.workDir ?? (0,external_node_fs_namespaceObject.mkdtempSync)((0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.tmpdir)(), 'tgd-'));
@@ -45920,7 +45939,7 @@ class SshHost {
             '-l',
             t.user,
         ];
-        return new SshHost(opts, { workDir, controlPath, target: t }, baseArgs, keyPath);
+        return new SshHost(opts, { workDir, controlPath, target: t }, baseArgs, keyPath, knownHostsPath);
     }
     /** Open the master connection, retrying connection failures with backoff; host key failures are final. */
     async connect() {
@@ -52178,6 +52197,7 @@ commands:
   rollback    back to the previous good version, or --version V from the history; same gate and switch
   versions    what can be rolled back to, with age and outcome
   status      what serves now, previous version, proxy answer, lock holder (--json for machines)
+  validate    check the config, env file, SSH key and pinned host key without connecting (--json)
   unlock      remove a held lock after showing its holder (asks, or --yes); recorded in audit.jsonl
   cleanup     remove old images, logs and lock leftovers per retention (--dry-run lists them)
   snapshot create|list|verify|cleanup <environment>
@@ -52369,6 +52389,40 @@ const COMMANDS = {
         });
         process.stdout.write((o.json ? JSON.stringify(redactor.redactDeep(out.data), null, 2) : redactor.redact(out.text)) + '\n');
         return out.report.exitCode;
+    },
+    // everything checkable without a network or a token: the session has loaded and checked the config, the env
+    // file, the notification and monitoring settings and the SSH material; what is left is the pinned host key
+    validate: async ({ cfg, host }, { o }) => {
+        const started = Date.now();
+        const keys = await host.pinnedKeys();
+        if (!keys.length) {
+            throw new errors_DeployError('config', `${host.knownHostsPath} has no key for ${cfg.env.host} (port ${cfg.env.port}): the first connection would be refused`, `add the host's line with ssh-keyscan -p ${cfg.env.port} ${cfg.env.host}, after checking its fingerprint`);
+        }
+        const summary = {
+            environment: cfg.environment,
+            config: cfg.configPath,
+            host: host.name,
+            path: cfg.hostPath,
+            hostKeys: keys,
+            image: cfg.config.app.image,
+            dockerfile: cfg.config.app.build?.dockerfile ?? 'a prebuilt image (no build)',
+            settings: Object.keys(cfg.appEnv).length,
+            envFile: cfg.envFileSource,
+        };
+        if (o.json)
+            process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+        else {
+            const lines = [
+                `valid: ${cfg.environment} (${cfg.configPath})`,
+                `  host       ${host.name}, stack in ${cfg.hostPath}`,
+                `  host key   pinned in ${host.knownHostsPath}: ${keys.join(', ')}`,
+                `  app        image ${summary.image}, built from ${summary.dockerfile}`,
+                `  settings   ${summary.settings} from ${cfg.envFileSource} (values not shown)`,
+                `  checked in ${Date.now() - started} ms after loading; nothing was connected to`,
+            ];
+            process.stdout.write(lines.join('\n') + '\n');
+        }
+        return 0;
     },
     status: async (session, { o, redactor }) => {
         await session.host.connect();
