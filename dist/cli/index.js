@@ -29707,6 +29707,14 @@ function startGateCmd(compose, layout, colour) {
 function startAppCmd(compose, layout, colour) {
     return composeCmd(compose, layout, 'up', '-d', '--no-deps', '--force-recreate', '--no-color', layout.service(colour));
 }
+/** a colour's stopped app container started as it is: a warm rollback, a watch switch-back, a restore's return */
+function resumeAppCmd(layout, colour) {
+    return cmd('docker', 'start', layout.app(colour));
+}
+/** Caddy rereads its configuration (only when the configuration itself changed, never for a switch) */
+function caddyReloadCmd(layout) {
+    return cmd('docker', 'exec', layout.caddy, 'caddy', 'reload', '--config', '/etc/caddy/Caddyfile', '--adapter', 'caddyfile');
+}
 /** `docker stop`'s grace period for a drain: whole seconds, at least one */
 function stopSeconds(drainMs) {
     return Math.max(1, Math.ceil(drainMs / 1000));
@@ -32445,6 +32453,7 @@ async function retireColour(ctx, layout, colour) {
 
 
 
+
 // The app's health as the public sees it: through Caddy's internal site, from inside the stack's network.
 const PROXY_HEALTH = `
 docker exec "$1" sh -c 'timeout "$0" wget -q -S -O - "$1" 2>&1' "$2" "http://$3:8088$4"; rc=$?
@@ -32616,7 +32625,7 @@ async function watchAfterDeploy(ctx, layout, phases, s) {
  * to it and verifies through the proxy. Returns the clock time the previous version was verified serving.
  */
 async function restorePrevious(ctx, layout, compose, back, from, version) {
-    const started = await ctx.host.run(cmd('docker', 'start', layout.app(back)), { check: false, timeoutMs: 60_000 });
+    const started = await ctx.host.run(resumeAppCmd(layout, back), { check: false, timeoutMs: 60_000 });
     if (started.code !== 0) {
         // the container is gone or its gate was recreated: compose makes it again from the image in .env
         ctx.reporter.warn(`docker start ${layout.app(back)} failed (${ctx.redactor.redact(started.stderr.trim())}); recreating it`);
@@ -33416,6 +33425,7 @@ async function ensureDbImage(ctx, img, running) {
 
 
 
+
 function imagesEnv(ctx, layout, images, extras = {}) {
     const c = ctx.cfg.config;
     const p = ctx.cfg.proxy;
@@ -33531,7 +33541,7 @@ async function provision(ctx, layout, host, facts, images) {
     if (changed.some((f) => f.startsWith('caddy/')) && facts.caddy === 'running') {
         // the one case that reloads Caddy: its configuration itself changed (not a colour switch)
         ctx.reporter.warn('the Caddy configuration changed: reloading the proxy (requests on idle keep-alive connections may see a reset)');
-        await ctx.host.run(cmd('docker', 'exec', layout.caddy, 'caddy', 'reload', '--config', '/etc/caddy/Caddyfile', '--adapter', 'caddyfile'), { timeoutMs: 60_000 });
+        await ctx.host.run(caddyReloadCmd(layout), { timeoutMs: 60_000 });
     }
     if (managedDb && facts.db !== 'running') {
         await waitDbHealthy(ctx, layout);
@@ -34156,7 +34166,7 @@ function rollback_beginRecord(ctx, op, at, chosen, ref, req) {
 async function startTarget(ctx, op, facts, at, ref) {
     const { target } = at;
     if (warmStart(at.stack, target, ref)) {
-        await op.phase(`start ${target} (warm)`, () => ctx.host.run(cmd('docker', 'start', op.layout.app(target)), { timeoutMs: 60_000 }));
+        await op.phase(`start ${target} (warm)`, () => ctx.host.run(resumeAppCmd(op.layout, target), { timeoutMs: 60_000 }));
         return true;
     }
     await provisionFor(ctx, op, facts, at, ref);
@@ -34369,7 +34379,7 @@ async function restore(ctx, op, req, state, done) {
 }
 async function bringBack(ctx, layout, phases, colour, sha, schemaVersion) {
     await phases.run(`start ${colour}`, async () => {
-        const r = await ctx.host.run(cmd('docker', 'start', layout.app(colour)), { check: false, timeoutMs: 60_000 });
+        const r = await ctx.host.run(resumeAppCmd(layout, colour), { check: false, timeoutMs: 60_000 });
         if (r.code !== 0)
             throw new errors_DeployError('health', `could not start ${layout.app(colour)} again: ${ctx.redactor.redact(r.stderr.trim())}`);
     });

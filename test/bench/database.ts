@@ -5,8 +5,8 @@
  * (rewrites every row, adds a NOT NULL column and an index) — while requests poll the proxy. Then the snapshot
  * is restored (--stop-app) and the table compared with what it was. Times come from the deployment record.
  */
-import { hostDocker, hostSsh } from '../harness/host.js';
-import { newEnv, pollDuring, type TestEnv } from '../e2e/support.js';
+import { hostSsh } from '../harness/host.js';
+import { dbPsql, newEnv, pollDuring, type TestEnv } from '../e2e/support.js';
 import { phaseSpans, runCliStreaming, teardownEnv } from './scenario.js';
 
 export interface DatabaseBench {
@@ -21,29 +21,8 @@ export interface DatabaseBench {
   verifyMs?: number;
 }
 
-async function psql(env: TestEnv, sql: string): Promise<string> {
-  const r = await hostDocker(env.info, [
-    'exec',
-    `${env.stackPrefix}-db`,
-    'psql',
-    '-X',
-    '-q',
-    '-U',
-    'togather',
-    '-d',
-    'togather',
-    '-A',
-    '-t',
-    '-v',
-    'ON_ERROR_STOP=1',
-    '-c',
-    sql,
-  ]);
-  return r.stdout.trim();
-}
-
 const digest = (env: TestEnv) =>
-  psql(
+  dbPsql(
     env,
     "SELECT count(*) || ' ' || md5(string_agg(id::text || title || starts_at::text, ',' ORDER BY id)) FROM events",
   );
@@ -61,7 +40,7 @@ export async function benchDatabase(rows: number, say: (s: string) => void, keep
     if (m1.code !== 0) throw new Error(`deploy m1 failed (exit ${m1.code}):\n${m1.stderr.slice(-2000)}`);
     say(`  m1 deployed; filling events with ${rows.toLocaleString('en')} rows…`);
     const t0 = Date.now();
-    await psql(
+    await dbPsql(
       env,
       [
         'INSERT INTO events (title, starts_at, venue_id)',
@@ -70,7 +49,7 @@ export async function benchDatabase(rows: number, say: (s: string) => void, keep
       ].join(' '),
     );
     const seedMs = Date.now() - t0;
-    const tableMb = Number(await psql(env, "SELECT round(pg_total_relation_size('events') / 1048576.0)"));
+    const tableMb = Number(await dbPsql(env, "SELECT round(pg_total_relation_size('events') / 1048576.0)"));
     const before = await digest(env);
     say(
       `  seeded in ${(seedMs / 1000).toFixed(1)}s (events: ${tableMb} MiB with indexes); ` +

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { hostDocker, hostSsh } from '../harness/host.js';
-import { CLI, ROOT, type TestEnv } from '../e2e/support.js';
+import { CLI, ROOT, cliArgs, type TestEnv } from '../e2e/support.js';
 import type { Window } from './load.js';
 
 export type Colour = 'blue' | 'green';
@@ -31,18 +31,7 @@ export interface StreamedRun {
  * wall-clock time (the load generator's requests are compared with these).
  */
 export function runCliStreaming(env: TestEnv, args: string[], timeoutMs = 240_000, entry = CLI): Promise<StreamedRun> {
-  const argv = [
-    ...args.slice(0, 2),
-    '--config',
-    env.configPath,
-    '--identity',
-    env.info.ssh.privateKeyPath,
-    '--known-hosts',
-    env.info.ssh.knownHostsPath,
-    '--repo',
-    env.repo.dir,
-    ...args.slice(2),
-  ];
+  const argv = cliArgs(env, args);
   const startedAt = Date.now();
   return new Promise((resolve) => {
     // the source through tsx, or a bundle (dist/cli/index.js), which starts as an operator's CLI does

@@ -10,7 +10,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { hostDocker, hostSsh } from '../harness/host.js';
 import { run } from '../harness/proc.js';
 import { SAMPLE_SCHEMA } from '../harness/sample-repo.js';
-import { newEnv, pollDuring, type CliResult, type TestEnv } from './support.js';
+import { dbPsql, newEnv, pollDuring, type CliResult, type TestEnv } from './support.js';
 
 const SNAP_RE = /^togather_\d{8}_\d{6}_[0-9a-f]{7}\.sql\.gz$/;
 
@@ -19,28 +19,6 @@ async function cli(env: TestEnv, args: string[]): Promise<CliResult> {
   const r = await env.cli(args);
   outputs.push(r);
   return r;
-}
-
-/** psql as the database's superuser over the db container's socket: the tests' own view, independent of the tool */
-async function psql(env: TestEnv, sql: string): Promise<string> {
-  const r = await hostDocker(env.info, [
-    'exec',
-    `${env.stackPrefix}-db`,
-    'psql',
-    '-X',
-    '-q',
-    '-U',
-    'togather',
-    '-d',
-    'togather',
-    '-A',
-    '-t',
-    '-v',
-    'ON_ERROR_STOP=1',
-    '-c',
-    sql,
-  ]);
-  return r.stdout.trim();
 }
 
 async function snapshotFiles(env: TestEnv): Promise<string[]> {
@@ -105,10 +83,10 @@ async function removeStack(e: TestEnv): Promise<void> {
 }
 
 const state = async (env: TestEnv) => JSON.parse((await env.hostFile('state.json'))!);
-const schemaRow = (env: TestEnv) => psql(env, 'SELECT version, dirty FROM schema_migrations');
+const schemaRow = (env: TestEnv) => dbPsql(env, 'SELECT version, dirty FROM schema_migrations');
 /** row count and a checksum over every row, in id order */
 const tableDigest = (env: TestEnv, table: string) =>
-  psql(env, `SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, ',' ORDER BY t.id)), '-') FROM ${table} t`);
+  dbPsql(env, `SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, ',' ORDER BY t.id)), '-') FROM ${table} t`);
 
 describe('database safety: snapshots and migrations', { timeout: 900_000 }, () => {
   let env: TestEnv;
@@ -129,7 +107,7 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
       [],
       'no migration pending: no snapshot',
     );
-    await psql(
+    await dbPsql(
       env,
       "CREATE TABLE guestbook (id serial PRIMARY KEY, note text); INSERT INTO guestbook (note) SELECT 'before m1 #' || g FROM generate_series(1, 100) g",
     );
@@ -189,7 +167,7 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
   test('must-show 2: a migration breaking midway fails the deploy (exit 9), the old colour serves; the printed restore command restores exactly', async () => {
     // rows with what the Togather schema stores: vectors in events, PostGIS points in venues (the digests
     // below are over each row's text form, so the restore must bring both back bit for bit)
-    await psql(
+    await dbPsql(
       env,
       [
         'INSERT INTO events (title, starts_at, venue_id, embedding)',
@@ -198,7 +176,7 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
         'FROM generate_series(1, 5000) g',
       ].join(' '),
     );
-    await psql(
+    await dbPsql(
       env,
       [
         'INSERT INTO venues (name, city, location)',
@@ -215,15 +193,15 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
     assert.match(seeded.venues, /^502 [0-9a-f]{32}$/);
     // the indexes the migrations made are the extensions' own: trigram GIN on titles, GiST on geography
     assert.match(
-      await psql(env, "SELECT indexdef FROM pg_indexes WHERE indexname = 'events_title_trgm_idx'"),
+      await dbPsql(env, "SELECT indexdef FROM pg_indexes WHERE indexname = 'events_title_trgm_idx'"),
       /gin \(title gin_trgm_ops\)/,
     );
     assert.match(
-      await psql(env, "SELECT indexdef FROM pg_indexes WHERE indexname = 'venues_location_idx'"),
+      await dbPsql(env, "SELECT indexdef FROM pg_indexes WHERE indexname = 'venues_location_idx'"),
       /gist \(location\)/,
     );
     assert.equal(
-      await psql(
+      await dbPsql(
         env,
         'SELECT count(*) FROM venues WHERE ST_DWithin(location, ST_SetSRID(ST_MakePoint(-79.3832, 43.6532), 4326)::geography, 5000)',
       ),
@@ -267,7 +245,7 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
     // the database is dirty and half-changed: the first half of 003 was committed
     assert.equal(await schemaRow(env), '3|t');
     assert.notEqual(await tableDigest(env, 'events'), seeded.events);
-    assert.equal(await psql(env, "SELECT count(*) FROM events WHERE title LIKE '% (m2)'"), '5000');
+    assert.equal(await dbPsql(env, "SELECT count(*) FROM events WHERE title LIKE '% (m2)'"), '5000');
     const s = await state(env);
     assert.equal(s.current.version, env.repo.shas.m1, 'm1 is still the live deployment');
     const failed = s.history[0];
@@ -309,12 +287,12 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
       seeded,
     );
     assert.equal(
-      await psql(env, "SELECT count(*) FROM events WHERE embedding <-> '[1,0,-1]' < 1"),
+      await dbPsql(env, "SELECT count(*) FROM events WHERE embedding <-> '[1,0,-1]' < 1"),
       '1',
       'pgvector works on the restored rows',
     );
     assert.equal(
-      await psql(
+      await dbPsql(
         env,
         "SELECT count(*) FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'capacity'",
       ),
@@ -451,7 +429,7 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
     assert.match((a.code === 5 ? a : b).stderr, /locked by/);
     assert.equal(await schemaRow(twin), '2|f');
     // 002 inserts two venues: run twice, there would be four (or a unique violation)
-    assert.equal(await psql(twin, 'SELECT count(*) FROM venues'), '2');
+    assert.equal(await dbPsql(twin, 'SELECT count(*) FROM venues'), '2');
     const logs = await hostSsh(twin.info, `cat stacks/${twin.name}/logs/*.jsonl | grep -c '"event":"migrations"'`, {
       check: false,
     });
@@ -475,7 +453,7 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
     assert.match(r.stderr, /the database refuses the app's credentials: .*password authentication failed/);
     assert.match(r.stderr, /nothing was (changed|migrated)/);
     assert.deepEqual(await snapshotFiles(bad), [], 'no snapshot, no partial file');
-    assert.equal(await psql(bad, "SELECT to_regclass('schema_migrations') IS NULL"), 't', 'nothing migrated');
+    assert.equal(await dbPsql(bad, "SELECT to_regclass('schema_migrations') IS NULL"), 't', 'nothing migrated');
     const st = await state(bad);
     assert.equal(st.history[0].status, 'failed');
     assert.equal(st.history[0].failure.exit_code, 6);
@@ -493,7 +471,7 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
     const v1 = await cli(full, ['deploy', full.name, '--version', 'v1', '--skip-ci-check']);
     assert.equal(v1.code, 0, v1.stderr);
     // ~1 MB of incompressible-ish data: its dump does not fit in 256 KiB
-    await psql(
+    await dbPsql(
       full,
       'CREATE TABLE ballast AS SELECT g AS id, md5(random()::text) || md5(random()::text) AS junk FROM generate_series(1, 15000) g',
     );
@@ -513,7 +491,7 @@ describe('database safety: snapshots and migrations', { timeout: 900_000 }, () =
         '0',
         'the space is free again',
       );
-      assert.equal(await psql(full, "SELECT to_regclass('schema_migrations') IS NULL"), 't', 'nothing migrated');
+      assert.equal(await dbPsql(full, "SELECT to_regclass('schema_migrations') IS NULL"), 't', 'nothing migrated');
       assert.deepEqual(seen.failures, []);
       assert.deepEqual([...seen.versions], [full.repo.shas.v1]);
     } finally {

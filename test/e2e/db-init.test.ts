@@ -9,28 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { hostDocker, hostSsh } from '../harness/host.js';
-import { newEnv, ROOT, type TestEnv } from './support.js';
-
-async function psql(env: TestEnv, sql: string): Promise<string> {
-  const r = await hostDocker(env.info, [
-    'exec',
-    `${env.stackPrefix}-db`,
-    'psql',
-    '-X',
-    '-q',
-    '-U',
-    'togather',
-    '-d',
-    'togather',
-    '-A',
-    '-t',
-    '-v',
-    'ON_ERROR_STOP=1',
-    '-c',
-    sql,
-  ]);
-  return r.stdout.trim();
-}
+import { dbPsql, newEnv, ROOT } from './support.js';
 
 /** an init directory: the project's real 10-extensions.sql plus the given extra files */
 function initDir(extra: Record<string, string>): string {
@@ -49,7 +28,7 @@ describe('the database at its first start', { timeout: 600_000 }, () => {
     const env = await newEnv('dbinit');
     const r = await env.cli(['deploy', env.name, '--version', 'v1', '--skip-ci-check']);
     assert.equal(r.code, 0, r.stderr);
-    const exts = (await psql(env, "SELECT extname || ' ' || extversion FROM pg_extension ORDER BY 1")).split('\n');
+    const exts = (await dbPsql(env, "SELECT extname || ' ' || extversion FROM pg_extension ORDER BY 1")).split('\n');
     assert.deepEqual(
       exts.map((e) => e.split(' ')[0]),
       ['pg_trgm', 'plpgsql', 'postgis', 'vector'],
@@ -58,7 +37,7 @@ describe('the database at its first start', { timeout: 600_000 }, () => {
     // the database's user reads the scripts through the bind mount: the directory is not the deploy user's alone
     assert.match((await hostSsh(env.info, `stat -c %a stacks/${env.name}/db-init`)).stdout.trim(), /^755$/);
     assert.equal(
-      await psql(
+      await dbPsql(
         env,
         [
           'SELECT ST_AsText(ST_SetSRID(ST_MakePoint(1, 2), 4326)::geography)',
@@ -76,7 +55,7 @@ describe('the database at its first start', { timeout: 600_000 }, () => {
     });
     const r = await env.cli(['deploy', env.name, '--version', 'm1', '--skip-ci-check']);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(await psql(env, 'SELECT version::text || dirty::text FROM schema_migrations'), '2false');
+    assert.equal(await dbPsql(env, 'SELECT version::text || dirty::text FROM schema_migrations'), '2false');
     assert.match(
       (await hostDocker(env.info, ['logs', `${env.stackPrefix}-db`])).stdout,
       /slow init: 6 s/,

@@ -17,7 +17,7 @@ import { run } from '../harness/proc.js';
 import { runDeployer } from '../fault/deployer.js';
 import { Matrix } from '../fault/matrix.js';
 import { actionWorkspace, runDeployStep } from './action-runner.js';
-import { newEnv, ROOT, type TestEnv } from './support.js';
+import { cliArgs, newEnv, ROOT, type TestEnv } from './support.js';
 import { canaryFired, canaryPath, hostSnapshot, snapshotDiff, type HostSnapshot } from './untouched.js';
 
 interface Outcome {
@@ -98,23 +98,10 @@ describe('hostile input: rejected or handled safely, nothing runs, the host unch
   const installedCli = async (args: string[]): Promise<Outcome> => {
     const t0 = Date.now();
     const bin = process.env.TOGATHER_TEST_CLI_BUNDLE ?? join(ROOT, 'dist/cli/index.js');
-    const r = await run(
-      [
-        bin,
-        args[0]!,
-        env.name,
-        '--config',
-        env.configPath,
-        '--identity',
-        env.info.ssh.privateKeyPath,
-        '--known-hosts',
-        env.info.ssh.knownHostsPath,
-        '--repo',
-        env.repo.dir,
-        ...args.slice(1),
-      ],
-      { check: false, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' } },
-    );
+    const r = await run([bin, ...cliArgs(env, [args[0]!, env.name, ...args.slice(1)])], {
+      check: false,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' },
+    });
     return { code: r.code, text: r.stdout + r.stderr, ms: Date.now() - t0 };
   };
   const deployCli = (extra: string[] = [], o: { config?: string; environment?: string } = {}) =>

@@ -65,6 +65,27 @@ after(async () => {
   for (const env of created.splice(0)) await destroyEnv(env).catch(() => undefined);
 });
 
+/**
+ * A CLI command line for an environment: the command and its environment (the first two arguments), then the
+ * environment's config, the harness's deploy key and known_hosts and the sample repository, then the rest.
+ */
+export function cliArgs(
+  env: Pick<TestEnv, 'configPath' | 'info' | 'repo'>,
+  args: string[],
+  o: { config?: string; repo?: string } = {},
+): string[] {
+  const { privateKeyPath, knownHostsPath } = env.info.ssh;
+  const flags = ['--config', o.config ?? env.configPath, '--identity', privateKeyPath, '--known-hosts', knownHostsPath];
+  return [...args.slice(0, 2), ...flags, '--repo', o.repo ?? env.repo.dir, ...args.slice(2)];
+}
+
+/** psql as the database's superuser over the db container's socket: the tests' own view, independent of the tool */
+export async function dbPsql(env: TestEnv, sql: string): Promise<string> {
+  const psql = ['psql', '-X', '-q', '-U', 'togather', '-d', 'togather', '-A', '-t', '-v', 'ON_ERROR_STOP=1'];
+  const r = await hostDocker(env.info, ['exec', `${env.stackPrefix}-db`, ...psql, '-c', sql]);
+  return r.stdout.trim();
+}
+
 export async function destroyEnv(env: TestEnv): Promise<void> {
   const ids = (
     await hostDocker(env.info, ['ps', '-aq', '--filter', `name=^${env.stackPrefix}-`], { check: false })
@@ -163,22 +184,7 @@ export async function newEnv(
     httpPort,
     secrets,
     stackPrefix,
-    cli: (args, opts = {}) =>
-      runCli(
-        [
-          ...args.slice(0, 2),
-          '--config',
-          configPath,
-          '--identity',
-          info.ssh.privateKeyPath,
-          '--known-hosts',
-          info.ssh.knownHostsPath,
-          '--repo',
-          repo.dir,
-          ...args.slice(2),
-        ],
-        { ...info.runnerEnv, ...opts.env },
-      ),
+    cli: (args, opts = {}) => runCli(cliArgs({ configPath, info, repo }, args), { ...info.runnerEnv, ...opts.env }),
     get: (path) => httpGet(httpPort, path),
     hostFile: async (rel) => {
       const r = await hostSsh(info, `cat stacks/${name}/${rel}`, { check: false });
@@ -256,18 +262,7 @@ export function startCli(
   args: string[],
 ): { pid: number; stderr: () => string; done: Promise<CliResult>; waitFor(re: RegExp, ms: number): Promise<void> } {
   const started = Date.now();
-  const argv = [
-    ...args.slice(0, 2),
-    '--config',
-    env.configPath,
-    '--identity',
-    env.info.ssh.privateKeyPath,
-    '--known-hosts',
-    env.info.ssh.knownHostsPath,
-    '--repo',
-    env.repo.dir,
-    ...args.slice(2),
-  ];
+  const argv = cliArgs(env, args);
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...argv], {
     cwd: ROOT,
     env: { HOME: process.env.HOME ?? '/root', ...env.info.runnerEnv },

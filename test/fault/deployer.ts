@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, sleep } from '../harness/proc.js';
 import { sshMastersFor } from '../e2e/action-runner.js';
-import { CLI, ROOT, type TestEnv } from '../e2e/support.js';
+import { CLI, ROOT, cliArgs, type TestEnv } from '../e2e/support.js';
 
 export type Strike = 'deployer' | 'ssh-master' | 'sshd-session';
 
@@ -112,18 +112,7 @@ export async function sshdPeersOf(clientPid: number): Promise<number[]> {
 
 export function runDeployer(env: TestEnv, args: string[], o: RunOptions = {}): Promise<DeployerRun> {
   const tmp = mkdtempSync(join(tmpdir(), 'tgd-fault-run-'));
-  const argv = [
-    ...args.slice(0, 2),
-    '--config',
-    o.config ?? env.configPath,
-    '--identity',
-    env.info.ssh.privateKeyPath,
-    '--known-hosts',
-    env.info.ssh.knownHostsPath,
-    '--repo',
-    o.repo ?? env.repo.dir,
-    ...args.slice(2),
-  ];
+  const argv = cliArgs(env, args, { config: o.config, repo: o.repo });
   const started = Date.now();
   // "--" as in the CLI's #! line: node would otherwise take a missing --env-file of ours for its own and exit 9
   const child = spawn(process.execPath, ['--import', 'tsx', '--', CLI, ...argv], {

@@ -1,5 +1,5 @@
 import { DeployError } from '../../errors.js';
-import { cmd } from '../../host/host.js';
+import { resumeAppCmd } from '../stack/commands.js';
 import type { EngineContext } from '../context.js';
 import { imageRef, imagesOnHost } from '../release/image.js';
 import type { HostFacts } from '../release/preflight.js';
@@ -156,7 +156,7 @@ async function startTarget(
   const { target } = at;
   if (warmStart(at.stack, target, ref)) {
     await op.phase(`start ${target} (warm)`, () =>
-      ctx.host.run(cmd('docker', 'start', op.layout.app(target)), { timeoutMs: 60_000 }),
+      ctx.host.run(resumeAppCmd(op.layout, target), { timeoutMs: 60_000 }),
     );
     return true;
   }

@@ -1,5 +1,5 @@
 import { DeployError, describeError } from '../../errors.js';
-import { cmd } from '../../host/host.js';
+import { resumeAppCmd } from '../stack/commands.js';
 import { inspectStack, liveColour, setFlag, stopColour } from '../stack/colours.js';
 import type { EngineContext } from '../context.js';
 import { openDb, readSchemaVersion } from '../database/database.js';
@@ -288,7 +288,7 @@ async function bringBack(
   schemaVersion: number | undefined,
 ): Promise<void> {
   await phases.run(`start ${colour}`, async () => {
-    const r = await ctx.host.run(cmd('docker', 'start', layout.app(colour)), { check: false, timeoutMs: 60_000 });
+    const r = await ctx.host.run(resumeAppCmd(layout, colour), { check: false, timeoutMs: 60_000 });
     if (r.code !== 0)
       throw new DeployError(
         'health',

@@ -2,6 +2,7 @@ import { isAbsolute, join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { DeployError } from '../../errors.js';
 import { cmd, script } from '../../host/host.js';
+import { caddyReloadCmd } from '../stack/commands.js';
 import { assetDir, readAsset, readDir } from '../assets.js';
 import { renderDefaultSite, renderUpstreams } from './caddyfile.js';
 import type { StackFacts } from '../stack/colours.js';
@@ -160,20 +161,7 @@ export async function provision(
     ctx.reporter.warn(
       'the Caddy configuration changed: reloading the proxy (requests on idle keep-alive connections may see a reset)',
     );
-    await ctx.host.run(
-      cmd(
-        'docker',
-        'exec',
-        layout.caddy,
-        'caddy',
-        'reload',
-        '--config',
-        '/etc/caddy/Caddyfile',
-        '--adapter',
-        'caddyfile',
-      ),
-      { timeoutMs: 60_000 },
-    );
+    await ctx.host.run(caddyReloadCmd(layout), { timeoutMs: 60_000 });
   }
   if (managedDb && facts.db !== 'running') {
     await waitDbHealthy(ctx, layout);

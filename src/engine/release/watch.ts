@@ -1,6 +1,7 @@
 import { ulid } from 'ulid';
 import { DeployError, ExitCode, describeError } from '../../errors.js';
-import { cmd, script } from '../../host/host.js';
+import { script } from '../../host/host.js';
+import { resumeAppCmd } from '../stack/commands.js';
 import { composeCmd } from '../stack/colours.js';
 import type { EngineContext } from '../context.js';
 import { healthGate, judgeHealth, parseWgetOutput } from './health.js';
@@ -261,7 +262,7 @@ async function restorePrevious(
   from: Colour,
   version: string,
 ): Promise<number> {
-  const started = await ctx.host.run(cmd('docker', 'start', layout.app(back)), { check: false, timeoutMs: 60_000 });
+  const started = await ctx.host.run(resumeAppCmd(layout, back), { check: false, timeoutMs: 60_000 });
   if (started.code !== 0) {
     // the container is gone or its gate was recreated: compose makes it again from the image in .env
     ctx.reporter.warn(

@@ -45,6 +45,26 @@ export function startAppCmd(compose: string[], layout: Layout, colour: Colour): 
   return composeCmd(compose, layout, 'up', '-d', '--no-deps', '--force-recreate', '--no-color', layout.service(colour));
 }
 
+/** a colour's stopped app container started as it is: a warm rollback, a watch switch-back, a restore's return */
+export function resumeAppCmd(layout: Layout, colour: Colour): Command {
+  return cmd('docker', 'start', layout.app(colour));
+}
+
+/** Caddy rereads its configuration (only when the configuration itself changed, never for a switch) */
+export function caddyReloadCmd(layout: Layout): Command {
+  return cmd(
+    'docker',
+    'exec',
+    layout.caddy,
+    'caddy',
+    'reload',
+    '--config',
+    '/etc/caddy/Caddyfile',
+    '--adapter',
+    'caddyfile',
+  );
+}
+
 /** `docker stop`'s grace period for a drain: whole seconds, at least one */
 export function stopSeconds(drainMs: number): number {
   return Math.max(1, Math.ceil(drainMs / 1000));
