@@ -3,6 +3,9 @@ import { ConfigError, type ConfigProblem } from '../config/problems.js';
 import { safeDecode, type Redactor } from '../log/redact.js';
 import type { NotifySettings } from './notifier.js';
 
+/** the example config's and the templates' placeholders: CHANGE_ME, CHANGE-THIS, change_this … */
+const URL_PLACEHOLDER_RE = /CHANGE[-_]?(?:ME|THIS)/i;
+
 export interface NotifySources {
   /** the process environment of the deployer (CLI shell, action step env) */
   processEnv: Record<string, string | undefined>;
@@ -21,6 +24,8 @@ export function resolveNotifySettings(cfg: ResolvedConfig, src: NotifySources): 
   const n = cfg.config.notifications;
   const problems: ConfigProblem[] = [];
   const consumed = new Set<string>();
+  /** the way out for an operator who does not use the channel: the example config ships them as comments */
+  const removeIt = (key: string) => `remove notifications.${key.split('.')[0]} from ${cfg.configPath}`;
   const lookup = (key: string, name: string | undefined, required: boolean): string | undefined => {
     if (name === undefined) return undefined;
     consumed.add(name);
@@ -30,7 +35,7 @@ export function resolveNotifySettings(cfg: ResolvedConfig, src: NotifySources): 
         file: cfg.configPath,
         path: `notifications.${key}`,
         message: `names ${name}, which neither the env file (${cfg.envFileSource}) nor the process environment defines`,
-        remedy: `add ${name}=… to the env file, or export it for the deployer`,
+        remedy: `add ${name}=… to the env file, or export it for the deployer; or, if you do not use it, ${removeIt(key)}`,
         code: 'invalid',
       });
     }
@@ -44,6 +49,23 @@ export function resolveNotifySettings(cfg: ResolvedConfig, src: NotifySources): 
         path: `notifications.${key}.url_env`,
         message: `the value of ${c.url_env} is not an http(s) URL`,
         code: 'invalid',
+      });
+    }
+    // a placeholder copied from the example: every such copy would publish to the same (public) topic
+    if (u !== undefined && URL_PLACEHOLDER_RE.test(u)) {
+      problems.push({
+        file: cfg.configPath,
+        path: `notifications.${key}.${c.url === undefined ? 'url_env' : 'url'}`,
+        message:
+          c.url === undefined
+            ? `the value of ${c.url_env} still holds a placeholder (CHANGE_ME or CHANGE-THIS)`
+            : 'still holds a placeholder (CHANGE_ME or CHANGE-THIS)',
+        remedy:
+          key === 'ntfy'
+            ? `use a topic of your own that nobody can guess (e.g. togather-$(openssl rand -hex 12)), better one with ` +
+              `access control through url_env and token_env in the env file; or ${removeIt(key)}`
+            : `put the real URL in its place; or, if you do not use it, ${removeIt(key)}`,
+        code: 'placeholder',
       });
     }
     return u;

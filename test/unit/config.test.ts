@@ -74,6 +74,26 @@ test('the example deployment.yml validates, with the filled-in template of each 
   }
 });
 
+test('the example config is safe to copy: notifications off, no watch, the schema default settle', () => {
+  const text = readFileSync(EXAMPLE, 'utf8');
+  assert.doesNotMatch(text, /^notifications:/m, 'notifications: ships commented out');
+  assert.match(text, /^# notifications:\n# {3}webhook:/m, 'the example stays, as comments');
+  assert.doesNotMatch(text, /url: https:\/\/ntfy\.sh\//, 'no shared public ntfy topic to copy');
+  for (const env of ['development', 'staging', 'production']) {
+    const template = readFileSync(join(ROOT, 'config', 'environments', `.env.${env}.example`), 'utf8');
+    // the template filled in as the quickstart says: secrets set, optional features left empty
+    const filled = template
+      .replace(/^(JWT_SECRET|POSTGRES_PASSWORD|ADMIN_PASSWORD|CSRF_KEY)=CHANGE_ME$/gm, '$1=s3cret-value-4f2a')
+      .replace(/CHANGE_ME@db/, 's3cret-value-4f2a@db')
+      .replace(/=CHANGE_ME$/gm, '=');
+    assert.doesNotMatch(template, /^(DEPLOY_WEBHOOK_URL|DEPLOY_WEBHOOK_SECRET|NTFY_URL|NTFY_TOKEN)=/m, env);
+    const cfg = loadConfig({ configPath: EXAMPLE, environment: env, envFileContent: filled, redactor: new Redactor() });
+    assert.deepEqual(cfg.config.notifications, {});
+    assert.equal(cfg.config.deployment.watch.duration, 0);
+    assert.equal(cfg.config.deployment.switch_settle, 1000);
+  }
+});
+
 test('the example config resolves proxy overrides per environment without resetting the other settings', () => {
   const filled = readFileSync(join(ROOT, 'config', 'environments', '.env.development.example'), 'utf8').replace(
     /CHANGE_ME/g,

@@ -84,6 +84,73 @@ describe('notification settings', () => {
     );
   });
 
+  test("a missing webhook value's fix also offers to remove the channel from the config", () => {
+    const cfg = loadWith({ webhook: { url_env: 'DEPLOY_WEBHOOK_URL', secret_env: 'DEPLOY_WEBHOOK_SECRET' } }, ENV);
+    assert.throws(
+      () => resolveNotifySettings(cfg, { processEnv: {}, redactor: new Redactor() }),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError);
+        assert.equal(e.problems.length, 2);
+        for (const p of e.problems) {
+          assert.match(p.remedy ?? '', /add DEPLOY_WEBHOOK_(URL|SECRET)=… to the env file/);
+          assert.ok(p.remedy?.includes(`remove notifications.webhook from ${cfg.configPath}`), p.remedy);
+        }
+        return true;
+      },
+    );
+    // empty values, as a template filled in without the feature, are missing too
+    const empty = loadWith({ webhook: { url_env: 'DEPLOY_WEBHOOK_URL' } }, `${ENV}DEPLOY_WEBHOOK_URL=\n`);
+    assert.throws(
+      () => resolveNotifySettings(empty, { processEnv: {}, redactor: new Redactor() }),
+      (e: unknown) =>
+        e instanceof ConfigError && /remove notifications\.webhook from/.test(e.problems[0]?.remedy ?? ''),
+    );
+  });
+
+  test("an ntfy URL that still holds the example's placeholder is refused, with a fix", () => {
+    for (const url of [
+      'https://ntfy.sh/togather-deploys-CHANGE-THIS-TOPIC',
+      'https://ntfy.sh/CHANGE_ME',
+      'https://ntfy.example/topic-change_this',
+    ]) {
+      const cfg = loadWith({ ntfy: { url } }, ENV);
+      assert.throws(
+        () => resolveNotifySettings(cfg, { processEnv: {}, redactor: new Redactor() }),
+        (e: unknown) => {
+          assert.ok(e instanceof ConfigError, url);
+          assert.equal(e.problems.length, 1);
+          const p = e.problems[0]!;
+          assert.equal(p.path, 'notifications.ntfy.url');
+          assert.equal(p.code, 'placeholder');
+          assert.match(p.message, /placeholder/);
+          assert.match(p.remedy ?? '', /openssl rand -hex/);
+          assert.ok(p.remedy?.includes(`remove notifications.ntfy from ${cfg.configPath}`), p.remedy);
+          return true;
+        },
+      );
+    }
+    // the same placeholder reaching url_env from the deployer's environment
+    const viaEnv = loadWith({ ntfy: { url_env: 'NTFY_URL' } }, ENV);
+    assert.throws(
+      () =>
+        resolveNotifySettings(viaEnv, {
+          processEnv: { NTFY_URL: 'https://ntfy.sh/togather-CHANGE-THIS' },
+          redactor: new Redactor(),
+        }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.problems.length === 1 &&
+        e.problems[0]!.path === 'notifications.ntfy.url_env' &&
+        /NTFY_URL still holds a placeholder/.test(e.problems[0]!.message),
+    );
+    // a topic of one's own passes
+    const own = loadWith({ ntfy: { url: 'https://ntfy.sh/togather-3f9a1c07e2b4d865aa01' } }, ENV);
+    assert.equal(
+      resolveNotifySettings(own, { processEnv: {}, redactor: new Redactor() }).ntfy?.url,
+      'https://ntfy.sh/togather-3f9a1c07e2b4d865aa01',
+    );
+  });
+
   test('schema: exactly one of url/url_env; no key in clear; watch as a duration or an object, bounded by the lock', () => {
     const base = { app: { image: 'ghcr.io/togather/server' }, environments: { s: { host: 'h' } } };
     assert.equal(
