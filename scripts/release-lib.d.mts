@@ -2,7 +2,7 @@
 export declare const REPO_URL: string;
 export declare function parseVersion(text: string): [number, number, number] | undefined;
 export declare function compareVersions(a: string, b: string): number;
-export declare function nextVersion(current: string, wanted: string): string;
+export declare function nextVersion(current: string, wanted: string, options?: { currentReleased?: boolean }): string;
 export interface Section {
   name: string;
   date: string | undefined;

@@ -24,9 +24,10 @@ export function compareVersions(a, b) {
 
 /**
  * The version to release: `wanted` is major, minor, patch (a bump of `current`) or an explicit X.Y.Z (a leading
- * v is accepted). Throws unless the result is greater than `current`.
+ * v is accepted). Throws unless the result is greater than `current` — or equal to it when `current` was never
+ * released (no tag yet: package.json names the release being prepared, as before the first one).
  */
-export function nextVersion(current, wanted) {
+export function nextVersion(current, wanted, { currentReleased = true } = {}) {
   const [major, minor, patch] = mustParse(current);
   let next;
   if (wanted === 'major') next = `${major + 1}.0.0`;
@@ -34,8 +35,12 @@ export function nextVersion(current, wanted) {
   else if (wanted === 'patch') next = `${major}.${minor}.${patch + 1}`;
   else if (parseVersion(wanted)) next = String(wanted).replace(/^v/, '');
   else throw new Error(`"${wanted}" is neither major, minor, patch nor a version X.Y.Z`);
-  if (compareVersions(next, current) <= 0)
-    throw new Error(`version ${next} is not greater than the current version ${current} (package.json)`);
+  const order = compareVersions(next, current);
+  if (order < 0 || (order === 0 && currentReleased))
+    throw new Error(
+      `version ${next} is not greater than the current version ${current} (package.json)` +
+        (order === 0 ? `, which has its tag v${current} already` : ''),
+    );
   return next;
 }
 
