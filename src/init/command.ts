@@ -1,0 +1,196 @@
+// `togather-deploy init`: scaffolds an operator's repository for togather-deploy, from the answers given as flags
+// or on a terminal. Every answer is checked and every file computed before the first write; reruns with the same
+// answers change nothing.
+import { resolve } from 'node:path';
+import { ExitCode } from '../errors.js';
+import { AnswerError, gatherAnswers, type Answers } from './answers.js';
+import { envFilePath, GITIGNORE_LINES, renderDeploymentYml, renderEnvFile } from './config-template.js';
+import { applyFiles, type PlannedFile } from './files.js';
+import { defaultScanHostKeys as scanWithSshKeyscan, pinHostKeys, type PinTarget } from './host-keys.js';
+import { nextSteps } from './next-steps.js';
+import {
+  BUILD_ARGS,
+  BUNDLED_DOCKERFILE_PATH,
+  bundledDockerfile,
+  DOCKERFILE_CANDIDATES,
+  dockerfileGaps,
+  FALLBACK_IMAGE,
+  githubOrigin,
+  imageOf,
+  readRepoFile,
+  releaseTag,
+} from './repository.js';
+import {
+  renderDeployWorkflow,
+  renderRollbackWorkflow,
+  renderSnapshotWorkflow,
+  WORKFLOW_FILES,
+} from './workflow-templates.js';
+
+export interface InitOptions {
+  dir: string; // the operator's repository root (default '.')
+  environments?: string; // comma-separated, default 'staging,production'
+  host: string[]; // repeatable --host: 'HOST' (all environments) or 'ENV=HOST'
+  domain: string[]; // repeatable --domain: 'ENV=NAME' (optional; none → plain HTTP)
+  user?: string; // --user, default 'deploy'
+  sshPort?: string; // --ssh-port, default 22
+  httpPort?: string; // --http-port, default 80 (https 443); applies to every environment
+  image?: string; // --image repository without tag; default ghcr.io/<owner>/<repo> of the git origin
+  fingerprint: string[]; // repeatable --fingerprint SHA256:...: host key fingerprints accepted without asking
+  nonInteractive: boolean; // --non-interactive (also implied when io.ask is undefined)
+  force: boolean; // --force: overwrite files that differ
+}
+
+export interface InitIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  /**
+   * ask a question on a terminal; undefined when nobody can answer (then defaults/flags are used, and anything
+   * that must be confirmed without a flag is refused)
+   */
+  ask?: (question: string, defaultAnswer?: string) => Promise<string>;
+  /** known_hosts lines of host:port, e.g. by running `ssh-keyscan -p PORT -T 5 HOST`; injectable for tests */
+  scanHostKeys: (host: string, port: number) => Promise<string>;
+}
+
+export function defaultScanHostKeys(host: string, port: number): Promise<string> {
+  return scanWithSshKeyscan(host, port);
+}
+
+const CONFIG_PATH = 'config/deployment.yml';
+const KNOWN_HOSTS_PATH = 'config/known_hosts';
+const KNOWN_HOSTS_HEADER =
+  '# Host keys of the deploy hosts, checked by fingerprint (public; SSH refuses any other key)';
+
+export async function initCommand(o: InitOptions, io: InitIo): Promise<number> {
+  const dir = resolve(o.dir || '.');
+  const ask = o.nonInteractive ? undefined : io.ask;
+  const origin = await githubOrigin(dir);
+  try {
+    const answers = await gatherAnswers(o, imageOf(origin), ask);
+    if (answers.image === FALLBACK_IMAGE && o.image === undefined) {
+      io.err(`note: no GitHub origin found: app.image is ${FALLBACK_IMAGE}; give --image to name your own`);
+    }
+    for (const w of sharedPortWarnings(answers)) io.err(`warning: ${w}`);
+    const pins = await pinHostKeys(
+      pinTargets(answers),
+      readRepoFile(dir, KNOWN_HOSTS_PATH) ?? '',
+      answers.fingerprints,
+      io.scanHostKeys,
+      ask,
+      io.out,
+    );
+    const dockerfile = dockerfileChoice(dir);
+    const plan = planFiles(answers, dockerfile, [KNOWN_HOSTS_HEADER, ...pins.lines]);
+    // nothing has been written so far: from here on, every answer has been accepted
+    for (const s of pins.summary) io.out(`host key ${s}`);
+    for (const r of applyFiles(dir, plan, o.force)) io.out(r.message);
+    for (const line of dockerfile.notes) io.out(line);
+    io.out('');
+    const names = answers.environments.map((e) => e.name);
+    const wrote = dockerfile.bundled ? dockerfile.path : undefined;
+    for (const line of nextSteps({ environments: names, repo: origin, ...(wrote ? { wroteDockerfile: wrote } : {}) }))
+      io.out(line);
+    return ExitCode.ok;
+  } catch (e) {
+    if (!(e instanceof AnswerError)) throw e;
+    io.err(`init: ${e.message}`);
+    io.err(`  fix: ${e.remedy}`);
+    io.err('Nothing was written.');
+    return ExitCode.config;
+  }
+}
+
+function pinTargets(a: Answers): PinTarget[] {
+  const byName = new Map<string, PinTarget>();
+  for (const e of a.environments) {
+    const key = `${e.host}:${a.sshPort}`;
+    const t = byName.get(key) ?? { host: e.host, port: a.sshPort, environments: [] };
+    t.environments.push(e.name);
+    byName.set(key, t);
+  }
+  return [...byName.values()];
+}
+
+/** environments sharing a host also share its ports 80/443 unless told otherwise: the second stack cannot start */
+function sharedPortWarnings(a: Answers): string[] {
+  const byHost = new Map<string, string[]>();
+  for (const e of a.environments) byHost.set(e.host, [...(byHost.get(e.host) ?? []), e.name]);
+  return [...byHost.entries()]
+    .filter(([, envs]) => envs.length > 1)
+    .map(
+      ([host, envs]) =>
+        `${envs.join(' and ')} share ${host} and its HTTP/HTTPS ports; give all but one of them other ports ` +
+        `(environments.<env>.proxy.http_port and https_port in ${CONFIG_PATH}); only the one on 80/443 gets automatic HTTPS`,
+    );
+}
+
+interface DockerfileChoice {
+  /** the path app.build.dockerfile names */
+  path: string;
+  /** true when init writes the tool's own Dockerfile there */
+  bundled: boolean;
+  notes: string[];
+}
+
+/**
+ * The first Dockerfile of the usual places that meets the image contract; else togather-deploy's own, written to
+ * docker/Dockerfile when that place is free (a server checkout's own Dockerfile often lacks the migrations);
+ * else the one found, with a warning.
+ */
+function dockerfileChoice(dir: string): DockerfileChoice {
+  const contract =
+    `the build args ${BUILD_ARGS.join(', ')}, the migrations at /app/migrations ` + 'and /version reporting git_commit';
+  const ours = bundledDockerfile();
+  const found = DOCKERFILE_CANDIDATES.flatMap((path) => {
+    const text = readRepoFile(dir, path);
+    return text === undefined ? [] : [{ path, text, gaps: text === ours ? [] : dockerfileGaps(text) }];
+  });
+  const own = found.find((f) => f.text === ours);
+  if (own) return { path: own.path, bundled: true, notes: [`${own.path} is togather-deploy's own Dockerfile.`] };
+  const fitting = found.find((f) => f.gaps.length === 0);
+  if (fitting) {
+    return {
+      path: fitting.path,
+      bundled: false,
+      notes: [`Using your ${fitting.path} (app.build.dockerfile); it must keep taking ${contract}.`],
+    };
+  }
+  const unfit = found.map((f) => `${f.path} seems not to meet the image contract: ${f.gaps.join('; ')}.`);
+  if (!found.some((f) => f.path === BUNDLED_DOCKERFILE_PATH)) {
+    return {
+      path: BUNDLED_DOCKERFILE_PATH,
+      bundled: true,
+      notes: [
+        ...unfit,
+        `${BUNDLED_DOCKERFILE_PATH} is togather-deploy's own Dockerfile (app.build.dockerfile), which takes ${contract}.`,
+        'Commit it: only commits that contain it can be built.',
+      ],
+    };
+  }
+  const first = found[0]!;
+  return {
+    path: first.path,
+    bundled: false,
+    notes: [`Using your ${first.path} (app.build.dockerfile); it must take ${contract}.`, `warning: ${unfit[0]}`],
+  };
+}
+
+function planFiles(a: Answers, dockerfile: DockerfileChoice, knownHosts: string[]): PlannedFile[] {
+  const tag = releaseTag();
+  const envs = a.environments.map((e) => e.name);
+  const schemaUrl = `https://raw.githubusercontent.com/togather/togather-deploy/${tag}/config/deployment.schema.json`;
+  const plan: PlannedFile[] = [
+    { kind: 'whole', path: CONFIG_PATH, content: renderDeploymentYml(a, dockerfile.path, schemaUrl) },
+    ...envs.map((e): PlannedFile => ({ kind: 'env', path: envFilePath(e), content: renderEnvFile(e) })),
+    { kind: 'lines', path: KNOWN_HOSTS_PATH, lines: knownHosts, mode: 0o644 },
+  ];
+  if (dockerfile.bundled) plan.push({ kind: 'whole', path: dockerfile.path, content: bundledDockerfile() });
+  plan.push(
+    { kind: 'lines', path: '.gitignore', lines: GITIGNORE_LINES },
+    { kind: 'whole', path: WORKFLOW_FILES.deploy, content: renderDeployWorkflow(envs, tag) },
+    { kind: 'whole', path: WORKFLOW_FILES.rollback, content: renderRollbackWorkflow(envs, tag) },
+    { kind: 'whole', path: WORKFLOW_FILES.snapshot, content: renderSnapshotWorkflow(envs, tag) },
+  );
+  return plan;
+}
