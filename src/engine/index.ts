@@ -22,3 +22,4 @@ export { Layout } from './stack/layout.js';
 export { monitoringProblems } from './observe/monitoring.js';
 export { unlock, type UnlockOutcome, type UnlockRequest } from './operations/unlock.js';
 export { versions, type VersionsOutcome, type VersionsView } from './operations/versions.js';
+export { formatSetup, setup, type SetupCheck, type SetupReport, type SetupRequest } from './operations/setup.js';

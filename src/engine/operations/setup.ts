@@ -69,11 +69,14 @@ export async function setup(ctx: EngineContext, req: SetupRequest): Promise<Setu
   if (req.install) {
     const todo = judged.filter((j) => j.check.status === 'fail' && j.install?.length);
     if (facts.probe.sudo !== 'yes') {
-      extra.push({
-        name: 'sudo',
-        status: 'warn',
-        detail: 'passwordless sudo (sudo -n) is not available to the deploy user: run the root commands above yourself',
-      });
+      // said only when something needed it: a ready host without sudo has nothing to add
+      if (todo.length)
+        extra.push({
+          name: 'sudo',
+          status: 'warn',
+          detail:
+            'passwordless sudo (sudo -n) is not available to the deploy user: run the root commands above yourself',
+        });
     } else if (todo.length && !ctx.dryRun) {
       judged = await installFixes(ctx, todo, judged, async () => {
         const at = localNow();
