@@ -32,6 +32,8 @@ export const InputsSchema = z.object({
   environment: z
     .string({ error: 'is required: the environment name from the config file' })
     .regex(/^[a-z][a-z0-9-]{0,39}$/, 'an environment name from the config file (lowercase letters, digits, "-")'),
+  /** the job's GitHub environment, when its name differs from the config environment; '' = environment */
+  'github-environment': z.string().max(255).default(''),
   version: z.string().max(200).default(''),
   config: z
     .string()

@@ -88,7 +88,7 @@ function sessionOptions(i: Inputs, env: NodeJS.ProcessEnv, redactor: Redactor): 
 }
 
 /** What a command reads besides the session: the step's inputs, its environment and the redactor of its secrets. */
-interface Step {
+export interface Step {
   inputs: Inputs;
   env: NodeJS.ProcessEnv;
   redactor: Redactor;
@@ -141,18 +141,7 @@ const COMMANDS: Record<Command, (session: Session, step: Step) => Promise<void>>
     });
     await publish(report, step);
   },
-  rollback: async ({ ctx }, step) => {
-    const { inputs: i, redactor } = step;
-    try {
-      const report = await rollback(ctx, { version: i.version || undefined, confirmed: i.confirm === i.environment });
-      await publish(report, step);
-    } catch (e) {
-      // with no or an unknown version, the summary shows what can be rolled back to: the picker
-      if (e instanceof DeployError && e.kind === 'refused')
-        await versionsSummary(ctx, i.environment, redactor).catch(() => undefined);
-      throw e;
-    }
-  },
+  rollback: (session, step) => rollbackStep(session, step),
   versions: async (session, { inputs: i, redactor }) => {
     await session.host.connect();
     await versionsSummary(session.ctx, i.environment, redactor);
@@ -189,6 +178,38 @@ const COMMANDS: Record<Command, (session: Session, step: Step) => Promise<void>>
     if (r.result === 'removed') core.info(`lock removed by ${ctx.actor}`);
   },
 };
+
+/** The engine verbs the rollback step calls: the real ones, or fakes in the unit tests. */
+export interface RollbackVerbs {
+  rollback: typeof rollback;
+  versions: typeof versions;
+}
+
+/**
+ * A rollback, and the picker around it: a dry run, or a rollback refused for want of a version that can be
+ * rolled back to, also writes the candidates to the job summary, so the next run can name one.
+ */
+export async function rollbackStep(
+  { ctx }: Pick<Session, 'ctx'>,
+  step: Step,
+  verbs: RollbackVerbs = { rollback, versions },
+): Promise<void> {
+  const { inputs: i, redactor } = step;
+  let report: OperationReport;
+  try {
+    report = await verbs.rollback(ctx, { version: i.version || undefined, confirmed: i.confirm === i.environment });
+  } catch (e) {
+    // with no or an unknown version, the summary shows what can be rolled back to: the picker
+    if (e instanceof DeployError && e.kind === 'refused')
+      await versionsSummary(ctx, i.environment, redactor, verbs.versions).catch(() => undefined);
+    throw e;
+  }
+  await publish(report, step);
+  if (i['dry-run'])
+    await versionsSummary(ctx, i.environment, redactor, verbs.versions).catch((e: unknown) =>
+      core.warning(redactor.redact(`could not list the versions that can be rolled back to: ${describeError(e)}`)),
+    );
+}
 
 async function publish(report: OperationReport, { inputs, env, redactor }: Step): Promise<void> {
   core.setOutput('deployment-id', report.deploymentId ?? '');
@@ -239,7 +260,8 @@ async function deploymentStatus(
     owner,
     repo,
     sha: env.GITHUB_SHA,
-    environment: inputs.environment,
+    // the deployment GitHub created for this job is on the job's GitHub environment
+    environment: inputs['github-environment'] || inputs.environment,
     state,
     environmentUrl: url,
     logUrl: ciRunUrl(env),
@@ -250,8 +272,13 @@ async function deploymentStatus(
 }
 
 /** the rollback picker in the job summary: versions with age, outcome and whether their image is still there */
-async function versionsSummary(ctx: EngineContext, environment: string, redactor: Redactor): Promise<void> {
-  const { text } = await versions(ctx);
+async function versionsSummary(
+  ctx: EngineContext,
+  environment: string,
+  redactor: Redactor,
+  list: typeof versions = versions,
+): Promise<void> {
+  const { text } = await list(ctx);
   core.info(text);
   await core.summary
     .addHeading(`Versions of ${escapeText(environment)} that can be rolled back to`, 3)

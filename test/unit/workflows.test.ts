@@ -9,6 +9,11 @@ import { fileURLToPath } from 'node:url';
 import { convertWorkflowTemplate, NoOperationTraceWriter, parseWorkflow } from '@actions/workflow-parser';
 import { parseAction } from '@actions/workflow-parser/actions/index';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
+import { docFiles, readDoc } from './docs-markdown.js';
+import { callerInputFindings, callerPermissionFindings, OWN_WORKFLOW_USES } from './workflow-callers.js';
+
+// the caller checks live in ./workflow-callers.ts (importable without running these tests); re-exported here
+export { callerInputFindings, callerPermissionFindings } from './workflow-callers.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const workflowDir = path.join(root, '.github/workflows');
@@ -310,6 +315,112 @@ describe('caller examples in docs/ci-cd.md', () => {
   });
 });
 
+describe('caller snippets in README.md and docs/*.md', () => {
+  // every ```yaml block with a job that calls one of our reusable workflows
+  const blocks = docFiles().flatMap((file) =>
+    readDoc(file)
+      .fences.filter(
+        (f) => (f.lang === 'yaml' || f.lang === 'yml') && /togather-deploy\/\.github\/workflows\//.test(f.body),
+      )
+      .map((f) => ({ file, line: f.line, body: f.body })),
+  );
+  it('finds the caller snippets', () => assert.ok(blocks.length >= 4, `found ${blocks.length}`));
+  for (const file of docFiles()) {
+    const mine = blocks.filter((b) => b.file === file);
+    if (mine.length === 0) continue;
+    it(`${file}: each calling job grants what the called workflow's jobs ask for`, () => {
+      assert.deepEqual(
+        mine.flatMap((b) => callerPermissionFindings(b.body, file, b.line)),
+        [],
+      );
+    });
+    it(`${file}: each calling job passes only declared inputs and secrets, and the required inputs`, () => {
+      assert.deepEqual(
+        mine.flatMap((b) => callerInputFindings(b.body, file, b.line)),
+        [],
+      );
+    });
+  }
+});
+
+describe('callerPermissionFindings and callerInputFindings', () => {
+  const caller = (perms: string, top = 'permissions: {}\n', extra = ''): string =>
+    `on: push\n${top}jobs:\n  d:\n    uses: togather/togather-deploy/.github/workflows/deploy.yml@v1\n${perms}` +
+    `    with:\n      environment: staging\n${extra}`;
+  const ALL =
+    '    permissions:\n      contents: read\n      checks: read\n      statuses: read\n      deployments: write\n';
+
+  it('accepts the job permissions of deploy.yml, and write where read is asked', () => {
+    assert.deepEqual(callerPermissionFindings(caller(ALL), 'x.yml'), []);
+    const more = ALL.replace('checks: read', 'checks: write # why');
+    assert.deepEqual(callerPermissionFindings(caller(more), 'x.yml'), []);
+  });
+
+  it('reports a missing or lower scope, with the line of uses:', () => {
+    const f = callerPermissionFindings(caller(ALL.replace('deployments: write', 'deployments: read')), 'x.yml', 10);
+    assert.equal(f.length, 1);
+    assert.match(f[0]!.message, /deployments: read, but deploy\.yml asks for deployments: write/);
+    assert.equal(f[0]!.line, 10 + 5);
+    const none = callerPermissionFindings(caller('    permissions: {}\n'), 'x.yml');
+    assert.equal(none.length, 4);
+  });
+
+  it('falls back to the top-level permissions; none anywhere is a finding', () => {
+    const top = 'permissions:\n  contents: read\n  checks: read\n  statuses: read\n  deployments: write\n';
+    assert.deepEqual(callerPermissionFindings(caller('', top), 'x.yml'), []);
+    assert.deepEqual(callerPermissionFindings(caller('', 'permissions: write-all\n'), 'x.yml'), []);
+    assert.equal(callerPermissionFindings(caller('', 'permissions: read-all\n'), 'x.yml').length, 1);
+    const bare = callerPermissionFindings(caller('', ''), 'x.yml');
+    assert.equal(bare.length, 1);
+    assert.match(bare[0]!.message, /without permissions/);
+  });
+
+  it('covers every job of the called workflow (rollback.yml: the rollback and the inspect job)', () => {
+    const rb = (perms: string): string =>
+      'on: push\npermissions: {}\njobs:\n  r:\n    uses: togather/togather-deploy/.github/workflows/rollback.yml@v1\n' +
+      `${perms}    with:\n      environment: production\n`;
+    assert.deepEqual(
+      callerPermissionFindings(rb('    permissions:\n      contents: read\n      deployments: write\n'), 'x.yml'),
+      [],
+    );
+    assert.equal(callerPermissionFindings(rb('    permissions:\n      contents: read\n'), 'x.yml').length, 1);
+  });
+
+  it('ignores other jobs and other repositories, and reports an unknown workflow', () => {
+    const other = 'on: push\njobs:\n  a:\n    uses: someone/else/.github/workflows/deploy.yml@v1\n';
+    assert.deepEqual(callerPermissionFindings(other, 'x.yml'), []);
+    const unknown = other.replace('someone/else', 'togather/togather-deploy').replace('deploy.yml', 'nope.yml');
+    assert.match(callerPermissionFindings(unknown, 'x.yml')[0]?.message ?? '', /no \.github\/workflows\/nope\.yml/);
+  });
+
+  it('checks with: and secrets: against the called workflow, and the required inputs', () => {
+    assert.deepEqual(
+      callerInputFindings(caller(ALL, undefined, '      force: true\n      fetch-depth: 0\n'), 'x.yml'),
+      [],
+    );
+    const typo = callerInputFindings(caller(ALL, undefined, '      forced: true\n'), 'x.yml');
+    assert.deepEqual(
+      typo.map((f) => f.message),
+      ['job d: deploy.yml has no input "forced"'],
+    );
+    const noEnv = caller(ALL).replace('      environment: staging\n', '      dry-run: true\n');
+    assert.deepEqual(
+      callerInputFindings(noEnv, 'x.yml').map((f) => f.message),
+      ['job d: deploy.yml requires the input "environment"'],
+    );
+    const secret = `${caller(ALL)}    secrets:\n      SSH_KEY: x\n`;
+    assert.deepEqual(
+      callerInputFindings(secret, 'x.yml').map((f) => f.message),
+      ['job d: deploy.yml has no secret "SSH_KEY"'],
+    );
+  });
+
+  it('knows the uses: form of our reusable workflows', () => {
+    assert.ok(OWN_WORKFLOW_USES.test('togather/togather-deploy/.github/workflows/snapshot.yml@v1'));
+    assert.ok(!OWN_WORKFLOW_USES.test('togather/togather-deploy@v1'));
+  });
+});
+
 describe('lintWorkflow on the bad fixtures', () => {
   it('has a fixture for every rule but yaml', () => {
     const covered = new Set(fixtureFiles.map(ruleOfFixture));
@@ -449,8 +560,11 @@ interface Step {
   uses?: string;
   with?: Record<string, unknown>;
   id?: string;
+  run?: string;
 }
 interface Job {
+  if?: string;
+  name?: string;
   environment?: { name?: string; url?: string; deployment?: boolean };
   concurrency?: { group?: string; 'cancel-in-progress'?: boolean };
   permissions?: Record<string, string>;
@@ -460,7 +574,10 @@ interface Workflow {
   on: Record<
     string,
     {
-      inputs?: Record<string, { type?: string; required?: boolean; description?: string }>;
+      inputs?: Record<
+        string,
+        { type?: string; required?: boolean; description?: string; default?: unknown; options?: string[] }
+      >;
       secrets?: Record<string, unknown>;
       outputs?: Record<string, { value?: string }>;
     } | null
@@ -529,12 +646,39 @@ describe('reusable workflows against action.yml', () => {
     }
   });
 
-  it('deploy.yml and rollback.yml share one concurrency group; snapshot.yml does not', () => {
-    const group = (file: string): string | undefined => Object.values(loadWorkflow(file).jobs)[0]?.concurrency?.group;
-    assert.equal(group('deploy.yml'), 'togather-deploy-${{ inputs.environment }}');
-    assert.equal(group('rollback.yml'), group('deploy.yml'));
-    assert.notEqual(group('snapshot.yml'), group('deploy.yml'));
+  it('each job has its own concurrency group, keyed by the config environment', () => {
+    const groups = reusable.flatMap((file) =>
+      Object.entries(loadWorkflow(file).jobs).map(([id, job]) => [`${file}:${id}`, job.concurrency?.group ?? '']),
+    );
+    assert.deepEqual(Object.fromEntries(groups), {
+      'deploy.yml:deploy': 'togather-deploy-${{ inputs.environment }}',
+      // not deploy's: a deploy waiting for its approval holds that group (the host lock keeps the two apart)
+      'rollback.yml:rollback': 'togather-rollback-${{ inputs.environment }}',
+      'rollback.yml:inspect': 'togather-inspect-${{ inputs.environment }}',
+      'snapshot.yml:snapshot': 'togather-snapshot-${{ matrix.environment }}',
+    });
   });
+
+  for (const file of reusable) {
+    it(`${file}: a github-environment input names the job's GitHub environment, defaulting to environment`, () => {
+      const wf = loadWorkflow(file);
+      const input = wf.on.workflow_call?.inputs?.['github-environment'];
+      assert.equal(input?.type, 'string');
+      assert.equal(input?.default, '');
+      const config = file === 'snapshot.yml' ? 'matrix.environment' : 'inputs.environment';
+      for (const [id, job] of Object.entries(wf.jobs)) {
+        assert.equal(job.environment?.name, `\${{ inputs.github-environment || ${config} }}`, id);
+        // the missing-secrets message names the GitHub environment the secrets belong on
+        const check = job.steps?.[0];
+        assert.match(check?.run ?? '', /Missing secrets/);
+        // the action gets the config environment; deploy and rollback also the GitHub one (deployment statuses)
+        const w = actionStep(job).with ?? {};
+        assert.equal(w.environment, `\${{ ${config} }}`);
+        if (job.environment?.deployment !== false)
+          assert.equal(w['github-environment'], '${{ inputs.github-environment }}', `${file}:${id}`);
+      }
+    });
+  }
 
   it('deploy.yml runs the deploy command with the documented permissions', () => {
     const job = loadWorkflow('deploy.yml').jobs.deploy;
@@ -544,12 +688,45 @@ describe('reusable workflows against action.yml', () => {
     assert.equal(job.environment?.url, '${{ steps.deploy.outputs.url }}');
   });
 
-  it('rollback.yml is also dispatchable, with an environment choice', () => {
+  it('deploy.yml: force reaches the action, fetch-depth the checkout (default 1)', () => {
+    const wf = loadWorkflow('deploy.yml');
+    const inputs = wf.on.workflow_call?.inputs ?? {};
+    assert.equal(inputs.force?.type, 'boolean');
+    assert.equal(inputs.force?.default, false);
+    assert.equal(inputs['fetch-depth']?.type, 'number');
+    assert.equal(inputs['fetch-depth']?.default, 1);
+    assert.match(inputs.version?.description ?? '', /fetch-depth: 0/);
+    const job = wf.jobs.deploy!;
+    assert.equal(actionStep(job).with?.force, '${{ inputs.force }}');
+    const checkout = job.steps?.find((s) => s.uses?.startsWith('actions/checkout@'));
+    assert.equal(checkout?.with?.['fetch-depth'], '${{ inputs.fetch-depth }}');
+  });
+
+  it('rollback.yml is also dispatchable, with environment and command choices', () => {
     const wf = loadWorkflow('rollback.yml');
-    const env = wf.on.workflow_dispatch?.inputs?.environment as { type?: string; options?: string[] } | undefined;
-    assert.equal(env?.type, 'choice');
-    assert.deepEqual(env?.options, ['development', 'staging', 'production']);
-    assert.equal(actionStep(Object.values(wf.jobs)[0] ?? {}).with?.command, 'rollback');
+    const dispatch = wf.on.workflow_dispatch?.inputs ?? {};
+    assert.equal(dispatch.environment?.type, 'choice');
+    assert.deepEqual(dispatch.environment?.options, ['development', 'staging', 'production']);
+    assert.equal(dispatch.command?.type, 'choice');
+    assert.deepEqual(dispatch.command?.options, ['rollback', 'versions', 'status']);
+    assert.equal(dispatch.command?.required, true);
+    const call = wf.on.workflow_call?.inputs ?? {};
+    assert.equal(call.command?.type, 'string');
+    assert.equal(call.command?.default, 'rollback');
+  });
+
+  it('rollback.yml: rollback in one job, versions/status read-only in another', () => {
+    const { rollback, inspect } = loadWorkflow('rollback.yml').jobs;
+    assert.ok(rollback && inspect);
+    assert.equal(actionStep(rollback).with?.command, 'rollback');
+    assert.equal(rollback.if, "inputs.command != 'versions' && inputs.command != 'status'");
+    // anything but rollback that reaches the rollback job (a caller's typo) is refused before the checkout
+    assert.match(rollback.steps?.[0]?.run ?? '', /"" \| rollback\) ;;[\s\S]*exit 1/);
+    assert.equal(actionStep(inspect).with?.command, '${{ inputs.command }}');
+    assert.equal(inspect.if, "inputs.command == 'versions' || inputs.command == 'status'");
+    assert.deepEqual(inspect.permissions, { contents: 'read' });
+    assert.equal(inspect.environment?.deployment, false, 'a look at the host is not a deployment');
+    assert.equal(actionStep(inspect).with?.['dry-run'], undefined);
   });
 
   it('snapshot.yml runs nightly and on demand', () => {
