@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { userInfo, hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/problems.js';
 import {
@@ -8,8 +10,10 @@ import {
   cleanup,
   deploy,
   failedReport,
+  formatSetup,
   formatStatus,
   rollback,
+  setup,
   snapshotCommand,
   status,
   unlock,
@@ -34,6 +38,8 @@ commands:
   versions    what can be rolled back to, with age and outcome
   status      what serves now, previous version, proxy answer, lock holder (--json for machines)
   validate    check the config, env file, SSH key and pinned host key without connecting (--json)
+  setup       check over SSH what the host needs (Docker, compose, disk, ports, clock, log rotation), create the
+              stack directory, print the root commands for the rest (--install runs them with passwordless sudo)
   unlock      remove a held lock after showing its holder (asks, or --yes); recorded in audit.jsonl
   cleanup     remove old images, logs and lock leftovers per retention (--dry-run lists them)
   snapshot create|list|verify|cleanup <environment>
@@ -46,7 +52,8 @@ options:
       --version REF        commit SHA, tag or branch to deploy (default HEAD)
       --env-file FILE      the environment's env file (default: environments.<env>.env_file)
   -i, --identity FILE      SSH private key of the deploy user
-      --known-hosts FILE   known_hosts pinning the host key (required: unknown keys are refused)
+      --known-hosts FILE   known_hosts pinning the host key (default: known_hosts beside the config, as init
+                           writes it; unknown keys are refused)
       --passphrase-env VAR read the key's passphrase from this environment variable
       --set KEY=VALUE      override an app setting (repeatable; wins over env file and environment)
       --repo DIR           the git clone to resolve and build versions from (default .)
@@ -54,6 +61,7 @@ options:
       --skip-ci-check      deploy without the CI check (recorded in the history)
       --skip-migrations    do not run migrations (recorded in the history)
       --force              redeploy a version that is already live
+      --install            setup: run the root commands with sudo -n (never Docker's own installer)
       --stop-app           snapshot restore: stop the app for the restore, bring it back after
       --json               machine-readable output (status)
   -y, --yes                answer yes to confirmations
@@ -77,6 +85,7 @@ const OPTIONS = {
   'skip-migrations': { type: 'boolean', default: false },
   force: { type: 'boolean', default: false },
   'stop-app': { type: 'boolean', default: false },
+  install: { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
   yes: { type: 'boolean', short: 'y', default: false },
   help: { type: 'boolean', short: 'h', default: false },
@@ -131,7 +140,11 @@ export async function main(argv: string[]): Promise<number> {
       environment,
       envFilePath: o['env-file'],
       overrides,
-      credentials: { privateKeyPath: o.identity, knownHostsPath: o['known-hosts'], passphrase },
+      credentials: {
+        privateKeyPath: o.identity,
+        knownHostsPath: o['known-hosts'] ?? pinnedBesideConfig(o.config!),
+        passphrase,
+      },
       actor: `${safeUser()}@${hostname()}`,
       dryRun: o['dry-run']!,
       redactor,
@@ -153,6 +166,12 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     await session?.host.close().catch(() => undefined);
   }
+}
+
+/** the known_hosts `togather-deploy init` writes beside the config: used when --known-hosts is not given */
+function pinnedBesideConfig(configPath: string): string | undefined {
+  const path = join(dirname(configPath), 'known_hosts');
+  return existsSync(path) ? path : undefined;
 }
 
 /** --set KEY=VALUE, repeatable; undefined (after saying why) when one is not KEY=VALUE */
@@ -178,7 +197,7 @@ interface CommandLine {
   redactor: Redactor;
 }
 
-type Command = 'deploy' | 'rollback' | 'versions' | 'status' | 'unlock' | 'cleanup' | 'snapshot' | 'validate';
+type Command = 'deploy' | 'rollback' | 'versions' | 'status' | 'unlock' | 'cleanup' | 'snapshot' | 'validate' | 'setup';
 
 function isCommand(c: string | undefined): c is Command {
   return c !== undefined && Object.hasOwn(COMMANDS, c);
@@ -283,6 +302,12 @@ const COMMANDS: Record<Command, (session: Session, line: CommandLine) => Promise
       process.stdout.write(lines.join('\n') + '\n');
     }
     return 0;
+  },
+  setup: async (session, { o }) => {
+    await session.host.connect();
+    const r = await setup(session.ctx, { install: o.install! });
+    process.stdout.write((o.json ? JSON.stringify(r, null, 2) : formatSetup(r)) + '\n');
+    return r.ready ? 0 : ExitCode.preflight;
   },
   status: async (session, { o, redactor }) => {
     await session.host.connect();
