@@ -1,7 +1,13 @@
 // Rebuilds dist/: the action bundle (dist/index.js, main and post) and the CLI (dist/cli/index.js).
 // ncc emits ESM plus a package.json marking it as a module; both are committed.
+// The bundle's module ids come from the modules' paths: with node_modules a symlink to another checkout's, the
+// output differs from CI's (npm ci). Copy or hard-link node_modules into a scratch checkout instead.
 import { execFileSync } from 'node:child_process';
 import { rmSync, chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+// the paths below are relative to the repository's root, wherever the script is started from
+process.chdir(fileURLToPath(new URL('..', import.meta.url)));
 
 const ncc = [
   'node_modules/@vercel/ncc/dist/ncc/cli.js',

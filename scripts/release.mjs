@@ -12,6 +12,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { changelogSection, nextVersion, releaseChangelog, tagMessage } from './release-lib.mjs';
 
 const USAGE = [
@@ -19,6 +20,8 @@ const USAGE = [
   '       node scripts/release.mjs notes <X.Y.Z>',
 ].join('\n');
 const BRANCH = 'main';
+// every path below is relative to the repository's root, wherever the script is started from
+process.chdir(fileURLToPath(new URL('..', import.meta.url)));
 const CHANGELOG = 'CHANGELOG.md';
 
 const args = process.argv.slice(2);
