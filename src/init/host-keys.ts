@@ -59,7 +59,7 @@ export async function defaultScanHostKeys(host: string, port: number): Promise<s
   const r = await runProcess('ssh-keyscan', ['-p', String(port), '-T', '5', host], { timeoutMs: 30_000 });
   if (r.code !== 0 && r.stdout.trim() === '') {
     const said = r.stderr.trim().split('\n').slice(-1)[0] ?? '';
-    throw new Error(`ssh-keyscan failed${said ? `: ${said}` : ''}`);
+    throw new Error(`ssh-keyscan -p ${port} ${host} got no key (exit ${r.code})${said ? `: ${said}` : ''}`);
   }
   return r.stdout;
 }

@@ -43,16 +43,19 @@ export function nextSteps(n: NextStepsInput): string[] {
   const ghEnvs = new Set<string>();
   n.environments.forEach((e, i) => {
     ghEnvs.add(e);
-    ghEnvs.add(snapshotGitHubEnvironment(e, i));
+    ghEnvs.add(snapshotGitHubEnvironment(n.environments, i));
   });
+  const last = n.environments[n.environments.length - 1]!;
   step(
-    'Create the GitHub environments (then give the later ones required reviewers and restrict every ' +
-      '*-snapshots one to the main branch, in Settings → Environments):',
+    n.environments.length > 1
+      ? `Create the GitHub environments; then, in Settings → Environments, give ${last} required reviewers and ` +
+          `restrict ${last}-snapshots (no reviewers: the nightly snapshot) to the main branch:`
+      : 'Create the GitHub environment:',
     ...[...ghEnvs].map((g) => `gh api -X PUT repos/${repo}/environments/${g}`),
   );
   const secrets: string[] = [];
   n.environments.forEach((e, i) => {
-    for (const g of new Set([e, snapshotGitHubEnvironment(e, i)])) {
+    for (const g of new Set([e, snapshotGitHubEnvironment(n.environments, i)])) {
       secrets.push(
         `gh secret set SSH_PRIVATE_KEY --env ${g} < ${KEY}`,
         `gh secret set SSH_KNOWN_HOSTS --env ${g} < config/known_hosts`,

@@ -18,12 +18,13 @@ const SECRETS = `    secrets:
 `;
 
 /**
- * The GitHub environment a nightly snapshot of `env` runs in. Every environment after the first is deployed
- * behind an approval (togather-deploy.yml), and reviewers apply to any job naming the environment, deployment or
- * not: its snapshots use a twin without reviewers that holds the same secrets.
+ * The GitHub environment a nightly snapshot of `envs[index]` runs in. The last of several environments is the one
+ * deployed behind an approval (togather-deploy.yml), and reviewers apply to any job naming the environment,
+ * deployment or not: its snapshots use a twin without reviewers that holds the same secrets.
  */
-export function snapshotGitHubEnvironment(env: string, index: number): string {
-  return index === 0 ? env : `${env}-snapshots`;
+export function snapshotGitHubEnvironment(envs: string[], index: number): string {
+  const env = envs[index]!;
+  return envs.length > 1 && index === envs.length - 1 ? `${env}-snapshots` : env;
 }
 
 export function renderDeployWorkflow(envs: string[], tag: string): string {
@@ -33,7 +34,8 @@ export function renderDeployWorkflow(envs: string[], tag: string): string {
     const version = previous
       ? `      version: \${{ needs.${previous}.outputs.version }} # exactly the commit ${previous} got\n`
       : '';
-    const why = previous
+    const last = previous !== undefined && i === envs.length - 1;
+    const why = last
       ? `  # After ${previous}; give the GitHub environment ${env} required reviewers: the job waits for an approval.\n`
       : '';
     return `${why}  ${env}:
@@ -132,7 +134,9 @@ ${SECRETS}`;
 
 export function renderSnapshotWorkflow(envs: string[], tag: string): string {
   const include = envs
-    .map((e, i) => `          - environment: ${e}\n            github-environment: ${snapshotGitHubEnvironment(e, i)}`)
+    .map(
+      (e, i) => `          - environment: ${e}\n            github-environment: ${snapshotGitHubEnvironment(envs, i)}`,
+    )
     .join('\n');
   return `# A verified database snapshot of every environment, nightly and on demand (Actions → togather-snapshot).
 # Written by \`togather-deploy init\`. The called workflow is togather-deploy's, pinned to its ${tag} release.

@@ -1,6 +1,8 @@
 /** The small decisions of init on their own: appending lines, telling a filled-in env file, reading the origin. */
 import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
+import { askOn } from '../../../src/init/terminal.js';
 import { renderEnvFile } from '../../../src/init/config-template.js';
 import { holdsOperatorValues, withLines } from '../../../src/init/files.js';
 import { knownHostsName, parseKnownHosts } from '../../../src/init/host-keys.js';
@@ -59,4 +61,19 @@ test("the tool's own Dockerfile meets the image contract that init checks others
     'nothing copied to /app/migrations',
   ]);
   assert.equal(readRepoFile('/nonexistent', 'x'), undefined);
+});
+
+test('a terminal question shows its default and an empty answer takes it', async () => {
+  const input = new PassThrough();
+  const output = new PassThrough();
+  let shown = '';
+  output.on('data', (d: Buffer) => (shown += d.toString()));
+  const ask = askOn(input, output);
+  const first = ask('SSH user', 'deploy');
+  setImmediate(() => input.write('\n'));
+  assert.equal(await first, 'deploy');
+  const second = ask('Public domain');
+  setImmediate(() => input.write(' events.example.org \n'));
+  assert.equal(await second, 'events.example.org');
+  assert.equal(shown, 'SSH user [deploy]: Public domain: ');
 });

@@ -40,6 +40,8 @@ export interface Run {
 export interface RunOptions {
   /** keys each host answers with (default: HOST_KEY for every host) */
   keys?: (host: string) => HostKeyFixture[];
+  /** the scanner fails with this message, as when the host is unreachable */
+  scanFails?: string;
   /** the terminal's answers, by a part of the question; undefined: nobody can answer */
   answers?: Record<string, string>;
 }
@@ -53,6 +55,7 @@ export async function runInit(dir: string, flags: Partial<InitOptions>, opts: Ru
     err: (l) => run.err.push(l),
     scanHostKeys: async (host, port) => {
       run.scans.push(`${host}:${port}`);
+      if (opts.scanFails) throw new Error(opts.scanFails);
       const name = port === 22 ? host : `[${host}]:${port}`;
       return (opts.keys?.(host) ?? [HOST_KEY]).map((k) => `${name} ${k.pub}\n`).join('');
     },
