@@ -100,3 +100,14 @@ test('a staging env file is refused for production (ENVIRONMENT guards it)', asy
   writeFileSync(prod, readFileSync(join(dir, 'config/environments/.env.staging'), 'utf8'));
   assert.throws(() => open(dir, 'production'), /ENVIRONMENT.*"staging" but this deploy targets "production"/);
 });
+
+test('an IPv6 address or an all-digit host name stays a string in the YAML and loads', async () => {
+  const dir = emptyRepo();
+  const flags = { ...FULL, host: ['staging=2001:db8::10', 'production=1234'], domain: [] };
+  assert.equal((await runInit(dir, flags)).code, 0);
+  for (const env of ['staging', 'production']) fillIn(dir, env);
+  const staging = open(dir, 'staging').cfg;
+  assert.equal(staging.env.host, '2001:db8::10');
+  assert.equal(staging.env.url, 'http://[2001:db8::10]');
+  assert.equal(open(dir, 'production').cfg.env.host, '1234');
+});
