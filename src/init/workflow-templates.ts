@@ -33,7 +33,7 @@ export function renderDeployWorkflow(envs: string[], tag: string): string {
     const needs = previous ? `    needs: ${previous}\n` : '';
     const version = previous
       ? `      version: \${{ needs.${previous}.outputs.version }} # exactly the commit ${previous} got\n`
-      : '';
+      : '      version: ${{ inputs.version }} # empty: the pushed commit\n';
     const last = previous !== undefined && i === envs.length - 1;
     const why = last
       ? `  # After ${previous}; give the GitHub environment ${env} required reviewers: the job waits for an approval.\n`
@@ -47,7 +47,9 @@ ${needs}    uses: ${OWN}/deploy.yml@${tag}
       deployments: write # deployment statuses on the environment
     with:
       environment: ${env}
-${version}      force: \${{ inputs.force == true }}
+${version}      # a tag or an older commit needs the full history; the pushed commit, only itself
+      fetch-depth: \${{ fromJSON(inputs.version && '0' || '1') }}
+      force: \${{ inputs.force == true }}
 ${SECRETS}`;
   });
   return `# Deploys every push to main: ${envs.join(', then ')}${envs.length > 1 ? ', each with the commit the one before got' : ''}.
@@ -59,6 +61,10 @@ on:
     branches: [main]
   workflow_dispatch:
     inputs:
+      version:
+        description: "Version to deploy: a tag or commit SHA; empty: the head of the branch run from"
+        type: string
+        default: ""
       force:
         description: "Redeploy even when the version already serves (e.g. after updating the ENV_FILE secret)"
         type: boolean

@@ -114,6 +114,8 @@ describe('the caller workflows init writes', () => {
     assert.equal(wf.jobs.production?.needs, 'staging');
     assert.equal(wf.jobs.production?.with?.version, '${{ needs.staging.outputs.version }}');
     assert.equal(wf.jobs.staging?.with?.environment, 'staging');
+    assert.equal(wf.jobs.staging?.with?.version, '${{ inputs.version }}');
+    assert.equal(wf.jobs.production?.with?.['fetch-depth'], "${{ fromJSON(inputs.version && '0' || '1') }}");
     const one = parse(renderDeployWorkflow(['production'], TAG)) as Workflow;
     assert.deepEqual(Object.keys(one.jobs), ['production']);
   });
