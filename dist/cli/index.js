@@ -29216,7 +29216,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6329);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9618);
 // "--": node itself looks for --env-file anywhere on its command line and exits 9 if that file is missing
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
@@ -29226,7 +29226,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 6329:
+/***/ 9618:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -29235,8 +29235,12 @@ __nccwpck_require__.d(__webpack_exports__, {
   i: () => (/* binding */ main)
 });
 
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 // EXTERNAL MODULE: external "node:util"
 var external_node_util_ = __nccwpck_require__(7975);
 ;// CONCATENATED MODULE: ./src/errors.ts
@@ -29350,7 +29354,7 @@ function cmd(...argv) {
  * A fixed POSIX sh script with its data passed as positional parameters ($1, $2, …): the script text is a
  * constant of this codebase, so no value can change what runs.
  */
-function host_script(text, ...args) {
+function script(text, ...args) {
     return { argv: ['sh', '-c', text, 'togather-deploy', ...args] };
 }
 
@@ -29371,12 +29375,12 @@ function dbEnvPath(layout) {
 const STACK_NETWORK = `docker network ls --format '{{.Name}}' --filter "label=com.docker.compose.project=$1" ` +
     '--filter label=com.docker.compose.network=togather | head -n 1';
 function stackNetworkCmd(layout) {
-    return host_script(STACK_NETWORK, layout.stack);
+    return script(STACK_NETWORK, layout.stack);
 }
 /** $1 a container: its state, or "absent" */
 const CONTAINER_STATUS = `docker inspect -f '{{.State.Status}}' -- "$1" 2>/dev/null || echo absent`;
 function dbStatusCmd(layout) {
-    return host_script(CONTAINER_STATUS, layout.db);
+    return script(CONTAINER_STATUS, layout.db);
 }
 /**
  * Argv that runs a PostgreSQL client tool (psql, pg_dump) against the database with the app's credentials:
@@ -29432,7 +29436,7 @@ SELECT 'version=absent dirty=false';
 /** $1 a container: how often docker restarted it */
 const RESTART_COUNT = `docker inspect -f '{{.RestartCount}}' -- "$1" 2>/dev/null || echo 0`;
 function dbRestartsCmd(layout) {
-    return host_script(RESTART_COUNT, layout.db);
+    return script(RESTART_COUNT, layout.db);
 }
 function dbLogsCmd(layout, lines) {
     return cmd('docker', 'logs', '--tail', String(lines), layout.db);
@@ -29467,7 +29471,7 @@ docker rm -f -- "$1" > /dev/null 2>&1
 docker create --name "$1" --label org.togather.role=release-hold --entrypoint /togather-deploy-copy-only -- "$2" > /dev/null
 `;
 function holdCreateCmd(layout, image) {
-    return host_script(HOLD, holdName(layout), image);
+    return script(HOLD, holdName(layout), image);
 }
 function holdRemoveCmd(layout) {
     return cmd('docker', 'rm', '-f', holdName(layout));
@@ -29501,7 +29505,7 @@ ls -1t -- "$root" | grep -E '^[0-9a-f]{40}$' | tail -n +"$((keep + 1))" | while 
 ls -1 -- "$dest"
 `;
 function extractMigrationsCmd(layout, dir, image, src, keep) {
-    return host_script(EXTRACT_MIGRATIONS, dir, image, src, String(keep), holdName(layout));
+    return script(EXTRACT_MIGRATIONS, dir, image, src, String(keep), holdName(layout));
 }
 /*
  * $1 container name, $2 timeout in seconds, $3 migrations directory (made absolute here: docker would take a
@@ -29528,7 +29532,7 @@ function runMigrateCmd(layout, m) {
         m.image,
         ...m.args,
     ];
-    return host_script(RUN_MIGRATE, `${layout.stack}-migrate`, secs, m.dir, ...opts);
+    return script(RUN_MIGRATE, `${layout.stack}-migrate`, secs, m.dir, ...opts);
 }
 // --- snapshots: take, publish, list, verify, remove -------------------------------------------------------------
 /** the comment pg_dump writes last: a dump without it is truncated */
@@ -29561,7 +29565,7 @@ echo "sha256=$(sha256sum < "$part" | cut -d' ' -f1)"
 echo "pg_dump_version=$(gzip -dc < "$part" | head -n 30 | sed -n 's/^-- Dumped by pg_dump version //p' | head -n 1)"
 `;
 function snapshotDumpCmd(dir, part, dump) {
-    return host_script(SNAPSHOT_DUMP, dir, part, ...dump.argv);
+    return script(SNAPSHOT_DUMP, dir, part, ...dump.argv);
 }
 /* $1 dir, $2 partial name, $3 final name, $4 metadata name; stdin: the metadata. Exit 31: the name is taken. */
 const SNAPSHOT_PUBLISH = `
@@ -29573,12 +29577,12 @@ if ln -- "$2.json" "$4" && ln -- "$2" "$3"; then rm -f -- "$2" "$2.json"; exit 0
 rm -f -- "$2" "$2.json" "$4"; exit 32
 `;
 function snapshotPublishCmd(dir, part, file, metaFile) {
-    return host_script(SNAPSHOT_PUBLISH, dir, part, file, metaFile);
+    return script(SNAPSHOT_PUBLISH, dir, part, file, metaFile);
 }
 /** $1 dir, $2 partial name: removes a snapshot that is not published */
 const SNAPSHOT_DISCARD = `cd -- "$1" 2>/dev/null && rm -f -- "$2" "$2.json"`;
 function snapshotDiscardCmd(dir, part) {
-    return host_script(SNAPSHOT_DISCARD, dir, part);
+    return script(SNAPSHOT_DISCARD, dir, part);
 }
 /** $1 dir: "F size mtime name", "M name metadata" and "P mtime partial" lines */
 const SNAPSHOT_LIST = `
@@ -29593,7 +29597,7 @@ for p in .partial-*; do [ -e "$p" ] && printf 'P %s %s\\n' "$(stat -c %Y -- "$p"
 exit 0
 `;
 function snapshotListCmd(dir) {
-    return host_script(SNAPSHOT_LIST, dir);
+    return script(SNAPSHOT_LIST, dir);
 }
 /** $1 dir; the rest: snapshot and partial file names (a snapshot's metadata goes with it) */
 const SNAPSHOT_REMOVE = `
@@ -29607,7 +29611,7 @@ for n in "$@"; do
 done
 `;
 function snapshotRemoveCmd(dir, names) {
-    return host_script(SNAPSHOT_REMOVE, dir, ...names);
+    return script(SNAPSHOT_REMOVE, dir, ...names);
 }
 /** $1 dir, $2 file: its size, SHA-256, gzip integrity and closing line as key=value lines */
 const SNAPSHOT_VERIFY = `
@@ -29620,7 +29624,7 @@ if gzip -t < "$f" 2>/dev/null; then echo gzip=ok; else echo gzip=bad; fi
 if gzip -dc < "$f" 2>/dev/null | tail -n 40 | grep -qx -- '${DUMP_CLOSING_LINE}'; then echo closing=ok; else echo closing=missing; fi
 `;
 function snapshotVerifyCmd(dir, file) {
-    return host_script(SNAPSHOT_VERIFY, dir, file);
+    return script(SNAPSHOT_VERIFY, dir, file);
 }
 // --- restore ----------------------------------------------------------------------------------------------------
 /*
@@ -29666,7 +29670,7 @@ case "$st" in *gunzip=0*) ;; *) exit 21 ;; esac
 case "$st" in *psql=0*) ;; *) exit 22 ;; esac
 `;
 function snapshotLoadCmd(path, load) {
-    return host_script(SNAPSHOT_LOAD, path, ...load.argv);
+    return script(SNAPSHOT_LOAD, path, ...load.argv);
 }
 
 ;// CONCATENATED MODULE: ./src/engine/stack/commands.ts
@@ -29692,7 +29696,7 @@ echo "keeper=$(st "$1-keeper")"
 `;
 /** $1 the compose project, $2 the environment's root */
 function inspectStackCmd(layout) {
-    return host_script(INSPECT_STACK, layout.stack, layout.root);
+    return script(INSPECT_STACK, layout.stack, layout.root);
 }
 /** the configured compose command (`docker compose` or `docker-compose`) on this environment's project, file and .env */
 function composeCmd(compose, layout, ...args) {
@@ -29728,7 +29732,7 @@ const FLAG_ON = 'set -e; mkdir -p -- "$1"; touch -- "$1/ready"';
 const FLAG_OFF = 'rm -f -- "$1/ready"';
 /** the flag is a file on the host, bind-mounted into the gate: no docker call, survives recreation */
 function flagCmd(layout, colour, on) {
-    return host_script(on ? FLAG_ON : FLAG_OFF, layout.path('gates', colour));
+    return script(on ? FLAG_ON : FLAG_OFF, layout.path('gates', colour));
 }
 // --- files: content always travels on stdin, so no secret is ever part of a command line ------------------------
 /** write stdin to $1 atomically (temp file in the same directory, then rename), with mode $2 */
@@ -29740,13 +29744,13 @@ const READ_FILE = 'if [ -f "$1" ]; then cat -- "$1"; else exit 3; fi';
 /** every argument a directory */
 const MKDIRS = 'set -e; umask 077; for p in "$@"; do mkdir -p -- "$p"; done';
 function writeFileCmd(path, mode) {
-    return host_script(WRITE_FILE, path, mode);
+    return script(WRITE_FILE, path, mode);
 }
 function appendFileCmd(path) {
-    return host_script(APPEND_FILE, path);
+    return script(APPEND_FILE, path);
 }
 function readFileCmd(path) {
-    return host_script(READ_FILE, path);
+    return script(READ_FILE, path);
 }
 function mkdirsCmd(...paths) {
     return script(MKDIRS, ...paths);
@@ -29771,7 +29775,7 @@ mkdir -p -- logs snapshots gates/blue gates/green
 `;
 /** $1 the environment's root; stdin: one "name mode base64" line per file */
 function writeHostFilesCmd(layout) {
-    return host_script(WRITE_FILES, layout.root);
+    return script(WRITE_FILES, layout.root);
 }
 // --- state: state.json and history.jsonl ------------------------------------------------------------------------
 // $1 state.json, $2 history.jsonl; stdin: the first line is appended to history.jsonl, the rest replaces
@@ -29780,7 +29784,7 @@ const WRITE_STATE = `set -e; umask 077; mkdir -p -- "$(dirname -- "$1")"
 IFS= read -r line; printf '%s\\n' "$line" >> "$2"
 t="$1.tmp.$$"; cat > "$t"; mv -f -- "$t" "$1"`;
 function writeStateCmd(layout) {
-    return host_script(WRITE_STATE, layout.stateFile, layout.historyFile);
+    return script(WRITE_STATE, layout.stateFile, layout.historyFile);
 }
 function readStateCmd(layout) {
     return readFileCmd(layout.stateFile);
@@ -29800,7 +29804,7 @@ done
 exit 0
 `;
 function neighbourStatesCmd(layout, paths) {
-    return host_script(NEIGHBOUR_STATES, layout.root, ...paths);
+    return script(NEIGHBOUR_STATES, layout.root, ...paths);
 }
 // --- the deploy lock (lock.ts says how it works); $1 is always the lock directory ------------------------------
 // stdin: the new info.json. Exit 0: taken; exit 4: held, with the holder's info.json, its heartbeat's age and
@@ -29846,30 +29850,30 @@ grep -q "\\"lock_id\\":\\"$2\\"" "$1/info.json" 2>/dev/null || exit 5
 mv -- "$1" "$1.removed.$2" && rm -rf -- "$1.removed.$2"
 `;
 function lockAcquireCmd(layout) {
-    return host_script(LOCK_ACQUIRE, layout.lockDir);
+    return script(LOCK_ACQUIRE, layout.lockDir);
 }
 function lockHeartbeatCmd(layout, lockId) {
-    return host_script(LOCK_HEARTBEAT, layout.lockDir, lockId);
+    return script(LOCK_HEARTBEAT, layout.lockDir, lockId);
 }
 function lockTakeoverCmd(layout, lockId) {
-    return host_script(LOCK_TAKEOVER, layout.lockDir, lockId);
+    return script(LOCK_TAKEOVER, layout.lockDir, lockId);
 }
 function lockTakeoverNoInfoCmd(layout, mtime) {
-    return host_script(LOCK_TAKEOVER_NOINFO, layout.lockDir, mtime);
+    return script(LOCK_TAKEOVER_NOINFO, layout.lockDir, mtime);
 }
 function lockReleaseCmd(layout, lockId) {
-    return host_script(LOCK_RELEASE, layout.lockDir, lockId);
+    return script(LOCK_RELEASE, layout.lockDir, lockId);
 }
 function lockInspectCmd(layout) {
-    return host_script(LOCK_INSPECT, layout.lockDir);
+    return script(LOCK_INSPECT, layout.lockDir);
 }
 /** unlock: removes the lock held by `lockId`, and no other */
 function lockForceRemoveCmd(layout, lockId) {
-    return host_script(LOCK_FORCE_REMOVE, layout.lockDir, lockId);
+    return script(LOCK_FORCE_REMOVE, layout.lockDir, lockId);
 }
 /** unlock: removes a lock directory that has no info.json */
 function lockRemoveNoInfoCmd(layout) {
-    return host_script(LOCK_REMOVE_NOINFO, layout.lockDir);
+    return script(LOCK_REMOVE_NOINFO, layout.lockDir);
 }
 /** who removed whose lock stays on the host: one JSON line on stdin */
 function auditAppendCmd(layout) {
@@ -30953,10 +30957,6 @@ function describeDatabasePlan(ctx, skip) {
 
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 // EXTERNAL MODULE: external "node:url"
 var external_node_url_ = __nccwpck_require__(3136);
 ;// CONCATENATED MODULE: ./src/engine/assets.ts
@@ -31307,7 +31307,7 @@ done
  */
 async function deployMonitoring(ctx, layout, compose, notify) {
     const dir = layout.path(MONITORING_DIR);
-    const ids = await ctx.host.run(host_script(PREPARE, dir), { check: false, timeoutMs: 30_000 });
+    const ids = await ctx.host.run(script(PREPARE, dir), { check: false, timeoutMs: 30_000 });
     const [uid, gid] = ids.stdout.trim().split('\n');
     if (ids.code !== 0 || !uid || !gid)
         throw new errors_DeployError('preflight', `could not prepare ${dir}: ${ctx.redactor.redact(ids.stderr.trim())}`);
@@ -31321,7 +31321,7 @@ async function deployMonitoring(ctx, layout, compose, notify) {
         ...(changed.some((f) => f.startsWith(`${MONITORING_DIR}/alertmanager/`)) ? [`${layout.stack}-alertmanager`] : []),
     ];
     if (reload.length)
-        await ctx.host.run(host_script(RELOAD, ...reload), { check: false });
+        await ctx.host.run(script(RELOAD, ...reload), { check: false });
 }
 /** the deploy's monitoring step: reported as a warning when it fails */
 async function monitoringStep(ctx, layout, compose) {
@@ -31426,10 +31426,10 @@ const CACHE_CLEAR_NEW = 'rm -rf -- "$1.new"';
 /** $1 the cache directory: replaced by the build's export only when that is complete (exit 3: it is not) */
 const CACHE_SWAP = 'test -f "$1.new/index.json" || exit 3; rm -rf -- "$1" && mv -- "$1.new" "$1"';
 function cacheClearNewCmd(cacheDir) {
-    return host_script(CACHE_CLEAR_NEW, cacheDir);
+    return script(CACHE_CLEAR_NEW, cacheDir);
 }
 function cacheSwapCmd(cacheDir) {
-    return host_script(CACHE_SWAP, cacheDir);
+    return script(CACHE_SWAP, cacheDir);
 }
 /** this machine's image as a tar stream, for dockerLoadCmd on the host */
 function dockerSaveCmd(ref) {
@@ -31841,7 +31841,7 @@ function commitMatches(reported, sha) {
 const timeoutSeconds = (ms) => String(Math.max(1, Math.ceil(ms / 1000)));
 async function probeColour(ctx, layout, colour) {
     const h = ctx.cfg.config.app.health;
-    const r = await ctx.host.run(host_script(PROBE, layout.app(colour), layout.gate(colour), timeoutSeconds(h.timeout), String(ctx.cfg.config.app.port), h.path), {
+    const r = await ctx.host.run(script(PROBE, layout.app(colour), layout.gate(colour), timeoutSeconds(h.timeout), String(ctx.cfg.config.app.port), h.path), {
         check: false,
         timeoutMs: h.timeout + 15_000,
     });
@@ -31914,7 +31914,7 @@ docker exec "$1" sh -c 'timeout "$0" nc 127.0.0.1 "$2" -e sh -c "$3" "$1" 2>&1' 
 /** the health answer with its body whatever its status ("HTTP 503" with the checks that fail), if one can be read */
 async function rawAnswer(ctx, layout, colour) {
     const h = ctx.cfg.config.app.health;
-    const r = await ctx.host.run(host_script(RAW_GET, layout.gate(colour), timeoutSeconds(h.timeout), h.path, String(ctx.cfg.config.app.port)), { check: false, timeoutMs: h.timeout + 15_000 });
+    const r = await ctx.host.run(script(RAW_GET, layout.gate(colour), timeoutSeconds(h.timeout), h.path, String(ctx.cfg.config.app.port)), { check: false, timeoutMs: h.timeout + 15_000 });
     return parseRawHttp(r.stdout);
 }
 function parseRawHttp(text) {
@@ -32145,7 +32145,7 @@ async function recordOutcomeMetrics(ctx, layout, e) {
     const r = await ctx.host.run(readFileCmd(`${dir}/${METRICS_FILE}`), { check: false });
     const prev = r.code === 0 ? parseDeployMetrics(r.stdout) : emptyState();
     const text = renderDeployMetrics(ctx.cfg.environment, applyEvent(prev, e));
-    await ctx.host.run(host_script(WRITE_TEXTFILE, dir, METRICS_FILE), { stdin: text });
+    await ctx.host.run(script(WRITE_TEXTFILE, dir, METRICS_FILE), { stdin: text });
 }
 
 ;// CONCATENATED MODULE: ./src/engine/observe/notify.ts
@@ -32391,7 +32391,7 @@ async function verifyThroughProxy(ctx, layout, colour, sha) {
     const deadline = ctx.clock.now() + ctx.cfg.config.deployment.verify_timeout;
     const want = `app-${colour}`;
     for (;;) {
-        const r = await ctx.host.run(host_script(VERIFY, layout.gate(colour), 'caddy', ctx.cfg.config.app.health.version_path, '3'), { check: false, timeoutMs: 30_000 });
+        const r = await ctx.host.run(script(VERIFY, layout.gate(colour), 'caddy', ctx.cfg.config.app.health.version_path, '3'), { check: false, timeoutMs: 30_000 });
         const samples = parseVerify(r.stdout);
         const good = samples.filter((s) => s.code === 200 && (s.upstream === undefined || s.upstream.startsWith(want)) && commitMatches(s.commit, sha));
         if (samples.length >= 3 && good.length === samples.length) {
@@ -32474,7 +32474,7 @@ async function probeThroughProxy(ctx, layout, via) {
     const h = ctx.cfg.config.app.health;
     const at = ctx.clock.now();
     const timeoutS = String(Math.max(1, Math.ceil(h.timeout / 1000)));
-    const r = await ctx.host.run(host_script(PROXY_HEALTH, layout.gate(via), timeoutS, 'caddy', h.path), {
+    const r = await ctx.host.run(script(PROXY_HEALTH, layout.gate(via), timeoutS, 'caddy', h.path), {
         check: false,
         timeoutMs: h.timeout + 15_000,
     });
@@ -33568,7 +33568,7 @@ async function waitDbHealthy(ctx, layout) {
     const deadline = ctx.clock.now() + 120_000;
     let status = '';
     while (ctx.clock.now() < deadline) {
-        const [state = 'absent', health = state] = (await ctx.host.run(host_script(DB_HEALTH, layout.db), { check: false })).stdout
+        const [state = 'absent', health = state] = (await ctx.host.run(script(DB_HEALTH, layout.db), { check: false })).stdout
             .trim()
             .split(' ');
         status = health;
@@ -33713,7 +33713,7 @@ function judgePreflight(facts, minFreeMb) {
     };
 }
 async function preflight(ctx, layout) {
-    const r = await ctx.host.run(host_script(PREFLIGHT, layout.root), { timeoutMs: 30_000 });
+    const r = await ctx.host.run(script(PREFLIGHT, layout.root), { timeoutMs: 30_000 });
     const facts = judgePreflight(parsePreflight(r.stdout), ctx.cfg.config.deployment.min_free_mb);
     ctx.reporter.info(`host ${ctx.host.name}: docker ${facts.dockerVersion}, ${facts.compose.join(' ')} ${facts.composeVersion}` +
         (facts.freeMb !== undefined ? `, ${facts.freeMb} MiB free` : ''));
@@ -34417,7 +34417,7 @@ async function status_status(ctx) {
     let proxy = { code: 0 };
     const probeFrom = live ?? 'blue';
     if (stack[probeFrom].gate === 'running') {
-        const r = await ctx.host.run(host_script(PROXY_PROBE, layout.gate(probeFrom), 'caddy', ctx.cfg.config.app.health.version_path), { check: false, timeoutMs: 20_000 });
+        const r = await ctx.host.run(script(PROXY_PROBE, layout.gate(probeFrom), 'caddy', ctx.cfg.config.app.health.version_path), { check: false, timeoutMs: 20_000 });
         const s = parseVerify(r.stdout)[0];
         if (s)
             proxy = { code: s.code, upstream: s.upstream, commit: s.commit };
@@ -34504,7 +34504,7 @@ async function cleanup_cleanup(ctx, dryRun) {
     const neighbours = [...new Set(await versionsOfNeighbours(ctx, layout))];
     const protect = [state.current?.version, state.previous?.version, ...targets, ...neighbours].filter((v) => !!v);
     const images = await pruneImages(ctx, policy.keep_images, protect, dryRun);
-    const r = await ctx.host.run(host_script(HOUSEKEEPING, layout.root, dryRun ? 'no' : 'yes', String(policy.keep_logs), String(policy.history_file_max_kb)), { check: false });
+    const r = await ctx.host.run(script(HOUSEKEEPING, layout.root, dryRun ? 'no' : 'yes', String(policy.keep_logs), String(policy.history_file_max_kb)), { check: false });
     const lines = r.stdout.split('\n');
     const plan = {
         images,
@@ -34563,7 +34563,556 @@ async function versions(ctx) {
     return { data, text: `current: ${current}\ncan roll back to:\n${formatCandidates(data.candidates)}` };
 }
 
+;// CONCATENATED MODULE: ./src/engine/release/host-readiness.ts
+
+
+
+// $1 the environment's root (relative paths start in the home directory); $2 "1": also learn whether
+// `sudo -n` works and, when it does, sshd's effective PasswordAuthentication. Read-only; every probe prints
+// whole key=value lines (a container= line per running container). The docker calls run side by side.
+const SETUP_PROBE = `
+printf 'now=%s\\n' "$(date +%s)"
+printf 'user=%s\\ngroup=%s\\nhome=%s\\n' "$(id -un)" "$(id -gn)" "$HOME"
+if command -v docker >/dev/null 2>&1; then
+  err=$(docker version --format '{{.Server.Version}}' 2>&1 >/dev/null)
+  case $err in
+    "") ;;
+    *"ermission denied"*) echo docker_err=permission ;;
+    *"Cannot connect to the Docker daemon"*|*"daemon running"*) echo docker_err=daemon ;;
+    *) echo docker_err=other; printf 'docker_err_text=%s\\n' "$(printf '%s\\n' "$err" | head -n 1 | cut -c 1-200)" ;;
+  esac
+  ( if docker buildx version >/dev/null 2>&1; then echo buildx=yes; else echo buildx=no; fi ) &
+  ( printf 'log_driver=%s\\n' "$(docker info --format '{{.LoggingDriver}}' 2>/dev/null)" ) &
+  ( docker ps --format '{{.Names}} {{.Ports}}' 2>/dev/null | while IFS= read -r c; do printf 'container=%s\\n' "$c"; done ) &
+else
+  echo docker_err=missing
+fi
+printf 'docker_group=%s\\n' "$(getent group docker 2>/dev/null | cut -d: -f4)"
+f=/etc/docker/daemon.json
+if [ -r "$f" ]; then
+  echo daemon_json=read; printf 'daemon_json_b64=%s\\n' "$(base64 < "$f" | tr -d '\\n')"
+elif [ -e "$f" ] || { [ -d /etc/docker ] && [ ! -x /etc/docker ]; }; then echo daemon_json=unreadable
+else echo daemon_json=absent; fi
+l=
+for t in /proc/net/tcp /proc/net/tcp6; do
+  [ -r "$t" ] && l="$l $(awk 'FNR > 1 && $4 == "0A" { printf "%s ", $2 }' "$t")" && echo proc_net=yes
+done
+printf 'listen=%s\\n' "$l"
+if [ -d "$1" ]; then
+  if [ -w "$1" ] && [ -x "$1" ]; then echo stack_dir=present; else echo stack_dir=readonly; fi
+elif [ -e "$1" ]; then echo stack_dir=notdir
+else echo stack_dir=absent; fi
+if [ "$2" = 1 ]; then
+  if sudo -n true >/dev/null 2>&1; then
+    echo sudo=yes
+    printf 'sshd_password=%s\\n' "$(sudo -n sshd -T 2>/dev/null | awk '$1 == "passwordauthentication" { print $2 }')"
+  else echo sudo=no; fi
+fi
+wait
+exit 0
+`;
+function setupProbeCmd(layout, withSudo) {
+    return script(SETUP_PROBE, layout.root, withSudo ? '1' : '0');
+}
+/** a root command as setup --install runs it: never asks for a password */
+function sudoCmd(argv) {
+    return cmd('sudo', '-n', ...argv);
+}
+async function readReadinessFacts(ctx, layout, withSudo) {
+    const [pre, probe] = await Promise.all([
+        ctx.host.run(script(PREFLIGHT, layout.root), { check: false, timeoutMs: 30_000 }),
+        ctx.host.run(setupProbeCmd(layout, withSudo), { check: false, timeoutMs: 30_000 }),
+    ]);
+    const containers = probe.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('container='))
+        .map((l) => l.slice('container='.length).trim());
+    return { pre: parsePreflight(pre.stdout), probe: parsePreflight(probe.stdout), containers };
+}
+const SKEW_WARN_S = 30;
+const SKEW_FAIL_S = 300;
+const LOG_OPTS = '{"log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "3"}}';
+const RESTART_NOTE = '# the restart stops and starts every container on this host: pick a quiet moment';
+/** Judges the facts, one entry per check, in the order they are printed. Pure, so the rules are unit-tested. */
+function judgeReadiness(f, input) {
+    const user = f.probe.user || input.user;
+    const out = [
+        judgeDocker(f, user),
+        judgeCompose(f),
+        judgeBuildx(f),
+        judgeDisk(f, input.minFreeMb),
+        judgePort(f, input, 'http', input.proxy.http_port),
+        judgePort(f, input, 'https', input.proxy.https_port),
+        judgeClock(f, input.localNowMs),
+        judgeLogRotation(f),
+        judgeStackDir(f, input, user),
+    ];
+    const sshd = judgeSshd(f);
+    if (sshd)
+        out.push(sshd);
+    return out;
+}
+function rootFix(install, notes = []) {
+    return { fix: [...install.map((a) => quoteArgv(a)), ...notes], install: install.map(sudoCmd) };
+}
+function judgeDocker(f, user) {
+    const name = 'docker';
+    const version = f.pre.docker ?? '';
+    const err = f.probe.docker_err ?? '';
+    const inGroup = (f.probe.docker_group ?? '').split(',').includes(user);
+    if (err === 'missing')
+        return {
+            check: {
+                name,
+                status: 'fail',
+                detail: 'docker is not installed',
+                fix: [
+                    "# Docker's install script (https://get.docker.com): read it before you run it, or use the apt repository",
+                    '# of docs.docker.com/engine/install/debian; setup --install never runs it for you',
+                    'curl -fsSL https://get.docker.com -o /tmp/get-docker.sh',
+                    'sh /tmp/get-docker.sh',
+                    quoteArgv(['usermod', '-aG', 'docker', user]),
+                ],
+            },
+        };
+    if (err === 'permission') {
+        if (inGroup)
+            return {
+                check: {
+                    name,
+                    status: 'fail',
+                    detail: `${user} is in the docker group, but this login started before it was added: run setup again (a new ` +
+                        'login); if that does not help, check the group of the socket (ls -l /var/run/docker.sock)',
+                },
+            };
+        const r = rootFix([['usermod', '-aG', 'docker', user]], ['# then log out and in again (a new SSH login)']);
+        return { check: { name, status: 'fail', detail: `${user} may not use the Docker socket`, fix: r.fix }, ...r };
+    }
+    if (err === 'daemon') {
+        const r = rootFix([['systemctl', 'enable', '--now', 'docker']]);
+        return { check: { name, status: 'fail', detail: 'the Docker daemon is not running', fix: r.fix }, ...r };
+    }
+    if (!version) {
+        const why = f.probe.docker_err_text ? `: ${f.probe.docker_err_text}` : '';
+        return { check: { name, status: 'fail', detail: `docker does not answer for ${user}${why}` } };
+    }
+    if (!versionAtLeast(version, [20, 10]))
+        return {
+            check: {
+                name,
+                status: 'fail',
+                detail: `docker ${version} is too old; 20.10 or newer is needed`,
+                fix: ['# upgrade Docker Engine, e.g. from the apt repository of docs.docker.com/engine/install/debian'],
+            },
+        };
+    return { check: { name, status: 'ok', detail: `docker ${version}` } };
+}
+function judgeCompose(f) {
+    const name = 'compose';
+    if (f.pre.compose2)
+        return { check: { name, status: 'ok', detail: `docker compose ${f.pre.compose2} (v2 plugin)` } };
+    const v1 = f.pre.compose1;
+    if (v1 && versionAtLeast(v1, [1, 27]))
+        return { check: { name, status: 'ok', detail: `docker-compose ${v1} (v1; the compose v2 plugin is recommended)` } };
+    const note = "# with Debian's own docker.io package instead: apt-get install -y docker-compose";
+    // the plugin comes from Docker's apt repository: without docker itself there is nothing to add it to
+    const r = f.probe.docker_err === 'missing'
+        ? undefined
+        : rootFix([
+            ['apt-get', 'update'],
+            ['apt-get', 'install', '-y', 'docker-compose-plugin'],
+        ], [note]);
+    const detail = v1
+        ? `docker-compose ${v1} is too old; install the compose v2 plugin (or v1 ≥ 1.27)`
+        : 'neither the compose v2 plugin (docker compose) nor docker-compose v1 is installed';
+    return {
+        check: { name, status: 'fail', detail, fix: r?.fix ?? ['apt-get install -y docker-compose-plugin', note] },
+        ...(r ? { install: r.install } : {}),
+    };
+}
+function judgeBuildx(f) {
+    const name = 'buildx';
+    if (f.probe.buildx === 'yes')
+        return { check: { name, status: 'ok', detail: 'docker buildx present' } };
+    return {
+        check: {
+            name,
+            status: 'warn',
+            detail: 'docker buildx is absent: needed only to build images on the host (deploys build on the runner)',
+            fix: ['apt-get install -y docker-buildx-plugin'],
+        },
+    };
+}
+function judgeDisk(f, minFreeMb) {
+    const name = 'disk';
+    const mb = (kb) => (kb && /^\d+$/.test(kb) ? Math.floor(Number(kb) / 1024) : undefined);
+    const places = [
+        ['the stack directory', mb(f.pre.free_kb)],
+        ["Docker's data root", mb(f.pre.docker_free_kb)],
+    ];
+    const known = places.filter((p) => p[1] !== undefined);
+    if (!known.length)
+        return { check: { name, status: 'warn', detail: 'could not measure the free space' } };
+    const low = known.filter(([, v]) => v < minFreeMb);
+    const text = known.map(([w, v]) => `${v} MiB free on ${w}`).join(', ');
+    if (low.length)
+        return {
+            check: {
+                name,
+                status: 'fail',
+                detail: `${text}; at least ${minFreeMb} MiB is required (deployment.min_free_mb): free space ` +
+                    '(docker image prune, togather-deploy cleanup) or grow the disk',
+            },
+        };
+    return { check: { name, status: 'ok', detail: `${text} (at least ${minFreeMb} MiB required)` } };
+}
+/** a /proc/net/tcp{,6} local address (little-endian hex words) as text: '*' for any, dotted for IPv4 (mapped too) */
+function procAddress(hex) {
+    if (/^0+$/.test(hex))
+        return '*';
+    const bytes = (w) => (w.match(/../g) ?? []).reverse().map((b) => parseInt(b, 16));
+    if (hex.length === 8)
+        return bytes(hex).join('.');
+    const b = [0, 8, 16, 24].flatMap((i) => bytes(hex.slice(i, i + 8)));
+    if (b.slice(0, 10).every((x) => x === 0) && b[10] === 255 && b[11] === 255)
+        return b.slice(12).join('.');
+    const groups = [];
+    for (let i = 0; i < 16; i += 2)
+        groups.push(((b[i] << 8) | b[i + 1]).toString(16));
+    return groups.join(':');
+}
+/** the listening sockets SETUP_PROBE found, as { address, port } */
+function listeners(listen) {
+    return (listen ?? '')
+        .split(/\s+/)
+        .map((s) => /^([0-9A-Fa-f]+):([0-9A-Fa-f]{4})$/.exec(s))
+        .filter((m) => !!m)
+        .map((m) => ({ address: procAddress(m[1]), port: parseInt(m[2], 16) }));
+}
+/** whether a socket on `address` stands in the way of binding `bind`: unless both are distinct IPv4 addresses */
+function overlaps(address, bind) {
+    const b = bind === '0.0.0.0' || bind === '::' ? '*' : bind;
+    if (address === '*' || b === '*')
+        return true;
+    const v4 = (a) => /^\d+\.\d+\.\d+\.\d+$/.test(a);
+    if (v4(address) && v4(b))
+        return address === b;
+    return v4(address) === v4(b);
+}
+/** the running containers publishing host port `port`, from `docker ps`'s "name ports" lines */
+function publishers(containers, port) {
+    return containers
+        .filter((line) => {
+        for (const m of line.matchAll(/:(\d+)(?:-(\d+))?->/g)) {
+            const lo = Number(m[1]);
+            const hi = m[2] ? Number(m[2]) : lo;
+            if (port >= lo && port <= hi)
+                return true;
+        }
+        return false;
+    })
+        .map((line) => line.split(' ')[0]);
+}
+function judgePort(f, input, which, port) {
+    const name = `port ${port} (${which})`;
+    const own = input.layout.caddy;
+    const by = [...new Set(publishers(f.containers, port))];
+    const others = by.filter((c) => c !== own);
+    const see = [quoteArgv(['ss', '-ltnp', `sport = :${port}`]) + '   # shows which process holds it'];
+    if (others.length)
+        return {
+            check: {
+                name,
+                status: 'fail',
+                detail: `published by another container (${others.join(', ')}): set proxy.${which}_port, or stop it`,
+                fix: [quoteArgv(['docker', 'ps', '--filter', `publish=${port}`])],
+            },
+        };
+    if (by.includes(own))
+        return { check: { name, status: 'ok', detail: `held by this environment's Caddy (${own})` } };
+    if (f.probe.proc_net !== 'yes')
+        return { check: { name, status: 'warn', detail: 'could not read /proc/net/tcp to see whether it is free' } };
+    const held = listeners(f.probe.listen).some((l) => l.port === port && overlaps(l.address, input.proxy.bind));
+    if (!held)
+        return { check: { name, status: 'ok', detail: `free on ${input.proxy.bind}` } };
+    if (!f.pre.docker && f.probe.docker_err !== 'missing')
+        return {
+            check: {
+                name,
+                status: 'warn',
+                detail: 'something listens on it; who cannot be told while docker does not answer (it may be this environment)',
+                fix: see,
+            },
+        };
+    return {
+        check: {
+            name,
+            status: 'fail',
+            detail: `another process listens on it: stop it, or set proxy.${which}_port for this environment`,
+            fix: see,
+        },
+    };
+}
+function judgeClock(f, localNowMs) {
+    const name = 'clock';
+    const hostS = Number(f.probe.now);
+    if (!f.probe.now || !Number.isFinite(hostS))
+        return { check: { name, status: 'warn', detail: "could not read the host's clock" } };
+    const skew = Math.round(hostS - localNowMs / 1000);
+    const abs = Math.abs(skew);
+    const text = `the host's clock is ${abs} s ${skew >= 0 ? 'ahead of' : 'behind'} this machine's`;
+    if (abs <= SKEW_WARN_S)
+        return { check: { name, status: 'ok', detail: `${text} (within ${SKEW_WARN_S} s)` } };
+    const r = rootFix([['timedatectl', 'set-ntp', 'true']]);
+    if (abs <= SKEW_FAIL_S)
+        return { check: { name, status: 'warn', detail: `${text}: keep it in sync with NTP`, fix: r.fix } };
+    return {
+        check: {
+            name,
+            status: 'fail',
+            detail: `${text}: TLS certificates and tokens break beyond ${SKEW_FAIL_S} s`,
+            fix: r.fix,
+        },
+        ...r,
+    };
+}
+function judgeLogRotation(f) {
+    const name = 'log rotation';
+    const driver = f.probe.log_driver ?? '';
+    if (!driver)
+        return { check: { name, status: 'warn', detail: "Docker's logging driver is unknown until docker answers" } };
+    if (driver === 'local')
+        return { check: { name, status: 'ok', detail: 'the local logging driver rotates by itself' } };
+    if (driver !== 'json-file')
+        return { check: { name, status: 'ok', detail: `logs go to ${driver}, which rotates them` } };
+    let maxSize;
+    const state = f.probe.daemon_json ?? 'absent';
+    if (state === 'read') {
+        try {
+            const json = JSON.parse(Buffer.from(f.probe.daemon_json_b64 ?? '', 'base64').toString());
+            maxSize = json['log-opts']?.['max-size'];
+        }
+        catch {
+            return {
+                check: {
+                    name,
+                    status: 'warn',
+                    detail: '/etc/docker/daemon.json is not valid JSON',
+                    fix: ['dockerd --validate'],
+                },
+            };
+        }
+    }
+    if (typeof maxSize === 'string' && maxSize)
+        return { check: { name, status: 'ok', detail: `json-file, max-size ${maxSize} (/etc/docker/daemon.json)` } };
+    const later = 'containers created before keep unbounded logs until they are recreated';
+    const restart = `systemctl restart docker   ${RESTART_NOTE}`;
+    if (state === 'absent')
+        return {
+            check: {
+                name,
+                status: 'warn',
+                detail: `json-file logs without max-size grow until the disk is full; ${later}`,
+                fix: ['mkdir -p /etc/docker', `printf '%s\\n' '${LOG_OPTS}' > /etc/docker/daemon.json`, restart],
+            },
+        };
+    return {
+        check: {
+            name,
+            status: 'warn',
+            detail: (state === 'unreadable'
+                ? '/etc/docker/daemon.json is not readable by the deploy user, so max-size cannot be confirmed'
+                : '/etc/docker/daemon.json sets no log-opts max-size: json-file logs grow until the disk is full') +
+                `; ${later}`,
+            fix: [`# merge into the existing /etc/docker/daemon.json, keeping its other settings: ${LOG_OPTS}`, restart],
+        },
+    };
+}
+function judgeStackDir(f, input, user) {
+    const name = 'stack directory';
+    const root = input.layout.root;
+    const home = f.probe.home;
+    const abs = root.startsWith('/') ? root : home ? `${home}/${root}` : `~${user}/${root}`;
+    const group = f.probe.group || user;
+    const state = f.probe.stack_dir;
+    if (state === 'present')
+        return {
+            check: {
+                name,
+                status: input.created ? 'created' : 'ok',
+                detail: `${abs}${input.created ? ' created (mode 0700)' : ''}`,
+            },
+        };
+    if (state === 'notdir')
+        return { check: { name, status: 'fail', detail: `${abs} exists but is not a directory: move it out of the way` } };
+    if (state === 'readonly') {
+        const r = home || root.startsWith('/') ? rootFix([['chown', `${user}:${group}`, abs]]) : undefined;
+        return {
+            check: { name, status: 'fail', detail: `${abs} is not writable by ${user}`, ...(r ? { fix: r.fix } : {}) },
+            ...(r ? { install: r.install } : {}),
+        };
+    }
+    if (input.dryRun)
+        return { check: { name, status: 'warn', detail: `${abs} is absent; setup creates it (not in a dry run)` } };
+    const r = home || root.startsWith('/') ? rootFix([['install', '-d', '-m', '700', '-o', user, '-g', group, abs]]) : undefined;
+    return {
+        check: {
+            name,
+            status: 'fail',
+            detail: `${abs} is absent and ${user} cannot create it`,
+            ...(r ? { fix: r.fix } : {}),
+        },
+        ...(r ? { install: r.install } : {}),
+    };
+}
+/** only when it could be learned (`sudo -n sshd -T` under --install): the deploy never needs passwords */
+function judgeSshd(f) {
+    const v = f.probe.sshd_password;
+    if (!v)
+        return undefined;
+    const name = 'sshd';
+    if (v === 'no')
+        return { check: { name, status: 'ok', detail: 'password logins are off' } };
+    return {
+        check: {
+            name,
+            status: 'warn',
+            detail: 'password logins are on (PasswordAuthentication yes); the deploy uses keys only',
+            fix: [
+                "# a drop-in read first (cloud images ship 50-cloud-init.conf, and sshd's first value wins)",
+                "printf '%s\\n' 'PasswordAuthentication no' 'PermitRootLogin prohibit-password' > /etc/ssh/sshd_config.d/00-togather.conf",
+                'sshd -t && systemctl reload ssh',
+            ],
+        },
+    };
+}
+
+;// CONCATENATED MODULE: ./src/engine/operations/setup.ts
+
+
+
+
+/**
+ * `setup`: checks over SSH what the host needs before the first deploy, creates the environment's directory
+ * (mode 0700, as the deploy's own writes would) and, for what needs root, prints the exact commands, or runs them
+ * with `sudo -n` under --install. Costs one round trip when the host is ready (two probes sent side by side).
+ *
+ * No deploy lock: the lock lives inside the very directory setup may create, and nothing setup does can race a
+ * deploy. The probes are read-only; `mkdir -p` of the directory is idempotent (the deploy runs the same); the
+ * root fixes touch packages, groups and services, never the stack's files, state or containers.
+ */
+async function setup(ctx, req) {
+    const layout = new Layout(ctx.cfg);
+    const started = ctx.clock.now();
+    const localNow = () => (req.localNow ?? started) + (ctx.clock.now() - started);
+    const judge = (facts, at, created) => judgeReadiness(facts, {
+        layout,
+        minFreeMb: ctx.cfg.config.deployment.min_free_mb,
+        proxy: ctx.cfg.proxy,
+        localNowMs: at,
+        user: ctx.cfg.env.user,
+        created,
+        dryRun: ctx.dryRun,
+    });
+    const sentAt = localNow();
+    const facts = await readReadinessFacts(ctx, layout, req.install);
+    let created = false;
+    if (facts.probe.stack_dir === 'absent' && !ctx.dryRun) {
+        const r = await ctx.host.run(mkdirsCmd(layout.root), { check: false, timeoutMs: 15_000 });
+        if (r.code === 0) {
+            created = true;
+            facts.probe.stack_dir = 'present';
+        }
+    }
+    let judged = judge(facts, sentAt, created);
+    const extra = [];
+    if (req.install) {
+        const todo = judged.filter((j) => j.check.status === 'fail' && j.install?.length);
+        if (facts.probe.sudo !== 'yes') {
+            // said only when something needed it: a ready host without sudo has nothing to add
+            if (todo.length)
+                extra.push({
+                    name: 'sudo',
+                    status: 'warn',
+                    detail: 'passwordless sudo (sudo -n) is not available to the deploy user: run the root commands above yourself',
+                });
+        }
+        else if (todo.length && !ctx.dryRun) {
+            judged = await installFixes(ctx, todo, judged, async () => {
+                const at = localNow();
+                return judge(await readReadinessFacts(ctx, layout, true), at, created);
+            });
+        }
+    }
+    const checks = [...judged.map((j) => j.check), ...extra].map((c) => redactCheck(ctx, c));
+    return {
+        environment: ctx.cfg.environment,
+        host: ctx.host.name,
+        ready: !checks.some((c) => c.status === 'fail'),
+        changed: checks.some((c) => c.status === 'created' || c.status === 'installed'),
+        checks,
+    };
+}
+/**
+ * Runs each failing check's root commands with `sudo -n`, in order, stopping a check's list at its first
+ * failure; then probes once more. A check that failed before and passes now is 'installed'.
+ */
+async function installFixes(ctx, todo, before, reprobe) {
+    const failures = new Map();
+    for (const j of todo) {
+        for (const c of j.install ?? []) {
+            ctx.reporter.info(`${j.check.name}: running ${quoteArgv(c.argv)}`);
+            const r = await ctx.host.run(c, { check: false, timeoutMs: 600_000 });
+            if (r.code !== 0) {
+                const last = r.stderr.trim().split('\n').at(-1)?.slice(0, 200) ?? '';
+                failures.set(j.check.name, `\`${quoteArgv(c.argv)}\` failed (exit ${r.code})${last ? `: ${last}` : ''}`);
+                break;
+            }
+        }
+    }
+    const tried = new Set(todo.map((j) => j.check.name));
+    const failedBefore = new Set(before.filter((j) => j.check.status === 'fail').map((j) => j.check.name));
+    return (await reprobe()).map((j) => {
+        const name = j.check.name;
+        if (!tried.has(name) || !failedBefore.has(name))
+            return j;
+        if (j.check.status === 'ok')
+            return { ...j, check: { ...j.check, status: 'installed' } };
+        const why = failures.get(name);
+        return why ? { ...j, check: { ...j.check, detail: `${j.check.detail}; ${why}` } } : j;
+    });
+}
+function redactCheck(ctx, c) {
+    const r = (s) => ctx.redactor.redact(s);
+    return { ...c, detail: r(c.detail), ...(c.fix ? { fix: c.fix.map(r) } : {}) };
+}
+const MARK = { ok: '✔', created: '+', installed: '+', warn: '!', fail: '✘' };
+/** one line per check (✔ ok, + created or installed, ! warning, ✘ failure), its root commands indented, then the verdict */
+function formatSetup(r) {
+    const width = Math.max(...r.checks.map((c) => c.name.length));
+    const lines = [];
+    for (const c of r.checks) {
+        lines.push(`${MARK[c.status]} ${c.name.padEnd(width)}  ${c.status === 'installed' ? 'installed: ' : ''}${c.detail}`);
+        for (const f of c.fix ?? [])
+            if (c.status === 'fail' || c.status === 'warn')
+                lines.push(`      ${f}`);
+    }
+    const failed = r.checks.filter((c) => c.status === 'fail');
+    if (!failed.length)
+        lines.push(`ready: ${r.environment} on ${r.host}`);
+    else if (failed.every((c) => c.fix?.length))
+        lines.push(`not ready: ${failed.length} item(s) need root — run the commands above as root, ` +
+            'or rerun with --install (needs passwordless sudo)');
+    else
+        lines.push(`not ready: ${failed.length} item(s) to fix (see above)` +
+            (failed.some((c) => c.fix?.length)
+                ? '; run the commands above as root, or rerun with --install (needs passwordless sudo)'
+                : ''));
+    return lines.join('\n');
+}
+
 ;// CONCATENATED MODULE: ./src/engine/index.ts
+
 
 
 
@@ -46327,6 +46876,8 @@ function headerSafe(s) {
 ;// CONCATENATED MODULE: ./src/notify/settings.ts
 
 
+/** the example config's and the templates' placeholders: CHANGE_ME, CHANGE-THIS, change_this … */
+const URL_PLACEHOLDER_RE = /CHANGE[-_]?(?:ME|THIS)/i;
 /**
  * Turns notifications: into channel settings, reading the values named by *_env from the env file (already
  * merged into the app environment) or the process environment. Every URL, key and token is registered as a
@@ -46337,6 +46888,8 @@ function resolveNotifySettings(cfg, src) {
     const n = cfg.config.notifications;
     const problems = [];
     const consumed = new Set();
+    /** the way out for an operator who does not use the channel: the example config ships them as comments */
+    const removeIt = (key) => `remove notifications.${key.split('.')[0]} from ${cfg.configPath}`;
     const lookup = (key, name, required) => {
         if (name === undefined)
             return undefined;
@@ -46347,7 +46900,7 @@ function resolveNotifySettings(cfg, src) {
                 file: cfg.configPath,
                 path: `notifications.${key}`,
                 message: `names ${name}, which neither the env file (${cfg.envFileSource}) nor the process environment defines`,
-                remedy: `add ${name}=… to the env file, or export it for the deployer`,
+                remedy: `add ${name}=… to the env file, or export it for the deployer; or, if you do not use it, ${removeIt(key)}`,
                 code: 'invalid',
             });
         }
@@ -46361,6 +46914,21 @@ function resolveNotifySettings(cfg, src) {
                 path: `notifications.${key}.url_env`,
                 message: `the value of ${c.url_env} is not an http(s) URL`,
                 code: 'invalid',
+            });
+        }
+        // a placeholder copied from the example: every such copy would publish to the same (public) topic
+        if (u !== undefined && URL_PLACEHOLDER_RE.test(u)) {
+            problems.push({
+                file: cfg.configPath,
+                path: `notifications.${key}.${c.url === undefined ? 'url_env' : 'url'}`,
+                message: c.url === undefined
+                    ? `the value of ${c.url_env} still holds a placeholder (CHANGE_ME or CHANGE-THIS)`
+                    : 'still holds a placeholder (CHANGE_ME or CHANGE-THIS)',
+                remedy: key === 'ntfy'
+                    ? `use a topic of your own that nobody can guess (e.g. togather-$(openssl rand -hex 12)), better one with ` +
+                        `access control through url_env and token_env in the env file; or ${removeIt(key)}`
+                    : `put the real URL in its place; or, if you do not use it, ${removeIt(key)}`,
+                code: 'placeholder',
             });
         }
         return u;
@@ -52187,7 +52755,962 @@ function parseRequiredChecks(text) {
     ];
 }
 
+;// CONCATENATED MODULE: ./src/init/answers.ts
+// The operator's answers to `togather-deploy init`: from flags, else asked on a terminal, else defaults. Every
+// answer is checked here, before any file is computed or written, against the rules the config schema applies
+// later, so that init never writes a config its own loader would refuse.
+
+/** a refused answer: the message names the flag or question and says what to give instead */
+class AnswerError extends Error {
+    remedy;
+    constructor(message, remedy) {
+        super(message);
+        this.remedy = remedy;
+        this.name = 'AnswerError';
+    }
+}
+const DEFAULT_ENVIRONMENTS = 'staging,production';
+const DEFAULT_USER = 'deploy';
+const DNS_LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
+/** a public DNS name with at least two labels: a certificate authority issues nothing for a bare label */
+const DOMAIN_RE = new RegExp(`^(?=.{1,253}$)${DNS_LABEL}(?:\\.${DNS_LABEL})+$`);
+const FINGERPRINT_RE = /^SHA256:[A-Za-z0-9+/]{43}$/;
+/**
+ * Collect and check every answer. `ask` is undefined when nobody can answer: flags and defaults are used then.
+ * Throws AnswerError on the first answer that cannot be used.
+ */
+async function gatherAnswers(flags, defaultImage, ask) {
+    const envText = flags.environments ?? (ask ? await ask('Environments (comma-separated)', DEFAULT_ENVIRONMENTS) : '');
+    const names = parseEnvironments(envText || DEFAULT_ENVIRONMENTS, flags.environments !== undefined);
+    const hosts = parseAssignments('--host', flags.host, names, checkHost);
+    const domains = parseDomains(flags.domain, names);
+    const environments = [];
+    let previousHost;
+    for (const name of names) {
+        let host = hosts.get(name) ?? hosts.get('');
+        if (host === undefined && ask) {
+            const answer = (await ask(`SSH host of ${name} (host name or IP address)`, previousHost)).trim();
+            host = checkHost(answer || previousHost || '', `the host of ${name}`);
+        }
+        if (host === undefined) {
+            throw new AnswerError(`no host for ${name}`, `pass --host HOST (every environment) or --host ${name}=HOST; e.g. --host ${name}=203.0.113.10`);
+        }
+        previousHost = host;
+        let envDomains = domains.get(name) ?? [];
+        // flags given are not asked: any --domain means the operator has said which environments have one
+        if (flags.domain.length === 0 && ask) {
+            const answer = (await ask(`Public domain of ${name} (empty: plain HTTP on the host's address)`, '')).trim();
+            envDomains = answer ? answer.split(/[\s,]+/).map((d) => answers_checkDomain(d, `the domain of ${name}`)) : [];
+        }
+        environments.push({ name, host, domains: envDomains });
+    }
+    const userText = flags.user ?? (ask ? await ask('SSH user on the host(s)', DEFAULT_USER) : DEFAULT_USER);
+    const user = userText.trim() || DEFAULT_USER;
+    if (!USER_RE.test(user)) {
+        throw new AnswerError(`--user ${answers_show(user)} is not a POSIX user name`, 'use lowercase letters, digits, "_" and "-"');
+    }
+    const imageText = flags.image ?? (ask ? await ask('Image repository (without tag)', defaultImage) : defaultImage);
+    const image = imageText.trim() || defaultImage;
+    if (!IMAGE_REPO_RE.test(image)) {
+        throw new AnswerError(`--image ${answers_show(image)} is not an image repository`, 'write it lowercase and without a tag, e.g. ghcr.io/your-org/server (every deploy is tagged with its commit)');
+    }
+    const sshPort = parsePort('--ssh-port', flags.sshPort ?? '22');
+    const httpPort = flags.httpPort === undefined ? undefined : parsePort('--http-port', flags.httpPort);
+    const httpsPort = flags.httpsPort === undefined ? undefined : parsePort('--https-port', flags.httpsPort);
+    if (httpPort !== undefined && httpPort === httpsPort)
+        throw new AnswerError(`--http-port and --https-port are both ${httpPort}`, 'give the two ports different numbers');
+    const fingerprints = flags.fingerprint.map((f) => f.trim());
+    for (const f of fingerprints) {
+        if (!FINGERPRINT_RE.test(f)) {
+            throw new AnswerError(`--fingerprint ${answers_show(f)} is not a SHA256 host key fingerprint`, 'give it as ssh-keygen prints it, e.g. SHA256:followed-by-43-base64-characters');
+        }
+    }
+    return {
+        environments,
+        user,
+        sshPort,
+        ...(httpPort !== undefined ? { httpPort } : {}),
+        ...(httpsPort !== undefined ? { httpsPort } : {}),
+        image,
+        fingerprints,
+    };
+}
+function parseEnvironments(text, fromFlag) {
+    const what = fromFlag ? '--environments' : 'the environments';
+    const names = text
+        .split(',')
+        .map((n) => n.trim())
+        .filter((n) => n !== '');
+    if (names.length === 0)
+        throw new AnswerError(`${what}: none given`, `name at least one, e.g. ${DEFAULT_ENVIRONMENTS}`);
+    const seen = new Set();
+    for (const n of names) {
+        if (!NAME_RE.test(n)) {
+            throw new AnswerError(`${what}: ${answers_show(n)} is not a valid environment name`, 'use lowercase letters, digits and "-", starting with a letter (at most 40), e.g. staging');
+        }
+        if (seen.has(n))
+            throw new AnswerError(`${what}: ${n} is named twice`, 'name each environment once');
+        seen.add(n);
+    }
+    return names;
+}
+/** `VALUE` (key '': every environment) or `ENV=VALUE`, repeatable; a later flag for the same key wins */
+function parseAssignments(flag, values, names, check) {
+    const out = new Map();
+    for (const raw of values) {
+        const eq = raw.indexOf('=');
+        const env = eq < 0 ? '' : raw.slice(0, eq).trim();
+        const value = (eq < 0 ? raw : raw.slice(eq + 1)).trim();
+        if (env !== '' && !names.includes(env)) {
+            throw new AnswerError(`${flag} ${answers_show(raw)}: there is no environment ${answers_show(env)}`, `use one of: ${names.join(', ')} (or add it with --environments)`);
+        }
+        out.set(env, check(value, `${flag} ${answers_show(raw)}`));
+    }
+    return out;
+}
+function parseDomains(values, names) {
+    const out = new Map();
+    for (const raw of values) {
+        const eq = raw.indexOf('=');
+        if (eq < 0) {
+            throw new AnswerError(`--domain ${answers_show(raw)} names no environment`, `write --domain ENV=NAME, e.g. --domain ${names[0]}=${names[0]}.example.org`);
+        }
+        const env = raw.slice(0, eq).trim();
+        if (!names.includes(env)) {
+            throw new AnswerError(`--domain ${answers_show(raw)}: there is no environment ${answers_show(env)}`, `use one of: ${names.join(', ')}`);
+        }
+        const list = out.get(env) ?? [];
+        const domain = answers_checkDomain(raw.slice(eq + 1).trim(), `--domain ${answers_show(raw)}`);
+        if (!list.includes(domain))
+            list.push(domain);
+        out.set(env, list);
+    }
+    return out;
+}
+/** a host name or IP address that no shell, ssh option or YAML could misread */
+function checkHost(host, what) {
+    if (host === '')
+        throw new AnswerError(`${what}: empty`, 'give a host name or IP address, e.g. 203.0.113.10');
+    if (host.startsWith('-') || /[[\]\s]/.test(host) || !HOSTNAME_RE.test(host)) {
+        throw new AnswerError(`${what}: ${answers_show(host)} is not a host name or IP address`, 'give only the host (no user@, no :port, no brackets): e.g. deploy.example.org or 203.0.113.10; the port is --ssh-port');
+    }
+    return host;
+}
+function answers_checkDomain(domain, what) {
+    const d = domain.toLowerCase();
+    if (!DOMAIN_RE.test(d)) {
+        throw new AnswerError(`${what}: ${answers_show(domain)} is not a DNS name`, 'give the public name whose A record points at the host, e.g. staging.example.org (no scheme, no port)');
+    }
+    return d;
+}
+function parsePort(flag, text) {
+    const n = /^\d{1,5}$/.test(text.trim()) ? Number(text.trim()) : NaN;
+    if (!(n >= 1 && n <= 65535))
+        throw new AnswerError(`${flag} ${answers_show(text)} is not a port`, 'give a number from 1 to 65535');
+    return n;
+}
+/** an answer quoted for a message, with anything unprintable made visible */
+function answers_show(s) {
+    return JSON.stringify(s);
+}
+
+;// CONCATENATED MODULE: ./src/init/config-template.ts
+// config/deployment.yml, the env files and the .gitignore lines that init writes. Written as text rather than
+// serialized so that the operator gets the comments; every value placed in them was checked in answers.ts, and
+// scalars still go through the YAML library so that an IP address or a numeric host name stays a string.
+
+/** YAML for one scalar, quoted only when a plain scalar would read back as something else */
+function y(value) {
+    return (0,dist/* stringify */.As)(value).trimEnd();
+}
+function envFilePath(env) {
+    return `config/environments/.env.${env}`;
+}
+/** the public URL: https on the first domain, else plain HTTP on the host (and its port when not 80) */
+function urlOf(env, httpPort) {
+    if (env.domains[0])
+        return `https://${env.domains[0]}`;
+    const host = env.host.includes(':') ? `[${env.host}]` : env.host;
+    return `http://${host}${httpPort !== undefined && httpPort !== 80 ? `:${httpPort}` : ''}`;
+}
+function renderDeploymentYml(a, dockerfile, schemaUrl) {
+    const environments = a.environments.map((e) => renderEnvironment(e, a)).join('\n');
+    return `# yaml-language-server: $schema=${schemaUrl}
+#
+# How togather-deploy ships the Togather server; written by \`togather-deploy init\`. Reference: docs/configuration.md
+# of togather-deploy. Secrets never sit here: each environment's live in its env file (config/environments/, kept
+# out of git) and, on GitHub, in the environment's ENV_FILE secret.
+# Durations take a unit (500ms, 2s, 10m). Relative paths are relative to this file's directory.
+
+app:
+  name: togather # the stack on the host is togather-<environment>
+  port: 8080 # the server's port inside its container (SERVER_PORT)
+  # image repository without tag: every deploy is tagged with the full commit SHA it was built from
+  image: ${y(a.image)}
+  # Built from the deployed commit on the runner (or your workstation) and shipped to the host over SSH; the
+  # context is the repository root. The Dockerfile must be in the commit: only commits containing it can be built.
+  build:
+    context: .
+    dockerfile: ${y(dockerfile)}
+  pull: false # true: the host pulls from the registry instead (it then needs registry credentials)
+
+  # how a new colour proves it is ready before it receives traffic
+  health:
+    path: /health
+    version_path: /version # must report the deployed git_commit, or the switch is undone
+    start_timeout: 90s # boot + first start
+    required_checks: [database, migrations]
+
+  # non-secret settings of the app; the env file overrides them
+  env:
+    LOG_LEVEL: info
+    LOG_FORMAT: json
+    SERVER_HOST: 0.0.0.0
+    SERVER_PORT: "8080"
+    TZ: UTC
+  # keys the app environment must define (a CHANGE_ME placeholder does not count)
+  required_env: [ENVIRONMENT, DATABASE_URL, JWT_SECRET, POSTGRES_PASSWORD]
+  # values that are not secret; every other value is masked in logs
+  public_env: [ENVIRONMENT, LOG_LEVEL, LOG_FORMAT, TZ, PORT, SERVER_PORT, SERVER_HOST, HOST]
+
+deployment:
+  drain_timeout: 30s # the old colour keeps in-flight requests this long after the switch
+  # After the switch, keep probing health through the proxy and switch back on failures. Off for the first
+  # deploys; once the app runs well, 10m is a good value for production.
+  watch: 0s
+
+database:
+  managed: true # PostgreSQL runs in the stack; its password is POSTGRES_PASSWORD in the env file
+  # a verified pg_dump snapshot is taken before every deploy that has migrations to run
+  snapshots:
+    retention_days: 7
+
+# Deployment events, sent from the runner or your workstation. Off until you set a channel up; every URL or key
+# that holds a token goes in the env file, named here by *_env. Example:
+# notifications:
+#   webhook:
+#     url_env: DEPLOY_WEBHOOK_URL
+#     secret_env: DEPLOY_WEBHOOK_SECRET
+#   ntfy:
+#     url_env: NTFY_URL # a topic of your own: anyone who knows a public topic's name can read it
+
+monitoring:
+  enabled: false # Prometheus + Grafana beside each environment: see docs/monitoring.md
+
+# One entry per environment: the name is what you deploy (\`togather-deploy deploy staging\`). host, port and user
+# are the SSH target; config/known_hosts pins its host key. Each lives in togather/<environment> in the deploy
+# user's home. Two environments on one host need their own proxy ports (proxy.http_port, https_port), and only the
+# one on 80/443 can get automatic HTTPS.
+environments:
+${environments}`;
+}
+function renderEnvironment(e, a) {
+    const lines = [
+        `  ${e.name}:`,
+        `    host: ${y(e.host)}`,
+        `    port: ${a.sshPort}`,
+        `    user: ${y(a.user)}`,
+        `    env_file: ${y(`environments/.env.${e.name}`)}`,
+        `    url: ${y(urlOf(e, a.httpPort))}`,
+    ];
+    const proxy = [];
+    if (e.domains.length > 0)
+        proxy.push(`      domains: [${e.domains.map(y).join(', ')}] # automatic HTTPS`);
+    else
+        proxy.push('      domains: [] # plain HTTP; add the public name here for automatic HTTPS');
+    if (a.httpPort !== undefined)
+        proxy.push(`      http_port: ${a.httpPort}`);
+    if (a.httpPort !== undefined || a.httpsPort !== undefined)
+        proxy.push(`      https_port: ${a.httpsPort ?? 443}`);
+    return [...lines, '    proxy:', ...proxy].join('\n') + '\n';
+}
+const PLACEHOLDER = 'CHANGE_ME';
+function config_template_renderEnvFile(env) {
+    return `# Togather server: settings and secrets of ${env}, written by \`togather-deploy init\`.
+#
+# Keep this file private (mode 600) and out of git. Replace every ${PLACEHOLDER}: a deploy refuses a placeholder.
+# Use fresh values per environment; never share a secret between staging and production.
+# On GitHub it is the ENV_FILE secret of the ${env} environment (re-upload it after every change):
+#   gh secret set ENV_FILE --env ${env} < ${envFilePath(env)}
+# Syntax: KEY=value, one per line; quote with '...' for a literal value. " #" starts a comment.
+
+# must equal the environment being deployed, or the deploy stops before touching the host
+ENVIRONMENT=${env}
+
+# Password of the bundled PostgreSQL, set when its data volume is first created.  Generate: openssl rand -hex 24
+POSTGRES_PASSWORD=${PLACEHOLDER}
+# The app's connection string. Its password must be EQUAL to POSTGRES_PASSWORD ("db" is the database service).
+DATABASE_URL=postgres://togather:${PLACEHOLDER}@db:5432/togather?sslmode=disable
+
+# Signs session tokens; changing it logs everyone out.  Generate: openssl rand -hex 32
+JWT_SECRET=${PLACEHOLDER}
+# Password of the initial admin account.  Generate: openssl rand -base64 24
+ADMIN_PASSWORD=${PLACEHOLDER}
+# Key of the CSRF protection, 32 random bytes.  Generate: openssl rand -hex 32
+CSRF_KEY=${PLACEHOLDER}
+
+# Optional features: an empty value switches the feature off.
+# email, through Resend (an API key starting with re_) or SMTP (the account's app password)
+RESEND_API_KEY=
+SMTP_PASSWORD=
+# error reporting: the DSN of the Sentry project
+SENTRY_DSN=
+`;
+}
+/** the lines .gitignore must hold: the env files hold secrets, their *.example templates may be committed */
+const GITIGNORE_LINES = [
+    '# togather-deploy: env files hold secrets (their *.example templates may be committed)',
+    'config/environments/.env.*',
+    '!config/environments/.env.*.example',
+];
+
+;// CONCATENATED MODULE: ./src/init/files.ts
+// Plan and apply init's files. Every file's content is computed before anything is written, so that a refused
+// answer leaves the repository as it was; applying then decides per file: absent → write, identical → leave,
+// different → leave unless --force. Env files hold secrets and are never overwritten once they hold one, and the
+// line files (.gitignore, known_hosts) are only ever appended to.
+
+
+
+function readOrUndefined(abs) {
+    return (0,external_node_fs_namespaceObject.existsSync)(abs) ? (0,external_node_fs_namespaceObject.readFileSync)(abs, 'utf8') : undefined;
+}
+function write(abs, content, mode) {
+    (0,external_node_fs_namespaceObject.mkdirSync)((0,external_node_path_namespaceObject.dirname)(abs), { recursive: true });
+    (0,external_node_fs_namespaceObject.writeFileSync)(abs, content, mode !== undefined ? { mode } : {});
+    // the mode option applies only when the file is created
+    if (mode !== undefined)
+        (0,external_node_fs_namespaceObject.chmodSync)(abs, mode);
+}
+function applyFiles(dir, plan, force) {
+    return plan.map((f) => applyOne(dir, f, force));
+}
+function applyOne(dir, f, force) {
+    const abs = (0,external_node_path_namespaceObject.join)(dir, f.path);
+    const current = readOrUndefined(abs);
+    const done = (outcome, message) => ({ path: f.path, outcome, message });
+    if (f.kind === 'lines') {
+        const content = withLines(current, f.lines);
+        if (current === undefined) {
+            write(abs, content, f.mode);
+            return done('wrote', `wrote ${f.path}`);
+        }
+        if (content === current)
+            return done('unchanged', `unchanged ${f.path}`);
+        write(abs, content, f.mode);
+        const added = f.lines.filter((l) => !presentLines(current).has(l.trim())).length;
+        return done('updated', `updated ${f.path} (added ${added} line${added === 1 ? '' : 's'})`);
+    }
+    const mode = f.kind === 'env' ? 0o600 : f.mode;
+    if (current === undefined) {
+        write(abs, f.content, mode);
+        return done('wrote', `wrote ${f.path}`);
+    }
+    if (current === f.content)
+        return done('unchanged', `unchanged ${f.path}`);
+    if (f.kind === 'env' && holdsOperatorValues(current, f.content)) {
+        return done('skipped', `kept ${f.path} (it holds your values; init never overwrites them, not even with --force)`);
+    }
+    if (!force)
+        return done('skipped', `skipped ${f.path} (exists; --force to overwrite)`);
+    write(abs, f.content, mode);
+    return done('overwrote', `overwrote ${f.path}`);
+}
+function presentLines(text) {
+    return new Set(text.split('\n').map((l) => l.trim()));
+}
+/** `current` with every missing line appended (after a newline if it lacks its last one) */
+function withLines(current, lines) {
+    const base = current ?? '';
+    const present = presentLines(base);
+    const missing = lines.filter((l) => !present.has(l.trim()));
+    // a comment line alone is not worth appending: only when a rule it introduces is missing too
+    if (missing.every((l) => l.startsWith('#')))
+        return base;
+    const sep = base === '' || base.endsWith('\n') ? '' : '\n';
+    return `${base}${sep}${missing.join('\n')}\n`;
+}
+/**
+ * Does an existing env file hold a value the operator put there: one that is neither a CHANGE_ME placeholder, nor
+ * empty, nor what init itself writes for that key?
+ */
+function holdsOperatorValues(existing, template) {
+    const ours = parseEnvFile(template, 'template', { required: [] }).values;
+    const theirs = parseEnvFile(existing, 'existing', { required: [] });
+    // a file that does not parse may still hold secrets: never overwrite it
+    if (theirs.problems.some((p) => p.code === 'syntax'))
+        return true;
+    return theirs.entries.some((e) => e.value !== '' && !PLACEHOLDER_RE.test(e.value) && ours[e.key] !== e.value);
+}
+
+;// CONCATENATED MODULE: ./src/init/host-keys.ts
+// Host keys for config/known_hosts. A key read from the network is only as good as the check made of it, so a
+// scanned key is written only when the operator confirms its fingerprint or named it with --fingerprint; the
+// fingerprints are computed here from the key blobs, never taken from the scanning tool's output.
+
+
+
+/** the name known_hosts files use for a host: `[host]:port` unless the port is 22 */
+function knownHostsName(host, port) {
+    return port === 22 ? host : `[${host}]:${port}`;
+}
+function fingerprintOf(base64Blob) {
+    const digest = (0,external_node_crypto_.createHash)('sha256').update(Buffer.from(base64Blob, 'base64')).digest('base64');
+    return `SHA256:${digest.replace(/=+$/, '')}`;
+}
+function typeLabel(keyType) {
+    if (keyType === 'ssh-ed25519')
+        return 'ED25519';
+    if (keyType.startsWith('ecdsa-'))
+        return 'ECDSA';
+    if (keyType === 'ssh-rsa')
+        return 'RSA';
+    return keyType.toUpperCase();
+}
+/**
+ * Keys in known_hosts text. With `name`, only the lines for that host name, rewritten to carry exactly that name
+ * (scanners print what they were asked; ssh looks the host up by the config's host and port).
+ */
+function parseKnownHosts(text, name) {
+    const keys = [];
+    for (const raw of text.split('\n')) {
+        const fields = raw.trim().split(/\s+/);
+        if (fields.length < 3 || fields[0].startsWith('#') || fields[0].startsWith('@'))
+            continue;
+        const [hosts, keyType, blob] = fields;
+        if (!/^[A-Za-z0-9+/]+=*$/.test(blob))
+            continue;
+        if (name !== undefined && !hosts.split(',').includes(name))
+            continue;
+        keys.push({
+            line: `${name ?? hosts} ${keyType} ${blob}`,
+            type: typeLabel(keyType),
+            fingerprint: fingerprintOf(blob),
+        });
+    }
+    return keys;
+}
+/** ssh-keyscan of one host and port: its known_hosts lines (its comments go to stderr) */
+async function defaultScanHostKeys(host, port) {
+    const r = await runProcess('ssh-keyscan', ['-p', String(port), '-T', '5', host], { timeoutMs: 30_000 });
+    if (r.code !== 0 && r.stdout.trim() === '') {
+        const said = r.stderr.trim().split('\n').slice(-1)[0] ?? '';
+        throw new Error(`ssh-keyscan -p ${port} ${host} got no key (exit ${r.code})${said ? `: ${said}` : ''}`);
+    }
+    return r.stdout;
+}
+/**
+ * The keys to pin for every distinct host and port. A host that config/known_hosts already pins is not scanned
+ * again (a rerun asks nothing); delete its lines to pin it anew. Throws AnswerError when a key is not accepted.
+ */
+async function pinHostKeys(targets, existing, fingerprints, scan, ask, out) {
+    const result = { lines: [], summary: [] };
+    const seen = new Set();
+    for (const t of targets) {
+        const name = knownHostsName(t.host, t.port);
+        const pinned = parseKnownHosts(existing, name);
+        if (pinned.length > 0) {
+            pinned.forEach((k) => seen.add(k.fingerprint));
+            result.lines.push(...pinned.map((k) => k.line));
+            result.summary.push(`${name}: already pinned in config/known_hosts (${host_keys_describe(pinned)})`);
+            continue;
+        }
+        let scanned;
+        try {
+            scanned = parseKnownHosts(await scan(t.host, t.port)).map((k) => ({
+                ...k,
+                line: `${name} ${k.line.split(' ').slice(1).join(' ')}`,
+            }));
+        }
+        catch (e) {
+            throw new AnswerError(`could not read the host key of ${name}: ${e instanceof Error ? e.message : String(e)}`, 'check that the host is up and its SSH port is reachable from here (--ssh-port), then run init again');
+        }
+        if (scanned.length === 0) {
+            throw new AnswerError(`${name} sent no host key`, 'check the host and --ssh-port; is an SSH server listening there?');
+        }
+        scanned.forEach((k) => seen.add(k.fingerprint));
+        const accepted = await accept(t, name, scanned, fingerprints, ask, out);
+        result.lines.push(...accepted.map((k) => k.line));
+        result.summary.push(`${name}: ${host_keys_describe(accepted)}`);
+    }
+    const unmatched = fingerprints.filter((f) => !seen.has(f));
+    if (unmatched.length > 0) {
+        throw new AnswerError(`--fingerprint ${unmatched.join(', ')} matches none of the hosts' keys`, "compare it with the host's own key (provider console, or `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` " +
+            'on the host); a different key means something else answered: stop and find out what');
+    }
+    return result;
+}
+async function accept(t, name, scanned, fingerprints, ask, out) {
+    const named = scanned.filter((k) => fingerprints.includes(k.fingerprint));
+    if (named.length > 0)
+        return named;
+    const forWhom = `${name} (${t.environments.join(', ')})`;
+    const listing = scanned.map((k) => `  ${k.type} ${k.fingerprint}`);
+    const verify = 'compare with the fingerprint the host itself reports, through a channel you already trust: the provider ' +
+        "console's boot log, or `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` run on the host";
+    if (!ask) {
+        throw new AnswerError(`the host key of ${forWhom} is not confirmed; it answered with:\n${listing.join('\n')}`, `${verify}, then run init again with --fingerprint SHA256:… (the one you checked)`);
+    }
+    // the key people can check on the host is the ed25519 one: offer that one alone when the host has it
+    const offered = scanned.filter((k) => k.type === 'ED25519');
+    const keys = offered.length > 0 ? offered : scanned;
+    out(`Host key of ${forWhom}:`);
+    for (const k of keys)
+        out(`  ${k.type} ${k.fingerprint}`);
+    out(`(${verify})`);
+    const answer = (await ask(`Is this the key of ${t.host}? (yes/no)`, 'no')).trim().toLowerCase();
+    if (answer === 'yes' || answer === 'y')
+        return keys;
+    throw new AnswerError(`the host key of ${forWhom} was not confirmed`, 'find out why the fingerprints differ before connecting; nothing was written');
+}
+function host_keys_describe(keys) {
+    return keys.map((k) => `${k.type} ${k.fingerprint}`).join(', ');
+}
+
+;// CONCATENATED MODULE: ./src/init/workflow-templates.ts
+// The caller workflows init writes into the operator's .github/workflows. Each calls one of togather-deploy's
+// reusable workflows pinned to a release tag, grants exactly the permissions the called job asks for (a called
+// workflow can never get more than its caller grants) and maps each secret by name (never `secrets: inherit`).
+const WORKFLOW_FILES = {
+    deploy: '.github/workflows/togather-deploy.yml',
+    rollback: '.github/workflows/togather-rollback.yml',
+    snapshot: '.github/workflows/togather-snapshot.yml',
+};
+const OWN = 'togather/togather-deploy/.github/workflows';
+const SECRETS = `    secrets:
+      SSH_PRIVATE_KEY: \${{ secrets.SSH_PRIVATE_KEY }}
+      SSH_KNOWN_HOSTS: \${{ secrets.SSH_KNOWN_HOSTS }}
+      ENV_FILE: \${{ secrets.ENV_FILE }}
+      # a key with a passphrase also needs: SSH_PASSPHRASE: \${{ secrets.SSH_PASSPHRASE }}
+`;
+/**
+ * The GitHub environment a nightly snapshot of `envs[index]` runs in. The last of several environments is the one
+ * deployed behind an approval (togather-deploy.yml), and reviewers apply to any job naming the environment,
+ * deployment or not: its snapshots use a twin without reviewers that holds the same secrets.
+ */
+function snapshotGitHubEnvironment(envs, index) {
+    const env = envs[index];
+    return envs.length > 1 && index === envs.length - 1 ? `${env}-snapshots` : env;
+}
+function renderDeployWorkflow(envs, tag) {
+    const jobs = envs.map((env, i) => {
+        const previous = i > 0 ? envs[i - 1] : undefined;
+        const needs = previous ? `    needs: ${previous}\n` : '';
+        const version = previous
+            ? `      version: \${{ needs.${previous}.outputs.version }} # exactly the commit ${previous} got\n`
+            : '      version: ${{ inputs.version }} # empty: the pushed commit\n';
+        const last = previous !== undefined && i === envs.length - 1;
+        const why = last
+            ? `  # After ${previous}; give the GitHub environment ${env} required reviewers: the job waits for an approval.\n`
+            : '';
+        return `${why}  ${env}:
+${needs}    uses: ${OWN}/deploy.yml@${tag}
+    permissions:
+      contents: read # check out the config, resolve the version
+      checks: read # CI gate
+      statuses: read # CI gate
+      deployments: write # deployment statuses on the environment
+    with:
+      environment: ${env}
+${version}      # a tag or an older commit needs the full history; the pushed commit, only itself
+      fetch-depth: \${{ fromJSON(inputs.version && '0' || '1') }}
+      force: \${{ inputs.force == true }}
+${SECRETS}`;
+    });
+    return `# Deploys every push to main: ${envs.join(', then ')}${envs.length > 1 ? ', each with the commit the one before got' : ''}.
+# Written by \`togather-deploy init\`. The called workflow is togather-deploy's, pinned to its ${tag} release.
+name: togather-deploy
+
+on:
+  push:
+    branches: [main]
+  workflow_dispatch:
+    inputs:
+      version:
+        description: "Version to deploy: a tag or commit SHA; empty: the head of the branch run from"
+        type: string
+        default: ""
+      force:
+        description: "Redeploy even when the version already serves (e.g. after updating the ENV_FILE secret)"
+        type: boolean
+        default: false
+
+# Nothing by default; each job grants exactly what the called workflow's job uses.
+permissions: {}
+
+# Do not add a concurrency group named togather-deploy-…: the called jobs queue per environment on their own.
+jobs:
+  # The CI gate: before deploying, the called workflow waits (up to 20 minutes) for the other checks and statuses
+  # of the commit, and refuses one that failed. When your tests run in THIS workflow, add their job (say test)
+  # and, in the first job below, \`needs: test\` and under with: \`required-checks: test\`, so that the gate does not
+  # wait for its own workflow.
+${jobs.join('\n')}`;
+}
+function renderRollbackWorkflow(envs, tag) {
+    const options = envs.map((e) => `          - ${e}`).join('\n');
+    return `# Roll an environment back, or list what it could roll back to: Actions → togather-rollback → Run workflow.
+# Written by \`togather-deploy init\`. The called workflow is togather-deploy's, pinned to its ${tag} release.
+name: togather-rollback
+
+on:
+  workflow_dispatch:
+    inputs:
+      environment:
+        description: "Environment"
+        type: choice
+        required: true
+        # A choice defaults to its first option: the least harmful one comes first, so a hurried click does not
+        # roll back production.
+        options:
+${options}
+      command:
+        description: "rollback; or versions / status, which only list and never turn the run red"
+        type: choice
+        options:
+          - rollback
+          - versions
+          - status
+        default: rollback
+      version:
+        description: "Version (SHA or tag) to roll back to; empty: the previous good version"
+        type: string
+        default: ""
+      confirm:
+        description: "Type the environment name to confirm a rollback across a database migration"
+        type: string
+        default: ""
+      dry-run:
+        description: "Only print the plan"
+        type: boolean
+        default: false
+
+# Nothing by default; the job grants exactly what the called workflow's job uses.
+permissions: {}
+
+jobs:
+  rollback:
+    uses: ${OWN}/rollback.yml@${tag}
+    permissions:
+      contents: read # check out the config, resolve the version
+      deployments: write # deployment statuses on the environment
+    with:
+      environment: \${{ inputs.environment }}
+      command: \${{ inputs.command }}
+      version: \${{ inputs.version }}
+      confirm: \${{ inputs.confirm }}
+      dry-run: \${{ inputs.dry-run }}
+${SECRETS}`;
+}
+function renderSnapshotWorkflow(envs, tag) {
+    const include = envs
+        .map((e, i) => `          - environment: ${e}\n            github-environment: ${snapshotGitHubEnvironment(envs, i)}`)
+        .join('\n');
+    return `# A verified database snapshot of every environment, nightly and on demand (Actions → togather-snapshot).
+# Written by \`togather-deploy init\`. The called workflow is togather-deploy's, pinned to its ${tag} release.
+# GitHub disables the schedule of a public repository after 60 days without activity: watch the snapshots' age.
+name: togather-snapshot
+
+on:
+  schedule:
+    - cron: "23 2 * * *" # nightly, off the hour to dodge the top-of-hour queue
+  workflow_dispatch:
+
+# Nothing by default; the job grants exactly what the called workflow's job uses.
+permissions: {}
+
+jobs:
+  snapshot:
+    strategy:
+      fail-fast: false # one unreachable host must not skip the others' snapshots
+      matrix:
+        # environment: the entry in config/deployment.yml (stack, path, env file's ENVIRONMENT).
+        # github-environment: where the job runs and reads its secrets. Reviewers apply even to a job that deploys
+        # nothing, so an environment behind an approval uses a twin without reviewers (<name>-snapshots) that holds
+        # the same three secrets and is restricted to main: the nightly run does not wait for an approval.
+        include:
+${include}
+    uses: ${OWN}/snapshot.yml@${tag}
+    permissions:
+      contents: read # check out the config
+    with:
+      environment: \${{ matrix.environment }}
+      github-environment: \${{ matrix.github-environment }}
+${SECRETS}`;
+}
+
+;// CONCATENATED MODULE: ./src/init/next-steps.ts
+// What the operator does after init, in order: fill in the secrets, check and prepare the host from the
+// workstation, deploy once from there, then give GitHub its environments and secrets and commit.
+
+
+const KEY = '~/.ssh/togather_deploy';
+function nextSteps(n) {
+    const first = n.environments[0];
+    const repo = n.repo ? `${n.repo.owner}/${n.repo.name}` : 'OWNER/REPO';
+    const out = ['Next steps:'];
+    let number = 0;
+    const step = (text, ...commands) => {
+        out.push(`${++number}. ${text}`);
+        for (const c of commands)
+            out.push(`     ${c}`);
+    };
+    step(`Replace every CHANGE_ME in ${n.environments.map(envFilePath).join(', ')} ` +
+        '(POSTGRES_PASSWORD and the password inside DATABASE_URL must be equal; `openssl rand -hex 24`).');
+    step(`Check everything locally, nothing is connected to (${KEY} is the deploy user's private key):`, ...n.environments.map((e) => `togather-deploy validate ${e} -i ${KEY}`));
+    step('Prepare each host (Docker, directories, the proxy):', ...n.environments.map((e) => `togather-deploy setup ${e} -i ${KEY}`));
+    step(`Commit ${n.wroteDockerfile ? `${n.wroteDockerfile} (only commits containing it can be built), ` : ''}` +
+        'config/deployment.yml, config/known_hosts, .gitignore and .github/workflows (a deploy builds the committed ' +
+        `tree), then deploy ${first} once from here (a workstation has no CI gate: --skip-ci-check, which is recorded):`, `togather-deploy deploy ${first} -i ${KEY} --skip-ci-check`);
+    const ghEnvs = new Set();
+    n.environments.forEach((e, i) => {
+        ghEnvs.add(e);
+        ghEnvs.add(snapshotGitHubEnvironment(n.environments, i));
+    });
+    const last = n.environments[n.environments.length - 1];
+    step(n.environments.length > 1
+        ? `Create the GitHub environments; then, in Settings → Environments, give ${last} required reviewers and ` +
+            `restrict ${last}-snapshots (no reviewers: the nightly snapshot) to the main branch:`
+        : 'Create the GitHub environment:', ...[...ghEnvs].map((g) => `gh api -X PUT repos/${repo}/environments/${g}`));
+    const secrets = [];
+    n.environments.forEach((e, i) => {
+        for (const g of new Set([e, snapshotGitHubEnvironment(n.environments, i)])) {
+            secrets.push(`gh secret set SSH_PRIVATE_KEY --env ${g} < ${KEY}`, `gh secret set SSH_KNOWN_HOSTS --env ${g} < config/known_hosts`, `gh secret set ENV_FILE --env ${g} < ${envFilePath(e)}`);
+        }
+    });
+    step('Store the three secrets on each of them:', ...secrets);
+    step(`Push to main: ${WORKFLOW_FILES.deploy} deploys ${n.environments.join(', then ')}; ` +
+        `${WORKFLOW_FILES.rollback} and ${WORKFLOW_FILES.snapshot} run from the Actions tab.`);
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/init/repository.ts
+// What init reads from the operator's repository and from the tool itself: the GitHub origin (for the image name
+// and the gh commands), the app's Dockerfile, and the release the generated workflows pin.
+
+
+
+
+/** used when the repository has no GitHub origin; lowercase, as an image repository must be */
+const FALLBACK_IMAGE = 'ghcr.io/owner/server';
+/** owner/name of `git remote get-url origin` when it is a GitHub repository */
+async function githubOrigin(dir) {
+    const r = await runProcess('git', ['-C', dir, 'remote', 'get-url', 'origin'], { timeoutMs: 10_000 });
+    return r.code === 0 ? parseGitHubUrl(r.stdout.trim()) : undefined;
+}
+function parseGitHubUrl(url) {
+    const m = /^(?:https:\/\/(?:[^@/]+@)?github\.com\/|(?:ssh:\/\/)?git@github\.com[:/])([A-Za-z0-9-]+)\/([A-Za-z0-9._-]+?)(?:\.git)?\/?$/.exec(url);
+    return m ? { owner: m[1], name: m[2] } : undefined;
+}
+/** ghcr.io/<owner>/<repo>, the name GitHub's registry would give the repository's image */
+function imageOf(repo) {
+    if (!repo)
+        return FALLBACK_IMAGE;
+    const part = (s) => s.toLowerCase().replace(/[^a-z0-9._-]/g, '-');
+    return `ghcr.io/${part(repo.owner)}/${part(repo.name)}`;
+}
+/** where Togather server checkouts keep a Dockerfile, most conventional first */
+const DOCKERFILE_CANDIDATES = ['Dockerfile', 'docker/Dockerfile', 'deploy/docker/Dockerfile'];
+/** where init puts the tool's own Dockerfile when the repository has none */
+const BUNDLED_DOCKERFILE_PATH = 'docker/Dockerfile';
+const repository_BUILD_ARGS = ['GIT_COMMIT', 'GIT_SHORT_COMMIT', 'VERSION', 'BUILD_TIMESTAMP'];
+const MIGRATIONS_PATH = '/app/migrations';
+/**
+ * What an existing Dockerfile visibly lacks of the image contract the deployer relies on: the four build args
+ * (the release is verified by the git_commit /version reports) and the migrations at /app/migrations. A text
+ * check only: it cannot prove the contract, but it catches the Dockerfile that was never written for it.
+ */
+function dockerfileGaps(text) {
+    const gaps = repository_BUILD_ARGS.filter((a) => !new RegExp(`^\\s*ARG\\s+${a}\\b`, 'm').test(text)).map((a) => `no ARG ${a}`);
+    if (!text.includes(MIGRATIONS_PATH))
+        gaps.push(`nothing copied to ${MIGRATIONS_PATH}`);
+    return gaps;
+}
+function bundledDockerfile() {
+    return readAsset('docker', 'Dockerfile');
+}
+function readRepoFile(dir, path) {
+    try {
+        return (0,external_node_fs_namespaceObject.readFileSync)((0,external_node_path_namespaceObject.join)(dir, path), 'utf8');
+    }
+    catch {
+        return undefined;
+    }
+}
+/**
+ * The tag the generated workflows pin, v<major> of this installation. Read from the installed package.json
+ * rather than imported, so that the bundled CLI (dist/cli) finds it beside its assets as well.
+ */
+function releaseTag() {
+    const version = JSON.parse(readAsset('package.json')).version;
+    const major = typeof version === 'string' ? /^(\d+)\./.exec(version)?.[1] : undefined;
+    if (major === undefined)
+        throw new Error(`package.json of togather-deploy has no usable version (${String(version)})`);
+    return `v${major}`;
+}
+
+;// CONCATENATED MODULE: ./src/init/command.ts
+// `togather-deploy init`: scaffolds an operator's repository for togather-deploy, from the answers given as flags
+// or on a terminal. Every answer is checked and every file computed before the first write; reruns with the same
+// answers change nothing.
+
+
+
+
+
+
+
+
+
+function command_defaultScanHostKeys(host, port) {
+    return defaultScanHostKeys(host, port);
+}
+const CONFIG_PATH = 'config/deployment.yml';
+const KNOWN_HOSTS_PATH = 'config/known_hosts';
+const KNOWN_HOSTS_HEADER = '# Host keys of the deploy hosts, checked by fingerprint (public; SSH refuses any other key)';
+async function initCommand(o, io) {
+    const dir = (0,external_node_path_namespaceObject.resolve)(o.dir || '.');
+    const ask = o.nonInteractive ? undefined : io.ask;
+    const origin = await githubOrigin(dir);
+    try {
+        const answers = await gatherAnswers(o, imageOf(origin), ask);
+        if (answers.image === FALLBACK_IMAGE && o.image === undefined) {
+            io.err(`note: no GitHub origin found: app.image is ${FALLBACK_IMAGE}; give --image to name your own`);
+        }
+        for (const w of sharedPortWarnings(answers))
+            io.err(`warning: ${w}`);
+        const pins = await pinHostKeys(pinTargets(answers), readRepoFile(dir, KNOWN_HOSTS_PATH) ?? '', answers.fingerprints, io.scanHostKeys, ask, io.out);
+        const dockerfile = dockerfileChoice(dir);
+        const plan = planFiles(answers, dockerfile, [KNOWN_HOSTS_HEADER, ...pins.lines]);
+        // nothing has been written so far: from here on, every answer has been accepted
+        for (const s of pins.summary)
+            io.out(`host key ${s}`);
+        for (const r of applyFiles(dir, plan, o.force))
+            io.out(r.message);
+        for (const line of dockerfile.notes)
+            io.out(line);
+        io.out('');
+        const names = answers.environments.map((e) => e.name);
+        const wrote = dockerfile.bundled ? dockerfile.path : undefined;
+        for (const line of nextSteps({ environments: names, repo: origin, ...(wrote ? { wroteDockerfile: wrote } : {}) }))
+            io.out(line);
+        return ExitCode.ok;
+    }
+    catch (e) {
+        if (!(e instanceof AnswerError))
+            throw e;
+        io.err(`init: ${e.message}`);
+        io.err(`  fix: ${e.remedy}`);
+        io.err('Nothing was written.');
+        return ExitCode.config;
+    }
+}
+function pinTargets(a) {
+    const byName = new Map();
+    for (const e of a.environments) {
+        const key = `${e.host}:${a.sshPort}`;
+        const t = byName.get(key) ?? { host: e.host, port: a.sshPort, environments: [] };
+        t.environments.push(e.name);
+        byName.set(key, t);
+    }
+    return [...byName.values()];
+}
+/** environments sharing a host also share its ports 80/443 unless told otherwise: the second stack cannot start */
+function sharedPortWarnings(a) {
+    const byHost = new Map();
+    for (const e of a.environments)
+        byHost.set(e.host, [...(byHost.get(e.host) ?? []), e.name]);
+    return [...byHost.entries()]
+        .filter(([, envs]) => envs.length > 1)
+        .map(([host, envs]) => `${envs.join(' and ')} share ${host} and its HTTP/HTTPS ports; give all but one of them other ports ` +
+        `(environments.<env>.proxy.http_port and https_port in ${CONFIG_PATH}); only the one on 80/443 gets automatic HTTPS`);
+}
+/**
+ * The first Dockerfile of the usual places that meets the image contract; else togather-deploy's own, written to
+ * docker/Dockerfile when that place is free (a server checkout's own Dockerfile often lacks the migrations);
+ * else the one found, with a warning.
+ */
+function dockerfileChoice(dir) {
+    const contract = `the build args ${repository_BUILD_ARGS.join(', ')}, the migrations at /app/migrations ` + 'and /version reporting git_commit';
+    const ours = bundledDockerfile();
+    const found = DOCKERFILE_CANDIDATES.flatMap((path) => {
+        const text = readRepoFile(dir, path);
+        return text === undefined ? [] : [{ path, text, gaps: text === ours ? [] : dockerfileGaps(text) }];
+    });
+    const own = found.find((f) => f.text === ours);
+    if (own)
+        return { path: own.path, bundled: true, notes: [`${own.path} is togather-deploy's own Dockerfile.`] };
+    const fitting = found.find((f) => f.gaps.length === 0);
+    if (fitting) {
+        return {
+            path: fitting.path,
+            bundled: false,
+            notes: [`Using your ${fitting.path} (app.build.dockerfile); it must keep taking ${contract}.`],
+        };
+    }
+    const unfit = found.map((f) => `${f.path} seems not to meet the image contract: ${f.gaps.join('; ')}.`);
+    if (!found.some((f) => f.path === BUNDLED_DOCKERFILE_PATH)) {
+        return {
+            path: BUNDLED_DOCKERFILE_PATH,
+            bundled: true,
+            notes: [
+                ...unfit,
+                `${BUNDLED_DOCKERFILE_PATH} is togather-deploy's own Dockerfile (app.build.dockerfile), which takes ${contract}.`,
+                'Commit it: only commits that contain it can be built.',
+            ],
+        };
+    }
+    const first = found[0];
+    return {
+        path: first.path,
+        bundled: false,
+        notes: [`Using your ${first.path} (app.build.dockerfile); it must take ${contract}.`, `warning: ${unfit[0]}`],
+    };
+}
+function planFiles(a, dockerfile, knownHosts) {
+    const tag = releaseTag();
+    const envs = a.environments.map((e) => e.name);
+    const schemaUrl = `https://raw.githubusercontent.com/togather/togather-deploy/${tag}/config/deployment.schema.json`;
+    const plan = [
+        { kind: 'whole', path: CONFIG_PATH, content: renderDeploymentYml(a, dockerfile.path, schemaUrl) },
+        ...envs.map((e) => ({ kind: 'env', path: envFilePath(e), content: config_template_renderEnvFile(e) })),
+        { kind: 'lines', path: KNOWN_HOSTS_PATH, lines: knownHosts, mode: 0o644 },
+    ];
+    if (dockerfile.bundled)
+        plan.push({ kind: 'whole', path: dockerfile.path, content: bundledDockerfile() });
+    plan.push({ kind: 'lines', path: '.gitignore', lines: GITIGNORE_LINES }, { kind: 'whole', path: WORKFLOW_FILES.deploy, content: renderDeployWorkflow(envs, tag) }, { kind: 'whole', path: WORKFLOW_FILES.rollback, content: renderRollbackWorkflow(envs, tag) }, { kind: 'whole', path: WORKFLOW_FILES.snapshot, content: renderSnapshotWorkflow(envs, tag) });
+    return plan;
+}
+
+;// CONCATENATED MODULE: external "node:readline/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:readline/promises");
+;// CONCATENATED MODULE: ./src/init/terminal.ts
+// The terminal side of init's questions, for the CLI: a question with its default in brackets, answered on one
+// line. Only when both ends are terminals; a pipe or CI gets no questions (init then takes flags and defaults).
+
+/** ask on this input and output; an empty answer takes the default */
+function askOn(input, output) {
+    return async (question, defaultAnswer) => {
+        const rl = (0,promises_namespaceObject.createInterface)({ input, output, terminal: false });
+        try {
+            const shown = defaultAnswer ? `${question} [${defaultAnswer}]: ` : `${question}: `;
+            const answer = (await rl.question(shown)).trim();
+            return answer === '' ? (defaultAnswer ?? '') : answer;
+        }
+        finally {
+            rl.close();
+        }
+    };
+}
+/** askOn(stdin, stderr) when someone is at a terminal, else undefined (stdout stays init's report) */
+function terminalAsk() {
+    return process.stdin.isTTY && process.stderr.isTTY ? askOn(process.stdin, process.stderr) : undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/cli/main.ts
+
+
+
+
 
 
 
@@ -52199,15 +53722,22 @@ function parseRequiredChecks(text) {
 
 const USAGE = `togather-deploy — zero-downtime blue-green deploys of the Togather server over SSH
 
-usage: togather-deploy <command> <environment> [options]
+usage: togather-deploy init [--dir DIR] [init options]
+       togather-deploy <command> <environment> [options]
        togather-deploy snapshot <create|list|verify|cleanup|restore> <environment> [file] [options]
 
 commands:
+  init        in your server repository: write config/deployment.yml, env files with CHANGE_ME secrets,
+              config/known_hosts (host keys scanned, fingerprints confirmed), .gitignore lines, the app
+              Dockerfile if there is none, and the deploy, rollback and snapshot caller workflows; never
+              overwrites without --force, so it can be rerun
   deploy      build/ship the version, health-gate it, switch the proxy, retire the old colour
   rollback    back to the previous good version, or --version V from the history; same gate and switch
   versions    what can be rolled back to, with age and outcome
   status      what serves now, previous version, proxy answer, lock holder (--json for machines)
   validate    check the config, env file, SSH key and pinned host key without connecting (--json)
+  setup       check over SSH what the host needs (Docker, compose, disk, ports, clock, log rotation), create the
+              stack directory, print the root commands for the rest (--install runs them with passwordless sudo)
   unlock      remove a held lock after showing its holder (asks, or --yes); recorded in audit.jsonl
   cleanup     remove old images, logs and lock leftovers per retention (--dry-run lists them)
   snapshot create|list|verify|cleanup <environment>
@@ -52215,12 +53745,27 @@ commands:
   snapshot restore <environment> <file> --stop-app
               put a snapshot back: asks (or --yes), stops the app meanwhile, takes a safety snapshot first
 
+init options (asked on a terminal when not given):
+      --dir DIR            the repository to write into (default .)
+      --environments LIST  comma-separated environment names (default staging,production)
+      --host [ENV=]HOST    SSH host of every environment, or of one (repeatable)
+      --domain ENV=NAME    public name of an environment, for automatic HTTPS (repeatable; none: plain HTTP)
+      --user USER          deploy user on the hosts (default deploy)
+      --ssh-port N         SSH port (default 22)
+      --http-port N        the proxy's HTTP port (default 80)
+      --https-port N       the proxy's HTTPS port (default 443)
+      --image REPO         image repository without tag (default ghcr.io/<owner>/<repo> of the git origin)
+      --fingerprint FP     a host key fingerprint (SHA256:…) you verified, accepted without asking (repeatable)
+      --non-interactive    ask nothing: take flags and defaults; a host key needs --fingerprint
+      --force              overwrite files that differ (never an env file holding your values)
+
 options:
   -c, --config FILE        deployment.yml (default config/deployment.yml)
       --version REF        commit SHA, tag or branch to deploy (default HEAD)
       --env-file FILE      the environment's env file (default: environments.<env>.env_file)
   -i, --identity FILE      SSH private key of the deploy user
-      --known-hosts FILE   known_hosts pinning the host key (required: unknown keys are refused)
+      --known-hosts FILE   known_hosts pinning the host key (default: known_hosts beside the config, as init
+                           writes it; unknown keys are refused)
       --passphrase-env VAR read the key's passphrase from this environment variable
       --set KEY=VALUE      override an app setting (repeatable; wins over env file and environment)
       --repo DIR           the git clone to resolve and build versions from (default .)
@@ -52228,6 +53773,7 @@ options:
       --skip-ci-check      deploy without the CI check (recorded in the history)
       --skip-migrations    do not run migrations (recorded in the history)
       --force              redeploy a version that is already live
+      --install            setup: run the root commands with sudo -n (never Docker's own installer)
       --stop-app           snapshot restore: stop the app for the restore, bring it back after
       --json               machine-readable output (status)
   -y, --yes                answer yes to confirmations
@@ -52250,6 +53796,18 @@ const OPTIONS = {
     'skip-migrations': { type: 'boolean', default: false },
     force: { type: 'boolean', default: false },
     'stop-app': { type: 'boolean', default: false },
+    install: { type: 'boolean', default: false },
+    dir: { type: 'string', default: '.' },
+    environments: { type: 'string' },
+    host: { type: 'string', multiple: true },
+    domain: { type: 'string', multiple: true },
+    user: { type: 'string' },
+    'ssh-port': { type: 'string' },
+    'http-port': { type: 'string' },
+    'https-port': { type: 'string' },
+    image: { type: 'string' },
+    fingerprint: { type: 'string', multiple: true },
+    'non-interactive': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     yes: { type: 'boolean', short: 'y', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -52273,6 +53831,9 @@ async function main(argv) {
         return o.help ? 0 : ExitCode.config;
     }
     const [command] = positionals;
+    // init runs before there is a config or an environment to open a session for
+    if (command === 'init')
+        return runInit(o, positionals[1]);
     // snapshot takes a subcommand before the environment: togather-deploy snapshot restore staging FILE
     const snapshotSub = command === 'snapshot' ? positionals[1] : undefined;
     const environment = command === 'snapshot' ? positionals[2] : positionals[1];
@@ -52300,7 +53861,11 @@ async function main(argv) {
             environment,
             envFilePath: o['env-file'],
             overrides,
-            credentials: { privateKeyPath: o.identity, knownHostsPath: o['known-hosts'], passphrase },
+            credentials: {
+                privateKeyPath: o.identity,
+                knownHostsPath: o['known-hosts'] ?? pinnedBesideConfig(o.config),
+                passphrase,
+            },
             actor: `${safeUser()}@${(0,external_node_os_namespaceObject.hostname)()}`,
             dryRun: o['dry-run'],
             redactor,
@@ -52325,6 +53890,33 @@ async function main(argv) {
     finally {
         await session?.host.close().catch(() => undefined);
     }
+}
+/** `togather-deploy init [dir]`: the scaffolder, with questions on a terminal and ssh-keyscan for the host keys */
+function runInit(o, dirArg) {
+    return initCommand({
+        dir: dirArg ?? o.dir,
+        ...(o.environments !== undefined ? { environments: o.environments } : {}),
+        host: o.host ?? [],
+        domain: o.domain ?? [],
+        ...(o.user !== undefined ? { user: o.user } : {}),
+        ...(o['ssh-port'] !== undefined ? { sshPort: o['ssh-port'] } : {}),
+        ...(o['http-port'] !== undefined ? { httpPort: o['http-port'] } : {}),
+        ...(o['https-port'] !== undefined ? { httpsPort: o['https-port'] } : {}),
+        ...(o.image !== undefined ? { image: o.image } : {}),
+        fingerprint: o.fingerprint ?? [],
+        nonInteractive: o['non-interactive'],
+        force: o.force,
+    }, {
+        out: (line) => process.stdout.write(`${line}\n`),
+        err: (line) => process.stderr.write(`${line}\n`),
+        ask: o['non-interactive'] ? undefined : terminalAsk(),
+        scanHostKeys: command_defaultScanHostKeys,
+    });
+}
+/** the known_hosts `togather-deploy init` writes beside the config: used when --known-hosts is not given */
+function pinnedBesideConfig(configPath) {
+    const path = (0,external_node_path_namespaceObject.join)((0,external_node_path_namespaceObject.dirname)(configPath), 'known_hosts');
+    return (0,external_node_fs_namespaceObject.existsSync)(path) ? path : undefined;
 }
 /** --set KEY=VALUE, repeatable; undefined (after saying why) when one is not KEY=VALUE */
 function parseOverrides(pairs) {
@@ -52433,6 +54025,12 @@ const COMMANDS = {
             process.stdout.write(lines.join('\n') + '\n');
         }
         return 0;
+    },
+    setup: async (session, { o }) => {
+        await session.host.connect();
+        const r = await setup(session.ctx, { install: o.install });
+        process.stdout.write((o.json ? JSON.stringify(r, null, 2) : formatSetup(r)) + '\n');
+        return r.ready ? 0 : ExitCode.preflight;
     },
     status: async (session, { o, redactor }) => {
         await session.host.connect();

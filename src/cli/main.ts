@@ -26,13 +26,20 @@ import { ConsoleReporter } from '../log/console-reporter.js';
 import { Redactor } from '../log/redact.js';
 import { openSession, type Session } from '../session.js';
 import { makeCiGate } from '../github/gate-adapter.js';
+import { defaultScanHostKeys, initCommand } from '../init/command.js';
+import { terminalAsk } from '../init/terminal.js';
 
 const USAGE = `togather-deploy — zero-downtime blue-green deploys of the Togather server over SSH
 
-usage: togather-deploy <command> <environment> [options]
+usage: togather-deploy init [--dir DIR] [init options]
+       togather-deploy <command> <environment> [options]
        togather-deploy snapshot <create|list|verify|cleanup|restore> <environment> [file] [options]
 
 commands:
+  init        in your server repository: write config/deployment.yml, env files with CHANGE_ME secrets,
+              config/known_hosts (host keys scanned, fingerprints confirmed), .gitignore lines, the app
+              Dockerfile if there is none, and the deploy, rollback and snapshot caller workflows; never
+              overwrites without --force, so it can be rerun
   deploy      build/ship the version, health-gate it, switch the proxy, retire the old colour
   rollback    back to the previous good version, or --version V from the history; same gate and switch
   versions    what can be rolled back to, with age and outcome
@@ -46,6 +53,20 @@ commands:
               database snapshots: take one (pg_dump, verified, then retention), list, check, apply retention
   snapshot restore <environment> <file> --stop-app
               put a snapshot back: asks (or --yes), stops the app meanwhile, takes a safety snapshot first
+
+init options (asked on a terminal when not given):
+      --dir DIR            the repository to write into (default .)
+      --environments LIST  comma-separated environment names (default staging,production)
+      --host [ENV=]HOST    SSH host of every environment, or of one (repeatable)
+      --domain ENV=NAME    public name of an environment, for automatic HTTPS (repeatable; none: plain HTTP)
+      --user USER          deploy user on the hosts (default deploy)
+      --ssh-port N         SSH port (default 22)
+      --http-port N        the proxy's HTTP port (default 80)
+      --https-port N       the proxy's HTTPS port (default 443)
+      --image REPO         image repository without tag (default ghcr.io/<owner>/<repo> of the git origin)
+      --fingerprint FP     a host key fingerprint (SHA256:…) you verified, accepted without asking (repeatable)
+      --non-interactive    ask nothing: take flags and defaults; a host key needs --fingerprint
+      --force              overwrite files that differ (never an env file holding your values)
 
 options:
   -c, --config FILE        deployment.yml (default config/deployment.yml)
@@ -86,6 +107,17 @@ const OPTIONS = {
   force: { type: 'boolean', default: false },
   'stop-app': { type: 'boolean', default: false },
   install: { type: 'boolean', default: false },
+  dir: { type: 'string', default: '.' },
+  environments: { type: 'string' },
+  host: { type: 'string', multiple: true },
+  domain: { type: 'string', multiple: true },
+  user: { type: 'string' },
+  'ssh-port': { type: 'string' },
+  'http-port': { type: 'string' },
+  'https-port': { type: 'string' },
+  image: { type: 'string' },
+  fingerprint: { type: 'string', multiple: true },
+  'non-interactive': { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
   yes: { type: 'boolean', short: 'y', default: false },
   help: { type: 'boolean', short: 'h', default: false },
@@ -112,6 +144,8 @@ export async function main(argv: string[]): Promise<number> {
     return o.help ? 0 : ExitCode.config;
   }
   const [command] = positionals;
+  // init runs before there is a config or an environment to open a session for
+  if (command === 'init') return runInit(o, positionals[1]);
   // snapshot takes a subcommand before the environment: togather-deploy snapshot restore staging FILE
   const snapshotSub = command === 'snapshot' ? positionals[1] : undefined;
   const environment = command === 'snapshot' ? positionals[2] : positionals[1];
@@ -166,6 +200,32 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     await session?.host.close().catch(() => undefined);
   }
+}
+
+/** `togather-deploy init [dir]`: the scaffolder, with questions on a terminal and ssh-keyscan for the host keys */
+function runInit(o: Options, dirArg: string | undefined): Promise<number> {
+  return initCommand(
+    {
+      dir: dirArg ?? o.dir!,
+      ...(o.environments !== undefined ? { environments: o.environments } : {}),
+      host: o.host ?? [],
+      domain: o.domain ?? [],
+      ...(o.user !== undefined ? { user: o.user } : {}),
+      ...(o['ssh-port'] !== undefined ? { sshPort: o['ssh-port'] } : {}),
+      ...(o['http-port'] !== undefined ? { httpPort: o['http-port'] } : {}),
+      ...(o['https-port'] !== undefined ? { httpsPort: o['https-port'] } : {}),
+      ...(o.image !== undefined ? { image: o.image } : {}),
+      fingerprint: o.fingerprint ?? [],
+      nonInteractive: o['non-interactive']!,
+      force: o.force!,
+    },
+    {
+      out: (line) => process.stdout.write(`${line}\n`),
+      err: (line) => process.stderr.write(`${line}\n`),
+      ask: o['non-interactive'] ? undefined : terminalAsk(),
+      scanHostKeys: defaultScanHostKeys,
+    },
+  );
 }
 
 /** the known_hosts `togather-deploy init` writes beside the config: used when --known-hosts is not given */

@@ -17,6 +17,8 @@ export interface Answers {
   sshPort: number;
   /** set only when --http-port was given: written into every environment's proxy settings */
   httpPort?: number;
+  /** set only when --https-port was given (else 443 beside an --http-port) */
+  httpsPort?: number;
   image: string;
   /** host key fingerprints accepted without asking */
   fingerprints: string[];
@@ -30,6 +32,7 @@ export interface AnswerFlags {
   user?: string;
   sshPort?: string;
   httpPort?: string;
+  httpsPort?: string;
   image?: string;
   fingerprint: string[];
 }
@@ -106,6 +109,9 @@ export async function gatherAnswers(flags: AnswerFlags, defaultImage: string, as
   }
   const sshPort = parsePort('--ssh-port', flags.sshPort ?? '22');
   const httpPort = flags.httpPort === undefined ? undefined : parsePort('--http-port', flags.httpPort);
+  const httpsPort = flags.httpsPort === undefined ? undefined : parsePort('--https-port', flags.httpsPort);
+  if (httpPort !== undefined && httpPort === httpsPort)
+    throw new AnswerError(`--http-port and --https-port are both ${httpPort}`, 'give the two ports different numbers');
   const fingerprints = flags.fingerprint.map((f) => f.trim());
   for (const f of fingerprints) {
     if (!FINGERPRINT_RE.test(f)) {
@@ -115,7 +121,15 @@ export async function gatherAnswers(flags: AnswerFlags, defaultImage: string, as
       );
     }
   }
-  return { environments, user, sshPort, ...(httpPort !== undefined ? { httpPort } : {}), image, fingerprints };
+  return {
+    environments,
+    user,
+    sshPort,
+    ...(httpPort !== undefined ? { httpPort } : {}),
+    ...(httpsPort !== undefined ? { httpsPort } : {}),
+    image,
+    fingerprints,
+  };
 }
 
 function parseEnvironments(text: string, fromFlag: boolean): string[] {

@@ -34,7 +34,8 @@ export interface InitOptions {
   domain: string[]; // repeatable --domain: 'ENV=NAME' (optional; none → plain HTTP)
   user?: string; // --user, default 'deploy'
   sshPort?: string; // --ssh-port, default 22
-  httpPort?: string; // --http-port, default 80 (https 443); applies to every environment
+  httpPort?: string; // --http-port, default 80; applies to every environment
+  httpsPort?: string; // --https-port, default 443; applies to every environment
   image?: string; // --image repository without tag; default ghcr.io/<owner>/<repo> of the git origin
   fingerprint: string[]; // repeatable --fingerprint SHA256:...: host key fingerprints accepted without asking
   nonInteractive: boolean; // --non-interactive (also implied when io.ask is undefined)

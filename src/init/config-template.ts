@@ -104,7 +104,8 @@ function renderEnvironment(e: EnvironmentAnswer, a: Answers): string {
   const proxy: string[] = [];
   if (e.domains.length > 0) proxy.push(`      domains: [${e.domains.map(y).join(', ')}] # automatic HTTPS`);
   else proxy.push('      domains: [] # plain HTTP; add the public name here for automatic HTTPS');
-  if (a.httpPort !== undefined) proxy.push(`      http_port: ${a.httpPort}`, '      https_port: 443');
+  if (a.httpPort !== undefined) proxy.push(`      http_port: ${a.httpPort}`);
+  if (a.httpPort !== undefined || a.httpsPort !== undefined) proxy.push(`      https_port: ${a.httpsPort ?? 443}`);
   return [...lines, '    proxy:', ...proxy].join('\n') + '\n';
 }
 

@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -20,7 +20,7 @@ import { FakeGitHubApi } from '../fakes/github-api.js';
 import { hostDocker, hostSsh, type HarnessInfo } from '../harness/host.js';
 import { freePort, run } from '../harness/proc.js';
 import { runCli, ROOT, type CliResult } from '../harness/run-cli.js';
-import { initSampleGit, SAMPLE_APP_DIR } from '../harness/sample-repo.js';
+import { initSampleGit, SAMPLE_APP_DIR, SAMPLE_MIGRATIONS, SAMPLE_MIGRATIONS_DIR } from '../harness/sample-repo.js';
 import { checkoutWorkspace, runStep } from './action-runner.js';
 import { httpGet, sharedHost } from './support.js';
 
@@ -126,8 +126,15 @@ describe('from an empty repository to a deployed, rolled-back environment', { ti
     fingerprint = fp.stdout.split(/\s+/)[1]!;
     repo = mkdtempSync(join(tmpdir(), 'tgd-operator-'));
     git = await initSampleGit(repo, 'Operator', 'operator@example.org');
-    for (const f of ['Dockerfile', 'server.mjs']) copyFileSync(join(SAMPLE_APP_DIR, f), join(repo, f));
+    // the app as the Togather server ships: an image contract Dockerfile (the four build args, the migrations at
+    // /app/migrations) at the repository root, and two migrations that the first deploy runs
+    copyFileSync(join(SAMPLE_APP_DIR, 'server.mjs'), join(repo, 'server.mjs'));
+    const dockerfile = readFileSync(join(SAMPLE_APP_DIR, 'Dockerfile'), 'utf8').trimEnd();
+    writeFileSync(join(repo, 'Dockerfile'), `${dockerfile}\nCOPY migrations /app/migrations\n`);
     writeFileSync(join(repo, 'mode'), 'normal\n');
+    mkdirSync(join(repo, 'migrations'));
+    for (const [name, fixture] of SAMPLE_MIGRATIONS.m1!)
+      copyFileSync(join(SAMPLE_MIGRATIONS_DIR, fixture), join(repo, 'migrations', name));
     await git.git('add', '-A');
     await git.commit('the app', '2026-12-01T10:00:00Z');
     // the host's image cache under the names the generated config uses (no registry here)
@@ -162,7 +169,11 @@ describe('from an empty repository to a deployed, rolled-back environment', { ti
       assert.ok(written[f], `init wrote no ${f}: ${Object.keys(written).join(' ')}`);
     assert.ok(!written['docker/Dockerfile'], 'the repository has its own Dockerfile: init must not add one');
     assert.match(written['config/environments/.env.staging']!, / 600$/);
-    assert.equal(readFileSync(join(repo, 'config/known_hosts'), 'utf8').trim(), info.ssh.knownHostsLine.trim());
+    const pinned = readFileSync(join(repo, 'config/known_hosts'), 'utf8').split('\n');
+    assert.deepEqual(
+      pinned.filter((l) => l && !l.startsWith('#')),
+      [info.ssh.knownHostsLine.trim()],
+    );
 
     const second = await cli(initArgs());
     assert.equal(second.code, 0, second.stderr);
@@ -179,7 +190,7 @@ describe('from an empty repository to a deployed, rolled-back environment', { ti
   test('validate refuses the CHANGE_ME secrets, then accepts the env file once they are set (no network)', async () => {
     const refused = await cli(['validate', ENV, '--config', config(), ...key()]);
     assert.equal(refused.code, 2, refused.stdout);
-    assert.match(refused.stderr, /CHANGE_ME/);
+    assert.match(refused.stderr, /POSTGRES_PASSWORD: still holds the .* placeholder/);
 
     // the operator's one hand edit: real secrets for CHANGE_ME (the database password twice: URL and server)
     const file = join(repo, 'config/environments/.env.staging');
@@ -268,8 +279,8 @@ describe('from an empty repository to a deployed, rolled-back environment', { ti
     for (const [name, spec] of Object.entries(reusable.on.workflow_call.inputs))
       inputs[name] = called[name] ?? (spec.default === undefined ? '' : String(spec.default));
     for (const name of Object.keys(called)) assert.ok(name in inputs, `rollback.yml has no input ${name}`);
-    const steps = Object.values(reusable.jobs).flatMap((j) => j.steps ?? []);
-    const actionStep = steps.find((s) => s.uses?.startsWith('togather/togather-deploy@'));
+    // the job that rolls back (versions/status run in another job, without the lock)
+    const actionStep = reusable.jobs.rollback?.steps?.find((s) => s.uses?.startsWith('togather/togather-deploy@'));
     assert.ok(actionStep, 'rollback.yml runs no togather-deploy action step');
     const github = { sha: shas[1]! };
     const actionInputs: Record<string, string> = {};

@@ -16,7 +16,7 @@ import {
   renderRollbackWorkflow,
   renderSnapshotWorkflow,
 } from '../../../src/init/workflow-templates.js';
-import { lintWorkflow } from '../workflows.test.js';
+import { lintWorkflow } from '../workflow-lint.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const LEVEL: Record<string, number> = { none: 0, read: 1, write: 2 };
