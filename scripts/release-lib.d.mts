@@ -15,3 +15,6 @@ export declare function sections(text: string): Section[];
 export declare function changelogSection(text: string, version: string): string;
 export declare function releaseChangelog(text: string, version: string, date: string): string;
 export declare function tagMessage(version: string, section: string): string;
+export declare const REUSABLE_WORKFLOWS: string[];
+export declare function pinActionSteps(text: string, tag: string): string;
+export declare function actionStepRefs(text: string): string[];

@@ -108,6 +108,23 @@ export function releaseChangelog(text, version, date) {
   return out;
 }
 
+/** the reusable workflows whose action step the release pins to its own tag */
+export const REUSABLE_WORKFLOWS = ['deploy.yml', 'rollback.yml', 'snapshot.yml'].map((f) => `.github/workflows/${f}`);
+
+/**
+ * A reusable workflow with its action steps (`uses: togather/togather-deploy@…`) pinned to `tag`: a caller that
+ * pins the workflow at the release's tag or commit then runs the action of that same release, not whatever the
+ * moving major tag points at later. The callers' examples in comments (…/deploy.yml@v1) stay as they are.
+ */
+export function pinActionSteps(text, tag) {
+  return text.replace(/^(\s*(?:-\s+)?uses:\s*togather\/togather-deploy)@[^\s#]+/gm, `$1@${tag}`);
+}
+
+/** the tags the action steps of a workflow name (for the release check: all of them the release's own) */
+export function actionStepRefs(text) {
+  return [...text.matchAll(/^\s*(?:-\s+)?uses:\s*togather\/togather-deploy@([^\s#]+)/gm)].map((m) => m[1]);
+}
+
 /** the annotated tag's message: a title line, then the changelog section */
 export function tagMessage(version, section) {
   return `togather-deploy v${version}\n\n${section.trim()}\n`;

@@ -13,11 +13,20 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { changelogSection, nextVersion, releaseChangelog, tagMessage } from './release-lib.mjs';
+import {
+  actionStepRefs,
+  changelogSection,
+  nextVersion,
+  pinActionSteps,
+  releaseChangelog,
+  REUSABLE_WORKFLOWS,
+  tagMessage,
+} from './release-lib.mjs';
 
 const USAGE = [
   'usage: node scripts/release.mjs <X.Y.Z|major|minor|patch> [--dry-run] [--skip-tests]',
   '       node scripts/release.mjs notes <X.Y.Z>',
+  '       node scripts/release.mjs pins <X.Y.Z>   (the reusable workflows run the action at vX.Y.Z)',
 ].join('\n');
 const BRANCH = 'main';
 // every path below is relative to the repository's root, wherever the script is started from
@@ -41,6 +50,16 @@ if (words[0] === 'notes') {
   } catch (e) {
     fail(e.message);
   }
+  process.exit(0);
+}
+if (words[0] === 'pins') {
+  if (words.length !== 2) fail(USAGE, 2);
+  const wrong = REUSABLE_WORKFLOWS.flatMap((f) =>
+    actionStepRefs(readFileSync(f, 'utf8'))
+      .filter((ref) => ref !== `v${words[1]}`)
+      .map((ref) => `${f}: togather/togather-deploy@${ref}`),
+  );
+  if (wrong.length) fail(`action steps not pinned to v${words[1]}:\n${indent(wrong.join('\n'))}`);
   process.exit(0);
 }
 if (words.length !== 1) fail(USAGE, 2);
@@ -92,8 +111,9 @@ const steps = [
   skipTests ? 'skip the checks (--skip-tests)' : 'run the fast checks: node test/run.mjs typecheck lint unit dist',
   `${CHANGELOG}: move the Unreleased entries into "## [${version}] - ${today}"`,
   `package.json, package-lock.json: version ${version}`,
+  `the reusable workflows' action steps: togather/togather-deploy@${tag}`,
   'rebuild dist/ (node scripts/bundle.mjs)',
-  `commit "Release ${tag}" (${CHANGELOG}, package.json, package-lock.json, dist/)`,
+  `commit "Release ${tag}" (${CHANGELOG}, package.json, package-lock.json, the reusable workflows, dist/)`,
   `create the annotated tag ${tag} with the changelog section as its message`,
 ];
 steps.forEach((s, i) => console.log(`  ${i + 1}. ${s}`));
@@ -128,13 +148,18 @@ lock.version = version;
 if (lock.packages?.['']) lock.packages[''].version = version;
 writeJson('package-lock.json', lock);
 
+console.log('\n--- the reusable workflows: action steps pinned to this release');
+for (const file of REUSABLE_WORKFLOWS) writeFileSync(file, pinActionSteps(readFileSync(file, 'utf8'), tag));
+
 console.log('\n--- dist/');
 run(process.execPath, ['scripts/bundle.mjs']);
 const changed = porcelain()
   .split('\n')
   .filter(Boolean)
   .map((l) => l.slice(3));
-const unexpected = changed.filter((p) => ![CHANGELOG, 'package.json', 'package-lock.json'].includes(p));
+const unexpected = changed.filter(
+  (p) => ![CHANGELOG, 'package.json', 'package-lock.json', ...REUSABLE_WORKFLOWS].includes(p),
+);
 const strays = unexpected.filter((p) => !p.startsWith('dist/'));
 if (strays.length)
   fail(`the release changed files it should not have; nothing committed:\n${indent(strays.join('\n'))}`);
@@ -142,7 +167,7 @@ if (unexpected.length)
   console.log(`note: the rebuild changed ${unexpected.join(', ')}; the release commit includes it (dist/ was stale)`);
 
 console.log('\n--- commit and tag');
-run('git', ['add', '--', CHANGELOG, 'package.json', 'package-lock.json', 'dist']);
+run('git', ['add', '--', CHANGELOG, 'package.json', 'package-lock.json', ...REUSABLE_WORKFLOWS, 'dist']);
 run('git', ['commit', '--quiet', '-m', `Release ${tag}`]);
 const dir = mkdtempSync(join(tmpdir(), 'tgd-release-'));
 try {

@@ -31670,7 +31670,7 @@ async function resolveVersion(local, requested) {
     });
     const sha = r.stdout.trim();
     if (r.code !== 0 || !SHA_RE.test(sha)) {
-        throw new errors_DeployError('config', `version "${v}" does not name a commit in this clone`, 'fetch it first (git fetch --tags, or actions/checkout with fetch-depth: 0) or pass the full SHA');
+        throw new errors_DeployError('config', `version "${v}" does not name a commit in this clone`, 'fetch it first (git fetch --tags; in the deploy workflow the fetch-depth: 0 input, or actions/checkout with fetch-depth: 0) or pass the full SHA');
     }
     return { sha, ref: v };
 }
@@ -45143,7 +45143,9 @@ const MonitoringSchema = object({
         .describe('how long Prometheus keeps samples'),
     prometheus: object({
         bind: bindAddress.default('127.0.0.1').describe("address Prometheus's UI and API are published on"),
-        port: port.default(9090).describe('give each environment on one host its own port'),
+        port: port
+            .default(9090)
+            .describe("Prometheus's published port (one per host: a second environment on the host needs a config file of its own)"),
     })
         .strict()
         .prefault({}),
@@ -45152,7 +45154,7 @@ const MonitoringSchema = object({
         bind: bindAddress
             .default('127.0.0.1')
             .describe('address Grafana is published on (reach it through an SSH tunnel by default)'),
-        port: port.default(3000).describe('give each environment on one host its own port'),
+        port: port.default(3000).describe("Grafana's published port (one per host, like prometheus.port)"),
         admin_password_env: envKey
             .default('GRAFANA_PASSWORD')
             .describe("variable of the env file holding Grafana's admin password"),
@@ -53364,13 +53366,14 @@ on:
         options:
 ${options}
       command:
-        description: "rollback; or versions / status, which only list and never turn the run red"
+        description: "versions: list what can be rolled back to; status: what serves now; rollback: do it"
         type: choice
+        required: true
+        # versions first, so that a hurried click only lists (never turning the run red); pick rollback to act
         options:
-          - rollback
           - versions
           - status
-        default: rollback
+          - rollback
       version:
         description: "Version (SHA or tag) to roll back to; empty: the previous good version"
         type: string

@@ -468,7 +468,11 @@ export const MonitoringSchema = z
     prometheus: z
       .object({
         bind: bindAddress.default('127.0.0.1').describe("address Prometheus's UI and API are published on"),
-        port: port.default(9090).describe('give each environment on one host its own port'),
+        port: port
+          .default(9090)
+          .describe(
+            "Prometheus's published port (one per host: a second environment on the host needs a config file of its own)",
+          ),
       })
       .strict()
       .prefault({}),
@@ -478,7 +482,7 @@ export const MonitoringSchema = z
         bind: bindAddress
           .default('127.0.0.1')
           .describe('address Grafana is published on (reach it through an SSH tunnel by default)'),
-        port: port.default(3000).describe('give each environment on one host its own port'),
+        port: port.default(3000).describe("Grafana's published port (one per host, like prometheus.port)"),
         admin_password_env: envKey
           .default('GRAFANA_PASSWORD')
           .describe("variable of the env file holding Grafana's admin password"),

@@ -100,13 +100,14 @@ on:
         options:
 ${options}
       command:
-        description: "rollback; or versions / status, which only list and never turn the run red"
+        description: "versions: list what can be rolled back to; status: what serves now; rollback: do it"
         type: choice
+        required: true
+        # versions first, so that a hurried click only lists (never turning the run red); pick rollback to act
         options:
-          - rollback
           - versions
           - status
-        default: rollback
+          - rollback
       version:
         description: "Version (SHA or tag) to roll back to; empty: the previous good version"
         type: string

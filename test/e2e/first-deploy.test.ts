@@ -257,6 +257,8 @@ describe('from an empty repository to a deployed, rolled-back environment', { ti
       dispatch[name] = spec.default === undefined ? '' : String(spec.default);
     assert.ok(caller.on.workflow_dispatch.inputs.environment?.options?.includes(ENV));
     dispatch.environment = ENV;
+    assert.ok(caller.on.workflow_dispatch.inputs.command?.options?.includes('rollback'));
+    dispatch.command = 'rollback';
     const [callerJob] = Object.values(caller.jobs);
     assert.match(callerJob!.uses!, /^togather\/togather-deploy\/\.github\/workflows\/rollback\.yml@v1$/);
 

@@ -71,7 +71,7 @@ function parseHelp(text: string): Help {
         commands.set(m[1]!, subs);
       }
     }
-    if (section === 'commands' || section === 'options') {
+    if (section === 'commands' || /\boptions\b/.test(section)) {
       for (const f of line.matchAll(/(?:^|[\s,[])(--?[a-zA-Z][a-zA-Z0-9-]*)/g)) flags.add(f[1]!);
     }
   }

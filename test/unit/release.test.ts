@@ -17,6 +17,9 @@ import {
   releaseChangelog,
   sections,
   tagMessage,
+  pinActionSteps,
+  actionStepRefs,
+  REUSABLE_WORKFLOWS,
 } from '../../scripts/release-lib.mjs';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -166,6 +169,34 @@ describe('release-lib: the changelog', () => {
   });
 });
 
+describe('release-lib: the action steps of the reusable workflows', () => {
+  test("pinActionSteps pins every action step to the tag, and leaves the callers' examples in comments alone", () => {
+    const text = [
+      '#       uses: togather/togather-deploy/.github/workflows/deploy.yml@v1',
+      'jobs:',
+      '  a:',
+      '    steps:',
+      '      - uses: togather/togather-deploy@v1 # the action',
+      '      - name: x',
+      '        uses: togather/togather-deploy@v1.0.0',
+      '      - uses: togather/togather-deploy-other@v1',
+    ].join('\n');
+    const pinned = pinActionSteps(text, 'v1.2.3');
+    assert.deepEqual(actionStepRefs(pinned), ['v1.2.3', 'v1.2.3']);
+    assert.match(pinned, /deploy\.yml@v1$/m);
+    assert.match(pinned, /togather-deploy@v1\.2\.3 # the action/);
+    assert.match(pinned, /togather-deploy-other@v1$/m);
+  });
+  test("this repository's reusable workflows: each runs the action, and pinning finds every step", () => {
+    for (const f of REUSABLE_WORKFLOWS) {
+      const text = readFileSync(join(ROOT, f), 'utf8');
+      const refs = actionStepRefs(text);
+      assert.ok(refs.length > 0, `${f} runs no action step`);
+      assert.equal(actionStepRefs(pinActionSteps(text, 'v9.9.9')).filter((r) => r === 'v9.9.9').length, refs.length);
+    }
+  });
+});
+
 describe('scripts/release.mjs in a throw-away repository', () => {
   let dir: string;
   const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, encoding: 'utf8' }).trim();
@@ -186,6 +217,10 @@ describe('scripts/release.mjs in a throw-away repository', () => {
     );
     mkdirSync(join(dir, 'dist'));
     writeFileSync(join(dir, 'dist/index.js'), 'bundle\n');
+    mkdirSync(join(dir, '.github/workflows'), { recursive: true });
+    for (const f of REUSABLE_WORKFLOWS) copyFileSync(join(ROOT, f), join(dir, f));
+    for (const f of REUSABLE_WORKFLOWS)
+      writeFileSync(join(dir, f), pinActionSteps(readFileSync(join(dir, f), 'utf8'), 'v1'));
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'x', version: '1.0.0' }, null, 2) + '\n');
     const lock = { name: 'x', version: '1.0.0', lockfileVersion: 3, packages: { '': { name: 'x', version: '1.0.0' } } };
     writeFileSync(join(dir, 'package-lock.json'), JSON.stringify(lock, null, 2) + '\n');
@@ -234,8 +269,12 @@ describe('scripts/release.mjs in a throw-away repository', () => {
     assert.equal(r.code, 0, r.out);
     assert.equal(git('log', '-1', '--format=%s'), 'Release v1.0.0');
     assert.equal(git('status', '--porcelain'), '');
-    // package.json already said 1.0.0 and dist/ matched: only the changelog changes
-    assert.equal(git('show', '--name-only', '--format=', 'HEAD'), 'CHANGELOG.md');
+    // package.json already said 1.0.0 and dist/ matched: the changelog changes, and the action steps get the tag
+    assert.deepEqual(
+      git('show', '--name-only', '--format=', 'HEAD').split('\n').sort(),
+      [...REUSABLE_WORKFLOWS, 'CHANGELOG.md'].sort(),
+    );
+    assert.equal(release('pins', '1.0.0').code, 0);
     assert.equal(git('cat-file', '-t', 'v1.0.0'), 'tag');
     assert.equal(git('rev-parse', 'v1.0.0^{commit}'), git('rev-parse', 'HEAD'));
     assert.equal(
@@ -255,5 +294,7 @@ describe('scripts/release.mjs in a throw-away repository', () => {
     const lock = JSON.parse(readFileSync(join(dir, 'package-lock.json'), 'utf8'));
     assert.deepEqual([lock.version, lock.packages[''].version], ['1.0.1', '1.0.1']);
     assert.equal(release('notes', 'v1.0.1').out, '- a fix\n');
+    assert.equal(release('pins', '1.0.1').code, 0);
+    assert.match(release('pins', '1.0.0').out, /not pinned to v1\.0\.0/);
   });
 });

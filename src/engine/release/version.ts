@@ -34,7 +34,7 @@ export async function resolveVersion(local: Local, requested: string): Promise<R
     throw new DeployError(
       'config',
       `version "${v}" does not name a commit in this clone`,
-      'fetch it first (git fetch --tags, or actions/checkout with fetch-depth: 0) or pass the full SHA',
+      'fetch it first (git fetch --tags; in the deploy workflow the fetch-depth: 0 input, or actions/checkout with fetch-depth: 0) or pass the full SHA',
     );
   }
   return { sha, ref: v };

@@ -124,8 +124,12 @@ describe('the caller workflows init writes', () => {
     const wf = parse(renderRollbackWorkflow(['staging', 'production'], TAG)) as Workflow;
     const inputs = wf.on.workflow_dispatch!.inputs as Record<string, { options?: string[]; default?: unknown }>;
     assert.deepEqual(inputs.environment?.options, ['staging', 'production']);
-    assert.deepEqual(inputs.command?.options, ['rollback', 'versions', 'status']);
-    assert.equal(inputs.command?.default, 'rollback');
+    assert.deepEqual(
+      inputs.command?.options,
+      ['versions', 'status', 'rollback'],
+      'versions first: a hurried click only lists',
+    );
+    assert.equal(inputs.command?.default, undefined);
     const w = wf.jobs.rollback?.with ?? {};
     for (const k of ['environment', 'version', 'confirm', 'dry-run', 'command'])
       assert.equal(w[k], `\${{ inputs.${k} }}`);
