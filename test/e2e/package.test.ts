@@ -4,13 +4,12 @@
  * package — no tsx, no node_modules of this repository, no sources.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { run } from '../harness/proc.js';
-import { ROOT, type CliResult } from '../harness/run-cli.js';
+import { ROOT, runCommand, type CliResult } from '../harness/run-cli.js';
 import { cliArgs, newEnv, type TestEnv } from './support.js';
 
 describe('the npm package, installed into an empty prefix', { timeout: 600_000 }, () => {
@@ -32,20 +31,8 @@ describe('the npm package, installed into an empty prefix', { timeout: 600_000 }
   });
 
   /** the installed command, run from an unrelated directory with a minimal environment */
-  const installed = (args: string[], extraEnv: Record<string, string> = {}): Promise<CliResult> =>
-    new Promise((res) => {
-      const started = Date.now();
-      const child = spawn(bin, args, {
-        cwd: tmpdir(),
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...extraEnv },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('close', (code) => res({ code: code ?? 1, stdout, stderr, ms: Date.now() - started }));
-    });
+  const installed = (args: string[], env: Record<string, string> = {}): Promise<CliResult> =>
+    runCommand([bin, ...args], env, tmpdir());
 
   test('the installed package holds the bundle and its assets, and no dependency', () => {
     const pkgDir = join(prefix, 'lib', 'node_modules', 'togather-deploy');

@@ -17,10 +17,15 @@ export interface CliResult {
 }
 
 export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runCommand([process.execPath, '--import', 'tsx', CLI, ...args], env);
+}
+
+/** a command with a minimal environment (PATH, HOME and `env`), its output collected; cwd: the repository */
+export function runCommand(argv: string[], env: Record<string, string> = {}, cwd = ROOT): Promise<CliResult> {
   const started = Date.now();
   return new Promise((res) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-      cwd: ROOT,
+    const child = spawn(argv[0]!, argv.slice(1), {
+      cwd,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -135,25 +135,20 @@ function callingJobs(
  * (a block's position inside a Markdown file).
  */
 export function callerPermissionFindings(text: string, file: string, lineOffset = 0, root = ROOT): CallerFinding[] {
-  const parsed = callingJobs(text);
-  if (!parsed) return [];
-  const findings: CallerFinding[] = [];
-  for (const { id, job, uses, line } of parsed.jobs) {
-    const at = { file, line: line + lineOffset };
-    const name = OWN_WORKFLOW_USES.exec(uses)![1]!;
-    const called = calledWorkflow(name, root);
+  return eachCall(text, file, lineOffset, root, (call, findings) => {
+    const { id, job, uses, at, name, called, top } = call;
     if (!called) {
       findings.push({ ...at, message: `job ${id}: ${uses}: there is no .github/workflows/${name}.yml` });
-      continue;
+      return;
     }
     const own = grantOf((job.get('permissions', true) as Node | undefined)?.toJSON());
-    const grant = own ?? parsed.top;
+    const grant = own ?? top;
     if (!grant) {
       findings.push({
         ...at,
         message: `job ${id} calls ${name}.yml without permissions (neither on the job nor at the top): grant ${describeNeeds(called.needs)}`,
       });
-      continue;
+      return;
     }
     for (const [scope, need] of called.needs) {
       const have = scope === '*' ? grant.all : levelIn(grant, scope);
@@ -165,8 +160,7 @@ export function callerPermissionFindings(text: string, file: string, lineOffset 
         });
       }
     }
-  }
-  return findings;
+  });
 }
 
 /**
@@ -174,14 +168,8 @@ export function callerPermissionFindings(text: string, file: string, lineOffset 
  * workflow, every required input without a default is given, and every `secrets:` key is declared there.
  */
 export function callerInputFindings(text: string, file: string, lineOffset = 0, root = ROOT): CallerFinding[] {
-  const parsed = callingJobs(text);
-  if (!parsed) return [];
-  const findings: CallerFinding[] = [];
-  for (const { id, job, uses, line } of parsed.jobs) {
-    const at = { file, line: line + lineOffset };
-    const name = OWN_WORKFLOW_USES.exec(uses)![1]!;
-    const called = calledWorkflow(name, root);
-    if (!called) continue; // reported by callerPermissionFindings
+  return eachCall(text, file, lineOffset, root, ({ id, job, at, name, called }, findings) => {
+    if (!called) return; // reported by callerPermissionFindings
     const withNode = job.get('with', true);
     const given = isMap(withNode) ? withNode.items.map((p) => (isScalar(p.key) ? String(p.key.value) : '')) : [];
     for (const k of given)
@@ -195,6 +183,36 @@ export function callerInputFindings(text: string, file: string, lineOffset = 0, 
         const k = isScalar(p.key) ? String(p.key.value) : '';
         if (!called.secrets.has(k)) findings.push({ ...at, message: `job ${id}: ${name}.yml has no secret "${k}"` });
       }
+  });
+}
+
+/** one job of a workflow calling one of ours, with what the checks need of it */
+interface Call {
+  id: string;
+  job: YAMLMap;
+  uses: string;
+  at: { file: string; line: number };
+  /** the called workflow's file name without .yml, and what it declares (undefined: no such file) */
+  name: string;
+  called: CalledWorkflow | undefined;
+  /** the workflow's top-level permissions */
+  top: Grant | undefined;
+}
+
+/** runs `check` on every job of `text` that calls one of our reusable workflows; returns what it found */
+function eachCall(
+  text: string,
+  file: string,
+  lineOffset: number,
+  root: string,
+  check: (call: Call, findings: CallerFinding[]) => void,
+): CallerFinding[] {
+  const parsed = callingJobs(text);
+  const findings: CallerFinding[] = [];
+  for (const { id, job, uses, line } of parsed?.jobs ?? []) {
+    const name = OWN_WORKFLOW_USES.exec(uses)![1]!;
+    const call = { id, job, uses, name, at: { file, line: line + lineOffset }, called: calledWorkflow(name, root) };
+    check({ ...call, top: parsed!.top }, findings);
   }
   return findings;
 }
