@@ -220,8 +220,9 @@ describe('docs: runnable commands on the loopback host', { timeout: 1_800_000 },
               `togather-deploy ${inv.args.join(' ')} exited ${r.code}, the doc expects ${want}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`,
             );
             if (inv.args[0] === 'deploy' && !inv.args.includes('--dry-run') && r.code === 0) {
-              const v = inv.args[inv.args.indexOf('--version') + 1];
-              if (v) deployed.push(v);
+              // no --version deploys HEAD
+              const at = inv.args.indexOf('--version');
+              deployed.push(at >= 0 ? inv.args[at + 1]! : 'HEAD');
             }
           }
           failedAt = undefined;
