@@ -3,7 +3,8 @@
 // Prints each stage, then one plain closing line "N passed, N failed" (node:test cases are counted one by one;
 // the other stages count as one test each).
 // The end-to-end suite runs whole on the modern stack (Docker 26 + compose v2), and its deploy, rollback,
-// zero-downtime, fault and database-start files again on the legacy stack (Docker 20.10 + docker-compose v1).
+// zero-downtime, fault, database-start and first-deploy files again on the legacy stack (Docker 20.10 +
+// docker-compose v1).
 // Usage: node test/run.mjs [stage ...]   stages: typecheck lint unit e2e e2e-legacy dist (default: all)
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, existsSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const ALL = ['typecheck', 'lint', 'unit', 'e2e', 'e2e-legacy', 'dist'];
-const LEGACY_FILES = ['deploy', 'rollback', 'zero-downtime', 'faults', 'db-init'].map((f) =>
+const LEGACY_FILES = ['deploy', 'rollback', 'zero-downtime', 'faults', 'db-init', 'first-deploy'].map((f) =>
   join('test/e2e', `${f}.test.ts`),
 );
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : ALL;
