@@ -45206,7 +45206,8 @@ const KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const PLACEHOLDER_RE = /CHANGE_ME/i;
 /** How to produce a value for the keys the templates carry; used in remedies for placeholders and gaps. */
 const HINTS = {
-    DATABASE_URL: 'postgres://USER:PASSWORD@HOST:5432/DB?sslmode=… with the same password as POSTGRES_PASSWORD',
+    // no user:password@ in the hint: every log line masks a URL's credentials, an example's too
+    DATABASE_URL: 'a postgres:// URL to the database (host db, port 5432, ?sslmode=disable) whose password is POSTGRES_PASSWORD',
     JWT_SECRET: 'generate one with `openssl rand -hex 32`',
     ADMIN_PASSWORD: 'generate one with `openssl rand -base64 24`',
     CSRF_KEY: 'generate one with `openssl rand -hex 32` (32 random bytes)',
@@ -45798,7 +45799,7 @@ function registerSecrets(redactor, values, publicKeys) {
     if (url) {
         try {
             const password = new URL(url).password;
-            if (password) {
+            if (password && !PLACEHOLDER_RE.test(safeDecode(password))) {
                 redactor.add(password);
                 redactor.add(safeDecode(password));
             }

@@ -124,7 +124,7 @@ export function registerSecrets(
   if (url) {
     try {
       const password = new URL(url).password;
-      if (password) {
+      if (password && !PLACEHOLDER_RE.test(safeDecode(password))) {
         redactor.add(password);
         redactor.add(safeDecode(password));
       }

@@ -47,7 +47,9 @@ export interface EnvFileOptions {
 
 /** How to produce a value for the keys the templates carry; used in remedies for placeholders and gaps. */
 const HINTS: Record<string, string> = {
-  DATABASE_URL: 'postgres://USER:PASSWORD@HOST:5432/DB?sslmode=… with the same password as POSTGRES_PASSWORD',
+  // no user:password@ in the hint: every log line masks a URL's credentials, an example's too
+  DATABASE_URL:
+    'a postgres:// URL to the database (host db, port 5432, ?sslmode=disable) whose password is POSTGRES_PASSWORD',
   JWT_SECRET: 'generate one with `openssl rand -hex 32`',
   ADMIN_PASSWORD: 'generate one with `openssl rand -base64 24`',
   CSRF_KEY: 'generate one with `openssl rand -hex 32` (32 random bytes)',
