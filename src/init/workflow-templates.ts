@@ -84,6 +84,17 @@ ${jobs.join('\n')}`;
 
 export function renderRollbackWorkflow(envs: string[], tag: string): string {
   const options = envs.map((e) => `          - ${e}`).join('\n');
+  // versions and status read the environment's secrets but change nothing: on the environment behind an approval
+  // they run in its reviewer-free twin (the one the nightly snapshot uses), so listing needs no approval.
+  const twins = envs.map((e, i) => [e, snapshotGitHubEnvironment(envs, i)] as const).filter(([e, g]) => e !== g);
+  const githubEnvironment = twins
+    .map(
+      ([e, g]) =>
+        '      # versions/status on ' +
+        `${e} run in ${g} (no reviewers, same secrets); a rollback waits for ${e}'s reviewers\n` +
+        `      github-environment: \${{ inputs.command != 'rollback' && inputs.environment == '${e}' && '${g}' || '' }}\n`,
+    )
+    .join('');
   return `# Roll an environment back, or list what it could roll back to: Actions → togather-rollback → Run workflow.
 # Written by \`togather-deploy init\`. The called workflow is togather-deploy's, pinned to its ${tag} release.
 name: togather-rollback
@@ -136,7 +147,7 @@ jobs:
       version: \${{ inputs.version }}
       confirm: \${{ inputs.confirm }}
       dry-run: \${{ inputs.dry-run }}
-${SECRETS}`;
+${githubEnvironment}${SECRETS}`;
 }
 
 export function renderSnapshotWorkflow(envs: string[], tag: string): string {

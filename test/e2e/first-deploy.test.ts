@@ -41,7 +41,10 @@ function tree(dir: string): Record<string, string> {
   return out;
 }
 
-/** `${{ a || b }}` over inputs/secrets/github, as the runner evaluates the plain references a `with:` holds */
+/**
+ * `${{ a || b }}` over inputs/secrets/github, as the runner evaluates the plain references a `with:` holds; each
+ * alternative may also be `x != 'lit' && y == 'lit' && 'lit'` (string comparisons, a literal or a reference)
+ */
 function evaluate(value: unknown, ctx: Record<string, Record<string, string>>): string {
   if (typeof value === 'boolean' || typeof value === 'number') return String(value);
   const text = String(value ?? '');
@@ -50,10 +53,20 @@ function evaluate(value: unknown, ctx: Record<string, Record<string, string>>): 
     assert.ok(!text.includes('${{'), `unsupported expression in ${text}`);
     return text;
   }
+  const operand = (term: string): string => {
+    const literal = /^'([^']*)'$/.exec(term);
+    if (literal) return literal[1]!;
+    const ref = /^(inputs|secrets|github|matrix)\.([A-Za-z0-9_-]+)$/.exec(term);
+    assert.ok(ref, `unsupported expression ${term}`);
+    return ctx[ref[1]!]?.[ref[2]!] ?? '';
+  };
   for (const alt of m[1]!.split('||').map((s) => s.trim())) {
-    const ref = /^(inputs|secrets|github|matrix)\.([A-Za-z0-9_-]+)$/.exec(alt);
-    assert.ok(ref, `unsupported expression ${alt}`);
-    const v = ctx[ref[1]!]?.[ref[2]!] ?? '';
+    let v = '';
+    for (const term of alt.split('&&').map((s) => s.trim())) {
+      const cmp = /^(.+?)\s*(==|!=)\s*(.+)$/.exec(term);
+      v = cmp ? ((operand(cmp[1]!) === operand(cmp[3]!)) === (cmp[2] === '==') ? 'true' : '') : operand(term);
+      if (v === '') break;
+    }
     if (v !== '') return v;
   }
   return '';

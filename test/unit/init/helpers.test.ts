@@ -8,6 +8,7 @@ import { holdsOperatorValues, withLines } from '../../../src/init/files.js';
 import { knownHostsName, parseKnownHosts } from '../../../src/init/host-keys.js';
 import { dockerfileGaps, imageOf, parseGitHubUrl, readRepoFile } from '../../../src/init/repository.js';
 import { readAsset } from '../../../src/engine/assets.js';
+import { deployKeys, nextSteps } from '../../../src/init/next-steps.js';
 import { HOST_KEY } from './support.js';
 
 test('withLines appends only what is missing, after a final newline, and never a lone comment', () => {
@@ -76,4 +77,40 @@ test('a terminal question shows its default and an empty answer takes it', async
   setImmediate(() => input.write(' events.example.org \n'));
   assert.equal(await second, 'events.example.org');
   assert.equal(shown, 'SSH user [deploy]: Public domain: ');
+});
+
+test('next steps: every environment restricted to main, no push before they exist, one key per host', () => {
+  const text = nextSteps({ environments: ['staging', 'production'], repo: undefined }).join('\n');
+  for (const g of ['staging', 'production', 'production-snapshots']) {
+    assert.ok(
+      text.includes(
+        `echo '{"deployment_branch_policy":{"protected_branches":false,"custom_branch_policies":true}}' | ` +
+          `gh api -X PUT repos/OWNER/REPO/environments/${g} --input -`,
+      ),
+      g,
+    );
+    assert.ok(
+      text.includes(
+        `gh api -X POST repos/OWNER/REPO/environments/${g}/deployment-branch-policies -f name=main -f type=branch`,
+      ),
+      g,
+    );
+  }
+  assert.match(text, /do not push yet/);
+  assert.ok(text.indexOf('do not push yet') < text.indexOf('gh api'), 'commit before the environments');
+  assert.ok(text.indexOf('gh secret set') < text.indexOf('Now push to main'), 'push last');
+  assert.match(text, /gh secret set SSH_PRIVATE_KEY --env production-snapshots < ~\/\.ssh\/togather_deploy$/m);
+
+  const oneHost = deployKeys(['staging', 'production'], { staging: 'vps.example.org', production: 'vps.example.org' });
+  assert.deepEqual([...new Set(oneHost.values())], ['~/.ssh/togather_deploy']);
+  const twoHosts = nextSteps({
+    environments: ['staging', 'production'],
+    repo: undefined,
+    hosts: { staging: 'st.example.org', production: 'pr.example.org' },
+  }).join('\n');
+  assert.match(twoHosts, /togather-deploy validate staging -i ~\/\.ssh\/togather_deploy_st\.example\.org/);
+  assert.match(
+    twoHosts,
+    /gh secret set SSH_PRIVATE_KEY --env production-snapshots < ~\/\.ssh\/togather_deploy_pr\.example\.org/,
+  );
 });

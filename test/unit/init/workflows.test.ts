@@ -135,6 +135,16 @@ describe('the caller workflows init writes', () => {
       assert.equal(w[k], `\${{ inputs.${k} }}`);
   });
 
+  it('rollback lists production in its reviewer-free twin; a rollback keeps production and its reviewers', () => {
+    const wf = parse(renderRollbackWorkflow(['staging', 'production'], TAG)) as Workflow;
+    assert.equal(
+      wf.jobs.rollback?.with?.['github-environment'],
+      "${{ inputs.command != 'rollback' && inputs.environment == 'production' && 'production-snapshots' || '' }}",
+    );
+    const one = parse(renderRollbackWorkflow(['production'], TAG)) as Workflow;
+    assert.equal(one.jobs.rollback?.with?.['github-environment'], undefined, 'one environment: no twin exists');
+  });
+
   it('snapshots production in a reviewer-free GitHub environment, the config environment staying production', () => {
     const wf = parse(renderSnapshotWorkflow(['staging', 'production'], TAG)) as {
       jobs: { snapshot: { strategy: { matrix: { include: Record<string, string>[] } }; with: Record<string, string> } };
