@@ -118,6 +118,8 @@ export function renderEnvFile(env: string): string {
 # Use fresh values per environment; never share a secret between staging and production.
 # On GitHub it is the ENV_FILE secret of the ${env} environment (re-upload it after every change):
 #   gh secret set ENV_FILE --env ${env} < ${envFilePath(env)}
+# and, when a ${env}-snapshots environment exists (the reviewer-free twin of the last of several), of it too:
+#   gh secret set ENV_FILE --env ${env}-snapshots < ${envFilePath(env)}
 # Syntax: KEY=value, one per line; quote with '...' for a literal value. " #" starts a comment.
 
 # must equal the environment being deployed, or the deploy stops before touching the host
