@@ -52763,6 +52763,8 @@ function parseRequiredChecks(text) {
 // answer is checked here, before any file is computed or written, against the rules the config schema applies
 // later, so that init never writes a config its own loader would refuse.
 
+const DEFAULT_HTTP_PORT = 80;
+const DEFAULT_HTTPS_PORT = 443;
 /** a refused answer: the message names the flag or question and says what to give instead */
 class AnswerError extends Error {
     remedy;
@@ -52787,6 +52789,8 @@ async function gatherAnswers(flags, defaultImage, ask) {
     const names = parseEnvironments(envText || DEFAULT_ENVIRONMENTS, flags.environments !== undefined);
     const hosts = parseAssignments('--host', flags.host, names, checkHost);
     const domains = parseDomains(flags.domain, names);
+    const httpPorts = parseAssignments('--http-port', flags.httpPort, names, parsePort);
+    const httpsPorts = parseAssignments('--https-port', flags.httpsPort, names, parsePort);
     const environments = [];
     let previousHost;
     for (const name of names) {
@@ -52805,7 +52809,18 @@ async function gatherAnswers(flags, defaultImage, ask) {
             const answer = (await ask(`Public domain of ${name} (empty: plain HTTP on the host's address)`, '')).trim();
             envDomains = answer ? answer.split(/[\s,]+/).map((d) => answers_checkDomain(d, `the domain of ${name}`)) : [];
         }
-        environments.push({ name, host, domains: envDomains });
+        const httpPort = httpPorts.get(name) ?? httpPorts.get('');
+        const httpsPort = httpsPorts.get(name) ?? httpsPorts.get('');
+        if ((httpPort ?? DEFAULT_HTTP_PORT) === (httpsPort ?? DEFAULT_HTTPS_PORT)) {
+            throw new AnswerError(`${name}: its HTTP and HTTPS ports are both ${httpPort ?? DEFAULT_HTTP_PORT}`, `give the two different numbers, e.g. --http-port ${name}=8080 --https-port ${name}=8443`);
+        }
+        environments.push({
+            name,
+            host,
+            domains: envDomains,
+            ...(httpPort !== undefined ? { httpPort: Number(httpPort) } : {}),
+            ...(httpsPort !== undefined ? { httpsPort: Number(httpsPort) } : {}),
+        });
     }
     const userText = flags.user ?? (ask ? await ask('SSH user on the host(s)', DEFAULT_USER) : DEFAULT_USER);
     const user = userText.trim() || DEFAULT_USER;
@@ -52817,26 +52832,15 @@ async function gatherAnswers(flags, defaultImage, ask) {
     if (!IMAGE_REPO_RE.test(image)) {
         throw new AnswerError(`--image ${answers_show(image)} is not an image repository`, 'write it lowercase and without a tag, e.g. ghcr.io/your-org/server (every deploy is tagged with its commit)');
     }
-    const sshPort = parsePort('--ssh-port', flags.sshPort ?? '22');
-    const httpPort = flags.httpPort === undefined ? undefined : parsePort('--http-port', flags.httpPort);
-    const httpsPort = flags.httpsPort === undefined ? undefined : parsePort('--https-port', flags.httpsPort);
-    if (httpPort !== undefined && httpPort === httpsPort)
-        throw new AnswerError(`--http-port and --https-port are both ${httpPort}`, 'give the two ports different numbers');
+    const sshText = flags.sshPort ?? '22';
+    const sshPort = Number(parsePort(sshText, `--ssh-port ${answers_show(sshText)}`));
     const fingerprints = flags.fingerprint.map((f) => f.trim());
     for (const f of fingerprints) {
         if (!FINGERPRINT_RE.test(f)) {
             throw new AnswerError(`--fingerprint ${answers_show(f)} is not a SHA256 host key fingerprint`, 'give it as ssh-keygen prints it, e.g. SHA256:followed-by-43-base64-characters');
         }
     }
-    return {
-        environments,
-        user,
-        sshPort,
-        ...(httpPort !== undefined ? { httpPort } : {}),
-        ...(httpsPort !== undefined ? { httpsPort } : {}),
-        image,
-        fingerprints,
-    };
+    return { environments, user, sshPort, image, fingerprints };
 }
 function parseEnvironments(text, fromFlag) {
     const what = fromFlag ? '--environments' : 'the environments';
@@ -52906,11 +52910,12 @@ function answers_checkDomain(domain, what) {
     }
     return d;
 }
-function parsePort(flag, text) {
+/** a port number as text (parseAssignments keeps values as strings); `what` names the flag in a refusal */
+function parsePort(text, what) {
     const n = /^\d{1,5}$/.test(text.trim()) ? Number(text.trim()) : NaN;
     if (!(n >= 1 && n <= 65535))
-        throw new AnswerError(`${flag} ${answers_show(text)} is not a port`, 'give a number from 1 to 65535');
-    return n;
+        throw new AnswerError(`${what} is not a port`, 'give a number from 1 to 65535');
+    return String(n);
 }
 /** an answer quoted for a message, with anything unprintable made visible */
 function answers_show(s) {
@@ -53014,17 +53019,17 @@ function renderEnvironment(e, a) {
         `    port: ${a.sshPort}`,
         `    user: ${y(a.user)}`,
         `    env_file: ${y(`environments/.env.${e.name}`)}`,
-        `    url: ${y(urlOf(e, a.httpPort))}`,
+        `    url: ${y(urlOf(e, e.httpPort))}`,
     ];
     const proxy = [];
     if (e.domains.length > 0)
         proxy.push(`      domains: [${e.domains.map(y).join(', ')}] # automatic HTTPS`);
     else
         proxy.push('      domains: [] # plain HTTP; add the public name here for automatic HTTPS');
-    if (a.httpPort !== undefined)
-        proxy.push(`      http_port: ${a.httpPort}`);
-    if (a.httpPort !== undefined || a.httpsPort !== undefined)
-        proxy.push(`      https_port: ${a.httpsPort ?? 443}`);
+    if (e.httpPort !== undefined)
+        proxy.push(`      http_port: ${e.httpPort}`);
+    if (e.httpsPort !== undefined)
+        proxy.push(`      https_port: ${e.httpsPort}`);
     return [...lines, '    proxy:', ...proxy].join('\n') + '\n';
 }
 const PLACEHOLDER = 'CHANGE_ME';
@@ -53035,6 +53040,8 @@ function config_template_renderEnvFile(env) {
 # Use fresh values per environment; never share a secret between staging and production.
 # On GitHub it is the ENV_FILE secret of the ${env} environment (re-upload it after every change):
 #   gh secret set ENV_FILE --env ${env} < ${envFilePath(env)}
+# and, when a ${env}-snapshots environment exists (the reviewer-free twin of the last of several), of it too:
+#   gh secret set ENV_FILE --env ${env}-snapshots < ${envFilePath(env)}
 # Syntax: KEY=value, one per line; quote with '...' for a literal value. " #" starts a comment.
 
 # must equal the environment being deployed, or the deploy stops before touching the host
@@ -53207,7 +53214,7 @@ async function defaultScanHostKeys(host, port) {
  * again (a rerun asks nothing); delete its lines to pin it anew. Throws AnswerError when a key is not accepted.
  */
 async function pinHostKeys(targets, existing, fingerprints, scan, ask, out) {
-    const result = { lines: [], summary: [] };
+    const result = { lines: [], summary: [], fingerprints: new Map() };
     const seen = new Set();
     for (const t of targets) {
         const name = knownHostsName(t.host, t.port);
@@ -53216,6 +53223,7 @@ async function pinHostKeys(targets, existing, fingerprints, scan, ask, out) {
             pinned.forEach((k) => seen.add(k.fingerprint));
             result.lines.push(...pinned.map((k) => k.line));
             result.summary.push(`${name}: already pinned in config/known_hosts (${host_keys_describe(pinned)})`);
+            result.fingerprints.set(name, pinned.map((k) => k.fingerprint));
             continue;
         }
         let scanned;
@@ -53235,6 +53243,7 @@ async function pinHostKeys(targets, existing, fingerprints, scan, ask, out) {
         const accepted = await accept(t, name, scanned, fingerprints, ask, out);
         result.lines.push(...accepted.map((k) => k.line));
         result.summary.push(`${name}: ${host_keys_describe(accepted)}`);
+        result.fingerprints.set(name, accepted.map((k) => k.fingerprint));
     }
     const unmatched = fingerprints.filter((f) => !seen.has(f));
     if (unmatched.length > 0) {
@@ -53351,6 +53360,14 @@ ${jobs.join('\n')}`;
 }
 function renderRollbackWorkflow(envs, tag) {
     const options = envs.map((e) => `          - ${e}`).join('\n');
+    // versions and status read the environment's secrets but change nothing: on the environment behind an approval
+    // they run in its reviewer-free twin (the one the nightly snapshot uses), so listing needs no approval.
+    const twins = envs.map((e, i) => [e, snapshotGitHubEnvironment(envs, i)]).filter(([e, g]) => e !== g);
+    const githubEnvironment = twins
+        .map(([e, g]) => '      # versions/status on ' +
+        `${e} run in ${g} (no reviewers, same secrets); a rollback waits for ${e}'s reviewers\n` +
+        `      github-environment: \${{ inputs.command != 'rollback' && inputs.environment == '${e}' && '${g}' || '' }}\n`)
+        .join('');
     return `# Roll an environment back, or list what it could roll back to: Actions → togather-rollback → Run workflow.
 # Written by \`togather-deploy init\`. The called workflow is togather-deploy's, pinned to its ${tag} release.
 name: togather-rollback
@@ -53403,7 +53420,7 @@ jobs:
       version: \${{ inputs.version }}
       confirm: \${{ inputs.confirm }}
       dry-run: \${{ inputs.dry-run }}
-${SECRETS}`;
+${githubEnvironment}${SECRETS}`;
 }
 function renderSnapshotWorkflow(envs, tag) {
     const include = envs
@@ -53444,13 +53461,26 @@ ${SECRETS}`;
 
 ;// CONCATENATED MODULE: ./src/init/next-steps.ts
 // What the operator does after init, in order: fill in the secrets, check and prepare the host from the
-// workstation, deploy once from there, then give GitHub its environments and secrets and commit.
+// workstation, commit (without pushing) and deploy once from there, then give GitHub its environments and
+// secrets, and only then push.
 
 
 const KEY = '~/.ssh/togather_deploy';
+/**
+ * The deploy key of each environment: one key per host (docs/security.md). Environments sharing a host share its
+ * deploy user, so they share its key; only when they are on different hosts does each host get its own.
+ */
+function deployKeys(environments, hosts = {}) {
+    const distinct = new Set(environments.map((e) => hosts[e] ?? ''));
+    const perHost = distinct.size > 1 && !distinct.has('');
+    return new Map(environments.map((e) => [e, perHost ? `${KEY}_${hosts[e]}` : KEY]));
+}
 function nextSteps(n) {
     const first = n.environments[0];
     const repo = n.repo ? `${n.repo.owner}/${n.repo.name}` : 'OWNER/REPO';
+    const keys = deployKeys(n.environments, n.hosts);
+    const key = (e) => keys.get(e);
+    const oneKey = new Set(keys.values()).size === 1;
     const out = ['Next steps:'];
     let number = 0;
     const step = (text, ...commands) => {
@@ -53460,30 +53490,47 @@ function nextSteps(n) {
     };
     step(`Replace every CHANGE_ME in ${n.environments.map(envFilePath).join(', ')} ` +
         '(POSTGRES_PASSWORD and the password inside DATABASE_URL must be equal; `openssl rand -hex 24`).');
-    step(`Check everything locally, nothing is connected to (${KEY} is the deploy user's private key):`, ...n.environments.map((e) => `togather-deploy validate ${e} -i ${KEY}`));
-    step('Prepare each host (Docker, directories, the proxy):', ...n.environments.map((e) => `togather-deploy setup ${e} -i ${KEY}`));
+    step(oneKey
+        ? `Check everything locally, nothing is connected to (${KEY} is the deploy user's private key; ` +
+            'keep an offline copy of it):'
+        : 'Check everything locally, nothing is connected to (one deploy key per host, ' +
+            `${KEY}_<host>; keep an offline copy of each):`, ...n.environments.map((e) => `togather-deploy validate ${e} -i ${key(e)}`));
+    step('Prepare each host (Docker, directories, the proxy):', ...n.environments.map((e) => `togather-deploy setup ${e} -i ${key(e)}`));
     step(`Commit ${n.wroteDockerfile ? `${n.wroteDockerfile} (only commits containing it can be built), ` : ''}` +
         'config/deployment.yml, config/known_hosts, .gitignore and .github/workflows (a deploy builds the committed ' +
-        `tree), then deploy ${first} once from here (a workstation has no CI gate: --skip-ci-check, which is recorded):`, `togather-deploy deploy ${first} -i ${KEY} --skip-ci-check`);
+        'tree), but do not push yet: a push runs the deploy workflow, and a GitHub environment that does not exist ' +
+        `then is created without any protection. Deploy ${first} once from here (a workstation has no CI gate: ` +
+        '--skip-ci-check, which is recorded):', `togather-deploy deploy ${first} -i ${key(first)} --skip-ci-check`);
     const ghEnvs = new Set();
     n.environments.forEach((e, i) => {
         ghEnvs.add(e);
         ghEnvs.add(snapshotGitHubEnvironment(n.environments, i));
     });
     const last = n.environments[n.environments.length - 1];
-    step(n.environments.length > 1
-        ? `Create the GitHub environments; then, in Settings → Environments, give ${last} required reviewers and ` +
-            `restrict ${last}-snapshots (no reviewers: the nightly snapshot) to the main branch:`
-        : 'Create the GitHub environment:', ...[...ghEnvs].map((g) => `gh api -X PUT repos/${repo}/environments/${g}`));
+    const policy = '{"deployment_branch_policy":{"protected_branches":false,"custom_branch_policies":true}}';
+    step('Create the GitHub environment' +
+        (ghEnvs.size > 1 ? 's' : '') +
+        ', each deployable from the main branch only' +
+        (n.environments.length > 1
+            ? `; then give ${last} required reviewers in Settings → Environments (the API wants reviewer ids), and ` +
+                `none to ${last}-snapshots, where the nightly snapshot and the rollback workflow's versions/status run:`
+            : ':'), ...[...ghEnvs].flatMap((g) => [
+        `echo '${policy}' | gh api -X PUT repos/${repo}/environments/${g} --input -`,
+        `gh api -X POST repos/${repo}/environments/${g}/deployment-branch-policies -f name=main -f type=branch`,
+    ]));
     const secrets = [];
     n.environments.forEach((e, i) => {
         for (const g of new Set([e, snapshotGitHubEnvironment(n.environments, i)])) {
-            secrets.push(`gh secret set SSH_PRIVATE_KEY --env ${g} < ${KEY}`, `gh secret set SSH_KNOWN_HOSTS --env ${g} < config/known_hosts`, `gh secret set ENV_FILE --env ${g} < ${envFilePath(e)}`);
+            secrets.push(`gh secret set SSH_PRIVATE_KEY --env ${g} < ${key(e)}`, `gh secret set SSH_KNOWN_HOSTS --env ${g} < config/known_hosts`, `gh secret set ENV_FILE --env ${g} < ${envFilePath(e)}`);
         }
     });
-    step('Store the three secrets on each of them:', ...secrets);
-    step(`Push to main: ${WORKFLOW_FILES.deploy} deploys ${n.environments.join(', then ')}; ` +
-        `${WORKFLOW_FILES.rollback} and ${WORKFLOW_FILES.snapshot} run from the Actions tab.`);
+    step('Store the three secrets on each of them' +
+        (ghEnvs.size > n.environments.length
+            ? ` (${last}-snapshots too; whenever you change ${last}'s env file or key later, update both):`
+            : ':'), ...secrets);
+    step(`Now push to main: ${WORKFLOW_FILES.deploy} deploys ${n.environments.join(', then ')}` +
+        (n.environments.length > 1 ? ` (${last} after an approval)` : '') +
+        `; ${WORKFLOW_FILES.rollback} and ${WORKFLOW_FILES.snapshot} run from the Actions tab once they are on main.`);
     return out;
 }
 
@@ -53580,9 +53627,11 @@ async function initCommand(o, io) {
         if (answers.image === FALLBACK_IMAGE && o.image === undefined) {
             io.err(`note: no GitHub origin found: app.image is ${FALLBACK_IMAGE}; give --image to name your own`);
         }
-        for (const w of sharedPortWarnings(answers))
+        const targets = pinTargets(answers);
+        const pins = await pinHostKeys(targets, readRepoFile(dir, KNOWN_HOSTS_PATH) ?? '', answers.fingerprints, io.scanHostKeys, ask, io.out);
+        checkSharedServers(answers, pins.fingerprints);
+        for (const w of httpsWarnings(answers))
             io.err(`warning: ${w}`);
-        const pins = await pinHostKeys(pinTargets(answers), readRepoFile(dir, KNOWN_HOSTS_PATH) ?? '', answers.fingerprints, io.scanHostKeys, ask, io.out);
         const dockerfile = dockerfileChoice(dir);
         const plan = planFiles(answers, dockerfile, [KNOWN_HOSTS_HEADER, ...pins.lines]);
         // nothing has been written so far: from here on, every answer has been accepted
@@ -53618,15 +53667,42 @@ function pinTargets(a) {
     }
     return [...byName.values()];
 }
-/** environments sharing a host also share its ports 80/443 unless told otherwise: the second stack cannot start */
-function sharedPortWarnings(a) {
-    const byHost = new Map();
-    for (const e of a.environments)
-        byHost.set(e.host, [...(byHost.get(e.host) ?? []), e.name]);
-    return [...byHost.entries()]
-        .filter(([, envs]) => envs.length > 1)
-        .map(([host, envs]) => `${envs.join(' and ')} share ${host} and its HTTP/HTTPS ports; give all but one of them other ports ` +
-        `(environments.<env>.proxy.http_port and https_port in ${CONFIG_PATH}); only the one on 80/443 gets automatic HTTPS`);
+/**
+ * Two environments on one server — the same host name, or two names whose pinned host keys are the same — each
+ * run a proxy: with a port in common, the second stack cannot start. Refused before anything is written.
+ */
+function checkSharedServers(a, keys) {
+    const fingerprintsOf = (e) => keys.get(knownHostsName(e.host, a.sshPort)) ?? [];
+    const envs = a.environments;
+    for (let i = 0; i < envs.length; i++) {
+        for (let j = i + 1; j < envs.length; j++) {
+            const [x, y] = [envs[i], envs[j]];
+            const sameName = x.host === y.host;
+            const sharedKey = fingerprintsOf(x).find((f) => fingerprintsOf(y).includes(f));
+            if (!sameName && !sharedKey)
+                continue;
+            const common = portsOf(x).filter((p) => portsOf(y).includes(p));
+            if (common.length === 0)
+                continue;
+            const server = sameName ? x.host : `${x.host} and ${y.host} (one server: both present the host key ${sharedKey})`;
+            throw new AnswerError(`${x.name} and ${y.name} would both publish port ${common.join(' and ')} on ${server}: the second stack could not start`, `give one of them other ports, e.g. --http-port ${x.name}=8080 --https-port ${x.name}=8443 (without a ` +
+                `domain: only the one on 80/443 gets automatic HTTPS); two machines sharing a host key (a cloned image) ` +
+                'need host keys of their own');
+        }
+    }
+}
+const portsOf = (e) => [
+    e.httpPort ?? DEFAULT_HTTP_PORT,
+    e.httpsPort ?? DEFAULT_HTTPS_PORT,
+];
+/** a domain on other ports than 80/443 cannot pass Let's Encrypt's challenges, which reach only those */
+function httpsWarnings(a) {
+    return a.environments
+        .filter((e) => e.domains.length > 0)
+        .filter((e) => (e.httpPort ?? DEFAULT_HTTP_PORT) !== 80 || (e.httpsPort ?? DEFAULT_HTTPS_PORT) !== 443)
+        .map((e) => `${e.name} has a domain but serves on ports ${portsOf(e).join('/')}: certificate authorities reach only ` +
+        `80 and 443, so its automatic HTTPS will fail; drop its --domain (plain HTTP) or see "One VPS, staging ` +
+        'and production" in docs/configuration.md');
 }
 /**
  * The first Dockerfile of the usual places that meets the image contract; else togather-deploy's own, written to
@@ -53756,8 +53832,9 @@ init options (asked on a terminal when not given):
       --domain ENV=NAME    public name of an environment, for automatic HTTPS (repeatable; none: plain HTTP)
       --user USER          deploy user on the hosts (default deploy)
       --ssh-port N         SSH port (default 22)
-      --http-port N        the proxy's HTTP port (default 80)
-      --https-port N       the proxy's HTTPS port (default 443)
+      --http-port [ENV=]N  the proxy's HTTP port, of every environment or of one (repeatable; default 80)
+      --https-port [ENV=]N the proxy's HTTPS port, likewise (default 443); two environments on one server
+                           need different ports, and only the one on 80/443 gets automatic HTTPS
       --image REPO         image repository without tag (default ghcr.io/<owner>/<repo> of the git origin)
       --fingerprint FP     a host key fingerprint (SHA256:…) you verified, accepted without asking (repeatable)
       --non-interactive    ask nothing: take flags and defaults; a host key needs --fingerprint
@@ -53779,7 +53856,7 @@ options:
       --force              redeploy a version that is already live
       --install            setup: run the root commands with sudo -n (never Docker's own installer)
       --stop-app           snapshot restore: stop the app for the restore, bring it back after
-      --json               machine-readable output (status)
+      --json               machine-readable output (status, versions, validate, setup, snapshot)
   -y, --yes                answer yes to confirmations
   -v, --verbose            debug output
   -h, --help               this text
@@ -53807,8 +53884,8 @@ const OPTIONS = {
     domain: { type: 'string', multiple: true },
     user: { type: 'string' },
     'ssh-port': { type: 'string' },
-    'http-port': { type: 'string' },
-    'https-port': { type: 'string' },
+    'http-port': { type: 'string', multiple: true },
+    'https-port': { type: 'string', multiple: true },
     image: { type: 'string' },
     fingerprint: { type: 'string', multiple: true },
     'non-interactive': { type: 'boolean', default: false },
@@ -53904,8 +53981,8 @@ function runInit(o, dirArg) {
         domain: o.domain ?? [],
         ...(o.user !== undefined ? { user: o.user } : {}),
         ...(o['ssh-port'] !== undefined ? { sshPort: o['ssh-port'] } : {}),
-        ...(o['http-port'] !== undefined ? { httpPort: o['http-port'] } : {}),
-        ...(o['https-port'] !== undefined ? { httpsPort: o['https-port'] } : {}),
+        httpPort: o['http-port'] ?? [],
+        httpsPort: o['https-port'] ?? [],
         ...(o.image !== undefined ? { image: o.image } : {}),
         fingerprint: o.fingerprint ?? [],
         nonInteractive: o['non-interactive'],

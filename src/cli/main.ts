@@ -61,8 +61,9 @@ init options (asked on a terminal when not given):
       --domain ENV=NAME    public name of an environment, for automatic HTTPS (repeatable; none: plain HTTP)
       --user USER          deploy user on the hosts (default deploy)
       --ssh-port N         SSH port (default 22)
-      --http-port N        the proxy's HTTP port (default 80)
-      --https-port N       the proxy's HTTPS port (default 443)
+      --http-port [ENV=]N  the proxy's HTTP port, of every environment or of one (repeatable; default 80)
+      --https-port [ENV=]N the proxy's HTTPS port, likewise (default 443); two environments on one server
+                           need different ports, and only the one on 80/443 gets automatic HTTPS
       --image REPO         image repository without tag (default ghcr.io/<owner>/<repo> of the git origin)
       --fingerprint FP     a host key fingerprint (SHA256:…) you verified, accepted without asking (repeatable)
       --non-interactive    ask nothing: take flags and defaults; a host key needs --fingerprint
@@ -84,7 +85,7 @@ options:
       --force              redeploy a version that is already live
       --install            setup: run the root commands with sudo -n (never Docker's own installer)
       --stop-app           snapshot restore: stop the app for the restore, bring it back after
-      --json               machine-readable output (status)
+      --json               machine-readable output (status, versions, validate, setup, snapshot)
   -y, --yes                answer yes to confirmations
   -v, --verbose            debug output
   -h, --help               this text
@@ -113,8 +114,8 @@ const OPTIONS = {
   domain: { type: 'string', multiple: true },
   user: { type: 'string' },
   'ssh-port': { type: 'string' },
-  'http-port': { type: 'string' },
-  'https-port': { type: 'string' },
+  'http-port': { type: 'string', multiple: true },
+  'https-port': { type: 'string', multiple: true },
   image: { type: 'string' },
   fingerprint: { type: 'string', multiple: true },
   'non-interactive': { type: 'boolean', default: false },
@@ -212,8 +213,8 @@ function runInit(o: Options, dirArg: string | undefined): Promise<number> {
       domain: o.domain ?? [],
       ...(o.user !== undefined ? { user: o.user } : {}),
       ...(o['ssh-port'] !== undefined ? { sshPort: o['ssh-port'] } : {}),
-      ...(o['http-port'] !== undefined ? { httpPort: o['http-port'] } : {}),
-      ...(o['https-port'] !== undefined ? { httpsPort: o['https-port'] } : {}),
+      httpPort: o['http-port'] ?? [],
+      httpsPort: o['https-port'] ?? [],
       ...(o.image !== undefined ? { image: o.image } : {}),
       fingerprint: o.fingerprint ?? [],
       nonInteractive: o['non-interactive']!,

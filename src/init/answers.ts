@@ -9,16 +9,18 @@ export interface EnvironmentAnswer {
   host: string;
   /** public site names for automatic HTTPS; empty serves plain HTTP */
   domains: string[];
+  /** the proxy's ports, when --http-port / --https-port named them (else the config's defaults, 80 and 443) */
+  httpPort?: number;
+  httpsPort?: number;
 }
+
+export const DEFAULT_HTTP_PORT = 80;
+export const DEFAULT_HTTPS_PORT = 443;
 
 export interface Answers {
   environments: EnvironmentAnswer[];
   user: string;
   sshPort: number;
-  /** set only when --http-port was given: written into every environment's proxy settings */
-  httpPort?: number;
-  /** set only when --https-port was given (else 443 beside an --http-port) */
-  httpsPort?: number;
   image: string;
   /** host key fingerprints accepted without asking */
   fingerprints: string[];
@@ -31,8 +33,9 @@ export interface AnswerFlags {
   domain: string[];
   user?: string;
   sshPort?: string;
-  httpPort?: string;
-  httpsPort?: string;
+  /** repeatable: `N` (every environment) or `ENV=N` */
+  httpPort: string[];
+  httpsPort: string[];
   image?: string;
   fingerprint: string[];
 }
@@ -66,6 +69,8 @@ export async function gatherAnswers(flags: AnswerFlags, defaultImage: string, as
   const names = parseEnvironments(envText || DEFAULT_ENVIRONMENTS, flags.environments !== undefined);
   const hosts = parseAssignments('--host', flags.host, names, checkHost);
   const domains = parseDomains(flags.domain, names);
+  const httpPorts = parseAssignments('--http-port', flags.httpPort, names, parsePort);
+  const httpsPorts = parseAssignments('--https-port', flags.httpsPort, names, parsePort);
 
   const environments: EnvironmentAnswer[] = [];
   let previousHost: string | undefined;
@@ -88,7 +93,21 @@ export async function gatherAnswers(flags: AnswerFlags, defaultImage: string, as
       const answer = (await ask(`Public domain of ${name} (empty: plain HTTP on the host's address)`, '')).trim();
       envDomains = answer ? answer.split(/[\s,]+/).map((d) => checkDomain(d, `the domain of ${name}`)) : [];
     }
-    environments.push({ name, host, domains: envDomains });
+    const httpPort = httpPorts.get(name) ?? httpPorts.get('');
+    const httpsPort = httpsPorts.get(name) ?? httpsPorts.get('');
+    if ((httpPort ?? DEFAULT_HTTP_PORT) === (httpsPort ?? DEFAULT_HTTPS_PORT)) {
+      throw new AnswerError(
+        `${name}: its HTTP and HTTPS ports are both ${httpPort ?? DEFAULT_HTTP_PORT}`,
+        `give the two different numbers, e.g. --http-port ${name}=8080 --https-port ${name}=8443`,
+      );
+    }
+    environments.push({
+      name,
+      host,
+      domains: envDomains,
+      ...(httpPort !== undefined ? { httpPort: Number(httpPort) } : {}),
+      ...(httpsPort !== undefined ? { httpsPort: Number(httpsPort) } : {}),
+    });
   }
 
   const userText = flags.user ?? (ask ? await ask('SSH user on the host(s)', DEFAULT_USER) : DEFAULT_USER);
@@ -107,11 +126,8 @@ export async function gatherAnswers(flags: AnswerFlags, defaultImage: string, as
       'write it lowercase and without a tag, e.g. ghcr.io/your-org/server (every deploy is tagged with its commit)',
     );
   }
-  const sshPort = parsePort('--ssh-port', flags.sshPort ?? '22');
-  const httpPort = flags.httpPort === undefined ? undefined : parsePort('--http-port', flags.httpPort);
-  const httpsPort = flags.httpsPort === undefined ? undefined : parsePort('--https-port', flags.httpsPort);
-  if (httpPort !== undefined && httpPort === httpsPort)
-    throw new AnswerError(`--http-port and --https-port are both ${httpPort}`, 'give the two ports different numbers');
+  const sshText = flags.sshPort ?? '22';
+  const sshPort = Number(parsePort(sshText, `--ssh-port ${show(sshText)}`));
   const fingerprints = flags.fingerprint.map((f) => f.trim());
   for (const f of fingerprints) {
     if (!FINGERPRINT_RE.test(f)) {
@@ -121,15 +137,7 @@ export async function gatherAnswers(flags: AnswerFlags, defaultImage: string, as
       );
     }
   }
-  return {
-    environments,
-    user,
-    sshPort,
-    ...(httpPort !== undefined ? { httpPort } : {}),
-    ...(httpsPort !== undefined ? { httpsPort } : {}),
-    image,
-    fingerprints,
-  };
+  return { environments, user, sshPort, image, fingerprints };
 }
 
 function parseEnvironments(text: string, fromFlag: boolean): string[] {
@@ -225,11 +233,11 @@ function checkDomain(domain: string, what: string): string {
   return d;
 }
 
-function parsePort(flag: string, text: string): number {
+/** a port number as text (parseAssignments keeps values as strings); `what` names the flag in a refusal */
+function parsePort(text: string, what: string): string {
   const n = /^\d{1,5}$/.test(text.trim()) ? Number(text.trim()) : NaN;
-  if (!(n >= 1 && n <= 65535))
-    throw new AnswerError(`${flag} ${show(text)} is not a port`, 'give a number from 1 to 65535');
-  return n;
+  if (!(n >= 1 && n <= 65535)) throw new AnswerError(`${what} is not a port`, 'give a number from 1 to 65535');
+  return String(n);
 }
 
 /** an answer quoted for a message, with anything unprintable made visible */

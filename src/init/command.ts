@@ -3,10 +3,17 @@
 // answers change nothing.
 import { resolve } from 'node:path';
 import { ExitCode } from '../errors.js';
-import { AnswerError, gatherAnswers, type Answers } from './answers.js';
+import {
+  AnswerError,
+  DEFAULT_HTTP_PORT,
+  DEFAULT_HTTPS_PORT,
+  gatherAnswers,
+  type Answers,
+  type EnvironmentAnswer,
+} from './answers.js';
 import { envFilePath, GITIGNORE_LINES, renderDeploymentYml, renderEnvFile } from './config-template.js';
 import { applyFiles, type PlannedFile } from './files.js';
-import { defaultScanHostKeys as scanWithSshKeyscan, pinHostKeys, type PinTarget } from './host-keys.js';
+import { defaultScanHostKeys as scanWithSshKeyscan, knownHostsName, pinHostKeys, type PinTarget } from './host-keys.js';
 import { nextSteps } from './next-steps.js';
 import {
   BUILD_ARGS,
@@ -34,8 +41,8 @@ export interface InitOptions {
   domain: string[]; // repeatable --domain: 'ENV=NAME' (optional; none → plain HTTP)
   user?: string; // --user, default 'deploy'
   sshPort?: string; // --ssh-port, default 22
-  httpPort?: string; // --http-port, default 80; applies to every environment
-  httpsPort?: string; // --https-port, default 443; applies to every environment
+  httpPort: string[]; // repeatable --http-port: 'N' (all environments) or 'ENV=N'; default 80
+  httpsPort: string[]; // repeatable --https-port: 'N' (all environments) or 'ENV=N'; default 443
   image?: string; // --image repository without tag; default ghcr.io/<owner>/<repo> of the git origin
   fingerprint: string[]; // repeatable --fingerprint SHA256:...: host key fingerprints accepted without asking
   nonInteractive: boolean; // --non-interactive (also implied when io.ask is undefined)
@@ -72,15 +79,17 @@ export async function initCommand(o: InitOptions, io: InitIo): Promise<number> {
     if (answers.image === FALLBACK_IMAGE && o.image === undefined) {
       io.err(`note: no GitHub origin found: app.image is ${FALLBACK_IMAGE}; give --image to name your own`);
     }
-    for (const w of sharedPortWarnings(answers)) io.err(`warning: ${w}`);
+    const targets = pinTargets(answers);
     const pins = await pinHostKeys(
-      pinTargets(answers),
+      targets,
       readRepoFile(dir, KNOWN_HOSTS_PATH) ?? '',
       answers.fingerprints,
       io.scanHostKeys,
       ask,
       io.out,
     );
+    checkSharedServers(answers, pins.fingerprints);
+    for (const w of httpsWarnings(answers)) io.err(`warning: ${w}`);
     const dockerfile = dockerfileChoice(dir);
     const plan = planFiles(answers, dockerfile, [KNOWN_HOSTS_HEADER, ...pins.lines]);
     // nothing has been written so far: from here on, every answer has been accepted
@@ -113,16 +122,47 @@ function pinTargets(a: Answers): PinTarget[] {
   return [...byName.values()];
 }
 
-/** environments sharing a host also share its ports 80/443 unless told otherwise: the second stack cannot start */
-function sharedPortWarnings(a: Answers): string[] {
-  const byHost = new Map<string, string[]>();
-  for (const e of a.environments) byHost.set(e.host, [...(byHost.get(e.host) ?? []), e.name]);
-  return [...byHost.entries()]
-    .filter(([, envs]) => envs.length > 1)
+/**
+ * Two environments on one server — the same host name, or two names whose pinned host keys are the same — each
+ * run a proxy: with a port in common, the second stack cannot start. Refused before anything is written.
+ */
+function checkSharedServers(a: Answers, keys: Map<string, string[]>): void {
+  const fingerprintsOf = (e: EnvironmentAnswer) => keys.get(knownHostsName(e.host, a.sshPort)) ?? [];
+  const envs = a.environments;
+  for (let i = 0; i < envs.length; i++) {
+    for (let j = i + 1; j < envs.length; j++) {
+      const [x, y] = [envs[i]!, envs[j]!];
+      const sameName = x.host === y.host;
+      const sharedKey = fingerprintsOf(x).find((f) => fingerprintsOf(y).includes(f));
+      if (!sameName && !sharedKey) continue;
+      const common = portsOf(x).filter((p) => portsOf(y).includes(p));
+      if (common.length === 0) continue;
+      const server = sameName ? x.host : `${x.host} and ${y.host} (one server: both present the host key ${sharedKey})`;
+      throw new AnswerError(
+        `${x.name} and ${y.name} would both publish port ${common.join(' and ')} on ${server}: the second stack could not start`,
+        `give one of them other ports, e.g. --http-port ${x.name}=8080 --https-port ${x.name}=8443 (without a ` +
+          `domain: only the one on 80/443 gets automatic HTTPS); two machines sharing a host key (a cloned image) ` +
+          'need host keys of their own',
+      );
+    }
+  }
+}
+
+const portsOf = (e: EnvironmentAnswer): number[] => [
+  e.httpPort ?? DEFAULT_HTTP_PORT,
+  e.httpsPort ?? DEFAULT_HTTPS_PORT,
+];
+
+/** a domain on other ports than 80/443 cannot pass Let's Encrypt's challenges, which reach only those */
+function httpsWarnings(a: Answers): string[] {
+  return a.environments
+    .filter((e) => e.domains.length > 0)
+    .filter((e) => (e.httpPort ?? DEFAULT_HTTP_PORT) !== 80 || (e.httpsPort ?? DEFAULT_HTTPS_PORT) !== 443)
     .map(
-      ([host, envs]) =>
-        `${envs.join(' and ')} share ${host} and its HTTP/HTTPS ports; give all but one of them other ports ` +
-        `(environments.<env>.proxy.http_port and https_port in ${CONFIG_PATH}); only the one on 80/443 gets automatic HTTPS`,
+      (e) =>
+        `${e.name} has a domain but serves on ports ${portsOf(e).join('/')}: certificate authorities reach only ` +
+        `80 and 443, so its automatic HTTPS will fail; drop its --domain (plain HTTP) or see "One VPS, staging ` +
+        'and production" in docs/configuration.md',
     );
 }
 

@@ -99,13 +99,13 @@ function renderEnvironment(e: EnvironmentAnswer, a: Answers): string {
     `    port: ${a.sshPort}`,
     `    user: ${y(a.user)}`,
     `    env_file: ${y(`environments/.env.${e.name}`)}`,
-    `    url: ${y(urlOf(e, a.httpPort))}`,
+    `    url: ${y(urlOf(e, e.httpPort))}`,
   ];
   const proxy: string[] = [];
   if (e.domains.length > 0) proxy.push(`      domains: [${e.domains.map(y).join(', ')}] # automatic HTTPS`);
   else proxy.push('      domains: [] # plain HTTP; add the public name here for automatic HTTPS');
-  if (a.httpPort !== undefined) proxy.push(`      http_port: ${a.httpPort}`);
-  if (a.httpPort !== undefined || a.httpsPort !== undefined) proxy.push(`      https_port: ${a.httpsPort ?? 443}`);
+  if (e.httpPort !== undefined) proxy.push(`      http_port: ${e.httpPort}`);
+  if (e.httpsPort !== undefined) proxy.push(`      https_port: ${e.httpsPort}`);
   return [...lines, '    proxy:', ...proxy].join('\n') + '\n';
 }
 

@@ -76,6 +76,8 @@ export interface PinResult {
   lines: string[];
   /** what was pinned: `host: ED25519 SHA256:…`, for the report */
   summary: string[];
+  /** the fingerprints pinned for each target, by its known_hosts name: one key on two names is one server */
+  fingerprints: Map<string, string[]>;
 }
 
 /**
@@ -90,7 +92,7 @@ export async function pinHostKeys(
   ask: Ask | undefined,
   out: (line: string) => void,
 ): Promise<PinResult> {
-  const result: PinResult = { lines: [], summary: [] };
+  const result: PinResult = { lines: [], summary: [], fingerprints: new Map() };
   const seen = new Set<string>();
   for (const t of targets) {
     const name = knownHostsName(t.host, t.port);
@@ -99,6 +101,10 @@ export async function pinHostKeys(
       pinned.forEach((k) => seen.add(k.fingerprint));
       result.lines.push(...pinned.map((k) => k.line));
       result.summary.push(`${name}: already pinned in config/known_hosts (${describe(pinned)})`);
+      result.fingerprints.set(
+        name,
+        pinned.map((k) => k.fingerprint),
+      );
       continue;
     }
     let scanned: HostKey[];
@@ -123,6 +129,10 @@ export async function pinHostKeys(
     const accepted = await accept(t, name, scanned, fingerprints, ask, out);
     result.lines.push(...accepted.map((k) => k.line));
     result.summary.push(`${name}: ${describe(accepted)}`);
+    result.fingerprints.set(
+      name,
+      accepted.map((k) => k.fingerprint),
+    );
   }
   const unmatched = fingerprints.filter((f) => !seen.has(f));
   if (unmatched.length > 0) {

@@ -99,6 +99,7 @@ describe('from an empty repository to a deployed, rolled-back environment', { ti
   let repo: string;
   let git: Awaited<ReturnType<typeof initSampleGit>>;
   let httpPort: number;
+  let httpsPort: number;
   let fingerprint: string;
   const shas: string[] = [];
   const outputs: CliResult[] = [];
@@ -121,8 +122,11 @@ describe('from an empty repository to a deployed, rolled-back environment', { ti
     String(info.ssh.port),
     '--user',
     info.ssh.user,
+    // one server: production on 80/443, staging on ports of its own (plain HTTP), as the quickstart advises
     '--http-port',
-    String(httpPort),
+    `staging=${httpPort}`,
+    '--https-port',
+    `staging=${httpsPort}`,
     '--image',
     'togather-e2e/server',
     '--fingerprint',
@@ -134,6 +138,7 @@ describe('from an empty repository to a deployed, rolled-back environment', { ti
     ({ info } = await sharedHost());
     await cleanStack(info);
     httpPort = await freePort();
+    httpsPort = await freePort();
     // the fingerprint an operator reads off the provider's console: here, of the harness's pinned key
     const fp = await run(['ssh-keygen', '-l', '-f', info.ssh.knownHostsPath]);
     fingerprint = fp.stdout.split(/\s+/)[1]!;

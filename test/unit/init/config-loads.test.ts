@@ -13,7 +13,7 @@ import { ConfigError } from '../../../src/config/problems.js';
 import { ConsoleReporter } from '../../../src/log/console-reporter.js';
 import { Redactor } from '../../../src/log/redact.js';
 import { openSession } from '../../../src/session.js';
-import { emptyRepo, FULL, runInit } from './support.js';
+import { emptyRepo, FULL, HOST_KEY, PROD_KEY, runInit } from './support.js';
 
 function open(dir: string, environment: string) {
   const key = join(mkdtempSync(join(tmpdir(), 'tgd-init-id-')), 'id');
@@ -65,7 +65,7 @@ test('the generated config and env files are refused while a CHANGE_ME is left, 
 
 test('once the placeholders are replaced, every environment loads with the answers given', async () => {
   const dir = emptyRepo();
-  assert.equal((await runInit(dir, { ...FULL, sshPort: '2222', httpPort: '8080', user: 'ops' })).code, 0);
+  assert.equal((await runInit(dir, { ...FULL, sshPort: '2222', httpPort: ['8080'], user: 'ops' })).code, 0);
   for (const env of ['staging', 'production']) fillIn(dir, env);
 
   const staging = open(dir, 'staging').cfg;
@@ -104,7 +104,8 @@ test('a staging env file is refused for production (ENVIRONMENT guards it)', asy
 test('an IPv6 address or an all-digit host name stays a string in the YAML and loads', async () => {
   const dir = emptyRepo();
   const flags = { ...FULL, host: ['staging=2001:db8::10', 'production=1234'], domain: [] };
-  assert.equal((await runInit(dir, flags)).code, 0);
+  const keys = (host: string) => [host === '1234' ? PROD_KEY : HOST_KEY];
+  assert.equal((await runInit(dir, flags, { keys })).code, 0);
   for (const env of ['staging', 'production']) fillIn(dir, env);
   const staging = open(dir, 'staging').cfg;
   assert.equal(staging.env.host, '2001:db8::10');

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { readAsset } from '../../../src/engine/assets.js';
 import { fingerprintOf, parseKnownHosts } from '../../../src/init/host-keys.js';
-import { emptyRepo, FULL, HOST_KEY, makeHostKey, runInit, snapshotTree } from './support.js';
+import { emptyRepo, FULL, HOST_KEY, makeHostKey, PROD_KEY, runInit, snapshotTree } from './support.js';
 
 const WRITTEN = [
   '.github/workflows/togather-deploy.yml',
@@ -40,7 +40,7 @@ test('a fresh init writes the config, env files, known_hosts, Dockerfile, .gitig
   const known = readFileSync(join(dir, 'config/known_hosts'), 'utf8');
   const lines = known.split('\n');
   assert.ok(lines.includes(`staging.example.org ${HOST_KEY.pub}`), known);
-  assert.ok(lines.includes(`203.0.113.10 ${HOST_KEY.pub}`), known);
+  assert.ok(lines.includes(`203.0.113.10 ${PROD_KEY.pub}`), known);
   assert.equal(readFileSync(join(dir, 'docker/Dockerfile'), 'utf8'), readAsset('docker', 'Dockerfile'));
   const config = readFileSync(join(dir, 'config/deployment.yml'), 'utf8');
   assert.match(config, /dockerfile: docker\/Dockerfile/);
@@ -150,7 +150,7 @@ test('bad answers are refused with exit 2, naming the flag, and nothing is writt
     ['environment name', { environments: 'Staging', host: ['a.example.org'] }, /--environments: "Staging"/],
     ['twice', { environments: 'staging,staging', host: ['a.example.org'] }, /named twice/],
     ['ssh port', { host: ['a.example.org'], sshPort: '70000' }, /--ssh-port "70000" is not a port/],
-    ['http port', { host: ['a.example.org'], httpPort: 'eighty' }, /--http-port/],
+    ['http port', { host: ['a.example.org'], httpPort: ['eighty'] }, /--http-port/],
     ['url as domain', { host: ['a.example.org'], domain: ['staging=https://x.example.org'] }, /not a DNS name/],
     ['domain without env', { host: ['a.example.org'], domain: ['x.example.org'] }, /names no environment/],
     ['image', { host: ['a.example.org'], image: 'GHCR.io/Acme/App:latest' }, /--image/],
@@ -187,13 +187,14 @@ test('a --fingerprint that matches no scanned key is refused; a matching one pin
 
   const ecdsa = makeHostKey('ecdsa');
   const dir = emptyRepo();
-  const r = await runInit(dir, { ...FULL, fingerprint: [HOST_KEY.fingerprint] }, { keys: () => [ecdsa, HOST_KEY] });
+  const keys = (host: string) => (host === '203.0.113.10' ? [PROD_KEY] : [ecdsa, HOST_KEY]);
+  const r = await runInit(dir, { ...FULL, fingerprint: [HOST_KEY.fingerprint, PROD_KEY.fingerprint] }, { keys });
   assert.equal(r.code, 0, r.err.join('\n'));
   const known = readFileSync(join(dir, 'config/known_hosts'), 'utf8');
   assert.ok(known.includes(HOST_KEY.pub));
   assert.ok(!known.includes(ecdsa.pub), 'the key nobody vouched for is not written');
 
-  const extra = await runInit(emptyRepo(), { ...FULL, fingerprint: [HOST_KEY.fingerprint, other.fingerprint] });
+  const extra = await runInit(emptyRepo(), { ...FULL, fingerprint: [...FULL.fingerprint!, other.fingerprint] });
   assert.equal(extra.code, 2);
   assert.match(
     extra.err.join('\n'),
@@ -203,7 +204,13 @@ test('a --fingerprint that matches no scanned key is refused; a matching one pin
 
 test('interactively, the operator confirms the ed25519 fingerprint; "no" writes nothing', async () => {
   const ecdsa = makeHostKey('ecdsa');
-  const flags = { host: ['a.example.org'], image: 'ghcr.io/acme/events', domain: ['production=events.example.org'] };
+  const flags = {
+    host: ['a.example.org'],
+    image: 'ghcr.io/acme/events',
+    domain: ['production=events.example.org'],
+    httpPort: ['staging=8080'],
+    httpsPort: ['staging=8443'],
+  };
   const no = emptyRepo();
   const refused = await runInit(no, flags, { keys: () => [ecdsa, HOST_KEY], answers: { 'Is this the key': 'no' } });
   assert.equal(refused.code, 2);
@@ -226,7 +233,58 @@ test('interactively, the operator confirms the ed25519 fingerprint; "no" writes 
     parseKnownHosts(readFileSync(join(yes, 'config/known_hosts'), 'utf8')).map((k) => k.fingerprint),
     [HOST_KEY.fingerprint],
   );
-  assert.match(r.err.join('\n'), /staging and production share a\.example\.org/);
+});
+
+test('two environments on one server with a port in common are refused, also under two names with one host key', async () => {
+  const flags = { ...FULL, host: ['staging=a.example.org', 'production=b.example.org'] };
+  const two = emptyRepo();
+  const refused = await runInit(two, { ...flags, fingerprint: [HOST_KEY.fingerprint] });
+  assert.equal(refused.code, 2);
+  const said = refused.err.join('\n');
+  assert.match(
+    said,
+    /staging and production would both publish port 80 and 443 on a\.example\.org and b\.example\.org/,
+  );
+  assert.match(said, /both present the host key SHA256:/);
+  assert.match(said, /--http-port staging=8080 --https-port staging=8443/);
+  assert.deepEqual(snapshotTree(two), {});
+
+  const same = await runInit(emptyRepo(), { ...FULL, host: ['a.example.org'], fingerprint: [HOST_KEY.fingerprint] });
+  assert.equal(same.code, 2);
+  assert.match(same.err.join('\n'), /would both publish port 80 and 443 on a\.example\.org:/);
+
+  // staging on other ports, without a domain: accepted, and its proxy ports are in the config
+  const ok = emptyRepo();
+  const r = await runInit(ok, {
+    ...flags,
+    fingerprint: [HOST_KEY.fingerprint],
+    httpPort: ['staging=8080'],
+    httpsPort: ['staging=8443'],
+  });
+  assert.equal(r.code, 0, r.err.join('\n'));
+  const config = readFileSync(join(ok, 'config/deployment.yml'), 'utf8');
+  assert.match(config, /staging:[\s\S]*http_port: 8080\n {6}https_port: 8443[\s\S]*production:/);
+  assert.match(config, /url: "?http:\/\/a\.example\.org:8080"?/);
+
+  // one port in common is enough to refuse
+  const half = await runInit(emptyRepo(), {
+    ...flags,
+    fingerprint: [HOST_KEY.fingerprint],
+    httpPort: ['staging=8080'],
+  });
+  assert.equal(half.code, 2);
+  assert.match(half.err.join('\n'), /would both publish port 443 on/);
+
+  // a domain on ports other than 80/443 cannot get a certificate: a warning
+  const warned = await runInit(emptyRepo(), {
+    ...flags,
+    fingerprint: [HOST_KEY.fingerprint],
+    domain: ['staging=staging.example.org', 'production=events.example.org'],
+    httpPort: ['staging=8080'],
+    httpsPort: ['staging=8443'],
+  });
+  assert.equal(warned.code, 0, warned.err.join('\n'));
+  assert.match(warned.err.join('\n'), /staging has a domain but serves on ports 8080\/8443/);
 });
 
 test('an unreachable host is refused with exit 2 and nothing is written', async () => {
@@ -257,8 +315,9 @@ test('interactive mode asks what the flags leave open, showing the defaults', as
   const dir = emptyRepo();
   const r = await runInit(
     dir,
-    { fingerprint: [HOST_KEY.fingerprint] },
+    { fingerprint: [HOST_KEY.fingerprint, PROD_KEY.fingerprint] },
     {
+      keys: (host) => [host === 'events.example.org' ? PROD_KEY : HOST_KEY],
       answers: {
         Environments: 'staging,production',
         'SSH host of staging': 'staging.example.org',

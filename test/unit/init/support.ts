@@ -23,7 +23,11 @@ export function makeHostKey(type: 'ed25519' | 'ecdsa' = 'ed25519'): HostKeyFixtu
   return { pub, fingerprint };
 }
 
+/** the key of every host but 203.0.113.10 */
 export const HOST_KEY = makeHostKey();
+/** the key of 203.0.113.10 (FULL's production): two servers, two keys */
+export const PROD_KEY = makeHostKey();
+const KEYS_BY_HOST: Record<string, HostKeyFixture> = { '203.0.113.10': PROD_KEY };
 
 export function emptyRepo(): string {
   return mkdtempSync(join(tmpdir(), 'tgd-init-'));
@@ -38,7 +42,7 @@ export interface Run {
 }
 
 export interface RunOptions {
-  /** keys each host answers with (default: HOST_KEY for every host) */
+  /** keys each host answers with (default: PROD_KEY for 203.0.113.10, HOST_KEY for every other host) */
   keys?: (host: string) => HostKeyFixture[];
   /** the scanner fails with this message, as when the host is unreachable */
   scanFails?: string;
@@ -57,7 +61,7 @@ export async function runInit(dir: string, flags: Partial<InitOptions>, opts: Ru
       run.scans.push(`${host}:${port}`);
       if (opts.scanFails) throw new Error(opts.scanFails);
       const name = port === 22 ? host : `[${host}]:${port}`;
-      return (opts.keys?.(host) ?? [HOST_KEY]).map((k) => `${name} ${k.pub}\n`).join('');
+      return (opts.keys?.(host) ?? [KEYS_BY_HOST[host] ?? HOST_KEY]).map((k) => `${name} ${k.pub}\n`).join('');
     },
     ...(answers
       ? {
@@ -70,7 +74,17 @@ export async function runInit(dir: string, flags: Partial<InitOptions>, opts: Ru
       : {}),
   };
   run.code = await initCommand(
-    { dir, host: [], domain: [], fingerprint: [], nonInteractive: false, force: false, ...flags },
+    {
+      dir,
+      host: [],
+      domain: [],
+      fingerprint: [],
+      httpPort: [],
+      httpsPort: [],
+      nonInteractive: false,
+      force: false,
+      ...flags,
+    },
     io,
   );
   return run;
@@ -96,7 +110,7 @@ export function snapshotTree(dir: string): Record<string, string> {
 export const FULL: Partial<InitOptions> = {
   host: ['staging=staging.example.org', 'production=203.0.113.10'],
   domain: ['production=events.example.org'],
-  fingerprint: [HOST_KEY.fingerprint],
+  fingerprint: [HOST_KEY.fingerprint, PROD_KEY.fingerprint],
   nonInteractive: true,
   image: 'ghcr.io/acme/events',
 };
