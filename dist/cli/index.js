@@ -53644,7 +53644,9 @@ async function initCommand(o, io) {
         io.out('');
         const names = answers.environments.map((e) => e.name);
         const wrote = dockerfile.bundled ? dockerfile.path : undefined;
-        for (const line of nextSteps({ environments: names, repo: origin, ...(wrote ? { wroteDockerfile: wrote } : {}) }))
+        const hosts = Object.fromEntries(answers.environments.map((e) => [e.name, e.host]));
+        const steps = nextSteps({ environments: names, repo: origin, hosts, ...(wrote ? { wroteDockerfile: wrote } : {}) });
+        for (const line of steps)
             io.out(line);
         return ExitCode.ok;
     }

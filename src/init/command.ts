@@ -99,8 +99,9 @@ export async function initCommand(o: InitOptions, io: InitIo): Promise<number> {
     io.out('');
     const names = answers.environments.map((e) => e.name);
     const wrote = dockerfile.bundled ? dockerfile.path : undefined;
-    for (const line of nextSteps({ environments: names, repo: origin, ...(wrote ? { wroteDockerfile: wrote } : {}) }))
-      io.out(line);
+    const hosts = Object.fromEntries(answers.environments.map((e) => [e.name, e.host]));
+    const steps = nextSteps({ environments: names, repo: origin, hosts, ...(wrote ? { wroteDockerfile: wrote } : {}) });
+    for (const line of steps) io.out(line);
     return ExitCode.ok;
   } catch (e) {
     if (!(e instanceof AnswerError)) throw e;
