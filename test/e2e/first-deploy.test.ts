@@ -5,8 +5,9 @@
  * `with:` into this repository's rollback.yml, that workflow's `with:` into the action bundle.
  *
  * The host has no registry: the images the generated config names (caddy, postgis, busybox, docker-cli, migrate)
- * are the harness's offline builds tagged under those names on the host engine, and the builtin database image
- * (whose Dockerfile needs an apt mirror) is prebuilt from the offline fixture under the tag the deployer computes.
+ * are the harness's offline builds tagged under those names on the host engine. The database image is the real
+ * builtin one: the deploy builds docker/db/Dockerfile on the host over that PostGIS image, whose apt-get reaches
+ * the Debian mirror this machine's own apt uses (the harness's PostGIS image is made from it too).
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
