@@ -254,6 +254,14 @@ describe('from an empty repository to a deployed, rolled-back environment', { ti
     assert.equal(first.code, 0, `${first.stdout}\n${first.stderr}`);
     let served = JSON.parse((await httpGet(httpPort, '/version')).body) as { git_commit: string };
     assert.equal(served.git_commit, shas[0]);
+    // the database is the builtin image, built on the host: its extensions are there, and the migrations ran
+    const image = (await hostDocker(info, ['inspect', '-f', '{{.Config.Image}}', `${STACK}-db`])).stdout.trim();
+    assert.match(image, /^togather-postgres:[0-9a-f]{16}$/);
+    const psql = ['exec', `${STACK}-db`, 'psql', '-X', '-U', 'togather', '-d', 'togather', '-At', '-c'];
+    const extensions = (await hostDocker(info, [...psql, 'SELECT extname FROM pg_extension ORDER BY 1'])).stdout;
+    for (const ext of ['pg_trgm', 'postgis', 'vector']) assert.match(extensions, new RegExp(`^${ext}$`, 'm'));
+    const schema = (await hostDocker(info, [...psql, 'SELECT version, dirty FROM schema_migrations'])).stdout;
+    assert.equal(schema.trim(), '2|f');
 
     writeFileSync(join(repo, 'server.mjs'), readFileSync(join(repo, 'server.mjs'), 'utf8') + '\n// release two\n');
     await git.git('add', 'server.mjs');
