@@ -29716,8 +29716,8 @@ function resumeAppCmd(layout, colour) {
     return cmd('docker', 'start', layout.app(colour));
 }
 /** Caddy rereads its configuration (only when the configuration itself changed, never for a switch) */
-function caddyReloadCmd(layout) {
-    return cmd('docker', 'exec', layout.caddy, 'caddy', 'reload', '--config', '/etc/caddy/Caddyfile', '--adapter', 'caddyfile');
+function caddyReloadCmd(container) {
+    return cmd('docker', 'exec', container, 'caddy', 'reload', '--config', '/etc/caddy/Caddyfile', '--adapter', 'caddyfile');
 }
 /** `docker stop`'s grace period for a drain: whole seconds, at least one */
 function stopSeconds(drainMs) {
@@ -33541,7 +33541,7 @@ async function provision(ctx, layout, host, facts, images) {
     if (changed.some((f) => f.startsWith('caddy/')) && facts.caddy === 'running') {
         // the one case that reloads Caddy: its configuration itself changed (not a colour switch)
         ctx.reporter.warn('the Caddy configuration changed: reloading the proxy (requests on idle keep-alive connections may see a reset)');
-        await ctx.host.run(caddyReloadCmd(layout), { timeoutMs: 60_000 });
+        await ctx.host.run(caddyReloadCmd(layout.caddy), { timeoutMs: 60_000 });
     }
     if (managedDb && facts.db !== 'running') {
         await waitDbHealthy(ctx, layout);
@@ -33648,6 +33648,10 @@ df -Pk -- "$p" 2>/dev/null | awk 'NR==2{print "free_kb=" $4}'
 wait
 exit 0
 `;
+/** the preflight probe of the environment's root (read-only); setup sends the same one */
+function preflightCmd(layout) {
+    return script(PREFLIGHT, layout.root);
+}
 function parsePreflight(out) {
     const facts = {};
     for (const line of out.split('\n')) {
@@ -33669,6 +33673,25 @@ function unixSocket(dockerHost) {
     const m = /^unix:\/\/(\/[A-Za-z0-9_./-]+)$/.exec(dockerHost ?? 'unix:///var/run/docker.sock');
     return m && !m[1].includes('..') ? m[1] : undefined;
 }
+/** The compose the host offers: the v2 plugin when present, else v1 ≥ 1.27; `problem` says what is missing. */
+function composeOf(facts) {
+    if (facts.compose2)
+        return { compose: ['docker', 'compose'], version: facts.compose2 };
+    const v1 = facts.compose1;
+    if (!v1)
+        return {
+            compose: [],
+            version: '',
+            problem: 'neither the compose v2 plugin (docker compose) nor docker-compose v1 is installed',
+        };
+    return {
+        compose: ['docker-compose'],
+        version: v1,
+        ...(versionAtLeast(v1, [1, 27])
+            ? {}
+            : { problem: `docker-compose ${v1} is too old; install the compose v2 plugin (or v1 ≥ 1.27)` }),
+    };
+}
 /** Judges the facts; every problem is listed at once. Pure, so the rules are unit-tested. */
 function judgePreflight(facts, minFreeMb) {
     const problems = [];
@@ -33677,20 +33700,9 @@ function judgePreflight(facts, minFreeMb) {
         problems.push('docker does not answer for the deploy user (is it installed, running, and is the user in the docker group?)');
     else if (!versionAtLeast(docker, [20, 10]))
         problems.push(`docker ${docker} is too old; 20.10 or newer is needed`);
-    let compose = [];
-    let composeVersion = '';
-    if (facts.compose2) {
-        compose = ['docker', 'compose'];
-        composeVersion = facts.compose2;
-    }
-    else if (facts.compose1) {
-        if (!versionAtLeast(facts.compose1, [1, 27]))
-            problems.push(`docker-compose ${facts.compose1} is too old; install the compose v2 plugin (or v1 ≥ 1.27)`);
-        compose = ['docker-compose'];
-        composeVersion = facts.compose1;
-    }
-    else
-        problems.push('neither the compose v2 plugin (docker compose) nor docker-compose v1 is installed');
+    const { compose, version: composeVersion, problem } = composeOf(facts);
+    if (problem)
+        problems.push(problem);
     const freeMb = facts.free_kb ? Math.floor(Number(facts.free_kb) / 1024) : undefined;
     const dockerFreeMb = facts.docker_free_kb ? Math.floor(Number(facts.docker_free_kb) / 1024) : undefined;
     for (const [what, mb] of [
@@ -33713,7 +33725,7 @@ function judgePreflight(facts, minFreeMb) {
     };
 }
 async function preflight(ctx, layout) {
-    const r = await ctx.host.run(script(PREFLIGHT, layout.root), { timeoutMs: 30_000 });
+    const r = await ctx.host.run(preflightCmd(layout), { timeoutMs: 30_000 });
     const facts = judgePreflight(parsePreflight(r.stdout), ctx.cfg.config.deployment.min_free_mb);
     ctx.reporter.info(`host ${ctx.host.name}: docker ${facts.dockerVersion}, ${facts.compose.join(' ')} ${facts.composeVersion}` +
         (facts.freeMb !== undefined ? `, ${facts.freeMb} MiB free` : ''));
@@ -34620,7 +34632,7 @@ function sudoCmd(argv) {
 }
 async function readReadinessFacts(ctx, layout, withSudo) {
     const [pre, probe] = await Promise.all([
-        ctx.host.run(script(PREFLIGHT, layout.root), { check: false, timeoutMs: 30_000 }),
+        ctx.host.run(preflightCmd(layout), { check: false, timeoutMs: 30_000 }),
         ctx.host.run(setupProbeCmd(layout, withSudo), { check: false, timeoutMs: 30_000 }),
     ]);
     const containers = probe.stdout
@@ -34709,11 +34721,13 @@ function judgeDocker(f, user) {
 }
 function judgeCompose(f) {
     const name = 'compose';
-    if (f.pre.compose2)
-        return { check: { name, status: 'ok', detail: `docker compose ${f.pre.compose2} (v2 plugin)` } };
-    const v1 = f.pre.compose1;
-    if (v1 && versionAtLeast(v1, [1, 27]))
-        return { check: { name, status: 'ok', detail: `docker-compose ${v1} (v1; the compose v2 plugin is recommended)` } };
+    const found = composeOf(f.pre);
+    if (!found.problem) {
+        const detail = f.pre.compose2
+            ? `docker compose ${found.version} (v2 plugin)`
+            : `docker-compose ${found.version} (v1; the compose v2 plugin is recommended)`;
+        return { check: { name, status: 'ok', detail } };
+    }
     const note = "# with Debian's own docker.io package instead: apt-get install -y docker-compose";
     // the plugin comes from Docker's apt repository: without docker itself there is nothing to add it to
     const r = f.probe.docker_err === 'missing'
@@ -34722,11 +34736,13 @@ function judgeCompose(f) {
             ['apt-get', 'update'],
             ['apt-get', 'install', '-y', 'docker-compose-plugin'],
         ], [note]);
-    const detail = v1
-        ? `docker-compose ${v1} is too old; install the compose v2 plugin (or v1 ≥ 1.27)`
-        : 'neither the compose v2 plugin (docker compose) nor docker-compose v1 is installed';
     return {
-        check: { name, status: 'fail', detail, fix: r?.fix ?? ['apt-get install -y docker-compose-plugin', note] },
+        check: {
+            name,
+            status: 'fail',
+            detail: found.problem,
+            fix: r?.fix ?? ['apt-get install -y docker-compose-plugin', note],
+        },
         ...(r ? { install: r.install } : {}),
     };
 }
@@ -46388,6 +46404,10 @@ async function explainConnectFailure(stderr, c) {
 
 
 
+/** the name known_hosts files use for a host: `[host]:port` unless the port is 22 */
+function knownHostsName(host, port) {
+    return port === 22 ? host : `[${host}]:${port}`;
+}
 // the master outlives its last session by this much, not minutes: after a kill -9 nothing lingers (see hold())
 const CONTROL_PERSIST_S = 5;
 /**
@@ -46424,8 +46444,9 @@ class SshHost {
      */
     async pinnedKeys() {
         const t = this.opts.target;
-        const name = t.port === 22 ? t.host : `[${t.host}]:${t.port}`;
-        const r = await runProcess('ssh-keygen', ['-l', '-F', name, '-f', this.knownHostsPath], { timeoutMs: 10_000 });
+        const r = await runProcess('ssh-keygen', ['-l', '-F', knownHostsName(t.host, t.port), '-f', this.knownHostsPath], {
+            timeoutMs: 10_000,
+        });
         if (r.code !== 0)
             return [];
         return r.stdout
@@ -53160,10 +53181,8 @@ function holdsOperatorValues(existing, template) {
 
 
 
-/** the name known_hosts files use for a host: `[host]:port` unless the port is 22 */
-function knownHostsName(host, port) {
-    return port === 22 ? host : `[${host}]:${port}`;
-}
+
+
 function fingerprintOf(base64Blob) {
     const digest = (0,external_node_crypto_.createHash)('sha256').update(Buffer.from(base64Blob, 'base64')).digest('base64');
     return `SHA256:${digest.replace(/=+$/, '')}`;

@@ -46,6 +46,11 @@ export interface SshSession {
   target: SshTarget;
 }
 
+/** the name known_hosts files use for a host: `[host]:port` unless the port is 22 */
+export function knownHostsName(host: string, port: number): string {
+  return port === 22 ? host : `[${host}]:${port}`;
+}
+
 // the master outlives its last session by this much, not minutes: after a kill -9 nothing lingers (see hold())
 export const CONTROL_PERSIST_S = 5;
 
@@ -84,8 +89,9 @@ export class SshHost implements Host {
    */
   async pinnedKeys(): Promise<string[]> {
     const t = this.opts.target;
-    const name = t.port === 22 ? t.host : `[${t.host}]:${t.port}`;
-    const r = await runProcess('ssh-keygen', ['-l', '-F', name, '-f', this.knownHostsPath], { timeoutMs: 10_000 });
+    const r = await runProcess('ssh-keygen', ['-l', '-F', knownHostsName(t.host, t.port), '-f', this.knownHostsPath], {
+      timeoutMs: 10_000,
+    });
     if (r.code !== 0) return [];
     return r.stdout
       .split('\n')

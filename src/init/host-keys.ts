@@ -3,6 +3,7 @@
 // fingerprints are computed here from the key blobs, never taken from the scanning tool's output.
 import { createHash } from 'node:crypto';
 import { runProcess } from '../host/process.js';
+import { knownHostsName } from '../host/ssh.js';
 import { AnswerError, type Ask } from './answers.js';
 
 export interface HostKey {
@@ -16,10 +17,7 @@ export interface HostKey {
 
 export type ScanHostKeys = (host: string, port: number) => Promise<string>;
 
-/** the name known_hosts files use for a host: `[host]:port` unless the port is 22 */
-export function knownHostsName(host: string, port: number): string {
-  return port === 22 ? host : `[${host}]:${port}`;
-}
+export { knownHostsName } from '../host/ssh.js';
 
 export function fingerprintOf(base64Blob: string): string {
   const digest = createHash('sha256').update(Buffer.from(base64Blob, 'base64')).digest('base64');

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { hostDocker, hostSsh } from '../harness/host.js';
 import { CLI, ROOT, cliArgs, type TestEnv } from '../e2e/support.js';
 import type { Window } from './load.js';
+import { caddyReloadCmd } from '../../src/engine/stack/commands.js';
 
 export type Colour = 'blue' | 'green';
 export const other = (c: Colour): Colour => (c === 'blue' ? 'green' : 'blue');
@@ -200,20 +201,8 @@ async function writeHostFile(env: TestEnv, rel: string, content: string): Promis
 }
 
 export async function reloadCaddy(env: TestEnv): Promise<void> {
-  await hostDocker(
-    env.info,
-    [
-      'exec',
-      `${env.stackPrefix}-caddy`,
-      'caddy',
-      'reload',
-      '--config',
-      '/etc/caddy/Caddyfile',
-      '--adapter',
-      'caddyfile',
-    ],
-    { timeoutMs: 60_000 },
-  );
+  // the engine's own command, minus `docker` (hostDocker adds the host engine's)
+  await hostDocker(env.info, caddyReloadCmd(`${env.stackPrefix}-caddy`).argv.slice(1), { timeoutMs: 60_000 });
 }
 
 export async function readUpstreamsFile(env: TestEnv): Promise<string> {

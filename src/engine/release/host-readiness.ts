@@ -2,7 +2,7 @@ import { cmd, script, type Command } from '../../host/host.js';
 import { quoteArgv } from '../../util/shell.js';
 import type { EngineContext } from '../context.js';
 import type { Layout } from '../stack/layout.js';
-import { parsePreflight, PREFLIGHT, versionAtLeast } from './preflight.js';
+import { composeOf, parsePreflight, preflightCmd, versionAtLeast } from './preflight.js';
 
 /*
  * What a host needs before its first deploy, learned read-only in one round trip and judged check by check
@@ -94,7 +94,7 @@ export async function readReadinessFacts(
   withSudo: boolean,
 ): Promise<ReadinessFacts> {
   const [pre, probe] = await Promise.all([
-    ctx.host.run(script(PREFLIGHT, layout.root), { check: false, timeoutMs: 30_000 }),
+    ctx.host.run(preflightCmd(layout), { check: false, timeoutMs: 30_000 }),
     ctx.host.run(setupProbeCmd(layout, withSudo), { check: false, timeoutMs: 30_000 }),
   ]);
   const containers = probe.stdout
@@ -202,10 +202,13 @@ function judgeDocker(f: ReadinessFacts, user: string): Judged {
 
 function judgeCompose(f: ReadinessFacts): Judged {
   const name = 'compose';
-  if (f.pre.compose2) return { check: { name, status: 'ok', detail: `docker compose ${f.pre.compose2} (v2 plugin)` } };
-  const v1 = f.pre.compose1;
-  if (v1 && versionAtLeast(v1, [1, 27]))
-    return { check: { name, status: 'ok', detail: `docker-compose ${v1} (v1; the compose v2 plugin is recommended)` } };
+  const found = composeOf(f.pre);
+  if (!found.problem) {
+    const detail = f.pre.compose2
+      ? `docker compose ${found.version} (v2 plugin)`
+      : `docker-compose ${found.version} (v1; the compose v2 plugin is recommended)`;
+    return { check: { name, status: 'ok', detail } };
+  }
   const note = "# with Debian's own docker.io package instead: apt-get install -y docker-compose";
   // the plugin comes from Docker's apt repository: without docker itself there is nothing to add it to
   const r =
@@ -218,11 +221,13 @@ function judgeCompose(f: ReadinessFacts): Judged {
           ],
           [note],
         );
-  const detail = v1
-    ? `docker-compose ${v1} is too old; install the compose v2 plugin (or v1 ≥ 1.27)`
-    : 'neither the compose v2 plugin (docker compose) nor docker-compose v1 is installed';
   return {
-    check: { name, status: 'fail', detail, fix: r?.fix ?? ['apt-get install -y docker-compose-plugin', note] },
+    check: {
+      name,
+      status: 'fail',
+      detail: found.problem,
+      fix: r?.fix ?? ['apt-get install -y docker-compose-plugin', note],
+    },
     ...(r ? { install: r.install } : {}),
   };
 }

@@ -1,5 +1,5 @@
 import { DeployError } from '../../errors.js';
-import { script } from '../../host/host.js';
+import { script, type Command } from '../../host/host.js';
 import type { EngineContext } from '../context.js';
 import type { Layout } from '../stack/layout.js';
 
@@ -28,6 +28,11 @@ wait
 exit 0
 `;
 
+/** the preflight probe of the environment's root (read-only); setup sends the same one */
+export function preflightCmd(layout: Layout): Command {
+  return script(PREFLIGHT, layout.root);
+}
+
 export function parsePreflight(out: string): Record<string, string> {
   const facts: Record<string, string> = {};
   for (const line of out.split('\n')) {
@@ -50,6 +55,25 @@ export function unixSocket(dockerHost: string | undefined): string | undefined {
   return m && !m[1]!.includes('..') ? m[1] : undefined;
 }
 
+/** The compose the host offers: the v2 plugin when present, else v1 ≥ 1.27; `problem` says what is missing. */
+export function composeOf(facts: Record<string, string>): { compose: string[]; version: string; problem?: string } {
+  if (facts.compose2) return { compose: ['docker', 'compose'], version: facts.compose2 };
+  const v1 = facts.compose1;
+  if (!v1)
+    return {
+      compose: [],
+      version: '',
+      problem: 'neither the compose v2 plugin (docker compose) nor docker-compose v1 is installed',
+    };
+  return {
+    compose: ['docker-compose'],
+    version: v1,
+    ...(versionAtLeast(v1, [1, 27])
+      ? {}
+      : { problem: `docker-compose ${v1} is too old; install the compose v2 plugin (or v1 ≥ 1.27)` }),
+  };
+}
+
 /** Judges the facts; every problem is listed at once. Pure, so the rules are unit-tested. */
 export function judgePreflight(facts: Record<string, string>, minFreeMb: number): HostFacts {
   const problems: string[] = [];
@@ -59,17 +83,8 @@ export function judgePreflight(facts: Record<string, string>, minFreeMb: number)
       'docker does not answer for the deploy user (is it installed, running, and is the user in the docker group?)',
     );
   else if (!versionAtLeast(docker, [20, 10])) problems.push(`docker ${docker} is too old; 20.10 or newer is needed`);
-  let compose: string[] = [];
-  let composeVersion = '';
-  if (facts.compose2) {
-    compose = ['docker', 'compose'];
-    composeVersion = facts.compose2;
-  } else if (facts.compose1) {
-    if (!versionAtLeast(facts.compose1, [1, 27]))
-      problems.push(`docker-compose ${facts.compose1} is too old; install the compose v2 plugin (or v1 ≥ 1.27)`);
-    compose = ['docker-compose'];
-    composeVersion = facts.compose1;
-  } else problems.push('neither the compose v2 plugin (docker compose) nor docker-compose v1 is installed');
+  const { compose, version: composeVersion, problem } = composeOf(facts);
+  if (problem) problems.push(problem);
   const freeMb = facts.free_kb ? Math.floor(Number(facts.free_kb) / 1024) : undefined;
   const dockerFreeMb = facts.docker_free_kb ? Math.floor(Number(facts.docker_free_kb) / 1024) : undefined;
   for (const [what, mb] of [
@@ -97,7 +112,7 @@ export function judgePreflight(facts: Record<string, string>, minFreeMb: number)
 }
 
 export async function preflight(ctx: EngineContext, layout: Layout): Promise<HostFacts> {
-  const r = await ctx.host.run(script(PREFLIGHT, layout.root), { timeoutMs: 30_000 });
+  const r = await ctx.host.run(preflightCmd(layout), { timeoutMs: 30_000 });
   const facts = judgePreflight(parsePreflight(r.stdout), ctx.cfg.config.deployment.min_free_mb);
   ctx.reporter.info(
     `host ${ctx.host.name}: docker ${facts.dockerVersion}, ${facts.compose.join(' ')} ${facts.composeVersion}` +

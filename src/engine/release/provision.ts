@@ -161,7 +161,7 @@ export async function provision(
     ctx.reporter.warn(
       'the Caddy configuration changed: reloading the proxy (requests on idle keep-alive connections may see a reset)',
     );
-    await ctx.host.run(caddyReloadCmd(layout), { timeoutMs: 60_000 });
+    await ctx.host.run(caddyReloadCmd(layout.caddy), { timeoutMs: 60_000 });
   }
   if (managedDb && facts.db !== 'running') {
     await waitDbHealthy(ctx, layout);

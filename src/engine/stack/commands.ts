@@ -51,11 +51,11 @@ export function resumeAppCmd(layout: Layout, colour: Colour): Command {
 }
 
 /** Caddy rereads its configuration (only when the configuration itself changed, never for a switch) */
-export function caddyReloadCmd(layout: Layout): Command {
+export function caddyReloadCmd(container: string): Command {
   return cmd(
     'docker',
     'exec',
-    layout.caddy,
+    container,
     'caddy',
     'reload',
     '--config',
