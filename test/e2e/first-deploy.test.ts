@@ -104,6 +104,8 @@ describe('from an empty repository to a deployed, rolled-back environment', { ti
   let fingerprint: string;
   const shas: string[] = [];
   const outputs: CliResult[] = [];
+  /** the secret values the operator wrote into the env file */
+  const secrets: string[] = [];
   const config = () => join(repo, 'config/deployment.yml');
   const cli = async (args: string[], env: Record<string, string> = {}): Promise<CliResult> => {
     const r = await runCli(args, { ...info.runnerEnv, ...env });
@@ -220,6 +222,7 @@ describe('from an empty repository to a deployed, rolled-back environment', { ti
         if (line.startsWith('#') || !line.includes('CHANGE_ME')) return line;
         const k = line.slice(0, line.indexOf('='));
         const value = k === 'POSTGRES_PASSWORD' || k === 'DATABASE_URL' ? password : randomBytes(24).toString('hex');
+        secrets.push(value);
         return line.replaceAll('CHANGE_ME', value);
       });
     writeFileSync(file, lines.join('\n'));
@@ -347,5 +350,12 @@ describe('from an empty repository to a deployed, rolled-back environment', { ti
     } finally {
       await fake.close();
     }
+  });
+
+  test('no secret of the env file appears in anything init, validate, setup or deploy printed', () => {
+    assert.ok(secrets.length >= 4, `${secrets.length} secrets`);
+    assert.ok(outputs.length >= 8, `${outputs.length} commands`);
+    for (const r of outputs)
+      for (const v of secrets) assert.ok(!(r.stdout + r.stderr).includes(v), 'a secret value was printed');
   });
 });
