@@ -36,6 +36,9 @@ PACKAGES="
   prometheus-node-exporter
   prometheus-postgres-exporter
   shellcheck
+  pebble
+  age
+  rclone
 "
 
 # one dpkg-query for all (unknown names only go to stderr); whatever is not "install ok installed" is missing
