@@ -43,6 +43,11 @@ export interface Host {
   /** opens the transport up front (one connection every later run reuses); a host without one may omit it */
   connect?(): Promise<void>;
   run(cmd: Command, opts?: RunOptions): Promise<RunResult>;
+  /**
+   * start a command whose stdout is read as a stream, binary and unbuffered (a snapshot leaving the host);
+   * `done` settles like run() once it has ended. Optional: only the off-host snapshot copies need it.
+   */
+  stream?(cmd: Command, opts?: Pick<RunOptions, 'timeoutMs' | 'check'>): { stdout: Readable; done: Promise<RunResult> };
   close(): Promise<void>;
 }
 

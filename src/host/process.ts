@@ -48,3 +48,36 @@ export function runProcess(file: string, args: readonly string[], opts: ProcessO
     else input.pipe(child.stdin);
   });
 }
+
+/**
+ * A process whose stdout is consumed as a stream (docker save → docker load, a snapshot to rclone): `done`
+ * settles with its exit code and stderr once it has ended; its stdout is left to the caller.
+ */
+export function streamProcess(
+  file: string,
+  args: readonly string[],
+  opts: Omit<ProcessOptions, 'stdin'> = {},
+): { stdout: Readable; done: Promise<RunResult> } {
+  const started = Date.now();
+  const child = spawn(file, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const err: Buffer[] = [];
+  child.stderr.on('data', (d: Buffer) => err.push(d));
+  let timer: NodeJS.Timeout | undefined;
+  if (opts.timeoutMs) timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
+  const done = new Promise<RunResult>((resolve) => {
+    child.on('error', (e) => {
+      if (timer) clearTimeout(timer);
+      resolve({ code: 127, stdout: '', stderr: `${file}: ${e.message}`, durationMs: Date.now() - started });
+    });
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      resolve({
+        code: code ?? (signal ? 128 + 9 : 1),
+        stdout: '',
+        stderr: Buffer.concat(err).toString('utf8'),
+        durationMs: Date.now() - started,
+      });
+    });
+  });
+  return { stdout: child.stdout, done };
+}

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +8,7 @@ import type { Redactor } from '../log/redact.js';
 import { quoteArgv } from '../util/shell.js';
 import { explainConnectFailure } from './ssh-diagnose.js';
 import { CommandFailed, type Command, type Host, type RunOptions, type RunResult } from './host.js';
-import { runProcess } from './process.js';
+import { runProcess, streamProcess } from './process.js';
 
 export interface SshTarget {
   host: string;
@@ -186,7 +187,7 @@ export class SshHost implements Host {
     const sleep = this.opts.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
     let last = '';
     for (let i = 1; i <= attempts; i++) {
-      const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' };
+      const env: NodeJS.ProcessEnv = sshEnv();
       const args = [
         ...this.baseArgs,
         '-M',
@@ -247,8 +248,27 @@ export class SshHost implements Host {
 
   async run(command: Command, opts: RunOptions = {}): Promise<RunResult> {
     if (!this.connected) await this.connect();
-    const remote = quoteArgv(command.argv);
-    const args = [
+    const r = await runProcess(this.ssh, this.sessionArgs(command), {
+      stdin: opts.stdin,
+      timeoutMs: opts.timeoutMs,
+      env: sshEnv(),
+    });
+    return this.checked(command, r, opts.check);
+  }
+
+  /** a command whose stdout is read as a stream (a snapshot on its way off the host); `done` is checked like run() */
+  stream(
+    command: Command,
+    opts: Pick<RunOptions, 'timeoutMs' | 'check'> = {},
+  ): { stdout: Readable; done: Promise<RunResult> } {
+    if (!this.connected) throw new Error('SshHost.stream before connect()');
+    const s = streamProcess(this.ssh, this.sessionArgs(command), { timeoutMs: opts.timeoutMs, env: sshEnv() });
+    return { stdout: s.stdout, done: s.done.then((r) => this.checked(command, r, opts.check)) };
+  }
+
+  /** one multiplexed session on the master connection, running the command quoted once */
+  private sessionArgs(command: Command): string[] {
+    return [
       ...this.baseArgs,
       '-o',
       'ControlMaster=no',
@@ -257,13 +277,11 @@ export class SshHost implements Host {
       '-T',
       this.opts.target.host,
       '--',
-      remote,
+      quoteArgv(command.argv),
     ];
-    const r = await runProcess(this.ssh, args, {
-      stdin: opts.stdin,
-      timeoutMs: opts.timeoutMs,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' },
-    });
+  }
+
+  private checked(command: Command, r: RunResult, check: boolean | undefined): RunResult {
     // a session whose master connection is killed ends with 255 and nothing on stderr
     if (
       r.code === 255 &&
@@ -274,7 +292,7 @@ export class SshHost implements Host {
         `lost the SSH connection to ${this.name}: ${firstLine(this.opts.redactor.redact(r.stderr)) || 'the session ended with exit code 255 and no message'}`,
       );
     }
-    if (r.code !== 0 && opts.check !== false) {
+    if (r.code !== 0 && check !== false) {
       const red: RunResult = {
         ...r,
         stderr: this.opts.redactor.redact(r.stderr),
@@ -295,7 +313,7 @@ export class SshHost implements Host {
       this.ssh,
       [...this.baseArgs, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-T', this.opts.target.host, '--', 'cat'],
       {
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' },
+        env: sshEnv(),
         stdio: ['pipe', 'ignore', 'ignore'],
       },
     );
@@ -350,6 +368,11 @@ function readKeyText(path: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** what every ssh process gets of our environment: nothing that could configure it behind our back */
+function sshEnv(): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' };
 }
 
 function firstLine(s: string): string {
