@@ -45,13 +45,10 @@ function polymod(values: number[]): number {
   return chk;
 }
 
-const hrpExpand = (hrp: string) =>
-  [...hrp]
-    .map((c) => c.charCodeAt(0) >>> 5)
-    .concat(
-      0,
-      [...hrp].map((c) => c.charCodeAt(0) & 31),
-    );
+function hrpExpand(hrp: string): number[] {
+  const codes = [...hrp].map((c) => c.charCodeAt(0));
+  return [...codes.map((c) => c >>> 5), 0, ...codes.map((c) => c & 31)];
+}
 
 function convertBits(data: Uint8Array | number[], from: number, to: number, pad: boolean): number[] | undefined {
   let acc = 0;
@@ -331,6 +328,7 @@ export function decryptStream(identities: readonly string[]): Transform {
       throw new DeployError(
         'snapshot',
         'this is not an age-encrypted file (or an ASCII-armored one, which is not read)',
+        'give the binary .age copy that the deployer uploaded',
       );
     const end = buf.indexOf('\n---');
     const eol = end < 0 ? -1 : buf.indexOf('\n', end + 1);

@@ -71,7 +71,7 @@ function writeKey(identity: string): string {
  * An age file written independently of the module (node:crypto, spec-driven), with chunks chosen by the test, for
  * the malformed files the encryptor never writes: an empty last chunk, a missing final flag.
  */
-function craft(recipient: string, chunks: { plain: Buffer; last: boolean }[]): Buffer {
+function craft(recipient: string, chunks: { plain: Buffer; last: boolean }[], otherStanzas = ''): Buffer {
   const CH = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
   const words = [...recipient.slice(4, -6)].map((c) => CH.indexOf(c));
   const bits = words.map((w) => w.toString(2).padStart(5, '0')).join('');
@@ -96,7 +96,7 @@ function craft(recipient: string, chunks: { plain: Buffer; last: boolean }[]): B
   });
   const shared = diffieHellman({ privateKey: eph.privateKey, publicKey: theirKey });
   const wrap = hkdf(shared, Buffer.concat([share, them]), 'age-encryption.org/v1/X25519');
-  const head = `age-encryption.org/v1\n-> X25519 ${b64(share)}\n${b64(seal(wrap, Buffer.alloc(12), fileKey))}\n---`;
+  const head = `age-encryption.org/v1\n${otherStanzas}-> X25519 ${b64(share)}\n${b64(seal(wrap, Buffer.alloc(12), fileKey))}\n---`;
   const mac = createHmac('sha256', hkdf(fileKey, Buffer.alloc(0), 'header'))
     .update(head)
     .digest();
@@ -234,6 +234,26 @@ test('the stream rule for last chunks: final flag required, an empty last chunk 
     { plain: Buffer.from('tail'), last: true },
   ]);
   await assert.rejects(decryptBuffer([alice.identity], shortNonFinal), damaged, 'a short chunk before the last');
+});
+
+test('other stanzas (plugins, grease) are skipped whatever their body length; a malformed one is refused', async () => {
+  const body = (n: number) => randomBytes(n).toString('base64').replace(/=+$/, '').replace(/.{64}/g, '$&\n') + '\n';
+  const one = [{ plain: Buffer.from('rows'), last: true }];
+  const others = `-> example.com/enigma a1 b+2\n${body(0)}-> grease! x\n${body(48)}-> scrypt-ish 9\n${body(100)}`;
+  const file = craft(alice.recipient, one, others);
+  assert.match(file.toString('latin1'), /^[A-Za-z0-9+/]{64}\n\n/m, 'a 48-byte body ends with an empty line');
+  assert.equal((await decryptBuffer([alice.identity], file)).toString(), 'rows');
+  await assert.rejects(decryptBuffer([bob.identity], file), noMatch);
+  const missingEmptyLine = craft(alice.recipient, one, `-> grease x\n${body(48).slice(0, -1)}`);
+  await assert.rejects(decryptBuffer([alice.identity], missingEmptyLine), damaged);
+  const badArg = craft(alice.recipient, one, `-> grease \u00e9\n${body(3)}`);
+  await assert.rejects(decryptBuffer([alice.identity], badArg), damaged);
+  const x25519ThreeArgs = craft(
+    alice.recipient,
+    one,
+    `-> X25519 ${randomBytes(32).toString('base64').slice(0, 43)} z\n${body(32)}`,
+  );
+  await assert.rejects(decryptBuffer([alice.identity], x25519ThreeArgs), damaged);
 });
 
 test('not an age file: a clear snapshot error, without buffering it all', async () => {
