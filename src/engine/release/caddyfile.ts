@@ -37,6 +37,8 @@ export interface UpstreamsParams {
   healthTimeout: string;
   /** how long Caddy keeps retrying to find a healthy upstream for a request; default 5s */
   tryDuration?: string;
+  /** behind the host's front proxy: keep the client address and scheme it forwards (X-Forwarded-*) */
+  behindFront?: boolean;
 }
 
 export function renderUpstreams(p: UpstreamsParams): string {
@@ -70,6 +72,8 @@ export function renderUpstreams(p: UpstreamsParams): string {
     `\t\thealth_interval ${interval}`,
     `\t\thealth_timeout ${timeout}`,
     `\t\theader_down ${UPSTREAM_HEADER} {http.reverse_proxy.upstream.host}`,
+    // only the front proxy reaches this Caddy on a private network; anyone else's X-Forwarded-For is replaced
+    ...(p.behindFront ? ['\t\ttrusted_proxies private_ranges'] : []),
     '\t}',
     '}',
     '',
@@ -150,7 +154,7 @@ export function checkDomain(raw: string): string {
   return d;
 }
 
-function checkPort(n: number, what: string): number {
+export function checkPort(n: number, what: string): number {
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw configError(`${what} ${String(n)} is not a port (1-65535)`);
   return n;
 }
@@ -171,13 +175,13 @@ function durationMs(s: string): number {
   return total;
 }
 
-function checkEmail(s: string): string {
+export function checkEmail(s: string): string {
   if (!/^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/.test(s)) {
     throw configError(`e-mail ${JSON.stringify(s)} is not a plain address`);
   }
   return s;
 }
 
-function configError(message: string, remedy?: string): DeployError {
+export function configError(message: string, remedy?: string): DeployError {
   return new DeployError('config', `Caddy configuration: ${message}`, remedy);
 }
