@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { offsiteSnapshotKeys } from './offsite-schema.js';
 
 /**
  * The schema of config/deployment.yml. Durations are written with units ("2s") and parsed to milliseconds.
@@ -302,6 +303,7 @@ export const SnapshotsSchema = z
       .optional()
       .describe("directory of the snapshots on the host; default snapshots/ under the environment's path"),
     timeout: duration('30m').describe('the longest pg_dump (or a restore) may take'),
+    ...offsiteSnapshotKeys(optionalDuration()),
   })
   .strict();
 
