@@ -27,6 +27,14 @@ export const realClock: Clock = {
   sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
 };
 
+/** What the off-host snapshot copies take from the deployer's environment (secrets: never shown anywhere). */
+export interface OffsiteKeys {
+  /** variables for rclone, e.g. RCLONE_CONFIG naming the rclone.conf given; absent: rclone's own environment */
+  rcloneEnv?: Record<string, string>;
+  /** age identities that decrypt the copies: only fetching one back needs them */
+  identities: string[];
+}
+
 /** Everything an engine operation needs, built by the adapters (action, CLI) and by tests. */
 export interface EngineContext {
   cfg: ResolvedConfig;
@@ -48,4 +56,6 @@ export interface EngineContext {
   notifier?: Notifier;
   /** link to the CI run driving this operation, for notifications */
   runUrl?: string;
+  /** rclone's configuration and the age identities, for database.snapshots.offsite */
+  offsiteKeys?: OffsiteKeys;
 }

@@ -341,6 +341,24 @@ export function snapshotVerifyCmd(dir: string, file: string): Command {
   return script(SNAPSHOT_VERIFY, dir, file);
 }
 
+/** $1 dir, $2 file: the snapshot's bytes on stdout, for a copy off the host */
+export const SNAPSHOT_READ = `cd -- "$1" && exec cat -- "$2"`;
+
+export function snapshotReadCmd(dir: string, file: string): Command {
+  return script(SNAPSHOT_READ, dir, file);
+}
+
+/** $1 dir, $2 partial name; stdin: a snapshot coming back from off the host (published only once verified) */
+export const SNAPSHOT_RECEIVE = `
+umask 077
+mkdir -p -- "$1" && cd -- "$1" || exit 20
+cat > "$2"
+`;
+
+export function snapshotReceiveCmd(dir: string, part: string): Command {
+  return script(SNAPSHOT_RECEIVE, dir, part);
+}
+
 // --- restore ----------------------------------------------------------------------------------------------------
 
 /*
