@@ -8,11 +8,14 @@
  *         fresh-get / fresh-post  a new TCP connection per request
  *         slow                    GET /slow?ms=<random in slowMs>, `concurrency` always in flight
  * A failure is any non-2xx answer, socket error or timeout, named by kind (http-503, ECONNRESET, timeout, …).
+ * With `tls` the lanes speak HTTPS to the same 127.0.0.1:port (a front proxy's): SNI and Host are the domain, the
+ * server's chain must lead to `ca`; a TLS failure is named by its code (ERR_TLS_CERT_ALTNAME_INVALID, EPROTO, …).
  *
  * Optional extra keep-alive GET volume from wrk (`startWrk`): counted, but it only reports totals.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
+import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
@@ -40,6 +43,8 @@ export interface LoadOptions {
   maxRequestsPerLane?: number;
   /** pause after each request of a fast lane (0: as fast as answers come); keeps a CI run from saturating the host */
   pauseMs?: number;
+  /** HTTPS instead of HTTP, still to 127.0.0.1:port: SNI and Host header = servername, trusting only `ca` (PEM) */
+  tls?: { servername: string; ca: string };
 }
 
 /** Everything one lane recorded; index i is one request. */
@@ -115,7 +120,13 @@ function runLane(opts: LoadOptions, spec: LaneSpec): Promise<LaneRaw> {
   const lane = spec.name;
   const post = lane === 'ka-post' || lane === 'fresh-post';
   const keepAlive = lane === 'ka-get' || lane === 'ka-post' || lane === 'slow';
-  const agent = keepAlive ? new http.Agent({ keepAlive: true, maxSockets: spec.concurrency }) : undefined;
+  const secure = opts.tls;
+  const agentOpts = { keepAlive: true, maxSockets: spec.concurrency };
+  const agent = keepAlive ? (secure ? new https.Agent(agentOpts) : new http.Agent(agentOpts)) : undefined;
+  // the TLS settings go with each request: a fresh lane (agent false) has no agent to carry them
+  const tlsOpts = secure ? { servername: secure.servername, ca: secure.ca } : {};
+  const hostHeader: Record<string, string> = secure ? { host: secure.servername } : {};
+  const request = secure ? https.request : http.request;
   const [slowMin, slowMax] = opts.slowMs ?? [3000, 5000];
   const timeoutMs = lane === 'slow' ? slowMax + (opts.slowTimeoutMs ?? 10_000) : (opts.timeoutMs ?? 10_000);
   const maxRequests = opts.maxRequestsPerLane ?? 2_000_000;
@@ -156,14 +167,17 @@ function runLane(opts: LoadOptions, spec: LaneSpec): Promise<LaneRaw> {
         lane === 'slow'
           ? `/slow?ms=${Math.round(slowMin + Math.random() * (slowMax - slowMin))}`
           : `/echo?lane=${lane}`;
-      const req = http.request(
+      const req = request(
         {
           host: '127.0.0.1',
           port: opts.port,
           method: post ? 'POST' : 'GET',
           path,
           agent: agent ?? false, // false: a new connection, closed after the answer
-          headers: body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {},
+          headers: body
+            ? { ...hostHeader, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }
+            : { ...hostHeader },
+          ...tlsOpts,
         },
         (res) => {
           const up = COLOURS[String(res.headers['x-togather-upstream'] ?? '')] ?? 0;

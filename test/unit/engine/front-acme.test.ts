@@ -22,6 +22,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { renderFrontCaddyfile, renderSiteRegistration, siteFileName } from '../../../src/engine/front/caddyfile.js';
 import { startAcme, freePortOn, type Acme } from '../../harness/acme.js';
+import { startLoad } from '../../bench/load.js';
 import { logTail, waitFor } from '../../harness/proc.js';
 
 const CADDY = process.env.CADDY_BIN ?? '/usr/bin/caddy';
@@ -183,6 +184,40 @@ describe('front proxy: on-demand certificates from pebble, sites registered by f
 
     const again = await httpsGet(httpsPort, STAGING, issuerRoot, '/again');
     assert.equal(again.status, 200);
+  });
+
+  it("the load generator's HTTPS lanes (SNI, Host, pinned root) get through the front", async () => {
+    const run = await startLoad({
+      port: httpsPort,
+      tls: { servername: STAGING, ca: issuerRoot },
+      lanes: [
+        { name: 'ka-get', concurrency: 2 },
+        { name: 'fresh-post', concurrency: 1 },
+        { name: 'slow', concurrency: 1 },
+      ],
+      slowMs: [10, 20],
+      maxRequestsPerLane: 25,
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    const raws = await run.stop();
+    for (const raw of raws) {
+      assert.ok(raw.start.length > 0, `${raw.lane} sent nothing`);
+      assert.deepEqual(raw.kinds, [], `${raw.lane} failed: ${raw.kinds.join(', ')}`);
+    }
+    assert.ok((raws.find((r) => r.lane === 'fresh-post')?.postOk ?? 0) > 0);
+    // a wrong name: every request fails, by its TLS code
+    const wrong = await startLoad({
+      port: httpsPort,
+      tls: { servername: UNKNOWN, ca: issuerRoot },
+      lanes: [{ name: 'ka-get', concurrency: 1 }],
+      maxRequestsPerLane: 2,
+    });
+    const [raw] = await wrong.stop();
+    assert.equal(
+      raw?.outcome.every((o) => o !== 0),
+      true,
+    );
+    assert.ok(raw?.kinds.length, 'a named failure');
   });
 
   it('plain HTTP: a registered host is redirected to HTTPS, anything else is 404', async () => {
