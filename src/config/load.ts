@@ -6,6 +6,7 @@ import { checkEnvironment, parseEnvFile, readEnvFile } from './envfile.js';
 import type { EnvFile } from './envfile.js';
 import { dottedPath, show, zodProblems } from './explain.js';
 import { ConfigError, ENV_INPUT_SOURCE, sortProblems } from './problems.js';
+import { checkDomain } from '../engine/release/caddyfile.js';
 import type { ConfigProblem } from './problems.js';
 import {
   ConfigSchema,
@@ -79,6 +80,7 @@ export function loadConfig(opts: LoadOptions): ResolvedConfig {
     else problems.push(...zodProblems(parsed.error.issues, yaml, configFile));
     env = selectEnvironment(opts.environment, config, yaml, configFile, problems);
     if (config) problems.push(...checkLocalPaths(config, opts.environment, env, configDir, yaml, configFile));
+    if (config && env) problems.push(...checkFrontDomains(config, opts.environment, env, yaml, configFile));
   }
 
   // the env file is read even when the config is broken, so that one run reports both files' problems
@@ -142,6 +144,8 @@ export function loadConfig(opts: LoadOptions): ResolvedConfig {
     );
 
   const environment = opts.environment;
+  // the environment's monitoring overrides applied once here, so every reader of config.monitoring sees them
+  if (env.monitoring) config = { ...config, monitoring: withMonitoringOverrides(config.monitoring, env.monitoring) };
   const proxy: ProxyConfig = { ...config.proxy };
   for (const [k, v] of Object.entries(env.proxy ?? {})) {
     if (v !== undefined) (proxy as Record<string, unknown>)[k] = v;
@@ -160,6 +164,78 @@ export function loadConfig(opts: LoadOptions): ResolvedConfig {
   };
 }
 
+/**
+ * Behind the shared front proxy the domains are how requests find the environment (and what certificates are
+ * issued for): there must be some, each a plain host name, and no other environment of this file may claim one.
+ */
+function checkFrontDomains(
+  config: Config,
+  name: string,
+  env: EnvironmentConfig,
+  yaml: YamlSource,
+  file: string,
+): ConfigProblem[] {
+  const proxyOf = (e: EnvironmentConfig) => ({ ...config.proxy, ...definedOnly(e.proxy ?? {}) });
+  const mine = proxyOf(env);
+  if (!mine.front) return [];
+  const own = env.proxy?.domains !== undefined;
+  const path = own ? ['environments', name, 'proxy', 'domains'] : ['proxy', 'domains'];
+  const problem = (message: string, remedy: string): ConfigProblem => {
+    const line = yaml.locate(path) ?? yaml.locate(['environments', name]);
+    return { file, path: dottedPath(path), ...(line !== undefined ? { line } : {}), message, remedy, code: 'invalid' };
+  };
+  if (mine.domains.length === 0)
+    return [
+      problem(
+        'is empty, but proxy.front routes requests by domain',
+        `list the environment's public host names under environments.${name}.proxy.domains`,
+      ),
+    ];
+  const out: ConfigProblem[] = [];
+  for (const d of mine.domains) {
+    try {
+      checkDomain(d);
+    } catch {
+      out.push(
+        problem(
+          `${show(d)} is not a plain host name`,
+          'behind the front proxy write names like app.example.org (no port, no wildcard)',
+        ),
+      );
+    }
+  }
+  for (const [other, e] of Object.entries(config.environments)) {
+    if (other === name) continue;
+    const theirs = proxyOf(e);
+    if (!theirs.front || e.host !== env.host) continue;
+    const shared = mine.domains.filter((d) => theirs.domains.includes(d));
+    if (shared.length)
+      out.push(
+        problem(
+          `${shared.join(', ')} also belongs to environment ${other} on the same host`,
+          'give each environment its own domains (e.g. staging.example.org and example.org)',
+        ),
+      );
+  }
+  return out;
+}
+
+function withMonitoringOverrides(
+  m: Config['monitoring'],
+  o: NonNullable<EnvironmentConfig['monitoring']>,
+): Config['monitoring'] {
+  return {
+    ...m,
+    ...definedOnly({ enabled: o.enabled }),
+    prometheus: { ...m.prometheus, ...definedOnly(o.prometheus ?? {}) },
+    grafana: { ...m.grafana, ...definedOnly(o.grafana ?? {}) },
+  };
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
 /** files the deploy will read from beside the config: found missing now rather than halfway through a deploy */
 function checkLocalPaths(
   config: Config,
@@ -173,6 +249,7 @@ function checkLocalPaths(
     { path: ['proxy', 'caddyfile'], value: config.proxy.caddyfile, dir: false },
     { path: ['environments', name, 'proxy', 'caddyfile'], value: env?.proxy?.caddyfile, dir: false },
     { path: ['database', 'init_dir'], value: config.database.init_dir, dir: true },
+    { path: ['front_proxy', 'acme_ca_root'], value: config.front_proxy.acme_ca_root, dir: false },
     {
       path: ['images', 'postgres_dockerfile'],
       value: ['builtin', 'none'].includes(config.images.postgres_dockerfile)

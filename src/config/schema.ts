@@ -214,6 +214,13 @@ export const ProxySchema = z
       .describe(
         'your own Caddyfile for the site (relative to the config file); it must import togather.caddy for the upstreams. Default: one generated from domains',
       ),
+    front: z
+      .boolean()
+      .default(false)
+      .describe(
+        "serve the domains through the host's shared front proxy (front_proxy), which holds 80/443 and the " +
+          'certificates for every environment on the host; http_port, https_port and bind are then not used',
+      ),
   })
   .strict();
 
@@ -231,6 +238,52 @@ export const ProxyOverrideSchema = z
     health_interval: optionalDuration(),
     health_timeout: optionalDuration(),
     caddyfile: localPath.optional(),
+    front: z.boolean().optional(),
+  })
+  .strict();
+
+/** Per-environment monitoring overrides: written out for the same reason as ProxyOverrideSchema. */
+export const MonitoringOverrideSchema = z
+  .object({
+    enabled: z.boolean().optional(),
+    prometheus: z.object({ bind: bindAddress.optional(), port: port.optional() }).strict().optional(),
+    grafana: z
+      .object({ enabled: z.boolean().optional(), bind: bindAddress.optional(), port: port.optional() })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+/**
+ * The host's front proxy, shared by every environment whose proxy.front is true: one Caddy that publishes 80/443,
+ * obtains each registered domain's certificate over ACME and routes it to that environment's own Caddy.
+ */
+export const FrontProxySchema = z
+  .object({
+    path: hostPath.default('togather/front').describe("the front proxy's directory on the host"),
+    name: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,40}$/, 'use lowercase letters, digits and "-"')
+      .default('togather-front')
+      .describe('compose project, container and Docker network of the front proxy'),
+    http_port: port.default(80),
+    https_port: port.default(443),
+    bind: bindAddress.default('0.0.0.0').describe("address the front proxy's ports are published on"),
+    email: z
+      .string()
+      .regex(/^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/, 'write a plain e-mail address')
+      .optional()
+      .describe('ACME account e-mail (certificate expiry notices)'),
+    acme_ca: z
+      .string()
+      .regex(/^https:\/\/[A-Za-z0-9.-]+(:[0-9]+)?(\/[A-Za-z0-9._~/-]*)?$/, 'write an https:// ACME directory URL')
+      .optional()
+      .describe("ACME directory URL; default Let's Encrypt"),
+    acme_ca_root: localPath
+      .optional()
+      .describe(
+        "PEM file of the CA that signs the ACME server's own TLS certificate, for a private ACME server (relative to the config file)",
+      ),
   })
   .strict();
 
@@ -359,6 +412,9 @@ export const EnvironmentSchema = z
       .optional()
       .describe('public URL, reported as the deployment URL'),
     proxy: ProxyOverrideSchema.optional().describe('overrides of the top-level proxy settings for this environment'),
+    monitoring: MonitoringOverrideSchema.optional().describe(
+      "overrides of the top-level monitoring settings for this environment: on a shared host, each environment's own ports",
+    ),
   })
   .strict();
 
@@ -473,7 +529,7 @@ export const MonitoringSchema = z
         port: port
           .default(9090)
           .describe(
-            "Prometheus's published port (one per host: a second environment on the host needs a config file of its own)",
+            "Prometheus's published port (one per host: give a second environment on the host its own under environments.<name>.monitoring)",
           ),
       })
       .strict()
@@ -509,6 +565,9 @@ export const ConfigSchema = z
     app: AppSchema,
     deployment: DeploymentPolicySchema.default(DeploymentPolicySchema.parse({})),
     proxy: ProxySchema.default(ProxySchema.parse({})),
+    front_proxy: FrontProxySchema.prefault({}).describe(
+      'the shared front proxy of the hosts whose environments set proxy.front',
+    ),
     images: ImagesSchema.default(ImagesSchema.parse({})),
     database: DatabaseSchema.default(DatabaseSchema.parse({})),
     notifications: NotificationsSchema.prefault({}).describe('where deployment events are sent from the runner'),
@@ -525,3 +584,4 @@ export type EnvironmentConfig = z.output<typeof EnvironmentSchema>;
 export type HealthConfig = z.output<typeof HealthSchema>;
 export type ProxyConfig = z.output<typeof ProxySchema>;
 export type ProxyOverride = z.output<typeof ProxyOverrideSchema>;
+export type FrontProxyConfig = z.output<typeof FrontProxySchema>;

@@ -5,6 +5,7 @@ import { cmd, script } from '../../host/host.js';
 import { caddyReloadCmd } from '../stack/commands.js';
 import { assetDir, readAsset, readDir } from '../assets.js';
 import { renderDefaultSite, renderUpstreams } from './caddyfile.js';
+import { ensureFront, ensureFrontNetwork, frontDomains, frontNetwork, renderFrontOverride } from '../front/stack.js';
 import type { StackFacts } from '../stack/colours.js';
 import { composeCmd, composeErrorLines } from '../stack/colours.js';
 import { waitDbAccepting } from '../database/db-ready.js';
@@ -30,6 +31,11 @@ export function imagesEnv(
 ): Record<string, string> {
   const c = ctx.cfg.config;
   const p = ctx.cfg.proxy;
+  // behind the front proxy the environment's Caddy publishes nothing public: an ephemeral loopback port each
+  // (compose reads "127.0.0.1::80"), the front reaches it over its network
+  const ports = p.front
+    ? { TOGATHER_BIND: '127.0.0.1', TOGATHER_HTTP_PORT: '', TOGATHER_HTTPS_PORT: '' }
+    : { TOGATHER_BIND: p.bind, TOGATHER_HTTP_PORT: String(p.http_port), TOGATHER_HTTPS_PORT: String(p.https_port) };
   return {
     TOGATHER_STACK: layout.stack,
     TOGATHER_APP_IMAGE_BLUE: images.blue,
@@ -37,9 +43,7 @@ export function imagesEnv(
     TOGATHER_GATE_IMAGE: c.images.gate,
     TOGATHER_CADDY_IMAGE: c.images.caddy,
     TOGATHER_POSTGRES_IMAGE: extras.dbImage ?? c.images.postgres,
-    TOGATHER_BIND: p.bind,
-    TOGATHER_HTTP_PORT: String(p.http_port),
-    TOGATHER_HTTPS_PORT: String(p.https_port),
+    ...ports,
     TOGATHER_DB_NAME: c.database.name,
     TOGATHER_DB_USER: c.database.user,
     // docker stop's grace must outlast the drain: the old colour finishes its in-flight requests first
@@ -74,16 +78,24 @@ export function hostFiles(
         appPort: c.app.port,
         healthInterval: formatGo(p.health_interval),
         healthTimeout: formatGo(p.health_timeout),
+        behindFront: p.front,
       }),
     },
     {
       name: 'caddy/Caddyfile',
       mode: '644',
+      // behind the front proxy, which terminates TLS for the domains, the environment serves plain HTTP on :80
       content: p.caddyfile
         ? readFileSync(fromConfigDir(ctx, p.caddyfile), 'utf8')
-        : renderDefaultSite({ domains: p.domains }),
+        : renderDefaultSite({ domains: p.front ? [] : p.domains }),
     },
   ];
+  if (p.front)
+    files.push({
+      name: 'compose.front.yml',
+      mode: '644',
+      content: renderFrontOverride(frontNetwork(ctx), frontDomains(ctx)),
+    });
   const dbEnv: Record<string, string> = {};
   if (ctx.cfg.appEnv.POSTGRES_PASSWORD !== undefined) dbEnv.POSTGRES_PASSWORD = ctx.cfg.appEnv.POSTGRES_PASSWORD;
   files.push({ name: 'db.env', mode: '600', content: renderEnvFile(dbEnv) });
@@ -130,6 +142,8 @@ export async function provision(
     ctx.reporter.info(`would write ${files.map((f) => f.name).join(', ')} under ${layout.root}`);
     return { changed: [] };
   }
+  // the front's network first: the environment's compose names it as external
+  if (layout.front) await ensureFrontNetwork(ctx);
   const changed = await writeHostFiles(ctx, layout, files);
   const keeper = keeperWanted(ctx, host);
   const services = [...(managedDb ? ['db'] : []), 'caddy', 'gate-blue', 'gate-green', ...(keeper ? ['keeper'] : [])];
@@ -167,6 +181,8 @@ export async function provision(
     await waitDbHealthy(ctx, layout);
     await waitDbAccepting(ctx, layout);
   }
+  // after the environment's Caddy: on a host moving to the front proxy, it has just let go of 80/443
+  if (layout.front) await ensureFront(ctx, compose, layout.stack);
   return { changed };
 }
 

@@ -32,7 +32,8 @@ export function inspectStackCmd(layout: Layout): Command {
 /** the configured compose command (`docker compose` or `docker-compose`) on this environment's project, file and .env */
 export function composeCmd(compose: string[], layout: Layout, ...args: string[]): Command {
   const [file, ...rest] = compose;
-  return cmd(file!, ...rest, '-p', layout.stack, '-f', layout.composeFile, '--env-file', layout.imagesEnv, ...args);
+  const files = layout.composeFiles.flatMap((f) => ['-f', f]);
+  return cmd(file!, ...rest, '-p', layout.stack, ...files, '--env-file', layout.imagesEnv, ...args);
 }
 
 /** starts a colour's gate (and what it depends on) unless it runs already */

@@ -5,15 +5,25 @@ import type { Colour } from '../types.js';
 export class Layout {
   readonly root: string;
   readonly stack: string;
-  constructor(cfg: Pick<ResolvedConfig, 'hostPath' | 'stack'>) {
+  /** the environment's Caddy also joins the host's front proxy network (compose.front.yml) */
+  readonly front: boolean;
+  constructor(cfg: Pick<ResolvedConfig, 'hostPath' | 'stack'> & { proxy?: { front?: boolean } }) {
     this.root = cfg.hostPath.replace(/\/+$/, '');
     this.stack = cfg.stack;
+    this.front = cfg.proxy?.front === true;
   }
   path(...parts: string[]): string {
     return [this.root, ...parts].join('/');
   }
   get composeFile(): string {
     return this.path('compose.yml');
+  }
+  /** the override that puts the environment's Caddy on the front proxy's network under its domains */
+  get frontOverrideFile(): string {
+    return this.path('compose.front.yml');
+  }
+  get composeFiles(): string[] {
+    return this.front ? [this.composeFile, this.frontOverrideFile] : [this.composeFile];
   }
   get imagesEnv(): string {
     return this.path('.env');
