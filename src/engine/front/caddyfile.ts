@@ -13,7 +13,12 @@ import { checkDomain, checkEmail, checkPort, configError } from '../release/cadd
  *  - the HTTPS catch-all proxies a registered host to `{host}:80`: each environment's Caddy joins the shared
  *    network FRONT_NETWORK with its domains as network aliases, so Docker's DNS resolves the domain itself to that
  *    environment's Caddy (resolved per request: an environment Caddy recreated with a new address is found);
- *  - unknown hosts: no certificate (the handshake fails), and 421 for a request whose Host is not registered.
+ *  - unknown hosts: no certificate (the handshake fails), and 421 for a request whose Host is not registered
+ *    (compared as sent: file names are case-sensitive, clients send host names lowercase).
+ *
+ * Removal, as measured with Caddy 2.6.2 (test/unit/engine/front-acme.test.ts): requests for the name get 421 at
+ * once, but a certificate already issued stays in Caddy's memory and its storage and is still presented; after a
+ * restart it is loaded from storage without asking. Delete it from the storage too to stop presenting it.
  *
  * Every value that reaches the file is checked: a stray space, brace or newline would change the config's
  * structure, not just a value.

@@ -231,6 +231,9 @@ describe('front proxy: on-demand certificates from pebble, sites registered by f
     const r = await httpsGet(httpsPort, STAGING, issuerRoot, '/', {}, UNKNOWN);
     assert.equal(r.status, 421);
     assert.doesNotMatch(r.body, /backend/);
+    const upper = await httpsGet(httpsPort, STAGING, issuerRoot, '/', {}, STAGING.toUpperCase());
+    // the file matcher compares the Host as sent (case-sensitive file names): browsers send it lowercase
+    assert.equal(upper.status, 421, 'an upper-case Host is not registered');
   });
 
   it('a second environment comes and goes without a reload; once removed its cached certificate still handshakes, requests get 421', async () => {
