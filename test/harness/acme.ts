@@ -6,11 +6,15 @@
  *    front Caddy's ports) and no AAAA; its HTTP-01/TLS-ALPN-01 servers are off, its management API on a free
  *    loopback port (it has no "off": an empty address would bind :80);
  *  - pebble validates a name by connecting to <dnsAnswer>:httpPort (HTTP-01) or :httpsPort (TLS-ALPN-01): the
- *    front Caddy's HTTP/HTTPS ports as seen from this machine. It listens on listenHost (the address a container
- *    reaches this machine on, e.g. the docker bridge gateway; 127.0.0.1 for a Caddy running here) with a
- *    certificate made here for listenHost, 127.0.0.1 and localhost: that certificate is `caCertPem`, what the
- *    front Caddy's acme_ca_root must point at. Its management API (roots) stays on 127.0.0.1;
- *  - pebble signs issued certificates with a root it generates at each start: issuerRootPem() fetches it.
+ *    front Caddy's HTTP/HTTPS ports as seen from this machine (where the container's 80/443 are published);
+ *  - pebble's ACME API listens on listenHost: an address the front Caddy reaches this machine at (the docker
+ *    bridge's gateway for a container, which extra_hosts host-gateway also names host.docker.internal; 127.0.0.1
+ *    for a Caddy running here). Its HTTPS certificate is made here, self-signed, for listenHost, 127.0.0.1,
+ *    localhost and host.docker.internal: `caCertPem`, what the front Caddy's acme_ca_root must point at. Its
+ *    management API (roots) stays on 127.0.0.1;
+ *  - pebble signs issued certificates (leaf + one intermediate, SAN = the domain, valid ~5 years) with a root it
+ *    generates at each start: issuerRootPem() fetches it. A front Caddy whose certificate storage outlives this
+ *    pebble keeps serving certificates under a root nobody trusts any more: give it fresh storage.
  *
  * PEBBLE_VA_NOSLEEP=1 (no random validation delay) and PEBBLE_WFE_NONCEREJECT=0 (no deliberate bad nonces) keep
  * issuance to about a second. Both processes die on stop() and when this process exits.
@@ -75,7 +79,10 @@ export async function startAcme(opts: AcmeOptions): Promise<Acme> {
     // pebble's own HTTPS certificate, for every address a client may name it by
     const caCertFile = join(dir, 'pebble-cert.pem');
     const keyFile = join(dir, 'pebble-key.pem');
-    const sans = [...new Set([opts.listenHost, '127.0.0.1'])].map((h) => `IP:${h}`).concat('DNS:localhost');
+    // host.docker.internal: what a container with extra_hosts host-gateway calls this machine
+    const sans = [...new Set([opts.listenHost, '127.0.0.1', 'localhost', 'host.docker.internal'])].map((h) =>
+      net.isIP(h) ? `IP:${h}` : `DNS:${h}`,
+    );
     const ssl = spawnSync(
       'openssl',
       [

@@ -114,6 +114,8 @@ export function renderFrontCaddyfile(p: FrontParams = {}): string {
     `\t\task http://127.0.0.1:${askPort}/`,
     '\t}',
     '\tservers {',
+    // no HTTP/3: the front publishes TCP 80/443 only, and an Alt-Svc naming an unreachable UDP port costs clients
+    '\t\tprotocols h1 h2',
     // read_header bounds slow-header clients; idle frees quiet keep-alive connections. No read_body or write
     // timeout: uploads and slow or streamed answers are the app's business, each environment's Caddy sees them too.
     '\t\ttimeouts {',

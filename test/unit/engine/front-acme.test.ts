@@ -177,6 +177,7 @@ describe('front proxy: on-demand certificates from pebble, sites registered by f
     assert.equal(body.xfp, 'https');
     assert.equal(res.headers['strict-transport-security'], 'max-age=31536000');
     assert.equal(res.headers.server, undefined);
+    assert.equal(res.headers['alt-svc'], undefined, 'no HTTP/3 advertised');
     assert.equal(caddy.pid, pid);
     assert.equal(caddy.exitCode, null, 'never restarted');
     assert.match(acme.pebbleLog(), /order-plz|new-order/i);

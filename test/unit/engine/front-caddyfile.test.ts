@@ -46,7 +46,7 @@ interface CaddyJson {
       https_port?: number;
       servers: Record<
         string,
-        { listen: string[]; routes: Route[]; read_header_timeout?: number; idle_timeout?: number }
+        { listen: string[]; routes: Route[]; read_header_timeout?: number; idle_timeout?: number; protocols?: string[] }
       >;
     };
     tls: {
@@ -105,6 +105,7 @@ describe('renderFrontCaddyfile', () => {
       const tlsSrv = server(j, ':443');
       assert.equal(tlsSrv.read_header_timeout, 10e9);
       assert.equal(tlsSrv.idle_timeout, 120e9);
+      assert.deepEqual(tlsSrv.protocols, ['h1', 'h2'], 'no HTTP/3: only TCP is published');
       const hs = handlers(tlsSrv.routes);
       const proxy = hs.find((h) => h.handler === 'reverse_proxy');
       assert.ok(proxy);
