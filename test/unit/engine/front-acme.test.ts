@@ -110,6 +110,7 @@ describe('front proxy: on-demand certificates from pebble, sites registered by f
       },
     });
     const proc = caddy;
+    process.once('exit', () => proc.exitCode === null && proc.signalCode === null && proc.kill('SIGKILL'));
     proc.stderr!.on('data', (d: Buffer) => appendFileSync(caddyLog, d));
     await waitFor('front caddy', async () => ((await plainGet(httpPort, 'x.test')).status === 404 ? true : undefined), {
       timeoutMs: 15_000,
