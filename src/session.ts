@@ -1,6 +1,9 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadConfig, type ResolvedConfig } from './config/load.js';
+import { checkIdentity } from './crypto/age.js';
 import { ConfigError } from './config/problems.js';
-import { monitoringProblems, realClock, type Clock, type EngineContext } from './engine/index.js';
+import { monitoringProblems, realClock, type Clock, type EngineContext, type OffsiteKeys } from './engine/index.js';
 import { LocalMachine } from './host/local.js';
 import { SshHost, type SshCredentials } from './host/ssh.js';
 import { Redactor } from './log/redact.js';
@@ -28,6 +31,8 @@ export interface SessionOptions {
   onSshPrepared?: (host: SshHost) => void;
   /** the action's webhook-secret input (HMAC key of notifications.webhook) */
   webhookSecret?: string;
+  /** database.snapshots.offsite: an rclone.conf's content and the age identity (secret key) for restores */
+  offsite?: { rcloneConfig?: string; identity?: string };
 }
 
 export interface Session {
@@ -61,6 +66,7 @@ export function openSession(o: SessionOptions): Session {
   });
   const monitoring = monitoringProblems(cfg, process.env);
   if (monitoring.length) throw new ConfigError(monitoring);
+  const identities = offsiteIdentities(o.offsite?.identity, redactor);
   const host = SshHost.prepare({
     target: { host: cfg.env.host, port: cfg.env.port, user: cfg.env.user },
     credentials: o.credentials,
@@ -69,6 +75,7 @@ export function openSession(o: SessionOptions): Session {
     log: (l) => reporter.warn(l),
   });
   o.onSshPrepared?.(host);
+  const offsiteKeys = offsiteKeysOf(o.offsite, identities, host.session.workDir, redactor);
   const ctx: EngineContext = {
     cfg,
     host,
@@ -81,10 +88,45 @@ export function openSession(o: SessionOptions): Session {
     localDockerEnv: {},
     dryRun: o.dryRun,
     runUrl: ciRunUrl(process.env),
+    ...(offsiteKeys ? { offsiteKeys } : {}),
   };
   const notifier = new Notifier(notifySettings, { userAgent: 'togather-deploy' });
   if (notifier.enabled) ctx.notifier = notifier;
   return { ctx, host, cfg };
+}
+
+/** rclone.conf lines whose value is a credential (rclone obscures passwords, but obscured is not encrypted) */
+const RCLONE_SECRET_KEY =
+  /^\s*[A-Za-z0-9_]*(pass|secret|key|token|account|user|client_id)[A-Za-z0-9_]*\s*=\s*(\S.*?)\s*$/i;
+
+/** the age identities (one a line, # comments allowed): registered with the redactor, then checked */
+export function offsiteIdentities(text: string | undefined, redactor: Redactor): string[] {
+  const identities = (text ?? '')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+  identities.forEach((id) => redactor.add(id));
+  identities.forEach((id) => checkIdentity(id));
+  return identities;
+}
+
+/**
+ * The off-site copies' secrets for the engine. The rclone.conf is registered with the redactor, then written
+ * 0600 into the session's private directory beside the SSH key, which close() (and the action's post step)
+ * removes; rclone finds it through RCLONE_CONFIG.
+ */
+export function offsiteKeysOf(
+  o: SessionOptions['offsite'],
+  identities: string[],
+  workDir: string,
+  redactor: Redactor,
+): OffsiteKeys | undefined {
+  if (!o?.rcloneConfig) return identities.length ? { identities } : undefined;
+  redactor.add(o.rcloneConfig);
+  for (const line of o.rcloneConfig.split(/\r?\n/)) redactor.add(RCLONE_SECRET_KEY.exec(line)?.[2]);
+  const path = join(workDir, 'rclone.conf');
+  writeFileSync(path, o.rcloneConfig.replace(/\r\n/g, '\n'), { mode: 0o600 });
+  return { identities, rcloneEnv: { RCLONE_CONFIG: path } };
 }
 
 /** the GitHub Actions run this process belongs to, if any (the CLI can run inside a workflow too) */

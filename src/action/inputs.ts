@@ -27,6 +27,8 @@ export const InputsSchema = z.object({
       'snapshot-verify',
       'snapshot-cleanup',
       'snapshot-restore',
+      'snapshot-copy',
+      'snapshot-check',
     ])
     .default('deploy'),
   environment: z
@@ -69,8 +71,11 @@ export const InputsSchema = z.object({
     .or(z.literal(''))
     .default(''),
   'stop-app': bool.default(false),
+  'from-offsite': bool.default(false),
   'github-token': z.string().default(''),
   'webhook-secret': z.string().default(''),
+  'rclone-config': z.string().default(''),
+  'snapshot-identity': z.string().default(''),
 });
 
 export type Inputs = z.output<typeof InputsSchema>;

@@ -38,6 +38,8 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
     redactor.add(inputs['ssh-passphrase']);
     redactor.add(inputs['github-token']);
     redactor.add(inputs['webhook-secret']);
+    redactor.add(inputs['rclone-config']);
+    redactor.add(inputs['snapshot-identity']);
     session = openSession(sessionOptions(inputs, env, redactor));
     session.ctx.buildCache = actionsBuildCache(env, env.GITHUB_SHA);
     await COMMANDS[inputs.command](session, { inputs, env, redactor });
@@ -84,6 +86,10 @@ function sessionOptions(i: Inputs, env: NodeJS.ProcessEnv, redactor: Redactor): 
     repoDir: env.GITHUB_WORKSPACE,
     onSshPrepared: (host) => core.saveState(STATE_SSH, JSON.stringify(host.session)),
     webhookSecret: i['webhook-secret'] || undefined,
+    offsite: {
+      rcloneConfig: i['rclone-config'] || env.TOGATHER_RCLONE_CONFIG,
+      identity: i['snapshot-identity'] || env.TOGATHER_SNAPSHOT_IDENTITY,
+    },
   };
 }
 
@@ -103,6 +109,7 @@ async function snapshotStep({ ctx }: Session, { inputs: i, redactor }: Step): Pr
     sub,
     file: i.snapshot || undefined,
     stopApp: i['stop-app'],
+    fromOffsite: i['from-offsite'],
     confirmed: i.confirm === i.environment,
   });
   const text = redactor.redact(out.text);
@@ -152,6 +159,8 @@ const COMMANDS: Record<Command, (session: Session, step: Step) => Promise<void>>
   'snapshot-verify': snapshotStep,
   'snapshot-cleanup': snapshotStep,
   'snapshot-restore': snapshotStep,
+  'snapshot-copy': snapshotStep,
+  'snapshot-check': snapshotStep,
   status: async (session, { inputs: i, redactor }) => {
     await session.host.connect();
     const s = await status(session.ctx);

@@ -33,7 +33,7 @@ const USAGE = `togather-deploy — zero-downtime blue-green deploys of the Togat
 
 usage: togather-deploy init [--dir DIR] [init options]
        togather-deploy <command> <environment> [options]
-       togather-deploy snapshot <create|list|verify|cleanup|restore> <environment> [file] [options]
+       togather-deploy snapshot <create|list|verify|cleanup|restore|copy|check> <environment> [file] [options]
 
 commands:
   init        in your server repository: write config/deployment.yml, env files with CHANGE_ME secrets,
@@ -50,9 +50,15 @@ commands:
   unlock      remove a held lock after showing its holder (asks, or --yes); recorded in audit.jsonl
   cleanup     remove old images, logs and lock leftovers per retention (--dry-run lists them)
   snapshot create|list|verify|cleanup <environment>
-              database snapshots: take one (pg_dump, verified, then retention), list, check, apply retention
-  snapshot restore <environment> <file> --stop-app
-              put a snapshot back: asks (or --yes), stops the app meanwhile, takes a safety snapshot first
+              database snapshots: take one (pg_dump, verified, then retention; copied off the host when
+              database.snapshots.offsite is set), list (host and off-site), check, apply retention (both)
+  snapshot copy <environment> [file]
+              encrypt a snapshot (default: the newest) with age and upload it with rclone (offsite)
+  snapshot check <environment>
+              fail (exit 8) and notify when the newest snapshot is older than database.snapshots.max_age
+  snapshot restore <environment> <file> --stop-app [--from-offsite]
+              put a snapshot back: asks (or --yes), stops the app meanwhile, takes a safety snapshot first;
+              --from-offsite fetches, decrypts and verifies the off-site copy first
 
 init options (asked on a terminal when not given):
       --dir DIR            the repository to write into (default .)
@@ -85,13 +91,16 @@ options:
       --force              redeploy a version that is already live
       --install            setup: run the root commands with sudo -n (never Docker's own installer)
       --stop-app           snapshot restore: stop the app for the restore, bring it back after
+      --from-offsite       snapshot restore: fetch the file from the off-site copies first
       --json               machine-readable output (status, versions, validate, setup, snapshot)
   -y, --yes                answer yes to confirmations
   -v, --verbose            debug output
   -h, --help               this text
 
 The CI check needs GITHUB_TOKEN and GITHUB_REPOSITORY (owner/repo) in the environment; without them a deploy
-is refused unless --skip-ci-check is given. Exit codes: docs/troubleshooting.md.`;
+is refused unless --skip-ci-check is given. Off-site snapshot copies use rclone's own configuration
+(RCLONE_CONFIG_<NAME>_* variables) or the rclone.conf content in TOGATHER_RCLONE_CONFIG; restoring one needs
+the age secret key in TOGATHER_SNAPSHOT_IDENTITY. Exit codes: docs/troubleshooting.md.`;
 
 const OPTIONS = {
   config: { type: 'string', short: 'c', default: 'config/deployment.yml' },
@@ -107,6 +116,7 @@ const OPTIONS = {
   'skip-migrations': { type: 'boolean', default: false },
   force: { type: 'boolean', default: false },
   'stop-app': { type: 'boolean', default: false },
+  'from-offsite': { type: 'boolean', default: false },
   install: { type: 'boolean', default: false },
   dir: { type: 'string', default: '.' },
   environments: { type: 'string' },
@@ -185,6 +195,7 @@ export async function main(argv: string[]): Promise<number> {
       redactor,
       makeReporter: (r) => new ConsoleReporter(r, undefined, o.verbose),
       repoDir: o.repo,
+      offsite: { rcloneConfig: process.env.TOGATHER_RCLONE_CONFIG, identity: process.env.TOGATHER_SNAPSHOT_IDENTITY },
     });
     return await COMMANDS[command](session, {
       o,
@@ -319,6 +330,7 @@ const COMMANDS: Record<Command, (session: Session, line: CommandLine) => Promise
       sub: snapshotSub!,
       file,
       stopApp: o['stop-app'],
+      fromOffsite: o['from-offsite'],
       confirmed: o.yes,
       ask: askOnTerminal(),
     });

@@ -3,7 +3,7 @@
  * Adapters import from here only; what sits below (operations → release → database | observe → stack) is the
  * engine's own business and may move.
  */
-export type { BuildCache, Clock, EngineContext, EventLog } from './context.js';
+export type { BuildCache, Clock, EngineContext, EventLog, OffsiteKeys } from './context.js';
 export { realClock } from './context.js';
 export type { Colour, DeploymentRecord, EnvironmentState, OperationReport } from './types.js';
 export { deploy, failedReport, type DeployRequest } from './operations/deploy.js';

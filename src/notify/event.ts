@@ -27,8 +27,8 @@ export interface DeploymentEvent {
     actor?: string;
     host?: string;
     url?: string;
-    /** what started the operation: deploy, rollback command, watch window */
-    trigger?: 'deploy' | 'rollback' | 'watch';
+    /** what started the operation: deploy, rollback command, watch window; snapshot-check: the staleness alert */
+    trigger?: 'deploy' | 'rollback' | 'watch' | 'snapshot-check';
     [key: string]: string | number | boolean | null | undefined;
   };
 }
@@ -49,6 +49,7 @@ export function headline(e: DeploymentEvent): string {
     case 'deployment.completed':
       return `${SHORT(e.version)}${e.metadata.ref ? ` (${e.metadata.ref})` : ''} is live on ${e.environment}${e.colour ? ` (${e.colour})` : ''}`;
     case 'deployment.failed':
+      if (e.metadata.trigger === 'snapshot-check') return `snapshots of ${e.environment} are stale`;
       return `deploy of ${SHORT(e.version)} to ${e.environment} failed${e.failure ? ` (exit ${e.failure.exit_code}, ${e.failure.class})` : ''}`;
     case 'deployment.rolled_back':
       return `${e.environment} rolled back to ${SHORT(e.version)}${e.colour ? ` on ${e.colour}` : ''}, away from ${SHORT(e.previous_version)}`;

@@ -41,6 +41,18 @@ export function buildEvent(
  * waits for everything before the lock is released. Events are redacted as a whole before they leave.
  */
 export function notify(ctx: EngineContext, input: EventInput): Promise<void> {
+  return announce(ctx, input, true);
+}
+
+/**
+ * An alert that is no deployment outcome (stale snapshots: `snapshot check`): to the notification channels, as
+ * deployment.failed with its own trigger, but never into the deployment metrics. Settled like notify().
+ */
+export function alert(ctx: EngineContext, input: EventInput): Promise<void> {
+  return announce(ctx, input, false);
+}
+
+function announce(ctx: EngineContext, input: EventInput, withMetrics: boolean): Promise<void> {
   if (ctx.dryRun) return Promise.resolve();
   const warn = (what: string) => (e: unknown) => ctx.reporter.warn(ctx.redactor.redact(`${what}: ${describeError(e)}`));
   let event: DeploymentEvent;
@@ -50,9 +62,11 @@ export function notify(ctx: EngineContext, input: EventInput): Promise<void> {
     warn(`notification ${input.event} was not sent`)(e);
     return Promise.resolve();
   }
-  const metrics = recordOutcomeMetrics(ctx, new Layout(ctx.cfg), event).catch(
-    warn('the deployment metrics file on the host could not be updated'),
-  );
+  const metrics = withMetrics
+    ? recordOutcomeMetrics(ctx, new Layout(ctx.cfg), event).catch(
+        warn('the deployment metrics file on the host could not be updated'),
+      )
+    : Promise.resolve();
   const n = ctx.notifier;
   const sent = n?.enabled
     ? n

@@ -1,11 +1,22 @@
+import { formatDuration } from '../../config/duration.js';
 import { DeployError, describeError } from '../../errors.js';
 import { resumeAppCmd } from '../stack/commands.js';
 import { inspectStack, liveColour, setFlag, stopColour } from '../stack/colours.js';
 import type { EngineContext } from '../context.js';
 import { openDb, readSchemaVersion } from '../database/database.js';
+import { alert } from '../observe/notify.js';
 import { healthGate } from '../release/health.js';
 import type { Layout } from '../stack/layout.js';
 import { restoreCommand } from '../database/migrate.js';
+import {
+  cleanupOffsite,
+  copyOffsite,
+  fetchOffsite,
+  listOffsite,
+  offsiteOf,
+  type OffsiteCleanup,
+  type OffsiteListing,
+} from '../database/offsite.js';
 import type { Phases } from '../phases.js';
 import {
   cleanupSnapshots,
@@ -26,13 +37,15 @@ import { settleMs } from '../release/switch.js';
 import type { Colour, EnvironmentState, OperationReport } from '../types.js';
 import { runOperation, type Operation } from './operation.js';
 
-export const SNAPSHOT_SUBCOMMANDS = ['create', 'list', 'verify', 'cleanup', 'restore'] as const;
+export const SNAPSHOT_SUBCOMMANDS = ['create', 'list', 'verify', 'cleanup', 'restore', 'copy', 'check'] as const;
 export type SnapshotSub = (typeof SNAPSHOT_SUBCOMMANDS)[number];
 
 export interface SnapshotRequest {
   sub: SnapshotSub;
-  /** verify/restore: a snapshot file name (verify without one checks them all) */
+  /** verify/restore/copy: a snapshot file name (verify without one checks them all, copy takes the newest) */
   file?: string;
+  /** restore: fetch the file from the off-site copies first (database.snapshots.offsite) */
+  fromOffsite?: boolean;
   /** restore: stop the app for the restore (required while it serves) */
   stopApp?: boolean;
   /** restore: the operator confirmed (CLI --yes, action confirm = environment name) */
@@ -63,6 +76,10 @@ export async function snapshotCommand(ctx: EngineContext, req: SnapshotRequest):
       'snapshot restore needs the snapshot file name',
       'pick one from `togather-deploy snapshot list`',
     );
+  // off-site work without its configuration is an input problem, found before anything connects
+  if (req.sub === 'copy' || req.fromOffsite) offsiteOf(ctx);
+  if (req.fromOffsite && req.sub !== 'restore')
+    throw new DeployError('config', '--from-offsite belongs to snapshot restore', 'leave it out');
   return runOperation(
     ctx,
     'snapshot',
@@ -71,6 +88,7 @@ export async function snapshotCommand(ctx: EngineContext, req: SnapshotRequest):
       const done = outcome(op);
       if (req.sub === 'list') return list(ctx, op, done);
       if (req.sub === 'verify') return verify(ctx, op, req, done);
+      if (req.sub === 'check') return check(ctx, op, done);
       // the rest changes the host: under the environment's lock, like a deploy; a dry run changes nothing, so it
       // neither waits for a deploy's lock nor leaves a log on the host
       if (!ctx.dryRun) await op.takeLock(`snapshot ${req.sub}`);
@@ -78,6 +96,7 @@ export async function snapshotCommand(ctx: EngineContext, req: SnapshotRequest):
       const state = await readState(ctx, op.layout);
       if (req.sub === 'cleanup') return cleanup(ctx, op, state, done);
       if (req.sub === 'create') return create(ctx, op, state, done);
+      if (req.sub === 'copy') return copy(ctx, op, req, done);
       return restore(ctx, op, req, state, done);
     },
     `snapshot.${req.sub}`,
@@ -95,14 +114,50 @@ function outcome(op: Operation): Done {
 }
 
 async function list(ctx: EngineContext, op: Operation, done: Done): Promise<SnapshotOutcome> {
-  const [listing, state] = await Promise.all([listSnapshots(ctx, op.layout), readState(ctx, op.layout)]);
+  const [listing, state, off] = await Promise.all([
+    listSnapshots(ctx, op.layout),
+    readState(ctx, op.layout),
+    ctx.cfg.config.database.snapshots.offsite ? op.phase('list off-site', () => listOffsite(ctx)) : undefined,
+  ]);
   const refs = referencedSnapshots(state);
-  const rows = listing.snapshots.map((s) => `  ${describeSnapshot(s)}${refs.has(s.file) ? '  [in history]' : ''}`);
-  const text = listing.snapshots.length
-    ? `snapshots in ${listing.dir} (newest first):\n${rows.join('\n')}`
-    : `no snapshots in ${listing.dir}`;
-  const data = { dir: listing.dir, snapshots: listing.snapshots.map((s) => ({ ...s, referenced: refs.has(s.file) })) };
-  return done(true, `${listing.snapshots.length} snapshot(s)`, text, data);
+  const now = ctx.clock.now();
+  const rows = listing.snapshots.map(
+    (s) => `  ${describeSnapshot(s)}  (${ageOf(now, s.createdAt)} old)${refs.has(s.file) ? '  [in history]' : ''}`,
+  );
+  const text = [
+    listing.snapshots.length
+      ? `snapshots in ${listing.dir} (newest first):\n${rows.join('\n')}`
+      : `no snapshots in ${listing.dir}`,
+    ...(off ? [describeOffsite(off, now)] : []),
+  ].join('\n');
+  const data = {
+    dir: listing.dir,
+    snapshots: listing.snapshots.map((s) => ({ ...s, referenced: refs.has(s.file) })),
+    ...(off ? { offsite: off } : {}),
+  };
+  const copies = off ? `, ${off.copies.length} off-site cop${off.copies.length === 1 ? 'y' : 'ies'}` : '';
+  return done(true, `${listing.snapshots.length} snapshot(s)${copies}`, text, data);
+}
+
+function describeOffsite(off: OffsiteListing, now: number): string {
+  if (!off.copies.length) return `no off-site copies in ${off.remote}`;
+  const rows = off.copies.map(
+    (c) =>
+      `  ${c.file}  ${formatBytes(c.bytes)}  ${new Date(c.createdAt).toISOString().replace(/\.\d+Z$/, 'Z')}  ` +
+      `(${ageOf(now, c.createdAt)} old)${c.meta ? '' : '  [no metadata: cannot be restored]'}`,
+  );
+  const parts = off.partials.length ? `\n  (${off.partials.length} unfinished upload(s))` : '';
+  return `off-site copies in ${off.remote} (newest first, encrypted):\n${rows.join('\n')}${parts}`;
+}
+
+/** how long ago, for people: 3d4h, 5h12m, 40s */
+export function ageOf(now: number, then: number): string {
+  const s = Math.max(0, Math.round((now - then) / 1000));
+  if (s < 120) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 120) return `${m}m`;
+  const h = Math.floor(m / 60);
+  return h < 48 ? `${h}h${m % 60 ? `${m % 60}m` : ''}` : `${Math.floor(h / 24)}d${h % 24 ? `${h % 24}h` : ''}`;
 }
 
 async function verify(ctx: EngineContext, op: Operation, req: SnapshotRequest, done: Done): Promise<SnapshotOutcome> {
@@ -134,13 +189,27 @@ async function cleanup(
 ): Promise<SnapshotOutcome> {
   const c = await op.phase('cleanup', () => cleanupSnapshots(ctx, op.layout, state));
   op.event('snapshot.cleanup', { removed: c.removed, partials: c.partials, dry_run: ctx.dryRun });
+  const off = ctx.cfg.config.database.snapshots.offsite
+    ? await op.phase('off-site retention', () => cleanupOffsite(ctx))
+    : undefined;
+  if (off) op.event('snapshot.offsite.cleanup', { removed: off.removed, partials: off.partials, dry_run: ctx.dryRun });
   const verb = ctx.dryRun ? 'would remove' : 'removed';
   const text = [
     `${verb} ${c.removed.length} expired snapshot(s)${c.removed.length ? `: ${c.removed.join(', ')}` : ''}`,
     ...(c.partials.length ? [`${verb} ${c.partials.length} leftover partial file(s)`] : []),
     ...c.kept.map((k) => `  kept ${k.file} (${k.why})`),
+    ...(off ? [offsiteCleanupText(off, verb)] : []),
   ].join('\n');
-  return done(true, `${verb} ${c.removed.length} snapshot(s)`, text, c);
+  return done(true, `${verb} ${c.removed.length} snapshot(s)`, text, { ...c, ...(off ? { offsite: off } : {}) });
+}
+
+function offsiteCleanupText(off: OffsiteCleanup, verb: string): string {
+  return [
+    `off-site (${off.remote}): ${verb} ${off.removed.length} expired cop${off.removed.length === 1 ? 'y' : 'ies'}` +
+      `${off.removed.length ? `: ${off.removed.join(', ')}` : ''}`,
+    ...(off.partials.length ? [`  ${verb} ${off.partials.length} unfinished upload(s)`] : []),
+    ...off.kept.map((k) => `  kept ${k.file} (${k.why})`),
+  ].join('\n');
 }
 
 async function create(
@@ -163,10 +232,134 @@ async function create(
   op.event('snapshot', { file: meta.file, bytes: meta.file_size_bytes, sha256: meta.sha256, ms: meta.duration_ms });
   const c = await op.phase('cleanup', () => cleanupSnapshots(ctx, op.layout, state, [meta.file]));
   const took = `${formatBytes(meta.file_size_bytes)}, verified, in ${(meta.duration_ms / 1000).toFixed(1)}s (schema ${meta.pre_migration_version ?? 'none'})`;
-  const text =
+  let text =
     `snapshot ${meta.file}: ${took}; kept until ${meta.retention_until.slice(0, 10)}` +
     `${c.removed.length ? `\nretention removed: ${c.removed.join(', ')}` : ''}`;
-  return done(true, `snapshot ${meta.file} taken`, text, { snapshot: meta, removed: c.removed });
+  if (!ctx.cfg.config.database.snapshots.offsite)
+    return done(true, `snapshot ${meta.file} taken`, text, { snapshot: meta, removed: c.removed });
+  const entry: SnapshotEntry = {
+    file: meta.file,
+    bytes: meta.file_size_bytes,
+    mtime: Date.parse(meta.created_at),
+    meta,
+    createdAt: Date.parse(meta.created_at),
+    retentionUntil: Date.parse(meta.retention_until),
+  };
+  const off = await copyAndPrune(ctx, op, entry);
+  text += `\n${off.text}`;
+  return done(true, `snapshot ${meta.file} taken and copied off the host`, text, {
+    snapshot: meta,
+    removed: c.removed,
+    offsite: off.data,
+  });
+}
+
+/** snapshot copy [file]: the newest snapshot (or the one named) off the host, then the copies' retention */
+async function copy(ctx: EngineContext, op: Operation, req: SnapshotRequest, done: Done): Promise<SnapshotOutcome> {
+  const listing = await listSnapshots(ctx, op.layout);
+  const entry = req.file ? listing.snapshots.find((s) => s.file === req.file) : listing.snapshots[0];
+  if (!entry)
+    throw new DeployError(
+      'snapshot',
+      req.file ? `no snapshot ${req.file} in ${listing.dir}` : `no snapshots in ${listing.dir} to copy`,
+      req.file ? 'see `togather-deploy snapshot list`' : 'take one first: togather-deploy snapshot create',
+    );
+  const { remote } = offsiteOf(ctx);
+  if (ctx.dryRun) return done(true, 'dry run: nothing was changed', `would copy ${entry.file} to ${remote}`, {});
+  const off = await copyAndPrune(ctx, op, entry);
+  return done(true, `${entry.file} copied to ${remote}`, off.text, off.data);
+}
+
+/**
+ * Copies one snapshot off the host and applies the copies' retention. A failed copy fails the operation; the
+ * snapshot on the host is untouched either way.
+ */
+async function copyAndPrune(
+  ctx: EngineContext,
+  op: Operation,
+  entry: SnapshotEntry,
+): Promise<{ text: string; data: unknown }> {
+  let copied;
+  try {
+    copied = await op.phase('copy off-site', () => copyOffsite(ctx, op.layout, entry));
+  } catch (e) {
+    throw new DeployError(
+      'snapshot',
+      `${entry.file} is on the host, but its copy off the host failed: ${e instanceof DeployError ? e.message : describeError(e)}`,
+      `${e instanceof DeployError && e.remedy ? `${e.remedy}; then ` : ''}copy it again: togather-deploy snapshot copy ${ctx.cfg.environment} ${entry.file}`,
+    );
+  }
+  op.event('snapshot.copied', { file: copied.file, remote: copied.remote, bytes: copied.bytes, ms: copied.ms });
+  const pruned = await op.phase('off-site retention', () => cleanupOffsite(ctx, [entry.file]));
+  op.event('snapshot.offsite.cleanup', { removed: pruned.removed, partials: pruned.partials, dry_run: false });
+  const text =
+    `copied off the host to ${copied.remote}: ${copied.file}.age (${formatBytes(copied.bytes)} encrypted, ` +
+    `${(copied.ms / 1000).toFixed(1)}s)${pruned.removed.length ? `\noff-site retention removed: ${pruned.removed.join(', ')}` : ''}`;
+  return { text, data: { copied, removed: pruned.removed } };
+}
+
+/**
+ * snapshot check: fails, and alerts the notification channels, when the newest snapshot (on the host or off it)
+ * is older than database.snapshots.max_age — or, with off-site copies configured, when the newest copy is.
+ * What it catches: a nightly schedule that stopped (GitHub disables it after 60 days without activity), a
+ * snapshot job that keeps failing, copies that stopped arriving.
+ */
+async function check(ctx: EngineContext, op: Operation, done: Done): Promise<SnapshotOutcome> {
+  const maxAge = ctx.cfg.config.database.snapshots.max_age;
+  if (maxAge === undefined)
+    return done(true, 'no max_age set', 'database.snapshots.max_age is not set: there is no staleness to check', {
+      max_age_ms: null,
+    });
+  const now = ctx.clock.now();
+  const listing = await listSnapshots(ctx, op.layout);
+  const off = ctx.cfg.config.database.snapshots.offsite
+    ? await op.phase('list off-site', () => listOffsite(ctx))
+    : undefined;
+  const host = listing.snapshots[0];
+  const copy = off?.copies[0];
+  const newest = [host && { where: 'on the host', ...host }, copy && { where: `in ${off!.remote}`, ...copy }]
+    .filter((x) => !!x)
+    .sort((a, b) => b.createdAt - a.createdAt)[0];
+  const at = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
+  const data = {
+    max_age_ms: maxAge,
+    newest: newest ? { file: newest.file, where: newest.where, created_at: at(newest.createdAt) } : null,
+    host_newest: host ? { file: host.file, created_at: at(host.createdAt) } : null,
+    ...(off ? { offsite_newest: copy ? { file: copy.file, created_at: at(copy.createdAt) } : null } : {}),
+  };
+  const limit = formatDuration(maxAge);
+  const problems: string[] = [];
+  if (!newest) problems.push(`there is no snapshot of ${ctx.cfg.environment} at all`);
+  else if (now - newest.createdAt > maxAge)
+    problems.push(
+      `the newest snapshot of ${ctx.cfg.environment}, ${newest.file} ${newest.where}, is ${ageOf(now, newest.createdAt)} old`,
+    );
+  if (off && newest && !problems.length && (!copy || now - copy.createdAt > maxAge))
+    problems.push(
+      copy
+        ? `the newest off-site copy, ${copy.file}, is ${ageOf(now, copy.createdAt)} old`
+        : `there is no off-site copy in ${off.remote}`,
+    );
+  if (problems.length) {
+    const reason = `STALE SNAPSHOTS: ${problems.join('; ')} (max_age ${limit})`;
+    op.event('snapshot.stale', { problems, max_age_ms: maxAge });
+    void alert(ctx, {
+      event: 'deployment.failed',
+      deployment_id: op.id,
+      failure: { class: 'snapshot', exit_code: 8, reason },
+      metadata: { trigger: 'snapshot-check' },
+    });
+    throw new DeployError(
+      'snapshot',
+      reason,
+      'is the nightly snapshot workflow still scheduled and passing? (GitHub disables the schedule of a repository ' +
+        `without activity for 60 days) Take one now: togather-deploy snapshot create ${ctx.cfg.environment}`,
+    );
+  }
+  const text =
+    `newest snapshot: ${newest!.file} ${newest!.where}, ${ageOf(now, newest!.createdAt)} old (max_age ${limit})` +
+    (off && copy ? `\nnewest off-site copy: ${copy.file}, ${ageOf(now, copy.createdAt)} old` : '');
+  return done(true, `snapshots are fresh (max_age ${limit})`, text, data);
 }
 
 /**
@@ -184,13 +377,33 @@ async function restore(
 ): Promise<SnapshotOutcome> {
   const { layout, phases, id } = op;
   const liveVersion = state.current?.version;
+  if (req.fromOffsite) {
+    const { remote } = offsiteOf(ctx);
+    if (ctx.dryRun) {
+      if (!(await listOffsite(ctx)).copies.some((c) => c.file === req.file))
+        throw new DeployError('snapshot', `no copy of ${req.file} in ${remote}`, 'see `togather-deploy snapshot list`');
+      return done(
+        true,
+        'dry run: nothing was changed',
+        `would fetch ${req.file} from ${remote}, verify and restore it`,
+        {},
+      );
+    }
+    await phases.run('fetch off-site', () => fetchOffsite(ctx, layout, req.file!));
+    ctx.reporter.info(
+      `fetched ${req.file} from ${remote}, decrypted and verified; it stays in the snapshots directory`,
+    );
+    op.event('snapshot.fetched', { file: req.file, remote });
+  }
   const listing = await listSnapshots(ctx, layout);
   const entry = listing.snapshots.find((s) => s.file === req.file);
   if (!entry)
     throw new DeployError(
       'snapshot',
       `no snapshot ${req.file} in ${listing.dir}`,
-      'see `togather-deploy snapshot list`',
+      ctx.cfg.config.database.snapshots.offsite
+        ? 'to restore an off-site copy, add --from-offsite (action: from-offsite: true); see `togather-deploy snapshot list`'
+        : 'see `togather-deploy snapshot list`',
     );
   const check = await phases.run('verify', () => verifySnapshot(ctx, layout, entry));
   if (!check.ok)
