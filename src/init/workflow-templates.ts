@@ -158,7 +158,8 @@ export function renderSnapshotWorkflow(envs: string[], tag: string): string {
     .join('\n');
   return `# A verified database snapshot of every environment, nightly and on demand (Actions → togather-snapshot).
 # Written by \`togather-deploy init\`. The called workflow is togather-deploy's, pinned to its ${tag} release.
-# GitHub disables the schedule of a public repository after 60 days without activity: watch the snapshots' age.
+# GitHub disables the schedule of a public repository after 60 days without activity: watch the snapshots' age
+# (database.snapshots.max_age, and \`togather-deploy snapshot check\` run from somewhere else too: docs/snapshots.md).
 name: togather-snapshot
 
 on:
@@ -186,5 +187,8 @@ ${include}
     with:
       environment: \${{ matrix.environment }}
       github-environment: \${{ matrix.github-environment }}
-${SECRETS}`;
+      # with database.snapshots.offsite in the config (encrypted copies off the host, docs/snapshots.md):
+      # offsite: true, and the RCLONE_CONFIG secret below
+${SECRETS}      # off-site copies also need: RCLONE_CONFIG: \${{ secrets.RCLONE_CONFIG }}
+`;
 }

@@ -359,10 +359,12 @@ function actionMeta(): ActionMeta {
 }
 
 interface Step {
+  name?: string;
   uses?: string;
   with?: Record<string, unknown>;
   id?: string;
   run?: string;
+  if?: string;
 }
 interface Job {
   if?: string;
@@ -418,12 +420,12 @@ describe('reusable workflows against action.yml', () => {
         assert.ok(['string', 'boolean', 'number'].includes(input.type ?? ''), `${name} has a workflow_call type`);
         assert.ok((input.description ?? '').length > 10, `${name} is described`);
       }
-      assert.deepEqual(Object.keys(call.secrets ?? {}).sort(), [
-        'ENV_FILE',
-        'SSH_KNOWN_HOSTS',
-        'SSH_PASSPHRASE',
-        'SSH_PRIVATE_KEY',
-      ]);
+      // the snapshot's copies off the host need the runner's rclone remote; no workflow restores, so none gets the age identity
+      const offsite = file === 'snapshot.yml' ? ['RCLONE_CONFIG'] : [];
+      assert.deepEqual(
+        Object.keys(call.secrets ?? {}).sort(),
+        ['ENV_FILE', ...offsite, 'SSH_KNOWN_HOSTS', 'SSH_PASSPHRASE', 'SSH_PRIVATE_KEY'].sort(),
+      );
       assert.deepEqual(wf.permissions, {});
       for (const job of Object.values(wf.jobs)) {
         assert.ok(
@@ -535,5 +537,23 @@ describe('reusable workflows against action.yml', () => {
     const wf = loadWorkflow('snapshot.yml');
     assert.ok('schedule' in wf.on && 'workflow_dispatch' in wf.on && 'workflow_call' in wf.on);
     assert.equal(actionStep(Object.values(wf.jobs)[0] ?? {}).with?.command, 'snapshot');
+  });
+
+  it('snapshot.yml copies off the host with rclone only when asked, and fails on stale snapshots', () => {
+    const wf = loadWorkflow('snapshot.yml');
+    const job = Object.values(wf.jobs)[0] ?? {};
+    const steps = job.steps ?? [];
+    const install = steps.find((s) => s.name === 'Install rclone');
+    assert.equal(install?.if, 'inputs.offsite');
+    const own = steps.filter((s) => s.uses?.startsWith(`${OWN_REPO}@`));
+    assert.deepEqual(
+      own.map((s) => s.with?.command),
+      ['snapshot', 'snapshot-check'],
+    );
+    for (const s of own) assert.equal(s.with?.['rclone-config'], '${{ secrets.RCLONE_CONFIG }}');
+    assert.equal(own[1]?.if, '${{ !cancelled() }}');
+    assert.ok(steps.indexOf(install!) < steps.indexOf(own[0]!), 'rclone is there before the snapshot');
+    for (const s of own)
+      assert.equal(s.with?.['snapshot-identity'], undefined, 'the nightly job holds no decryption key');
   });
 });
