@@ -75,9 +75,10 @@ export function safeDecode(s: string): string {
   }
 }
 
-/** secrets nobody registered but that have an unmistakable shape: credentials in URLs, bearer tokens */
+/** secrets nobody registered but that have an unmistakable shape: credentials in URLs, bearer tokens, age keys */
 function redactPatterns(text: string): string {
   return text
+    .replace(/AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{8,}/gi, MASK)
     .replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s'"]*:)([^@\s'"]+)(@)/gi, `$1${MASK}$3`)
     .replace(/(authorization:\s*(?:bearer|token|basic)\s+)[^\s'"]+/gi, `$1${MASK}`)
     .replace(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g, MASK);

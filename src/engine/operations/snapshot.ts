@@ -1,4 +1,3 @@
-import { formatDuration } from '../../config/duration.js';
 import { DeployError, describeError } from '../../errors.js';
 import { resumeAppCmd } from '../stack/commands.js';
 import { inspectStack, liveColour, setFlag, stopColour } from '../stack/colours.js';
@@ -327,7 +326,7 @@ async function check(ctx: EngineContext, op: Operation, done: Done): Promise<Sna
     host_newest: host ? { file: host.file, created_at: at(host.createdAt) } : null,
     ...(off ? { offsite_newest: copy ? { file: copy.file, created_at: at(copy.createdAt) } : null } : {}),
   };
-  const limit = formatDuration(maxAge);
+  const limit = ageOf(maxAge, 0);
   const problems: string[] = [];
   if (!newest) problems.push(`there is no snapshot of ${ctx.cfg.environment} at all`);
   else if (now - newest.createdAt > maxAge)

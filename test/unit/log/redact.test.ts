@@ -16,3 +16,9 @@ test('redactor masks secrets and their derived forms, and unregistered URL passw
     'see mysql://u:***@h/db and Authorization: Bearer ***',
   );
 });
+
+test('an age secret key is masked without being registered (a key pasted where a recipient belongs)', () => {
+  const key = 'AGE-SECRET-KEY-1QYQSZQGPRYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQ';
+  assert.equal(new Redactor().redact(`recipients[0]: "${key}" is not valid`), 'recipients[0]: "***" is not valid');
+  assert.equal(new Redactor().redact(`"${key.toLowerCase()}"`), '"***"');
+});
