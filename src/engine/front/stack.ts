@@ -118,17 +118,6 @@ function frontLockCmd(layout: Layout): Command {
   return script(FRONT_LOCK, layout.lockDir);
 }
 
-async function underFrontLock<T>(ctx: EngineContext, layout: Layout, body: () => Promise<T>): Promise<T> {
-  const r = await ctx.host.run(frontLockCmd(layout), { check: false, timeoutMs: 180_000 });
-  if (r.code !== 0)
-    throw new DeployError('lock', r.stderr.trim() || `could not take ${layout.lockDir}`, 'try again in a minute');
-  try {
-    return await body();
-  } finally {
-    await ctx.host.run(cmd('rmdir', layout.lockDir), { check: false, timeoutMs: 30_000 });
-  }
-}
-
 /** `docker inspect` state of the front's container: running, exited, …, or absent */
 async function frontState(ctx: EngineContext, container: string): Promise<string> {
   const r = await ctx.host.run(cmd('docker', 'inspect', '-f', '{{.State.Status}}', '--', container), {
@@ -167,41 +156,108 @@ export function registerSitesCmd(front: Layout, stack: string, domains: readonly
   return script(REGISTER_SITES, front.path('caddy', SITES), stack, ...domains);
 }
 
+export interface FrontSession {
+  /** starts (or recreates) the front when needed, reloads a changed Caddyfile, routes the domains to `stack` */
+  startAndRoute(stack: string): Promise<void>;
+  /** lets the next deploy change the front */
+  release(): Promise<void>;
+}
+
 /**
- * Brings the front proxy to its configured state and routes the environment's domains to it. The front's
- * container is (re)created only when it is missing or its compose settings changed; a changed Caddyfile alone
- * (e-mail, ACME server) is reloaded, which never happens on the path of a routine deploy.
+ * First half, before the environment's compose runs: under the front's lock, its files written, and on a host
+ * without a front its container created but not started — on a host moving from the old layout the ports are
+ * still the environment's Caddy's, and the front must start the moment they are free.
  */
-export async function ensureFront(ctx: EngineContext, compose: string[], stack: string): Promise<void> {
+export async function prepareFront(ctx: EngineContext, compose: string[], envCaddy: string): Promise<FrontSession> {
   const layout = frontLayout(ctx);
   const domains = frontDomains(ctx);
-  await underFrontLock(ctx, layout, async () => {
+  await refuseForeignPortHolders(ctx, layout, envCaddy);
+  await ensureFrontNetwork(ctx);
+  const lock = await ctx.host.run(frontLockCmd(layout), { check: false, timeoutMs: 180_000 });
+  if (lock.code !== 0)
+    throw new DeployError('lock', lock.stderr.trim() || `could not take ${layout.lockDir}`, 'try again in a minute');
+  // held from the files to the routing, never across the environment's database start: released once
+  let held = true;
+  const release = async () => {
+    if (!held) return;
+    held = false;
+    await ctx.host.run(cmd('rmdir', layout.lockDir), { check: false, timeoutMs: 30_000 });
+  };
+  try {
     const changed = await writeHostFiles(ctx, layout, frontFiles(ctx));
     const state = await frontState(ctx, layout.stack);
-    if (state !== 'running' || changed.includes('.base-digest')) {
-      const r = await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-color'), {
-        check: false,
-        timeoutMs: 300_000,
-      });
-      if (r.code !== 0)
-        throw new DeployError(
-          'preflight',
-          `starting the front proxy ${layout.stack} failed: ${composeErrorLines(r.stderr, 8).join('\n')}`,
-          `ports ${ctx.cfg.config.front_proxy.http_port}/${ctx.cfg.config.front_proxy.https_port} must be free for it (front_proxy.http_port, https_port)`,
-        );
-    } else if (changed.includes('caddy/Caddyfile')) {
-      ctx.reporter.warn('the front proxy configuration changed: reloading it');
-      await ctx.host.run(caddyReloadCmd(layout.stack), { timeoutMs: 60_000 });
-    }
-    const r = await ctx.host.run(registerSitesCmd(layout, stack, domains), { check: false, timeoutMs: 30_000 });
-    const taken = /^taken (\S+) (\S+)/m.exec(r.stdout);
-    if (taken)
-      throw new DeployError(
-        'config',
-        `the domain ${taken[1]} is already served through the front proxy by ${taken[2]}`,
-        `give this environment other domains, or remove ${taken[1]} from the other environment first`,
-      );
-    if (r.code !== 0) throw new DeployError('preflight', `could not register the domains: ${r.stderr.trim()}`);
-    for (const line of r.stdout.split('\n').filter(Boolean)) ctx.reporter.info(`front proxy: ${line}`);
+    if (state === 'absent') await frontCompose(ctx, compose, layout, 'up', '--no-start', '--no-color');
+    const start = state !== 'running' || changed.includes('.base-digest');
+    return {
+      release,
+      async startAndRoute(stack) {
+        try {
+          if (start) await frontCompose(ctx, compose, layout, 'up', '-d', '--no-color');
+          else if (changed.includes('caddy/Caddyfile')) {
+            ctx.reporter.warn('the front proxy configuration changed: reloading it');
+            await ctx.host.run(caddyReloadCmd(layout.stack), { timeoutMs: 60_000 });
+          }
+          await route(ctx, layout, stack, domains);
+        } finally {
+          await release();
+        }
+      },
+    };
+  } catch (e) {
+    await release();
+    throw e;
+  }
+}
+
+// $1 $2 the front's ports: the containers publishing either (a process outside Docker is not seen here)
+export const PORT_HOLDERS = `
+docker ps --filter "publish=$1" --format '{{.Names}}'
+docker ps --filter "publish=$2" --format '{{.Names}}'
+`;
+
+/**
+ * Before anything changes: the front's ports may be held by the front itself, or by this environment's own
+ * Caddy (a host moving from the old layout, which lets go of them in this deploy) — by nothing else, or the
+ * environment would lose its Caddy's ports and the front could not take them.
+ */
+async function refuseForeignPortHolders(ctx: EngineContext, layout: Layout, envCaddy: string): Promise<void> {
+  const f = ctx.cfg.config.front_proxy;
+  const r = await ctx.host.run(script(PORT_HOLDERS, String(f.http_port), String(f.https_port)), {
+    check: false,
+    timeoutMs: 30_000,
   });
+  const others = [...new Set(r.stdout.split('\n').map((l) => l.trim()))].filter(
+    (n) => n && n !== layout.stack && n !== envCaddy,
+  );
+  if (others.length)
+    throw new DeployError(
+      'preflight',
+      `the front proxy's ports ${f.http_port}/${f.https_port} are published by ${others.join(', ')}; nothing was changed`,
+      'move that environment behind the front proxy first (proxy.front: true, deployed once), or give front_proxy other ports',
+    );
+}
+
+async function frontCompose(ctx: EngineContext, compose: string[], layout: Layout, ...args: string[]): Promise<void> {
+  const r = await ctx.host.run(composeCmd(compose, layout, ...args), { check: false, timeoutMs: 300_000 });
+  if (r.code !== 0) {
+    const f = ctx.cfg.config.front_proxy;
+    throw new DeployError(
+      'preflight',
+      `starting the front proxy ${layout.stack} failed: ${composeErrorLines(r.stderr, 8).join('\n')}`,
+      `ports ${f.http_port}/${f.https_port} must be free for it (front_proxy.http_port, https_port)`,
+    );
+  }
+}
+
+async function route(ctx: EngineContext, layout: Layout, stack: string, domains: string[]): Promise<void> {
+  const r = await ctx.host.run(registerSitesCmd(layout, stack, domains), { check: false, timeoutMs: 30_000 });
+  const taken = /^taken (\S+) (\S+)/m.exec(r.stdout);
+  if (taken)
+    throw new DeployError(
+      'config',
+      `the domain ${taken[1]} is already served through the front proxy by ${taken[2]}`,
+      `give this environment other domains, or remove ${taken[1]} from the other environment first`,
+    );
+  if (r.code !== 0) throw new DeployError('preflight', `could not register the domains: ${r.stderr.trim()}`);
+  for (const line of r.stdout.split('\n').filter(Boolean)) ctx.reporter.info(`front proxy: ${line}`);
 }

@@ -5,7 +5,7 @@ import { cmd, script } from '../../host/host.js';
 import { caddyReloadCmd } from '../stack/commands.js';
 import { assetDir, readAsset, readDir } from '../assets.js';
 import { renderDefaultSite, renderUpstreams } from './caddyfile.js';
-import { ensureFront, ensureFrontNetwork, frontDomains, frontNetwork, renderFrontOverride } from '../front/stack.js';
+import { frontDomains, frontNetwork, prepareFront, renderFrontOverride, type FrontSession } from '../front/stack.js';
 import type { StackFacts } from '../stack/colours.js';
 import { composeCmd, composeErrorLines } from '../stack/colours.js';
 import { waitDbAccepting } from '../database/db-ready.js';
@@ -142,8 +142,25 @@ export async function provision(
     ctx.reporter.info(`would write ${files.map((f) => f.name).join(', ')} under ${layout.root}`);
     return { changed: [] };
   }
-  // the front's network first: the environment's compose names it as external
-  if (layout.front) await ensureFrontNetwork(ctx);
+  // the front's network and container first: the environment's compose names the network as external
+  const front = layout.front ? await prepareFront(ctx, compose, layout.caddy) : undefined;
+  try {
+    return await provisionStack(ctx, layout, host, facts, files, front);
+  } finally {
+    await front?.release();
+  }
+}
+
+async function provisionStack(
+  ctx: EngineContext,
+  layout: Layout,
+  host: HostFacts,
+  facts: StackFacts,
+  files: HostFile[],
+  front: FrontSession | undefined,
+): Promise<{ changed: string[] }> {
+  const { compose } = host;
+  const managedDb = ctx.cfg.config.database.managed;
   const changed = await writeHostFiles(ctx, layout, files);
   const keeper = keeperWanted(ctx, host);
   const services = [...(managedDb ? ['db'] : []), 'caddy', 'gate-blue', 'gate-green', ...(keeper ? ['keeper'] : [])];
@@ -168,6 +185,8 @@ export async function provision(
         `starting the stack's services failed: ${ctx.redactor.redact(composeErrorLines(r.stderr, 8).join('\n'))}`,
       );
   }
+  // at once: on a host moving to the front proxy, the environment's Caddy has just let go of 80/443
+  await front?.startAndRoute(layout.stack);
   if (!keeper && facts.keeper !== 'absent')
     await ctx.host.run(cmd('docker', 'rm', '-f', layout.keeper), { check: false, timeoutMs: 60_000 });
   if (changed.some((f) => f.startsWith('caddy/')) && facts.caddy === 'running') {
@@ -181,8 +200,6 @@ export async function provision(
     await waitDbHealthy(ctx, layout);
     await waitDbAccepting(ctx, layout);
   }
-  // after the environment's Caddy: on a host moving to the front proxy, it has just let go of 80/443
-  if (layout.front) await ensureFront(ctx, compose, layout.stack);
   return { changed };
 }
 

@@ -13,12 +13,13 @@ import { parse, stringify } from 'yaml';
 import { loadConfig } from '../../../src/config/load.js';
 import { ConfigError } from '../../../src/config/problems.js';
 import { Redactor } from '../../../src/log/redact.js';
-import { registerSitesCmd, renderFrontOverride } from '../../../src/engine/front/stack.js';
+import { prepareFront, registerSitesCmd, renderFrontOverride } from '../../../src/engine/front/stack.js';
 import { composeCmd } from '../../../src/engine/stack/commands.js';
 import { Layout } from '../../../src/engine/stack/layout.js';
 import { imagesEnv } from '../../../src/engine/release/provision.js';
 import { renderEnvFile } from '../../../src/engine/stack/files.js';
 import { fakeContext } from '../../fakes/context.js';
+import { fakeConfig, fakeEngine } from '../../fakes/host.js';
 
 const root = join(import.meta.dirname, '../../..');
 
@@ -216,5 +217,55 @@ describe('front proxy: domain registration (sh, for real)', () => {
       out: ['taken example.org tg-production'],
     });
     assert.deepEqual(sites(dir), { 'example.org': 'tg-production', 'staging.example.org': 'tg-staging' });
+  });
+});
+
+describe('front proxy: the provision sequence (scripted host)', () => {
+  const frontCfg = () =>
+    fakeConfig({ proxy: { front: true, domains: ['staging.example.org'] }, front_proxy: { email: 'ops@example.org' } });
+  const step = (line: string): string | undefined => {
+    if (line.includes('network inspect')) return 'network';
+    if (line.includes('publish=$1')) return 'port-holders';
+    if (line.includes('until mkdir')) return 'lock';
+    if (line.startsWith('rmdir')) return 'unlock';
+    if (/ up --no-start /.test(line)) return 'create';
+    if (/togather-front .* up -d /.test(line)) return 'start';
+    if (line.includes('dir=$1; stack=$2')) return 'route';
+    if (line.startsWith('docker inspect -f {{.State.Status}}')) return 'inspect';
+    return undefined;
+  };
+
+  test('a host without a front: created before the environment changes, started after, routed, unlocked', async () => {
+    const { ctx, host } = fakeEngine(frontCfg());
+    host.on(/^docker inspect -f \{\{\.State\.Status\}\}/, { code: 1, stderr: 'No such object' });
+    host.on(/dir=\$1; stack=\$2/, { stdout: 'added staging.example.org\n' });
+    const session = await prepareFront(ctx, ['docker', 'compose'], 'togather-staging-caddy');
+    host.ran.push('-- the environment compose --');
+    await session.startAndRoute('togather-staging');
+    await session.release(); // a second release does nothing
+    const seq = host.ran.map((l) => (l.startsWith('-- ') ? 'env' : step(l))).filter(Boolean);
+    assert.deepEqual(seq, ['port-holders', 'network', 'lock', 'inspect', 'create', 'env', 'start', 'route', 'unlock']);
+  });
+
+  test("another container on the front's ports: refused before anything changes", async () => {
+    const { ctx, host } = fakeEngine(frontCfg());
+    host.on(/publish=\$1/, { stdout: 'togather-staging-caddy\nother-app-caddy\n' });
+    await assert.rejects(prepareFront(ctx, ['docker', 'compose'], 'togather-staging-caddy'), (e: Error) => {
+      assert.match(e.message, /published by other-app-caddy; nothing was changed/);
+      return true;
+    });
+    assert.deepEqual(host.ran.map(step).filter(Boolean), ['port-holders']);
+  });
+
+  test('a domain another environment registered: a config error naming both, and the lock is released', async () => {
+    const { ctx, host } = fakeEngine(frontCfg());
+    host.on(/^docker inspect -f \{\{\.State\.Status\}\}/, { stdout: 'running\n' });
+    host.on(/dir=\$1; stack=\$2/, { code: 3, stdout: 'taken staging.example.org togather-production\n' });
+    const session = await prepareFront(ctx, ['docker', 'compose'], 'togather-staging-caddy');
+    await assert.rejects(
+      session.startAndRoute('togather-staging'),
+      /staging\.example\.org is already served .* by togather-production/,
+    );
+    assert.equal(host.ran.map(step).filter(Boolean).at(-1), 'unlock');
   });
 });
