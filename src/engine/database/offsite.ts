@@ -293,7 +293,8 @@ function tail(ctx: EngineContext, stderr: string): string {
   return ctx.redactor.redact(stderr.trim()).split('\n').filter(Boolean).slice(-4).join(' / ') || 'no message';
 }
 
-function needIdentities(ctx: EngineContext): string[] {
+/** the age identities a fetch decrypts with; a config error (before anything runs) when none was given */
+export function decryptionKeys(ctx: EngineContext): string[] {
   const ids = ctx.offsiteKeys?.identities ?? [];
   if (!ids.length)
     throw new DeployError(
@@ -326,22 +327,29 @@ async function readDecrypted(ctx: EngineContext, remote: string, name: string, i
  */
 export async function fetchOffsite(ctx: EngineContext, layout: Layout, file: string): Promise<SnapshotMeta> {
   const off = offsiteOf(ctx);
-  const ids = needIdentities(ctx);
+  const ids = decryptionKeys(ctx);
   const listing = await listOffsite(ctx);
   const copy = listing.copies.find((c) => c.file === file);
   if (!copy)
     throw new DeployError('snapshot', `no copy of ${file} in ${off.remote}`, 'see `togather-deploy snapshot list`');
   if (!copy.meta)
     throw new DeployError('snapshot', `the copy of ${file} in ${off.remote} has no metadata: it cannot be verified`);
+  const failed = (problem: DeployError) =>
+    new DeployError(
+      'snapshot',
+      `fetching ${file} from ${off.remote} failed: ${problem.message}; nothing was left on the host`,
+      problem.remedy,
+    );
   let meta: SnapshotMeta;
   try {
     meta = JSON.parse((await readDecrypted(ctx, off.remote, metaCopyName(file), ids)).toString('utf8')) as SnapshotMeta;
   } catch (e) {
-    if (e instanceof DeployError) throw e;
-    throw new DeployError('snapshot', `the metadata of the copy of ${file} is not JSON: ${describeError(e)}`);
+    throw failed(
+      e instanceof DeployError ? e : new DeployError('snapshot', `its metadata is not JSON: ${describeError(e)}`),
+    );
   }
   if (meta.file !== file || !meta.sha256)
-    throw new DeployError('snapshot', `the metadata of the copy of ${file} names another file or lacks a SHA-256`);
+    throw failed(new DeployError('snapshot', 'its metadata names another file or lacks a SHA-256'));
 
   const dir = snapshotsDir(ctx, layout);
   const part = `.partial-${ulid()}.sql.gz`;
@@ -364,11 +372,7 @@ export async function fetchOffsite(ctx: EngineContext, layout: Layout, file: str
     );
   if (problem) {
     await discard();
-    throw new DeployError(
-      'snapshot',
-      `fetching ${file} from ${off.remote} failed: ${problem.message}; nothing was left on the host`,
-      problem.remedy,
-    );
+    throw failed(problem);
   }
   const entry: SnapshotEntry = {
     file: part,

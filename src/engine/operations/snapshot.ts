@@ -10,6 +10,7 @@ import { restoreCommand } from '../database/migrate.js';
 import {
   cleanupOffsite,
   copyOffsite,
+  decryptionKeys,
   fetchOffsite,
   listOffsite,
   offsiteOf,
@@ -77,6 +78,7 @@ export async function snapshotCommand(ctx: EngineContext, req: SnapshotRequest):
     );
   // off-site work without its configuration is an input problem, found before anything connects
   if (req.sub === 'copy' || req.fromOffsite) offsiteOf(ctx);
+  if (req.fromOffsite && !ctx.dryRun) decryptionKeys(ctx);
   if (req.fromOffsite && req.sub !== 'restore')
     throw new DeployError('config', '--from-offsite belongs to snapshot restore', 'leave it out');
   return runOperation(

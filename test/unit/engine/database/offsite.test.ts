@@ -394,6 +394,7 @@ test('fetch: a wrong key, a damaged copy or no key leaves nothing on the host', 
   w.e.ctx.offsiteKeys = { identities: [other.identity] };
   await assert.rejects(fetchOffsite(w.e.ctx, w.layout, FILE), (e: Error) => {
     assert.ok(!e.message.includes(other.identity) && !e.message.includes(keys.identity));
+    assert.match(e.message, /^fetching \S+ from vault:togather\/staging failed: [^]*nothing was left on the host$/);
     return true;
   });
   assert.equal(w.disk.size, 0);
@@ -492,6 +493,18 @@ test('snapshot check without max_age passes and says so; off-site commands witho
     /offsite is not configured/,
   );
   assert.equal(w.e.host.ran.length, ran, 'nothing ran');
+});
+
+test('restore --from-offsite without an identity is a config error before anything runs', async () => {
+  const w = world();
+  new FakeStack(w.e);
+  w.e.ctx.offsiteKeys = { identities: [] };
+  await assert.rejects(snapshotCommand(w.e.ctx, { sub: 'restore', file: FILE, fromOffsite: true }), (e: Error) => {
+    assert.match(e.message, /needs the age identity/);
+    return true;
+  });
+  assert.deepEqual(w.e.host.ran, []);
+  assert.deepEqual(w.rclone.ran, []);
 });
 
 test('snapshot copy: the newest by default, under the lock; list shows both sides', async () => {
