@@ -12,6 +12,8 @@ export interface EnvironmentAnswer {
   /** the proxy's ports, when --http-port / --https-port named them (else the config's defaults, 80 and 443) */
   httpPort?: number;
   httpsPort?: number;
+  /** behind the host's shared front proxy (proxy.front): decided by initCommand once the servers are known */
+  front?: boolean;
 }
 
 export const DEFAULT_HTTP_PORT = 80;
@@ -38,6 +40,10 @@ export interface AnswerFlags {
   httpsPort: string[];
   image?: string;
   fingerprint: string[];
+  /** --front: every environment behind its host's shared front proxy (each needs a domain) */
+  front?: boolean;
+  /** --no-front: never the front proxy (environments sharing a server need ports of their own) */
+  noFront?: boolean;
 }
 
 export type Ask = (question: string, defaultAnswer?: string) => Promise<string>;
@@ -71,6 +77,9 @@ export async function gatherAnswers(flags: AnswerFlags, defaultImage: string, as
   const domains = parseDomains(flags.domain, names);
   const httpPorts = parseAssignments('--http-port', flags.httpPort, names, parsePort);
   const httpsPorts = parseAssignments('--https-port', flags.httpsPort, names, parsePort);
+  if (flags.front && flags.noFront) {
+    throw new AnswerError('--front and --no-front given together', 'keep the one you mean');
+  }
 
   const environments: EnvironmentAnswer[] = [];
   let previousHost: string | undefined;
@@ -99,6 +108,19 @@ export async function gatherAnswers(flags: AnswerFlags, defaultImage: string, as
       throw new AnswerError(
         `${name}: its HTTP and HTTPS ports are both ${httpPort ?? DEFAULT_HTTP_PORT}`,
         `give the two different numbers, e.g. --http-port ${name}=8080 --https-port ${name}=8443`,
+      );
+    }
+    if (flags.front && envDomains.length === 0) {
+      throw new AnswerError(
+        `--front: ${name} has no domain, and the front proxy routes requests by domain`,
+        `give it one, e.g. --domain ${name}=${name}.example.org (its A record pointing at ${host}), or drop --front`,
+      );
+    }
+    if (flags.front && (httpPort !== undefined || httpsPort !== undefined)) {
+      throw new AnswerError(
+        `--front with ${httpPort !== undefined ? '--http-port' : '--https-port'} for ${name}: behind the front ` +
+          'proxy an environment publishes no port of its own',
+        'drop the port flags (the front proxy holds 80 and 443 for every environment), or drop --front',
       );
     }
     environments.push({

@@ -45,6 +45,8 @@ export interface InitOptions {
   httpsPort: string[]; // repeatable --https-port: 'N' (all environments) or 'ENV=N'; default 443
   image?: string; // --image repository without tag; default ghcr.io/<owner>/<repo> of the git origin
   fingerprint: string[]; // repeatable --fingerprint SHA256:...: host key fingerprints accepted without asking
+  front?: boolean; // --front: every environment behind its host's shared front proxy (each needs a --domain)
+  noFront?: boolean; // --no-front: never the front proxy; environments sharing a server need their own ports
   nonInteractive: boolean; // --non-interactive (also implied when io.ask is undefined)
   force: boolean; // --force: overwrite files that differ
 }
@@ -88,10 +90,12 @@ export async function initCommand(o: InitOptions, io: InitIo): Promise<number> {
       ask,
       io.out,
     );
-    checkSharedServers(answers, pins.fingerprints);
-    for (const w of httpsWarnings(answers)) io.err(`warning: ${w}`);
+    const placed = await placeBehindFront(answers, pins.fingerprints, o, ask);
+    checkSharedServers(placed, pins.fingerprints, o.noFront === true);
+    checkFrontDomains(placed, pins.fingerprints);
+    for (const w of httpsWarnings(placed)) io.err(`warning: ${w}`);
     const dockerfile = dockerfileChoice(dir);
-    const plan = planFiles(answers, dockerfile, [KNOWN_HOSTS_HEADER, ...pins.lines]);
+    const plan = planFiles(placed, dockerfile, [KNOWN_HOSTS_HEADER, ...pins.lines]);
     // nothing has been written so far: from here on, every answer has been accepted
     for (const s of pins.summary) io.out(`host key ${s}`);
     for (const r of applyFiles(dir, plan, o.force)) io.out(r.message);
@@ -100,7 +104,14 @@ export async function initCommand(o: InitOptions, io: InitIo): Promise<number> {
     const names = answers.environments.map((e) => e.name);
     const wrote = dockerfile.bundled ? dockerfile.path : undefined;
     const hosts = Object.fromEntries(answers.environments.map((e) => [e.name, e.host]));
-    const steps = nextSteps({ environments: names, repo: origin, hosts, ...(wrote ? { wroteDockerfile: wrote } : {}) });
+    const frontDomains = placed.environments.filter((e) => e.front).flatMap((e) => e.domains);
+    const steps = nextSteps({
+      environments: names,
+      repo: origin,
+      hosts,
+      ...(wrote ? { wroteDockerfile: wrote } : {}),
+      ...(frontDomains.length > 0 ? { frontDomains } : {}),
+    });
     for (const line of steps) io.out(line);
     return ExitCode.ok;
   } catch (e) {
@@ -123,28 +134,111 @@ function pinTargets(a: Answers): PinTarget[] {
   return [...byName.values()];
 }
 
+/** how x and y are one server: by host name, or by a pinned host key they share; undefined when they are not */
+function sameServer(x: EnvironmentAnswer, y: EnvironmentAnswer, a: Answers, keys: Map<string, string[]>) {
+  const fingerprintsOf = (e: EnvironmentAnswer) => keys.get(knownHostsName(e.host, a.sshPort)) ?? [];
+  if (x.host === y.host) return x.host;
+  const sharedKey = fingerprintsOf(x).find((f) => fingerprintsOf(y).includes(f));
+  return sharedKey ? `${x.host} and ${y.host} (one server: both present the host key ${sharedKey})` : undefined;
+}
+
+/** the environments grouped by server (sameServer, transitively), in the order of the answers */
+function serverGroups(a: Answers, keys: Map<string, string[]>): EnvironmentAnswer[][] {
+  const groups: EnvironmentAnswer[][] = [];
+  for (const e of a.environments) {
+    const joined = groups.filter((g) => g.some((o) => sameServer(o, e, a, keys) !== undefined));
+    const merged = [...joined.flat(), e];
+    for (const g of joined) groups.splice(groups.indexOf(g), 1);
+    groups.push(merged);
+  }
+  const order = (e: EnvironmentAnswer) => a.environments.indexOf(e);
+  return groups.map((g) => g.sort((x, y) => order(x) - order(y))).sort((x, y) => order(x[0]!) - order(y[0]!));
+}
+
+/**
+ * Which environments go behind their host's shared front proxy (proxy.front): every one with --front; none with
+ * --no-front; else those sharing a server when each of them has a domain and no port flag, the situation the
+ * front proxy is for (asked on a terminal, default yes). The rest keep their own Caddy on their own ports.
+ */
+async function placeBehindFront(
+  a: Answers,
+  keys: Map<string, string[]>,
+  o: InitOptions,
+  ask: InitIo['ask'],
+): Promise<Answers> {
+  const front = new Set<string>();
+  if (o.front) a.environments.forEach((e) => front.add(e.name));
+  else if (!o.noFront) {
+    for (const group of serverGroups(a, keys)) {
+      const fits = (e: EnvironmentAnswer) =>
+        e.domains.length > 0 && e.httpPort === undefined && e.httpsPort === undefined;
+      if (group.length < 2 || !group.every(fits)) continue;
+      if (ask) {
+        const names = group.map((e) => e.name).join(' and ');
+        const answer = (
+          await ask(
+            `${names} share the server ${group[0]!.host}: put them behind its shared front proxy (one Caddy ` +
+              'holding ports 80/443 and every certificate, routing by domain)? (yes/no)',
+            'yes',
+          )
+        )
+          .trim()
+          .toLowerCase();
+        if (answer === 'no' || answer === 'n') continue;
+        if (answer !== '' && answer !== 'yes' && answer !== 'y') {
+          throw new AnswerError(`the front proxy question: ${JSON.stringify(answer)}`, 'answer yes or no');
+        }
+      }
+      group.forEach((e) => front.add(e.name));
+    }
+  }
+  return { ...a, environments: a.environments.map((e) => ({ ...e, front: front.has(e.name) })) };
+}
+
 /**
  * Two environments on one server — the same host name, or two names whose pinned host keys are the same — each
  * run a proxy: with a port in common, the second stack cannot start. Refused before anything is written.
+ * Environments behind the front proxy publish no port of their own.
  */
-function checkSharedServers(a: Answers, keys: Map<string, string[]>): void {
-  const fingerprintsOf = (e: EnvironmentAnswer) => keys.get(knownHostsName(e.host, a.sshPort)) ?? [];
+function checkSharedServers(a: Answers, keys: Map<string, string[]>, noFront: boolean): void {
   const envs = a.environments;
   for (let i = 0; i < envs.length; i++) {
     for (let j = i + 1; j < envs.length; j++) {
       const [x, y] = [envs[i]!, envs[j]!];
-      const sameName = x.host === y.host;
-      const sharedKey = fingerprintsOf(x).find((f) => fingerprintsOf(y).includes(f));
-      if (!sameName && !sharedKey) continue;
+      if (x.front && y.front) continue;
+      const server = sameServer(x, y, a, keys);
+      if (server === undefined) continue;
       const common = portsOf(x).filter((p) => portsOf(y).includes(p));
       if (common.length === 0) continue;
-      const server = sameName ? x.host : `${x.host} and ${y.host} (one server: both present the host key ${sharedKey})`;
+      const front = noFront
+        ? 'drop --no-front and give each of them a domain (--domain ENV=NAME) to put them behind'
+        : 'give each of them a domain (--domain ENV=NAME) and no port flags: init then puts them behind';
       throw new AnswerError(
         `${x.name} and ${y.name} would both publish port ${common.join(' and ')} on ${server}: the second stack could not start`,
         `give one of them other ports, e.g. --http-port ${x.name}=8080 --https-port ${x.name}=8443 (without a ` +
-          `domain: only the one on 80/443 gets automatic HTTPS); two machines sharing a host key (a cloned image) ` +
+          `domain: only the one on 80/443 gets automatic HTTPS); or ${front} the host's shared front proxy, ` +
+          'which holds 80/443 and the certificates of both; two machines sharing a host key (a cloned image) ' +
           'need host keys of their own',
       );
+    }
+  }
+}
+
+/** the front proxy routes by domain: two environments of one server behind it cannot share one (the loader's rule) */
+function checkFrontDomains(a: Answers, keys: Map<string, string[]>): void {
+  for (const group of serverGroups(a, keys)) {
+    const owner = new Map<string, string>();
+    for (const e of group.filter((g) => g.front)) {
+      for (const d of e.domains) {
+        const other = owner.get(d);
+        if (other !== undefined) {
+          throw new AnswerError(
+            `${d} is the domain of both ${other} and ${e.name}, on one server behind its front proxy`,
+            `give each environment its own, e.g. --domain ${other}=staging.example.org --domain ${e.name}=example.org`,
+          );
+        }
+        owner.set(d, e.name);
+      }
     }
   }
 }
@@ -157,13 +251,14 @@ const portsOf = (e: EnvironmentAnswer): number[] => [
 /** a domain on other ports than 80/443 cannot pass Let's Encrypt's challenges, which reach only those */
 function httpsWarnings(a: Answers): string[] {
   return a.environments
-    .filter((e) => e.domains.length > 0)
+    .filter((e) => e.domains.length > 0 && !e.front)
     .filter((e) => (e.httpPort ?? DEFAULT_HTTP_PORT) !== 80 || (e.httpsPort ?? DEFAULT_HTTPS_PORT) !== 443)
     .map(
       (e) =>
         `${e.name} has a domain but serves on ports ${portsOf(e).join('/')}: certificate authorities reach only ` +
-        `80 and 443, so its automatic HTTPS will fail; drop its --domain (plain HTTP) or see "One VPS, staging ` +
-        'and production" in docs/configuration.md',
+        `80 and 443, so its automatic HTTPS will fail; drop its --domain (plain HTTP), or its port flags to put ` +
+        `it behind the host's shared front proxy (--front), which holds 80/443 for every environment with a ` +
+        'domain; see "One VPS, staging and production" in docs/configuration.md',
     );
 }
 

@@ -22,6 +22,7 @@ export function urlOf(env: EnvironmentAnswer, httpPort: number | undefined): str
 
 export function renderDeploymentYml(a: Answers, dockerfile: string, schemaUrl: string): string {
   const environments = a.environments.map((e) => renderEnvironment(e, a)).join('\n');
+  const front = a.environments.some((e) => e.front) ? FRONT_PROXY_BLOCK : '';
   return `# yaml-language-server: $schema=${schemaUrl}
 #
 # How togather-deploy ships the Togather server; written by \`togather-deploy init\`. Reference: docs/configuration.md
@@ -84,10 +85,11 @@ database:
 monitoring:
   enabled: false # Prometheus + Grafana beside each environment: see docs/monitoring.md
 
-# One entry per environment: the name is what you deploy (\`togather-deploy deploy staging\`). host, port and user
+${front}# One entry per environment: the name is what you deploy (\`togather-deploy deploy staging\`). host, port and user
 # are the SSH target; config/known_hosts pins its host key. Each lives in togather/<environment> in the deploy
-# user's home. Two environments on one host need their own proxy ports (proxy.http_port, https_port), and only the
-# one on 80/443 can get automatic HTTPS.
+# user's home. Two environments on one host either go behind its shared front proxy (proxy.front: true, each with
+# domains of its own), or need their own proxy ports (proxy.http_port, https_port), and then only the one on
+# 80/443 can get automatic HTTPS.
 environments:
 ${environments}`;
 }
@@ -102,12 +104,32 @@ function renderEnvironment(e: EnvironmentAnswer, a: Answers): string {
     `    url: ${y(urlOf(e, e.httpPort))}`,
   ];
   const proxy: string[] = [];
-  if (e.domains.length > 0) proxy.push(`      domains: [${e.domains.map(y).join(', ')}] # automatic HTTPS`);
+  if (e.front) {
+    proxy.push(
+      "      front: true # served through the host's front proxy (front_proxy above), which holds 80/443",
+      `      domains: [${e.domains.map(y).join(', ')}] # its own: the front routes them here and gets their certificates`,
+    );
+  } else if (e.domains.length > 0) proxy.push(`      domains: [${e.domains.map(y).join(', ')}] # automatic HTTPS`);
   else proxy.push('      domains: [] # plain HTTP; add the public name here for automatic HTTPS');
   if (e.httpPort !== undefined) proxy.push(`      http_port: ${e.httpPort}`);
   if (e.httpsPort !== undefined) proxy.push(`      https_port: ${e.httpsPort}`);
   return [...lines, '    proxy:', ...proxy].join('\n') + '\n';
 }
+
+/**
+ * front_proxy, written when an environment is behind it. Its ports are written out (they are the defaults) so that
+ * the block is a mapping even while the e-mail stays a comment: init asks for none.
+ */
+const FRONT_PROXY_BLOCK = `# The host's shared front proxy, for the environments with proxy.front: one Caddy per host holds ports 80 and 443
+# and every certificate (obtained at a domain's first HTTPS request), and passes each request to the Caddy of the
+# environment that owns its domain. A deploy registers its environment's domains with a file, without reloading
+# it; the first deploy creates it. See "One VPS, staging and production" in docs/configuration.md.
+front_proxy:
+  http_port: 80 # with SSH, the host's only public ports: each domain's A record points at the host
+  https_port: 443
+  # email: you@example.org # ACME account, for certificate expiry notices: uncomment with your address
+
+`;
 
 export const PLACEHOLDER = 'CHANGE_ME';
 

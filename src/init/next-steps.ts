@@ -12,6 +12,8 @@ export interface NextStepsInput {
   wroteDockerfile?: string;
   /** each environment's SSH host: environments on different hosts get a key each */
   hosts?: Record<string, string>;
+  /** the domains of the environments behind their host's shared front proxy */
+  frontDomains?: string[];
 }
 
 const KEY = '~/.ssh/togather_deploy';
@@ -50,8 +52,12 @@ export function nextSteps(n: NextStepsInput): string[] {
           `${KEY}_<host>; keep an offline copy of each):`,
     ...n.environments.map((e) => `togather-deploy validate ${e} -i ${key(e)}`),
   );
+  const front = n.frontDomains ?? [];
   step(
-    'Prepare each host (Docker, directories, the proxy):',
+    (front.length > 0
+      ? `Point the A record of ${front.join(', ')} at its environment's host: the host's front proxy serves ` +
+        'them all and obtains their certificates, so ports 80 and 443 (and SSH) are the only ones to open. '
+      : '') + 'Prepare each host (Docker, directories, the proxy):',
     ...n.environments.map((e) => `togather-deploy setup ${e} -i ${key(e)}`),
   );
   step(

@@ -112,3 +112,54 @@ test('an IPv6 address or an all-digit host name stays a string in the YAML and l
   assert.equal(staging.env.url, 'http://[2001:db8::10]');
   assert.equal(open(dir, 'production').cfg.env.host, '1234');
 });
+
+test('two environments on one server, each with a domain, load behind the front proxy', async () => {
+  const dir = emptyRepo();
+  const flags = {
+    ...FULL,
+    host: ['vps.example.org'],
+    domain: ['staging=staging.example.org', 'production=example.org', 'production=www.example.org'],
+    fingerprint: [HOST_KEY.fingerprint],
+  };
+  const r = await runInit(dir, flags);
+  assert.equal(r.code, 0, r.err.join('\n'));
+  assert.deepEqual(r.err, [], 'no refusal, no warning');
+  for (const env of ['staging', 'production']) fillIn(dir, env);
+  const config = join(dir, 'config/deployment.yml');
+  assert.match(readFileSync(config, 'utf8'), /^ {2}# email: you@example\.org /m, 'init knows no e-mail: a comment');
+
+  const staging = open(dir, 'staging').cfg;
+  assert.equal(staging.proxy.front, true);
+  assert.deepEqual(staging.proxy.domains, ['staging.example.org']);
+  assert.equal(staging.env.url, 'https://staging.example.org');
+  assert.equal(staging.config.front_proxy.http_port, 80);
+  assert.equal(staging.config.front_proxy.https_port, 443);
+  assert.equal(staging.config.front_proxy.email, undefined);
+  const production = open(dir, 'production').cfg;
+  assert.equal(production.proxy.front, true);
+  assert.deepEqual(production.proxy.domains, ['example.org', 'www.example.org']);
+
+  // the e-mail line, uncommented as its comment says, is front_proxy.email
+  writeFileSync(config, readFileSync(config, 'utf8').replace('# email: you@example.org', 'email: ops@example.org'));
+  assert.equal(open(dir, 'production').cfg.config.front_proxy.email, 'ops@example.org');
+});
+
+test('--front puts an environment alone on its server behind the front proxy too, and the config loads', async () => {
+  const dir = emptyRepo();
+  const r = await runInit(dir, {
+    ...FULL,
+    domain: ['staging=staging.example.org', 'production=events.example.org'],
+    front: true,
+  });
+  assert.equal(r.code, 0, r.err.join('\n'));
+  for (const env of ['staging', 'production']) fillIn(dir, env);
+  for (const env of ['staging', 'production']) assert.equal(open(dir, env).cfg.proxy.front, true, env);
+});
+
+test('without a front proxy the config has no front_proxy block and loads as before', async () => {
+  const dir = emptyRepo();
+  assert.equal((await runInit(dir, FULL)).code, 0);
+  assert.doesNotMatch(readFileSync(join(dir, 'config/deployment.yml'), 'utf8'), /^front_proxy:|^ +front: true/m);
+  fillIn(dir, 'production');
+  assert.equal(open(dir, 'production').cfg.proxy.front, false);
+});

@@ -386,3 +386,99 @@ test("an existing Dockerfile that meets the image contract is used; one that doe
   assert.match(readFileSync(join(server, 'config/deployment.yml'), 'utf8'), /dockerfile: docker\/Dockerfile$/m);
   assert.ok(s.out.includes('wrote docker/Dockerfile'));
 });
+
+test('two environments on one server, each with a domain, go behind the front proxy instead of being refused', async () => {
+  const flags = {
+    ...FULL,
+    host: ['staging=a.example.org', 'production=b.example.org'],
+    domain: ['staging=staging.example.org', 'production=events.example.org'],
+    fingerprint: [HOST_KEY.fingerprint],
+  };
+  // under two names with one host key: one server
+  const dir = emptyRepo();
+  const r = await runInit(dir, flags);
+  assert.equal(r.code, 0, r.err.join('\n'));
+  const config = readFileSync(join(dir, 'config/deployment.yml'), 'utf8');
+  assert.match(config, /^front_proxy:\n/m);
+  assert.match(config, /one Caddy per host holds ports 80 and 443\n# and every certificate/);
+  assert.match(config, /without reloading/);
+  assert.match(config, /staging:[\s\S]*front: true[^\n]*\n {6}domains: \[staging\.example\.org\][\s\S]*production:/);
+  assert.equal(config.match(/^ {6}front: true/gm)?.length, 2);
+  assert.doesNotMatch(config, /http_port: 8080/);
+  const text = r.out.join('\n');
+  assert.match(text, /Point the A record of staging\.example\.org, events\.example\.org at its environment's host/);
+  assert.match(text, /ports 80 and 443 \(and SSH\) are the only ones to open/);
+
+  // a terminal is asked, default yes; "no" keeps the old layout, and so its refusal
+  const asked = await runInit(emptyRepo(), { ...flags, nonInteractive: false }, { answers: {} });
+  assert.equal(asked.code, 0, asked.err.join('\n'));
+  assert.deepEqual(
+    asked.questions.filter((q) => q.includes('front proxy')),
+    [
+      'staging and production share the server a.example.org: put them behind its shared front proxy (one Caddy ' +
+        'holding ports 80/443 and every certificate, routing by domain)? (yes/no) [yes]',
+    ],
+  );
+  const declined = emptyRepo();
+  const no = await runInit(declined, { ...flags, nonInteractive: false }, { answers: { 'front proxy': 'no' } });
+  assert.equal(no.code, 2);
+  assert.match(no.err.join('\n'), /would both publish port 80 and 443/);
+  assert.deepEqual(snapshotTree(declined), {});
+
+  // one domain for both cannot be routed
+  const shared = await runInit(emptyRepo(), {
+    ...flags,
+    domain: ['staging=events.example.org', 'production=events.example.org'],
+  });
+  assert.equal(shared.code, 2);
+  assert.match(shared.err.join('\n'), /events\.example\.org is the domain of both staging and production/);
+});
+
+test('--no-front keeps the refusal; without a domain for each, the refusal names the front proxy', async () => {
+  const flags = {
+    ...FULL,
+    host: ['vps.example.org'],
+    domain: ['staging=staging.example.org', 'production=events.example.org'],
+    fingerprint: [HOST_KEY.fingerprint],
+  };
+  const dir = emptyRepo();
+  const kept = await runInit(dir, { ...flags, noFront: true });
+  assert.equal(kept.code, 2);
+  const said = kept.err.join('\n');
+  assert.match(said, /staging and production would both publish port 80 and 443 on vps\.example\.org/);
+  assert.match(said, /drop --no-front .* the host's shared front proxy/);
+  assert.deepEqual(snapshotTree(dir), {});
+
+  const oneDomain = await runInit(emptyRepo(), { ...flags, domain: ['production=events.example.org'] });
+  assert.equal(oneDomain.code, 2);
+  assert.match(oneDomain.err.join('\n'), /would both publish port 80 and 443/);
+  assert.match(oneDomain.err.join('\n'), /give each of them a domain \(--domain ENV=NAME\) .* front proxy/);
+
+  // --no-front with ports of their own: the old layout, no front_proxy
+  const ports = emptyRepo();
+  const r = await runInit(ports, { ...flags, noFront: true, httpPort: ['staging=8080'], httpsPort: ['staging=8443'] });
+  assert.equal(r.code, 0, r.err.join('\n'));
+  assert.doesNotMatch(readFileSync(join(ports, 'config/deployment.yml'), 'utf8'), /^front_proxy:|^ +front: true/m);
+  assert.match(r.err.join('\n'), /staging has a domain but serves on ports 8080\/8443/);
+});
+
+test('--front needs a domain for each environment and no port flags', async () => {
+  const cases: [string, Partial<typeof FULL>, RegExp, RegExp][] = [
+    ['no domain', { front: true }, /--front: staging has no domain/, /--domain staging=staging\.example\.org/],
+    [
+      'port flag',
+      { front: true, domain: ['staging=s.example.org', 'production=p.example.org'], httpPort: ['staging=8080'] },
+      /--front with --http-port for staging/,
+      /drop the port flags/,
+    ],
+    ['both flags', { front: true, noFront: true }, /--front and --no-front/, /keep the one/],
+  ];
+  for (const [name, flags, message, fix] of cases) {
+    const dir = emptyRepo();
+    const r = await runInit(dir, { ...FULL, ...flags });
+    assert.equal(r.code, 2, name);
+    assert.match(r.err.join('\n'), message, name);
+    assert.match(r.err.join('\n'), fix, name);
+    assert.deepEqual(snapshotTree(dir), {}, name);
+  }
+});
