@@ -77,10 +77,10 @@ export async function snapshotCommand(ctx: EngineContext, req: SnapshotRequest):
       'pick one from `togather-deploy snapshot list`',
     );
   // off-site work without its configuration is an input problem, found before anything connects
-  if (req.sub === 'copy' || req.fromOffsite) offsiteOf(ctx);
-  if (req.fromOffsite && !ctx.dryRun) decryptionKeys(ctx);
   if (req.fromOffsite && req.sub !== 'restore')
     throw new DeployError('config', '--from-offsite belongs to snapshot restore', 'leave it out');
+  if (req.sub === 'copy' || req.fromOffsite) offsiteOf(ctx);
+  if (req.fromOffsite && !ctx.dryRun) decryptionKeys(ctx);
   return runOperation(
     ctx,
     'snapshot',
