@@ -104,13 +104,13 @@ export async function initCommand(o: InitOptions, io: InitIo): Promise<number> {
     const names = answers.environments.map((e) => e.name);
     const wrote = dockerfile.bundled ? dockerfile.path : undefined;
     const hosts = Object.fromEntries(answers.environments.map((e) => [e.name, e.host]));
-    const frontDomains = placed.environments.filter((e) => e.front).flatMap((e) => e.domains);
+    const front = Object.fromEntries(placed.environments.filter((e) => e.front).map((e) => [e.name, e.domains]));
     const steps = nextSteps({
       environments: names,
       repo: origin,
       hosts,
       ...(wrote ? { wroteDockerfile: wrote } : {}),
-      ...(frontDomains.length > 0 ? { frontDomains } : {}),
+      ...(Object.keys(front).length > 0 ? { front } : {}),
     });
     for (const line of steps) io.out(line);
     return ExitCode.ok;

@@ -12,8 +12,8 @@ export interface NextStepsInput {
   wroteDockerfile?: string;
   /** each environment's SSH host: environments on different hosts get a key each */
   hosts?: Record<string, string>;
-  /** the domains of the environments behind their host's shared front proxy */
-  frontDomains?: string[];
+  /** the domains of each environment behind its host's shared front proxy */
+  front?: Record<string, string[]>;
 }
 
 const KEY = '~/.ssh/togather_deploy';
@@ -52,11 +52,17 @@ export function nextSteps(n: NextStepsInput): string[] {
           `${KEY}_<host>; keep an offline copy of each):`,
     ...n.environments.map((e) => `togather-deploy validate ${e} -i ${key(e)}`),
   );
-  const front = n.frontDomains ?? [];
+  const behind = Object.keys(n.front ?? {});
+  const front = behind.flatMap((e) => n.front![e]!);
+  const frontHosts = new Set(behind.map((e) => n.hosts?.[e]));
+  const records =
+    front.length > 1 ? `A records of ${front.slice(0, -1).join(', ')} and ${front.at(-1)!}` : `A record of ${front[0]}`;
+  const server = frontHosts.size === 1 && !frontHosts.has(undefined) ? [...frontHosts][0]! : "each environment's host";
   step(
     (front.length > 0
-      ? `Point the A record of ${front.join(', ')} at its environment's host: the host's front proxy serves ` +
-        'them all and obtains their certificates, so ports 80 and 443 (and SSH) are the only ones to open. '
+      ? `Point the ${records} at ${server}: ` +
+        "the host's front proxy serves them all and obtains their certificates, so ports 80 and 443 (and SSH) " +
+        'are the only ones to open. '
       : '') + 'Prepare each host (Docker, directories, the proxy):',
     ...n.environments.map((e) => `togather-deploy setup ${e} -i ${key(e)}`),
   );

@@ -400,13 +400,21 @@ test('two environments on one server, each with a domain, go behind the front pr
   assert.equal(r.code, 0, r.err.join('\n'));
   const config = readFileSync(join(dir, 'config/deployment.yml'), 'utf8');
   assert.match(config, /^front_proxy:\n/m);
+  const one = await runInit(emptyRepo(), { ...flags, host: ['vps.example.org'] });
+  assert.match(
+    one.out.join('\n'),
+    /Point the A records of staging\.example\.org and events\.example\.org at vps\.example\.org:/,
+  );
   assert.match(config, /one Caddy per host holds ports 80 and 443\n# and every certificate/);
   assert.match(config, /without reloading/);
   assert.match(config, /staging:[\s\S]*front: true[^\n]*\n {6}domains: \[staging\.example\.org\][\s\S]*production:/);
   assert.equal(config.match(/^ {6}front: true/gm)?.length, 2);
   assert.doesNotMatch(config, /http_port: 8080/);
   const text = r.out.join('\n');
-  assert.match(text, /Point the A record of staging\.example\.org, events\.example\.org at its environment's host/);
+  assert.match(
+    text,
+    /Point the A records of staging\.example\.org and events\.example\.org at each environment's host/,
+  );
   assert.match(text, /ports 80 and 443 \(and SSH\) are the only ones to open/);
 
   // a terminal is asked, default yes; "no" keeps the old layout, and so its refusal
