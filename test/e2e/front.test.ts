@@ -250,7 +250,7 @@ describe('shared front proxy: several environments on one host over HTTPS', { ti
         await loadOn(front.httpsPort, activeDomain, [issuer]),
         await loadOn(front.httpsPort, idleDomain, [issuer]),
       ];
-      let raws: LaneRaw[][] = [];
+      let raws: LaneRaw[][];
       try {
         await new Promise((r) => setTimeout(r, 1000));
         await deployOk(active, ['deploy', active.name, '--version', 'v2', ...FLAGS]);
@@ -281,7 +281,7 @@ describe('shared front proxy: several environments on one host over HTTPS', { ti
       await loadOn(front.httpsPort, 'staging.tgd.test', [issuer]),
       await loadOn(front.httpsPort, 'production.tgd.test', [issuer]),
     ];
-    let raws: LaneRaw[][] = [];
+    let raws: LaneRaw[][];
     const env = await newEnv('third', { config: frontConfig(front, 'third.tgd.test') });
     envs.push(env);
     try {
