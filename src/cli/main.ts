@@ -69,7 +69,12 @@ init options (asked on a terminal when not given):
       --ssh-port N         SSH port (default 22)
       --http-port [ENV=]N  the proxy's HTTP port, of every environment or of one (repeatable; default 80)
       --https-port [ENV=]N the proxy's HTTPS port, likewise (default 443); two environments on one server
-                           need different ports, and only the one on 80/443 gets automatic HTTPS
+                           without the front proxy need different ports, and only the one on 80/443 gets
+                           automatic HTTPS
+      --front              every environment behind its host's shared front proxy, which holds 80/443 and
+                           every certificate (each needs a --domain); the default when environments share a
+                           server and each has a domain and no port flag (asked on a terminal)
+      --no-front           never the front proxy: environments sharing a server need their own ports
       --image REPO         image repository without tag (default ghcr.io/<owner>/<repo> of the git origin)
       --fingerprint FP     a host key fingerprint (SHA256:…) you verified, accepted without asking (repeatable)
       --non-interactive    ask nothing: take flags and defaults; a host key needs --fingerprint
@@ -126,6 +131,8 @@ const OPTIONS = {
   'ssh-port': { type: 'string' },
   'http-port': { type: 'string', multiple: true },
   'https-port': { type: 'string', multiple: true },
+  front: { type: 'boolean', default: false },
+  'no-front': { type: 'boolean', default: false },
   image: { type: 'string' },
   fingerprint: { type: 'string', multiple: true },
   'non-interactive': { type: 'boolean', default: false },
@@ -230,6 +237,8 @@ function runInit(o: Options, dirArg: string | undefined): Promise<number> {
       fingerprint: o.fingerprint ?? [],
       nonInteractive: o['non-interactive']!,
       force: o.force!,
+      front: o.front!,
+      noFront: o['no-front']!,
     },
     {
       out: (line) => process.stdout.write(`${line}\n`),

@@ -245,12 +245,24 @@ export const ProxyOverrideSchema = z
 /** Per-environment monitoring overrides: written out for the same reason as ProxyOverrideSchema. */
 export const MonitoringOverrideSchema = z
   .object({
-    enabled: z.boolean().optional(),
-    prometheus: z.object({ bind: bindAddress.optional(), port: port.optional() }).strict().optional(),
-    grafana: z
-      .object({ enabled: z.boolean().optional(), bind: bindAddress.optional(), port: port.optional() })
+    enabled: z.boolean().optional().describe('monitoring.enabled for this environment'),
+    prometheus: z
+      .object({
+        bind: bindAddress.optional().describe('monitoring.prometheus.bind for this environment'),
+        port: port.optional().describe("this environment's Prometheus port (each environment on a host needs its own)"),
+      })
       .strict()
-      .optional(),
+      .optional()
+      .describe("this environment's Prometheus address"),
+    grafana: z
+      .object({
+        enabled: z.boolean().optional().describe('monitoring.grafana.enabled for this environment'),
+        bind: bindAddress.optional().describe('monitoring.grafana.bind for this environment'),
+        port: port.optional().describe("this environment's Grafana port (each environment on a host needs its own)"),
+      })
+      .strict()
+      .optional()
+      .describe("this environment's Grafana address"),
   })
   .strict();
 
@@ -266,8 +278,8 @@ export const FrontProxySchema = z
       .regex(/^[a-z][a-z0-9-]{0,40}$/, 'use lowercase letters, digits and "-"')
       .default('togather-front')
       .describe('compose project, container and Docker network of the front proxy'),
-    http_port: port.default(80),
-    https_port: port.default(443),
+    http_port: port.default(80).describe('host port the front proxy publishes for HTTP (ACME HTTP-01, redirects)'),
+    https_port: port.default(443).describe('host port the front proxy publishes for HTTPS'),
     bind: bindAddress.default('0.0.0.0').describe("address the front proxy's ports are published on"),
     email: z
       .string()
