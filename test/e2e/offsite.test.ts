@@ -221,7 +221,7 @@ describe('snapshots off the host', { timeout: 900_000 }, () => {
     assert.equal(r.code, 8, r.stdout + r.stderr);
     assert.match(
       r.stderr,
-      /STALE SNAPSHOTS: the newest snapshot of \S+, togather_\S+ (on the host|in off:\S+), is \d+s old \(max_age 1s\)/,
+      /STALE SNAPSHOTS: the newest snapshot of \S+, togather_\S+ (on the host|in off:\S+), is \d+[smhd]\w* old \(max_age 1s\)/,
     );
   });
 
