@@ -186,13 +186,15 @@ export async function prepareFront(ctx: EngineContext, compose: string[], envCad
   try {
     const changed = await writeHostFiles(ctx, layout, frontFiles(ctx));
     const state = await frontState(ctx, layout.stack);
+    const recreate = changed.includes('.base-digest') && state !== 'absent';
     if (state === 'absent') await frontCompose(ctx, compose, layout, 'up', '--no-start', '--no-color');
-    const start = state !== 'running' || changed.includes('.base-digest');
     return {
       release,
       async startAndRoute(stack) {
         try {
-          if (start) await frontCompose(ctx, compose, layout, 'up', '-d', '--no-color');
+          if (recreate) await frontCompose(ctx, compose, layout, 'up', '-d', '--no-color');
+          // a container compose created as configured: `docker start` is all it needs, and the quickest
+          else if (state !== 'running') await startContainer(ctx, layout.stack);
           else if (changed.includes('caddy/Caddyfile')) {
             ctx.reporter.warn('the front proxy configuration changed: reloading it');
             await ctx.host.run(caddyReloadCmd(layout.stack), { timeoutMs: 60_000 });
@@ -237,16 +239,23 @@ async function refuseForeignPortHolders(ctx: EngineContext, layout: Layout, envC
     );
 }
 
+async function startContainer(ctx: EngineContext, name: string): Promise<void> {
+  const r = await ctx.host.run(cmd('docker', 'start', name), { check: false, timeoutMs: 120_000 });
+  if (r.code !== 0) throw frontStartFailed(ctx, name, r.stderr.trim());
+}
+
+function frontStartFailed(ctx: EngineContext, name: string, why: string): DeployError {
+  const f = ctx.cfg.config.front_proxy;
+  return new DeployError(
+    'preflight',
+    `starting the front proxy ${name} failed: ${why}`,
+    `ports ${f.http_port}/${f.https_port} must be free for it (front_proxy.http_port, https_port)`,
+  );
+}
+
 async function frontCompose(ctx: EngineContext, compose: string[], layout: Layout, ...args: string[]): Promise<void> {
   const r = await ctx.host.run(composeCmd(compose, layout, ...args), { check: false, timeoutMs: 300_000 });
-  if (r.code !== 0) {
-    const f = ctx.cfg.config.front_proxy;
-    throw new DeployError(
-      'preflight',
-      `starting the front proxy ${layout.stack} failed: ${composeErrorLines(r.stderr, 8).join('\n')}`,
-      `ports ${f.http_port}/${f.https_port} must be free for it (front_proxy.http_port, https_port)`,
-    );
-  }
+  if (r.code !== 0) throw frontStartFailed(ctx, layout.stack, composeErrorLines(r.stderr, 8).join('\n'));
 }
 
 async function route(ctx: EngineContext, layout: Layout, stack: string, domains: string[]): Promise<void> {

@@ -229,7 +229,7 @@ describe('front proxy: the provision sequence (scripted host)', () => {
     if (line.includes('until mkdir')) return 'lock';
     if (line.startsWith('rmdir')) return 'unlock';
     if (/ up --no-start /.test(line)) return 'create';
-    if (/togather-front .* up -d /.test(line)) return 'start';
+    if (/togather-front .* up -d /.test(line) || line === 'docker start togather-front') return 'start';
     if (line.includes('dir=$1; stack=$2')) return 'route';
     if (line.startsWith('docker inspect -f {{.State.Status}}')) return 'inspect';
     return undefined;
