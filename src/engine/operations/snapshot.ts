@@ -223,7 +223,7 @@ async function create(
     return done(
       true,
       'dry run: nothing was changed',
-      'would take a snapshot (pg_dump, verified) and apply retention',
+      `would take a snapshot (pg_dump, verified)${ctx.cfg.config.database.snapshots.offsite ? ', copy it off the host' : ''} and apply retention`,
       {},
     );
   const db = await openDb(ctx, op.layout);
