@@ -270,3 +270,42 @@ async function route(ctx: EngineContext, layout: Layout, stack: string, domains:
   if (r.code !== 0) throw new DeployError('preflight', `could not register the domains: ${r.stderr.trim()}`);
   for (const line of r.stdout.split('\n').filter(Boolean)) ctx.reporter.info(`front proxy: ${line}`);
 }
+
+/** what `status` shows of the front: its container, and which environment each of this one's domains routes to */
+export interface FrontStatus {
+  container: string;
+  state: string;
+  /** domain → the compose project its site file names, or null when it has none */
+  domains: Record<string, string | null>;
+}
+
+// $1 the front's container, $2 its sites directory, then the domains
+export const FRONT_STATUS = `
+echo "state $(docker inspect -f '{{.State.Status}}' -- "$1" 2>/dev/null || echo absent)"
+dir=$2; shift 2
+for d in "$@"; do
+  if [ -f "$dir/$d" ]; then echo "site $d $(cat "$dir/$d")"; else echo "site $d -"; fi
+done
+`;
+
+export async function inspectFront(ctx: EngineContext): Promise<FrontStatus> {
+  const layout = frontLayout(ctx);
+  const r = await ctx.host.run(script(FRONT_STATUS, layout.stack, layout.path('caddy', SITES), ...frontDomains(ctx)), {
+    check: false,
+    timeoutMs: 20_000,
+  });
+  const out: FrontStatus = { container: layout.stack, state: 'unknown', domains: {} };
+  for (const line of r.stdout.split('\n')) {
+    const [kind, a, b] = line.trim().split(/\s+/);
+    if (kind === 'state' && a) out.state = a;
+    if (kind === 'site' && a) out.domains[a] = !b || b === '-' ? null : b;
+  }
+  return out;
+}
+
+export function formatFront(f: FrontStatus, stack: string): string {
+  const routes = Object.entries(f.domains).map(([d, owner]) =>
+    owner === stack ? d : owner ? `${d} (routed to ${owner}!)` : `${d} (not registered)`,
+  );
+  return `${f.container} ${f.state}; ${routes.join(', ')}`;
+}

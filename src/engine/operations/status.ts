@@ -2,6 +2,7 @@ import { script } from '../../host/host.js';
 import { inspectStack, liveColour, type StackFacts } from '../stack/colours.js';
 import type { EngineContext } from '../context.js';
 import { Layout } from '../stack/layout.js';
+import { formatFront, inspectFront, type FrontStatus } from '../front/stack.js';
 import { inspectLock, NOINFO_STALE_S, type LockInfo } from '../stack/lock.js';
 import { readState } from '../stack/state.js';
 import { parseVerify } from '../release/switch.js';
@@ -9,6 +10,8 @@ import { short, type Colour, type EnvironmentState } from '../types.js';
 
 export interface EnvironmentStatus {
   environment: string;
+  /** the compose project, which the front's site files name */
+  stackName: string;
   host: string;
   live?: Colour;
   /** what answers through the proxy right now */
@@ -20,6 +23,8 @@ export interface EnvironmentStatus {
   lockWithoutInfoAgeS?: number;
   /** the state file and the proxy disagree (e.g. a deploy died after the switch): the proxy is the truth */
   drift?: string;
+  /** behind the host's front proxy: its container and this environment's domains there */
+  front?: FrontStatus;
 }
 
 export const PROXY_PROBE = `
@@ -29,10 +34,11 @@ docker exec "$1" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3" 
 
 export async function status(ctx: EngineContext): Promise<EnvironmentStatus> {
   const layout = new Layout(ctx.cfg);
-  const [state, stack, lockView] = await Promise.all([
+  const [state, stack, lockView, front] = await Promise.all([
     readState(ctx, layout),
     inspectStack(ctx, layout),
     inspectLock(ctx, layout),
+    layout.front ? inspectFront(ctx) : undefined,
   ]);
   const lock = lockView.kind === 'held' ? lockView.holder : undefined;
   const live = liveColour(stack, state.current?.colour);
@@ -52,6 +58,7 @@ export async function status(ctx: EngineContext): Promise<EnvironmentStatus> {
   if (state.current && !live) drift = 'state.json names a live deployment, but no colour is routed by the proxy';
   return {
     environment: ctx.cfg.environment,
+    stackName: layout.stack,
     host: ctx.host.name,
     live,
     proxy,
@@ -60,6 +67,7 @@ export async function status(ctx: EngineContext): Promise<EnvironmentStatus> {
     lock,
     ...(lockView.kind === 'no-info' ? { lockWithoutInfoAgeS: lockView.ageS } : {}),
     drift,
+    ...(front ? { front } : {}),
   };
 }
 
@@ -82,6 +90,7 @@ export function formatStatus(s: EnvironmentStatus): string {
       `${s.stack.keeper !== 'absent' ? `, keeper ${s.stack.keeper}` : ''}`,
     `lock         ${held}`,
   ];
+  if (s.front) lines.push(`front proxy  ${formatFront(s.front, s.stackName)}`);
   if (s.drift) lines.push(`drift        ${s.drift}`);
   return lines.join('\n');
 }

@@ -13,7 +13,13 @@ import { parse, stringify } from 'yaml';
 import { loadConfig } from '../../../src/config/load.js';
 import { ConfigError } from '../../../src/config/problems.js';
 import { Redactor } from '../../../src/log/redact.js';
-import { prepareFront, registerSitesCmd, renderFrontOverride } from '../../../src/engine/front/stack.js';
+import {
+  formatFront,
+  inspectFront,
+  prepareFront,
+  registerSitesCmd,
+  renderFrontOverride,
+} from '../../../src/engine/front/stack.js';
 import { composeCmd } from '../../../src/engine/stack/commands.js';
 import { Layout } from '../../../src/engine/stack/layout.js';
 import { imagesEnv } from '../../../src/engine/release/provision.js';
@@ -268,4 +274,23 @@ describe('front proxy: the provision sequence (scripted host)', () => {
     );
     assert.equal(host.ran.map(step).filter(Boolean).at(-1), 'unlock');
   });
+});
+
+test("status: the front's container and where each of the environment's domains routes", async () => {
+  const { ctx, host } = fakeEngine(
+    fakeConfig({ proxy: { front: true, domains: ['staging.example.org', 'www.staging.example.org'] } }),
+  );
+  host.on(/echo "state/, {
+    stdout: 'state running\nsite staging.example.org togather-staging\nsite www.staging.example.org -\n',
+  });
+  const f = await inspectFront(ctx);
+  assert.deepEqual(f, {
+    container: 'togather-front',
+    state: 'running',
+    domains: { 'staging.example.org': 'togather-staging', 'www.staging.example.org': null },
+  });
+  assert.equal(
+    formatFront(f, 'togather-staging'),
+    'togather-front running; staging.example.org, www.staging.example.org (not registered)',
+  );
 });
