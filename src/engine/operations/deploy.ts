@@ -1,5 +1,8 @@
 import type { EngineContext } from '../context.js';
 import { databaseStep, holdRelease, releaseHold, type DatabaseStep } from '../database/migrate.js';
+import { copyOffsite } from '../database/offsite.js';
+import { listSnapshots, type SnapshotMeta } from '../database/snapshot.js';
+import { describeError } from '../../errors.js';
 import { monitoringStep } from '../observe/monitoring.js';
 import { buildArgs } from '../release/build-args.js';
 import { ensureImage, imageRef, pruneImages, type ImageOutcome } from '../release/image.js';
@@ -52,6 +55,7 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
     await retireOld(ctx, op, at.live);
     await op.phase('prune images', () => prune(ctx, at, sha));
     await updateMonitoring(ctx, op, facts);
+    await copySnapshotOffsite(ctx, op, db.snapshot);
     await watch(ctx, op, at, facts); // the lock stays held; a failed watch switches back and throws WatchRolledBack
     return completed(ctx, op, at, sha, ref);
   });
@@ -147,6 +151,25 @@ async function shipImage(
 async function updateMonitoring(ctx: EngineContext, op: Operation, facts: HostFacts): Promise<void> {
   if (ctx.cfg.config.monitoring.enabled)
     await op.phase('monitoring', () => monitoringStep(ctx, op.layout, facts.compose));
+}
+
+/**
+ * The snapshot taken before this deploy's migrations leaves the host too (database.snapshots.offsite). After the
+ * switch, so it never delays the new version; a failed copy is only a warning, the snapshot stays on the host.
+ */
+async function copySnapshotOffsite(ctx: EngineContext, op: Operation, snapshot: SnapshotMeta | undefined) {
+  if (!snapshot || !ctx.cfg.config.database.snapshots.offsite) return;
+  try {
+    const entry = (await listSnapshots(ctx, op.layout)).snapshots.find((e) => e.file === snapshot.file);
+    if (!entry) throw new Error(`${snapshot.file} is no longer in the snapshots directory`);
+    const copied = await op.phase('copy snapshot off-site', () => copyOffsite(ctx, op.layout, entry));
+    op.event('snapshot.copied', { file: copied.file, remote: copied.remote, bytes: copied.bytes, ms: copied.ms });
+  } catch (e) {
+    ctx.reporter.warn(
+      `the snapshot ${snapshot.file} stays on the host only: its copy off the host failed (${describeError(e)}); ` +
+        `copy it with: togather-deploy snapshot copy ${ctx.cfg.environment} ${snapshot.file}`,
+    );
+  }
 }
 
 function watch(ctx: EngineContext, op: Operation, at: StackNow, facts: HostFacts): Promise<void> {
