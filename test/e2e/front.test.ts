@@ -18,7 +18,7 @@ import { startLoad, summarize, type LaneRaw, type LaneSpec } from '../bench/load
 import { runCliStreaming, teardownEnv } from '../bench/scenario.js';
 import { startAcme, type Acme } from '../harness/acme.js';
 import { hostDocker, hostSsh } from '../harness/host.js';
-import { freePort } from '../harness/proc.js';
+import { freePort, textAnswer } from '../harness/proc.js';
 import { newEnv, sharedHost, type TestEnv } from './support.js';
 
 const FLAGS = ['--skip-ci-check', '--force', '--skip-migrations'];
@@ -60,27 +60,18 @@ function frontConfig(front: Front, domain: string) {
 
 /** GET over HTTPS through the front's port, SNI and Host = domain, trusting only `ca` */
 function httpsGet(port: number, domain: string, path: string, ca: string[]): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = https.get(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        servername: domain,
-        headers: { host: domain },
-        ca,
-        agent: false,
-        timeout: 20_000,
-      },
-      (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => (body += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
+  return textAnswer(
+    https.get({
+      host: '127.0.0.1',
+      port,
+      path,
+      servername: domain,
+      headers: { host: domain },
+      ca,
+      agent: false,
+      timeout: 20_000,
+    }),
+  );
 }
 
 async function waitServed(port: number, domain: string, ca: string[], timeoutMs = 90_000): Promise<string> {

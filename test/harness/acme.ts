@@ -26,7 +26,7 @@ import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cleanEnv, logTail, waitFor } from './proc.js';
+import { cleanEnv, logTail, textAnswer, waitFor } from './proc.js';
 
 export interface AcmeOptions {
   /** the front Caddy's HTTP and HTTPS ports as reachable from this machine at dnsAnswer (pebble validates there) */
@@ -250,14 +250,5 @@ export function freePortOn(host: string): Promise<number> {
 }
 
 function get(url: string, ca: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = https.get(url, { ca, timeout: 2000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
+  return textAnswer(https.get(url, { ca, timeout: 2000 }));
 }

@@ -183,14 +183,10 @@ export async function waitFor<T>(
   }
 }
 
-/** One request to the Docker Engine API over its unix socket — far cheaper than spawning the CLI. */
-export function dockerApi(
-  socketPath: string,
-  path: string,
-  timeoutMs = 2000,
-): Promise<{ status: number; body: string }> {
+/** The status and text body of a request once sent; a timeout (the request's own option) or an error rejects. */
+export function textAnswer(req: http.ClientRequest): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, path, method: 'GET', timeout: timeoutMs }, (res) => {
+    req.on('response', (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
@@ -198,8 +194,19 @@ export function dockerApi(
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
-    req.end();
   });
+}
+
+/** One request to the Docker Engine API over its unix socket — far cheaper than spawning the CLI. */
+export function dockerApi(
+  socketPath: string,
+  path: string,
+  timeoutMs = 2000,
+): Promise<{ status: number; body: string }> {
+  const req = http.request({ socketPath, path, method: 'GET', timeout: timeoutMs });
+  const answer = textAnswer(req);
+  req.end();
+  return answer;
 }
 
 export async function dockerPing(socketPath: string): Promise<boolean> {

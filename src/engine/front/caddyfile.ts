@@ -98,6 +98,15 @@ export function renderFrontCaddyfile(p: FrontParams = {}): string {
   if (acmeCaRoot !== undefined) global.push(`\tacme_ca_root ${acmeCaRoot}`);
   global.push(`\thttp_port ${httpPort}`, `\thttps_port ${httpsPort}`);
 
+  // the matched requests get `inner`, every other one the status `otherwise`
+  const handleOr = (matcher: string, inner: string[], otherwise: number) => [
+    `\thandle ${matcher} {`,
+    ...inner.map((l) => `\t\t${l}`),
+    '\t}',
+    '\thandle {',
+    `\t\trespond ${otherwise}`,
+    '\t}',
+  ];
   const known = (placeholder: string) => [
     `\t@known file {`,
     `\t\troot ${sitesDir}`,
@@ -135,12 +144,7 @@ export function renderFrontCaddyfile(p: FrontParams = {}): string {
     '\t\t\ttry_files /{query.domain}',
     '\t\t}',
     '\t}',
-    '\thandle @registered {',
-    '\t\trespond 200',
-    '\t}',
-    '\thandle {',
-    '\t\trespond 404',
-    '\t}',
+    ...handleOr('@registered', ['respond 200'], 404),
     '}',
     '',
     "# Every registered domain: TLS here, plain HTTP to the environment's own Caddy.",
@@ -156,35 +160,31 @@ export function renderFrontCaddyfile(p: FrontParams = {}): string {
     '\t\t-Server',
     '\t}',
     ...known('{host}'),
-    '\thandle @known {',
     // Caddy sets X-Forwarded-For (the client's address: this front trusts no proxy, so a client's own
     // X-Forwarded-For is dropped, not passed on), X-Forwarded-Proto https and X-Forwarded-Host; the environment's
     // Caddy trusts them from private_ranges (this container). Host is passed as it came: the environment's Caddy
     // routes on it. A dial failure (the environment's Caddy restarting) is retried for up to 5s, any method: no
     // request reached it. No fail_duration: one upstream per host, nothing to fail over to.
-    `\t\treverse_proxy ${upstreamHost}:${upstreamPort} {`,
-    '\t\t\tlb_try_duration 5s',
-    '\t\t\tlb_try_interval 250ms',
-    '\t\t\ttransport http {',
-    '\t\t\t\tdial_timeout 3s',
-    '\t\t\t}',
-    '\t\t}',
-    '\t}',
-    '\thandle {',
-    '\t\trespond 421',
-    '\t}',
+    ...handleOr(
+      '@known',
+      [
+        `reverse_proxy ${upstreamHost}:${upstreamPort} {`,
+        '\tlb_try_duration 5s',
+        '\tlb_try_interval 250ms',
+        '\ttransport http {',
+        '\t\tdial_timeout 3s',
+        '\t}',
+        '}',
+      ],
+      421,
+    ),
     '}',
     '',
     '# Plain HTTP: ACME HTTP-01 challenges are answered by Caddy before these routes; a registered host is sent to',
     '# HTTPS, anything else gets 404.',
     'http:// {',
     ...known('{host}'),
-    '\thandle @known {',
-    '\t\tredir https://{host}{uri} 308',
-    '\t}',
-    '\thandle {',
-    '\t\trespond 404',
-    '\t}',
+    ...handleOr('@known', ['redir https://{host}{uri} 308'], 404),
     '}',
     '',
   ].join('\n');
