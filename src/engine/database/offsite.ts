@@ -10,6 +10,7 @@ import type { EngineContext } from '../context.js';
 import type { Layout } from '../stack/layout.js';
 import { snapshotDiscardCmd, snapshotPublishCmd, snapshotReadCmd, snapshotReceiveCmd } from './commands.js';
 import {
+  listSnapshots,
   metaName,
   nameTime,
   SNAPSHOT_NAME_RE,
@@ -237,6 +238,28 @@ export interface CopyResult {
   /** bytes of the encrypted copy */
   bytes: number;
   ms: number;
+}
+
+/**
+ * A snapshot another step took (a deploy's, before its migrations) copied off the host by its name. Called after
+ * the deploy's switch: a failed copy is a warning that names the command to copy it again, never a failure.
+ */
+export async function copyTakenSnapshot(
+  ctx: EngineContext,
+  layout: Layout,
+  file: string,
+): Promise<CopyResult | undefined> {
+  try {
+    const entry = (await listSnapshots(ctx, layout)).snapshots.find((e) => e.file === file);
+    if (!entry) throw new Error(`${file} is no longer in the snapshots directory`);
+    return await copyOffsite(ctx, layout, entry);
+  } catch (e) {
+    ctx.reporter.warn(
+      `the snapshot ${file} stays on the host only: its copy off the host failed (${describeError(e)}); ` +
+        `copy it with: togather-deploy snapshot copy ${ctx.cfg.environment} ${file}`,
+    );
+    return undefined;
+  }
 }
 
 /**

@@ -1,8 +1,7 @@
 import type { EngineContext } from '../context.js';
 import { databaseStep, holdRelease, releaseHold, type DatabaseStep } from '../database/migrate.js';
-import { copyOffsite } from '../database/offsite.js';
-import { listSnapshots, type SnapshotMeta } from '../database/snapshot.js';
-import { describeError } from '../../errors.js';
+import { copyTakenSnapshot } from '../database/offsite.js';
+import type { SnapshotMeta } from '../database/snapshot.js';
 import { monitoringStep } from '../observe/monitoring.js';
 import { buildArgs } from '../release/build-args.js';
 import { ensureImage, imageRef, pruneImages, type ImageOutcome } from '../release/image.js';
@@ -153,23 +152,12 @@ async function updateMonitoring(ctx: EngineContext, op: Operation, facts: HostFa
     await op.phase('monitoring', () => monitoringStep(ctx, op.layout, facts.compose));
 }
 
-/**
- * The snapshot taken before this deploy's migrations leaves the host too (database.snapshots.offsite). After the
- * switch, so it never delays the new version; a failed copy is only a warning, the snapshot stays on the host.
- */
+/** the snapshot taken before this deploy's migrations leaves the host too, after the switch (never delaying it) */
 async function copySnapshotOffsite(ctx: EngineContext, op: Operation, snapshot: SnapshotMeta | undefined) {
   if (!snapshot || !ctx.cfg.config.database.snapshots.offsite) return;
-  try {
-    const entry = (await listSnapshots(ctx, op.layout)).snapshots.find((e) => e.file === snapshot.file);
-    if (!entry) throw new Error(`${snapshot.file} is no longer in the snapshots directory`);
-    const copied = await op.phase('copy snapshot off-site', () => copyOffsite(ctx, op.layout, entry));
+  const copied = await op.phase('copy snapshot off-site', () => copyTakenSnapshot(ctx, op.layout, snapshot.file));
+  if (copied)
     op.event('snapshot.copied', { file: copied.file, remote: copied.remote, bytes: copied.bytes, ms: copied.ms });
-  } catch (e) {
-    ctx.reporter.warn(
-      `the snapshot ${snapshot.file} stays on the host only: its copy off the host failed (${describeError(e)}); ` +
-        `copy it with: togather-deploy snapshot copy ${ctx.cfg.environment} ${snapshot.file}`,
-    );
-  }
 }
 
 function watch(ctx: EngineContext, op: Operation, at: StackNow, facts: HostFacts): Promise<void> {

@@ -8,6 +8,7 @@ import { decryptBuffer, generateIdentity } from '../../../../src/crypto/age.js';
 import {
   cleanupOffsite,
   copyOffsite,
+  copyTakenSnapshot,
   fetchOffsite,
   judgeOffsiteRetention,
   parseOffsiteListing,
@@ -539,4 +540,18 @@ test('snapshot create with offsite: a failed copy fails the operation and keeps 
     return true;
   });
   assert.ok(w.disk.has(FILE));
+});
+
+test("a deploy's pre-migration snapshot is copied by name after the switch; a failed copy is only a warning", async () => {
+  const w = world();
+  onHost(w);
+  const r = await copyTakenSnapshot(w.e.ctx, w.layout, FILE);
+  assert.equal(r?.file, FILE);
+  assert.deepEqual([...w.rclone.files.keys()].sort(), [`${metaName(FILE)}.age`, `${FILE}.age`]);
+  const gone = await copyTakenSnapshot(w.e.ctx, w.layout, 'togather_20200101_020000_0000000.sql.gz');
+  assert.equal(gone, undefined);
+  assert.match(
+    w.e.said.warn.join('\n'),
+    /togather_20200101_020000_0000000\.sql\.gz stays on the host only: .*no longer in the snapshots directory.*copy it with: togather-deploy snapshot copy staging togather_20200101/,
+  );
 });
