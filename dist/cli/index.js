@@ -29216,7 +29216,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9618);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4725);
 // "--": node itself looks for --env-file anywhere on its command line and exits 9 if that file is missing
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
@@ -29226,7 +29226,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9618:
+/***/ 4725:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -29626,6 +29626,20 @@ if gzip -dc < "$f" 2>/dev/null | tail -n 40 | grep -qx -- '${DUMP_CLOSING_LINE}'
 function snapshotVerifyCmd(dir, file) {
     return script(SNAPSHOT_VERIFY, dir, file);
 }
+/** $1 dir, $2 file: the snapshot's bytes on stdout, for a copy off the host */
+const SNAPSHOT_READ = `cd -- "$1" && exec cat -- "$2"`;
+function snapshotReadCmd(dir, file) {
+    return script(SNAPSHOT_READ, dir, file);
+}
+/** $1 dir, $2 partial name; stdin: a snapshot coming back from off the host (published only once verified) */
+const SNAPSHOT_RECEIVE = `
+umask 077
+mkdir -p -- "$1" && cd -- "$1" || exit 20
+cat > "$2"
+`;
+function snapshotReceiveCmd(dir, part) {
+    return script(SNAPSHOT_RECEIVE, dir, part);
+}
 // --- restore ----------------------------------------------------------------------------------------------------
 /*
  * psql script on the maintenance database (postgres). Variables come in with -v and are interpolated by psql
@@ -29701,7 +29715,8 @@ function inspectStackCmd(layout) {
 /** the configured compose command (`docker compose` or `docker-compose`) on this environment's project, file and .env */
 function composeCmd(compose, layout, ...args) {
     const [file, ...rest] = compose;
-    return cmd(file, ...rest, '-p', layout.stack, '-f', layout.composeFile, '--env-file', layout.imagesEnv, ...args);
+    const files = layout.composeFiles.flatMap((f) => ['-f', f]);
+    return cmd(file, ...rest, '-p', layout.stack, ...files, '--env-file', layout.imagesEnv, ...args);
 }
 /** starts a colour's gate (and what it depends on) unless it runs already */
 function startGateCmd(compose, layout, colour) {
@@ -30955,6 +30970,722 @@ function describeDatabasePlan(ctx, skip) {
     ];
 }
 
+// EXTERNAL MODULE: external "node:events"
+var external_node_events_ = __nccwpck_require__(8474);
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+;// CONCATENATED MODULE: external "node:stream/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
+;// CONCATENATED MODULE: ./src/crypto/age.ts
+/**
+ * The age file format (age-encryption.org/v1, https://c2sp.org/age) with X25519 recipients, on node:crypto alone:
+ * snapshot copies are encrypted to the operator's public recipient before they leave the host, and only the
+ * secret identity (kept off the deployer) can restore them. Files we write decrypt with the age CLI and back.
+ */
+
+
+
+const VERSION_LINE = 'age-encryption.org/v1';
+const X25519_INFO = 'age-encryption.org/v1/X25519';
+const CHUNK = 64 * 1024;
+const TAG = 16;
+const SEALED_CHUNK = CHUNK + TAG;
+/** a header of a few recipients is a few hundred bytes; this bounds what garbage input can make us buffer */
+const MAX_HEADER = 1024 * 1024;
+const RECIPIENT_HRP = 'age';
+const IDENTITY_HRP = 'age-secret-key-';
+const CONFIG_REMEDY = 'generate a key pair with age-keygen; the config takes the age1… public key, never the secret';
+// ---- Bech32 (BIP 173, without its 90-character limit, as age uses it) ----
+const CHARSET = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
+const GEN = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
+function polymod(values) {
+    let chk = 1;
+    for (const v of values) {
+        const top = chk >>> 25;
+        chk = ((chk & 0x1ffffff) << 5) ^ v;
+        for (let i = 0; i < 5; i++)
+            if ((top >>> i) & 1)
+                chk ^= GEN[i];
+    }
+    return chk;
+}
+function hrpExpand(hrp) {
+    const codes = [...hrp].map((c) => c.charCodeAt(0));
+    return [...codes.map((c) => c >>> 5), 0, ...codes.map((c) => c & 31)];
+}
+function convertBits(data, from, to, pad) {
+    let acc = 0;
+    let bits = 0;
+    const out = [];
+    for (const v of data) {
+        acc = (acc << from) | v;
+        bits += from;
+        while (bits >= to) {
+            bits -= to;
+            out.push((acc >>> bits) & ((1 << to) - 1));
+        }
+    }
+    if (pad) {
+        if (bits > 0)
+            out.push((acc << (to - bits)) & ((1 << to) - 1));
+    }
+    else if (bits >= from || (acc << (to - bits)) & ((1 << to) - 1))
+        return undefined; // non-zero or excess padding
+    return out;
+}
+function bech32Encode(hrp, data) {
+    const words = convertBits(data, 8, 5, true);
+    const mod = polymod([...hrpExpand(hrp), ...words, 0, 0, 0, 0, 0, 0]) ^ 1;
+    const check = [0, 1, 2, 3, 4, 5].map((i) => (mod >>> (5 * (5 - i))) & 31);
+    return hrp + '1' + [...words, ...check].map((w) => CHARSET[w]).join('');
+}
+/** a problem description (no input echoed: it may be a secret) or the decoded key */
+function bech32Decode(s, hrp) {
+    if (s !== s.toLowerCase() && s !== s.toUpperCase())
+        return 'it mixes upper and lower case';
+    const lower = s.toLowerCase();
+    if (!lower.startsWith(hrp + '1'))
+        return `it does not start with "${hrp === 'age' ? 'age1' : 'AGE-SECRET-KEY-1'}"`;
+    const words = [];
+    for (const c of lower.slice(hrp.length + 1)) {
+        const w = CHARSET.indexOf(c);
+        if (w < 0)
+            return 'it contains a character that Bech32 does not use';
+        words.push(w);
+    }
+    if (words.length < 6 || polymod([...hrpExpand(hrp), ...words]) !== 1)
+        return 'its checksum is wrong (a typo, or cut off)';
+    const bytes = convertBits(words.slice(0, -6), 5, 8, false);
+    if (!bytes || bytes.length !== 32)
+        return 'it is not a 32-byte X25519 key';
+    return Buffer.from(bytes);
+}
+// ---- keys ----
+const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const privateKey = (raw) => (0,external_node_crypto_.createPrivateKey)({ key: Buffer.concat([PKCS8_X25519, raw]), format: 'der', type: 'pkcs8' });
+const publicKey = (raw) => (0,external_node_crypto_.createPublicKey)({ key: { kty: 'OKP', crv: 'X25519', x: raw.toString('base64url') }, format: 'jwk' });
+const rawPublic = (key) => Buffer.from((key.type === 'public' ? key : (0,external_node_crypto_.createPublicKey)(key)).export({ format: 'jwk' }).x, 'base64url');
+const rawPrivate = (key) => Buffer.from(key.export({ format: 'jwk' }).d, 'base64url');
+function parseRecipient(s) {
+    const t = s.trim();
+    if (/^age-secret-key-/i.test(t))
+        throw new errors_DeployError('config', 'an age secret key was given where a recipient (public key) belongs', CONFIG_REMEDY);
+    const r = bech32Decode(t, RECIPIENT_HRP);
+    if (typeof r === 'string')
+        throw new errors_DeployError('config', `not a valid age recipient: ${r}`, CONFIG_REMEDY);
+    return r;
+}
+function parseIdentity(s) {
+    const r = bech32Decode(s.trim(), IDENTITY_HRP);
+    if (typeof r === 'string')
+        throw new errors_DeployError('config', `not a valid age secret key: ${r}`, 'use the AGE-SECRET-KEY-1… line that age-keygen printed');
+    return r;
+}
+function generateIdentity() {
+    const { privateKey: key } = generateKeyPairSync('x25519');
+    return {
+        identity: bech32Encode(IDENTITY_HRP, rawPrivate(key)).toUpperCase(),
+        recipient: bech32Encode(RECIPIENT_HRP, rawPublic(key)),
+    };
+}
+function recipientOf(identity) {
+    return bech32Encode(RECIPIENT_HRP, rawPublic(privateKey(parseIdentity(identity))));
+}
+function checkRecipient(s) {
+    return bech32Encode(RECIPIENT_HRP, parseRecipient(s));
+}
+function checkIdentity(s) {
+    parseIdentity(s);
+}
+// ---- primitives ----
+const hkdf = (ikm, salt, info) => Buffer.from((0,external_node_crypto_.hkdfSync)('sha256', ikm, salt, info, 32));
+const b64 = (b) => b.toString('base64').replace(/=+$/, '');
+/** unpadded, canonical base64 only (the spec makes decoders reject anything else) */
+function unb64(s) {
+    if (!/^[A-Za-z0-9+/]*$/.test(s))
+        return undefined;
+    const b = Buffer.from(s, 'base64');
+    return b64(b) === s ? b : undefined;
+}
+function seal(key, nonce, plain) {
+    const c = (0,external_node_crypto_.createCipheriv)('chacha20-poly1305', key, nonce, { authTagLength: TAG });
+    return Buffer.concat([c.update(plain), c.final(), c.getAuthTag()]);
+}
+/** undefined when the tag does not verify */
+function age_open(key, nonce, sealed) {
+    if (sealed.length < TAG)
+        return undefined;
+    const d = (0,external_node_crypto_.createDecipheriv)('chacha20-poly1305', key, nonce, { authTagLength: TAG });
+    d.setAuthTag(sealed.subarray(sealed.length - TAG));
+    try {
+        return Buffer.concat([d.update(sealed.subarray(0, sealed.length - TAG)), d.final()]);
+    }
+    catch {
+        return undefined;
+    }
+}
+const ZERO_NONCE = Buffer.alloc(12);
+const chunkNonce = (counter, last) => {
+    const n = Buffer.alloc(12); // 11-byte big-endian counter; 2^48 chunks (16 EiB) is more than we ever write
+    n.writeUIntBE(counter, 5, 6);
+    n[11] = last ? 1 : 0;
+    return n;
+};
+/** input gathered until a whole chunk can be taken; concatenated only then, so small writes stay linear */
+class Pending {
+    parts = [];
+    size = 0;
+    add(b) {
+        this.parts.push(b);
+        this.size += b.length;
+    }
+    all() {
+        if (this.parts.length !== 1)
+            this.parts = [Buffer.concat(this.parts)];
+        return this.parts[0];
+    }
+    set(b) {
+        this.parts = [b];
+        this.size = b.length;
+    }
+}
+const damaged = () => new errors_DeployError('snapshot', 'the encrypted copy is damaged or truncated', 'restore from another snapshot copy');
+// ---- encryption ----
+function header(recipients, fileKey) {
+    let text = VERSION_LINE + '\n';
+    for (const r of recipients) {
+        const them = parseRecipient(r);
+        const eph = (0,external_node_crypto_.generateKeyPairSync)('x25519');
+        const share = rawPublic(eph.publicKey);
+        const shared = (0,external_node_crypto_.diffieHellman)({ privateKey: eph.privateKey, publicKey: publicKey(them) });
+        const wrapKey = hkdf(shared, Buffer.concat([share, them]), X25519_INFO);
+        const body = b64(seal(wrapKey, ZERO_NONCE, fileKey)).replace(/.{64}/g, '$&\n'); // wrapped at 64 columns
+        text += `-> X25519 ${b64(share)}\n${body}\n`; // a body ending on a full line gets an empty final line
+    }
+    text += '---';
+    const mac = (0,external_node_crypto_.createHmac)('sha256', hkdf(fileKey, Buffer.alloc(0), 'header'))
+        .update(text)
+        .digest();
+    return Buffer.from(`${text} ${b64(mac)}\n`);
+}
+function encryptStream(recipients) {
+    if (recipients.length === 0)
+        throw new errors_DeployError('config', 'encryption needs at least one age recipient', CONFIG_REMEDY);
+    const fileKey = (0,external_node_crypto_.randomBytes)(16);
+    const nonce = (0,external_node_crypto_.randomBytes)(16);
+    const prelude = Buffer.concat([header(recipients, fileKey), nonce]); // parses every recipient before any output
+    const key = hkdf(fileKey, nonce, 'payload');
+    const pending = new Pending();
+    let counter = 0;
+    return new external_node_stream_.Transform({
+        construct(cb) {
+            this.push(prelude);
+            cb();
+        },
+        transform(chunk, _enc, cb) {
+            pending.add(chunk);
+            if (pending.size <= CHUNK)
+                return cb();
+            // a full chunk is only known not to be the last once more data follows it
+            let buf = pending.all();
+            for (; buf.length > CHUNK; buf = buf.subarray(CHUNK))
+                this.push(seal(key, chunkNonce(counter++, false), buf.subarray(0, CHUNK)));
+            pending.set(buf);
+            cb();
+        },
+        flush(cb) {
+            cb(null, seal(key, chunkNonce(counter, true), pending.all()));
+        },
+    });
+}
+/** the stanzas, or undefined when the header does not follow the grammar */
+function parseHeader(text) {
+    const lines = text.split('\n'); // text ends with "\n": the last element is ""
+    if (lines[0] !== VERSION_LINE)
+        return undefined;
+    const stanzas = [];
+    let i = 1;
+    while (lines[i]?.startsWith('-> ')) {
+        const args = lines[i].slice(3).split(' ');
+        if (args.some((a) => !/^[\x21-\x7e]+$/.test(a)))
+            return undefined;
+        let body = '';
+        for (;;) {
+            const line = lines[++i];
+            if (line === undefined || line.length > 64 || !/^[A-Za-z0-9+/]*$/.test(line))
+                return undefined;
+            body += line;
+            if (line.length < 64)
+                break;
+        }
+        const bytes = unb64(body);
+        if (!bytes)
+            return undefined;
+        stanzas.push({ args, body: bytes });
+        i++;
+    }
+    const end = /^--- ([A-Za-z0-9+/]{43})$/.exec(lines[i] ?? '');
+    const mac = end && unb64(end[1]);
+    if (!mac || stanzas.length === 0 || i !== lines.length - 2)
+        return undefined;
+    return { stanzas, macInput: text.slice(0, text.length - end[1].length - 2), mac };
+}
+function unwrap(stanzas, identities) {
+    for (const s of stanzas) {
+        if (s.args[0] !== 'X25519')
+            continue; // other types (scrypt, plugins, age's grease) are not ours
+        const share = s.args.length === 2 ? unb64(s.args[1]) : undefined;
+        if (share?.length !== 32 || s.body.length !== 32)
+            throw damaged();
+        for (const id of identities) {
+            let shared;
+            try {
+                shared = (0,external_node_crypto_.diffieHellman)({ privateKey: id.secret, publicKey: publicKey(share) });
+            }
+            catch {
+                continue; // OpenSSL refuses a low-order share (all-zero shared secret), which the spec says to abort on
+            }
+            if (shared.every((b) => b === 0))
+                continue;
+            const fileKey = age_open(hkdf(shared, Buffer.concat([share, id.pub]), X25519_INFO), ZERO_NONCE, s.body);
+            if (fileKey)
+                return fileKey;
+        }
+    }
+    throw new errors_DeployError('snapshot', "no identity matches this file's recipients", 'decrypt with the secret key whose recipient (age1…) was configured when this copy was made');
+}
+function decryptStream(identities) {
+    if (identities.length === 0)
+        throw new errors_DeployError('config', 'decryption needs an age secret key', CONFIG_REMEDY);
+    const ids = identities.map((s) => {
+        const secret = privateKey(parseIdentity(s));
+        return { secret, pub: rawPublic(secret) };
+    });
+    const pending = new Pending();
+    let key; // the payload key, once the header and the payload nonce have been read
+    let counter = 0;
+    /** consumes the header and nonce from `pending` once they are complete */
+    function readHeader() {
+        const buf = pending.all();
+        const prefix = Buffer.from('age-encryption.org/');
+        if (!buf.subarray(0, prefix.length).equals(prefix.subarray(0, buf.length)))
+            throw new errors_DeployError('snapshot', 'this is not an age-encrypted file (or an ASCII-armored one, which is not read)', 'give the binary .age copy that the deployer uploaded');
+        const end = buf.indexOf('\n---');
+        const eol = end < 0 ? -1 : buf.indexOf('\n', end + 1);
+        if (eol < 0) {
+            if (buf.length > MAX_HEADER)
+                throw damaged();
+            return;
+        }
+        if (buf.length < eol + 1 + 16)
+            return;
+        const h = parseHeader(buf.subarray(0, eol + 1).toString('latin1'));
+        if (!h)
+            throw damaged();
+        const fileKey = unwrap(h.stanzas, ids);
+        const mac = (0,external_node_crypto_.createHmac)('sha256', hkdf(fileKey, Buffer.alloc(0), 'header'))
+            .update(h.macInput, 'latin1')
+            .digest();
+        if (!(0,external_node_crypto_.timingSafeEqual)(mac, h.mac))
+            throw damaged();
+        key = hkdf(fileKey, buf.subarray(eol + 1, eol + 17), 'payload');
+        pending.set(buf.subarray(eol + 17));
+    }
+    const openChunk = (sealed, last) => {
+        const plain = age_open(key, chunkNonce(counter++, last), sealed);
+        if (!plain)
+            throw damaged();
+        return plain;
+    };
+    return new external_node_stream_.Transform({
+        transform(chunk, _enc, cb) {
+            try {
+                pending.add(chunk);
+                if (!key)
+                    readHeader();
+                if (!key || pending.size <= SEALED_CHUNK)
+                    return cb();
+                // a sealed chunk followed by more data is not the last one; the last is decided in flush
+                let buf = pending.all();
+                for (; buf.length > SEALED_CHUNK; buf = buf.subarray(SEALED_CHUNK))
+                    this.push(openChunk(buf.subarray(0, SEALED_CHUNK), false));
+                pending.set(buf);
+                cb();
+            }
+            catch (err) {
+                cb(err);
+            }
+        },
+        flush(cb) {
+            try {
+                if (!key)
+                    throw damaged(); // the header or payload nonce never completed
+                // nothing after a full non-final chunk means the file was cut at a chunk boundary
+                if (pending.size === 0)
+                    throw damaged();
+                const plain = openChunk(pending.all(), true);
+                if (plain.length === 0 && counter > 1)
+                    throw damaged(); // an empty last chunk only for an empty payload
+                cb(null, plain);
+            }
+            catch (err) {
+                cb(err);
+            }
+        },
+    });
+}
+// ---- whole buffers ----
+async function through(t, input) {
+    const out = [];
+    t.on('data', (b) => out.push(b));
+    const done = new Promise((resolve, reject) => {
+        t.on('end', resolve);
+        t.on('error', reject);
+    });
+    t.end(input);
+    await done;
+    return Buffer.concat(out);
+}
+const encryptBuffer = (recipients, plain) => through(encryptStream(recipients), plain);
+const decryptBuffer = (identities, file) => through(decryptStream(identities), file);
+
+;// CONCATENATED MODULE: ./src/engine/database/offsite.ts
+
+
+
+
+
+
+
+
+
+/*
+ * Copies of the snapshots off the host. The deployer (runner or workstation) reads a snapshot over SSH, encrypts
+ * it with age to the configured recipients and hands it to its own rclone, so neither the storage credentials
+ * nor the decryption key ever reach the host. A copy is `<snapshot>.age` beside `<snapshot-meta>.json.age`
+ * (its metadata: the SHA-256 that proves a fetched copy whole). An upload is written as `….age.part` and renamed
+ * only once its size checked out, so a cut upload never looks like a copy.
+ */
+const COPY_SUFFIX = '.age';
+const PART_SUFFIX = '.part';
+const copyName = (file) => `${file}${COPY_SUFFIX}`;
+const metaCopyName = (file) => `${metaName(file)}${COPY_SUFFIX}`;
+const DAY_MS = 86_400_000;
+/** a .part this old belongs to an upload that died (timeouts are far shorter) */
+const STALE_PART_MS = DAY_MS;
+// ---------------------------------------------------------------------------------------------------------
+// rclone argv: run by the deployer's Local port, never on the host
+/** `remote:path` + name; a remote without a path (`remote:`) takes the name right after the colon */
+function remotePath(remote, name) {
+    if (!name)
+        return remote;
+    return remote.endsWith(':') ? `${remote}${name}` : `${remote}/${name}`;
+}
+function rcloneRcatCmd(remote, name) {
+    return cmd('rclone', 'rcat', remotePath(remote, name));
+}
+function rcloneCatCmd(remote, name) {
+    return cmd('rclone', 'cat', remotePath(remote, name));
+}
+function rcloneListCmd(remote) {
+    return cmd('rclone', 'lsjson', '--files-only', '--no-mimetype', remote);
+}
+function rcloneDeleteCmd(remote, name) {
+    return cmd('rclone', 'deletefile', remotePath(remote, name));
+}
+function rcloneMoveCmd(remote, from, to) {
+    return cmd('rclone', 'moveto', remotePath(remote, from), remotePath(remote, to));
+}
+/** `rclone lsjson` output → the copies and partial uploads it shows; other files in the directory are ignored */
+function parseOffsiteListing(remote, json) {
+    const entries = JSON.parse(json || '[]');
+    const names = new Map();
+    for (const e of Array.isArray(entries) ? entries : [])
+        if (typeof e.Name === 'string')
+            names.set(e.Name, e);
+    const copies = [];
+    const partials = [];
+    for (const [name, e] of names) {
+        const bytes = typeof e.Size === 'number' ? e.Size : 0;
+        if (name.endsWith(COPY_SUFFIX + PART_SUFFIX)) {
+            const mtime = typeof e.ModTime === 'string' ? Date.parse(e.ModTime) : NaN;
+            partials.push({ name, bytes, mtime: Number.isNaN(mtime) ? 0 : mtime });
+            continue;
+        }
+        const file = name.slice(0, -COPY_SUFFIX.length);
+        if (!name.endsWith(COPY_SUFFIX) || !SNAPSHOT_NAME_RE.test(file))
+            continue;
+        copies.push({ file, bytes, createdAt: nameTime(file), meta: names.has(metaCopyName(file)) });
+    }
+    copies.sort((a, b) => b.createdAt - a.createdAt || b.file.localeCompare(a.file));
+    return { remote, copies, partials };
+}
+/**
+ * Pure: which copies retention removes. The host's rule with a floor: a copy goes once retention_days have
+ * passed since its snapshot was taken, but the newest keep_min copies stay whatever their age, so a
+ * schedule that stopped (or a host that died) never lets retention empty the remote.
+ */
+function judgeOffsiteRetention(copies, now, retentionDays, keepMin) {
+    const sorted = [...copies].sort((a, b) => b.createdAt - a.createdAt || b.file.localeCompare(a.file));
+    const v = { remove: [], keep: [] };
+    sorted.forEach((c, i) => {
+        if (i === 0)
+            v.keep.push({ copy: c, why: 'newest' });
+        else if (i < keepMin)
+            v.keep.push({ copy: c, why: 'keep_min' });
+        else if (c.createdAt + retentionDays * DAY_MS > now)
+            v.keep.push({ copy: c, why: 'within retention' });
+        else
+            v.remove.push(c);
+    });
+    return v;
+}
+// ---------------------------------------------------------------------------------------------------------
+// the flows
+/** the configured off-site settings; a clear error when an off-site command runs without them */
+function offsiteOf(ctx) {
+    const off = ctx.cfg.config.database.snapshots.offsite;
+    if (!off)
+        throw new errors_DeployError('config', 'database.snapshots.offsite is not configured: there is no off-site copy to work with', 'add database.snapshots.offsite (remote, recipients) to the config; see docs/snapshots.md#copies-off-the-host');
+    return off;
+}
+function offsiteRetentionDays(ctx) {
+    const s = ctx.cfg.config.database.snapshots;
+    return s.offsite?.retention_days ?? s.retention_days;
+}
+async function rclone(ctx, command, opts = {}) {
+    return ctx.local.run(command, { ...opts, check: false, env: ctx.offsiteKeys?.rcloneEnv });
+}
+/** why rclone failed, redacted, with the fix for a missing rclone */
+function rcloneFailure(ctx, what, r) {
+    const tail = ctx.redactor.redact(r.stderr.trim()).split('\n').filter(Boolean).slice(-4).join('\n    ');
+    return new errors_DeployError('snapshot', `${what}: rclone exited ${r.code}${tail ? `\n    ${tail}` : ''}`, r.code === 127
+        ? 'install rclone on the machine that runs togather-deploy (the snapshot workflow does when its offsite input is true)'
+        : "check the rclone remote's configuration (RCLONE_CONFIG_<NAME>_* or TOGATHER_RCLONE_CONFIG) and that it is reachable");
+}
+async function listOffsite(ctx) {
+    const { remote } = offsiteOf(ctx);
+    const r = await rclone(ctx, rcloneListCmd(remote), { timeoutMs: 120_000 });
+    // exit 3: the directory does not exist yet, i.e. nothing was copied
+    if (r.code === 3)
+        return { remote, copies: [], partials: [] };
+    if (r.code !== 0)
+        throw rcloneFailure(ctx, `listing ${remote} failed`, r);
+    try {
+        return parseOffsiteListing(remote, r.stdout);
+    }
+    catch (e) {
+        throw new errors_DeployError('snapshot', `rclone lsjson ${remote} printed no JSON list: ${describeError(e)}`);
+    }
+}
+/**
+ * source → transform → a command reading its stdin (rclone rcat, the host's cat). Whatever fails, the command
+ * sees an end of input rather than waiting forever, and the failure is returned: a cut stream is never mistaken
+ * for a complete one, because every caller checks `failure`, the command's exit and the size.
+ */
+async function relay(source, transform, consume) {
+    const input = new external_node_stream_.PassThrough();
+    const stop = new AbortController();
+    let bytes = 0;
+    let failure;
+    const pump = (0,promises_namespaceObject.pipeline)(source, transform, async (chunks) => {
+        for await (const c of chunks) {
+            bytes += c.length;
+            if (!input.write(c))
+                await (0,external_node_events_.once)(input, 'drain', { signal: stop.signal });
+        }
+    }, { signal: stop.signal })
+        .catch((e) => {
+        if (!stop.signal.aborted)
+            failure = e;
+    })
+        .finally(() => input.end());
+    const result = await consume(input);
+    stop.abort(); // the command is gone: nothing more is fed to it
+    await pump;
+    return { bytes, result, failure };
+}
+/**
+ * A snapshot another step took (a deploy's, before its migrations) copied off the host by its name. Called after
+ * the deploy's switch: a failed copy is a warning that names the command to copy it again, never a failure.
+ */
+async function copyTakenSnapshot(ctx, layout, file) {
+    try {
+        const entry = (await listSnapshots(ctx, layout)).snapshots.find((e) => e.file === file);
+        if (!entry)
+            throw new Error(`${file} is no longer in the snapshots directory`);
+        return await copyOffsite(ctx, layout, entry);
+    }
+    catch (e) {
+        ctx.reporter.warn(`the snapshot ${file} stays on the host only: its copy off the host failed (${describeError(e)}); ` +
+            `copy it with: togather-deploy snapshot copy ${ctx.cfg.environment} ${file}`);
+        return undefined;
+    }
+}
+/**
+ * Copies one snapshot off the host: read over SSH, encrypted here, uploaded as `.part`, its size checked, its
+ * metadata uploaded, then renamed to its final name. A failure removes the partial upload and throws.
+ */
+async function copyOffsite(ctx, layout, entry) {
+    const off = offsiteOf(ctx);
+    const started = ctx.clock.now();
+    if (!ctx.host.stream)
+        throw new Error(`the host transport of ${ctx.host.name} cannot stream a file`);
+    if (!entry.meta)
+        throw new errors_DeployError('snapshot', `${entry.file} has no metadata file beside it: a copy without its recorded SHA-256 could not be verified when it comes back`, 'copy another snapshot, or take a fresh one (snapshot create)');
+    const timeoutMs = ctx.cfg.config.database.snapshots.timeout;
+    const part = copyName(entry.file) + PART_SUFFIX;
+    const fail = async (why, remedy) => {
+        await rclone(ctx, rcloneDeleteCmd(off.remote, part), { timeoutMs: 60_000 });
+        throw new errors_DeployError('snapshot', `copying ${entry.file} to ${off.remote} failed: ${why}; the partial upload was removed`, remedy);
+    };
+    const read = ctx.host.stream(snapshotReadCmd(snapshotsDir(ctx, layout), entry.file), { check: false, timeoutMs });
+    const up = await relay(read.stdout, encryptStream(off.recipients), (input) => rclone(ctx, rcloneRcatCmd(off.remote, part), { stdin: input, timeoutMs }));
+    const host = await read.done.catch((e) => ({ code: -1, stderr: describeError(e) }));
+    if (host.code !== 0)
+        return fail(`reading it on the host failed (exit ${host.code}): ${offsite_tail(ctx, host.stderr)}`);
+    if (up.failure)
+        return fail(`encrypting it failed: ${describeError(up.failure)}`);
+    if (up.result.code !== 0) {
+        const e = rcloneFailure(ctx, 'rclone rcat', up.result);
+        return fail(e.message, e.remedy);
+    }
+    const seen = (await listOffsite(ctx)).partials.find((p) => p.name === part);
+    if (seen?.bytes !== up.bytes)
+        return fail(`the remote holds ${seen ? `${seen.bytes} bytes` : 'no file'} where ${up.bytes} were written`);
+    // the metadata first: a copy under its final name always has it
+    const meta = Buffer.from(JSON.stringify(ctx.redactor.redactDeep(entry.meta)) + '\n');
+    const m = await relay(external_node_stream_.Readable.from([meta]), encryptStream(off.recipients), (input) => rclone(ctx, rcloneRcatCmd(off.remote, metaCopyName(entry.file)), { stdin: input, timeoutMs: 120_000 }));
+    if (m.failure || m.result.code !== 0)
+        return fail(`uploading its metadata failed: ${m.failure ? describeError(m.failure) : offsite_tail(ctx, m.result.stderr)}`);
+    const mv = await rclone(ctx, rcloneMoveCmd(off.remote, part, copyName(entry.file)), { timeoutMs: 120_000 });
+    if (mv.code !== 0)
+        return fail(rcloneFailure(ctx, 'rclone moveto', mv).message);
+    return { file: entry.file, remote: off.remote, bytes: up.bytes, ms: ctx.clock.now() - started };
+}
+function offsite_tail(ctx, stderr) {
+    return ctx.redactor.redact(stderr.trim()).split('\n').filter(Boolean).slice(-4).join(' / ') || 'no message';
+}
+/** the age identities a fetch decrypts with; a config error (before anything runs) when none was given */
+function decryptionKeys(ctx) {
+    const ids = ctx.offsiteKeys?.identities ?? [];
+    if (!ids.length)
+        throw new errors_DeployError('config', 'fetching an off-site copy needs the age identity (secret key) its copies are encrypted to', 'set TOGATHER_SNAPSHOT_IDENTITY to the AGE-SECRET-KEY-1… line (action: the snapshot-identity input, from a secret)');
+    return ids;
+}
+/** decrypts a small off-site file (the metadata) into memory */
+async function readDecrypted(ctx, remote, name, ids) {
+    const cat = ctx.local.stream(rcloneCatCmd(remote, name), ctx.offsiteKeys?.rcloneEnv);
+    const chunks = [];
+    let failure;
+    await (0,promises_namespaceObject.pipeline)(cat.stdout, decryptStream(ids), async (src) => {
+        for await (const c of src)
+            chunks.push(c);
+    }).catch((e) => (failure = e));
+    const r = await cat.done;
+    if (failure instanceof errors_DeployError)
+        throw failure;
+    if (r.code !== 0)
+        throw rcloneFailure(ctx, `reading ${remotePath(remote, name)} failed`, r);
+    if (failure)
+        throw new errors_DeployError('snapshot', describeError(failure));
+    return Buffer.concat(chunks);
+}
+/**
+ * Brings an off-site copy back onto the host: its metadata and the dump are decrypted here and streamed into a
+ * partial file on the host, which must verify against the recorded size and SHA-256 before it is published under
+ * its name in the snapshots directory (where the restore verifies it once more).
+ */
+async function fetchOffsite(ctx, layout, file) {
+    const off = offsiteOf(ctx);
+    const ids = decryptionKeys(ctx);
+    const listing = await listOffsite(ctx);
+    const copy = listing.copies.find((c) => c.file === file);
+    if (!copy)
+        throw new errors_DeployError('snapshot', `no copy of ${file} in ${off.remote}`, 'see `togather-deploy snapshot list`');
+    if (!copy.meta)
+        throw new errors_DeployError('snapshot', `the copy of ${file} in ${off.remote} has no metadata: it cannot be verified`);
+    const failed = (problem) => new errors_DeployError('snapshot', `fetching ${file} from ${off.remote} failed: ${problem.message}; nothing was left on the host`, problem.remedy);
+    let meta;
+    try {
+        meta = JSON.parse((await readDecrypted(ctx, off.remote, metaCopyName(file), ids)).toString('utf8'));
+    }
+    catch (e) {
+        throw failed(e instanceof errors_DeployError ? e : new errors_DeployError('snapshot', `its metadata is not JSON: ${describeError(e)}`));
+    }
+    if (meta.file !== file || !meta.sha256)
+        throw failed(new errors_DeployError('snapshot', 'its metadata names another file or lacks a SHA-256'));
+    const dir = snapshotsDir(ctx, layout);
+    const part = `.partial-${ulid()}.sql.gz`;
+    const timeoutMs = ctx.cfg.config.database.snapshots.timeout;
+    const discard = () => ctx.host.run(snapshotDiscardCmd(dir, part), { check: false });
+    const cat = ctx.local.stream(rcloneCatCmd(off.remote, copyName(file)), ctx.offsiteKeys?.rcloneEnv);
+    const down = await relay(cat.stdout, decryptStream(ids), (input) => ctx.host.run(snapshotReceiveCmd(dir, part), { stdin: input, check: false, timeoutMs }));
+    const r = await cat.done;
+    // age's own verdict (wrong key, damaged copy) first: it is why rclone's output was cut off
+    let problem;
+    if (down.failure instanceof errors_DeployError)
+        problem = down.failure;
+    else if (r.code !== 0)
+        problem = rcloneFailure(ctx, `reading ${remotePath(off.remote, copyName(file))} failed`, r);
+    else if (down.failure)
+        problem = new errors_DeployError('snapshot', describeError(down.failure));
+    else if (down.result.code !== 0)
+        problem = new errors_DeployError('snapshot', `writing it into ${dir} on the host failed (exit ${down.result.code}): ${offsite_tail(ctx, down.result.stderr)}`);
+    if (problem) {
+        await discard();
+        throw failed(problem);
+    }
+    const entry = {
+        file: part,
+        bytes: down.bytes,
+        mtime: 0,
+        meta,
+        createdAt: Date.parse(meta.created_at),
+        retentionUntil: 0,
+    };
+    const check = await verifySnapshot(ctx, layout, entry);
+    if (!check.ok) {
+        await discard();
+        throw new errors_DeployError('snapshot', `the copy of ${file} fetched from ${off.remote} failed verification: ${check.problems.join('; ')}; it was removed from the host`, 'try an older copy (snapshot list shows them)');
+    }
+    const p = await ctx.host.run(snapshotPublishCmd(dir, part, file, metaName(file)), {
+        stdin: JSON.stringify(meta) + '\n',
+        check: false,
+    });
+    if (p.code !== 0) {
+        await discard();
+        throw new errors_DeployError('snapshot', p.code === 31
+            ? `${file} is already in ${dir} on the host`
+            : `publishing the fetched ${file} in ${dir} failed (exit ${p.code}): ${offsite_tail(ctx, p.stderr)}`, p.code === 31 ? 'restore it without --from-offsite' : `check free space and permissions of ${dir}`);
+    }
+    return meta;
+}
+/** Applies the copies' retention; with ctx.dryRun it only lists. */
+async function cleanupOffsite(ctx, extraProtected = []) {
+    const off = offsiteOf(ctx);
+    const listing = await listOffsite(ctx);
+    const now = ctx.clock.now();
+    const v = judgeOffsiteRetention(listing.copies, now, offsiteRetentionDays(ctx), off.keep_min);
+    const remove = v.remove.filter((c) => !extraProtected.includes(c.file));
+    const partials = listing.partials.filter((p) => now - p.mtime > STALE_PART_MS).map((p) => p.name);
+    if (!ctx.dryRun) {
+        const names = [...remove.flatMap((c) => [copyName(c.file), metaCopyName(c.file)]), ...partials];
+        for (const n of names) {
+            const r = await rclone(ctx, rcloneDeleteCmd(off.remote, n), { timeoutMs: 120_000 });
+            // a copy whose metadata is already gone (exit 4: not found) is fine
+            if (r.code !== 0 && r.code !== 4)
+                throw rcloneFailure(ctx, `removing ${remotePath(off.remote, n)} failed`, r);
+        }
+    }
+    return {
+        remote: off.remote,
+        removed: remove.map((c) => c.file),
+        kept: v.keep.map((k) => ({ file: k.copy.file, why: k.why })),
+        partials,
+    };
+}
+
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
 // EXTERNAL MODULE: external "node:url"
@@ -31939,15 +32670,25 @@ async function appLogs(ctx, layout, colour, lines = 15) {
 class Layout {
     root;
     stack;
+    /** the environment's Caddy also joins the host's front proxy network (compose.front.yml) */
+    front;
     constructor(cfg) {
         this.root = cfg.hostPath.replace(/\/+$/, '');
         this.stack = cfg.stack;
+        this.front = cfg.proxy?.front === true;
     }
     path(...parts) {
         return [this.root, ...parts].join('/');
     }
     get composeFile() {
         return this.path('compose.yml');
+    }
+    /** the override that puts the environment's Caddy on the front proxy's network under its domains */
+    get frontOverrideFile() {
+        return this.path('compose.front.yml');
+    }
+    get composeFiles() {
+        return this.front ? [this.composeFile, this.frontOverrideFile] : [this.composeFile];
     }
     get imagesEnv() {
         return this.path('.env');
@@ -32182,6 +32923,16 @@ function buildEvent(ctx, input) {
  * waits for everything before the lock is released. Events are redacted as a whole before they leave.
  */
 function notify(ctx, input) {
+    return announce(ctx, input, true);
+}
+/**
+ * An alert that is no deployment outcome (stale snapshots: `snapshot check`): to the notification channels, as
+ * deployment.failed with its own trigger, but never into the deployment metrics. Settled like notify().
+ */
+function notify_alert(ctx, input) {
+    return announce(ctx, input, false);
+}
+function announce(ctx, input, withMetrics) {
     if (ctx.dryRun)
         return Promise.resolve();
     const warn = (what) => (e) => ctx.reporter.warn(ctx.redactor.redact(`${what}: ${describeError(e)}`));
@@ -32193,7 +32944,9 @@ function notify(ctx, input) {
         warn(`notification ${input.event} was not sent`)(e);
         return Promise.resolve();
     }
-    const metrics = recordOutcomeMetrics(ctx, new Layout(ctx.cfg), event).catch(warn('the deployment metrics file on the host could not be updated'));
+    const metrics = withMetrics
+        ? recordOutcomeMetrics(ctx, new Layout(ctx.cfg), event).catch(warn('the deployment metrics file on the host could not be updated'))
+        : Promise.resolve();
     const n = ctx.notifier;
     const sent = n?.enabled
         ? n
@@ -33178,7 +33931,7 @@ function renderUpstreams(p) {
     const timeout = checkDuration(p.healthTimeout, 'health timeout');
     const tryDuration = checkDuration(p.tryDuration ?? '5s', 'try duration');
     if (durationMs(timeout) >= durationMs(interval)) {
-        throw configError(`health timeout ${timeout} must be shorter than the health interval ${interval}`);
+        throw caddyfile_configError(`health timeout ${timeout} must be shorter than the health interval ${interval}`);
     }
     return [
         '# Written by togather-deploy on every deploy: edit the Caddyfile, not this file.',
@@ -33203,6 +33956,8 @@ function renderUpstreams(p) {
         `\t\thealth_interval ${interval}`,
         `\t\thealth_timeout ${timeout}`,
         `\t\theader_down ${UPSTREAM_HEADER} {http.reverse_proxy.upstream.host}`,
+        // only the front proxy reaches this Caddy on a private network; anyone else's X-Forwarded-For is replaced
+        ...(p.behindFront ? ['\t\ttrusted_proxies private_ranges'] : []),
         '\t}',
         '}',
         '',
@@ -33214,10 +33969,10 @@ function renderUpstreams(p) {
     ].join('\n');
 }
 function renderDefaultSite(p) {
-    const domains = p.domains.map(checkDomain);
+    const domains = p.domains.map(caddyfile_checkDomain);
     const dup = domains.find((d, i) => domains.indexOf(d) !== i);
     if (dup !== undefined)
-        throw configError(`domain ${dup} is listed twice`);
+        throw caddyfile_configError(`domain ${dup} is listed twice`);
     const httpPort = checkPort(p.httpPort ?? 80, 'HTTP port');
     const email = p.email === undefined ? undefined : checkEmail(p.email);
     const global = [];
@@ -33260,23 +34015,23 @@ function renderDefaultSite(p) {
 // config's structure, not just a value.
 const LABEL = '(?!-)[a-z0-9-]{1,63}(?<!-)';
 const HOSTNAME = new RegExp(`^${LABEL}(\\.${LABEL})+$`);
-function checkDomain(raw) {
+function caddyfile_checkDomain(raw) {
     const d = raw.toLowerCase();
     if (d.length > 253 || !(HOSTNAME.test(d) || d === 'localhost')) {
-        throw configError(`domain ${JSON.stringify(raw)} is not a plain host name`, 'use names like app.example.org (letters, digits, hyphens and dots; no scheme, port, path or wildcard)');
+        throw caddyfile_configError(`domain ${JSON.stringify(raw)} is not a plain host name`, 'use names like app.example.org (letters, digits, hyphens and dots; no scheme, port, path or wildcard)');
     }
     return d;
 }
 function checkPort(n, what) {
     if (!Number.isInteger(n) || n < 1 || n > 65535)
-        throw configError(`${what} ${String(n)} is not a port (1-65535)`);
+        throw caddyfile_configError(`${what} ${String(n)} is not a port (1-65535)`);
     return n;
 }
 const DURATION = /^(\d+(\.\d+)?(ms|s|m|h))+$/;
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 function checkDuration(s, what) {
     if (!DURATION.test(s) || durationMs(s) <= 0) {
-        throw configError(`${what} ${JSON.stringify(s)} is not a duration`, 'write e.g. 500ms, 2s or 1m30s');
+        throw caddyfile_configError(`${what} ${JSON.stringify(s)} is not a duration`, 'write e.g. 500ms, 2s or 1m30s');
     }
     return s;
 }
@@ -33288,12 +34043,494 @@ function durationMs(s) {
 }
 function checkEmail(s) {
     if (!/^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/.test(s)) {
-        throw configError(`e-mail ${JSON.stringify(s)} is not a plain address`);
+        throw caddyfile_configError(`e-mail ${JSON.stringify(s)} is not a plain address`);
     }
     return s;
 }
-function configError(message, remedy) {
+function caddyfile_configError(message, remedy) {
     return new errors_DeployError('config', `Caddy configuration: ${message}`, remedy);
+}
+
+;// CONCATENATED MODULE: ./src/engine/front/caddyfile.ts
+
+/**
+ * The host's front Caddy: one per Docker host, shared by every environment on it. It alone publishes 80/443,
+ * gets certificates by ACME, and routes each environment's domains to that environment's own Caddy (which keeps
+ * doing the zero-reload blue-green switch inside). Adding or removing an environment never reloads it:
+ *
+ *  - registering a domain = writing a file named after it into the sites directory (renderSiteRegistration());
+ *    removing it = deleting the file;
+ *  - certificates are on-demand: at the first handshake for a name, Caddy asks its own `ask` endpoint (a site on
+ *    127.0.0.1 inside the container) which answers 200 only when the domain's file exists, so nothing is ever
+ *    issued for a name the deployer did not register;
+ *  - the HTTPS catch-all proxies a registered host to `{host}:80`: each environment's Caddy joins the shared
+ *    network FRONT_NETWORK with its domains as network aliases, so Docker's DNS resolves the domain itself to that
+ *    environment's Caddy (resolved per request: an environment Caddy recreated with a new address is found);
+ *  - unknown hosts: no certificate (the handshake fails), and 421 for a request whose Host is not registered
+ *    (compared as sent: file names are case-sensitive, clients send host names lowercase).
+ *
+ * Removal, as measured with Caddy 2.6.2 (test/unit/engine/front-acme.test.ts): requests for the name get 421 at
+ * once, but a certificate already issued stays in Caddy's memory and its storage and is still presented; after a
+ * restart it is loaded from storage without asking. Delete it from the storage too to stop presenting it.
+ *
+ * Every value that reaches the file is checked: a stray space, brace or newline would change the config's
+ * structure, not just a value.
+ */
+/** Where the sites directory is mounted in the front container (one file per registered domain). */
+const FRONT_SITES_DIR = '/etc/caddy/sites';
+/** Port of the on-demand `ask` endpoint, on the container's own loopback (never published). */
+const FRONT_ASK_PORT = 5555;
+/** The Docker network the front Caddy and every environment's Caddy share; environment Caddies' aliases = domains. */
+const FRONT_NETWORK = 'togather-front';
+/** Port the environment Caddies serve plain HTTP on, on FRONT_NETWORK. */
+const FRONT_UPSTREAM_PORT = 80;
+/** Placeholder: the request's host without port (Docker's DNS resolves it to the environment's Caddy). */
+const FRONT_UPSTREAM_HOST = '{host}';
+/** HSTS the front adds to every HTTPS answer: one year, no includeSubDomains/preload (the operator's decision). */
+const FRONT_HSTS = 'max-age=31536000';
+function renderFrontCaddyfile(p = {}) {
+    const email = p.email === undefined ? undefined : checkEmail(p.email);
+    const acmeCa = p.acmeCa === undefined ? undefined : checkAcmeUrl(p.acmeCa);
+    const acmeCaRoot = p.acmeCaRootFile === undefined ? undefined : checkPath(p.acmeCaRootFile, 'ACME CA root file');
+    const askPort = checkPort(p.askPort ?? FRONT_ASK_PORT, 'ask port');
+    const sitesDir = checkPath(p.sitesDir ?? FRONT_SITES_DIR, 'sites directory');
+    const httpPort = checkPort(p.httpPort ?? 80, 'HTTP port');
+    const httpsPort = checkPort(p.httpsPort ?? 443, 'HTTPS port');
+    const upstreamHost = checkUpstreamHost(p.upstreamHost ?? FRONT_UPSTREAM_HOST);
+    const upstreamPort = checkPort(p.upstreamPort ?? FRONT_UPSTREAM_PORT, 'upstream port');
+    const admin = p.admin === undefined ? undefined : checkAdmin(p.admin);
+    if (p.challenge !== undefined && p.challenge !== 'http-01' && p.challenge !== 'tls-alpn-01') {
+        throw caddyfile_configError(`ACME challenge ${JSON.stringify(p.challenge)}: write http-01 or tls-alpn-01`);
+    }
+    const issuer = p.challenge === undefined
+        ? []
+        : [
+            '\t\tissuer acme {',
+            `\t\t\t${p.challenge === 'http-01' ? 'disable_tlsalpn_challenge' : 'disable_http_challenge'}`,
+            '\t\t}',
+        ];
+    const ports = new Set([askPort, httpPort, httpsPort]);
+    if (ports.size !== 3)
+        throw caddyfile_configError(`ask, HTTP and HTTPS ports must differ (${askPort}, ${httpPort}, ${httpsPort})`);
+    const global = [];
+    if (admin !== undefined)
+        global.push(`\tadmin ${admin}`);
+    if (email !== undefined)
+        global.push(`\temail ${email}`);
+    if (acmeCa !== undefined)
+        global.push(`\tacme_ca ${acmeCa}`);
+    if (acmeCaRoot !== undefined)
+        global.push(`\tacme_ca_root ${acmeCaRoot}`);
+    global.push(`\thttp_port ${httpPort}`, `\thttps_port ${httpsPort}`);
+    // the matched requests get `inner`, every other one the status `otherwise`
+    const handleOr = (matcher, inner, otherwise) => [
+        `\thandle ${matcher} {`,
+        ...inner.map((l) => `\t\t${l}`),
+        '\t}',
+        '\thandle {',
+        `\t\trespond ${otherwise}`,
+        '\t}',
+    ];
+    const known = (placeholder) => [
+        `\t@known file {`,
+        `\t\troot ${sitesDir}`,
+        `\t\ttry_files /${placeholder}`,
+        '\t}',
+    ];
+    return [
+        '# Front proxy of this host, written by togather-deploy: it is never reloaded. A domain is served when a file',
+        `# named after it exists in ${sitesDir}; certificates are obtained at its first handshake (on-demand TLS).`,
+        '{',
+        ...global,
+        '\ton_demand_tls {',
+        `\t\task http://127.0.0.1:${askPort}/`,
+        '\t}',
+        '\tservers {',
+        // no HTTP/3: the front publishes TCP 80/443 only, and an Alt-Svc naming an unreachable UDP port costs clients
+        '\t\tprotocols h1 h2',
+        // read_header bounds slow-header clients; idle frees quiet keep-alive connections. No read_body or write
+        // timeout: uploads and slow or streamed answers are the app's business, each environment's Caddy sees them too.
+        '\t\ttimeouts {',
+        '\t\t\tread_header 10s',
+        '\t\t\tidle 2m',
+        '\t\t}',
+        '\t}',
+        '}',
+        '',
+        '# The on-demand `ask` endpoint: 200 when the domain is registered, else 404 (no certificate). Loopback only.',
+        `http://127.0.0.1:${askPort} {`,
+        '\tbind 127.0.0.1',
+        '\t@registered {',
+        '\t\tnot query domain=',
+        '\t\tfile {',
+        `\t\t\troot ${sitesDir}`,
+        '\t\t\ttry_files /{query.domain}',
+        '\t\t}',
+        '\t}',
+        ...handleOr('@registered', ['respond 200'], 404),
+        '}',
+        '',
+        "# Every registered domain: TLS here, plain HTTP to the environment's own Caddy.",
+        'https:// {',
+        '\ttls {',
+        '\t\ton_demand',
+        ...issuer,
+        '\t}',
+        // HSTS belongs where TLS ends; the other security headers stay in each environment's Caddyfile (the operator
+        // edits them there, per site). The front removes its own Server header.
+        '\theader {',
+        `\t\tStrict-Transport-Security "${FRONT_HSTS}"`,
+        '\t\t-Server',
+        '\t}',
+        ...known('{host}'),
+        // Caddy sets X-Forwarded-For (the client's address: this front trusts no proxy, so a client's own
+        // X-Forwarded-For is dropped, not passed on), X-Forwarded-Proto https and X-Forwarded-Host; the environment's
+        // Caddy trusts them from private_ranges (this container). Host is passed as it came: the environment's Caddy
+        // routes on it. A dial failure (the environment's Caddy restarting) is retried for up to 5s, any method: no
+        // request reached it. No fail_duration: one upstream per host, nothing to fail over to.
+        ...handleOr('@known', [
+            `reverse_proxy ${upstreamHost}:${upstreamPort} {`,
+            '\tlb_try_duration 5s',
+            '\tlb_try_interval 250ms',
+            '\ttransport http {',
+            '\t\tdial_timeout 3s',
+            '\t}',
+            '}',
+        ], 421),
+        '}',
+        '',
+        '# Plain HTTP: ACME HTTP-01 challenges are answered by Caddy before these routes; a registered host is sent to',
+        '# HTTPS, anything else gets 404.',
+        'http:// {',
+        ...known('{host}'),
+        ...handleOr('@known', ['redir https://{host}{uri} 308'], 404),
+        '}',
+        '',
+    ].join('\n');
+}
+/** The content of a domain's file in the sites directory: which environment registered it (Caddy ignores it). */
+function renderSiteRegistration(environment) {
+    return `environment=${checkEnvironment(environment)}\n`;
+}
+/** The environment a sites file names, or undefined when it is not one renderSiteRegistration() wrote. */
+function parseSiteRegistration(content) {
+    const m = /^environment=([a-z][a-z0-9-]{0,39})\n?$/.exec(content);
+    return m?.[1];
+}
+/** The name of a domain's file in the sites directory: the checked, lowercased domain (Caddy lowercases SNI). */
+function siteFileName(domain) {
+    return checkDomain(domain);
+}
+// ---------------------------------------------------------------------------------------------------------------
+function checkEnvironment(s) {
+    if (!/^[a-z][a-z0-9-]{0,39}$/.test(s)) {
+        throw configError(`environment ${JSON.stringify(s)} is not a plain name (lowercase letters, digits, "-")`);
+    }
+    return s;
+}
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+function checkHost(h, what) {
+    if (IPV4.test(h))
+        return h;
+    try {
+        return caddyfile_checkDomain(h);
+    }
+    catch {
+        throw caddyfile_configError(`${what} host ${JSON.stringify(h)} is not a plain host name or IPv4 address`);
+    }
+}
+/** https://host[:port][/path]: ACME requires HTTPS; no user info, query, fragment or unusual character */
+function checkAcmeUrl(s) {
+    const m = /^https:\/\/([^/:]+)(?::(\d{1,5}))?(\/[A-Za-z0-9._~/-]*)?$/.exec(s);
+    if (!m) {
+        throw caddyfile_configError(`ACME directory ${JSON.stringify(s)} is not a plain https URL`, 'write e.g. https://acme-v02.api.letsencrypt.org/directory');
+    }
+    checkHost(m[1], 'ACME directory');
+    if (m[2] !== undefined)
+        checkPort(Number(m[2]), 'ACME directory port');
+    return s;
+}
+/** an absolute path of plain characters, no `..` */
+function checkPath(s, what) {
+    if (!/^\/[A-Za-z0-9._/-]*$/.test(s) || s.split('/').includes('..')) {
+        throw caddyfile_configError(`${what} ${JSON.stringify(s)} is not a plain absolute path`);
+    }
+    return s;
+}
+function checkUpstreamHost(s) {
+    return s === FRONT_UPSTREAM_HOST ? s : checkHost(s, 'upstream');
+}
+function checkAdmin(s) {
+    const m = /^(?:localhost|127\.0\.0\.1):(\d{1,5})$/.exec(s);
+    if (s !== 'off' && !(m && checkPort(Number(m[1]), 'admin port'))) {
+        throw caddyfile_configError(`admin ${JSON.stringify(s)}: write off, localhost:PORT or 127.0.0.1:PORT`);
+    }
+    return s;
+}
+
+;// CONCATENATED MODULE: ./src/engine/front/stack.ts
+
+
+
+
+
+
+
+
+
+
+
+
+// inside the front's caddy/ directory, which the container mounts as /etc/caddy
+const SITES = 'sites';
+const ACME_ROOT = 'acme-ca.pem';
+const IN_CONTAINER = '/etc/caddy';
+/*
+ * The host's shared front proxy (docker/front/compose.yml): created the first time an environment with
+ * proxy.front is provisioned, changed only when its own settings change, and told about an environment by a
+ * file per domain in caddy/sites/ — never by a reload. Everything here runs inside provision(), under the
+ * environment's lock; the front's own short lock keeps two environments' deploys from racing on the front.
+ */
+/** the front proxy's directory, compose project and container on the host */
+function frontLayout(ctx) {
+    const f = ctx.cfg.config.front_proxy;
+    return new Layout({ hostPath: f.path, stack: f.name });
+}
+/** the front's network name: the same as its project and container */
+function frontNetwork(ctx) {
+    return ctx.cfg.config.front_proxy.name;
+}
+/** The environment's domains, checked as plain host names (the config loader already said why they must be). */
+function frontDomains(ctx) {
+    return ctx.cfg.proxy.domains.map(caddyfile_checkDomain);
+}
+/** compose.front.yml: the environment's Caddy joins the front network, reachable there by its domains */
+function renderFrontOverride(network, domains) {
+    const doc = {
+        services: { caddy: { networks: { togather: {}, front: { aliases: [...domains] } } } },
+        networks: { front: { name: network, external: true } },
+    };
+    return ("# Written by togather-deploy: this environment's Caddy on the host's front proxy network, under its domains.\n" +
+        (0,dist/* stringify */.As)(doc));
+}
+function frontFiles(ctx) {
+    const f = ctx.cfg.config.front_proxy;
+    const env = {
+        TOGATHER_FRONT: f.name,
+        TOGATHER_FRONT_IMAGE: ctx.cfg.config.images.caddy,
+        TOGATHER_FRONT_BIND: f.bind,
+        TOGATHER_FRONT_HTTP_PORT: String(f.http_port),
+        TOGATHER_FRONT_HTTPS_PORT: String(f.https_port),
+    };
+    const root = f.acme_ca_root
+        ? (0,external_node_fs_namespaceObject.readFileSync)((0,external_node_path_namespaceObject.isAbsolute)(f.acme_ca_root) ? f.acme_ca_root : (0,external_node_path_namespaceObject.join)(ctx.cfg.configDir, f.acme_ca_root), 'utf8')
+        : undefined;
+    const files = [
+        { name: 'compose.yml', mode: '644', content: readAsset('docker', 'front', 'compose.yml') },
+        { name: '.env', mode: '600', content: renderEnvFile(env) },
+    ];
+    // the container is recreated only when these change; the Caddyfile alone is reloaded in place
+    files.push({ name: '.base-digest', mode: '644', content: filesDigest(files) + '\n' });
+    files.push({
+        name: 'caddy/Caddyfile',
+        mode: '644',
+        content: renderFrontCaddyfile({
+            email: f.email,
+            acmeCa: f.acme_ca,
+            acmeCaRootFile: root === undefined ? undefined : `${IN_CONTAINER}/${ACME_ROOT}`,
+            sitesDir: `${IN_CONTAINER}/${SITES}`,
+        }),
+    });
+    if (root !== undefined)
+        files.push({ name: `caddy/${ACME_ROOT}`, mode: '644', content: root });
+    return files;
+}
+// $1 the network. Two deploys may both find it missing: the loser's create fails, and the inspect after says
+// whether it exists now.
+const ENSURE_NETWORK = `
+docker network inspect "$1" >/dev/null 2>&1 && exit 0
+docker network create --label org.togather.role=front "$1" >/dev/null 2>&1
+docker network inspect "$1" >/dev/null 2>&1
+`;
+/** the front network exists before any compose file that names it as external is used */
+async function ensureFrontNetwork(ctx) {
+    const r = await ctx.host.run(script(ENSURE_NETWORK, frontNetwork(ctx)), { check: false, timeoutMs: 60_000 });
+    if (r.code !== 0)
+        throw new errors_DeployError('preflight', `could not create the front proxy's Docker network ${frontNetwork(ctx)}: ${r.stderr.trim()}`);
+}
+// $1 the lock directory. Short-lived: held while one deploy changes the front; one left by a killed deployer is
+// taken over after two minutes.
+const FRONT_LOCK = `
+mkdir -p "$(dirname "$1")"
+i=0
+until mkdir "$1" 2>/dev/null; do
+  if [ -n "$(find "$1" -maxdepth 0 -mmin +2 2>/dev/null)" ]; then rm -rf "$1"; continue; fi
+  i=$((i + 1)); [ "$i" -gt 600 ] && { echo "the front proxy's lock $1 is held" >&2; exit 5; }
+  sleep 0.2
+done
+`;
+function frontLockCmd(layout) {
+    return script(FRONT_LOCK, layout.lockDir);
+}
+/** `docker inspect` state of the front's container: running, exited, …, or absent */
+async function frontState(ctx, container) {
+    const r = await ctx.host.run(cmd('docker', 'inspect', '-f', '{{.State.Status}}', '--', container), {
+        check: false,
+        timeoutMs: 30_000,
+    });
+    return r.code === 0 ? r.stdout.trim() : 'absent';
+}
+// $1 the sites directory, $2 the environment's stack, then its domains. Refuses a domain another stack holds;
+// adds the missing ones (write then rename, so Caddy never reads half a file) and drops this stack's others.
+const REGISTER_SITES = `
+dir=$1; stack=$2; shift 2
+mkdir -p "$dir" || exit 1
+for d in "$@"; do
+  if [ -f "$dir/$d" ]; then
+    owner=$(cat "$dir/$d")
+    [ "$owner" = "$stack" ] || { echo "taken $d $owner"; exit 3; }
+  fi
+done
+for d in "$@"; do
+  [ -f "$dir/$d" ] && continue
+  printf '%s\\n' "$stack" > "$dir/.$d.part" && mv -f "$dir/.$d.part" "$dir/$d" || exit 1
+  echo "added $d"
+done
+for f in "$dir"/*; do
+  [ -f "$f" ] || continue
+  [ "$(cat "$f")" = "$stack" ] || continue
+  n=\${f##*/}; keep=
+  for d in "$@"; do [ "$d" = "$n" ] && keep=1; done
+  [ -n "$keep" ] || { rm -f "$f"; echo "removed $n"; }
+done
+`;
+function registerSitesCmd(front, stack, domains) {
+    return script(REGISTER_SITES, front.path('caddy', SITES), stack, ...domains);
+}
+/**
+ * First half, before the environment's compose runs: under the front's lock, its files written, and on a host
+ * without a front its container created but not started — on a host moving from the old layout the ports are
+ * still the environment's Caddy's, and the front must start the moment they are free.
+ */
+async function prepareFront(ctx, compose, envCaddy) {
+    const layout = frontLayout(ctx);
+    const domains = frontDomains(ctx);
+    await refuseForeignPortHolders(ctx, layout, envCaddy);
+    await ensureFrontNetwork(ctx);
+    const lock = await ctx.host.run(frontLockCmd(layout), { check: false, timeoutMs: 180_000 });
+    if (lock.code !== 0)
+        throw new errors_DeployError('lock', lock.stderr.trim() || `could not take ${layout.lockDir}`, 'try again in a minute');
+    // held from the files to the routing, never across the environment's database start: released once
+    let held = true;
+    const release = async () => {
+        if (!held)
+            return;
+        held = false;
+        await ctx.host.run(cmd('rmdir', layout.lockDir), { check: false, timeoutMs: 30_000 });
+    };
+    try {
+        const changed = await writeHostFiles(ctx, layout, frontFiles(ctx));
+        const state = await frontState(ctx, layout.stack);
+        const recreate = changed.includes('.base-digest') && state !== 'absent';
+        if (state === 'absent')
+            await frontCompose(ctx, compose, layout, 'up', '--no-start', '--no-color');
+        return {
+            release,
+            async startAndRoute(stack) {
+                try {
+                    if (recreate)
+                        await frontCompose(ctx, compose, layout, 'up', '-d', '--no-color');
+                    // a container compose created as configured: `docker start` is all it needs, and the quickest
+                    else if (state !== 'running')
+                        await startContainer(ctx, layout.stack);
+                    else if (changed.includes('caddy/Caddyfile')) {
+                        ctx.reporter.warn('the front proxy configuration changed: reloading it');
+                        await ctx.host.run(caddyReloadCmd(layout.stack), { timeoutMs: 60_000 });
+                    }
+                    await route(ctx, layout, stack, domains);
+                }
+                finally {
+                    await release();
+                }
+            },
+        };
+    }
+    catch (e) {
+        await release();
+        throw e;
+    }
+}
+// $1 $2 the front's ports: the containers publishing either (a process outside Docker is not seen here)
+const PORT_HOLDERS = `
+docker ps --filter "publish=$1" --format '{{.Names}}'
+docker ps --filter "publish=$2" --format '{{.Names}}'
+`;
+/**
+ * Before anything changes: the front's ports may be held by the front itself, or by this environment's own
+ * Caddy (a host moving from the old layout, which lets go of them in this deploy) — by nothing else, or the
+ * environment would lose its Caddy's ports and the front could not take them.
+ */
+async function refuseForeignPortHolders(ctx, layout, envCaddy) {
+    const f = ctx.cfg.config.front_proxy;
+    const r = await ctx.host.run(script(PORT_HOLDERS, String(f.http_port), String(f.https_port)), {
+        check: false,
+        timeoutMs: 30_000,
+    });
+    const others = [...new Set(r.stdout.split('\n').map((l) => l.trim()))].filter((n) => n && n !== layout.stack && n !== envCaddy);
+    if (others.length)
+        throw new errors_DeployError('preflight', `the front proxy's ports ${f.http_port}/${f.https_port} are published by ${others.join(', ')}; nothing was changed`, 'move that environment behind the front proxy first (proxy.front: true, deployed once), or give front_proxy other ports');
+}
+async function startContainer(ctx, name) {
+    const r = await ctx.host.run(cmd('docker', 'start', name), { check: false, timeoutMs: 120_000 });
+    if (r.code !== 0)
+        throw frontStartFailed(ctx, name, r.stderr.trim());
+}
+function frontStartFailed(ctx, name, why) {
+    const f = ctx.cfg.config.front_proxy;
+    return new errors_DeployError('preflight', `starting the front proxy ${name} failed: ${why}`, `ports ${f.http_port}/${f.https_port} must be free for it (front_proxy.http_port, https_port)`);
+}
+async function frontCompose(ctx, compose, layout, ...args) {
+    const r = await ctx.host.run(composeCmd(compose, layout, ...args), { check: false, timeoutMs: 300_000 });
+    if (r.code !== 0)
+        throw frontStartFailed(ctx, layout.stack, composeErrorLines(r.stderr, 8).join('\n'));
+}
+async function route(ctx, layout, stack, domains) {
+    const r = await ctx.host.run(registerSitesCmd(layout, stack, domains), { check: false, timeoutMs: 30_000 });
+    const taken = /^taken (\S+) (\S+)/m.exec(r.stdout);
+    if (taken)
+        throw new errors_DeployError('config', `the domain ${taken[1]} is already served through the front proxy by ${taken[2]}`, `give this environment other domains, or remove ${taken[1]} from the other environment first`);
+    if (r.code !== 0)
+        throw new errors_DeployError('preflight', `could not register the domains: ${r.stderr.trim()}`);
+    for (const line of r.stdout.split('\n').filter(Boolean))
+        ctx.reporter.info(`front proxy: ${line}`);
+}
+// $1 the front's container, $2 its sites directory, then the domains
+const FRONT_STATUS = `
+echo "state $(docker inspect -f '{{.State.Status}}' -- "$1" 2>/dev/null || echo absent)"
+dir=$2; shift 2
+for d in "$@"; do
+  if [ -f "$dir/$d" ]; then echo "site $d $(cat "$dir/$d")"; else echo "site $d -"; fi
+done
+`;
+async function inspectFront(ctx) {
+    const layout = frontLayout(ctx);
+    const r = await ctx.host.run(script(FRONT_STATUS, layout.stack, layout.path('caddy', SITES), ...frontDomains(ctx)), {
+        check: false,
+        timeoutMs: 20_000,
+    });
+    const out = { container: layout.stack, state: 'unknown', domains: {} };
+    for (const line of r.stdout.split('\n')) {
+        const [kind, a, b] = line.trim().split(/\s+/);
+        if (kind === 'state' && a)
+            out.state = a;
+        if (kind === 'site' && a)
+            out.domains[a] = !b || b === '-' ? null : b;
+    }
+    return out;
+}
+function formatFront(f, stack) {
+    const routes = Object.entries(f.domains).map(([d, owner]) => owner === stack ? d : owner ? `${d} (routed to ${owner}!)` : `${d} (not registered)`);
+    return `${f.container} ${f.state}; ${routes.join(', ')}`;
 }
 
 ;// CONCATENATED MODULE: ./src/engine/database/db-ready.ts
@@ -33426,9 +34663,15 @@ async function ensureDbImage(ctx, img, running) {
 
 
 
+
 function imagesEnv(ctx, layout, images, extras = {}) {
     const c = ctx.cfg.config;
     const p = ctx.cfg.proxy;
+    // behind the front proxy the environment's Caddy publishes nothing public: an ephemeral loopback port each
+    // (compose reads "127.0.0.1::80"), the front reaches it over its network
+    const ports = p.front
+        ? { TOGATHER_BIND: '127.0.0.1', TOGATHER_HTTP_PORT: '', TOGATHER_HTTPS_PORT: '' }
+        : { TOGATHER_BIND: p.bind, TOGATHER_HTTP_PORT: String(p.http_port), TOGATHER_HTTPS_PORT: String(p.https_port) };
     return {
         TOGATHER_STACK: layout.stack,
         TOGATHER_APP_IMAGE_BLUE: images.blue,
@@ -33436,9 +34679,7 @@ function imagesEnv(ctx, layout, images, extras = {}) {
         TOGATHER_GATE_IMAGE: c.images.gate,
         TOGATHER_CADDY_IMAGE: c.images.caddy,
         TOGATHER_POSTGRES_IMAGE: extras.dbImage ?? c.images.postgres,
-        TOGATHER_BIND: p.bind,
-        TOGATHER_HTTP_PORT: String(p.http_port),
-        TOGATHER_HTTPS_PORT: String(p.https_port),
+        ...ports,
         TOGATHER_DB_NAME: c.database.name,
         TOGATHER_DB_USER: c.database.user,
         // docker stop's grace must outlast the drain: the old colour finishes its in-flight requests first
@@ -33466,16 +34707,24 @@ function hostFiles(ctx, layout, images, extras = {}) {
                 appPort: c.app.port,
                 healthInterval: formatGo(p.health_interval),
                 healthTimeout: formatGo(p.health_timeout),
+                behindFront: p.front,
             }),
         },
         {
             name: 'caddy/Caddyfile',
             mode: '644',
+            // behind the front proxy, which terminates TLS for the domains, the environment serves plain HTTP on :80
             content: p.caddyfile
                 ? (0,external_node_fs_namespaceObject.readFileSync)(fromConfigDir(ctx, p.caddyfile), 'utf8')
-                : renderDefaultSite({ domains: p.domains }),
+                : renderDefaultSite({ domains: p.front ? [] : p.domains }),
         },
     ];
+    if (p.front)
+        files.push({
+            name: 'compose.front.yml',
+            mode: '644',
+            content: renderFrontOverride(frontNetwork(ctx), frontDomains(ctx)),
+        });
     const dbEnv = {};
     if (ctx.cfg.appEnv.POSTGRES_PASSWORD !== undefined)
         dbEnv.POSTGRES_PASSWORD = ctx.cfg.appEnv.POSTGRES_PASSWORD;
@@ -33514,6 +34763,18 @@ async function provision(ctx, layout, host, facts, images) {
         ctx.reporter.info(`would write ${files.map((f) => f.name).join(', ')} under ${layout.root}`);
         return { changed: [] };
     }
+    // the front's network and container first: the environment's compose names the network as external
+    const front = layout.front ? await prepareFront(ctx, compose, layout.caddy) : undefined;
+    try {
+        return await provisionStack(ctx, layout, host, facts, files, front);
+    }
+    finally {
+        await front?.release();
+    }
+}
+async function provisionStack(ctx, layout, host, facts, files, front) {
+    const { compose } = host;
+    const managedDb = ctx.cfg.config.database.managed;
     const changed = await writeHostFiles(ctx, layout, files);
     const keeper = keeperWanted(ctx, host);
     const services = [...(managedDb ? ['db'] : []), 'caddy', 'gate-blue', 'gate-green', ...(keeper ? ['keeper'] : [])];
@@ -33536,6 +34797,8 @@ async function provision(ctx, layout, host, facts, images) {
         if (r.code !== 0)
             throw new errors_DeployError('preflight', `starting the stack's services failed: ${ctx.redactor.redact(composeErrorLines(r.stderr, 8).join('\n'))}`);
     }
+    // at once: on a host moving to the front proxy, the environment's Caddy has just let go of 80/443
+    await front?.startAndRoute(layout.stack);
     if (!keeper && facts.keeper !== 'absent')
         await ctx.host.run(cmd('docker', 'rm', '-f', layout.keeper), { check: false, timeoutMs: 60_000 });
     if (changed.some((f) => f.startsWith('caddy/')) && facts.caddy === 'running') {
@@ -33838,6 +35101,7 @@ async function retireOld(ctx, op, live) {
 
 
 
+
 /**
  * validate → CI gate → connect → preflight → lock → image → provision → snapshot + migrations → start the idle
  * colour → health gate → switch → verify through the proxy → record → retire the old colour → prune → watch →
@@ -33866,6 +35130,7 @@ async function deploy(ctx, req) {
         await retireOld(ctx, op, at.live);
         await op.phase('prune images', () => prune(ctx, at, sha));
         await updateMonitoring(ctx, op, facts);
+        await copySnapshotOffsite(ctx, op, db.snapshot);
         await watch(ctx, op, at, facts); // the lock stays held; a failed watch switches back and throws WatchRolledBack
         return completed(ctx, op, at, sha, ref);
     });
@@ -33936,6 +35201,14 @@ async function deploy_shipImage(ctx, op, sha, ref) {
 async function updateMonitoring(ctx, op, facts) {
     if (ctx.cfg.config.monitoring.enabled)
         await op.phase('monitoring', () => monitoringStep(ctx, op.layout, facts.compose));
+}
+/** the snapshot taken before this deploy's migrations leaves the host too, after the switch (never delaying it) */
+async function copySnapshotOffsite(ctx, op, snapshot) {
+    if (!snapshot || !ctx.cfg.config.database.snapshots.offsite)
+        return;
+    const copied = await op.phase('copy snapshot off-site', () => copyTakenSnapshot(ctx, op.layout, snapshot.file));
+    if (copied)
+        op.event('snapshot.copied', { file: copied.file, remote: copied.remote, bytes: copied.bytes, ms: copied.ms });
 }
 function watch(ctx, op, at, facts) {
     const previous = at.live ? at.state.current : undefined;
@@ -34221,13 +35494,22 @@ function warmStart(stack, colour, ref) {
 
 
 
-const SNAPSHOT_SUBCOMMANDS = ['create', 'list', 'verify', 'cleanup', 'restore'];
+
+
+const SNAPSHOT_SUBCOMMANDS = ['create', 'list', 'verify', 'cleanup', 'restore', 'copy', 'check'];
 async function snapshotCommand(ctx, req) {
     if (req.file !== undefined && !SNAPSHOT_NAME_RE.test(req.file)) {
         throw new errors_DeployError('config', `"${req.file}" is not a snapshot name (DATABASE_YYYYMMDD_HHMMSS_SHA7.sql.gz)`, 'see `togather-deploy snapshot list`');
     }
     if (req.sub === 'restore' && !req.file)
         throw new errors_DeployError('config', 'snapshot restore needs the snapshot file name', 'pick one from `togather-deploy snapshot list`');
+    // off-site work without its configuration is an input problem, found before anything connects
+    if (req.fromOffsite && req.sub !== 'restore')
+        throw new errors_DeployError('config', '--from-offsite belongs to snapshot restore', 'leave it out');
+    if (req.sub === 'copy' || req.fromOffsite)
+        offsiteOf(ctx);
+    if (req.fromOffsite && !ctx.dryRun)
+        decryptionKeys(ctx);
     return runOperation(ctx, 'snapshot', async (op) => {
         await op.connect();
         const done = outcome(op);
@@ -34235,6 +35517,8 @@ async function snapshotCommand(ctx, req) {
             return list(ctx, op, done);
         if (req.sub === 'verify')
             return verify(ctx, op, req, done);
+        if (req.sub === 'check')
+            return check(ctx, op, done);
         // the rest changes the host: under the environment's lock, like a deploy; a dry run changes nothing, so it
         // neither waits for a deploy's lock nor leaves a log on the host
         if (!ctx.dryRun)
@@ -34245,6 +35529,8 @@ async function snapshotCommand(ctx, req) {
             return cleanup(ctx, op, state, done);
         if (req.sub === 'create')
             return create(ctx, op, state, done);
+        if (req.sub === 'copy')
+            return copy(ctx, op, req, done);
         return restore(ctx, op, req, state, done);
     }, `snapshot.${req.sub}`);
 }
@@ -34256,14 +35542,46 @@ function outcome(op) {
     });
 }
 async function list(ctx, op, done) {
-    const [listing, state] = await Promise.all([listSnapshots(ctx, op.layout), readState(ctx, op.layout)]);
+    const [listing, state, off] = await Promise.all([
+        listSnapshots(ctx, op.layout),
+        readState(ctx, op.layout),
+        ctx.cfg.config.database.snapshots.offsite ? op.phase('list off-site', () => listOffsite(ctx)) : undefined,
+    ]);
     const refs = referencedSnapshots(state);
-    const rows = listing.snapshots.map((s) => `  ${describeSnapshot(s)}${refs.has(s.file) ? '  [in history]' : ''}`);
-    const text = listing.snapshots.length
-        ? `snapshots in ${listing.dir} (newest first):\n${rows.join('\n')}`
-        : `no snapshots in ${listing.dir}`;
-    const data = { dir: listing.dir, snapshots: listing.snapshots.map((s) => ({ ...s, referenced: refs.has(s.file) })) };
-    return done(true, `${listing.snapshots.length} snapshot(s)`, text, data);
+    const now = ctx.clock.now();
+    const rows = listing.snapshots.map((s) => `  ${describeSnapshot(s)}  (${ageOf(now, s.createdAt)} old)${refs.has(s.file) ? '  [in history]' : ''}`);
+    const text = [
+        listing.snapshots.length
+            ? `snapshots in ${listing.dir} (newest first):\n${rows.join('\n')}`
+            : `no snapshots in ${listing.dir}`,
+        ...(off ? [describeOffsite(off, now)] : []),
+    ].join('\n');
+    const data = {
+        dir: listing.dir,
+        snapshots: listing.snapshots.map((s) => ({ ...s, referenced: refs.has(s.file) })),
+        ...(off ? { offsite: off } : {}),
+    };
+    const copies = off ? `, ${off.copies.length} off-site cop${off.copies.length === 1 ? 'y' : 'ies'}` : '';
+    return done(true, `${listing.snapshots.length} snapshot(s)${copies}`, text, data);
+}
+function describeOffsite(off, now) {
+    if (!off.copies.length)
+        return `no off-site copies in ${off.remote}`;
+    const rows = off.copies.map((c) => `  ${c.file}  ${formatBytes(c.bytes)}  ${new Date(c.createdAt).toISOString().replace(/\.\d+Z$/, 'Z')}  ` +
+        `(${ageOf(now, c.createdAt)} old)${c.meta ? '' : '  [no metadata: cannot be restored]'}`);
+    const parts = off.partials.length ? `\n  (${off.partials.length} unfinished upload(s))` : '';
+    return `off-site copies in ${off.remote} (newest first, encrypted):\n${rows.join('\n')}${parts}`;
+}
+/** how long ago, for people: 3d4h, 5h12m, 40s */
+function ageOf(now, then) {
+    const s = Math.max(0, Math.round((now - then) / 1000));
+    if (s < 120)
+        return `${s}s`;
+    const m = Math.floor(s / 60);
+    if (m < 120)
+        return `${m}m`;
+    const h = Math.floor(m / 60);
+    return h < 48 ? `${h}h${m % 60 ? `${m % 60}m` : ''}` : `${Math.floor(h / 24)}d${h % 24 ? `${h % 24}h` : ''}`;
 }
 async function verify(ctx, op, req, done) {
     const listing = await listSnapshots(ctx, op.layout);
@@ -34285,17 +35603,31 @@ async function verify(ctx, op, req, done) {
 async function cleanup(ctx, op, state, done) {
     const c = await op.phase('cleanup', () => cleanupSnapshots(ctx, op.layout, state));
     op.event('snapshot.cleanup', { removed: c.removed, partials: c.partials, dry_run: ctx.dryRun });
+    const off = ctx.cfg.config.database.snapshots.offsite
+        ? await op.phase('off-site retention', () => cleanupOffsite(ctx))
+        : undefined;
+    if (off)
+        op.event('snapshot.offsite.cleanup', { removed: off.removed, partials: off.partials, dry_run: ctx.dryRun });
     const verb = ctx.dryRun ? 'would remove' : 'removed';
     const text = [
         `${verb} ${c.removed.length} expired snapshot(s)${c.removed.length ? `: ${c.removed.join(', ')}` : ''}`,
         ...(c.partials.length ? [`${verb} ${c.partials.length} leftover partial file(s)`] : []),
         ...c.kept.map((k) => `  kept ${k.file} (${k.why})`),
+        ...(off ? [offsiteCleanupText(off, verb)] : []),
     ].join('\n');
-    return done(true, `${verb} ${c.removed.length} snapshot(s)`, text, c);
+    return done(true, `${verb} ${c.removed.length} snapshot(s)`, text, { ...c, ...(off ? { offsite: off } : {}) });
+}
+function offsiteCleanupText(off, verb) {
+    return [
+        `off-site (${off.remote}): ${verb} ${off.removed.length} expired cop${off.removed.length === 1 ? 'y' : 'ies'}` +
+            `${off.removed.length ? `: ${off.removed.join(', ')}` : ''}`,
+        ...(off.partials.length ? [`  ${verb} ${off.partials.length} unfinished upload(s)`] : []),
+        ...off.kept.map((k) => `  kept ${k.file} (${k.why})`),
+    ].join('\n');
 }
 async function create(ctx, op, state, done) {
     if (ctx.dryRun)
-        return done(true, 'dry run: nothing was changed', 'would take a snapshot (pg_dump, verified) and apply retention', {});
+        return done(true, 'dry run: nothing was changed', `would take a snapshot (pg_dump, verified)${ctx.cfg.config.database.snapshots.offsite ? ', copy it off the host' : ''} and apply retention`, {});
     const db = await openDb(ctx, op.layout);
     const live = state.current?.version;
     const options = { reason: 'manual', liveVersion: live, gitCommit: live, deploymentId: op.id };
@@ -34303,9 +35635,111 @@ async function create(ctx, op, state, done) {
     op.event('snapshot', { file: meta.file, bytes: meta.file_size_bytes, sha256: meta.sha256, ms: meta.duration_ms });
     const c = await op.phase('cleanup', () => cleanupSnapshots(ctx, op.layout, state, [meta.file]));
     const took = `${formatBytes(meta.file_size_bytes)}, verified, in ${(meta.duration_ms / 1000).toFixed(1)}s (schema ${meta.pre_migration_version ?? 'none'})`;
-    const text = `snapshot ${meta.file}: ${took}; kept until ${meta.retention_until.slice(0, 10)}` +
+    let text = `snapshot ${meta.file}: ${took}; kept until ${meta.retention_until.slice(0, 10)}` +
         `${c.removed.length ? `\nretention removed: ${c.removed.join(', ')}` : ''}`;
-    return done(true, `snapshot ${meta.file} taken`, text, { snapshot: meta, removed: c.removed });
+    if (!ctx.cfg.config.database.snapshots.offsite)
+        return done(true, `snapshot ${meta.file} taken`, text, { snapshot: meta, removed: c.removed });
+    const entry = {
+        file: meta.file,
+        bytes: meta.file_size_bytes,
+        mtime: Date.parse(meta.created_at),
+        meta,
+        createdAt: Date.parse(meta.created_at),
+        retentionUntil: Date.parse(meta.retention_until),
+    };
+    const off = await copyAndPrune(ctx, op, entry);
+    text += `\n${off.text}`;
+    return done(true, `snapshot ${meta.file} taken and copied off the host`, text, {
+        snapshot: meta,
+        removed: c.removed,
+        offsite: off.data,
+    });
+}
+/** snapshot copy [file]: the newest snapshot (or the one named) off the host, then the copies' retention */
+async function copy(ctx, op, req, done) {
+    const listing = await listSnapshots(ctx, op.layout);
+    const entry = req.file ? listing.snapshots.find((s) => s.file === req.file) : listing.snapshots[0];
+    if (!entry)
+        throw new errors_DeployError('snapshot', req.file ? `no snapshot ${req.file} in ${listing.dir}` : `no snapshots in ${listing.dir} to copy`, req.file ? 'see `togather-deploy snapshot list`' : 'take one first: togather-deploy snapshot create');
+    const { remote } = offsiteOf(ctx);
+    if (ctx.dryRun)
+        return done(true, 'dry run: nothing was changed', `would copy ${entry.file} to ${remote}`, {});
+    const off = await copyAndPrune(ctx, op, entry);
+    return done(true, `${entry.file} copied to ${remote}`, off.text, off.data);
+}
+/**
+ * Copies one snapshot off the host and applies the copies' retention. A failed copy fails the operation; the
+ * snapshot on the host is untouched either way.
+ */
+async function copyAndPrune(ctx, op, entry) {
+    let copied;
+    try {
+        copied = await op.phase('copy off-site', () => copyOffsite(ctx, op.layout, entry));
+    }
+    catch (e) {
+        throw new errors_DeployError('snapshot', `${entry.file} is on the host, but its copy off the host failed: ${e instanceof errors_DeployError ? e.message : describeError(e)}`, `${e instanceof errors_DeployError && e.remedy ? `${e.remedy}; then ` : ''}copy it again: togather-deploy snapshot copy ${ctx.cfg.environment} ${entry.file}`);
+    }
+    op.event('snapshot.copied', { file: copied.file, remote: copied.remote, bytes: copied.bytes, ms: copied.ms });
+    const pruned = await op.phase('off-site retention', () => cleanupOffsite(ctx, [entry.file]));
+    op.event('snapshot.offsite.cleanup', { removed: pruned.removed, partials: pruned.partials, dry_run: false });
+    const text = `copied off the host to ${copied.remote}: ${copied.file}.age (${formatBytes(copied.bytes)} encrypted, ` +
+        `${(copied.ms / 1000).toFixed(1)}s)${pruned.removed.length ? `\noff-site retention removed: ${pruned.removed.join(', ')}` : ''}`;
+    return { text, data: { copied, removed: pruned.removed } };
+}
+/**
+ * snapshot check: fails, and alerts the notification channels, when the newest snapshot (on the host or off it)
+ * is older than database.snapshots.max_age — or, with off-site copies configured, when the newest copy is.
+ * What it catches: a nightly schedule that stopped (GitHub disables it after 60 days without activity), a
+ * snapshot job that keeps failing, copies that stopped arriving.
+ */
+async function check(ctx, op, done) {
+    const maxAge = ctx.cfg.config.database.snapshots.max_age;
+    if (maxAge === undefined)
+        return done(true, 'no max_age set', 'database.snapshots.max_age is not set: there is no staleness to check', {
+            max_age_ms: null,
+        });
+    const now = ctx.clock.now();
+    const listing = await listSnapshots(ctx, op.layout);
+    const off = ctx.cfg.config.database.snapshots.offsite
+        ? await op.phase('list off-site', () => listOffsite(ctx))
+        : undefined;
+    const host = listing.snapshots[0];
+    const copy = off?.copies[0];
+    const newest = [host && { where: 'on the host', ...host }, copy && { where: `in ${off.remote}`, ...copy }]
+        .filter((x) => !!x)
+        .sort((a, b) => b.createdAt - a.createdAt)[0];
+    const at = (t) => (t === undefined ? null : new Date(t).toISOString());
+    const data = {
+        max_age_ms: maxAge,
+        newest: newest ? { file: newest.file, where: newest.where, created_at: at(newest.createdAt) } : null,
+        host_newest: host ? { file: host.file, created_at: at(host.createdAt) } : null,
+        ...(off ? { offsite_newest: copy ? { file: copy.file, created_at: at(copy.createdAt) } : null } : {}),
+    };
+    const limit = ageOf(maxAge, 0);
+    const problems = [];
+    if (!newest)
+        problems.push(`there is no snapshot of ${ctx.cfg.environment} at all`);
+    else if (now - newest.createdAt > maxAge)
+        problems.push(`the newest snapshot of ${ctx.cfg.environment}, ${newest.file} ${newest.where}, is ${ageOf(now, newest.createdAt)} old`);
+    if (off && newest && !problems.length && (!copy || now - copy.createdAt > maxAge))
+        problems.push(copy
+            ? `the newest off-site copy, ${copy.file}, is ${ageOf(now, copy.createdAt)} old`
+            : `there is no off-site copy in ${off.remote}`);
+    if (problems.length) {
+        const reason = `STALE SNAPSHOTS: ${problems.join('; ')} (max_age ${limit})`;
+        op.event('snapshot.stale', { problems, max_age_ms: maxAge });
+        void notify_alert(ctx, {
+            event: 'deployment.failed',
+            deployment_id: op.id,
+            failure: { class: 'snapshot', exit_code: 8, reason },
+            metadata: { trigger: 'snapshot-check' },
+        });
+        throw new errors_DeployError('snapshot', reason, 'is the nightly snapshot workflow still scheduled and passing? (GitHub disables the schedule of a repository ' +
+            `without activity for 60 days) Take one now: togather-deploy snapshot create ${ctx.cfg.environment}`);
+    }
+    const text = `newest snapshot: ${newest.file} ${newest.where}, ${ageOf(now, newest.createdAt)} old (max_age ${limit})` +
+        (off && copy ? `\nnewest off-site copy: ${copy.file}, ${ageOf(now, copy.createdAt)} old` : '');
+    return done(true, `snapshots are fresh (max_age ${limit})`, text, data);
 }
 /**
  * Restore: confirmation, then — so that no write is lost silently — the app is taken out of the proxy and
@@ -34316,10 +35750,23 @@ async function create(ctx, op, state, done) {
 async function restore(ctx, op, req, state, done) {
     const { layout, phases, id } = op;
     const liveVersion = state.current?.version;
+    if (req.fromOffsite) {
+        const { remote } = offsiteOf(ctx);
+        if (ctx.dryRun) {
+            if (!(await listOffsite(ctx)).copies.some((c) => c.file === req.file))
+                throw new errors_DeployError('snapshot', `no copy of ${req.file} in ${remote}`, 'see `togather-deploy snapshot list`');
+            return done(true, 'dry run: nothing was changed', `would fetch ${req.file} from ${remote}, verify and restore it`, {});
+        }
+        await phases.run('fetch off-site', () => fetchOffsite(ctx, layout, req.file));
+        ctx.reporter.info(`fetched ${req.file} from ${remote}, decrypted and verified; it stays in the snapshots directory`);
+        op.event('snapshot.fetched', { file: req.file, remote });
+    }
     const listing = await listSnapshots(ctx, layout);
     const entry = listing.snapshots.find((s) => s.file === req.file);
     if (!entry)
-        throw new errors_DeployError('snapshot', `no snapshot ${req.file} in ${listing.dir}`, 'see `togather-deploy snapshot list`');
+        throw new errors_DeployError('snapshot', `no snapshot ${req.file} in ${listing.dir}`, ctx.cfg.config.database.snapshots.offsite
+            ? 'to restore an off-site copy, add --from-offsite (action: from-offsite: true); see `togather-deploy snapshot list`'
+            : 'see `togather-deploy snapshot list`');
     const check = await phases.run('verify', () => verifySnapshot(ctx, layout, entry));
     if (!check.ok)
         throw new errors_DeployError('snapshot', `${entry.file} failed verification: ${check.problems.join('; ')}; nothing was restored`);
@@ -34413,16 +35860,18 @@ async function bringBack(ctx, layout, phases, colour, sha, schemaVersion) {
 
 
 
+
 const PROXY_PROBE = `
 echo "--- 1"
 docker exec "$1" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3" || true
 `;
 async function status_status(ctx) {
     const layout = new Layout(ctx.cfg);
-    const [state, stack, lockView] = await Promise.all([
+    const [state, stack, lockView, front] = await Promise.all([
         readState(ctx, layout),
         inspectStack(ctx, layout),
         inspectLock(ctx, layout),
+        layout.front ? inspectFront(ctx) : undefined,
     ]);
     const lock = lockView.kind === 'held' ? lockView.holder : undefined;
     const live = liveColour(stack, state.current?.colour);
@@ -34441,6 +35890,7 @@ async function status_status(ctx) {
         drift = 'state.json names a live deployment, but no colour is routed by the proxy';
     return {
         environment: ctx.cfg.environment,
+        stackName: layout.stack,
         host: ctx.host.name,
         live,
         proxy,
@@ -34449,6 +35899,7 @@ async function status_status(ctx) {
         lock,
         ...(lockView.kind === 'no-info' ? { lockWithoutInfoAgeS: lockView.ageS } : {}),
         drift,
+        ...(front ? { front } : {}),
     };
 }
 function formatStatus(s) {
@@ -34470,6 +35921,8 @@ function formatStatus(s) {
             `${s.stack.keeper !== 'absent' ? `, keeper ${s.stack.keeper}` : ''}`,
         `lock         ${held}`,
     ];
+    if (s.front)
+        lines.push(`front proxy  ${formatFront(s.front, s.stackName)}`);
     if (s.drift)
         lines.push(`drift        ${s.drift}`);
     return lines.join('\n');
@@ -35275,9 +36728,10 @@ function safeDecode(s) {
         return s;
     }
 }
-/** secrets nobody registered but that have an unmistakable shape: credentials in URLs, bearer tokens */
+/** secrets nobody registered but that have an unmistakable shape: credentials in URLs, bearer tokens, age keys */
 function redactPatterns(text) {
     return text
+        .replace(/AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{8,}/gi, MASK)
         .replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s'"]*:)([^@\s'"]+)(@)/gi, `$1${MASK}$3`)
         .replace(/(authorization:\s*(?:bearer|token|basic)\s+)[^\s'"]+/gi, `$1${MASK}`)
         .replace(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g, MASK);
@@ -44744,7 +46198,7 @@ const ZodCustom = /*@__PURE__*/ $constructor("ZodCustom", (inst, def) => {
     inst._zod.processJSONSchema = (ctx, json, params) => customProcessor(inst, ctx, json, params);
 });
 // custom checks
-function check(fn) {
+function schemas_check(fn) {
     const ch = new core.$ZodCheck({
         check: "custom",
         // ...util.normalizeParams(params),
@@ -44818,7 +46272,60 @@ function preprocess(fn, schema) {
     });
 }
 
+;// CONCATENATED MODULE: ./src/config/offsite-schema.ts
+
+
+/**
+ * database.snapshots.offsite and database.snapshots.max_age: copies of the snapshots off the host, encrypted by
+ * the deployer with age and uploaded by the deployer's rclone (docs/snapshots.md), and the staleness alert.
+ * Spread into SnapshotsSchema; both absent = the feature is off.
+ */
+/** "<rclone remote>:<path>": a configured remote's name, a colon, a relative path without ".." */
+const RCLONE_REMOTE_RE = /^[A-Za-z0-9_-]+:(?:[A-Za-z0-9_][A-Za-z0-9_.-]*(?:\/[A-Za-z0-9_][A-Za-z0-9_.-]*)*)?$/;
+const remote = schemas_string()
+    // the ".." check first: its message is the precise one when both fail
+    .refine((r) => !r.split(/[:/]/).includes('..'), 'remove "..": the path may not climb out of its directory')
+    .regex(RCLONE_REMOTE_RE, 'write <remote>:<path>, e.g. backups:togather-snapshots/production — the name of an rclone remote ' +
+    '(letters, digits, "_", "-"), a colon, and a relative path of letters, digits, "_", "-", "." and "/"');
+const recipient = schemas_string().superRefine((s, ctx) => {
+    try {
+        checkRecipient(s);
+    }
+    catch (e) {
+        ctx.addIssue({ code: 'custom', message: e.message });
+    }
+});
+const OffsiteSchema = object({
+    remote: remote.describe('where the copies go, as rclone names it: <remote>:<path>; the remote is configured on the deployer ' +
+        '(RCLONE_CONFIG_<NAME>_* variables or the rclone.conf in TOGATHER_RCLONE_CONFIG), never on the host'),
+    recipients: array(recipient)
+        .min(1, 'name at least one age recipient (age1…): the copies are encrypted to it')
+        .describe('age public keys (age1…) every copy is encrypted to; the matching identity is needed only to restore'),
+    retention_days: schemas_number()
+        .int()
+        .min(1)
+        .max(3650)
+        .optional()
+        .describe('a copy may be removed this many days after its snapshot was taken; default: snapshots.retention_days'),
+    keep_min: schemas_number()
+        .int()
+        .min(1)
+        .max(1000)
+        .default(3)
+        .describe('retention never leaves fewer copies than this, whatever their age'),
+})
+    .strict();
+/**
+ * The keys SnapshotsSchema spreads in. It hands over its own optional duration type, so that max_age is
+ * written, checked and documented like every other duration (and this file needs nothing from schema.ts).
+ */
+const offsiteSnapshotKeys = (optionalDuration) => ({
+    offsite: OffsiteSchema.optional().describe('encrypted copies off the host, made by the deployer with rclone (snapshot create and snapshot copy)'),
+    max_age: optionalDuration.describe('the newest snapshot (on the host or off it) older than this is an alert: snapshot check fails and notifies (e.g. 26h)'),
+});
+
 ;// CONCATENATED MODULE: ./src/config/schema.ts
+
 
 
 /**
@@ -44979,6 +46486,10 @@ const ProxySchema = object({
     caddyfile: localPath
         .optional()
         .describe('your own Caddyfile for the site (relative to the config file); it must import togather.caddy for the upstreams. Default: one generated from domains'),
+    front: schemas_boolean()
+        .default(false)
+        .describe("serve the domains through the host's shared front proxy (front_proxy), which holds 80/443 and the " +
+        'certificates for every environment on the host; http_port, https_port and bind are then not used'),
 })
     .strict();
 /**
@@ -44994,6 +46505,53 @@ const ProxyOverrideSchema = object({
     health_interval: optionalDuration(),
     health_timeout: optionalDuration(),
     caddyfile: localPath.optional(),
+    front: schemas_boolean().optional(),
+})
+    .strict();
+/** Per-environment monitoring overrides: written out for the same reason as ProxyOverrideSchema. */
+const MonitoringOverrideSchema = object({
+    enabled: schemas_boolean().optional().describe('monitoring.enabled for this environment'),
+    prometheus: object({
+        bind: bindAddress.optional().describe('monitoring.prometheus.bind for this environment'),
+        port: port.optional().describe("this environment's Prometheus port (each environment on a host needs its own)"),
+    })
+        .strict()
+        .optional()
+        .describe("this environment's Prometheus address"),
+    grafana: object({
+        enabled: schemas_boolean().optional().describe('monitoring.grafana.enabled for this environment'),
+        bind: bindAddress.optional().describe('monitoring.grafana.bind for this environment'),
+        port: port.optional().describe("this environment's Grafana port (each environment on a host needs its own)"),
+    })
+        .strict()
+        .optional()
+        .describe("this environment's Grafana address"),
+})
+    .strict();
+/**
+ * The host's front proxy, shared by every environment whose proxy.front is true: one Caddy that publishes 80/443,
+ * obtains each registered domain's certificate over ACME and routes it to that environment's own Caddy.
+ */
+const FrontProxySchema = object({
+    path: hostPath.default('togather/front').describe("the front proxy's directory on the host"),
+    name: schemas_string()
+        .regex(/^[a-z][a-z0-9-]{0,40}$/, 'use lowercase letters, digits and "-"')
+        .default('togather-front')
+        .describe('compose project, container and Docker network of the front proxy'),
+    http_port: port.default(80).describe('host port the front proxy publishes for HTTP (ACME HTTP-01, redirects)'),
+    https_port: port.default(443).describe('host port the front proxy publishes for HTTPS'),
+    bind: bindAddress.default('0.0.0.0').describe("address the front proxy's ports are published on"),
+    email: schemas_string()
+        .regex(/^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/, 'write a plain e-mail address')
+        .optional()
+        .describe('ACME account e-mail (certificate expiry notices)'),
+    acme_ca: schemas_string()
+        .regex(/^https:\/\/[A-Za-z0-9.-]+(:[0-9]+)?(\/[A-Za-z0-9._~/-]*)?$/, 'write an https:// ACME directory URL')
+        .optional()
+        .describe("ACME directory URL; default Let's Encrypt"),
+    acme_ca_root: localPath
+        .optional()
+        .describe("PEM file of the CA that signs the ACME server's own TLS certificate, for a private ACME server (relative to the config file)"),
 })
     .strict();
 const ImagesSchema = object({
@@ -45042,6 +46600,7 @@ const SnapshotsSchema = object({
         .optional()
         .describe("directory of the snapshots on the host; default snapshots/ under the environment's path"),
     timeout: schema_duration('30m').describe('the longest pg_dump (or a restore) may take'),
+    ...offsiteSnapshotKeys(optionalDuration()),
 })
     .strict();
 const DatabaseSchema = object({
@@ -45081,6 +46640,7 @@ const EnvironmentSchema = object({
         .optional()
         .describe('public URL, reported as the deployment URL'),
     proxy: ProxyOverrideSchema.optional().describe('overrides of the top-level proxy settings for this environment'),
+    monitoring: MonitoringOverrideSchema.optional().describe("overrides of the top-level monitoring settings for this environment: on a shared host, each environment's own ports"),
 })
     .strict();
 // --- Notifications, post-deploy watch, monitoring -------------------------------------------------------------
@@ -45161,7 +46721,7 @@ const MonitoringSchema = object({
         bind: bindAddress.default('127.0.0.1').describe("address Prometheus's UI and API are published on"),
         port: port
             .default(9090)
-            .describe("Prometheus's published port (one per host: a second environment on the host needs a config file of its own)"),
+            .describe("Prometheus's published port (one per host: give a second environment on the host its own under environments.<name>.monitoring)"),
     })
         .strict()
         .prefault({}),
@@ -45192,6 +46752,7 @@ const ConfigSchema = object({
     app: AppSchema,
     deployment: DeploymentPolicySchema.default(DeploymentPolicySchema.parse({})),
     proxy: ProxySchema.default(ProxySchema.parse({})),
+    front_proxy: FrontProxySchema.prefault({}).describe('the shared front proxy of the hosts whose environments set proxy.front'),
     images: ImagesSchema.default(ImagesSchema.parse({})),
     database: DatabaseSchema.default(DatabaseSchema.parse({})),
     notifications: NotificationsSchema.prefault({}).describe('where deployment events are sent from the runner'),
@@ -45287,7 +46848,7 @@ function parseEnvFile(content, file, opts = {}) {
         out.lines[key] = lineNo;
         out.problems.push(...checkValue(key, value, { file, line: lineNo }));
     }
-    out.problems.push(...checkEnvironment(out.values, (k) => ({ file, line: out.lines[k] }), file, opts));
+    out.problems.push(...envfile_checkEnvironment(out.values, (k) => ({ file, line: out.lines[k] }), file, opts));
     return out;
 }
 /**
@@ -45432,7 +46993,7 @@ function checkValue(key, value, origin) {
     return problems;
 }
 /** Required keys and the ENVIRONMENT guard, on a complete set of values. */
-function checkEnvironment(values, originOf, file, opts) {
+function envfile_checkEnvironment(values, originOf, file, opts) {
     const problems = [];
     for (const key of opts.required ?? DEFAULT_REQUIRED_ENV) {
         const v = values[key];
@@ -46051,6 +47612,7 @@ function dottedPath(path) {
 
 
 
+
 /**
  * Load config/deployment.yml and the environment's env file, validate both and build the app environment.
  * Throws one ConfigError listing every problem found. Reads the two files and nothing else; no host is touched.
@@ -46080,6 +47642,8 @@ function loadConfig(opts) {
         env = selectEnvironment(opts.environment, config, yaml, configFile, problems);
         if (config)
             problems.push(...checkLocalPaths(config, opts.environment, env, configDir, yaml, configFile));
+        if (config && env)
+            problems.push(...checkFrontDomains(config, opts.environment, env, yaml, configFile));
     }
     // the env file is read even when the config is broken, so that one run reports both files' problems
     const source = envFileSourceOf(opts, cwd, configDir, yaml, config, env);
@@ -46116,7 +47680,7 @@ function loadConfig(opts) {
     // an env file that could not be read already says so; listing each key it lacks would only bury that
     const unreadable = envFile !== undefined && envFile.entries.length === 0 && envFile.problems.some((p) => p.code === 'file');
     if (envFile && !unreadable) {
-        problems.push(...checkEnvironment(merged.values, merged.where, envFile.file, {
+        problems.push(...envfile_checkEnvironment(merged.values, merged.where, envFile.file, {
             // against an undefined environment the comparison would only add noise
             ...(problems.some((p) => p.code === 'unknown-environment') ? {} : { environment: opts.environment }),
             required: app?.required_env ?? stringList(valueAt(rawApp, ['required_env'])) ?? DEFAULT_REQUIRED_ENV,
@@ -46125,6 +47689,9 @@ function loadConfig(opts) {
     if (problems.length > 0 || !config || !env)
         throw new ConfigError(sortProblems(problems.length ? problems : [{ file: configFile, path: '', message: 'could not be loaded', code: 'invalid' }]));
     const environment = opts.environment;
+    // the environment's monitoring overrides applied once here, so every reader of config.monitoring sees them
+    if (env.monitoring)
+        config = { ...config, monitoring: withMonitoringOverrides(config.monitoring, env.monitoring) };
     const proxy = { ...config.proxy };
     for (const [k, v] of Object.entries(env.proxy ?? {})) {
         if (v !== undefined)
@@ -46143,12 +47710,64 @@ function loadConfig(opts) {
         envFileSource: envFile?.file ?? ENV_INPUT_SOURCE,
     };
 }
+/**
+ * Behind the shared front proxy the domains are how requests find the environment (and what certificates are
+ * issued for): there must be some, each a plain host name, and no other environment of this file may claim one.
+ */
+function checkFrontDomains(config, name, env, yaml, file) {
+    const proxyOf = (e) => ({ ...config.proxy, ...definedOnly(e.proxy ?? {}) });
+    const mine = proxyOf(env);
+    if (!mine.front)
+        return [];
+    const own = env.proxy?.domains !== undefined;
+    const path = own ? ['environments', name, 'proxy', 'domains'] : ['proxy', 'domains'];
+    const problem = (message, remedy) => {
+        const line = yaml.locate(path) ?? yaml.locate(['environments', name]);
+        return { file, path: dottedPath(path), ...(line !== undefined ? { line } : {}), message, remedy, code: 'invalid' };
+    };
+    if (mine.domains.length === 0)
+        return [
+            problem('is empty, but proxy.front routes requests by domain', `list the environment's public host names under environments.${name}.proxy.domains`),
+        ];
+    const out = [];
+    for (const d of mine.domains) {
+        try {
+            caddyfile_checkDomain(d);
+        }
+        catch {
+            out.push(problem(`${show(d)} is not a plain host name`, 'behind the front proxy write names like app.example.org (no port, no wildcard)'));
+        }
+    }
+    for (const [other, e] of Object.entries(config.environments)) {
+        if (other === name)
+            continue;
+        const theirs = proxyOf(e);
+        if (!theirs.front || e.host !== env.host)
+            continue;
+        const shared = mine.domains.filter((d) => theirs.domains.includes(d));
+        if (shared.length)
+            out.push(problem(`${shared.join(', ')} also belongs to environment ${other} on the same host`, 'give each environment its own domains (e.g. staging.example.org and example.org)'));
+    }
+    return out;
+}
+function withMonitoringOverrides(m, o) {
+    return {
+        ...m,
+        ...definedOnly({ enabled: o.enabled }),
+        prometheus: { ...m.prometheus, ...definedOnly(o.prometheus ?? {}) },
+        grafana: { ...m.grafana, ...definedOnly(o.grafana ?? {}) },
+    };
+}
+function definedOnly(o) {
+    return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
 /** files the deploy will read from beside the config: found missing now rather than halfway through a deploy */
 function checkLocalPaths(config, name, env, configDir, yaml, file) {
     const wanted = [
         { path: ['proxy', 'caddyfile'], value: config.proxy.caddyfile, dir: false },
         { path: ['environments', name, 'proxy', 'caddyfile'], value: env?.proxy?.caddyfile, dir: false },
         { path: ['database', 'init_dir'], value: config.database.init_dir, dir: true },
+        { path: ['front_proxy', 'acme_ca_root'], value: config.front_proxy.acme_ca_root, dir: false },
         {
             path: ['images', 'postgres_dockerfile'],
             value: ['builtin', 'none'].includes(config.images.postgres_dockerfile)
@@ -46255,9 +47874,39 @@ function runProcess(file, args, opts = {}) {
             input.pipe(child.stdin);
     });
 }
+/**
+ * A process whose stdout is consumed as a stream (docker save → docker load, a snapshot to rclone): `done`
+ * settles with its exit code and stderr once it has ended; its stdout is left to the caller.
+ */
+function streamProcess(file, args, opts = {}) {
+    const started = Date.now();
+    const child = (0,external_node_child_process_namespaceObject.spawn)(file, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const err = [];
+    child.stderr.on('data', (d) => err.push(d));
+    let timer;
+    if (opts.timeoutMs)
+        timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
+    const done = new Promise((resolve) => {
+        child.on('error', (e) => {
+            if (timer)
+                clearTimeout(timer);
+            resolve({ code: 127, stdout: '', stderr: `${file}: ${e.message}`, durationMs: Date.now() - started });
+        });
+        child.on('close', (code, signal) => {
+            if (timer)
+                clearTimeout(timer);
+            resolve({
+                code: code ?? (signal ? 128 + 9 : 1),
+                stdout: '',
+                stderr: Buffer.concat(err).toString('utf8'),
+                durationMs: Date.now() - started,
+            });
+        });
+    });
+    return { stdout: child.stdout, done };
+}
 
 ;// CONCATENATED MODULE: ./src/host/local.ts
-
 
 
 
@@ -46286,24 +47935,7 @@ class LocalMachine {
     }
     stream(command, env) {
         const [file, ...args] = command.argv;
-        const started = Date.now();
-        const child = (0,external_node_child_process_namespaceObject.spawn)(file, args, {
-            env: { ...this.baseEnv, ...env },
-            cwd: this.cwd,
-            stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        const err = [];
-        child.stderr.on('data', (d) => err.push(d));
-        const done = new Promise((resolve) => {
-            child.on('error', (e) => resolve({ code: 127, stdout: '', stderr: e.message, durationMs: Date.now() - started }));
-            child.on('close', (code) => resolve({
-                code: code ?? 1,
-                stdout: '',
-                stderr: Buffer.concat(err).toString('utf8'),
-                durationMs: Date.now() - started,
-            }));
-        });
-        return { stdout: child.stdout, done };
+        return streamProcess(file, args, { env: { ...this.baseEnv, ...env }, cwd: this.cwd });
     }
 }
 
@@ -46530,7 +48162,7 @@ class SshHost {
         const sleep = this.opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
         let last = '';
         for (let i = 1; i <= attempts; i++) {
-            const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' };
+            const env = sshEnv();
             const args = [
                 ...this.baseArgs,
                 '-M',
@@ -46586,8 +48218,23 @@ class SshHost {
     async run(command, opts = {}) {
         if (!this.connected)
             await this.connect();
-        const remote = quoteArgv(command.argv);
-        const args = [
+        const r = await runProcess(this.ssh, this.sessionArgs(command), {
+            stdin: opts.stdin,
+            timeoutMs: opts.timeoutMs,
+            env: sshEnv(),
+        });
+        return this.checked(command, r, opts.check);
+    }
+    /** a command whose stdout is read as a stream (a snapshot on its way off the host); `done` is checked like run() */
+    stream(command, opts = {}) {
+        if (!this.connected)
+            throw new Error('SshHost.stream before connect()');
+        const s = streamProcess(this.ssh, this.sessionArgs(command), { timeoutMs: opts.timeoutMs, env: sshEnv() });
+        return { stdout: s.stdout, done: s.done.then((r) => this.checked(command, r, opts.check)) };
+    }
+    /** one multiplexed session on the master connection, running the command quoted once */
+    sessionArgs(command) {
+        return [
             ...this.baseArgs,
             '-o',
             'ControlMaster=no',
@@ -46596,19 +48243,16 @@ class SshHost {
             '-T',
             this.opts.target.host,
             '--',
-            remote,
+            quoteArgv(command.argv),
         ];
-        const r = await runProcess(this.ssh, args, {
-            stdin: opts.stdin,
-            timeoutMs: opts.timeoutMs,
-            env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' },
-        });
+    }
+    checked(command, r, check) {
         // a session whose master connection is killed ends with 255 and nothing on stderr
         if (r.code === 255 &&
             (!r.stderr.trim() || /^(ssh|mux_client|Control socket|Connection|client_loop|Timeout)/im.test(r.stderr))) {
             throw new errors_DeployError('connection', `lost the SSH connection to ${this.name}: ${firstLine(this.opts.redactor.redact(r.stderr)) || 'the session ended with exit code 255 and no message'}`);
         }
-        if (r.code !== 0 && opts.check !== false) {
+        if (r.code !== 0 && check !== false) {
             const red = {
                 ...r,
                 stderr: this.opts.redactor.redact(r.stderr),
@@ -46625,7 +48269,7 @@ class SshHost {
      */
     hold() {
         const child = (0,external_node_child_process_namespaceObject.spawn)(this.ssh, [...this.baseArgs, '-o', 'ControlMaster=no', '-o', 'BatchMode=yes', '-T', this.opts.target.host, '--', 'cat'], {
-            env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' },
+            env: sshEnv(),
             stdio: ['pipe', 'ignore', 'ignore'],
         });
         child.on('error', () => undefined);
@@ -46672,6 +48316,10 @@ function readKeyText(path) {
         return undefined;
     }
 }
+/** what every ssh process gets of our environment: nothing that could configure it behind our back */
+function sshEnv() {
+    return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' };
+}
 function firstLine(s) {
     return s.split('\n').find((l) => l.trim()) ?? s;
 }
@@ -46694,6 +48342,8 @@ function headline(e) {
         case 'deployment.completed':
             return `${SHORT(e.version)}${e.metadata.ref ? ` (${e.metadata.ref})` : ''} is live on ${e.environment}${e.colour ? ` (${e.colour})` : ''}`;
         case 'deployment.failed':
+            if (e.metadata.trigger === 'snapshot-check')
+                return `snapshots of ${e.environment} are stale`;
             return `deploy of ${SHORT(e.version)} to ${e.environment} failed${e.failure ? ` (exit ${e.failure.exit_code}, ${e.failure.class})` : ''}`;
         case 'deployment.rolled_back':
             return `${e.environment} rolled back to ${SHORT(e.version)}${e.colour ? ` on ${e.colour}` : ''}, away from ${SHORT(e.previous_version)}`;
@@ -47029,6 +48679,9 @@ function registerSecret(redactor, value) {
 
 
 
+
+
+
 /**
  * Loads and validates all configuration first (a ConfigError lists every problem and nothing is touched),
  * then prepares — but does not open — the SSH connection.
@@ -47055,6 +48708,7 @@ function openSession(o) {
     const monitoring = monitoringProblems(cfg, process.env);
     if (monitoring.length)
         throw new ConfigError(monitoring);
+    const identities = offsiteIdentities(o.offsite?.identity, redactor);
     const host = SshHost.prepare({
         target: { host: cfg.env.host, port: cfg.env.port, user: cfg.env.user },
         credentials: o.credentials,
@@ -47063,6 +48717,7 @@ function openSession(o) {
         log: (l) => reporter.warn(l),
     });
     o.onSshPrepared?.(host);
+    const offsiteKeys = offsiteKeysOf(o.offsite, identities, host.session.workDir, redactor);
     const ctx = {
         cfg,
         host,
@@ -47075,11 +48730,39 @@ function openSession(o) {
         localDockerEnv: {},
         dryRun: o.dryRun,
         runUrl: ciRunUrl(process.env),
+        ...(offsiteKeys ? { offsiteKeys } : {}),
     };
     const notifier = new Notifier(notifySettings, { userAgent: 'togather-deploy' });
     if (notifier.enabled)
         ctx.notifier = notifier;
     return { ctx, host, cfg };
+}
+/** rclone.conf lines whose value is a credential (rclone obscures passwords, but obscured is not encrypted) */
+const RCLONE_SECRET_KEY = /^\s*[A-Za-z0-9_]*(pass|secret|key|token|account|user|client_id)[A-Za-z0-9_]*\s*=\s*(\S.*?)\s*$/i;
+/** the age identities (one a line, # comments allowed): registered with the redactor, then checked */
+function offsiteIdentities(text, redactor) {
+    const identities = (text ?? '')
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter((l) => l && !l.startsWith('#'));
+    identities.forEach((id) => redactor.add(id));
+    identities.forEach((id) => checkIdentity(id));
+    return identities;
+}
+/**
+ * The off-site copies' secrets for the engine. The rclone.conf is registered with the redactor, then written
+ * 0600 into the session's private directory beside the SSH key, which close() (and the action's post step)
+ * removes; rclone finds it through RCLONE_CONFIG.
+ */
+function offsiteKeysOf(o, identities, workDir, redactor) {
+    if (!o?.rcloneConfig)
+        return identities.length ? { identities } : undefined;
+    redactor.add(o.rcloneConfig);
+    for (const line of o.rcloneConfig.split(/\r?\n/))
+        redactor.add(RCLONE_SECRET_KEY.exec(line)?.[2]);
+    const path = (0,external_node_path_namespaceObject.join)(workDir, 'rclone.conf');
+    (0,external_node_fs_namespaceObject.writeFileSync)(path, o.rcloneConfig.replace(/\r\n/g, '\n'), { mode: 0o600 });
+    return { identities, rcloneEnv: { RCLONE_CONFIG: path } };
 }
 /** the GitHub Actions run this process belongs to, if any (the CLI can run inside a workflow too) */
 function ciRunUrl(env) {
@@ -52808,17 +54491,20 @@ const FINGERPRINT_RE = /^SHA256:[A-Za-z0-9+/]{43}$/;
 async function gatherAnswers(flags, defaultImage, ask) {
     const envText = flags.environments ?? (ask ? await ask('Environments (comma-separated)', DEFAULT_ENVIRONMENTS) : '');
     const names = parseEnvironments(envText || DEFAULT_ENVIRONMENTS, flags.environments !== undefined);
-    const hosts = parseAssignments('--host', flags.host, names, checkHost);
+    const hosts = parseAssignments('--host', flags.host, names, answers_checkHost);
     const domains = parseDomains(flags.domain, names);
     const httpPorts = parseAssignments('--http-port', flags.httpPort, names, parsePort);
     const httpsPorts = parseAssignments('--https-port', flags.httpsPort, names, parsePort);
+    if (flags.front && flags.noFront) {
+        throw new AnswerError('--front and --no-front given together', 'keep the one you mean');
+    }
     const environments = [];
     let previousHost;
     for (const name of names) {
         let host = hosts.get(name) ?? hosts.get('');
         if (host === undefined && ask) {
             const answer = (await ask(`SSH host of ${name} (host name or IP address)`, previousHost)).trim();
-            host = checkHost(answer || previousHost || '', `the host of ${name}`);
+            host = answers_checkHost(answer || previousHost || '', `the host of ${name}`);
         }
         if (host === undefined) {
             throw new AnswerError(`no host for ${name}`, `pass --host HOST (every environment) or --host ${name}=HOST; e.g. --host ${name}=203.0.113.10`);
@@ -52834,6 +54520,13 @@ async function gatherAnswers(flags, defaultImage, ask) {
         const httpsPort = httpsPorts.get(name) ?? httpsPorts.get('');
         if ((httpPort ?? DEFAULT_HTTP_PORT) === (httpsPort ?? DEFAULT_HTTPS_PORT)) {
             throw new AnswerError(`${name}: its HTTP and HTTPS ports are both ${httpPort ?? DEFAULT_HTTP_PORT}`, `give the two different numbers, e.g. --http-port ${name}=8080 --https-port ${name}=8443`);
+        }
+        if (flags.front && envDomains.length === 0) {
+            throw new AnswerError(`--front: ${name} has no domain, and the front proxy routes requests by domain`, `give it one, e.g. --domain ${name}=${name}.example.org (its A record pointing at ${host}), or drop --front`);
+        }
+        if (flags.front && (httpPort !== undefined || httpsPort !== undefined)) {
+            throw new AnswerError(`--front with ${httpPort !== undefined ? '--http-port' : '--https-port'} for ${name}: behind the front ` +
+                'proxy an environment publishes no port of its own', 'drop the port flags (the front proxy holds 80 and 443 for every environment), or drop --front');
         }
         environments.push({
             name,
@@ -52916,7 +54609,7 @@ function parseDomains(values, names) {
     return out;
 }
 /** a host name or IP address that no shell, ssh option or YAML could misread */
-function checkHost(host, what) {
+function answers_checkHost(host, what) {
     if (host === '')
         throw new AnswerError(`${what}: empty`, 'give a host name or IP address, e.g. 203.0.113.10');
     if (host.startsWith('-') || /[[\]\s]/.test(host) || !HOSTNAME_RE.test(host)) {
@@ -52964,6 +54657,7 @@ function urlOf(env, httpPort) {
 }
 function renderDeploymentYml(a, dockerfile, schemaUrl) {
     const environments = a.environments.map((e) => renderEnvironment(e, a)).join('\n');
+    const front = a.environments.some((e) => e.front) ? FRONT_PROXY_BLOCK : '';
     return `# yaml-language-server: $schema=${schemaUrl}
 #
 # How togather-deploy ships the Togather server; written by \`togather-deploy init\`. Reference: docs/configuration.md
@@ -53026,10 +54720,11 @@ database:
 monitoring:
   enabled: false # Prometheus + Grafana beside each environment: see docs/monitoring.md
 
-# One entry per environment: the name is what you deploy (\`togather-deploy deploy staging\`). host, port and user
+${front}# One entry per environment: the name is what you deploy (\`togather-deploy deploy staging\`). host, port and user
 # are the SSH target; config/known_hosts pins its host key. Each lives in togather/<environment> in the deploy
-# user's home. Two environments on one host need their own proxy ports (proxy.http_port, https_port), and only the
-# one on 80/443 can get automatic HTTPS.
+# user's home. Two environments on one host either go behind its shared front proxy (proxy.front: true, each with
+# domains of its own), or need their own proxy ports (proxy.http_port, https_port), and then only the one on
+# 80/443 can get automatic HTTPS.
 environments:
 ${environments}`;
 }
@@ -53043,7 +54738,10 @@ function renderEnvironment(e, a) {
         `    url: ${y(urlOf(e, e.httpPort))}`,
     ];
     const proxy = [];
-    if (e.domains.length > 0)
+    if (e.front) {
+        proxy.push("      front: true # served through the host's front proxy (front_proxy above), which holds 80/443", `      domains: [${e.domains.map(y).join(', ')}] # its own: the front routes them here and gets their certificates`);
+    }
+    else if (e.domains.length > 0)
         proxy.push(`      domains: [${e.domains.map(y).join(', ')}] # automatic HTTPS`);
     else
         proxy.push('      domains: [] # plain HTTP; add the public name here for automatic HTTPS');
@@ -53053,6 +54751,20 @@ function renderEnvironment(e, a) {
         proxy.push(`      https_port: ${e.httpsPort}`);
     return [...lines, '    proxy:', ...proxy].join('\n') + '\n';
 }
+/**
+ * front_proxy, written when an environment is behind it. Its ports are written out (they are the defaults) so that
+ * the block is a mapping even while the e-mail stays a comment: init asks for none.
+ */
+const FRONT_PROXY_BLOCK = `# The host's shared front proxy, for the environments with proxy.front: one Caddy per host holds ports 80 and 443
+# and every certificate (obtained at a domain's first HTTPS request), and passes each request to the Caddy of the
+# environment that owns its domain. A deploy registers its environment's domains with a file, without reloading
+# it; the first deploy creates it. See "One VPS, staging and production" in docs/configuration.md.
+front_proxy:
+  http_port: 80 # with SSH, the host's only public ports: each domain's A record points at the host
+  https_port: 443
+  # email: you@example.org # ACME account, for certificate expiry notices: uncomment with your address
+
+`;
 const PLACEHOLDER = 'CHANGE_ME';
 function config_template_renderEnvFile(env) {
     return `# Togather server: settings and secrets of ${env}, written by \`togather-deploy init\`.
@@ -53447,7 +55159,8 @@ function renderSnapshotWorkflow(envs, tag) {
         .join('\n');
     return `# A verified database snapshot of every environment, nightly and on demand (Actions → togather-snapshot).
 # Written by \`togather-deploy init\`. The called workflow is togather-deploy's, pinned to its ${tag} release.
-# GitHub disables the schedule of a public repository after 60 days without activity: watch the snapshots' age.
+# GitHub disables the schedule of a public repository after 60 days without activity: watch the snapshots' age
+# (database.snapshots.max_age, and \`togather-deploy snapshot check\` run from somewhere else too: docs/snapshots.md).
 name: togather-snapshot
 
 on:
@@ -53475,7 +55188,10 @@ ${include}
     with:
       environment: \${{ matrix.environment }}
       github-environment: \${{ matrix.github-environment }}
-${SECRETS}`;
+      # with database.snapshots.offsite in the config (encrypted copies off the host, docs/snapshots.md):
+      # offsite: true, and the RCLONE_CONFIG secret below
+${SECRETS}      # off-site copies also need: RCLONE_CONFIG: \${{ secrets.RCLONE_CONFIG }}
+`;
 }
 
 ;// CONCATENATED MODULE: ./src/init/next-steps.ts
@@ -53514,7 +55230,16 @@ function nextSteps(n) {
             'keep an offline copy of it):'
         : 'Check everything locally, nothing is connected to (one deploy key per host, ' +
             `${KEY}_<host>; keep an offline copy of each):`, ...n.environments.map((e) => `togather-deploy validate ${e} -i ${key(e)}`));
-    step('Prepare each host (Docker, directories, the proxy):', ...n.environments.map((e) => `togather-deploy setup ${e} -i ${key(e)}`));
+    const behind = Object.keys(n.front ?? {});
+    const front = behind.flatMap((e) => n.front[e]);
+    const frontHosts = new Set(behind.map((e) => n.hosts?.[e]));
+    const records = front.length > 1 ? `A records of ${front.slice(0, -1).join(', ')} and ${front.at(-1)}` : `A record of ${front[0]}`;
+    const server = frontHosts.size === 1 && !frontHosts.has(undefined) ? [...frontHosts][0] : "each environment's host";
+    step((front.length > 0
+        ? `Point the ${records} at ${server}: ` +
+            "the host's front proxy serves them all and obtains their certificates, so ports 80 and 443 (and SSH) " +
+            'are the only ones to open. '
+        : '') + 'Prepare each host (Docker, directories, the proxy):', ...n.environments.map((e) => `togather-deploy setup ${e} -i ${key(e)}`));
     step(`Commit ${n.wroteDockerfile ? `${n.wroteDockerfile} (only commits containing it can be built), ` : ''}` +
         'config/deployment.yml, config/known_hosts, .gitignore and .github/workflows (a deploy builds the committed ' +
         'tree), but do not push yet: a push runs the deploy workflow, and a GitHub environment that does not exist ' +
@@ -53648,11 +55373,13 @@ async function initCommand(o, io) {
         }
         const targets = pinTargets(answers);
         const pins = await pinHostKeys(targets, readRepoFile(dir, KNOWN_HOSTS_PATH) ?? '', answers.fingerprints, io.scanHostKeys, ask, io.out);
-        checkSharedServers(answers, pins.fingerprints);
-        for (const w of httpsWarnings(answers))
+        const placed = await placeBehindFront(answers, pins.fingerprints, o, ask);
+        checkSharedServers(placed, pins.fingerprints, o.noFront === true);
+        command_checkFrontDomains(placed, pins.fingerprints);
+        for (const w of httpsWarnings(placed))
             io.err(`warning: ${w}`);
         const dockerfile = dockerfileChoice(dir);
-        const plan = planFiles(answers, dockerfile, [KNOWN_HOSTS_HEADER, ...pins.lines]);
+        const plan = planFiles(placed, dockerfile, [KNOWN_HOSTS_HEADER, ...pins.lines]);
         // nothing has been written so far: from here on, every answer has been accepted
         for (const s of pins.summary)
             io.out(`host key ${s}`);
@@ -53664,7 +55391,14 @@ async function initCommand(o, io) {
         const names = answers.environments.map((e) => e.name);
         const wrote = dockerfile.bundled ? dockerfile.path : undefined;
         const hosts = Object.fromEntries(answers.environments.map((e) => [e.name, e.host]));
-        const steps = nextSteps({ environments: names, repo: origin, hosts, ...(wrote ? { wroteDockerfile: wrote } : {}) });
+        const front = Object.fromEntries(placed.environments.filter((e) => e.front).map((e) => [e.name, e.domains]));
+        const steps = nextSteps({
+            environments: names,
+            repo: origin,
+            hosts,
+            ...(wrote ? { wroteDockerfile: wrote } : {}),
+            ...(Object.keys(front).length > 0 ? { front } : {}),
+        });
         for (const line of steps)
             io.out(line);
         return ExitCode.ok;
@@ -53688,27 +55422,98 @@ function pinTargets(a) {
     }
     return [...byName.values()];
 }
+/** how x and y are one server: by host name, or by a pinned host key they share; undefined when they are not */
+function sameServer(x, y, a, keys) {
+    const fingerprintsOf = (e) => keys.get(knownHostsName(e.host, a.sshPort)) ?? [];
+    if (x.host === y.host)
+        return x.host;
+    const sharedKey = fingerprintsOf(x).find((f) => fingerprintsOf(y).includes(f));
+    return sharedKey ? `${x.host} and ${y.host} (one server: both present the host key ${sharedKey})` : undefined;
+}
+/** the environments grouped by server (sameServer, transitively), in the order of the answers */
+function serverGroups(a, keys) {
+    const groups = [];
+    for (const e of a.environments) {
+        const joined = groups.filter((g) => g.some((o) => sameServer(o, e, a, keys) !== undefined));
+        const merged = [...joined.flat(), e];
+        for (const g of joined)
+            groups.splice(groups.indexOf(g), 1);
+        groups.push(merged);
+    }
+    const order = (e) => a.environments.indexOf(e);
+    return groups.map((g) => g.sort((x, y) => order(x) - order(y))).sort((x, y) => order(x[0]) - order(y[0]));
+}
+/**
+ * Which environments go behind their host's shared front proxy (proxy.front): every one with --front; none with
+ * --no-front; else those sharing a server when each of them has a domain and no port flag, the situation the
+ * front proxy is for (asked on a terminal, default yes). The rest keep their own Caddy on their own ports.
+ */
+async function placeBehindFront(a, keys, o, ask) {
+    const front = new Set();
+    if (o.front)
+        a.environments.forEach((e) => front.add(e.name));
+    else if (!o.noFront) {
+        for (const group of serverGroups(a, keys)) {
+            const fits = (e) => e.domains.length > 0 && e.httpPort === undefined && e.httpsPort === undefined;
+            if (group.length < 2 || !group.every(fits))
+                continue;
+            if (ask) {
+                const names = group.map((e) => e.name).join(' and ');
+                const answer = (await ask(`${names} share the server ${group[0].host}: put them behind its shared front proxy (one Caddy ` +
+                    'holding ports 80/443 and every certificate, routing by domain)? (yes/no)', 'yes'))
+                    .trim()
+                    .toLowerCase();
+                if (answer === 'no' || answer === 'n')
+                    continue;
+                if (answer !== '' && answer !== 'yes' && answer !== 'y') {
+                    throw new AnswerError(`the front proxy question: ${JSON.stringify(answer)}`, 'answer yes or no');
+                }
+            }
+            group.forEach((e) => front.add(e.name));
+        }
+    }
+    return { ...a, environments: a.environments.map((e) => ({ ...e, front: front.has(e.name) })) };
+}
 /**
  * Two environments on one server — the same host name, or two names whose pinned host keys are the same — each
  * run a proxy: with a port in common, the second stack cannot start. Refused before anything is written.
+ * Environments behind the front proxy publish no port of their own.
  */
-function checkSharedServers(a, keys) {
-    const fingerprintsOf = (e) => keys.get(knownHostsName(e.host, a.sshPort)) ?? [];
+function checkSharedServers(a, keys, noFront) {
     const envs = a.environments;
     for (let i = 0; i < envs.length; i++) {
         for (let j = i + 1; j < envs.length; j++) {
             const [x, y] = [envs[i], envs[j]];
-            const sameName = x.host === y.host;
-            const sharedKey = fingerprintsOf(x).find((f) => fingerprintsOf(y).includes(f));
-            if (!sameName && !sharedKey)
+            if (x.front && y.front)
+                continue;
+            const server = sameServer(x, y, a, keys);
+            if (server === undefined)
                 continue;
             const common = portsOf(x).filter((p) => portsOf(y).includes(p));
             if (common.length === 0)
                 continue;
-            const server = sameName ? x.host : `${x.host} and ${y.host} (one server: both present the host key ${sharedKey})`;
+            const front = noFront
+                ? 'drop --no-front and give each of them a domain (--domain ENV=NAME) to put them behind'
+                : 'give each of them a domain (--domain ENV=NAME) and no port flags: init then puts them behind';
             throw new AnswerError(`${x.name} and ${y.name} would both publish port ${common.join(' and ')} on ${server}: the second stack could not start`, `give one of them other ports, e.g. --http-port ${x.name}=8080 --https-port ${x.name}=8443 (without a ` +
-                `domain: only the one on 80/443 gets automatic HTTPS); two machines sharing a host key (a cloned image) ` +
+                `domain: only the one on 80/443 gets automatic HTTPS); or ${front} the host's shared front proxy, ` +
+                'which holds 80/443 and the certificates of both; two machines sharing a host key (a cloned image) ' +
                 'need host keys of their own');
+        }
+    }
+}
+/** the front proxy routes by domain: two environments of one server behind it cannot share one (the loader's rule) */
+function command_checkFrontDomains(a, keys) {
+    for (const group of serverGroups(a, keys)) {
+        const owner = new Map();
+        for (const e of group.filter((g) => g.front)) {
+            for (const d of e.domains) {
+                const other = owner.get(d);
+                if (other !== undefined) {
+                    throw new AnswerError(`${d} is the domain of both ${other} and ${e.name}, on one server behind its front proxy`, `give each environment its own, e.g. --domain ${other}=staging.example.org --domain ${e.name}=example.org`);
+                }
+                owner.set(d, e.name);
+            }
         }
     }
 }
@@ -53719,11 +55524,12 @@ const portsOf = (e) => [
 /** a domain on other ports than 80/443 cannot pass Let's Encrypt's challenges, which reach only those */
 function httpsWarnings(a) {
     return a.environments
-        .filter((e) => e.domains.length > 0)
+        .filter((e) => e.domains.length > 0 && !e.front)
         .filter((e) => (e.httpPort ?? DEFAULT_HTTP_PORT) !== 80 || (e.httpsPort ?? DEFAULT_HTTPS_PORT) !== 443)
         .map((e) => `${e.name} has a domain but serves on ports ${portsOf(e).join('/')}: certificate authorities reach only ` +
-        `80 and 443, so its automatic HTTPS will fail; drop its --domain (plain HTTP) or see "One VPS, staging ` +
-        'and production" in docs/configuration.md');
+        `80 and 443, so its automatic HTTPS will fail; drop its --domain (plain HTTP), or its port flags to put ` +
+        `it behind the host's shared front proxy (--front), which holds 80/443 for every environment with a ` +
+        'domain; see "One VPS, staging and production" in docs/configuration.md');
 }
 /**
  * The first Dockerfile of the usual places that meets the image contract; else togather-deploy's own, written to
@@ -53783,7 +55589,7 @@ function planFiles(a, dockerfile, knownHosts) {
 }
 
 ;// CONCATENATED MODULE: external "node:readline/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:readline/promises");
+const external_node_readline_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:readline/promises");
 ;// CONCATENATED MODULE: ./src/init/terminal.ts
 // The terminal side of init's questions, for the CLI: a question with its default in brackets, answered on one
 // line. Only when both ends are terminals; a pipe or CI gets no questions (init then takes flags and defaults).
@@ -53791,7 +55597,7 @@ const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.ur
 /** ask on this input and output; an empty answer takes the default */
 function askOn(input, output) {
     return async (question, defaultAnswer) => {
-        const rl = (0,promises_namespaceObject.createInterface)({ input, output, terminal: false });
+        const rl = (0,external_node_readline_promises_namespaceObject.createInterface)({ input, output, terminal: false });
         try {
             const shown = defaultAnswer ? `${question} [${defaultAnswer}]: ` : `${question}: `;
             const answer = (await rl.question(shown)).trim();
@@ -53825,7 +55631,7 @@ const USAGE = `togather-deploy — zero-downtime blue-green deploys of the Togat
 
 usage: togather-deploy init [--dir DIR] [init options]
        togather-deploy <command> <environment> [options]
-       togather-deploy snapshot <create|list|verify|cleanup|restore> <environment> [file] [options]
+       togather-deploy snapshot <create|list|verify|cleanup|restore|copy|check> <environment> [file] [options]
 
 commands:
   init        in your server repository: write config/deployment.yml, env files with CHANGE_ME secrets,
@@ -53842,9 +55648,15 @@ commands:
   unlock      remove a held lock after showing its holder (asks, or --yes); recorded in audit.jsonl
   cleanup     remove old images, logs and lock leftovers per retention (--dry-run lists them)
   snapshot create|list|verify|cleanup <environment>
-              database snapshots: take one (pg_dump, verified, then retention), list, check, apply retention
-  snapshot restore <environment> <file> --stop-app
-              put a snapshot back: asks (or --yes), stops the app meanwhile, takes a safety snapshot first
+              database snapshots: take one (pg_dump, verified, then retention; copied off the host when
+              database.snapshots.offsite is set), list (host and off-site), check, apply retention (both)
+  snapshot copy <environment> [file]
+              encrypt a snapshot (default: the newest) with age and upload it with rclone (offsite)
+  snapshot check <environment>
+              fail (exit 8) and notify when the newest snapshot is older than database.snapshots.max_age
+  snapshot restore <environment> <file> --stop-app [--from-offsite]
+              put a snapshot back: asks (or --yes), stops the app meanwhile, takes a safety snapshot first;
+              --from-offsite fetches, decrypts and verifies the off-site copy first
 
 init options (asked on a terminal when not given):
       --dir DIR            the repository to write into (default .)
@@ -53855,7 +55667,12 @@ init options (asked on a terminal when not given):
       --ssh-port N         SSH port (default 22)
       --http-port [ENV=]N  the proxy's HTTP port, of every environment or of one (repeatable; default 80)
       --https-port [ENV=]N the proxy's HTTPS port, likewise (default 443); two environments on one server
-                           need different ports, and only the one on 80/443 gets automatic HTTPS
+                           without the front proxy need different ports, and only the one on 80/443 gets
+                           automatic HTTPS
+      --front              every environment behind its host's shared front proxy, which holds 80/443 and
+                           every certificate (each needs a --domain); the default when environments share a
+                           server and each has a domain and no port flag (asked on a terminal)
+      --no-front           never the front proxy: environments sharing a server need their own ports
       --image REPO         image repository without tag (default ghcr.io/<owner>/<repo> of the git origin)
       --fingerprint FP     a host key fingerprint (SHA256:…) you verified, accepted without asking (repeatable)
       --non-interactive    ask nothing: take flags and defaults; a host key needs --fingerprint
@@ -53877,13 +55694,16 @@ options:
       --force              redeploy a version that is already live
       --install            setup: run the root commands with sudo -n (never Docker's own installer)
       --stop-app           snapshot restore: stop the app for the restore, bring it back after
+      --from-offsite       snapshot restore: fetch the file from the off-site copies first
       --json               machine-readable output (status, versions, validate, setup, snapshot)
   -y, --yes                answer yes to confirmations
   -v, --verbose            debug output
   -h, --help               this text
 
 The CI check needs GITHUB_TOKEN and GITHUB_REPOSITORY (owner/repo) in the environment; without them a deploy
-is refused unless --skip-ci-check is given. Exit codes: docs/troubleshooting.md.`;
+is refused unless --skip-ci-check is given. Off-site snapshot copies use rclone's own configuration
+(RCLONE_CONFIG_<NAME>_* variables) or the rclone.conf content in TOGATHER_RCLONE_CONFIG; restoring one needs
+the age secret key in TOGATHER_SNAPSHOT_IDENTITY. Exit codes: docs/troubleshooting.md.`;
 const OPTIONS = {
     config: { type: 'string', short: 'c', default: 'config/deployment.yml' },
     version: { type: 'string' },
@@ -53898,6 +55718,7 @@ const OPTIONS = {
     'skip-migrations': { type: 'boolean', default: false },
     force: { type: 'boolean', default: false },
     'stop-app': { type: 'boolean', default: false },
+    'from-offsite': { type: 'boolean', default: false },
     install: { type: 'boolean', default: false },
     dir: { type: 'string', default: '.' },
     environments: { type: 'string' },
@@ -53907,6 +55728,8 @@ const OPTIONS = {
     'ssh-port': { type: 'string' },
     'http-port': { type: 'string', multiple: true },
     'https-port': { type: 'string', multiple: true },
+    front: { type: 'boolean', default: false },
+    'no-front': { type: 'boolean', default: false },
     image: { type: 'string' },
     fingerprint: { type: 'string', multiple: true },
     'non-interactive': { type: 'boolean', default: false },
@@ -53973,6 +55796,7 @@ async function main(argv) {
             redactor,
             makeReporter: (r) => new ConsoleReporter(r, undefined, o.verbose),
             repoDir: o.repo,
+            offsite: { rcloneConfig: process.env.TOGATHER_RCLONE_CONFIG, identity: process.env.TOGATHER_SNAPSHOT_IDENTITY },
         });
         return await COMMANDS[command](session, {
             o,
@@ -54008,6 +55832,8 @@ function runInit(o, dirArg) {
         fingerprint: o.fingerprint ?? [],
         nonInteractive: o['non-interactive'],
         force: o.force,
+        front: o.front,
+        noFront: o['no-front'],
     }, {
         out: (line) => process.stdout.write(`${line}\n`),
         err: (line) => process.stderr.write(`${line}\n`),
@@ -54088,6 +55914,7 @@ const COMMANDS = {
             sub: snapshotSub,
             file,
             stopApp: o['stop-app'],
+            fromOffsite: o['from-offsite'],
             confirmed: o.yes,
             ask: askOnTerminal(),
         });
