@@ -247,6 +247,11 @@ describe('shared front proxy: several environments on one host over HTTPS', { ti
         await deployOk(active, ['deploy', active.name, '--version', 'v2', ...FLAGS]);
         await deployOk(active, ['deploy', active.name, '--version', 'v6', ...FLAGS]);
         await deployOk(active, ['rollback', active.name, '--yes']);
+        if (active === staging) {
+          // and a failed deploy (v3 crashes at boot): staging keeps its colour, production sees nothing
+          const bad = await runCliStreaming(active, ['deploy', active.name, '--version', 'v3', ...FLAGS]);
+          assert.notEqual(bad.code, 0, 'the deploy of a version that crashes at boot must fail');
+        }
         await new Promise((r) => setTimeout(r, 1000));
       } finally {
         raws = await Promise.all(loads.map((l) => l.stop()));
@@ -267,7 +272,7 @@ describe('shared front proxy: several environments on one host over HTTPS', { ti
     }
   });
 
-  test('adding a third environment while two are under load fails none of their requests', async () => {
+  test('adding, then removing, a third environment while two are under load fails none of their requests', async () => {
     const loads = [
       await loadOn(front.httpsPort, 'staging.tgd.test', [issuer]),
       await loadOn(front.httpsPort, 'production.tgd.test', [issuer]),
@@ -279,6 +284,13 @@ describe('shared front proxy: several environments on one host over HTTPS', { ti
       await new Promise((r) => setTimeout(r, 1000));
       await deployOk(env, ['deploy', env.name, '--version', 'v1', ...FLAGS]);
       await waitServed(front.httpsPort, 'third.tgd.test', [issuer]);
+      await new Promise((r) => setTimeout(r, 1000));
+      // removed as docs/configuration.md says: its stack down, its site file deleted; nothing else reloads
+      await teardownEnv(env);
+      const { info } = await sharedHost();
+      await hostSsh(info, `rm -f ${front.path}/caddy/sites/third.tgd.test`);
+      const gone = await httpsGet(front.httpsPort, 'third.tgd.test', '/version', [issuer]);
+      assert.equal(gone.status, 421, `a removed environment's domain: ${gone.status} ${gone.body.slice(0, 200)}`);
       await new Promise((r) => setTimeout(r, 1000));
     } finally {
       raws = await Promise.all(loads.map((l) => l.stop()));
