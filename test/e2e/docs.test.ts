@@ -17,6 +17,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { generateIdentity } from '../../src/crypto/age.js';
 import { FakeGitHubApi } from '../fakes/github-api.js';
 import { hostSsh } from '../harness/host.js';
 import { docFiles, readDoc, runnableBlocks, cliInvocations, type RunnableBlock } from '../unit/docs-markdown.js';
@@ -36,6 +37,24 @@ const DOC_ENVIRONMENTS = new Set(['staging', 'production', 'development']);
 const SNAPSHOT_FILE_RE = /^[A-Za-z0-9_-]+_\d{8}_\d{6}_[0-9a-f]{7}\.sql\.gz$/;
 /** flags whose value the test replaces; the value is what the harness or the environment provides */
 const VALUE_FLAGS = ['--identity', '-i', '--known-hosts', '--config', '-c', '--env-file', '--repo'] as const;
+
+/**
+ * Documents whose environment copies its snapshots off the host: an rclone `alias` remote onto a directory of
+ * this machine, and the age identity and rclone settings in the environment, as the drill's `export` lines say.
+ */
+const OFFSITE_DOCS = new Set(['docs/snapshots.md']);
+const OFFSITE_REMOTE = 'docsoff';
+const offsiteKeys = generateIdentity();
+let offsiteDir: string | undefined;
+function offsiteEnv(): Record<string, string> {
+  offsiteDir ??= mkdtempSync(join(tmpdir(), 'tgd-docs-offsite-'));
+  return {
+    TOGATHER_SNAPSHOT_IDENTITY: offsiteKeys.identity,
+    RCLONE_CONFIG: '/dev/null',
+    [`RCLONE_CONFIG_${OFFSITE_REMOTE.toUpperCase()}_TYPE`]: 'alias',
+    [`RCLONE_CONFIG_${OFFSITE_REMOTE.toUpperCase()}_REMOTE`]: offsiteDir,
+  };
+}
 
 /** TOGATHER_DOCS=rollback.md,snapshots.md runs only those documents (when editing them) */
 const only = (process.env.TOGATHER_DOCS ?? '')
@@ -150,6 +169,10 @@ describe('docs: runnable commands on the loopback host', { timeout: 1_800_000 },
         env = await newEnv(`d${label}`, {
           config: (c) => {
             if (migrate) (c.database as Record<string, unknown>).migrations = { image: migrate };
+            if (OFFSITE_DOCS.has(file))
+              (c.database as Record<string, unknown>).snapshots = {
+                offsite: { remote: `${OFFSITE_REMOTE}:snapshots`, recipients: [offsiteKeys.recipient] },
+              };
           },
         });
         repo = taggedClone(env);
@@ -167,6 +190,7 @@ describe('docs: runnable commands on the loopback host', { timeout: 1_800_000 },
           GITHUB_TOKEN: token,
           GITHUB_REPOSITORY: 'togather/server',
           GITHUB_API_URL: fake.url,
+          ...(OFFSITE_DOCS.has(file) ? offsiteEnv() : {}),
         });
       // a snapshot file name in the docs stands for the environment's newest snapshot
       const cli = async (args: string[]): Promise<CliResult> => {

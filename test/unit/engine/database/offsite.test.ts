@@ -378,9 +378,15 @@ test('fetch: decrypted into a partial file, verified against the recorded SHA-25
   assert.deepEqual(w.disk.get(FILE), DUMP);
   assert.deepEqual([...w.disk.keys()], [FILE], 'the partial file became the snapshot');
   assert.equal(w.metas.get(FILE)?.sha256, sha(DUMP));
-  // already there: refused, nothing replaced
+  // already there and identical (a drill on a host that kept its copy): the host's file stays, the fetch passes
+  const again = await fetchOffsite(w.e.ctx, w.layout, FILE);
+  assert.equal(again.sha256, sha(DUMP));
+  assert.match(w.e.said.info.join('\n'), /identical to togather_\S+ on the host/);
+  assert.deepEqual([...w.disk.keys()], [FILE]);
+  // already there with other content: refused, nothing replaced
+  w.metas.set(FILE, { ...w.metas.get(FILE)!, sha256: 'f'.repeat(64) });
   await assert.rejects(fetchOffsite(w.e.ctx, w.layout, FILE), (e: Error) => {
-    assert.match(e.message, /already in .* on the host/);
+    assert.match(e.message, /already in .* on the host, with other content than the copy/);
     assert.match(String((e as { remedy?: string }).remedy), /without --from-offsite/);
     return true;
   });
