@@ -31655,11 +31655,21 @@ async function fetchOffsite(ctx, layout, file) {
     });
     if (p.code !== 0) {
         await discard();
+        // a drill on a host that still holds the snapshot: the fetched copy proved identical, the host's one serves
+        if (p.code === 31 && (await hostCopySha(ctx, layout, file)) === meta.sha256) {
+            ctx.reporter.info(`the copy fetched from ${off.remote} is identical to ${file} on the host (SHA-256 ${meta.sha256.slice(0, 12)}…)`);
+            return meta;
+        }
         throw new errors_DeployError('snapshot', p.code === 31
-            ? `${file} is already in ${dir} on the host`
+            ? `${file} is already in ${dir} on the host, with other content than the copy`
             : `publishing the fetched ${file} in ${dir} failed (exit ${p.code}): ${offsite_tail(ctx, p.stderr)}`, p.code === 31 ? 'restore it without --from-offsite' : `check free space and permissions of ${dir}`);
     }
     return meta;
+}
+/** the SHA-256 the host's own copy of `file` was recorded with, if it has one */
+async function hostCopySha(ctx, layout, file) {
+    const entry = (await listSnapshots(ctx, layout)).snapshots.find((e) => e.file === file);
+    return entry?.meta?.sha256;
 }
 /** Applies the copies' retention; with ctx.dryRun it only lists. */
 async function cleanupOffsite(ctx, extraProtected = []) {
