@@ -34061,2608 +34061,6 @@ function caddyfile_configError(message, remedy) {
     return new errors_DeployError('config', `Caddy configuration: ${message}`, remedy);
 }
 
-;// CONCATENATED MODULE: ./src/engine/front/caddyfile.ts
-
-/**
- * The host's front Caddy: one per Docker host, shared by every environment on it. It alone publishes 80/443,
- * gets certificates by ACME, and routes each environment's domains to that environment's own Caddy (which keeps
- * doing the zero-reload blue-green switch inside). Adding or removing an environment never reloads it:
- *
- *  - registering a domain = writing a file named after it into the sites directory (renderSiteRegistration());
- *    removing it = deleting the file;
- *  - certificates are on-demand: at the first handshake for a name, Caddy asks its own `ask` endpoint (a site on
- *    127.0.0.1 inside the container) which answers 200 only when the domain's file exists, so nothing is ever
- *    issued for a name the deployer did not register;
- *  - the HTTPS catch-all proxies a registered host to `{host}:80`: each environment's Caddy joins the shared
- *    network FRONT_NETWORK with its domains as network aliases, so Docker's DNS resolves the domain itself to that
- *    environment's Caddy (resolved per request: an environment Caddy recreated with a new address is found);
- *  - unknown hosts: no certificate (the handshake fails), and 421 for a request whose Host is not registered
- *    (compared as sent: file names are case-sensitive, clients send host names lowercase).
- *
- * Removal, as measured with Caddy 2.6.2 (test/unit/engine/front-acme.test.ts): requests for the name get 421 at
- * once, but a certificate already issued stays in Caddy's memory and its storage and is still presented; after a
- * restart it is loaded from storage without asking. Delete it from the storage too to stop presenting it.
- *
- * Every value that reaches the file is checked: a stray space, brace or newline would change the config's
- * structure, not just a value.
- */
-/** Where the sites directory is mounted in the front container (one file per registered domain). */
-const FRONT_SITES_DIR = '/etc/caddy/sites';
-/** Port of the on-demand `ask` endpoint, on the container's own loopback (never published). */
-const FRONT_ASK_PORT = 5555;
-/** The Docker network the front Caddy and every environment's Caddy share; environment Caddies' aliases = domains. */
-const FRONT_NETWORK = 'togather-front';
-/** Port the environment Caddies serve plain HTTP on, on FRONT_NETWORK. */
-const FRONT_UPSTREAM_PORT = 80;
-/** Placeholder: the request's host without port (Docker's DNS resolves it to the environment's Caddy). */
-const FRONT_UPSTREAM_HOST = '{host}';
-/** HSTS the front adds to every HTTPS answer: one year, no includeSubDomains/preload (the operator's decision). */
-const FRONT_HSTS = 'max-age=31536000';
-function renderFrontCaddyfile(p = {}) {
-    const email = p.email === undefined ? undefined : checkEmail(p.email);
-    const acmeCa = p.acmeCa === undefined ? undefined : checkAcmeUrl(p.acmeCa);
-    const acmeCaRoot = p.acmeCaRootFile === undefined ? undefined : checkPath(p.acmeCaRootFile, 'ACME CA root file');
-    const askPort = checkPort(p.askPort ?? FRONT_ASK_PORT, 'ask port');
-    const sitesDir = checkPath(p.sitesDir ?? FRONT_SITES_DIR, 'sites directory');
-    const httpPort = checkPort(p.httpPort ?? 80, 'HTTP port');
-    const httpsPort = checkPort(p.httpsPort ?? 443, 'HTTPS port');
-    const upstreamHost = checkUpstreamHost(p.upstreamHost ?? FRONT_UPSTREAM_HOST);
-    const upstreamPort = checkPort(p.upstreamPort ?? FRONT_UPSTREAM_PORT, 'upstream port');
-    const admin = p.admin === undefined ? undefined : checkAdmin(p.admin);
-    if (p.challenge !== undefined && p.challenge !== 'http-01' && p.challenge !== 'tls-alpn-01') {
-        throw caddyfile_configError(`ACME challenge ${JSON.stringify(p.challenge)}: write http-01 or tls-alpn-01`);
-    }
-    const issuer = p.challenge === undefined
-        ? []
-        : [
-            '\t\tissuer acme {',
-            `\t\t\t${p.challenge === 'http-01' ? 'disable_tlsalpn_challenge' : 'disable_http_challenge'}`,
-            '\t\t}',
-        ];
-    const ports = new Set([askPort, httpPort, httpsPort]);
-    if (ports.size !== 3)
-        throw caddyfile_configError(`ask, HTTP and HTTPS ports must differ (${askPort}, ${httpPort}, ${httpsPort})`);
-    const global = [];
-    if (admin !== undefined)
-        global.push(`\tadmin ${admin}`);
-    if (email !== undefined)
-        global.push(`\temail ${email}`);
-    if (acmeCa !== undefined)
-        global.push(`\tacme_ca ${acmeCa}`);
-    if (acmeCaRoot !== undefined)
-        global.push(`\tacme_ca_root ${acmeCaRoot}`);
-    global.push(`\thttp_port ${httpPort}`, `\thttps_port ${httpsPort}`);
-    // the matched requests get `inner`, every other one the status `otherwise`
-    const handleOr = (matcher, inner, otherwise) => [
-        `\thandle ${matcher} {`,
-        ...inner.map((l) => `\t\t${l}`),
-        '\t}',
-        '\thandle {',
-        `\t\trespond ${otherwise}`,
-        '\t}',
-    ];
-    const known = (placeholder) => [
-        `\t@known file {`,
-        `\t\troot ${sitesDir}`,
-        `\t\ttry_files /${placeholder}`,
-        '\t}',
-    ];
-    return [
-        '# Front proxy of this host, written by togather-deploy: it is never reloaded. A domain is served when a file',
-        `# named after it exists in ${sitesDir}; certificates are obtained at its first handshake (on-demand TLS).`,
-        '{',
-        ...global,
-        '\ton_demand_tls {',
-        `\t\task http://127.0.0.1:${askPort}/`,
-        '\t}',
-        '\tservers {',
-        // no HTTP/3: the front publishes TCP 80/443 only, and an Alt-Svc naming an unreachable UDP port costs clients
-        '\t\tprotocols h1 h2',
-        // read_header bounds slow-header clients; idle frees quiet keep-alive connections. No read_body or write
-        // timeout: uploads and slow or streamed answers are the app's business, each environment's Caddy sees them too.
-        '\t\ttimeouts {',
-        '\t\t\tread_header 10s',
-        '\t\t\tidle 2m',
-        '\t\t}',
-        '\t}',
-        '}',
-        '',
-        '# The on-demand `ask` endpoint: 200 when the domain is registered, else 404 (no certificate). Loopback only.',
-        `http://127.0.0.1:${askPort} {`,
-        '\tbind 127.0.0.1',
-        '\t@registered {',
-        '\t\tnot query domain=',
-        '\t\tfile {',
-        `\t\t\troot ${sitesDir}`,
-        '\t\t\ttry_files /{query.domain}',
-        '\t\t}',
-        '\t}',
-        ...handleOr('@registered', ['respond 200'], 404),
-        '}',
-        '',
-        "# Every registered domain: TLS here, plain HTTP to the environment's own Caddy.",
-        'https:// {',
-        '\ttls {',
-        '\t\ton_demand',
-        ...issuer,
-        '\t}',
-        // HSTS belongs where TLS ends; the other security headers stay in each environment's Caddyfile (the operator
-        // edits them there, per site). The front removes its own Server header.
-        '\theader {',
-        `\t\tStrict-Transport-Security "${FRONT_HSTS}"`,
-        '\t\t-Server',
-        '\t}',
-        ...known('{host}'),
-        // Caddy sets X-Forwarded-For (the client's address: this front trusts no proxy, so a client's own
-        // X-Forwarded-For is dropped, not passed on), X-Forwarded-Proto https and X-Forwarded-Host; the environment's
-        // Caddy trusts them from private_ranges (this container). Host is passed as it came: the environment's Caddy
-        // routes on it. A dial failure (the environment's Caddy restarting) is retried for up to 5s, any method: no
-        // request reached it. No fail_duration: one upstream per host, nothing to fail over to.
-        ...handleOr('@known', [
-            `reverse_proxy ${upstreamHost}:${upstreamPort} {`,
-            '\tlb_try_duration 5s',
-            '\tlb_try_interval 250ms',
-            '\ttransport http {',
-            '\t\tdial_timeout 3s',
-            '\t}',
-            '}',
-        ], 421),
-        '}',
-        '',
-        '# Plain HTTP: ACME HTTP-01 challenges are answered by Caddy before these routes; a registered host is sent to',
-        '# HTTPS, anything else gets 404.',
-        'http:// {',
-        ...known('{host}'),
-        ...handleOr('@known', ['redir https://{host}{uri} 308'], 404),
-        '}',
-        '',
-    ].join('\n');
-}
-/** The content of a domain's file in the sites directory: which environment registered it (Caddy ignores it). */
-function renderSiteRegistration(environment) {
-    return `environment=${checkEnvironment(environment)}\n`;
-}
-/** The environment a sites file names, or undefined when it is not one renderSiteRegistration() wrote. */
-function parseSiteRegistration(content) {
-    const m = /^environment=([a-z][a-z0-9-]{0,39})\n?$/.exec(content);
-    return m?.[1];
-}
-/** The name of a domain's file in the sites directory: the checked, lowercased domain (Caddy lowercases SNI). */
-function siteFileName(domain) {
-    return checkDomain(domain);
-}
-// ---------------------------------------------------------------------------------------------------------------
-function checkEnvironment(s) {
-    if (!/^[a-z][a-z0-9-]{0,39}$/.test(s)) {
-        throw configError(`environment ${JSON.stringify(s)} is not a plain name (lowercase letters, digits, "-")`);
-    }
-    return s;
-}
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-function checkHost(h, what) {
-    if (IPV4.test(h))
-        return h;
-    try {
-        return caddyfile_checkDomain(h);
-    }
-    catch {
-        throw caddyfile_configError(`${what} host ${JSON.stringify(h)} is not a plain host name or IPv4 address`);
-    }
-}
-/** https://host[:port][/path]: ACME requires HTTPS; no user info, query, fragment or unusual character */
-function checkAcmeUrl(s) {
-    const m = /^https:\/\/([^/:]+)(?::(\d{1,5}))?(\/[A-Za-z0-9._~/-]*)?$/.exec(s);
-    if (!m) {
-        throw caddyfile_configError(`ACME directory ${JSON.stringify(s)} is not a plain https URL`, 'write e.g. https://acme-v02.api.letsencrypt.org/directory');
-    }
-    checkHost(m[1], 'ACME directory');
-    if (m[2] !== undefined)
-        checkPort(Number(m[2]), 'ACME directory port');
-    return s;
-}
-/** an absolute path of plain characters, no `..` */
-function checkPath(s, what) {
-    if (!/^\/[A-Za-z0-9._/-]*$/.test(s) || s.split('/').includes('..')) {
-        throw caddyfile_configError(`${what} ${JSON.stringify(s)} is not a plain absolute path`);
-    }
-    return s;
-}
-function checkUpstreamHost(s) {
-    return s === FRONT_UPSTREAM_HOST ? s : checkHost(s, 'upstream');
-}
-function checkAdmin(s) {
-    const m = /^(?:localhost|127\.0\.0\.1):(\d{1,5})$/.exec(s);
-    if (s !== 'off' && !(m && checkPort(Number(m[1]), 'admin port'))) {
-        throw caddyfile_configError(`admin ${JSON.stringify(s)}: write off, localhost:PORT or 127.0.0.1:PORT`);
-    }
-    return s;
-}
-
-;// CONCATENATED MODULE: ./src/engine/front/stack.ts
-
-
-
-
-
-
-
-
-
-
-
-
-// inside the front's caddy/ directory, which the container mounts as /etc/caddy
-const SITES = 'sites';
-const ACME_ROOT = 'acme-ca.pem';
-const IN_CONTAINER = '/etc/caddy';
-/*
- * The host's shared front proxy (docker/front/compose.yml): created the first time an environment with
- * proxy.front is provisioned, changed only when its own settings change, and told about an environment by a
- * file per domain in caddy/sites/ — never by a reload. Everything here runs inside provision(), under the
- * environment's lock; the front's own short lock keeps two environments' deploys from racing on the front.
- */
-/** the front proxy's directory, compose project and container on the host */
-function frontLayout(ctx) {
-    const f = ctx.cfg.config.front_proxy;
-    return new Layout({ hostPath: f.path, stack: f.name });
-}
-/** the front's network name: the same as its project and container */
-function frontNetwork(ctx) {
-    return ctx.cfg.config.front_proxy.name;
-}
-/** The environment's domains, checked as plain host names (the config loader already said why they must be). */
-function frontDomains(ctx) {
-    return ctx.cfg.proxy.domains.map(caddyfile_checkDomain);
-}
-/** compose.front.yml: the environment's Caddy joins the front network, reachable there by its domains */
-function renderFrontOverride(network, domains) {
-    const doc = {
-        services: { caddy: { networks: { togather: {}, front: { aliases: [...domains] } } } },
-        networks: { front: { name: network, external: true } },
-    };
-    return ("# Written by togather-deploy: this environment's Caddy on the host's front proxy network, under its domains.\n" +
-        (0,dist/* stringify */.As)(doc));
-}
-function frontFiles(ctx) {
-    const f = ctx.cfg.config.front_proxy;
-    const env = {
-        TOGATHER_FRONT: f.name,
-        TOGATHER_FRONT_IMAGE: ctx.cfg.config.images.caddy,
-        TOGATHER_FRONT_BIND: f.bind,
-        TOGATHER_FRONT_HTTP_PORT: String(f.http_port),
-        TOGATHER_FRONT_HTTPS_PORT: String(f.https_port),
-    };
-    const root = f.acme_ca_root
-        ? (0,external_node_fs_namespaceObject.readFileSync)((0,external_node_path_namespaceObject.isAbsolute)(f.acme_ca_root) ? f.acme_ca_root : (0,external_node_path_namespaceObject.join)(ctx.cfg.configDir, f.acme_ca_root), 'utf8')
-        : undefined;
-    const files = [
-        { name: 'compose.yml', mode: '644', content: readAsset('docker', 'front', 'compose.yml') },
-        { name: '.env', mode: '600', content: renderEnvFile(env) },
-    ];
-    // the container is recreated only when these change; the Caddyfile alone is reloaded in place
-    files.push({ name: '.base-digest', mode: '644', content: filesDigest(files) + '\n' });
-    files.push({
-        name: 'caddy/Caddyfile',
-        mode: '644',
-        content: renderFrontCaddyfile({
-            email: f.email,
-            acmeCa: f.acme_ca,
-            acmeCaRootFile: root === undefined ? undefined : `${IN_CONTAINER}/${ACME_ROOT}`,
-            sitesDir: `${IN_CONTAINER}/${SITES}`,
-        }),
-    });
-    if (root !== undefined)
-        files.push({ name: `caddy/${ACME_ROOT}`, mode: '644', content: root });
-    return files;
-}
-// $1 the network. Two deploys may both find it missing: the loser's create fails, and the inspect after says
-// whether it exists now.
-const ENSURE_NETWORK = `
-docker network inspect "$1" >/dev/null 2>&1 && exit 0
-docker network create --label org.togather.role=front "$1" >/dev/null 2>&1
-docker network inspect "$1" >/dev/null 2>&1
-`;
-/** the front network exists before any compose file that names it as external is used */
-async function ensureFrontNetwork(ctx) {
-    const r = await ctx.host.run(script(ENSURE_NETWORK, frontNetwork(ctx)), { check: false, timeoutMs: 60_000 });
-    if (r.code !== 0)
-        throw new errors_DeployError('preflight', `could not create the front proxy's Docker network ${frontNetwork(ctx)}: ${r.stderr.trim()}`);
-}
-// $1 the lock directory. Short-lived: held while one deploy changes the front; one left by a killed deployer is
-// taken over after two minutes.
-const FRONT_LOCK = `
-mkdir -p "$(dirname "$1")"
-i=0
-until mkdir "$1" 2>/dev/null; do
-  if [ -n "$(find "$1" -maxdepth 0 -mmin +2 2>/dev/null)" ]; then rm -rf "$1"; continue; fi
-  i=$((i + 1)); [ "$i" -gt 600 ] && { echo "the front proxy's lock $1 is held" >&2; exit 5; }
-  sleep 0.2
-done
-`;
-function frontLockCmd(layout) {
-    return script(FRONT_LOCK, layout.lockDir);
-}
-/** `docker inspect` state of the front's container: running, exited, …, or absent */
-async function frontState(ctx, container) {
-    const r = await ctx.host.run(cmd('docker', 'inspect', '-f', '{{.State.Status}}', '--', container), {
-        check: false,
-        timeoutMs: 30_000,
-    });
-    return r.code === 0 ? r.stdout.trim() : 'absent';
-}
-// $1 the sites directory, $2 the environment's stack, then its domains. Refuses a domain another stack holds;
-// adds the missing ones (write then rename, so Caddy never reads half a file) and drops this stack's others.
-const REGISTER_SITES = `
-dir=$1; stack=$2; shift 2
-mkdir -p "$dir" || exit 1
-for d in "$@"; do
-  if [ -f "$dir/$d" ]; then
-    owner=$(cat "$dir/$d")
-    [ "$owner" = "$stack" ] || { echo "taken $d $owner"; exit 3; }
-  fi
-done
-for d in "$@"; do
-  [ -f "$dir/$d" ] && continue
-  printf '%s\\n' "$stack" > "$dir/.$d.part" && mv -f "$dir/.$d.part" "$dir/$d" || exit 1
-  echo "added $d"
-done
-for f in "$dir"/*; do
-  [ -f "$f" ] || continue
-  [ "$(cat "$f")" = "$stack" ] || continue
-  n=\${f##*/}; keep=
-  for d in "$@"; do [ "$d" = "$n" ] && keep=1; done
-  [ -n "$keep" ] || { rm -f "$f"; echo "removed $n"; }
-done
-`;
-function registerSitesCmd(front, stack, domains) {
-    return script(REGISTER_SITES, front.path('caddy', SITES), stack, ...domains);
-}
-/**
- * First half, before the environment's compose runs: under the front's lock, its files written, and on a host
- * without a front its container created but not started — on a host moving from the old layout the ports are
- * still the environment's Caddy's, and the front must start the moment they are free.
- */
-async function prepareFront(ctx, compose, envCaddy) {
-    const layout = frontLayout(ctx);
-    const domains = frontDomains(ctx);
-    await refuseForeignPortHolders(ctx, layout, envCaddy);
-    await ensureFrontNetwork(ctx);
-    const lock = await ctx.host.run(frontLockCmd(layout), { check: false, timeoutMs: 180_000 });
-    if (lock.code !== 0)
-        throw new errors_DeployError('lock', lock.stderr.trim() || `could not take ${layout.lockDir}`, 'try again in a minute');
-    // held from the files to the routing, never across the environment's database start: released once
-    let held = true;
-    const release = async () => {
-        if (!held)
-            return;
-        held = false;
-        await ctx.host.run(cmd('rmdir', layout.lockDir), { check: false, timeoutMs: 30_000 });
-    };
-    try {
-        const changed = await writeHostFiles(ctx, layout, frontFiles(ctx));
-        const state = await frontState(ctx, layout.stack);
-        const recreate = changed.includes('.base-digest') && state !== 'absent';
-        if (state === 'absent')
-            await frontCompose(ctx, compose, layout, 'up', '--no-start', '--no-color');
-        return {
-            release,
-            async startAndRoute(stack) {
-                try {
-                    if (recreate)
-                        await frontCompose(ctx, compose, layout, 'up', '-d', '--no-color');
-                    // a container compose created as configured: `docker start` is all it needs, and the quickest
-                    else if (state !== 'running')
-                        await startContainer(ctx, layout.stack);
-                    else if (changed.includes('caddy/Caddyfile')) {
-                        ctx.reporter.warn('the front proxy configuration changed: reloading it');
-                        await ctx.host.run(caddyReloadCmd(layout.stack), { timeoutMs: 60_000 });
-                    }
-                    await route(ctx, layout, stack, domains);
-                }
-                finally {
-                    await release();
-                }
-            },
-        };
-    }
-    catch (e) {
-        await release();
-        throw e;
-    }
-}
-// $1 $2 the front's ports: the containers publishing either (a process outside Docker is not seen here)
-const PORT_HOLDERS = `
-docker ps --filter "publish=$1" --format '{{.Names}}'
-docker ps --filter "publish=$2" --format '{{.Names}}'
-`;
-/**
- * Before anything changes: the front's ports may be held by the front itself, or by this environment's own
- * Caddy (a host moving from the old layout, which lets go of them in this deploy) — by nothing else, or the
- * environment would lose its Caddy's ports and the front could not take them.
- */
-async function refuseForeignPortHolders(ctx, layout, envCaddy) {
-    const f = ctx.cfg.config.front_proxy;
-    const r = await ctx.host.run(script(PORT_HOLDERS, String(f.http_port), String(f.https_port)), {
-        check: false,
-        timeoutMs: 30_000,
-    });
-    const others = [...new Set(r.stdout.split('\n').map((l) => l.trim()))].filter((n) => n && n !== layout.stack && n !== envCaddy);
-    if (others.length)
-        throw new errors_DeployError('preflight', `the front proxy's ports ${f.http_port}/${f.https_port} are published by ${others.join(', ')}; nothing was changed`, 'move that environment behind the front proxy first (proxy.front: true, deployed once), or give front_proxy other ports');
-}
-async function startContainer(ctx, name) {
-    const r = await ctx.host.run(cmd('docker', 'start', name), { check: false, timeoutMs: 120_000 });
-    if (r.code !== 0)
-        throw frontStartFailed(ctx, name, r.stderr.trim());
-}
-function frontStartFailed(ctx, name, why) {
-    const f = ctx.cfg.config.front_proxy;
-    return new errors_DeployError('preflight', `starting the front proxy ${name} failed: ${why}`, `ports ${f.http_port}/${f.https_port} must be free for it (front_proxy.http_port, https_port)`);
-}
-async function frontCompose(ctx, compose, layout, ...args) {
-    const r = await ctx.host.run(composeCmd(compose, layout, ...args), { check: false, timeoutMs: 300_000 });
-    if (r.code !== 0)
-        throw frontStartFailed(ctx, layout.stack, composeErrorLines(r.stderr, 8).join('\n'));
-}
-async function route(ctx, layout, stack, domains) {
-    const r = await ctx.host.run(registerSitesCmd(layout, stack, domains), { check: false, timeoutMs: 30_000 });
-    const taken = /^taken (\S+) (\S+)/m.exec(r.stdout);
-    if (taken)
-        throw new errors_DeployError('config', `the domain ${taken[1]} is already served through the front proxy by ${taken[2]}`, `give this environment other domains, or remove ${taken[1]} from the other environment first`);
-    if (r.code !== 0)
-        throw new errors_DeployError('preflight', `could not register the domains: ${r.stderr.trim()}`);
-    for (const line of r.stdout.split('\n').filter(Boolean))
-        ctx.reporter.info(`front proxy: ${line}`);
-}
-// $1 the front's container, $2 its sites directory, then the domains
-const FRONT_STATUS = `
-echo "state $(docker inspect -f '{{.State.Status}}' -- "$1" 2>/dev/null || echo absent)"
-dir=$2; shift 2
-for d in "$@"; do
-  if [ -f "$dir/$d" ]; then echo "site $d $(cat "$dir/$d")"; else echo "site $d -"; fi
-done
-`;
-async function inspectFront(ctx) {
-    const layout = frontLayout(ctx);
-    const r = await ctx.host.run(script(FRONT_STATUS, layout.stack, layout.path('caddy', SITES), ...frontDomains(ctx)), {
-        check: false,
-        timeoutMs: 20_000,
-    });
-    const out = { container: layout.stack, state: 'unknown', domains: {} };
-    for (const line of r.stdout.split('\n')) {
-        const [kind, a, b] = line.trim().split(/\s+/);
-        if (kind === 'state' && a)
-            out.state = a;
-        if (kind === 'site' && a)
-            out.domains[a] = !b || b === '-' ? null : b;
-    }
-    return out;
-}
-function formatFront(f, stack) {
-    const routes = Object.entries(f.domains).map(([d, owner]) => owner === stack ? d : owner ? `${d} (routed to ${owner}!)` : `${d} (not registered)`);
-    return `${f.container} ${f.state}; ${routes.join(', ')}`;
-}
-
-;// CONCATENATED MODULE: ./src/engine/database/db-ready.ts
-
-
-
-/*
- * "Healthy" is not "ready" for a database the stack has just started. The postgres images run their init scripts
- * against a temporary server that listens on no TCP address, and their healthcheck (pg_isready over the unix
- * socket) says "up" meanwhile: measured, a 6 s init script gave 5 s of "healthy" with TCP refused. What the app,
- * pg_dump and migrate need is a TCP connection on the stack's network with the app's credentials, so that is
- * what the deployer waits for: psql with the app's DATABASE_URL (its host is the db service's name, resolved on
- * the app network), password from db-client.env, `SELECT 1`.
- */
-/** what psql said that no amount of waiting changes: the credentials or the database name are wrong */
-const FATAL = /password authentication failed|no password supplied|role "[^"]*" does not exist|database "[^"]*" does not exist|no pg_hba\.conf entry/;
-/** the official entrypoints print this once the init scripts all ran; a restart before it means one failed */
-const INIT_DONE = 'PostgreSQL init process complete';
-async function waitDbAccepting(ctx, layout, timeoutMs = 120_000) {
-    const db = await openDb(ctx, layout);
-    const probe = db.tool(psqlProbeArgs(db.target.url));
-    const deadline = ctx.clock.now() + timeoutMs;
-    let last;
-    for (;;) {
-        const r = await ctx.host.run(probe, { check: false, timeoutMs: 30_000 });
-        if (r.code === 0 && r.stdout.trim() === '1')
-            break;
-        last = ctx.redactor.redact((r.stderr || r.stdout).trim().split('\n').slice(-2).join(' / '));
-        if (FATAL.test(last)) {
-            throw new errors_DeployError('preflight', `the database refuses the app's credentials: ${last}; nothing was migrated or switched`, 'check DATABASE_URL and POSTGRES_PASSWORD in the env file: they must name the same user, password and database the database was first created with');
-        }
-        if (ctx.clock.now() > deadline) {
-            throw new errors_DeployError('preflight', `the database did not accept connections within ${Math.round(timeoutMs / 1000)} s (${last || `exit ${r.code}`}); nothing was switched`, `look at \`docker logs ${layout.db}\` on the host`);
-        }
-        await ctx.clock.sleep(250);
-    }
-    await checkInitRan(ctx, layout);
-}
-/**
- * A failed init script stops the container; restarted, the image finds an initialised data directory and starts
- * without running the rest, so the database comes up healthy without what the scripts create. Caught here, at
- * the database's first start, with the script's own message from the container's log.
- */
-async function checkInitRan(ctx, layout) {
-    const restarts = Number((await ctx.host.run(dbRestartsCmd(layout), { check: false })).stdout.trim());
-    if (!(restarts > 0))
-        return;
-    const logs = await ctx.host.run(dbLogsCmd(layout, 200), { check: false, timeoutMs: 30_000 });
-    const text = `${logs.stdout}\n${logs.stderr}`;
-    if (!/docker-entrypoint-initdb\.d\//.test(text) || text.includes(INIT_DONE))
-        return;
-    const cause = text
-        .split('\n')
-        .filter((l) => /ERROR|FATAL|error:/.test(l))
-        .slice(0, 3)
-        .map((l) => l.trim())
-        .join(' / ');
-    throw new errors_DeployError('preflight', `the database's init scripts failed at its first start: ${ctx.redactor.redact(cause || 'see the container log')}; ` +
-        'the database runs without what they create, and nothing was switched', [
-        "fix the script (docker/db-init, or database.init_dir), then remove the database's data volume so it is initialised again",
-        `(docker rm -f ${layout.db}; docker volume rm ${layout.stack}_db-data) and deploy again — on a new environment only: the volume holds the data`,
-    ].join(' '));
-}
-
-;// CONCATENATED MODULE: ./src/engine/database/db-image.ts
-
-
-
-
-
-
-/** The image to run and how to make it. Pure: the tag is a digest of the Dockerfile and the base image. */
-function dbImage(ctx) {
-    const images = ctx.cfg.config.images;
-    const choice = images.postgres_dockerfile;
-    if (choice === 'none')
-        return { ref: images.postgres };
-    const source = choice === 'builtin' ? 'docker/db/Dockerfile (builtin)' : choice;
-    const dockerfile = choice === 'builtin' ? readAsset('docker', 'db', 'Dockerfile') : readConfigFile(ctx, choice);
-    const digest = (0,external_node_crypto_.createHash)('sha256').update(`${images.postgres}\0${dockerfile}`).digest('hex').slice(0, 16);
-    return { ref: `togather-postgres:${digest}`, build: { dockerfile, base: images.postgres, source } };
-}
-function readConfigFile(ctx, path) {
-    const file = (0,external_node_path_namespaceObject.isAbsolute)(path) ? path : (0,external_node_path_namespaceObject.join)(ctx.cfg.configDir, path);
-    try {
-        return (0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8');
-    }
-    catch (e) {
-        throw new errors_DeployError('config', `images.postgres_dockerfile: cannot read ${file} (${e.message})`, 'point it at a Dockerfile, or write builtin or none');
-    }
-}
-/**
- * Builds the extended database image on the host unless it is there already: no round trip when the database
- * container already runs it (`running`, from the stack inspection), one when it may be present. The
- * host pulls the base like it pulls Caddy; the Dockerfile travels on stdin, so nothing else of the runner's
- * reaches the build.
- */
-async function ensureDbImage(ctx, img, running) {
-    if (!img.build || running === img.ref)
-        return;
-    const present = await ctx.host.run(dbImagePresentCmd(img.ref), { check: false, timeoutMs: 30_000 });
-    if (present.code === 0)
-        return;
-    if (ctx.dryRun) {
-        ctx.reporter.info(`would build the database image ${img.ref} on the host from ${img.build.source} over ${img.build.base}`);
-        return;
-    }
-    ctx.reporter.info(`building the database image ${img.ref} on the host (${img.build.source} over ${img.build.base}); once per change of either`);
-    const r = await ctx.host.run(dbImageBuildCmd(img.ref, img.build.base), {
-        stdin: img.build.dockerfile,
-        check: false,
-        timeoutMs: 30 * 60_000,
-    });
-    if (r.code !== 0) {
-        throw new errors_DeployError('preflight', `building the database image ${img.ref} on the host failed: ` +
-            `${ctx.redactor.redact(r.stderr.trim().split('\n').slice(-6).join(' / '))}; nothing was switched`, "the host must reach the base image's registry and its apt mirror; " +
-            'or build the image elsewhere and set images.postgres to it with images.postgres_dockerfile: none');
-    }
-}
-
-;// CONCATENATED MODULE: ./src/engine/release/provision.ts
-
-
-
-
-
-
-
-
-
-
-
-
-function imagesEnv(ctx, layout, images, extras = {}) {
-    const c = ctx.cfg.config;
-    const p = ctx.cfg.proxy;
-    // behind the front proxy the environment's Caddy publishes nothing public: an ephemeral loopback port each
-    // (compose reads "127.0.0.1::80"), the front reaches it over its network
-    const ports = p.front
-        ? { TOGATHER_BIND: '127.0.0.1', TOGATHER_HTTP_PORT: '', TOGATHER_HTTPS_PORT: '' }
-        : { TOGATHER_BIND: p.bind, TOGATHER_HTTP_PORT: String(p.http_port), TOGATHER_HTTPS_PORT: String(p.https_port) };
-    return {
-        TOGATHER_STACK: layout.stack,
-        TOGATHER_APP_IMAGE_BLUE: images.blue,
-        TOGATHER_APP_IMAGE_GREEN: images.green,
-        TOGATHER_GATE_IMAGE: c.images.gate,
-        TOGATHER_CADDY_IMAGE: c.images.caddy,
-        TOGATHER_POSTGRES_IMAGE: extras.dbImage ?? c.images.postgres,
-        ...ports,
-        TOGATHER_DB_NAME: c.database.name,
-        TOGATHER_DB_USER: c.database.user,
-        // docker stop's grace must outlast the drain: the old colour finishes its in-flight requests first
-        TOGATHER_STOP_GRACE: `${Math.ceil(c.deployment.drain_timeout / 1000) + 5}s`,
-        TOGATHER_KEEPER_IMAGE: c.images.keeper,
-        ...(extras.dockerSocket ? { TOGATHER_DOCKER_SOCKET: extras.dockerSocket } : {}),
-    };
-}
-function fromConfigDir(ctx, path) {
-    return (0,external_node_path_namespaceObject.isAbsolute)(path) ? path : (0,external_node_path_namespaceObject.join)(ctx.cfg.configDir, path);
-}
-/** Everything the environment's directory holds besides state: compose, Caddy, db init scripts, env files. */
-function hostFiles(ctx, layout, images, extras = {}) {
-    const c = ctx.cfg.config;
-    const p = ctx.cfg.proxy;
-    const files = [
-        { name: 'compose.yml', mode: '644', content: readAsset('docker', 'compose.yml') },
-        { name: '.env', mode: '600', content: renderEnvFile(imagesEnv(ctx, layout, images, extras)) },
-        { name: 'keeper/keeper.sh', mode: '644', content: readAsset('docker', 'keeper.sh') },
-        { name: 'app.env', mode: '600', content: renderEnvFile(ctx.cfg.appEnv) },
-        {
-            name: 'caddy/togather.caddy',
-            mode: '644',
-            content: renderUpstreams({
-                appPort: c.app.port,
-                healthInterval: formatGo(p.health_interval),
-                healthTimeout: formatGo(p.health_timeout),
-                behindFront: p.front,
-            }),
-        },
-        {
-            name: 'caddy/Caddyfile',
-            mode: '644',
-            // behind the front proxy, which terminates TLS for the domains, the environment serves plain HTTP on :80
-            content: p.caddyfile
-                ? (0,external_node_fs_namespaceObject.readFileSync)(fromConfigDir(ctx, p.caddyfile), 'utf8')
-                : renderDefaultSite({ domains: p.front ? [] : p.domains }),
-        },
-    ];
-    if (p.front)
-        files.push({
-            name: 'compose.front.yml',
-            mode: '644',
-            content: renderFrontOverride(frontNetwork(ctx), frontDomains(ctx)),
-        });
-    const dbEnv = {};
-    if (ctx.cfg.appEnv.POSTGRES_PASSWORD !== undefined)
-        dbEnv.POSTGRES_PASSWORD = ctx.cfg.appEnv.POSTGRES_PASSWORD;
-    files.push({ name: 'db.env', mode: '600', content: renderEnvFile(dbEnv) });
-    const initDir = c.database.init_dir ? fromConfigDir(ctx, c.database.init_dir) : (0,external_node_path_namespaceObject.join)(assetDir(), 'docker', 'db-init');
-    for (const [name, content] of Object.entries(readDir(initDir)))
-        files.push({ name: `db-init/${name}`, mode: '644', content });
-    // what the long-lived services (db, caddy, gates) are made of; the colours' images and app.env are not part
-    // of it, so a routine deploy or a secret rotation never recreates the database or the proxy
-    const base = files.filter((f) => f.name !== 'app.env' && f.name !== '.env' && !f.name.startsWith('caddy/'));
-    const baseEnv = Object.entries(imagesEnv(ctx, layout, images, extras)).filter(([k]) => !k.startsWith('TOGATHER_APP_IMAGE_'));
-    files.push({
-        name: '.base-digest',
-        mode: '644',
-        content: filesDigest([...base, { name: 'env', mode: '600', content: JSON.stringify(baseEnv) }]) + '\n',
-    });
-    return files;
-}
-/** Caddy durations: whole milliseconds are always valid */
-function formatGo(ms) {
-    return `${ms}ms`;
-}
-/**
- * Creates or updates the environment: files, network, volumes, the database, the proxy and both gates.
- * Services are (re)started only when a file changed or a container is not running, so a routine deploy
- * spends one round trip here.
- */
-async function provision(ctx, layout, host, facts, images) {
-    const { compose } = host;
-    const managedDb = ctx.cfg.config.database.managed;
-    const db = managedDb ? dbImage(ctx) : undefined;
-    if (db)
-        await ensureDbImage(ctx, db, facts.dbImage);
-    const files = hostFiles(ctx, layout, images, { dockerSocket: host.dockerSocket, dbImage: db?.ref });
-    if (ctx.dryRun) {
-        ctx.reporter.info(`would write ${files.map((f) => f.name).join(', ')} under ${layout.root}`);
-        return { changed: [] };
-    }
-    // the front's network and container first: the environment's compose names the network as external
-    const front = layout.front ? await prepareFront(ctx, compose, layout.caddy) : undefined;
-    try {
-        return await provisionStack(ctx, layout, host, facts, files, front);
-    }
-    finally {
-        await front?.release();
-    }
-}
-async function provisionStack(ctx, layout, host, facts, files, front) {
-    const { compose } = host;
-    const managedDb = ctx.cfg.config.database.managed;
-    const changed = await writeHostFiles(ctx, layout, files);
-    const keeper = keeperWanted(ctx, host);
-    const services = [...(managedDb ? ['db'] : []), 'caddy', 'gate-blue', 'gate-green', ...(keeper ? ['keeper'] : [])];
-    const notRunning = [
-        ...(managedDb && facts.db !== 'running' ? ['db'] : []),
-        ...(keeper && facts.keeper !== 'running' ? ['keeper'] : []),
-        ...(facts.caddy !== 'running' ? ['caddy'] : []),
-        ...(facts.blue.gate !== 'running' ? ['gate-blue'] : []),
-        ...(facts.green.gate !== 'running' ? ['gate-green'] : []),
-    ];
-    // compose leaves a paused container paused (v1) or fails on it (v2): waiting cannot help, say so either way
-    if (managedDb && facts.db === 'paused')
-        throw dbPaused(layout);
-    const composeChanged = changed.includes('.base-digest');
-    if (notRunning.length || composeChanged) {
-        const r = await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-color', ...services), {
-            check: false,
-            timeoutMs: 300_000,
-        });
-        if (r.code !== 0)
-            throw new errors_DeployError('preflight', `starting the stack's services failed: ${ctx.redactor.redact(composeErrorLines(r.stderr, 8).join('\n'))}`);
-    }
-    // at once: on a host moving to the front proxy, the environment's Caddy has just let go of 80/443
-    await front?.startAndRoute(layout.stack);
-    if (!keeper && facts.keeper !== 'absent')
-        await ctx.host.run(cmd('docker', 'rm', '-f', layout.keeper), { check: false, timeoutMs: 60_000 });
-    if (changed.some((f) => f.startsWith('caddy/')) && facts.caddy === 'running') {
-        // the one case that reloads Caddy: its configuration itself changed (not a colour switch)
-        ctx.reporter.warn('the Caddy configuration changed: reloading the proxy (requests on idle keep-alive connections may see a reset)');
-        await ctx.host.run(caddyReloadCmd(layout.caddy), { timeoutMs: 60_000 });
-    }
-    if (managedDb && facts.db !== 'running') {
-        await waitDbHealthy(ctx, layout);
-        await waitDbAccepting(ctx, layout);
-    }
-    return { changed };
-}
-/** the keeper needs the engine's socket as a path on the host; a tcp:// or ssh:// DOCKER_HOST has none */
-function keeperWanted(ctx, host) {
-    if (!ctx.cfg.config.deployment.keeper)
-        return false;
-    if (host.dockerSocket)
-        return true;
-    ctx.reporter.warn('DOCKER_HOST on the host is not a unix socket: the keeper (deployment.keeper) is left out, ' +
-        'so after a daemon restart a routed colour may need a `docker start`');
-    return false;
-}
-const DB_HEALTH = `docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' ` +
-    '-- "$1" 2>/dev/null || echo absent';
-function dbPaused(layout) {
-    return new errors_DeployError('preflight', `the database container ${layout.db} is paused; nothing was switched`, `unpause it (docker unpause ${layout.db}) if it was paused on purpose, then deploy again`);
-}
-async function waitDbHealthy(ctx, layout) {
-    const deadline = ctx.clock.now() + 120_000;
-    let status = '';
-    while (ctx.clock.now() < deadline) {
-        const [state = 'absent', health = state] = (await ctx.host.run(script(DB_HEALTH, layout.db), { check: false })).stdout
-            .trim()
-            .split(' ');
-        status = health;
-        if (health === 'healthy' || health === 'running')
-            return;
-        if (state === 'paused')
-            throw dbPaused(layout);
-        await ctx.clock.sleep(500);
-    }
-    throw new errors_DeployError('preflight', `the database service did not become healthy (status ${status}); nothing was switched`, `look at \`docker logs ${layout.db}\` on the host`);
-}
-
-;// CONCATENATED MODULE: ./src/engine/operations/plan.ts
-
-
-
-
-
-
-
-
-
-/** --dry-run: everything read-only ran for real; what would change is listed, nothing is run. */
-async function planDeploy(ctx, layout, phases, facts, sha, skipMigrations) {
-    const [holder, state, stack] = await Promise.all([
-        readLock(ctx, layout),
-        readState(ctx, layout),
-        inspectStack(ctx, layout),
-    ]);
-    if (holder)
-        ctx.reporter.warn(`the environment is locked by ${describeHolder(holder)}: a real deploy would fail now`);
-    const live = liveColour(stack, state.current?.colour);
-    const target = live ? otherColour(live) : 'blue';
-    const image = await phases.run('image', () => ensureImage(ctx, sha, {}));
-    await provision(ctx, layout, facts, stack, colourImages(stack, target, image.ref));
-    const c = (argv) => ctx.redactor.redact(quoteArgv(argv));
-    const plan = [
-        `take the lock ${layout.lockDir}`,
-        image.how === 'present'
-            ? `image ${image.ref} is already on the host`
-            : `get ${image.ref} onto the host (${image.how})`,
-        `write compose.yml, .env, app.env (0600), caddy/, db-init/ under ${layout.root} and start missing services`,
-        ...describeDatabasePlan(ctx, skipMigrations),
-        // startColour: the gate up, the new colour's flag cleared, its app (re)created
-        c(startGateCmd(facts.compose, layout, target).argv),
-        c(flagCmd(layout, target, false).argv),
-        c(startAppCmd(facts.compose, layout, target).argv),
-        `probe ${ctx.cfg.config.app.health.path} on ${target} until ${ctx.cfg.config.app.health.consecutive} passes in a row ` +
-            `(at most ${ctx.cfg.config.app.health.start_timeout / 1000}s)`,
-        c(flagCmd(layout, target, true).argv),
-        ...(live ? [c(flagCmd(layout, live, false).argv)] : []),
-        `verify ${ctx.cfg.config.app.health.version_path} through the proxy reports ${types_short(sha)} from ${target}`,
-        `record the deployment in ${layout.stateFile}`,
-        // retireColour: the old colour stopped with the drain timeout
-        ...(live ? [c(stopAppCmd(layout, live, ctx.cfg.config.deployment.drain_timeout).argv)] : []),
-        `prune app images beyond the newest ${ctx.cfg.config.deployment.keep_images}`,
-        'release the lock',
-    ];
-    ctx.reporter.info(`plan for ${ctx.cfg.environment} (${types_short(sha)} → ${target}${live ? `, ${live} serving now` : ', first deploy'}):\n` +
-        plan.map((p, i) => `  ${i + 1}. ${p}`).join('\n'));
-    return { plan, live };
-}
-
-;// CONCATENATED MODULE: ./src/engine/release/preflight.ts
-
-
-// One round trip, its probes run side by side (compose v1 alone is ~0.5 s of python start-up); each prints
-// one short line, written whole. Read-only: df walks up to the nearest existing parent instead of creating it.
-const PREFLIGHT = `
-( printf 'docker=%s\\n' "$(docker version --format '{{.Server.Version}}' 2>/dev/null)" ) &
-( if docker compose version --short >/dev/null 2>&1; then printf 'compose2=%s\\n' "$(docker compose version --short 2>/dev/null)"; fi ) &
-( if command -v docker-compose >/dev/null 2>&1; then printf 'compose1=%s\\n' "$(docker-compose version --short 2>/dev/null)"; fi ) &
-( r=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null); [ -n "$r" ] && df -Pk -- "$r" 2>/dev/null | awk 'NR==2{print "docker_free_kb=" $4}' ) &
-printf 'docker_host=%s\\n' "\${DOCKER_HOST:-unix:///var/run/docker.sock}"
-p=$1; while [ ! -e "$p" ] && [ "$p" != / ] && [ "$p" != . ]; do p=$(dirname -- "$p"); done
-df -Pk -- "$p" 2>/dev/null | awk 'NR==2{print "free_kb=" $4}'
-wait
-exit 0
-`;
-/** the preflight probe of the environment's root (read-only); setup sends the same one */
-function preflightCmd(layout) {
-    return script(PREFLIGHT, layout.root);
-}
-function parsePreflight(out) {
-    const facts = {};
-    for (const line of out.split('\n')) {
-        const i = line.indexOf('=');
-        if (i > 0)
-            facts[line.slice(0, i).trim()] = line.slice(i + 1).trim();
-    }
-    return facts;
-}
-function versionAtLeast(version, min) {
-    const m = /^v?(\d+)\.(\d+)/.exec(version);
-    if (!m)
-        return false;
-    const [maj, min2] = [Number(m[1]), Number(m[2])];
-    return maj > min[0] || (maj === min[0] && min2 >= min[1]);
-}
-/** the path of a unix:// DOCKER_HOST, when it is one compose can mount (plain path characters only) */
-function unixSocket(dockerHost) {
-    const m = /^unix:\/\/(\/[A-Za-z0-9_./-]+)$/.exec(dockerHost ?? 'unix:///var/run/docker.sock');
-    return m && !m[1].includes('..') ? m[1] : undefined;
-}
-/** The compose the host offers: the v2 plugin when present, else v1 ≥ 1.27; `problem` says what is missing. */
-function composeOf(facts) {
-    if (facts.compose2)
-        return { compose: ['docker', 'compose'], version: facts.compose2 };
-    const v1 = facts.compose1;
-    if (!v1)
-        return {
-            compose: [],
-            version: '',
-            problem: 'neither the compose v2 plugin (docker compose) nor docker-compose v1 is installed',
-        };
-    return {
-        compose: ['docker-compose'],
-        version: v1,
-        ...(versionAtLeast(v1, [1, 27])
-            ? {}
-            : { problem: `docker-compose ${v1} is too old; install the compose v2 plugin (or v1 ≥ 1.27)` }),
-    };
-}
-/** Judges the facts; every problem is listed at once. Pure, so the rules are unit-tested. */
-function judgePreflight(facts, minFreeMb) {
-    const problems = [];
-    const docker = facts.docker ?? '';
-    if (!docker)
-        problems.push('docker does not answer for the deploy user (is it installed, running, and is the user in the docker group?)');
-    else if (!versionAtLeast(docker, [20, 10]))
-        problems.push(`docker ${docker} is too old; 20.10 or newer is needed`);
-    const { compose, version: composeVersion, problem } = composeOf(facts);
-    if (problem)
-        problems.push(problem);
-    const freeMb = facts.free_kb ? Math.floor(Number(facts.free_kb) / 1024) : undefined;
-    const dockerFreeMb = facts.docker_free_kb ? Math.floor(Number(facts.docker_free_kb) / 1024) : undefined;
-    for (const [what, mb] of [
-        ['the deploy path', freeMb],
-        ["docker's data root", dockerFreeMb],
-    ]) {
-        if (mb !== undefined && mb < minFreeMb)
-            problems.push(`only ${mb} MiB free on ${what}; at least ${minFreeMb} MiB is required (deployment.min_free_mb)`);
-    }
-    if (problems.length) {
-        throw new errors_DeployError('preflight', `host preflight failed:\n  - ${problems.join('\n  - ')}`, 'prepare the host as docs/quickstart.md describes, then deploy again');
-    }
-    return {
-        dockerVersion: docker,
-        compose,
-        composeVersion,
-        freeMb,
-        dockerFreeMb,
-        dockerSocket: unixSocket(facts.docker_host),
-    };
-}
-async function preflight(ctx, layout) {
-    const r = await ctx.host.run(preflightCmd(layout), { timeoutMs: 30_000 });
-    const facts = judgePreflight(parsePreflight(r.stdout), ctx.cfg.config.deployment.min_free_mb);
-    ctx.reporter.info(`host ${ctx.host.name}: docker ${facts.dockerVersion}, ${facts.compose.join(' ')} ${facts.composeVersion}` +
-        (facts.freeMb !== undefined ? `, ${facts.freeMb} MiB free` : ''));
-    return facts;
-}
-
-;// CONCATENATED MODULE: ./src/engine/release/cutover.ts
-
-
-
-/**
- * The part deploy and rollback share once the target colour's container is started: health-gate it, make
- * sure the proxy runs, switch, verify through the proxy. A failed gate stops the target; a failed switch or
- * verification puts the old colour back. Either way the old colour, if there was one, keeps serving.
- */
-async function cutOver(ctx, layout, phases, c) {
-    let verdict;
-    try {
-        verdict = await phases.run('health gate', () => healthGate(ctx, layout, c.target, c.sha, c.expect, stillServing(c.live)));
-    }
-    catch (e) {
-        await stopColour(ctx, layout, c.target, 10_000);
-        throw e;
-    }
-    try {
-        await ensureProxyRunning(ctx, layout, c.stack);
-    }
-    catch (e) {
-        // nothing was switched: the healthy new colour would only idle, so it is stopped like a failed one
-        await stopColour(ctx, layout, c.target, 10_000);
-        throw e;
-    }
-    try {
-        await phases.run('switch', async () => {
-            await switchTo(ctx, layout, c.target, c.live);
-            await verifyThroughProxy(ctx, layout, c.target, c.sha);
-        });
-    }
-    catch (e) {
-        await switchBack(ctx, layout, c.target, c.live);
-        throw e;
-    }
-    return verdict;
-}
-
-;// CONCATENATED MODULE: ./src/engine/operations/steps.ts
-
-
-
-
-
-
-
-
-/** Steps deploy and rollback share, each named for what it does on the host. */
-async function connectAndPreflight(ctx, op) {
-    await op.connect();
-    return op.phase('preflight', () => preflight(ctx, op.layout));
-}
-/**
- * Reads state.json, the stack and (for a rollback) the images side by side over the one connection. Under the
- * lock, state.json is reconciled with what the proxy really routes to before anything acts on it.
- */
-async function readStack(ctx, op, opts) {
-    const [read, stack, images] = await Promise.all([
-        readState(ctx, op.layout),
-        inspectStack(ctx, op.layout),
-        opts.images ? imagesOnHost(ctx) : Promise.resolve(new Set()),
-    ]);
-    const live = liveColour(stack, read.current?.colour);
-    const state = opts.reconcile ? await reconcileState(ctx, op.layout, read, stack, live) : read;
-    const target = live ? otherColour(live) : 'blue';
-    op.state = state;
-    Object.assign(op.seen, { live: live ?? null, target });
-    if (op.record) {
-        op.record.colour = target;
-        op.record.previous_version = state.current?.version;
-    }
-    return { state, stack, live, target, images };
-}
-/** the stack's files written for the target colour running `image` (the other colour keeps its own) */
-function provisionFor(ctx, op, facts, at, image) {
-    return op.phase('provision', () => provision(ctx, op.layout, facts, at.stack, colourImages(at.stack, at.target, image)));
-}
-/** health gate → switch → verify through the proxy (release/cutover.ts); the old colour serves until it passes */
-async function cutOverTo(ctx, op, at, sha, expect) {
-    const c = { target: at.target, live: at.live, sha, stack: at.stack, expect };
-    const verdict = await cutOver(ctx, op.layout, op.phases, c);
-    op.event('switched', { colour: at.target, from: at.live ?? null });
-    return verdict.status;
-}
-/** the colour that served before stops once its in-flight requests drain; the new one serves */
-async function retireOld(ctx, op, live) {
-    if (live)
-        await op.phase(`retire ${live}`, () => retireColour(ctx, op.layout, live));
-}
-
-;// CONCATENATED MODULE: ./src/engine/operations/deploy.ts
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-/**
- * validate → CI gate → connect → preflight → lock → image → provision → snapshot + migrations → start the idle
- * colour → health gate → switch → verify through the proxy → record → retire the old colour → prune → watch →
- * unlock. Any failure before the switch stops the new colour; a failed verification switches back. The old
- * colour, if there was one, keeps serving in both cases.
- */
-async function deploy(ctx, req) {
-    renderEnvFile(ctx.cfg.appEnv); // refuses values compose cannot carry, before anything is touched
-    return runOperation(ctx, 'deploy', async (op) => {
-        const { sha, ref } = await resolveAndGate(ctx, op, req);
-        const facts = await connectAndPreflight(ctx, op);
-        if (ctx.dryRun)
-            return plan(ctx, op, facts, sha, req);
-        await op.takeLock();
-        const record = beginRecord(ctx, op, sha, ref, req);
-        const at = await readStack(ctx, op, { reconcile: true });
-        if (alreadyServing(at, sha) && !req.force)
-            return unchanged(ctx, op, at, sha);
-        announceStart(ctx, op, at, sha, ref);
-        const image = await deploy_shipImage(ctx, op, sha, ref);
-        await provisionFor(ctx, op, facts, at, image.ref);
-        const db = await migrate(ctx, op, at, image.ref, req);
-        await op.phase(`start ${at.target}`, () => startColour(ctx, op.layout, facts.compose, at.target, at.stack));
-        record.health_status = await cutOverTo(ctx, op, at, sha, { schemaVersion: db.schemaVersion });
-        await op.commit('deployed');
-        await retireOld(ctx, op, at.live);
-        await op.phase('prune images', () => prune(ctx, at, sha));
-        await updateMonitoring(ctx, op, facts);
-        await copySnapshotOffsite(ctx, op, db.snapshot);
-        await watch(ctx, op, at, facts); // the lock stays held; a failed watch switches back and throws WatchRolledBack
-        return completed(ctx, op, at, sha, ref);
-    });
-}
-async function resolveAndGate(ctx, op, req) {
-    const v = await op.phase('resolve version', () => resolveVersion(ctx.local, req.version));
-    op.seen.sha = v.sha;
-    if (req.skipCiCheck)
-        ctx.reporter.warn(`CI check skipped for ${types_short(v.sha)} (skip-ci-check); recorded in the history`);
-    else if (req.ciGate)
-        await op.phase('CI check', () => req.ciGate(v.sha));
-    return v;
-}
-async function plan(ctx, op, facts, sha, req) {
-    const { plan, live } = await planDeploy(ctx, op.layout, op.phases, facts, sha, !!req.skipMigrations);
-    return op.report({ ok: true, message: 'dry run: nothing was changed', version: sha, colour: live, plan });
-}
-function beginRecord(ctx, op, sha, ref, req) {
-    const flags = { skip_ci_check: !!req.skipCiCheck, skip_migrations: !!req.skipMigrations, force: !!req.force };
-    // the colour and the previous version are filled in once the stack is read
-    return op.begin({
-        kind: 'deploy',
-        version: sha,
-        ref,
-        image: imageRef(ctx.cfg.config.app.image, sha),
-        colour: 'blue',
-        flags,
-    });
-}
-function alreadyServing(at, sha) {
-    return !!at.live && at.state.current?.version === sha && at.state.current.colour === at.live;
-}
-function unchanged(ctx, op, at, sha) {
-    ctx.reporter.info(`${types_short(sha)} is already serving from ${at.live}; nothing to do (use --force to redeploy it)`);
-    return op.report({
-        ok: true,
-        message: 'already deployed',
-        version: sha,
-        colour: at.live,
-        previousVersion: at.state.previous?.version,
-    });
-}
-function trigger(ref) {
-    return { trigger: 'deploy', ...(ref ? { ref } : {}) };
-}
-function announceStart(ctx, op, at, sha, ref) {
-    const previous_version = op.record?.previous_version;
-    const fields = { version: sha, ref, actor: ctx.actor, host: ctx.host.name };
-    op.event('deployment.started', fields, {
-        event: 'deployment.started',
-        version: sha,
-        previous_version,
-        colour: at.target,
-        metadata: trigger(ref),
-    });
-    const serving = at.live ? `; ${at.live} keeps serving until the switch` : ' (first deploy)';
-    ctx.reporter.info(`deploying ${types_short(sha)}${ref ? ` (${ref})` : ''} to ${at.target}${serving}`);
-}
-/** the release image onto the host, held by a container so no prune takes it away before its colour starts */
-async function deploy_shipImage(ctx, op, sha, ref) {
-    const image = await op.phase('image', () => ensureImage(ctx, sha, buildArgs(sha, ref ?? sha.slice(0, 7), new Date(op.started))));
-    op.event('image', { ref: image.ref, how: image.how, bytes: image.bytes });
-    op.onFinish(() => releaseHold(ctx, op.layout));
-    await holdRelease(ctx, op.layout, image.ref);
-    return image;
-}
-/** the monitoring stack follows the release; a failure there is only a warning */
-async function updateMonitoring(ctx, op, facts) {
-    if (ctx.cfg.config.monitoring.enabled)
-        await op.phase('monitoring', () => monitoringStep(ctx, op.layout, facts.compose));
-}
-/** the snapshot taken before this deploy's migrations leaves the host too, after the switch (never delaying it) */
-async function copySnapshotOffsite(ctx, op, snapshot) {
-    if (!snapshot || !ctx.cfg.config.database.snapshots.offsite)
-        return;
-    const copied = await op.phase('copy snapshot off-site', () => copyTakenSnapshot(ctx, op.layout, snapshot.file));
-    if (copied)
-        op.event('snapshot.copied', { file: copied.file, remote: copied.remote, bytes: copied.bytes, ms: copied.ms });
-}
-function watch(ctx, op, at, facts) {
-    const previous = at.live ? at.state.current : undefined;
-    const subject = { record: op.record, previous, previousColour: at.live, compose: facts.compose };
-    return watchAfterDeploy(ctx, op.layout, op.phases, subject);
-}
-/** snapshot + migrations before the new colour starts; the old colour keeps serving (docs/migrations.md) */
-async function migrate(ctx, op, at, image, req) {
-    await ctx.hostLog?.flush();
-    const liveVersion = at.live ? at.state.current?.version : undefined;
-    const input = {
-        record: op.record,
-        state: at.state,
-        image,
-        sha: op.record.version,
-        skip: !!req.skipMigrations,
-        liveVersion,
-        live: at.live,
-    };
-    const db = await databaseStep(ctx, op.layout, op.phases, input);
-    await ctx.hostLog?.flush();
-    return db;
-}
-/** app images beyond keep_images go, except what this environment or a neighbour on the host may roll back to */
-async function prune(ctx, at, sha) {
-    const keep = ctx.cfg.config.deployment.keep_images;
-    const recent = at.state.history
-        .filter((h) => h.status !== 'failed')
-        .slice(0, keep)
-        .map((h) => h.version);
-    const neighbours = await versionsOfNeighbours(ctx);
-    const protect = [sha, at.state.current?.version, ...recent, ...neighbours].filter((v) => !!v);
-    const removed = await pruneImages(ctx, keep, protect);
-    if (removed.length)
-        ctx.reporter.info(`removed ${removed.length} old image(s): ${removed.map(types_short).join(', ')}`);
-}
-function completed(ctx, op, at, sha, ref) {
-    const { record } = op;
-    const duration_seconds = op.elapsedSeconds();
-    const announce = {
-        event: 'deployment.completed',
-        version: sha,
-        previous_version: record?.previous_version,
-        colour: at.target,
-        duration_seconds,
-        metadata: trigger(ref),
-    };
-    op.event('deployment.completed', { version: sha, colour: at.target, duration_seconds }, announce);
-    const previousVersion = at.live ? at.state.current?.version : undefined;
-    return op.report({
-        ok: true,
-        message: `${types_short(sha)} is live on ${at.target}`,
-        version: sha,
-        colour: at.target,
-        previousVersion,
-        record,
-    });
-}
-
-;// CONCATENATED MODULE: ./src/engine/stack/history.ts
-
-/**
- * What can be rolled back to: versions from the history that served successfully (not the current one),
- * newest first, one entry per version, and whether their image is still on the host.
- */
-function rollbackCandidates(state, imagesOnHost) {
-    const seen = new Set();
-    const current = state.current?.version;
-    const out = [];
-    for (const h of state.history) {
-        if (h.version === current || seen.has(h.version))
-            continue;
-        if (h.status !== 'superseded' && h.status !== 'active')
-            continue;
-        seen.add(h.version);
-        out.push({
-            version: h.version,
-            ref: h.ref,
-            deployed_at: h.deployed_at,
-            deployed_by: h.deployed_by,
-            status: h.status,
-            kind: h.kind,
-            imagePresent: imagesOnHost.has(h.version),
-            isDefault: false,
-        });
-    }
-    // the default is the recorded previous version, else the newest one that can still be started
-    const def = out.find((c) => c.version === state.previous?.version && c.imagePresent) ?? out.find((c) => c.imagePresent);
-    if (def)
-        def.isDefault = true;
-    return out;
-}
-function pickCandidate(candidates, wanted) {
-    if (!wanted)
-        return candidates.find((c) => c.isDefault);
-    const w = wanted.trim().toLowerCase();
-    return candidates.find((c) => c.version === w ||
-        (w.length >= 7 && /^[0-9a-f]+$/.test(w) && c.version.startsWith(w)) ||
-        c.ref?.toLowerCase() === w);
-}
-function formatCandidates(candidates, now = Date.now()) {
-    if (candidates.length === 0)
-        return '  (none: no earlier successful deployment in the history)';
-    return candidates
-        .map((c) => {
-        const age = humanAge(now - Date.parse(c.deployed_at));
-        const flags = [c.isDefault ? 'default' : '', c.imagePresent ? '' : 'image gone — cannot roll back']
-            .filter(Boolean)
-            .join(', ');
-        return (`  ${types_short(c.version)}  ${(c.ref ?? '').padEnd(10)}  ${age.padStart(8)} ago  ` +
-            `${c.status}${c.kind === 'rollback' ? ' (rollback)' : ''}  by ${c.deployed_by}${flags ? `  [${flags}]` : ''}`);
-    })
-        .join('\n');
-}
-function humanAge(ms) {
-    const s = Math.max(0, Math.round(ms / 1000));
-    if (s < 120)
-        return `${s}s`;
-    if (s < 7200)
-        return `${Math.round(s / 60)}m`;
-    if (s < 172800)
-        return `${Math.round(s / 3600)}h`;
-    return `${Math.round(s / 86400)}d`;
-}
-/** Deployments newer than the target that ran migrations: rolling back crosses them. Oldest first. */
-function migrationsCrossed(state, target) {
-    const i = state.history.findIndex((h) => h.version === target && (h.status === 'superseded' || h.status === 'active'));
-    const newer = i < 0 ? state.history : state.history.slice(0, i);
-    return newer.filter((h) => (h.migrations?.ran ?? 0) > 0).reverse();
-}
-
-;// CONCATENATED MODULE: ./src/engine/operations/rollback.ts
-
-
-
-
-
-
-
-
-
-
-/** `versions`: the rollback picker. */
-async function listVersions(ctx) {
-    const layout = new Layout(ctx.cfg);
-    const [state, images] = await Promise.all([readState(ctx, layout), imagesOnHost(ctx)]);
-    return { current: state.current, candidates: rollbackCandidates(state, images) };
-}
-/**
- * Rollback goes through the same lock, health gate, switch and verification as a deploy. When the target's
- * container is still there (the colour retired by the last deploy), it is started as it is — no compose
- * recreate — which is what makes a rollback to the previous version fast.
- */
-async function rollback(ctx, req) {
-    return runOperation(ctx, 'rollback', async (op) => {
-        const facts = await connectAndPreflight(ctx, op);
-        if (!ctx.dryRun)
-            await op.takeLock();
-        const at = await readStack(ctx, op, { images: true, reconcile: !ctx.dryRun });
-        const chosen = pickTarget(ctx, at, req.version);
-        op.seen.sha = chosen.version;
-        await confirmCrossing(ctx, at, chosen.version, req);
-        const ref = imageRef(ctx.cfg.config.app.image, chosen.version);
-        if (ctx.dryRun)
-            return rollback_plan(ctx, op, at, chosen.version, ref);
-        const record = rollback_beginRecord(ctx, op, at, chosen, ref, req);
-        const warm = await startTarget(ctx, op, facts, at, ref);
-        record.health_status = await cutOverTo(ctx, op, at, chosen.version);
-        const servingMs = ctx.clock.now() - op.started;
-        await op.commit('rolled back');
-        await retireOld(ctx, op, at.live);
-        return rollback_completed(ctx, op, at, servingMs, warm);
-    });
-}
-/** the requested version (or the default one) among those that served and whose image is still on the host */
-function pickTarget(ctx, at, wanted) {
-    const candidates = rollbackCandidates(at.state, at.images);
-    const chosen = pickCandidate(candidates, wanted);
-    if (chosen?.imagePresent)
-        return chosen;
-    const why = !wanted
-        ? 'there is no earlier successful deployment whose image is still on the host'
-        : chosen
-            ? `the image of ${types_short(chosen.version)} is no longer on the host`
-            : `"${wanted}" is not a version this environment served successfully`;
-    const list = `Versions that can be rolled back to:\n${formatCandidates(candidates)}`;
-    throw new errors_DeployError('refused', `cannot roll back ${ctx.cfg.environment}: ${why}. ${list}`, 'pick one of the versions above (--version), or deploy the version you want');
-}
-/** going back across migrations is allowed, but only knowingly: the operator confirms or is asked */
-async function confirmCrossing(ctx, at, sha, req) {
-    const crossed = migrationsCrossed(at.state, sha);
-    if (!crossed.length)
-        return;
-    const snap = crossed[0].snapshot;
-    const ran = crossed
-        .map((c) => `${types_short(c.version)} (${c.migrations?.from ?? '?'} → ${c.migrations?.to ?? '?'})`)
-        .join(', ');
-    const restore = snap
-        ? `${snap} — togather-deploy snapshot restore ${ctx.cfg.environment} ${snap} --stop-app`
-        : 'no snapshot is recorded for them';
-    const msg = [
-        `rolling back to ${types_short(sha)} crosses migrations run by ${ran}.`,
-        'The old version will run against the newer schema; migrations should be backward compatible, but if they are not,',
-        `restore the snapshot taken before them: ${restore}`,
-    ].join(' ');
-    ctx.reporter.warn(msg);
-    const ok = req.confirmed || (req.ask ? await req.ask('roll back anyway? [y/N] ') : false);
-    if (!ok)
-        throw new errors_DeployError('refused', `rollback across migrations needs confirmation: ${msg}`, `confirm with --yes (CLI) or confirm: ${ctx.cfg.environment} (action)`);
-}
-function rollback_plan(ctx, op, at, sha, ref) {
-    const how = warmStart(at.stack, at.target, ref) ? ' (its stopped container, as it is)' : '';
-    const from = at.live ?? 'nothing';
-    ctx.reporter.info(`plan: start ${ref} on ${at.target}${how}, health-gate it, switch from ${from}, verify, retire ${from}`);
-    return op.report({
-        ok: true,
-        message: 'dry run: nothing was changed',
-        version: sha,
-        colour: at.live,
-        deploymentId: undefined,
-        url: undefined,
-    });
-}
-function rollback_beginRecord(ctx, op, at, chosen, ref, req) {
-    const sha = chosen.version;
-    const record = op.begin({
-        kind: 'rollback',
-        version: sha,
-        ref: chosen.ref,
-        image: ref,
-        colour: at.target,
-        previous_version: at.state.current?.version,
-        flags: { force: !!req.confirmed },
-    });
-    op.event('rollback.started', { version: sha, from: at.state.current?.version ?? null, actor: ctx.actor });
-    ctx.reporter.info(`rolling back ${ctx.cfg.environment} to ${types_short(sha)}${chosen.ref ? ` (${chosen.ref})` : ''} on ${at.target}`);
-    return record;
-}
-/** the kept container as it is when it holds the version (warm), else provisioned and started by compose */
-async function startTarget(ctx, op, facts, at, ref) {
-    const { target } = at;
-    if (warmStart(at.stack, target, ref)) {
-        await op.phase(`start ${target} (warm)`, () => ctx.host.run(resumeAppCmd(op.layout, target), { timeoutMs: 60_000 }));
-        return true;
-    }
-    await provisionFor(ctx, op, facts, at, ref);
-    await op.phase(`start ${target}`, () => startColour(ctx, op.layout, facts.compose, target));
-    return false;
-}
-function rollback_completed(ctx, op, at, servingMs, warm) {
-    const record = op.record;
-    const { version: sha, colour } = record;
-    const metadata = {
-        trigger: 'rollback',
-        serving_after_seconds: seconds(servingMs),
-        ...(record.ref ? { ref: record.ref } : {}),
-    };
-    const announce = {
-        event: 'deployment.rolled_back',
-        version: sha,
-        previous_version: record.previous_version,
-        colour,
-        duration_seconds: record.duration_seconds,
-        metadata,
-    };
-    op.event('rollback.completed', { version: sha, colour, serving_after_ms: servingMs }, announce);
-    const message = `${types_short(sha)} is live on ${colour} again (serving after ${(servingMs / 1000).toFixed(1)}s${warm ? ', warm start' : ''})`;
-    return op.report({ ok: true, message, version: sha, colour, previousVersion: at.state.current?.version, record });
-}
-function warmStart(stack, colour, ref) {
-    const c = stack[colour];
-    return c.app !== 'absent' && c.app !== 'running' && c.image === ref;
-}
-
-;// CONCATENATED MODULE: ./src/engine/operations/snapshot.ts
-
-
-
-
-
-
-
-
-
-
-
-
-const SNAPSHOT_SUBCOMMANDS = ['create', 'list', 'verify', 'cleanup', 'restore', 'copy', 'check'];
-async function snapshotCommand(ctx, req) {
-    if (req.file !== undefined && !SNAPSHOT_NAME_RE.test(req.file)) {
-        throw new errors_DeployError('config', `"${req.file}" is not a snapshot name (DATABASE_YYYYMMDD_HHMMSS_SHA7.sql.gz)`, 'see `togather-deploy snapshot list`');
-    }
-    if (req.sub === 'restore' && !req.file)
-        throw new errors_DeployError('config', 'snapshot restore needs the snapshot file name', 'pick one from `togather-deploy snapshot list`');
-    // off-site work without its configuration is an input problem, found before anything connects
-    if (req.fromOffsite && req.sub !== 'restore')
-        throw new errors_DeployError('config', '--from-offsite belongs to snapshot restore', 'leave it out');
-    if (req.sub === 'copy' || req.fromOffsite)
-        offsiteOf(ctx);
-    if (req.fromOffsite && !ctx.dryRun)
-        decryptionKeys(ctx);
-    return runOperation(ctx, 'snapshot', async (op) => {
-        await op.connect();
-        const done = outcome(op);
-        if (req.sub === 'list')
-            return list(ctx, op, done);
-        if (req.sub === 'verify')
-            return verify(ctx, op, req, done);
-        if (req.sub === 'check')
-            return check(ctx, op, done);
-        // the rest changes the host: under the environment's lock, like a deploy; a dry run changes nothing, so it
-        // neither waits for a deploy's lock nor leaves a log on the host
-        if (!ctx.dryRun)
-            await op.takeLock(`snapshot ${req.sub}`);
-        op.event(`snapshot.${req.sub}.started`, { actor: ctx.actor, file: req.file ?? null });
-        const state = await readState(ctx, op.layout);
-        if (req.sub === 'cleanup')
-            return cleanup(ctx, op, state, done);
-        if (req.sub === 'create')
-            return create(ctx, op, state, done);
-        if (req.sub === 'copy')
-            return copy(ctx, op, req, done);
-        return restore(ctx, op, req, state, done);
-    }, `snapshot.${req.sub}`);
-}
-function outcome(op) {
-    return (ok, message, text, data) => ({
-        report: op.report({ operation: 'snapshot', ok, message, url: undefined }),
-        text,
-        data,
-    });
-}
-async function list(ctx, op, done) {
-    const [listing, state, off] = await Promise.all([
-        listSnapshots(ctx, op.layout),
-        readState(ctx, op.layout),
-        ctx.cfg.config.database.snapshots.offsite ? op.phase('list off-site', () => listOffsite(ctx)) : undefined,
-    ]);
-    const refs = referencedSnapshots(state);
-    const now = ctx.clock.now();
-    const rows = listing.snapshots.map((s) => `  ${describeSnapshot(s)}  (${ageOf(now, s.createdAt)} old)${refs.has(s.file) ? '  [in history]' : ''}`);
-    const text = [
-        listing.snapshots.length
-            ? `snapshots in ${listing.dir} (newest first):\n${rows.join('\n')}`
-            : `no snapshots in ${listing.dir}`,
-        ...(off ? [describeOffsite(off, now)] : []),
-    ].join('\n');
-    const data = {
-        dir: listing.dir,
-        snapshots: listing.snapshots.map((s) => ({ ...s, referenced: refs.has(s.file) })),
-        ...(off ? { offsite: off } : {}),
-    };
-    const copies = off ? `, ${off.copies.length} off-site cop${off.copies.length === 1 ? 'y' : 'ies'}` : '';
-    return done(true, `${listing.snapshots.length} snapshot(s)${copies}`, text, data);
-}
-function describeOffsite(off, now) {
-    if (!off.copies.length)
-        return `no off-site copies in ${off.remote}`;
-    const rows = off.copies.map((c) => `  ${c.file}  ${formatBytes(c.bytes)}  ${new Date(c.createdAt).toISOString().replace(/\.\d+Z$/, 'Z')}  ` +
-        `(${ageOf(now, c.createdAt)} old)${c.meta ? '' : '  [no metadata: cannot be restored]'}`);
-    const parts = off.partials.length ? `\n  (${off.partials.length} unfinished upload(s))` : '';
-    return `off-site copies in ${off.remote} (newest first, encrypted):\n${rows.join('\n')}${parts}`;
-}
-/** how long ago, for people: 3d4h, 5h12m, 40s */
-function ageOf(now, then) {
-    const s = Math.max(0, Math.round((now - then) / 1000));
-    if (s < 120)
-        return `${s}s`;
-    const m = Math.floor(s / 60);
-    if (m < 120)
-        return `${m}m`;
-    const h = Math.floor(m / 60);
-    return h < 48 ? `${h}h${m % 60 ? `${m % 60}m` : ''}` : `${Math.floor(h / 24)}d${h % 24 ? `${h % 24}h` : ''}`;
-}
-async function verify(ctx, op, req, done) {
-    const listing = await listSnapshots(ctx, op.layout);
-    const chosen = req.file ? listing.snapshots.filter((s) => s.file === req.file) : listing.snapshots;
-    if (req.file && !chosen.length)
-        throw new errors_DeployError('snapshot', `no snapshot ${req.file} in ${listing.dir}`);
-    const results = [];
-    for (const s of chosen)
-        results.push(await op.phase(`verify ${s.file}`, () => verifySnapshot(ctx, op.layout, s)));
-    const bad = results.filter((r) => !r.ok);
-    const line = (r) => `  ${r.ok ? 'ok     ' : 'FAILED '} ${r.file}${r.ok ? '' : `: ${r.problems.join('; ')}`}`;
-    const text = results.map(line).join('\n') || `no snapshots in ${listing.dir}`;
-    if (bad.length) {
-        const message = `${bad.length} of ${results.length} snapshot(s) failed verification:\n${text}`;
-        throw new errors_DeployError('snapshot', message, 'do not rely on the failed ones; take a fresh snapshot (snapshot create)');
-    }
-    return done(true, `${results.length} snapshot(s) verified`, text, results);
-}
-async function cleanup(ctx, op, state, done) {
-    const c = await op.phase('cleanup', () => cleanupSnapshots(ctx, op.layout, state));
-    op.event('snapshot.cleanup', { removed: c.removed, partials: c.partials, dry_run: ctx.dryRun });
-    const off = ctx.cfg.config.database.snapshots.offsite
-        ? await op.phase('off-site retention', () => cleanupOffsite(ctx))
-        : undefined;
-    if (off)
-        op.event('snapshot.offsite.cleanup', { removed: off.removed, partials: off.partials, dry_run: ctx.dryRun });
-    const verb = ctx.dryRun ? 'would remove' : 'removed';
-    const text = [
-        `${verb} ${c.removed.length} expired snapshot(s)${c.removed.length ? `: ${c.removed.join(', ')}` : ''}`,
-        ...(c.partials.length ? [`${verb} ${c.partials.length} leftover partial file(s)`] : []),
-        ...c.kept.map((k) => `  kept ${k.file} (${k.why})`),
-        ...(off ? [offsiteCleanupText(off, verb)] : []),
-    ].join('\n');
-    return done(true, `${verb} ${c.removed.length} snapshot(s)`, text, { ...c, ...(off ? { offsite: off } : {}) });
-}
-function offsiteCleanupText(off, verb) {
-    return [
-        `off-site (${off.remote}): ${verb} ${off.removed.length} expired cop${off.removed.length === 1 ? 'y' : 'ies'}` +
-            `${off.removed.length ? `: ${off.removed.join(', ')}` : ''}`,
-        ...(off.partials.length ? [`  ${verb} ${off.partials.length} unfinished upload(s)`] : []),
-        ...off.kept.map((k) => `  kept ${k.file} (${k.why})`),
-    ].join('\n');
-}
-async function create(ctx, op, state, done) {
-    if (ctx.dryRun)
-        return done(true, 'dry run: nothing was changed', `would take a snapshot (pg_dump, verified)${ctx.cfg.config.database.snapshots.offsite ? ', copy it off the host' : ''} and apply retention`, {});
-    const db = await openDb(ctx, op.layout);
-    const live = state.current?.version;
-    const options = { reason: 'manual', liveVersion: live, gitCommit: live, deploymentId: op.id };
-    const meta = await op.phase('snapshot', () => createSnapshot(ctx, op.layout, db, options));
-    op.event('snapshot', { file: meta.file, bytes: meta.file_size_bytes, sha256: meta.sha256, ms: meta.duration_ms });
-    const c = await op.phase('cleanup', () => cleanupSnapshots(ctx, op.layout, state, [meta.file]));
-    const took = `${formatBytes(meta.file_size_bytes)}, verified, in ${(meta.duration_ms / 1000).toFixed(1)}s (schema ${meta.pre_migration_version ?? 'none'})`;
-    let text = `snapshot ${meta.file}: ${took}; kept until ${meta.retention_until.slice(0, 10)}` +
-        `${c.removed.length ? `\nretention removed: ${c.removed.join(', ')}` : ''}`;
-    if (!ctx.cfg.config.database.snapshots.offsite)
-        return done(true, `snapshot ${meta.file} taken`, text, { snapshot: meta, removed: c.removed });
-    const entry = {
-        file: meta.file,
-        bytes: meta.file_size_bytes,
-        mtime: Date.parse(meta.created_at),
-        meta,
-        createdAt: Date.parse(meta.created_at),
-        retentionUntil: Date.parse(meta.retention_until),
-    };
-    const off = await copyAndPrune(ctx, op, entry);
-    text += `\n${off.text}`;
-    return done(true, `snapshot ${meta.file} taken and copied off the host`, text, {
-        snapshot: meta,
-        removed: c.removed,
-        offsite: off.data,
-    });
-}
-/** snapshot copy [file]: the newest snapshot (or the one named) off the host, then the copies' retention */
-async function copy(ctx, op, req, done) {
-    const listing = await listSnapshots(ctx, op.layout);
-    const entry = req.file ? listing.snapshots.find((s) => s.file === req.file) : listing.snapshots[0];
-    if (!entry)
-        throw new errors_DeployError('snapshot', req.file ? `no snapshot ${req.file} in ${listing.dir}` : `no snapshots in ${listing.dir} to copy`, req.file ? 'see `togather-deploy snapshot list`' : 'take one first: togather-deploy snapshot create');
-    const { remote } = offsiteOf(ctx);
-    if (ctx.dryRun)
-        return done(true, 'dry run: nothing was changed', `would copy ${entry.file} to ${remote}`, {});
-    const off = await copyAndPrune(ctx, op, entry);
-    return done(true, `${entry.file} copied to ${remote}`, off.text, off.data);
-}
-/**
- * Copies one snapshot off the host and applies the copies' retention. A failed copy fails the operation; the
- * snapshot on the host is untouched either way.
- */
-async function copyAndPrune(ctx, op, entry) {
-    let copied;
-    try {
-        copied = await op.phase('copy off-site', () => copyOffsite(ctx, op.layout, entry));
-    }
-    catch (e) {
-        throw new errors_DeployError('snapshot', `${entry.file} is on the host, but its copy off the host failed: ${e instanceof errors_DeployError ? e.message : describeError(e)}`, `${e instanceof errors_DeployError && e.remedy ? `${e.remedy}; then ` : ''}copy it again: togather-deploy snapshot copy ${ctx.cfg.environment} ${entry.file}`);
-    }
-    op.event('snapshot.copied', { file: copied.file, remote: copied.remote, bytes: copied.bytes, ms: copied.ms });
-    const pruned = await op.phase('off-site retention', () => cleanupOffsite(ctx, [entry.file]));
-    op.event('snapshot.offsite.cleanup', { removed: pruned.removed, partials: pruned.partials, dry_run: false });
-    const text = `copied off the host to ${copied.remote}: ${copied.file}.age (${formatBytes(copied.bytes)} encrypted, ` +
-        `${(copied.ms / 1000).toFixed(1)}s)${pruned.removed.length ? `\noff-site retention removed: ${pruned.removed.join(', ')}` : ''}`;
-    return { text, data: { copied, removed: pruned.removed } };
-}
-/**
- * snapshot check: fails, and alerts the notification channels, when the newest snapshot (on the host or off it)
- * is older than database.snapshots.max_age — or, with off-site copies configured, when the newest copy is.
- * What it catches: a nightly schedule that stopped (GitHub disables it after 60 days without activity), a
- * snapshot job that keeps failing, copies that stopped arriving.
- */
-async function check(ctx, op, done) {
-    const maxAge = ctx.cfg.config.database.snapshots.max_age;
-    if (maxAge === undefined)
-        return done(true, 'no max_age set', 'database.snapshots.max_age is not set: there is no staleness to check', {
-            max_age_ms: null,
-        });
-    const now = ctx.clock.now();
-    const listing = await listSnapshots(ctx, op.layout);
-    const off = ctx.cfg.config.database.snapshots.offsite
-        ? await op.phase('list off-site', () => listOffsite(ctx))
-        : undefined;
-    const host = listing.snapshots[0];
-    const copy = off?.copies[0];
-    const newest = [host && { where: 'on the host', ...host }, copy && { where: `in ${off.remote}`, ...copy }]
-        .filter((x) => !!x)
-        .sort((a, b) => b.createdAt - a.createdAt)[0];
-    const at = (t) => (t === undefined ? null : new Date(t).toISOString());
-    const data = {
-        max_age_ms: maxAge,
-        newest: newest ? { file: newest.file, where: newest.where, created_at: at(newest.createdAt) } : null,
-        host_newest: host ? { file: host.file, created_at: at(host.createdAt) } : null,
-        ...(off ? { offsite_newest: copy ? { file: copy.file, created_at: at(copy.createdAt) } : null } : {}),
-    };
-    const limit = ageOf(maxAge, 0);
-    const problems = [];
-    if (!newest)
-        problems.push(`there is no snapshot of ${ctx.cfg.environment} at all`);
-    else if (now - newest.createdAt > maxAge)
-        problems.push(`the newest snapshot of ${ctx.cfg.environment}, ${newest.file} ${newest.where}, is ${ageOf(now, newest.createdAt)} old`);
-    if (off && newest && !problems.length && (!copy || now - copy.createdAt > maxAge))
-        problems.push(copy
-            ? `the newest off-site copy, ${copy.file}, is ${ageOf(now, copy.createdAt)} old`
-            : `there is no off-site copy in ${off.remote}`);
-    if (problems.length) {
-        const reason = `STALE SNAPSHOTS: ${problems.join('; ')} (max_age ${limit})`;
-        op.event('snapshot.stale', { problems, max_age_ms: maxAge });
-        void notify_alert(ctx, {
-            event: 'deployment.failed',
-            deployment_id: op.id,
-            failure: { class: 'snapshot', exit_code: 8, reason },
-            metadata: { trigger: 'snapshot-check' },
-        });
-        throw new errors_DeployError('snapshot', reason, 'is the nightly snapshot workflow still scheduled and passing? (GitHub disables the schedule of a repository ' +
-            `without activity for 60 days) Take one now: togather-deploy snapshot create ${ctx.cfg.environment}`);
-    }
-    const text = `newest snapshot: ${newest.file} ${newest.where}, ${ageOf(now, newest.createdAt)} old (max_age ${limit})` +
-        (off && copy ? `\nnewest off-site copy: ${copy.file}, ${ageOf(now, copy.createdAt)} old` : '');
-    return done(true, `snapshots are fresh (max_age ${limit})`, text, data);
-}
-/**
- * Restore: confirmation, then — so that no write is lost silently — the app is taken out of the proxy and
- * stopped (clients get 503 meanwhile instead of writing into a database about to be replaced), a safety
- * snapshot of the current database is taken, the chosen snapshot is swapped in, and the app that served is
- * started again and put back behind the proxy once healthy. While an app serves, it refuses without stopApp.
- */
-async function restore(ctx, op, req, state, done) {
-    const { layout, phases, id } = op;
-    const liveVersion = state.current?.version;
-    if (req.fromOffsite) {
-        const { remote } = offsiteOf(ctx);
-        if (ctx.dryRun) {
-            if (!(await listOffsite(ctx)).copies.some((c) => c.file === req.file))
-                throw new errors_DeployError('snapshot', `no copy of ${req.file} in ${remote}`, 'see `togather-deploy snapshot list`');
-            return done(true, 'dry run: nothing was changed', `would fetch ${req.file} from ${remote}, verify and restore it`, {});
-        }
-        await phases.run('fetch off-site', () => fetchOffsite(ctx, layout, req.file));
-        ctx.reporter.info(`fetched ${req.file} from ${remote}, decrypted and verified; it stays in the snapshots directory`);
-        op.event('snapshot.fetched', { file: req.file, remote });
-    }
-    const listing = await listSnapshots(ctx, layout);
-    const entry = listing.snapshots.find((s) => s.file === req.file);
-    if (!entry)
-        throw new errors_DeployError('snapshot', `no snapshot ${req.file} in ${listing.dir}`, ctx.cfg.config.database.snapshots.offsite
-            ? 'to restore an off-site copy, add --from-offsite (action: from-offsite: true); see `togather-deploy snapshot list`'
-            : 'see `togather-deploy snapshot list`');
-    const check = await phases.run('verify', () => verifySnapshot(ctx, layout, entry));
-    if (!check.ok)
-        throw new errors_DeployError('snapshot', `${entry.file} failed verification: ${check.problems.join('; ')}; nothing was restored`);
-    const stack = await inspectStack(ctx, layout);
-    const live = liveColour(stack, state.current?.colour);
-    const running = ['blue', 'green'].filter((c) => stack[c].app === 'running' || stack[c].app === 'restarting');
-    const effect = running.length
-        ? `the app (${running.join(' and ')}${live ? `, ${live} serving` : ''}) is taken out of the proxy and stopped for the restore ` +
-            '— requests get 503 until it is back — so that no write lands in the database being replaced; ' +
-            'a safety snapshot of the current database is taken first; ' +
-            `afterwards ${live ? `${live} is started again and put back behind the proxy once healthy` : 'the stopped app is left stopped'}`
-        : 'no app is running; a safety snapshot of the current database is taken first';
-    ctx.reporter.warn(`restoring ${entry.file} (${describeSnapshot(entry)}) into database ${ctx.cfg.environment}: ${effect}. ` +
-        'Changes made since the snapshot was taken will be gone from the live database (they stay in the safety snapshot).');
-    if (running.length && !req.stopApp) {
-        throw new errors_DeployError('refused', `the app is running (${running.join(', ')}): restoring under it would silently lose the writes it makes meanwhile; nothing was changed`, `run it again with --stop-app (action: stop-app: true) to stop the app for the restore and bring it back afterwards: ${restoreCommand(ctx, entry.file)}`);
-    }
-    if (ctx.dryRun)
-        return done(true, 'dry run: nothing was changed', `would restore ${entry.file}: ${effect}`, {});
-    const ok = req.confirmed || (req.ask ? await req.ask(`restore ${entry.file} into ${ctx.cfg.environment}? [y/N] `) : false);
-    if (!ok)
-        throw new errors_DeployError('refused', `restoring ${entry.file} needs confirmation; nothing was changed`, `confirm with --yes (CLI) or confirm: ${ctx.cfg.environment} (action)`);
-    const db = await openDb(ctx, layout);
-    // stop writers first: the gate flag off (the proxy answers 503 instead of routing), then the app
-    for (const c of running)
-        await setFlag(ctx, layout, c, false);
-    if (running.length)
-        await ctx.clock.sleep(settleMs(ctx));
-    for (const c of running)
-        await phases.run(`stop ${c}`, () => stopColour(ctx, layout, c, ctx.cfg.config.deployment.drain_timeout));
-    let safety;
-    let restoredVersion;
-    try {
-        safety = await phases.run('safety snapshot', () => createSnapshot(ctx, layout, db, { reason: 'pre-restore', liveVersion, gitCommit: liveVersion, deploymentId: id }));
-        ctx.reporter.info(`safety snapshot ${safety.file} (${formatBytes(safety.file_size_bytes)}, verified)`);
-        op.event('snapshot', { file: safety.file, reason: 'pre-restore', bytes: safety.file_size_bytes });
-        await phases.run('restore', () => restoreInto(ctx, layout, db, entry));
-        const v = await readSchemaVersion(ctx, db, 'snapshot');
-        restoredVersion = v.version;
-        op.event('snapshot.restored', {
-            file: entry.file,
-            safety: safety.file,
-            schema_version: v.version ?? null,
-            dirty: v.dirty,
-        });
-    }
-    catch (e) {
-        // the database is unchanged (the restore swaps only after a complete load): the app can come back as it was
-        if (live)
-            await bringBack(ctx, layout, phases, live, liveVersion, undefined).catch((w) => ctx.reporter.error(`bringing ${live} back failed: ${describeError(w)}`));
-        throw e;
-    }
-    if (live)
-        await bringBack(ctx, layout, phases, live, liveVersion, restoredVersion);
-    const text = [
-        `restored ${entry.file} into database ${db.target.name} (schema ${restoredVersion ?? 'none'})`,
-        `safety snapshot of what was replaced: ${safety.file}`,
-        live
-            ? `${live} serves again`
-            : running.length
-                ? `the app (${running.join(', ')}) was stopped and left stopped: deploy or start it`
-                : 'no app was running',
-    ].join('\n');
-    return done(true, `restored ${entry.file}`, text, {
-        restored: entry.file,
-        safety: safety.file,
-        schema_version: restoredVersion ?? null,
-    });
-}
-async function bringBack(ctx, layout, phases, colour, sha, schemaVersion) {
-    await phases.run(`start ${colour}`, async () => {
-        const r = await ctx.host.run(resumeAppCmd(layout, colour), { check: false, timeoutMs: 60_000 });
-        if (r.code !== 0)
-            throw new errors_DeployError('health', `could not start ${layout.app(colour)} again: ${ctx.redactor.redact(r.stderr.trim())}`);
-    });
-    try {
-        await phases.run('health gate', () => healthGate(ctx, layout, colour, sha ?? '', { schemaVersion }));
-    }
-    catch (e) {
-        throw new errors_DeployError('health', `the database was restored, but ${colour} did not come back healthy, so it stays out of the proxy: ${describeError(e)}`, 'deploy a version that matches the restored schema, or roll back');
-    }
-    await setFlag(ctx, layout, colour, true);
-    await ctx.clock.sleep(settleMs(ctx));
-}
-
-;// CONCATENATED MODULE: ./src/engine/operations/status.ts
-
-
-
-
-
-
-
-
-const PROXY_PROBE = `
-echo "--- 1"
-docker exec "$1" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3" || true
-`;
-async function status_status(ctx) {
-    const layout = new Layout(ctx.cfg);
-    const [state, stack, lockView, front] = await Promise.all([
-        readState(ctx, layout),
-        inspectStack(ctx, layout),
-        inspectLock(ctx, layout),
-        layout.front ? inspectFront(ctx) : undefined,
-    ]);
-    const lock = lockView.kind === 'held' ? lockView.holder : undefined;
-    const live = liveColour(stack, state.current?.colour);
-    let proxy = { code: 0 };
-    const probeFrom = live ?? 'blue';
-    if (stack[probeFrom].gate === 'running') {
-        const r = await ctx.host.run(script(PROXY_PROBE, layout.gate(probeFrom), 'caddy', ctx.cfg.config.app.health.version_path), { check: false, timeoutMs: 20_000 });
-        const s = parseVerify(r.stdout)[0];
-        if (s)
-            proxy = { code: s.code, upstream: s.upstream, commit: s.commit };
-    }
-    let drift;
-    if (state.current && live && state.current.colour !== live)
-        drift = `state.json says ${state.current.colour} is live, the proxy routes to ${live}`;
-    if (state.current && !live)
-        drift = 'state.json names a live deployment, but no colour is routed by the proxy';
-    return {
-        environment: ctx.cfg.environment,
-        stackName: layout.stack,
-        host: ctx.host.name,
-        live,
-        proxy,
-        state,
-        stack,
-        lock,
-        ...(lockView.kind === 'no-info' ? { lockWithoutInfoAgeS: lockView.ageS } : {}),
-        drift,
-        ...(front ? { front } : {}),
-    };
-}
-function formatStatus(s) {
-    const cur = s.state.current;
-    const prev = s.state.previous;
-    const held = s.lock
-        ? `held by ${s.lock.acquired_by} (${s.lock.operation} ${s.lock.deployment_id}) until ${s.lock.expires_at}`
-        : s.lockWithoutInfoAgeS !== undefined
-            ? `a directory without holder information, ${s.lockWithoutInfoAgeS}s old (taken over by the next operation after ${NOINFO_STALE_S}s; see unlock)`
-            : 'free';
-    const lines = [
-        `environment  ${s.environment} on ${s.host}`,
-        `serving      ${s.live ? `${s.live}` : 'nothing'}` +
-            `${cur ? ` — ${types_short(cur.version)}${cur.ref ? ` (${cur.ref})` : ''}, deployed ${cur.deployed_at} by ${cur.deployed_by}` : ''}`,
-        `previous     ${prev ? `${types_short(prev.version)}${prev.ref ? ` (${prev.ref})` : ''} (${prev.status})` : 'none'}`,
-        `proxy        ${s.proxy.code ? `HTTP ${s.proxy.code} from ${s.proxy.upstream ?? '?'}, commit ${s.proxy.commit?.slice(0, 12) ?? '?'}` : 'no answer'}`,
-        `containers   caddy ${s.stack.caddy}, db ${s.stack.db}, blue ${s.stack.blue.app}${s.stack.blue.flag ? ' (routed)' : ''}, ` +
-            `green ${s.stack.green.app}${s.stack.green.flag ? ' (routed)' : ''}` +
-            `${s.stack.keeper !== 'absent' ? `, keeper ${s.stack.keeper}` : ''}`,
-        `lock         ${held}`,
-    ];
-    if (s.front)
-        lines.push(`front proxy  ${formatFront(s.front, s.stackName)}`);
-    if (s.drift)
-        lines.push(`drift        ${s.drift}`);
-    return lines.join('\n');
-}
-
-;// CONCATENATED MODULE: ./src/engine/operations/cleanup.ts
-
-
-
-
-
-
-
-// Lists (and with $2 = yes removes) per-deployment logs beyond the newest $3, lock leftovers older than a day,
-// and rotates history.jsonl past $4 KiB. Names are generated by the tool (ULIDs), so they sort by time.
-const HOUSEKEEPING = `
-cd -- "$1" 2>/dev/null || exit 0
-n=0
-for f in $(ls -1 logs 2>/dev/null | grep -E '^[0-9A-Z]{26}\\.jsonl$' | sort -r); do
-  n=$((n+1)); [ "$n" -le "$3" ] && continue
-  echo "log logs/$f"; [ "$2" = yes ] && rm -f -- "logs/$f"
-done
-for d in $(find . -maxdepth 1 -type d \\( -name 'lock.takeover.*' -o -name 'lock.released.*' -o -name 'lock.removed.*' \\) -mmin +1440 2>/dev/null); do
-  echo "leftover $d"; [ "$2" = yes ] && rm -rf -- "$d"
-done
-if [ -f history.jsonl ] && [ "$(du -k history.jsonl | cut -f1)" -gt "$4" ]; then
-  echo "rotate history.jsonl"; [ "$2" = yes ] && mv -f history.jsonl history.jsonl.1
-fi
-exit 0
-`;
-/**
- * Removes what retention allows and nothing else: app images beyond keep_images that are neither current,
- * previous nor among the rollback targets still in the history; old per-deployment logs; lock leftovers.
- * With dryRun it only lists. Snapshots have their own retention (snapshot cleanup).
- */
-async function cleanup_cleanup(ctx, dryRun) {
-    const layout = new Layout(ctx.cfg);
-    const policy = ctx.cfg.config.deployment;
-    const [state, onHost] = await Promise.all([readState(ctx, layout), imagesOnHost(ctx)]);
-    const targets = rollbackCandidates(state, onHost)
-        .filter((c) => c.imagePresent)
-        .slice(0, policy.keep_images)
-        .map((c) => c.version);
-    const neighbours = [...new Set(await versionsOfNeighbours(ctx, layout))];
-    const protect = [state.current?.version, state.previous?.version, ...targets, ...neighbours].filter((v) => !!v);
-    const images = await pruneImages(ctx, policy.keep_images, protect, dryRun);
-    const r = await ctx.host.run(script(HOUSEKEEPING, layout.root, dryRun ? 'no' : 'yes', String(policy.keep_logs), String(policy.history_file_max_kb)), { check: false });
-    const lines = r.stdout.split('\n');
-    const plan = {
-        images,
-        logs: lines.filter((l) => l.startsWith('log ')).map((l) => l.slice(4)),
-        leftovers: lines.filter((l) => l.startsWith('leftover ')).map((l) => l.slice(9)),
-        historyRotated: lines.includes('rotate history.jsonl'),
-        keptForNeighbours: neighbours,
-    };
-    const verb = dryRun ? 'would remove' : 'removed';
-    ctx.reporter.info(`${verb} ${plan.images.length} image(s)${plan.images.length ? `: ${plan.images.map((t) => types_short(t)).join(', ')}` : ''}`);
-    ctx.reporter.info(`${verb} ${plan.logs.length} deployment log(s), ${plan.leftovers.length} lock leftover(s)${plan.historyRotated ? '; history.jsonl rotated' : ''}`);
-    ctx.reporter.info(`kept: current ${types_short(state.current?.version) ?? 'none'}, previous ${types_short(state.previous?.version) ?? 'none'}, ` +
-        `rollback targets ${targets.map((t) => types_short(t)).join(', ') || 'none'}` +
-        `${neighbours.length ? `; ${neighbours.length} version(s) other environments on this host may roll back to` : ''}`);
-    return plan;
-}
-
-;// CONCATENATED MODULE: ./src/engine/operations/unlock.ts
-
-
-
-/**
- * `unlock`: shows the lock, asks (or refuses without a confirmation), then removes exactly the lock it showed;
- * forceRemoveLock records who removed whose lock in the host's audit.jsonl. The adapters word the outcome.
- */
-async function unlock(ctx, req) {
-    const show = req.show ?? ((text) => ctx.reporter.info(text));
-    await ctx.host.connect?.();
-    const layout = new Layout(ctx.cfg);
-    const view = await inspectLock(ctx, layout);
-    if (view.kind === 'free') {
-        show(`${ctx.cfg.environment} is not locked`);
-        return { result: 'not-locked', view, exitCode: 0 };
-    }
-    show(describeLockView(view));
-    const ok = req.confirmed || (req.ask ? await req.ask('remove it? only if that operation is really gone [y/N] ') : false);
-    if (!ok)
-        return { result: 'refused', view, exitCode: ExitCode.refused };
-    if (!(await forceRemoveLock(ctx, layout, view)))
-        return { result: 'changed', view, exitCode: ExitCode.lock };
-    return { result: 'removed', view, exitCode: 0 };
-}
-
-;// CONCATENATED MODULE: ./src/engine/operations/versions.ts
-
-
-
-/**
- * `versions`: what can be rolled back to, as data and as the text both adapters show. It does not connect:
- * the action also runs it on the connection of a rollback that was refused, to show the picker.
- */
-async function versions(ctx) {
-    const data = await listVersions(ctx);
-    const c = data.current;
-    const current = c ? `${types_short(c.version)}${c.ref ? ` (${c.ref})` : ''} since ${c.deployed_at}` : 'none';
-    return { data, text: `current: ${current}\ncan roll back to:\n${formatCandidates(data.candidates)}` };
-}
-
-;// CONCATENATED MODULE: ./src/engine/release/host-readiness.ts
-
-
-
-// $1 the environment's root (relative paths start in the home directory); $2 "1": also learn whether
-// `sudo -n` works and, when it does, sshd's effective PasswordAuthentication. Read-only; every probe prints
-// whole key=value lines (a container= line per running container). The docker calls run side by side.
-const SETUP_PROBE = `
-printf 'now=%s\\n' "$(date +%s)"
-printf 'user=%s\\ngroup=%s\\nhome=%s\\n' "$(id -un)" "$(id -gn)" "$HOME"
-if command -v docker >/dev/null 2>&1; then
-  err=$(docker version --format '{{.Server.Version}}' 2>&1 >/dev/null)
-  case $err in
-    "") ;;
-    *"ermission denied"*) echo docker_err=permission ;;
-    *"Cannot connect to the Docker daemon"*|*"daemon running"*) echo docker_err=daemon ;;
-    *) echo docker_err=other; printf 'docker_err_text=%s\\n' "$(printf '%s\\n' "$err" | head -n 1 | cut -c 1-200)" ;;
-  esac
-  ( if docker buildx version >/dev/null 2>&1; then echo buildx=yes; else echo buildx=no; fi ) &
-  ( printf 'log_driver=%s\\n' "$(docker info --format '{{.LoggingDriver}}' 2>/dev/null)" ) &
-  ( docker ps --format '{{.Names}} {{.Ports}}' 2>/dev/null | while IFS= read -r c; do printf 'container=%s\\n' "$c"; done ) &
-else
-  echo docker_err=missing
-fi
-printf 'docker_group=%s\\n' "$(getent group docker 2>/dev/null | cut -d: -f4)"
-f=/etc/docker/daemon.json
-if [ -r "$f" ]; then
-  echo daemon_json=read; printf 'daemon_json_b64=%s\\n' "$(base64 < "$f" | tr -d '\\n')"
-elif [ -e "$f" ] || { [ -d /etc/docker ] && [ ! -x /etc/docker ]; }; then echo daemon_json=unreadable
-else echo daemon_json=absent; fi
-l=
-for t in /proc/net/tcp /proc/net/tcp6; do
-  [ -r "$t" ] && l="$l $(awk 'FNR > 1 && $4 == "0A" { printf "%s ", $2 }' "$t")" && echo proc_net=yes
-done
-printf 'listen=%s\\n' "$l"
-if [ -d "$1" ]; then
-  if [ -w "$1" ] && [ -x "$1" ]; then echo stack_dir=present; else echo stack_dir=readonly; fi
-elif [ -e "$1" ]; then echo stack_dir=notdir
-else echo stack_dir=absent; fi
-if [ "$2" = 1 ]; then
-  if sudo -n true >/dev/null 2>&1; then
-    echo sudo=yes
-    printf 'sshd_password=%s\\n' "$(sudo -n sshd -T 2>/dev/null | awk '$1 == "passwordauthentication" { print $2 }')"
-  else echo sudo=no; fi
-fi
-wait
-exit 0
-`;
-function setupProbeCmd(layout, withSudo) {
-    return script(SETUP_PROBE, layout.root, withSudo ? '1' : '0');
-}
-/** a root command as setup --install runs it: never asks for a password */
-function sudoCmd(argv) {
-    return cmd('sudo', '-n', ...argv);
-}
-async function readReadinessFacts(ctx, layout, withSudo) {
-    const [pre, probe] = await Promise.all([
-        ctx.host.run(preflightCmd(layout), { check: false, timeoutMs: 30_000 }),
-        ctx.host.run(setupProbeCmd(layout, withSudo), { check: false, timeoutMs: 30_000 }),
-    ]);
-    const containers = probe.stdout
-        .split('\n')
-        .filter((l) => l.startsWith('container='))
-        .map((l) => l.slice('container='.length).trim());
-    return { pre: parsePreflight(pre.stdout), probe: parsePreflight(probe.stdout), containers };
-}
-const SKEW_WARN_S = 30;
-const SKEW_FAIL_S = 300;
-const LOG_OPTS = '{"log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "3"}}';
-const RESTART_NOTE = '# the restart stops and starts every container on this host: pick a quiet moment';
-/** Judges the facts, one entry per check, in the order they are printed. Pure, so the rules are unit-tested. */
-function judgeReadiness(f, input) {
-    const user = f.probe.user || input.user;
-    const out = [
-        judgeDocker(f, user),
-        judgeCompose(f),
-        judgeBuildx(f),
-        judgeDisk(f, input.minFreeMb),
-        judgePort(f, input, 'http', input.proxy.http_port),
-        judgePort(f, input, 'https', input.proxy.https_port),
-        judgeClock(f, input.localNowMs),
-        judgeLogRotation(f),
-        judgeStackDir(f, input, user),
-    ];
-    const sshd = judgeSshd(f);
-    if (sshd)
-        out.push(sshd);
-    return out;
-}
-function rootFix(install, notes = []) {
-    return { fix: [...install.map((a) => quoteArgv(a)), ...notes], install: install.map(sudoCmd) };
-}
-function judgeDocker(f, user) {
-    const name = 'docker';
-    const version = f.pre.docker ?? '';
-    const err = f.probe.docker_err ?? '';
-    const inGroup = (f.probe.docker_group ?? '').split(',').includes(user);
-    if (err === 'missing')
-        return {
-            check: {
-                name,
-                status: 'fail',
-                detail: 'docker is not installed',
-                fix: [
-                    "# Docker's install script (https://get.docker.com): read it before you run it, or use the apt repository",
-                    '# of docs.docker.com/engine/install/debian; setup --install never runs it for you',
-                    'curl -fsSL https://get.docker.com -o /tmp/get-docker.sh',
-                    'sh /tmp/get-docker.sh',
-                    quoteArgv(['usermod', '-aG', 'docker', user]),
-                ],
-            },
-        };
-    if (err === 'permission') {
-        if (inGroup)
-            return {
-                check: {
-                    name,
-                    status: 'fail',
-                    detail: `${user} is in the docker group, but this login started before it was added: run setup again (a new ` +
-                        'login); if that does not help, check the group of the socket (ls -l /var/run/docker.sock)',
-                },
-            };
-        const r = rootFix([['usermod', '-aG', 'docker', user]], ['# then log out and in again (a new SSH login)']);
-        return { check: { name, status: 'fail', detail: `${user} may not use the Docker socket`, fix: r.fix }, ...r };
-    }
-    if (err === 'daemon') {
-        const r = rootFix([['systemctl', 'enable', '--now', 'docker']]);
-        return { check: { name, status: 'fail', detail: 'the Docker daemon is not running', fix: r.fix }, ...r };
-    }
-    if (!version) {
-        const why = f.probe.docker_err_text ? `: ${f.probe.docker_err_text}` : '';
-        return { check: { name, status: 'fail', detail: `docker does not answer for ${user}${why}` } };
-    }
-    if (!versionAtLeast(version, [20, 10]))
-        return {
-            check: {
-                name,
-                status: 'fail',
-                detail: `docker ${version} is too old; 20.10 or newer is needed`,
-                fix: ['# upgrade Docker Engine, e.g. from the apt repository of docs.docker.com/engine/install/debian'],
-            },
-        };
-    return { check: { name, status: 'ok', detail: `docker ${version}` } };
-}
-function judgeCompose(f) {
-    const name = 'compose';
-    const found = composeOf(f.pre);
-    if (!found.problem) {
-        const detail = f.pre.compose2
-            ? `docker compose ${found.version} (v2 plugin)`
-            : `docker-compose ${found.version} (v1; the compose v2 plugin is recommended)`;
-        return { check: { name, status: 'ok', detail } };
-    }
-    const note = "# with Debian's own docker.io package instead: apt-get install -y docker-compose";
-    // the plugin comes from Docker's apt repository: without docker itself there is nothing to add it to
-    const r = f.probe.docker_err === 'missing'
-        ? undefined
-        : rootFix([
-            ['apt-get', 'update'],
-            ['apt-get', 'install', '-y', 'docker-compose-plugin'],
-        ], [note]);
-    return {
-        check: {
-            name,
-            status: 'fail',
-            detail: found.problem,
-            fix: r?.fix ?? ['apt-get install -y docker-compose-plugin', note],
-        },
-        ...(r ? { install: r.install } : {}),
-    };
-}
-function judgeBuildx(f) {
-    const name = 'buildx';
-    if (f.probe.buildx === 'yes')
-        return { check: { name, status: 'ok', detail: 'docker buildx present' } };
-    return {
-        check: {
-            name,
-            status: 'warn',
-            detail: 'docker buildx is absent: needed only to build images on the host (deploys build on the runner)',
-            fix: ['apt-get install -y docker-buildx-plugin'],
-        },
-    };
-}
-function judgeDisk(f, minFreeMb) {
-    const name = 'disk';
-    const mb = (kb) => (kb && /^\d+$/.test(kb) ? Math.floor(Number(kb) / 1024) : undefined);
-    const places = [
-        ['the stack directory', mb(f.pre.free_kb)],
-        ["Docker's data root", mb(f.pre.docker_free_kb)],
-    ];
-    const known = places.filter((p) => p[1] !== undefined);
-    if (!known.length)
-        return { check: { name, status: 'warn', detail: 'could not measure the free space' } };
-    const low = known.filter(([, v]) => v < minFreeMb);
-    const text = known.map(([w, v]) => `${v} MiB free on ${w}`).join(', ');
-    if (low.length)
-        return {
-            check: {
-                name,
-                status: 'fail',
-                detail: `${text}; at least ${minFreeMb} MiB is required (deployment.min_free_mb): free space ` +
-                    '(docker image prune, togather-deploy cleanup) or grow the disk',
-            },
-        };
-    return { check: { name, status: 'ok', detail: `${text} (at least ${minFreeMb} MiB required)` } };
-}
-/** a /proc/net/tcp{,6} local address (little-endian hex words) as text: '*' for any, dotted for IPv4 (mapped too) */
-function procAddress(hex) {
-    if (/^0+$/.test(hex))
-        return '*';
-    const bytes = (w) => (w.match(/../g) ?? []).reverse().map((b) => parseInt(b, 16));
-    if (hex.length === 8)
-        return bytes(hex).join('.');
-    const b = [0, 8, 16, 24].flatMap((i) => bytes(hex.slice(i, i + 8)));
-    if (b.slice(0, 10).every((x) => x === 0) && b[10] === 255 && b[11] === 255)
-        return b.slice(12).join('.');
-    const groups = [];
-    for (let i = 0; i < 16; i += 2)
-        groups.push(((b[i] << 8) | b[i + 1]).toString(16));
-    return groups.join(':');
-}
-/** the listening sockets SETUP_PROBE found, as { address, port } */
-function listeners(listen) {
-    return (listen ?? '')
-        .split(/\s+/)
-        .map((s) => /^([0-9A-Fa-f]+):([0-9A-Fa-f]{4})$/.exec(s))
-        .filter((m) => !!m)
-        .map((m) => ({ address: procAddress(m[1]), port: parseInt(m[2], 16) }));
-}
-/** whether a socket on `address` stands in the way of binding `bind`: unless both are distinct IPv4 addresses */
-function overlaps(address, bind) {
-    const b = bind === '0.0.0.0' || bind === '::' ? '*' : bind;
-    if (address === '*' || b === '*')
-        return true;
-    const v4 = (a) => /^\d+\.\d+\.\d+\.\d+$/.test(a);
-    if (v4(address) && v4(b))
-        return address === b;
-    return v4(address) === v4(b);
-}
-/** the running containers publishing host port `port`, from `docker ps`'s "name ports" lines */
-function publishers(containers, port) {
-    return containers
-        .filter((line) => {
-        for (const m of line.matchAll(/:(\d+)(?:-(\d+))?->/g)) {
-            const lo = Number(m[1]);
-            const hi = m[2] ? Number(m[2]) : lo;
-            if (port >= lo && port <= hi)
-                return true;
-        }
-        return false;
-    })
-        .map((line) => line.split(' ')[0]);
-}
-function judgePort(f, input, which, port) {
-    const name = `port ${port} (${which})`;
-    const own = input.layout.caddy;
-    const by = [...new Set(publishers(f.containers, port))];
-    const others = by.filter((c) => c !== own);
-    const see = [quoteArgv(['ss', '-ltnp', `sport = :${port}`]) + '   # shows which process holds it'];
-    if (others.length)
-        return {
-            check: {
-                name,
-                status: 'fail',
-                detail: `published by another container (${others.join(', ')}): set proxy.${which}_port, or stop it`,
-                fix: [quoteArgv(['docker', 'ps', '--filter', `publish=${port}`])],
-            },
-        };
-    if (by.includes(own))
-        return { check: { name, status: 'ok', detail: `held by this environment's Caddy (${own})` } };
-    if (f.probe.proc_net !== 'yes')
-        return { check: { name, status: 'warn', detail: 'could not read /proc/net/tcp to see whether it is free' } };
-    const held = listeners(f.probe.listen).some((l) => l.port === port && overlaps(l.address, input.proxy.bind));
-    if (!held)
-        return { check: { name, status: 'ok', detail: `free on ${input.proxy.bind}` } };
-    if (!f.pre.docker && f.probe.docker_err !== 'missing')
-        return {
-            check: {
-                name,
-                status: 'warn',
-                detail: 'something listens on it; who cannot be told while docker does not answer (it may be this environment)',
-                fix: see,
-            },
-        };
-    return {
-        check: {
-            name,
-            status: 'fail',
-            detail: `another process listens on it: stop it, or set proxy.${which}_port for this environment`,
-            fix: see,
-        },
-    };
-}
-function judgeClock(f, localNowMs) {
-    const name = 'clock';
-    const hostS = Number(f.probe.now);
-    if (!f.probe.now || !Number.isFinite(hostS))
-        return { check: { name, status: 'warn', detail: "could not read the host's clock" } };
-    const skew = Math.round(hostS - localNowMs / 1000);
-    const abs = Math.abs(skew);
-    const text = `the host's clock is ${abs} s ${skew >= 0 ? 'ahead of' : 'behind'} this machine's`;
-    if (abs <= SKEW_WARN_S)
-        return { check: { name, status: 'ok', detail: `${text} (within ${SKEW_WARN_S} s)` } };
-    const r = rootFix([['timedatectl', 'set-ntp', 'true']]);
-    if (abs <= SKEW_FAIL_S)
-        return { check: { name, status: 'warn', detail: `${text}: keep it in sync with NTP`, fix: r.fix } };
-    return {
-        check: {
-            name,
-            status: 'fail',
-            detail: `${text}: TLS certificates and tokens break beyond ${SKEW_FAIL_S} s`,
-            fix: r.fix,
-        },
-        ...r,
-    };
-}
-function judgeLogRotation(f) {
-    const name = 'log rotation';
-    const driver = f.probe.log_driver ?? '';
-    if (!driver)
-        return { check: { name, status: 'warn', detail: "Docker's logging driver is unknown until docker answers" } };
-    if (driver === 'local')
-        return { check: { name, status: 'ok', detail: 'the local logging driver rotates by itself' } };
-    if (driver !== 'json-file')
-        return { check: { name, status: 'ok', detail: `logs go to ${driver}, which rotates them` } };
-    let maxSize;
-    const state = f.probe.daemon_json ?? 'absent';
-    if (state === 'read') {
-        try {
-            const json = JSON.parse(Buffer.from(f.probe.daemon_json_b64 ?? '', 'base64').toString());
-            maxSize = json['log-opts']?.['max-size'];
-        }
-        catch {
-            return {
-                check: {
-                    name,
-                    status: 'warn',
-                    detail: '/etc/docker/daemon.json is not valid JSON',
-                    fix: ['dockerd --validate'],
-                },
-            };
-        }
-    }
-    if (typeof maxSize === 'string' && maxSize)
-        return { check: { name, status: 'ok', detail: `json-file, max-size ${maxSize} (/etc/docker/daemon.json)` } };
-    const later = 'containers created before keep unbounded logs until they are recreated';
-    const restart = `systemctl restart docker   ${RESTART_NOTE}`;
-    if (state === 'absent')
-        return {
-            check: {
-                name,
-                status: 'warn',
-                detail: `json-file logs without max-size grow until the disk is full; ${later}`,
-                fix: ['mkdir -p /etc/docker', `printf '%s\\n' '${LOG_OPTS}' > /etc/docker/daemon.json`, restart],
-            },
-        };
-    return {
-        check: {
-            name,
-            status: 'warn',
-            detail: (state === 'unreadable'
-                ? '/etc/docker/daemon.json is not readable by the deploy user, so max-size cannot be confirmed'
-                : '/etc/docker/daemon.json sets no log-opts max-size: json-file logs grow until the disk is full') +
-                `; ${later}`,
-            fix: [`# merge into the existing /etc/docker/daemon.json, keeping its other settings: ${LOG_OPTS}`, restart],
-        },
-    };
-}
-function judgeStackDir(f, input, user) {
-    const name = 'stack directory';
-    const root = input.layout.root;
-    const home = f.probe.home;
-    const abs = root.startsWith('/') ? root : home ? `${home}/${root}` : `~${user}/${root}`;
-    const group = f.probe.group || user;
-    const state = f.probe.stack_dir;
-    if (state === 'present')
-        return {
-            check: {
-                name,
-                status: input.created ? 'created' : 'ok',
-                detail: `${abs}${input.created ? ' created (mode 0700)' : ''}`,
-            },
-        };
-    if (state === 'notdir')
-        return { check: { name, status: 'fail', detail: `${abs} exists but is not a directory: move it out of the way` } };
-    if (state === 'readonly') {
-        const r = home || root.startsWith('/') ? rootFix([['chown', `${user}:${group}`, abs]]) : undefined;
-        return {
-            check: { name, status: 'fail', detail: `${abs} is not writable by ${user}`, ...(r ? { fix: r.fix } : {}) },
-            ...(r ? { install: r.install } : {}),
-        };
-    }
-    if (input.dryRun)
-        return { check: { name, status: 'warn', detail: `${abs} is absent; setup creates it (not in a dry run)` } };
-    const r = home || root.startsWith('/') ? rootFix([['install', '-d', '-m', '700', '-o', user, '-g', group, abs]]) : undefined;
-    return {
-        check: {
-            name,
-            status: 'fail',
-            detail: `${abs} is absent and ${user} cannot create it`,
-            ...(r ? { fix: r.fix } : {}),
-        },
-        ...(r ? { install: r.install } : {}),
-    };
-}
-/** only when it could be learned (`sudo -n sshd -T` under --install): the deploy never needs passwords */
-function judgeSshd(f) {
-    const v = f.probe.sshd_password;
-    if (!v)
-        return undefined;
-    const name = 'sshd';
-    if (v === 'no')
-        return { check: { name, status: 'ok', detail: 'password logins are off' } };
-    return {
-        check: {
-            name,
-            status: 'warn',
-            detail: 'password logins are on (PasswordAuthentication yes); the deploy uses keys only',
-            fix: [
-                "# a drop-in read first (cloud images ship 50-cloud-init.conf, and sshd's first value wins)",
-                "printf '%s\\n' 'PasswordAuthentication no' 'PermitRootLogin prohibit-password' > /etc/ssh/sshd_config.d/00-togather.conf",
-                'sshd -t && systemctl reload ssh',
-            ],
-        },
-    };
-}
-
-;// CONCATENATED MODULE: ./src/engine/operations/setup.ts
-
-
-
-
-/**
- * `setup`: checks over SSH what the host needs before the first deploy, creates the environment's directory
- * (mode 0700, as the deploy's own writes would) and, for what needs root, prints the exact commands, or runs them
- * with `sudo -n` under --install. Costs one round trip when the host is ready (two probes sent side by side).
- *
- * No deploy lock: the lock lives inside the very directory setup may create, and nothing setup does can race a
- * deploy. The probes are read-only; `mkdir -p` of the directory is idempotent (the deploy runs the same); the
- * root fixes touch packages, groups and services, never the stack's files, state or containers.
- */
-async function setup(ctx, req) {
-    const layout = new Layout(ctx.cfg);
-    const started = ctx.clock.now();
-    const localNow = () => (req.localNow ?? started) + (ctx.clock.now() - started);
-    const judge = (facts, at, created) => judgeReadiness(facts, {
-        layout,
-        minFreeMb: ctx.cfg.config.deployment.min_free_mb,
-        proxy: ctx.cfg.proxy,
-        localNowMs: at,
-        user: ctx.cfg.env.user,
-        created,
-        dryRun: ctx.dryRun,
-    });
-    const sentAt = localNow();
-    const facts = await readReadinessFacts(ctx, layout, req.install);
-    let created = false;
-    if (facts.probe.stack_dir === 'absent' && !ctx.dryRun) {
-        const r = await ctx.host.run(mkdirsCmd(layout.root), { check: false, timeoutMs: 15_000 });
-        if (r.code === 0) {
-            created = true;
-            facts.probe.stack_dir = 'present';
-        }
-    }
-    let judged = judge(facts, sentAt, created);
-    const extra = [];
-    if (req.install) {
-        const todo = judged.filter((j) => j.check.status === 'fail' && j.install?.length);
-        if (facts.probe.sudo !== 'yes') {
-            // said only when something needed it: a ready host without sudo has nothing to add
-            if (todo.length)
-                extra.push({
-                    name: 'sudo',
-                    status: 'warn',
-                    detail: 'passwordless sudo (sudo -n) is not available to the deploy user: run the root commands above yourself',
-                });
-        }
-        else if (todo.length && !ctx.dryRun) {
-            judged = await installFixes(ctx, todo, judged, async () => {
-                const at = localNow();
-                return judge(await readReadinessFacts(ctx, layout, true), at, created);
-            });
-        }
-    }
-    const checks = [...judged.map((j) => j.check), ...extra].map((c) => redactCheck(ctx, c));
-    return {
-        environment: ctx.cfg.environment,
-        host: ctx.host.name,
-        ready: !checks.some((c) => c.status === 'fail'),
-        changed: checks.some((c) => c.status === 'created' || c.status === 'installed'),
-        checks,
-    };
-}
-/**
- * Runs each failing check's root commands with `sudo -n`, in order, stopping a check's list at its first
- * failure; then probes once more. A check that failed before and passes now is 'installed'.
- */
-async function installFixes(ctx, todo, before, reprobe) {
-    const failures = new Map();
-    for (const j of todo) {
-        for (const c of j.install ?? []) {
-            ctx.reporter.info(`${j.check.name}: running ${quoteArgv(c.argv)}`);
-            const r = await ctx.host.run(c, { check: false, timeoutMs: 600_000 });
-            if (r.code !== 0) {
-                const last = r.stderr.trim().split('\n').at(-1)?.slice(0, 200) ?? '';
-                failures.set(j.check.name, `\`${quoteArgv(c.argv)}\` failed (exit ${r.code})${last ? `: ${last}` : ''}`);
-                break;
-            }
-        }
-    }
-    const tried = new Set(todo.map((j) => j.check.name));
-    const failedBefore = new Set(before.filter((j) => j.check.status === 'fail').map((j) => j.check.name));
-    return (await reprobe()).map((j) => {
-        const name = j.check.name;
-        if (!tried.has(name) || !failedBefore.has(name))
-            return j;
-        if (j.check.status === 'ok')
-            return { ...j, check: { ...j.check, status: 'installed' } };
-        const why = failures.get(name);
-        return why ? { ...j, check: { ...j.check, detail: `${j.check.detail}; ${why}` } } : j;
-    });
-}
-function redactCheck(ctx, c) {
-    const r = (s) => ctx.redactor.redact(s);
-    return { ...c, detail: r(c.detail), ...(c.fix ? { fix: c.fix.map(r) } : {}) };
-}
-const MARK = { ok: '✔', created: '+', installed: '+', warn: '!', fail: '✘' };
-/** one line per check (✔ ok, + created or installed, ! warning, ✘ failure), its root commands indented, then the verdict */
-function formatSetup(r) {
-    const width = Math.max(...r.checks.map((c) => c.name.length));
-    const lines = [];
-    for (const c of r.checks) {
-        lines.push(`${MARK[c.status]} ${c.name.padEnd(width)}  ${c.status === 'installed' ? 'installed: ' : ''}${c.detail}`);
-        for (const f of c.fix ?? [])
-            if (c.status === 'fail' || c.status === 'warn')
-                lines.push(`      ${f}`);
-    }
-    const failed = r.checks.filter((c) => c.status === 'fail');
-    if (!failed.length)
-        lines.push(`ready: ${r.environment} on ${r.host}`);
-    else if (failed.every((c) => c.fix?.length))
-        lines.push(`not ready: ${failed.length} item(s) need root — run the commands above as root, ` +
-            'or rerun with --install (needs passwordless sudo)');
-    else
-        lines.push(`not ready: ${failed.length} item(s) to fix (see above)` +
-            (failed.some((c) => c.fix?.length)
-                ? '; run the commands above as root, or rerun with --install (needs passwordless sudo)'
-                : ''));
-    return lines.join('\n');
-}
-
-;// CONCATENATED MODULE: ./src/engine/index.ts
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-;// CONCATENATED MODULE: ./src/config/duration.ts
-/** "500ms", "2s", "10m", "1h" → milliseconds. Plain numbers are refused: units make configs readable. */
-function parseDuration(text) {
-    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
-    if (!m)
-        return undefined;
-    const n = Number(m[1]);
-    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2]];
-    return Math.round(n * unit);
-}
-function formatDuration(ms) {
-    if (ms < 1000)
-        return `${ms}ms`;
-    if (ms < 60_000)
-        return `${(ms / 1000).toFixed(1)}s`;
-    return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
-}
-
-;// CONCATENATED MODULE: ./src/log/console-reporter.ts
-
-/** The CLI's reporter: phases as headed, timed blocks on stderr; everything redacted. */
-class ConsoleReporter {
-    redactor;
-    out;
-    verbose;
-    constructor(redactor, out = (l) => process.stderr.write(l + '\n'), verbose = false) {
-        this.redactor = redactor;
-        this.out = out;
-        this.verbose = verbose;
-    }
-    async phase(name, fn) {
-        const start = Date.now();
-        this.out(`▶ ${name}`);
-        try {
-            const v = await fn();
-            this.out(`✔ ${name} (${formatDuration(Date.now() - start)})`);
-            return v;
-        }
-        catch (e) {
-            this.out(`✘ ${name} (${formatDuration(Date.now() - start)})`);
-            throw e;
-        }
-    }
-    info(m) {
-        this.out(`  ${this.redactor.redact(m)}`);
-    }
-    warn(m) {
-        this.out(`  warning: ${this.redactor.redact(m)}`);
-    }
-    error(m) {
-        this.out(`  error: ${this.redactor.redact(m)}`);
-    }
-    debug(m) {
-        if (this.verbose)
-            this.out(`  debug: ${this.redactor.redact(m)}`);
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/log/redact.ts
 /**
  * Masks secrets in every string that leaves the engine: runner log, host log, state, history, summary,
@@ -46208,7 +43606,7 @@ const ZodCustom = /*@__PURE__*/ $constructor("ZodCustom", (inst, def) => {
     inst._zod.processJSONSchema = (ctx, json, params) => customProcessor(inst, ctx, json, params);
 });
 // custom checks
-function schemas_check(fn) {
+function check(fn) {
     const ch = new core.$ZodCheck({
         check: "custom",
         // ...util.normalizeParams(params),
@@ -46280,6 +43678,24 @@ function preprocess(fn, schema) {
         in: transform(fn),
         out: schema,
     });
+}
+
+;// CONCATENATED MODULE: ./src/config/duration.ts
+/** "500ms", "2s", "10m", "1h" → milliseconds. Plain numbers are refused: units make configs readable. */
+function parseDuration(text) {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
+    if (!m)
+        return undefined;
+    const n = Number(m[1]);
+    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2]];
+    return Math.round(n * unit);
+}
+function formatDuration(ms) {
+    if (ms < 1000)
+        return `${ms}ms`;
+    if (ms < 60_000)
+        return `${(ms / 1000).toFixed(1)}s`;
+    return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
 }
 
 ;// CONCATENATED MODULE: ./src/config/offsite-schema.ts
@@ -46858,7 +44274,7 @@ function parseEnvFile(content, file, opts = {}) {
         out.lines[key] = lineNo;
         out.problems.push(...checkValue(key, value, { file, line: lineNo }));
     }
-    out.problems.push(...envfile_checkEnvironment(out.values, (k) => ({ file, line: out.lines[k] }), file, opts));
+    out.problems.push(...checkEnvironment(out.values, (k) => ({ file, line: out.lines[k] }), file, opts));
     return out;
 }
 /**
@@ -47003,7 +44419,7 @@ function checkValue(key, value, origin) {
     return problems;
 }
 /** Required keys and the ENVIRONMENT guard, on a complete set of values. */
-function envfile_checkEnvironment(values, originOf, file, opts) {
+function checkEnvironment(values, originOf, file, opts) {
     const problems = [];
     for (const key of opts.required ?? DEFAULT_REQUIRED_ENV) {
         const v = values[key];
@@ -47690,7 +45106,7 @@ function loadConfig(opts) {
     // an env file that could not be read already says so; listing each key it lacks would only bury that
     const unreadable = envFile !== undefined && envFile.entries.length === 0 && envFile.problems.some((p) => p.code === 'file');
     if (envFile && !unreadable) {
-        problems.push(...envfile_checkEnvironment(merged.values, merged.where, envFile.file, {
+        problems.push(...checkEnvironment(merged.values, merged.where, envFile.file, {
             // against an undefined environment the comparison would only add noise
             ...(problems.some((p) => p.code === 'unknown-environment') ? {} : { environment: opts.environment }),
             required: app?.required_env ?? stringList(valueAt(rawApp, ['required_env'])) ?? DEFAULT_REQUIRED_ENV,
@@ -47771,6 +45187,10 @@ function withMonitoringOverrides(m, o) {
 function definedOnly(o) {
     return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 }
+/** a path the config names, which is relative to the config file's directory unless absolute */
+function fromConfigFile(cfg, path) {
+    return (0,external_node_path_namespaceObject.isAbsolute)(path) ? path : (0,external_node_path_namespaceObject.resolve)(cfg.configDir, path);
+}
 /** files the deploy will read from beside the config: found missing now rather than halfway through a deploy */
 function checkLocalPaths(config, name, env, configDir, yaml, file) {
     const wanted = [
@@ -47835,6 +45255,2585 @@ function selectEnvironment(name, config, yaml, file, problems) {
         code: 'unknown-environment',
     });
     return undefined;
+}
+
+;// CONCATENATED MODULE: ./src/engine/front/caddyfile.ts
+
+/**
+ * The host's front Caddy: one per Docker host, shared by every environment on it. It alone publishes 80/443,
+ * gets certificates by ACME, and routes each environment's domains to that environment's own Caddy (which keeps
+ * doing the zero-reload blue-green switch inside). Adding or removing an environment never reloads it:
+ *
+ *  - registering a domain = writing a file named after it into the sites directory (renderSiteRegistration());
+ *    removing it = deleting the file;
+ *  - certificates are on-demand: at the first handshake for a name, Caddy asks its own `ask` endpoint (a site on
+ *    127.0.0.1 inside the container) which answers 200 only when the domain's file exists, so nothing is ever
+ *    issued for a name the deployer did not register;
+ *  - the HTTPS catch-all proxies a registered host to `{host}:80`: each environment's Caddy joins the shared
+ *    network FRONT_NETWORK with its domains as network aliases, so Docker's DNS resolves the domain itself to that
+ *    environment's Caddy (resolved per request: an environment Caddy recreated with a new address is found);
+ *  - unknown hosts: no certificate (the handshake fails), and 421 for a request whose Host is not registered
+ *    (compared as sent: file names are case-sensitive, clients send host names lowercase).
+ *
+ * Removal, as measured with Caddy 2.6.2 (test/unit/engine/front-acme.test.ts): requests for the name get 421 at
+ * once, but a certificate already issued stays in Caddy's memory and its storage and is still presented; after a
+ * restart it is loaded from storage without asking. Delete it from the storage too to stop presenting it.
+ *
+ * Every value that reaches the file is checked: a stray space, brace or newline would change the config's
+ * structure, not just a value.
+ */
+/** Where the sites directory is mounted in the front container (one file per registered domain). */
+const FRONT_SITES_DIR = '/etc/caddy/sites';
+/** Port of the on-demand `ask` endpoint, on the container's own loopback (never published). */
+const FRONT_ASK_PORT = 5555;
+/** Port the environment Caddies serve plain HTTP on, on the front's network (front_proxy.name). */
+const FRONT_UPSTREAM_PORT = 80;
+/** Placeholder: the request's host without port (Docker's DNS resolves it to the environment's Caddy). */
+const FRONT_UPSTREAM_HOST = '{host}';
+/** HSTS the front adds to every HTTPS answer: one year, no includeSubDomains/preload (the operator's decision). */
+const FRONT_HSTS = 'max-age=31536000';
+function renderFrontCaddyfile(p = {}) {
+    const email = p.email === undefined ? undefined : checkEmail(p.email);
+    const acmeCa = p.acmeCa === undefined ? undefined : checkAcmeUrl(p.acmeCa);
+    const acmeCaRoot = p.acmeCaRootFile === undefined ? undefined : checkPath(p.acmeCaRootFile, 'ACME CA root file');
+    const askPort = checkPort(p.askPort ?? FRONT_ASK_PORT, 'ask port');
+    const sitesDir = checkPath(p.sitesDir ?? FRONT_SITES_DIR, 'sites directory');
+    const httpPort = checkPort(p.httpPort ?? 80, 'HTTP port');
+    const httpsPort = checkPort(p.httpsPort ?? 443, 'HTTPS port');
+    const upstreamHost = checkUpstreamHost(p.upstreamHost ?? FRONT_UPSTREAM_HOST);
+    const upstreamPort = checkPort(p.upstreamPort ?? FRONT_UPSTREAM_PORT, 'upstream port');
+    const admin = p.admin === undefined ? undefined : checkAdmin(p.admin);
+    if (p.challenge !== undefined && p.challenge !== 'http-01' && p.challenge !== 'tls-alpn-01') {
+        throw caddyfile_configError(`ACME challenge ${JSON.stringify(p.challenge)}: write http-01 or tls-alpn-01`);
+    }
+    const issuer = p.challenge === undefined
+        ? []
+        : [
+            '\t\tissuer acme {',
+            `\t\t\t${p.challenge === 'http-01' ? 'disable_tlsalpn_challenge' : 'disable_http_challenge'}`,
+            '\t\t}',
+        ];
+    const ports = new Set([askPort, httpPort, httpsPort]);
+    if (ports.size !== 3)
+        throw caddyfile_configError(`ask, HTTP and HTTPS ports must differ (${askPort}, ${httpPort}, ${httpsPort})`);
+    const global = [];
+    if (admin !== undefined)
+        global.push(`\tadmin ${admin}`);
+    if (email !== undefined)
+        global.push(`\temail ${email}`);
+    if (acmeCa !== undefined)
+        global.push(`\tacme_ca ${acmeCa}`);
+    if (acmeCaRoot !== undefined)
+        global.push(`\tacme_ca_root ${acmeCaRoot}`);
+    global.push(`\thttp_port ${httpPort}`, `\thttps_port ${httpsPort}`);
+    // the matched requests get `inner`, every other one the status `otherwise`
+    const handleOr = (matcher, inner, otherwise) => [
+        `\thandle ${matcher} {`,
+        ...inner.map((l) => `\t\t${l}`),
+        '\t}',
+        '\thandle {',
+        `\t\trespond ${otherwise}`,
+        '\t}',
+    ];
+    const known = (placeholder) => [
+        `\t@known file {`,
+        `\t\troot ${sitesDir}`,
+        `\t\ttry_files /${placeholder}`,
+        '\t}',
+    ];
+    return [
+        '# Front proxy of this host, written by togather-deploy: it is never reloaded. A domain is served when a file',
+        `# named after it exists in ${sitesDir}; certificates are obtained at its first handshake (on-demand TLS).`,
+        '{',
+        ...global,
+        '\ton_demand_tls {',
+        `\t\task http://127.0.0.1:${askPort}/`,
+        '\t}',
+        '\tservers {',
+        // no HTTP/3: the front publishes TCP 80/443 only, and an Alt-Svc naming an unreachable UDP port costs clients
+        '\t\tprotocols h1 h2',
+        // read_header bounds slow-header clients; idle frees quiet keep-alive connections. No read_body or write
+        // timeout: uploads and slow or streamed answers are the app's business, each environment's Caddy sees them too.
+        '\t\ttimeouts {',
+        '\t\t\tread_header 10s',
+        '\t\t\tidle 2m',
+        '\t\t}',
+        '\t}',
+        '}',
+        '',
+        '# The on-demand `ask` endpoint: 200 when the domain is registered, else 404 (no certificate). Loopback only.',
+        `http://127.0.0.1:${askPort} {`,
+        '\tbind 127.0.0.1',
+        '\t@registered {',
+        '\t\tnot query domain=',
+        '\t\tfile {',
+        `\t\t\troot ${sitesDir}`,
+        '\t\t\ttry_files /{query.domain}',
+        '\t\t}',
+        '\t}',
+        ...handleOr('@registered', ['respond 200'], 404),
+        '}',
+        '',
+        "# Every registered domain: TLS here, plain HTTP to the environment's own Caddy.",
+        'https:// {',
+        '\ttls {',
+        '\t\ton_demand',
+        ...issuer,
+        '\t}',
+        // HSTS belongs where TLS ends; the other security headers stay in each environment's Caddyfile (the operator
+        // edits them there, per site). The front removes its own Server header.
+        '\theader {',
+        `\t\tStrict-Transport-Security "${FRONT_HSTS}"`,
+        '\t\t-Server',
+        '\t}',
+        ...known('{host}'),
+        // Caddy sets X-Forwarded-For (the client's address: this front trusts no proxy, so a client's own
+        // X-Forwarded-For is dropped, not passed on), X-Forwarded-Proto https and X-Forwarded-Host; the environment's
+        // Caddy trusts them from private_ranges (this container). Host is passed as it came: the environment's Caddy
+        // routes on it. A dial failure (the environment's Caddy restarting) is retried for up to 5s, any method: no
+        // request reached it. No fail_duration: one upstream per host, nothing to fail over to.
+        ...handleOr('@known', [
+            `reverse_proxy ${upstreamHost}:${upstreamPort} {`,
+            '\tlb_try_duration 5s',
+            '\tlb_try_interval 250ms',
+            '\ttransport http {',
+            '\t\tdial_timeout 3s',
+            '\t}',
+            '}',
+        ], 421),
+        '}',
+        '',
+        '# Plain HTTP: ACME HTTP-01 challenges are answered by Caddy before these routes; a registered host is sent to',
+        '# HTTPS, anything else gets 404.',
+        'http:// {',
+        ...known('{host}'),
+        ...handleOr('@known', ['redir https://{host}{uri} 308'], 404),
+        '}',
+        '',
+    ].join('\n');
+}
+/** The content of a domain's file in the sites directory: which environment registered it (Caddy ignores it). */
+function renderSiteRegistration(environment) {
+    return `environment=${caddyfile_checkEnvironment(environment)}\n`;
+}
+/** The environment a sites file names, or undefined when it is not one renderSiteRegistration() wrote. */
+function parseSiteRegistration(content) {
+    const m = /^environment=([a-z][a-z0-9-]{0,39})\n?$/.exec(content);
+    return m?.[1];
+}
+/** The name of a domain's file in the sites directory: the checked, lowercased domain (Caddy lowercases SNI). */
+function siteFileName(domain) {
+    return checkDomain(domain);
+}
+// ---------------------------------------------------------------------------------------------------------------
+function caddyfile_checkEnvironment(s) {
+    if (!/^[a-z][a-z0-9-]{0,39}$/.test(s)) {
+        throw configError(`environment ${JSON.stringify(s)} is not a plain name (lowercase letters, digits, "-")`);
+    }
+    return s;
+}
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+function checkHost(h, what) {
+    if (IPV4.test(h))
+        return h;
+    try {
+        return caddyfile_checkDomain(h);
+    }
+    catch {
+        throw caddyfile_configError(`${what} host ${JSON.stringify(h)} is not a plain host name or IPv4 address`);
+    }
+}
+/** https://host[:port][/path]: ACME requires HTTPS; no user info, query, fragment or unusual character */
+function checkAcmeUrl(s) {
+    const m = /^https:\/\/([^/:]+)(?::(\d{1,5}))?(\/[A-Za-z0-9._~/-]*)?$/.exec(s);
+    if (!m) {
+        throw caddyfile_configError(`ACME directory ${JSON.stringify(s)} is not a plain https URL`, 'write e.g. https://acme-v02.api.letsencrypt.org/directory');
+    }
+    checkHost(m[1], 'ACME directory');
+    if (m[2] !== undefined)
+        checkPort(Number(m[2]), 'ACME directory port');
+    return s;
+}
+/** an absolute path of plain characters, no `..` */
+function checkPath(s, what) {
+    if (!/^\/[A-Za-z0-9._/-]*$/.test(s) || s.split('/').includes('..')) {
+        throw caddyfile_configError(`${what} ${JSON.stringify(s)} is not a plain absolute path`);
+    }
+    return s;
+}
+function checkUpstreamHost(s) {
+    return s === FRONT_UPSTREAM_HOST ? s : checkHost(s, 'upstream');
+}
+function checkAdmin(s) {
+    const m = /^(?:localhost|127\.0\.0\.1):(\d{1,5})$/.exec(s);
+    if (s !== 'off' && !(m && checkPort(Number(m[1]), 'admin port'))) {
+        throw caddyfile_configError(`admin ${JSON.stringify(s)}: write off, localhost:PORT or 127.0.0.1:PORT`);
+    }
+    return s;
+}
+
+;// CONCATENATED MODULE: ./src/engine/front/stack.ts
+
+
+
+
+
+
+
+
+
+
+
+
+// the front's caddy/ directory is the container's /etc/caddy: the sites directory and the ACME CA's root in it
+const SITES = FRONT_SITES_DIR.slice('/etc/caddy/'.length);
+const ACME_ROOT = 'acme-ca.pem';
+/*
+ * The host's shared front proxy (docker/front/compose.yml): created the first time an environment with
+ * proxy.front is provisioned, changed only when its own settings change, and told about an environment by a
+ * file per domain in caddy/sites/ — never by a reload. Everything here runs inside provision(), under the
+ * environment's lock; the front's own short lock keeps two environments' deploys from racing on the front.
+ */
+/** the front proxy's directory, compose project and container on the host */
+function frontLayout(ctx) {
+    const f = ctx.cfg.config.front_proxy;
+    return new Layout({ hostPath: f.path, stack: f.name });
+}
+/** the front's network name: the same as its project and container */
+function frontNetwork(ctx) {
+    return ctx.cfg.config.front_proxy.name;
+}
+/** The environment's domains, checked as plain host names (the config loader already said why they must be). */
+function frontDomains(ctx) {
+    return ctx.cfg.proxy.domains.map(caddyfile_checkDomain);
+}
+/** compose.front.yml: the environment's Caddy joins the front network, reachable there by its domains */
+function renderFrontOverride(network, domains) {
+    const doc = {
+        services: { caddy: { networks: { togather: {}, front: { aliases: [...domains] } } } },
+        networks: { front: { name: network, external: true } },
+    };
+    return ("# Written by togather-deploy: this environment's Caddy on the host's front proxy network, under its domains.\n" +
+        (0,dist/* stringify */.As)(doc));
+}
+function frontFiles(ctx) {
+    const f = ctx.cfg.config.front_proxy;
+    const env = {
+        TOGATHER_FRONT: f.name,
+        TOGATHER_FRONT_IMAGE: ctx.cfg.config.images.caddy,
+        TOGATHER_FRONT_BIND: f.bind,
+        TOGATHER_FRONT_HTTP_PORT: String(f.http_port),
+        TOGATHER_FRONT_HTTPS_PORT: String(f.https_port),
+    };
+    const root = f.acme_ca_root ? (0,external_node_fs_namespaceObject.readFileSync)(fromConfigFile(ctx.cfg, f.acme_ca_root), 'utf8') : undefined;
+    const files = [
+        { name: 'compose.yml', mode: '644', content: readAsset('docker', 'front', 'compose.yml') },
+        { name: '.env', mode: '600', content: renderEnvFile(env) },
+    ];
+    // the container is recreated only when these change; the Caddyfile alone is reloaded in place
+    files.push({ name: '.base-digest', mode: '644', content: filesDigest(files) + '\n' });
+    files.push({
+        name: 'caddy/Caddyfile',
+        mode: '644',
+        content: renderFrontCaddyfile({
+            email: f.email,
+            acmeCa: f.acme_ca,
+            acmeCaRootFile: root === undefined ? undefined : `/etc/caddy/${ACME_ROOT}`,
+        }),
+    });
+    if (root !== undefined)
+        files.push({ name: `caddy/${ACME_ROOT}`, mode: '644', content: root });
+    return files;
+}
+// $1 the network. Two deploys may both find it missing: the loser's create fails, and the inspect after says
+// whether it exists now.
+const ENSURE_NETWORK = `
+docker network inspect "$1" >/dev/null 2>&1 && exit 0
+docker network create --label org.togather.role=front "$1" >/dev/null 2>&1
+docker network inspect "$1" >/dev/null 2>&1
+`;
+/** the front network exists before any compose file that names it as external is used */
+async function ensureFrontNetwork(ctx) {
+    const r = await ctx.host.run(script(ENSURE_NETWORK, frontNetwork(ctx)), { check: false, timeoutMs: 60_000 });
+    if (r.code !== 0)
+        throw new errors_DeployError('preflight', `could not create the front proxy's Docker network ${frontNetwork(ctx)}: ${r.stderr.trim()}`);
+}
+// $1 the lock directory. Short-lived: held while one deploy changes the front; one left by a killed deployer is
+// taken over after two minutes.
+const FRONT_LOCK = `
+mkdir -p "$(dirname "$1")"
+i=0
+until mkdir "$1" 2>/dev/null; do
+  if [ -n "$(find "$1" -maxdepth 0 -mmin +2 2>/dev/null)" ]; then rm -rf "$1"; continue; fi
+  i=$((i + 1)); [ "$i" -gt 600 ] && { echo "the front proxy's lock $1 is held" >&2; exit 5; }
+  sleep 0.2
+done
+`;
+function frontLockCmd(layout) {
+    return script(FRONT_LOCK, layout.lockDir);
+}
+/** `docker inspect` state of the front's container: running, exited, …, or absent */
+async function frontState(ctx, container) {
+    const r = await ctx.host.run(cmd('docker', 'inspect', '-f', '{{.State.Status}}', '--', container), {
+        check: false,
+        timeoutMs: 30_000,
+    });
+    return r.code === 0 ? r.stdout.trim() : 'absent';
+}
+// $1 the sites directory, $2 the environment's stack, then its domains. Refuses a domain another stack holds;
+// adds the missing ones (write then rename, so Caddy never reads half a file) and drops this stack's others.
+const REGISTER_SITES = `
+dir=$1; stack=$2; shift 2
+mkdir -p "$dir" || exit 1
+for d in "$@"; do
+  if [ -f "$dir/$d" ]; then
+    owner=$(cat "$dir/$d")
+    [ "$owner" = "$stack" ] || { echo "taken $d $owner"; exit 3; }
+  fi
+done
+for d in "$@"; do
+  [ -f "$dir/$d" ] && continue
+  printf '%s\\n' "$stack" > "$dir/.$d.part" && mv -f "$dir/.$d.part" "$dir/$d" || exit 1
+  echo "added $d"
+done
+for f in "$dir"/*; do
+  [ -f "$f" ] || continue
+  [ "$(cat "$f")" = "$stack" ] || continue
+  n=\${f##*/}; keep=
+  for d in "$@"; do [ "$d" = "$n" ] && keep=1; done
+  [ -n "$keep" ] || { rm -f "$f"; echo "removed $n"; }
+done
+`;
+function registerSitesCmd(front, stack, domains) {
+    return script(REGISTER_SITES, front.path('caddy', SITES), stack, ...domains);
+}
+/**
+ * First half, before the environment's compose runs: under the front's lock, its files written, and on a host
+ * without a front its container created but not started — on a host moving from the old layout the ports are
+ * still the environment's Caddy's, and the front must start the moment they are free.
+ */
+async function prepareFront(ctx, compose, envCaddy) {
+    const layout = frontLayout(ctx);
+    const domains = frontDomains(ctx);
+    await refuseForeignPortHolders(ctx, layout, envCaddy);
+    await ensureFrontNetwork(ctx);
+    const lock = await ctx.host.run(frontLockCmd(layout), { check: false, timeoutMs: 180_000 });
+    if (lock.code !== 0)
+        throw new errors_DeployError('lock', lock.stderr.trim() || `could not take ${layout.lockDir}`, 'try again in a minute');
+    // held from the files to the routing, never across the environment's database start: released once
+    let held = true;
+    const release = async () => {
+        if (!held)
+            return;
+        held = false;
+        await ctx.host.run(cmd('rmdir', layout.lockDir), { check: false, timeoutMs: 30_000 });
+    };
+    try {
+        const changed = await writeHostFiles(ctx, layout, frontFiles(ctx));
+        const state = await frontState(ctx, layout.stack);
+        const recreate = changed.includes('.base-digest') && state !== 'absent';
+        if (state === 'absent')
+            await frontCompose(ctx, compose, layout, 'up', '--no-start', '--no-color');
+        return {
+            release,
+            async startAndRoute(stack) {
+                try {
+                    if (recreate)
+                        await frontCompose(ctx, compose, layout, 'up', '-d', '--no-color');
+                    // a container compose created as configured: `docker start` is all it needs, and the quickest
+                    else if (state !== 'running')
+                        await startContainer(ctx, layout.stack);
+                    else if (changed.includes('caddy/Caddyfile')) {
+                        ctx.reporter.warn('the front proxy configuration changed: reloading it');
+                        await ctx.host.run(caddyReloadCmd(layout.stack), { timeoutMs: 60_000 });
+                    }
+                    await route(ctx, layout, stack, domains);
+                }
+                finally {
+                    await release();
+                }
+            },
+        };
+    }
+    catch (e) {
+        await release();
+        throw e;
+    }
+}
+// $1 $2 the front's ports: the containers publishing either (a process outside Docker is not seen here)
+const PORT_HOLDERS = `
+docker ps --filter "publish=$1" --format '{{.Names}}'
+docker ps --filter "publish=$2" --format '{{.Names}}'
+`;
+/**
+ * Before anything changes: the front's ports may be held by the front itself, or by this environment's own
+ * Caddy (a host moving from the old layout, which lets go of them in this deploy) — by nothing else, or the
+ * environment would lose its Caddy's ports and the front could not take them.
+ */
+async function refuseForeignPortHolders(ctx, layout, envCaddy) {
+    const f = ctx.cfg.config.front_proxy;
+    const r = await ctx.host.run(script(PORT_HOLDERS, String(f.http_port), String(f.https_port)), {
+        check: false,
+        timeoutMs: 30_000,
+    });
+    const others = [...new Set(r.stdout.split('\n').map((l) => l.trim()))].filter((n) => n && n !== layout.stack && n !== envCaddy);
+    if (others.length)
+        throw new errors_DeployError('preflight', `the front proxy's ports ${f.http_port}/${f.https_port} are published by ${others.join(', ')}; nothing was changed`, 'move that environment behind the front proxy first (proxy.front: true, deployed once), or give front_proxy other ports');
+}
+async function startContainer(ctx, name) {
+    const r = await ctx.host.run(cmd('docker', 'start', name), { check: false, timeoutMs: 120_000 });
+    if (r.code !== 0)
+        throw frontStartFailed(ctx, name, r.stderr.trim());
+}
+function frontStartFailed(ctx, name, why) {
+    const f = ctx.cfg.config.front_proxy;
+    return new errors_DeployError('preflight', `starting the front proxy ${name} failed: ${why}`, `ports ${f.http_port}/${f.https_port} must be free for it (front_proxy.http_port, https_port)`);
+}
+async function frontCompose(ctx, compose, layout, ...args) {
+    const r = await ctx.host.run(composeCmd(compose, layout, ...args), { check: false, timeoutMs: 300_000 });
+    if (r.code !== 0)
+        throw frontStartFailed(ctx, layout.stack, composeErrorLines(r.stderr, 8).join('\n'));
+}
+async function route(ctx, layout, stack, domains) {
+    const r = await ctx.host.run(registerSitesCmd(layout, stack, domains), { check: false, timeoutMs: 30_000 });
+    const taken = /^taken (\S+) (\S+)/m.exec(r.stdout);
+    if (taken)
+        throw new errors_DeployError('config', `the domain ${taken[1]} is already served through the front proxy by ${taken[2]}`, `give this environment other domains, or remove ${taken[1]} from the other environment first`);
+    if (r.code !== 0)
+        throw new errors_DeployError('preflight', `could not register the domains: ${r.stderr.trim()}`);
+    for (const line of r.stdout.split('\n').filter(Boolean))
+        ctx.reporter.info(`front proxy: ${line}`);
+}
+// $1 the front's container, $2 its sites directory, then the domains
+const FRONT_STATUS = `
+echo "state $(docker inspect -f '{{.State.Status}}' -- "$1" 2>/dev/null || echo absent)"
+dir=$2; shift 2
+for d in "$@"; do
+  if [ -f "$dir/$d" ]; then echo "site $d $(cat "$dir/$d")"; else echo "site $d -"; fi
+done
+`;
+async function inspectFront(ctx) {
+    const layout = frontLayout(ctx);
+    const r = await ctx.host.run(script(FRONT_STATUS, layout.stack, layout.path('caddy', SITES), ...frontDomains(ctx)), {
+        check: false,
+        timeoutMs: 20_000,
+    });
+    const out = { container: layout.stack, state: 'unknown', domains: {} };
+    for (const line of r.stdout.split('\n')) {
+        const [kind, a, b] = line.trim().split(/\s+/);
+        if (kind === 'state' && a)
+            out.state = a;
+        if (kind === 'site' && a)
+            out.domains[a] = !b || b === '-' ? null : b;
+    }
+    return out;
+}
+function formatFront(f, stack) {
+    const routes = Object.entries(f.domains).map(([d, owner]) => owner === stack ? d : owner ? `${d} (routed to ${owner}!)` : `${d} (not registered)`);
+    return `${f.container} ${f.state}; ${routes.join(', ')}`;
+}
+
+;// CONCATENATED MODULE: ./src/engine/database/db-ready.ts
+
+
+
+/*
+ * "Healthy" is not "ready" for a database the stack has just started. The postgres images run their init scripts
+ * against a temporary server that listens on no TCP address, and their healthcheck (pg_isready over the unix
+ * socket) says "up" meanwhile: measured, a 6 s init script gave 5 s of "healthy" with TCP refused. What the app,
+ * pg_dump and migrate need is a TCP connection on the stack's network with the app's credentials, so that is
+ * what the deployer waits for: psql with the app's DATABASE_URL (its host is the db service's name, resolved on
+ * the app network), password from db-client.env, `SELECT 1`.
+ */
+/** what psql said that no amount of waiting changes: the credentials or the database name are wrong */
+const FATAL = /password authentication failed|no password supplied|role "[^"]*" does not exist|database "[^"]*" does not exist|no pg_hba\.conf entry/;
+/** the official entrypoints print this once the init scripts all ran; a restart before it means one failed */
+const INIT_DONE = 'PostgreSQL init process complete';
+async function waitDbAccepting(ctx, layout, timeoutMs = 120_000) {
+    const db = await openDb(ctx, layout);
+    const probe = db.tool(psqlProbeArgs(db.target.url));
+    const deadline = ctx.clock.now() + timeoutMs;
+    let last;
+    for (;;) {
+        const r = await ctx.host.run(probe, { check: false, timeoutMs: 30_000 });
+        if (r.code === 0 && r.stdout.trim() === '1')
+            break;
+        last = ctx.redactor.redact((r.stderr || r.stdout).trim().split('\n').slice(-2).join(' / '));
+        if (FATAL.test(last)) {
+            throw new errors_DeployError('preflight', `the database refuses the app's credentials: ${last}; nothing was migrated or switched`, 'check DATABASE_URL and POSTGRES_PASSWORD in the env file: they must name the same user, password and database the database was first created with');
+        }
+        if (ctx.clock.now() > deadline) {
+            throw new errors_DeployError('preflight', `the database did not accept connections within ${Math.round(timeoutMs / 1000)} s (${last || `exit ${r.code}`}); nothing was switched`, `look at \`docker logs ${layout.db}\` on the host`);
+        }
+        await ctx.clock.sleep(250);
+    }
+    await checkInitRan(ctx, layout);
+}
+/**
+ * A failed init script stops the container; restarted, the image finds an initialised data directory and starts
+ * without running the rest, so the database comes up healthy without what the scripts create. Caught here, at
+ * the database's first start, with the script's own message from the container's log.
+ */
+async function checkInitRan(ctx, layout) {
+    const restarts = Number((await ctx.host.run(dbRestartsCmd(layout), { check: false })).stdout.trim());
+    if (!(restarts > 0))
+        return;
+    const logs = await ctx.host.run(dbLogsCmd(layout, 200), { check: false, timeoutMs: 30_000 });
+    const text = `${logs.stdout}\n${logs.stderr}`;
+    if (!/docker-entrypoint-initdb\.d\//.test(text) || text.includes(INIT_DONE))
+        return;
+    const cause = text
+        .split('\n')
+        .filter((l) => /ERROR|FATAL|error:/.test(l))
+        .slice(0, 3)
+        .map((l) => l.trim())
+        .join(' / ');
+    throw new errors_DeployError('preflight', `the database's init scripts failed at its first start: ${ctx.redactor.redact(cause || 'see the container log')}; ` +
+        'the database runs without what they create, and nothing was switched', [
+        "fix the script (docker/db-init, or database.init_dir), then remove the database's data volume so it is initialised again",
+        `(docker rm -f ${layout.db}; docker volume rm ${layout.stack}_db-data) and deploy again — on a new environment only: the volume holds the data`,
+    ].join(' '));
+}
+
+;// CONCATENATED MODULE: ./src/engine/database/db-image.ts
+
+
+
+
+
+
+/** The image to run and how to make it. Pure: the tag is a digest of the Dockerfile and the base image. */
+function dbImage(ctx) {
+    const images = ctx.cfg.config.images;
+    const choice = images.postgres_dockerfile;
+    if (choice === 'none')
+        return { ref: images.postgres };
+    const source = choice === 'builtin' ? 'docker/db/Dockerfile (builtin)' : choice;
+    const dockerfile = choice === 'builtin' ? readAsset('docker', 'db', 'Dockerfile') : readConfigFile(ctx, choice);
+    const digest = (0,external_node_crypto_.createHash)('sha256').update(`${images.postgres}\0${dockerfile}`).digest('hex').slice(0, 16);
+    return { ref: `togather-postgres:${digest}`, build: { dockerfile, base: images.postgres, source } };
+}
+function readConfigFile(ctx, path) {
+    const file = (0,external_node_path_namespaceObject.isAbsolute)(path) ? path : (0,external_node_path_namespaceObject.join)(ctx.cfg.configDir, path);
+    try {
+        return (0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8');
+    }
+    catch (e) {
+        throw new errors_DeployError('config', `images.postgres_dockerfile: cannot read ${file} (${e.message})`, 'point it at a Dockerfile, or write builtin or none');
+    }
+}
+/**
+ * Builds the extended database image on the host unless it is there already: no round trip when the database
+ * container already runs it (`running`, from the stack inspection), one when it may be present. The
+ * host pulls the base like it pulls Caddy; the Dockerfile travels on stdin, so nothing else of the runner's
+ * reaches the build.
+ */
+async function ensureDbImage(ctx, img, running) {
+    if (!img.build || running === img.ref)
+        return;
+    const present = await ctx.host.run(dbImagePresentCmd(img.ref), { check: false, timeoutMs: 30_000 });
+    if (present.code === 0)
+        return;
+    if (ctx.dryRun) {
+        ctx.reporter.info(`would build the database image ${img.ref} on the host from ${img.build.source} over ${img.build.base}`);
+        return;
+    }
+    ctx.reporter.info(`building the database image ${img.ref} on the host (${img.build.source} over ${img.build.base}); once per change of either`);
+    const r = await ctx.host.run(dbImageBuildCmd(img.ref, img.build.base), {
+        stdin: img.build.dockerfile,
+        check: false,
+        timeoutMs: 30 * 60_000,
+    });
+    if (r.code !== 0) {
+        throw new errors_DeployError('preflight', `building the database image ${img.ref} on the host failed: ` +
+            `${ctx.redactor.redact(r.stderr.trim().split('\n').slice(-6).join(' / '))}; nothing was switched`, "the host must reach the base image's registry and its apt mirror; " +
+            'or build the image elsewhere and set images.postgres to it with images.postgres_dockerfile: none');
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/release/provision.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+function imagesEnv(ctx, layout, images, extras = {}) {
+    const c = ctx.cfg.config;
+    const p = ctx.cfg.proxy;
+    // behind the front proxy the environment's Caddy publishes nothing public: an ephemeral loopback port each
+    // (compose reads "127.0.0.1::80"), the front reaches it over its network
+    const ports = p.front
+        ? { TOGATHER_BIND: '127.0.0.1', TOGATHER_HTTP_PORT: '', TOGATHER_HTTPS_PORT: '' }
+        : { TOGATHER_BIND: p.bind, TOGATHER_HTTP_PORT: String(p.http_port), TOGATHER_HTTPS_PORT: String(p.https_port) };
+    return {
+        TOGATHER_STACK: layout.stack,
+        TOGATHER_APP_IMAGE_BLUE: images.blue,
+        TOGATHER_APP_IMAGE_GREEN: images.green,
+        TOGATHER_GATE_IMAGE: c.images.gate,
+        TOGATHER_CADDY_IMAGE: c.images.caddy,
+        TOGATHER_POSTGRES_IMAGE: extras.dbImage ?? c.images.postgres,
+        ...ports,
+        TOGATHER_DB_NAME: c.database.name,
+        TOGATHER_DB_USER: c.database.user,
+        // docker stop's grace must outlast the drain: the old colour finishes its in-flight requests first
+        TOGATHER_STOP_GRACE: `${Math.ceil(c.deployment.drain_timeout / 1000) + 5}s`,
+        TOGATHER_KEEPER_IMAGE: c.images.keeper,
+        ...(extras.dockerSocket ? { TOGATHER_DOCKER_SOCKET: extras.dockerSocket } : {}),
+    };
+}
+function fromConfigDir(ctx, path) {
+    return fromConfigFile(ctx.cfg, path);
+}
+/** Everything the environment's directory holds besides state: compose, Caddy, db init scripts, env files. */
+function hostFiles(ctx, layout, images, extras = {}) {
+    const c = ctx.cfg.config;
+    const p = ctx.cfg.proxy;
+    const files = [
+        { name: 'compose.yml', mode: '644', content: readAsset('docker', 'compose.yml') },
+        { name: '.env', mode: '600', content: renderEnvFile(imagesEnv(ctx, layout, images, extras)) },
+        { name: 'keeper/keeper.sh', mode: '644', content: readAsset('docker', 'keeper.sh') },
+        { name: 'app.env', mode: '600', content: renderEnvFile(ctx.cfg.appEnv) },
+        {
+            name: 'caddy/togather.caddy',
+            mode: '644',
+            content: renderUpstreams({
+                appPort: c.app.port,
+                healthInterval: formatGo(p.health_interval),
+                healthTimeout: formatGo(p.health_timeout),
+                behindFront: p.front,
+            }),
+        },
+        {
+            name: 'caddy/Caddyfile',
+            mode: '644',
+            // behind the front proxy, which terminates TLS for the domains, the environment serves plain HTTP on :80
+            content: p.caddyfile
+                ? (0,external_node_fs_namespaceObject.readFileSync)(fromConfigDir(ctx, p.caddyfile), 'utf8')
+                : renderDefaultSite({ domains: p.front ? [] : p.domains }),
+        },
+    ];
+    if (p.front)
+        files.push({
+            name: 'compose.front.yml',
+            mode: '644',
+            content: renderFrontOverride(frontNetwork(ctx), frontDomains(ctx)),
+        });
+    const dbEnv = {};
+    if (ctx.cfg.appEnv.POSTGRES_PASSWORD !== undefined)
+        dbEnv.POSTGRES_PASSWORD = ctx.cfg.appEnv.POSTGRES_PASSWORD;
+    files.push({ name: 'db.env', mode: '600', content: renderEnvFile(dbEnv) });
+    const initDir = c.database.init_dir ? fromConfigDir(ctx, c.database.init_dir) : (0,external_node_path_namespaceObject.join)(assetDir(), 'docker', 'db-init');
+    for (const [name, content] of Object.entries(readDir(initDir)))
+        files.push({ name: `db-init/${name}`, mode: '644', content });
+    // what the long-lived services (db, caddy, gates) are made of; the colours' images and app.env are not part
+    // of it, so a routine deploy or a secret rotation never recreates the database or the proxy
+    const base = files.filter((f) => f.name !== 'app.env' && f.name !== '.env' && !f.name.startsWith('caddy/'));
+    const baseEnv = Object.entries(imagesEnv(ctx, layout, images, extras)).filter(([k]) => !k.startsWith('TOGATHER_APP_IMAGE_'));
+    files.push({
+        name: '.base-digest',
+        mode: '644',
+        content: filesDigest([...base, { name: 'env', mode: '600', content: JSON.stringify(baseEnv) }]) + '\n',
+    });
+    return files;
+}
+/** Caddy durations: whole milliseconds are always valid */
+function formatGo(ms) {
+    return `${ms}ms`;
+}
+/**
+ * Creates or updates the environment: files, network, volumes, the database, the proxy and both gates.
+ * Services are (re)started only when a file changed or a container is not running, so a routine deploy
+ * spends one round trip here.
+ */
+async function provision(ctx, layout, host, facts, images) {
+    const { compose } = host;
+    const managedDb = ctx.cfg.config.database.managed;
+    const db = managedDb ? dbImage(ctx) : undefined;
+    if (db)
+        await ensureDbImage(ctx, db, facts.dbImage);
+    const files = hostFiles(ctx, layout, images, { dockerSocket: host.dockerSocket, dbImage: db?.ref });
+    if (ctx.dryRun) {
+        ctx.reporter.info(`would write ${files.map((f) => f.name).join(', ')} under ${layout.root}`);
+        return { changed: [] };
+    }
+    // the front's network and container first: the environment's compose names the network as external
+    const front = layout.front ? await prepareFront(ctx, compose, layout.caddy) : undefined;
+    try {
+        return await provisionStack(ctx, layout, host, facts, files, front);
+    }
+    finally {
+        await front?.release();
+    }
+}
+async function provisionStack(ctx, layout, host, facts, files, front) {
+    const { compose } = host;
+    const managedDb = ctx.cfg.config.database.managed;
+    const changed = await writeHostFiles(ctx, layout, files);
+    const keeper = keeperWanted(ctx, host);
+    const services = [...(managedDb ? ['db'] : []), 'caddy', 'gate-blue', 'gate-green', ...(keeper ? ['keeper'] : [])];
+    const notRunning = [
+        ...(managedDb && facts.db !== 'running' ? ['db'] : []),
+        ...(keeper && facts.keeper !== 'running' ? ['keeper'] : []),
+        ...(facts.caddy !== 'running' ? ['caddy'] : []),
+        ...(facts.blue.gate !== 'running' ? ['gate-blue'] : []),
+        ...(facts.green.gate !== 'running' ? ['gate-green'] : []),
+    ];
+    // compose leaves a paused container paused (v1) or fails on it (v2): waiting cannot help, say so either way
+    if (managedDb && facts.db === 'paused')
+        throw dbPaused(layout);
+    const composeChanged = changed.includes('.base-digest');
+    if (notRunning.length || composeChanged) {
+        const r = await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-color', ...services), {
+            check: false,
+            timeoutMs: 300_000,
+        });
+        if (r.code !== 0)
+            throw new errors_DeployError('preflight', `starting the stack's services failed: ${ctx.redactor.redact(composeErrorLines(r.stderr, 8).join('\n'))}`);
+    }
+    // at once: on a host moving to the front proxy, the environment's Caddy has just let go of 80/443
+    await front?.startAndRoute(layout.stack);
+    if (!keeper && facts.keeper !== 'absent')
+        await ctx.host.run(cmd('docker', 'rm', '-f', layout.keeper), { check: false, timeoutMs: 60_000 });
+    if (changed.some((f) => f.startsWith('caddy/')) && facts.caddy === 'running') {
+        // the one case that reloads Caddy: its configuration itself changed (not a colour switch)
+        ctx.reporter.warn('the Caddy configuration changed: reloading the proxy (requests on idle keep-alive connections may see a reset)');
+        await ctx.host.run(caddyReloadCmd(layout.caddy), { timeoutMs: 60_000 });
+    }
+    if (managedDb && facts.db !== 'running') {
+        await waitDbHealthy(ctx, layout);
+        await waitDbAccepting(ctx, layout);
+    }
+    return { changed };
+}
+/** the keeper needs the engine's socket as a path on the host; a tcp:// or ssh:// DOCKER_HOST has none */
+function keeperWanted(ctx, host) {
+    if (!ctx.cfg.config.deployment.keeper)
+        return false;
+    if (host.dockerSocket)
+        return true;
+    ctx.reporter.warn('DOCKER_HOST on the host is not a unix socket: the keeper (deployment.keeper) is left out, ' +
+        'so after a daemon restart a routed colour may need a `docker start`');
+    return false;
+}
+const DB_HEALTH = `docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' ` +
+    '-- "$1" 2>/dev/null || echo absent';
+function dbPaused(layout) {
+    return new errors_DeployError('preflight', `the database container ${layout.db} is paused; nothing was switched`, `unpause it (docker unpause ${layout.db}) if it was paused on purpose, then deploy again`);
+}
+async function waitDbHealthy(ctx, layout) {
+    const deadline = ctx.clock.now() + 120_000;
+    let status = '';
+    while (ctx.clock.now() < deadline) {
+        const [state = 'absent', health = state] = (await ctx.host.run(script(DB_HEALTH, layout.db), { check: false })).stdout
+            .trim()
+            .split(' ');
+        status = health;
+        if (health === 'healthy' || health === 'running')
+            return;
+        if (state === 'paused')
+            throw dbPaused(layout);
+        await ctx.clock.sleep(500);
+    }
+    throw new errors_DeployError('preflight', `the database service did not become healthy (status ${status}); nothing was switched`, `look at \`docker logs ${layout.db}\` on the host`);
+}
+
+;// CONCATENATED MODULE: ./src/engine/operations/plan.ts
+
+
+
+
+
+
+
+
+
+/** --dry-run: everything read-only ran for real; what would change is listed, nothing is run. */
+async function planDeploy(ctx, layout, phases, facts, sha, skipMigrations) {
+    const [holder, state, stack] = await Promise.all([
+        readLock(ctx, layout),
+        readState(ctx, layout),
+        inspectStack(ctx, layout),
+    ]);
+    if (holder)
+        ctx.reporter.warn(`the environment is locked by ${describeHolder(holder)}: a real deploy would fail now`);
+    const live = liveColour(stack, state.current?.colour);
+    const target = live ? otherColour(live) : 'blue';
+    const image = await phases.run('image', () => ensureImage(ctx, sha, {}));
+    await provision(ctx, layout, facts, stack, colourImages(stack, target, image.ref));
+    const c = (argv) => ctx.redactor.redact(quoteArgv(argv));
+    const plan = [
+        `take the lock ${layout.lockDir}`,
+        image.how === 'present'
+            ? `image ${image.ref} is already on the host`
+            : `get ${image.ref} onto the host (${image.how})`,
+        `write compose.yml, .env, app.env (0600), caddy/, db-init/ under ${layout.root} and start missing services`,
+        ...describeDatabasePlan(ctx, skipMigrations),
+        // startColour: the gate up, the new colour's flag cleared, its app (re)created
+        c(startGateCmd(facts.compose, layout, target).argv),
+        c(flagCmd(layout, target, false).argv),
+        c(startAppCmd(facts.compose, layout, target).argv),
+        `probe ${ctx.cfg.config.app.health.path} on ${target} until ${ctx.cfg.config.app.health.consecutive} passes in a row ` +
+            `(at most ${ctx.cfg.config.app.health.start_timeout / 1000}s)`,
+        c(flagCmd(layout, target, true).argv),
+        ...(live ? [c(flagCmd(layout, live, false).argv)] : []),
+        `verify ${ctx.cfg.config.app.health.version_path} through the proxy reports ${types_short(sha)} from ${target}`,
+        `record the deployment in ${layout.stateFile}`,
+        // retireColour: the old colour stopped with the drain timeout
+        ...(live ? [c(stopAppCmd(layout, live, ctx.cfg.config.deployment.drain_timeout).argv)] : []),
+        `prune app images beyond the newest ${ctx.cfg.config.deployment.keep_images}`,
+        'release the lock',
+    ];
+    ctx.reporter.info(`plan for ${ctx.cfg.environment} (${types_short(sha)} → ${target}${live ? `, ${live} serving now` : ', first deploy'}):\n` +
+        plan.map((p, i) => `  ${i + 1}. ${p}`).join('\n'));
+    return { plan, live };
+}
+
+;// CONCATENATED MODULE: ./src/engine/release/preflight.ts
+
+
+// One round trip, its probes run side by side (compose v1 alone is ~0.5 s of python start-up); each prints
+// one short line, written whole. Read-only: df walks up to the nearest existing parent instead of creating it.
+const PREFLIGHT = `
+( printf 'docker=%s\\n' "$(docker version --format '{{.Server.Version}}' 2>/dev/null)" ) &
+( if docker compose version --short >/dev/null 2>&1; then printf 'compose2=%s\\n' "$(docker compose version --short 2>/dev/null)"; fi ) &
+( if command -v docker-compose >/dev/null 2>&1; then printf 'compose1=%s\\n' "$(docker-compose version --short 2>/dev/null)"; fi ) &
+( r=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null); [ -n "$r" ] && df -Pk -- "$r" 2>/dev/null | awk 'NR==2{print "docker_free_kb=" $4}' ) &
+printf 'docker_host=%s\\n' "\${DOCKER_HOST:-unix:///var/run/docker.sock}"
+p=$1; while [ ! -e "$p" ] && [ "$p" != / ] && [ "$p" != . ]; do p=$(dirname -- "$p"); done
+df -Pk -- "$p" 2>/dev/null | awk 'NR==2{print "free_kb=" $4}'
+wait
+exit 0
+`;
+/** the preflight probe of the environment's root (read-only); setup sends the same one */
+function preflightCmd(layout) {
+    return script(PREFLIGHT, layout.root);
+}
+function parsePreflight(out) {
+    const facts = {};
+    for (const line of out.split('\n')) {
+        const i = line.indexOf('=');
+        if (i > 0)
+            facts[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+    }
+    return facts;
+}
+function versionAtLeast(version, min) {
+    const m = /^v?(\d+)\.(\d+)/.exec(version);
+    if (!m)
+        return false;
+    const [maj, min2] = [Number(m[1]), Number(m[2])];
+    return maj > min[0] || (maj === min[0] && min2 >= min[1]);
+}
+/** the path of a unix:// DOCKER_HOST, when it is one compose can mount (plain path characters only) */
+function unixSocket(dockerHost) {
+    const m = /^unix:\/\/(\/[A-Za-z0-9_./-]+)$/.exec(dockerHost ?? 'unix:///var/run/docker.sock');
+    return m && !m[1].includes('..') ? m[1] : undefined;
+}
+/** The compose the host offers: the v2 plugin when present, else v1 ≥ 1.27; `problem` says what is missing. */
+function composeOf(facts) {
+    if (facts.compose2)
+        return { compose: ['docker', 'compose'], version: facts.compose2 };
+    const v1 = facts.compose1;
+    if (!v1)
+        return {
+            compose: [],
+            version: '',
+            problem: 'neither the compose v2 plugin (docker compose) nor docker-compose v1 is installed',
+        };
+    return {
+        compose: ['docker-compose'],
+        version: v1,
+        ...(versionAtLeast(v1, [1, 27])
+            ? {}
+            : { problem: `docker-compose ${v1} is too old; install the compose v2 plugin (or v1 ≥ 1.27)` }),
+    };
+}
+/** Judges the facts; every problem is listed at once. Pure, so the rules are unit-tested. */
+function judgePreflight(facts, minFreeMb) {
+    const problems = [];
+    const docker = facts.docker ?? '';
+    if (!docker)
+        problems.push('docker does not answer for the deploy user (is it installed, running, and is the user in the docker group?)');
+    else if (!versionAtLeast(docker, [20, 10]))
+        problems.push(`docker ${docker} is too old; 20.10 or newer is needed`);
+    const { compose, version: composeVersion, problem } = composeOf(facts);
+    if (problem)
+        problems.push(problem);
+    const freeMb = facts.free_kb ? Math.floor(Number(facts.free_kb) / 1024) : undefined;
+    const dockerFreeMb = facts.docker_free_kb ? Math.floor(Number(facts.docker_free_kb) / 1024) : undefined;
+    for (const [what, mb] of [
+        ['the deploy path', freeMb],
+        ["docker's data root", dockerFreeMb],
+    ]) {
+        if (mb !== undefined && mb < minFreeMb)
+            problems.push(`only ${mb} MiB free on ${what}; at least ${minFreeMb} MiB is required (deployment.min_free_mb)`);
+    }
+    if (problems.length) {
+        throw new errors_DeployError('preflight', `host preflight failed:\n  - ${problems.join('\n  - ')}`, 'prepare the host as docs/quickstart.md describes, then deploy again');
+    }
+    return {
+        dockerVersion: docker,
+        compose,
+        composeVersion,
+        freeMb,
+        dockerFreeMb,
+        dockerSocket: unixSocket(facts.docker_host),
+    };
+}
+async function preflight(ctx, layout) {
+    const r = await ctx.host.run(preflightCmd(layout), { timeoutMs: 30_000 });
+    const facts = judgePreflight(parsePreflight(r.stdout), ctx.cfg.config.deployment.min_free_mb);
+    ctx.reporter.info(`host ${ctx.host.name}: docker ${facts.dockerVersion}, ${facts.compose.join(' ')} ${facts.composeVersion}` +
+        (facts.freeMb !== undefined ? `, ${facts.freeMb} MiB free` : ''));
+    return facts;
+}
+
+;// CONCATENATED MODULE: ./src/engine/release/cutover.ts
+
+
+
+/**
+ * The part deploy and rollback share once the target colour's container is started: health-gate it, make
+ * sure the proxy runs, switch, verify through the proxy. A failed gate stops the target; a failed switch or
+ * verification puts the old colour back. Either way the old colour, if there was one, keeps serving.
+ */
+async function cutOver(ctx, layout, phases, c) {
+    let verdict;
+    try {
+        verdict = await phases.run('health gate', () => healthGate(ctx, layout, c.target, c.sha, c.expect, stillServing(c.live)));
+    }
+    catch (e) {
+        await stopColour(ctx, layout, c.target, 10_000);
+        throw e;
+    }
+    try {
+        await ensureProxyRunning(ctx, layout, c.stack);
+    }
+    catch (e) {
+        // nothing was switched: the healthy new colour would only idle, so it is stopped like a failed one
+        await stopColour(ctx, layout, c.target, 10_000);
+        throw e;
+    }
+    try {
+        await phases.run('switch', async () => {
+            await switchTo(ctx, layout, c.target, c.live);
+            await verifyThroughProxy(ctx, layout, c.target, c.sha);
+        });
+    }
+    catch (e) {
+        await switchBack(ctx, layout, c.target, c.live);
+        throw e;
+    }
+    return verdict;
+}
+
+;// CONCATENATED MODULE: ./src/engine/operations/steps.ts
+
+
+
+
+
+
+
+
+/** Steps deploy and rollback share, each named for what it does on the host. */
+async function connectAndPreflight(ctx, op) {
+    await op.connect();
+    return op.phase('preflight', () => preflight(ctx, op.layout));
+}
+/**
+ * Reads state.json, the stack and (for a rollback) the images side by side over the one connection. Under the
+ * lock, state.json is reconciled with what the proxy really routes to before anything acts on it.
+ */
+async function readStack(ctx, op, opts) {
+    const [read, stack, images] = await Promise.all([
+        readState(ctx, op.layout),
+        inspectStack(ctx, op.layout),
+        opts.images ? imagesOnHost(ctx) : Promise.resolve(new Set()),
+    ]);
+    const live = liveColour(stack, read.current?.colour);
+    const state = opts.reconcile ? await reconcileState(ctx, op.layout, read, stack, live) : read;
+    const target = live ? otherColour(live) : 'blue';
+    op.state = state;
+    Object.assign(op.seen, { live: live ?? null, target });
+    if (op.record) {
+        op.record.colour = target;
+        op.record.previous_version = state.current?.version;
+    }
+    return { state, stack, live, target, images };
+}
+/** the stack's files written for the target colour running `image` (the other colour keeps its own) */
+function provisionFor(ctx, op, facts, at, image) {
+    return op.phase('provision', () => provision(ctx, op.layout, facts, at.stack, colourImages(at.stack, at.target, image)));
+}
+/** health gate → switch → verify through the proxy (release/cutover.ts); the old colour serves until it passes */
+async function cutOverTo(ctx, op, at, sha, expect) {
+    const c = { target: at.target, live: at.live, sha, stack: at.stack, expect };
+    const verdict = await cutOver(ctx, op.layout, op.phases, c);
+    op.event('switched', { colour: at.target, from: at.live ?? null });
+    return verdict.status;
+}
+/** the colour that served before stops once its in-flight requests drain; the new one serves */
+async function retireOld(ctx, op, live) {
+    if (live)
+        await op.phase(`retire ${live}`, () => retireColour(ctx, op.layout, live));
+}
+
+;// CONCATENATED MODULE: ./src/engine/operations/deploy.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/**
+ * validate → CI gate → connect → preflight → lock → image → provision → snapshot + migrations → start the idle
+ * colour → health gate → switch → verify through the proxy → record → retire the old colour → prune → watch →
+ * unlock. Any failure before the switch stops the new colour; a failed verification switches back. The old
+ * colour, if there was one, keeps serving in both cases.
+ */
+async function deploy(ctx, req) {
+    renderEnvFile(ctx.cfg.appEnv); // refuses values compose cannot carry, before anything is touched
+    return runOperation(ctx, 'deploy', async (op) => {
+        const { sha, ref } = await resolveAndGate(ctx, op, req);
+        const facts = await connectAndPreflight(ctx, op);
+        if (ctx.dryRun)
+            return plan(ctx, op, facts, sha, req);
+        await op.takeLock();
+        const record = beginRecord(ctx, op, sha, ref, req);
+        const at = await readStack(ctx, op, { reconcile: true });
+        if (alreadyServing(at, sha) && !req.force)
+            return unchanged(ctx, op, at, sha);
+        announceStart(ctx, op, at, sha, ref);
+        const image = await deploy_shipImage(ctx, op, sha, ref);
+        await provisionFor(ctx, op, facts, at, image.ref);
+        const db = await migrate(ctx, op, at, image.ref, req);
+        await op.phase(`start ${at.target}`, () => startColour(ctx, op.layout, facts.compose, at.target, at.stack));
+        record.health_status = await cutOverTo(ctx, op, at, sha, { schemaVersion: db.schemaVersion });
+        await op.commit('deployed');
+        await retireOld(ctx, op, at.live);
+        await op.phase('prune images', () => prune(ctx, at, sha));
+        await updateMonitoring(ctx, op, facts);
+        await copySnapshotOffsite(ctx, op, db.snapshot);
+        await watch(ctx, op, at, facts); // the lock stays held; a failed watch switches back and throws WatchRolledBack
+        return completed(ctx, op, at, sha, ref);
+    });
+}
+async function resolveAndGate(ctx, op, req) {
+    const v = await op.phase('resolve version', () => resolveVersion(ctx.local, req.version));
+    op.seen.sha = v.sha;
+    if (req.skipCiCheck)
+        ctx.reporter.warn(`CI check skipped for ${types_short(v.sha)} (skip-ci-check); recorded in the history`);
+    else if (req.ciGate)
+        await op.phase('CI check', () => req.ciGate(v.sha));
+    return v;
+}
+async function plan(ctx, op, facts, sha, req) {
+    const { plan, live } = await planDeploy(ctx, op.layout, op.phases, facts, sha, !!req.skipMigrations);
+    return op.report({ ok: true, message: 'dry run: nothing was changed', version: sha, colour: live, plan });
+}
+function beginRecord(ctx, op, sha, ref, req) {
+    const flags = { skip_ci_check: !!req.skipCiCheck, skip_migrations: !!req.skipMigrations, force: !!req.force };
+    // the colour and the previous version are filled in once the stack is read
+    return op.begin({
+        kind: 'deploy',
+        version: sha,
+        ref,
+        image: imageRef(ctx.cfg.config.app.image, sha),
+        colour: 'blue',
+        flags,
+    });
+}
+function alreadyServing(at, sha) {
+    return !!at.live && at.state.current?.version === sha && at.state.current.colour === at.live;
+}
+function unchanged(ctx, op, at, sha) {
+    ctx.reporter.info(`${types_short(sha)} is already serving from ${at.live}; nothing to do (use --force to redeploy it)`);
+    return op.report({
+        ok: true,
+        message: 'already deployed',
+        version: sha,
+        colour: at.live,
+        previousVersion: at.state.previous?.version,
+    });
+}
+function trigger(ref) {
+    return { trigger: 'deploy', ...(ref ? { ref } : {}) };
+}
+function announceStart(ctx, op, at, sha, ref) {
+    const previous_version = op.record?.previous_version;
+    const fields = { version: sha, ref, actor: ctx.actor, host: ctx.host.name };
+    op.event('deployment.started', fields, {
+        event: 'deployment.started',
+        version: sha,
+        previous_version,
+        colour: at.target,
+        metadata: trigger(ref),
+    });
+    const serving = at.live ? `; ${at.live} keeps serving until the switch` : ' (first deploy)';
+    ctx.reporter.info(`deploying ${types_short(sha)}${ref ? ` (${ref})` : ''} to ${at.target}${serving}`);
+}
+/** the release image onto the host, held by a container so no prune takes it away before its colour starts */
+async function deploy_shipImage(ctx, op, sha, ref) {
+    const image = await op.phase('image', () => ensureImage(ctx, sha, buildArgs(sha, ref ?? sha.slice(0, 7), new Date(op.started))));
+    op.event('image', { ref: image.ref, how: image.how, bytes: image.bytes });
+    op.onFinish(() => releaseHold(ctx, op.layout));
+    await holdRelease(ctx, op.layout, image.ref);
+    return image;
+}
+/** the monitoring stack follows the release; a failure there is only a warning */
+async function updateMonitoring(ctx, op, facts) {
+    if (ctx.cfg.config.monitoring.enabled)
+        await op.phase('monitoring', () => monitoringStep(ctx, op.layout, facts.compose));
+}
+/** the snapshot taken before this deploy's migrations leaves the host too, after the switch (never delaying it) */
+async function copySnapshotOffsite(ctx, op, snapshot) {
+    if (!snapshot || !ctx.cfg.config.database.snapshots.offsite)
+        return;
+    const copied = await op.phase('copy snapshot off-site', () => copyTakenSnapshot(ctx, op.layout, snapshot.file));
+    if (copied)
+        op.event('snapshot.copied', { file: copied.file, remote: copied.remote, bytes: copied.bytes, ms: copied.ms });
+}
+function watch(ctx, op, at, facts) {
+    const previous = at.live ? at.state.current : undefined;
+    const subject = { record: op.record, previous, previousColour: at.live, compose: facts.compose };
+    return watchAfterDeploy(ctx, op.layout, op.phases, subject);
+}
+/** snapshot + migrations before the new colour starts; the old colour keeps serving (docs/migrations.md) */
+async function migrate(ctx, op, at, image, req) {
+    await ctx.hostLog?.flush();
+    const liveVersion = at.live ? at.state.current?.version : undefined;
+    const input = {
+        record: op.record,
+        state: at.state,
+        image,
+        sha: op.record.version,
+        skip: !!req.skipMigrations,
+        liveVersion,
+        live: at.live,
+    };
+    const db = await databaseStep(ctx, op.layout, op.phases, input);
+    await ctx.hostLog?.flush();
+    return db;
+}
+/** app images beyond keep_images go, except what this environment or a neighbour on the host may roll back to */
+async function prune(ctx, at, sha) {
+    const keep = ctx.cfg.config.deployment.keep_images;
+    const recent = at.state.history
+        .filter((h) => h.status !== 'failed')
+        .slice(0, keep)
+        .map((h) => h.version);
+    const neighbours = await versionsOfNeighbours(ctx);
+    const protect = [sha, at.state.current?.version, ...recent, ...neighbours].filter((v) => !!v);
+    const removed = await pruneImages(ctx, keep, protect);
+    if (removed.length)
+        ctx.reporter.info(`removed ${removed.length} old image(s): ${removed.map(types_short).join(', ')}`);
+}
+function completed(ctx, op, at, sha, ref) {
+    const { record } = op;
+    const duration_seconds = op.elapsedSeconds();
+    const announce = {
+        event: 'deployment.completed',
+        version: sha,
+        previous_version: record?.previous_version,
+        colour: at.target,
+        duration_seconds,
+        metadata: trigger(ref),
+    };
+    op.event('deployment.completed', { version: sha, colour: at.target, duration_seconds }, announce);
+    const previousVersion = at.live ? at.state.current?.version : undefined;
+    return op.report({
+        ok: true,
+        message: `${types_short(sha)} is live on ${at.target}`,
+        version: sha,
+        colour: at.target,
+        previousVersion,
+        record,
+    });
+}
+
+;// CONCATENATED MODULE: ./src/engine/stack/history.ts
+
+/**
+ * What can be rolled back to: versions from the history that served successfully (not the current one),
+ * newest first, one entry per version, and whether their image is still on the host.
+ */
+function rollbackCandidates(state, imagesOnHost) {
+    const seen = new Set();
+    const current = state.current?.version;
+    const out = [];
+    for (const h of state.history) {
+        if (h.version === current || seen.has(h.version))
+            continue;
+        if (h.status !== 'superseded' && h.status !== 'active')
+            continue;
+        seen.add(h.version);
+        out.push({
+            version: h.version,
+            ref: h.ref,
+            deployed_at: h.deployed_at,
+            deployed_by: h.deployed_by,
+            status: h.status,
+            kind: h.kind,
+            imagePresent: imagesOnHost.has(h.version),
+            isDefault: false,
+        });
+    }
+    // the default is the recorded previous version, else the newest one that can still be started
+    const def = out.find((c) => c.version === state.previous?.version && c.imagePresent) ?? out.find((c) => c.imagePresent);
+    if (def)
+        def.isDefault = true;
+    return out;
+}
+function pickCandidate(candidates, wanted) {
+    if (!wanted)
+        return candidates.find((c) => c.isDefault);
+    const w = wanted.trim().toLowerCase();
+    return candidates.find((c) => c.version === w ||
+        (w.length >= 7 && /^[0-9a-f]+$/.test(w) && c.version.startsWith(w)) ||
+        c.ref?.toLowerCase() === w);
+}
+function formatCandidates(candidates, now = Date.now()) {
+    if (candidates.length === 0)
+        return '  (none: no earlier successful deployment in the history)';
+    return candidates
+        .map((c) => {
+        const age = humanAge(now - Date.parse(c.deployed_at));
+        const flags = [c.isDefault ? 'default' : '', c.imagePresent ? '' : 'image gone — cannot roll back']
+            .filter(Boolean)
+            .join(', ');
+        return (`  ${types_short(c.version)}  ${(c.ref ?? '').padEnd(10)}  ${age.padStart(8)} ago  ` +
+            `${c.status}${c.kind === 'rollback' ? ' (rollback)' : ''}  by ${c.deployed_by}${flags ? `  [${flags}]` : ''}`);
+    })
+        .join('\n');
+}
+function humanAge(ms) {
+    const s = Math.max(0, Math.round(ms / 1000));
+    if (s < 120)
+        return `${s}s`;
+    if (s < 7200)
+        return `${Math.round(s / 60)}m`;
+    if (s < 172800)
+        return `${Math.round(s / 3600)}h`;
+    return `${Math.round(s / 86400)}d`;
+}
+/** Deployments newer than the target that ran migrations: rolling back crosses them. Oldest first. */
+function migrationsCrossed(state, target) {
+    const i = state.history.findIndex((h) => h.version === target && (h.status === 'superseded' || h.status === 'active'));
+    const newer = i < 0 ? state.history : state.history.slice(0, i);
+    return newer.filter((h) => (h.migrations?.ran ?? 0) > 0).reverse();
+}
+
+;// CONCATENATED MODULE: ./src/engine/operations/rollback.ts
+
+
+
+
+
+
+
+
+
+
+/** `versions`: the rollback picker. */
+async function listVersions(ctx) {
+    const layout = new Layout(ctx.cfg);
+    const [state, images] = await Promise.all([readState(ctx, layout), imagesOnHost(ctx)]);
+    return { current: state.current, candidates: rollbackCandidates(state, images) };
+}
+/**
+ * Rollback goes through the same lock, health gate, switch and verification as a deploy. When the target's
+ * container is still there (the colour retired by the last deploy), it is started as it is — no compose
+ * recreate — which is what makes a rollback to the previous version fast.
+ */
+async function rollback(ctx, req) {
+    return runOperation(ctx, 'rollback', async (op) => {
+        const facts = await connectAndPreflight(ctx, op);
+        if (!ctx.dryRun)
+            await op.takeLock();
+        const at = await readStack(ctx, op, { images: true, reconcile: !ctx.dryRun });
+        const chosen = pickTarget(ctx, at, req.version);
+        op.seen.sha = chosen.version;
+        await confirmCrossing(ctx, at, chosen.version, req);
+        const ref = imageRef(ctx.cfg.config.app.image, chosen.version);
+        if (ctx.dryRun)
+            return rollback_plan(ctx, op, at, chosen.version, ref);
+        const record = rollback_beginRecord(ctx, op, at, chosen, ref, req);
+        const warm = await startTarget(ctx, op, facts, at, ref);
+        record.health_status = await cutOverTo(ctx, op, at, chosen.version);
+        const servingMs = ctx.clock.now() - op.started;
+        await op.commit('rolled back');
+        await retireOld(ctx, op, at.live);
+        return rollback_completed(ctx, op, at, servingMs, warm);
+    });
+}
+/** the requested version (or the default one) among those that served and whose image is still on the host */
+function pickTarget(ctx, at, wanted) {
+    const candidates = rollbackCandidates(at.state, at.images);
+    const chosen = pickCandidate(candidates, wanted);
+    if (chosen?.imagePresent)
+        return chosen;
+    const why = !wanted
+        ? 'there is no earlier successful deployment whose image is still on the host'
+        : chosen
+            ? `the image of ${types_short(chosen.version)} is no longer on the host`
+            : `"${wanted}" is not a version this environment served successfully`;
+    const list = `Versions that can be rolled back to:\n${formatCandidates(candidates)}`;
+    throw new errors_DeployError('refused', `cannot roll back ${ctx.cfg.environment}: ${why}. ${list}`, 'pick one of the versions above (--version), or deploy the version you want');
+}
+/** going back across migrations is allowed, but only knowingly: the operator confirms or is asked */
+async function confirmCrossing(ctx, at, sha, req) {
+    const crossed = migrationsCrossed(at.state, sha);
+    if (!crossed.length)
+        return;
+    const snap = crossed[0].snapshot;
+    const ran = crossed
+        .map((c) => `${types_short(c.version)} (${c.migrations?.from ?? '?'} → ${c.migrations?.to ?? '?'})`)
+        .join(', ');
+    const restore = snap
+        ? `${snap} — togather-deploy snapshot restore ${ctx.cfg.environment} ${snap} --stop-app`
+        : 'no snapshot is recorded for them';
+    const msg = [
+        `rolling back to ${types_short(sha)} crosses migrations run by ${ran}.`,
+        'The old version will run against the newer schema; migrations should be backward compatible, but if they are not,',
+        `restore the snapshot taken before them: ${restore}`,
+    ].join(' ');
+    ctx.reporter.warn(msg);
+    const ok = req.confirmed || (req.ask ? await req.ask('roll back anyway? [y/N] ') : false);
+    if (!ok)
+        throw new errors_DeployError('refused', `rollback across migrations needs confirmation: ${msg}`, `confirm with --yes (CLI) or confirm: ${ctx.cfg.environment} (action)`);
+}
+function rollback_plan(ctx, op, at, sha, ref) {
+    const how = warmStart(at.stack, at.target, ref) ? ' (its stopped container, as it is)' : '';
+    const from = at.live ?? 'nothing';
+    ctx.reporter.info(`plan: start ${ref} on ${at.target}${how}, health-gate it, switch from ${from}, verify, retire ${from}`);
+    return op.report({
+        ok: true,
+        message: 'dry run: nothing was changed',
+        version: sha,
+        colour: at.live,
+        deploymentId: undefined,
+        url: undefined,
+    });
+}
+function rollback_beginRecord(ctx, op, at, chosen, ref, req) {
+    const sha = chosen.version;
+    const record = op.begin({
+        kind: 'rollback',
+        version: sha,
+        ref: chosen.ref,
+        image: ref,
+        colour: at.target,
+        previous_version: at.state.current?.version,
+        flags: { force: !!req.confirmed },
+    });
+    op.event('rollback.started', { version: sha, from: at.state.current?.version ?? null, actor: ctx.actor });
+    ctx.reporter.info(`rolling back ${ctx.cfg.environment} to ${types_short(sha)}${chosen.ref ? ` (${chosen.ref})` : ''} on ${at.target}`);
+    return record;
+}
+/** the kept container as it is when it holds the version (warm), else provisioned and started by compose */
+async function startTarget(ctx, op, facts, at, ref) {
+    const { target } = at;
+    if (warmStart(at.stack, target, ref)) {
+        await op.phase(`start ${target} (warm)`, () => ctx.host.run(resumeAppCmd(op.layout, target), { timeoutMs: 60_000 }));
+        return true;
+    }
+    await provisionFor(ctx, op, facts, at, ref);
+    await op.phase(`start ${target}`, () => startColour(ctx, op.layout, facts.compose, target));
+    return false;
+}
+function rollback_completed(ctx, op, at, servingMs, warm) {
+    const record = op.record;
+    const { version: sha, colour } = record;
+    const metadata = {
+        trigger: 'rollback',
+        serving_after_seconds: seconds(servingMs),
+        ...(record.ref ? { ref: record.ref } : {}),
+    };
+    const announce = {
+        event: 'deployment.rolled_back',
+        version: sha,
+        previous_version: record.previous_version,
+        colour,
+        duration_seconds: record.duration_seconds,
+        metadata,
+    };
+    op.event('rollback.completed', { version: sha, colour, serving_after_ms: servingMs }, announce);
+    const message = `${types_short(sha)} is live on ${colour} again (serving after ${(servingMs / 1000).toFixed(1)}s${warm ? ', warm start' : ''})`;
+    return op.report({ ok: true, message, version: sha, colour, previousVersion: at.state.current?.version, record });
+}
+function warmStart(stack, colour, ref) {
+    const c = stack[colour];
+    return c.app !== 'absent' && c.app !== 'running' && c.image === ref;
+}
+
+;// CONCATENATED MODULE: ./src/engine/operations/snapshot.ts
+
+
+
+
+
+
+
+
+
+
+
+
+const SNAPSHOT_SUBCOMMANDS = ['create', 'list', 'verify', 'cleanup', 'restore', 'copy', 'check'];
+async function snapshotCommand(ctx, req) {
+    if (req.file !== undefined && !SNAPSHOT_NAME_RE.test(req.file)) {
+        throw new errors_DeployError('config', `"${req.file}" is not a snapshot name (DATABASE_YYYYMMDD_HHMMSS_SHA7.sql.gz)`, 'see `togather-deploy snapshot list`');
+    }
+    if (req.sub === 'restore' && !req.file)
+        throw new errors_DeployError('config', 'snapshot restore needs the snapshot file name', 'pick one from `togather-deploy snapshot list`');
+    // off-site work without its configuration is an input problem, found before anything connects
+    if (req.fromOffsite && req.sub !== 'restore')
+        throw new errors_DeployError('config', '--from-offsite belongs to snapshot restore', 'leave it out');
+    if (req.sub === 'copy' || req.fromOffsite)
+        offsiteOf(ctx);
+    if (req.fromOffsite && !ctx.dryRun)
+        decryptionKeys(ctx);
+    return runOperation(ctx, 'snapshot', async (op) => {
+        await op.connect();
+        const done = outcome(op);
+        if (req.sub === 'list')
+            return list(ctx, op, done);
+        if (req.sub === 'verify')
+            return verify(ctx, op, req, done);
+        if (req.sub === 'check')
+            return snapshot_check(ctx, op, done);
+        // the rest changes the host: under the environment's lock, like a deploy; a dry run changes nothing, so it
+        // neither waits for a deploy's lock nor leaves a log on the host
+        if (!ctx.dryRun)
+            await op.takeLock(`snapshot ${req.sub}`);
+        op.event(`snapshot.${req.sub}.started`, { actor: ctx.actor, file: req.file ?? null });
+        const state = await readState(ctx, op.layout);
+        if (req.sub === 'cleanup')
+            return cleanup(ctx, op, state, done);
+        if (req.sub === 'create')
+            return create(ctx, op, state, done);
+        if (req.sub === 'copy')
+            return copy(ctx, op, req, done);
+        return restore(ctx, op, req, state, done);
+    }, `snapshot.${req.sub}`);
+}
+function outcome(op) {
+    return (ok, message, text, data) => ({
+        report: op.report({ operation: 'snapshot', ok, message, url: undefined }),
+        text,
+        data,
+    });
+}
+async function list(ctx, op, done) {
+    const [listing, state, off] = await Promise.all([
+        listSnapshots(ctx, op.layout),
+        readState(ctx, op.layout),
+        ctx.cfg.config.database.snapshots.offsite ? op.phase('list off-site', () => listOffsite(ctx)) : undefined,
+    ]);
+    const refs = referencedSnapshots(state);
+    const now = ctx.clock.now();
+    const rows = listing.snapshots.map((s) => `  ${describeSnapshot(s)}  (${ageOf(now, s.createdAt)} old)${refs.has(s.file) ? '  [in history]' : ''}`);
+    const text = [
+        listing.snapshots.length
+            ? `snapshots in ${listing.dir} (newest first):\n${rows.join('\n')}`
+            : `no snapshots in ${listing.dir}`,
+        ...(off ? [describeOffsite(off, now)] : []),
+    ].join('\n');
+    const data = {
+        dir: listing.dir,
+        snapshots: listing.snapshots.map((s) => ({ ...s, referenced: refs.has(s.file) })),
+        ...(off ? { offsite: off } : {}),
+    };
+    const copies = off ? `, ${off.copies.length} off-site cop${off.copies.length === 1 ? 'y' : 'ies'}` : '';
+    return done(true, `${listing.snapshots.length} snapshot(s)${copies}`, text, data);
+}
+function describeOffsite(off, now) {
+    if (!off.copies.length)
+        return `no off-site copies in ${off.remote}`;
+    const rows = off.copies.map((c) => `  ${c.file}  ${formatBytes(c.bytes)}  ${new Date(c.createdAt).toISOString().replace(/\.\d+Z$/, 'Z')}  ` +
+        `(${ageOf(now, c.createdAt)} old)${c.meta ? '' : '  [no metadata: cannot be restored]'}`);
+    const parts = off.partials.length ? `\n  (${off.partials.length} unfinished upload(s))` : '';
+    return `off-site copies in ${off.remote} (newest first, encrypted):\n${rows.join('\n')}${parts}`;
+}
+/** how long ago, for people: 3d4h, 5h12m, 40s */
+function ageOf(now, then) {
+    const s = Math.max(0, Math.round((now - then) / 1000));
+    if (s < 120)
+        return `${s}s`;
+    const m = Math.floor(s / 60);
+    if (m < 120)
+        return `${m}m`;
+    const h = Math.floor(m / 60);
+    return h < 48 ? `${h}h${m % 60 ? `${m % 60}m` : ''}` : `${Math.floor(h / 24)}d${h % 24 ? `${h % 24}h` : ''}`;
+}
+async function verify(ctx, op, req, done) {
+    const listing = await listSnapshots(ctx, op.layout);
+    const chosen = req.file ? listing.snapshots.filter((s) => s.file === req.file) : listing.snapshots;
+    if (req.file && !chosen.length)
+        throw new errors_DeployError('snapshot', `no snapshot ${req.file} in ${listing.dir}`);
+    const results = [];
+    for (const s of chosen)
+        results.push(await op.phase(`verify ${s.file}`, () => verifySnapshot(ctx, op.layout, s)));
+    const bad = results.filter((r) => !r.ok);
+    const line = (r) => `  ${r.ok ? 'ok     ' : 'FAILED '} ${r.file}${r.ok ? '' : `: ${r.problems.join('; ')}`}`;
+    const text = results.map(line).join('\n') || `no snapshots in ${listing.dir}`;
+    if (bad.length) {
+        const message = `${bad.length} of ${results.length} snapshot(s) failed verification:\n${text}`;
+        throw new errors_DeployError('snapshot', message, 'do not rely on the failed ones; take a fresh snapshot (snapshot create)');
+    }
+    return done(true, `${results.length} snapshot(s) verified`, text, results);
+}
+async function cleanup(ctx, op, state, done) {
+    const c = await op.phase('cleanup', () => cleanupSnapshots(ctx, op.layout, state));
+    op.event('snapshot.cleanup', { removed: c.removed, partials: c.partials, dry_run: ctx.dryRun });
+    const off = ctx.cfg.config.database.snapshots.offsite
+        ? await op.phase('off-site retention', () => cleanupOffsite(ctx))
+        : undefined;
+    if (off)
+        op.event('snapshot.offsite.cleanup', { removed: off.removed, partials: off.partials, dry_run: ctx.dryRun });
+    const verb = ctx.dryRun ? 'would remove' : 'removed';
+    const text = [
+        `${verb} ${c.removed.length} expired snapshot(s)${c.removed.length ? `: ${c.removed.join(', ')}` : ''}`,
+        ...(c.partials.length ? [`${verb} ${c.partials.length} leftover partial file(s)`] : []),
+        ...c.kept.map((k) => `  kept ${k.file} (${k.why})`),
+        ...(off ? [offsiteCleanupText(off, verb)] : []),
+    ].join('\n');
+    return done(true, `${verb} ${c.removed.length} snapshot(s)`, text, { ...c, ...(off ? { offsite: off } : {}) });
+}
+function offsiteCleanupText(off, verb) {
+    return [
+        `off-site (${off.remote}): ${verb} ${off.removed.length} expired cop${off.removed.length === 1 ? 'y' : 'ies'}` +
+            `${off.removed.length ? `: ${off.removed.join(', ')}` : ''}`,
+        ...(off.partials.length ? [`  ${verb} ${off.partials.length} unfinished upload(s)`] : []),
+        ...off.kept.map((k) => `  kept ${k.file} (${k.why})`),
+    ].join('\n');
+}
+async function create(ctx, op, state, done) {
+    if (ctx.dryRun)
+        return done(true, 'dry run: nothing was changed', `would take a snapshot (pg_dump, verified)${ctx.cfg.config.database.snapshots.offsite ? ', copy it off the host' : ''} and apply retention`, {});
+    const db = await openDb(ctx, op.layout);
+    const live = state.current?.version;
+    const options = { reason: 'manual', liveVersion: live, gitCommit: live, deploymentId: op.id };
+    const meta = await op.phase('snapshot', () => createSnapshot(ctx, op.layout, db, options));
+    op.event('snapshot', { file: meta.file, bytes: meta.file_size_bytes, sha256: meta.sha256, ms: meta.duration_ms });
+    const c = await op.phase('cleanup', () => cleanupSnapshots(ctx, op.layout, state, [meta.file]));
+    const took = `${formatBytes(meta.file_size_bytes)}, verified, in ${(meta.duration_ms / 1000).toFixed(1)}s (schema ${meta.pre_migration_version ?? 'none'})`;
+    let text = `snapshot ${meta.file}: ${took}; kept until ${meta.retention_until.slice(0, 10)}` +
+        `${c.removed.length ? `\nretention removed: ${c.removed.join(', ')}` : ''}`;
+    if (!ctx.cfg.config.database.snapshots.offsite)
+        return done(true, `snapshot ${meta.file} taken`, text, { snapshot: meta, removed: c.removed });
+    const entry = {
+        file: meta.file,
+        bytes: meta.file_size_bytes,
+        mtime: Date.parse(meta.created_at),
+        meta,
+        createdAt: Date.parse(meta.created_at),
+        retentionUntil: Date.parse(meta.retention_until),
+    };
+    const off = await copyAndPrune(ctx, op, entry);
+    text += `\n${off.text}`;
+    return done(true, `snapshot ${meta.file} taken and copied off the host`, text, {
+        snapshot: meta,
+        removed: c.removed,
+        offsite: off.data,
+    });
+}
+/** snapshot copy [file]: the newest snapshot (or the one named) off the host, then the copies' retention */
+async function copy(ctx, op, req, done) {
+    const listing = await listSnapshots(ctx, op.layout);
+    const entry = req.file ? listing.snapshots.find((s) => s.file === req.file) : listing.snapshots[0];
+    if (!entry)
+        throw new errors_DeployError('snapshot', req.file ? `no snapshot ${req.file} in ${listing.dir}` : `no snapshots in ${listing.dir} to copy`, req.file ? 'see `togather-deploy snapshot list`' : 'take one first: togather-deploy snapshot create');
+    const { remote } = offsiteOf(ctx);
+    if (ctx.dryRun)
+        return done(true, 'dry run: nothing was changed', `would copy ${entry.file} to ${remote}`, {});
+    const off = await copyAndPrune(ctx, op, entry);
+    return done(true, `${entry.file} copied to ${remote}`, off.text, off.data);
+}
+/**
+ * Copies one snapshot off the host and applies the copies' retention. A failed copy fails the operation; the
+ * snapshot on the host is untouched either way.
+ */
+async function copyAndPrune(ctx, op, entry) {
+    let copied;
+    try {
+        copied = await op.phase('copy off-site', () => copyOffsite(ctx, op.layout, entry));
+    }
+    catch (e) {
+        throw new errors_DeployError('snapshot', `${entry.file} is on the host, but its copy off the host failed: ${e instanceof errors_DeployError ? e.message : describeError(e)}`, `${e instanceof errors_DeployError && e.remedy ? `${e.remedy}; then ` : ''}copy it again: togather-deploy snapshot copy ${ctx.cfg.environment} ${entry.file}`);
+    }
+    op.event('snapshot.copied', { file: copied.file, remote: copied.remote, bytes: copied.bytes, ms: copied.ms });
+    const pruned = await op.phase('off-site retention', () => cleanupOffsite(ctx, [entry.file]));
+    op.event('snapshot.offsite.cleanup', { removed: pruned.removed, partials: pruned.partials, dry_run: false });
+    const text = `copied off the host to ${copied.remote}: ${copied.file}.age (${formatBytes(copied.bytes)} encrypted, ` +
+        `${(copied.ms / 1000).toFixed(1)}s)${pruned.removed.length ? `\noff-site retention removed: ${pruned.removed.join(', ')}` : ''}`;
+    return { text, data: { copied, removed: pruned.removed } };
+}
+/**
+ * snapshot check: fails, and alerts the notification channels, when the newest snapshot (on the host or off it)
+ * is older than database.snapshots.max_age — or, with off-site copies configured, when the newest copy is.
+ * What it catches: a nightly schedule that stopped (GitHub disables it after 60 days without activity), a
+ * snapshot job that keeps failing, copies that stopped arriving.
+ */
+async function snapshot_check(ctx, op, done) {
+    const maxAge = ctx.cfg.config.database.snapshots.max_age;
+    if (maxAge === undefined)
+        return done(true, 'no max_age set', 'database.snapshots.max_age is not set: there is no staleness to check', {
+            max_age_ms: null,
+        });
+    const now = ctx.clock.now();
+    const listing = await listSnapshots(ctx, op.layout);
+    const off = ctx.cfg.config.database.snapshots.offsite
+        ? await op.phase('list off-site', () => listOffsite(ctx))
+        : undefined;
+    const host = listing.snapshots[0];
+    const copy = off?.copies[0];
+    const newest = [host && { where: 'on the host', ...host }, copy && { where: `in ${off.remote}`, ...copy }]
+        .filter((x) => !!x)
+        .sort((a, b) => b.createdAt - a.createdAt)[0];
+    const at = (t) => (t === undefined ? null : new Date(t).toISOString());
+    const data = {
+        max_age_ms: maxAge,
+        newest: newest ? { file: newest.file, where: newest.where, created_at: at(newest.createdAt) } : null,
+        host_newest: host ? { file: host.file, created_at: at(host.createdAt) } : null,
+        ...(off ? { offsite_newest: copy ? { file: copy.file, created_at: at(copy.createdAt) } : null } : {}),
+    };
+    const limit = ageOf(maxAge, 0);
+    const problems = [];
+    if (!newest)
+        problems.push(`there is no snapshot of ${ctx.cfg.environment} at all`);
+    else if (now - newest.createdAt > maxAge)
+        problems.push(`the newest snapshot of ${ctx.cfg.environment}, ${newest.file} ${newest.where}, is ${ageOf(now, newest.createdAt)} old`);
+    if (off && newest && !problems.length && (!copy || now - copy.createdAt > maxAge))
+        problems.push(copy
+            ? `the newest off-site copy, ${copy.file}, is ${ageOf(now, copy.createdAt)} old`
+            : `there is no off-site copy in ${off.remote}`);
+    if (problems.length) {
+        const reason = `STALE SNAPSHOTS: ${problems.join('; ')} (max_age ${limit})`;
+        op.event('snapshot.stale', { problems, max_age_ms: maxAge });
+        void notify_alert(ctx, {
+            event: 'deployment.failed',
+            deployment_id: op.id,
+            failure: { class: 'snapshot', exit_code: 8, reason },
+            metadata: { trigger: 'snapshot-check' },
+        });
+        throw new errors_DeployError('snapshot', reason, 'is the nightly snapshot workflow still scheduled and passing? (GitHub disables the schedule of a repository ' +
+            `without activity for 60 days) Take one now: togather-deploy snapshot create ${ctx.cfg.environment}`);
+    }
+    const text = `newest snapshot: ${newest.file} ${newest.where}, ${ageOf(now, newest.createdAt)} old (max_age ${limit})` +
+        (off && copy ? `\nnewest off-site copy: ${copy.file}, ${ageOf(now, copy.createdAt)} old` : '');
+    return done(true, `snapshots are fresh (max_age ${limit})`, text, data);
+}
+/**
+ * Restore: confirmation, then — so that no write is lost silently — the app is taken out of the proxy and
+ * stopped (clients get 503 meanwhile instead of writing into a database about to be replaced), a safety
+ * snapshot of the current database is taken, the chosen snapshot is swapped in, and the app that served is
+ * started again and put back behind the proxy once healthy. While an app serves, it refuses without stopApp.
+ */
+async function restore(ctx, op, req, state, done) {
+    const { layout, phases, id } = op;
+    const liveVersion = state.current?.version;
+    if (req.fromOffsite) {
+        const { remote } = offsiteOf(ctx);
+        if (ctx.dryRun) {
+            if (!(await listOffsite(ctx)).copies.some((c) => c.file === req.file))
+                throw new errors_DeployError('snapshot', `no copy of ${req.file} in ${remote}`, 'see `togather-deploy snapshot list`');
+            return done(true, 'dry run: nothing was changed', `would fetch ${req.file} from ${remote}, verify and restore it`, {});
+        }
+        await phases.run('fetch off-site', () => fetchOffsite(ctx, layout, req.file));
+        ctx.reporter.info(`fetched ${req.file} from ${remote}, decrypted and verified; it stays in the snapshots directory`);
+        op.event('snapshot.fetched', { file: req.file, remote });
+    }
+    const listing = await listSnapshots(ctx, layout);
+    const entry = listing.snapshots.find((s) => s.file === req.file);
+    if (!entry)
+        throw new errors_DeployError('snapshot', `no snapshot ${req.file} in ${listing.dir}`, ctx.cfg.config.database.snapshots.offsite
+            ? 'to restore an off-site copy, add --from-offsite (action: from-offsite: true); see `togather-deploy snapshot list`'
+            : 'see `togather-deploy snapshot list`');
+    const check = await phases.run('verify', () => verifySnapshot(ctx, layout, entry));
+    if (!check.ok)
+        throw new errors_DeployError('snapshot', `${entry.file} failed verification: ${check.problems.join('; ')}; nothing was restored`);
+    const stack = await inspectStack(ctx, layout);
+    const live = liveColour(stack, state.current?.colour);
+    const running = ['blue', 'green'].filter((c) => stack[c].app === 'running' || stack[c].app === 'restarting');
+    const effect = running.length
+        ? `the app (${running.join(' and ')}${live ? `, ${live} serving` : ''}) is taken out of the proxy and stopped for the restore ` +
+            '— requests get 503 until it is back — so that no write lands in the database being replaced; ' +
+            'a safety snapshot of the current database is taken first; ' +
+            `afterwards ${live ? `${live} is started again and put back behind the proxy once healthy` : 'the stopped app is left stopped'}`
+        : 'no app is running; a safety snapshot of the current database is taken first';
+    ctx.reporter.warn(`restoring ${entry.file} (${describeSnapshot(entry)}) into database ${ctx.cfg.environment}: ${effect}. ` +
+        'Changes made since the snapshot was taken will be gone from the live database (they stay in the safety snapshot).');
+    if (running.length && !req.stopApp) {
+        throw new errors_DeployError('refused', `the app is running (${running.join(', ')}): restoring under it would silently lose the writes it makes meanwhile; nothing was changed`, `run it again with --stop-app (action: stop-app: true) to stop the app for the restore and bring it back afterwards: ${restoreCommand(ctx, entry.file)}`);
+    }
+    if (ctx.dryRun)
+        return done(true, 'dry run: nothing was changed', `would restore ${entry.file}: ${effect}`, {});
+    const ok = req.confirmed || (req.ask ? await req.ask(`restore ${entry.file} into ${ctx.cfg.environment}? [y/N] `) : false);
+    if (!ok)
+        throw new errors_DeployError('refused', `restoring ${entry.file} needs confirmation; nothing was changed`, `confirm with --yes (CLI) or confirm: ${ctx.cfg.environment} (action)`);
+    const db = await openDb(ctx, layout);
+    // stop writers first: the gate flag off (the proxy answers 503 instead of routing), then the app
+    for (const c of running)
+        await setFlag(ctx, layout, c, false);
+    if (running.length)
+        await ctx.clock.sleep(settleMs(ctx));
+    for (const c of running)
+        await phases.run(`stop ${c}`, () => stopColour(ctx, layout, c, ctx.cfg.config.deployment.drain_timeout));
+    let safety;
+    let restoredVersion;
+    try {
+        safety = await phases.run('safety snapshot', () => createSnapshot(ctx, layout, db, { reason: 'pre-restore', liveVersion, gitCommit: liveVersion, deploymentId: id }));
+        ctx.reporter.info(`safety snapshot ${safety.file} (${formatBytes(safety.file_size_bytes)}, verified)`);
+        op.event('snapshot', { file: safety.file, reason: 'pre-restore', bytes: safety.file_size_bytes });
+        await phases.run('restore', () => restoreInto(ctx, layout, db, entry));
+        const v = await readSchemaVersion(ctx, db, 'snapshot');
+        restoredVersion = v.version;
+        op.event('snapshot.restored', {
+            file: entry.file,
+            safety: safety.file,
+            schema_version: v.version ?? null,
+            dirty: v.dirty,
+        });
+    }
+    catch (e) {
+        // the database is unchanged (the restore swaps only after a complete load): the app can come back as it was
+        if (live)
+            await bringBack(ctx, layout, phases, live, liveVersion, undefined).catch((w) => ctx.reporter.error(`bringing ${live} back failed: ${describeError(w)}`));
+        throw e;
+    }
+    if (live)
+        await bringBack(ctx, layout, phases, live, liveVersion, restoredVersion);
+    const text = [
+        `restored ${entry.file} into database ${db.target.name} (schema ${restoredVersion ?? 'none'})`,
+        `safety snapshot of what was replaced: ${safety.file}`,
+        live
+            ? `${live} serves again`
+            : running.length
+                ? `the app (${running.join(', ')}) was stopped and left stopped: deploy or start it`
+                : 'no app was running',
+    ].join('\n');
+    return done(true, `restored ${entry.file}`, text, {
+        restored: entry.file,
+        safety: safety.file,
+        schema_version: restoredVersion ?? null,
+    });
+}
+async function bringBack(ctx, layout, phases, colour, sha, schemaVersion) {
+    await phases.run(`start ${colour}`, async () => {
+        const r = await ctx.host.run(resumeAppCmd(layout, colour), { check: false, timeoutMs: 60_000 });
+        if (r.code !== 0)
+            throw new errors_DeployError('health', `could not start ${layout.app(colour)} again: ${ctx.redactor.redact(r.stderr.trim())}`);
+    });
+    try {
+        await phases.run('health gate', () => healthGate(ctx, layout, colour, sha ?? '', { schemaVersion }));
+    }
+    catch (e) {
+        throw new errors_DeployError('health', `the database was restored, but ${colour} did not come back healthy, so it stays out of the proxy: ${describeError(e)}`, 'deploy a version that matches the restored schema, or roll back');
+    }
+    await setFlag(ctx, layout, colour, true);
+    await ctx.clock.sleep(settleMs(ctx));
+}
+
+;// CONCATENATED MODULE: ./src/engine/operations/status.ts
+
+
+
+
+
+
+
+
+const PROXY_PROBE = `
+echo "--- 1"
+docker exec "$1" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3" || true
+`;
+async function status_status(ctx) {
+    const layout = new Layout(ctx.cfg);
+    const [state, stack, lockView, front] = await Promise.all([
+        readState(ctx, layout),
+        inspectStack(ctx, layout),
+        inspectLock(ctx, layout),
+        layout.front ? inspectFront(ctx) : undefined,
+    ]);
+    const lock = lockView.kind === 'held' ? lockView.holder : undefined;
+    const live = liveColour(stack, state.current?.colour);
+    let proxy = { code: 0 };
+    const probeFrom = live ?? 'blue';
+    if (stack[probeFrom].gate === 'running') {
+        const r = await ctx.host.run(script(PROXY_PROBE, layout.gate(probeFrom), 'caddy', ctx.cfg.config.app.health.version_path), { check: false, timeoutMs: 20_000 });
+        const s = parseVerify(r.stdout)[0];
+        if (s)
+            proxy = { code: s.code, upstream: s.upstream, commit: s.commit };
+    }
+    let drift;
+    if (state.current && live && state.current.colour !== live)
+        drift = `state.json says ${state.current.colour} is live, the proxy routes to ${live}`;
+    if (state.current && !live)
+        drift = 'state.json names a live deployment, but no colour is routed by the proxy';
+    return {
+        environment: ctx.cfg.environment,
+        stackName: layout.stack,
+        host: ctx.host.name,
+        live,
+        proxy,
+        state,
+        stack,
+        lock,
+        ...(lockView.kind === 'no-info' ? { lockWithoutInfoAgeS: lockView.ageS } : {}),
+        drift,
+        ...(front ? { front } : {}),
+    };
+}
+function formatStatus(s) {
+    const cur = s.state.current;
+    const prev = s.state.previous;
+    const held = s.lock
+        ? `held by ${s.lock.acquired_by} (${s.lock.operation} ${s.lock.deployment_id}) until ${s.lock.expires_at}`
+        : s.lockWithoutInfoAgeS !== undefined
+            ? `a directory without holder information, ${s.lockWithoutInfoAgeS}s old (taken over by the next operation after ${NOINFO_STALE_S}s; see unlock)`
+            : 'free';
+    const lines = [
+        `environment  ${s.environment} on ${s.host}`,
+        `serving      ${s.live ? `${s.live}` : 'nothing'}` +
+            `${cur ? ` — ${types_short(cur.version)}${cur.ref ? ` (${cur.ref})` : ''}, deployed ${cur.deployed_at} by ${cur.deployed_by}` : ''}`,
+        `previous     ${prev ? `${types_short(prev.version)}${prev.ref ? ` (${prev.ref})` : ''} (${prev.status})` : 'none'}`,
+        `proxy        ${s.proxy.code ? `HTTP ${s.proxy.code} from ${s.proxy.upstream ?? '?'}, commit ${s.proxy.commit?.slice(0, 12) ?? '?'}` : 'no answer'}`,
+        `containers   caddy ${s.stack.caddy}, db ${s.stack.db}, blue ${s.stack.blue.app}${s.stack.blue.flag ? ' (routed)' : ''}, ` +
+            `green ${s.stack.green.app}${s.stack.green.flag ? ' (routed)' : ''}` +
+            `${s.stack.keeper !== 'absent' ? `, keeper ${s.stack.keeper}` : ''}`,
+        `lock         ${held}`,
+    ];
+    if (s.front)
+        lines.push(`front proxy  ${formatFront(s.front, s.stackName)}`);
+    if (s.drift)
+        lines.push(`drift        ${s.drift}`);
+    return lines.join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/engine/operations/cleanup.ts
+
+
+
+
+
+
+
+// Lists (and with $2 = yes removes) per-deployment logs beyond the newest $3, lock leftovers older than a day,
+// and rotates history.jsonl past $4 KiB. Names are generated by the tool (ULIDs), so they sort by time.
+const HOUSEKEEPING = `
+cd -- "$1" 2>/dev/null || exit 0
+n=0
+for f in $(ls -1 logs 2>/dev/null | grep -E '^[0-9A-Z]{26}\\.jsonl$' | sort -r); do
+  n=$((n+1)); [ "$n" -le "$3" ] && continue
+  echo "log logs/$f"; [ "$2" = yes ] && rm -f -- "logs/$f"
+done
+for d in $(find . -maxdepth 1 -type d \\( -name 'lock.takeover.*' -o -name 'lock.released.*' -o -name 'lock.removed.*' \\) -mmin +1440 2>/dev/null); do
+  echo "leftover $d"; [ "$2" = yes ] && rm -rf -- "$d"
+done
+if [ -f history.jsonl ] && [ "$(du -k history.jsonl | cut -f1)" -gt "$4" ]; then
+  echo "rotate history.jsonl"; [ "$2" = yes ] && mv -f history.jsonl history.jsonl.1
+fi
+exit 0
+`;
+/**
+ * Removes what retention allows and nothing else: app images beyond keep_images that are neither current,
+ * previous nor among the rollback targets still in the history; old per-deployment logs; lock leftovers.
+ * With dryRun it only lists. Snapshots have their own retention (snapshot cleanup).
+ */
+async function cleanup_cleanup(ctx, dryRun) {
+    const layout = new Layout(ctx.cfg);
+    const policy = ctx.cfg.config.deployment;
+    const [state, onHost] = await Promise.all([readState(ctx, layout), imagesOnHost(ctx)]);
+    const targets = rollbackCandidates(state, onHost)
+        .filter((c) => c.imagePresent)
+        .slice(0, policy.keep_images)
+        .map((c) => c.version);
+    const neighbours = [...new Set(await versionsOfNeighbours(ctx, layout))];
+    const protect = [state.current?.version, state.previous?.version, ...targets, ...neighbours].filter((v) => !!v);
+    const images = await pruneImages(ctx, policy.keep_images, protect, dryRun);
+    const r = await ctx.host.run(script(HOUSEKEEPING, layout.root, dryRun ? 'no' : 'yes', String(policy.keep_logs), String(policy.history_file_max_kb)), { check: false });
+    const lines = r.stdout.split('\n');
+    const plan = {
+        images,
+        logs: lines.filter((l) => l.startsWith('log ')).map((l) => l.slice(4)),
+        leftovers: lines.filter((l) => l.startsWith('leftover ')).map((l) => l.slice(9)),
+        historyRotated: lines.includes('rotate history.jsonl'),
+        keptForNeighbours: neighbours,
+    };
+    const verb = dryRun ? 'would remove' : 'removed';
+    ctx.reporter.info(`${verb} ${plan.images.length} image(s)${plan.images.length ? `: ${plan.images.map((t) => types_short(t)).join(', ')}` : ''}`);
+    ctx.reporter.info(`${verb} ${plan.logs.length} deployment log(s), ${plan.leftovers.length} lock leftover(s)${plan.historyRotated ? '; history.jsonl rotated' : ''}`);
+    ctx.reporter.info(`kept: current ${types_short(state.current?.version) ?? 'none'}, previous ${types_short(state.previous?.version) ?? 'none'}, ` +
+        `rollback targets ${targets.map((t) => types_short(t)).join(', ') || 'none'}` +
+        `${neighbours.length ? `; ${neighbours.length} version(s) other environments on this host may roll back to` : ''}`);
+    return plan;
+}
+
+;// CONCATENATED MODULE: ./src/engine/operations/unlock.ts
+
+
+
+/**
+ * `unlock`: shows the lock, asks (or refuses without a confirmation), then removes exactly the lock it showed;
+ * forceRemoveLock records who removed whose lock in the host's audit.jsonl. The adapters word the outcome.
+ */
+async function unlock(ctx, req) {
+    const show = req.show ?? ((text) => ctx.reporter.info(text));
+    await ctx.host.connect?.();
+    const layout = new Layout(ctx.cfg);
+    const view = await inspectLock(ctx, layout);
+    if (view.kind === 'free') {
+        show(`${ctx.cfg.environment} is not locked`);
+        return { result: 'not-locked', view, exitCode: 0 };
+    }
+    show(describeLockView(view));
+    const ok = req.confirmed || (req.ask ? await req.ask('remove it? only if that operation is really gone [y/N] ') : false);
+    if (!ok)
+        return { result: 'refused', view, exitCode: ExitCode.refused };
+    if (!(await forceRemoveLock(ctx, layout, view)))
+        return { result: 'changed', view, exitCode: ExitCode.lock };
+    return { result: 'removed', view, exitCode: 0 };
+}
+
+;// CONCATENATED MODULE: ./src/engine/operations/versions.ts
+
+
+
+/**
+ * `versions`: what can be rolled back to, as data and as the text both adapters show. It does not connect:
+ * the action also runs it on the connection of a rollback that was refused, to show the picker.
+ */
+async function versions(ctx) {
+    const data = await listVersions(ctx);
+    const c = data.current;
+    const current = c ? `${types_short(c.version)}${c.ref ? ` (${c.ref})` : ''} since ${c.deployed_at}` : 'none';
+    return { data, text: `current: ${current}\ncan roll back to:\n${formatCandidates(data.candidates)}` };
+}
+
+;// CONCATENATED MODULE: ./src/engine/release/host-readiness.ts
+
+
+
+// $1 the environment's root (relative paths start in the home directory); $2 "1": also learn whether
+// `sudo -n` works and, when it does, sshd's effective PasswordAuthentication. Read-only; every probe prints
+// whole key=value lines (a container= line per running container). The docker calls run side by side.
+const SETUP_PROBE = `
+printf 'now=%s\\n' "$(date +%s)"
+printf 'user=%s\\ngroup=%s\\nhome=%s\\n' "$(id -un)" "$(id -gn)" "$HOME"
+if command -v docker >/dev/null 2>&1; then
+  err=$(docker version --format '{{.Server.Version}}' 2>&1 >/dev/null)
+  case $err in
+    "") ;;
+    *"ermission denied"*) echo docker_err=permission ;;
+    *"Cannot connect to the Docker daemon"*|*"daemon running"*) echo docker_err=daemon ;;
+    *) echo docker_err=other; printf 'docker_err_text=%s\\n' "$(printf '%s\\n' "$err" | head -n 1 | cut -c 1-200)" ;;
+  esac
+  ( if docker buildx version >/dev/null 2>&1; then echo buildx=yes; else echo buildx=no; fi ) &
+  ( printf 'log_driver=%s\\n' "$(docker info --format '{{.LoggingDriver}}' 2>/dev/null)" ) &
+  ( docker ps --format '{{.Names}} {{.Ports}}' 2>/dev/null | while IFS= read -r c; do printf 'container=%s\\n' "$c"; done ) &
+else
+  echo docker_err=missing
+fi
+printf 'docker_group=%s\\n' "$(getent group docker 2>/dev/null | cut -d: -f4)"
+f=/etc/docker/daemon.json
+if [ -r "$f" ]; then
+  echo daemon_json=read; printf 'daemon_json_b64=%s\\n' "$(base64 < "$f" | tr -d '\\n')"
+elif [ -e "$f" ] || { [ -d /etc/docker ] && [ ! -x /etc/docker ]; }; then echo daemon_json=unreadable
+else echo daemon_json=absent; fi
+l=
+for t in /proc/net/tcp /proc/net/tcp6; do
+  [ -r "$t" ] && l="$l $(awk 'FNR > 1 && $4 == "0A" { printf "%s ", $2 }' "$t")" && echo proc_net=yes
+done
+printf 'listen=%s\\n' "$l"
+if [ -d "$1" ]; then
+  if [ -w "$1" ] && [ -x "$1" ]; then echo stack_dir=present; else echo stack_dir=readonly; fi
+elif [ -e "$1" ]; then echo stack_dir=notdir
+else echo stack_dir=absent; fi
+if [ "$2" = 1 ]; then
+  if sudo -n true >/dev/null 2>&1; then
+    echo sudo=yes
+    printf 'sshd_password=%s\\n' "$(sudo -n sshd -T 2>/dev/null | awk '$1 == "passwordauthentication" { print $2 }')"
+  else echo sudo=no; fi
+fi
+wait
+exit 0
+`;
+function setupProbeCmd(layout, withSudo) {
+    return script(SETUP_PROBE, layout.root, withSudo ? '1' : '0');
+}
+/** a root command as setup --install runs it: never asks for a password */
+function sudoCmd(argv) {
+    return cmd('sudo', '-n', ...argv);
+}
+async function readReadinessFacts(ctx, layout, withSudo) {
+    const [pre, probe] = await Promise.all([
+        ctx.host.run(preflightCmd(layout), { check: false, timeoutMs: 30_000 }),
+        ctx.host.run(setupProbeCmd(layout, withSudo), { check: false, timeoutMs: 30_000 }),
+    ]);
+    const containers = probe.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('container='))
+        .map((l) => l.slice('container='.length).trim());
+    return { pre: parsePreflight(pre.stdout), probe: parsePreflight(probe.stdout), containers };
+}
+const SKEW_WARN_S = 30;
+const SKEW_FAIL_S = 300;
+const LOG_OPTS = '{"log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "3"}}';
+const RESTART_NOTE = '# the restart stops and starts every container on this host: pick a quiet moment';
+/** Judges the facts, one entry per check, in the order they are printed. Pure, so the rules are unit-tested. */
+function judgeReadiness(f, input) {
+    const user = f.probe.user || input.user;
+    const out = [
+        judgeDocker(f, user),
+        judgeCompose(f),
+        judgeBuildx(f),
+        judgeDisk(f, input.minFreeMb),
+        judgePort(f, input, 'http', input.proxy.http_port),
+        judgePort(f, input, 'https', input.proxy.https_port),
+        judgeClock(f, input.localNowMs),
+        judgeLogRotation(f),
+        judgeStackDir(f, input, user),
+    ];
+    const sshd = judgeSshd(f);
+    if (sshd)
+        out.push(sshd);
+    return out;
+}
+function rootFix(install, notes = []) {
+    return { fix: [...install.map((a) => quoteArgv(a)), ...notes], install: install.map(sudoCmd) };
+}
+function judgeDocker(f, user) {
+    const name = 'docker';
+    const version = f.pre.docker ?? '';
+    const err = f.probe.docker_err ?? '';
+    const inGroup = (f.probe.docker_group ?? '').split(',').includes(user);
+    if (err === 'missing')
+        return {
+            check: {
+                name,
+                status: 'fail',
+                detail: 'docker is not installed',
+                fix: [
+                    "# Docker's install script (https://get.docker.com): read it before you run it, or use the apt repository",
+                    '# of docs.docker.com/engine/install/debian; setup --install never runs it for you',
+                    'curl -fsSL https://get.docker.com -o /tmp/get-docker.sh',
+                    'sh /tmp/get-docker.sh',
+                    quoteArgv(['usermod', '-aG', 'docker', user]),
+                ],
+            },
+        };
+    if (err === 'permission') {
+        if (inGroup)
+            return {
+                check: {
+                    name,
+                    status: 'fail',
+                    detail: `${user} is in the docker group, but this login started before it was added: run setup again (a new ` +
+                        'login); if that does not help, check the group of the socket (ls -l /var/run/docker.sock)',
+                },
+            };
+        const r = rootFix([['usermod', '-aG', 'docker', user]], ['# then log out and in again (a new SSH login)']);
+        return { check: { name, status: 'fail', detail: `${user} may not use the Docker socket`, fix: r.fix }, ...r };
+    }
+    if (err === 'daemon') {
+        const r = rootFix([['systemctl', 'enable', '--now', 'docker']]);
+        return { check: { name, status: 'fail', detail: 'the Docker daemon is not running', fix: r.fix }, ...r };
+    }
+    if (!version) {
+        const why = f.probe.docker_err_text ? `: ${f.probe.docker_err_text}` : '';
+        return { check: { name, status: 'fail', detail: `docker does not answer for ${user}${why}` } };
+    }
+    if (!versionAtLeast(version, [20, 10]))
+        return {
+            check: {
+                name,
+                status: 'fail',
+                detail: `docker ${version} is too old; 20.10 or newer is needed`,
+                fix: ['# upgrade Docker Engine, e.g. from the apt repository of docs.docker.com/engine/install/debian'],
+            },
+        };
+    return { check: { name, status: 'ok', detail: `docker ${version}` } };
+}
+function judgeCompose(f) {
+    const name = 'compose';
+    const found = composeOf(f.pre);
+    if (!found.problem) {
+        const detail = f.pre.compose2
+            ? `docker compose ${found.version} (v2 plugin)`
+            : `docker-compose ${found.version} (v1; the compose v2 plugin is recommended)`;
+        return { check: { name, status: 'ok', detail } };
+    }
+    const note = "# with Debian's own docker.io package instead: apt-get install -y docker-compose";
+    // the plugin comes from Docker's apt repository: without docker itself there is nothing to add it to
+    const r = f.probe.docker_err === 'missing'
+        ? undefined
+        : rootFix([
+            ['apt-get', 'update'],
+            ['apt-get', 'install', '-y', 'docker-compose-plugin'],
+        ], [note]);
+    return {
+        check: {
+            name,
+            status: 'fail',
+            detail: found.problem,
+            fix: r?.fix ?? ['apt-get install -y docker-compose-plugin', note],
+        },
+        ...(r ? { install: r.install } : {}),
+    };
+}
+function judgeBuildx(f) {
+    const name = 'buildx';
+    if (f.probe.buildx === 'yes')
+        return { check: { name, status: 'ok', detail: 'docker buildx present' } };
+    return {
+        check: {
+            name,
+            status: 'warn',
+            detail: 'docker buildx is absent: needed only to build images on the host (deploys build on the runner)',
+            fix: ['apt-get install -y docker-buildx-plugin'],
+        },
+    };
+}
+function judgeDisk(f, minFreeMb) {
+    const name = 'disk';
+    const mb = (kb) => (kb && /^\d+$/.test(kb) ? Math.floor(Number(kb) / 1024) : undefined);
+    const places = [
+        ['the stack directory', mb(f.pre.free_kb)],
+        ["Docker's data root", mb(f.pre.docker_free_kb)],
+    ];
+    const known = places.filter((p) => p[1] !== undefined);
+    if (!known.length)
+        return { check: { name, status: 'warn', detail: 'could not measure the free space' } };
+    const low = known.filter(([, v]) => v < minFreeMb);
+    const text = known.map(([w, v]) => `${v} MiB free on ${w}`).join(', ');
+    if (low.length)
+        return {
+            check: {
+                name,
+                status: 'fail',
+                detail: `${text}; at least ${minFreeMb} MiB is required (deployment.min_free_mb): free space ` +
+                    '(docker image prune, togather-deploy cleanup) or grow the disk',
+            },
+        };
+    return { check: { name, status: 'ok', detail: `${text} (at least ${minFreeMb} MiB required)` } };
+}
+/** a /proc/net/tcp{,6} local address (little-endian hex words) as text: '*' for any, dotted for IPv4 (mapped too) */
+function procAddress(hex) {
+    if (/^0+$/.test(hex))
+        return '*';
+    const bytes = (w) => (w.match(/../g) ?? []).reverse().map((b) => parseInt(b, 16));
+    if (hex.length === 8)
+        return bytes(hex).join('.');
+    const b = [0, 8, 16, 24].flatMap((i) => bytes(hex.slice(i, i + 8)));
+    if (b.slice(0, 10).every((x) => x === 0) && b[10] === 255 && b[11] === 255)
+        return b.slice(12).join('.');
+    const groups = [];
+    for (let i = 0; i < 16; i += 2)
+        groups.push(((b[i] << 8) | b[i + 1]).toString(16));
+    return groups.join(':');
+}
+/** the listening sockets SETUP_PROBE found, as { address, port } */
+function listeners(listen) {
+    return (listen ?? '')
+        .split(/\s+/)
+        .map((s) => /^([0-9A-Fa-f]+):([0-9A-Fa-f]{4})$/.exec(s))
+        .filter((m) => !!m)
+        .map((m) => ({ address: procAddress(m[1]), port: parseInt(m[2], 16) }));
+}
+/** whether a socket on `address` stands in the way of binding `bind`: unless both are distinct IPv4 addresses */
+function overlaps(address, bind) {
+    const b = bind === '0.0.0.0' || bind === '::' ? '*' : bind;
+    if (address === '*' || b === '*')
+        return true;
+    const v4 = (a) => /^\d+\.\d+\.\d+\.\d+$/.test(a);
+    if (v4(address) && v4(b))
+        return address === b;
+    return v4(address) === v4(b);
+}
+/** the running containers publishing host port `port`, from `docker ps`'s "name ports" lines */
+function publishers(containers, port) {
+    return containers
+        .filter((line) => {
+        for (const m of line.matchAll(/:(\d+)(?:-(\d+))?->/g)) {
+            const lo = Number(m[1]);
+            const hi = m[2] ? Number(m[2]) : lo;
+            if (port >= lo && port <= hi)
+                return true;
+        }
+        return false;
+    })
+        .map((line) => line.split(' ')[0]);
+}
+function judgePort(f, input, which, port) {
+    const name = `port ${port} (${which})`;
+    const own = input.layout.caddy;
+    const by = [...new Set(publishers(f.containers, port))];
+    const others = by.filter((c) => c !== own);
+    const see = [quoteArgv(['ss', '-ltnp', `sport = :${port}`]) + '   # shows which process holds it'];
+    if (others.length)
+        return {
+            check: {
+                name,
+                status: 'fail',
+                detail: `published by another container (${others.join(', ')}): set proxy.${which}_port, or stop it`,
+                fix: [quoteArgv(['docker', 'ps', '--filter', `publish=${port}`])],
+            },
+        };
+    if (by.includes(own))
+        return { check: { name, status: 'ok', detail: `held by this environment's Caddy (${own})` } };
+    if (f.probe.proc_net !== 'yes')
+        return { check: { name, status: 'warn', detail: 'could not read /proc/net/tcp to see whether it is free' } };
+    const held = listeners(f.probe.listen).some((l) => l.port === port && overlaps(l.address, input.proxy.bind));
+    if (!held)
+        return { check: { name, status: 'ok', detail: `free on ${input.proxy.bind}` } };
+    if (!f.pre.docker && f.probe.docker_err !== 'missing')
+        return {
+            check: {
+                name,
+                status: 'warn',
+                detail: 'something listens on it; who cannot be told while docker does not answer (it may be this environment)',
+                fix: see,
+            },
+        };
+    return {
+        check: {
+            name,
+            status: 'fail',
+            detail: `another process listens on it: stop it, or set proxy.${which}_port for this environment`,
+            fix: see,
+        },
+    };
+}
+function judgeClock(f, localNowMs) {
+    const name = 'clock';
+    const hostS = Number(f.probe.now);
+    if (!f.probe.now || !Number.isFinite(hostS))
+        return { check: { name, status: 'warn', detail: "could not read the host's clock" } };
+    const skew = Math.round(hostS - localNowMs / 1000);
+    const abs = Math.abs(skew);
+    const text = `the host's clock is ${abs} s ${skew >= 0 ? 'ahead of' : 'behind'} this machine's`;
+    if (abs <= SKEW_WARN_S)
+        return { check: { name, status: 'ok', detail: `${text} (within ${SKEW_WARN_S} s)` } };
+    const r = rootFix([['timedatectl', 'set-ntp', 'true']]);
+    if (abs <= SKEW_FAIL_S)
+        return { check: { name, status: 'warn', detail: `${text}: keep it in sync with NTP`, fix: r.fix } };
+    return {
+        check: {
+            name,
+            status: 'fail',
+            detail: `${text}: TLS certificates and tokens break beyond ${SKEW_FAIL_S} s`,
+            fix: r.fix,
+        },
+        ...r,
+    };
+}
+function judgeLogRotation(f) {
+    const name = 'log rotation';
+    const driver = f.probe.log_driver ?? '';
+    if (!driver)
+        return { check: { name, status: 'warn', detail: "Docker's logging driver is unknown until docker answers" } };
+    if (driver === 'local')
+        return { check: { name, status: 'ok', detail: 'the local logging driver rotates by itself' } };
+    if (driver !== 'json-file')
+        return { check: { name, status: 'ok', detail: `logs go to ${driver}, which rotates them` } };
+    let maxSize;
+    const state = f.probe.daemon_json ?? 'absent';
+    if (state === 'read') {
+        try {
+            const json = JSON.parse(Buffer.from(f.probe.daemon_json_b64 ?? '', 'base64').toString());
+            maxSize = json['log-opts']?.['max-size'];
+        }
+        catch {
+            return {
+                check: {
+                    name,
+                    status: 'warn',
+                    detail: '/etc/docker/daemon.json is not valid JSON',
+                    fix: ['dockerd --validate'],
+                },
+            };
+        }
+    }
+    if (typeof maxSize === 'string' && maxSize)
+        return { check: { name, status: 'ok', detail: `json-file, max-size ${maxSize} (/etc/docker/daemon.json)` } };
+    const later = 'containers created before keep unbounded logs until they are recreated';
+    const restart = `systemctl restart docker   ${RESTART_NOTE}`;
+    if (state === 'absent')
+        return {
+            check: {
+                name,
+                status: 'warn',
+                detail: `json-file logs without max-size grow until the disk is full; ${later}`,
+                fix: ['mkdir -p /etc/docker', `printf '%s\\n' '${LOG_OPTS}' > /etc/docker/daemon.json`, restart],
+            },
+        };
+    return {
+        check: {
+            name,
+            status: 'warn',
+            detail: (state === 'unreadable'
+                ? '/etc/docker/daemon.json is not readable by the deploy user, so max-size cannot be confirmed'
+                : '/etc/docker/daemon.json sets no log-opts max-size: json-file logs grow until the disk is full') +
+                `; ${later}`,
+            fix: [`# merge into the existing /etc/docker/daemon.json, keeping its other settings: ${LOG_OPTS}`, restart],
+        },
+    };
+}
+function judgeStackDir(f, input, user) {
+    const name = 'stack directory';
+    const root = input.layout.root;
+    const home = f.probe.home;
+    const abs = root.startsWith('/') ? root : home ? `${home}/${root}` : `~${user}/${root}`;
+    const group = f.probe.group || user;
+    const state = f.probe.stack_dir;
+    if (state === 'present')
+        return {
+            check: {
+                name,
+                status: input.created ? 'created' : 'ok',
+                detail: `${abs}${input.created ? ' created (mode 0700)' : ''}`,
+            },
+        };
+    if (state === 'notdir')
+        return { check: { name, status: 'fail', detail: `${abs} exists but is not a directory: move it out of the way` } };
+    if (state === 'readonly') {
+        const r = home || root.startsWith('/') ? rootFix([['chown', `${user}:${group}`, abs]]) : undefined;
+        return {
+            check: { name, status: 'fail', detail: `${abs} is not writable by ${user}`, ...(r ? { fix: r.fix } : {}) },
+            ...(r ? { install: r.install } : {}),
+        };
+    }
+    if (input.dryRun)
+        return { check: { name, status: 'warn', detail: `${abs} is absent; setup creates it (not in a dry run)` } };
+    const r = home || root.startsWith('/') ? rootFix([['install', '-d', '-m', '700', '-o', user, '-g', group, abs]]) : undefined;
+    return {
+        check: {
+            name,
+            status: 'fail',
+            detail: `${abs} is absent and ${user} cannot create it`,
+            ...(r ? { fix: r.fix } : {}),
+        },
+        ...(r ? { install: r.install } : {}),
+    };
+}
+/** only when it could be learned (`sudo -n sshd -T` under --install): the deploy never needs passwords */
+function judgeSshd(f) {
+    const v = f.probe.sshd_password;
+    if (!v)
+        return undefined;
+    const name = 'sshd';
+    if (v === 'no')
+        return { check: { name, status: 'ok', detail: 'password logins are off' } };
+    return {
+        check: {
+            name,
+            status: 'warn',
+            detail: 'password logins are on (PasswordAuthentication yes); the deploy uses keys only',
+            fix: [
+                "# a drop-in read first (cloud images ship 50-cloud-init.conf, and sshd's first value wins)",
+                "printf '%s\\n' 'PasswordAuthentication no' 'PermitRootLogin prohibit-password' > /etc/ssh/sshd_config.d/00-togather.conf",
+                'sshd -t && systemctl reload ssh',
+            ],
+        },
+    };
+}
+
+;// CONCATENATED MODULE: ./src/engine/operations/setup.ts
+
+
+
+
+/**
+ * `setup`: checks over SSH what the host needs before the first deploy, creates the environment's directory
+ * (mode 0700, as the deploy's own writes would) and, for what needs root, prints the exact commands, or runs them
+ * with `sudo -n` under --install. Costs one round trip when the host is ready (two probes sent side by side).
+ *
+ * No deploy lock: the lock lives inside the very directory setup may create, and nothing setup does can race a
+ * deploy. The probes are read-only; `mkdir -p` of the directory is idempotent (the deploy runs the same); the
+ * root fixes touch packages, groups and services, never the stack's files, state or containers.
+ */
+async function setup(ctx, req) {
+    const layout = new Layout(ctx.cfg);
+    const started = ctx.clock.now();
+    const localNow = () => (req.localNow ?? started) + (ctx.clock.now() - started);
+    const judge = (facts, at, created) => judgeReadiness(facts, {
+        layout,
+        minFreeMb: ctx.cfg.config.deployment.min_free_mb,
+        proxy: ctx.cfg.proxy,
+        localNowMs: at,
+        user: ctx.cfg.env.user,
+        created,
+        dryRun: ctx.dryRun,
+    });
+    const sentAt = localNow();
+    const facts = await readReadinessFacts(ctx, layout, req.install);
+    let created = false;
+    if (facts.probe.stack_dir === 'absent' && !ctx.dryRun) {
+        const r = await ctx.host.run(mkdirsCmd(layout.root), { check: false, timeoutMs: 15_000 });
+        if (r.code === 0) {
+            created = true;
+            facts.probe.stack_dir = 'present';
+        }
+    }
+    let judged = judge(facts, sentAt, created);
+    const extra = [];
+    if (req.install) {
+        const todo = judged.filter((j) => j.check.status === 'fail' && j.install?.length);
+        if (facts.probe.sudo !== 'yes') {
+            // said only when something needed it: a ready host without sudo has nothing to add
+            if (todo.length)
+                extra.push({
+                    name: 'sudo',
+                    status: 'warn',
+                    detail: 'passwordless sudo (sudo -n) is not available to the deploy user: run the root commands above yourself',
+                });
+        }
+        else if (todo.length && !ctx.dryRun) {
+            judged = await installFixes(ctx, todo, judged, async () => {
+                const at = localNow();
+                return judge(await readReadinessFacts(ctx, layout, true), at, created);
+            });
+        }
+    }
+    const checks = [...judged.map((j) => j.check), ...extra].map((c) => redactCheck(ctx, c));
+    return {
+        environment: ctx.cfg.environment,
+        host: ctx.host.name,
+        ready: !checks.some((c) => c.status === 'fail'),
+        changed: checks.some((c) => c.status === 'created' || c.status === 'installed'),
+        checks,
+    };
+}
+/**
+ * Runs each failing check's root commands with `sudo -n`, in order, stopping a check's list at its first
+ * failure; then probes once more. A check that failed before and passes now is 'installed'.
+ */
+async function installFixes(ctx, todo, before, reprobe) {
+    const failures = new Map();
+    for (const j of todo) {
+        for (const c of j.install ?? []) {
+            ctx.reporter.info(`${j.check.name}: running ${quoteArgv(c.argv)}`);
+            const r = await ctx.host.run(c, { check: false, timeoutMs: 600_000 });
+            if (r.code !== 0) {
+                const last = r.stderr.trim().split('\n').at(-1)?.slice(0, 200) ?? '';
+                failures.set(j.check.name, `\`${quoteArgv(c.argv)}\` failed (exit ${r.code})${last ? `: ${last}` : ''}`);
+                break;
+            }
+        }
+    }
+    const tried = new Set(todo.map((j) => j.check.name));
+    const failedBefore = new Set(before.filter((j) => j.check.status === 'fail').map((j) => j.check.name));
+    return (await reprobe()).map((j) => {
+        const name = j.check.name;
+        if (!tried.has(name) || !failedBefore.has(name))
+            return j;
+        if (j.check.status === 'ok')
+            return { ...j, check: { ...j.check, status: 'installed' } };
+        const why = failures.get(name);
+        return why ? { ...j, check: { ...j.check, detail: `${j.check.detail}; ${why}` } } : j;
+    });
+}
+function redactCheck(ctx, c) {
+    const r = (s) => ctx.redactor.redact(s);
+    return { ...c, detail: r(c.detail), ...(c.fix ? { fix: c.fix.map(r) } : {}) };
+}
+const MARK = { ok: '✔', created: '+', installed: '+', warn: '!', fail: '✘' };
+/** one line per check (✔ ok, + created or installed, ! warning, ✘ failure), its root commands indented, then the verdict */
+function formatSetup(r) {
+    const width = Math.max(...r.checks.map((c) => c.name.length));
+    const lines = [];
+    for (const c of r.checks) {
+        lines.push(`${MARK[c.status]} ${c.name.padEnd(width)}  ${c.status === 'installed' ? 'installed: ' : ''}${c.detail}`);
+        for (const f of c.fix ?? [])
+            if (c.status === 'fail' || c.status === 'warn')
+                lines.push(`      ${f}`);
+    }
+    const failed = r.checks.filter((c) => c.status === 'fail');
+    if (!failed.length)
+        lines.push(`ready: ${r.environment} on ${r.host}`);
+    else if (failed.every((c) => c.fix?.length))
+        lines.push(`not ready: ${failed.length} item(s) need root — run the commands above as root, ` +
+            'or rerun with --install (needs passwordless sudo)');
+    else
+        lines.push(`not ready: ${failed.length} item(s) to fix (see above)` +
+            (failed.some((c) => c.fix?.length)
+                ? '; run the commands above as root, or rerun with --install (needs passwordless sudo)'
+                : ''));
+    return lines.join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/engine/index.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+;// CONCATENATED MODULE: ./src/log/console-reporter.ts
+
+/** The CLI's reporter: phases as headed, timed blocks on stderr; everything redacted. */
+class ConsoleReporter {
+    redactor;
+    out;
+    verbose;
+    constructor(redactor, out = (l) => process.stderr.write(l + '\n'), verbose = false) {
+        this.redactor = redactor;
+        this.out = out;
+        this.verbose = verbose;
+    }
+    async phase(name, fn) {
+        const start = Date.now();
+        this.out(`▶ ${name}`);
+        try {
+            const v = await fn();
+            this.out(`✔ ${name} (${formatDuration(Date.now() - start)})`);
+            return v;
+        }
+        catch (e) {
+            this.out(`✘ ${name} (${formatDuration(Date.now() - start)})`);
+            throw e;
+        }
+    }
+    info(m) {
+        this.out(`  ${this.redactor.redact(m)}`);
+    }
+    warn(m) {
+        this.out(`  warning: ${this.redactor.redact(m)}`);
+    }
+    error(m) {
+        this.out(`  error: ${this.redactor.redact(m)}`);
+    }
+    debug(m) {
+        if (this.verbose)
+            this.out(`  debug: ${this.redactor.redact(m)}`);
+    }
 }
 
 ;// CONCATENATED MODULE: external "node:child_process"

@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Redactor } from '../log/redact.js';
 import { envFileSourceOf, mergeAppEnv, registerSecrets } from './app-env.js';
 import { checkEnvironment, parseEnvFile, readEnvFile } from './envfile.js';
@@ -234,6 +234,11 @@ function withMonitoringOverrides(
 
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** a path the config names, which is relative to the config file's directory unless absolute */
+export function fromConfigFile(cfg: Pick<ResolvedConfig, 'configDir'>, path: string): string {
+  return isAbsolute(path) ? path : resolve(cfg.configDir, path);
 }
 
 /** files the deploy will read from beside the config: found missing now rather than halfway through a deploy */

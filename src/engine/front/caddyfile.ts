@@ -28,9 +28,7 @@ import { checkDomain, checkEmail, checkPort, configError } from '../release/cadd
 export const FRONT_SITES_DIR = '/etc/caddy/sites';
 /** Port of the on-demand `ask` endpoint, on the container's own loopback (never published). */
 export const FRONT_ASK_PORT = 5555;
-/** The Docker network the front Caddy and every environment's Caddy share; environment Caddies' aliases = domains. */
-export const FRONT_NETWORK = 'togather-front';
-/** Port the environment Caddies serve plain HTTP on, on FRONT_NETWORK. */
+/** Port the environment Caddies serve plain HTTP on, on the front's network (front_proxy.name). */
 export const FRONT_UPSTREAM_PORT = 80;
 /** Placeholder: the request's host without port (Docker's DNS resolves it to the environment's Caddy). */
 export const FRONT_UPSTREAM_HOST = '{host}';

@@ -1,4 +1,3 @@
-import { isAbsolute, join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { DeployError } from '../../errors.js';
@@ -6,16 +5,16 @@ import { cmd, script, type Command } from '../../host/host.js';
 import { readAsset } from '../assets.js';
 import type { EngineContext } from '../context.js';
 import { checkDomain } from '../release/caddyfile.js';
+import { fromConfigFile } from '../../config/load.js';
 import { caddyReloadCmd } from '../stack/commands.js';
 import { composeCmd, composeErrorLines } from '../stack/colours.js';
 import { filesDigest, renderEnvFile, writeHostFiles, type HostFile } from '../stack/files.js';
 import { Layout } from '../stack/layout.js';
-import { renderFrontCaddyfile } from './caddyfile.js';
+import { FRONT_SITES_DIR, renderFrontCaddyfile } from './caddyfile.js';
 
-// inside the front's caddy/ directory, which the container mounts as /etc/caddy
-const SITES = 'sites';
+// the front's caddy/ directory is the container's /etc/caddy: the sites directory and the ACME CA's root in it
+const SITES = FRONT_SITES_DIR.slice('/etc/caddy/'.length);
 const ACME_ROOT = 'acme-ca.pem';
-const IN_CONTAINER = '/etc/caddy';
 
 /*
  * The host's shared front proxy (docker/front/compose.yml): created the first time an environment with
@@ -61,9 +60,7 @@ function frontFiles(ctx: EngineContext): HostFile[] {
     TOGATHER_FRONT_HTTP_PORT: String(f.http_port),
     TOGATHER_FRONT_HTTPS_PORT: String(f.https_port),
   };
-  const root = f.acme_ca_root
-    ? readFileSync(isAbsolute(f.acme_ca_root) ? f.acme_ca_root : join(ctx.cfg.configDir, f.acme_ca_root), 'utf8')
-    : undefined;
+  const root = f.acme_ca_root ? readFileSync(fromConfigFile(ctx.cfg, f.acme_ca_root), 'utf8') : undefined;
   const files: HostFile[] = [
     { name: 'compose.yml', mode: '644', content: readAsset('docker', 'front', 'compose.yml') },
     { name: '.env', mode: '600', content: renderEnvFile(env) },
@@ -76,8 +73,7 @@ function frontFiles(ctx: EngineContext): HostFile[] {
     content: renderFrontCaddyfile({
       email: f.email,
       acmeCa: f.acme_ca,
-      acmeCaRootFile: root === undefined ? undefined : `${IN_CONTAINER}/${ACME_ROOT}`,
-      sitesDir: `${IN_CONTAINER}/${SITES}`,
+      acmeCaRootFile: root === undefined ? undefined : `/etc/caddy/${ACME_ROOT}`,
     }),
   });
   if (root !== undefined) files.push({ name: `caddy/${ACME_ROOT}`, mode: '644', content: root });

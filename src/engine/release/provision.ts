@@ -1,4 +1,4 @@
-import { isAbsolute, join } from 'node:path';
+import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { DeployError } from '../../errors.js';
 import { cmd, script } from '../../host/host.js';
@@ -11,6 +11,7 @@ import { composeCmd, composeErrorLines } from '../stack/colours.js';
 import { waitDbAccepting } from '../database/db-ready.js';
 import { dbImage, ensureDbImage } from '../database/db-image.js';
 import type { EngineContext } from '../context.js';
+import { fromConfigFile } from '../../config/load.js';
 import type { Layout } from '../stack/layout.js';
 import type { HostFacts } from './preflight.js';
 import { filesDigest, renderEnvFile, writeHostFiles, type HostFile } from '../stack/files.js';
@@ -54,7 +55,7 @@ export function imagesEnv(
 }
 
 function fromConfigDir(ctx: EngineContext, path: string): string {
-  return isAbsolute(path) ? path : join(ctx.cfg.configDir, path);
+  return fromConfigFile(ctx.cfg, path);
 }
 
 /** Everything the environment's directory holds besides state: compose, Caddy, db init scripts, env files. */
