@@ -95,6 +95,13 @@ export const AppSchema = z
       .optional()
       .describe('build on the runner (and ship over SSH) when the image is not already there'),
     pull: z.boolean().default(false).describe('pull on the host from a registry instead of shipping from the runner'),
+    ship: z
+      .enum(['layers', 'full'])
+      .default('layers')
+      .describe(
+        'how a shipped image travels: "layers" sends only the layers the host lacks (the whole image when that ' +
+          'fails); "full" always sends the whole image (a troubleshooting switch)',
+      ),
     health: HealthSchema.default(HealthSchema.parse({})),
     env: z
       .record(envKey, z.string())

@@ -103,3 +103,21 @@ export function containerImagesCmd(): Command {
 export function imageRmCmd(ref: string): Command {
   return cmd('docker', 'image', 'rm', ref);
 }
+
+/** the layers of one image, bottom first, as a JSON array of diff IDs (this machine's release image) */
+export function imageLayersCmd(ref: string): Command {
+  return cmd('docker', 'image', 'inspect', '--format', '{{json .RootFS.Layers}}', ref);
+}
+
+/**
+ * $1 the app's image repository: the layer chain of each of its images on the host, one JSON array a line.
+ * One round trip; no image yet prints nothing. Images of other repositories are left out on purpose: what the
+ * release can reuse is what earlier releases of the app left, and the listing stays as small as the repository.
+ */
+export const HOST_LAYER_CHAINS =
+  'docker image ls --quiet --no-trunc -- "$1" | sort -u | ' +
+  "xargs -r docker image inspect --format '{{json .RootFS.Layers}}'";
+
+export function hostLayerChainsCmd(repo: string): Command {
+  return script(HOST_LAYER_CHAINS, repo);
+}

@@ -18,7 +18,21 @@ import {
   imageRmCmd,
   imageTagsByDateCmd,
   imageTagsCmd,
+  hostLayerChainsCmd,
+  imageLayersCmd,
 } from './commands.js';
+import {
+  countLayers,
+  fallbackReason,
+  layerFilter,
+  parseLayerChains,
+  parseLayers,
+  planLayers,
+  shipLine,
+  type LayerPlan,
+  type ShipSummary,
+  type TarFilter,
+} from './layers.js';
 import { short } from '../types.js';
 
 export { buildCommand };
@@ -30,7 +44,10 @@ export function imageRef(repo: string, sha: string): string {
 export interface ImageOutcome {
   ref: string;
   how: 'present' | 'shipped' | 'pulled' | 'built+shipped';
+  /** gzip bytes on the wire, when shipped */
   bytes?: number;
+  /** when shipped: layers of the image, how many crossed the wire, how many the host already held */
+  layers?: { total: number; sent: number; skipped: number };
 }
 
 async function hostHas(ctx: EngineContext, ref: string): Promise<boolean> {
@@ -165,13 +182,28 @@ async function buildFromGit(ctx: EngineContext, tree: string, sha: string, argv:
   return r;
 }
 
-/** docker save on this machine, gzip in-process, docker load on the host: no registry, one stream. */
-export async function shipImage(ctx: EngineContext, ref: string): Promise<number> {
+/** what one shipping attempt did: gzip bytes that crossed the wire, the load's and the save's results */
+interface Shipped {
+  bytes: number;
+  load: RunResult;
+  saved: RunResult;
+}
+
+/**
+ * docker save on this machine, through `filter` when given (the layer-aware path), gzip in-process, docker load
+ * on the host: no registry, one stream.
+ */
+async function ship(ctx: EngineContext, ref: string, filter?: TarFilter): Promise<Shipped> {
   const save = ctx.local.stream(dockerSaveCmd(ref), ctx.localDockerEnv);
   const gzip = createGzip({ level: zc.Z_BEST_SPEED });
   let bytes = 0;
   gzip.on('data', (d: Buffer) => (bytes += d.length));
-  save.stdout.pipe(gzip);
+  // a broken archive ends the upload early; docker load then fails and the caller decides what follows
+  const end = () => gzip.end();
+  if (filter) {
+    filter.on('error', end);
+    save.stdout.pipe(filter).pipe(gzip);
+  } else save.stdout.pipe(gzip);
   let load: RunResult;
   try {
     load = await ctx.host.run(dockerLoadCmd(), { stdin: gzip, check: false, timeoutMs: 30 * 60_000 });
@@ -179,17 +211,80 @@ export async function shipImage(ctx: EngineContext, ref: string): Promise<number
     // an upload that died leaves the pipe paused and docker save blocked on it, which would keep this process
     // alive for ever; after a good upload both streams have ended already
     save.stdout.destroy();
+    filter?.destroy();
     gzip.destroy();
   }
   const saved = await save.done;
-  if (load.code !== 0)
+  return { bytes, load, saved };
+}
+
+function checkShipped(ctx: EngineContext, ref: string, s: Shipped): void {
+  if (s.saved.code !== 0) throw new DeployError('image', `docker save ${ref} failed: ${s.saved.stderr.trim()}`);
+  if (s.load.code !== 0)
     throw new DeployError(
       'image',
-      `docker load on the host failed: ${ctx.redactor.redact(load.stderr.trim())}`,
+      `docker load on the host failed: ${ctx.redactor.redact(s.load.stderr.trim())}`,
       'check free disk space on the host',
     );
-  if (saved.code !== 0) throw new DeployError('image', `docker save ${ref} failed: ${saved.stderr.trim()}`);
-  return bytes;
+}
+
+/** The whole image: docker save | gzip | docker load. Returns the bytes on the wire. */
+export async function shipImage(ctx: EngineContext, ref: string): Promise<number> {
+  const s = await ship(ctx, ref);
+  checkShipped(ctx, ref, s);
+  return s.bytes;
+}
+
+/** which of the release image's layers the host holds; undefined when either side cannot say */
+async function layerPlan(ctx: EngineContext, ref: string): Promise<LayerPlan | string> {
+  const mine = await ctx.local.run(imageLayersCmd(ref), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
+  const layers = mine.code === 0 ? parseLayers(mine.stdout) : undefined;
+  if (!layers) return 'the layers of the image on this machine could not be read';
+  const theirs = await ctx.host.run(hostLayerChainsCmd(ctx.cfg.config.app.image), { check: false, timeoutMs: 60_000 });
+  if (theirs.code !== 0) return "the host's image layers could not be listed";
+  return planLayers(layers, parseLayerChains(theirs.stdout));
+}
+
+/**
+ * Ships the release image, only the layers the host lacks when it can (app.ship: layers): those it holds, as the
+ * same chain, in an earlier release of the app are left out of the archive, and the classic image store's
+ * docker load finds them in its store. Any doubt or failure falls back, once and said, to the whole image.
+ */
+export async function shipLayers(ctx: EngineContext, ref: string): Promise<ShipSummary> {
+  const full = async (fallback?: string): Promise<ShipSummary> => {
+    if (fallback) ctx.reporter.warn(`shipping the whole image: ${fallback}`);
+    const bytes = await shipImage(ctx, ref);
+    const mine = await ctx.local.run(imageLayersCmd(ref), { check: false, env: ctx.localDockerEnv });
+    const layers = (mine.code === 0 ? parseLayers(mine.stdout) : undefined)?.length ?? 0;
+    return { mode: 'full', layers, layersSent: layers, layersSkipped: 0, bytes, fallback };
+  };
+  if (ctx.cfg.config.app.ship === 'full') return full();
+  const plan = await layerPlan(ctx, ref);
+  if (typeof plan === 'string') return full(plan);
+  if (plan.skip.size === 0) {
+    const s = await ship(ctx, ref);
+    checkShipped(ctx, ref, s);
+    return {
+      mode: 'layers',
+      layers: plan.layers.length,
+      layersSent: plan.layers.length,
+      layersSkipped: 0,
+      bytes: s.bytes,
+    };
+  }
+  const filter = layerFilter(plan);
+  const s = await ship(ctx, ref, filter);
+  if (s.saved.code !== 0) checkShipped(ctx, ref, s);
+  const why = fallbackReason({
+    loadCode: s.load.code,
+    loadStderr: ctx.redactor.redact(s.load.stderr),
+    stats: filter.stats,
+    plan,
+  });
+  if (why?.retry) return full(why.why);
+  if (why) ctx.reporter.info(`the whole image went: ${why.why}`);
+  const { sent, skipped } = countLayers(plan, filter.stats);
+  return { mode: 'layers', layers: plan.layers.length, layersSent: sent, layersSkipped: skipped, bytes: s.bytes };
 }
 
 /** Gets the release image onto the host by the cheapest way that works; skipped when it is already there. */
@@ -221,9 +316,15 @@ export async function ensureImage(
     await buildImage(ctx, ref, sha, buildArgs);
     how = 'built+shipped';
   }
-  const bytes = await shipImage(ctx, ref);
+  const shipped = await shipLayers(ctx, ref);
   if (!(await hostHas(ctx, ref))) throw new DeployError('image', `${ref} is not on the host after docker load`);
-  return { ref, how, bytes };
+  ctx.reporter.info(shipLine(shipped));
+  return {
+    ref,
+    how,
+    bytes: shipped.bytes,
+    layers: { total: shipped.layers, sent: shipped.layersSent, skipped: shipped.layersSkipped },
+  };
 }
 
 /**
