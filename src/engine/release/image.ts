@@ -235,7 +235,7 @@ export async function shipImage(ctx: EngineContext, ref: string): Promise<number
   return s.bytes;
 }
 
-/** which of the release image's layers the host holds; undefined when either side cannot say */
+/** which of the release image's layers the host holds; a reason when either side cannot say */
 async function layerPlan(ctx: EngineContext, ref: string): Promise<LayerPlan | string> {
   const mine = await ctx.local.run(imageLayersCmd(ref), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
   const layers = mine.code === 0 ? parseLayers(mine.stdout) : undefined;
@@ -247,13 +247,14 @@ async function layerPlan(ctx: EngineContext, ref: string): Promise<LayerPlan | s
 
 /**
  * Ships the release image, only the layers the host lacks when it can (app.ship: layers): those it holds, as the
- * same chain, in an earlier release of the app are left out of the archive, and the classic image store's
- * docker load finds them in its store. Any doubt or failure falls back, once and said, to the whole image.
+ * same chain, in an earlier release of the app are left out of the archive, and docker load finds them in its
+ * store. Any doubt or failure falls back, once and said, to the whole image.
  */
 export async function shipLayers(ctx: EngineContext, ref: string): Promise<ShipSummary> {
-  const full = async (fallback?: string): Promise<ShipSummary> => {
+  // `tried`: bytes a refused thin attempt already put on the wire, counted in the total
+  const full = async (fallback?: string, tried = 0): Promise<ShipSummary> => {
     if (fallback) ctx.reporter.warn(`shipping the whole image: ${fallback}`);
-    const bytes = await shipImage(ctx, ref);
+    const bytes = tried + (await shipImage(ctx, ref));
     const mine = await ctx.local.run(imageLayersCmd(ref), { check: false, env: ctx.localDockerEnv });
     const layers = (mine.code === 0 ? parseLayers(mine.stdout) : undefined)?.length ?? 0;
     return { mode: 'full', layers, layersSent: layers, layersSkipped: 0, bytes, fallback };
@@ -281,7 +282,7 @@ export async function shipLayers(ctx: EngineContext, ref: string): Promise<ShipS
     stats: filter.stats,
     plan,
   });
-  if (why?.retry) return full(why.why);
+  if (why?.retry) return full(why.why, s.bytes);
   if (why) ctx.reporter.info(`the whole image went: ${why.why}`);
   const { sent, skipped } = countLayers(plan, filter.stats);
   return { mode: 'layers', layers: plan.layers.length, layersSent: sent, layersSkipped: skipped, bytes: s.bytes };
@@ -296,9 +297,9 @@ export async function ensureImage(
   const ref = imageRef(ctx.cfg.config.app.image, sha);
   if (await hostHas(ctx, ref)) return { ref, how: 'present' };
   if (ctx.dryRun) {
-    ctx.reporter.info(
-      `would get ${ref} onto the host (${ctx.cfg.config.app.pull ? 'docker pull' : 'build if needed, then docker save | docker load'})`,
-    );
+    const layers = ctx.cfg.config.app.ship === 'full' ? '' : ' of the layers the host lacks';
+    const how = ctx.cfg.config.app.pull ? 'docker pull' : `build if needed, then docker save | docker load${layers}`;
+    ctx.reporter.info(`would get ${ref} onto the host (${how})`);
     return { ref, how: ctx.cfg.config.app.pull ? 'pulled' : 'shipped' };
   }
   if (ctx.cfg.config.app.pull) {

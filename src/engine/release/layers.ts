@@ -7,7 +7,8 @@ import { formatBytes } from '../database/snapshot.js';
  * `docker save`. Docker >= 25 saves an OCI layout whose layer blobs are named by their uncompressed digest,
  * which is the diff ID; the classic image store's `docker load` opens a layer file only when the layer's chain
  * is not in its store already (verified on Docker 26: an archive without the blobs the host holds loads, and
- * one that lacks a blob the host does not hold fails with "no such file or directory").
+ * one that lacks a blob the host does not hold fails with "no such file or directory"). Docker 26 with the
+ * containerd image store loaded such an archive too, the left-out blobs being in its content store.
  */
 
 const DIFF_ID = /^sha256:[0-9a-f]{64}$/;
@@ -267,8 +268,8 @@ export function countLayers(plan: LayerPlan, stats: FilterStats): { sent: number
 
 /**
  * Whether the layer-aware attempt must be followed by a full save | load, and why (undefined: it stands).
- * A load that failed is retried whole (a containerd image store wanting every blob, a layer pruned on the host
- * between the listing and the load); so is one whose archive was the legacy format, which the filter cannot
+ * A load that failed is retried whole (a layer pruned on the host between the listing and the load, a store
+ * that wants every blob in the archive); so is one whose archive was the legacy format, which the filter cannot
  * thin (its layer files are not named by diff ID) — that one already carried everything, so it only needs
  * saying. A failed `docker save` is not retried: the full path would fail the same way.
  */
