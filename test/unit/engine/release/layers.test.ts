@@ -12,7 +12,7 @@ import {
   shipLine,
 } from '../../../../src/engine/release/layers.js';
 import { shipLayers } from '../../../../src/engine/release/image.js';
-import { HOST_LAYER_CHAINS } from '../../../../src/engine/release/commands.js';
+import { HOST_LAYER_CHAINS, hostLayerChainsCmd, imageLayersCmd } from '../../../../src/engine/release/commands.js';
 import type { Local } from '../../../../src/host/host.js';
 import { fakeConfig, fakeEngine } from '../../../fakes/host.js';
 
@@ -63,6 +63,21 @@ async function filtered(input: Buffer, drop: (n: string) => boolean, size: numbe
   for await (const c of Readable.from(chunks).pipe(f)) out.push(c as Buffer);
   return { out: Buffer.concat(out), stats: f.stats };
 }
+
+describe('the listing commands', () => {
+  it('are argv arrays: the ref and the repository are arguments, never part of a script', () => {
+    assert.deepEqual(imageLayersCmd('app:1').argv, [
+      'docker',
+      'image',
+      'inspect',
+      '--format',
+      '{{json .RootFS.Layers}}',
+      'app:1',
+    ]);
+    const repo = 'ghcr.io/x/y;rm -rf /';
+    assert.deepEqual(hostLayerChainsCmd(repo).argv, ['sh', '-c', HOST_LAYER_CHAINS, 'togather-deploy', repo]);
+  });
+});
 
 describe('parseLayerChains', () => {
   it('reads one JSON array of diff IDs a line, skipping null, noise and malformed lines', () => {
