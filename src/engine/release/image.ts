@@ -281,6 +281,7 @@ export async function shipLayers(ctx: EngineContext, ref: string): Promise<ShipS
     loadStderr: ctx.redactor.redact(s.load.stderr),
     stats: filter.stats,
     plan,
+    filterFailure: filter.failure,
   });
   if (why?.retry) return full(why.why, s.bytes);
   if (why) ctx.reporter.info(`the whole image went: ${why.why}`);

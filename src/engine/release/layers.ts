@@ -129,6 +129,8 @@ const META_LIMIT = 1 << 20;
  */
 export class TarFilter extends Transform {
   readonly stats: FilterStats = { dropped: [], droppedBytes: 0, oci: false };
+  /** why the archive could not be read, when it could not: what was sent is then cut short */
+  failure: string | undefined;
   private head = Buffer.alloc(0);
   /** bytes of the current entry's data (with padding) still to come */
   private remaining = 0;
@@ -149,13 +151,16 @@ export class TarFilter extends Transform {
       this.consume(chunk);
       done();
     } catch (e) {
+      this.failure = (e as Error).message;
       done(e as Error);
     }
   }
 
   override _flush(done: TransformCallback): void {
-    if (!this.ended && (this.remaining > 0 || this.head.length > 0 || this.meta.length > 0))
-      return done(new Error('the image archive ended in the middle of an entry'));
+    if (!this.ended && (this.remaining > 0 || this.head.length > 0 || this.meta.length > 0)) {
+      this.failure = 'the image archive ended in the middle of an entry';
+      return done(new Error(this.failure));
+    }
     done();
   }
 
@@ -278,7 +283,10 @@ export function fallbackReason(p: {
   loadStderr: string;
   stats: FilterStats;
   plan: LayerPlan;
+  /** the filter's own failure: the archive it passed on was cut short, whatever the load made of it */
+  filterFailure?: string;
 }): { retry: boolean; why: string } | undefined {
+  if (p.filterFailure) return { retry: true, why: `the image archive could not be filtered (${p.filterFailure})` };
   if (p.loadCode !== 0) {
     const first = p.loadStderr.trim().split('\n')[0] ?? '';
     return { retry: true, why: `the host refused the image without its layers${first ? ` (${first})` : ''}` };

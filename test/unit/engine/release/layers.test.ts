@@ -167,10 +167,11 @@ describe('TarFilter', () => {
   });
   it('fails on an archive cut in the middle of an entry', async () => {
     const input = tar(blobA, manifest).subarray(0, 700);
-    await assert.rejects(
-      filtered(input, () => false, 512),
-      /ended in the middle/,
-    );
+    const f = new TarFilter(() => false);
+    await assert.rejects(async () => {
+      for await (const _ of Readable.from([input]).pipe(f));
+    }, /ended in the middle/);
+    assert.match(f.failure ?? '', /ended in the middle/);
   });
 });
 
@@ -190,6 +191,8 @@ describe('fallbackReason, countLayers, shipLine', () => {
     assert.equal(legacy?.retry, false);
     assert.match(legacy!.why, /legacy/);
     assert.equal(fallbackReason({ loadCode: 0, loadStderr: '', stats, plan }), undefined);
+    const cut = fallbackReason({ loadCode: 0, loadStderr: '', stats, plan, filterFailure: 'ended early' });
+    assert.deepEqual(cut, { retry: true, why: 'the image archive could not be filtered (ended early)' });
   });
   it('counts a layer as skipped when its blob was left out', () => {
     assert.deepEqual(countLayers(plan, stats), { sent: 1, skipped: 2 });
@@ -268,6 +271,26 @@ describe('shipLayers against a scripted host', () => {
     assert.equal(said.warn.length, 1);
     assert.match(said.warn[0]!, /^shipping the whole image: the host refused the image without its layers/);
     assert.doesNotMatch(said.warn[0]!, /s3cr3t/);
+  });
+
+  it('an archive the filter cannot read is followed by the whole image', async () => {
+    let n = 0;
+    const cutFirst: Local = {
+      run: local().run,
+      stream: (c) => {
+        const s = local().stream(c);
+        // the first save is cut short in the middle of an entry, the second is whole
+        return n++ === 0 ? { ...s, stdout: Readable.from([archive.subarray(0, 700)]) } : s;
+      },
+    };
+    const { ctx, host, said } = fakeEngine(fakeConfig(), cutFirst);
+    host.on(listing, { stdout: JSON.stringify([id('a')]) });
+    const s = await shipLayers(ctx, ref);
+    assert.equal(s.mode, 'full');
+    const loads = host.ran.flatMap((l, i) => (l.startsWith('docker load') ? [i] : []));
+    assert.equal(loads.length, 2);
+    assert.ok(loaded(host.stdin[loads[1]!]!).equals(archive));
+    assert.match(said.warn.join('\n'), /could not be filtered \(the image archive ended in the middle of an entry\)/);
   });
 
   it('app.ship: full ships the whole image without asking the host what it has', async () => {
