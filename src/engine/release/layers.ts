@@ -300,7 +300,7 @@ export function fallbackReason(p: {
 export function shipLine(s: ShipSummary): string {
   const size = formatBytes(s.bytes);
   if (s.mode === 'full' || s.layersSkipped === 0)
-    return `shipped the whole image, ${s.layers} layer${s.layers === 1 ? '' : 's'}, ${size}${s.fallback ? ` (${s.fallback})` : ''}`;
+    return `shipped the whole image, ${s.layers} layer${s.layers === 1 ? '' : 's'}, ${size}`;
   return (
     `shipped ${s.layersSent} of ${s.layers} layers, ${size} ` +
     `(${s.layersSkipped} layer${s.layersSkipped === 1 ? '' : 's'} already on the host)`
