@@ -204,6 +204,7 @@ const OPS: [RegExp, string | ((m: RegExpExecArray) => string)][] = [
         .filter((a) => !a.startsWith('-'))
         .join(' ')}`,
   ],
+  [/touch -- "\$1\/ready"\nif \[ -n "\$2" \][^]* togather-deploy \S+\/gates\/(blue|green) /, (m) => `switch ${m[1]}`],
   [/touch -- "\$1\/ready" togather-deploy \S+\/gates\/(blue|green)$/, (m) => `flag on ${m[1]}`],
   [/rm -f -- "\$1\/ready" togather-deploy \S+\/gates\/(blue|green)$/, (m) => `flag off ${m[1]}`],
   [/echo "state=\$s"[^]* togather-deploy \S+-app-(blue|green) /, (m) => `probe ${m[1]}`],
@@ -354,6 +355,13 @@ export class FakeStack {
       this.apps[c].state = 'running';
     } else if (verb === 'probe') return { stdout: this.probe(c) };
     else if (verb === 'verify') return { stdout: this.throughProxy() };
+    else if (verb === 'switch') {
+      // the new flag on and, when the command names the old colour's flag directory, that one off
+      this.flags[c] = true;
+      const other: Colour = c === 'blue' ? 'green' : 'blue';
+      if (line.includes(`/gates/${other} `)) this.flags[other] = false;
+      return { stdout: this.throughProxy() };
+    }
     return {};
   }
 
@@ -370,7 +378,7 @@ export class FakeStack {
     const a = this.apps[c];
     if (a.state === 'absent') return 'state=absent\n\nrc=1\n';
     if (a.state !== 'running') return 'state=exited 1 0\n\nrc=1\n';
-    return `state=running 0 0\n  HTTP/1.1 200 OK\n{"status":"healthy","git_commit":"${short(a.image)}","checks":{}}\n\nrc=0\n`;
+    return `passes=9 probes=9\n  HTTP/1.1 200 OK\n{"status":"healthy","git_commit":"${short(a.image)}","checks":{}}\n\nrc=0\nstate=running 0 0\n`;
   }
 
   /** Caddy's `lb_policy first`: the first colour (blue, then green) whose flag is on and whose app runs */

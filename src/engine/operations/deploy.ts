@@ -51,8 +51,8 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
     await op.phase(`start ${at.target}`, () => startColour(ctx, op.layout, facts.compose, at.target, at.stack));
     record.health_status = await cutOverTo(ctx, op, at, sha, { schemaVersion: db.schemaVersion });
     await op.commit('deployed');
-    await retireOld(ctx, op, at.live);
-    await op.phase('prune images', () => prune(ctx, at, sha));
+    // old images go while the old colour drains: the command ends as soon as its last request has
+    await Promise.all([retireOld(ctx, op, at.live), op.phase('prune images', () => prune(ctx, at, sha))]);
     await updateMonitoring(ctx, op, facts);
     await copySnapshotOffsite(ctx, op, db.snapshot);
     await watch(ctx, op, at, facts); // the lock stays held; a failed watch switches back and throws WatchRolledBack

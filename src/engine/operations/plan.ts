@@ -52,11 +52,11 @@ export async function planDeploy(
     c(startAppCmd(facts.compose, layout, target).argv),
     `probe ${ctx.cfg.config.app.health.path} on ${target} until ${ctx.cfg.config.app.health.consecutive} passes in a row ` +
       `(at most ${ctx.cfg.config.app.health.start_timeout / 1000}s)`,
-    c(flagCmd(layout, target, true).argv),
-    ...(live ? [c(flagCmd(layout, live, false).argv)] : []),
-    `verify ${ctx.cfg.config.app.health.version_path} through the proxy reports ${short(sha)} from ${target}`,
+    // switchTo: both flags in one command, which then verifies through the proxy
+    `switch: ${layout.path('gates', target, 'ready')} created${live ? `, ${layout.path('gates', live, 'ready')} removed` : ''}, ` +
+      `then ${ctx.cfg.config.app.health.version_path} through the proxy must report ${short(sha)} from ${target}`,
     `record the deployment in ${layout.stateFile}`,
-    // retireColour: the old colour stopped with the drain timeout
+    // retireColour: once every proxy handler saw the switch, the old colour stopped with the drain timeout
     ...(live ? [c(stopAppCmd(layout, live, ctx.cfg.config.deployment.drain_timeout).argv)] : []),
     `prune app images beyond the newest ${ctx.cfg.config.deployment.keep_images}`,
     'release the lock',

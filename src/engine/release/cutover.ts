@@ -4,7 +4,7 @@ import type { EngineContext } from '../context.js';
 import { healthGate, type HealthExpectation, type HealthVerdict } from './health.js';
 import type { Layout } from '../stack/layout.js';
 import type { Phases } from '../phases.js';
-import { ensureProxyRunning, switchBack, switchTo, verifyThroughProxy } from './switch.js';
+import { ensureProxyRunning, switchBack, switchTo } from './switch.js';
 import type { Colour } from '../types.js';
 
 export interface CutOver {
@@ -39,10 +39,7 @@ export async function cutOver(ctx: EngineContext, layout: Layout, phases: Phases
     throw e;
   }
   try {
-    await phases.run('switch', async () => {
-      await switchTo(ctx, layout, c.target, c.live);
-      await verifyThroughProxy(ctx, layout, c.target, c.sha);
-    });
+    await phases.run('switch', () => switchTo(ctx, layout, c.target, c.live, c.sha));
   } catch (e) {
     await switchBack(ctx, layout, c.target, c.live);
     throw e;

@@ -14,6 +14,9 @@ export interface ProbeResult {
   exitCode?: number;
   restarts?: number;
   error?: string;
+  /** 2xx answers in a row at the end of the round, and the probes it made */
+  passes: number;
+  probes: number;
 }
 
 export interface HealthVerdict {
@@ -55,18 +58,36 @@ export function permanentFailure(checks: HealthChecks | undefined): PermanentFai
 }
 
 /*
- * One round trip per probe: the app container's state, then its /health fetched from inside the colour's
- * gate (which shares the app's network namespace, so the colour is probed on its own address, not through
- * the proxy). busybox wget prints the status line with -S on stderr. Its -T option segfaults in Debian's
- * busybox-static 1.35, so the time limit comes from the timeout applet instead. Headers and body are merged
- * inside the container: merged by the docker client (which writes the two streams apart) the body could land
- * before the status line, on the same line, and a healthy answer read as no answer.
+ * One round trip for up to about a second of probing: the probes run inside the colour's gate (which shares the
+ * app's network namespace, so the colour is probed on its own address, not through the proxy), app.health.interval
+ * apart, until the answer was 2xx the needed number of times in a row or the round's probes are used up; the
+ * last answer is printed, then the app container's state. The deployer judges that answer (health JSON, required
+ * checks, commit) and starts another round when it is not enough. busybox wget prints the status line with -S
+ * on stderr; its -T option segfaults in Debian's busybox-static 1.35, so the time limit comes from the timeout
+ * applet instead. Headers and body are merged inside the container: merged by the docker client (which writes
+ * the two streams apart) the body could land before the status line, on the same line, and a healthy answer
+ * read as no answer.
+ *
+ * $1 app container, $2 gate container, $3 probe timeout (s), $4 URL, $5 passes needed, $6 probes at most,
+ * $7 pause between probes (s).
  */
+export const PROBE_LOOP = `
+n=0; i=0
+while :; do
+  i=$((i+1))
+  out=$(timeout "$0" wget -q -S -O - "$1" 2>&1); rc=$?
+  case "$out" in *"HTTP/1."[01]" 2"[0-9][0-9]*) n=$((n+1));; *) n=0;; esac
+  if [ "$n" -ge "$2" ] || [ "$i" -ge "$3" ]; then break; fi
+  sleep "$4"
+done
+echo "passes=$n probes=$i"
+echo "$out"; echo; echo "rc=$rc"
+`;
+
 export const PROBE = `
+docker exec "$2" sh -c '${PROBE_LOOP}' "$3" "$4" "$5" "$6" "$7"
 s=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}' -- "$1" 2>/dev/null) || s=absent
 echo "state=$s"
-docker exec "$2" sh -c 'timeout "$0" wget -q -S -O - "$1" 2>&1' "$3" "http://127.0.0.1:$4$5"; rc=$?
-echo; echo "rc=$rc"
 `;
 
 /** busybox wget -S output merged with the body: header lines start with two spaces, errors with "wget:" */
@@ -97,13 +118,17 @@ export function parseWgetOutput(lines: string[]): {
 
 export function parseProbe(stdout: string): ProbeResult {
   const lines = stdout.split('\n');
-  const stateLine = lines[0] ?? '';
+  const stateLine = lines.find((l) => l.startsWith('state=')) ?? '';
   const [state = 'absent', exit, restarts] = stateLine
     .replace(/^state=/, '')
     .trim()
     .split(/\s+/);
+  const counts = /^passes=(\d+) probes=(\d+)$/m.exec(stdout);
   const rcIdx = lines.findIndex((l) => /^rc=\d+$/.test(l));
-  const w = parseWgetOutput(lines.slice(1, rcIdx < 0 ? undefined : rcIdx));
+  const answer = (rcIdx < 0 ? lines : lines.slice(0, rcIdx)).filter(
+    (l) => !l.startsWith('state=') && !/^passes=\d+ probes=\d+$/.test(l),
+  );
+  const w = parseWgetOutput(answer);
   return {
     code: w.code,
     body: w.body,
@@ -111,6 +136,8 @@ export function parseProbe(stdout: string): ProbeResult {
     exitCode: exit !== undefined ? Number(exit) : undefined,
     restarts: restarts !== undefined ? Number(restarts) : undefined,
     error: w.code === 0 ? (w.error ?? 'no answer') : w.error,
+    passes: counts ? Number(counts[1]) : w.code >= 200 && w.code < 300 ? 1 : 0,
+    probes: counts ? Number(counts[2]) : 1,
   };
 }
 
@@ -206,21 +233,26 @@ export function commitMatches(reported: string | undefined, sha: string): boolea
 /** the probe's time limit for the timeout applet: whole seconds, at least one */
 const timeoutSeconds = (ms: number): string => String(Math.max(1, Math.ceil(ms / 1000)));
 
+/** probes one round makes at most: about a second's worth, and at least the passes needed */
+export function probesPerRound(h: HealthConfig): number {
+  return Math.min(50, Math.max(h.consecutive, Math.ceil(1000 / Math.max(h.interval, 20))));
+}
+
 export async function probeColour(ctx: EngineContext, layout: Layout, colour: Colour): Promise<ProbeResult> {
   const h = ctx.cfg.config.app.health;
+  const n = probesPerRound(h);
   const r = await ctx.host.run(
     script(
       PROBE,
       layout.app(colour),
       layout.gate(colour),
       timeoutSeconds(h.timeout),
-      String(ctx.cfg.config.app.port),
-      h.path,
+      `http://127.0.0.1:${ctx.cfg.config.app.port}${h.path}`,
+      String(h.consecutive),
+      String(n),
+      (h.interval / 1000).toFixed(3),
     ),
-    {
-      check: false,
-      timeoutMs: h.timeout + 15_000,
-    },
+    { check: false, timeoutMs: n * (h.timeout + h.interval) + 15_000 },
   );
   return parseProbe(r.stdout);
 }
@@ -242,13 +274,12 @@ export async function healthGate(
   const h = ctx.cfg.config.app.health;
   const deadline = ctx.clock.now() + h.start_timeout;
   const leaves = serving ? `; ${serving}.` : '.';
-  let passes = 0;
   let stuck = 0;
   let last: HealthVerdict;
   let probes = 0;
   for (;;) {
     const p = await probeColour(ctx, layout, colour);
-    probes++;
+    probes += p.probes;
     if (
       p.state === 'exited' ||
       p.state === 'dead' ||
@@ -277,7 +308,7 @@ export async function healthGate(
         'rebuild the image from this commit',
       );
     }
-    passes = last.ok ? passes + 1 : 0;
+    const passes = last.ok ? p.passes : 0;
     stuck = last.permanent ? stuck + 1 : 0;
     if (passes >= h.consecutive) {
       ctx.reporter.info(`${colour} is ${last.status} after ${probes} probes`);
@@ -288,7 +319,7 @@ export async function healthGate(
       throw new DeployError(
         'health',
         `the new ${colour} colour reports what no wait can change: ${ctx.redactor.redact(last.permanent.what)}, ` +
-          `${stuck} probes in a row${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`,
+          `${stuck} rounds of probes in a row${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`,
         last.permanent.remedy,
       );
     }
@@ -296,7 +327,7 @@ export async function healthGate(
       const logs = await appLogs(ctx, layout, colour);
       const why = last.ok
         ? `it passed only ${passes} of the ${h.consecutive} probes in a row needed ` +
-          `(one probe every ${Math.round((ctx.clock.now() - deadline + h.start_timeout) / probes)} ms)`
+          `(${probes} probes in ${Math.round((ctx.clock.now() - deadline + h.start_timeout) / 1000)}s)`
         : raw
           ? last.reason
           : (p.error ?? last.reason);

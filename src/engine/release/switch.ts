@@ -1,7 +1,8 @@
 import { DeployError } from '../../errors.js';
-import { script } from '../../host/host.js';
+import { script, type Command, type RunResult } from '../../host/host.js';
 import { describeError } from '../../errors.js';
-import { flagCmd, inspectStack, setFlag, stopColour, type StackFacts } from '../stack/colours.js';
+import { flagCmd, inspectStack, stopColour, type StackFacts } from '../stack/colours.js';
+import { COLOUR_HOSTS, INTERNAL_PORT, UPSTREAM_HEADER } from './caddyfile.js';
 import type { EngineContext } from '../context.js';
 import { commitMatches, parseWgetOutput } from './health.js';
 import type { Layout } from '../stack/layout.js';
@@ -14,37 +15,125 @@ export function settleMs(ctx: EngineContext): number {
   return Math.max(ctx.cfg.config.deployment.switch_settle, p.health_interval + p.health_timeout + 200);
 }
 
+/**
+ * The least time after a flag flip by which every Caddy handler has seen it: each site that imports the
+ * upstreams runs its own health checker, at most one interval away from its next check, which answers within
+ * the timeout. Verification sees one handler (the internal site); the retire waits for the others by the clock.
+ */
+export function seenByAllMs(ctx: EngineContext): number {
+  const p = ctx.cfg.proxy;
+  return p.health_interval + p.health_timeout + 100;
+}
+
+/** when the last switch flipped the flags, by this process's clock; the retire waits from it */
+const flippedAt = new WeakMap<Layout, number>();
+
 /*
- * The switch without a proxy reload: both colours are Caddy upstreams with `lb_policy first` and an active
- * health check answered by each colour's gate. Turning the new flag on and then the old one off moves new
- * requests to the new colour within one health interval, while requests already on the old colour finish
- * there (its app keeps serving until it is stopped after the drain).
+ * The switch without a proxy reload, in one round trip: both colours are Caddy upstreams with `lb_policy first`
+ * and an active health check answered by each colour's gate. The new flag goes on and the old one off together:
+ * every handler checks both gates at the same tick, so it moves new requests to the new colour at its next
+ * check. Then, still in the same command, the version endpoint is asked through Caddy's internal site every
+ * 20 ms from inside the new colour's gate until it answers from the new colour three times in a row — Caddy's
+ * own view, not a fixed wait. Requests already on the old colour finish there: its app runs until the retire.
+ *
+ * A check that lands between the two flips (a few milliseconds a tick) can see neither colour in rotation for one
+ * interval; the upstream retries (lb_retry_match) make requests wait for it rather than fail.
+ */
+/**
+ * Inside a gate container: asks the version endpoint ($0) through the proxy until the header line $1 shows in
+ * $2 answers in a row, at most $3 times, 20 ms apart; prints every answer as a "--- i" block (parseVerify).
+ * No single quote inside: it travels as one sh -c argument.
+ */
+export const VERIFY_LOOP = `
+n=0; i=0
+while [ "$i" -lt "$3" ]; do
+  i=$((i+1))
+  out=$(timeout 3 wget -q -S -O - "$0" 2>&1)
+  echo "--- $i"; echo "$out"; echo
+  case "$out" in *"$1"*) n=$((n+1));; *) n=0;; esac
+  [ "$n" -ge "$2" ] && break
+  sleep 0.02
+done
+`;
+
+/** $1 the gate container, $2… VERIFY_LOOP's arguments */
+export const VERIFY_UNTIL = `docker exec "$1" sh -c '${VERIFY_LOOP}' "$2" "$3" "$4" "$5"`;
+
+/**
+ * $1 the new colour's flag directory, $2 the old one's ('' when none), then VERIFY_UNTIL's arguments. Prints how
+ * long ago (ns, by the host's clock) the flags were flipped when the host's date can say it.
+ */
+export const SWITCH = `
+set -e
+mkdir -p -- "$1"; touch -- "$1/ready"
+if [ -n "$2" ]; then rm -f -- "$2/ready"; fi
+t0=$(date +%s%N 2>/dev/null) || t0=
+set +e
+shift 2
+docker exec "$1" sh -c '${VERIFY_LOOP}' "$2" "$3" "$4" "$5"
+t1=$(date +%s%N 2>/dev/null) || t1=
+case "$t0$t1" in *[!0-9]*|'') ;; *) echo "flipped_ns_ago=$((t1 - t0))";; esac
+`;
+
+/** answers in a row from the new colour that verify a switch */
+const IN_A_ROW = 3;
+
+function verifyArgs(ctx: EngineContext, colour: Colour, polls: number): string[] {
+  const url = `http://caddy:${INTERNAL_PORT}${ctx.cfg.config.app.health.version_path}`;
+  return [url, `${UPSTREAM_HEADER}: ${COLOUR_HOSTS[colour]}`, String(IN_A_ROW), String(polls)];
+}
+
+/** the polls one round trip makes at most: about two health intervals' worth, so a slow proxy costs a few trips */
+function pollsPerTrip(ctx: EngineContext): number {
+  return Math.max(10, Math.ceil((2 * ctx.cfg.proxy.health_interval + ctx.cfg.proxy.health_timeout) / 25));
+}
+
+export function switchCmd(ctx: EngineContext, layout: Layout, to: Colour, from: Colour | undefined): Command {
+  const off = from && from !== to ? layout.path('gates', from) : '';
+  return script(SWITCH, layout.path('gates', to), off, layout.gate(to), ...verifyArgs(ctx, to, pollsPerTrip(ctx)));
+}
+
+export function verifyCmd(ctx: EngineContext, layout: Layout, colour: Colour): Command {
+  return script(VERIFY_UNTIL, layout.gate(colour), ...verifyArgs(ctx, colour, pollsPerTrip(ctx)));
+}
+
+/**
+ * Routes to `to` and takes `from` out, then verifies through the proxy: the version endpoint must answer from
+ * the new colour with the new commit. Throws when it does not within deployment.verify_timeout.
  */
 export async function switchTo(
   ctx: EngineContext,
   layout: Layout,
   to: Colour,
   from: Colour | undefined,
+  sha: string,
 ): Promise<void> {
-  const settle = settleMs(ctx);
-  await setFlag(ctx, layout, to, true);
-  // Caddy must count the new colour healthy before the old one goes: otherwise requests wait for an upstream
-  await ctx.clock.sleep(settle);
-  if (from && from !== to) await setFlag(ctx, layout, from, false);
-  // no wait here: verifyThroughProxy polls until the proxy answers from the new colour only, which is also
-  // the moment the old colour stops receiving new requests and may start draining
+  const deadline = ctx.clock.now() + ctx.cfg.config.deployment.verify_timeout;
+  const r = await ctx.host.run(switchCmd(ctx, layout, to, from), { check: false, timeoutMs: 30_000 });
+  const ago = /^flipped_ns_ago=(\d+)$/m.exec(r.stdout);
+  // without the host's clock, the end of the command is a later, so safe, flip time
+  flippedAt.set(layout, ctx.clock.now() - (ago ? Math.round(Number(ago[1]) / 1e6) : 0));
+  if (r.code !== 0 && !/^--- \d+$/m.test(r.stdout)) {
+    throw new DeployError(
+      'switch',
+      `could not route traffic to ${to}: ${ctx.redactor.redact(r.stderr.trim()) || `exit code ${r.code}`}`,
+    );
+  }
+  await verifyThroughProxy(ctx, layout, to, sha, r, deadline);
 }
 
-// Several requests through Caddy's internal site, from inside the stack network; each prints a block.
-export const VERIFY = `
-i=0
-while [ "$i" -lt "$4" ]; do
-  i=$((i+1))
-  echo "--- $i"
-  docker exec "$1" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3"
-  echo
-done
-`;
+/** the last IN_A_ROW answers all from the new colour with the new commit */
+function verified(samples: VerifySample[], colour: Colour, sha: string): boolean {
+  const want = COLOUR_HOSTS[colour];
+  const last = samples.slice(-IN_A_ROW);
+  return (
+    last.length === IN_A_ROW &&
+    last.every(
+      (s) =>
+        s.code === 200 && (s.upstream === undefined || s.upstream.startsWith(want)) && commitMatches(s.commit, sha),
+    )
+  );
+}
 
 export interface VerifySample {
   upstream?: string;
@@ -74,44 +163,42 @@ export function parseVerify(out: string): VerifySample[] {
     });
 }
 
-/** Through the proxy, the version endpoint must answer from the new colour with the new commit, every time. */
+/**
+ * Through the proxy, the version endpoint must answer from the new colour with the new commit, three times in a
+ * row. `first` is what the switch's own round trip already saw; more round trips only when it was not enough.
+ */
 export async function verifyThroughProxy(
   ctx: EngineContext,
   layout: Layout,
   colour: Colour,
   sha: string,
+  first?: RunResult,
+  deadline = ctx.clock.now() + ctx.cfg.config.deployment.verify_timeout,
 ): Promise<void> {
-  const deadline = ctx.clock.now() + ctx.cfg.config.deployment.verify_timeout;
-  const want = `app-${colour}`;
+  let r = first ?? (await ctx.host.run(verifyCmd(ctx, layout, colour), { check: false, timeoutMs: 30_000 }));
   for (;;) {
-    const r = await ctx.host.run(
-      script(VERIFY, layout.gate(colour), 'caddy', ctx.cfg.config.app.health.version_path, '3'),
-      { check: false, timeoutMs: 30_000 },
-    );
     const samples = parseVerify(r.stdout);
-    const good = samples.filter(
-      (s) =>
-        s.code === 200 && (s.upstream === undefined || s.upstream.startsWith(want)) && commitMatches(s.commit, sha),
-    );
-    if (samples.length >= 3 && good.length === samples.length) {
-      if (samples.some((s) => s.upstream === undefined))
+    if (verified(samples, colour, sha)) {
+      if (samples.slice(-IN_A_ROW).some((s) => s.upstream === undefined))
         ctx.reporter.warn('the proxy does not send X-Togather-Upstream; verified by version only');
       return;
     }
-    const last =
-      samples
-        .map((s) => `HTTP ${s.code} from ${s.upstream ?? '?'} (${s.commit?.slice(0, 12) ?? 'no commit'})`)
-        .join('; ') ||
-      ctx.redactor.redact(r.stderr.trim()) ||
-      'no answer';
     if (ctx.clock.now() >= deadline) {
+      const last =
+        samples
+          .slice(-IN_A_ROW)
+          .map((s) => `HTTP ${s.code} from ${s.upstream ?? '?'} (${s.commit?.slice(0, 12) ?? 'no commit'})`)
+          .join('; ') ||
+        ctx.redactor.redact(r.stderr.trim()) ||
+        'no answer';
       throw new DeployError(
         'switch',
         `the proxy does not serve the new version from ${colour}: ${last}`,
         'check the proxy (caddy) container and its logs; the routing was put back as it was before the switch',
       );
     }
-    await ctx.clock.sleep(300);
+    await ctx.clock.sleep(50);
+    r = await ctx.host.run(verifyCmd(ctx, layout, colour), { check: false, timeoutMs: 30_000 });
   }
 }
 
@@ -149,11 +236,14 @@ export async function switchBack(
 }
 
 /**
- * Retires the colour that no longer receives traffic: one more settle period lets every proxy handler's health
- * checker see its flag gone, then `docker stop` gives its in-flight requests the drain timeout to finish.
- * The container and its image stay for a fast rollback.
+ * Retires the colour that no longer receives traffic: once every proxy handler's health checker can have seen
+ * its flag gone (seenByAllMs after the switch's flip; usually already past by now), `docker stop` gives its
+ * in-flight requests the drain timeout to finish, and returns when the app has exited. The container and its
+ * image stay for a fast rollback.
  */
 export async function retireColour(ctx: EngineContext, layout: Layout, colour: Colour): Promise<void> {
-  await ctx.clock.sleep(settleMs(ctx));
+  const flip = flippedAt.get(layout);
+  const wait = flip === undefined ? settleMs(ctx) : flip + seenByAllMs(ctx) - ctx.clock.now();
+  if (wait > 0) await ctx.clock.sleep(wait);
   await stopColour(ctx, layout, colour, ctx.cfg.config.deployment.drain_timeout);
 }

@@ -9,7 +9,7 @@ import type { Layout } from '../stack/layout.js';
 import { notify } from '../observe/notify.js';
 import type { Phases } from '../phases.js';
 import { applyRecord, readState, writeState } from '../stack/state.js';
-import { retireColour, switchTo, verifyThroughProxy } from './switch.js';
+import { retireColour, switchTo } from './switch.js';
 import { seconds, short, type Colour, type DeploymentRecord } from '../types.js';
 
 export interface WatchPolicy {
@@ -273,9 +273,8 @@ async function restorePrevious(
     });
   }
   await healthGate(ctx, layout, back, version);
-  await switchTo(ctx, layout, back, from);
   try {
-    await verifyThroughProxy(ctx, layout, back, version);
+    await switchTo(ctx, layout, back, from, version);
   } catch (e) {
     // the flags now route to the previous colour; switching to the failing release again would be worse
     ctx.reporter.warn(

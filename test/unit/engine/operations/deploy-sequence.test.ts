@@ -32,9 +32,8 @@ describe('deploy: the sequence on the host', () => {
     assert.equal(r.ok, true, r.message);
     assertBefore(ops, 'lock acquire', /^image /, 'the lock comes before the release image is looked at or shipped');
     assert.ok(ops.includes('image load'), 'the image was shipped');
-    assertBefore(ops, 'probe blue', 'flag on blue', 'the new colour is routed only after every health probe');
-    assertBefore(ops, 'flag on blue', 'verify blue', 'verified through the proxy once routed');
-    assertBefore(ops, 'verify blue', 'state write', 'recorded once verified');
+    assertBefore(ops, 'probe blue', 'switch blue', 'the new colour is routed only after every health probe');
+    assertBefore(ops, 'switch blue', 'state write', 'recorded once switched and verified (one command)');
     assertLockReleasedLast(stack);
     assert.deepEqual(stack.routed, ['blue']);
     assert.equal(stack.apps.blue.image, stack.ref(NEW));
@@ -50,9 +49,8 @@ describe('deploy: the sequence on the host', () => {
     assert.equal(r.ok, true, r.message);
     assert.equal(r.colour, 'green');
     assertBefore(ops, 'lock acquire', /^image /, 'the lock comes before the release image is looked at or shipped');
-    assertBefore(ops, 'probe green', 'flag on green', 'the new colour is routed only after every health probe');
-    assertBefore(ops, 'flag on green', 'flag off blue', 'the old colour is taken off only once the new one is on');
-    assertBefore(ops, 'flag off blue', 'stop blue', 'the old colour is stopped only once it is off');
+    assertBefore(ops, 'probe green', 'switch green', 'the new colour is routed only after every health probe');
+    assertBefore(ops, 'switch green', 'stop blue', 'the old colour is stopped only once it is off');
     assertLockReleasedLast(stack);
     assert.deepEqual(stack.routed, ['green']);
     assert.equal(stack.apps.blue.state, 'exited', 'kept for a fast rollback');
@@ -68,7 +66,7 @@ describe('deploy: the sequence on the host', () => {
     assert.match(err.message, /the old colour keeps serving/);
     assertBefore(ops, 'probe green', 'stop green', 'the failed colour is stopped after its gate');
     assertNone(ops, /^flag /, 'no flag changes once the gate began', ops.indexOf('probe green'));
-    assertNone(ops, /^(flag on|verify)/, 'nothing is routed');
+    assertNone(ops, /^(flag on|verify|switch)/, 'nothing is routed');
     assertLockReleasedLast(stack);
     assert.deepEqual(stack.routed, ['blue'], 'blue still serves');
     assert.deepEqual(stack.flags, { blue: true, green: false });
@@ -88,8 +86,13 @@ describe('deploy: the sequence on the host', () => {
     const ops = stack.ops;
     assert.equal(err.kind, 'state');
     assert.match(err.message, /deployed and serving, but state\.json could not be written: .*No space left on device/);
-    assertBefore(ops, 'flag off blue', 'state write', 'the switch was done before the record');
-    assertNone(ops, /^(flag |stop )/, 'no flag change or stop after the failed write', ops.indexOf('state write'));
+    assertBefore(ops, 'switch green', 'state write', 'the switch was done before the record');
+    assertNone(
+      ops,
+      /^(flag |stop |switch )/,
+      'no flag change or stop after the failed write',
+      ops.indexOf('state write'),
+    );
     assert.equal(ops.filter((o) => o === 'state write').length, 1, 'no second write over the failed one');
     assertLockReleasedLast(stack);
     assert.deepEqual(stack.routed, ['green'], 'green keeps serving');

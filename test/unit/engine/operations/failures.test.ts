@@ -23,7 +23,7 @@ const RAW = /nc 127\.0\.0\.1/; // the raw fetch of an error answer's body
 const BOOTING = "state=running 0 0\nwget: can't connect to remote host (127.0.0.1): Connection refused\n\nrc=1\n";
 const ERROR_503 =
   'state=running 0 0\n  HTTP/1.1 503 Service Unavailable\nwget: server returned error: HTTP/1.1 503 Service Unavailable\n\nrc=1\n';
-const HEALTHY = `state=running 0 0\n  HTTP/1.1 200 OK\n{"status":"healthy","git_commit":"${SHA.slice(0, 7)}","checks":{}}\n\nrc=0\n`;
+const HEALTHY = `passes=2 probes=2\nstate=running 0 0\n  HTTP/1.1 200 OK\n{"status":"healthy","git_commit":"${SHA.slice(0, 7)}","checks":{}}\n\nrc=0\n`;
 
 function raw503(checks: Record<string, unknown>): string {
   return `HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\r\n${JSON.stringify({ status: 'unhealthy', checks })}`;
@@ -62,7 +62,7 @@ describe('the health gate: answers no wait can change', () => {
     assert.equal(err.kind, 'health');
     assert.match(
       err.message,
-      /the new green colour reports what no wait can change: migrations failing \(schema_migrations is dirty\), 2 probes in a row/,
+      /the new green colour reports what no wait can change: migrations failing \(schema_migrations is dirty\), 2 rounds of probes in a row/,
     );
     assert.match(err.remedy ?? '', /migrate force/);
     assert.equal(n, 4, 'two boot probes, then two dirty answers');

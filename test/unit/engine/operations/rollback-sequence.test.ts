@@ -25,14 +25,8 @@ describe('rollback: the sequence on the host', () => {
     assertBefore(ops, 'lock acquire', /^(state read|start blue)$/, 'the lock comes before anything is read or started');
     assertNone(ops, /^up app-/, 'the kept container is reused, not recreated');
     assertBefore(ops, 'start blue', 'probe blue', 'health-gated once started');
-    assertBefore(ops, 'probe blue', 'flag on blue', 'the rollback colour is routed only after every health probe');
-    assertBefore(
-      ops,
-      'flag on blue',
-      'flag off green',
-      'the current colour is taken off only once the rollback colour is on',
-    );
-    assertBefore(ops, 'verify blue', 'state write', 'recorded once verified through the proxy');
+    assertBefore(ops, 'probe blue', 'switch blue', 'the rollback colour is routed only after every health probe');
+    assertBefore(ops, 'switch blue', 'state write', 'recorded once switched and verified through the proxy');
     assertBefore(ops, 'state write', 'stop green', 'the rolled-back colour is retired after the record');
     assertLockReleasedLast(stack);
     assert.deepEqual(stack.routed, ['blue']);
@@ -51,7 +45,7 @@ describe('rollback: the sequence on the host', () => {
     assert.equal(r.ok, true, r.message);
     assertNone(ops, 'start blue', 'no warm start of a missing container');
     assertBefore(ops, 'up app-blue', 'probe blue', 'health-gated once started');
-    assertBefore(ops, 'probe blue', 'flag on blue', 'the rollback colour is routed only after every health probe');
+    assertBefore(ops, 'probe blue', 'switch blue', 'the rollback colour is routed only after every health probe');
     assertLockReleasedLast(stack);
     assert.equal(stack.apps.blue.image, stack.ref(OLD));
     assert.deepEqual(stack.routed, ['blue']);
@@ -64,7 +58,7 @@ describe('rollback: the sequence on the host', () => {
     assert.equal(err.kind, 'health');
     assert.match(err.message, /the old colour keeps serving/);
     assertBefore(ops, 'probe blue', 'stop blue', 'the failed colour is stopped after its gate');
-    assertNone(ops, /^(flag |verify )/, 'no flag is touched, nothing verified');
+    assertNone(ops, /^(flag |verify |switch )/, 'no flag is touched, nothing verified');
     assertNone(ops, 'stop green', 'the current colour keeps running');
     assertLockReleasedLast(stack);
     assert.deepEqual(stack.routed, ['green'], 'green still serves');

@@ -78,6 +78,12 @@ test('probe output: state line, wget headers and body', () => {
     "state=restarting 1 2\nwget: can't connect to remote host (127.0.0.1): Connection refused\n\nrc=1\n",
   );
   assert.deepEqual([down.state, down.code, down.exitCode, down.restarts], ['restarting', 0, 1, 2]);
+  // a round of probes inside the gate: its counts first, the last answer, then the container's state
+  const round = parseProbe('passes=2 probes=7\n  HTTP/1.1 200 OK\n{"status":"healthy"}\n\nrc=0\nstate=running 0 0\n');
+  assert.deepEqual(
+    [round.state, round.code, round.body, round.passes, round.probes],
+    ['running', 200, '{"status":"healthy"}', 2, 7],
+  );
   assert.match(down.error ?? '', /Connection refused/);
   assert.equal(parseProbe('state=absent\n\nrc=1\n').state, 'absent');
 });

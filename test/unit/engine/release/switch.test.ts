@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseVerify } from '../../../../src/engine/release/switch.js';
+import { parseVerify, SWITCH, VERIFY_LOOP } from '../../../../src/engine/release/switch.js';
 
 const SHA = 'a'.repeat(40);
 
@@ -12,4 +12,12 @@ test('verify samples carry upstream and commit', () => {
   assert.equal(s.length, 2);
   assert.deepEqual(s[0], { upstream: 'app-green', commit: SHA, code: 200 });
   assert.equal(s[1]!.code, 502);
+});
+
+test('the switch routes the new colour before it takes the old one out, then verifies in the same command', () => {
+  const on = SWITCH.indexOf('touch -- "$1/ready"');
+  const off = SWITCH.indexOf('rm -f -- "$2/ready"');
+  const verify = SWITCH.indexOf('docker exec');
+  assert.ok(on > 0 && on < off && off < verify, SWITCH);
+  assert.ok(!VERIFY_LOOP.includes("'"), 'the loop travels inside single quotes');
 });
