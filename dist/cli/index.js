@@ -29216,7 +29216,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4725);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3319);
 // "--": node itself looks for --env-file anywhere on its command line and exits 9 if that file is missing
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
@@ -29226,7 +29226,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 4725:
+/***/ 3319:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -29696,9 +29696,12 @@ function snapshotLoadCmd(path, load) {
  * and the dry-run plan prints the same commands.
  */
 // --- colours: the stack's state, compose, the gate flags, starting and stopping an app --------------------------
-// One round trip: what the proxy actually routes to (the gate flags) and the state of every container.
+// One round trip and one docker call: what the proxy actually routes to (the gate flags) and the state of every
+// container (an absent one is left out of docker's answer, whose exit code is then 1).
 const INSPECT_STACK = `
-st() { docker inspect -f '{{.State.Status}} {{.Config.Image}}' -- "$1" 2>/dev/null || echo absent; }
+all=$(docker container inspect -f '{{.Name}} {{.State.Status}} {{.Config.Image}}' -- \\
+  "$1-gate-blue" "$1-app-blue" "$1-gate-green" "$1-app-green" "$1-caddy" "$1-db" "$1-keeper" 2>/dev/null)
+st() { v=$(printf '%s\\n' "$all" | awk -v n="/$1" '$1 == n { print $2, $3; exit }'); echo "\${v:-absent}"; }
 for c in blue green; do
   echo "$c.gate=$(st "$1-gate-$c")"
   echo "$c.app=$(st "$1-app-$c")"
@@ -32198,8 +32201,294 @@ function containerImagesCmd() {
 function imageRmCmd(ref) {
     return cmd('docker', 'image', 'rm', ref);
 }
+/** the layers of one image, bottom first, as a JSON array of diff IDs (this machine's release image) */
+function imageLayersCmd(ref) {
+    return cmd('docker', 'image', 'inspect', '--format', '{{json .RootFS.Layers}}', ref);
+}
+/**
+ * $1 the app's image repository: the layer chain of each of its images on the host, one JSON array a line.
+ * One round trip; no image yet prints nothing. Images of other repositories are left out on purpose: what the
+ * release can reuse is what earlier releases of the app left, and the listing stays as small as the repository.
+ */
+const HOST_LAYER_CHAINS = 'docker image ls --quiet --no-trunc -- "$1" | sort -u | ' +
+    "xargs -r docker image inspect --format '{{json .RootFS.Layers}}'";
+function hostLayerChainsCmd(repo) {
+    return script(HOST_LAYER_CHAINS, repo);
+}
+
+;// CONCATENATED MODULE: ./src/engine/release/layers.ts
+
+
+/*
+ * Layer-aware shipping, the pure half: which of the release image's layers the host already holds (from the
+ * diff IDs of the app images there), and a streaming tar filter that leaves those layers' blobs out of
+ * `docker save`. Docker >= 25 saves an OCI layout whose layer blobs are named by their uncompressed digest,
+ * which is the diff ID; the classic image store's `docker load` opens a layer file only when the layer's chain
+ * is not in its store already (verified on Docker 26: an archive without the blobs the host holds loads, and
+ * one that lacks a blob the host does not hold fails with "no such file or directory"). Docker 26 with the
+ * containerd image store loaded such an archive too, the left-out blobs being in its content store.
+ */
+const DIFF_ID = /^sha256:[0-9a-f]{64}$/;
+/**
+ * The host's layer chains from its listing: one JSON array of diff IDs per line (`{{json .RootFS.Layers}}`).
+ * Lines that are not such an array (an image without layers prints `null`, a warning, noise) are ignored.
+ */
+function parseLayerChains(stdout) {
+    const chains = [];
+    for (const line of stdout.split('\n')) {
+        const t = line.trim();
+        if (!t.startsWith('['))
+            continue;
+        let v;
+        try {
+            v = JSON.parse(t);
+        }
+        catch {
+            continue;
+        }
+        if (Array.isArray(v) && v.length > 0 && v.every((d) => typeof d === 'string' && DIFF_ID.test(d)))
+            chains.push(v);
+    }
+    return chains;
+}
+/**
+ * Layer i of the target can stay behind iff the target's layers 0..i equal the first i+1 layers of some host
+ * image: the same chain ID, so the host's store has exactly that layer on exactly that parent.
+ */
+function planLayers(target, hostChains) {
+    let shared = 0;
+    for (const chain of hostChains) {
+        let n = 0;
+        while (n < target.length && n < chain.length && target[n] === chain[n])
+            n++;
+        shared = Math.max(shared, n);
+    }
+    const above = new Set(target.slice(shared));
+    const skip = new Set();
+    for (const d of target.slice(0, shared))
+        if (!above.has(d))
+            skip.add(d.slice('sha256:'.length));
+    return { layers: target, shared, skip };
+}
+/** the target's layers as docker prints them (`{{json .RootFS.Layers}}` of one image) */
+function parseLayers(stdout) {
+    return parseLayerChains(stdout)[0];
+}
+/** an OCI layout blob's digest, from its path in the archive (`blobs/sha256/<hex>`, maybe with a leading ./) */
+function blobDigest(name) {
+    return /^(?:\.\/)?blobs\/sha256\/([0-9a-f]{64})$/.exec(name)?.[1];
+}
+const BLOCK = 512;
+/** a tar header's numeric field: octal text, or base-256 when the first byte's high bit is set (GNU, > 8 GB) */
+function tarNumber(b) {
+    if (b[0] & 0x80) {
+        let n = b[0] & 0x7f;
+        for (let i = 1; i < b.length; i++)
+            n = n * 256 + b[i];
+        return n;
+    }
+    const s = b.toString('latin1').replace(/\0.*$/s, '').trim();
+    return s ? parseInt(s, 8) : 0;
+}
+function cString(b) {
+    const z = b.indexOf(0);
+    return b.subarray(0, z < 0 ? b.length : z).toString('utf8');
+}
+/** the path of a PAX extended header's records ("<len> path=<value>\n"), if it sets one */
+function paxPath(data) {
+    let path;
+    let at = 0;
+    while (at < data.length) {
+        const sp = data.indexOf(0x20, at);
+        if (sp < 0)
+            break;
+        const len = parseInt(data.subarray(at, sp).toString('latin1'), 10);
+        if (!(len > 0))
+            break;
+        const rec = data.subarray(sp + 1, at + len - 1).toString('utf8');
+        if (rec.startsWith('path='))
+            path = rec.slice('path='.length);
+        at += len;
+    }
+    return path;
+}
+/** extended headers (PAX 'x', GNU long name 'L' and long link 'K') describe the entry that follows them */
+const META_TYPES = new Set(['x', 'L', 'K']);
+/** at most this much metadata is held back before its entry (a real one is a few hundred bytes) */
+const META_LIMIT = 1 << 20;
+/**
+ * A streaming tar filter: entries whose name `drop` accepts are left out (with any extended header that
+ * describes them), every other byte passes unchanged, the end-of-archive blocks included. Memory stays
+ * bounded: entry data is passed or skipped as it arrives; only headers are held.
+ */
+class TarFilter extends external_node_stream_.Transform {
+    shouldDrop;
+    stats = { dropped: [], droppedBytes: 0, oci: false };
+    /** why the archive could not be read, when it could not: what was sent is then cut short */
+    failure;
+    head = Buffer.alloc(0);
+    /** bytes of the current entry's data (with padding) still to come */
+    remaining = 0;
+    passing = true;
+    /** an extended header being collected, and the entry it describes */
+    meta = [];
+    metaBytes = 0;
+    collecting;
+    longName;
+    ended = false;
+    constructor(shouldDrop) {
+        super();
+        this.shouldDrop = shouldDrop;
+    }
+    _transform(chunk, _enc, done) {
+        try {
+            this.consume(chunk);
+            done();
+        }
+        catch (e) {
+            this.failure = e.message;
+            done(e);
+        }
+    }
+    _flush(done) {
+        if (!this.ended && (this.remaining > 0 || this.head.length > 0 || this.meta.length > 0)) {
+            this.failure = 'the image archive ended in the middle of an entry';
+            return done(new Error(this.failure));
+        }
+        done();
+    }
+    consume(chunk) {
+        let at = 0;
+        while (at < chunk.length) {
+            if (this.ended) {
+                // after the end-of-archive blocks: whatever padding docker wrote goes through as it is
+                this.push(chunk.subarray(at));
+                return;
+            }
+            if (this.remaining > 0) {
+                const n = Math.min(this.remaining, chunk.length - at);
+                const part = chunk.subarray(at, at + n);
+                if (this.collecting)
+                    this.collecting.data.push(part);
+                else if (this.passing)
+                    this.push(part);
+                else
+                    this.stats.droppedBytes += n;
+                this.remaining -= n;
+                at += n;
+                if (this.remaining === 0 && this.collecting)
+                    this.endMeta();
+                continue;
+            }
+            const need = BLOCK - this.head.length;
+            const part = chunk.subarray(at, at + need);
+            this.head = this.head.length ? Buffer.concat([this.head, part]) : Buffer.from(part);
+            at += part.length;
+            if (this.head.length === BLOCK) {
+                const h = this.head;
+                this.head = Buffer.alloc(0);
+                this.header(h);
+            }
+        }
+    }
+    header(h) {
+        if (h.every((b) => b === 0)) {
+            if (this.meta.length)
+                throw new Error('the image archive ends after an extended header');
+            this.ended = true;
+            this.push(h);
+            return;
+        }
+        const size = tarNumber(h.subarray(124, 136));
+        const type = String.fromCharCode(h[156] || 0x30);
+        const padded = Math.ceil(size / BLOCK) * BLOCK;
+        if (META_TYPES.has(type)) {
+            this.metaBytes += BLOCK + padded;
+            if (this.metaBytes > META_LIMIT)
+                throw new Error('the image archive has an oversized extended header');
+            this.meta.push(h);
+            this.collecting = { type, data: [], size };
+            this.remaining = padded;
+            if (padded === 0)
+                this.endMeta();
+            return;
+        }
+        const ustar = h.subarray(257, 262).toString('latin1') === 'ustar';
+        const prefix = ustar ? cString(h.subarray(345, 500)) : '';
+        const name = this.longName ?? (prefix ? `${prefix}/${cString(h.subarray(0, 100))}` : cString(h.subarray(0, 100)));
+        this.longName = undefined;
+        if (blobDigest(name))
+            this.stats.oci = true;
+        this.passing = !this.shouldDrop(name);
+        const held = Buffer.concat(this.meta);
+        this.meta = [];
+        this.metaBytes = 0;
+        if (this.passing) {
+            if (held.length)
+                this.push(held);
+            this.push(h);
+        }
+        else {
+            const d = blobDigest(name);
+            this.stats.dropped.push(d ?? name);
+            this.stats.droppedBytes += held.length + BLOCK;
+        }
+        this.remaining = padded;
+    }
+    endMeta() {
+        const c = this.collecting;
+        this.collecting = undefined;
+        const data = Buffer.concat(c.data);
+        this.meta.push(data);
+        const body = data.subarray(0, c.size);
+        if (c.type === 'x')
+            this.longName = paxPath(body) ?? this.longName;
+        if (c.type === 'L')
+            this.longName = cString(body);
+    }
+}
+/** the filter for a plan: drops exactly the blobs of the shared layers the host holds */
+function layerFilter(plan) {
+    return new TarFilter((name) => {
+        const d = blobDigest(name);
+        return d !== undefined && plan.skip.has(d);
+    });
+}
+/** layers sent / skipped after a filtered save: a layer counts as skipped when its blob was left out */
+function countLayers(plan, stats) {
+    const dropped = new Set(stats.dropped);
+    const skipped = plan.layers.filter((d) => dropped.has(d.slice('sha256:'.length))).length;
+    return { sent: plan.layers.length - skipped, skipped };
+}
+/**
+ * Whether the layer-aware attempt must be followed by a full save | load, and why (undefined: it stands).
+ * A load that failed is retried whole (a layer pruned on the host between the listing and the load, a store
+ * that wants every blob in the archive); so is one whose archive was the legacy format, which the filter cannot
+ * thin (its layer files are not named by diff ID) — that one already carried everything, so it only needs
+ * saying. A failed `docker save` is not retried: the full path would fail the same way.
+ */
+function fallbackReason(p) {
+    if (p.filterFailure)
+        return { retry: true, why: `the image archive could not be filtered (${p.filterFailure})` };
+    if (p.loadCode !== 0) {
+        const first = p.loadStderr.trim().split('\n')[0] ?? '';
+        return { retry: true, why: `the host refused the image without its layers${first ? ` (${first})` : ''}` };
+    }
+    if (p.plan.skip.size > 0 && !p.stats.oci)
+        return { retry: false, why: "this machine's docker save writes the legacy archive format (Docker < 25)" };
+    return undefined;
+}
+/** the deploy log's line, e.g. "shipped 3 of 9 layers, 1.2 MB (6 layers already on the host)" */
+function shipLine(s) {
+    const size = formatBytes(s.bytes);
+    if (s.mode === 'full' || s.layersSkipped === 0)
+        return `shipped the whole image, ${s.layers} layer${s.layers === 1 ? '' : 's'}, ${size}`;
+    return (`shipped ${s.layersSent} of ${s.layers} layers, ${size} ` +
+        `(${s.layersSkipped} layer${s.layersSkipped === 1 ? '' : 's'} already on the host)`);
+}
 
 ;// CONCATENATED MODULE: ./src/engine/release/image.ts
+
 
 
 
@@ -32302,13 +32591,23 @@ async function buildFromGit(ctx, tree, sha, argv) {
         throw new errors_DeployError('image', `git archive of ${types_short(sha)} failed: ${g.stderr.trim()}`, 'run the deploy from a clone that contains the commit (fetch-depth 0 or the commit fetched)');
     return r;
 }
-/** docker save on this machine, gzip in-process, docker load on the host: no registry, one stream. */
-async function shipImage(ctx, ref) {
+/**
+ * docker save on this machine, through `filter` when given (the layer-aware path), gzip in-process, docker load
+ * on the host: no registry, one stream.
+ */
+async function ship(ctx, ref, filter) {
     const save = ctx.local.stream(dockerSaveCmd(ref), ctx.localDockerEnv);
     const gzip = (0,external_node_zlib_.createGzip)({ level: external_node_zlib_.constants.Z_BEST_SPEED });
     let bytes = 0;
     gzip.on('data', (d) => (bytes += d.length));
-    save.stdout.pipe(gzip);
+    // a broken archive ends the upload early; docker load then fails and the caller decides what follows
+    const end = () => gzip.end();
+    if (filter) {
+        filter.on('error', end);
+        save.stdout.pipe(filter).pipe(gzip);
+    }
+    else
+        save.stdout.pipe(gzip);
     let load;
     try {
         load = await ctx.host.run(dockerLoadCmd(), { stdin: gzip, check: false, timeoutMs: 30 * 60_000 });
@@ -32317,14 +32616,83 @@ async function shipImage(ctx, ref) {
         // an upload that died leaves the pipe paused and docker save blocked on it, which would keep this process
         // alive for ever; after a good upload both streams have ended already
         save.stdout.destroy();
+        filter?.destroy();
         gzip.destroy();
     }
     const saved = await save.done;
-    if (load.code !== 0)
-        throw new errors_DeployError('image', `docker load on the host failed: ${ctx.redactor.redact(load.stderr.trim())}`, 'check free disk space on the host');
-    if (saved.code !== 0)
-        throw new errors_DeployError('image', `docker save ${ref} failed: ${saved.stderr.trim()}`);
-    return bytes;
+    return { bytes, load, saved };
+}
+function checkShipped(ctx, ref, s) {
+    if (s.saved.code !== 0)
+        throw new errors_DeployError('image', `docker save ${ref} failed: ${s.saved.stderr.trim()}`);
+    if (s.load.code !== 0)
+        throw new errors_DeployError('image', `docker load on the host failed: ${ctx.redactor.redact(s.load.stderr.trim())}`, 'check free disk space on the host');
+}
+/** The whole image: docker save | gzip | docker load. Returns the bytes on the wire. */
+async function shipImage(ctx, ref) {
+    const s = await ship(ctx, ref);
+    checkShipped(ctx, ref, s);
+    return s.bytes;
+}
+/** which of the release image's layers the host holds; a reason when either side cannot say */
+async function layerPlan(ctx, ref) {
+    const mine = await ctx.local.run(imageLayersCmd(ref), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
+    const layers = mine.code === 0 ? parseLayers(mine.stdout) : undefined;
+    if (!layers)
+        return 'the layers of the image on this machine could not be read';
+    const theirs = await ctx.host.run(hostLayerChainsCmd(ctx.cfg.config.app.image), { check: false, timeoutMs: 60_000 });
+    if (theirs.code !== 0)
+        return "the host's image layers could not be listed";
+    return planLayers(layers, parseLayerChains(theirs.stdout));
+}
+/**
+ * Ships the release image, only the layers the host lacks when it can (app.ship: layers): those it holds, as the
+ * same chain, in an earlier release of the app are left out of the archive, and docker load finds them in its
+ * store. Any doubt or failure falls back, once and said, to the whole image.
+ */
+async function shipLayers(ctx, ref) {
+    // `tried`: bytes a refused thin attempt already put on the wire, counted in the total
+    const full = async (fallback, tried = 0) => {
+        if (fallback)
+            ctx.reporter.warn(`shipping the whole image: ${fallback}`);
+        const bytes = tried + (await shipImage(ctx, ref));
+        const mine = await ctx.local.run(imageLayersCmd(ref), { check: false, env: ctx.localDockerEnv });
+        const layers = (mine.code === 0 ? parseLayers(mine.stdout) : undefined)?.length ?? 0;
+        return { mode: 'full', layers, layersSent: layers, layersSkipped: 0, bytes, fallback };
+    };
+    if (ctx.cfg.config.app.ship === 'full')
+        return full();
+    const plan = await layerPlan(ctx, ref);
+    if (typeof plan === 'string')
+        return full(plan);
+    if (plan.skip.size === 0) {
+        const s = await ship(ctx, ref);
+        checkShipped(ctx, ref, s);
+        return {
+            mode: 'layers',
+            layers: plan.layers.length,
+            layersSent: plan.layers.length,
+            layersSkipped: 0,
+            bytes: s.bytes,
+        };
+    }
+    const filter = layerFilter(plan);
+    const s = await ship(ctx, ref, filter);
+    if (s.saved.code !== 0)
+        checkShipped(ctx, ref, s);
+    const why = fallbackReason({
+        loadCode: s.load.code,
+        loadStderr: ctx.redactor.redact(s.load.stderr),
+        stats: filter.stats,
+        plan,
+        filterFailure: filter.failure,
+    });
+    if (why?.retry)
+        return full(why.why, s.bytes);
+    if (why)
+        ctx.reporter.info(`the whole image went: ${why.why}`);
+    const { sent, skipped } = countLayers(plan, filter.stats);
+    return { mode: 'layers', layers: plan.layers.length, layersSent: sent, layersSkipped: skipped, bytes: s.bytes };
 }
 /** Gets the release image onto the host by the cheapest way that works; skipped when it is already there. */
 async function ensureImage(ctx, sha, buildArgs) {
@@ -32332,7 +32700,9 @@ async function ensureImage(ctx, sha, buildArgs) {
     if (await hostHas(ctx, ref))
         return { ref, how: 'present' };
     if (ctx.dryRun) {
-        ctx.reporter.info(`would get ${ref} onto the host (${ctx.cfg.config.app.pull ? 'docker pull' : 'build if needed, then docker save | docker load'})`);
+        const layers = ctx.cfg.config.app.ship === 'full' ? '' : ' of the layers the host lacks';
+        const how = ctx.cfg.config.app.pull ? 'docker pull' : `build if needed, then docker save | docker load${layers}`;
+        ctx.reporter.info(`would get ${ref} onto the host (${how})`);
         return { ref, how: ctx.cfg.config.app.pull ? 'pulled' : 'shipped' };
     }
     if (ctx.cfg.config.app.pull) {
@@ -32346,10 +32716,16 @@ async function ensureImage(ctx, sha, buildArgs) {
         await buildImage(ctx, ref, sha, buildArgs);
         how = 'built+shipped';
     }
-    const bytes = await shipImage(ctx, ref);
+    const shipped = await shipLayers(ctx, ref);
     if (!(await hostHas(ctx, ref)))
         throw new errors_DeployError('image', `${ref} is not on the host after docker load`);
-    return { ref, how, bytes };
+    ctx.reporter.info(shipLine(shipped));
+    return {
+        ref,
+        how,
+        bytes: shipped.bytes,
+        layers: { total: shipped.layers, sent: shipped.layersSent, skipped: shipped.layersSkipped },
+    };
 }
 /**
  * Removes app images beyond the newest `keep`, never one in `protect` (current, previous, rollback targets)
@@ -32442,18 +32818,35 @@ function permanentFailure(checks) {
     };
 }
 /*
- * One round trip per probe: the app container's state, then its /health fetched from inside the colour's
- * gate (which shares the app's network namespace, so the colour is probed on its own address, not through
- * the proxy). busybox wget prints the status line with -S on stderr. Its -T option segfaults in Debian's
- * busybox-static 1.35, so the time limit comes from the timeout applet instead. Headers and body are merged
- * inside the container: merged by the docker client (which writes the two streams apart) the body could land
- * before the status line, on the same line, and a healthy answer read as no answer.
+ * One round trip for up to about a second of probing: the probes run inside the colour's gate (which shares the
+ * app's network namespace, so the colour is probed on its own address, not through the proxy), app.health.interval
+ * apart, until the answer was 2xx the needed number of times in a row or the round's probes are used up; the
+ * last answer is printed, then the app container's state. The deployer judges that answer (health JSON, required
+ * checks, commit) and starts another round when it is not enough. busybox wget prints the status line with -S
+ * on stderr; its -T option segfaults in Debian's busybox-static 1.35, so the time limit comes from the timeout
+ * applet instead. Headers and body are merged inside the container: merged by the docker client (which writes
+ * the two streams apart) the body could land before the status line, on the same line, and a healthy answer
+ * read as no answer.
+ *
+ * $1 app container, $2 gate container, $3 probe timeout (s), $4 URL, $5 passes needed, $6 probes at most,
+ * $7 pause between probes (s).
  */
+const PROBE_LOOP = `
+n=0; i=0
+while :; do
+  i=$((i+1))
+  out=$(timeout "$0" wget -q -S -O - "$1" 2>&1); rc=$?
+  case "$out" in *"HTTP/1."[01]" 2"[0-9][0-9]*) n=$((n+1));; *) n=0;; esac
+  if [ "$n" -ge "$2" ] || [ "$i" -ge "$3" ]; then break; fi
+  sleep "$4"
+done
+echo "passes=$n probes=$i"
+echo "$out"; echo; echo "rc=$rc"
+`;
 const PROBE = `
+docker exec "$2" sh -c '${PROBE_LOOP}' "$3" "$4" "$5" "$6" "$7"
 s=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}' -- "$1" 2>/dev/null) || s=absent
 echo "state=$s"
-docker exec "$2" sh -c 'timeout "$0" wget -q -S -O - "$1" 2>&1' "$3" "http://127.0.0.1:$4$5"; rc=$?
-echo; echo "rc=$rc"
 `;
 /** busybox wget -S output merged with the body: header lines start with two spaces, errors with "wget:" */
 function parseWgetOutput(lines) {
@@ -32482,13 +32875,15 @@ function parseWgetOutput(lines) {
 }
 function parseProbe(stdout) {
     const lines = stdout.split('\n');
-    const stateLine = lines[0] ?? '';
+    const stateLine = lines.find((l) => l.startsWith('state=')) ?? '';
     const [state = 'absent', exit, restarts] = stateLine
         .replace(/^state=/, '')
         .trim()
         .split(/\s+/);
+    const counts = /^passes=(\d+) probes=(\d+)$/m.exec(stdout);
     const rcIdx = lines.findIndex((l) => /^rc=\d+$/.test(l));
-    const w = parseWgetOutput(lines.slice(1, rcIdx < 0 ? undefined : rcIdx));
+    const answer = (rcIdx < 0 ? lines : lines.slice(0, rcIdx)).filter((l) => !l.startsWith('state=') && !/^passes=\d+ probes=\d+$/.test(l));
+    const w = parseWgetOutput(answer);
     return {
         code: w.code,
         body: w.body,
@@ -32496,6 +32891,8 @@ function parseProbe(stdout) {
         exitCode: exit !== undefined ? Number(exit) : undefined,
         restarts: restarts !== undefined ? Number(restarts) : undefined,
         error: w.code === 0 ? (w.error ?? 'no answer') : w.error,
+        passes: counts ? Number(counts[1]) : w.code >= 200 && w.code < 300 ? 1 : 0,
+        probes: counts ? Number(counts[2]) : 1,
     };
 }
 /** details.version of the `migrations` check: a number, null when the app says there is none, undefined when it does not say */
@@ -32580,12 +32977,14 @@ function commitMatches(reported, sha) {
 }
 /** the probe's time limit for the timeout applet: whole seconds, at least one */
 const timeoutSeconds = (ms) => String(Math.max(1, Math.ceil(ms / 1000)));
+/** probes one round makes at most: about a second's worth, and at least the passes needed */
+function probesPerRound(h) {
+    return Math.min(50, Math.max(h.consecutive, Math.ceil(1000 / Math.max(h.interval, 20))));
+}
 async function probeColour(ctx, layout, colour) {
     const h = ctx.cfg.config.app.health;
-    const r = await ctx.host.run(script(PROBE, layout.app(colour), layout.gate(colour), timeoutSeconds(h.timeout), String(ctx.cfg.config.app.port), h.path), {
-        check: false,
-        timeoutMs: h.timeout + 15_000,
-    });
+    const n = probesPerRound(h);
+    const r = await ctx.host.run(script(PROBE, layout.app(colour), layout.gate(colour), timeoutSeconds(h.timeout), `http://127.0.0.1:${ctx.cfg.config.app.port}${h.path}`, String(h.consecutive), String(n), (h.interval / 1000).toFixed(3)), { check: false, timeoutMs: n * (h.timeout + h.interval) + 15_000 });
     return parseProbe(r.stdout);
 }
 /**
@@ -32598,13 +32997,12 @@ async function healthGate(ctx, layout, colour, sha, expect = {}, serving) {
     const h = ctx.cfg.config.app.health;
     const deadline = ctx.clock.now() + h.start_timeout;
     const leaves = serving ? `; ${serving}.` : '.';
-    let passes = 0;
     let stuck = 0;
     let last;
     let probes = 0;
     for (;;) {
         const p = await probeColour(ctx, layout, colour);
-        probes++;
+        probes += p.probes;
         if (p.state === 'exited' ||
             p.state === 'dead' ||
             (p.restarts ?? 0) > 0 ||
@@ -32622,7 +33020,7 @@ async function healthGate(ctx, layout, colour, sha, expect = {}, serving) {
         if (last.ok && !commitMatches(last.gitCommit, sha)) {
             throw new errors_DeployError('health', `the new colour reports commit ${last.gitCommit}, not ${types_short(sha)}: the image is not the build of this commit`, 'rebuild the image from this commit');
         }
-        passes = last.ok ? passes + 1 : 0;
+        const passes = last.ok ? p.passes : 0;
         stuck = last.permanent ? stuck + 1 : 0;
         if (passes >= h.consecutive) {
             ctx.reporter.info(`${colour} is ${last.status} after ${probes} probes`);
@@ -32631,13 +33029,13 @@ async function healthGate(ctx, layout, colour, sha, expect = {}, serving) {
         if (last.permanent && stuck >= h.consecutive) {
             const logs = await appLogs(ctx, layout, colour);
             throw new errors_DeployError('health', `the new ${colour} colour reports what no wait can change: ${ctx.redactor.redact(last.permanent.what)}, ` +
-                `${stuck} probes in a row${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`, last.permanent.remedy);
+                `${stuck} rounds of probes in a row${leaves}${logs ? `\n  last log lines:\n${logs}` : ''}`, last.permanent.remedy);
         }
         if (ctx.clock.now() >= deadline) {
             const logs = await appLogs(ctx, layout, colour);
             const why = last.ok
                 ? `it passed only ${passes} of the ${h.consecutive} probes in a row needed ` +
-                    `(one probe every ${Math.round((ctx.clock.now() - deadline + h.start_timeout) / probes)} ms)`
+                    `(${probes} probes in ${Math.round((ctx.clock.now() - deadline + h.start_timeout) / 1000)}s)`
                 : raw
                     ? last.reason
                     : (p.error ?? last.reason);
@@ -33089,7 +33487,163 @@ async function reconcileState(ctx, layout, state, stack, live) {
     return r.state;
 }
 
+;// CONCATENATED MODULE: ./src/engine/release/caddyfile.ts
+
+/**
+ * Caddy configuration for the stack. The switch between colours never reloads Caddy (a reload resets
+ * connections under load, see docs/zero-downtime.md): both colours are always upstreams, `lb_policy first` sends
+ * everything to the first healthy one, and an active health check asks each colour's gate (:8081, /ready) whether
+ * it is in rotation. The deployer flips the gate's flag file; Caddy notices within one health interval.
+ *
+ * Two files, both in the directory compose mounts as /etc/caddy:
+ *   togather.caddy - owned by the deployer, rewritten from renderUpstreams(): the upstream snippet and the
+ *                    internal verification site;
+ *   Caddyfile      - the operator's (renderDefaultSite() writes a first one): `import togather.caddy`, then sites
+ *                    that `import togather_upstreams`.
+ */
+/** Name of the file renderUpstreams() output goes to, beside the Caddyfile that imports it. */
+const UPSTREAMS_FILE = 'togather.caddy';
+/** Snippet the sites import. */
+const UPSTREAMS_SNIPPET = 'togather_upstreams';
+/** Port of the internal site: reachable on the stack's network only (compose publishes 80/443, never this). */
+const INTERNAL_PORT = 8088;
+/** Port and path each colour's gate answers Caddy's health check on. */
+const GATE_PORT = 8081;
+const GATE_READY_PATH = '/ready';
+/** Network aliases of the colours (compose: the gates own the colours' addresses). */
+const COLOUR_HOSTS = { blue: 'app-blue', green: 'app-green' };
+/** Response header naming the upstream that served; the deployer verifies a switch by it. */
+const UPSTREAM_HEADER = 'X-Togather-Upstream';
+/** Paths whose answers must never be cached by anything between a client and the app. */
+const NO_STORE_PATHS = ['/health', '/healthz', '/readyz', '/version'];
+function renderUpstreams(p) {
+    const port = checkPort(p.appPort, 'app port');
+    const interval = checkDuration(p.healthInterval, 'health interval');
+    const timeout = checkDuration(p.healthTimeout, 'health timeout');
+    const tryDuration = checkDuration(p.tryDuration ?? '5s', 'try duration');
+    if (durationMs(timeout) >= durationMs(interval)) {
+        throw caddyfile_configError(`health timeout ${timeout} must be shorter than the health interval ${interval}`);
+    }
+    return [
+        '# Written by togather-deploy on every deploy: edit the Caddyfile, not this file.',
+        '# Both colours stay listed; `first` picks the first one whose gate answers /ready. No fail_duration: after a',
+        '# failed dial it would mark the healthy colour down as well.',
+        `(${UPSTREAMS_SNIPPET}) {`,
+        `\treverse_proxy ${COLOUR_HOSTS.blue}:${port} ${COLOUR_HOSTS.green}:${port} {`,
+        '\t\tlb_policy first',
+        `\t\tlb_try_duration ${tryDuration}`,
+        '\t\tlb_try_interval 50ms',
+        // Caddy < 2.7.5 answers a non-GET 503 at once when no colour is in rotation for a moment (both gates' checks
+        // timed out on a busy host: measured under load, docs/zero-downtime.md). Retrying only requests that never
+        // reached an upstream makes them wait like GETs; a non-GET that an upstream received is never resent.
+        '\t\tlb_retry_match {',
+        '\t\t\tmethod GET',
+        '\t\t}',
+        '\t\tlb_retry_match {',
+        '\t\t\texpression `{http.reverse_proxy.upstream.hostport} == null`',
+        '\t\t}',
+        `\t\thealth_uri ${GATE_READY_PATH}`,
+        `\t\thealth_port ${GATE_PORT}`,
+        `\t\thealth_interval ${interval}`,
+        `\t\thealth_timeout ${timeout}`,
+        `\t\theader_down ${UPSTREAM_HEADER} {http.reverse_proxy.upstream.host}`,
+        // only the front proxy reaches this Caddy on a private network; anyone else's X-Forwarded-For is replaced
+        ...(p.behindFront ? ['\t\ttrusted_proxies private_ranges'] : []),
+        '\t}',
+        '}',
+        '',
+        '# Internal: the deployer verifies what the public sites would serve through this, from inside the network.',
+        `http://:${INTERNAL_PORT} {`,
+        `\timport ${UPSTREAMS_SNIPPET}`,
+        '}',
+        '',
+    ].join('\n');
+}
+function renderDefaultSite(p) {
+    const domains = p.domains.map(caddyfile_checkDomain);
+    const dup = domains.find((d, i) => domains.indexOf(d) !== i);
+    if (dup !== undefined)
+        throw caddyfile_configError(`domain ${dup} is listed twice`);
+    const httpPort = checkPort(p.httpPort ?? 80, 'HTTP port');
+    const email = p.email === undefined ? undefined : checkEmail(p.email);
+    const global = [];
+    if (email)
+        global.push(`\temail ${email}`);
+    if (domains.length > 0 && httpPort !== 80)
+        global.push(`\thttp_port ${httpPort}`);
+    const headers = [
+        ...(domains.length > 0 ? ['\t\tStrict-Transport-Security "max-age=31536000"'] : []),
+        '\t\tX-Content-Type-Options nosniff',
+        '\t\tReferrer-Policy strict-origin-when-cross-origin',
+        '\t\tX-Frame-Options SAMEORIGIN',
+        '\t\t-Server',
+    ];
+    const out = [
+        '# Default Caddyfile written by togather-deploy when the host has none. It is yours to edit: keep',
+        `# \`import ${UPSTREAMS_FILE}\` and \`import ${UPSTREAMS_SNIPPET}\` in each site that serves the app.`,
+        ...(global.length > 0 ? ['{', ...global, '}', ''] : []),
+        `import ${UPSTREAMS_FILE}`,
+        '',
+        `${domains.length > 0 ? domains.join(', ') : `:${httpPort}`} {`,
+        `\timport ${UPSTREAMS_SNIPPET}`,
+        '',
+        '\theader {',
+        ...headers,
+        '\t}',
+        '',
+        `\t@no_store path ${NO_STORE_PATHS.join(' ')}`,
+        '\theader @no_store {',
+        '\t\tCache-Control no-store',
+        '\t\tdefer',
+        '\t}',
+        '}',
+        '',
+    ];
+    return out.join('\n');
+}
+// ---------------------------------------------------------------------------------------------------------------
+// Every value that reaches a Caddyfile passes one of these: a stray space, brace or newline would change the
+// config's structure, not just a value.
+const LABEL = '(?!-)[a-z0-9-]{1,63}(?<!-)';
+const HOSTNAME = new RegExp(`^${LABEL}(\\.${LABEL})+$`);
+function caddyfile_checkDomain(raw) {
+    const d = raw.toLowerCase();
+    if (d.length > 253 || !(HOSTNAME.test(d) || d === 'localhost')) {
+        throw caddyfile_configError(`domain ${JSON.stringify(raw)} is not a plain host name`, 'use names like app.example.org (letters, digits, hyphens and dots; no scheme, port, path or wildcard)');
+    }
+    return d;
+}
+function checkPort(n, what) {
+    if (!Number.isInteger(n) || n < 1 || n > 65535)
+        throw caddyfile_configError(`${what} ${String(n)} is not a port (1-65535)`);
+    return n;
+}
+const DURATION = /^(\d+(\.\d+)?(ms|s|m|h))+$/;
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+function checkDuration(s, what) {
+    if (!DURATION.test(s) || durationMs(s) <= 0) {
+        throw caddyfile_configError(`${what} ${JSON.stringify(s)} is not a duration`, 'write e.g. 500ms, 2s or 1m30s');
+    }
+    return s;
+}
+function durationMs(s) {
+    let total = 0;
+    for (const m of s.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g))
+        total += Number(m[1]) * UNIT_MS[m[2]];
+    return total;
+}
+function checkEmail(s) {
+    if (!/^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/.test(s)) {
+        throw caddyfile_configError(`e-mail ${JSON.stringify(s)} is not a plain address`);
+    }
+    return s;
+}
+function caddyfile_configError(message, remedy) {
+    return new errors_DeployError('config', `Caddy configuration: ${message}`, remedy);
+}
+
 ;// CONCATENATED MODULE: ./src/engine/release/switch.ts
+
 
 
 
@@ -33101,32 +33655,100 @@ function settleMs(ctx) {
     // a flag flip is seen by Caddy's next check: at most one interval away, answered within the timeout
     return Math.max(ctx.cfg.config.deployment.switch_settle, p.health_interval + p.health_timeout + 200);
 }
-/*
- * The switch without a proxy reload: both colours are Caddy upstreams with `lb_policy first` and an active
- * health check answered by each colour's gate. Turning the new flag on and then the old one off moves new
- * requests to the new colour within one health interval, while requests already on the old colour finish
- * there (its app keeps serving until it is stopped after the drain).
+/**
+ * The least time after a flag flip by which every Caddy handler has seen it: each site that imports the
+ * upstreams runs its own health checker, at most one interval away from its next check, which answers within
+ * the timeout. Verification sees one handler (the internal site); the retire waits for the others by the clock.
  */
-async function switchTo(ctx, layout, to, from) {
-    const settle = settleMs(ctx);
-    await setFlag(ctx, layout, to, true);
-    // Caddy must count the new colour healthy before the old one goes: otherwise requests wait for an upstream
-    await ctx.clock.sleep(settle);
-    if (from && from !== to)
-        await setFlag(ctx, layout, from, false);
-    // no wait here: verifyThroughProxy polls until the proxy answers from the new colour only, which is also
-    // the moment the old colour stops receiving new requests and may start draining
+function seenByAllMs(ctx) {
+    const p = ctx.cfg.proxy;
+    return p.health_interval + p.health_timeout + 100;
 }
-// Several requests through Caddy's internal site, from inside the stack network; each prints a block.
-const VERIFY = `
-i=0
-while [ "$i" -lt "$4" ]; do
+/** when the last switch flipped the flags, by this process's clock; the retire waits from it */
+const flippedAt = new WeakMap();
+/*
+ * The switch without a proxy reload, in one round trip: both colours are Caddy upstreams with `lb_policy first`
+ * and an active health check answered by each colour's gate. The new flag goes on and the old one off together:
+ * every handler checks both gates at the same tick, so it moves new requests to the new colour at its next
+ * check. Then, still in the same command, the version endpoint is asked through Caddy's internal site every
+ * 20 ms from inside the new colour's gate until it answers from the new colour three times in a row — Caddy's
+ * own view, not a fixed wait. Requests already on the old colour finish there: its app runs until the retire.
+ *
+ * A check that lands between the two flips (a few milliseconds a tick) can see neither colour in rotation for one
+ * interval; the upstream retries (lb_retry_match) make requests wait for it rather than fail.
+ */
+/**
+ * Inside a gate container: asks the version endpoint ($0) through the proxy until the header line $1 shows in
+ * $2 answers in a row, at most $3 times, 20 ms apart; prints every answer as a "--- i" block (parseVerify).
+ * No single quote inside: it travels as one sh -c argument.
+ */
+const VERIFY_LOOP = `
+n=0; i=0
+while [ "$i" -lt "$3" ]; do
   i=$((i+1))
-  echo "--- $i"
-  docker exec "$1" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3"
-  echo
+  out=$(timeout 3 wget -q -S -O - "$0" 2>&1)
+  echo "--- $i"; echo "$out"; echo
+  case "$out" in *"$1"*) n=$((n+1));; *) n=0;; esac
+  [ "$n" -ge "$2" ] && break
+  sleep 0.02
 done
 `;
+/** $1 the gate container, $2… VERIFY_LOOP's arguments */
+const VERIFY_UNTIL = `docker exec "$1" sh -c '${VERIFY_LOOP}' "$2" "$3" "$4" "$5"`;
+/**
+ * $1 the new colour's flag directory, $2 the old one's ('' when none), then VERIFY_UNTIL's arguments. Prints how
+ * long ago (ns, by the host's clock) the flags were flipped when the host's date can say it.
+ */
+const SWITCH = `
+set -e
+mkdir -p -- "$1"; touch -- "$1/ready"
+if [ -n "$2" ]; then rm -f -- "$2/ready"; fi
+t0=$(date +%s%N 2>/dev/null) || t0=
+set +e
+shift 2
+docker exec "$1" sh -c '${VERIFY_LOOP}' "$2" "$3" "$4" "$5"
+t1=$(date +%s%N 2>/dev/null) || t1=
+case "$t0$t1" in *[!0-9]*|'') ;; *) echo "flipped_ns_ago=$((t1 - t0))";; esac
+`;
+/** answers in a row from the new colour that verify a switch */
+const IN_A_ROW = 3;
+function verifyArgs(ctx, colour, polls) {
+    const url = `http://caddy:${INTERNAL_PORT}${ctx.cfg.config.app.health.version_path}`;
+    return [url, `${UPSTREAM_HEADER}: ${COLOUR_HOSTS[colour]}`, String(IN_A_ROW), String(polls)];
+}
+/** the polls one round trip makes at most: about two health intervals' worth, so a slow proxy costs a few trips */
+function pollsPerTrip(ctx) {
+    return Math.max(10, Math.ceil((2 * ctx.cfg.proxy.health_interval + ctx.cfg.proxy.health_timeout) / 25));
+}
+function switchCmd(ctx, layout, to, from) {
+    const off = from && from !== to ? layout.path('gates', from) : '';
+    return script(SWITCH, layout.path('gates', to), off, layout.gate(to), ...verifyArgs(ctx, to, pollsPerTrip(ctx)));
+}
+function verifyCmd(ctx, layout, colour) {
+    return script(VERIFY_UNTIL, layout.gate(colour), ...verifyArgs(ctx, colour, pollsPerTrip(ctx)));
+}
+/**
+ * Routes to `to` and takes `from` out, then verifies through the proxy: the version endpoint must answer from
+ * the new colour with the new commit. Throws when it does not within deployment.verify_timeout.
+ */
+async function switchTo(ctx, layout, to, from, sha) {
+    const deadline = ctx.clock.now() + ctx.cfg.config.deployment.verify_timeout;
+    const r = await ctx.host.run(switchCmd(ctx, layout, to, from), { check: false, timeoutMs: 30_000 });
+    const ago = /^flipped_ns_ago=(\d+)$/m.exec(r.stdout);
+    // without the host's clock, the end of the command is a later, so safe, flip time
+    flippedAt.set(layout, ctx.clock.now() - (ago ? Math.round(Number(ago[1]) / 1e6) : 0));
+    if (r.code !== 0 && !/^--- \d+$/m.test(r.stdout)) {
+        throw new errors_DeployError('switch', `could not route traffic to ${to}: ${ctx.redactor.redact(r.stderr.trim()) || `exit code ${r.code}`}`);
+    }
+    await verifyThroughProxy(ctx, layout, to, sha, r, deadline);
+}
+/** the last IN_A_ROW answers all from the new colour with the new commit */
+function verified(samples, colour, sha) {
+    const want = COLOUR_HOSTS[colour];
+    const last = samples.slice(-IN_A_ROW);
+    return (last.length === IN_A_ROW &&
+        last.every((s) => s.code === 200 && (s.upstream === undefined || s.upstream.startsWith(want)) && commitMatches(s.commit, sha)));
+}
 function parseVerify(out) {
     return out
         .split(/^--- \d+$/m)
@@ -33149,28 +33771,30 @@ function parseVerify(out) {
         return { upstream: w.headers['x-togather-upstream'], commit, code: w.code };
     });
 }
-/** Through the proxy, the version endpoint must answer from the new colour with the new commit, every time. */
-async function verifyThroughProxy(ctx, layout, colour, sha) {
-    const deadline = ctx.clock.now() + ctx.cfg.config.deployment.verify_timeout;
-    const want = `app-${colour}`;
+/**
+ * Through the proxy, the version endpoint must answer from the new colour with the new commit, three times in a
+ * row. `first` is what the switch's own round trip already saw; more round trips only when it was not enough.
+ */
+async function verifyThroughProxy(ctx, layout, colour, sha, first, deadline = ctx.clock.now() + ctx.cfg.config.deployment.verify_timeout) {
+    let r = first ?? (await ctx.host.run(verifyCmd(ctx, layout, colour), { check: false, timeoutMs: 30_000 }));
     for (;;) {
-        const r = await ctx.host.run(script(VERIFY, layout.gate(colour), 'caddy', ctx.cfg.config.app.health.version_path, '3'), { check: false, timeoutMs: 30_000 });
         const samples = parseVerify(r.stdout);
-        const good = samples.filter((s) => s.code === 200 && (s.upstream === undefined || s.upstream.startsWith(want)) && commitMatches(s.commit, sha));
-        if (samples.length >= 3 && good.length === samples.length) {
-            if (samples.some((s) => s.upstream === undefined))
+        if (verified(samples, colour, sha)) {
+            if (samples.slice(-IN_A_ROW).some((s) => s.upstream === undefined))
                 ctx.reporter.warn('the proxy does not send X-Togather-Upstream; verified by version only');
             return;
         }
-        const last = samples
-            .map((s) => `HTTP ${s.code} from ${s.upstream ?? '?'} (${s.commit?.slice(0, 12) ?? 'no commit'})`)
-            .join('; ') ||
-            ctx.redactor.redact(r.stderr.trim()) ||
-            'no answer';
         if (ctx.clock.now() >= deadline) {
+            const last = samples
+                .slice(-IN_A_ROW)
+                .map((s) => `HTTP ${s.code} from ${s.upstream ?? '?'} (${s.commit?.slice(0, 12) ?? 'no commit'})`)
+                .join('; ') ||
+                ctx.redactor.redact(r.stderr.trim()) ||
+                'no answer';
             throw new errors_DeployError('switch', `the proxy does not serve the new version from ${colour}: ${last}`, 'check the proxy (caddy) container and its logs; the routing was put back as it was before the switch');
         }
-        await ctx.clock.sleep(300);
+        await ctx.clock.sleep(50);
+        r = await ctx.host.run(verifyCmd(ctx, layout, colour), { check: false, timeoutMs: 30_000 });
     }
 }
 async function ensureProxyRunning(ctx, layout, known) {
@@ -33197,12 +33821,16 @@ async function switchBack(ctx, layout, target, live) {
     }
 }
 /**
- * Retires the colour that no longer receives traffic: one more settle period lets every proxy handler's health
- * checker see its flag gone, then `docker stop` gives its in-flight requests the drain timeout to finish.
- * The container and its image stay for a fast rollback.
+ * Retires the colour that no longer receives traffic: once every proxy handler's health checker can have seen
+ * its flag gone (seenByAllMs after the switch's flip; usually already past by now), `docker stop` gives its
+ * in-flight requests the drain timeout to finish, and returns when the app has exited. The container and its
+ * image stay for a fast rollback.
  */
 async function retireColour(ctx, layout, colour) {
-    await ctx.clock.sleep(settleMs(ctx));
+    const flip = flippedAt.get(layout);
+    const wait = flip === undefined ? settleMs(ctx) : flip + seenByAllMs(ctx) - ctx.clock.now();
+    if (wait > 0)
+        await ctx.clock.sleep(wait);
     await stopColour(ctx, layout, colour, ctx.cfg.config.deployment.drain_timeout);
 }
 
@@ -33397,9 +34025,8 @@ async function restorePrevious(ctx, layout, compose, back, from, version) {
         });
     }
     await healthGate(ctx, layout, back, version);
-    await switchTo(ctx, layout, back, from);
     try {
-        await verifyThroughProxy(ctx, layout, back, version);
+        await switchTo(ctx, layout, back, from, version);
     }
     catch (e) {
         // the flags now route to the previous colour; switching to the failing release again would be worse
@@ -33442,20 +34069,32 @@ async function versionsOfNeighbours(ctx, layout = new Layout(ctx.cfg)) {
 class Phases {
     reporter;
     clock;
+    trips;
     timings = [];
-    constructor(reporter, clock) {
+    constructor(reporter, clock, 
+    /** the host's round-trip counter, when it keeps one */
+    trips = () => undefined) {
         this.reporter = reporter;
         this.clock = clock;
+        this.trips = trips;
     }
     async run(name, fn) {
         const start = this.clock.now();
+        const before = this.trips();
+        const timing = (ok) => {
+            const after = this.trips();
+            const t = { name, ms: this.clock.now() - start, ok };
+            if (before !== undefined && after !== undefined)
+                t.trips = after - before;
+            return t;
+        };
         try {
             const v = await this.reporter.phase(name, fn);
-            this.timings.push({ name, ms: this.clock.now() - start, ok: true });
+            this.timings.push(timing(true));
             return v;
         }
         catch (e) {
-            this.timings.push({ name, ms: this.clock.now() - start, ok: false });
+            this.timings.push(timing(false));
             throw e;
         }
     }
@@ -33717,6 +34356,7 @@ class Operation {
     switched = false;
     lock;
     cleanups = [];
+    tripsAtStart;
     constructor(ctx, kind, 
     /** what its host-log events are named after: deployment.failed, rollback.failed, snapshot.restore.failed */
     logName = kind === 'deploy' ? 'deployment' : kind) {
@@ -33724,7 +34364,8 @@ class Operation {
         this.kind = kind;
         this.logName = logName;
         this.started = ctx.clock.now();
-        this.phases = new Phases(ctx.reporter, ctx.clock);
+        this.phases = new Phases(ctx.reporter, ctx.clock, () => ctx.host.roundTrips);
+        this.tripsAtStart = ctx.host.roundTrips;
         this.layout = new Layout(ctx.cfg);
         ctx.hostLog = undefined; // each operation writes its own log, opened with its lock
     }
@@ -33799,6 +34440,9 @@ class Operation {
             url: this.ctx.cfg.env.url,
             durationMs: this.ctx.clock.now() - this.started,
             phases: this.phases.timings,
+            ...(this.tripsAtStart !== undefined && this.ctx.host.roundTrips !== undefined
+                ? { roundTrips: this.ctx.host.roundTrips - this.tripsAtStart }
+                : {}),
             ...partial,
         };
     }
@@ -33904,161 +34548,6 @@ function quote(arg) {
 }
 function quoteArgv(argv) {
     return argv.map(quote).join(' ');
-}
-
-;// CONCATENATED MODULE: ./src/engine/release/caddyfile.ts
-
-/**
- * Caddy configuration for the stack. The switch between colours never reloads Caddy (a reload resets
- * connections under load, see docs/zero-downtime.md): both colours are always upstreams, `lb_policy first` sends
- * everything to the first healthy one, and an active health check asks each colour's gate (:8081, /ready) whether
- * it is in rotation. The deployer flips the gate's flag file; Caddy notices within one health interval.
- *
- * Two files, both in the directory compose mounts as /etc/caddy:
- *   togather.caddy - owned by the deployer, rewritten from renderUpstreams(): the upstream snippet and the
- *                    internal verification site;
- *   Caddyfile      - the operator's (renderDefaultSite() writes a first one): `import togather.caddy`, then sites
- *                    that `import togather_upstreams`.
- */
-/** Name of the file renderUpstreams() output goes to, beside the Caddyfile that imports it. */
-const UPSTREAMS_FILE = 'togather.caddy';
-/** Snippet the sites import. */
-const UPSTREAMS_SNIPPET = 'togather_upstreams';
-/** Port of the internal site: reachable on the stack's network only (compose publishes 80/443, never this). */
-const INTERNAL_PORT = 8088;
-/** Port and path each colour's gate answers Caddy's health check on. */
-const GATE_PORT = 8081;
-const GATE_READY_PATH = '/ready';
-/** Network aliases of the colours (compose: the gates own the colours' addresses). */
-const COLOUR_HOSTS = { blue: 'app-blue', green: 'app-green' };
-/** Response header naming the upstream that served; the deployer verifies a switch by it. */
-const UPSTREAM_HEADER = 'X-Togather-Upstream';
-/** Paths whose answers must never be cached by anything between a client and the app. */
-const NO_STORE_PATHS = ['/health', '/healthz', '/readyz', '/version'];
-function renderUpstreams(p) {
-    const port = checkPort(p.appPort, 'app port');
-    const interval = checkDuration(p.healthInterval, 'health interval');
-    const timeout = checkDuration(p.healthTimeout, 'health timeout');
-    const tryDuration = checkDuration(p.tryDuration ?? '5s', 'try duration');
-    if (durationMs(timeout) >= durationMs(interval)) {
-        throw caddyfile_configError(`health timeout ${timeout} must be shorter than the health interval ${interval}`);
-    }
-    return [
-        '# Written by togather-deploy on every deploy: edit the Caddyfile, not this file.',
-        '# Both colours stay listed; `first` picks the first one whose gate answers /ready. No fail_duration: after a',
-        '# failed dial it would mark the healthy colour down as well.',
-        `(${UPSTREAMS_SNIPPET}) {`,
-        `\treverse_proxy ${COLOUR_HOSTS.blue}:${port} ${COLOUR_HOSTS.green}:${port} {`,
-        '\t\tlb_policy first',
-        `\t\tlb_try_duration ${tryDuration}`,
-        '\t\tlb_try_interval 50ms',
-        // Caddy < 2.7.5 answers a non-GET 503 at once when no colour is in rotation for a moment (both gates' checks
-        // timed out on a busy host: measured under load, docs/zero-downtime.md). Retrying only requests that never
-        // reached an upstream makes them wait like GETs; a non-GET that an upstream received is never resent.
-        '\t\tlb_retry_match {',
-        '\t\t\tmethod GET',
-        '\t\t}',
-        '\t\tlb_retry_match {',
-        '\t\t\texpression `{http.reverse_proxy.upstream.hostport} == null`',
-        '\t\t}',
-        `\t\thealth_uri ${GATE_READY_PATH}`,
-        `\t\thealth_port ${GATE_PORT}`,
-        `\t\thealth_interval ${interval}`,
-        `\t\thealth_timeout ${timeout}`,
-        `\t\theader_down ${UPSTREAM_HEADER} {http.reverse_proxy.upstream.host}`,
-        // only the front proxy reaches this Caddy on a private network; anyone else's X-Forwarded-For is replaced
-        ...(p.behindFront ? ['\t\ttrusted_proxies private_ranges'] : []),
-        '\t}',
-        '}',
-        '',
-        '# Internal: the deployer verifies what the public sites would serve through this, from inside the network.',
-        `http://:${INTERNAL_PORT} {`,
-        `\timport ${UPSTREAMS_SNIPPET}`,
-        '}',
-        '',
-    ].join('\n');
-}
-function renderDefaultSite(p) {
-    const domains = p.domains.map(caddyfile_checkDomain);
-    const dup = domains.find((d, i) => domains.indexOf(d) !== i);
-    if (dup !== undefined)
-        throw caddyfile_configError(`domain ${dup} is listed twice`);
-    const httpPort = checkPort(p.httpPort ?? 80, 'HTTP port');
-    const email = p.email === undefined ? undefined : checkEmail(p.email);
-    const global = [];
-    if (email)
-        global.push(`\temail ${email}`);
-    if (domains.length > 0 && httpPort !== 80)
-        global.push(`\thttp_port ${httpPort}`);
-    const headers = [
-        ...(domains.length > 0 ? ['\t\tStrict-Transport-Security "max-age=31536000"'] : []),
-        '\t\tX-Content-Type-Options nosniff',
-        '\t\tReferrer-Policy strict-origin-when-cross-origin',
-        '\t\tX-Frame-Options SAMEORIGIN',
-        '\t\t-Server',
-    ];
-    const out = [
-        '# Default Caddyfile written by togather-deploy when the host has none. It is yours to edit: keep',
-        `# \`import ${UPSTREAMS_FILE}\` and \`import ${UPSTREAMS_SNIPPET}\` in each site that serves the app.`,
-        ...(global.length > 0 ? ['{', ...global, '}', ''] : []),
-        `import ${UPSTREAMS_FILE}`,
-        '',
-        `${domains.length > 0 ? domains.join(', ') : `:${httpPort}`} {`,
-        `\timport ${UPSTREAMS_SNIPPET}`,
-        '',
-        '\theader {',
-        ...headers,
-        '\t}',
-        '',
-        `\t@no_store path ${NO_STORE_PATHS.join(' ')}`,
-        '\theader @no_store {',
-        '\t\tCache-Control no-store',
-        '\t\tdefer',
-        '\t}',
-        '}',
-        '',
-    ];
-    return out.join('\n');
-}
-// ---------------------------------------------------------------------------------------------------------------
-// Every value that reaches a Caddyfile passes one of these: a stray space, brace or newline would change the
-// config's structure, not just a value.
-const LABEL = '(?!-)[a-z0-9-]{1,63}(?<!-)';
-const HOSTNAME = new RegExp(`^${LABEL}(\\.${LABEL})+$`);
-function caddyfile_checkDomain(raw) {
-    const d = raw.toLowerCase();
-    if (d.length > 253 || !(HOSTNAME.test(d) || d === 'localhost')) {
-        throw caddyfile_configError(`domain ${JSON.stringify(raw)} is not a plain host name`, 'use names like app.example.org (letters, digits, hyphens and dots; no scheme, port, path or wildcard)');
-    }
-    return d;
-}
-function checkPort(n, what) {
-    if (!Number.isInteger(n) || n < 1 || n > 65535)
-        throw caddyfile_configError(`${what} ${String(n)} is not a port (1-65535)`);
-    return n;
-}
-const DURATION = /^(\d+(\.\d+)?(ms|s|m|h))+$/;
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-function checkDuration(s, what) {
-    if (!DURATION.test(s) || durationMs(s) <= 0) {
-        throw caddyfile_configError(`${what} ${JSON.stringify(s)} is not a duration`, 'write e.g. 500ms, 2s or 1m30s');
-    }
-    return s;
-}
-function durationMs(s) {
-    let total = 0;
-    for (const m of s.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g))
-        total += Number(m[1]) * UNIT_MS[m[2]];
-    return total;
-}
-function checkEmail(s) {
-    if (!/^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/.test(s)) {
-        throw caddyfile_configError(`e-mail ${JSON.stringify(s)} is not a plain address`);
-    }
-    return s;
-}
-function caddyfile_configError(message, remedy) {
-    return new errors_DeployError('config', `Caddy configuration: ${message}`, remedy);
 }
 
 ;// CONCATENATED MODULE: ./src/log/redact.ts
@@ -43802,7 +44291,7 @@ const DEFAULT_PUBLIC_ENV = ['ENVIRONMENT', 'LOG_LEVEL', 'TZ', 'PORT', 'SERVER_PO
 const HealthSchema = object({
     path: urlPath.default('/health').describe('health endpoint of the app (JSON with status and checks)'),
     version_path: urlPath.default('/version').describe('endpoint reporting git_commit, used to verify the switch'),
-    interval: schema_duration('500ms').describe('pause between health probes'),
+    interval: schema_duration('100ms').describe("pause between health probes (they run inside the colour's gate, about a second of them per round trip)"),
     timeout: schema_duration('2s').describe('timeout of one health probe'),
     consecutive: schemas_number().int().min(1).max(20).default(2).describe('how many passes in a row make a colour healthy'),
     start_timeout: schema_duration('60s').describe('the longest a new colour may take to become healthy, boot included'),
@@ -43826,6 +44315,10 @@ const AppSchema = object({
         .optional()
         .describe('build on the runner (and ship over SSH) when the image is not already there'),
     pull: schemas_boolean().default(false).describe('pull on the host from a registry instead of shipping from the runner'),
+    ship: schemas_enum(['layers', 'full'])
+        .default('layers')
+        .describe('how a shipped image travels: "layers" sends only the layers the host lacks (the whole image when that ' +
+        'fails); "full" always sends the whole image (a troubleshooting switch)'),
     health: HealthSchema.default(HealthSchema.parse({})),
     env: record(envKey, schemas_string())
         .default({})
@@ -46082,11 +46575,11 @@ async function planDeploy(ctx, layout, phases, facts, sha, skipMigrations) {
         c(startAppCmd(facts.compose, layout, target).argv),
         `probe ${ctx.cfg.config.app.health.path} on ${target} until ${ctx.cfg.config.app.health.consecutive} passes in a row ` +
             `(at most ${ctx.cfg.config.app.health.start_timeout / 1000}s)`,
-        c(flagCmd(layout, target, true).argv),
-        ...(live ? [c(flagCmd(layout, live, false).argv)] : []),
-        `verify ${ctx.cfg.config.app.health.version_path} through the proxy reports ${types_short(sha)} from ${target}`,
+        // switchTo: both flags in one command, which then verifies through the proxy
+        `switch: ${layout.path('gates', target, 'ready')} created${live ? `, ${layout.path('gates', live, 'ready')} removed` : ''}, ` +
+            `then ${ctx.cfg.config.app.health.version_path} through the proxy must report ${types_short(sha)} from ${target}`,
         `record the deployment in ${layout.stateFile}`,
-        // retireColour: the old colour stopped with the drain timeout
+        // retireColour: once every proxy handler saw the switch, the old colour stopped with the drain timeout
         ...(live ? [c(stopAppCmd(layout, live, ctx.cfg.config.deployment.drain_timeout).argv)] : []),
         `prune app images beyond the newest ${ctx.cfg.config.deployment.keep_images}`,
         'release the lock',
@@ -46101,11 +46594,15 @@ async function planDeploy(ctx, layout, phases, facts, sha, skipMigrations) {
 
 // One round trip, its probes run side by side (compose v1 alone is ~0.5 s of python start-up); each prints
 // one short line, written whole. Read-only: df walks up to the nearest existing parent instead of creating it.
+// $2 = light: only the engine and the environment's disk (a warm rollback starts a kept container: no compose,
+// no image to load), which saves the slowest probes, each a docker CLI start-up on a busy host.
 const PREFLIGHT = `
 ( printf 'docker=%s\\n' "$(docker version --format '{{.Server.Version}}' 2>/dev/null)" ) &
+if [ "$2" != light ]; then
 ( if docker compose version --short >/dev/null 2>&1; then printf 'compose2=%s\\n' "$(docker compose version --short 2>/dev/null)"; fi ) &
 ( if command -v docker-compose >/dev/null 2>&1; then printf 'compose1=%s\\n' "$(docker-compose version --short 2>/dev/null)"; fi ) &
 ( r=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null); [ -n "$r" ] && df -Pk -- "$r" 2>/dev/null | awk 'NR==2{print "docker_free_kb=" $4}' ) &
+fi
 printf 'docker_host=%s\\n' "\${DOCKER_HOST:-unix:///var/run/docker.sock}"
 p=$1; while [ ! -e "$p" ] && [ "$p" != / ] && [ "$p" != . ]; do p=$(dirname -- "$p"); done
 df -Pk -- "$p" 2>/dev/null | awk 'NR==2{print "free_kb=" $4}'
@@ -46113,8 +46610,8 @@ wait
 exit 0
 `;
 /** the preflight probe of the environment's root (read-only); setup sends the same one */
-function preflightCmd(layout) {
-    return script(PREFLIGHT, layout.root);
+function preflightCmd(layout, light = false) {
+    return light ? script(PREFLIGHT, layout.root, 'light') : script(PREFLIGHT, layout.root);
 }
 function parsePreflight(out) {
     const facts = {};
@@ -46157,7 +46654,7 @@ function composeOf(facts) {
     };
 }
 /** Judges the facts; every problem is listed at once. Pure, so the rules are unit-tested. */
-function judgePreflight(facts, minFreeMb) {
+function judgePreflight(facts, minFreeMb, light = false) {
     const problems = [];
     const docker = facts.docker ?? '';
     if (!docker)
@@ -46165,7 +46662,7 @@ function judgePreflight(facts, minFreeMb) {
     else if (!versionAtLeast(docker, [20, 10]))
         problems.push(`docker ${docker} is too old; 20.10 or newer is needed`);
     const { compose, version: composeVersion, problem } = composeOf(facts);
-    if (problem)
+    if (problem && !light)
         problems.push(problem);
     const freeMb = facts.free_kb ? Math.floor(Number(facts.free_kb) / 1024) : undefined;
     const dockerFreeMb = facts.docker_free_kb ? Math.floor(Number(facts.docker_free_kb) / 1024) : undefined;
@@ -46188,10 +46685,12 @@ function judgePreflight(facts, minFreeMb) {
         dockerSocket: unixSocket(facts.docker_host),
     };
 }
-async function preflight(ctx, layout) {
-    const r = await ctx.host.run(preflightCmd(layout), { timeoutMs: 30_000 });
-    const facts = judgePreflight(parsePreflight(r.stdout), ctx.cfg.config.deployment.min_free_mb);
-    ctx.reporter.info(`host ${ctx.host.name}: docker ${facts.dockerVersion}, ${facts.compose.join(' ')} ${facts.composeVersion}` +
+/** `light`: the engine and the disk only (HostFacts.compose is then empty): enough to start a kept container */
+async function preflight(ctx, layout, light = false) {
+    const r = await ctx.host.run(preflightCmd(layout, light), { timeoutMs: 30_000 });
+    const facts = judgePreflight(parsePreflight(r.stdout), ctx.cfg.config.deployment.min_free_mb, light);
+    const compose = light ? '' : `, ${facts.compose.join(' ')} ${facts.composeVersion}`;
+    ctx.reporter.info(`host ${ctx.host.name}: docker ${facts.dockerVersion}${compose}` +
         (facts.freeMb !== undefined ? `, ${facts.freeMb} MiB free` : ''));
     return facts;
 }
@@ -46223,10 +46722,7 @@ async function cutOver(ctx, layout, phases, c) {
         throw e;
     }
     try {
-        await phases.run('switch', async () => {
-            await switchTo(ctx, layout, c.target, c.live);
-            await verifyThroughProxy(ctx, layout, c.target, c.sha);
-        });
+        await phases.run('switch', () => switchTo(ctx, layout, c.target, c.live, c.sha));
     }
     catch (e) {
         await switchBack(ctx, layout, c.target, c.live);
@@ -46245,9 +46741,22 @@ async function cutOver(ctx, layout, phases, c) {
 
 
 /** Steps deploy and rollback share, each named for what it does on the host. */
-async function connectAndPreflight(ctx, op) {
+/**
+ * Connects, then runs the preflight and takes the lock side by side: the preflight only reads, and a refusal
+ * still fails the operation before anything changes (the lock is released on the way out). A refused preflight
+ * is the error reported even when the lock was refused too: it is the one to fix first.
+ */
+async function connectPreflightAndLock(ctx, op, lock, light = false) {
     await op.connect();
-    return op.phase('preflight', () => preflight(ctx, op.layout));
+    const [facts, locked] = await Promise.allSettled([
+        op.phase('preflight', () => preflight(ctx, op.layout, light)),
+        lock ? op.takeLock() : Promise.resolve(),
+    ]);
+    if (facts.status === 'rejected')
+        throw facts.reason;
+    if (locked.status === 'rejected')
+        throw locked.reason;
+    return facts.value;
 }
 /**
  * Reads state.json, the stack and (for a rollback) the images side by side over the one connection. Under the
@@ -46313,10 +46822,9 @@ async function deploy(ctx, req) {
     renderEnvFile(ctx.cfg.appEnv); // refuses values compose cannot carry, before anything is touched
     return runOperation(ctx, 'deploy', async (op) => {
         const { sha, ref } = await resolveAndGate(ctx, op, req);
-        const facts = await connectAndPreflight(ctx, op);
+        const facts = await connectPreflightAndLock(ctx, op, !ctx.dryRun);
         if (ctx.dryRun)
             return plan(ctx, op, facts, sha, req);
-        await op.takeLock();
         const record = beginRecord(ctx, op, sha, ref, req);
         const at = await readStack(ctx, op, { reconcile: true });
         if (alreadyServing(at, sha) && !req.force)
@@ -46328,8 +46836,8 @@ async function deploy(ctx, req) {
         await op.phase(`start ${at.target}`, () => startColour(ctx, op.layout, facts.compose, at.target, at.stack));
         record.health_status = await cutOverTo(ctx, op, at, sha, { schemaVersion: db.schemaVersion });
         await op.commit('deployed');
-        await retireOld(ctx, op, at.live);
-        await op.phase('prune images', () => prune(ctx, at, sha));
+        // old images go while the old colour drains: the command ends as soon as its last request has
+        await Promise.all([retireOld(ctx, op, at.live), op.phase('prune images', () => prune(ctx, at, sha))]);
         await updateMonitoring(ctx, op, facts);
         await copySnapshotOffsite(ctx, op, db.snapshot);
         await watch(ctx, op, at, facts); // the lock stays held; a failed watch switches back and throws WatchRolledBack
@@ -46393,7 +46901,7 @@ function announceStart(ctx, op, at, sha, ref) {
 /** the release image onto the host, held by a container so no prune takes it away before its colour starts */
 async function deploy_shipImage(ctx, op, sha, ref) {
     const image = await op.phase('image', () => ensureImage(ctx, sha, buildArgs(sha, ref ?? sha.slice(0, 7), new Date(op.started))));
-    op.event('image', { ref: image.ref, how: image.how, bytes: image.bytes });
+    op.event('image', { ref: image.ref, how: image.how, bytes: image.bytes, layers: image.layers });
     op.onFinish(() => releaseHold(ctx, op.layout));
     await holdRelease(ctx, op.layout, image.ref);
     return image;
@@ -46552,6 +47060,7 @@ function migrationsCrossed(state, target) {
 
 
 
+
 /** `versions`: the rollback picker. */
 async function listVersions(ctx) {
     const layout = new Layout(ctx.cfg);
@@ -46565,9 +47074,8 @@ async function listVersions(ctx) {
  */
 async function rollback(ctx, req) {
     return runOperation(ctx, 'rollback', async (op) => {
-        const facts = await connectAndPreflight(ctx, op);
-        if (!ctx.dryRun)
-            await op.takeLock();
+        // the engine and the disk only: a warm start needs no compose; a cold one checks the rest before it starts
+        const facts = await connectPreflightAndLock(ctx, op, !ctx.dryRun, true);
         const at = await readStack(ctx, op, { images: true, reconcile: !ctx.dryRun });
         const chosen = pickTarget(ctx, at, req.version);
         op.seen.sha = chosen.version;
@@ -46655,8 +47163,9 @@ async function startTarget(ctx, op, facts, at, ref) {
         await op.phase(`start ${target} (warm)`, () => ctx.host.run(resumeAppCmd(op.layout, target), { timeoutMs: 60_000 }));
         return true;
     }
-    await provisionFor(ctx, op, facts, at, ref);
-    await op.phase(`start ${target}`, () => startColour(ctx, op.layout, facts.compose, target));
+    const full = await op.phase('preflight (compose)', () => preflight(ctx, op.layout));
+    await provisionFor(ctx, op, full, at, ref);
+    await op.phase(`start ${target}`, () => startColour(ctx, op.layout, full.compose, target));
     return false;
 }
 function rollback_completed(ctx, op, at, servingMs, warm) {
@@ -48065,6 +48574,7 @@ class SshHost {
     baseArgs;
     ssh;
     connected = false;
+    roundTrips = 0;
     holder;
     closing = false;
     constructor(opts, session, baseArgs, keyPath, 
@@ -48227,6 +48737,7 @@ class SshHost {
     async run(command, opts = {}) {
         if (!this.connected)
             await this.connect();
+        this.roundTrips++;
         const r = await runProcess(this.ssh, this.sessionArgs(command), {
             stdin: opts.stdin,
             timeoutMs: opts.timeoutMs,
@@ -48238,6 +48749,7 @@ class SshHost {
     stream(command, opts = {}) {
         if (!this.connected)
             throw new Error('SshHost.stream before connect()');
+        this.roundTrips++;
         const s = streamProcess(this.ssh, this.sessionArgs(command), { timeoutMs: opts.timeoutMs, env: sshEnv() });
         return { stdout: s.stdout, done: s.done.then((r) => this.checked(command, r, opts.check)) };
     }
@@ -56002,9 +56514,12 @@ function printReport(r, json) {
     process.stdout.write(phaseLines(r).join('\n') + '\n');
 }
 function phaseLines(r) {
-    const lines = [`${r.ok ? 'ok' : 'FAILED'}: ${r.ok ? r.message : r.operation} (${(r.durationMs / 1000).toFixed(1)}s)`];
+    const trips = (n) => (n === undefined ? '' : `, ${n} round trip${n === 1 ? '' : 's'}`);
+    const lines = [
+        `${r.ok ? 'ok' : 'FAILED'}: ${r.ok ? r.message : r.operation} (${(r.durationMs / 1000).toFixed(1)}s${trips(r.roundTrips)})`,
+    ];
     for (const p of r.phases)
-        lines.push(`  ${p.ok ? '✔' : '✘'} ${p.name.padEnd(18)} ${(p.ms / 1000).toFixed(2)}s`);
+        lines.push(`  ${p.ok ? '✔' : '✘'} ${p.name.padEnd(18)} ${(p.ms / 1000).toFixed(2)}s${p.trips === undefined ? '' : `  ${p.trips}`}`);
     if (r.url && r.ok)
         lines.push(`  url: ${r.url}`);
     const colour = r.colour ? ` (${r.colour})` : '';

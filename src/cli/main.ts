@@ -424,8 +424,12 @@ function printReport(r: OperationReport, json: boolean): void {
 }
 
 function phaseLines(r: OperationReport): string[] {
-  const lines = [`${r.ok ? 'ok' : 'FAILED'}: ${r.ok ? r.message : r.operation} (${(r.durationMs / 1000).toFixed(1)}s)`];
-  for (const p of r.phases) lines.push(`  ${p.ok ? '✔' : '✘'} ${p.name.padEnd(18)} ${(p.ms / 1000).toFixed(2)}s`);
+  const trips = (n: number | undefined) => (n === undefined ? '' : `, ${n} round trip${n === 1 ? '' : 's'}`);
+  const lines = [
+    `${r.ok ? 'ok' : 'FAILED'}: ${r.ok ? r.message : r.operation} (${(r.durationMs / 1000).toFixed(1)}s${trips(r.roundTrips)})`,
+  ];
+  for (const p of r.phases)
+    lines.push(`  ${p.ok ? '✔' : '✘'} ${p.name.padEnd(18)} ${(p.ms / 1000).toFixed(2)}s${p.trips === undefined ? '' : `  ${p.trips}`}`);
   if (r.url && r.ok) lines.push(`  url: ${r.url}`);
   const colour = r.colour ? ` (${r.colour})` : '';
   if (r.serving)

@@ -50,6 +50,8 @@ export interface OperationReport {
   previousVersion?: string;
   url?: string;
   durationMs: number;
+  /** commands sent to the host by the whole operation (one SSH session each), when the host counts them */
+  roundTrips?: number;
   phases: PhaseTiming[];
   message: string;
   record?: DeploymentRecord;

@@ -40,6 +40,8 @@ function tail(text: string, lines = 12): string {
 export interface Host {
   /** how the host is named in messages, e.g. deploy@203.0.113.7:22 */
   readonly name: string;
+  /** commands sent so far, one session (one round trip) each; the phases report how many each of them cost */
+  readonly roundTrips?: number;
   /** opens the transport up front (one connection every later run reuses); a host without one may omit it */
   connect?(): Promise<void>;
   run(cmd: Command, opts?: RunOptions): Promise<RunResult>;

@@ -66,6 +66,7 @@ export class SshHost implements Host {
   private readonly baseArgs: string[];
   private readonly ssh: string;
   private connected = false;
+  roundTrips = 0;
   private holder?: ChildProcess;
   private closing = false;
 
@@ -248,6 +249,7 @@ export class SshHost implements Host {
 
   async run(command: Command, opts: RunOptions = {}): Promise<RunResult> {
     if (!this.connected) await this.connect();
+    this.roundTrips++;
     const r = await runProcess(this.ssh, this.sessionArgs(command), {
       stdin: opts.stdin,
       timeoutMs: opts.timeoutMs,
@@ -262,6 +264,7 @@ export class SshHost implements Host {
     opts: Pick<RunOptions, 'timeoutMs' | 'check'> = {},
   ): { stdout: Readable; done: Promise<RunResult> } {
     if (!this.connected) throw new Error('SshHost.stream before connect()');
+    this.roundTrips++;
     const s = streamProcess(this.ssh, this.sessionArgs(command), { timeoutMs: opts.timeoutMs, env: sshEnv() });
     return { stdout: s.stdout, done: s.done.then((r) => this.checked(command, r, opts.check)) };
   }

@@ -15,4 +15,6 @@ export interface PhaseTiming {
   name: string;
   ms: number;
   ok: boolean;
+  /** commands sent to the host during the phase (phases that overlap count each other's) */
+  trips?: number;
 }

@@ -19,6 +19,11 @@
  *   --max-minutes M   the whole run is abandoned past this (15)
  *   --migrations      run the migrations step (skipped by default: the sample app has none)
  *   --idle-rollbacks N  rounds of one warm and one cold rollback with no load, through the bundled CLI (3; 0 = skip)
+ *   --speed-rounds N  rounds of the speed part (speed.ts): the bundled CLI of this build and of --reference take
+ *                     turns deploying an image already on the host and rolling back warm, idle (3; 0 = skip)
+ *   --reference REV   the build the speed part compares with (ebd64b5: the commit before the speed work)
+ *   --no-shipping     skip the shipping part (shipping.ts): bytes and seconds of a one-line release, layer-aware
+ *                     and whole, and of a first deploy to a host without the app's images
  *   --db-rows N       the database part (database.ts): snapshot + migration of an events table of N rows in
  *                     an environment of its own, then a restore (1000000; 0 = skip)
  */
@@ -29,6 +34,8 @@ import { parseArgs } from 'node:util';
 import { ROOT, newEnv, sharedHost, type TestEnv } from '../e2e/support.js';
 import { benchDatabase, formatDatabaseBench, type DatabaseBench } from './database.js';
 import { formatIdleRollbacks, idleRollbacks, type IdleRollback } from './rollback-idle.js';
+import { benchShipping, formatShipping, type ShippingBench } from './shipping.js';
+import { benchSpeed, formatSpeed, type SpeedBench } from './speed.js';
 import {
   LANES,
   slowAcrossSwitches,
@@ -76,10 +83,14 @@ const { values: o } = parseArgs({
     migrations: { type: 'boolean', default: false },
     'db-rows': { type: 'string', default: '1000000' },
     'idle-rollbacks': { type: 'string', default: '3' },
+    'speed-rounds': { type: 'string', default: '3' },
+    reference: { type: 'string', default: 'ebd64b5' },
+    'no-shipping': { type: 'boolean', default: false },
   },
 });
 const dbRows = int(o['db-rows']!, 'db-rows', 0, 20_000_000);
 const idleRounds = int(o['idle-rollbacks']!, 'idle-rollbacks', 0, 20);
+const speedRounds = int(o['speed-rounds']!, 'speed-rounds', 0, 20);
 const deploys = int(o.deploys!, 'deploys', 1, 20);
 const gapMs = int(o.gap!, 'gap', 0, 60) * 1000;
 const [slowMin, slowMax] = o['slow-ms']!.split('-').map(Number) as [number, number];
@@ -222,6 +233,10 @@ let aborted: string | undefined;
 let database: DatabaseBench | undefined;
 let dbAborted: string | undefined;
 let idle: IdleRollback[] | undefined;
+let speed: SpeedBench | undefined;
+let speedAborted: string | undefined;
+let shipping: ShippingBench | undefined;
+let shippingAborted: string | undefined;
 try {
   const first = await runCliStreaming(env, ['deploy', env.name, '--version', 'v1', ...deployFlags]);
   if (first.code !== 0)
@@ -284,10 +299,31 @@ try {
       );
     }
   }
+  if (speedRounds > 0) {
+    say(`speed: ${speedRounds} rounds, this build and ${o.reference} taking turns (idle host, bundled CLIs)…`);
+    try {
+      speed = await benchSpeed(
+        env,
+        { rounds: speedRounds, reference: o.reference!, versions: ['v2', 'v6'], flags: deployFlags },
+        say,
+      );
+    } catch (e) {
+      speedAborted = e instanceof Error ? e.message : String(e);
+    }
+  }
   if (idleRounds > 0) {
     say(`idle host: ${idleRounds} × (warm rollback, cold rollback), no load, bundled CLI…`);
     idle = [];
     idle.push(...(await idleRollbacks(env, idleRounds, say)));
+  }
+  // last: it deploys releases of an image repository of its own into this environment
+  if (!o['no-shipping']) {
+    say('shipping: a first deploy, a one-line release layer-aware and the same whole…');
+    try {
+      shipping = await benchShipping(env, say);
+    } catch (e) {
+      shippingAborted = e instanceof Error ? e.message : String(e);
+    }
   }
 } catch (e) {
   aborted = e instanceof Error ? e.message : String(e);
@@ -432,6 +468,10 @@ if (gate) {
   say(table(rows));
 }
 
+if (speed) say(`\n${formatSpeed(speed)}`);
+if (speedAborted) say(`\nspeed part aborted: ${speedAborted}`);
+if (shipping) say(`\n${formatShipping(shipping)}`);
+if (shippingAborted) say(`\nshipping part aborted: ${shippingAborted}`);
 if (idle?.length) say(`\n${formatIdleRollbacks(idle)}`);
 if (database) say(`\n${formatDatabaseBench(database)}`);
 if (dbAborted) say(`\ndatabase part aborted: ${dbAborted}`);
@@ -460,6 +500,10 @@ writeFileSync(
       gate,
       baseline,
       idleRollbacks: idle,
+      speed,
+      speedAborted,
+      shipping,
+      shippingAborted,
       database,
       dbAborted,
     },
@@ -471,7 +515,7 @@ say(`\nresults: ${file}`);
 if (aborted) say(`\nbench aborted: ${aborted}`);
 const dbOk =
   dbRows === 0 || (!!database && database.requestsDuringDeploy.failed === 0 && database.restore?.exact === true);
-const ok = !aborted && !!gate && gate.totalFailures === 0 && dbOk;
+const ok = !aborted && !!gate && gate.totalFailures === 0 && dbOk && !speedAborted && !shippingAborted;
 const gateOk = !aborted && !!gate && gate.totalFailures === 0;
 say(gateOk ? 'gate mechanism: 0 failed requests' : 'gate mechanism: FAILED requests (see above)');
 if (dbRows > 0)

@@ -31,14 +31,20 @@ export interface StreamedRun {
  * The CLI for one environment, its stderr read line by line as it comes so each phase's start and end get a
  * wall-clock time (the load generator's requests are compared with these).
  */
-export function runCliStreaming(env: TestEnv, args: string[], timeoutMs = 240_000, entry = CLI): Promise<StreamedRun> {
+export function runCliStreaming(
+  env: TestEnv,
+  args: string[],
+  timeoutMs = 240_000,
+  entry = CLI,
+  extraEnv: Record<string, string> = {},
+): Promise<StreamedRun> {
   const argv = cliArgs(env, args);
   const startedAt = Date.now();
   return new Promise((resolve) => {
     // the source through tsx, or a bundle (dist/cli/index.js), which starts as an operator's CLI does
     const child = spawn(process.execPath, [...(entry.endsWith('.ts') ? ['--import', 'tsx'] : []), entry, ...argv], {
       cwd: ROOT,
-      env: { HOME: process.env.HOME ?? '/root', ...env.info.runnerEnv },
+      env: { HOME: process.env.HOME ?? '/root', ...env.info.runnerEnv, ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -151,7 +157,7 @@ export async function retiredReport(env: TestEnv, colour: Colour, sinceMs: numbe
   return {
     posts: last ? Number(last[1]) : undefined,
     exitCode: st.code === 0 ? Number(st.stdout.trim()) : undefined,
-    tail: lines.slice(-4),
+    tail: lines.slice(-8),
   };
 }
 

@@ -14,7 +14,7 @@ import { versionsOfNeighbours } from '../stack/neighbours.js';
 import { short, type OperationReport } from '../types.js';
 import { runOperation, type Operation } from './operation.js';
 import { planDeploy } from './plan.js';
-import { connectAndPreflight, cutOverTo, provisionFor, readStack, retireOld, type StackNow } from './steps.js';
+import { connectPreflightAndLock, cutOverTo, provisionFor, readStack, retireOld, type StackNow } from './steps.js';
 
 export { failedReport } from './operation.js';
 
@@ -38,9 +38,8 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
   renderEnvFile(ctx.cfg.appEnv); // refuses values compose cannot carry, before anything is touched
   return runOperation(ctx, 'deploy', async (op) => {
     const { sha, ref } = await resolveAndGate(ctx, op, req);
-    const facts = await connectAndPreflight(ctx, op);
+    const facts = await connectPreflightAndLock(ctx, op, !ctx.dryRun);
     if (ctx.dryRun) return plan(ctx, op, facts, sha, req);
-    await op.takeLock();
     const record = beginRecord(ctx, op, sha, ref, req);
     const at = await readStack(ctx, op, { reconcile: true });
     if (alreadyServing(at, sha) && !req.force) return unchanged(ctx, op, at, sha);
@@ -140,7 +139,7 @@ async function shipImage(
   const image = await op.phase('image', () =>
     ensureImage(ctx, sha, buildArgs(sha, ref ?? sha.slice(0, 7), new Date(op.started))),
   );
-  op.event('image', { ref: image.ref, how: image.how, bytes: image.bytes });
+  op.event('image', { ref: image.ref, how: image.how, bytes: image.bytes, layers: image.layers });
   op.onFinish(() => releaseHold(ctx, op.layout));
   await holdRelease(ctx, op.layout, image.ref);
   return image;

@@ -53,6 +53,7 @@ export class Operation {
   switched = false;
   private lock?: DeployLock;
   private readonly cleanups: (() => Promise<void>)[] = [];
+  private readonly tripsAtStart: number | undefined;
 
   constructor(
     readonly ctx: EngineContext,
@@ -61,7 +62,8 @@ export class Operation {
     private readonly logName: string = kind === 'deploy' ? 'deployment' : kind,
   ) {
     this.started = ctx.clock.now();
-    this.phases = new Phases(ctx.reporter, ctx.clock);
+    this.phases = new Phases(ctx.reporter, ctx.clock, () => ctx.host.roundTrips);
+    this.tripsAtStart = ctx.host.roundTrips;
     this.layout = new Layout(ctx.cfg);
     ctx.hostLog = undefined; // each operation writes its own log, opened with its lock
   }
@@ -160,6 +162,9 @@ export class Operation {
       url: this.ctx.cfg.env.url,
       durationMs: this.ctx.clock.now() - this.started,
       phases: this.phases.timings,
+      ...(this.tripsAtStart !== undefined && this.ctx.host.roundTrips !== undefined
+        ? { roundTrips: this.ctx.host.roundTrips - this.tripsAtStart }
+        : {}),
       ...partial,
     };
   }

@@ -2,7 +2,7 @@ import { DeployError } from '../../errors.js';
 import { resumeAppCmd } from '../stack/commands.js';
 import type { EngineContext } from '../context.js';
 import { imageRef, imagesOnHost } from '../release/image.js';
-import type { HostFacts } from '../release/preflight.js';
+import { preflight, type HostFacts } from '../release/preflight.js';
 import { startColour, type StackFacts } from '../stack/colours.js';
 import {
   formatCandidates,
@@ -15,7 +15,7 @@ import { Layout } from '../stack/layout.js';
 import { readState } from '../stack/state.js';
 import { seconds, short, type Colour, type DeploymentRecord, type OperationReport } from '../types.js';
 import { runOperation, type Operation } from './operation.js';
-import { connectAndPreflight, cutOverTo, provisionFor, readStack, retireOld, type StackNow } from './steps.js';
+import { connectPreflightAndLock, cutOverTo, provisionFor, readStack, retireOld, type StackNow } from './steps.js';
 
 export interface RollbackRequest {
   /** full or short SHA, or a ref recorded in the history; empty = the previous good version */
@@ -42,8 +42,8 @@ export async function listVersions(
  */
 export async function rollback(ctx: EngineContext, req: RollbackRequest): Promise<OperationReport> {
   return runOperation(ctx, 'rollback', async (op) => {
-    const facts = await connectAndPreflight(ctx, op);
-    if (!ctx.dryRun) await op.takeLock();
+    // the engine and the disk only: a warm start needs no compose; a cold one checks the rest before it starts
+    const facts = await connectPreflightAndLock(ctx, op, !ctx.dryRun, true);
     const at = await readStack(ctx, op, { images: true, reconcile: !ctx.dryRun });
     const chosen = pickTarget(ctx, at, req.version);
     op.seen.sha = chosen.version;
@@ -160,8 +160,9 @@ async function startTarget(
     );
     return true;
   }
-  await provisionFor(ctx, op, facts, at, ref);
-  await op.phase(`start ${target}`, () => startColour(ctx, op.layout, facts.compose, target));
+  const full = await op.phase('preflight (compose)', () => preflight(ctx, op.layout));
+  await provisionFor(ctx, op, full, at, ref);
+  await op.phase(`start ${target}`, () => startColour(ctx, op.layout, full.compose, target));
   return false;
 }
 

@@ -12,9 +12,25 @@ import type { Operation } from './operation.js';
 
 /** Steps deploy and rollback share, each named for what it does on the host. */
 
-export async function connectAndPreflight(ctx: EngineContext, op: Operation): Promise<HostFacts> {
+/**
+ * Connects, then runs the preflight and takes the lock side by side: the preflight only reads, and a refusal
+ * still fails the operation before anything changes (the lock is released on the way out). A refused preflight
+ * is the error reported even when the lock was refused too: it is the one to fix first.
+ */
+export async function connectPreflightAndLock(
+  ctx: EngineContext,
+  op: Operation,
+  lock: boolean,
+  light = false,
+): Promise<HostFacts> {
   await op.connect();
-  return op.phase('preflight', () => preflight(ctx, op.layout));
+  const [facts, locked] = await Promise.allSettled([
+    op.phase('preflight', () => preflight(ctx, op.layout, light)),
+    lock ? op.takeLock() : Promise.resolve(),
+  ]);
+  if (facts.status === 'rejected') throw facts.reason;
+  if (locked.status === 'rejected') throw locked.reason;
+  return facts.value;
 }
 
 /** the environment as it stands: what state.json says, what runs, which colour serves and which one is next */

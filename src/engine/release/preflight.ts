@@ -16,11 +16,15 @@ export interface HostFacts {
 
 // One round trip, its probes run side by side (compose v1 alone is ~0.5 s of python start-up); each prints
 // one short line, written whole. Read-only: df walks up to the nearest existing parent instead of creating it.
+// $2 = light: only the engine and the environment's disk (a warm rollback starts a kept container: no compose,
+// no image to load), which saves the slowest probes, each a docker CLI start-up on a busy host.
 export const PREFLIGHT = `
 ( printf 'docker=%s\\n' "$(docker version --format '{{.Server.Version}}' 2>/dev/null)" ) &
+if [ "$2" != light ]; then
 ( if docker compose version --short >/dev/null 2>&1; then printf 'compose2=%s\\n' "$(docker compose version --short 2>/dev/null)"; fi ) &
 ( if command -v docker-compose >/dev/null 2>&1; then printf 'compose1=%s\\n' "$(docker-compose version --short 2>/dev/null)"; fi ) &
 ( r=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null); [ -n "$r" ] && df -Pk -- "$r" 2>/dev/null | awk 'NR==2{print "docker_free_kb=" $4}' ) &
+fi
 printf 'docker_host=%s\\n' "\${DOCKER_HOST:-unix:///var/run/docker.sock}"
 p=$1; while [ ! -e "$p" ] && [ "$p" != / ] && [ "$p" != . ]; do p=$(dirname -- "$p"); done
 df -Pk -- "$p" 2>/dev/null | awk 'NR==2{print "free_kb=" $4}'
@@ -29,8 +33,8 @@ exit 0
 `;
 
 /** the preflight probe of the environment's root (read-only); setup sends the same one */
-export function preflightCmd(layout: Layout): Command {
-  return script(PREFLIGHT, layout.root);
+export function preflightCmd(layout: Layout, light = false): Command {
+  return light ? script(PREFLIGHT, layout.root, 'light') : script(PREFLIGHT, layout.root);
 }
 
 export function parsePreflight(out: string): Record<string, string> {
@@ -75,7 +79,7 @@ export function composeOf(facts: Record<string, string>): { compose: string[]; v
 }
 
 /** Judges the facts; every problem is listed at once. Pure, so the rules are unit-tested. */
-export function judgePreflight(facts: Record<string, string>, minFreeMb: number): HostFacts {
+export function judgePreflight(facts: Record<string, string>, minFreeMb: number, light = false): HostFacts {
   const problems: string[] = [];
   const docker = facts.docker ?? '';
   if (!docker)
@@ -84,7 +88,7 @@ export function judgePreflight(facts: Record<string, string>, minFreeMb: number)
     );
   else if (!versionAtLeast(docker, [20, 10])) problems.push(`docker ${docker} is too old; 20.10 or newer is needed`);
   const { compose, version: composeVersion, problem } = composeOf(facts);
-  if (problem) problems.push(problem);
+  if (problem && !light) problems.push(problem);
   const freeMb = facts.free_kb ? Math.floor(Number(facts.free_kb) / 1024) : undefined;
   const dockerFreeMb = facts.docker_free_kb ? Math.floor(Number(facts.docker_free_kb) / 1024) : undefined;
   for (const [what, mb] of [
@@ -111,11 +115,13 @@ export function judgePreflight(facts: Record<string, string>, minFreeMb: number)
   };
 }
 
-export async function preflight(ctx: EngineContext, layout: Layout): Promise<HostFacts> {
-  const r = await ctx.host.run(preflightCmd(layout), { timeoutMs: 30_000 });
-  const facts = judgePreflight(parsePreflight(r.stdout), ctx.cfg.config.deployment.min_free_mb);
+/** `light`: the engine and the disk only (HostFacts.compose is then empty): enough to start a kept container */
+export async function preflight(ctx: EngineContext, layout: Layout, light = false): Promise<HostFacts> {
+  const r = await ctx.host.run(preflightCmd(layout, light), { timeoutMs: 30_000 });
+  const facts = judgePreflight(parsePreflight(r.stdout), ctx.cfg.config.deployment.min_free_mb, light);
+  const compose = light ? '' : `, ${facts.compose.join(' ')} ${facts.composeVersion}`;
   ctx.reporter.info(
-    `host ${ctx.host.name}: docker ${facts.dockerVersion}, ${facts.compose.join(' ')} ${facts.composeVersion}` +
+    `host ${ctx.host.name}: docker ${facts.dockerVersion}${compose}` +
       (facts.freeMb !== undefined ? `, ${facts.freeMb} MiB free` : ''),
   );
   return facts;

@@ -11,9 +11,12 @@ import type { Layout } from './layout.js';
 
 // --- colours: the stack's state, compose, the gate flags, starting and stopping an app --------------------------
 
-// One round trip: what the proxy actually routes to (the gate flags) and the state of every container.
+// One round trip and one docker call: what the proxy actually routes to (the gate flags) and the state of every
+// container (an absent one is left out of docker's answer, whose exit code is then 1).
 export const INSPECT_STACK = `
-st() { docker inspect -f '{{.State.Status}} {{.Config.Image}}' -- "$1" 2>/dev/null || echo absent; }
+all=$(docker container inspect -f '{{.Name}} {{.State.Status}} {{.Config.Image}}' -- \\
+  "$1-gate-blue" "$1-app-blue" "$1-gate-green" "$1-app-green" "$1-caddy" "$1-db" "$1-keeper" 2>/dev/null)
+st() { v=$(printf '%s\\n' "$all" | awk -v n="/$1" '$1 == n { print $2, $3; exit }'); echo "\${v:-absent}"; }
 for c in blue green; do
   echo "$c.gate=$(st "$1-gate-$c")"
   echo "$c.app=$(st "$1-app-$c")"
