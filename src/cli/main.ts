@@ -429,7 +429,9 @@ function phaseLines(r: OperationReport): string[] {
     `${r.ok ? 'ok' : 'FAILED'}: ${r.ok ? r.message : r.operation} (${(r.durationMs / 1000).toFixed(1)}s${trips(r.roundTrips)})`,
   ];
   for (const p of r.phases)
-    lines.push(`  ${p.ok ? '✔' : '✘'} ${p.name.padEnd(18)} ${(p.ms / 1000).toFixed(2)}s${p.trips === undefined ? '' : `  ${p.trips}`}`);
+    lines.push(
+      `  ${p.ok ? '✔' : '✘'} ${p.name.padEnd(18)} ${(p.ms / 1000).toFixed(2)}s${p.trips === undefined ? '' : `  ${p.trips}`}`,
+    );
   if (r.url && r.ok) lines.push(`  url: ${r.url}`);
   const colour = r.colour ? ` (${r.colour})` : '';
   if (r.serving)
