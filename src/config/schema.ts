@@ -146,7 +146,7 @@ export const DeploymentPolicySchema = z
       'after the switch, how long the old colour keeps its in-flight requests before it is stopped',
     ),
     switch_settle: duration('1000ms').describe(
-      'the least time given to the proxy to see a gate flip; the tool waits at least proxy.health_interval + health_timeout + 200ms',
+      'wait after a gate flip the tool cannot watch through the proxy (a switch back, a restore); at least proxy.health_interval + health_timeout + 200ms',
     ),
     verify_timeout: duration('15s').describe('how long verification through the proxy may take'),
     lock: z
