@@ -34512,9 +34512,11 @@ class Operation {
     /** the one ending, on every path (it never throws): registered cleanups, the host log written, notifications settled, then the lock released */
     async finish() {
         const { ctx } = this;
-        for (const fn of this.cleanups)
-            await fn().catch((e) => ctx.reporter.warn(describeError(e)));
-        await ctx.hostLog?.flush().catch(() => undefined);
+        // side by side: each is a round trip of its own, and none depends on another
+        await Promise.all([
+            ...this.cleanups.map((fn) => fn().catch((e) => ctx.reporter.warn(describeError(e)))),
+            ctx.hostLog?.flush().catch(() => undefined),
+        ]);
         await settleNotifications(ctx); // metrics and notifications go out while the lock is still held
         const unlocked = this.lock?.release();
         await unlocked?.catch((e) => ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));
@@ -44346,7 +44348,7 @@ const WatchSchema = union([durationText.transform((s) => WatchObjectSchema.parse
     .describe('post-deploy watch window: a duration (e.g. 10m) or {duration, interval, failure_threshold}');
 const DeploymentPolicySchema = object({
     drain_timeout: schema_duration('30s').describe('after the switch, how long the old colour keeps its in-flight requests before it is stopped'),
-    switch_settle: schema_duration('1000ms').describe('the least time given to the proxy to see a gate flip; the tool waits at least proxy.health_interval + health_timeout + 200ms'),
+    switch_settle: schema_duration('1000ms').describe('wait after a gate flip the tool cannot watch through the proxy (a switch back, a restore); at least proxy.health_interval + health_timeout + 200ms'),
     verify_timeout: schema_duration('15s').describe('how long verification through the proxy may take'),
     lock: object({
         timeout: schema_duration('30m').describe('a lock older than this is stale and may be taken over'),

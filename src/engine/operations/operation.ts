@@ -241,8 +241,11 @@ export class Operation {
   /** the one ending, on every path (it never throws): registered cleanups, the host log written, notifications settled, then the lock released */
   async finish(): Promise<void> {
     const { ctx } = this;
-    for (const fn of this.cleanups) await fn().catch((e: unknown) => ctx.reporter.warn(describeError(e)));
-    await ctx.hostLog?.flush().catch(() => undefined);
+    // side by side: each is a round trip of its own, and none depends on another
+    await Promise.all([
+      ...this.cleanups.map((fn) => fn().catch((e: unknown) => ctx.reporter.warn(describeError(e)))),
+      ctx.hostLog?.flush().catch(() => undefined),
+    ]);
     await settleNotifications(ctx); // metrics and notifications go out while the lock is still held
     const unlocked = this.lock?.release();
     await unlocked?.catch((e: unknown) => ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));
