@@ -1,4 +1,5 @@
 import type { PhaseTiming, Reporter } from '../log/reporter.js';
+import { tallyTrips } from '../host/trips.js';
 import type { Clock } from './context.js';
 
 /** Runs named phases through the reporter and keeps their timings for the record and the summary. */
@@ -7,21 +8,21 @@ export class Phases {
   constructor(
     private readonly reporter: Reporter,
     private readonly clock: Clock,
-    /** the host's round-trip counter, when it keeps one */
-    private readonly trips: () => number | undefined = () => undefined,
+    /** whether the host counts its round trips (countTrip); without, the timings carry no count */
+    private readonly counted = false,
   ) {}
 
   async run<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const start = this.clock.now();
-    const before = this.trips();
-    const timing = (ok: boolean): PhaseTiming => {
-      const after = this.trips();
-      const t: PhaseTiming = { name, ms: this.clock.now() - start, ok };
-      if (before !== undefined && after !== undefined) t.trips = after - before;
-      return t;
-    };
+    const { tally, result } = tallyTrips(() => this.reporter.phase(name, fn));
+    const timing = (ok: boolean): PhaseTiming => ({
+      name,
+      ms: this.clock.now() - start,
+      ok,
+      ...(this.counted ? { trips: tally.n } : {}),
+    });
     try {
-      const v = await this.reporter.phase(name, fn);
+      const v = await result;
       this.timings.push(timing(true));
       return v;
     } catch (e) {

@@ -8,6 +8,7 @@ import type { Redactor } from '../log/redact.js';
 import { quoteArgv } from '../util/shell.js';
 import { explainConnectFailure } from './ssh-diagnose.js';
 import { CommandFailed, type Command, type Host, type RunOptions, type RunResult } from './host.js';
+import { countTrip } from './trips.js';
 import { runProcess, streamProcess } from './process.js';
 
 export interface SshTarget {
@@ -250,6 +251,7 @@ export class SshHost implements Host {
   async run(command: Command, opts: RunOptions = {}): Promise<RunResult> {
     if (!this.connected) await this.connect();
     this.roundTrips++;
+    countTrip();
     const r = await runProcess(this.ssh, this.sessionArgs(command), {
       stdin: opts.stdin,
       timeoutMs: opts.timeoutMs,
@@ -265,6 +267,7 @@ export class SshHost implements Host {
   ): { stdout: Readable; done: Promise<RunResult> } {
     if (!this.connected) throw new Error('SshHost.stream before connect()');
     this.roundTrips++;
+    countTrip();
     const s = streamProcess(this.ssh, this.sessionArgs(command), { timeoutMs: opts.timeoutMs, env: sshEnv() });
     return { stdout: s.stdout, done: s.done.then((r) => this.checked(command, r, opts.check)) };
   }

@@ -15,6 +15,6 @@ export interface PhaseTiming {
   name: string;
   ms: number;
   ok: boolean;
-  /** commands sent to the host during the phase (phases that overlap count each other's) */
+  /** commands the phase sent to the host (not those of a phase running beside it) */
   trips?: number;
 }

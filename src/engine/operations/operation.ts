@@ -62,7 +62,7 @@ export class Operation {
     private readonly logName: string = kind === 'deploy' ? 'deployment' : kind,
   ) {
     this.started = ctx.clock.now();
-    this.phases = new Phases(ctx.reporter, ctx.clock, () => ctx.host.roundTrips);
+    this.phases = new Phases(ctx.reporter, ctx.clock, ctx.host.roundTrips !== undefined);
     this.tripsAtStart = ctx.host.roundTrips;
     this.layout = new Layout(ctx.cfg);
     ctx.hostLog = undefined; // each operation writes its own log, opened with its lock
