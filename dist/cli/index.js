@@ -29216,7 +29216,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3319);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(458);
 // "--": node itself looks for --env-file anywhere on its command line and exits 9 if that file is missing
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
@@ -29226,7 +29226,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3319:
+/***/ 458:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -33738,7 +33738,7 @@ async function switchTo(ctx, layout, to, from, sha) {
     // without the host's clock, the end of the command is a later, so safe, flip time
     flippedAt.set(layout, ctx.clock.now() - (ago ? Math.round(Number(ago[1]) / 1e6) : 0));
     if (r.code !== 0 && !/^--- \d+$/m.test(r.stdout)) {
-        throw new errors_DeployError('switch', `could not route traffic to ${to}: ${ctx.redactor.redact(r.stderr.trim()) || `exit code ${r.code}`}`);
+        throw new errors_DeployError('switch', `switching to ${to} failed before the proxy could be asked: ${ctx.redactor.redact(r.stderr.trim()) || `exit code ${r.code}`}`);
     }
     await verifyThroughProxy(ctx, layout, to, sha, r, deadline);
 }
@@ -34064,32 +34064,48 @@ async function versionsOfNeighbours(ctx, layout = new Layout(ctx.cfg)) {
     return versions;
 }
 
+// EXTERNAL MODULE: external "node:async_hooks"
+var external_node_async_hooks_ = __nccwpck_require__(6698);
+;// CONCATENATED MODULE: ./src/host/trips.ts
+
+const current = new external_node_async_hooks_.AsyncLocalStorage();
+/** runs `fn` with a tally of its own, nested in the caller's */
+function tallyTrips(fn) {
+    const tally = { n: 0, parent: current.getStore() };
+    return { tally, result: current.run(tally, fn) };
+}
+/** a host calls this once per command it sends */
+function countTrip() {
+    for (let t = current.getStore(); t; t = t.parent)
+        t.n++;
+}
+
 ;// CONCATENATED MODULE: ./src/engine/phases.ts
+
 /** Runs named phases through the reporter and keeps their timings for the record and the summary. */
 class Phases {
     reporter;
     clock;
-    trips;
+    counted;
     timings = [];
     constructor(reporter, clock, 
-    /** the host's round-trip counter, when it keeps one */
-    trips = () => undefined) {
+    /** whether the host counts its round trips (countTrip); without, the timings carry no count */
+    counted = false) {
         this.reporter = reporter;
         this.clock = clock;
-        this.trips = trips;
+        this.counted = counted;
     }
     async run(name, fn) {
         const start = this.clock.now();
-        const before = this.trips();
-        const timing = (ok) => {
-            const after = this.trips();
-            const t = { name, ms: this.clock.now() - start, ok };
-            if (before !== undefined && after !== undefined)
-                t.trips = after - before;
-            return t;
-        };
+        const { tally, result } = tallyTrips(() => this.reporter.phase(name, fn));
+        const timing = (ok) => ({
+            name,
+            ms: this.clock.now() - start,
+            ok,
+            ...(this.counted ? { trips: tally.n } : {}),
+        });
         try {
-            const v = await this.reporter.phase(name, fn);
+            const v = await result;
             this.timings.push(timing(true));
             return v;
         }
@@ -34364,7 +34380,7 @@ class Operation {
         this.kind = kind;
         this.logName = logName;
         this.started = ctx.clock.now();
-        this.phases = new Phases(ctx.reporter, ctx.clock, () => ctx.host.roundTrips);
+        this.phases = new Phases(ctx.reporter, ctx.clock, ctx.host.roundTrips !== undefined);
         this.tripsAtStart = ctx.host.roundTrips;
         this.layout = new Layout(ctx.cfg);
         ctx.hostLog = undefined; // each operation writes its own log, opened with its lock
@@ -48556,6 +48572,7 @@ async function explainConnectFailure(stderr, c) {
 
 
 
+
 /** the name known_hosts files use for a host: `[host]:port` unless the port is 22 */
 function knownHostsName(host, port) {
     return port === 22 ? host : `[${host}]:${port}`;
@@ -48740,6 +48757,7 @@ class SshHost {
         if (!this.connected)
             await this.connect();
         this.roundTrips++;
+        countTrip();
         const r = await runProcess(this.ssh, this.sessionArgs(command), {
             stdin: opts.stdin,
             timeoutMs: opts.timeoutMs,
@@ -48752,6 +48770,7 @@ class SshHost {
         if (!this.connected)
             throw new Error('SshHost.stream before connect()');
         this.roundTrips++;
+        countTrip();
         const s = streamProcess(this.ssh, this.sessionArgs(command), { timeoutMs: opts.timeoutMs, env: sshEnv() });
         return { stdout: s.stdout, done: s.done.then((r) => this.checked(command, r, opts.check)) };
     }

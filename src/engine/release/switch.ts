@@ -116,7 +116,7 @@ export async function switchTo(
   if (r.code !== 0 && !/^--- \d+$/m.test(r.stdout)) {
     throw new DeployError(
       'switch',
-      `could not route traffic to ${to}: ${ctx.redactor.redact(r.stderr.trim()) || `exit code ${r.code}`}`,
+      `switching to ${to} failed before the proxy could be asked: ${ctx.redactor.redact(r.stderr.trim()) || `exit code ${r.code}`}`,
     );
   }
   await verifyThroughProxy(ctx, layout, to, sha, r, deadline);
