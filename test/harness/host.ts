@@ -83,7 +83,7 @@ export interface UpOptions {
 }
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const DEFAULT_GROUP = 'tgdocker';
+export const DEFAULT_GROUP = 'tgdocker';
 const SSHD = '/usr/sbin/sshd'; // sshd refuses to re-exec itself from a relative path
 const SAFE_PATH = /^\/[A-Za-z0-9._/-]+$/;
 
@@ -113,9 +113,15 @@ interface Layout {
   lockFile: string;
 }
 
-interface EngineSpec {
-  name: 'runner' | 'host';
+/** One private dockerd: its own sockets, roots and pidfile (the swarm fabric's node engines use it too). */
+export interface EngineSpec {
+  name: string;
+  /** its daemon.json, its pidfile and (unless execRoot says otherwise) its exec root live here */
   root: string;
+  /** where containerd's pidfile sits when the exec root is not <root>/exec */
+  execRoot?: string;
+  /** further directories whose leftover mounts a restart or a stop must clear (a data root elsewhere) */
+  extraRoots?: string[];
   socket: string;
   pidfile: string;
   log: string;
@@ -649,13 +655,16 @@ function writeKnownHosts(L: Layout, port: number): string {
   return line;
 }
 
-function enginePid(e: EngineSpec): number | undefined {
+export function enginePid(e: EngineSpec): number | undefined {
   const pid = readPid(e.pidfile);
   return pid !== undefined && pidMatches(pid, ['dockerd', e.pidfile]) ? pid : undefined;
 }
 
-/** Start the engine unless ours is already running; true when it had to be started. */
-async function ensureEngine(e: EngineSpec, stack: Stack): Promise<boolean> {
+/**
+ * Start the engine unless ours is already running; true when it had to be started. `launch` goes before
+ * `dockerd` (e.g. nsenter into a node's network namespace); it must exec, so the pid stays dockerd's.
+ */
+export async function ensureEngine(e: EngineSpec, stack: Stack, launch: readonly string[] = []): Promise<boolean> {
   let running = enginePid(e);
   // the host engine's default bridge is docker0, which any other dockerd on the machine that stops removes:
   // builds with RUN steps then fail with "adding interface … to bridge docker0 failed"; a restart recreates it
@@ -675,14 +684,15 @@ async function ensureEngine(e: EngineSpec, stack: Stack): Promise<boolean> {
   // its mounts (the data root's private bind, network namespaces, container filesystems)
   rmSync(e.pidfile, { force: true });
   // same for the containerd dockerd manages: a pidfile naming a zombie makes dockerd wait on a dead socket
-  const containerdPidfile = join(e.root, 'exec', 'containerd', 'containerd.pid');
+  const execRoot = e.execRoot ?? join(e.root, 'exec');
+  const containerdPidfile = join(execRoot, 'containerd', 'containerd.pid');
   const containerdPid = readPid(containerdPidfile);
-  if (containerdPid === undefined || !pidMatches(containerdPid, ['containerd', e.root])) {
+  if (containerdPid === undefined || !pidMatches(containerdPid, ['containerd', execRoot])) {
     rmSync(containerdPidfile, { force: true });
   }
-  await unmountUnder(e.root);
+  for (const r of [e.root, ...(e.extraRoots ?? [])]) await unmountUnder(r);
   writeFileSync(join(e.root, 'daemon.json'), '{}\n');
-  const child = spawnDetached(['dockerd', ...e.flags], e.log, cleanEnv({ PATH: stackPath(stack) }));
+  const child = spawnDetached([...launch, 'dockerd', ...e.flags], e.log, cleanEnv({ PATH: stackPath(stack) }));
   await waitFor(`${e.name} dockerd`, async () => ((await dockerPing(e.socket)) ? true : undefined), {
     timeoutMs: 30_000,
     failFast: () =>
@@ -717,28 +727,60 @@ async function pickDockerClient(socket: string, stack: Stack): Promise<string> {
 }
 
 function sshdConfigText(L: Layout, user: string, port: number): string {
+  return sshdConfigFor({
+    comment: 'a loopback-only sshd for the harness',
+    listen: '127.0.0.1',
+    port,
+    user,
+    hostKey: L.hostKey,
+    pidFile: L.sshdPid,
+    authorizedKeys: L.authorizedKeys,
+    dockerHost: `unix://${L.host.socket}`,
+    path: stackPath(L.stack),
+    dockerConfig: L.hostDockerConfig,
+    tcpForwarding: 'yes',
+  });
+}
+
+export interface SshdSpec {
+  comment: string;
+  listen: string;
+  port: number;
+  user: string;
+  hostKey: string;
+  pidFile: string;
+  authorizedKeys: string;
+  /** unix://… the deploy user's docker commands reach */
+  dockerHost: string;
+  path: string;
+  dockerConfig: string;
+  tcpForwarding: 'yes' | 'local' | 'no';
+}
+
+/** An sshd that lets only the deploy user in, by the harness's key, with its docker commands pointed at one engine. */
+export function sshdConfigFor(s: SshdSpec): string {
   return [
-    '# written by test/harness/host.ts — a loopback-only sshd for the harness',
-    `Port ${port}`,
-    'ListenAddress 127.0.0.1',
-    `HostKey ${L.hostKey}`,
-    `PidFile ${L.sshdPid}`,
+    `# written by test/harness/host.ts — ${s.comment}`,
+    `Port ${s.port}`,
+    `ListenAddress ${s.listen}`,
+    `HostKey ${s.hostKey}`,
+    `PidFile ${s.pidFile}`,
     'UsePAM no',
     'PasswordAuthentication no',
     'KbdInteractiveAuthentication no',
     'PubkeyAuthentication yes',
     'PermitRootLogin no',
-    `AllowUsers ${user}`,
+    `AllowUsers ${s.user}`,
     // StrictModes refuses key files under world-writable dirs; a command handing over the key works everywhere
     'StrictModes yes',
     'AuthorizedKeysFile none',
-    `AuthorizedKeysCommand /bin/cat ${L.authorizedKeys}`,
+    `AuthorizedKeysCommand /bin/cat ${s.authorizedKeys}`,
     'AuthorizedKeysCommandUser root',
     // the deploy user's docker commands reach the HOST engine, not whatever /var/run/docker.sock may be, with
     // the stack's CLI first on PATH and its plugins (compose v2, buildx) found through DOCKER_CONFIG
-    `SetEnv DOCKER_HOST=unix://${L.host.socket} PATH=${stackPath(L.stack)} DOCKER_CONFIG=${L.hostDockerConfig}`,
+    `SetEnv DOCKER_HOST=${s.dockerHost} PATH=${s.path} DOCKER_CONFIG=${s.dockerConfig}`,
     'PermitUserEnvironment no',
-    'AllowTcpForwarding yes',
+    `AllowTcpForwarding ${s.tcpForwarding}`,
     'AllowStreamLocalForwarding yes',
     'X11Forwarding no',
     'PrintMotd no',
@@ -817,7 +859,7 @@ async function wipeEngine(client: string, socket: string, what: { volumes: boole
 }
 
 /** Unmount whatever is still mounted under `root`, deepest first (left behind by a killed dockerd). */
-async function unmountUnder(root: string): Promise<void> {
+export async function unmountUnder(root: string): Promise<void> {
   const points = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map((l) => l.split(' ')[4]?.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
@@ -830,7 +872,7 @@ async function unmountUnder(root: string): Promise<void> {
 }
 
 /** SIGTERM, wait, then SIGKILL; says which it took. */
-async function stopPid(pid: number, timeoutMs: number): Promise<'stopped' | 'killed'> {
+export async function stopPid(pid: number, timeoutMs: number): Promise<'stopped' | 'killed'> {
   try {
     process.kill(pid, 'SIGTERM');
   } catch {
@@ -853,7 +895,7 @@ async function stopPid(pid: number, timeoutMs: number): Promise<'stopped' | 'kil
  * One bring-up or tear-down per harness dir at a time, across processes (tests run files in parallel). The lock
  * file holds the owner's pid; a lock whose owner is gone is taken over.
  */
-async function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+export async function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   mkdirSync(dir, { recursive: true });
   const file = join(dir, 'up.lock');
   const deadline = Date.now() + 180_000;
