@@ -1,12 +1,12 @@
 // The import graph of src/ (every relative import, type-only ones too): fails on any cycle, and on an engine
 // module importing a layer above its own. The engine's layers, top to bottom:
-//   index → operations → release | front → database | observe → stack → root files (context, types, phases, assets)
+//   index → operations → release | front | swarm → database | observe → stack → root files (context, types, phases, assets)
 // Usage: node scripts/check-imports.mjs [--graph]   (exit 1 with the offending paths)
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 const ROOT = 'src';
-const RANK = { index: 5, operations: 4, release: 3, front: 3, database: 2, observe: 2, stack: 1, root: 0 };
+const RANK = { index: 5, operations: 4, release: 3, front: 3, swarm: 3, database: 2, observe: 2, stack: 1, root: 0 };
 
 function walk(dir) {
   return readdirSync(dir).flatMap((n) => {
