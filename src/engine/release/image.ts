@@ -1,6 +1,6 @@
 import { createGzip, constants as zc } from 'node:zlib';
 import { DeployError } from '../../errors.js';
-import type { Command, RunResult } from '../../host/host.js';
+import type { Command, Host, RunResult } from '../../host/host.js';
 import type { EngineContext } from '../context.js';
 import {
   buildCommand,
@@ -50,12 +50,14 @@ export interface ImageOutcome {
   layers?: { total: number; sent: number; skipped: number };
 }
 
-async function hostHas(ctx: EngineContext, ref: string): Promise<boolean> {
-  const r = await ctx.host.run(imageInspectCmd(ref), { check: false, timeoutMs: 30_000 });
+/** whether `host` (default: the context's host) holds the image `ref` */
+export async function hostHas(ctx: EngineContext, ref: string, host: Host = ctx.host): Promise<boolean> {
+  const r = await host.run(imageInspectCmd(ref), { check: false, timeoutMs: 30_000 });
   return r.code === 0;
 }
 
-async function localHas(ctx: EngineContext, ref: string): Promise<boolean> {
+/** whether this machine's docker holds the image `ref` */
+export async function localHas(ctx: EngineContext, ref: string): Promise<boolean> {
   const r = await ctx.local.run(imageInspectCmd(ref), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
   return r.code === 0;
 }
@@ -191,9 +193,9 @@ interface Shipped {
 
 /**
  * docker save on this machine, through `filter` when given (the layer-aware path), gzip in-process, docker load
- * on the host: no registry, one stream.
+ * on `host`: no registry, one stream.
  */
-async function ship(ctx: EngineContext, ref: string, filter?: TarFilter): Promise<Shipped> {
+async function ship(ctx: EngineContext, ref: string, filter: TarFilter | undefined, host: Host): Promise<Shipped> {
   const save = ctx.local.stream(dockerSaveCmd(ref), ctx.localDockerEnv);
   const gzip = createGzip({ level: zc.Z_BEST_SPEED });
   let bytes = 0;
@@ -206,7 +208,7 @@ async function ship(ctx: EngineContext, ref: string, filter?: TarFilter): Promis
   } else save.stdout.pipe(gzip);
   let load: RunResult;
   try {
-    load = await ctx.host.run(dockerLoadCmd(), { stdin: gzip, check: false, timeoutMs: 30 * 60_000 });
+    load = await host.run(dockerLoadCmd(), { stdin: gzip, check: false, timeoutMs: 30 * 60_000 });
   } finally {
     // an upload that died leaves the pipe paused and docker save blocked on it, which would keep this process
     // alive for ever; after a good upload both streams have ended already
@@ -229,18 +231,18 @@ function checkShipped(ctx: EngineContext, ref: string, s: Shipped): void {
 }
 
 /** The whole image: docker save | gzip | docker load. Returns the bytes on the wire. */
-export async function shipImage(ctx: EngineContext, ref: string): Promise<number> {
-  const s = await ship(ctx, ref);
+export async function shipImage(ctx: EngineContext, ref: string, host: Host = ctx.host): Promise<number> {
+  const s = await ship(ctx, ref, undefined, host);
   checkShipped(ctx, ref, s);
   return s.bytes;
 }
 
 /** which of the release image's layers the host holds; a reason when either side cannot say */
-async function layerPlan(ctx: EngineContext, ref: string): Promise<LayerPlan | string> {
+export async function layerPlan(ctx: EngineContext, ref: string, host: Host = ctx.host): Promise<LayerPlan | string> {
   const mine = await ctx.local.run(imageLayersCmd(ref), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
   const layers = mine.code === 0 ? parseLayers(mine.stdout) : undefined;
   if (!layers) return 'the layers of the image on this machine could not be read';
-  const theirs = await ctx.host.run(hostLayerChainsCmd(ctx.cfg.config.app.image), { check: false, timeoutMs: 60_000 });
+  const theirs = await host.run(hostLayerChainsCmd(ctx.cfg.config.app.image), { check: false, timeoutMs: 60_000 });
   if (theirs.code !== 0) return "the host's image layers could not be listed";
   return planLayers(layers, parseLayerChains(theirs.stdout));
 }
@@ -250,20 +252,20 @@ async function layerPlan(ctx: EngineContext, ref: string): Promise<LayerPlan | s
  * same chain, in an earlier release of the app are left out of the archive, and docker load finds them in its
  * store. Any doubt or failure falls back, once and said, to the whole image.
  */
-export async function shipLayers(ctx: EngineContext, ref: string): Promise<ShipSummary> {
+export async function shipLayers(ctx: EngineContext, ref: string, host: Host = ctx.host): Promise<ShipSummary> {
   // `tried`: bytes a refused thin attempt already put on the wire, counted in the total
   const full = async (fallback?: string, tried = 0): Promise<ShipSummary> => {
     if (fallback) ctx.reporter.warn(`shipping the whole image: ${fallback}`);
-    const bytes = tried + (await shipImage(ctx, ref));
+    const bytes = tried + (await shipImage(ctx, ref, host));
     const mine = await ctx.local.run(imageLayersCmd(ref), { check: false, env: ctx.localDockerEnv });
     const layers = (mine.code === 0 ? parseLayers(mine.stdout) : undefined)?.length ?? 0;
     return { mode: 'full', layers, layersSent: layers, layersSkipped: 0, bytes, fallback };
   };
   if (ctx.cfg.config.app.ship === 'full') return full();
-  const plan = await layerPlan(ctx, ref);
+  const plan = await layerPlan(ctx, ref, host);
   if (typeof plan === 'string') return full(plan);
   if (plan.skip.size === 0) {
-    const s = await ship(ctx, ref);
+    const s = await ship(ctx, ref, undefined, host);
     checkShipped(ctx, ref, s);
     return {
       mode: 'layers',
@@ -274,7 +276,7 @@ export async function shipLayers(ctx: EngineContext, ref: string): Promise<ShipS
     };
   }
   const filter = layerFilter(plan);
-  const s = await ship(ctx, ref, filter);
+  const s = await ship(ctx, ref, filter, host);
   if (s.saved.code !== 0) checkShipped(ctx, ref, s);
   const why = fallbackReason({
     loadCode: s.load.code,
@@ -289,6 +291,48 @@ export async function shipLayers(ctx: EngineContext, ref: string): Promise<ShipS
   return { mode: 'layers', layers: plan.layers.length, layersSent: sent, layersSkipped: skipped, bytes: s.bytes };
 }
 
+/** what a dry run says it would do to get the release image onto a host that lacks it */
+export function wouldGet(ctx: EngineContext): string {
+  if (ctx.cfg.config.app.pull) return 'docker pull';
+  const layers = ctx.cfg.config.app.ship === 'full' ? '' : ' of the layers the host lacks';
+  return `build if needed, then docker save | docker load${layers}`;
+}
+
+/** docker pull of the release image on `host` (app.pull: a registry holds it) */
+export async function pullOnto(ctx: EngineContext, ref: string, host: Host = ctx.host): Promise<void> {
+  const r = await host.run(dockerPullCmd(ref), { check: false, timeoutMs: 30 * 60_000 });
+  if (r.code !== 0)
+    throw new DeployError(
+      'image',
+      `docker pull ${ref} on the host failed: ${ctx.redactor.redact(r.stderr.trim())}`,
+      'check the registry credentials of the deploy user on the host (docker login) and that CI pushed this tag',
+    );
+}
+
+/** The release image on this machine, built from the commit when it is not: whether it was built. */
+export async function ensureLocal(
+  ctx: EngineContext,
+  ref: string,
+  sha: string,
+  buildArgs: Record<string, string>,
+): Promise<boolean> {
+  if (await localHas(ctx, ref)) return false;
+  await buildImage(ctx, ref, sha, buildArgs);
+  return true;
+}
+
+/** shipLayers, then the check that docker load left the image on `host` */
+export async function shipOnto(ctx: EngineContext, ref: string, host: Host = ctx.host): Promise<ShipSummary> {
+  const shipped = await shipLayers(ctx, ref, host);
+  if (!(await hostHas(ctx, ref, host))) throw new DeployError('image', `${ref} is not on the host after docker load`);
+  return shipped;
+}
+
+/** the outcome's layer counts of one ship */
+export function layerCounts(s: ShipSummary): NonNullable<ImageOutcome['layers']> {
+  return { total: s.layers, sent: s.layersSent, skipped: s.layersSkipped };
+}
+
 /** Gets the release image onto the host by the cheapest way that works; skipped when it is already there. */
 export async function ensureImage(
   ctx: EngineContext,
@@ -298,35 +342,17 @@ export async function ensureImage(
   const ref = imageRef(ctx.cfg.config.app.image, sha);
   if (await hostHas(ctx, ref)) return { ref, how: 'present' };
   if (ctx.dryRun) {
-    const layers = ctx.cfg.config.app.ship === 'full' ? '' : ' of the layers the host lacks';
-    const how = ctx.cfg.config.app.pull ? 'docker pull' : `build if needed, then docker save | docker load${layers}`;
-    ctx.reporter.info(`would get ${ref} onto the host (${how})`);
+    ctx.reporter.info(`would get ${ref} onto the host (${wouldGet(ctx)})`);
     return { ref, how: ctx.cfg.config.app.pull ? 'pulled' : 'shipped' };
   }
   if (ctx.cfg.config.app.pull) {
-    const r = await ctx.host.run(dockerPullCmd(ref), { check: false, timeoutMs: 30 * 60_000 });
-    if (r.code !== 0)
-      throw new DeployError(
-        'image',
-        `docker pull ${ref} on the host failed: ${ctx.redactor.redact(r.stderr.trim())}`,
-        'check the registry credentials of the deploy user on the host (docker login) and that CI pushed this tag',
-      );
+    await pullOnto(ctx, ref);
     return { ref, how: 'pulled' };
   }
-  let how: ImageOutcome['how'] = 'shipped';
-  if (!(await localHas(ctx, ref))) {
-    await buildImage(ctx, ref, sha, buildArgs);
-    how = 'built+shipped';
-  }
-  const shipped = await shipLayers(ctx, ref);
-  if (!(await hostHas(ctx, ref))) throw new DeployError('image', `${ref} is not on the host after docker load`);
+  const built = await ensureLocal(ctx, ref, sha, buildArgs);
+  const shipped = await shipOnto(ctx, ref);
   ctx.reporter.info(shipLine(shipped));
-  return {
-    ref,
-    how,
-    bytes: shipped.bytes,
-    layers: { total: shipped.layers, sent: shipped.layersSent, skipped: shipped.layersSkipped },
-  };
+  return { ref, how: built ? 'built+shipped' : 'shipped', bytes: shipped.bytes, layers: layerCounts(shipped) };
 }
 
 /**
@@ -338,11 +364,12 @@ export async function pruneImages(
   keep: number,
   protect: string[],
   dryRun = false,
+  host: Host = ctx.host,
 ): Promise<string[]> {
   const repo = ctx.cfg.config.app.image;
-  const r = await ctx.host.run(imageTagsByDateCmd(repo), { check: false });
+  const r = await host.run(imageTagsByDateCmd(repo), { check: false });
   if (r.code !== 0) return [];
-  const used = await ctx.host.run(containerImagesCmd(), { check: false });
+  const used = await host.run(containerImagesCmd(), { check: false });
   const inUse = new Set(used.stdout.split('\n').map((l) => l.trim()));
   const tags = r.stdout
     .split('\n')
@@ -354,14 +381,15 @@ export async function pruneImages(
   if (dryRun) return removable;
   const removed: string[] = [];
   for (const tag of removable) {
-    const d = await ctx.host.run(imageRmCmd(imageRef(repo, tag)), { check: false });
+    const d = await host.run(imageRmCmd(imageRef(repo, tag)), { check: false });
     if (d.code === 0) removed.push(tag);
   }
   return removed;
 }
 
-export async function imagesOnHost(ctx: EngineContext): Promise<Set<string>> {
-  const r = await ctx.host.run(imageTagsCmd(ctx.cfg.config.app.image), { check: false });
+/** the app's release tags (commit SHAs) that `host` holds */
+export async function imagesOnHost(ctx: EngineContext, host: Host = ctx.host): Promise<Set<string>> {
+  const r = await host.run(imageTagsCmd(ctx.cfg.config.app.image), { check: false });
   return new Set(
     r.stdout
       .split('\n')

@@ -1,7 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { gunzipSync } from 'node:zlib';
 import {
   TarFilter,
   blobDigest,
@@ -14,45 +13,8 @@ import {
 import { shipLayers } from '../../../../src/engine/release/image.js';
 import { HOST_LAYER_CHAINS, hostLayerChainsCmd, imageLayersCmd } from '../../../../src/engine/release/commands.js';
 import type { Local } from '../../../../src/host/host.js';
-import { fakeConfig, fakeEngine } from '../../../fakes/host.js';
-
-const hex = (c: string) => c.repeat(64);
-const id = (c: string) => `sha256:${hex(c)}`;
-
-// --- a minimal tar writer for the tests: ustar headers with a valid checksum ---------------------------------
-
-function header(name: string, size: number, type = '0'): Buffer {
-  const h = Buffer.alloc(512);
-  h.write(name, 0, 100, 'utf8');
-  h.write('0000644\0', 100);
-  h.write('0000000\0', 108);
-  h.write('0000000\0', 116);
-  h.write(`${size.toString(8).padStart(11, '0')}\0`, 124);
-  h.write('00000000000\0', 136);
-  h.write(type, 156);
-  h.write('ustar\x0000', 257, 'latin1');
-  h.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
-  return h;
-}
-
-function entry(name: string, data: Buffer | string, type = '0'): Buffer {
-  const d = Buffer.from(data);
-  const pad = Buffer.alloc((512 - (d.length % 512)) % 512);
-  return Buffer.concat([header(name, d.length, type), d, pad]);
-}
-
-function pax(path: string): Buffer {
-  const rec = (len: number) => `${len} path=${path}\n`;
-  let len = rec(0).length;
-  while (rec(len).length !== len) len = rec(len).length;
-  return entry('PaxHeaders/x', rec(len), 'x');
-}
-
-const END = Buffer.alloc(1024);
-const tar = (...entries: Buffer[]) => Buffer.concat([...entries, END]);
+import { ScriptedHost, fakeConfig, fakeEngine } from '../../../fakes/host.js';
+import { archive, entry, hex, id, listing, loaded, pax, shipLocal, tar } from './ship-fixtures.js';
 
 /** the filter over `input` fed in chunks of `size` bytes */
 async function filtered(input: Buffer, drop: (n: string) => boolean, size: number) {
@@ -212,32 +174,7 @@ describe('fallbackReason, countLayers, shipLine', () => {
 
 describe('shipLayers against a scripted host', () => {
   const ref = 'ghcr.io/togather/server:1234';
-  const layers = [id('a'), id('b')];
-  const archive = tar(
-    entry(`blobs/sha256/${hex('a')}`, 'A'.repeat(4000)),
-    entry(`blobs/sha256/${hex('b')}`, 'B'),
-    entry(`blobs/sha256/${hex('c')}`, 'config'),
-    entry('manifest.json', '[]'),
-  );
-  const local = (): Local & { ran: string[] } => {
-    const ran: string[] = [];
-    return {
-      ran,
-      run: async (c) => {
-        ran.push(c.argv.join(' '));
-        return { code: 0, stdout: `${JSON.stringify(layers)}\n`, stderr: '', durationMs: 1 };
-      },
-      stream: (c) => {
-        ran.push(c.argv.join(' '));
-        return {
-          stdout: Readable.from([archive.subarray(0, 3000), archive.subarray(3000)]),
-          done: Promise.resolve({ code: 0, stdout: '', stderr: '', durationMs: 1 }),
-        };
-      },
-    };
-  };
-  const loaded = (b64: string) => gunzipSync(Buffer.from(b64, 'base64'));
-  const listing = new RegExp(`^sh -c ${HOST_LAYER_CHAINS.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} `);
+  const local = shipLocal;
 
   it('leaves out the layers the host holds as the same chain and loads the rest', async () => {
     const { ctx, host, said } = fakeEngine(fakeConfig(), local());
@@ -291,6 +228,17 @@ describe('shipLayers against a scripted host', () => {
     assert.equal(loads.length, 2);
     assert.ok(loaded(host.stdin[loads[1]!]!).equals(archive));
     assert.match(said.warn.join('\n'), /could not be filtered \(the image archive ended in the middle of an entry\)/);
+  });
+
+  it('ships to the host it is given, and asks only that host', async () => {
+    const { ctx, host, clock } = fakeEngine(fakeConfig(), local());
+    const other = new ScriptedHost(clock);
+    other.on(listing, { stdout: JSON.stringify([id('a')]) });
+    const s = await shipLayers(ctx, ref, other);
+    assert.deepEqual([s.mode, s.layersSent, s.layersSkipped], ['layers', 1, 1]);
+    assert.deepEqual(host.ran, []);
+    assert.ok(other.ran.some((l) => listing.test(l)));
+    assert.equal(other.ran.filter((l) => l.startsWith('docker load')).length, 1);
   });
 
   it('app.ship: full ships the whole image without asking the host what it has', async () => {
