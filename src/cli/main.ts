@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/problems.js';
 import {
-  DeployLock,
+  targetFor,
   Layout,
   SNAPSHOT_SUBCOMMANDS,
   cleanup,
@@ -324,7 +324,7 @@ const COMMANDS: Record<Command, (session: Session, line: CommandLine) => Promise
     const { ctx } = session;
     await session.host.connect();
     const layout = new Layout(ctx.cfg);
-    const lock = new DeployLock(ctx, layout);
+    const lock = targetFor(ctx).lock(ctx, layout);
     if (!o['dry-run']) await lock.acquire('cleanup', 'cleanup');
     try {
       const plan = await cleanup(ctx, o['dry-run']!);

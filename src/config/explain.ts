@@ -13,7 +13,7 @@ const MOVED: Record<string, string> = {
   'deployment.health_check': 'use app.health (interval, timeout, start_timeout, consecutive)',
   'deployment.rollback':
     'remove it: a deploy that fails after starting the new colour always rolls back; to switch back on failures after the switch, use deployment.watch',
-  providers: 'remove it: the Docker Compose stack is built in (docker/compose.yml)',
+  providers: 'use provider: with kind compose (one Docker host, the default) or kind swarm (docs/swarm.md)',
   'monitoring.prometheus': 'use monitoring.enabled; the stack is docker/monitoring',
   'notifications.webhook.secret':
     'never write the signing key here: name its env-file variable in notifications.webhook.secret_env',

@@ -14,6 +14,7 @@ import {
   DEFAULT_REQUIRED_ENV,
   type Config,
   type EnvironmentConfig,
+  type ProviderConfig,
   type ProxyConfig,
 } from './schema.js';
 import { isMapping, readYaml, stringList, stringRecord, valueAt, type YamlSource } from './yaml-source.js';
@@ -44,6 +45,8 @@ export interface ResolvedConfig {
   hostPath: string;
   /** top-level proxy settings with the environment's overrides applied */
   proxy: ProxyConfig;
+  /** where the colours run: the environment's provider block, else the top-level one */
+  provider: ProviderConfig;
   /** the app's final environment, written to app.env on the host */
   appEnv: Record<string, string>;
   configPath: string;
@@ -81,6 +84,7 @@ export function loadConfig(opts: LoadOptions): ResolvedConfig {
     env = selectEnvironment(opts.environment, config, yaml, configFile, problems);
     if (config) problems.push(...checkLocalPaths(config, opts.environment, env, configDir, yaml, configFile));
     if (config && env) problems.push(...checkFrontDomains(config, opts.environment, env, yaml, configFile));
+    if (config && env) problems.push(...checkProvider(config, opts.environment, env, yaml, configFile));
   }
 
   // the env file is read even when the config is broken, so that one run reports both files' problems
@@ -157,11 +161,69 @@ export function loadConfig(opts: LoadOptions): ResolvedConfig {
     stack: `${config.app.name}-${environment}`,
     hostPath: env.path ?? `togather/${environment}`,
     proxy,
+    provider: env.provider ?? config.provider,
     appEnv: merged.values,
     configPath: opts.configPath,
     configDir,
     envFileSource: envFile?.file ?? ENV_INPUT_SOURCE,
   };
+}
+
+/**
+ * What a Swarm environment cannot combine with (docs/swarm.md): the front proxy and a bind address are single-host
+ * features, monitoring is not built for Swarm yet, and the tasks' own limit must leave room for the app's start.
+ */
+function checkProvider(
+  config: Config,
+  name: string,
+  env: EnvironmentConfig,
+  yaml: YamlSource,
+  file: string,
+): ConfigProblem[] {
+  const provider = env.provider ?? config.provider;
+  if (provider.kind !== 'swarm') return [];
+  const proxy = { ...config.proxy, ...definedOnly(env.proxy ?? {}) };
+  const monitoring = env.monitoring?.enabled ?? config.monitoring.enabled;
+  const providerPath = env.provider ? ['environments', name, 'provider'] : ['provider'];
+  const problem = (path: string[], message: string, remedy: string): ConfigProblem => {
+    const line = yaml.locate(path) ?? yaml.locate(providerPath);
+    return { file, path: dottedPath(path), ...(line !== undefined ? { line } : {}), message, remedy, code: 'invalid' };
+  };
+  const where = (key: string, own: boolean) => (own ? ['environments', name, ...key.split('.')] : key.split('.'));
+  const out: ConfigProblem[] = [];
+  if (proxy.front)
+    out.push(
+      problem(
+        where('proxy.front', env.proxy?.front !== undefined),
+        'is true, but the shared front proxy is a single-host feature',
+        "remove it: with provider.kind swarm the edge node's Caddy holds the HTTP and HTTPS ports itself",
+      ),
+    );
+  if (proxy.bind !== '0.0.0.0')
+    out.push(
+      problem(
+        where('proxy.bind', env.proxy?.bind !== undefined),
+        `is ${proxy.bind}, but a swarm publishes the edge's ports on every address of the edge node`,
+        'remove proxy.bind (firewall the edge node instead)',
+      ),
+    );
+  if (monitoring)
+    out.push(
+      problem(
+        where('monitoring.enabled', env.monitoring?.enabled !== undefined),
+        'is true, but monitoring is not built for provider.kind swarm yet',
+        'set monitoring.enabled: false for this environment, or run the monitoring stack yourself (docs/swarm.md)',
+      ),
+    );
+  if (provider.scale_timeout < config.app.health.start_timeout)
+    out.push(
+      problem(
+        [...providerPath, 'scale_timeout'],
+        `(${provider.scale_timeout} ms) is shorter than app.health.start_timeout (${config.app.health.start_timeout} ms)`,
+        'give the tasks at least as long as one app takes to start',
+      ),
+    );
+  return out;
 }
 
 /**

@@ -410,6 +410,66 @@ export const DatabaseSchema = z
   })
   .strict();
 
+// --- Provider: where the colours run ------------------------------------------------------------------------
+
+/** a Swarm node label key, e.g. togather.edge */
+export const NODE_LABEL_RE = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9])?$/;
+const nodeLabel = z.string().regex(NODE_LABEL_RE, 'write a label key of letters, digits, ".", "_" and "-"');
+/** a Swarm placement constraint: node.<attribute> == or != a plain value */
+export const PLACEMENT_RE =
+  /^node\.(?:labels\.[A-Za-z0-9_.-]+|role|hostname|id|platform\.os|platform\.arch)\s*(?:==|!=)\s*[A-Za-z0-9_.-]+$/;
+
+export const SwarmNodeSchema = z
+  .object({
+    host: z
+      .string()
+      .regex(HOSTNAME_RE, 'write only a host name or IP address')
+      .describe("the node's SSH address (as the manager sees it when reached through the manager)"),
+    port: port.optional().describe("SSH port; default the environment's port"),
+    user: z
+      .string()
+      .regex(USER_RE, 'write a POSIX user name: lowercase letters, digits, "_" and "-"')
+      .optional()
+      .describe("SSH user; default the environment's user"),
+    via: z
+      .enum(['manager', 'direct'])
+      .default('manager')
+      .describe('reach the node through the SSH manager (a pinned ProxyCommand; the default) or directly'),
+  })
+  .strict();
+
+export const ComposeProviderSchema = z
+  .object({ kind: z.literal('compose').describe('one Docker host over SSH, the stack run by Docker Compose') })
+  .strict();
+
+export const SwarmProviderSchema = z
+  .object({
+    kind: z.literal('swarm').describe('a Docker Swarm reached through one SSH manager (docs/swarm.md)'),
+    replicas: z.number().int().min(1).max(20).default(2).describe("the app's tasks per colour"),
+    placement: z
+      .array(z.string().regex(PLACEMENT_RE, 'write a constraint such as node.labels.togather.app == true'))
+      .default([])
+      .describe("extra placement constraints of the app's tasks"),
+    edge_label: nodeLabel
+      .default('togather.edge')
+      .describe("label (=true) of the edge node that runs Caddy and the colours' gates; it must be the SSH manager"),
+    db_label: nodeLabel
+      .default('togather.db')
+      .describe('label (=true) of the node the managed database is pinned to (its volume is local to that node)'),
+    scale_timeout: duration('120s').describe("the longest the new colour's tasks may take to run and be healthy"),
+    nodes: z
+      .array(SwarmNodeSchema)
+      .default([])
+      .describe(
+        'SSH to the other nodes that can run the app, so images reach them without a registry (the manager always gets them)',
+      ),
+  })
+  .strict();
+
+export const ProviderSchema = z
+  .discriminatedUnion('kind', [ComposeProviderSchema, SwarmProviderSchema])
+  .describe('where the colours run: compose (one Docker host, the default) or swarm');
+
 export const EnvironmentSchema = z
   .object({
     host: z
@@ -435,6 +495,9 @@ export const EnvironmentSchema = z
     proxy: ProxyOverrideSchema.optional().describe('overrides of the top-level proxy settings for this environment'),
     monitoring: MonitoringOverrideSchema.optional().describe(
       "overrides of the top-level monitoring settings for this environment: on a shared host, each environment's own ports",
+    ),
+    provider: ProviderSchema.optional().describe(
+      "this environment's own provider block, replacing the top-level one as a whole",
     ),
   })
   .strict();
@@ -589,6 +652,7 @@ export const ConfigSchema = z
     front_proxy: FrontProxySchema.prefault({}).describe(
       'the shared front proxy of the hosts whose environments set proxy.front',
     ),
+    provider: ProviderSchema.default({ kind: 'compose' }),
     images: ImagesSchema.default(ImagesSchema.parse({})),
     database: DatabaseSchema.default(DatabaseSchema.parse({})),
     notifications: NotificationsSchema.prefault({}).describe('where deployment events are sent from the runner'),
@@ -604,5 +668,7 @@ export type ConfigInput = z.input<typeof ConfigSchema>;
 export type EnvironmentConfig = z.output<typeof EnvironmentSchema>;
 export type HealthConfig = z.output<typeof HealthSchema>;
 export type ProxyConfig = z.output<typeof ProxySchema>;
+export type ProviderConfig = z.output<typeof ProviderSchema>;
+export type SwarmProviderConfig = z.output<typeof SwarmProviderSchema>;
 export type ProxyOverride = z.output<typeof ProxyOverrideSchema>;
 export type FrontProxyConfig = z.output<typeof FrontProxySchema>;

@@ -17,7 +17,8 @@ export {
 } from './operations/snapshot.js';
 export { formatStatus, status, type EnvironmentStatus } from './operations/status.js';
 export { cleanup, type CleanupPlan } from './operations/cleanup.js';
-export { DeployLock, describeLockView, forceRemoveLock, inspectLock, type LockView } from './stack/lock.js';
+export { targetFor } from './operations/target.js';
+export { describeLockView, forceRemoveLock, inspectLock, type LockView } from './stack/lock.js';
 export { Layout } from './stack/layout.js';
 export { monitoringProblems } from './observe/monitoring.js';
 export { unlock, type UnlockOutcome, type UnlockRequest } from './operations/unlock.js';

@@ -45,6 +45,7 @@ function envFor(images: Record<string, string>): Record<string, string> {
     stack: 'togather-production',
     hostPath: 'togather/production',
     proxy: config.proxy,
+    provider: config.provider,
     appEnv: {},
     configPath: 'deployment.yml',
     configDir: '.',

@@ -1,6 +1,6 @@
 import { script } from '../../host/host.js';
 import type { EngineContext } from '../context.js';
-import { imagesOnHost, pruneImages } from '../release/image.js';
+import { targetFor } from './target.js';
 import { Layout } from '../stack/layout.js';
 import { rollbackCandidates } from '../stack/history.js';
 import { versionsOfNeighbours } from '../stack/neighbours.js';
@@ -42,7 +42,7 @@ exit 0
 export async function cleanup(ctx: EngineContext, dryRun: boolean): Promise<CleanupPlan> {
   const layout = new Layout(ctx.cfg);
   const policy = ctx.cfg.config.deployment;
-  const [state, onHost] = await Promise.all([readState(ctx, layout), imagesOnHost(ctx)]);
+  const [state, onHost] = await Promise.all([readState(ctx, layout), targetFor(ctx).imagesPresent(ctx)]);
   const targets = rollbackCandidates(state, onHost)
     .filter((c) => c.imagePresent)
     .slice(0, policy.keep_images)
@@ -51,7 +51,7 @@ export async function cleanup(ctx: EngineContext, dryRun: boolean): Promise<Clea
   const protect = [state.current?.version, state.previous?.version, ...targets, ...neighbours].filter(
     (v): v is string => !!v,
   );
-  const images = await pruneImages(ctx, policy.keep_images, protect, dryRun);
+  const images = await targetFor(ctx).prune(ctx, policy.keep_images, protect, dryRun);
   const r = await ctx.host.run(
     script(
       HOUSEKEEPING,

@@ -4,11 +4,10 @@ import { copyTakenSnapshot } from '../database/offsite.js';
 import type { SnapshotMeta } from '../database/snapshot.js';
 import { monitoringStep } from '../observe/monitoring.js';
 import { buildArgs } from '../release/build-args.js';
-import { ensureImage, imageRef, pruneImages, type ImageOutcome } from '../release/image.js';
+import { imageRef, type ImageOutcome } from '../release/image.js';
 import type { HostFacts } from '../release/preflight.js';
 import { resolveVersion } from '../release/version.js';
 import { watchAfterDeploy } from '../release/watch.js';
-import { startColour } from '../stack/colours.js';
 import { renderEnvFile } from '../stack/files.js';
 import { versionsOfNeighbours } from '../stack/neighbours.js';
 import { short, type OperationReport } from '../types.js';
@@ -47,11 +46,11 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
     const image = await shipImage(ctx, op, sha, ref);
     await provisionFor(ctx, op, facts, at, image.ref);
     const db = await migrate(ctx, op, at, image.ref, req);
-    await op.phase(`start ${at.target}`, () => startColour(ctx, op.layout, facts.compose, at.target, at.stack));
+    await op.phase(`start ${at.target}`, () => op.target.startColour(ctx, op.layout, facts, at.target, at.stack));
     record.health_status = await cutOverTo(ctx, op, at, sha, { schemaVersion: db.schemaVersion });
     await op.commit('deployed');
     // old images go while the old colour drains: the command ends as soon as its last request has
-    await Promise.all([retireOld(ctx, op, at.live), op.phase('prune images', () => prune(ctx, at, sha))]);
+    await Promise.all([retireOld(ctx, op, at.live), op.phase('prune images', () => prune(ctx, op, at, sha))]);
     await updateMonitoring(ctx, op, facts);
     await copySnapshotOffsite(ctx, op, db.snapshot);
     await watch(ctx, op, at, facts); // the lock stays held; a failed watch switches back and throws WatchRolledBack
@@ -137,7 +136,7 @@ async function shipImage(
   ref: string | undefined,
 ): Promise<ImageOutcome> {
   const image = await op.phase('image', () =>
-    ensureImage(ctx, sha, buildArgs(sha, ref ?? sha.slice(0, 7), new Date(op.started))),
+    op.target.ensureImage(ctx, sha, buildArgs(sha, ref ?? sha.slice(0, 7), new Date(op.started))),
   );
   op.event('image', { ref: image.ref, how: image.how, bytes: image.bytes, layers: image.layers });
   op.onFinish(() => releaseHold(ctx, op.layout));
@@ -161,7 +160,7 @@ async function copySnapshotOffsite(ctx: EngineContext, op: Operation, snapshot: 
 
 function watch(ctx: EngineContext, op: Operation, at: StackNow, facts: HostFacts): Promise<void> {
   const previous = at.live ? at.state.current : undefined;
-  const subject = { record: op.record!, previous, previousColour: at.live, compose: facts.compose };
+  const subject = { record: op.record!, previous, previousColour: at.live, target: op.target, facts };
   return watchAfterDeploy(ctx, op.layout, op.phases, subject);
 }
 
@@ -190,7 +189,7 @@ async function migrate(
 }
 
 /** app images beyond keep_images go, except what this environment or a neighbour on the host may roll back to */
-async function prune(ctx: EngineContext, at: StackNow, sha: string): Promise<void> {
+async function prune(ctx: EngineContext, op: Operation, at: StackNow, sha: string): Promise<void> {
   const keep = ctx.cfg.config.deployment.keep_images;
   const recent = at.state.history
     .filter((h) => h.status !== 'failed')
@@ -198,7 +197,7 @@ async function prune(ctx: EngineContext, at: StackNow, sha: string): Promise<voi
     .map((h) => h.version);
   const neighbours = await versionsOfNeighbours(ctx);
   const protect = [sha, at.state.current?.version, ...recent, ...neighbours].filter((v): v is string => !!v);
-  const removed = await pruneImages(ctx, keep, protect);
+  const removed = await op.target.prune(ctx, keep, protect);
   if (removed.length) ctx.reporter.info(`removed ${removed.length} old image(s): ${removed.map(short).join(', ')}`);
 }
 

@@ -4,11 +4,12 @@ import type { EventInput } from '../../notify/event.js';
 import type { EngineContext } from '../context.js';
 import { notify, settleNotifications } from '../observe/notify.js';
 import { Phases } from '../phases.js';
+import type { Target, TargetLock } from '../release/target.js';
 import { WatchRolledBack } from '../release/watch.js';
 import { HostLog } from '../stack/hostlog.js';
 import { Layout } from '../stack/layout.js';
-import { DeployLock } from '../stack/lock.js';
 import { applyRecord, writeState } from '../stack/state.js';
+import { targetFor } from './target.js';
 import {
   short,
   seconds,
@@ -51,7 +52,9 @@ export class Operation {
    * records the release as failed — it serves.
    */
   switched = false;
-  private lock?: DeployLock;
+  /** where the colours run (config provider) */
+  readonly target: Target;
+  private lock?: TargetLock;
   private readonly cleanups: (() => Promise<void>)[] = [];
   private readonly tripsAtStart: number | undefined;
 
@@ -65,6 +68,7 @@ export class Operation {
     this.phases = new Phases(ctx.reporter, ctx.clock, ctx.host.roundTrips !== undefined);
     this.tripsAtStart = ctx.host.roundTrips;
     this.layout = new Layout(ctx.cfg);
+    this.target = targetFor(ctx);
     ctx.hostLog = undefined; // each operation writes its own log, opened with its lock
   }
 
@@ -78,7 +82,7 @@ export class Operation {
 
   /** takes the environment's lock (released in runOperation's finally) and opens the host log */
   async takeLock(what: string = this.kind): Promise<void> {
-    const lock = new DeployLock(this.ctx, this.layout);
+    const lock = this.target.lock(this.ctx, this.layout);
     await this.phase('lock', () => lock.acquire(this.id, what));
     this.lock = lock;
     this.ctx.hostLog = new HostLog(

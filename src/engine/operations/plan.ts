@@ -2,10 +2,9 @@ import { quoteArgv } from '../../util/shell.js';
 import type { EngineContext } from '../context.js';
 import { describeDatabasePlan } from '../database/migrate.js';
 import type { Phases } from '../phases.js';
-import { ensureImage } from '../release/image.js';
 import type { HostFacts } from '../release/preflight.js';
-import { provision } from '../release/provision.js';
-import { colourImages, inspectStack, liveColour } from '../stack/colours.js';
+import { colourImages, liveColour } from '../stack/colours.js';
+import { targetFor } from './target.js';
 import { flagCmd, startAppCmd, startGateCmd, stopAppCmd } from '../stack/commands.js';
 import type { Layout } from '../stack/layout.js';
 import { describeHolder, readLock } from '../stack/lock.js';
@@ -31,13 +30,13 @@ export async function planDeploy(
   const [holder, state, stack] = await Promise.all([
     readLock(ctx, layout),
     readState(ctx, layout),
-    inspectStack(ctx, layout),
+    targetFor(ctx).inspect(ctx, layout),
   ]);
   if (holder) ctx.reporter.warn(`the environment is locked by ${describeHolder(holder)}: a real deploy would fail now`);
   const live = liveColour(stack, state.current?.colour);
   const target: Colour = live ? otherColour(live) : 'blue';
-  const image = await phases.run('image', () => ensureImage(ctx, sha, {}));
-  await provision(ctx, layout, facts, stack, colourImages(stack, target, image.ref));
+  const image = await phases.run('image', () => targetFor(ctx).ensureImage(ctx, sha, {}));
+  await targetFor(ctx).provision(ctx, layout, facts, stack, colourImages(stack, target, image.ref));
   const c = (argv: readonly string[]) => ctx.redactor.redact(quoteArgv(argv));
   const plan = [
     `take the lock ${layout.lockDir}`,

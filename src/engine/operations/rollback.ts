@@ -1,9 +1,9 @@
 import { DeployError } from '../../errors.js';
-import { resumeAppCmd } from '../stack/commands.js';
 import type { EngineContext } from '../context.js';
-import { imageRef, imagesOnHost } from '../release/image.js';
-import { preflight, type HostFacts } from '../release/preflight.js';
-import { startColour, type StackFacts } from '../stack/colours.js';
+import { imageRef } from '../release/image.js';
+import { targetFor } from './target.js';
+import type { HostFacts } from '../release/preflight.js';
+import type { StackFacts } from '../stack/colours.js';
 import {
   formatCandidates,
   migrationsCrossed,
@@ -31,7 +31,7 @@ export async function listVersions(
   ctx: EngineContext,
 ): Promise<{ current?: DeploymentRecord; candidates: RollbackCandidate[] }> {
   const layout = new Layout(ctx.cfg);
-  const [state, images] = await Promise.all([readState(ctx, layout), imagesOnHost(ctx)]);
+  const [state, images] = await Promise.all([readState(ctx, layout), targetFor(ctx).imagesPresent(ctx)]);
   return { current: state.current, candidates: rollbackCandidates(state, images) };
 }
 
@@ -155,14 +155,12 @@ async function startTarget(
 ): Promise<boolean> {
   const { target } = at;
   if (warmStart(at.stack, target, ref)) {
-    await op.phase(`start ${target} (warm)`, () =>
-      ctx.host.run(resumeAppCmd(op.layout, target), { timeoutMs: 60_000 }),
-    );
+    await op.phase(`start ${target} (warm)`, () => op.target.resumeColour(ctx, op.layout, target));
     return true;
   }
-  const full = await op.phase('preflight (compose)', () => preflight(ctx, op.layout));
+  const full = await op.phase('preflight (compose)', () => op.target.preflight(ctx, op.layout));
   await provisionFor(ctx, op, full, at, ref);
-  await op.phase(`start ${target}`, () => startColour(ctx, op.layout, full.compose, target));
+  await op.phase(`start ${target}`, () => op.target.startColour(ctx, op.layout, full, target));
   return false;
 }
 

@@ -1,10 +1,10 @@
 import { DeployError, describeError } from '../../errors.js';
 import { resumeAppCmd } from '../stack/commands.js';
-import { inspectStack, liveColour, setFlag, stopColour } from '../stack/colours.js';
+import { liveColour, setFlag } from '../stack/colours.js';
+import { targetFor } from './target.js';
 import type { EngineContext } from '../context.js';
 import { openDb, readSchemaVersion } from '../database/database.js';
 import { alert } from '../observe/notify.js';
-import { healthGate } from '../release/health.js';
 import type { Layout } from '../stack/layout.js';
 import { restoreCommand } from '../database/migrate.js';
 import {
@@ -413,7 +413,7 @@ async function restore(
       `${entry.file} failed verification: ${check.problems.join('; ')}; nothing was restored`,
     );
 
-  const stack = await inspectStack(ctx, layout);
+  const stack = await targetFor(ctx).inspect(ctx, layout);
   const live = liveColour(stack, state.current?.colour);
   const running = (['blue', 'green'] as const).filter(
     (c) => stack[c].app === 'running' || stack[c].app === 'restarting',
@@ -450,7 +450,9 @@ async function restore(
   for (const c of running) await setFlag(ctx, layout, c, false);
   if (running.length) await ctx.clock.sleep(settleMs(ctx));
   for (const c of running)
-    await phases.run(`stop ${c}`, () => stopColour(ctx, layout, c, ctx.cfg.config.deployment.drain_timeout));
+    await phases.run(`stop ${c}`, () =>
+      targetFor(ctx).stopColour(ctx, layout, c, ctx.cfg.config.deployment.drain_timeout),
+    );
   let safety: SnapshotMeta | undefined;
   let restoredVersion: number | undefined;
   try {
@@ -510,7 +512,7 @@ async function bringBack(
       );
   });
   try {
-    await phases.run('health gate', () => healthGate(ctx, layout, colour, sha ?? '', { schemaVersion }));
+    await phases.run('health gate', () => targetFor(ctx).healthGate(ctx, layout, colour, sha ?? '', { schemaVersion }));
   } catch (e) {
     throw new DeployError(
       'health',

@@ -1,5 +1,6 @@
 import { script } from '../../host/host.js';
-import { inspectStack, liveColour, type StackFacts } from '../stack/colours.js';
+import { liveColour, type StackFacts } from '../stack/colours.js';
+import { targetFor } from './target.js';
 import type { EngineContext } from '../context.js';
 import { Layout } from '../stack/layout.js';
 import { formatFront, inspectFront, type FrontStatus } from '../front/stack.js';
@@ -36,7 +37,7 @@ export async function status(ctx: EngineContext): Promise<EnvironmentStatus> {
   const layout = new Layout(ctx.cfg);
   const [state, stack, lockView, front] = await Promise.all([
     readState(ctx, layout),
-    inspectStack(ctx, layout),
+    targetFor(ctx).inspect(ctx, layout),
     inspectLock(ctx, layout),
     layout.front ? inspectFront(ctx) : undefined,
   ]);

@@ -1,11 +1,9 @@
 import type { EngineContext } from '../context.js';
-import { imagesOnHost } from '../release/image.js';
-import { preflight, type HostFacts } from '../release/preflight.js';
+import type { HostFacts } from '../release/preflight.js';
 import { retireColour } from '../release/switch.js';
 import { cutOver } from '../release/cutover.js';
 import type { HealthExpectation } from '../release/health.js';
-import { provision } from '../release/provision.js';
-import { colourImages, inspectStack, liveColour, type StackFacts } from '../stack/colours.js';
+import { colourImages, liveColour, type StackFacts } from '../stack/colours.js';
 import { readState, reconcileState } from '../stack/state.js';
 import { otherColour, type Colour, type EnvironmentState, type HealthStatus } from '../types.js';
 import type { Operation } from './operation.js';
@@ -25,7 +23,7 @@ export async function connectPreflightAndLock(
 ): Promise<HostFacts> {
   await op.connect();
   const [facts, locked] = await Promise.allSettled([
-    op.phase('preflight', () => preflight(ctx, op.layout, light)),
+    op.phase('preflight', () => op.target.preflight(ctx, op.layout, light)),
     lock ? op.takeLock() : Promise.resolve(),
   ]);
   if (facts.status === 'rejected') throw facts.reason;
@@ -56,8 +54,8 @@ export async function readStack(
 ): Promise<StackNow> {
   const [read, stack, images] = await Promise.all([
     readState(ctx, op.layout),
-    inspectStack(ctx, op.layout),
-    opts.images ? imagesOnHost(ctx) : Promise.resolve(new Set<string>()),
+    op.target.inspect(ctx, op.layout),
+    opts.images ? op.target.imagesPresent(ctx) : Promise.resolve(new Set<string>()),
   ]);
   const live = liveColour(stack, read.current?.colour);
   const state = opts.reconcile ? await reconcileState(ctx, op.layout, read, stack, live) : read;
@@ -74,7 +72,7 @@ export async function readStack(
 /** the stack's files written for the target colour running `image` (the other colour keeps its own) */
 export function provisionFor(ctx: EngineContext, op: Operation, facts: HostFacts, at: StackNow, image: string) {
   return op.phase('provision', () =>
-    provision(ctx, op.layout, facts, at.stack, colourImages(at.stack, at.target, image)),
+    op.target.provision(ctx, op.layout, facts, at.stack, colourImages(at.stack, at.target, image)),
   );
 }
 
@@ -87,12 +85,12 @@ export async function cutOverTo(
   expect?: HealthExpectation,
 ): Promise<HealthStatus> {
   const c = { target: at.target, live: at.live, sha, stack: at.stack, expect };
-  const verdict = await cutOver(ctx, op.layout, op.phases, c);
+  const verdict = await cutOver(ctx, op.target, op.layout, op.phases, c);
   op.event('switched', { colour: at.target, from: at.live ?? null });
   return verdict.status;
 }
 
 /** the colour that served before stops once its in-flight requests drain; the new one serves */
 export async function retireOld(ctx: EngineContext, op: Operation, live: Colour | undefined): Promise<void> {
-  if (live) await op.phase(`retire ${live}`, () => retireColour(ctx, op.layout, live));
+  if (live) await op.phase(`retire ${live}`, () => retireColour(ctx, op.target, op.layout, live));
 }

@@ -1,11 +1,12 @@
 import type { StackFacts } from '../stack/colours.js';
-import { stillServing, stopColour } from '../stack/colours.js';
+import { stillServing } from '../stack/colours.js';
 import type { EngineContext } from '../context.js';
-import { healthGate, type HealthExpectation, type HealthVerdict } from './health.js';
+import type { HealthExpectation, HealthVerdict } from './health.js';
 import type { Layout } from '../stack/layout.js';
 import type { Phases } from '../phases.js';
 import { ensureProxyRunning, switchBack, switchTo } from './switch.js';
 import type { Colour } from '../types.js';
+import type { Target } from './target.js';
 
 export interface CutOver {
   target: Colour;
@@ -21,27 +22,33 @@ export interface CutOver {
  * sure the proxy runs, switch, verify through the proxy. A failed gate stops the target; a failed switch or
  * verification puts the old colour back. Either way the old colour, if there was one, keeps serving.
  */
-export async function cutOver(ctx: EngineContext, layout: Layout, phases: Phases, c: CutOver): Promise<HealthVerdict> {
+export async function cutOver(
+  ctx: EngineContext,
+  target: Target,
+  layout: Layout,
+  phases: Phases,
+  c: CutOver,
+): Promise<HealthVerdict> {
   let verdict: HealthVerdict;
   try {
     verdict = await phases.run('health gate', () =>
-      healthGate(ctx, layout, c.target, c.sha, c.expect, stillServing(c.live)),
+      target.healthGate(ctx, layout, c.target, c.sha, c.expect, stillServing(c.live)),
     );
   } catch (e) {
-    await stopColour(ctx, layout, c.target, 10_000);
+    await target.stopColour(ctx, layout, c.target, 10_000);
     throw e;
   }
   try {
-    await ensureProxyRunning(ctx, layout, c.stack);
+    await ensureProxyRunning(ctx, target, layout, c.stack);
   } catch (e) {
     // nothing was switched: the healthy new colour would only idle, so it is stopped like a failed one
-    await stopColour(ctx, layout, c.target, 10_000);
+    await target.stopColour(ctx, layout, c.target, 10_000);
     throw e;
   }
   try {
     await phases.run('switch', () => switchTo(ctx, layout, c.target, c.live, c.sha));
   } catch (e) {
-    await switchBack(ctx, layout, c.target, c.live);
+    await switchBack(ctx, target, layout, c.target, c.live);
     throw e;
   }
   return verdict;

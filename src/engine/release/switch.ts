@@ -1,12 +1,13 @@
 import { DeployError } from '../../errors.js';
 import { script, type Command, type RunResult } from '../../host/host.js';
 import { describeError } from '../../errors.js';
-import { flagCmd, inspectStack, stopColour, type StackFacts } from '../stack/colours.js';
+import { flagCmd, type StackFacts } from '../stack/colours.js';
 import { COLOUR_HOSTS, INTERNAL_PORT, UPSTREAM_HEADER } from './caddyfile.js';
 import type { EngineContext } from '../context.js';
 import { commitMatches, parseWgetOutput } from './health.js';
 import type { Layout } from '../stack/layout.js';
 import type { Colour } from '../types.js';
+import type { Target } from './target.js';
 
 /** Caddy must see a flag change: one health interval plus the check's timeout and a margin, at least the configured settle. */
 export function settleMs(ctx: EngineContext): number {
@@ -202,9 +203,14 @@ export async function verifyThroughProxy(
   }
 }
 
-export async function ensureProxyRunning(ctx: EngineContext, layout: Layout, known?: StackFacts): Promise<void> {
+export async function ensureProxyRunning(
+  ctx: EngineContext,
+  target: Target,
+  layout: Layout,
+  known?: StackFacts,
+): Promise<void> {
   // facts read moments ago are good enough when they say running; anything else is looked at again
-  const facts = known?.caddy === 'running' ? known : await inspectStack(ctx, layout);
+  const facts = known?.caddy === 'running' ? known : await target.inspect(ctx, layout);
   if (facts.caddy !== 'running') {
     throw new DeployError(
       'switch',
@@ -217,6 +223,7 @@ export async function ensureProxyRunning(ctx: EngineContext, layout: Layout, kno
 /** After a failed verification: the old colour takes the traffic back, then the new one is stopped. */
 export async function switchBack(
   ctx: EngineContext,
+  provider: Target,
   layout: Layout,
   target: Colour,
   live: Colour | undefined,
@@ -228,7 +235,7 @@ export async function switchBack(
     }
     await ctx.host.run(flagCmd(layout, target, false));
     await ctx.clock.sleep(settleMs(ctx));
-    await stopColour(ctx, layout, target, ctx.cfg.config.deployment.drain_timeout);
+    await provider.stopColour(ctx, layout, target, ctx.cfg.config.deployment.drain_timeout);
     ctx.reporter.warn(live ? `switched back to ${live}` : `took ${target} out of the proxy`);
   } catch (e) {
     ctx.reporter.error(`switching back failed: ${describeError(e)}`);
@@ -241,9 +248,9 @@ export async function switchBack(
  * in-flight requests the drain timeout to finish, and returns when the app has exited. The container and its
  * image stay for a fast rollback.
  */
-export async function retireColour(ctx: EngineContext, layout: Layout, colour: Colour): Promise<void> {
+export async function retireColour(ctx: EngineContext, target: Target, layout: Layout, colour: Colour): Promise<void> {
   const flip = flippedAt.get(layout);
   const wait = flip === undefined ? settleMs(ctx) : flip + seenByAllMs(ctx) - ctx.clock.now();
   if (wait > 0) await ctx.clock.sleep(wait);
-  await stopColour(ctx, layout, colour, ctx.cfg.config.deployment.drain_timeout);
+  await target.stopColour(ctx, layout, colour, ctx.cfg.config.deployment.drain_timeout);
 }

@@ -1,10 +1,10 @@
 import { ulid } from 'ulid';
 import { DeployError, ExitCode, describeError } from '../../errors.js';
 import { script } from '../../host/host.js';
-import { resumeAppCmd } from '../stack/commands.js';
-import { composeCmd } from '../stack/colours.js';
 import type { EngineContext } from '../context.js';
-import { healthGate, judgeHealth, parseWgetOutput } from './health.js';
+import { judgeHealth, parseWgetOutput } from './health.js';
+import type { HostFacts } from './preflight.js';
+import type { Target } from './target.js';
 import type { Layout } from '../stack/layout.js';
 import { notify } from '../observe/notify.js';
 import type { Phases } from '../phases.js';
@@ -124,8 +124,9 @@ export interface WatchSubject {
   /** what served before it: its record and its (retired, kept) colour; absent on a first deploy */
   previous?: DeploymentRecord;
   previousColour?: Colour;
-  /** the compose command line found by the preflight */
-  compose: string[];
+  /** where the colours run, and what its preflight found */
+  target: Target;
+  facts: HostFacts;
 }
 
 /**
@@ -172,7 +173,7 @@ export async function watchAfterDeploy(
   let servingAt: number;
   try {
     servingAt = await phases.run(`switch back to ${back}`, () =>
-      restorePrevious(ctx, layout, s.compose, back, colour, prev.version),
+      restorePrevious(ctx, s, layout, back, colour, prev.version),
     );
   } catch (e) {
     throw new DeployError(
@@ -187,7 +188,7 @@ export async function watchAfterDeploy(
   );
   ctx.hostLog?.add('watch.rolled_back', { to: prev.version, colour: back, serving_after_ms: servingAfterMs });
 
-  await phases.run(`retire ${colour}`, () => retireColour(ctx, layout, colour));
+  await phases.run(`retire ${colour}`, () => retireColour(ctx, s.target, layout, colour));
   const rb: DeploymentRecord = {
     id: ulid(),
     kind: 'rollback',
@@ -256,23 +257,20 @@ export async function watchAfterDeploy(
  */
 async function restorePrevious(
   ctx: EngineContext,
+  s: WatchSubject,
   layout: Layout,
-  compose: string[],
   back: Colour,
   from: Colour,
   version: string,
 ): Promise<number> {
-  const started = await ctx.host.run(resumeAppCmd(layout, back), { check: false, timeoutMs: 60_000 });
-  if (started.code !== 0) {
-    // the container is gone or its gate was recreated: compose makes it again from the image in .env
-    ctx.reporter.warn(
-      `docker start ${layout.app(back)} failed (${ctx.redactor.redact(started.stderr.trim())}); recreating it`,
-    );
-    await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-deps', '--no-color', layout.service(back)), {
-      timeoutMs: 180_000,
-    });
+  try {
+    await s.target.resumeColour(ctx, layout, back);
+  } catch (e) {
+    // the container is gone or its gate was recreated: the colour is started again from its image
+    ctx.reporter.warn(`starting ${back} as it was failed (${ctx.redactor.redact(describeError(e))}); recreating it`);
+    await s.target.startColour(ctx, layout, s.facts, back);
   }
-  await healthGate(ctx, layout, back, version);
+  await s.target.healthGate(ctx, layout, back, version);
   try {
     await switchTo(ctx, layout, back, from, version);
   } catch (e) {

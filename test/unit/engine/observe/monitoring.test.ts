@@ -63,6 +63,7 @@ function cfgWith(over: Record<string, unknown> = {}, appEnv: Record<string, stri
     stack: 'togather-production',
     hostPath: 'togather/production',
     proxy: config.proxy,
+    provider: config.provider,
     appEnv: {
       DATABASE_URL: 'postgres://togather:Db-Pass-5521@db:5432/togather',
       GRAFANA_PASSWORD: 'graf-Pass-8812',

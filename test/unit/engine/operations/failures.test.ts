@@ -3,6 +3,7 @@
  * fails the gate at once (and only such an answer), failure messages and the failed deploy's report say what
  * really serves, and that report carries the real elapsed time.
  */
+import { composeTarget } from '../../../../src/engine/release/target.js';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { failureReport } from '../../../../src/action/main.js';
@@ -127,7 +128,7 @@ describe('what a failure leaves serving', () => {
     for (const live of [undefined, 'blue'] as const) {
       const e = fakeEngine();
       probes(e, ['state=exited 1 0\n\nrc=1\n']);
-      const err = await cutOver(e.ctx, new Layout(e.ctx.cfg), new Phases(e.ctx.reporter, e.ctx.clock), {
+      const err = await cutOver(e.ctx, composeTarget, new Layout(e.ctx.cfg), new Phases(e.ctx.reporter, e.ctx.clock), {
         target: 'green',
         live,
         sha: SHA,
