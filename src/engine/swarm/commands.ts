@@ -407,6 +407,65 @@ export function swarmPreflightCmd(network: string, root: string): Command {
   return script(SWARM_PREFLIGHT, checkService(network), checkPath(root));
 }
 
+// --- the cluster-wide lock (lock.ts says how it works): a 0-replica service named <stack>-deploy-lock ---------
+
+/** the lock's labels: its holder, as stack/lock.ts's LockInfo has it, and the heartbeat counter */
+export const LOCK_LABEL = 'org.togather.lock';
+
+const LOCK_HELD = `h=$(docker service inspect -f '{{.ID}} {{.UpdatedAt.Unix}} {{json .Spec.Labels}}' "$1" 2>/dev/null)`;
+
+// $1 the lock service, $2 the image (never pulled: it runs no task), then its "--label k=v" arguments. Swarm
+// refuses a second service of the same name, atomically. Exit 0 with id=<service ID>: ours. Exit 4: held, with
+// held=<ID> <updated, s> <labels JSON> and the manager's now=. Exit 3: the create failed and no lock exists
+// (taken and released in between, or a real failure: its error on stderr).
+export const SWARM_LOCK_CREATE = `
+n=$1; img=$2; shift 2
+if out=$(docker service create --detach --quiet --name "$n" --replicas 0 --resolve-image never "$@" "$img" 2>&1); then
+  printf 'id=%s\\n' "$(printf '%s\\n' "$out" | tail -n 1)"; exit 0
+fi
+${LOCK_HELD} || { printf '%s\\n' "$out" >&2; exit 3; }
+printf 'held=%s\\n' "$h"; echo "now=$(date +%s)"; exit 4
+`;
+
+/** $1 the lock service: held=… and now= as SWARM_LOCK_CREATE prints them (exit 0), or exit 3 when there is none */
+export const SWARM_LOCK_INSPECT = `
+${LOCK_HELD} || exit 3
+printf 'held=%s\\n' "$h"; echo "now=$(date +%s)"
+`;
+
+/** $1 the lock service, $2 a lock id: removes that lock by its service ID, and no newer one (exit 5: not that lock) */
+export const SWARM_LOCK_REMOVE_HELD = `
+s=$(docker service inspect -f '{{.ID}} {{index .Spec.Labels "${LOCK_LABEL}.id"}}' "$1" 2>/dev/null) || exit 5
+[ "\${s#* }" = "$2" ] || exit 5
+docker service rm "\${s%% *}" >/dev/null
+`;
+
+export function lockCreateCmd(service: string, image: string, labels: Record<string, string>): Command {
+  const flags = Object.entries(labels).flatMap(([k, v]) => ['--label', `${checkLabelKey(k)}=${checkLabelValue(v)}`]);
+  return script(SWARM_LOCK_CREATE, checkService(service), checkImage(image), ...flags);
+}
+
+export function lockInspectCmd(service: string): Command {
+  return script(SWARM_LOCK_INSPECT, checkService(service));
+}
+
+/** a label-only update: it bumps the service's UpdatedAt on the managers' clock and starts no task (0 replicas) */
+export function lockHeartbeatCmd(serviceId: string, beat: number): Command {
+  return cmd(
+    'docker',
+    'service',
+    'update',
+    '--detach',
+    '--label-add',
+    `${LOCK_LABEL}.beat=${beat}`,
+    checkId(serviceId),
+  );
+}
+
+export function lockRemoveHeldCmd(service: string, lockId: string): Command {
+  return script(SWARM_LOCK_REMOVE_HELD, checkService(service), checkLabelValue(lockId));
+}
+
 // --- parsers ------------------------------------------------------------------------------------------------------
 
 export interface Replicas {

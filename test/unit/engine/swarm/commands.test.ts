@@ -152,6 +152,25 @@ describe('builders', () => {
       sw.probeEachCmd(probe).argv,
       sh(sw.PROBE_EACH, 'e_tools', '2', '8080', '/health', '2', '10', '0.100', '10.0.1.5', '10.0.1.6'),
     );
+    assert.deepEqual(
+      sw.lockCreateCmd('e-deploy-lock', 'busybox:1.36', { 'org.togather.lock.by': 'Jane Doe' }).argv,
+      sh(sw.SWARM_LOCK_CREATE, 'e-deploy-lock', 'busybox:1.36', '--label', 'org.togather.lock.by=Jane Doe'),
+    );
+    assert.deepEqual(sw.lockInspectCmd('e-deploy-lock').argv, sh(sw.SWARM_LOCK_INSPECT, 'e-deploy-lock'));
+    assert.deepEqual(
+      sw.lockRemoveHeldCmd('e-deploy-lock', '01X').argv,
+      sh(sw.SWARM_LOCK_REMOVE_HELD, 'e-deploy-lock', '01X'),
+    );
+    assert.deepEqual(sw.lockHeartbeatCmd('abcdefghijklmnopqrstuvwxy', 3).argv, [
+      'docker',
+      'service',
+      'update',
+      '--detach',
+      '--label-add',
+      'org.togather.lock.beat=3',
+      'abcdefghijklmnopqrstuvwxy',
+    ]);
+    assert.throws(() => sw.lockHeartbeatCmd('e-deploy-lock', 1), DeployError, 'the heartbeat goes by ID only');
     // the inner scripts travel inside single quotes
     assert.ok(!sw.PROBE_EACH_INNER.includes("'"));
   });
