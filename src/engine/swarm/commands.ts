@@ -66,6 +66,11 @@ export function checkPath(s: string): string {
   return ok ? s : refuse('path', s, 'an absolute path');
 }
 
+/** a path on the manager, absolute or relative to the deploy user's home (the environment's root as configured) */
+export function checkHostPath(s: string): string {
+  return /^[A-Za-z0-9_]/.test(s) ? checkPath(`/${s}`).slice(1) : checkPath(s);
+}
+
 function checkCount(n: number, what: string, max = 100): number {
   if (!Number.isInteger(n) || n < 0 || n > max) refuse(what, String(n), `a whole number 0-${max}`);
   return n;
@@ -245,6 +250,53 @@ export function nodeIdCmd(): Command {
   return cmd('docker', 'info', '--format', '{{.Swarm.NodeID}}');
 }
 
+/**
+ * $1 the service, $2 its replicas: the manager's clock first (now=, epoch s), then the scale. judgeTasks takes
+ * that time as `sinceS`, so a warm colour's older failed tasks (its history) do not fail its new start.
+ */
+export const SCALE_UP = `echo "now=$(date +%s)"; docker service scale --detach "$1=$2" >/dev/null`;
+
+export function scaleUpCmd(service: string, replicas: number): Command {
+  return script(SCALE_UP, checkService(service), String(checkCount(replicas, 'replicas')));
+}
+
+/** the manager's clock as SCALE_UP and the task listings print it (now=<epoch s>) */
+export function parseNow(out: string): number | undefined {
+  const m = /^now=(\d+)$/m.exec(out);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** every service of the stack with its running/desired replicas (parseReplicas): what provision waits on */
+export function stackReplicasCmd(stack: string): Command {
+  return cmd(
+    'docker',
+    'service',
+    'ls',
+    '--filter',
+    `label=${NAMESPACE_LABEL}=${checkStack(stack)}`,
+    '--format',
+    '{{.Name}} {{.Replicas}}',
+  );
+}
+
+/** $1 the environment's root (relative to the SSH user's home, or absolute): created, then printed resolved */
+export const ROOT_REALPATH = 'mkdir -p -- "$1" && cd -- "$1" && pwd -P';
+
+export function rootRealpathCmd(root: string): Command {
+  return script(ROOT_REALPATH, root);
+}
+
+/** $1 the edge Caddy's service: its container on this node (the edge is the manager) rereads its configuration */
+export const EDGE_CADDY_RELOAD = `
+c=$(docker ps -q --filter "label=${SERVICE_NAME_LABEL}=$1" | head -n 1)
+[ -n "$c" ] || { echo "no running container of $1 on this node" >&2; exit 3; }
+exec docker exec "$c" caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile
+`;
+
+export function edgeCaddyReloadCmd(service: string): Command {
+  return script(EDGE_CADDY_RELOAD, checkService(service));
+}
+
 // --- tasks --------------------------------------------------------------------------------------------------------
 
 // Every task of service $1 (current and history), one "task|…" line each, then every node as "node|…". Node IDs,
@@ -315,7 +367,7 @@ exit 0
 
 /** $1 the stack, $2 the environment's root on the manager */
 export function swarmInspectCmd(stack: string, root: string): Command {
-  return script(SWARM_INSPECT, checkStack(stack), checkPath(root));
+  return script(SWARM_INSPECT, checkStack(stack), checkHostPath(root));
 }
 
 // --- probes of every task, from the tools container on the manager ----------------------------------------------
@@ -404,7 +456,7 @@ exit 0
 `;
 
 export function swarmPreflightCmd(network: string, root: string): Command {
-  return script(SWARM_PREFLIGHT, checkService(network), checkPath(root));
+  return script(SWARM_PREFLIGHT, checkService(network), checkHostPath(root));
 }
 
 // --- the cluster-wide lock (lock.ts says how it works): a 0-replica service named <stack>-deploy-lock ---------
@@ -524,6 +576,16 @@ export function parseSwarmInspect(out: string, stack: string): SwarmStackFacts {
     replicas: { blue: svc.get(n.app('blue'))?.replicas, green: svc.get(n.app('green'))?.replicas },
     versions: { blue: ver.get(n.app('blue')), green: ver.get(n.app('green')) },
   };
+}
+
+/** `service ls` lines "<name> <running>/<desired>[ (…)]" → name → replicas */
+export function parseReplicas(out: string): Map<string, Replicas> {
+  const m = new Map<string, Replicas>();
+  for (const line of out.split('\n')) {
+    const r = /^(\S+) (\d+)\/(\d+)/.exec(line.trim());
+    if (r) m.set(r[1]!, { running: Number(r[2]), desired: Number(r[3]) });
+  }
+  return m;
 }
 
 /** PROBE_EACH's output: each task address's probe round, as release/health.ts's parseProbe reads one */

@@ -171,6 +171,18 @@ describe('builders', () => {
       'abcdefghijklmnopqrstuvwxy',
     ]);
     assert.throws(() => sw.lockHeartbeatCmd('e-deploy-lock', 1), DeployError, 'the heartbeat goes by ID only');
+    assert.deepEqual(sw.scaleUpCmd('e_app-blue', 3).argv, sh(sw.SCALE_UP, 'e_app-blue', '3'));
+    assert.deepEqual(sw.rootRealpathCmd('togather/e').argv, sh(sw.ROOT_REALPATH, 'togather/e'));
+    assert.deepEqual(sw.edgeCaddyReloadCmd('e_caddy').argv, sh(sw.EDGE_CADDY_RELOAD, 'e_caddy'));
+    assert.deepEqual(sw.stackReplicasCmd('e').argv, [
+      'docker',
+      'service',
+      'ls',
+      '--filter',
+      'label=com.docker.stack.namespace=e',
+      '--format',
+      '{{.Name}} {{.Replicas}}',
+    ]);
     // the inner scripts travel inside single quotes
     assert.ok(!sw.PROBE_EACH_INNER.includes("'"));
   });
@@ -248,6 +260,15 @@ describe('parsers', () => {
     assert.equal(looping.green.app, 'restarting');
     assert.equal(looping.green.image, 'app:v3');
     assert.equal(liveColour(looping), undefined);
+  });
+
+  test('replicas of the stack, and the manager’s clock', () => {
+    const r = sw.parseReplicas('e_caddy 1/1\ne_app-blue 0/2 (max 1 per node)\nnoise\n');
+    assert.deepEqual(r.get('e_caddy'), { running: 1, desired: 1 });
+    assert.deepEqual(r.get('e_app-blue'), { running: 0, desired: 2 });
+    assert.equal(r.size, 2);
+    assert.equal(sw.parseNow('x\nnow=1765000000\n'), 1765000000);
+    assert.equal(sw.parseNow(''), undefined);
   });
 
   test('PROBE_EACH → one probe result per address', () => {
