@@ -5,12 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import * as sw from '../../../../src/engine/swarm/commands.js';
 import { liveColour } from '../../../../src/engine/stack/colours.js';
+import { parseSwarmPreflight } from '../../../../src/engine/swarm/preflight.js';
 import { DeployError } from '../../../../src/errors.js';
 
 const sh = (text: string, ...args: string[]) => ['sh', '-c', text, 'togather-deploy', ...args];
@@ -393,5 +394,103 @@ ${tasks}`;
 
     const failed = runScript(fakeBin({ docker: 'exit 1' }), sw.SCALE_DOWN, 'e_app-blue', '1');
     assert.equal(failed.status, 2);
+  });
+
+  test('SWARM_LOCK_CREATE: ours (id=), held (exit 4 with the holder and the manager’s clock), or a failure (exit 3)', () => {
+    const ID = 'abcdefghijklmnopqrstuvwxy';
+    // the fake swarm: creating succeeds unless $STATE/held exists; inspect answers only then
+    const docker = `case "$1 $2" in
+  "service create") [ -f "$STATE/held" ] && { echo "Error response from daemon: rpc error: name conflicts with an existing object" >&2; exit 1; }
+    [ -f "$STATE/broken" ] && { echo "Error response from daemon: This node is not a swarm manager." >&2; exit 1; }
+    printf '%s\\n' "$@" > "$STATE/argv"; echo ${ID};;
+  "service inspect") [ -f "$STATE/held" ] || exit 1; echo "${ID} 1765000000 {\\"org.togather.lock.id\\":\\"01X\\"}";;
+esac`;
+    const state = mkdtempSync(join(tmpdir(), 'swarm-state-'));
+    process.env.STATE = state;
+    const bin = fakeBin({ docker });
+    const cmd = sw.lockCreateCmd('e-deploy-lock', 'busybox:1.36', { 'org.togather.lock.by': 'Jane Doe' });
+    const ok = runScript(bin, cmd.argv[2]!, ...cmd.argv.slice(4));
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.equal(ok.stdout, `id=${ID}\n`);
+    assert.deepEqual(readFileSync(join(state, 'argv'), 'utf8').trim().split('\n'), [
+      'service',
+      'create',
+      '--detach',
+      '--quiet',
+      '--name',
+      'e-deploy-lock',
+      '--replicas',
+      '0',
+      '--resolve-image',
+      'never',
+      '--label',
+      'org.togather.lock.by=Jane Doe',
+      'busybox:1.36',
+    ]);
+    writeFileSync(join(state, 'held'), '');
+    const held = runScript(bin, cmd.argv[2]!, ...cmd.argv.slice(4));
+    assert.equal(held.status, 4);
+    assert.match(held.stdout, new RegExp(`^held=${ID} 1765000000 \\{"org.togather.lock.id":"01X"\\}$`, 'm'));
+    assert.match(held.stdout, /^now=\d+$/m);
+    rmSync(join(state, 'held'));
+    writeFileSync(join(state, 'broken'), '');
+    const broken = runScript(bin, cmd.argv[2]!, ...cmd.argv.slice(4));
+    assert.equal(broken.status, 3);
+    assert.match(broken.stderr, /not a swarm manager/);
+  });
+
+  test('SWARM_LOCK_REMOVE_HELD removes by ID only the lock with the given lock id', () => {
+    const ID = 'abcdefghijklmnopqrstuvwxy';
+    const docker = `case "$1 $2" in
+  "service inspect") echo "${ID} 01X";;
+  "service rm") echo "$3" > "$STATE/removed";;
+esac`;
+    const state = mkdtempSync(join(tmpdir(), 'swarm-state-'));
+    process.env.STATE = state;
+    const bin = fakeBin({ docker });
+    assert.equal(runScript(bin, sw.SWARM_LOCK_REMOVE_HELD, 'e-deploy-lock', '01OTHER').status, 5);
+    assert.ok(!existsSync(join(state, 'removed')));
+    assert.equal(runScript(bin, sw.SWARM_LOCK_REMOVE_HELD, 'e-deploy-lock', '01X').status, 0);
+    assert.equal(readFileSync(join(state, 'removed'), 'utf8').trim(), ID);
+  });
+
+  test('SWARM_PREFLIGHT: one line per fact, a node per line, df from the nearest existing parent', () => {
+    const docker = `case "$1 $2" in
+  "version -f") echo "26.1.5 26.1.5";;
+  "info -f") echo "active true n1";;
+  "node ls") echo n1; echo n2;;
+  "node inspect") shift 4; for n; do echo "node=$n|ready|active|10.0.0.1|worker|tgs|{}"; done;;
+  "network inspect") exit 1;;
+esac`;
+    const root = mkdtempSync(join(tmpdir(), 'swarm-root-'));
+    const r = runScript(fakeBin({ docker }), sw.SWARM_PREFLIGHT, 'e_togather', `${root}/not/yet`);
+    assert.equal(r.status, 0, r.stderr);
+    const f = parseSwarmPreflight(r.stdout);
+    assert.equal(f.serverVersion, '26.1.5');
+    assert.equal(f.nodeId, 'n1');
+    assert.deepEqual(
+      f.nodes.map((n) => n.id),
+      ['n1', 'n2'],
+    );
+    assert.equal(f.network, undefined);
+    assert.ok(f.freeMb !== undefined && f.freeMb > 0);
+    assert.equal(f.root, '', 'the root does not exist yet');
+  });
+
+  test('SWARM_INSPECT: services, versions and flags, parsed into StackFacts', () => {
+    const docker = `case "$1 $2" in
+  "service ls") echo "svc e_app-blue 2/2 app:v2"; echo "svc e_caddy 1/1 caddy:2.8";;
+  "service inspect") echo "ver e_app-blue ${SHA}"; exit 1;;
+esac`;
+    const root = mkdtempSync(join(tmpdir(), 'swarm-root-'));
+    mkdirSync(join(root, 'gates/blue'), { recursive: true });
+    writeFileSync(join(root, 'gates/blue/ready'), '');
+    const r = runScript(fakeBin({ docker }), sw.SWARM_INSPECT, 'e', root);
+    assert.equal(r.status, 0, r.stderr);
+    const f = sw.parseSwarmInspect(r.stdout, 'e');
+    assert.deepEqual(f.blue, { flag: true, gate: 'absent', app: 'running', image: 'app:v2' });
+    assert.equal(f.green.flag, false);
+    assert.equal(f.versions.blue, SHA);
+    assert.equal(f.caddy, 'running');
   });
 });
