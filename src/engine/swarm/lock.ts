@@ -106,6 +106,17 @@ export function swarmStaleReason(held: HeldLock, nowMs: number, me = hostname())
   return held.holder ? staleReason(held.holder, held.beatAgeS, nowMs, me) : undefined;
 }
 
+/** unlock's and status's words for a swarm lock view (a labelless service is never taken over by itself) */
+export function describeSwarmLockView(v: SwarmLockView): string {
+  if (v.kind === 'held') return `lock held by ${describeHolder(v.holder)}; last heartbeat ${v.ageS}s ago`;
+  if (v.kind === 'no-info')
+    return (
+      `a lock service ${v.serviceId.slice(0, 12)} without holder labels, updated ${v.ageS}s ago ` +
+      '(made by hand?); deploys are refused until `togather-deploy unlock` removes it'
+    );
+  return 'not locked';
+}
+
 export class SwarmLock {
   private held?: LockInfo;
   private serviceId?: string;

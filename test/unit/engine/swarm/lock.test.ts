@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as sw from '../../../../src/engine/swarm/commands.js';
-import { lockLabels, parseHeld, SwarmLock } from '../../../../src/engine/swarm/lock.js';
+import { describeSwarmLockView, lockLabels, parseHeld, SwarmLock } from '../../../../src/engine/swarm/lock.js';
 import { APPEND_FILE } from '../../../../src/engine/stack/commands.js';
 import type { LockInfo } from '../../../../src/engine/stack/lock.js';
 import { DeployError } from '../../../../src/errors.js';
@@ -176,6 +176,18 @@ describe('SwarmLock', () => {
     free.host.on(scriptRe(sw.SWARM_LOCK_INSPECT), { code: 3 });
     assert.deepEqual(await free.lock.inspect(), { kind: 'free' });
     assert.equal(await free.lock.forceRemove({ kind: 'free' }), false);
+  });
+
+  test('unlock’s words for each view', () => {
+    assert.match(
+      describeSwarmLockView({ kind: 'held', holder: holder(), serviceId: ID_OLD, ageS: 7 }),
+      /^lock held by alice@ci \(deploy 01DEPLOY, pid 4242 on another-runner\) since .*; last heartbeat 7s ago$/,
+    );
+    assert.match(
+      describeSwarmLockView({ kind: 'no-info', ageS: 90, serviceId: ID_OLD }),
+      /oldlockservi without holder labels/,
+    );
+    assert.equal(describeSwarmLockView({ kind: 'free' }), 'not locked');
   });
 
   test('parseHeld: ages by the managers’ clock; unreadable labels name no holder', () => {
