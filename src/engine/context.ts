@@ -58,4 +58,6 @@ export interface EngineContext {
   runUrl?: string;
   /** rclone's configuration and the age identities, for database.snapshots.offsite */
   offsiteKeys?: OffsiteKeys;
+  /** provider.kind swarm: the other nodes that run the app, each over its own pinned SSH (opened on first use) */
+  nodeHosts?: () => { name: string; host: Host }[];
 }

@@ -112,8 +112,15 @@ export async function writeDbEnv(ctx: EngineContext, layout: Layout, t: DbTarget
     throw new DeployError('preflight', `could not write ${dbEnvPath(layout)}: ${ctx.redactor.redact(r.stderr.trim())}`);
 }
 
-/** the stack's compose network (the one the app is on), found by compose's labels */
+/** on a swarm the database tools run in one-off containers: a task's container may be on any node */
+const onSwarm = (ctx: EngineContext) => ctx.cfg.provider?.kind === 'swarm';
+
+/**
+ * The stack's network (the one the app is on): compose's, found by its labels; on a swarm the stack's attachable
+ * overlay, which `docker stack deploy` names <stack>_togather (swarm/commands.ts swarmNames)
+ */
 export async function stackNetwork(ctx: EngineContext, layout: Layout): Promise<string> {
+  if (onSwarm(ctx)) return `${layout.stack}_togather`;
   const r = await ctx.host.run(stackNetworkCmd(layout), { check: false, timeoutMs: 30_000 });
   const net = r.stdout.trim();
   if (r.code !== 0 || !net)
@@ -136,7 +143,8 @@ export async function openDb(ctx: EngineContext, layout: Layout): Promise<DbSess
   const target = dbTarget(ctx);
   await writeDbEnv(ctx, layout, target);
   let network: string | undefined;
-  if (target.managed) {
+  const inContainer = target.managed && !onSwarm(ctx);
+  if (inContainer) {
     const r = await ctx.host.run(dbStatusCmd(layout), { check: false });
     const st = r.stdout.trim();
     if (st !== 'running')
@@ -148,7 +156,7 @@ export async function openDb(ctx: EngineContext, layout: Layout): Promise<DbSess
   } else {
     network = await stackNetwork(ctx, layout);
   }
-  const place = { managed: target.managed, network, image: ctx.cfg.config.images.postgres };
+  const place = { managed: inContainer, network, image: ctx.cfg.config.images.postgres };
   return { target, network, tool: (argv, stdin = false) => pgToolCommand(layout, place, argv, stdin) };
 }
 

@@ -46,7 +46,9 @@ export async function cutOver(
     throw e;
   }
   try {
-    await phases.run('switch', () => switchTo(ctx, layout, c.target, c.live, c.sha));
+    await phases.run('switch', () =>
+      switchTo(ctx, layout, c.target, c.live, c.sha, target.verifyVia(layout, c.target)),
+    );
   } catch (e) {
     await switchBack(ctx, target, layout, c.target, c.live);
     throw e;

@@ -57,8 +57,12 @@ while [ "$i" -lt "$3" ]; do
 done
 `;
 
-/** $1 the gate container, $2… VERIFY_LOOP's arguments */
-export const VERIFY_UNTIL = `docker exec "$1" sh -c '${VERIFY_LOOP}' "$2" "$3" "$4" "$5"`;
+/** where the verification runs: a container name, or "label=k=v" for the container of a Swarm service on this node */
+const VIA = `c=$1; case "$c" in label=*) c=$(docker ps -q --filter "$c" | head -n 1);; esac`;
+
+/** $1 the gate container (or label=…, see VIA), $2… VERIFY_LOOP's arguments */
+export const VERIFY_UNTIL = `${VIA}
+docker exec "$c" sh -c '${VERIFY_LOOP}' "$2" "$3" "$4" "$5"`;
 
 /**
  * $1 the new colour's flag directory, $2 the old one's ('' when none), then VERIFY_UNTIL's arguments. Prints how
@@ -71,7 +75,8 @@ if [ -n "$2" ]; then rm -f -- "$2/ready"; fi
 t0=$(date +%s%N 2>/dev/null) || t0=
 set +e
 shift 2
-docker exec "$1" sh -c '${VERIFY_LOOP}' "$2" "$3" "$4" "$5"
+${VIA}
+docker exec "$c" sh -c '${VERIFY_LOOP}' "$2" "$3" "$4" "$5"
 t1=$(date +%s%N 2>/dev/null) || t1=
 case "$t0$t1" in *[!0-9]*|'') ;; *) echo "flipped_ns_ago=$((t1 - t0))";; esac
 `;
@@ -89,13 +94,19 @@ function pollsPerTrip(ctx: EngineContext): number {
   return Math.max(10, Math.ceil((2 * ctx.cfg.proxy.health_interval + ctx.cfg.proxy.health_timeout) / 25));
 }
 
-export function switchCmd(ctx: EngineContext, layout: Layout, to: Colour, from: Colour | undefined): Command {
+export function switchCmd(
+  ctx: EngineContext,
+  layout: Layout,
+  to: Colour,
+  from: Colour | undefined,
+  via = layout.gate(to),
+): Command {
   const off = from && from !== to ? layout.path('gates', from) : '';
-  return script(SWITCH, layout.path('gates', to), off, layout.gate(to), ...verifyArgs(ctx, to, pollsPerTrip(ctx)));
+  return script(SWITCH, layout.path('gates', to), off, via, ...verifyArgs(ctx, to, pollsPerTrip(ctx)));
 }
 
-export function verifyCmd(ctx: EngineContext, layout: Layout, colour: Colour): Command {
-  return script(VERIFY_UNTIL, layout.gate(colour), ...verifyArgs(ctx, colour, pollsPerTrip(ctx)));
+export function verifyCmd(ctx: EngineContext, layout: Layout, colour: Colour, via = layout.gate(colour)): Command {
+  return script(VERIFY_UNTIL, via, ...verifyArgs(ctx, colour, pollsPerTrip(ctx)));
 }
 
 /**
@@ -108,9 +119,11 @@ export async function switchTo(
   to: Colour,
   from: Colour | undefined,
   sha: string,
+  /** where the verification runs (Target.verifyVia); the new colour's gate on one host */
+  via = layout.gate(to),
 ): Promise<void> {
   const deadline = ctx.clock.now() + ctx.cfg.config.deployment.verify_timeout;
-  const r = await ctx.host.run(switchCmd(ctx, layout, to, from), { check: false, timeoutMs: 30_000 });
+  const r = await ctx.host.run(switchCmd(ctx, layout, to, from, via), { check: false, timeoutMs: 30_000 });
   const ago = /^flipped_ns_ago=(\d+)$/m.exec(r.stdout);
   // without the host's clock, the end of the command is a later, so safe, flip time
   flippedAt.set(layout, ctx.clock.now() - (ago ? Math.round(Number(ago[1]) / 1e6) : 0));
@@ -120,7 +133,7 @@ export async function switchTo(
       `switching to ${to} failed before the proxy could be asked: ${ctx.redactor.redact(r.stderr.trim()) || `exit code ${r.code}`}`,
     );
   }
-  await verifyThroughProxy(ctx, layout, to, sha, r, deadline);
+  await verifyThroughProxy(ctx, layout, to, sha, r, deadline, via);
 }
 
 /** the last IN_A_ROW answers all from the new colour with the new commit */
@@ -175,8 +188,9 @@ export async function verifyThroughProxy(
   sha: string,
   first?: RunResult,
   deadline = ctx.clock.now() + ctx.cfg.config.deployment.verify_timeout,
+  via = layout.gate(colour),
 ): Promise<void> {
-  let r = first ?? (await ctx.host.run(verifyCmd(ctx, layout, colour), { check: false, timeoutMs: 30_000 }));
+  let r = first ?? (await ctx.host.run(verifyCmd(ctx, layout, colour, via), { check: false, timeoutMs: 30_000 }));
   for (;;) {
     const samples = parseVerify(r.stdout);
     if (verified(samples, colour, sha)) {
@@ -199,7 +213,7 @@ export async function verifyThroughProxy(
       );
     }
     await ctx.clock.sleep(50);
-    r = await ctx.host.run(verifyCmd(ctx, layout, colour), { check: false, timeoutMs: 30_000 });
+    r = await ctx.host.run(verifyCmd(ctx, layout, colour, via), { check: false, timeoutMs: 30_000 });
   }
 }
 

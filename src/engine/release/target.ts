@@ -56,6 +56,8 @@ export interface Target {
   ): Promise<HealthVerdict>;
   /** the colour's app stopped, its in-flight requests given `drainMs` */
   stopColour(ctx: EngineContext, layout: Layout, colour: Colour, drainMs: number): Promise<void>;
+  /** where the switch's verification asks the proxy from: a container name, or label=… (release/switch.ts) */
+  verifyVia(layout: Layout, colour: Colour): string;
   /** app images beyond `keep` removed except `protect`; returns the tags removed */
   prune(ctx: EngineContext, keep: number, protect: string[], dryRun?: boolean): Promise<string[]>;
 }
@@ -75,5 +77,6 @@ export const composeTarget: Target = {
   },
   healthGate: (ctx, layout, colour, sha, expect, serving) => healthGate(ctx, layout, colour, sha, expect, serving),
   stopColour: (ctx, layout, colour, drainMs) => stopColour(ctx, layout, colour, drainMs),
+  verifyVia: (layout, colour) => layout.gate(colour),
   prune: (ctx, keep, protect, dryRun) => pruneImages(ctx, keep, protect, dryRun),
 };

@@ -272,7 +272,7 @@ async function restorePrevious(
   }
   await s.target.healthGate(ctx, layout, back, version);
   try {
-    await switchTo(ctx, layout, back, from, version);
+    await switchTo(ctx, layout, back, from, version, s.target.verifyVia(layout, back));
   } catch (e) {
     // the flags now route to the previous colour; switching to the failing release again would be worse
     ctx.reporter.warn(

@@ -1,0 +1,198 @@
+import type { SwarmProviderConfig } from '../../config/schema.js';
+import type { EngineContext } from '../context.js';
+import { imageRef, imagesOnHost } from '../release/image.js';
+import type { HostFacts } from '../release/preflight.js';
+import type { Target } from '../release/target.js';
+import { flagCmd } from '../stack/colours.js';
+import type { Layout } from '../stack/layout.js';
+import type { Colour } from '../types.js';
+import {
+  createColourCmd,
+  parseSwarmInspect,
+  removeServiceCmd,
+  parseNow,
+  scaleUpCmd,
+  scaleDownCmd,
+  swarmInspectCmd,
+  swarmPreflightCmd,
+  swarmNames,
+  SERVICE_NAME_LABEL,
+  type SwarmStackFacts,
+} from './commands.js';
+import { swarmHealthGate } from './health.js';
+import { ensureOnNodes, pruneOnNodes, type SwarmNode } from './images.js';
+import { SwarmLock } from './lock.js';
+import { judgeSwarm, parseSwarmPreflight } from './preflight.js';
+import { absoluteRoot, provisionSwarm } from './provision.js';
+
+/** what the preflight found that later steps need: this manager's node ID, the environment's absolute root */
+interface SwarmSeen {
+  nodeId: string;
+  root?: string;
+}
+const seen = new WeakMap<EngineContext, SwarmSeen>();
+
+export function swarmConfig(ctx: EngineContext): SwarmProviderConfig {
+  const p = ctx.cfg.provider;
+  if (p.kind !== 'swarm') throw new Error('swarm target used without provider.kind swarm');
+  return p;
+}
+
+function seenBy(ctx: EngineContext): SwarmSeen {
+  const s = seen.get(ctx);
+  if (!s) throw new Error('swarm: the preflight has not run');
+  return s;
+}
+
+async function rootOf(ctx: EngineContext, layout: Layout): Promise<string> {
+  const s = seenBy(ctx);
+  s.root ??= await absoluteRoot(ctx, layout);
+  return s.root;
+}
+
+/**
+ * The cluster's fitness in one round trip to the manager, judged by judgeSwarm (every problem at once). The
+ * facts are returned in the single host's shape (no compose: swarm needs none); the node ID is kept for the
+ * stack file's tools placement.
+ */
+async function swarmPreflight(
+  ctx: EngineContext,
+  layout: Layout,
+  p: SwarmProviderConfig,
+): Promise<{ host: HostFacts; nodeId: string }> {
+  const r = await ctx.host.run(swarmPreflightCmd(swarmNames(layout.stack).overlay, layout.root), {
+    timeoutMs: 30_000,
+  });
+  const v = judgeSwarm(parseSwarmPreflight(r.stdout), {
+    edgeLabel: p.edge_label,
+    ...(ctx.cfg.config.database.managed ? { dbLabel: p.db_label } : {}),
+    placement: p.placement,
+    minFreeMb: ctx.cfg.config.deployment.min_free_mb,
+  });
+  for (const w of v.warnings) ctx.reporter.warn(w);
+  ctx.reporter.info(
+    `swarm via ${ctx.host.name}: docker ${v.dockerVersion}, ${v.nodes.length} node(s), ` +
+      `${v.appNodes.length} can run the app`,
+  );
+  const host: HostFacts = { dockerVersion: v.dockerVersion, compose: [], composeVersion: '' };
+  if (v.freeMb !== undefined) host.freeMb = v.freeMb;
+  return { host, nodeId: v.selfId };
+}
+
+/** the manager first (migrations run there), then every node listed under provider.nodes */
+function nodesOf(ctx: EngineContext): SwarmNode[] {
+  return [{ name: 'manager', host: ctx.host }, ...(ctx.nodeHosts?.() ?? [])];
+}
+
+/** the tools container on the manager: the switch's verification runs in it, as the gate's does on one host */
+export function toolsFilter(layout: Layout): string {
+  return `label=${SERVICE_NAME_LABEL}=${swarmNames(layout.stack).tools}`;
+}
+
+/**
+ * A Docker Swarm reached through one SSH manager (docs/swarm.md). Each colour is a service of its own; the edge
+ * Caddy, the colours' gates (flags on the manager's disk, as on one host) and a tools container are a stack.
+ */
+export const swarmTarget: Target = {
+  kind: 'swarm',
+
+  async preflight(ctx, layout) {
+    const facts = await swarmPreflight(ctx, layout, swarmConfig(ctx));
+    seen.set(ctx, { nodeId: facts.nodeId });
+    return facts.host;
+  },
+
+  lock: (ctx, layout) =>
+    new SwarmLock(ctx, {
+      stack: layout.stack,
+      image: ctx.cfg.config.images.gate,
+      auditFile: layout.path('audit.jsonl'),
+    }),
+
+  async inspect(ctx, layout) {
+    const r = await ctx.host.run(swarmInspectCmd(layout.stack, layout.root), { check: false, timeoutMs: 30_000 });
+    return parseSwarmInspect(r.stdout, layout.stack);
+  },
+
+  async ensureImage(ctx, sha, buildArgs) {
+    const ref = imageRef(ctx.cfg.config.app.image, sha);
+    const outcome = await ensureOnNodes(ctx, nodesOf(ctx), ref, { sha, buildArgs });
+    const shipped = outcome.nodes.filter((n) => n.how !== 'present');
+    if (shipped.length)
+      ctx.reporter.info(
+        `image on ${outcome.nodes.length} node(s): ${outcome.nodes.map((n) => `${n.name} ${n.how}`).join(', ')}`,
+      );
+    return outcome;
+  },
+
+  imagesPresent: (ctx) => imagesOnHost(ctx),
+
+  async provision(ctx, layout, _facts, stack, images) {
+    imagesOf.set(layout, images);
+    const root = await rootOf(ctx, layout);
+    return provisionSwarm(ctx, layout, swarmConfig(ctx), stack as SwarmStackFacts, root, seenBy(ctx).nodeId);
+  },
+
+  async startColour(ctx, layout, _facts: HostFacts, colour, stack) {
+    const p = swarmConfig(ctx);
+    const names = swarmNames(layout.stack);
+    const root = await rootOf(ctx, layout);
+    await ctx.host.run(flagCmd(layout, colour, false), { check: false });
+    // the release provision named for the colour, else the image the colour's service last ran
+    const image = imagesOf.get(layout)?.[colour] ?? (stack as SwarmStackFacts | undefined)?.[colour].image;
+    const sha = /:([0-9a-f]{7,40})$/.exec(image ?? '')?.[1];
+    if (!image || !sha) throw new Error(`swarm: no release image named for ${colour}`);
+    // recreated, not updated: only `service create` reads the env file, and an idle colour at 0 costs nothing
+    await ctx.host.run(removeServiceCmd(names.app(colour)), { check: false, timeoutMs: 60_000 });
+    await ctx.host.run(
+      createColourCmd({
+        stack: layout.stack,
+        colour,
+        image,
+        sha,
+        replicas: p.replicas,
+        network: names.overlay,
+        envFile: `${root}/app.env`,
+        drainMs: ctx.cfg.config.deployment.drain_timeout,
+        constraints: p.placement,
+        registryAuth: ctx.cfg.config.app.pull,
+      }),
+      { timeoutMs: 120_000 },
+    );
+  },
+
+  async resumeColour(ctx, layout, colour) {
+    const r = await ctx.host.run(scaleUpCmd(swarmNames(layout.stack).app(colour), swarmConfig(ctx).replicas), {
+      timeoutMs: 60_000,
+    });
+    // the colour's earlier tasks (failed ones included) are history: only what this scale-up starts is judged
+    const now = parseNow(r.stdout);
+    if (now !== undefined) resumedAt.set(layout, { ...resumedAt.get(layout), [colour]: now });
+  },
+
+  healthGate: (ctx, layout, colour, sha, expect, serving) =>
+    swarmHealthGate(ctx, layout, swarmConfig(ctx), colour, sha, expect, serving, resumedAt.get(layout)?.[colour]),
+
+  async stopColour(ctx, layout, colour, drainMs) {
+    // swarm takes the task out of DNS, waits about 2 s, then signals it; its grace is the drain
+    const waitMs = drainMs + 17_000;
+    const r = await ctx.host.run(scaleDownCmd(swarmNames(layout.stack).app(colour), waitMs), {
+      check: false,
+      timeoutMs: waitMs + 30_000,
+    });
+    if (r.code === 2) ctx.reporter.warn(`scaling ${colour} down failed: ${ctx.redactor.redact(r.stderr.trim())}`);
+  },
+
+  verifyVia: (layout) => toolsFilter(layout),
+
+  async prune(ctx, keep, protect, dryRun) {
+    const pruned = await pruneOnNodes(ctx, nodesOf(ctx), keep, protect, dryRun);
+    return [...new Set(pruned.flatMap((n) => n.removed))];
+  },
+};
+
+/** when each colour was last scaled up as it was (the manager's epoch seconds) */
+const resumedAt = new WeakMap<Layout, Partial<Record<Colour, number>>>();
+
+/** each colour's image as provision was told (colourImages): what startColour creates the colour's service with */
+const imagesOf = new WeakMap<Layout, Record<Colour, string>>();

@@ -1,0 +1,218 @@
+/**
+ * The Swarm provider end to end on a real single-node swarm (test/harness/swarm.ts): the same sample app and
+ * config as the single-host tests, only the provider block differs. A first deploy creates the stack (edge Caddy,
+ * gates, tools, the managed database) and the blue colour service; the next deploy starts green, health-gates
+ * its tasks, flips the gates and scales blue to 0; a rollback scales blue back up (warm); an unhealthy release
+ * fails with exit 10 while the previous version keeps answering; a failing migration stops before any colour
+ * service is created; a held cluster lock refuses a second deploy naming its holder.
+ *
+ * The CLI runs in the deployer's namespace (tgs-ctl) and reaches the manager over SSH with its pinned key.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { stringify } from 'yaml';
+import { CLI, runCommand, type CliResult } from '../harness/run-cli.js';
+import { nodeDocker, swarmDown, swarmUp, type SwarmInfo } from '../harness/swarm.js';
+import { sharedHost, type SampleRepo } from './support.js';
+import type { HarnessInfo } from '../harness/host.js';
+
+const STACK = 'tg-swarm';
+let info: SwarmInfo;
+let host: HarnessInfo;
+let repo: SampleRepo;
+let configPath: string;
+let envFilePath: string;
+const t0 = Date.now();
+
+function cli(args: string[]): Promise<CliResult> {
+  const [verb, environment, ...rest] = args;
+  const argv = [
+    ...info.ctlExec,
+    process.execPath,
+    '--import',
+    'tsx',
+    CLI,
+    verb!,
+    environment!,
+    '--config',
+    configPath,
+    '--identity',
+    info.ssh.privateKeyPath,
+    '--known-hosts',
+    info.ssh.knownHostsPath,
+    '--repo',
+    repo.dir,
+    ...rest,
+  ];
+  return runCommand(argv, { ...host.runnerEnv });
+}
+
+/** GET through the edge Caddy on n1, from the deployer's namespace */
+async function edge(path: string): Promise<{ status: number; body: string }> {
+  const r = await runCommand([
+    ...info.ctlExec,
+    'curl',
+    '-s',
+    '-m',
+    '5',
+    '-w',
+    '\n%{http_code}',
+    `${info.edgeUrl}${path}`,
+  ]);
+  const at = r.stdout.lastIndexOf('\n');
+  return { status: Number(r.stdout.slice(at + 1)) || 0, body: r.stdout.slice(0, at) };
+}
+
+async function servingCommit(): Promise<string | undefined> {
+  const r = await edge('/version');
+  if (r.status !== 200) return undefined;
+  return (JSON.parse(r.body) as { git_commit?: string }).git_commit;
+}
+
+async function replicas(colour: string): Promise<string> {
+  const r = await nodeDocker(
+    info,
+    1,
+    ['service', 'ls', '--filter', `name=${STACK}_app-${colour}`, '--format', '{{.Name}} {{.Replicas}}'],
+    {
+      check: false,
+    },
+  );
+  const line = r.stdout.split('\n').find((l) => l.startsWith(`${STACK}_app-${colour} `));
+  return line ? line.split(' ')[1]! : 'absent';
+}
+
+const show = (r: CliResult) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+
+describe('swarm provider on one node', { timeout: 1_200_000 }, () => {
+  before(
+    async () => {
+      ({ info: host, repo } = await sharedHost());
+      info = await swarmUp({ nodes: 1 });
+      const dir = mkdtempSync(join(tmpdir(), 'tgd-swarm-'));
+      const dbPassword = 'pg-swarm-Zq9x';
+      const config = {
+        app: {
+          name: 'tg',
+          port: 8080,
+          image: 'togather-test/app',
+          build: { context: '.', dockerfile: 'Dockerfile' },
+          health: {
+            interval: '200ms',
+            timeout: '2s',
+            consecutive: 2,
+            start_timeout: '30s',
+            required_checks: ['database'],
+          },
+        },
+        provider: { kind: 'swarm', replicas: 1, scale_timeout: '90s' },
+        deployment: { drain_timeout: '5s', min_free_mb: 64, verify_timeout: '20s', keep_images: 50 },
+        proxy: { http_port: Number(new URL(info.edgeUrl).port || 80) },
+        images: {
+          caddy: info.images.caddy,
+          postgres: info.images.postgres,
+          gate: info.images.gate,
+          postgres_dockerfile: 'none',
+        },
+        database: { migrations: { image: info.images.migrateFixture } },
+        environments: {
+          swarm: {
+            host: info.manager.addr,
+            port: info.manager.sshPort,
+            user: info.ssh.user,
+            path: 'stacks/swarm',
+            env_file: 'app.env',
+          },
+        },
+      };
+      configPath = join(dir, 'deployment.yml');
+      writeFileSync(configPath, stringify(config));
+      envFilePath = join(dir, 'app.env');
+      writeFileSync(
+        envFilePath,
+        [
+          'ENVIRONMENT=swarm',
+          `DATABASE_URL=postgres://togather:${dbPassword}@db:5432/togather`,
+          'JWT_SECRET=jwt-swarm-7f3a9c1e5b2d4f6a8c0e2b4d6f8a0c2e',
+          `POSTGRES_PASSWORD=${dbPassword}`,
+          'LOG_LEVEL=info',
+        ].join('\n') + '\n',
+        { mode: 0o600 },
+      );
+    },
+    { timeout: 900_000 },
+  );
+
+  after(async () => {
+    if (!process.env.TOGATHER_KEEP_ENVS) await swarmDown().catch(() => undefined);
+    process.stdout.write(`# swarm-deploy: ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  });
+
+  test('first deploy: the stack and the blue colour, serving v1 through the edge', async () => {
+    const r = await cli(['deploy', 'swarm', repo.shas.v1, '--skip-ci-check']);
+    assert.equal(r.code, 0, show(r));
+    assert.equal(await servingCommit(), repo.shas.v1);
+    assert.equal(await replicas('blue'), '1/1');
+  });
+
+  test('a second deploy: green health-gated, switched, blue scaled to 0 and kept', async () => {
+    const r = await cli(['deploy', 'swarm', repo.shas.v2, '--skip-ci-check']);
+    assert.equal(r.code, 0, show(r));
+    assert.equal(await servingCommit(), repo.shas.v2);
+    assert.equal(await replicas('green'), '1/1');
+    assert.equal(await replicas('blue'), '0/0');
+  });
+
+  test('rollback: blue scaled back up as it was (warm), v1 serves again', async () => {
+    const r = await cli(['rollback', 'swarm', '--yes']);
+    assert.equal(r.code, 0, show(r));
+    assert.match(r.stderr + r.stdout, /warm/);
+    assert.equal(await servingCommit(), repo.shas.v1);
+    assert.equal(await replicas('blue'), '1/1');
+    assert.equal(await replicas('green'), '0/0');
+  });
+
+  test('an unhealthy release fails with exit 10; the previous version keeps serving', async () => {
+    const r = await cli(['deploy', 'swarm', repo.shas.v4, '--skip-ci-check']);
+    assert.equal(r.code, 10, show(r));
+    assert.equal(await servingCommit(), repo.shas.v1);
+    assert.equal(await replicas('green'), '0/0');
+  });
+
+  test('a held cluster lock refuses a second deploy, naming its holder', async () => {
+    const labels = {
+      'org.togather.lock.id': '01JTESTLOCKHOLDER000000000',
+      'org.togather.lock.environment': 'swarm',
+      'org.togather.lock.acquired_at': new Date().toISOString(),
+      'org.togather.lock.by': 'someone-else',
+      'org.togather.lock.deployment': '01JTESTDEPLOY0000000000000',
+      'org.togather.lock.operation': 'deploy',
+      'org.togather.lock.pid': '1',
+      'org.togather.lock.host': 'elsewhere',
+      'org.togather.lock.expires_at': new Date(Date.now() + 3600_000).toISOString(),
+    };
+    const lock = await nodeDocker(info, 1, [
+      'service',
+      'create',
+      '--detach',
+      '--name',
+      `${STACK}-deploy-lock`,
+      '--replicas',
+      '0',
+      ...Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
+      info.images.gate,
+    ]);
+    assert.equal(lock.code, 0, lock.stderr);
+    try {
+      const r = await cli(['deploy', 'swarm', repo.shas.v2, '--skip-ci-check']);
+      assert.equal(r.code, 5, show(r));
+      assert.match(r.stderr, /someone-else/);
+      assert.equal(await servingCommit(), repo.shas.v1);
+    } finally {
+      await nodeDocker(info, 1, ['service', 'rm', `${STACK}-deploy-lock`], { check: false });
+    }
+  });
+});
