@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeployError } from '../errors.js';
 import type { Redactor } from '../log/redact.js';
-import { quoteArgv } from '../util/shell.js';
+import { quote, quoteArgv } from '../util/shell.js';
 import { explainConnectFailure } from './ssh-diagnose.js';
 import { CommandFailed, type Command, type Host, type RunOptions, type RunResult } from './host.js';
 import { countTrip } from './trips.js';
@@ -39,6 +39,11 @@ export interface SshOptions {
   sleep?: (ms: number) => Promise<void>;
   log?: (line: string) => void;
   sshBinary?: string;
+  /**
+   * reach the target through this host (a Swarm manager): an explicit ProxyCommand with the same pinned
+   * known_hosts and key, never ProxyJump (-J passes none of our -o options to the jump connection)
+   */
+  via?: SshTarget;
 }
 
 /** What the post step needs to clean up after a killed or finished main step. */
@@ -83,7 +88,8 @@ export class SshHost implements Host {
     this.baseArgs = baseArgs;
     this.ssh = opts.sshBinary ?? 'ssh';
     const t = opts.target;
-    this.name = `${t.user}@${t.host}:${t.port}`;
+    const v = opts.via;
+    this.name = `${t.user}@${t.host}:${t.port}${v ? ` via ${v.user}@${v.host}:${v.port}` : ''}`;
   }
 
   /**
@@ -103,6 +109,11 @@ export class SshHost implements Host {
   }
 
   static prepare(opts: SshOptions): SshHost {
+    // the ProxyCommand is shell text: refuse, before anything is written, a value that could change what it runs
+    if (opts.via) {
+      checkTarget(opts.via, 'the manager');
+      checkTarget(opts.target, 'the node');
+    }
     const workDir = opts.workDir ?? mkdtempSync(join(tmpdir(), 'tgd-'));
     chmodSync(workDir, 0o700);
     const cred = opts.credentials;
@@ -144,42 +155,29 @@ export class SshHost implements Host {
     if (cred.passphrase) opts.redactor.add(cred.passphrase);
     const controlPath = join(workDir, 'c');
     const t = opts.target;
+    const pinned = { knownHostsPath, keyPath, connectTimeoutS: opts.connectTimeoutS ?? 10 };
     const baseArgs = [
       '-F',
       '/dev/null',
       '-o',
       `ControlPath=${controlPath}`,
-      '-o',
-      'StrictHostKeyChecking=yes',
-      '-o',
-      `UserKnownHostsFile=${knownHostsPath}`,
-      '-o',
-      'GlobalKnownHostsFile=/dev/null',
-      '-o',
-      'UpdateHostKeys=no',
-      '-o',
-      'IdentitiesOnly=yes',
-      '-o',
-      'IdentityAgent=none',
-      '-o',
-      'PasswordAuthentication=no',
-      '-o',
-      'KbdInteractiveAuthentication=no',
-      '-o',
-      `ConnectTimeout=${opts.connectTimeoutS ?? 10}`,
-      '-o',
-      'ServerAliveInterval=10',
-      '-o',
-      'ServerAliveCountMax=3',
-      '-o',
-      'LogLevel=ERROR',
-      '-i',
-      keyPath,
+      ...pinningArgs(pinned),
       '-p',
       String(t.port),
       '-l',
       t.user,
     ];
+    if (opts.via) {
+      const proxy = proxyCommand({
+        ...pinned,
+        ssh: opts.sshBinary ?? 'ssh',
+        via: opts.via,
+        target: t,
+        passphrase: !!cred.passphrase,
+        errorLog: proxyErrors(workDir),
+      });
+      baseArgs.push('-o', `ProxyCommand=${proxy}`);
+    }
     return new SshHost(opts, { workDir, controlPath, target: t }, baseArgs, keyPath, knownHostsPath);
   }
 
@@ -215,13 +213,22 @@ export class SshHost implements Host {
         args.push('-o', 'BatchMode=yes');
       }
       args.push(this.opts.target.host);
+      if (this.opts.via) writeFileSync(proxyErrors(this.session.workDir), '', { mode: 0o600 });
       const r = await runProcess(this.ssh, args, { env, timeoutMs: ((this.opts.connectTimeoutS ?? 10) + 20) * 1000 });
       if (r.code === 0) {
         this.connected = true;
         this.hold();
         return;
       }
-      last = this.opts.redactor.redact(r.stderr.trim());
+      last = this.opts.redactor.redact(`${this.proxyErrors()}${r.stderr}`.trim());
+      const via = this.opts.via;
+      // the manager's sshd refused the -W forward (AllowTcpForwarding no): no retry changes that
+      if (via && /administratively prohibited|stdio forwarding failed/i.test(last))
+        throw new DeployError(
+          'connection',
+          `${via.user}@${via.host}:${via.port} does not forward SSH to ${this.opts.target.host}:${this.opts.target.port}: ${firstLine(last)}`,
+          "allow it in the manager's sshd_config (AllowTcpForwarding yes, or local) for the deploy user",
+        );
       // host key, key file and authentication failures are final: retrying cannot fix them
       const final = await explainConnectFailure(last, {
         name: this.name,
@@ -287,6 +294,17 @@ export class SshHost implements Host {
     ];
   }
 
+  /** what the proxy to the manager said (its own host key check, a refused forward), else nothing */
+  private proxyErrors(): string {
+    if (!this.opts.via) return '';
+    try {
+      const text = readFileSync(proxyErrors(this.session.workDir), 'utf8').trim();
+      return text ? `${text}\n` : '';
+    } catch {
+      return '';
+    }
+  }
+
   private checked(command: Command, r: RunResult, check: boolean | undefined): RunResult {
     // a session whose master connection is killed ends with 255 and nothing on stderr
     if (
@@ -342,6 +360,113 @@ export class SshHost implements Host {
     this.holder?.stdin?.end();
     await closeSession(this.session, this.ssh);
   }
+}
+
+/** what pins a connection to our key and our known_hosts, and nothing else: the same for the master and its proxy */
+interface Pinning {
+  knownHostsPath: string;
+  keyPath: string;
+  connectTimeoutS: number;
+}
+
+function pinningArgs(p: Pinning): string[] {
+  return [
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    `UserKnownHostsFile=${p.knownHostsPath}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'UpdateHostKeys=no',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'IdentityAgent=none',
+    '-o',
+    'PasswordAuthentication=no',
+    '-o',
+    'KbdInteractiveAuthentication=no',
+    '-o',
+    `ConnectTimeout=${p.connectTimeoutS}`,
+    '-o',
+    'ServerAliveInterval=10',
+    '-o',
+    'ServerAliveCountMax=3',
+    '-o',
+    'LogLevel=ERROR',
+    '-i',
+    p.keyPath,
+  ];
+}
+
+// host names and addresses (IPv6 without a zone: `%` is ssh's token character), user names; no leading '-'
+const HOST_NAME = /^(?:[A-Za-z0-9][A-Za-z0-9._-]*|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*)$/;
+const USER_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+
+/** refuses a target whose host, user or port could not appear as they are in a ProxyCommand */
+export function checkTarget(t: SshTarget, what: string): void {
+  const bad = !HOST_NAME.test(t.host)
+    ? `host ${JSON.stringify(t.host)}`
+    : !USER_NAME.test(t.user)
+      ? `user ${JSON.stringify(t.user)}`
+      : !(Number.isInteger(t.port) && t.port >= 1 && t.port <= 65535)
+        ? `port ${JSON.stringify(t.port)}`
+        : undefined;
+  if (bad)
+    throw new DeployError(
+      'config',
+      `${what}'s SSH ${bad} is not a plain host name, address, user name or port, so no connection is made through it`,
+      'use a host name or IP address, a user name of letters, digits, ".", "_" and "-", and a port from 1 to 65535',
+    );
+}
+
+/**
+ * `ssh … -W %h:%p <manager>` for ProxyCommand: ssh expands its %-tokens, then hands the text to /bin/sh. Every
+ * value is quoted for the shell and its % doubled; host, user and port are checked (checkTarget) before, and a
+ * path with a control character is refused.
+ */
+export function proxyCommand(
+  p: Pinning & {
+    ssh: string;
+    via: SshTarget;
+    target: SshTarget;
+    passphrase: boolean;
+    /** where the proxy's stderr goes: with ControlPersist, ssh sends it to /dev/null, and the failure's cause with it */
+    errorLog?: string;
+  },
+): string {
+  checkTarget(p.via, 'the manager');
+  checkTarget(p.target, 'the node');
+  const argv = [
+    p.ssh,
+    '-F',
+    '/dev/null',
+    ...pinningArgs(p),
+    // the proxy is a connection of its own: no control socket, and it never prompts unless a passphrase is needed
+    '-o',
+    'ControlMaster=no',
+    '-o',
+    'ControlPath=none',
+    ...(p.passphrase ? ['-o', 'BatchMode=no', '-o', 'NumberOfPasswordPrompts=1'] : ['-o', 'BatchMode=yes']),
+    '-p',
+    String(p.via.port),
+    '-l',
+    p.via.user,
+  ];
+  const log = p.errorLog === undefined ? [] : [p.errorLog];
+  for (const a of [...argv, ...log])
+    if ([...a].some((c) => c < ' ' || c === '\x7f'))
+      throw new DeployError('config', `a control character in ${JSON.stringify(a)}: it cannot go into a ProxyCommand`);
+  // -W takes an IPv6 address in brackets; %h is the node's checked host
+  const forward = p.target.host.includes(':') ? '[%h]:%p' : '%h:%p';
+  const q = (a: string) => quote(a).replace(/%/g, '%%');
+  return `${argv.map(q).join(' ')} -W ${forward} ${p.via.host}${log.map((l) => ` 2>>${q(l)}`).join('')}`;
+}
+
+/** the file the proxy's stderr goes to, in the connection's private directory */
+function proxyErrors(workDir: string): string {
+  return join(workDir, 'proxy.err');
 }
 
 /** Ends the master connection and deletes key material; safe to call twice and from the post step. */
