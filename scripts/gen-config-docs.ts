@@ -78,9 +78,37 @@ function jsonSchema(): Json {
   return z.toJSONSchema(ConfigSchema, { io: 'input', target: 'draft-2020-12', unrepresentable: 'any' }) as Json;
 }
 
+/** a union's branches: zod writes anyOf for unions and oneOf for discriminated ones */
+function branchesOf(node: Json): Json[] {
+  if (Array.isArray(node.anyOf)) return node.anyOf as Json[];
+  if (Array.isArray(node.oneOf)) return node.oneOf as Json[];
+  return [node];
+}
+
+/**
+ * The branches of a discriminated union (provider: kind compose or swarm) as one object: every key of any branch,
+ * the discriminator's constants gathered into an enum.
+ */
+function mergedObject(branches: Json[]): Json | undefined {
+  const objects = branches.filter((b) => b.type === 'object' && isObj(b.properties));
+  if (objects.length < 2 || objects.length !== branches.length) return undefined;
+  const properties: Record<string, Json> = {};
+  for (const b of objects)
+    for (const [k, child] of Object.entries(b.properties as Record<string, Json>)) {
+      const seen = properties[k];
+      if (seen && child.const !== undefined) {
+        const values = Array.isArray(seen.enum) ? (seen.enum as unknown[]) : [seen.const];
+        properties[k] = { ...seen, const: undefined, enum: [...values, child.const] };
+      } else properties[k] ??= child;
+    }
+  return { type: 'object', properties };
+}
+
 function typeOf(node: Json): string {
-  if (Array.isArray(node.anyOf)) {
-    return (node.anyOf as Json[])
+  if (node.const !== undefined) return `\`${String(node.const)}\``;
+  if (Array.isArray(node.anyOf) || Array.isArray(node.oneOf)) {
+    if (mergedObject(branchesOf(node))) return 'mapping';
+    return branchesOf(node)
       .map(typeOf)
       .filter((t, i, all) => all.indexOf(t) === i)
       .join(' or ');
@@ -168,7 +196,9 @@ function walk(node: Json, key: string, required: boolean, rows: Row[]): void {
         : showDefault(def),
     description: describe(key, node),
   };
-  const branches = Array.isArray(node.anyOf) ? (node.anyOf as Json[]) : [node];
+  const merged = mergedObject(branchesOf(node));
+  const branches = merged ? [merged] : branchesOf(node);
+  if (merged) rows.push(row); // a union of mappings: its own row says what it chooses between
   const objects = branches.filter((b) => b.type === 'object');
   const props = objects.find((b) => isObj(b.properties));
   const record = objects.find((b) => isObj(b.additionalProperties) && isObj(b.propertyNames));
@@ -187,7 +217,7 @@ function walk(node: Json, key: string, required: boolean, rows: Row[]): void {
   }
   if (props) {
     // an object: its own row when it says something or is a union (watch: a duration or a mapping)
-    if (row.description || branches.length > 1) rows.push(row);
+    if (!merged && (row.description || branches.length > 1)) rows.push(row);
     const req = new Set(Array.isArray(props.required) ? (props.required as string[]) : []);
     for (const [k, child] of Object.entries(props.properties as Record<string, Json>))
       walk(child, `${key}.${k}`, req.has(k), rows);
@@ -245,7 +275,7 @@ function nodeAt(root: Json, key: string): Json | undefined {
   let node: Json | undefined = root;
   for (const part of key.split('.')) {
     if (!node) return undefined;
-    const branches: Json[] = Array.isArray(node.anyOf) ? (node.anyOf as Json[]) : [node];
+    const branches: Json[] = branchesOf(node);
     let next: Json | undefined;
     for (const b of branches) {
       if (part.startsWith('<') && isObj(b.additionalProperties)) next = b.additionalProperties as Json;

@@ -39,6 +39,8 @@ export interface Session {
   ctx: EngineContext;
   host: SshHost;
   cfg: ResolvedConfig;
+  /** closes every SSH connection the session opened: the host's, and a swarm's node connections */
+  close(): Promise<void>;
 }
 
 /**
@@ -92,7 +94,42 @@ export function openSession(o: SessionOptions): Session {
   };
   const notifier = new Notifier(notifySettings, { userAgent: 'togather-deploy' });
   if (notifier.enabled) ctx.notifier = notifier;
-  return { ctx, host, cfg };
+  const nodes = swarmNodeHosts(cfg, o, redactor, (l) => reporter.warn(l));
+  if (nodes) ctx.nodeHosts = nodes.get;
+  const close = async () => {
+    await Promise.all((nodes?.opened() ?? []).map((n) => n.close().catch(() => undefined)));
+    await host.close();
+  };
+  return { ctx, host, cfg, close };
+}
+
+/**
+ * provider.kind swarm: an SSH host per listed node, with the environment's key and pinned known_hosts, through
+ * the manager unless the node says `via: direct`. Prepared on first use (only image shipping and pruning need
+ * them), so an operation that never ships opens none.
+ */
+function swarmNodeHosts(
+  cfg: ResolvedConfig,
+  o: SessionOptions,
+  redactor: Redactor,
+  log: (line: string) => void,
+): { get: () => { name: string; host: SshHost }[]; opened: () => SshHost[] } | undefined {
+  const p = cfg.provider;
+  if (p.kind !== 'swarm' || p.nodes.length === 0) return undefined;
+  const manager = { host: cfg.env.host, port: cfg.env.port, user: cfg.env.user };
+  let hosts: { name: string; host: SshHost }[] | undefined;
+  const get = () =>
+    (hosts ??= p.nodes.map((n) => ({
+      name: n.host,
+      host: SshHost.prepare({
+        target: { host: n.host, port: n.port ?? cfg.env.port, user: n.user ?? cfg.env.user },
+        credentials: o.credentials,
+        redactor,
+        log,
+        ...(n.via === 'manager' ? { via: manager } : {}),
+      }),
+    })));
+  return { get, opened: () => (hosts ?? []).map((h) => h.host) };
 }
 
 /** rclone.conf lines whose value is a credential (rclone obscures passwords, but obscured is not encrypted) */

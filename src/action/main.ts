@@ -65,7 +65,7 @@ export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
         redactor,
       }).catch(() => undefined);
   } finally {
-    await session?.host.close().catch(() => undefined);
+    await session?.close().catch(() => undefined);
   }
 }
 

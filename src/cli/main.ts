@@ -217,7 +217,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(e instanceof ConfigError ? `${text}\n` : `\nerror: ${text}\n`);
     return exitCodeOf(e);
   } finally {
-    await session?.host.close().catch(() => undefined);
+    await session?.close().catch(() => undefined);
   }
 }
 

@@ -438,13 +438,15 @@ export const SwarmNodeSchema = z
   })
   .strict();
 
-export const ComposeProviderSchema = z
-  .object({ kind: z.literal('compose').describe('one Docker host over SSH, the stack run by Docker Compose') })
-  .strict();
+const PROVIDER_KIND =
+  'compose: one Docker host over SSH, the stack run by Docker Compose (the default); ' +
+  'swarm: a Docker Swarm reached through one SSH manager (docs/swarm.md)';
+
+export const ComposeProviderSchema = z.object({ kind: z.literal('compose').describe(PROVIDER_KIND) }).strict();
 
 export const SwarmProviderSchema = z
   .object({
-    kind: z.literal('swarm').describe('a Docker Swarm reached through one SSH manager (docs/swarm.md)'),
+    kind: z.literal('swarm').describe(PROVIDER_KIND),
     replicas: z.number().int().min(1).max(20).default(2).describe("the app's tasks per colour"),
     placement: z
       .array(z.string().regex(PLACEMENT_RE, 'write a constraint such as node.labels.togather.app == true'))
