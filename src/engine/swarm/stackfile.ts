@@ -35,7 +35,10 @@ export interface StackFileParams {
 }
 
 const ALWAYS = { condition: 'any', delay: '1s' };
-const edgeOnly = (label: string) => ({ constraints: [`node.labels.${checkLabelKey(label)}==true`] });
+// Every service resolves to its task's own address (dnsrr), never to a virtual IP: a VIP needs IPVS in the kernel
+// of every node that dials it, and a single-task service gains nothing from one. Host-mode ports work with dnsrr.
+const DNSRR = 'dnsrr';
+const onNodesLabelled = (label: string) => ({ constraints: [`node.labels.${checkLabelKey(label)}==true`] });
 const bind = (source: string, target: string) => ({ type: 'bind', source, target, read_only: true });
 
 export function renderStackFile(p: StackFileParams): string {
@@ -43,7 +46,7 @@ export function renderStackFile(p: StackFileParams): string {
   const root = checkPath(p.root.replace(/\/+$/, ''));
   const at = (rel: string) => `${root}/${rel}`;
   const caddyImage = checkImage(p.caddyImage);
-  const edge = edgeOnly(p.edgeLabel);
+  const edge = onNodesLabelled(p.edgeLabel);
   const ports = [
     { target: 80, published: checkPort(p.ports.http, 'HTTP port'), protocol: 'tcp', mode: 'host' },
     ...(p.ports.https === undefined
@@ -56,7 +59,7 @@ export function renderStackFile(p: StackFileParams): string {
     volumes: [bind(at(gateConfigDir(c)), '/etc/gate'), bind(at(gateFlagDir(c)), '/flag')],
     networks: { togather: { aliases: [COLOUR_HOSTS[c]] } },
     labels: { 'org.togather.role': 'gate', 'org.togather.colour': c },
-    deploy: { endpoint_mode: 'dnsrr', replicas: 1, placement: edge, restart_policy: ALWAYS },
+    deploy: { endpoint_mode: DNSRR, replicas: 1, placement: edge, restart_policy: ALWAYS },
   });
   const services: Record<string, unknown> = {
     caddy: {
@@ -70,6 +73,7 @@ export function renderStackFile(p: StackFileParams): string {
       ],
       networks: { togather: { aliases: ['caddy'] } },
       deploy: {
+        endpoint_mode: DNSRR,
         replicas: 1,
         placement: edge,
         // two Caddies cannot hold the same host-mode ports: the old one goes first
@@ -85,7 +89,12 @@ export function renderStackFile(p: StackFileParams): string {
       init: true,
       networks: ['togather'],
       labels: { 'org.togather.role': 'tools' },
-      deploy: { replicas: 1, placement: { constraints: [`node.id==${checkId(p.managerId)}`] }, restart_policy: ALWAYS },
+      deploy: {
+        endpoint_mode: DNSRR,
+        replicas: 1,
+        placement: { constraints: [`node.id==${checkId(p.managerId)}`] },
+        restart_policy: ALWAYS,
+      },
     },
   };
   const volumes: Record<string, object> = { 'caddy-data': {}, 'caddy-config': {} };
@@ -109,7 +118,7 @@ export function renderStackFile(p: StackFileParams): string {
         timeout: '3s',
         retries: 30,
       },
-      deploy: { replicas: 1, placement: edgeOnly(p.db.label), restart_policy: ALWAYS },
+      deploy: { endpoint_mode: DNSRR, replicas: 1, placement: onNodesLabelled(p.db.label), restart_policy: ALWAYS },
     };
     volumes['db-data'] = {};
   }

@@ -53,7 +53,8 @@ describe('stack.yml', () => {
       target: '/etc/caddy',
       read_only: true,
     });
-    assert.equal(gate.deploy.endpoint_mode, 'dnsrr');
+    // no virtual IPs anywhere (they need IPVS on every node): each name resolves to its task
+    for (const s of Object.values(doc.services)) assert.equal(s.deploy.endpoint_mode, 'dnsrr');
     assert.deepEqual(gate.networks, { togather: { aliases: ['app-green'] } });
     assert.deepEqual(
       gate.volumes.map((v) => [v.source, v.target]),
@@ -80,6 +81,7 @@ describe('stack.yml', () => {
     assert.deepEqual(db.healthcheck!.test, ['CMD', 'pg_isready', '-h', '127.0.0.1', '-U', 'app', '-d', 'app']);
     assert.deepEqual(db.env_file, ['/srv/togather/staging/db.env']);
     assert.deepEqual(db.networks, { togather: { aliases: ['db'] } });
+    assert.equal(db.deploy.endpoint_mode, 'dnsrr');
     assert.ok('db-data' in doc.volumes);
     assert.deepEqual(doc.services.caddy!.ports, [{ target: 80, published: 8080, protocol: 'tcp', mode: 'host' }]);
   });
