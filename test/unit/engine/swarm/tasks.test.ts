@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { judgeTasks, parseTasks, stillRunning } from '../../../../src/engine/swarm/tasks.js';
+import { SCALE_DOWN } from '../../../../src/engine/swarm/commands.js';
+import { ALIVE_STATES, judgeTasks, parseTasks, stillRunning } from '../../../../src/engine/swarm/tasks.js';
 
 const NET = 'e_togather';
 const NODES = 'node|n1|Ready|Active\nnode|n2|Ready|Active\nnode|n3|Down|Active';
@@ -141,5 +142,11 @@ describe('stillRunning (scale-down)', () => {
       ['c'],
     );
     assert.deepEqual(stillRunning(listing(task('b', 'n2', 'Shutdown', 'Shutdown'))), { waiting: [], leftOnDown: [] });
+  });
+
+  test('SCALE_DOWN waits, on the host, for the very states stillRunning calls alive', () => {
+    const m = /\$5 ~ \/\^\(([a-z|]+)\)\$\//.exec(SCALE_DOWN);
+    assert.ok(m, 'the state list in SCALE_DOWN');
+    assert.deepEqual(m[1]!.split('|').sort(), [...ALIVE_STATES].sort());
   });
 });
