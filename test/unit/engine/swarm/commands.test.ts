@@ -138,6 +138,10 @@ describe('builders', () => {
     assert.deepEqual(sw.swarmTasksCmd('e_app-blue').argv, sh(sw.SWARM_TASKS, 'e_app-blue'));
     assert.deepEqual(sw.scaleDownCmd('e_app-blue', 31_200).argv, sh(sw.SCALE_DOWN, 'e_app-blue', '32'));
     assert.deepEqual(sw.swarmInspectCmd('e', '/srv/e').argv, sh(sw.SWARM_INSPECT, 'e', '/srv/e'));
+    // the configured root may be relative to the deploy user's home, as on one host
+    assert.deepEqual(sw.swarmInspectCmd('e', 'togather/e').argv, sh(sw.SWARM_INSPECT, 'e', 'togather/e'));
+    for (const bad of ['-rf', 'togather/../../etc', 'a\nb', '../x'])
+      assert.throws(() => sw.swarmPreflightCmd('e_togather', bad), DeployError, bad);
     assert.deepEqual(sw.swarmPreflightCmd('e_togather', '/srv/e').argv, sh(sw.SWARM_PREFLIGHT, 'e_togather', '/srv/e'));
     const probe = {
       tools: 'e_tools',
