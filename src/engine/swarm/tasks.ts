@@ -170,3 +170,22 @@ export function stillRunning(l: TaskListing): StillRunning {
     leftOnDown: alive.filter((t) => down.has(t.nodeId)),
   };
 }
+
+/**
+ * What SCALE_DOWN's last listing says, in a warning's words: nothing when every task stopped; else the tasks
+ * still running on Ready nodes (the wait ran out) and those left on Down nodes (never waited for).
+ */
+export function describeScaleDown(out: string, service: string): string | undefined {
+  const { waiting, leftOnDown } = stillRunning(parseTasks(out));
+  const parts = [
+    ...(waiting.length
+      ? [`${waiting.length} task(s) still running after the wait: ${waiting.map(describeTask).join('; ')}`]
+      : []),
+    ...(leftOnDown.length
+      ? [
+          `${leftOnDown.length} task(s) left on Down nodes, stopped when those come back: ${leftOnDown.map(describeTask).join('; ')}`,
+        ]
+      : []),
+  ];
+  return parts.length ? `${service}: ${parts.join('; ')}` : undefined;
+}

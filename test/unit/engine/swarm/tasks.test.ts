@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SCALE_DOWN } from '../../../../src/engine/swarm/commands.js';
-import { ALIVE_STATES, judgeTasks, parseTasks, stillRunning } from '../../../../src/engine/swarm/tasks.js';
+import {
+  ALIVE_STATES,
+  describeScaleDown,
+  judgeTasks,
+  parseTasks,
+  stillRunning,
+} from '../../../../src/engine/swarm/tasks.js';
 
 const NET = 'e_togather';
 const NODES = 'node|n1|Ready|Active\nnode|n2|Ready|Active\nnode|n3|Down|Active';
@@ -142,6 +148,24 @@ describe('stillRunning (scale-down)', () => {
       ['c'],
     );
     assert.deepEqual(stillRunning(listing(task('b', 'n2', 'Shutdown', 'Shutdown'))), { waiting: [], leftOnDown: [] });
+  });
+
+  test('the scale-down’s warning names what is left and where', () => {
+    const out = [
+      'service=present',
+      task('a', 'n1', 'Shutdown', 'Running'),
+      task('c', 'n3', 'Shutdown', 'Running'),
+      NODES,
+    ].join('\n');
+    assert.equal(
+      describeScaleDown(out, 'e_app-blue'),
+      'e_app-blue: 1 task(s) still running after the wait: task a on node n1 running; ' +
+        '1 task(s) left on Down nodes, stopped when those come back: task c on node n3 running',
+    );
+    assert.equal(
+      describeScaleDown(['service=present', task('b', 'n2', 'Shutdown', 'Shutdown'), NODES].join('\n'), 'x'),
+      undefined,
+    );
   });
 
   test('SCALE_DOWN waits, on the host, for the very states stillRunning calls alive', () => {
