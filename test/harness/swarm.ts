@@ -506,8 +506,9 @@ export async function overlayProbe(info: SwarmInfo): Promise<ProbeResult> {
       if (!(await d1(['network', 'ls', '-q', '--filter', `name=^${PROBE_NETWORK}$`])).stdout.trim()) break;
       await sleep(200);
     }
-    // a stopped task container keeps the image (untagged); the agent removes them only later, so we do
-    for (const i of others) {
+    // a stopped task container keeps the image (untagged), and one still stopping holds its engine's shutdown
+    // (httpd as pid 1 ignores SIGTERM); the agent removes them only later, so we do
+    for (const i of info.nodes.map((_, k) => k + 1)) {
       const left = await nodeDocker(
         info,
         i,
@@ -516,7 +517,7 @@ export async function overlayProbe(info: SwarmInfo): Promise<ProbeResult> {
       );
       const ids = left.stdout.split('\n').filter(Boolean);
       if (ids.length > 0) await nodeDocker(info, i, ['rm', '-f', ...ids], { check: false });
-      await nodeDocker(info, i, ['image', 'rm', img], { check: false });
+      if (i > 1) await nodeDocker(info, i, ['image', 'rm', img], { check: false });
     }
   };
   await cleanup();
@@ -547,6 +548,8 @@ export async function overlayProbe(info: SwarmInfo): Promise<ProbeResult> {
       'spread=node.id',
       '--constraint',
       'node.labels.togather.app==true',
+      '--stop-grace-period',
+      '1s',
       '--no-resolve-image',
       img,
       'sh',
