@@ -163,8 +163,8 @@ export function createColourCmd(p: ColourServiceSpec): Command {
     'dnsrr',
     '--replicas',
     String(checkCount(p.replicas, 'replicas')),
-    '--placement-pref',
-    'spread=node.id',
+    // no --placement-pref: swarmkit spreads only over node or engine labels (spread=node.id is ignored), and its
+    // default already places a service's next task on the node with the fewest of them
     ...p.constraints.flatMap((c) => ['--constraint', checkConstraint(c)]),
     '--env-file',
     checkPath(p.envFile),
@@ -178,8 +178,8 @@ export function createColourCmd(p: ColourServiceSpec): Command {
     '1s',
     '--update-order',
     'start-first',
-    '--resolve-image',
-    'never',
+    // service create's spelling (stack deploy's is --resolve-image never): use the image as the node has it
+    '--no-resolve-image',
     ...(p.registryAuth ? ['--with-registry-auth'] : []),
     ...(p.health
       ? [
@@ -472,7 +472,7 @@ const LOCK_HELD = `h=$(docker service inspect -f '{{.ID}} {{.UpdatedAt.Unix}} {{
 // (taken and released in between, or a real failure: its error on stderr).
 export const SWARM_LOCK_CREATE = `
 n=$1; img=$2; shift 2
-if out=$(docker service create --detach --quiet --name "$n" --replicas 0 --resolve-image never "$@" "$img" 2>&1); then
+if out=$(docker service create --detach --quiet --name "$n" --replicas 0 --no-resolve-image "$@" "$img" 2>&1); then
   printf 'id=%s\\n' "$(printf '%s\\n' "$out" | tail -n 1)"; exit 0
 fi
 ${LOCK_HELD} || { printf '%s\\n' "$out" >&2; exit 3; }

@@ -26,7 +26,7 @@ import {
 
 export interface SwarmLockParams {
   stack: string;
-  /** any image the manager holds (images.gate): the service runs no task, and --resolve-image never */
+  /** any image the manager holds (images.gate): the service runs no task, and --no-resolve-image */
   image: string;
   /** audit.jsonl on the manager, where unlock records who removed whose lock */
   auditFile?: string;

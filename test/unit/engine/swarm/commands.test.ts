@@ -60,8 +60,6 @@ describe('builders', () => {
       'dnsrr',
       '--replicas',
       '2',
-      '--placement-pref',
-      'spread=node.id',
       '--constraint',
       'node.labels.togather.app == true',
       '--constraint',
@@ -78,8 +76,7 @@ describe('builders', () => {
       '1s',
       '--update-order',
       'start-first',
-      '--resolve-image',
-      'never',
+      '--no-resolve-image',
       'togather-app:ab12ab12ab12',
     ]);
     const full = sw.createColourCmd({
@@ -88,9 +85,8 @@ describe('builders', () => {
       registryAuth: true,
       health: { intervalMs: 1000, startPeriodMs: 60_000 },
     }).argv;
-    assert.deepEqual(full.slice(-8), [
-      '--resolve-image',
-      'never',
+    assert.deepEqual(full.slice(-7), [
+      '--no-resolve-image',
       '--with-registry-auth',
       '--health-interval',
       '1000ms',
@@ -425,8 +421,7 @@ esac`;
       'e-deploy-lock',
       '--replicas',
       '0',
-      '--resolve-image',
-      'never',
+      '--no-resolve-image',
       '--label',
       'org.togather.lock.by=Jane Doe',
       'busybox:1.36',
