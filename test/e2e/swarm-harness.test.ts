@@ -32,7 +32,7 @@ before(
     info = await swarmUp({ nodes: N });
   },
   // a brand-new machine also brings the loopback harness up and builds its images first
-  { timeout: 600_000 },
+  { timeout: 1_200_000 },
 );
 
 after(async () => {
