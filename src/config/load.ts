@@ -215,6 +215,14 @@ function checkProvider(
         'set monitoring.enabled: false for this environment, or run the monitoring stack yourself (docs/swarm.md)',
       ),
     );
+  if (config.deployment.watch.duration > 0)
+    out.push(
+      problem(
+        ['deployment', 'watch'],
+        'is on, but the post-deploy watch is not built for provider.kind swarm yet',
+        'set deployment.watch: 0s for this environment; watch the edge with your monitoring instead',
+      ),
+    );
   if (provider.scale_timeout < config.app.health.start_timeout)
     out.push(
       problem(

@@ -85,6 +85,8 @@ async function replicas(colour: string): Promise<string> {
   return line ? line.split(' ')[1]! : 'absent';
 }
 
+let live = '';
+const other = (c: string) => (c === 'blue' ? 'green' : 'blue');
 const show = (r: CliResult) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 describe('swarm provider on one node', { timeout: 1_200_000 }, () => {
@@ -151,38 +153,45 @@ describe('swarm provider on one node', { timeout: 1_200_000 }, () => {
     process.stdout.write(`# swarm-deploy: ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
   });
 
-  test('first deploy: the stack and the blue colour, serving v1 through the edge', async () => {
-    const r = await cli(['deploy', 'swarm', repo.shas.v1, '--skip-ci-check']);
+  test('first deploy: the stack and a colour service, serving v1 through the edge', async () => {
+    const r = await cli(['deploy', 'swarm', '--version', 'v1', '--skip-ci-check']);
     assert.equal(r.code, 0, show(r));
     assert.equal(await servingCommit(), repo.shas.v1);
-    assert.equal(await replicas('blue'), '1/1');
+    live = /is live on (blue|green)/.exec(r.stdout + r.stderr)?.[1] ?? '';
+    assert.ok(live, show(r));
+    assert.equal(await replicas(live), '1/1');
   });
 
-  test('a second deploy: green health-gated, switched, blue scaled to 0 and kept', async () => {
-    const r = await cli(['deploy', 'swarm', repo.shas.v2, '--skip-ci-check']);
+  test('a second deploy: the other colour health-gated, switched, the old one scaled to 0 and kept', async () => {
+    const r = await cli(['deploy', 'swarm', '--version', 'v2', '--skip-ci-check']);
     assert.equal(r.code, 0, show(r));
     assert.equal(await servingCommit(), repo.shas.v2);
-    assert.equal(await replicas('green'), '1/1');
-    assert.equal(await replicas('blue'), '0/0');
+    const old = live;
+    live = other(live);
+    assert.equal(await replicas(live), '1/1');
+    assert.equal(await replicas(old), '0/0');
   });
 
-  test('rollback: blue scaled back up as it was (warm), v1 serves again', async () => {
-    const r = await cli(['rollback', 'swarm', '--yes']);
+  test('rollback: the kept colour scaled back up as it was (warm), v1 serves again', async () => {
+    const r = await cli(['rollback', 'swarm']);
     assert.equal(r.code, 0, show(r));
     assert.match(r.stderr + r.stdout, /warm/);
     assert.equal(await servingCommit(), repo.shas.v1);
-    assert.equal(await replicas('blue'), '1/1');
-    assert.equal(await replicas('green'), '0/0');
+    const old = live;
+    live = other(live);
+    assert.equal(await replicas(live), '1/1');
+    assert.equal(await replicas(old), '0/0');
   });
 
   test('an unhealthy release fails with exit 10; the previous version keeps serving', async () => {
-    const r = await cli(['deploy', 'swarm', repo.shas.v4, '--skip-ci-check']);
+    const r = await cli(['deploy', 'swarm', '--version', 'v4', '--skip-ci-check']);
     assert.equal(r.code, 10, show(r));
     assert.equal(await servingCommit(), repo.shas.v1);
-    assert.equal(await replicas('green'), '0/0');
+    assert.equal(await replicas(live), '1/1');
+    assert.equal(await replicas(other(live)), '0/0');
   });
 
-  test('a held cluster lock refuses a second deploy, naming its holder', async () => {
+  test('a held cluster lock refuses a second deploy naming its holder; status shows it, unlock removes it', async () => {
     const labels = {
       'org.togather.lock.id': '01JTESTLOCKHOLDER000000000',
       'org.togather.lock.environment': 'swarm',
@@ -207,10 +216,19 @@ describe('swarm provider on one node', { timeout: 1_200_000 }, () => {
     ]);
     assert.equal(lock.code, 0, lock.stderr);
     try {
-      const r = await cli(['deploy', 'swarm', repo.shas.v2, '--skip-ci-check']);
+      const r = await cli(['deploy', 'swarm', '--version', 'v2', '--skip-ci-check']);
       assert.equal(r.code, 5, show(r));
       assert.match(r.stderr, /someone-else/);
       assert.equal(await servingCommit(), repo.shas.v1);
+      // status names the holder and what serves; unlock removes exactly that lock service
+      const st = await cli(['status', 'swarm']);
+      assert.equal(st.code, 0, show(st));
+      assert.match(st.stdout, /someone-else/);
+      assert.ok(st.stdout.includes(repo.shas.v1.slice(0, 12)), show(st));
+      const u = await cli(['unlock', 'swarm', '--yes']);
+      assert.equal(u.code, 0, show(u));
+      const left = await nodeDocker(info, 1, ['service', 'inspect', `${STACK}-deploy-lock`], { check: false });
+      assert.notEqual(left.code, 0, 'the lock service is gone');
     } finally {
       await nodeDocker(info, 1, ['service', 'rm', `${STACK}-deploy-lock`], { check: false });
     }

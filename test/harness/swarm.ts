@@ -31,14 +31,20 @@ import {
 import { cleanEnv, dockerPing, logTail, pidMatches, pipeline, readPid, run, sleep, waitFor, type Ran } from './proc.js';
 import { stackFor, stackName, stackPath } from './stack.js';
 
-export const RUN_DIR = '/run/tgs';
-export const UNDERLAY = '10.231.0.0/24';
-export const OVERLAY_POOL = '10.240.0.0/16';
-export const CTL_NETNS = 'tgs-ctl';
-export const SWITCH_NETNS = 'tgs-sw';
-export const CTL_ADDR = '10.231.0.2';
-export const PROBE_NETWORK = 'tgs-probe';
-export const PROBE_SERVICE = 'tgs-probe-svc';
+/**
+ * TOGATHER_SWARM_PREFIX (default tgs) names the fabric's namespaces, run dir and addresses, so a second fabric
+ * (a bench beside a test run) can live on the same machine: tgs → 10.231.0.0/24, any other prefix → 10.233.0.0/24.
+ */
+const P = /^[a-z]{2,5}$/.test(process.env.TOGATHER_SWARM_PREFIX ?? '') ? process.env.TOGATHER_SWARM_PREFIX! : 'tgs';
+const NET = P === 'tgs' ? 231 : 233;
+export const RUN_DIR = `/run/${P}`;
+export const UNDERLAY = `10.${NET}.0.0/24`;
+export const OVERLAY_POOL = `10.${NET + 9}.0.0/16`;
+export const CTL_NETNS = `${P}-ctl`;
+export const SWITCH_NETNS = `${P}-sw`;
+export const CTL_ADDR = `10.${NET}.0.2`;
+export const PROBE_NETWORK = `${P}-probe`;
+export const PROBE_SERVICE = `${P}-probe-svc`;
 const MAX_NODES = 3;
 const SSHD = '/usr/sbin/sshd';
 /** an upper bound, not a reservation: infra images on n1 (~0.7 GB) plus a few app releases per node */
@@ -88,7 +94,7 @@ export interface SwarmUpOptions {
 }
 
 export function swarmDir(dir?: string): string {
-  return join(harnessDir(dir), 'swarm');
+  return join(harnessDir(dir), P === 'tgs' ? 'swarm' : `swarm-${P}`);
 }
 
 export function readSwarmInfo(dir?: string): SwarmInfo | undefined {
@@ -99,7 +105,7 @@ export function readSwarmInfo(dir?: string): SwarmInfo | undefined {
   }
 }
 
-const nodeAddr = (i: number) => `10.231.0.1${i}`;
+const nodeAddr = (i: number) => `10.${NET}.0.1${i}`;
 const nodeRun = (i: number) => join(RUN_DIR, `n${i}`);
 
 function engineSpec(i: number, dir: string): EngineSpec {
@@ -130,7 +136,7 @@ function engineSpec(i: number, dir: string): EngineSpec {
       '-G',
       DEFAULT_GROUP,
       '--cgroup-parent',
-      `/tgs-n${i}`,
+      `/${P}-n${i}`,
     ],
   };
 }
@@ -239,7 +245,7 @@ async function ip(args: string[]): Promise<Ran> {
 async function ourNetns(): Promise<string[]> {
   const r = await run(['ip', 'netns', 'list'], { env: cleanEnv(), check: false });
   const names = r.stdout.split('\n').map((l) => l.split(' ')[0] ?? '');
-  const ours = new Set([SWITCH_NETNS, CTL_NETNS, ...Array.from({ length: MAX_NODES }, (_, i) => `tgs-n${i + 1}`)]);
+  const ours = new Set([SWITCH_NETNS, CTL_NETNS, ...Array.from({ length: MAX_NODES }, (_, i) => `${P}-n${i + 1}`)]);
   return names.filter((x) => ours.has(x));
 }
 
@@ -275,7 +281,7 @@ async function build(harness: HarnessInfo, dir: string, n: 1 | 3, log: (l: strin
   mkdirSync(RUN_DIR, { recursive: true });
   // the node engines' data roots live in memory: loading the 634 MB postgis image and removing it again took
   // 26 s and 16-18 s on this machine's disk; a tmpfs is unmounted in no time
-  if (!isMountPoint(RUN_DIR)) await run(['mount', '-t', 'tmpfs', '-o', `size=${TMPFS_SIZE},mode=0755`, 'tgs', RUN_DIR]);
+  if (!isMountPoint(RUN_DIR)) await run(['mount', '-t', 'tmpfs', '-o', `size=${TMPFS_SIZE},mode=0755`, P, RUN_DIR]);
   chmodSync(RUN_DIR, 0o755); // the deploy user reaches its node's socket through it
   chmodSync(dir, 0o755);
 
@@ -293,7 +299,7 @@ async function build(harness: HarnessInfo, dir: string, n: 1 | 3, log: (l: strin
     await ip(['-n', ns, 'link', 'set', 'lo', 'up']);
   };
   const idx = Array.from({ length: n }, (_, k) => k + 1);
-  for (const i of idx) await attach(`tgs-n${i}`, `p${i}`, nodeAddr(i));
+  for (const i of idx) await attach(`${P}-n${i}`, `p${i}`, nodeAddr(i));
   await attach(CTL_NETNS, 'pc', CTL_ADDR);
 
   // one dockerd per node, in its own network and UTS namespace (only those: a new mount namespace, as
@@ -311,9 +317,9 @@ async function build(harness: HarnessInfo, dir: string, n: 1 | 3, log: (l: strin
         'sh',
         '-c',
         'hostname "$0" && exec "$@"',
-        `tgs-n${i}`,
+        `${P}-n${i}`,
         'nsenter',
-        `--net=/run/netns/tgs-n${i}`,
+        `--net=/run/netns/${P}-n${i}`,
       ]);
     }),
   );
@@ -389,12 +395,12 @@ async function build(harness: HarnessInfo, dir: string, n: 1 | 3, log: (l: strin
     const hostKey = join(nd, 'ssh_host_ed25519_key');
     rmSync(hostKey, { force: true });
     rmSync(`${hostKey}.pub`, { force: true });
-    await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `tgs-n${i}`, '-f', hostKey]);
+    await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `${P}-n${i}`, '-f', hostKey]);
     const cfg = join(nd, 'sshd_config');
     writeFileSync(
       cfg,
       sshdConfigFor({
-        comment: `sshd of swarm node n${i} (netns tgs-n${i})`,
+        comment: `sshd of swarm node n${i} (netns ${P}-n${i})`,
         listen: nodeAddr(i),
         port: 22,
         user: harness.ssh.user,
@@ -412,7 +418,7 @@ async function build(harness: HarnessInfo, dir: string, n: 1 | 3, log: (l: strin
     const check = await run([SSHD, '-t', '-f', cfg], { check: false, env: cleanEnv() });
     if (check.code !== 0) throw new Error(`sshd rejects ${cfg}:\n${check.stderr.trim()}`);
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-    await run(['nsenter', `--net=/run/netns/tgs-n${i}`, SSHD, '-f', cfg, '-E', join(nd, 'sshd.log')], {
+    await run(['nsenter', `--net=/run/netns/${P}-n${i}`, SSHD, '-f', cfg, '-E', join(nd, 'sshd.log')], {
       env: cleanEnv(),
     });
     const [type, key] = readFileSync(`${hostKey}.pub`, 'utf8').trim().split(/\s+/);
@@ -422,8 +428,8 @@ async function build(harness: HarnessInfo, dir: string, n: 1 | 3, log: (l: strin
 
   const nodes: SwarmNode[] = idx.map((i) => ({
     name: `n${i}`,
-    netns: `tgs-n${i}`,
-    hostname: `tgs-n${i}`,
+    netns: `${P}-n${i}`,
+    hostname: `${P}-n${i}`,
     addr: nodeAddr(i),
     dockerHost: `unix://${engineSpec(i, dir).socket}`,
     nodeId: ids[i - 1] ?? '',

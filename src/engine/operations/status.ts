@@ -4,9 +4,9 @@ import { targetFor } from './target.js';
 import type { EngineContext } from '../context.js';
 import { Layout } from '../stack/layout.js';
 import { formatFront, inspectFront, type FrontStatus } from '../front/stack.js';
-import { inspectLock, NOINFO_STALE_S, type LockInfo } from '../stack/lock.js';
+import { NOINFO_STALE_S, type LockInfo } from '../stack/lock.js';
 import { readState } from '../stack/state.js';
-import { parseVerify } from '../release/switch.js';
+import { parseVerify, VIA } from '../release/switch.js';
 import { short, type Colour, type EnvironmentState } from '../types.js';
 
 export interface EnvironmentStatus {
@@ -30,7 +30,8 @@ export interface EnvironmentStatus {
 
 export const PROXY_PROBE = `
 echo "--- 1"
-docker exec "$1" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3" || true
+${VIA}
+docker exec "$c" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3" || true
 `;
 
 export async function status(ctx: EngineContext): Promise<EnvironmentStatus> {
@@ -38,7 +39,7 @@ export async function status(ctx: EngineContext): Promise<EnvironmentStatus> {
   const [state, stack, lockView, front] = await Promise.all([
     readState(ctx, layout),
     targetFor(ctx).inspect(ctx, layout),
-    inspectLock(ctx, layout),
+    targetFor(ctx).lockView(ctx, layout),
     layout.front ? inspectFront(ctx) : undefined,
   ]);
   const lock = lockView.kind === 'held' ? lockView.holder : undefined;
@@ -47,7 +48,7 @@ export async function status(ctx: EngineContext): Promise<EnvironmentStatus> {
   const probeFrom = live ?? 'blue';
   if (stack[probeFrom].gate === 'running') {
     const r = await ctx.host.run(
-      script(PROXY_PROBE, layout.gate(probeFrom), 'caddy', ctx.cfg.config.app.health.version_path),
+      script(PROXY_PROBE, targetFor(ctx).verifyVia(layout, probeFrom), 'caddy', ctx.cfg.config.app.health.version_path),
       { check: false, timeoutMs: 20_000 },
     );
     const s = parseVerify(r.stdout)[0];

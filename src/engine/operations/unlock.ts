@@ -1,7 +1,8 @@
 import { ExitCode } from '../../errors.js';
 import type { EngineContext } from '../context.js';
 import { Layout } from '../stack/layout.js';
-import { describeLockView, forceRemoveLock, inspectLock, type LockView } from '../stack/lock.js';
+import type { LockView } from '../stack/lock.js';
+import { targetFor } from './target.js';
 
 export interface UnlockRequest {
   /** the operator confirmed up front (CLI --yes, action confirm = environment name) */
@@ -32,15 +33,16 @@ export async function unlock(ctx: EngineContext, req: UnlockRequest): Promise<Un
   const show = req.show ?? ((text: string) => ctx.reporter.info(text));
   await ctx.host.connect?.();
   const layout = new Layout(ctx.cfg);
-  const view = await inspectLock(ctx, layout);
+  const target = targetFor(ctx);
+  const view = await target.lockView(ctx, layout);
   if (view.kind === 'free') {
     show(`${ctx.cfg.environment} is not locked`);
     return { result: 'not-locked', view, exitCode: 0 };
   }
-  show(describeLockView(view));
+  show(target.describeLock(view));
   const ok =
     req.confirmed || (req.ask ? await req.ask('remove it? only if that operation is really gone [y/N] ') : false);
   if (!ok) return { result: 'refused', view, exitCode: ExitCode.refused };
-  if (!(await forceRemoveLock(ctx, layout, view))) return { result: 'changed', view, exitCode: ExitCode.lock };
+  if (!(await target.removeLock(ctx, layout, view))) return { result: 'changed', view, exitCode: ExitCode.lock };
   return { result: 'removed', view, exitCode: 0 };
 }

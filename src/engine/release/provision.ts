@@ -100,9 +100,7 @@ export function hostFiles(
   const dbEnv: Record<string, string> = {};
   if (ctx.cfg.appEnv.POSTGRES_PASSWORD !== undefined) dbEnv.POSTGRES_PASSWORD = ctx.cfg.appEnv.POSTGRES_PASSWORD;
   files.push({ name: 'db.env', mode: '600', content: renderEnvFile(dbEnv) });
-  const initDir = c.database.init_dir ? fromConfigDir(ctx, c.database.init_dir) : join(assetDir(), 'docker', 'db-init');
-  for (const [name, content] of Object.entries(readDir(initDir)))
-    files.push({ name: `db-init/${name}`, mode: '644', content });
+  files.push(...dbInitFiles(ctx));
   // what the long-lived services (db, caddy, gates) are made of; the colours' images and app.env are not part
   // of it, so a routine deploy or a secret rotation never recreates the database or the proxy
   const base = files.filter((f) => f.name !== 'app.env' && f.name !== '.env' && !f.name.startsWith('caddy/'));
@@ -115,6 +113,17 @@ export function hostFiles(
     content: filesDigest([...base, { name: 'env', mode: '600', content: JSON.stringify(baseEnv) }]) + '\n',
   });
   return files;
+}
+
+/** the database's init scripts (database.init_dir, else the built-in ones), mounted over its initdb directory */
+export function dbInitFiles(ctx: EngineContext): HostFile[] {
+  const dir = ctx.cfg.config.database.init_dir;
+  const initDir = dir ? fromConfigDir(ctx, dir) : join(assetDir(), 'docker', 'db-init');
+  return Object.entries(readDir(initDir)).map(([name, content]) => ({
+    name: `db-init/${name}`,
+    mode: '644' as const,
+    content,
+  }));
 }
 
 /** Caddy durations: whole milliseconds are always valid */

@@ -58,7 +58,7 @@ done
 `;
 
 /** where the verification runs: a container name, or "label=k=v" for the container of a Swarm service on this node */
-const VIA = `c=$1; case "$c" in label=*) c=$(docker ps -q --filter "$c" | head -n 1);; esac`;
+export const VIA = `c=$1; case "$c" in label=*) c=$(docker ps -q --filter "$c" | head -n 1);; esac`;
 
 /** $1 the gate container (or label=…, see VIA), $2… VERIFY_LOOP's arguments */
 export const VERIFY_UNTIL = `${VIA}

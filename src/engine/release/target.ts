@@ -2,7 +2,14 @@ import type { EngineContext } from '../context.js';
 import { inspectStack, startColour, stopColour, type StackFacts } from '../stack/colours.js';
 import { resumeAppCmd } from '../stack/commands.js';
 import type { Layout } from '../stack/layout.js';
-import { DeployLock, type LockInfo } from '../stack/lock.js';
+import {
+  DeployLock,
+  describeLockView,
+  forceRemoveLock,
+  inspectLock,
+  type LockInfo,
+  type LockView,
+} from '../stack/lock.js';
 import type { Colour } from '../types.js';
 import { healthGate, type HealthExpectation, type HealthVerdict } from './health.js';
 import { ensureImage, imagesOnHost, pruneImages, type ImageOutcome } from './image.js';
@@ -27,6 +34,11 @@ export interface Target {
   /** the host's (or cluster's) fitness, read-only; `light` checks only what a warm rollback needs */
   preflight(ctx: EngineContext, layout: Layout, light?: boolean): Promise<HostFacts>;
   lock(ctx: EngineContext, layout: Layout): TargetLock;
+  /** the lock as status and unlock show it, without taking it */
+  lockView(ctx: EngineContext, layout: Layout): Promise<LockView>;
+  describeLock(view: LockView): string;
+  /** removes exactly the lock `view` shows (unlock); false when it is not that lock any more */
+  removeLock(ctx: EngineContext, layout: Layout, view: LockView): Promise<boolean>;
   /** what runs: both colours, their images, the proxy, the flags */
   inspect(ctx: EngineContext, layout: Layout): Promise<StackFacts>;
   /** the release image wherever a colour may run it */
@@ -67,6 +79,9 @@ export const composeTarget: Target = {
   kind: 'compose',
   preflight: (ctx, layout, light) => preflight(ctx, layout, light),
   lock: (ctx, layout) => new DeployLock(ctx, layout),
+  lockView: (ctx, layout) => inspectLock(ctx, layout),
+  describeLock: (view) => describeLockView(view),
+  removeLock: (ctx, layout, view) => forceRemoveLock(ctx, layout, view),
   inspect: (ctx, layout) => inspectStack(ctx, layout),
   ensureImage: (ctx, sha, args) => ensureImage(ctx, sha, args),
   imagesPresent: (ctx) => imagesOnHost(ctx),

@@ -464,7 +464,7 @@ export function swarmPreflightCmd(network: string, root: string): Command {
 /** the lock's labels: its holder, as stack/lock.ts's LockInfo has it, and the heartbeat counter */
 export const LOCK_LABEL = 'org.togather.lock';
 
-const LOCK_HELD = `h=$(docker service inspect -f '{{.ID}} {{.UpdatedAt.Unix}} {{json .Spec.Labels}}' "$1" 2>/dev/null)`;
+const LOCK_HELD = `h=$(docker service inspect -f '{{.ID}} {{.UpdatedAt.Unix}} {{json .Spec.Labels}}' "$n" 2>/dev/null)`;
 
 // $1 the lock service, $2 the image (never pulled: it runs no task), then its "--label k=v" arguments. Swarm
 // refuses a second service of the same name, atomically. Exit 0 with id=<service ID>: ours. Exit 4: held, with
@@ -479,8 +479,12 @@ ${LOCK_HELD} || { printf '%s\\n' "$out" >&2; exit 3; }
 printf 'held=%s\\n' "$h"; echo "now=$(date +%s)"; exit 4
 `;
 
-/** $1 the lock service: held=… and now= as SWARM_LOCK_CREATE prints them (exit 0), or exit 3 when there is none */
+/**
+ * $1 the lock service (LOCK_HELD reads it as $n: the create script has shifted its arguments): held=… and now= as
+ * SWARM_LOCK_CREATE prints them (exit 0), or exit 3 when there is none
+ */
 export const SWARM_LOCK_INSPECT = `
+n=$1
 ${LOCK_HELD} || exit 3
 printf 'held=%s\\n' "$h"; echo "now=$(date +%s)"
 `;

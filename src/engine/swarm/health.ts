@@ -47,7 +47,9 @@ export async function swarmHealthGate(
   const names = swarmNames(layout.stack);
   const service = names.app(colour);
   const started = ctx.clock.now();
-  const deadline = started + p.scale_timeout;
+  // placing and starting the tasks may take scale_timeout; once they run, the app has start_timeout to be healthy
+  const scaleDeadline = started + p.scale_timeout;
+  let deadline = scaleDeadline;
   const leaves = serving ? `; ${serving}.` : '.';
   const fail = async (what: string, remedy: string): Promise<never> => {
     const why = await diagnose(ctx, service);
@@ -67,6 +69,7 @@ export async function swarmHealthGate(
       return fail(`failed: ${tasks.reason}`, 'fix the release (or the placement) and deploy again');
     if (tasks.kind === 'waiting') last = tasks.reason;
     else {
+      if (deadline === scaleDeadline) deadline = Math.min(scaleDeadline, ctx.clock.now() + h.start_timeout);
       const n = probesPerRound(h);
       const r = await ctx.host.run(
         probeEachCmd({
@@ -112,7 +115,7 @@ export async function swarmHealthGate(
     }
     if (ctx.clock.now() >= deadline)
       return fail(
-        `did not become healthy within ${Math.round(p.scale_timeout / 1000)}s: ${ctx.redactor.redact(last)}`,
+        `did not become healthy within ${Math.round((ctx.clock.now() - started) / 1000)}s: ${ctx.redactor.redact(last)}`,
         'look at the task list and logs above; raise provider.scale_timeout only if the tasks are merely slow to start',
       );
     await ctx.clock.sleep(Math.max(h.interval, 250));

@@ -6,13 +6,14 @@ import type { SwarmProviderConfig } from '../../config/schema.js';
 import type { EngineContext } from '../context.js';
 import { dbImage, ensureDbImage } from '../database/db-image.js';
 import { renderDefaultSite, renderUpstreams } from '../release/caddyfile.js';
+import { dbInitFiles } from '../release/provision.js';
 import { renderEnvFile, writeHostFiles, type HostFile } from '../stack/files.js';
 import type { Layout } from '../stack/layout.js';
+import { diagnose } from './health.js';
 import {
   edgeCaddyReloadCmd,
   parseReplicas,
   rootRealpathCmd,
-  serviceLogsCmd,
   stackDeployCmd,
   stackReplicasCmd,
   swarmNames,
@@ -104,6 +105,7 @@ export async function provisionSwarm(
     { name: 'app.env', mode: '600', content: renderEnvFile(ctx.cfg.appEnv) },
     { name: 'db.env', mode: '600', content: renderEnvFile(dbEnv) },
     ...caddyFiles(ctx),
+    ...(managed ? dbInitFiles(ctx) : []),
     ...(['blue', 'green'] as const).map((colour) => ({
       name: `${gateConfigDir(colour)}/${GATE_CADDYFILE}`,
       mode: '644' as const,
@@ -133,6 +135,17 @@ export async function provisionSwarm(
         'look at the message above; nothing was switched',
       );
   }
+  // a gate never reloads: one whose file changed is restarted while it carries no traffic (its flag is off);
+  // the live gate keeps its configuration until the next deploy makes it the idle one
+  for (const colour of ['blue', 'green'] as const)
+    if (
+      changed.includes(`${gateConfigDir(colour)}/${GATE_CADDYFILE}`) &&
+      !facts[colour].flag &&
+      facts[colour].gate !== 'absent'
+    )
+      await ctx.host.run(cmd('docker', 'service', 'update', '--force', '--detach', names.gate(colour)), {
+        timeoutMs: 60_000,
+      });
   await waitRunning(ctx, layout.stack, services);
   if (changed.some((f) => f.startsWith('caddy/')) && facts.caddy === 'running') {
     ctx.reporter.warn(
@@ -156,11 +169,9 @@ async function waitRunning(ctx: EngineContext, stack: string, services: string[]
     if (pending.length === 0) return;
     await ctx.clock.sleep(500);
   }
-  const logs = await ctx.host.run(serviceLogsCmd(pending[0]!, 15), { check: false, timeoutMs: 20_000 });
   throw new DeployError(
     'preflight',
-    `the stack's services did not start within 180s: ${pending.join(', ')}\n` +
-      ctx.redactor.redact((logs.stdout + logs.stderr).trim().split('\n').slice(-15).join('\n')),
+    `the stack's services did not start within 180s: ${pending.join(', ')}\n${await diagnose(ctx, pending[0]!)}`,
     `look at \`docker service ps --no-trunc ${pending[0]}\` on the manager; nothing was switched`,
   );
 }

@@ -1,3 +1,4 @@
+import { DeployError } from '../../errors.js';
 import type { SwarmProviderConfig } from '../../config/schema.js';
 import type { EngineContext } from '../context.js';
 import { imageRef, imagesOnHost } from '../release/image.js';
@@ -21,9 +22,19 @@ import {
 } from './commands.js';
 import { swarmHealthGate } from './health.js';
 import { ensureOnNodes, pruneOnNodes, type SwarmNode } from './images.js';
-import { SwarmLock } from './lock.js';
+import { describeSwarmLockView, SwarmLock, type SwarmLockView } from './lock.js';
 import { judgeSwarm, parseSwarmPreflight } from './preflight.js';
+import { describeScaleDown } from './tasks.js';
 import { absoluteRoot, provisionSwarm } from './provision.js';
+
+/** the cluster-wide lock: a 0-replica service named after the stack, its holder in its labels (lock.ts) */
+function swarmLock(ctx: EngineContext, layout: Layout): SwarmLock {
+  return new SwarmLock(ctx, {
+    stack: layout.stack,
+    image: ctx.cfg.config.images.gate,
+    auditFile: layout.path('audit.jsonl'),
+  });
+}
 
 /** what the preflight found that later steps need: this manager's node ID, the environment's absolute root */
 interface SwarmSeen {
@@ -69,6 +80,13 @@ async function swarmPreflight(
     placement: p.placement,
     minFreeMb: ctx.cfg.config.deployment.min_free_mb,
   });
+  // the database's image is built and its init scripts written on the manager: its node is the manager (v1)
+  if (v.dbNodeId !== undefined && v.dbNodeId !== v.selfId)
+    throw new DeployError(
+      'preflight',
+      `the database label ${p.db_label}=true is on node ${v.dbNodeId.slice(0, 12)}, not on the manager the deployer connects to (${v.selfId.slice(0, 12)})`,
+      `move the label to the manager (docker node update --label-add ${p.db_label}=true <manager>), or use an external database (database.managed: false)`,
+    );
   for (const w of v.warnings) ctx.reporter.warn(w);
   ctx.reporter.info(
     `swarm via ${ctx.host.name}: docker ${v.dockerVersion}, ${v.nodes.length} node(s), ` +
@@ -102,12 +120,10 @@ export const swarmTarget: Target = {
     return facts.host;
   },
 
-  lock: (ctx, layout) =>
-    new SwarmLock(ctx, {
-      stack: layout.stack,
-      image: ctx.cfg.config.images.gate,
-      auditFile: layout.path('audit.jsonl'),
-    }),
+  lock: (ctx, layout) => swarmLock(ctx, layout),
+  lockView: (ctx, layout) => swarmLock(ctx, layout).inspect(),
+  describeLock: (view) => describeSwarmLockView(view as SwarmLockView),
+  removeLock: (ctx, layout, view) => swarmLock(ctx, layout).forceRemove(view),
 
   async inspect(ctx, layout) {
     const r = await ctx.host.run(swarmInspectCmd(layout.stack, layout.root), { check: false, timeoutMs: 30_000 });
@@ -181,6 +197,8 @@ export const swarmTarget: Target = {
       timeoutMs: waitMs + 30_000,
     });
     if (r.code === 2) ctx.reporter.warn(`scaling ${colour} down failed: ${ctx.redactor.redact(r.stderr.trim())}`);
+    const left = describeScaleDown(r.stdout, swarmNames(layout.stack).app(colour));
+    if (left) ctx.reporter.warn(left);
   },
 
   verifyVia: (layout) => toolsFilter(layout),

@@ -99,7 +99,7 @@ describe('provider', () => {
     assert.match(problemsOf(base('providers:\n  docker: {}\n')).join('\n'), /^providers.*use provider: with kind/m);
   });
 
-  test('swarm refuses the front proxy, a bind address, monitoring and a scale timeout below the start timeout', () => {
+  test('swarm refuses the front proxy, a bind address, monitoring, the watch and a scale timeout below the start timeout', () => {
     const out = problemsOf(
       base(
         `provider:
@@ -109,11 +109,14 @@ proxy:
   bind: 127.0.0.1
 monitoring:
   enabled: true
+deployment:
+  watch: 5m
 `,
         '    proxy:\n      front: true\n      domains: [staging.example.org]\n',
       ),
     );
-    assert.equal(out.length, 4, out.join('\n'));
+    assert.equal(out.length, 5, out.join('\n'));
+    assert.match(out.join('\n'), /^deployment\.watch@\d+: is on, but the post-deploy watch/m);
     assert.match(out.join('\n'), /^environments\.staging\.proxy\.front@\d+: is true, but the shared front proxy/m);
     assert.match(out.join('\n'), /^proxy\.bind@\d+: is 127\.0\.0\.1.*remove proxy\.bind/m);
     assert.match(out.join('\n'), /^monitoring\.enabled@\d+: is true, but monitoring is not built/m);

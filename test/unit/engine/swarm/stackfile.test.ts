@@ -116,7 +116,12 @@ describe('gate Caddyfile', () => {
   test('answers /ready from the flag file and proxies to the colour service on the port the edge dials', () => {
     const text = renderGateCaddyfile({ stack: 'togather-staging', colour: 'blue', appPort: 3000 });
     assert.match(text, /^:8081 \{\n\t@ready file \{\n\t\troot \/flag\n\t\ttry_files \/ready\n/m);
-    assert.match(text, /^:3000 \{\n\treverse_proxy togather-staging_app-blue:3000 \{$/m);
+    // every task, looked up again each second, taken in turn
+    assert.match(
+      text,
+      /^:3000 \{\n\treverse_proxy \{\n\t\tdynamic a \{\n\t\t\tname tasks\.togather-staging_app-blue\n\t\t\tport 3000\n\t\t\trefresh 1s\n\t\t\}\n\t\tlb_policy round_robin$/m,
+    );
+    assert.doesNotMatch(text, /persist_config/, 'Caddy 2.6 refuses it');
     assert.match(text, /admin off/);
     // the edge dials app-blue:<port> with health_port 8081: the gate answers both
     const edge = renderUpstreams({ appPort: 3000, healthInterval: '500ms', healthTimeout: '300ms' });
