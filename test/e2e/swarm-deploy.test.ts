@@ -9,14 +9,16 @@
  * The CLI runs in the deployer's namespace (tgs-ctl) and reaches the manager over SSH with its pinned key.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { CLI, runCommand, type CliResult } from '../harness/run-cli.js';
 import { nodeDocker, swarmDown, swarmUp, type SwarmInfo } from '../harness/swarm.js';
-import { sharedHost, type SampleRepo } from './support.js';
+import { httpGet, sharedHost, type SampleRepo } from './support.js';
+import { freePort } from '../harness/proc.js';
+import { hostDocker, hostSsh } from '../harness/host.js';
 import type { HarnessInfo } from '../harness/host.js';
 
 const STACK = 'tg-swarm';
@@ -85,8 +87,27 @@ async function replicas(colour: string): Promise<string> {
   return line ? line.split(' ')[1]! : 'absent';
 }
 
+let singlePort = 0;
 let live = '';
 const other = (c: string) => (c === 'blue' ? 'green' : 'blue');
+/** the single-host environment's containers, volumes, network and directory */
+async function removeSingle(): Promise<void> {
+  const ids = (await hostDocker(host, ['ps', '-aq', '--filter', 'name=^tg-single-'], { check: false })).stdout
+    .split('\n')
+    .filter(Boolean);
+  if (ids.length) await hostDocker(host, ['rm', '-f', '-v', ...ids], { check: false });
+  const vols = (
+    await hostDocker(host, ['volume', 'ls', '-q', '--filter', 'label=com.docker.compose.project=tg-single'], {
+      check: false,
+    })
+  ).stdout
+    .split('\n')
+    .filter(Boolean);
+  if (vols.length) await hostDocker(host, ['volume', 'rm', '-f', ...vols], { check: false });
+  await hostDocker(host, ['network', 'rm', 'tg-single_togather'], { check: false });
+  await hostSsh(host, 'rm -rf stacks/single', { check: false });
+}
+
 const show = (r: CliResult) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 describe('swarm provider on one node', { timeout: 1_200_000 }, () => {
@@ -96,6 +117,7 @@ describe('swarm provider on one node', { timeout: 1_200_000 }, () => {
       info = await swarmUp({ nodes: 1 });
       const dir = mkdtempSync(join(tmpdir(), 'tgd-swarm-'));
       const dbPassword = 'pg-swarm-Zq9x';
+      singlePort = await freePort();
       const config = {
         app: {
           name: 'tg',
@@ -110,13 +132,13 @@ describe('swarm provider on one node', { timeout: 1_200_000 }, () => {
             required_checks: ['database'],
           },
         },
-        provider: { kind: 'swarm', replicas: 1, scale_timeout: '90s' },
         deployment: { drain_timeout: '5s', min_free_mb: 64, verify_timeout: '20s', keep_images: 50 },
         proxy: { http_port: Number(new URL(info.edgeUrl).port || 80) },
         images: {
           caddy: info.images.caddy,
           postgres: info.images.postgres,
           gate: info.images.gate,
+          keeper: host.images.keeper,
           postgres_dockerfile: 'none',
         },
         database: { migrations: { image: info.images.migrateFixture } },
@@ -127,6 +149,16 @@ describe('swarm provider on one node', { timeout: 1_200_000 }, () => {
             user: info.ssh.user,
             path: 'stacks/swarm',
             env_file: 'app.env',
+            // the only difference from the single-host environment below: where the colours run
+            provider: { kind: 'swarm', replicas: 1, scale_timeout: '90s' },
+          },
+          single: {
+            host: host.ssh.host,
+            port: host.ssh.port,
+            user: host.ssh.user,
+            path: 'stacks/single',
+            env_file: 'single.env',
+            proxy: { bind: '127.0.0.1', http_port: singlePort },
           },
         },
       };
@@ -144,11 +176,14 @@ describe('swarm provider on one node', { timeout: 1_200_000 }, () => {
         ].join('\n') + '\n',
         { mode: 0o600 },
       );
+      const single = readFileSync(envFilePath, 'utf8').replace('ENVIRONMENT=swarm', 'ENVIRONMENT=single');
+      writeFileSync(join(dir, 'single.env'), single, { mode: 0o600 });
     },
     { timeout: 900_000 },
   );
 
   after(async () => {
+    await removeSingle().catch(() => undefined);
     if (!process.env.TOGATHER_KEEP_ENVS) await swarmDown().catch(() => undefined);
     process.stdout.write(`# swarm-deploy: ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
   });
@@ -232,5 +267,49 @@ describe('swarm provider on one node', { timeout: 1_200_000 }, () => {
     } finally {
       await nodeDocker(info, 1, ['service', 'rm', `${STACK}-deploy-lock`], { check: false });
     }
+  });
+
+  test('a failing migration stops the deploy before any colour service starts; the live one keeps serving', async () => {
+    const r = await cli(['deploy', 'swarm', '--version', 'm2', '--skip-ci-check']);
+    assert.equal(r.code, 9, show(r));
+    assert.doesNotMatch(r.stderr, /start (blue|green)/, 'no colour was started');
+    assert.equal(await servingCommit(), repo.shas.v1);
+    assert.equal(await replicas(other(live)), '0/0');
+    const label = await nodeDocker(
+      info,
+      1,
+      ['service', 'inspect', '-f', '{{index .Spec.Labels "org.togather.version"}}', `${STACK}_app-${other(live)}`],
+      { check: false },
+    );
+    assert.notEqual(label.stdout.trim(), repo.shas.m2, 'the idle colour was not recreated with the release');
+  });
+
+  test('the same deployment.yml deploys the same release to a single host, its environment differing only in provider and address', async () => {
+    const r = await runCommand(
+      [
+        process.execPath,
+        '--import',
+        'tsx',
+        CLI,
+        'deploy',
+        'single',
+        '--config',
+        configPath,
+        '--identity',
+        host.ssh.privateKeyPath,
+        '--known-hosts',
+        host.ssh.knownHostsPath,
+        '--repo',
+        repo.dir,
+        '--version',
+        'v1',
+        '--skip-ci-check',
+      ],
+      { ...host.runnerEnv },
+    );
+    assert.equal(r.code, 0, show(r));
+    const v = await httpGet(singlePort, '/version');
+    assert.equal((JSON.parse(v.body) as { git_commit: string }).git_commit, repo.shas.v1);
+    assert.equal(await servingCommit(), repo.shas.v1, 'the swarm serves the same release');
   });
 });
