@@ -29216,7 +29216,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(458);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6691);
 // "--": node itself looks for --env-file anywhere on its command line and exits 9 if that file is missing
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
@@ -29226,7 +29226,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 458:
+/***/ 6691:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -29347,7 +29347,7 @@ class CommandFailed extends Error {
 function tail(text, lines = 12) {
     return text.trim().split('\n').slice(-lines).join('\n');
 }
-function cmd(...argv) {
+function host_cmd(...argv) {
     return { argv };
 }
 /**
@@ -29439,15 +29439,15 @@ function dbRestartsCmd(layout) {
     return script(RESTART_COUNT, layout.db);
 }
 function dbLogsCmd(layout, lines) {
-    return cmd('docker', 'logs', '--tail', String(lines), layout.db);
+    return host_cmd('docker', 'logs', '--tail', String(lines), layout.db);
 }
 // --- the database image ---------------------------------------------------------------------------------------
 function dbImagePresentCmd(ref) {
-    return cmd('docker', 'image', 'inspect', '--format', '.', ref);
+    return host_cmd('docker', 'image', 'inspect', '--format', '.', ref);
 }
 /** builds `ref` on the host from the Dockerfile on stdin over `base` */
 function dbImageBuildCmd(ref, base) {
-    return cmd('docker', 'build', '--quiet', '--build-arg', `BASE=${base}`, '--label', 'org.togather.role=db-image', '-t', ref, '-');
+    return host_cmd('docker', 'build', '--quiet', '--build-arg', `BASE=${base}`, '--label', 'org.togather.role=db-image', '-t', ref, '-');
 }
 // --- migrations -------------------------------------------------------------------------------------------------
 /** the command of the migrate container, placeholders filled in */
@@ -29474,7 +29474,7 @@ function holdCreateCmd(layout, image) {
     return script(HOLD, holdName(layout), image);
 }
 function holdRemoveCmd(layout) {
-    return cmd('docker', 'rm', '-f', holdName(layout));
+    return host_cmd('docker', 'rm', '-f', holdName(layout));
 }
 /*
  * $1 destination, $2 image, $3 path in the image, $4 how many releases' copies to keep, $5 the hold's name.
@@ -29719,7 +29719,7 @@ function inspectStackCmd(layout) {
 function composeCmd(compose, layout, ...args) {
     const [file, ...rest] = compose;
     const files = layout.composeFiles.flatMap((f) => ['-f', f]);
-    return cmd(file, ...rest, '-p', layout.stack, ...files, '--env-file', layout.imagesEnv, ...args);
+    return host_cmd(file, ...rest, '-p', layout.stack, ...files, '--env-file', layout.imagesEnv, ...args);
 }
 /** starts a colour's gate (and what it depends on) unless it runs already */
 function startGateCmd(compose, layout, colour) {
@@ -29731,11 +29731,11 @@ function startAppCmd(compose, layout, colour) {
 }
 /** a colour's stopped app container started as it is: a warm rollback, a watch switch-back, a restore's return */
 function resumeAppCmd(layout, colour) {
-    return cmd('docker', 'start', layout.app(colour));
+    return host_cmd('docker', 'start', layout.app(colour));
 }
 /** Caddy rereads its configuration (only when the configuration itself changed, never for a switch) */
 function caddyReloadCmd(container) {
-    return cmd('docker', 'exec', container, 'caddy', 'reload', '--config', '/etc/caddy/Caddyfile', '--adapter', 'caddyfile');
+    return host_cmd('docker', 'exec', container, 'caddy', 'reload', '--config', '/etc/caddy/Caddyfile', '--adapter', 'caddyfile');
 }
 /** `docker stop`'s grace period for a drain: whole seconds, at least one */
 function stopSeconds(drainMs) {
@@ -29743,7 +29743,7 @@ function stopSeconds(drainMs) {
 }
 /** stops (never removes) a colour's app; its in-flight requests get the drain to finish */
 function stopAppCmd(layout, colour, drainMs) {
-    return cmd('docker', 'stop', '-t', String(stopSeconds(drainMs)), layout.app(colour));
+    return host_cmd('docker', 'stop', '-t', String(stopSeconds(drainMs)), layout.app(colour));
 }
 /** $1 the colour's gate directory */
 const FLAG_ON = 'set -e; mkdir -p -- "$1"; touch -- "$1/ready"';
@@ -29959,8 +29959,15 @@ async function writeDbEnv(ctx, layout, t) {
     if (r.code !== 0)
         throw new errors_DeployError('preflight', `could not write ${dbEnvPath(layout)}: ${ctx.redactor.redact(r.stderr.trim())}`);
 }
-/** the stack's compose network (the one the app is on), found by compose's labels */
+/** on a swarm the database tools run in one-off containers: a task's container may be on any node */
+const onSwarm = (ctx) => ctx.cfg.provider?.kind === 'swarm';
+/**
+ * The stack's network (the one the app is on): compose's, found by its labels; on a swarm the stack's attachable
+ * overlay, which `docker stack deploy` names <stack>_togather (swarm/commands.ts swarmNames)
+ */
 async function stackNetwork(ctx, layout) {
+    if (onSwarm(ctx))
+        return `${layout.stack}_togather`;
     const r = await ctx.host.run(stackNetworkCmd(layout), { check: false, timeoutMs: 30_000 });
     const net = r.stdout.trim();
     if (r.code !== 0 || !net)
@@ -29972,7 +29979,8 @@ async function openDb(ctx, layout) {
     const target = dbTarget(ctx);
     await writeDbEnv(ctx, layout, target);
     let network;
-    if (target.managed) {
+    const inContainer = target.managed && !onSwarm(ctx);
+    if (inContainer) {
         const r = await ctx.host.run(dbStatusCmd(layout), { check: false });
         const st = r.stdout.trim();
         if (st !== 'running')
@@ -29981,7 +29989,7 @@ async function openDb(ctx, layout) {
     else {
         network = await stackNetwork(ctx, layout);
     }
-    const place = { managed: target.managed, network, image: ctx.cfg.config.images.postgres };
+    const place = { managed: inContainer, network, image: ctx.cfg.config.images.postgres };
     return { target, network, tool: (argv, stdin = false) => pgToolCommand(layout, place, argv, stdin) };
 }
 function parseSchemaVersion(out) {
@@ -31385,19 +31393,19 @@ function remotePath(remote, name) {
     return remote.endsWith(':') ? `${remote}${name}` : `${remote}/${name}`;
 }
 function rcloneRcatCmd(remote, name) {
-    return cmd('rclone', 'rcat', remotePath(remote, name));
+    return host_cmd('rclone', 'rcat', remotePath(remote, name));
 }
 function rcloneCatCmd(remote, name) {
-    return cmd('rclone', 'cat', remotePath(remote, name));
+    return host_cmd('rclone', 'cat', remotePath(remote, name));
 }
 function rcloneListCmd(remote) {
-    return cmd('rclone', 'lsjson', '--files-only', '--no-mimetype', remote);
+    return host_cmd('rclone', 'lsjson', '--files-only', '--no-mimetype', remote);
 }
 function rcloneDeleteCmd(remote, name) {
-    return cmd('rclone', 'deletefile', remotePath(remote, name));
+    return host_cmd('rclone', 'deletefile', remotePath(remote, name));
 }
 function rcloneMoveCmd(remote, from, to) {
-    return cmd('rclone', 'moveto', remotePath(remote, from), remotePath(remote, to));
+    return host_cmd('rclone', 'moveto', remotePath(remote, from), remotePath(remote, to));
 }
 /** `rclone lsjson` output → the copies and partial uploads it shows; other files in the directory are ignored */
 function parseOffsiteListing(remote, json) {
@@ -32026,7 +32034,7 @@ function monitoringProblems(cfg, processEnv) {
 }
 function monitoringCompose(compose, layout, ...args) {
     const [file, ...rest] = compose;
-    return cmd(file, ...rest, '-p', monitoringProject(layout), '-f', layout.path(MONITORING_DIR, 'compose.yml'), '--env-file', layout.path(MONITORING_DIR, '.env'), ...args);
+    return host_cmd(file, ...rest, '-p', monitoringProject(layout), '-f', layout.path(MONITORING_DIR, 'compose.yml'), '--env-file', layout.path(MONITORING_DIR, '.env'), ...args);
 }
 // data dirs owned by the deploy user (the services run as it); the textfile dir readable by the node exporter
 const PREPARE = `
@@ -32126,7 +32134,7 @@ var external_node_zlib_ = __nccwpck_require__(8522);
  */
 /** the image's id when it is there (exit 0), else a failure: on the host and on this machine alike */
 function imageInspectCmd(ref) {
-    return cmd('docker', 'image', 'inspect', '--format', '{{.Id}}', ref);
+    return host_cmd('docker', 'image', 'inspect', '--format', '{{.Id}}', ref);
 }
 /**
  * The docker build argv. With a layer cache (and buildx present) the build reads the cache directory and
@@ -32153,17 +32161,17 @@ function buildCommand(p) {
 }
 /** the commit's tree as a tar stream: the build context */
 function gitArchiveCmd(tree) {
-    return cmd('git', 'archive', '--format=tar', tree);
+    return host_cmd('git', 'archive', '--format=tar', tree);
 }
 // what the builder can do with a layer cache: buildx at all, its builder's driver, the engine's image store
 function buildxVersionCmd() {
-    return cmd('docker', 'buildx', 'version');
+    return host_cmd('docker', 'buildx', 'version');
 }
 function buildxInspectCmd() {
-    return cmd('docker', 'buildx', 'inspect');
+    return host_cmd('docker', 'buildx', 'inspect');
 }
 function driverStatusCmd() {
-    return cmd('docker', 'info', '--format', '{{json .DriverStatus}}');
+    return host_cmd('docker', 'info', '--format', '{{json .DriverStatus}}');
 }
 /** $1 the cache directory: a .new beside it, left by an interrupted build, goes */
 const CACHE_CLEAR_NEW = 'rm -rf -- "$1.new"';
@@ -32177,33 +32185,33 @@ function cacheSwapCmd(cacheDir) {
 }
 /** this machine's image as a tar stream, for dockerLoadCmd on the host */
 function dockerSaveCmd(ref) {
-    return cmd('docker', 'save', ref);
+    return host_cmd('docker', 'save', ref);
 }
 /** on the host: an image from stdin (gzip or plain tar) */
 function dockerLoadCmd() {
-    return cmd('docker', 'load', '--quiet');
+    return host_cmd('docker', 'load', '--quiet');
 }
 function dockerPullCmd(ref) {
-    return cmd('docker', 'pull', '--quiet', ref);
+    return host_cmd('docker', 'pull', '--quiet', ref);
 }
 /** the app images' tags with their creation times, tab-separated, for pruning */
 function imageTagsByDateCmd(repo) {
-    return cmd('docker', 'image', 'ls', '--format', '{{.Tag}}\t{{.CreatedAt}}', repo);
+    return host_cmd('docker', 'image', 'ls', '--format', '{{.Tag}}\t{{.CreatedAt}}', repo);
 }
 /** the app images' tags */
 function imageTagsCmd(repo) {
-    return cmd('docker', 'image', 'ls', '--format', '{{.Tag}}', repo);
+    return host_cmd('docker', 'image', 'ls', '--format', '{{.Tag}}', repo);
 }
 /** the image of every container, running or not: an image in use is never pruned */
 function containerImagesCmd() {
-    return cmd('docker', 'ps', '-a', '--format', '{{.Image}}');
+    return host_cmd('docker', 'ps', '-a', '--format', '{{.Image}}');
 }
 function imageRmCmd(ref) {
-    return cmd('docker', 'image', 'rm', ref);
+    return host_cmd('docker', 'image', 'rm', ref);
 }
 /** the layers of one image, bottom first, as a JSON array of diff IDs (this machine's release image) */
 function imageLayersCmd(ref) {
-    return cmd('docker', 'image', 'inspect', '--format', '{{json .RootFS.Layers}}', ref);
+    return host_cmd('docker', 'image', 'inspect', '--format', '{{json .RootFS.Layers}}', ref);
 }
 /**
  * $1 the app's image repository: the layer chain of each of its images on the host, one JSON array a line.
@@ -32497,10 +32505,12 @@ function shipLine(s) {
 function imageRef(repo, sha) {
     return `${repo}:${sha}`;
 }
-async function hostHas(ctx, ref) {
-    const r = await ctx.host.run(imageInspectCmd(ref), { check: false, timeoutMs: 30_000 });
+/** whether `host` (default: the context's host) holds the image `ref` */
+async function hostHas(ctx, ref, host = ctx.host) {
+    const r = await host.run(imageInspectCmd(ref), { check: false, timeoutMs: 30_000 });
     return r.code === 0;
 }
+/** whether this machine's docker holds the image `ref` */
 async function localHas(ctx, ref) {
     const r = await ctx.local.run(imageInspectCmd(ref), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
     return r.code === 0;
@@ -32593,9 +32603,9 @@ async function buildFromGit(ctx, tree, sha, argv) {
 }
 /**
  * docker save on this machine, through `filter` when given (the layer-aware path), gzip in-process, docker load
- * on the host: no registry, one stream.
+ * on `host`: no registry, one stream.
  */
-async function ship(ctx, ref, filter) {
+async function ship(ctx, ref, filter, host) {
     const save = ctx.local.stream(dockerSaveCmd(ref), ctx.localDockerEnv);
     const gzip = (0,external_node_zlib_.createGzip)({ level: external_node_zlib_.constants.Z_BEST_SPEED });
     let bytes = 0;
@@ -32610,7 +32620,7 @@ async function ship(ctx, ref, filter) {
         save.stdout.pipe(gzip);
     let load;
     try {
-        load = await ctx.host.run(dockerLoadCmd(), { stdin: gzip, check: false, timeoutMs: 30 * 60_000 });
+        load = await host.run(dockerLoadCmd(), { stdin: gzip, check: false, timeoutMs: 30 * 60_000 });
     }
     finally {
         // an upload that died leaves the pipe paused and docker save blocked on it, which would keep this process
@@ -32629,18 +32639,18 @@ function checkShipped(ctx, ref, s) {
         throw new errors_DeployError('image', `docker load on the host failed: ${ctx.redactor.redact(s.load.stderr.trim())}`, 'check free disk space on the host');
 }
 /** The whole image: docker save | gzip | docker load. Returns the bytes on the wire. */
-async function shipImage(ctx, ref) {
-    const s = await ship(ctx, ref);
+async function shipImage(ctx, ref, host = ctx.host) {
+    const s = await ship(ctx, ref, undefined, host);
     checkShipped(ctx, ref, s);
     return s.bytes;
 }
 /** which of the release image's layers the host holds; a reason when either side cannot say */
-async function layerPlan(ctx, ref) {
+async function layerPlan(ctx, ref, host = ctx.host) {
     const mine = await ctx.local.run(imageLayersCmd(ref), { check: false, env: ctx.localDockerEnv, timeoutMs: 30_000 });
     const layers = mine.code === 0 ? parseLayers(mine.stdout) : undefined;
     if (!layers)
         return 'the layers of the image on this machine could not be read';
-    const theirs = await ctx.host.run(hostLayerChainsCmd(ctx.cfg.config.app.image), { check: false, timeoutMs: 60_000 });
+    const theirs = await host.run(hostLayerChainsCmd(ctx.cfg.config.app.image), { check: false, timeoutMs: 60_000 });
     if (theirs.code !== 0)
         return "the host's image layers could not be listed";
     return planLayers(layers, parseLayerChains(theirs.stdout));
@@ -32650,23 +32660,23 @@ async function layerPlan(ctx, ref) {
  * same chain, in an earlier release of the app are left out of the archive, and docker load finds them in its
  * store. Any doubt or failure falls back, once and said, to the whole image.
  */
-async function shipLayers(ctx, ref) {
+async function shipLayers(ctx, ref, host = ctx.host) {
     // `tried`: bytes a refused thin attempt already put on the wire, counted in the total
     const full = async (fallback, tried = 0) => {
         if (fallback)
             ctx.reporter.warn(`shipping the whole image: ${fallback}`);
-        const bytes = tried + (await shipImage(ctx, ref));
+        const bytes = tried + (await shipImage(ctx, ref, host));
         const mine = await ctx.local.run(imageLayersCmd(ref), { check: false, env: ctx.localDockerEnv });
         const layers = (mine.code === 0 ? parseLayers(mine.stdout) : undefined)?.length ?? 0;
         return { mode: 'full', layers, layersSent: layers, layersSkipped: 0, bytes, fallback };
     };
     if (ctx.cfg.config.app.ship === 'full')
         return full();
-    const plan = await layerPlan(ctx, ref);
+    const plan = await layerPlan(ctx, ref, host);
     if (typeof plan === 'string')
         return full(plan);
     if (plan.skip.size === 0) {
-        const s = await ship(ctx, ref);
+        const s = await ship(ctx, ref, undefined, host);
         checkShipped(ctx, ref, s);
         return {
             mode: 'layers',
@@ -32677,7 +32687,7 @@ async function shipLayers(ctx, ref) {
         };
     }
     const filter = layerFilter(plan);
-    const s = await ship(ctx, ref, filter);
+    const s = await ship(ctx, ref, filter, host);
     if (s.saved.code !== 0)
         checkShipped(ctx, ref, s);
     const why = fallbackReason({
@@ -32694,49 +32704,65 @@ async function shipLayers(ctx, ref) {
     const { sent, skipped } = countLayers(plan, filter.stats);
     return { mode: 'layers', layers: plan.layers.length, layersSent: sent, layersSkipped: skipped, bytes: s.bytes };
 }
+/** what a dry run says it would do to get the release image onto a host that lacks it */
+function wouldGet(ctx) {
+    if (ctx.cfg.config.app.pull)
+        return 'docker pull';
+    const layers = ctx.cfg.config.app.ship === 'full' ? '' : ' of the layers the host lacks';
+    return `build if needed, then docker save | docker load${layers}`;
+}
+/** docker pull of the release image on `host` (app.pull: a registry holds it) */
+async function pullOnto(ctx, ref, host = ctx.host) {
+    const r = await host.run(dockerPullCmd(ref), { check: false, timeoutMs: 30 * 60_000 });
+    if (r.code !== 0)
+        throw new errors_DeployError('image', `docker pull ${ref} on the host failed: ${ctx.redactor.redact(r.stderr.trim())}`, 'check the registry credentials of the deploy user on the host (docker login) and that CI pushed this tag');
+}
+/** The release image on this machine, built from the commit when it is not: whether it was built. */
+async function ensureLocal(ctx, ref, sha, buildArgs) {
+    if (await localHas(ctx, ref))
+        return false;
+    await buildImage(ctx, ref, sha, buildArgs);
+    return true;
+}
+/** shipLayers, then the check that docker load left the image on `host` */
+async function shipOnto(ctx, ref, host = ctx.host) {
+    const shipped = await shipLayers(ctx, ref, host);
+    if (!(await hostHas(ctx, ref, host)))
+        throw new errors_DeployError('image', `${ref} is not on the host after docker load`);
+    return shipped;
+}
+/** the outcome's layer counts of one ship */
+function layerCounts(s) {
+    return { total: s.layers, sent: s.layersSent, skipped: s.layersSkipped };
+}
 /** Gets the release image onto the host by the cheapest way that works; skipped when it is already there. */
 async function ensureImage(ctx, sha, buildArgs) {
     const ref = imageRef(ctx.cfg.config.app.image, sha);
     if (await hostHas(ctx, ref))
         return { ref, how: 'present' };
     if (ctx.dryRun) {
-        const layers = ctx.cfg.config.app.ship === 'full' ? '' : ' of the layers the host lacks';
-        const how = ctx.cfg.config.app.pull ? 'docker pull' : `build if needed, then docker save | docker load${layers}`;
-        ctx.reporter.info(`would get ${ref} onto the host (${how})`);
+        ctx.reporter.info(`would get ${ref} onto the host (${wouldGet(ctx)})`);
         return { ref, how: ctx.cfg.config.app.pull ? 'pulled' : 'shipped' };
     }
     if (ctx.cfg.config.app.pull) {
-        const r = await ctx.host.run(dockerPullCmd(ref), { check: false, timeoutMs: 30 * 60_000 });
-        if (r.code !== 0)
-            throw new errors_DeployError('image', `docker pull ${ref} on the host failed: ${ctx.redactor.redact(r.stderr.trim())}`, 'check the registry credentials of the deploy user on the host (docker login) and that CI pushed this tag');
+        await pullOnto(ctx, ref);
         return { ref, how: 'pulled' };
     }
-    let how = 'shipped';
-    if (!(await localHas(ctx, ref))) {
-        await buildImage(ctx, ref, sha, buildArgs);
-        how = 'built+shipped';
-    }
-    const shipped = await shipLayers(ctx, ref);
-    if (!(await hostHas(ctx, ref)))
-        throw new errors_DeployError('image', `${ref} is not on the host after docker load`);
+    const built = await ensureLocal(ctx, ref, sha, buildArgs);
+    const shipped = await shipOnto(ctx, ref);
     ctx.reporter.info(shipLine(shipped));
-    return {
-        ref,
-        how,
-        bytes: shipped.bytes,
-        layers: { total: shipped.layers, sent: shipped.layersSent, skipped: shipped.layersSkipped },
-    };
+    return { ref, how: built ? 'built+shipped' : 'shipped', bytes: shipped.bytes, layers: layerCounts(shipped) };
 }
 /**
  * Removes app images beyond the newest `keep`, never one in `protect` (current, previous, rollback targets)
  * nor one a container still uses (the stopped colour is the fast rollback). dryRun lists instead.
  */
-async function pruneImages(ctx, keep, protect, dryRun = false) {
+async function pruneImages(ctx, keep, protect, dryRun = false, host = ctx.host) {
     const repo = ctx.cfg.config.app.image;
-    const r = await ctx.host.run(imageTagsByDateCmd(repo), { check: false });
+    const r = await host.run(imageTagsByDateCmd(repo), { check: false });
     if (r.code !== 0)
         return [];
-    const used = await ctx.host.run(containerImagesCmd(), { check: false });
+    const used = await host.run(containerImagesCmd(), { check: false });
     const inUse = new Set(used.stdout.split('\n').map((l) => l.trim()));
     const tags = r.stdout
         .split('\n')
@@ -32749,14 +32775,15 @@ async function pruneImages(ctx, keep, protect, dryRun = false) {
         return removable;
     const removed = [];
     for (const tag of removable) {
-        const d = await ctx.host.run(imageRmCmd(imageRef(repo, tag)), { check: false });
+        const d = await host.run(imageRmCmd(imageRef(repo, tag)), { check: false });
         if (d.code === 0)
             removed.push(tag);
     }
     return removed;
 }
-async function imagesOnHost(ctx) {
-    const r = await ctx.host.run(imageTagsCmd(ctx.cfg.config.app.image), { check: false });
+/** the app's release tags (commit SHAs) that `host` holds */
+async function imagesOnHost(ctx, host = ctx.host) {
+    const r = await host.run(imageTagsCmd(ctx.cfg.config.app.image), { check: false });
     return new Set(r.stdout
         .split('\n')
         .map((l) => l.trim())
@@ -32781,7 +32808,7 @@ async function resolveVersion(local, requested) {
     if (!REF_RE.test(v)) {
         throw new errors_DeployError('config', `version "${v.slice(0, 80)}" is not a commit SHA, tag or branch name`, 'pass a 7-40 character hex SHA, a tag (v1.2.3) or a branch name');
     }
-    const r = await local.run(cmd('git', 'rev-parse', '--verify', '--quiet', '--end-of-options', `${v}^{commit}`), {
+    const r = await local.run(host_cmd('git', 'rev-parse', '--verify', '--quiet', '--end-of-options', `${v}^{commit}`), {
         check: false,
         timeoutMs: 30_000,
     });
@@ -33693,8 +33720,11 @@ while [ "$i" -lt "$3" ]; do
   sleep 0.02
 done
 `;
-/** $1 the gate container, $2… VERIFY_LOOP's arguments */
-const VERIFY_UNTIL = `docker exec "$1" sh -c '${VERIFY_LOOP}' "$2" "$3" "$4" "$5"`;
+/** where the verification runs: a container name, or "label=k=v" for the container of a Swarm service on this node */
+const VIA = `c=$1; case "$c" in label=*) c=$(docker ps -q --filter "$c" | head -n 1);; esac`;
+/** $1 the gate container (or label=…, see VIA), $2… VERIFY_LOOP's arguments */
+const VERIFY_UNTIL = `${VIA}
+docker exec "$c" sh -c '${VERIFY_LOOP}' "$2" "$3" "$4" "$5"`;
 /**
  * $1 the new colour's flag directory, $2 the old one's ('' when none), then VERIFY_UNTIL's arguments. Prints how
  * long ago (ns, by the host's clock) the flags were flipped when the host's date can say it.
@@ -33706,7 +33736,8 @@ if [ -n "$2" ]; then rm -f -- "$2/ready"; fi
 t0=$(date +%s%N 2>/dev/null) || t0=
 set +e
 shift 2
-docker exec "$1" sh -c '${VERIFY_LOOP}' "$2" "$3" "$4" "$5"
+${VIA}
+docker exec "$c" sh -c '${VERIFY_LOOP}' "$2" "$3" "$4" "$5"
 t1=$(date +%s%N 2>/dev/null) || t1=
 case "$t0$t1" in *[!0-9]*|'') ;; *) echo "flipped_ns_ago=$((t1 - t0))";; esac
 `;
@@ -33720,27 +33751,29 @@ function verifyArgs(ctx, colour, polls) {
 function pollsPerTrip(ctx) {
     return Math.max(10, Math.ceil((2 * ctx.cfg.proxy.health_interval + ctx.cfg.proxy.health_timeout) / 25));
 }
-function switchCmd(ctx, layout, to, from) {
+function switchCmd(ctx, layout, to, from, via = layout.gate(to)) {
     const off = from && from !== to ? layout.path('gates', from) : '';
-    return script(SWITCH, layout.path('gates', to), off, layout.gate(to), ...verifyArgs(ctx, to, pollsPerTrip(ctx)));
+    return script(SWITCH, layout.path('gates', to), off, via, ...verifyArgs(ctx, to, pollsPerTrip(ctx)));
 }
-function verifyCmd(ctx, layout, colour) {
-    return script(VERIFY_UNTIL, layout.gate(colour), ...verifyArgs(ctx, colour, pollsPerTrip(ctx)));
+function verifyCmd(ctx, layout, colour, via = layout.gate(colour)) {
+    return script(VERIFY_UNTIL, via, ...verifyArgs(ctx, colour, pollsPerTrip(ctx)));
 }
 /**
  * Routes to `to` and takes `from` out, then verifies through the proxy: the version endpoint must answer from
  * the new colour with the new commit. Throws when it does not within deployment.verify_timeout.
  */
-async function switchTo(ctx, layout, to, from, sha) {
+async function switchTo(ctx, layout, to, from, sha, 
+/** where the verification runs (Target.verifyVia); the new colour's gate on one host */
+via = layout.gate(to)) {
     const deadline = ctx.clock.now() + ctx.cfg.config.deployment.verify_timeout;
-    const r = await ctx.host.run(switchCmd(ctx, layout, to, from), { check: false, timeoutMs: 30_000 });
+    const r = await ctx.host.run(switchCmd(ctx, layout, to, from, via), { check: false, timeoutMs: 30_000 });
     const ago = /^flipped_ns_ago=(\d+)$/m.exec(r.stdout);
     // without the host's clock, the end of the command is a later, so safe, flip time
     flippedAt.set(layout, ctx.clock.now() - (ago ? Math.round(Number(ago[1]) / 1e6) : 0));
     if (r.code !== 0 && !/^--- \d+$/m.test(r.stdout)) {
         throw new errors_DeployError('switch', `switching to ${to} failed before the proxy could be asked: ${ctx.redactor.redact(r.stderr.trim()) || `exit code ${r.code}`}`);
     }
-    await verifyThroughProxy(ctx, layout, to, sha, r, deadline);
+    await verifyThroughProxy(ctx, layout, to, sha, r, deadline, via);
 }
 /** the last IN_A_ROW answers all from the new colour with the new commit */
 function verified(samples, colour, sha) {
@@ -33775,8 +33808,8 @@ function parseVerify(out) {
  * Through the proxy, the version endpoint must answer from the new colour with the new commit, three times in a
  * row. `first` is what the switch's own round trip already saw; more round trips only when it was not enough.
  */
-async function verifyThroughProxy(ctx, layout, colour, sha, first, deadline = ctx.clock.now() + ctx.cfg.config.deployment.verify_timeout) {
-    let r = first ?? (await ctx.host.run(verifyCmd(ctx, layout, colour), { check: false, timeoutMs: 30_000 }));
+async function verifyThroughProxy(ctx, layout, colour, sha, first, deadline = ctx.clock.now() + ctx.cfg.config.deployment.verify_timeout, via = layout.gate(colour)) {
+    let r = first ?? (await ctx.host.run(verifyCmd(ctx, layout, colour, via), { check: false, timeoutMs: 30_000 }));
     for (;;) {
         const samples = parseVerify(r.stdout);
         if (verified(samples, colour, sha)) {
@@ -33794,18 +33827,18 @@ async function verifyThroughProxy(ctx, layout, colour, sha, first, deadline = ct
             throw new errors_DeployError('switch', `the proxy does not serve the new version from ${colour}: ${last}`, 'check the proxy (caddy) container and its logs; the routing was put back as it was before the switch');
         }
         await ctx.clock.sleep(50);
-        r = await ctx.host.run(verifyCmd(ctx, layout, colour), { check: false, timeoutMs: 30_000 });
+        r = await ctx.host.run(verifyCmd(ctx, layout, colour, via), { check: false, timeoutMs: 30_000 });
     }
 }
-async function ensureProxyRunning(ctx, layout, known) {
+async function ensureProxyRunning(ctx, target, layout, known) {
     // facts read moments ago are good enough when they say running; anything else is looked at again
-    const facts = known?.caddy === 'running' ? known : await inspectStack(ctx, layout);
+    const facts = known?.caddy === 'running' ? known : await target.inspect(ctx, layout);
     if (facts.caddy !== 'running') {
         throw new errors_DeployError('switch', `the proxy container ${layout.caddy} is ${facts.caddy}: switching now would route nothing`, `start it (docker start ${layout.caddy}) or look at its logs; nothing was switched`);
     }
 }
 /** After a failed verification: the old colour takes the traffic back, then the new one is stopped. */
-async function switchBack(ctx, layout, target, live) {
+async function switchBack(ctx, provider, layout, target, live) {
     try {
         if (live) {
             await ctx.host.run(flagCmd(layout, live, true));
@@ -33813,7 +33846,7 @@ async function switchBack(ctx, layout, target, live) {
         }
         await ctx.host.run(flagCmd(layout, target, false));
         await ctx.clock.sleep(settleMs(ctx));
-        await stopColour(ctx, layout, target, ctx.cfg.config.deployment.drain_timeout);
+        await provider.stopColour(ctx, layout, target, ctx.cfg.config.deployment.drain_timeout);
         ctx.reporter.warn(live ? `switched back to ${live}` : `took ${target} out of the proxy`);
     }
     catch (e) {
@@ -33826,17 +33859,15 @@ async function switchBack(ctx, layout, target, live) {
  * in-flight requests the drain timeout to finish, and returns when the app has exited. The container and its
  * image stay for a fast rollback.
  */
-async function retireColour(ctx, layout, colour) {
+async function retireColour(ctx, target, layout, colour) {
     const flip = flippedAt.get(layout);
     const wait = flip === undefined ? settleMs(ctx) : flip + seenByAllMs(ctx) - ctx.clock.now();
     if (wait > 0)
         await ctx.clock.sleep(wait);
-    await stopColour(ctx, layout, colour, ctx.cfg.config.deployment.drain_timeout);
+    await target.stopColour(ctx, layout, colour, ctx.cfg.config.deployment.drain_timeout);
 }
 
 ;// CONCATENATED MODULE: ./src/engine/release/watch.ts
-
-
 
 
 
@@ -33944,7 +33975,7 @@ async function watchAfterDeploy(ctx, layout, phases, s) {
     ctx.reporter.error(`watch: ${w.threshold} failed probes in a row; switching back to ${back} (${types_short(prev.version)})`);
     let servingAt;
     try {
-        servingAt = await phases.run(`switch back to ${back}`, () => restorePrevious(ctx, layout, s.compose, back, colour, prev.version));
+        servingAt = await phases.run(`switch back to ${back}`, () => restorePrevious(ctx, s, layout, back, colour, prev.version));
     }
     catch (e) {
         throw new errors_DeployError('switch', `${types_short(record.version)} became unhealthy during the watch window (${result.reason}) and switching back to ${back} failed: ${describeError(e)}`, `the new version is still routed; roll back by hand (togather-deploy rollback ${ctx.cfg.environment}) after checking the host`);
@@ -33952,7 +33983,7 @@ async function watchAfterDeploy(ctx, layout, phases, s) {
     const servingAfterMs = servingAt - firstFailureAt;
     ctx.reporter.warn(`${types_short(prev.version)} serves again from ${back}, ${(servingAfterMs / 1000).toFixed(1)}s after the first failed probe`);
     ctx.hostLog?.add('watch.rolled_back', { to: prev.version, colour: back, serving_after_ms: servingAfterMs });
-    await phases.run(`retire ${colour}`, () => retireColour(ctx, layout, colour));
+    await phases.run(`retire ${colour}`, () => retireColour(ctx, s.target, layout, colour));
     const rb = {
         id: ulid(),
         kind: 'rollback',
@@ -34015,18 +34046,18 @@ async function watchAfterDeploy(ctx, layout, phases, s) {
  * Starts the retained previous colour as it is (its container kept by the retire), health-gates it, switches
  * to it and verifies through the proxy. Returns the clock time the previous version was verified serving.
  */
-async function restorePrevious(ctx, layout, compose, back, from, version) {
-    const started = await ctx.host.run(resumeAppCmd(layout, back), { check: false, timeoutMs: 60_000 });
-    if (started.code !== 0) {
-        // the container is gone or its gate was recreated: compose makes it again from the image in .env
-        ctx.reporter.warn(`docker start ${layout.app(back)} failed (${ctx.redactor.redact(started.stderr.trim())}); recreating it`);
-        await ctx.host.run(composeCmd(compose, layout, 'up', '-d', '--no-deps', '--no-color', layout.service(back)), {
-            timeoutMs: 180_000,
-        });
-    }
-    await healthGate(ctx, layout, back, version);
+async function restorePrevious(ctx, s, layout, back, from, version) {
     try {
-        await switchTo(ctx, layout, back, from, version);
+        await s.target.resumeColour(ctx, layout, back);
+    }
+    catch (e) {
+        // the container is gone or its gate was recreated: the colour is started again from its image
+        ctx.reporter.warn(`starting ${back} as it was failed (${ctx.redactor.redact(describeError(e))}); recreating it`);
+        await s.target.startColour(ctx, layout, s.facts, back);
+    }
+    await s.target.healthGate(ctx, layout, back, version);
+    try {
+        await switchTo(ctx, layout, back, from, version, s.target.verifyVia(layout, back));
     }
     catch (e) {
         // the flags now route to the previous colour; switching to the failing release again would be worse
@@ -34330,242 +34361,110 @@ async function forceRemoveLock(ctx, layout, view) {
     return r.code === 0;
 }
 
-;// CONCATENATED MODULE: ./src/engine/operations/operation.ts
+;// CONCATENATED MODULE: ./src/engine/release/preflight.ts
 
 
-
-
-
-
-
-
-
-
-const failures = new WeakMap();
-/** The report of a failed operation, kept with its error: the adapters show its real duration, phases and what serves. */
-function failedReport(e) {
-    return typeof e === 'object' && e !== null ? failures.get(e) : undefined;
+// One round trip, its probes run side by side (compose v1 alone is ~0.5 s of python start-up); each prints
+// one short line, written whole. Read-only: df walks up to the nearest existing parent instead of creating it.
+// $2 = light: only the engine and the environment's disk (a warm rollback starts a kept container: no compose,
+// no image to load), which saves the slowest probes, each a docker CLI start-up on a busy host.
+const PREFLIGHT = `
+( printf 'docker=%s\\n' "$(docker version --format '{{.Server.Version}}' 2>/dev/null)" ) &
+if [ "$2" != light ]; then
+( if docker compose version --short >/dev/null 2>&1; then printf 'compose2=%s\\n' "$(docker compose version --short 2>/dev/null)"; fi ) &
+( if command -v docker-compose >/dev/null 2>&1; then printf 'compose1=%s\\n' "$(docker-compose version --short 2>/dev/null)"; fi ) &
+( r=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null); [ -n "$r" ] && df -Pk -- "$r" 2>/dev/null | awk 'NR==2{print "docker_free_kb=" $4}' ) &
+fi
+printf 'docker_host=%s\\n' "\${DOCKER_HOST:-unix:///var/run/docker.sock}"
+p=$1; while [ ! -e "$p" ] && [ "$p" != / ] && [ "$p" != . ]; do p=$(dirname -- "$p"); done
+df -Pk -- "$p" 2>/dev/null | awk 'NR==2{print "free_kb=" $4}'
+wait
+exit 0
+`;
+/** the preflight probe of the environment's root (read-only); setup sends the same one */
+function preflightCmd(layout, light = false) {
+    return light ? script(PREFLIGHT, layout.root, 'light') : script(PREFLIGHT, layout.root);
 }
-/**
- * One operation on one environment: its id, phases and layout, the lock, the host log, the deployment record's
- * lifecycle (begin → commit, or fail) and the event fan-out. runOperation() ends every operation the same way,
- * whatever path it took.
- */
-class Operation {
-    ctx;
-    kind;
-    logName;
-    id = ulid();
-    started;
-    phases;
-    layout;
-    /** the record this operation writes to the history (deploy, rollback), once it begins one */
-    record;
-    /** the environment's state as read under the lock; the record is applied to it */
-    state;
-    /** the release under way, and the colours as the operation found them (null: none served), for a failure report */
-    seen = {};
-    /**
-     * The point of no return: the new version took the traffic. A failure after it neither switches back nor
-     * records the release as failed — it serves.
-     */
-    switched = false;
-    lock;
-    cleanups = [];
-    tripsAtStart;
-    constructor(ctx, kind, 
-    /** what its host-log events are named after: deployment.failed, rollback.failed, snapshot.restore.failed */
-    logName = kind === 'deploy' ? 'deployment' : kind) {
-        this.ctx = ctx;
-        this.kind = kind;
-        this.logName = logName;
-        this.started = ctx.clock.now();
-        this.phases = new Phases(ctx.reporter, ctx.clock, ctx.host.roundTrips !== undefined);
-        this.tripsAtStart = ctx.host.roundTrips;
-        this.layout = new Layout(ctx.cfg);
-        ctx.hostLog = undefined; // each operation writes its own log, opened with its lock
+function parsePreflight(out) {
+    const facts = {};
+    for (const line of out.split('\n')) {
+        const i = line.indexOf('=');
+        if (i > 0)
+            facts[line.slice(0, i).trim()] = line.slice(i + 1).trim();
     }
-    phase(name, fn) {
-        return this.phases.run(name, fn);
-    }
-    connect() {
-        return this.phase('connect', async () => this.ctx.host.connect?.());
-    }
-    /** takes the environment's lock (released in runOperation's finally) and opens the host log */
-    async takeLock(what = this.kind) {
-        const lock = new DeployLock(this.ctx, this.layout);
-        await this.phase('lock', () => lock.acquire(this.id, what));
-        this.lock = lock;
-        this.ctx.hostLog = new HostLog(this.ctx.host, this.ctx.redactor, this.layout.path('logs', `${this.id}.jsonl`), this.id);
-    }
-    /** runs at the end of the operation, whatever happens, before the lock is released */
-    onFinish(fn) {
-        this.cleanups.push(fn);
-    }
-    /**
-     * One event, everywhere it goes: the host log always, and the notification channels (and deployment metrics)
-     * when it is an outcome worth announcing. Notifications are not awaited; runOperation settles them.
-     */
-    event(name, fields, announce) {
-        this.ctx.hostLog?.add(name, fields);
-        if (announce)
-            void notify(this.ctx, { ...announce, deployment_id: this.id });
-    }
-    /** the record of the release this operation puts live, 'deploying' until committed */
-    begin(record) {
-        this.record = {
-            id: this.id,
-            environment: this.ctx.cfg.environment,
-            deployed_at: new Date(this.started).toISOString(),
-            deployed_by: this.ctx.actor,
-            status: 'deploying',
-            health_status: 'unknown',
-            phases: this.phases.timings,
-            ...record,
-        };
-        return this.record;
-    }
-    /**
-     * The release serves (the caller switched): marks the record active and writes it to state.json. A failed
-     * write is a `state` failure that leaves the release serving — the gate flags are the truth the next run reads.
-     */
-    async commit(verb) {
-        const { record, state, ctx } = this;
-        if (!record || !state)
-            throw new Error('commit without a record');
-        this.switched = true;
-        record.status = 'active';
-        record.duration_seconds = this.elapsedSeconds();
-        try {
-            await this.phase('record', () => writeState(ctx, this.layout, applyRecord(state, record, ctx.cfg.config.deployment.history_limit), record));
-        }
-        catch (e) {
-            ctx.reporter.error(`${types_short(record.version)} is live on ${record.colour}, but recording it failed: ${describeError(e)}`);
-            throw new errors_DeployError('state', `${verb} and serving, but state.json could not be written: ${describeError(e)}`, "fix the host path's permissions or disk; the next deploy reads the live colour from the proxy gates, not from state.json");
-        }
-    }
-    elapsedSeconds() {
-        return seconds(this.ctx.clock.now() - this.started);
-    }
-    report(partial) {
+    return facts;
+}
+function versionAtLeast(version, min) {
+    const m = /^v?(\d+)\.(\d+)/.exec(version);
+    if (!m)
+        return false;
+    const [maj, min2] = [Number(m[1]), Number(m[2])];
+    return maj > min[0] || (maj === min[0] && min2 >= min[1]);
+}
+/** the path of a unix:// DOCKER_HOST, when it is one compose can mount (plain path characters only) */
+function unixSocket(dockerHost) {
+    const m = /^unix:\/\/(\/[A-Za-z0-9_./-]+)$/.exec(dockerHost ?? 'unix:///var/run/docker.sock');
+    return m && !m[1].includes('..') ? m[1] : undefined;
+}
+/** The compose the host offers: the v2 plugin when present, else v1 ≥ 1.27; `problem` says what is missing. */
+function composeOf(facts) {
+    if (facts.compose2)
+        return { compose: ['docker', 'compose'], version: facts.compose2 };
+    const v1 = facts.compose1;
+    if (!v1)
         return {
-            operation: this.ctx.dryRun ? 'plan' : this.kind,
-            exitCode: 0,
-            environment: this.ctx.cfg.environment,
-            deploymentId: this.id,
-            url: this.ctx.cfg.env.url,
-            durationMs: this.ctx.clock.now() - this.started,
-            phases: this.phases.timings,
-            ...(this.tripsAtStart !== undefined && this.ctx.host.roundTrips !== undefined
-                ? { roundTrips: this.ctx.host.roundTrips - this.tripsAtStart }
-                : {}),
-            ...partial,
+            compose: [],
+            version: '',
+            problem: 'neither the compose v2 plugin (docker compose) nor docker-compose v1 is installed',
         };
-    }
-    /** a failure: the record (when the release never served) says failed, the channels hear it, the adapters get a report */
-    async fail(e) {
-        const { ctx, record } = this;
-        if (e instanceof WatchRolledBack)
-            return; // the watch window recorded and announced its rollback
-        if (!record) {
-            this.event(`${this.logName}.failed`, { error: ctx.redactor.redact(describeError(e)).slice(0, 2000) });
-            return;
-        }
-        const failure = {
-            class: e instanceof errors_DeployError ? e.kind : 'unexpected',
-            exit_code: exitCodeOf(e),
-            message: ctx.redactor.redact(describeError(e)).slice(0, 2000),
-        };
-        record.duration_seconds = this.elapsedSeconds();
-        if (!this.switched) {
-            record.status = 'failed';
-            record.failure = failure;
-            if (this.kind === 'deploy' && record.health_status === 'unknown')
-                record.health_status = 'unhealthy';
-        }
-        this.event(`${this.logName}.failed`, { failure }, {
-            event: 'deployment.failed',
-            version: record.version,
-            previous_version: record.previous_version,
-            colour: record.colour,
-            duration_seconds: record.duration_seconds,
-            failure: { class: failure.class, exit_code: failure.exit_code, reason: failure.message },
-            metadata: {
-                trigger: this.kind === 'rollback' ? 'rollback' : 'deploy',
-                ...(record.ref ? { ref: record.ref } : {}),
-            },
-        });
-        if (this.state && !this.switched) {
-            await writeState(ctx, this.layout, applyRecord(this.state, record, ctx.cfg.config.deployment.history_limit), record).catch((w) => ctx.reporter.warn(`could not record the failure: ${describeError(w)}`));
-        }
-    }
-    /** what the adapters show of a failure, taken once the operation has ended (its duration includes the ending) */
-    keepFailureReport(e) {
-        if (typeof e === 'object' && e !== null)
-            failures.set(e, this.failureReport(e));
-    }
-    failureReport(e) {
-        const { seen } = this;
-        let serving;
-        if (e instanceof WatchRolledBack)
-            serving = 'previous';
-        else if (this.switched)
-            serving = 'new';
-        else if (seen.live !== undefined)
-            serving = seen.live ? 'previous' : 'none';
-        const colour = serving === 'previous' ? (seen.live ?? undefined) : serving === 'new' ? seen.target : undefined;
-        const message = this.ctx.redactor.redact(describeError(e));
-        return this.report({
-            ok: false,
-            exitCode: exitCodeOf(e),
-            message,
-            version: seen.sha,
-            colour,
-            serving,
-            record: this.record,
-        });
-    }
-    /** the one ending, on every path (it never throws): registered cleanups, the host log written, notifications settled, then the lock released */
-    async finish() {
-        const { ctx } = this;
-        // side by side: each is a round trip of its own, and none depends on another
-        await Promise.all([
-            ...this.cleanups.map((fn) => fn().catch((e) => ctx.reporter.warn(describeError(e)))),
-            ctx.hostLog?.flush().catch(() => undefined),
-        ]);
-        await settleNotifications(ctx); // metrics and notifications go out while the lock is still held
-        const unlocked = this.lock?.release();
-        await unlocked?.catch((e) => ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));
-    }
+    return {
+        compose: ['docker-compose'],
+        version: v1,
+        ...(versionAtLeast(v1, [1, 27])
+            ? {}
+            : { problem: `docker-compose ${v1} is too old; install the compose v2 plugin (or v1 ≥ 1.27)` }),
+    };
 }
-/** Runs an operation's steps inside the one skeleton: a failure is recorded and reported, and the ending always runs. */
-async function runOperation(ctx, kind, body, logName) {
-    const op = new Operation(ctx, kind, logName);
-    let result;
-    try {
-        result = await body(op);
+/** Judges the facts; every problem is listed at once. Pure, so the rules are unit-tested. */
+function judgePreflight(facts, minFreeMb, light = false) {
+    const problems = [];
+    const docker = facts.docker ?? '';
+    if (!docker)
+        problems.push('docker does not answer for the deploy user (is it installed, running, and is the user in the docker group?)');
+    else if (!versionAtLeast(docker, [20, 10]))
+        problems.push(`docker ${docker} is too old; 20.10 or newer is needed`);
+    const { compose, version: composeVersion, problem } = composeOf(facts);
+    if (problem && !light)
+        problems.push(problem);
+    const freeMb = facts.free_kb ? Math.floor(Number(facts.free_kb) / 1024) : undefined;
+    const dockerFreeMb = facts.docker_free_kb ? Math.floor(Number(facts.docker_free_kb) / 1024) : undefined;
+    for (const [what, mb] of [
+        ['the deploy path', freeMb],
+        ["docker's data root", dockerFreeMb],
+    ]) {
+        if (mb !== undefined && mb < minFreeMb)
+            problems.push(`only ${mb} MiB free on ${what}; at least ${minFreeMb} MiB is required (deployment.min_free_mb)`);
     }
-    catch (e) {
-        await op.fail(e);
-        await op.finish();
-        op.keepFailureReport(e); // after the ending, so its duration and phases are the whole operation's
-        throw e;
+    if (problems.length) {
+        throw new errors_DeployError('preflight', `host preflight failed:\n  - ${problems.join('\n  - ')}`, 'prepare the host as docs/quickstart.md describes, then deploy again');
     }
-    await op.finish();
-    return result;
+    return {
+        dockerVersion: docker,
+        compose,
+        composeVersion,
+        freeMb,
+        dockerFreeMb,
+        dockerSocket: unixSocket(facts.docker_host),
+    };
 }
-
-;// CONCATENATED MODULE: ./src/util/shell.ts
-/** POSIX single-quote quoting: the only place argv becomes shell text (ssh hands the remote side one string). */
-function quote(arg) {
-    if (arg === '')
-        return "''";
-    if (/^[A-Za-z0-9_/.,:=@%+-]+$/.test(arg))
-        return arg;
-    return `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-function quoteArgv(argv) {
-    return argv.map(quote).join(' ');
+/** `light`: the engine and the disk only (HostFacts.compose is then empty): enough to start a kept container */
+async function preflight(ctx, layout, light = false) {
+    const r = await ctx.host.run(preflightCmd(layout, light), { timeoutMs: 30_000 });
+    const facts = judgePreflight(parsePreflight(r.stdout), ctx.cfg.config.deployment.min_free_mb, light);
+    const compose = light ? '' : `, ${facts.compose.join(' ')} ${facts.composeVersion}`;
+    ctx.reporter.info(`host ${ctx.host.name}: docker ${facts.dockerVersion}${compose}` +
+        (facts.freeMb !== undefined ? `, ${facts.freeMb} MiB free` : ''));
+    return facts;
 }
 
 ;// CONCATENATED MODULE: ./src/log/redact.ts
@@ -38096,11 +37995,11 @@ function discriminatorMap(def) {
 }
 const $ZodDiscriminatedUnion = 
 /*@__PURE__*/
-(/* unused pure expression or super */ null && (core.$constructor("$ZodDiscriminatedUnion", (inst, def) => {
+$constructor("$ZodDiscriminatedUnion", (inst, def) => {
     def.inclusive = false;
     $ZodUnion.init(inst, def);
     const _super = inst._zod.parse;
-    util.defineLazyInternal(inst, "propValues", (zod) => {
+    defineLazyInternal(inst, "propValues", (zod) => {
         const propValues = {};
         let undefinedCount = 0;
         for (const option of zod.def.options) {
@@ -38111,7 +38010,7 @@ const $ZodDiscriminatedUnion =
                 undefinedCount++;
             for (const [k, v] of Object.entries(pv)) {
                 if (!Object.prototype.hasOwnProperty.call(propValues, k)) {
-                    util.assignProp(propValues, k, new Set());
+                    util_assignProp(propValues, k, new Set());
                 }
                 for (const val of v) {
                     propValues[k].add(val);
@@ -38124,15 +38023,15 @@ const $ZodDiscriminatedUnion =
     });
     // Checked now rather than in the lookup map below, so an option that lacks the discriminator fails at the `discriminatedUnion` call instead of on the first object parsed. Options whose shape cannot be enumerated without resolving it — pipes and lazies — are left to the map.
     def.options.forEach((option, i) => {
-        const propShape = util.rawShape(option._zod.def);
+        const propShape = rawShape(option._zod.def);
         if (propShape && !Object.prototype.hasOwnProperty.call(propShape, def.discriminator)) {
             throw new Error(`Invalid discriminated union option at index "${i}"`);
         }
     });
-    const disc = util.cached(() => discriminatorMap(def));
+    const disc = cached(() => discriminatorMap(def));
     inst._zod.parse = (payload, ctx) => {
         const input = payload.value;
-        if (!util.isObject(input)) {
+        if (!util_isObject(input)) {
             payload.issues.push({
                 code: "invalid_type",
                 expected: "object",
@@ -38166,7 +38065,7 @@ const $ZodDiscriminatedUnion =
         });
         return payload;
     };
-})));
+});
 const $ZodIntersection = /*@__PURE__*/ $constructor("$ZodIntersection", (inst, def) => {
     $ZodType.init(inst, def);
     inst._zod.parse = (payload, ctx) => {
@@ -43606,17 +43505,17 @@ function xor(options, params) {
         ...util.normalizeParams(params),
     });
 }
-const ZodDiscriminatedUnion = /*@__PURE__*/ (/* unused pure expression or super */ null && (core.$constructor("ZodDiscriminatedUnion", (inst, def) => {
+const ZodDiscriminatedUnion = /*@__PURE__*/ $constructor("ZodDiscriminatedUnion", (inst, def) => {
     ZodUnion.init(inst, def);
-    core.$ZodDiscriminatedUnion.init(inst, def);
-})));
+    $ZodDiscriminatedUnion.init(inst, def);
+});
 function discriminatedUnion(discriminator, options, params) {
     // const [options, params] = args;
     return new ZodDiscriminatedUnion({
         type: "union",
         options: options,
         discriminator,
-        ...util.normalizeParams(params),
+        ...normalizeParams(params),
     });
 }
 const ZodIntersection = /*@__PURE__*/ $constructor("ZodIntersection", (inst, def) => {
@@ -44558,6 +44457,49 @@ const DatabaseSchema = object({
     snapshots: SnapshotsSchema.prefault({}).describe('pg_dump snapshots: before migrations, and on demand (snapshot create)'),
 })
     .strict();
+// --- Provider: where the colours run ------------------------------------------------------------------------
+/** a Swarm node label key, e.g. togather.edge */
+const NODE_LABEL_RE = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9])?$/;
+const nodeLabel = schemas_string().regex(NODE_LABEL_RE, 'write a label key of letters, digits, ".", "_" and "-"');
+/** a Swarm placement constraint: node.<attribute> == or != a plain value */
+const PLACEMENT_RE = /^node\.(?:labels\.[A-Za-z0-9_.-]+|role|hostname|id|platform\.os|platform\.arch)\s*(?:==|!=)\s*[A-Za-z0-9_.-]+$/;
+const SwarmNodeSchema = object({
+    host: schemas_string()
+        .regex(HOSTNAME_RE, 'write only a host name or IP address')
+        .describe("the node's SSH address (as the manager sees it when reached through the manager)"),
+    port: port.optional().describe("SSH port; default the environment's port"),
+    user: schemas_string()
+        .regex(USER_RE, 'write a POSIX user name: lowercase letters, digits, "_" and "-"')
+        .optional()
+        .describe("SSH user; default the environment's user"),
+    via: schemas_enum(['manager', 'direct'])
+        .default('manager')
+        .describe('reach the node through the SSH manager (a pinned ProxyCommand; the default) or directly'),
+})
+    .strict();
+const PROVIDER_KIND = 'compose: one Docker host over SSH, the stack run by Docker Compose (the default); ' +
+    'swarm: a Docker Swarm reached through one SSH manager (docs/swarm.md)';
+const ComposeProviderSchema = object({ kind: literal('compose').describe(PROVIDER_KIND) }).strict();
+const SwarmProviderSchema = object({
+    kind: literal('swarm').describe(PROVIDER_KIND),
+    replicas: schemas_number().int().min(1).max(20).default(2).describe("the app's tasks per colour"),
+    placement: array(schemas_string().regex(PLACEMENT_RE, 'write a constraint such as node.labels.togather.app == true'))
+        .default([])
+        .describe("extra placement constraints of the app's tasks"),
+    edge_label: nodeLabel
+        .default('togather.edge')
+        .describe("label (=true) of the edge node that runs Caddy and the colours' gates; it must be the SSH manager"),
+    db_label: nodeLabel
+        .default('togather.db')
+        .describe('label (=true) of the node the managed database is pinned to (its volume is local to that node)'),
+    scale_timeout: schema_duration('120s').describe("the longest the new colour's tasks may take to run and be healthy"),
+    nodes: array(SwarmNodeSchema)
+        .default([])
+        .describe('SSH to the other nodes that can run the app, so images reach them without a registry (the manager always gets them)'),
+})
+    .strict();
+const ProviderSchema = discriminatedUnion('kind', [ComposeProviderSchema, SwarmProviderSchema])
+    .describe('where the colours run: compose (one Docker host, the default) or swarm');
 const EnvironmentSchema = object({
     host: schemas_string()
         .regex(HOSTNAME_RE, 'write only a host name or IP address (the user goes in user:, the SSH port in port:)')
@@ -44578,6 +44520,7 @@ const EnvironmentSchema = object({
         .describe('public URL, reported as the deployment URL'),
     proxy: ProxyOverrideSchema.optional().describe('overrides of the top-level proxy settings for this environment'),
     monitoring: MonitoringOverrideSchema.optional().describe("overrides of the top-level monitoring settings for this environment: on a shared host, each environment's own ports"),
+    provider: ProviderSchema.optional().describe("this environment's own provider block, replacing the top-level one as a whole"),
 })
     .strict();
 // --- Notifications, post-deploy watch, monitoring -------------------------------------------------------------
@@ -44690,6 +44633,7 @@ const ConfigSchema = object({
     deployment: DeploymentPolicySchema.default(DeploymentPolicySchema.parse({})),
     proxy: ProxySchema.default(ProxySchema.parse({})),
     front_proxy: FrontProxySchema.prefault({}).describe('the shared front proxy of the hosts whose environments set proxy.front'),
+    provider: ProviderSchema.default({ kind: 'compose' }),
     images: ImagesSchema.default(ImagesSchema.parse({})),
     database: DatabaseSchema.default(DatabaseSchema.parse({})),
     notifications: NotificationsSchema.prefault({}).describe('where deployment events are sent from the runner'),
@@ -45337,7 +45281,7 @@ const MOVED = {
     'deployment.strategy': 'remove it: the strategy is always blue-green',
     'deployment.health_check': 'use app.health (interval, timeout, start_timeout, consecutive)',
     'deployment.rollback': 'remove it: a deploy that fails after starting the new colour always rolls back; to switch back on failures after the switch, use deployment.watch',
-    providers: 'remove it: the Docker Compose stack is built in (docker/compose.yml)',
+    providers: 'use provider: with kind compose (one Docker host, the default) or kind swarm (docs/swarm.md)',
     'monitoring.prometheus': 'use monitoring.enabled; the stack is docker/monitoring',
     'notifications.webhook.secret': 'never write the signing key here: name its env-file variable in notifications.webhook.secret_env',
 };
@@ -45581,6 +45525,8 @@ function loadConfig(opts) {
             problems.push(...checkLocalPaths(config, opts.environment, env, configDir, yaml, configFile));
         if (config && env)
             problems.push(...checkFrontDomains(config, opts.environment, env, yaml, configFile));
+        if (config && env)
+            problems.push(...checkProvider(config, opts.environment, env, yaml, configFile));
     }
     // the env file is read even when the config is broken, so that one run reports both files' problems
     const source = envFileSourceOf(opts, cwd, configDir, yaml, config, env);
@@ -45641,11 +45587,41 @@ function loadConfig(opts) {
         stack: `${config.app.name}-${environment}`,
         hostPath: env.path ?? `togather/${environment}`,
         proxy,
+        provider: env.provider ?? config.provider,
         appEnv: merged.values,
         configPath: opts.configPath,
         configDir,
         envFileSource: envFile?.file ?? ENV_INPUT_SOURCE,
     };
+}
+/**
+ * What a Swarm environment cannot combine with (docs/swarm.md): the front proxy and a bind address are single-host
+ * features, monitoring is not built for Swarm yet, and the tasks' own limit must leave room for the app's start.
+ */
+function checkProvider(config, name, env, yaml, file) {
+    const provider = env.provider ?? config.provider;
+    if (provider.kind !== 'swarm')
+        return [];
+    const proxy = { ...config.proxy, ...definedOnly(env.proxy ?? {}) };
+    const monitoring = env.monitoring?.enabled ?? config.monitoring.enabled;
+    const providerPath = env.provider ? ['environments', name, 'provider'] : ['provider'];
+    const problem = (path, message, remedy) => {
+        const line = yaml.locate(path) ?? yaml.locate(providerPath);
+        return { file, path: dottedPath(path), ...(line !== undefined ? { line } : {}), message, remedy, code: 'invalid' };
+    };
+    const where = (key, own) => (own ? ['environments', name, ...key.split('.')] : key.split('.'));
+    const out = [];
+    if (proxy.front)
+        out.push(problem(where('proxy.front', env.proxy?.front !== undefined), 'is true, but the shared front proxy is a single-host feature', "remove it: with provider.kind swarm the edge node's Caddy holds the HTTP and HTTPS ports itself"));
+    if (proxy.bind !== '0.0.0.0')
+        out.push(problem(where('proxy.bind', env.proxy?.bind !== undefined), `is ${proxy.bind}, but a swarm publishes the edge's ports on every address of the edge node`, 'remove proxy.bind (firewall the edge node instead)'));
+    if (monitoring)
+        out.push(problem(where('monitoring.enabled', env.monitoring?.enabled !== undefined), 'is true, but monitoring is not built for provider.kind swarm yet', 'set monitoring.enabled: false for this environment, or run the monitoring stack yourself (docs/swarm.md)'));
+    if (config.deployment.watch.duration > 0)
+        out.push(problem(['deployment', 'watch'], 'is on, but the post-deploy watch is not built for provider.kind swarm yet', 'set deployment.watch: 0s for this environment; watch the edge with your monitoring instead'));
+    if (provider.scale_timeout < config.app.health.start_timeout)
+        out.push(problem([...providerPath, 'scale_timeout'], `(${provider.scale_timeout} ms) is shorter than app.health.start_timeout (${config.app.health.start_timeout} ms)`, 'give the tasks at least as long as one app takes to start'));
+    return out;
 }
 /**
  * Behind the shared front proxy the domains are how requests find the environment (and what certificates are
@@ -46085,7 +46061,7 @@ function frontLockCmd(layout) {
 }
 /** `docker inspect` state of the front's container: running, exited, …, or absent */
 async function frontState(ctx, container) {
-    const r = await ctx.host.run(cmd('docker', 'inspect', '-f', '{{.State.Status}}', '--', container), {
+    const r = await ctx.host.run(host_cmd('docker', 'inspect', '-f', '{{.State.Status}}', '--', container), {
         check: false,
         timeoutMs: 30_000,
     });
@@ -46137,7 +46113,7 @@ async function prepareFront(ctx, compose, envCaddy) {
         if (!held)
             return;
         held = false;
-        await ctx.host.run(cmd('rmdir', layout.lockDir), { check: false, timeoutMs: 30_000 });
+        await ctx.host.run(host_cmd('rmdir', layout.lockDir), { check: false, timeoutMs: 30_000 });
     };
     try {
         const changed = await writeHostFiles(ctx, layout, frontFiles(ctx));
@@ -46192,7 +46168,7 @@ async function refuseForeignPortHolders(ctx, layout, envCaddy) {
         throw new errors_DeployError('preflight', `the front proxy's ports ${f.http_port}/${f.https_port} are published by ${others.join(', ')}; nothing was changed`, 'move that environment behind the front proxy first (proxy.front: true, deployed once), or give front_proxy other ports');
 }
 async function startContainer(ctx, name) {
-    const r = await ctx.host.run(cmd('docker', 'start', name), { check: false, timeoutMs: 120_000 });
+    const r = await ctx.host.run(host_cmd('docker', 'start', name), { check: false, timeoutMs: 120_000 });
     if (r.code !== 0)
         throw frontStartFailed(ctx, name, r.stderr.trim());
 }
@@ -46441,9 +46417,7 @@ function hostFiles(ctx, layout, images, extras = {}) {
     if (ctx.cfg.appEnv.POSTGRES_PASSWORD !== undefined)
         dbEnv.POSTGRES_PASSWORD = ctx.cfg.appEnv.POSTGRES_PASSWORD;
     files.push({ name: 'db.env', mode: '600', content: renderEnvFile(dbEnv) });
-    const initDir = c.database.init_dir ? fromConfigDir(ctx, c.database.init_dir) : (0,external_node_path_namespaceObject.join)(assetDir(), 'docker', 'db-init');
-    for (const [name, content] of Object.entries(readDir(initDir)))
-        files.push({ name: `db-init/${name}`, mode: '644', content });
+    files.push(...dbInitFiles(ctx));
     // what the long-lived services (db, caddy, gates) are made of; the colours' images and app.env are not part
     // of it, so a routine deploy or a secret rotation never recreates the database or the proxy
     const base = files.filter((f) => f.name !== 'app.env' && f.name !== '.env' && !f.name.startsWith('caddy/'));
@@ -46454,6 +46428,16 @@ function hostFiles(ctx, layout, images, extras = {}) {
         content: filesDigest([...base, { name: 'env', mode: '600', content: JSON.stringify(baseEnv) }]) + '\n',
     });
     return files;
+}
+/** the database's init scripts (database.init_dir, else the built-in ones), mounted over its initdb directory */
+function dbInitFiles(ctx) {
+    const dir = ctx.cfg.config.database.init_dir;
+    const initDir = dir ? fromConfigDir(ctx, dir) : (0,external_node_path_namespaceObject.join)(assetDir(), 'docker', 'db-init');
+    return Object.entries(readDir(initDir)).map(([name, content]) => ({
+        name: `db-init/${name}`,
+        mode: '644',
+        content,
+    }));
 }
 /** Caddy durations: whole milliseconds are always valid */
 function formatGo(ms) {
@@ -46512,7 +46496,7 @@ async function provisionStack(ctx, layout, host, facts, files, front) {
     // at once: on a host moving to the front proxy, the environment's Caddy has just let go of 80/443
     await front?.startAndRoute(layout.stack);
     if (!keeper && facts.keeper !== 'absent')
-        await ctx.host.run(cmd('docker', 'rm', '-f', layout.keeper), { check: false, timeoutMs: 60_000 });
+        await ctx.host.run(host_cmd('docker', 'rm', '-f', layout.keeper), { check: false, timeoutMs: 60_000 });
     if (changed.some((f) => f.startsWith('caddy/')) && facts.caddy === 'running') {
         // the one case that reloads Caddy: its configuration itself changed (not a colour switch)
         ctx.reporter.warn('the Caddy configuration changed: reloading the proxy (requests on idle keep-alive connections may see a reset)');
@@ -46556,8 +46540,1855 @@ async function waitDbHealthy(ctx, layout) {
     throw new errors_DeployError('preflight', `the database service did not become healthy (status ${status}); nothing was switched`, `look at \`docker logs ${layout.db}\` on the host`);
 }
 
-;// CONCATENATED MODULE: ./src/engine/operations/plan.ts
+;// CONCATENATED MODULE: ./src/engine/release/target.ts
 
+
+
+
+
+
+
+/** one Docker host over SSH, the stack run by compose: release/*, stack/* */
+const composeTarget = {
+    kind: 'compose',
+    preflight: (ctx, layout, light) => preflight(ctx, layout, light),
+    lock: (ctx, layout) => new DeployLock(ctx, layout),
+    lockView: (ctx, layout) => inspectLock(ctx, layout),
+    describeLock: (view) => describeLockView(view),
+    removeLock: (ctx, layout, view) => forceRemoveLock(ctx, layout, view),
+    inspect: (ctx, layout) => inspectStack(ctx, layout),
+    ensureImage: (ctx, sha, args) => ensureImage(ctx, sha, args),
+    imagesPresent: (ctx) => imagesOnHost(ctx),
+    provision: (ctx, layout, facts, stack, images) => provision(ctx, layout, facts, stack, images),
+    startColour: (ctx, layout, facts, colour, stack) => startColour(ctx, layout, facts.compose, colour, stack),
+    resumeColour: async (ctx, layout, colour) => {
+        await ctx.host.run(resumeAppCmd(layout, colour), { timeoutMs: 60_000 });
+    },
+    healthGate: (ctx, layout, colour, sha, expect, serving) => healthGate(ctx, layout, colour, sha, expect, serving),
+    stopColour: (ctx, layout, colour, drainMs) => stopColour(ctx, layout, colour, drainMs),
+    verifyVia: (layout, colour) => layout.gate(colour),
+    prune: (ctx, keep, protect, dryRun) => pruneImages(ctx, keep, protect, dryRun),
+};
+
+;// CONCATENATED MODULE: ./src/engine/swarm/commands.ts
+
+
+
+
+/*
+ * What the Swarm provider runs on the manager, as data: pure builders of each docker command's argv, and the
+ * shell scripts as exported constants whose data arrive as $1, $2, … (script() in host/host.ts). Every name,
+ * label, image and constraint is checked against a strict pattern first: argv needs no quoting, but a value
+ * that starts with "-" would be read as an option, and a newline would break the line-based parsers.
+ */
+// --- validation -------------------------------------------------------------------------------------------------
+function refuse(what, value, rule) {
+    throw new errors_DeployError('config', `swarm: ${what} ${JSON.stringify(value)} is not allowed (${rule})`);
+}
+// the longest suffix added to a stack name is "-deploy-lock" (12); service names stop at 63 characters
+const STACK_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$/;
+const SERVICE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+/** a task, node or service ID as swarmkit prints it (25 lower-case alphanumerics; shorter prefixes accepted) */
+const ID_RE = /^[a-z0-9]{6,64}$/;
+const IMAGE_RE = /^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$/;
+const LABEL_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** a placement constraint: node.<attr> == / != value, the operator's spelling kept */
+const CONSTRAINT_RE = /^(node|engine)\.[A-Za-z0-9._-]+ *(==|!=) *[A-Za-z0-9._-]+$/;
+const commands_SHA_RE = /^[0-9a-f]{7,40}$/;
+function checkStack(s) {
+    return STACK_RE.test(s) ? s : refuse('stack name', s, 'letters, digits, _ and -, at most 48');
+}
+function checkService(s) {
+    return SERVICE_RE.test(s) ? s : refuse('service name', s, 'letters, digits, _ . and -, at most 63');
+}
+function checkId(s) {
+    return ID_RE.test(s) ? s : refuse('swarm ID', s, 'lower-case letters and digits');
+}
+function checkImage(s) {
+    return IMAGE_RE.test(s) && !s.includes('..') ? s : refuse('image', s, 'an image reference');
+}
+function checkLabelKey(s) {
+    return LABEL_KEY_RE.test(s) ? s : refuse('label', s, 'letters, digits, . _ and -');
+}
+/** label values are free text (an actor's name), but one line of printable characters */
+function checkLabelValue(s) {
+    // eslint-disable-next-line no-control-regex
+    return s.length <= 256 && !/[\u0000-\u001f\u007f]/.test(s) ? s : refuse('label value', s, 'one printable line');
+}
+function checkConstraint(s) {
+    return CONSTRAINT_RE.test(s) ? s : refuse('placement constraint', s, 'node.<attribute> == <value>');
+}
+/** an absolute path without control characters or ".." (it reaches bind mounts and --env-file) */
+function commands_checkPath(s) {
+    // eslint-disable-next-line no-control-regex
+    const ok = s.startsWith('/') && !/[\u0000-\u001f\u007f]/.test(s) && !s.split('/').includes('..');
+    return ok ? s : refuse('path', s, 'an absolute path');
+}
+/** a path on the manager, absolute or relative to the deploy user's home (the environment's root as configured) */
+function checkHostPath(s) {
+    return /^[A-Za-z0-9_]/.test(s) ? commands_checkPath(`/${s}`).slice(1) : commands_checkPath(s);
+}
+function checkCount(n, what, max = 100) {
+    if (!Number.isInteger(n) || n < 0 || n > max)
+        refuse(what, String(n), `a whole number 0-${max}`);
+    return n;
+}
+/** a Go duration docker reads: whole milliseconds */
+function goDuration(ms) {
+    return `${Math.max(0, Math.round(ms))}ms`;
+}
+function swarmNames(stack) {
+    const s = checkStack(stack);
+    return {
+        stack: s,
+        app: (c) => `${s}_app-${c}`,
+        gate: (c) => `${s}_gate-${c}`,
+        caddy: `${s}_caddy`,
+        tools: `${s}_tools`,
+        db: `${s}_db`,
+        overlay: `${s}_togather`,
+        lock: `${s}-deploy-lock`,
+    };
+}
+/** labels the tool reads back: the stack's namespace (stack deploy sets it on its own services), colour, version */
+const NAMESPACE_LABEL = 'com.docker.stack.namespace';
+const COLOUR_LABEL = 'org.togather.colour';
+const VERSION_LABEL = 'org.togather.version';
+const SERVICE_NAME_LABEL = 'com.docker.swarm.service.name';
+/** `service create` of a colour: every setting on the command line, so a recreate always matches the config */
+function createColourCmd(p) {
+    const n = swarmNames(p.stack);
+    if (!commands_SHA_RE.test(p.sha))
+        refuse('commit', p.sha, 'hex digits');
+    return host_cmd('docker', 'service', 'create', '--detach', '--name', n.app(p.colour), '--label', `${NAMESPACE_LABEL}=${n.stack}`, '--label', `${COLOUR_LABEL}=${p.colour}`, '--label', `${VERSION_LABEL}=${p.sha}`, '--container-label', 'org.togather.role=app', '--network', `name=${checkService(p.network)}`, '--endpoint-mode', 'dnsrr', '--replicas', String(checkCount(p.replicas, 'replicas')), 
+    // no --placement-pref: swarmkit spreads only over node or engine labels (spread=node.id is ignored), and its
+    // default already places a service's next task on the node with the fewest of them
+    ...p.constraints.flatMap((c) => ['--constraint', checkConstraint(c)]), '--env-file', commands_checkPath(p.envFile), '--env', `TOGATHER_SLOT=${p.colour}`, '--stop-grace-period', `${stopSeconds(p.drainMs)}s`, '--restart-condition', 'any', '--restart-delay', '1s', '--update-order', 'start-first', 
+    // service create's spelling (stack deploy's is --resolve-image never): use the image as the node has it
+    '--no-resolve-image', ...(p.registryAuth ? ['--with-registry-auth'] : []), ...(p.health
+        ? [
+            '--health-interval',
+            goDuration(p.health.intervalMs),
+            '--health-start-period',
+            goDuration(p.health.startPeriodMs),
+        ]
+        : []), checkImage(p.image));
+}
+/** sets a service's replicas and returns at once: our own polls wait, with our own timeouts */
+function scaleCmd(service, replicas) {
+    return cmd('docker', 'service', 'scale', '--detach', `${checkService(service)}=${checkCount(replicas, 'replicas')}`);
+}
+/** removes a service by name or, where it matters who owns it (the lock), by its exact ID */
+function removeServiceCmd(nameOrId) {
+    return host_cmd('docker', 'service', 'rm', checkService(nameOrId));
+}
+/** the long-lived services; never --prune (the colour services and the lock are not in the file) */
+function stackDeployCmd(file, stack, registryAuth = false) {
+    return host_cmd('docker', 'stack', 'deploy', '--resolve-image', 'never', ...(registryAuth ? ['--with-registry-auth'] : []), '-c', commands_checkPath(file), checkStack(stack));
+}
+/** a service's last log lines, for diagnostics (the caller redacts them) */
+function serviceLogsCmd(service, lines = 30) {
+    return host_cmd('docker', 'service', 'logs', '--tail', String(checkCount(lines, 'log lines', 1000)), '--timestamps', '--no-trunc', checkService(service));
+}
+/** each task's name, node, state and error, for diagnostics ("No such image", "no suitable node") */
+function servicePsCmd(service) {
+    return host_cmd('docker', 'service', 'ps', '--no-trunc', '--format', '{{.Name}}|{{.Node}}|{{.CurrentState}}|{{.Error}}', checkService(service));
+}
+/** run on each node's own SSH: the node ID it has in the swarm (empty when it is in none) */
+function nodeIdCmd() {
+    return cmd('docker', 'info', '--format', '{{.Swarm.NodeID}}');
+}
+/**
+ * $1 the service, $2 its replicas: the manager's clock first (now=, epoch s), then the scale. judgeTasks takes
+ * that time as `sinceS`, so a warm colour's older failed tasks (its history) do not fail its new start.
+ */
+const SCALE_UP = `echo "now=$(date +%s)"; docker service scale --detach "$1=$2" >/dev/null`;
+function scaleUpCmd(service, replicas) {
+    return script(SCALE_UP, checkService(service), String(checkCount(replicas, 'replicas')));
+}
+/** the manager's clock as SCALE_UP and the task listings print it (now=<epoch s>) */
+function parseNow(out) {
+    const m = /^now=(\d+)$/m.exec(out);
+    return m ? Number(m[1]) : undefined;
+}
+/** every service of the stack with its running/desired replicas (parseReplicas): what provision waits on */
+function stackReplicasCmd(stack) {
+    return host_cmd('docker', 'service', 'ls', '--filter', `label=${NAMESPACE_LABEL}=${checkStack(stack)}`, '--format', '{{.Name}} {{.Replicas}}');
+}
+/** $1 the environment's root (relative to the SSH user's home, or absolute): created, then printed resolved */
+const ROOT_REALPATH = 'mkdir -p -- "$1" && cd -- "$1" && pwd -P';
+function rootRealpathCmd(root) {
+    return script(ROOT_REALPATH, root);
+}
+/** $1 the edge Caddy's service: its container on this node (the edge is the manager) rereads its configuration */
+const EDGE_CADDY_RELOAD = `
+c=$(docker ps -q --filter "label=${SERVICE_NAME_LABEL}=$1" | head -n 1)
+[ -n "$c" ] || { echo "no running container of $1 on this node" >&2; exit 3; }
+exec docker exec "$c" caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile
+`;
+function edgeCaddyReloadCmd(service) {
+    return script(EDGE_CADDY_RELOAD, checkService(service));
+}
+// --- tasks --------------------------------------------------------------------------------------------------------
+// Every task of service $1 (current and history), one "task|…" line each, then every node as "node|…". Node IDs,
+// never hostnames: nodes may share one. The error is JSON, last, so a "|" in it splits nothing; the network
+// attachments are "name=addr/len " pairs, and the caller picks the overlay's. With no such service: service=absent.
+const TASK_FORMAT = 'task|{{.ID}}|{{.NodeID}}|{{.DesiredState}}|{{.Status.State}}|' +
+    '{{with .Status.ContainerStatus}}{{.ExitCode}}{{end}}|{{.CreatedAt.Unix}}|' +
+    '{{range .NetworksAttachments}}{{.Network.Spec.Name}}={{range .Addresses}}{{.}} {{end}}{{end}}|' +
+    '{{json .Status.Err}}';
+const LIST_TASKS = `
+list() {
+  ids=$(docker service ps -q --no-trunc "$1" 2>/dev/null) || { echo service=absent; return 0; }
+  echo service=present
+  if [ -n "$ids" ]; then
+    printf '%s\\n' "$ids" | xargs docker inspect --type task -f '${TASK_FORMAT}' 2>/dev/null
+  fi
+  docker node ls --format 'node|{{.ID}}|{{.Status}}|{{.Availability}}' 2>/dev/null
+  echo "now=$(date +%s)"
+}
+`;
+/** $1 the service */
+const SWARM_TASKS = `${LIST_TASKS}
+list "$1"
+`;
+function swarmTasksCmd(service) {
+    return script(SWARM_TASKS, checkService(service));
+}
+// Scales service $1 to 0, then lists its tasks every half second until none is still alive on a Ready node, at
+// most $2 seconds; prints the last listing (SWARM_TASKS's format), which says what is left and where. A task on a
+// Down node is not waited for: its node cannot stop it until it comes back. Exit 2: the scale itself failed.
+const SCALE_DOWN = `${LIST_TASKS}
+docker service scale --detach "$1=0" >/dev/null || exit 2
+end=$(( $(date +%s) + $2 ))
+while :; do
+  out=$(list "$1")
+  alive=$(printf '%s\\n' "$out" | awk -F'|' '
+    $1 == "node" && tolower($3) != "ready" { down[$2] = 1 }
+    $1 == "task" && $5 ~ /^(new|pending|assigned|accepted|preparing|ready|starting|running)$/ { t[$2] = $3 }
+    END { n = 0; for (k in t) if (!(t[k] in down)) n++; print n }')
+  [ "$alive" = 0 ] && break
+  [ "$(date +%s)" -ge "$end" ] && break
+  sleep 0.5
+done
+printf '%s\\n' "$out"
+`;
+function scaleDownCmd(service, waitMs) {
+    return script(SCALE_DOWN, checkService(service), String(Math.max(1, Math.ceil(waitMs / 1000))));
+}
+// --- the stack as the deployer reads it ---------------------------------------------------------------------------
+// One round trip: every service of stack $1 with its running/desired replicas and image, the version label of both
+// colour services, and both gates' flag files under root $2. An absent colour service is left out of docker's
+// answer (exit 1, ignored). parseSwarmInspect (services.ts's caller) turns it into StackFacts.
+const SWARM_INSPECT = `
+docker service ls --filter "label=${NAMESPACE_LABEL}=$1" --format 'svc {{.Name}} {{.Replicas}} {{.Image}}' 2>/dev/null
+docker service inspect -f 'ver {{.Spec.Name}} {{index .Spec.Labels "${VERSION_LABEL}"}}' "$1_app-blue" "$1_app-green" 2>/dev/null
+for c in blue green; do
+  if [ -f "$2/gates/$c/ready" ]; then echo "$c.flag=on"; else echo "$c.flag=off"; fi
+done
+exit 0
+`;
+/** $1 the stack, $2 the environment's root on the manager */
+function swarmInspectCmd(stack, root) {
+    return script(SWARM_INSPECT, checkStack(stack), checkHostPath(root));
+}
+// --- probes of every task, from the tools container on the manager ----------------------------------------------
+// Inside the tools container: PROBE_LOOP ($0) against every IP ($7…) at once, each into its own file, then each
+// answer as an "=== <ip>" block in the order given. $1 timeout (s), $2 port, $3 path, $4 passes needed, $5 probes
+// at most, $6 pause (s). No single quote inside: it travels as one sh -c argument.
+const PROBE_EACH_INNER = `
+loop=$0; t=$1; port=$2; path=$3; need=$4; max=$5; pause=$6; shift 6
+d=$(mktemp -d) || exit 2
+i=0
+for ip in "$@"; do
+  i=$((i+1))
+  sh -c "$loop" "$t" "http://$ip:$port$path" "$need" "$max" "$pause" > "$d/$i" 2>&1 &
+done
+wait
+i=0
+for ip in "$@"; do
+  i=$((i+1))
+  echo "=== $ip"; cat -- "$d/$i"
+done
+rm -rf -- "$d"
+`;
+/**
+ * $1 the tools service (its container on this node is found by swarm's label), then PROBE_EACH_INNER's
+ * arguments from $1 on. Exit 3 with tools=absent when the container is not there.
+ */
+const PROBE_EACH = `
+c=$(docker ps -q --filter "label=${SERVICE_NAME_LABEL}=$1" | head -n 1)
+[ -n "$c" ] || { echo tools=absent; exit 3; }
+shift
+docker exec "$c" sh -c '${PROBE_EACH_INNER}' '${PROBE_LOOP}' "$@"
+`;
+const IPV4_RE = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+function probeEachCmd(p) {
+    for (const ip of p.ips)
+        if (!IPV4_RE.test(ip))
+            refuse('task address', ip, 'an IPv4 address');
+    if (!/^\/[A-Za-z0-9._~/-]*$/.test(p.path))
+        refuse('health path', p.path, 'a plain URL path');
+    if (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535)
+        refuse('port', String(p.port), '1-65535');
+    return script(PROBE_EACH, checkService(p.tools), String(Math.max(1, Math.ceil(p.timeoutMs / 1000))), String(p.port), p.path, String(checkCount(p.consecutive, 'passes')), String(checkCount(p.probes, 'probes')), (p.intervalMs / 1000).toFixed(3), ...p.ips);
+}
+// --- preflight ----------------------------------------------------------------------------------------------------
+// One round trip to the manager, read-only: the engine, this node's swarm state, every node (ID, state,
+// availability, address, role, hostname, then its labels as JSON, last), the overlay network (absent before the
+// first deploy), the free space under root $2 (df walks up to the nearest existing parent) and its real path.
+// $1 the overlay network's name.
+const NODE_FORMAT = 'node={{.ID}}|{{.Status.State}}|{{.Spec.Availability}}|{{.Status.Addr}}|{{.Spec.Role}}|' +
+    '{{.Description.Hostname}}|{{json .Spec.Labels}}';
+const SWARM_PREFLIGHT = `
+printf 'version=%s\\n' "$(docker version -f '{{.Server.Version}} {{.Client.Version}}' 2>/dev/null)"
+printf 'swarm=%s\\n' "$(docker info -f '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.NodeID}}' 2>/dev/null)"
+docker node ls -q 2>/dev/null | xargs -r docker node inspect -f '${NODE_FORMAT}' 2>/dev/null
+n=$(docker network inspect -f '{{.Driver}} {{.Attachable}}' "$1" 2>/dev/null) || n=absent
+printf 'network=%s\\n' "$n"
+p=$2; while [ ! -e "$p" ] && [ "$p" != / ] && [ "$p" != . ]; do p=$(dirname -- "$p"); done
+df -Pk -- "$p" 2>/dev/null | awk 'NR==2{print "free_kb=" $4}'
+printf 'root=%s\\n' "$(cd -- "$2" 2>/dev/null && pwd -P)"
+exit 0
+`;
+function swarmPreflightCmd(network, root) {
+    return script(SWARM_PREFLIGHT, checkService(network), checkHostPath(root));
+}
+// --- the cluster-wide lock (lock.ts says how it works): a 0-replica service named <stack>-deploy-lock ---------
+/** the lock's labels: its holder, as stack/lock.ts's LockInfo has it, and the heartbeat counter */
+const LOCK_LABEL = 'org.togather.lock';
+const LOCK_HELD = `h=$(docker service inspect -f '{{.ID}} {{.UpdatedAt.Unix}} {{json .Spec.Labels}}' "$n" 2>/dev/null)`;
+// $1 the lock service, $2 the image (never pulled: it runs no task), then its "--label k=v" arguments. Swarm
+// refuses a second service of the same name, atomically. Exit 0 with id=<service ID>: ours. Exit 4: held, with
+// held=<ID> <updated, s> <labels JSON> and the manager's now=. Exit 3: the create failed and no lock exists
+// (taken and released in between, or a real failure: its error on stderr).
+const SWARM_LOCK_CREATE = `
+n=$1; img=$2; shift 2
+if out=$(docker service create --detach --quiet --name "$n" --replicas 0 --no-resolve-image "$@" "$img" 2>&1); then
+  printf 'id=%s\\n' "$(printf '%s\\n' "$out" | tail -n 1)"; exit 0
+fi
+${LOCK_HELD} || { printf '%s\\n' "$out" >&2; exit 3; }
+printf 'held=%s\\n' "$h"; echo "now=$(date +%s)"; exit 4
+`;
+/**
+ * $1 the lock service (LOCK_HELD reads it as $n: the create script has shifted its arguments): held=… and now= as
+ * SWARM_LOCK_CREATE prints them (exit 0), or exit 3 when there is none
+ */
+const SWARM_LOCK_INSPECT = `
+n=$1
+${LOCK_HELD} || exit 3
+printf 'held=%s\\n' "$h"; echo "now=$(date +%s)"
+`;
+/** $1 the lock service, $2 a lock id: removes that lock by its service ID, and no newer one (exit 5: not that lock) */
+const SWARM_LOCK_REMOVE_HELD = `
+s=$(docker service inspect -f '{{.ID}} {{index .Spec.Labels "${LOCK_LABEL}.id"}}' "$1" 2>/dev/null) || exit 5
+[ "\${s#* }" = "$2" ] || exit 5
+docker service rm "\${s%% *}" >/dev/null
+`;
+function lockCreateCmd(service, image, labels) {
+    const flags = Object.entries(labels).flatMap(([k, v]) => ['--label', `${checkLabelKey(k)}=${checkLabelValue(v)}`]);
+    return script(SWARM_LOCK_CREATE, checkService(service), checkImage(image), ...flags);
+}
+function commands_lockInspectCmd(service) {
+    return script(SWARM_LOCK_INSPECT, checkService(service));
+}
+/** a label-only update: it bumps the service's UpdatedAt on the managers' clock and starts no task (0 replicas) */
+function commands_lockHeartbeatCmd(serviceId, beat) {
+    return host_cmd('docker', 'service', 'update', '--detach', '--label-add', `${LOCK_LABEL}.beat=${beat}`, checkId(serviceId));
+}
+function lockRemoveHeldCmd(service, lockId) {
+    return script(SWARM_LOCK_REMOVE_HELD, checkService(service), checkLabelValue(lockId));
+}
+/**
+ * A service's state in the words StackFacts uses for containers: absent; exited at 0 replicas (kept for a warm
+ * rollback, like a stopped container); running while a task runs; restarting while none of the desired runs.
+ */
+function serviceState(r) {
+    if (!r)
+        return 'absent';
+    if (r.desired === 0)
+        return 'exited';
+    return r.running > 0 ? 'running' : 'restarting';
+}
+/** SWARM_INSPECT's output as the single-host StackFacts (so liveColour and colourImages work unchanged) */
+function parseSwarmInspect(out, stack) {
+    const n = swarmNames(stack);
+    const svc = new Map();
+    const ver = new Map();
+    const flags = new Set();
+    for (const line of out.split('\n')) {
+        const s = /^svc (\S+) (\d+)\/(\d+)(?: \([^)]*\))? (\S+)$/.exec(line.trim());
+        if (s)
+            svc.set(s[1], { replicas: { running: Number(s[2]), desired: Number(s[3]) }, image: s[4] });
+        const v = /^ver (\S+) ([0-9a-f]{7,40})$/.exec(line.trim());
+        if (v)
+            ver.set(v[1], v[2]);
+        const f = /^(blue|green)\.flag=on$/.exec(line.trim());
+        if (f)
+            flags.add(f[1]);
+    }
+    // an image as the service spec holds it, without the digest `service ls` may keep
+    const image = (name) => svc.get(name)?.image.replace(/@sha256:[0-9a-f]+$/, '') || undefined;
+    const state = (name) => serviceState(svc.get(name)?.replicas);
+    const colour = (c) => ({
+        flag: flags.has(c),
+        gate: state(n.gate(c)),
+        app: state(n.app(c)),
+        image: image(n.app(c)),
+    });
+    return {
+        blue: colour('blue'),
+        green: colour('green'),
+        caddy: state(n.caddy),
+        db: state(n.db),
+        dbImage: image(n.db),
+        keeper: 'absent',
+        tools: state(n.tools),
+        replicas: { blue: svc.get(n.app('blue'))?.replicas, green: svc.get(n.app('green'))?.replicas },
+        versions: { blue: ver.get(n.app('blue')), green: ver.get(n.app('green')) },
+    };
+}
+/** `service ls` lines "<name> <running>/<desired>[ (…)]" → name → replicas */
+function parseReplicas(out) {
+    const m = new Map();
+    for (const line of out.split('\n')) {
+        const r = /^(\S+) (\d+)\/(\d+)/.exec(line.trim());
+        if (r)
+            m.set(r[1], { running: Number(r[2]), desired: Number(r[3]) });
+    }
+    return m;
+}
+/** PROBE_EACH's output: each task address's probe round, as release/health.ts's parseProbe reads one */
+function parseProbeEach(out) {
+    const results = new Map();
+    const blocks = out.split(/^=== /m).slice(1);
+    for (const b of blocks) {
+        const nl = b.indexOf('\n');
+        const ip = (nl < 0 ? b : b.slice(0, nl)).trim();
+        results.set(ip, parseProbe(nl < 0 ? '' : b.slice(nl + 1)));
+    }
+    return results;
+}
+
+;// CONCATENATED MODULE: ./src/engine/swarm/tasks.ts
+/*
+ * A colour service's tasks as SWARM_TASKS and SCALE_DOWN list them (swarm/commands.ts), and the two verdicts
+ * the deployer waits on: every wanted task running on a Ready node with its overlay address (then each is
+ * probed), or a failure no wait can fix; and, when scaling down, what is still running. Tasks and nodes are
+ * matched by ID only: nodes may share a hostname. A task on a Down node is neither counted nor waited for.
+ */
+/** states a task is still alive in (it runs, or will): what a scale-down waits out */
+const ALIVE_STATES = new Set([
+    'new',
+    'pending',
+    'assigned',
+    'accepted',
+    'preparing',
+    'ready',
+    'starting',
+    'running',
+]);
+/** states that end a task for good: in a starting colour, each is a failure no wait fixes */
+const FAILED_STATES = new Set(['failed', 'rejected', 'orphaned', 'complete']);
+function parseTasks(out) {
+    const listing = { present: !/^service=absent$/m.test(out), tasks: [], nodes: [] };
+    for (const raw of out.split('\n')) {
+        const line = raw.trim();
+        if (line.startsWith('task|')) {
+            const f = line.split('|');
+            if (f.length < 9)
+                continue;
+            const [, id, nodeId, desired, state, exit, created, nets] = f;
+            let err = '';
+            try {
+                const v = JSON.parse(f.slice(8).join('|'));
+                if (typeof v === 'string')
+                    err = v;
+            }
+            catch {
+                err = f.slice(8).join('|');
+            }
+            const addresses = {};
+            for (const pair of (nets ?? '').split(' ')) {
+                const m = /^([^=]+)=([^/\s]+)(?:\/\d+)?$/.exec(pair);
+                if (m && !(m[1] in addresses))
+                    addresses[m[1]] = m[2];
+            }
+            listing.tasks.push({
+                id: id ?? '',
+                nodeId: nodeId ?? '',
+                desired: (desired ?? '').toLowerCase(),
+                state: (state ?? '').toLowerCase(),
+                exitCode: exit && /^-?\d+$/.test(exit) ? Number(exit) : undefined,
+                createdS: created && /^\d+$/.test(created) ? Number(created) : undefined,
+                addresses,
+                err,
+            });
+        }
+        else if (line.startsWith('node|')) {
+            const [, id = '', status = '', availability = ''] = line.split('|');
+            listing.nodes.push({ id, status: status.toLowerCase(), availability: availability.toLowerCase() });
+        }
+        else {
+            const now = /^now=(\d+)$/.exec(line);
+            if (now)
+                listing.nowS = Number(now[1]);
+        }
+    }
+    return listing;
+}
+const shortId = (id) => id.slice(0, 12) || '?';
+/** one task as messages name it */
+function describeTask(t) {
+    const exit = t.exitCode !== undefined && t.exitCode !== 0 ? `, exit code ${t.exitCode}` : '';
+    const err = t.err ? `: ${t.err}` : '';
+    return `task ${shortId(t.id)} on node ${t.nodeId ? shortId(t.nodeId) : '(none yet)'} ${t.state}${exit}${err}`;
+}
+function downNodes(l) {
+    return new Set(l.nodes.filter((n) => n.status !== 'ready').map((n) => n.id));
+}
+function judgeTasks(l, o) {
+    if (!l.present)
+        return { kind: 'failed', reason: 'the service does not exist' };
+    const down = downNodes(l);
+    const tasks = l.tasks.filter((t) => o.sinceS === undefined || t.createdS === undefined || t.createdS >= o.sinceS);
+    // a task on a Down node says nothing about the release: its node cannot report
+    const judged = tasks.filter((t) => !down.has(t.nodeId));
+    const failed = judged.find((t) => FAILED_STATES.has(t.state) || (t.err !== '' && t.state !== 'running'));
+    if (failed)
+        return { kind: 'failed', reason: describeTask(failed), task: failed };
+    const onDownNodes = tasks.filter((t) => down.has(t.nodeId) && ALIVE_STATES.has(t.state));
+    const running = judged.filter((t) => t.desired === 'running' && t.state === 'running');
+    const withIp = running.filter((t) => t.addresses[o.network]);
+    if (withIp.length >= o.replicas && running.length === withIp.length) {
+        return {
+            kind: 'ready',
+            tasks: withIp.map((t) => ({ id: t.id, nodeId: t.nodeId, ip: t.addresses[o.network] })),
+            onDownNodes,
+        };
+    }
+    const noIp = running.length - withIp.length;
+    const reason = `${running.length} of ${o.replicas} tasks running on Ready nodes` +
+        (noIp ? `, ${noIp} without an address on ${o.network}` : '') +
+        (onDownNodes.length ? `, ${onDownNodes.length} on Down nodes` : '');
+    return { kind: 'waiting', reason, running: running.length, onDownNodes };
+}
+/** after `service scale <svc>=0`: which tasks still run, and where */
+function stillRunning(l) {
+    const down = downNodes(l);
+    const alive = l.tasks.filter((t) => ALIVE_STATES.has(t.state));
+    return {
+        waiting: alive.filter((t) => !down.has(t.nodeId)),
+        leftOnDown: alive.filter((t) => down.has(t.nodeId)),
+    };
+}
+/**
+ * What SCALE_DOWN's last listing says, in a warning's words: nothing when every task stopped; else the tasks
+ * still running on Ready nodes (the wait ran out) and those left on Down nodes (never waited for).
+ */
+function describeScaleDown(out, service) {
+    const { waiting, leftOnDown } = stillRunning(parseTasks(out));
+    const parts = [
+        ...(waiting.length
+            ? [`${waiting.length} task(s) still running after the wait: ${waiting.map(describeTask).join('; ')}`]
+            : []),
+        ...(leftOnDown.length
+            ? [
+                `${leftOnDown.length} task(s) left on Down nodes, stopped when those come back: ${leftOnDown.map(describeTask).join('; ')}`,
+            ]
+            : []),
+    ];
+    return parts.length ? `${service}: ${parts.join('; ')}` : undefined;
+}
+
+;// CONCATENATED MODULE: ./src/engine/swarm/health.ts
+
+
+
+
+
+/** what the service's tasks and last log lines say, for an error message (redacted) */
+async function diagnose(ctx, service) {
+    const [ps, logs] = await Promise.all([
+        ctx.host.run(servicePsCmd(service), { check: false, timeoutMs: 20_000 }),
+        ctx.host.run(serviceLogsCmd(service, 15), { check: false, timeoutMs: 20_000 }),
+    ]);
+    const lines = [
+        ...ps.stdout.trim().split('\n').slice(0, 6),
+        ...(logs.stdout + logs.stderr).trim().split('\n').slice(-15),
+    ].filter((l) => l.trim());
+    return ctx.redactor.redact(lines.map((l) => `    ${l.slice(0, 300)}`).join('\n'));
+}
+/**
+ * The new colour's tasks, judged before any request may reach them: every wanted task running on a Ready node
+ * (with our own limit, provider.scale_timeout: swarm itself would wait forever), then each probed on its overlay
+ * address from the tools container until `consecutive` health answers in a row pass, judged by the app's
+ * contract as on one host. A task that fails, is rejected or cannot be placed fails the gate at once.
+ */
+async function swarmHealthGate(ctx, layout, p, colour, sha, expect = {}, serving, 
+/** judge only tasks created since (a warm colour's history is older) */
+sinceS) {
+    const h = ctx.cfg.config.app.health;
+    const names = swarmNames(layout.stack);
+    const service = names.app(colour);
+    const started = ctx.clock.now();
+    // placing and starting the tasks may take scale_timeout; once they run, the app has start_timeout to be healthy
+    const scaleDeadline = started + p.scale_timeout;
+    let deadline = scaleDeadline;
+    const leaves = serving ? `; ${serving}.` : '.';
+    const fail = async (what, remedy) => {
+        const why = await diagnose(ctx, service);
+        throw new errors_DeployError('health', `the new ${colour} colour ${what}${leaves}${why ? `\n${why}` : ''}`, remedy);
+    };
+    let last;
+    let probes = 0;
+    let stuck = 0;
+    for (;;) {
+        const listing = parseTasks((await ctx.host.run(swarmTasksCmd(service), { check: false })).stdout);
+        const tasks = judgeTasks(listing, {
+            replicas: p.replicas,
+            network: names.overlay,
+            ...(sinceS !== undefined ? { sinceS } : {}),
+        });
+        if (tasks.kind === 'failed')
+            return fail(`failed: ${tasks.reason}`, 'fix the release (or the placement) and deploy again');
+        if (tasks.kind === 'waiting')
+            last = tasks.reason;
+        else {
+            if (deadline === scaleDeadline)
+                deadline = Math.min(scaleDeadline, ctx.clock.now() + h.start_timeout);
+            const n = probesPerRound(h);
+            const r = await ctx.host.run(probeEachCmd({
+                tools: names.tools,
+                ips: tasks.tasks.map((t) => t.ip),
+                port: ctx.cfg.config.app.port,
+                path: h.path,
+                timeoutMs: h.timeout,
+                consecutive: h.consecutive,
+                probes: n,
+                intervalMs: h.interval,
+            }), { check: false, timeoutMs: n * (h.timeout + h.interval) + 15_000 });
+            const results = parseProbeEach(r.stdout);
+            const verdicts = tasks.tasks.map((t) => {
+                const probe = results.get(t.ip);
+                probes += probe?.probes ?? 0;
+                const v = probe ? judgeHealth(probe.code, probe.body, h, expect) : undefined;
+                return { task: t, probe, verdict: v };
+            });
+            const wrong = verdicts.find((v) => v.verdict?.ok && !commitMatches(v.verdict.gitCommit, sha));
+            if (wrong)
+                return fail(`reports commit ${wrong.verdict.gitCommit}, not ${types_short(sha)}: the image is not the build of this commit`, 'rebuild the image from this commit');
+            const passed = verdicts.filter((v) => v.verdict?.ok && (v.probe?.passes ?? 0) >= h.consecutive);
+            if (passed.length === verdicts.length) {
+                ctx.reporter.info(`${colour}: ${verdicts.length} task(s) healthy after ${probes} probes`);
+                return passed[0].verdict;
+            }
+            const bad = verdicts.find((v) => !v.verdict?.ok) ?? verdicts.find((v) => !passed.includes(v));
+            last = `task ${bad.task.id.slice(0, 12)} at ${bad.task.ip}: ${bad.verdict?.reason ?? bad.probe?.error ?? 'no answer'}`;
+            stuck = verdicts.some((v) => v.verdict?.permanent) ? stuck + 1 : 0;
+            if (stuck >= h.consecutive) {
+                const permanent = verdicts.find((v) => v.verdict?.permanent).verdict.permanent;
+                return fail(`reports what no wait can change: ${ctx.redactor.redact(permanent.what)}`, permanent.remedy ?? 'fix the release and deploy again');
+            }
+        }
+        if (ctx.clock.now() >= deadline)
+            return fail(`did not become healthy within ${Math.round((ctx.clock.now() - started) / 1000)}s: ${ctx.redactor.redact(last)}`, 'look at the task list and logs above; raise provider.scale_timeout only if the tasks are merely slow to start');
+        await ctx.clock.sleep(Math.max(h.interval, 250));
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/swarm/images.ts
+
+
+
+/** any failure on one node, as the image error that names it */
+function nodeFailure(ctx, node, e) {
+    const message = ctx.redactor.redact(e instanceof Error ? e.message : String(e));
+    return new errors_DeployError('image', `node ${node.name} (${node.host.name}): ${message}`, e instanceof errors_DeployError ? e.remedy : undefined);
+}
+async function onNode(ctx, node, fn) {
+    try {
+        return await fn();
+    }
+    catch (e) {
+        throw nodeFailure(ctx, node, e);
+    }
+}
+/**
+ * Gets `ref` onto each node, one node at a time (each ship is a docker save and a gzip on this machine): skipped
+ * where it is already, pulled there with app.pull, else shipped with a plan of its own (each node holds other
+ * earlier releases). The image is built here at most once, and only when some node lacks it; without `build`
+ * it must be here already. The first node that fails stops the loop with an image error naming it; the nodes
+ * after it are left untouched.
+ */
+async function ensureOnNodes(ctx, nodes, ref, build) {
+    const pull = !!ctx.cfg.config.app.pull;
+    const done = [];
+    let bytes = 0;
+    const layers = { total: 0, sent: 0, skipped: 0 };
+    let built;
+    for (const node of nodes) {
+        const { name, host } = node;
+        if (await onNode(ctx, node, () => hostHas(ctx, ref, host))) {
+            done.push({ name, how: 'present' });
+            continue;
+        }
+        if (ctx.dryRun) {
+            ctx.reporter.info(`would get ${ref} onto node ${name} (${wouldGet(ctx)})`);
+            done.push({ name, how: pull ? 'pulled' : 'shipped' });
+            continue;
+        }
+        if (pull) {
+            await onNode(ctx, node, () => pullOnto(ctx, ref, host));
+            ctx.reporter.info(`node ${name}: pulled ${ref}`);
+            done.push({ name, how: 'pulled' });
+            continue;
+        }
+        // outside onNode: a build that fails is this machine's failure, not the node's
+        built ??= await localImage(ctx, ref, build);
+        const s = await onNode(ctx, node, () => shipOnto(ctx, ref, host));
+        ctx.reporter.info(`node ${name}: ${shipLine(s)}`);
+        bytes += s.bytes;
+        const c = layerCounts(s);
+        layers.total += c.total;
+        layers.sent += c.sent;
+        layers.skipped += c.skipped;
+        done.push({ name, how: 'shipped', bytes: s.bytes });
+    }
+    const shipped = done.some((n) => n.how === 'shipped');
+    const how = shipped
+        ? built
+            ? 'built+shipped'
+            : 'shipped'
+        : done.some((n) => n.how === 'pulled')
+            ? 'pulled'
+            : 'present';
+    return shipped && !ctx.dryRun ? { ref, how, bytes, layers, nodes: done } : { ref, how, nodes: done };
+}
+/** the image on this machine: built from `build` when missing (true when it was) */
+async function localImage(ctx, ref, build) {
+    if (build)
+        return ensureLocal(ctx, ref, build.sha, build.buildArgs);
+    if (await localHas(ctx, ref))
+        return false;
+    throw new errors_DeployError('image', `${ref} is not on this machine, so it cannot be shipped to the nodes`, 'build or load the image here first, or set app.pull with a registry image');
+}
+/**
+ * pruneImages on each node with the one `protect` set (the union of what any node must keep). A node that cannot
+ * be reached is a warning, never a failure: its old images wait for the next deploy.
+ */
+async function pruneOnNodes(ctx, nodes, keep, protect, dryRun = false) {
+    const out = [];
+    for (const { name, host } of nodes) {
+        try {
+            out.push({ name, removed: await pruneImages(ctx, keep, protect, dryRun, host) });
+        }
+        catch (e) {
+            const why = ctx.redactor.redact(e instanceof Error ? e.message : String(e)).split('\n')[0];
+            ctx.reporter.warn(`node ${name}: old images not pruned (${why}); the next deploy tries again`);
+            out.push({ name, removed: [], unreachable: why });
+        }
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/engine/swarm/lock.ts
+
+
+
+
+
+
+const key = (k) => `${LOCK_LABEL}.${k}`;
+/** the holder as labels: every LockInfo field, one label each */
+function lockLabels(info) {
+    return {
+        [key('id')]: info.lock_id,
+        [key('environment')]: info.environment,
+        [key('acquired_at')]: info.acquired_at,
+        [key('by')]: info.acquired_by,
+        [key('deployment')]: info.deployment_id,
+        [key('operation')]: info.operation,
+        [key('pid')]: String(info.pid),
+        [key('host')]: info.hostname,
+        [key('expires_at')]: info.expires_at,
+    };
+}
+/** the holder back from the labels; undefined when they are not a holder's (a service someone made by hand) */
+function parseLockLabels(labels) {
+    const get = (k) => {
+        const v = labels[key(k)];
+        return typeof v === 'string' ? v : undefined;
+    };
+    const lockId = get('id');
+    if (!lockId)
+        return undefined;
+    return {
+        lock_id: lockId,
+        environment: get('environment') ?? '?',
+        acquired_at: get('acquired_at') ?? '?',
+        acquired_by: get('by') ?? '?',
+        deployment_id: get('deployment') ?? '?',
+        operation: get('operation') ?? '?',
+        pid: Number(get('pid') ?? NaN),
+        hostname: get('host') ?? '?',
+        expires_at: get('expires_at') ?? '?',
+    };
+}
+/** held=<ID> <updated, epoch s> <labels JSON> and now=<epoch s>, as the lock scripts print them */
+function parseHeld(out) {
+    const m = /^held=([a-z0-9]+) (-?\d+) (.*)$/m.exec(out);
+    if (!m)
+        return undefined;
+    const nowS = Number(/^now=(\d+)$/m.exec(out)?.[1] ?? m[2]);
+    let labels = {};
+    try {
+        const v = JSON.parse(m[3]);
+        if (v && typeof v === 'object')
+            labels = v;
+    }
+    catch {
+        // unreadable labels: no holder we can name
+    }
+    return { serviceId: m[1], holder: parseLockLabels(labels), beatAgeS: Math.max(0, nowS - Number(m[2])), nowS };
+}
+/** why a lock service may be taken over: stack/lock.ts's rules, the heartbeat's age by the managers' clock */
+function swarmStaleReason(held, nowMs, me = (0,external_node_os_namespaceObject.hostname)()) {
+    return held.holder ? staleReason(held.holder, held.beatAgeS, nowMs, me) : undefined;
+}
+/** unlock's and status's words for a swarm lock view (a labelless service is never taken over by itself) */
+function describeSwarmLockView(v) {
+    if (v.kind === 'held')
+        return `lock held by ${describeHolder(v.holder)}; last heartbeat ${v.ageS}s ago`;
+    if (v.kind === 'no-info')
+        return (`a lock service ${v.serviceId.slice(0, 12)} without holder labels, updated ${v.ageS}s ago ` +
+            '(made by hand?); deploys are refused until `togather-deploy unlock` removes it');
+    return 'not locked';
+}
+class SwarmLock {
+    ctx;
+    p;
+    held;
+    serviceId;
+    beat;
+    beats = 0;
+    lostIt = false;
+    service;
+    constructor(ctx, p) {
+        this.ctx = ctx;
+        this.p = p;
+        this.service = swarmNames(p.stack).lock;
+    }
+    get info() {
+        return this.held;
+    }
+    /** the lock service's ID while held */
+    get id() {
+        return this.serviceId;
+    }
+    /** a heartbeat found the lock gone: someone took it over (or removed it with unlock) */
+    get lost() {
+        return this.lostIt;
+    }
+    async acquire(deploymentId, operation) {
+        const { ctx } = this;
+        const policy = ctx.cfg.config.deployment.lock;
+        const deadline = ctx.clock.now() + policy.wait;
+        let vanished = 0;
+        for (;;) {
+            const now = ctx.clock.now();
+            const info = {
+                lock_id: ulid(),
+                environment: ctx.cfg.environment,
+                acquired_at: new Date(now).toISOString(),
+                acquired_by: ctx.actor,
+                deployment_id: deploymentId,
+                operation,
+                pid: process.pid,
+                hostname: (0,external_node_os_namespaceObject.hostname)(),
+                expires_at: new Date(now + policy.timeout).toISOString(),
+            };
+            const r = await ctx.host.run(lockCreateCmd(this.service, this.p.image, lockLabels(info)), {
+                check: false,
+                timeoutMs: 60_000,
+            });
+            const id = /^id=([a-z0-9]+)$/m.exec(r.stdout)?.[1];
+            if (r.code === 0 && id) {
+                this.held = info;
+                this.serviceId = id;
+                this.lostIt = false;
+                this.beat = setInterval(() => void this.heartbeat().catch(() => undefined), HEARTBEAT_MS);
+                this.beat.unref();
+                return info;
+            }
+            // the create failed and no lock was there to blame: released in between (look again) or a real failure
+            if (r.code === 3 && ++vanished < 3)
+                continue;
+            const held = r.code === 4 ? parseHeld(r.stdout) : undefined;
+            if (!held) {
+                throw new errors_DeployError('lock', `could not create the lock service ${this.service}: ${ctx.redactor.redact((r.stderr || r.stdout).trim()) || `exit code ${r.code}`}`);
+            }
+            const stale = swarmStaleReason(held, now);
+            if (held.holder && stale) {
+                // by ID: if another deployer took it over first, this removal fails and the next create tells
+                const t = await ctx.host.run(removeServiceCmd(held.serviceId), { check: false, timeoutMs: 60_000 });
+                if (t.code === 0) {
+                    ctx.reporter.warn(`took over the lock of ${ctx.cfg.environment} because ${stale}: ${describeHolder(held.holder)}`);
+                    ctx.hostLog?.add('lock.takeover', { reason: stale, holder: held.holder, service: held.serviceId });
+                }
+                continue;
+            }
+            if (ctx.clock.now() >= deadline) {
+                const who = held.holder
+                    ? describeHolder(held.holder)
+                    : `a service named ${this.service} without holder labels (ID ${held.serviceId})`;
+                throw new errors_DeployError('lock', `${ctx.cfg.environment} is locked by ${who}`, 'wait for that operation to finish; if it died, the lock expires by itself, or run `togather-deploy unlock` after checking nothing is running');
+            }
+            await ctx.clock.sleep(Math.min(2000, Math.max(100, deadline - ctx.clock.now())));
+        }
+    }
+    /** one heartbeat now (the timer sends one every HEARTBEAT_MS); false once the lock is no longer ours */
+    async heartbeat() {
+        if (!this.serviceId || this.lostIt)
+            return false;
+        const r = await this.ctx.host.run(commands_lockHeartbeatCmd(this.serviceId, ++this.beats), {
+            check: false,
+            timeoutMs: 30_000,
+        });
+        if (r.code === 0)
+            return true;
+        if (/no such service|not found/i.test(r.stderr)) {
+            this.lostIt = true;
+            if (this.beat)
+                clearInterval(this.beat);
+            this.beat = undefined;
+            this.ctx.reporter.warn(`the deploy lock of ${this.ctx.cfg.environment} is gone (taken over or removed by unlock): stop deploying`);
+            return false;
+        }
+        return true; // a failed round trip is not a lost lock; the next beat tries again
+    }
+    async release() {
+        if (this.beat)
+            clearInterval(this.beat);
+        this.beat = undefined;
+        if (!this.held || !this.serviceId)
+            return;
+        const r = await this.ctx.host.run(removeServiceCmd(this.serviceId), { check: false, timeoutMs: 60_000 });
+        if (r.code !== 0)
+            this.ctx.reporter.warn('the deploy lock was no longer ours at release (taken over after expiry?); left it alone');
+        this.held = undefined;
+        this.serviceId = undefined;
+    }
+    /** what unlock and status show */
+    async inspect() {
+        const r = await this.ctx.host.run(commands_lockInspectCmd(this.service), { check: false, timeoutMs: 30_000 });
+        const held = r.code === 0 ? parseHeld(r.stdout) : undefined;
+        if (!held)
+            return { kind: 'free' };
+        if (held.holder)
+            return { kind: 'held', holder: held.holder, serviceId: held.serviceId, ageS: held.beatAgeS };
+        return { kind: 'no-info', ageS: held.beatAgeS, serviceId: held.serviceId };
+    }
+    /**
+     * unlock: removes exactly the lock that was shown — by its service ID, or, for a view without one, the lock
+     * service whose lock id is the shown holder's — and records who removed whose lock in the audit file.
+     */
+    async forceRemove(view) {
+        if (view.kind === 'free')
+            return false;
+        const serviceId = 'serviceId' in view ? view.serviceId : undefined;
+        const command = serviceId
+            ? removeServiceCmd(serviceId)
+            : view.kind === 'held'
+                ? lockRemoveHeldCmd(this.service, view.holder.lock_id)
+                : undefined;
+        if (!command)
+            return false;
+        const r = await this.ctx.host.run(command, { check: false, timeoutMs: 60_000 });
+        if (r.code === 0 && this.p.auditFile) {
+            const removed = view.kind === 'held' ? view.holder : { no_info_age_s: view.ageS };
+            const line = JSON.stringify({
+                ts: new Date(this.ctx.clock.now()).toISOString(),
+                action: 'unlock',
+                by: this.ctx.actor,
+                removed,
+                service: serviceId,
+            });
+            await this.ctx.host.run(appendFileCmd(this.p.auditFile), {
+                stdin: this.ctx.redactor.redact(line) + '\n',
+                check: false,
+            });
+        }
+        return r.code === 0;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/engine/swarm/preflight.ts
+
+
+function parseSwarmPreflight(out) {
+    const kv = {};
+    const nodes = [];
+    for (const line of out.split('\n')) {
+        if (line.startsWith('node=')) {
+            const f = line.slice(5).split('|');
+            let labels = {};
+            try {
+                const v = JSON.parse(f.slice(6).join('|'));
+                if (v && typeof v === 'object')
+                    labels = v;
+            }
+            catch {
+                // no labels readable: the node matches no label constraint
+            }
+            const [id = '', state = '', availability = '', addr = '', role = '', hostname = ''] = f;
+            nodes.push({
+                id,
+                state: state.toLowerCase(),
+                availability: availability.toLowerCase(),
+                addr,
+                role,
+                hostname,
+                labels,
+            });
+            continue;
+        }
+        const i = line.indexOf('=');
+        if (i > 0)
+            kv[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+    }
+    const [serverVersion = '', clientVersion = ''] = (kv.version ?? '').split(/\s+/);
+    const [localState = '', control = '', nodeId = ''] = (kv.swarm ?? '').split(/\s+/);
+    const net = (kv.network ?? 'absent').split(/\s+/);
+    return {
+        serverVersion,
+        clientVersion,
+        localState,
+        manager: control === 'true',
+        nodeId,
+        nodes,
+        network: net[0] && net[0] !== 'absent' ? { driver: net[0], attachable: net[1] === 'true' } : undefined,
+        freeMb: kv.free_kb ? Math.floor(Number(kv.free_kb) / 1024) : undefined,
+        root: kv.root ?? '',
+    };
+}
+/** does a node satisfy one placement constraint? Attributes we cannot see (engine labels, platform) are assumed to */
+function nodeMatches(node, constraint) {
+    const m = /^\s*([A-Za-z0-9._-]+)\s*(==|!=)\s*(\S+)\s*$/.exec(constraint);
+    if (!m)
+        return true;
+    const [, attr = '', op, want = ''] = m;
+    let have;
+    if (attr === 'node.id')
+        have = node.id;
+    else if (attr === 'node.hostname')
+        have = node.hostname;
+    else if (attr === 'node.role')
+        have = node.role;
+    else if (attr.startsWith('node.labels.'))
+        have = node.labels[attr.slice('node.labels.'.length)] ?? '';
+    else
+        return true;
+    // swarm compares node attributes case-insensitively, labels as written
+    const equal = attr.startsWith('node.labels.') ? have === want : have.toLowerCase() === want.toLowerCase();
+    return op === '==' ? equal : !equal;
+}
+const hasLabel = (n, label) => n.labels[label] === 'true';
+const named = (n) => `${n.id.slice(0, 12)} (${n.hostname || '?'})`;
+/** Judges the cluster; every problem listed at once (exit code preflight). Pure, so each rule is unit-tested. */
+function judgeSwarm(f, o) {
+    const problems = [];
+    const warnings = [];
+    if (!f.serverVersion)
+        problems.push('docker does not answer for the deploy user on the manager (installed, running, in the docker group?)');
+    else if (!versionAtLeast(f.serverVersion, [20, 10]))
+        problems.push(`docker ${f.serverVersion} is too old; 20.10 or newer is needed`);
+    if (f.serverVersion && f.localState !== 'active')
+        problems.push(`this engine is not part of an active swarm (state ${f.localState || 'unknown'}): run docker swarm init or join`);
+    else if (f.serverVersion && !f.manager)
+        problems.push('the SSH host is a swarm worker, not a manager: point the environment’s host at a manager');
+    const active = f.localState === 'active' && f.manager;
+    const edges = f.nodes.filter((n) => hasLabel(n, o.edgeLabel));
+    if (active) {
+        if (edges.length === 0)
+            problems.push(`no node has the edge label ${o.edgeLabel}=true: docker node update --label-add ${o.edgeLabel}=true <manager>`);
+        else if (edges.length > 1)
+            problems.push(`the edge label ${o.edgeLabel}=true is on ${edges.length} nodes (${edges.map(named).join(', ')}); one edge node is supported`);
+        else if (edges[0].id !== f.nodeId)
+            problems.push(`the edge node ${named(edges[0])} is not the manager the deployer connects to (${f.nodeId.slice(0, 12)}); they must be the same node`);
+        if (o.dbLabel !== undefined) {
+            const dbs = f.nodes.filter((n) => hasLabel(n, o.dbLabel));
+            if (dbs.length !== 1)
+                problems.push(`the database label ${o.dbLabel}=true must be on exactly one node (its volume is local to it); it is on ${dbs.length}` +
+                    (dbs.length ? ` (${dbs.map(named).join(', ')})` : ''));
+        }
+    }
+    const placed = f.nodes.filter((n) => o.placement.every((c) => nodeMatches(n, c)));
+    const appNodes = placed.filter((n) => n.state === 'ready' && n.availability === 'active');
+    if (active && appNodes.length === 0)
+        problems.push(`no Ready and Active node matches the app's placement${o.placement.length ? ` (${o.placement.join(', ')})` : ''}`);
+    for (const n of placed.filter((x) => x.state !== 'ready'))
+        warnings.push(`node ${named(n)} is ${n.state}: the app's tasks will not run there until it is back`);
+    const ids = new Set(f.nodes.map((n) => n.id));
+    for (const l of o.listed ?? []) {
+        if (!l.id)
+            problems.push(`provider.nodes ${l.name} is not in a swarm (docker info shows no node ID)`);
+        else if (active && !ids.has(l.id))
+            problems.push(`provider.nodes ${l.name} is node ${l.id.slice(0, 12)}, which is not in this swarm`);
+    }
+    if (f.network && (f.network.driver !== 'overlay' || !f.network.attachable))
+        problems.push(`the stack's network exists as ${f.network.driver}${f.network.attachable ? '' : ', not attachable'}; ` +
+            'it must be an attachable overlay (remove it; the next deploy recreates it)');
+    if (f.freeMb !== undefined && f.freeMb < o.minFreeMb)
+        problems.push(`only ${f.freeMb} MiB free on the deploy path; at least ${o.minFreeMb} MiB is required (deployment.min_free_mb)`);
+    if (problems.length) {
+        throw new errors_DeployError('preflight', `swarm preflight failed:\n  - ${problems.join('\n  - ')}`, 'prepare the swarm as docs/swarm.md describes (labels, a manager as the edge), then deploy again');
+    }
+    const db = o.dbLabel !== undefined ? f.nodes.find((n) => hasLabel(n, o.dbLabel)) : undefined;
+    return {
+        dockerVersion: f.serverVersion,
+        selfId: f.nodeId,
+        edgeId: edges[0].id,
+        dbNodeId: db?.id,
+        appNodes,
+        nodes: f.nodes,
+        root: f.root,
+        freeMb: f.freeMb,
+        warnings,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/engine/swarm/stackfile.ts
+
+
+
+
+/*
+ * The long-lived services of a Swarm environment, as one stack file for `docker stack deploy`: the edge Caddy,
+ * one gate per colour (a Caddy that owns the colour's alias app-<colour>, answers the edge's health check from
+ * the flag file and proxies to the colour's app service), the tools container probes and verification run in,
+ * and the managed database. The colour services are not in it: stack deploy never touches them (and is never
+ * run with --prune). The text is deterministic, so its hash says whether anything needs redeploying.
+ */
+/** where the gates' files live under the environment's root: the flag directory and the gate's own Caddyfile */
+const gateFlagDir = (c) => `gates/${c}`;
+const gateConfigDir = (c) => `gates/caddy-${c}`;
+const GATE_CADDYFILE = 'Caddyfile';
+const ALWAYS = { condition: 'any', delay: '1s' };
+// Every service resolves to its task's own address (dnsrr), never to a virtual IP: a VIP needs IPVS in the kernel
+// of every node that dials it, and a single-task service gains nothing from one. Host-mode ports work with dnsrr.
+const DNSRR = 'dnsrr';
+const onNodesLabelled = (label) => ({ constraints: [`node.labels.${checkLabelKey(label)}==true`] });
+const bind = (source, target) => ({ type: 'bind', source, target, read_only: true });
+function renderStackFile(p) {
+    const n = swarmNames(p.stack);
+    const root = commands_checkPath(p.root.replace(/\/+$/, ''));
+    const at = (rel) => `${root}/${rel}`;
+    const caddyImage = checkImage(p.caddyImage);
+    const edge = onNodesLabelled(p.edgeLabel);
+    const ports = [
+        { target: 80, published: checkPort(p.ports.http, 'HTTP port'), protocol: 'tcp', mode: 'host' },
+        ...(p.ports.https === undefined
+            ? []
+            : [{ target: 443, published: checkPort(p.ports.https, 'HTTPS port'), protocol: 'tcp', mode: 'host' }]),
+    ];
+    const gate = (c) => ({
+        image: caddyImage,
+        command: ['caddy', 'run', '--config', `/etc/gate/${GATE_CADDYFILE}`, '--adapter', 'caddyfile'],
+        volumes: [bind(at(gateConfigDir(c)), '/etc/gate'), bind(at(gateFlagDir(c)), '/flag')],
+        networks: { togather: { aliases: [COLOUR_HOSTS[c]] } },
+        labels: { 'org.togather.role': 'gate', 'org.togather.colour': c },
+        deploy: { endpoint_mode: DNSRR, replicas: 1, placement: edge, restart_policy: ALWAYS },
+    });
+    const services = {
+        caddy: {
+            image: caddyImage,
+            ports,
+            volumes: [
+                // the directory, not the file: an atomic rename of the file would leave the mount on the old inode
+                bind(at('caddy'), '/etc/caddy'),
+                { type: 'volume', source: 'caddy-data', target: '/data' },
+                { type: 'volume', source: 'caddy-config', target: '/config' },
+            ],
+            networks: { togather: { aliases: ['caddy'] } },
+            deploy: {
+                endpoint_mode: DNSRR,
+                replicas: 1,
+                placement: edge,
+                // two Caddies cannot hold the same host-mode ports: the old one goes first
+                update_config: { order: 'stop-first' },
+                restart_policy: ALWAYS,
+            },
+        },
+        'gate-blue': gate('blue'),
+        'gate-green': gate('green'),
+        tools: {
+            image: checkImage(p.toolsImage),
+            command: ['sleep', '2147483647'],
+            init: true,
+            networks: ['togather'],
+            labels: { 'org.togather.role': 'tools' },
+            deploy: {
+                endpoint_mode: DNSRR,
+                replicas: 1,
+                placement: { constraints: [`node.id==${checkId(p.managerId)}`] },
+                restart_policy: ALWAYS,
+            },
+        },
+    };
+    const volumes = { 'caddy-data': {}, 'caddy-config': {} };
+    if (p.db) {
+        const name = checkDbName(p.db.name);
+        const user = checkDbName(p.db.user);
+        services.db = {
+            image: checkImage(p.db.image),
+            // its own env file (only the password), so rotating an app secret never restarts the database
+            env_file: [at('db.env')],
+            environment: { POSTGRES_DB: name, POSTGRES_USER: user },
+            volumes: [
+                { type: 'volume', source: 'db-data', target: '/var/lib/postgresql/data' },
+                bind(at('db-init'), '/docker-entrypoint-initdb.d'),
+            ],
+            networks: { togather: { aliases: ['db'] } },
+            healthcheck: {
+                // over TCP: while the image runs its init scripts, its temporary server listens on the socket only
+                test: ['CMD', 'pg_isready', '-h', '127.0.0.1', '-U', user, '-d', name],
+                interval: '2s',
+                timeout: '3s',
+                retries: 30,
+            },
+            deploy: { endpoint_mode: DNSRR, replicas: 1, placement: onNodesLabelled(p.db.label), restart_policy: ALWAYS },
+        };
+        volumes['db-data'] = {};
+    }
+    const doc = {
+        version: '3.8',
+        services,
+        networks: { togather: { driver: 'overlay', attachable: true } },
+        volumes,
+    };
+    return (`# Written by togather-deploy for the stack ${n.stack}; deployed with docker stack deploy, never by hand.\n` +
+        (0,dist/* stringify */.As)(doc, { lineWidth: 0, aliasDuplicateObjects: false }));
+}
+function checkDbName(s) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(s))
+        throw caddyfile_configError(`database name ${JSON.stringify(s)} is not plain`);
+    return s;
+}
+/** what decides whether `stack deploy` runs again: the rendered text's sha256 */
+function stackFileHash(text) {
+    return (0,external_node_crypto_.createHash)('sha256').update(text).digest('hex');
+}
+/**
+ * One colour's gate: :8081 answers /ready with 200 while the flag file exists (the edge's active health check),
+ * and the app port proxies to the colour's dnsrr service, whose name Docker resolves per dial to every task's
+ * address on any node. Requests that never reached a task are retried for a while, like at the edge.
+ */
+function renderGateCaddyfile(p) {
+    const port = checkPort(p.appPort, 'app port');
+    if (port === GATE_PORT)
+        throw caddyfile_configError(`the app port cannot be ${GATE_PORT}: the gate answers health checks there`);
+    const service = swarmNames(p.stack).app(p.colour);
+    return [
+        `# Written by togather-deploy: the ${p.colour} gate. It never reloads: a changed file takes effect when the gate's task restarts.`,
+        '{',
+        '\tadmin off',
+        '\tauto_https off',
+        '}',
+        `:${GATE_PORT} {`,
+        '\t@ready file {',
+        // explicit: the default root is the working directory (/srv in the caddy image)
+        '\t\troot /flag',
+        `\t\ttry_files ${GATE_READY_PATH}`,
+        '\t}',
+        '\trespond @ready 200',
+        '\trespond 404',
+        '}',
+        `:${port} {`,
+        // the tasks' addresses, looked up again every second: a fixed name would pool its connections on the first
+        // address of one DNS answer and send (nearly) everything to one task (measured: 40 of 40)
+        '\treverse_proxy {',
+        '\t\tdynamic a {',
+        `\t\t\tname tasks.${service}`,
+        `\t\t\tport ${port}`,
+        '\t\t\trefresh 1s',
+        '\t\t}',
+        '\t\tlb_policy round_robin',
+        '\t\tlb_try_duration 5s',
+        '\t\tlb_try_interval 50ms',
+        '\t\tlb_retry_match {',
+        '\t\t\tmethod GET',
+        '\t\t}',
+        '\t\tlb_retry_match {',
+        '\t\t\texpression `{http.reverse_proxy.upstream.hostport} == null`',
+        '\t\t}',
+        '\t\ttransport http {',
+        '\t\t\tdial_timeout 1s',
+        '\t\t}',
+        '\t}',
+        '}',
+        '',
+    ].join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/engine/swarm/provision.ts
+
+
+
+
+
+
+
+
+
+
+
+/** the stack file on the manager, beside the other host files */
+const STACK_FILE = 'stack.yml';
+/** the environment's root as an absolute path on the manager (bind mounts and --env-file need one) */
+async function absoluteRoot(ctx, layout) {
+    const r = await ctx.host.run(rootRealpathCmd(layout.root), { check: false });
+    const root = r.stdout.trim();
+    if (r.code !== 0 || !root.startsWith('/'))
+        throw new errors_DeployError('preflight', `could not create ${layout.root} on the manager: ${r.stderr.trim()}`);
+    return root;
+}
+/** the edge's files: the site (yours or one from proxy.domains) and the upstreams, the same as on one host */
+function caddyFiles(ctx) {
+    const c = ctx.cfg.config;
+    const p = ctx.cfg.proxy;
+    return [
+        {
+            name: 'caddy/togather.caddy',
+            mode: '644',
+            content: renderUpstreams({
+                appPort: c.app.port,
+                healthInterval: `${p.health_interval}ms`,
+                healthTimeout: `${p.health_timeout}ms`,
+                behindFront: false,
+            }),
+        },
+        {
+            name: 'caddy/Caddyfile',
+            mode: '644',
+            content: p.caddyfile
+                ? (0,external_node_fs_namespaceObject.readFileSync)(fromConfigFile(ctx.cfg, p.caddyfile), 'utf8')
+                : renderDefaultSite({ domains: p.domains }),
+        },
+    ];
+}
+/**
+ * Writes the environment's files on the manager and deploys the long-lived services (edge Caddy, both gates,
+ * tools, the managed database) with `docker stack deploy` — only when the stack file changed or one of them is
+ * not running, so a routine deploy restarts nothing. Waits until each of them runs (a database task counts as
+ * running once its healthcheck passes).
+ */
+async function provisionSwarm(ctx, layout, provider, facts, root, managerId) {
+    const c = ctx.cfg.config;
+    const names = swarmNames(layout.stack);
+    const managed = c.database.managed;
+    const db = managed ? dbImage(ctx) : undefined;
+    if (db)
+        await ensureDbImage(ctx, db, facts.dbImage);
+    const stackText = renderStackFile({
+        stack: layout.stack,
+        root,
+        caddyImage: c.images.caddy,
+        toolsImage: c.images.gate,
+        edgeLabel: provider.edge_label,
+        managerId,
+        ports: {
+            http: ctx.cfg.proxy.http_port,
+            ...(ctx.cfg.proxy.domains.length ? { https: ctx.cfg.proxy.https_port } : {}),
+        },
+        ...(db ? { db: { image: db.ref, label: provider.db_label, name: c.database.name, user: c.database.user } } : {}),
+    });
+    const dbEnv = {};
+    if (ctx.cfg.appEnv.POSTGRES_PASSWORD !== undefined)
+        dbEnv.POSTGRES_PASSWORD = ctx.cfg.appEnv.POSTGRES_PASSWORD;
+    const files = [
+        { name: STACK_FILE, mode: '644', content: stackText },
+        { name: '.stack-hash', mode: '644', content: stackFileHash(stackText) + '\n' },
+        { name: 'app.env', mode: '600', content: renderEnvFile(ctx.cfg.appEnv) },
+        { name: 'db.env', mode: '600', content: renderEnvFile(dbEnv) },
+        ...caddyFiles(ctx),
+        ...(managed ? dbInitFiles(ctx) : []),
+        ...['blue', 'green'].map((colour) => ({
+            name: `${gateConfigDir(colour)}/${GATE_CADDYFILE}`,
+            mode: '644',
+            content: renderGateCaddyfile({ stack: layout.stack, colour, appPort: c.app.port }),
+        })),
+    ];
+    if (ctx.dryRun) {
+        ctx.reporter.info(`would write ${files.map((f) => f.name).join(', ')} under ${layout.root}`);
+        return { changed: [] };
+    }
+    // the flag directories are bind-mounted into the gates: a missing source would get their tasks rejected
+    await ctx.host.run(host_cmd('mkdir', '-p', '--', layout.path(gateFlagDir('blue')), layout.path(gateFlagDir('green'))));
+    const changed = await writeHostFiles(ctx, layout, files);
+    const services = [names.caddy, names.gate('blue'), names.gate('green'), names.tools, ...(managed ? [names.db] : [])];
+    const down = [facts.caddy, facts.blue.gate, facts.green.gate, facts.tools, ...(managed ? [facts.db] : [])].some((s) => s !== 'running');
+    if (changed.includes('.stack-hash') || down) {
+        const r = await ctx.host.run(stackDeployCmd(`${root}/${STACK_FILE}`, layout.stack), {
+            check: false,
+            timeoutMs: 300_000,
+        });
+        if (r.code !== 0)
+            throw new errors_DeployError('preflight', `docker stack deploy failed: ${ctx.redactor.redact(r.stderr.trim().split('\n').slice(-8).join('\n'))}`, 'look at the message above; nothing was switched');
+    }
+    // a gate never reloads: one whose file changed is restarted while it carries no traffic (its flag is off);
+    // the live gate keeps its configuration until the next deploy makes it the idle one
+    for (const colour of ['blue', 'green'])
+        if (changed.includes(`${gateConfigDir(colour)}/${GATE_CADDYFILE}`) &&
+            !facts[colour].flag &&
+            facts[colour].gate !== 'absent')
+            await ctx.host.run(host_cmd('docker', 'service', 'update', '--force', '--detach', names.gate(colour)), {
+                timeoutMs: 60_000,
+            });
+    await waitRunning(ctx, layout.stack, services);
+    if (changed.some((f) => f.startsWith('caddy/')) && facts.caddy === 'running') {
+        ctx.reporter.warn('the Caddy configuration changed: reloading the proxy (requests on idle keep-alive connections may see a reset)');
+        await ctx.host.run(edgeCaddyReloadCmd(names.caddy), { timeoutMs: 60_000 });
+    }
+    return { changed };
+}
+async function waitRunning(ctx, stack, services) {
+    const deadline = ctx.clock.now() + 180_000;
+    let pending = services;
+    while (ctx.clock.now() < deadline) {
+        const r = await ctx.host.run(stackReplicasCmd(stack), { check: false, timeoutMs: 30_000 });
+        const replicas = parseReplicas(r.stdout);
+        pending = services.filter((s) => {
+            const n = replicas.get(s);
+            return !n || n.desired === 0 || n.running < n.desired;
+        });
+        if (pending.length === 0)
+            return;
+        await ctx.clock.sleep(500);
+    }
+    throw new errors_DeployError('preflight', `the stack's services did not start within 180s: ${pending.join(', ')}\n${await diagnose(ctx, pending[0])}`, `look at \`docker service ps --no-trunc ${pending[0]}\` on the manager; nothing was switched`);
+}
+
+;// CONCATENATED MODULE: ./src/engine/swarm/target.ts
+
+
+
+
+
+
+
+
+
+
+/** the cluster-wide lock: a 0-replica service named after the stack, its holder in its labels (lock.ts) */
+function swarmLock(ctx, layout) {
+    return new SwarmLock(ctx, {
+        stack: layout.stack,
+        image: ctx.cfg.config.images.gate,
+        auditFile: layout.path('audit.jsonl'),
+    });
+}
+const seen = new WeakMap();
+function swarmConfig(ctx) {
+    const p = ctx.cfg.provider;
+    if (p.kind !== 'swarm')
+        throw new Error('swarm target used without provider.kind swarm');
+    return p;
+}
+function seenBy(ctx) {
+    const s = seen.get(ctx);
+    if (!s)
+        throw new Error('swarm: the preflight has not run');
+    return s;
+}
+async function rootOf(ctx, layout) {
+    const s = seenBy(ctx);
+    s.root ??= await absoluteRoot(ctx, layout);
+    return s.root;
+}
+/**
+ * The cluster's fitness in one round trip to the manager, judged by judgeSwarm (every problem at once). The
+ * facts are returned in the single host's shape (no compose: swarm needs none); the node ID is kept for the
+ * stack file's tools placement.
+ */
+async function swarmPreflight(ctx, layout, p) {
+    const r = await ctx.host.run(swarmPreflightCmd(swarmNames(layout.stack).overlay, layout.root), {
+        timeoutMs: 30_000,
+    });
+    const v = judgeSwarm(parseSwarmPreflight(r.stdout), {
+        edgeLabel: p.edge_label,
+        ...(ctx.cfg.config.database.managed ? { dbLabel: p.db_label } : {}),
+        placement: p.placement,
+        minFreeMb: ctx.cfg.config.deployment.min_free_mb,
+    });
+    // the database's image is built and its init scripts written on the manager: its node is the manager (v1)
+    if (v.dbNodeId !== undefined && v.dbNodeId !== v.selfId)
+        throw new errors_DeployError('preflight', `the database label ${p.db_label}=true is on node ${v.dbNodeId.slice(0, 12)}, not on the manager the deployer connects to (${v.selfId.slice(0, 12)})`, `move the label to the manager (docker node update --label-add ${p.db_label}=true <manager>), or use an external database (database.managed: false)`);
+    for (const w of v.warnings)
+        ctx.reporter.warn(w);
+    ctx.reporter.info(`swarm via ${ctx.host.name}: docker ${v.dockerVersion}, ${v.nodes.length} node(s), ` +
+        `${v.appNodes.length} can run the app`);
+    const host = { dockerVersion: v.dockerVersion, compose: [], composeVersion: '' };
+    if (v.freeMb !== undefined)
+        host.freeMb = v.freeMb;
+    return { host, nodeId: v.selfId };
+}
+/** the manager first (migrations run there), then every node listed under provider.nodes */
+function nodesOf(ctx) {
+    return [{ name: 'manager', host: ctx.host }, ...(ctx.nodeHosts?.() ?? [])];
+}
+/** the tools container on the manager: the switch's verification runs in it, as the gate's does on one host */
+function toolsFilter(layout) {
+    return `label=${SERVICE_NAME_LABEL}=${swarmNames(layout.stack).tools}`;
+}
+/**
+ * A Docker Swarm reached through one SSH manager (docs/swarm.md). Each colour is a service of its own; the edge
+ * Caddy, the colours' gates (flags on the manager's disk, as on one host) and a tools container are a stack.
+ */
+const swarmTarget = {
+    kind: 'swarm',
+    async preflight(ctx, layout) {
+        const facts = await swarmPreflight(ctx, layout, swarmConfig(ctx));
+        seen.set(ctx, { nodeId: facts.nodeId });
+        return facts.host;
+    },
+    lock: (ctx, layout) => swarmLock(ctx, layout),
+    lockView: (ctx, layout) => swarmLock(ctx, layout).inspect(),
+    describeLock: (view) => describeSwarmLockView(view),
+    removeLock: (ctx, layout, view) => swarmLock(ctx, layout).forceRemove(view),
+    async inspect(ctx, layout) {
+        const r = await ctx.host.run(swarmInspectCmd(layout.stack, layout.root), { check: false, timeoutMs: 30_000 });
+        return parseSwarmInspect(r.stdout, layout.stack);
+    },
+    async ensureImage(ctx, sha, buildArgs) {
+        const ref = imageRef(ctx.cfg.config.app.image, sha);
+        const outcome = await ensureOnNodes(ctx, nodesOf(ctx), ref, { sha, buildArgs });
+        const shipped = outcome.nodes.filter((n) => n.how !== 'present');
+        if (shipped.length)
+            ctx.reporter.info(`image on ${outcome.nodes.length} node(s): ${outcome.nodes.map((n) => `${n.name} ${n.how}`).join(', ')}`);
+        return outcome;
+    },
+    imagesPresent: (ctx) => imagesOnHost(ctx),
+    async provision(ctx, layout, _facts, stack, images) {
+        imagesOf.set(layout, images);
+        const root = await rootOf(ctx, layout);
+        return provisionSwarm(ctx, layout, swarmConfig(ctx), stack, root, seenBy(ctx).nodeId);
+    },
+    async startColour(ctx, layout, _facts, colour, stack) {
+        const p = swarmConfig(ctx);
+        const names = swarmNames(layout.stack);
+        const root = await rootOf(ctx, layout);
+        await ctx.host.run(flagCmd(layout, colour, false), { check: false });
+        // the release provision named for the colour, else the image the colour's service last ran
+        const image = imagesOf.get(layout)?.[colour] ?? stack?.[colour].image;
+        const sha = /:([0-9a-f]{7,40})$/.exec(image ?? '')?.[1];
+        if (!image || !sha)
+            throw new Error(`swarm: no release image named for ${colour}`);
+        // recreated, not updated: only `service create` reads the env file, and an idle colour at 0 costs nothing
+        await ctx.host.run(removeServiceCmd(names.app(colour)), { check: false, timeoutMs: 60_000 });
+        await ctx.host.run(createColourCmd({
+            stack: layout.stack,
+            colour,
+            image,
+            sha,
+            replicas: p.replicas,
+            network: names.overlay,
+            envFile: `${root}/app.env`,
+            drainMs: ctx.cfg.config.deployment.drain_timeout,
+            constraints: p.placement,
+            registryAuth: ctx.cfg.config.app.pull,
+        }), { timeoutMs: 120_000 });
+    },
+    async resumeColour(ctx, layout, colour) {
+        const r = await ctx.host.run(scaleUpCmd(swarmNames(layout.stack).app(colour), swarmConfig(ctx).replicas), {
+            timeoutMs: 60_000,
+        });
+        // the colour's earlier tasks (failed ones included) are history: only what this scale-up starts is judged
+        const now = parseNow(r.stdout);
+        if (now !== undefined)
+            resumedAt.set(layout, { ...resumedAt.get(layout), [colour]: now });
+    },
+    healthGate: (ctx, layout, colour, sha, expect, serving) => swarmHealthGate(ctx, layout, swarmConfig(ctx), colour, sha, expect, serving, resumedAt.get(layout)?.[colour]),
+    async stopColour(ctx, layout, colour, drainMs) {
+        // swarm takes the task out of DNS, waits about 2 s, then signals it; its grace is the drain
+        const waitMs = drainMs + 17_000;
+        const r = await ctx.host.run(scaleDownCmd(swarmNames(layout.stack).app(colour), waitMs), {
+            check: false,
+            timeoutMs: waitMs + 30_000,
+        });
+        if (r.code === 2)
+            ctx.reporter.warn(`scaling ${colour} down failed: ${ctx.redactor.redact(r.stderr.trim())}`);
+        const left = describeScaleDown(r.stdout, swarmNames(layout.stack).app(colour));
+        if (left)
+            ctx.reporter.warn(left);
+    },
+    verifyVia: (layout) => toolsFilter(layout),
+    async prune(ctx, keep, protect, dryRun) {
+        const pruned = await pruneOnNodes(ctx, nodesOf(ctx), keep, protect, dryRun);
+        return [...new Set(pruned.flatMap((n) => n.removed))];
+    },
+};
+/** when each colour was last scaled up as it was (the manager's epoch seconds) */
+const resumedAt = new WeakMap();
+/** each colour's image as provision was told (colourImages): what startColour creates the colour's service with */
+const imagesOf = new WeakMap();
+
+;// CONCATENATED MODULE: ./src/engine/operations/target.ts
+
+
+
+/** the provider the environment's config names (config `provider.kind`) */
+function targetFor(ctx) {
+    const kind = ctx.cfg.provider?.kind ?? 'compose';
+    if (kind === 'compose')
+        return composeTarget;
+    if (kind === 'swarm')
+        return swarmTarget;
+    throw new errors_DeployError('config', `provider.kind ${kind} is not available in this build`, 'use provider.kind compose (one Docker host) for this environment');
+}
+
+;// CONCATENATED MODULE: ./src/engine/operations/operation.ts
+
+
+
+
+
+
+
+
+
+
+const failures = new WeakMap();
+/** The report of a failed operation, kept with its error: the adapters show its real duration, phases and what serves. */
+function failedReport(e) {
+    return typeof e === 'object' && e !== null ? failures.get(e) : undefined;
+}
+/**
+ * One operation on one environment: its id, phases and layout, the lock, the host log, the deployment record's
+ * lifecycle (begin → commit, or fail) and the event fan-out. runOperation() ends every operation the same way,
+ * whatever path it took.
+ */
+class Operation {
+    ctx;
+    kind;
+    logName;
+    id = ulid();
+    started;
+    phases;
+    layout;
+    /** the record this operation writes to the history (deploy, rollback), once it begins one */
+    record;
+    /** the environment's state as read under the lock; the record is applied to it */
+    state;
+    /** the release under way, and the colours as the operation found them (null: none served), for a failure report */
+    seen = {};
+    /**
+     * The point of no return: the new version took the traffic. A failure after it neither switches back nor
+     * records the release as failed — it serves.
+     */
+    switched = false;
+    /** where the colours run (config provider) */
+    target;
+    lock;
+    cleanups = [];
+    tripsAtStart;
+    constructor(ctx, kind, 
+    /** what its host-log events are named after: deployment.failed, rollback.failed, snapshot.restore.failed */
+    logName = kind === 'deploy' ? 'deployment' : kind) {
+        this.ctx = ctx;
+        this.kind = kind;
+        this.logName = logName;
+        this.started = ctx.clock.now();
+        this.phases = new Phases(ctx.reporter, ctx.clock, ctx.host.roundTrips !== undefined);
+        this.tripsAtStart = ctx.host.roundTrips;
+        this.layout = new Layout(ctx.cfg);
+        this.target = targetFor(ctx);
+        ctx.hostLog = undefined; // each operation writes its own log, opened with its lock
+    }
+    phase(name, fn) {
+        return this.phases.run(name, fn);
+    }
+    connect() {
+        return this.phase('connect', async () => this.ctx.host.connect?.());
+    }
+    /** takes the environment's lock (released in runOperation's finally) and opens the host log */
+    async takeLock(what = this.kind) {
+        const lock = this.target.lock(this.ctx, this.layout);
+        await this.phase('lock', () => lock.acquire(this.id, what));
+        this.lock = lock;
+        this.ctx.hostLog = new HostLog(this.ctx.host, this.ctx.redactor, this.layout.path('logs', `${this.id}.jsonl`), this.id);
+    }
+    /** runs at the end of the operation, whatever happens, before the lock is released */
+    onFinish(fn) {
+        this.cleanups.push(fn);
+    }
+    /**
+     * One event, everywhere it goes: the host log always, and the notification channels (and deployment metrics)
+     * when it is an outcome worth announcing. Notifications are not awaited; runOperation settles them.
+     */
+    event(name, fields, announce) {
+        this.ctx.hostLog?.add(name, fields);
+        if (announce)
+            void notify(this.ctx, { ...announce, deployment_id: this.id });
+    }
+    /** the record of the release this operation puts live, 'deploying' until committed */
+    begin(record) {
+        this.record = {
+            id: this.id,
+            environment: this.ctx.cfg.environment,
+            deployed_at: new Date(this.started).toISOString(),
+            deployed_by: this.ctx.actor,
+            status: 'deploying',
+            health_status: 'unknown',
+            phases: this.phases.timings,
+            ...record,
+        };
+        return this.record;
+    }
+    /**
+     * The release serves (the caller switched): marks the record active and writes it to state.json. A failed
+     * write is a `state` failure that leaves the release serving — the gate flags are the truth the next run reads.
+     */
+    async commit(verb) {
+        const { record, state, ctx } = this;
+        if (!record || !state)
+            throw new Error('commit without a record');
+        this.switched = true;
+        record.status = 'active';
+        record.duration_seconds = this.elapsedSeconds();
+        try {
+            await this.phase('record', () => writeState(ctx, this.layout, applyRecord(state, record, ctx.cfg.config.deployment.history_limit), record));
+        }
+        catch (e) {
+            ctx.reporter.error(`${types_short(record.version)} is live on ${record.colour}, but recording it failed: ${describeError(e)}`);
+            throw new errors_DeployError('state', `${verb} and serving, but state.json could not be written: ${describeError(e)}`, "fix the host path's permissions or disk; the next deploy reads the live colour from the proxy gates, not from state.json");
+        }
+    }
+    elapsedSeconds() {
+        return seconds(this.ctx.clock.now() - this.started);
+    }
+    report(partial) {
+        return {
+            operation: this.ctx.dryRun ? 'plan' : this.kind,
+            exitCode: 0,
+            environment: this.ctx.cfg.environment,
+            deploymentId: this.id,
+            url: this.ctx.cfg.env.url,
+            durationMs: this.ctx.clock.now() - this.started,
+            phases: this.phases.timings,
+            ...(this.tripsAtStart !== undefined && this.ctx.host.roundTrips !== undefined
+                ? { roundTrips: this.ctx.host.roundTrips - this.tripsAtStart }
+                : {}),
+            ...partial,
+        };
+    }
+    /** a failure: the record (when the release never served) says failed, the channels hear it, the adapters get a report */
+    async fail(e) {
+        const { ctx, record } = this;
+        if (e instanceof WatchRolledBack)
+            return; // the watch window recorded and announced its rollback
+        if (!record) {
+            this.event(`${this.logName}.failed`, { error: ctx.redactor.redact(describeError(e)).slice(0, 2000) });
+            return;
+        }
+        const failure = {
+            class: e instanceof errors_DeployError ? e.kind : 'unexpected',
+            exit_code: exitCodeOf(e),
+            message: ctx.redactor.redact(describeError(e)).slice(0, 2000),
+        };
+        record.duration_seconds = this.elapsedSeconds();
+        if (!this.switched) {
+            record.status = 'failed';
+            record.failure = failure;
+            if (this.kind === 'deploy' && record.health_status === 'unknown')
+                record.health_status = 'unhealthy';
+        }
+        this.event(`${this.logName}.failed`, { failure }, {
+            event: 'deployment.failed',
+            version: record.version,
+            previous_version: record.previous_version,
+            colour: record.colour,
+            duration_seconds: record.duration_seconds,
+            failure: { class: failure.class, exit_code: failure.exit_code, reason: failure.message },
+            metadata: {
+                trigger: this.kind === 'rollback' ? 'rollback' : 'deploy',
+                ...(record.ref ? { ref: record.ref } : {}),
+            },
+        });
+        if (this.state && !this.switched) {
+            await writeState(ctx, this.layout, applyRecord(this.state, record, ctx.cfg.config.deployment.history_limit), record).catch((w) => ctx.reporter.warn(`could not record the failure: ${describeError(w)}`));
+        }
+    }
+    /** what the adapters show of a failure, taken once the operation has ended (its duration includes the ending) */
+    keepFailureReport(e) {
+        if (typeof e === 'object' && e !== null)
+            failures.set(e, this.failureReport(e));
+    }
+    failureReport(e) {
+        const { seen } = this;
+        let serving;
+        if (e instanceof WatchRolledBack)
+            serving = 'previous';
+        else if (this.switched)
+            serving = 'new';
+        else if (seen.live !== undefined)
+            serving = seen.live ? 'previous' : 'none';
+        const colour = serving === 'previous' ? (seen.live ?? undefined) : serving === 'new' ? seen.target : undefined;
+        const message = this.ctx.redactor.redact(describeError(e));
+        return this.report({
+            ok: false,
+            exitCode: exitCodeOf(e),
+            message,
+            version: seen.sha,
+            colour,
+            serving,
+            record: this.record,
+        });
+    }
+    /** the one ending, on every path (it never throws): registered cleanups, the host log written, notifications settled, then the lock released */
+    async finish() {
+        const { ctx } = this;
+        // side by side: each is a round trip of its own, and none depends on another
+        await Promise.all([
+            ...this.cleanups.map((fn) => fn().catch((e) => ctx.reporter.warn(describeError(e)))),
+            ctx.hostLog?.flush().catch(() => undefined),
+        ]);
+        await settleNotifications(ctx); // metrics and notifications go out while the lock is still held
+        const unlocked = this.lock?.release();
+        await unlocked?.catch((e) => ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));
+    }
+}
+/** Runs an operation's steps inside the one skeleton: a failure is recorded and reported, and the ending always runs. */
+async function runOperation(ctx, kind, body, logName) {
+    const op = new Operation(ctx, kind, logName);
+    let result;
+    try {
+        result = await body(op);
+    }
+    catch (e) {
+        await op.fail(e);
+        await op.finish();
+        op.keepFailureReport(e); // after the ending, so its duration and phases are the whole operation's
+        throw e;
+    }
+    await op.finish();
+    return result;
+}
+
+;// CONCATENATED MODULE: ./src/util/shell.ts
+/** POSIX single-quote quoting: the only place argv becomes shell text (ssh hands the remote side one string). */
+function quote(arg) {
+    if (arg === '')
+        return "''";
+    if (/^[A-Za-z0-9_/.,:=@%+-]+$/.test(arg))
+        return arg;
+    return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+function quoteArgv(argv) {
+    return argv.map(quote).join(' ');
+}
+
+;// CONCATENATED MODULE: ./src/engine/operations/plan.ts
 
 
 
@@ -46571,14 +48402,14 @@ async function planDeploy(ctx, layout, phases, facts, sha, skipMigrations) {
     const [holder, state, stack] = await Promise.all([
         readLock(ctx, layout),
         readState(ctx, layout),
-        inspectStack(ctx, layout),
+        targetFor(ctx).inspect(ctx, layout),
     ]);
     if (holder)
         ctx.reporter.warn(`the environment is locked by ${describeHolder(holder)}: a real deploy would fail now`);
     const live = liveColour(stack, state.current?.colour);
     const target = live ? otherColour(live) : 'blue';
-    const image = await phases.run('image', () => ensureImage(ctx, sha, {}));
-    await provision(ctx, layout, facts, stack, colourImages(stack, target, image.ref));
+    const image = await phases.run('image', () => targetFor(ctx).ensureImage(ctx, sha, {}));
+    await targetFor(ctx).provision(ctx, layout, facts, stack, colourImages(stack, target, image.ref));
     const c = (argv) => ctx.redactor.redact(quoteArgv(argv));
     const plan = [
         `take the lock ${layout.lockDir}`,
@@ -46607,114 +48438,7 @@ async function planDeploy(ctx, layout, phases, facts, sha, skipMigrations) {
     return { plan, live };
 }
 
-;// CONCATENATED MODULE: ./src/engine/release/preflight.ts
-
-
-// One round trip, its probes run side by side (compose v1 alone is ~0.5 s of python start-up); each prints
-// one short line, written whole. Read-only: df walks up to the nearest existing parent instead of creating it.
-// $2 = light: only the engine and the environment's disk (a warm rollback starts a kept container: no compose,
-// no image to load), which saves the slowest probes, each a docker CLI start-up on a busy host.
-const PREFLIGHT = `
-( printf 'docker=%s\\n' "$(docker version --format '{{.Server.Version}}' 2>/dev/null)" ) &
-if [ "$2" != light ]; then
-( if docker compose version --short >/dev/null 2>&1; then printf 'compose2=%s\\n' "$(docker compose version --short 2>/dev/null)"; fi ) &
-( if command -v docker-compose >/dev/null 2>&1; then printf 'compose1=%s\\n' "$(docker-compose version --short 2>/dev/null)"; fi ) &
-( r=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null); [ -n "$r" ] && df -Pk -- "$r" 2>/dev/null | awk 'NR==2{print "docker_free_kb=" $4}' ) &
-fi
-printf 'docker_host=%s\\n' "\${DOCKER_HOST:-unix:///var/run/docker.sock}"
-p=$1; while [ ! -e "$p" ] && [ "$p" != / ] && [ "$p" != . ]; do p=$(dirname -- "$p"); done
-df -Pk -- "$p" 2>/dev/null | awk 'NR==2{print "free_kb=" $4}'
-wait
-exit 0
-`;
-/** the preflight probe of the environment's root (read-only); setup sends the same one */
-function preflightCmd(layout, light = false) {
-    return light ? script(PREFLIGHT, layout.root, 'light') : script(PREFLIGHT, layout.root);
-}
-function parsePreflight(out) {
-    const facts = {};
-    for (const line of out.split('\n')) {
-        const i = line.indexOf('=');
-        if (i > 0)
-            facts[line.slice(0, i).trim()] = line.slice(i + 1).trim();
-    }
-    return facts;
-}
-function versionAtLeast(version, min) {
-    const m = /^v?(\d+)\.(\d+)/.exec(version);
-    if (!m)
-        return false;
-    const [maj, min2] = [Number(m[1]), Number(m[2])];
-    return maj > min[0] || (maj === min[0] && min2 >= min[1]);
-}
-/** the path of a unix:// DOCKER_HOST, when it is one compose can mount (plain path characters only) */
-function unixSocket(dockerHost) {
-    const m = /^unix:\/\/(\/[A-Za-z0-9_./-]+)$/.exec(dockerHost ?? 'unix:///var/run/docker.sock');
-    return m && !m[1].includes('..') ? m[1] : undefined;
-}
-/** The compose the host offers: the v2 plugin when present, else v1 ≥ 1.27; `problem` says what is missing. */
-function composeOf(facts) {
-    if (facts.compose2)
-        return { compose: ['docker', 'compose'], version: facts.compose2 };
-    const v1 = facts.compose1;
-    if (!v1)
-        return {
-            compose: [],
-            version: '',
-            problem: 'neither the compose v2 plugin (docker compose) nor docker-compose v1 is installed',
-        };
-    return {
-        compose: ['docker-compose'],
-        version: v1,
-        ...(versionAtLeast(v1, [1, 27])
-            ? {}
-            : { problem: `docker-compose ${v1} is too old; install the compose v2 plugin (or v1 ≥ 1.27)` }),
-    };
-}
-/** Judges the facts; every problem is listed at once. Pure, so the rules are unit-tested. */
-function judgePreflight(facts, minFreeMb, light = false) {
-    const problems = [];
-    const docker = facts.docker ?? '';
-    if (!docker)
-        problems.push('docker does not answer for the deploy user (is it installed, running, and is the user in the docker group?)');
-    else if (!versionAtLeast(docker, [20, 10]))
-        problems.push(`docker ${docker} is too old; 20.10 or newer is needed`);
-    const { compose, version: composeVersion, problem } = composeOf(facts);
-    if (problem && !light)
-        problems.push(problem);
-    const freeMb = facts.free_kb ? Math.floor(Number(facts.free_kb) / 1024) : undefined;
-    const dockerFreeMb = facts.docker_free_kb ? Math.floor(Number(facts.docker_free_kb) / 1024) : undefined;
-    for (const [what, mb] of [
-        ['the deploy path', freeMb],
-        ["docker's data root", dockerFreeMb],
-    ]) {
-        if (mb !== undefined && mb < minFreeMb)
-            problems.push(`only ${mb} MiB free on ${what}; at least ${minFreeMb} MiB is required (deployment.min_free_mb)`);
-    }
-    if (problems.length) {
-        throw new errors_DeployError('preflight', `host preflight failed:\n  - ${problems.join('\n  - ')}`, 'prepare the host as docs/quickstart.md describes, then deploy again');
-    }
-    return {
-        dockerVersion: docker,
-        compose,
-        composeVersion,
-        freeMb,
-        dockerFreeMb,
-        dockerSocket: unixSocket(facts.docker_host),
-    };
-}
-/** `light`: the engine and the disk only (HostFacts.compose is then empty): enough to start a kept container */
-async function preflight(ctx, layout, light = false) {
-    const r = await ctx.host.run(preflightCmd(layout, light), { timeoutMs: 30_000 });
-    const facts = judgePreflight(parsePreflight(r.stdout), ctx.cfg.config.deployment.min_free_mb, light);
-    const compose = light ? '' : `, ${facts.compose.join(' ')} ${facts.composeVersion}`;
-    ctx.reporter.info(`host ${ctx.host.name}: docker ${facts.dockerVersion}${compose}` +
-        (facts.freeMb !== undefined ? `, ${facts.freeMb} MiB free` : ''));
-    return facts;
-}
-
 ;// CONCATENATED MODULE: ./src/engine/release/cutover.ts
-
 
 
 /**
@@ -46722,37 +48446,34 @@ async function preflight(ctx, layout, light = false) {
  * sure the proxy runs, switch, verify through the proxy. A failed gate stops the target; a failed switch or
  * verification puts the old colour back. Either way the old colour, if there was one, keeps serving.
  */
-async function cutOver(ctx, layout, phases, c) {
+async function cutOver(ctx, target, layout, phases, c) {
     let verdict;
     try {
-        verdict = await phases.run('health gate', () => healthGate(ctx, layout, c.target, c.sha, c.expect, stillServing(c.live)));
+        verdict = await phases.run('health gate', () => target.healthGate(ctx, layout, c.target, c.sha, c.expect, stillServing(c.live)));
     }
     catch (e) {
-        await stopColour(ctx, layout, c.target, 10_000);
+        await target.stopColour(ctx, layout, c.target, 10_000);
         throw e;
     }
     try {
-        await ensureProxyRunning(ctx, layout, c.stack);
+        await ensureProxyRunning(ctx, target, layout, c.stack);
     }
     catch (e) {
         // nothing was switched: the healthy new colour would only idle, so it is stopped like a failed one
-        await stopColour(ctx, layout, c.target, 10_000);
+        await target.stopColour(ctx, layout, c.target, 10_000);
         throw e;
     }
     try {
-        await phases.run('switch', () => switchTo(ctx, layout, c.target, c.live, c.sha));
+        await phases.run('switch', () => switchTo(ctx, layout, c.target, c.live, c.sha, target.verifyVia(layout, c.target)));
     }
     catch (e) {
-        await switchBack(ctx, layout, c.target, c.live);
+        await switchBack(ctx, target, layout, c.target, c.live);
         throw e;
     }
     return verdict;
 }
 
 ;// CONCATENATED MODULE: ./src/engine/operations/steps.ts
-
-
-
 
 
 
@@ -46767,7 +48488,7 @@ async function cutOver(ctx, layout, phases, c) {
 async function connectPreflightAndLock(ctx, op, lock, light = false) {
     await op.connect();
     const [facts, locked] = await Promise.allSettled([
-        op.phase('preflight', () => preflight(ctx, op.layout, light)),
+        op.phase('preflight', () => op.target.preflight(ctx, op.layout, light)),
         lock ? op.takeLock() : Promise.resolve(),
     ]);
     if (facts.status === 'rejected')
@@ -46783,8 +48504,8 @@ async function connectPreflightAndLock(ctx, op, lock, light = false) {
 async function readStack(ctx, op, opts) {
     const [read, stack, images] = await Promise.all([
         readState(ctx, op.layout),
-        inspectStack(ctx, op.layout),
-        opts.images ? imagesOnHost(ctx) : Promise.resolve(new Set()),
+        op.target.inspect(ctx, op.layout),
+        opts.images ? op.target.imagesPresent(ctx) : Promise.resolve(new Set()),
     ]);
     const live = liveColour(stack, read.current?.colour);
     const state = opts.reconcile ? await reconcileState(ctx, op.layout, read, stack, live) : read;
@@ -46799,23 +48520,22 @@ async function readStack(ctx, op, opts) {
 }
 /** the stack's files written for the target colour running `image` (the other colour keeps its own) */
 function provisionFor(ctx, op, facts, at, image) {
-    return op.phase('provision', () => provision(ctx, op.layout, facts, at.stack, colourImages(at.stack, at.target, image)));
+    return op.phase('provision', () => op.target.provision(ctx, op.layout, facts, at.stack, colourImages(at.stack, at.target, image)));
 }
 /** health gate → switch → verify through the proxy (release/cutover.ts); the old colour serves until it passes */
 async function cutOverTo(ctx, op, at, sha, expect) {
     const c = { target: at.target, live: at.live, sha, stack: at.stack, expect };
-    const verdict = await cutOver(ctx, op.layout, op.phases, c);
+    const verdict = await cutOver(ctx, op.target, op.layout, op.phases, c);
     op.event('switched', { colour: at.target, from: at.live ?? null });
     return verdict.status;
 }
 /** the colour that served before stops once its in-flight requests drain; the new one serves */
 async function retireOld(ctx, op, live) {
     if (live)
-        await op.phase(`retire ${live}`, () => retireColour(ctx, op.layout, live));
+        await op.phase(`retire ${live}`, () => retireColour(ctx, op.target, op.layout, live));
 }
 
 ;// CONCATENATED MODULE: ./src/engine/operations/deploy.ts
-
 
 
 
@@ -46851,11 +48571,11 @@ async function deploy(ctx, req) {
         const image = await deploy_shipImage(ctx, op, sha, ref);
         await provisionFor(ctx, op, facts, at, image.ref);
         const db = await migrate(ctx, op, at, image.ref, req);
-        await op.phase(`start ${at.target}`, () => startColour(ctx, op.layout, facts.compose, at.target, at.stack));
+        await op.phase(`start ${at.target}`, () => op.target.startColour(ctx, op.layout, facts, at.target, at.stack));
         record.health_status = await cutOverTo(ctx, op, at, sha, { schemaVersion: db.schemaVersion });
         await op.commit('deployed');
         // old images go while the old colour drains: the command ends as soon as its last request has
-        await Promise.all([retireOld(ctx, op, at.live), op.phase('prune images', () => prune(ctx, at, sha))]);
+        await Promise.all([retireOld(ctx, op, at.live), op.phase('prune images', () => prune(ctx, op, at, sha))]);
         await updateMonitoring(ctx, op, facts);
         await copySnapshotOffsite(ctx, op, db.snapshot);
         await watch(ctx, op, at, facts); // the lock stays held; a failed watch switches back and throws WatchRolledBack
@@ -46918,7 +48638,7 @@ function announceStart(ctx, op, at, sha, ref) {
 }
 /** the release image onto the host, held by a container so no prune takes it away before its colour starts */
 async function deploy_shipImage(ctx, op, sha, ref) {
-    const image = await op.phase('image', () => ensureImage(ctx, sha, buildArgs(sha, ref ?? sha.slice(0, 7), new Date(op.started))));
+    const image = await op.phase('image', () => op.target.ensureImage(ctx, sha, buildArgs(sha, ref ?? sha.slice(0, 7), new Date(op.started))));
     op.event('image', { ref: image.ref, how: image.how, bytes: image.bytes, layers: image.layers });
     op.onFinish(() => releaseHold(ctx, op.layout));
     await holdRelease(ctx, op.layout, image.ref);
@@ -46939,7 +48659,7 @@ async function copySnapshotOffsite(ctx, op, snapshot) {
 }
 function watch(ctx, op, at, facts) {
     const previous = at.live ? at.state.current : undefined;
-    const subject = { record: op.record, previous, previousColour: at.live, compose: facts.compose };
+    const subject = { record: op.record, previous, previousColour: at.live, target: op.target, facts };
     return watchAfterDeploy(ctx, op.layout, op.phases, subject);
 }
 /** snapshot + migrations before the new colour starts; the old colour keeps serving (docs/migrations.md) */
@@ -46960,7 +48680,7 @@ async function migrate(ctx, op, at, image, req) {
     return db;
 }
 /** app images beyond keep_images go, except what this environment or a neighbour on the host may roll back to */
-async function prune(ctx, at, sha) {
+async function prune(ctx, op, at, sha) {
     const keep = ctx.cfg.config.deployment.keep_images;
     const recent = at.state.history
         .filter((h) => h.status !== 'failed')
@@ -46968,7 +48688,7 @@ async function prune(ctx, at, sha) {
         .map((h) => h.version);
     const neighbours = await versionsOfNeighbours(ctx);
     const protect = [sha, at.state.current?.version, ...recent, ...neighbours].filter((v) => !!v);
-    const removed = await pruneImages(ctx, keep, protect);
+    const removed = await op.target.prune(ctx, keep, protect);
     if (removed.length)
         ctx.reporter.info(`removed ${removed.length} old image(s): ${removed.map(types_short).join(', ')}`);
 }
@@ -47077,12 +48797,10 @@ function migrationsCrossed(state, target) {
 
 
 
-
-
 /** `versions`: the rollback picker. */
 async function listVersions(ctx) {
     const layout = new Layout(ctx.cfg);
-    const [state, images] = await Promise.all([readState(ctx, layout), imagesOnHost(ctx)]);
+    const [state, images] = await Promise.all([readState(ctx, layout), targetFor(ctx).imagesPresent(ctx)]);
     return { current: state.current, candidates: rollbackCandidates(state, images) };
 }
 /**
@@ -47178,12 +48896,12 @@ function rollback_beginRecord(ctx, op, at, chosen, ref, req) {
 async function startTarget(ctx, op, facts, at, ref) {
     const { target } = at;
     if (warmStart(at.stack, target, ref)) {
-        await op.phase(`start ${target} (warm)`, () => ctx.host.run(resumeAppCmd(op.layout, target), { timeoutMs: 60_000 }));
+        await op.phase(`start ${target} (warm)`, () => op.target.resumeColour(ctx, op.layout, target));
         return true;
     }
-    const full = await op.phase('preflight (compose)', () => preflight(ctx, op.layout));
+    const full = await op.phase('preflight (compose)', () => op.target.preflight(ctx, op.layout));
     await provisionFor(ctx, op, full, at, ref);
-    await op.phase(`start ${target}`, () => startColour(ctx, op.layout, full.compose, target));
+    await op.phase(`start ${target}`, () => op.target.startColour(ctx, op.layout, full, target));
     return false;
 }
 function rollback_completed(ctx, op, at, servingMs, warm) {
@@ -47498,7 +49216,7 @@ async function restore(ctx, op, req, state, done) {
     const check = await phases.run('verify', () => verifySnapshot(ctx, layout, entry));
     if (!check.ok)
         throw new errors_DeployError('snapshot', `${entry.file} failed verification: ${check.problems.join('; ')}; nothing was restored`);
-    const stack = await inspectStack(ctx, layout);
+    const stack = await targetFor(ctx).inspect(ctx, layout);
     const live = liveColour(stack, state.current?.colour);
     const running = ['blue', 'green'].filter((c) => stack[c].app === 'running' || stack[c].app === 'restarting');
     const effect = running.length
@@ -47524,7 +49242,7 @@ async function restore(ctx, op, req, state, done) {
     if (running.length)
         await ctx.clock.sleep(settleMs(ctx));
     for (const c of running)
-        await phases.run(`stop ${c}`, () => stopColour(ctx, layout, c, ctx.cfg.config.deployment.drain_timeout));
+        await phases.run(`stop ${c}`, () => targetFor(ctx).stopColour(ctx, layout, c, ctx.cfg.config.deployment.drain_timeout));
     let safety;
     let restoredVersion;
     try {
@@ -47571,7 +49289,7 @@ async function bringBack(ctx, layout, phases, colour, sha, schemaVersion) {
             throw new errors_DeployError('health', `could not start ${layout.app(colour)} again: ${ctx.redactor.redact(r.stderr.trim())}`);
     });
     try {
-        await phases.run('health gate', () => healthGate(ctx, layout, colour, sha ?? '', { schemaVersion }));
+        await phases.run('health gate', () => targetFor(ctx).healthGate(ctx, layout, colour, sha ?? '', { schemaVersion }));
     }
     catch (e) {
         throw new errors_DeployError('health', `the database was restored, but ${colour} did not come back healthy, so it stays out of the proxy: ${describeError(e)}`, 'deploy a version that matches the restored schema, or roll back');
@@ -47589,16 +49307,18 @@ async function bringBack(ctx, layout, phases, colour, sha, schemaVersion) {
 
 
 
+
 const PROXY_PROBE = `
 echo "--- 1"
-docker exec "$1" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3" || true
+${VIA}
+docker exec "$c" sh -c 'timeout 3 wget -q -S -O - "$0" 2>&1' "http://$2:8088$3" || true
 `;
 async function status_status(ctx) {
     const layout = new Layout(ctx.cfg);
     const [state, stack, lockView, front] = await Promise.all([
         readState(ctx, layout),
-        inspectStack(ctx, layout),
-        inspectLock(ctx, layout),
+        targetFor(ctx).inspect(ctx, layout),
+        targetFor(ctx).lockView(ctx, layout),
         layout.front ? inspectFront(ctx) : undefined,
     ]);
     const lock = lockView.kind === 'held' ? lockView.holder : undefined;
@@ -47606,7 +49326,7 @@ async function status_status(ctx) {
     let proxy = { code: 0 };
     const probeFrom = live ?? 'blue';
     if (stack[probeFrom].gate === 'running') {
-        const r = await ctx.host.run(script(PROXY_PROBE, layout.gate(probeFrom), 'caddy', ctx.cfg.config.app.health.version_path), { check: false, timeoutMs: 20_000 });
+        const r = await ctx.host.run(script(PROXY_PROBE, targetFor(ctx).verifyVia(layout, probeFrom), 'caddy', ctx.cfg.config.app.health.version_path), { check: false, timeoutMs: 20_000 });
         const s = parseVerify(r.stdout)[0];
         if (s)
             proxy = { code: s.code, upstream: s.upstream, commit: s.commit };
@@ -47689,14 +49409,14 @@ exit 0
 async function cleanup_cleanup(ctx, dryRun) {
     const layout = new Layout(ctx.cfg);
     const policy = ctx.cfg.config.deployment;
-    const [state, onHost] = await Promise.all([readState(ctx, layout), imagesOnHost(ctx)]);
+    const [state, onHost] = await Promise.all([readState(ctx, layout), targetFor(ctx).imagesPresent(ctx)]);
     const targets = rollbackCandidates(state, onHost)
         .filter((c) => c.imagePresent)
         .slice(0, policy.keep_images)
         .map((c) => c.version);
     const neighbours = [...new Set(await versionsOfNeighbours(ctx, layout))];
     const protect = [state.current?.version, state.previous?.version, ...targets, ...neighbours].filter((v) => !!v);
-    const images = await pruneImages(ctx, policy.keep_images, protect, dryRun);
+    const images = await targetFor(ctx).prune(ctx, policy.keep_images, protect, dryRun);
     const r = await ctx.host.run(script(HOUSEKEEPING, layout.root, dryRun ? 'no' : 'yes', String(policy.keep_logs), String(policy.history_file_max_kb)), { check: false });
     const lines = r.stdout.split('\n');
     const plan = {
@@ -47727,16 +49447,17 @@ async function unlock(ctx, req) {
     const show = req.show ?? ((text) => ctx.reporter.info(text));
     await ctx.host.connect?.();
     const layout = new Layout(ctx.cfg);
-    const view = await inspectLock(ctx, layout);
+    const target = targetFor(ctx);
+    const view = await target.lockView(ctx, layout);
     if (view.kind === 'free') {
         show(`${ctx.cfg.environment} is not locked`);
         return { result: 'not-locked', view, exitCode: 0 };
     }
-    show(describeLockView(view));
+    show(target.describeLock(view));
     const ok = req.confirmed || (req.ask ? await req.ask('remove it? only if that operation is really gone [y/N] ') : false);
     if (!ok)
         return { result: 'refused', view, exitCode: ExitCode.refused };
-    if (!(await forceRemoveLock(ctx, layout, view)))
+    if (!(await target.removeLock(ctx, layout, view)))
         return { result: 'changed', view, exitCode: ExitCode.lock };
     return { result: 'removed', view, exitCode: 0 };
 }
@@ -47809,7 +49530,7 @@ function setupProbeCmd(layout, withSudo) {
 }
 /** a root command as setup --install runs it: never asks for a password */
 function sudoCmd(argv) {
-    return cmd('sudo', '-n', ...argv);
+    return host_cmd('sudo', '-n', ...argv);
 }
 async function readReadinessFacts(ctx, layout, withSudo) {
     const [pre, probe] = await Promise.all([
@@ -48323,6 +50044,7 @@ function formatSetup(r) {
 
 
 
+
 ;// CONCATENATED MODULE: ./src/log/console-reporter.ts
 
 /** The CLI's reporter: phases as headed, timed blocks on stderr; everything redacted. */
@@ -48606,7 +50328,8 @@ class SshHost {
         this.baseArgs = baseArgs;
         this.ssh = opts.sshBinary ?? 'ssh';
         const t = opts.target;
-        this.name = `${t.user}@${t.host}:${t.port}`;
+        const v = opts.via;
+        this.name = `${t.user}@${t.host}:${t.port}${v ? ` via ${v.user}@${v.host}:${v.port}` : ''}`;
     }
     /**
      * The host's keys as pinned in known_hosts ("ED25519 SHA256:…"), read locally with ssh-keygen: empty when the
@@ -48625,6 +50348,11 @@ class SshHost {
             .map((l) => l.split(' ').slice(1, 3).join(' '));
     }
     static prepare(opts) {
+        // the ProxyCommand is shell text: refuse, before anything is written, a value that could change what it runs
+        if (opts.via) {
+            checkTarget(opts.via, 'the manager');
+            checkTarget(opts.target, 'the node');
+        }
         const workDir = opts.workDir ?? (0,external_node_fs_namespaceObject.mkdtempSync)((0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.tmpdir)(), 'tgd-'));
         (0,external_node_fs_namespaceObject.chmodSync)(workDir, 0o700);
         const cred = opts.credentials;
@@ -48656,42 +50384,29 @@ class SshHost {
             opts.redactor.add(cred.passphrase);
         const controlPath = (0,external_node_path_namespaceObject.join)(workDir, 'c');
         const t = opts.target;
+        const pinned = { knownHostsPath, keyPath, connectTimeoutS: opts.connectTimeoutS ?? 10 };
         const baseArgs = [
             '-F',
             '/dev/null',
             '-o',
             `ControlPath=${controlPath}`,
-            '-o',
-            'StrictHostKeyChecking=yes',
-            '-o',
-            `UserKnownHostsFile=${knownHostsPath}`,
-            '-o',
-            'GlobalKnownHostsFile=/dev/null',
-            '-o',
-            'UpdateHostKeys=no',
-            '-o',
-            'IdentitiesOnly=yes',
-            '-o',
-            'IdentityAgent=none',
-            '-o',
-            'PasswordAuthentication=no',
-            '-o',
-            'KbdInteractiveAuthentication=no',
-            '-o',
-            `ConnectTimeout=${opts.connectTimeoutS ?? 10}`,
-            '-o',
-            'ServerAliveInterval=10',
-            '-o',
-            'ServerAliveCountMax=3',
-            '-o',
-            'LogLevel=ERROR',
-            '-i',
-            keyPath,
+            ...pinningArgs(pinned),
             '-p',
             String(t.port),
             '-l',
             t.user,
         ];
+        if (opts.via) {
+            const proxy = proxyCommand({
+                ...pinned,
+                ssh: opts.sshBinary ?? 'ssh',
+                via: opts.via,
+                target: t,
+                passphrase: !!cred.passphrase,
+                errorLog: proxyErrors(workDir),
+            });
+            baseArgs.push('-o', `ProxyCommand=${proxy}`);
+        }
         return new SshHost(opts, { workDir, controlPath, target: t }, baseArgs, keyPath, knownHostsPath);
     }
     /** Open the master connection, retrying connection failures with backoff; host key failures are final. */
@@ -48727,13 +50442,19 @@ class SshHost {
                 args.push('-o', 'BatchMode=yes');
             }
             args.push(this.opts.target.host);
+            if (this.opts.via)
+                (0,external_node_fs_namespaceObject.writeFileSync)(proxyErrors(this.session.workDir), '', { mode: 0o600 });
             const r = await runProcess(this.ssh, args, { env, timeoutMs: ((this.opts.connectTimeoutS ?? 10) + 20) * 1000 });
             if (r.code === 0) {
                 this.connected = true;
                 this.hold();
                 return;
             }
-            last = this.opts.redactor.redact(r.stderr.trim());
+            last = this.opts.redactor.redact(`${this.proxyErrors()}${r.stderr}`.trim());
+            const via = this.opts.via;
+            // the manager's sshd refused the -W forward (AllowTcpForwarding no): no retry changes that
+            if (via && /administratively prohibited|stdio forwarding failed/i.test(last))
+                throw new errors_DeployError('connection', `${via.user}@${via.host}:${via.port} does not forward SSH to ${this.opts.target.host}:${this.opts.target.port}: ${firstLine(last)}`, "allow it in the manager's sshd_config (AllowTcpForwarding yes, or local) for the deploy user");
             // host key, key file and authentication failures are final: retrying cannot fix them
             const final = await explainConnectFailure(last, {
                 name: this.name,
@@ -48788,6 +50509,18 @@ class SshHost {
             quoteArgv(command.argv),
         ];
     }
+    /** what the proxy to the manager said (its own host key check, a refused forward), else nothing */
+    proxyErrors() {
+        if (!this.opts.via)
+            return '';
+        try {
+            const text = (0,external_node_fs_namespaceObject.readFileSync)(proxyErrors(this.session.workDir), 'utf8').trim();
+            return text ? `${text}\n` : '';
+        }
+        catch {
+            return '';
+        }
+    }
     checked(command, r, check) {
         // a session whose master connection is killed ends with 255 and nothing on stderr
         if (r.code === 255 &&
@@ -48830,6 +50563,88 @@ class SshHost {
         this.holder?.stdin?.end();
         await closeSession(this.session, this.ssh);
     }
+}
+function pinningArgs(p) {
+    return [
+        '-o',
+        'StrictHostKeyChecking=yes',
+        '-o',
+        `UserKnownHostsFile=${p.knownHostsPath}`,
+        '-o',
+        'GlobalKnownHostsFile=/dev/null',
+        '-o',
+        'UpdateHostKeys=no',
+        '-o',
+        'IdentitiesOnly=yes',
+        '-o',
+        'IdentityAgent=none',
+        '-o',
+        'PasswordAuthentication=no',
+        '-o',
+        'KbdInteractiveAuthentication=no',
+        '-o',
+        `ConnectTimeout=${p.connectTimeoutS}`,
+        '-o',
+        'ServerAliveInterval=10',
+        '-o',
+        'ServerAliveCountMax=3',
+        '-o',
+        'LogLevel=ERROR',
+        '-i',
+        p.keyPath,
+    ];
+}
+// host names and addresses (IPv6 without a zone: `%` is ssh's token character), user names; no leading '-'
+const HOST_NAME = /^(?:[A-Za-z0-9][A-Za-z0-9._-]*|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*)$/;
+const USER_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+/** refuses a target whose host, user or port could not appear as they are in a ProxyCommand */
+function checkTarget(t, what) {
+    const bad = !HOST_NAME.test(t.host)
+        ? `host ${JSON.stringify(t.host)}`
+        : !USER_NAME.test(t.user)
+            ? `user ${JSON.stringify(t.user)}`
+            : !(Number.isInteger(t.port) && t.port >= 1 && t.port <= 65535)
+                ? `port ${JSON.stringify(t.port)}`
+                : undefined;
+    if (bad)
+        throw new errors_DeployError('config', `${what}'s SSH ${bad} is not a plain host name, address, user name or port, so no connection is made through it`, 'use a host name or IP address, a user name of letters, digits, ".", "_" and "-", and a port from 1 to 65535');
+}
+/**
+ * `ssh … -W %h:%p <manager>` for ProxyCommand: ssh expands its %-tokens, then hands the text to /bin/sh. Every
+ * value is quoted for the shell and its % doubled; host, user and port are checked (checkTarget) before, and a
+ * path with a control character is refused.
+ */
+function proxyCommand(p) {
+    checkTarget(p.via, 'the manager');
+    checkTarget(p.target, 'the node');
+    const argv = [
+        p.ssh,
+        '-F',
+        '/dev/null',
+        ...pinningArgs(p),
+        // the proxy is a connection of its own: no control socket, and it never prompts unless a passphrase is needed
+        '-o',
+        'ControlMaster=no',
+        '-o',
+        'ControlPath=none',
+        ...(p.passphrase ? ['-o', 'BatchMode=no', '-o', 'NumberOfPasswordPrompts=1'] : ['-o', 'BatchMode=yes']),
+        '-p',
+        String(p.via.port),
+        '-l',
+        p.via.user,
+    ];
+    const log = p.errorLog === undefined ? [] : [p.errorLog];
+    for (const a of [...argv, ...log])
+        if ([...a].some((c) => c < ' ' || c === '\x7f'))
+            throw new errors_DeployError('config', `a control character in ${JSON.stringify(a)}: it cannot go into a ProxyCommand`);
+    // -W takes an IPv6 address in brackets; %h is the node's checked host
+    const forward = p.target.host.includes(':') ? '[%h]:%p' : '%h:%p';
+    const q = (a) => quote(a).replace(/%/g, '%%');
+    return `${argv.map(q).join(' ')} -W ${forward} ${p.via.host}${log.map((l) => ` 2>>${q(l)}`).join('')}`;
+}
+/** the file the proxy's stderr goes to, in the connection's private directory */
+function proxyErrors(workDir) {
+    return (0,external_node_path_namespaceObject.join)(workDir, 'proxy.err');
 }
 /** Ends the master connection and deletes key material; safe to call twice and from the post step. */
 async function closeSession(session, ssh = 'ssh') {
@@ -49277,7 +51092,37 @@ function openSession(o) {
     const notifier = new Notifier(notifySettings, { userAgent: 'togather-deploy' });
     if (notifier.enabled)
         ctx.notifier = notifier;
-    return { ctx, host, cfg };
+    const nodes = swarmNodeHosts(cfg, o, redactor, (l) => reporter.warn(l));
+    if (nodes)
+        ctx.nodeHosts = nodes.get;
+    const close = async () => {
+        await Promise.all((nodes?.opened() ?? []).map((n) => n.close().catch(() => undefined)));
+        await host.close();
+    };
+    return { ctx, host, cfg, close };
+}
+/**
+ * provider.kind swarm: an SSH host per listed node, with the environment's key and pinned known_hosts, through
+ * the manager unless the node says `via: direct`. Prepared on first use (only image shipping and pruning need
+ * them), so an operation that never ships opens none.
+ */
+function swarmNodeHosts(cfg, o, redactor, log) {
+    const p = cfg.provider;
+    if (p.kind !== 'swarm' || p.nodes.length === 0)
+        return undefined;
+    const manager = { host: cfg.env.host, port: cfg.env.port, user: cfg.env.user };
+    let hosts;
+    const get = () => (hosts ??= p.nodes.map((n) => ({
+        name: n.host,
+        host: SshHost.prepare({
+            target: { host: n.host, port: n.port ?? cfg.env.port, user: n.user ?? cfg.env.user },
+            credentials: o.credentials,
+            redactor,
+            log,
+            ...(n.via === 'manager' ? { via: manager } : {}),
+        }),
+    })));
+    return { get, opened: () => (hosts ?? []).map((h) => h.host) };
 }
 /** rclone.conf lines whose value is a credential (rclone obscures passwords, but obscured is not encrypted) */
 const RCLONE_SECRET_KEY = /^\s*[A-Za-z0-9_]*(pass|secret|key|token|account|user|client_id)[A-Za-z0-9_]*\s*=\s*(\S.*?)\s*$/i;
@@ -49547,8 +51392,8 @@ function removeHook(state, name, method) {
 
 
 // bind with array of arguments: https://stackoverflow.com/a/21792913
-const bind = Function.bind;
-const bindable = bind.bind(bind);
+const before_after_hook_bind = Function.bind;
+const bindable = before_after_hook_bind.bind(before_after_hook_bind);
 
 function bindApi(hook, state, name) {
   const removeHookRef = bindable(removeHook, null).apply(
@@ -56356,7 +58201,7 @@ async function main(argv) {
         return exitCodeOf(e);
     }
     finally {
-        await session?.host.close().catch(() => undefined);
+        await session?.close().catch(() => undefined);
     }
 }
 /** `togather-deploy init [dir]`: the scaffolder, with questions on a terminal and ssh-keyscan for the host keys */
@@ -56438,7 +58283,7 @@ const COMMANDS = {
         const { ctx } = session;
         await session.host.connect();
         const layout = new Layout(ctx.cfg);
-        const lock = new DeployLock(ctx, layout);
+        const lock = targetFor(ctx).lock(ctx, layout);
         if (!o['dry-run'])
             await lock.acquire('cleanup', 'cleanup');
         try {
