@@ -41,6 +41,21 @@ export interface UpstreamsParams {
   behindFront?: boolean;
 }
 
+/**
+ * Which requests a reverse_proxy retries: GETs, and any request that never reached an upstream. Caddy < 2.7.5
+ * answers a non-GET 503 at once when no upstream is in rotation for a moment (both gates' checks timed out on a
+ * busy host: measured under load, docs/zero-downtime.md); retrying only requests that never reached an upstream
+ * makes them wait like GETs, and a non-GET that an upstream received is never resent.
+ */
+export const RETRY_UNSENT: readonly string[] = [
+  '\t\tlb_retry_match {',
+  '\t\t\tmethod GET',
+  '\t\t}',
+  '\t\tlb_retry_match {',
+  '\t\t\texpression `{http.reverse_proxy.upstream.hostport} == null`',
+  '\t\t}',
+];
+
 export function renderUpstreams(p: UpstreamsParams): string {
   const port = checkPort(p.appPort, 'app port');
   const interval = checkDuration(p.healthInterval, 'health interval');
@@ -58,15 +73,7 @@ export function renderUpstreams(p: UpstreamsParams): string {
     '\t\tlb_policy first',
     `\t\tlb_try_duration ${tryDuration}`,
     '\t\tlb_try_interval 50ms',
-    // Caddy < 2.7.5 answers a non-GET 503 at once when no colour is in rotation for a moment (both gates' checks
-    // timed out on a busy host: measured under load, docs/zero-downtime.md). Retrying only requests that never
-    // reached an upstream makes them wait like GETs; a non-GET that an upstream received is never resent.
-    '\t\tlb_retry_match {',
-    '\t\t\tmethod GET',
-    '\t\t}',
-    '\t\tlb_retry_match {',
-    '\t\t\texpression `{http.reverse_proxy.upstream.hostport} == null`',
-    '\t\t}',
+    ...RETRY_UNSENT,
     `\t\thealth_uri ${GATE_READY_PATH}`,
     `\t\thealth_port ${GATE_PORT}`,
     `\t\thealth_interval ${interval}`,

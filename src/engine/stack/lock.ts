@@ -87,6 +87,21 @@ function parseInfo(text: string): LockInfo | undefined {
   }
 }
 
+/** who takes the lock, from when until when: a fresh lock id each attempt */
+export function newLockInfo(ctx: EngineContext, deploymentId: string, operation: string, now: number): LockInfo {
+  return {
+    lock_id: ulid(),
+    environment: ctx.cfg.environment,
+    acquired_at: new Date(now).toISOString(),
+    acquired_by: ctx.actor,
+    deployment_id: deploymentId,
+    operation,
+    pid: process.pid,
+    hostname: hostname(),
+    expires_at: new Date(now + ctx.cfg.config.deployment.lock.timeout).toISOString(),
+  };
+}
+
 export class DeployLock {
   private held?: LockInfo;
   private beat?: NodeJS.Timeout;
@@ -105,17 +120,7 @@ export class DeployLock {
     const deadline = ctx.clock.now() + policy.wait;
     for (;;) {
       const now = ctx.clock.now();
-      const info: LockInfo = {
-        lock_id: ulid(),
-        environment: ctx.cfg.environment,
-        acquired_at: new Date(now).toISOString(),
-        acquired_by: ctx.actor,
-        deployment_id: deploymentId,
-        operation,
-        pid: process.pid,
-        hostname: hostname(),
-        expires_at: new Date(now + policy.timeout).toISOString(),
-      };
+      const info = newLockInfo(ctx, deploymentId, operation, now);
       const r = await ctx.host.run(lockAcquireCmd(layout), { stdin: JSON.stringify(info), check: false });
       if (r.code === 0) {
         this.held = info;

@@ -1,9 +1,8 @@
 import { hostname } from 'node:os';
-import { ulid } from 'ulid';
 import { DeployError } from '../../errors.js';
 import type { EngineContext } from '../context.js';
 import { appendFileCmd } from '../stack/commands.js';
-import { describeHolder, HEARTBEAT_MS, staleReason, type LockInfo, type LockView } from '../stack/lock.js';
+import { describeHolder, HEARTBEAT_MS, newLockInfo, staleReason, type LockInfo, type LockView } from '../stack/lock.js';
 import {
   LOCK_LABEL,
   lockCreateCmd,
@@ -153,17 +152,7 @@ export class SwarmLock {
     let vanished = 0;
     for (;;) {
       const now = ctx.clock.now();
-      const info: LockInfo = {
-        lock_id: ulid(),
-        environment: ctx.cfg.environment,
-        acquired_at: new Date(now).toISOString(),
-        acquired_by: ctx.actor,
-        deployment_id: deploymentId,
-        operation,
-        pid: process.pid,
-        hostname: hostname(),
-        expires_at: new Date(now + policy.timeout).toISOString(),
-      };
+      const info = newLockInfo(ctx, deploymentId, operation, now);
       const r = await ctx.host.run(lockCreateCmd(this.service, this.p.image, lockLabels(info)), {
         check: false,
         timeoutMs: 60_000,

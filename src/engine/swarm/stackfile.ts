@@ -1,6 +1,13 @@
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
-import { checkPort, configError, COLOUR_HOSTS, GATE_PORT, GATE_READY_PATH } from '../release/caddyfile.js';
+import {
+  checkPort,
+  configError,
+  COLOUR_HOSTS,
+  GATE_PORT,
+  GATE_READY_PATH,
+  RETRY_UNSENT,
+} from '../release/caddyfile.js';
 import type { Colour } from '../types.js';
 import { checkId, checkImage, checkLabelKey, checkPath, swarmNames } from './commands.js';
 
@@ -188,12 +195,7 @@ export function renderGateCaddyfile(p: GateCaddyfileParams): string {
     '\t\tlb_policy round_robin',
     '\t\tlb_try_duration 5s',
     '\t\tlb_try_interval 50ms',
-    '\t\tlb_retry_match {',
-    '\t\t\tmethod GET',
-    '\t\t}',
-    '\t\tlb_retry_match {',
-    '\t\t\texpression `{http.reverse_proxy.upstream.hostport} == null`',
-    '\t\t}',
+    ...RETRY_UNSENT,
     '\t\ttransport http {',
     '\t\t\tdial_timeout 1s',
     '\t\t}',
