@@ -16,6 +16,7 @@ import {
   scaleDownCmd,
   swarmInspectCmd,
   swarmPreflightCmd,
+  nodeIdCmd,
   swarmNames,
   SERVICE_NAME_LABEL,
   type SwarmStackFacts,
@@ -71,15 +72,37 @@ async function swarmPreflight(
   layout: Layout,
   p: SwarmProviderConfig,
 ): Promise<{ host: HostFacts; nodeId: string }> {
-  const r = await ctx.host.run(swarmPreflightCmd(swarmNames(layout.stack).overlay, layout.root), {
-    timeoutMs: 30_000,
-  });
+  // side by side: the manager's view of the cluster, and each listed node's own swarm ID over its SSH (nodes are
+  // told apart by ID, never by hostname: several may share one)
+  const [r, listed] = await Promise.all([
+    ctx.host.run(swarmPreflightCmd(swarmNames(layout.stack).overlay, layout.root), { timeoutMs: 30_000 }),
+    Promise.all(
+      nodesOf(ctx)
+        .slice(1)
+        .map(async (n) => ({
+          name: n.name,
+          id: (await n.host.run(nodeIdCmd(), { check: false, timeoutMs: 30_000 })).stdout.trim(),
+        })),
+    ),
+  ]);
   const v = judgeSwarm(parseSwarmPreflight(r.stdout), {
     edgeLabel: p.edge_label,
     ...(ctx.cfg.config.database.managed ? { dbLabel: p.db_label } : {}),
     placement: p.placement,
+    listed,
     minFreeMb: ctx.cfg.config.deployment.min_free_mb,
   });
+  // without a registry a task runs only where the image was shipped: every node that may run the app is reached
+  const unreached = ctx.cfg.config.app.pull
+    ? []
+    : v.appNodes.filter((n) => n.id !== v.selfId && !listed.some((l) => l.id === n.id));
+  if (unreached.length)
+    throw new DeployError(
+      'preflight',
+      `node(s) ${unreached.map((n) => `${n.id.slice(0, 12)} (${n.hostname || n.addr})`).join(', ')} may run the app, ` +
+        'but are not listed under provider.nodes: without a registry their tasks would fail with "No such image"',
+      'list each under provider.nodes (reached by SSH through the manager by default), narrow provider.placement, or set app.pull: true with a registry',
+    );
   // the database's image is built and its init scripts written on the manager: its node is the manager (v1)
   if (v.dbNodeId !== undefined && v.dbNodeId !== v.selfId)
     throw new DeployError(
