@@ -29,8 +29,10 @@ export interface LaneSpec {
 }
 
 export interface LoadOptions {
-  /** the proxy's published port on 127.0.0.1 (load never goes anywhere else) */
+  /** the proxy's published port on 127.0.0.1, or on `host` */
   port: number;
+  /** where the proxy listens (127.0.0.1); the swarm bench dials the edge node from the deployer's namespace */
+  host?: string;
   lanes: LaneSpec[];
   /** slow lane: request durations drawn from [min, max] ms */
   slowMs?: [number, number];
@@ -169,7 +171,7 @@ function runLane(opts: LoadOptions, spec: LaneSpec): Promise<LaneRaw> {
           : `/echo?lane=${lane}`;
       const req = request(
         {
-          host: '127.0.0.1',
+          host: opts.host ?? '127.0.0.1',
           port: opts.port,
           method: post ? 'POST' : 'GET',
           path,

@@ -26,6 +26,7 @@
  *                     and whole, and of a first deploy to a host without the app's images
  *   --db-rows N       the database part (database.ts): snapshot + migration of an events table of N rows in
  *                     an environment of its own, then a restore (1000000; 0 = skip)
+ *   --swarm           instead of all the above: the Swarm provider on 3 nodes under load (swarm.ts, own options)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -66,6 +67,12 @@ import {
   type OperationTiming,
   type Retired,
 } from './scenario.js';
+
+// --swarm: the Swarm provider on a 3-node fabric of its own (swarm.ts, its own options); none of the parts below
+if (process.argv.includes('--swarm')) {
+  const { benchSwarm } = await import('./swarm.js');
+  process.exit(await benchSwarm(process.argv.slice(2).filter((a) => a !== '--swarm')));
+}
 
 const { values: o } = parseArgs({
   options: {

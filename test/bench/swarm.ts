@@ -1,0 +1,720 @@
+/**
+ * npm run bench -- --swarm [options]: the Swarm provider on a 3-node fabric (test/harness/swarm.ts) under load.
+ *
+ * n1 is the manager, edge and db node; the app's tasks (2 per colour) are placed on n2/n3 only, so every request
+ * crosses the overlay from Caddy's node to another. Sequence: deploy v1 (no load), start the lanes, deploy v2,
+ * deploy v6, rollback, deploy v4 (unhealthy: must exit 10 while the old colour serves), stop the lanes.
+ * Reports per-lane failures, the clients' POST successes against what the app's tasks counted, each operation's
+ * phases (switch included), per-node image shipping, and what reached the v4 tasks (their own request counters).
+ *
+ * The fabric is the one TOGATHER_SWARM_PREFIX names (tgx unless set: never the tests' default tgs). The CLI and
+ * the load lanes run in the fabric's deployer namespace (the root namespace has no route to the nodes); the
+ * lanes dial the edge on n1 directly. The fabric is taken down at the end unless --keep.
+ *
+ * Options:
+ *   --gap S           seconds of load before, between and after the operations (3)
+ *   --ka N, --fresh N, --slow N   concurrency of the keep-alive, fresh-connection and slow lanes (2, 2, 2)
+ *   --slow-ms A-B     duration of the slow requests (3000-5000)
+ *   --pause MS        pause after each fast-lane request (2): 2 CPUs also run 3 engines, the CLI and Caddy
+ *   --keep            leave the fabric and the stack up
+ *   --max-minutes M   the whole run is abandoned past this (20)
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+import type { SwarmInfo } from '../harness/swarm.js';
+import { CLI, ROOT } from '../harness/run-cli.js';
+import { cleanEnv, run } from '../harness/proc.js';
+import {
+  COLOUR_NAMES,
+  startLoad,
+  summarize,
+  type LaneRaw,
+  type LaneSpec,
+  type LaneSummary,
+  type LoadOptions,
+} from './load.js';
+import {
+  other,
+  phaseKey,
+  phaseSpans,
+  timeOperation,
+  type Colour,
+  type OperationTiming,
+  type StreamedRun,
+  type TimedLine,
+} from './scenario.js';
+
+const CHILD_FLAG = '--tgd-swarm-load';
+const APP = 'tg';
+const ENV = 'bench';
+const STACK = `${APP}-${ENV}`;
+const APP_PORT = 8080;
+
+// ---------------------------------------------------------------------------------------------------------------
+// The load child: runs in the deployer's namespace (its lanes are its children, so they are there too).
+
+if (process.argv.includes(CHILD_FLAG) && process.send) {
+  let load: Awaited<ReturnType<typeof startLoad>> | undefined;
+  process.on('message', (m: { type: string; opts?: LoadOptions }) => {
+    if (m.type === 'start' && m.opts) {
+      void startLoad(m.opts).then(
+        (l) => {
+          load = l;
+          process.send!({ type: 'ready' });
+        },
+        (e: unknown) => process.send!({ type: 'error', message: String(e) }),
+      );
+    }
+    if (m.type === 'stop' && load) {
+      void load.stop().then((raws) => process.send!({ type: 'result', raws }, () => process.exit(0)));
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+}
+
+interface ShipEvent {
+  node: string;
+  text: string;
+  bytes?: number;
+  /** from the end of the previous node's line (or the start of the phase it belongs to) to this line */
+  ms: number;
+  phase?: string;
+}
+
+interface SwarmOp extends OperationTiming {
+  shipping: ShipEvent[];
+}
+
+interface TaskCount {
+  node: string;
+  service: string;
+  container: string;
+  version?: string;
+  state: string;
+  exitCode?: number;
+  /** POSTs this task served: its exit line, or its /echo answer while it runs */
+  posts?: number;
+}
+
+interface V4Probe {
+  /** per task container: the request counters last read from its own /metrics while it ran */
+  tasks: { node: string; container: string; requests: Record<string, number> }[];
+  /** client requests answered by the v4 colour while the v4 deploy ran (the edge names the upstream) */
+  clientAnswers: number;
+  /** the v4 tasks' whole logs, followed while they ran (the sample app logs no request: its counters tell) */
+  logs: string[];
+}
+
+/** `bytes` out of a size such as "12.3 MB" / "512 kB" (formatBytes's units) */
+function parseSize(text: string): number | undefined {
+  const m = /([\d.]+)\s*(B|kB|KB|KiB|MB|MiB|GB|GiB)\b/.exec(text);
+  if (!m) return undefined;
+  const mult: Record<string, number> = {
+    B: 1,
+    kB: 1e3,
+    KB: 1e3,
+    KiB: 1024,
+    MB: 1e6,
+    MiB: 1024 ** 2,
+    GB: 1e9,
+    GiB: 1024 ** 3,
+  };
+  return Math.round(Number(m[1]) * (mult[m[2]!] ?? 1));
+}
+
+export async function benchSwarm(argv: string[]): Promise<number> {
+  const { values: o } = parseArgs({
+    args: argv,
+    options: {
+      gap: { type: 'string', default: '3' },
+      ka: { type: 'string', default: '2' },
+      fresh: { type: 'string', default: '2' },
+      slow: { type: 'string', default: '2' },
+      'slow-ms': { type: 'string', default: '3000-5000' },
+      pause: { type: 'string', default: '2' },
+      keep: { type: 'boolean', default: false },
+      'max-minutes': { type: 'string', default: '20' },
+    },
+  });
+  const say = (s = '') => process.stdout.write(s + '\n');
+  const fail = (msg: string): never => {
+    process.stderr.write(`bench --swarm: ${msg}\n`);
+    process.exit(2);
+  };
+  const int = (v: string, name: string, min: number, max: number) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) fail(`--${name} ${v}: a whole number from ${min} to ${max}`);
+    return n;
+  };
+  const gapMs = int(o.gap!, 'gap', 0, 60) * 1000;
+  const [slowMin, slowMax] = o['slow-ms']!.split('-').map(Number) as [number, number];
+  if (!(slowMin > 0 && slowMax >= slowMin && slowMax <= 20_000)) fail('--slow-ms A-B: 0 < A <= B <= 20000');
+  const lanes: LaneSpec[] = [
+    { name: 'ka-get', concurrency: int(o.ka!, 'ka', 1, 32) },
+    { name: 'ka-post', concurrency: int(o.ka!, 'ka', 1, 32) },
+    { name: 'fresh-get', concurrency: int(o.fresh!, 'fresh', 1, 32) },
+    { name: 'fresh-post', concurrency: int(o.fresh!, 'fresh', 1, 32) },
+    { name: 'slow', concurrency: int(o.slow!, 'slow', 1, 32) },
+  ];
+  const pauseMs = int(o.pause!, 'pause', 0, 1000);
+  const maxMs = int(o['max-minutes']!, 'max-minutes', 1, 60) * 60_000;
+  // the harness reads the prefix when it is first imported: set it before that
+  process.env.TOGATHER_SWARM_PREFIX ||= 'tgx';
+  const { swarmUp, swarmDown, nodeDocker } = await import('../harness/swarm.js');
+  const { sharedHost } = await import('../e2e/support.js');
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  const watchdog = setTimeout(() => {
+    process.stderr.write(`bench --swarm: over ${maxMs / 60_000} minutes, abandoned (the fabric is left up)\n`);
+    process.exit(3);
+  }, maxMs);
+  watchdog.unref();
+
+  const startedAt = new Date();
+  say(
+    `togather-deploy bench --swarm — ${startedAt.toISOString()} · ${cpus().length} CPUs, load average ${loadavg()
+      .map((n) => n.toFixed(2))
+      .join(' ')} · fabric prefix ${process.env.TOGATHER_SWARM_PREFIX}`,
+  );
+  const { info: host, repo } = await sharedHost();
+  const info: SwarmInfo = await swarmUp({ nodes: 3, log: (l) => say(l) });
+  const apps = info.nodes.filter((n) => n.labels.includes('togather.app=true'));
+  const edge = new URL(info.edgeUrl);
+
+  const dir = mkdtempSync(join(tmpdir(), 'tgd-bench-swarm-'));
+  const dbPassword = 'pg-bench-swarm-Xk4';
+  const configPath = join(dir, 'deployment.yml');
+  writeFileSync(
+    configPath,
+    stringify({
+      app: {
+        name: APP,
+        port: APP_PORT,
+        image: 'togather-test/app',
+        build: { context: '.', dockerfile: 'Dockerfile' },
+        // a loaded 2-CPU machine is slow to start tasks; failing a deploy for that would end the bench early
+        health: {
+          interval: '200ms',
+          timeout: '2s',
+          consecutive: 2,
+          start_timeout: '40s',
+          required_checks: ['database'],
+        },
+      },
+      provider: {
+        kind: 'swarm',
+        replicas: 2,
+        scale_timeout: '90s',
+        placement: ['node.labels.togather.app == true'],
+        nodes: apps.map((n) => ({ host: n.addr, via: 'manager' })),
+      },
+      // above the slowest request (5 s): a retired task drains its slow requests
+      deployment: { drain_timeout: '8s', min_free_mb: 64, verify_timeout: '30s', keep_images: 50, watch: '0s' },
+      monitoring: { enabled: false },
+      proxy: { http_port: Number(edge.port || 80) },
+      images: {
+        caddy: info.images.caddy,
+        postgres: info.images.postgres,
+        gate: info.images.gate,
+        postgres_dockerfile: 'none',
+      },
+      database: { migrations: { image: info.images.migrateFixture } },
+      environments: {
+        [ENV]: {
+          host: info.manager.addr,
+          port: info.manager.sshPort,
+          user: info.ssh.user,
+          path: `stacks/${ENV}`,
+          env_file: 'app.env',
+        },
+      },
+    }),
+  );
+  writeFileSync(
+    join(dir, 'app.env'),
+    [
+      `ENVIRONMENT=${ENV}`,
+      `DATABASE_URL=postgres://togather:${dbPassword}@db:5432/togather`,
+      'JWT_SECRET=jwt-bench-swarm-5c1e9a7b3d2f4e6a8c0b2d4f6a8c0e2b',
+      `POSTGRES_PASSWORD=${dbPassword}`,
+      'LOG_LEVEL=info',
+    ].join('\n') + '\n',
+    { mode: 0o600 },
+  );
+
+  /** the CLI in the deployer's namespace, every output line timed as it comes (phases, ship lines) */
+  const cli = (args: string[], timeoutMs = 300_000): Promise<StreamedRun> => {
+    const [verb, environment, ...rest] = args;
+    const argv = [
+      ...info.ctlExec,
+      process.execPath,
+      '--import',
+      'tsx',
+      CLI,
+      verb!,
+      environment!,
+      '--config',
+      configPath,
+      '--identity',
+      info.ssh.privateKeyPath,
+      '--known-hosts',
+      info.ssh.knownHostsPath,
+      '--repo',
+      repo.dir,
+      ...rest,
+    ];
+    const startedAt = Date.now();
+    return new Promise((resolve) => {
+      const child = spawn(argv[0]!, argv.slice(1), {
+        cwd: ROOT,
+        env: { HOME: process.env.HOME ?? '/root', ...host.runnerEnv },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const out = { stdout: '', stderr: '' };
+      const lines: TimedLine[] = [];
+      const partial = { stdout: '', stderr: '' };
+      const take = (k: 'stdout' | 'stderr') => (d: Buffer) => {
+        const t = Date.now();
+        out[k] += d;
+        const parts = (partial[k] + d.toString()).split('\n');
+        partial[k] = parts.pop() ?? '';
+        for (const text of parts) lines.push({ t, text });
+      };
+      child.stdout.on('data', take('stdout'));
+      child.stderr.on('data', take('stderr'));
+      const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        for (const k of ['stdout', 'stderr'] as const) if (partial[k]) lines.push({ t: Date.now(), text: partial[k] });
+        resolve({ code: code ?? 1, ...out, lines, startedAt, endedAt: Date.now() });
+      });
+    });
+  };
+
+  const timeSwarmOp = (label: string, r: StreamedRun): SwarmOp => {
+    const op = timeOperation(label, r);
+    const spans = phaseSpans(r.lines);
+    const shipping: ShipEvent[] = [];
+    let prev: number | undefined;
+    for (const l of r.lines) {
+      const m = /node (\S+?): (shipped .*|pulled .*)$/.exec(l.text);
+      if (!m) continue;
+      const span = spans.find((s) => s.start <= l.t && l.t <= s.end);
+      const from = prev !== undefined && (!span || prev >= span.start) ? prev : (span?.start ?? r.startedAt);
+      shipping.push({ node: m[1]!, text: m[2]!, bytes: parseSize(m[2]!), ms: l.t - from, phase: span?.name });
+      prev = l.t;
+    }
+    return { ...op, shipping };
+  };
+
+  /** GET through the edge from the deployer's namespace */
+  const edgeGet = async (path: string): Promise<{ status: number; body: string }> => {
+    const r = await run([...info.ctlExec, 'curl', '-s', '-m', '5', '-w', '\n%{http_code}', `${info.edgeUrl}${path}`], {
+      env: cleanEnv(),
+      check: false,
+    });
+    const at = r.stdout.lastIndexOf('\n');
+    return { status: Number(r.stdout.slice(at + 1)) || 0, body: r.stdout.slice(0, at) };
+  };
+  const serving = async (): Promise<{ commit?: string; slot?: string }> => {
+    const r = await edgeGet('/echo?lane=probe');
+    if (r.status !== 200) return {};
+    const j = JSON.parse(r.body) as { git_commit?: string; slot?: string };
+    return { commit: j.git_commit, slot: j.slot };
+  };
+
+  /** the app's task containers on the app nodes, running or not, of one colour or both */
+  const appContainers = async (colour?: Colour, extra: string[] = []) => {
+    const rows: { node: number; id: string; service: string }[] = [];
+    for (const n of apps) {
+      const i = info.nodes.indexOf(n) + 1;
+      for (const c of colour ? [colour] : (['blue', 'green'] as const)) {
+        const filter = `label=com.docker.swarm.service.name=${STACK}_app-${c}`;
+        const args = ['ps', '-aq', '--no-trunc', '--filter', filter, ...extra.flatMap((f) => ['--filter', f])];
+        const r = await nodeDocker(info, i, args, { check: false });
+        for (const id of r.stdout.split('\n').filter(Boolean)) rows.push({ node: i, id, service: `${STACK}_app-${c}` });
+      }
+    }
+    return rows;
+  };
+  /** a GET the task answers on its own loopback (node is in the sample image) */
+  const inTask = async (node: number, id: string, path: string): Promise<string | undefined> => {
+    const js = `fetch('http://127.0.0.1:${APP_PORT}${path}').then(r=>r.text()).then(t=>process.stdout.write(t),()=>process.exit(1))`;
+    const r = await nodeDocker(info, node, ['exec', id, 'node', '-e', js], { check: false, timeoutMs: 15_000 });
+    return r.code === 0 ? r.stdout : undefined;
+  };
+
+  /**
+   * Follows the log of every app task container on the app nodes from now on (`docker events` for the new ones):
+   * Swarm removes a retired task's container a second or two after it exits, so its exit line ("posts=N") is
+   * only ours if we were reading already. count() then gives each task's POSTs: the exit line of one that ended,
+   * the /echo answer of one still running.
+   */
+  const followTasks = async () => {
+    const followed = new Map<string, { node: number; service: string; text: string }>();
+    const procs: ChildProcess[] = [];
+    const follow = (node: number, id: string, service: string) => {
+      if (followed.has(id)) return;
+      const rec = { node, service, text: '' };
+      followed.set(id, rec);
+      const p = spawn(info.dockerClient, ['-H', info.nodes[node - 1]!.dockerHost, 'logs', '-f', id], {
+        env: cleanEnv(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      p.stdout.on('data', (d) => (rec.text += d));
+      p.stderr.on('data', (d) => (rec.text += d));
+      procs.push(p);
+    };
+    for (const n of apps) {
+      const i = info.nodes.indexOf(n) + 1;
+      const fmt = '{{.Actor.ID}} {{index .Actor.Attributes "com.docker.swarm.service.name"}}';
+      const ev = spawn(
+        info.dockerClient,
+        ['-H', n.dockerHost, 'events', '--filter', 'type=container', '--filter', 'event=start', '--format', fmt],
+        { env: cleanEnv(), stdio: ['ignore', 'pipe', 'ignore'] },
+      );
+      let partial = '';
+      ev.stdout.on('data', (d) => {
+        const lines = (partial + d.toString()).split('\n');
+        partial = lines.pop() ?? '';
+        for (const l of lines) {
+          const [id, svc] = l.split(' ');
+          if (id && svc?.startsWith(`${STACK}_app-`)) follow(i, id, svc);
+        }
+      });
+      procs.push(ev);
+    }
+    await sleep(1000); // the event streams are subscribed; what started before them is listed now
+    for (const c of await appContainers(undefined, ['status=running'])) follow(c.node, c.id, c.service);
+    return {
+      followed,
+      async count(): Promise<TaskCount[]> {
+        const out: TaskCount[] = [];
+        for (const [id, f] of followed) {
+          const ins = await nodeDocker(info, f.node, ['inspect', '-f', '{{.State.Status}}|{{.State.ExitCode}}', id], {
+            check: false,
+          });
+          const [state = 'removed', exit] = ins.code === 0 ? ins.stdout.trim().split('|') : [];
+          let posts: number | undefined;
+          if (state === 'running') {
+            const body = await inTask(f.node, id, '/echo?lane=count');
+            posts = body ? (JSON.parse(body) as { posts: number }).posts : undefined;
+          } else {
+            const m = [...f.text.matchAll(/(?:exiting|cut); posts=(\d+)/g)].at(-1);
+            posts = m ? Number(m[1]) : undefined;
+          }
+          out.push({
+            node: info.nodes[f.node - 1]!.name,
+            service: f.service,
+            container: id.slice(0, 12),
+            state,
+            exitCode: exit === undefined || state === 'running' ? undefined : Number(exit),
+            posts,
+          });
+        }
+        return out;
+      },
+      stop() {
+        for (const p of procs) if (p.exitCode === null) p.kill();
+      },
+    };
+  };
+
+  /** read the v4 colour's tasks' request counters (their /metrics) every second until stop() */
+  const watchV4 = (colour: Colour) => {
+    const seen = new Map<string, { node: string; container: string; requests: Record<string, number> }>();
+    let on = true;
+    const loop = (async () => {
+      while (on) {
+        for (const c of await appContainers(colour)) {
+          const text = await inTask(c.node, c.id, '/metrics');
+          if (!text) continue;
+          const requests: Record<string, number> = {};
+          for (const m of text.matchAll(
+            /togather_http_requests_total\{method="(\w+)",path="([^"]*)",status="(\d+)"\} (\d+)/g,
+          ))
+            requests[`${m[1]} ${m[2]} ${m[3]}`] = Number(m[4]);
+          seen.set(c.id, { node: info.nodes[c.node - 1]!.name, container: c.id.slice(0, 12), requests });
+        }
+        await sleep(1000);
+      }
+    })();
+    return {
+      async stop() {
+        on = false;
+        await loop;
+        return [...seen.values()];
+      },
+    };
+  };
+
+  // ---------------------------------------------------------------------------------------------------------
+  const ops: SwarmOp[] = [];
+  let aborted: string | undefined;
+  let summaries: LaneSummary[] = [];
+  let posts: { clientOk: number; appCounted?: number; tasks: TaskCount[] } | undefined;
+  let v4: V4Probe | undefined;
+  let loadSeconds = 0;
+  let servingAfter: { commit?: string; slot?: string } = {};
+  const deployFlags = ['--skip-ci-check', '--force', '--skip-migrations'];
+  let loadChild: ChildProcess | undefined;
+  let stopFollowing: (() => void) | undefined;
+  try {
+    say(`deploy v1 (no load): ${STACK} on ${info.nodes.map((n) => `${n.name} ${n.addr}`).join(', ')}…`);
+    const first = await cli(['deploy', ENV, '--version', 'v1', ...deployFlags]);
+    ops.push(timeSwarmOp('deploy v1 (no load)', first));
+    if (first.code !== 0) throw new Error(`deploy v1 failed (exit ${first.code}):\n${first.stderr.slice(-3000)}`);
+    let live = (await serving()).slot as Colour;
+    if (live !== 'blue' && live !== 'green') throw new Error('v1 deployed but the edge does not answer /echo');
+
+    // the lanes, in a child of ours inside the deployer's namespace
+    loadChild = fork(fileURLToPath(import.meta.url), [CHILD_FLAG], {
+      execPath: info.ctlExec[0],
+      execArgv: [...info.ctlExec.slice(1), process.execPath, '--import', 'tsx'],
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const child = loadChild;
+    const msg = <T>(type: string) =>
+      new Promise<T>((res, rej) => {
+        const on = (m: { type: string; message?: string } & T) => {
+          if (m.type === type) {
+            child.off('message', on);
+            res(m);
+          } else if (m.type === 'error') rej(new Error(`load: ${m.message}`));
+        };
+        child.on('message', on);
+        child.once('exit', (code) => rej(new Error(`the load child exited (${code})`)));
+      });
+    const ready = msg<object>('ready');
+    const opts: LoadOptions = {
+      host: edge.hostname,
+      port: Number(edge.port || 80),
+      lanes,
+      slowMs: [slowMin, slowMax],
+      pauseMs,
+      maxDurationMs: maxMs,
+    };
+    child.send({ type: 'start', opts });
+    await ready;
+    say(`load: ${lanes.map((l) => `${l.name}×${l.concurrency}`).join(', ')} → ${edge.host} (pause ${pauseMs} ms)`);
+    const t0 = Date.now();
+    const tasksLog = await followTasks();
+    stopFollowing = () => tasksLog.stop();
+    let raws: LaneRaw[] = [];
+    let v4From = 0;
+    let v4End = 0;
+    let v4Colour: Colour | undefined;
+    try {
+      await sleep(gapMs);
+      for (const [label, args, want] of [
+        ['deploy v2', ['deploy', ENV, '--version', 'v2', ...deployFlags], 0],
+        ['deploy v6', ['deploy', ENV, '--version', 'v6', ...deployFlags], 0],
+        ['rollback', ['rollback', ENV, '--yes'], 0],
+        ['deploy v4 (unhealthy)', ['deploy', ENV, '--version', 'v4', ...deployFlags], 10],
+      ] as const) {
+        say(`  ${label}…`);
+        const unhealthy = want !== 0;
+        const watch = unhealthy ? watchV4((v4Colour = other(live))) : undefined;
+        if (unhealthy) v4From = Date.now();
+        const r = await cli([...args]);
+        if (unhealthy) v4End = Date.now();
+        const probed = await watch?.stop();
+        const op = timeSwarmOp(label, r);
+        ops.push(op);
+        say(`    exit ${r.code} in ${(op.totalMs / 1000).toFixed(1)} s`);
+        if (r.code !== want)
+          throw new Error(`${label}: exit ${r.code}, expected ${want}:\n${(r.stdout + r.stderr).slice(-3000)}`);
+        if (probed) v4 = { tasks: probed, clientAnswers: 0, logs: [] };
+        else live = other(live);
+        await sleep(gapMs);
+      }
+    } finally {
+      const result = msg<{ raws: LaneRaw[] }>('result');
+      child.send({ type: 'stop' });
+      raws = (await result).raws;
+      loadSeconds = (Date.now() - t0) / 1000;
+    }
+    const windows = ops.flatMap((op) => (op.window ? [op.window] : []));
+    summaries = raws.map((r) => summarize(r, windows, t0));
+    if (v4 && v4Colour) {
+      const code = COLOUR_NAMES.indexOf(v4Colour);
+      v4.clientAnswers = raws.reduce((n, r) => {
+        for (let i = 0; i < r.start.length; i++)
+          if (r.upstream[i] === code && r.start[i]! + r.latency[i]! >= v4From && r.start[i]! <= v4End) n++;
+        return n;
+      }, 0);
+    }
+    servingAfter = await serving();
+    const tasks = await tasksLog.count();
+    tasksLog.stop();
+    if (v4)
+      v4.logs = [...tasksLog.followed]
+        .filter(([id]) => v4!.tasks.some((t) => id.startsWith(t.container)))
+        .flatMap(([id, f]) =>
+          f.text
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => `${id.slice(0, 12)} ${l}`),
+        );
+    const clientOk = summaries.reduce((n, s) => n + (s.postOk ?? 0), 0);
+    posts = {
+      clientOk,
+      appCounted: tasks.some((t) => t.posts === undefined) ? undefined : tasks.reduce((a, t) => a + t.posts!, 0),
+      tasks,
+    };
+  } catch (e) {
+    aborted = e instanceof Error ? e.message : String(e);
+  } finally {
+    if (loadChild && loadChild.exitCode === null) loadChild.kill();
+    stopFollowing?.();
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  const fmtMs = (ms: number | undefined) =>
+    ms === undefined ? '—' : ms >= 1000 ? `${(ms / 1000).toFixed(2)}s` : `${Math.round(ms)}ms`;
+  const table = (rows: string[][]) => {
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+    return rows
+      .map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '))
+      .join('\n');
+  };
+  say(
+    `\n== Swarm, 3 nodes (app tasks on ${apps.map((n) => n.name).join('/')}, edge on n1): ${loadSeconds.toFixed(1)}s of load`,
+  );
+  const keys: string[] = [];
+  for (const op of ops) for (const ph of op.phases) if (!keys.includes(phaseKey(ph.name))) keys.push(phaseKey(ph.name));
+  const rows = [['operation', 'exit', ...keys, 'total', 'window']];
+  for (const op of ops) {
+    const by = new Map(op.phases.map((ph) => [phaseKey(ph.name), ph.ms]));
+    rows.push([
+      op.label,
+      String(op.code),
+      ...keys.map((k) => fmtMs(by.get(k))),
+      fmtMs(op.totalMs),
+      fmtMs(op.window && op.window.end - op.window.start),
+    ]);
+  }
+  say(table(rows));
+  const ship = ops.flatMap((op) => op.shipping.map((s) => [op.label, s.node, s.text, fmtMs(s.ms)]));
+  // time: since the previous node's line, the first since its phase began (so it includes the local build/save)
+  if (ship.length) say(`\nimage shipping\n${table([['operation', 'node', 'what', 'time'], ...ship])}`);
+  if (summaries.length) {
+    const lrows = [
+      ['lane', 'requests', 'failed', 'in windows', 'p50 in', 'p50 out', 'p99 in', 'p99 out', 'failures by kind'],
+    ];
+    for (const l of summaries) {
+      const failed = Object.values(l.failures).reduce((a, b) => a + b, 0);
+      lrows.push([
+        l.lane,
+        String(l.requests),
+        String(failed),
+        String(l.failuresInWindows),
+        fmtMs(l.inside.p50),
+        fmtMs(l.outside.p50),
+        fmtMs(l.inside.p99),
+        fmtMs(l.outside.p99),
+        Object.entries(l.failures)
+          .map(([k, n]) => `${k}:${n}`)
+          .join(' ') || '—',
+      ]);
+    }
+    say(`\n${table(lrows)}`);
+    for (const l of summaries)
+      for (const s of l.samples.slice(0, 3)) say(`  e.g. ${l.lane} ${s.kind} at ${s.at} after ${s.latencyMs}ms`);
+  }
+  const totalRequests = summaries.reduce((n, s) => n + s.requests, 0);
+  const totalFailures = summaries.reduce((n, s) => n + Object.values(s.failures).reduce((a, b) => a + b, 0), 0);
+  say(`total: ${totalRequests} requests, ${totalFailures} failed`);
+  if (posts) {
+    const a = posts.appCounted;
+    say(
+      `POSTs: ${posts.clientOk} succeeded for the clients; the app's ${posts.tasks.length} tasks counted ${a ?? '? (a task left no count)'}` +
+        (a === undefined
+          ? ''
+          : a === posts.clientOk
+            ? ' (equal)'
+            : ` (${a - posts.clientOk > 0 ? '+' : ''}${a - posts.clientOk})`),
+    );
+    say(
+      table([
+        ['task', 'node', 'service', 'state', 'exit', 'posts'],
+        ...posts.tasks.map((t) => [
+          t.container,
+          t.node,
+          t.service,
+          t.state,
+          String(t.exitCode ?? '—'),
+          String(t.posts ?? '?'),
+        ]),
+      ]),
+    );
+  }
+  if (v4) {
+    const kinds = new Set(v4.tasks.flatMap((t) => Object.keys(t.requests)));
+    say(
+      `v4 (unhealthy): ${v4.tasks.length} task(s) read while the deploy ran; requests they counted: ` +
+        `${v4.tasks.map((t) => `${t.node}/${t.container} ${JSON.stringify(t.requests)}`).join('; ') || 'none read'}; ` +
+        `client answers from the v4 colour: ${v4.clientAnswers}; paths: ${[...kinds].join(', ') || '—'}`,
+    );
+  }
+  if (v4?.logs.length) say(`v4 tasks' log since its deploy began:\n${v4.logs.map((l) => `  ${l}`).join('\n')}`);
+  say(`after the run the edge serves ${servingAfter.commit?.slice(0, 12) ?? '?'} on ${servingAfter.slot ?? '?'}`);
+
+  const results = join(ROOT, 'bench-results');
+  mkdirSync(results, { recursive: true });
+  const file = join(results, `bench-swarm-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        startedAt: startedAt.toISOString(),
+        finishedAt: new Date().toISOString(),
+        machine: { cpus: cpus().length, loadavgAtEnd: loadavg() },
+        fabric: {
+          prefix: process.env.TOGATHER_SWARM_PREFIX,
+          nodes: info.nodes.map((n) => ({ name: n.name, addr: n.addr, labels: n.labels })),
+          edge: info.edgeUrl,
+        },
+        params: { gapMs, lanes, slowMs: [slowMin, slowMax], pauseMs, replicas: 2, drainTimeout: '8s' },
+        shas: repo.shas,
+        aborted,
+        operations: ops,
+        loadSeconds,
+        lanes: summaries,
+        totalRequests,
+        totalFailures,
+        posts,
+        v4,
+        servingAfter,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
+  say(`\nresults: ${file}`);
+  if (aborted) say(`\nbench aborted: ${aborted}`);
+
+  if (!o.keep) {
+    say('taking the fabric down…');
+    await swarmDown({ log: (l) => say(l) }).catch((e: unknown) => say(`swarm down failed: ${String(e)}`));
+  } else say(`kept: the fabric (${info.dir}) and the stack ${STACK}; config ${configPath}`);
+  const v4Clean =
+    !!v4 &&
+    v4.clientAnswers === 0 &&
+    // GET /metrics is this bench's own reading; anything but /health would be a request that reached v4
+    v4.tasks.every((t) => Object.keys(t.requests).every((k) => / \/(health|metrics) /.test(k)));
+  const ok =
+    !aborted &&
+    totalFailures === 0 &&
+    posts?.appCounted === posts?.clientOk &&
+    v4Clean &&
+    servingAfter.commit === repo.shas.v2;
+  say(ok ? 'swarm: 0 failed requests, POSTs equal, v4 refused and unreached' : 'swarm: FAILED (see above)');
+  return ok ? 0 : 1;
+}
