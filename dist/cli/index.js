@@ -33543,6 +33543,20 @@ const COLOUR_HOSTS = { blue: 'app-blue', green: 'app-green' };
 const UPSTREAM_HEADER = 'X-Togather-Upstream';
 /** Paths whose answers must never be cached by anything between a client and the app. */
 const NO_STORE_PATHS = ['/health', '/healthz', '/readyz', '/version'];
+/**
+ * Which requests a reverse_proxy retries: GETs, and any request that never reached an upstream. Caddy < 2.7.5
+ * answers a non-GET 503 at once when no upstream is in rotation for a moment (both gates' checks timed out on a
+ * busy host: measured under load, docs/zero-downtime.md); retrying only requests that never reached an upstream
+ * makes them wait like GETs, and a non-GET that an upstream received is never resent.
+ */
+const RETRY_UNSENT = [
+    '\t\tlb_retry_match {',
+    '\t\t\tmethod GET',
+    '\t\t}',
+    '\t\tlb_retry_match {',
+    '\t\t\texpression `{http.reverse_proxy.upstream.hostport} == null`',
+    '\t\t}',
+];
 function renderUpstreams(p) {
     const port = checkPort(p.appPort, 'app port');
     const interval = checkDuration(p.healthInterval, 'health interval');
@@ -33560,15 +33574,7 @@ function renderUpstreams(p) {
         '\t\tlb_policy first',
         `\t\tlb_try_duration ${tryDuration}`,
         '\t\tlb_try_interval 50ms',
-        // Caddy < 2.7.5 answers a non-GET 503 at once when no colour is in rotation for a moment (both gates' checks
-        // timed out on a busy host: measured under load, docs/zero-downtime.md). Retrying only requests that never
-        // reached an upstream makes them wait like GETs; a non-GET that an upstream received is never resent.
-        '\t\tlb_retry_match {',
-        '\t\t\tmethod GET',
-        '\t\t}',
-        '\t\tlb_retry_match {',
-        '\t\t\texpression `{http.reverse_proxy.upstream.hostport} == null`',
-        '\t\t}',
+        ...RETRY_UNSENT,
         `\t\thealth_uri ${GATE_READY_PATH}`,
         `\t\thealth_port ${GATE_PORT}`,
         `\t\thealth_interval ${interval}`,
@@ -34235,6 +34241,20 @@ function parseInfo(text) {
         return undefined;
     }
 }
+/** who takes the lock, from when until when: a fresh lock id each attempt */
+function newLockInfo(ctx, deploymentId, operation, now) {
+    return {
+        lock_id: ulid(),
+        environment: ctx.cfg.environment,
+        acquired_at: new Date(now).toISOString(),
+        acquired_by: ctx.actor,
+        deployment_id: deploymentId,
+        operation,
+        pid: process.pid,
+        hostname: (0,external_node_os_namespaceObject.hostname)(),
+        expires_at: new Date(now + ctx.cfg.config.deployment.lock.timeout).toISOString(),
+    };
+}
 class DeployLock {
     ctx;
     layout;
@@ -34253,17 +34273,7 @@ class DeployLock {
         const deadline = ctx.clock.now() + policy.wait;
         for (;;) {
             const now = ctx.clock.now();
-            const info = {
-                lock_id: ulid(),
-                environment: ctx.cfg.environment,
-                acquired_at: new Date(now).toISOString(),
-                acquired_by: ctx.actor,
-                deployment_id: deploymentId,
-                operation,
-                pid: process.pid,
-                hostname: (0,external_node_os_namespaceObject.hostname)(),
-                expires_at: new Date(now + policy.timeout).toISOString(),
-            };
+            const info = newLockInfo(ctx, deploymentId, operation, now);
             const r = await ctx.host.run(lockAcquireCmd(layout), { stdin: JSON.stringify(info), check: false });
             if (r.code === 0) {
                 this.held = info;
@@ -46696,7 +46706,7 @@ function servicePsCmd(service) {
 }
 /** run on each node's own SSH: the node ID it has in the swarm (empty when it is in none) */
 function nodeIdCmd() {
-    return cmd('docker', 'info', '--format', '{{.Swarm.NodeID}}');
+    return host_cmd('docker', 'info', '--format', '{{.Swarm.NodeID}}');
 }
 /**
  * $1 the service, $2 its replicas: the manager's clock first (now=, epoch s), then the scale. judgeTasks takes
@@ -47298,7 +47308,6 @@ async function pruneOnNodes(ctx, nodes, keep, protect, dryRun = false) {
 
 
 
-
 const key = (k) => `${LOCK_LABEL}.${k}`;
 /** the holder as labels: every LockInfo field, one label each */
 function lockLabels(info) {
@@ -47397,17 +47406,7 @@ class SwarmLock {
         let vanished = 0;
         for (;;) {
             const now = ctx.clock.now();
-            const info = {
-                lock_id: ulid(),
-                environment: ctx.cfg.environment,
-                acquired_at: new Date(now).toISOString(),
-                acquired_by: ctx.actor,
-                deployment_id: deploymentId,
-                operation,
-                pid: process.pid,
-                hostname: (0,external_node_os_namespaceObject.hostname)(),
-                expires_at: new Date(now + policy.timeout).toISOString(),
-            };
+            const info = newLockInfo(ctx, deploymentId, operation, now);
             const r = await ctx.host.run(lockCreateCmd(this.service, this.p.image, lockLabels(info)), {
                 check: false,
                 timeoutMs: 60_000,
@@ -47816,12 +47815,7 @@ function renderGateCaddyfile(p) {
         '\t\tlb_policy round_robin',
         '\t\tlb_try_duration 5s',
         '\t\tlb_try_interval 50ms',
-        '\t\tlb_retry_match {',
-        '\t\t\tmethod GET',
-        '\t\t}',
-        '\t\tlb_retry_match {',
-        '\t\t\texpression `{http.reverse_proxy.upstream.hostport} == null`',
-        '\t\t}',
+        ...RETRY_UNSENT,
         '\t\ttransport http {',
         '\t\t\tdial_timeout 1s',
         '\t\t}',
@@ -48012,15 +48006,31 @@ async function rootOf(ctx, layout) {
  * stack file's tools placement.
  */
 async function swarmPreflight(ctx, layout, p) {
-    const r = await ctx.host.run(swarmPreflightCmd(swarmNames(layout.stack).overlay, layout.root), {
-        timeoutMs: 30_000,
-    });
+    // side by side: the manager's view of the cluster, and each listed node's own swarm ID over its SSH (nodes are
+    // told apart by ID, never by hostname: several may share one)
+    const [r, listed] = await Promise.all([
+        ctx.host.run(swarmPreflightCmd(swarmNames(layout.stack).overlay, layout.root), { timeoutMs: 30_000 }),
+        Promise.all(nodesOf(ctx)
+            .slice(1)
+            .map(async (n) => ({
+            name: n.name,
+            id: (await n.host.run(nodeIdCmd(), { check: false, timeoutMs: 30_000 })).stdout.trim(),
+        }))),
+    ]);
     const v = judgeSwarm(parseSwarmPreflight(r.stdout), {
         edgeLabel: p.edge_label,
         ...(ctx.cfg.config.database.managed ? { dbLabel: p.db_label } : {}),
         placement: p.placement,
+        listed,
         minFreeMb: ctx.cfg.config.deployment.min_free_mb,
     });
+    // without a registry a task runs only where the image was shipped: every node that may run the app is reached
+    const unreached = ctx.cfg.config.app.pull
+        ? []
+        : v.appNodes.filter((n) => n.id !== v.selfId && !listed.some((l) => l.id === n.id));
+    if (unreached.length)
+        throw new errors_DeployError('preflight', `node(s) ${unreached.map((n) => `${n.id.slice(0, 12)} (${n.hostname || n.addr})`).join(', ')} may run the app, ` +
+            'but are not listed under provider.nodes: without a registry their tasks would fail with "No such image"', 'list each under provider.nodes (reached by SSH through the manager by default), narrow provider.placement, or set app.pull: true with a registry');
     // the database's image is built and its init scripts written on the manager: its node is the manager (v1)
     if (v.dbNodeId !== undefined && v.dbNodeId !== v.selfId)
         throw new errors_DeployError('preflight', `the database label ${p.db_label}=true is on node ${v.dbNodeId.slice(0, 12)}, not on the manager the deployer connects to (${v.selfId.slice(0, 12)})`, `move the label to the manager (docker node update --label-add ${p.db_label}=true <manager>), or use an external database (database.managed: false)`);
