@@ -165,7 +165,7 @@ export async function benchSwarm(argv: string[]): Promise<number> {
   const maxMs = int(o['max-minutes']!, 'max-minutes', 1, 60) * 60_000;
   // the harness reads the prefix when it is first imported: set it before that
   process.env.TOGATHER_SWARM_PREFIX ||= 'tgx';
-  const { swarmUp, swarmDown, nodeDocker } = await import('../harness/swarm.js');
+  const { swarmUp, swarmDown, nodeDocker, swarmSshArgv } = await import('../harness/swarm.js');
   const { sharedHost } = await import('../e2e/support.js');
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -465,6 +465,9 @@ export async function benchSwarm(argv: string[]): Promise<number> {
   let loadChild: ChildProcess | undefined;
   let stopFollowing: (() => void) | undefined;
   try {
+    // the environment's directory is in the deploy user's home, which outlives the fabric: an earlier run's
+    // state.json and history would make v1 no first deploy
+    await run([...swarmSshArgv(info, 1), `rm -rf stacks/${ENV}`], { env: cleanEnv() });
     say(`deploy v1 (no load): ${STACK} on ${info.nodes.map((n) => `${n.name} ${n.addr}`).join(', ')}…`);
     const first = await cli(['deploy', ENV, '--version', 'v1', ...deployFlags]);
     ops.push(timeSwarmOp('deploy v1 (no load)', first));
