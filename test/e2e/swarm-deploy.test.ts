@@ -115,6 +115,8 @@ describe('swarm provider on one node', { timeout: 1_200_000 }, () => {
     async () => {
       ({ info: host, repo } = await sharedHost());
       info = await swarmUp({ nodes: 1 });
+      // the deploy user's home outlives a fabric: a state.json from an earlier fabric would describe nothing here
+      await hostSsh(host, 'rm -rf stacks/swarm', { check: false });
       const dir = mkdtempSync(join(tmpdir(), 'tgd-swarm-'));
       const dbPassword = 'pg-swarm-Zq9x';
       singlePort = await freePort();
