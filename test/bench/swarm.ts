@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import type { SwarmInfo } from '../harness/swarm.js';
-import { CLI, ROOT } from '../harness/run-cli.js';
+import { ROOT } from '../harness/run-cli.js';
 import { cleanEnv, run } from '../harness/proc.js';
 import {
   COLOUR_NAMES,
@@ -165,7 +165,7 @@ export async function benchSwarm(argv: string[]): Promise<number> {
   const maxMs = int(o['max-minutes']!, 'max-minutes', 1, 60) * 60_000;
   // the harness reads the prefix when it is first imported: set it before that
   process.env.TOGATHER_SWARM_PREFIX ||= 'tgx';
-  const { swarmUp, swarmDown, nodeDocker, swarmSshArgv } = await import('../harness/swarm.js');
+  const { swarmUp, swarmDown, nodeDocker, swarmSshArgv, swarmCliArgv } = await import('../harness/swarm.js');
   const { sharedHost } = await import('../e2e/support.js');
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -249,25 +249,7 @@ export async function benchSwarm(argv: string[]): Promise<number> {
 
   /** the CLI in the deployer's namespace, every output line timed as it comes (phases, ship lines) */
   const cli = (args: string[], timeoutMs = 300_000): Promise<StreamedRun> => {
-    const [verb, environment, ...rest] = args;
-    const argv = [
-      ...info.ctlExec,
-      process.execPath,
-      '--import',
-      'tsx',
-      CLI,
-      verb!,
-      environment!,
-      '--config',
-      configPath,
-      '--identity',
-      info.ssh.privateKeyPath,
-      '--known-hosts',
-      info.ssh.knownHostsPath,
-      '--repo',
-      repo.dir,
-      ...rest,
-    ];
+    const argv = swarmCliArgv(info, { config: configPath, repo: repo.dir }, args);
     const startedAt = Date.now();
     return new Promise((resolve) => {
       const child = spawn(argv[0]!, argv.slice(1), {

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { CLI, runCommand, type CliResult } from '../harness/run-cli.js';
-import { nodeDocker, swarmDown, swarmUp, type SwarmInfo } from '../harness/swarm.js';
+import { nodeDocker, swarmCliArgv, swarmDown, swarmUp, type SwarmInfo } from '../harness/swarm.js';
 import { httpGet, sharedHost, type SampleRepo } from './support.js';
 import { freePort } from '../harness/proc.js';
 import { hostDocker, hostSsh } from '../harness/host.js';
@@ -30,26 +30,7 @@ let envFilePath: string;
 const t0 = Date.now();
 
 function cli(args: string[]): Promise<CliResult> {
-  const [verb, environment, ...rest] = args;
-  const argv = [
-    ...info.ctlExec,
-    process.execPath,
-    '--import',
-    'tsx',
-    CLI,
-    verb!,
-    environment!,
-    '--config',
-    configPath,
-    '--identity',
-    info.ssh.privateKeyPath,
-    '--known-hosts',
-    info.ssh.knownHostsPath,
-    '--repo',
-    repo.dir,
-    ...rest,
-  ];
-  return runCommand(argv, { ...host.runnerEnv });
+  return runCommand(swarmCliArgv(info, { config: configPath, repo: repo.dir }, args), { ...host.runnerEnv });
 }
 
 /** GET through the edge Caddy on n1, from the deployer's namespace */

@@ -30,6 +30,7 @@ import {
 } from './host.js';
 import { cleanEnv, dockerPing, logTail, pidMatches, pipeline, readPid, run, sleep, waitFor, type Ran } from './proc.js';
 import { stackFor, stackName, stackPath } from './stack.js';
+import { CLI } from './run-cli.js';
 
 /**
  * TOGATHER_SWARM_PREFIX (default tgs) names the fabric's namespaces, run dir and addresses, so a second fabric
@@ -151,6 +152,32 @@ export function nodeDocker(
   const n = info.nodes[node - 1];
   if (!n) throw new Error(`no node n${node} in a ${info.nodeCount}-node swarm`);
   return run([info.dockerClient, '-H', n.dockerHost, ...args], { env: cleanEnv(), ...opts });
+}
+
+/**
+ * The CLI under test (node + tsx on the sources) in the deployer's namespace: the verb and environment, then the
+ * fabric's deploy key and known_hosts, the config and the sample repository, then the rest of `args`.
+ */
+export function swarmCliArgv(info: SwarmInfo, o: { config: string; repo: string }, args: readonly string[]): string[] {
+  const [verb, environment, ...rest] = args;
+  return [
+    ...info.ctlExec,
+    process.execPath,
+    '--import',
+    'tsx',
+    CLI,
+    verb!,
+    environment!,
+    '--config',
+    o.config,
+    '--identity',
+    info.ssh.privateKeyPath,
+    '--known-hosts',
+    info.ssh.knownHostsPath,
+    '--repo',
+    o.repo,
+    ...rest,
+  ];
 }
 
 /** `ssh … user@<node>` from the deployer namespace with the pinned host key; append the remote command */
