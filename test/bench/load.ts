@@ -28,6 +28,28 @@ export interface LaneSpec {
   concurrency: number;
 }
 
+/**
+ * The lanes and the slow requests' range as the benches' options give them (--ka, --fresh, --slow, --slow-ms),
+ * each checked by `int` (which reports a bad value); the keep-alive lanes may go up to `kaMax` connections.
+ */
+export function laneOptions(
+  o: { ka?: string; fresh?: string; slow?: string; 'slow-ms'?: string },
+  int: (v: string, name: string, min: number, max: number) => number,
+  fail: (msg: string) => never,
+  kaMax: number,
+): { lanes: LaneSpec[]; slowMs: [number, number] } {
+  const [slowMin, slowMax] = o['slow-ms']!.split('-').map(Number) as [number, number];
+  if (!(slowMin > 0 && slowMax >= slowMin && slowMax <= 20_000)) fail('--slow-ms A-B: 0 < A <= B <= 20000');
+  const lanes: LaneSpec[] = [
+    { name: 'ka-get', concurrency: int(o.ka!, 'ka', 1, kaMax) },
+    { name: 'ka-post', concurrency: int(o.ka!, 'ka', 1, kaMax) },
+    { name: 'fresh-get', concurrency: int(o.fresh!, 'fresh', 1, 32) },
+    { name: 'fresh-post', concurrency: int(o.fresh!, 'fresh', 1, 32) },
+    { name: 'slow', concurrency: int(o.slow!, 'slow', 1, 32) },
+  ];
+  return { lanes, slowMs: [slowMin, slowMax] };
+}
+
 export interface LoadOptions {
   /** the proxy's published port on 127.0.0.1, or on `host` */
   port: number;

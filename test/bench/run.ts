@@ -39,16 +39,17 @@ import { benchShipping, formatShipping, type ShippingBench } from './shipping.js
 import { benchSpeed, formatSpeed, type SpeedBench } from './speed.js';
 import {
   LANES,
+  laneOptions,
   slowAcrossSwitches,
   startLoad,
   startWrk,
   summarize,
   type LaneRaw,
-  type LaneSpec,
   type LaneSummary,
   type Window,
   type WrkResult,
 } from './load.js';
+import { fmtMs, LANE_HEADER, laneRow, table } from './report.js';
 import {
   caddyHealthEvents,
   cliHasCommand,
@@ -100,15 +101,10 @@ const idleRounds = int(o['idle-rollbacks']!, 'idle-rollbacks', 0, 20);
 const speedRounds = int(o['speed-rounds']!, 'speed-rounds', 0, 20);
 const deploys = int(o.deploys!, 'deploys', 1, 20);
 const gapMs = int(o.gap!, 'gap', 0, 60) * 1000;
-const [slowMin, slowMax] = o['slow-ms']!.split('-').map(Number) as [number, number];
-if (!(slowMin > 0 && slowMax >= slowMin && slowMax <= 20_000)) fail('--slow-ms A-B: 0 < A <= B <= 20000');
-const lanes: LaneSpec[] = [
-  { name: 'ka-get', concurrency: int(o.ka!, 'ka', 1, 64) },
-  { name: 'ka-post', concurrency: int(o.ka!, 'ka', 1, 64) },
-  { name: 'fresh-get', concurrency: int(o.fresh!, 'fresh', 1, 32) },
-  { name: 'fresh-post', concurrency: int(o.fresh!, 'fresh', 1, 32) },
-  { name: 'slow', concurrency: int(o.slow!, 'slow', 1, 32) },
-];
+const {
+  lanes,
+  slowMs: [slowMin, slowMax],
+} = laneOptions(o, int, fail, 64);
 const wrkConns = int(o.wrk!, 'wrk', 0, 64);
 const maxMs = int(o['max-minutes']!, 'max-minutes', 1, 60) * 60_000;
 // the old colour's drain (deployment.drain_timeout = docker stop -t): above the longest request, with a margin
@@ -350,17 +346,6 @@ if (dbRows > 0) {
 // ---------------------------------------------------------------------------------------------------------------
 // Report.
 
-function fmtMs(ms: number | undefined): string {
-  return ms === undefined ? '—' : ms >= 1000 ? `${(ms / 1000).toFixed(2)}s` : `${Math.round(ms)}ms`;
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows
-    .map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '))
-    .join('\n');
-}
-
 function printPart(p: PartResult): void {
   say(`\n== ${p.mechanism}: ${p.operations.length} switches, ${p.loadSeconds.toFixed(1)}s of load`);
   const keys: string[] = [];
@@ -378,27 +363,7 @@ function printPart(p: PartResult): void {
     ]);
   }
   say(table(rows));
-  const lrows = [
-    ['lane', 'requests', 'failed', 'in windows', 'p50 in', 'p50 out', 'p99 in', 'p99 out', 'failures by kind'],
-  ];
-  for (const l of p.lanes) {
-    const failed = Object.values(l.failures).reduce((a, b) => a + b, 0);
-    const kinds =
-      Object.entries(l.failures)
-        .map(([k, n]) => `${k}:${n}`)
-        .join(' ') || '—';
-    lrows.push([
-      l.lane,
-      String(l.requests),
-      String(failed),
-      String(l.failuresInWindows),
-      fmtMs(l.inside.p50),
-      fmtMs(l.outside.p50),
-      fmtMs(l.inside.p99),
-      fmtMs(l.outside.p99),
-      kinds,
-    ]);
-  }
+  const lrows = [LANE_HEADER, ...p.lanes.map(laneRow)];
   if (p.wrk) {
     const failed = Object.values(p.wrk.failures).reduce((a, b) => a + b, 0);
     lrows.push([

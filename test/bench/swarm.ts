@@ -18,6 +18,8 @@
  *   --pause MS        pause after each fast-lane request (2): 2 CPUs also run 3 engines, the CLI and Caddy
  *   --keep            leave the fabric and the stack up
  *   --max-minutes M   the whole run is abandoned past this (20)
+ *   --node-loss       then a deploy during whose health gate n3's link is cut (its outcome recorded, whatever it
+ *                     is), and once n3 is Ready again a deploy that must succeed
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -31,13 +33,14 @@ import { ROOT } from '../harness/run-cli.js';
 import { cleanEnv, run } from '../harness/proc.js';
 import {
   COLOUR_NAMES,
+  laneOptions,
   startLoad,
   summarize,
   type LaneRaw,
-  type LaneSpec,
   type LaneSummary,
   type LoadOptions,
 } from './load.js';
+import { fmtMs, LANE_HEADER, laneRow, table } from './report.js';
 import {
   other,
   phaseKey,
@@ -127,6 +130,18 @@ function parseSize(text: string): number | undefined {
   return Math.round(Number(m[1]) * (mult[m[2]!] ?? 1));
 }
 
+/** what a deploy did while a node was lost, and the deploy after the node came back */
+interface NodeLoss {
+  code: number;
+  error?: string;
+  /** when the link was cut, from the deploy's start */
+  cutAfterMs?: number;
+  /** how long n3 took to be Ready again once its link was back */
+  readyAfterMs?: number;
+  nextCode: number;
+  servingAfter: { commit?: string; slot?: string };
+}
+
 export async function benchSwarm(argv: string[]): Promise<number> {
   const { values: o } = parseArgs({
     args: argv,
@@ -139,6 +154,7 @@ export async function benchSwarm(argv: string[]): Promise<number> {
       pause: { type: 'string', default: '2' },
       keep: { type: 'boolean', default: false },
       'max-minutes': { type: 'string', default: '20' },
+      'node-loss': { type: 'boolean', default: false },
     },
   });
   const say = (s = '') => process.stdout.write(s + '\n');
@@ -152,20 +168,16 @@ export async function benchSwarm(argv: string[]): Promise<number> {
     return n;
   };
   const gapMs = int(o.gap!, 'gap', 0, 60) * 1000;
-  const [slowMin, slowMax] = o['slow-ms']!.split('-').map(Number) as [number, number];
-  if (!(slowMin > 0 && slowMax >= slowMin && slowMax <= 20_000)) fail('--slow-ms A-B: 0 < A <= B <= 20000');
-  const lanes: LaneSpec[] = [
-    { name: 'ka-get', concurrency: int(o.ka!, 'ka', 1, 32) },
-    { name: 'ka-post', concurrency: int(o.ka!, 'ka', 1, 32) },
-    { name: 'fresh-get', concurrency: int(o.fresh!, 'fresh', 1, 32) },
-    { name: 'fresh-post', concurrency: int(o.fresh!, 'fresh', 1, 32) },
-    { name: 'slow', concurrency: int(o.slow!, 'slow', 1, 32) },
-  ];
+  const {
+    lanes,
+    slowMs: [slowMin, slowMax],
+  } = laneOptions(o, int, fail, 32);
   const pauseMs = int(o.pause!, 'pause', 0, 1000);
   const maxMs = int(o['max-minutes']!, 'max-minutes', 1, 60) * 60_000;
   // the harness reads the prefix when it is first imported: set it before that
   process.env.TOGATHER_SWARM_PREFIX ||= 'tgx';
-  const { swarmUp, swarmDown, nodeDocker, swarmSshArgv, swarmCliArgv } = await import('../harness/swarm.js');
+  const { swarmUp, swarmDown, nodeDocker, swarmSshArgv, swarmCliArgv, SWITCH_NETNS } =
+    await import('../harness/swarm.js');
   const { sharedHost } = await import('../e2e/support.js');
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -248,7 +260,7 @@ export async function benchSwarm(argv: string[]): Promise<number> {
   );
 
   /** the CLI in the deployer's namespace, every output line timed as it comes (phases, ship lines) */
-  const cli = (args: string[], timeoutMs = 300_000): Promise<StreamedRun> => {
+  const cli = (args: string[], timeoutMs = 300_000, onLine?: (text: string) => void): Promise<StreamedRun> => {
     const argv = swarmCliArgv(info, { config: configPath, repo: repo.dir }, args);
     const startedAt = Date.now();
     return new Promise((resolve) => {
@@ -265,7 +277,10 @@ export async function benchSwarm(argv: string[]): Promise<number> {
         out[k] += d;
         const parts = (partial[k] + d.toString()).split('\n');
         partial[k] = parts.pop() ?? '';
-        for (const text of parts) lines.push({ t, text });
+        for (const text of parts) {
+          lines.push({ t, text });
+          onLine?.(text);
+        }
       };
       child.stdout.on('data', take('stdout'));
       child.stderr.on('data', take('stderr'));
@@ -445,6 +460,55 @@ export async function benchSwarm(argv: string[]): Promise<number> {
   let servingAfter: { commit?: string; slot?: string } = {};
   const deployFlags = ['--skip-ci-check', '--force', '--skip-migrations'];
   let loadChild: ChildProcess | undefined;
+  let nodeLoss: NodeLoss | undefined;
+
+  /** n3's link into the fabric's switch, down or up: the node vanishes from the others as a cut cable would do it */
+  const link = (state: 'down' | 'up') => run(['ip', '-n', SWITCH_NETNS, 'link', 'set', 'p3', state]);
+  const nodeStates = async () =>
+    (await nodeDocker(info, 1, ['node', 'ls', '--format', '{{.Hostname}}={{.Status}}'], { check: false })).stdout
+      .trim()
+      .split('\n');
+
+  /**
+   * A deploy during whose health gate n3 is cut off (the outcome is recorded, not assumed: docs/swarm.md says what
+   * the code does), then, with n3 back and Ready, a deploy that must succeed.
+   */
+  const loseNode = async (into: SwarmOp[]): Promise<NodeLoss> => {
+    let cutAt: number | undefined;
+    say('  deploy v6, n3 cut during its health gate…');
+    const r = await cli(['deploy', ENV, '--version', 'v6', ...deployFlags], 300_000, (text) => {
+      if (cutAt === undefined && /health gate/.test(text)) {
+        cutAt = Date.now();
+        void link('down');
+      }
+    });
+    const op = timeSwarmOp('deploy v6 (n3 cut)', r);
+    into.push(op);
+    say(`    exit ${r.code} in ${(op.totalMs / 1000).toFixed(1)} s; nodes: ${(await nodeStates()).join(' ')}`);
+    const error = /^error: (.*)$/m.exec(r.stderr)?.[1];
+    await link('up');
+    const upAt = Date.now();
+    let ready = false;
+    while (!ready && Date.now() - upAt < 60_000) {
+      await sleep(500);
+      ready = (await nodeStates()).every((l) => l.endsWith('=Ready'));
+    }
+    const readyMs = Date.now() - upAt;
+    await sleep(gapMs);
+    say('  deploy v2, n3 back…');
+    const next = await cli(['deploy', ENV, '--version', 'v2', ...deployFlags]);
+    into.push(timeSwarmOp('deploy v2 (n3 back)', next));
+    say(`    exit ${next.code}`);
+    await sleep(gapMs);
+    return {
+      code: r.code,
+      ...(error ? { error } : {}),
+      cutAfterMs: cutAt === undefined ? undefined : cutAt - r.startedAt,
+      readyAfterMs: ready ? readyMs : undefined,
+      nextCode: next.code,
+      servingAfter: await serving(),
+    };
+  };
   let stopFollowing: (() => void) | undefined;
   try {
     // the environment's directory is in the deploy user's home, which outlives the fabric: an earlier run's
@@ -519,6 +583,7 @@ export async function benchSwarm(argv: string[]): Promise<number> {
         else live = other(live);
         await sleep(gapMs);
       }
+      if (o['node-loss']) nodeLoss = await loseNode(ops);
     } finally {
       const result = msg<{ raws: LaneRaw[] }>('result');
       child.send({ type: 'stop' });
@@ -561,14 +626,6 @@ export async function benchSwarm(argv: string[]): Promise<number> {
   }
 
   // -------------------------------------------------------------------------------------------------------
-  const fmtMs = (ms: number | undefined) =>
-    ms === undefined ? '—' : ms >= 1000 ? `${(ms / 1000).toFixed(2)}s` : `${Math.round(ms)}ms`;
-  const table = (rows: string[][]) => {
-    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-    return rows
-      .map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '))
-      .join('\n');
-  };
   say(
     `\n== Swarm, 3 nodes (app tasks on ${apps.map((n) => n.name).join('/')}, edge on n1): ${loadSeconds.toFixed(1)}s of load`,
   );
@@ -590,25 +647,7 @@ export async function benchSwarm(argv: string[]): Promise<number> {
   // time: since the previous node's line, the first since its phase began (so it includes the local build/save)
   if (ship.length) say(`\nimage shipping\n${table([['operation', 'node', 'what', 'time'], ...ship])}`);
   if (summaries.length) {
-    const lrows = [
-      ['lane', 'requests', 'failed', 'in windows', 'p50 in', 'p50 out', 'p99 in', 'p99 out', 'failures by kind'],
-    ];
-    for (const l of summaries) {
-      const failed = Object.values(l.failures).reduce((a, b) => a + b, 0);
-      lrows.push([
-        l.lane,
-        String(l.requests),
-        String(failed),
-        String(l.failuresInWindows),
-        fmtMs(l.inside.p50),
-        fmtMs(l.outside.p50),
-        fmtMs(l.inside.p99),
-        fmtMs(l.outside.p99),
-        Object.entries(l.failures)
-          .map(([k, n]) => `${k}:${n}`)
-          .join(' ') || '—',
-      ]);
-    }
+    const lrows = [LANE_HEADER, ...summaries.map(laneRow)];
     say(`\n${table(lrows)}`);
     for (const l of summaries)
       for (const s of l.samples.slice(0, 3)) say(`  e.g. ${l.lane} ${s.kind} at ${s.at} after ${s.latencyMs}ms`);
@@ -649,6 +688,17 @@ export async function benchSwarm(argv: string[]): Promise<number> {
     );
   }
   if (v4?.logs.length) say(`v4 tasks' log since its deploy began:\n${v4.logs.map((l) => `  ${l}`).join('\n')}`);
+  if (nodeLoss)
+    say(
+      `node lost: n3 cut ${
+        nodeLoss.cutAfterMs === undefined
+          ? 'never (no health gate seen)'
+          : `${(nodeLoss.cutAfterMs / 1000).toFixed(1)} s into the deploy`
+      }` +
+        ` → exit ${nodeLoss.code}${nodeLoss.error ? ` (${nodeLoss.error})` : ''}; n3 Ready ` +
+        `${nodeLoss.readyAfterMs === undefined ? 'not within 60 s' : `${(nodeLoss.readyAfterMs / 1000).toFixed(1)} s after its link came back`}` +
+        `; the next deploy: exit ${nodeLoss.nextCode}; failed requests over the whole run: ${totalFailures}`,
+    );
   say(`after the run the edge serves ${servingAfter.commit?.slice(0, 12) ?? '?'} on ${servingAfter.slot ?? '?'}`);
 
   const results = join(ROOT, 'bench-results');
@@ -676,6 +726,7 @@ export async function benchSwarm(argv: string[]): Promise<number> {
         totalFailures,
         posts,
         v4,
+        nodeLoss,
         servingAfter,
       },
       null,
@@ -694,10 +745,10 @@ export async function benchSwarm(argv: string[]): Promise<number> {
     v4.clientAnswers === 0 &&
     // GET /metrics is this bench's own reading; anything but /health would be a request that reached v4
     v4.tasks.every((t) => Object.keys(t.requests).every((k) => / \/(health|metrics) /.test(k)));
+  // a lost node takes its in-flight requests (and its tasks' counts) with it: measured and reported, not zero
   const ok =
     !aborted &&
-    totalFailures === 0 &&
-    posts?.appCounted === posts?.clientOk &&
+    (nodeLoss ? nodeLoss.nextCode === 0 : totalFailures === 0 && posts?.appCounted === posts?.clientOk) &&
     v4Clean &&
     servingAfter.commit === repo.shas.v2;
   say(ok ? 'swarm: 0 failed requests, POSTs equal, v4 refused and unreached' : 'swarm: FAILED (see above)');

@@ -249,8 +249,11 @@ export function runnerDocker(info: HarnessInfo, args: readonly string[], opts: R
   return run([info.dockerClient, '-H', info.runnerDockerHost, ...args], { env: cleanEnv(), ...opts });
 }
 
-/** `ssh …options… user@127.0.0.1` with the pinned host key: append the remote command (one string). */
-export function sshArgv(info: HarnessInfo, extraOptions: readonly string[] = []): string[] {
+/** `ssh …options… user@host` with a pinned host key and one key, never a prompt: append the remote command */
+export function pinnedSshArgv(
+  to: { user: string; host: string; port: number; privateKeyPath: string; knownHostsPath: string },
+  extraOptions: readonly string[] = [],
+): string[] {
   // ssh keeps the first value it sees for an option: the caller's come first so they can override ours
   return [
     'ssh',
@@ -262,17 +265,22 @@ export function sshArgv(info: HarnessInfo, extraOptions: readonly string[] = [])
     '-o',
     'StrictHostKeyChecking=yes',
     '-o',
-    `UserKnownHostsFile=${info.ssh.knownHostsPath}`,
+    `UserKnownHostsFile=${to.knownHostsPath}`,
     '-o',
     'IdentitiesOnly=yes',
     '-o',
     'LogLevel=ERROR',
     '-i',
-    info.ssh.privateKeyPath,
+    to.privateKeyPath,
     '-p',
-    String(info.ssh.port),
-    `${info.ssh.user}@${info.ssh.host}`,
+    String(to.port),
+    `${to.user}@${to.host}`,
   ];
+}
+
+/** `ssh …options… user@127.0.0.1` with the pinned host key: append the remote command (one string). */
+export function sshArgv(info: HarnessInfo, extraOptions: readonly string[] = []): string[] {
+  return pinnedSshArgv(info.ssh, extraOptions);
 }
 
 const EXTRA_KEY_TAG = 'togather-harness-extra';

@@ -20,6 +20,7 @@ import {
   enginePid,
   ensureEngine,
   harnessDir,
+  pinnedSshArgv,
   sshdConfigFor,
   stopPid,
   unmountUnder,
@@ -186,26 +187,7 @@ export function swarmSshArgv(info: SwarmInfo, node = 1): string[] {
   if (!n) throw new Error(`no node n${node}`);
   return [
     ...info.ctlExec,
-    'ssh',
-    '-F',
-    '/dev/null',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'StrictHostKeyChecking=yes',
-    '-o',
-    `UserKnownHostsFile=${info.ssh.knownHostsPath}`,
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    'LogLevel=ERROR',
-    '-o',
-    'ConnectTimeout=10',
-    '-i',
-    info.ssh.privateKeyPath,
-    '-p',
-    String(n.sshPort),
-    `${info.ssh.user}@${n.addr}`,
+    ...pinnedSshArgv({ ...info.ssh, host: n.addr, port: n.sshPort }, ['-o', 'ConnectTimeout=10']),
   ];
 }
 
