@@ -48041,7 +48041,7 @@ async function swarmPreflight(ctx, layout, p) {
     const host = { dockerVersion: v.dockerVersion, compose: [], composeVersion: '' };
     if (v.freeMb !== undefined)
         host.freeMb = v.freeMb;
-    return { host, nodeId: v.selfId };
+    return { host, nodeId: v.selfId, root: v.root };
 }
 /** the manager first (migrations run there), then every node listed under provider.nodes */
 function nodesOf(ctx) {
@@ -48059,7 +48059,8 @@ const swarmTarget = {
     kind: 'swarm',
     async preflight(ctx, layout) {
         const facts = await swarmPreflight(ctx, layout, swarmConfig(ctx));
-        seen.set(ctx, { nodeId: facts.nodeId });
+        // the preflight already resolved the root when it exists: only a first deploy asks again, after creating it
+        seen.set(ctx, { nodeId: facts.nodeId, ...(facts.root ? { root: facts.root } : {}) });
         return facts.host;
     },
     lock: (ctx, layout) => swarmLock(ctx, layout),
@@ -48072,11 +48073,7 @@ const swarmTarget = {
     },
     async ensureImage(ctx, sha, buildArgs) {
         const ref = imageRef(ctx.cfg.config.app.image, sha);
-        const outcome = await ensureOnNodes(ctx, nodesOf(ctx), ref, { sha, buildArgs });
-        const shipped = outcome.nodes.filter((n) => n.how !== 'present');
-        if (shipped.length)
-            ctx.reporter.info(`image on ${outcome.nodes.length} node(s): ${outcome.nodes.map((n) => `${n.name} ${n.how}`).join(', ')}`);
-        return outcome;
+        return ensureOnNodes(ctx, nodesOf(ctx), ref, { sha, buildArgs });
     },
     imagesPresent: (ctx) => imagesOnHost(ctx),
     async provision(ctx, layout, _facts, stack, images) {

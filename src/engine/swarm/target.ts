@@ -71,7 +71,7 @@ async function swarmPreflight(
   ctx: EngineContext,
   layout: Layout,
   p: SwarmProviderConfig,
-): Promise<{ host: HostFacts; nodeId: string }> {
+): Promise<{ host: HostFacts; nodeId: string; root: string }> {
   // side by side: the manager's view of the cluster, and each listed node's own swarm ID over its SSH (nodes are
   // told apart by ID, never by hostname: several may share one)
   const [r, listed] = await Promise.all([
@@ -117,7 +117,7 @@ async function swarmPreflight(
   );
   const host: HostFacts = { dockerVersion: v.dockerVersion, compose: [], composeVersion: '' };
   if (v.freeMb !== undefined) host.freeMb = v.freeMb;
-  return { host, nodeId: v.selfId };
+  return { host, nodeId: v.selfId, root: v.root };
 }
 
 /** the manager first (migrations run there), then every node listed under provider.nodes */
@@ -139,7 +139,8 @@ export const swarmTarget: Target = {
 
   async preflight(ctx, layout) {
     const facts = await swarmPreflight(ctx, layout, swarmConfig(ctx));
-    seen.set(ctx, { nodeId: facts.nodeId });
+    // the preflight already resolved the root when it exists: only a first deploy asks again, after creating it
+    seen.set(ctx, { nodeId: facts.nodeId, ...(facts.root ? { root: facts.root } : {}) });
     return facts.host;
   },
 
@@ -155,13 +156,7 @@ export const swarmTarget: Target = {
 
   async ensureImage(ctx, sha, buildArgs) {
     const ref = imageRef(ctx.cfg.config.app.image, sha);
-    const outcome = await ensureOnNodes(ctx, nodesOf(ctx), ref, { sha, buildArgs });
-    const shipped = outcome.nodes.filter((n) => n.how !== 'present');
-    if (shipped.length)
-      ctx.reporter.info(
-        `image on ${outcome.nodes.length} node(s): ${outcome.nodes.map((n) => `${n.name} ${n.how}`).join(', ')}`,
-      );
-    return outcome;
+    return ensureOnNodes(ctx, nodesOf(ctx), ref, { sha, buildArgs });
   },
 
   imagesPresent: (ctx) => imagesOnHost(ctx),
