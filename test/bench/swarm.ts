@@ -2,8 +2,11 @@
  * npm run bench -- --swarm [options]: the Swarm provider on a 3-node fabric (test/harness/swarm.ts) under load.
  *
  * n1 is the manager, edge and db node; the app's tasks (2 per colour) are placed on n2/n3 only, so every request
- * crosses the overlay from Caddy's node to another. Sequence: deploy v1 (no load), start the lanes, deploy v2,
- * deploy v6, rollback, deploy v4 (unhealthy: must exit 10 while the old colour serves), stop the lanes.
+ * crosses the overlay from Caddy's node to another. Sequence: deploy m1 (no load, its migrations run: counted
+ * across the nodes, they must run in one container) to the swarm, then the same release from the same
+ * deployment.yml to the single-host harness (its environment differs only in provider and address), start the
+ * lanes, deploy v2 — while it runs, a second deploy must be refused naming it — deploy v6, rollback, deploy v4
+ * (unhealthy: must exit 10 while the old colour serves), stop the lanes.
  * Reports per-lane failures, the clients' POST successes against what the app's tasks counted, each operation's
  * phases (switch included), per-node image shipping, and what reached the v4 tasks (their own request counters).
  *
@@ -29,8 +32,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import type { SwarmInfo } from '../harness/swarm.js';
-import { ROOT } from '../harness/run-cli.js';
-import { cleanEnv, run } from '../harness/proc.js';
+import { ROOT, runCli } from '../harness/run-cli.js';
+import { cleanEnv, freePort, run } from '../harness/proc.js';
 import {
   COLOUR_NAMES,
   laneOptions,
@@ -56,6 +59,7 @@ const CHILD_FLAG = '--tgd-swarm-load';
 const APP = 'tg';
 const ENV = 'bench';
 const STACK = `${APP}-${ENV}`;
+const SINGLE = 'bench-single';
 const APP_PORT = 8080;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -130,6 +134,28 @@ function parseSize(text: string): number | undefined {
   return Math.round(Number(m[1]) * (mult[m[2]!] ?? 1));
 }
 
+/** the first release on the swarm and on the single host, from one deployment.yml */
+interface FirstRelease {
+  version: string;
+  /** migrate containers created on the nodes during the swarm's deploy */
+  migrateRuns: { node: string; id: string }[];
+  /** schema_migrations after it, `version|dirty` */
+  schema: string;
+  singleCode: number;
+  /** the commit each target serves afterwards */
+  servedSwarm?: string;
+  servedSingle?: string;
+}
+
+/** a deploy started while another one held the cluster lock */
+interface LockClash {
+  code: number;
+  /** the holder as the refusal names it */
+  holder?: string;
+  /** the first deploy's ID, from the state it recorded */
+  firstId?: string;
+}
+
 /** what a deploy did while a node was lost, and the deploy after the node came back */
 interface NodeLoss {
   code: number;
@@ -176,9 +202,9 @@ export async function benchSwarm(argv: string[]): Promise<number> {
   const maxMs = int(o['max-minutes']!, 'max-minutes', 1, 60) * 60_000;
   // the harness reads the prefix when it is first imported: set it before that
   process.env.TOGATHER_SWARM_PREFIX ||= 'tgx';
-  const { swarmUp, swarmDown, nodeDocker, swarmSshArgv, swarmCliArgv, SWITCH_NETNS } =
+  const { swarmUp, swarmDown, nodeDocker, swarmSshArgv, swarmCliArgv, migrateRunsSince, swarmSchema, SWITCH_NETNS } =
     await import('../harness/swarm.js');
-  const { sharedHost } = await import('../e2e/support.js');
+  const { sharedHost, cliArgs, destroyEnv, httpGet } = await import('../e2e/support.js');
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   const watchdog = setTimeout(() => {
@@ -201,6 +227,7 @@ export async function benchSwarm(argv: string[]): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'tgd-bench-swarm-'));
   const dbPassword = 'pg-bench-swarm-Xk4';
   const configPath = join(dir, 'deployment.yml');
+  const singlePort = await freePort();
   writeFileSync(
     configPath,
     stringify({
@@ -217,13 +244,6 @@ export async function benchSwarm(argv: string[]): Promise<number> {
           start_timeout: '40s',
           required_checks: ['database'],
         },
-      },
-      provider: {
-        kind: 'swarm',
-        replicas: 2,
-        scale_timeout: '90s',
-        placement: ['node.labels.togather.app == true'],
-        nodes: apps.map((n) => ({ host: n.addr, via: 'manager' })),
       },
       // above the slowest request (5 s): a retired task drains its slow requests
       deployment: { drain_timeout: '8s', min_free_mb: 64, verify_timeout: '30s', keep_images: 50, watch: '0s' },
@@ -243,6 +263,22 @@ export async function benchSwarm(argv: string[]): Promise<number> {
           user: info.ssh.user,
           path: `stacks/${ENV}`,
           env_file: 'app.env',
+          provider: {
+            kind: 'swarm',
+            replicas: 2,
+            scale_timeout: '90s',
+            placement: ['node.labels.togather.app == true'],
+            nodes: apps.map((n) => ({ host: n.addr, via: 'manager' })),
+          },
+        },
+        // the same release on the single-host harness: only the provider block and the address differ
+        [SINGLE]: {
+          host: host.ssh.host,
+          port: host.ssh.port,
+          user: host.ssh.user,
+          path: `stacks/${SINGLE}`,
+          env_file: 'app.env',
+          proxy: { bind: '127.0.0.1', http_port: singlePort },
         },
       },
     }),
@@ -461,6 +497,33 @@ export async function benchSwarm(argv: string[]): Promise<number> {
   const deployFlags = ['--skip-ci-check', '--force', '--skip-migrations'];
   let loadChild: ChildProcess | undefined;
   let nodeLoss: NodeLoss | undefined;
+  let firstRelease: FirstRelease | undefined;
+  let clash: LockClash | undefined;
+  const singleEnv = { info: host, stackPrefix: `${APP}-${SINGLE}`, name: SINGLE };
+
+  /**
+   * A deploy started once `first` holds the cluster lock (the lock service exists on the manager): it must be
+   * refused (exit 5) naming the first deploy.
+   */
+  const clashWith = async (first: Promise<StreamedRun>): Promise<LockClash> => {
+    let settled = false;
+    void first.then(() => (settled = true));
+    let held = false;
+    while (!held && !settled) {
+      held = (await nodeDocker(info, 1, ['service', 'inspect', `${STACK}-deploy-lock`], { check: false })).code === 0;
+      if (!held) await sleep(100);
+    }
+    if (!held) throw new Error('the deploy ended before its lock was seen: no second deploy was tried');
+    const second = await cli(['deploy', ENV, '--version', 'v6', ...deployFlags]);
+    await first;
+    const state = await run([...swarmSshArgv(info, 1), `cat stacks/${ENV}/state.json`], {
+      env: cleanEnv(),
+      check: false,
+    });
+    const firstId =
+      state.code === 0 ? (JSON.parse(state.stdout) as { current?: { id?: string } }).current?.id : undefined;
+    return { code: second.code, holder: /is locked by (.*)$/m.exec(second.stderr)?.[1], firstId };
+  };
 
   /** n3's link into the fabric's switch, down or up: the node vanishes from the others as a cut cable would do it */
   const link = (state: 'down' | 'up') => run(['ip', '-n', SWITCH_NETNS, 'link', 'set', 'p3', state]);
@@ -514,12 +577,30 @@ export async function benchSwarm(argv: string[]): Promise<number> {
     // the environment's directory is in the deploy user's home, which outlives the fabric: an earlier run's
     // state.json and history would make v1 no first deploy
     await run([...swarmSshArgv(info, 1), `rm -rf stacks/${ENV}`], { env: cleanEnv() });
-    say(`deploy v1 (no load): ${STACK} on ${info.nodes.map((n) => `${n.name} ${n.addr}`).join(', ')}…`);
-    const first = await cli(['deploy', ENV, '--version', 'v1', ...deployFlags]);
-    ops.push(timeSwarmOp('deploy v1 (no load)', first));
-    if (first.code !== 0) throw new Error(`deploy v1 failed (exit ${first.code}):\n${first.stderr.slice(-3000)}`);
-    let live = (await serving()).slot as Colour;
-    if (live !== 'blue' && live !== 'green') throw new Error('v1 deployed but the edge does not answer /echo');
+    await destroyEnv(singleEnv);
+    say(`deploy m1 (no load, migrations): ${STACK} on ${info.nodes.map((n) => `${n.name} ${n.addr}`).join(', ')}…`);
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const first = await cli(['deploy', ENV, '--version', 'm1', '--skip-ci-check', '--force']);
+    ops.push(timeSwarmOp('deploy m1 (no load)', first));
+    if (first.code !== 0) throw new Error(`deploy m1 failed (exit ${first.code}):\n${first.stderr.slice(-3000)}`);
+    const now = await serving();
+    let live = now.slot as Colour;
+    if (live !== 'blue' && live !== 'green') throw new Error('m1 deployed but the edge does not answer /echo');
+    say('deploy m1 to the single host, same deployment.yml…');
+    const single = await runCli(
+      cliArgs({ configPath, info: host, repo }, ['deploy', SINGLE, '--version', 'm1', '--skip-ci-check', '--force']),
+      host.runnerEnv,
+    );
+    const v = single.code === 0 ? await httpGet(singlePort, '/version').catch(() => undefined) : undefined;
+    firstRelease = {
+      version: repo.shas.m1,
+      migrateRuns: await migrateRunsSince(info, since),
+      schema: await swarmSchema(info, STACK),
+      singleCode: single.code,
+      servedSwarm: now.commit,
+      servedSingle: v?.status === 200 ? (JSON.parse(v.body) as { git_commit?: string }).git_commit : undefined,
+    };
+    await destroyEnv(singleEnv); // the swarm's nodes share this machine's 2 CPUs with it
 
     // the lanes, in a child of ours inside the deployer's namespace
     loadChild = fork(fileURLToPath(import.meta.url), [CHILD_FLAG], {
@@ -571,7 +652,9 @@ export async function benchSwarm(argv: string[]): Promise<number> {
         const unhealthy = want !== 0;
         const watch = unhealthy ? watchV4((v4Colour = other(live))) : undefined;
         if (unhealthy) v4From = Date.now();
-        const r = await cli([...args]);
+        const running = cli([...args]);
+        if (label === 'deploy v2') clash = await clashWith(running);
+        const r = await running;
         if (unhealthy) v4End = Date.now();
         const probed = await watch?.stop();
         const op = timeSwarmOp(label, r);
@@ -699,7 +782,22 @@ export async function benchSwarm(argv: string[]): Promise<number> {
         `${nodeLoss.readyAfterMs === undefined ? 'not within 60 s' : `${(nodeLoss.readyAfterMs / 1000).toFixed(1)} s after its link came back`}` +
         `; the next deploy: exit ${nodeLoss.nextCode}; failed requests over the whole run: ${totalFailures}`,
     );
-  say(`after the run the edge serves ${servingAfter.commit?.slice(0, 12) ?? '?'} on ${servingAfter.slot ?? '?'}`);
+  const sha = (c?: string) => c?.slice(0, 12) ?? '?';
+  if (firstRelease) {
+    const f = firstRelease;
+    say(
+      `first release m1 ${sha(f.version)} from one deployment.yml: the swarm serves ${sha(f.servedSwarm)}, ` +
+        `the single host (exit ${f.singleCode}) serves ${sha(f.servedSingle)}; migrate containers on the swarm's ` +
+        `nodes: ${f.migrateRuns.length} (${f.migrateRuns.map((m) => `${m.node}/${m.id}`).join(', ') || 'none'}); ` +
+        `schema_migrations ${f.schema || 'absent'}`,
+    );
+  }
+  if (clash)
+    say(
+      `second deploy while deploy v2 held the lock: exit ${clash.code}, refused naming ${clash.holder ?? '(no holder named)'}; ` +
+        `deploy v2's ID ${clash.firstId ?? '?'}`,
+    );
+  say(`after the run the edge serves ${sha(servingAfter.commit)} on ${servingAfter.slot ?? '?'}`);
 
   const results = join(ROOT, 'bench-results');
   mkdirSync(results, { recursive: true });
@@ -727,6 +825,8 @@ export async function benchSwarm(argv: string[]): Promise<number> {
         posts,
         v4,
         nodeLoss,
+        firstRelease,
+        clash,
         servingAfter,
       },
       null,
@@ -746,14 +846,24 @@ export async function benchSwarm(argv: string[]): Promise<number> {
     // GET /metrics is this bench's own reading; anything but /health would be a request that reached v4
     v4.tasks.every((t) => Object.keys(t.requests).every((k) => / \/(health|metrics) /.test(k)));
   // a lost node takes its in-flight requests (and its tasks' counts) with it: measured and reported, not zero
+  const parity =
+    !!firstRelease &&
+    firstRelease.servedSwarm === repo.shas.m1 &&
+    firstRelease.servedSingle === repo.shas.m1 &&
+    firstRelease.migrateRuns.length === 1 &&
+    firstRelease.schema === '2|f';
+  const refused = !!clash && clash.code === 5 && !!clash.firstId && !!clash.holder?.includes(clash.firstId);
   const ok =
     !aborted &&
+    parity &&
+    refused &&
     (nodeLoss ? nodeLoss.nextCode === 0 : totalFailures === 0 && posts?.appCounted === posts?.clientOk) &&
     v4Clean &&
     servingAfter.commit === repo.shas.v2;
   const passed = nodeLoss
     ? `swarm: the deploy after the lost node succeeded, ${totalFailures} failed requests (a node was lost), v4 refused and unreached`
     : 'swarm: 0 failed requests, POSTs equal, v4 refused and unreached';
-  say(ok ? passed : 'swarm: FAILED (see above)');
+  const also = 'm1 served by both targets, its migrations run once, the second deploy refused naming the first';
+  say(ok ? `${passed}; ${also}` : 'swarm: FAILED (see above)');
   return ok ? 0 : 1;
 }

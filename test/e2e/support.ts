@@ -86,7 +86,8 @@ export async function dbPsql(env: TestEnv, sql: string): Promise<string> {
   return r.stdout.trim();
 }
 
-export async function destroyEnv(env: TestEnv): Promise<void> {
+/** an environment's containers, volumes, network and directory on the harness host */
+export async function destroyEnv(env: Pick<TestEnv, 'info' | 'stackPrefix' | 'name'>): Promise<void> {
   const ids = (
     await hostDocker(env.info, ['ps', '-aq', '--filter', `name=^${env.stackPrefix}-`], { check: false })
   ).stdout

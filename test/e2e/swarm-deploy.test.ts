@@ -4,7 +4,8 @@
  * gates, tools, the managed database) and the blue colour service; the next deploy starts green, health-gates
  * its tasks, flips the gates and scales blue to 0; a rollback scales blue back up (warm); an unhealthy release
  * fails with exit 10 while the previous version keeps answering; a failing migration stops before any colour
- * service is created; a held cluster lock refuses a second deploy naming its holder.
+ * service is created; a held cluster lock refuses a second deploy naming its holder — a lock made by hand, and the
+ * lock of a deploy in progress; a release with migrations runs them in exactly one container in the cluster.
  *
  * The CLI runs in the deployer's namespace (tgs-ctl) and reaches the manager over SSH with its pinned key.
  */
@@ -15,10 +16,18 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { CLI, runCommand, type CliResult } from '../harness/run-cli.js';
-import { nodeDocker, swarmCliArgv, swarmDown, swarmUp, type SwarmInfo } from '../harness/swarm.js';
-import { httpGet, sharedHost, type SampleRepo } from './support.js';
+import {
+  migrateRunsSince,
+  nodeDocker,
+  swarmCliArgv,
+  swarmDown,
+  swarmSchema,
+  swarmUp,
+  type SwarmInfo,
+} from '../harness/swarm.js';
+import { destroyEnv, httpGet, sharedHost, type SampleRepo } from './support.js';
 import { freePort } from '../harness/proc.js';
-import { hostDocker, hostSsh } from '../harness/host.js';
+import { hostSsh } from '../harness/host.js';
 import type { HarnessInfo } from '../harness/host.js';
 
 const STACK = 'tg-swarm';
@@ -70,24 +79,11 @@ async function replicas(colour: string): Promise<string> {
 
 let singlePort = 0;
 let live = '';
+/** the commit the swarm serves after the last test */
+let serving = '';
 const other = (c: string) => (c === 'blue' ? 'green' : 'blue');
 /** the single-host environment's containers, volumes, network and directory */
-async function removeSingle(): Promise<void> {
-  const ids = (await hostDocker(host, ['ps', '-aq', '--filter', 'name=^tg-single-'], { check: false })).stdout
-    .split('\n')
-    .filter(Boolean);
-  if (ids.length) await hostDocker(host, ['rm', '-f', '-v', ...ids], { check: false });
-  const vols = (
-    await hostDocker(host, ['volume', 'ls', '-q', '--filter', 'label=com.docker.compose.project=tg-single'], {
-      check: false,
-    })
-  ).stdout
-    .split('\n')
-    .filter(Boolean);
-  if (vols.length) await hostDocker(host, ['volume', 'rm', '-f', ...vols], { check: false });
-  await hostDocker(host, ['network', 'rm', 'tg-single_togather'], { check: false });
-  await hostSsh(host, 'rm -rf stacks/single', { check: false });
-}
+const removeSingle = () => destroyEnv({ info: host, stackPrefix: 'tg-single', name: 'single' });
 
 const show = (r: CliResult) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
@@ -252,11 +248,52 @@ describe('swarm provider on one node', { timeout: 1_200_000 }, () => {
     }
   });
 
+  test('a deploy in progress holds the cluster lock: a second one started meanwhile is refused naming it', async () => {
+    // v5 starts slowly (3 s): its deploy holds the lock long enough for the second one to meet it
+    const first = cli(['deploy', 'swarm', '--version', 'v5', '--skip-ci-check']);
+    const until = Date.now() + 120_000;
+    let held = false;
+    while (!held && Date.now() < until) {
+      held = (await nodeDocker(info, 1, ['service', 'inspect', `${STACK}-deploy-lock`], { check: false })).code === 0;
+      if (!held) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(held, 'the first deploy took the lock');
+    const second = await cli(['deploy', 'swarm', '--version', 'v6', '--skip-ci-check']);
+    const a = await first;
+    assert.equal(a.code, 0, show(a));
+    assert.equal(second.code, 5, show(second));
+    // the holder named is the first deploy: its deployment ID, as its record on the manager has it
+    const state = JSON.parse((await hostSsh(host, 'cat stacks/swarm/state.json')).stdout) as {
+      current: { id: string; version: string };
+    };
+    assert.equal(state.current.version, repo.shas.v5);
+    assert.match(second.stderr, /is locked by/);
+    assert.ok(second.stderr.includes(`deploy ${state.current.id}`), show(second));
+    assert.equal(await servingCommit(), repo.shas.v5);
+    live = other(live);
+    serving = repo.shas.v5;
+  });
+
+  test('migrations run exactly once in the cluster: one migrate container on one node, the schema at its version', async () => {
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const r = await cli(['deploy', 'swarm', '--version', 'm1', '--skip-ci-check']);
+    assert.equal(r.code, 0, show(r));
+    const runs = await migrateRunsSince(info, since);
+    assert.equal(runs.length, 1, `migrate containers: ${JSON.stringify(runs)}`);
+    assert.equal(await swarmSchema(info, STACK), '2|f');
+    assert.equal(await servingCommit(), repo.shas.m1);
+    live = other(live);
+    serving = repo.shas.m1;
+  });
+
   test('a failing migration stops the deploy before any colour service starts; the live one keeps serving', async () => {
+    const since = Math.floor(Date.now() / 1000) - 1;
     const r = await cli(['deploy', 'swarm', '--version', 'm2', '--skip-ci-check']);
     assert.equal(r.code, 9, show(r));
     assert.doesNotMatch(r.stderr, /start (blue|green)/, 'no colour was started');
-    assert.equal(await servingCommit(), repo.shas.v1);
+    assert.equal(await servingCommit(), serving);
+    assert.equal((await migrateRunsSince(info, since)).length, 1, 'migrate ran once');
+    assert.equal(await swarmSchema(info, STACK), '3|t', 'the failing file left its version dirty');
     assert.equal(await replicas(other(live)), '0/0');
     const label = await nodeDocker(
       info,
@@ -285,14 +322,14 @@ describe('swarm provider on one node', { timeout: 1_200_000 }, () => {
         '--repo',
         repo.dir,
         '--version',
-        'v1',
+        'm1',
         '--skip-ci-check',
       ],
       { ...host.runnerEnv },
     );
     assert.equal(r.code, 0, show(r));
     const v = await httpGet(singlePort, '/version');
-    assert.equal((JSON.parse(v.body) as { git_commit: string }).git_commit, repo.shas.v1);
-    assert.equal(await servingCommit(), repo.shas.v1, 'the swarm serves the same release');
+    assert.equal((JSON.parse(v.body) as { git_commit: string }).git_commit, repo.shas.m1);
+    assert.equal(await servingCommit(), repo.shas.m1, 'the swarm serves the same release');
   });
 });

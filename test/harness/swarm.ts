@@ -156,6 +156,55 @@ export function nodeDocker(
 }
 
 /**
+ * The migrate containers created on every node of the fabric since `sinceS` (epoch seconds), read back from each
+ * engine's own event log: what proves that a deploy ran its migrations once in the whole cluster, not per node.
+ */
+export async function migrateRunsSince(info: SwarmInfo, sinceS: number): Promise<{ node: string; id: string }[]> {
+  const until = String(Math.ceil(Date.now() / 1000) + 1);
+  const runs: { node: string; id: string }[] = [];
+  for (const [i, n] of info.nodes.entries()) {
+    const r = await nodeDocker(info, i + 1, [
+      'events',
+      '--since',
+      String(sinceS),
+      '--until',
+      until,
+      '--filter',
+      'type=container',
+      '--filter',
+      'event=create',
+      '--filter',
+      'label=org.togather.role=migrate',
+      '--format',
+      '{{.Actor.ID}}',
+    ]);
+    for (const id of r.stdout.split('\n').filter(Boolean)) runs.push({ node: n.name, id: id.slice(0, 12) });
+  }
+  return runs;
+}
+
+/** `version|dirty` of schema_migrations in the stack's managed database (its task on n1), '' when there is none */
+export async function swarmSchema(info: SwarmInfo, stack: string): Promise<string> {
+  const ps = await nodeDocker(info, 1, [
+    'ps',
+    '-q',
+    '--filter',
+    `label=com.docker.swarm.service.name=${stack}_db`,
+    '--filter',
+    'status=running',
+  ]);
+  const id = ps.stdout.split('\n').find(Boolean);
+  if (!id) throw new Error(`no running ${stack}_db task on n1`);
+  const q = await nodeDocker(
+    info,
+    1,
+    ['exec', id, 'psql', '-U', 'togather', '-d', 'togather', '-tAc', 'SELECT version, dirty FROM schema_migrations'],
+    { check: false },
+  );
+  return q.code === 0 ? q.stdout.trim() : '';
+}
+
+/**
  * The CLI under test (node + tsx on the sources) in the deployer's namespace: the verb and environment, then the
  * fabric's deploy key and known_hosts, the config and the sample repository, then the rest of `args`.
  */

@@ -55,7 +55,8 @@ function nodeFailure(ctx: EngineContext, node: SwarmNode, e: unknown): DeployErr
   );
 }
 
-async function onNode<T>(ctx: EngineContext, node: SwarmNode, fn: () => Promise<T>): Promise<T> {
+/** `fn`'s failure as the image error naming the node */
+export async function onNode<T>(ctx: EngineContext, node: SwarmNode, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {

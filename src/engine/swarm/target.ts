@@ -22,7 +22,7 @@ import {
   type SwarmStackFacts,
 } from './commands.js';
 import { swarmHealthGate } from './health.js';
-import { ensureOnNodes, pruneOnNodes, type SwarmNode } from './images.js';
+import { ensureOnNodes, onNode, pruneOnNodes, type SwarmNode } from './images.js';
 import { describeSwarmLockView, SwarmLock, type SwarmLockView } from './lock.js';
 import { judgeSwarm, parseSwarmPreflight } from './preflight.js';
 import { describeScaleDown } from './tasks.js';
@@ -159,7 +159,12 @@ export const swarmTarget: Target = {
     return ensureOnNodes(ctx, nodesOf(ctx), ref, { sha, buildArgs });
   },
 
-  imagesPresent: (ctx) => imagesOnHost(ctx),
+  // a version can start again only where every node has its image (a task may land on any of them): the
+  // rollback picker then offers only those, and names the rest as gone instead of failing at the scale-up
+  async imagesPresent(ctx) {
+    const sets = await Promise.all(nodesOf(ctx).map((n) => onNode(ctx, n, () => imagesOnHost(ctx, n.host))));
+    return new Set([...sets[0]!].filter((sha) => sets.every((s) => s.has(sha))));
+  },
 
   async provision(ctx, layout, _facts, stack, images) {
     imagesOf.set(layout, images);
