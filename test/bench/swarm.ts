@@ -25,7 +25,7 @@
  *                     is), and once n3 is Ready again a deploy that must succeed
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -142,6 +142,8 @@ interface FirstRelease {
   /** schema_migrations after it, `version|dirty` */
   schema: string;
   singleCode: number;
+  /** the single host's error line, when its deploy failed */
+  singleError?: string;
   /** the commit each target serves afterwards */
   servedSwarm?: string;
   servedSingle?: string;
@@ -253,6 +255,7 @@ export async function benchSwarm(argv: string[]): Promise<number> {
         caddy: info.images.caddy,
         postgres: info.images.postgres,
         gate: info.images.gate,
+        keeper: host.images.keeper,
         postgres_dockerfile: 'none',
       },
       database: { migrations: { image: info.images.migrateFixture } },
@@ -277,7 +280,7 @@ export async function benchSwarm(argv: string[]): Promise<number> {
           port: host.ssh.port,
           user: host.ssh.user,
           path: `stacks/${SINGLE}`,
-          env_file: 'app.env',
+          env_file: 'single.env',
           proxy: { bind: '127.0.0.1', http_port: singlePort },
         },
       },
@@ -292,6 +295,12 @@ export async function benchSwarm(argv: string[]): Promise<number> {
       `POSTGRES_PASSWORD=${dbPassword}`,
       'LOG_LEVEL=info',
     ].join('\n') + '\n',
+    { mode: 0o600 },
+  );
+  // the same credentials; ENVIRONMENT names the environment it belongs to
+  writeFileSync(
+    join(dir, 'single.env'),
+    readFileSync(join(dir, 'app.env'), 'utf8').replace(`ENVIRONMENT=${ENV}`, `ENVIRONMENT=${SINGLE}`),
     { mode: 0o600 },
   );
 
@@ -597,6 +606,7 @@ export async function benchSwarm(argv: string[]): Promise<number> {
       migrateRuns: await migrateRunsSince(info, since),
       schema: await swarmSchema(info, STACK),
       singleCode: single.code,
+      ...(single.code !== 0 ? { singleError: (single.stderr.match(/^(error: .*|.*— fix: .*)$/m) ?? [])[0] } : {}),
       servedSwarm: now.commit,
       servedSingle: v?.status === 200 ? (JSON.parse(v.body) as { git_commit?: string }).git_commit : undefined,
     };
@@ -787,7 +797,7 @@ export async function benchSwarm(argv: string[]): Promise<number> {
     const f = firstRelease;
     say(
       `first release m1 ${sha(f.version)} from one deployment.yml: the swarm serves ${sha(f.servedSwarm)}, ` +
-        `the single host (exit ${f.singleCode}) serves ${sha(f.servedSingle)}; migrate containers on the swarm's ` +
+        `the single host (exit ${f.singleCode}${f.singleError ? `: ${f.singleError}` : ''}) serves ${sha(f.servedSingle)}; migrate containers on the swarm's ` +
         `nodes: ${f.migrateRuns.length} (${f.migrateRuns.map((m) => `${m.node}/${m.id}`).join(', ') || 'none'}); ` +
         `schema_migrations ${f.schema || 'absent'}`,
     );
