@@ -25,9 +25,6 @@ import { DeployError, ExitCode, describeError, exitCodeOf } from '../errors.js';
 import { ConsoleReporter } from '../log/console-reporter.js';
 import { Redactor } from '../log/redact.js';
 import { openSession, type Session } from '../session.js';
-import { makeCiGate } from '../github/gate-adapter.js';
-import { defaultScanHostKeys, initCommand } from '../init/command.js';
-import { terminalAsk } from '../init/terminal.js';
 
 const USAGE = `togather-deploy — zero-downtime blue-green deploys of the Togather server over SSH
 
@@ -222,7 +219,10 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /** `togather-deploy init [dir]`: the scaffolder, with questions on a terminal and ssh-keyscan for the host keys */
-function runInit(o: Options, dirArg: string | undefined): Promise<number> {
+async function runInit(o: Options, dirArg: string | undefined): Promise<number> {
+  // loaded on demand, like the GitHub client below: every command's start-up pays for what it imports
+  const { defaultScanHostKeys, initCommand } = await import('../init/command.js');
+  const { terminalAsk } = await import('../init/terminal.js');
   return initCommand(
     {
       dir: dirArg ?? o.dir!,
@@ -291,6 +291,9 @@ const askOnTerminal = (): ((question: string) => Promise<boolean>) | undefined =
 /** Each command: options → the engine's request, and its report → stdout and the exit code. */
 const COMMANDS: Record<Command, (session: Session, line: CommandLine) => Promise<number>> = {
   deploy: async ({ ctx }, { o }) => {
+    // on demand: the GitHub client (octokit and undici) is about a third of the CLI's start-up, and only the
+    // deploy's CI check needs it
+    const { makeCiGate } = await import('../github/gate-adapter.js');
     const gate = makeCiGate(process.env, ctx.reporter);
     if (!gate && !o['skip-ci-check']) {
       throw new DeployError(

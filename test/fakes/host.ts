@@ -15,6 +15,7 @@ import { stringify } from 'yaml';
 import { loadConfig, type ResolvedConfig } from '../../src/config/load.js';
 import type { Clock, EngineContext } from '../../src/engine/context.js';
 import { imageRef } from '../../src/engine/release/image.js';
+import { batchParts, formatBatchOutput, NOT_RUN } from '../../src/engine/batch.js';
 import { Layout } from '../../src/engine/stack/layout.js';
 import { applyRecord, emptyState } from '../../src/engine/stack/state.js';
 import type { Colour, DeploymentRecord, EnvironmentState } from '../../src/engine/types.js';
@@ -47,6 +48,8 @@ export class ScriptedHost implements Host {
   readonly ran: string[] = [];
   /** each command's stdin, index for index with `ran`: '' for none; a stream is read to its end and kept in base64 */
   readonly stdin: string[] = [];
+  /** the commands (indexes into `ran`) each BATCH carried: one round trip each */
+  readonly batches: number[][] = [];
   /** answers what no rule matches */
   fallback: (line: string, stdin: string) => Answer = () => ({});
   private readonly rules: Rule[] = [];
@@ -62,6 +65,8 @@ export class ScriptedHost implements Host {
   }
 
   async run(command: Command, opts: RunOptions = {}): Promise<RunResult> {
+    const batch = batchParts(command.argv);
+    if (batch) return this.runBatch(batch, opts);
     const line = command.argv.join(' ');
     const i = this.ran.push(line) - 1;
     this.clock.t += this.costMs;
@@ -77,6 +82,29 @@ export class ScriptedHost implements Host {
     const r: RunResult = { code: a.code ?? 0, stdout: a.stdout ?? '', stderr: a.stderr ?? '', durationMs: this.costMs };
     if (r.code !== 0 && opts.check !== false) throw new CommandFailed(command.argv, r, line.slice(0, 80));
     return r;
+  }
+
+  /** a BATCH (engine/batch.ts): its parts run one by one as they would alone, a group after the other */
+  private async runBatch(batch: NonNullable<ReturnType<typeof batchParts>>, opts: RunOptions): Promise<RunResult> {
+    const results: RunResult[] = [];
+    const carried: number[] = [];
+    this.batches.push(carried);
+    let failed = false;
+    for (const g of [...new Set(batch.parts.map((p) => p.group))]) {
+      const ps = batch.parts.map((p, i) => ({ p, i })).filter(({ p }) => p.group === g);
+      await Promise.all(
+        ps.map(async ({ p, i }) => {
+          if (failed) {
+            results[i] = { code: 125, stdout: '', stderr: `${NOT_RUN}\n`, durationMs: 0 };
+            return;
+          }
+          carried.push(this.ran.length); // run() records the command before its first await
+          results[i] = await this.run({ argv: p.argv }, { check: false, ...(p.stdin ? { stdin: opts.stdin } : {}) });
+        }),
+      );
+      failed = batch.chain && results.some((r) => r && r.code !== 0);
+    }
+    return { code: 0, stdout: formatBatchOutput(batch.marker, results), stderr: '', durationMs: this.costMs };
   }
 
   async close(): Promise<void> {}
@@ -259,6 +287,12 @@ export class FakeStack {
   /** every command so far by its op name, index for index with host.ran */
   get ops(): string[] {
     return this.e.host.ran.map(opOf);
+  }
+
+  /** the ops each round trip that carried several commands carried */
+  get batchedOps(): string[][] {
+    const ops = this.ops;
+    return this.e.host.batches.map((b) => b.map((i) => ops[i]!));
   }
 
   ref(sha: string): string {

@@ -13,7 +13,7 @@ import { versionsOfNeighbours } from '../stack/neighbours.js';
 import { short, type OperationReport } from '../types.js';
 import { runOperation, type Operation } from './operation.js';
 import { planDeploy } from './plan.js';
-import { connectPreflightAndLock, cutOverTo, provisionFor, readStack, retireOld, type StackNow } from './steps.js';
+import { connectPreflightAndLock, cutOverTo, openStack, provisionFor, retireOld, type StackNow } from './steps.js';
 
 export { failedReport } from './operation.js';
 
@@ -37,10 +37,10 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
   renderEnvFile(ctx.cfg.appEnv); // refuses values compose cannot carry, before anything is touched
   return runOperation(ctx, 'deploy', async (op) => {
     const { sha, ref } = await resolveAndGate(ctx, op, req);
-    const facts = await connectPreflightAndLock(ctx, op, !ctx.dryRun);
-    if (ctx.dryRun) return plan(ctx, op, facts, sha, req);
-    const record = beginRecord(ctx, op, sha, ref, req);
-    const at = await readStack(ctx, op, { reconcile: true });
+    if (ctx.dryRun) return plan(ctx, op, await connectPreflightAndLock(ctx, op, false), sha, req);
+    // the record begins once the preflight passed and the lock is held, before what was read is judged
+    const { facts, at } = await openStack(ctx, op, { begin: () => beginRecord(ctx, op, sha, ref, req) });
+    const record = op.record!;
     if (alreadyServing(at, sha) && !req.force) return unchanged(ctx, op, at, sha);
     announceStart(ctx, op, at, sha, ref);
     const image = await shipImage(ctx, op, sha, ref);

@@ -10,6 +10,7 @@ import { HostLog } from '../stack/hostlog.js';
 import { Layout } from '../stack/layout.js';
 import { applyRecord, writeState } from '../stack/state.js';
 import { targetFor } from './target.js';
+import { batching, type BatchHost } from '../batch.js';
 import {
   short,
   seconds,
@@ -54,6 +55,8 @@ export class Operation {
   switched = false;
   /** where the colours run (config provider) */
   readonly target: Target;
+  /** ctx.host, able to send independent commands in one round trip (batch.ts) */
+  readonly host: BatchHost;
   private lock?: TargetLock;
   private readonly cleanups: (() => Promise<void>)[] = [];
   private readonly tripsAtStart: number | undefined;
@@ -65,6 +68,10 @@ export class Operation {
     private readonly logName: string = kind === 'deploy' ? 'deployment' : kind,
   ) {
     this.started = ctx.clock.now();
+    // every step (and what keeps ctx, such as the lock and the host log) sends through it; outside a batch it
+    // only passes commands on
+    this.host = batching(ctx.host, (t) => ctx.redactor.redact(t));
+    ctx.host = this.host;
     this.phases = new Phases(ctx.reporter, ctx.clock, ctx.host.roundTrips !== undefined);
     this.tripsAtStart = ctx.host.roundTrips;
     this.layout = new Layout(ctx.cfg);
@@ -242,17 +249,21 @@ export class Operation {
     });
   }
 
-  /** the one ending, on every path (it never throws): registered cleanups, the host log written, notifications settled, then the lock released */
+  /**
+   * the one ending, on every path (it never throws): notifications settled (they go out while the lock is still
+   * held), then in one round trip the registered cleanups and the host log side by side, and after them the lock
+   * released — the command ends one round trip after its last step
+   */
   async finish(): Promise<void> {
     const { ctx } = this;
-    // side by side: each is a round trip of its own, and none depends on another
-    await Promise.all([
-      ...this.cleanups.map((fn) => fn().catch((e: unknown) => ctx.reporter.warn(describeError(e)))),
-      ctx.hostLog?.flush().catch(() => undefined),
-    ]);
-    await settleNotifications(ctx); // metrics and notifications go out while the lock is still held
-    const unlocked = this.lock?.release();
-    await unlocked?.catch((e: unknown) => ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));
+    await settleNotifications(ctx);
+    const warn = (e: unknown) => ctx.reporter.warn(describeError(e));
+    const [ended, unlocked] = this.host.together(
+      () => Promise.all([...this.cleanups.map((fn) => fn().catch(warn)), ctx.hostLog?.flush().catch(() => undefined)]),
+      async () => this.lock?.release(),
+    );
+    await ended;
+    await unlocked.catch((e: unknown) => ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));
   }
 }
 

@@ -13,9 +13,24 @@ import {
 } from '../stack/history.js';
 import { Layout } from '../stack/layout.js';
 import { readState } from '../stack/state.js';
-import { seconds, short, type Colour, type DeploymentRecord, type OperationReport } from '../types.js';
+import {
+  seconds,
+  short,
+  type Colour,
+  type DeploymentRecord,
+  type HealthStatus,
+  type OperationReport,
+} from '../types.js';
 import { runOperation, type Operation } from './operation.js';
-import { connectPreflightAndLock, cutOverTo, provisionFor, readStack, retireOld, type StackNow } from './steps.js';
+import {
+  connectPreflightAndLock,
+  cutOverTo,
+  openStack,
+  provisionFor,
+  readStack,
+  retireOld,
+  type StackNow,
+} from './steps.js';
 
 export interface RollbackRequest {
   /** full or short SHA, or a ref recorded in the history; empty = the previous good version */
@@ -43,16 +58,22 @@ export async function listVersions(
 export async function rollback(ctx: EngineContext, req: RollbackRequest): Promise<OperationReport> {
   return runOperation(ctx, 'rollback', async (op) => {
     // the engine and the disk only: a warm start needs no compose; a cold one checks the rest before it starts
-    const facts = await connectPreflightAndLock(ctx, op, !ctx.dryRun, true);
-    const at = await readStack(ctx, op, { images: true, reconcile: !ctx.dryRun });
+    const { facts, at } = ctx.dryRun
+      ? {
+          facts: await connectPreflightAndLock(ctx, op, false, true),
+          at: await readStack(ctx, op, { images: true, reconcile: false }),
+        }
+      : await openStack(ctx, op, { light: true, images: true });
     const chosen = pickTarget(ctx, at, req.version);
     op.seen.sha = chosen.version;
     await confirmCrossing(ctx, at, chosen.version, req);
     const ref = imageRef(ctx.cfg.config.app.image, chosen.version);
     if (ctx.dryRun) return plan(ctx, op, at, chosen.version, ref);
     const record = beginRecord(ctx, op, at, chosen, ref, req);
-    const warm = await startTarget(ctx, op, facts, at, ref);
-    record.health_status = await cutOverTo(ctx, op, at, chosen.version);
+    const warm = warmStart(at.stack, at.target, ref);
+    record.health_status = warm
+      ? await resumeAndCutOver(ctx, op, at, chosen.version)
+      : await startCold(ctx, op, facts, at, ref).then(() => cutOverTo(ctx, op, at, chosen.version));
     const servingMs = ctx.clock.now() - op.started;
     await op.commit('rolled back');
     await retireOld(ctx, op, at.live);
@@ -145,23 +166,27 @@ function beginRecord(
   return record;
 }
 
-/** the kept container as it is when it holds the version (warm), else provisioned and started by compose */
-async function startTarget(
-  ctx: EngineContext,
-  op: Operation,
-  facts: HostFacts,
-  at: StackNow,
-  ref: string,
-): Promise<boolean> {
-  const { target } = at;
-  if (warmStart(at.stack, target, ref)) {
-    await op.phase(`start ${target} (warm)`, () => op.target.resumeColour(ctx, op.layout, target));
-    return true;
-  }
+/**
+ * The kept container started as it is (a warm start), and its health gate → switch → verify. On one Docker host
+ * the start and the gate's first round of probes go in one round trip, the probes only once `docker start` has
+ * succeeded (a failed start is its own error, and leaves nothing to stop).
+ */
+async function resumeAndCutOver(ctx: EngineContext, op: Operation, at: StackNow, sha: string): Promise<HealthStatus> {
+  const start = () => op.phase(`start ${at.target} (warm)`, () => op.target.resumeColour(ctx, op.layout, at.target));
+  // elsewhere a start may take several commands, and the gate must not probe before the last one
+  if (op.target.kind !== 'compose') return start().then(() => cutOverTo(ctx, op, at, sha));
+  const [started, cut] = op.host.inTurn(start, () => cutOverTo(ctx, op, at, sha));
+  const [s, c] = await Promise.allSettled([started, cut]);
+  if (s.status === 'rejected') throw s.reason;
+  if (c.status === 'rejected') throw c.reason;
+  return c.value;
+}
+
+/** the target's container recreated by compose from the version's image (it was removed, or holds another image) */
+async function startCold(ctx: EngineContext, op: Operation, facts: HostFacts, at: StackNow, ref: string) {
   const full = await op.phase('preflight (compose)', () => op.target.preflight(ctx, op.layout));
   await provisionFor(ctx, op, full, at, ref);
-  await op.phase(`start ${target}`, () => op.target.startColour(ctx, op.layout, full, target));
-  return false;
+  await op.phase(`start ${at.target}`, () => op.target.startColour(ctx, op.layout, full, at.target));
 }
 
 function completed(ctx: EngineContext, op: Operation, at: StackNow, servingMs: number, warm: boolean): OperationReport {

@@ -44,21 +44,62 @@ export interface StackNow {
 }
 
 /**
- * Reads state.json, the stack and (for a rollback) the images side by side over the one connection. Under the
- * lock, state.json is reconciled with what the proxy really routes to before anything acts on it.
+ * Connects, then in one round trip: the lock, and once it is taken the preflight and every read of readStack
+ * side by side. A refused preflight is the error reported even when the lock was refused too: it is the one to
+ * fix first. When the lock was not taken at the first try (held, taken over), what was read then may predate
+ * its holder's last write: it is read again now that the lock is ours. Under the lock, state.json is then
+ * reconciled with what the proxy really routes to.
+ */
+export async function openStack(
+  ctx: EngineContext,
+  op: Operation,
+  opts: { light?: boolean; images?: boolean; begin?: () => void },
+): Promise<{ facts: HostFacts; at: StackNow }> {
+  await op.connect();
+  const alone = op.host.sentAlone;
+  const [locked, facts, read] = op.host.together(
+    () => op.takeLock(),
+    () => op.phase('preflight', () => op.target.preflight(ctx, op.layout, opts.light)),
+    () => readAll(ctx, op, opts.images),
+  );
+  const [f, l, r] = await Promise.allSettled([facts, locked, read]);
+  if (f.status === 'rejected') throw f.reason;
+  if (l.status === 'rejected') throw l.reason;
+  opts.begin?.();
+  const fresh = op.host.sentAlone === alone; // the batch's lock attempt took it: its reads came after
+  if (fresh && r.status === 'rejected') throw r.reason;
+  const got = fresh && r.status === 'fulfilled' ? r.value : await readAll(ctx, op, opts.images);
+  return { facts: f.value, at: await settle(ctx, op, got, true) };
+}
+
+/**
+ * Reads state.json, the stack and (for a rollback) the images side by side over the one connection (in one
+ * round trip inside a batch). With `reconcile` (only under the lock), state.json is reconciled with what the
+ * proxy really routes to before anything acts on it.
  */
 export async function readStack(
   ctx: EngineContext,
   op: Operation,
   opts: { images?: boolean; reconcile: boolean },
 ): Promise<StackNow> {
-  const [read, stack, images] = await Promise.all([
+  return settle(ctx, op, await readAll(ctx, op, opts.images), opts.reconcile);
+}
+
+type Read = Pick<StackNow, 'stack' | 'images'> & { state: EnvironmentState };
+
+async function readAll(ctx: EngineContext, op: Operation, images = false): Promise<Read> {
+  const [state, stack, present] = await Promise.all([
     readState(ctx, op.layout),
     op.target.inspect(ctx, op.layout),
-    opts.images ? op.target.imagesPresent(ctx) : Promise.resolve(new Set<string>()),
+    images ? op.target.imagesPresent(ctx) : Promise.resolve(new Set<string>()),
   ]);
-  const live = liveColour(stack, read.current?.colour);
-  const state = opts.reconcile ? await reconcileState(ctx, op.layout, read, stack, live) : read;
+  return { state, stack, images: present };
+}
+
+async function settle(ctx: EngineContext, op: Operation, read: Read, reconcile: boolean): Promise<StackNow> {
+  const { stack, images } = read;
+  const live = liveColour(stack, read.state.current?.colour);
+  const state = reconcile ? await reconcileState(ctx, op.layout, read.state, stack, live) : read.state;
   const target: Colour = live ? otherColour(live) : 'blue';
   op.state = state;
   Object.assign(op.seen, { live: live ?? null, target });

@@ -1,3 +1,4 @@
+import { NotRun } from '../batch.js';
 import type { StackFacts } from '../stack/colours.js';
 import { stillServing } from '../stack/colours.js';
 import type { EngineContext } from '../context.js';
@@ -35,7 +36,8 @@ export async function cutOver(
       target.healthGate(ctx, layout, c.target, c.sha, c.expect, stillServing(c.live)),
     );
   } catch (e) {
-    await target.stopColour(ctx, layout, c.target, 10_000);
+    // not run: its start (batched before it, BatchHost.inTurn) failed, and left nothing running to stop
+    if (!(e instanceof NotRun)) await target.stopColour(ctx, layout, c.target, 10_000);
     throw e;
   }
   try {

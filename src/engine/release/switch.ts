@@ -9,21 +9,26 @@ import type { Layout } from '../stack/layout.js';
 import type { Colour } from '../types.js';
 import type { Target } from './target.js';
 
-/** Caddy must see a flag change: one health interval plus the check's timeout and a margin, at least the configured settle. */
-export function settleMs(ctx: EngineContext): number {
+/**
+ * By when every Caddy handler has seen a flag flip: each site that imports the upstreams runs its own health
+ * checker, at most one interval away from its next check, which answers within the timeout; `marginMs` on top.
+ */
+function flipSeenMs(ctx: EngineContext, marginMs: number): number {
   const p = ctx.cfg.proxy;
-  // a flag flip is seen by Caddy's next check: at most one interval away, answered within the timeout
-  return Math.max(ctx.cfg.config.deployment.switch_settle, p.health_interval + p.health_timeout + 200);
+  return p.health_interval + p.health_timeout + marginMs;
+}
+
+/** the fixed wait after a flip the tool cannot watch through the proxy: at least the configured settle */
+export function settleMs(ctx: EngineContext): number {
+  return Math.max(ctx.cfg.config.deployment.switch_settle, flipSeenMs(ctx, 200));
 }
 
 /**
- * The least time after a flag flip by which every Caddy handler has seen it: each site that imports the
- * upstreams runs its own health checker, at most one interval away from its next check, which answers within
- * the timeout. Verification sees one handler (the internal site); the retire waits for the others by the clock.
+ * The least time after a flag flip by which every Caddy handler has seen it. Verification sees one handler (the
+ * internal site); the retire waits for the others by the clock.
  */
 export function seenByAllMs(ctx: EngineContext): number {
-  const p = ctx.cfg.proxy;
-  return p.health_interval + p.health_timeout + 100;
+  return flipSeenMs(ctx, 100);
 }
 
 /** when the last switch flipped the flags, by this process's clock; the retire waits from it */

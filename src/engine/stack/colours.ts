@@ -1,4 +1,6 @@
 import { DeployError } from '../../errors.js';
+import type { RunResult } from '../../host/host.js';
+import { BatchHost } from '../batch.js';
 import type { EngineContext } from '../context.js';
 import { composeCmd, flagCmd, inspectStackCmd, startAppCmd, startGateCmd, stopAppCmd } from './commands.js';
 import type { Layout } from './layout.js';
@@ -91,7 +93,10 @@ export async function setFlag(ctx: EngineContext, layout: Layout, colour: Colour
   }
 }
 
-/** Starts the app of one colour from its image through compose; its gate flag is cleared first. */
+/**
+ * Starts the app of one colour from its image through compose; its gate flag is cleared first. Inside an
+ * operation the three commands go in one round trip, each only once the one before it succeeded.
+ */
 export async function startColour(
   ctx: EngineContext,
   layout: Layout,
@@ -99,15 +104,26 @@ export async function startColour(
   colour: Colour,
   facts?: StackFacts,
 ): Promise<void> {
-  await ctx.host.run(startGateCmd(compose, layout, colour), { timeoutMs: 120_000 });
-  await ctx.host.run(flagCmd(layout, colour, false), { check: false });
-  if (facts?.[colour].flag) {
-    // left routed by an interrupted switch: let the proxy move its traffic to the other colour before the
-    // container is replaced (two health intervals plus the check's timeout)
-    const p = ctx.cfg.proxy;
-    await ctx.clock.sleep(2 * p.health_interval + p.health_timeout);
+  const gate = () => ctx.host.run(startGateCmd(compose, layout, colour), { timeoutMs: 120_000 });
+  const flagOff = () => ctx.host.run(flagCmd(layout, colour, false), { check: false });
+  const app = () => ctx.host.run(startAppCmd(compose, layout, colour), { check: false, timeoutMs: 180_000 });
+  let r: RunResult;
+  if (ctx.host instanceof BatchHost && !facts?.[colour].flag) {
+    const all = await Promise.allSettled(ctx.host.inTurn(gate, flagOff, app));
+    const failed = all.find((x) => x.status === 'rejected');
+    if (failed) throw failed.reason; // the first failure, in order: what stopped the others
+    r = (all[2] as PromiseFulfilledResult<RunResult>).value;
+  } else {
+    await gate();
+    await flagOff();
+    if (facts?.[colour].flag) {
+      // left routed by an interrupted switch: let the proxy move its traffic to the other colour before the
+      // container is replaced (two health intervals plus the check's timeout)
+      const p = ctx.cfg.proxy;
+      await ctx.clock.sleep(2 * p.health_interval + p.health_timeout);
+    }
+    r = await app();
   }
-  const r = await ctx.host.run(startAppCmd(compose, layout, colour), { check: false, timeoutMs: 180_000 });
   if (r.code !== 0) {
     throw new DeployError(
       'health',

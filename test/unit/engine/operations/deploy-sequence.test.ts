@@ -58,6 +58,30 @@ describe('deploy: the sequence on the host', () => {
     assert.equal(stack.state?.previous?.version, OLD);
   });
 
+  test('round trips: the lock, then the preflight and the reads, in one; hold removal, host log and unlock in one', async () => {
+    const stack = host(true);
+    const r = await deploy(stack.e.ctx, { version: NEW, skipCiCheck: true });
+    assert.equal(r.ok, true, r.message);
+    const batches = stack.batchedOps;
+    assert.deepEqual(batches[0], ['lock acquire', 'preflight', 'state read', 'stack inspect']);
+    assert.ok(
+      batches.some((b) => b.join() === 'up gate-green,flag off green,up app-green'),
+      `gate, flag and app in one: ${JSON.stringify(batches)}`,
+    );
+    assert.deepEqual(batches.at(-1), ['hold rm', 'host log', 'lock release']);
+    assertLockReleasedLast(stack);
+  });
+
+  test('a gate that does not come up: the app is not started, its flag left as it was, blue still routed', async () => {
+    const stack = host(true).fail('up gate-green');
+    await assert.rejects(deploy(stack.e.ctx, { version: NEW, skipCiCheck: true }), /up gate-green: injected failure/);
+    const ops = stack.ops;
+    assertNone(ops, 'up app-green', 'no app without its gate');
+    assertNone(ops, 'flag off green', 'nothing after the failed command');
+    assertLockReleasedLast(stack);
+    assert.deepEqual(stack.routed, ['blue']);
+  });
+
   test('a failed health gate stops the new colour, leaves the flags alone, records failed, and unlocks last', async () => {
     const stack = host(true).fail('probe green', { stdout: 'state=exited 2 0\n\nrc=1\n' }); // green crashes at boot
     const err = await deployFails(stack);

@@ -37,6 +37,40 @@ describe('rollback: the sequence on the host', () => {
     assert.equal(stack.history.at(-1)?.status, 'active');
   });
 
+  test('round trips: the lock, then the light preflight and every read, in one; the host log and the unlock in one', async () => {
+    const stack = host();
+    const r = await rollback(stack.e.ctx, {});
+    assert.equal(r.ok, true, r.message);
+    assert.deepEqual(stack.batchedOps, [
+      ['lock acquire', 'preflight', 'state read', 'stack inspect', 'image list'],
+      ['start blue', 'probe blue'],
+      ['host log', 'lock release'],
+    ]);
+    assertLockReleasedLast(stack);
+  });
+
+  test('a warm start that fails: its error, no probe sent, nothing stopped, the current colour routed', async () => {
+    const stack = host().fail('start blue', { code: 1, stderr: 'Error response from daemon: injected' });
+    await assert.rejects(rollback(stack.e.ctx, {}), /docker start \S+-app-blue\n.*injected/);
+    const ops = stack.ops;
+    assertNone(ops, 'probe blue', 'no probe after a failed start');
+    assertNone(ops, /^stop /, 'nothing was started, nothing is stopped');
+    assertLockReleasedLast(stack);
+    assert.deepEqual(stack.routed, ['green']);
+  });
+
+  test('a lock not taken at the first try: what was read beside it is read again once the lock is held', async () => {
+    const stack = host().fail('lock acquire', { code: 4, stdout: '' }, 1); // its holder is still writing info.json
+    const r = await rollback(stack.e.ctx, {});
+    assert.equal(r.ok, true, r.message);
+    const ops = stack.ops;
+    const taken = ops.lastIndexOf('lock acquire');
+    assert.ok(taken > 0, `taken at the second try\n  ops: ${ops.join(', ')}`);
+    for (const read of ['state read', 'stack inspect', 'image list'])
+      assert.ok(ops.indexOf(read, taken) > taken, `${read} again after the lock was taken\n  ops: ${ops.join(', ')}`);
+    assert.equal(stack.state?.current?.version, OLD);
+  });
+
   test('a rollback colour whose container is gone is recreated from its image, and gated before it is routed', async () => {
     const stack = host();
     stack.apps.blue = { state: 'absent' }; // removed by hand; its image is still there
