@@ -737,7 +737,8 @@ export async function benchSwarm(argv: string[]): Promise<number> {
   }
   say(table(rows));
   const ship = ops.flatMap((op) => op.shipping.map((s) => [op.label, s.node, s.text, fmtMs(s.ms)]));
-  // time: since the previous node's line, the first since its phase began (so it includes the local build/save)
+  // time: since the previous node's line, the first since its phase began (the local build/save included); the
+  // nodes ship side by side, so the image phase's own time is the figure to compare
   if (ship.length) say(`\nimage shipping\n${table([['operation', 'node', 'what', 'time'], ...ship])}`);
   if (summaries.length) {
     const lrows = [LANE_HEADER, ...summaries.map(laneRow)];

@@ -65,11 +65,11 @@ export async function onNode<T>(ctx: EngineContext, node: SwarmNode, fn: () => P
 }
 
 /**
- * Gets `ref` onto each node, one node at a time (each ship is a docker save and a gzip on this machine): skipped
- * where it is already, pulled there with app.pull, else shipped with a plan of its own (each node holds other
- * earlier releases). The image is built here at most once, and only when some node lacks it; without `build`
- * it must be here already. The first node that fails stops the loop with an image error naming it; the nodes
- * after it are left untouched.
+ * Gets `ref` onto each node, the nodes side by side: skipped where it is already, pulled there with app.pull,
+ * else shipped with a plan of its own (each node holds other earlier releases). The image is built here at most
+ * once, before any node is shipped to, and only when some node lacks it; without `build` it must be here already.
+ * A node that fails is an image error naming it (the first in node order when several fail); the others still
+ * get the image, which the next deploy then finds there.
  */
 export async function ensureOnNodes(
   ctx: EngineContext,
@@ -78,37 +78,26 @@ export async function ensureOnNodes(
   build?: LocalBuild,
 ): Promise<NodesOutcome> {
   const pull = !!ctx.cfg.config.app.pull;
-  const done: NodeImage[] = [];
+  const present = await Promise.all(nodes.map((node) => onNode(ctx, node, () => hostHas(ctx, ref, node.host))));
+  const lacking = nodes.filter((_, i) => !present[i]);
+  // outside onNode: a build that fails is this machine's failure, not a node's
+  const built = lacking.length > 0 && !pull && !ctx.dryRun ? await localImage(ctx, ref, build) : undefined;
+  const got = await Promise.allSettled(lacking.map((node) => getOnto(ctx, node, ref, pull)));
+  const failed = got.find((g): g is PromiseRejectedResult => g.status === 'rejected');
+  if (failed) throw failed.reason;
+  const byName = new Map(got.map((g) => [(g as PromiseFulfilledResult<NodeGot>).value.name, g]));
+  const done: NodeGot[] = nodes.map((node) => {
+    const g = byName.get(node.name);
+    return g ? (g as PromiseFulfilledResult<NodeGot>).value : { name: node.name, how: 'present' };
+  });
   let bytes = 0;
   const layers = { total: 0, sent: 0, skipped: 0 };
-  let built: boolean | undefined;
-  for (const node of nodes) {
-    const { name, host } = node;
-    if (await onNode(ctx, node, () => hostHas(ctx, ref, host))) {
-      done.push({ name, how: 'present' });
-      continue;
-    }
-    if (ctx.dryRun) {
-      ctx.reporter.info(`would get ${ref} onto node ${name} (${wouldGet(ctx)})`);
-      done.push({ name, how: pull ? 'pulled' : 'shipped' });
-      continue;
-    }
-    if (pull) {
-      await onNode(ctx, node, () => pullOnto(ctx, ref, host));
-      ctx.reporter.info(`node ${name}: pulled ${ref}`);
-      done.push({ name, how: 'pulled' });
-      continue;
-    }
-    // outside onNode: a build that fails is this machine's failure, not the node's
-    built ??= await localImage(ctx, ref, build);
-    const s = await onNode(ctx, node, () => shipOnto(ctx, ref, host));
-    ctx.reporter.info(`node ${name}: ${shipLine(s)}`);
-    bytes += s.bytes;
-    const c = layerCounts(s);
-    layers.total += c.total;
-    layers.sent += c.sent;
-    layers.skipped += c.skipped;
-    done.push({ name, how: 'shipped', bytes: s.bytes });
+  for (const n of done) {
+    bytes += n.bytes ?? 0;
+    if (!n.layers) continue;
+    layers.total += n.layers.total;
+    layers.sent += n.layers.sent;
+    layers.skipped += n.layers.skipped;
   }
   const shipped = done.some((n) => n.how === 'shipped');
   const how: ImageOutcome['how'] = shipped
@@ -118,7 +107,28 @@ export async function ensureOnNodes(
     : done.some((n) => n.how === 'pulled')
       ? 'pulled'
       : 'present';
-  return shipped && !ctx.dryRun ? { ref, how, bytes, layers, nodes: done } : { ref, how, nodes: done };
+  const plain = done.map(({ layers: _l, ...n }) => n);
+  return shipped && !ctx.dryRun ? { ref, how, bytes, layers, nodes: plain } : { ref, how, nodes: plain };
+}
+
+/** what one node needed, with the layers its ship counted */
+type NodeGot = NodeImage & { layers?: NonNullable<ImageOutcome['layers']> };
+
+/** one node that lacks `ref`: said (dry run), pulled there, or shipped from this machine */
+async function getOnto(ctx: EngineContext, node: SwarmNode, ref: string, pull: boolean): Promise<NodeGot> {
+  const { name, host } = node;
+  if (ctx.dryRun) {
+    ctx.reporter.info(`would get ${ref} onto node ${name} (${wouldGet(ctx)})`);
+    return { name, how: pull ? 'pulled' : 'shipped' };
+  }
+  if (pull) {
+    await onNode(ctx, node, () => pullOnto(ctx, ref, host));
+    ctx.reporter.info(`node ${name}: pulled ${ref}`);
+    return { name, how: 'pulled' };
+  }
+  const s = await onNode(ctx, node, () => shipOnto(ctx, ref, host));
+  ctx.reporter.info(`node ${name}: ${shipLine(s)}`);
+  return { name, how: 'shipped', bytes: s.bytes, layers: layerCounts(s) };
 }
 
 /** the image on this machine: built from `build` when missing (true when it was) */
