@@ -1,3 +1,4 @@
+import { NotRun } from '../batch.js';
 import type { EngineContext } from '../context.js';
 import type { HostFacts } from '../release/preflight.js';
 import { retireColour } from '../release/switch.js';
@@ -45,10 +46,11 @@ export interface StackNow {
 
 /**
  * Connects, then in one round trip: the lock, and once it is taken the preflight and every read of readStack
- * side by side. A refused preflight is the error reported even when the lock was refused too: it is the one to
- * fix first. When the lock was not taken at the first try (held, taken over), what was read then may predate
- * its holder's last write: it is read again now that the lock is ours. Under the lock, state.json is then
- * reconciled with what the proxy really routes to.
+ * side by side. A lock refused at the first try stops the rest of that round trip (a held lock fails as fast as
+ * before): the preflight then runs beside the lock's next tries, and the reads once the lock is ours, since
+ * they could predate its holder's last write. A refused preflight is the error reported even when the lock was
+ * refused too: it is the one to fix first. Under the lock, state.json is then reconciled with what the proxy
+ * really routes to.
  */
 export async function openStack(
   ctx: EngineContext,
@@ -57,16 +59,21 @@ export async function openStack(
 ): Promise<{ facts: HostFacts; at: StackNow }> {
   await op.connect();
   const alone = op.host.sentAlone;
-  const [locked, facts, read] = op.host.together(
+  const preflight = () => op.target.preflight(ctx, op.layout, opts.light);
+  const [locked, facts, read] = op.host.inTurn(
     () => op.takeLock(),
-    () => op.phase('preflight', () => op.target.preflight(ctx, op.layout, opts.light)),
+    () =>
+      op.phase('preflight', () =>
+        preflight().catch((e: unknown) => (e instanceof NotRun ? preflight() : Promise.reject(e))),
+      ),
     () => readAll(ctx, op, opts.images),
   );
   const [f, l, r] = await Promise.allSettled([facts, locked, read]);
   if (f.status === 'rejected') throw f.reason;
   if (l.status === 'rejected') throw l.reason;
   opts.begin?.();
-  const fresh = op.host.sentAlone === alone; // the batch's lock attempt took it: its reads came after
+  // the batch's lock attempt took the lock, and its reads came after it
+  const fresh = op.host.sentAlone === alone && !(r.status === 'rejected' && r.reason instanceof NotRun);
   if (fresh && r.status === 'rejected') throw r.reason;
   const got = fresh && r.status === 'fulfilled' ? r.value : await readAll(ctx, op, opts.images);
   return { facts: f.value, at: await settle(ctx, op, got, true) };

@@ -72,6 +72,32 @@ describe('deploy: the sequence on the host', () => {
     assertLockReleasedLast(stack);
   });
 
+  test('a held lock: the first round trip stops at it, the preflight still runs, nothing is read; a failing preflight is the error', async () => {
+    const holder = JSON.stringify({
+      lock_id: 'L1',
+      environment: 'staging',
+      acquired_at: new Date().toISOString(),
+      acquired_by: 'alice@elsewhere',
+      deployment_id: 'D1',
+      operation: 'deploy',
+      pid: 1,
+      hostname: 'elsewhere',
+      expires_at: new Date(Date.now() + 3_600_000).toISOString(),
+    });
+    const held = { code: 4, stdout: `${holder}\nheartbeat_age=0\ndir_mtime=1\n` };
+    const stack = host(true).fail('lock acquire', held);
+    const err = await failsWith(deploy(stack.e.ctx, { version: NEW, skipCiCheck: true }));
+    assert.equal(err.kind, 'lock');
+    assert.match(err.message, /locked by alice@elsewhere/);
+    assert.deepEqual(stack.batchedOps[0], ['lock acquire'], 'the rest of the first round trip was not run');
+    assert.ok(stack.ops.includes('preflight'), 'the preflight ran beside the lock');
+    assertNone(stack.ops, 'state read', 'nothing is read without the lock');
+
+    const both = host(true).fail('lock acquire', held).fail('preflight', { stdout: 'docker=\n' });
+    const err2 = await failsWith(deploy(both.e.ctx, { version: NEW, skipCiCheck: true }));
+    assert.equal(err2.kind, 'preflight', 'the preflight is the error to fix first');
+  });
+
   test('a gate that does not come up: the app is not started, its flag left as it was, blue still routed', async () => {
     const stack = host(true).fail('up gate-green');
     await assert.rejects(deploy(stack.e.ctx, { version: NEW, skipCiCheck: true }), /up gate-green: injected failure/);
