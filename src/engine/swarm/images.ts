@@ -85,11 +85,10 @@ export async function ensureOnNodes(
   const got = await Promise.allSettled(lacking.map((node) => getOnto(ctx, node, ref, pull)));
   const failed = got.find((g): g is PromiseRejectedResult => g.status === 'rejected');
   if (failed) throw failed.reason;
-  const byName = new Map(got.map((g) => [(g as PromiseFulfilledResult<NodeGot>).value.name, g]));
-  const done: NodeGot[] = nodes.map((node) => {
-    const g = byName.get(node.name);
-    return g ? (g as PromiseFulfilledResult<NodeGot>).value : { name: node.name, how: 'present' };
-  });
+  const gotten = got.map((g) => (g as PromiseFulfilledResult<NodeGot>).value);
+  const done = nodes.map(
+    (node): NodeGot => gotten.find((g) => g.name === node.name) ?? { name: node.name, how: 'present' },
+  );
   let bytes = 0;
   const layers = { total: 0, sent: 0, skipped: 0 };
   for (const n of done) {
