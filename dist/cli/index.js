@@ -7365,11 +7365,8 @@ async function ensureOnNodes(ctx, nodes, ref, build) {
     const failed = got.find((g) => g.status === 'rejected');
     if (failed)
         throw failed.reason;
-    const byName = new Map(got.map((g) => [g.value.name, g]));
-    const done = nodes.map((node) => {
-        const g = byName.get(node.name);
-        return g ? g.value : { name: node.name, how: 'present' };
-    });
+    const gotten = got.map((g) => g.value);
+    const done = nodes.map((node) => gotten.find((g) => g.name === node.name) ?? { name: node.name, how: 'present' });
     let bytes = 0;
     const layers = { total: 0, sent: 0, skipped: 0 };
     for (const n of done) {
