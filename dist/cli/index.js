@@ -6,7 +6,7 @@ import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9254);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8834);
 // "--": node itself looks for --env-file anywhere on its command line and exits 9 if that file is missing
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
@@ -16,7 +16,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9254:
+/***/ 8834:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -1364,6 +1364,20 @@ function describeSnapshot(s) {
     return `${s.file}  ${formatBytes(s.bytes)}  ${created}  ${m?.reason ?? '?'}  ${schema}  keep until ${until}`;
 }
 
+;// CONCATENATED MODULE: ./src/util/settled.ts
+/**
+ * Waits for every promise (none is left running unobserved), then gives their values, or throws the failure of
+ * the first one in the list that failed: where the list is in the order the work ran, that failure explains the
+ * ones after it.
+ */
+async function allInOrder(promises) {
+    const got = await Promise.allSettled(promises);
+    const failed = got.find((g) => g.status === 'rejected');
+    if (failed)
+        throw failed.reason;
+    return got.map((g) => g.value);
+}
+
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./src/engine/batch.ts
@@ -1627,6 +1641,7 @@ const seconds = (ms) => Math.round(ms / 100) / 10;
 
 
 
+
 function parseStackFacts(out) {
     const kv = {};
     for (const line of out.split('\n')) {
@@ -1698,11 +1713,7 @@ async function startColour(ctx, layout, compose, colour, facts) {
     const app = () => ctx.host.run(startAppCmd(compose, layout, colour), { check: false, timeoutMs: 180_000 });
     let r;
     if (ctx.host instanceof BatchHost && !facts?.[colour].flag) {
-        const all = await Promise.allSettled(ctx.host.inTurn(gate, flagOff, app));
-        const failed = all.find((x) => x.status === 'rejected');
-        if (failed)
-            throw failed.reason; // the first failure, in order: what stopped the others
-        r = all[2].value;
+        [, , r] = await allInOrder(ctx.host.inTurn(gate, flagOff, app));
     }
     else {
         await gate();
@@ -7334,6 +7345,7 @@ sinceS) {
 
 
 
+
 /** any failure on one node, as the image error that names it */
 function nodeFailure(ctx, node, e) {
     const message = ctx.redactor.redact(e instanceof Error ? e.message : String(e));
@@ -7361,11 +7373,8 @@ async function ensureOnNodes(ctx, nodes, ref, build) {
     const lacking = nodes.filter((_, i) => !present[i]);
     // outside onNode: a build that fails is this machine's failure, not a node's
     const built = lacking.length > 0 && !pull && !ctx.dryRun ? await localImage(ctx, ref, build) : undefined;
-    const got = await Promise.allSettled(lacking.map((node) => getOnto(ctx, node, ref, pull)));
-    const failed = got.find((g) => g.status === 'rejected');
-    if (failed)
-        throw failed.reason;
-    const gotten = got.map((g) => g.value);
+    // every node's outcome, then the first failing node in node order
+    const gotten = await allInOrder(lacking.map((node) => getOnto(ctx, node, ref, pull)));
     const done = nodes.map((node) => gotten.find((g) => g.name === node.name) ?? { name: node.name, how: 'present' });
     let bytes = 0;
     const layers = { total: 0, sent: 0, skipped: 0 };
@@ -8973,6 +8982,7 @@ function migrationsCrossed(state, target) {
 
 
 
+
 /** `versions`: the rollback picker. */
 async function listVersions(ctx) {
     const layout = new Layout(ctx.cfg);
@@ -9084,13 +9094,8 @@ async function resumeAndCutOver(ctx, op, at, sha) {
     // elsewhere a start may take several commands, and the gate must not probe before the last one
     if (op.target.kind !== 'compose')
         return start().then(() => cutOverTo(ctx, op, at, sha));
-    const [started, cut] = op.host.inTurn(start, () => cutOverTo(ctx, op, at, sha));
-    const [s, c] = await Promise.allSettled([started, cut]);
-    if (s.status === 'rejected')
-        throw s.reason;
-    if (c.status === 'rejected')
-        throw c.reason;
-    return c.value;
+    const [, status] = await allInOrder(op.host.inTurn(start, () => cutOverTo(ctx, op, at, sha)));
+    return status;
 }
 /** the target's container recreated by compose from the version's image (it was removed, or holds another image) */
 async function startCold(ctx, op, facts, at, ref) {

@@ -1,3 +1,4 @@
+import { allInOrder } from '../../util/settled.js';
 import { DeployError } from '../../errors.js';
 import type { EngineContext } from '../context.js';
 import { imageRef } from '../release/image.js';
@@ -175,11 +176,8 @@ async function resumeAndCutOver(ctx: EngineContext, op: Operation, at: StackNow,
   const start = () => op.phase(`start ${at.target} (warm)`, () => op.target.resumeColour(ctx, op.layout, at.target));
   // elsewhere a start may take several commands, and the gate must not probe before the last one
   if (op.target.kind !== 'compose') return start().then(() => cutOverTo(ctx, op, at, sha));
-  const [started, cut] = op.host.inTurn(start, () => cutOverTo(ctx, op, at, sha));
-  const [s, c] = await Promise.allSettled([started, cut]);
-  if (s.status === 'rejected') throw s.reason;
-  if (c.status === 'rejected') throw c.reason;
-  return c.value;
+  const [, status] = await allInOrder(op.host.inTurn(start, () => cutOverTo(ctx, op, at, sha)));
+  return status;
 }
 
 /** the target's container recreated by compose from the version's image (it was removed, or holds another image) */

@@ -1,5 +1,6 @@
 import { DeployError } from '../../errors.js';
 import type { RunResult } from '../../host/host.js';
+import { allInOrder } from '../../util/settled.js';
 import { BatchHost } from '../batch.js';
 import type { EngineContext } from '../context.js';
 import { composeCmd, flagCmd, inspectStackCmd, startAppCmd, startGateCmd, stopAppCmd } from './commands.js';
@@ -109,10 +110,7 @@ export async function startColour(
   const app = () => ctx.host.run(startAppCmd(compose, layout, colour), { check: false, timeoutMs: 180_000 });
   let r: RunResult;
   if (ctx.host instanceof BatchHost && !facts?.[colour].flag) {
-    const all = await Promise.allSettled(ctx.host.inTurn(gate, flagOff, app));
-    const failed = all.find((x) => x.status === 'rejected');
-    if (failed) throw failed.reason; // the first failure, in order: what stopped the others
-    r = (all[2] as PromiseFulfilledResult<RunResult>).value;
+    [, , r] = await allInOrder(ctx.host.inTurn(gate, flagOff, app));
   } else {
     await gate();
     await flagOff();

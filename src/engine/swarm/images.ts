@@ -1,4 +1,5 @@
 import { DeployError } from '../../errors.js';
+import { allInOrder } from '../../util/settled.js';
 import type { Host } from '../../host/host.js';
 import type { EngineContext } from '../context.js';
 import {
@@ -82,10 +83,8 @@ export async function ensureOnNodes(
   const lacking = nodes.filter((_, i) => !present[i]);
   // outside onNode: a build that fails is this machine's failure, not a node's
   const built = lacking.length > 0 && !pull && !ctx.dryRun ? await localImage(ctx, ref, build) : undefined;
-  const got = await Promise.allSettled(lacking.map((node) => getOnto(ctx, node, ref, pull)));
-  const failed = got.find((g): g is PromiseRejectedResult => g.status === 'rejected');
-  if (failed) throw failed.reason;
-  const gotten = got.map((g) => (g as PromiseFulfilledResult<NodeGot>).value);
+  // every node's outcome, then the first failing node in node order
+  const gotten = await allInOrder(lacking.map((node) => getOnto(ctx, node, ref, pull)));
   const done = nodes.map(
     (node): NodeGot => gotten.find((g) => g.name === node.name) ?? { name: node.name, how: 'present' },
   );
