@@ -3448,23 +3448,29 @@ function permanentFailure(checks) {
  * the two streams apart) the body could land before the status line, on the same line, and a healthy answer
  * read as no answer.
  *
- * $1 app container, $2 gate container, $3 probe timeout (s), $4 URL, $5 passes needed, $6 probes at most,
- * $7 pause between probes (s).
+ * $1 app container, $2 gate container, $3 probe timeout (s), $4 URL, $5 passes needed, $6 answers at most,
+ * $7 pause between probes (s), $8 pause while nothing answers (s; default $7). An app still booting refuses the
+ * connection at once: probing it at the shorter pause finds it listening sooner, and a round ends only after four
+ * times as many of those probes as answers, so it still lasts about a second.
  */
 const PROBE_LOOP = `
-n=0; i=0
+n=0; i=0; r=0; m=1; [ -z "$5" ] || m=4
 while :; do
-  i=$((i+1))
   out=$(timeout "$0" wget -q -S -O - "$1" 2>&1); rc=$?
+  case "$out" in
+    *"HTTP/1."[01]" "[0-9][0-9][0-9]*) i=$((i+1)); p=$4;;
+    *) r=$((r+1)); p=\${5:-$4};;
+  esac
   case "$out" in *"HTTP/1."[01]" 2"[0-9][0-9]*) n=$((n+1));; *) n=0;; esac
-  if [ "$n" -ge "$2" ] || [ "$i" -ge "$3" ]; then break; fi
-  sleep "$4"
+  if [ "$n" -ge "$2" ] || [ "$i" -ge "$3" ] || [ "$r" -ge $(($3 * m)) ]; then break; fi
+  sleep "$p"
 done
+i=$((i+r))
 echo "passes=$n probes=$i"
 echo "$out"; echo; echo "rc=$rc"
 `;
 const PROBE = `
-docker exec "$2" sh -c '${PROBE_LOOP}' "$3" "$4" "$5" "$6" "$7"
+docker exec "$2" sh -c '${PROBE_LOOP}' "$3" "$4" "$5" "$6" "$7" "$8"
 s=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}' -- "$1" 2>/dev/null) || s=absent
 echo "state=$s"
 `;
@@ -3597,6 +3603,8 @@ function commitMatches(reported, sha) {
 }
 /** the probe's time limit for the timeout applet: whole seconds, at least one */
 const timeoutSeconds = (ms) => String(Math.max(1, Math.ceil(ms / 1000)));
+/** the pause between probes while the app does not answer at all (booting: its port refuses at once) */
+const REFUSED_PAUSE_MS = 50;
 /** probes one round makes at most: about a second's worth, and at least the passes needed */
 function probesPerRound(h) {
     return Math.min(50, Math.max(h.consecutive, Math.ceil(1000 / Math.max(h.interval, 20))));
@@ -3604,7 +3612,7 @@ function probesPerRound(h) {
 async function probeColour(ctx, layout, colour) {
     const h = ctx.cfg.config.app.health;
     const n = probesPerRound(h);
-    const r = await ctx.host.run((0,host_host/* script */.K$)(PROBE, layout.app(colour), layout.gate(colour), timeoutSeconds(h.timeout), `http://127.0.0.1:${ctx.cfg.config.app.port}${h.path}`, String(h.consecutive), String(n), (h.interval / 1000).toFixed(3)), { check: false, timeoutMs: n * (h.timeout + h.interval) + 15_000 });
+    const r = await ctx.host.run((0,host_host/* script */.K$)(PROBE, layout.app(colour), layout.gate(colour), timeoutSeconds(h.timeout), `http://127.0.0.1:${ctx.cfg.config.app.port}${h.path}`, String(h.consecutive), String(n), (h.interval / 1000).toFixed(3), (Math.min(h.interval, REFUSED_PAUSE_MS) / 1000).toFixed(3)), { check: false, timeoutMs: n * (h.timeout + h.interval) + 15_000 });
     return parseProbe(r.stdout);
 }
 /**
@@ -4463,11 +4471,15 @@ async function switchBack(ctx, provider, layout, target, live) {
  * image stay for a fast rollback.
  */
 async function retireColour(ctx, target, layout, colour) {
+    await untilFlipSeen(ctx, layout);
+    await target.stopColour(ctx, layout, colour, ctx.cfg.config.deployment.drain_timeout);
+}
+/** until every Caddy handler has seen the last switch's flip: only then may the old colour stop */
+async function untilFlipSeen(ctx, layout) {
     const flip = flippedAt.get(layout);
     const wait = flip === undefined ? settleMs(ctx) : flip + seenByAllMs(ctx) - ctx.clock.now();
     if (wait > 0)
         await ctx.clock.sleep(wait);
-    await target.stopColour(ctx, layout, colour, ctx.cfg.config.deployment.drain_timeout);
 }
 
 ;// CONCATENATED MODULE: ./src/engine/release/watch.ts
@@ -8505,15 +8517,45 @@ class Operation {
     /**
      * the one ending, on every path (it never throws): notifications settled (they go out while the lock is still
      * held), then in one round trip the registered cleanups and the host log side by side, and after them the lock
-     * released — the command ends one round trip after its last step
+     * released — the command ends one round trip after its last step, or with it (endWith)
      */
     async finish() {
         const { ctx } = this;
         await settleNotifications(ctx);
+        // the ending rode with the last step (endWith): only what was logged since (its failure) is left to write
+        if (this.ended)
+            return void (await ctx.hostLog?.flush().catch(() => undefined));
+        const [ended, unlocked] = this.host.together(...this.ending());
+        await this.awaitEnding(ended, unlocked);
+    }
+    /**
+     * The operation's last step and the ending in one round trip (a last step that sends one command): its
+     * command, then the cleanups and the host log, then the lock release, each group once the one before has
+     * ended, whatever it returned — the lock is released after a failed last step too. The command ends as soon
+     * as the last step has; finish() then has nothing left but what a failure logs.
+     */
+    async endWith(last) {
+        await settleNotifications(this.ctx); // they go out while the lock is still held
+        this.ended = true;
+        const [done, ended, unlocked] = this.host.together(last, ...this.ending());
+        done.catch(() => undefined); // awaited below, once the ending has been waited for
+        await this.awaitEnding(ended, unlocked);
+        await done;
+    }
+    ended = false;
+    /** the ending's two groups: the registered cleanups and the host log side by side, then the lock release */
+    ending() {
+        const { ctx } = this;
         const warn = (e) => ctx.reporter.warn((0,errors/* describeError */.Uc)(e));
-        const [ended, unlocked] = this.host.together(() => Promise.all([...this.cleanups.map((fn) => fn().catch(warn)), ctx.hostLog?.flush().catch(() => undefined)]), async () => this.lock?.release());
+        const cleanups = this.cleanups.splice(0);
+        return [
+            () => Promise.all([...cleanups.map((fn) => fn().catch(warn)), ctx.hostLog?.flush().catch(() => undefined)]),
+            async () => this.lock?.release(),
+        ];
+    }
+    async awaitEnding(ended, unlocked) {
         await ended;
-        await unlocked.catch((e) => ctx.reporter.warn(`releasing the lock failed: ${(0,errors/* describeError */.Uc)(e)}`));
+        await unlocked.catch((e) => this.ctx.reporter.warn(`releasing the lock failed: ${(0,errors/* describeError */.Uc)(e)}`));
     }
 }
 /** Runs an operation's steps inside the one skeleton: a failure is recorded and reported, and the ending always runs. */
@@ -8630,6 +8672,7 @@ async function cutOver(ctx, target, layout, phases, c) {
 
 
 
+
 /** Steps deploy and rollback share, each named for what it does on the host. */
 /**
  * Connects, then runs the preflight and takes the lock side by side: the preflight only reads, and a refusal
@@ -8649,8 +8692,8 @@ async function connectPreflightAndLock(ctx, op, lock, light = false) {
     return facts.value;
 }
 /**
- * Connects, then in one round trip: the lock, and once it is taken the preflight and every read of readStack
- * side by side. A lock refused at the first try stops the rest of that round trip (a held lock fails as fast as
+ * Connects, then in one round trip: the lock, and once it is taken the preflight and every read of readStack,
+ * all side by side. A lock refused at the first try stops the rest of that round trip (a held lock fails as fast as
  * before): the preflight then runs beside the lock's next tries, and the reads once the lock is ours, since
  * they could predate its holder's last write. A refused preflight is the error reported even when the lock was
  * refused too: it is the one to fix first. Under the lock, state.json is then reconciled with what the proxy
@@ -8660,7 +8703,16 @@ async function openStack(ctx, op, opts) {
     await op.connect();
     const alone = op.host.sentAlone;
     const preflight = () => op.target.preflight(ctx, op.layout, opts.light);
-    const [locked, facts, read] = op.host.inTurn(() => op.takeLock(), () => op.phase('preflight', () => preflight().catch((e) => (e instanceof NotRun ? preflight() : Promise.reject(e)))), () => readAll(ctx, op, opts.images));
+    // the preflight and the reads side by side once the lock is taken: they only read, so neither waits for the other
+    const [locked, afterLock] = op.host.inTurn(() => op.takeLock(), () => {
+        const facts = op.phase('preflight', () => preflight().catch((e) => (e instanceof NotRun ? preflight() : Promise.reject(e))));
+        const read = readAll(ctx, op, opts.images);
+        // handled below, once the pair is unpacked
+        facts.catch(() => undefined);
+        read.catch(() => undefined);
+        return Promise.resolve({ facts, read });
+    });
+    const { facts, read } = await afterLock;
     const [f, l, r] = await Promise.allSettled([facts, locked, read]);
     if (f.status === 'rejected')
         throw f.reason;
@@ -8719,6 +8771,26 @@ async function retireOld(ctx, op, live) {
     if (live)
         await op.phase(`retire ${live}`, () => retireColour(ctx, op.target, op.layout, live));
 }
+/**
+ * The retire as the operation's last step: on one Docker host its `docker stop` and the operation's ending
+ * (cleanups, host log, lock release) go in one round trip, so the command ends right after the old colour's
+ * app has exited. `alongside` (the image prune) and the notifications run while the proxy takes in the flip.
+ * Elsewhere (a stop of several commands) the retire goes as retireOld does and the ending follows it.
+ */
+async function retireLast(ctx, op, live, alongside) {
+    if (!live || op.target.kind !== 'compose') {
+        await Promise.all([retireOld(ctx, op, live), alongside?.()]);
+        return;
+    }
+    const stop = () => op.target.stopColour(ctx, op.layout, live, ctx.cfg.config.deployment.drain_timeout);
+    const side = alongside?.();
+    await op.phase(`retire ${live}`, async () => {
+        // the old colour stops even when the prune failed; the prune has ended before the lock is released
+        await Promise.allSettled([untilFlipSeen(ctx, op.layout), side, settleNotifications(ctx)]);
+        await op.endWith(stop);
+    });
+    await side;
+}
 
 ;// CONCATENATED MODULE: ./src/engine/operations/deploy.ts
 
@@ -8759,13 +8831,25 @@ async function deploy(ctx, req) {
         await op.phase(`start ${at.target}`, () => op.target.startColour(ctx, op.layout, facts, at.target, at.stack));
         record.health_status = await cutOverTo(ctx, op, at, sha, { schemaVersion: db.schemaVersion });
         await op.commit('deployed');
-        // old images go while the old colour drains: the command ends as soon as its last request has
-        await Promise.all([retireOld(ctx, op, at.live), op.phase('prune images', () => prune(ctx, op, at, sha))]);
+        const pruneImages = () => op.phase('prune images', () => prune(ctx, op, at, sha));
+        if (retireIsLast(ctx, db.snapshot)) {
+            // old images go while the proxy takes in the flip; the command ends with the old colour's last request
+            announceCompleted(ctx, op, at, sha, ref);
+            await retireLast(ctx, op, at.live, pruneImages);
+            return completed(ctx, op, at, sha);
+        }
+        await Promise.all([retireOld(ctx, op, at.live), pruneImages()]);
         await updateMonitoring(ctx, op, facts);
         await copySnapshotOffsite(ctx, op, db.snapshot);
         await watch(ctx, op, at, facts); // the lock stays held; a failed watch switches back and throws WatchRolledBack
-        return completed(ctx, op, at, sha, ref);
+        announceCompleted(ctx, op, at, sha, ref);
+        return completed(ctx, op, at, sha);
     });
+}
+/** nothing follows the retire: no monitoring to update, no snapshot to copy off-site, no watch window */
+function retireIsLast(ctx, snapshot) {
+    const c = ctx.cfg.config;
+    return !c.monitoring.enabled && !(snapshot && c.database.snapshots.offsite) && c.deployment.watch.duration === 0;
 }
 async function resolveAndGate(ctx, op, req) {
     const v = await op.phase('resolve version', () => resolveVersion(ctx.local, req.version));
@@ -8877,7 +8961,8 @@ async function prune(ctx, op, at, sha) {
     if (removed.length)
         ctx.reporter.info(`removed ${removed.length} old image(s): ${removed.map(types_short).join(', ')}`);
 }
-function completed(ctx, op, at, sha, ref) {
+/** deployment.completed, to the host log and the channels: once the release serves and nothing can undo it */
+function announceCompleted(ctx, op, at, sha, ref) {
     const { record } = op;
     const duration_seconds = op.elapsedSeconds();
     const announce = {
@@ -8889,6 +8974,9 @@ function completed(ctx, op, at, sha, ref) {
         metadata: trigger(ref),
     };
     op.event('deployment.completed', { version: sha, colour: at.target, duration_seconds }, announce);
+}
+function completed(ctx, op, at, sha) {
+    const { record } = op;
     const previousVersion = at.live ? at.state.current?.version : undefined;
     return op.report({
         ok: true,
@@ -9016,7 +9104,8 @@ async function rollback(ctx, req) {
             : await startCold(ctx, op, facts, at, ref).then(() => cutOverTo(ctx, op, at, chosen.version));
         const servingMs = ctx.clock.now() - op.started;
         await op.commit('rolled back');
-        await retireOld(ctx, op, at.live);
+        rollback_announceCompleted(ctx, op, servingMs);
+        await retireLast(ctx, op, at.live);
         return rollback_completed(ctx, op, at, servingMs, warm);
     });
 }
@@ -9103,7 +9192,8 @@ async function startCold(ctx, op, facts, at, ref) {
     await provisionFor(ctx, op, full, at, ref);
     await op.phase(`start ${at.target}`, () => op.target.startColour(ctx, op.layout, full, at.target));
 }
-function rollback_completed(ctx, op, at, servingMs, warm) {
+/** rollback.completed, to the host log and the channels, before the retire that ends the operation */
+function rollback_announceCompleted(ctx, op, servingMs) {
     const record = op.record;
     const { version: sha, colour } = record;
     const metadata = {
@@ -9120,6 +9210,10 @@ function rollback_completed(ctx, op, at, servingMs, warm) {
         metadata,
     };
     op.event('rollback.completed', { version: sha, colour, serving_after_ms: servingMs }, announce);
+}
+function rollback_completed(ctx, op, at, servingMs, warm) {
+    const record = op.record;
+    const { version: sha, colour } = record;
     const message = `${types_short(sha)} is live on ${colour} again (serving after ${(servingMs / 1000).toFixed(1)}s${warm ? ', warm start' : ''})`;
     return op.report({ ok: true, message, version: sha, colour, previousVersion: at.state.current?.version, record });
 }

@@ -13,7 +13,15 @@ import { versionsOfNeighbours } from '../stack/neighbours.js';
 import { short, type OperationReport } from '../types.js';
 import { runOperation, type Operation } from './operation.js';
 import { planDeploy } from './plan.js';
-import { connectPreflightAndLock, cutOverTo, openStack, provisionFor, retireOld, type StackNow } from './steps.js';
+import {
+  connectPreflightAndLock,
+  cutOverTo,
+  openStack,
+  provisionFor,
+  retireLast,
+  retireOld,
+  type StackNow,
+} from './steps.js';
 
 export { failedReport } from './operation.js';
 
@@ -49,13 +57,26 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
     await op.phase(`start ${at.target}`, () => op.target.startColour(ctx, op.layout, facts, at.target, at.stack));
     record.health_status = await cutOverTo(ctx, op, at, sha, { schemaVersion: db.schemaVersion });
     await op.commit('deployed');
-    // old images go while the old colour drains: the command ends as soon as its last request has
-    await Promise.all([retireOld(ctx, op, at.live), op.phase('prune images', () => prune(ctx, op, at, sha))]);
+    const pruneImages = () => op.phase('prune images', () => prune(ctx, op, at, sha));
+    if (retireIsLast(ctx, db.snapshot)) {
+      // old images go while the proxy takes in the flip; the command ends with the old colour's last request
+      announceCompleted(ctx, op, at, sha, ref);
+      await retireLast(ctx, op, at.live, pruneImages);
+      return completed(ctx, op, at, sha);
+    }
+    await Promise.all([retireOld(ctx, op, at.live), pruneImages()]);
     await updateMonitoring(ctx, op, facts);
     await copySnapshotOffsite(ctx, op, db.snapshot);
     await watch(ctx, op, at, facts); // the lock stays held; a failed watch switches back and throws WatchRolledBack
-    return completed(ctx, op, at, sha, ref);
+    announceCompleted(ctx, op, at, sha, ref);
+    return completed(ctx, op, at, sha);
   });
+}
+
+/** nothing follows the retire: no monitoring to update, no snapshot to copy off-site, no watch window */
+function retireIsLast(ctx: EngineContext, snapshot: SnapshotMeta | undefined): boolean {
+  const c = ctx.cfg.config;
+  return !c.monitoring.enabled && !(snapshot && c.database.snapshots.offsite) && c.deployment.watch.duration === 0;
 }
 
 async function resolveAndGate(
@@ -201,13 +222,8 @@ async function prune(ctx: EngineContext, op: Operation, at: StackNow, sha: strin
   if (removed.length) ctx.reporter.info(`removed ${removed.length} old image(s): ${removed.map(short).join(', ')}`);
 }
 
-function completed(
-  ctx: EngineContext,
-  op: Operation,
-  at: StackNow,
-  sha: string,
-  ref: string | undefined,
-): OperationReport {
+/** deployment.completed, to the host log and the channels: once the release serves and nothing can undo it */
+function announceCompleted(ctx: EngineContext, op: Operation, at: StackNow, sha: string, ref: string | undefined) {
   const { record } = op;
   const duration_seconds = op.elapsedSeconds();
   const announce = {
@@ -219,6 +235,10 @@ function completed(
     metadata: trigger(ref),
   };
   op.event('deployment.completed', { version: sha, colour: at.target, duration_seconds }, announce);
+}
+
+function completed(ctx: EngineContext, op: Operation, at: StackNow, sha: string): OperationReport {
+  const { record } = op;
   const previousVersion = at.live ? at.state.current?.version : undefined;
   return op.report({
     ok: true,

@@ -252,18 +252,48 @@ export class Operation {
   /**
    * the one ending, on every path (it never throws): notifications settled (they go out while the lock is still
    * held), then in one round trip the registered cleanups and the host log side by side, and after them the lock
-   * released — the command ends one round trip after its last step
+   * released — the command ends one round trip after its last step, or with it (endWith)
    */
   async finish(): Promise<void> {
     const { ctx } = this;
     await settleNotifications(ctx);
+    // the ending rode with the last step (endWith): only what was logged since (its failure) is left to write
+    if (this.ended) return void (await ctx.hostLog?.flush().catch(() => undefined));
+    const [ended, unlocked] = this.host.together(...this.ending());
+    await this.awaitEnding(ended, unlocked);
+  }
+
+  /**
+   * The operation's last step and the ending in one round trip (a last step that sends one command): its
+   * command, then the cleanups and the host log, then the lock release, each group once the one before has
+   * ended, whatever it returned — the lock is released after a failed last step too. The command ends as soon
+   * as the last step has; finish() then has nothing left but what a failure logs.
+   */
+  async endWith(last: () => Promise<void>): Promise<void> {
+    await settleNotifications(this.ctx); // they go out while the lock is still held
+    this.ended = true;
+    const [done, ended, unlocked] = this.host.together(last, ...this.ending());
+    done.catch(() => undefined); // awaited below, once the ending has been waited for
+    await this.awaitEnding(ended, unlocked);
+    await done;
+  }
+
+  private ended = false;
+
+  /** the ending's two groups: the registered cleanups and the host log side by side, then the lock release */
+  private ending() {
+    const { ctx } = this;
     const warn = (e: unknown) => ctx.reporter.warn(describeError(e));
-    const [ended, unlocked] = this.host.together(
-      () => Promise.all([...this.cleanups.map((fn) => fn().catch(warn)), ctx.hostLog?.flush().catch(() => undefined)]),
+    const cleanups = this.cleanups.splice(0);
+    return [
+      () => Promise.all([...cleanups.map((fn) => fn().catch(warn)), ctx.hostLog?.flush().catch(() => undefined)]),
       async () => this.lock?.release(),
-    );
+    ] as const;
+  }
+
+  private async awaitEnding(ended: Promise<unknown>, unlocked: Promise<unknown>): Promise<void> {
     await ended;
-    await unlocked.catch((e: unknown) => ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));
+    await unlocked.catch((e: unknown) => this.ctx.reporter.warn(`releasing the lock failed: ${describeError(e)}`));
   }
 }
 

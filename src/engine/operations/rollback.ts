@@ -29,7 +29,7 @@ import {
   openStack,
   provisionFor,
   readStack,
-  retireOld,
+  retireLast,
   type StackNow,
 } from './steps.js';
 
@@ -77,7 +77,8 @@ export async function rollback(ctx: EngineContext, req: RollbackRequest): Promis
       : await startCold(ctx, op, facts, at, ref).then(() => cutOverTo(ctx, op, at, chosen.version));
     const servingMs = ctx.clock.now() - op.started;
     await op.commit('rolled back');
-    await retireOld(ctx, op, at.live);
+    announceCompleted(ctx, op, servingMs);
+    await retireLast(ctx, op, at.live);
     return completed(ctx, op, at, servingMs, warm);
   });
 }
@@ -187,7 +188,8 @@ async function startCold(ctx: EngineContext, op: Operation, facts: HostFacts, at
   await op.phase(`start ${at.target}`, () => op.target.startColour(ctx, op.layout, full, at.target));
 }
 
-function completed(ctx: EngineContext, op: Operation, at: StackNow, servingMs: number, warm: boolean): OperationReport {
+/** rollback.completed, to the host log and the channels, before the retire that ends the operation */
+function announceCompleted(ctx: EngineContext, op: Operation, servingMs: number): void {
   const record = op.record!;
   const { version: sha, colour } = record;
   const metadata = {
@@ -204,6 +206,11 @@ function completed(ctx: EngineContext, op: Operation, at: StackNow, servingMs: n
     metadata,
   };
   op.event('rollback.completed', { version: sha, colour, serving_after_ms: servingMs }, announce);
+}
+
+function completed(ctx: EngineContext, op: Operation, at: StackNow, servingMs: number, warm: boolean): OperationReport {
+  const record = op.record!;
+  const { version: sha, colour } = record;
   const message = `${short(sha)} is live on ${colour} again (serving after ${(servingMs / 1000).toFixed(1)}s${warm ? ', warm start' : ''})`;
   return op.report({ ok: true, message, version: sha, colour, previousVersion: at.state.current?.version, record });
 }

@@ -1,7 +1,8 @@
 import { NotRun } from '../batch.js';
 import type { EngineContext } from '../context.js';
 import type { HostFacts } from '../release/preflight.js';
-import { retireColour } from '../release/switch.js';
+import { retireColour, untilFlipSeen } from '../release/switch.js';
+import { settleNotifications } from '../observe/notify.js';
 import { cutOver } from '../release/cutover.js';
 import type { HealthExpectation } from '../release/health.js';
 import { colourImages, liveColour, type StackFacts } from '../stack/colours.js';
@@ -45,8 +46,8 @@ export interface StackNow {
 }
 
 /**
- * Connects, then in one round trip: the lock, and once it is taken the preflight and every read of readStack
- * side by side. A lock refused at the first try stops the rest of that round trip (a held lock fails as fast as
+ * Connects, then in one round trip: the lock, and once it is taken the preflight and every read of readStack,
+ * all side by side. A lock refused at the first try stops the rest of that round trip (a held lock fails as fast as
  * before): the preflight then runs beside the lock's next tries, and the reads once the lock is ours, since
  * they could predate its holder's last write. A refused preflight is the error reported even when the lock was
  * refused too: it is the one to fix first. Under the lock, state.json is then reconciled with what the proxy
@@ -60,14 +61,21 @@ export async function openStack(
   await op.connect();
   const alone = op.host.sentAlone;
   const preflight = () => op.target.preflight(ctx, op.layout, opts.light);
-  const [locked, facts, read] = op.host.inTurn(
+  // the preflight and the reads side by side once the lock is taken: they only read, so neither waits for the other
+  const [locked, afterLock] = op.host.inTurn(
     () => op.takeLock(),
-    () =>
-      op.phase('preflight', () =>
+    () => {
+      const facts = op.phase('preflight', () =>
         preflight().catch((e: unknown) => (e instanceof NotRun ? preflight() : Promise.reject(e))),
-      ),
-    () => readAll(ctx, op, opts.images),
+      );
+      const read = readAll(ctx, op, opts.images);
+      // handled below, once the pair is unpacked
+      facts.catch(() => undefined);
+      read.catch(() => undefined);
+      return Promise.resolve({ facts, read });
+    },
   );
+  const { facts, read } = await afterLock;
   const [f, l, r] = await Promise.allSettled([facts, locked, read]);
   if (f.status === 'rejected') throw f.reason;
   if (l.status === 'rejected') throw l.reason;
@@ -141,4 +149,30 @@ export async function cutOverTo(
 /** the colour that served before stops once its in-flight requests drain; the new one serves */
 export async function retireOld(ctx: EngineContext, op: Operation, live: Colour | undefined): Promise<void> {
   if (live) await op.phase(`retire ${live}`, () => retireColour(ctx, op.target, op.layout, live));
+}
+
+/**
+ * The retire as the operation's last step: on one Docker host its `docker stop` and the operation's ending
+ * (cleanups, host log, lock release) go in one round trip, so the command ends right after the old colour's
+ * app has exited. `alongside` (the image prune) and the notifications run while the proxy takes in the flip.
+ * Elsewhere (a stop of several commands) the retire goes as retireOld does and the ending follows it.
+ */
+export async function retireLast(
+  ctx: EngineContext,
+  op: Operation,
+  live: Colour | undefined,
+  alongside?: () => Promise<unknown>,
+): Promise<void> {
+  if (!live || op.target.kind !== 'compose') {
+    await Promise.all([retireOld(ctx, op, live), alongside?.()]);
+    return;
+  }
+  const stop = () => op.target.stopColour(ctx, op.layout, live, ctx.cfg.config.deployment.drain_timeout);
+  const side = alongside?.();
+  await op.phase(`retire ${live}`, async () => {
+    // the old colour stops even when the prune failed; the prune has ended before the lock is released
+    await Promise.allSettled([untilFlipSeen(ctx, op.layout), side, settleNotifications(ctx)]);
+    await op.endWith(stop);
+  });
+  await side;
 }

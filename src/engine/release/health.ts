@@ -68,24 +68,30 @@ export function permanentFailure(checks: HealthChecks | undefined): PermanentFai
  * the two streams apart) the body could land before the status line, on the same line, and a healthy answer
  * read as no answer.
  *
- * $1 app container, $2 gate container, $3 probe timeout (s), $4 URL, $5 passes needed, $6 probes at most,
- * $7 pause between probes (s).
+ * $1 app container, $2 gate container, $3 probe timeout (s), $4 URL, $5 passes needed, $6 answers at most,
+ * $7 pause between probes (s), $8 pause while nothing answers (s; default $7). An app still booting refuses the
+ * connection at once: probing it at the shorter pause finds it listening sooner, and a round ends only after four
+ * times as many of those probes as answers, so it still lasts about a second.
  */
 export const PROBE_LOOP = `
-n=0; i=0
+n=0; i=0; r=0; m=1; [ -z "$5" ] || m=4
 while :; do
-  i=$((i+1))
   out=$(timeout "$0" wget -q -S -O - "$1" 2>&1); rc=$?
+  case "$out" in
+    *"HTTP/1."[01]" "[0-9][0-9][0-9]*) i=$((i+1)); p=$4;;
+    *) r=$((r+1)); p=\${5:-$4};;
+  esac
   case "$out" in *"HTTP/1."[01]" 2"[0-9][0-9]*) n=$((n+1));; *) n=0;; esac
-  if [ "$n" -ge "$2" ] || [ "$i" -ge "$3" ]; then break; fi
-  sleep "$4"
+  if [ "$n" -ge "$2" ] || [ "$i" -ge "$3" ] || [ "$r" -ge $(($3 * m)) ]; then break; fi
+  sleep "$p"
 done
+i=$((i+r))
 echo "passes=$n probes=$i"
 echo "$out"; echo; echo "rc=$rc"
 `;
 
 export const PROBE = `
-docker exec "$2" sh -c '${PROBE_LOOP}' "$3" "$4" "$5" "$6" "$7"
+docker exec "$2" sh -c '${PROBE_LOOP}' "$3" "$4" "$5" "$6" "$7" "$8"
 s=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}' -- "$1" 2>/dev/null) || s=absent
 echo "state=$s"
 `;
@@ -233,6 +239,9 @@ export function commitMatches(reported: string | undefined, sha: string): boolea
 /** the probe's time limit for the timeout applet: whole seconds, at least one */
 const timeoutSeconds = (ms: number): string => String(Math.max(1, Math.ceil(ms / 1000)));
 
+/** the pause between probes while the app does not answer at all (booting: its port refuses at once) */
+const REFUSED_PAUSE_MS = 50;
+
 /** probes one round makes at most: about a second's worth, and at least the passes needed */
 export function probesPerRound(h: HealthConfig): number {
   return Math.min(50, Math.max(h.consecutive, Math.ceil(1000 / Math.max(h.interval, 20))));
@@ -251,6 +260,7 @@ export async function probeColour(ctx: EngineContext, layout: Layout, colour: Co
       String(h.consecutive),
       String(n),
       (h.interval / 1000).toFixed(3),
+      (Math.min(h.interval, REFUSED_PAUSE_MS) / 1000).toFixed(3),
     ),
     { check: false, timeoutMs: n * (h.timeout + h.interval) + 15_000 },
   );

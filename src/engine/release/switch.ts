@@ -268,8 +268,13 @@ export async function switchBack(
  * image stay for a fast rollback.
  */
 export async function retireColour(ctx: EngineContext, target: Target, layout: Layout, colour: Colour): Promise<void> {
+  await untilFlipSeen(ctx, layout);
+  await target.stopColour(ctx, layout, colour, ctx.cfg.config.deployment.drain_timeout);
+}
+
+/** until every Caddy handler has seen the last switch's flip: only then may the old colour stop */
+export async function untilFlipSeen(ctx: EngineContext, layout: Layout): Promise<void> {
   const flip = flippedAt.get(layout);
   const wait = flip === undefined ? settleMs(ctx) : flip + seenByAllMs(ctx) - ctx.clock.now();
   if (wait > 0) await ctx.clock.sleep(wait);
-  await target.stopColour(ctx, layout, colour, ctx.cfg.config.deployment.drain_timeout);
 }

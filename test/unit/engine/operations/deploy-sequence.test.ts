@@ -58,7 +58,7 @@ describe('deploy: the sequence on the host', () => {
     assert.equal(stack.state?.previous?.version, OLD);
   });
 
-  test('round trips: the lock, then the preflight and the reads, in one; hold removal, host log and unlock in one', async () => {
+  test('round trips: the lock, then the preflight and the reads, in one; the old colour stopped, then hold removal, host log and unlock, in one', async () => {
     const stack = host(true);
     const r = await deploy(stack.e.ctx, { version: NEW, skipCiCheck: true });
     assert.equal(r.ok, true, r.message);
@@ -68,7 +68,8 @@ describe('deploy: the sequence on the host', () => {
       batches.some((b) => b.join() === 'up gate-green,flag off green,up app-green'),
       `gate, flag and app in one: ${JSON.stringify(batches)}`,
     );
-    assert.deepEqual(batches.at(-1), ['hold rm', 'host log', 'lock release']);
+    // the retire is the last step: its stop and the ending share the last round trip
+    assert.deepEqual(batches.at(-1), ['stop blue', 'hold rm', 'host log', 'lock release']);
     assertLockReleasedLast(stack);
   });
 

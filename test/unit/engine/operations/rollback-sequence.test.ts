@@ -37,14 +37,14 @@ describe('rollback: the sequence on the host', () => {
     assert.equal(stack.history.at(-1)?.status, 'active');
   });
 
-  test('round trips: the lock, then the light preflight and every read, in one; the host log and the unlock in one', async () => {
+  test('round trips: the lock, then the light preflight and every read, in one; the old colour stopped, then the host log and the unlock, in one', async () => {
     const stack = host();
     const r = await rollback(stack.e.ctx, {});
     assert.equal(r.ok, true, r.message);
     assert.deepEqual(stack.batchedOps, [
       ['lock acquire', 'preflight', 'state read', 'stack inspect', 'image list'],
       ['start blue', 'probe blue'],
-      ['host log', 'lock release'],
+      ['stop green', 'host log', 'lock release'],
     ]);
     assertLockReleasedLast(stack);
   });
