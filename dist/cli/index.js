@@ -6,7 +6,7 @@ import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8834);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(52);
 // "--": node itself looks for --env-file anywhere on its command line and exits 9 if that file is missing
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
@@ -16,7 +16,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8834:
+/***/ 52:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -407,7 +407,45 @@ function snapshotLoadCmd(path, load) {
     return (0,host_host/* script */.K$)(SNAPSHOT_LOAD, path, ...load.argv);
 }
 
+;// CONCATENATED MODULE: ./src/engine/engine-api.ts
+/*
+ * The Docker engine's own API over its unix socket, read with curl: a read that way costs the host a few
+ * milliseconds, where each docker CLI start-up costs 0.05–0.15 s of a core (a busy 2-CPU host pays that several
+ * times in an operation's first round trip). Every script that uses ENGINE_API falls back to the docker CLI when
+ * the API cannot be asked as the CLI would be: no curl, DOCKER_HOST not a unix socket, or a docker context in
+ * use (the CLI could then be talking to another engine than the socket we would ask).
+ */
+/**
+ * `api PATH` prints the engine's answer to GET PATH, or fails (the caller then asks the docker CLI). A shell
+ * function, defined at the top of a script; the PATH it is given is built by the engine, its values URL-encoded.
+ */
+const ENGINE_API = `
+api() {
+  s=\${DOCKER_HOST:-unix:///var/run/docker.sock}
+  case "$s" in unix://*) s=\${s#unix://};; *) return 1;; esac
+  [ -z "\${DOCKER_CONTEXT:-}" ] && [ -S "$s" ] && command -v curl >/dev/null 2>&1 || return 1
+  ! grep -qs '"currentContext"' "\${DOCKER_CONFIG:-$HOME/.docker}/config.json" || return 1
+  curl -sf --max-time 10 --unix-socket "$s" "http://docker$1"
+}`;
+/** a query string's filters argument, as the engine's list endpoints take it */
+function engineFilters(filters) {
+    return encodeURIComponent(JSON.stringify(filters));
+}
+/** a JSON answer of the engine printed as `engine=<json>` by a script; undefined when the script used the CLI */
+function engineAnswer(out) {
+    const line = out.split('\n').find((l) => l.startsWith('engine='));
+    if (!line)
+        return undefined;
+    try {
+        return JSON.parse(line.slice('engine='.length));
+    }
+    catch {
+        return undefined;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/engine/stack/commands.ts
+
 
 /*
  * What the engine runs on the host for the stack, as data: pure builders of each command's argv, and every
@@ -416,24 +454,28 @@ function snapshotLoadCmd(path, load) {
  * and the dry-run plan prints the same commands.
  */
 // --- colours: the stack's state, compose, the gate flags, starting and stopping an app --------------------------
-// One round trip and one docker call: what the proxy actually routes to (the gate flags) and the state of every
-// container (an absent one is left out of docker's answer, whose exit code is then 1).
-const INSPECT_STACK = `
+// One round trip: what the proxy actually routes to (the gate flags) and the state of every container — the
+// engine's container list over its API as one engine= line (parsed by parseStackFacts), else one docker call
+// (an absent container is left out of docker's answer, whose exit code is then 1).
+const INSPECT_STACK = `${ENGINE_API}
+for c in blue green; do
+  if [ -f "$2/gates/$c/ready" ]; then echo "$c.flag=on"; else echo "$c.flag=off"; fi
+done
+if all=$(api "/containers/json?all=1&filters=$3" 2>/dev/null); then printf 'engine=%s\\n' "$all"; exit 0; fi
 all=$(docker container inspect -f '{{.Name}} {{.State.Status}} {{.Config.Image}}' -- \\
   "$1-gate-blue" "$1-app-blue" "$1-gate-green" "$1-app-green" "$1-caddy" "$1-db" "$1-keeper" 2>/dev/null)
 st() { v=$(printf '%s\\n' "$all" | awk -v n="/$1" '$1 == n { print $2, $3; exit }'); echo "\${v:-absent}"; }
 for c in blue green; do
   echo "$c.gate=$(st "$1-gate-$c")"
   echo "$c.app=$(st "$1-app-$c")"
-  if [ -f "$2/gates/$c/ready" ]; then echo "$c.flag=on"; else echo "$c.flag=off"; fi
 done
 echo "caddy=$(st "$1-caddy")"
 echo "db=$(st "$1-db")"
 echo "keeper=$(st "$1-keeper")"
 `;
-/** $1 the compose project, $2 the environment's root */
+/** $1 the compose project, $2 the environment's root, $3 the engine's filter for the project's containers */
 function inspectStackCmd(layout) {
-    return (0,host_host/* script */.K$)(INSPECT_STACK, layout.stack, layout.root);
+    return (0,host_host/* script */.K$)(INSPECT_STACK, layout.stack, layout.root, engineFilters({ name: [`${layout.stack}-`] }));
 }
 /** the configured compose command (`docker compose` or `docker-compose`) on this environment's project, file and .env */
 function composeCmd(compose, layout, ...args) {
@@ -1642,13 +1684,39 @@ const seconds = (ms) => Math.round(ms / 100) / 10;
 
 
 
-function parseStackFacts(out) {
+
+/** the stack's containers by their role in INSPECT_STACK's key=value form ("blue.app" = "running <image>") */
+function containerLines(list, stack) {
+    const roles = {
+        'gate-blue': 'blue.gate',
+        'app-blue': 'blue.app',
+        'gate-green': 'green.gate',
+        'app-green': 'green.app',
+        caddy: 'caddy',
+        db: 'db',
+        keeper: 'keeper',
+    };
+    const kv = {};
+    for (const c of list) {
+        // the list's names start with "/"; the filter matched a prefix, so only exact names count
+        const role = (c.Names ?? []).map((n) => n.replace(/^\//, '')).find((n) => n.startsWith(`${stack}-`));
+        const key = role && roles[role.slice(stack.length + 1)];
+        if (key && c.State)
+            kv[key] = c.Image ? `${c.State} ${c.Image}` : c.State;
+    }
+    return kv;
+}
+/** INSPECT_STACK's answer; `stack` names the project's containers when the engine's list came back */
+function parseStackFacts(out, stack) {
     const kv = {};
     for (const line of out.split('\n')) {
         const i = line.indexOf('=');
-        if (i > 0)
+        if (i > 0 && !line.startsWith('engine='))
             kv[line.slice(0, i)] = line.slice(i + 1).trim();
     }
+    const listed = engineAnswer(out);
+    if (listed && stack)
+        Object.assign(kv, containerLines(listed, stack));
     const colour = (c) => {
         const [app = 'absent', image] = (kv[`${c}.app`] ?? 'absent').split(' ');
         return { flag: kv[`${c}.flag`] === 'on', gate: (kv[`${c}.gate`] ?? 'absent').split(' ')[0], app, image };
@@ -1665,7 +1733,7 @@ function parseStackFacts(out) {
 }
 async function inspectStack(ctx, layout) {
     const r = await ctx.host.run(inspectStackCmd(layout), { timeoutMs: 30_000 });
-    return parseStackFacts(r.stdout);
+    return parseStackFacts(r.stdout, layout.stack);
 }
 /**
  * The live colour is what the proxy routes to — the gate flags — not what a state file says (a state write
@@ -2720,6 +2788,7 @@ function buildArgs(sha, version, now) {
 var external_node_zlib_ = __nccwpck_require__(8522);
 ;// CONCATENATED MODULE: ./src/engine/release/commands.ts
 
+
 /*
  * The release image's commands, as data: pure builders of each command's argv, on this machine (build, git
  * archive, docker save) and on the host (docker load, pull, image listing and removal); the two cache scripts
@@ -2791,9 +2860,13 @@ function dockerPullCmd(ref) {
 function imageTagsByDateCmd(repo) {
     return (0,host_host/* cmd */.HW)('docker', 'image', 'ls', '--format', '{{.Tag}}\t{{.CreatedAt}}', repo);
 }
-/** the app images' tags */
+/** $1 the repository; $2 the engine's filter for it: the engine's image list as an engine= line, else the CLI's tags */
+const IMAGE_TAGS = `${ENGINE_API}
+if j=$(api "/images/json?filters=$2" 2>/dev/null); then printf 'engine=%s\\n' "$j"; exit 0; fi
+docker image ls --format '{{.Tag}}' "$1"`;
+/** the app images' tags (parseImageTags) */
 function imageTagsCmd(repo) {
-    return (0,host_host/* cmd */.HW)('docker', 'image', 'ls', '--format', '{{.Tag}}', repo);
+    return (0,host_host/* script */.K$)(IMAGE_TAGS, repo, engineFilters({ reference: [repo] }));
 }
 /** the image of every container, running or not: an image in use is never pruned */
 function containerImagesCmd() {
@@ -3095,6 +3168,7 @@ function shipLine(s) {
 
 
 
+
 function imageRef(repo, sha) {
     return `${repo}:${sha}`;
 }
@@ -3376,11 +3450,19 @@ async function pruneImages(ctx, keep, protect, dryRun = false, host = ctx.host) 
 }
 /** the app's release tags (commit SHAs) that `host` holds */
 async function imagesOnHost(ctx, host = ctx.host) {
-    const r = await host.run(imageTagsCmd(ctx.cfg.config.app.image), { check: false });
-    return new Set(r.stdout
-        .split('\n')
-        .map((l) => l.trim())
-        .filter((t) => /^[0-9a-f]{40}$/.test(t)));
+    const repo = ctx.cfg.config.app.image;
+    const r = await host.run(imageTagsCmd(repo), { check: false });
+    return parseImageTags(r.stdout, repo);
+}
+/** IMAGE_TAGS's answer: the commit tags of `repo`, from the engine's list (RepoTags) or the CLI's lines */
+function parseImageTags(out, repo) {
+    const listed = engineAnswer(out);
+    const tags = listed
+        ? listed
+            .flatMap((i) => i.RepoTags ?? [])
+            .flatMap((t) => (t.startsWith(`${repo}:`) ? [t.slice(repo.length + 1)] : []))
+        : out.split('\n').map((l) => l.trim());
+    return new Set(tags.filter((t) => /^[0-9a-f]{40}$/.test(t)));
 }
 
 ;// CONCATENATED MODULE: ./src/engine/release/version.ts
@@ -3416,6 +3498,7 @@ async function resolveVersion(local, requested) {
 
 
 
+
 /**
  * A failing check that waiting cannot fix: the migrations check on a dirty schema_migrations (a migration
  * stopped midway, and only an operator clears the flag). Narrow on purpose: calling a transient failure
@@ -3448,13 +3531,17 @@ function permanentFailure(checks) {
  * the two streams apart) the body could land before the status line, on the same line, and a healthy answer
  * read as no answer.
  *
+ * The container's state comes from the engine's API (its first Status and ExitCode are the State's, which comes
+ * before any health log), else from docker inspect.
+ *
  * $1 app container, $2 gate container, $3 probe timeout (s), $4 URL, $5 passes needed, $6 answers at most,
- * $7 pause between probes (s), $8 pause while nothing answers (s; default $7). An app still booting refuses the
- * connection at once: probing it at the shorter pause finds it listening sooner, and a round ends only after four
- * times as many of those probes as answers, so it still lasts about a second.
+ * $7 pause between probes (s), $8 pause while nothing answers (s; default $7), $9 how many such probes count as
+ * one answer towards the round's end (default 1). An app still booting refuses the connection at once: probing it
+ * at the shorter pause finds it listening sooner, and the round still lasts about a second (a crash at boot is
+ * still seen within one).
  */
 const PROBE_LOOP = `
-n=0; i=0; r=0; m=1; [ -z "$5" ] || m=4
+n=0; i=0; r=0; m=\${6:-1}
 while :; do
   out=$(timeout "$0" wget -q -S -O - "$1" 2>&1); rc=$?
   case "$out" in
@@ -3469,9 +3556,15 @@ i=$((i+r))
 echo "passes=$n probes=$i"
 echo "$out"; echo; echo "rc=$rc"
 `;
-const PROBE = `
-docker exec "$2" sh -c '${PROBE_LOOP}' "$3" "$4" "$5" "$6" "$7" "$8"
-s=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}' -- "$1" 2>/dev/null) || s=absent
+const PROBE = `${ENGINE_API}
+docker exec "$2" sh -c '${PROBE_LOOP}' "$3" "$4" "$5" "$6" "$7" "$8" "$9"
+j=$(api "/containers/$1/json" 2>/dev/null | tr -d '\\n')
+first() { printf '%s' "$j" | grep -o "\\"$1\\":$2" | head -n 1 | sed 's/^[^:]*://; s/"//g'; }
+s="$(first Status '"[a-z]*"') $(first ExitCode '-*[0-9]*') $(first RestartCount '[0-9]*')"
+case "$s" in
+  [a-z]*" "[0-9-]*" "[0-9]*) ;;
+  *) s=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}' -- "$1" 2>/dev/null) || s=absent;;
+esac
 echo "state=$s"
 `;
 /** busybox wget -S output merged with the body: header lines start with two spaces, errors with "wget:" */
@@ -3612,7 +3705,7 @@ function probesPerRound(h) {
 async function probeColour(ctx, layout, colour) {
     const h = ctx.cfg.config.app.health;
     const n = probesPerRound(h);
-    const r = await ctx.host.run((0,host_host/* script */.K$)(PROBE, layout.app(colour), layout.gate(colour), timeoutSeconds(h.timeout), `http://127.0.0.1:${ctx.cfg.config.app.port}${h.path}`, String(h.consecutive), String(n), (h.interval / 1000).toFixed(3), (Math.min(h.interval, REFUSED_PAUSE_MS) / 1000).toFixed(3)), { check: false, timeoutMs: n * (h.timeout + h.interval) + 15_000 });
+    const r = await ctx.host.run((0,host_host/* script */.K$)(PROBE, layout.app(colour), layout.gate(colour), timeoutSeconds(h.timeout), `http://127.0.0.1:${ctx.cfg.config.app.port}${h.path}`, String(h.consecutive), String(n), (h.interval / 1000).toFixed(3), (Math.min(h.interval, REFUSED_PAUSE_MS) / 1000).toFixed(3), String(Math.max(1, Math.round(h.interval / REFUSED_PAUSE_MS)))), { check: false, timeoutMs: n * (h.timeout + h.interval) + 15_000 });
     return parseProbe(r.stdout);
 }
 /**
@@ -4969,16 +5062,22 @@ async function forceRemoveLock(ctx, layout, view) {
 ;// CONCATENATED MODULE: ./src/engine/release/preflight.ts
 
 
-// One round trip, its probes run side by side (compose v1 alone is ~0.5 s of python start-up); each prints
-// one short line, written whole. Read-only: df walks up to the nearest existing parent instead of creating it.
+
+// One round trip, its probes run side by side (compose v1 alone is ~0.5 s of python start-up, asked only when
+// the v2 plugin is missing); each prints one short line, written whole. Read-only: df walks up to the nearest existing parent instead of creating it.
 // $2 = light: only the engine and the environment's disk (a warm rollback starts a kept container: no compose,
-// no image to load), which saves the slowest probes, each a docker CLI start-up on a busy host.
-const PREFLIGHT = `
-( printf 'docker=%s\\n' "$(docker version --format '{{.Server.Version}}' 2>/dev/null)" ) &
+// no image to load), which saves the slowest probes, each a docker CLI start-up on a busy host. The engine's
+// version and data root come from its API where it can be asked (engine-api.ts), else from the docker CLI.
+const PREFLIGHT = `${ENGINE_API}
+( v=$(api /version 2>/dev/null | sed -n 's/.*"Version":"\\([^"]*\\)","ApiVersion".*/\\1/p')
+  [ -n "$v" ] || v=$(docker version --format '{{.Server.Version}}' 2>/dev/null)
+  printf 'docker=%s\\n' "$v" ) &
 if [ "$2" != light ]; then
-( if docker compose version --short >/dev/null 2>&1; then printf 'compose2=%s\\n' "$(docker compose version --short 2>/dev/null)"; fi ) &
-( if command -v docker-compose >/dev/null 2>&1; then printf 'compose1=%s\\n' "$(docker-compose version --short 2>/dev/null)"; fi ) &
-( r=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null); [ -n "$r" ] && df -Pk -- "$r" 2>/dev/null | awk 'NR==2{print "docker_free_kb=" $4}' ) &
+( if v=$(docker compose version --short 2>/dev/null); then printf 'compose2=%s\\n' "$v"
+  elif command -v docker-compose >/dev/null 2>&1; then printf 'compose1=%s\\n' "$(docker-compose version --short 2>/dev/null)"; fi ) &
+( r=$(api /info 2>/dev/null | sed -n 's/.*"DockerRootDir":"\\([^"]*\\)".*/\\1/p')
+  [ -n "$r" ] || r=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null)
+  [ -n "$r" ] && df -Pk -- "$r" 2>/dev/null | awk 'NR==2{print "docker_free_kb=" $4}' ) &
 fi
 printf 'docker_host=%s\\n' "\${DOCKER_HOST:-unix:///var/run/docker.sock}"
 p=$1; while [ ! -e "$p" ] && [ "$p" != / ] && [ "$p" != . ]; do p=$(dirname -- "$p"); done

@@ -215,7 +215,7 @@ const OPS: [RegExp, string | ((m: RegExpExecArray) => string)][] = [
   [/^docker image inspect --format \. /, 'db image inspect'],
   [/^docker load/, 'image load'],
   [/^docker pull/, 'image pull'],
-  [/^docker image ls --format \{\{\.Tag\}\} /, 'image list'],
+  [/docker image ls --format '\{\{\.Tag\}\}' "\$1"/, 'image list'],
   [/^docker image ls /, 'prune list'],
   [/^docker image rm /, 'image rm'],
   [/^docker ps -a /, 'container list'],

@@ -1,4 +1,5 @@
 import { cmd, script, type Command } from '../../host/host.js';
+import { ENGINE_API, engineFilters } from '../engine-api.js';
 
 /*
  * The release image's commands, as data: pure builders of each command's argv, on this machine (build, git
@@ -90,9 +91,14 @@ export function imageTagsByDateCmd(repo: string): Command {
   return cmd('docker', 'image', 'ls', '--format', '{{.Tag}}\t{{.CreatedAt}}', repo);
 }
 
-/** the app images' tags */
+/** $1 the repository; $2 the engine's filter for it: the engine's image list as an engine= line, else the CLI's tags */
+export const IMAGE_TAGS = `${ENGINE_API}
+if j=$(api "/images/json?filters=$2" 2>/dev/null); then printf 'engine=%s\\n' "$j"; exit 0; fi
+docker image ls --format '{{.Tag}}' "$1"`;
+
+/** the app images' tags (parseImageTags) */
 export function imageTagsCmd(repo: string): Command {
-  return cmd('docker', 'image', 'ls', '--format', '{{.Tag}}', repo);
+  return script(IMAGE_TAGS, repo, engineFilters({ reference: [repo] }));
 }
 
 /** the image of every container, running or not: an image in use is never pruned */

@@ -2,6 +2,7 @@ import type { HealthConfig } from '../../config/schema.js';
 import { DeployError } from '../../errors.js';
 import { script } from '../../host/host.js';
 import type { EngineContext } from '../context.js';
+import { ENGINE_API } from '../engine-api.js';
 import type { Layout } from '../stack/layout.js';
 import { short, type Colour, type HealthStatus } from '../types.js';
 
@@ -68,13 +69,17 @@ export function permanentFailure(checks: HealthChecks | undefined): PermanentFai
  * the two streams apart) the body could land before the status line, on the same line, and a healthy answer
  * read as no answer.
  *
+ * The container's state comes from the engine's API (its first Status and ExitCode are the State's, which comes
+ * before any health log), else from docker inspect.
+ *
  * $1 app container, $2 gate container, $3 probe timeout (s), $4 URL, $5 passes needed, $6 answers at most,
- * $7 pause between probes (s), $8 pause while nothing answers (s; default $7). An app still booting refuses the
- * connection at once: probing it at the shorter pause finds it listening sooner, and a round ends only after four
- * times as many of those probes as answers, so it still lasts about a second.
+ * $7 pause between probes (s), $8 pause while nothing answers (s; default $7), $9 how many such probes count as
+ * one answer towards the round's end (default 1). An app still booting refuses the connection at once: probing it
+ * at the shorter pause finds it listening sooner, and the round still lasts about a second (a crash at boot is
+ * still seen within one).
  */
 export const PROBE_LOOP = `
-n=0; i=0; r=0; m=1; [ -z "$5" ] || m=4
+n=0; i=0; r=0; m=\${6:-1}
 while :; do
   out=$(timeout "$0" wget -q -S -O - "$1" 2>&1); rc=$?
   case "$out" in
@@ -90,9 +95,15 @@ echo "passes=$n probes=$i"
 echo "$out"; echo; echo "rc=$rc"
 `;
 
-export const PROBE = `
-docker exec "$2" sh -c '${PROBE_LOOP}' "$3" "$4" "$5" "$6" "$7" "$8"
-s=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}' -- "$1" 2>/dev/null) || s=absent
+export const PROBE = `${ENGINE_API}
+docker exec "$2" sh -c '${PROBE_LOOP}' "$3" "$4" "$5" "$6" "$7" "$8" "$9"
+j=$(api "/containers/$1/json" 2>/dev/null | tr -d '\\n')
+first() { printf '%s' "$j" | grep -o "\\"$1\\":$2" | head -n 1 | sed 's/^[^:]*://; s/"//g'; }
+s="$(first Status '"[a-z]*"') $(first ExitCode '-*[0-9]*') $(first RestartCount '[0-9]*')"
+case "$s" in
+  [a-z]*" "[0-9-]*" "[0-9]*) ;;
+  *) s=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}' -- "$1" 2>/dev/null) || s=absent;;
+esac
 echo "state=$s"
 `;
 
@@ -261,6 +272,7 @@ export async function probeColour(ctx: EngineContext, layout: Layout, colour: Co
       String(n),
       (h.interval / 1000).toFixed(3),
       (Math.min(h.interval, REFUSED_PAUSE_MS) / 1000).toFixed(3),
+      String(Math.max(1, Math.round(h.interval / REFUSED_PAUSE_MS))),
     ),
     { check: false, timeoutMs: n * (h.timeout + h.interval) + 15_000 },
   );

@@ -2,6 +2,7 @@ import { createGzip, constants as zc } from 'node:zlib';
 import { DeployError } from '../../errors.js';
 import type { Command, Host, RunResult } from '../../host/host.js';
 import type { EngineContext } from '../context.js';
+import { engineAnswer } from '../engine-api.js';
 import {
   buildCommand,
   buildxInspectCmd,
@@ -389,11 +390,18 @@ export async function pruneImages(
 
 /** the app's release tags (commit SHAs) that `host` holds */
 export async function imagesOnHost(ctx: EngineContext, host: Host = ctx.host): Promise<Set<string>> {
-  const r = await host.run(imageTagsCmd(ctx.cfg.config.app.image), { check: false });
-  return new Set(
-    r.stdout
-      .split('\n')
-      .map((l) => l.trim())
-      .filter((t) => /^[0-9a-f]{40}$/.test(t)),
-  );
+  const repo = ctx.cfg.config.app.image;
+  const r = await host.run(imageTagsCmd(repo), { check: false });
+  return parseImageTags(r.stdout, repo);
+}
+
+/** IMAGE_TAGS's answer: the commit tags of `repo`, from the engine's list (RepoTags) or the CLI's lines */
+export function parseImageTags(out: string, repo: string): Set<string> {
+  const listed = engineAnswer<{ RepoTags?: string[] | null }[]>(out);
+  const tags = listed
+    ? listed
+        .flatMap((i) => i.RepoTags ?? [])
+        .flatMap((t) => (t.startsWith(`${repo}:`) ? [t.slice(repo.length + 1)] : []))
+    : out.split('\n').map((l) => l.trim());
+  return new Set(tags.filter((t) => /^[0-9a-f]{40}$/.test(t)));
 }

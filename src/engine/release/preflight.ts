@@ -1,6 +1,7 @@
 import { DeployError } from '../../errors.js';
 import { script, type Command } from '../../host/host.js';
 import type { EngineContext } from '../context.js';
+import { ENGINE_API } from '../engine-api.js';
 import type { Layout } from '../stack/layout.js';
 
 export interface HostFacts {
@@ -14,16 +15,21 @@ export interface HostFacts {
   dockerSocket?: string;
 }
 
-// One round trip, its probes run side by side (compose v1 alone is ~0.5 s of python start-up); each prints
-// one short line, written whole. Read-only: df walks up to the nearest existing parent instead of creating it.
+// One round trip, its probes run side by side (compose v1 alone is ~0.5 s of python start-up, asked only when
+// the v2 plugin is missing); each prints one short line, written whole. Read-only: df walks up to the nearest existing parent instead of creating it.
 // $2 = light: only the engine and the environment's disk (a warm rollback starts a kept container: no compose,
-// no image to load), which saves the slowest probes, each a docker CLI start-up on a busy host.
-export const PREFLIGHT = `
-( printf 'docker=%s\\n' "$(docker version --format '{{.Server.Version}}' 2>/dev/null)" ) &
+// no image to load), which saves the slowest probes, each a docker CLI start-up on a busy host. The engine's
+// version and data root come from its API where it can be asked (engine-api.ts), else from the docker CLI.
+export const PREFLIGHT = `${ENGINE_API}
+( v=$(api /version 2>/dev/null | sed -n 's/.*"Version":"\\([^"]*\\)","ApiVersion".*/\\1/p')
+  [ -n "$v" ] || v=$(docker version --format '{{.Server.Version}}' 2>/dev/null)
+  printf 'docker=%s\\n' "$v" ) &
 if [ "$2" != light ]; then
-( if docker compose version --short >/dev/null 2>&1; then printf 'compose2=%s\\n' "$(docker compose version --short 2>/dev/null)"; fi ) &
-( if command -v docker-compose >/dev/null 2>&1; then printf 'compose1=%s\\n' "$(docker-compose version --short 2>/dev/null)"; fi ) &
-( r=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null); [ -n "$r" ] && df -Pk -- "$r" 2>/dev/null | awk 'NR==2{print "docker_free_kb=" $4}' ) &
+( if v=$(docker compose version --short 2>/dev/null); then printf 'compose2=%s\\n' "$v"
+  elif command -v docker-compose >/dev/null 2>&1; then printf 'compose1=%s\\n' "$(docker-compose version --short 2>/dev/null)"; fi ) &
+( r=$(api /info 2>/dev/null | sed -n 's/.*"DockerRootDir":"\\([^"]*\\)".*/\\1/p')
+  [ -n "$r" ] || r=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null)
+  [ -n "$r" ] && df -Pk -- "$r" 2>/dev/null | awk 'NR==2{print "docker_free_kb=" $4}' ) &
 fi
 printf 'docker_host=%s\\n' "\${DOCKER_HOST:-unix:///var/run/docker.sock}"
 p=$1; while [ ! -e "$p" ] && [ "$p" != / ] && [ "$p" != . ]; do p=$(dirname -- "$p"); done

@@ -3,6 +3,7 @@ import type { RunResult } from '../../host/host.js';
 import { allInOrder } from '../../util/settled.js';
 import { BatchHost } from '../batch.js';
 import type { EngineContext } from '../context.js';
+import { engineAnswer } from '../engine-api.js';
 import { composeCmd, flagCmd, inspectStackCmd, startAppCmd, startGateCmd, stopAppCmd } from './commands.js';
 import type { Layout } from './layout.js';
 import { otherColour, type Colour } from '../types.js';
@@ -25,12 +26,43 @@ export interface StackFacts {
   keeper: string;
 }
 
-export function parseStackFacts(out: string): StackFacts {
+/** one container of the engine's list (GET /containers/json): the fields the stack's facts need */
+interface EngineContainer {
+  Names?: string[];
+  State?: string;
+  Image?: string;
+}
+
+/** the stack's containers by their role in INSPECT_STACK's key=value form ("blue.app" = "running <image>") */
+function containerLines(list: EngineContainer[], stack: string): Record<string, string> {
+  const roles: Record<string, string> = {
+    'gate-blue': 'blue.gate',
+    'app-blue': 'blue.app',
+    'gate-green': 'green.gate',
+    'app-green': 'green.app',
+    caddy: 'caddy',
+    db: 'db',
+    keeper: 'keeper',
+  };
+  const kv: Record<string, string> = {};
+  for (const c of list) {
+    // the list's names start with "/"; the filter matched a prefix, so only exact names count
+    const role = (c.Names ?? []).map((n) => n.replace(/^\//, '')).find((n) => n.startsWith(`${stack}-`));
+    const key = role && roles[role.slice(stack.length + 1)];
+    if (key && c.State) kv[key] = c.Image ? `${c.State} ${c.Image}` : c.State;
+  }
+  return kv;
+}
+
+/** INSPECT_STACK's answer; `stack` names the project's containers when the engine's list came back */
+export function parseStackFacts(out: string, stack?: string): StackFacts {
   const kv: Record<string, string> = {};
   for (const line of out.split('\n')) {
     const i = line.indexOf('=');
-    if (i > 0) kv[line.slice(0, i)] = line.slice(i + 1).trim();
+    if (i > 0 && !line.startsWith('engine=')) kv[line.slice(0, i)] = line.slice(i + 1).trim();
   }
+  const listed = engineAnswer<EngineContainer[]>(out);
+  if (listed && stack) Object.assign(kv, containerLines(listed, stack));
   const colour = (c: Colour): ColourFacts => {
     const [app = 'absent', image] = (kv[`${c}.app`] ?? 'absent').split(' ');
     return { flag: kv[`${c}.flag`] === 'on', gate: (kv[`${c}.gate`] ?? 'absent').split(' ')[0]!, app, image };
@@ -48,7 +80,7 @@ export function parseStackFacts(out: string): StackFacts {
 
 export async function inspectStack(ctx: EngineContext, layout: Layout): Promise<StackFacts> {
   const r = await ctx.host.run(inspectStackCmd(layout), { timeoutMs: 30_000 });
-  return parseStackFacts(r.stdout);
+  return parseStackFacts(r.stdout, layout.stack);
 }
 
 /**

@@ -1,4 +1,5 @@
 import { cmd, script, type Command } from '../../host/host.js';
+import { ENGINE_API, engineFilters } from '../engine-api.js';
 import type { Colour } from '../types.js';
 import type { Layout } from './layout.js';
 
@@ -11,25 +12,29 @@ import type { Layout } from './layout.js';
 
 // --- colours: the stack's state, compose, the gate flags, starting and stopping an app --------------------------
 
-// One round trip and one docker call: what the proxy actually routes to (the gate flags) and the state of every
-// container (an absent one is left out of docker's answer, whose exit code is then 1).
-export const INSPECT_STACK = `
+// One round trip: what the proxy actually routes to (the gate flags) and the state of every container — the
+// engine's container list over its API as one engine= line (parsed by parseStackFacts), else one docker call
+// (an absent container is left out of docker's answer, whose exit code is then 1).
+export const INSPECT_STACK = `${ENGINE_API}
+for c in blue green; do
+  if [ -f "$2/gates/$c/ready" ]; then echo "$c.flag=on"; else echo "$c.flag=off"; fi
+done
+if all=$(api "/containers/json?all=1&filters=$3" 2>/dev/null); then printf 'engine=%s\\n' "$all"; exit 0; fi
 all=$(docker container inspect -f '{{.Name}} {{.State.Status}} {{.Config.Image}}' -- \\
   "$1-gate-blue" "$1-app-blue" "$1-gate-green" "$1-app-green" "$1-caddy" "$1-db" "$1-keeper" 2>/dev/null)
 st() { v=$(printf '%s\\n' "$all" | awk -v n="/$1" '$1 == n { print $2, $3; exit }'); echo "\${v:-absent}"; }
 for c in blue green; do
   echo "$c.gate=$(st "$1-gate-$c")"
   echo "$c.app=$(st "$1-app-$c")"
-  if [ -f "$2/gates/$c/ready" ]; then echo "$c.flag=on"; else echo "$c.flag=off"; fi
 done
 echo "caddy=$(st "$1-caddy")"
 echo "db=$(st "$1-db")"
 echo "keeper=$(st "$1-keeper")"
 `;
 
-/** $1 the compose project, $2 the environment's root */
+/** $1 the compose project, $2 the environment's root, $3 the engine's filter for the project's containers */
 export function inspectStackCmd(layout: Layout): Command {
-  return script(INSPECT_STACK, layout.stack, layout.root);
+  return script(INSPECT_STACK, layout.stack, layout.root, engineFilters({ name: [`${layout.stack}-`] }));
 }
 
 /** the configured compose command (`docker compose` or `docker-compose`) on this environment's project, file and .env */

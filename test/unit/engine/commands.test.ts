@@ -68,7 +68,16 @@ describe('builders: the argv of every command, as the engine sends it', () => {
       ],
       ['flagCmd on', st.flagCmd(L, 'blue', true), sh(st.FLAG_ON, 'togather/staging/gates/blue')],
       ['flagCmd off', st.flagCmd(L, 'green', false), sh(st.FLAG_OFF, 'togather/staging/gates/green')],
-      ['inspectStackCmd', st.inspectStackCmd(L), sh(st.INSPECT_STACK, 'togather-staging', 'togather/staging')],
+      [
+        'inspectStackCmd',
+        st.inspectStackCmd(L),
+        sh(
+          st.INSPECT_STACK,
+          'togather-staging',
+          'togather/staging',
+          '%7B%22name%22%3A%5B%22togather-staging-%22%5D%7D',
+        ),
+      ],
     ]);
   });
 
@@ -318,7 +327,7 @@ describe('builders: the argv of every command, as the engine sends it', () => {
         rel.imageTagsByDateCmd('app'),
         ['docker', 'image', 'ls', '--format', '{{.Tag}}\t{{.CreatedAt}}', 'app'],
       ],
-      ['imageTagsCmd', rel.imageTagsCmd('app'), ['docker', 'image', 'ls', '--format', '{{.Tag}}', 'app']],
+      ['imageTagsCmd', rel.imageTagsCmd('app'), sh(rel.IMAGE_TAGS, 'app', '%7B%22reference%22%3A%5B%22app%22%5D%7D')],
       ['containerImagesCmd', rel.containerImagesCmd(), ['docker', 'ps', '-a', '--format', '{{.Image}}']],
       ['imageRmCmd', rel.imageRmCmd('app:1'), ['docker', 'image', 'rm', 'app:1']],
     ]);

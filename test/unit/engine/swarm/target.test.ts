@@ -9,7 +9,7 @@ import { DeployError } from '../../../../src/errors.js';
 import { ScriptedHost, fakeConfig, fakeEngine } from '../../../fakes/host.js';
 
 const sha = (c: string) => c.repeat(40);
-const tags = /^docker image ls --format \{\{\.Tag\}\} /;
+const tags = /docker image ls --format '\{\{\.Tag\}\}' "\$1"/;
 
 describe('swarm imagesPresent', () => {
   it('keeps only the versions every node holds', async () => {

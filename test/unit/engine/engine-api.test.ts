@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { engineAnswer } from '../../../src/engine/engine-api.js';
+import { PREFLIGHT } from '../../../src/engine/release/preflight.js';
+import { imageTagsCmd } from '../../../src/engine/release/commands.js';
+import { parseImageTags } from '../../../src/engine/release/image.js';
+import { parseStackFacts } from '../../../src/engine/stack/colours.js';
+import { inspectStackCmd } from '../../../src/engine/stack/commands.js';
+import { Layout } from '../../../src/engine/stack/layout.js';
+
+const A = 'a'.repeat(40);
+const B = 'b'.repeat(40);
+
+/*
+ * The scripts that read the engine over its API, run by sh with a fake curl and a fake docker first on PATH
+ * (each says which one answered), against a real unix socket file: the API answers when it may be asked, the
+ * CLI answers the same facts when it may not (a docker context, a tcp DOCKER_HOST, no socket).
+ */
+describe('engine reads: the API over its socket, else the docker CLI', () => {
+  let dir: string;
+  let server: Server;
+  let sock: string;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tgd-engine-api-'));
+    sock = join(dir, 'docker.sock');
+    server = createServer();
+    await new Promise<void>((res) => server.listen(sock, res));
+    const bin = join(dir, 'bin');
+    spawnSync('mkdir', ['-p', bin, join(dir, 'home')]);
+    const list = JSON.stringify([
+      { Names: ['/tg-x-app-blue'], State: 'exited', Image: `app:${A}` },
+      { Names: ['/tg-x-app-green'], State: 'running', Image: `app:${B}` },
+      { Names: ['/tg-x-caddy'], State: 'running', Image: 'caddy:2' },
+      { Names: ['/tg-x-y-app-blue'], State: 'running', Image: 'other:1' },
+    ]);
+    const images = JSON.stringify([
+      { RepoTags: [`app:${A}`, 'app:latest'] },
+      { RepoTags: [`app:${B}`] },
+      { RepoTags: null },
+    ]);
+    // the fake curl answers by path, and records that it was asked
+    writeFileSync(
+      join(bin, 'curl'),
+      `#!/bin/sh\nfor a; do u=$a; done\necho curl >> "${dir}/asked"\ncase "$u" in\n` +
+        `*/version) echo '{"Components":[{"Name":"Engine","Version":"26.1.5"}],"Version":"26.1.5","ApiVersion":"1.45","KernelVersion":"6.1"}';;\n` +
+        `*/info) echo '{"ID":"x","DockerRootDir":"/","Name":"h"}';;\n` +
+        `*/containers/json*) echo '${list}';;\n*/images/json*) echo '${images}';;\n*) exit 22;;\nesac\n`,
+    );
+    writeFileSync(
+      join(bin, 'docker'),
+      `#!/bin/sh\necho docker >> "${dir}/asked"\ncase "$1 $2" in\n` +
+        `"version --format") echo 26.1.5;;\n"info --format") echo /;;\n` +
+        `"container inspect") printf '/tg-x-app-blue exited app:${A}\\n/tg-x-app-green running app:${B}\\n/tg-x-caddy running caddy:2\\n'; exit 1;;\n` +
+        `"image ls") printf '${A}\\nlatest\\n${B}\\n';;\n"compose version") echo 2.26.1;;\nesac\n`,
+    );
+    chmodSync(join(bin, 'curl'), 0o755);
+    chmodSync(join(bin, 'docker'), 0o755);
+  });
+  after(() => {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function run(argv: readonly string[], env: Record<string, string>): { out: string; asked: string } {
+    rmSync(join(dir, 'asked'), { force: true });
+    const r = spawnSync(argv[0]!, argv.slice(1), {
+      env: { PATH: `${join(dir, 'bin')}:/usr/bin:/bin`, HOME: join(dir, 'home'), ...env },
+      encoding: 'utf8',
+    });
+    let asked = '';
+    try {
+      asked = spawnSync('sort', ['-u', join(dir, 'asked')], { encoding: 'utf8' }).stdout.trim();
+    } catch {
+      /* nothing asked */
+    }
+    return { out: r.stdout, asked };
+  }
+
+  const viaApi = () => ({ DOCKER_HOST: `unix://${sock}` });
+  const viaCli: [string, () => Record<string, string>][] = [
+    ['a docker context', () => ({ DOCKER_HOST: `unix://${sock}`, DOCKER_CONTEXT: 'remote' })],
+    ['a tcp DOCKER_HOST', () => ({ DOCKER_HOST: 'tcp://127.0.0.1:2375' })],
+    ['no socket there', () => ({ DOCKER_HOST: `unix://${dir}/none.sock` })],
+  ];
+
+  test('the stack: the same facts from the engine list (exact names only) and from the CLI', () => {
+    const layout = { stack: 'tg-x', root: dir } as unknown as Layout;
+    const api = run(inspectStackCmd(layout).argv, viaApi());
+    assert.equal(api.asked, 'curl');
+    assert.ok(engineAnswer(api.out));
+    const facts = parseStackFacts(api.out, 'tg-x');
+    assert.deepEqual(facts.blue, { flag: false, gate: 'absent', app: 'exited', image: `app:${A}` });
+    assert.deepEqual(facts.green, { flag: false, gate: 'absent', app: 'running', image: `app:${B}` });
+    assert.equal(facts.caddy, 'running');
+    for (const [why, env] of viaCli) {
+      const cli = run(inspectStackCmd(layout).argv, env());
+      assert.equal(cli.asked, 'docker', why);
+      assert.deepEqual(parseStackFacts(cli.out, 'tg-x'), facts, why);
+    }
+  });
+
+  test('the app images: the same commit tags from the engine list and from the CLI', () => {
+    const api = run(imageTagsCmd('app').argv, viaApi());
+    assert.equal(api.asked, 'curl');
+    assert.deepEqual([...parseImageTags(api.out, 'app')].sort(), [A, B]);
+    for (const [why, env] of viaCli) {
+      const cli = run(imageTagsCmd('app').argv, env());
+      assert.equal(cli.asked, 'docker', why);
+      assert.deepEqual([...parseImageTags(cli.out, 'app')].sort(), [A, B], why);
+    }
+  });
+
+  test("the preflight: the engine's version and data root from the API, else from the CLI", () => {
+    const argv = ['sh', '-c', PREFLIGHT, 'togather-deploy', dir];
+    const api = run(argv, viaApi());
+    assert.match(api.out, /^docker=26\.1\.5$/m);
+    assert.match(api.out, /^docker_free_kb=\d+$/m);
+    assert.match(api.out, /^compose2=2\.26\.1$/m);
+    for (const [why, env] of viaCli) {
+      const cli = run(argv, env());
+      assert.match(cli.out, /^docker=26\.1\.5$/m, why);
+      assert.match(cli.out, /^docker_free_kb=\d+$/m, why);
+    }
+  });
+});
