@@ -265,15 +265,20 @@ export class Operation {
 
   /**
    * The operation's last step and the ending in one round trip (a last step that sends one command): its
-   * command, then the cleanups and the host log, then the lock release, each group once the one before has
-   * ended, whatever it returned — the lock is released after a failed last step too. The command ends as soon
-   * as the last step has; finish() then has nothing left but what a failure logs.
+   * command, the cleanups and the host log side by side, then the lock release once they have all ended,
+   * whatever they returned — the lock is released after a failed last step too. The command ends as soon as
+   * the last step has; finish() then has nothing left but what a failure logs.
    */
   async endWith(last: () => Promise<void>): Promise<void> {
     await settleNotifications(this.ctx); // they go out while the lock is still held
     this.ended = true;
-    const [done, ended, unlocked] = this.host.together(last, ...this.ending());
-    done.catch(() => undefined); // awaited below, once the ending has been waited for
+    const [cleanUp, unlock] = this.ending();
+    let done: Promise<void> = Promise.resolve();
+    const [ended, unlocked] = this.host.together(() => {
+      done = last();
+      done.catch(() => undefined); // awaited below, once the ending has been waited for
+      return cleanUp();
+    }, unlock);
     await this.awaitEnding(ended, unlocked);
     await done;
   }
