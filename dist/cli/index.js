@@ -11943,7 +11943,7 @@ const DEFAULT_PUBLIC_ENV = ['ENVIRONMENT', 'LOG_LEVEL', 'TZ', 'PORT', 'SERVER_PO
 const HealthSchema = schemas/* object */.Ikc({
     path: urlPath.default('/health').describe('health endpoint of the app (JSON with status and checks)'),
     version_path: urlPath.default('/version').describe('endpoint reporting git_commit, used to verify the switch'),
-    interval: schema_duration('100ms').describe("pause between health probes (they run inside the colour's gate, about a second of them per round trip)"),
+    interval: schema_duration('100ms').describe("pause between health probes (they run inside the colour's gate, about a second of them per round trip; 50ms while the app does not answer yet)"),
     timeout: schema_duration('2s').describe('timeout of one health probe'),
     consecutive: schemas/* number */.aig().int().min(1).max(20).default(2).describe('how many passes in a row make a colour healthy'),
     start_timeout: schema_duration('60s').describe('the longest a new colour may take to become healthy, boot included'),

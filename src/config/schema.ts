@@ -64,7 +64,7 @@ export const HealthSchema = z
     path: urlPath.default('/health').describe('health endpoint of the app (JSON with status and checks)'),
     version_path: urlPath.default('/version').describe('endpoint reporting git_commit, used to verify the switch'),
     interval: duration('100ms').describe(
-      "pause between health probes (they run inside the colour's gate, about a second of them per round trip)",
+      "pause between health probes (they run inside the colour's gate, about a second of them per round trip; 50ms while the app does not answer yet)",
     ),
     timeout: duration('2s').describe('timeout of one health probe'),
     consecutive: z.number().int().min(1).max(20).default(2).describe('how many passes in a row make a colour healthy'),
