@@ -8940,14 +8940,15 @@ async function deploy(ctx, req) {
             // old images go while the proxy takes in the flip; the command ends with the old colour's last request
             announceCompleted(ctx, op, at, sha, ref);
             await retireLast(ctx, op, at.live, pruneImages);
-            return completed(ctx, op, at, sha);
         }
-        await Promise.all([retireOld(ctx, op, at.live), pruneImages()]);
-        await updateMonitoring(ctx, op, facts);
-        await copySnapshotOffsite(ctx, op, db.snapshot);
-        await watch(ctx, op, at, facts); // the lock stays held; a failed watch switches back and throws WatchRolledBack
-        announceCompleted(ctx, op, at, sha, ref);
-        return completed(ctx, op, at, sha);
+        else {
+            await Promise.all([retireOld(ctx, op, at.live), pruneImages()]);
+            await updateMonitoring(ctx, op, facts);
+            await copySnapshotOffsite(ctx, op, db.snapshot);
+            await watch(ctx, op, at, facts); // the lock stays held; a failed watch switches back and throws WatchRolledBack
+            announceCompleted(ctx, op, at, sha, ref);
+        }
+        return completed(op, at, sha);
     });
 }
 /** nothing follows the retire: no monitoring to update, no snapshot to copy off-site, no watch window */
@@ -9079,7 +9080,7 @@ function announceCompleted(ctx, op, at, sha, ref) {
     };
     op.event('deployment.completed', { version: sha, colour: at.target, duration_seconds }, announce);
 }
-function completed(ctx, op, at, sha) {
+function completed(op, at, sha) {
     const { record } = op;
     const previousVersion = at.live ? at.state.current?.version : undefined;
     return op.report({
@@ -9210,7 +9211,7 @@ async function rollback(ctx, req) {
         await op.commit('rolled back');
         rollback_announceCompleted(ctx, op, servingMs);
         await retireLast(ctx, op, at.live);
-        return rollback_completed(ctx, op, at, servingMs, warm);
+        return rollback_completed(op, at, servingMs, warm);
     });
 }
 /** the requested version (or the default one) among those that served and whose image is still on the host */
@@ -9315,7 +9316,7 @@ function rollback_announceCompleted(ctx, op, servingMs) {
     };
     op.event('rollback.completed', { version: sha, colour, serving_after_ms: servingMs }, announce);
 }
-function rollback_completed(ctx, op, at, servingMs, warm) {
+function rollback_completed(op, at, servingMs, warm) {
     const record = op.record;
     const { version: sha, colour } = record;
     const message = `${types_short(sha)} is live on ${colour} again (serving after ${(servingMs / 1000).toFixed(1)}s${warm ? ', warm start' : ''})`;

@@ -62,14 +62,14 @@ export async function deploy(ctx: EngineContext, req: DeployRequest): Promise<Op
       // old images go while the proxy takes in the flip; the command ends with the old colour's last request
       announceCompleted(ctx, op, at, sha, ref);
       await retireLast(ctx, op, at.live, pruneImages);
-      return completed(ctx, op, at, sha);
+    } else {
+      await Promise.all([retireOld(ctx, op, at.live), pruneImages()]);
+      await updateMonitoring(ctx, op, facts);
+      await copySnapshotOffsite(ctx, op, db.snapshot);
+      await watch(ctx, op, at, facts); // the lock stays held; a failed watch switches back and throws WatchRolledBack
+      announceCompleted(ctx, op, at, sha, ref);
     }
-    await Promise.all([retireOld(ctx, op, at.live), pruneImages()]);
-    await updateMonitoring(ctx, op, facts);
-    await copySnapshotOffsite(ctx, op, db.snapshot);
-    await watch(ctx, op, at, facts); // the lock stays held; a failed watch switches back and throws WatchRolledBack
-    announceCompleted(ctx, op, at, sha, ref);
-    return completed(ctx, op, at, sha);
+    return completed(op, at, sha);
   });
 }
 
@@ -237,7 +237,7 @@ function announceCompleted(ctx: EngineContext, op: Operation, at: StackNow, sha:
   op.event('deployment.completed', { version: sha, colour: at.target, duration_seconds }, announce);
 }
 
-function completed(ctx: EngineContext, op: Operation, at: StackNow, sha: string): OperationReport {
+function completed(op: Operation, at: StackNow, sha: string): OperationReport {
   const { record } = op;
   const previousVersion = at.live ? at.state.current?.version : undefined;
   return op.report({

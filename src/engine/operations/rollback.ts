@@ -79,7 +79,7 @@ export async function rollback(ctx: EngineContext, req: RollbackRequest): Promis
     await op.commit('rolled back');
     announceCompleted(ctx, op, servingMs);
     await retireLast(ctx, op, at.live);
-    return completed(ctx, op, at, servingMs, warm);
+    return completed(op, at, servingMs, warm);
   });
 }
 
@@ -208,7 +208,7 @@ function announceCompleted(ctx: EngineContext, op: Operation, servingMs: number)
   op.event('rollback.completed', { version: sha, colour, serving_after_ms: servingMs }, announce);
 }
 
-function completed(ctx: EngineContext, op: Operation, at: StackNow, servingMs: number, warm: boolean): OperationReport {
+function completed(op: Operation, at: StackNow, servingMs: number, warm: boolean): OperationReport {
   const record = op.record!;
   const { version: sha, colour } = record;
   const message = `${short(sha)} is live on ${colour} again (serving after ${(servingMs / 1000).toFixed(1)}s${warm ? ', warm start' : ''})`;
