@@ -416,17 +416,37 @@ function snapshotLoadCmd(path, load) {
  * use (the CLI could then be talking to another engine than the socket we would ask).
  */
 /**
- * `api PATH` prints the engine's answer to GET PATH, or fails (the caller then asks the docker CLI). A shell
- * function, defined at the top of a script; the PATH it is given is built by the engine, its values URL-encoded.
+ * `api PATH [CURL OPTION…]` prints the engine's answer to PATH (GET unless the options say otherwise, e.g.
+ * `-X POST`), or fails (the caller then asks the docker CLI). A shell function, defined at the top of a script;
+ * the PATH it is given is built by the engine, its values URL-encoded. A later `--max-time` overrides the 10 s.
  */
 const ENGINE_API = `
 api() {
+  p=$1; shift
   s=\${DOCKER_HOST:-unix:///var/run/docker.sock}
   case "$s" in unix://*) s=\${s#unix://};; *) return 1;; esac
   [ -z "\${DOCKER_CONTEXT:-}" ] && [ -S "$s" ] && command -v curl >/dev/null 2>&1 || return 1
   ! grep -qs '"currentContext"' "\${DOCKER_CONFIG:-$HOME/.docker}/config.json" || return 1
-  curl -sf --max-time 10 --unix-socket "$s" "http://docker$1"
+  curl -sf --max-time 10 --unix-socket "$s" "$@" "http://docker$p"
 }`;
+/**
+ * `api_exec CONTAINER BODY SECONDS` runs a command in a container through the API (an exec made from BODY, the
+ * engine's exec-create JSON with Tty set, so the answer is the command's output as it is, not multiplexed) and
+ * prints its output without the terminal's carriage returns; fails before the command ran when the API cannot
+ * be asked, so the caller can fall back to `docker exec`. Needs ENGINE_API.
+ */
+const ENGINE_EXEC = `
+api_exec() {
+  e=$(api "/containers/$1/exec" -X POST -H 'Content-Type: application/json' --data-binary "$2" 2>/dev/null) || return 1
+  e=\${e#*'"Id":"'}; e=\${e%%'"'*}
+  case "$e" in ''|*[!0-9a-f]*) return 1;; esac
+  o=$(api "/exec/$e/start" -X POST -H 'Content-Type: application/json' -d '{"Detach":false,"Tty":true}' --max-time "$3" 2>/dev/null) || return 1
+  printf '%s\n' "$o" | tr -d '\r'
+}`;
+/** the engine's exec-create body for `api_exec`: the command run with a terminal, its output attached */
+function execBody(command) {
+    return JSON.stringify({ AttachStdout: true, AttachStderr: true, Tty: true, Cmd: command.argv });
+}
 /** a query string's filters argument, as the engine's list endpoints take it */
 function engineFilters(filters) {
     return encodeURIComponent(JSON.stringify(filters));
@@ -491,9 +511,16 @@ function startGateCmd(compose, layout, colour) {
 function startAppCmd(compose, layout, colour) {
     return composeCmd(compose, layout, 'up', '-d', '--no-deps', '--force-recreate', '--no-color', layout.service(colour));
 }
+/*
+ * $1 the container. The engine's API starts it without a docker CLI start-up (a 304, already running, is a
+ * success too); where the API cannot be asked, or refuses, `docker start` does it and says why it cannot.
+ */
+const RESUME = `# docker start "$1", over the engine's socket where it can
+${ENGINE_API}
+api "/containers/$1/start" -X POST -o /dev/null 2>/dev/null || docker start -- "$1"`;
 /** a colour's stopped app container started as it is: a warm rollback, a watch switch-back, a restore's return */
 function resumeAppCmd(layout, colour) {
-    return (0,host_host/* cmd */.HW)('docker', 'start', layout.app(colour));
+    return (0,host_host/* script */.K$)(RESUME, layout.app(colour));
 }
 /** Caddy rereads its configuration (only when the configuration itself changed, never for a switch) */
 function caddyReloadCmd(container) {
@@ -3531,33 +3558,34 @@ function permanentFailure(checks) {
  * the two streams apart) the body could land before the status line, on the same line, and a healthy answer
  * read as no answer.
  *
- * The container's state comes from the engine's API (its first Status and ExitCode are the State's, which comes
- * before any health log), else from docker inspect.
+ * The round runs through the engine's API where it can (ENGINE_EXEC: ${10} is the exec's body, the same loop and
+ * values, ${11} its time limit), else through `docker exec`; the container's state comes from the engine's API
+ * (its first Status and ExitCode are the State's, which comes before any health log), else from docker inspect.
  *
- * $1 app container, $2 gate container, $3 probe timeout (s), $4 URL, $5 passes needed, $6 answers at most,
- * $7 pause between probes (s), $8 pause while nothing answers (s; default $7), $9 how many such probes count as
- * one answer towards the round's end (default 1). An app still booting refuses the connection at once: probing it
+ * PROBE_LOOP's own arguments: $1 probe timeout (s), $2 URL, $3 passes needed, $4 answers at most, $5 pause
+ * between probes (s), $6 pause while nothing answers (s; default $5), $7 how many such probes count as one answer
+ * towards the round's end (default 1). PROBE's: $1 app container, $2 gate container, then the loop's seven. An app still booting refuses the connection at once: probing it
  * at the shorter pause finds it listening sooner, and the round still lasts about a second (a crash at boot is
  * still seen within one).
  */
 const PROBE_LOOP = `
-n=0; i=0; r=0; m=\${6:-1}
+n=0; i=0; r=0; m=\${7:-1}
 while :; do
-  out=$(timeout "$0" wget -q -S -O - "$1" 2>&1); rc=$?
+  out=$(timeout "$1" wget -q -S -O - "$2" 2>&1); rc=$?
   case "$out" in
-    *"HTTP/1."[01]" "[0-9][0-9][0-9]*) i=$((i+1)); p=$4;;
-    *) r=$((r+1)); p=\${5:-$4};;
+    *"HTTP/1."[01]" "[0-9][0-9][0-9]*) i=$((i+1)); p=$5;;
+    *) r=$((r+1)); p=\${6:-$5};;
   esac
   case "$out" in *"HTTP/1."[01]" 2"[0-9][0-9]*) n=$((n+1));; *) n=0;; esac
-  if [ "$n" -ge "$2" ] || [ "$i" -ge "$3" ] || [ "$r" -ge $(($3 * m)) ]; then break; fi
+  if [ "$n" -ge "$3" ] || [ "$i" -ge "$4" ] || [ "$r" -ge $(($4 * m)) ]; then break; fi
   sleep "$p"
 done
 i=$((i+r))
 echo "passes=$n probes=$i"
 echo "$out"; echo; echo "rc=$rc"
 `;
-const PROBE = `${ENGINE_API}
-docker exec "$2" sh -c '${PROBE_LOOP}' "$3" "$4" "$5" "$6" "$7" "$8" "$9"
+const PROBE = `${ENGINE_API}${ENGINE_EXEC}
+api_exec "$2" "\${10}" "\${11}" || docker exec "$2" sh -c '${PROBE_LOOP}' togather-deploy "$3" "$4" "$5" "$6" "$7" "$8" "$9"
 j=$(api "/containers/$1/json" 2>/dev/null | tr -d '\\n')
 first() { printf '%s' "$j" | grep -o "\\"$1\\":$2" | head -n 1 | sed 's/^[^:]*://; s/"//g'; }
 s="$(first Status '"[a-z]*"') $(first ExitCode '-*[0-9]*') $(first RestartCount '[0-9]*')"
@@ -3702,10 +3730,27 @@ const REFUSED_PAUSE_MS = 50;
 function probesPerRound(h) {
     return Math.min(50, Math.max(h.consecutive, Math.ceil(1000 / Math.max(h.interval, 20))));
 }
-async function probeColour(ctx, layout, colour) {
-    const h = ctx.cfg.config.app.health;
+/** one round of probes of a colour (PROBE), and how long its round trip may last */
+function probeCmd(h, port, layout, colour) {
     const n = probesPerRound(h);
-    const r = await ctx.host.run((0,host_host/* script */.K$)(PROBE, layout.app(colour), layout.gate(colour), timeoutSeconds(h.timeout), `http://127.0.0.1:${ctx.cfg.config.app.port}${h.path}`, String(h.consecutive), String(n), (h.interval / 1000).toFixed(3), (Math.min(h.interval, REFUSED_PAUSE_MS) / 1000).toFixed(3), String(Math.max(1, Math.round(h.interval / REFUSED_PAUSE_MS)))), { check: false, timeoutMs: n * (h.timeout + h.interval) + 15_000 });
+    // the loop's own arguments, $1 … $7 inside it
+    const loop = [
+        timeoutSeconds(h.timeout),
+        `http://127.0.0.1:${port}${h.path}`,
+        String(h.consecutive),
+        String(n),
+        (h.interval / 1000).toFixed(3),
+        (Math.min(h.interval, REFUSED_PAUSE_MS) / 1000).toFixed(3),
+        String(Math.max(1, Math.round(h.interval / REFUSED_PAUSE_MS))),
+    ];
+    const timeoutMs = n * (h.timeout + h.interval) + 15_000;
+    const body = execBody((0,host_host/* script */.K$)(PROBE_LOOP, ...loop));
+    const limitS = String(Math.ceil((timeoutMs - 5_000) / 1000));
+    return { cmd: (0,host_host/* script */.K$)(PROBE, layout.app(colour), layout.gate(colour), ...loop, body, limitS), timeoutMs };
+}
+async function probeColour(ctx, layout, colour) {
+    const p = probeCmd(ctx.cfg.config.app.health, ctx.cfg.config.app.port, layout, colour);
+    const r = await ctx.host.run(p.cmd, { check: false, timeoutMs: p.timeoutMs });
     return parseProbe(r.stdout);
 }
 /**
@@ -7057,7 +7102,7 @@ d=$(mktemp -d) || exit 2
 i=0
 for ip in "$@"; do
   i=$((i+1))
-  sh -c "$loop" "$t" "http://$ip:$port$path" "$need" "$max" "$pause" > "$d/$i" 2>&1 &
+  sh -c "$loop" togather-deploy "$t" "http://$ip:$port$path" "$need" "$max" "$pause" > "$d/$i" 2>&1 &
 done
 wait
 i=0

@@ -240,7 +240,7 @@ const OPS: [RegExp, string | ((m: RegExpExecArray) => string)][] = [
   [/^docker logs --tail \d+ \S+-app-(blue|green)$/, (m) => `logs ${m[1]}`],
   [/echo "--- \$i"[^]* togather-deploy \S+-gate-(blue|green) /, (m) => `verify ${m[1]}`],
   [/^docker stop -t \d+ \S+-app-(blue|green)$/, (m) => `stop ${m[1]}`],
-  [/^docker start \S+-app-(blue|green)$/, (m) => `start ${m[1]}`],
+  [/^sh -c # docker start "\$1"[^]* togather-deploy \S+-app-(blue|green)$/, (m) => `start ${m[1]}`],
   [/cat >> "\$1" togather-deploy \S+\/logs\/\S+\.jsonl$/, 'host log'],
 ];
 

@@ -1,8 +1,8 @@
 import type { HealthConfig } from '../../config/schema.js';
 import { DeployError } from '../../errors.js';
-import { script } from '../../host/host.js';
+import { script, type Command } from '../../host/host.js';
 import type { EngineContext } from '../context.js';
-import { ENGINE_API } from '../engine-api.js';
+import { ENGINE_API, ENGINE_EXEC, execBody } from '../engine-api.js';
 import type { Layout } from '../stack/layout.js';
 import { short, type Colour, type HealthStatus } from '../types.js';
 
@@ -69,25 +69,26 @@ export function permanentFailure(checks: HealthChecks | undefined): PermanentFai
  * the two streams apart) the body could land before the status line, on the same line, and a healthy answer
  * read as no answer.
  *
- * The container's state comes from the engine's API (its first Status and ExitCode are the State's, which comes
- * before any health log), else from docker inspect.
+ * The round runs through the engine's API where it can (ENGINE_EXEC: ${10} is the exec's body, the same loop and
+ * values, ${11} its time limit), else through `docker exec`; the container's state comes from the engine's API
+ * (its first Status and ExitCode are the State's, which comes before any health log), else from docker inspect.
  *
- * $1 app container, $2 gate container, $3 probe timeout (s), $4 URL, $5 passes needed, $6 answers at most,
- * $7 pause between probes (s), $8 pause while nothing answers (s; default $7), $9 how many such probes count as
- * one answer towards the round's end (default 1). An app still booting refuses the connection at once: probing it
+ * PROBE_LOOP's own arguments: $1 probe timeout (s), $2 URL, $3 passes needed, $4 answers at most, $5 pause
+ * between probes (s), $6 pause while nothing answers (s; default $5), $7 how many such probes count as one answer
+ * towards the round's end (default 1). PROBE's: $1 app container, $2 gate container, then the loop's seven. An app still booting refuses the connection at once: probing it
  * at the shorter pause finds it listening sooner, and the round still lasts about a second (a crash at boot is
  * still seen within one).
  */
 export const PROBE_LOOP = `
-n=0; i=0; r=0; m=\${6:-1}
+n=0; i=0; r=0; m=\${7:-1}
 while :; do
-  out=$(timeout "$0" wget -q -S -O - "$1" 2>&1); rc=$?
+  out=$(timeout "$1" wget -q -S -O - "$2" 2>&1); rc=$?
   case "$out" in
-    *"HTTP/1."[01]" "[0-9][0-9][0-9]*) i=$((i+1)); p=$4;;
-    *) r=$((r+1)); p=\${5:-$4};;
+    *"HTTP/1."[01]" "[0-9][0-9][0-9]*) i=$((i+1)); p=$5;;
+    *) r=$((r+1)); p=\${6:-$5};;
   esac
   case "$out" in *"HTTP/1."[01]" 2"[0-9][0-9]*) n=$((n+1));; *) n=0;; esac
-  if [ "$n" -ge "$2" ] || [ "$i" -ge "$3" ] || [ "$r" -ge $(($3 * m)) ]; then break; fi
+  if [ "$n" -ge "$3" ] || [ "$i" -ge "$4" ] || [ "$r" -ge $(($4 * m)) ]; then break; fi
   sleep "$p"
 done
 i=$((i+r))
@@ -95,8 +96,8 @@ echo "passes=$n probes=$i"
 echo "$out"; echo; echo "rc=$rc"
 `;
 
-export const PROBE = `${ENGINE_API}
-docker exec "$2" sh -c '${PROBE_LOOP}' "$3" "$4" "$5" "$6" "$7" "$8" "$9"
+export const PROBE = `${ENGINE_API}${ENGINE_EXEC}
+api_exec "$2" "\${10}" "\${11}" || docker exec "$2" sh -c '${PROBE_LOOP}' togather-deploy "$3" "$4" "$5" "$6" "$7" "$8" "$9"
 j=$(api "/containers/$1/json" 2>/dev/null | tr -d '\\n')
 first() { printf '%s' "$j" | grep -o "\\"$1\\":$2" | head -n 1 | sed 's/^[^:]*://; s/"//g'; }
 s="$(first Status '"[a-z]*"') $(first ExitCode '-*[0-9]*') $(first RestartCount '[0-9]*')"
@@ -258,24 +259,33 @@ export function probesPerRound(h: HealthConfig): number {
   return Math.min(50, Math.max(h.consecutive, Math.ceil(1000 / Math.max(h.interval, 20))));
 }
 
-export async function probeColour(ctx: EngineContext, layout: Layout, colour: Colour): Promise<ProbeResult> {
-  const h = ctx.cfg.config.app.health;
+/** one round of probes of a colour (PROBE), and how long its round trip may last */
+export function probeCmd(
+  h: HealthConfig,
+  port: number,
+  layout: Layout,
+  colour: Colour,
+): { cmd: Command; timeoutMs: number } {
   const n = probesPerRound(h);
-  const r = await ctx.host.run(
-    script(
-      PROBE,
-      layout.app(colour),
-      layout.gate(colour),
-      timeoutSeconds(h.timeout),
-      `http://127.0.0.1:${ctx.cfg.config.app.port}${h.path}`,
-      String(h.consecutive),
-      String(n),
-      (h.interval / 1000).toFixed(3),
-      (Math.min(h.interval, REFUSED_PAUSE_MS) / 1000).toFixed(3),
-      String(Math.max(1, Math.round(h.interval / REFUSED_PAUSE_MS))),
-    ),
-    { check: false, timeoutMs: n * (h.timeout + h.interval) + 15_000 },
-  );
+  // the loop's own arguments, $1 … $7 inside it
+  const loop = [
+    timeoutSeconds(h.timeout),
+    `http://127.0.0.1:${port}${h.path}`,
+    String(h.consecutive),
+    String(n),
+    (h.interval / 1000).toFixed(3),
+    (Math.min(h.interval, REFUSED_PAUSE_MS) / 1000).toFixed(3),
+    String(Math.max(1, Math.round(h.interval / REFUSED_PAUSE_MS))),
+  ];
+  const timeoutMs = n * (h.timeout + h.interval) + 15_000;
+  const body = execBody(script(PROBE_LOOP, ...loop));
+  const limitS = String(Math.ceil((timeoutMs - 5_000) / 1000));
+  return { cmd: script(PROBE, layout.app(colour), layout.gate(colour), ...loop, body, limitS), timeoutMs };
+}
+
+export async function probeColour(ctx: EngineContext, layout: Layout, colour: Colour): Promise<ProbeResult> {
+  const p = probeCmd(ctx.cfg.config.app.health, ctx.cfg.config.app.port, layout, colour);
+  const r = await ctx.host.run(p.cmd, { check: false, timeoutMs: p.timeoutMs });
   return parseProbe(r.stdout);
 }
 

@@ -54,9 +54,17 @@ export function startAppCmd(compose: string[], layout: Layout, colour: Colour): 
   return composeCmd(compose, layout, 'up', '-d', '--no-deps', '--force-recreate', '--no-color', layout.service(colour));
 }
 
+/*
+ * $1 the container. The engine's API starts it without a docker CLI start-up (a 304, already running, is a
+ * success too); where the API cannot be asked, or refuses, `docker start` does it and says why it cannot.
+ */
+export const RESUME = `# docker start "$1", over the engine's socket where it can
+${ENGINE_API}
+api "/containers/$1/start" -X POST -o /dev/null 2>/dev/null || docker start -- "$1"`;
+
 /** a colour's stopped app container started as it is: a warm rollback, a watch switch-back, a restore's return */
 export function resumeAppCmd(layout: Layout, colour: Colour): Command {
-  return cmd('docker', 'start', layout.app(colour));
+  return script(RESUME, layout.app(colour));
 }
 
 /** Caddy rereads its configuration (only when the configuration itself changed, never for a switch) */

@@ -381,7 +381,7 @@ d=$(mktemp -d) || exit 2
 i=0
 for ip in "$@"; do
   i=$((i+1))
-  sh -c "$loop" "$t" "http://$ip:$port$path" "$need" "$max" "$pause" > "$d/$i" 2>&1 &
+  sh -c "$loop" togather-deploy "$t" "http://$ip:$port$path" "$need" "$max" "$pause" > "$d/$i" 2>&1 &
 done
 wait
 i=0

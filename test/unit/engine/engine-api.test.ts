@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,9 @@ import { PREFLIGHT } from '../../../src/engine/release/preflight.js';
 import { imageTagsCmd } from '../../../src/engine/release/commands.js';
 import { parseImageTags } from '../../../src/engine/release/image.js';
 import { parseStackFacts } from '../../../src/engine/stack/colours.js';
-import { inspectStackCmd } from '../../../src/engine/stack/commands.js';
+import { inspectStackCmd, resumeAppCmd } from '../../../src/engine/stack/commands.js';
+import { parseProbe, probeCmd } from '../../../src/engine/release/health.js';
+import type { HealthConfig } from '../../../src/config/schema.js';
 import { Layout } from '../../../src/engine/stack/layout.js';
 
 const A = 'a'.repeat(40);
@@ -46,17 +48,27 @@ describe('engine reads: the API over its socket, else the docker CLI', () => {
     // the fake curl answers by path, and records that it was asked
     writeFileSync(
       join(bin, 'curl'),
-      `#!/bin/sh\nfor a; do u=$a; done\necho curl >> "${dir}/asked"\ncase "$u" in\n` +
+      `#!/bin/sh\nfor a; do u=$a; done\necho curl >> "${dir}/asked"\n` +
+        // what an exec was made with: the argument after --data-binary
+        `d=; for a; do [ "$d" = next ] && printf '%s' "$a" > "${dir}/exec-body" && d=; [ "$a" = --data-binary ] && d=next; done\n` +
+        `case "$u" in\n` +
         `*/version) echo '{"Components":[{"Name":"Engine","Version":"26.1.5"}],"Version":"26.1.5","ApiVersion":"1.45","KernelVersion":"6.1"}';;\n` +
         `*/info) echo '{"ID":"x","DockerRootDir":"/","Name":"h"}';;\n` +
-        `*/containers/json*) echo '${list}';;\n*/images/json*) echo '${images}';;\n*) exit 22;;\nesac\n`,
+        `*/containers/json*) echo '${list}';;\n*/images/json*) echo '${images}';;\n` +
+        `*/containers/tg-x-app-gone/start) exit 22;;\n*/containers/*/start) ;;\n` +
+        `*/containers/*/exec) echo '{"Id":"0123abcdef"}';;\n` +
+        `*/exec/0123abcdef/start) printf 'passes=2 probes=3\\r\\n  HTTP/1.1 200 OK\\r\\n{"status":"healthy"}\\r\\n\\r\\nrc=0\\r\\n';;\n` +
+        `*/containers/*/json) echo '{"Id":"c","State":{"Status":"running","ExitCode":0},"RestartCount":0}';;\n` +
+        `*) exit 22;;\nesac\n`,
     );
     writeFileSync(
       join(bin, 'docker'),
       `#!/bin/sh\necho docker >> "${dir}/asked"\ncase "$1 $2" in\n` +
         `"version --format") echo 26.1.5;;\n"info --format") echo /;;\n` +
         `"container inspect") printf '/tg-x-app-blue exited app:${A}\\n/tg-x-app-green running app:${B}\\n/tg-x-caddy running caddy:2\\n'; exit 1;;\n` +
-        `"image ls") printf '${A}\\nlatest\\n${B}\\n';;\n"compose version") echo 2.26.1;;\nesac\n`,
+        `"image ls") printf '${A}\\nlatest\\n${B}\\n';;\n"compose version") echo 2.26.1;;\n` +
+        `"start --") echo "$3";;\n"inspect -f") echo 'running 0 0';;\n` +
+        `"exec tg-x-gate-blue") printf 'passes=2 probes=3\\n  HTTP/1.1 200 OK\\n{"status":"healthy"}\\n\\nrc=0\\n';;\nesac\n`,
     );
     chmodSync(join(bin, 'curl'), 0o755);
     chmodSync(join(bin, 'docker'), 0o755);
@@ -125,6 +137,48 @@ describe('engine reads: the API over its socket, else the docker CLI', () => {
       const cli = run(argv, env());
       assert.match(cli.out, /^docker=26\.1\.5$/m, why);
       assert.match(cli.out, /^docker_free_kb=\d+$/m, why);
+    }
+  });
+
+  test('a warm start: the engine starts the container over its API, else (or when it refuses) docker start does', () => {
+    const layout = { app: (c: string) => `tg-x-app-${c}` } as unknown as Layout;
+    const api = run(resumeAppCmd(layout, 'blue').argv, viaApi());
+    assert.equal(api.asked, 'curl');
+    for (const [why, env] of viaCli) {
+      const cli = run(resumeAppCmd(layout, 'blue').argv, env());
+      assert.equal(cli.asked, 'docker', why);
+      assert.equal(cli.out.trim(), 'tg-x-app-blue', why);
+    }
+    const gone = { app: () => 'tg-x-app-gone' } as unknown as Layout;
+    assert.equal(
+      run(resumeAppCmd(gone, 'blue').argv, viaApi()).asked,
+      'curl\ndocker',
+      'refused: docker start says why',
+    );
+  });
+
+  test("a round of health probes: the same answer run through the engine's exec API as through docker exec", () => {
+    const layout = { app: (c: string) => `tg-x-app-${c}`, gate: (c: string) => `tg-x-gate-${c}` } as unknown as Layout;
+    const h = { interval: 100, timeout: 2000, consecutive: 2, path: '/health' } as HealthConfig;
+    const { cmd } = probeCmd(h, 8080, layout, 'blue');
+    const api = run(cmd.argv, viaApi());
+    assert.equal(api.asked, 'curl');
+    const round = parseProbe(api.out);
+    assert.deepEqual(
+      [round.code, round.body, round.passes, round.probes, round.state, round.restarts],
+      [200, '{"status":"healthy"}', 2, 3, 'running', 0],
+    );
+    assert.doesNotMatch(api.out, /\r/, "the terminal's carriage returns are gone");
+    // the exec runs the loop with the same arguments docker exec would give it
+    const body = JSON.parse(readFileSync(join(dir, 'exec-body'), 'utf8')) as { Tty: boolean; Cmd: string[] };
+    assert.equal(body.Tty, true);
+    assert.deepEqual(body.Cmd.slice(3), ['togather-deploy', ...cmd.argv.slice(6, 13)]);
+    assert.equal(body.Cmd[4], '2');
+    assert.equal(body.Cmd[5], 'http://127.0.0.1:8080/health');
+    for (const [why, env] of viaCli) {
+      const cli = run(cmd.argv, env());
+      assert.equal(cli.asked, 'docker', why);
+      assert.deepEqual(parseProbe(cli.out), round, why);
     }
   });
 });

@@ -51,7 +51,7 @@ describe('rollback: the sequence on the host', () => {
 
   test('a warm start that fails: its error, no probe sent, nothing stopped, the current colour routed', async () => {
     const stack = host().fail('start blue', { code: 1, stderr: 'Error response from daemon: injected' });
-    await assert.rejects(rollback(stack.e.ctx, {}), /docker start \S+-app-blue\n.*injected/);
+    await assert.rejects(rollback(stack.e.ctx, {}), /docker start[^]*injected/);
     const ops = stack.ops;
     assertNone(ops, 'probe blue', 'no probe after a failed start');
     assertNone(ops, /^stop /, 'nothing was started, nothing is stopped');
