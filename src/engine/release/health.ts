@@ -75,9 +75,9 @@ export function permanentFailure(checks: HealthChecks | undefined): PermanentFai
  *
  * PROBE_LOOP's own arguments: $1 probe timeout (s), $2 URL, $3 passes needed, $4 answers at most, $5 pause
  * between probes (s), $6 pause while nothing answers (s; default $5), $7 how many such probes count as one answer
- * towards the round's end (default 1). PROBE's: $1 app container, $2 gate container, then the loop's seven. An app still booting refuses the connection at once: probing it
- * at the shorter pause finds it listening sooner, and the round still lasts about a second (a crash at boot is
- * still seen within one).
+ * towards the round's end (default 1). PROBE's: $1 app container, $2 gate container, then the loop's seven. An
+ * app still booting refuses the connection at once: probing it at the shorter pause finds it listening sooner, and
+ * the round still lasts about a second (a crash at boot is still seen within one).
  */
 export const PROBE_LOOP = `
 n=0; i=0; r=0; m=\${7:-1}
