@@ -217,12 +217,14 @@ describe('the action bundle under Node 24, run as the GitHub runner runs it', { 
     assert.ok(mastersAtKill.length >= 1, said('no SSH master was running when the step was killed'));
     assert.equal(keyModeAtKill, 0o600, said('the key copy is private'));
     assert.ok(existsSync(session.workDir), said('a killed main step leaves its key material behind'));
-    // the master finishes going to the background on its own; on a loaded machine that can take a while
+    // the master finishes going to the background on its own (never two of them); it then closes by itself
+    // CONTROL_PERSIST_S after its last session, the killed step's hold, ended: on a slow machine it can be gone
+    // before the post step runs, and either way nothing may be left once the post step has
     const masters = await settle(
       () => sshMastersFor(session!.controlPath),
-      (m) => m.length === 1,
+      (m) => m.length <= 1,
     );
-    assert.equal(masters.length, 1, said(`and its master connection open (masters: ${masters.join(',')})`));
+    assert.ok(masters.length <= 1, said(`one master at most after the kill (masters: ${masters.join(',')})`));
 
     const post = await step(shas.v1, {}, killed.state);
     assert.equal(post.code, 0, `${post.log}\n${post.stderr}`);
