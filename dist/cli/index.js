@@ -432,16 +432,21 @@ api() {
 /**
  * `api_exec CONTAINER BODY SECONDS` runs a command in a container through the API (an exec made from BODY, the
  * engine's exec-create JSON with Tty set, so the answer is the command's output as it is, not multiplexed) and
- * prints its output without the terminal's carriage returns; fails before the command ran when the API cannot
- * be asked, so the caller can fall back to `docker exec`. Needs ENGINE_API.
+ * prints its output without the terminal's carriage returns. Exit 1 when the command did not run (the API cannot
+ * be asked, or the engine refused the exec): the caller may then use `docker exec`. Exit 2 when it ran but its
+ * output was cut (curl's time limit, a dropped connection): what arrived is printed, and running it again
+ * another way would only run it twice. Needs ENGINE_API.
  */
 const ENGINE_EXEC = `
 api_exec() {
   e=$(api "/containers/$1/exec" -X POST -H 'Content-Type: application/json' --data-binary "$2" 2>/dev/null) || return 1
   e=\${e#*'"Id":"'}; e=\${e%%'"'*}
   case "$e" in ''|*[!0-9a-f]*) return 1;; esac
-  o=$(api "/exec/$e/start" -X POST -H 'Content-Type: application/json' -d '{"Detach":false,"Tty":true}' --max-time "$3" 2>/dev/null) || return 1
+  o=$(api "/exec/$e/start" -X POST -H 'Content-Type: application/json' -d '{"Detach":false,"Tty":true}' --max-time "$3" 2>/dev/null)
+  c=$?
+  [ "$c" -ne 22 ] || return 1
   printf '%s\n' "$o" | tr -d '\r'
+  [ "$c" -eq 0 ] || return 2
 }`;
 /** the engine's exec-create body for `api_exec`: the command run with a terminal, its output attached */
 function execBody(command) {
@@ -3566,7 +3571,9 @@ function permanentFailure(checks) {
  * between probes (s), $6 pause while nothing answers (s; default $5), $7 how many such probes count as one answer
  * towards the round's end (default 1). PROBE's: $1 app container, $2 gate container, then the loop's seven. An
  * app still booting refuses the connection at once: probing it at the shorter pause finds it listening sooner, and
- * the round still lasts about a second (a crash at boot is still seen within one).
+ * the round still lasts about a second (a crash at boot is still seen within one). A probe the time limit ended
+ * (the timeout applet's 124, or 143 from busybox's) counts as an answer, so an app that accepts and never answers
+ * makes a round of at most $4 probes, which the round trip's time limit allows for.
  */
 const PROBE_LOOP = `
 n=0; i=0; r=0; m=\${7:-1}
@@ -3574,7 +3581,7 @@ while :; do
   out=$(timeout "$1" wget -q -S -O - "$2" 2>&1); rc=$?
   case "$out" in
     *"HTTP/1."[01]" "[0-9][0-9][0-9]*) i=$((i+1)); p=$5;;
-    *) r=$((r+1)); p=\${6:-$5};;
+    *) if [ "$rc" -ge 124 ]; then i=$((i+1)); p=$5; else r=$((r+1)); p=\${6:-$5}; fi;;
   esac
   case "$out" in *"HTTP/1."[01]" 2"[0-9][0-9]*) n=$((n+1));; *) n=0;; esac
   if [ "$n" -ge "$3" ] || [ "$i" -ge "$4" ] || [ "$r" -ge $(($4 * m)) ]; then break; fi
@@ -3585,7 +3592,8 @@ echo "passes=$n probes=$i"
 echo "$out"; echo; echo "rc=$rc"
 `;
 const PROBE = `${ENGINE_API}${ENGINE_EXEC}
-api_exec "$2" "\${10}" "\${11}" || docker exec "$2" sh -c '${PROBE_LOOP}' togather-deploy "$3" "$4" "$5" "$6" "$7" "$8" "$9"
+api_exec "$2" "\${10}" "\${11}"
+[ $? -ne 1 ] || docker exec "$2" sh -c '${PROBE_LOOP}' togather-deploy "$3" "$4" "$5" "$6" "$7" "$8" "$9"
 j=$(api "/containers/$1/json" 2>/dev/null | tr -d '\\n')
 first() { printf '%s' "$j" | grep -o "\\"$1\\":$2" | head -n 1 | sed 's/^[^:]*://; s/"//g'; }
 s="$(first Status '"[a-z]*"') $(first ExitCode '-*[0-9]*') $(first RestartCount '[0-9]*')"
@@ -3620,26 +3628,38 @@ function parseWgetOutput(lines) {
     }
     return { code, headers, body: body.join('\n'), error };
 }
+/**
+ * A round's output: the counts, the last answer up to its `rc=` line, then `state=`. Without the `rc=` line the
+ * output was cut short (the round trip's time limit, a dropped stream): whatever arrived is no answer, never a
+ * healthy one. Without a `state=` line the container's state is unknown (not absent: only the script says that).
+ */
 function parseProbe(stdout) {
     const lines = stdout.split('\n');
-    const stateLine = lines.find((l) => l.startsWith('state=')) ?? '';
-    const [state = 'absent', exit, restarts] = stateLine
+    const stateLine = lines.find((l) => l.startsWith('state='));
+    const [state = 'unknown', exit, restarts] = (stateLine ?? '')
         .replace(/^state=/, '')
         .trim()
-        .split(/\s+/);
+        .split(/\s+/)
+        .filter(Boolean);
     const counts = /^passes=(\d+) probes=(\d+)$/m.exec(stdout);
-    const rcIdx = lines.findIndex((l) => /^rc=\d+$/.test(l));
-    const answer = (rcIdx < 0 ? lines : lines.slice(0, rcIdx)).filter((l) => !l.startsWith('state=') && !/^passes=\d+ probes=\d+$/.test(l));
-    const w = parseWgetOutput(answer);
-    return {
-        code: w.code,
-        body: w.body,
+    const probes = counts ? Number(counts[2]) : 1;
+    const shared = {
         state,
         exitCode: exit !== undefined ? Number(exit) : undefined,
         restarts: restarts !== undefined ? Number(restarts) : undefined,
+    };
+    const rcIdx = lines.findIndex((l) => /^rc=\d+$/.test(l));
+    if (rcIdx < 0)
+        return { ...shared, code: 0, body: '', error: 'the round of probes was cut short', passes: 0, probes };
+    const answer = lines.slice(0, rcIdx).filter((l) => !l.startsWith('state=') && !/^passes=\d+ probes=\d+$/.test(l));
+    const w = parseWgetOutput(answer);
+    return {
+        ...shared,
+        code: w.code,
+        body: w.body,
         error: w.code === 0 ? (w.error ?? 'no answer') : w.error,
         passes: counts ? Number(counts[1]) : w.code >= 200 && w.code < 300 ? 1 : 0,
-        probes: counts ? Number(counts[2]) : 1,
+        probes,
     };
 }
 /** details.version of the `migrations` check: a number, null when the app says there is none, undefined when it does not say */

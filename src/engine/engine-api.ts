@@ -26,16 +26,21 @@ api() {
 /**
  * `api_exec CONTAINER BODY SECONDS` runs a command in a container through the API (an exec made from BODY, the
  * engine's exec-create JSON with Tty set, so the answer is the command's output as it is, not multiplexed) and
- * prints its output without the terminal's carriage returns; fails before the command ran when the API cannot
- * be asked, so the caller can fall back to `docker exec`. Needs ENGINE_API.
+ * prints its output without the terminal's carriage returns. Exit 1 when the command did not run (the API cannot
+ * be asked, or the engine refused the exec): the caller may then use `docker exec`. Exit 2 when it ran but its
+ * output was cut (curl's time limit, a dropped connection): what arrived is printed, and running it again
+ * another way would only run it twice. Needs ENGINE_API.
  */
 export const ENGINE_EXEC = `
 api_exec() {
   e=$(api "/containers/$1/exec" -X POST -H 'Content-Type: application/json' --data-binary "$2" 2>/dev/null) || return 1
   e=\${e#*'"Id":"'}; e=\${e%%'"'*}
   case "$e" in ''|*[!0-9a-f]*) return 1;; esac
-  o=$(api "/exec/$e/start" -X POST -H 'Content-Type: application/json' -d '{"Detach":false,"Tty":true}' --max-time "$3" 2>/dev/null) || return 1
+  o=$(api "/exec/$e/start" -X POST -H 'Content-Type: application/json' -d '{"Detach":false,"Tty":true}' --max-time "$3" 2>/dev/null)
+  c=$?
+  [ "$c" -ne 22 ] || return 1
   printf '%s\n' "$o" | tr -d '\r'
+  [ "$c" -eq 0 ] || return 2
 }`;
 
 /** the engine's exec-create body for `api_exec`: the command run with a terminal, its output attached */

@@ -56,8 +56,13 @@ describe('engine reads: the API over its socket, else the docker CLI', () => {
         `*/info) echo '{"ID":"x","DockerRootDir":"/","Name":"h"}';;\n` +
         `*/containers/json*) echo '${list}';;\n*/images/json*) echo '${images}';;\n` +
         `*/containers/tg-x-app-gone/start) exit 22;;\n*/containers/*/start) ;;\n` +
+        `*/containers/tg-x-gate-cut/exec) echo '{"Id":"0123abcd00"}';;\n` +
+        `*/containers/tg-x-gate-refused/exec) echo '{"Id":"0123abcd01"}';;\n` +
         `*/containers/*/exec) echo '{"Id":"0123abcdef"}';;\n` +
         `*/exec/0123abcdef/start) printf 'passes=2 probes=3\\r\\n  HTTP/1.1 200 OK\\r\\n{"status":"healthy"}\\r\\n\\r\\nrc=0\\r\\n';;\n` +
+        // an exec that ran and whose stream was cut (curl's time limit), and one the engine refused to start
+        `*/exec/0123abcd00/start) printf 'passes=2 probes=2\\r\\n  HTTP/1.1 200 OK\\r\\n{"sta'; exit 28;;\n` +
+        `*/exec/0123abcd01/start) exit 22;;\n` +
         `*/containers/*/json) echo '{"Id":"c","State":{"Status":"running","ExitCode":0},"RestartCount":0}';;\n` +
         `*) exit 22;;\nesac\n`,
     );
@@ -68,7 +73,7 @@ describe('engine reads: the API over its socket, else the docker CLI', () => {
         `"container inspect") printf '/tg-x-app-blue exited app:${A}\\n/tg-x-app-green running app:${B}\\n/tg-x-caddy running caddy:2\\n'; exit 1;;\n` +
         `"image ls") printf '${A}\\nlatest\\n${B}\\n';;\n"compose version") echo 2.26.1;;\n` +
         `"start --") echo "$3";;\n"inspect -f") echo 'running 0 0';;\n` +
-        `"exec tg-x-gate-blue") printf 'passes=2 probes=3\\n  HTTP/1.1 200 OK\\n{"status":"healthy"}\\n\\nrc=0\\n';;\nesac\n`,
+        `"exec tg-x-gate-blue"|"exec tg-x-gate-refused") printf 'passes=2 probes=3\\n  HTTP/1.1 200 OK\\n{"status":"healthy"}\\n\\nrc=0\\n';;\nesac\n`,
     );
     chmodSync(join(bin, 'curl'), 0o755);
     chmodSync(join(bin, 'docker'), 0o755);
@@ -180,5 +185,17 @@ describe('engine reads: the API over its socket, else the docker CLI', () => {
       assert.equal(cli.asked, 'docker', why);
       assert.deepEqual(parseProbe(cli.out), round, why);
     }
+  });
+
+  test('a round whose exec ran but whose stream was cut is not run again; one the engine refused is run by docker exec', () => {
+    const h = { interval: 100, timeout: 2000, consecutive: 2, path: '/health' } as HealthConfig;
+    const gated = (gate: string) => ({ app: () => 'tg-x-app-blue', gate: () => gate }) as unknown as Layout;
+    const cut = run(probeCmd(h, 8080, gated('tg-x-gate-cut'), 'blue').cmd.argv, viaApi());
+    assert.equal(cut.asked, 'curl', 'no second round through docker exec');
+    const p = parseProbe(cut.out);
+    assert.deepEqual([p.code, p.passes, p.state], [0, 0, 'running'], 'a cut round is no answer');
+    const refused = run(probeCmd(h, 8080, gated('tg-x-gate-refused'), 'blue').cmd.argv, viaApi());
+    assert.equal(refused.asked, 'curl\ndocker');
+    assert.equal(parseProbe(refused.out).code, 200);
   });
 });

@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { HealthSchema } from '../../../../src/config/schema.js';
 import {
@@ -7,6 +11,7 @@ import {
   parseProbe,
   parseRawHttp,
   reportedSchemaVersion,
+  PROBE_LOOP,
 } from '../../../../src/engine/release/health.js';
 
 const health = HealthSchema.parse({ required_checks: ['database', 'migrations'] });
@@ -103,4 +108,37 @@ test('the health gate compares the migrations check with the schema just migrate
   assert.equal(judgeHealth(200, body('4'), cfg, { schemaVersion: 4 }).ok, true);
   assert.equal(judgeHealth(200, body(3), cfg).ok, true, 'no expectation (skip-migrations): not compared');
   assert.equal(reportedSchemaVersion({ status: 'pass' }), undefined, 'an app that does not say is not judged on it');
+});
+
+test('probe output cut short (no rc= line): no answer, never a healthy one; no state line: unknown, not absent', () => {
+  const cut = parseProbe('passes=2 probes=2\n  HTTP/1.1 200 OK\n{"status":"hea');
+  assert.deepEqual([cut.code, cut.passes, cut.body, cut.state], [0, 0, '', 'unknown']);
+  assert.match(cut.error ?? '', /cut short/);
+  assert.equal(parseProbe('').state, 'unknown');
+});
+
+test('a round of probes: refused connections are cheap, but a probe the time limit ended counts as an answer', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tgd-probe-loop-'));
+  try {
+    // the loop calls `timeout S wget …`: a fake timeout applet stands for both outcomes
+    const round = (rc: number): string => {
+      writeFileSync(join(dir, 'timeout'), `#!/bin/sh\nexit ${rc}\n`);
+      chmodSync(join(dir, 'timeout'), 0o755);
+      // 1 s limit, 2 passes needed, 5 answers at most, no pauses, 4 refused probes count as one answer
+      const r = spawnSync(
+        'sh',
+        ['-c', PROBE_LOOP, 'togather-deploy', '1', 'http://x/health', '2', '5', '0', '0', '4'],
+        {
+          env: { PATH: `${dir}:/usr/bin:/bin` },
+          encoding: 'utf8',
+        },
+      );
+      return /probes=(\d+)/.exec(r.stdout)?.[1] ?? r.stdout;
+    };
+    assert.equal(round(1), '20', 'refused: 5 × 4 quick probes');
+    assert.equal(round(143), '5', "busybox timeout's 143: each is an answer, 5 at most");
+    assert.equal(round(124), '5', "the timeout applet's 124 likewise");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
