@@ -99,6 +99,10 @@ describe('engine reads: the API over its socket, else the docker CLI', () => {
   }
 
   const viaApi = () => ({ DOCKER_HOST: `unix://${sock}` });
+  /** the names a colour's scripts use; the gate's may be one the fake engine treats apart */
+  const layoutOf = (app: string, gate = 'tg-x-gate-blue') =>
+    ({ app: () => app, gate: () => gate }) as unknown as Layout;
+  const health = { interval: 100, timeout: 2000, consecutive: 2, path: '/health' } as HealthConfig;
   const viaCli: [string, () => Record<string, string>][] = [
     ['a docker context', () => ({ DOCKER_HOST: `unix://${sock}`, DOCKER_CONTEXT: 'remote' })],
     ['a tcp DOCKER_HOST', () => ({ DOCKER_HOST: 'tcp://127.0.0.1:2375' })],
@@ -146,7 +150,7 @@ describe('engine reads: the API over its socket, else the docker CLI', () => {
   });
 
   test('a warm start: the engine starts the container over its API, else (or when it refuses) docker start does', () => {
-    const layout = { app: (c: string) => `tg-x-app-${c}` } as unknown as Layout;
+    const layout = layoutOf('tg-x-app-blue');
     const api = run(resumeAppCmd(layout, 'blue').argv, viaApi());
     assert.equal(api.asked, 'curl');
     for (const [why, env] of viaCli) {
@@ -154,18 +158,15 @@ describe('engine reads: the API over its socket, else the docker CLI', () => {
       assert.equal(cli.asked, 'docker', why);
       assert.equal(cli.out.trim(), 'tg-x-app-blue', why);
     }
-    const gone = { app: () => 'tg-x-app-gone' } as unknown as Layout;
     assert.equal(
-      run(resumeAppCmd(gone, 'blue').argv, viaApi()).asked,
+      run(resumeAppCmd(layoutOf('tg-x-app-gone'), 'blue').argv, viaApi()).asked,
       'curl\ndocker',
       'refused: docker start says why',
     );
   });
 
   test("a round of health probes: the same answer run through the engine's exec API as through docker exec", () => {
-    const layout = { app: (c: string) => `tg-x-app-${c}`, gate: (c: string) => `tg-x-gate-${c}` } as unknown as Layout;
-    const h = { interval: 100, timeout: 2000, consecutive: 2, path: '/health' } as HealthConfig;
-    const { cmd } = probeCmd(h, 8080, layout, 'blue');
+    const { cmd } = probeCmd(health, 8080, layoutOf('tg-x-app-blue'), 'blue');
     const api = run(cmd.argv, viaApi());
     assert.equal(api.asked, 'curl');
     const round = parseProbe(api.out);
@@ -188,13 +189,12 @@ describe('engine reads: the API over its socket, else the docker CLI', () => {
   });
 
   test('a round whose exec ran but whose stream was cut is not run again; one the engine refused is run by docker exec', () => {
-    const h = { interval: 100, timeout: 2000, consecutive: 2, path: '/health' } as HealthConfig;
-    const gated = (gate: string) => ({ app: () => 'tg-x-app-blue', gate: () => gate }) as unknown as Layout;
-    const cut = run(probeCmd(h, 8080, gated('tg-x-gate-cut'), 'blue').cmd.argv, viaApi());
+    const gated = (gate: string) => probeCmd(health, 8080, layoutOf('tg-x-app-blue', gate), 'blue').cmd.argv;
+    const cut = run(gated('tg-x-gate-cut'), viaApi());
     assert.equal(cut.asked, 'curl', 'no second round through docker exec');
     const p = parseProbe(cut.out);
     assert.deepEqual([p.code, p.passes, p.state], [0, 0, 'running'], 'a cut round is no answer');
-    const refused = run(probeCmd(h, 8080, gated('tg-x-gate-refused'), 'blue').cmd.argv, viaApi());
+    const refused = run(gated('tg-x-gate-refused'), viaApi());
     assert.equal(refused.asked, 'curl\ndocker');
     assert.equal(parseProbe(refused.out).code, 200);
   });
